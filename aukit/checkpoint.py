@@ -1,0 +1,128 @@
+"""Checkpoints: atomic writes, strict ``weights_only`` loads.
+
+A checkpoint is a plain dict of tensors and primitives so that
+``torch.load(weights_only=True)`` accepts it: model/optimizer/scheduler state,
+RNG states (NumPy's converted to a tensor), the method config, epoch and history.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module whose ``state_dict`` we save (strip ``torch.compile`` and DDP wrappers)."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def _rng_state() -> dict:
+    st = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [st[0], list(st[1]), st[2]],
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    v, keys, g = state["python"]
+    random.setstate((v, tuple(keys), g))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _opt_state(optimizer: Any) -> Any:
+    if isinstance(optimizer, dict):
+        return {k: o.state_dict() for k, o in optimizer.items()}
+    return optimizer.state_dict()
+
+
+def _load_opt_state(optimizer: Any, state: Any) -> None:
+    if isinstance(optimizer, dict):
+        missing = set(optimizer) ^ set(state)
+        if missing:
+            raise KeyError(f"checkpoint optimizers {sorted(state)} do not match {sorted(optimizer)}")
+        for k, o in optimizer.items():
+            o.load_state_dict(state[k])
+    else:
+        optimizer.load_state_dict(state)
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temp file in the same folder, then rename: never a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: Any = None, scheduler: Any = None,
+                    *, epoch: int, config: dict | None = None, extra: dict | None = None) -> Path:
+    state = {
+        "model": unwrap(model).state_dict(),
+        "epoch": int(epoch),
+        "config": config or {},
+        "rng": _rng_state(),
+        "extra": extra or {},
+    }
+    if optimizer is not None:
+        state["optimizer"] = _opt_state(optimizer)
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    return atomic_save(state, path)
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer: Any = None,
+                    scheduler: Any = None, *, restore_rng: bool = False,
+                    map_location: Any = "cpu") -> dict:
+    """Load strictly (missing/unexpected keys raise) with ``weights_only=True``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if model is not None:
+        target = unwrap(model)
+        missing, unexpected = _key_diff(target.state_dict(), state["model"])
+        if missing or unexpected:
+            raise KeyError(f"{path}: checkpoint does not match {type(target).__name__}: "
+                           f"missing keys {missing[:10]}, unexpected keys {unexpected[:10]}")
+        target.load_state_dict(state["model"], strict=True)
+    if optimizer is not None and "optimizer" in state:
+        _load_opt_state(optimizer, state["optimizer"])
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    if restore_rng:
+        _set_rng_state(state["rng"])
+    return state
+
+
+def _key_diff(expected: dict, got: dict) -> tuple[list[str], list[str]]:
+    return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))

@@ -1,0 +1,81 @@
+"""Dataclass configs: paper values as defaults, strict YAML round trips.
+
+Unknown keys are an error (a typo in a sweep grid must not silently train the default).
+Nested dataclasses are rebuilt recursively.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict:
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return dataclasses.asdict(cfg)
+    if isinstance(cfg, dict):
+        return dict(cfg)
+    raise TypeError(f"expected a dataclass instance or dict, got {type(cfg).__name__}")
+
+
+def from_dict(cls: type[T], d: dict | None, *, where: str = "config") -> T:
+    """Build ``cls`` from ``d``; unknown keys raise ``ValueError`` naming them."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    d = dict(d or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; "
+                         f"valid keys: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in d.items():
+        hint = hints.get(name)
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = from_dict(hint, value, where=f"{where}.{name}")
+        elif isinstance(value, list) and _is_tuple(hint):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _is_tuple(hint: Any) -> bool:
+    return hint is tuple or typing.get_origin(hint) is tuple
+
+
+def replace(cfg: T, **overrides: Any) -> T:
+    """``dataclasses.replace`` with the same unknown-key check as :func:`from_dict`."""
+    merged = {**to_dict(cfg), **overrides}
+    return from_dict(type(cfg), merged)
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return from_dict(cls, data, where=str(path))
+
+
+def save_yaml(cfg: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = to_dict(cfg)
+    path.write_text(yaml.safe_dump(_listify(data), sort_keys=False))
+    return path
+
+
+def _listify(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _listify(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_listify(v) for v in x]
+    return x

@@ -1,0 +1,181 @@
+"""Device, precision, seeding and provenance: decided once, here, for every method.
+
+Library code never calls ``.cuda()``: it receives the ``torch.device`` chosen by
+:func:`pick_device`. Precision follows one policy (:func:`resolve_precision`): bf16
+autocast on CUDA, fp32 on CPU/MPS, fp16 (with a GradScaler, see ``aukit.train``) only
+when asked for.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import importlib.metadata
+import os
+import platform
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_PACKAGES = ("torch", "torchvision", "timm", "numpy", "scipy", "pandas", "scikit-learn",
+             "opencv-contrib-python-headless", "dlib-bin", "papermill", "aukit")
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu."""
+    name = name or os.environ.get("AUKIT_DEVICE") or None
+    if name:
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {name!r} requested but MPS is not available on this machine")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_precision(device: torch.device, precision: str = "auto") -> str:
+    """Map ``auto`` to the policy: bf16 on CUDA, fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision in ("bf16", "fp16") and device.type == "cpu" and precision == "fp16":
+        raise ValueError("fp16 autocast is not supported on the CPU; use bf16 or fp32")
+    return precision
+
+
+def autocast(device: torch.device | str, precision: str = "auto"):
+    """Autocast context for the resolved precision (a no-op for fp32)."""
+    device = torch.device(device)
+    prec = resolve_precision(device, precision)
+    if prec == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if prec == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def rng_state() -> dict:
+    """Everything needed to continue a random stream exactly (saved in checkpoints)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def repo_root() -> Path:
+    """The checkout holding this package (where data/, reports/ and notebooks/ live)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def git_info(path: Path | None = None) -> dict:
+    """Commit hash and dirty flag of the checkout, or ``unknown`` outside git."""
+    cwd = str(path or repo_root())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "unknown", False
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    device = torch.device(device) if device is not None else pick_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return device.type
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(**extra: Any) -> dict:
+    """Git commit, package versions, host and time, plus whatever the caller adds
+    (resolved config, seed, dataset + cache hash, wall time, images/s)."""
+    info = {"created": now(), **git_info(), "versions": package_versions(), "host": platform.node()}
+    if "device" in extra and not isinstance(extra["device"], str):
+        extra["device"] = str(extra["device"])
+    info.setdefault("device_name", device_name(extra.get("device")))
+    info.update(extra)
+    return info
+
+
+def _plain(x: Any) -> Any:
+    """Make a value YAML-safe (tuples, numpy scalars, paths, devices)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, (Path, torch.device)):
+        return str(x)
+    return x
+
+
+def write_run_yaml(path: str | Path, config: Any = None, **extra: Any) -> Path:
+    """Write ``run.yaml`` (provenance + resolved config) and return its path.
+
+    ``path`` may be a folder (``run.yaml`` is written inside) or a file path.
+    """
+    import yaml
+    from .config import to_dict
+
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = path / "run.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = provenance(**extra)
+    if config is not None:
+        info["config"] = to_dict(config) if not isinstance(config, dict) else config
+    path.write_text(yaml.safe_dump(_plain(info), sort_keys=False))
+    return path

@@ -1,0 +1,207 @@
+"""The one training loop shared by every method (DINO's ``train_one_epoch`` habit).
+
+Precision, ``channels_last``, ``torch.compile``, gradient scaling, checkpointing,
+resume, early stopping, throughput logging and the progress bar are decided here,
+once. A method supplies a model, a ``step_fn`` and loaders::
+
+    def step_fn(model, batch) -> StepOutput   # runs under autocast
+    history = fit(model, step_fn, loader, optimizer, TrainConfig(epochs=20), device=dev)
+
+Files written to ``cfg.out_dir`` (when set): ``last.pt`` every epoch (atomic),
+``best.pt`` when the monitored metric improves, ``metrics.jsonl`` (one line per epoch).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .runtime import autocast, resolve_precision
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf; the last good checkpoint is left untouched."""
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor                       # scalar to minimise
+    logs: dict = field(default_factory=dict)  # floats or 0-d tensors shown/logged per epoch
+    n_images: int = 0                        # images processed (for images/s)
+    manual: bool = False                     # True: step_fn already filled .grad
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    precision: str = "auto"          # auto = bf16 autocast on CUDA, fp32 on CPU; fp16 adds a GradScaler
+    channels_last: bool = True       # NHWC memory format on the device (faster convs with bf16)
+    compile: bool = False            # torch.compile the model
+    grad_clip: float | None = None   # clip the global grad norm (None: off)
+    max_steps_per_epoch: int | None = None  # cut epochs short (smoke runs)
+    scheduler_interval: str = "epoch"       # "epoch" or "step"
+    monitor: str | None = None       # evaluate() key for early stopping / best.pt
+    mode: str = "max"                # "max" or "min" for monitor
+    patience: int | None = None      # epochs without improvement before stopping
+    restore_best: bool = True        # load best.pt weights at the end when monitoring
+    out_dir: str | None = None       # where last.pt / best.pt / metrics.jsonl go
+    resume: bool = True              # continue from out_dir/last.pt if present
+    progress: bool = True            # tqdm bar
+    log_every: int = 10              # steps between progress-bar refreshes of the loss
+
+
+def _to_float(x: Any) -> float:
+    return float(x.detach().float().item()) if torch.is_tensor(x) else float(x)
+
+
+def _optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
+    return list(optimizer.values()) if isinstance(optimizer, dict) else [optimizer]
+
+
+def prepare_model(model: nn.Module, device: torch.device, cfg: TrainConfig) -> nn.Module:
+    """Move to device in the configured memory format (and compile if asked)."""
+    model = model.to(device)
+    if cfg.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        model = torch.compile(model)
+    return model
+
+
+def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train_loader: Iterable,
+        optimizer: Any, cfg: TrainConfig | None = None, *, device: torch.device | str,
+        scheduler: Any = None, evaluate: Callable[[nn.Module, int], dict] | None = None,
+        method_config: Any = None, on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train ``model`` for ``cfg.epochs``; return one metrics dict per epoch run.
+
+    ``optimizer`` is a torch optimizer or a dict of them (all stepped after each
+    batch). ``evaluate(model, epoch)`` returns validation metrics, merged into the
+    epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss.
+    """
+    cfg = cfg or TrainConfig()
+    device = torch.device(device)
+    precision = resolve_precision(device, cfg.precision)
+    if cfg.mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {cfg.mode!r}")
+    if cfg.scheduler_interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {cfg.scheduler_interval!r}")
+    run_model = prepare_model(model, device, cfg)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    opts = _optimizers(optimizer)
+    method_cfg = dataclasses.asdict(method_config) if dataclasses.is_dataclass(method_config) else (method_config or {})
+
+    out = Path(cfg.out_dir) if cfg.out_dir else None
+    history: list[dict] = []
+    start_epoch, best, stale = 0, None, 0
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        last = out / "last.pt"
+        if cfg.resume and last.exists():
+            state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True)
+            start_epoch = state["epoch"] + 1
+            extra = state.get("extra", {})
+            history = json.loads(extra.get("history", "[]"))
+            best, stale = extra.get("best"), int(extra.get("stale", 0))
+        elif (out / "metrics.jsonl").exists() and not cfg.resume:
+            (out / "metrics.jsonl").unlink()
+
+    for epoch in range(start_epoch, cfg.epochs):
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        run_model.train()
+        sums: dict[str, float] = {}
+        n_steps, n_images, t0 = 0, 0, time.perf_counter()
+        total = len(train_loader) if hasattr(train_loader, "__len__") else None
+        if cfg.max_steps_per_epoch is not None and total is not None:
+            total = min(total, cfg.max_steps_per_epoch)
+        bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress,
+                   leave=False, dynamic_ncols=True)
+        for step, batch in enumerate(train_loader):
+            if cfg.max_steps_per_epoch is not None and step >= cfg.max_steps_per_epoch:
+                break
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            with autocast(device, precision):
+                res = step_fn(run_model, batch)
+            if not torch.isfinite(res.loss.detach()).all():
+                bar.close()
+                raise NonFiniteLossError(
+                    f"non-finite loss ({_to_float(res.loss)}) at epoch {epoch + 1}, step {step + 1}; "
+                    f"last good checkpoint kept at {out / 'last.pt' if out else '(no out_dir)'}")
+            if not res.manual:
+                (scaler.scale(res.loss) if scaler else res.loss).backward()
+            if cfg.grad_clip is not None:
+                if scaler:
+                    for o in opts:
+                        scaler.unscale_(o)
+                torch.nn.utils.clip_grad_norm_(run_model.parameters(), cfg.grad_clip)
+            for o in opts:
+                (scaler.step(o) if scaler else o.step())
+            if scaler:
+                scaler.update()
+            if scheduler is not None and cfg.scheduler_interval == "step":
+                scheduler.step()
+            # Accumulate on the device; a host sync only every log_every steps keeps the GPU queue full.
+            logs = {"loss": res.loss.detach(), **res.logs}
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + (v.detach().float() if torch.is_tensor(v) else float(v))
+            n_steps += 1
+            n_images += res.n_images
+            bar.update(1)
+            if (step + 1) % cfg.log_every == 0:
+                dt = time.perf_counter() - t0
+                bar.set_postfix(loss=f"{_to_float(sums['loss']) / n_steps:.4f}", img_s=f"{n_images / max(dt, 1e-9):.0f}")
+        bar.close()
+        if n_steps == 0:
+            raise RuntimeError(f"epoch {epoch + 1}: the training loader yielded no batches")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        wall = time.perf_counter() - t0
+        record = {"epoch": epoch + 1, **{f"train_{k}": _to_float(v) / n_steps for k, v in sums.items()},
+                  "images_per_s": n_images / max(wall, 1e-9), "epoch_time_s": wall, "steps": n_steps}
+        if not math.isfinite(record["train_loss"]):
+            raise NonFiniteLossError(f"non-finite mean loss in epoch {epoch + 1}")
+        if scheduler is not None and cfg.scheduler_interval == "epoch":
+            scheduler.step()
+        if evaluate is not None:
+            run_model.eval()
+            with torch.no_grad():
+                record.update({k: _to_float(v) for k, v in evaluate(run_model, epoch).items()})
+        improved = False
+        if cfg.monitor is not None:
+            if cfg.monitor not in record:
+                raise KeyError(f"monitor {cfg.monitor!r} not among the epoch metrics {sorted(record)}")
+            val = record[cfg.monitor]
+            improved = best is None or (val > best if cfg.mode == "max" else val < best)
+            if improved:
+                best, stale = val, 0
+            else:
+                stale += 1
+        history.append(record)
+        if out is not None:
+            extra = {"history": json.dumps(history), "best": best, "stale": stale}
+            if improved:
+                ckpt.save_checkpoint(out / "best.pt", model, None, None, epoch=epoch, config=method_cfg)
+            ckpt.save_checkpoint(out / "last.pt", model, optimizer, scheduler, epoch=epoch,
+                                 config=method_cfg, extra=extra)
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        if cfg.progress:
+            shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} {shown}")
+        if cfg.patience is not None and cfg.monitor is not None and stale >= cfg.patience:
+            break
+    if out is not None and cfg.monitor is not None and cfg.restore_best and (out / "best.pt").exists():
+        ckpt.load_checkpoint(out / "best.pt", model)
+    return history

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+import yaml
+
+from aukit import config, runtime
+from aukit.registry import create_model, register_model
+
+
+@dataclass
+class Inner:
+    k: int = 5
+
+
+@dataclass
+class Cfg:
+    lr: float = 0.005  # TAS: SGD lr
+    sizes: tuple = (1, 2)
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_yaml_round_trip_and_unknown_keys(tmp_path):
+    cfg = Cfg(lr=0.1, inner=Inner(k=7))
+    p = config.save_yaml(cfg, tmp_path / "c.yaml")
+    assert config.load_yaml(Cfg, p) == cfg
+    p.write_text(yaml.safe_dump({"lr": 0.1, "lrr": 2}))
+    with pytest.raises(ValueError, match="lrr"):
+        config.load_yaml(Cfg, p)
+    with pytest.raises(ValueError, match="inner.kk|kk"):
+        config.from_dict(Cfg, {"inner": {"kk": 1}})
+
+
+def test_device_and_precision(monkeypatch):
+    monkeypatch.delenv("AUKIT_DEVICE", raising=False)
+    dev = runtime.pick_device()
+    assert dev.type in ("cuda", "mps", "cpu")
+    monkeypatch.setenv("AUKIT_DEVICE", "cpu")
+    assert runtime.pick_device().type == "cpu"
+    assert runtime.resolve_precision(torch.device("cpu")) == "fp32"
+    assert runtime.resolve_precision(torch.device("cuda")) == "bf16"
+    with pytest.raises(ValueError):
+        runtime.resolve_precision(torch.device("cpu"), "fp8")
+
+
+def test_seed_and_run_yaml(tmp_path):
+    runtime.seed_everything(3)
+    a = torch.rand(3)
+    runtime.seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
+    p = runtime.write_run_yaml(tmp_path, config=Cfg(), seed=3, dataset="synthau-disfa", device=torch.device("cpu"))
+    info = yaml.safe_load(p.read_text())
+    assert info["config"]["lr"] == 0.005 and info["seed"] == 3
+    assert {"commit", "dirty", "versions", "created", "device"} <= set(info)
+    assert info["versions"]["torch"].startswith("2.14")
+
+
+def test_registry():
+    @register_model
+    def _tiny_test_model(width: int = 3):
+        return torch.nn.Linear(2, width)
+
+    assert create_model("_tiny_test_model", width=4).out_features == 4
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model("no_such_model")

@@ -1,0 +1,111 @@
+"""The shared loop: learning, bit-identical resume, NaN stop, strict checkpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+
+from aukit import checkpoint as ckpt
+from aukit.train import NonFiniteLossError, StepOutput, TrainConfig, fit
+
+
+class TinyLoader:
+    """Deterministic per (seed, epoch), like aukit.data.loader.BatchLoader."""
+
+    def __init__(self, n=64, batch=16, seed=0):
+        g = torch.Generator().manual_seed(123)
+        self.x = torch.randn(n, 4, generator=g)
+        w = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+        self.y = self.x @ w + 0.01 * torch.randn(n, 1, generator=g)
+        self.batch, self.seed, self.epoch = batch, seed, 0
+
+    def set_epoch(self, e):
+        self.epoch = e
+
+    def __len__(self):
+        return len(self.x) // self.batch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        perm = torch.randperm(len(self.x), generator=g)
+        for i in range(len(self)):
+            idx = perm[i * self.batch:(i + 1) * self.batch]
+            yield {"x": self.x[idx], "y": self.y[idx]}
+
+
+def make_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.1), nn.ReLU(), nn.Linear(16, 1))
+
+
+def step(model, batch):
+    loss = nn.functional.mse_loss(model(batch["x"]), batch["y"])
+    return StepOutput(loss, {"mse": loss.detach()}, n_images=len(batch["x"]))
+
+
+def run(tmp_path, epochs, resume=True, model=None):
+    model = model or make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    cfg = TrainConfig(epochs=epochs, out_dir=str(tmp_path), resume=resume, progress=False)
+    hist = fit(model, step, TinyLoader(), opt, cfg, device="cpu", scheduler=sched)
+    return model, hist
+
+
+def test_loss_goes_down(tmp_path):
+    _, hist = run(tmp_path, 6)
+    assert hist[-1]["train_loss"] < 0.2 * hist[0]["train_loss"]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in lines] == [1, 2, 3, 4, 5, 6]
+    assert hist[0]["images_per_s"] > 0
+
+
+def test_resume_is_bit_identical(tmp_path):
+    full, _ = run(tmp_path / "a", 5)
+    run(tmp_path / "b", 2)                 # "killed" after epoch 2
+    resumed, hist = run(tmp_path / "b", 5)  # a fresh process would start from last.pt
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4, 5]
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    calls = {"n": 0}
+
+    def bad_step(m, batch):
+        calls["n"] += 1
+        out = step(m, batch)
+        if calls["n"] == 6:  # epoch 2 (4 steps per epoch), second step
+            out.loss = out.loss * float("nan")
+        return out
+
+    cfg = TrainConfig(epochs=3, out_dir=str(tmp_path), progress=False)
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 2"):
+        fit(model, bad_step, TinyLoader(), opt, cfg, device="cpu")
+    state = ckpt.load_checkpoint(tmp_path / "last.pt", make_model())
+    assert state["epoch"] == 0  # epoch 1 (0-based) is the last good one
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_renamed_key_fails_to_load(tmp_path):
+    model = make_model()
+    ckpt.save_checkpoint(tmp_path / "m.pt", model, epoch=0)
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state["model"]["0.renamed"] = state["model"].pop("0.weight")
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(KeyError, match="missing keys.*0.weight"):
+        ckpt.load_checkpoint(tmp_path / "bad.pt", make_model())
+
+
+def test_early_stopping_and_best(tmp_path):
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    scores = iter([0.5, 0.7, 0.6, 0.65, 0.1, 0.9])
+    cfg = TrainConfig(epochs=6, out_dir=str(tmp_path), progress=False, monitor="val", mode="max", patience=2)
+    hist = fit(model, step, TinyLoader(), opt, cfg, device="cpu", evaluate=lambda m, e: {"val": next(scores)})
+    assert len(hist) == 4  # best at epoch 2, two stale epochs, stop
+    assert ckpt.load_checkpoint(tmp_path / "best.pt", make_model())["epoch"] == 1
