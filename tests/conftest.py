@@ -17,3 +17,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def synthau_tiny(tmp_path_factory):
+    """A tiny SynthAU tree plus an empty cache, exported through the env vars the data
+    layer and notebook kernels read (AUKIT_SYNTHAU, AUKIT_CACHE). Yields the tree root."""
+    from aukit.data import synthau
+
+    root = tmp_path_factory.mktemp("synthau") / "tree"
+    cache = tmp_path_factory.mktemp("cache")
+    synthau.generate(root, preset="tiny", seed=0, progress=False)
+    old = {k: os.environ.get(k) for k in ("AUKIT_SYNTHAU", "AUKIT_CACHE")}
+    os.environ["AUKIT_SYNTHAU"], os.environ["AUKIT_CACHE"] = str(root), str(cache)
+    yield root
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -1,0 +1,114 @@
+"""``aukit`` command line: thin wrappers over the package's functions."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _parse_value(text: str):
+    """``-p name value``: YAML typing, so 3 -> int, 0.1 -> float, [0,1] -> list, true -> bool."""
+    import yaml
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def cmd_synth(a) -> int:
+    from .data import synthau
+    out = Path(a.out) if a.out else synthau.default_root()
+    meta = synthau.generate(out, preset=a.preset, seed=a.seed)
+    print(f"SynthAU ({a.preset}, seed {a.seed}) written to {out}")
+    return 0 if meta else 1
+
+
+def cmd_prepare(a) -> int:
+    from . import data
+    policies = [a.policy] if a.policy else list(data.POLICIES)
+    for policy in policies:
+        store = data.prepare(a.dataset, policy, root=a.root, workers=a.workers)
+        print(f"{a.dataset}/{policy}: {len(store.index)} aligned frames in {store.path}")
+    return 0
+
+
+def cmd_data_check(a) -> int:
+    from . import data
+    table = data.print_check()
+    return 0 if table is not None else 1
+
+
+def cmd_run(a) -> int:
+    from . import nb
+    params = {name: _parse_value(value) for name, value in (a.param or [])}
+    name = Path(a.notebook).stem
+    out = Path(a.out) if a.out else Path("reports") / name
+    metrics = nb.execute(a.notebook, out, params)
+    print(f"executed {a.notebook} into {out}; metrics: {len(metrics)} entries")
+    return 0
+
+
+def cmd_reproduce(a) -> int:
+    from . import nb
+    only = [s.strip() for s in a.only.split(",")] if a.only else None
+    nb.reproduce(only=only, preset=a.preset, reports=a.reports)
+    return 0
+
+
+def cmd_models(a) -> int:
+    from .registry import list_models
+    print("\n".join(list_models()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aukit", description="Reproducible facial Action Unit experiments.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("synth", help="generate the embedded SynthAU dataset")
+    s.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="output folder (default: data/synthau or $AUKIT_SYNTHAU)")
+    s.set_defaults(fn=cmd_synth)
+
+    s = sub.add_parser("prepare", help="detect, align and cache faces of a dataset (dlib)")
+    s.add_argument("dataset")
+    s.add_argument("--root", help="dataset root (default: env or data_manifest.yaml)")
+    s.add_argument("--policy", help="alignment policy: tas, cpc, rtatl, scc or piap (default: all)")
+    s.add_argument("--workers", type=int, default=None)
+    s.set_defaults(fn=cmd_prepare)
+
+    s = sub.add_parser("data", help="dataset utilities")
+    dsub = s.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    c = dsub.add_parser("check", help="validate every present dataset against data_manifest.yaml")
+    c.set_defaults(fn=cmd_data_check)
+
+    s = sub.add_parser("run", help="execute a notebook with papermill into reports/<name>/")
+    s.add_argument("notebook", help="path or paper slug (tas, cpc, rtatl, piap_df, scc)")
+    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    s.add_argument("--out", help="output folder (default: reports/<name>)")
+    s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("reproduce", help="run every paper notebook on SynthAU and write reports/index.md")
+    s.add_argument("--only", help="comma-separated slugs, e.g. tas,scc")
+    s.add_argument("--preset", choices=["smoke", "quick", "full"], default=None,
+                   help="default: full with a CUDA GPU, quick otherwise")
+    s.add_argument("--reports", default="reports")
+    s.set_defaults(fn=cmd_reproduce)
+
+    s = sub.add_parser("models", help="list registered models")
+    s.set_defaults(fn=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"aukit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

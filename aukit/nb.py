@@ -1,0 +1,114 @@
+"""Execute notebooks with papermill: one call for ``aukit run``, ``aukit reproduce`` and tests.
+
+Each paper notebook has a ``parameters`` cell with ``out_dir``, ``preset`` and ``smoke``;
+it writes ``metrics.json`` (and tables, figures, ``run.yaml``) into ``out_dir``. This
+module puts the executed copy and its HTML export beside them and adds the notebook
+run (parameters, wall time) to ``run.yaml``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .runtime import provenance, repo_root
+
+PAPERS = ("tas", "cpc", "rtatl", "piap_df", "scc")  # report slugs, one notebook each
+NOTEBOOK_DIR = repo_root() / "notebooks"
+
+
+def notebook_path(name: str) -> Path:
+    """``tas`` -> notebooks/tas.ipynb; a path is returned as is (must exist)."""
+    p = Path(name)
+    if p.suffix != ".ipynb":
+        p = NOTEBOOK_DIR / f"{name}.ipynb"
+    if not p.exists():
+        known = sorted(x.stem for x in NOTEBOOK_DIR.glob("*.ipynb"))
+        raise FileNotFoundError(f"notebook not found: {p}; available: {known}")
+    return p
+
+
+def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any] | None = None, *,
+            kernel_name: str = "python3", html: bool = True, progress: bool = True,
+            timeout: int | None = None) -> dict:
+    """Run ``notebook`` with papermill into ``out_dir``; return its ``metrics.json`` ({} if none).
+
+    ``out_dir`` is passed to the notebook as the ``out_dir`` parameter (unless given).
+    Raises ``papermill.PapermillExecutionError`` naming the failing cell.
+    """
+    import papermill as pm
+
+    nb = notebook_path(str(notebook))
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"out_dir": str(out), **(parameters or {})}
+    executed = out / nb.name
+    t0 = time.perf_counter()
+    pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
+                        cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout)
+    wall = time.perf_counter() - t0
+    if html:
+        export_html(executed)
+    _record_run(out, nb, params, wall)
+    metrics = out / "metrics.json"
+    return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def export_html(executed: Path) -> Path:
+    import nbconvert
+    import nbformat
+
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    target.write_text(body)
+    return target
+
+
+def _record_run(out: Path, nb: Path, params: dict, wall: float) -> None:
+    run_yaml = out / "run.yaml"
+    info = yaml.safe_load(run_yaml.read_text()) if run_yaml.exists() else provenance()
+    info["notebook"] = {"path": str(nb.relative_to(repo_root()) if nb.is_relative_to(repo_root()) else nb),
+                        "parameters": params, "wall_time_s": round(wall, 2),
+                        "executed": str(out / nb.name)}
+    run_yaml.write_text(yaml.safe_dump(info, sort_keys=False, default_flow_style=None))
+
+
+def default_preset() -> str:
+    import torch
+    return "full" if torch.cuda.is_available() else "quick"
+
+
+def reproduce(only: list[str] | None = None, preset: str | None = None, reports: str | Path = "reports",
+              seed: int = 0) -> Path:
+    """Generate SynthAU if absent, run every paper notebook, write ``reports/index.md``."""
+    from .data import synthau
+    from . import report
+
+    preset = preset or default_preset()
+    if preset not in ("quick", "full", "smoke"):
+        raise ValueError(f"preset must be quick, full or smoke, got {preset!r}")
+    names = list(only) if only else list(PAPERS)
+    unknown = sorted(set(names) - set(PAPERS))
+    if unknown:
+        raise ValueError(f"unknown paper(s) {unknown}; choose from {list(PAPERS)}")
+    reports = Path(reports).resolve()
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    root = synthau.default_root()
+    if not (root / "meta.json").exists():
+        print(f"[aukit] generating the SynthAU default dataset into {root}")
+        synthau.generate(root, preset="default", seed=seed)
+    times["synthau_generate_s"] = round(time.perf_counter() - t0, 1)
+    for name in names:
+        t = time.perf_counter()
+        print(f"[aukit] running notebooks/{name}.ipynb (preset={preset})")
+        execute(name, reports / name, {"preset": preset})
+        times[f"{name}_s"] = round(time.perf_counter() - t, 1)
+    times["total_s"] = round(time.perf_counter() - t0, 1)
+    (reports / "reproduce_times.json").write_text(json.dumps({"preset": preset, **times}, indent=2))
+    index = report.write_index(reports)
+    print(f"[aukit] done in {times['total_s']:.0f} s; report index: {index}")
+    return Path(index)
