@@ -179,3 +179,31 @@ def write_run_yaml(path: str | Path, config: Any = None, **extra: Any) -> Path:
         info["config"] = to_dict(config) if not isinstance(config, dict) else config
     path.write_text(yaml.safe_dump(_plain(info), sort_keys=False))
     return path
+
+
+def init_distributed(timeout_s: float = 120.0) -> tuple[int, int]:
+    """Join the process group ``torchrun`` describes (RANK/WORLD_SIZE env); return (rank, world).
+
+    A single process (no ``WORLD_SIZE`` or 1) stays undistributed. NCCL on CUDA, gloo on
+    CPU; the timeout makes a dead rank fail the job instead of hanging it.
+    """
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend, timeout=_dt.timedelta(seconds=timeout_s))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def dist_rank_world() -> tuple[int, int]:
+    """(rank, world size) of the current process group, (0, 1) outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1

@@ -25,7 +25,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from .runtime import autocast, resolve_precision
+from .runtime import autocast, dist_rank_world, resolve_precision
 
 
 class NonFiniteLossError(RuntimeError):
@@ -67,6 +67,18 @@ def _optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
     return list(optimizer.values()) if isinstance(optimizer, dict) else [optimizer]
 
 
+def _all_reduce_means(sums: dict, n_images: int, device: torch.device) -> tuple[dict, int]:
+    """Average the per-rank epoch sums over ranks and add up the images (DDP)."""
+    import torch.distributed as dist
+
+    keys = sorted(sums)
+    vec = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64, device=device) for k in keys]
+                      + [torch.tensor(float(n_images), dtype=torch.float64, device=device)])
+    dist.all_reduce(vec)
+    world = dist.get_world_size()
+    return {k: vec[i] / world for i, k in enumerate(keys)}, int(vec[-1].item())
+
+
 def prepare_model(model: nn.Module, device: torch.device, cfg: TrainConfig) -> nn.Module:
     """Move to device in the configured memory format (and compile if asked)."""
     model = model.to(device)
@@ -94,7 +106,12 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
         raise ValueError(f"mode must be 'max' or 'min', got {cfg.mode!r}")
     if cfg.scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {cfg.scheduler_interval!r}")
+    rank, world = dist_rank_world()
+    main_rank = rank == 0  # only rank 0 writes checkpoints, logs and the progress bar
     run_model = prepare_model(model, device, cfg)
+    if world > 1:
+        run_model = torch.nn.parallel.DistributedDataParallel(
+            run_model, device_ids=[device.index] if device.type == "cuda" else None)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     opts = _optimizers(optimizer)
     method_cfg = dataclasses.asdict(method_config) if dataclasses.is_dataclass(method_config) else (method_config or {})
@@ -103,7 +120,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     history: list[dict] = []
     start_epoch, best, stale = 0, None, 0
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        if main_rank:
+            out.mkdir(parents=True, exist_ok=True)
         last = out / "last.pt"
         if cfg.resume and last.exists():
             state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True)
@@ -111,7 +129,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             extra = state.get("extra", {})
             history = json.loads(extra.get("history", "[]"))
             best, stale = extra.get("best"), int(extra.get("stale", 0))
-        elif (out / "metrics.jsonl").exists() and not cfg.resume:
+        elif main_rank and (out / "metrics.jsonl").exists() and not cfg.resume:
             (out / "metrics.jsonl").unlink()
 
     for epoch in range(start_epoch, cfg.epochs):
@@ -123,7 +141,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
         total = len(train_loader) if hasattr(train_loader, "__len__") else None
         if cfg.max_steps_per_epoch is not None and total is not None:
             total = min(total, cfg.max_steps_per_epoch)
-        bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress,
+        bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and main_rank),
                    leave=False, dynamic_ncols=True)
         for step, batch in enumerate(train_loader):
             if cfg.max_steps_per_epoch is not None and step >= cfg.max_steps_per_epoch:
@@ -163,6 +181,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
         bar.close()
         if n_steps == 0:
             raise RuntimeError(f"epoch {epoch + 1}: the training loader yielded no batches")
+        if world > 1:
+            sums, n_images = _all_reduce_means(sums, n_images, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         wall = time.perf_counter() - t0
@@ -187,7 +207,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             else:
                 stale += 1
         history.append(record)
-        if out is not None:
+        if out is not None and main_rank:
             extra = {"history": json.dumps(history), "best": best, "stale": stale}
             if improved:
                 ckpt.save_checkpoint(out / "best.pt", model, None, None, epoch=epoch, config=method_cfg)
@@ -197,11 +217,14 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
                 f.write(json.dumps(record) + "\n")
         if on_epoch_end is not None:
             on_epoch_end(record)
-        if cfg.progress:
+        if cfg.progress and main_rank:
             shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} {shown}")
         if cfg.patience is not None and cfg.monitor is not None and stale >= cfg.patience:
             break
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()  # rank 0 has finished writing best.pt
     if out is not None and cfg.monitor is not None and cfg.restore_best and (out / "best.pt").exists():
         ckpt.load_checkpoint(out / "best.pt", model)
     return history
