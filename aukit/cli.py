@@ -55,6 +55,21 @@ def cmd_reproduce(a) -> int:
     return 0
 
 
+def cmd_sweep(a) -> int:
+    from . import sweep
+    slurm = {k: v for k, v in (("partition", a.partition), ("time_min", a.time_min), ("gpus", a.gpus)) if v is not None}
+    folder = sweep.run_sweep(a.notebook, a.grid, executor=a.executor, parallel=a.parallel,
+                             retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
+    print(f"sweep results: {folder / 'aggregate.md'}")
+    failed = yaml_failed(folder)
+    return 1 if failed else 0
+
+
+def yaml_failed(folder: Path) -> list:
+    import yaml
+    return (yaml.safe_load((folder / "sweep.yaml").read_text()) or {}).get("failed", [])
+
+
 def cmd_models(a) -> int:
     from .registry import list_models
     print("\n".join(list_models()))
@@ -95,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: full with a CUDA GPU, quick otherwise")
     s.add_argument("--reports", default="reports")
     s.set_defaults(fn=cmd_reproduce)
+
+    s = sub.add_parser("sweep", help="run a notebook over a parameter grid (local pool or SLURM)")
+    s.add_argument("notebook")
+    s.add_argument("--grid", required=True, help="YAML with name, parameters, grid")
+    s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"])
+    s.add_argument("--parallel", type=int, default=1, help="local workers (GPUs handed out round-robin)")
+    s.add_argument("--retry-failed", action="store_true")
+    s.add_argument("--reports", default="reports")
+    s.add_argument("--partition", help="SLURM partition")
+    s.add_argument("--time-min", type=int, help="SLURM time limit per cell (minutes)")
+    s.add_argument("--gpus", type=int, help="SLURM GPUs per job")
+    s.set_defaults(fn=cmd_sweep)
 
     s = sub.add_parser("models", help="list registered models")
     s.set_defaults(fn=cmd_models)

@@ -1,0 +1,298 @@
+"""Sweeps of a notebook over a parameter grid, on a local pool or SLURM (submitit).
+
+A grid file::
+
+    name: ablation            # folder: reports/<notebook>/sweeps/ablation/
+    parameters: {preset: quick}          # fixed for every cell
+    grid: {fold: [1, 2, 3], seeds: [[0], [1], [2]], variant: [A1, A6]}
+
+expands into one papermill run per cell, each in its own folder with ``params.json``.
+A cell whose ``metrics.json`` exists and whose parameters are unchanged is not rerun;
+a failed one keeps ``error.txt`` and is rerun only with ``retry_failed``; a lock file
+keeps two sweeps out of one cell. :func:`aggregate` averages over seeds (per fold and
+overall) into ``aggregate.csv``/``.md`` and a figure.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import socket
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+SEED_KEYS = ("seed", "seeds")
+
+
+@dataclass
+class Cell:
+    key: str
+    params: dict
+    folder: Path
+
+
+def load_grid(path: str | Path) -> tuple[str, dict, dict]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"grid file not found: {path}")
+    spec = yaml.safe_load(path.read_text()) or {}
+    unknown = set(spec) - {"name", "parameters", "grid"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected name, parameters, grid")
+    grid = spec.get("grid") or {}
+    if not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ValueError(f"{path}: 'grid' must map parameter names to non-empty lists")
+    return str(spec.get("name") or path.stem), dict(spec.get("parameters") or {}), dict(grid)
+
+
+def _slug(value) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return re.sub(r"[^A-Za-z0-9.,_-]+", "-", text)
+
+
+def expand(fixed: dict, grid: dict, sweep_dir: Path) -> list[Cell]:
+    keys = list(grid)
+    cells = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        point = dict(zip(keys, values))
+        key = "__".join(f"{k}={_slug(v)}" for k, v in point.items())
+        cells.append(Cell(key, {**fixed, **point}, sweep_dir / key))
+    return cells
+
+
+def cell_state(cell: Cell) -> str:
+    """``done`` (metrics + same params), ``failed``, ``running`` (locked) or ``pending``."""
+    params = cell.folder / "params.json"
+    same = params.exists() and json.loads(params.read_text()) == cell.params
+    if same and (cell.folder / "metrics.json").exists():
+        return "done"
+    if (cell.folder / ".lock").exists() and not _stale_lock(cell.folder / ".lock"):
+        return "running"
+    if same and (cell.folder / "error.txt").exists():
+        return "failed"
+    return "pending"
+
+
+def _stale_lock(lock: Path) -> bool:
+    try:
+        host, pid = lock.read_text().split()
+    except (OSError, ValueError):
+        return True
+    if host != socket.gethostname():
+        return False  # another machine's lock: trust it
+    try:
+        os.kill(int(pid), 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+
+
+def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None) -> str:
+    """Execute one cell (in a worker process or a SLURM job); returns its final state."""
+    from .nb import execute
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".lock"
+    if lock.exists() and _stale_lock(lock):
+        lock.unlink()
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return "running"
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{socket.gethostname()} {os.getpid()}")
+    try:
+        for stale in ("metrics.json", "error.txt"):
+            (out / stale).unlink(missing_ok=True)
+        (out / "params.json").write_text(json.dumps(params, indent=1))
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # inherited by the papermill kernel
+        execute(notebook, out, params, progress=False)
+        if not (out / "metrics.json").exists():
+            raise RuntimeError(f"{notebook} finished without writing {out / 'metrics.json'}")
+        return "done"
+    except Exception:
+        (out / "error.txt").write_text(traceback.format_exc())
+        return "failed"
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _gpus() -> list[str | None]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        return [g.strip() for g in visible.split(",") if g.strip()]
+    try:
+        import torch
+        n = torch.cuda.device_count()
+    except Exception:
+        n = 0
+    return [str(i) for i in range(n)] or [None]
+
+
+def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "local", parallel: int = 1,
+              retry_failed: bool = False, reports: str | Path = "reports", slurm: dict | None = None,
+              progress: bool = True) -> Path:
+    """Run every pending cell; return the sweep folder (aggregated at the end)."""
+    name, fixed, grid = load_grid(grid_file)
+    nb_name = Path(notebook).stem
+    sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    cells = expand(fixed, grid, sweep_dir)
+    states = {c.key: cell_state(c) for c in cells}
+    todo = [c for c in cells if states[c.key] == "pending" or (retry_failed and states[c.key] == "failed")]
+    skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo) for s in ("done", "failed", "running")}
+    print(f"[sweep] {name}: {len(cells)} cells, {len(todo)} to run, already {skipped}")
+    if executor == "local":
+        results = _run_local(str(notebook), todo, parallel, progress)
+    elif executor in ("slurm", "submitit-local"):
+        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress)
+    else:
+        raise ValueError(f"executor must be local, slurm or submitit-local, got {executor!r}")
+    failed = [c for c in todo if results.get(c.key) == "failed"]
+    for c in failed:
+        print(f"[sweep] FAILED {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
+    aggregate(sweep_dir, grid)
+    (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(
+        {"notebook": str(notebook), "name": name, "parameters": fixed, "grid": grid,
+         "failed": [c.key for c in failed]}, sort_keys=False))
+    return sweep_dir
+
+
+def _bar(total: int, progress: bool):
+    return tqdm(total=total, desc="sweep", disable=not progress, dynamic_ncols=True)
+
+
+def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool) -> dict:
+    gpus, results = _gpus(), {}
+    bar = _bar(len(todo), progress)
+    with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_cell, notebook, str(c.folder), c.params, gpus[i % len(gpus)]): c
+                   for i, c in enumerate(todo)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+            for f in done:
+                results[futures[f].key] = f.result()
+                bar.update(1)
+            n_failed = sum(1 for v in results.values() if v == "failed")
+            bar.set_postfix(done=len(results) - n_failed, running=min(len(pending), parallel), failed=n_failed)
+    bar.close()
+    return results
+
+
+def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: str, slurm: dict,
+                  progress: bool) -> dict:
+    import submitit
+
+    if not todo:
+        return {}
+    folder = sweep_dir / "_submitit" / "%j"
+    if executor == "slurm":
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        ex.update_parameters(slurm_partition=slurm.get("partition"), timeout_min=int(slurm.get("time_min", 240)),
+                             gpus_per_node=int(slurm.get("gpus", 1)), cpus_per_task=int(slurm.get("cpus", 8)),
+                             slurm_array_parallelism=int(slurm.get("array_parallelism", 32)))
+    else:  # runs the same submission path as local subprocesses (used by the tests)
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=int(slurm.get("time_min", 60)))
+    jobs = ex.map_array(run_cell, [notebook] * len(todo), [str(c.folder) for c in todo],
+                        [c.params for c in todo], [None] * len(todo))
+    results, bar = {}, _bar(len(todo), progress)
+    remaining = dict(zip((c.key for c in todo), jobs))
+    while remaining:
+        for key, job in list(remaining.items()):
+            if job.done():
+                try:
+                    results[key] = job.result()
+                except Exception:
+                    results[key] = "failed"
+                del remaining[key]
+                bar.update(1)
+        bar.set_postfix(done=sum(v == "done" for v in results.values()), running=len(remaining),
+                        failed=sum(v == "failed" for v in results.values()))
+        if remaining:
+            time.sleep(2)
+    bar.close()
+    return results
+
+
+def collect(sweep_dir: Path, grid: dict) -> pd.DataFrame:
+    """One row per finished cell: grid parameters (as text) + numeric metrics."""
+    rows = []
+    for params_file in sorted(Path(sweep_dir).glob("*/params.json")):
+        metrics_file = params_file.parent / "metrics.json"
+        if not metrics_file.exists():
+            continue
+        params = json.loads(params_file.read_text())
+        metrics = json.loads(metrics_file.read_text())
+        row = {k: _slug(params.get(k)) for k in grid}
+        row.update({k: float(v) for k, v in metrics.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None) -> pd.DataFrame:
+    """Mean ± std over seeds, per fold (if a ``fold`` axis exists) and overall."""
+    sweep_dir = Path(sweep_dir)
+    df = collect(sweep_dir, grid)
+    if df.empty:
+        return df
+    group = [k for k in grid if k not in SEED_KEYS and k != "fold"]
+    metrics = [c for c in df.columns if c not in grid]
+    tables = []
+    for by, label in (([*group, "fold"] if "fold" in grid else None, "per fold"), (group, "overall")):
+        if by is None:
+            continue
+        g = df.groupby(by, sort=False)[metrics] if by else df[metrics].groupby(lambda _: "all")
+        t = g.agg(["mean", "std", "count"])
+        t.columns = [f"{m}_{s}" for m, s in t.columns]
+        t = t.reset_index()
+        t.insert(0, "scope", label)
+        tables.append(t)
+    table = pd.concat(tables, ignore_index=True)
+    table.to_csv(sweep_dir / "aggregate.csv", index=False)
+    (sweep_dir / "aggregate.md").write_text(_markdown(table, metrics))
+    _figure(table[table.scope == "overall"], group, metric or metrics[0], sweep_dir)
+    return table
+
+
+def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
+    keys = [c for c in table.columns if not any(c.startswith(f"{m}_") for m in metrics)]
+    lines = ["| " + " | ".join(keys + metrics + ["n"]) + " |", "|" + "---|" * (len(keys) + len(metrics) + 1)]
+    for _, r in table.iterrows():
+        vals = [f"{r[f'{m}_mean']:.4f} ± {0.0 if np.isnan(r[f'{m}_std']) else r[f'{m}_std']:.4f}" for m in metrics]
+        lines.append("| " + " | ".join([str(r[k]) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
+    return "measured (mean ± std over seeds)\n\n" + "\n".join(lines) + "\n"
+
+
+def _figure(overall: pd.DataFrame, group: list[str], metric: str, sweep_dir: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = overall[group].astype(str).agg(" / ".join, axis=1) if group else pd.Series(["all"] * len(overall))
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(overall) + 2), 3.5))
+    ax.bar(range(len(overall)), overall[f"{metric}_mean"], yerr=overall[f"{metric}_std"].fillna(0), capsize=4,
+           color="#4c72b0")
+    ax.set_xticks(range(len(overall)), labels, rotation=30, ha="right")
+    ax.set_ylabel(f"{metric} (mean ± std over seeds and folds)")
+    ax.set_title(f"sweep {sweep_dir.name}: measured")
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(sweep_dir / f"aggregate.{ext}", dpi=120)
+    plt.close(fig)

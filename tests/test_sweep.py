@@ -1,0 +1,91 @@
+"""Sweeps: expansion, idempotence, failure + retry, aggregation, submitit path."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from aukit import sweep
+
+
+def _notebook(path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("a: float = 1.0\nseeds: list = [0]\nfold: int = 1\n"
+                                       "fail: bool = False\nsmoke: bool = False\nout_dir: str = '.'")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import json, pathlib\n"
+        "if fail and not pathlib.Path(out_dir, 'allow').exists():\n    raise ValueError('asked to fail')\n"
+        "json.dump({'score': a * 10 + seeds[0] + fold / 10, 'label': 'x'}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _grid(tmp_path, grid, name="g"):
+    p = tmp_path / "grid.yaml"
+    p.write_text(yaml.safe_dump({"name": name, "parameters": {"smoke": True}, "grid": grid}, sort_keys=False))
+    return p
+
+
+def test_expand_and_keys(tmp_path):
+    cells = sweep.expand({"x": 1}, {"a": [1, 2], "seeds": [[0], [1]]}, tmp_path)
+    assert [c.key for c in cells] == ["a=1__seeds=0", "a=1__seeds=1", "a=2__seeds=0", "a=2__seeds=1"]
+    assert cells[3].params == {"x": 1, "a": 2, "seeds": [1]}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: {a: 3}\n")
+    with pytest.raises(ValueError, match="non-empty lists"):
+        sweep.load_grid(bad)
+
+
+@pytest.mark.slow
+def test_local_sweep_idempotent_failures_and_aggregate(tmp_path):
+    nb = _notebook(tmp_path / "toy.ipynb")
+    grid = _grid(tmp_path, {"a": [1.0, 2.0], "seeds": [[0], [2]], "fail": [False]})
+    out = sweep.run_sweep(nb, grid, parallel=2, reports=tmp_path / "r", progress=False)
+    table = pd.read_csv(out / "aggregate.csv")
+    overall = table[table.scope == "overall"].set_index("a")
+    assert overall.loc[1.0, "score_mean"] == pytest.approx(11.1)  # (10.1 + 12.1) / 2
+    assert overall.loc[2.0, "score_mean"] == pytest.approx(21.1)
+    assert overall.loc[2.0, "score_count"] == 2
+    assert (out / "aggregate.png").exists() and "±" in (out / "aggregate.md").read_text()
+    stamp = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    sweep.run_sweep(nb, grid, parallel=2, reports=tmp_path / "r", progress=False)  # nothing to rerun
+    assert stamp == {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+
+    failing = _grid(tmp_path, {"a": [3.0], "seeds": [[0]], "fail": [True]}, name="f")
+    out = sweep.run_sweep(nb, failing, reports=tmp_path / "r", progress=False)
+    cell = out / "a=3.0__seeds=0__fail=True"
+    assert "asked to fail" in (cell / "error.txt").read_text()
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["failed"] == [cell.name]
+    (cell / "allow").touch()
+    sweep.run_sweep(nb, failing, reports=tmp_path / "r", progress=False)  # failed cells stay failed
+    assert not (cell / "metrics.json").exists()
+    sweep.run_sweep(nb, failing, reports=tmp_path / "r", progress=False, retry_failed=True)
+    assert json.loads((cell / "metrics.json").read_text())["score"] == pytest.approx(30.1)
+
+
+@pytest.mark.slow
+def test_submitit_executor_path(tmp_path):
+    nb = _notebook(tmp_path / "toy.ipynb")
+    grid = _grid(tmp_path, {"a": [1.0], "fold": [1, 2], "seeds": [[0]]})
+    out = sweep.run_sweep(nb, grid, executor="submitit-local", reports=tmp_path / "r", progress=False)
+    table = pd.read_csv(out / "aggregate.csv")
+    assert set(table.scope) == {"per fold", "overall"}
+    assert table[table.scope == "overall"]["score_mean"].iloc[0] == pytest.approx(10.15)
+
+
+def test_a_held_lock_keeps_other_sweeps_out(tmp_path):
+    import os
+    import socket
+    cell = tmp_path / "c"
+    cell.mkdir()
+    (cell / ".lock").write_text(f"{socket.gethostname()} {os.getpid()}")  # a live process holds it
+    assert sweep.run_cell("unused.ipynb", str(cell), {"a": 1}) == "running"
+    (cell / ".lock").write_text(f"{socket.gethostname()} 999999999")  # dead pid: stale
+    c = sweep.Cell("c", {"a": 1}, cell)
+    assert sweep.cell_state(c) == "pending"
