@@ -25,7 +25,8 @@ def cmd_synth(a) -> int:
 
 def cmd_prepare(a) -> int:
     from . import data
-    policies = [a.policy] if a.policy else list(data.POLICIES)
+    from .data.align import POLICIES
+    policies = [a.policy] if a.policy else list(POLICIES)
     for policy in policies:
         store = data.prepare(a.dataset, policy, root=a.root, workers=a.workers)
         print(f"{a.dataset}/{policy}: {len(store.index)} aligned frames in {store.path}")
@@ -68,6 +69,19 @@ def cmd_sweep(a) -> int:
 def yaml_failed(folder: Path) -> list:
     import yaml
     return (yaml.safe_load((folder / "sweep.yaml").read_text()) or {}).get("failed", [])
+
+
+def cmd_predict(a) -> int:
+    from .predict import InputError, predict
+    try:
+        res = predict(a.input, a.model, a.out, batch=a.batch, device=a.device, detect_every=a.detect_every,
+                      smooth=a.smooth, annotate_video=a.annotate, workers=a.workers, runs=a.runs)
+    except InputError as e:
+        print(f"aukit predict: {e}", file=sys.stderr)
+        return 2
+    print(f"{res.n_frames} frames ({res.unreadable} unreadable), face found in {res.n_faces}; "
+          f"{res.frames_per_s:.1f} frames/s end to end\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
+    return 0 if res.n_faces > 0 else 1
 
 
 def cmd_models(a) -> int:
@@ -122,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-min", type=int, help="SLURM time limit per cell (minutes)")
     s.add_argument("--gpus", type=int, help="SLURM GPUs per job")
     s.set_defaults(fn=cmd_sweep)
+
+    s = sub.add_parser("predict", help="per-frame AU predictions for a video, an image or a folder")
+    s.add_argument("input")
+    s.add_argument("--model", default="tas", help="run folder name under --runs (holding deploy.pt) or a checkpoint path")
+    s.add_argument("--out", default="predictions")
+    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--device", default=None)
+    s.add_argument("--detect-every", type=int, default=5, help="run the detector every k-th frame, track between")
+    s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
+    s.add_argument("--annotate", action="store_true", help="also write an annotated video")
+    s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")
+    s.add_argument("--runs", default="reports", help="where run folders with deploy.pt live")
+    s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("models", help="list registered models")
     s.set_defaults(fn=cmd_models)

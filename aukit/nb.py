@@ -8,6 +8,7 @@ run (parameters, wall time) to ``run.yaml``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     params = {"out_dir": str(out), **(parameters or {})}
     executed = out / nb.name
     t0 = time.perf_counter()
+    os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
     pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
                         cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout)
     wall = time.perf_counter() - t0

@@ -1,0 +1,100 @@
+"""Deployable models: the inference-only part of a trained method, with what it needs to run.
+
+A deployable checkpoint is an ordinary aukit checkpoint (strict, ``weights_only``) whose
+``extra["deploy"]`` says how to rebuild and feed the model::
+
+    {"model": registry name, "kwargs": {...}, "policy": "tas", "size": 256,
+     "aus": ["AU01", ...], "output": "intensity" | "logits" | "probs",
+     "scale": 5.0, "mean": [..], "std": [..], "dataset": "synthau-disfa", "method": "tas"}
+
+``output="intensity"`` means the model returns values that times ``scale`` are on the
+0-5 scale; ``logits``/``probs`` are occurrence outputs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import checkpoint as ckpt
+from .registry import create_model
+
+OUTPUTS = ("intensity", "logits", "probs")
+
+
+@dataclass
+class DeploySpec:
+    model: str                       # registry name of the deployable model
+    policy: str                      # alignment policy of its training frames
+    size: int                        # input side after alignment (and centre crop)
+    aus: list                        # output order, e.g. ["AU01", "AU02"]
+    output: str = "intensity"        # intensity | logits | probs
+    scale: float = 5.0               # intensity output x scale -> 0..5
+    kwargs: dict = field(default_factory=dict)
+    mean: tuple = (0.5, 0.5, 0.5)
+    std: tuple = (0.5, 0.5, 0.5)
+    dataset: str = ""                # what it was trained on (SynthAU models are labelled as such)
+    method: str = ""
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+
+
+def export(path: str | Path, model: nn.Module, spec: DeploySpec) -> Path:
+    """Write the deployable checkpoint (model weights + spec)."""
+    return ckpt.save_checkpoint(path, model, epoch=0, config={}, extra={"deploy": asdict(spec)})
+
+
+class Deployed(nn.Module):
+    """uint8 faces (B, S, S, 3) in, dict of ``intensity`` (0-5) and/or ``occurrence`` probs out."""
+
+    def __init__(self, model: nn.Module, spec: DeploySpec):
+        super().__init__()
+        self.model, self.spec = model.eval(), spec
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
+
+    @torch.no_grad()
+    def forward(self, faces: torch.Tensor) -> dict:
+        x = faces.permute(0, 3, 1, 2).float().div_(255)
+        if x.shape[-1] != self.spec.size:
+            x = nn.functional.interpolate(x, size=(self.spec.size, self.spec.size), mode="bilinear",
+                                          align_corners=False, antialias=True)
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        y = self.model(x)
+        y = y[0] if isinstance(y, (tuple, list)) else y
+        y = y.float()
+        if self.spec.output == "intensity":
+            return {"intensity": (y * self.spec.scale).clamp(0, 5)}
+        prob = torch.sigmoid(y) if self.spec.output == "logits" else y
+        return {"occurrence": prob}
+
+
+def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
+    """Rebuild a deployable model strictly from its checkpoint."""
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    spec_d = (state.get("extra") or {}).get("deploy")
+    if not spec_d:
+        raise ValueError(f"{path} is not a deployable aukit checkpoint (no extra['deploy']); "
+                         "export one with aukit.deploy.export")
+    spec = DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})
+    model = create_model(spec.model, **spec.kwargs)
+    ckpt.load_checkpoint(path, model)
+    return Deployed(model, spec).to(device)
+
+
+def find(name_or_path: str, runs: str | Path = "reports") -> Path:
+    """A checkpoint path, or the name of a run folder holding ``deploy.pt`` (e.g. ``tas``)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    for cand in (p / "deploy.pt", Path(runs) / name_or_path / "deploy.pt",
+                 Path(runs) / name_or_path / "models" / "deploy.pt"):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(f"no deployable model {name_or_path!r}: not a file, and no deploy.pt under "
+                            f"{p} or {Path(runs) / name_or_path}; run the paper notebook first or pass a path")

@@ -1,0 +1,212 @@
+"""AU metrics: pure NumPy functions that return Python floats.
+
+Conventions (shared by every paper notebook; see REFERENCE.md "Metrics conventions"):
+
+* Intensity is on the 0..5 FACS scale. A method that predicts intensity/5 (TAS)
+  multiplies by 5 before calling these functions; MAE is therefore on 0..5.
+* ICC is ICC(3,1), consistency, k = 2 raters (prediction, label) over n frames
+  (Shrout & Fleiss 1979):  ICC = (BMS - EMS) / (BMS + (k - 1) EMS), with k = 2,
+  BMS = between-frames mean square, EMS = residual mean square of the two-way ANOVA.
+  It equals pingouin's ``ICC(C,1)`` row (older pingouin: ``ICC3``).
+* PCC is Pearson's r.
+* F1 is the binary F1 of one AU, positive = probability >= threshold (0.5), reported
+  as a fraction in [0, 1] (tables in % multiply by 100). DISFA occurrence is
+  intensity >= 2 (:func:`disfa_occurrence`); BP4D code 9 ("not coded") is excluded,
+  i.e. turned into NaN by :func:`bp4d_occurrence`.
+* Labels that are NaN are ignored (the frame is dropped for that AU only).
+  Non-finite predictions are an error: they are never silently dropped or zero-filled.
+* Degenerate cases never yield NaN. They return 0.0 and a flag:
+  ``"no_positives"``: F1 of an AU with no positive label and none predicted
+  (2TP + FP + FN = 0), as ``sklearn.metrics.f1_score(zero_division=0)``;
+  ``"constant_prediction"`` / ``"constant_label"``: ICC and PCC when one side has
+  zero variance (ICC(3,1) is then exactly 0 algebraically; PCC is undefined).
+  Functions take ``return_flag=True`` to get ``(value, flag_or_None)``.
+  An AU with no labelled frame at all raises ``ValueError``.
+* Averages over AUs are unweighted means ("avg"). Over folds or seeds,
+  :func:`aggregate` gives (mean, std) with the sample std (ddof=1; 0.0 for one run).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "icc31", "mae", "pcc", "f1", "per_au", "aggregate", "format_pm", "format_aggregate",
+    "disfa_occurrence", "bp4d_occurrence", "METRICS",
+]
+
+FLAG_NO_POSITIVES = "no_positives"
+FLAG_CONSTANT_PRED = "constant_prediction"
+FLAG_CONSTANT_LABEL = "constant_label"
+
+
+def _pairs(pred, label) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (pred, label) pairs whose label is finite, as float64 1-d arrays."""
+    pred = np.asarray(pred, dtype=np.float64)
+    label = np.asarray(label, dtype=np.float64)
+    if pred.ndim != 1 or label.ndim != 1:
+        raise ValueError(f"expected 1-d arrays for one AU, got shapes {pred.shape} and {label.shape}")
+    if pred.shape != label.shape:
+        raise ValueError(f"pred and label differ in length: {pred.shape[0]} vs {label.shape[0]}")
+    keep = ~np.isnan(label)
+    bad = int(np.count_nonzero(~np.isfinite(pred[keep])))
+    if bad:
+        raise ValueError(f"{bad} non-finite predictions on labelled frames")
+    if not np.all(np.isfinite(label[keep])):
+        raise ValueError("labels contain +/-inf")
+    if not keep.any():
+        raise ValueError("no labelled frame (all labels are NaN)")
+    return pred[keep], label[keep]
+
+
+def _out(value: float, flag: str | None, return_flag: bool):
+    return (float(value), flag) if return_flag else float(value)
+
+
+def icc31(pred, label, *, return_flag: bool = False):
+    """ICC(3,1) between predictions and labels of one AU, both (N,).
+
+    Two-way mixed, consistency, single rater, k = 2 (Shrout & Fleiss 1979, Case 3):
+    ``(BMS - EMS) / (BMS + EMS)``. Returns 0.0 flagged when either side is constant.
+    """
+    p, y = _pairs(pred, label)
+    if p.size < 2:
+        raise ValueError("ICC needs at least 2 labelled frames")
+    if np.ptp(p) == 0:
+        return _out(0.0, FLAG_CONSTANT_PRED, return_flag)
+    if np.ptp(y) == 0:
+        return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)
+    x = np.stack([y, p], axis=1)  # (n, k=2): targets x raters
+    n, k = x.shape
+    grand = x.mean()
+    ss_rows = k * np.sum((x.mean(axis=1) - grand) ** 2)
+    ss_cols = n * np.sum((x.mean(axis=0) - grand) ** 2)
+    ss_err = np.sum((x - grand) ** 2) - ss_rows - ss_cols
+    bms = ss_rows / (n - 1)
+    ems = ss_err / ((n - 1) * (k - 1))
+    return _out((bms - ems) / (bms + (k - 1) * ems), None, return_flag)
+
+
+def mae(pred, label, *, return_flag: bool = False):
+    """Mean absolute error of one AU on the 0..5 scale, both (N,)."""
+    p, y = _pairs(pred, label)
+    return _out(np.mean(np.abs(p - y)), None, return_flag)
+
+
+def pcc(pred, label, *, return_flag: bool = False):
+    """Pearson correlation of one AU, both (N,). 0.0 flagged when a side is constant."""
+    p, y = _pairs(pred, label)
+    if p.size < 2 or np.ptp(p) == 0:
+        return _out(0.0, FLAG_CONSTANT_PRED, return_flag)
+    if np.ptp(y) == 0:
+        return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)
+    pc, yc = p - p.mean(), y - y.mean()
+    r = np.sum(pc * yc) / np.sqrt(np.sum(pc ** 2) * np.sum(yc ** 2))
+    return _out(np.clip(r, -1.0, 1.0), None, return_flag)
+
+
+def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
+    """Binary F1 of one AU: prob (N,) in [0, 1], label (N,) in {0, 1} or NaN (excluded).
+
+    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when the denominator is 0.
+    """
+    p, y = _pairs(prob, label)
+    if not np.all((y == 0) | (y == 1)):
+        odd = np.unique(y[(y != 0) & (y != 1)])
+        raise ValueError(f"occurrence labels must be 0, 1 or NaN; found {odd[:5].tolist()} "
+                         "(BP4D code 9: use bp4d_occurrence; DISFA intensity: disfa_occurrence)")
+    hit = p >= threshold
+    pos = y == 1
+    tp = np.count_nonzero(hit & pos)
+    fp = np.count_nonzero(hit & ~pos)
+    fn = np.count_nonzero(~hit & pos)
+    denom = 2 * tp + fp + fn
+    if denom == 0:
+        return _out(0.0, FLAG_NO_POSITIVES, return_flag)
+    return _out(2 * tp / denom, None, return_flag)
+
+
+METRICS: dict[str, Callable] = {"icc": icc31, "mae": mae, "pcc": pcc, "f1": f1}
+
+
+def disfa_occurrence(intensity) -> np.ndarray:
+    """DISFA detection labels: 1.0 where intensity >= 2, 0.0 below, NaN kept. Any shape."""
+    x = np.asarray(intensity, dtype=np.float64)
+    return np.where(np.isnan(x), np.nan, (x >= 2).astype(np.float64))
+
+
+def bp4d_occurrence(codes) -> np.ndarray:
+    """BP4D occurrence codes {0, 1, 9} -> {0.0, 1.0, NaN}; any other code is an error."""
+    x = np.asarray(codes, dtype=np.float64)
+    bad = ~(np.isnan(x) | np.isin(x, (0, 1, 9)))
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} BP4D occurrence codes outside {{0, 1, 9}}, "
+                         f"e.g. {np.unique(x[bad])[:5].tolist()}")
+    return np.where(x == 9, np.nan, x)
+
+
+def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) -> dict:
+    """Apply a one-AU metric to each column of pred/label (N, n_aus).
+
+    Returns ``{au: value, ..., "avg": unweighted mean, "flags": {au: flag}}``; ``flags``
+    only lists the AUs whose value came from a degenerate case (see module docstring).
+    """
+    fn = METRICS[metric] if isinstance(metric, str) else metric
+    pred = np.asarray(pred, dtype=np.float64)
+    label = np.asarray(label, dtype=np.float64)
+    if pred.ndim != 2 or pred.shape != label.shape:
+        raise ValueError(f"expected pred and label (N, n_aus) of equal shape, got {pred.shape} and {label.shape}")
+    if pred.shape[1] != len(aus):
+        raise ValueError(f"{pred.shape[1]} columns but {len(aus)} AU names: {list(aus)}")
+    out: dict = {}
+    flags: dict[str, str] = {}
+    for j, au in enumerate(aus):
+        try:
+            value, flag = fn(pred[:, j], label[:, j], return_flag=True, **kwargs)
+        except ValueError as err:
+            raise ValueError(f"{au}: {err}") from None
+        out[str(au)] = value
+        if flag is not None:
+            flags[str(au)] = flag
+    out["avg"] = float(np.mean([out[str(au)] for au in aus]))
+    out["flags"] = flags
+    return out
+
+
+def aggregate(results: Sequence[dict], ddof: int = 1) -> dict[str, tuple[float, float]]:
+    """Mean and std over folds or seeds of flat metric dicts: ``{key: (mean, std)}``.
+
+    Only numeric entries are aggregated (``flags`` and strings are skipped). Every dict
+    must hold the same numeric keys. The std uses ``ddof`` (sample std by default) and
+    is 0.0 for a single result.
+    """
+    if not results:
+        raise ValueError("aggregate needs at least one result dict")
+
+    def numeric(d):
+        return {k for k, v in d.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
+
+    keys = numeric(results[0])
+    for i, d in enumerate(results[1:], start=1):
+        if numeric(d) != keys:
+            diff = sorted(numeric(d) ^ keys)
+            raise ValueError(f"result {i} has different metric keys than result 0: {diff}")
+    out = {}
+    for k in results[0]:
+        if k not in keys:
+            continue
+        v = np.array([d[k] for d in results], dtype=np.float64)
+        std = float(np.std(v, ddof=ddof)) if v.size > ddof else 0.0
+        out[k] = (float(v.mean()), std)
+    return out
+
+
+def format_pm(mean: float, std: float, digits: int = 2) -> str:
+    """``"0.62 ± 0.03"``."""
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_aggregate(agg: dict[str, tuple[float, float]], digits: int = 2) -> dict[str, str]:
+    """Apply :func:`format_pm` to every entry of :func:`aggregate`'s output."""
+    return {k: format_pm(m, s, digits) for k, (m, s) in agg.items()}

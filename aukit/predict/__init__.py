@@ -1,0 +1,141 @@
+"""``aukit predict``: per-frame AU intensities/occurrences for a video, an image or a folder.
+
+decode -> dlib detection every k-th frame + landmark tracking (CPU pool) -> alignment with
+the model's policy -> batched inference on the device -> OpenFace-style CSV + curves PNG
+(+ optional annotated video). Frames without a face keep their row with success 0 and
+empty AU columns, never zeros.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import deploy
+from ..runtime import pick_device
+from .faces import FacePipeline
+from .frames import InputError, read_frames
+from .output import annotate, curves_figure, rows_frame, write_csv
+
+__all__ = ["predict", "PredictResult", "InputError"]
+
+
+@dataclass
+class PredictResult:
+    csv: Path
+    png: Path | None
+    n_frames: int
+    n_faces: int
+    unreadable: int
+    seconds: float
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.n_frames / max(self.seconds, 1e-9)
+
+
+def _infer(model: deploy.Deployed, faces, batch: int, device) -> dict:
+    """Batched inference over successful faces; NaN rows elsewhere."""
+    n, k = len(faces), len(model.spec.aus)
+    ok = [i for i, r in enumerate(faces) if r.success]
+    outs: dict[str, np.ndarray] = {}
+    for s in range(0, len(ok), batch):
+        idx = ok[s:s + batch]
+        x = torch.from_numpy(np.stack([faces[i].aligned for i in idx])).to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            y = model(x)
+        for key, v in y.items():
+            outs.setdefault(key, np.full((n, k), np.nan, np.float32))[idx] = v.float().cpu().numpy()
+    if not ok:
+        key = "intensity" if model.spec.output == "intensity" else "occurrence"
+        outs[key] = np.full((n, k), np.nan, np.float32)
+    return outs
+
+
+def _smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over frames, NaN-aware (window 0/1: off)."""
+    if window <= 1:
+        return x
+    out = np.full_like(x, np.nan)
+    half = window // 2
+    for t in range(len(x)):
+        seg = x[max(0, t - half):t + half + 1]
+        valid = ~np.isnan(seg)
+        out[t] = np.where(valid.any(0), np.nansum(seg, 0) / np.maximum(valid.sum(0), 1), np.nan)
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
+            device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
+            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path = "reports") -> PredictResult:
+    """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``)."""
+    t0 = time.perf_counter()
+    dev = pick_device(device)
+    net = deploy.load(deploy.find(model, runs), dev)
+    spec = net.spec
+    frames_iter, info = read_frames(input)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(input).stem if Path(input).is_file() else Path(input).name
+    aus = list(spec.aus)
+    pipe = FacePipeline(spec.policy, detect_every=detect_every, workers=workers)
+    block = chunk * max(1, pipe.workers) * 2  # frames held in memory at once
+    parts, video, n_frames, unreadable = [], {}, 0, 0
+    try:
+        while True:
+            frames = list(itertools.islice(frames_iter, block))
+            if not frames:
+                break
+            chunks = [[f.image for f in frames[i:i + chunk]] for i in range(0, len(frames), chunk)]
+            faces = [r for part in pipe.map(chunks) for r in part]
+            df = rows_frame(frames, faces, _infer(net, faces, batch, dev), aus)
+            parts.append(df)
+            n_frames += len(frames)
+            unreadable += sum(1 for f in frames if f.image is None)
+            if annotate_video:
+                _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
+    finally:
+        pipe.close()
+        if video:
+            video["writer"].release()
+    import pandas as pd
+    df = pd.concat(parts, ignore_index=True)
+    if smooth > 1:
+        for c in [c for c in df.columns if c.endswith(("_r", "_p"))]:
+            df[c] = _smooth(df[c].to_numpy(float)[:, None], smooth)[:, 0].round(3)
+    synthetic = spec.dataset.startswith("synthau")
+    trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
+    header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
+              f"policy={spec.policy} size={spec.size} detect_every={detect_every} smooth={smooth}",
+              f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable}"]
+    csv = write_csv(df, out / f"{stem}.csv", header)
+    png = None
+    if plot:
+        import matplotlib.pyplot as plt
+        title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
+        fig = curves_figure(df, aus, title)
+        png = out / f"{stem}.png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+    return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0)
+
+
+def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> None:
+    """Append a block's annotated frames to the video in ``video`` (opened on first use)."""
+    import cv2
+    if not video:
+        shape = next((f.image.shape[:2] for f in frames if f.image is not None), None)
+        if shape is None:
+            return
+        video["shape"] = shape
+        video["writer"] = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps or 10.0,
+                                          (shape[1], shape[0]))
+    h, w = video["shape"]
+    for f, (_, row) in zip(frames, df.iterrows()):
+        img = f.image if f.image is not None and f.image.shape[:2] == (h, w) else np.zeros((h, w, 3), np.uint8)
+        video["writer"].write(annotate(img, row, aus))

@@ -1,0 +1,98 @@
+"""OpenFace-style CSV, AU curves figure and the annotated video of ``aukit predict``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+
+def columns(aus: list[str], intensity: bool, occurrence: bool) -> list[str]:
+    cols = ["frame", "face_id", "timestamp", "confidence", "success", "face_x", "face_y", "face_w", "face_h"]
+    cols += [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)]
+    cols += [f"{au}_r" for au in aus] if intensity else []
+    cols += [f"{au}_c" for au in aus] if occurrence else []
+    return cols
+
+
+def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
+    """One row per frame; AU and landmark columns empty (NaN) where there is no face."""
+    n = len(frames)
+    data = {"frame": [f.index for f in frames], "face_id": np.zeros(n, int),
+            "timestamp": [round(f.timestamp, 4) for f in frames],
+            "confidence": [r.confidence if r.success else np.nan for r in faces],
+            "success": [int(r.success) for r in faces]}
+    boxes = np.array([r.box if r.success else (np.nan,) * 4 for r in faces], float).reshape(n, 4)
+    for j, k in enumerate(("face_x", "face_y", "face_w", "face_h")):
+        data[k] = boxes[:, j]
+    lms = np.full((n, 68, 2), np.nan)
+    for i, r in enumerate(faces):
+        if r.success:
+            lms[i] = r.landmarks
+    for i in range(68):
+        data[f"x_{i}"] = lms[:, i, 0].round(2)
+    for i in range(68):
+        data[f"y_{i}"] = lms[:, i, 1].round(2)
+    for key, suffix in (("intensity", "_r"), ("occurrence", "_c")):
+        if key in preds:
+            vals = preds[key]
+            for j, au in enumerate(aus):
+                data[f"{au}{suffix}"] = vals[:, j].round(3) if key == "intensity" else \
+                    np.where(np.isnan(vals[:, j]), np.nan, (vals[:, j] >= 0.5).astype(float))
+            if key == "occurrence":
+                for j, au in enumerate(aus):
+                    data[f"{au}_p"] = vals[:, j].round(3)
+    return pd.DataFrame(data)
+
+
+def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
+    with open(path, "w") as f:
+        for line in header:
+            f.write(f"# {line}\n")
+        df.to_csv(f, index=False, float_format="%.4g")
+    return path
+
+
+def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    suffix = "_r" if f"{aus[0]}_r" in df else "_p"
+    ncol = 3
+    nrow = int(np.ceil(len(aus) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 1.8 * nrow), sharex=True, squeeze=False)
+    x = df["timestamp"] if df["timestamp"].max() > 0 else df["frame"]
+    for ax, au in zip(axes.flat, aus):
+        ax.plot(x, df[f"{au}{suffix}"], lw=1, color="#4c72b0")
+        ax.set_title(au, fontsize=9)
+        ax.set_ylim(0, 5 if suffix == "_r" else 1)
+    for ax in list(axes.flat)[len(aus):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)" if df["timestamp"].max() > 0 else "frame")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def annotate(frame_rgb: np.ndarray, row: pd.Series, aus: list[str]) -> np.ndarray:
+    """Face box, landmarks and an AU bar chart drawn on one frame (BGR out, for VideoWriter)."""
+    img = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
+    if not row["success"]:
+        cv2.putText(img, "no face", (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
+        return img
+    x, y, w, h = (int(row[k]) for k in ("face_x", "face_y", "face_w", "face_h"))
+    cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
+    for i in range(68):
+        cv2.circle(img, (int(row[f"x_{i}"]), int(row[f"y_{i}"])), 1, (0, 255, 255), -1)
+    suffix, top = ("_r", 5.0) if f"{aus[0]}_r" in row else ("_p", 1.0)
+    for j, au in enumerate(aus):
+        v = float(row[f"{au}{suffix}"]) / top
+        y0 = 10 + 14 * j
+        cv2.rectangle(img, (5, y0), (5 + int(80 * v), y0 + 10), (255, 128, 0), -1)
+        cv2.putText(img, au, (90, y0 + 9), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
+    return img

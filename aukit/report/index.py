@@ -1,0 +1,55 @@
+"""``reports/index.md``: one line per paper folder with the headline measured numbers
+beside the reported ones, dataset, preset, device, date, commit and links."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from .writer import load_metrics
+
+__all__ = ["write_index"]
+
+
+def _run_info(folder: Path) -> dict:
+    path = folder / "run.yaml"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def _headline(metrics: dict, refs: dict) -> str:
+    parts = []
+    for key in metrics.get("headline", []):
+        s = f"{key} {metrics[key]:.3g}" if isinstance(metrics.get(key), (int, float)) else f"{key} {metrics.get(key)}"
+        if key in refs:
+            r = refs[key]
+            s += f" (reported {r['value']:g}: {r['source']})"
+        parts.append(s)
+    return "; ".join(parts) or "-"
+
+
+def write_index(reports_dir: str | Path = "reports") -> Path:
+    """Scan ``<reports_dir>/*/metrics.json`` and write ``<reports_dir>/index.md``."""
+    root = Path(reports_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["# aukit reports", "",
+             "Measured numbers come from the runs below; reported numbers are the papers' own, "
+             "on the papers' datasets (a SynthAU run is not comparable to them).", "",
+             "| paper | headline: measured (reported) | dataset | preset | device | date | commit | links |",
+             "|---|---|---|---|---|---|---|---|"]
+    for folder in sorted(p for p in root.iterdir() if (p / "metrics.json").is_file()):
+        m = load_metrics(folder)
+        refs_path = folder / "reported.json"
+        refs = json.loads(refs_path.read_text(encoding="utf-8")) if refs_path.is_file() else {}
+        run = _run_info(folder)
+        commit = str(run.get("commit", "unknown"))[:10] + (" (dirty)" if run.get("dirty") else "")
+        date = str(run.get("created", m.get("written", "?")))[:19]
+        links = [f"[folder]({folder.name}/)"] + [f"[{h.name}]({folder.name}/{h.name})" for h in sorted(folder.glob("*.html"))]
+        lines.append(f"| {m.get('slug', folder.name)} | {_headline(m, refs)} | {m.get('dataset', '?')} | "
+                     f"{m.get('preset', '?')} | {m.get('device', '?')} | {date} | {commit} | {' '.join(links)} |")
+    path = root / "index.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,178 @@
+"""``reports/<slug>/``: metrics.json, reported.json, tables/*.csv|md, figures/*.png|pdf,
+run.yaml. The executed notebook and its HTML are added by the papermill runner."""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .tables import DIFF_NA, compare, to_markdown
+
+__all__ = ["Report", "load_metrics"]
+
+_PAPER_NAMES = {"tas": "TAS", "cpc": "CPC", "rtatl": "RTATL", "piap_df": "PIAP-DF", "scc": "SCC"}
+_DATASET_NAMES = {"bp4d": "BP4D", "disfa": "DISFA", "affwild2": "Aff-Wild2"}
+
+
+def _scalar(key: str, v):
+    """JSON-safe metric value; NaN/inf and nested containers are errors (never written)."""
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(float(v)):
+            raise ValueError(f"metric {key!r} is {v}: not written (measure it or leave it out)")
+        return float(v)
+    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float, str, np.number)) for x in v):
+        return [_scalar(key, x) for x in v]
+    raise TypeError(f"metric {key!r} must be a number, string or flat list, got {type(v).__name__}; "
+                    "flatten dicts into keys like 'icc_AU06'")
+
+
+def load_metrics(path: str | Path) -> dict:
+    """Read ``metrics.json`` (a file or a report folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.json"
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+class Report:
+    """Collects one paper run's results and writes them under ``<out_dir>/<slug>/``.
+
+    r = Report("tas", folder=out_dir, dataset="synthau-bp4d", preset="smoke", seeds=[0, 1], device="cpu")
+    r.add_metrics(icc_avg=0.41, mae_avg=0.9); r.headline("icc_avg", "mae_avg")
+    r.add_reference("icc_avg", "tas", "table1_bp4d_icc", "Ours")
+    r.add_table("table1_bp4d_icc", measured_df, aukit.reported.table("tas", "table1_bp4d_icc"),
+                row_map={"TAS (ours)": "Ours"})
+    r.add_figure("tsne", fig); r.write()
+    """
+
+    def __init__(self, slug: str, out_dir: str | Path = "reports", *, dataset: str, preset: str,
+                 seeds: Sequence[int], device: str, config=None, folder: str | Path | None = None):
+        self.slug, self.dataset, self.preset = slug, dataset, preset
+        self.seeds, self.device, self.config = [int(s) for s in seeds], str(device), config
+        # folder: the exact output folder (a notebook's papermill ``out_dir``, a sweep cell);
+        # otherwise <out_dir>/<slug>
+        self.dir = Path(folder) if folder is not None else Path(out_dir) / slug
+        self.metrics: dict = {}
+        self.references: dict = {}
+        self.headline_keys: list[str] = []
+        self.files: dict[str, list[Path]] = {"tables": [], "figures": []}
+
+    # ------------------------------------------------------------------ labels
+    @property
+    def measured_label(self) -> str:
+        seeds = ",".join(map(str, self.seeds))
+        return f"measured ({self.dataset}, {self.preset}, seeds {seeds})"
+
+    @staticmethod
+    def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
+        paper = _PAPER_NAMES.get(reported.attrs.get("paper"), reported.attrs.get("paper", "paper"))
+        ds = reported.attrs.get("dataset", "?")
+        ds = _DATASET_NAMES.get(ds, ds)
+        return f"reported ({paper}, {ds})" if same_dataset else f"reported ({paper}, {ds}; different dataset)"
+
+    # ------------------------------------------------------------------ content
+    def add_metrics(self, **flat) -> None:
+        """Measured metrics only: flat ``key=value`` (numbers, strings, flat lists)."""
+        for k, v in flat.items():
+            self.metrics[k] = _scalar(k, v)
+
+    def headline(self, *keys: str) -> None:
+        """Metric keys shown in ``reports/index.md``."""
+        self.headline_keys = list(keys)
+
+    def add_reference(self, key: str, paper: str, table_key: str, method: str, column: str = "Avg") -> None:
+        """The paper's number that the measured metric ``key`` is compared with (reported.json)."""
+        from .. import reported as R
+
+        df = R.table(paper, table_key)
+        value = float(df.loc[method, column])
+        self.references[key] = {"value": value, "paper": paper, "table": table_key, "method": method,
+                                "column": column, "dataset": df.attrs["dataset"], "source": df.attrs["sources"][method]}
+
+    def add_table(self, name: str, measured: pd.DataFrame, reported: pd.DataFrame | None = None, *,
+                  measured_label: str | None = None, reported_label: str | None = None,
+                  same_dataset: bool | None = None, row_map: Mapping[str, str] | None = None,
+                  measured_std: pd.DataFrame | None = None, scale: float | None = None,
+                  flags: Mapping[str, Mapping[str, str]] | None = None, decimals: int | None = None,
+                  title: str | None = None) -> list[Path]:
+        """Write ``tables/<name>.csv`` and ``.md``: measured rows beside reported ones.
+
+        same_dataset defaults to ``dataset == reported.attrs["dataset"]`` (so SynthAU runs
+        never get a difference column); scale defaults to 100 when the reported table is
+        in % (F1) and 1 otherwise; flags ``{method: {au: flag}}`` become table notes.
+        """
+        attrs = reported.attrs if reported is not None else {}
+        if same_dataset is None:
+            same_dataset = reported is not None and attrs.get("dataset") == self.dataset
+        if scale is None:
+            scale = 100.0 if attrs.get("unit") == "%" else 1.0
+        m_label = measured_label or self.measured_label
+        r_label = reported_label or (self.reported_label(reported, same_dataset) if reported is not None else "")
+        long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
+                       same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
+        notes = []
+        if reported is not None:
+            paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))
+            notes.append(f"Reported: {paper} Table {attrs.get('table', '?')}, {attrs.get('caption', '')} "
+                         "Reported numbers are the paper's, not measured here.")
+            if not same_dataset:
+                notes.append(f"Difference: {DIFF_NA} (measured on {self.dataset}, reported on "
+                             f"{attrs.get('dataset')}); the reported rows are for orientation only.")
+        if scale != 1.0:
+            notes.append(f"Measured values multiplied by {scale:g} to match the reported unit.")
+        for method, fl in (flags or {}).items():
+            for au, flag in fl.items():
+                what = "F1 = 0 (no positive label and none predicted)" if flag == "no_positives" else f"0.0 ({flag})"
+                notes.append(f"{method} {au}: {what}.")
+        dec = decimals if decimals is not None else int(attrs.get("decimals", 2))
+        folder = self.dir / "tables"
+        folder.mkdir(parents=True, exist_ok=True)
+        csv, md = folder / f"{name}.csv", folder / f"{name}.md"
+        long.to_csv(csv, index=False)
+        md.write_text(to_markdown(long, title=title or name, notes=notes, decimals=dec), encoding="utf-8")
+        self.files["tables"] += [csv, md]
+        return [csv, md]
+
+    def add_figure(self, name: str, fig) -> list[Path]:
+        """Write ``figures/<name>.png`` and ``.pdf``."""
+        from ..viz.style import save_figure
+
+        paths = save_figure(fig, self.dir / "figures", name)
+        self.files["figures"] += paths
+        return paths
+
+    # ------------------------------------------------------------------ output
+    def write(self, **run_extra) -> dict[str, Path | list[Path]]:
+        """Write metrics.json, reported.json (if references were added) and run.yaml."""
+        from .. import runtime
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        missing = [k for k in self.headline_keys if k not in self.metrics]
+        if missing:
+            raise ValueError(f"headline keys without a measured value: {missing}")
+        head = {"slug": self.slug, "dataset": self.dataset, "preset": self.preset, "seeds": self.seeds,
+                "device": self.device, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "headline": self.headline_keys}
+        clash = sorted(set(head) & set(self.metrics))
+        if clash:
+            raise ValueError(f"metric names clash with report fields: {clash}")
+        out = {"metrics": self.dir / "metrics.json"}
+        out["metrics"].write_text(json.dumps({**head, **self.metrics}, indent=2), encoding="utf-8")
+        if self.references:
+            out["reported"] = self.dir / "reported.json"
+            out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
+        out["run"] = runtime.write_run_yaml(self.dir / "run.yaml", config=self.config, slug=self.slug,
+                                            dataset=self.dataset, preset=self.preset, seeds=self.seeds,
+                                            device=self.device, **run_extra)
+        out["tables"], out["figures"] = list(self.files["tables"]), list(self.files["figures"])
+        return out

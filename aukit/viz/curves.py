@@ -1,0 +1,68 @@
+"""Intensity over time: labels vs predictions per AU (TAS Fig. 3, SCC Fig. 5)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import seaborn as sns
+
+from ..metrics import icc31
+from .style import new_figure, theme
+
+__all__ = ["intensity_curves"]
+
+
+def _as_2d(x, name) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be (T,) or (T, n_aus), got {a.shape}")
+    return a
+
+
+def intensity_curves(labels, preds: Mapping[str, np.ndarray], keyframes=None, aus: Sequence[str] | None = None,
+                     title: str | None = None, show_icc: bool = True, cursor: int | None = None, axes=None):
+    """Label curve (green) and predicted curves of one sequence, one axis per AU.
+
+    labels (T,) or (T, n_aus) on 0..5 (NaN = unlabelled, drawn as gaps); preds
+    ``{name: same shape}``; keyframes: frame indices (shared) or ``{au: indices}``,
+    marked on the label curve; ``show_icc`` adds ICC(3,1) of each prediction to the
+    legend; ``cursor`` draws a vertical line at that frame. ``axes`` (a list of n_aus
+    Axes) draws into an existing figure. Returns the Figure.
+    """
+    y = _as_2d(labels, "labels")
+    p = {k: _as_2d(v, f"preds[{k!r}]") for k, v in preds.items()}
+    for k, v in p.items():
+        if v.shape != y.shape:
+            raise ValueError(f"preds[{k!r}] has shape {v.shape}, labels {y.shape}")
+    names = list(aus) if aus is not None else [f"AU {j}" for j in range(y.shape[1])]
+    if len(names) != y.shape[1]:
+        raise ValueError(f"{len(names)} AU names for {y.shape[1]} columns")
+    t = np.arange(len(y))
+    with theme("whitegrid"):
+        if axes is None:
+            fig, grid = new_figure(len(names), 1, size=(6.0, 1.8), sharex=True)
+            axes = list(grid[:, 0])
+        fig = axes[0].figure
+        colours = sns.color_palette("tab10", len(p) + 3)[3:]  # keep green and red for labels / first model
+        for j, (ax, au) in enumerate(zip(axes, names)):
+            ax.plot(t, y[:, j], color="tab:green", lw=1.5, label="label")
+            kf = keyframes.get(au) if isinstance(keyframes, Mapping) else keyframes
+            if kf is not None and len(kf):
+                kf = np.asarray(kf, dtype=int)
+                ax.plot(kf, y[kf, j], "o", color="tab:green", ms=4, label="keyframes")
+            for c, (name, v) in enumerate(p.items()):
+                lab = name
+                if show_icc and np.count_nonzero(~np.isnan(y[:, j])) >= 2:
+                    lab = f"{name} (ICC {icc31(v[:, j], y[:, j]):.2f})"
+                ax.plot(t, v[:, j], color="tab:red" if c == 0 else colours[c], lw=1.2, label=lab)
+            if cursor is not None:
+                ax.axvline(cursor, color="0.3", ls="--", lw=1)
+            ax.set_ylabel(au)
+            ax.set_ylim(-0.2, 5.2)
+            ax.legend(fontsize="x-small", loc="upper right", frameon=False)
+        axes[-1].set_xlabel("frame")
+        if title:
+            axes[0].set_title(title)
+    return fig

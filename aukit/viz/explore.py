@@ -1,0 +1,147 @@
+"""Browse a finished run: subject, sequence, AU and frame -> face, heatmap overlay,
+intensity curve with a cursor, and per-AU prediction bars.
+
+Interactive (ipywidgets) inside a Jupyter front end; otherwise, or with
+``static=True`` or the environment variable ``AUKIT_STATIC=1`` (set it in headless
+papermill runs, where a kernel exists but nobody looks at widgets), it returns one
+static matplotlib Figure of the chosen (or first) selection.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .curves import intensity_curves
+from .heatmaps import _overlay
+from .style import as_image, hide_ticks, theme
+
+__all__ = ["explore", "explore_figure", "has_frontend"]
+
+
+def has_frontend() -> bool:
+    """True inside a Jupyter kernel (ZMQ shell) unless ``AUKIT_STATIC`` is set."""
+    if os.environ.get("AUKIT_STATIC", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _sequence_rows(index: pd.DataFrame, subject, sequence) -> np.ndarray:
+    """Positional rows of one sequence, ordered by frame."""
+    m = (index["subject"].to_numpy() == subject) & (index["sequence"].to_numpy() == sequence)
+    rows = np.flatnonzero(m)
+    if rows.size == 0:
+        raise ValueError(f"no rows for subject {subject!r}, sequence {sequence!r}")
+    return rows[np.argsort(index["frame"].to_numpy()[rows], kind="stable")]
+
+
+def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
+                   subject=None, sequence=None, au: str | None = None, position: int | None = None):
+    """The static view: 4 axes (face, overlay, curve, per-AU bars) for one selection.
+
+    ``position`` is the frame's position within the sequence (default: the peak label
+    of ``au``). Defaults pick the first subject, its first sequence and the first AU.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    preds = np.asarray(preds, dtype=np.float64)
+    subject = index["subject"].iloc[0] if subject is None else subject
+    if sequence is None:
+        sequence = index.loc[index["subject"] == subject, "sequence"].iloc[0]
+    au = aus[0] if au is None else au
+    j = list(aus).index(au)
+    rows = _sequence_rows(index, subject, sequence)
+    if position is None:
+        lab = labels[rows, j]
+        position = int(np.nanargmax(lab)) if np.isfinite(lab).any() else 0
+    position = int(np.clip(position, 0, len(rows) - 1))
+    r = rows[position]
+    with theme("whitegrid"):
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(11, 5.5), layout="constrained")
+        gs = fig.add_gridspec(2, 3, width_ratios=[1, 1, 1.6])
+        ax_face, ax_map = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+        ax_curve, ax_bar = fig.add_subplot(gs[1, :]), fig.add_subplot(gs[0, 2])
+        ax_face.imshow(as_image(faces[r]))
+        hide_ticks(ax_face)
+        ax_face.set_title(f"{subject} {sequence} frame {index['frame'].iloc[r]}", fontsize="small")
+        if heatmaps is not None:
+            hm = np.asarray(heatmaps[r], dtype=np.float32)
+            _overlay(ax_map, faces[r], hm[j], vmax=float(max(np.asarray(heatmaps[rows]).max(), 1e-6)),
+                     title=f"{au} heatmap")
+        else:
+            ax_map.imshow(as_image(faces[r]))
+            hide_ticks(ax_map)
+            ax_map.set_title("no heatmaps for this method", fontsize="small")
+        intensity_curves(labels[rows, j], {"prediction": preds[rows, j]}, aus=[au], cursor=position,
+                         axes=[ax_curve], title=f"{au} over the sequence")
+        x = np.arange(len(aus))
+        ax_bar.bar(x - 0.2, np.nan_to_num(labels[r], nan=0.0), 0.4, color="tab:green", label="label")
+        ax_bar.bar(x + 0.2, preds[r], 0.4, color="tab:red", label="prediction")
+        ax_bar.set_xticks(x, list(aus), rotation=60, fontsize="x-small")
+        ax_bar.set_ylim(0, 5.2)
+        ax_bar.legend(fontsize="x-small", frameon=False)
+        ax_bar.set_title("all AUs at this frame", fontsize="small")
+    return fig
+
+
+def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
+            static: bool | None = None, **selection):
+    """ipywidgets browser over a finished run, or one static Figure (see module doc).
+
+    faces (N, S, S, 3); index with columns subject, sequence, frame (row i <-> face i);
+    labels and preds (N, n_aus) on 0..5; heatmaps (N, n_aus, h, w) or None.
+    ``selection`` (subject, sequence, au, position) sets the first view.
+    """
+    n = len(faces)
+    for name, arr in (("index", index), ("labels", labels), ("preds", preds)):
+        if len(arr) != n:
+            raise ValueError(f"{name} has {len(arr)} rows for {n} faces")
+    missing = {"subject", "sequence", "frame"} - set(index.columns)
+    if missing:
+        raise ValueError(f"index lacks columns {sorted(missing)}")
+    index = index.reset_index(drop=True)
+    if static or (static is None and not has_frontend()):
+        return explore_figure(faces, index, labels, preds, aus, heatmaps, **selection)
+
+    import ipywidgets as W
+    from IPython.display import display
+
+    subjects = list(dict.fromkeys(index["subject"].tolist()))
+    w_subj = W.Dropdown(options=subjects, value=selection.get("subject", subjects[0]), description="subject")
+    w_seq = W.Dropdown(description="sequence")
+    w_au = W.Dropdown(options=list(aus), value=selection.get("au", aus[0]), description="AU")
+    w_pos = W.IntSlider(min=0, max=0, value=0, description="frame", continuous_update=False)
+    out = W.Output()
+
+    def sequences(_=None):
+        seqs = list(dict.fromkeys(index.loc[index["subject"] == w_subj.value, "sequence"].tolist()))
+        w_seq.options = seqs
+        w_seq.value = seqs[0]
+
+    def frames(_=None):
+        w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1
+
+    def draw(_=None):
+        if w_seq.value is None:
+            return
+        fig = explore_figure(faces, index, labels, preds, aus, heatmaps, subject=w_subj.value,
+                             sequence=w_seq.value, au=w_au.value, position=w_pos.value)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+
+    sequences()
+    frames()
+    w_subj.observe(sequences, "value")
+    w_seq.observe(lambda c: (frames(), draw()), "value")
+    w_au.observe(draw, "value")
+    w_pos.observe(draw, "value")
+    draw()
+    return W.VBox([W.HBox([w_subj, w_seq, w_au]), w_pos, out])

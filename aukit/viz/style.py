@@ -1,0 +1,54 @@
+"""Shared figure style and saving. Figures are built on ``matplotlib.figure.Figure``
+directly (no pyplot state), so they are safe under the Agg backend and in loops."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+__all__ = ["theme", "new_figure", "save_figure", "as_image", "hide_ticks"]
+
+
+@contextmanager
+def theme(style: str = "whitegrid", context: str = "paper"):
+    """Seaborn style and context for the figures built inside the block."""
+    with sns.axes_style(style), sns.plotting_context(context):
+        yield
+
+
+def new_figure(nrows: int, ncols: int, *, size: tuple[float, float] = (2.4, 2.4), **kwargs):
+    """A constrained-layout Figure with an (nrows, ncols) array of axes; size is per panel."""
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, axes
+
+
+def save_figure(fig: Figure, folder: str | Path, name: str, formats=("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Write ``<folder>/<name>.png`` and ``.pdf``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in formats:
+        path = folder / f"{name}.{ext}"
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def as_image(img) -> np.ndarray:
+    """An (S, S, 3) face as float in [0, 1] for imshow (accepts uint8 or float images)."""
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[-1] not in (1, 3):
+        raise ValueError(f"expected an (S, S, 3) image, got shape {img.shape}")
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    return np.clip(img.astype(np.float32), 0.0, 1.0)
+
+
+def hide_ticks(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)

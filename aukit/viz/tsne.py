@@ -1,0 +1,86 @@
+"""t-SNE of AU features (TAS Figs. 4 and 6)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import seaborn as sns
+from sklearn.manifold import TSNE
+
+from .style import hide_ticks, new_figure, theme
+
+__all__ = ["embed_tsne", "tsne_features"]
+
+
+def embed_tsne(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
+    """2-d t-SNE embedding of features (N, d) -> (N, 2); perplexity is capped at (N - 1) / 3."""
+    x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+    if len(x) < 4:
+        raise ValueError(f"t-SNE needs at least 4 samples, got {len(x)}")
+    perp = float(min(perplexity, (len(x) - 1) / 3))
+    return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
+
+
+def _is_numeric(values: np.ndarray) -> bool:
+    return np.issubdtype(np.asarray(values).dtype, np.number)
+
+
+def _scatter(ax, xy, values, name, fig, size):
+    if _is_numeric(values):  # intensity: light -> dark blue
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap="Blues", s=size, edgecolors="none")
+        fig.colorbar(sc, ax=ax, shrink=0.7, label=name)
+    else:  # subject identities: bright categorical colours
+        cats = list(dict.fromkeys(np.asarray(values).tolist()))
+        pal = sns.color_palette("bright" if len(cats) <= 10 else "husl", len(cats))
+        for c, col in zip(cats, pal):
+            m = np.asarray(values) == c
+            ax.scatter(xy[m, 0], xy[m, 1], color=col, s=size, edgecolors="none", label=str(c))
+        if len(cats) <= 12:
+            ax.legend(fontsize="x-small", markerscale=1.5, frameon=False, loc="best")
+
+
+def tsne_features(features, color_by: Mapping[str, Sequence], *, highlight: Sequence | None = None,
+                  highlight_key: str = "subject", title: str | None = None, perplexity: float = 30.0,
+                  seed: int = 0, point_size: float = 8.0):
+    """t-SNE panels of AU features.
+
+    features: (N, d) array, or a dict ``{model name: (N, d)}`` for side-by-side models
+      (e.g. TAS A1 vs A4); one row of panels per model.
+    color_by: ``{name: (N,)}``; numeric values get a continuous colour map (intensity),
+      other values categorical colours (subject ids). One panel per entry.
+    highlight: subject ids drawn in colour over grey points (the ids are looked up in
+      ``color_by[highlight_key]``); adds one panel per row.
+    Returns a Figure with rows x (len(color_by) + bool(highlight)) axes.
+    """
+    models = dict(features) if isinstance(features, Mapping) else {"": features}
+    colourings = {k: np.asarray(v) for k, v in color_by.items()}
+    n = {len(np.asarray(f)) for f in models.values()} | {len(v) for v in colourings.values()}
+    if len(n) != 1:
+        raise ValueError(f"features and color_by differ in length: {sorted(n)}")
+    if highlight is not None and highlight_key not in colourings:
+        raise ValueError(f"highlight needs color_by[{highlight_key!r}]")
+    ncols = len(colourings) + (highlight is not None)
+    with theme("white"):
+        fig, axes = new_figure(len(models), ncols, size=(3.0, 2.8))
+        for r, (model, feats) in enumerate(models.items()):
+            xy = embed_tsne(feats, perplexity=perplexity, seed=seed)
+            for c, (name, values) in enumerate(colourings.items()):
+                ax = axes[r, c]
+                _scatter(ax, xy, values, name, fig, point_size)
+                ax.set_title(f"{model}: {name}" if model else name)
+                hide_ticks(ax)
+            if highlight is not None:
+                ax = axes[r, -1]
+                ids = colourings[highlight_key]
+                ax.scatter(xy[:, 0], xy[:, 1], color="0.85", s=point_size, edgecolors="none")
+                bright = sns.color_palette("bright", max(len(highlight), 3))
+                bright[1], bright[2] = bright[2], bright[1]  # bright blue and green first, as in TAS Fig. 4
+                for h, col in zip(highlight, bright):
+                    m = ids == h
+                    ax.scatter(xy[m, 0], xy[m, 1], color=col, s=point_size * 1.5, edgecolors="none", label=str(h))
+                ax.legend(fontsize="x-small", frameon=False)
+                ax.set_title(f"{model}: highlighted {highlight_key}" if model else f"highlighted {highlight_key}")
+                hide_ticks(ax)
+        if title:
+            fig.suptitle(title)
+    return fig

@@ -1,0 +1,125 @@
+"""aukit.metrics against pingouin / scikit-learn and on hand-made cases."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from aukit import metrics as M
+
+
+def _pingouin_icc3(pred, label):
+    import pingouin as pg  # pinned dependency: a missing package must fail, not skip
+    n = len(label)
+    df = pd.DataFrame({"target": np.r_[np.arange(n), np.arange(n)],
+                       "rater": ["label"] * n + ["pred"] * n,
+                       "score": np.r_[label, pred]})
+    icc = pg.intraclass_corr(df, targets="target", raters="rater", ratings="score").set_index("Type")
+    row = "ICC(C,1)" if "ICC(C,1)" in icc.index else "ICC3"  # pingouin >= 0.7 vs older names
+    return float(icc.loc[row, "ICC"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_icc_matches_pingouin(seed):
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 6, 50).astype(float)
+    pred = 0.7 * label + rng.normal(0.3, 1.0, 50)
+    assert M.icc31(pred, label) == pytest.approx(_pingouin_icc3(pred, label), abs=1e-9)
+
+
+def test_icc_ignores_nan_labels():
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 6, 40).astype(float)
+    pred = label + rng.normal(0, 1, 40)
+    label_nan = label.copy()
+    label_nan[::4] = np.nan
+    keep = ~np.isnan(label_nan)
+    assert M.icc31(pred, label_nan) == pytest.approx(_pingouin_icc3(pred[keep], label[keep]), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_f1_matches_sklearn(seed):
+    from sklearn.metrics import f1_score
+    rng = np.random.default_rng(seed)
+    label = (rng.random(200) < 0.3).astype(float)
+    prob = np.clip(0.4 * label + rng.random(200) * 0.7, 0, 1)
+    expect = f1_score(label, prob >= 0.5, zero_division=0)
+    assert M.f1(prob, label) == pytest.approx(expect, abs=1e-9)
+    assert M.f1(prob, label, threshold=0.3) == pytest.approx(f1_score(label, prob >= 0.3), abs=1e-9)
+
+
+def test_mae_pcc_match_plain_formulas():
+    rng = np.random.default_rng(4)
+    label = rng.integers(0, 6, 30).astype(float)
+    pred = label + rng.normal(0, 0.8, 30)
+    assert M.mae(pred, label) == pytest.approx(np.abs(pred - label).mean(), abs=1e-12)
+    assert M.pcc(pred, label) == pytest.approx(np.corrcoef(pred, label)[0, 1], abs=1e-12)
+
+
+def test_perfect_agreement():
+    label = np.array([0, 1, 2, 3, 4, 5, 2, 1], float)
+    assert M.icc31(label, label) == pytest.approx(1.0)
+    assert M.pcc(label, label) == pytest.approx(1.0)
+    assert M.mae(label, label) == 0.0
+    occ = (label >= 2).astype(float)
+    assert M.f1(occ, occ) == 1.0
+
+
+def test_icc_consistency_ignores_offset_but_not_scale():
+    label = np.array([0, 1, 2, 3, 4, 5], float)
+    assert M.icc31(label + 1.0, label) == pytest.approx(1.0)  # consistency, not absolute agreement
+    # hand value: pred = 2*label -> ICC(3,1) = (BMS-EMS)/(BMS+EMS) with BMS = 9*var/2, EMS = var/2
+    assert M.icc31(2 * label, label) == pytest.approx(0.8)
+
+
+def test_constant_prediction_is_zero_and_flagged():
+    label = np.array([0, 1, 2, 3, 4, 5], float)
+    pred = np.full(6, 2.0)
+    for fn in (M.icc31, M.pcc):
+        value, flag = fn(pred, label, return_flag=True)
+        assert value == 0.0 and flag == "constant_prediction"
+    value, flag = M.icc31(label, np.zeros(6), return_flag=True)
+    assert value == 0.0 and flag == "constant_label"
+    assert M.mae(pred, label) == pytest.approx(np.abs(label - 2).mean())
+
+
+def test_f1_no_positives_is_zero_and_flagged():
+    value, flag = M.f1(np.full(10, 0.1), np.zeros(10), return_flag=True)
+    assert value == 0.0 and flag == "no_positives"
+    value, flag = M.f1(np.full(10, 0.9), np.zeros(10), return_flag=True)  # false positives: genuine 0
+    assert value == 0.0 and flag is None
+
+
+def test_per_au_avg_and_flags():
+    rng = np.random.default_rng(5)
+    prob = rng.random((50, 3))
+    label = (rng.random((50, 3)) < 0.4).astype(float)
+    label[:, 2] = 0.0
+    prob[:, 2] = 0.0
+    res = M.per_au("f1", prob, label, ["AU01", "AU02", "AU04"])
+    assert res["AU04"] == 0.0 and res["flags"] == {"AU04": "no_positives"}
+    assert res["avg"] == pytest.approx(np.mean([res["AU01"], res["AU02"], 0.0]))
+    assert res["AU01"] == pytest.approx(M.f1(prob[:, 0], label[:, 0]))
+
+
+def test_occurrence_helpers_and_bad_input():
+    np.testing.assert_array_equal(M.disfa_occurrence([0, 1, 2, 5, np.nan]), [0, 0, 1, 1, np.nan])
+    np.testing.assert_array_equal(M.bp4d_occurrence([0, 1, 9]), [0, 1, np.nan])
+    with pytest.raises(ValueError, match="outside"):
+        M.bp4d_occurrence([0, 3])
+    with pytest.raises(ValueError, match="0, 1 or NaN"):
+        M.f1(np.zeros(3), np.array([0, 1, 9.0]))
+    with pytest.raises(ValueError, match="non-finite"):
+        M.mae(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match="AU02: no labelled frame"):
+        M.per_au("mae", np.zeros((3, 2)), np.c_[np.ones(3), np.full(3, np.nan)], ["AU01", "AU02"])
+
+
+def test_aggregate_and_format():
+    runs = [{"icc_avg": 0.6, "mae_avg": 0.9, "flags": {}}, {"icc_avg": 0.64, "mae_avg": 0.8, "flags": {}}]
+    agg = M.aggregate(runs)
+    assert agg["icc_avg"][0] == pytest.approx(0.62)
+    assert agg["icc_avg"][1] == pytest.approx(np.std([0.6, 0.64], ddof=1))
+    assert "flags" not in agg
+    assert M.format_pm(*agg["icc_avg"]) == "0.62 ± 0.03"
+    assert M.aggregate(runs[:1])["mae_avg"] == (0.9, 0.0)
+    with pytest.raises(ValueError, match="different metric keys"):
+        M.aggregate([{"a": 1.0}, {"b": 1.0}])

@@ -1,0 +1,92 @@
+"""aukit predict on real and broken inputs (tiny deployable model, CPU)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+from skimage import data as skdata
+
+from aukit import deploy
+from aukit.predict import InputError, predict
+from aukit.registry import register_model
+
+AUS = ["AU06", "AU12"]
+
+
+@register_model
+def _predict_test_net(n_out: int = 2):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, n_out), nn.Sigmoid())
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, output="intensity",
+                             kwargs={"n_out": 2}, dataset="synthau-disfa", method="test")
+    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _predict_test_net(), spec)
+
+
+def _read(csv):
+    return pd.read_csv(csv, comment="#")
+
+
+def test_astronaut_one_face(model_path, tmp_path):
+    img = tmp_path / "astronaut.png"
+    cv2.imwrite(str(img), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    res = predict(img, str(model_path), tmp_path / "out", workers=0)
+    df = _read(res.csv)
+    assert len(df) == 1 and df.success.iloc[0] == 1
+    x, y, w, h = df.loc[0, ["face_x", "face_y", "face_w", "face_h"]]
+    xs = df.loc[0, [f"x_{i}" for i in range(68)]].to_numpy(float)
+    ys = df.loc[0, [f"y_{i}" for i in range(68)]].to_numpy(float)
+    inside = ((xs >= x - 0.15 * w) & (xs <= x + 1.15 * w) & (ys >= y - 0.15 * h) & (ys <= y + 1.15 * h)).mean()
+    assert inside > 0.95
+    assert 0 <= df.AU06_r.iloc[0] <= 5
+    assert "SynthAU" in res.csv.read_text().splitlines()[1]
+    assert res.png is not None and res.png.exists()
+
+
+def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / "000.jpg"), face)
+    (folder / "001.jpg").write_bytes(b"not a jpeg at all")
+    cv2.imwrite(str(folder / "002.jpg"), np.full((200, 200, 3), 127, np.uint8))  # no face
+    cv2.imwrite(str(folder / "003.jpg"), face)
+    res = predict(folder, str(model_path), tmp_path / "out", workers=0, detect_every=2)
+    df = _read(res.csv)
+    assert list(df.frame) == [0, 1, 2, 3]
+    assert list(df.success) == [1, 0, 0, 1]
+    assert df.loc[[1, 2], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
+    assert res.unreadable == 1 and res.n_faces == 2
+
+
+def test_video_rows_and_tracking(model_path, tmp_path):
+    path = tmp_path / "clip.avi"
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for t in range(6):
+        vw.write(np.roll(face, 2 * t, axis=1) if t != 3 else np.zeros_like(face))
+    vw.release()
+    res = predict(path, str(model_path), tmp_path / "out", workers=0, detect_every=3, annotate_video=True)
+    df = _read(res.csv)
+    assert len(df) == 6 and list(df.success) == [1, 1, 1, 0, 1, 1]
+    assert df.timestamp.iloc[5] == pytest.approx(0.5)
+    assert (tmp_path / "out" / "clip_annotated.avi").exists()
+
+
+def test_bad_inputs(model_path, tmp_path):
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError):
+        predict(empty, str(model_path), tmp_path / "o", workers=0)
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        predict(tmp_path / "nothing", str(model_path), tmp_path / "o", workers=0)
+    with pytest.raises(FileNotFoundError, match="no deployable model"):
+        predict(tmp_path / "nothing", "no_such_run", tmp_path / "o", workers=0, runs=tmp_path)

@@ -1,0 +1,124 @@
+"""The report writer on a fake result: every file exists, measured and reported never swap."""
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from aukit import metrics as M  # noqa: E402
+from aukit import reported as R  # noqa: E402
+from aukit import viz  # noqa: E402
+from aukit.report import Report, compare, frame_from_results, load_metrics, write_index  # noqa: E402
+
+AUS = ["AU06", "AU10", "AU12", "AU14", "AU17"]
+
+
+def fake_run(seed):
+    """Per-AU ICC/MAE of a noisy fake predictor: measured here, not typed in."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 6, (60, 5)).astype(float)
+    pred = np.clip(label + rng.normal(0, 1.0, label.shape), 0, 5)
+    return M.per_au("icc", pred, label, AUS), M.per_au("mae", pred, label, AUS)
+
+
+def build(tmp_path, dataset):
+    runs = [fake_run(s) for s in (0, 1)]
+    icc = M.aggregate([r[0] for r in runs])
+    mae = M.aggregate([r[1] for r in runs])
+    r = Report("tas", out_dir=tmp_path, dataset=dataset, preset="smoke", seeds=[0, 1], device="cpu",
+               config={"lr": 0.005})
+    r.add_metrics(icc_avg=icc["avg"][0], mae_avg=mae["avg"][0], **{f"icc_{a}": icc[a][0] for a in AUS})
+    r.headline("icc_avg", "mae_avg")
+    r.add_reference("icc_avg", "tas", "table1_bp4d_icc", "Ours")
+    measured = frame_from_results({"TAS (ours)": icc}, AUS)
+    std = pd.DataFrame([[icc[a][1] for a in AUS] + [icc["avg"][1]]], index=["TAS (ours)"], columns=AUS + ["Avg"])
+    reported = R.table("tas", "table1_bp4d_icc")
+    r.add_table("table1_bp4d_icc", measured, reported, row_map={"TAS (ours)": "Ours"}, measured_std=std)
+    r.add_figure("curve", viz.intensity_curves(np.arange(10) % 6, {"m": np.arange(10) % 5}))
+    return r, r.write(), measured, reported
+
+
+def test_report_writes_every_file(tmp_path):
+    _, out, measured, _ = build(tmp_path, "synthau-bp4d")
+    folder = tmp_path / "tas"
+    for rel in ["metrics.json", "reported.json", "run.yaml", "tables/table1_bp4d_icc.csv",
+                "tables/table1_bp4d_icc.md", "figures/curve.png", "figures/curve.pdf"]:
+        assert (folder / rel).is_file() and (folder / rel).stat().st_size > 0, rel
+    m = load_metrics(folder)
+    assert m["dataset"] == "synthau-bp4d" and m["preset"] == "smoke" and m["seeds"] == [0, 1] and m["device"] == "cpu"
+    assert m["icc_avg"] == pytest.approx(measured.loc["TAS (ours)", "Avg"])
+    refs = json.loads((folder / "reported.json").read_text())
+    assert refs["icc_avg"]["value"] == R.table("tas", "table1_bp4d_icc").loc["Ours", "Avg"]
+    assert "icc_avg" in m and m["icc_avg"] != refs["icc_avg"]["value"]
+
+    index = write_index(tmp_path)
+    text = index.read_text()
+    assert "| tas |" in text and "synthau-bp4d" in text and "reported 0.71" in text and "[folder](tas/)" in text
+
+
+def test_measured_and_reported_columns_not_swapped(tmp_path):
+    _, _, measured, reported = build(tmp_path, "synthau-bp4d")
+    csv = pd.read_csv(tmp_path / "tas" / "tables" / "table1_bp4d_icc.csv")
+    mrow = csv[(csv.kind == "measured") & (csv.method == "TAS (ours)")].iloc[0]
+    rrow = csv[(csv.kind == "reported") & (csv.method == "Ours")].iloc[0]
+    for col in AUS + ["Avg"]:
+        assert mrow[col] == pytest.approx(measured.loc["TAS (ours)", col])
+        assert rrow[col] == pytest.approx(reported.loc["Ours", col])
+    assert mrow["label"] == "measured (synthau-bp4d, smoke, seeds 0,1)"
+    assert rrow["label"] == "reported (TAS, BP4D; different dataset)"
+    assert "difference" not in set(csv.kind)  # SynthAU vs BP4D: no difference column
+    assert set(csv[csv.kind == "reported"].method) == set(reported.index)  # baselines kept for orientation
+    md = (tmp_path / "tas" / "tables" / "table1_bp4d_icc.md").read_text()
+    assert "n/a: different dataset" in md and " ± " in md
+
+
+def test_difference_on_same_dataset(tmp_path):
+    _, _, measured, reported = build(tmp_path, "bp4d")
+    csv = pd.read_csv(tmp_path / "tas" / "tables" / "table1_bp4d_icc.csv")
+    diff = csv[csv.kind == "difference"].iloc[0]
+    assert diff["label"] == "measured - reported"
+    assert diff["AU12"] == pytest.approx(measured.loc["TAS (ours)", "AU12"] - reported.loc["Ours", "AU12"])
+
+
+def test_percent_tables_scale_measured_and_flags_are_noted(tmp_path):
+    r = Report("rtatl", out_dir=tmp_path, dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    aus = ["AU01", "AU02", "AU04", "AU06", "AU09", "AU12", "AU25", "AU26"]
+    rng = np.random.default_rng(0)
+    label = (rng.random((80, 8)) < 0.3).astype(float)
+    label[:, 0] = 0
+    prob = rng.random((80, 8)) * (np.arange(8) > 0)
+    res = M.per_au("f1", prob, label, aus)
+    r.add_table("table3", frame_from_results({"RTATL": res}, aus), R.table("rtatl", "table3"),
+                flags={"RTATL": res["flags"]})
+    csv = pd.read_csv(tmp_path / "rtatl" / "tables" / "table3.csv")
+    mrow = csv[csv.kind == "measured"].iloc[0]
+    assert mrow["AU02"] == pytest.approx(100 * res["AU02"])
+    md = (tmp_path / "rtatl" / "tables" / "table3.md").read_text()
+    assert "AU01: F1 = 0 (no positive label and none predicted)" in md
+
+
+def test_bad_metric_values_are_errors(tmp_path):
+    r = Report("scc", out_dir=tmp_path, dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    with pytest.raises(ValueError, match="nan"):
+        r.add_metrics(icc_avg=float("nan"))
+    with pytest.raises(TypeError, match="flatten"):
+        r.add_metrics(icc={"AU01": 0.1})
+    r.headline("mae_avg")
+    with pytest.raises(ValueError, match="headline"):
+        r.write()
+
+
+def test_exact_folder_for_papermill_out_dir(tmp_path):
+    r = Report("cpc", folder=tmp_path / "sweeps" / "cell0", dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    r.add_metrics(icc_avg=0.3)
+    assert r.write()["metrics"] == tmp_path / "sweeps" / "cell0" / "metrics.json"
+
+
+def test_compare_without_reported():
+    m = pd.DataFrame({"ICC": [0.5], "MAE": [0.7]}, index=["A6"])
+    long = compare(m, None, measured_label="measured (x)")
+    assert list(long.kind) == ["measured"] and long.loc[0, "ICC"] == 0.5

@@ -1,0 +1,91 @@
+"""Each figure function on tiny arrays: a Figure with the expected number of axes."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from aukit import viz  # noqa: E402
+
+RNG = np.random.default_rng(0)
+AUS = ["AU06", "AU10", "AU12"]
+
+
+def faces(n, s=32):
+    return RNG.integers(0, 256, (n, s, s, 3), dtype=np.uint8)
+
+
+def test_tsne_panels_per_model_and_colouring():
+    n = 24
+    color_by = {"intensity": RNG.integers(0, 6, n).astype(float), "subject": np.repeat(["F001", "F002", "M001"], 8)}
+    fig = viz.tsne_features({"A1": RNG.normal(size=(n, 8)), "A4": RNG.normal(size=(n, 8))}, color_by,
+                            highlight=["F001", "M001"], title="AU12")
+    assert isinstance(fig, Figure)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 2 * 3  # 2 models x (intensity, subject, highlight)
+    assert len(fig.axes) == 6 + 2  # plus one colour bar per intensity panel
+    with pytest.raises(ValueError, match="differ in length"):
+        viz.tsne_features(RNG.normal(size=(10, 4)), {"subject": np.zeros(9)})
+
+
+def test_heatmap_overlay_axes():
+    f, p, t = faces(2), RNG.random((2, 3, 8, 8)), RNG.random((2, 3, 8, 8))
+    assert len(viz.heatmap_overlay(f, p, t).axes) == 2 * 2
+    assert len(viz.heatmap_overlay(f, p).axes) == 2
+    assert len(viz.heatmap_overlay(f, p, t, aus=AUS, per_au=True).axes) == 2 * 6
+    with pytest.raises(ValueError):
+        viz.heatmap_overlay(f, p, t[:, :2])
+
+
+def test_pi_flow_inpainting_axes():
+    assert len(viz.pi_maps(RNG.random((3, 8, 8)), RNG.random((3, 8, 8)), faces(1)[0], AUS).axes) == 2 * 3
+    flow = RNG.normal(size=(2, 2, 8, 8))
+    assert len(viz.flow_compare(flow, flow * 0.5, faces(2)).axes) == 2 * 5
+    assert len(viz.flow_compare(np.moveaxis(flow, 1, -1), flow, faces(2)).axes) == 10  # (N, h, w, 2) accepted
+    assert len(viz.inpainting_panels(faces(4), faces(4), faces(4)).axes) == 3 * 4
+
+
+def test_intensity_curves_axes_and_icc_legend():
+    t = 40
+    lab = np.clip(np.abs(RNG.normal(2, 1.5, (t, 3))), 0, 5)
+    fig = viz.intensity_curves(lab, {"A1": lab + 0.3, "A6": lab * 0.9}, keyframes=[0, 10, 20], aus=AUS, title="seq")
+    assert len(fig.axes) == 3
+    legend = [tx.get_text() for tx in fig.axes[0].get_legend().get_texts()]
+    assert "A1 (ICC 1.00)" in legend  # a constant offset keeps ICC(3,1) = 1
+    assert len(viz.intensity_curves(lab[:, 0], {"m": lab[:, 0]}).axes) == 1
+
+
+def test_similarity_and_sweep():
+    m = viz.cosine_similarity(RNG.normal(size=(4, 6)))
+    np.testing.assert_allclose(np.diag(m), 1.0)
+    fig = viz.similarity_heatmap(m, ["AU1", "AU2", "AU4", "AU6"])
+    assert len(fig.axes) == 2  # heatmap + colour bar
+    fig = viz.sweep_plot([0.01, 0.05, 0.1], {"ICC": [0.6, 0.62, 0.61]}, {"ICC": [0.01, 0.02, 0.01]},
+                         "lambda_rank", "ICC", reference={"A1": 0.6}, categorical_x=True)
+    assert len(fig.axes) == 1
+    assert len(fig.axes[0].lines) >= 2  # the mean line and the reference line
+    with pytest.raises(ValueError, match="values for 3 x"):
+        viz.sweep_plot([1, 2, 3], {"ICC": [0.1, 0.2]})
+
+
+def test_save_figure_writes_png_and_pdf(tmp_path):
+    paths = viz.save_figure(viz.similarity_heatmap(np.eye(2), ["a", "b"]), tmp_path / "figs", "sim")
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_explore_static_without_frontend():
+    n = 12
+    index = pd.DataFrame({"subject": ["F001"] * 6 + ["F002"] * 6, "sequence": ["T1"] * 6 + ["T2"] * 6,
+                          "frame": list(range(6, 0, -1)) + list(range(6))})
+    lab = RNG.integers(0, 6, (n, 3)).astype(float)
+    fig = viz.explore(faces(n), index, lab, lab + 0.1, AUS, heatmaps=RNG.random((n, 3, 8, 8)), static=True)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    fig = viz.explore(faces(n), index, lab, lab, AUS, subject="F002", au="AU10")  # no kernel here -> static
+    assert isinstance(fig, Figure)
+    assert "F002 T2" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="rows for 12 faces"):
+        viz.explore(faces(n), index, lab[:5], lab, AUS)
