@@ -1,9 +1,10 @@
 """Models by name (timm's ``register_model`` habit): notebooks pass a string."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch.nn as nn
+if TYPE_CHECKING:  # keep `import aukit` free of torch (cheap spawned workers)
+    import torch.nn as nn
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 

@@ -1,0 +1,271 @@
+"""One :class:`StepCase` per method, built from the method's own public model, step,
+optimizer and data builders (``aukit/methods/<slug>/``), at the configuration its
+notebook trains with (all losses and auxiliary heads on).
+
+    case = build_case("tas", device=dev, size="default")   # paper model + batch, aukit numerics
+    case = build_case("tas", device=dev, size="paper")     # the same in fp32, NCHW, TF32 off
+    case = build_case("tas", device=dev, size="tiny")      # seconds on a 2-core CPU (tests)
+
+``default`` and ``paper`` share the paper's model and batch size; they differ only in
+numerics (bf16 autocast + channels_last vs fp32), so their ratio is what aukit's runtime
+choices buy. ``tiny`` shrinks inputs, batches and trunks. The ceiling batch is random
+tensors of the real batch's shapes; the real loader reads the prepared SynthAU store
+(``data`` overrides the dataset, the auxiliary set and the fold).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .harness import StepCase, paper_variant
+
+METHODS = ("tas", "cpc", "rtatl", "piap_df", "scc")
+SIZES = ("tiny", "default", "paper")
+# The notebook's main configuration: (labelled/target set, auxiliary set) per method.
+DATASETS = {"tas": ("synthau-bp4d", None), "cpc": ("synthau-affwild2", None),
+            "rtatl": ("synthau-bp4d", "synthau-emotionet"), "piap_df": ("synthau-bp4d", None),
+            "scc": ("synthau-disfa", None)}
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _epochs(loader) -> Callable[[int], object]:
+    """epoch -> iterator over a loader with ``set_epoch`` (the loop's own protocol)."""
+    def start(epoch: int):
+        loader.set_epoch(epoch)
+        return iter(loader)
+    return start
+
+
+def _centres(b: int, n: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """Random AU centres (B, N, 2, 2) inside the middle of a size x size face."""
+    return (0.3 + 0.4 * torch.rand(b, n, 2, 2, generator=g)) * size
+
+
+def _dev(batch: dict, device) -> dict:
+    return {k: _dev(v, device) if isinstance(v, dict) else v.to(device) for k, v in batch.items()}
+
+
+# ---- TAS: Eq. 5 (L_reg + rank + speed mixup + subject), keyframe segments -------------------
+
+def _tas(device, tiny: bool, data: dict, real: bool) -> StepCase:
+    from aukit.methods.tas import TASConfig, TASNet
+    from aukit.methods.tas import data as tdata
+    from aukit.methods.tas.config import BP4D_AUS, DISFA_AUS, default_lambda_sub
+    from aukit.methods.tas.experiment import make_optimizer
+    from aukit.methods.tas.step import TASStep
+
+    ds = data.get("dataset", DATASETS["tas"][0])
+    cfg = TASConfig()
+    cfg.loss.lambda_sub = default_lambda_sub(ds)
+    if tiny:
+        cfg.train.T, cfg.train.batch_size = 4, 2
+        cfg.model.depth, cfg.model.attention_hidden, cfg.model.mlp_hidden = 18, 16, 16
+    T, B, S = cfg.train.T, cfg.train.batch_size, 32 if tiny else cfg.train.image_size
+    n_aus = len(DISFA_AUS if "disfa" in ds else BP4D_AUS)
+    cfg.model.n_aus = n_aus
+    model = TASNet(cfg.model)
+
+    def synthetic():
+        g = _gen()
+        target = torch.full((B, T, n_aus), float("nan"))
+        au = torch.randint(0, n_aus, (B,), generator=g)
+        target[torch.arange(B), 0, au] = torch.rand(B, generator=g)
+        target[torch.arange(B), T - 1, au] = torch.rand(B, generator=g)
+        return _dev({"image": torch.randn(B, T, 3, S, S, generator=g), "target": target, "seg_au": au,
+                     "subject": torch.arange(B)}, device)
+
+    loader = None
+    if real:
+        d = tdata.load_data(ds, data.get("fold", 1), T=T)
+        batches = tdata.segment_batches(d, "keyframe", batch_size=B, device=device, seed=0,
+                                        size=None if S == d.store.size else S)
+        loader = _epochs(batches)
+    return StepCase("tas", model, TASStep(cfg.loss), make_optimizer(model, cfg), B, B * T, synthetic, loader,
+                    notes={"dataset": ds, "T": T, "image_size": S, "depth": cfg.model.depth})
+
+
+# ---- CPC: stage-1 contrastive predictive coding (Eq. 1), the 300-epoch stage -----------------
+
+def _cpc(device, tiny: bool, data: dict, real: bool) -> StepCase:
+    from aukit.data import load_store
+    from aukit.data.loader import BatchLoader
+    from aukit.methods.cpc import CPCModelConfig, CPCNet, PretrainConfig, make_pretrain_step
+    from aukit.methods.cpc.augment import ClipAugment
+    from aukit.methods.cpc.data import clip_rows, make_split
+    from aukit.methods.cpc.losses import InfoNCELoss
+
+    ds = data.get("dataset", DATASETS["cpc"][0])
+    p = PretrainConfig()
+    mc = CPCModelConfig()
+    if tiny:
+        p.seq_len, p.context, p.stride, p.batch_size = 6, 4, 1, 2
+        mc.image_size = 32
+    T, B, S = p.seq_len, p.batch_size, mc.image_size
+    model = CPCNet(mc)
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    step = make_pretrain_step(p.context, InfoNCELoss(p.batch_negatives, p.temperature))
+
+    def synthetic():
+        return _dev({"image": torch.randn(B, T, 3, S, S, generator=_gen())}, device)
+
+    loader = None
+    if real:
+        store = load_store(ds, "cpc")
+        split = make_split(store, store.index["subject"].astype(str).unique().tolist(), [], aus=[])
+        clips = clip_rows(split.frames, split.train_rows, T, p.stride, None, seed=0)
+        aug = ClipAugment(rotation=p.rotation, scale=p.scale, translate=p.translate, flip=p.flip,
+                          brightness=p.brightness, contrast=p.contrast, saturation=p.saturation, hue=p.hue,
+                          out_size=None if S == store.size else S)
+        loader = _epochs(BatchLoader(store, clips, min(B, len(clips)), device=device, seed=0, augment=aug))
+    return StepCase("cpc", model, step, opt, B, B * T, synthetic, loader,
+                    notes={"dataset": ds, "T": T, "context": p.context, "image_size": S, "stage": "pretrain"})
+
+
+# ---- RTATL: L_sup + RoI inpainting GAN (G, D, C) + optical-flow estimation (Eq. 9) ------------
+
+def _rtatl(device, tiny: bool, data: dict, real: bool) -> StepCase:
+    from aukit.data.align import get_policy
+    from aukit.methods.rtatl import RTATLModelConfig, RTATLNet, RTATLStep, RTATLTrainConfig
+    from aukit.methods.rtatl import data as rdata
+    from aukit.methods.rtatl.experiment import preset_config
+
+    ds, aux = data.get("dataset", DATASETS["rtatl"][0]), data.get("aux", DATASETS["rtatl"][1])
+    e = preset_config("smoke" if tiny else "full", dataset=ds, unlabelled=aux)
+    B, Bu, S_in = e.batch_size, e.unlabelled_batch_size, e.input_size
+    if tiny:
+        B = Bu = 4
+    d = None
+    if real:
+        d = rdata.load_data(ds, data.get("fold", 1), e.aus, unlabelled=aux, flow_size=e.flow_size, seed=0)
+    size = d.store.size if d is not None else get_policy("rtatl").size
+    patch = 48 * S_in // 192                                   # RTATL §4.2: 48 at 192 (as experiment.build)
+    mc = RTATLModelConfig(aus=e.aus, input_size=S_in, patch=patch)
+    tc = RTATLTrainConfig(aus=e.aus, image_size=size, crop_size=round(size * 192 / 200), batch_size=B,
+                          unlabelled_batch_size=Bu)
+    model = RTATLNet(mc, tc)
+    n = len(e.aus)
+    r = e.flow_size // max(1, e.flow_size // 32)              # the grid rdata.load_data keeps
+
+    def synthetic():
+        g = _gen()
+        bt = B + Bu
+        labels = (torch.rand(bt, n, generator=g) < 0.3).float()
+        labels[B:] = float("nan")
+        return _dev({"image": torch.randn(bt, 3, size, size, generator=g), "centres": _centres(bt, n, size, g),
+                     "labels": labels, "flow": torch.randn(bt, 2, r, r, generator=g),
+                     "flow_valid": torch.arange(bt) < B}, device)
+
+    loader = None
+    if d is not None:
+        loader = _epochs(rdata.PairedLoader(d, B, Bu, device=device, seed=0))
+    return StepCase("rtatl", model, RTATLStep(tc, S_in, patch), model.optimizers(), B + Bu, B + Bu, synthetic,
+                    loader, notes={"dataset": ds, "unlabelled": aux, "input_size": S_in, "labelled": B,
+                                   "unlabelled_batch": Bu, "flow_size": e.flow_size})
+
+
+# ---- PIAP-DF: the DF teacher/student step (Eqs. 7-11) on L_PIAP (Eq. 6: AU + PI + AP) ---------
+
+def _piap_df(device, tiny: bool, data: dict, real: bool) -> StepCase:
+    from aukit.methods.piap_df import DFConfig, NetConfig, StageConfig
+    from aukit.methods.piap_df import runs
+    from aukit.methods.piap_df.df import DFStep, PairedLoader, TeacherStudent
+    from aukit.methods.piap_df.losses import PIAPLoss
+    from aukit.methods.piap_df.model import DWUNet, PIAPNet
+    from aukit.methods.piap_df.step import PITargets
+
+    ds = data.get("dataset", DATASETS["piap_df"][0])
+    aus = runs.aus_for(ds)
+    net = NetConfig(aus=aus)
+    if tiny:  # the notebook's smoke trunk
+        net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32, tiny_width=8, unet_width=4, unet_depth=3,
+                        decoder_width=16)
+    df, st = DFConfig(), StageConfig()
+    B, S = (4 if tiny else df.batch_size), net.image_size
+    teacher = PIAPNet(net)
+    model = TeacherStudent(teacher, copy.deepcopy(teacher))
+    opts = {"teacher": torch.optim.SGD(model.teacher.parameters(), lr=df.lr, momentum=df.momentum),
+            "student": torch.optim.SGD(model.student.parameters(), lr=df.lr, momentum=df.momentum)}
+    gen1 = DWUNet(len(aus), net.unet_width, net.unet_depth).to(device)  # frozen PI Generator 1 (random weights)
+    step = DFStep(PIAPLoss(st.alpha, st.beta, st.gamma), opts["student"], df, PITargets(gen1))
+    dim = teacher.feature_dim
+
+    def synthetic():
+        g = _gen()
+        lab = {"image": torch.randn(B, 3, S, S, generator=g), "au": (torch.rand(B, len(aus), generator=g) < 0.3).float(),
+               "person": torch.randn(B, dim, generator=g)}
+        unl = {"image": torch.randn(B, 3, S, S, generator=g), "person": torch.randn(B, dim, generator=g)}
+        return _dev({"l": lab, "u": unl}, device)
+
+    loader = None
+    if real:
+        d = runs.load_au_data(ds, data.get("fold", 1), aus)
+        # v_P comes from the frozen Encoder P, computed once before DF: a fixed per-row target here
+        person = np.random.default_rng(0).standard_normal((len(d.store), dim)).astype(np.float32)
+        u_rows = d.unlabelled if len(d.unlabelled) >= B else d.train
+        lab = runs.loader(d.store, d.train, net, B, device, seed=0, targets={"au": d.labels, "person": person})
+        unl = runs.loader(d.store, u_rows, net, B, device, seed=1, targets={"person": person})
+        loader = _epochs(PairedLoader(lab, [unl]))
+    return StepCase("piap_df", model, step, opts, B, 2 * B, synthetic, loader,
+                    notes={"dataset": ds, "trunk": net.trunk, "image_size": S, "weights": [st.alpha, st.beta, st.gamma],
+                           "person_features": "random fixed v_P (Encoder P output stand-in)"})
+
+
+# ---- SCC: heatmap regression (Eq. 2) through ResNet-50 + deconv + SCC modules ------------------
+
+def _scc(device, tiny: bool, data: dict, real: bool) -> StepCase:
+    from aukit.data.align import get_policy
+    from aukit.data.loader import BatchLoader
+    from aukit.methods.scc import SCCModelConfig, SCCTrainConfig, build
+    from aukit.methods.scc import data as sdata
+    from aukit.methods.scc.config import K_BY_DATASET
+    from aukit.methods.scc.step import make_step
+
+    ds = data.get("dataset", DATASETS["scc"][0])
+    aus = sdata.dataset_aus(ds)
+    k = K_BY_DATASET["disfa" if "disfa" in ds else "bp4d"]
+    mc = SCCModelConfig(k=k, n_points=2 * len(aus))
+    tc = SCCTrainConfig()
+    if tiny:  # the notebook's smoke model
+        mc = SCCModelConfig(depth=18, input_size=64, deconv_channels=32, k=k, n_points=2 * len(aus))
+        tc = SCCTrainConfig(batch_size=4)
+    B = tc.batch_size
+    model = build(mc)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    d = sdata.load_data(ds, sdata.resolve_fold(ds, data.get("fold", 1))) if real else None
+    size = d.store.size if d is not None else get_policy("scc").size
+
+    def synthetic():
+        g = _gen()
+        return _dev({"image": torch.randn(B, 3, size, size, generator=g),
+                     "centres": _centres(B, len(aus), size, g),
+                     "intensity": 5 * torch.rand(B, len(aus), generator=g)}, device)
+
+    loader = None
+    if d is not None:
+        loader = _epochs(BatchLoader(d.store, d.train_rows, min(B, len(d.train_rows)), device=device, seed=0,
+                                     targets=d.targets))
+    return StepCase("scc", model, make_step(tc, mc.input_size), opt, B, B, synthetic, loader,
+                    notes={"dataset": ds, "depth": mc.depth, "input_size": mc.input_size, "k": k})
+
+
+_BUILDERS = {"tas": _tas, "cpc": _cpc, "rtatl": _rtatl, "piap_df": _piap_df, "scc": _scc}
+
+
+def build_case(method: str, *, device, size: str = "tiny", data: dict | None = None, real: bool = True) -> StepCase:
+    """The training step of ``method`` at ``size`` (tiny | default | paper); ``real=False``
+    builds the ceiling only (no store is opened). ``data``: {"dataset", "aux", "fold"}."""
+    if method not in _BUILDERS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    device = torch.device(device)
+    case = _BUILDERS[method](device, size == "tiny", dict(data or {}), real)
+    case.notes = {**case.notes, "size": size, "batch_size": case.batch_size,
+                  "images_per_batch": case.images_per_batch}
+    return paper_variant(case) if size == "paper" else case

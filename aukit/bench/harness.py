@@ -1,0 +1,220 @@
+"""Timing a training step three ways, in one process on one device (``aukit bench``).
+
+ceiling  the full step on one batch already on the device (no loader at all);
+real     the same step fed by the real data path (store -> BatchLoader -> device augment);
+paper    the paper's configuration (fp32, the paper's batch size) through the real path.
+
+Warm-up steps are excluded; each repetition times ``steps`` consecutive steps between
+device synchronisations; we report the median and the spread (min-max) of images/s,
+the time the step waited for the loader, and peak device memory. :func:`profile_case`
+splits one step into loader wait, forward, backward and optimizer, synchronising the
+device around each phase (slower than :func:`time_case`: it drains the queue 4 times a step).
+"""
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+
+from ..runtime import autocast, resolve_precision
+from ..train import TrainConfig, prepare_model
+
+
+@dataclass
+class StepCase:
+    """Everything needed to run one method's training step."""
+    name: str
+    model: torch.nn.Module
+    step_fn: Callable
+    optimizer: Any                               # optimizer or dict of optimizers
+    batch_size: int
+    images_per_batch: int                        # images the loader delivers per batch (e.g. B*T)
+    synthetic_batch: Callable[[], dict]          # one batch already on the device
+    loader: Callable[[int], Iterator] | None = None  # epoch -> iterator of real batches
+    notes: dict = field(default_factory=dict)
+    precision: str = "auto"                      # auto = bf16 on CUDA, fp32 on CPU (aukit default)
+    channels_last: bool = True                   # aukit default memory format on CUDA
+    tf32: bool | None = None                     # None: leave the process setting; False: true fp32 matmuls/convs
+
+
+def paper_variant(case: StepCase) -> StepCase:
+    """The same case in the paper's numerics: fp32, NCHW, no TF32 (what the papers' GPUs ran)."""
+    case.precision, case.channels_last, case.tf32 = "fp32", False, False
+    case.notes = {**case.notes, "numerics": "paper: fp32, NCHW, TF32 off"}
+    return case
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def _tf32(device: torch.device, allow: bool | None):
+    """Temporarily set TF32 for CUDA matmuls and cuDNN convs (no-op off CUDA or when None)."""
+    if allow is None or device.type != "cuda":
+        yield
+        return
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def _optimizers(opt):
+    return list(opt.values()) if isinstance(opt, dict) else [opt]
+
+
+def _one_step(model, case: StepCase, batch, device, precision) -> None:
+    for o in _optimizers(case.optimizer):
+        o.zero_grad(set_to_none=True)
+    with autocast(device, precision):
+        res = case.step_fn(model, batch)
+    if not res.manual:
+        res.loss.backward()
+    for o in _optimizers(case.optimizer):
+        o.step()
+
+
+class _Batches:
+    """Endless batches: the fixed synthetic one (ceiling) or the real loader, epoch after epoch."""
+
+    def __init__(self, case: StepCase, real: bool):
+        if real and case.loader is None:
+            raise ValueError(f"{case.name}: no real loader to time")
+        self.case, self.fixed = case, None if real else case.synthetic_batch()
+        self.epoch, self.it = 0, None
+
+    def __call__(self):
+        if self.fixed is not None:
+            return self.fixed
+        for _ in range(2):
+            if self.it is None:
+                self.it = iter(self.case.loader(self.epoch))
+            try:
+                return next(self.it)
+            except StopIteration:
+                self.epoch, self.it = self.epoch + 1, None
+        raise RuntimeError(f"{self.case.name}: the real loader yields no batch")
+
+
+def _setup(case: StepCase, device, precision, channels_last, compile):
+    device = torch.device(device)
+    prec = resolve_precision(device, case.precision if precision is None else precision)
+    cl = case.channels_last if channels_last is None else channels_last
+    model = prepare_model(case.model, device, TrainConfig(channels_last=cl, compile=compile))
+    model.train()
+    return device, prec, cl, model
+
+
+def time_case(case: StepCase, device: torch.device, *, precision: str | None = None,
+              channels_last: bool | None = None, real: bool = False, warmup: int = 3, steps: int = 10,
+              reps: int = 5, compile: bool = False) -> dict:
+    """Images/s of ``case`` (median and spread over ``reps``), loader wait, peak memory.
+
+    ``precision``/``channels_last`` default to the case's own (see :func:`paper_variant`).
+    """
+    device, prec, cl, model = _setup(case, device, precision, channels_last, compile)
+    next_batch = _Batches(case, real)
+    with _tf32(device, case.tf32):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        for _ in range(warmup):
+            _one_step(model, case, next_batch(), device, prec)
+        _sync(device)
+        rates, waits = [], []
+        for _ in range(reps):
+            wait = 0.0
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                tw = time.perf_counter()
+                batch = next_batch()
+                wait += time.perf_counter() - tw
+                _one_step(model, case, batch, device, prec)
+            _sync(device)
+            dt = time.perf_counter() - t0
+            rates.append(case.images_per_batch * steps / dt)
+            waits.append(wait / steps)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    return {"img_s": statistics.median(rates), "img_s_min": min(rates), "img_s_max": max(rates),
+            "loader_wait_ms": 1000 * statistics.median(waits), "peak_mem_gb": peak, "precision": prec,
+            "channels_last": cl, "tf32": case.tf32, "batch_size": case.batch_size,
+            "images_per_batch": case.images_per_batch, "steps": steps, "reps": reps, "warmup": warmup}
+
+
+def profile_case(case: StepCase, device: torch.device, *, real: bool = True, precision: str | None = None,
+                 channels_last: bool | None = None, warmup: int = 2, steps: int = 10) -> dict:
+    """Median milliseconds per phase of one step: loader wait, forward (step_fn + losses),
+    backward, optimizer; the device is synchronised before and after each phase.
+
+    A manual-gradient step (``StepOutput.manual``, e.g. PIAP-DF's DF) computes its
+    gradients inside step_fn: its backward shows as 0 and its forward holds both.
+    """
+    device, prec, _, model = _setup(case, device, precision, channels_last, False)
+    next_batch = _Batches(case, real)
+    phases = ("loader_wait", "forward", "backward", "optimizer")
+    times: dict[str, list[float]] = {p: [] for p in phases}
+
+    def lap(t0: float) -> float:
+        _sync(device)
+        return time.perf_counter() - t0
+
+    with _tf32(device, case.tf32):
+        for i in range(warmup + steps):
+            _sync(device)
+            t = time.perf_counter()
+            batch = next_batch()
+            tl = lap(t)
+            t = time.perf_counter()
+            for o in _optimizers(case.optimizer):
+                o.zero_grad(set_to_none=True)
+            with autocast(device, prec):
+                res = case.step_fn(model, batch)
+            tf = lap(t)
+            t = time.perf_counter()
+            if not res.manual:
+                res.loss.backward()
+            tb = lap(t)
+            t = time.perf_counter()
+            for o in _optimizers(case.optimizer):
+                o.step()
+            to = lap(t)
+            if i >= warmup:
+                for p, v in zip(phases, (tl, tf, tb, to)):
+                    times[p].append(1000 * v)
+    out = {f"{p}_ms": statistics.median(v) for p, v in times.items()}
+    out["total_ms"] = sum(out.values())
+    out["share"] = {p: out[f"{p}_ms"] / out["total_ms"] for p in phases} if out["total_ms"] > 0 else {}
+    out.update(real=real, precision=prec, steps=steps, manual=bool(res.manual))
+    return out
+
+
+def time_inference(model: torch.nn.Module, make_input: Callable[[int], torch.Tensor], device: torch.device, *,
+                   batch_sizes=(1, 256), warmup: int = 3, reps: int = 5, precision: str = "auto") -> dict:
+    """Inference images/s of a deployable model at each batch size (median over ``reps``)."""
+    device = torch.device(device)
+    prec = resolve_precision(device, precision)
+    model = model.to(device).eval()
+    out = {}
+    for bs in batch_sizes:
+        x = make_input(bs).to(device)
+        with torch.no_grad(), autocast(device, prec):
+            for _ in range(warmup):
+                model(x)
+            _sync(device)
+            rates = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                model(x)
+                _sync(device)
+                rates.append(bs / (time.perf_counter() - t0))
+        out[f"bs{bs}_img_s"] = statistics.median(rates)
+        out[f"bs{bs}_img_s_min"], out[f"bs{bs}_img_s_max"] = min(rates), max(rates)
+    out["precision"] = prec
+    return out

@@ -1,0 +1,175 @@
+"""Face detection (dlib frontal detector), 68 landmarks (dlib shape predictor) and alignment.
+
+Policies (REFERENCE.md "Face preprocessing"):
+  tas    256, eye-centre alignment: the similarity that maps the two eye centres
+         (means of points 36-41 and 42-47) onto the template's eye centres.
+  cpc    128, tight crop: square around the detection box centre, side = box side *
+         box_scale (the paper uses an S3FD box; dlib's box is as tight), no rotation.
+  rtatl  200, similarity transform: least squares (Umeyama) on 5 points (eye centres,
+         nose tip 30, mouth corners 48/54) onto the template.
+  scc, piap  256, same similarity transform as rtatl.
+Template: the 5-point ArcFace template (112 px) in unit coordinates, shrunk by
+`template_scale` about the centre so that brows and chin stay inside the crop (choice).
+Models come from the installed face-recognition-models package; nothing is downloaded.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# ArcFace 5-point template for a 112x112 crop (eyes, nose tip, mouth corners)
+_ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                         [41.5493, 92.3655], [70.7299, 92.2041]], np.float64) / 112.0
+
+
+@dataclass(frozen=True)
+class AlignPolicy:
+    name: str
+    size: int                    # output side in pixels
+    method: str                  # "eyes" | "similarity" | "box"
+    template_scale: float = 0.9   # shrink of the ArcFace template (choice: keeps brows and chin)
+    box_scale: float = 1.25      # cpc: crop side / dlib box side; dlib boxes are tighter than S3FD (choice)
+    det_threshold: float = 0.0   # keep dlib detections with score above this
+    det_max_side: int = 640      # detect on a copy downscaled to this longest side (speed)
+    det_upsample: int = 0        # dlib pyramid upsampling for the detector
+
+    def template(self) -> np.ndarray:
+        """(5, 2) template points in output pixels."""
+        return (0.5 + (_ARCFACE_112 - 0.5) * self.template_scale) * self.size
+
+
+POLICIES = {
+    "tas": AlignPolicy("tas", 256, "eyes"),          # TAS: dlib, eye centres, 256x256
+    "cpc": AlignPolicy("cpc", 128, "box"),           # CPC: tight crop, 128x128
+    "rtatl": AlignPolicy("rtatl", 200, "similarity"),  # RTATL: similarity transform, 200x200
+    "scc": AlignPolicy("scc", 256, "similarity"),    # SCC: dlib 68 points, 256x256
+    "piap": AlignPolicy("piap", 256, "similarity"),  # PIAP-DF: 256x256
+}
+
+
+def get_policy(policy: str | AlignPolicy, **overrides) -> AlignPolicy:
+    if isinstance(policy, AlignPolicy):
+        p = policy
+    elif policy in POLICIES:
+        p = POLICIES[policy]
+    else:
+        raise ValueError(f"unknown alignment policy {policy!r}; known: {', '.join(POLICIES)}")
+    unknown = set(overrides) - set(asdict(p))
+    if unknown:
+        raise ValueError(f"unknown AlignPolicy fields: {sorted(unknown)}")
+    return replace(p, **overrides)
+
+
+def model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
+    """Path of a dlib model shipped by face-recognition-models (found without importing it)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("face-recognition-models is not installed (pip install face-recognition-models)")
+    p = Path(list(spec.submodule_search_locations)[0]) / "models" / name
+    if not p.is_file():
+        raise FileNotFoundError(f"dlib model missing: {p}")
+    return p
+
+
+def five_points(lm: np.ndarray) -> np.ndarray:
+    """(..., 68, 2) -> (..., 5, 2): eye centres, nose tip, mouth corners."""
+    return np.stack([lm[..., 36:42, :].mean(-2), lm[..., 42:48, :].mean(-2),
+                     lm[..., 30, :], lm[..., 48, :], lm[..., 54, :]], axis=-2)
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama 1991) mapping src (n,2) onto dst (n,2); (2, 3)."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / (s ** 2).sum(1).mean()
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """(2,3) affine applied to (..., 2) points."""
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+@functools.lru_cache(maxsize=1)
+def dlib_models():
+    """(frontal detector, 68-point shape predictor), loaded once per process (~100 MB)."""
+    import dlib
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_path()))
+
+
+class FaceAligner:
+    """dlib detector + 68-point predictor + a policy's warp."""
+
+    def __init__(self, policy: str | AlignPolicy = "tas"):
+        import dlib
+        self.policy = get_policy(policy)
+        self.detector, self.predictor = dlib_models()
+        self._rect = dlib.rectangle
+
+    def detect(self, rgb: np.ndarray) -> tuple[tuple[int, int, int, int] | None, float]:
+        """Largest detection with score > threshold as (left, top, right, bottom), and its score."""
+        p = self.policy
+        h, w = rgb.shape[:2]
+        f = min(1.0, p.det_max_side / max(h, w))
+        small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else rgb
+        rects, scores, _ = self.detector.run(np.ascontiguousarray(small), p.det_upsample, p.det_threshold)
+        best, best_area, best_score = None, -1.0, float("nan")
+        for r, s in zip(rects, scores):
+            if s <= p.det_threshold:
+                continue
+            area = float(r.width() * r.height())
+            if area > best_area:
+                best, best_area, best_score = r, area, float(s)
+        if best is None:
+            return None, float("nan")
+        box = tuple(int(round(v / f)) for v in (best.left(), best.top(), best.right(), best.bottom()))
+        return box, best_score
+
+    def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
+        """(68, 2) float32 landmarks in image pixels."""
+        shape = self.predictor(np.ascontiguousarray(rgb), self._rect(*box))
+        return np.array([[pt.x, pt.y] for pt in shape.parts()], np.float32)
+
+    def transform(self, lm: np.ndarray, box) -> np.ndarray:
+        """(2, 3) affine from the image to the aligned crop, per the policy."""
+        p = self.policy
+        if p.method == "box":
+            l, t, r, b = box
+            side = max(r - l, b - t) * p.box_scale
+            s = p.size / side
+            cx, cy = (l + r) / 2, (t + b) / 2
+            return np.array([[s, 0, p.size / 2 - s * cx], [0, s, p.size / 2 - s * cy]])
+        tpl = p.template()
+        src = five_points(lm.astype(np.float64))
+        if p.method == "eyes":
+            return similarity(src[:2], tpl[:2])
+        if p.method == "similarity":
+            return similarity(src, tpl)
+        raise ValueError(f"unknown alignment method {p.method!r}")
+
+    def warp(self, rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
+        s = self.policy.size
+        return cv2.warpAffine(rgb, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+    def __call__(self, rgb: np.ndarray):
+        """Aligned (S,S,3) uint8, landmarks (68,2) in aligned pixels, affine (2,3); None if no face."""
+        box, _ = self.detect(rgb)
+        if box is None:
+            return None
+        lm = self.landmarks(rgb, box)
+        m = self.transform(lm, box)
+        return self.warp(rgb, m), apply_affine(m, lm).astype(np.float32), m.astype(np.float32)

@@ -1,0 +1,141 @@
+"""Readers for the auxiliary, mostly unlabelled sets: Aff-Wild2, EmotioNet, CASIA-WebFace, AFEW-VA.
+
+- Aff-Wild2: cropped_aligned/<video>/00001.jpg; optional AU annotations
+  AU_Detection_Challenge/<split>/<video>.txt (header of AU names, row i = frame i+1,
+  -1 = invalid) -> occ_AUxx.
+- EmotioNet: images/*.jpg; optional labels.csv ('image' column + AU columns, 999 = not
+  annotated) -> occ_AUxx. Each image is its own subject and sequence.
+- CASIA-WebFace: <identity>/<image>.jpg; subject = sequence = identity.
+- AFEW-VA: <clip>/<frame>.png + <clip>/<clip>.json; columns arousal, valence; the 68
+  annotated landmarks per frame come from `afew_va_landmarks(df)`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .labelio import QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number, read_table
+from .manifest import as_list, entry
+from .scan import fill, scan
+
+
+def _seq_frames(root: Path, pattern: str, group: str) -> dict[str, list[tuple[int, Path]]]:
+    seqs: dict[str, list[tuple[int, Path]]] = {}
+    for f, p in scan(root, pattern):
+        n = frame_number(f["frame"])
+        if n is not None:
+            seqs.setdefault(f[group], []).append((n, p))
+    return {k: sorted(v) for k, v in seqs.items()}
+
+
+def read_affwild2(root: Path, dataset: str = "affwild2") -> pd.DataFrame:
+    e = entry(dataset)
+    invalid = e.get("invalid_code", -1)
+    qa = QA()
+    parts = []
+    for video, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "video").items()):
+        df = pd.DataFrame({"subject": video, "sequence": video,
+                           "frame": [n for n, _ in frames], "source": [str(p) for _, p in frames]})
+        lab_path, _ = fill(root, as_list(e["patterns"].get("labels")), video=video)
+        if lab_path is not None:
+            names, t = read_table(lab_path, header=True)
+            try:
+                cols = [au_col(au_number(n), occurrence=True) for n in names]
+            except ValueError as err:
+                raise LabelFormatError(f"{lab_path}:1: {err}") from None
+            lab = pd.DataFrame({c: clean_codes(t[:, j], invalid=invalid, lo=0, hi=1, qa=qa, subject=video)
+                                for j, c in enumerate(cols)})
+            lab.insert(0, "frame", np.arange(1, len(lab) + 1))
+            have, labelled = set(df["frame"]), set(lab["frame"])
+            qa.add(video, "label_without_frame", len(labelled - have))
+            qa.add(video, "frame_without_label", len(have - labelled))
+            df = df.merge(lab, on="frame", how="inner")
+        parts.append(df)
+    return finish(parts, qa, dataset, root)
+
+
+def read_emotionet(root: Path, dataset: str = "emotionet") -> pd.DataFrame:
+    e = entry(dataset)
+    qa = QA()
+    files = scan(root, e["patterns"]["images"])
+    df = pd.DataFrame({"subject": [f["name"] for f, _ in files], "sequence": [f["name"] for f, _ in files],
+                       "frame": np.zeros(len(files), np.int64), "source": [str(p) for _, p in files]})
+    lab_path, _ = fill(root, as_list(e["patterns"].get("labels")))
+    if lab_path is not None and len(df):
+        lab = pd.read_csv(lab_path)
+        if "image" not in lab.columns:
+            raise LabelFormatError(f"{lab_path}:1: expected a column 'image'")
+        lab["image"] = lab["image"].map(lambda s: Path(str(s)).stem)
+        aus = [c for c in lab.columns if c != "image"]
+        for c in aus:
+            v = pd.to_numeric(lab[c], errors="coerce")
+            if v.isna().any():
+                bad = int(np.flatnonzero(v.isna())[0]) + 2
+                raise LabelFormatError(f"{lab_path}:{bad}: cannot parse column {c!r} as a number")
+            lab[au_col(au_number(c), occurrence=True)] = clean_codes(
+                v.to_numpy(), invalid=e.get("invalid_code", 999), lo=0, hi=1, qa=qa, subject="all")
+        lab = lab.drop(columns=aus).rename(columns={"image": "subject"})
+        df = df.merge(lab, on="subject", how="left")
+    return finish([df], qa, dataset, root)
+
+
+def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:
+    e = entry(dataset)
+    files = scan(root, e["patterns"]["images"])
+    ident = [f["identity"] for f, _ in files]
+    names = [f["name"] for f, _ in files]
+    frame = [frame_number(n) if frame_number(n) is not None else -1 for n in names]
+    df = pd.DataFrame({"subject": ident, "sequence": ident, "frame": frame,
+                       "source": [str(p) for _, p in files]})
+    # non-numeric names: number them within the identity, in path order
+    unnamed = df["frame"] < 0
+    if unnamed.any():
+        df.loc[unnamed, "frame"] = df[unnamed].groupby("subject").cumcount()
+    return finish([df], QA(), dataset, root)
+
+
+def read_afew_va(root: Path, dataset: str = "afew_va") -> pd.DataFrame:
+    e = entry(dataset)
+    qa = QA()
+    parts = []
+    for clip, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "clip").items()):
+        df = pd.DataFrame({"subject": clip, "sequence": clip, "frame": [n for n, _ in frames],
+                           "source": [str(p) for _, p in frames]})
+        ann = _afew_annotation(root, e, clip)
+        if ann is not None:
+            df["arousal"] = [ann.get(n, {}).get("arousal", np.nan) for n in df["frame"]]
+            df["valence"] = [ann.get(n, {}).get("valence", np.nan) for n in df["frame"]]
+            qa.add(clip, "frame_without_label", int(sum(n not in ann for n in df["frame"])))
+        else:
+            qa.add(clip, "missing_label_file")
+        parts.append(df)
+    return finish(parts, qa, dataset, root)
+
+
+def _afew_annotation(root: Path, e: dict, clip: str) -> dict[int, dict] | None:
+    p = root / e["patterns"]["annotation"].format(clip=clip)
+    if not p.is_file():
+        return None
+    try:
+        frames = json.loads(p.read_text())["frames"]
+    except (json.JSONDecodeError, KeyError) as err:
+        raise LabelFormatError(f"{p}: not an AFEW-VA annotation ({err})") from None
+    return {int(k): v for k, v in frames.items()}
+
+
+def afew_va_landmarks(df: pd.DataFrame, dataset: str = "afew_va") -> np.ndarray:
+    """Annotated 68 landmarks (N, 68, 2) float32 in source-image pixels; NaN where absent."""
+    root = Path(df.attrs["root"])
+    e = entry(dataset)
+    out = np.full((len(df), 68, 2), np.nan, np.float32)
+    cache: dict[str, dict | None] = {}
+    for i, (clip, frame) in enumerate(zip(df["sequence"], df["frame"])):
+        if clip not in cache:
+            cache[clip] = _afew_annotation(root, e, clip)
+        lm = (cache[clip] or {}).get(int(frame), {}).get("landmarks")
+        if lm is not None:
+            out[i] = np.asarray(lm, np.float32).reshape(68, 2)
+    return out

@@ -1,0 +1,119 @@
+"""The dataset manifest (`data_manifest.yaml` at the repo root) and root resolution.
+
+A dataset's root is found, first hit wins, from: the `root=` argument; env
+`AUKIT_DATA_<DATASET>` (upper case, '-' -> '_'); env `AUKIT_DATA`/<dataset>; the
+manifest's `root:`. SynthAU datasets (`synthau-<name>`) live in
+`<repo>/data/synthau/<name>/` unless env `AUKIT_SYNTHAU` points elsewhere, and are
+read with the path patterns of the real dataset `<name>`.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFEST_PATH = REPO / "data_manifest.yaml"
+
+REAL_DATASETS = ("bp4d", "disfa", "affwild2", "emotionet", "casia_webface", "afew_va")
+DATASETS = REAL_DATASETS + tuple(f"synthau-{d}" for d in REAL_DATASETS)
+
+
+class DatasetNotFound(FileNotFoundError):
+    """Raised when a dataset root (or a file it must contain) is missing."""
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def manifest(path: str | os.PathLike | None = None) -> dict:
+    """The whole manifest as a dict (env AUKIT_MANIFEST overrides the path)."""
+    p = Path(path or os.environ.get("AUKIT_MANIFEST", MANIFEST_PATH))
+    if not p.is_file():
+        raise FileNotFoundError(f"dataset manifest not found: {p}")
+    return _load(str(p.resolve()))
+
+
+def check_name(dataset: str) -> str:
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    return dataset
+
+
+def base_name(dataset: str) -> str:
+    """'synthau-bp4d' -> 'bp4d' (the reader and patterns to use)."""
+    return check_name(dataset).removeprefix("synthau-")
+
+
+def entry(dataset: str) -> dict:
+    """Manifest entry of `dataset`; SynthAU entries inherit the real set's patterns."""
+    m = manifest()
+    base = base_name(dataset)
+    if base not in m:
+        raise KeyError(f"{MANIFEST_PATH.name} has no entry {base!r}")
+    e = dict(m[base])
+    if dataset != base:
+        e.update(m.get(dataset, {}))
+    return e
+
+
+def synthau_root() -> Path:
+    """Root of the SynthAU tree (holds bp4d/, disfa/, ..., meta.json)."""
+    return Path(os.environ.get("AUKIT_SYNTHAU", REPO / "data" / "synthau"))
+
+
+def _env_key(dataset: str) -> str:
+    return "AUKIT_DATA_" + dataset.upper().replace("-", "_")
+
+
+def candidate_roots(dataset: str, root: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """(where it came from, path) in the order they are tried."""
+    check_name(dataset)
+    out: list[tuple[str, Path]] = []
+    if root is not None:
+        out.append(("root= argument", Path(root)))
+        return out
+    key = _env_key(dataset)
+    if os.environ.get(key):
+        out.append((f"env {key}", Path(os.environ[key])))
+    if dataset.startswith("synthau-"):
+        out.append(("SynthAU tree (env AUKIT_SYNTHAU or <repo>/data/synthau)",
+                    synthau_root() / base_name(dataset)))
+        return out
+    if os.environ.get("AUKIT_DATA"):
+        out.append(("env AUKIT_DATA", Path(os.environ["AUKIT_DATA"]) / dataset))
+    r = entry(dataset).get("root")
+    if r:
+        p = Path(os.path.expanduser(str(r)))
+        out.append((f"{MANIFEST_PATH.name} {dataset}.root", p if p.is_absolute() else REPO / p))
+    return out
+
+
+def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
+    """The first existing candidate root, else a `DatasetNotFound` that says what was tried."""
+    tried = candidate_roots(dataset, root)
+    for _, p in tried:
+        if p.is_dir():
+            return p.resolve()
+    lines = [f"dataset {dataset!r} not found (manifest entry {dataset!r} in {MANIFEST_PATH})."]
+    lines += [f"  tried {src}: {p}" for src, p in tried] or ["  no root configured"]
+    lines.append(f"  set root= / --root PATH, env {_env_key(dataset)} or AUKIT_DATA, or edit "
+                 f"'{base_name(dataset)}.root' in data_manifest.yaml.")
+    if not dataset.startswith("synthau-"):
+        lines.append(f"  No licensed copy? Generate SynthAU with `aukit synth` and use dataset "
+                     f"'synthau-{dataset}' instead.")
+    else:
+        lines.append("  Generate it with `aukit synth` first.")
+    raise DatasetNotFound("\n".join(lines))
+
+
+def as_list(x) -> list:
+    """A manifest field that may be one pattern or a list of them."""
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]

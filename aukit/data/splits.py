@@ -1,0 +1,71 @@
+"""Committed subject splits (REFERENCE.md) and SynthAU folds from the tree's meta.json.
+
+BP4D: the JAA-Net / ME-GraphAU subject-exclusive 3-fold split (fold k tests on part k,
+trains on the other two) and the FERA2015 intensity split (train = odd subject numbers,
+test = even). DISFA: the JAA-Net / ME-GraphAU 3-fold split.
+"""
+from __future__ import annotations
+
+import json
+
+from .manifest import base_name, check_name, synthau_root
+
+BP4D_PARTS = {
+    "part1": "F001 M007 F018 F008 F002 M004 F010 F009 M012 M001 F016 M014 F023 M008".split(),
+    "part2": "M011 F003 M010 M002 F005 F022 M018 M017 F013 M016 F020 F011 M013 M005".split(),
+    "part3": "F007 F015 F006 F019 M006 M009 F012 M003 F004 F021 F017 M015 F014".split(),
+}
+# FERA2015: odd-numbered subjects train (21), even-numbered test (20)
+FERA_TRAIN = [f"F{i:03d}" for i in range(1, 24, 2)] + [f"M{i:03d}" for i in range(1, 18, 2)]
+FERA_TEST = [f"F{i:03d}" for i in range(2, 23, 2)] + [f"M{i:03d}" for i in range(2, 19, 2)]
+DISFA_PARTS = {
+    "part1": "SN002 SN010 SN001 SN026 SN027 SN032 SN030 SN009 SN016".split(),
+    "part2": "SN013 SN018 SN011 SN028 SN012 SN006 SN031 SN021 SN024".split(),
+    "part3": "SN003 SN029 SN023 SN025 SN008 SN005 SN007 SN017 SN004".split(),
+}
+
+
+def split3(subjects) -> dict[str, list[str]]:
+    """Deterministic 3-way split of the sorted subjects (round robin)."""
+    s = sorted(set(subjects))
+    return {f"part{k + 1}": s[k::3] for k in range(3)}
+
+
+def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
+    """Subject lists per part: {"part1", "part2", "part3"} (+ "fera_train"/"fera_test" for BP4D).
+
+    For synthau-* the folds come from `<synthau tree>/meta.json["folds"][<base>]`; when
+    absent, and for the other auxiliary sets, a deterministic 3-way split of the sorted
+    subjects (taken from `index(dataset)` unless `subjects` is given).
+    """
+    check_name(dataset)
+    base = base_name(dataset)
+    if dataset == "bp4d":
+        return {**{k: list(v) for k, v in BP4D_PARTS.items()},
+                "fera_train": list(FERA_TRAIN), "fera_test": list(FERA_TEST)}
+    if dataset == "disfa":
+        return {k: list(v) for k, v in DISFA_PARTS.items()}
+    if dataset.startswith("synthau-"):
+        meta = synthau_root() / "meta.json"
+        if meta.is_file():
+            got = json.loads(meta.read_text()).get("folds", {}).get(base)
+            if got:
+                return {k: list(v) for k, v in got.items()}
+    if subjects is None:
+        from .catalog import index
+        subjects = index(dataset)["subject"].unique()
+    return split3(subjects)
+
+
+def fold_subjects(dataset: str, fold: int | str, subjects=None) -> tuple[list[str], list[str]]:
+    """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'."""
+    f = folds(dataset, subjects)
+    if fold == "fera":
+        if "fera_train" not in f:
+            raise ValueError(f"{dataset} has no FERA2015 split; folds: {sorted(f)}")
+        return list(f["fera_train"]), list(f["fera_test"])
+    if fold not in (1, 2, 3):
+        raise ValueError(f"fold must be 1, 2 or 3 (test on part<fold>) or 'fera', got {fold!r}")
+    test = list(f[f"part{fold}"])
+    train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
+    return train, test

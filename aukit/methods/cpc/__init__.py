@@ -1,0 +1,15 @@
+"""CPC (Sanchez et al., ACCV 2020): contrastive predictive pre-training + sparse random labels.
+
+Importing registers the models ``cpc_r18_gru`` and ``cpc_r18_frame``.
+"""
+from .config import BaselineConfig, CPCModelConfig, PretrainConfig, SparseConfig
+from .losses import InfoNCELoss, SparseLabelLoss, topk_accuracy
+from .model import CPCNet, ConvGRUCell, FrameRegressor, cpc_r18_frame, cpc_r18_gru
+from .step import make_frame_step, make_pretrain_step, make_sparse_step, sparse_forward
+
+__all__ = [
+    "BaselineConfig", "CPCModelConfig", "PretrainConfig", "SparseConfig",
+    "InfoNCELoss", "SparseLabelLoss", "topk_accuracy",
+    "CPCNet", "ConvGRUCell", "FrameRegressor", "cpc_r18_frame", "cpc_r18_gru",
+    "make_frame_step", "make_pretrain_step", "make_sparse_step", "sparse_forward",
+]

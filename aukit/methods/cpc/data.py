@@ -1,0 +1,123 @@
+"""CPC data plumbing on top of ``aukit.data``: splits, pre-training clips, labelled windows.
+
+Every random choice is a pure function of a seed (and the epoch for windows), so runs
+are reproduced from their seeds and a resumed run sees the same batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aukit.data import sampling
+from aukit.data.loader import BatchLoader
+
+
+@dataclass
+class Split:
+    """One dataset in a store: frames of the train and test subjects, AU labels by store row."""
+    store: object                 # aukit.data.FrameStore
+    frames: pd.DataFrame          # store.index with `row` = store row, sorted by subject/sequence/frame
+    train_rows: np.ndarray        # (n_train,) store rows, temporal order within sequences
+    test_rows: np.ndarray
+    aus: list                     # AU columns with labels
+    labels: np.ndarray            # (len(store), n_aus) float32, NaN = not coded
+    seq_id: np.ndarray            # (len(store),) int sequence id of each store row
+
+
+def make_split(store, train_subjects, test_subjects, aus=None) -> Split:
+    """Frames of ``store`` split by subject; ``aus`` defaults to every AU column with a label."""
+    from aukit.data import au_columns
+
+    df = store.index.assign(row=np.arange(len(store))).sort_values(["subject", "sequence", "frame"], kind="stable")
+    aus = list(aus) if aus is not None else [c for c in au_columns(df) if df[c].notna().any()]
+    labels = store.index[aus].to_numpy(np.float32) if aus else np.zeros((len(store), 0), np.float32)
+    seq = np.empty(len(store), np.int64)
+    seq[df["row"].to_numpy()] = df.groupby(["subject", "sequence"], sort=False).ngroup().to_numpy()
+    subj = df["subject"].astype(str)
+    train = df["row"].to_numpy()[subj.isin([str(s) for s in train_subjects]).to_numpy()]
+    test = df["row"].to_numpy()[subj.isin([str(s) for s in test_subjects]).to_numpy()]
+    if len(train) == 0:
+        raise ValueError(f"no frames of the training subjects {list(train_subjects)[:5]} in {store!r}")
+    return Split(store, df, train, test, aus, labels, seq)
+
+
+def clip_rows(frames: pd.DataFrame, rows: np.ndarray, length: int, stride: int, n: int | None,
+              seed: int) -> np.ndarray:
+    """(n, length) pre-training clips (§4: T frames at a stride) inside the sequences of ``rows``.
+
+    Anchors are ``n`` random rows (all rows when None or larger); ``sampling.windows``
+    keeps each clip inside its sequence.
+    """
+    rng = np.random.default_rng(seed)
+    rows = np.asarray(rows, np.int64)
+    anchors = rows if n is None or n >= len(rows) else np.sort(rng.choice(rows, n, replace=False))
+    sub = frames[frames["row"].isin(rows)]
+    return sampling.windows(sub, anchors, length, stride, seed=seed)
+
+
+def split_sequences(split: Split, rows: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a random ``val_fraction`` of the sequences (validation) vs the rest (§4: 351/71 videos)."""
+    seqs = np.unique(split.seq_id[rows])
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(val_fraction * len(seqs)))) if len(seqs) > 1 else 0
+    val = set(rng.choice(seqs, n_val, replace=False).tolist())
+    is_val = np.isin(split.seq_id[rows], list(val))
+    return rows[~is_val], rows[is_val]
+
+
+def labelled_rows(split: Split, fraction: float, seed: int) -> np.ndarray:
+    """The seeded random ``fraction`` of training frames that keep their labels (§4 Frame selection).
+
+    Drawn among training frames with at least one coded AU.
+    """
+    coded = split.train_rows[np.isfinite(split.labels[split.train_rows]).any(1)]
+    if len(coded) == 0:
+        raise ValueError("no training frame has an AU label")
+    return coded[sampling.sparse_labels(len(coded), fraction, seed)]
+
+
+class WindowLoader:
+    """Batches of windows around labelled frames, re-drawn every epoch (§3.4, Fig. 4).
+
+    Yields ``image`` (B, T, 3, S, S), ``au`` (B, T, N) and ``mask`` (B, T): True at the
+    labelled frame of each window, whose position in the window is random and changes
+    with the epoch. ``labels`` (len(store), N) gives the targets (true or pseudo labels).
+    """
+
+    def __init__(self, split: Split, anchors: np.ndarray, labels: np.ndarray, length: int, stride: int,
+                 batch_size: int, *, device, seed: int = 0, augment=None):
+        self.split, self.anchors, self.length, self.stride = split, np.asarray(anchors), length, stride
+        self.batch_size, self.device, self.seed, self.augment = batch_size, device, seed, augment
+        self.labels = np.asarray(labels, np.float32)
+        self.frames = split.frames[split.frames["row"].isin(split.train_rows)]
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        rows, slots = sampling.windows(self.frames, self.anchors, self.length, self.stride,
+                                       seed=self.seed * 100_003 + epoch, return_position=True)
+        self.slots = torch.as_tensor(slots, device=self.device)
+        self.loader = BatchLoader(self.split.store, rows, min(self.batch_size, len(rows)), device=self.device,
+                                  seed=self.seed, targets={"au": self.labels}, augment=self.augment)
+        self.loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            slot = self.slots[batch["index"]]
+            mask = torch.zeros(batch["rows"].shape, dtype=torch.bool, device=slot.device)
+            mask[torch.arange(len(slot), device=slot.device), slot] = True
+            batch["mask"] = mask
+            yield batch
+
+
+def frame_loader(split: Split, rows: np.ndarray, batch_size: int, *, device, labels=None, shuffle=True,
+                 seed: int = 0, augment=None) -> BatchLoader:
+    """Single frames (R18 baselines; evaluation with ``shuffle=False``)."""
+    targets = {"au": np.asarray(labels, np.float32)} if labels is not None else None
+    return BatchLoader(split.store, rows, min(batch_size, len(rows)), device=device, shuffle=shuffle,
+                       drop_last=shuffle, seed=seed, targets=targets, augment=augment)

@@ -1,0 +1,96 @@
+"""Step functions for ``aukit.train.fit``: pre-training (Eq. 1), sparse BPTT (Eq. 2), per-frame R18.
+
+Batch contracts (dicts, tensors already on the device):
+
+* pre-training: ``image`` (B, T, 3, S, S) clips.
+* sparse: ``image`` (B, T, 3, S, S), ``au`` (B, T, N) float intensities (NaN where
+  unknown) and ``mask`` (B, T) bool: the frames whose output is supervised (one per
+  window in the paper's setting, at a random position).
+* frame: ``image`` (B, 3, S, S), ``au`` (B, N).
+
+An optional ``augment`` callable maps the image tensor to an augmented one of the same
+shape (applied inside the step, on the device).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from aukit.train import StepOutput
+
+from .losses import InfoNCELoss, SparseLabelLoss, topk_accuracy
+
+Augment = Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def make_pretrain_step(context: int, loss_fn: InfoNCELoss | None = None, augment: Augment = None,
+                       ks=(1, 3, 5)) -> Callable[[nn.Module, dict], StepOutput]:
+    """Stage 1 (§3.3): context C frames -> recursive prediction of the other T - C feature maps, Eq. 1."""
+    loss_fn = loss_fn or InfoNCELoss()
+
+    def step(model: nn.Module, batch: dict) -> StepOutput:
+        x = batch["image"]
+        if x.dim() != 5:
+            raise ValueError(f"pre-training expects clips (B, T, 3, S, S), got {tuple(x.shape)}")
+        if augment is not None:
+            x = augment(x)
+        pred, target = model.pretext(x, context)             # (B, P, C, h, w) each
+        logits = loss_fn.logits(pred, target)
+        loss = loss_fn.from_logits(logits)
+        with torch.no_grad():
+            acc = topk_accuracy(logits.detach(), ks)
+        return StepOutput(loss=loss, logs=acc, n_images=x.shape[0] * x.shape[1])
+
+    return step
+
+
+def sparse_forward(model: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Outputs at the supervised frames only: (B, T, 3, S, S), mask (B, T) -> (K, N), K = mask.sum().
+
+    Frames after the last supervised position of the batch are not run: a causal GRU's
+    output at t depends on frames <= t only, so BPTT reaches back from each labelled
+    frame to the start of its window and nothing flows from unlabelled outputs (§3.4).
+    The head's BatchNorm sees the labelled frames' states only.
+    """
+    if mask.shape != x.shape[:2]:
+        raise ValueError(f"mask {tuple(mask.shape)} does not match the clip's (B, T) = {tuple(x.shape[:2])}")
+    if not bool(mask.any()):
+        raise ValueError("no supervised frame in the batch")
+    t_end = int(mask.any(0).nonzero().max()) + 1
+    hidden = model.aggregate(model.encode(x[:, :t_end]))     # (B, t_end, C, h, w)
+    return model.head(hidden[mask[:, :t_end]])                # (K, N)
+
+
+def make_sparse_step(loss_fn: SparseLabelLoss | None = None,
+                     augment: Augment = None) -> Callable[[nn.Module, dict], StepOutput]:
+    """Stage 2 (§3.4): L2 loss (Eq. 2) at the labelled frames, back-propagated through time."""
+    loss_fn = loss_fn or SparseLabelLoss()
+
+    def step(model: nn.Module, batch: dict) -> StepOutput:
+        x, au, mask = batch["image"], batch["au"], batch["mask"].bool()
+        if augment is not None:
+            x = augment(x)
+        pred = sparse_forward(model, x, mask)
+        loss = loss_fn(pred, au[mask])
+        return StepOutput(loss=loss, logs={"n_labelled": float(mask.sum())}, n_images=x.shape[0] * x.shape[1])
+
+    return step
+
+
+def make_frame_step(loss_fn: SparseLabelLoss | None = None,
+                    augment: Augment = None) -> Callable[[nn.Module, dict], StepOutput]:
+    """Per-frame R18 baselines (§4.1): L2 loss between labels and the frame's prediction."""
+    loss_fn = loss_fn or SparseLabelLoss()
+
+    def step(model: nn.Module, batch: dict) -> StepOutput:
+        x, au = batch["image"], batch["au"]
+        if x.dim() != 4:
+            raise ValueError(f"the frame step expects images (B, 3, S, S), got {tuple(x.shape)}")
+        if augment is not None:
+            x = augment(x)
+        loss = loss_fn(model(x), au)
+        return StepOutput(loss=loss, n_images=x.shape[0])
+
+    return step

@@ -1,0 +1,224 @@
+"""PIAP-DF experiments: Table 3 ablation, Tables 1/2 comparisons, Fig. 1 PI maps, the
+person-feature toy case and the label-noise study of DF; results go to ``aukit.report``.
+
+The notebook calls :func:`settings_for`, :func:`run_seed` per seed, then the figure and
+report helpers below. Everything trains through :func:`aukit.train.fit` (see ``runs``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from aukit import metrics
+from aukit.data import fold_subjects, load_store, pi_maps
+from aukit.runtime import seed_everything
+
+from . import runs
+from .config import DFConfig, GeneratorConfig, NetConfig, PersonConfig, StageConfig
+from .model import PooledHeadNet, lift_projection
+from .person import dlib_descriptors, identification_accuracy
+from .step import landmark_step
+
+VARIANTS = ("Baseline", "PI-2", "PI-3", "AP", "DF", "PIAP", "PIAP-DF")  # Table 3 rows
+
+
+@dataclass
+class Settings:
+    """One experiment: configs per stage plus run-size knobs (presets fill these)."""
+    dataset: str = "synthau-bp4d"
+    fold: int = 1
+    net: NetConfig = field(default_factory=NetConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    stage: StageConfig = field(default_factory=StageConfig)
+    person: PersonConfig = field(default_factory=PersonConfig)
+    df: DFConfig = field(default_factory=DFConfig)
+    max_steps: int | None = None      # per epoch (smoke / quick presets)
+    max_train: int | None = None      # subsample labelled training frames
+    label_flip: float = 0.0           # label-noise knob: fraction of training labels flipped
+    landmark_set: str = "synthau-afew_va"      # PIAP-DF §3.1: DW-UNet trained on AFEW-VA
+    identity_set: str = "synthau-casia_webface"  # PIAP-DF §3.2: Encoder P trained on CASIA-WebFace
+
+
+def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,
+                 gamma: float, ap_beta: float, disable_prob: float, fb_negative: float,
+                 person_source: str = "encoder") -> Settings:
+    """Preset -> Settings. ``full``: the paper's EfficientNet-B1 at 256x256; ``quick``: the
+    tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds."""
+    aus = runs.aus_for(dataset)
+    if preset == "full" and not smoke:
+        net = NetConfig(aus=aus)
+        max_steps, max_train, ep = None, None, epochs
+    else:
+        net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32 if smoke else 64, tiny_width=8 if smoke else 16,
+                        unet_width=4 if smoke else 8, unet_depth=3, decoder_width=16 if smoke else 32)
+        max_steps, max_train, ep = (2, 64, 1) if smoke else (40, 1200, epochs)
+    stage = StageConfig(epochs=ep, alpha=alpha, beta=beta, gamma=gamma, ap_beta=ap_beta, lr=3e-3 if preset != "full" else 1e-3)
+    return Settings(dataset=dataset, fold=fold, net=net, stage=stage,
+                    generator=GeneratorConfig(epochs=ep, lr=3e-3 if preset != "full" else 1e-3),
+                    person=PersonConfig(source=person_source, epochs=ep),
+                    df=DFConfig(epochs=max(1, ep // 2), disable_prob=disable_prob, fb_negative=fb_negative),
+                    max_steps=max_steps, max_train=max_train)
+
+
+def _aux_rows(store, max_rows: int | None, seed: int) -> np.ndarray:
+    rows = np.arange(len(store))
+    if max_rows is not None and len(rows) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_rows, replace=False))
+    return rows
+
+
+def person_encoder(s: Settings, device, seed: int):
+    """Encoder P trained on the identity set's training identities; returns (model, held-out rows, ids)."""
+    store = load_store(s.identity_set, runs.POLICY)
+    ids = store.index["subject"].astype(str).to_numpy()
+    uniq = np.unique(ids)
+    held = set(np.random.default_rng(seed).choice(uniq, max(2, len(uniq) // 4), replace=False))
+    train_rows = np.flatnonzero(~np.isin(ids, list(held)))
+    enc = runs.train_person_encoder(s.net, store, train_rows, ids, s.person.epochs, s.person.batch_size,
+                                    s.person.lr, s.person.weight_decay, device, s.max_steps, seed)
+    return enc, store, np.flatnonzero(np.isin(ids, list(held))), ids
+
+
+def ap_features(s: Settings, data: runs.AUData, enc, device, feat_dim: int) -> np.ndarray:
+    """v_P for every AU-store row: Encoder P (default) or dlib's descriptor lifted to feat_dim."""
+    if s.person.source == "encoder":
+        return runs.person_features(enc, data.store, s.net, device)
+    if s.person.source != "dlib":
+        raise ValueError(f"person.source must be 'encoder' or 'dlib', got {s.person.source!r}")
+    v = np.full((len(data.store), 128), np.nan, np.float32)
+    rows = np.union1d(data.train, data.unlabelled)
+    v[rows] = dlib_descriptors(data.store.images[rows], data.store.landmarks[rows])
+    q = lift_projection(128, feat_dim, s.person.ap_projection_seed).numpy()
+    return np.nan_to_num(v) @ q.T
+
+
+def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
+    """Train every variant once; returns {"f1": {variant: per-AU dict}, "models": {...}, ...}."""
+    device = torch.device(device)
+    seed_everything(seed)
+    data = runs.load_au_data(s.dataset, s.fold, s.net.aus, s.max_train, seed)
+    labels = runs.flip_labels(data.labels, data.train, s.label_flip, seed) if s.label_flip else data.labels
+    st, out, models = s.stage, {}, {}
+    need_pi = {"PI-2", "PI-3", "PIAP", "PIAP-DF"} & set(variants)
+    need_ap = {"AP", "PIAP", "PIAP-DF"} & set(variants)
+    gen1 = person = None
+    if need_pi:
+        lm_store = load_store(s.landmark_set, runs.POLICY)
+        gen0 = runs.train_generator(s.net, lm_store, _aux_rows(lm_store, s.max_train, seed), s.generator.epochs,
+                                    s.generator.batch_size, s.generator.lr, device, s.max_steps, seed)
+        pi2 = runs.train_pi2(s.net, gen0, data, labels, st, device, s.max_steps, seed)
+        gen1, models["gen0"], models["PI-2"] = pi2.generator, gen0, pi2
+        out["PI-2"] = runs.evaluate_f1(pi2, data, s.net, device)
+    if need_ap:
+        enc = person_encoder(s, device, seed)[0] if s.person.source == "encoder" else None
+        person = ap_features(s, data, enc, device, runs.PIAPNet(s.net).feature_dim)
+    weights = {"Baseline": (1.0, 0.0, 0.0), "PI-3": (st.alpha, 1.0 - st.alpha, 0.0),
+               "AP": (st.ap_beta, 0.0, 1.0 - st.ap_beta), "PIAP": (st.alpha, st.beta, st.gamma)}
+    for name in ("Baseline", "PI-3", "AP", "PIAP"):
+        if name in variants or (name == "Baseline" and "DF" in variants) or (name == "PIAP" and "PIAP-DF" in variants):
+            models[name] = runs.train_piap(s.net, data, labels, weights[name], st, device, gen1=gen1, person=person,
+                                           max_steps=s.max_steps, seed=seed)
+            out[name] = runs.evaluate_f1(models[name], data, s.net, device)
+    for name, base in (("DF", "Baseline"), ("PIAP-DF", "PIAP")):
+        if name in variants:
+            ts = runs.train_df(models[base], data, labels, weights[base], s.df, device, gen1=gen1, person=person,
+                               max_steps=s.max_steps, seed=seed)
+            models[name] = ts
+            out[name] = runs.evaluate_f1(ts, data, s.net, device)
+    final = models.get("PIAP-DF", models.get("PIAP", models.get("Baseline")))
+    exported = (final.student if hasattr(final, "student") else final).export()
+    return {"f1": {k: out[k] for k in variants if k in out}, "models": models, "data": data, "gen1": gen1,
+            "constant": runs.constant_f1(data), "export_params": sum(p.numel() for p in exported.parameters()),
+            "export_images_per_s": runs.throughput(exported, s.net.image_size, device)}
+
+
+def toy_case(s: Settings, device, seed: int = 0) -> dict:
+    """§3.2 toy case: 1-NN identification on held-out identities with landmark-task features
+    vs face-recognition (Encoder P) features vs dlib's descriptor vs an untrained trunk."""
+    device = torch.device(device)
+    seed_everything(seed)
+    enc, id_store, held_rows, ids = person_encoder(s, device, seed)
+    lm_store = load_store(s.landmark_set, runs.POLICY)
+    lm_net = PooledHeadNet(s.net, 136)
+    lm01 = (lm_store.landmarks / lm_store.size).astype(np.float32)
+    dl = runs.loader(lm_store, _aux_rows(lm_store, s.max_train, seed), s.net, s.person.batch_size, device, seed=seed,
+                     targets={"landmarks01": lm01})
+    runs.fit(lm_net, landmark_step, dl, runs.adam(lm_net.parameters(), s.person.lr), runs.train_cfg(s.person.epochs, s.max_steps),
+             device=device)
+    feats = {"landmark task": runs.person_features(lm_net, id_store, s.net, device),
+             "face recognition (Encoder P)": runs.person_features(enc, id_store, s.net, device),
+             "untrained trunk": runs.person_features(PooledHeadNet(s.net, 1).to(device), id_store, s.net, device)}
+    acc = {k: identification_accuracy(v[held_rows], ids[held_rows], seed) for k, v in feats.items()}
+    acc["dlib descriptor"] = identification_accuracy(
+        dlib_descriptors(id_store.images[held_rows], id_store.landmarks[held_rows]), ids[held_rows], seed)
+    acc["chance"] = 1.0 / len(np.unique(ids[held_rows]))
+    return acc
+
+
+def noise_study(s: Settings, levels, seeds, device) -> dict:
+    """Baseline vs DF F1 as the label-flip fraction grows: {variant: (means, stds)}."""
+    res = {"Baseline": [], "DF": []}
+    for lv in levels:
+        per = [run_seed(dataclasses.replace(s, label_flip=float(lv)), sd, device, variants=("Baseline", "DF"))["f1"]
+               for sd in seeds]
+        for v in res:
+            vals = [p[v]["avg"] for p in per]
+            res[v].append((float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0))
+    return {v: ([m for m, _ in r], [d for _, d in r]) for v, r in res.items()}
+
+
+# ---- tables and figures ----------------------------------------------------------------------
+
+def f1_frames(per_seed: list[dict], aus) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean and std over seeds: rows = variants, columns = AUs + Avg (F1 as fractions)."""
+    cols = runs.au_names(aus)
+    mean, std = {}, {}
+    for v in per_seed[0]:
+        arr = np.array([[r[v][c] for c in cols] + [r[v]["avg"]] for r in per_seed])
+        mean[v] = arr.mean(0)
+        std[v] = arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
+    return (pd.DataFrame.from_dict(mean, orient="index", columns=cols + ["Avg"]),
+            pd.DataFrame.from_dict(std, orient="index", columns=cols + ["Avg"]))
+
+
+def pi_map_figure(res: dict, net: NetConfig, device, au_pick=(2, 6)):
+    """Fig. 1(b): predefined (binary) vs Generator 1 (heat) PI maps of one test face for AU2, AU6."""
+    from aukit.viz import pi_maps as pi_fig
+    data = res["data"]
+    row = int(data.test[0])
+    pick = [i for i, a in enumerate(data.aus) if a in au_pick] or [0]
+    pre = pi_maps(data.store.landmarks[row:row + 1], [data.aus[i] for i in pick], net.image_size, src_size=data.store.size)[0]
+    batch = next(iter(runs.loader(data.store, np.array([row]), net, 1, device, shuffle=False)))
+    with torch.no_grad():
+        learned = torch.sigmoid(res["gen1"].to(device).eval()(batch["image"]))[0, pick].float().cpu().numpy()
+    face = np.asarray(data.store.images[row])
+    import cv2
+    face = cv2.resize(face, (net.image_size, net.image_size), interpolation=cv2.INTER_AREA)
+    return pi_fig(pre.astype(np.float32), learned, face, [f"AU{data.aus[i]}" for i in pick])
+
+
+def toy_figure(acc: dict) -> Figure:
+    """Bar chart of the toy case's identification accuracies."""
+    fig = Figure(figsize=(5.5, 2.8), layout="constrained")
+    ax = fig.subplots()
+    names = [k for k in acc if k != "chance"]
+    ax.barh(names, [acc[k] for k in names], color="tab:blue")
+    ax.axvline(acc["chance"], ls=":", color="k", label="chance")
+    ax.set_xlabel("1-NN identification accuracy (held-out identities)")
+    ax.set_xlim(0, 1)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def fold_subject_count(dataset: str, fold: int) -> tuple[int, int]:
+    tr, te = fold_subjects(dataset, fold)
+    return len(tr), len(te)
+
+
+__all__ = ["VARIANTS", "Settings", "settings_for", "run_seed", "toy_case", "noise_study", "f1_frames",
+           "pi_map_figure", "toy_figure", "metrics"]

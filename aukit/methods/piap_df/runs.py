@@ -1,0 +1,251 @@
+"""Building blocks of the PIAP-DF experiments: data, loaders, one training per stage, evaluation.
+
+All training goes through :func:`aukit.train.fit`. Images come from the ``piap`` store
+(256x256) and are resized on the device to ``NetConfig.image_size`` (the quick CPU
+preset uses 64x64; the paper uses 256).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from aukit import metrics
+from aukit.data import fold_subjects, load_store, pi_maps
+from aukit.data.labelio import au_col
+from aukit.data.loader import BatchLoader
+from aukit.train import TrainConfig, fit
+
+from .config import BP4D_AUS, DISFA_AUS, DFConfig, NetConfig, StageConfig
+from .df import DFStep, PairedLoader, TeacherStudent
+from .losses import PIAPLoss
+from .model import DWUNet, PI2Net, PIAPNet, PooledHeadNet
+from .person import encoder_features
+from .step import PIAPStep, PITargets, generator_step, person_step, pi2_step
+
+POLICY = "piap"  # aukit.data store policy: 256x256 faces (PIAP-DF §3.1)
+
+
+def aus_for(dataset: str) -> tuple:
+    """The paper's AU set: 12 BP4D AUs (Table 1) or 8 DISFA AUs (Table 2)."""
+    return DISFA_AUS if "disfa" in dataset else BP4D_AUS
+
+
+def au_names(aus) -> list[str]:
+    return [f"AU{int(a):02d}" for a in aus]
+
+
+class Resized:
+    """Wrap a loader: batch["image"] resized (area) to ``size`` on the device; len/set_epoch pass through."""
+
+    def __init__(self, loader, size: int):
+        self.loader, self.size = loader, int(size)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def __iter__(self):
+        for b in self.loader:
+            if b["image"].shape[-1] != self.size:
+                b = {**b, "image": F.interpolate(b["image"], size=(self.size, self.size), mode="area")}
+            yield b
+
+
+@dataclass
+class AUData:
+    """One labelled AU dataset split: store, labels (N, C) 0/1/NaN, train/test/unlabelled rows."""
+    dataset: str
+    store: object
+    aus: tuple
+    labels: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    unlabelled: np.ndarray
+
+
+def load_au_data(dataset: str, fold: int, aus=None, max_train: int | None = None, seed: int = 0) -> AUData:
+    """Store + occurrence labels; ``max_train`` subsamples training frames (quick presets)."""
+    aus = tuple(aus or aus_for(dataset))
+    store = load_store(dataset, POLICY)
+    idx = store.index
+    cols = [au_col(a, occurrence=True) for a in aus]
+    missing = [c for c in cols if c not in idx.columns]
+    if missing:
+        raise KeyError(f"{dataset}: store index lacks occurrence columns {missing}")
+    labels = idx[cols].to_numpy(np.float32)
+    train_s, test_s = fold_subjects(dataset, fold)
+    labelled = np.isfinite(labels).any(1)
+    is_train = idx["subject"].isin(train_s).to_numpy()
+    is_test = idx["subject"].isin(test_s).to_numpy()
+    train = np.flatnonzero(is_train & labelled)
+    if max_train is not None and len(train) > max_train:
+        train = np.sort(np.random.default_rng(seed).choice(train, max_train, replace=False))
+    return AUData(dataset, store, aus, labels, train, np.flatnonzero(is_test & labelled),
+                  np.flatnonzero(is_train & ~labelled))
+
+
+def flip_labels(labels: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Copy of ``labels`` with ``fraction`` of the (row, AU) occurrence labels of ``rows`` flipped
+    (the label-noise knob of the DF study; NaN labels stay NaN)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"label-flip fraction must lie in [0, 1], got {fraction}")
+    out = labels.copy()
+    rng = np.random.default_rng(seed)
+    sub = out[rows]
+    flip = (rng.random(sub.shape) < fraction) & np.isfinite(sub)
+    sub[flip] = 1.0 - sub[flip]
+    out[rows] = sub
+    return out
+
+
+def loader(store, rows, net: NetConfig, batch_size: int, device, *, shuffle=True, seed=0, targets=None):
+    drop = shuffle and len(rows) >= batch_size
+    return Resized(BatchLoader(store, rows, batch_size, device=device, shuffle=shuffle, seed=seed,
+                               drop_last=drop, targets=targets), net.image_size)
+
+
+def train_cfg(epochs: int, max_steps: int | None) -> TrainConfig:
+    return TrainConfig(epochs=epochs, max_steps_per_epoch=max_steps, progress=False, resume=False)
+
+
+def adam(params, lr: float, wd: float = 0.0):
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+
+
+# ---- stages ----------------------------------------------------------------------------------
+
+def train_generator(net: NetConfig, store, rows, epochs: int, batch_size: int, lr: float, device,
+                    max_steps=None, seed: int = 0) -> DWUNet:
+    """PI stage 1: Generator 0 on predefined PI maps drawn from the store's landmarks (Eq. 1)."""
+    maps = pi_maps(store.landmarks, net.aus, net.image_size, src_size=store.size)  # uint8 (N, K, s, s)
+    gen = DWUNet(len(net.aus), net.unet_width, net.unet_depth)
+    dl = loader(store, rows, net, batch_size, device, seed=seed, targets={"pi": maps})
+    fit(gen, generator_step, dl, adam(gen.parameters(), lr), train_cfg(epochs, max_steps), device=device)
+    return gen
+
+
+def train_person_encoder(net: NetConfig, store, rows, identities: np.ndarray, epochs: int, batch_size: int,
+                         lr: float, wd: float, device, max_steps=None, seed: int = 0) -> PooledHeadNet:
+    """Encoder P (§3.2): same trunk as Encoder AU, softmax over the training identities."""
+    codes, uniq = np.full(len(store), -1, np.int64), np.unique(identities[rows])
+    codes[rows] = np.searchsorted(uniq, identities[rows])
+    model = PooledHeadNet(net, len(uniq))
+    dl = loader(store, rows, net, batch_size, device, seed=seed, targets={"identity": codes})
+    fit(model, person_step, dl, adam(model.parameters(), lr, wd), train_cfg(epochs, max_steps), device=device)
+    return model.eval()
+
+
+def person_features(encoder: nn.Module, store, net: NetConfig, device) -> np.ndarray:
+    """v_P for every row of ``store`` (float32 (N, D)), from the frozen Encoder P."""
+    rows = np.arange(len(store))
+    dl = loader(store, rows, net, 64, device, shuffle=False)
+    return encoder_features(encoder, dl, len(store))
+
+
+def train_pi2(net: NetConfig, gen0: DWUNet, data: AUData, labels, st: StageConfig, device, max_steps=None,
+              seed: int = 0) -> PI2Net:
+    """PI stage 2: masked greyscale input; L_AU also updates the generator (-> Generator 1)."""
+    model = PI2Net(net, generator=copy.deepcopy(gen0))
+    opt = torch.optim.Adam([{"params": model.generator.parameters(), "lr": st.generator_lr},
+                            {"params": [p for n, p in model.named_parameters() if not n.startswith("generator.")]}],
+                           lr=st.lr, weight_decay=st.weight_decay)
+    dl = loader(data.store, data.train, net, st.batch_size, device, seed=seed, targets={"au": labels})
+    fit(model, pi2_step, dl, opt, train_cfg(st.epochs, max_steps), device=device)
+    return model
+
+
+def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageConfig, device, *,
+               gen1: DWUNet | None = None, person: np.ndarray | None = None, max_steps=None,
+               seed: int = 0) -> PIAPNet:
+    """Baseline (1,0,0) / PI-3 (a,1-a,0) / AP (b,0,1-b) / PIAP (a,b,g): Eqs. 2, 3, 5, 6."""
+    loss = PIAPLoss(*weights)
+    model = PIAPNet(net)
+    targets = {"au": labels}
+    if loss.uses_ap:
+        targets["person"] = person
+    step = PIAPStep(loss, PITargets(gen1.to(device)) if loss.uses_pi else None)
+    dl = loader(data.store, data.train, net, st.batch_size, device, seed=seed, targets=targets)
+    fit(model, step, dl, adam(model.parameters(), st.lr, st.weight_decay), train_cfg(st.epochs, max_steps),
+        device=device)
+    return model
+
+
+def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, device, *,
+             gen1: DWUNet | None = None, person: np.ndarray | None = None, max_steps=None,
+             seed: int = 0) -> TeacherStudent:
+    """DF (§3.3): teacher and student start as copies of ``init``; x_u = unlabelled frames of
+    the training subjects + a fraction of labelled frames with their labels hidden."""
+    net = init.cfg
+    loss = PIAPLoss(*weights)
+    fresh = PIAPNet(net) if df.init == "scratch" else None
+    teacher = copy.deepcopy(init) if fresh is None else fresh
+    student = copy.deepcopy(teacher)
+    model = TeacherStudent(teacher, student)
+    opts = {"teacher": torch.optim.SGD(teacher.parameters(), lr=df.lr, momentum=df.momentum),
+            "student": torch.optim.SGD(student.parameters(), lr=df.lr, momentum=df.momentum)}
+    step = DFStep(loss, opts["student"], df, PITargets(gen1.to(device)) if loss.uses_pi else None)
+    targets = {"au": labels}
+    if loss.uses_ap:
+        targets["person"] = person
+    rng = np.random.default_rng(seed)
+    hidden = rng.choice(data.train, int(round(df.labelled_as_unlabelled * len(data.train))), replace=False)
+    u_rows = np.concatenate([data.unlabelled, hidden])
+    if len(u_rows) < df.batch_size:
+        u_rows = data.train  # no unlabelled frames at all: every labelled frame doubles as unlabelled
+    lab = loader(data.store, data.train, net, df.batch_size, device, seed=seed, targets=targets)
+    unl = loader(data.store, u_rows, net, df.batch_size, device, seed=seed + 1,
+                 targets={k: v for k, v in targets.items() if k != "au"})
+    fit(model, step, PairedLoader(lab, [unl]), opts, train_cfg(df.epochs, max_steps), device=device)
+    return model
+
+
+# ---- evaluation ------------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict(model: nn.Module, data: AUData, net: NetConfig, device, rows=None) -> np.ndarray:
+    """Sigmoid AU probabilities (len(rows), C) of ``model`` on ``rows`` (default: the test rows)."""
+    rows = data.test if rows is None else rows
+    model.eval()
+    out = np.empty((len(rows), len(data.aus)), np.float32)
+    pos = {r: i for i, r in enumerate(rows)}
+    kw = {"pi": False} if isinstance(model, (PIAPNet, TeacherStudent)) else {}
+    for b in loader(data.store, rows, net, 64, device, shuffle=False):
+        p = torch.sigmoid(model(b["image"], **kw)["logits"].float()).cpu().numpy()
+        out[[pos[int(r)] for r in b["rows"].cpu().numpy()]] = p
+    return out
+
+
+def evaluate_f1(model: nn.Module, data: AUData, net: NetConfig, device) -> dict:
+    """Per-AU F1 (threshold 0.5) on the test subjects: {AUxx: f1, "avg": mean, "flags": {...}}."""
+    prob = predict(model, data, net, device)
+    return metrics.per_au("f1", prob, data.labels[data.test], au_names(data.aus))
+
+
+def constant_f1(data: AUData) -> dict:
+    """F1 of the best constant predictor (always 'present'), the floor any model must beat."""
+    y = data.labels[data.test]
+    return metrics.per_au("f1", np.ones_like(y), y, au_names(data.aus))
+
+
+def throughput(model: nn.Module, size: int, device, batch: int = 32, reps: int = 3) -> float:
+    """Inference images/s of ``model`` on random (batch, 3, size, size) input."""
+    model = model.to(device).eval()
+    x = torch.randn(batch, 3, size, size, device=device)
+    with torch.no_grad():
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return batch * reps / (time.perf_counter() - t0)

@@ -1,0 +1,14 @@
+"""RTATL (Yan et al., ACM MM 2021): regional (RoI inpainting) and temporal (optical-flow
+estimation) self-supervised auxiliary tasks for AU detection. Importing registers the
+models ``rtatl_backbone`` (deployable) and ``rtatl`` (training-time, with the auxiliary heads).
+"""
+from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig
+from .heads import RTATLNet, count_parameters, rtatl
+from .losses import (DiscriminatorLoss, ExemplarLoss, FlowLoss, GeneratorLoss, PatchClassifierLoss, PretextCELoss,
+                     SupervisedBCELoss)
+from .model import RTATLBackbone, rtatl_backbone
+from .step import RTATLStep, predict
+
+__all__ = ["BP4D_AUS", "DISFA_AUS", "RTATLModelConfig", "RTATLTrainConfig", "RTATLNet", "RTATLBackbone", "rtatl",
+           "rtatl_backbone", "count_parameters", "RTATLStep", "predict", "SupervisedBCELoss", "DiscriminatorLoss",
+           "GeneratorLoss", "PatchClassifierLoss", "FlowLoss", "PretextCELoss", "ExemplarLoss"]

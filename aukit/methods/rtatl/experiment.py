@@ -1,0 +1,223 @@
+"""RTATL experiments: train each Table 1 variant through ``aukit.train.fit``, evaluate F1 with
+``aukit.metrics``, and fill ``reports/rtatl/`` (Tables 1-3, Fig. 4-7, efficiency).
+
+The notebook calls ``run(ExperimentConfig(...))``; every helper is importable for tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aukit import metrics, reported
+from aukit.report import Report
+from aukit.runtime import pick_device, seed_everything
+from aukit.train import TrainConfig, fit
+
+from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig
+from .data import PairedLoader, RTATLData, load_data
+from .heads import RTATLNet
+from .relation import cooccurrence_graph
+from .step import RTATLStep, predict
+
+# Table 1 rows: overrides of (model config, train config). Backbone rows are fully supervised (§4.3).
+_OFF = dict(roii=False, ofe=False)
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "Backbone^G": (dict(relation="gcn"), _OFF),
+    "Backbone^T": ({}, _OFF),
+    "Rotation": ({}, dict(_OFF, rotation=True)),
+    "Exemplar": ({}, dict(_OFF, exemplar=True)),
+    "Jigsaw": (dict(roi=False, relation="none"), dict(_OFF, jigsaw=True)),   # §4.3: plain ResNet-18 for jigsaw
+    "OFE": ({}, dict(roii=False)),
+    "RoII": ({}, dict(ofe=False)),
+    "RTATL": ({}, {}),
+}
+# The paper's ordering on BP4D (Table 1 averages): what the scientific check tests.
+PAPER_ORDER = ("Jigsaw", "Backbone^G", "Backbone^T", "Rotation", "Exemplar", "OFE", "RoII", "RTATL")
+
+
+@dataclass
+class ExperimentConfig:
+    dataset: str = "synthau-bp4d"            # labelled frames (bp4d / disfa / synthau-*)
+    unlabelled: str | None = "synthau-emotionet"  # RTATL §4.1: EmotioNet images (None: no unlabelled pool)
+    fold: int = 1                            # subject-exclusive fold tested
+    preset: str = "quick"                    # smoke | quick | full
+    seeds: tuple = (0, 1, 2)
+    variants: tuple = tuple(VARIANTS)
+    epochs: int = 10
+    steps_per_epoch: int | None = None       # cut epochs short (None: whole training set)
+    input_size: int = 192                    # RTATL §4.2
+    batch_size: int = 32
+    unlabelled_batch_size: int = 32
+    max_train: int | None = None
+    max_test: int | None = None
+    max_unlabelled: int | None = None
+    flow_size: int = 64                      # TV-L1 grid of the data layer's flow cache (choice; cost ~ size^2)
+    sweep_subjects: tuple = (3, 9, 15, 21)   # Fig. 4 (plus "all")
+    sweep_methods: tuple = ("RTATL", "Rotation", "Exemplar")
+    sweep_seeds: tuple = (0,)
+    lambda1: float = 0.1                     # RTATL §4.2
+    lambda2: float = 0.1                     # RTATL §4.2
+    lambda_f: float = 0.2                    # RTATL §4.2
+    lr: float = 3e-4                         # RTATL §4.2
+    weights: str | None = None               # local ImageNet ResNet-18 state_dict (random init otherwise)
+    device: str = ""
+    out_dir: str = "reports/rtatl"
+    progress: bool = False
+    extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
+
+    @property
+    def aus(self) -> tuple:
+        return DISFA_AUS if "disfa" in self.dataset else BP4D_AUS
+
+
+def preset_config(preset: str, **overrides) -> ExperimentConfig:
+    """Sizes per preset: smoke (seconds), quick (<= 3 min on a 2-core CPU: 64 px input, few steps), full (paper)."""
+    base = {
+        "smoke": dict(input_size=64, epochs=1, steps_per_epoch=2, batch_size=8, unlabelled_batch_size=8,
+                      max_train=64, max_test=64, max_unlabelled=64, flow_size=32, seeds=(0,), variants=("Backbone^T", "RTATL"),
+                      sweep_subjects=(), sweep_methods=()),
+        "quick": dict(input_size=64, epochs=1, steps_per_epoch=12, batch_size=16, unlabelled_batch_size=16,
+                      max_train=1200, max_test=400, max_unlabelled=800, flow_size=32, seeds=(0,),
+                      variants=("Backbone^T", "OFE", "RoII", "RTATL"), sweep_subjects=(), sweep_methods=()),
+        "full": dict(input_size=192, epochs=10, batch_size=32, unlabelled_batch_size=32),
+    }
+    if preset not in base:
+        raise ValueError(f"preset must be smoke|quick|full, got {preset!r}")
+    return ExperimentConfig(preset=preset, **{**base[preset], **overrides})
+
+
+def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLNet, RTATLStep]:
+    """The training model and step of one Table 1 row."""
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
+    m_over, t_over = VARIANTS[variant]
+    patch = 48 * ecfg.input_size // 192                      # RTATL §4.2: 48x48 at 192, scaled with the input
+    mc = RTATLModelConfig(aus=ecfg.aus, input_size=ecfg.input_size, patch=patch, weights=ecfg.weights, **m_over)
+    size = data.store.size
+    tc = RTATLTrainConfig(aus=ecfg.aus, lambda1=ecfg.lambda1, lambda2=ecfg.lambda2, lambda_f=ecfg.lambda_f,
+                          lr=ecfg.lr, image_size=size, crop_size=round(size * 192 / 200),
+                          batch_size=ecfg.batch_size, unlabelled_batch_size=ecfg.unlabelled_batch_size,
+                          epochs=ecfg.epochs, **{**ecfg.extra, **t_over})
+    adj = cooccurrence_graph(data.labels[data.train_rows], mc.gcn_threshold) if mc.relation == "gcn" else None
+    return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, patch)
+
+
+def uses_unlabelled(tc: RTATLTrainConfig) -> bool:
+    """Unlabelled images feed RoII and the image-level pretext tasks; OFE needs video (labelled) frames."""
+    return tc.roii or tc.rotation or tc.exemplar or tc.jigsaw
+
+
+def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: int, device) -> tuple[RTATLNet, list]:
+    seed_everything(seed)
+    net, step = build(ecfg, variant, data)
+    step.gen.manual_seed(seed)
+    tc = net.train_cfg
+    loader = PairedLoader(data, ecfg.batch_size, ecfg.unlabelled_batch_size, device=device, seed=seed,
+                          use_unlabelled=uses_unlabelled(tc), use_flow=tc.ofe)
+    cfg = TrainConfig(epochs=ecfg.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress)
+    hist = fit(net, step, loader, net.optimizers(), cfg, device=device,
+               method_config={"model": dataclasses.asdict(net.model_cfg), "train": dataclasses.asdict(tc)})
+    return net, hist
+
+
+@torch.no_grad()
+def predict_rows(net, data: RTATLData, rows: np.ndarray, device, batch_size: int = 64) -> np.ndarray:
+    """AU probabilities (len(rows), n_aus) with the test-time centre crop; backbone only."""
+    from aukit.data.loader import BatchLoader
+    net.eval()
+    loader = BatchLoader(data.store, rows, batch_size, device=device, shuffle=False, drop_last=False,
+                         targets={"centres": data.centres})
+    crop = round(data.store.size * 192 / 200)
+    out = [predict(net, b["image"], b["centres"], crop=crop, input_size=net.model_cfg.input_size).float().cpu()
+           for b in loader]
+    return torch.cat(out).numpy()
+
+
+def au_names(aus) -> list[str]:
+    return [f"AU{int(a):02d}" for a in aus]
+
+
+def f1_scores(probs: np.ndarray, labels: np.ndarray, aus) -> dict:
+    """Per-AU F1 (threshold 0.5) + "avg" + "flags" (aukit.metrics.per_au)."""
+    return metrics.per_au("f1", probs, labels, au_names(aus))
+
+
+def constant_f1(labels: np.ndarray, aus) -> dict:
+    """The best constant predictor for F1: every AU always on."""
+    return f1_scores(np.ones_like(labels), labels, aus)
+
+
+def results_frame(per_variant: dict[str, list[dict]], aus) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """{variant: [per_au dict per seed]} -> (mean frame, std frame), rows = variants, cols = AUs + Avg."""
+    cols = au_names(aus) + ["avg"]
+    mean, std = {}, {}
+    for name, runs in per_variant.items():
+        v = np.array([[r[c] for c in cols] for r in runs], dtype=float)
+        mean[name], std[name] = v.mean(0), (v.std(0, ddof=1) if len(v) > 1 else np.zeros(len(cols)))
+    names = au_names(aus) + ["Avg"]
+    return (pd.DataFrame.from_dict(mean, orient="index", columns=names),
+            pd.DataFrame.from_dict(std, orient="index", columns=names))
+
+
+def run(ecfg: ExperimentConfig) -> dict:
+    """Table 1 (+ Table 2/3 row, Fig. 4-7, efficiency) on ``ecfg.dataset``; writes ``ecfg.out_dir``."""
+    from pathlib import Path
+
+    from . import figures
+    device = pick_device(ecfg.device or None)
+    t0 = time.perf_counter()
+    data = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled, max_train=ecfg.max_train,
+                     max_test=ecfg.max_test, max_unlabelled=ecfg.max_unlabelled, flow_size=ecfg.flow_size,
+                     seed=0)
+    t_data = time.perf_counter() - t0
+    labels = data.labels[data.test_rows]
+    out_dir = Path(ecfg.out_dir)
+    report = Report("rtatl", out_dir.parent, dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
+                    device=str(device), config=dataclasses.asdict(ecfg))
+    report.dir = out_dir
+    results: dict[str, list[dict]] = {}
+    nets: dict[str, RTATLNet] = {}
+    for variant in ecfg.variants:
+        for seed in ecfg.seeds:
+            net, hist = train_variant(ecfg, variant, data, seed, device)
+            res = f1_scores(predict_rows(net, data, data.test_rows, device), labels, ecfg.aus)
+            res["train_loss_first"], res["train_loss_last"] = hist[0]["train_loss"], hist[-1]["train_loss"]
+            results.setdefault(variant, []).append(res)
+            nets.setdefault(variant, net)
+    mean, std = results_frame(results, ecfg.aus)
+    const = constant_f1(labels, ecfg.aus)
+    flags = {v: runs[0]["flags"] for v, runs in results.items() if runs[0]["flags"]}
+    report.add_table("table1", mean, reported.table("rtatl", "table1"), measured_std=std, flags=flags)
+    key = "table3" if "disfa" in ecfg.dataset else "table2"
+    if "RTATL" in mean.index:
+        report.add_table(key, mean.loc[["RTATL"]], reported.table("rtatl", key), measured_std=std.loc[["RTATL"]])
+    m = {"f1_constant": const["avg"], "data_prep_s": t_data, "train_frames": len(data.train_rows),
+         "test_frames": len(data.test_rows)}
+    for v in mean.index:
+        slug = v.lower().replace("^", "_")
+        m[f"f1_avg_{slug}"], m[f"f1_std_{slug}"] = float(mean.loc[v, "Avg"]), float(std.loc[v, "Avg"])
+        m[f"loss_first_{slug}"] = float(np.mean([r["train_loss_first"] for r in results[v]]))
+        m[f"loss_last_{slug}"] = float(np.mean([r["train_loss_last"] for r in results[v]]))
+    order = [v for v in PAPER_ORDER if v in mean.index]
+    measured_order = list(mean.loc[order, "Avg"].sort_values().index)
+    m["paper_order"], m["measured_order"] = order, measured_order
+    main = "RTATL" if "RTATL" in nets else list(nets)[-1]
+    m.update(figures.efficiency(nets[main], data, device))
+    if ecfg.sweep_subjects and ecfg.sweep_methods:
+        fig, sweep = figures.label_sweep(ecfg, data, device, train_variant, predict_rows, f1_scores)
+        report.add_figure("fig4_labelled_subjects", fig)
+        m.update(sweep)
+    for name, fig in figures.qualitative(nets[main], data, device).items():
+        report.add_figure(name, fig)
+    m["wall_s"] = time.perf_counter() - t0
+    report.add_metrics(**m)
+    report.headline(f"f1_avg_{main.lower()}", "f1_constant")
+    if main == "RTATL":
+        report.add_reference("f1_avg_rtatl", "rtatl", key, "RTATL")
+    report.write(data=data.info)
+    return {**report.metrics, "results": results}

@@ -1,0 +1,93 @@
+"""SCC's data: aligned 256x256 faces (policy ``scc``), AU intensities and AU centres per store row.
+
+``load_data`` splits a store subject-exclusively (DISFA: 3 folds; BP4D: the FERA2015
+train/test split the paper uses) and keeps the per-row arrays that ``BatchLoader``
+gathers into each batch: ``intensity`` (N, A) 0..5/NaN and ``centres`` (N, A, 2, 2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aukit import data as D
+
+from .config import BP4D_AUS, DISFA_AUS
+
+
+def dataset_aus(dataset: str) -> tuple[str, ...]:
+    """The paper's AUs of a dataset family (bp4d, disfa, synthau-bp4d, synthau-disfa)."""
+    if "disfa" in dataset:
+        return DISFA_AUS
+    if "bp4d" in dataset:
+        return BP4D_AUS
+    raise ValueError(f"SCC evaluates on BP4D or DISFA (or their SynthAU copies), got {dataset!r}")
+
+
+def resolve_fold(dataset: str, fold: int, fera: bool = True) -> int | str:
+    """BP4D uses the FERA2015 split (SCC §Datasets) when ``fera`` and the split exists; else ``fold``."""
+    if fera and "bp4d" in dataset and "fera_train" in D.folds(dataset):
+        return "fera"
+    return fold
+
+
+@dataclass
+class SCCData:
+    store: D.FrameStore
+    aus: tuple
+    intensity: np.ndarray       # (N, A) float32, 0..5, NaN = not labelled
+    centres: np.ndarray         # (N, A, 2, 2) float32, aligned pixels
+    train_rows: np.ndarray      # (n_train,) int
+    test_rows: np.ndarray       # (n_test,) int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def targets(self) -> dict[str, np.ndarray]:
+        return {"intensity": self.intensity, "centres": self.centres}
+
+
+def _subset(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    if n is None or len(rows) <= n:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+
+
+def intensity_labels(index, aus) -> np.ndarray:
+    """(N, A) float32 intensities from the index's AU columns (NaN where not labelled)."""
+    missing = [a for a in aus if a not in index.columns]
+    if missing:
+        raise KeyError(f"index lacks intensity columns {missing}; has {D.au_columns(index)}")
+    return index[list(aus)].to_numpy(np.float32)
+
+
+def load_data(dataset: str, fold: int | str, aus=None, *, max_train: int | None = None,
+              max_test: int | None = None, seed: int = 0, policy: str = "scc") -> SCCData:
+    """Store of ``dataset`` split by ``fold``; ``max_*`` subsample frames (quick/smoke presets)."""
+    aus = tuple(aus or dataset_aus(dataset))
+    store = D.load_store(dataset, policy)
+    idx = store.index
+    train_s, test_s = D.fold_subjects(dataset, fold)
+    labels = intensity_labels(idx, aus)
+    known = ~np.isnan(labels).all(1)
+    train = np.flatnonzero(idx["subject"].isin(train_s).to_numpy() & known)
+    test = np.flatnonzero(idx["subject"].isin(test_s).to_numpy() & known)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"{dataset} fold {fold}: {len(train)} training and {len(test)} test frames with labels")
+    train, test = _subset(train, max_train, seed), _subset(test, max_test, seed + 1)
+    info = {"dataset": dataset, "fold": str(fold), "store_hash": store.cache_hash, "frames": len(store),
+            "train_frames": len(train), "test_frames": len(test),
+            "train_subjects": int(idx["subject"].iloc[train].nunique()),
+            "test_subjects": int(idx["subject"].iloc[test].nunique())}
+    return SCCData(store, aus, labels, store.au_centres(aus), train, test, info)
+
+
+def sequence_rows(data: SCCData, subject: str, max_frames: int) -> np.ndarray:
+    """Rows of the first labelled sequence of ``subject``, in frame order, at most ``max_frames``."""
+    idx = data.store.index
+    rows = np.flatnonzero((idx["subject"] == subject).to_numpy() & ~np.isnan(data.intensity).all(1))
+    if len(rows) == 0:
+        raise ValueError(f"no labelled frames of subject {subject!r}")
+    seq = idx["sequence"].iloc[rows[0]]
+    rows = rows[(idx["sequence"].iloc[rows] == seq).to_numpy()]
+    rows = rows[np.argsort(idx["frame"].iloc[rows].to_numpy(), kind="stable")]
+    return rows[:max_frames]

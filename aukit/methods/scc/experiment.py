@@ -1,0 +1,276 @@
+"""SCC experiments: train ResNet-Deconv / SCC-Heatmap and the ablations through
+``aukit.train.fit``, evaluate ICC(3,1) and MAE with ``aukit.metrics``, fill ``reports/scc/``.
+
+Table 1: per-AU ICC/MAE of ResNet-Deconv (SCC off) and SCC-Heatmap beside the reported
+methods. Table 2: deconv layers (3 -> 64x64 / 2 -> 32x32 maps) x SCC on/off. Table 3:
+edge features. Fig. 6: ICC/MAE vs k. Figs. 5, 7, 8: heatmaps, curves, channel patterns.
+Runs with identical settings (Table 1 SCC-Heatmap = Table 2 a = Table 3 e) train once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aukit import metrics, reported
+from aukit.data.loader import BatchLoader
+from aukit.report import Report
+from aukit.runtime import pick_device, seed_everything
+from aukit.train import TrainConfig, fit
+
+from .config import K_BY_DATASET, SCCModelConfig, SCCTrainConfig
+from .data import SCCData, dataset_aus, load_data, resolve_fold
+from .model import SCCHeatmapNet
+from .step import make_step, predict
+
+TABLE1 = {"ResNet-Deconv": {"use_scc": False}, "SCC-Heatmap (Ours)": {}}
+TABLE2 = {"a": {}, "b": {"use_scc": False}, "c": {"deconv_layers": 2}, "d": {"deconv_layers": 2, "use_scc": False}}
+TABLE3 = {"e": {"edge": "both"}, "f": {"edge": "pair"}, "g": {"edge": "diff"}}
+SLUGS = {"ResNet-Deconv": "resnet_deconv", "SCC-Heatmap (Ours)": "scc_heatmap"}
+
+
+@dataclass
+class ExperimentConfig:
+    dataset: str = "synthau-disfa"       # bp4d / disfa / synthau-bp4d / synthau-disfa
+    fold: int = 1                        # DISFA: test part 1-3 (SCC §Datasets: 3-fold)
+    fera: bool = True                    # BP4D: FERA2015 train/test split (SCC §Datasets)
+    preset: str = "full"                 # smoke | quick | full
+    seeds: tuple = (0, 1, 2)
+    tables: tuple = ("table1", "table2", "table3", "fig6")
+    k_values: tuple = (3, 5, 7, 9, 11)  # Fig. 6 grid (our choice; the figure's values are not in the text)
+    epochs: int = 15                     # SCCTrainConfig.epochs
+    steps_per_epoch: int | None = None   # cut epochs short (None: the whole training set)
+    batch_size: int = 32                 # SCC §Implementation Details
+    lr: float = 5e-4                     # SCC §Implementation Details: Adam
+    lr_milestones: tuple = (5, 10)       # authors' TF code
+    sigma: float = 2.0                   # SCC Eq. 1 at 64x64
+    k: int | None = None                 # None: 5 for BP4D, 7 for DISFA (SCC §Implementation Details)
+    depth: int = 50                      # ResNet-50 (SCC); quick/smoke use ResNet-18 on CPU
+    input_size: int = 256                # SCC §Implementation Details
+    deconv_channels: int = 256           # Xiao et al. 2018
+    weights: str | None = None           # local ImageNet state_dict for the trunk (random init otherwise)
+    max_train: int | None = None
+    max_test: int | None = None
+    curve_frames: int = 300              # Fig. 5 intensity curves: frames per subject
+    device: str = ""
+    out_dir: str = "reports/scc"
+    progress: bool = False
+
+    @property
+    def aus(self) -> tuple:
+        return dataset_aus(self.dataset)
+
+    @property
+    def k_default(self) -> int:
+        return self.k or K_BY_DATASET["disfa" if "disfa" in self.dataset else "bp4d"]
+
+
+def preset_config(preset: str, **overrides) -> ExperimentConfig:
+    """smoke (seconds), quick (<= 3 min on a 2-core CPU: ResNet-18 on 64 px faces -> 16x16 maps,
+    30 steps of 32, one seed, Table 1 only), full (the paper's sizes and tables, for a GPU)."""
+    base = {
+        "smoke": dict(depth=18, input_size=64, deconv_channels=32, epochs=1, steps_per_epoch=3, batch_size=8,
+                      max_train=64, max_test=48, seeds=(0,), tables=("table1",), curve_frames=24),
+        "quick": dict(depth=18, input_size=64, deconv_channels=64, epochs=1, steps_per_epoch=30, batch_size=32,
+                      max_train=1600, max_test=400, seeds=(0,), tables=("table1",), curve_frames=120),
+        "full": {},
+    }
+    if preset not in base:
+        raise ValueError(f"preset must be smoke|quick|full, got {preset!r}")
+    return ExperimentConfig(preset=preset, **{**base[preset], **overrides})
+
+
+def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: list, epochs: int, smoke: bool,
+                    tables: list, out_dir: str, device: str, lr: float, batch_size: int, k: int,
+                    sigma: float) -> ExperimentConfig:
+    """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
+    keep the preset's seeds / epochs / tables / k; smoke keeps its own batch size."""
+    over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, lr=lr, sigma=sigma)
+    if not smoke:
+        over["batch_size"] = batch_size
+        if seeds:
+            over["seeds"] = tuple(seeds)
+    if epochs:
+        over["epochs"] = epochs
+    if tables:
+        over["tables"] = tuple(tables)
+    if k:
+        over["k"] = k
+    return preset_config("smoke" if smoke else preset, **over)
+
+
+def configs(ecfg: ExperimentConfig, overrides: dict) -> tuple[SCCModelConfig, SCCTrainConfig]:
+    mc = SCCModelConfig(depth=ecfg.depth, input_size=ecfg.input_size, deconv_channels=ecfg.deconv_channels,
+                        k=ecfg.k_default, n_points=2 * len(ecfg.aus), backbone_weights=ecfg.weights)
+    mc = dataclasses.replace(mc, **overrides)
+    tc = SCCTrainConfig(lr=ecfg.lr, batch_size=ecfg.batch_size, epochs=ecfg.epochs,
+                        lr_milestones=tuple(ecfg.lr_milestones), sigma=ecfg.sigma)
+    return mc, tc
+
+
+def scores(pred: np.ndarray, label: np.ndarray, aus) -> dict:
+    """Flat per-AU ICC and MAE + averages: {"icc_AU01", ..., "icc_avg", "mae_AU01", ..., "mae_avg"}."""
+    out = {}
+    for name in ("icc", "mae"):
+        res = metrics.per_au(name, pred, label, list(aus))
+        out.update({f"{name}_{a}": res[a] for a in aus})
+        out[f"{name}_avg"] = res["avg"]
+    return out
+
+
+class Runner:
+    """Trains each (setting, seed) once and remembers its scores (and the first seed's model)."""
+
+    def __init__(self, ecfg: ExperimentConfig, data: SCCData, device: torch.device):
+        self.ecfg, self.data, self.device = ecfg, data, device
+        self.results: dict[tuple, dict] = {}
+        self.models: dict[tuple, SCCHeatmapNet] = {}
+
+    def key(self, overrides: dict) -> tuple:
+        """The resolved model config: equal settings (e.g. Table 2 a, Table 3 e) share one run."""
+        mc, _ = configs(self.ecfg, overrides)
+        return tuple(sorted(dataclasses.asdict(mc).items()))
+
+    def loader(self, rows, shuffle: bool, seed: int = 0, batch_size: int | None = None) -> BatchLoader:
+        bs = min(batch_size or self.ecfg.batch_size, len(rows))
+        return BatchLoader(self.data.store, rows, bs, device=self.device, shuffle=shuffle, seed=seed,
+                           drop_last=shuffle, targets=self.data.targets)
+
+    def train(self, overrides: dict, seed: int) -> SCCHeatmapNet:
+        mc, tc = configs(self.ecfg, overrides)
+        seed_everything(seed)
+        model = SCCHeatmapNet(mc)
+        opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(tc.lr_milestones), tc.lr_gamma)
+        cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress)
+        hist = fit(model, make_step(tc, mc.input_size), self.loader(self.data.train_rows, True, seed), opt, cfg,
+                   device=self.device, scheduler=sched,
+                   method_config={"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)})
+        model.history = hist
+        return model
+
+    def predict(self, model: SCCHeatmapNet, rows: np.ndarray) -> dict:
+        _, tc = configs(self.ecfg, {})
+        return predict(model, self.loader(rows, False, batch_size=64), tc, input_size=model.cfg.input_size)
+
+    def get(self, overrides: dict, seed: int) -> dict:
+        key = (self.key(overrides), seed)
+        if key not in self.results:
+            t0 = time.perf_counter()
+            model = self.train(overrides, seed)
+            out = self.predict(model, self.data.test_rows)
+            res = scores(out["pred"], out["label"], self.data.aus)
+            res.update(loss_first=model.history[0]["train_loss"], loss_last=model.history[-1]["train_loss"],
+                       images_per_s=model.history[-1]["images_per_s"], train_s=time.perf_counter() - t0)
+            self.results[key] = res
+            changed = overrides or "paper setting"
+            print(f"[scc] {changed} seed {seed}: ICC {res['icc_avg']:.3f}, MAE {res['mae_avg']:.3f}, "
+                  f"loss {res['loss_first']:.4f} -> {res['loss_last']:.4f}, {res['train_s']:.0f}s", flush=True)
+            if seed == self.ecfg.seeds[0]:
+                self.models[self.key(overrides)] = model.eval()
+        return self.results[key]
+
+    def over_seeds(self, overrides: dict) -> tuple[dict, dict]:
+        """Mean and std over seeds of every score of one setting."""
+        agg = metrics.aggregate([self.get(overrides, s) for s in self.ecfg.seeds])
+        return {k: v[0] for k, v in agg.items()}, {k: v[1] for k, v in agg.items()}
+
+
+def per_au_frames(rows: dict[str, tuple[dict, dict]], metric: str, aus) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """{method: (mean, std)} -> (mean frame, std frame) with AU columns + Avg."""
+    cols = [f"{metric}_{a}" for a in aus] + [f"{metric}_avg"]
+    names = list(aus) + ["Avg"]
+    mean = pd.DataFrame({m: [ms[0][c] for c in cols] for m, ms in rows.items()}, index=names).T
+    std = pd.DataFrame({m: [ms[1][c] for c in cols] for m, ms in rows.items()}, index=names).T
+    return mean, std
+
+
+def small_frames(rows: dict[str, tuple[dict, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables 2-3: rows = settings, columns ICC, MAE (averages over AUs)."""
+    mean = pd.DataFrame({m: [ms[0]["icc_avg"], ms[0]["mae_avg"]] for m, ms in rows.items()}, index=["ICC", "MAE"]).T
+    std = pd.DataFrame({m: [ms[1]["icc_avg"], ms[1]["mae_avg"]] for m, ms in rows.items()}, index=["ICC", "MAE"]).T
+    return mean, std
+
+
+def constant_scores(data: SCCData) -> dict[str, dict]:
+    """Constant predictors on the test frames: the training mean and the training median of
+    each AU (the median is the MAE-optimal constant; ICC of any constant is 0)."""
+    label = data.intensity[data.test_rows]
+    train = data.intensity[data.train_rows]
+    return {name: scores(np.broadcast_to(fn(train, axis=0), label.shape).copy(), label, data.aus)
+            for name, fn in (("mean", np.nanmean), ("median", np.nanmedian))}
+
+
+def run(ecfg: ExperimentConfig) -> dict:
+    """Train, evaluate and write the report into ``ecfg.out_dir``; return the metrics."""
+    from . import report_figures
+    t0 = time.perf_counter()
+    device = pick_device(ecfg.device or None)
+    fold = resolve_fold(ecfg.dataset, ecfg.fold, ecfg.fera)
+    data = load_data(ecfg.dataset, fold, ecfg.aus, max_train=ecfg.max_train, max_test=ecfg.max_test)
+    t_data = time.perf_counter() - t0
+    report = Report("scc", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds), device=str(device),
+                    config=dataclasses.asdict(ecfg), folder=ecfg.out_dir)
+    runner = Runner(ecfg, data, device)
+    fam = "disfa" if "disfa" in ecfg.dataset else "bp4d"
+    const = constant_scores(data)
+    m: dict = {"icc_constant": const["mean"]["icc_avg"], "mae_constant_mean": const["mean"]["mae_avg"],
+               "mae_constant_median": const["median"]["mae_avg"],
+               "mae_constant": min(const["mean"]["mae_avg"], const["median"]["mae_avg"]), "data_prep_s": t_data,
+               "train_frames": len(data.train_rows), "test_frames": len(data.test_rows), "k": ecfg.k_default}
+
+    t1 = {name: runner.over_seeds(over) for name, over in TABLE1.items()}
+    for metric in ("icc", "mae"):
+        mean, std = per_au_frames(t1, metric, data.aus)
+        report.add_table(f"table1_{fam}_{metric}", mean, reported.table("scc", f"table1_{fam}_{metric}"),
+                         measured_std=std)
+    for name, (mean, std) in t1.items():
+        s = SLUGS[name]
+        m.update({f"{k}_{s}": v for k, v in mean.items() if k.startswith(("icc_", "mae_"))})
+        m.update({f"icc_std_{s}": std["icc_avg"], f"mae_std_{s}": std["mae_avg"],
+                  f"loss_first_{s}": mean["loss_first"], f"loss_last_{s}": mean["loss_last"],
+                  f"images_per_s_{s}": mean["images_per_s"]})
+    m["scc_minus_deconv_icc"] = m["icc_avg_scc_heatmap"] - m["icc_avg_resnet_deconv"]
+    m["scc_minus_deconv_mae"] = m["mae_avg_scc_heatmap"] - m["mae_avg_resnet_deconv"]
+
+    for name, grid in (("table2", TABLE2), ("table3", TABLE3)):
+        if name not in ecfg.tables:
+            continue
+        rows = {r: runner.over_seeds(over) for r, over in grid.items()}
+        mean, std = small_frames(rows)
+        report.add_table(name, mean, reported.table("scc", name), measured_std=std)
+        for r in mean.index:
+            m.update({f"{name}_{r}_icc": mean.loc[r, "ICC"], f"{name}_{r}_mae": mean.loc[r, "MAE"],
+                      f"{name}_{r}_icc_std": std.loc[r, "ICC"], f"{name}_{r}_mae_std": std.loc[r, "MAE"]})
+    if "table2" in ecfg.tables:   # the paper's ordering: SCC helps at both resolutions, 64x64 beats 32x32
+        m["table2_scc_helps_64"] = bool(m["table2_a_icc"] > m["table2_b_icc"])
+        m["table2_scc_helps_32"] = bool(m["table2_c_icc"] > m["table2_d_icc"])
+        m["table2_64_beats_32"] = bool(m["table2_a_icc"] > m["table2_c_icc"])
+    if "fig6" in ecfg.tables:
+        sweep = {kk: runner.over_seeds({"k": kk}) for kk in ecfg.k_values}
+        icc = {"mean": [sweep[kk][0]["icc_avg"] for kk in ecfg.k_values],
+               "std": [sweep[kk][1]["icc_avg"] for kk in ecfg.k_values]}
+        mae = {"mean": [sweep[kk][0]["mae_avg"] for kk in ecfg.k_values],
+               "std": [sweep[kk][1]["mae_avg"] for kk in ecfg.k_values]}
+        from .figures import k_sweep
+        report.add_figure("fig6_k_sweep", k_sweep(ecfg.k_values, icc, mae))
+        m.update({f"fig6_k{kk}_icc": v for kk, v in zip(ecfg.k_values, icc["mean"])})
+        m.update({f"fig6_k{kk}_mae": v for kk, v in zip(ecfg.k_values, mae["mean"])})
+
+    scc_model = runner.models[runner.key(TABLE1["SCC-Heatmap (Ours)"])]
+    plain_model = runner.models[runner.key(TABLE1["ResNet-Deconv"])]
+    figs, fig_metrics = report_figures.make(runner, scc_model, plain_model)
+    for name, fig in figs.items():
+        report.add_figure(name, fig)
+    m.update(fig_metrics)
+    m["wall_s"] = time.perf_counter() - t0
+    report.add_metrics(**m)
+    report.headline("icc_avg_scc_heatmap", "mae_avg_scc_heatmap", "icc_avg_resnet_deconv", "mae_avg_resnet_deconv")
+    report.add_reference("icc_avg_scc_heatmap", "scc", f"table1_{fam}_icc", "SCC-Heatmap (Ours)")
+    report.add_reference("mae_avg_scc_heatmap", "scc", f"table1_{fam}_mae", "SCC-Heatmap (Ours)")
+    report.write(data=data.info)
+    return dict(report.metrics)

@@ -1,0 +1,132 @@
+"""Semantic correspondence convolution (SCC, Eqs. 3-4): dynamic k-NN graph over channels.
+
+Each channel's M x M map is a node vector f_i in R^L (L = M*M). In every forward pass
+(dynamic graph) the k nearest channels by Euclidean distance form each node's
+neighbourhood; the edge feature is a 1x1 convolution on concat[f_i, f_j - f_i] over the
+L-dimensional node features, followed by BN (authors' TF code) and ReLU (Eq. 3), and the
+node's output is the max over its k edges (Eq. 4). The output node has L' = L features,
+so it reshapes back into an M x M map and the next deconvolution can follow.
+
+Everything is batched on the device: one (B, C, C) distance matrix, one top-k, one
+gather; no Python loop over samples or nodes.
+
+Difference from the public TF code (REFERENCE.md): it reshapes the NHWC tensor so that
+its graph nodes are not the channels; here the nodes are the channels, as in the paper.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import EDGE_FEATURES
+
+
+def pairwise_sq_dist(nodes: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances between node vectors: (B, C, L) -> (B, C, C), fp32."""
+    x = nodes.float()
+    sq = (x * x).sum(-1)                                    # (B, C)
+    gram = torch.bmm(x, x.transpose(1, 2))                  # (B, C, C)
+    return (sq[:, :, None] + sq[:, None, :] - 2.0 * gram).clamp_min_(0.0)
+
+
+def knn_channels(nodes: torch.Tensor, k: int, include_self: bool = True) -> torch.Tensor:
+    """Indices of each node's k nearest nodes: (B, C, L) -> LongTensor (B, C, k).
+
+    The graph is rebuilt from the current features on every call (dynamic graph update);
+    indices are not differentiable, so the distances are computed without autograd and
+    in fp32 (bf16 distances would reorder near ties).
+    """
+    c = nodes.shape[1]
+    if not 1 <= k <= (c if include_self else c - 1):
+        raise ValueError(f"k={k} neighbours impossible with {c} channel nodes (include_self={include_self})")
+    with torch.no_grad(), torch.autocast(device_type=nodes.device.type, enabled=False):
+        d = pairwise_sq_dist(nodes.detach())
+        if not include_self:
+            d.diagonal(dim1=1, dim2=2).fill_(float("inf"))
+        else:
+            d.diagonal(dim1=1, dim2=2).fill_(-1.0)          # self first even when two channels coincide
+        return d.topk(k, dim=-1, largest=False).indices
+
+
+def gather_nodes(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """values[b, idx[b, i, j]] for all b, i, j: (B, C, D), (B, C, k) -> (B, C, k, D)."""
+    b, c, d = values.shape
+    offset = torch.arange(b, device=idx.device).view(b, 1, 1) * c
+    flat = (idx + offset).reshape(-1)                       # (B*C*k,)
+    return values.reshape(b * c, d).index_select(0, flat).view(b, c, idx.shape[-1], d)
+
+
+class SCC(nn.Module):
+    """One SCC module on (B, C, M, M) feature maps -> (B, C, M, M).
+
+    ``edge``: "both" = Eq. 3, phi . f_i + omega . (f_j - f_i) (Table 3 e);
+    "pair" = phi . f_i + omega . f_j (Table 3 f); "diff" = omega . (f_j - f_i) (Table 3 g).
+
+    The 1x1 convolution ``self.edge_conv`` (weight (L', 2L, 1, 1)) acts on the edge tensor
+    concat[f_i, g_ij] of shape (B, 2L, C, k). Being linear, it is applied to f_i and f_j
+    separately (phi . f_i + omega . (f_j - f_i) = (phi - omega) . f_i + omega . f_j),
+    which gives the same numbers k times cheaper; ``forward_reference`` builds the edge
+    tensor literally and is kept for the tests.
+    """
+
+    def __init__(self, map_size: int, k: int, *, edge: str = "both", bn: bool = True,
+                 include_self: bool = True):
+        super().__init__()
+        if edge not in EDGE_FEATURES:
+            raise ValueError(f"edge must be one of {EDGE_FEATURES}, got {edge!r}")
+        if map_size < 1 or k < 1:
+            raise ValueError(f"map_size and k must be positive, got {map_size}, {k}")
+        self.map_size, self.k, self.edge, self.include_self = map_size, k, edge, include_self
+        n = map_size * map_size                              # L = L' = M*M
+        in_feats = n if edge == "diff" else 2 * n
+        self.edge_conv = nn.Conv2d(in_feats, n, kernel_size=1, bias=not bn)  # Theta = (phi, omega)
+        self.bn = nn.BatchNorm1d(n) if bn else nn.Identity()
+
+    def _split_weights(self) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(weight on f_i, weight on f_j), each (L', L); None when f_i has no own term."""
+        w = self.edge_conv.weight.flatten(1)                 # (L', 2L) or (L', L)
+        n = self.map_size ** 2
+        if self.edge == "diff":                              # omega . (f_j - f_i)
+            return -w, w
+        phi, omega = w[:, :n], w[:, n:]
+        if self.edge == "both":                              # phi . f_i + omega . (f_j - f_i)
+            return phi - omega, omega
+        return phi, omega                                    # "pair": phi . f_i + omega . f_j
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[-1] != self.map_size or x.shape[-2] != self.map_size:
+            raise ValueError(f"SCC built for {self.map_size}x{self.map_size} maps, got input {tuple(x.shape)}")
+
+    def _aggregate(self, edges: torch.Tensor) -> torch.Tensor:
+        """BN + ReLU (Eq. 3) then max over neighbours (Eq. 4): (B, C, k, L') -> (B, C, L')."""
+        b, c, k, n = edges.shape
+        edges = F.relu(self.bn(edges.reshape(b * c * k, n))).view(b, c, k, n)
+        return edges.amax(dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        b, c, m, _ = x.shape
+        nodes = x.reshape(b, c, m * m)                       # (B, C, L): one node per channel
+        idx = knn_channels(nodes, self.k, self.include_self)  # (B, C, k)
+        w_i, w_j = self._split_weights()
+        own = F.linear(nodes, w_i, self.edge_conv.bias)      # (B, C, L'): term of the centre f_i
+        nbr = gather_nodes(F.linear(nodes, w_j), idx)        # (B, C, k, L'): term of each f_j
+        out = self._aggregate(own.unsqueeze(2) + nbr)
+        return out.view(b, c, m, m)
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """Literal Eq. 3-4: build concat[f_i, g_ij] (B, 2L, C, k), 1x1 conv, BN, ReLU, max."""
+        self._check(x)
+        b, c, m, _ = x.shape
+        nodes = x.reshape(b, c, m * m)
+        idx = knn_channels(nodes, self.k, self.include_self)
+        f_j = gather_nodes(nodes, idx)                       # (B, C, k, L)
+        f_i = nodes.unsqueeze(2).expand_as(f_j)
+        parts = {"both": (f_i, f_j - f_i), "pair": (f_i, f_j), "diff": (f_j - f_i,)}[self.edge]
+        edge = torch.cat(parts, dim=-1).permute(0, 3, 1, 2)  # (B, 2L, C, k)
+        e = self.edge_conv(edge).permute(0, 2, 3, 1)         # (B, C, k, L')
+        return self._aggregate(e).view(b, c, m, m)
+
+    def extra_repr(self) -> str:
+        return f"map_size={self.map_size}, k={self.k}, edge={self.edge!r}, include_self={self.include_self}"

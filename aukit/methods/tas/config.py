@@ -1,0 +1,96 @@
+"""TAS configuration: one dataclass per concern, the paper's values as defaults.
+
+Sources: TAS = Chen et al., "Trend-Aware Supervision", AAAI 2024 (papers/TAS_*.md);
+code = facts from the authors' public code listed in REFERENCE.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# AU intensity sets of the two benchmarks (REFERENCE.md: FERA2015 BP4D, DISFA).
+BP4D_AUS = (6, 10, 12, 14, 17)
+DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+INTENSITY_MAX = 5.0  # TAS §Problem Formulation: labels 0..5 normalised to [0, 1]
+
+
+@dataclass
+class TASModelConfig:
+    """Architecture of Fig. 2 (model A1..A6; ``separate_attention=False`` is A0)."""
+
+    n_aus: int = 5                      # TAS §Experimental Settings: 5 AUs on BP4D (12 on DISFA)
+    depth: int = 34                     # TAS §Implementation Details: ResNet34 without final layers
+    weights: str | None = None          # local ImageNet state_dict path; random init when None (nothing is downloaded)
+    separate_attention: bool = True     # TAS Table 3 "Sep": C separate spatial attention layers (False = A0, vanilla ResNet34)
+    attention_kernel: int = 9           # TAS §Implementation Details: kernel size 9 (the public code uses 3)
+    attention_hidden: int = 64          # not stated in TAS; PFA's spatial attention halves its 64 input channels -> we pick 64
+    mlp_hidden: int = 64                # TAS §Implementation Details: MLP 512 -> 64 -> 1
+    leaky_slope: float = 0.01           # TAS: LeakyReLU between the two linear layers (PyTorch default slope)
+    clip_output: bool = True            # TAS §Overview: estimate clipped to [0, 1] (straight-through gradient in training)
+
+
+@dataclass
+class TASLossConfig:
+    """Weights of Eq. 5 and the hyper-parameters of Eqs. 2-4 (A1..A6 toggle the lambdas)."""
+
+    lambda_rank: float = 0.1            # TAS §Implementation Details: lambda_rank = 0.1
+    lambda_spd: float = 0.05            # TAS §Implementation Details: lambda_spd = 0.05
+    lambda_sub: float = 0.005           # TAS §Implementation Details: 0.005 on BP4D, 0.05 on DISFA
+    alpha: float = 0.5                  # TAS §Implementation Details: mixup lambda ~ Beta(alpha, alpha), alpha = 0.5
+    rank_margin: float = 0.0            # TAS Eq. 2: Max(0, A Δf), no margin
+    sub_pairs: str = "subject"          # TAS Eq. 4: pairs of keyframes from different subjects ("segment": different segments)
+
+
+@dataclass
+class TASTrainConfig:
+    """Optimisation and data sampling (TAS §Experimental Settings + public code)."""
+
+    T: int = 16                         # TAS §Implementation Details: T = 16 frames per segment
+    batch_size: int = 16                # TAS §Implementation Details: 16 segments per batch
+    epochs: int = 20                    # TAS §Implementation Details: 20 epochs, early stopping
+    lr: float = 0.005                   # TAS §Implementation Details: SGD lr 0.005
+    momentum: float = 0.9               # code: SGD momentum 0.9
+    nesterov: bool = True               # code: Nesterov momentum
+    weight_decay: float = 5e-4          # TAS §Implementation Details: weight decay 0.0005
+    image_size: int = 256               # TAS §Implementation Details: 256x256 dlib-aligned crops
+    label_fraction: float = 0.02        # TAS Table 4 S3: random 2% (BP4D) / 1% (DISFA) labelled frames
+
+
+@dataclass
+class TASConfig:
+    """Everything one TAS run needs; ``asdict`` of it goes into checkpoints and run.yaml."""
+
+    model: TASModelConfig = field(default_factory=TASModelConfig)
+    loss: TASLossConfig = field(default_factory=TASLossConfig)
+    train: TASTrainConfig = field(default_factory=TASTrainConfig)
+
+
+# Table 3 ablation: which parts each model has (Sep, L_rank, L_spd, L_sub).
+ABLATIONS: dict[str, tuple[bool, bool, bool, bool]] = {
+    "A0": (False, False, False, False),
+    "A1": (True, False, False, False),
+    "A2": (True, True, False, False),
+    "A3": (True, False, True, False),
+    "A4": (True, False, False, True),
+    "A5": (True, True, True, False),
+    "A6": (True, True, True, True),
+}
+
+
+def ablation_config(name: str, base: TASConfig | None = None) -> TASConfig:
+    """Config of ablation model ``name`` (A0..A6, TAS Table 3): switched-off parts get weight 0."""
+    import dataclasses
+
+    if name not in ABLATIONS:
+        raise ValueError(f"unknown ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+    base = base or TASConfig()
+    sep, rank, spd, sub = ABLATIONS[name]
+    model = dataclasses.replace(base.model, separate_attention=sep)
+    loss = dataclasses.replace(base.loss, lambda_rank=base.loss.lambda_rank if rank else 0.0,
+                               lambda_spd=base.loss.lambda_spd if spd else 0.0,
+                               lambda_sub=base.loss.lambda_sub if sub else 0.0)
+    return dataclasses.replace(base, model=model, loss=loss)
+
+
+def default_lambda_sub(dataset: str) -> float:
+    """TAS §Implementation Details: lambda_sub = 0.005 on BP4D, 0.05 on DISFA (fewer subjects)."""
+    return 0.05 if "disfa" in dataset.lower() else 0.005

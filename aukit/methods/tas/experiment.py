@@ -1,0 +1,206 @@
+"""TAS experiments: train the Table 3 / Table 4 / Fig. 5 variants through ``aukit.train.fit``,
+evaluate single-image predictions with ``aukit.metrics``, and build the tables and figures.
+
+    data = load_data("synthau-bp4d", fold=1, T=cfg.train.T)
+    res = run_variants(data, {k: (ablation_config(k, cfg), "keyframe") for k in ABLATIONS}, [0, 1, 2], opts)
+    mean, std = summary(res, "icc", data.aus)
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aukit import metrics
+from aukit.runtime import pick_device, seed_everything
+from aukit.train import TrainConfig, fit
+
+from .config import INTENSITY_MAX, TASConfig
+from .data import TASData, eval_index, frame_batches, segment_batches
+from .model import TASNet
+from .step import TASStep, predict
+
+
+@dataclass
+class RunOptions:
+    """Compute knobs of a run (not the paper's hyper-parameters; those live in TASConfig)."""
+
+    device: str = ""                    # "" = aukit.runtime.pick_device()
+    size: int | None = None             # input size; None = the store's 256 (TAS); smaller for CPU presets
+    epochs: int | None = None           # None = cfg.train.epochs (20)
+    max_steps: int | None = None        # steps per epoch cap (smoke / quick)
+    max_segments: int | None = None     # random subset of training segments (quick)
+    eval_stride: int = 1                # evaluate every k-th test frame (quick)
+    eval_batch: int = 64
+    progress: bool = False
+    ckpt_dir: str | None = None         # checkpoints (last.pt / metrics.jsonl) per variant and seed
+
+    def torch_device(self) -> torch.device:
+        return pick_device(self.device or None)
+
+
+def build_model(data: TASData, cfg: TASConfig) -> TASNet:
+    return TASNet(dataclasses.replace(cfg.model, n_aus=data.n_aus))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TASConfig) -> torch.optim.Optimizer:
+    t = cfg.train
+    return torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, nesterov=t.nesterov,
+                           weight_decay=t.weight_decay)
+
+
+def train_model(data: TASData, cfg: TASConfig, opts: RunOptions, *, setting: str = "keyframe", seed: int = 0,
+                name: str = "run") -> tuple[TASNet, list[dict]]:
+    """Train one variant for a fixed number of epochs (the paper's early stopping needs a labelled
+    validation split the semi-supervised setting does not have; see the notebook text)."""
+    seed_everything(seed)
+    dev = opts.torch_device()
+    model = build_model(data, cfg)
+    batches = segment_batches(data, setting, batch_size=cfg.train.batch_size, device=dev, seed=seed, size=opts.size,
+                              label_fraction=cfg.train.label_fraction, max_segments=opts.max_segments)
+    out = str(Path(opts.ckpt_dir) / f"{name}_seed{seed}") if opts.ckpt_dir else None
+    tcfg = TrainConfig(epochs=opts.epochs or cfg.train.epochs, max_steps_per_epoch=opts.max_steps,
+                       progress=opts.progress, out_dir=out)
+    hist = fit(model, TASStep(cfg.loss), batches, make_optimizer(model, cfg), tcfg, device=dev, method_config=cfg)
+    return model, hist
+
+
+def eval_rows(data: TASData, stride: int = 1) -> np.ndarray:
+    """Test rows with at least one label, every ``stride``-th (in store order)."""
+    rows = data.test_rows[np.isfinite(data.labels[data.test_rows]).any(1)]
+    return rows[::max(1, stride)]
+
+
+def evaluate(model: TASNet, data: TASData, opts: RunOptions, *, rows: np.ndarray | None = None,
+             features: bool = False) -> dict:
+    """Single-image inference on test rows -> flat metrics (icc_<AU>, icc_avg, mae_<AU>, mae_avg) on 0..5,
+    plus ``pred``/``label`` (n, C) on 0..5, ``rows`` and, if asked, ``features`` (n, C, d)."""
+    rows = eval_rows(data, opts.eval_stride) if rows is None else rows
+    loader = frame_batches(data, rows, batch_size=opts.eval_batch, device=opts.torch_device(), size=opts.size)
+    out = predict(model, loader, features=features)
+    pred, feats = out if features else (out, None)
+    pred = pred * INTENSITY_MAX
+    label = data.labels[rows] * INTENSITY_MAX
+    flat = {}
+    for m in ("icc", "mae"):
+        res = metrics.per_au(m, pred, label, data.aus)
+        flat.update({f"{m}_{au}": res[au] for au in data.aus})
+        flat[f"{m}_avg"] = res["avg"]
+    result = {"metrics": flat, "pred": pred, "label": label, "rows": rows}
+    if features:
+        result["features"] = feats
+    return result
+
+
+def constant_predictor(data: TASData, opts: RunOptions) -> dict:
+    """A model-free reference: every test frame gets the mean training keyframe label of each AU."""
+    rows = eval_rows(data, opts.eval_stride)
+    ends = np.stack([data.seg_rows[:, 0], data.seg_rows[:, -1]], 1)
+    means = np.array([np.nanmean(data.labels[ends[data.seg_au == c].ravel(), c]) if (data.seg_au == c).any()
+                      else 0.0 for c in range(data.n_aus)], np.float32)
+    pred = np.broadcast_to(means * INTENSITY_MAX, (len(rows), data.n_aus))
+    res = metrics.per_au("mae", pred, data.labels[rows] * INTENSITY_MAX, data.aus)
+    return {**{f"mae_{au}": res[au] for au in data.aus}, "mae_avg": res["avg"]}
+
+
+def run_variants(data: TASData, variants: Mapping[str, tuple[TASConfig, str]], seeds: Sequence[int],
+                 opts: RunOptions, *, keep: Sequence[str] = (), features: Sequence[str] = ()) -> dict:
+    """Train and evaluate each ``{name: (config, setting)}`` for every seed.
+
+    Returns ``{name: {"runs": [flat metrics per seed], "history": [...], "eval": last seed's evaluate()
+    (only for names in ``keep``), "model": last seed's model (``keep``)}}``; ``features`` lists the
+    names whose evaluation also returns AU features (t-SNE).
+    """
+    out: dict = {}
+    for name, (cfg, setting) in variants.items():
+        runs, hists = [], []
+        for seed in seeds:
+            model, hist = train_model(data, cfg, opts, setting=setting, seed=seed, name=name)
+            ev = evaluate(model, data, opts, features=name in features)
+            runs.append({**ev["metrics"], "train_loss": hist[-1]["train_loss"], "seed": seed})
+            hists.append(hist)
+        out[name] = {"runs": runs, "history": hists, "config": dataclasses.asdict(cfg), "setting": setting}
+        if name in keep or name in features:
+            out[name].update(eval=ev, model=model)
+    return out
+
+
+def summary(results: Mapping[str, dict], metric: str, aus: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mean, std) over seeds: rows = variants, columns = AUs + Avg, for metric 'icc' or 'mae'."""
+    cols = [f"{metric}_{a}" for a in aus] + [f"{metric}_avg"]
+    mean, std = {}, {}
+    for name, r in results.items():
+        agg = metrics.aggregate([{k: run[k] for k in cols} for run in r["runs"]])
+        mean[name] = [agg[c][0] for c in cols]
+        std[name] = [agg[c][1] for c in cols]
+    names = list(aus) + ["Avg"]
+    return (pd.DataFrame.from_dict(mean, orient="index", columns=names),
+            pd.DataFrame.from_dict(std, orient="index", columns=names))
+
+
+def overall(results: Mapping[str, dict], aus: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mean, std) of the AU-averaged ICC and MAE per variant (Tables 2-4 layout: columns ICC, MAE)."""
+    icc_m, icc_s = summary(results, "icc", aus)
+    mae_m, mae_s = summary(results, "mae", aus)
+    return (pd.DataFrame({"ICC": icc_m["Avg"], "MAE": mae_m["Avg"]}),
+            pd.DataFrame({"ICC": icc_s["Avg"], "MAE": mae_s["Avg"]}))
+
+
+def flat_summary(results: Mapping[str, dict], prefix: str = "") -> dict:
+    """``{<prefix><variant>_icc_avg: mean, ..._std: std}`` for metrics.json."""
+    out = {}
+    for name, r in results.items():
+        agg = metrics.aggregate([{k: v for k, v in run.items() if k != "seed"} for run in r["runs"]])
+        key = prefix + name.replace(" ", "_").replace("+", "plus")
+        for m in ("icc_avg", "mae_avg"):
+            out[f"{key}_{m}"], out[f"{key}_{m}_std"] = agg[m]
+    return out
+
+
+def lambda_sweep(data: TASData, base: TASConfig, values: Mapping[str, Sequence[float]], seeds: Sequence[int],
+                 opts: RunOptions) -> dict:
+    """Fig. 5: vary one lambda of the full model (A6) at a time; ``{lambda_name: {value: results}}``."""
+    out = {}
+    for lam, vals in values.items():
+        variants = {f"{lam}={v:g}": (dataclasses.replace(base, loss=dataclasses.replace(base.loss, **{lam: v})),
+                                     "keyframe") for v in vals}
+        out[lam] = run_variants(data, variants, seeds, opts)
+    return out
+
+
+def sequence_curves(data: TASData, evals: Mapping[str, dict], au: str, *, subject=None, sequence=None):
+    """Fig. 3 arrays for one test sequence: (labels (n,), {model: preds (n,)}, frame positions)."""
+    first = next(iter(evals.values()))
+    idx = data.store.index.iloc[first["rows"]].reset_index(drop=True)
+    subject = idx["subject"].iloc[0] if subject is None else subject
+    sequence = idx.loc[idx["subject"] == subject, "sequence"].iloc[0] if sequence is None else sequence
+    m = ((idx["subject"] == subject) & (idx["sequence"] == sequence)).to_numpy()
+    order = np.argsort(idx.loc[m, "frame"].to_numpy(), kind="stable")
+    j = data.aus.index(au)
+    labels = first["label"][m, j][order]
+    preds = {k: ev["pred"][m, j][order] for k, ev in evals.items()}
+    return labels, preds, (subject, sequence)
+
+
+def tsne_inputs(data: TASData, ev: dict, au: str | None = None, subject=None) -> dict:
+    """Feature matrix and colourings for t-SNE: one AU over all test frames (Fig. 4: AU12) or all AUs
+    of one subject (Fig. 6)."""
+    feats = ev["features"]
+    idx = data.store.index.iloc[ev["rows"]].reset_index(drop=True)
+    if au is not None:
+        j = data.aus.index(au)
+        lab = ev["label"][:, j]
+        keep = np.isfinite(lab)
+        return {"X": feats[keep, j], "intensity": lab[keep], "subject": idx["subject"].to_numpy()[keep]}
+    subject = idx["subject"].iloc[0] if subject is None else subject
+    m = (idx["subject"] == subject).to_numpy()
+    n = int(m.sum())
+    return {"X": feats[m].reshape(n * data.n_aus, -1), "AU": np.repeat(np.array(data.aus)[None], n, 0).ravel(),
+            "subject": subject}
+
+

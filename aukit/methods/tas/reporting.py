@@ -1,0 +1,109 @@
+"""TAS tables and figures: measured results beside the paper's (``aukit.reported``), figures
+from ``aukit.viz``. Every function takes results of :mod:`.experiment` and a ``Report``."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from aukit import reported, viz
+from aukit.report import Report
+from aukit.viz.style import new_figure
+
+from . import experiment as E
+from .data import TASData
+
+PAPER_NAME = "TAS (ours)"  # our TAS row; maps to the paper's "Ours"
+
+
+def _bench(dataset: str) -> str:
+    return "disfa" if "disfa" in dataset.lower() else "bp4d"
+
+
+def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name: str = "A6") -> dict:
+    """Table 1: per-AU ICC and MAE of the full model beside the semi-supervised methods."""
+    bench, out = _bench(data.dataset), {}
+    for metric in ("icc", "mae"):
+        mean, std = E.summary({PAPER_NAME: results[name]}, metric, data.aus)
+        ref = reported.table("tas", f"table1_{bench}_{metric}")
+        report.add_table(f"table1_{metric}", mean, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
+                         title=f"Table 1 ({metric.upper()}): {name} vs semi-supervised methods")
+        out.update({f"{metric}_{au}": float(mean.loc[PAPER_NAME, au]) for au in data.aus})
+    return out
+
+
+def add_overall_table(report: Report, key: str, data: TASData, results: Mapping[str, dict],
+                      row_map: Mapping[str, str] | None = None, title: str = "") -> pd.DataFrame:
+    """Tables 2-4 layout (ICC, MAE averaged over AUs) beside the reported table ``<key>_<bench>``."""
+    mean, std = E.overall(results, data.aus)
+    ref = reported.table("tas", f"{key}_{_bench(data.dataset)}")
+    report.add_table(key, mean, ref, measured_std=std, row_map=row_map, title=title or key)
+    return mean
+
+
+def ordering(mean: pd.DataFrame, names: Sequence[str], col: str = "ICC") -> str:
+    """'A6 > A5 > ...' by the measured mean (higher ICC / lower MAE first)."""
+    sub = mean.loc[[n for n in names if n in mean.index], col]
+    sub = sub.sort_values(ascending=(col == "MAE"))
+    sep = " < " if col == "MAE" else " > "
+    return sep.join(f"{k} ({v:.3f})" for k, v in sub.items())
+
+
+def curves_figure(data: TASData, results: Mapping[str, dict], names: Sequence[str] = ("A1", "A2", "A5", "A6"),
+                  au: str | None = None):
+    """Fig. 3: predicted intensity of several models vs the labels on one test sequence."""
+    evals = {n: results[n]["eval"] for n in names if "eval" in results.get(n, {})}
+    au = au or data.aus[len(data.aus) // 2]
+    labels, preds, (subj, seq) = E.sequence_curves(data, evals, au)
+    fig, grid = new_figure(1, len(preds), size=(3.2, 2.2), sharey=True)
+    for ax, (name, pred) in zip(grid[0], preds.items()):
+        viz.intensity_curves(labels, {name: pred}, aus=[au], axes=[ax], title=f"{name}: {subj} {seq}")
+    return fig
+
+
+def tsne_au_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A4"), au: str = "AU12", seed: int = 0):
+    """Fig. 4: t-SNE of one AU's features for two models, coloured by intensity and subject."""
+    au = au if au in data.aus else data.aus[0]
+    feats, colour = {}, None
+    for n in names:
+        d = E.tsne_inputs(data, results[n]["eval"], au=au)
+        feats[f"{n} {au}"] = d["X"]
+        colour = {"intensity": d["intensity"], "subject": d["subject"]}
+    subjects = list(dict.fromkeys(colour["subject"]))[:2]
+    return viz.tsne_features(feats, colour, highlight=subjects, perplexity=min(30.0, max(5.0, len(colour["subject"]) / 4)),
+                             seed=seed)
+
+
+def tsne_subject_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A6"), seed: int = 0):
+    """Fig. 6: t-SNE of all AU features of one test subject, coloured by AU."""
+    feats, colour = {}, None
+    for n in names:
+        d = E.tsne_inputs(data, results[n]["eval"])
+        feats[f"{n} ({d['subject']})"] = d["X"]
+        colour = {"AU": d["AU"]}
+    return viz.tsne_features(feats, colour, perplexity=min(30.0, max(5.0, len(colour["AU"]) / 6)), seed=seed)
+
+
+def sweep_figures(sweep: Mapping[str, Mapping[str, dict]], data: TASData, reference: Mapping[str, dict] | None = None):
+    """Fig. 5: ICC and MAE against each lambda (mean +/- std over seeds); A1 as a dotted line."""
+    figs = {}
+    ref_mean = E.overall(reference, data.aus)[0] if reference else None
+    for lam, res in sweep.items():
+        mean, std = E.overall(res, data.aus)
+        xs = [k.split("=")[1] for k in res]
+        for col in ("ICC", "MAE"):
+            ref = {f"A1 {col}": float(ref_mean.loc["A1", col])} if ref_mean is not None and "A1" in ref_mean.index else None
+            figs[f"fig5_{lam}_{col.lower()}"] = viz.sweep_plot(xs, {col: mean[col].tolist()}, {col: std[col].tolist()},
+                                                               xlabel=lam, ylabel=col, reference=ref,
+                                                               categorical_x=True)
+    return figs
+
+
+def explore_view(data: TASData, results: Mapping[str, dict], name: str = "A6", **selection):
+    """Interactive browser (static figure headless): test sequence, AU, frame -> face and curves."""
+    ev = results[name]["eval"]
+    rows = ev["rows"]
+    faces = data.store.images[rows]
+    idx = data.store.index.iloc[rows].reset_index(drop=True)
+    return viz.explore(faces, idx, ev["label"], ev["pred"], data.aus, **selection)

@@ -1,0 +1,116 @@
+"""TAS training step for :func:`aukit.train.fit` (Eq. 5) and single-image inference.
+
+A batch is a dict (the experiment module builds it from the data layer):
+  image   (B, T, 3, S, S) segments of T frames, or (B, 3, S, S) single frames (T = 1)
+  target  (B, T, C) or (B, C) intensities in [0, 1], NaN where unlabelled
+  seg_au  (B,) long, the AU index c whose trend the segment follows (-1: none; optional)
+  subject (B,) long subject id of each segment (optional; Eq. 4 pairs different ones)
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from aukit.train import StepOutput
+
+from .config import TASLossConfig
+from .losses import RankLoss, RegressionLoss, SpeedLoss, SubjectLoss, intensity_levels, mix_segments
+
+
+def _as_segments(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    image, target = batch["image"], batch["target"]
+    if image.ndim == 4:
+        image, target = image.unsqueeze(1), target.unsqueeze(1)
+    if image.ndim != 5 or target.ndim != 3 or target.shape[:2] != image.shape[:2]:
+        raise ValueError(f"batch image (B, T, 3, S, S) / target (B, T, C) expected, got {tuple(image.shape)}, "
+                         f"{tuple(target.shape)}")
+    return image, target
+
+
+def _frames(image: torch.Tensor) -> torch.Tensor:
+    x = image.flatten(0, 1)                                                    # (B*T, 3, S, S)
+    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+
+
+class TASStep:
+    """Step function of Eq. 5: L_reg + λ_rank L_rank + λ_spd L_spd + λ_sub L_sub.
+
+    A loss whose λ is 0 is not computed (A1..A5 of Table 3). ``__call__(model, batch)``
+    returns a :class:`StepOutput` with the weighted total and each term in ``logs``.
+    """
+
+    def __init__(self, cfg: TASLossConfig | None = None):
+        self.cfg = cfg = cfg or TASLossConfig()
+        for name in ("lambda_rank", "lambda_spd", "lambda_sub"):
+            if getattr(cfg, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+        if cfg.sub_pairs not in ("subject", "segment"):
+            raise ValueError(f"sub_pairs must be 'subject' or 'segment', got {cfg.sub_pairs!r}")
+        self.reg, self.rank = RegressionLoss(), RankLoss(cfg.rank_margin)
+        self.spd, self.sub = SpeedLoss(cfg.alpha), SubjectLoss()
+
+    def __call__(self, model: nn.Module, batch: dict) -> StepOutput:
+        cfg = self.cfg
+        image, target = _as_segments(batch)
+        b, t = image.shape[:2]
+        pred, feats = model(_frames(image), return_features=True)
+        c = pred.shape[-1]
+        pred, feats = pred.view(b, t, c), feats.view(b, t, c, -1)             # (B, T, C), (B, T, C, d)
+        if target.shape[-1] != c:
+            raise ValueError(f"target has {target.shape[-1]} AUs but the model predicts {c}")
+        l_reg = self.reg(pred, target)
+        loss, logs, n_images = l_reg, {"reg": l_reg.detach()}, b * t
+
+        seg_au = batch.get("seg_au")
+        if cfg.lambda_rank > 0 and t >= 2 and seg_au is not None and bool((seg_au >= 0).any()):
+            keep = seg_au >= 0
+            own = feats[keep].gather(
+                2, seg_au[keep].view(-1, 1, 1, 1).expand(-1, t, 1, feats.shape[-1])).squeeze(2)  # (n, T, d)
+            l_rank = self.rank(own)
+            loss = loss + cfg.lambda_rank * l_rank
+            logs["rank"] = l_rank.detach()
+
+        if cfg.lambda_spd > 0 and t >= 2:
+            lam, perm = self.spd.sample(b, t, device=image.device)
+            pred_mixed = model(_frames(mix_segments(image, lam, perm))).view(b, t, c)
+            l_spd = self.spd(pred_mixed, pred, lam, perm)
+            loss = loss + cfg.lambda_spd * l_spd
+            logs["spd"] = l_spd.detach()
+            n_images += b * t
+
+        if cfg.lambda_sub > 0:
+            subject = batch.get("subject")
+            if cfg.sub_pairs == "segment" or subject is None:
+                subject = torch.arange(b, device=image.device)
+            groups = subject.view(b, 1).expand(b, t).reshape(-1)              # (B*T,)
+            levels = intensity_levels(target).view(b * t, c)                   # (B*T, C)
+            rows = (levels >= 0).any(1)                                        # labelled frames only
+            l_sub = self.sub(feats.view(b * t, c, -1)[rows], levels[rows], groups[rows])
+            loss = loss + cfg.lambda_sub * l_sub
+            logs["sub"] = l_sub.detach()
+        return StepOutput(loss, logs, n_images=n_images)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batches: Iterable[dict], *, features: bool = False,
+            on_batch: Callable[[dict], None] | None = None):
+    """Single-image inference (TAS §Overview): intensities (N, C) in [0, 1] as NumPy, plus
+    features (N, C, d) when ``features``. ``batches`` yield dicts with ``image`` (B, 3, S, S)."""
+    was = model.training
+    model.eval()
+    preds, feats = [], []
+    for batch in batches:
+        x = batch["image"]
+        x = x.flatten(0, 1) if x.ndim == 5 else x
+        v, f = model(x, return_features=True)
+        preds.append(v.float().cpu().numpy())
+        if features:
+            feats.append(f.float().cpu().numpy())
+        if on_batch is not None:
+            on_batch(batch)
+    model.train(was)
+    pred = np.concatenate(preds) if preds else np.zeros((0, 0), np.float32)
+    return (pred, np.concatenate(feats)) if features else pred

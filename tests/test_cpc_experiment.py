@@ -1,0 +1,62 @@
+"""CPC experiment plumbing on tiny SynthAU: presets, splits, windows, and a short pre-training."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from aukit.methods.cpc import experiment as X
+from aukit.methods.cpc.data import WindowLoader, clip_rows, labelled_rows
+
+
+def test_settings_for_presets_and_overrides():
+    plan, m, p, s, b = X.settings_for("full")
+    assert (plan.image_size, p.seq_len, p.context, p.batch_size, plan.pretrain_epochs) == (128, 15, 10, 20, 300)
+    assert s.lr == 1e-5 and s.betas == (0.5, 0.999) and s.label_fraction == 0.02 and p.lr == 1e-3
+    plan, m, p, s, b = X.settings_for("quick", sparse_lr=2e-5, weight_decay=0.0, stride=3)
+    assert s.lr == pytest.approx(2e-4) and b.lr == pytest.approx(2e-4)          # quick scales lr x10
+    assert p.weight_decay == s.weight_decay == b.weight_decay == 0.0 and p.stride == s.stride == 3
+    assert X.settings_for("quick", lr_scale=1.0)[3].lr == 1e-5
+    with pytest.raises(ValueError):
+        X.settings_for("quick", not_a_setting=1)
+    with pytest.raises(ValueError):
+        X.settings_for("medium")
+
+
+@pytest.fixture(scope="module")
+def tiny(synthau_tiny):
+    return X.load_splits("synthau-disfa", 1, "synthau-affwild2")
+
+
+def test_splits_windows_and_clips(tiny):
+    target, pool = tiny
+    assert target.aus[:2] == ["AU01", "AU02"] and len(target.aus) == 12
+    assert not set(target.train_rows) & set(target.test_rows)
+    anchors = labelled_rows(target, 0.05, seed=0)
+    assert set(anchors) <= set(target.train_rows)
+    assert len(anchors) == round(0.05 * len(target.train_rows))
+    assert np.array_equal(anchors, labelled_rows(target, 0.05, seed=0))
+    loader = WindowLoader(target, anchors, target.labels, length=5, stride=2, batch_size=2, device="cpu", seed=0)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (2, 5, 3, 128, 128)
+    assert (batch["mask"].sum(1) == 1).all()
+    picked = batch["rows"][batch["mask"]].numpy()
+    assert set(picked) <= set(anchors)
+    assert np.allclose(batch["au"][batch["mask"]].numpy(), target.labels[picked])
+    seqs = target.seq_id[batch["rows"].numpy()]
+    assert (seqs == seqs[:, :1]).all()                                   # a window stays in one sequence
+    slots = [loader.slots.clone()]
+    loader.set_epoch(1)
+    slots.append(loader.slots)
+    assert not torch.equal(slots[0], slots[1])                          # positions re-drawn per epoch
+    clips = clip_rows(pool.frames, pool.train_rows, 6, 2, None, seed=0)
+    assert clips.shape[1] == 6 and (pool.seq_id[clips] == pool.seq_id[clips[:, :1]]).all()
+
+
+def test_short_pretraining_on_tiny_synthau_lowers_infonce(tiny):
+    target, _ = tiny
+    plan, m, p, s, b = X.settings_for("quick", smoke=True)
+    plan = dataclasses.replace(plan, pretrain_epochs=4, steps_per_epoch=3, pretrain_clips=12)
+    net, hist = X.pretrain(target, target.train_rows, target.test_rows, m, p, plan, torch.device("cpu"), seed=0)
+    assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"]
+    assert all(0.0 <= h["val_top1"] <= h["val_top5"] <= 1.0 for h in hist)

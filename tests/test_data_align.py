@@ -1,0 +1,105 @@
+"""dlib path on skimage's astronaut, alignment policies, AU centres and PI maps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+
+from aukit.data import au_centres, pi_maps
+from aukit.data.align import FaceAligner, apply_affine, five_points, get_policy, similarity
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def tas():
+    return FaceAligner("tas")
+
+
+def test_one_face_68_landmarks_eyes_on_template(astronaut, tas):
+    rects, scores, _ = tas.detector.run(astronaut, 0, 0.0)
+    assert len(rects) == 1 and scores[0] > 0
+    aligned, lm, m = tas(astronaut)
+    assert aligned.shape == (256, 256, 3) and aligned.dtype == np.uint8
+    assert lm.shape == (68, 2) and np.isfinite(lm).all()
+    tpl = tas.policy.template()[:2]
+    # the landmarks carried through the transform sit on the template ...
+    assert np.abs(five_points(lm)[:2] - tpl).max() < 1e-3
+    # ... and dlib, run again on the aligned crop, finds the eyes there too (within 2 px)
+    box, _ = tas.detect(aligned)
+    eyes = five_points(tas.landmarks(aligned, box))[:2]
+    assert np.abs(eyes - tpl).max() < 2.0
+
+
+def test_no_face_returns_none(tas):
+    assert tas(np.full((200, 200, 3), 128, np.uint8)) is None
+
+
+@pytest.mark.parametrize("name,size", [("cpc", 128), ("rtatl", 200), ("scc", 256), ("piap", 256)])
+def test_policies_sizes_and_landmarks_inside(astronaut, name, size):
+    aligned, lm, m = FaceAligner(name)(astronaut)
+    assert aligned.shape == (size, size, 3)
+    assert (lm > -0.1 * size).all() and (lm < 1.1 * size).all()
+    if name == "cpc":  # tight crop: no rotation
+        assert abs(m[0, 1]) < 1e-6 and abs(m[1, 0]) < 1e-6
+
+
+def test_similarity_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2))
+    a, s, t = 0.3, 1.7, np.array([5.0, -3.0])
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    dst = s * src @ rot.T + t
+    m = similarity(src, dst)
+    assert np.allclose(apply_affine(m, src), dst, atol=1e-9)
+
+
+def test_unknown_policy_and_field():
+    with pytest.raises(ValueError, match="unknown alignment policy"):
+        get_policy("nope")
+    with pytest.raises(ValueError, match="unknown AlignPolicy fields"):
+        get_policy("tas", sise=3)
+
+
+def _toy_landmarks():
+    lm = np.zeros((68, 2), np.float32)
+    lm[:, 0] = np.arange(68)
+    lm[:, 1] = 100 + np.arange(68)
+    lm[39, 0], lm[42, 0] = 40.0, 52.0  # ruler = 12
+    return lm
+
+
+def test_au_centres_rules():
+    lm = _toy_landmarks()
+    c = au_centres(lm[None], ["AU1", 4, 5, 6, 10, 26])
+    assert c.shape == (1, 6, 2, 2)
+    np.testing.assert_allclose(c[0, 0], [[21, 121 - 6], [22, 122 - 6]])   # AU1 up r/2
+    np.testing.assert_allclose(c[0, 1], [[19, 119 + 4], [24, 124 + 4]])   # AU4 down r/3
+    np.testing.assert_allclose(c[0, 2], [[37.5, 137.5], [43.5, 143.5]])   # AU5 upper lids
+    np.testing.assert_allclose(c[0, 3], [[41, 141 + 12], [46, 146 + 12]])  # AU6 down r
+    np.testing.assert_allclose(c[0, 4], [[49, 149], [53, 153]])          # AU10 EAC-Net
+    np.testing.assert_allclose(c[0, 5], [[56, 156 + 6], [58, 158 + 6]])   # AU26 down r/2
+    jaa = au_centres(lm, [10], au10="jaa")
+    np.testing.assert_allclose(jaa[0], [[61, 161], [63, 163]])
+    with pytest.raises(ValueError, match="AU3"):
+        au_centres(lm, [3])
+
+
+def test_pi_maps_regions(astronaut, tas):
+    _, lm, _ = tas(astronaut)
+    maps = pi_maps(lm[None], [1, 2, 12, 25], size=64, src_size=256)
+    assert maps.shape == (1, 4, 64, 64) and maps.dtype == np.uint8
+    assert set(np.unique(maps)) <= {0, 1}
+    area = maps.sum(axis=(2, 3))[0]
+    assert (area > 0).all() and (area < 64 * 64 / 4).all()
+    # AU2 has two parts (left and right brow ends): both halves of the map are set
+    assert maps[0, 1, :, :32].any() and maps[0, 1, :, 32:].any()
+    # regions sit where the landmarks are: AU1 (brows) above AU25 (lips)
+    ys = [np.nonzero(maps[0, j])[0].mean() for j in (0, 3)]
+    assert ys[0] < ys[1]
+    # the lips map covers the mouth landmarks
+    mouth = np.round(lm[48:60] * 64 / 256).astype(int)
+    assert maps[0, 3, mouth[:, 1].clip(0, 63), mouth[:, 0].clip(0, 63)].mean() > 0.8

@@ -1,0 +1,163 @@
+"""index(), folds, manifest roots and `data check` on tiny trees in the datasets' formats."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aukit import data as D
+from aukit.data.splits import BP4D_PARTS, DISFA_PARTS
+from aukit.data.labelio import LabelFormatError
+from test_data_fixtures import write_aux, write_bp4d, write_disfa
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory):
+    d = tmp_path_factory.mktemp("trees")
+    return {"bp4d": write_bp4d(d / "bp4d", faces=False), "disfa": write_disfa(d / "disfa", faces=False),
+            "aux": write_aux(d / "aux")}
+
+
+def _row(df, subject, sequence, frame):
+    r = df[(df.subject == subject) & (df.sequence == sequence) & (df.frame == frame)]
+    assert len(r) == 1, (subject, sequence, frame)
+    return r.iloc[0]
+
+
+def test_bp4d_index_values_and_codes(trees):
+    df = D.index("bp4d", trees["bp4d"])
+    assert list(df.columns[:4]) == ["subject", "sequence", "frame", "source"]
+    # 6 + 4 + 4 frames with images and labels; frame 736 has labels only
+    assert len(df) == 14 and 736 not in set(df.frame)
+    assert df.frame.dtype == np.int64
+    # both frame namings parse to the dataset's number
+    assert _row(df, "F001", "T1", 732)["source"].endswith("2D/F001/T1/732.jpg")
+    assert _row(df, "F001", "T2", 11)["source"].endswith("2D/F001/T2/0011.jpg")
+    # intensity (no header CSV), 9 -> NaN
+    assert _row(df, "F001", "T1", 733)["AU06"] == 3.0
+    assert np.isnan(_row(df, "F001", "T1", 731)["AU06"])
+    assert _row(df, "F001", "T1", 731)["AU12"] == 2.0
+    # the other intensity folder naming ('AU Intensity Codes3.0')
+    assert _row(df, "M001", "T1", 1)["AU12"] == 5.0
+    assert np.isnan(_row(df, "M001", "T1", 3)["AU12"])
+    # occurrence (header CSV), 9 -> NaN
+    assert _row(df, "F001", "T1", 731)["occ_AU01"] == 1.0
+    assert np.isnan(_row(df, "F001", "T1", 733)["occ_AU01"])
+    assert _row(df, "F001", "T1", 734)["occ_AU12"] == 0.0
+    # all FERA intensity AUs exist as columns, NaN where no file
+    assert {"AU06", "AU10", "AU12", "AU14", "AU17"} <= set(df.columns)
+    assert df["AU17"].isna().all()
+    qa = df.attrs["qa"]
+    # 9s: AU01 at 733, AU12-occ at 736 (no image, still read), AU06 at 731, M001 AU12 at 3
+    assert qa["invalid_codes"] == 4
+    assert qa["per_subject"]["M001"]["invalid_codes"] == 1
+    assert qa["label_without_frame"] == 1
+
+
+def test_bp4d_malformed_line_names_file_and_line(tmp_path):
+    root = write_bp4d(tmp_path / "bp4d", faces=False)
+    p = root / "AUCoding/AU_INT/AU06/F001_T1_AU06.csv"
+    lines = p.read_text().splitlines()
+    lines[2] = "732,x"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LabelFormatError, match=r"F001_T1_AU06\.csv:3:"):
+        D.index("bp4d", root)
+    lines[2] = "732"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LabelFormatError, match=r"F001_T1_AU06\.csv:3: expected 2 fields"):
+        D.index("bp4d", root)
+
+
+def test_disfa_index_video_and_label_mismatch(trees):
+    df = D.index("disfa", trees["disfa"])
+    # SN001 6/6, SN002 6 of 7 labels, SN010 5 labels for 6 video frames
+    assert df.groupby("subject").size().to_dict() == {"SN001": 6, "SN002": 6, "SN010": 5}
+    r = _row(df, "SN001", "LeftVideoSN001_comp", 4)
+    assert r["AU01"] == 3.0 and r["occ_AU01"] == 1.0  # occurrence = intensity >= 2
+    assert _row(df, "SN001", "LeftVideoSN001_comp", 2)["occ_AU01"] == 0.0
+    path, k = D.parse_source(r["source"])
+    assert path.name == "LeftVideoSN001_comp.avi" and k == 3
+    qa = df.attrs["qa"]["per_subject"]
+    assert qa["SN002"]["label_without_frame"] == 1
+    assert qa["SN010"]["frame_without_label"] == 1
+    assert sorted(D.au_columns(df)) == [f"AU{a:02d}" for a in (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)]
+
+
+def test_aux_sets(trees):
+    aux = trees["aux"]
+    aw = D.index("affwild2", aux / "affwild2")
+    assert len(aw) == 6 and aw.attrs["qa"]["invalid_codes"] == 1
+    assert np.isnan(_row(aw, "vid1", "vid1", 1)["occ_AU04"]) and _row(aw, "vid1", "vid1", 3)["occ_AU04"] == 1
+    assert aw[aw.subject == "vid2"]["occ_AU01"].isna().all()
+    en = D.index("emotionet", aux / "emotionet")
+    assert np.isnan(_row(en, "a", "a", 0)["occ_AU02"]) and _row(en, "b", "b", 0)["occ_AU02"] == 1
+    cw = D.index("casia_webface", aux / "casia_webface")
+    assert sorted(cw.subject.unique()) == ["0000045", "0000099"] and len(cw) == 4
+    av = D.index("afew_va", aux / "afew_va")
+    assert _row(av, "002", "002", 2)["valence"] == -2
+    lm = D.auxsets.afew_va_landmarks(av)
+    assert lm.shape == (6, 68, 2) and lm[2, 5].tolist() == [5.0, 2.0]
+
+
+def test_missing_root_error_names_manifest_and_synthau(monkeypatch, tmp_path):
+    monkeypatch.delenv("AUKIT_DATA", raising=False)
+    monkeypatch.setenv("AUKIT_DATA_BP4D", str(tmp_path / "nowhere"))
+    with pytest.raises(D.DatasetNotFound) as e:
+        D.index("bp4d")
+    msg = str(e.value)
+    assert "data_manifest.yaml" in msg and "AUKIT_DATA_BP4D" in msg and str(tmp_path / "nowhere") in msg
+    assert "aukit synth" in msg and "synthau-bp4d" in msg
+
+
+def test_roots_from_env(monkeypatch, trees):
+    monkeypatch.delenv("AUKIT_DATA_DISFA", raising=False)
+    monkeypatch.setenv("AUKIT_DATA", str(trees["disfa"].parent))
+    assert len(D.index("disfa")) == 17
+
+
+def test_folds_match_reference_and_are_subject_exclusive():
+    f = D.folds("bp4d")
+    assert f["part1"][:3] == ["F001", "M007", "F018"] and f["part3"][-1] == "F014"
+    parts = [set(f[k]) for k in ("part1", "part2", "part3")]
+    assert sum(map(len, parts)) == 41 and len(set.union(*parts)) == 41
+    assert len(f["fera_train"]) == 21 and len(f["fera_test"]) == 20
+    assert not set(f["fera_train"]) & set(f["fera_test"])
+    assert "F023" in f["fera_train"] and "M018" in f["fera_test"]
+    d = D.folds("disfa")
+    assert sum(len(v) for v in d.values()) == 27 == len(set().union(*map(set, d.values())))
+    assert d == {k: list(v) for k, v in DISFA_PARTS.items()}
+    for k in (1, 2, 3):
+        train, test = D.fold_subjects("bp4d", k)
+        assert set(test) == set(BP4D_PARTS[f"part{k}"]) and not set(train) & set(test)
+        assert len(train) + len(test) == 41
+    assert D.fold_subjects("bp4d", "fera")[1] == f["fera_test"]
+    with pytest.raises(ValueError, match="fold must be"):
+        D.fold_subjects("disfa", 0)
+
+
+def test_synthau_reads_same_formats_and_folds_from_meta(monkeypatch, tmp_path):
+    tree = tmp_path / "synthau"
+    write_bp4d(tree / "bp4d", faces=False)
+    monkeypatch.setenv("AUKIT_SYNTHAU", str(tree))
+    monkeypatch.delenv("AUKIT_DATA_SYNTHAU_BP4D", raising=False)
+    df = D.index("synthau-bp4d")
+    assert len(df) == 14 and df.attrs["dataset"] == "synthau-bp4d"
+    # no meta.json: deterministic split of the sorted subjects
+    assert D.folds("synthau-bp4d") == {"part1": ["F001"], "part2": ["M001"], "part3": []}
+    folds = {"bp4d": {"part1": ["F001"], "part2": [], "part3": ["M001"], "fera_train": ["F001"],
+                      "fera_test": ["M001"]}}
+    (tree / "meta.json").write_text(json.dumps({"folds": folds}))
+    assert D.folds("synthau-bp4d") == folds["bp4d"]
+    assert D.fold_subjects("synthau-bp4d", 3) == (["F001"], ["M001"])
+
+
+def test_check_table(monkeypatch, trees, capsys):
+    monkeypatch.setenv("AUKIT_DATA", str(trees["bp4d"].parent / "none"))
+    t = D.print_check(["bp4d", "disfa"], roots={"disfa": trees["disfa"]})
+    out = capsys.readouterr().out
+    assert t.set_index("dataset").loc["bp4d", "problems"] == "missing"
+    row = t.set_index("dataset").loc["disfa"]
+    assert row["found"] and row["subjects"] == 3 and row["frames"] == 17
+    assert "3 subjects, expected 27" in row["problems"] and "label_without_frame=1" in row["problems"]
+    assert "disfa" in out and "missing: bp4d" in out

@@ -1,0 +1,98 @@
+"""Keyframes, segments, sparse labels and windows on hand-made trajectories."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aukit.data import sampling as S
+
+
+def test_keyframes_peaks_valleys_and_ends():
+    x = [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    assert S.keyframes(x).tolist() == [0, 3, 6, 8]
+
+
+def test_keyframes_plateaus_take_the_middle():
+    x = [1, 1, 1, 3, 3, 3, 3, 0, 0, 2]
+    # runs: [0-2]=1 (start, valley), [3-6]=3 (peak), [7-8]=0 (valley), [9]=2 (end)
+    assert S.keyframes(x).tolist() == [1, 4, 7, 9]
+    assert S.keyframes([2, 2, 2]).tolist() == []
+    assert S.keyframes([]).tolist() == []
+    # a monotonic run has only its ends
+    assert S.keyframes([0, 1, 1, 2, 5]).tolist() == [0, 4]
+    with pytest.raises(ValueError, match="finite"):
+        S.keyframes([0, np.nan, 1])
+
+
+def _index(values_by_seq):
+    rows = []
+    for (subj, seq), vals in values_by_seq.items():
+        for f, v in enumerate(vals):
+            rows.append({"subject": subj, "sequence": seq, "frame": 100 + f, "AU12": v})
+    df = pd.DataFrame(rows)
+    df["row"] = np.arange(len(df)) + 1000  # store rows differ from positions
+    return df
+
+
+def test_segments_linear_and_oriented_valley_to_peak():
+    df = _index({("F001", "T1"): [0, 1, 2, 3, 4, 3, 2, 1, 0]})
+    segs, info = S.segments(df, "AU12", T=5, return_info=True)
+    assert segs.shape == (2, 5)
+    assert segs[0].tolist() == [1000, 1001, 1002, 1003, 1004]
+    # the falling trend 4 -> 0 (positions 4..8) is reversed: valley first
+    assert segs[1].tolist() == [1008, 1007, 1006, 1005, 1004]
+    assert info["v_first"].tolist() == [0, 0] and info["v_last"].tolist() == [4, 4]
+
+
+def test_segments_respect_sequences_nans_and_sampling():
+    df = _index({("F001", "T1"): [0, 0, 5, np.nan, 1, 3],
+                 ("F002", "T1"): list(np.linspace(0, 5, 31))})
+    segs = S.segments(df, 12, T=16)
+    labels = df.set_index("row")["AU12"]
+    for s in segs:  # each segment lies in one sequence and rises monotonically
+        v = labels.loc[s].to_numpy()
+        assert np.all(np.diff(v) >= 0) and v[0] < v[-1]
+        assert df.set_index("row").loc[s, "subject"].nunique() == 1
+    # F001: 0,0,5 -> keyframes 0 (plateau start -> 0), 2; the NaN splits; 1,3 -> 4,5
+    assert len(segs) == 3
+    long = segs[-1]
+    assert long[0] == df.row.iloc[6] and long[-1] == df.row.iloc[-1]
+    assert np.all(np.diff(long) == 2)  # 31 frames -> 16 linearly spaced
+
+
+def test_sparse_labels_reproducible():
+    a = S.sparse_labels(1000, 0.02, seed=3)
+    assert a.sum() == 20 and a.dtype == bool
+    assert np.array_equal(a, S.sparse_labels(1000, 0.02, seed=3))
+    assert not np.array_equal(a, S.sparse_labels(1000, 0.02, seed=4))
+    assert S.sparse_labels(10, 0.01, seed=0).sum() == 1
+
+
+def test_frames_per_segment():
+    segs = np.arange(40).reshape(4, 10)
+    k = S.frames_per_segment(segs, 2, seed=0)
+    assert k.shape == (4, 2)
+    assert all(set(r) <= set(s) for r, s in zip(k, segs)) and (k[:, 0] < k[:, 1]).all()
+    assert np.array_equal(k, S.frames_per_segment(segs, 2, seed=0))
+
+
+def test_windows_place_label_randomly_inside_the_sequence():
+    df = _index({("A", "T1"): np.zeros(20), ("B", "T1"): np.zeros(6)})
+    rows = np.array([1000, 1010, 1021])  # start of A, middle of A, inside B
+    w, slot = S.windows(df, rows, length=5, stride=2, seed=0, return_position=True)
+    assert w.shape == (3, 5)
+    assert (w[np.arange(3), slot] == rows).all()
+    assert (np.diff(w[:2], axis=1) == 2).all()
+    assert slot[0] == 0  # the first frame of a sequence can only open the window
+    assert (w[0] < 1020).all() and (w[2] >= 1020).all()  # never crosses sequences
+    slots = {int(S.windows(df, [1010], 5, 1, seed=s, return_position=True)[1][0]) for s in range(40)}
+    assert slots == {0, 1, 2, 3, 4}  # the labelled frame's position varies
+    assert np.array_equal(w, S.windows(df, rows, 5, 2, seed=0))
+
+
+def test_save_and_load_selection(tmp_path):
+    m = S.sparse_labels(50, 0.1, seed=7)
+    p = S.save_selection(tmp_path / "sel.npz", seed=7, labelled=m)
+    got = S.load_selection(p)
+    assert got["seed"] == 7 and np.array_equal(got["labelled"], m)

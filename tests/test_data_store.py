@@ -1,0 +1,138 @@
+"""prepare / load_store: caching by hash, atomic completion, resume, QA counts, flow cache."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from aukit import data as D
+from aukit.data import preprocess as prep_mod
+from aukit.data.optflow import has_flow
+from test_data_fixtures import write_bp4d, write_disfa
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("store")
+    return {"bp4d": write_bp4d(d / "bp4d"), "disfa": write_disfa(d / "disfa", n=5), "cache": d / "cache"}
+
+
+@pytest.fixture(scope="module")
+def bp4d_store(env):
+    return D.prepare("bp4d", "tas", root=env["bp4d"], workers=1, out=env["cache"], progress=False)
+
+
+def test_store_contents_and_qa(bp4d_store, capsys):
+    s = bp4d_store
+    # 14 indexed frames: 735.jpg unreadable, F001/T2 frame 13 has no face
+    assert len(s) == 12 and s.images.shape == (12, 256, 256, 3) and s.images.dtype == np.uint8
+    assert isinstance(s.images, np.memmap)
+    assert s.landmarks.shape == (12, 68, 2) and s.size == 256 and s.policy.name == "tas"
+    assert s.index["row"].tolist() == list(range(12))
+    kept = set(zip(s.index.sequence, s.index.frame))
+    assert ("T1", 735) not in kept and ("T2", 13) not in kept and ("T1", 734) in kept
+    assert s.qa["unreadable"] == 1 and s.qa["no_face"] == 1 and s.qa["aligned"] == 12
+    assert s.qa["per_subject"]["F001"]["unreadable"] == 1
+    assert s.qa["per_subject"]["M001"]["invalid_codes"] == 1
+    # labels travel with the rows; nothing was zero-filled
+    r = s.index[(s.index.sequence == "T1") & (s.index.frame == 731)].iloc[0]
+    assert np.isnan(r["AU06"]) and r["AU12"] == 2.0
+    assert s.images[s.index.row].reshape(12, -1).std(1).min() > 10
+    # eye centres of every aligned frame on the template
+    eyes = np.stack([s.landmarks[:, 36:42].mean(1), s.landmarks[:, 42:48].mean(1)], 1)
+    assert np.abs(eyes - s.policy.template()[:2]).max() < 1e-2
+    c = s.au_centres([1, 12])
+    assert c.shape == (12, 2, 2, 2) and c.dtype == np.float32
+
+
+def test_second_load_is_instant_and_same_hash(env, bp4d_store):
+    t = time.perf_counter()
+    s2 = D.load_store("bp4d", "tas", root=env["bp4d"], out=env["cache"], prepare=False)
+    assert time.perf_counter() - t < 1.0
+    assert s2.cache_hash == bp4d_store.cache_hash and s2.path == bp4d_store.path
+    np.testing.assert_array_equal(s2.images[:], bp4d_store.images[:])
+    # a parameter change is a new cache
+    with pytest.raises(FileNotFoundError, match="aukit prepare bp4d --policy rtatl"):
+        D.load_store("bp4d", "rtatl", root=env["bp4d"], out=env["cache"], prepare=False)
+    other = D.store.find_store("bp4d", D.align.get_policy("tas", det_threshold=0.5), env["bp4d"],
+                               out=env["cache"])
+    assert other[2] != bp4d_store.cache_hash
+
+
+def test_interrupted_prepare_never_looks_complete_and_resumes(env, monkeypatch):
+    calls = []
+    real = prep_mod._run_unit
+
+    def flaky(job):
+        calls.append(job[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated interrupt")
+        return real(job)
+
+    monkeypatch.setattr(prep_mod, "_run_unit", flaky)
+    kw = dict(root=env["bp4d"], workers=1, out=env["cache"], progress=False, chunk=2)
+    with pytest.raises(KeyboardInterrupt):
+        D.prepare("bp4d", "cpc", **kw)
+    path, _, _ = D.store.find_store("bp4d", "cpc", env["bp4d"], out=env["cache"])
+    assert not path.exists()
+    assert path.with_name(path.name + ".partial").is_dir()
+    with pytest.raises(FileNotFoundError):
+        D.FrameStore(path.with_name(path.name + ".partial"))
+    done = len(list(path.with_name(path.name + ".partial").glob("chunks/*.npz")))
+    assert done == 1
+    calls.clear()
+    monkeypatch.setattr(prep_mod, "_run_unit", real)
+    s = D.prepare("bp4d", "cpc", **kw)  # resumes: only the missing units run
+    assert path.is_dir() and not path.with_name(path.name + ".partial").exists()
+    assert len(s) == 12 and s.size == 128
+    assert not (path / "chunks").exists()
+
+
+def test_video_store_with_workers_and_flow(env):
+    s = D.prepare("disfa", "rtatl", root=env["disfa"], workers=2, out=env["cache"], progress=False)
+    # SN001 5/5, SN002 5 (6 labels), SN010 4 labels for 5 frames
+    assert len(s) == 14 and s.size == 200
+    assert s.qa["label_without_frame"] == 1 and s.qa["frame_without_label"] == 1
+    f = D.flow(s, size=32, workers=1, progress=False)
+    assert f.shape == (14, 2, 32, 32) and f.dtype == np.float16
+    ok = has_flow(f)
+    # frames t with t+3 in the same video: 1,2 of each 5-frame and 4-frame sequence
+    expect = [fr + 3 <= n for fr, n in zip(s.index.frame, s.index.subject.map(
+        {"SN001": 5, "SN002": 5, "SN010": 4}))]
+    assert ok.tolist() == expect
+    # the fixture shifts the face 2 px per frame: flow is non-zero where it exists, NaN elsewhere
+    assert np.isnan(np.asarray(f[~ok], np.float32)).all()
+    assert np.abs(np.asarray(f[ok], np.float32)).mean() > 0.05
+    t = time.perf_counter()
+    f2 = D.flow(s, size=32)
+    assert time.perf_counter() - t < 1.0 and np.array_equal(np.asarray(f2), np.asarray(f), equal_nan=True)
+
+
+def test_store_pi_maps_cached(bp4d_store):
+    m = D.store_pi_maps(bp4d_store, [6, 12], size=32)
+    assert m.shape == (12, 2, 32, 32) and m.dtype == np.uint8
+    np.testing.assert_array_equal(m[:3], D.pi_maps(bp4d_store.landmarks[:3], [6, 12], 32, src_size=256))
+    assert bp4d_store.derived("pimaps_32_AU06-AU12.npy").is_file()
+    assert isinstance(D.store_pi_maps(bp4d_store, [6, 12], size=32), np.memmap)
+
+
+def test_policies_share_one_detection_pass(env, bp4d_store, monkeypatch):
+    """A second policy reuses the cached dlib faces: no detector call, same landmarks."""
+    faces = list(env["cache"].glob("bp4d__faces__*/faces.npz"))
+    assert len(faces) == 1
+
+    def no_detect(*a, **k):
+        raise AssertionError("detector called although the faces are cached")
+
+    monkeypatch.setattr(D.align.FaceAligner, "detect", no_detect)
+    scc = D.prepare("bp4d", "scc", root=env["bp4d"], workers=1, out=env["cache"], progress=False)
+    assert len(scc) == len(bp4d_store) and scc.size == 256
+    # same frames, same image-space landmarks, different alignment
+    back = np.einsum("nij,nkj->nki", np.linalg.inv(np.concatenate(
+        [scc.affine, np.tile([[[0, 0, 1]]], (len(scc), 1, 1))], 1))[:, :2],
+        np.concatenate([scc.landmarks, np.ones((*scc.landmarks.shape[:2], 1))], -1))
+    back0 = np.einsum("nij,nkj->nki", np.linalg.inv(np.concatenate(
+        [bp4d_store.affine, np.tile([[[0, 0, 1]]], (len(scc), 1, 1))], 1))[:, :2],
+        np.concatenate([bp4d_store.landmarks, np.ones((*scc.landmarks.shape[:2], 1))], -1))
+    np.testing.assert_allclose(back, back0, atol=0.05)

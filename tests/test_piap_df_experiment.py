@@ -1,0 +1,81 @@
+"""PIAP-DF experiment plumbing on a small in-memory stand-in for the frame stores
+(every variant of Table 3, the toy case and the figures run end to end)."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aukit.methods.piap_df import experiment as X
+from aukit.methods.piap_df import runs
+
+
+class FakeStore:
+    """Duck-typed FrameStore: 256x256 faces = one real face (astronaut) + AU-dependent blobs."""
+
+    def __init__(self, n=48, n_subjects=6, seed=0, aus=(1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)):
+        import cv2
+        from skimage.data import astronaut
+        from aukit.data.synthau.face import dlib_landmarks
+        rng = np.random.default_rng(seed)
+        img = astronaut()
+        lm = dlib_landmarks(img)
+        base = cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA)
+        self.size = 256
+        self.landmarks = np.repeat((lm * 256 / img.shape[0])[None], n, 0).astype(np.float32)
+        occ = (rng.random((n, len(aus))) < 0.4).astype(np.float32)
+        images = np.repeat(base[None], n, 0).astype(np.int16)
+        for j in range(len(aus)):  # AU j brightens a stripe of its own
+            y0 = 16 * (j % 12) + 40
+            images[:, y0:y0 + 12, 60:200] += (occ[:, j] * 80)[:, None, None, None].astype(np.int16)
+        subj = np.array([f"S{i % n_subjects}" for i in range(n)])
+        self.images = np.clip(images + rng.integers(-10, 10, images.shape), 0, 255).astype(np.uint8)
+        self.index = pd.DataFrame({"subject": subj, "sequence": subj, "frame": np.arange(n), "source": "x"})
+        for j, a in enumerate(aus):
+            self.index[f"occ_AU{a:02d}"] = occ[:, j]
+        self.index.loc[n - 4:, [c for c in self.index.columns if c.startswith("occ_")]] = np.nan  # unlabelled frames
+        self.index["row"] = np.arange(n)
+
+    def __len__(self):
+        return len(self.index)
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    store = FakeStore()
+    monkeypatch.setattr(runs, "load_store", lambda *a, **k: store)
+    monkeypatch.setattr(X, "load_store", lambda *a, **k: store)
+    split = (["S0", "S1", "S2", "S3"], ["S4", "S5"])
+    monkeypatch.setattr(runs, "fold_subjects", lambda *a, **k: split)
+    return store
+
+
+def test_run_seed_all_variants_and_figures(fake_data):
+    torch.manual_seed(0)
+    s = X.settings_for("quick", "synthau-bp4d", 1, 1, True, alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5,
+                       disable_prob=0.05, fb_negative=-0.1)
+    res = X.run_seed(s, 0, "cpu")
+    assert list(res["f1"]) == list(X.VARIANTS)
+    for v, r in res["f1"].items():
+        assert 0.0 <= r["avg"] <= 1.0 and np.isfinite(r["avg"])
+    assert 0.0 < res["constant"]["avg"] <= 1.0
+    assert res["export_params"] > 0 and res["export_images_per_s"] > 0
+    data = res["data"]
+    assert len(data.unlabelled) > 0  # the all-NaN frames of training subjects feed DF
+    mean, std = X.f1_frames([res["f1"], res["f1"]], s.net.aus)
+    assert list(mean.index) == list(X.VARIANTS) and (std.to_numpy() == 0).all()
+    fig = X.pi_map_figure(res, s.net, torch.device("cpu"))
+    assert len(fig.axes) >= 4
+    acc = X.toy_case(s, "cpu")
+    assert set(acc) >= {"landmark task", "face recognition (Encoder P)", "dlib descriptor", "chance"}
+    assert all(0.0 <= v <= 1.0 for v in acc.values())
+    X.toy_figure(acc)
+
+
+def test_flip_labels_and_constant_floor():
+    labels = np.array([[0, 1], [1, np.nan], [0, 0]], np.float32)
+    out = runs.flip_labels(labels, np.array([0, 1]), 1.0, seed=0)
+    assert np.array_equal(out[0], [1, 0]) and out[1, 0] == 0 and np.isnan(out[1, 1])
+    assert np.array_equal(out[2], labels[2])  # rows outside the training set untouched
+    assert np.array_equal(runs.flip_labels(labels, np.array([0, 1]), 0.0, seed=0), labels, equal_nan=True)
+    with pytest.raises(ValueError):
+        runs.flip_labels(labels, np.array([0]), 1.5, seed=0)

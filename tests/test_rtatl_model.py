@@ -1,0 +1,160 @@
+"""RTATL model, geometry and training step on CPU at small sizes."""
+import numpy as np
+import pytest
+import torch
+
+import aukit
+from aukit.methods.rtatl import RTATLModelConfig, RTATLNet, RTATLStep, RTATLTrainConfig, predict
+from aukit.methods.rtatl.geometry import augment, box_mask, crop_patches, intact_aus, mask_rois
+from aukit.methods.rtatl.relation import AURelationTransformer, cooccurrence_graph
+from aukit.train import TrainConfig, fit
+
+AUS = (1, 2, 4, 6)
+S, INP, PATCH = 68, 64, 16
+
+
+def _batch(b=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lab = (torch.rand(b, len(AUS), generator=g) < 0.5).float()
+    lab[0] = float("nan")  # one unlabelled image
+    return {"image": torch.rand(b, 3, S, S, generator=g) * 2 - 1,
+            "centres": torch.rand(b, len(AUS), 2, 2, generator=g) * 40 + 14,
+            "labels": lab, "flow": torch.randn(b, 2, 17, 17, generator=g),
+            "flow_valid": torch.tensor([True] * (b - 1) + [False])}
+
+
+def _net(**train):
+    mc = RTATLModelConfig(aus=AUS, input_size=INP, patch=PATCH, gan_width=8, flow_width=16)
+    tc = RTATLTrainConfig(aus=AUS, crop_size=INP, image_size=S, **train)
+    return RTATLNet(mc, tc), tc
+
+
+@pytest.mark.parametrize("relation", ["transformer", "gcn", "none"])
+def test_backbone_forward_backward_shapes(relation):
+    net = aukit.create_model("rtatl_backbone", aus=AUS, input_size=INP, relation=relation)
+    x = torch.randn(2, 3, INP, INP)
+    c = torch.rand(2, len(AUS), 2, 2) * 40 + 12
+    out = net(x, c)
+    assert out["logits"].shape == (2, len(AUS))
+    assert out["relation"].shape == out["tokens"].shape == (2, 2 * len(AUS), 128)
+    assert torch.equal(out["logits"], torch.maximum(out["local_logits"], out["global_logits"]))
+    out["logits"].sum().backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_plain_resnet_variant_needs_no_centres():
+    net = aukit.create_model("rtatl_backbone", aus=AUS, input_size=INP, roi=False)
+    assert net(torch.randn(2, 3, INP, INP))["logits"].shape == (2, len(AUS))
+    with pytest.raises(ValueError):
+        RTATLNet(RTATLModelConfig(aus=AUS, roi=False), RTATLTrainConfig(aus=AUS, roii=True))
+
+
+def test_transformer_uses_au_indicators_and_is_permutation_equivariant_per_au():
+    torch.manual_seed(0)
+    tr = AURelationTransformer(3, 16, 4, ff_dim=32, dropout=0.0).eval()
+    tok = torch.randn(1, 6, 16)
+    out = tr(tok)
+    # swapping the two RoIs of one AU (same indicator) swaps their outputs: no positional encoding
+    perm = [1, 0, 2, 3, 4, 5]
+    assert torch.allclose(tr(tok[:, perm]), out[:, perm], atol=1e-5)
+    # swapping RoIs of different AUs does not simply permute the output: indicators tell AUs apart
+    perm = [2, 3, 0, 1, 4, 5]
+    assert not torch.allclose(tr(tok[:, perm]), out[:, perm], atol=1e-3)
+
+
+def test_cooccurrence_graph_conditional_probability():
+    y = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1], [np.nan, 1, 1]], float)
+    a = cooccurrence_graph(y, threshold=0.5)
+    # P(AU2 | AU1) = 2/3 > .5 ; P(AU1 | AU2) = 2/2 (NaN row skipped) ; AU3 never with AU1
+    assert a[0, 1] == 1 and a[1, 0] == 1 and a[0, 2] == 0 and a[2, 0] == 0
+    assert np.all(np.diag(a) == 1)
+
+
+def test_crop_patches_and_mask_agree():
+    img = torch.arange(2 * 3 * 20 * 20, dtype=torch.float32).reshape(2, 3, 20, 20)
+    pts = torch.tensor([[[5.0, 6.0], [14.0, 10.0]], [[10.0, 10.0], [10.0, 10.0]]])
+    p = crop_patches(img, pts, 4)
+    assert p.shape == (2, 2, 3, 4, 4)
+    # pixels x 3..6, y 4..7 around (5, 6)
+    assert torch.equal(p[0, 0], img[0, :, 4:8, 3:7])
+    m = box_mask(pts, 4, 20)
+    assert m[0].sum() == 32 and m[0, 4:8, 3:7].all() and m[1].sum() == 16
+    out = mask_rois(img, pts, 4, 1.0, torch.tensor([True, False]))
+    assert (out[0][:, m[0]] == 1.0).all() and torch.equal(out[1], img[1]) and torch.equal(out[0][:, ~m[0]], img[0][:, ~m[0]])
+
+
+def test_intact_aus_drops_aus_sharing_the_cut_region():
+    c = torch.tensor([[[[10.0, 10.0], [30.0, 10.0]],     # AU a
+                       [[11.0, 12.0], [29.0, 12.0]],     # AU b, inside a's squares
+                       [[10.0, 40.0], [30.0, 40.0]]]])   # AU c, far away
+    keep = intact_aus(c, torch.tensor([0]), 8, torch.tensor([True]))
+    assert keep.tolist() == [[False, False, True]]
+    assert intact_aus(c, torch.tensor([0]), 8, torch.tensor([False])).all()
+
+
+def test_augment_moves_centres_and_flow_with_the_image():
+    b = 3
+    img = torch.zeros(b, 3, S, S)
+    cen = torch.tensor([[20.0, 30.0], [45.0, 30.0]]).expand(b, 1, 2, 2).clone()
+    for i in range(b):  # mark the centre pixels
+        img[i, :, 30, 20] = 1.0
+    flow = torch.zeros(b, 2, S, S)
+    flow[:, 0] = 2.0  # uniform rightward motion
+    x, c, f = augment(img, cen, flow, crop=64, out=64, train=True, flip=True, generator=torch.Generator().manual_seed(3))
+    for i in range(b):
+        lx, ly = c[i, 0, 0].round().long().tolist()
+        assert x[i, 0, ly, lx] == 1.0
+        assert c[i, 0, 0, 0] < c[i, 0, 1, 0]  # the left point stays left after a flip
+        assert torch.allclose(f[i, 0].abs(), torch.full((8, 8), 2.0), atol=1e-5)
+    xt, ct, _ = augment(img, cen, None, crop=64, out=32, train=False, flip=False)
+    assert xt.shape == (b, 3, 32, 32) and torch.allclose(ct[0, 0, 0], torch.tensor([9.0, 14.0]))
+
+
+def test_step_logs_every_rtatl_term_and_reaches_every_module():
+    net, tc = _net(mask_prob=1.0)
+    res = RTATLStep(tc, INP, PATCH)(net, _batch())
+    assert torch.isfinite(res.loss) and {"l_sup", "l_d", "l_c", "l_g", "rec", "l_f"} <= set(res.logs)
+    assert not any(torch.is_tensor(v) and v.requires_grad for v in res.logs.values())
+    res.loss.backward()
+    for name in ("backbone", "generator", "discriminator", "classifier", "flow_head"):
+        grads = [p.grad for p in getattr(net, name).parameters()]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+        assert all(g is None or torch.isfinite(g).all() for g in grads), name
+
+
+def test_generator_loss_gradient_never_reaches_critics():
+    from aukit.methods.rtatl.step import _frozen
+    net, _ = _net()
+    fake = net.generator(torch.randn(4, 128))
+    d = _frozen(net.discriminator, fake).sum() + _frozen(net.classifier, fake).sum()
+    d.backward()
+    assert all(p.grad is None for p in net.discriminator.parameters())
+    assert all(p.grad is None for p in net.classifier.parameters())
+    assert all(p.grad is not None for p in net.generator.parameters())
+    net.zero_grad(set_to_none=True)
+    from aukit.methods.rtatl.losses import DiscriminatorLoss
+    DiscriminatorLoss()(net.discriminator(torch.randn(4, 3, PATCH, PATCH)), net.discriminator(fake.detach())).backward()
+    assert all(p.grad is None for p in net.generator.parameters())
+
+
+@pytest.mark.parametrize("switches", [dict(), dict(roii=False, ofe=False, rotation=True, exemplar=True),
+                                      dict(roii=False, ofe=False, jigsaw=True), dict(pseudo_source="intact")])
+def test_step_runs_for_each_variant(switches):
+    net, tc = _net(**switches)
+    res = RTATLStep(tc, INP, PATCH)(net, _batch())
+    assert torch.isfinite(res.loss) and res.n_images == 4
+    res.loss.backward()
+
+
+def test_short_training_lowers_the_loss():
+    torch.manual_seed(0)
+    net, tc = _net(mask_prob=0.5)
+    batches = [_batch(8, seed=s) for s in range(2)]
+    opt = net.optimizers()
+    hist = fit(net, RTATLStep(tc, INP, PATCH), batches, opt, TrainConfig(epochs=6, progress=False), device="cpu")
+    assert hist[-1]["train_l_sup"] < hist[0]["train_l_sup"]
+    assert hist[-1]["train_l_f"] < hist[0]["train_l_f"]
+    assert hist[-1]["train_rec"] < hist[0]["train_rec"]
+    probs = predict(net, batches[0]["image"], batches[0]["centres"], crop=INP, input_size=INP)
+    assert probs.shape == (8, len(AUS)) and ((probs >= 0) & (probs <= 1)).all()

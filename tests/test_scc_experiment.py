@@ -1,0 +1,59 @@
+"""Experiment plumbing: presets, notebook parameters, shared runs, scores and constant baselines."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aukit.methods.scc import experiment as X
+from aukit.methods.scc.data import SCCData, dataset_aus
+
+
+def test_presets_and_paper_defaults():
+    full = X.preset_config("full")
+    assert (full.depth, full.input_size, full.batch_size, full.lr, full.epochs) == (50, 256, 32, 5e-4, 15)
+    assert full.k_default == 7 and X.preset_config("full", dataset="synthau-bp4d").k_default == 5
+    assert set(full.tables) == {"table1", "table2", "table3", "fig6"}
+    quick = X.preset_config("quick")
+    assert quick.depth == 18 and quick.seeds == (0,) and quick.lr == 5e-4
+    with pytest.raises(ValueError):
+        X.preset_config("medium")
+
+
+def test_notebook_config_keeps_preset_values_for_empty_parameters():
+    common = dict(dataset="synthau-disfa", fold=2, fera=True, preset="quick", seeds=[], epochs=0, tables=[],
+                  out_dir="x", device="", lr=5e-4, batch_size=32, k=0, sigma=2.0)
+    c = X.notebook_config(smoke=False, **common)
+    assert c.preset == "quick" and c.seeds == (0,) and c.fold == 2 and c.k is None and c.k_default == 7
+    c = X.notebook_config(smoke=False, **{**common, "seeds": [0, 1, 2], "tables": ["table2"], "k": 5, "epochs": 3})
+    assert c.seeds == (0, 1, 2) and c.tables == ("table2",) and c.k_default == 5 and c.epochs == 3
+    s = X.notebook_config(smoke=True, **{**common, "seeds": [0, 1, 2]})
+    assert s.preset == "smoke" and s.seeds == (0,) and s.batch_size == 8
+
+
+def test_equal_settings_share_one_run():
+    r = X.Runner(X.preset_config("full"), data=None, device="cpu")
+    assert r.key(X.TABLE1["SCC-Heatmap (Ours)"]) == r.key(X.TABLE2["a"]) == r.key(X.TABLE3["e"]) == r.key({"k": 7})
+    assert r.key(X.TABLE1["ResNet-Deconv"]) == r.key(X.TABLE2["b"])
+    assert r.key(X.TABLE2["c"]) != r.key(X.TABLE2["a"])
+    mc, tc = X.configs(X.preset_config("full"), X.TABLE2["d"])
+    assert (mc.deconv_layers, mc.use_scc, mc.heatmap_size, mc.n_points) == (2, False, 32, 24)
+
+
+def test_scores_and_constant_baselines():
+    aus = ("AU01", "AU02")
+    label = np.array([[0, 1], [2, 3], [4, 5], [0, 0]], np.float32)
+    s = X.scores(label.copy(), label, aus)
+    assert s["icc_avg"] == pytest.approx(1.0) and s["mae_avg"] == 0.0 and set(s) >= {"icc_AU01", "mae_AU02"}
+    inten = np.array([[0, 0], [0, 0], [3, 0], [1, 2], [2, 2]], np.float32)
+    data = SCCData(store=None, aus=aus, intensity=inten, centres=None, train_rows=np.array([0, 1, 2]),
+                   test_rows=np.array([3, 4]))
+    c = X.constant_scores(data)
+    # training mean (1, 0) and median (0, 0) against test labels (1, 2), (2, 2)
+    assert c["mean"]["mae_AU01"] == pytest.approx(0.5) and c["mean"]["mae_AU02"] == pytest.approx(2.0)
+    assert c["median"]["mae_AU01"] == pytest.approx(1.5) and c["median"]["icc_avg"] == 0.0
+
+
+def test_dataset_aus():
+    assert len(dataset_aus("synthau-disfa")) == 12 and dataset_aus("bp4d") == ("AU06", "AU10", "AU12", "AU14", "AU17")
+    with pytest.raises(ValueError):
+        dataset_aus("affwild2")

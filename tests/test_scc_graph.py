@@ -1,0 +1,146 @@
+"""SCC module (Eqs. 3-4): k-NN over channel nodes, edge features, max aggregation."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from aukit.methods.scc.graph import SCC, gather_nodes, knn_channels, pairwise_sq_dist
+
+
+def _knn_loop(x: np.ndarray, k: int, include_self: bool) -> list[list[set]]:
+    """Plain k-NN per sample and node: the sets of neighbours (ties broken arbitrarily)."""
+    out = []
+    for sample in x:                                    # (C, L)
+        rows = []
+        for i, fi in enumerate(sample):
+            d = [(float(((fi - fj) ** 2).sum()), j) for j, fj in enumerate(sample) if include_self or j != i]
+            d.sort(key=lambda t: (t[1] != i, t[0]) if include_self else t[0])
+            rows.append({j for _, j in d[:k]})
+        out.append(rows)
+    return out
+
+
+def _eq34_loop(x: torch.Tensor, idx: torch.Tensor, phi: torch.Tensor, omega: torch.Tensor, edge: str):
+    """Eqs. 3-4 written per sample, node, neighbour and filter (no BN)."""
+    b, c, m, _ = x.shape
+    f = x.reshape(b, c, m * m)
+    out = torch.empty(b, c, m * m)
+    for s, i, kk in itertools.product(range(b), range(c), range(m * m)):
+        vals = []
+        for j in idx[s, i].tolist():
+            fi, fj = f[s, i], f[s, j]
+            if edge == "both":
+                v = phi[kk] @ fi + omega[kk] @ (fj - fi)
+            elif edge == "pair":
+                v = phi[kk] @ fi + omega[kk] @ fj
+            else:
+                v = omega[kk] @ (fj - fi)
+            vals.append(torch.relu(v))
+        out[s, i, kk] = max(vals)
+    return out.view(b, c, m, m)
+
+
+def test_pairwise_distance_matches_cdist():
+    x = torch.randn(3, 6, 10)
+    assert torch.allclose(pairwise_sq_dist(x), torch.cdist(x, x) ** 2, atol=1e-4)
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_knn_matches_plain_loop(include_self):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 9, 5, generator=g)
+    idx = knn_channels(x, 3, include_self)
+    assert idx.shape == (4, 9, 3) and idx.dtype == torch.long
+    expected = _knn_loop(x.numpy(), 3, include_self)
+    got = [[set(row) for row in sample] for sample in idx.tolist()]
+    assert got == expected
+    if include_self:
+        assert (idx[..., 0] == torch.arange(9)).all()   # each node is its own nearest neighbour
+
+
+def test_knn_hand_made():
+    # channels on a line at 0, 1, 3, 10: nearest other neighbour of each is known.
+    x = torch.tensor([[[0.0], [1.0], [3.0], [10.0]]])
+    idx = knn_channels(x, 1, include_self=False)
+    assert idx[0, :, 0].tolist() == [1, 0, 1, 2]
+    idx2 = knn_channels(x, 2, include_self=True)
+    assert idx2[0, :, 1].tolist() == [1, 0, 1, 2]
+
+
+def test_knn_rejects_impossible_k():
+    with pytest.raises(ValueError, match="neighbours"):
+        knn_channels(torch.randn(1, 3, 4), 3, include_self=False)
+
+
+def test_gather_nodes_batched():
+    v = torch.arange(2 * 3 * 2, dtype=torch.float32).view(2, 3, 2)
+    idx = torch.tensor([[[2, 0]] * 3, [[1, 1]] * 3])
+    out = gather_nodes(v, idx)
+    assert out.shape == (2, 3, 2, 2)
+    assert torch.equal(out[0, 0, 0], v[0, 2]) and torch.equal(out[1, 2, 1], v[1, 1])
+
+
+@pytest.mark.parametrize("edge", ["both", "pair", "diff"])
+def test_scc_equals_eq34_loop(edge):
+    torch.manual_seed(1)
+    scc = SCC(map_size=2, k=2, edge=edge, bn=False)
+    with torch.no_grad():
+        scc.edge_conv.bias.zero_()
+    x = torch.randn(2, 5, 2, 2)
+    w = scc.edge_conv.weight.detach().flatten(1)        # (L', 2L) or (L', L)
+    phi, omega = (None, w) if edge == "diff" else (w[:, :4], w[:, 4:])
+    idx = knn_channels(x.reshape(2, 5, 4), 2)
+    assert torch.allclose(scc(x), _eq34_loop(x, idx, phi, omega, edge), atol=1e-5)
+
+
+@pytest.mark.parametrize("edge", ["both", "pair", "diff"])
+def test_fast_path_equals_literal_concat_conv(edge):
+    torch.manual_seed(2)
+    scc = SCC(map_size=4, k=3, edge=edge, bn=True)
+    x = torch.randn(3, 8, 4, 4)
+    scc.train()
+    assert torch.allclose(scc(x), scc.forward_reference(x), atol=1e-5)
+    scc.eval()
+    assert torch.allclose(scc(x), scc.forward_reference(x), atol=1e-5)
+
+
+def test_scc_known_answer_max_of_neighbours():
+    # pair edges with phi = 0, omega = I: f'_i = max_{j in kNN(i)} ReLU(f_j) elementwise.
+    scc = SCC(map_size=1, k=2, edge="pair", bn=False)
+    with torch.no_grad():
+        scc.edge_conv.weight.copy_(torch.tensor([0.0, 1.0]).view(1, 2, 1, 1))
+        scc.edge_conv.bias.zero_()
+    x = torch.tensor([0.0, 1.0, 3.0, 10.0, -5.0]).view(1, 5, 1, 1)
+    # neighbours (self + nearest): 0->{0,1}, 1->{1,0}, 2->{2,1}, 3->{3,2}, 4->{4,0}
+    assert scc(x).flatten().tolist() == [1.0, 1.0, 3.0, 10.0, 0.0]
+
+
+def test_graph_is_dynamic():
+    # The neighbourhoods follow the input: permuting channel values permutes the graph.
+    x = torch.randn(1, 6, 3)
+    perm = torch.randperm(6)
+    a, b = knn_channels(x, 3), knn_channels(x[:, perm], 3)
+    # node p of the permuted input is node perm[p] of the original; map its neighbours back
+    assert [set(r) for r in perm[b[0]].tolist()] == [set(r) for r in a[0, perm].tolist()]
+    # and changing the features changes the graph (it is rebuilt on every call)
+    y = x.clone()
+    y[0, 0] = y[0, 5] + 1e-3
+    assert knn_channels(y, 2)[0, 0, 1].item() == 5
+
+
+def test_scc_gradients_reach_weights_and_input():
+    scc = SCC(map_size=3, k=2)
+    x = torch.randn(2, 4, 3, 3, requires_grad=True)
+    scc(x).pow(2).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert scc.edge_conv.weight.grad.abs().sum() > 0
+
+
+def test_scc_validates():
+    with pytest.raises(ValueError, match="edge"):
+        SCC(4, 2, edge="sum")
+    with pytest.raises(ValueError, match="built for"):
+        SCC(4, 2)(torch.randn(1, 3, 5, 5))

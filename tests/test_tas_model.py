@@ -1,0 +1,192 @@
+"""TAS model (Fig. 2) and training step (Eq. 5): shapes, finiteness, equivalences, learning."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn as nn
+
+import aukit
+from aukit.methods.tas import TASLossConfig, TASModelConfig, TASNet, ablation_config
+from aukit.methods.tas.losses import RankLoss
+from aukit.methods.tas.model import SpatialAttention
+from aukit.methods.tas.step import TASStep, predict
+from aukit.train import TrainConfig, fit
+
+nan = float("nan")
+
+
+def small(n_aus=3, **kw):
+    torch.manual_seed(0)
+    return TASNet(TASModelConfig(n_aus=n_aus, depth=18, attention_kernel=3, attention_hidden=4, **kw))
+
+
+@pytest.mark.parametrize("depth,sep", [(34, True), (18, False)])
+def test_forward_backward_cpu(depth, sep):
+    torch.manual_seed(0)
+    m = TASNet(TASModelConfig(n_aus=4, depth=depth, separate_attention=sep, attention_hidden=8))
+    x = torch.randn(2, 3, 64, 64)
+    v, f = m(x, return_features=True)
+    assert v.shape == (2, 4) and f.shape == (2, 4, 512)
+    assert ((v >= 0) & (v <= 1)).all()
+    assert torch.allclose(f.norm(dim=-1), torch.ones(2, 4), atol=1e-5)   # L2-normalised AU features
+    (v.sum() + f[..., 0].sum()).backward()
+    grads = [p.grad for p in m.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    if not sep:                                                            # A0: one pooled feature for all AUs
+        assert torch.allclose(f[:, 0], f[:, 3])
+
+
+def test_paper_feature_map_size():
+    m = TASNet(TASModelConfig(n_aus=2, attention_hidden=2)).eval()
+    with torch.no_grad():
+        maps = m.attention_maps(torch.randn(1, 3, 256, 256))
+    assert maps.shape == (1, 2, 8, 8)                                       # 512 x 8 x 8 for a 256 face
+
+
+def test_stacked_attention_equals_separate_layers():
+    torch.manual_seed(0)
+    joint = SpatialAttention(16, 3, kernel=5, hidden=4).eval()
+    x = torch.randn(2, 16, 7, 7)
+    out = joint(x)
+    for c in range(3):
+        one = SpatialAttention(16, 1, kernel=5, hidden=4).eval()
+        for branch_j, branch_1 in ((joint.branch_a, one.branch_a), (joint.branch_b, one.branch_b)):
+            sl = slice(c * 4, (c + 1) * 4)
+            branch_1[0].weight.data.copy_(branch_j[0].weight[sl]); branch_1[0].bias.data.copy_(branch_j[0].bias[sl])
+            for k in ("weight", "bias", "running_mean", "running_var"):
+                getattr(branch_1[1], k).data.copy_(getattr(branch_j[1], k)[sl])
+                getattr(branch_1[4], k).data.copy_(getattr(branch_j[4], k)[c:c + 1])
+            branch_1[3].weight.data.copy_(branch_j[3].weight[c:c + 1]); branch_1[3].bias.data.copy_(branch_j[3].bias[c:c + 1])
+        assert torch.allclose(one(x)[:, 0], out[:, c], atol=1e-6)
+
+
+def test_registry_and_config_validation():
+    m = aukit.create_model("tas_resnet34", n_aus=2, depth=18, attention_hidden=2)
+    assert isinstance(m, TASNet) and m.cfg.n_aus == 2
+    with pytest.raises(ValueError, match="unknown"):
+        aukit.create_model("tas_resnet34", n_au=2)
+    with pytest.raises(ValueError):
+        TASNet(TASModelConfig(attention_kernel=4))
+
+
+def test_ablation_configs():
+    a0, a5, a6 = (ablation_config(k) for k in ("A0", "A5", "A6"))
+    assert not a0.model.separate_attention and a0.loss.lambda_rank == a0.loss.lambda_spd == a0.loss.lambda_sub == 0
+    assert a5.loss.lambda_rank == 0.1 and a5.loss.lambda_spd == 0.05 and a5.loss.lambda_sub == 0
+    assert a6.loss.lambda_sub == 0.005 and a6.model.separate_attention
+    with pytest.raises(ValueError):
+        ablation_config("A7")
+
+
+def segment_batch(b=4, t=4, c=3, s=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    seg_au = torch.randint(0, c, (b,), generator=g)
+    target = torch.full((b, t, c), nan)
+    target[torch.arange(b), 0, seg_au] = 0.0
+    target[torch.arange(b), -1, seg_au] = torch.randint(1, 6, (b,), generator=g).float() / 5
+    return {"image": torch.randn(b, t, 3, s, s, generator=g), "target": target, "seg_au": seg_au,
+            "subject": torch.tensor([0, 1, 0, 1][:b])}
+
+
+def test_step_all_terms_finite_and_weighted():
+    m = small()
+    out = TASStep(TASLossConfig(lambda_sub=0.05))(m, segment_batch())
+    assert set(out.logs) == {"reg", "rank", "spd", "sub"}
+    assert torch.isfinite(out.loss) and out.n_images == 2 * 4 * 4
+    total = out.logs["reg"] + 0.1 * out.logs["rank"] + 0.05 * out.logs["spd"] + 0.05 * out.logs["sub"]
+    assert out.loss.item() == pytest.approx(total.item(), rel=1e-5)
+    out.loss.backward()
+
+
+def test_step_skips_zero_weights_and_single_frames():
+    m = small()
+    out = TASStep(ablation_config("A1").loss)(m, segment_batch())
+    assert set(out.logs) == {"reg"} and out.n_images == 16
+    frames = {"image": torch.randn(4, 3, 32, 32), "target": torch.rand(4, 3), "subject": torch.arange(4)}
+    out = TASStep(TASLossConfig())(m, frames)                              # S3: frames only, L_sub applies
+    assert set(out.logs) == {"reg", "sub"}
+
+
+class FixedFeatures(nn.Module):
+    """Stub: features given per frame; predictions 0. Checks the step selects the segment's AU."""
+
+    def __init__(self, feats):
+        super().__init__()
+        self.feats = feats                                                 # (B*T, C, d)
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, return_features=False):
+        v = torch.zeros(x.shape[0], self.feats.shape[1]) + self.w
+        return (v, self.feats + self.w) if return_features else v
+
+
+def test_step_rank_uses_segment_au():
+    b, t, c, d = 2, 5, 3, 4
+    feats = torch.randn(b * t, c, d)
+    batch = segment_batch(b, t, c, s=4)
+    out = TASStep(TASLossConfig(lambda_spd=0, lambda_sub=0))(FixedFeatures(feats), batch)
+    own = feats.view(b, t, c, d)[torch.arange(b), :, batch["seg_au"]]       # (B, T, d)
+    assert out.logs["rank"].item() == pytest.approx(RankLoss()(own).item(), rel=1e-6)
+
+
+def test_predict_returns_numpy():
+    m = small()
+    batches = [{"image": torch.randn(3, 3, 32, 32)}, {"image": torch.randn(2, 3, 32, 32)}]
+    pred, feats = predict(m, batches, features=True)
+    assert pred.shape == (5, 3) and feats.shape == (5, 3, 512) and m.training
+
+
+class SegmentToyLoader:
+    """Segments whose AU-0 intensity brightens the top half and AU-1 the bottom half linearly."""
+
+    def __init__(self, n=16, t=4, s=32, batch=4, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.batch, self.epoch, self.seed = batch, 0, seed
+        ramp = torch.linspace(0, 1, t)
+        level = torch.randint(1, 6, (n,), generator=g).float() / 5
+        self.seg_au = torch.randint(0, 2, (n,), generator=g)
+        inten = torch.zeros(n, t, 2)
+        inten[torch.arange(n), :, self.seg_au] = ramp * level.view(-1, 1)
+        img = 0.1 * torch.randn(n, t, 3, s, s, generator=g)
+        img[..., : s // 2, :] += inten[..., 0].view(n, t, 1, 1, 1)
+        img[..., s // 2:, :] += inten[..., 1].view(n, t, 1, 1, 1)
+        self.img, self.target = img, torch.full((n, t, 2), nan)
+        self.target[torch.arange(n), 0, self.seg_au] = 0.0
+        self.target[torch.arange(n), -1, self.seg_au] = level
+        self.subject = torch.arange(n) % 3
+
+    def set_epoch(self, e):
+        self.epoch = e
+
+    def __len__(self):
+        return len(self.img) // self.batch
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.img), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        for i in range(len(self)):
+            k = perm[i * self.batch:(i + 1) * self.batch]
+            yield {"image": self.img[k], "target": self.target[k], "seg_au": self.seg_au[k], "subject": self.subject[k]}
+
+
+def test_short_training_lowers_loss(tmp_path):
+    torch.manual_seed(0)
+    m = TASNet(TASModelConfig(n_aus=2, depth=18, attention_kernel=3, attention_hidden=4, clip_output=False))
+    opt = torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4)  # toy: faster lr
+    step = TASStep(dataclasses.replace(TASLossConfig(), lambda_sub=0.05))
+    hist = fit(m, step, SegmentToyLoader(n=8, s=16), opt, TrainConfig(epochs=6, progress=False), device="cpu")
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in hist)
+    assert hist[-1]["train_loss"] < 0.6 * hist[0]["train_loss"]
+
+
+def test_clip_straight_through_in_training():
+    m = small(n_aus=2)
+    with torch.no_grad():
+        m.heads.b2.fill_(-3.0)                                             # every output far below 0
+    v = m(torch.randn(2, 3, 32, 32))
+    assert (v == 0).all()                                                  # forward is clipped
+    ((v - 1.0) ** 2).sum().backward()
+    assert m.heads.b2.grad.abs().sum() > 0                                 # ... yet the head still learns
+    m.eval()
+    assert (m(torch.randn(2, 3, 32, 32)) == 0).all()

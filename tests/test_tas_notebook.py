@@ -1,0 +1,31 @@
+"""notebooks/tas.ipynb in smoke mode on the tiny SynthAU tree: runs end to end, records sane metrics."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+
+@pytest.mark.notebooks
+def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
+    from aukit import nb
+
+    monkeypatch.setenv("AUKIT_STATIC", "1")
+    out = tmp_path / "tas"
+    m = nb.execute("tas", out, {"smoke": True, "device": "cpu", "seeds": [0]}, progress=False, html=False)
+    assert m["slug"] == "tas" and m["preset"] == "smoke"
+    aus = ["AU06", "AU10", "AU12", "AU14", "AU17"]                        # synthau-bp4d = the BP4D intensity AUs
+    for au in aus:
+        assert -1.0 <= m[f"icc_{au}"] <= 1.0
+        assert 0.0 <= m[f"mae_{au}"] <= 5.0
+    assert math.isfinite(m["icc_avg"]) and 0.0 <= m["mae_avg"] <= 5.0
+    assert m["mae_avg"] < m["const_mae_avg"]                               # better than a constant predictor
+    assert m["n_segments"] > 0 and 0 < m["keyframe_fraction"] <= 1
+    for name in ("A1", "A4", "A6"):                                        # the smoke ablation rows
+        assert math.isfinite(m[f"t3_{name}_icc_avg"])
+    for f in ("table1_icc.md", "table1_mae.md", "table2.md", "table3.md"):
+        assert (out / "tables" / f).is_file()
+    for f in ("fig3_curves.png", "fig4_tsne_au12.pdf", "fig6_tsne_subject.png"):
+        assert (out / "figures" / f).is_file()
+    assert (out / "run.yaml").is_file() and os.path.getsize(out / "metrics.json") > 0
