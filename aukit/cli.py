@@ -84,6 +84,18 @@ def cmd_predict(a) -> int:
     return 0 if res.n_faces > 0 else 1
 
 
+def cmd_train(a) -> int:
+    from .jobs import launch
+    return launch(a.method, a.config, a.nproc)
+
+
+def cmd_bench(a) -> int:
+    from .bench.run import run_bench
+    methods = [m.strip() for m in a.methods.split(",")] if a.methods else None
+    run_bench(methods, device=a.device, preset=a.preset, out=a.out)
+    return 0
+
+
 def cmd_models(a) -> int:
     from .registry import list_models
     print("\n".join(list_models()))
@@ -149,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")
     s.add_argument("--runs", default="reports", help="where run folders with deploy.pt live")
     s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser("train", help="train one method outside a notebook (torchrun/DDP with --nproc)")
+    s.add_argument("method", help="tas")
+    s.add_argument("--config", required=True, help="YAML: dataset, fold, seed, out_dir, ..., method: {overrides}")
+    s.add_argument("--nproc", type=int, default=1, help="processes (GPUs) on this node, via torchrun")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("bench", help="training/inference throughput: ceiling vs real data path vs paper config")
+    s.add_argument("--methods", help="comma-separated slugs (default: all five)")
+    s.add_argument("--device", default=None)
+    s.add_argument("--preset", default=None, help="tiny (CPU default) or default (GPU default)")
+    s.add_argument("--out", default="reports/bench")
+    s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("models", help="list registered models")
     s.set_defaults(fn=cmd_models)

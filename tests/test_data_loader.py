@@ -106,3 +106,18 @@ def test_bad_rows_and_targets(store):
         BatchLoader(store, [0, 99], 2, device="cpu")
     with pytest.raises(ValueError, match="targets"):
         BatchLoader(store, [0, 1], 2, device="cpu", targets={"y": np.zeros(3)})
+
+
+def test_ranks_shard_each_global_batch(store):
+    """DDP: rank r takes its contiguous slice of every global batch; together the ranks see
+    exactly the single-process batches, and no frame twice in an epoch."""
+    rows = np.arange(40)
+    single = [b["rows"].numpy() for b in BatchLoader(store, rows, 8, device="cpu", seed=3)]
+    shards = [[b["rows"].numpy() for b in BatchLoader(store, rows, 8, device="cpu", seed=3, rank=r, world=2)]
+              for r in (0, 1)]
+    for i, full in enumerate(single):
+        np.testing.assert_array_equal(np.concatenate([shards[0][i], shards[1][i]]), full)
+    seen = np.concatenate([np.concatenate(s) for s in shards])
+    assert len(seen) == len(set(seen.tolist())) == 40
+    with pytest.raises(ValueError, match="divisible"):
+        BatchLoader(store, rows, 7, device="cpu", rank=0, world=2)

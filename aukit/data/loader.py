@@ -54,7 +54,8 @@ class BatchLoader:
 
     def __init__(self, store: FrameStore, rows, batch_size: int, *, device, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = True, targets: dict | None = None, augment=None,
-                 on_device="auto", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), prefetch: int = 2):
+                 on_device="auto", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), prefetch: int = 2,
+                 rank: int | None = None, world: int | None = None):
         self.store = store
         self.rows = np.asarray(rows, np.int64)
         if self.rows.ndim not in (1, 2):
@@ -69,6 +70,13 @@ class BatchLoader:
         self.augment = augment
         self.prefetch = max(1, int(prefetch))
         self.epoch = 0
+        # DDP: each rank takes its contiguous slice of every global batch (no duplicates in an epoch).
+        # Automatic for shuffled (training) loaders; evaluation loaders see every row on every rank.
+        from ..runtime import dist_rank_world
+        r, w = dist_rank_world() if shuffle else (0, 1)
+        self.rank, self.world = (r if rank is None else int(rank)), (w if world is None else int(world))
+        if self.world > 1 and self.batch_size % self.world:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by the {self.world} ranks")
         self.on_device = _fits_on_device(store, self.device) if on_device == "auto" else bool(on_device)
         self.targets = {k: torch.from_numpy(np.array(v)).to(self.device) for k, v in (targets or {}).items()}
         for k, v in self.targets.items():
@@ -95,8 +103,11 @@ class BatchLoader:
 
     def _batches(self):
         order = self.order()
+        per = self.batch_size // self.world
         for i in range(len(self)):
             pos = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.world > 1:
+                pos = pos[self.rank * per:(self.rank + 1) * per]
             yield pos, self.rows[pos]
 
     def _host_gather(self, rows: np.ndarray) -> torch.Tensor:
@@ -140,7 +151,7 @@ class BatchLoader:
                     th.join(timeout=0.05)
 
     def __iter__(self):
-        gen = torch.Generator(device=self.device).manual_seed(_order_seed(self.seed, self.epoch) + 1)
+        gen = torch.Generator(device=self.device).manual_seed(_order_seed(self.seed, self.epoch) + 1 + 7919 * self.rank)
         if self.on_device:
             images = _device_images(self.store, self.device)
             for pos, rows in self._batches():

@@ -1,0 +1,100 @@
+"""``aukit train <method> --config cfg.yaml [--nproc N]``: one method's training outside a notebook.
+
+The YAML holds the job (dataset, fold, seed, compute knobs) and, under ``method``, overrides
+of the method's paper-default dataclass config. Under ``torchrun`` every rank runs the same
+job: the shared loop wraps the model in DDP and each BatchLoader reads its rank's shard;
+rank 0 alone writes checkpoints, ``metrics.json``, ``deploy.pt`` and ``run.yaml``.
+``--nproc N`` relaunches the command under ``torchrun --nproc-per-node N``.
+
+Jobs exist for ``tas`` (one model per run); the other methods train several models per run
+(pre-training, teachers, generators): their notebooks drive them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import from_dict, load_yaml
+from .runtime import dist_rank_world, init_distributed, write_run_yaml
+
+
+@dataclass
+class JobConfig:
+    dataset: str = "synthau-disfa"       # dataset name (aukit.data)
+    fold: int = 1                        # subject fold 1..3
+    seed: int = 0
+    out_dir: str = "runs/job"            # checkpoints, metrics.json, deploy.pt, run.yaml
+    epochs: int | None = None            # None: the paper's
+    max_steps: int | None = None         # cap on steps per epoch (smoke)
+    size: int | None = None              # input size (None: the policy's)
+    device: str = ""                     # "" = auto
+    method: dict = field(default_factory=dict)  # overrides of the method's dataclass config
+
+
+def _tas(job: JobConfig, rank: int) -> dict:
+    from .deploy import DeploySpec, export
+    from .methods.tas import config as tc
+    from .methods.tas import experiment as te
+    from .methods.tas.data import load_data
+
+    cfg = from_dict(tc.TASConfig, job.method, where="method") if job.method else tc.TASConfig()
+    data = load_data(job.dataset, job.fold, cfg.train.T)
+    opts = te.RunOptions(device=job.device, size=job.size, epochs=job.epochs, max_steps=job.max_steps,
+                         progress=rank == 0, ckpt_dir=str(Path(job.out_dir) / "checkpoints"))
+    model, hist = te.train_model(data, cfg, opts, seed=job.seed, name="tas")
+    if rank != 0:
+        return {}
+    ev = te.evaluate(model, data, opts)
+    spec = DeploySpec(model="tas_resnet34", policy="tas", size=job.size or 256, aus=list(data.aus),
+                      output="intensity", scale=5.0,
+                      kwargs=dataclasses.asdict(dataclasses.replace(cfg.model, n_aus=data.n_aus)),
+                      dataset=job.dataset, method="tas")
+    export(Path(job.out_dir) / "deploy.pt", model, spec)
+    return {"history": hist, **{k: float(v) for k, v in ev["metrics"].items()}}
+
+
+JOBS = {"tas": _tas}
+
+
+def run_job(method: str, job: JobConfig) -> dict:
+    if method not in JOBS:
+        raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
+                         "(the other methods train several models per run: use their notebooks)")
+    rank, world = init_distributed()
+    t0 = time.perf_counter()
+    res = JOBS[method](job, rank)
+    if rank == 0:
+        out = Path(job.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        hist = res.pop("history", [])
+        metrics = {**res, "method": method, "dataset": job.dataset, "fold": job.fold, "seed": job.seed,
+                   "world_size": world}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        ips = [h.get("images_per_s", 0.0) for h in hist]
+        write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method}, seed=job.seed,
+                       dataset=job.dataset, wall_time_s=round(time.perf_counter() - t0, 2),
+                       mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world)
+    return res
+
+
+def launch(method: str, config: str, nproc: int = 1) -> int:
+    """Run in this process (nproc 1 or already under torchrun) or relaunch under torchrun."""
+    job = load_yaml(JobConfig, config)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+        cmd = [torchrun, "--standalone", f"--nproc-per-node={nproc}", "-m", "aukit.cli", "train", method,
+               "--config", config]
+        return subprocess.run(cmd, check=False).returncode
+    run_job(method, job)
+    rank, world = dist_rank_world()
+    if world > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
+    return 0
