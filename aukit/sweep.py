@@ -5,6 +5,7 @@ A grid file::
     name: ablation            # folder: reports/<notebook>/sweeps/ablation/
     parameters: {preset: quick}          # fixed for every cell
     grid: {fold: [1, 2, 3], seeds: [[0], [1], [2]], variant: [A1, A6]}
+    metrics: [icc_avg, mae_avg]          # optional: the metrics.json keys to aggregate (default: all numeric)
 
 expands into one papermill run per cell, each in its own folder with ``params.json``.
 A cell whose ``metrics.json`` exists and whose parameters are unchanged is not rerun;
@@ -42,17 +43,26 @@ class Cell:
 
 
 def load_grid(path: str | Path) -> tuple[str, dict, dict]:
+    name, fixed, grid, _ = load_spec(path)
+    return name, fixed, grid
+
+
+def load_spec(path: str | Path) -> tuple[str, dict, dict, list | None]:
+    """(name, fixed parameters, grid, metrics to aggregate or None) from a grid file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"grid file not found: {path}")
     spec = yaml.safe_load(path.read_text()) or {}
-    unknown = set(spec) - {"name", "parameters", "grid"}
+    unknown = set(spec) - {"name", "parameters", "grid", "metrics"}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected name, parameters, grid")
+        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected name, parameters, grid, metrics")
     grid = spec.get("grid") or {}
     if not grid or not all(isinstance(v, list) and v for v in grid.values()):
         raise ValueError(f"{path}: 'grid' must map parameter names to non-empty lists")
-    return str(spec.get("name") or path.stem), dict(spec.get("parameters") or {}), dict(grid)
+    metrics = spec.get("metrics")
+    if metrics is not None and not (isinstance(metrics, list) and metrics):
+        raise ValueError(f"{path}: 'metrics' must be a non-empty list of metrics.json keys")
+    return str(spec.get("name") or path.stem), dict(spec.get("parameters") or {}), dict(grid), metrics
 
 
 def _slug(value) -> str:
@@ -147,7 +157,7 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
               retry_failed: bool = False, reports: str | Path = "reports", slurm: dict | None = None,
               progress: bool = True) -> Path:
     """Run every pending cell; return the sweep folder (aggregated at the end)."""
-    name, fixed, grid = load_grid(grid_file)
+    name, fixed, grid, keep = load_spec(grid_file)
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +175,7 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     failed = [c for c in todo if results.get(c.key) == "failed"]
     for c in failed:
         print(f"[sweep] FAILED {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
-    aggregate(sweep_dir, grid)
+    aggregate(sweep_dir, grid, keep=keep)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(
         {"notebook": str(notebook), "name": name, "parameters": fixed, "grid": grid,
          "failed": [c.key for c in failed]}, sort_keys=False))
@@ -246,7 +256,7 @@ def collect(sweep_dir: Path, grid: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None) -> pd.DataFrame:
+def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep: list | None = None) -> pd.DataFrame:
     """Mean ± std over seeds, per fold (if a ``fold`` axis exists) and overall."""
     sweep_dir = Path(sweep_dir)
     df = collect(sweep_dir, grid)
@@ -254,6 +264,11 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None) -> p
         return df
     group = [k for k in grid if k not in SEED_KEYS and k != "fold"]
     metrics = [c for c in df.columns if c not in grid]
+    if keep:
+        missing = [k for k in keep if k not in metrics]
+        if missing:
+            raise KeyError(f"metrics {missing} not found in the cells' metrics.json (have {metrics[:20]}...)")
+        metrics = list(keep)
     tables = []
     for by, label in (([*group, "fold"] if "fold" in grid else None, "per fold"), (group, "overall")):
         if by is None:

@@ -89,3 +89,20 @@ def test_a_held_lock_keeps_other_sweeps_out(tmp_path):
     (cell / ".lock").write_text(f"{socket.gethostname()} 999999999")  # dead pid: stale
     c = sweep.Cell("c", {"a": 1}, cell)
     assert sweep.cell_state(c) == "pending"
+
+
+def test_aggregate_selected_metrics_per_fold_and_overall(tmp_path):
+    grid = {"fold": [1, 2], "seeds": [[0], [1]]}
+    for c in sweep.expand({}, grid, tmp_path):
+        c.folder.mkdir()
+        (c.folder / "params.json").write_text(json.dumps(c.params))
+        f, s = c.params["fold"], c.params["seeds"][0]
+        (c.folder / "metrics.json").write_text(json.dumps({"icc": f + s, "mae": 1.0, "note": "x"}))
+    table = sweep.aggregate(tmp_path, grid, keep=["icc"])
+    assert "mae_mean" not in table.columns
+    per_fold = table[table.scope == "per fold"].set_index("fold")
+    assert per_fold.loc["1", "icc_mean"] == pytest.approx(1.5) and per_fold.loc["2", "icc_mean"] == pytest.approx(2.5)
+    overall = table[table.scope == "overall"].iloc[0]
+    assert overall["icc_mean"] == pytest.approx(2.0) and overall["icc_count"] == 4
+    with pytest.raises(KeyError, match="nope"):
+        sweep.aggregate(tmp_path, grid, keep=["nope"])
