@@ -1,0 +1,227 @@
+"""``run_bench``: every method's step three ways, ``prepare`` and inference, written to
+``<out>/bench.json`` and ``<out>/bench.md`` (what ``aukit bench`` runs).
+
+Targets (issue #11, on a GPU): real >= 85% of ceiling for every method; default numerics
+>= 5x the paper configuration for TAS and SCC. A missed target is reported with its gap
+and the per-phase profile of the real step. On a CPU the targets are shown but do not
+apply (both numerics are fp32 there).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from ..runtime import git_info, pick_device, provenance, seed_everything
+from .cases import METHODS, build_case
+from .harness import paper_variant, profile_case, time_case, time_inference
+
+RATIO_TARGET = 0.85                       # issue #11: real path >= 85% of the ceiling
+SPEEDUP_TARGET = 5.0                      # issue #11: default >= 5x paper configuration
+SPEEDUP_METHODS = ("tas", "scc")
+PRESETS = ("tiny", "default")
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def bench_method(method: str, device: torch.device, preset: str, *, reps: int, steps: int, warmup: int,
+                 data: dict | None = None) -> dict:
+    """Ceiling, real and paper timings, their ratios and the real step's phase profile."""
+    tiny = preset == "tiny"
+    case = build_case(method, device=device, size="tiny" if tiny else "default", data=data)
+    kw = dict(warmup=warmup, steps=steps, reps=reps)
+    ceiling = time_case(case, device, real=False, **kw)
+    real = time_case(case, device, real=True, **kw)
+    profile = profile_case(case, device, real=True, warmup=1, steps=steps)
+    notes = case.notes
+    del case
+    _free(device)
+    paper_case = (paper_variant(build_case(method, device=device, size="tiny", data=data)) if tiny
+                  else build_case(method, device=device, size="paper", data=data))
+    paper = time_case(paper_case, device, real=True, **kw)
+    del paper_case
+    _free(device)
+    return {"ceiling_img_s": ceiling["img_s"], "real_img_s": real["img_s"], "paper_img_s": paper["img_s"],
+            "ratio": real["img_s"] / ceiling["img_s"], "speedup_vs_paper": real["img_s"] / paper["img_s"],
+            "peak_mem_gb": real["peak_mem_gb"], "loader_wait_ms": real["loader_wait_ms"],
+            "ceiling": ceiling, "real": real, "paper": paper, "profile": profile, "config": notes}
+
+
+def targets(method: str, row: dict, device: torch.device) -> dict:
+    """Each target with its value, whether it is met and by how much it is missed."""
+    out = {"applies": device.type == "cuda"}
+    checks = [("ratio", RATIO_TARGET)] + ([("speedup_vs_paper", SPEEDUP_TARGET)] if method in SPEEDUP_METHODS else [])
+    for key, goal in checks:
+        v = row[key]
+        out[key] = {"target": goal, "value": v, "met": v >= goal, "short_by": max(0.0, goal - v),
+                    "short_by_pct": max(0.0, 100 * (goal - v) / goal)}
+    return out
+
+
+def bench_prepare(preset: str) -> dict:
+    from .prep import time_prepare
+    if preset == "tiny":
+        return time_prepare("synthau-bp4d", "tas", max_frames=40, flow_size=32)
+    return time_prepare("synthau-bp4d", "tas", flow_size=64)
+
+
+def bench_inference(methods, device: torch.device, preset: str, *, reps: int, warmup: int,
+                    batch_sizes=(1, 256)) -> dict:
+    from .deployable import deployable, faces
+    out = {}
+    for m in methods:
+        model, s = deployable(m, "tiny" if preset == "tiny" else "default")
+        out[m] = {"face_size": s, **time_inference(model, faces(s), device, batch_sizes=batch_sizes, reps=reps,
+                                                        warmup=warmup)}
+        del model
+        _free(device)
+    return out
+
+
+def run_bench(methods=None, *, device=None, preset: str | None = None, out: str | Path | None = "reports/bench",
+              reps: int = 5, steps: int = 10, warmup: int = 3, prepare: bool = True, inference: bool = True,
+              inference_batch_sizes=(1, 256), data: dict | None = None, on_error: str = "record") -> dict:
+    """Benchmark ``methods`` (default: all five) on ``device`` (default: aukit's pick).
+
+    preset: "default" (the paper's models and batches) or "tiny" (a few minutes on a CPU);
+    None picks "default" on CUDA and "tiny" elsewhere. ``data``: {method: {"dataset", "aux",
+    "fold"}} overrides. A method that fails is recorded as {"error": ...} (``on_error="raise"``
+    re-raises). ``inference_batch_sizes``: batches of the deployable-model timing.
+    Writes ``<out>/bench.json`` and ``<out>/bench.md`` unless ``out`` is None.
+    """
+    dev = pick_device(device)
+    preset = preset or ("default" if dev.type == "cuda" else "tiny")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if on_error not in ("record", "raise"):
+        raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
+    methods = list(methods or METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
+    seed_everything(0)
+    t0 = time.perf_counter()
+    prov = provenance(device=dev)
+    res = {"device": prov["device_name"], "device_type": dev.type, "commit": git_info()["commit"],
+           "dirty": prov.get("dirty"), "preset": preset, "settings": {"reps": reps, "steps": steps, "warmup": warmup},
+           "methods": {}, "prepare": {}, "inference": {}, "targets": {}, "provenance": prov}
+    for m in methods:
+        try:
+            row = bench_method(m, dev, preset, reps=reps, steps=steps, warmup=warmup, data=(data or {}).get(m))
+        except Exception as e:  # noqa: BLE001 (one broken method must not hide the others' numbers)
+            if on_error == "raise":
+                raise
+            res["methods"][m] = {"error": f"{type(e).__name__}: {e}"}
+            print(f"aukit bench: {m} failed: {type(e).__name__}: {e}")
+            _free(dev)
+            continue
+        res["methods"][m] = row
+        res["targets"][m] = targets(m, row, dev)
+    if prepare:
+        res["prepare"] = bench_prepare(preset)
+    if inference:
+        res["inference"] = bench_inference(methods, dev, preset, reps=reps, warmup=warmup,
+                                           batch_sizes=inference_batch_sizes)
+    res["wall_s"] = time.perf_counter() - t0
+    if out is not None:
+        write(res, out)
+    return res
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # JSON has no NaN (e.g. peak memory on a CPU)
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return str(x)
+
+
+def write(res: dict, out: str | Path) -> tuple[Path, Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / "bench.json", out / "bench.md"
+    js.write_text(json.dumps(_plain(res), indent=1) + "\n")
+    md.write_text(markdown(res))
+    return js, md
+
+
+def _f(v, nd: int = 1) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def markdown(res: dict) -> str:
+    prov = res["provenance"]
+    s = res["settings"]
+    lines = [f"# aukit bench ({res['preset']} preset)", "",
+             f"- device: {res['device']}" + ("" if res["device"].startswith(res["device_type"])
+                                              else f" ({res['device_type']})"),
+             f"- commit: {res['commit']}" + (" (dirty tree)" if res.get("dirty") else ""),
+             f"- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
+             f"- host: {prov.get('host')}, created {prov.get('created')}, wall {_f(res.get('wall_s'), 0)} s",
+             f"- timing: {s['warmup']} warm-up steps excluded, median of {s['reps']} repetitions of "
+             f"{s['steps']} steps (spread min-max)", "",
+             "## Training step (images/s)", "",
+             "| method | ceiling | real | paper | real/ceiling | default/paper | peak GB | loader wait ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for m, r in res["methods"].items():
+        if "error" in r:
+            lines.append(f"| {m} | error: {r['error']} |||||||")
+            continue
+        spread = lambda d: f"{_f(d['img_s'])} ({_f(d['img_s_min'])}-{_f(d['img_s_max'])})"  # noqa: E731
+        lines.append(f"| {m} | {spread(r['ceiling'])} | {spread(r['real'])} | {spread(r['paper'])} | "
+                     f"{_f(r['ratio'], 2)} | {_f(r['speedup_vs_paper'], 2)} | {_f(r['peak_mem_gb'], 2)} | "
+                     f"{_f(r['loader_wait_ms'], 2)} |")
+    lines += ["", "ceiling: the step on one batch already on the device; real: fed by store -> BatchLoader -> "
+              "device augmentation; paper: fp32, NCHW, TF32 off at the paper's batch, real path. "
+              "Images = images the loader delivers per step.", "", "## Targets", ""]
+    applies = res["device_type"] == "cuda"
+    if not applies:
+        lines += ["Not applicable on this device (the targets are for a GPU; on a CPU both numerics are fp32). "
+                  "Values shown for reference.", ""]
+    missed = []
+    for m, t in res["targets"].items():
+        for key, name in (("ratio", "real/ceiling"), ("speedup_vs_paper", "default/paper")):
+            if key in t:
+                c = t[key]
+                verdict = "met" if c["met"] else f"missed by {_f(c['short_by'], 2)} ({_f(c['short_by_pct'], 0)}%)"
+                lines.append(f"- {m} {name}: {_f(c['value'], 2)} vs >= {c['target']}: {verdict}")
+                if not c["met"] and m not in missed:
+                    missed.append(m)
+    if missed:
+        lines += ["", "## Per-phase profile of the real step (missed targets)", "",
+                  "| method | loader wait ms | forward ms | backward ms | optimizer ms | total ms |",
+                  "|---|---|---|---|---|---|"]
+        for m in missed:
+            p = res["methods"][m]["profile"]
+            lines.append(f"| {m} | {_f(p['loader_wait_ms'], 2)} | {_f(p['forward_ms'], 2)} | "
+                         f"{_f(p['backward_ms'], 2)} | {_f(p['optimizer_ms'], 2)} | {_f(p['total_ms'], 2)} |")
+        lines += ["", "Each phase is bracketed by device synchronisation; a manual-gradient step (PIAP-DF) "
+                  "counts its gradients under forward."]
+    if res.get("prepare"):
+        p = res["prepare"]
+        lines += ["", "## aukit prepare", "",
+                  f"- {p['dataset']} / {p['policy']}: {p['frames']} frames, {_f(p['frames_per_s'])} frames/s end to "
+                  f"end (detect + align {_f(p['frames_per_s_detect_align'])} frames/s), {p['workers']} workers",
+                  f"- TV-L1 flow ({p['flow_size']}x{p['flow_size']}): {p['flow_pairs']} pairs, "
+                  f"{_f(p['flow_pairs_per_s'])} pairs/s"]
+    if res.get("inference"):
+        bss = [k[2:-6] for k in next(iter(res["inference"].values())) if k.startswith("bs") and k.endswith("_img_s")]
+        lines += ["", "## Inference of the deployable models (images/s, uint8 faces in)", "",
+                  "| method | face | " + " | ".join(f"batch {b}" for b in bss) + " |", "|---" * (2 + len(bss)) + "|"]
+        for m, r in res["inference"].items():
+            lines.append(f"| {m} | {r['face_size']} | " + " | ".join(_f(r[f"bs{b}_img_s"]) for b in bss) + " |")
+    return "\n".join(lines) + "\n"

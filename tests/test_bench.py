@@ -1,0 +1,121 @@
+"""aukit bench on a CPU in the tiny configuration: numbers, ratios and the report files.
+
+No timing thresholds (a shared 2-core machine): only that every number exists, is
+positive and finite, and that the ratios are the quotients of the reported numbers.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from aukit.bench import StepCase, paper_variant, profile_case, time_case
+from aukit.bench.cases import METHODS, build_case
+from aukit.bench.run import run_bench, targets
+from aukit.train import StepOutput
+
+KEYS = ("ceiling_img_s", "real_img_s", "paper_img_s", "ratio", "speedup_vs_paper", "peak_mem_gb", "loader_wait_ms")
+
+
+def _pos(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
+    res = run_bench(["tas", "piap_df"], device="cpu", preset="tiny", out=tmp_path, reps=2, steps=2, warmup=1,
+                    inference_batch_sizes=(1, 8), on_error="raise")
+    on_disk = json.loads((tmp_path / "bench.json").read_text())
+    assert {"device", "commit", "methods", "prepare", "inference"} <= set(on_disk)
+    assert on_disk["device"].startswith("cpu") and on_disk["commit"]
+    for m in ("tas", "piap_df"):
+        row = on_disk["methods"][m]
+        assert set(KEYS) <= set(row), m
+        for k in ("ceiling_img_s", "real_img_s", "paper_img_s", "ratio", "speedup_vs_paper"):
+            assert _pos(row[k]), (m, k, row[k])
+        assert row["loader_wait_ms"] >= 0
+        assert row["peak_mem_gb"] is None  # no device memory on a CPU: null, never a made-up 0
+        assert row["ratio"] == pytest.approx(row["real_img_s"] / row["ceiling_img_s"], rel=1e-12)
+        assert row["speedup_vs_paper"] == pytest.approx(row["real_img_s"] / row["paper_img_s"], rel=1e-12)
+        assert row["real"]["img_s_min"] <= row["real_img_s"] <= row["real"]["img_s_max"]
+        assert row["paper"]["precision"] == "fp32" and row["paper"]["tf32"] is False
+        prof = row["profile"]
+        assert all(prof[f"{p}_ms"] >= 0 for p in ("loader_wait", "forward", "backward", "optimizer"))
+        assert prof["total_ms"] == pytest.approx(sum(prof[f"{p}_ms"] for p in ("loader_wait", "forward",
+                                                                               "backward", "optimizer")))
+        assert _pos(on_disk["inference"][m]["bs1_img_s"]) and _pos(on_disk["inference"][m]["bs8_img_s"])
+    assert on_disk["methods"]["piap_df"]["profile"]["manual"] is True  # DF fills its own gradients
+    assert on_disk["targets"]["tas"]["applies"] is False and "speedup_vs_paper" in on_disk["targets"]["tas"]
+    assert "speedup_vs_paper" not in on_disk["targets"]["piap_df"]
+    p = on_disk["prepare"]
+    assert p["frames"] == 40 and _pos(p["frames_per_s"]) and p["flow_pairs"] > 0 and _pos(p["flow_pairs_per_s"])
+    md = (tmp_path / "bench.md").read_text()
+    assert on_disk["commit"] in md and "torch" in md and "| tas |" in md and "| piap_df |" in md
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_ceiling_step_runs(method):
+    """Each method's full step, built from its own package, trains on synthetic tensors."""
+    case = build_case(method, device="cpu", size="tiny", real=False)
+    before = [p.detach().clone() for p in case.model.parameters()]
+    r = time_case(case, "cpu", warmup=1, steps=1, reps=1)
+    assert _pos(r["img_s"]) and r["precision"] == "fp32"
+    assert any(not torch.equal(a, p.detach()) for a, p in zip(before, case.model.parameters()))
+
+
+def _toy_case(n_batches: int = 3) -> StepCase:
+    model = torch.nn.Linear(4, 1)
+    data = [{"x": torch.randn(5, 4)} for _ in range(n_batches)]
+
+    def step(m, batch):
+        return StepOutput(m(batch["x"]).pow(2).mean(), n_images=5)
+
+    return StepCase("toy", model, step, torch.optim.SGD(model.parameters(), lr=0.1), 5, 5, lambda: data[0],
+                    loader=lambda epoch: iter(data))
+
+
+def test_real_loader_wraps_epochs_and_profile_phases():
+    case = _toy_case(n_batches=2)
+    r = time_case(case, "cpu", real=True, warmup=1, steps=5, reps=2)  # 11 batches from 2 per epoch
+    assert _pos(r["img_s"]) and r["loader_wait_ms"] >= 0
+    p = profile_case(case, "cpu", real=True, warmup=1, steps=3)
+    assert p["manual"] is False and p["backward_ms"] > 0 and sum(p["share"].values()) == pytest.approx(1.0)
+
+
+def test_errors_are_clear():
+    case = _toy_case()
+    case.loader = None
+    with pytest.raises(ValueError, match="no real loader"):
+        time_case(case, "cpu", real=True, warmup=0, steps=1, reps=1)
+    empty = _toy_case(n_batches=0)
+    with pytest.raises(RuntimeError, match="yields no batch"):
+        time_case(empty, "cpu", real=True, warmup=1, steps=1, reps=1)
+    with pytest.raises(ValueError, match="unknown method"):
+        build_case("nope", device="cpu")
+    with pytest.raises(ValueError, match="size must be"):
+        build_case("tas", device="cpu", size="huge")
+    with pytest.raises(ValueError, match="unknown methods"):
+        run_bench(["nope"], device="cpu", out=None)
+
+
+def test_paper_variant_and_targets():
+    case = paper_variant(_toy_case())
+    assert (case.precision, case.channels_last, case.tf32) == ("fp32", False, False)
+    row = {"ratio": 0.8, "speedup_vs_paper": 6.0}
+    t = targets("tas", row, torch.device("cpu"))
+    assert t["ratio"]["met"] is False and t["ratio"]["short_by"] == pytest.approx(0.05)
+    assert t["speedup_vs_paper"]["met"] is True and t["speedup_vs_paper"]["short_by"] == 0.0
+    assert "speedup_vs_paper" not in targets("rtatl", row, torch.device("cpu"))
+
+
+@pytest.mark.gpu
+def test_run_bench_default_on_gpu(tmp_path):
+    """The paper-sized cases on a GPU: the real path, bf16 numerics and the memory peak."""
+    res = run_bench(["tas", "scc"], device="cuda", preset="default", out=tmp_path, reps=2, steps=3, warmup=2,
+                    prepare=False, on_error="raise")
+    for m in ("tas", "scc"):
+        row = res["methods"][m]
+        assert row["real"]["precision"] == "bf16" and row["paper"]["precision"] == "fp32"
+        assert _pos(row["peak_mem_gb"]) and _pos(row["ratio"]) and _pos(row["speedup_vs_paper"])
+    assert (tmp_path / "bench.md").is_file()
