@@ -273,16 +273,18 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
     for by, label in (([*group, "fold"] if "fold" in grid else None, "per fold"), (group, "overall")):
         if by is None:
             continue
-        g = df.groupby(by, sort=False)[metrics] if by else df[metrics].groupby(lambda _: "all")
-        t = g.agg(["mean", "std", "count"])
+        if by:
+            t = df.groupby(by, sort=False)[metrics].agg(["mean", "std", "count"])
+        else:  # no axis besides seeds and folds: one overall row
+            t = df[metrics].agg(["mean", "std", "count"]).T.stack().to_frame().T
         t.columns = [f"{m}_{s}" for m, s in t.columns]
-        t = t.reset_index()
+        t = t.reset_index(drop=not by)
         t.insert(0, "scope", label)
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(sweep_dir / "aggregate.csv", index=False)
     (sweep_dir / "aggregate.md").write_text(_markdown(table, metrics))
-    _figure(table[table.scope == "overall"], group, metric or metrics[0], sweep_dir)
+    _figure(table, group, [metric] if metric else metrics, sweep_dir)
     return table
 
 
@@ -291,22 +293,31 @@ def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
     lines = ["| " + " | ".join(keys + metrics + ["n"]) + " |", "|" + "---|" * (len(keys) + len(metrics) + 1)]
     for _, r in table.iterrows():
         vals = [f"{r[f'{m}_mean']:.4f} ± {0.0 if np.isnan(r[f'{m}_std']) else r[f'{m}_std']:.4f}" for m in metrics]
-        lines.append("| " + " | ".join([str(r[k]) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
+        lines.append("| " + " | ".join([("all" if pd.isna(r[k]) else str(r[k])) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
     return "measured (mean ± std over seeds)\n\n" + "\n".join(lines) + "\n"
 
 
-def _figure(overall: pd.DataFrame, group: list[str], metric: str, sweep_dir: Path) -> None:
+def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir: Path) -> None:
+    """One panel per metric (up to 6): bars per fold and overall (per group value), ± std over seeds."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = overall[group].astype(str).agg(" / ".join, axis=1) if group else pd.Series(["all"] * len(overall))
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(overall) + 2), 3.5))
-    ax.bar(range(len(overall)), overall[f"{metric}_mean"], yerr=overall[f"{metric}_std"].fillna(0), capsize=4,
-           color="#4c72b0")
-    ax.set_xticks(range(len(overall)), labels, rotation=30, ha="right")
-    ax.set_ylabel(f"{metric} (mean ± std over seeds and folds)")
-    ax.set_title(f"sweep {sweep_dir.name}: measured")
+    shown = metrics[:6]
+    keys = [*group, "fold"] if "fold" in table else list(group)
+    labels = [" / ".join("all" if pd.isna(r[k]) else f"{k} {r[k]}" for k in keys) or "all"
+              for _, r in table.iterrows()]
+    colors = ["#4c72b0" if sc == "per fold" else "#dd8452" for sc in table["scope"]]
+    ncol = min(3, len(shown))
+    nrow = -(-len(shown) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for ax, m in zip(axes.flat, shown):
+        ax.bar(range(len(table)), table[f"{m}_mean"], yerr=table[f"{m}_std"].fillna(0), capsize=3, color=colors)
+        ax.set_xticks(range(len(table)), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_title(m, fontsize=9)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    fig.suptitle(f"sweep {sweep_dir.name}: measured, mean ± std over seeds (orange: overall)", fontsize=10)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         fig.savefig(sweep_dir / f"aggregate.{ext}", dpi=120)
