@@ -96,7 +96,8 @@ def _predict(model, xt, idx, features: bool = False):
 
 
 def run(out: str | Path = "reports/synthau", preset: str = "default", seed: int = 0, data_root=None,
-        size: int = 64, epochs: int = 4, fraction: float = 0.02, dlib_every: int = 10) -> dict:
+        size: int = 64, epochs: int = 4, fraction: float = 0.02, dlib_every: int = 10,
+        reuse: bool = False) -> dict:
     """Measure everything listed in the module docstring; write ``summary.json`` and ``README.md``."""
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -105,15 +106,23 @@ def run(out: str | Path = "reports/synthau", preset: str = "default", seed: int 
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     res: dict = {"machine": "2-core CPU (shared)", "preset": preset, "seed": seed, "crop": size, "epochs": epochs}
-    tmp = Path(tempfile.mkdtemp(prefix="synthau_tiny_"))
-    t = time.time()
-    generate(tmp, preset="tiny", seed=seed, progress=False)
-    res["generation"] = {"tiny": {"seconds": round(time.time() - t, 1), "bytes": _du(tmp)}}
-    shutil.rmtree(tmp)
     root = Path(data_root) if data_root else default_root()
-    t = time.time()
-    meta = generate(root, preset=preset, seed=seed, progress=True)
-    res["generation"][preset] = {"seconds": round(time.time() - t, 1), "bytes": _du(root), "counts": meta["counts"]}
+    if reuse and (root / "meta.json").is_file():  # an existing tree: no generation timing this time
+        meta = json.loads((root / "meta.json").read_text())
+        if meta.get("preset") != preset or meta.get("seed") != seed:
+            raise ValueError(f"{root}/meta.json is preset {meta.get('preset')!r} seed {meta.get('seed')}, "
+                             f"not {preset!r} seed {seed}")
+        res["generation"] = {"reused": str(root)}
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="synthau_tiny_"))
+        t = time.time()
+        generate(tmp, preset="tiny", seed=seed, progress=False)
+        res["generation"] = {"tiny": {"seconds": round(time.time() - t, 1), "bytes": _du(tmp)}}
+        shutil.rmtree(tmp)
+        t = time.time()
+        meta = generate(root, preset=preset, seed=seed, progress=True)
+        res["generation"][preset] = {"seconds": round(time.time() - t, 1), "bytes": _du(root),
+                                     "counts": meta["counts"]}
 
     found, total, err = 0, 0, []  # dlib on every dlib_every-th BP4D frame
     for key, info in meta["ground_truth"]["bp4d"].items():
@@ -162,7 +171,9 @@ def _markdown(r: dict) -> str:
     g = r["generation"]
     lines = ["# SynthAU evidence", "", f"Machine: {r['machine']}. Seed {r['seed']}. Crops {r['crop']}x{r['crop']}, "
              f"{r['epochs']} epochs (small on purpose: CPU).", "", "| preset | seconds | MB |", "|---|---|---|"]
-    lines += [f"| {k} | {v['seconds']} | {v['bytes'] / 2 ** 20:.1f} |" for k, v in g.items()]
+    lines += [f"| {k} | {v['seconds']} | {v['bytes'] / 2 ** 20:.1f} |" for k, v in g.items() if isinstance(v, dict)]
+    if "reused" in g:
+        lines += ["", f"(this run reused the tree at {g['reused']}: no generation timing)"]
     d = r["dlib"]
     lines += ["", f"dlib HOG detection: {d['detection_rate']:.3f} of {d['frames']} BP4D frames; mean landmark "
               f"error vs ground truth {d['mean_landmark_error_px']:.2f} px.", "",
