@@ -52,9 +52,8 @@ def write_report(res: Results, out_dir="reports/cpc", *, preset: str) -> dict:
 
     from aukit.viz import intensity_curves
 
-    rep = Report("cpc", Path(out_dir).parent, dataset=res.dataset, preset=preset, seeds=res.seeds,
-                 device=res.device, config=res.configs)
-    rep.dir = Path(out_dir)  # the notebook's out_dir is the report folder itself
+    rep = Report("cpc", dataset=res.dataset, preset=preset, seeds=res.seeds, device=res.device,
+                 config=res.configs, folder=Path(out_dir))  # the notebook's out_dir is the report folder
     base = res.dataset.removeprefix("synthau-")
     # Table 1: predictive-task accuracy
     t1, t1s = pretext_table(res)

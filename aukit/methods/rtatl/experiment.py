@@ -177,9 +177,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     t_data = time.perf_counter() - t0
     labels = data.labels[data.test_rows]
     out_dir = Path(ecfg.out_dir)
-    report = Report("rtatl", out_dir.parent, dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
-                    device=str(device), config=dataclasses.asdict(ecfg))
-    report.dir = out_dir
+    report = Report("rtatl", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
+                    device=str(device), config=dataclasses.asdict(ecfg), folder=out_dir)
     results: dict[str, list[dict]] = {}
     nets: dict[str, RTATLNet] = {}
     for variant in ecfg.variants:
