@@ -96,3 +96,19 @@ def test_save_and_load_selection(tmp_path):
     p = S.save_selection(tmp_path / "sel.npz", seed=7, labelled=m)
     got = S.load_selection(p)
     assert got["seed"] == 7 and np.array_equal(got["labelled"], m)
+
+
+def test_labelled_fold_rows_split_subset_and_errors():
+    import pandas as pd
+    from aukit.data.splits import labelled_fold_rows, subset_rows
+    index = pd.DataFrame({"subject": ["A"] * 4 + ["B"] * 3 + ["C"] * 3})
+    labels = np.ones((10, 2), np.float32)
+    labels[1] = np.nan          # unlabelled frame of A
+    labels[8, 0] = np.nan       # partly labelled frame of C stays
+    train, test = labelled_fold_rows(index, labels, ["A", "B"], ["C"])
+    assert train.tolist() == [0, 2, 3, 4, 5, 6] and test.tolist() == [7, 8, 9]
+    sub, _ = labelled_fold_rows(index, labels, ["A", "B"], ["C"], max_train=3, seed=4)
+    assert len(sub) == 3 and set(sub) <= set(train) and np.all(np.diff(sub) > 0)
+    np.testing.assert_array_equal(sub, subset_rows(train, 3, 4))
+    with pytest.raises(ValueError, match="bp4d fold 2: 6 training and 0 test"):
+        labelled_fold_rows(index, labels, ["A", "B"], ["Z"], where="bp4d fold 2")

@@ -69,3 +69,26 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None) -> tuple[list[st
     test = list(f[f"part{fold}"])
     train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
     return train, test
+
+
+def subset_rows(rows, n: int | None, seed: int):
+    """A sorted seeded random subset of ``n`` rows (all rows when ``n`` is None or larger)."""
+    import numpy as np
+    rows = np.asarray(rows)
+    if n is None or len(rows) <= n:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+
+
+def labelled_fold_rows(index, labels, train_subjects, test_subjects, *, where: str = "",
+                       max_train: int | None = None, max_test: int | None = None, seed: int = 0):
+    """(train, test) store rows of a subject split that carry at least one label; ``max_*``
+    subsample them (seeds ``seed`` and ``seed + 1``). ``labels`` is (N, A) with NaN = unlabelled."""
+    import numpy as np
+    known = ~np.isnan(labels).all(1)
+    subject = index["subject"]
+    train = np.flatnonzero(subject.isin(train_subjects).to_numpy() & known)
+    test = np.flatnonzero(subject.isin(test_subjects).to_numpy() & known)
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"{where}: {len(train)} training and {len(test)} test frames with labels")
+    return subset_rows(train, max_train, seed), subset_rows(test, max_test, seed + 1)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from aukit import data as D
+from aukit.data.splits import labelled_fold_rows, subset_rows
 
 
 @dataclass
@@ -40,12 +41,6 @@ def occurrence_labels(index, aus) -> np.ndarray:
     return index[cols].to_numpy(np.float32)
 
 
-def _subset(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    if n is None or len(rows) <= n:
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-
-
 def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, flow: bool = True,
               flow_step: int = 3, flow_size: int = 64, max_train: int | None = None, max_test: int | None = None,
               max_unlabelled: int | None = None, labelled_subjects: int | None = None, seed: int = 0,
@@ -63,12 +58,8 @@ def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, fl
             raise ValueError(f"asked for {labelled_subjects} labelled subjects, fold {fold} has {len(present)}")
         train_s = list(np.random.default_rng(seed).choice(present, labelled_subjects, replace=False))
     labels = occurrence_labels(idx, aus)
-    known = ~np.isnan(labels).all(1)
-    train = np.flatnonzero(idx["subject"].isin(train_s).to_numpy() & known)
-    test = np.flatnonzero(idx["subject"].isin(test_s).to_numpy() & known)
-    if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"{dataset} fold {fold}: {len(train)} training and {len(test)} test frames with labels")
-    train, test = _subset(train, max_train, seed), _subset(test, max_test, seed + 1)
+    train, test = labelled_fold_rows(idx, labels, train_s, test_s, where=f"{dataset} fold {fold}",
+                                     max_train=max_train, max_test=max_test, seed=seed)
     out = RTATLData(store=store, aus=tuple(aus), labels=labels, centres=store.au_centres(aus),
                     train_rows=train, test_rows=test, info=info)
     if flow:
@@ -87,7 +78,7 @@ def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, fl
     if unlabelled:
         u = D.load_store(unlabelled, policy)
         out.unlabelled = u
-        out.unlabelled_rows = _subset(np.arange(len(u)), max_unlabelled, seed + 2)
+        out.unlabelled_rows = subset_rows(np.arange(len(u)), max_unlabelled, seed + 2)
         out.unlabelled_centres = u.au_centres(aus)
         info.update(unlabelled=unlabelled, unlabelled_frames=len(out.unlabelled_rows), unlabelled_hash=u.cache_hash)
     info.update(train_frames=len(train), test_frames=len(test), train_subjects=len(set(idx["subject"].iloc[train])))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aukit import data as D
+from aukit.data.splits import labelled_fold_rows
 
 from .config import BP4D_AUS, DISFA_AUS
 
@@ -46,12 +47,6 @@ class SCCData:
         return {"intensity": self.intensity, "centres": self.centres}
 
 
-def _subset(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    if n is None or len(rows) <= n:
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-
-
 def intensity_labels(index, aus) -> np.ndarray:
     """(N, A) float32 intensities from the index's AU columns (NaN where not labelled)."""
     missing = [a for a in aus if a not in index.columns]
@@ -68,12 +63,8 @@ def load_data(dataset: str, fold: int | str, aus=None, *, max_train: int | None 
     idx = store.index
     train_s, test_s = D.fold_subjects(dataset, fold)
     labels = intensity_labels(idx, aus)
-    known = ~np.isnan(labels).all(1)
-    train = np.flatnonzero(idx["subject"].isin(train_s).to_numpy() & known)
-    test = np.flatnonzero(idx["subject"].isin(test_s).to_numpy() & known)
-    if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"{dataset} fold {fold}: {len(train)} training and {len(test)} test frames with labels")
-    train, test = _subset(train, max_train, seed), _subset(test, max_test, seed + 1)
+    train, test = labelled_fold_rows(idx, labels, train_s, test_s, where=f"{dataset} fold {fold}",
+                                     max_train=max_train, max_test=max_test, seed=seed)
     info = {"dataset": dataset, "fold": str(fold), "store_hash": store.cache_hash, "frames": len(store),
             "train_frames": len(train), "test_frames": len(test),
             "train_subjects": int(idx["subject"].iloc[train].nunique()),
