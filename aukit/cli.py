@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")
     s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")
-    s.add_argument("--runs", default="reports", help="where run folders with deploy.pt live")
+    s.add_argument("--runs", nargs="+", default=["runs", "reports"],
+                   help="folders holding run folders with deploy.pt (the notebooks write runs/<slug>/deploy.pt)")
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("train", help="train one method outside a notebook (torchrun/DDP with --nproc)")

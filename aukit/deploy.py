@@ -65,8 +65,9 @@ class Deployed(nn.Module):
                                           align_corners=False, antialias=True)
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         y = self.model(x)
-        y = y[0] if isinstance(y, (tuple, list)) else y
-        y = y.float()
+        if isinstance(y, dict):                                   # e.g. PIAP-DF's AU encoder: {"logits", "feature"}
+            y = y["logits"] if "logits" in y else y[self.spec.output]
+        y = (y[0] if isinstance(y, (tuple, list)) else y).float()
         if self.spec.output == "intensity":
             return {"intensity": (y * self.spec.scale).clamp(0, 5)}
         prob = torch.sigmoid(y) if self.spec.output == "logits" else y
@@ -87,14 +88,20 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
     return Deployed(model, spec).to(device)
 
 
-def find(name_or_path: str, runs: str | Path = "reports") -> Path:
-    """A checkpoint path, or the name of a run folder holding ``deploy.pt`` (e.g. ``tas``)."""
+RUN_FOLDERS = ("runs", "reports")  # where the notebooks' ``model_dir`` (runs/<slug>) and older runs put deploy.pt
+
+
+def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
+    """A checkpoint path, or the name of a run folder holding ``deploy.pt`` (e.g. ``tas`` finds
+    ``runs/tas/deploy.pt``, written by the TAS notebook)."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    for cand in (p / "deploy.pt", Path(runs) / name_or_path / "deploy.pt",
-                 Path(runs) / name_or_path / "models" / "deploy.pt"):
+    roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    cands = [p / "deploy.pt"] + [c for r in roots for c in (r / name_or_path / "deploy.pt",
+                                                            r / name_or_path / "models" / "deploy.pt")]
+    for cand in cands:
         if cand.is_file():
             return cand
-    raise FileNotFoundError(f"no deployable model {name_or_path!r}: not a file, and no deploy.pt under "
-                            f"{p} or {Path(runs) / name_or_path}; run the paper notebook first or pass a path")
+    raise FileNotFoundError(f"no deployable model {name_or_path!r}: not a file, and none of "
+                            f"{', '.join(map(str, cands))} exists; run the paper notebook first or pass a path")

@@ -39,8 +39,8 @@ class JobConfig:
 
 
 def _tas(job: JobConfig, rank: int) -> dict:
-    from .deploy import DeploySpec, export
     from .methods.tas import config as tc
+    from .methods.tas.deploy import export_deployable
     from .methods.tas import experiment as te
     from .methods.tas.data import load_data
 
@@ -52,11 +52,7 @@ def _tas(job: JobConfig, rank: int) -> dict:
     if rank != 0:
         return {}
     ev = te.evaluate(model, data, opts)
-    spec = DeploySpec(model="tas_resnet34", policy="tas", size=job.size or 256, aus=list(data.aus),
-                      output="intensity", scale=5.0,
-                      kwargs=dataclasses.asdict(dataclasses.replace(cfg.model, n_aus=data.n_aus)),
-                      dataset=job.dataset, method="tas")
-    export(Path(job.out_dir) / "deploy.pt", model, spec)
+    export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=job.size)
     return {"history": hist, **{k: float(v) for k, v in ev["metrics"].items()}}
 
 

@@ -46,6 +46,8 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     params = {"out_dir": str(out), **(parameters or {})}
+    if "model_dir" not in params and "model_dir" in pm.inspect_notebook(str(nb)):
+        params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name
     t0 = time.perf_counter()
     os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
@@ -57,6 +59,15 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     _record_run(out, nb, params, wall)
     metrics = out / "metrics.json"
     return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def model_dir_for(slug: str, out: Path, smoke: bool) -> str:
+    """Where a run's deploy.pt goes: ``runs/<slug>`` for the standard report folder, else (smoke
+    runs, sweep cells, other folders) a ``model/`` folder inside ``out``, so that a test or a
+    sweep never replaces the model ``aukit predict --model <slug>`` finds."""
+    if not smoke and Path(out).resolve() == (repo_root() / "reports" / slug).resolve():
+        return str(repo_root() / "runs" / slug)
+    return str(Path(out) / "model")
 
 
 def export_html(executed: Path) -> Path:

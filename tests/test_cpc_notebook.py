@@ -2,6 +2,7 @@
 import math
 
 import pytest
+from _deploycheck import check_deploy
 
 VARIANTS_2PCT = ("r18_2pct", "r18_gru_scratch_2pct", "ours_target_2pct", "ours_pool_2pct")
 
@@ -28,3 +29,4 @@ def test_cpc_notebook_smoke(synthau_tiny, tmp_path):
         assert (out / f).is_file(), f
     table = (out / "tables/table2_icc.md").read_text()
     assert "Ours(*pool)-2%" in table and "Ours(*Affwild2)-2%" in table and "different dataset" in table
+    check_deploy(out, "cpc")

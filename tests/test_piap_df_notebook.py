@@ -2,6 +2,7 @@
 import math
 
 import pytest
+from _deploycheck import check_deploy
 
 
 @pytest.mark.notebooks
@@ -23,3 +24,4 @@ def test_piap_df_notebook_smoke(tmp_path, request):
     assert max(m[f"f1_{v}"] for v in variants) > 0.0
     assert (tmp_path / "piap_df" / "tables" / "table3_ablation.md").is_file()
     assert (tmp_path / "piap_df" / "figures" / "fig1_pi_maps.png").is_file()
+    check_deploy(tmp_path / "piap_df", "piap_df")

@@ -2,6 +2,7 @@
 import math
 
 import pytest
+from _deploycheck import check_deploy
 
 
 @pytest.mark.notebooks
@@ -16,3 +17,4 @@ def test_rtatl_notebook_smoke(synthau_tiny, tmp_path):
     assert m["params_infer_m"] < m["params_train_m"] and m["gflops_infer"] < m["gflops_train"]
     assert (tmp_path / "rtatl" / "tables" / "table1.md").is_file()
     assert (tmp_path / "rtatl" / "figures" / "fig6_inpainting.png").is_file()
+    check_deploy(tmp_path / "rtatl", "rtatl")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from _deploycheck import check_deploy
 
 
 @pytest.mark.notebooks
@@ -28,3 +29,4 @@ def test_scc_notebook_smoke(synthau_tiny, tmp_path):
         assert (out / f).is_file(), f
     table = (out / "tables/table1_disfa_icc.md").read_text()
     assert "SCC-Heatmap (Ours)" in table and "different dataset" in table
+    check_deploy(out, "scc")

@@ -5,6 +5,7 @@ import math
 import os
 
 import pytest
+from _deploycheck import check_deploy
 
 
 @pytest.mark.notebooks
@@ -29,3 +30,4 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
     for f in ("fig3_curves.png", "fig4_tsne_au12.pdf", "fig6_tsne_subject.png"):
         assert (out / "figures" / f).is_file()
     assert (out / "run.yaml").is_file() and os.path.getsize(out / "metrics.json") > 0
+    check_deploy(out, "tas")

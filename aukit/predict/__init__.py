@@ -72,7 +72,7 @@ def _smooth(x: np.ndarray, window: int) -> np.ndarray:
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
             device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
-            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path = "reports") -> PredictResult:
+            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path | tuple = deploy.RUN_FOLDERS) -> PredictResult:
     """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``)."""
     t0 = time.perf_counter()
     dev = pick_device(device)

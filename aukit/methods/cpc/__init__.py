@@ -6,6 +6,7 @@ from .config import BaselineConfig, CPCModelConfig, PretrainConfig, SparseConfig
 from .losses import InfoNCELoss, SparseLabelLoss, topk_accuracy
 from .model import CPCNet, ConvGRUCell, FrameRegressor, cpc_r18_frame, cpc_r18_gru
 from .step import make_frame_step, make_pretrain_step, make_sparse_step, sparse_forward
+from .deploy import CPCDeploy, cpc_deploy
 
 __all__ = [
     "BaselineConfig", "CPCModelConfig", "PretrainConfig", "SparseConfig",

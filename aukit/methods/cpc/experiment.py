@@ -67,6 +67,7 @@ class Results:
     wall_s: float = 0.0
     configs: dict = field(default_factory=dict)
     split: object = field(default=None, repr=False)   # the target Split (AU distribution figure)
+    model: object = field(default=None, repr=False)   # first seed's "Ours 2%" CPCNet (pool pre-training if run): deploy.pt
 
 
 def _train_cfg(epochs: int, plan: Plan, loader=None) -> TrainConfig:
@@ -211,6 +212,7 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         model.load_state_dict(pretrained[src])
         train_sequence_model(model, split, anchors, split.labels, scfg, pcfg, plan, device, seed)
         done(f"Ours(*{src})-2%", model, t0)
+        out["model"] = model.eval()                 # the last source (pool when given) is the headline model
 
     if plan.table3:
         t0 = time.perf_counter()
@@ -333,6 +335,8 @@ def run(dataset: str = "synthau-disfa", fold: int = 1, pool: str | None = "synth
         res.const.append(out["const"])
         if not res.curves:
             res.curves = _curve_data(target, out)
+        if res.model is None:
+            res.model = out.get("model")
     res.wall_s = time.perf_counter() - t0
     res.split = target
     return res

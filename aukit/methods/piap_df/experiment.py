@@ -133,7 +133,7 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     final = models.get("PIAP-DF", models.get("PIAP", models.get("Baseline")))
     exported = (final.student if hasattr(final, "student") else final).export()
     return {"f1": {k: out[k] for k in variants if k in out}, "models": models, "data": data, "gen1": gen1,
-            "constant": runs.constant_f1(data), "export_params": sum(p.numel() for p in exported.parameters()),
+            "constant": runs.constant_f1(data), "exported": exported, "export_params": sum(p.numel() for p in exported.parameters()),
             "export_images_per_s": runs.throughput(exported, s.net.image_size, device)}
 
 

@@ -8,6 +8,7 @@ from .losses import (DiscriminatorLoss, ExemplarLoss, FlowLoss, GeneratorLoss, P
                      SupervisedBCELoss)
 from .model import RTATLBackbone, rtatl_backbone
 from .step import RTATLStep, predict
+from .deploy import RTATLDeploy, rtatl_deploy
 
 __all__ = ["BP4D_AUS", "DISFA_AUS", "RTATLModelConfig", "RTATLTrainConfig", "RTATLNet", "RTATLBackbone", "rtatl",
            "rtatl_backbone", "count_parameters", "RTATLStep", "predict", "SupervisedBCELoss", "DiscriminatorLoss",

@@ -67,6 +67,7 @@ class ExperimentConfig:
     weights: str | None = None               # local ImageNet ResNet-18 state_dict (random init otherwise)
     device: str = ""
     out_dir: str = "reports/rtatl"
+    model_dir: str = ""                      # the main variant's backbone -> model_dir/deploy.pt (aukit predict); "" skips
     progress: bool = False
     extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
 
@@ -213,6 +214,9 @@ def run(ecfg: ExperimentConfig) -> dict:
         m.update(sweep)
     for name, fig in figures.qualitative(nets[main], data, device).items():
         report.add_figure(name, fig)
+    if ecfg.model_dir:
+        from .deploy import export_deployable
+        export_deployable(nets[main], data, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset)
     m["wall_s"] = time.perf_counter() - t0
     report.add_metrics(**m)
     report.headline(f"f1_avg_{main.lower()}", "f1_constant")

@@ -6,6 +6,7 @@ from .graph import SCC, knn_channels
 from .heatmaps import decode, gaussian_targets
 from .losses import HeatmapMSELoss
 from .model import SCCHeatmapNet, build, resnet_deconv, scc_heatmap
+from .deploy import SCCDeploy, scc_deploy
 
 __all__ = ["K_BY_DATASET", "SCCModelConfig", "SCCTrainConfig", "SCC", "knn_channels", "decode",
            "gaussian_targets", "HeatmapMSELoss", "SCCHeatmapNet", "build", "resnet_deconv", "scc_heatmap"]

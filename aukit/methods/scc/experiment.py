@@ -58,6 +58,7 @@ class ExperimentConfig:
     curve_frames: int = 300              # Fig. 5 intensity curves: frames per subject
     device: str = ""
     out_dir: str = "reports/scc"
+    model_dir: str = ""                  # SCC-Heatmap (first seed) -> model_dir/deploy.pt for aukit predict; "" skips
     progress: bool = False
 
     @property
@@ -86,10 +87,11 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
 
 def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: list, epochs: int, smoke: bool,
                     tables: list, out_dir: str, device: str, lr: float, batch_size: int, k: int,
-                    sigma: float) -> ExperimentConfig:
+                    sigma: float, model_dir: str = "") -> ExperimentConfig:
     """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
     keep the preset's seeds / epochs / tables / k; smoke keeps its own batch size."""
-    over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, lr=lr, sigma=sigma)
+    over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, lr=lr, sigma=sigma,
+                model_dir=model_dir)
     if not smoke:
         over["batch_size"] = batch_size
         if seeds:
@@ -267,6 +269,9 @@ def run(ecfg: ExperimentConfig) -> dict:
     for name, fig in figs.items():
         report.add_figure(name, fig)
     m.update(fig_metrics)
+    if ecfg.model_dir:
+        from .deploy import export_deployable
+        export_deployable(scc_model, data.aus, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset, configs(ecfg, {})[1])
     m["wall_s"] = time.perf_counter() - t0
     report.add_metrics(**m)
     report.headline("icc_avg_scc_heatmap", "mae_avg_scc_heatmap", "icc_avg_resnet_deconv", "mae_avg_resnet_deconv")

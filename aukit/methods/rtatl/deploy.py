@@ -1,0 +1,62 @@
+"""RTATL at deployment: the backbone alone (RoII, OFE, D, G and C removed) as an ``aukit predict`` model.
+
+At inference RTATL needs the AU centres of each face. ``aukit predict`` feeds aligned faces
+only, so the deployable model carries the mean AU centres of its training store (the faces
+are aligned, so the centres move little); ``RTATLDeploy.forward`` then applies the test-time
+centre crop (RTATL §4.2) exactly as ``experiment.predict_rows`` does.
+
+    export_deployable(net, data, "runs/rtatl/deploy.pt", dataset="synthau-bp4d")
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from aukit.deploy import DeploySpec, export
+from aukit.registry import register_model
+
+from .config import RTATLModelConfig
+from .model import RTATLBackbone
+from .step import predict
+
+
+class RTATLDeploy(nn.Module):
+    """Aligned faces (B, 3, S, S) at the store side S -> AU probabilities (B, N)."""
+
+    def __init__(self, model: dict, store_size: int = 200):
+        super().__init__()
+        mc = RTATLModelConfig(**{**model, "aus": tuple(model.get("aus", RTATLModelConfig.aus))})
+        self.backbone = RTATLBackbone(mc)                        # a GCN's graph is a buffer: the checkpoint restores it
+        self.store_size = store_size
+        self.register_buffer("centres", torch.zeros(1, len(mc.aus), 2, 2))  # (1, N, 2 RoIs, xy) store pixels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.centres.expand(x.shape[0], -1, -1, -1)
+        crop = round(self.store_size * 192 / 200)               # RTATL §4.2: 192 of 200, scaled with the store
+        return predict(self.backbone, x, c, crop=crop, input_size=self.backbone.cfg.input_size)
+
+
+@register_model
+def rtatl_deploy(model: dict | None = None, store_size: int = 200) -> RTATLDeploy:
+    return RTATLDeploy(model or {}, store_size)
+
+
+def export_deployable(net: nn.Module, data, path: str | Path, dataset: str) -> Path:
+    """Write the backbone of a trained :class:`RTATLNet` (or a bare backbone) with the mean training
+    AU centres of ``data`` (an :class:`RTATLData`)."""
+    backbone = getattr(net, "backbone", net)
+    mc = dataclasses.asdict(backbone.cfg)
+    mc["aus"], mc["weights"] = list(mc["aus"]), None            # the trained weights replace any ImageNet file
+    kwargs = {"model": mc, "store_size": int(data.store.size)}
+    dep = RTATLDeploy(**kwargs)
+    dep.backbone.load_state_dict(backbone.state_dict())
+    centres = np.nanmean(data.centres[data.train_rows], axis=0)
+    dep.centres.copy_(torch.as_tensor(centres, dtype=torch.float32)[None])
+    spec = DeploySpec(model="rtatl_deploy", policy="rtatl", size=int(data.store.size),
+                      aus=[f"AU{int(a):02d}" for a in mc["aus"]], output="probs", kwargs=kwargs,
+                      dataset=dataset, method="rtatl")
+    return export(path, dep, spec)

@@ -1,0 +1,51 @@
+"""SCC at deployment: the heatmap network plus the decoding of Eq. 1 (the maximum of each map,
+averaged over an AU's points, is its intensity) as an ``aukit predict`` model.
+
+    export_deployable(model, aus, "runs/scc/deploy.pt", dataset="synthau-disfa", train=tc)
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from aukit.deploy import DeploySpec, export
+from aukit.registry import register_model
+
+from .config import SCCModelConfig, SCCTrainConfig
+from .heatmaps import decode
+from .model import SCCHeatmapNet
+
+
+class SCCDeploy(nn.Module):
+    """Faces (B, 3, S, S) -> AU intensities (B, A) on 0..5 from the heatmaps' maxima."""
+
+    def __init__(self, model: dict, points_per_au: int = 2, sigma: float = 2.0, eq1_normalised: bool = False):
+        super().__init__()
+        self.model = SCCHeatmapNet(SCCModelConfig(**model))
+        self.points_per_au, self.sigma, self.eq1 = points_per_au, sigma, eq1_normalised
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return decode(self.model(x).float(), self.points_per_au, self.sigma, self.eq1)[0]
+
+
+@register_model
+def scc_deploy(model: dict | None = None, points_per_au: int = 2, sigma: float = 2.0,
+               eq1_normalised: bool = False) -> SCCDeploy:
+    return SCCDeploy(model or {}, points_per_au, sigma, eq1_normalised)
+
+
+def export_deployable(model: SCCHeatmapNet, aus, path: str | Path, dataset: str,
+                      train: SCCTrainConfig | None = None) -> Path:
+    """Write a trained :class:`SCCHeatmapNet` with its decoding settings for ``aukit predict``."""
+    tc = train or SCCTrainConfig()
+    mc = {**dataclasses.asdict(model.cfg), "backbone_weights": None}   # the trained weights replace the ImageNet file
+    kwargs = {"model": mc, "points_per_au": mc["n_points"] // len(aus), "sigma": tc.sigma,
+              "eq1_normalised": tc.eq1_normalised}
+    dep = SCCDeploy(**kwargs)
+    dep.model.load_state_dict(model.state_dict())
+    spec = DeploySpec(model="scc_deploy", policy="scc", size=mc["input_size"], aus=list(aus), output="intensity",
+                      scale=1.0, kwargs=kwargs, dataset=dataset, method="scc")
+    return export(path, dep, spec)

@@ -1,0 +1,27 @@
+"""TAS at deployment: the single-image network (no segments, no losses) as an ``aukit predict`` model.
+
+    export_deployable(model, data, "runs/tas/deploy.pt", size=48)
+    aukit predict clip.mp4 --model runs/tas/deploy.pt
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch.nn as nn
+
+from aukit.deploy import DeploySpec, export
+
+from .config import INTENSITY_MAX
+
+
+def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) -> DeploySpec:
+    """How ``aukit predict`` rebuilds and feeds a trained :class:`TASNet` (registry ``tas_resnet34``);
+    ``size`` is the input side it was trained at (None: the store's 256)."""
+    return DeploySpec(model="tas_resnet34", policy="tas", size=int(size or 256), aus=list(aus), output="intensity",
+                      scale=INTENSITY_MAX, kwargs=dataclasses.asdict(model.cfg), dataset=dataset, method="tas")
+
+
+def export_deployable(model: nn.Module, aus, dataset: str, path: str | Path, size: int | None = None) -> Path:
+    """Write ``path`` (strict, weights-only checkpoint + spec) for ``aukit predict --model path``."""
+    return export(path, model, deploy_spec(model, aus, dataset, size))

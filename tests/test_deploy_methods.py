@@ -1,0 +1,124 @@
+"""Each method's deployable export: written by its ``deploy`` module, rebuilt strictly by
+``aukit.deploy.load``, and giving what the method's own evaluation path gives on the same faces."""
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from aukit import deploy
+
+
+def _faces(n: int, size: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=g)
+
+
+def _normalise(u8: torch.Tensor) -> torch.Tensor:
+    return (u8.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+
+
+def _load(path):
+    net = deploy.load(path)
+    assert isinstance(net, deploy.Deployed)
+    return net
+
+
+def test_tas(tmp_path):
+    from aukit.methods.tas import TASModelConfig, TASNet
+    from aukit.methods.tas.deploy import export_deployable
+    torch.manual_seed(0)
+    model = TASNet(TASModelConfig(n_aus=3, depth=18, attention_hidden=4, mlp_hidden=8)).eval()
+    path = export_deployable(model, ["AU06", "AU12", "AU17"], "synthau-bp4d", tmp_path / "d.pt", size=32)
+    net = _load(path)
+    assert net.spec.aus == ["AU06", "AU12", "AU17"] and net.spec.size == 32 and net.spec.policy == "tas"
+    x = _faces(4, 32)
+    with torch.no_grad():
+        want = model(_normalise(x)) * 5
+    torch.testing.assert_close(net(x)["intensity"], want.clamp(0, 5), atol=1e-4, rtol=1e-4)
+
+
+def test_cpc_reads_a_batch_as_a_causal_sequence(tmp_path):
+    from aukit.methods.cpc import CPCModelConfig, CPCNet
+    from aukit.methods.cpc.deploy import export_deployable
+    from aukit.methods.cpc.infer import predict_from_features
+    torch.manual_seed(0)
+    model = CPCNet(CPCModelConfig(image_size=32, num_aus=4)).eval()
+    path = export_deployable(model, ["AU01", "AU02", "AU04", "AU05"], tmp_path / "d.pt", "synthau-disfa",
+                             window=3, stride=2, size=32)
+    net = _load(path)
+    x = _faces(7, 32)
+    with torch.no_grad():
+        want = predict_from_features(model, model.encoder(_normalise(x)), 3, 2)
+        got = net(x)["intensity"]
+        # frame 0's window holds itself only: the same as a one-frame clip from a zero state
+        first = model(_normalise(x[:1]).unsqueeze(1))[0, 0]
+    torch.testing.assert_close(got, want.clamp(0, 5), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got[0], first.clamp(0, 5), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(got[6], net(x[6:])["intensity"][0])      # later frames do use their context
+
+
+def test_rtatl_uses_the_training_mean_centres(tmp_path):
+    from aukit.methods.rtatl import RTATLBackbone, RTATLModelConfig
+    from aukit.methods.rtatl.deploy import export_deployable
+    from aukit.methods.rtatl.step import predict
+    torch.manual_seed(0)
+    aus = (1, 2, 4)
+    backbone = RTATLBackbone(RTATLModelConfig(aus=aus, input_size=64, roi_channels=16, d_model=16, n_heads=2,
+                                              ff_dim=32)).eval()
+    rng = np.random.default_rng(0)
+    centres = (20 + 30 * rng.random((10, 3, 2, 2))).astype(np.float32)
+    data = SimpleNamespace(store=SimpleNamespace(size=64), centres=centres, train_rows=np.arange(6))
+    path = export_deployable(backbone, data, tmp_path / "d.pt", "synthau-bp4d")
+    net = _load(path)
+    assert net.spec.aus == ["AU01", "AU02", "AU04"] and net.spec.output == "probs" and net.spec.size == 64
+    x = _faces(3, 64)
+    mean_c = torch.as_tensor(centres[:6].mean(0))[None].expand(3, -1, -1, -1)
+    with torch.no_grad():
+        want = predict(backbone, _normalise(x), mean_c, crop=round(64 * 192 / 200), input_size=64)
+    torch.testing.assert_close(net(x)["occurrence"], want, atol=1e-4, rtol=1e-4)
+
+
+def test_piap_df_encoder(tmp_path):
+    from aukit.methods.piap_df import NetConfig
+    from aukit.methods.piap_df.deploy import export_deployable
+    from aukit.methods.piap_df.model import AUEncoder
+    torch.manual_seed(0)
+    cfg = NetConfig(trunk="tiny_dw", image_size=32, tiny_width=8)
+    enc = AUEncoder(cfg).eval()
+    net = _load(export_deployable(enc, cfg, tmp_path / "d.pt", "synthau-bp4d"))
+    assert net.spec.aus == [f"AU{a:02d}" for a in cfg.aus] and net.spec.output == "logits"
+    x = _faces(2, 32)
+    with torch.no_grad():
+        want = torch.sigmoid(enc(_normalise(x))["logits"])
+    torch.testing.assert_close(net(x)["occurrence"], want, atol=1e-5, rtol=1e-5)
+
+
+def test_scc_decodes_heatmap_maxima(tmp_path):
+    from aukit.methods.scc import SCCHeatmapNet, SCCModelConfig, SCCTrainConfig, decode
+    from aukit.methods.scc.deploy import export_deployable
+    torch.manual_seed(0)
+    aus = ["AU01", "AU02", "AU04"]
+    model = SCCHeatmapNet(SCCModelConfig(depth=18, input_size=64, deconv_channels=16, k=3, n_points=6)).eval()
+    tc = SCCTrainConfig()
+    net = _load(export_deployable(model, aus, tmp_path / "d.pt", "synthau-disfa", tc))
+    assert net.spec.size == 64 and net.spec.scale == 1.0
+    x = _faces(2, 64)
+    with torch.no_grad():
+        want = decode(model(_normalise(x)), 2, tc.sigma, tc.eq1_normalised)[0]
+    torch.testing.assert_close(net(x)["intensity"], want.clamp(0, 5), atol=1e-4, rtol=1e-4)
+
+
+def test_find_looks_in_runs_then_reports(tmp_path):
+    from aukit.methods.tas import TASModelConfig, TASNet
+    from aukit.methods.tas.deploy import export_deployable
+    model = TASNet(TASModelConfig(n_aus=1, depth=18, attention_hidden=2, mlp_hidden=2))
+    export_deployable(model, ["AU12"], "x", tmp_path / "reports" / "tas" / "deploy.pt", size=32)
+    assert deploy.find("tas", (tmp_path / "runs", tmp_path / "reports")) == tmp_path / "reports" / "tas" / "deploy.pt"
+    export_deployable(model, ["AU12"], "x", tmp_path / "runs" / "tas" / "deploy.pt", size=32)
+    assert deploy.find("tas", (tmp_path / "runs", tmp_path / "reports")) == tmp_path / "runs" / "tas" / "deploy.pt"
+    with pytest.raises(FileNotFoundError, match="run the paper notebook"):
+        deploy.find("scc", (tmp_path / "runs", tmp_path / "reports"))
