@@ -50,8 +50,11 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     assert "speedup_vs_paper" not in on_disk["targets"]["piap_df"]
     p = on_disk["prepare"]
     assert p["frames"] == 40 and _pos(p["frames_per_s"]) and p["flow_pairs"] > 0 and _pos(p["flow_pairs_per_s"])
+    e2e = on_disk["predict"]
+    assert e2e["frames"] == 24 and e2e["faces"] >= 20 and _pos(e2e["frames_per_s"])
+    assert e2e["frames_per_s_min"] <= e2e["frames_per_s"] <= e2e["frames_per_s_max"]
     md = (tmp_path / "bench.md").read_text()
-    assert on_disk["commit"] in md and "torch" in md and "| tas |" in md and "| piap_df |" in md
+    assert on_disk["commit"] in md and "aukit predict end to end" in md and "torch" in md and "| tas |" in md and "| piap_df |" in md
 
 
 @pytest.mark.parametrize("method", METHODS)

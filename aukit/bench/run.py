@@ -88,13 +88,15 @@ def bench_inference(methods, device: torch.device, preset: str, *, reps: int, wa
 
 def run_bench(methods=None, *, device=None, preset: str | None = None, out: str | Path | None = "reports/bench",
               reps: int = 5, steps: int = 10, warmup: int = 3, prepare: bool = True, inference: bool = True,
-              inference_batch_sizes=(1, 256), data: dict | None = None, on_error: str = "record") -> dict:
+              inference_batch_sizes=(1, 256), data: dict | None = None, on_error: str = "record",
+              predict: bool = True) -> dict:
     """Benchmark ``methods`` (default: all five) on ``device`` (default: aukit's pick).
 
     preset: "default" (the paper's models and batches) or "tiny" (a few minutes on a CPU);
     None picks "default" on CUDA and "tiny" elsewhere. ``data``: {method: {"dataset", "aux",
     "fold"}} overrides. A method that fails is recorded as {"error": ...} (``on_error="raise"``
-    re-raises). ``inference_batch_sizes``: batches of the deployable-model timing.
+    re-raises). ``inference_batch_sizes``: batches of the deployable-model timing. ``predict``:
+    ``aukit predict`` end to end on a video (:mod:`aukit.bench.endtoend`).
     Writes ``<out>/bench.json`` and ``<out>/bench.md`` unless ``out`` is None.
     """
     dev = pick_device(device)
@@ -112,7 +114,7 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
     prov = provenance(device=dev)
     res = {"device": prov["device_name"], "device_type": dev.type, "commit": git_info()["commit"],
            "dirty": prov.get("dirty"), "preset": preset, "settings": {"reps": reps, "steps": steps, "warmup": warmup},
-           "methods": {}, "prepare": {}, "inference": {}, "targets": {}, "provenance": prov}
+           "methods": {}, "prepare": {}, "inference": {}, "predict": {}, "targets": {}, "provenance": prov}
     for m in methods:
         try:
             row = bench_method(m, dev, preset, reps=reps, steps=steps, warmup=warmup, data=(data or {}).get(m))
@@ -130,6 +132,9 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
     if inference:
         res["inference"] = bench_inference(methods, dev, preset, reps=reps, warmup=warmup,
                                            batch_sizes=inference_batch_sizes)
+    if predict:
+        from .endtoend import time_predict
+        res["predict"] = time_predict(dev, preset, reps=min(reps, 3))
     res["wall_s"] = time.perf_counter() - t0
     if out is not None:
         write(res, out)
@@ -224,4 +229,12 @@ def markdown(res: dict) -> str:
                   "| method | face | " + " | ".join(f"batch {b}" for b in bss) + " |", "|---" * (2 + len(bss)) + "|"]
         for m, r in res["inference"].items():
             lines.append(f"| {m} | {r['face_size']} | " + " | ".join(_f(r[f"bs{b}_img_s"]) for b in bss) + " |")
+    if res.get("predict"):
+        p = res["predict"]
+        lines += ["", "## aukit predict end to end (frames/s)", "",
+                  f"- {p['clip']}, {p['model']}, batch {p['batch']}, detection every {p['detect_every']} frames, "
+                  f"{p['workers']} detection workers: {_f(p['frames_per_s'])} frames/s "
+                  f"({_f(p['frames_per_s_min'])}-{_f(p['frames_per_s_max'])}), {p['faces']}/{p['frames']} faces",
+                  f"- reported: Py-Feat {_f(p['pyfeat_frames_per_s'], 0)} frames/s at batch 16 on an RTX 3090 "
+                  "(its best published figure; the GPU target)"]
     return "\n".join(lines) + "\n"

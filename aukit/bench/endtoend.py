@@ -1,0 +1,69 @@
+"""``aukit predict`` end to end (issue #13): frames/s from a video file to the CSV, decode,
+dlib detection every k-th frame with landmark tracking in between (a process pool over the
+CPU cores), alignment, batched inference on the device, all included.
+
+The clip is the real face shipped with scikit-image (``astronaut``), 512x512, moving a few
+pixels per frame so that the tracker works as on a recording; the model is TAS's deployable
+network (random weights: the speed does not depend on them) at its trained input size.
+Py-Feat's best published figure (batch 16, RTX 3090) is the reference: 202 frames/s.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PYFEAT_FRAMES_S = 202.0   # Py-Feat, batch 16, RTX 3090 (issue #13): the GPU target for end-to-end frames/s
+
+
+def write_clip(path: str | Path, frames: int, fps: float = 30.0) -> Path:
+    """An MJPG .avi of ``frames`` frames: the astronaut face drifting and swaying (512x512)."""
+    import cv2
+    from skimage import data as skdata
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    h, w = face.shape[:2]
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for t in range(frames):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 4.0 * np.sin(t / 15), 1.0)
+        m[:, 2] += (6.0 * np.sin(t / 10), 4.0 * np.cos(t / 13))
+        vw.write(cv2.warpAffine(face, m, (w, h), borderMode=cv2.BORDER_REFLECT))
+    vw.release()
+    return Path(path)
+
+
+def time_predict(device, preset: str = "default", *, frames: int | None = None, batch: int = 16,
+                 detect_every: int = 5, workers: int | None = None, reps: int = 2) -> dict:
+    """Median end-to-end frames/s of ``aukit predict`` on the clip (a warm-up run excluded; each run
+    starts its own detection pool, as a user's call does)."""
+    import torch
+
+    from aukit.deploy import export
+    from aukit.predict import predict
+
+    from .deployable import deployable
+    tiny = preset == "tiny"
+    n = frames or (24 if tiny else 600)
+    model, size = deployable("tas", "tiny" if tiny else "default")
+    with tempfile.TemporaryDirectory(prefix="aukit-bench-predict-") as tmp:
+        tmp = Path(tmp)
+        clip = write_clip(tmp / "clip.avi", n)
+        ckpt = export(tmp / "deploy.pt", model.model, model.spec)
+        run = lambda: predict(clip, str(ckpt), tmp / "out", batch=batch, device=str(device),  # noqa: E731
+                              detect_every=detect_every, workers=workers, plot=False)
+        run()                                                      # warm-up: worker pool, dlib models, kernels
+        walls = []
+        for _ in range(reps):
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            res = run()
+            walls.append(time.perf_counter() - t0)
+    fps = [n / w for w in walls]
+    return {"clip": f"astronaut 512x512, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
+            "detect_every": detect_every, "workers": (os.cpu_count() or 1) if workers is None else workers,
+            "frames": n, "faces": res.n_faces, "frames_per_s": float(np.median(fps)),
+            "frames_per_s_min": float(min(fps)), "frames_per_s_max": float(max(fps)),
+            "pyfeat_frames_per_s": PYFEAT_FRAMES_S}
