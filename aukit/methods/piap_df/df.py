@@ -81,7 +81,10 @@ def _grads(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]
 
 
 def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    return sum((x.float() * y.float()).sum() for x, y in zip(a, b))
+    """sum_i <a_i, b_i> over two gradient lists as one dot product (two concatenations and one
+    kernel instead of two per parameter tensor: launch-bound on a GPU otherwise)."""
+    flat = lambda ts: torch.cat([t.reshape(-1) for t in ts]).float()  # noqa: E731
+    return torch.dot(flat(a), flat(b))
 
 
 class DFStep:
@@ -150,8 +153,9 @@ class DFStep:
         fb_d = discrete_feedback(fb.detach(), sigma.to(fb.device), self.cfg.fb_positive, self.cfg.fb_negative)
 
         # Eq. 11: theta' = theta - eta (fb_d g_{theta,u} + g_{theta,l}); the loop steps the teacher.
-        for p, gu, gl in zip(t_params, g_tu, g_tl):
-            p.grad = fb_d.to(gu.dtype) * gu + gl
+        grads = torch._foreach_add(torch._foreach_mul(g_tu, fb_d.to(g_tu[0].dtype)), g_tl)  # fused over tensors
+        for p, g in zip(t_params, grads):
+            p.grad = g
         logs = {"l_teacher_u": loss_tu.detach(), "l_teacher_l": loss_tl.detach(), "l_student_u": loss_su.detach(),
                 "fb_positive": (fb > 0).float(), "fb_discrete": fb_d, **{f"student_{k}": v for k, v in parts_sl.items()}}
         return StepOutput(loss_sl.detach(), logs, n_images=2 * (bl["image"].shape[0] + bu["image"].shape[0]),
