@@ -43,7 +43,9 @@ def cmd_run(a) -> int:
     from . import nb
     params = {name: _parse_value(value) for name, value in (a.param or [])}
     name = Path(a.notebook).stem
-    out = Path(a.out) if a.out else Path("reports") / name
+    if a.out and "out_dir" in params and Path(str(params["out_dir"])).resolve() != Path(a.out).resolve():
+        raise SystemExit(f"aukit run: --out {a.out} and -p out_dir {params['out_dir']} disagree; give one")
+    out = Path(a.out or params.pop("out_dir", None) or Path("reports") / name)  # -p out_dir works like --out
     metrics = nb.execute(a.notebook, out, params)
     print(f"executed {a.notebook} into {out}; metrics: {len(metrics)} entries")
     return 0

@@ -1,0 +1,33 @@
+"""``aukit run``: where the executed notebook, its reports and its parameters go."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aukit import cli, nb
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    seen = []
+    monkeypatch.setattr(nb, "execute", lambda notebook, out, params: seen.append((notebook, Path(out), params)) or {})
+    return seen
+
+
+def test_out_dir_param_is_the_output_folder(calls, tmp_path):
+    cli.main(["run", "scc", "-p", "out_dir", str(tmp_path / "x"), "-p", "epochs", "10"])
+    (notebook, out, params), = calls
+    assert notebook == "scc" and out == tmp_path / "x" and params == {"epochs": 10}
+
+
+def test_default_and_explicit_out(calls, tmp_path):
+    cli.main(["run", "tas"])
+    cli.main(["run", "tas", "--out", str(tmp_path / "y")])
+    assert [c[1] for c in calls] == [Path("reports") / "tas", tmp_path / "y"]
+
+
+def test_conflicting_out_is_an_error(calls, tmp_path):
+    with pytest.raises(SystemExit, match="disagree"):
+        cli.main(["run", "tas", "--out", str(tmp_path / "a"), "-p", "out_dir", str(tmp_path / "b")])
+    assert not calls
