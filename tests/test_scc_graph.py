@@ -144,3 +144,43 @@ def test_scc_validates():
         SCC(4, 2, edge="sum")
     with pytest.raises(ValueError, match="built for"):
         SCC(4, 2)(torch.randn(1, 3, 5, 5))
+
+
+def test_position_nodes_equal_a_per_position_loop():
+    # nodes="positions": each of the M*M positions is a node with its C channel values; the
+    # output at position p is max_j ReLU(phi . x_p + omega . (x_j - x_p)) over p's k nearest positions.
+    torch.manual_seed(3)
+    scc = SCC(map_size=3, k=3, edge="both", bn=False, nodes="positions", channels=4)
+    x = torch.randn(2, 4, 3, 3)
+    w = scc.edge_conv.weight.detach().flatten(1)                # (C, 2C)
+    phi, omega, bias = w[:, :4], w[:, 4:], scc.edge_conv.bias.detach()
+    want = torch.empty_like(x)
+    for b in range(2):
+        pts = x[b].reshape(4, 9).T                              # (9 positions, 4 channels)
+        d = torch.cdist(pts, pts)
+        d.fill_diagonal_(-1.0)
+        for p in range(9):
+            nbrs = d[p].topk(3, largest=False).indices
+            edges = [torch.relu(phi @ pts[p] + omega @ (pts[j] - pts[p]) + bias) for j in nbrs]
+            want[b, :, p // 3, p % 3] = torch.stack(edges).amax(0)
+    assert torch.allclose(scc(x), want, atol=1e-5)
+    assert torch.allclose(scc.forward_reference(x), want, atol=1e-5)
+
+
+def test_position_nodes_ignore_where_a_pixel_is():
+    # no spatial kernel: shuffling the pixels of every channel the same way shuffles the output
+    torch.manual_seed(4)
+    scc = SCC(map_size=4, k=3, nodes="positions", channels=6).eval()
+    x = torch.randn(2, 6, 4, 4)
+    perm = torch.randperm(16)
+    shuffled = x.flatten(2)[:, :, perm].view_as(x)
+    assert torch.allclose(scc(shuffled).flatten(2), scc(x).flatten(2)[:, :, perm], atol=1e-5)
+
+
+def test_position_nodes_validate():
+    with pytest.raises(ValueError, match="channels"):
+        SCC(4, 2, nodes="positions")
+    with pytest.raises(ValueError, match="nodes"):
+        SCC(4, 2, nodes="pixels", channels=3)
+    with pytest.raises(ValueError, match="channels"):
+        SCC(4, 2, nodes="positions", channels=3)(torch.randn(1, 5, 4, 4))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EDGE_FEATURES = ("both", "pair", "diff")  # Table 3: (f_i, f_j - f_i), (f_i, f_j), (f_j - f_i)
+NODE_KINDS = ("channels", "positions")    # graph nodes: the paper's channels, or (our reading of the TF code) positions
 
 # AUs with intensity labels (SCC §Datasets): BP4D (FERA2015) and DISFA.
 BP4D_AUS = ("AU06", "AU10", "AU12", "AU14", "AU17")
@@ -31,12 +32,15 @@ class SCCModelConfig:
     edge: str = "both"                 # SCC Eq. 3 / Table 3 setting (e): concat[f_i, f_j - f_i]
     edge_bn: bool = True               # authors' TF code: 1x1 conv + BN + ReLU on the edges (Eq. 3 has no BN)
     include_self: bool = True          # our choice (DGCNN k-NN habit): a node is its own nearest neighbour
+    nodes: str = "channels"            # SCC §SCC: channel maps are the nodes; "positions": our reading of the TF code
     n_points: int = 24                 # SCC §Heatmap Regression: N maps = 2 points x 12 DISFA AUs
     backbone_weights: str | None = None  # local ImageNet state_dict (paper: ImageNet init); None = random
 
     def __post_init__(self) -> None:
         if self.edge not in EDGE_FEATURES:
             raise ValueError(f"edge must be one of {EDGE_FEATURES}, got {self.edge!r}")
+        if self.nodes not in NODE_KINDS:
+            raise ValueError(f"nodes must be one of {NODE_KINDS}, got {self.nodes!r}")
         if self.deconv_layers < 1:
             raise ValueError(f"deconv_layers must be >= 1, got {self.deconv_layers}")
         if self.input_size % 32:

@@ -49,6 +49,7 @@ class ExperimentConfig:
     lr_milestones: tuple = (5, 10)       # authors' TF code
     sigma: float = 2.0                   # SCC Eq. 1 at 64x64
     k: int | None = None                 # None: 5 for BP4D, 7 for DISFA (SCC §Implementation Details)
+    nodes: str = "channels"              # SCC graph nodes: the paper's channels | positions (our reading of the TF code)
     depth: int = 50                      # ResNet-50 (SCC); quick/smoke use ResNet-18 on CPU
     input_size: int = 256                # SCC §Implementation Details
     deconv_channels: int = 256           # Xiao et al. 2018
@@ -87,11 +88,11 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
 
 def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: list, epochs: int, smoke: bool,
                     tables: list, out_dir: str, device: str, lr: float, batch_size: int, k: int,
-                    sigma: float, model_dir: str = "") -> ExperimentConfig:
+                    sigma: float, model_dir: str = "", nodes: str = "channels") -> ExperimentConfig:
     """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
     keep the preset's seeds / epochs / tables / k; smoke keeps its own batch size."""
     over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, lr=lr, sigma=sigma,
-                model_dir=model_dir)
+                model_dir=model_dir, nodes=nodes)
     if not smoke:
         over["batch_size"] = batch_size
         if seeds:
@@ -107,7 +108,7 @@ def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: 
 
 def configs(ecfg: ExperimentConfig, overrides: dict) -> tuple[SCCModelConfig, SCCTrainConfig]:
     mc = SCCModelConfig(depth=ecfg.depth, input_size=ecfg.input_size, deconv_channels=ecfg.deconv_channels,
-                        k=ecfg.k_default, n_points=2 * len(ecfg.aus), backbone_weights=ecfg.weights)
+                        k=ecfg.k_default, n_points=2 * len(ecfg.aus), backbone_weights=ecfg.weights, nodes=ecfg.nodes)
     mc = dataclasses.replace(mc, **overrides)
     tc = SCCTrainConfig(lr=ecfg.lr, batch_size=ecfg.batch_size, epochs=ecfg.epochs,
                         lr_milestones=tuple(ecfg.lr_milestones), sigma=ecfg.sigma)

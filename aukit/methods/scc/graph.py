@@ -11,7 +11,11 @@ Everything is batched on the device: one (B, C, C) distance matrix, one top-k, o
 gather; no Python loop over samples or nodes.
 
 Difference from the public TF code (REFERENCE.md): it reshapes the NHWC tensor so that
-its graph nodes are not the channels; here the nodes are the channels, as in the paper.
+its graph nodes are not the channels. ``nodes="channels"`` (default) follows the paper;
+``nodes="positions"`` is our reading of the code: the M*M positions are the nodes, each
+with its C channel values as features, the k-NN runs between positions and the 1x1
+convolution acts on channels (DGCNN's EdgeConv on a grid of points), which keeps each
+output map spatially aligned with its input.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import EDGE_FEATURES
+from .config import EDGE_FEATURES, NODE_KINDS
 
 
 def pairwise_sq_dist(nodes: torch.Tensor) -> torch.Tensor:
@@ -71,14 +75,19 @@ class SCC(nn.Module):
     """
 
     def __init__(self, map_size: int, k: int, *, edge: str = "both", bn: bool = True,
-                 include_self: bool = True):
+                 include_self: bool = True, nodes: str = "channels", channels: int | None = None):
         super().__init__()
         if edge not in EDGE_FEATURES:
             raise ValueError(f"edge must be one of {EDGE_FEATURES}, got {edge!r}")
+        if nodes not in NODE_KINDS:
+            raise ValueError(f"nodes must be one of {NODE_KINDS}, got {nodes!r}")
         if map_size < 1 or k < 1:
             raise ValueError(f"map_size and k must be positive, got {map_size}, {k}")
-        self.map_size, self.k, self.edge, self.include_self = map_size, k, edge, include_self
-        n = map_size * map_size                              # L = L' = M*M
+        if nodes == "positions" and not channels:
+            raise ValueError("nodes='positions' needs the number of channels (their feature length)")
+        self.map_size, self.k, self.edge, self.include_self, self.nodes = map_size, k, edge, include_self, nodes
+        n = map_size * map_size if nodes == "channels" else channels  # L = L': feature length of a node
+        self.dim = n
         in_feats = n if edge == "diff" else 2 * n
         self.edge_conv = nn.Conv2d(in_feats, n, kernel_size=1, bias=not bn)  # Theta = (phi, omega)
         self.bn = nn.BatchNorm1d(n) if bn else nn.Identity()
@@ -86,7 +95,7 @@ class SCC(nn.Module):
     def _split_weights(self) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(weight on f_i, weight on f_j), each (L', L); None when f_i has no own term."""
         w = self.edge_conv.weight.flatten(1)                 # (L', 2L) or (L', L)
-        n = self.map_size ** 2
+        n = self.dim
         if self.edge == "diff":                              # omega . (f_j - f_i)
             return -w, w
         phi, omega = w[:, :n], w[:, n:]
@@ -97,6 +106,16 @@ class SCC(nn.Module):
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[-1] != self.map_size or x.shape[-2] != self.map_size:
             raise ValueError(f"SCC built for {self.map_size}x{self.map_size} maps, got input {tuple(x.shape)}")
+        if self.nodes == "positions" and x.shape[1] != self.dim:
+            raise ValueError(f"SCC built for {self.dim} channels, got input {tuple(x.shape)}")
+
+    def _nodes(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, M, M) -> node features: (B, C, M*M) for channel nodes, (B, M*M, C) for positions."""
+        return x.flatten(2) if self.nodes == "channels" else x.flatten(2).transpose(1, 2)
+
+    def _maps(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Node outputs back to (B, C, M, M)."""
+        return (out if self.nodes == "channels" else out.transpose(1, 2)).reshape(x.shape)
 
     def _aggregate(self, edges: torch.Tensor) -> torch.Tensor:
         """BN + ReLU (Eq. 3) then max over neighbours (Eq. 4): (B, C, k, L') -> (B, C, L')."""
@@ -106,27 +125,25 @@ class SCC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        b, c, m, _ = x.shape
-        nodes = x.reshape(b, c, m * m)                       # (B, C, L): one node per channel
-        idx = knn_channels(nodes, self.k, self.include_self)  # (B, C, k)
+        nodes = self._nodes(x)                               # (B, V, L): V nodes (channels or positions)
+        idx = knn_channels(nodes, self.k, self.include_self)  # (B, V, k)
         w_i, w_j = self._split_weights()
-        own = F.linear(nodes, w_i, self.edge_conv.bias)      # (B, C, L'): term of the centre f_i
-        nbr = gather_nodes(F.linear(nodes, w_j), idx)        # (B, C, k, L'): term of each f_j
-        out = self._aggregate(own.unsqueeze(2) + nbr)
-        return out.view(b, c, m, m)
+        own = F.linear(nodes, w_i, self.edge_conv.bias)      # (B, V, L'): term of the centre f_i
+        nbr = gather_nodes(F.linear(nodes, w_j), idx)        # (B, V, k, L'): term of each f_j
+        return self._maps(self._aggregate(own.unsqueeze(2) + nbr), x)
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """Literal Eq. 3-4: build concat[f_i, g_ij] (B, 2L, C, k), 1x1 conv, BN, ReLU, max."""
         self._check(x)
-        b, c, m, _ = x.shape
-        nodes = x.reshape(b, c, m * m)
+        nodes = self._nodes(x)
         idx = knn_channels(nodes, self.k, self.include_self)
         f_j = gather_nodes(nodes, idx)                       # (B, C, k, L)
         f_i = nodes.unsqueeze(2).expand_as(f_j)
         parts = {"both": (f_i, f_j - f_i), "pair": (f_i, f_j), "diff": (f_j - f_i,)}[self.edge]
         edge = torch.cat(parts, dim=-1).permute(0, 3, 1, 2)  # (B, 2L, C, k)
-        e = self.edge_conv(edge).permute(0, 2, 3, 1)         # (B, C, k, L')
-        return self._aggregate(e).view(b, c, m, m)
+        e = self.edge_conv(edge).permute(0, 2, 3, 1)         # (B, V, k, L')
+        return self._maps(self._aggregate(e), x)
 
     def extra_repr(self) -> str:
-        return f"map_size={self.map_size}, k={self.k}, edge={self.edge!r}, include_self={self.include_self}"
+        return (f"map_size={self.map_size}, k={self.k}, edge={self.edge!r}, include_self={self.include_self}, "
+                f"nodes={self.nodes!r}")
