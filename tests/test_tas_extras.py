@@ -1,0 +1,50 @@
+"""TAS Table 4 settings (S1, S2, S3) and the Fig. 5 lambda sweep, at smoke scale on tiny SynthAU:
+the full preset's extra runs train, evaluate and draw (they are not part of the quick preset)."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.notebooks
+
+
+def test_table4_settings_and_lambda_sweep(synthau_tiny, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from aukit.methods.tas import TASConfig, TASModelConfig, TASTrainConfig, ablation_config
+    from aukit.methods.tas import experiment as E, reporting as R
+    from aukit.methods.tas.data import load_data, segment_batches
+    from aukit.report import Report
+
+    data = load_data("synthau-bp4d", fold=1, T=4)
+    cfg = TASConfig(model=TASModelConfig(depth=18, attention_hidden=4, mlp_hidden=8),
+                    train=TASTrainConfig(T=4, batch_size=2, label_fraction=0.5))
+    opts = E.RunOptions(device="cpu", size=32, epochs=1, max_steps=2, eval_stride=4)
+
+    # what each setting labels: keyframe/S2 two entries per segment (its AU), S1 every frame and AU
+    def labelled(setting):
+        b = next(iter(segment_batches(data, setting, batch_size=2, seed=0, size=32, label_fraction=0.5)))
+        return b["target"]
+    t_key, t_s1, t_s2, t_s3 = (labelled(s) for s in ("keyframe", "S1", "S2", "S3"))
+    assert [int(np.isfinite(t.numpy()).sum(axis=(1, 2))[0]) for t in (t_key, t_s2)] == [2, 2]
+    assert np.isfinite(t_s1.numpy()).mean() > 0.9 and t_s3.ndim == 2
+
+    a1, a4, a6 = (ablation_config(k, cfg) for k in ("A1", "A4", "A6"))
+    settings = {"S1 Baseline": (a1, "S1"), "S2 + L_all": (a6, "S2"), "S3 + L_sub": (a4, "S3")}
+    t4 = E.run_variants(data, settings, [0], opts)
+    report = Report("tas", folder=tmp_path / "tas", dataset="synthau-bp4d", preset="smoke", seeds=[0], device="cpu")
+    table = R.add_overall_table(report, "table4", data, t4, title="Table 4")
+    assert list(table.index[:3]) == list(settings) and np.isfinite(table.loc[list(settings)].to_numpy(float)).all()
+
+    base = E.run_variants(data, {"A1": (a1, "keyframe")}, [0], opts)
+    sweep = E.lambda_sweep(data, a6, {"lambda_rank": [0.05, 0.2], "lambda_sub": [0.001, 0.01]}, [0], opts)
+    assert list(sweep["lambda_rank"]) == ["lambda_rank=0.05", "lambda_rank=0.2"]
+    cfgs = [r["config"]["loss"]["lambda_rank"] for r in sweep["lambda_rank"].values()]
+    assert cfgs == [0.05, 0.2]                                   # each run varies one lambda, the others stay
+    assert all(r["config"]["loss"]["lambda_spd"] == a6.loss.lambda_spd for r in sweep["lambda_sub"].values())
+    figs = R.sweep_figures(sweep, data, base)
+    assert set(figs) == {f"fig5_{lam}_{m}" for lam in ("lambda_rank", "lambda_sub") for m in ("icc", "mae")}
+    for fig in figs.values():
+        assert fig.axes
+        plt.close(fig)
