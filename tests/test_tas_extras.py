@@ -2,7 +2,6 @@
 the full preset's extra runs train, evaluate and draw (they are not part of the quick preset)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
