@@ -18,3 +18,20 @@ def test_rtatl_notebook_smoke(synthau_tiny, tmp_path):
     assert (tmp_path / "rtatl" / "tables" / "table1.md").is_file()
     assert (tmp_path / "rtatl" / "figures" / "fig6_inpainting.png").is_file()
     check_deploy(tmp_path / "rtatl", "rtatl")
+
+
+@pytest.mark.notebooks
+def test_rtatl_all_table1_rows_and_label_sweep_smoke(synthau_tiny, tmp_path):
+    """The full preset's extras at smoke scale: every Table 1 row trains and is scored, and the
+    Fig. 4 labelled-subject sweep runs for each count (plus all subjects) and draws its figure."""
+    from aukit.methods.rtatl import experiment as E
+    cfg = E.preset_config("smoke", out_dir=str(tmp_path / "rtatl"), variants=tuple(E.VARIANTS),
+                          sweep_subjects=(1,), sweep_methods=("RTATL", "Rotation"))
+    m = E.run(cfg)
+    for v in E.VARIANTS:
+        key = f"f1_avg_{v.lower().replace('^', '_')}"
+        assert math.isfinite(m[key]) and 0.0 <= m[key] <= 1.0, v
+    sweep = {k: v for k, v in m.items() if k.startswith("sweep_")}
+    assert {k.rsplit("_", 1)[0] for k in sweep} == {"sweep_rtatl", "sweep_rotation"}
+    assert len(sweep) == 4 and all(0.0 <= v <= 1.0 for v in sweep.values())     # counts 1 and all
+    assert (tmp_path / "rtatl" / "figures" / "fig4_labelled_subjects.png").is_file()
