@@ -79,3 +79,43 @@ def test_flip_labels_and_constant_floor():
     assert np.array_equal(runs.flip_labels(labels, np.array([0, 1]), 0.0, seed=0), labels, equal_nan=True)
     with pytest.raises(ValueError):
         runs.flip_labels(labels, np.array([0]), 1.5, seed=0)
+
+
+def test_finetune_from_a_bp4d_model(monkeypatch, tmp_path):
+    """PIAP-DF §4.1: the DISFA models start from the BP4D model's Encoder AU trunk (new AU head)."""
+    import dataclasses
+
+    from aukit.methods.piap_df.config import DISFA_AUS
+    from aukit.methods.piap_df.deploy import export_deployable
+    from aukit.methods.piap_df.model import AUEncoder
+
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+    bp4d = X.settings_for("quick", "synthau-bp4d", 1, 1, True, **kw)
+    torch.manual_seed(0)
+    source = AUEncoder(bp4d.net)
+    path = export_deployable(source, bp4d.net, tmp_path / "bp4d" / "deploy.pt", "synthau-bp4d")
+
+    store = FakeStore(aus=DISFA_AUS)
+    monkeypatch.setattr(runs, "load_store", lambda *a, **k: store)
+    monkeypatch.setattr(X, "load_store", lambda *a, **k: store)
+    monkeypatch.setattr(runs, "fold_subjects", lambda *a, **k: (["S0", "S1", "S2", "S3"], ["S4", "S5"]))
+    disfa = X.settings_for("quick", "synthau-disfa", 1, 1, True, finetune_from=str(path), **kw)
+    assert disfa.net.aus == DISFA_AUS and disfa.finetune_from == str(path)
+
+    trunk = runs.trunk_state(disfa.finetune_from, disfa.net)
+    for k, v in source.trunk.state_dict().items():
+        assert torch.equal(trunk[k], v), k
+    # with lr 0 training moves nothing: the DISFA model's trunk parameters are the BP4D ones
+    data = runs.load_au_data(disfa.dataset, 1, disfa.net.aus, None, 0)
+    frozen = dataclasses.replace(disfa.stage, lr=0.0, weight_decay=0.0)
+    model = runs.train_piap(disfa.net, data, data.labels, (1.0, 0.0, 0.0), frozen, torch.device("cpu"),
+                            max_steps=1, init_trunk=trunk)
+    for (k, p), q in zip(model.trunk.named_parameters(), source.trunk.parameters()):
+        assert torch.equal(p.detach(), q.detach()), k
+    assert model.fc.out_features == len(DISFA_AUS)
+    res = X.run_seed(disfa, 0, "cpu", variants=("Baseline",))
+    assert np.isfinite(res["f1"]["Baseline"]["avg"])
+
+    wide = dataclasses.replace(disfa.net, tiny_width=disfa.net.tiny_width * 2)
+    with pytest.raises(ValueError, match="deploy.pt"):
+        runs.trunk_state(str(path), wide)

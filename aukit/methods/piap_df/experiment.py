@@ -42,11 +42,12 @@ class Settings:
     label_flip: float = 0.0           # label-noise knob: fraction of training labels flipped
     landmark_set: str = "synthau-afew_va"      # PIAP-DF §3.1: DW-UNet trained on AFEW-VA
     identity_set: str = "synthau-casia_webface"  # PIAP-DF §3.2: Encoder P trained on CASIA-WebFace
+    finetune_from: str | None = None  # PIAP-DF §4.1: DISFA models fine-tune the BP4D model (its deploy.pt); None = scratch
 
 
 def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,
                  gamma: float, ap_beta: float, disable_prob: float, fb_negative: float,
-                 person_source: str = "encoder") -> Settings:
+                 person_source: str = "encoder", finetune_from: str | None = None) -> Settings:
     """Preset -> Settings. ``full``: the paper's EfficientNet-B1 at 256x256; ``quick``: the
     tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds."""
     aus = runs.aus_for(dataset)
@@ -62,7 +63,7 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
                     generator=GeneratorConfig(epochs=ep, lr=3e-3 if preset != "full" else 1e-3),
                     person=PersonConfig(source=person_source, epochs=ep),
                     df=DFConfig(epochs=max(1, ep // 2), disable_prob=disable_prob, fb_negative=fb_negative),
-                    max_steps=max_steps, max_train=max_train)
+                    max_steps=max_steps, max_train=max_train, finetune_from=finetune_from or None)
 
 
 def _aux_rows(store, max_rows: int | None, seed: int) -> np.ndarray:
@@ -117,12 +118,15 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     if need_ap:
         enc = person_encoder(s, device, seed)[0] if s.person.source == "encoder" else None
         person = ap_features(s, data, enc, device, runs.PIAPNet(s.net).feature_dim)
+    # fine-tuning (PIAP-DF §4.1, DISFA from BP4D): the RGB Encoder AU of every variant starts from the
+    # given model's trunk; PI-2's 12-channel trunk has no counterpart there and starts from scratch
+    init = runs.trunk_state(s.finetune_from, s.net) if s.finetune_from else None
     weights = {"Baseline": (1.0, 0.0, 0.0), "PI-3": (st.alpha, 1.0 - st.alpha, 0.0),
                "AP": (st.ap_beta, 0.0, 1.0 - st.ap_beta), "PIAP": (st.alpha, st.beta, st.gamma)}
     for name in ("Baseline", "PI-3", "AP", "PIAP"):
         if name in variants or (name == "Baseline" and "DF" in variants) or (name == "PIAP" and "PIAP-DF" in variants):
             models[name] = runs.train_piap(s.net, data, labels, weights[name], st, device, gen1=gen1, person=person,
-                                           max_steps=s.max_steps, seed=seed)
+                                           max_steps=s.max_steps, seed=seed, init_trunk=init)
             out[name] = runs.evaluate_f1(models[name], data, s.net, device)
     for name, base in (("DF", "Baseline"), ("PIAP-DF", "PIAP")):
         if name in variants:

@@ -162,12 +162,32 @@ def train_pi2(net: NetConfig, gen0: DWUNet, data: AUData, labels, st: StageConfi
     return model
 
 
+def trunk_state(path: str, net: NetConfig) -> dict:
+    """The Encoder AU trunk weights of a trained PIAP-DF model (its ``deploy.pt`` or any aukit
+    checkpoint of an AUEncoder/PIAPNet) for fine-tuning on another dataset (PIAP-DF §4.1:
+    the DISFA models start from the BP4D ones). The AU head is left out: its AUs differ.
+    Raises ValueError naming ``path`` when the trunks do not match."""
+    state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    trunk = {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
+    want = PIAPNet(net).trunk.state_dict()
+    missing, unexpected = sorted(set(want) - set(trunk)), sorted(set(trunk) - set(want))
+    shapes = [k for k in want if k in trunk and trunk[k].shape != want[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path}: its Encoder AU trunk does not match trunk={net.trunk!r} "
+                         f"(tiny_width={net.tiny_width}): missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                         f"other shapes {shapes[:5]}; fine-tune from a model of the same preset")
+    return trunk
+
+
 def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageConfig, device, *,
                gen1: DWUNet | None = None, person: np.ndarray | None = None, max_steps=None,
-               seed: int = 0) -> PIAPNet:
-    """Baseline (1,0,0) / PI-3 (a,1-a,0) / AP (b,0,1-b) / PIAP (a,b,g): Eqs. 2, 3, 5, 6."""
+               seed: int = 0, init_trunk: dict | None = None) -> PIAPNet:
+    """Baseline (1,0,0) / PI-3 (a,1-a,0) / AP (b,0,1-b) / PIAP (a,b,g): Eqs. 2, 3, 5, 6.
+    ``init_trunk``: Encoder AU weights to start from (:func:`trunk_state`; fine-tuning)."""
     loss = PIAPLoss(*weights)
     model = PIAPNet(net)
+    if init_trunk is not None:
+        model.trunk.load_state_dict(init_trunk, strict=True)
     targets = {"au": labels}
     if loss.uses_ap:
         targets["person"] = person
