@@ -53,6 +53,7 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     e2e = on_disk["predict"]
     assert e2e["frames"] == 24 and e2e["faces"] >= 20 and _pos(e2e["frames_per_s"])
     assert e2e["frames_per_s_min"] <= e2e["frames_per_s"] <= e2e["frames_per_s_max"]
+    assert e2e["startup_s"] > 0 and e2e["steady_frames_per_s"] > e2e["frames_per_s"]
     md = (tmp_path / "bench.md").read_text()
     assert on_disk["commit"] in md and "aukit predict end to end" in md and "torch" in md and "| tas |" in md and "| piap_df |" in md
 

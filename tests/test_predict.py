@@ -48,6 +48,7 @@ def test_astronaut_one_face(model_path, tmp_path):
     assert 0 <= df.AU06_r.iloc[0] <= 5
     assert "SynthAU" in res.csv.read_text().splitlines()[1]
     assert res.png is not None and res.png.exists()
+    assert 0 < res.startup_s < res.seconds and res.steady_frames_per_s > res.frames_per_s
 
 
 def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):

@@ -233,8 +233,9 @@ def markdown(res: dict) -> str:
         p = res["predict"]
         lines += ["", "## aukit predict end to end (frames/s)", "",
                   f"- {p['clip']}, {p['model']}, batch {p['batch']}, detection every {p['detect_every']} frames, "
-                  f"{p['workers']} detection workers: {_f(p['frames_per_s'])} frames/s "
-                  f"({_f(p['frames_per_s_min'])}-{_f(p['frames_per_s_max'])}), {p['faces']}/{p['frames']} faces",
+                  f"{p['workers']} detection workers: {_f(p['frames_per_s'])} frames/s for the whole call "
+                  f"({_f(p['frames_per_s_min'])}-{_f(p['frames_per_s_max'])}; start-up {_f(p['startup_s'], 2)} s), "
+                  f"{_f(p['steady_frames_per_s'])} frames/s once started; {p['faces']}/{p['frames']} faces",
                   f"- reported: Py-Feat {_f(p['pyfeat_frames_per_s'], 0)} frames/s at batch 16 on an RTX 3090 "
                   "(its best published figure; the GPU target)"]
     return "\n".join(lines) + "\n"

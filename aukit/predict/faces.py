@@ -66,6 +66,11 @@ def process_chunk(images: list, detect_every: int) -> list[FaceResult]:
     return out
 
 
+def _ready(_) -> bool:
+    """A no-op task: returns once a worker has run its initializer (dlib models loaded)."""
+    return _ALIGNER is not None
+
+
 class FacePipeline:
     """``map(chunks)`` in order over a process pool (or in-process with workers=0)."""
 
@@ -77,6 +82,7 @@ class FacePipeline:
         if self.workers > 0:
             import multiprocessing as mp
             self.pool = mp.get_context("spawn").Pool(self.workers, initializer=_init, initargs=(policy,))
+            self.pool.map(_ready, range(self.workers), chunksize=1)   # start-up done here, not in the first chunk
         else:
             _init(policy)
 
