@@ -65,6 +65,21 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     assert list(df.success) == [1, 0, 0, 1]
     assert df.loc[[1, 2], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
     assert res.unreadable == 1 and res.n_faces == 2
+    assert list(df.file) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg"]
+
+
+def test_numbered_frames_in_number_order(model_path, tmp_path):
+    # BP4D names frames 1.jpg ... 2440.jpg without zero padding: 2 comes before 10
+    from aukit.predict.frames import natural_key
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for name in ("10.png", "2.png", "1.png", "100.png", "frame_9.png", "frame_11.png"):
+        cv2.imwrite(str(folder / name), np.full((40, 40, 3), 100, np.uint8))
+    res = predict(folder, str(model_path), tmp_path / "out", workers=0, plot=False)
+    df = _read(res.csv)
+    assert list(df.file) == ["1.png", "2.png", "10.png", "100.png", "frame_9.png", "frame_11.png"]
+    assert list(df.frame) == list(range(6)) and (df.success == 0).all()
+    assert sorted(["b2", "a10", "a9", "A1"], key=natural_key) == ["A1", "a9", "a10", "b2"]
 
 
 def test_video_rows_and_tracking(model_path, tmp_path):

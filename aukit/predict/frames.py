@@ -5,6 +5,7 @@ its row (``image=None`` and the reason) so the output has one row per frame.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +27,12 @@ class Frame:
     image: np.ndarray | None    # RGB uint8, None if unreadable
     error: str = ""
     name: str = ""              # file name for image inputs
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders numbered frames by number: 2.jpg before 10.jpg (BP4D names frames
+    without zero padding; a plain sort would put 10.jpg, 100.jpg, ... before 2.jpg)."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", name) if t]
 
 
 def kind(path: Path) -> str:
@@ -50,7 +57,7 @@ def read_frames(path: str | Path) -> tuple[Iterator[Frame], dict]:
         raise InputError(f"input not found: {path}")
     k = kind(path)
     if k == "folder":
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
         if not files:
             raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
 

@@ -8,21 +8,15 @@ import numpy as np
 import pandas as pd
 
 
-def columns(aus: list[str], intensity: bool, occurrence: bool) -> list[str]:
-    cols = ["frame", "face_id", "timestamp", "confidence", "success", "face_x", "face_y", "face_w", "face_h"]
-    cols += [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)]
-    cols += [f"{au}_r" for au in aus] if intensity else []
-    cols += [f"{au}_c" for au in aus] if occurrence else []
-    return cols
-
-
 def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
     """One row per frame; AU and landmark columns empty (NaN) where there is no face."""
     n = len(frames)
-    data = {"frame": [f.index for f in frames], "face_id": np.zeros(n, int),
-            "timestamp": [round(f.timestamp, 4) for f in frames],
-            "confidence": [r.confidence if r.success else np.nan for r in faces],
-            "success": [int(r.success) for r in faces]}
+    data = {"frame": [f.index for f in frames]}
+    if any(f.name for f in frames):                  # image inputs: which file each row is
+        data["file"] = [f.name for f in frames]
+    data.update({"face_id": np.zeros(n, int), "timestamp": [round(f.timestamp, 4) for f in frames],
+                 "confidence": [r.confidence if r.success else np.nan for r in faces],
+                 "success": [int(r.success) for r in faces]})
     boxes = np.array([r.box if r.success else (np.nan,) * 4 for r in faces], float).reshape(n, 4)
     for j, k in enumerate(("face_x", "face_y", "face_w", "face_h")):
         data[k] = boxes[:, j]
