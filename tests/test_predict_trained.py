@@ -16,12 +16,8 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
-
-
 def test_trained_tas_model_on_a_synthau_video(synthau_tiny, tmp_path):
+    from aukit.metrics import pcc
     from aukit.methods.tas import TASConfig, TASLossConfig, TASModelConfig, TASTrainConfig
     from aukit.methods.tas import experiment as E
     from aukit.methods.tas.data import load_data, segment_batches
@@ -65,12 +61,12 @@ def test_trained_tas_model_on_a_synthau_video(synthau_tiny, tmp_path):
     cols = [f"{au}_r" for au in data.aus]
     csv_pred = df.set_index("frame").loc[frame[ok], cols].to_numpy(float)
     assert np.isfinite(csv_pred).all()
-    assert _pearson(csv_pred.ravel(), ev["pred"][ok].ravel()) > 0.9     # predict == training path
+    assert pcc(csv_pred.ravel(), ev["pred"][ok].ravel()) > 0.9     # predict == training path
 
     truth = ev["label"][ok]
     varying = [j for j in range(data.n_aus) if np.nanstd(truth[:, j]) > 0.2 and np.isfinite(truth[:, j]).all()]
     assert len(varying) >= 2
-    r = [_pearson(csv_pred[:, j], truth[:, j]) for j in varying]
-    pooled = _pearson(csv_pred[:, varying].ravel(), truth[:, varying].ravel())
+    r = [pcc(csv_pred[:, j], truth[:, j]) for j in varying]
+    pooled = pcc(csv_pred[:, varying].ravel(), truth[:, varying].ravel())
     print("r on", subject, "pooled", round(pooled, 3), dict(zip([data.aus[j] for j in varying], np.round(r, 3))))
     assert pooled > 0.5 and max(r) > 0.8 and np.mean(r) > 0.2

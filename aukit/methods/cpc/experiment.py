@@ -182,17 +182,22 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         log(f"seed {seed} {name}: ICC {out['variants'][name]['icc']['avg']:.3f} "
             f"MAE {out['variants'][name]['mae']['avg']:.3f} ({time.perf_counter() - t0:.0f}s)")
 
-    t0 = time.perf_counter()
-    seed_everything(seed)
-    r18 = FrameRegressor(mcfg)
-    train_frame_model(r18, split, anchors, split.labels, bcfg, pcfg, plan, device, seed)
-    done("R18 2%", r18, t0)
+    def from_scratch(rows, tag: str) -> FrameRegressor:
+        """The two baselines trained from scratch on the labelled ``rows``: R18 (per frame) and
+        R18+GRU (sequence model); returns the R18 (the pseudo-label source of Table 3)."""
+        t0 = time.perf_counter()
+        seed_everything(seed)
+        r18 = FrameRegressor(mcfg)
+        train_frame_model(r18, split, rows, split.labels, bcfg, pcfg, plan, device, seed)
+        done(f"R18 {tag}", r18, t0)
+        t0 = time.perf_counter()
+        seed_everything(seed)
+        gru = CPCNet(mcfg)
+        train_sequence_model(gru, split, rows, split.labels, scfg, pcfg, plan, device, seed)
+        done(f"R18+GRU-scratch {tag}", gru, t0)
+        return r18
 
-    t0 = time.perf_counter()
-    seed_everything(seed)
-    scratch = CPCNet(mcfg)
-    train_sequence_model(scratch, split, anchors, split.labels, scfg, pcfg, plan, device, seed)
-    done("R18+GRU-scratch 2%", scratch, t0)
+    r18 = from_scratch(anchors, "2%")
 
     pretrained = {}
     # target: the training subjects' frames, validated on the test subjects' clips (labels unused)
@@ -215,16 +220,7 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         out["model"] = model.eval()                 # the last source (pool when given) is the headline model
 
     if plan.table3:
-        t0 = time.perf_counter()
-        seed_everything(seed)
-        r18s = FrameRegressor(mcfg)
-        train_frame_model(r18s, split, all_anchors, split.labels, bcfg, pcfg, plan, device, seed)
-        done("R18 Sup.", r18s, t0)
-        t0 = time.perf_counter()
-        seed_everything(seed)
-        m = CPCNet(mcfg)
-        train_sequence_model(m, split, all_anchors, split.labels, scfg, pcfg, plan, device, seed)
-        done("R18+GRU-scratch Sup.", m, t0)
+        from_scratch(all_anchors, "Sup.")
         # pseudo-labels: R18 2% predicts every training frame and initialises f and c (§4.1)
         t0 = time.perf_counter()
         pseudo = np.full_like(split.labels, np.nan)
