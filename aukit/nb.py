@@ -37,13 +37,18 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
             timeout: int | None = None) -> dict:
     """Run ``notebook`` with papermill into ``out_dir``; return its ``metrics.json`` ({} if none).
 
-    ``out_dir`` is passed to the notebook as the ``out_dir`` parameter (unless given).
+    ``out_dir`` is passed to the notebook as the ``out_dir`` parameter; an ``out_dir`` in
+    ``parameters`` that names another folder is a ValueError (it would split the run).
     Raises ``papermill.PapermillExecutionError`` naming the failing cell.
     """
     import papermill as pm
 
     nb = notebook_path(str(notebook))
     out = Path(out_dir).resolve()
+    given = (parameters or {}).get("out_dir")
+    if given is not None and Path(str(given)).resolve() != out:
+        # the executed notebook and run.yaml go to out_dir: a different out_dir parameter would split the run
+        raise ValueError(f"parameter out_dir={given!r} differs from the output folder {out}; pass one of them")
     out.mkdir(parents=True, exist_ok=True)
     params = {"out_dir": str(out), **(parameters or {})}
     if "model_dir" not in params and "model_dir" in pm.inspect_notebook(str(nb)):

@@ -31,3 +31,10 @@ def test_conflicting_out_is_an_error(calls, tmp_path):
     with pytest.raises(SystemExit, match="disagree"):
         cli.main(["run", "tas", "--out", str(tmp_path / "a"), "-p", "out_dir", str(tmp_path / "b")])
     assert not calls
+
+
+def test_execute_refuses_a_split_run(tmp_path):
+    # refused before anything runs or any folder is made
+    with pytest.raises(ValueError, match="differs from the output folder"):
+        nb.execute("tas", tmp_path / "a", {"out_dir": str(tmp_path / "b")})
+    assert not (tmp_path / "a").exists()
