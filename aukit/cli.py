@@ -94,7 +94,12 @@ def cmd_train(a) -> int:
 def cmd_bench(a) -> int:
     from .bench.run import run_bench
     methods = [m.strip() for m in a.methods.split(",")] if a.methods else None
-    run_bench(methods, device=a.device, preset=a.preset, out=a.out)
+    skip = {x.strip() for x in (a.skip or "").split(",") if x.strip()}
+    unknown = skip - {"prepare", "inference", "predict"}
+    if unknown:
+        raise SystemExit(f"aukit bench --skip: unknown parts {sorted(unknown)} (prepare, inference, predict)")
+    run_bench(methods, device=a.device, preset=a.preset, out=a.out, prepare="prepare" not in skip,
+              inference="inference" not in skip, predict="predict" not in skip)
     return 0
 
 
@@ -176,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None)
     s.add_argument("--preset", default=None, help="tiny (CPU default) or default (GPU default)")
     s.add_argument("--out", default="reports/bench")
+    s.add_argument("--skip", help="comma-separated parts to leave out: prepare (dlib), inference, predict (dlib)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("models", help="list registered models")

@@ -110,6 +110,8 @@ def git_info(path: Path | None = None) -> dict:
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", False
+    if commit == "unknown" and os.environ.get("AUKIT_COMMIT"):  # a copy of the tree without .git (a lent GPU)
+        commit, dirty = os.environ["AUKIT_COMMIT"], None
     return {"commit": commit, "dirty": dirty}
 
 

@@ -103,6 +103,25 @@ def test_errors_are_clear():
         run_bench(["nope"], device="cpu", out=None)
 
 
+def test_a_failed_part_is_recorded_and_the_step_timings_kept(synthau_tiny, tmp_path, monkeypatch):
+    """A machine without dlib's models still gets its training-step table; the failure is named."""
+    import aukit.bench.run as R
+
+    def no_dlib(preset):
+        raise FileNotFoundError("dlib model missing: /nowhere/shape_predictor_68_face_landmarks.dat")
+
+    monkeypatch.setattr(R, "bench_prepare", no_dlib)
+    res = run_bench(["tas"], device="cpu", preset="tiny", out=tmp_path, reps=1, steps=1, warmup=0,
+                    inference=False, predict=False)
+    assert _pos(res["methods"]["tas"]["real_img_s"])
+    assert res["prepare"] == {"error": "FileNotFoundError: dlib model missing: /nowhere/shape_predictor_68_face_landmarks.dat"}
+    md = (tmp_path / "bench.md").read_text()
+    assert "## prepare: failed" in md and "shape_predictor_68" in md and "| tas |" in md
+    with pytest.raises(FileNotFoundError, match="dlib model missing"):
+        run_bench(["tas"], device="cpu", preset="tiny", out=None, reps=1, steps=1, warmup=0, inference=False,
+                  predict=False, on_error="raise")
+
+
 def test_paper_variant_and_targets():
     case = paper_variant(_toy_case())
     assert (case.precision, case.channels_last, case.tf32) == ("fp32", False, False)
@@ -117,7 +136,7 @@ def test_paper_variant_and_targets():
 def test_run_bench_default_on_gpu(tmp_path):
     """The paper-sized cases on a GPU: the real path, bf16 numerics and the memory peak."""
     res = run_bench(["tas", "scc"], device="cuda", preset="default", out=tmp_path, reps=2, steps=3, warmup=2,
-                    prepare=False, on_error="raise")
+                    prepare=False, predict=False, on_error="raise")
     for m in ("tas", "scc"):
         row = res["methods"][m]
         assert row["real"]["precision"] == "bf16" and row["paper"]["precision"] == "fp32"

@@ -126,6 +126,7 @@ def test_policies_share_one_detection_pass(env, bp4d_store, monkeypatch):
         raise AssertionError("detector called although the faces are cached")
 
     monkeypatch.setattr(D.align.FaceAligner, "detect", no_detect)
+    monkeypatch.setattr(D.align, "dlib_models", no_detect)  # warping alone never loads dlib's models
     scc = D.prepare("bp4d", "scc", root=env["bp4d"], workers=1, out=env["cache"], progress=False)
     assert len(scc) == len(bp4d_store) and scc.size == 256
     # same frames, same image-space landmarks, different alignment

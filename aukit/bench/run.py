@@ -127,14 +127,23 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
             continue
         res["methods"][m] = row
         res["targets"][m] = targets(m, row, dev)
+    def part(name: str, fn) -> None:
+        try:
+            res[name] = fn()
+        except Exception as e:  # noqa: BLE001 (a missing dlib model must not lose the step timings)
+            if on_error == "raise":
+                raise
+            res[name] = {"error": f"{type(e).__name__}: {e}"}
+            print(f"aukit bench: {name} failed: {type(e).__name__}: {e}")
+
     if prepare:
-        res["prepare"] = bench_prepare(preset)
+        part("prepare", lambda: bench_prepare(preset))
     if inference:
-        res["inference"] = bench_inference(methods, dev, preset, reps=reps, warmup=warmup,
-                                           batch_sizes=inference_batch_sizes)
+        part("inference", lambda: bench_inference(methods, dev, preset, reps=reps, warmup=warmup,
+                                                  batch_sizes=inference_batch_sizes))
     if predict:
         from .endtoend import time_predict
-        res["predict"] = time_predict(dev, preset, reps=min(reps, 3))
+        part("predict", lambda: time_predict(dev, preset, reps=min(reps, 3)))
     res["wall_s"] = time.perf_counter() - t0
     if out is not None:
         write(res, out)
@@ -216,20 +225,23 @@ def markdown(res: dict) -> str:
                          f"{_f(p['backward_ms'], 2)} | {_f(p['optimizer_ms'], 2)} | {_f(p['total_ms'], 2)} |")
         lines += ["", "Each phase is bracketed by device synchronisation; a manual-gradient step (PIAP-DF) "
                   "counts its gradients under forward."]
-    if res.get("prepare"):
+    for name in ("prepare", "inference", "predict"):
+        if "error" in (res.get(name) or {}):
+            lines += ["", f"## {name}: failed", "", f"- {res[name]['error']}"]
+    if res.get("prepare") and "error" not in res["prepare"]:
         p = res["prepare"]
         lines += ["", "## aukit prepare", "",
                   f"- {p['dataset']} / {p['policy']}: {p['frames']} frames, {_f(p['frames_per_s'])} frames/s end to "
                   f"end (detect + align {_f(p['frames_per_s_detect_align'])} frames/s), {p['workers']} workers",
                   f"- TV-L1 flow ({p['flow_size']}x{p['flow_size']}): {p['flow_pairs']} pairs, "
                   f"{_f(p['flow_pairs_per_s'])} pairs/s"]
-    if res.get("inference"):
+    if res.get("inference") and "error" not in res["inference"]:
         bss = [k[2:-6] for k in next(iter(res["inference"].values())) if k.startswith("bs") and k.endswith("_img_s")]
         lines += ["", "## Inference of the deployable models (images/s, uint8 faces in)", "",
                   "| method | face | " + " | ".join(f"batch {b}" for b in bss) + " |", "|---" * (2 + len(bss)) + "|"]
         for m, r in res["inference"].items():
             lines.append(f"| {m} | {r['face_size']} | " + " | ".join(_f(r[f"bs{b}_img_s"]) for b in bss) + " |")
-    if res.get("predict"):
+    if res.get("predict") and "error" not in res["predict"]:
         p = res["predict"]
         lines += ["", "## aukit predict end to end (frames/s)", "",
                   f"- {p['clip']}, {p['model']}, batch {p['batch']}, detection every {p['detect_every']} frames, "

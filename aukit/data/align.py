@@ -112,13 +112,22 @@ def dlib_models():
 
 
 class FaceAligner:
-    """dlib detector + 68-point predictor + a policy's warp."""
+    """dlib detector + 68-point predictor + a policy's warp.
+
+    dlib and its ~100 MB model load on the first detection: warping frames whose faces are
+    already cached (``prepare``'s second pass) needs neither.
+    """
 
     def __init__(self, policy: str | AlignPolicy = "tas"):
-        import dlib
         self.policy = get_policy(policy)
-        self.detector, self.predictor = dlib_models()
-        self._rect = dlib.rectangle
+
+    @property
+    def detector(self):
+        return dlib_models()[0]
+
+    @property
+    def predictor(self):
+        return dlib_models()[1]
 
     def detect(self, rgb: np.ndarray) -> tuple[tuple[int, int, int, int] | None, float]:
         """Largest detection with score > threshold as (left, top, right, bottom), and its score."""
@@ -141,7 +150,8 @@ class FaceAligner:
 
     def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
         """(68, 2) float32 landmarks in image pixels."""
-        shape = self.predictor(np.ascontiguousarray(rgb), self._rect(*box))
+        import dlib
+        shape = self.predictor(np.ascontiguousarray(rgb), dlib.rectangle(*box))
         return np.array([[pt.x, pt.y] for pt in shape.parts()], np.float32)
 
     def transform(self, lm: np.ndarray, box) -> np.ndarray:

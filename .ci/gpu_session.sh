@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# What a session does with a lent GPU machine (not CI: CI runs `.ci/run` on a CPU).
+#
+#   here:   bash .ci/gpu_session.sh pack          # builds .device/ (git-ignored, ~31 MB)
+#   there:  bash .ci/gpu_session.sh setup bench test "run tas -p preset quick" ...
+#
+# The GPU image has PyTorch but no dlib model (face-recognition-models is ~100 MB, over
+# what travels), no opencv-contrib (TV-L1 flow) and no papermill. So `pack` carries:
+#   .device/whl/            wheels of papermill, ipykernel, nbconvert, ipywidgets and their needs
+#   .device/cache.tar.xz    the dlib faces of every SynthAU set (status, box, 68 landmarks per
+#                           frame: prepare's expensive pass) and RTATL's TV-L1 flow cache, as
+#                           computed here; the store keys hold the absolute data root, so the
+#                           repo is copied to the same path there (/work/main)
+#   .device/ref/            two frames of this machine's SynthAU, to show the GPU machine
+#                           regenerates the same pixels (seed 0, default preset)
+# Every stage prints its wall time; results go to $OUT (tarred: only 8 files come back).
+set -uo pipefail
+OUT=${OUT:-/tmp/aukit_out}
+SAME=/work/main
+stamp() { echo "[gpu_session $(date +%H:%M:%S)] $*"; }
+
+pack() {
+  rm -rf .device && mkdir -p .device/whl .device/ref .device/cache
+  local plat="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
+              --platform manylinux2014_x86_64 --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64"
+  # shellcheck disable=SC2086
+  python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp $plat -d .device/whl \
+    papermill==2.7.0 ipykernel==7.4.0 nbclient==0.11.0 nbformat==5.11.1 nbconvert==7.17.2 ipywidgets==8.1.9
+  # already in the GPU image (KINDS.md): keep its versions
+  (cd .device/whl && rm -f attrs-* certifi-* charset_normalizer-* click-* idna-* packaging-* psutil-* pygments-* \
+     python_dateutil-* pyyaml-* requests-* tqdm-* typing_extensions-* tzdata-* urllib3-* jinja2-* markupsafe-* six-*)
+  for d in data/cache/synthau-*__faces__*; do
+    mkdir -p ".device/cache/$(basename "$d")" && cp "$d"/faces.npz "$d"/key.json ".device/cache/$(basename "$d")/"
+  done
+  for d in data/cache/synthau-bp4d__rtatl200__*/derived; do
+    n=$(basename "$(dirname "$d")"); mkdir -p ".device/cache/$n/derived" && cp "$d"/flow_*.npy ".device/cache/$n/derived/"
+  done
+  (cd .device && tar cf - cache | xz -6 -T0 > cache.tar.xz && rm -rf cache)
+  cp data/synthau/bp4d/2D/F001/T1/1.jpg .device/ref/bp4d_F001_T1_1.jpg
+  cp data/synthau/bp4d/2D/F003/T2/100.jpg .device/ref/bp4d_F003_T2_100.jpg
+  grep -qx '/.device/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.device/' >> .git/info/exclude; }
+  du -sh .device
+}
+
+setup() {
+  local t0=$SECONDS
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
+  if [ "$PWD" != "$SAME" ]; then
+    mkdir -p "$(dirname $SAME)" && rm -rf $SAME && cp -a "$PWD" $SAME && cd $SAME || exit 1
+  fi
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl \
+    || { echo "wheel install failed"; exit 1; }
+  export PYTHONPATH=/tmp/site:$SAME PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+  python3 -c "import torch, papermill, numpy, pandas, cv2; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0), '| numpy', numpy.__version__, '| pandas', pandas.__version__, '| cv2', cv2.__version__, '| papermill', papermill.__version__)"
+  mkdir -p data && tar xJf .device/cache.tar.xz -C data || exit 1
+  stamp "generate SynthAU default (seed 0) on $(nproc) cores"
+  python3 -c "
+if __name__ == '__main__':
+    import os
+    from aukit.data.synthau import generate
+    generate('data/synthau', preset='default', seed=0, progress=False, workers=os.cpu_count())
+" || exit 1
+  python3 - <<'EOF' || exit 1
+import cv2, numpy as np, pathlib
+for ref in sorted(pathlib.Path(".device/ref").glob("*.jpg")):
+    _, subj, task, i = ref.stem.split("_")
+    a = cv2.imread(str(ref)).astype(np.int16)
+    b = cv2.imread(f"data/synthau/bp4d/2D/{subj}/{task}/{i}.jpg").astype(np.int16)
+    d = np.abs(a - b)
+    print(f"regenerated {subj}/{task}/{i}.jpg vs this repo's machine: mean |diff| {d.mean():.3f} grey levels, max {d.max()}")
+    assert d.mean() < 1.0, "SynthAU regenerated differently here: the carried dlib faces would not fit"
+EOF
+  stamp "setup done in $((SECONDS - t0)) s"
+}
+
+bench() {
+  local t0=$SECONDS
+  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench"
+  stamp "bench done in $((SECONDS - t0)) s"
+}
+
+gputest() {
+  local t0=$SECONDS
+  python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py tests/test_bench.py 2>&1 | tail -25
+  stamp "gpu tests done in $((SECONDS - t0)) s"
+}
+
+run_nb() {  # "run <slug> -p k v ..." -> $OUT/<tag>.tgz with the executed notebook, tables, figures
+  local t0=$SECONDS tag=$1; shift
+  python3 -m aukit.cli "$@" --out "/tmp/nb/$tag"
+  local rc=$?
+  tar czf "$OUT/$tag.tgz" -C /tmp/nb "$tag" --exclude='*.pt' --exclude='checkpoints'
+  stamp "$tag: rc $rc in $((SECONDS - t0)) s"
+}
+
+[ $# -gt 0 ] || { echo "usage: $0 pack | setup [bench] [test] ['tag:run slug -p k v ...']..."; exit 2; }
+mkdir -p "$OUT"
+for stage in "$@"; do
+  case "$stage" in
+    pack) pack ;;
+    setup) setup ;;
+    bench) bench ;;
+    test) gputest ;;
+    *:run\ *) run_nb "${stage%%:*}" ${stage#*:} ;;
+    *) echo "unknown stage $stage"; exit 2 ;;
+  esac
+done
