@@ -102,6 +102,8 @@ def repo_root() -> Path:
 
 def git_info(path: Path | None = None) -> dict:
     """Commit hash and dirty flag of the checkout, or ``unknown`` outside git."""
+    if os.environ.get("AUKIT_COMMIT"):  # a copy of the tree whose .git is absent or stale (a lent GPU machine)
+        return {"commit": os.environ["AUKIT_COMMIT"], "dirty": None}
     cwd = str(path or repo_root())
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
@@ -110,8 +112,6 @@ def git_info(path: Path | None = None) -> dict:
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", False
-    if commit == "unknown" and os.environ.get("AUKIT_COMMIT"):  # a copy of the tree without .git (a lent GPU)
-        commit, dirty = os.environ["AUKIT_COMMIT"], None
     return {"commit": commit, "dirty": dirty}
 
 
