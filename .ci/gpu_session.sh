@@ -88,7 +88,7 @@ if __name__ == '__main__':
 
 bench() {
   local t0=$SECONDS
-  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench${1:+_$1}" ${1:+--methods $1}
+  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench${1:+_$1}" ${1:+--methods $1} ${BENCH_ARGS:-}
   stamp "bench done in $((SECONDS - t0)) s"
 }
 

@@ -98,7 +98,15 @@ def cmd_bench(a) -> int:
     unknown = skip - {"prepare", "inference", "predict"}
     if unknown:
         raise SystemExit(f"aukit bench --skip: unknown parts {sorted(unknown)} (prepare, inference, predict)")
-    run_bench(methods, device=a.device, preset=a.preset, out=a.out, prepare="prepare" not in skip,
+    import yaml
+    data: dict = {}
+    for item in a.data or []:
+        key, sep, value = item.partition("=")
+        method, dot, field = key.partition(".")
+        if not (sep and dot and method and field):
+            raise SystemExit(f"aukit bench --data: expected METHOD.KEY=VALUE (e.g. rtatl.flow_size=32), got {item!r}")
+        data.setdefault(method, {})[field] = yaml.safe_load(value)
+    run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, prepare="prepare" not in skip,
               inference="inference" not in skip, predict="predict" not in skip)
     return 0
 
@@ -181,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None)
     s.add_argument("--preset", default=None, help="tiny (CPU default) or default (GPU default)")
     s.add_argument("--out", default="reports/bench")
+    s.add_argument("--data", action="append", metavar="METHOD.KEY=VALUE",
+                   help="override a method's data: dataset, aux, fold, flow_size (RTATL), e.g. rtatl.flow_size=32")
     s.add_argument("--skip", help="comma-separated parts to leave out: prepare (dlib), inference, predict (dlib)")
     s.set_defaults(fn=cmd_bench)
 

@@ -43,9 +43,16 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 def resolve_precision(device: torch.device, precision: str = "auto") -> str:
-    """Map ``auto`` to the policy: bf16 on CUDA, fp32 elsewhere."""
+    """Map ``auto`` to the policy: bf16 on CUDA, fp32 elsewhere, unless the environment
+    variable AUKIT_PRECISION names one (e.g. ``AUKIT_PRECISION=fp32 aukit run tas`` reruns a
+    notebook in the papers' numerics to compare its metrics)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto" and os.environ.get("AUKIT_PRECISION"):
+        env = os.environ["AUKIT_PRECISION"]
+        if env == "auto" or env not in PRECISIONS:
+            raise ValueError(f"AUKIT_PRECISION must be one of {[p for p in PRECISIONS if p != 'auto']}, got {env!r}")
+        precision = env
     if precision == "auto":
         return "bf16" if device.type == "cuda" else "fp32"
     if precision in ("bf16", "fp16") and device.type == "cpu" and precision == "fp16":

@@ -65,3 +65,22 @@ def test_registry():
     assert create_model("_tiny_test_model", width=4).out_features == 4
     with pytest.raises(KeyError, match="unknown model"):
         create_model("no_such_model")
+
+
+def test_aukit_precision_env_overrides_auto_only(monkeypatch):
+    from aukit.runtime import resolve_precision
+    cuda = torch.device("cuda")
+    monkeypatch.delenv("AUKIT_PRECISION", raising=False)
+    assert resolve_precision(cuda, "auto") == "bf16"
+    monkeypatch.setenv("AUKIT_PRECISION", "fp32")
+    assert resolve_precision(cuda, "auto") == "fp32"
+    assert resolve_precision(cuda, "bf16") == "bf16"          # an explicit choice wins
+    monkeypatch.setenv("AUKIT_PRECISION", "fp64")
+    with pytest.raises(ValueError, match="AUKIT_PRECISION"):
+        resolve_precision(cuda, "auto")
+
+
+def test_bench_data_override_is_checked(capsys):
+    from aukit.cli import main
+    with pytest.raises(SystemExit, match="METHOD.KEY=VALUE"):
+        main(["bench", "--data", "flow_size=32", "--out", "/tmp/never"])

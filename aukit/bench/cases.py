@@ -137,6 +137,7 @@ def _rtatl(device, tiny: bool, data: dict, real: bool) -> StepCase:
 
     ds, aux = data.get("dataset", DATASETS["rtatl"][0]), data.get("aux", DATASETS["rtatl"][1])
     e = preset_config("smoke" if tiny else "full", dataset=ds, unlabelled=aux)
+    e.flow_size = int(data.get("flow_size", e.flow_size))
     B, Bu, S_in = e.batch_size, e.unlabelled_batch_size, e.input_size
     if tiny:
         B = Bu = 4
