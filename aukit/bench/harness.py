@@ -115,8 +115,12 @@ def _setup(case: StepCase, device, precision, channels_last, compile):
 
 def time_case(case: StepCase, device: torch.device, *, precision: str | None = None,
               channels_last: bool | None = None, real: bool = False, warmup: int = 3, steps: int = 10,
-              reps: int = 5, compile: bool = False) -> dict:
+              reps: int = 5, compile: bool = False, settle: int = 8) -> dict:
     """Images/s of ``case`` (median and spread over ``reps``), loader wait, peak memory.
+
+    After ``warmup`` steps, blocks of ``steps`` steps run untimed until two consecutive blocks
+    agree within 10% (at most ``settle`` blocks; their count is returned): cuDNN autotuning
+    and allocator growth can last longer than a fixed warm-up (seen with RTATL's GAN step on an H100).
 
     ``precision``/``channels_last`` default to the case's own (see :func:`paper_variant`).
     """
@@ -128,6 +132,7 @@ def time_case(case: StepCase, device: torch.device, *, precision: str | None = N
         for _ in range(warmup):
             _one_step(model, case, next_batch(), device, prec)
         _sync(device)
+        settle_blocks = _settle(model, case, next_batch, device, prec, steps, settle)
         rates, waits = [], []
         for _ in range(reps):
             wait = 0.0
@@ -143,9 +148,25 @@ def time_case(case: StepCase, device: torch.device, *, precision: str | None = N
             waits.append(wait / steps)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     return {"img_s": statistics.median(rates), "img_s_min": min(rates), "img_s_max": max(rates),
+            "settle_blocks": settle_blocks,
             "loader_wait_ms": 1000 * statistics.median(waits), "peak_mem_gb": peak, "precision": prec,
             "channels_last": cl, "tf32": case.tf32, "batch_size": case.batch_size,
             "images_per_batch": case.images_per_batch, "steps": steps, "reps": reps, "warmup": warmup}
+
+
+def _settle(model, case, next_batch, device, prec, steps: int, max_blocks: int) -> int:
+    """Untimed blocks of ``steps`` steps until two consecutive rates agree within 10%."""
+    last = None
+    for i in range(max_blocks):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            _one_step(model, case, next_batch(), device, prec)
+        _sync(device)
+        rate = steps / (time.perf_counter() - t0)
+        if last is not None and abs(rate - last) <= 0.1 * max(rate, last):
+            return i + 1
+        last = rate
+    return max_blocks
 
 
 def profile_case(case: StepCase, device: torch.device, *, real: bool = True, precision: str | None = None,

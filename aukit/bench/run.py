@@ -37,7 +37,7 @@ def bench_method(method: str, device: torch.device, preset: str, *, reps: int, s
     """Ceiling, real and paper timings, their ratios and the real step's phase profile."""
     tiny = preset == "tiny"
     case = build_case(method, device=device, size="tiny" if tiny else "default", data=data)
-    kw = dict(warmup=warmup, steps=steps, reps=reps)
+    kw = dict(warmup=warmup, steps=steps, reps=reps, settle=8 if device.type == "cuda" else 2)
     ceiling = time_case(case, device, real=False, **kw)
     real = time_case(case, device, real=True, **kw)
     profile = profile_case(case, device, real=True, warmup=1, steps=steps)
@@ -186,8 +186,8 @@ def markdown(res: dict) -> str:
              f"- commit: {res['commit']}" + (" (dirty tree)" if res.get("dirty") else ""),
              f"- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
              f"- host: {prov.get('host')}, created {prov.get('created')}, wall {_f(res.get('wall_s'), 0)} s",
-             f"- timing: {s['warmup']} warm-up steps excluded, median of {s['reps']} repetitions of "
-             f"{s['steps']} steps (spread min-max)", "",
+             f"- timing: {s['warmup']} warm-up steps, then untimed blocks of {s['steps']} steps until two agree "
+             f"within 10%, excluded; median of {s['reps']} repetitions of {s['steps']} steps (spread min-max)", "",
              "## Training step (images/s)", "",
              "| method | ceiling | real | paper | real/ceiling | default/paper | peak GB | loader wait ms |",
              "|---|---|---|---|---|---|---|---|"]
