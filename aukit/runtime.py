@@ -152,6 +152,8 @@ def provenance(**extra: Any) -> dict:
     if "device" in extra and not isinstance(extra["device"], str):
         extra["device"] = str(extra["device"])
     info.setdefault("device_name", device_name(extra.get("device")))
+    if extra.get("device") is not None:  # the numerics 'auto' gives on that device (AUKIT_PRECISION included)
+        info["precision"] = resolve_precision(torch.device(extra["device"]), "auto")
     info.update(extra)
     return info
 

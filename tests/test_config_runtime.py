@@ -84,3 +84,13 @@ def test_bench_data_override_is_checked(capsys):
     from aukit.cli import main
     with pytest.raises(SystemExit, match="METHOD.KEY=VALUE"):
         main(["bench", "--data", "flow_size=32", "--out", "/tmp/never"])
+
+
+def test_provenance_records_the_numerics(monkeypatch):
+    monkeypatch.delenv("AUKIT_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "device_name", lambda d: str(d))  # no driver to ask on a CPU machine
+    assert runtime.provenance(device="cpu")["precision"] == "fp32"
+    assert runtime.provenance(device=torch.device("cuda"))["precision"] == "bf16"
+    monkeypatch.setenv("AUKIT_PRECISION", "fp32")
+    assert runtime.provenance(device="cuda")["precision"] == "fp32"
+    assert "precision" not in runtime.provenance()

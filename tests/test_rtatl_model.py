@@ -158,3 +158,27 @@ def test_short_training_lowers_the_loss():
     assert hist[-1]["train_rec"] < hist[0]["train_rec"]
     probs = predict(net, batches[0]["image"], batches[0]["centres"], crop=INP, input_size=INP)
     assert probs.shape == (8, len(AUS)) and ((probs >= 0) & (probs <= 1)).all()
+
+
+@pytest.mark.parametrize("mask_prob,b,expect", [(0.5, 8, 4), (0.3, 8, 2), (0.0, 4, 0), (1.0, 4, 4)])
+def test_roii_masks_a_fixed_number_of_images_every_step(monkeypatch, mask_prob, b, expect):
+    """round(mask_prob * B) images per step, whatever the draw: the GAN heads see one batch shape."""
+    import aukit.methods.rtatl.step as step_mod
+    seen, fakes = [], []
+    real_mask = step_mod.mask_rois
+
+    def spy(image, points, side, fill, active):
+        seen.append(int(active.sum()))
+        return real_mask(image, points, side, fill, active)
+
+    monkeypatch.setattr(step_mod, "mask_rois", spy)
+    net, tc = _net(mask_prob=mask_prob)
+    real_gen = net.generator.forward
+    monkeypatch.setattr(net.generator, "forward", lambda tok: fakes.append(len(tok)) or real_gen(tok))
+    step = RTATLStep(tc, INP, PATCH)
+    for seed in range(3):
+        res = step(net, _batch(b=b, seed=seed))
+        assert torch.isfinite(res.loss)
+    assert seen == [expect] * 3
+    assert fakes == ([2 * expect] * 3 if expect else [])              # two RoIs per masked image
+    assert ("l_g" in res.logs) == (expect > 0)

@@ -79,7 +79,11 @@ class RTATLStep:
         logs: dict = {}
 
         if cfg.roii:  # RoI inpainting (§3.3): cut both RoIs of one random AU per selected image
-            active = (self._rand(b) < cfg.mask_prob).to(dev)
+            # choice: exactly round(mask_prob * B) random images per step, not a coin per image: the
+            # GAN heads then see one batch shape (no cuDNN re-tuning, no host sync to count them)
+            sel = torch.randperm(b, generator=self.gen)[:round(cfg.mask_prob * b)].to(dev)
+            active = torch.zeros(b, dtype=torch.bool, device=dev)
+            active[sel] = True
             au = torch.randint(0, n, (b,), generator=self.gen).to(dev)
             pts = c[torch.arange(b, device=dev), au]                          # (B, 2, 2)
             real = crop_patches(x, pts, self.patch)                           # (B, 2, 3, s, s)
@@ -91,8 +95,7 @@ class RTATLStep:
         loss = self.sup(out["logits"], labels, intact)
         logs["l_sup"] = loss.detach()
 
-        if cfg.roii and bool(active.any()):
-            sel = active.nonzero().squeeze(1)
+        if cfg.roii and len(sel):
             k = au[sel]
             d = out["relation"].shape[-1]
             tok = out["relation"].reshape(b, n, 2, d)[sel, k].reshape(-1, d)  # (2M, d) attended RoI features
