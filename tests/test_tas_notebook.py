@@ -31,3 +31,18 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
         assert (out / "figures" / f).is_file()
     assert (out / "run.yaml").is_file() and os.path.getsize(out / "metrics.json") > 0
     check_deploy(out, "tas")
+
+
+@pytest.mark.notebooks
+def test_tas_notebook_variants_subset(synthau_tiny, tmp_path, monkeypatch):
+    """-p variants "[A1]" trains A1 and the full model A6 only; an unknown name stops the run."""
+    from aukit import nb
+
+    monkeypatch.setenv("AUKIT_STATIC", "1")
+    m = nb.execute("tas", tmp_path / "sub", {"smoke": True, "device": "cpu", "seeds": [0], "variants": ["A1"],
+                                             "model_dir": ""}, progress=False, html=False)
+    assert math.isfinite(m["t3_A1_icc_avg"]) and math.isfinite(m["t3_A6_icc_avg"])
+    assert not any(k.startswith("t3_A4") for k in m)
+    with pytest.raises(Exception, match="unknown variants"):
+        nb.execute("tas", tmp_path / "bad", {"smoke": True, "device": "cpu", "variants": ["A9"], "model_dir": ""},
+                   progress=False, html=False)
