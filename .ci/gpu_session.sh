@@ -2,7 +2,8 @@
 # What a session does with a lent GPU machine (not CI: CI runs `.ci/run` on a CPU).
 #
 #   here:   bash .ci/gpu_session.sh pack          # builds .device/ (git-ignored, ~31 MB)
-#   there:  bash .ci/gpu_session.sh setup bench test "run tas -p preset quick" ...
+#   there:  bash .ci/gpu_session.sh setup test bench "tas_q:run tas -p preset quick" ...
+#           BENCH_ARGS="--methods scc --data scc.batch_size=128 --compile" (see aukit bench -h)
 #
 # The GPU image has PyTorch but no dlib model (face-recognition-models is ~100 MB, over
 # what travels), no opencv-contrib (TV-L1 flow) and no papermill. So `pack` carries:

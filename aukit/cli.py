@@ -106,7 +106,8 @@ def cmd_bench(a) -> int:
         if not (sep and dot and method and field):
             raise SystemExit(f"aukit bench --data: expected METHOD.KEY=VALUE (e.g. rtatl.flow_size=32), got {item!r}")
         data.setdefault(method, {})[field] = yaml.safe_load(value)
-    run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, prepare="prepare" not in skip,
+    run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, compile=a.compile,
+              prepare="prepare" not in skip,
               inference="inference" not in skip, predict="predict" not in skip)
     return 0
 
@@ -190,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default=None, help="tiny (CPU default) or default (GPU default)")
     s.add_argument("--out", default="reports/bench")
     s.add_argument("--data", action="append", metavar="METHOD.KEY=VALUE",
-                   help="override a method's data: dataset, aux, fold, flow_size (RTATL), e.g. rtatl.flow_size=32")
+                   help="override a method's data: dataset, aux, fold, flow_size (RTATL), batch_size (TAS, SCC; "
+                        "not the paper configuration), e.g. scc.batch_size=128")
+    s.add_argument("--compile", action="store_true", help="time the default configuration through torch.compile")
     s.add_argument("--skip", help="comma-separated parts to leave out: prepare (dlib), inference, predict (dlib)")
     s.set_defaults(fn=cmd_bench)
 

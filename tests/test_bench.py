@@ -142,3 +142,12 @@ def test_run_bench_default_on_gpu(tmp_path):
         assert row["real"]["precision"] == "bf16" and row["paper"]["precision"] == "fp32"
         assert _pos(row["peak_mem_gb"]) and _pos(row["ratio"]) and _pos(row["speedup_vs_paper"])
     assert (tmp_path / "bench.md").is_file()
+
+
+@pytest.mark.parametrize("method,paper_batch", [("tas", 16), ("scc", 32)])
+def test_batch_override_applies_to_the_default_configuration_only(method, paper_batch):
+    default = build_case(method, device="cpu", size="default", real=False, data={"batch_size": 3})
+    paper = build_case(method, device="cpu", size="paper", real=False, data={"batch_size": 3})
+    assert default.batch_size == 3 and default.notes["batch_size"] == 3
+    assert default.synthetic_batch()["image"].shape[0] == 3
+    assert paper.batch_size == paper_batch and paper.precision == "fp32"

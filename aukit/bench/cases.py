@@ -66,6 +66,7 @@ def _tas(device, tiny: bool, data: dict, real: bool) -> StepCase:
     if tiny:
         cfg.train.T, cfg.train.batch_size = 4, 2
         cfg.model.depth, cfg.model.attention_hidden, cfg.model.mlp_hidden = 18, 16, 16
+    cfg.train.batch_size = int(data.get("batch_size", cfg.train.batch_size))
     T, B, S = cfg.train.T, cfg.train.batch_size, 32 if tiny else cfg.train.image_size
     n_aus = len(DISFA_AUS if "disfa" in ds else BP4D_AUS)
     cfg.model.n_aus = n_aus
@@ -235,6 +236,7 @@ def _scc(device, tiny: bool, data: dict, real: bool) -> StepCase:
     if tiny:  # the notebook's smoke model
         mc = SCCModelConfig(depth=18, input_size=64, deconv_channels=32, k=k, n_points=2 * len(aus))
         tc = SCCTrainConfig(batch_size=4)
+    tc.batch_size = int(data.get("batch_size", tc.batch_size))
     B = tc.batch_size
     model = build(mc)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -260,13 +262,18 @@ _BUILDERS = {"tas": _tas, "cpc": _cpc, "rtatl": _rtatl, "piap_df": _piap_df, "sc
 
 def build_case(method: str, *, device, size: str = "tiny", data: dict | None = None, real: bool = True) -> StepCase:
     """The training step of ``method`` at ``size`` (tiny | default | paper); ``real=False``
-    builds the ceiling only (no store is opened). ``data``: {"dataset", "aux", "fold"}."""
+    builds the ceiling only (no store is opened). ``data``: {"dataset", "aux", "fold"}, RTATL's
+    "flow_size", and for TAS and SCC a "batch_size" (never applied to ``paper``, which keeps the
+    paper's batch)."""
     if method not in _BUILDERS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     device = torch.device(device)
-    case = _BUILDERS[method](device, size == "tiny", dict(data or {}), real)
+    data = dict(data or {})
+    if size == "paper":
+        data.pop("batch_size", None)
+    case = _BUILDERS[method](device, size == "tiny", data, real)
     case.notes = {**case.notes, "size": size, "batch_size": case.batch_size,
                   "images_per_batch": case.images_per_batch}
     return paper_variant(case) if size == "paper" else case

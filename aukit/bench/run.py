@@ -33,19 +33,21 @@ def _free(device: torch.device) -> None:
 
 
 def bench_method(method: str, device: torch.device, preset: str, *, reps: int, steps: int, warmup: int,
-                 data: dict | None = None) -> dict:
-    """Ceiling, real and paper timings, their ratios and the real step's phase profile."""
+                 data: dict | None = None, compile: bool = False) -> dict:
+    """Ceiling, real and paper timings, their ratios and the real step's phase profile.
+    ``compile``: the default configuration (ceiling and real) through ``torch.compile``."""
     tiny = preset == "tiny"
     case = build_case(method, device=device, size="tiny" if tiny else "default", data=data)
     kw = dict(warmup=warmup, steps=steps, reps=reps, settle=8 if device.type == "cuda" else 2)
-    ceiling = time_case(case, device, real=False, **kw)
-    real = time_case(case, device, real=True, **kw)
+    ceiling = time_case(case, device, real=False, compile=compile, **kw)
+    real = time_case(case, device, real=True, compile=compile, **kw)
     profile = profile_case(case, device, real=True, warmup=1, steps=steps)
-    notes = case.notes
+    notes = {**case.notes, "compiled": compile}
     del case
     _free(device)
-    paper_case = (paper_variant(build_case(method, device=device, size="tiny", data=data)) if tiny
-                  else build_case(method, device=device, size="paper", data=data))
+    paper_data = {k: v for k, v in (data or {}).items() if k != "batch_size"}  # the paper keeps its batch
+    paper_case = (paper_variant(build_case(method, device=device, size="tiny", data=paper_data)) if tiny
+                  else build_case(method, device=device, size="paper", data=paper_data))
     paper = time_case(paper_case, device, real=True, **kw)
     del paper_case
     _free(device)
@@ -89,7 +91,7 @@ def bench_inference(methods, device: torch.device, preset: str, *, reps: int, wa
 def run_bench(methods=None, *, device=None, preset: str | None = None, out: str | Path | None = "reports/bench",
               reps: int = 5, steps: int = 10, warmup: int = 3, prepare: bool = True, inference: bool = True,
               inference_batch_sizes=(1, 256), data: dict | None = None, on_error: str = "record",
-              predict: bool = True) -> dict:
+              predict: bool = True, compile: bool = False) -> dict:
     """Benchmark ``methods`` (default: all five) on ``device`` (default: aukit's pick).
 
     preset: "default" (the paper's models and batches) or "tiny" (a few minutes on a CPU);
@@ -113,11 +115,13 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
     t0 = time.perf_counter()
     prov = provenance(device=dev)
     res = {"device": prov["device_name"], "device_type": dev.type, "commit": git_info()["commit"],
-           "dirty": prov.get("dirty"), "preset": preset, "settings": {"reps": reps, "steps": steps, "warmup": warmup},
+           "dirty": prov.get("dirty"), "preset": preset,
+           "settings": {"reps": reps, "steps": steps, "warmup": warmup, "compile": compile, "data": data or {}},
            "methods": {}, "prepare": {}, "inference": {}, "predict": {}, "targets": {}, "provenance": prov}
     for m in methods:
         try:
-            row = bench_method(m, dev, preset, reps=reps, steps=steps, warmup=warmup, data=(data or {}).get(m))
+            row = bench_method(m, dev, preset, reps=reps, steps=steps, warmup=warmup, data=(data or {}).get(m),
+                               compile=compile)
         except Exception as e:  # noqa: BLE001 (one broken method must not hide the others' numbers)
             if on_error == "raise":
                 raise
@@ -187,7 +191,9 @@ def markdown(res: dict) -> str:
              f"- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
              f"- host: {prov.get('host')}, created {prov.get('created')}, wall {_f(res.get('wall_s'), 0)} s",
              f"- timing: {s['warmup']} warm-up steps, then untimed blocks of {s['steps']} steps until two agree "
-             f"within 10%, excluded; median of {s['reps']} repetitions of {s['steps']} steps (spread min-max)", "",
+             f"within 10%, excluded; median of {s['reps']} repetitions of {s['steps']} steps (spread min-max)",
+             f"- default configuration: {'torch.compile' if s.get('compile') else 'eager'}"
+             + (f"; overrides {s['data']}" if s.get("data") else ""), "",
              "## Training step (images/s)", "",
              "| method | ceiling | real | paper | real/ceiling | default/paper | peak GB | loader wait ms |",
              "|---|---|---|---|---|---|---|---|"]
