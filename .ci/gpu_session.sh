@@ -89,7 +89,7 @@ if __name__ == '__main__':
 
 bench() {
   local t0=$SECONDS
-  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench${1:+_$1}" ${1:+--methods $1} ${BENCH_ARGS:-}
+  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench${1:+_${1//,/_}}" ${1:+--methods $1} ${BENCH_ARGS:-}
   stamp "bench done in $((SECONDS - t0)) s"
 }
 
