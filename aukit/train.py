@@ -46,6 +46,7 @@ class TrainConfig:
     precision: str = "auto"          # auto = bf16 autocast on CUDA, fp32 on CPU; fp16 adds a GradScaler
     channels_last: bool = True       # NHWC memory format on the device (faster convs with bf16)
     compile: bool = False            # torch.compile the model
+    fused_optimizer: bool = True     # on CUDA, Adam/AdamW/SGD step with their fused kernels (fuse_optimizers)
     grad_clip: float | None = None   # clip the global grad norm (None: off)
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke runs)
     scheduler_interval: str = "epoch"       # "epoch" or "step"
@@ -87,6 +88,28 @@ def prepare_model(model: nn.Module, device: torch.device, cfg: TrainConfig) -> n
     if cfg.compile:
         model = torch.compile(model)
     return model
+
+
+_FUSABLE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
+
+def fuse_optimizers(optimizer: Any, device: torch.device | str) -> list[str]:
+    """On CUDA, switch Adam, AdamW and SGD to their fused kernels: one launch per step for all
+    parameters instead of a few per parameter tensor (the optimizer took 5 of SCC's 49 ms per step
+    on an H100). Same update rule; no-op elsewhere, for other optimizers, for parameters not on
+    the device, and for optimizers that already hold state. Returns the class names switched."""
+    if torch.device(device).type != "cuda":
+        return []
+    done = []
+    for o in _optimizers(optimizer):
+        params = [p for g in o.param_groups for p in g["params"]]
+        if (not isinstance(o, _FUSABLE) or o.state or any(g.get("differentiable") for g in o.param_groups)
+                or not all(p.is_cuda and p.is_floating_point() for p in params)):
+            continue
+        for g in (*o.param_groups, o.defaults):
+            g["fused"], g["foreach"] = True, False
+        done.append(type(o).__name__)
+    return done
 
 
 def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train_loader: Iterable,
@@ -131,6 +154,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             best, stale = extra.get("best"), int(extra.get("stale", 0))
         elif main_rank and (out / "metrics.jsonl").exists() and not cfg.resume:
             (out / "metrics.jsonl").unlink()
+    if cfg.fused_optimizer:
+        fuse_optimizers(optimizer, device)
 
     for epoch in range(start_epoch, cfg.epochs):
         if hasattr(train_loader, "set_epoch"):

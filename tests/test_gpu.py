@@ -47,3 +47,25 @@ def test_deployable_cuda_bf16_agrees_with_cpu_fp32(method):
         full_scale = 5.0 if k == "intensity" else 1.0
         err = (got[k].float().cpu() - r).abs().max().item()
         assert err < 0.02 * full_scale, (method, k, err)
+
+
+@pytest.mark.parametrize("make", [lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-4),
+                                  lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True,
+                                                             weight_decay=5e-4)])
+def test_fused_optimizers_take_the_same_steps(make):
+    from aukit.train import fuse_optimizers
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 5)).cuda()
+    b = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 5)).cuda()
+    b.load_state_dict(a.state_dict())
+    oa, ob = make(a.parameters()), make(b.parameters())
+    assert fuse_optimizers(ob, "cuda") == [type(ob).__name__] and ob.param_groups[0]["fused"] is True
+    for _ in range(5):
+        x = torch.randn(16, 64, device="cuda")
+        for m, o in ((a, oa), (b, ob)):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            o.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+    assert fuse_optimizers(ob, "cuda") == []          # it holds state now: left as it is

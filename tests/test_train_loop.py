@@ -109,3 +109,12 @@ def test_early_stopping_and_best(tmp_path):
     hist = fit(model, step, TinyLoader(), opt, cfg, device="cpu", evaluate=lambda m, e: {"val": next(scores)})
     assert len(hist) == 4  # best at epoch 2, two stale epochs, stop
     assert ckpt.load_checkpoint(tmp_path / "best.pt", make_model())["epoch"] == 1
+
+
+def test_fuse_optimizers_is_a_no_op_off_cuda():
+    from aukit.train import fuse_optimizers
+    m = torch.nn.Linear(3, 1)
+    opts = {"a": torch.optim.Adam(m.parameters()), "b": torch.optim.SGD(m.parameters(), lr=0.1)}
+    assert fuse_optimizers(opts, "cpu") == []
+    assert fuse_optimizers(opts, "cuda") == []                   # parameters on the CPU: nothing to fuse
+    assert not opts["a"].param_groups[0].get("fused")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from ..runtime import autocast, resolve_precision
-from ..train import TrainConfig, prepare_model
+from ..train import TrainConfig, fuse_optimizers, prepare_model
 
 
 @dataclass
@@ -109,6 +109,8 @@ def _setup(case: StepCase, device, precision, channels_last, compile):
     prec = resolve_precision(device, case.precision if precision is None else precision)
     cl = case.channels_last if channels_last is None else channels_last
     model = prepare_model(case.model, device, TrainConfig(channels_last=cl, compile=compile))
+    if prec != "fp32" or cl:  # aukit's numerics (as fit runs them); the paper configuration keeps PyTorch's default
+        fuse_optimizers(case.optimizer, device)
     model.train()
     return device, prec, cl, model
 
