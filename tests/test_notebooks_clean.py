@@ -24,3 +24,18 @@ def test_committed_without_outputs_and_parameterised(path):
     assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
     assert "smoke" in tagged[0].source, f"{path.name}: parameters cell lacks a `smoke` parameter"
     assert nb.metadata.get("kernelspec", {}).get("name"), f"{path.name}: kernelspec metadata missing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter(path):
+    """A comment papermill cannot parse (an '=' or '<=' in it) hides that parameter from
+    `papermill --help-notebook` and makes it warn 'unknown parameter' on every run."""
+    import re
+
+    from papermill.translators import PythonTranslator
+    nb = nbformat.read(path, as_version=4)
+    src = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", [])).source
+    declared = [m.group(1) for m in re.finditer(r"^(\w+)\s*[:=]", src, re.M)]
+    seen = {p.name for p in PythonTranslator.inspect({"source": src})}
+    assert declared and not [n for n in declared if n not in seen], \
+        f"{path.name}: papermill cannot parse the lines of {[n for n in declared if n not in seen]}"
