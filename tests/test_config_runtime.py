@@ -94,3 +94,20 @@ def test_provenance_records_the_numerics(monkeypatch):
     monkeypatch.setenv("AUKIT_PRECISION", "fp32")
     assert runtime.provenance(device="cuda")["precision"] == "fp32"
     assert "precision" not in runtime.provenance()
+
+
+def test_git_dirty_ignores_run_outputs(tmp_path, monkeypatch):
+    import subprocess
+    monkeypatch.delenv("AUKIT_COMMIT", raising=False)
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "reports" / "metrics.json").write_text("{}\n")
+    run("add", "-A")
+    run("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "init")
+    assert runtime.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "reports" / "metrics.json").write_text('{"icc": 0.5}\n')     # a run rewrote its report
+    assert runtime.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")                              # the code changed
+    assert runtime.git_info(tmp_path)["dirty"] is True
