@@ -34,7 +34,7 @@ pack() {
     mkdir -p ".device/cache/$(basename "$d")" && cp "$d"/faces.npz "$d"/key.json ".device/cache/$(basename "$d")/"
   done
   for d in data/cache/synthau-bp4d__rtatl200__*/derived; do
-    n=$(basename "$(dirname "$d")"); mkdir -p ".device/cache/$n/derived" && cp "$d"/flow_*.npy ".device/cache/$n/derived/"
+    n=$(basename "$(dirname "$d")"); mkdir -p ".device/cache/$n/derived" && cp "$d"/flow_s3_32.npy ".device/cache/$n/derived/"  # the 64 px cache (63 MB) does not fit
   done
   (cd .device && tar cf - cache | xz -6 -T0 > cache.tar.xz && rm -rf cache)
   cp data/synthau/bp4d/2D/F001/T1/1.jpg .device/ref/bp4d_F001_T1_1.jpg
