@@ -151,3 +151,20 @@ def test_batch_override_applies_to_the_default_configuration_only(method, paper_
     assert default.batch_size == 3 and default.notes["batch_size"] == 3
     assert default.synthetic_batch()["image"].shape[0] == 3
     assert paper.batch_size == paper_batch and paper.precision == "fp32"
+
+
+@pytest.mark.parametrize("method,label", [("tas", "tas.speed_mixup"), ("cpc", "cpc.gru"), ("scc", "scc.knn"),
+                                          ("rtatl", "rtatl.gan"), ("piap_df", "df.teacher")])
+def test_label_profile_finds_each_methods_inner_cost(method, label):
+    """The part issue #11 asks to see (mixup forward, GRU recurrence, k-NN, GAN heads, teacher/student)
+    is a named range inside the step, timed per step."""
+    from aukit.bench import label_profile
+    case = build_case(method, device="cpu", size="tiny", real=False)
+    if method == "rtatl":
+        case.step_fn.cfg.mask_prob = 1.0                                    # every image masked: the GAN runs
+    r = label_profile(case, "cpu", real=False, warmup=1, steps=2)
+    assert label in r["labels"], (method, sorted(r["labels"]))
+    v = r["labels"][label]
+    assert 0 < v["ms"] <= r["step_ms"] and 0 < v["share"] <= 1 and v["calls_per_step"] >= 1
+    if method == "piap_df":
+        assert "df.student" in r["labels"]

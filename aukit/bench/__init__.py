@@ -7,9 +7,10 @@ data preparation frames/s and deployable-model inference images/s.
 Submodules: ``harness`` (timing), ``cases`` (one StepCase per method), ``deployable``
 (inference models), ``prep`` (prepare + TV-L1 flow timing), ``run`` (the report).
 """
-from .harness import StepCase, paper_variant, profile_case, time_case, time_inference
+from .harness import StepCase, label_profile, paper_variant, profile_case, time_case, time_inference
 
-__all__ = ["StepCase", "paper_variant", "profile_case", "time_case", "time_inference", "run_bench", "build_case"]
+__all__ = ["StepCase", "label_profile", "paper_variant", "profile_case", "time_case", "time_inference", "run_bench",
+           "build_case"]
 
 
 def __getattr__(name):  # run/cases import the methods: load them on first use only

@@ -218,6 +218,44 @@ def profile_case(case: StepCase, device: torch.device, *, real: bool = True, pre
     return out
 
 
+LABELS = ("tas.", "cpc.", "scc.", "rtatl.", "df.")   # torch.profiler ranges the methods' steps name
+
+
+def label_profile(case: StepCase, device: torch.device, *, real: bool = True, warmup: int = 2, steps: int = 3,
+                  precision: str | None = None, channels_last: bool | None = None) -> dict:
+    """Where the time goes inside a step: milliseconds per step spent in each labelled range
+    (``tas.speed_mixup``, ``cpc.gru``, ``scc.knn``, ``rtatl.gan``, ``df.teacher``/``df.student``),
+    device time on CUDA and CPU time elsewhere, with its share of the profiled step.
+
+    A label counts the work launched inside it: the forward pass, plus explicit gradients
+    (DF's ``autograd.grad``); the backward the autograd engine runs later for a labelled
+    forward is outside it. The profiler slows the step; shares are of the profiled step.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    device, prec, _, model = _setup(case, device, precision, channels_last, False)
+    next_batch = _Batches(case, real)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with _tf32(device, case.tf32):
+        for _ in range(warmup):
+            _one_step(model, case, next_batch(), device, prec)
+        _sync(device)
+        t0 = time.perf_counter()
+        with profile(activities=acts) as prof:
+            for _ in range(steps):
+                _one_step(model, case, next_batch(), device, prec)
+            _sync(device)
+        step_ms = 1000 * (time.perf_counter() - t0) / steps
+    labels = {}
+    for ev in prof.key_averages():
+        if ev.key.startswith(LABELS):
+            us = ev.device_time_total if device.type == "cuda" else ev.cpu_time_total
+            ms = us / 1000 / steps
+            labels[ev.key] = {"ms": ms, "share": ms / step_ms, "calls_per_step": ev.count / steps}
+    return {"step_ms": step_ms, "labels": dict(sorted(labels.items())), "time": "device" if device.type == "cuda"
+            else "cpu", "steps": steps, "precision": prec}
+
+
 def time_inference(model: torch.nn.Module, make_input: Callable[[int], torch.Tensor], device: torch.device, *,
                    batch_sizes=(1, 256), warmup: int = 3, reps: int = 5, precision: str = "auto") -> dict:
     """Inference images/s of a deployable model at each batch size (median over ``reps``)."""

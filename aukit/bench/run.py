@@ -18,7 +18,7 @@ import torch
 
 from ..runtime import git_info, pick_device, provenance, seed_everything
 from .cases import METHODS, build_case
-from .harness import paper_variant, profile_case, time_case, time_inference
+from .harness import label_profile, paper_variant, profile_case, time_case, time_inference
 
 RATIO_TARGET = 0.85                       # issue #11: real path >= 85% of the ceiling
 SPEEDUP_TARGET = 5.0                      # issue #11: default >= 5x paper configuration
@@ -42,6 +42,7 @@ def bench_method(method: str, device: torch.device, preset: str, *, reps: int, s
     ceiling = time_case(case, device, real=False, compile=compile, **kw)
     real = time_case(case, device, real=True, compile=compile, **kw)
     profile = profile_case(case, device, real=True, warmup=1, steps=steps)
+    profile["inside"] = label_profile(case, device, real=True, warmup=1, steps=min(steps, 3))
     notes = {**case.notes, "compiled": compile}
     del case
     _free(device)
@@ -231,6 +232,16 @@ def markdown(res: dict) -> str:
                          f"{_f(p['backward_ms'], 2)} | {_f(p['optimizer_ms'], 2)} | {_f(p['total_ms'], 2)} |")
         lines += ["", "Each phase is bracketed by device synchronisation; a manual-gradient step (PIAP-DF) "
                   "counts its gradients under forward."]
+    inside = {m: r["profile"]["inside"] for m, r in res["methods"].items()
+              if "error" not in r and r.get("profile", {}).get("inside", {}).get("labels")}
+    if inside:
+        lines += ["", "## Inside the step (profiler labels)", "",
+                  "| method | label | ms per step | share of the profiled step |", "|---|---|---|---|"]
+        for m, ins in inside.items():
+            for name, v in ins["labels"].items():
+                lines.append(f"| {m} | {name} | {_f(v['ms'], 2)} | {_f(100 * v['share'], 0)}% |")
+        lines += ["", "A label counts the forward work launched inside it (and DF's explicit gradients); the "
+                  "backward of a labelled forward runs outside it. Device time on a GPU, CPU time otherwise."]
     for name in ("prepare", "inference", "predict"):
         if "error" in (res.get(name) or {}):
             lines += ["", f"## {name}: failed", "", f"- {res[name]['error']}"]

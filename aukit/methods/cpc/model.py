@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch.profiler import record_function
 
 from aukit.models.backbones import resnet_stages
 from aukit.registry import register_model
@@ -109,9 +110,10 @@ class CPCNet(nn.Module):
     def aggregate(self, feats: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         """g over time: (B, T, C, h, w) -> hidden states (B, T, C, h, w), h_t = g(f_t, h_{t-1})."""
         out = []
-        for t in range(feats.shape[1]):
-            h = self.gru(feats[:, t], h)
-            out.append(h)
+        with record_function("cpc.gru"):                                  # the recurrence (bench profile label)
+            for t in range(feats.shape[1]):
+                h = self.gru(feats[:, t], h)
+                out.append(h)
         return torch.stack(out, 1)
 
     def predict_future(self, h: torch.Tensor, steps: int) -> torch.Tensor:
@@ -120,11 +122,12 @@ class CPCNet(nn.Module):
         h: (B, C, h, w) hidden state after the context -> (B, steps, C, h, w).
         """
         preds = []
-        for k in range(steps):
-            p = self.predictor(h)
-            preds.append(p)
-            if k + 1 < steps:
-                h = self.gru(p, h)
+        with record_function("cpc.gru"):
+            for k in range(steps):
+                p = self.predictor(h)
+                preds.append(p)
+                if k + 1 < steps:
+                    h = self.gru(p, h)
         return torch.stack(preds, 1)
 
     def pretext(self, x: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
+from torch.profiler import record_function
 
 from aukit.train import StepOutput
 
@@ -127,25 +128,29 @@ class DFStep:
         pi = self.loss.uses_pi
 
         # Eq. 7: teacher on x_u; its own pseudo-labels define G_p = (M, P, Y_p).
-        out_tu = teacher(bu["image"], pi=pi)
-        y_p = self.pseudo_labels(out_tu["logits"])
-        loss_tu, _ = self.loss(out_tu, y_p, m_u, p_u)
-        g_tu = _grads(loss_tu, t_params)
+        with record_function("df.teacher"):                              # bench profile labels
+            out_tu = teacher(bu["image"], pi=pi)
+            y_p = self.pseudo_labels(out_tu["logits"])
+            loss_tu, _ = self.loss(out_tu, y_p, m_u, p_u)
+            g_tu = _grads(loss_tu, t_params)
 
         # Eqs. 7-8: student on (x_u, G_p), one optimizer step xi -> xi'.
-        loss_su, _ = self.loss(student(bu["image"], pi=pi), y_p, m_u, p_u)
-        g_su = _grads(loss_su, s_params)
-        for p, g in zip(s_params, g_su):
-            p.grad = g.clone()
-        self.student_optimizer.step()
-        for p in s_params:
-            p.grad = None  # the loop's optimizer.step() must not move the student again
+        with record_function("df.student"):
+            loss_su, _ = self.loss(student(bu["image"], pi=pi), y_p, m_u, p_u)
+            g_su = _grads(loss_su, s_params)
+            for p, g in zip(s_params, g_su):
+                p.grad = g.clone()
+            self.student_optimizer.step()
+            for p in s_params:
+                p.grad = None  # the loop's optimizer.step() must not move the student again
 
         # Eq. 9: the updated student and the teacher on labelled data G_l.
-        loss_sl, parts_sl = self.loss(student(bl["image"], pi=pi), bl["au"], m_l, p_l)
-        g_sl = _grads(loss_sl, s_params)
-        loss_tl, _ = self.loss(teacher(bl["image"], pi=pi), bl["au"], m_l, p_l)
-        g_tl = _grads(loss_tl, t_params)
+        with record_function("df.student"):
+            loss_sl, parts_sl = self.loss(student(bl["image"], pi=pi), bl["au"], m_l, p_l)
+            g_sl = _grads(loss_sl, s_params)
+        with record_function("df.teacher"):
+            loss_tl, _ = self.loss(teacher(bl["image"], pi=pi), bl["au"], m_l, p_l)
+            g_tl = _grads(loss_tl, t_params)
 
         # Eq. 10: discrete feedback, randomly disabled with probability disable_prob.
         fb = _dot(g_sl, g_su)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch.func import functional_call
+from torch.profiler import record_function
 
 from aukit.train import StepOutput
 
@@ -96,26 +97,27 @@ class RTATLStep:
         logs["l_sup"] = loss.detach()
 
         if cfg.roii and len(sel):
-            k = au[sel]
-            d = out["relation"].shape[-1]
-            tok = out["relation"].reshape(b, n, 2, d)[sel, k].reshape(-1, d)  # (2M, d) attended RoI features
-            fake = model.generator(tok)                                       # (2M, 3, s, s)
-            real_m = real[sel].reshape(fake.shape).to(fake.dtype)
-            if cfg.pseudo_source == "intact":
-                with torch.no_grad():
-                    p = model(x[sel], c[sel])["logits"][torch.arange(len(sel), device=dev), k]
-            else:
-                p = out["logits"][sel, k].detach()
-            lab = labels[sel, k]
-            y = torch.where(torch.isnan(lab), (torch.sigmoid(p.float()) > cfg.pseudo_threshold).float(), lab)
-            y2, k2 = y.repeat_interleave(2), k.repeat_interleave(2)
-            rows = torch.arange(len(k2), device=dev)
-            l_d = self.d_loss(model.discriminator(real_m), model.discriminator(fake.detach()))
-            l_c = self.c_loss(model.classifier(real_m)[rows, k2], y2)
-            l_g, parts = self.g_loss(_frozen(model.discriminator, fake), fake, real_m,
-                                     _frozen(model.classifier, fake)[rows, k2], y2)
-            loss = loss + l_d + l_c + l_g
-            logs.update(l_d=l_d.detach(), l_c=l_c.detach(), l_g=l_g.detach(), **parts)
+            with record_function("rtatl.gan"):                                # G, D, C on the masked RoIs
+                k = au[sel]
+                d = out["relation"].shape[-1]
+                tok = out["relation"].reshape(b, n, 2, d)[sel, k].reshape(-1, d)  # (2M, d) attended RoI features
+                fake = model.generator(tok)                                       # (2M, 3, s, s)
+                real_m = real[sel].reshape(fake.shape).to(fake.dtype)
+                if cfg.pseudo_source == "intact":
+                    with torch.no_grad():
+                        p = model(x[sel], c[sel])["logits"][torch.arange(len(sel), device=dev), k]
+                else:
+                    p = out["logits"][sel, k].detach()
+                lab = labels[sel, k]
+                y = torch.where(torch.isnan(lab), (torch.sigmoid(p.float()) > cfg.pseudo_threshold).float(), lab)
+                y2, k2 = y.repeat_interleave(2), k.repeat_interleave(2)
+                rows = torch.arange(len(k2), device=dev)
+                l_d = self.d_loss(model.discriminator(real_m), model.discriminator(fake.detach()))
+                l_c = self.c_loss(model.classifier(real_m)[rows, k2], y2)
+                l_g, parts = self.g_loss(_frozen(model.discriminator, fake), fake, real_m,
+                                         _frozen(model.classifier, fake)[rows, k2], y2)
+                loss = loss + l_d + l_c + l_g
+                logs.update(l_d=l_d.detach(), l_c=l_c.detach(), l_g=l_g.detach(), **parts)
 
         if cfg.ofe and f is not None:  # optical-flow estimation (§3.4) from the ResNet-18 output
             valid = batch.get("flow_valid")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from .config import EDGE_FEATURES, NODE_KINDS
 
@@ -44,7 +45,8 @@ def knn_channels(nodes: torch.Tensor, k: int, include_self: bool = True) -> torc
     c = nodes.shape[1]
     if not 1 <= k <= (c if include_self else c - 1):
         raise ValueError(f"k={k} neighbours impossible with {c} channel nodes (include_self={include_self})")
-    with torch.no_grad(), torch.autocast(device_type=nodes.device.type, enabled=False):
+    with torch.no_grad(), torch.autocast(device_type=nodes.device.type, enabled=False), \
+            record_function("scc.knn"):
         d = pairwise_sq_dist(nodes.detach())
         if not include_self:
             d.diagonal(dim1=1, dim2=2).fill_(float("inf"))

@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.profiler import record_function
 
 from aukit.train import StepOutput
 
@@ -75,7 +76,8 @@ class TASStep:
 
         if cfg.lambda_spd > 0 and t >= 2:
             lam, perm = self.spd.sample(b, t, device=image.device)
-            pred_mixed = model(_frames(mix_segments(image, lam, perm))).view(b, t, c)
+            with record_function("tas.speed_mixup"):                           # L_spd's second forward
+                pred_mixed = model(_frames(mix_segments(image, lam, perm))).view(b, t, c)
             l_spd = self.spd(pred_mixed, pred, lam, perm)
             loss = loss + cfg.lambda_spd * l_spd
             logs["spd"] = l_spd.detach()
