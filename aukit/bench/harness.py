@@ -13,6 +13,7 @@ device around each phase (slower than :func:`time_case`: it drains the queue 4 t
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -233,6 +234,7 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
     """
     from torch.profiler import ProfilerActivity, profile
 
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")   # Kineto's "no GPU" error line on a CPU machine is noise
     device, prec, _, model = _setup(case, device, precision, channels_last, False)
     next_batch = _Batches(case, real)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
