@@ -98,14 +98,13 @@ def cmd_bench(a) -> int:
     unknown = skip - {"prepare", "inference", "predict"}
     if unknown:
         raise SystemExit(f"aukit bench --skip: unknown parts {sorted(unknown)} (prepare, inference, predict)")
-    import yaml
     data: dict = {}
     for item in a.data or []:
         key, sep, value = item.partition("=")
         method, dot, field = key.partition(".")
         if not (sep and dot and method and field):
             raise SystemExit(f"aukit bench --data: expected METHOD.KEY=VALUE (e.g. rtatl.flow_size=32), got {item!r}")
-        data.setdefault(method, {})[field] = yaml.safe_load(value)
+        data.setdefault(method, {})[field] = _parse_value(value)
     run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, compile=a.compile,
               prepare="prepare" not in skip,
               inference="inference" not in skip, predict="predict" not in skip)

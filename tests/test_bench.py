@@ -123,8 +123,9 @@ def test_a_failed_part_is_recorded_and_the_step_timings_kept(synthau_tiny, tmp_p
 
 
 def test_paper_variant_and_targets():
+    assert _toy_case().fused_optimizer is True
     case = paper_variant(_toy_case())
-    assert (case.precision, case.channels_last, case.tf32) == ("fp32", False, False)
+    assert (case.precision, case.channels_last, case.tf32, case.fused_optimizer) == ("fp32", False, False, False)
     row = {"ratio": 0.8, "speedup_vs_paper": 6.0}
     t = targets("tas", row, torch.device("cpu"))
     assert t["ratio"]["met"] is False and t["ratio"]["short_by"] == pytest.approx(0.05)

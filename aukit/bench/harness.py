@@ -40,11 +40,13 @@ class StepCase:
     precision: str = "auto"                      # auto = bf16 on CUDA, fp32 on CPU (aukit default)
     channels_last: bool = True                   # aukit default memory format on CUDA
     tf32: bool | None = None                     # None: leave the process setting; False: true fp32 matmuls/convs
+    fused_optimizer: bool = True                 # aukit default on CUDA (aukit.train.fuse_optimizers)
 
 
 def paper_variant(case: StepCase) -> StepCase:
-    """The same case in the paper's numerics: fp32, NCHW, no TF32 (what the papers' GPUs ran)."""
-    case.precision, case.channels_last, case.tf32 = "fp32", False, False
+    """The same case in the paper's numerics: fp32, NCHW, no TF32, PyTorch's default optimizer
+    kernels (what the papers' GPUs ran)."""
+    case.precision, case.channels_last, case.tf32, case.fused_optimizer = "fp32", False, False, False
     case.notes = {**case.notes, "numerics": "paper: fp32, NCHW, TF32 off"}
     return case
 
@@ -70,6 +72,13 @@ def _tf32(device: torch.device, allow: bool | None):
 
 def _optimizers(opt):
     return list(opt.values()) if isinstance(opt, dict) else [opt]
+
+
+def _steps(n: int, model, case: StepCase, next_batch, device, precision) -> None:
+    """``n`` steps on the batches ``next_batch()`` yields, then a device synchronisation."""
+    for _ in range(n):
+        _one_step(model, case, next_batch(), device, precision)
+    _sync(device)
 
 
 def _one_step(model, case: StepCase, batch, device, precision) -> None:
@@ -110,7 +119,7 @@ def _setup(case: StepCase, device, precision, channels_last, compile):
     prec = resolve_precision(device, case.precision if precision is None else precision)
     cl = case.channels_last if channels_last is None else channels_last
     model = prepare_model(case.model, device, TrainConfig(channels_last=cl, compile=compile))
-    if prec != "fp32" or cl:  # aukit's numerics (as fit runs them); the paper configuration keeps PyTorch's default
+    if case.fused_optimizer:
         fuse_optimizers(case.optimizer, device)
     model.train()
     return device, prec, cl, model
@@ -132,9 +141,7 @@ def time_case(case: StepCase, device: torch.device, *, precision: str | None = N
     with _tf32(device, case.tf32):
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        for _ in range(warmup):
-            _one_step(model, case, next_batch(), device, prec)
-        _sync(device)
+        _steps(warmup, model, case, next_batch, device, prec)
         settle_blocks = _settle(model, case, next_batch, device, prec, steps, settle)
         rates, waits = [], []
         for _ in range(reps):
@@ -162,9 +169,7 @@ def _settle(model, case, next_batch, device, prec, steps: int, max_blocks: int) 
     last = None
     for i in range(max_blocks):
         t0 = time.perf_counter()
-        for _ in range(steps):
-            _one_step(model, case, next_batch(), device, prec)
-        _sync(device)
+        _steps(steps, model, case, next_batch, device, prec)
         rate = steps / (time.perf_counter() - t0)
         if last is not None and abs(rate - last) <= 0.1 * max(rate, last):
             return i + 1
@@ -239,14 +244,10 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
     next_batch = _Batches(case, real)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with _tf32(device, case.tf32):
-        for _ in range(warmup):
-            _one_step(model, case, next_batch(), device, prec)
-        _sync(device)
+        _steps(warmup, model, case, next_batch, device, prec)
         t0 = time.perf_counter()
         with profile(activities=acts) as prof:
-            for _ in range(steps):
-                _one_step(model, case, next_batch(), device, prec)
-            _sync(device)
+            _steps(steps, model, case, next_batch, device, prec)
         step_ms = 1000 * (time.perf_counter() - t0) / steps
     labels = {}
     for ev in prof.key_averages():

@@ -44,7 +44,7 @@ def knn_channels(nodes: torch.Tensor, k: int, include_self: bool = True) -> torc
     """
     c = nodes.shape[1]
     if not 1 <= k <= (c if include_self else c - 1):
-        raise ValueError(f"k={k} neighbours impossible with {c} channel nodes (include_self={include_self})")
+        raise ValueError(f"k={k} neighbours impossible with {c} nodes (include_self={include_self})")
     with torch.no_grad(), torch.autocast(device_type=nodes.device.type, enabled=False), \
             record_function("scc.knn"):
         d = pairwise_sq_dist(nodes.detach())
