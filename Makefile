@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aukit-setup
 PRESET ?=
 PYTEST_ARGS ?=
+# setup refuses to start below this much free disk (KiB): the .venv takes about 6.5 GiB, pip's build space the rest
+SETUP_FREE_KB ?= 8388608
 
 .PHONY: help setup reproduce test test-all lab clean-venv
 
@@ -20,6 +22,11 @@ setup:  ## create .venv (reused while pyproject.toml is unchanged), install auki
 	else \
 		set -e; \
 		echo "[setup] creating $(VENV) and installing pinned requirements (first time: a few minutes)"; \
+		free_kb=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
+		if [ "$$free_kb" -lt $(SETUP_FREE_KB) ]; then \
+			echo "[setup] only $$((free_kb / 1048576)) GiB free under $$(pwd); the install (torch and its CUDA libraries) needs about $$(($(SETUP_FREE_KB) / 1048576)) GiB. Free some disk and rerun." >&2; \
+			exit 1; \
+		fi; \
 		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 		$(BIN)/python -m pip install --quiet --upgrade "pip>=24" setuptools wheel; \
 		$(BIN)/python -m pip install --quiet -e .; \

@@ -103,10 +103,45 @@ def test_step_all_terms_finite_and_weighted():
 def test_step_skips_zero_weights_and_single_frames():
     m = small()
     out = TASStep(ablation_config("A1").loss)(m, segment_batch())
-    assert set(out.logs) == {"reg"} and out.n_images == 16
+    assert set(out.logs) == {"reg"} and out.n_images == 8                  # A1 forwards the 2 keyframes of 4 segments
     frames = {"image": torch.randn(4, 3, 32, 32), "target": torch.rand(4, 3), "subject": torch.arange(4)}
     out = TASStep(TASLossConfig())(m, frames)                              # S3: frames only, L_sub applies
     assert set(out.logs) == {"reg", "sub"}
+
+
+@pytest.mark.parametrize("name", ["A1", "A4"])
+def test_labelled_only_forward_equals_full_forward(name):
+    """A0/A1/A4 forward only labelled frames; with BatchNorm frozen (eval) loss and gradients must equal
+    those of the full forward of every frame."""
+    m, batch = small(), segment_batch()
+    m.eval()
+    loss_cfg = dataclasses.replace(ablation_config(name).loss, lambda_sub=0.5 if name == "A4" else 0.0)
+    step = TASStep(loss_cfg)
+    out = step(m, batch)
+    got = torch.autograd.grad(out.loss, list(m.parameters()), allow_unused=True)
+    b, t = batch["image"].shape[:2]
+    pred, feats = m(batch["image"].flatten(0, 1), return_features=True)
+    target = batch["target"].view(b * t, -1)
+    ref = step.reg(pred, target)
+    if name == "A4":
+        from aukit.methods.tas.losses import intensity_levels
+        rows = ~torch.isnan(target).all(1)
+        groups = batch["subject"].view(b, 1).expand(b, t).reshape(-1)
+        ref = ref + 0.5 * step.sub(feats[rows], intensity_levels(target[rows]), groups[rows])
+    want = torch.autograd.grad(ref, list(m.parameters()), allow_unused=True)
+    assert out.loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert set(out.logs) == ({"reg", "sub"} if name == "A4" else {"reg"})
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if g is not None:
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
+
+
+def test_labelled_only_forward_rejects_a_batch_without_labels():
+    batch = segment_batch()
+    batch["target"] = torch.full_like(batch["target"], nan)
+    with pytest.raises(ValueError, match="without any labelled frame"):
+        TASStep(ablation_config("A1").loss)(small(), batch)
 
 
 class FixedFeatures(nn.Module):

@@ -57,6 +57,8 @@ class TASStep:
         cfg = self.cfg
         image, target = _as_segments(batch)
         b, t = image.shape[:2]
+        if cfg.lambda_rank == 0 and cfg.lambda_spd == 0 and t > 1:
+            return self._labelled_only(model, image, target, batch)
         pred, feats = model(_frames(image), return_features=True)
         c = pred.shape[-1]
         pred, feats = pred.view(b, t, c), feats.view(b, t, c, -1)             # (B, T, C), (B, T, C, d)
@@ -94,6 +96,32 @@ class TASStep:
             loss = loss + cfg.lambda_sub * l_sub
             logs["sub"] = l_sub.detach()
         return StepOutput(loss, logs, n_images=n_images)
+
+    def _labelled_only(self, model: nn.Module, image: torch.Tensor, target: torch.Tensor, batch: dict) -> StepOutput:
+        """A0, A1, A4: with L_rank and L_spd off, an unlabelled frame of a segment feeds no loss, so
+        only the labelled frames are forwarded (the keyframe setting: 2 of T). The losses and their
+        gradients are those of the full forward; only BatchNorm's batch statistics see fewer frames."""
+        b, t, c = target.shape
+        rows = (~torch.isnan(target)).any(-1).view(-1)                       # (B*T,) frames with a label
+        x, y = image.flatten(0, 1)[rows], target.view(b * t, c)[rows]
+        if x.shape[0] == 0:
+            raise ValueError("a TAS batch without any labelled frame: L_reg has nothing to fit")
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        pred, feats = model(x, return_features=True)
+        if pred.shape[-1] != c:
+            raise ValueError(f"target has {c} AUs but the model predicts {pred.shape[-1]}")
+        l_reg = self.reg(pred, y)
+        loss, logs = l_reg, {"reg": l_reg.detach()}
+        if self.cfg.lambda_sub > 0:
+            subject = batch.get("subject")
+            if self.cfg.sub_pairs == "segment" or subject is None:
+                subject = torch.arange(b, device=image.device)
+            groups = subject.view(b, 1).expand(b, t).reshape(-1)[rows]
+            l_sub = self.sub(feats, intensity_levels(y), groups)
+            loss = loss + self.cfg.lambda_sub * l_sub
+            logs["sub"] = l_sub.detach()
+        return StepOutput(loss, logs, n_images=int(x.shape[0]))
 
 
 @torch.no_grad()
