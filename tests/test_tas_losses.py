@@ -189,3 +189,38 @@ def test_subject_shape_check_and_levels():
         SubjectLoss()(torch.randn(3, 2, 4), torch.zeros(3, 3, dtype=torch.long), torch.zeros(3, dtype=torch.long))
     lv = intensity_levels(torch.tensor([0.0, 0.2, 0.6, 1.0, nan]))
     assert lv.tolist() == [0, 1, 3, 5, -1]
+
+
+def test_rank_weight_averages_over_kept_segments_only():
+    torch.manual_seed(0)
+    feats = torch.randn(5, 4, 3)
+    keep = torch.tensor([1, 0, 1, 1, 0])
+    want = RankLoss()(feats[keep.bool()])
+    assert RankLoss()(feats, weight=keep).item() == pytest.approx(want.item(), rel=1e-6)
+    assert RankLoss()(feats, weight=torch.zeros(5)).item() == 0.0
+
+
+def test_step_rank_ignores_segments_without_an_au():
+    """A segment with seg_au = -1 contributes nothing to L_rank, whatever its features."""
+    from aukit.methods.tas import TASLossConfig
+    from aukit.methods.tas.step import TASStep
+
+    class Feats(torch.nn.Module):
+        def __init__(self, f):
+            super().__init__()
+            self.f, self.w = f, torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, return_features=False):
+            v = torch.zeros(x.shape[0], self.f.shape[1]) + self.w
+            return (v, self.f + self.w) if return_features else v
+
+    b, t, c, d = 3, 4, 2, 5
+    torch.manual_seed(1)
+    f = torch.randn(b * t, c, d)
+    target = torch.full((b, t, c), float("nan"))
+    target[0, 0, 1], target[0, -1, 1] = 0.0, 0.4
+    batch = {"image": torch.zeros(b, t, 1, 2, 2), "target": target, "seg_au": torch.tensor([1, -1, 0])}
+    out = TASStep(TASLossConfig(lambda_spd=0, lambda_sub=0))(Feats(f), batch)
+    fv = f.view(b, t, c, d)
+    want = RankLoss()(torch.stack([fv[0, :, 1], fv[2, :, 0]]))
+    assert out.logs["rank"].item() == pytest.approx(want.item(), rel=1e-6)

@@ -24,9 +24,8 @@ class RegressionLoss(nn.Module):
         if pred.shape != target.shape:
             raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
         mask = ~torch.isnan(target)
-        if not mask.any():
-            return pred.sum() * 0.0
-        return (pred[mask].float() - target[mask].float()).pow(2).mean()
+        err = torch.where(mask, pred.float() - torch.nan_to_num(target.float()), torch.zeros((), device=pred.device))
+        return err.pow(2).sum() / mask.sum().clamp_min(1)                     # no host sync (masked mean)
 
 
 class RankLoss(nn.Module):
@@ -43,13 +42,18 @@ class RankLoss(nn.Module):
             raise ValueError(f"rank margin must be >= 0, got {margin}")
         self.margin = margin
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``weight`` (N,) in {0, 1} averages over the segments it keeps (0 when it keeps none)."""
         if feats.ndim != 3 or feats.shape[1] < 2:
             raise ValueError(f"feats must be (N, T>=2, d), got {tuple(feats.shape)}")
         f = feats.float()
         delta = (f - f[:, :1]).pow(2).sum(-1).clamp_min(1e-12).sqrt()  # (N, T); clamp keeps d/dx finite at t = 1
         delta = torch.cat([torch.zeros_like(delta[:, :1]), delta[:, 1:]], dim=1)  # Δf^1 is exactly 0
-        return F.relu(delta[:, :-1] - delta[:, 1:] + self.margin).sum(1).mean()
+        per_segment = F.relu(delta[:, :-1] - delta[:, 1:] + self.margin).sum(1)   # (N,)
+        if weight is None:
+            return per_segment.mean()
+        w = weight.to(per_segment.dtype)
+        return (per_segment * w).sum() / w.sum().clamp_min(1)
 
 
 def mix_segments(images: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
@@ -80,10 +84,13 @@ class SpeedLoss(nn.Module):
     def sample(self, n: int, t: int, *, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """Draw lam (n,) ~ Beta(alpha, alpha) and perm (n, t) (an independent shuffle per segment)."""
-        a = torch.full((n,), float(self.alpha))
-        g1, g2 = (torch._standard_gamma(a, generator=generator) for _ in range(2))  # global RNG when None
+        # Drawn where ``generator`` lives (so a seeded CPU generator reproduces), else on ``device`` itself:
+        # the GPU step then copies nothing from the host.
+        where = generator.device if generator is not None else torch.device(device)
+        a = torch.full((n,), float(self.alpha), device=where)
+        g1, g2 = (torch._standard_gamma(a, generator=generator) for _ in range(2))
         lam = g1 / (g1 + g2).clamp_min(1e-12)  # Beta(a, a) as a ratio of Gammas
-        perm = torch.argsort(torch.rand(n, t, generator=generator), dim=1)
+        perm = torch.argsort(torch.rand(n, t, generator=generator, device=where), dim=1)
         return lam.to(device), perm.to(device)
 
     def forward(self, pred_mixed: torch.Tensor, pred: torch.Tensor, lam: torch.Tensor,
@@ -118,10 +125,8 @@ class SubjectLoss(nn.Module):
         pairs = same & other & upper
         count = pairs.sum(dim=(1, 2))                                                # (C,)
         per_au = ((1 - sim) * pairs).sum(dim=(1, 2)) / count.clamp_min(1)
-        has = count > 0
-        if not has.any():
-            return feats.sum() * 0.0
-        return per_au[has].mean()
+        has = (count > 0).to(per_au.dtype)                                           # no host sync: masked mean
+        return (per_au * has).sum() / has.sum().clamp_min(1)
 
 
 def intensity_levels(target: torch.Tensor, scale: float = 5.0) -> torch.Tensor:

@@ -68,11 +68,11 @@ class TASStep:
         loss, logs, n_images = l_reg, {"reg": l_reg.detach()}, b * t
 
         seg_au = batch.get("seg_au")
-        if cfg.lambda_rank > 0 and t >= 2 and seg_au is not None and bool((seg_au >= 0).any()):
-            keep = seg_au >= 0
-            own = feats[keep].gather(
-                2, seg_au[keep].view(-1, 1, 1, 1).expand(-1, t, 1, feats.shape[-1])).squeeze(2)  # (n, T, d)
-            l_rank = self.rank(own)
+        if cfg.lambda_rank > 0 and t >= 2 and seg_au is not None:
+            keep = seg_au >= 0                                                 # -1: a segment without an AU trend
+            own = feats.gather(
+                2, seg_au.clamp_min(0).view(-1, 1, 1, 1).expand(-1, t, 1, feats.shape[-1])).squeeze(2)  # (B, T, d)
+            l_rank = self.rank(own, weight=keep)                               # mean over kept segments, no host sync
             loss = loss + cfg.lambda_rank * l_rank
             logs["rank"] = l_rank.detach()
 
@@ -90,9 +90,8 @@ class TASStep:
             if cfg.sub_pairs == "segment" or subject is None:
                 subject = torch.arange(b, device=image.device)
             groups = subject.view(b, 1).expand(b, t).reshape(-1)              # (B*T,)
-            levels = intensity_levels(target).view(b * t, c)                   # (B*T, C)
-            rows = (levels >= 0).any(1)                                        # labelled frames only
-            l_sub = self.sub(feats.view(b * t, c, -1)[rows], levels[rows], groups[rows])
+            levels = intensity_levels(target).view(b * t, c)                   # (B*T, C), -1 unlabelled: no pair
+            l_sub = self.sub(feats.view(b * t, c, -1), levels, groups)
             loss = loss + cfg.lambda_sub * l_sub
             logs["sub"] = l_sub.detach()
         return StepOutput(loss, logs, n_images=n_images)
