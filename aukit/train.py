@@ -68,6 +68,12 @@ def _optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
     return list(optimizer.values()) if isinstance(optimizer, dict) else [optimizer]
 
 
+def _non_finite(loss, epoch: int, step: int, out) -> None:
+    value = f" ({_to_float(loss)})" if loss is not None else ""
+    raise NonFiniteLossError(f"non-finite loss{value} at epoch {epoch + 1}, step {step}; "
+                             f"last good checkpoint kept at {out / 'last.pt' if out else '(no out_dir)'}")
+
+
 def _all_reduce_means(sums: dict, n_images: int, device: torch.device) -> tuple[dict, int]:
     """Average the per-rank epoch sums over ranks and add up the images (DDP)."""
     import torch.distributed as dist
@@ -163,6 +169,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
         run_model.train()
         sums: dict[str, float] = {}
         n_steps, n_images, t0 = 0, 0, time.perf_counter()
+        lazy_check = device.type == "cuda"
+        first_bad = torch.zeros((), dtype=torch.long, device=device)          # 1-based step of the first NaN/inf
         total = len(train_loader) if hasattr(train_loader, "__len__") else None
         if cfg.max_steps_per_epoch is not None and total is not None:
             total = min(total, cfg.max_steps_per_epoch)
@@ -175,11 +183,12 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
                 o.zero_grad(set_to_none=True)
             with autocast(device, precision):
                 res = step_fn(run_model, batch)
-            if not torch.isfinite(res.loss.detach()).all():
+            finite = torch.isfinite(res.loss.detach()).all()
+            if lazy_check:   # CUDA: note the first bad step on the device, read it every log_every steps
+                first_bad = torch.where(finite | (first_bad > 0), first_bad, torch.full_like(first_bad, step + 1))
+            elif not finite:
                 bar.close()
-                raise NonFiniteLossError(
-                    f"non-finite loss ({_to_float(res.loss)}) at epoch {epoch + 1}, step {step + 1}; "
-                    f"last good checkpoint kept at {out / 'last.pt' if out else '(no out_dir)'}")
+                _non_finite(res.loss, epoch, step + 1, out)
             if not res.manual:
                 (scaler.scale(res.loss) if scaler else res.loss).backward()
             if cfg.grad_clip is not None:
@@ -201,9 +210,14 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             n_images += res.n_images
             bar.update(1)
             if (step + 1) % cfg.log_every == 0:
+                if lazy_check and int(first_bad) > 0:
+                    bar.close()
+                    _non_finite(None, epoch, int(first_bad), out)
                 dt = time.perf_counter() - t0
                 bar.set_postfix(loss=f"{_to_float(sums['loss']) / n_steps:.4f}", img_s=f"{n_images / max(dt, 1e-9):.0f}")
         bar.close()
+        if lazy_check and int(first_bad) > 0:
+            _non_finite(None, epoch, int(first_bad), out)
         if n_steps == 0:
             raise RuntimeError(f"epoch {epoch + 1}: the training loader yielded no batches")
         if world > 1:

@@ -96,3 +96,25 @@ def test_tas_step_never_waits_for_the_host():
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert set(out.logs) == {"reg", "rank", "spd", "sub"} and torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("log_every", [1, 10])
+def test_fit_on_cuda_names_the_first_non_finite_step(tmp_path, log_every):
+    """On CUDA fit reads its NaN flag only every log_every steps (no per-step sync), yet names the exact
+    step, whether it is caught at a log step (1) or at the end of the epoch (10 > 4 steps per epoch)."""
+    from aukit.train import NonFiniteLossError, StepOutput, TrainConfig, fit
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1).cuda()
+    data = [(torch.randn(8, 4, device="cuda"), torch.randn(8, 1, device="cuda")) for _ in range(4)]
+    calls = {"n": 0}
+
+    def step(m, batch):
+        calls["n"] += 1
+        loss = (m(batch[0]) - batch[1]).pow(2).mean()
+        if calls["n"] in (6, 7):                      # epoch 2, steps 2 and 3: the first is reported
+            loss = loss * float("nan")
+        return StepOutput(loss, {}, n_images=8)
+
+    cfg = TrainConfig(epochs=3, out_dir=str(tmp_path), progress=False, log_every=log_every)
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 2;"):
+        fit(model, step, data, torch.optim.SGD(model.parameters(), lr=0.01), cfg, device="cuda")
