@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from aukit.methods.cpc.losses import InfoNCELoss, SparseLabelLoss, topk_accuracy
+from aukit.methods.cpc.losses import InfoNCELoss, SparseLabelLoss, topk_accuracy, topk_rates
 
 
 def plain_eq1(pred, target, batch_negatives=True, temperature=1.0):
@@ -106,6 +106,15 @@ def test_topk_accuracy_hand_made():
                             [0.0, 0.0, 0.0, 0.0]]])   # tie with all: rank 3 -> top5 only
     acc = topk_accuracy(logits, ks=(1, 3, 5))
     assert acc == {"top1": 0.25, "top3": 0.5, "top5": 1.0}
+
+
+def test_topk_rates_are_tensors_with_the_accuracy_values():
+    """The training step logs topk_rates: 0-d tensors on the logits' device (no host sync), same values."""
+    logits = torch.randn(2, 7, 7, generator=torch.Generator().manual_seed(0))
+    logits[0, 3] = 0.0                                 # a row of ties: the positive ranks last
+    rates = topk_rates(logits, ks=(1, 3, 5))
+    assert all(torch.is_tensor(v) and v.ndim == 0 and v.device == logits.device for v in rates.values())
+    assert {k: v.item() for k, v in rates.items()} == topk_accuracy(logits, ks=(1, 3, 5))
 
 
 def plain_eq2(pred, target, au_reduction):

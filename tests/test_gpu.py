@@ -118,3 +118,39 @@ def test_fit_on_cuda_names_the_first_non_finite_step(tmp_path, log_every):
     cfg = TrainConfig(epochs=3, out_dir=str(tmp_path), progress=False, log_every=log_every)
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 2;"):
         fit(model, step, data, torch.optim.SGD(model.parameters(), lr=0.01), cfg, device="cuda")
+
+
+@pytest.mark.parametrize("method", ["scc", "cpc", "rtatl", "piap_df"])
+def test_step_never_waits_for_the_host(method):
+    """The bench step of each method (main configuration, every loss on) launches its forward and backward
+    without one host sync (CUDA's sync debug mode raises). PIAP-DF's step also runs its student's
+    optimizer step (Eq. 8, fused SGD: sync-free) and its own backward passes (manual gradients)."""
+    from aukit.train import TrainConfig, fuse_optimizers, prepare_model
+    torch.manual_seed(0)
+    case = build_case(method, device="cuda", size="tiny", real=False)
+    model = prepare_model(case.model, torch.device("cuda"), TrainConfig())   # as the bench: channels_last
+    fuse_optimizers(case.optimizer, "cuda")
+    opts = list(case.optimizer.values()) if isinstance(case.optimizer, dict) else [case.optimizer]
+    batch = case.synthetic_batch()
+
+    def forward_backward():
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        with autocast("cuda", "bf16"):
+            out = case.step_fn(model, batch)
+        if not out.manual:
+            out.loss.backward()
+        return out
+
+    forward_backward()                          # warm-up: cuDNN picks its kernels, generators and state appear
+    for o in opts:
+        o.step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = forward_backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    for o in opts:
+        o.step()
+    assert torch.isfinite(out.loss) and all(torch.isfinite(torch.as_tensor(v)).all() for v in out.logs.values())

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from aukit.methods.rtatl.losses import (DiscriminatorLoss, ExemplarLoss, FlowLoss, GeneratorLoss,
                                         PatchClassifierLoss, PretextCELoss, SupervisedBCELoss)
@@ -30,6 +31,39 @@ def test_supervised_bce_no_labels_is_zero_with_graph():
     assert out.item() == 0.0
     out.backward()
     assert torch.all(logits.grad == 0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_supervised_bce_masked_mean_equals_the_filtered_mean(seed):
+    """The sync-free masked mean is the BCE mean over the kept entries, value and gradient."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(6, 5, generator=g)
+    labels = (torch.rand(6, 5, generator=g) < 0.4).float()
+    labels[torch.rand(6, 5, generator=g) < 0.3] = NAN
+    intact = torch.rand(6, 5, generator=g) < 0.7
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    got = SupervisedBCELoss()(a, labels, intact)
+    keep = ~torch.isnan(labels) & intact
+    want = F.binary_cross_entropy_with_logits(b[keep], labels[keep])
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_supervised_bce_nothing_intact_is_zero_and_dropped_logits_stay_out():
+    logits = torch.tensor([[0.5, float("inf")], [NAN, -1.0]], requires_grad=True)
+    labels = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    out = SupervisedBCELoss()(logits, labels, torch.zeros(2, 2, dtype=torch.bool))
+    assert out.item() == 0.0
+    out.backward()
+    assert torch.all(logits.grad == 0)
+    # non-finite logits at dropped entries reach neither the value nor the gradient (as when filtered)
+    logits.grad = None
+    out = SupervisedBCELoss()(logits, labels, torch.tensor([[True, False], [False, True]]))
+    assert out.item() == pytest.approx((-math.log(_sig(0.5)) - math.log(1 - _sig(-1.0))) / 2, rel=1e-6)
+    out.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad[0, 1] == 0 and logits.grad[1, 0] == 0
 
 
 def test_supervised_bce_shape_mismatch_raises():

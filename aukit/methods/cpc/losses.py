@@ -58,15 +58,21 @@ class InfoNCELoss(nn.Module):
         return self.from_logits(self.logits(pred, target))
 
 
-def topk_accuracy(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, float]:
+def topk_rates(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, torch.Tensor]:
     """Top-n accuracy of the predictive task (CPC Table 1): the fraction of predictions whose
-    positive score (the diagonal of ``logits`` (G, M, M)) is among the n highest of its row.
+    positive score (the diagonal of ``logits`` (G, M, M)) is among the n highest of its row,
+    as 0-d tensors on the logits' device (the training step logs them without a host sync).
 
     A tie with the positive counts against it (rank = number of scores >= the positive, minus 1).
     """
     pos = torch.diagonal(logits, dim1=1, dim2=2).unsqueeze(-1)               # (G, M, 1)
     rank = (logits >= pos).sum(-1) - 1                                       # (G, M): 0 = best
-    return {f"top{n}": float((rank < n).float().mean()) for n in ks}
+    return {f"top{n}": (rank < n).float().mean() for n in ks}
+
+
+def topk_accuracy(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, float]:
+    """:func:`topk_rates` as Python floats (evaluation)."""
+    return {k: float(v) for k, v in topk_rates(logits, ks).items()}
 
 
 class SparseLabelLoss(nn.Module):
@@ -91,7 +97,9 @@ class SparseLabelLoss(nn.Module):
         target = target.to(pred.dtype)
         valid = ~torch.isnan(target)                                         # (B, N)
         n_valid = valid.sum(-1)
-        if bool((n_valid == 0).any()):
+        if pred.is_cuda:  # checked on the device (a device-side assert): reading it on the host stalls every step
+            torch._assert_async((n_valid > 0).all(), "a labelled frame in the batch has no coded AU")
+        elif bool((n_valid == 0).any()):
             raise ValueError(f"{int((n_valid == 0).sum())} labelled frame(s) in the batch have no coded AU")
         sq = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred)).pow(2)
         per_window = sq.sum(-1)

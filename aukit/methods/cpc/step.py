@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from aukit.train import StepOutput
 
-from .losses import InfoNCELoss, SparseLabelLoss, topk_accuracy
+from .losses import InfoNCELoss, SparseLabelLoss, topk_rates
 
 Augment = Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -40,7 +40,7 @@ def make_pretrain_step(context: int, loss_fn: InfoNCELoss | None = None, augment
         logits = loss_fn.logits(pred, target)
         loss = loss_fn.from_logits(logits)
         with torch.no_grad():
-            acc = topk_accuracy(logits.detach(), ks)
+            acc = topk_rates(logits.detach(), ks)          # 0-d tensors: no host sync
         return StepOutput(loss=loss, logs=acc, n_images=x.shape[0] * x.shape[1])
 
     return step
@@ -74,7 +74,7 @@ def make_sparse_step(loss_fn: SparseLabelLoss | None = None,
             x = augment(x)
         pred = sparse_forward(model, x, mask)
         loss = loss_fn(pred, au[mask])
-        return StepOutput(loss=loss, logs={"n_labelled": float(mask.sum())}, n_images=x.shape[0] * x.shape[1])
+        return StepOutput(loss=loss, logs={"n_labelled": mask.sum().float()}, n_images=x.shape[0] * x.shape[1])
 
     return step
 

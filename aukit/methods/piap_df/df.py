@@ -154,8 +154,8 @@ class DFStep:
 
         # Eq. 10: discrete feedback, randomly disabled with probability disable_prob.
         fb = _dot(g_sl, g_su)
-        sigma = (torch.rand(()) >= self.cfg.disable_prob).float()
-        fb_d = discrete_feedback(fb.detach(), sigma.to(fb.device), self.cfg.fb_positive, self.cfg.fb_negative)
+        sigma = (torch.rand((), device=fb.device) >= self.cfg.disable_prob).float()  # drawn on the device: no copy
+        fb_d = discrete_feedback(fb.detach(), sigma, self.cfg.fb_positive, self.cfg.fb_negative)
 
         # Eq. 11: theta' = theta - eta (fb_d g_{theta,u} + g_{theta,l}); the loop steps the teacher.
         grads = torch._foreach_add(torch._foreach_mul(g_tu, fb_d.to(g_tu[0].dtype)), g_tl)  # fused over tensors

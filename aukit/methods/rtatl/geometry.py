@@ -41,8 +41,10 @@ def augment(image: torch.Tensor, centres: torch.Tensor, flow: torch.Tensor | Non
     b, _, s, _ = image.shape
     dev = image.device
     if train:
-        offsets = torch.randint(0, s - crop + 1, (b, 2), generator=generator, device="cpu").to(dev)
-        flips = torch.rand(b, generator=generator, device="cpu").to(dev) < 0.5 if flip else torch.zeros(b, dtype=torch.bool, device=dev)
+        # drawn where ``generator`` lives (else on the images' device): a GPU step copies nothing from the host
+        where = generator.device if generator is not None else dev
+        offsets = torch.randint(0, s - crop + 1, (b, 2), generator=generator, device=where).to(dev)
+        flips = torch.rand(b, generator=generator, device=where).to(dev) < 0.5 if flip else torch.zeros(b, dtype=torch.bool, device=dev)
     else:
         offsets = torch.full((b, 2), (s - crop) // 2, device=dev)
         flips = torch.zeros(b, dtype=torch.bool, device=dev)
@@ -53,14 +55,14 @@ def augment(image: torch.Tensor, centres: torch.Tensor, flow: torch.Tensor | Non
     if flow is not None:
         r = flow.shape[-1]
         fl = crop_resize(flow.float(), offsets, crop, out // 8, scale=r / s) * k
-    if flips.any():
+    if train and flip:  # decided on the host: testing flips.any() would wait for the device
         img = torch.where(flips[:, None, None, None], img.flip(-1), img)
         flipped = cen.clone()
         flipped[..., 0] = (out - 1) - flipped[..., 0]
-        flipped = flipped[:, :, [1, 0], :]  # keep the left point first after mirroring
+        flipped = flipped.flip(2)  # keep the left point first after mirroring
         cen = torch.where(flips[:, None, None, None], flipped, cen)
         if fl is not None:
-            mirrored = fl.flip(-1) * torch.tensor([-1.0, 1.0], device=dev)[None, :, None, None]
+            mirrored = torch.cat([-fl[:, :1], fl[:, 1:]], dim=1).flip(-1)  # u changes sign, v does not
             fl = torch.where(flips[:, None, None, None], mirrored, fl)
     return img, cen, fl
 

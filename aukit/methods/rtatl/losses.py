@@ -10,10 +10,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def _zero(like: torch.Tensor) -> torch.Tensor:
-    return like.sum() * 0.0  # keeps the graph (and dtype/device) when nothing is selected
-
-
 class SupervisedBCELoss(nn.Module):
     """L_sup (Eq. 9, §3.5): BCE on labelled AUs whose regions are intact.
 
@@ -27,9 +23,13 @@ class SupervisedBCELoss(nn.Module):
         keep = ~torch.isnan(labels)
         if intact is not None:
             keep = keep & intact
-        if not keep.any():
-            return _zero(logits)
-        return F.binary_cross_entropy_with_logits(logits[keep].float(), labels[keep].float())
+        # A masked mean, no host sync: dropped entries enter the BCE as (0, 0), so neither a NaN label nor a
+        # non-finite logit there reaches the value or the gradient; 0 (with a graph) when none is kept.
+        z = torch.where(keep, logits.float(), 0.0)
+        y = torch.where(keep, labels.float(), 0.0)
+        w = keep.float()
+        per = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+        return (per * w).sum() / w.sum().clamp_min(1.0)
 
 
 class DiscriminatorLoss(nn.Module):

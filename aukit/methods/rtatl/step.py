@@ -65,16 +65,24 @@ class RTATLStep:
         self.g_loss = GeneratorLoss(cfg.lambda1, cfg.lambda2)
         self.flow_loss, self.ce, self.exemplar = FlowLoss(), PretextCELoss(), ExemplarLoss(cfg.exemplar_tau)
 
+    def _gen_on(self, dev: torch.device) -> torch.Generator:
+        """The step's generator on the batch's device, so that random draws need no host-to-device copy
+        (on the GPU, one seeded from ``self.gen``'s seed replaces it at the first step)."""
+        if self.gen.device != dev:
+            self.gen = torch.Generator(device=dev).manual_seed(self.gen.initial_seed())
+        return self.gen
+
     def _rand(self, *shape):
-        return torch.rand(shape, generator=self.gen)
+        return torch.rand(shape, generator=self.gen, device=self.gen.device)
 
     def __call__(self, model, batch: dict) -> StepOutput:
         cfg, dev = self.cfg, batch["image"].device
+        gen = self._gen_on(dev)
         flow = batch.get("flow") if cfg.ofe else None
         if flow is not None:
             flow = torch.nan_to_num(flow.float(), nan=0.0)
         x, c, f = augment(batch["image"], batch["centres"].float(), flow, crop=cfg.crop_size, out=self.input_size,
-                          train=True, flip=cfg.flip, generator=self.gen)
+                          train=True, flip=cfg.flip, generator=gen)
         labels = batch["labels"].float()
         b, n = labels.shape
         logs: dict = {}
@@ -82,10 +90,9 @@ class RTATLStep:
         if cfg.roii:  # RoI inpainting (§3.3): cut both RoIs of one random AU per selected image
             # choice: exactly round(mask_prob * B) random images per step, not a coin per image: the
             # GAN heads then see one batch shape (no cuDNN re-tuning, no host sync to count them)
-            sel = torch.randperm(b, generator=self.gen)[:round(cfg.mask_prob * b)].to(dev)
-            active = torch.zeros(b, dtype=torch.bool, device=dev)
-            active[sel] = True
-            au = torch.randint(0, n, (b,), generator=self.gen).to(dev)
+            sel = torch.randperm(b, generator=gen, device=dev)[:round(cfg.mask_prob * b)]
+            active = torch.zeros(b, dtype=torch.bool, device=dev).index_fill_(0, sel, True)
+            au = torch.randint(0, n, (b,), generator=gen, device=dev)
             pts = c[torch.arange(b, device=dev), au]                          # (B, 2, 2)
             real = crop_patches(x, pts, self.patch)                           # (B, 2, 3, s, s)
             x_in = mask_rois(x, pts, self.patch, cfg.mask_fill, active)
@@ -127,21 +134,21 @@ class RTATLStep:
             logs["l_f"] = l_f.detach()
 
         if cfg.rotation:  # Table 1 baseline: predict the rotation of the intact image
-            r = torch.randint(0, 4, (b,), generator=self.gen).to(dev)
+            r = torch.randint(0, 4, (b,), generator=gen, device=dev)
             l_r = self.ce(model.rotation_head(_pooled(model, _rotate(x, r))), r)
             loss = loss + cfg.aux_weight * l_r
             logs["l_rot"] = l_r.detach()
         if cfg.exemplar:  # Table 1 baseline: a second random crop/flip + brightness jitter as the positive view
             x2, _, _ = augment(batch["image"], batch["centres"].float(), None, crop=cfg.crop_size,
-                               out=self.input_size, train=True, flip=True, generator=self.gen)
-            x2 = x2 * (0.8 + 0.4 * self._rand(b, 1, 1, 1).to(dev)) + (0.2 * self._rand(b, 1, 1, 1) - 0.1).to(dev)
+                               out=self.input_size, train=True, flip=True, generator=gen)
+            x2 = x2 * (0.8 + 0.4 * self._rand(b, 1, 1, 1)) + (0.2 * self._rand(b, 1, 1, 1) - 0.1)
             z1 = model.exemplar_head(out["global_map"].mean(dim=(-2, -1)))
             z2 = model.exemplar_head(_pooled(model, x2))
             l_e = self.exemplar(z1, z2)
             loss = loss + cfg.aux_weight * l_e
             logs["l_ex"] = l_e.detach()
         if cfg.jigsaw:  # Table 1 baseline: classify which fixed permutation shuffled the 3x3 tiles
-            which = torch.randint(0, model.perms.shape[0], (b,), generator=self.gen).to(dev)
+            which = torch.randint(0, model.perms.shape[0], (b,), generator=gen, device=dev)
             feats = _pooled(model, _jigsaw_tiles(x, model.perms, which)).reshape(b, -1)
             l_j = self.ce(model.jigsaw_head(feats), which)
             loss = loss + cfg.aux_weight * l_j
