@@ -70,9 +70,15 @@ def train_model(data: TASData, cfg: TASConfig, opts: RunOptions, *, setting: str
     return model, hist
 
 
-def eval_rows(data: TASData, stride: int = 1) -> np.ndarray:
-    """Test rows with at least one label, every ``stride``-th (in store order)."""
-    rows = data.test_rows[np.isfinite(data.labels[data.test_rows]).any(1)]
+def eval_rows(data: TASData, stride: int = 1, split: str = "test") -> np.ndarray:
+    """Rows of the ``split`` ("test" or "train") subjects with at least one label, every ``stride``-th.
+
+    On "train" the model is scored on every labelled frame of its own training subjects (not only the
+    keyframes it saw): how well it fits, beside how well it carries over to new subjects."""
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+    pool = data.test_rows if split == "test" else data.train_rows
+    rows = pool[np.isfinite(data.labels[pool]).any(1)]
     return rows[::max(1, stride)]
 
 
