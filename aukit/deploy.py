@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from . import checkpoint as ckpt
 from .registry import create_model
+from .runtime import image_layout
 
 OUTPUTS = ("intensity", "logits", "probs")
 
@@ -63,7 +64,7 @@ class Deployed(nn.Module):
         if x.shape[-1] != self.spec.size:
             x = nn.functional.interpolate(x, size=(self.spec.size, self.spec.size), mode="bilinear",
                                           align_corners=False, antialias=True)
-        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        x = ((x - self.mean) / self.std).contiguous(memory_format=image_layout(x.device))
         y = self.model(x)
         if isinstance(y, dict):                                   # e.g. PIAP-DF's AU encoder: {"logits", "feature"}
             y = y["logits"] if "logits" in y else y[self.spec.output]

@@ -70,6 +70,13 @@ def autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def image_layout(device: torch.device | str) -> torch.memory_format:
+    """Memory format of image batches on ``device``: NHWC (channels_last) on CUDA, where ``fit`` converts
+    the model to it and the convs are fastest; plain NCHW elsewhere, where the model stays NCHW and a
+    mixed layout costs a conversion in every conv (SCC's CPU step took 1.7x as long)."""
+    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
     random.seed(seed)

@@ -43,7 +43,7 @@ def test_batches_hold_the_right_rows_normalised(store):
     for b in ld:
         x, r = b["image"], b["rows"]
         assert x.shape == (8, 3, 16, 16) and x.dtype == torch.float32
-        assert x.is_contiguous(memory_format=torch.channels_last)
+        assert x.is_contiguous()          # NCHW on the CPU (channels_last only on CUDA: runtime.image_layout)
         # green channel holds the row number: (v/255 - .5)/.5
         v = (x[:, 1, 0, 0] * 0.5 + 0.5) * 255
         assert torch.allclose(v, r.float(), atol=1e-3)
@@ -76,6 +76,7 @@ def test_clips(store):
     b = next(iter(BatchLoader(store, rows, 4, device="cpu", shuffle=False,
                               augment=A.random_crop(12))))
     assert b["image"].shape == (4, 4, 3, 12, 12) and b["rows"].shape == (4, 4)
+    assert b["image"].is_contiguous()          # CPU: NCHW frames, as the CPU model expects
     v = (b["image"][:, :, 1, 0, 0] * 0.5 + 0.5) * 255
     assert torch.allclose(v, b["rows"].float(), atol=1e-3)
 
@@ -121,3 +122,9 @@ def test_ranks_shard_each_global_batch(store):
     assert len(seen) == len(set(seen.tolist())) == 40
     with pytest.raises(ValueError, match="divisible"):
         BatchLoader(store, rows, 7, device="cpu", rank=0, world=2)
+
+
+def test_image_layout_is_nhwc_only_on_cuda():
+    from aukit.runtime import image_layout
+    assert image_layout("cpu") == torch.contiguous_format
+    assert image_layout(torch.device("cuda", 0)) == torch.channels_last

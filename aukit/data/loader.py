@@ -6,8 +6,8 @@ Two paths:
   on_device="auto" picks it on CUDA when the array fits in half the free memory.
 - host: a background thread gathers each batch's rows from the memmap straight into
   pinned memory (torch.index_select, GIL released), copied with non_blocking=True.
-Then, on the device: uint8 -> float [0, 1] (channels_last for 4-d), `augment(x, gen)`,
-normalise with mean/std. The order of an epoch is a pure function of (seed, epoch), and
+Then, on the device: uint8 -> float [0, 1], `augment(x, gen)`, normalise with mean/std, in the
+device's layout (`runtime.image_layout`: channels_last on CUDA, NCHW elsewhere). The order of an epoch is a pure function of (seed, epoch), and
 so are the augmentation draws, so a resumed run sees bit-identical batches.
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 import torch
+
+from ..runtime import image_layout
 
 from .store import FrameStore
 
@@ -168,10 +170,11 @@ class BatchLoader:
             x = x.reshape(rows.shape[0], rows.shape[1], *x.shape[1:])  # (B, T, 3, S, S)
         if self.augment is not None:
             x = self.augment(x, gen)
-        if x.ndim == 5:
+        if x.ndim == 5:  # (B, T, 3, S, S): the step flattens it and sets its layout
             x = (x - self.mean.unsqueeze(1)) / self.std.unsqueeze(1)
+            x = x if x.is_cuda else x.contiguous()
         else:
-            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            x = ((x - self.mean) / self.std).contiguous(memory_format=image_layout(x.device))
         rows_t = torch.from_numpy(rows).to(self.device, non_blocking=True)
         batch = {"image": x, "rows": rows_t, "index": torch.from_numpy(pos).to(self.device)}
         for k, v in self.targets.items():
