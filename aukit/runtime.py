@@ -77,6 +77,18 @@ def image_layout(device: torch.device | str) -> torch.memory_format:
     return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
 
 
+def require(ok: torch.Tensor, message: str) -> None:
+    """An input check inside a training step: ValueError(message) unless the 0-d bool ``ok`` is true.
+
+    On CUDA the check stays on the device (``torch._assert_async``): reading ``ok`` on the host would
+    stall every step. A failure there surfaces as a device-side assert at the next synchronisation,
+    which ends the CUDA context; keep such checks for batches the data layer already rules out."""
+    if ok.is_cuda:
+        torch._assert_async(ok, message)
+    elif not bool(ok):
+        raise ValueError(message)
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels."""
     random.seed(seed)

@@ -210,14 +210,14 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             n_images += res.n_images
             bar.update(1)
             if (step + 1) % cfg.log_every == 0:
-                if lazy_check and int(first_bad) > 0:
+                if lazy_check and (bad := int(first_bad)) > 0:
                     bar.close()
-                    _non_finite(None, epoch, int(first_bad), out)
+                    _non_finite(None, epoch, bad, out)
                 dt = time.perf_counter() - t0
                 bar.set_postfix(loss=f"{_to_float(sums['loss']) / n_steps:.4f}", img_s=f"{n_images / max(dt, 1e-9):.0f}")
         bar.close()
-        if lazy_check and int(first_bad) > 0:
-            _non_finite(None, epoch, int(first_bad), out)
+        if lazy_check and (bad := int(first_bad)) > 0:
+            _non_finite(None, epoch, bad, out)
         if n_steps == 0:
             raise RuntimeError(f"epoch {epoch + 1}: the training loader yielded no batches")
         if world > 1:

@@ -111,3 +111,11 @@ def test_git_dirty_ignores_run_outputs(tmp_path, monkeypatch):
     assert runtime.git_info(tmp_path)["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")                              # the code changed
     assert runtime.git_info(tmp_path)["dirty"] is True
+
+
+def test_require_raises_on_the_cpu_with_its_message():
+    import torch
+    from aukit.runtime import require
+    require(torch.tensor(True), "never shown")
+    with pytest.raises(ValueError, match="nothing to learn"):
+        require(torch.tensor([False, False]).any(), "nothing to learn")

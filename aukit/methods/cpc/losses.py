@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from aukit.runtime import require
+
 
 class InfoNCELoss(nn.Module):
     """Contrastive predictive loss of CPC Eq. 1.
@@ -97,10 +99,7 @@ class SparseLabelLoss(nn.Module):
         target = target.to(pred.dtype)
         valid = ~torch.isnan(target)                                         # (B, N)
         n_valid = valid.sum(-1)
-        if pred.is_cuda:  # checked on the device (a device-side assert): reading it on the host stalls every step
-            torch._assert_async((n_valid > 0).all(), "a labelled frame in the batch has no coded AU")
-        elif bool((n_valid == 0).any()):
-            raise ValueError(f"{int((n_valid == 0).sum())} labelled frame(s) in the batch have no coded AU")
+        require((n_valid > 0).all(), "a labelled frame in the batch has no coded AU")
         sq = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred)).pow(2)
         per_window = sq.sum(-1)
         if self.au_reduction == "mean":

@@ -10,20 +10,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from aukit.runtime import require
+
 
 def _check_same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{what}: prediction {tuple(a.shape)} and target {tuple(b.shape)} differ in shape")
-
-
-def _check_any(valid: torch.Tensor, message: str) -> None:
-    """Raise unless ``valid`` has a True entry. On the GPU the test runs on the device: reading the flag
-    on the host would stall every step, so CUDA reports a failure as a device-side assert at the next
-    synchronisation (load_au_data keeps only frames with a label, so a real batch never trips it)."""
-    if valid.is_cuda:
-        torch._assert_async(valid.any(), message)
-    elif not valid.any():
-        raise ValueError(message)
 
 
 class PIMapLoss(nn.Module):
@@ -63,7 +55,7 @@ class AULoss(nn.Module):
         if logits.dim() != 2:
             raise ValueError(f"AULoss expects (B, C) logits, got {tuple(logits.shape)}")
         valid = ~torch.isnan(target)
-        _check_any(valid, "AULoss: every label in the batch is NaN (nothing to learn from)")
+        require(valid.any(), "AULoss: every label in the batch is NaN (nothing to learn from)")  # load_au_data rules it out
         y = torch.where(valid, target, torch.zeros_like(target)).float()
         per = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none",
                                                  pos_weight=self.pos_weight)  # (B, C)

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 from torch.profiler import record_function
 
+from aukit.runtime import image_layout
 from aukit.train import StepOutput
 
 from .config import TASLossConfig
@@ -32,8 +33,21 @@ def _as_segments(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _frames(image: torch.Tensor) -> torch.Tensor:
-    x = image.flatten(0, 1)                                                    # (B*T, 3, S, S)
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+    """(B, T, 3, S, S) -> (B*T, 3, S, S) in the device's layout."""
+    return _layout(image.flatten(0, 1))
+
+
+def _layout(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=image_layout(x.device))
+
+
+def _groups(batch: dict, b: int, t: int, device, sub_pairs: str) -> torch.Tensor:
+    """(B*T,) pair groups of Eq. 4: each frame's subject, or its segment (``sub_pairs='segment'`` or
+    no subject in the batch)."""
+    subject = batch.get("subject")
+    if sub_pairs == "segment" or subject is None:
+        subject = torch.arange(b, device=device)
+    return subject.view(b, 1).expand(b, t).reshape(-1)
 
 
 class TASStep:
@@ -86,10 +100,7 @@ class TASStep:
             n_images += b * t
 
         if cfg.lambda_sub > 0:
-            subject = batch.get("subject")
-            if cfg.sub_pairs == "segment" or subject is None:
-                subject = torch.arange(b, device=image.device)
-            groups = subject.view(b, 1).expand(b, t).reshape(-1)              # (B*T,)
+            groups = _groups(batch, b, t, image.device, cfg.sub_pairs)         # (B*T,)
             levels = intensity_levels(target).view(b * t, c)                   # (B*T, C), -1 unlabelled: no pair
             l_sub = self.sub(feats.view(b * t, c, -1), levels, groups)
             loss = loss + cfg.lambda_sub * l_sub
@@ -102,21 +113,16 @@ class TASStep:
         gradients are those of the full forward; only BatchNorm's batch statistics see fewer frames."""
         b, t, c = target.shape
         rows = (~torch.isnan(target)).any(-1).view(-1)                       # (B*T,) frames with a label
-        x, y = image.flatten(0, 1)[rows], target.view(b * t, c)[rows]
+        x, y = image.flatten(0, 1)[rows], target.view(b * t, c)[rows]        # boolean indexing: one host sync
         if x.shape[0] == 0:
             raise ValueError("a TAS batch without any labelled frame: L_reg has nothing to fit")
-        if x.is_cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        pred, feats = model(x, return_features=True)
+        pred, feats = model(_layout(x), return_features=True)
         if pred.shape[-1] != c:
             raise ValueError(f"target has {c} AUs but the model predicts {pred.shape[-1]}")
         l_reg = self.reg(pred, y)
         loss, logs = l_reg, {"reg": l_reg.detach()}
         if self.cfg.lambda_sub > 0:
-            subject = batch.get("subject")
-            if self.cfg.sub_pairs == "segment" or subject is None:
-                subject = torch.arange(b, device=image.device)
-            groups = subject.view(b, 1).expand(b, t).reshape(-1)[rows]
+            groups = _groups(batch, b, t, image.device, self.cfg.sub_pairs)[rows]
             l_sub = self.sub(feats, intensity_levels(y), groups)
             loss = loss + self.cfg.lambda_sub * l_sub
             logs["sub"] = l_sub.detach()
