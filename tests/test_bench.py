@@ -68,6 +68,34 @@ def test_every_ceiling_step_runs(method):
     assert any(not torch.equal(a, p.detach()) for a, p in zip(before, case.model.parameters()))
 
 
+def test_ceiling_images_come_in_the_loaders_layout():
+    """The synthetic batch's images carry the strides BatchLoader gives real ones: frames decoded as
+    (N, S, S, 3) uint8 and viewed as (N, 3, S, S), clips reshaped to (B, T, 3, S, S)."""
+    from aukit.bench.cases import as_loaded
+
+    B, T, S = 2, 3, 8
+    loaded = torch.rand(B * T, S, S, 3).permute(0, 3, 1, 2)
+    x4, x5 = torch.randn(B * T, 3, S, S), torch.randn(B, T, 3, S, S)
+    assert as_loaded(x4, torch.channels_last).stride() == loaded.stride()
+    assert as_loaded(x5, torch.channels_last).stride() == loaded.reshape(B, T, 3, S, S).stride()
+    assert torch.equal(as_loaded(x5, torch.channels_last), x5) and torch.equal(as_loaded(x4, torch.channels_last), x4)
+    assert as_loaded(x4, torch.contiguous_format).is_contiguous() and as_loaded(x5, torch.contiguous_format) is x5
+    case = build_case("scc", device="cpu", size="tiny", real=False)   # on the CPU: plain NCHW, as the loader
+    assert case.synthetic_batch()["image"].is_contiguous()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", METHODS)
+def test_ceiling_and_real_images_share_a_layout_on_gpu(synthau_tiny, method):
+    case = build_case(method, device="cuda", size="tiny", real=True)
+
+    def images(batch):
+        return {k: v.stride() for k, v in batch.items() if k == "image"} | {
+            f"{k}.image": v["image"].stride() for k, v in batch.items() if isinstance(v, dict)}
+
+    assert images(case.synthetic_batch()) == images(next(case.loader(0)))
+
+
 def _toy_case(n_batches: int = 3) -> StepCase:
     model = torch.nn.Linear(4, 1)
     data = [{"x": torch.randn(5, 4)} for _ in range(n_batches)]

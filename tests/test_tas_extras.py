@@ -47,3 +47,33 @@ def test_table4_settings_and_lambda_sweep(synthau_tiny, tmp_path):
     for fig in figs.values():
         assert fig.axes
         plt.close(fig)
+
+
+def test_runs_scored_on_their_training_subjects(synthau_tiny):
+    """train_eval adds each seed's fit to its own training subjects (the semi-supervised frames it never saw
+    labelled), the same numbers evaluate() gives on those rows, and flat_summary carries their mean and std."""
+    import dataclasses
+
+    from aukit.methods.tas import TASConfig, TASModelConfig, TASTrainConfig, ablation_config
+    from aukit.methods.tas import experiment as E
+    from aukit.methods.tas.data import load_data
+
+    data = load_data("synthau-bp4d", fold=1, T=4)
+    cfg = ablation_config("A1", TASConfig(model=TASModelConfig(depth=18, attention_hidden=4, mlp_hidden=8),
+                                          train=TASTrainConfig(T=4, batch_size=2)))
+    opts = E.RunOptions(device="cpu", size=32, epochs=1, max_steps=2, eval_stride=4)
+    plain = E.run_variants(data, {"A1": (cfg, "keyframe")}, [0], opts)
+    assert "train_icc_avg" not in plain["A1"]["runs"][0] and "A1_train_icc_avg" not in E.flat_summary(plain)
+
+    res = E.run_variants(data, {"A1": (cfg, "keyframe")}, [0, 1], dataclasses.replace(opts, train_eval=True),
+                         keep=["A1"])
+    train_rows = E.eval_rows(data, 4, "train")
+    assert not set(train_rows) & set(data.test_rows)
+    direct = E.evaluate(res["A1"]["model"], data, opts, rows=train_rows)["metrics"]
+    last = res["A1"]["runs"][-1]
+    assert last["train_icc_avg"] == pytest.approx(direct["icc_avg"], abs=1e-6)
+    assert last["train_mae_avg"] == pytest.approx(direct["mae_avg"], abs=1e-6)
+    flat = E.flat_summary(res)
+    values = [r["train_mae_avg"] for r in res["A1"]["runs"]]
+    assert flat["A1_train_mae_avg"] == pytest.approx(np.mean(values))
+    assert flat["A1_train_mae_avg_std"] == pytest.approx(np.std(values, ddof=1))

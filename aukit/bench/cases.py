@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..runtime import image_layout
 from .harness import StepCase, paper_variant
 
 METHODS = ("tas", "cpc", "rtatl", "piap_df", "scc")
@@ -47,8 +48,22 @@ def _centres(b: int, n: int, size: int, g: torch.Generator) -> torch.Tensor:
     return (0.3 + 0.4 * torch.rand(b, n, 2, 2, generator=g)) * size
 
 
+def as_loaded(x: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """An image batch in the memory layout the real loader hands over (``BatchLoader._finish``):
+    (N, 3, S, S) in ``layout``; (B, T, 3, S, S) clips as per-frame NHWC views when ``layout`` is
+    channels_last. Otherwise the ceiling would pay (or skip) a conversion the real path does not."""
+    if x.ndim == 4:
+        return x.contiguous(memory_format=layout)
+    if x.ndim == 5 and layout == torch.channels_last:
+        return x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    return x
+
+
 def _dev(batch: dict, device) -> dict:
-    return {k: _dev(v, device) if isinstance(v, dict) else v.to(device) for k, v in batch.items()}
+    """The synthetic batch on ``device``; its "image" entries in the device's loader layout."""
+    layout = image_layout(device)
+    return {k: _dev(v, device) if isinstance(v, dict) else
+            as_loaded(v.to(device), layout) if k == "image" else v.to(device) for k, v in batch.items()}
 
 
 # ---- TAS: Eq. 5 (L_reg + rank + speed mixup + subject), keyframe segments -------------------

@@ -37,6 +37,7 @@ class RunOptions:
     max_segments: int | None = None     # random subset of training segments (quick)
     eval_stride: int = 1                # evaluate every k-th test frame (quick)
     eval_batch: int = 64
+    train_eval: bool = False            # also score every run on its training subjects (train_icc_avg, ...)
     progress: bool = False
     ckpt_dir: str | None = None         # checkpoints (last.pt / metrics.jsonl) per variant and seed
 
@@ -128,7 +129,11 @@ def run_variants(data: TASData, variants: Mapping[str, tuple[TASConfig, str]], s
         for seed in seeds:
             model, hist = train_model(data, cfg, opts, setting=setting, seed=seed, name=name)
             ev = evaluate(model, data, opts, features=name in features)
-            runs.append({**ev["metrics"], "train_loss": hist[-1]["train_loss"], "seed": seed})
+            seen = {}
+            if opts.train_eval:
+                fit_m = evaluate(model, data, opts, rows=eval_rows(data, opts.eval_stride, "train"))["metrics"]
+                seen = {f"train_{m}_avg": fit_m[f"{m}_avg"] for m in ("icc", "mae")}
+            runs.append({**ev["metrics"], **seen, "train_loss": hist[-1]["train_loss"], "seed": seed})
             hists.append(hist)
         out[name] = {"runs": runs, "history": hists, "config": dataclasses.asdict(cfg), "setting": setting}
         if name in keep or name in features:
@@ -163,8 +168,9 @@ def flat_summary(results: Mapping[str, dict], prefix: str = "") -> dict:
     for name, r in results.items():
         agg = metrics.aggregate([{k: v for k, v in run.items() if k != "seed"} for run in r["runs"]])
         key = prefix + name.replace(" ", "_").replace("+", "plus")
-        for m in ("icc_avg", "mae_avg"):
-            out[f"{key}_{m}"], out[f"{key}_{m}_std"] = agg[m]
+        for m in ("icc_avg", "mae_avg", "train_icc_avg", "train_mae_avg"):
+            if m in agg:
+                out[f"{key}_{m}"], out[f"{key}_{m}_std"] = agg[m]
     return out
 
 
