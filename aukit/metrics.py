@@ -9,6 +9,8 @@ Conventions (shared by every paper notebook; see REFERENCE.md "Metrics conventio
   BMS = between-frames mean square, EMS = residual mean square of the two-way ANOVA.
   It equals pingouin's ``ICC(C,1)`` row (older pingouin: ``ICC3``).
 * PCC is Pearson's r.
+* AUC is the ROC-AUC of one AU's probabilities (threshold-free: how well frames with the
+  AU rank above frames without), ties counted half, as ``sklearn.metrics.roc_auc_score``.
 * F1 is the binary F1 of one AU, positive = probability >= threshold (0.5), reported
   as a fraction in [0, 1] (tables in % multiply by 100). DISFA occurrence is
   intensity >= 2 (:func:`disfa_occurrence`); BP4D code 9 ("not coded") is excluded,
@@ -19,7 +21,9 @@ Conventions (shared by every paper notebook; see REFERENCE.md "Metrics conventio
   ``"no_positives"``: F1 of an AU with no positive label and none predicted
   (2TP + FP + FN = 0), as ``sklearn.metrics.f1_score(zero_division=0)``;
   ``"constant_prediction"`` / ``"constant_label"``: ICC and PCC when one side has
-  zero variance (ICC(3,1) is then exactly 0 algebraically; PCC is undefined).
+  zero variance (ICC(3,1) is then exactly 0 algebraically; PCC is undefined);
+  ``"one_class"``: ROC-AUC of an AU whose labelled frames are all positive or all
+  negative returns 0.5, the chance level, instead of 0.0.
   Functions take ``return_flag=True`` to get ``(value, flag_or_None)``.
   An AU with no labelled frame at all raises ``ValueError``.
 * Averages over AUs are unweighted means ("avg"). Over folds or seeds,
@@ -32,13 +36,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = [
-    "icc31", "mae", "pcc", "f1", "per_au", "aggregate", "format_pm", "format_aggregate",
+    "icc31", "mae", "pcc", "f1", "auc", "per_au", "aggregate", "format_pm", "format_aggregate",
     "disfa_occurrence", "bp4d_occurrence", "METRICS",
 ]
 
 FLAG_NO_POSITIVES = "no_positives"
 FLAG_CONSTANT_PRED = "constant_prediction"
 FLAG_CONSTANT_LABEL = "constant_label"
+FLAG_ONE_CLASS = "one_class"
 
 
 def _pairs(pred, label) -> tuple[np.ndarray, np.ndarray]:
@@ -106,16 +111,21 @@ def pcc(pred, label, *, return_flag: bool = False):
     return _out(np.clip(r, -1.0, 1.0), None, return_flag)
 
 
-def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
-    """Binary F1 of one AU: prob (N,) in [0, 1], label (N,) in {0, 1} or NaN (excluded).
-
-    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when the denominator is 0.
-    """
+def _occurrence_pairs(prob, label) -> tuple[np.ndarray, np.ndarray]:
     p, y = _pairs(prob, label)
     if not np.all((y == 0) | (y == 1)):
         odd = np.unique(y[(y != 0) & (y != 1)])
         raise ValueError(f"occurrence labels must be 0, 1 or NaN; found {odd[:5].tolist()} "
                          "(BP4D code 9: use bp4d_occurrence; DISFA intensity: disfa_occurrence)")
+    return p, y
+
+
+def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
+    """Binary F1 of one AU: prob (N,) in [0, 1], label (N,) in {0, 1} or NaN (excluded).
+
+    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when the denominator is 0.
+    """
+    p, y = _occurrence_pairs(prob, label)
     hit = p >= threshold
     pos = y == 1
     tp = np.count_nonzero(hit & pos)
@@ -127,7 +137,26 @@ def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
     return _out(2 * tp / denom, None, return_flag)
 
 
-METRICS: dict[str, Callable] = {"icc": icc31, "mae": mae, "pcc": pcc, "f1": f1}
+def auc(prob, label, *, return_flag: bool = False):
+    """ROC-AUC of one AU: the chance that a frame with the AU scores above one without (ties 1/2),
+    from the Mann-Whitney U of the average ranks. 0.5 flagged ``"one_class"`` when the labelled
+    frames hold one class only."""
+    p, y = _occurrence_pairs(prob, label)
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return _out(0.5, FLAG_ONE_CLASS, return_flag)
+    order = np.argsort(p, kind="mergesort")
+    sorted_p = p[order]
+    starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])   # first index of each tie group
+    ends = np.r_[starts[1:], len(p)]
+    ranks = np.empty(len(p))
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)     # 1-based average ranks
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0
+    return _out(u / (n_pos * n_neg), None, return_flag)
+
+
+METRICS: dict[str, Callable] = {"icc": icc31, "mae": mae, "pcc": pcc, "f1": f1, "auc": auc}
 
 
 def disfa_occurrence(intensity) -> np.ndarray:

@@ -46,6 +46,28 @@ def test_f1_matches_sklearn(seed):
     assert M.f1(prob, label, threshold=0.3) == pytest.approx(f1_score(label, prob >= 0.3), abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_matches_sklearn_with_ties_and_nan(seed):
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(seed)
+    label = (rng.random(300) < 0.2).astype(float)
+    prob = np.round(np.clip(0.3 * label + 0.7 * rng.random(300), 0, 1), 1)   # rounded: many ties
+    label[::17] = np.nan
+    keep = ~np.isnan(label)
+    assert M.auc(prob, label) == pytest.approx(roc_auc_score(label[keep], prob[keep]), abs=1e-12)
+
+
+def test_auc_known_values_and_one_class():
+    y = np.array([0, 0, 1, 1.0])
+    assert M.auc([0.1, 0.2, 0.8, 0.9], y) == 1.0 and M.auc([0.9, 0.8, 0.2, 0.1], y) == 0.0
+    assert M.auc([0.5, 0.5, 0.5, 0.5], y) == 0.5               # every pair tied: half credit
+    assert M.auc([0.1, 0.6, 0.5, 0.9], y) == 0.75              # 3 of the 4 (pos, neg) pairs in order
+    assert M.auc(np.full(5, 0.3), np.ones(5), return_flag=True) == (0.5, "one_class")
+    with pytest.raises(ValueError, match="found \\[9.0\\]"):
+        M.auc([0.1, 0.2], [0, 9])
+    assert M.per_au("auc", np.array([[0.1, 0.2], [0.8, 0.9]]), np.array([[0, 1], [1, 0.0]]), ["AU01", "AU02"])["avg"] == 0.5
+
+
 def test_mae_pcc_match_plain_formulas():
     rng = np.random.default_rng(4)
     label = rng.integers(0, 6, 30).astype(float)

@@ -6,17 +6,14 @@ from _deploycheck import check_deploy
 
 
 @pytest.mark.notebooks
-def test_piap_df_notebook_smoke(tmp_path, request):
-    try:
-        request.getfixturevalue("synthau_tiny")  # the lead's session fixture (tiny SynthAU tree + cache)
-    except pytest.FixtureLookupError:
-        pytest.skip("tests/conftest.py provides no synthau_tiny fixture yet")
+def test_piap_df_notebook_smoke(synthau_tiny, tmp_path):
     from aukit.nb import execute
 
     m = execute("piap_df", tmp_path / "piap_df", {"smoke": True, "preset": "quick"}, progress=False)
     variants = ["baseline", "pi_2", "pi_3", "ap", "df", "piap", "piap_df"]
     for v in variants:
         assert math.isfinite(m[f"f1_{v}"]) and 0.0 <= m[f"f1_{v}"] <= 1.0
+        assert math.isfinite(m[f"auc_{v}"]) and 0.0 <= m[f"auc_{v}"] <= 1.0
     assert 0.0 < m["f1_constant"] <= 1.0
     assert m["export_params"] > 0 and m["export_images_per_s"] > 0
     assert 0.0 <= m["toy_acc_face"] <= 1.0 and 0.0 < m["toy_acc_chance"] <= 1.0

@@ -10,7 +10,7 @@ def test_rtatl_notebook_smoke(synthau_tiny, tmp_path):
     from aukit.nb import execute
     m = execute("rtatl", tmp_path / "rtatl", {"smoke": True, "seeds": [0]}, html=False, progress=False)
     assert m["slug"] == "rtatl" and m["preset"] == "smoke"
-    for key in ("f1_avg_rtatl", "f1_avg_backbone_t", "f1_constant"):
+    for key in ("f1_avg_rtatl", "f1_avg_backbone_t", "f1_constant", "auc_avg_rtatl", "auc_avg_backbone_t"):
         assert math.isfinite(m[key]) and 0.0 <= m[key] <= 1.0, key
     assert math.isfinite(m["loss_last_rtatl"]) and m["test_frames"] > 0
     # inference runs the backbone only: fewer parameters and FLOPs than training

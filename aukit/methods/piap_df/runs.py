@@ -244,9 +244,13 @@ def predict(model: nn.Module, data: AUData, net: NetConfig, device, rows=None) -
 
 
 def evaluate_f1(model: nn.Module, data: AUData, net: NetConfig, device) -> dict:
-    """Per-AU F1 (threshold 0.5) on the test subjects: {AUxx: f1, "avg": mean, "flags": {...}}."""
+    """Per-AU F1 (threshold 0.5) on the test subjects: {AUxx: f1, "avg": mean, "flags": {...}}, plus
+    "auc_avg", the AU-averaged ROC-AUC (threshold-free: does the model rank frames before it calibrates)."""
     prob = predict(model, data, net, device)
-    return metrics.per_au("f1", prob, data.labels[data.test], au_names(data.aus))
+    y = data.labels[data.test]
+    out = metrics.per_au("f1", prob, y, au_names(data.aus))
+    out["auc_avg"] = metrics.per_au("auc", prob, y, au_names(data.aus))["avg"]
+    return out
 
 
 def constant_f1(data: AUData) -> dict:

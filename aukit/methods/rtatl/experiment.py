@@ -185,7 +185,9 @@ def run(ecfg: ExperimentConfig) -> dict:
     for variant in ecfg.variants:
         for seed in ecfg.seeds:
             net, hist = train_variant(ecfg, variant, data, seed, device)
-            res = f1_scores(predict_rows(net, data, data.test_rows, device), labels, ecfg.aus)
+            probs = predict_rows(net, data, data.test_rows, device)
+            res = f1_scores(probs, labels, ecfg.aus)
+            res["auc_avg"] = metrics.per_au("auc", probs, labels, au_names(ecfg.aus))["avg"]  # threshold-free
             res["train_loss_first"], res["train_loss_last"] = hist[0]["train_loss"], hist[-1]["train_loss"]
             results.setdefault(variant, []).append(res)
             nets.setdefault(variant, net)
@@ -201,6 +203,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     for v in mean.index:
         slug = v.lower().replace("^", "_")
         m[f"f1_avg_{slug}"], m[f"f1_std_{slug}"] = float(mean.loc[v, "Avg"]), float(std.loc[v, "Avg"])
+        aucs = [r["auc_avg"] for r in results[v]]
+        m[f"auc_avg_{slug}"], m[f"auc_std_{slug}"] = float(np.mean(aucs)), float(np.std(aucs, ddof=1) if len(aucs) > 1 else 0.0)
         m[f"loss_first_{slug}"] = float(np.mean([r["train_loss_first"] for r in results[v]]))
         m[f"loss_last_{slug}"] = float(np.mean([r["train_loss_last"] for r in results[v]]))
     order = [v for v in PAPER_ORDER if v in mean.index]
