@@ -58,6 +58,12 @@ def test_report_writes_every_file(tmp_path):
     index = write_index(tmp_path)
     text = index.read_text()
     assert "| tas |" in text and "synthau-bp4d" in text and "reported 0.71" in text and "[folder](tas/)" in text
+    assert "Scientific checks" not in text
+    check = folder / "checks" / "keyframe_3seeds"
+    check.mkdir(parents=True)
+    (check / "README.md").write_text("Measured on a CPU.\n\n# TAS A1 vs A6, 3 seeds\n")
+    text = write_index(tmp_path).read_text()
+    assert "## Scientific checks" in text and "- tas: [TAS A1 vs A6, 3 seeds](tas/checks/keyframe_3seeds/README.md)" in text
 
 
 def test_measured_and_reported_columns_not_swapped(tmp_path):

@@ -50,6 +50,15 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         links = [f"[folder]({folder.name}/)"] + [f"[{h.name}]({folder.name}/{h.name})" for h in sorted(folder.glob("*.html"))]
         lines.append(f"| {m.get('slug', folder.name)} | {_headline(m, refs)} | {m.get('dataset', '?')} | "
                      f"{m.get('preset', '?')} | {m.get('device', '?')} | {date} | {commit} | {' '.join(links)} |")
+    checks = sorted(root.glob("*/checks/*/README.md"))
+    if checks:
+        lines += ["", "## Scientific checks", "",
+                  "Each paper's key ablation rerun with several seeds, with what it shows (folder README):", ""]
+        for readme in checks:
+            title = next((ln.lstrip("# ").strip() for ln in readme.read_text(encoding="utf-8").splitlines()
+                          if ln.startswith("# ")), readme.parent.name)
+            rel = readme.relative_to(root).as_posix()
+            lines.append(f"- {readme.parts[-4]}: [{title}]({rel})")
     path = root / "index.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
