@@ -203,8 +203,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     for v in mean.index:
         slug = v.lower().replace("^", "_")
         m[f"f1_avg_{slug}"], m[f"f1_std_{slug}"] = float(mean.loc[v, "Avg"]), float(std.loc[v, "Avg"])
-        aucs = [r["auc_avg"] for r in results[v]]
-        m[f"auc_avg_{slug}"], m[f"auc_std_{slug}"] = float(np.mean(aucs)), float(np.std(aucs, ddof=1) if len(aucs) > 1 else 0.0)
+        m[f"auc_avg_{slug}"], m[f"auc_std_{slug}"] = metrics.aggregate([{"auc": r["auc_avg"]} for r in results[v]])["auc"]
         m[f"loss_first_{slug}"] = float(np.mean([r["train_loss_first"] for r in results[v]]))
         m[f"loss_last_{slug}"] = float(np.mean([r["train_loss_last"] for r in results[v]]))
     order = [v for v in PAPER_ORDER if v in mean.index]
