@@ -51,7 +51,11 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     p = on_disk["prepare"]
     assert p["frames"] == 40 and _pos(p["frames_per_s"]) and p["flow_pairs"] > 0 and _pos(p["flow_pairs_per_s"])
     e2e = on_disk["predict"]
-    assert e2e["frames"] == 24 and e2e["faces"] >= 20 and _pos(e2e["frames_per_s"])
+    assert e2e["frames"] == 96 and e2e["faces"] >= 90 and _pos(e2e["frames_per_s"])
+    stages = e2e["stages_ms_per_frame"]
+    assert set(stages) == {"decode", "faces_wait", "infer", "rows", "write"} and min(stages.values()) >= 0
+    assert _pos(stages["decode"]) and _pos(stages["infer"])   # every frame was decoded and inferred
+    assert "waiting on the detection workers" in (tmp_path / "bench.md").read_text()
     assert e2e["frames_per_s_min"] <= e2e["frames_per_s"] <= e2e["frames_per_s_max"]
     assert e2e["startup_s"] > 0 and e2e["steady_frames_per_s"] > e2e["frames_per_s"]
     md = (tmp_path / "bench.md").read_text()

@@ -106,3 +106,35 @@ def test_bad_inputs(model_path, tmp_path):
         predict(tmp_path / "nothing", str(model_path), tmp_path / "o", workers=0)
     with pytest.raises(FileNotFoundError, match="no deployable model"):
         predict(tmp_path / "nothing", "no_such_run", tmp_path / "o", workers=0, runs=tmp_path)
+
+
+def test_chunk_reader_keeps_order_and_raises_reading_errors():
+    from aukit.predict.frames import ChunkReader, Frame
+    frames = (Frame(i, 0.0, None) for i in range(10))
+    chunks = list(ChunkReader(frames, 4, ahead=1))
+    assert [[f.index for f in c] for c in chunks] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+    def broken():
+        yield Frame(0, 0.0, None)
+        raise OSError("disk gone at frame 1")
+    with pytest.raises(OSError, match="disk gone"):
+        list(ChunkReader(broken(), 1))
+    with pytest.raises(ValueError, match="chunk size"):
+        ChunkReader(iter([]), 0)
+
+
+def test_stream_over_worker_processes_returns_chunks_in_order():
+    """Two worker processes, more chunks than may be in flight: results come back in order,
+    one per frame, the faceless chunk without a face."""
+    from aukit.predict.faces import FacePipeline
+    face = skdata.astronaut()
+    items = [(i, [np.roll(face, 3 * i, axis=1)] * 2 if i != 2 else [np.zeros_like(face)] * 2) for i in range(5)]
+    pipe = FacePipeline("tas", detect_every=2, workers=2)
+    try:
+        out = list(pipe.stream(iter(items), inflight=2))
+    finally:
+        pipe.close()
+    assert [tag for tag, _ in out] == [0, 1, 2, 3, 4]
+    assert [[r.success for r in res] for _, res in out] == [[True, True], [True, True], [False, False],
+                                                            [True, True], [True, True]]
+    assert out[1][1][0].aligned.shape == (256, 256, 3)

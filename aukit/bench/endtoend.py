@@ -8,7 +8,9 @@ network (random weights: the speed does not depend on them) at its trained input
 Py-Feat's best published figure (batch 16, RTX 3090) is the reference: 202 frames/s. Two
 numbers: the whole call (model load and the start of the detection workers included, a cost
 paid once per video) and the steady rate once they are up (what a long recording sees; the
-one to compare with Py-Feat's per-frame figure).
+one to compare with Py-Feat's per-frame figure). ``stages_ms_per_frame`` says where the
+time goes: decoding (a reader thread, overlapped with the rest), the main thread waiting on
+the detection workers, inference, building the table, writing the CSV.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
 
     from .deployable import deployable
     tiny = preset == "tiny"
-    n = frames or (24 if tiny else 600)
+    n = frames or (96 if tiny else 600)
     model, size = deployable("tas", "tiny" if tiny else "default")
     with tempfile.TemporaryDirectory(prefix="aukit-bench-predict-") as tmp:
         tmp = Path(tmp)
@@ -57,7 +59,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
         run = lambda: predict(clip, str(ckpt), tmp / "out", batch=batch, device=str(device),  # noqa: E731
                               detect_every=detect_every, workers=workers, plot=False)
         run()                                                      # warm-up: worker pool, dlib models, kernels
-        walls, starts = [], []
+        walls, starts, stages = [], [], []
         for _ in range(reps):
             if torch.device(device).type == "cuda":
                 torch.cuda.synchronize()
@@ -65,6 +67,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
             res = run()
             walls.append(time.perf_counter() - t0)
             starts.append(res.startup_s)
+            stages.append(res.stages)
     fps = [n / w for w in walls]
     steady = [n / max(w - s, 1e-9) for w, s in zip(walls, starts)]
     return {"clip": f"astronaut 512x512, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
@@ -72,4 +75,6 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
             "frames": n, "faces": res.n_faces, "frames_per_s": float(np.median(fps)),
             "frames_per_s_min": float(min(fps)), "frames_per_s_max": float(max(fps)),
             "startup_s": float(np.median(starts)), "steady_frames_per_s": float(np.median(steady)),
-            "pyfeat_frames_per_s": PYFEAT_FRAMES_S}
+            "pyfeat_frames_per_s": PYFEAT_FRAMES_S,
+            "stages_ms_per_frame": {k.removesuffix("_s"): float(np.median([s[k] for s in stages])) / n * 1e3
+                                    for k in stages[0]}}

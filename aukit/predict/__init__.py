@@ -7,9 +7,8 @@ empty AU columns, never zeros.
 """
 from __future__ import annotations
 
-import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from .. import deploy
 from ..runtime import pick_device
 from .faces import FacePipeline
-from .frames import InputError, read_frames
+from .frames import ChunkReader, InputError, read_frames
 from .output import annotate, curves_figure, rows_frame, write_csv
 
 __all__ = ["predict", "PredictResult", "InputError"]
@@ -33,6 +32,8 @@ class PredictResult:
     unreadable: int
     seconds: float
     startup_s: float = 0.0          # model load + detection pool start (paid once per call)
+    stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
+    #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
 
     @property
     def frames_per_s(self) -> float:
@@ -92,25 +93,51 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
     aus = list(spec.aus)
     pipe = FacePipeline(spec.policy, detect_every=detect_every, workers=workers)
     startup = time.perf_counter() - t0
-    block = chunk * max(1, pipe.workers) * 2  # frames held in memory at once
+    if info["n_frames"] and pipe.workers > 1:   # a short input still reaches every worker
+        chunk = max(detect_every, min(chunk, -(-info["n_frames"] // pipe.workers)))
+    reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
+    stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
     parts, video, n_frames, unreadable = [], {}, 0, 0
+    group: list = []                              # (frames, faces) chunks waiting for a full batch
+
+    def flush():
+        nonlocal n_frames, unreadable
+        frames = [f for fr, _ in group for f in fr]
+        faces = [r for _, fa in group for r in fa]
+        group.clear()
+        t = time.perf_counter()
+        preds = _infer(net, faces, batch, dev)
+        t1 = time.perf_counter()
+        df = rows_frame(frames, faces, preds, aus)
+        parts.append(df)
+        stages["infer_s"] += t1 - t
+        stages["rows_s"] += time.perf_counter() - t1
+        n_frames += len(frames)
+        unreadable += sum(1 for f in frames if f.image is None)
+        if annotate_video:
+            _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
+
     try:
+        results = pipe.stream((fr, [f.image for f in fr]) for fr in reader)
         while True:
-            frames = list(itertools.islice(frames_iter, block))
-            if not frames:
+            t = time.perf_counter()
+            item = next(results, None)
+            stages["faces_wait_s"] += time.perf_counter() - t
+            if item is None:
                 break
-            chunks = [[f.image for f in frames[i:i + chunk]] for i in range(0, len(frames), chunk)]
-            faces = [r for part in pipe.map(chunks) for r in part]
-            df = rows_frame(frames, faces, _infer(net, faces, batch, dev), aus)
-            parts.append(df)
-            n_frames += len(frames)
-            unreadable += sum(1 for f in frames if f.image is None)
-            if annotate_video:
-                _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
+            group.append(item)
+            held = [r.success for _, fa in group for r in fa]
+            if sum(held) >= batch or len(held) >= max(batch, 256):  # a full batch, or a long faceless stretch
+                flush()
+        if group:
+            flush()
     finally:
+        reader.close()
         pipe.close()
         if video:
             video["writer"].release()
+    stages["decode_s"] = reader.busy_s
+    t_write = time.perf_counter()
     import pandas as pd
     df = pd.concat(parts, ignore_index=True)
     if smooth > 1:
@@ -130,7 +157,9 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
         png = out / f"{stem}.png"
         fig.savefig(png, dpi=110)
         plt.close(fig)
-    return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, startup)
+    stages["write_s"] = time.perf_counter() - t_write
+    return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, startup,
+                         {k: round(v, 4) for k, v in stages.items()})
 
 
 def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> None:

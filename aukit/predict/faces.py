@@ -87,11 +87,35 @@ class FacePipeline:
             _init(policy)
 
     def map(self, chunks):
+        """Results of every chunk, in order (all submitted at once: for a known, short list)."""
         from functools import partial
         fn = partial(process_chunk, detect_every=self.detect_every)
         if self.pool is None:
             return map(fn, chunks)
         return self.pool.imap(fn, chunks)
+
+    def stream(self, items, inflight: int | None = None):
+        """``(tag, results)`` in order over an iterable of ``(tag, images)`` read lazily.
+
+        At most ``inflight`` chunks (default: two per worker) are in the workers' hands at
+        once, so a long video is never held in memory whole, and what the caller does
+        between two results (inference, decoding in its reader thread) overlaps detection.
+        """
+        from collections import deque
+        if self.pool is None:
+            for tag, images in items:
+                yield tag, process_chunk(images, self.detect_every)
+            return
+        limit = max(1, inflight or 2 * self.workers)
+        pending: deque = deque()
+        for tag, images in items:
+            pending.append((tag, self.pool.apply_async(process_chunk, (images, self.detect_every))))
+            if len(pending) >= limit:
+                tag0, r = pending.popleft()
+                yield tag0, r.get()
+        while pending:
+            tag0, r = pending.popleft()
+            yield tag0, r.get()
 
     def close(self):
         if self.pool is not None:

@@ -105,3 +105,64 @@ def read_frames(path: str | Path) -> tuple[Iterator[Frame], dict]:
         finally:
             cap.release()
     return gen(), {"kind": k, "fps": fps, "n_frames": n}
+
+
+class ChunkReader:
+    """Frames decoded in a background thread, handed over in chunks of ``size``.
+
+    OpenCV releases the GIL while it decodes, so the next chunks are read while the caller
+    runs detection and inference on the previous ones. At most ``ahead`` chunks wait in the
+    queue (bounded memory on long videos). ``busy_s`` is the time spent reading; an error
+    raised while reading is raised again in the caller's thread.
+    """
+
+    _END = object()
+
+    def __init__(self, frames: Iterator[Frame], size: int, ahead: int = 4):
+        import queue
+        import threading
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1, got {size}")
+        self.size, self.busy_s, self._stop = size, 0.0, threading.Event()
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+        self._thread = threading.Thread(target=self._run, args=(frames,), daemon=True, name="aukit-decode")
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, frames: Iterator[Frame]) -> None:
+        import itertools
+        import time
+        try:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                part = list(itertools.islice(frames, self.size))
+                self.busy_s += time.perf_counter() - t0
+                if not part or not self._put(part):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._put(e)
+        finally:
+            self._put(self._END)
+
+    def __iter__(self):
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop reading (early exit of the caller); the thread ends at its next chunk."""
+        self._stop.set()
+        self._thread.join(timeout=5)
