@@ -201,3 +201,16 @@ def test_label_profile_finds_each_methods_inner_cost(method, label):
     assert 0 < v["ms"] <= r["step_ms"] and 0 < v["share"] <= 1 and v["calls_per_step"] >= 1
     if method == "piap_df":
         assert "df.student" in r["labels"]
+
+
+def test_label_profile_lists_the_costliest_operators():
+    """SCC's tiny step is convolution work: the top operators are real aten ops, sorted by self
+    time, each a share of the step, with no profiler bookkeeping or method label among them."""
+    from aukit.bench import label_profile
+    case = build_case("scc", device="cpu", size="tiny", real=False)
+    r = label_profile(case, "cpu", real=False, warmup=1, steps=2, top_ops=6)
+    top = r["top_ops"]
+    assert len(top) == 6 and all(o["op"].startswith("aten::") for o in top), top
+    assert [o["ms"] for o in top] == sorted((o["ms"] for o in top), reverse=True)
+    assert 0 < sum(o["share"] for o in top) <= 1 and all(o["calls_per_step"] > 0 for o in top)
+    assert any("conv" in o["op"] or "mm" in o["op"] for o in top[:3]), top

@@ -228,10 +228,11 @@ LABELS = ("tas.", "cpc.", "scc.", "rtatl.", "df.")   # torch.profiler ranges the
 
 
 def label_profile(case: StepCase, device: torch.device, *, real: bool = True, warmup: int = 2, steps: int = 3,
-                  precision: str | None = None, channels_last: bool | None = None) -> dict:
+                  precision: str | None = None, channels_last: bool | None = None, top_ops: int = 8) -> dict:
     """Where the time goes inside a step: milliseconds per step spent in each labelled range
     (``tas.speed_mixup``, ``cpc.gru``, ``scc.knn``, ``rtatl.gan``, ``df.teacher``/``df.student``),
-    device time on CUDA and CPU time elsewhere, with its share of the profiled step.
+    device time on CUDA and CPU time elsewhere, with its share of the profiled step; and the
+    ``top_ops`` operators (on CUDA: kernels) with the most self time, forward and backward.
 
     A label counts the work launched inside it: the forward pass, plus explicit gradients
     (DF's ``autograd.grad``); the backward the autograd engine runs later for a labelled
@@ -249,14 +250,21 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
         with profile(activities=acts) as prof:
             _steps(steps, model, case, next_batch, device, prec)
         step_ms = 1000 * (time.perf_counter() - t0) / steps
-    labels = {}
+    labels, ops = {}, []
+    cuda = device.type == "cuda"
     for ev in prof.key_averages():
         if ev.key.startswith(LABELS):
-            us = ev.device_time_total if device.type == "cuda" else ev.cpu_time_total
+            us = ev.device_time_total if cuda else ev.cpu_time_total
             ms = us / 1000 / steps
             labels[ev.key] = {"ms": ms, "share": ms / step_ms, "calls_per_step": ev.count / steps}
-    return {"step_ms": step_ms, "labels": dict(sorted(labels.items())), "time": "device" if device.type == "cuda"
-            else "cpu", "steps": steps, "precision": prec}
+        elif not ev.key.startswith(("ProfilerStep", "cuda", "Optimizer.")) and not ev.key.startswith(LABELS):
+            self_us = ev.self_device_time_total if cuda else ev.self_cpu_time_total
+            if self_us > 0:
+                ops.append((self_us / 1000 / steps, ev.key, ev.count / steps))
+    ops.sort(reverse=True)
+    top = [{"op": k, "ms": ms, "share": ms / step_ms, "calls_per_step": n} for ms, k, n in ops[:top_ops]]
+    return {"step_ms": step_ms, "labels": dict(sorted(labels.items())), "top_ops": top,
+            "time": "device" if cuda else "cpu", "steps": steps, "precision": prec}
 
 
 def time_inference(model: torch.nn.Module, make_input: Callable[[int], torch.Tensor], device: torch.device, *,

@@ -249,6 +249,17 @@ def markdown(res: dict) -> str:
                 lines.append(f"| {m} | {name} | {_f(v['ms'], 2)} | {_f(100 * v['share'], 0)}% |")
         lines += ["", "A label counts the forward work launched inside it (and DF's explicit gradients); the "
                   "backward of a labelled forward runs outside it. Device time on a GPU, CPU time otherwise."]
+    tops = {m: r["profile"]["inside"]["top_ops"] for m, r in res["methods"].items()
+            if "error" not in r and r.get("profile", {}).get("inside", {}).get("top_ops")}
+    if tops:
+        lines += ["", "## Operators with the most self time (profiled step)", "",
+                  "| method | operator | ms per step | share | calls per step |", "|---|---|---|---|---|"]
+        for m, ops in tops.items():
+            for o in ops[:5]:
+                lines.append(f"| {m} | {o['op']} | {_f(o['ms'], 2)} | {_f(100 * o['share'], 0)}% | "
+                             f"{_f(o['calls_per_step'], 0)} |")
+        lines += ["", "Self time: an operator's own work, not its children's (on a GPU its kernels' device "
+                  "time). Forward and backward operators both appear."]
     for name in ("prepare", "inference", "predict"):
         if "error" in (res.get(name) or {}):
             lines += ["", f"## {name}: failed", "", f"- {res[name]['error']}"]
