@@ -4,6 +4,9 @@
 #   here:   bash .ci/gpu_session.sh pack          # builds .device/ (git-ignored, ~31 MB)
 #   there:  bash .ci/gpu_session.sh setup test bench "tas_q:run tas -p preset quick" ...
 #           BENCH_ARGS="--methods scc --data scc.batch_size=128 --compile" (see aukit bench -h)
+#   here:   bash .ci/gpu_session.sh pack_dlib     # .dlib_a/, .dlib_b/ (git-ignored, ~30 MB each)
+#   there:  bash .ci/gpu_session.sh dlib_keep     (carry .dlib_a), then at once
+#           bash .ci/gpu_session.sh dlib predict  (carry .dlib_b): aukit predict on the GPU
 #
 # The GPU image has PyTorch but no dlib model (face-recognition-models is ~100 MB, over
 # what travels), no opencv-contrib (TV-L1 flow) and no papermill. So `pack` carries:
@@ -41,6 +44,45 @@ pack() {
   cp data/synthau/bp4d/2D/F003/T2/100.jpg .device/ref/bp4d_F003_T2_100.jpg
   grep -qx '/.device/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.device/' >> .git/info/exclude; }
   du -sh .device
+}
+
+# dlib's 68-point model (xz: 60 MiB) does not travel with the repo (26 MB) in one call, so
+# `pack_dlib` cuts it in two carried folders; one call keeps the first half on the machine
+# (`dlib_keep`, carry .dlib_a), the next, inside the machine's 30 s warm window, brings the
+# second and the dlib wheel (`dlib`, carry .dlib_b) and can then time aukit predict (`predict`).
+pack_dlib() {
+  local m
+  local py=${PY:-.venv/bin/python}
+  m=$($py -c "from aukit.data.align import model_path; print(model_path())") || exit 1
+  rm -rf .dlib_a .dlib_b && mkdir -p .dlib_a .dlib_b/whl
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .dlib_b/whl "dlib-bin==$($py -c 'import importlib.metadata as m; print(m.version("dlib-bin"))')" || exit 1
+  xz -9 -T0 -c "$m" > /tmp/sp68.xz && sha256sum "$m" | cut -d' ' -f1 > .dlib_b/sha256
+  split -n 2 -d /tmp/sp68.xz /tmp/sp68.xz.part && mv /tmp/sp68.xz.part00 .dlib_a/ && mv /tmp/sp68.xz.part01 .dlib_b/
+  rm -f /tmp/sp68.xz
+  for d in .dlib_a .dlib_b; do grep -qx "/$d/" .git/info/exclude 2>/dev/null || echo "/$d/" >> .git/info/exclude; done
+  du -sh .dlib_a .dlib_b
+}
+
+dlib_keep() {
+  mkdir -p /tmp/aukit_keep && cp .dlib_a/sp68.xz.part00 /tmp/aukit_keep/ && ls -la /tmp/aukit_keep
+}
+
+dlib() {
+  [ -f /tmp/aukit_keep/sp68.xz.part00 ] || { echo "first half missing: the machine was not kept warm since dlib_keep"; exit 1; }
+  mkdir -p /tmp/dlib_models
+  cat /tmp/aukit_keep/sp68.xz.part00 .dlib_b/sp68.xz.part01 | xz -d > /tmp/dlib_models/shape_predictor_68_face_landmarks.dat
+  [ "$(sha256sum /tmp/dlib_models/shape_predictor_68_face_landmarks.dat | cut -d' ' -f1)" = "$(cat .dlib_b/sha256)" ] \
+    || { echo "dlib model checksum mismatch"; exit 1; }
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .dlib_b/whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 MPLBACKEND=Agg AUKIT_DLIB_MODELS=/tmp/dlib_models
+  python3 -c "import dlib; from aukit.data.align import model_path; print('dlib', dlib.__version__, model_path())" || exit 1
+}
+
+predict() {  # aukit predict end to end + the deployable models' inference (no training steps)
+  local t0=$SECONDS
+  python3 -m aukit.cli bench --preset default --skip train,prepare --out "$OUT/bench_predict"
+  stamp "predict bench done in $((SECONDS - t0)) s"
 }
 
 setup() {
@@ -107,11 +149,15 @@ run_nb() {  # "run <slug> -p k v ..." -> $OUT/<tag>.tgz with the executed notebo
   stamp "$tag: rc $rc in $((SECONDS - t0)) s"
 }
 
-[ $# -gt 0 ] || { echo "usage: $0 pack | setup [bench] [test] ['tag:run slug -p k v ...']..."; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 pack | pack_dlib | dlib_keep | dlib predict | setup [bench] [test] ['tag:run slug -p k v ...']..."; exit 2; }
 mkdir -p "$OUT"
 for stage in "$@"; do
   case "$stage" in
     pack) pack ;;
+    pack_dlib) pack_dlib ;;
+    dlib_keep) dlib_keep ;;
+    dlib) dlib ;;
+    predict) predict ;;
     setup) setup ;;
     bench) bench ;;
     bench:*) bench "${stage#bench:}" ;;

@@ -95,9 +95,9 @@ def cmd_bench(a) -> int:
     from .bench.run import run_bench
     methods = [m.strip() for m in a.methods.split(",")] if a.methods else None
     skip = {x.strip() for x in (a.skip or "").split(",") if x.strip()}
-    unknown = skip - {"prepare", "inference", "predict"}
+    unknown = skip - {"train", "prepare", "inference", "predict"}
     if unknown:
-        raise SystemExit(f"aukit bench --skip: unknown parts {sorted(unknown)} (prepare, inference, predict)")
+        raise SystemExit(f"aukit bench --skip: unknown parts {sorted(unknown)} (train, prepare, inference, predict)")
     data: dict = {}
     for item in a.data or []:
         key, sep, value = item.partition("=")
@@ -106,7 +106,7 @@ def cmd_bench(a) -> int:
             raise SystemExit(f"aukit bench --data: expected METHOD.KEY=VALUE (e.g. rtatl.flow_size=32), got {item!r}")
         data.setdefault(method, {})[field] = _parse_value(value)
     run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, compile=a.compile,
-              prepare="prepare" not in skip,
+              prepare="prepare" not in skip, train="train" not in skip,
               inference="inference" not in skip, predict="predict" not in skip)
     return 0
 
@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a method's data: dataset, aux, fold, flow_size (RTATL), batch_size (TAS, SCC; "
                         "not the paper configuration), e.g. scc.batch_size=128")
     s.add_argument("--compile", action="store_true", help="time the default configuration through torch.compile")
-    s.add_argument("--skip", help="comma-separated parts to leave out: prepare (dlib), inference, predict (dlib)")
+    s.add_argument("--skip", help="comma-separated parts to leave out: train (the training steps), prepare (dlib), "
+                                         "inference, predict (dlib)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("models", help="list registered models")

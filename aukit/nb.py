@@ -94,6 +94,11 @@ def _record_run(out: Path, nb: Path, params: dict, wall: float) -> None:
     run_yaml.write_text(yaml.safe_dump(info, sort_keys=False, default_flow_style=None))
 
 
+def preset_seeds(seeds, preset: str, smoke: bool = False) -> list[int]:
+    """The seeds a notebook runs: the ones given, else the preset's (smoke and quick [0], full [0, 1, 2])."""
+    return [int(s) for s in seeds] if seeds else ([0, 1, 2] if preset == "full" and not smoke else [0])
+
+
 def default_preset() -> str:
     import torch
     return "full" if torch.cuda.is_available() else "quick"

@@ -214,3 +214,14 @@ def test_label_profile_lists_the_costliest_operators():
     assert [o["ms"] for o in top] == sorted((o["ms"] for o in top), reverse=True)
     assert 0 < sum(o["share"] for o in top) <= 1 and all(o["calls_per_step"] > 0 for o in top)
     assert any("conv" in o["op"] or "mm" in o["op"] for o in top[:3]), top
+
+
+def test_bench_without_training_steps_says_so(tmp_path):
+    """--skip train (a predict-only run on the GPU machine): no method rows, no targets judged,
+    and bench.md says the training steps were not run."""
+    from aukit.bench import run_bench
+    res = run_bench(["tas"], device="cpu", preset="tiny", out=tmp_path, train=False, prepare=False,
+                    inference=False, predict=False)
+    assert res["methods"] == {} and res["targets"] == {}
+    md = (tmp_path / "bench.md").read_text()
+    assert "Not run (`aukit bench --skip train`)" in md and "## Targets" not in md and "| tas |" not in md

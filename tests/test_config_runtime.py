@@ -119,3 +119,10 @@ def test_require_raises_on_the_cpu_with_its_message():
     require(torch.tensor(True), "never shown")
     with pytest.raises(ValueError, match="nothing to learn"):
         require(torch.tensor([False, False]).any(), "nothing to learn")
+
+
+def test_preset_seeds_given_or_the_presets():
+    from aukit.nb import preset_seeds
+    assert preset_seeds([], "quick") == [0] and preset_seeds([], "full") == [0, 1, 2]
+    assert preset_seeds([], "full", smoke=True) == [0]
+    assert preset_seeds(["3", 4], "quick") == [3, 4] and preset_seeds((5,), "full") == [5]

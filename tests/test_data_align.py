@@ -103,3 +103,17 @@ def test_pi_maps_regions(astronaut, tas):
     # the lips map covers the mouth landmarks
     mouth = np.round(lm[48:60] * 64 / 256).astype(int)
     assert maps[0, 3, mouth[:, 1].clip(0, 63), mouth[:, 0].clip(0, 63)].mean() > 0.8
+
+
+def test_dlib_model_folder_from_the_environment(tmp_path, monkeypatch):
+    """AUKIT_DLIB_MODELS points at a folder holding the models (a machine without
+    face-recognition-models); a model missing there is named with the variable."""
+    from aukit.data.align import model_path
+    shipped = model_path()
+    monkeypatch.setenv("AUKIT_DLIB_MODELS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="AUKIT_DLIB_MODELS"):
+        model_path()
+    (tmp_path / shipped.name).symlink_to(shipped)
+    assert model_path() == tmp_path / shipped.name
+    monkeypatch.delenv("AUKIT_DLIB_MODELS")
+    assert model_path() == shipped

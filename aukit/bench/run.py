@@ -99,14 +99,15 @@ def bench_inference(methods, device: torch.device, preset: str, *, reps: int, wa
 def run_bench(methods=None, *, device=None, preset: str | None = None, out: str | Path | None = "reports/bench",
               reps: int = 5, steps: int = 10, warmup: int = 3, prepare: bool = True, inference: bool = True,
               inference_batch_sizes=(1, 256), data: dict | None = None, on_error: str = "record",
-              predict: bool = True, compile: bool = False) -> dict:
+              predict: bool = True, compile: bool = False, train: bool = True) -> dict:
     """Benchmark ``methods`` (default: all five) on ``device`` (default: aukit's pick).
 
     preset: "default" (the paper's models and batches) or "tiny" (a few minutes on a CPU);
     None picks "default" on CUDA and "tiny" elsewhere. ``data``: {method: {"dataset", "aux",
     "fold"}} overrides. A method that fails is recorded as {"error": ...} (``on_error="raise"``
     re-raises). ``inference_batch_sizes``: batches of the deployable-model timing. ``predict``:
-    ``aukit predict`` end to end on a video (:mod:`aukit.bench.endtoend`).
+    ``aukit predict`` end to end on a video (:mod:`aukit.bench.endtoend`). ``train=False``
+    leaves out the training steps (a predict-only run, say).
     Writes ``<out>/bench.json`` and ``<out>/bench.md`` unless ``out`` is None.
     """
     dev = pick_device(device)
@@ -126,7 +127,7 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
            "dirty": prov.get("dirty"), "preset": preset,
            "settings": {"reps": reps, "steps": steps, "warmup": warmup, "compile": compile, "data": data or {}},
            "methods": {}, "prepare": {}, "inference": {}, "predict": {}, "targets": {}, "provenance": prov}
-    for m in methods:
+    for m in methods if train else []:
         try:
             row = bench_method(m, dev, preset, reps=reps, steps=steps, warmup=warmup, data=(data or {}).get(m),
                                compile=compile)
@@ -202,9 +203,12 @@ def markdown(res: dict) -> str:
              f"within 10%, excluded; median of {s['reps']} repetitions of {s['steps']} steps (spread min-max)",
              f"- default configuration: {'torch.compile' if s.get('compile') else 'eager'}"
              + (f"; overrides {s['data']}" if s.get("data") else ""), "",
-             "## Training step (images/s)", "",
-             "| method | ceiling | real | paper | real/ceiling | default/paper | peak GB | loader wait ms |",
-             "|---|---|---|---|---|---|---|---|"]
+             "## Training step (images/s)", ""]
+    if res["methods"]:
+        lines += ["| method | ceiling | real | paper | real/ceiling | default/paper | peak GB | loader wait ms |",
+                  "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["Not run (`aukit bench --skip train`): no targets are judged."]
     for m, r in res["methods"].items():
         if "error" in r:
             lines.append(f"| {m} | error: {r['error']} |||||||")
@@ -213,11 +217,12 @@ def markdown(res: dict) -> str:
         lines.append(f"| {m} | {spread(r['ceiling'])} | {spread(r['real'])} | {spread(r['paper'])} | "
                      f"{_f(r['ratio'], 2)} | {_f(r['speedup_vs_paper'], 2)} | {_f(r['peak_mem_gb'], 2)} | "
                      f"{_f(r['loader_wait_ms'], 2)} |")
-    lines += ["", "ceiling: the step on one batch already on the device; real: fed by store -> BatchLoader -> "
-              "device augmentation; paper: fp32, NCHW, TF32 off at the paper's batch, real path. "
-              "Images = images the loader delivers per step.", "", "## Targets", ""]
+    if res["methods"]:
+        lines += ["", "ceiling: the step on one batch already on the device; real: fed by store -> BatchLoader -> "
+                  "device augmentation; paper: fp32, NCHW, TF32 off at the paper's batch, real path. "
+                  "Images = images the loader delivers per step.", "", "## Targets", ""]
     applies = res["device_type"] == "cuda"
-    if not applies:
+    if not applies and res["methods"]:
         lines += ["Not applicable on this device (the targets are for a GPU; on a CPU both numerics are fp32). "
                   "Values shown for reference.", ""]
     missed = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -66,7 +67,14 @@ def get_policy(policy: str | AlignPolicy, **overrides) -> AlignPolicy:
 
 
 def model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
-    """Path of a dlib model shipped by face-recognition-models (found without importing it)."""
+    """Path of a dlib model shipped by face-recognition-models (found without importing it), or in
+    the folder named by ``AUKIT_DLIB_MODELS`` (a machine where that package cannot be installed)."""
+    folder = os.environ.get("AUKIT_DLIB_MODELS")
+    if folder:
+        p = Path(folder) / name
+        if not p.is_file():
+            raise FileNotFoundError(f"dlib model missing: {p} (AUKIT_DLIB_MODELS={folder})")
+        return p
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("face-recognition-models is not installed (pip install face-recognition-models)")
