@@ -45,6 +45,8 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
         assert prof["total_ms"] == pytest.approx(sum(prof[f"{p}_ms"] for p in ("loader_wait", "forward",
                                                                                "backward", "optimizer")))
         assert _pos(on_disk["inference"][m]["bs1_img_s"]) and _pos(on_disk["inference"][m]["bs8_img_s"])
+        assert _pos(row["gflop_per_image"]) and row["chip_utilisation"]["real"] is None   # no CPU peak listed
+        assert row["real_tflop_s"] == pytest.approx(row["real_img_s"] * row["gflop_per_image"] / 1e3, rel=1e-9)
     assert on_disk["methods"]["piap_df"]["profile"]["manual"] is True  # DF fills its own gradients
     assert on_disk["targets"]["tas"]["applies"] is False and "speedup_vs_paper" in on_disk["targets"]["tas"]
     assert "speedup_vs_paper" not in on_disk["targets"]["piap_df"]
@@ -56,6 +58,7 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     assert set(stages) == {"decode", "faces_wait", "infer", "rows", "write"} and min(stages.values()) >= 0
     assert _pos(stages["decode"]) and _pos(stages["infer"])   # every frame was decoded and inferred
     assert "waiting on the detection workers" in (tmp_path / "bench.md").read_text()
+    assert "## Compute (matrix FLOPs per image" in (tmp_path / "bench.md").read_text()
     assert e2e["frames_per_s_min"] <= e2e["frames_per_s"] <= e2e["frames_per_s_max"]
     assert e2e["startup_s"] > 0 and e2e["steady_frames_per_s"] > e2e["frames_per_s"]
     md = (tmp_path / "bench.md").read_text()
@@ -225,3 +228,19 @@ def test_bench_without_training_steps_says_so(tmp_path):
     assert res["methods"] == {} and res["targets"] == {}
     md = (tmp_path / "bench.md").read_text()
     assert "Not run (`aukit bench --skip train`)" in md and "## Targets" not in md and "| tas |" not in md
+
+
+def test_step_flops_counts_a_known_step():
+    """Two linear layers, batch 8: forward 2*B*(20*30 + 30*5); backward counts the weight
+    gradients of both and the input gradient of the second only (the batch needs no gradient)."""
+    from aukit.bench.harness import chip_peak, step_flops
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(20, 30, bias=False), torch.nn.ReLU(),
+                                torch.nn.Linear(30, 5, bias=False))
+    x = torch.randn(8, 20)
+    case = StepCase("lin", model, lambda m, b: StepOutput(loss=m(b["x"]).square().mean()),
+                    torch.optim.SGD(model.parameters(), lr=0.1), 8, 8, lambda: {"x": x})
+    fwd = 2 * 8 * (20 * 30 + 30 * 5)
+    assert step_flops(case, "cpu") == fwd + 2 * 8 * (20 * 30 + 30 * 5) + 2 * 8 * 30 * 5
+    assert chip_peak("NVIDIA H100 80GB HBM3", "bf16") == 989.4 and chip_peak("NVIDIA H200", "fp32") == 66.9
+    assert chip_peak("cpu (x86_64, 2 cores)", "fp32") is None

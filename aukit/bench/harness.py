@@ -224,6 +224,36 @@ def profile_case(case: StepCase, device: torch.device, *, real: bool = True, pre
     return out
 
 
+# Dense matrix peak of the chips the bench meets, TFLOP/s (vendor data sheets, no sparsity):
+# bf16 tensor cores, and plain fp32 (the paper configuration, TF32 off). Name fragments as
+# torch.cuda.get_device_name prints them; a chip not listed gets no utilisation figure.
+PEAK_TFLOPS = {"H100 80GB HBM3": {"bf16": 989.4, "fp32": 66.9},     # H100 SXM5
+               "H100 PCIe": {"bf16": 756.5, "fp32": 51.2},
+               "H200": {"bf16": 989.4, "fp32": 66.9}}
+
+
+def chip_peak(device_name: str, precision: str) -> float | None:
+    """The listed dense peak (TFLOP/s) of ``device_name`` at ``precision``, else None."""
+    for frag, peaks in PEAK_TFLOPS.items():
+        if frag in device_name:
+            return peaks.get(precision)
+    return None
+
+
+def step_flops(case: StepCase, device: torch.device) -> float:
+    """Floating-point operations of one full training step on the case's synthetic batch
+    (forward, losses, backward or explicit gradients), counted by
+    ``torch.utils.flop_counter``: matrix products and convolutions, the work tensor cores do;
+    element-wise work is not counted. Runs one real step (the optimizer too)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    device, prec, _, model = _setup(case, device, None, None, False)
+    batch = case.synthetic_batch()
+    with _tf32(device, case.tf32), FlopCounterMode(display=False) as counter:
+        _one_step(model, case, batch, device, prec)
+    _sync(device)
+    return float(counter.get_total_flops())
+
+
 LABELS = ("tas.", "cpc.", "scc.", "rtatl.", "df.")   # torch.profiler ranges the methods' steps name
 
 

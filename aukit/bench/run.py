@@ -18,7 +18,7 @@ import torch
 
 from ..runtime import git_info, pick_device, provenance, seed_everything
 from .cases import METHODS, build_case
-from .harness import label_profile, paper_variant, profile_case, time_case, time_inference
+from .harness import chip_peak, label_profile, paper_variant, profile_case, step_flops, time_case, time_inference
 
 # aukit predict's stages as bench.md names them (decoding runs in a reader thread, beside the rest)
 STAGE_NAMES = {"decode": "decoding (reader thread, overlapped)", "faces_wait": "waiting on the detection workers",
@@ -50,6 +50,7 @@ def bench_method(method: str, device: torch.device, preset: str, *, reps: int, s
         profile["inside"] = label_profile(case, device, real=True, warmup=1, steps=min(steps, 3))
     except Exception as e:  # noqa: BLE001
         profile["inside"] = {"error": f"{type(e).__name__}: {e}", "labels": {}}
+    flops = step_flops(case, device) / case.images_per_batch
     notes = {**case.notes, "compiled": compile}
     del case
     _free(device)
@@ -59,9 +60,16 @@ def bench_method(method: str, device: torch.device, preset: str, *, reps: int, s
     paper = time_case(paper_case, device, real=True, **kw)
     del paper_case
     _free(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    util = {}
+    for key, r in (("ceiling", ceiling), ("real", real), ("paper", paper)):
+        r["tflop_s"] = r["img_s"] * flops / 1e12
+        peak = chip_peak(name, r["precision"])
+        util[key] = r["tflop_s"] / peak if peak else None
     return {"ceiling_img_s": ceiling["img_s"], "real_img_s": real["img_s"], "paper_img_s": paper["img_s"],
             "ratio": real["img_s"] / ceiling["img_s"], "speedup_vs_paper": real["img_s"] / paper["img_s"],
             "peak_mem_gb": real["peak_mem_gb"], "loader_wait_ms": real["loader_wait_ms"],
+            "gflop_per_image": flops / 1e9, "real_tflop_s": real["tflop_s"], "chip_utilisation": util,
             "ceiling": ceiling, "real": real, "paper": paper, "profile": profile, "config": notes}
 
 
@@ -177,6 +185,26 @@ def _plain(x):
     return str(x)
 
 
+def _compute_lines(res: dict) -> list[str]:
+    """How busy the chip is: counted FLOPs per image times images/s, against the chip's peak."""
+    rows = {m: r for m, r in res["methods"].items() if "error" not in r and "gflop_per_image" in r}
+    if not rows:
+        return []
+    pct = lambda u: "n/a" if u is None else f"{100 * u:.0f}%"  # noqa: E731
+    lines = ["", "## Compute (matrix FLOPs per image, counted by torch.utils.flop_counter)", "",
+             "| method | GFLOP/image | ceiling TFLOP/s | real TFLOP/s | paper TFLOP/s | real / chip peak (bf16) "
+             "| paper / chip peak (fp32) |", "|---|---|---|---|---|---|---|"]
+    for m, r in rows.items():
+        u = r["chip_utilisation"]
+        lines.append(f"| {m} | {_f(r['gflop_per_image'], 2)} | {_f(r['ceiling']['tflop_s'], 2)} | "
+                     f"{_f(r['real']['tflop_s'], 2)} | {_f(r['paper']['tflop_s'], 2)} | {pct(u['real'])} | "
+                     f"{pct(u['paper'])} |")
+    lines += ["", "One training step (forward, losses, backward) counted once; element-wise work is not counted, "
+              "so these are lower bounds on the work done. Chip peaks: dense data-sheet figures "
+              "(aukit.bench.harness.PEAK_TFLOPS); n/a on a chip not listed (a CPU)."]
+    return lines
+
+
 def write(res: dict, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -220,7 +248,9 @@ def markdown(res: dict) -> str:
     if res["methods"]:
         lines += ["", "ceiling: the step on one batch already on the device; real: fed by store -> BatchLoader -> "
                   "device augmentation; paper: fp32, NCHW, TF32 off at the paper's batch, real path. "
-                  "Images = images the loader delivers per step.", "", "## Targets", ""]
+                  "Images = images the loader delivers per step."]
+        lines += _compute_lines(res)
+        lines += ["", "## Targets", ""]
     applies = res["device_type"] == "cuda"
     if not applies and res["methods"]:
         lines += ["Not applicable on this device (the targets are for a GPU; on a CPU both numerics are fp32). "
