@@ -196,8 +196,8 @@ def _compute_lines(res: dict) -> list[str]:
              "| paper / chip peak (fp32) |", "|---|---|---|---|---|---|---|"]
     for m, r in rows.items():
         u = r["chip_utilisation"]
-        lines.append(f"| {m} | {_f(r['gflop_per_image'], 2)} | {_f(r['ceiling']['tflop_s'], 2)} | "
-                     f"{_f(r['real']['tflop_s'], 2)} | {_f(r['paper']['tflop_s'], 2)} | {pct(u['real'])} | "
+        lines.append(f"| {m} | {_g(r['gflop_per_image'])} | {_g(r['ceiling']['tflop_s'])} | "
+                     f"{_g(r['real']['tflop_s'])} | {_g(r['paper']['tflop_s'])} | {pct(u['real'])} | "
                      f"{pct(u['paper'])} |")
     lines += ["", "One training step (forward, losses, backward) counted once; element-wise work is not counted, "
               "so these are lower bounds on the work done. Chip peaks: dense data-sheet figures "
@@ -216,6 +216,11 @@ def write(res: dict, out: str | Path) -> tuple[Path, Path]:
 
 def _f(v, nd: int = 1) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def _g(v) -> str:
+    """Three significant digits (TFLOP/s on a CPU are small, on a GPU large)."""
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
 
 
 def markdown(res: dict) -> str:
@@ -260,8 +265,8 @@ def markdown(res: dict) -> str:
         for key, name in (("ratio", "real/ceiling"), ("speedup_vs_paper", "default/paper")):
             if key in t:
                 c = t[key]
-                verdict = "met" if c["met"] else f"missed by {_f(c['short_by'], 2)} ({_f(c['short_by_pct'], 0)}%)"
-                lines.append(f"- {m} {name}: {_f(c['value'], 2)} vs >= {c['target']}: {verdict}")
+                verdict = "met" if c["met"] else f"missed by {_f(c['short_by'], 3)} ({_f(c['short_by_pct'], 1)}%)"
+                lines.append(f"- {m} {name}: {_f(c['value'], 3)} vs >= {c['target']}: {verdict}")
                 if not c["met"] and m not in missed:
                     missed.append(m)
     if missed:
