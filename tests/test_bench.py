@@ -244,3 +244,18 @@ def test_step_flops_counts_a_known_step():
     assert step_flops(case, "cpu") == fwd + 2 * 8 * (20 * 30 + 30 * 5) + 2 * 8 * 30 * 5
     assert chip_peak("NVIDIA H100 80GB HBM3", "bf16") == 989.4 and chip_peak("NVIDIA H200", "fp32") == 66.9
     assert chip_peak("cpu (x86_64, 2 cores)", "fp32") is None
+
+
+@pytest.mark.parametrize("groups", [1, 4, 16])
+def test_step_flops_counts_grouped_convolutions(groups):
+    """A grouped (e.g. depthwise) conv's step is forward + input gradient + weight gradient, each
+    2*B*H*W*C_out*(C_in/groups)*k*k; the first layer's input needs no gradient."""
+    from aukit.bench.harness import step_flops
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1, bias=False),
+                                torch.nn.Conv2d(16, 16, 3, padding=1, groups=groups, bias=False))
+    x = torch.randn(2, 16, 8, 8)
+    case = StepCase("conv", model, lambda m, b: StepOutput(loss=m(b["x"]).mean()),
+                    torch.optim.SGD(model.parameters(), lr=0.1), 2, 2, lambda: {"x": x})
+    dense, grouped = 2 * 2 * 8 * 8 * 16 * 16 * 9, 2 * 2 * 8 * 8 * 16 * (16 // groups) * 9
+    assert step_flops(case, "cpu") == 2 * dense + 3 * grouped
