@@ -107,6 +107,24 @@ def test_fast_path_equals_literal_concat_conv(edge):
     assert torch.allclose(scc(x), scc.forward_reference(x), atol=1e-5)
 
 
+@pytest.mark.parametrize("nodes", ["channels", "positions"])
+def test_fast_path_gradients_equal_the_literal_ones(nodes):
+    """The fast path (split 1x1 conv, ReLU after the max) has the literal Eq. 3-4's gradients for
+    the input, the edge conv and BN, in training mode (batch statistics)."""
+    torch.manual_seed(3)
+    scc = SCC(map_size=4, k=3, edge="both", bn=True, nodes=nodes, channels=8).train()
+    x = torch.randn(3, 8, 4, 4)
+    w = torch.randn(3, 8, 4, 4)
+    grads = []
+    for fn in (scc, scc.forward_reference):
+        xi = x.clone().requires_grad_(True)
+        scc.zero_grad()
+        (fn(xi) * w).sum().backward()
+        grads.append([xi.grad] + [p.grad.clone() for p in scc.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_scc_known_answer_max_of_neighbours():
     # pair edges with phi = 0, omega = I: f'_i = max_{j in kNN(i)} ReLU(f_j) elementwise.
     scc = SCC(map_size=1, k=2, edge="pair", bn=False)
