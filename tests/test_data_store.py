@@ -101,6 +101,12 @@ def test_video_store_with_workers_and_flow(env):
     expect = [fr + 3 <= n for fr, n in zip(s.index.frame, s.index.subject.map(
         {"SN001": 5, "SN002": 5, "SN010": 4}))]
     assert ok.tolist() == expect
+    # the same flow from a pool of 2 spawned workers, 2 pairs per task, finishing in any order
+    from aukit.data.optflow import flow as compute_flow
+    one = np.array(f)
+    s.derived("flow_s3_32.npy").unlink()
+    two = compute_flow(s, size=32, workers=2, chunk=2, progress=False)
+    np.testing.assert_array_equal(np.array(two), one)
     # the fixture shifts the face 2 px per frame: flow is non-zero where it exists, NaN elsewhere
     assert np.isnan(np.asarray(f[~ok], np.float32)).all()
     assert np.abs(np.asarray(f[ok], np.float32)).mean() > 0.05
@@ -137,3 +143,24 @@ def test_policies_share_one_detection_pass(env, bp4d_store, monkeypatch):
         [bp4d_store.affine, np.tile([[[0, 0, 1]]], (len(scc), 1, 1))], 1))[:, :2],
         np.concatenate([bp4d_store.landmarks, np.ones((*scc.landmarks.shape[:2], 1))], -1))
     np.testing.assert_allclose(back, back0, atol=0.05)
+
+
+def test_prepare_pool_runs_jobs_in_spawned_workers(monkeypatch):
+    """The pool branch of prepare's job runner (real frames need >= 300 to reach it): every job
+    runs once in a spawned worker started with the policy, and its frame count reaches the bar."""
+    import aukit.data.preprocess as P
+    from aukit.data.align import get_policy
+    counted = []
+
+    class Bar:
+        def __init__(self, **kw):
+            pass
+
+        def update(self, n):
+            counted.append(n)
+
+        def close(self):
+            pass
+    monkeypatch.setattr(P, "tqdm", Bar)
+    P._pool_run(tuple, [("a", 200), ("b", 150), ("c", 100)], get_policy("tas"), 2, "test", 450, False)
+    assert sorted(counted) == [100, 150, 200]

@@ -138,3 +138,10 @@ def test_stream_over_worker_processes_returns_chunks_in_order():
     assert [[r.success for r in res] for _, res in out] == [[True, True], [True, True], [False, False],
                                                             [True, True], [True, True]]
     assert out[1][1][0].aligned.shape == (256, 256, 3)
+
+
+def test_face_pipeline_fails_fast_on_a_bad_policy():
+    """Checked before any worker starts (a multiprocessing.Pool would respawn failing workers forever)."""
+    from aukit.predict.faces import FacePipeline
+    with pytest.raises(ValueError, match="unknown alignment policy"):
+        FacePipeline("no_such_policy", workers=2)

@@ -10,13 +10,13 @@ t+3 frame in the same sequence are NaN (and `has_flow` is False).
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 
 import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..workers import imap, process_pool
 from .store import FrameStore
 
 
@@ -81,18 +81,17 @@ def flow(store: FrameStore, step: int = 3, size: int = 64, workers: int | None =
             for i in range(0, len(todo), chunk)]
     workers = min(workers or max(1, len(os.sched_getaffinity(0))), max(1, len(jobs)))
     bar = tqdm(total=len(todo), desc=f"TV-L1 flow {size}x{size}", unit="pair", disable=not progress)
-    if workers == 1:
-        results = map(_work, jobs)
-    else:
-        from .preprocess import start_method
-        pool = mp.get_context(start_method()).Pool(workers)
-        results = pool.imap_unordered(_work, jobs)
-    for rows, out in results:
-        arr[rows] = out
-        bar.update(len(rows))
-    if workers > 1:
-        pool.close()
-        pool.join()
+    pool = process_pool(workers) if workers > 1 else None
+    try:
+        results = (map(_work, jobs) if pool is None else
+                   (r for _, r in imap(pool, _work, jobs, f"TV-L1 flow {store.path.name}", ordered=False,
+                                       inflight=2 * workers)))
+        for rows, out in results:
+            arr[rows] = out
+            bar.update(len(rows))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
     arr.flush()
     del arr

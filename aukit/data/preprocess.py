@@ -9,7 +9,6 @@ excluded and counted per subject in `qa.json` (never zero-filled).
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import shutil
 import time
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..workers import imap, process_pool
 from .align import AlignPolicy, FaceAligner, apply_affine, get_policy
 from .catalog import index as read_index
 from .catalog import parse_source
@@ -123,11 +123,6 @@ def plan_units(df: pd.DataFrame, chunk: int) -> list[np.ndarray]:
     return units
 
 
-def start_method() -> str:
-    """'spawn' by default: forking a process that already runs torch/OpenMP threads (a notebook
-    kernel) can deadlock the workers. Workers import only NumPy, OpenCV, pandas and dlib, so a
-    spawn costs about a second. Env AUKIT_MP=fork overrides."""
-    return os.environ.get("AUKIT_MP") or "spawn"
 
 
 def default_workers() -> int:
@@ -187,9 +182,8 @@ def _pool_run(fn, jobs: list, pol: AlignPolicy, workers: int | None, desc: str, 
         for job in jobs:
             bar.update(fn(job)[1])
     elif jobs:
-        ctx = mp.get_context(start_method())
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(asdict(pol),)) as pool:
-            for _, n in pool.imap_unordered(fn, jobs):
+        with process_pool(workers, initializer=_init_worker, initargs=(asdict(pol),)) as pool:
+            for _, (_, n) in imap(pool, fn, jobs, desc, ordered=False, inflight=2 * workers):
                 bar.update(n)
     bar.close()
 

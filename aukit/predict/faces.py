@@ -72,27 +72,30 @@ def _ready(_) -> bool:
 
 
 class FacePipeline:
-    """``map(chunks)`` in order over a process pool (or in-process with workers=0)."""
+    """``stream(items)`` in order over a process pool (or in-process with workers=0).
+
+    A worker that dies (dlib cannot load, out of memory) raises :class:`aukit.workers.WorkerError`
+    instead of leaving the call waiting.
+    """
 
     def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None):
         import os
+
+        from ..data.align import get_policy
+        get_policy(policy)                       # an unknown policy fails here, not in every worker
         self.policy, self.detect_every = policy, detect_every
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.pool = None
         if self.workers > 0:
-            import multiprocessing as mp
-            self.pool = mp.get_context("spawn").Pool(self.workers, initializer=_init, initargs=(policy,))
-            self.pool.map(_ready, range(self.workers), chunksize=1)   # start-up done here, not in the first chunk
+            from ..workers import WorkerError, process_pool
+            self.pool = process_pool(self.workers, initializer=_init, initargs=(policy,), method="spawn")
+            try:                                  # start-up (dlib import, workers spawned) done here
+                list(self.pool.map(_ready, range(self.workers)))
+            except Exception as e:
+                self.close()
+                raise WorkerError(f"face-detection workers ({self.workers}) could not start: {e}") from e
         else:
             _init(policy)
-
-    def map(self, chunks):
-        """Results of every chunk, in order (all submitted at once: for a known, short list)."""
-        from functools import partial
-        fn = partial(process_chunk, detect_every=self.detect_every)
-        if self.pool is None:
-            return map(fn, chunks)
-        return self.pool.imap(fn, chunks)
 
     def stream(self, items, inflight: int | None = None):
         """``(tag, results)`` in order over an iterable of ``(tag, images)`` read lazily.
@@ -101,23 +104,18 @@ class FacePipeline:
         once, so a long video is never held in memory whole, and what the caller does
         between two results (inference, decoding in its reader thread) overlaps detection.
         """
-        from collections import deque
+        from functools import partial
         if self.pool is None:
             for tag, images in items:
                 yield tag, process_chunk(images, self.detect_every)
             return
-        limit = max(1, inflight or 2 * self.workers)
-        pending: deque = deque()
-        for tag, images in items:
-            pending.append((tag, self.pool.apply_async(process_chunk, (images, self.detect_every))))
-            if len(pending) >= limit:
-                tag0, r = pending.popleft()
-                yield tag0, r.get()
-        while pending:
-            tag0, r = pending.popleft()
-            yield tag0, r.get()
+        from ..workers import imap
+        fn = partial(process_chunk, detect_every=self.detect_every)
+        for (tag, _), res in imap(self.pool, fn, items, f"face detection ({self.policy})",
+                                  inflight=inflight or 2 * self.workers, arg=lambda it: it[1]):
+            yield tag, res
 
     def close(self):
         if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None

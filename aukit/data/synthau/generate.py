@@ -138,10 +138,11 @@ def generate(out: str | Path | None = None, preset: str | SynthConfig = "default
     bar = tqdm(total=sum(j.n for j in jobs), unit="frame", desc=f"SynthAU {preset if isinstance(preset, str) else ''}",
                disable=not progress)
     if cfg.workers > 1:
-        import multiprocessing as mp
+        from ...workers import imap, process_pool
         # spawn, not fork: a forked child of a process with OpenMP/BLAS threads running can deadlock
-        with mp.get_context("spawn").Pool(cfg.workers, initializer=_init_worker) as pool:
-            for kind, key, info in pool.imap_unordered(_run, args):
+        with process_pool(cfg.workers, initializer=_init_worker, method="spawn") as pool:
+            for _, (kind, key, info) in imap(pool, _run, args, "SynthAU generation", ordered=False,
+                                             inflight=2 * cfg.workers):
                 truth.setdefault(kind, {})[key] = info
                 bar.update(info["frames"])
     else:  # same single-threaded BLAS/OpenCV as the workers: bit-identical pixels either way

@@ -1,0 +1,79 @@
+"""Process pools that fail loudly instead of hanging.
+
+``multiprocessing.Pool`` replaces a worker that dies, whether its initializer raised (dlib
+missing, a bad policy), the kernel killed it for memory or a native library crashed, and
+the caller waits forever for the lost task. ``concurrent.futures.ProcessPoolExecutor``
+marks the pool broken instead; :func:`imap` turns that into a :class:`WorkerError` naming
+the work, and keeps at most ``inflight`` tasks submitted, so long inputs are streamed.
+
+    with process_pool(4, initializer=init, initargs=(cfg,)) as pool:
+        for job, result in imap(pool, work, jobs, "align synthau-bp4d", ordered=False):
+            ...
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator
+
+
+class WorkerError(RuntimeError):
+    """A worker process died: its start-up raised, it ran out of memory, or it crashed."""
+
+
+def start_method() -> str:
+    """'spawn' by default: forking a process that already runs torch/OpenMP threads (a notebook
+    kernel) can deadlock the workers. Env AUKIT_MP=fork overrides."""
+    return os.environ.get("AUKIT_MP") or "spawn"
+
+
+def process_pool(workers: int, initializer: Callable | None = None, initargs: tuple = (),
+                 method: str | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes started with ``method`` (default :func:`start_method`)."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context(method or start_method()),
+                               initializer=initializer, initargs=initargs)
+
+
+def _died(what: str, e: BaseException) -> WorkerError:
+    return WorkerError(f"{what}: a worker process died (its start-up raised, see the traceback above; it ran "
+                       f"out of memory; or a native library crashed): {e}")
+
+
+def imap(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, what: str, *, ordered: bool = True,
+         inflight: int | None = None, arg: Callable[[Any], Any] | None = None) -> Iterator[tuple[Any, Any]]:
+    """``(item, fn(arg(item)))`` for every item, read lazily with at most ``inflight`` tasks
+    submitted (default: twice the machine's cores). ``ordered``: in the items' order, else as
+    they finish. ``arg`` picks what travels to the worker (default: the item itself). An
+    exception raised by ``fn`` is raised here as it is; a dead worker raises WorkerError."""
+    limit = max(1, inflight or 2 * (os.cpu_count() or 1))
+    arg = arg or (lambda item: item)
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append((item, pool.submit(fn, arg(item))))
+            while len(pending) >= limit:
+                yield from _collect(pending, ordered)
+        while pending:
+            yield from _collect(pending, ordered)
+    except BrokenProcessPool as e:
+        raise _died(what, e) from e
+
+
+def _collect(pending: deque, ordered: bool) -> Iterator[tuple[Any, Any]]:
+    """The oldest task's result (ordered), or every finished one (unordered)."""
+    if ordered:
+        item, fut = pending.popleft()
+        yield item, fut.result()
+        return
+    done, _ = wait([f for _, f in pending], return_when=FIRST_COMPLETED)
+    keep = [(i, f) for i, f in pending if f not in done]
+    finished = [(i, f) for i, f in pending if f in done]
+    pending.clear()
+    pending.extend(keep)
+    for item, fut in finished:
+        yield item, fut.result()

@@ -1,0 +1,46 @@
+"""aukit.workers: process pools that stream, keep order, and fail loudly when a worker dies."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+from aukit.workers import WorkerError, imap, process_pool
+
+
+def test_ordered_unordered_and_bounded():
+    consumed = []
+
+    def items():
+        for i in range(8):
+            consumed.append(i)
+            yield i * i
+    with process_pool(2) as pool:
+        it = imap(pool, math.sqrt, items(), "roots", inflight=3)
+        first = next(it)
+        assert first == (0, 0.0) and len(consumed) == 3         # no more than `inflight` read ahead
+        assert [r for _, r in it] == [float(i) for i in range(1, 8)]
+        got = dict(imap(pool, math.sqrt, [1, 4, 9, 16], "roots", ordered=False, inflight=2))
+        assert got == {1: 1.0, 4: 2.0, 9: 3.0, 16: 4.0}
+        pairs = list(imap(pool, abs, [("a", -2), ("b", -5)], "abs", arg=lambda it: it[1]))
+        assert pairs == [(("a", -2), 2), (("b", -5), 5)]
+
+
+def test_a_task_error_is_raised_as_it_is():
+    with process_pool(1) as pool, pytest.raises(ValueError, match="math domain"):
+        list(imap(pool, math.sqrt, [4, -1], "roots"))
+
+
+def test_a_dead_worker_raises_instead_of_hanging():
+    with process_pool(2) as pool, pytest.raises(WorkerError, match="exiting jobs: a worker process died"):
+        list(imap(pool, os._exit, [3, 3], "exiting jobs"))
+
+
+def test_a_failed_start_up_raises_instead_of_hanging():
+    """multiprocessing.Pool respawns workers whose initializer fails, forever; this pool breaks."""
+    with process_pool(2, initializer=os._exit, initargs=(3,)) as pool, \
+            pytest.raises(WorkerError, match="a worker process died"):
+        list(imap(pool, abs, [-1, -2], "start-up check"))
+    with pytest.raises(ValueError, match="workers"):
+        process_pool(0)
