@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "not the paper configuration), e.g. scc.batch_size=128")
     s.add_argument("--compile", action="store_true", help="time the default configuration through torch.compile")
     s.add_argument("--skip", help="comma-separated parts to leave out: train (the training steps), prepare (dlib), "
-                                         "inference, predict (dlib)")
+                                  "inference, predict (dlib)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("models", help="list registered models")

@@ -82,13 +82,18 @@ def test_numbered_frames_in_number_order(model_path, tmp_path):
     assert sorted(["b2", "a10", "a9", "A1"], key=natural_key) == ["A1", "a9", "a10", "b2"]
 
 
-def test_video_rows_and_tracking(model_path, tmp_path):
-    path = tmp_path / "clip.avi"
+def _clip(path, frames: int, black: int = 3):
+    """An MJPG clip at 10 fps: the astronaut drifting 2 px a frame, frame ``black`` all black."""
     face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
-    for t in range(6):
-        vw.write(np.roll(face, 2 * t, axis=1) if t != 3 else np.zeros_like(face))
+    for t in range(frames):
+        vw.write(np.roll(face, 2 * t, axis=1) if t != black else np.zeros_like(face))
     vw.release()
+    return path
+
+
+def test_video_rows_and_tracking(model_path, tmp_path):
+    path = _clip(tmp_path / "clip.avi", 6)
     res = predict(path, str(model_path), tmp_path / "out", workers=0, detect_every=3, annotate_video=True)
     df = _read(res.csv)
     assert len(df) == 6 and list(df.success) == [1, 1, 1, 0, 1, 1]
@@ -145,3 +150,14 @@ def test_face_pipeline_fails_fast_on_a_bad_policy():
     from aukit.predict.faces import FacePipeline
     with pytest.raises(ValueError, match="unknown alignment policy"):
         FacePipeline("no_such_policy", workers=2)
+
+
+def test_batches_flushed_mid_video_give_the_same_rows(model_path, tmp_path):
+    """Inference in batches of 2 faces from chunks of 2 frames (several flushes, one across the
+    faceless frame) writes the same rows as one batch for the whole clip."""
+    path = _clip(tmp_path / "clip.avi", 7)
+    kw = dict(workers=0, plot=False, detect_every=1)
+    one = _read(predict(path, str(model_path), tmp_path / "one", **kw).csv)
+    small = _read(predict(path, str(model_path), tmp_path / "small", batch=2, chunk=2, **kw).csv)
+    assert list(small.success) == [1, 1, 1, 0, 1, 1, 1]
+    pd.testing.assert_frame_equal(one, small)

@@ -298,7 +298,7 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
             us = ev.device_time_total if cuda else ev.cpu_time_total
             ms = us / 1000 / steps
             labels[ev.key] = {"ms": ms, "share": ms / step_ms, "calls_per_step": ev.count / steps}
-        elif not ev.key.startswith(("ProfilerStep", "cuda", "Optimizer.")) and not ev.key.startswith(LABELS):
+        elif not ev.key.startswith(("ProfilerStep", "cuda", "Optimizer.")):
             self_us = ev.self_device_time_total if cuda else ev.self_cpu_time_total
             if self_us > 0:
                 ops.append((self_us / 1000 / steps, ev.key, ev.count / steps))

@@ -123,8 +123,6 @@ def plan_units(df: pd.DataFrame, chunk: int) -> list[np.ndarray]:
     return units
 
 
-
-
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

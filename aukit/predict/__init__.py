@@ -99,6 +99,7 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
     stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
     parts, video, n_frames, unreadable = [], {}, 0, 0
     group: list = []                              # (frames, faces) chunks waiting for a full batch
+    held_frames = held_faces = 0                  # in ``group``
 
     def flush():
         nonlocal n_frames, unreadable
@@ -126,9 +127,11 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
             if item is None:
                 break
             group.append(item)
-            held = [r.success for _, fa in group for r in fa]
-            if sum(held) >= batch or len(held) >= max(batch, 256):  # a full batch, or a long faceless stretch
+            held_frames += len(item[1])
+            held_faces += sum(r.success for r in item[1])
+            if held_faces >= batch or held_frames >= max(batch, 256):  # a full batch, or a long faceless stretch
                 flush()
+                held_frames = held_faces = 0
         if group:
             flush()
     finally:

@@ -5,7 +5,11 @@ its row (``image=None`` and the reason) so the output has one row per frame.
 """
 from __future__ import annotations
 
+import itertools
+import queue
 import re
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -119,8 +123,6 @@ class ChunkReader:
     _END = object()
 
     def __init__(self, frames: Iterator[Frame], size: int, ahead: int = 4):
-        import queue
-        import threading
         if size < 1:
             raise ValueError(f"chunk size must be >= 1, got {size}")
         self.size, self.busy_s, self._stop = size, 0.0, threading.Event()
@@ -129,7 +131,6 @@ class ChunkReader:
         self._thread.start()
 
     def _put(self, item) -> bool:
-        import queue
         while not self._stop.is_set():
             try:
                 self._q.put(item, timeout=0.1)
@@ -139,8 +140,6 @@ class ChunkReader:
         return False
 
     def _run(self, frames: Iterator[Frame]) -> None:
-        import itertools
-        import time
         try:
             while not self._stop.is_set():
                 t0 = time.perf_counter()
