@@ -77,11 +77,13 @@ def cmd_predict(a) -> int:
     from .predict import InputError, predict
     try:
         res = predict(a.input, a.model, a.out, batch=a.batch, device=a.device, detect_every=a.detect_every,
-                      smooth=a.smooth, annotate_video=a.annotate, workers=a.workers, runs=a.runs)
+                      smooth=a.smooth, annotate_video=a.annotate, workers=a.workers, runs=a.runs,
+                      **({} if a.track_ncc is None else {"track_ncc": a.track_ncc}))
     except InputError as e:
         print(f"aukit predict: {e}", file=sys.stderr)
         return 2
-    print(f"{res.n_frames} frames ({res.unreadable} unreadable), face found in {res.n_faces}; "
+    print(f"{res.n_frames} frames ({res.unreadable} unreadable), face found in {res.n_faces} "
+          f"(tracking lost and detected afresh in {res.redetected}); "
           f"{res.frames_per_s:.1f} frames/s end to end\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
     return 0 if res.n_faces > 0 else 1
 
@@ -171,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--device", default=None)
     s.add_argument("--detect-every", type=int, default=5, help="run the detector every k-th frame, track between")
+    s.add_argument("--track-ncc", type=float, default=None,
+                   help="a tracked face correlating less than this with the last detected one is detected afresh "
+                        "(default 0.6; 0: trust the tracker)")
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")
     s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")

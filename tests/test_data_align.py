@@ -47,6 +47,24 @@ def test_policies_sizes_and_landmarks_inside(astronaut, name, size):
         assert abs(m[0, 1]) < 1e-6 and abs(m[1, 0]) < 1e-6
 
 
+def test_the_best_scoring_detection_wins_over_a_larger_false_one(astronaut):
+    """JPEG-compressed frames of the bench clip where dlib also finds the shoulder patch
+    (score ~0) in a box as large as the face's (score ~1): the face must be picked."""
+    import cv2
+
+    from aukit.bench.endtoend import clip_frame
+    bgr = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    frames = [cv2.cvtColor(cv2.imdecode(cv2.imencode(".jpg", clip_frame(bgr, t), [cv2.IMWRITE_JPEG_QUALITY, 75])[1],
+                                        cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for t in (35, 85)]
+    for pick, face in (("score", True), ("largest", False)):
+        a = FaceAligner(get_policy("tas", det_pick=pick))
+        for img in frames:
+            (l, t, r, b), score = a.detect(img)
+            assert (b < 256) == face, (pick, (l, t, r, b), score)   # the face is in the top half, the patch below
+    with pytest.raises(ValueError, match="det_pick"):
+        get_policy("tas", det_pick="first")
+
+
 def test_similarity_recovers_a_known_transform():
     rng = np.random.default_rng(0)
     src = rng.uniform(0, 100, (5, 2))

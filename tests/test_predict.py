@@ -82,12 +82,14 @@ def test_numbered_frames_in_number_order(model_path, tmp_path):
     assert sorted(["b2", "a10", "a9", "A1"], key=natural_key) == ["A1", "a9", "a10", "b2"]
 
 
-def _clip(path, frames: int, black: int = 3):
-    """An MJPG clip at 10 fps: the astronaut drifting 2 px a frame, frame ``black`` all black."""
+def _clip(path, frames: int, black: int = 3, others: dict | None = None):
+    """An MJPG clip at 10 fps: the astronaut drifting 2 px a frame, frame ``black`` all black,
+    frames in ``others`` replaced by those (BGR) images."""
     face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    others = {black: np.zeros_like(face), **(others or {})}
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
     for t in range(frames):
-        vw.write(np.roll(face, 2 * t, axis=1) if t != black else np.zeros_like(face))
+        vw.write(others[t] if t in others else np.roll(face, 2 * t, axis=1))
     vw.release()
     return path
 
@@ -99,6 +101,22 @@ def test_video_rows_and_tracking(model_path, tmp_path):
     assert len(df) == 6 and list(df.success) == [1, 1, 1, 0, 1, 1]
     assert df.timestamp.iloc[5] == pytest.approx(0.5)
     assert (tmp_path / "out" / "clip_annotated.avi").exists()
+
+
+def test_a_tracked_face_that_is_gone_is_not_reported(model_path, tmp_path):
+    """Between detections dlib's shape predictor fits 68 points to anything: a black frame and a
+    frame with no face (skimage's coffee cup) inside a tracked stretch get success 0, and the
+    face is found again on the next frame."""
+    cup = cv2.resize(cv2.cvtColor(skdata.coffee(), cv2.COLOR_RGB2BGR), (512, 512))
+    path = _clip(tmp_path / "clip.avi", 8, black=2, others={4: cup})   # frames 1, 2 and 4 are tracked
+    kw = dict(workers=0, plot=False, detect_every=5)
+    res = predict(path, str(model_path), tmp_path / "out", **kw)
+    df = _read(res.csv)
+    assert list(df.success) == [1, 1, 0, 1, 0, 1, 1, 1]
+    assert df.loc[[2, 4], "AU06_r"].isna().all() and res.redetected == 2
+    assert "track_lost_redetected=2" in res.csv.read_text().splitlines()[3]
+    trusting = _read(predict(path, str(model_path), tmp_path / "trusting", track_ncc=0, **kw).csv)
+    assert list(trusting.success) == [1] * 8        # what the tracker alone reports
 
 
 def test_bad_inputs(model_path, tmp_path):

@@ -24,6 +24,15 @@ import numpy as np
 PYFEAT_FRAMES_S = 202.0   # Py-Feat, batch 16, RTX 3090 (issue #13): the GPU target for end-to-end frames/s
 
 
+def clip_frame(face, t: int):
+    """Frame ``t`` of the bench clip: ``face`` (BGR) rotated by up to 4 degrees and shifted by up to 6 px."""
+    import cv2
+    h, w = face.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 4.0 * np.sin(t / 15), 1.0)
+    m[:, 2] += (6.0 * np.sin(t / 10), 4.0 * np.cos(t / 13))
+    return cv2.warpAffine(face, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
 def write_clip(path: str | Path, frames: int, fps: float = 30.0) -> Path:
     """An MJPG .avi of ``frames`` frames: the astronaut face drifting and swaying (512x512)."""
     import cv2
@@ -32,9 +41,7 @@ def write_clip(path: str | Path, frames: int, fps: float = 30.0) -> Path:
     h, w = face.shape[:2]
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
     for t in range(frames):
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 4.0 * np.sin(t / 15), 1.0)
-        m[:, 2] += (6.0 * np.sin(t / 10), 4.0 * np.cos(t / 13))
-        vw.write(cv2.warpAffine(face, m, (w, h), borderMode=cv2.BORDER_REFLECT))
+        vw.write(clip_frame(face, t))
     vw.release()
     return Path(path)
 
@@ -72,7 +79,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
     steady = [n / max(w - s, 1e-9) for w, s in zip(walls, starts)]
     return {"clip": f"astronaut 512x512, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
             "detect_every": detect_every, "workers": (os.cpu_count() or 1) if workers is None else workers,
-            "frames": n, "faces": res.n_faces, "frames_per_s": float(np.median(fps)),
+            "frames": n, "faces": res.n_faces, "redetected": res.redetected, "frames_per_s": float(np.median(fps)),
             "frames_per_s_min": float(min(fps)), "frames_per_s_max": float(max(fps)),
             "startup_s": float(np.median(starts)), "steady_frames_per_s": float(np.median(steady)),
             "pyfeat_frames_per_s": PYFEAT_FRAMES_S,

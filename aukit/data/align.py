@@ -38,6 +38,13 @@ class AlignPolicy:
     det_threshold: float = 0.0   # keep dlib detections with score above this
     det_max_side: int = 640      # detect on a copy downscaled to this longest side (speed)
     det_upsample: int = 0        # dlib pyramid upsampling for the detector
+    det_pick: str = "score"      # among several detections: "score" (the highest) or "largest" (choice:
+    #   the largest let a 0.0-scored shoulder patch beat a 1.2-scored face of equal size, aukit bench's clip)
+
+    def __post_init__(self):
+        if self.det_pick not in ("score", "largest"):
+            raise ValueError(f"alignment policy {self.name!r}: det_pick must be 'score' or 'largest', "
+                             f"not {self.det_pick!r}")
 
     def template(self) -> np.ndarray:
         """(5, 2) template points in output pixels."""
@@ -138,23 +145,19 @@ class FaceAligner:
         return dlib_models()[1]
 
     def detect(self, rgb: np.ndarray) -> tuple[tuple[int, int, int, int] | None, float]:
-        """Largest detection with score > threshold as (left, top, right, bottom), and its score."""
+        """The policy's pick among detections scoring above the threshold, as (left, top, right,
+        bottom) in image pixels, and its score; (None, nan) when there is none."""
         p = self.policy
         h, w = rgb.shape[:2]
         f = min(1.0, p.det_max_side / max(h, w))
         small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else rgb
         rects, scores, _ = self.detector.run(np.ascontiguousarray(small), p.det_upsample, p.det_threshold)
-        best, best_area, best_score = None, -1.0, float("nan")
-        for r, s in zip(rects, scores):
-            if s <= p.det_threshold:
-                continue
-            area = float(r.width() * r.height())
-            if area > best_area:
-                best, best_area, best_score = r, area, float(s)
-        if best is None:
+        found = [(float(r.width() * r.height()), float(s), r) for r, s in zip(rects, scores) if s > p.det_threshold]
+        if not found:
             return None, float("nan")
+        _, score, best = max(found, key=(lambda d: (d[1], d[0])) if p.det_pick == "score" else (lambda d: (d[0], d[1])))
         box = tuple(int(round(v / f)) for v in (best.left(), best.top(), best.right(), best.bottom()))
-        return box, best_score
+        return box, score
 
     def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
         """(68, 2) float32 landmarks in image pixels."""

@@ -16,7 +16,7 @@ import torch
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import FacePipeline
+from .faces import TRACK_NCC, FacePipeline
 from .frames import ChunkReader, InputError, read_frames
 from .output import annotate, curves_figure, rows_frame, write_csv
 
@@ -32,6 +32,7 @@ class PredictResult:
     unreadable: int
     seconds: float
     startup_s: float = 0.0          # model load + detection pool start (paid once per call)
+    redetected: int = 0             # tracked frames that failed the track check and were detected afresh
     stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
 
@@ -80,8 +81,13 @@ def _smooth(x: np.ndarray, window: int) -> np.ndarray:
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
             device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
-            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path | tuple = deploy.RUN_FOLDERS) -> PredictResult:
-    """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``)."""
+            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path | tuple = deploy.RUN_FOLDERS,
+            track_ncc: float = TRACK_NCC) -> PredictResult:
+    """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
+
+    ``track_ncc``: between detections a tracked face whose aligned crop correlates less than
+    this with the last detected face's is detected afresh (0: trust the tracker).
+    """
     t0 = time.perf_counter()
     dev = pick_device(device)
     net = deploy.load(deploy.find(model, runs), dev)
@@ -91,18 +97,18 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(input).stem if Path(input).is_file() else Path(input).name
     aus = list(spec.aus)
-    pipe = FacePipeline(spec.policy, detect_every=detect_every, workers=workers)
+    pipe = FacePipeline(spec.policy, detect_every=detect_every, workers=workers, track_ncc=track_ncc)
     startup = time.perf_counter() - t0
     if info["n_frames"] and pipe.workers > 1:   # a short input still reaches every worker
         chunk = max(detect_every, min(chunk, -(-info["n_frames"] // pipe.workers)))
     reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
     stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
-    parts, video, n_frames, unreadable = [], {}, 0, 0
+    parts, video, n_frames, unreadable, redetected = [], {}, 0, 0, 0
     group: list = []                              # (frames, faces) chunks waiting for a full batch
     held_frames = held_faces = 0                  # in ``group``
 
     def flush():
-        nonlocal n_frames, unreadable
+        nonlocal n_frames, unreadable, redetected
         frames = [f for fr, _ in group for f in fr]
         faces = [r for _, fa in group for r in fa]
         group.clear()
@@ -115,6 +121,7 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
         stages["rows_s"] += time.perf_counter() - t1
         n_frames += len(frames)
         unreadable += sum(1 for f in frames if f.image is None)
+        redetected += sum(r.redetected for r in faces)
         if annotate_video:
             _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
 
@@ -149,8 +156,9 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
     synthetic = spec.dataset.startswith("synthau")
     trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
     header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
-              f"policy={spec.policy} size={spec.size} detect_every={detect_every} smooth={smooth}",
-              f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable}"]
+              f"policy={spec.policy} size={spec.size} detect_every={detect_every} track_ncc={track_ncc} smooth={smooth}",
+              f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
+              f"track_lost_redetected={redetected}"]
     csv = write_csv(df, out / f"{stem}.csv", header)
     png = None
     if plot:
@@ -162,7 +170,7 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
         plt.close(fig)
     stages["write_s"] = time.perf_counter() - t_write
     return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, startup,
-                         {k: round(v, 4) for k, v in stages.items()})
+                         redetected, {k: round(v, 4) for k, v in stages.items()})
 
 
 def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> None:

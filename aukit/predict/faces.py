@@ -3,16 +3,23 @@
 Frames are cut into chunks; a pool of worker processes (one dlib detector + shape
 predictor each) handles a chunk at a time: it detects on the chunk's first frame and
 every ``detect_every``-th frame after it, and in between refits the 68 landmarks inside
-the box of the previous frame's landmarks (dlib's shape predictor as the tracker). A
-frame where detection finds no face ends the track.
+the box of the previous frame's landmarks (dlib's shape predictor as the tracker).
+
+The shape predictor always returns 68 points, face or not, so each tracked face is checked:
+its aligned crop, as a small grey thumbnail, must correlate with the last detected face's
+(normalised cross-correlation >= ``track_ncc``). A frame that fails (the face left, a cut, a
+black frame) is detected afresh; where detection finds no face the frame has success 0 and
+the track ends.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 _ALIGNER = None
+TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
 
 
 @dataclass
@@ -22,6 +29,7 @@ class FaceResult:
     confidence: float = 0.0                          # dlib detector score (tracked frames: last detection's)
     landmarks: np.ndarray | None = None              # (68, 2) image pixels
     aligned: np.ndarray | None = None                # (S, S, 3) uint8
+    redetected: bool = False                         # tracking failed its check here; the detector ran
 
 
 def _init(policy: str) -> None:
@@ -39,29 +47,49 @@ def _box_from_landmarks(lm: np.ndarray, shape) -> tuple[int, int, int, int]:
     return (int(max(0, x0 - pad)), int(max(0, y0 - pad)), int(min(w - 1, x1 + pad)), int(min(h - 1, y1 + pad)))
 
 
-def process_chunk(images: list, detect_every: int) -> list[FaceResult]:
+def signature(aligned: np.ndarray, side: int = 24) -> np.ndarray | None:
+    """Zero-mean, unit-norm grey thumbnail of an aligned face's centre; None for a flat crop."""
+    g = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
+    m = g.shape[0] // 8                               # the warp's black borders stay out
+    v = cv2.resize(g[m:g.shape[0] - m, m:g.shape[1] - m], (side, side), interpolation=cv2.INTER_AREA)
+    v = v.astype(np.float32).ravel()
+    v -= v.mean()
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0.5 * side else None    # spread under half a grey level: flat
+
+
+def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
     """Run on one chunk (list of RGB arrays or None) in a worker."""
     a = _ALIGNER
-    out, prev_lm, conf = [], None, 0.0
+
+    def fit(img, box):
+        lm = a.landmarks(img, box)
+        return lm, a.warp(img, a.transform(lm, box))
+
+    out, prev_lm, conf, ref = [], None, 0.0, None
     for j, img in enumerate(images):
         if img is None:
             out.append(FaceResult(False))
             prev_lm = None
             continue
-        if prev_lm is None or j % max(1, detect_every) == 0:
+        detect, lost = prev_lm is None or j % max(1, detect_every) == 0, False
+        if not detect:
+            box = _box_from_landmarks(prev_lm, img.shape)
+            lm, aligned = fit(img, box)
+            if track_ncc > 0:
+                sig = signature(aligned)
+                detect = lost = sig is None or ref is None or float(sig @ ref) < track_ncc
+        if detect:
             box, score = a.detect(img)
             if box is None:
-                out.append(FaceResult(False))
+                out.append(FaceResult(False, redetected=lost))
                 prev_lm = None
                 continue
             conf = score
-        else:
-            box = _box_from_landmarks(prev_lm, img.shape)
-        lm = a.landmarks(img, box)
-        m = a.transform(lm, box)
-        aligned = a.warp(img, m)
+            lm, aligned = fit(img, box)
+            ref = signature(aligned) if track_ncc > 0 else None
         l, t, r, b = box
-        out.append(FaceResult(True, (l, t, r - l, b - t), conf, lm, aligned))
+        out.append(FaceResult(True, (l, t, r - l, b - t), conf, lm, aligned, redetected=lost))
         prev_lm = lm
     return out
 
@@ -78,12 +106,13 @@ class FacePipeline:
     instead of leaving the call waiting.
     """
 
-    def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None):
+    def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None,
+                 track_ncc: float = TRACK_NCC):
         import os
 
         from ..data.align import get_policy
         get_policy(policy)                       # an unknown policy fails here, not in every worker
-        self.policy, self.detect_every = policy, detect_every
+        self.policy, self.detect_every, self.track_ncc = policy, detect_every, track_ncc
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.pool = None
         if self.workers > 0:
@@ -107,10 +136,10 @@ class FacePipeline:
         from functools import partial
         if self.pool is None:
             for tag, images in items:
-                yield tag, process_chunk(images, self.detect_every)
+                yield tag, process_chunk(images, self.detect_every, self.track_ncc)
             return
         from ..workers import imap
-        fn = partial(process_chunk, detect_every=self.detect_every)
+        fn = partial(process_chunk, detect_every=self.detect_every, track_ncc=self.track_ncc)
         for (tag, _), res in imap(self.pool, fn, items, f"face detection ({self.policy})",
                                   inflight=inflight or 2 * self.workers, arg=lambda it: it[1]):
             yield tag, res
