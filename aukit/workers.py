@@ -24,6 +24,14 @@ class WorkerError(RuntimeError):
     """A worker process died: its start-up raised, it ran out of memory, or it crashed."""
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a SLURM or container share), else all."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                   # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def start_method() -> str:
     """'spawn' by default: forking a process that already runs torch/OpenMP threads (a notebook
     kernel) can deadlock the workers. Env AUKIT_MP=fork overrides."""
@@ -47,10 +55,10 @@ def _died(what: str, e: BaseException) -> WorkerError:
 def imap(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, what: str, *, ordered: bool = True,
          inflight: int | None = None, arg: Callable[[Any], Any] | None = None) -> Iterator[tuple[Any, Any]]:
     """``(item, fn(arg(item)))`` for every item, read lazily with at most ``inflight`` tasks
-    submitted (default: twice the machine's cores). ``ordered``: in the items' order, else as
+    submitted (default: twice the usable cores). ``ordered``: in the items' order, else as
     they finish. ``arg`` picks what travels to the worker (default: the item itself). An
     exception raised by ``fn`` is raised here as it is; a dead worker raises WorkerError."""
-    limit = max(1, inflight or 2 * (os.cpu_count() or 1))
+    limit = max(1, inflight or 2 * usable_cores())
     arg = arg or (lambda item: item)
     pending: deque = deque()
     try:

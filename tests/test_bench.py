@@ -27,6 +27,7 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     res = run_bench(["tas", "piap_df"], device="cpu", preset="tiny", out=tmp_path, reps=2, steps=2, warmup=1,
                     inference_batch_sizes=(1, 8), on_error="raise")
     on_disk = json.loads((tmp_path / "bench.json").read_text())
+    assert on_disk["methods"]["tas"]["real_img_s"] == res["methods"]["tas"]["real_img_s"]   # what it returns is what it wrote
     assert {"device", "commit", "methods", "prepare", "inference"} <= set(on_disk)
     assert on_disk["device"].startswith("cpu") and on_disk["commit"]
     for m in ("tas", "piap_df"):
@@ -54,6 +55,7 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     assert p["frames"] == 40 and _pos(p["frames_per_s"]) and p["flow_pairs"] > 0 and _pos(p["flow_pairs_per_s"])
     e2e = on_disk["predict"]
     assert e2e["frames"] == 96 and e2e["faces"] >= 90 and _pos(e2e["frames_per_s"])
+    assert e2e["redetected"] == 0              # one face throughout: the track check never fails
     stages = e2e["stages_ms_per_frame"]
     assert set(stages) == {"decode", "faces_wait", "infer", "rows", "write"} and min(stages.values()) >= 0
     assert _pos(stages["decode"]) and _pos(stages["infer"])   # every frame was decoded and inferred

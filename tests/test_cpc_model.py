@@ -1,5 +1,4 @@
 """CPC network (§3.2), recursive prediction (§3.3), sparse BPTT step (§3.4) and inference."""
-import numpy as np
 import pytest
 import torch
 

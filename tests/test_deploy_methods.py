@@ -2,7 +2,6 @@
 ``aukit.deploy.load``, and giving what the method's own evaluation path gives on the same faces."""
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import numpy as np

@@ -172,7 +172,7 @@ def _same_dataset(a: Path, b: Path, max_grey: int = 0, mean_grey: float = 0.0) -
 def test_deterministic_across_runs(tmp_path):
     a = generate(tmp_path / "a", preset="tiny", seed=7, progress=False, workers=1, **SMALL)
     b = generate(tmp_path / "b", preset="tiny", seed=7, progress=False, workers=1, **SMALL)
-    c = generate(tmp_path / "c", preset="tiny", seed=8, progress=False, workers=1, **SMALL)
+    generate(tmp_path / "c", preset="tiny", seed=8, progress=False, workers=1, **SMALL)
     assert a["subjects"] == b["subjects"] and a["folds"] == b["folds"]
     _same_dataset(tmp_path / "a", tmp_path / "b")
     img_a = cv2.imread(str(tmp_path / "a" / "bp4d/2D/F001/T1/1.jpg"))

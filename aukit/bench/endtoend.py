@@ -14,7 +14,6 @@ the detection workers, inference, building the table, writing the CSV.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +53,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
 
     from aukit.deploy import export
     from aukit.predict import predict
+    from aukit.workers import usable_cores
 
     from .deployable import deployable
     tiny = preset == "tiny"
@@ -78,7 +78,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
     fps = [n / w for w in walls]
     steady = [n / max(w - s, 1e-9) for w, s in zip(walls, starts)]
     return {"clip": f"astronaut 512x512, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
-            "detect_every": detect_every, "workers": (os.cpu_count() or 1) if workers is None else workers,
+            "detect_every": detect_every, "workers": usable_cores() if workers is None else workers,
             "frames": n, "faces": res.n_faces, "redetected": res.redetected, "frames_per_s": float(np.median(fps)),
             "frames_per_s_min": float(min(fps)), "frames_per_s_max": float(max(fps)),
             "startup_s": float(np.median(starts)), "steady_frames_per_s": float(np.median(steady)),

@@ -15,7 +15,7 @@ def time_prepare(dataset: str = "synthau-bp4d", policy: str = "tas", *, max_fram
     """Frames/s of `prepare` (decode, detect, landmarks, align, write the store) and TV-L1 pairs/s."""
     from aukit.data import flow, prepare
     from aukit.data.optflow import has_flow
-    from aukit.data.preprocess import default_workers
+    from aukit.workers import usable_cores
 
     with tempfile.TemporaryDirectory(prefix="aukit-bench-") as tmp:
         t0 = time.perf_counter()
@@ -29,6 +29,6 @@ def time_prepare(dataset: str = "synthau-bp4d", policy: str = "tas", *, max_fram
         del f
         return {"dataset": dataset, "policy": policy, "frames": n, "aligned": int(store.meta["aligned"]),
                 "frames_per_s": n / wall, "frames_per_s_detect_align": float(store.meta["frames_per_s"]),
-                "wall_s": wall, "workers": workers or default_workers(), "flow_size": flow_size,
+                "wall_s": wall, "workers": workers or usable_cores(), "flow_size": flow_size,
                 "flow_pairs": pairs, "flow_pairs_per_s": pairs / flow_wall if flow_wall > 0 else float("nan"),
                 "flow_wall_s": flow_wall}

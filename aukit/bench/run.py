@@ -230,7 +230,7 @@ def markdown(res: dict) -> str:
              f"- device: {res['device']}" + ("" if res["device"].startswith(res["device_type"])
                                               else f" ({res['device_type']})"),
              f"- commit: {res['commit']}" + (" (dirty tree)" if res.get("dirty") else ""),
-             f"- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
              f"- host: {prov.get('host')}, created {prov.get('created')}, wall {_f(res.get('wall_s'), 0)} s",
              f"- timing: {s['warmup']} warm-up steps, then untimed blocks of {s['steps']} steps until two agree "
              f"within 10%, excluded; median of {s['reps']} repetitions of {s['steps']} steps (spread min-max)",

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..workers import imap, process_pool
+from ..workers import imap, process_pool, usable_cores
 from .store import FrameStore
 
 
@@ -79,7 +79,7 @@ def flow(store: FrameStore, step: int = 3, size: int = 64, workers: int | None =
     todo = np.flatnonzero(nxt >= 0)
     jobs = [(str(store.path), todo[i:i + chunk], nxt[todo[i:i + chunk]], size)
             for i in range(0, len(todo), chunk)]
-    workers = min(workers or max(1, len(os.sched_getaffinity(0))), max(1, len(jobs)))
+    workers = min(workers or usable_cores(), max(1, len(jobs)))
     bar = tqdm(total=len(todo), desc=f"TV-L1 flow {size}x{size}", unit="pair", disable=not progress)
     pool = process_pool(workers) if workers > 1 else None
     try:

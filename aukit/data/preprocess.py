@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..workers import imap, process_pool
+from ..workers import imap, process_pool, usable_cores
 from .align import AlignPolicy, FaceAligner, apply_affine, get_policy
 from .catalog import index as read_index
 from .catalog import parse_source
@@ -123,13 +123,6 @@ def plan_units(df: pd.DataFrame, chunk: int) -> list[np.ndarray]:
     return units
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
 def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers: int | None = None,
             out=None, *, subjects=None, max_frames: int | None = None, chunk: int = 256,
             progress: bool = True) -> FrameStore:
@@ -173,7 +166,7 @@ def _pool_run(fn, jobs: list, pol: AlignPolicy, workers: int | None, desc: str, 
               progress: bool) -> None:
     """Run unit jobs over a process pool (in-process for one worker), with a progress bar."""
     # a spawned worker costs about a second to start: small jobs run in-process
-    workers = min(workers or default_workers(), max(1, len(jobs)), max(1, n_todo // 150))
+    workers = min(workers or usable_cores(), max(1, len(jobs)), max(1, n_todo // 150))
     bar = tqdm(total=n_todo, desc=desc, unit="frame", disable=not progress)
     if workers == 1:
         _init_worker(asdict(pol))

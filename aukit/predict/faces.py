@@ -14,9 +14,12 @@ the track ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
+
+from ..workers import WorkerError, imap, process_pool, usable_cores
 
 _ALIGNER = None
 TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
@@ -108,15 +111,12 @@ class FacePipeline:
 
     def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None,
                  track_ncc: float = TRACK_NCC):
-        import os
-
         from ..data.align import get_policy
         get_policy(policy)                       # an unknown policy fails here, not in every worker
         self.policy, self.detect_every, self.track_ncc = policy, detect_every, track_ncc
-        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.workers = usable_cores() if workers is None else workers
         self.pool = None
         if self.workers > 0:
-            from ..workers import WorkerError, process_pool
             self.pool = process_pool(self.workers, initializer=_init, initargs=(policy,), method="spawn")
             try:                                  # start-up (dlib import, workers spawned) done here
                 list(self.pool.map(_ready, range(self.workers)))
@@ -133,12 +133,10 @@ class FacePipeline:
         once, so a long video is never held in memory whole, and what the caller does
         between two results (inference, decoding in its reader thread) overlaps detection.
         """
-        from functools import partial
         if self.pool is None:
             for tag, images in items:
                 yield tag, process_chunk(images, self.detect_every, self.track_ncc)
             return
-        from ..workers import imap
         fn = partial(process_chunk, detect_every=self.detect_every, track_ncc=self.track_ncc)
         for (tag, _), res in imap(self.pool, fn, items, f"face detection ({self.policy})",
                                   inflight=inflight or 2 * self.workers, arg=lambda it: it[1]):

@@ -125,7 +125,7 @@ def subject_image(subject: Subject) -> np.ndarray:
     img = img * (1 - m["hair"][..., None]) + hair * m["hair"][..., None]
     bg = np.clip(np.array(subject.background, np.float32) * lum / max(float(np.median(lum[m["bg"] > 0.5])), 1e-3), 0, 1)
     img = img * (1 - m["bg"][..., None]) + bg * m["bg"][..., None]
-    lm, r = b.landmarks, b.ruler
+    lm = b.landmarks
     if subject.brow > 0:  # thicker, darker brows in the hair colour
         layer = np.zeros((SIZE, SIZE), np.float32)
         for seg in (lm[17:22], lm[22:27]):

@@ -12,5 +12,5 @@ __all__ = [
     "BaselineConfig", "CPCModelConfig", "PretrainConfig", "SparseConfig",
     "InfoNCELoss", "SparseLabelLoss", "topk_accuracy", "topk_rates",
     "CPCNet", "ConvGRUCell", "FrameRegressor", "cpc_r18_frame", "cpc_r18_gru",
-    "make_frame_step", "make_pretrain_step", "make_sparse_step", "sparse_forward",
+    "make_frame_step", "make_pretrain_step", "make_sparse_step", "sparse_forward", "CPCDeploy", "cpc_deploy",
 ]

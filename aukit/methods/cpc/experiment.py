@@ -284,8 +284,8 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
             targets = [(k, name) for k in cfgs if name in {f.name for f in fields(cfgs[k])}]
             if not targets:
                 raise ValueError(f"unknown CPC setting {name!r}")
-        for which, field in targets:
-            cfgs[which] = replace(cfgs[which], **{field: value})
+        for which, attr in targets:
+            cfgs[which] = replace(cfgs[which], **{attr: value})
     if "sparse_lr" in overrides:
         cfgs["b"] = replace(cfgs["b"], lr=cfgs["s"].lr)  # the R18 baselines share the stage-2 optimiser
     scale = lr_scale if lr_scale is not None else (1.0 if preset == "full" and not smoke else 10.0)

@@ -12,4 +12,5 @@ from .deploy import RTATLDeploy, rtatl_deploy
 
 __all__ = ["BP4D_AUS", "DISFA_AUS", "RTATLModelConfig", "RTATLTrainConfig", "RTATLNet", "RTATLBackbone", "rtatl",
            "rtatl_backbone", "count_parameters", "RTATLStep", "predict", "SupervisedBCELoss", "DiscriminatorLoss",
-           "GeneratorLoss", "PatchClassifierLoss", "FlowLoss", "PretextCELoss", "ExemplarLoss"]
+           "GeneratorLoss", "PatchClassifierLoss", "FlowLoss", "PretextCELoss", "ExemplarLoss",
+           "RTATLDeploy", "rtatl_deploy"]

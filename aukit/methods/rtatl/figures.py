@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aukit import viz
 from aukit.viz.matrices import cosine_similarity
 
-from .geometry import augment, crop_patches, mask_rois
+from .geometry import augment, mask_rois
 from .heads import count_parameters
 
 

@@ -8,7 +8,6 @@ with (u, v) in pixels of the image it was computed on.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 

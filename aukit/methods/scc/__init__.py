@@ -9,4 +9,5 @@ from .model import SCCHeatmapNet, build, resnet_deconv, scc_heatmap
 from .deploy import SCCDeploy, scc_deploy
 
 __all__ = ["K_BY_DATASET", "SCCModelConfig", "SCCTrainConfig", "SCC", "knn_channels", "decode",
-           "gaussian_targets", "HeatmapMSELoss", "SCCHeatmapNet", "build", "resnet_deconv", "scc_heatmap"]
+           "gaussian_targets", "HeatmapMSELoss", "SCCHeatmapNet", "build", "resnet_deconv", "scc_heatmap",
+           "SCCDeploy", "scc_deploy"]

@@ -21,7 +21,7 @@ from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
 from .config import INTENSITY_MAX, TASConfig
-from .data import TASData, eval_index, frame_batches, segment_batches
+from .data import TASData, frame_batches, segment_batches
 from .model import TASNet
 from .step import TASStep, predict
 
