@@ -138,6 +138,10 @@ def test_errors_are_clear():
         build_case("tas", device="cpu", size="huge")
     with pytest.raises(ValueError, match="unknown methods"):
         run_bench(["nope"], device="cpu", out=None)
+    with pytest.raises(ValueError, match=r"bench data for scc: unknown keys \['gather_backwards'\]"):
+        run_bench(["tas"], device="cpu", out=None, data={"scc": {"gather_backwards": "index"}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        build_case("tas", device="cpu", data={"flow_size": 32})     # RTATL's key
 
 
 def test_a_failed_part_is_recorded_and_the_step_timings_kept(synthau_tiny, tmp_path, monkeypatch):
@@ -189,6 +193,15 @@ def test_batch_override_applies_to_the_default_configuration_only(method, paper_
     assert default.batch_size == 3 and default.notes["batch_size"] == 3
     assert default.synthetic_batch()["image"].shape[0] == 3
     assert paper.batch_size == paper_batch and paper.precision == "fp32"
+
+
+def test_scc_model_settings_reach_the_benched_network():
+    from aukit.methods.scc.graph import SCC
+    case = build_case("scc", device="cpu", size="tiny", real=False, data={"gather_backward": "index"})
+    modes = {m.gather_backward for m in case.model.modules() if isinstance(m, SCC)}
+    assert modes == {"index"} and case.notes["gather_backward"] == "index"
+    assert {m.gather_backward for m in build_case("scc", device="cpu", size="tiny", real=False).model.modules()
+            if isinstance(m, SCC)} == {"auto"}
 
 
 @pytest.mark.parametrize("method,label", [("tas", "tas.speed_mixup"), ("cpc", "cpc.gru"), ("scc", "scc.knn"),

@@ -83,6 +83,60 @@ def test_gather_nodes_batched():
     assert torch.equal(out[0, 0, 0], v[0, 2]) and torch.equal(out[1, 2, 1], v[1, 1])
 
 
+def _grad_names(out: torch.Tensor) -> set:
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            todo.extend(f for f, _ in fn.next_functions)
+    return {type(fn).__name__ for fn in seen}
+
+
+def test_gather_backward_by_matmul_sums_what_index_add_sums():
+    """Hubs (node 0 is everyone's neighbour) and unused nodes: the one-hot matmul's gradient is
+    index_add's in fp64, and in bf16 it stays within bf16 rounding of the fp64 sums."""
+    g = torch.Generator().manual_seed(0)
+    b, c, k, d = 2, 16, 5, 32
+    idx = torch.randint(0, c // 2, (b, c, k), generator=g)
+    idx[..., 0] = 0
+    vals = torch.randn(b, c, d, generator=g, dtype=torch.float64)
+    w = torch.randn(b, c, k, d, generator=g, dtype=torch.float64)
+    grads = {}
+    for mode in ("index", "matmul"):
+        v = vals.clone().requires_grad_(True)
+        out = gather_nodes(v, idx, mode)
+        assert torch.equal(out, gather_nodes(vals, idx))
+        (out * w).sum().backward()
+        grads[mode] = v.grad
+    torch.testing.assert_close(grads["matmul"], grads["index"], rtol=1e-12, atol=1e-12)
+    assert (grads["index"][:, c // 2:] == 0).all() and grads["index"][:, 0].abs().sum() > 0
+    v16 = vals.to(torch.bfloat16).requires_grad_(True)
+    (gather_nodes(v16, idx, "matmul") * w.to(torch.bfloat16)).sum().backward()
+    exact = grads["index"].new_zeros(b, c, d)
+    w16 = w.to(torch.bfloat16).double()
+    for bi in range(b):
+        for i in range(c):
+            for j in range(k):
+                exact[bi, idx[bi, i, j]] += w16[bi, i, j]
+    err = (v16.grad.double() - exact).abs()
+    assert (err <= 2 ** -8 * exact.abs() + 1e-6).all()     # one bf16 rounding of an fp32-accumulated sum
+    with pytest.raises(ValueError, match="backward must be"):
+        gather_nodes(vals, idx, "scatter")
+
+
+@pytest.mark.parametrize("nodes,mode,used", [("channels", "auto", True), ("channels", "index", False),
+                                             ("positions", "auto", False), ("positions", "matmul", True)])
+def test_scc_picks_the_gather_backward(nodes, mode, used):
+    """auto: the matmul while its one-hot matrix (V x V per edge slot) is no larger than the gathered
+    features (V x L'): channel nodes (V = 8 <= L' = 16); positions (V = 16 > L' = 8) keep index_add."""
+    scc = SCC(map_size=4, k=3, nodes=nodes, channels=8, gather_backward=mode)
+    out = scc(torch.randn(2, 8, 4, 4, requires_grad=True))
+    assert ("_GatherMatmulBackwardBackward" in _grad_names(out)) == used
+    with pytest.raises(ValueError, match="gather_backward"):
+        SCC(map_size=4, k=3, gather_backward="atomic")
+
+
 @pytest.mark.parametrize("edge", ["both", "pair", "diff"])
 def test_scc_equals_eq34_loop(edge):
     torch.manual_seed(1)

@@ -15,6 +15,7 @@ tensors of the real batch's shapes; the real loader reads the prepared SynthAU s
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -252,6 +253,8 @@ def _scc(device, tiny: bool, data: dict, real: bool) -> StepCase:
         mc = SCCModelConfig(depth=18, input_size=64, deconv_channels=32, k=k, n_points=2 * len(aus))
         tc = SCCTrainConfig(batch_size=4)
     tc.batch_size = int(data.get("batch_size", tc.batch_size))
+    model_over = {f.name: data[f.name] for f in dataclasses.fields(mc) if f.name in data}   # e.g. gather_backward
+    mc = dataclasses.replace(mc, **model_over)
     B = tc.batch_size
     model = build(mc)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -269,19 +272,34 @@ def _scc(device, tiny: bool, data: dict, real: bool) -> StepCase:
         loader = _epochs(BatchLoader(d.store, d.train_rows, min(B, len(d.train_rows)), device=device, seed=0,
                                      targets=d.targets))
     return StepCase("scc", model, make_step(tc, mc.input_size), opt, B, B, synthetic, loader,
-                    notes={"dataset": ds, "depth": mc.depth, "input_size": mc.input_size, "k": k})
+                    notes={"dataset": ds, "depth": mc.depth, "input_size": mc.input_size, "k": k, **model_over})
 
 
 _BUILDERS = {"tas": _tas, "cpc": _cpc, "rtatl": _rtatl, "piap_df": _piap_df, "scc": _scc}
+_DATA_KEYS = {"tas": {"dataset", "fold", "batch_size"}, "cpc": {"dataset"},
+              "rtatl": {"dataset", "aux", "fold", "flow_size"}, "piap_df": {"dataset", "fold"},
+              "scc": {"dataset", "fold", "batch_size"}}
+
+
+def data_keys(method: str) -> set:
+    """The ``data`` keys ``method``'s case reads (SCC also takes any SCCModelConfig field)."""
+    keys = set(_DATA_KEYS[method])
+    if method == "scc":
+        from aukit.methods.scc import SCCModelConfig
+        keys |= {f.name for f in dataclasses.fields(SCCModelConfig)}
+    return keys
 
 
 def build_case(method: str, *, device, size: str = "tiny", data: dict | None = None, real: bool = True) -> StepCase:
     """The training step of ``method`` at ``size`` (tiny | default | paper); ``real=False``
     builds the ceiling only (no store is opened). ``data``: {"dataset", "aux", "fold"}, RTATL's
-    "flow_size", and for TAS and SCC a "batch_size" (never applied to ``paper``, which keeps the
-    paper's batch)."""
+    "flow_size", for TAS and SCC a "batch_size" (never applied to ``paper``, which keeps the
+    paper's batch), for SCC any model setting (e.g. "gather_backward"); see :func:`data_keys`."""
     if method not in _BUILDERS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    unknown = set(data or {}) - data_keys(method)
+    if unknown:
+        raise ValueError(f"bench data for {method}: unknown keys {sorted(unknown)}; known: {sorted(data_keys(method))}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     device = torch.device(device)

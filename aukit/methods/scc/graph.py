@@ -8,7 +8,10 @@ node's output is the max over its k edges (Eq. 4). The output node has L' = L fe
 so it reshapes back into an M x M map and the next deconvolution can follow.
 
 Everything is batched on the device: one (B, C, C) distance matrix, one top-k, one
-gather; no Python loop over samples or nodes.
+gather; no Python loop over samples or nodes. The gather's backward (summing each node's
+gradient over the edges that used it) is one batched matmul with the one-hot neighbour
+matrix where that matrix is no larger than the gathered tensor (channel nodes), instead of
+index_select's index_add: one bf16 atomic add per gathered element, in no fixed order.
 
 Difference from the public TF code (REFERENCE.md): it reshapes the NHWC tensor so that
 its graph nodes are not the channels. ``nodes="channels"`` (default) follows the paper;
@@ -24,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.profiler import record_function
 
-from .config import EDGE_FEATURES, NODE_KINDS
+from .config import EDGE_FEATURES, GATHER_BACKWARDS, NODE_KINDS
 
 
 def pairwise_sq_dist(nodes: torch.Tensor) -> torch.Tensor:
@@ -55,12 +58,47 @@ def knn_channels(nodes: torch.Tensor, k: int, include_self: bool = True) -> torc
         return d.topk(k, dim=-1, largest=False).indices
 
 
-def gather_nodes(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """values[b, idx[b, i, j]] for all b, i, j: (B, C, D), (B, C, k) -> (B, C, k, D)."""
+def _index_gather(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     b, c, d = values.shape
     offset = torch.arange(b, device=idx.device).view(b, 1, 1) * c
     flat = (idx + offset).reshape(-1)                       # (B*C*k,)
     return values.reshape(b * c, d).index_select(0, flat).view(b, c, idx.shape[-1], d)
+
+
+class _GatherMatmulBackward(torch.autograd.Function):
+    """The gather, with the gradient of ``values`` as onehot(idx)^T @ grad: (B, V, V*k) @ (B, V*k, D).
+
+    The same sums as index_add, on tensor cores with fp32 accumulation and in a fixed order
+    (deterministic). The one-hot matrix has B*V*k*V elements: no more than the gathered
+    tensor's B*V*k*D when V <= D.
+    """
+
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(idx)
+        ctx.n_nodes = values.shape[1]
+        return _index_gather(values, idx)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (idx,) = ctx.saved_tensors
+        b, d = grad.shape[0], grad.shape[-1]
+        flat = idx.reshape(b, -1, 1)                        # (B, V*k, 1)
+        onehot = grad.new_zeros(b, flat.shape[1], ctx.n_nodes).scatter_(2, flat, 1.0)
+        return torch.bmm(onehot.transpose(1, 2), grad.reshape(b, -1, d)), None
+
+
+def gather_nodes(values: torch.Tensor, idx: torch.Tensor, backward: str = "index") -> torch.Tensor:
+    """values[b, idx[b, i, j]] for all b, i, j: (B, C, D), (B, C, k) -> (B, C, k, D).
+
+    ``backward``: "index" (index_select's index_add) or "matmul" (:class:`_GatherMatmulBackward`);
+    the forward is the same index_select either way.
+    """
+    if backward not in ("index", "matmul"):
+        raise ValueError(f"backward must be 'index' or 'matmul', got {backward!r}")
+    if backward == "matmul" and values.requires_grad and torch.is_grad_enabled():
+        return _GatherMatmulBackward.apply(values, idx)
+    return _index_gather(values, idx)
 
 
 class SCC(nn.Module):
@@ -77,12 +115,15 @@ class SCC(nn.Module):
     """
 
     def __init__(self, map_size: int, k: int, *, edge: str = "both", bn: bool = True,
-                 include_self: bool = True, nodes: str = "channels", channels: int | None = None):
+                 include_self: bool = True, nodes: str = "channels", channels: int | None = None,
+                 gather_backward: str = "auto"):
         super().__init__()
         if edge not in EDGE_FEATURES:
             raise ValueError(f"edge must be one of {EDGE_FEATURES}, got {edge!r}")
         if nodes not in NODE_KINDS:
             raise ValueError(f"nodes must be one of {NODE_KINDS}, got {nodes!r}")
+        if gather_backward not in GATHER_BACKWARDS:
+            raise ValueError(f"gather_backward must be one of {GATHER_BACKWARDS}, got {gather_backward!r}")
         if map_size < 1 or k < 1:
             raise ValueError(f"map_size and k must be positive, got {map_size}, {k}")
         if nodes == "positions" and not channels:
@@ -90,6 +131,7 @@ class SCC(nn.Module):
         self.map_size, self.k, self.edge, self.include_self, self.nodes = map_size, k, edge, include_self, nodes
         n = map_size * map_size if nodes == "channels" else channels  # L = L': feature length of a node
         self.dim = n
+        self.gather_backward = gather_backward
         in_feats = n if edge == "diff" else 2 * n
         self.edge_conv = nn.Conv2d(in_feats, n, kernel_size=1, bias=not bn)  # Theta = (phi, omega)
         self.bn = nn.BatchNorm1d(n) if bn else nn.Identity()
@@ -138,7 +180,10 @@ class SCC(nn.Module):
         idx = knn_channels(nodes, self.k, self.include_self)  # (B, V, k)
         w_i, w_j = self._split_weights()
         own = F.linear(nodes, w_i, self.edge_conv.bias)      # (B, V, L'): term of the centre f_i
-        nbr = gather_nodes(F.linear(nodes, w_j), idx)        # (B, V, k, L'): term of each f_j
+        mode = self.gather_backward
+        if mode == "auto":                                   # matmul while its one-hot matrix is no larger
+            mode = "matmul" if nodes.shape[1] <= self.dim else "index"   # V <= L' (channel nodes)
+        nbr = gather_nodes(F.linear(nodes, w_j), idx, mode)  # (B, V, k, L'): term of each f_j
         return self._maps(self._aggregate(own.unsqueeze(2) + nbr), x)
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,4 +200,4 @@ class SCC(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"map_size={self.map_size}, k={self.k}, edge={self.edge!r}, include_self={self.include_self}, "
-                f"nodes={self.nodes!r}")
+                f"nodes={self.nodes!r}, gather_backward={self.gather_backward!r}")
