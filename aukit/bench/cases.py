@@ -290,6 +290,13 @@ def data_keys(method: str) -> set:
     return keys
 
 
+def check_data(method: str, data: dict | None) -> None:
+    """A ValueError naming the keys of ``data`` that ``method``'s case does not read."""
+    unknown = set(data or {}) - data_keys(method)
+    if unknown:
+        raise ValueError(f"bench data for {method}: unknown keys {sorted(unknown)}; known: {sorted(data_keys(method))}")
+
+
 def build_case(method: str, *, device, size: str = "tiny", data: dict | None = None, real: bool = True) -> StepCase:
     """The training step of ``method`` at ``size`` (tiny | default | paper); ``real=False``
     builds the ceiling only (no store is opened). ``data``: {"dataset", "aux", "fold"}, RTATL's
@@ -297,9 +304,7 @@ def build_case(method: str, *, device, size: str = "tiny", data: dict | None = N
     paper's batch), for SCC any model setting (e.g. "gather_backward"); see :func:`data_keys`."""
     if method not in _BUILDERS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    unknown = set(data or {}) - data_keys(method)
-    if unknown:
-        raise ValueError(f"bench data for {method}: unknown keys {sorted(unknown)}; known: {sorted(data_keys(method))}")
+    check_data(method, data)
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     device = torch.device(device)

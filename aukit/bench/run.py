@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..runtime import git_info, pick_device, provenance, seed_everything
-from .cases import METHODS, build_case, data_keys
+from .cases import METHODS, build_case, check_data
 from .harness import chip_peak, label_profile, paper_variant, profile_case, step_flops, time_case, time_inference
 
 # aukit predict's stages as bench.md names them (decoding runs in a reader thread, beside the rest)
@@ -112,9 +112,9 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
 
     preset: "default" (the paper's models and batches) or "tiny" (a few minutes on a CPU);
     None picks "default" on CUDA and "tiny" elsewhere. ``data``: {method: {key: value}} overrides
-    (:func:`aukit.bench.cases.data_keys`: dataset, fold, batch sizes, SCC's model settings). A method that fails is recorded as {"error": ...} (``on_error="raise"``
-    re-raises). ``inference_batch_sizes``: batches of the deployable-model timing. ``predict``:
-    ``aukit predict`` end to end on a video (:mod:`aukit.bench.endtoend`). ``train=False``
+    (:func:`aukit.bench.cases.data_keys`: dataset, fold, batch sizes, SCC's model settings).
+    A method that fails is recorded as {"error": ...} (``on_error="raise"`` re-raises).
+    ``inference_batch_sizes``: batches of the deployable-model timing. ``predict``: ``aukit predict`` end to end on a video (:mod:`aukit.bench.endtoend`). ``train=False``
     leaves out the training steps (a predict-only run, say).
     Writes ``<out>/bench.json`` and ``<out>/bench.md`` unless ``out`` is None.
     """
@@ -131,9 +131,7 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
     for m, d in (data or {}).items():            # a mistyped override fails now, not after the other methods
         if m not in METHODS:
             raise ValueError(f"bench data for unknown method {m!r}; choose from {METHODS}")
-        bad = set(d) - data_keys(m)
-        if bad:
-            raise ValueError(f"bench data for {m}: unknown keys {sorted(bad)}; known: {sorted(data_keys(m))}")
+        check_data(m, d)
     seed_everything(0)
     t0 = time.perf_counter()
     prov = provenance(device=dev)
