@@ -10,6 +10,8 @@ its aligned crop, as a small grey thumbnail, must correlate with the last detect
 (normalised cross-correlation >= ``track_ncc``). A frame that fails (the face left, a cut, a
 black frame) is detected afresh; where detection finds no face the frame has success 0 and
 the track ends.
+
+Frames reach the workers, and aligned crops come back, through shared memory (``shm``).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..workers import WorkerError, imap, process_pool, usable_cores
+from . import shm
 
 _ALIGNER = None
 TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
@@ -36,8 +39,11 @@ class FaceResult:
 
 
 def _init(policy: str) -> None:
+    """A worker's start-up: the aligner, with dlib's models loaded now (about 1 s), not on the
+    first chunk, so the pipeline's start-up holds it and its stream does not."""
     global _ALIGNER
-    from ..data.align import FaceAligner
+    from ..data.align import FaceAligner, dlib_models
+    dlib_models()
     _ALIGNER = FaceAligner(policy)
 
 
@@ -97,6 +103,21 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
     return out
 
 
+def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
+    """:func:`process_chunk` on a chunk sent as a list of images, or as a :class:`shm.Layout`:
+    then the frames are read from the block and the aligned crops written back into it."""
+    if not isinstance(payload, shm.Layout):
+        return process_chunk(payload, detect_every, track_ncc)
+    block = shm.attach(payload.name)
+    out = process_chunk(shm.frames(block, payload), detect_every, track_ncc)
+    crops = shm.crops(block, payload)
+    for i, r in enumerate(out):
+        if r.aligned is not None:
+            crops[i] = r.aligned
+            r.aligned = None
+    return out
+
+
 def _ready(_) -> bool:
     """A no-op task: returns once a worker has run its initializer (dlib models loaded)."""
     return _ALIGNER is not None
@@ -115,7 +136,7 @@ class FacePipeline:
         get_policy(policy)                       # an unknown policy fails here, not in every worker
         self.policy, self.detect_every, self.track_ncc = policy, detect_every, track_ncc
         self.workers = usable_cores() if workers is None else workers
-        self.pool = None
+        self.pool, self.blocks = None, None
         if self.workers > 0:
             self.pool = process_pool(self.workers, initializer=_init, initargs=(policy,), method="spawn")
             try:                                  # start-up (dlib import, workers spawned) done here
@@ -123,6 +144,7 @@ class FacePipeline:
             except Exception as e:
                 self.close()
                 raise WorkerError(f"face-detection workers ({self.workers}) could not start: {e}") from e
+            self.blocks = shm.Blocks(get_policy(policy).size)
         else:
             _init(policy)
 
@@ -137,12 +159,20 @@ class FacePipeline:
             for tag, images in items:
                 yield tag, process_chunk(images, self.detect_every, self.track_ncc)
             return
-        fn = partial(process_chunk, detect_every=self.detect_every, track_ncc=self.track_ncc)
-        for (tag, _), res in imap(self.pool, fn, items, f"face detection ({self.policy})",
-                                  inflight=inflight or 2 * self.workers, arg=lambda it: it[1]):
+        fn = partial(process_payload, detect_every=self.detect_every, track_ncc=self.track_ncc)
+        placed = ((tag, images, self.blocks.put(images)) for tag, images in items)
+        for (tag, _, layout), res in imap(self.pool, fn, placed, f"face detection ({self.policy})",
+                                          inflight=inflight or 2 * self.workers,
+                                          arg=lambda it: it[1] if it[2] is None else it[2]):
+            if layout is not None:
+                for r, crop in zip(res, self.blocks.collect(layout)):
+                    if r.success:
+                        r.aligned = crop
             yield tag, res
 
     def close(self):
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        if self.blocks is not None:
+            self.blocks.close()

@@ -1,0 +1,190 @@
+"""The main process of ``aukit predict``: reader, detection pool, batched inference, CSV and plots."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import deploy
+from ..runtime import pick_device
+from .faces import TRACK_NCC, FacePipeline
+from .frames import ChunkReader, InputError, read_frames
+from .output import annotate, curves_figure, rows_frame, write_csv
+
+
+@dataclass
+class PredictResult:
+    csv: Path
+    png: Path | None
+    n_frames: int
+    n_faces: int
+    unreadable: int
+    seconds: float
+    startup_s: float = 0.0          # model load + detection pool start (paid once per call)
+    redetected: int = 0             # tracked frames that failed the track check and were detected afresh
+    stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
+    #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
+
+    @property
+    def frames_per_s(self) -> float:
+        """The whole call: start-up included."""
+        return self.n_frames / max(self.seconds, 1e-9)
+
+    @property
+    def steady_frames_per_s(self) -> float:
+        """Once the model and the detection workers are up (what a long recording sees)."""
+        return self.n_frames / max(self.seconds - self.startup_s, 1e-9)
+
+
+def _infer(model: deploy.Deployed, faces, batch: int, device) -> dict:
+    """Batched inference over successful faces; NaN rows elsewhere."""
+    n, k = len(faces), len(model.spec.aus)
+    ok = [i for i, r in enumerate(faces) if r.success]
+    outs: dict[str, np.ndarray] = {}
+    for s in range(0, len(ok), batch):
+        idx = ok[s:s + batch]
+        x = torch.from_numpy(np.stack([faces[i].aligned for i in idx])).to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            y = model(x)
+        for key, v in y.items():
+            outs.setdefault(key, np.full((n, k), np.nan, np.float32))[idx] = v.float().cpu().numpy()
+    if not ok:
+        key = "intensity" if model.spec.output == "intensity" else "occurrence"
+        outs[key] = np.full((n, k), np.nan, np.float32)
+    return outs
+
+
+def _smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over frames, NaN-aware (window 0/1: off)."""
+    if window <= 1:
+        return x
+    out = np.full_like(x, np.nan)
+    half = window // 2
+    for t in range(len(x)):
+        seg = x[max(0, t - half):t + half + 1]
+        valid = ~np.isnan(seg)
+        out[t] = np.where(valid.any(0), np.nansum(seg, 0) / np.maximum(valid.sum(0), 1), np.nan)
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def chunk_size(chunk: int, detect_every: int, n_frames: int, workers: int) -> int:
+    """Frames per detection task: at most ``chunk``, a multiple of ``detect_every`` (a chunk
+    starts with a detection, so such chunks add none), and, for an input of known length,
+    small enough that every worker gets about four (they finish together)."""
+    k = max(1, detect_every)
+    if n_frames and workers > 1:
+        chunk = min(chunk, -(-n_frames // (4 * workers)))
+    return max(k, chunk // k * k)
+
+
+def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
+            device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
+            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path | tuple = deploy.RUN_FOLDERS,
+            track_ncc: float = TRACK_NCC) -> PredictResult:
+    """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
+
+    ``track_ncc``: between detections a tracked face whose aligned crop correlates less than
+    this with the last detected face's is detected afresh (0: trust the tracker).
+    """
+    t0 = time.perf_counter()
+    dev = pick_device(device)
+    net = deploy.load(deploy.find(model, runs), dev)
+    spec = net.spec
+    frames_iter, info = read_frames(input)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(input).stem if Path(input).is_file() else Path(input).name
+    aus = list(spec.aus)
+    pipe = FacePipeline(spec.policy, detect_every=detect_every, workers=workers, track_ncc=track_ncc)
+    startup = time.perf_counter() - t0
+    chunk = chunk_size(chunk, detect_every, info["n_frames"], pipe.workers)
+    reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
+    stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
+    parts, video, n_frames, unreadable, redetected = [], {}, 0, 0, 0
+    group: list = []                              # (frames, faces) chunks waiting for a full batch
+    held_frames = held_faces = 0                  # in ``group``
+
+    def flush():
+        nonlocal n_frames, unreadable, redetected
+        frames = [f for fr, _ in group for f in fr]
+        faces = [r for _, fa in group for r in fa]
+        group.clear()
+        t = time.perf_counter()
+        preds = _infer(net, faces, batch, dev)
+        t1 = time.perf_counter()
+        df = rows_frame(frames, faces, preds, aus)
+        parts.append(df)
+        stages["infer_s"] += t1 - t
+        stages["rows_s"] += time.perf_counter() - t1
+        n_frames += len(frames)
+        unreadable += sum(1 for f in frames if f.image is None)
+        redetected += sum(r.redetected for r in faces)
+        if annotate_video:
+            _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
+
+    try:
+        results = pipe.stream((fr, [f.image for f in fr]) for fr in reader)
+        while True:
+            t = time.perf_counter()
+            item = next(results, None)
+            stages["faces_wait_s"] += time.perf_counter() - t
+            if item is None:
+                break
+            group.append(item)
+            held_frames += len(item[1])
+            held_faces += sum(r.success for r in item[1])
+            if held_faces >= batch or held_frames >= max(batch, 256):  # a full batch, or a long faceless stretch
+                flush()
+                held_frames = held_faces = 0
+        if group:
+            flush()
+    finally:
+        reader.close()
+        pipe.close()
+        if video:
+            video["writer"].release()
+    stages["decode_s"] = reader.busy_s
+    t_write = time.perf_counter()
+    import pandas as pd
+    df = pd.concat(parts, ignore_index=True)
+    if smooth > 1:
+        for c in [c for c in df.columns if c.endswith(("_r", "_p"))]:
+            df[c] = _smooth(df[c].to_numpy(float)[:, None], smooth)[:, 0].round(3)
+    synthetic = spec.dataset.startswith("synthau")
+    trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
+    header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
+              f"policy={spec.policy} size={spec.size} detect_every={detect_every} track_ncc={track_ncc} smooth={smooth}",
+              f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
+              f"track_lost_redetected={redetected}"]
+    csv = write_csv(df, out / f"{stem}.csv", header)
+    png = None
+    if plot:
+        import matplotlib.pyplot as plt
+        title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
+        fig = curves_figure(df, aus, title)
+        png = out / f"{stem}.png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+    stages["write_s"] = time.perf_counter() - t_write
+    return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, startup,
+                         redetected, {k: round(v, 4) for k, v in stages.items()})
+
+
+def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> None:
+    """Append a block's annotated frames to the video in ``video`` (opened on first use)."""
+    import cv2
+    if not video:
+        shape = next((f.image.shape[:2] for f in frames if f.image is not None), None)
+        if shape is None:
+            return
+        video["shape"] = shape
+        video["writer"] = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps or 10.0,
+                                          (shape[1], shape[0]))
+    h, w = video["shape"]
+    for f, (_, row) in zip(frames, df.iterrows()):
+        img = f.image if f.image is not None and f.image.shape[:2] == (h, w) else np.zeros((h, w, 3), np.uint8)
+        video["writer"].write(annotate(img, row, aus))
