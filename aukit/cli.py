@@ -74,18 +74,34 @@ def yaml_failed(folder: Path) -> list:
 
 
 def cmd_predict(a) -> int:
-    from .predict import InputError, predict
-    try:
-        res = predict(a.input, a.model, a.out, batch=a.batch, device=a.device, detect_every=a.detect_every,
-                      smooth=a.smooth, annotate_video=a.annotate, workers=a.workers, runs=a.runs,
-                      **({} if a.track_ncc is None else {"track_ncc": a.track_ncc}))
-    except InputError as e:
-        print(f"aukit predict: {e}", file=sys.stderr)
+    """Each input in turn with one model and one detection pool. Exit code: 0 when every input
+    had a face, 1 when one had none, 2 when one could not be read."""
+    from collections import Counter
+    from pathlib import Path
+
+    from .predict import InputError, Predictor
+    stems = Counter(Path(i).stem if Path(i).is_file() else Path(i).name for i in a.input)
+    clash = sorted(s for s, n in stems.items() if n > 1)
+    if clash:
+        print(f"aukit predict: inputs would write the same {a.out}/<name>.csv: {', '.join(clash)}; "
+              "run them with separate --out folders", file=sys.stderr)
         return 2
-    print(f"{res.n_frames} frames ({res.unreadable} unreadable), face found in {res.n_faces} "
-          f"(tracking lost and detected afresh in {res.redetected}); "
-          f"{res.frames_per_s:.1f} frames/s end to end\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
-    return 0 if res.n_faces > 0 else 1
+    rc = 0
+    with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
+                   runs=a.runs, **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
+        for i, path in enumerate(a.input, 1):
+            where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
+            try:
+                res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate)
+            except InputError as e:
+                print(f"aukit predict: {where}{e}", file=sys.stderr)
+                rc = 2
+                continue
+            print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), face found in {res.n_faces} "
+                  f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
+                  f"\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
+            rc = max(rc, 0 if res.n_faces > 0 else 1)
+    return rc
 
 
 def cmd_train(a) -> int:
@@ -166,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus", type=int, help="SLURM GPUs per job")
     s.set_defaults(fn=cmd_sweep)
 
-    s = sub.add_parser("predict", help="per-frame AU predictions for a video, an image or a folder")
-    s.add_argument("input")
+    s = sub.add_parser("predict", help="per-frame AU predictions for videos, images or folders of frames")
+    s.add_argument("input", nargs="+", help="a video, an image or a folder of frames (one sequence); several are run "
+                                            "in turn with one model and one detection pool")
     s.add_argument("--model", default="tas", help="run folder name under --runs (holding deploy.pt) or a checkpoint path")
     s.add_argument("--out", default="predictions")
     s.add_argument("--batch", type=int, default=64)

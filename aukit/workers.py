@@ -57,7 +57,8 @@ def imap(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, what: str, *,
     """``(item, fn(arg(item)))`` for every item, read lazily with at most ``inflight`` tasks
     submitted (default: twice the usable cores). ``ordered``: in the items' order, else as
     they finish. ``arg`` picks what travels to the worker (default: the item itself). An
-    exception raised by ``fn`` is raised here as it is; a dead worker raises WorkerError."""
+    exception raised by ``fn`` is raised here as it is; a dead worker raises WorkerError.
+    Closed early, it cancels the tasks not yet started."""
     limit = max(1, inflight or 2 * usable_cores())
     arg = arg or (lambda item: item)
     pending: deque = deque()
@@ -70,6 +71,9 @@ def imap(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, what: str, *,
             yield from _collect(pending, ordered)
     except BrokenProcessPool as e:
         raise _died(what, e) from e
+    finally:                                 # left early (an error, or the caller stopped): drop what has not started
+        for _, fut in pending:
+            fut.cancel()
 
 
 def _collect(pending: deque, ordered: bool) -> Iterator[tuple[Any, Any]]:

@@ -179,3 +179,49 @@ def test_batches_flushed_mid_video_give_the_same_rows(model_path, tmp_path):
     small = _read(predict(path, str(model_path), tmp_path / "small", batch=2, chunk=2, **kw).csv)
     assert list(small.success) == [1, 1, 1, 0, 1, 1, 1]
     pd.testing.assert_frame_equal(one, small)
+
+
+def test_one_predictor_for_several_inputs_and_after_an_early_exit(model_path, tmp_path, monkeypatch):
+    """A Predictor keeps its two worker processes across inputs: each input's CSV is the one
+    predict() writes for it alone, including after a call that failed mid-stream (the chunks it
+    left in the workers are dropped and their shared-memory blocks let go)."""
+    from aukit.predict import Predictor, run
+    a, b = _clip(tmp_path / "a.avi", 12), _clip(tmp_path / "b.avi", 9, black=5)
+    alone = [_read(predict(v, str(model_path), tmp_path / "alone", workers=2, plot=False).csv) for v in (a, b)]
+    real_infer = run._infer
+
+    def broken(*args):
+        raise RuntimeError("device lost")
+    with Predictor(str(model_path), workers=2) as p:
+        pool = p.pipe.pool
+        monkeypatch.setattr(run, "_infer", broken)
+        with pytest.raises(RuntimeError, match="device lost"):
+            p(a, tmp_path / "kept", plot=False, chunk=5)
+        assert p.pipe.blocks._busy == {}
+        monkeypatch.setattr(run, "_infer", real_infer)
+        kept = [_read(p(v, tmp_path / "kept", plot=False).csv) for v in (a, b)]
+        assert p.pipe.pool is pool
+    for x, y in zip(alone, kept):
+        pd.testing.assert_frame_equal(x, y)
+    assert list(kept[1].success) == [1, 1, 1, 1, 1, 0, 1, 1, 1]
+
+
+def test_cli_runs_every_input_and_says_which_failed(model_path, tmp_path, capsys):
+    from aukit.cli import main
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 300, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    args = ["predict", "--model", str(model_path), "--out", str(out), "--workers", "0"]
+    assert main(args + [str(face), str(tmp_path / "missing.mp4"), str(blank)]) == 2
+    err = capsys.readouterr().err
+    assert "[2/3] input not found" in err and "missing.mp4" in err
+    assert _read(out / "face.csv").success.tolist() == [1] and _read(out / "blank.csv").success.tolist() == [0]
+    assert main(args + [str(face), str(blank)]) == 1          # one input without a face
+    (tmp_path / "again").mkdir()
+    twin = tmp_path / "again" / "face.png"
+    twin.write_bytes(face.read_bytes())
+    capsys.readouterr()
+    assert main(args + [str(face), str(twin)]) == 2
+    assert "would write the same" in capsys.readouterr().err

@@ -11,11 +11,11 @@ needs :mod:`aukit.predict.run`.
 """
 from .frames import InputError
 
-__all__ = ["predict", "PredictResult", "InputError", "chunk_size"]
+__all__ = ["predict", "Predictor", "PredictResult", "InputError", "chunk_size"]
 
 
 def __getattr__(name: str):
-    if name in ("predict", "PredictResult", "chunk_size"):
+    if name in ("predict", "Predictor", "PredictResult", "chunk_size"):
         from . import run
         return getattr(run, name)
     raise AttributeError(f"module 'aukit.predict' has no attribute {name!r}")

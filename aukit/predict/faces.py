@@ -161,14 +161,18 @@ class FacePipeline:
             return
         fn = partial(process_payload, detect_every=self.detect_every, track_ncc=self.track_ncc)
         placed = ((tag, images, self.blocks.put(images)) for tag, images in items)
-        for (tag, _, layout), res in imap(self.pool, fn, placed, f"face detection ({self.policy})",
-                                          inflight=inflight or 2 * self.workers,
-                                          arg=lambda it: it[1] if it[2] is None else it[2]):
-            if layout is not None:
-                for r, crop in zip(res, self.blocks.collect(layout)):
-                    if r.success:
-                        r.aligned = crop
-            yield tag, res
+        results = imap(self.pool, fn, placed, f"face detection ({self.policy})", inflight=inflight or 2 * self.workers,
+                       arg=lambda it: it[1] if it[2] is None else it[2])
+        try:
+            for (tag, _, layout), res in results:
+                if layout is not None:
+                    for r, crop in zip(res, self.blocks.collect(layout)):
+                        if r.success:
+                            r.aligned = crop
+                yield tag, res
+        finally:                                  # left early: the blocks of chunks still out are let go
+            results.close()
+            self.blocks.drop_busy()
 
     def close(self):
         if self.pool is not None:

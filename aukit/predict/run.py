@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ class PredictResult:
     n_faces: int
     unreadable: int
     seconds: float
-    startup_s: float = 0.0          # model load + detection pool start (paid once per call)
+    startup_s: float = 0.0          # model load + detection pool start (predict(); 0 from a Predictor)
     redetected: int = 0             # tracked frames that failed the track check and were detected afresh
     stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
@@ -81,97 +81,133 @@ def chunk_size(chunk: int, detect_every: int, n_frames: int, workers: int) -> in
     return max(k, chunk // k * k)
 
 
+class Predictor:
+    """A deployable model and a face-detection pool, kept for many inputs.
+
+        with Predictor("tas", workers=16) as p:
+            for video in videos:
+                p(video, out="predictions")
+
+    Starting costs about a second (every worker loads dlib's models): :func:`predict` pays it
+    for each input, a Predictor once. ``track_ncc``: between detections a tracked face whose
+    aligned crop correlates less than this with the last detected face's is detected afresh
+    (0: trust the tracker).
+    """
+
+    def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None, detect_every: int = 5,
+                 workers: int | None = None, track_ncc: float = TRACK_NCC,
+                 runs: str | Path | tuple = deploy.RUN_FOLDERS):
+        t0 = time.perf_counter()
+        self.device = pick_device(device)
+        self.net = deploy.load(deploy.find(model, runs), self.device)
+        self.batch, self.detect_every, self.track_ncc = batch, detect_every, track_ncc
+        self.pipe = FacePipeline(self.net.spec.policy, detect_every=detect_every, workers=workers,
+                                 track_ncc=track_ncc)
+        self.startup_s = time.perf_counter() - t0
+
+    def __enter__(self) -> "Predictor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pipe.close()
+
+    def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
+                 annotate_video: bool = False, chunk: int = 32, plot: bool = True) -> PredictResult:
+        """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``)."""
+        t0 = time.perf_counter()
+        net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
+        frames_iter, info = read_frames(input)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = Path(input).stem if Path(input).is_file() else Path(input).name
+        aus = list(spec.aus)
+        chunk = chunk_size(chunk, self.detect_every, info["n_frames"], pipe.workers)
+        reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
+        stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
+        parts, video, n_frames, unreadable, redetected = [], {}, 0, 0, 0
+        group: list = []                              # (frames, faces) chunks waiting for a full batch
+        held_frames = held_faces = 0                  # in ``group``
+
+        def flush():
+            nonlocal n_frames, unreadable, redetected
+            frames = [f for fr, _ in group for f in fr]
+            faces = [r for _, fa in group for r in fa]
+            group.clear()
+            t = time.perf_counter()
+            preds = _infer(net, faces, batch, dev)
+            t1 = time.perf_counter()
+            df = rows_frame(frames, faces, preds, aus)
+            parts.append(df)
+            stages["infer_s"] += t1 - t
+            stages["rows_s"] += time.perf_counter() - t1
+            n_frames += len(frames)
+            unreadable += sum(1 for f in frames if f.image is None)
+            redetected += sum(r.redetected for r in faces)
+            if annotate_video:
+                _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
+
+        results = pipe.stream((fr, [f.image for f in fr]) for fr in reader)
+        try:
+            while True:
+                t = time.perf_counter()
+                item = next(results, None)
+                stages["faces_wait_s"] += time.perf_counter() - t
+                if item is None:
+                    break
+                group.append(item)
+                held_frames += len(item[1])
+                held_faces += sum(r.success for r in item[1])
+                if held_faces >= batch or held_frames >= max(batch, 256):  # a full batch, or a long faceless stretch
+                    flush()
+                    held_frames = held_faces = 0
+            if group:
+                flush()
+        finally:
+            results.close()                           # an early exit: the chunks still in the workers are dropped
+            reader.close()
+            if video:
+                video["writer"].release()
+        stages["decode_s"] = reader.busy_s
+        t_write = time.perf_counter()
+        import pandas as pd
+        df = pd.concat(parts, ignore_index=True)
+        if smooth > 1:
+            for c in [c for c in df.columns if c.endswith(("_r", "_p"))]:
+                df[c] = _smooth(df[c].to_numpy(float)[:, None], smooth)[:, 0].round(3)
+        synthetic = spec.dataset.startswith("synthau")
+        trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
+        header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
+                  f"policy={spec.policy} size={spec.size} detect_every={self.detect_every} "
+                  f"track_ncc={self.track_ncc} smooth={smooth}",
+                  f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
+                  f"track_lost_redetected={redetected}"]
+        csv = write_csv(df, out / f"{stem}.csv", header)
+        png = None
+        if plot:
+            import matplotlib.pyplot as plt
+            title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
+            fig = curves_figure(df, aus, title)
+            png = out / f"{stem}.png"
+            fig.savefig(png, dpi=110)
+            plt.close(fig)
+        stages["write_s"] = time.perf_counter() - t_write
+        return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
+                             redetected, {k: round(v, 4) for k, v in stages.items()})
+
+
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
             device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path | tuple = deploy.RUN_FOLDERS,
             track_ncc: float = TRACK_NCC) -> PredictResult:
-    """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
-
-    ``track_ncc``: between detections a tracked face whose aligned crop correlates less than
-    this with the last detected face's is detected afresh (0: trust the tracker).
-    """
+    """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
-    dev = pick_device(device)
-    net = deploy.load(deploy.find(model, runs), dev)
-    spec = net.spec
-    frames_iter, info = read_frames(input)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(input).stem if Path(input).is_file() else Path(input).name
-    aus = list(spec.aus)
-    pipe = FacePipeline(spec.policy, detect_every=detect_every, workers=workers, track_ncc=track_ncc)
-    startup = time.perf_counter() - t0
-    chunk = chunk_size(chunk, detect_every, info["n_frames"], pipe.workers)
-    reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
-    stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
-    parts, video, n_frames, unreadable, redetected = [], {}, 0, 0, 0
-    group: list = []                              # (frames, faces) chunks waiting for a full batch
-    held_frames = held_faces = 0                  # in ``group``
-
-    def flush():
-        nonlocal n_frames, unreadable, redetected
-        frames = [f for fr, _ in group for f in fr]
-        faces = [r for _, fa in group for r in fa]
-        group.clear()
-        t = time.perf_counter()
-        preds = _infer(net, faces, batch, dev)
-        t1 = time.perf_counter()
-        df = rows_frame(frames, faces, preds, aus)
-        parts.append(df)
-        stages["infer_s"] += t1 - t
-        stages["rows_s"] += time.perf_counter() - t1
-        n_frames += len(frames)
-        unreadable += sum(1 for f in frames if f.image is None)
-        redetected += sum(r.redetected for r in faces)
-        if annotate_video:
-            _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
-
-    try:
-        results = pipe.stream((fr, [f.image for f in fr]) for fr in reader)
-        while True:
-            t = time.perf_counter()
-            item = next(results, None)
-            stages["faces_wait_s"] += time.perf_counter() - t
-            if item is None:
-                break
-            group.append(item)
-            held_frames += len(item[1])
-            held_faces += sum(r.success for r in item[1])
-            if held_faces >= batch or held_frames >= max(batch, 256):  # a full batch, or a long faceless stretch
-                flush()
-                held_frames = held_faces = 0
-        if group:
-            flush()
-    finally:
-        reader.close()
-        pipe.close()
-        if video:
-            video["writer"].release()
-    stages["decode_s"] = reader.busy_s
-    t_write = time.perf_counter()
-    import pandas as pd
-    df = pd.concat(parts, ignore_index=True)
-    if smooth > 1:
-        for c in [c for c in df.columns if c.endswith(("_r", "_p"))]:
-            df[c] = _smooth(df[c].to_numpy(float)[:, None], smooth)[:, 0].round(3)
-    synthetic = spec.dataset.startswith("synthau")
-    trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
-    header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
-              f"policy={spec.policy} size={spec.size} detect_every={detect_every} track_ncc={track_ncc} smooth={smooth}",
-              f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
-              f"track_lost_redetected={redetected}"]
-    csv = write_csv(df, out / f"{stem}.csv", header)
-    png = None
-    if plot:
-        import matplotlib.pyplot as plt
-        title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
-        fig = curves_figure(df, aus, title)
-        png = out / f"{stem}.png"
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
-    stages["write_s"] = time.perf_counter() - t_write
-    return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, startup,
-                         redetected, {k: round(v, 4) for k, v in stages.items()})
+    with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
+                   track_ncc=track_ncc, runs=runs) as p:
+        res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot)
+    return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
 def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> None:

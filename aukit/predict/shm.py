@@ -122,6 +122,13 @@ class Blocks:
             warnings.warn(f"aukit predict: {why}; frames go to the detection workers by pipe, which is "
                           "slower (in Docker, raise --shm-size; or lower --workers)", RuntimeWarning, stacklevel=3)
 
+    def drop_busy(self) -> None:
+        """Unlink the blocks still in workers' hands (the stream was left early; a worker that
+        still maps one keeps it until it lets it go). The free blocks stay for the next input."""
+        for block in self._busy.values():
+            _drop(block)
+        self._busy = {}
+
     def close(self) -> None:
         """Unlink every block (those still in a worker's hands too: the pipeline has stopped)."""
         for block in self._free + list(self._busy.values()):
