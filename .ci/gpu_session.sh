@@ -137,7 +137,7 @@ bench() {
 
 gputest() {
   local t0=$SECONDS
-  python3 -m pytest -q -p no:cacheprovider -m gpu ${GPU_TESTS:-tests/test_gpu.py tests/test_bench.py} 2>&1 | tail -25
+  python3 -m pytest -q -p no:cacheprovider -m gpu ${GPU_TESTS:-tests/test_gpu.py tests/test_bench.py tests/test_scc_fused.py} 2>&1 | tail -25
   stamp "gpu tests done in $((SECONDS - t0)) s"
 }
 

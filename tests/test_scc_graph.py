@@ -130,17 +130,17 @@ def test_gather_backward_by_matmul_sums_what_index_add_sums():
 def test_scc_picks_the_gather_backward(nodes, mode, used):
     """auto: the matmul while its one-hot matrix (V x V per edge slot) is no larger than the gathered
     features (V x L'): channel nodes (V = 8 <= L' = 16); positions (V = 16 > L' = 8) keep index_add."""
-    scc = SCC(map_size=4, k=3, nodes=nodes, channels=8, gather_backward=mode)
+    scc = SCC(map_size=4, k=3, nodes=nodes, channels=8, gather_backward=mode, aggregate="autograd")
     out = scc(torch.randn(2, 8, 4, 4, requires_grad=True))
     assert ("_GatherMatmulBackwardBackward" in _grad_names(out)) == used
     with pytest.raises(ValueError, match="gather_backward"):
         SCC(map_size=4, k=3, gather_backward="atomic")
 
 
-@pytest.mark.parametrize("edge", ["both", "pair", "diff"])
-def test_scc_equals_eq34_loop(edge):
+@pytest.mark.parametrize("edge,aggregate", [(e, a) for e in ("both", "pair", "diff") for a in ("fused", "autograd")])
+def test_scc_equals_eq34_loop(edge, aggregate):
     torch.manual_seed(1)
-    scc = SCC(map_size=2, k=2, edge=edge, bn=False)
+    scc = SCC(map_size=2, k=2, edge=edge, bn=False, aggregate=aggregate)
     with torch.no_grad():
         scc.edge_conv.bias.zero_()
     x = torch.randn(2, 5, 2, 2)
@@ -161,12 +161,13 @@ def test_fast_path_equals_literal_concat_conv(edge):
     assert torch.allclose(scc(x), scc.forward_reference(x), atol=1e-5)
 
 
-@pytest.mark.parametrize("nodes", ["channels", "positions"])
-def test_fast_path_gradients_equal_the_literal_ones(nodes):
-    """The fast path (split 1x1 conv, ReLU after the max) has the literal Eq. 3-4's gradients for
-    the input, the edge conv and BN, in training mode (batch statistics)."""
+@pytest.mark.parametrize("nodes,aggregate", [("channels", "fused"), ("channels", "autograd"),
+                                              ("positions", "fused"), ("positions", "autograd")])
+def test_fast_path_gradients_equal_the_literal_ones(nodes, aggregate):
+    """The fast paths (split 1x1 conv; ReLU after the max, or the fused BN + max) have the
+    literal Eq. 3-4's gradients for the input, the edge conv and BN, in training mode."""
     torch.manual_seed(3)
-    scc = SCC(map_size=4, k=3, edge="both", bn=True, nodes=nodes, channels=8).train()
+    scc = SCC(map_size=4, k=3, edge="both", bn=True, nodes=nodes, channels=8, aggregate=aggregate).train()
     x = torch.randn(3, 8, 4, 4)
     w = torch.randn(3, 8, 4, 4)
     grads = []

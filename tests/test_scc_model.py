@@ -79,15 +79,17 @@ def test_short_training_lowers_the_loss():
     tcfg = SCCTrainConfig(sigma=1.0)
     step = make_step(tcfg)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    # the loss with batch statistics: after 48 toy steps BN's running statistics are too
+    # unsettled to judge by (eval-mode loss after/before ranged 0.2-5.5 over six seeds, on both
+    # SCC aggregate paths; with batch statistics 0.07-0.18)
     with torch.no_grad():
-        model.eval()
         before = float(np.mean([step(model, bt).loss.item() for bt in batches]))
     hist = fit(model, step, batches, opt, TrainConfig(epochs=8, progress=False), device="cpu")
     with torch.no_grad():
-        model.eval()
+        model.train()
         after = float(np.mean([step(model, bt).loss.item() for bt in batches]))
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
-    assert after < 0.7 * before
+    assert after < 0.3 * before
     res = predict(model, batches, tcfg)
     assert res["pred"].shape == (48, 2) and res["loc"].shape == (48, 4, 2)
     assert np.isfinite(res["pred"]).all()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 EDGE_FEATURES = ("both", "pair", "diff")  # Table 3: (f_i, f_j - f_i), (f_i, f_j), (f_j - f_i)
 NODE_KINDS = ("channels", "positions")    # graph nodes: the paper's channels, or (our reading of the TF code) positions
 GATHER_BACKWARDS = ("auto", "matmul", "index")  # how the k-NN gather sums its gradient (same numbers)
+AGGREGATES = ("auto", "fused", "autograd")       # BN + ReLU + max over the edges: fused.py, or autograd over the edge tensor
 
 # AUs with intensity labels (SCC §Datasets): BP4D (FERA2015) and DISFA.
 BP4D_AUS = ("AU06", "AU10", "AU12", "AU14", "AU17")
@@ -36,6 +37,7 @@ class SCCModelConfig:
     nodes: str = "channels"            # SCC §SCC: channel maps are the nodes; "positions": our reading of the TF code
     n_points: int = 24                 # SCC §Heatmap Regression: N maps = 2 points x 12 DISFA AUs
     gather_backward: str = "auto"      # implementation, same sums: one-hot matmul where it is small, else index_add
+    aggregate: str = "auto"            # implementation, same numbers: fused (no edge tensor kept) for channel nodes
     backbone_weights: str | None = None  # local ImageNet state_dict (paper: ImageNet init); None = random
 
     def __post_init__(self) -> None:
@@ -45,6 +47,8 @@ class SCCModelConfig:
             raise ValueError(f"nodes must be one of {NODE_KINDS}, got {self.nodes!r}")
         if self.gather_backward not in GATHER_BACKWARDS:
             raise ValueError(f"gather_backward must be one of {GATHER_BACKWARDS}, got {self.gather_backward!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if self.deconv_layers < 1:
             raise ValueError(f"deconv_layers must be >= 1, got {self.deconv_layers}")
         if self.input_size % 32:

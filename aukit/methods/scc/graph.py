@@ -12,6 +12,8 @@ gather; no Python loop over samples or nodes. The gather's backward (summing eac
 gradient over the edges that used it) is one batched matmul with the one-hot neighbour
 matrix where that matrix is no larger than the gathered tensor (channel nodes), instead of
 index_select's index_add: one bf16 atomic add per gathered element, in no fixed order.
+For channel nodes, edge BN + ReLU + max run fused (``fused.py``): the (B, C, k, L) edge
+tensor is neither normalised nor kept for the backward, only gathered once for the max.
 
 Difference from the public TF code (REFERENCE.md): it reshapes the NHWC tensor so that
 its graph nodes are not the channels. ``nodes="channels"`` (default) follows the paper;
@@ -27,7 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.profiler import record_function
 
-from .config import EDGE_FEATURES, GATHER_BACKWARDS, NODE_KINDS
+from .config import AGGREGATES, EDGE_FEATURES, GATHER_BACKWARDS, NODE_KINDS
+from .fused import bn_relu_max
 
 
 def pairwise_sq_dist(nodes: torch.Tensor) -> torch.Tensor:
@@ -116,7 +119,7 @@ class SCC(nn.Module):
 
     def __init__(self, map_size: int, k: int, *, edge: str = "both", bn: bool = True,
                  include_self: bool = True, nodes: str = "channels", channels: int | None = None,
-                 gather_backward: str = "auto"):
+                 gather_backward: str = "auto", aggregate: str = "auto"):
         super().__init__()
         if edge not in EDGE_FEATURES:
             raise ValueError(f"edge must be one of {EDGE_FEATURES}, got {edge!r}")
@@ -124,6 +127,8 @@ class SCC(nn.Module):
             raise ValueError(f"nodes must be one of {NODE_KINDS}, got {nodes!r}")
         if gather_backward not in GATHER_BACKWARDS:
             raise ValueError(f"gather_backward must be one of {GATHER_BACKWARDS}, got {gather_backward!r}")
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         if map_size < 1 or k < 1:
             raise ValueError(f"map_size and k must be positive, got {map_size}, {k}")
         if nodes == "positions" and not channels:
@@ -131,7 +136,7 @@ class SCC(nn.Module):
         self.map_size, self.k, self.edge, self.include_self, self.nodes = map_size, k, edge, include_self, nodes
         n = map_size * map_size if nodes == "channels" else channels  # L = L': feature length of a node
         self.dim = n
-        self.gather_backward = gather_backward
+        self.gather_backward, self.aggregate = gather_backward, aggregate
         in_feats = n if edge == "diff" else 2 * n
         self.edge_conv = nn.Conv2d(in_feats, n, kernel_size=1, bias=not bn)  # Theta = (phi, omega)
         self.bn = nn.BatchNorm1d(n) if bn else nn.Identity()
@@ -180,10 +185,14 @@ class SCC(nn.Module):
         idx = knn_channels(nodes, self.k, self.include_self)  # (B, V, k)
         w_i, w_j = self._split_weights()
         own = F.linear(nodes, w_i, self.edge_conv.bias)      # (B, V, L'): term of the centre f_i
+        proj = F.linear(nodes, w_j)                          # (B, V, L'): term of each f_j, before the gather
+        small = nodes.shape[1] <= self.dim                   # V <= L' (channel nodes): V x V matrices are small
+        if self.aggregate == "fused" or (self.aggregate == "auto" and small):
+            return self._maps(bn_relu_max(own, proj, idx, self.bn), x)
         mode = self.gather_backward
         if mode == "auto":                                   # matmul while its one-hot matrix is no larger
-            mode = "matmul" if nodes.shape[1] <= self.dim else "index"   # V <= L' (channel nodes)
-        nbr = gather_nodes(F.linear(nodes, w_j), idx, mode)  # (B, V, k, L'): term of each f_j
+            mode = "matmul" if small else "index"
+        nbr = gather_nodes(proj, idx, mode)                  # (B, V, k, L')
         return self._maps(self._aggregate(own.unsqueeze(2) + nbr), x)
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,4 +209,4 @@ class SCC(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"map_size={self.map_size}, k={self.k}, edge={self.edge!r}, include_self={self.include_self}, "
-                f"nodes={self.nodes!r}, gather_backward={self.gather_backward!r}")
+                f"nodes={self.nodes!r}, gather_backward={self.gather_backward!r}, aggregate={self.aggregate!r}")

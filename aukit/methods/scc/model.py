@@ -29,7 +29,8 @@ class DeconvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=True)
         self.scc = SCC(out_size, cfg.k, edge=cfg.edge, bn=cfg.edge_bn, include_self=cfg.include_self,
-                       nodes=cfg.nodes, channels=c_out, gather_backward=cfg.gather_backward) if cfg.use_scc else nn.Identity()
+                       nodes=cfg.nodes, channels=c_out, gather_backward=cfg.gather_backward,
+                       aggregate=cfg.aggregate) if cfg.use_scc else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scc(self.relu(self.bn(self.deconv(x))))
