@@ -274,3 +274,15 @@ def test_step_flops_counts_grouped_convolutions(groups):
                     torch.optim.SGD(model.parameters(), lr=0.1), 2, 2, lambda: {"x": x})
     dense, grouped = 2 * 2 * 8 * 8 * 16 * 16 * 9, 2 * 2 * 8 * 8 * 16 * (16 // groups) * 9
     assert step_flops(case, "cpu") == 2 * dense + 3 * grouped
+
+
+def test_declared_data_keys_are_the_ones_each_builder_reads():
+    """``cases._DATA_KEYS`` is written by hand: it must list exactly the ``data.get("...")`` keys
+    each method's builder reads, or a valid key is refused / a mistyped one passes silently."""
+    import inspect
+    import re
+
+    from aukit.bench import cases
+    for method, builder in cases._BUILDERS.items():
+        read = set(re.findall(r'data\.get\("(\w+)"', inspect.getsource(builder)))
+        assert read == cases._DATA_KEYS[method], method

@@ -54,6 +54,7 @@ def test_no_room_in_dev_shm_sends_the_chunk_by_pipe(monkeypatch):
         assert blocks.put(_images([(50, 50, 3)])) is None
     assert blocks.put(_images([(50, 50, 3)])) is None      # counted again, warned once
     assert blocks.piped == 2 and blocks.blocks == 0
+    assert shm.Blocks(side=8).put([]) is None                # nothing to ship
 
 
 def _run(workers, chunks, **kw):

@@ -77,6 +77,8 @@ class Blocks:
                 return None
             spots.append((end, tuple(im.shape)))
             end = _up(end + im.nbytes)
+        if not images:
+            return None
         need = end + len(images) * self.side * self.side * 3
         block = self._take(need)
         if block is None:
@@ -112,7 +114,7 @@ class Blocks:
             return None
         try:
             return shared_memory.SharedMemory(create=True, size=size)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             self._warn(f"a {size / 2**20:.0f} MiB shared-memory block could not be made ({e})")
             return None
 
