@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a session does with a lent GPU machine (not CI: CI runs `.ci/run` on a CPU).
 #
-#   here:   bash .ci/gpu_session.sh pack          # builds .device/ (git-ignored, ~31 MB)
+#   here:   bash .ci/gpu_session.sh prep pack     # a fresh checkout: the data pack needs (~5 min), then
+#                                                 # .device/ (git-ignored, ~31 MB)
 #   there:  bash .ci/gpu_session.sh setup test bench "tas_q:run tas -p preset quick" ...
 #           BENCH_ARGS="--methods scc --data scc.batch_size=128 --compile" (see aukit bench -h)
 #   here:   bash .ci/gpu_session.sh pack_dlib     # .dlib_a/, .dlib_b/ (git-ignored, ~30 MB each)
@@ -22,6 +23,38 @@ set -uo pipefail
 OUT=${OUT:-/tmp/aukit_out}
 SAME=/work/main
 stamp() { echo "[gpu_session $(date +%H:%M:%S)] $*"; }
+
+# The stores every bench case and notebook opens: prepared here (prep, before pack carries their
+# dlib faces) and there (setup, from the carried faces).
+prepare_stores() {
+  "$1" -c "
+if __name__ == '__main__':
+    from aukit.data import prepare
+    for ds, pol in [('synthau-bp4d', 'tas'), ('synthau-bp4d', 'rtatl'), ('synthau-emotionet', 'rtatl'),
+                    ('synthau-bp4d', 'piap'), ('synthau-disfa', 'scc'), ('synthau-disfa', 'cpc'),
+                    ('synthau-affwild2', 'cpc'), ('synthau-disfa', 'piap'), ('synthau-casia_webface', 'piap')]:
+        prepare(ds, pol, progress=False)
+"
+}
+
+prep() {  # here, on a checkout without data/: SynthAU default, every store's dlib faces, RTATL's 32 px flow
+  local t0=$SECONDS py=${PY:-.venv/bin/python}
+  [ -x "$py" ] || { echo "no $py: run make setup first"; exit 1; }
+  if [ ! -f data/synthau/meta.json ]; then
+    $py -c "
+if __name__ == '__main__':
+    from aukit.data.synthau import generate
+    generate('data/synthau', preset='default', seed=0, progress=False)
+" || exit 1
+  fi
+  prepare_stores "$py" || exit 1
+  $py -c "
+if __name__ == '__main__':
+    from aukit.data import flow, prepare
+    flow(prepare('synthau-bp4d', 'rtatl', progress=False), size=32, progress=False)
+" || exit 1
+  stamp "prep done in $((SECONDS - t0)) s"
+}
 
 pack() {
   rm -rf .device && mkdir -p .device/whl .device/ref .device/cache
@@ -116,14 +149,7 @@ for ref in sorted(pathlib.Path(".device/ref").glob("*.jpg")):
     print(f"regenerated {subj}/{task}/{i}.jpg vs this repo's machine: mean |diff| {d.mean():.3f} grey levels, max {d.max()}")
     assert d.mean() < 3.0, "SynthAU regenerated differently here: the carried dlib faces would not fit"  # JPEG codec noise only
 EOF
-  python3 -c "
-if __name__ == '__main__':
-    from aukit.data import prepare
-    for ds, pol in [('synthau-bp4d', 'tas'), ('synthau-bp4d', 'rtatl'), ('synthau-emotionet', 'rtatl'),
-                    ('synthau-bp4d', 'piap'), ('synthau-disfa', 'scc'), ('synthau-disfa', 'cpc'),
-                    ('synthau-affwild2', 'cpc'), ('synthau-disfa', 'piap'), ('synthau-casia_webface', 'piap')]:
-        prepare(ds, pol, progress=False)
-" || exit 1
+  prepare_stores python3 || exit 1
   for d in /tmp/derived/*; do [ -d "$d" ] && cp -r "$d/derived" "data/cache/$(basename "$d")/"; done
   ls data/cache/*/derived
   stamp "setup done in $((SECONDS - t0)) s"
@@ -149,10 +175,11 @@ run_nb() {  # "run <slug> -p k v ..." -> $OUT/<tag>.tgz with the executed notebo
   stamp "$tag: rc $rc in $((SECONDS - t0)) s"
 }
 
-[ $# -gt 0 ] || { echo "usage: $0 pack | pack_dlib | dlib_keep | dlib predict | setup [bench] [test] ['tag:run slug -p k v ...']..."; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 prep | pack | pack_dlib | dlib_keep | dlib predict | setup [bench] [test] ['tag:run slug -p k v ...']..."; exit 2; }
 mkdir -p "$OUT"
 for stage in "$@"; do
   case "$stage" in
+    prep) prep ;;
     pack) pack ;;
     pack_dlib) pack_dlib ;;
     dlib_keep) dlib_keep ;;
