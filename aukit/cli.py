@@ -77,10 +77,10 @@ def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
     had a face, 1 when one had none, 2 when one could not be read."""
     from collections import Counter
-    from pathlib import Path
 
     from .predict import InputError, Predictor
-    stems = Counter(Path(i).stem if Path(i).is_file() else Path(i).name for i in a.input)
+    from .predict.frames import input_stem
+    stems = Counter(input_stem(i) for i in a.input)
     clash = sorted(s for s, n in stems.items() if n > 1)
     if clash:
         print(f"aukit predict: inputs would write the same {a.out}/<name>.csv: {', '.join(clash)}; "

@@ -114,8 +114,9 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
     None picks "default" on CUDA and "tiny" elsewhere. ``data``: {method: {key: value}} overrides
     (:func:`aukit.bench.cases.data_keys`: dataset, fold, batch sizes, SCC's model settings).
     A method that fails is recorded as {"error": ...} (``on_error="raise"`` re-raises).
-    ``inference_batch_sizes``: batches of the deployable-model timing. ``predict``: ``aukit predict`` end to end on a video (:mod:`aukit.bench.endtoend`). ``train=False``
-    leaves out the training steps (a predict-only run, say).
+    ``inference_batch_sizes``: batches of the deployable-model timing. ``predict``: ``aukit
+    predict`` end to end on a video (:mod:`aukit.bench.endtoend`). ``train=False`` leaves out
+    the training steps (a predict-only run, say).
     Writes ``<out>/bench.json`` and ``<out>/bench.md`` unless ``out`` is None.
     """
     dev = pick_device(device)

@@ -47,6 +47,12 @@ def kind(path: Path) -> str:
     return "video"
 
 
+def input_stem(path: str | Path) -> str:
+    """The name an input's outputs take (``<stem>.csv``, ``.png``): a file's stem, a folder's name."""
+    path = Path(path)
+    return path.stem if path.is_file() else path.name
+
+
 def _read_image(path: Path) -> tuple[np.ndarray | None, str]:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:

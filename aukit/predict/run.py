@@ -11,7 +11,7 @@ import torch
 from .. import deploy
 from ..runtime import pick_device
 from .faces import TRACK_NCC, FacePipeline
-from .frames import ChunkReader, InputError, read_frames
+from .frames import ChunkReader, input_stem, read_frames
 from .output import annotate, curves_figure, rows_frame, write_csv
 
 
@@ -122,7 +122,7 @@ class Predictor:
         frames_iter, info = read_frames(input)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        stem = Path(input).stem if Path(input).is_file() else Path(input).name
+        stem = input_stem(input)
         aus = list(spec.aus)
         chunk = chunk_size(chunk, self.detect_every, info["n_frames"], pipe.workers)
         reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
@@ -200,8 +200,8 @@ class Predictor:
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
             device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
-            workers: int | None = None, chunk: int = 32, plot: bool = True, runs: str | Path | tuple = deploy.RUN_FOLDERS,
-            track_ncc: float = TRACK_NCC) -> PredictResult:
+            workers: int | None = None, chunk: int = 32, plot: bool = True,
+            runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 EDGE_FEATURES = ("both", "pair", "diff")  # Table 3: (f_i, f_j - f_i), (f_i, f_j), (f_j - f_i)
 NODE_KINDS = ("channels", "positions")    # graph nodes: the paper's channels, or (our reading of the TF code) positions
 GATHER_BACKWARDS = ("auto", "matmul", "index")  # how the k-NN gather sums its gradient (same numbers)
-AGGREGATES = ("auto", "fused", "autograd")       # BN + ReLU + max over the edges: fused.py, or autograd over the edge tensor
+AGGREGATES = ("auto", "fused", "autograd")       # edge BN + ReLU + max: fused.py, or autograd over the edge tensor
 
 # AUs with intensity labels (SCC §Datasets): BP4D (FERA2015) and DISFA.
 BP4D_AUS = ("AU06", "AU10", "AU12", "AU14", "AU17")

@@ -26,6 +26,14 @@ import torch
 import torch.nn as nn
 
 
+def index_gather(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """values[b, idx[b, i, j]] as one index_select: (B, V, D), (B, V, k) -> (B, V, k, D)."""
+    b, v, d = values.shape
+    offset = torch.arange(b, device=idx.device).view(b, 1, 1) * v
+    flat = (idx + offset).reshape(-1)                       # (B*V*k,)
+    return values.reshape(b * v, d).index_select(0, flat).view(b, v, idx.shape[-1], d)
+
+
 def neighbour_counts(idx: torch.Tensor, n_nodes: int, dtype: torch.dtype) -> torch.Tensor:
     """A[b, i, m]: how many of node i's neighbours are node m: (B, V, k) -> (B, V, V)."""
     b, v, k = idx.shape
@@ -75,8 +83,7 @@ class _BNMaxFunction(torch.autograd.Function):
         g = torch.ones_like(sigma) if gamma is None else gamma.to(f32)
         sign = torch.where(g < 0, -1.0, 1.0)                          # a = g / sigma has g's sign
         # max over j of sign * P at the neighbours: the one pass of the (B, V, k, L) size, in P's dtype
-        flat = (idx + torch.arange(b, device=idx.device).view(b, 1, 1) * v).flatten()
-        picked, jstar = (proj * sign.to(proj.dtype)).flatten(0, 1)[flat].view(b, v, k, -1).max(2)
+        picked, jstar = index_gather(proj * sign.to(proj.dtype), idx).max(2)
         x_sel = ((o - o_mean) + (picked.to(f32) * sign - p_mean)) / sigma  # x_hat at each selected edge
         z = g * x_sel + (0.0 if beta is None else beta.to(f32))
         jsel = torch.where(z > 0, jstar, _OFF).to(torch.uint8)
@@ -122,9 +129,9 @@ def bn_relu_max(own: torch.Tensor, proj: torch.Tensor, idx: torch.Tensor, bn: nn
     """relu(max_j bn(own_i + proj_idx[i, j])) for (B, V, L), (B, V, L), (B, V, k); ``bn`` a
     BatchNorm1d over L features (its running statistics updated as BatchNorm1d would) or
     an Identity (no normalisation)."""
-    if isinstance(bn, nn.Identity):
-        ones = torch.ones(own.shape[-1], device=own.device)
-        return _BNMaxFunction.apply(own, proj, idx, None, None, ones * 0, ones, 0.0, False)[0]
+    if isinstance(bn, nn.Identity):                          # no normalisation: mean 0, variance 1, eps 0
+        zero, one = torch.zeros(own.shape[-1], device=own.device), torch.ones(own.shape[-1], device=own.device)
+        return _BNMaxFunction.apply(own, proj, idx, None, None, zero, one, 0.0, False)[0]
     if not isinstance(bn, nn.BatchNorm1d):
         raise TypeError(f"bn must be BatchNorm1d or Identity, got {type(bn).__name__}")
     batch_stats = bn.training or bn.running_mean is None

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.profiler import record_function
 
 from .config import AGGREGATES, EDGE_FEATURES, GATHER_BACKWARDS, NODE_KINDS
-from .fused import bn_relu_max
+from .fused import bn_relu_max, index_gather
 
 
 def pairwise_sq_dist(nodes: torch.Tensor) -> torch.Tensor:
@@ -61,13 +61,6 @@ def knn_channels(nodes: torch.Tensor, k: int, include_self: bool = True) -> torc
         return d.topk(k, dim=-1, largest=False).indices
 
 
-def _index_gather(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    b, c, d = values.shape
-    offset = torch.arange(b, device=idx.device).view(b, 1, 1) * c
-    flat = (idx + offset).reshape(-1)                       # (B*C*k,)
-    return values.reshape(b * c, d).index_select(0, flat).view(b, c, idx.shape[-1], d)
-
-
 class _GatherMatmulBackward(torch.autograd.Function):
     """The gather, with the gradient of ``values`` as onehot(idx)^T @ grad: (B, V, V*k) @ (B, V*k, D).
 
@@ -80,7 +73,7 @@ class _GatherMatmulBackward(torch.autograd.Function):
     def forward(ctx, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(idx)
         ctx.n_nodes = values.shape[1]
-        return _index_gather(values, idx)
+        return index_gather(values, idx)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -101,7 +94,7 @@ def gather_nodes(values: torch.Tensor, idx: torch.Tensor, backward: str = "index
         raise ValueError(f"backward must be 'index' or 'matmul', got {backward!r}")
     if backward == "matmul" and values.requires_grad and torch.is_grad_enabled():
         return _GatherMatmulBackward.apply(values, idx)
-    return _index_gather(values, idx)
+    return index_gather(values, idx)
 
 
 class SCC(nn.Module):
