@@ -299,9 +299,7 @@ def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
 
 def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir: Path) -> None:
     """One panel per metric (up to 6): bars per fold and overall (per group value), ± std over seeds."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from aukit.viz.style import new_figure, save_figure
 
     shown = metrics[:6]
     keys = [*group, "fold"] if "fold" in table else list(group)
@@ -310,7 +308,7 @@ def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir
     colors = ["#4c72b0" if sc == "per fold" else "#dd8452" for sc in table["scope"]]
     ncol = min(3, len(shown))
     nrow = -(-len(shown) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    fig, axes = new_figure(nrow, ncol, size=(4.2, 3.2))
     for ax, m in zip(axes.flat, shown):
         ax.bar(range(len(table)), table[f"{m}_mean"], yerr=table[f"{m}_std"].fillna(0), capsize=3, color=colors)
         ax.set_xticks(range(len(table)), labels, rotation=35, ha="right", fontsize=8)
@@ -318,7 +316,4 @@ def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     fig.suptitle(f"sweep {sweep_dir.name}: measured, mean ± std over seeds (orange: overall)", fontsize=10)
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(sweep_dir / f"aggregate.{ext}", dpi=120)
-    plt.close(fig)
+    save_figure(fig, sweep_dir, "aggregate", dpi=120)

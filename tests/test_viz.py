@@ -77,6 +77,21 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
 
 
+def test_save_figure_writes_the_same_bytes_twice(tmp_path):
+    """A rerun of a notebook must not change a figure file that shows the same thing: the PDF's
+    creation date (matplotlib writes the current time by default) is left out."""
+    written = []
+    for run in ("a", "b"):
+        fig = Figure()
+        fig.add_subplot().plot([0, 1, 2], [1, 0, 1])
+        written.append([p.read_bytes() for p in viz.save_figure(fig, tmp_path / run, "f")])
+        if run == "a":
+            import time
+            time.sleep(1.1)  # PDF dates have one-second resolution
+    assert written[0] == written[1]
+    assert b"CreationDate" not in written[0][1]
+
+
 def test_explore_static_without_frontend():
     n = 12
     index = pd.DataFrame({"subject": ["F001"] * 6 + ["F002"] * 6, "sequence": ["T1"] * 6 + ["T2"] * 6,

@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 
 __all__ = ["theme", "new_figure", "save_figure", "as_image", "hide_ticks"]
 
+_NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}  # PNG's default metadata has no date
+
 
 @contextmanager
 def theme(style: str = "whitegrid", context: str = "paper"):
@@ -27,13 +29,16 @@ def new_figure(nrows: int, ncols: int, *, size: tuple[float, float] = (2.4, 2.4)
 
 
 def save_figure(fig: Figure, folder: str | Path, name: str, formats=("png", "pdf"), dpi: int = 150) -> list[Path]:
-    """Write ``<folder>/<name>.png`` and ``.pdf``; returns the paths."""
+    """Write ``<folder>/<name>.png`` and ``.pdf``; returns the paths.
+
+    The files carry no creation date, so a rerun that draws the same figure writes the same bytes
+    and a diff of ``reports/`` shows only what changed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in formats:
         path = folder / f"{name}.{ext}"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=_NO_DATE.get(ext))
         paths.append(path)
     return paths
 
