@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -47,9 +48,20 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
                                initializer=initializer, initargs=initargs)
 
 
+def script_hint() -> str:
+    """A spawned worker imports the parent's script again; one whose top level starts the work
+    (no ``if __name__ == "__main__":``) kills every worker at start-up. When the parent runs a
+    script, the error says so (in a notebook or ``python -c`` there is no script to re-import)."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not script or start_method() == "fork" or os.path.basename(script) == "pytest":
+        return ""
+    return (f" If {script} starts this work at its top level, put that code under "
+            f"`if __name__ == \"__main__\":` (each spawned worker imports the script again).")
+
+
 def _died(what: str, e: BaseException) -> WorkerError:
     return WorkerError(f"{what}: a worker process died (its start-up raised, see the traceback above; it ran "
-                       f"out of memory; or a native library crashed): {e}")
+                       f"out of memory; or a native library crashed): {str(e).rstrip('.')}.{script_hint()}")
 
 
 def imap(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, what: str, *, ordered: bool = True,

@@ -44,3 +44,24 @@ def test_a_failed_start_up_raises_instead_of_hanging():
         list(imap(pool, abs, [-1, -2], "start-up check"))
     with pytest.raises(ValueError, match="workers"):
         process_pool(0)
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_a_main_guard_is_told_so(tmp_path, guarded):
+    """Spawned workers import the parent's script again; one that starts a pool at its top level
+    kills them all at start-up. The error names the script and the fix; a guarded script runs."""
+    import subprocess
+    import sys
+    body = "with process_pool(1) as pool:\n    print(list(imap(pool, abs, [-4], 'abs jobs')))\n"
+    if guarded:
+        body = 'if __name__ == "__main__":\n' + "".join(f"    {line}\n" for line in body.splitlines())
+    script = tmp_path / "my_study.py"
+    script.write_text("from aukit.workers import imap, process_pool\n" + body)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    if guarded:
+        assert run.returncode == 0 and "[(-4, 4)]" in run.stdout, run.stderr
+    else:
+        assert run.returncode != 0
+        last = run.stderr.strip().splitlines()[-1]
+        assert last.startswith("aukit.workers.WorkerError: abs jobs: a worker process died")
+        assert f"If {script} starts this work at its top level" in last and "__main__" in last

@@ -9,17 +9,30 @@
     flow(store)                                   RTATL TV-L1 flow t -> t+3, cached
 Submodules not imported here (they import torch): aukit.data.loader, aukit.data.augment.
 """
-from .catalog import au_columns, index, parse_source
-from .centres import au_centres
-from .datacheck import check, print_check
-from .optflow import flow
-from .splits import fold_subjects, folds
-from .manifest import DATASETS, DatasetNotFound
-from .pimaps import pi_maps, store_pi_maps
-from .preprocess import prepare
-from .store import FrameStore, load_store
-from . import sampling
+from __future__ import annotations
 
-__all__ = ["index", "folds", "fold_subjects", "load_store", "prepare", "FrameStore", "check",
-           "print_check", "pi_maps", "store_pi_maps", "flow", "au_centres", "au_columns", "parse_source", "DATASETS",
-           "DatasetNotFound", "sampling"]
+import importlib
+
+# Each public name and the submodule that defines it. They are imported on first use, so a process
+# that needs one part (a predict worker needs only ``align``) does not pay for pandas and the rest.
+_HOME = {
+    "index": "catalog", "au_columns": "catalog", "parse_source": "catalog", "au_centres": "centres",
+    "check": "datacheck", "print_check": "datacheck", "flow": "optflow", "fold_subjects": "splits",
+    "folds": "splits", "DATASETS": "manifest", "DatasetNotFound": "manifest", "pi_maps": "pimaps",
+    "store_pi_maps": "pimaps", "prepare": "preprocess", "FrameStore": "store", "load_store": "store",
+}
+__all__ = [*_HOME, "sampling"]
+
+
+def __getattr__(name: str):
+    if name == "sampling":
+        return importlib.import_module(".sampling", __name__)
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

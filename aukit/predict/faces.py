@@ -21,7 +21,7 @@ from functools import partial
 import cv2
 import numpy as np
 
-from ..workers import WorkerError, imap, process_pool, usable_cores
+from ..workers import WorkerError, imap, process_pool, script_hint, usable_cores
 from . import shm
 
 _ALIGNER = None
@@ -143,7 +143,8 @@ class FacePipeline:
                 list(self.pool.map(_ready, range(self.workers)))
             except Exception as e:
                 self.close()
-                raise WorkerError(f"face-detection workers ({self.workers}) could not start: {e}") from e
+                raise WorkerError(f"face-detection workers ({self.workers}) could not start: "
+                                  f"{str(e).rstrip('.')}.{script_hint()}") from e
             self.blocks = shm.Blocks(get_policy(policy).size)
         else:
             _init(policy)
