@@ -29,7 +29,9 @@ def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path):
     net = deploy.load(tmp_path / "one" / "deploy.pt")
     out = net(torch.zeros(2, 32, 32, 3, dtype=torch.uint8))["intensity"]
     assert out.shape == (2, len(net.spec.aus)) and net.spec.method == "tas"
-    assert (tmp_path / "one" / "run.yaml").exists()
+    run = yaml.safe_load((tmp_path / "one" / "run.yaml").read_text())
+    assert run["config"]["method_config"]["loss"]["lambda_sub"] == 0.05      # DISFA's, resolved and recorded
+    assert run["config"]["method_config"]["train"]["T"] == 4
 
     assert main(["train", "tas", "--config", str(_cfg(tmp_path / "b.yaml", tmp_path / "two")), "--nproc", "2"]) == 0
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
@@ -41,6 +43,17 @@ def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path):
     diffs = [float((a[k].float() - b[k].float()).abs().max()) for k in a
              if a[k].is_floating_point() and "running_" not in k]
     assert max(diffs) < 0.05, max(diffs)
+
+
+def test_tas_job_takes_lambda_sub_for_its_dataset_unless_set():
+    """TAS §Implementation Details: λ_sub = 0.005 on BP4D, 0.05 on DISFA; an explicit value wins."""
+    from aukit.jobs import JobConfig, tas_config
+    assert tas_config(JobConfig(dataset="synthau-disfa")).loss.lambda_sub == 0.05
+    assert tas_config(JobConfig(dataset="bp4d")).loss.lambda_sub == 0.005
+    job = JobConfig(dataset="disfa", method={"loss": {"lambda_sub": 0.2, "lambda_rank": 0.3}})
+    cfg = tas_config(job)
+    assert (cfg.loss.lambda_sub, cfg.loss.lambda_rank, cfg.loss.lambda_spd) == (0.2, 0.3, 0.05)
+    assert tas_config(JobConfig(dataset="disfa", method={"train": {"T": 8}})).loss.lambda_sub == 0.05
 
 
 def test_unknown_method_and_keys(tmp_path):
