@@ -150,7 +150,7 @@ def test_stream_over_worker_processes_returns_chunks_in_order():
     """Two worker processes, more chunks than may be in flight: results come back in order,
     one per frame, the faceless chunk without a face."""
     from aukit.predict.faces import FacePipeline
-    face = skdata.astronaut()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     items = [(i, [np.roll(face, 3 * i, axis=1)] * 2 if i != 2 else [np.zeros_like(face)] * 2) for i in range(5)]
     pipe = FacePipeline("tas", detect_every=2, workers=2)
     try:
@@ -161,6 +161,29 @@ def test_stream_over_worker_processes_returns_chunks_in_order():
     assert [[r.success for r in res] for _, res in out] == [[True, True], [True, True], [False, False],
                                                             [True, True], [True, True]]
     assert out[1][1][0].aligned.shape == (256, 256, 3)
+
+
+def test_bgr_frames_give_what_the_aligner_gives_for_rgb():
+    """Frames stay BGR from the decoder to the workers; the box, its score, the landmarks and the
+    RGB aligned crop are exactly those of the aligner (as ``prepare`` runs it) on the RGB frame."""
+    from aukit.data.align import FaceAligner
+    from aukit.predict.faces import FacePipeline
+    rgb = skdata.astronaut()
+    big = cv2.resize(rgb, (1200, 1100))              # above det_max_side: the detector sees a downscaled copy
+    pipe = FacePipeline("tas", detect_every=1, workers=0)
+    try:
+        got = [r for _, res in pipe.stream(iter([(0, [np.ascontiguousarray(im[..., ::-1]) for im in (rgb, big)])]))
+               for r in res]
+    finally:
+        pipe.close()
+    a = FaceAligner("tas")
+    for im, r in zip((rgb, big), got):
+        box, score = a.detect(im)
+        lm = a.landmarks(im, box)
+        assert r.success and r.confidence == score
+        assert r.box == (box[0], box[1], box[2] - box[0], box[3] - box[1])
+        np.testing.assert_array_equal(r.landmarks, lm)
+        np.testing.assert_array_equal(r.aligned, a.warp(im, a.transform(lm, box)))
 
 
 def test_face_pipeline_fails_fast_on_a_bad_policy():

@@ -68,7 +68,7 @@ def _run(workers, chunks, **kw):
 def test_workers_over_shared_memory_or_pipe_match_the_in_process_run(monkeypatch):
     """The same landmarks and aligned crops from two worker processes, by shared memory and by
     pipe, as from the caller's own process; a faceless and an unreadable frame stay failures."""
-    face = skdata.astronaut()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)       # frames travel as OpenCV decodes them
     big = cv2.resize(face, (600, 560))               # another frame size in the same stream
     chunks = [[face, np.roll(face, 4, axis=1), None], [np.zeros_like(face), big], [big, face]]
     want, _ = _run(0, chunks)

@@ -144,13 +144,17 @@ class FaceAligner:
     def predictor(self):
         return dlib_models()[1]
 
-    def detect(self, rgb: np.ndarray) -> tuple[tuple[int, int, int, int] | None, float]:
+    def detect(self, rgb: np.ndarray, bgr: bool = False) -> tuple[tuple[int, int, int, int] | None, float]:
         """The policy's pick among detections scoring above the threshold, as (left, top, right,
-        bottom) in image pixels, and its score; (None, nan) when there is none."""
+        bottom) in image pixels, and its score; (None, nan) when there is none. ``bgr``: the
+        image is in OpenCV's order; it is turned to RGB after downscaling, so the detector sees
+        exactly what it sees for the RGB image."""
         p = self.policy
         h, w = rgb.shape[:2]
         f = min(1.0, p.det_max_side / max(h, w))
         small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else rgb
+        if bgr:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         rects, scores, _ = self.detector.run(np.ascontiguousarray(small), p.det_upsample, p.det_threshold)
         found = [(float(r.width() * r.height()), float(s), r) for r, s in zip(rects, scores) if s > p.det_threshold]
         if not found:
@@ -160,7 +164,8 @@ class FaceAligner:
         return box, score
 
     def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
-        """(68, 2) float32 landmarks in image pixels."""
+        """(68, 2) float32 landmarks in image pixels. dlib's shape predictor reads a pixel as the
+        mean of its three channels, so RGB and BGR give the same points."""
         import dlib
         shape = self.predictor(np.ascontiguousarray(rgb), dlib.rectangle(*box))
         return np.array([[pt.x, pt.y] for pt in shape.parts()], np.float32)

@@ -68,12 +68,14 @@ def signature(aligned: np.ndarray, side: int = 24) -> np.ndarray | None:
 
 
 def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
-    """Run on one chunk (list of RGB arrays or None) in a worker."""
+    """Run on one chunk (list of BGR arrays, as OpenCV decodes them, or None) in a worker. The
+    landmarks do not depend on the channel order; the detector's input and the aligned crop are
+    turned to RGB (the warp is per channel, so converting the crop equals warping an RGB frame)."""
     a = _ALIGNER
 
     def fit(img, box):
         lm = a.landmarks(img, box)
-        return lm, a.warp(img, a.transform(lm, box))
+        return lm, cv2.cvtColor(a.warp(img, a.transform(lm, box)), cv2.COLOR_BGR2RGB)
 
     out, prev_lm, conf, ref = [], None, 0.0, None
     for j, img in enumerate(images):
@@ -89,7 +91,7 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
                 sig = signature(aligned)
                 detect = lost = sig is None or ref is None or float(sig @ ref) < track_ncc
         if detect:
-            box, score = a.detect(img)
+            box, score = a.detect(img, bgr=True)
             if box is None:
                 out.append(FaceResult(False, redetected=lost))
                 prev_lm = None

@@ -2,6 +2,10 @@
 
 Each item is ``Frame(index, timestamp, image | None, error)``: an unreadable frame keeps
 its row (``image=None`` and the reason) so the output has one row per frame.
+
+Images stay in OpenCV's BGR order: the reader thread is the one serial stage of ``aukit
+predict``, and converting a 1080p frame to RGB cost it 0.7 ms of its 4.3 ms. The detection
+workers convert what needs RGB (the detector's downscaled input, the aligned crop).
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ class InputError(ValueError):
 class Frame:
     index: int
     timestamp: float            # seconds (video) or 0.0 (images)
-    image: np.ndarray | None    # RGB uint8, None if unreadable
+    image: np.ndarray | None    # BGR uint8 (as OpenCV decodes it), None if unreadable
     error: str = ""
     name: str = ""              # file name for image inputs
 
@@ -57,7 +61,7 @@ def _read_image(path: Path) -> tuple[np.ndarray | None, str]:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         return None, f"unreadable image {path.name}"
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), ""
+    return img, ""
 
 
 def read_frames(path: str | Path) -> tuple[Iterator[Frame], dict]:
@@ -97,7 +101,7 @@ def read_frames(path: str | Path) -> tuple[Iterator[Frame], dict]:
             while True:
                 ts = i / fps if fps else 0.0
                 if ok_ and img is not None and img.size:
-                    yield Frame(i, ts, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                    yield Frame(i, ts, img)
                 elif i < n:
                     yield Frame(i, ts, None, f"unreadable frame {i}")
                 else:

@@ -73,9 +73,9 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
     return fig
 
 
-def annotate(frame_rgb: np.ndarray, row: pd.Series, aus: list[str]) -> np.ndarray:
-    """Face box, landmarks and an AU bar chart drawn on one frame (BGR out, for VideoWriter)."""
-    img = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
+def annotate(frame_bgr: np.ndarray, row: pd.Series, aus: list[str]) -> np.ndarray:
+    """Face box, landmarks and an AU bar chart drawn on a copy of one BGR frame (for VideoWriter)."""
+    img = frame_bgr.copy()
     if not row["success"]:
         cv2.putText(img, "no face", (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
         return img

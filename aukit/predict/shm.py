@@ -66,7 +66,7 @@ class Blocks:
         return len(self._free) + len(self._busy)
 
     def put(self, images: list) -> Layout | None:
-        """Copy ``images`` (RGB uint8 arrays, None for unreadable frames) into a free block and
+        """Copy ``images`` (BGR uint8 frames, None for unreadable ones) into a free block and
         say where; None when they must go by pipe instead."""
         spots, end = [], 0
         for im in images:
