@@ -63,6 +63,10 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
     assert "## Compute (matrix FLOPs per image" in (tmp_path / "bench.md").read_text()
     assert e2e["frames_per_s_min"] <= e2e["frames_per_s"] <= e2e["frames_per_s_max"]
     assert e2e["startup_s"] > 0 and e2e["steady_frames_per_s"] > e2e["frames_per_s"]
+    hd = on_disk["predict_1080p"]                     # the same pipeline on an interview-sized MPEG-4 clip
+    assert hd["clip"] == "astronaut 1920x1080 MPEG-4, 48 frames" and hd["frames"] == 48 and hd["faces"] >= 45
+    assert hd["redetected"] == 0 and _pos(hd["steady_frames_per_s"]) and _pos(hd["stages_ms_per_frame"]["decode"])
+    assert "astronaut 1920x1080 MPEG-4" in (tmp_path / "bench.md").read_text()
     md = (tmp_path / "bench.md").read_text()
     assert on_disk["commit"] in md and "aukit predict end to end" in md and "torch" in md and "| tas |" in md and "| piap_df |" in md
 

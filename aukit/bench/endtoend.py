@@ -2,8 +2,11 @@
 dlib detection every k-th frame with landmark tracking in between (a process pool over the
 CPU cores), alignment, batched inference on the device, all included.
 
-The clip is the real face shipped with scikit-image (``astronaut``), 512x512, moving a few
-pixels per frame so that the tracker works as on a recording; the model is TAS's deployable
+The clip is the real face shipped with scikit-image (``astronaut``), moving a few pixels per
+frame so that the tracker works as on a recording, in two sizes: ``512`` (512x512 MJPG, the face
+about 150 px) and ``1080p`` (1920x1080 MPEG-4, the face about 320 px, as in an interview
+recording: the reader thread, predict's one serial stage, decodes such a frame in about 3.6 ms
+on the development CPU, which alone caps the call near 280 frames/s). The model is TAS's deployable
 network (random weights: the speed does not depend on them) at its trained input size.
 Py-Feat's best published figure (batch 16, RTX 3090) is the reference: 202 frames/s. Two
 numbers: the whole call (model load and the start of the detection workers included, a cost
@@ -32,23 +35,38 @@ def clip_frame(face, t: int):
     return cv2.warpAffine(face, m, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
-def write_clip(path: str | Path, frames: int, fps: float = 30.0) -> Path:
-    """An MJPG .avi of ``frames`` frames: the astronaut face drifting and swaying (512x512)."""
+CLIPS = {"512": ("MJPG", ".avi"), "1080p": ("mp4v", ".mp4")}   # clip -> (codec, container)
+
+
+def write_clip(path: str | Path, frames: int, fps: float = 30.0, clip: str = "512") -> Path:
+    """A video of ``frames`` frames, the astronaut face drifting and swaying: ``clip="512"`` an
+    MJPG .avi at 512x512; ``"1080p"`` the picture scaled to 1080x1080 and widened to 1920x1080
+    with mirrored sides, MPEG-4 in .mp4 (an inter-frame codec, like a camera's). ``path``'s
+    suffix is replaced by the clip's container."""
     import cv2
     from skimage import data as skdata
+    if clip not in CLIPS:
+        raise ValueError(f"clip must be one of {sorted(CLIPS)}, got {clip!r}")
+    codec, suffix = CLIPS[clip]
+    path = Path(path).with_suffix(suffix)
     face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    if clip == "1080p":
+        face = cv2.resize(face, (1080, 1080), interpolation=cv2.INTER_CUBIC)
+        face = cv2.copyMakeBorder(face, 0, 0, 420, 420, cv2.BORDER_REFLECT)
     h, w = face.shape[:2]
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+    if not vw.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {codec} video to {path}")
     for t in range(frames):
         vw.write(clip_frame(face, t))
     vw.release()
-    return Path(path)
+    return path
 
 
 def time_predict(device, preset: str = "default", *, frames: int | None = None, batch: int = 16,
-                 detect_every: int = 5, workers: int | None = None, reps: int = 2) -> dict:
-    """Median end-to-end frames/s of ``aukit predict`` on the clip (a warm-up run excluded; each run
-    starts its own detection pool, as a user's call does)."""
+                 detect_every: int = 5, workers: int | None = None, reps: int = 2, clip: str = "512") -> dict:
+    """Median end-to-end frames/s of ``aukit predict`` on the ``clip`` (a warm-up run excluded; each
+    run starts its own detection pool, as a user's call does)."""
     import torch
 
     from aukit.deploy import export
@@ -57,13 +75,13 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
 
     from .deployable import deployable
     tiny = preset == "tiny"
-    n = frames or (96 if tiny else 600)
+    n = frames or (96 if tiny else 600) // (2 if clip == "1080p" else 1)
     model, size = deployable("tas", "tiny" if tiny else "default")
     with tempfile.TemporaryDirectory(prefix="aukit-bench-predict-") as tmp:
         tmp = Path(tmp)
-        clip = write_clip(tmp / "clip.avi", n)
+        video = write_clip(tmp / "clip", n, clip=clip)
         ckpt = export(tmp / "deploy.pt", model.model, model.spec)
-        run = lambda: predict(clip, str(ckpt), tmp / "out", batch=batch, device=str(device),  # noqa: E731
+        run = lambda: predict(video, str(ckpt), tmp / "out", batch=batch, device=str(device),  # noqa: E731
                               detect_every=detect_every, workers=workers, plot=False)
         run()                                                      # warm-up: worker pool, dlib models, kernels
         walls, starts, stages = [], [], []
@@ -77,7 +95,8 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
             stages.append(res.stages)
     fps = [n / w for w in walls]
     steady = [n / max(w - s, 1e-9) for w, s in zip(walls, starts)]
-    return {"clip": f"astronaut 512x512, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
+    frame = "512x512 MJPG" if clip == "512" else "1920x1080 MPEG-4"
+    return {"clip": f"astronaut {frame}, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
             "detect_every": detect_every, "workers": usable_cores() if workers is None else workers,
             "frames": n, "faces": res.n_faces, "redetected": res.redetected, "frames_per_s": float(np.median(fps)),
             "frames_per_s_min": float(min(fps)), "frames_per_s_max": float(max(fps)),
