@@ -46,6 +46,12 @@ def test_f1_matches_sklearn(seed):
     assert M.f1(prob, label, threshold=0.3) == pytest.approx(f1_score(label, prob >= 0.3), abs=1e-9)
 
 
+def test_f1_counts_a_probability_at_the_threshold_as_positive():
+    """REFERENCE: threshold 0.5 on probabilities, p >= 0.5 is a detection (random draws never hit 0.5)."""
+    assert M.f1([0.5, 0.5, 0.2], [1, 1, 0]) == 1.0
+    assert M.f1([0.5, 0.2], [0, 1]) == 0.0
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_auc_matches_sklearn_with_ties_and_nan(seed):
     from sklearn.metrics import roc_auc_score
@@ -74,6 +80,8 @@ def test_mae_pcc_match_plain_formulas():
     pred = label + rng.normal(0, 0.8, 30)
     assert M.mae(pred, label) == pytest.approx(np.abs(pred - label).mean(), abs=1e-12)
     assert M.pcc(pred, label) == pytest.approx(np.corrcoef(pred, label)[0, 1], abs=1e-12)
+    assert M.pcc(-pred, label) == pytest.approx(-np.corrcoef(pred, label)[0, 1], abs=1e-12)   # sign kept
+    assert M.pcc(5 - label, label) == -1.0
 
 
 def test_perfect_agreement():

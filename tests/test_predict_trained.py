@@ -62,6 +62,9 @@ def test_trained_tas_model_on_a_synthau_video(synthau_tiny, tmp_path):
     csv_pred = df.set_index("frame").loc[frame[ok], cols].to_numpy(float)
     assert np.isfinite(csv_pred).all()
     assert pcc(csv_pred.ravel(), ev["pred"][ok].ravel()) > 0.9     # predict == training path
+    gap = np.abs(csv_pred - ev["pred"][ok]).mean(0)                # on the 0..5 scale: same scale, AU by AU
+    print("mean |predict - training path| per AU", np.round(gap, 4))
+    assert gap.max() < 0.01
 
     truth = ev["label"][ok]
     varying = [j for j in range(data.n_aus) if np.nanstd(truth[:, j]) > 0.2 and np.isfinite(truth[:, j]).all()]
