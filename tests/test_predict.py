@@ -146,6 +146,31 @@ def test_chunk_reader_keeps_order_and_raises_reading_errors():
         ChunkReader(iter([]), 0)
 
 
+def test_folder_images_decoded_in_threads_keep_their_order():
+    """A folder's images are decoded by several threads: results come in the files' order, never
+    more than ``ahead`` are started before the consumer takes them, and leaving early stops the rest."""
+    import threading
+    import time
+    from aukit.predict.frames import in_threads
+    started, lock = [], threading.Lock()
+
+    def slow(i):
+        with lock:
+            started.append(i)
+        time.sleep(0.002 * ((7 * i) % 5))          # later items often finish first
+        return i * i
+
+    assert list(in_threads(slow, range(40), threads=4, ahead=8)) == [i * i for i in range(40)]
+    started.clear()
+    it = in_threads(slow, range(1000), threads=4, ahead=8)
+    assert [next(it) for _ in range(3)] == [0, 1, 4]
+    assert len(started) <= 3 + 8
+    it.close()
+    n = len(started)
+    time.sleep(0.05)
+    assert len(started) == n <= 3 + 8
+
+
 def test_stream_over_worker_processes_returns_chunks_in_order():
     """Two worker processes, more chunks than may be in flight: results come back in order,
     one per frame, the faceless chunk without a face."""

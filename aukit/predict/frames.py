@@ -14,6 +14,8 @@ import queue
 import re
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -64,8 +66,28 @@ def _read_image(path: Path) -> tuple[np.ndarray | None, str]:
     return img, ""
 
 
-def read_frames(path: str | Path) -> tuple[Iterator[Frame], dict]:
-    """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected)."""
+def in_threads(fn, items: list, threads: int, ahead: int) -> Iterator:
+    """``fn(item)`` for each item, in order, computed by ``threads`` threads at most ``ahead``
+    items before the consumer (OpenCV's image decoding releases the GIL). Left early, the
+    items not started are dropped."""
+    ex = ThreadPoolExecutor(max(1, threads), thread_name_prefix="aukit-imread")
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(ex.submit(fn, item))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], dict]:
+    """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected). A folder's
+    images are decoded by ``threads`` threads (a 1392x1040 JPEG, BP4D's size, takes 7.5 ms on the
+    development CPU, so one thread would cap the call near 130 frames/s); a video is decoded in order
+    by one."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input not found: {path}")
@@ -76,8 +98,7 @@ def read_frames(path: str | Path) -> tuple[Iterator[Frame], dict]:
             raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
 
         def gen():
-            for i, f in enumerate(files):
-                img, err = _read_image(f)
+            for i, (f, (img, err)) in enumerate(zip(files, in_threads(_read_image, files, threads, 4 * threads))):
                 yield Frame(i, 0.0, img, err, f.name)
         return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files)}
     if k == "image":
