@@ -11,7 +11,7 @@ from aukit.methods.cpc.data import WindowLoader, clip_rows, labelled_rows
 
 def test_settings_for_presets_and_overrides():
     plan, m, p, s, b = X.settings_for("full")
-    assert (plan.image_size, p.seq_len, p.context, p.batch_size, plan.pretrain_epochs) == (128, 15, 10, 20, 300)
+    assert (X.face_size(plan, m), p.seq_len, p.context, p.batch_size, plan.pretrain_epochs) == (128, 15, 10, 20, 300)
     assert s.lr == 1e-5 and s.betas == (0.5, 0.999) and s.label_fraction == 0.02 and p.lr == 1e-3
     plan, m, p, s, b = X.settings_for("quick", sparse_lr=2e-5, weight_decay=0.0, stride=3)
     assert s.lr == pytest.approx(2e-4) and b.lr == pytest.approx(2e-4)          # quick scales lr x10

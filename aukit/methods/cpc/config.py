@@ -16,7 +16,7 @@ BP4D_AUS = ("AU06", "AU10", "AU12", "AU14", "AU17")
 class CPCModelConfig:
     """Network of §3.2: f = ResNet-18 trunk, g = ConvGRU, p = predictor, c = head."""
     depth: int = 18                     # CPC §3.2: ResNet-18 feature extractor
-    feat_channels: int = 256            # CPC §3.2: last block 256 channels -> ResNet-18 up to layer3 (stride 16)
+    feat_channels: int = 256            # CPC §3.2: last block 256 channels; our reading: ResNet-18 to layer3 (stride 16)
     image_size: int = 128               # CPC §4 Set up: faces resized to 128x128 -> 256x8x8 features
     num_aus: int = 12                   # CPC §4: 12 DISFA AUs (5 for BP4D)
     gru_kernel: int = 1                 # CPC §3.2: all GRU gates are 1x1 convolutions
@@ -30,10 +30,9 @@ class PretrainConfig:
     seq_len: int = 15                   # CPC §3.2: T = 15 frames
     context: int = 10                   # CPC §3.2: C = 10 context frames, P = T - C = 5 predicted
     stride: int = 2                     # CPC §4: sequences sampled with a stride of 2
-    batch_size: int = 20                # CPC §4: 20 sequences per GPU (B x P x H x W = 6400 classes)
-    lr: float = 1e-3                    # CPC §4: Adam, initial lr 1e-3
+    batch_size: int = 20                # CPC §4: 8 GPUs x 20 = 160; ours: 20 in all (§3.3: B = 20 -> 6400 classes)
+    lr: float = 1e-3                    # CPC §4: Adam, lr 1e-3 (set for the paper's 8 x 20 sequences; ours: 20)
     weight_decay: float = 1e-5          # CPC §4: weight decay 1e-5
-    epochs: int = 300                   # CPC §4: 300 epochs on Aff-Wild2
     batch_negatives: bool = True        # CPC §3.3: negatives include the other sequences of the batch
     temperature: float = 1.0            # choice: Eq. 1 is a plain dot product (temperature 1)
     rotation: float = 20.0              # CPC §4: uniform rotation +-20 degrees
@@ -58,7 +57,6 @@ class SparseConfig:
     lr: float = 1e-5                    # CPC §4 Semi-supervised training: lr 1e-5
     betas: tuple = (0.5, 0.999)         # CPC §4: Adam betas (0.5, 0.999)
     weight_decay: float = 1e-5          # CPC §4: weight decay 1e-5
-    epochs: int = 50                    # choice: the paper keeps the best model, epochs not given
     au_reduction: str = "sum"           # CPC Eq. 2: squared L2 norm over the N AUs (sum); "mean" divides by N
     eval_window: int = 15               # choice: at test time each frame sees a causal window of this many frames
     augment: bool = True                # CPC §4: "some augmentation" also in the final stage (same kinds as stage 1)
@@ -71,6 +69,5 @@ class BaselineConfig:
     lr: float = 1e-5                    # choice: the stage-2 optimiser of §4 (not given for R18)
     betas: tuple = (0.5, 0.999)         # choice: as stage 2
     weight_decay: float = 1e-5          # choice: as stage 2
-    epochs: int = 50                    # choice: not given
     au_reduction: str = "sum"           # CPC §4.1: L2 loss between labels and predictions
     augment: bool = True                # CPC §4.1: "the same augmentation as mentioned above"

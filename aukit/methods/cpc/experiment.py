@@ -38,10 +38,10 @@ REPORTED_ROW = {"Ours(*target)-2%": "Ours(*Disfa)-2%", "Ours(*pool)-2%": "Ours(*
 @dataclass
 class Plan:
     """Run sizes (the preset); the method's settings stay in the stage configs."""
-    image_size: int = 128                # CPC §4: 128x128 faces (quick: smaller, resized on the device)
-    pretrain_epochs: int = 300           # CPC §4
-    sparse_epochs: int = 50              # choice (see SparseConfig.epochs)
-    baseline_epochs: int = 50            # choice (see BaselineConfig.epochs)
+    image_size: int | None = None        # faces resized on the device (quick: smaller); None: CPCModelConfig.image_size
+    pretrain_epochs: int = 300           # CPC §4: 300 epochs on Aff-Wild2
+    sparse_epochs: int = 50              # choice: the paper keeps the best model, epochs not given
+    baseline_epochs: int = 50            # choice: not given
     steps_per_epoch: int | None = None   # cap on batches per epoch (quick/smoke)
     min_steps: int = 0                   # stage-2/baseline runs get at least this many steps (epochs raised)
     pretrain_clips: int | None = None    # clips drawn per pre-training set (None: one per frame)
@@ -86,8 +86,14 @@ def _augment(pcfg: PretrainConfig, size: int | None, on: bool = True):
                        hue=pcfg.hue, out_size=size)
 
 
-def _size(split: Split, plan: Plan) -> int | None:
-    return None if plan.image_size == split.store.size else plan.image_size
+def face_size(plan: Plan, mcfg: CPCModelConfig) -> int:
+    """The face side fed to the network: the plan's (a preset's), else the model config's."""
+    return plan.image_size if plan.image_size is not None else mcfg.image_size
+
+
+def _size(split: Split, plan: Plan, mcfg: CPCModelConfig) -> int | None:
+    side = face_size(plan, mcfg)
+    return None if side == split.store.size else side
 
 
 def pretrain(split: Split, train_rows, val_rows, mcfg: CPCModelConfig, pcfg: PretrainConfig, plan: Plan,
@@ -95,7 +101,7 @@ def pretrain(split: Split, train_rows, val_rows, mcfg: CPCModelConfig, pcfg: Pre
     """Stage 1 (§3.3) on the frames ``train_rows`` (labels unused); validation Top-n on ``val_rows``."""
     seed_everything(seed)
     model = CPCNet(mcfg)
-    size = _size(split, plan)
+    size = _size(split, plan, mcfg)
     clips = clip_rows(split.frames, train_rows, pcfg.seq_len, pcfg.stride, plan.pretrain_clips, seed)
     val = clip_rows(split.frames, val_rows, pcfg.seq_len, pcfg.stride, plan.val_clips, seed + 1)
     from aukit.data.loader import BatchLoader
@@ -118,7 +124,7 @@ def train_sequence_model(model: CPCNet, split: Split, anchors, labels, scfg: Spa
                          plan: Plan, device, seed: int) -> list[dict]:
     """Stage 2 (§3.4): windows around the labelled frames, Eq. 2 at the labelled frame only."""
     loader = WindowLoader(split, anchors, labels, scfg.window, scfg.stride, scfg.batch_size, device=device,
-                          seed=seed, augment=_augment(pcfg, _size(split, plan), scfg.augment))
+                          seed=seed, augment=_augment(pcfg, _size(split, plan, model.cfg), scfg.augment))
     opt = torch.optim.Adam(model.parameters(), lr=scfg.lr, betas=tuple(scfg.betas), weight_decay=scfg.weight_decay)
     return fit(model, make_sparse_step(SparseLabelLoss(scfg.au_reduction)), loader, opt,
                _train_cfg(plan.sparse_epochs, plan, loader), device=device, method_config=scfg)
@@ -128,7 +134,7 @@ def train_frame_model(model: FrameRegressor, split: Split, rows, labels, bcfg: B
                       pcfg: PretrainConfig, plan: Plan, device, seed: int) -> list[dict]:
     """R18 baselines (§4.1): per-frame L2 regression on the labelled frames."""
     loader = frame_loader(split, rows, bcfg.batch_size, device=device, labels=labels, seed=seed,
-                          augment=_augment(pcfg, _size(split, plan), bcfg.augment))
+                          augment=_augment(pcfg, _size(split, plan, model.cfg), bcfg.augment))
     opt = torch.optim.Adam(model.parameters(), lr=bcfg.lr, betas=tuple(bcfg.betas), weight_decay=bcfg.weight_decay)
     return fit(model, make_frame_step(SparseLabelLoss(bcfg.au_reduction)), loader, opt,
                _train_cfg(plan.baseline_epochs, plan, loader), device=device, method_config=bcfg)
@@ -149,7 +155,8 @@ def eval_rows(split: Split, plan: Plan) -> np.ndarray:
 
 def predict(model, split: Split, rows, scfg: SparseConfig, plan: Plan, device) -> np.ndarray:
     """Dense predictions (len(rows), N) on the 0..5 scale (clipped), in the order of ``rows``."""
-    loader = frame_loader(split, rows, 256, device=device, shuffle=False, augment=resize_only(_size(split, plan)))
+    loader = frame_loader(split, rows, 256, device=device, shuffle=False,
+                          augment=resize_only(_size(split, plan, model.cfg)))
     if isinstance(model, CPCNet):
         pred, got = predict_sequences(model, loader, split.seq_id, scfg.eval_window, scfg.stride)
     else:

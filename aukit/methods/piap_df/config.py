@@ -47,7 +47,7 @@ class StageConfig:
     beta: float = 0.25        # choice: Eq. 6 weight of L_PI
     gamma: float = 0.25       # choice: Eq. 6 weight of L_AP (alpha + beta + gamma = 1, Eq. 6)
     ap_beta: float = 0.5      # choice: Eq. 5 weight of L_AU in "AP alone" (1 - ap_beta on L_AP)
-    pos_weight: bool = False  # choice: plain BCE as Eq. 2 (no class re-weighting)
+    pos_weight: bool = False  # choice: plain BCE as Eq. 2; True weighs each AU's positives by its training neg/pos
 
 
 @dataclass
@@ -67,7 +67,7 @@ class DFConfig:
     epochs: int = 10            # choice: paper gives no schedule
     batch_size: int = 16        # choice: same batch for x_l and x_u
     lr: float = 1e-2            # choice: SGD step eta of Eqs. 8 and 11 (paper mentions SGD momentum)
-    momentum: float = 0.9       # PIAP-DF §3.3: "accumulation of SGD's momentum"
+    momentum: float = 0.9       # choice: §3.3 only says SGD with momentum ("accumulation of SGD's momentum")
     fb_positive: float = 1.0    # PIAP-DF Eq. 10: h(fb) = 1 for fb > 0
     fb_negative: float = -0.1   # PIAP-DF Eq. 10: h(fb) = -0.1 for fb <= 0
     disable_prob: float = 0.05  # PIAP-DF §3.3: sigma = 0 with 5% probability

@@ -110,8 +110,8 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     gen1 = person = None
     if need_pi:
         lm_store = load_store(s.landmark_set, runs.POLICY)
-        gen0 = runs.train_generator(s.net, lm_store, _aux_rows(lm_store, s.max_train, seed), s.generator.epochs,
-                                    s.generator.batch_size, s.generator.lr, device, s.max_steps, seed)
+        gen0 = runs.train_generator(s.net, s.generator, lm_store, _aux_rows(lm_store, s.max_train, seed), device,
+                                    s.max_steps, seed)
         pi2 = runs.train_pi2(s.net, gen0, data, labels, st, device, s.max_steps, seed)
         gen1, models["gen0"], models["PI-2"] = pi2.generator, gen0, pi2
         out["PI-2"] = runs.evaluate_f1(pi2, data, s.net, device)

@@ -7,6 +7,7 @@ preset uses 64x64; the paper uses 256).
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from dataclasses import dataclass
 
@@ -21,9 +22,9 @@ from aukit.data.labelio import au_col
 from aukit.data.loader import BatchLoader
 from aukit.train import TrainConfig, fit
 
-from .config import BP4D_AUS, DISFA_AUS, DFConfig, NetConfig, StageConfig
+from .config import BP4D_AUS, DISFA_AUS, DFConfig, GeneratorConfig, NetConfig, StageConfig
 from .df import DFStep, PairedLoader, TeacherStudent
-from .losses import PIAPLoss
+from .losses import AULoss, PIAPLoss
 from .model import DWUNet, PI2Net, PIAPNet, PooledHeadNet
 from .person import encoder_features
 from .step import PIAPStep, PITargets, generator_step, person_step, pi2_step
@@ -122,13 +123,14 @@ def adam(params, lr: float, wd: float = 0.0):
 
 # ---- stages ----------------------------------------------------------------------------------
 
-def train_generator(net: NetConfig, store, rows, epochs: int, batch_size: int, lr: float, device,
-                    max_steps=None, seed: int = 0) -> DWUNet:
+def train_generator(net: NetConfig, gc: GeneratorConfig, store, rows, device, max_steps=None,
+                    seed: int = 0) -> DWUNet:
     """PI stage 1: Generator 0 on predefined PI maps drawn from the store's landmarks (Eq. 1)."""
     maps = pi_maps(store.landmarks, net.aus, net.image_size, src_size=store.size)  # uint8 (N, K, s, s)
     gen = DWUNet(len(net.aus), net.unet_width, net.unet_depth)
-    dl = loader(store, rows, net, batch_size, device, seed=seed, targets={"pi": maps})
-    fit(gen, generator_step, dl, adam(gen.parameters(), lr), train_cfg(epochs, max_steps), device=device)
+    dl = loader(store, rows, net, gc.batch_size, device, seed=seed, targets={"pi": maps})
+    fit(gen, generator_step, dl, adam(gen.parameters(), gc.lr, gc.weight_decay), train_cfg(gc.epochs, max_steps),
+        device=device)
     return gen
 
 
@@ -150,6 +152,18 @@ def person_features(encoder: nn.Module, store, net: NetConfig, device) -> np.nda
     return encoder_features(encoder, dl, len(store))
 
 
+def au_pos_weight(labels: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    """(C,) #negatives / #positives of each AU over ``rows`` (NaN skipped); 1 where an AU lacks either."""
+    y = labels[rows]
+    pos, neg = (y >= 0.5).sum(0), (y < 0.5).sum(0)
+    return torch.tensor(np.where((pos > 0) & (neg > 0), neg / np.maximum(pos, 1), 1.0), dtype=torch.float32)
+
+
+def stage_pos_weight(st: StageConfig, labels: np.ndarray, rows: np.ndarray) -> torch.Tensor | None:
+    """L_AU's pos_weight for the supervised stages: None (plain BCE, Eq. 2) unless ``st.pos_weight``."""
+    return au_pos_weight(labels, rows) if st.pos_weight else None
+
+
 def train_pi2(net: NetConfig, gen0: DWUNet, data: AUData, labels, st: StageConfig, device, max_steps=None,
               seed: int = 0) -> PI2Net:
     """PI stage 2: masked greyscale input; L_AU also updates the generator (-> Generator 1)."""
@@ -158,7 +172,8 @@ def train_pi2(net: NetConfig, gen0: DWUNet, data: AUData, labels, st: StageConfi
                             {"params": [p for n, p in model.named_parameters() if not n.startswith("generator.")]}],
                            lr=st.lr, weight_decay=st.weight_decay)
     dl = loader(data.store, data.train, net, st.batch_size, device, seed=seed, targets={"au": labels})
-    fit(model, pi2_step, dl, opt, train_cfg(st.epochs, max_steps), device=device)
+    step = functools.partial(pi2_step, au_loss=AULoss(stage_pos_weight(st, labels, data.train)).to(device))
+    fit(model, step, dl, opt, train_cfg(st.epochs, max_steps), device=device)
     return model
 
 
@@ -184,7 +199,7 @@ def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageCo
                seed: int = 0, init_trunk: dict | None = None) -> PIAPNet:
     """Baseline (1,0,0) / PI-3 (a,1-a,0) / AP (b,0,1-b) / PIAP (a,b,g): Eqs. 2, 3, 5, 6.
     ``init_trunk``: Encoder AU weights to start from (:func:`trunk_state`; fine-tuning)."""
-    loss = PIAPLoss(*weights)
+    loss = PIAPLoss(*weights, pos_weight=stage_pos_weight(st, labels, data.train)).to(device)
     model = PIAPNet(net)
     if init_trunk is not None:
         model.trunk.load_state_dict(init_trunk, strict=True)

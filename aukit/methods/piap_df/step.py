@@ -49,10 +49,11 @@ def generator_step(model: nn.Module, batch: dict) -> StepOutput:
     return StepOutput(loss, {"l_pi": loss.detach()}, n_images=x.shape[0])
 
 
-def pi2_step(model: nn.Module, batch: dict) -> StepOutput:
-    """PI stage 2, Eq. 2: L_AU through the generator-masked greyscale input (generator trains too)."""
+def pi2_step(model: nn.Module, batch: dict, au_loss: AULoss | None = None) -> StepOutput:
+    """PI stage 2, Eq. 2: L_AU through the generator-masked greyscale input (generator trains too).
+    ``au_loss``: the L_AU module (None: plain BCE, ``AULoss()``)."""
     x = batch["image"]
-    loss = AULoss()(model(x)["logits"], batch["au"])
+    loss = (AULoss() if au_loss is None else au_loss)(model(x)["logits"], batch["au"])
     return StepOutput(loss, {"l_au": loss.detach()}, n_images=x.shape[0])
 
 

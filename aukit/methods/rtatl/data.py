@@ -1,4 +1,4 @@
-"""RTATL's data: labelled frames (+ TV-L1 flow t -> t+3) and unlabelled faces, from the data layer.
+"""RTATL's data: labelled frames (+ TV-L1 flow t -> t+flow_step) and unlabelled faces, from the data layer.
 
 ``load_data`` gathers, per store row, the AU occurrence labels (N, n_aus) 0/1/NaN, the AU
 centres (N, n_aus, 2, 2) and the flow targets; ``PairedLoader`` yields one batch made of a
@@ -13,6 +13,8 @@ import torch
 
 from aukit import data as D
 from aukit.data.splits import labelled_fold_rows, subset_rows
+
+from .config import RTATLTrainConfig
 
 
 @dataclass
@@ -42,12 +44,12 @@ def occurrence_labels(index, aus) -> np.ndarray:
 
 
 def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, flow: bool = True,
-              flow_step: int = 3, flow_size: int = 64, max_train: int | None = None, max_test: int | None = None,
-              max_unlabelled: int | None = None, labelled_subjects: int | None = None, seed: int = 0,
-              policy: str = "rtatl") -> RTATLData:
+              flow_step: int | None = None, flow_size: int = 64, max_train: int | None = None,
+              max_test: int | None = None, max_unlabelled: int | None = None, labelled_subjects: int | None = None,
+              seed: int = 0, policy: str = "rtatl") -> RTATLData:
     """Labelled store of ``dataset`` split by ``fold`` (subject-exclusive), flow targets and the
     unlabelled pool. ``labelled_subjects`` keeps that many random training subjects (Fig. 4);
-    ``max_*`` subsample frames (quick/smoke presets)."""
+    ``max_*`` subsample frames (quick/smoke presets); ``flow_step`` None: RTATLTrainConfig.flow_step."""
     store = D.load_store(dataset, policy)
     idx = store.index
     train_s, test_s = D.fold_subjects(dataset, fold)
@@ -63,7 +65,8 @@ def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, fl
     out = RTATLData(store=store, aus=tuple(aus), labels=labels, centres=store.au_centres(aus),
                     train_rows=train, test_rows=test, info=info)
     if flow:
-        raw = D.flow(store, step=flow_step, size=flow_size)
+        step = RTATLTrainConfig().flow_step if flow_step is None else flow_step
+        raw = D.flow(store, step=step, size=flow_size)
         k = max(1, flow_size // 32)  # choice: keep a 32x32 grid (OFE predicts 24x24 at 192), 4x less memory
         r = flow_size // k
         f = np.empty((len(raw), 2, r, r), np.float32)

@@ -36,6 +36,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "RoII": ({}, dict(ofe=False)),
     "RTATL": ({}, {}),
 }
+# ExperimentConfig fields that size a run and fill the RTATLTrainConfig fields of the same name.
+RUN_SIZES = ("epochs", "batch_size", "unlabelled_batch_size")
 # The paper's ordering on BP4D (Table 1 averages): what the scientific check tests.
 PAPER_ORDER = ("Jigsaw", "Backbone^G", "Backbone^T", "Rotation", "Exemplar", "OFE", "RoII", "RTATL")
 
@@ -48,11 +50,11 @@ class ExperimentConfig:
     preset: str = "quick"                    # smoke | quick | full
     seeds: tuple = (0, 1, 2)
     variants: tuple = tuple(VARIANTS)
-    epochs: int = 10
+    epochs: int | None = None                # None: RTATLTrainConfig.epochs (or extra's)
     steps_per_epoch: int | None = None       # cut epochs short (None: whole training set)
     input_size: int = 192                    # RTATL §4.2
-    batch_size: int = 32
-    unlabelled_batch_size: int = 32
+    batch_size: int | None = None            # None: RTATLTrainConfig.batch_size (or extra's)
+    unlabelled_batch_size: int | None = None  # None: RTATLTrainConfig.unlabelled_batch_size (or extra's)
     max_train: int | None = None
     max_test: int | None = None
     max_unlabelled: int | None = None
@@ -71,9 +73,25 @@ class ExperimentConfig:
     progress: bool = False
     extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
 
+    def __post_init__(self):
+        # the run sizes default to RTATLTrainConfig's, which holds the numbers; a value given both
+        # here and in ``extra`` must agree
+        base = RTATLTrainConfig()
+        for name in RUN_SIZES:
+            mine, theirs = getattr(self, name), self.extra.get(name)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise ValueError(f"{name} is {mine} here but {theirs} in extra: set it once")
+            if mine is None:
+                setattr(self, name, getattr(base, name) if theirs is None else theirs)
+
     @property
     def aus(self) -> tuple:
         return DISFA_AUS if "disfa" in self.dataset else BP4D_AUS
+
+    @property
+    def flow_step(self) -> int:
+        """Frames between the two of a flow target (RTATL §3.4): RTATLTrainConfig.flow_step or extra's."""
+        return int(self.extra.get("flow_step", RTATLTrainConfig().flow_step))
 
 
 def preset_config(preset: str, **overrides) -> ExperimentConfig:
@@ -85,7 +103,7 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
         "quick": dict(input_size=64, epochs=1, steps_per_epoch=12, batch_size=16, unlabelled_batch_size=16,
                       max_train=1200, max_test=400, max_unlabelled=800, flow_size=32, seeds=(0,),
                       variants=("Backbone^T", "OFE", "RoII", "RTATL"), sweep_subjects=(), sweep_methods=()),
-        "full": dict(input_size=192, epochs=10, batch_size=32, unlabelled_batch_size=32),
+        "full": dict(input_size=192),                      # epochs and batches: RTATLTrainConfig's
     }
     if preset not in base:
         raise ValueError(f"preset must be smoke|quick|full, got {preset!r}")
@@ -100,10 +118,10 @@ def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLN
     patch = 48 * ecfg.input_size // 192                      # RTATL §4.2: 48x48 at 192, scaled with the input
     mc = RTATLModelConfig(aus=ecfg.aus, input_size=ecfg.input_size, patch=patch, weights=ecfg.weights, **m_over)
     size = data.store.size
+    sizes = {name: getattr(ecfg, name) for name in RUN_SIZES}
     tc = RTATLTrainConfig(aus=ecfg.aus, lambda1=ecfg.lambda1, lambda2=ecfg.lambda2, lambda_f=ecfg.lambda_f,
                           lr=ecfg.lr, image_size=size, crop_size=round(size * 192 / 200),
-                          batch_size=ecfg.batch_size, unlabelled_batch_size=ecfg.unlabelled_batch_size,
-                          epochs=ecfg.epochs, **{**ecfg.extra, **t_over})
+                          **{**ecfg.extra, **sizes, **t_over})
     adj = cooccurrence_graph(data.labels[data.train_rows], mc.gcn_threshold) if mc.relation == "gcn" else None
     return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, patch)
 
@@ -118,9 +136,9 @@ def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: i
     net, step = build(ecfg, variant, data)
     step.gen.manual_seed(seed)
     tc = net.train_cfg
-    loader = PairedLoader(data, ecfg.batch_size, ecfg.unlabelled_batch_size, device=device, seed=seed,
+    loader = PairedLoader(data, tc.batch_size, tc.unlabelled_batch_size, device=device, seed=seed,
                           use_unlabelled=uses_unlabelled(tc), use_flow=tc.ofe)
-    cfg = TrainConfig(epochs=ecfg.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress)
+    cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress)
     hist = fit(net, step, loader, net.optimizers(), cfg, device=device,
                method_config={"model": dataclasses.asdict(net.model_cfg), "train": dataclasses.asdict(tc)})
     return net, hist
@@ -173,8 +191,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     device = pick_device(ecfg.device or None)
     t0 = time.perf_counter()
     data = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled, max_train=ecfg.max_train,
-                     max_test=ecfg.max_test, max_unlabelled=ecfg.max_unlabelled, flow_size=ecfg.flow_size,
-                     seed=0)
+                     max_test=ecfg.max_test, max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
+                     flow_size=ecfg.flow_size, seed=0)
     t_data = time.perf_counter() - t0
     labels = data.labels[data.test_rows]
     out_dir = Path(ecfg.out_dir)

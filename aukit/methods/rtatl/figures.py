@@ -132,8 +132,8 @@ def label_sweep(ecfg, data, device, train_variant, predict_rows, f1_scores):
             for seed in ecfg.sweep_seeds:
                 sub = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled,
                                 max_train=ecfg.max_train, max_test=ecfg.max_test,
-                                max_unlabelled=ecfg.max_unlabelled, flow_size=ecfg.flow_size,
-                                labelled_subjects=None if k == present else k, seed=seed)
+                                max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
+                                flow_size=ecfg.flow_size, labelled_subjects=None if k == present else k, seed=seed)
                 net, _ = train_variant(ecfg, m, sub, seed, device)
                 res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
                 vals.append(res["avg"])

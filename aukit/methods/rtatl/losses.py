@@ -80,7 +80,9 @@ class PatchClassifierLoss(nn.Module):
 
 
 class FlowLoss(nn.Module):
-    """L_F (Eq. 8) = E|f_g - f_p|: mean absolute error over the images with a flow target.
+    """L_F (Eq. 8) over the images with a flow target: mean absolute error per flow element.
+
+    choice: a per-element mean; Eq. 8's E||f_g - f_p||_1 sums over each (2, h, w) map, 2hw times ours.
 
     pred, target (B, 2, h, w); valid (B,) bool or None. 0 when no image has a target.
     """

@@ -35,7 +35,7 @@ class SCCModelConfig:
     edge_bn: bool = True               # authors' TF code: 1x1 conv + BN + ReLU on the edges (Eq. 3 has no BN)
     include_self: bool = True          # our choice (DGCNN k-NN habit): a node is its own nearest neighbour
     nodes: str = "channels"            # SCC §SCC: channel maps are the nodes; "positions": our reading of the TF code
-    n_points: int = 24                 # SCC §Heatmap Regression: N maps = 2 points x 12 DISFA AUs
+    n_points: int = 24                 # REFERENCE.md (EAC-Net/JAA-Net rules): 2 points x 12 DISFA AUs
     gather_backward: str = "auto"      # implementation, same sums: one-hot matmul where it is small, else index_add
     aggregate: str = "auto"            # implementation, same numbers: fused (no edge tensor kept) for channel nodes
     backbone_weights: str | None = None  # local ImageNet state_dict (paper: ImageNet init); None = random

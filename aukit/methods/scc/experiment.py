@@ -44,7 +44,7 @@ class ExperimentConfig:
     k_values: tuple = (3, 5, 7, 9, 11)  # Fig. 6 grid (our choice; the figure's values are not in the text)
     epochs: int = 15                     # SCCTrainConfig.epochs
     steps_per_epoch: int | None = None   # cut epochs short (None: the whole training set)
-    batch_size: int = 32                 # SCC §Implementation Details
+    batch_size: int | None = None        # None: SCCTrainConfig.batch_size (SCC §Implementation Details)
     lr: float = 5e-4                     # SCC §Implementation Details: Adam
     lr_milestones: tuple = (5, 10)       # authors' TF code
     sigma: float = 2.0                   # SCC Eq. 1 at 64x64
@@ -61,6 +61,10 @@ class ExperimentConfig:
     out_dir: str = "reports/scc"
     model_dir: str = ""                  # SCC-Heatmap (first seed) -> model_dir/deploy.pt for aukit predict; "" skips
     progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size is None:          # SCCTrainConfig holds the paper's number
+            self.batch_size = SCCTrainConfig().batch_size
 
     @property
     def aus(self) -> tuple:
@@ -140,8 +144,8 @@ class Runner:
         mc, _ = configs(self.ecfg, overrides)
         return tuple(sorted(dataclasses.asdict(mc).items()))
 
-    def loader(self, rows, shuffle: bool, seed: int = 0, batch_size: int | None = None) -> BatchLoader:
-        bs = min(batch_size or self.ecfg.batch_size, len(rows))
+    def loader(self, rows, shuffle: bool, batch_size: int, seed: int = 0) -> BatchLoader:
+        bs = min(batch_size, len(rows))
         return BatchLoader(self.data.store, rows, bs, device=self.device, shuffle=shuffle, seed=seed,
                            drop_last=shuffle, targets=self.data.targets)
 
@@ -152,8 +156,8 @@ class Runner:
         opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(tc.lr_milestones), tc.lr_gamma)
         cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress)
-        hist = fit(model, make_step(tc, mc.input_size), self.loader(self.data.train_rows, True, seed), opt, cfg,
-                   device=self.device, scheduler=sched,
+        train = self.loader(self.data.train_rows, True, tc.batch_size, seed)
+        hist = fit(model, make_step(tc, mc.input_size), train, opt, cfg, device=self.device, scheduler=sched,
                    method_config={"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)})
         model.history = hist
         return model

@@ -21,8 +21,8 @@ class TASModelConfig:
     depth: int = 34                     # TAS §Implementation Details: ResNet34 without final layers
     weights: str | None = None          # local ImageNet state_dict path; random init when None (nothing is downloaded)
     separate_attention: bool = True     # TAS Table 3 "Sep": C separate spatial attention layers (False = A0, vanilla ResNet34)
-    attention_kernel: int = 9           # TAS §Implementation Details: kernel size 9 (the public code uses 3)
-    attention_hidden: int = 64          # not stated in TAS; PFA's spatial attention halves its 64 input channels -> we pick 64
+    attention_kernel: int = 9           # TAS §Implementation Details: kernel size 9 for each spatial attention layer
+    attention_hidden: int = 64          # choice: width of the 1xk / kx1 attention branches (TAS, REFERENCE.md: none)
     mlp_hidden: int = 64                # TAS §Implementation Details: MLP 512 -> 64 -> 1
     leaky_slope: float = 0.01           # TAS: LeakyReLU between the two linear layers (PyTorch default slope)
     clip_output: bool = True            # TAS §Overview: estimate clipped to [0, 1] (straight-through gradient in training)
@@ -32,12 +32,12 @@ class TASModelConfig:
 class TASLossConfig:
     """Weights of Eq. 5 and the hyper-parameters of Eqs. 2-4 (A1..A6 toggle the lambdas)."""
 
-    lambda_rank: float = 0.1            # TAS §Implementation Details: lambda_rank = 0.1
-    lambda_spd: float = 0.05            # TAS §Implementation Details: lambda_spd = 0.05
-    lambda_sub: float = 0.005           # TAS §Implementation Details: 0.005 on BP4D, 0.05 on DISFA
+    lambda_rank: float = 0.1            # TAS §Implementation Details: 0.1, on our mean-reduced losses (Eqs. 1-3 sum)
+    lambda_spd: float = 0.05            # TAS §Implementation Details: 0.05, on our mean-reduced losses (Eqs. 1-3 sum)
+    lambda_sub: float = 0.005           # TAS §Implementation Details: 0.005 BP4D, 0.05 DISFA (on mean-reduced losses)
     alpha: float = 0.5                  # TAS §Implementation Details: mixup lambda ~ Beta(alpha, alpha), alpha = 0.5
     rank_margin: float = 0.0            # TAS Eq. 2: Max(0, A Δf), no margin
-    sub_pairs: str = "subject"          # TAS Eq. 4: pairs of keyframes from different subjects ("segment": different segments)
+    sub_pairs: str = "subject"          # choice: the prose's different subjects (Eq. 4's text: segments, "segment")
 
 
 @dataclass

@@ -83,7 +83,8 @@ class SpeedLoss(nn.Module):
 
     def sample(self, n: int, t: int, *, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw lam (n,) ~ Beta(alpha, alpha) and perm (n, t) (an independent shuffle per segment)."""
+        """Draw lam (n,) ~ Beta(alpha, alpha) and perm (n, t) (an independent shuffle per segment).
+        choice: one lam per segment; Eq. 3 writes a single lam ~ Beta(alpha, alpha)."""
         # Drawn where ``generator`` lives (so a seeded CPU generator reproduces), else on ``device`` itself:
         # the GPU step then copies nothing from the host.
         where = generator.device if generator is not None else torch.device(device)
