@@ -34,9 +34,10 @@ def cmd_prepare(a) -> int:
 
 
 def cmd_data_check(a) -> int:
+    """Exit code 1 when a present dataset cannot be read (or its explicit root is wrong), else 0."""
     from . import data
     table = data.print_check()
-    return 0 if table is not None else 1
+    return 1 if (table["status"] == "unreadable").any() else 0
 
 
 def cmd_run(a) -> int:

@@ -4,7 +4,9 @@
   AU_Detection_Challenge/<split>/<video>.txt (header of AU names, row i = frame i+1,
   -1 = invalid) -> occ_AUxx.
 - EmotioNet: images/*.jpg; optional labels.csv ('image' column + AU columns, 999 = not
-  annotated) -> occ_AUxx. Each image is its own subject and sequence.
+  annotated) -> occ_AUxx. Each image is its own subject and sequence. Every image is
+  kept (it is used unlabelled); images without a label row, label rows without an
+  image, repeated rows and columns that are not AUs are counted or named.
 - CASIA-WebFace: <identity>/<image>.jpg; subject = sequence = identity.
 - AFEW-VA: <clip>/<frame>.png + <clip>/<clip>.json; columns arousal, valence; the 68
   annotated landmarks per frame come from `afew_va_landmarks(df)`.
@@ -17,17 +19,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labelio import QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number, read_table
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number,
+                      note_ignored, read_table)
 from .manifest import as_list, entry
 from .scan import fill, scan
 
 
-def _seq_frames(root: Path, pattern: str, group: str) -> dict[str, list[tuple[int, Path]]]:
+def _seq_frames(root: Path, pattern: str, group: str, qa: QA | None = None
+                ) -> dict[str, list[tuple[int, Path]]]:
+    """Frames per `group` value; with `qa`, other files in the frame folders are counted and named."""
     seqs: dict[str, list[tuple[int, Path]]] = {}
-    for f, p in scan(root, pattern):
-        n = frame_number(f["frame"])
-        if n is not None:
-            seqs.setdefault(f[group], []).append((n, p))
+    stray: list[tuple[dict, Path]] = []
+    for f, p in scan(root, pattern, stray):
+        seqs.setdefault(f[group], []).append((int(f["frame"]), p))
+    if qa is not None:
+        note_ignored(qa, stray, f"not a frame image ({pattern})", subject=group)
     return {k: sorted(v) for k, v in seqs.items()}
 
 
@@ -36,12 +42,12 @@ def read_affwild2(root: Path, dataset: str = "affwild2") -> pd.DataFrame:
     invalid = e.get("invalid_code", -1)
     qa = QA()
     parts = []
-    for video, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "video").items()):
+    for video, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "video", qa).items()):
         df = pd.DataFrame({"subject": video, "sequence": video,
                            "frame": [n for n, _ in frames], "source": [str(p) for _, p in frames]})
         lab_path, _ = fill(root, as_list(e["patterns"].get("labels")), video=video)
         if lab_path is not None:
-            names, t = read_table(lab_path, header=True)
+            names, t, _ = read_table(lab_path, header=True)
             try:
                 cols = [au_col(au_number(n), occurrence=True) for n in names]
             except ValueError as err:
@@ -65,21 +71,46 @@ def read_emotionet(root: Path, dataset: str = "emotionet") -> pd.DataFrame:
                        "frame": np.zeros(len(files), np.int64), "source": [str(p) for _, p in files]})
     lab_path, _ = fill(root, as_list(e["patterns"].get("labels")))
     if lab_path is not None and len(df):
-        lab = pd.read_csv(lab_path)
-        if "image" not in lab.columns:
-            raise LabelFormatError(f"{lab_path}:1: expected a column 'image'")
-        lab["image"] = lab["image"].map(lambda s: Path(str(s)).stem)
-        aus = [c for c in lab.columns if c != "image"]
-        for c in aus:
-            v = pd.to_numeric(lab[c], errors="coerce")
-            if v.isna().any():
-                bad = int(np.flatnonzero(v.isna())[0]) + 2
-                raise LabelFormatError(f"{lab_path}:{bad}: cannot parse column {c!r} as a number")
-            lab[au_col(au_number(c), occurrence=True)] = clean_codes(
-                v.to_numpy(), invalid=e.get("invalid_code", 999), lo=0, hi=1, qa=qa, subject="all")
-        lab = lab.drop(columns=aus).rename(columns={"image": "subject"})
+        lab = _emotionet_labels(lab_path, e.get("invalid_code", 999), qa)
+        qa.add("all", "label_without_frame", int((~lab["subject"].isin(df["subject"])).sum()))
+        qa.add("all", "frame_without_label", int((~df["subject"].isin(lab["subject"])).sum()))
         df = df.merge(lab, on="subject", how="left")
     return finish([df], qa, dataset, root)
+
+
+def _emotionet_labels(path: Path, invalid, qa: QA) -> pd.DataFrame:
+    """labels.csv -> subject (image stem) + occ_AUxx; a row per image (line = row index + 2)."""
+    try:
+        lab = pd.read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise LabelFormatError(f"{path}: cannot read as a UTF-8 CSV with a header ({err})") from None
+    if "image" not in lab.columns:
+        raise LabelFormatError(f"{path}:1: expected a column 'image'")
+    out = pd.DataFrame({"subject": lab["image"].map(lambda s: Path(str(s)).stem)})
+    for c in lab.columns.drop("image"):
+        try:
+            col = au_col(au_number(c), occurrence=True)
+        except ValueError:
+            qa.note("ignored_column", f"{path}:1: column {c!r} is not an AU column (not read)")
+            continue
+        v = pd.to_numeric(lab[c], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(v) | (v != np.round(v))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise LabelFormatError(f"{path}:{i + 2}: column {c!r} is {lab[c].iloc[i]!r}, expected an integer")
+        out[col] = clean_codes(v, invalid=invalid, lo=0, hi=1, qa=qa, subject="all")
+    same = out.duplicated(keep="first").to_numpy()
+    clash = out["subject"].duplicated(keep="first").to_numpy() & ~same
+    if clash.any():
+        i = int(np.flatnonzero(clash)[0])
+        j = int(np.flatnonzero(out["subject"] == out["subject"].iat[i])[0])
+        raise LabelFormatError(f"{path}:{i + 2}: image {lab['image'].iat[i]!r} again, with values different "
+                               f"from line {j + 2}")
+    if same.any():
+        qa.add("all", "duplicate_label_row", int(same.sum()))
+        qa.note("duplicate_label_row", f"{path}:{np.flatnonzero(same)[0] + 2}: {int(same.sum())} repeated "
+                                       "row(s), read once")
+    return out[~same]
 
 
 def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:

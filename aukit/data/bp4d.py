@@ -1,13 +1,15 @@
 """BP4D-Spontaneous reader (also reads the SynthAU tree written in BP4D format).
 
 Layout (REFERENCE.md; patterns in data_manifest.yaml):
-  frames      2D/<subject>/<task>/<frame>.jpg       ('732.jpg' and '0732.jpg')
+  frames      2D/<subject>/<task>/<frame>.jpg       ('732.jpg', '0732.jpg', '732.JPG')
   occurrence  AUCoding/AU_OCC/<subject>_<task>.csv  header; column 0 = frame; 0/1/9
   intensity   AUCoding/AU_INT/AU06/<subject>_<task>_AU06.csv (or 'AU Intensity Codes3.0')
               no header; rows frame,intensity; 0..5, 9 = invalid
 Rows are the frames that have an image and at least one label; frames labelled but
-without an image, and images without any label, are excluded and counted. A
-sequence with no label file at all (unlabelled copy) keeps all its images, AUs NaN.
+without an image, and images without any label, are excluded and counted. A sequence
+whose label files are missing keeps its images, AUs NaN, and each missing file is
+counted; a copy without any intensity (or occurrence) file is noted once instead.
+Files in the frame folders that are not '<number>.jpg' are counted and named.
 """
 from __future__ import annotations
 
@@ -17,44 +19,67 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labelio import QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number, read_table
-from .manifest import as_list, entry
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
+                      read_table, unique_rows)
+from .manifest import as_list, base_name, entry
 from .scan import fill, scan
 
 
 def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int, Path]]:
     seqs: dict[tuple[str, str], dict[int, Path]] = defaultdict(dict)
-    for fields, path in scan(root, pattern):
-        n = frame_number(fields["frame"])
-        if n is None:
-            continue
+    stray: list[tuple[dict, Path]] = []
+    tail = pattern.rpartition("}")[2]  # '.jpg': of two names for a frame, '732.jpg' wins over '732.JPG'
+    for fields, path in sorted(scan(root, pattern, stray), key=lambda fp: not fp[1].name.endswith(tail)):
+        n = int(fields["frame"])
         seq = seqs[(fields["subject"], fields["task"])]
         if n in seq:  # both 732.jpg and 0732.jpg: keep the first, say so
-            qa.notes.append(f"duplicate frame {n}: {seq[n].name} and {path.name} in {path.parent}")
+            note_ignored(qa, [(fields, path)], f"second image of frame {n} ({seq[n].name} is used)")
             continue
         seq[n] = path
+    note_ignored(qa, stray, f"not a frame image ({pattern})")
     return seqs
 
 
-def _occurrence(path: Path, invalid, qa: QA, subject: str) -> pd.DataFrame:
-    names, t = read_table(path, header=True)
-    if names is None or len(names) < 2:
+def _labelled(root: Path, patterns: list[str], qa: QA) -> set[tuple[str, str]]:
+    """(subject, task) of every label file matching `patterns`; other files there are noted."""
+    stray: list[tuple[dict, Path]] = []
+    found, matched = set(), set()
+    for pat in patterns:
+        for f, p in scan(root, pat, stray):
+            found.add((f["subject"], f["task"]))
+            matched.add(p)
+    note_ignored(qa, [(f, p) for f, p in stray if p not in matched],
+                 f"not a label file name ({' or '.join(patterns)})")
+    return found
+
+
+def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: str) -> pd.DataFrame:
+    names, t, lines = read_table(path, header=True)
+    if len(names) < 2:
         raise LabelFormatError(f"{path}:1: expected a header 'frame,AU1,AU2,...'")
     try:
         aus = [au_number(n) for n in names[1:]]
     except ValueError as e:
         raise LabelFormatError(f"{path}:1: {e}") from None
+    if len(set(aus)) < len(aus):
+        raise LabelFormatError(f"{path}:1: an AU column appears twice: {','.join(names)}")
+    missing = sorted(set(expected_aus) - set(aus))
+    if missing:
+        qa.add(subject, "missing_au_column", len(missing))
+        qa.note("missing_au_column", f"{path}:1: no column for AU {', '.join(map(str, missing))} (left NaN)")
+    t = unique_rows(t, lines, path, qa, subject)
     out = {"frame": t[:, 0].astype(np.int64)}
     for j, au in enumerate(aus, start=1):
         out[au_col(au, occurrence=True)] = clean_codes(t[:, j], invalid=invalid, lo=0, hi=1,
                                                       qa=qa, subject=subject)
-    return pd.DataFrame(out).drop_duplicates("frame", keep="first")
+    return pd.DataFrame(out)
 
 
 def _intensity(path: Path, au: int, invalid, qa: QA, subject: str) -> pd.DataFrame:
-    _, t = read_table(path, header=False, ncols=2)
+    _, t, lines = read_table(path, header=False, ncols=2)
+    t = unique_rows(t, lines, path, qa, subject)
     v = clean_codes(t[:, 1], invalid=invalid, lo=0, hi=5, qa=qa, subject=subject)
-    return pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v}).drop_duplicates("frame")
+    return pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})
 
 
 def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
@@ -64,35 +89,37 @@ def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
     invalid = e.get("invalid_code", 9)
     int_aus = [int(a) for a in e.get("intensity_aus", [])]
     occ_aus = [int(a) for a in e.get("occurrence_aus", [])]
+    occ_pats, int_pats = as_list(pats.get("occurrence")), as_list(pats.get("intensity"))
     qa = QA()
     seqs = _frames(root, pats["frames"], qa)
+    has_occ, has_int = _labelled(root, occ_pats, qa), _labelled(root, int_pats, qa)
+    for kind, pl, found in (("occurrence", occ_pats, has_occ), ("intensity", int_pats, has_int)):
+        if pl and not found:  # a whole kind absent: one note, not one count per sequence
+            qa.note("no_labels", f"no {kind} labels found under {root} (pattern {' or '.join(pl)}): "
+                                 f"notebooks that need {kind} labels cannot use this copy (if it keeps them "
+                                 f"elsewhere, edit {base_name(dataset)}.patterns.{kind} in data_manifest.yaml)")
     parts = []
-    for (subject, task), frames in sorted(seqs.items()):
+    for subject, task in sorted(set(seqs) | has_occ | has_int):
+        frames = seqs.get((subject, task), {})
+        wanted = ([(occ_pats, None)] if has_occ else []) + [(int_pats, a) for a in int_aus if has_int]
         labels = []
-        occ_path, _ = fill(root, as_list(pats.get("occurrence")), subject=subject, task=task)
-        if occ_path is not None:
-            labels.append(_occurrence(occ_path, invalid, qa, subject))
-        n_int_files = 0
-        for au in int_aus:
-            p, _ = fill(root, as_list(pats.get("intensity")), subject=subject, task=task, au=au)
+        for pl, au in wanted:  # au None: the occurrence file
+            p, tried = fill(root, pl, subject=subject, task=task, au=au)
             if p is not None:
-                labels.append(_intensity(p, au, invalid, qa, subject))
-                n_int_files += 1
-        if n_int_files and n_int_files < len(int_aus):
-            qa.add(subject, "missing_label_file", len(int_aus) - n_int_files)
-        img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64),
+                labels.append((p, _occurrence(p, invalid, occ_aus, qa, subject) if au is None
+                               else _intensity(p, au, invalid, qa, subject)))
+            elif frames:
+                qa.add(subject, "missing_label_file")
+                what = "is not a file" if tried[0].exists() else "is missing"
+                qa.note("missing_label_file", f"{subject}/{task}: {tried[0].relative_to(root)} {what}")
+        if not frames:
+            where = pats["frames"].format(subject=subject, task=task, frame="*")
+            qa.note("label_without_frame", f"{subject}/{task}: label files but no images ({where})")
+        img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
                             "source": [str(p) for p in frames.values()]})
-        if labels:
-            lab = labels[0]
-            for other in labels[1:]:
-                lab = lab.merge(other, on="frame", how="outer")
-            have = set(img["frame"])
-            labelled = set(lab["frame"])
-            qa.add(subject, "label_without_frame", len(labelled - have))
-            qa.add(subject, "frame_without_label", len(have - labelled))
-            df = img.merge(lab, on="frame", how="inner")
-        else:
-            df = img
+        df = join_labels(img, labels, qa, subject) if labels else img
+        if df.empty:
+            continue
         df.insert(0, "subject", subject)
         df.insert(1, "sequence", task)
         parts.append(df)

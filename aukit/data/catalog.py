@@ -3,7 +3,8 @@
 Columns: subject, sequence (BP4D task, DISFA video, clip/identity), frame (int, the
 dataset's numbering), source (image path, or '<video>#<k>' with k the 0-based decode
 position), AUxx (intensity 0..5, NaN = invalid/not coded), occ_AUxx (0/1/NaN).
-`df.attrs["qa"]` holds the counts of invalid codes and label/frame mismatches.
+`df.attrs["qa"]` holds the counts of invalid codes and label/frame mismatches (totals,
+per subject) and notes naming the files concerned ('kind: message'; see labelio.QA).
 """
 from __future__ import annotations
 

@@ -1,61 +1,117 @@
-"""`aukit data check`: validate every present dataset against its data_manifest.yaml entry."""
+"""`aukit data check`: validate every present dataset against its data_manifest.yaml entry.
+
+Per dataset: the root used and where it came from, subject/frame counts against the
+manifest and the committed folds (which subjects are missing), problems (counts that
+lose frames or labels), information (codes the dataset itself marks invalid, known
+properties such as DISFA SN010's short labels) and the reader's notes, a few per kind.
+"""
 from __future__ import annotations
 
 import pandas as pd
 
 from .catalog import index
-from .labelio import LabelFormatError
-from .manifest import DATASETS, DatasetNotFound, entry, resolve_root
+from .labelio import QA_KEYS, LabelFormatError
+from .manifest import DATASETS, DatasetNotFound, RootNotFound, candidate_roots, entry, resolve_root
+from .splits import folds
 
 FRAME_TOLERANCE = 0.10  # expected frame counts are approximate across copies of a dataset
+NOTES_PER_KIND = 3
+# counted by the readers but not a problem: the dataset's own "not coded" codes (BP4D 9, 999, -1)
+INFO_KEYS = ("invalid_codes",)
+COUNTS = ["subjects", "expected_subjects", "frames", "expected_frames"]
 
 
 def _check_one(dataset: str, root=None) -> dict:
     e = entry(dataset)
     exp = e.get("expected") or {}
-    row = {"dataset": dataset, "found": False, "root": None, "subjects": None,
-           "expected_subjects": exp.get("subjects"), "frames": None,
-           "expected_frames": exp.get("frames"), "notebooks": ",".join(e.get("notebooks", [])),
-           "problems": ""}
+    row = {"dataset": dataset, "found": False, "status": "missing", "subjects": None,
+           "expected_subjects": exp.get("subjects"), "frames": None, "expected_frames": exp.get("frames"),
+           "notebooks": ",".join(e.get("notebooks", [])), "root": None, "root_from": None,
+           "problems": "", "info": "", "notes": []}
     try:
         row["root"] = str(resolve_root(dataset, root))
+    except RootNotFound as err:  # a root set for this dataset that points nowhere: an error
+        row["status"], row["problems"] = "unreadable", str(err)
+        return row
     except DatasetNotFound:
         row["problems"] = "missing"
         return row
+    row["root_from"] = next(src for src, p in candidate_roots(dataset, root) if p.is_dir())
     row["found"] = True
-    problems = []
     try:
         df = index(dataset, row["root"])
-    except (LabelFormatError, FileNotFoundError, KeyError) as err:
-        row["problems"] = f"unreadable: {err}"
+    except (OSError, ValueError, KeyError) as err:
+        kind = "" if isinstance(err, (LabelFormatError, OSError)) else f"{type(err).__name__}: "
+        row["status"], row["problems"] = "unreadable", f"unreadable: {kind}{err}"
         return row
-    row["subjects"] = int(df["subject"].nunique())
-    row["frames"] = int(len(df))
+    problems, info = [], []
+    subjects = set(df["subject"])
+    row["subjects"], row["frames"] = len(subjects), len(df)
     if exp.get("subjects") is not None and row["subjects"] != exp["subjects"]:
         problems.append(f"{row['subjects']} subjects, expected {exp['subjects']}")
+    listed = set().union(*folds(dataset, subjects=sorted(subjects)).values())
+    if listed - subjects:
+        gone = sorted(listed - subjects)
+        problems.append(f"{len(gone)} subjects of the committed folds not found: {', '.join(gone)}")
+    if subjects - listed:
+        info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
+                    f"{', '.join(sorted(subjects - listed))}")
     if exp.get("frames") and abs(row["frames"] - exp["frames"]) > FRAME_TOLERANCE * exp["frames"]:
         problems.append(f"{row['frames']} frames, expected ~{exp['frames']}")
     qa = df.attrs.get("qa", {})
-    for k in ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
-              "missing_label_file"):
-        if qa.get(k):
-            problems.append(f"{k}={qa[k]}")
-    row["problems"] = "; ".join(problems)
+    expected = qa.get("expected", {})
+    for k in QA_KEYS:
+        n = qa.get(k, 0) - expected.get(k, 0)
+        if n and k in INFO_KEYS:
+            info.append(f"{k}={n} (codes the dataset itself marks not coded or invalid, NaN in the index)")
+        elif n:
+            problems.append(f"{k}={n}")
+    notes = qa.get("notes", [])
+    problems += [n.partition(": ")[2] for n in notes if n.startswith("no_labels: ")]
+    info += [n.partition(": ")[2] for n in notes if n.startswith("expected: ")]
+    row["notes"] = [n for n in notes if not n.startswith(("no_labels: ", "expected: "))]
+    row["status"] = "problems" if problems else "ok"
+    row["problems"], row["info"] = "; ".join(problems), "; ".join(info)
     return row
 
 
 def check(datasets=None, roots: dict | None = None) -> pd.DataFrame:
-    """One row per dataset: found, root, subject/frame counts vs expected, problems."""
+    """One row per dataset: found, status, root, subject/frame counts vs expected, problems, info, notes."""
     roots = roots or {}
-    return pd.DataFrame([_check_one(d, roots.get(d)) for d in (datasets or DATASETS)])
+    df = pd.DataFrame([_check_one(d, roots.get(d)) for d in (datasets or DATASETS)])
+    df[COUNTS] = df[COUNTS].astype("Int64")
+    return df
+
+
+def _details(row) -> list[str]:
+    """The text under a dataset's table row: root, problems, information, notes (a few per kind)."""
+    out = [f"{row['dataset']}: root {row['root']} (from {row['root_from']})" if row["found"]
+           else row["dataset"]]
+    if row["status"] == "unreadable":
+        return out + ["  " + line for line in row["problems"].splitlines()]
+    out += [f"  problem: {p}" for p in row["problems"].split("; ") if p]
+    out += [f"  info: {p}" for p in row["info"].split("; ") if p]
+    kinds: dict[str, list[str]] = {}
+    for n in row["notes"]:
+        kind, _, msg = n.partition(": ")
+        kinds.setdefault(kind, []).append(msg)
+    for kind, msgs in kinds.items():
+        out.append(f"  {kind} ({len(msgs)}):")
+        out += [f"    {m}" for m in msgs[:NOTES_PER_KIND]]
+        if len(msgs) > NOTES_PER_KIND:
+            out.append(f"    ... and {len(msgs) - NOTES_PER_KIND} more")
+    return out
 
 
 def print_check(datasets=None, roots: dict | None = None) -> pd.DataFrame:
-    """Print the check table (what `aukit data check` shows) and return it."""
+    """Print the check table (what `aukit data check` shows) and the details of every dataset found."""
     df = check(datasets, roots)
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        print(df.drop(columns=["root"]).to_string(index=False))
-    missing = df[~df["found"]]["dataset"].tolist()
+    cols = ["dataset", "found", "status", *COUNTS, "notebooks"]
+    with pd.option_context("display.width", 200):
+        print(df[cols].to_string(index=False))
+    for _, row in df[df["status"] != "missing"].iterrows():
+        print("\n" + "\n".join(_details(row)))
+    missing = df[df["status"] == "missing"]["dataset"].tolist()
     if missing:
         print(f"\nmissing: {', '.join(missing)} (set roots in data_manifest.yaml or env AUKIT_DATA; "
               f"no licensed copy: `aukit synth` and use the synthau-* datasets)")

@@ -5,7 +5,10 @@ Layout (REFERENCE.md; patterns in data_manifest.yaml):
   labels  ActionUnit_Labels/SN001/SN001_au1.txt   lines 'frame,intensity', frames from 1
 The `source` of a row is '<video path>#<k>' with k = frame - 1 the decode position.
 Frames beyond the shorter of (labels, video) are excluded and counted (SN010 has 4844
-labels for 4845 video frames). `occ_AUxx` = intensity >= 2 (detection convention).
+labels for 4845 video frames: counted, and marked expected). `occ_AUxx` = intensity >= 2
+(detection convention). A subject without some label file keeps its frames (that AU
+NaN) and each missing file is counted; files in the label folders that do not fit the
+pattern ('SN001_au1_old.txt') are counted, named and not read.
 """
 from __future__ import annotations
 
@@ -15,9 +18,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .labelio import QA, au_col, clean_codes, finish, read_table
+from .labelio import QA, au_col, clean_codes, finish, join_labels, note_ignored, read_table, unique_rows
 from .manifest import entry
 from .scan import scan
+
+# REFERENCE.md: SN010's label files stop one frame before the end of its 4845-frame video
+KNOWN_SHORT = {"SN010": 1}
 
 
 def video_frame_count(path: Path) -> int:
@@ -41,35 +47,44 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
     qa = QA()
     videos = {f["subject"]: p for f, p in scan(root, pats["video"])}
     label_files: dict[str, dict[int, Path]] = {}
-    for f, p in scan(root, pats["labels"]):
-        if f.get("subject") and f["subject"] in p.name:
-            label_files.setdefault(f["subject"], {})[int(f["au"])] = p
+    stray: list[tuple[dict, Path]] = []
+    for f, p in scan(root, pats["labels"], stray):
+        label_files.setdefault(f["subject"], {})[int(f["au"])] = p
+    note_ignored(qa, stray, f"not a label file name ({pats['labels']})")
+    if not label_files:
+        qa.note("no_labels", f"no label files found under {root} (pattern {pats['labels']}): "
+                             "AU columns are NaN")
     parts = []
     for subject in sorted(set(videos) | set(label_files)):
         video = videos.get(subject)
         files = label_files.get(subject, {})
         n_video = video_frame_count(video) if video is not None else 0
-        if video is not None and n_video == 0:
-            qa.notes.append(f"{subject}: cannot open video {video}")
-        lab = None
+        if video is None:
+            qa.note("label_without_frame", f"{subject}: label files but no video "
+                                           f"({pats['video'].format(subject=subject)})")
+        elif n_video == 0:
+            qa.note("unreadable_video", f"{subject}: cannot open video {video}")
+        sources = []
         for au in aus:
             p = files.get(au)
             if p is None:
-                if files:
+                if label_files and video is not None:
                     qa.add(subject, "missing_label_file")
+                    want = pats["labels"].format(subject=subject, au=au)
+                    qa.note("missing_label_file", f"{subject}: {want} is missing")
                 continue
-            _, t = read_table(p, header=False, ncols=2)
-            d = pd.DataFrame({"frame": t[:, 0].astype(np.int64),
-                              au_col(au): clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa,
-                                                      subject=subject)}).drop_duplicates("frame")
-            lab = d if lab is None else lab.merge(d, on="frame", how="outer")
-        if lab is None:  # unlabelled: every video frame, AUs NaN
-            lab = pd.DataFrame({"frame": np.arange(1, n_video + 1, dtype=np.int64)})
-        inside = (lab["frame"] >= 1) & (lab["frame"] <= n_video)
-        qa.add(subject, "label_without_frame", int((~inside).sum()))
-        if files:
-            qa.add(subject, "frame_without_label", max(0, n_video - int(inside.sum())))
-        lab = lab[inside].sort_values("frame")
+            _, t, lines = read_table(p, header=False, ncols=2)
+            t = unique_rows(t, lines, p, qa, subject)
+            v = clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa, subject=subject)
+            sources.append((p, pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})))
+        lab = pd.DataFrame({"frame": np.arange(1, n_video + 1, dtype=np.int64)})
+        if sources:  # else unlabelled: every video frame, AUs NaN
+            lab = join_labels(lab, sources, qa, subject)
+            short = n_video - len(lab)  # frames without any label; the known shortfall is at the end
+            if dataset == "disfa" and KNOWN_SHORT.get(subject) == short == n_video - lab["frame"].max():
+                qa.expect(subject, "frame_without_label", short,
+                          f"expected: DISFA {subject} has no labels for its last {short} video frame(s), "
+                          "REFERENCE.md")
         if video is None or lab.empty:
             continue
         lab.insert(0, "subject", subject)

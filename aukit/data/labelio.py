@@ -1,9 +1,12 @@
 """Label-file parsing shared by the dataset readers, and the QA counters of `index()`.
 
-Rules (issue #3): a line that does not parse is an error naming file and line; a
-value the dataset marks invalid (BP4D 9, Aff-Wild2 -1, EmotioNet 999) becomes NaN and
-is counted per subject; frames present on one side only (labels without an image or
-video frame, images without labels) are excluded and counted.
+Rules (issue #3): a line that does not parse (not UTF-8, an empty field, a value that
+is not an integer) is an error naming file and line; a value the dataset marks invalid
+(BP4D 9, Aff-Wild2 -1, EmotioNet 999) becomes NaN and is counted per subject; frames
+present on one side only (labels without an image or video frame, images without
+labels) are excluded and counted; a repeated label row is counted and read once, a
+frame listed twice with different values is an error naming both lines. `QA.notes`
+holds 'kind: message' lines (which file, which frames) for `aukit data check`.
 """
 from __future__ import annotations
 
@@ -16,7 +19,10 @@ import pandas as pd
 
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
-           "missing_label_file")
+           "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
+           "ignored_file")
+# frame_missing_label: a kept frame that has no row in one of its label files (that AU is NaN)
+# ignored_file: a file next to the data whose name does not fit the manifest pattern
 
 
 class LabelFormatError(ValueError):
@@ -29,18 +35,29 @@ class QA:
     def __init__(self):
         self.per_subject: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(QA_KEYS, 0))
         self.notes: list[str] = []
+        self.overall: dict[str, int] = dict.fromkeys(QA_KEYS, 0)
+        self.expected: dict[str, int] = defaultdict(int)
 
-    def add(self, subject: str, key: str, n: int = 1) -> None:
+    def add(self, subject: str | None, key: str, n: int = 1) -> None:
+        """Count under `subject`, or for the dataset as a whole when the subject is unknown (None)."""
         if n:
-            self.per_subject[subject][key] += int(n)
+            (self.per_subject[subject] if subject is not None else self.overall)[key] += int(n)
+
+    def note(self, kind: str, message: str) -> None:
+        self.notes.append(f"{kind}: {message}")
+
+    def expect(self, subject: str, key: str, n: int, why: str) -> None:
+        """Mark `n` of the counts already under `key` as a known property of the dataset."""
+        self.expected[key] += int(n)
+        self.note("expected", f"{subject}: {key}={n} ({why})")
 
     def as_dict(self) -> dict:
         totals = dict.fromkeys(QA_KEYS, 0)
-        for counts in self.per_subject.values():
+        for counts in [self.overall, *self.per_subject.values()]:
             for k, v in counts.items():
                 totals[k] += v
         return {**totals, "per_subject": {s: dict(c) for s, c in sorted(self.per_subject.items())},
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "expected": dict(self.expected)}
 
 
 def au_col(au: int, occurrence: bool = False) -> str:
@@ -57,37 +74,82 @@ def au_number(name) -> int:
     return int(m.group(1))
 
 
-def _number(tok: str, path: Path, lineno: int) -> float:
+def _text_lines(path: Path) -> list[str]:
+    raw = path.read_bytes()
     try:
-        return float(tok)
-    except ValueError:
-        raise LabelFormatError(f"{path}:{lineno}: cannot parse {tok!r} as a number") from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        utf16 = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise LabelFormatError(f"{path}:{line}: not UTF-8 text{utf16}: byte {raw[e.start]:#04x} at offset "
+                               f"{e.start}; save it as UTF-8 or ASCII") from None
+    return text.split("\n")
 
 
 def read_table(path: Path, *, header: bool, ncols: int | None = None,
-               sep: str | None = None) -> tuple[list[str] | None, np.ndarray]:
-    """Numeric table (rows, cols) from a small text file, with file:line errors.
+               sep: str | None = None) -> tuple[list[str] | None, np.ndarray, np.ndarray]:
+    """Integer table (rows, cols) as float64 from a small text file, with file:line errors.
 
-    `sep=None` accepts commas or whitespace. Blank lines are skipped.
+    Returns (header names or None, table, the 1-based line number of each row).
+    `sep=None` accepts a comma (spaces around it allowed) or whitespace; an empty field
+    ('730,,1') is an error. Blank lines and CRLF endings are fine.
     """
     path = Path(path)
-    rows: list[list[float]] = []
+    rows: list[list[str]] = []
+    linenos: list[int] = []
     names = None
-    with open(path, encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            toks = [t.strip() for t in (re.split(r"[,\s]+", line) if sep is None else line.split(sep))]
-            if header and names is None:
-                names = toks
-                continue
-            width = ncols or (len(names) if names else None)
-            if width is not None and len(toks) != width:
-                raise LabelFormatError(f"{path}:{lineno}: expected {width} fields, got {len(toks)}: {line!r}")
-            rows.append([_number(t, path, lineno) for t in toks])
+    for lineno, line in enumerate(_text_lines(path), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        toks = [t.strip() for t in (re.split(r"\s*,\s*|\s+", line) if sep is None else line.split(sep))]
+        if header and names is None:
+            names = toks
+            continue
+        if "" in toks:
+            raise LabelFormatError(f"{path}:{lineno}: empty field {toks.index('') + 1}: {line!r}")
+        width = ncols or (len(names) if names else None)
+        if width is not None and len(toks) != width:
+            raise LabelFormatError(f"{path}:{lineno}: expected {width} fields, got {len(toks)}: {line!r}")
+        rows.append(toks)
+        linenos.append(lineno)
+    if header and names is None:
+        raise LabelFormatError(f"{path}:1: empty file, expected a header")
     width = ncols or (len(names) if names else 0)
-    return names, np.asarray(rows, dtype=np.float64).reshape(-1, width)
+    lines = np.asarray(linenos, dtype=np.int64)
+    try:
+        t = np.asarray(rows, dtype=np.float64).reshape(-1, width)
+    except ValueError:  # find the token for the message (rare path)
+        for toks, lineno in zip(rows, lines):
+            for tok in toks:
+                try:
+                    float(tok)
+                except ValueError:
+                    raise LabelFormatError(f"{path}:{lineno}: cannot parse {tok!r} as a number") from None
+        raise
+    bad = ~np.isfinite(t) | (t != np.round(t))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LabelFormatError(f"{path}:{lines[i]}: field {j + 1} is {rows[i][j]!r}, expected an integer")
+    return names, t, lines
+
+
+def unique_rows(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject: str) -> np.ndarray:
+    """Rows of `t` (column 0 = frame) with exact repeats dropped (counted, noted); a frame
+    listed again with different values is an error naming both lines (no value is guessed)."""
+    d = pd.DataFrame(t)
+    same = d.duplicated(keep="first").to_numpy()
+    clash = d.duplicated(subset=[0], keep="first").to_numpy() & ~same
+    if clash.any():
+        i = int(np.flatnonzero(clash)[0])
+        j = int(np.flatnonzero(t[:, 0] == t[i, 0])[0])
+        raise LabelFormatError(f"{path}:{lines[i]}: frame {int(t[i, 0])} again, with values different from "
+                               f"line {lines[j]}")
+    if same.any():
+        qa.add(subject, "duplicate_label_row", int(same.sum()))
+        qa.note("duplicate_label_row", f"{path}:{lines[same][0]}: {int(same.sum())} repeated row(s), "
+                                       "read once")
+    return t[~same]
 
 
 def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
@@ -109,11 +171,44 @@ def frame_number(stem: str) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
+def note_ignored(qa: QA, files: list[tuple[dict, Path]], why: str, subject: str = "subject") -> None:
+    """Count and name files among the data that do not fit the manifest pattern (`scan`'s
+    `unmatched`); counted under the folder's `subject` field when it has one."""
+    for fields, p in files:
+        qa.add(fields.get(subject), "ignored_file")
+        qa.note("ignored_file", f"{p}: {why}")
+
+
+def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], qa: QA,
+                subject: str) -> pd.DataFrame:
+    """Frames (column `frame`, ...) that have a row in at least one label source, with its columns.
+
+    Counted: label rows without a frame, frames without any label row, and kept frames
+    that lack a row in some source (`frame_missing_label`; each such file is noted).
+    """
+    lab = None
+    for i, (_, d) in enumerate(sources):
+        d = d.assign(**{f"_in{i}": True})
+        lab = d if lab is None else lab.merge(d, on="frame", how="outer")
+    qa.add(subject, "label_without_frame", int((~lab["frame"].isin(frames["frame"])).sum()))
+    qa.add(subject, "frame_without_label", int((~frames["frame"].isin(lab["frame"])).sum()))
+    df = frames.merge(lab, on="frame", how="inner")
+    miss = np.stack([df.pop(f"_in{i}").isna().to_numpy() for i in range(len(sources))], axis=1)
+    qa.add(subject, "frame_missing_label", int(miss.any(axis=1).sum()))
+    for (path, _), m in zip(sources, miss.T):
+        if m.any():
+            qa.note("frame_missing_label", f"{path}: no row for {int(m.sum())} frame(s) that have other "
+                                           f"labels (first: frame {df['frame'][m].iloc[0]})")
+    return df
+
+
 def finish(frames: list[pd.DataFrame], qa: QA, dataset: str, root: Path,
            columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
     """Concatenate per-sequence frames, add missing label `columns` (NaN), order, attach QA."""
     if not frames:
-        raise FileNotFoundError(f"{dataset}: no frames found under {root}")
+        ignored = [n for n in qa.notes if n.startswith("ignored_file")][:3]
+        raise FileNotFoundError(f"{dataset}: no frames found under {root}"
+                                + "".join(f"\n  {n}" for n in ignored))
     df = pd.concat(frames, ignore_index=True)
     for c in columns:
         if c not in df:

@@ -2,7 +2,9 @@
 
 A dataset's root is found, first hit wins, from: the `root=` argument; env
 `AUKIT_DATA_<DATASET>` (upper case, '-' -> '_'); env `AUKIT_DATA`/<dataset>; the
-manifest's `root:`. SynthAU datasets (`synthau-<name>`) live in
+manifest's `root:`. A `root=` or `AUKIT_DATA_<DATASET>` that is not a folder is an
+error (`RootNotFound`), not a reason to try the next place: a typo must not silently
+read another copy. SynthAU datasets (`synthau-<name>`) live in
 `<repo>/data/synthau/<name>/` unless env `AUKIT_SYNTHAU` points elsewhere, and are
 read with the path patterns of the real dataset `<name>`.
 """
@@ -23,6 +25,10 @@ DATASETS = REAL_DATASETS + tuple(f"synthau-{d}" for d in REAL_DATASETS)
 
 class DatasetNotFound(FileNotFoundError):
     """Raised when a dataset root (or a file it must contain) is missing."""
+
+
+class RootNotFound(DatasetNotFound):
+    """The root given explicitly for one dataset (root= or env AUKIT_DATA_<DATASET>) is not a folder."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -97,10 +103,17 @@ def candidate_roots(dataset: str, root: str | os.PathLike | None = None) -> list
 def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
     """The first existing candidate root, else a `DatasetNotFound` that says what was tried."""
     tried = candidate_roots(dataset, root)
-    for _, p in tried:
+    for i, (src, p) in enumerate(tried):
         if p.is_dir():
             return p.resolve()
-    lines = [f"dataset {dataset!r} not found (manifest entry {dataset!r} in {MANIFEST_PATH})."]
+        if src in ("root= argument", f"env {_env_key(dataset)}"):  # set on purpose: never fall back
+            raise RootNotFound(_not_found(dataset, f": {src} is {p}, which is not a folder; nothing else is "
+                                                   "tried (fix or unset it)", tried[:i + 1]))
+    raise DatasetNotFound(_not_found(dataset, " not found", tried))
+
+
+def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
+    lines = [f"dataset {dataset!r}{what} (manifest entry {dataset!r} in {MANIFEST_PATH})."]
     lines += [f"  tried {src}: {p}" for src, p in tried] or ["  no root configured"]
     lines.append(f"  set root= / --root PATH, env {_env_key(dataset)} or AUKIT_DATA, or edit "
                  f"'{base_name(dataset)}.root' in data_manifest.yaml.")
@@ -109,7 +122,7 @@ def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
                      f"'synthau-{dataset}' instead.")
     else:
         lines.append("  Generate it with `aukit synth` first.")
-    raise DatasetNotFound("\n".join(lines))
+    return "\n".join(lines)
 
 
 def as_list(x) -> list:

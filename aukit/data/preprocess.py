@@ -3,16 +3,18 @@
 Work is split into units of <= `chunk` consecutive frames of one sequence. Each unit is
 written atomically to `<store>.partial/chunks/<uid>.npz`, so an interrupted run resumes
 where it stopped; the store folder itself only appears, by a rename, once every unit is
-assembled and `meta.json` written. Frames without a face or that cannot be decoded are
-excluded and counted per subject in `qa.json` (never zero-filled).
+assembled and `meta.json` written. Frames without a face or that cannot be decoded (missing,
+a JPEG cut short, a video frame past the end) are excluded, counted per subject in `qa.json`
+and named there (never zero-filled). `meta.json` keeps the index fingerprint (store.py): a
+dataset whose frames or labels changed is rebuilt, reusing the dlib faces of unchanged frames.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import time
-from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,11 +25,13 @@ from tqdm.auto import tqdm
 
 from ..workers import imap, process_pool, usable_cores
 from .align import AlignPolicy, FaceAligner, apply_affine, get_policy
-from .catalog import index as read_index
 from .catalog import parse_source
-from .store import FrameStore, cache_hash, cache_root, find_store
+from .store import FrameStore, cache_hash, cache_root, find_store, index_fingerprint, is_current, select_index
 
 OK, NO_FACE, UNREADABLE = 0, 1, 2
+FACE_KEYS = ("status", "boxes", "landmarks")
+QA_COUNTS = ("frames", "aligned", "no_face", "unreadable", "invalid_codes", "out_of_range",
+             "label_without_frame", "frame_without_label", "missing_label_file")
 FACES_VERSION = "faces/1"  # bump when detection or landmark fitting changes
 _ALIGNER: FaceAligner | None = None
 
@@ -38,6 +42,23 @@ def _init_worker(policy: dict) -> None:
     _ALIGNER = FaceAligner(AlignPolicy(**policy))
 
 
+def _complete(path: Path) -> bool:
+    """False for a JPEG cut short (e.g. an interrupted copy): it lacks the end-of-image marker
+    FF D9. libjpeg decodes such a file anyway, grey-filling the rest, and says only "Premature end
+    of JPEG file" without a file name; checked before decoding, so libjpeg never sees it. About
+    5 us a frame (1040x1392: decode ~8 ms, dlib detection ~30 ms). Zero padding after the marker
+    is allowed; other formats pass (their decoders refuse truncated files)."""
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            return f.read().rstrip(b"\0").endswith(b"\xff\xd9")
+    except OSError:
+        return False
+
+
 def _decode(sources: list[str]):
     """Yield RGB frames (or None when unreadable) for the sources of one unit, in order."""
     cap, cap_path, pos = None, None, -1
@@ -45,7 +66,7 @@ def _decode(sources: list[str]):
         for s in sources:
             path, k = parse_source(s)
             if k is None:
-                bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                bgr = cv2.imread(str(path), cv2.IMREAD_COLOR) if _complete(path) else None
                 yield None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 continue
             if cap_path != path:
@@ -54,6 +75,8 @@ def _decode(sources: list[str]):
                 cap, cap_path, pos = cv2.VideoCapture(str(path)), path, -1
             if k != pos + 1:
                 cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+            # a video cut short: frames past the cut fail here (counted); the one the cut falls in
+            # decodes partly (ffmpeg logs only "overread"), which OpenCV does not report
             ok, bgr = cap.read() if cap.isOpened() else (False, None)
             pos = k
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok and bgr is not None else None
@@ -112,6 +135,22 @@ def _save_npz(path: str, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def frame_ids(df: pd.DataFrame) -> np.ndarray:
+    """'subject/sequence/frame' per row: what identifies a frame across index changes."""
+    return (df["subject"].astype(str) + "/" + df["sequence"].astype(str) + "/"
+            + df["frame"].astype(str)).to_numpy(str)
+
+
+def _start_partial(partial: Path, key: dict) -> Path:
+    """`partial/chunks`, emptied first if a run for another key or index left it (its units differ)."""
+    kf = partial / "key.json"
+    if kf.is_file() and json.loads(kf.read_text()) != key:
+        shutil.rmtree(partial)
+    (partial / "chunks").mkdir(parents=True, exist_ok=True)
+    kf.write_text(json.dumps(key, indent=1))
+    return partial / "chunks"
+
+
 def plan_units(df: pd.DataFrame, chunk: int) -> list[np.ndarray]:
     """Row positions per unit: runs of <= chunk consecutive rows of one (subject, sequence)."""
     units = []
@@ -129,24 +168,23 @@ def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers:
     """Build (or resume, or just open) the aligned FrameStore of `dataset` under `policy`.
 
     subjects / max_frames restrict the work (smoke runs); they are part of the cache key.
+    A store whose index fingerprint differs from the dataset's index now is rebuilt.
     """
     pol = get_policy(policy)
     path, key, h = find_store(dataset, pol, root, subjects=subjects, max_frames=max_frames, out=out)
-    if (path / "meta.json").is_file():
-        return FrameStore(path)
     t0 = time.perf_counter()
-    df = read_index(dataset, root)
-    if subjects is not None:
-        df = df[df["subject"].isin(set(subjects))]
-    if max_frames is not None:
-        df = df.head(int(max_frames))
-    df = df.reset_index(drop=True)
+    df = select_index(dataset, root, subjects, max_frames)
+    fp = index_fingerprint(df)
+    if (path / "meta.json").is_file():
+        old = FrameStore(path)
+        if is_current(old, fp):
+            return old
+        print(f"{dataset}/{pol.name}: frames or labels changed since {path} was built "
+              f"({old.meta.get('created')}): rebuilding")
     if df.empty:
         raise ValueError(f"{dataset}: no frames to prepare (subjects={subjects}, max_frames={max_frames})")
     partial = path.with_name(path.name + ".partial")
-    chunks = partial / "chunks"
-    chunks.mkdir(parents=True, exist_ok=True)
-    (partial / "key.json").write_text(json.dumps(key, indent=1))
+    chunks = _start_partial(partial, {**key, "fingerprint": fp})
     units = plan_units(df, chunk)
     sources = df["source"].tolist()
     t1 = time.perf_counter()
@@ -157,7 +195,7 @@ def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers:
     n_todo = sum(len(j[1]) for j in jobs)
     _pool_run(_run_unit, jobs, pol, workers, f"align {dataset}/{pol.name}", n_todo, progress)
     fps = len(df) / max(time.perf_counter() - t1, 1e-9)
-    store = _assemble(df, units, partial, path, pol, key, h, fps=fps, wall=time.perf_counter() - t0)
+    store = _assemble(df, units, partial, path, pol, key, h, fp, fps=fps, wall=time.perf_counter() - t0)
     print_summary(store, fps)
     return store
 
@@ -188,31 +226,43 @@ def faces_key(key: dict) -> dict:
 def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, key: dict, *,
                  workers: int | None, progress: bool, out=None) -> dict:
     """Per-frame status, dlib box and 68 landmarks (image pixels), cached once per dataset so
-    that every alignment policy reuses one detection pass (the expensive part of `prepare`)."""
+    that every alignment policy reuses one detection pass (the expensive part of `prepare`).
+    The cache keeps the frame ids it holds: after an index change, units whose frames all were
+    read before are reused and only the others are detected again."""
     fkey = faces_key(key)
     folder = Path(out or cache_root()) / f"{dataset}__faces__{cache_hash(fkey)}"
     done = folder / "faces.npz"
-    if not done.is_file():
-        chunks = folder.with_name(folder.name + ".partial") / "chunks"
-        chunks.mkdir(parents=True, exist_ok=True)
-        sources = df["source"].tolist()
-        jobs = [(u, [sources[i] for i in rows], str(chunks / f"{u:06d}.npz"))
-                for u, rows in enumerate(units) if not (chunks / f"{u:06d}.npz").is_file()]
-        _pool_run(_detect_unit, jobs, pol, workers, f"detect {dataset}", sum(len(j[1]) for j in jobs), progress)
-        parts = [np.load(chunks / f"{u:06d}.npz") for u in range(len(units))]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "key.json").write_text(json.dumps(fkey, indent=1))
-        _save_npz(str(done), **{k: np.concatenate([p[k] for p in parts]) for k in ("status", "boxes", "landmarks")})
-        shutil.rmtree(chunks.parent)
-    with np.load(done) as z:
-        faces = {k: z[k] for k in ("status", "boxes", "landmarks")}
-    if len(faces["status"]) != len(df):
-        raise ValueError(f"{done}: cached faces for {len(faces['status'])} frames, index has {len(df)}; "
-                         "delete the folder to rebuild")
+    ids = frame_ids(df)
+    old = {}
+    if done.is_file():
+        with np.load(done) as z:
+            old = dict(z)
+    if len(old.get("status", ())) == len(df) and np.array_equal(old.get("ids", ids), ids):
+        return {k: old[k] for k in FACE_KEYS}  # (a cache from before frame ids: trusted on its length, as then)
+    fids = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+    chunks = _start_partial(folder.with_name(folder.name + ".partial"), {**fkey, "frames": fids})
+    pos = {s: i for i, s in enumerate(old.get("ids", ()))}
+    at = np.array([pos.get(s, -1) for s in ids], np.int64)
+    sources, jobs = df["source"].tolist(), []
+    for u, rows in enumerate(units):
+        f = chunks / f"{u:06d}.npz"
+        if f.is_file():
+            continue
+        if (at[rows] >= 0).all() and (old["status"][at[rows]] != UNREADABLE).all():
+            _save_npz(str(f), **{k: old[k][at[rows]] for k in FACE_KEYS})
+        else:
+            jobs.append((u, [sources[i] for i in rows], str(f)))
+    _pool_run(_detect_unit, jobs, pol, workers, f"detect {dataset}", sum(len(j[1]) for j in jobs), progress)
+    parts = [np.load(chunks / f"{u:06d}.npz") for u in range(len(units))]
+    faces = {k: np.concatenate([p[k] for p in parts]) for k in FACE_KEYS}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "key.json").write_text(json.dumps(fkey, indent=1))
+    _save_npz(str(done), ids=ids, **faces)
+    shutil.rmtree(chunks.parent)
     return faces
 
 
-def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict, h: str, *,
+def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict, h: str, fp: str, *,
               fps: float, wall: float) -> FrameStore:
     chunks = partial / "chunks"
     status = np.concatenate([np.load(chunks / f"{u:06d}.npz")["status"] for u in range(len(units))])
@@ -244,34 +294,47 @@ def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict,
     qa = _qa(df, status, pol)
     (partial / "qa.json").write_text(json.dumps(qa, indent=1))
     shutil.rmtree(chunks)
-    meta = {"hash": h, "key": key, "frames": int(len(df)), "aligned": n, "wall_s": round(wall, 3),
-            "frames_per_s": round(fps, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {"hash": h, "key": key, "fingerprint": fp, "frames": int(len(df)), "aligned": n,
+            "wall_s": round(wall, 3), "frames_per_s": round(fps, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
+    stale = path.with_name(path.name + ".stale")
+    shutil.rmtree(stale, ignore_errors=True)
+    if path.exists():  # a rebuild: the out-of-date store goes only once the new one is complete
+        os.rename(path, stale)
     os.rename(partial, path)  # the store becomes visible only now, complete
+    shutil.rmtree(stale, ignore_errors=True)
     return FrameStore(path)
 
 
 def _qa(df: pd.DataFrame, status: np.ndarray, pol: AlignPolicy) -> dict:
-    per = defaultdict(lambda: {"frames": 0, "aligned": 0, "no_face": 0, "unreadable": 0})
+    """Counts per subject of the index and of its QA (a subject left with no frame, e.g. an
+    unreadable video, keeps its counts), their totals, and the unreadable sources by name."""
+    index_qa = df.attrs.get("qa", {})
+    counts = dict.fromkeys(QA_COUNTS, 0)
+    per = {s: dict(counts) for s in sorted({*df["subject"], *index_qa.get("per_subject", {})})}
+    for subj, c in index_qa.get("per_subject", {}).items():
+        per[subj].update(c)
     for subj, st in zip(df["subject"], status):
-        c = per[subj]
-        c["frames"] += 1
-        c[("aligned", "no_face", "unreadable")[int(st)]] += 1
-    index_qa = df.attrs.get("qa", {}).get("per_subject", {})
-    for subj, c in index_qa.items():
-        if subj in per:
-            per[subj].update(c)
-    totals = {k: int(sum(c.get(k, 0) for c in per.values()))
-              for k in ("frames", "aligned", "no_face", "unreadable", "invalid_codes", "out_of_range",
-                        "label_without_frame", "frame_without_label", "missing_label_file")}
-    return {**totals, "policy": pol.name, "per_subject": dict(sorted(per.items())),
-            "notes": df.attrs.get("qa", {}).get("notes", [])}
+        per[subj]["frames"] += 1
+        per[subj][("aligned", "no_face", "unreadable")[int(st)]] += 1
+    keys = dict.fromkeys(k for c in [counts, *per.values()] for k in c)  # QA_COUNTS, then any new ones
+    totals = {k: int(sum(c.get(k, 0) for c in per.values())) for k in keys}
+    return {**totals, "policy": pol.name, "per_subject": per,
+            "unreadable_files": df["source"][status == UNREADABLE].tolist(), "notes": index_qa.get("notes", [])}
 
 
-def print_summary(store: FrameStore, fps: float | None = None) -> None:
+def print_summary(store: FrameStore, fps: float | None = None, show: int = 5) -> None:
+    """One line of every non-zero count, then the unreadable files, subjects left without any
+    aligned frame and the index notes (the first `show` of each; all of them are in qa.json)."""
     q = store.qa
-    print(f"{store.dataset}/{store.policy.name}: {q['aligned']}/{q['frames']} frames aligned "
-          f"({q['no_face']} no face, {q['unreadable']} unreadable); invalid codes {q['invalid_codes']}, "
-          f"labels without frame {q['label_without_frame']}, frames without label "
-          f"{q['frame_without_label']}" + (f"; {fps:.1f} frames/s" if fps is not None else "")
-          + f"\n  store {store.path}")
+    counts = [f"{k.replace('_', ' ')} {v}" for k, v in q.items()
+              if k not in ("frames", "aligned") and type(v) is int and v]
+    print(f"{store.dataset}/{store.policy.name}: {q['aligned']}/{q['frames']} frames aligned"
+          + "".join(f"; {c}" for c in counts) + (f"; {fps:.1f} frames/s" if fps is not None else ""))
+    lost = [s for s, c in q.get("per_subject", {}).items() if not c.get("aligned")]
+    for what, items in (("unreadable (missing, cut short or not decodable)", q.get("unreadable_files", [])),
+                        ("subjects without any aligned frame", lost), ("index notes", q.get("notes", []))):
+        if items:
+            more = f"\n    ... {len(items) - show} more in qa.json" if len(items) > show else ""
+            print(f"  {what}:" + "".join(f"\n    {i}" for i in items[:show]) + more)
+    print(f"  store {store.path}")

@@ -6,33 +6,48 @@ import re
 from pathlib import Path
 
 _FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+_DIGITS = {"frame", "au"}  # fields that are numbers: 'SN001_au1_old.txt' is not AU '1_old'
 
 
-def scan(root: Path, pattern: str, **fixed) -> list[tuple[dict[str, str], Path]]:
+def _regex(pat: str) -> re.Pattern:
+    """Pattern -> regex with one group per field; the text after the last field in any case."""
+    src, pos, seen = "", 0, set()
+    for m in _FIELD.finditer(pat):
+        name = m.group(1)  # a field used twice must match the same text
+        field = r"\d+" if name in _DIGITS else r"[^/]+?"
+        src += re.escape(pat[pos:m.start()]) + (f"(?P={name})" if name in seen else f"(?P<{name}>{field})")
+        seen.add(name)
+        pos = m.end()
+    return re.compile(src + "(?i:" + re.escape(pat[pos:]) + r")\Z")
+
+
+def scan(root: Path, pattern: str, unmatched: list[tuple[dict[str, str], Path]] | None = None,
+         **fixed) -> list[tuple[dict[str, str], Path]]:
     """All files under `root` matching `pattern`; returns (fields, path) sorted by path.
 
-    Fields given in `fixed` are substituted before globbing.
+    Fields given in `fixed` are substituted before globbing. {frame} and {au} match digits
+    only; the text after the last field matches in any case ('733.JPG'). Files in the
+    scanned folders that do not match are appended to `unmatched`, when given, with the
+    fields of their folder (e.g. the subject).
     """
     pat = pattern
     for k, v in fixed.items():
         pat = re.sub(r"\{" + k + r"(?::[^}]*)?\}", str(v), pat)
-    glob_pat = glob.escape(str(root)) + "/" + _FIELD.sub("*", glob.escape(pat))
-    regex_src = ""
-    pos = 0
-    seen = set()
-    for m in _FIELD.finditer(pat):
-        name = m.group(1)  # a field used twice must match the same text
-        regex_src += re.escape(pat[pos:m.start()]) + (f"(?P={name})" if name in seen else f"(?P<{name}>[^/]+?)")
-        seen.add(name)
-        pos = m.end()
-    regex = re.compile(regex_src + re.escape(pat[pos:]) + r"\Z")
-    out = []
+    head = pat.rpartition("/")[0]  # glob every name in the last folder level; the regex decides
+    glob_pat = glob.escape(str(root)) + "/" + _FIELD.sub("*", glob.escape(head + "/" if head else "")) + "*"
+    regex, folder = _regex(pat), _regex(head)
+    out, other = [], []
     for p in glob.glob(glob_pat):
-        rel = Path(p).relative_to(root).as_posix()
-        m = regex.match(rel)
+        rel = Path(p).relative_to(root)
+        m = regex.match(rel.as_posix())
         if m:
             out.append((m.groupdict(), Path(p)))
+        elif unmatched is not None:
+            d = folder.match(rel.parent.as_posix() if head else "")
+            other.append((d.groupdict() if d else {}, Path(p)))
     out.sort(key=lambda t: str(t[1]))
+    if unmatched is not None:
+        unmatched += sorted(other, key=lambda t: str(t[1]))
     return out
 
 

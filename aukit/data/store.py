@@ -7,10 +7,15 @@ On disk, one folder per (dataset, policy, code version, root, subset) hash under
   landmarks.npy  float32 (N, 68, 2) dlib landmarks in aligned pixels
   affine.npy     float32 (N, 2, 3) image -> aligned crop
   qa.json        counts per subject (no face, unreadable, label/frame mismatch, invalid codes)
-  meta.json      the hash inputs, counts, wall time, frames/s
+  meta.json      the hash inputs, the index fingerprint, counts, wall time, frames/s
   derived/       caches computed from the store (flow, PI maps)
 A folder with this name exists only once complete: `prepare` writes `<name>.partial/`
 and renames it at the end (see preprocess.py).
+The folder name hashes the parameters, not the data: `meta.json` keeps a fingerprint of
+the index the store was built from, and `prepare` / `load_store` compare it with the
+dataset's index now. A changed dataset is rebuilt (`prepare`) or refused with the command
+that rebuilds it (`load_store(..., prepare=False)`); a store older than fingerprints loads
+with a one-line note.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .align import AlignPolicy, get_policy
-from .manifest import REPO, check_name, resolve_root
+from .manifest import REPO, DatasetNotFound, check_name, resolve_root
 
 CODE_VERSION = "aukit.data.store/1"  # bump when alignment or store layout changes
 
@@ -39,6 +44,54 @@ def cache_key(dataset: str, policy: AlignPolicy, root: Path, subjects=None, max_
             "root": str(Path(root).resolve()),
             "subjects": sorted(subjects) if subjects is not None else None,
             "max_frames": max_frames}
+
+
+def index_fingerprint(df: pd.DataFrame) -> str:
+    """sha256 of what defines a store's contents: the index rows (subjects, sequences, frame
+    numbers, labels). Not image bytes, sizes or mtimes: a regenerated SynthAU whose JPEGs differ
+    by codec noise keeps its stores (a GPU machine has no dlib to rebuild them); nor `source`
+    (absolute paths: the root is already in the cache key); nor the QA counts (a change in how
+    they are counted is no change of frames or labels). Plain bytes per column, so the value
+    does not depend on the pandas version or dtype backend."""
+    h = hashlib.sha256()
+    for c in sorted(set(df.columns) - {"source"}):
+        x = df[c]
+        if pd.api.types.is_numeric_dtype(x):
+            v = x.to_numpy(np.float64, na_value=np.nan)
+            b = np.where(np.isnan(v), np.nan, v).tobytes()  # one NaN bit pattern
+        else:
+            b = "\0".join(x.astype(str)).encode()
+        h.update(f"{c}:{len(b)}:".encode() + b)
+    return h.hexdigest()[:16]
+
+
+def select_index(dataset: str, root=None, subjects=None, max_frames: int | None = None) -> pd.DataFrame:
+    """The `index()` rows a store holds (restricted to `subjects`, then to the first `max_frames`),
+    with the index QA per subject restricted likewise."""
+    from .catalog import index
+    df = index(dataset, root)
+    qa = df.attrs.get("qa", {})
+    if subjects is not None:
+        df = df[df["subject"].isin(set(subjects))]
+    if max_frames is not None:
+        df = df.head(int(max_frames))
+    df = df.reset_index(drop=True)
+    per = qa.get("per_subject", {})
+    if subjects is not None or max_frames is not None:
+        keep = set(df["subject"]) if max_frames is not None else set(subjects)
+        per = {s: c for s, c in per.items() if s in keep}
+    df.attrs["qa"] = {**qa, "per_subject": per}
+    return df
+
+
+def is_current(store: "FrameStore", fingerprint: str) -> bool:
+    """Whether `store` was built from an index with this fingerprint; a store built before
+    fingerprints existed counts as current, with a note (it cannot be checked)."""
+    got = store.meta.get("fingerprint")
+    if got is None:
+        print(f"note: {store.path.name} predates index fingerprints: not checked against the dataset "
+              "(delete the folder to rebuild it)")
+    return got in (None, fingerprint)
 
 
 def cache_hash(key: dict) -> str:
@@ -94,7 +147,12 @@ def find_store(dataset: str, policy: str | AlignPolicy, root=None, *, subjects=N
     """(folder, cache key, hash) where this store lives or will live."""
     check_name(dataset)
     pol = get_policy(policy)
-    r = resolve_root(dataset, root)
+    try:
+        r = resolve_root(dataset, root)
+    except DatasetNotFound:
+        if root is None:
+            raise
+        r = Path(root).expanduser().resolve()     # a store that travelled without its dataset keeps its key
     key = cache_key(dataset, pol, r, subjects, max_frames)
     h = cache_hash(key)
     return store_dir(dataset, pol, h, out), key, h
@@ -102,14 +160,25 @@ def find_store(dataset: str, policy: str | AlignPolicy, root=None, *, subjects=N
 
 def load_store(dataset: str, policy: str | AlignPolicy, root=None, prepare: bool = True, *,
                subjects=None, max_frames=None, workers=None, out=None) -> FrameStore:
-    """The cached store for (dataset, policy, root); runs `prepare` first if missing and allowed."""
+    """The cached store for (dataset, policy, root), checked against the dataset's index now;
+    runs `prepare` first if missing or out of date and allowed."""
     path, _, _ = find_store(dataset, policy, root, subjects=subjects, max_frames=max_frames, out=out)
+    pol = get_policy(policy).name
+    fix = f"run `aukit prepare {dataset} --policy {pol}` or load_store(..., prepare=True)"
     if (path / "meta.json").is_file():
-        return FrameStore(path)
-    if not prepare:
-        pol = get_policy(policy).name
-        raise FileNotFoundError(f"no prepared store for {dataset}/{pol} at {path}; run "
-                                f"`aukit prepare {dataset} --policy {pol}` or load_store(..., prepare=True)")
+        store = FrameStore(path)
+        try:
+            now = index_fingerprint(select_index(dataset, root, subjects, max_frames))
+        except DatasetNotFound as e:             # the store travelled without its dataset: use it as it is
+            print(f"note: {path.name} not checked against the dataset, which is not here ({e})")
+            return store
+        if is_current(store, now):
+            return store
+        if not prepare:
+            raise ValueError(f"{path}: the frames or labels of {dataset} changed since this store was built "
+                             f"({store.meta.get('created')}); {fix} to rebuild it")
+    elif not prepare:
+        raise FileNotFoundError(f"no prepared store for {dataset}/{pol} at {path}; {fix}")
     from .preprocess import prepare as run_prepare
     return run_prepare(dataset, policy, root=root, workers=workers, out=out, subjects=subjects,
                        max_frames=max_frames)

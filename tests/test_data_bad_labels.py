@@ -1,0 +1,250 @@
+"""Broken label files and trees: each is an error naming file and line, or counted and shown by
+`aukit data check` (audit findings 2-7, 10, 12-14). Trees come from test_data_fixtures' writers."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from aukit import cli
+from aukit import data as D
+from aukit.data.labelio import LabelFormatError
+from aukit.data.manifest import DATASETS, RootNotFound
+from test_data_fixtures import write_aux, write_bp4d, write_disfa
+
+OCC = "AUCoding/AU_OCC"
+INT = "AUCoding/AU_INT"
+
+
+@pytest.fixture
+def bp4d(tmp_path):
+    return write_bp4d(tmp_path / "data" / "bp4d", faces=False)
+
+
+@pytest.fixture
+def disfa(tmp_path):
+    return write_disfa(tmp_path / "data" / "disfa", faces=False, n=4)
+
+
+@pytest.fixture
+def only_data(monkeypatch, tmp_path):
+    """`aukit data check` sees only the trees under tmp_path/data (no other env roots, no SynthAU)."""
+    for d in DATASETS:
+        monkeypatch.delenv("AUKIT_DATA_" + d.upper().replace("-", "_"), raising=False)
+    monkeypatch.setenv("AUKIT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("AUKIT_SYNTHAU", str(tmp_path / "no_synthau"))
+
+
+def _qa(df):
+    return df.attrs["qa"]
+
+
+def _notes(df, kind):
+    return [n for n in _qa(df)["notes"] if n.startswith(kind + ": ")]
+
+
+def _edit(path, old, new):
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+# 2: not UTF-8
+def test_not_utf8_names_file_and_line(bp4d):
+    occ = bp4d / OCC / "F001_T1.csv"
+    occ.write_bytes(occ.read_text().encode("utf-16"))
+    with pytest.raises(LabelFormatError, match=r"F001_T1\.csv:1: not UTF-8 text \(it looks like UTF-16\)"):
+        D.index("bp4d", bp4d)
+    occ.write_text(occ.read_bytes().decode("utf-16"))
+    p = bp4d / INT / "AU06/F001_T1_AU06.csv"
+    p.write_bytes(p.read_bytes().replace(b"732,2", b"732,\xe9"))  # a Latin-1 byte on line 3
+    with pytest.raises(LabelFormatError, match=r"F001_T1_AU06\.csv:3: not UTF-8 text: byte 0xe9"):
+        D.index("bp4d", bp4d)
+
+
+def test_data_check_marks_one_dataset_unreadable_shows_the_others_and_exits_1(bp4d, disfa, only_data, capsys):
+    occ = bp4d / OCC / "F001_T1.csv"
+    occ.write_bytes(occ.read_text().encode("utf-16"))
+    assert cli.main(["data", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"unreadable: {occ}:1: not UTF-8" in out
+    assert f"disfa: root {disfa} (from env AUKIT_DATA)" in out
+    t = D.check(["bp4d", "disfa"]).set_index("dataset")
+    assert t.loc["bp4d", "status"] == "unreadable" and t.loc["disfa", "frames"] == 11
+    occ.write_text(occ.read_bytes().decode("utf-16"))
+    assert cli.main(["data", "check"]) == 0  # problems are counted, not fatal
+
+
+# 3: empty file
+def test_empty_occurrence_file_names_file(bp4d):
+    (bp4d / OCC / "F001_T2.csv").write_bytes(b"")
+    with pytest.raises(LabelFormatError, match=r"F001_T2\.csv:1: empty file, expected a header"):
+        D.index("bp4d", bp4d)
+
+
+# 4: missing label files, columns, folders
+def test_missing_label_files_and_au_columns_are_counted(bp4d):
+    base = _qa(D.index("bp4d", bp4d))["missing_label_file"]  # the fixture lacks some intensity AUs
+    (bp4d / OCC / "F001_T2.csv").unlink()
+    occ = bp4d / OCC / "M001_T1.csv"
+    rows = [r.split(",") for r in occ.read_text().splitlines()]
+    occ.write_text("".join(",".join(r[:-1]) + "\n" for r in rows))  # drop the AU24 column
+    df = D.index("bp4d", bp4d)
+    qa = _qa(df)
+    assert qa["missing_label_file"] == base + 1 and qa["per_subject"]["F001"]["missing_label_file"] >= 1
+    assert "missing_label_file: F001/T2: AUCoding/AU_OCC/F001_T2.csv is missing" in qa["notes"]
+    assert qa["missing_au_column"] == 1
+    assert _notes(df, "missing_au_column") == [f"missing_au_column: {occ}:1: no column for AU 24 (left NaN)"]
+    assert df[df.subject == "M001"]["occ_AU24"].isna().all()
+
+
+def test_missing_disfa_label_folder_is_counted(disfa):
+    shutil.rmtree(disfa / "ActionUnit_Labels/SN002")
+    df = D.index("disfa", disfa)
+    assert _qa(df)["per_subject"]["SN002"]["missing_label_file"] == 12
+    assert "missing_label_file: SN002: ActionUnit_Labels/SN002/SN002_au9.txt is missing" in _qa(df)["notes"]
+
+
+def test_no_intensity_labels_at_all_is_one_clear_problem_not_a_failure(bp4d, only_data, capsys):
+    shutil.rmtree(bp4d / INT)
+    shutil.rmtree(bp4d / "AUCoding/AU Intensity Codes3.0")
+    df = D.index("bp4d", bp4d)
+    assert _qa(df)["missing_label_file"] == 0 and df["AU06"].isna().all() and df["occ_AU01"].notna().any()
+    row = D.check(["bp4d"]).iloc[0]
+    assert row["status"] == "problems"
+    assert "no intensity labels found under" in row["problems"]
+    assert "AUCoding/AU_INT/AU{au:02d}/{subject}_{task}_AU{au:02d}.csv" in row["problems"]
+    assert cli.main(["data", "check"]) == 0
+    assert "edit bp4d.patterns.intensity in data_manifest.yaml" in capsys.readouterr().out
+
+
+# 5: a label file shorter than the others
+def test_short_label_file_counts_frames_missing_a_label(bp4d, disfa):
+    p = bp4d / INT / "AU12/F001_T1_AU12.csv"
+    p.write_text("".join(p.read_text().splitlines(keepends=True)[:-1]))  # no row for frame 735
+    df = D.index("bp4d", bp4d)
+    assert _qa(df)["per_subject"]["F001"]["frame_missing_label"] == 1
+    assert _notes(df, "frame_missing_label") == [
+        f"frame_missing_label: {p}: no row for 1 frame(s) that have other labels (first: frame 735)"]
+    p = disfa / "ActionUnit_Labels/SN001/SN001_au2.txt"
+    p.write_text("".join(p.read_text().splitlines(keepends=True)[:-2]))
+    df = D.index("disfa", disfa)
+    assert _qa(df)["per_subject"]["SN001"]["frame_missing_label"] == 2
+    assert str(p) in _notes(df, "frame_missing_label")[0]
+
+
+# 6: duplicate rows
+def test_repeated_label_row_is_counted_and_a_conflict_is_an_error(bp4d):
+    p = bp4d / INT / "AU06/F001_T1_AU06.csv"
+    _edit(p, "732,2\n", "732,2\n732,2\n")
+    df = D.index("bp4d", bp4d)
+    assert _qa(df)["duplicate_label_row"] == 1
+    assert _notes(df, "duplicate_label_row") == [f"duplicate_label_row: {p}:4: 1 repeated row(s), read once"]
+    _edit(p, "732,2\n732,2\n", "732,2\n732,5\n")
+    with pytest.raises(LabelFormatError, match=r"F001_T1_AU06\.csv:4: frame 732 again, with values different "
+                                               r"from line 3"):
+        D.index("bp4d", bp4d)
+
+
+def test_emotionet_rows_are_matched_to_images_and_counted(tmp_path):
+    root = write_aux(tmp_path / "aux") / "emotionet"
+    lab = root / "labels.csv"
+    lab.write_text("image,AU1,AU2,comment\na.jpg,1,999,ok\na.jpg,1,999,ok\nc.jpg,0,0,x\n")
+    df = D.index("emotionet", root)
+    qa = _qa(df)
+    assert len(df) == 2 and qa["duplicate_label_row"] == 1
+    assert qa["label_without_frame"] == 1 and qa["frame_without_label"] == 1  # c has no image, b no row
+    assert f"ignored_column: {lab}:1: column 'comment' is not an AU column (not read)" in qa["notes"]
+    lab.write_text("image,AU1,AU2\na.jpg,1,999\nb.jpg,0,1\na.jpg,0,999\n")
+    with pytest.raises(LabelFormatError, match=r"labels\.csv:4: image 'a\.jpg' again, with values different "
+                                               r"from line 2"):
+        D.index("emotionet", root)
+
+
+# 7: stray files in a DISFA label folder
+def test_stray_disfa_label_files_are_ignored_and_named(disfa):
+    before = D.index("disfa", disfa)
+    folder = disfa / "ActionUnit_Labels/SN001"
+    for name in ("SN001_au1_old.txt", "SN001_au1 - Copy.txt"):
+        (folder / name).write_text("1,5\n2,5\n")
+    df = D.index("disfa", disfa)
+    np.testing.assert_array_equal(df["AU01"], before["AU01"])
+    assert _qa(df)["ignored_file"] == 2
+    assert [n.split(": ")[1] for n in _notes(df, "ignored_file")] == [
+        str(folder / "SN001_au1 - Copy.txt"), str(folder / "SN001_au1_old.txt")]
+
+
+# 10: what data check shows
+def test_data_check_shows_root_notes_missing_subjects_and_integer_counts(bp4d, disfa, only_data, capsys):
+    for k in range(5):
+        (bp4d / f"2D/F001/T1/x{k}.jpg").write_bytes(b"")
+    (bp4d / "2D/F002/T1").mkdir(parents=True)  # F002's labels but no images
+    shutil.copy(bp4d / OCC / "F001_T1.csv", bp4d / OCC / "F002_T1.csv")
+    assert cli.main(["data", "check"]) == 0
+    out = capsys.readouterr().out
+    assert f"bp4d: root {bp4d} (from env AUKIT_DATA)" in out
+    assert "ignored_file (5):" in out and f"{bp4d}/2D/F001/T1/x0.jpg: not a frame image" in out
+    assert "... and 2 more" in out  # notes are bounded per kind
+    assert "F002/T1: label files but no images (2D/F002/T1/*.jpg)" in out
+    assert "problem: 39 subjects of the committed folds not found: F002, F003," in out
+    table = out.split("\n\n")[0]
+    assert "SN003, SN004" in out and " 2 " in table and ".0 " not in table
+    t = D.check(["bp4d"])
+    assert t["subjects"].dtype.name == "Int64" and t["subjects"].iloc[0] == 2
+
+
+def test_explicit_dataset_root_pointing_nowhere_is_an_error(bp4d, only_data, monkeypatch, tmp_path):
+    monkeypatch.setenv("AUKIT_DATA_BP4D", str(tmp_path / "bp4dd"))  # typo; AUKIT_DATA/bp4d exists
+    with pytest.raises(RootNotFound, match=r"env AUKIT_DATA_BP4D is .*bp4dd, which is not a folder"):
+        D.index("bp4d")
+    row = D.check(["bp4d"]).iloc[0]
+    assert row["status"] == "unreadable" and "AUKIT_DATA_BP4D" in row["problems"]
+    assert cli.main(["data", "check"]) == 1
+
+
+# 12: image names
+def test_upper_case_suffix_is_a_frame_and_other_names_are_counted(bp4d):
+    (bp4d / "2D/F001/T1/736.JPG").write_bytes((bp4d / "2D/F001/T1/730.jpg").read_bytes())
+    (bp4d / "2D/F001/T1/731 (1).jpg").write_bytes(b"")
+    df = D.index("bp4d", bp4d)
+    assert 736 in set(df[df.sequence == "T1"].frame) and _qa(df)["label_without_frame"] == 0
+    assert _qa(df)["ignored_file"] == 1 == _qa(df)["per_subject"]["F001"]["ignored_file"]
+    note = _notes(df, "ignored_file")[0]
+    assert note.startswith(f"ignored_file: {bp4d}/2D/F001/T1/731 (1).jpg: not a frame")
+
+
+# 13: values that are not integers, empty fields; what still parses
+@pytest.mark.parametrize("path, old, new, match", [
+    (f"{OCC}/F001_T1.csv", "\n731,", "\n731.6,", r"F001_T1\.csv:3: field 1 is '731\.6', expected an integer"),
+    (f"{INT}/AU06/F001_T1_AU06.csv", "733,3", "733,2.5", r"F001_T1_AU06\.csv:4: field 2 is '2\.5', expected"),
+    (f"{INT}/AU06/F001_T1_AU06.csv", "730,0", "730,,0", r"F001_T1_AU06\.csv:1: empty field 2: '730,,0'"),
+    (f"{INT}/AU06/F001_T1_AU06.csv", "730,0", "730,nan", r"F001_T1_AU06\.csv:1: field 2 is 'nan'"),
+])
+def test_bad_value_names_file_and_line(bp4d, path, old, new, match):
+    _edit(bp4d / path, old, new)
+    with pytest.raises(LabelFormatError, match=match):
+        D.index("bp4d", bp4d)
+
+
+def test_tabs_crlf_spaces_and_blank_lines_still_parse(bp4d):
+    before = D.index("bp4d", bp4d)
+    p = bp4d / INT / "AU06/F001_T1_AU06.csv"
+    p.write_bytes(p.read_bytes().replace(b"730,", b"730\t").replace(b"731,", b"731 , ")
+                  .replace(b"\n", b"\r\n") + b"\r\n\r\n")
+    df = D.index("bp4d", bp4d)
+    np.testing.assert_array_equal(df["AU06"], before["AU06"])
+
+
+# 14: properties of real copies are information, not problems
+def test_known_dataset_properties_are_information(bp4d, disfa, tmp_path):
+    t = D.check(["bp4d", "disfa"], roots={"bp4d": bp4d, "disfa": disfa}).set_index("dataset")
+    b, d = t.loc["bp4d"], t.loc["disfa"]
+    assert "invalid_codes" not in b["problems"]
+    assert "invalid_codes=4 (codes the dataset itself marks" in b["info"]
+    # the fixture's SN010, like the real one, has labels for all but its last video frame
+    assert "frame_without_label" not in d["problems"] and "label_without_frame=1" in d["problems"]
+    assert "SN010: frame_without_label=1 (expected: DISFA SN010 has no labels for its last 1" in d["info"]
+    for au in (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26):  # SN001 short by one: a problem
+        p = disfa / f"ActionUnit_Labels/SN001/SN001_au{au}.txt"
+        p.write_text("".join(p.read_text().splitlines(keepends=True)[:-1]))
+    d = D.check(["disfa"], roots={"disfa": disfa}).iloc[0]
+    assert "frame_without_label=1" in d["problems"]

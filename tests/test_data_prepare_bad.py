@@ -1,0 +1,165 @@
+"""`prepare` on broken dataset trees: nothing is stored as a face that was not read whole, every
+subject and every non-zero count reaches qa.json and the summary, and a changed dataset is
+never served from a stale store (while codec noise in the images keeps the store)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from aukit import data as D
+from aukit.data import preprocess as prep_mod
+from test_data_fixtures import _int_csv, _jpg, _occ_csv, face_image, write_bp4d, write_disfa
+
+ALT = "AUCoding/AU Intensity Codes3.0"  # the fixture's M001 intensity folder
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """write_bp4d, then: F001/T2/0011.jpg cut to 35% of its bytes; M001's labels shifted by 100
+    frames (M001 keeps no frame); a 7 (out of range 0..5) in F001_T2_AU06."""
+    d = tmp_path_factory.mktemp("broken")
+    root = write_bp4d(d / "bp4d")
+    jpg = root / "2D/F001/T2/0011.jpg"
+    raw = jpg.read_bytes()
+    jpg.write_bytes(raw[:int(0.35 * len(raw))])
+    _occ_csv(root / "AUCoding/AU_OCC/M001_T1.csv", range(101, 105), np.zeros((4, 12), int))
+    _int_csv(root / f"{ALT}/AU12/M001_T1_AU12.csv", range(101, 105), [5, 4, 9, 3])
+    _int_csv(root / "AUCoding/AU_INT/AU06/F001_T2_AU06.csv", range(10, 14), [0, 7, 2, 3])
+    return root, d / "cache"
+
+
+@pytest.fixture(scope="module")
+def broken_store(broken):
+    """The store of `broken` and what prepare printed."""
+    root, cache = broken
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        s = D.prepare("bp4d", "tas", root=root, workers=1, out=cache, progress=False)
+    return s, out.getvalue()
+
+
+def test_truncated_jpeg_is_unreadable_named_and_not_stored(broken, broken_store):
+    root, _ = broken
+    s, printed = broken_store
+    cut = str(root / "2D/F001/T2/0011.jpg")
+    assert cv2.imread(cut) is not None  # libjpeg alone would decode it (grey-filled)
+    assert ("T2", 11) not in set(zip(s.index.sequence, s.index.frame))
+    assert s.qa["per_subject"]["F001"]["unreadable"] == 2  # 735.jpg (not a JPEG) and the cut one
+    assert cut in s.qa["unreadable_files"] and str(root / "2D/F001/T1/735.jpg") in s.qa["unreadable_files"]
+    assert "unreadable (missing, cut short or not decodable):" in printed and f"\n    {cut}\n" in printed
+    assert json.loads((s.path / "qa.json").read_text())["unreadable_files"] == s.qa["unreadable_files"]
+
+
+def test_truncated_jpeg_never_reaches_libjpeg(broken, capfd):
+    """libjpeg's bare "Premature end of JPEG file" (no file name) is not printed: the file is
+    refused before decoding, and named in qa.json instead."""
+    root, _ = broken
+    assert list(prep_mod._decode([str(root / "2D/F001/T2/0011.jpg")])) == [None]
+    assert "Premature end" not in capfd.readouterr().err
+    cv2.imread(str(root / "2D/F001/T2/0011.jpg"))  # what the check spares the user
+    assert "Premature end" in capfd.readouterr().err
+
+
+def test_jpeg_check_allows_zero_padding(tmp_path):
+    p = tmp_path / "a.jpg"
+    _jpg(p, face_image())
+    assert prep_mod._complete(p)
+    p.write_bytes(p.read_bytes() + b"\0" * 100)
+    assert prep_mod._complete(p)
+    p.write_bytes(p.read_bytes().rstrip(b"\0")[:-1])
+    assert not prep_mod._complete(p) and not prep_mod._complete(tmp_path / "missing.jpg")
+
+
+def test_subject_without_frames_keeps_its_counts(broken_store):
+    s, printed = broken_store
+    m = s.qa["per_subject"]["M001"]
+    assert m["frames"] == 0 and m["aligned"] == 0 and m["label_without_frame"] == 4
+    assert s.qa["label_without_frame"] == sum(c["label_without_frame"] for c in s.qa["per_subject"].values())
+    assert "subjects without any aligned frame:\n    M001" in printed
+
+
+def test_video_that_cannot_be_opened_keeps_its_subject(tmp_path):
+    root = write_disfa(tmp_path / "disfa", n=3)
+    (root / "Videos_LeftCamera/LeftVideoSN002_comp.avi").write_bytes(b"garbage" * 100)
+    s = D.prepare("disfa", "tas", root=root, workers=1, out=tmp_path / "cache", progress=False)
+    assert set(s.index.subject) == {"SN001", "SN010"}
+    sn2 = s.qa["per_subject"]["SN002"]
+    assert sn2["frames"] == 0 and sn2["label_without_frame"] == 4  # 4 label rows, no video
+
+
+def test_summary_prints_every_nonzero_count(broken_store, capsys):
+    s, printed = broken_store
+    assert s.qa["out_of_range"] == 1 and s.qa["missing_label_file"] > 0
+    line = next(t for t in printed.splitlines() if "frames aligned" in t)
+    for k, v in s.qa.items():
+        if k not in ("frames", "aligned") and type(v) is int:
+            assert (f"{k.replace('_', ' ')} {v}" in line) == (v > 0), (k, line)
+
+
+def _detected(monkeypatch) -> list:
+    """Sources of every frame sent to dlib from now on (workers=1 runs units in-process)."""
+    seen, real = [], prep_mod._detect_unit
+    monkeypatch.setattr(prep_mod, "_detect_unit", lambda job: (seen.extend(job[1]), real(job))[1])
+    return seen
+
+
+def test_changed_dataset_is_rebuilt_not_served_stale(tmp_path, monkeypatch, capsys):
+    root = write_bp4d(tmp_path / "bp4d")
+    kw = dict(root=root, out=tmp_path / "cache")
+    s1 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
+    assert ("M001", 4) in set(zip(s1.index.subject, s1.index.frame)) and s1.meta["fingerprint"]
+    # codec noise in every image (another JPEG quality), same names and labels: the store stays
+    for p in (root / "2D").rglob("*.jpg"):
+        img = cv2.imread(str(p))
+        if img is not None:
+            cv2.imwrite(str(p), img, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    seen = _detected(monkeypatch)
+    assert D.prepare("bp4d", "tas", workers=1, progress=False, **kw).meta["created"] == s1.meta["created"]
+    assert seen == [] and "changed since" not in capsys.readouterr().out
+    # a label set to 9, a frame deleted, a frame added
+    (root / "2D/M001/T1/4.jpg").unlink()
+    _jpg(root / "2D/M001/T1/5.jpg", face_image(12))
+    _occ_csv(root / "AUCoding/AU_OCC/M001_T1.csv", range(1, 6), np.zeros((5, 12), int))
+    _int_csv(root / f"{ALT}/AU12/M001_T1_AU12.csv", range(1, 6), [5, 9, 9, 3, 2])
+    with pytest.raises(ValueError, match=r"changed since .*aukit prepare bp4d --policy tas"):
+        D.load_store("bp4d", "tas", prepare=False, **kw)
+    s2 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
+    assert "changed since" in capsys.readouterr().out and s2.path == s1.path
+    kept = s2.index.set_index(["subject", "frame"])
+    assert (("M001", 5) in kept.index and ("M001", 4) not in kept.index
+            and np.isnan(kept.loc[("M001", 2), "AU12"]))
+    assert s2.meta["fingerprint"] != s1.meta["fingerprint"] and len(s2.images) == len(s2.index)
+    # dlib re-ran only on units holding a new or once unreadable frame: F001/T2 reused its faces
+    assert any("M001" in p for p in seen) and not any("/T2/" in p for p in seen)
+    assert D.load_store("bp4d", "tas", prepare=False, **kw).meta["created"] == s2.meta["created"]
+
+
+def test_store_without_fingerprint_loads_with_a_note(tmp_path, capsys):
+    root = write_bp4d(tmp_path / "bp4d")
+    kw = dict(root=root, out=tmp_path / "cache")
+    s = D.prepare("bp4d", "cpc", workers=1, progress=False, **kw)
+    meta = {k: v for k, v in s.meta.items() if k != "fingerprint"}  # as stores built before it
+    (s.path / "meta.json").write_text(json.dumps(meta))
+    (root / "2D/M001/T1/4.jpg").unlink()  # a change it cannot see
+    capsys.readouterr()
+    assert len(D.load_store("bp4d", "cpc", prepare=False, **kw)) == len(s)
+    assert len(D.prepare("bp4d", "cpc", progress=False, **kw)) == len(s)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and all("predates index fingerprints" in t for t in out)
+
+
+def test_store_without_its_dataset_is_used_unchecked(tmp_path, capsys):
+    """A store copied to a machine without the raw dataset (a cluster, the GPU machine) still loads."""
+    import shutil
+    root = write_bp4d(tmp_path / "bp4d")
+    kw = dict(root=root, out=tmp_path / "cache")
+    s = D.prepare("bp4d", "cpc", workers=1, progress=False, **kw)
+    shutil.rmtree(root)
+    capsys.readouterr()
+    again = D.load_store("bp4d", "cpc", prepare=False, **kw)
+    assert again.path == s.path and len(again) == len(s)
+    assert "not checked against the dataset, which is not here" in capsys.readouterr().out
