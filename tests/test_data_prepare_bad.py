@@ -163,3 +163,15 @@ def test_store_without_its_dataset_is_used_unchecked(tmp_path, capsys):
     again = D.load_store("bp4d", "cpc", prepare=False, **kw)
     assert again.path == s.path and len(again) == len(s)
     assert "not checked against the dataset, which is not here" in capsys.readouterr().out
+
+
+def test_dataset_level_counts_reach_the_totals(tmp_path):
+    """A stray file that belongs to no subject (in the occurrence folder) is counted for the
+    dataset: qa.json's total includes it though no subject's count does."""
+    root = write_bp4d(tmp_path / "bp4d")
+    (root / "AUCoding/AU_OCC/notes from the lab.txt").write_text("not a label file\n")
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        s = D.prepare("bp4d", "cpc", root=root, out=tmp_path / "cache", workers=1, progress=False)
+    assert s.qa["ignored_file"] == 1
+    assert sum(c.get("ignored_file", 0) for c in s.qa["per_subject"].values()) == 0
+    assert "ignored file 1" in out.getvalue()

@@ -57,7 +57,8 @@ class QA:
             for k, v in counts.items():
                 totals[k] += v
         return {**totals, "per_subject": {s: dict(c) for s, c in sorted(self.per_subject.items())},
-                "notes": list(self.notes), "expected": dict(self.expected)}
+                "overall": {k: v for k, v in self.overall.items() if v}, "notes": list(self.notes),
+                "expected": dict(self.expected)}
 
 
 def au_col(au: int, occurrence: bool = False) -> str:

@@ -317,8 +317,9 @@ def _qa(df: pd.DataFrame, status: np.ndarray, pol: AlignPolicy) -> dict:
     for subj, st in zip(df["subject"], status):
         per[subj]["frames"] += 1
         per[subj][("aligned", "no_face", "unreadable")[int(st)]] += 1
-    keys = dict.fromkeys(k for c in [counts, *per.values()] for k in c)  # QA_COUNTS, then any new ones
-    totals = {k: int(sum(c.get(k, 0) for c in per.values())) for k in keys}
+    whole = index_qa.get("overall", {})                 # counted for the dataset, no subject (a stray file)
+    keys = dict.fromkeys(k for c in [counts, *per.values(), whole] for k in c)  # QA_COUNTS, then any new ones
+    totals = {k: int(sum(c.get(k, 0) for c in [*per.values(), whole])) for k in keys}
     return {**totals, "policy": pol.name, "per_subject": per,
             "unreadable_files": df["source"][status == UNREADABLE].tolist(), "notes": index_qa.get("notes", [])}
 
