@@ -177,3 +177,174 @@ def test_scc_train_config_batch_size_reaches_the_training_loader(monkeypatch):
     e = X.preset_config("full", depth=18, input_size=64, deconv_channels=32, batch_size=7)
     X.Runner(e, data, "cpu").train({}, seed=0)
     assert batches.args[2] == 7
+
+
+# ---- Paper numbers live in the config dataclasses: change a default, and it reaches the run ----------
+
+def test_rtatl_train_and_model_defaults_reach_model_step_and_optimizer(monkeypatch):
+    from aukit.methods.rtatl import experiment as X
+    from aukit.methods.rtatl.config import RTATLModelConfig, RTATLTrainConfig
+
+    @dataclasses.dataclass
+    class OddTrain(RTATLTrainConfig):                # values no default or preset has
+        lambda1: float = 0.375
+        lambda2: float = 0.625
+        lambda_f: float = 0.875
+        lr: float = 0.0625
+
+    @dataclasses.dataclass
+    class OddModel(RTATLModelConfig):
+        input_size: int = 128
+
+    monkeypatch.setattr(X, "RTATLTrainConfig", OddTrain)
+    monkeypatch.setattr(X, "RTATLModelConfig", OddModel)
+    e = X.preset_config("full")
+    got = (e.lambda1, e.lambda2, e.lambda_f, e.lr, e.input_size)
+    assert got == (0.375, 0.625, 0.875, 0.0625, 128)
+    assert {k: dataclasses.asdict(e)[k] for k in ("lambda1", "lambda2", "lambda_f", "lr", "input_size")} == \
+        dict(zip(("lambda1", "lambda2", "lambda_f", "lr", "input_size"), got))       # what run.yaml records
+    assert X.preset_config("smoke").input_size == 64                                  # a preset's own size stays
+    # the notebook passes None for "the config's"; extra may set a train field once
+    assert X.ExperimentConfig(lambda1=None, lr=None).lr == 0.0625
+    assert X.ExperimentConfig(extra={"lambda_f": 0.5}).lambda_f == 0.5
+    with pytest.raises(ValueError, match="lr"):
+        X.ExperimentConfig(lr=0.001, extra={"lr": 0.002})
+
+    net, step = X.build(e, "RTATL", SimpleNamespace(store=SimpleNamespace(size=200)))
+    tc = net.train_cfg
+    assert (tc.lambda1, tc.lambda2, tc.lambda_f, tc.lr) == (0.375, 0.625, 0.875, 0.0625)
+    assert (step.g_loss.lambda1, step.g_loss.lambda2, step.cfg.lambda_f) == (0.375, 0.625, 0.875)
+    assert net.model_cfg.input_size == step.input_size == 128
+    assert step.patch == net.model_cfg.patch == RTATLModelConfig().patch * 128 // RTATLModelConfig().input_size
+    opts = net.optimizers()
+    assert opts and all(g["lr"] == 0.0625 for o in opts.values() for g in o.param_groups)
+
+
+def test_rtatl_crop_and_patch_scale_from_the_config_defaults(monkeypatch):
+    from aukit.methods.rtatl import config as C
+    from aukit.methods.rtatl import experiment as X
+
+    base_t, base_m = C.RTATLTrainConfig(), C.RTATLModelConfig()
+    assert C.crop_side(base_t.image_size) == base_t.crop_size and C.patch_side(base_m.input_size) == base_m.patch
+
+    @dataclasses.dataclass
+    class OddTrain(C.RTATLTrainConfig):
+        image_size: int = 160
+        crop_size: int = 120
+
+    @dataclasses.dataclass
+    class OddModel(C.RTATLModelConfig):
+        input_size: int = 96
+        patch: int = 48
+
+    monkeypatch.setattr(C, "RTATLTrainConfig", OddTrain)
+    monkeypatch.setattr(C, "RTATLModelConfig", OddModel)
+    assert C.crop_side(80) == 60 and C.patch_side(64) == 32
+    net, step = X.build(X.preset_config("smoke"), "Backbone^T", SimpleNamespace(store=SimpleNamespace(size=80)))
+    assert net.train_cfg.crop_size == 60 and step.patch == net.model_cfg.patch == 32
+
+
+def test_rtatl_flow_step_default_reaches_optflow_and_the_prepare_bench(monkeypatch, tmp_path):
+    import aukit.data
+    from aukit.bench import prep
+    from aukit.data import optflow
+    from aukit.methods.rtatl import config as C
+
+    @dataclasses.dataclass
+    class OddTrain(C.RTATLTrainConfig):
+        flow_step: int = 2
+
+    monkeypatch.setattr(C, "RTATLTrainConfig", OddTrain)
+    assert optflow.default_step() == 2
+    index = {"subject": ["a"] * 4, "sequence": ["s"] * 4, "frame": [0, 1, 2, 3], "row": [0, 1, 2, 3]}
+    store = SimpleNamespace(index=index, derived=lambda name: tmp_path / name)
+    assert optflow.pairs(store).tolist() == [2, 3, -1, -1]
+    assert optflow.pairs(store, 1).tolist() == [1, 2, 3, -1]
+    cached = np.zeros((4, 2, 8, 8), np.float16)
+    np.save(tmp_path / "flow_s2_8.npy", cached)                      # flow() reads the step-2 cache
+    assert np.array_equal(optflow.flow(store, size=8), cached)
+
+    flows = Recorder(np.full((3, 2, 4, 4), np.nan, np.float16))
+    meta = {"frames": 3, "aligned": 3, "frames_per_s": 1.0}
+    monkeypatch.setattr(aukit.data, "prepare", Recorder(SimpleNamespace(meta=meta)), raising=False)
+    monkeypatch.setattr(aukit.data, "flow", flows, raising=False)
+    res = prep.time_prepare(max_frames=3, flow_size=4, workers=1)
+    assert flows.kwargs["step"] == res["flow_step"] == 2
+    prep.time_prepare(max_frames=3, flow_size=4, flow_step=5, workers=1)
+    assert flows.kwargs["step"] == 5
+
+
+def test_optflow_does_not_import_the_methods_when_it_loads():
+    import subprocess
+    import sys
+
+    code = "import sys, aukit.data.optflow; print(any(m.startswith('aukit.methods') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_scc_train_and_model_defaults_reach_model_optimizer_and_schedule(monkeypatch):
+    from aukit.methods.scc import experiment as X
+    from aukit.methods.scc.config import SCCModelConfig, SCCTrainConfig
+
+    @dataclasses.dataclass
+    class OddTrain(SCCTrainConfig):
+        epochs: int = 4
+        lr: float = 0.0625
+        lr_milestones: tuple = (1, 3)
+        sigma: float = 1.5
+
+    @dataclasses.dataclass
+    class OddModel(SCCModelConfig):                  # small enough to build in a test
+        depth: int = 18
+        input_size: int = 96
+        deconv_channels: int = 24
+
+    monkeypatch.setattr(X, "SCCTrainConfig", OddTrain)
+    monkeypatch.setattr(X, "SCCModelConfig", OddModel)
+    names = ("epochs", "lr", "lr_milestones", "sigma", "depth", "input_size", "deconv_channels")
+    want = (4, 0.0625, (1, 3), 1.5, 18, 96, 24)
+    e = X.preset_config("full")
+    assert tuple(getattr(e, n) for n in names) == want
+    assert tuple(dataclasses.asdict(e)[n] for n in names) == want                      # what run.yaml records
+    quick = X.preset_config("quick")
+    assert (quick.depth, quick.input_size, quick.epochs, quick.lr) == (18, 64, 10, 0.0625)  # its own sizes stay
+    mc, tc = X.configs(e, {})
+    assert (mc.depth, mc.input_size, mc.deconv_channels) == (18, 96, 24)
+    assert (tc.epochs, tc.lr, tc.lr_milestones, tc.sigma) == (4, 0.0625, (1, 3), 1.5)
+    # the notebook's 0s keep the configs' values; a value given wins
+    nb = dict(dataset="synthau-disfa", fold=1, fera=True, preset="full", seeds=[], epochs=0, tables=[],
+              out_dir="x", device="", lr=0.0, batch_size=0, k=0, sigma=0.0)
+    c = X.notebook_config(smoke=False, **nb)
+    assert (c.lr, c.sigma, c.batch_size) == (0.0625, 1.5, OddTrain().batch_size)
+    c = X.notebook_config(smoke=False, **{**nb, "lr": 0.25, "sigma": 3.0, "batch_size": 6})
+    assert (c.lr, c.sigma, c.batch_size) == (0.25, 3.0, 6)
+
+    fit, steps = Recorder([]), Recorder()
+    monkeypatch.setattr(X, "fit", fit)
+    monkeypatch.setattr(X, "BatchLoader", Recorder())
+    monkeypatch.setattr(X, "make_step", steps)
+    data = SimpleNamespace(store=None, train_rows=np.arange(40), targets={})
+    model = X.Runner(e, data, "cpu").train({}, seed=0)
+    assert (model.cfg.depth, model.cfg.input_size, model.cfg.deconv_channels) == (18, 96, 24)
+    opt, cfg, sched = fit.args[3], fit.args[4], fit.kwargs["scheduler"]
+    assert opt.param_groups[0]["lr"] == 0.0625 and cfg.epochs == 4 and sorted(sched.milestones) == [1, 3]
+    assert steps.args[0].sigma == 1.5 and steps.args[1] == 96
+
+
+def test_tas_lambda_sub_per_dataset_comes_from_the_loss_config_and_one_disfa_constant(monkeypatch):
+    from aukit.jobs import JobConfig, tas_config
+    from aukit.methods.tas import config as C
+
+    assert C.default_lambda_sub("bp4d") == C.TASLossConfig().lambda_sub
+    assert C.default_lambda_sub("synthau-disfa") == C.DISFA_LAMBDA_SUB
+
+    @dataclasses.dataclass
+    class OddLoss(C.TASLossConfig):
+        lambda_sub: float = 0.125
+
+    monkeypatch.setattr(C, "TASLossConfig", OddLoss)
+    monkeypatch.setattr(C, "DISFA_LAMBDA_SUB", 0.375)
+    assert C.default_lambda_sub("synthau-bp4d") == 0.125 and C.default_lambda_sub("DISFA") == 0.375
+    assert tas_config(JobConfig(dataset="bp4d")).loss.lambda_sub == 0.125
+    assert tas_config(JobConfig(dataset="disfa")).loss.lambda_sub == 0.375

@@ -41,7 +41,7 @@ def test_resize_only():
     assert resize_only(None) is None
     y = resize_only(8)(x)
     assert y.shape == (2, 3, 8, 8)
-    assert torch.allclose(y, torch.nn.functional.avg_pool2d(x, 2), atol=0.15)
+    assert torch.allclose(y, torch.nn.functional.avg_pool2d(x, 2), atol=1e-5)    # 2x bilinear = 2x2 mean
 
 
 def test_validates():

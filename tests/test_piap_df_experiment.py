@@ -61,14 +61,31 @@ def test_run_seed_all_variants_and_figures(fake_data):
     assert res["export_params"] > 0 and res["export_images_per_s"] > 0
     data = res["data"]
     assert len(data.unlabelled) > 0  # the all-NaN frames of training subjects feed DF
-    mean, std = X.f1_frames([res["f1"], res["f1"]], s.net.aus)
-    assert list(mean.index) == list(X.VARIANTS) and (std.to_numpy() == 0).all()
+    cols = runs.au_names(s.net.aus) + ["avg"]
+    shifted = {v: {k: r[k] + 0.1 for k in cols} for v, r in res["f1"].items()}   # a second "seed", 0.1 higher
+    mean, std = X.f1_frames([res["f1"], shifted], s.net.aus)
+    assert list(mean.index) == list(X.VARIANTS)
+    want = np.array([[res["f1"][v][k] + 0.05 for k in cols] for v in X.VARIANTS])
+    np.testing.assert_allclose(mean.to_numpy(), want, atol=1e-9)
+    np.testing.assert_allclose(std.to_numpy(), 0.1 / np.sqrt(2), atol=1e-9)       # sample std of (a, a + 0.1)
     fig = X.pi_map_figure(res, s.net, torch.device("cpu"))
     assert len(fig.axes) >= 4
     acc = X.toy_case(s, "cpu")
     assert set(acc) >= {"landmark task", "face recognition (Encoder P)", "dlib descriptor", "chance"}
     assert all(0.0 <= v <= 1.0 for v in acc.values())
     X.toy_figure(acc)
+
+
+def test_f1_frames_mean_and_sample_std_over_seeds():
+    seed0 = {"DF": {"AU01": 0.2, "AU02": 0.6, "avg": 0.4}, "Baseline": {"AU01": 0.5, "AU02": 0.5, "avg": 0.5}}
+    seed1 = {"DF": {"AU01": 0.4, "AU02": 1.0, "avg": 0.7}, "Baseline": {"AU01": 0.1, "AU02": 0.5, "avg": 0.3}}
+    mean, std = X.f1_frames([seed0, seed1], (1, 2))
+    assert list(mean.index) == ["DF", "Baseline"] and list(mean.columns) == ["AU01", "AU02", "Avg"]
+    np.testing.assert_allclose(mean.to_numpy(), [[0.3, 0.8, 0.55], [0.3, 0.5, 0.4]], atol=1e-12)
+    # ddof = 1 over two seeds: |a - b| / sqrt(2)
+    np.testing.assert_allclose(std.to_numpy(), np.array([[0.2, 0.4, 0.3], [0.4, 0.0, 0.2]]) / np.sqrt(2), atol=1e-12)
+    mean, std = X.f1_frames([seed1], (1, 2))
+    assert mean.loc["DF"].tolist() == [0.4, 1.0, 0.7] and (std.to_numpy() == 0).all()
 
 
 def test_flip_labels_and_constant_floor():

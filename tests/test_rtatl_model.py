@@ -123,6 +123,32 @@ def test_step_logs_every_rtatl_term_and_reaches_every_module():
         assert all(g is None or torch.isfinite(g).all() for g in grads), name
 
 
+def test_step_supervises_only_the_aus_left_intact(monkeypatch):
+    """mask_prob = 1: every image loses one AU's two RoIs; L_sup is the BCE over the labelled AUs other than
+    the cut one (the AUs sit 12 px apart, so a 16 px cut reaches no other AU)."""
+    import math
+
+    import aukit.methods.rtatl.step as step_mod
+    cut, logits = [], []
+    real_mask = step_mod.mask_rois
+    monkeypatch.setattr(step_mod, "mask_rois", lambda x, pts, *a: cut.append(pts) or real_mask(x, pts, *a))
+    net, tc = _net(mask_prob=1.0)
+    net.register_forward_hook(lambda m, i, o: logits.append(o["logits"].detach()))
+    batch = _batch()
+    # AU j's two centres at y = 16 + 12 j, x = 20 and 46
+    centres = torch.tensor([[[20.0, 16.0 + 12 * j], [46.0, 16.0 + 12 * j]] for j in range(4)])
+    batch["centres"] = centres.expand(4, -1, -1, -1)
+    batch["labels"][0] = torch.tensor([1.0, 0.0, float("nan"), 1.0])
+    res = RTATLStep(tc, INP, PATCH)(net, batch)
+    # the AU whose RoIs were whited out, read from their height: the random crop shifts it up by 0..4 px
+    au = ((cut[0][:, 0, 1] - 14) / 12).round().long().tolist()
+    z, y = logits[0].tolist(), batch["labels"].tolist()
+    terms = [-(y[i][j] * math.log(1 / (1 + math.exp(-z[i][j]))) + (1 - y[i][j]) * math.log(1 / (1 + math.exp(z[i][j]))))
+             for i in range(4) for j in range(len(AUS)) if j != au[i] and not math.isnan(y[i][j])]
+    assert len(cut) == 1 and len(terms) <= 12                         # 15 labels, one AU cut in each of 4 images
+    assert res.logs["l_sup"].item() == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+
+
 def test_generator_loss_gradient_never_reaches_critics():
     from aukit.methods.rtatl.step import _frozen
     net, _ = _net()

@@ -44,6 +44,11 @@ def test_scores_and_constant_baselines():
     label = np.array([[0, 1], [2, 3], [4, 5], [0, 0]], np.float32)
     s = X.scores(label.copy(), label, aus)
     assert s["icc_avg"] == pytest.approx(1.0) and s["mae_avg"] == 0.0 and set(s) >= {"icc_AU01", "mae_AU02"}
+    # pred = 2 * label: ICC(3,1) with k = 2 is 2 s_xy / (s_x^2 + s_y^2) = 2 * 2 / (1 + 4) = 0.8 (Pearson would
+    # say 1); MAE = mean |label|: AU01 (0+2+4+0)/4 = 1.5, AU02 (1+3+5+0)/4 = 2.25
+    s = X.scores(2 * label, label, aus)
+    assert [s["icc_AU01"], s["icc_AU02"], s["icc_avg"]] == pytest.approx([0.8, 0.8, 0.8], abs=1e-6)
+    assert [s["mae_AU01"], s["mae_AU02"], s["mae_avg"]] == pytest.approx([1.5, 2.25, 1.875], abs=1e-6)
     inten = np.array([[0, 0], [0, 0], [3, 0], [1, 2], [2, 2]], np.float32)
     data = SCCData(store=None, aus=aus, intensity=inten, centres=None, train_rows=np.array([0, 1, 2]),
                    test_rows=np.array([3, 4]))

@@ -134,6 +134,41 @@ def test_batch_targets_at_any_resolution():
     assert SCCModelConfig().heatmap_size == 64 and SCCModelConfig(deconv_layers=2).heatmap_size == 32
 
 
+def test_step_leaves_out_the_maps_of_an_unlabelled_au():
+    """The step's loss is Eq. 2 over the labelled AUs' maps only: a NaN intensity's maps neither count
+    towards the mean nor pull the model's output on them (here a stub returning fixed heatmaps)."""
+    from aukit.methods.scc.step import make_step
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, h):
+            super().__init__()
+            self.h = h
+
+        def forward(self, x):
+            return self.h
+
+    r, sigma = 8, 2.0                                    # 8 px faces -> 8 px maps: centres map 1:1
+    centres = torch.tensor([[[[2.0, 3.0], [5.0, 3.0]], [[3.0, 6.0], [4.0, 6.0]]],
+                            [[[1.0, 1.0], [6.0, 2.0]], [[2.0, 5.0], [5.0, 5.0]]]])   # (B=2, A=2, 2, 2)
+    intensity = torch.tensor([[3.0, float("nan")], [1.0, 4.0]])
+    batch = {"image": torch.zeros(2, 3, r, r), "centres": centres, "intensity": intensity}
+    target = np.zeros((2, 4, r, r))
+    for b in range(2):
+        for a in range(2):
+            if not math.isnan(intensity[b, a]):
+                for p in range(2):
+                    cx, cy = centres[b, a, p].tolist()
+                    target[b, 2 * a + p] = _eq1_plain(cx, cy, float(intensity[b, a]), r, sigma, False)
+    valid = np.array([[True, True, False, False], [True, True, True, True]])
+    h = torch.rand(2, 4, r, r, generator=torch.Generator().manual_seed(0))
+    step = make_step(SCCTrainConfig(sigma=sigma))
+    loss = step(Fixed(h), batch).loss.item()
+    assert loss == pytest.approx(_eq2_plain(h.numpy(), target, valid), rel=1e-5)
+    moved = h.clone()
+    moved[0, 2:] += 10.0                                 # image 0's output on the maps of its NaN AU
+    assert step(Fixed(moved), batch).loss.item() == pytest.approx(loss, rel=1e-6)
+
+
 def test_configs_validate():
     with pytest.raises(ValueError):
         SCCModelConfig(edge="concat")

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 import aukit
 from aukit.methods.tas import TASLossConfig, TASModelConfig, TASNet, ablation_config
-from aukit.methods.tas.losses import RankLoss
+from aukit.methods.tas.losses import RankLoss, SubjectLoss
 from aukit.methods.tas.model import SpatialAttention
 from aukit.methods.tas.step import TASStep, predict
 from aukit.train import TrainConfig, fit
@@ -166,11 +166,101 @@ def test_step_rank_uses_segment_au():
     assert out.logs["rank"].item() == pytest.approx(RankLoss()(own).item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("sub_pairs", ["subject", "segment"])
+def test_step_subject_loss_pairs_frames_by_subject_or_segment(sub_pairs):
+    """On the full-forward path (L_rank on), Eq. 4 groups every frame of a segment under its subject
+    (or its segment): frames of one group never pair, whatever their level."""
+    b, t, c, d = 4, 3, 2, 5
+    g = torch.Generator().manual_seed(1)
+    # frames of a segment share a feature (a pair inside one lowers the mean), segments differ
+    feats = (torch.randn(b, 1, c, d, generator=g) + 0.1 * torch.randn(b, t, c, d, generator=g)).view(b * t, c, d)
+    lv = torch.full((b, t, c), -1)
+    lv[..., 0] = torch.tensor([[0, 1, 1], [0, 1, 2], [0, 2, 2], [1, 1, 2]])   # AU 0 labelled on every frame
+    lv[:, -1, 1] = torch.tensor([3, 3, 3, 0])                                 # AU 1 on the last frames
+    target = torch.where(lv >= 0, lv / 5, torch.full(lv.shape, nan))
+    subject = torch.tensor([0, 0, 1, 1])
+    batch = {"image": torch.zeros(b, t, 3, 4, 4), "target": target, "seg_au": torch.zeros(b, dtype=torch.long),
+             "subject": subject}
+    out = TASStep(TASLossConfig(lambda_spd=0, lambda_sub=0.05, sub_pairs=sub_pairs))(FixedFeatures(feats), batch)
+    owner = subject if sub_pairs == "subject" else torch.arange(b)
+    want = SubjectLoss()(feats, lv.view(b * t, c), owner.repeat_interleave(t))
+    alone = SubjectLoss()(feats, lv.view(b * t, c), torch.arange(b * t))     # each frame its own group
+    assert abs(want.item() - alone.item()) > 0.05                            # the batch tells the two apart
+    assert out.logs["sub"].item() == pytest.approx(want.item(), rel=1e-6)
+
+
+class SquaredMean(nn.Module):
+    """Stub: AU c's prediction is the squared mean of colour channel c (non-linear in the image, so the mixed
+    forward is not the mix of the predictions); features are zero."""
+
+    def forward(self, x, return_features=False):
+        v = x.mean(dim=(-2, -1)) ** 2                                      # (N, 3)
+        return (v, torch.zeros(*v.shape, 2)) if return_features else v
+
+
+def test_step_speed_loss_mixes_frames_by_the_sampled_permutation(monkeypatch):
+    b, t, c = 2, 4, 3
+    g = torch.Generator().manual_seed(2)
+    image = 2 * torch.rand(b, t, 3, 1, 1, generator=g) + 0.1 * torch.rand(b, t, 3, 4, 4, generator=g)
+    lam, perm = torch.tensor([0.3, 0.8]), torch.tensor([[2, 0, 3, 1], [1, 3, 0, 2]])  # no frame mixed with itself
+    step = TASStep(TASLossConfig(lambda_sub=0))
+    monkeypatch.setattr(step.spd, "sample", lambda n, tt, **kw: (lam, perm))
+    batch = {"image": image, "target": torch.full((b, t, c), nan), "seg_au": torch.zeros(b, dtype=torch.long)}
+    out = step(SquaredMean(), batch)
+
+    def f(img):                                                            # the stub on one frame (3, S, S)
+        return img.mean(dim=(-2, -1)) ** 2
+
+    err, err_identity = 0.0, 0.0
+    for n in range(b):
+        for k in range(t):
+            j, lm = int(perm[n, k]), float(lam[n])
+            mixed = f(lm * image[n, k] + (1 - lm) * image[n, j])
+            err += float(((mixed - (lm * f(image[n, k]) + (1 - lm) * f(image[n, j]))) ** 2).sum())
+            err_identity += float(((mixed - f(image[n, k])) ** 2).sum())
+    want = err / (b * t * c)                                               # Eq. 3, mean over N*T*C
+    assert abs(want - err_identity / (b * t * c)) > 0.1 * want             # an identity target would differ
+    assert out.logs["spd"].item() == pytest.approx(want, rel=1e-5)
+
+
 def test_predict_returns_numpy():
     m = small()
     batches = [{"image": torch.randn(3, 3, 32, 32)}, {"image": torch.randn(2, 3, 32, 32)}]
     pred, feats = predict(m, batches, features=True)
     assert pred.shape == (5, 3) and feats.shape == (5, 3, 512) and m.training
+
+
+class ConstantTAS(nn.Module):
+    """Stub: predicts ``values`` (C,) in [0, 1] for every frame, whatever the image."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = torch.tensor(values)
+
+    def forward(self, x, return_features=False):
+        v = self.values.expand(x.shape[0], -1)
+        return (v, torch.zeros(*v.shape, 1)) if return_features else v
+
+
+def test_evaluate_scores_on_the_0_5_scale(monkeypatch):
+    """Outputs in [0, 1] are scored as intensities 0..5: 0.4 -> 2.0 and 0.8 -> 4.0 against the labels."""
+    import numpy as np
+
+    from aukit.methods.tas import experiment as E
+    from aukit.methods.tas.data import TASData
+
+    label05 = np.array([[0, 5], [2, 3], [4, nan], [nan, nan], [1, 1], [2, 2]], np.float32)  # rows 0..3: test
+    data = TASData("synthau-bp4d", None, ["AU06", "AU12"], label05 / 5, np.zeros(6, np.int64), np.array([4, 5]),
+                   np.arange(4), np.zeros((1, 2), np.int64), np.zeros(1, np.int64), ["a"], ["b"])
+    monkeypatch.setattr(E, "frame_batches", lambda data, rows, **kw: [{"image": torch.zeros(len(rows), 3, 4, 4)}])
+    res = E.evaluate(ConstantTAS([0.4, 0.8]), data, E.RunOptions(device="cpu"))
+    assert res["rows"].tolist() == [0, 1, 2]                               # row 3 has no label
+    np.testing.assert_allclose(res["pred"], [[2.0, 4.0]] * 3, rtol=1e-6)
+    np.testing.assert_allclose(res["label"], label05[:3], rtol=1e-6)
+    m = res["metrics"]
+    # AU06: |0-2| + |2-2| + |4-2| over 3 = 4/3; AU12: |5-4| + |3-4| over 2 (row 2 unlabelled) = 1
+    assert [m["mae_AU06"], m["mae_AU12"], m["mae_avg"]] == pytest.approx([4 / 3, 1.0, 7 / 6], rel=1e-6)
+    assert m["icc_avg"] == 0.0                                             # a constant prediction has no ICC
 
 
 class SegmentToyLoader:

@@ -11,12 +11,14 @@ import numpy as np
 
 
 def time_prepare(dataset: str = "synthau-bp4d", policy: str = "tas", *, max_frames: int | None = None,
-                 flow_size: int = 64, flow_step: int = 3, workers: int | None = None) -> dict:
-    """Frames/s of `prepare` (decode, detect, landmarks, align, write the store) and TV-L1 pairs/s."""
+                 flow_size: int = 64, flow_step: int | None = None, workers: int | None = None) -> dict:
+    """Frames/s of `prepare` (decode, detect, landmarks, align, write the store) and TV-L1 pairs/s.
+    ``flow_step`` None: RTATL's (``aukit.data.optflow.default_step``)."""
     from aukit.data import flow, prepare
-    from aukit.data.optflow import has_flow
+    from aukit.data.optflow import default_step, has_flow
     from aukit.workers import usable_cores
 
+    flow_step = default_step() if flow_step is None else flow_step
     with tempfile.TemporaryDirectory(prefix="aukit-bench-") as tmp:
         t0 = time.perf_counter()
         store = prepare(dataset, policy, out=tmp, workers=workers, max_frames=max_frames, progress=False)
@@ -30,5 +32,5 @@ def time_prepare(dataset: str = "synthau-bp4d", policy: str = "tas", *, max_fram
         return {"dataset": dataset, "policy": policy, "frames": n, "aligned": int(store.meta["aligned"]),
                 "frames_per_s": n / wall, "frames_per_s_detect_align": float(store.meta["frames_per_s"]),
                 "wall_s": wall, "workers": workers or usable_cores(), "flow_size": flow_size,
-                "flow_pairs": pairs, "flow_pairs_per_s": pairs / flow_wall if flow_wall > 0 else float("nan"),
-                "flow_wall_s": flow_wall}
+                "flow_step": flow_step, "flow_pairs": pairs,
+                "flow_pairs_per_s": pairs / flow_wall if flow_wall > 0 else float("nan"), "flow_wall_s": flow_wall}

@@ -1,12 +1,13 @@
-"""RTATL optical-flow targets: TV-L1 flow from frame t to t+3 of a sequence (RTATL Sec. 3.4).
+"""RTATL optical-flow targets: TV-L1 flow from frame t to t+step of a sequence (RTATL Sec. 3.4;
+the paper's step is ``RTATLTrainConfig.flow_step``, the default here).
 
-RTATL aligns frame t+3 with the transform of frame t (to cancel head motion), then
-extracts TV-L1 flow. We do the same from the store: the aligned crop of t+3 is warped
-by A_t o A_{t+3}^-1 (A = image -> crop affine), both crops are converted to gray and
+RTATL aligns frame t+step with the transform of frame t (to cancel head motion), then
+extracts TV-L1 flow. We do the same from the store: the aligned crop of t+step is warped
+by A_t o A_{t+step}^-1 (A = image -> crop affine), both crops are converted to gray and
 resized to `size` (TV-L1 costs ~0.18 s per 128^2 pair, so we compute at reduced size;
 choice), and cv2.optflow.DualTVL1OpticalFlow gives (dx, dy) in pixels of the `size` grid.
 Cached as float16 (N, 2, size, size) in the store's derived/ folder; frames without a
-t+3 frame in the same sequence are NaN (and `has_flow` is False).
+t+step frame in the same sequence are NaN (and `has_flow` is False).
 """
 from __future__ import annotations
 
@@ -30,8 +31,16 @@ def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
 
 
-def pairs(store: FrameStore, step: int = 3) -> np.ndarray:
-    """(N,) row of frame t+step in the same (subject, sequence), or -1."""
+def default_step() -> int:
+    """RTATL's frame gap, held by ``RTATLTrainConfig.flow_step`` (imported on use: aukit.data does not
+    import aukit.methods when it loads)."""
+    from aukit.methods.rtatl.config import RTATLTrainConfig
+    return RTATLTrainConfig().flow_step
+
+
+def pairs(store: FrameStore, step: int | None = None) -> np.ndarray:
+    """(N,) row of frame t+step in the same (subject, sequence), or -1; ``step`` None: ``default_step()``."""
+    step = default_step() if step is None else step
     idx = store.index
     key = {(s, q, f): r for s, q, f, r in zip(idx["subject"], idx["sequence"], idx["frame"], idx["row"])}
     return np.array([key.get((s, q, f + step), -1)
@@ -43,15 +52,15 @@ def _gray(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def flow_pair(img_t: np.ndarray, img_t3: np.ndarray, a_t: np.ndarray, a_t3: np.ndarray,
+def flow_pair(img_t: np.ndarray, img_later: np.ndarray, a_t: np.ndarray, a_later: np.ndarray,
               size: int, tvl1=None) -> np.ndarray:
-    """float32 (2, size, size) TV-L1 flow between two aligned crops (t+3 re-aligned with A_t)."""
+    """float32 (2, size, size) TV-L1 flow between two aligned crops (t+step re-aligned with A_t)."""
     s = img_t.shape[0]
-    w = _compose(a_t.astype(np.float64), _invert(a_t3))
-    t3 = cv2.warpAffine(np.ascontiguousarray(img_t3), w, (s, s), flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)
+    w = _compose(a_t.astype(np.float64), _invert(a_later))
+    later = cv2.warpAffine(np.ascontiguousarray(img_later), w, (s, s), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
     tvl1 = tvl1 or cv2.optflow.DualTVL1OpticalFlow_create()
-    f = tvl1.calc(_gray(img_t, size), _gray(t3, size), None)
+    f = tvl1.calc(_gray(img_t, size), _gray(later, size), None)
     return f.transpose(2, 0, 1)
 
 
@@ -66,9 +75,11 @@ def _work(job):
     return rows, out
 
 
-def flow(store: FrameStore, step: int = 3, size: int = 64, workers: int | None = None,
+def flow(store: FrameStore, step: int | None = None, size: int = 64, workers: int | None = None,
          chunk: int = 64, progress: bool = True) -> np.ndarray:
-    """float16 memmap (N, 2, size, size): cached TV-L1 flow t -> t+step; NaN where no t+step."""
+    """float16 memmap (N, 2, size, size): cached TV-L1 flow t -> t+step; NaN where no t+step.
+    ``step`` None: ``default_step()``, RTATL's."""
+    step = default_step() if step is None else step
     path = store.derived(f"flow_s{step}_{size}.npy")
     if path.is_file():
         return np.load(path, mmap_mode="r")

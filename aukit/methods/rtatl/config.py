@@ -77,3 +77,15 @@ class RTATLTrainConfig:
             raise ValueError(f"pseudo_source must be 'masked' or 'intact', got {self.pseudo_source!r}")
         if self.crop_size > self.image_size:
             raise ValueError(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
+
+
+def crop_side(image_size: int) -> int:
+    """RTATL §4.2's crop of an ``image_size`` face: RTATLTrainConfig's crop_size of its image_size, scaled."""
+    base = RTATLTrainConfig()
+    return round(image_size * base.crop_size / base.image_size)
+
+
+def patch_side(input_size: int) -> int:
+    """RTATL §4.2's RoII patch at an ``input_size`` input: RTATLModelConfig's patch at its input_size, scaled."""
+    base = RTATLModelConfig()
+    return base.patch * input_size // base.input_size

@@ -18,7 +18,7 @@ from aukit.report import Report
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
-from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig
+from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig, crop_side, patch_side
 from .data import PairedLoader, RTATLData, load_data
 from .heads import RTATLNet
 from .relation import cooccurrence_graph
@@ -36,8 +36,10 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "RoII": ({}, dict(ofe=False)),
     "RTATL": ({}, {}),
 }
-# ExperimentConfig fields that size a run and fill the RTATLTrainConfig fields of the same name.
-RUN_SIZES = ("epochs", "batch_size", "unlabelled_batch_size")
+# ExperimentConfig fields that fill the config fields of the same name; None takes the config's default,
+# which holds the number (RTATLTrainConfig's may also come from ``extra``, the model's may not).
+TRAIN_FIELDS = ("epochs", "batch_size", "unlabelled_batch_size", "lambda1", "lambda2", "lambda_f", "lr")
+MODEL_FIELDS = ("input_size",)
 # The paper's ordering on BP4D (Table 1 averages): what the scientific check tests.
 PAPER_ORDER = ("Jigsaw", "Backbone^G", "Backbone^T", "Rotation", "Exemplar", "OFE", "RoII", "RTATL")
 
@@ -52,7 +54,7 @@ class ExperimentConfig:
     variants: tuple = tuple(VARIANTS)
     epochs: int | None = None                # None: RTATLTrainConfig.epochs (or extra's)
     steps_per_epoch: int | None = None       # cut epochs short (None: whole training set)
-    input_size: int = 192                    # RTATL §4.2
+    input_size: int | None = None            # None: RTATLModelConfig.input_size
     batch_size: int | None = None            # None: RTATLTrainConfig.batch_size (or extra's)
     unlabelled_batch_size: int | None = None  # None: RTATLTrainConfig.unlabelled_batch_size (or extra's)
     max_train: int | None = None
@@ -62,10 +64,10 @@ class ExperimentConfig:
     sweep_subjects: tuple = (3, 9, 15, 21)   # Fig. 4 (plus "all")
     sweep_methods: tuple = ("RTATL", "Rotation", "Exemplar")
     sweep_seeds: tuple = (0,)
-    lambda1: float = 0.1                     # RTATL §4.2
-    lambda2: float = 0.1                     # RTATL §4.2
-    lambda_f: float = 0.2                    # RTATL §4.2
-    lr: float = 3e-4                         # RTATL §4.2
+    lambda1: float | None = None             # None: RTATLTrainConfig.lambda1 (or extra's)
+    lambda2: float | None = None             # None: RTATLTrainConfig.lambda2 (or extra's)
+    lambda_f: float | None = None            # None: RTATLTrainConfig.lambda_f (or extra's)
+    lr: float | None = None                  # None: RTATLTrainConfig.lr (or extra's)
     weights: str | None = None               # local ImageNet ResNet-18 state_dict (random init otherwise)
     device: str = ""
     out_dir: str = "reports/rtatl"
@@ -74,15 +76,19 @@ class ExperimentConfig:
     extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
 
     def __post_init__(self):
-        # the run sizes default to RTATLTrainConfig's, which holds the numbers; a value given both
-        # here and in ``extra`` must agree
+        # None fields take the config dataclasses' defaults, which hold the numbers (so run.yaml records
+        # the values used); a train field given both here and in ``extra`` must agree
         base = RTATLTrainConfig()
-        for name in RUN_SIZES:
+        for name in TRAIN_FIELDS:
             mine, theirs = getattr(self, name), self.extra.get(name)
             if mine is not None and theirs is not None and mine != theirs:
                 raise ValueError(f"{name} is {mine} here but {theirs} in extra: set it once")
             if mine is None:
                 setattr(self, name, getattr(base, name) if theirs is None else theirs)
+        model = RTATLModelConfig()
+        for name in MODEL_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(model, name))
 
     @property
     def aus(self) -> tuple:
@@ -103,7 +109,7 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
         "quick": dict(input_size=64, epochs=1, steps_per_epoch=12, batch_size=16, unlabelled_batch_size=16,
                       max_train=1200, max_test=400, max_unlabelled=800, flow_size=32, seeds=(0,),
                       variants=("Backbone^T", "OFE", "RoII", "RTATL"), sweep_subjects=(), sweep_methods=()),
-        "full": dict(input_size=192),                      # epochs and batches: RTATLTrainConfig's
+        "full": {},                          # input, epochs, batches: RTATLModelConfig's / RTATLTrainConfig's
     }
     if preset not in base:
         raise ValueError(f"preset must be smoke|quick|full, got {preset!r}")
@@ -115,13 +121,12 @@ def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLN
     if variant not in VARIANTS:
         raise KeyError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
     m_over, t_over = VARIANTS[variant]
-    patch = 48 * ecfg.input_size // 192                      # RTATL §4.2: 48x48 at 192, scaled with the input
+    patch = patch_side(ecfg.input_size)                      # RTATL §4.2: the patch scaled with the input
     mc = RTATLModelConfig(aus=ecfg.aus, input_size=ecfg.input_size, patch=patch, weights=ecfg.weights, **m_over)
     size = data.store.size
-    sizes = {name: getattr(ecfg, name) for name in RUN_SIZES}
-    tc = RTATLTrainConfig(aus=ecfg.aus, lambda1=ecfg.lambda1, lambda2=ecfg.lambda2, lambda_f=ecfg.lambda_f,
-                          lr=ecfg.lr, image_size=size, crop_size=round(size * 192 / 200),
-                          **{**ecfg.extra, **sizes, **t_over})
+    fields = {name: getattr(ecfg, name) for name in TRAIN_FIELDS}
+    tc = RTATLTrainConfig(aus=ecfg.aus, image_size=size, crop_size=crop_side(size),
+                          **{**ecfg.extra, **fields, **t_over})
     adj = cooccurrence_graph(data.labels[data.train_rows], mc.gcn_threshold) if mc.relation == "gcn" else None
     return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, patch)
 
@@ -151,7 +156,7 @@ def predict_rows(net, data: RTATLData, rows: np.ndarray, device, batch_size: int
     net.eval()
     loader = BatchLoader(data.store, rows, batch_size, device=device, shuffle=False, drop_last=False,
                          targets={"centres": data.centres})
-    crop = round(data.store.size * 192 / 200)
+    crop = crop_side(data.store.size)
     out = [predict(net, b["image"], b["centres"], crop=crop, input_size=net.model_cfg.input_size).float().cpu()
            for b in loader]
     return torch.cat(out).numpy()

@@ -30,12 +30,12 @@ class SCCModelConfig:
     deconv_channels: int = 256         # Xiao et al. 2018 simple baseline: 256 filters per deconv (not in SCC text)
     deconv_kernel: int = 4             # authors' TF code: 4x4 transposed conv, stride 2
     use_scc: bool = True               # SCC Table 2: SCC on (a, c) / off (b, d) = ResNet-Deconv
-    k: int = 7                         # SCC §Implementation Details: k = 7 for DISFA (5 for BP4D)
+    k: int = K_BY_DATASET["disfa"]     # SCC §Implementation Details: DISFA's k (BP4D's: K_BY_DATASET)
     edge: str = "both"                 # SCC Eq. 3 / Table 3 setting (e): concat[f_i, f_j - f_i]
     edge_bn: bool = True               # authors' TF code: 1x1 conv + BN + ReLU on the edges (Eq. 3 has no BN)
     include_self: bool = True          # our choice (DGCNN k-NN habit): a node is its own nearest neighbour
     nodes: str = "channels"            # SCC §SCC: channel maps are the nodes; "positions": our reading of the TF code
-    n_points: int = 24                 # REFERENCE.md (EAC-Net/JAA-Net rules): 2 points x 12 DISFA AUs
+    n_points: int = 2 * len(DISFA_AUS)  # REFERENCE.md (EAC-Net/JAA-Net rules): 2 points per DISFA AU
     gather_backward: str = "auto"      # implementation, same sums: one-hot matmul where it is small, else index_add
     aggregate: str = "auto"            # implementation, same numbers: fused (no edge tensor kept) for channel nodes
     backbone_weights: str | None = None  # local ImageNet state_dict (paper: ImageNet init); None = random

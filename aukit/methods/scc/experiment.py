@@ -31,6 +31,10 @@ TABLE1 = {"ResNet-Deconv": {"use_scc": False}, "SCC-Heatmap (Ours)": {}}
 TABLE2 = {"a": {}, "b": {"use_scc": False}, "c": {"deconv_layers": 2}, "d": {"deconv_layers": 2, "use_scc": False}}
 TABLE3 = {"e": {"edge": "both"}, "f": {"edge": "pair"}, "g": {"edge": "diff"}}
 SLUGS = {"ResNet-Deconv": "resnet_deconv", "SCC-Heatmap (Ours)": "scc_heatmap"}
+# ExperimentConfig fields that fill the config fields of the same name; None takes the config's default,
+# which holds the number
+MODEL_FIELDS = ("depth", "input_size", "deconv_channels")
+TRAIN_FIELDS = ("epochs", "batch_size", "lr", "lr_milestones", "sigma")
 
 
 @dataclass
@@ -42,17 +46,17 @@ class ExperimentConfig:
     seeds: tuple = (0, 1, 2)
     tables: tuple = ("table1", "table2", "table3", "fig6")
     k_values: tuple = (3, 5, 7, 9, 11)  # Fig. 6 grid (our choice; the figure's values are not in the text)
-    epochs: int = 15                     # SCCTrainConfig.epochs
+    epochs: int | None = None            # None: SCCTrainConfig.epochs
     steps_per_epoch: int | None = None   # cut epochs short (None: the whole training set)
-    batch_size: int | None = None        # None: SCCTrainConfig.batch_size (SCC §Implementation Details)
-    lr: float = 5e-4                     # SCC §Implementation Details: Adam
-    lr_milestones: tuple = (5, 10)       # authors' TF code
-    sigma: float = 2.0                   # SCC Eq. 1 at 64x64
-    k: int | None = None                 # None: 5 for BP4D, 7 for DISFA (SCC §Implementation Details)
+    batch_size: int | None = None        # None: SCCTrainConfig.batch_size
+    lr: float | None = None              # None: SCCTrainConfig.lr (Adam)
+    lr_milestones: tuple | None = None   # None: SCCTrainConfig.lr_milestones
+    sigma: float | None = None           # None: SCCTrainConfig.sigma (Eq. 1)
+    k: int | None = None                 # None: the dataset's K_BY_DATASET (SCC §Implementation Details)
     nodes: str = "channels"              # SCC graph nodes: the paper's channels | positions (our reading of the TF code)
-    depth: int = 50                      # ResNet-50 (SCC); quick/smoke use ResNet-18 on CPU
-    input_size: int = 256                # SCC §Implementation Details
-    deconv_channels: int = 256           # Xiao et al. 2018
+    depth: int | None = None             # None: SCCModelConfig.depth; quick/smoke use ResNet-18 on CPU
+    input_size: int | None = None        # None: SCCModelConfig.input_size
+    deconv_channels: int | None = None   # None: SCCModelConfig.deconv_channels
     weights: str | None = None           # local ImageNet state_dict for the trunk (random init otherwise)
     max_train: int | None = None
     max_test: int | None = None
@@ -63,8 +67,11 @@ class ExperimentConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if self.batch_size is None:          # SCCTrainConfig holds the paper's number
-            self.batch_size = SCCTrainConfig().batch_size
+        # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them)
+        for base, names in ((SCCModelConfig(), MODEL_FIELDS), (SCCTrainConfig(), TRAIN_FIELDS)):
+            for name in names:
+                if getattr(self, name) is None:
+                    setattr(self, name, getattr(base, name))
 
     @property
     def aus(self) -> tuple:
@@ -96,15 +103,21 @@ def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: 
                     tables: list, out_dir: str, device: str, lr: float, batch_size: int, k: int,
                     sigma: float, model_dir: str = "", nodes: str = "channels") -> ExperimentConfig:
     """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
-    keep the preset's seeds / epochs / tables / k; smoke keeps its own batch size."""
-    over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, lr=lr, sigma=sigma,
-                model_dir=model_dir, nodes=nodes)
+    keep the preset's seeds / epochs / tables / k / lr / sigma / batch size, and so the config
+    dataclasses' where the preset sets none; smoke keeps its own batch size."""
+    over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, model_dir=model_dir,
+                nodes=nodes)
     if not smoke:
-        over["batch_size"] = batch_size
+        if batch_size:
+            over["batch_size"] = batch_size
         if seeds:
             over["seeds"] = tuple(seeds)
     if epochs:
         over["epochs"] = epochs
+    if lr:
+        over["lr"] = lr
+    if sigma:
+        over["sigma"] = sigma
     if tables:
         over["tables"] = tuple(tables)
     if k:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 BP4D_AUS = (6, 10, 12, 14, 17)
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
 INTENSITY_MAX = 5.0  # TAS §Problem Formulation: labels 0..5 normalised to [0, 1]
+DISFA_LAMBDA_SUB = 0.05  # TAS §Implementation Details: lambda_sub on DISFA (BP4D's is TASLossConfig's default)
 
 
 @dataclass
@@ -34,7 +35,7 @@ class TASLossConfig:
 
     lambda_rank: float = 0.1            # TAS §Implementation Details: 0.1, on our mean-reduced losses (Eqs. 1-3 sum)
     lambda_spd: float = 0.05            # TAS §Implementation Details: 0.05, on our mean-reduced losses (Eqs. 1-3 sum)
-    lambda_sub: float = 0.005           # TAS §Implementation Details: 0.005 BP4D, 0.05 DISFA (on mean-reduced losses)
+    lambda_sub: float = 0.005           # TAS §Implementation Details: 0.005 on BP4D (DISFA: DISFA_LAMBDA_SUB), mean-reduced
     alpha: float = 0.5                  # TAS §Implementation Details: mixup lambda ~ Beta(alpha, alpha), alpha = 0.5
     rank_margin: float = 0.0            # TAS Eq. 2: Max(0, A Δf), no margin
     sub_pairs: str = "subject"          # choice: the prose's different subjects (Eq. 4's text: segments, "segment")
@@ -92,5 +93,6 @@ def ablation_config(name: str, base: TASConfig | None = None) -> TASConfig:
 
 
 def default_lambda_sub(dataset: str) -> float:
-    """TAS §Implementation Details: lambda_sub = 0.005 on BP4D, 0.05 on DISFA (fewer subjects)."""
-    return 0.05 if "disfa" in dataset.lower() else 0.005
+    """TAS §Implementation Details: lambda_sub per dataset, DISFA_LAMBDA_SUB on DISFA (fewer subjects),
+    else BP4D's, TASLossConfig's default."""
+    return DISFA_LAMBDA_SUB if "disfa" in dataset.lower() else TASLossConfig().lambda_sub
