@@ -149,6 +149,7 @@ def _cpc(device, tiny: bool, data: dict, real: bool) -> StepCase:
 def _rtatl(device, tiny: bool, data: dict, real: bool) -> StepCase:
     from aukit.data.align import get_policy
     from aukit.methods.rtatl import RTATLModelConfig, RTATLNet, RTATLStep, RTATLTrainConfig
+    from aukit.methods.rtatl.config import crop_side, patch_side
     from aukit.methods.rtatl import data as rdata
     from aukit.methods.rtatl.experiment import preset_config
 
@@ -162,9 +163,8 @@ def _rtatl(device, tiny: bool, data: dict, real: bool) -> StepCase:
     if real:
         d = rdata.load_data(ds, data.get("fold", 1), e.aus, unlabelled=aux, flow_size=e.flow_size, seed=0)
     size = d.store.size if d is not None else get_policy("rtatl").size
-    patch = 48 * S_in // 192                                   # RTATL §4.2: 48 at 192 (as experiment.build)
-    mc = RTATLModelConfig(aus=e.aus, input_size=S_in, patch=patch)
-    tc = RTATLTrainConfig(aus=e.aus, image_size=size, crop_size=round(size * 192 / 200), batch_size=B,
+    mc = RTATLModelConfig(aus=e.aus, input_size=S_in, patch=patch_side(S_in))
+    tc = RTATLTrainConfig(aus=e.aus, image_size=size, crop_size=crop_side(size), batch_size=B,
                           unlabelled_batch_size=Bu)
     model = RTATLNet(mc, tc)
     n = len(e.aus)
@@ -182,7 +182,7 @@ def _rtatl(device, tiny: bool, data: dict, real: bool) -> StepCase:
     loader = None
     if d is not None:
         loader = _epochs(rdata.PairedLoader(d, B, Bu, device=device, seed=0))
-    return StepCase("rtatl", model, RTATLStep(tc, S_in, patch), model.optimizers(), B + Bu, B + Bu, synthetic,
+    return StepCase("rtatl", model, RTATLStep(tc, S_in, mc.patch), model.optimizers(), B + Bu, B + Bu, synthetic,
                     loader, notes={"dataset": ds, "unlabelled": aux, "input_size": S_in, "labelled": B,
                                    "unlabelled_batch": Bu, "flow_size": e.flow_size})
 

@@ -19,7 +19,7 @@ import torch.nn as nn
 from aukit.deploy import DeploySpec, export
 from aukit.registry import register_model
 
-from .config import RTATLModelConfig
+from .config import RTATLModelConfig, crop_side
 from .model import RTATLBackbone
 from .step import predict
 
@@ -36,8 +36,7 @@ class RTATLDeploy(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.centres.expand(x.shape[0], -1, -1, -1)
-        crop = round(self.store_size * 192 / 200)               # RTATL §4.2: 192 of 200, scaled with the store
-        return predict(self.backbone, x, c, crop=crop, input_size=self.backbone.cfg.input_size)
+        return predict(self.backbone, x, c, crop=crop_side(self.store_size), input_size=self.backbone.cfg.input_size)
 
 
 @register_model

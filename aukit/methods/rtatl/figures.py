@@ -9,6 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aukit import viz
 from aukit.viz.matrices import cosine_similarity
 
+from .config import crop_side
 from .geometry import augment, mask_rois
 from .heads import count_parameters
 
@@ -61,7 +62,7 @@ def flow_figure(net, data, device, n: int = 6):
     """Fig. 5: TV-L1 vs predicted flow (I_x, I_y) on test frames of different subjects."""
     rows = _pick(data, n, need_flow=True)
     img, cen, flow = _test_batch(data, rows, device)
-    crop = round(data.store.size * 192 / 200)
+    crop = crop_side(data.store.size)
     x, _, f = augment(img, cen, flow, crop=crop, out=net.model_cfg.input_size, train=False, flip=False)
     net.eval()
     pred = net.flow_head(net.backbone.features(x)[-1])
@@ -74,7 +75,7 @@ def inpainting_figure(net, data, device, n: int = 6, seed: int = 0):
     """Fig. 6: masked input / original / recovered (G's patches pasted back) for a random AU each."""
     rows = _pick(data, n, need_flow=False)
     img, cen, _ = _test_batch(data, rows, device)
-    crop = round(data.store.size * 192 / 200)
+    crop = crop_side(data.store.size)
     x, c, _ = augment(img, cen, None, crop=crop, out=net.model_cfg.input_size, train=False, flip=False)
     b, n_au = c.shape[:2]
     au = torch.from_numpy(np.random.default_rng(seed).integers(0, n_au, b)).to(device)

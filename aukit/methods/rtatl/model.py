@@ -108,8 +108,8 @@ class RTATLBackbone(nn.Module):
 
     @property
     def roi_box_px(self) -> float:
-        """RoI side in input pixels: 48 at 192, scaled with the input size."""
-        return self.cfg.roi_box * self.cfg.input_size / 192
+        """RoI side in input pixels: ``roi_box`` at the paper's input size, scaled with the input size."""
+        return self.cfg.roi_box * self.cfg.input_size / RTATLModelConfig.input_size
 
     def features(self, image: torch.Tensor) -> list:
         x = self.stages["stem"](image)
