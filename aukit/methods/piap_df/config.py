@@ -72,7 +72,7 @@ class DFConfig:
     fb_negative: float = -0.1   # PIAP-DF Eq. 10: h(fb) = -0.1 for fb <= 0
     disable_prob: float = 0.05  # PIAP-DF §3.3: sigma = 0 with 5% probability
     pseudo: str = "hard"        # choice: teacher pseudo-labels Y_p thresholded at 0.5 ("hard") or Bernoulli-sampled ("sample")
-    labelled_as_unlabelled: float = 0.5  # choice: fraction of x_u drawn from labelled frames with labels hidden (§3.3)
+    labelled_as_unlabelled: float = 0.1  # choice: labelled frames added to x_u, labels hidden (§3.3: "few labeled samples"; no number)
     init: str = "pretrained"    # PIAP-DF §3.3: "well pretrained PI and AP jointly as f" copied to teacher and student
 
 
