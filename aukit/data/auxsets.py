@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number,
-                      note_ignored, read_table)
+                      note_ignored, read_table, unique_rows)
 from .manifest import as_list, entry
 from .scan import fill, scan
 
@@ -99,18 +99,8 @@ def _emotionet_labels(path: Path, invalid, qa: QA) -> pd.DataFrame:
             i = int(np.flatnonzero(bad)[0])
             raise LabelFormatError(f"{path}:{i + 2}: column {c!r} is {lab[c].iloc[i]!r}, expected an integer")
         out[col] = clean_codes(v, invalid=invalid, lo=0, hi=1, qa=qa, subject="all")
-    same = out.duplicated(keep="first").to_numpy()
-    clash = out["subject"].duplicated(keep="first").to_numpy() & ~same
-    if clash.any():
-        i = int(np.flatnonzero(clash)[0])
-        j = int(np.flatnonzero(out["subject"] == out["subject"].iat[i])[0])
-        raise LabelFormatError(f"{path}:{i + 2}: image {lab['image'].iat[i]!r} again, with values different "
-                               f"from line {j + 2}")
-    if same.any():
-        qa.add("all", "duplicate_label_row", int(same.sum()))
-        qa.note("duplicate_label_row", f"{path}:{np.flatnonzero(same)[0] + 2}: {int(same.sum())} repeated "
-                                       "row(s), read once")
-    return out[~same]
+    lines = np.arange(len(out)) + 2
+    return out[unique_rows(out, "subject", lines, path, qa, "all", shown=lab["image"].map(repr), what="image")]
 
 
 def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:

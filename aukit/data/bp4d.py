@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
-                      read_table, unique_rows)
+                      read_table, unique_frames)
 from .manifest import as_list, base_name, entry
 from .scan import fill, scan
 
@@ -67,7 +67,7 @@ def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: s
     if missing:
         qa.add(subject, "missing_au_column", len(missing))
         qa.note("missing_au_column", f"{path}:1: no column for AU {', '.join(map(str, missing))} (left NaN)")
-    t = unique_rows(t, lines, path, qa, subject)
+    t = unique_frames(t, lines, path, qa, subject)
     out = {"frame": t[:, 0].astype(np.int64)}
     for j, au in enumerate(aus, start=1):
         out[au_col(au, occurrence=True)] = clean_codes(t[:, j], invalid=invalid, lo=0, hi=1,
@@ -77,7 +77,7 @@ def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: s
 
 def _intensity(path: Path, au: int, invalid, qa: QA, subject: str) -> pd.DataFrame:
     _, t, lines = read_table(path, header=False, ncols=2)
-    t = unique_rows(t, lines, path, qa, subject)
+    t = unique_frames(t, lines, path, qa, subject)
     v = clean_codes(t[:, 1], invalid=invalid, lo=0, hi=5, qa=qa, subject=subject)
     return pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .labelio import QA, au_col, clean_codes, finish, join_labels, note_ignored, read_table, unique_rows
+from .labelio import QA, au_col, clean_codes, finish, join_labels, note_ignored, read_table, unique_frames
 from .manifest import entry
 from .scan import scan
 
@@ -74,7 +74,7 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
                     qa.note("missing_label_file", f"{subject}: {want} is missing")
                 continue
             _, t, lines = read_table(p, header=False, ncols=2)
-            t = unique_rows(t, lines, p, qa, subject)
+            t = unique_frames(t, lines, p, qa, subject)
             v = clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa, subject=subject)
             sources.append((p, pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})))
         lab = pd.DataFrame({"frame": np.arange(1, n_video + 1, dtype=np.int64)})

@@ -135,22 +135,30 @@ def read_table(path: Path, *, header: bool, ncols: int | None = None,
     return names, t, lines
 
 
-def unique_rows(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject: str) -> np.ndarray:
-    """Rows of `t` (column 0 = frame) with exact repeats dropped (counted, noted); a frame
-    listed again with different values is an error naming both lines (no value is guessed)."""
-    d = pd.DataFrame(t)
+def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, subject: str,
+                shown: pd.Series | None = None, what: str = "frame") -> np.ndarray:
+    """Mask of the rows of `d` to keep: exact repeats are dropped (counted, noted); a `key` value
+    listed again with different values is an error naming both lines (no value is guessed).
+    `lines[i]` is row i's line in `path`; `shown` how the message writes a key (default `d[key]`)."""
     same = d.duplicated(keep="first").to_numpy()
-    clash = d.duplicated(subset=[0], keep="first").to_numpy() & ~same
+    k = d[key].to_numpy()
+    clash = d[key].duplicated(keep="first").to_numpy() & ~same
     if clash.any():
         i = int(np.flatnonzero(clash)[0])
-        j = int(np.flatnonzero(t[:, 0] == t[i, 0])[0])
-        raise LabelFormatError(f"{path}:{lines[i]}: frame {int(t[i, 0])} again, with values different from "
-                               f"line {lines[j]}")
+        j = int(np.flatnonzero(k == k[i])[0])
+        raise LabelFormatError(f"{path}:{lines[i]}: {what} {(d[key] if shown is None else shown).iat[i]} again, "
+                               f"with values different from line {lines[j]}")
     if same.any():
         qa.add(subject, "duplicate_label_row", int(same.sum()))
         qa.note("duplicate_label_row", f"{path}:{lines[same][0]}: {int(same.sum())} repeated row(s), "
                                        "read once")
-    return t[~same]
+    return ~same
+
+
+def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject: str) -> np.ndarray:
+    """:func:`unique_rows` of a numeric label table whose column 0 is the frame number."""
+    d = pd.DataFrame(t)
+    return t[unique_rows(d, 0, lines, path, qa, subject, shown=d[0].astype(np.int64))]
 
 
 def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
