@@ -55,6 +55,14 @@ def replace(cfg: T, **overrides: Any) -> T:
     return from_dict(type(cfg), merged)
 
 
+def fill_missing(obj: Any, source: Any, names) -> None:
+    """Set each field in ``names`` that is None on ``obj`` to ``source``'s value: an experiment's
+    override defaults to the config dataclass that holds the paper's number."""
+    for name in names:
+        if getattr(obj, name) is None:
+            setattr(obj, name, getattr(source, name))
+
+
 def load_yaml(cls: type[T], path: str | Path) -> T:
     path = Path(path)
     if not path.exists():

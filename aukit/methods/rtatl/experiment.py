@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from aukit import metrics, reported
+from aukit.config import fill_missing
 from aukit.report import Report
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
@@ -85,10 +86,7 @@ class ExperimentConfig:
                 raise ValueError(f"{name} is {mine} here but {theirs} in extra: set it once")
             if mine is None:
                 setattr(self, name, getattr(base, name) if theirs is None else theirs)
-        model = RTATLModelConfig()
-        for name in MODEL_FIELDS:
-            if getattr(self, name) is None:
-                setattr(self, name, getattr(model, name))
+        fill_missing(self, RTATLModelConfig(), MODEL_FIELDS)
 
     @property
     def aus(self) -> tuple:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from aukit import metrics, reported
+from aukit.config import fill_missing
 from aukit.data.loader import BatchLoader
 from aukit.report import Report
 from aukit.runtime import pick_device, seed_everything
@@ -68,10 +69,8 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them)
-        for base, names in ((SCCModelConfig(), MODEL_FIELDS), (SCCTrainConfig(), TRAIN_FIELDS)):
-            for name in names:
-                if getattr(self, name) is None:
-                    setattr(self, name, getattr(base, name))
+        fill_missing(self, SCCModelConfig(), MODEL_FIELDS)
+        fill_missing(self, SCCTrainConfig(), TRAIN_FIELDS)
 
     @property
     def aus(self) -> tuple:
