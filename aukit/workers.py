@@ -18,6 +18,7 @@ import sys
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 
@@ -51,9 +52,10 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
 def script_hint() -> str:
     """A spawned worker imports the parent's script again; one whose top level starts the work
     (no ``if __name__ == "__main__":``) kills every worker at start-up. When the parent runs a
-    script, the error says so (in a notebook or ``python -c`` there is no script to re-import)."""
+    script of the user's, the error says so (not in a notebook or ``python -c``, which have no script,
+    nor for an installed command such as ``aukit`` or ``pytest``, which lives under ``sys.prefix``)."""
     script = getattr(sys.modules.get("__main__"), "__file__", None)
-    if not script or start_method() == "fork" or os.path.basename(script) == "pytest":
+    if not script or start_method() == "fork" or Path(script).resolve().is_relative_to(Path(sys.prefix).resolve()):
         return ""
     return (f" If {script} starts this work at its top level, put that code under "
             f"`if __name__ == \"__main__\":` (each spawned worker imports the script again).")

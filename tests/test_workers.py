@@ -65,3 +65,13 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path, guarded):
         last = run.stderr.strip().splitlines()[-1]
         assert last.startswith("aukit.workers.WorkerError: abs jobs: a worker process died")
         assert f"If {script} starts this work at its top level" in last and "__main__" in last
+
+
+def test_no_script_hint_for_an_installed_command(monkeypatch, tmp_path):
+    """`aukit` or `pytest` (under sys.prefix) guard their own code; only a user's script is told."""
+    import sys
+    from aukit.workers import script_hint
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", f"{sys.prefix}/bin/pytest", raising=False)
+    assert script_hint() == ""
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", str(tmp_path / "study.py"))
+    assert "study.py starts this work at its top level" in script_hint()
