@@ -136,3 +136,68 @@ def test_finetune_from_a_bp4d_model(monkeypatch, tmp_path):
     wide = dataclasses.replace(disfa.net, tiny_width=disfa.net.tiny_width * 2)
     with pytest.raises(ValueError, match="deploy.pt"):
         runs.trunk_state(str(path), wide)
+
+
+def test_unlabelled_sets_follow_the_paper(monkeypatch, capsys):
+    """§3.3: a BP4D run's x_u also holds DISFA frames; §4.1: a DISFA run does no DF, so takes none."""
+    from aukit.data.manifest import DatasetNotFound, RootNotFound
+
+    found = []
+    monkeypatch.setattr(X, "resolve_root", lambda name: found.append(name) or "/data/" + name)
+    assert X.unlabelled_sets_for("synthau-bp4d") == ("synthau-disfa",) and found == ["synthau-disfa"]
+    assert X.unlabelled_sets_for("bp4d") == ("disfa",)
+    assert X.unlabelled_sets_for("synthau-disfa") == () and X.unlabelled_sets_for("bp4d", "") == ()
+    assert X.unlabelled_sets_for("bp4d", "disfa, synthau-affwild2") == ("disfa", "synthau-affwild2")
+
+    def missing(name):
+        raise DatasetNotFound(f"dataset {name!r} not found")
+    monkeypatch.setattr(X, "resolve_root", missing)
+    assert X.unlabelled_sets_for("bp4d") == ()
+    assert "disfa was not found" in capsys.readouterr().out      # said, not silently dropped
+
+    def misconfigured(name):
+        raise RootNotFound(f"env AUKIT_DATA_DISFA is /nowhere, which is not a folder")
+    monkeypatch.setattr(X, "resolve_root", misconfigured)
+    with pytest.raises(RootNotFound, match="/nowhere"):                # a root set on purpose is never skipped
+        X.unlabelled_sets_for("bp4d")
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+    assert X.settings_for("quick", "bp4d", 1, 1, True, unlabelled="x,y", **kw).unlabelled_sets == ("x", "y")
+
+
+def test_df_draws_x_u_from_every_source(monkeypatch):
+    """train_df takes x_u batches in turn from the AU store's unlabelled rows and each extra set;
+    run_seed counts what x_u held and gives the extra set person features when L_AP is on."""
+    import dataclasses
+
+    bp4d, disfa = FakeStore(), FakeStore(n=40, seed=1, aus=(1, 2, 4, 6, 9, 12, 25, 26))
+    disfa.images[:] = 0                                      # DISFA batches are recognisable: all black
+    stores = {"synthau-bp4d": bp4d, "synthau-disfa": disfa}
+    opened = []
+
+    def load(name, *a, **k):
+        opened.append(name)
+        return stores.get(name, bp4d)
+    monkeypatch.setattr(runs, "load_store", load)
+    monkeypatch.setattr(X, "load_store", load)
+    monkeypatch.setattr(runs, "fold_subjects", lambda *a, **k: (["S0", "S1", "S2", "S3"], ["S4", "S5"]))
+    seen = []
+
+    class Spy(runs.DFStep):
+        def __call__(self, model, batch):
+            seen.append((float(batch["u"]["image"].std()), "person" in batch["u"]))
+            return super().__call__(model, batch)
+    monkeypatch.setattr(runs, "DFStep", Spy)
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+    s = X.settings_for("quick", "synthau-bp4d", 1, 1, True, unlabelled="synthau-disfa", **kw)
+    s = dataclasses.replace(s, max_steps=4, df=dataclasses.replace(s.df, batch_size=4))
+    res = X.run_seed(s, 0, "cpu", variants=("PIAP-DF",))
+    assert "synthau-disfa" in opened
+    black = [m == 0.0 for m, _ in seen]
+    assert black == [False, True] * (len(seen) // 2) and len(seen) >= 4     # BP4D x_u, DISFA x_u, in turn
+    assert all(p for _, p in seen)                                             # L_AP's targets on both
+    data = res["data"]
+    assert res["x_u"]["synthau-disfa"] == 40
+    assert res["x_u"]["synthau-bp4d unlabelled"] == len(data.unlabelled)
+    assert res["x_u"]["synthau-bp4d labelled, labels hidden"] == round(s.df.labelled_as_unlabelled * len(data.train))
+    none = X.run_seed(dataclasses.replace(s, unlabelled_sets=()), 0, "cpu", variants=("Baseline",))
+    assert none["x_u"] == {}

@@ -15,6 +15,7 @@ def test_piap_df_notebook_smoke(synthau_tiny, tmp_path):
         assert math.isfinite(m[f"f1_{v}"]) and 0.0 <= m[f"f1_{v}"] <= 1.0
         assert math.isfinite(m[f"auc_{v}"]) and 0.0 <= m[f"auc_{v}"] <= 1.0
     assert 0.0 < m["f1_constant"] <= 1.0
+    assert 0 < m["x_u_extra_frames"] < m["x_u_frames"]   # §3.3: DISFA frames joined the BP4D ones in DF's x_u
     assert m["export_params"] > 0 and m["export_images_per_s"] > 0
     assert 0.0 <= m["toy_acc_face"] <= 1.0 and 0.0 < m["toy_acc_chance"] <= 1.0
     # two training steps cannot beat the 'always present' floor reliably; require a non-degenerate model

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from aukit import metrics
 from aukit.data import fold_subjects, load_store, pi_maps
+from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
 from aukit.runtime import seed_everything
 
 from . import runs
@@ -43,13 +44,38 @@ class Settings:
     landmark_set: str = "synthau-afew_va"      # PIAP-DF §3.1: DW-UNet trained on AFEW-VA
     identity_set: str = "synthau-casia_webface"  # PIAP-DF §3.2: Encoder P trained on CASIA-WebFace
     finetune_from: str | None = None  # PIAP-DF §4.1: DISFA models fine-tune the BP4D model (its deploy.pt); None = scratch
+    unlabelled_sets: tuple = ()       # PIAP-DF §3.3: DF's x_u also holds these sets' frames, labels unused (BP4D: DISFA)
+
+
+def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
+    """The sets whose frames join DF's x_u (PIAP-DF §3.3: "x_u contains unlabeled samples and few
+    labeled samples of BP4D and samples of DISFA without labels"; §4.1: no DF on DISFA).
+
+    ``"auto"``: a BP4D run takes its DISFA sibling (bp4d -> disfa, synthau-bp4d -> synthau-disfa) when
+    that dataset is found, and says so when it is not; any other run takes none. ``""``: none.
+    Otherwise a comma-separated list of dataset names, each of which must exist."""
+    if spec != "auto":
+        return tuple(n.strip() for n in spec.split(",") if n.strip())
+    if "bp4d" not in dataset:
+        return ()
+    sibling = dataset.replace("bp4d", "disfa")
+    try:
+        resolve_root(sibling)
+    except RootNotFound:
+        raise
+    except DatasetNotFound:
+        print(f"note: PIAP-DF's x_u takes {sibling} frames (§3.3), but {sibling} was not found; "
+              f"x_u holds {dataset} frames only (set unlabelled='' to silence this)")
+        return ()
+    return (sibling,)
 
 
 def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,
                  gamma: float, ap_beta: float, disable_prob: float, fb_negative: float,
-                 person_source: str = "encoder", finetune_from: str | None = None) -> Settings:
+                 person_source: str = "encoder", finetune_from: str | None = None, unlabelled: str = "auto") -> Settings:
     """Preset -> Settings. ``full``: the paper's EfficientNet-B1 at 256x256; ``quick``: the
-    tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds."""
+    tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds.
+    ``unlabelled``: the extra x_u sets (see :func:`unlabelled_sets_for`)."""
     aus = runs.aus_for(dataset)
     if preset == "full" and not smoke:
         net = NetConfig(aus=aus)
@@ -63,7 +89,8 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
                     generator=GeneratorConfig(epochs=ep, lr=3e-3 if preset != "full" else 1e-3),
                     person=PersonConfig(source=person_source, epochs=ep),
                     df=DFConfig(epochs=max(1, ep // 2), disable_prob=disable_prob, fb_negative=fb_negative),
-                    max_steps=max_steps, max_train=max_train, finetune_from=finetune_from or None)
+                    max_steps=max_steps, max_train=max_train, finetune_from=finetune_from or None,
+                    unlabelled_sets=unlabelled_sets_for(dataset, unlabelled))
 
 
 def _aux_rows(store, max_rows: int | None, seed: int) -> np.ndarray:
@@ -85,15 +112,15 @@ def person_encoder(s: Settings, device, seed: int):
     return enc, store, np.flatnonzero(np.isin(ids, list(held))), ids
 
 
-def ap_features(s: Settings, data: runs.AUData, enc, device, feat_dim: int) -> np.ndarray:
-    """v_P for every AU-store row: Encoder P (default) or dlib's descriptor lifted to feat_dim."""
+def ap_features(s: Settings, store, rows: np.ndarray, enc, device, feat_dim: int) -> np.ndarray:
+    """v_P for a store's rows (every row for Encoder P, the default; ``rows`` for dlib's
+    descriptor, lifted to feat_dim; zeros elsewhere)."""
     if s.person.source == "encoder":
-        return runs.person_features(enc, data.store, s.net, device)
+        return runs.person_features(enc, store, s.net, device)
     if s.person.source != "dlib":
         raise ValueError(f"person.source must be 'encoder' or 'dlib', got {s.person.source!r}")
-    v = np.full((len(data.store), 128), np.nan, np.float32)
-    rows = np.union1d(data.train, data.unlabelled)
-    v[rows] = dlib_descriptors(data.store.images[rows], data.store.landmarks[rows])
+    v = np.full((len(store), 128), np.nan, np.float32)
+    v[rows] = dlib_descriptors(store.images[rows], store.landmarks[rows])
     q = lift_projection(128, feat_dim, s.person.ap_projection_seed).numpy()
     return np.nan_to_num(v) @ q.T
 
@@ -117,7 +144,15 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
         out["PI-2"] = runs.evaluate_f1(pi2, data, s.net, device)
     if need_ap:
         enc = person_encoder(s, device, seed)[0] if s.person.source == "encoder" else None
-        person = ap_features(s, data, enc, device, runs.PIAPNet(s.net).feature_dim)
+        person = ap_features(s, data.store, np.union1d(data.train, data.unlabelled), enc, device,
+                             runs.PIAPNet(s.net).feature_dim)
+    extra_u = []   # (store, rows, person) per extra x_u set (§3.3: DISFA frames for a BP4D run)
+    if {"DF", "PIAP-DF"} & set(variants):
+        for name in s.unlabelled_sets:
+            xs = load_store(name, runs.POLICY)
+            rows = _aux_rows(xs, s.max_train, seed)
+            extra_u.append((xs, rows, ap_features(s, xs, rows, enc, device, runs.PIAPNet(s.net).feature_dim)
+                            if need_ap else None))
     # fine-tuning (PIAP-DF §4.1, DISFA from BP4D): the RGB Encoder AU of every variant starts from the
     # given model's trunk; PI-2's 12-channel trunk has no counterpart there and starts from scratch
     init = runs.trunk_state(s.finetune_from, s.net) if s.finetune_from else None
@@ -131,13 +166,19 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     for name, base in (("DF", "Baseline"), ("PIAP-DF", "PIAP")):
         if name in variants:
             ts = runs.train_df(models[base], data, labels, weights[base], s.df, device, gen1=gen1, person=person,
-                               max_steps=s.max_steps, seed=seed)
+                               max_steps=s.max_steps, seed=seed, extra_u=extra_u)
             models[name] = ts
             out[name] = runs.evaluate_f1(ts, data, s.net, device)
+    x_u = {}       # what DF's x_u held, frames per source
+    if {"DF", "PIAP-DF"} & set(variants):
+        u_rows, n_hidden = runs.unlabelled_rows(data, s.df, seed)
+        x_u = {f"{s.dataset} unlabelled": len(u_rows) - n_hidden, f"{s.dataset} labelled, labels hidden": n_hidden,
+               **{name: len(rows) for name, (_, rows, _) in zip(s.unlabelled_sets, extra_u)}}
     final = models.get("PIAP-DF", models.get("PIAP", models.get("Baseline")))
     exported = (final.student if hasattr(final, "student") else final).export()
     return {"f1": {k: out[k] for k in variants if k in out}, "models": models, "data": data, "gen1": gen1,
-            "constant": runs.constant_f1(data), "exported": exported, "export_params": sum(p.numel() for p in exported.parameters()),
+            "constant": runs.constant_f1(data), "exported": exported, "x_u": x_u,
+            "export_params": sum(p.numel() for p in exported.parameters()),
             "export_images_per_s": runs.throughput(exported, s.net.image_size, device)}
 
 

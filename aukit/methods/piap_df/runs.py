@@ -213,11 +213,26 @@ def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageCo
     return model
 
 
+def unlabelled_rows(data: AUData, df: DFConfig, seed: int) -> tuple[np.ndarray, int]:
+    """x_u's rows of the AU store: the training subjects' unlabelled frames plus a random
+    ``df.labelled_as_unlabelled`` of the labelled ones (labels hidden); (rows, number hidden).
+    With fewer than a batch of such rows every labelled frame doubles as unlabelled."""
+    rng = np.random.default_rng(seed)
+    hidden = rng.choice(data.train, int(round(df.labelled_as_unlabelled * len(data.train))), replace=False)
+    rows = np.concatenate([data.unlabelled, hidden])
+    if len(rows) < df.batch_size:
+        return data.train, len(data.train)
+    return rows, len(hidden)
+
+
 def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, device, *,
              gen1: DWUNet | None = None, person: np.ndarray | None = None, max_steps=None,
-             seed: int = 0) -> TeacherStudent:
+             seed: int = 0, extra_u=()) -> TeacherStudent:
     """DF (§3.3): teacher and student start as copies of ``init``; x_u = unlabelled frames of
-    the training subjects + a fraction of labelled frames with their labels hidden."""
+    the training subjects + a fraction of labelled frames with their labels hidden
+    (:func:`unlabelled_rows`) + the frames of each ``extra_u`` entry ``(store, rows, person
+    features or None)`` (DISFA for a BP4D run). Each step draws its x_u batch from one source,
+    the sources taken in turn (the paper does not say how x_u is mixed)."""
     net = init.cfg
     loss = PIAPLoss(*weights)
     fresh = PIAPNet(net) if df.init == "scratch" else None
@@ -230,15 +245,16 @@ def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, 
     targets = {"au": labels}
     if loss.uses_ap:
         targets["person"] = person
-    rng = np.random.default_rng(seed)
-    hidden = rng.choice(data.train, int(round(df.labelled_as_unlabelled * len(data.train))), replace=False)
-    u_rows = np.concatenate([data.unlabelled, hidden])
-    if len(u_rows) < df.batch_size:
-        u_rows = data.train  # no unlabelled frames at all: every labelled frame doubles as unlabelled
+    u_rows, _ = unlabelled_rows(data, df, seed)
     lab = loader(data.store, data.train, net, df.batch_size, device, seed=seed, targets=targets)
-    unl = loader(data.store, u_rows, net, df.batch_size, device, seed=seed + 1,
-                 targets={k: v for k, v in targets.items() if k != "au"})
-    fit(model, step, PairedLoader(lab, [unl]), opts, train_cfg(df.epochs, max_steps), device=device)
+    unl = [loader(data.store, u_rows, net, df.batch_size, device, seed=seed + 1,
+                  targets={k: v for k, v in targets.items() if k != "au"})]
+    for i, (store, rows, feats) in enumerate(extra_u):
+        if loss.uses_ap and feats is None:
+            raise ValueError(f"extra x_u set {i} has no person features, which L_AP needs")
+        unl.append(loader(store, rows, net, df.batch_size, device, seed=seed + 2 + i,
+                          targets={"person": feats} if loss.uses_ap else None))
+    fit(model, step, PairedLoader(lab, unl), opts, train_cfg(df.epochs, max_steps), device=device)
     return model
 
 
