@@ -88,10 +88,14 @@ def is_current(store: "FrameStore", fingerprint: str) -> bool:
     """Whether `store` was built from an index with this fingerprint; a store built before
     fingerprints existed counts as current, with a note (it cannot be checked)."""
     got = store.meta.get("fingerprint")
-    if got is None:
+    if got is None and str(store.path) not in _UNCHECKED_NOTED:
+        _UNCHECKED_NOTED.add(str(store.path))   # once per store and process: a bench opens each store twice
         print(f"note: {store.path.name} predates index fingerprints: not checked against the dataset "
-              "(delete the folder to rebuild it)")
+              f"(delete {store.path} to rebuild it)")
     return got in (None, fingerprint)
+
+
+_UNCHECKED_NOTED: set[str] = set()
 
 
 def cache_hash(key: dict) -> str:
