@@ -118,3 +118,38 @@ def test_fuse_optimizers_is_a_no_op_off_cuda():
     assert fuse_optimizers(opts, "cpu") == []
     assert fuse_optimizers(opts, "cuda") == []                   # parameters on the CPU: nothing to fuse
     assert not opts["a"].param_groups[0].get("fused")
+
+
+
+def test_compiled_training_matches_eager_and_saves_plain_keys(tmp_path):
+    """TrainConfig.compile: the loop trains the compiled module to the eager weights (up to
+    fusion rounding; no dropout, whose draws differ), and last.pt holds the plain module's keys,
+    not ``_orig_mod.``-prefixed ones, so it loads strictly into an uncompiled model and resumes."""
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+
+    def train(out, epochs, compile, model=None):
+        model = model or net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        cfg = TrainConfig(epochs=epochs, out_dir=str(out), progress=False, compile=compile)
+        return model, fit(model, step, TinyLoader(), opt, cfg, device="cpu")
+
+    torch._dynamo.reset()
+    eager, h_eager = train(tmp_path / "eager", 2, False)
+    from torch._dynamo.utils import counters
+    counters.clear()
+    compiled, h = train(tmp_path / "compiled", 2, True)
+    assert counters["stats"]["unique_graphs"] >= 1            # the step ran through a compiled graph
+    assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"]
+    for a, b in zip(eager.parameters(), compiled.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    state = torch.load(tmp_path / "compiled" / "last.pt", weights_only=True)["model"]
+    assert state and not [k for k in state if "_orig_mod" in k]
+    plain = net()
+    plain.load_state_dict(state, strict=True)
+    for a, b in zip(plain.parameters(), compiled.parameters()):
+        assert torch.equal(a, b.detach())                     # the compiled run trained these very tensors
+    resumed, more = train(tmp_path / "compiled", 3, True)
+    assert [r["epoch"] for r in more] == [1, 2, 3]            # epochs 1-2 from the compiled run's checkpoint
+    assert any(not torch.equal(a, b) for a, b in zip(resumed.parameters(), compiled.parameters()))
