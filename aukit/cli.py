@@ -93,7 +93,7 @@ def cmd_predict(a) -> int:
         for i, path in enumerate(a.input, 1):
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
             try:
-                res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate)
+                res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress)
             except InputError as e:
                 print(f"aukit predict: {where}{e}", file=sys.stderr)
                 rc = 2
@@ -197,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")
     s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
     s.add_argument("--runs", nargs="+", default=["runs", "reports"],
                    help="folders holding run folders with deploy.pt (the notebooks write runs/<slug>/deploy.pt)")
     s.set_defaults(fn=cmd_predict)

@@ -273,3 +273,14 @@ def test_cli_runs_every_input_and_says_which_failed(model_path, tmp_path, capsys
     capsys.readouterr()
     assert main(args + [str(face), str(twin)]) == 2
     assert "would write the same" in capsys.readouterr().err
+
+
+def test_cli_shows_progress_over_the_frames_unless_told_not_to(model_path, tmp_path, capsys):
+    from aukit.cli import main
+    path = _clip(tmp_path / "clip.avi", 6)
+    args = ["predict", "--model", str(model_path), "--out", str(tmp_path / "out"), "--workers", "0", str(path)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "clip: 100%" in err and "6/6" in err and "faces=" in err      # the container's count is the total
+    assert main(args + ["--no-progress"]) == 0
+    assert "6/6" not in capsys.readouterr().err

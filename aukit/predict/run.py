@@ -115,8 +115,11 @@ class Predictor:
         self.pipe.close()
 
     def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
-                 annotate_video: bool = False, chunk: int = 32, plot: bool = True) -> PredictResult:
-        """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``)."""
+                 annotate_video: bool = False, chunk: int = 32, plot: bool = True,
+                 progress: bool = False) -> PredictResult:
+        """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
+        ``progress``: a bar over the frames (their count from the container for a video)."""
+        from tqdm.auto import tqdm
         t0 = time.perf_counter()
         net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
         frames_iter, info = read_frames(input)
@@ -127,6 +130,7 @@ class Predictor:
         chunk = chunk_size(chunk, self.detect_every, info["n_frames"], pipe.workers)
         reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
+        bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
         parts, video, n_frames, unreadable, redetected = [], {}, 0, 0, 0
         group: list = []                              # (frames, faces) chunks waiting for a full batch
         held_frames = held_faces = 0                  # in ``group``
@@ -146,6 +150,8 @@ class Predictor:
             n_frames += len(frames)
             unreadable += sum(1 for f in frames if f.image is None)
             redetected += sum(r.redetected for r in faces)
+            bar.update(len(frames))
+            bar.set_postfix(faces=sum(r.success for r in faces), refresh=False)
             if annotate_video:
                 _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
 
@@ -168,6 +174,7 @@ class Predictor:
         finally:
             results.close()                           # an early exit: the chunks still in the workers are dropped
             reader.close()
+            bar.close()
             if video:
                 video["writer"].release()
         stages["decode_s"] = reader.busy_s
@@ -201,12 +208,13 @@ class Predictor:
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
             device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
-            runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC) -> PredictResult:
+            runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC,
+            progress: bool = False) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
                    track_ncc=track_ncc, runs=runs) as p:
-        res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot)
+        res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
