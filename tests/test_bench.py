@@ -42,6 +42,8 @@ def test_run_bench_tiny_end_to_end(synthau_tiny, tmp_path):
         assert row["real"]["img_s_min"] <= row["real_img_s"] <= row["real"]["img_s_max"]
         assert row["paper"]["precision"] == "fp32" and row["paper"]["tf32"] is False
         prof = row["profile"]
+        if m == "piap_df":   # the notebook's x_u: a BP4D run adds its DISFA frames (PIAP-DF §3.3)
+            assert row["config"]["x_u"] == ["unlabelled + labels hidden", "synthau-disfa"]
         assert all(prof[f"{p}_ms"] >= 0 for p in ("loader_wait", "forward", "backward", "optimizer"))
         assert prof["total_ms"] == pytest.approx(sum(prof[f"{p}_ms"] for p in ("loader_wait", "forward",
                                                                                "backward", "optimizer")))

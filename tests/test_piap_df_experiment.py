@@ -199,5 +199,8 @@ def test_df_draws_x_u_from_every_source(monkeypatch):
     assert res["x_u"]["synthau-disfa"] == 40
     assert res["x_u"]["synthau-bp4d unlabelled"] == len(data.unlabelled)
     assert res["x_u"]["synthau-bp4d labelled, labels hidden"] == round(s.df.labelled_as_unlabelled * len(data.train))
-    none = X.run_seed(dataclasses.replace(s, unlabelled_sets=()), 0, "cpu", variants=("Baseline",))
-    assert none["x_u"] == {}
+    none = X.run_seed(dataclasses.replace(s, unlabelled_sets=()), 0, "cpu", variants=("PIAP-DF",))
+    assert set(none["x_u"]) == {"synthau-bp4d unlabelled", "synthau-bp4d labelled, labels hidden"}
+    for (k, a), b in zip(res["models"]["PIAP"].state_dict().items(), none["models"]["PIAP"].state_dict().values()):
+        assert torch.equal(a, b), k       # the extra set leaves the supervised variants' random draws alone
+    assert X.run_seed(s, 0, "cpu", variants=("Baseline",))["x_u"] == {}

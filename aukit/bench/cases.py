@@ -222,16 +222,26 @@ def _piap_df(device, tiny: bool, data: dict, real: bool) -> StepCase:
 
     loader = None
     if real:
+        from aukit.data import load_store
+        from aukit.methods.piap_df.experiment import unlabelled_sets_for
         d = runs.load_au_data(ds, data.get("fold", 1), aus)
         # v_P comes from the frozen Encoder P, computed once before DF: a fixed per-row target here
-        person = np.random.default_rng(0).standard_normal((len(d.store), dim)).astype(np.float32)
-        u_rows = d.unlabelled if len(d.unlabelled) >= B else d.train
+        rng = np.random.default_rng(0)
+        person = rng.standard_normal((len(d.store), dim)).astype(np.float32)
+        u_rows, _ = runs.unlabelled_rows(d, dataclasses.replace(df, batch_size=B), seed=0)
         lab = runs.loader(d.store, d.train, net, B, device, seed=0, targets={"au": d.labels, "person": person})
-        unl = runs.loader(d.store, u_rows, net, B, device, seed=1, targets={"person": person})
-        loader = _epochs(PairedLoader(lab, [unl]))
+        unl = [runs.loader(d.store, u_rows, net, B, device, seed=1, targets={"person": person})]
+        extra = unlabelled_sets_for(ds)            # the notebook's x_u: a BP4D run adds its DISFA frames (§3.3)
+        for i, name in enumerate(extra):
+            xs = load_store(name, runs.POLICY)
+            unl.append(runs.loader(xs, np.arange(len(xs)), net, B, device, seed=2 + i,
+                                   targets={"person": rng.standard_normal((len(xs), dim)).astype(np.float32)}))
+        loader = _epochs(PairedLoader(lab, unl))
+        x_u = ["unlabelled + labels hidden", *extra]
     return StepCase("piap_df", model, step, opts, B, 2 * B, synthetic, loader,
                     notes={"dataset": ds, "trunk": net.trunk, "image_size": S, "weights": [st.alpha, st.beta, st.gamma],
-                           "person_features": "random fixed v_P (Encoder P output stand-in)"})
+                           "person_features": "random fixed v_P (Encoder P output stand-in)",
+                           **({"x_u": x_u} if real else {})})
 
 
 # ---- SCC: heatmap regression (Eq. 2) through ResNet-50 + deconv + SCC modules ------------------

@@ -146,13 +146,6 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
         enc = person_encoder(s, device, seed)[0] if s.person.source == "encoder" else None
         person = ap_features(s, data.store, np.union1d(data.train, data.unlabelled), enc, device,
                              runs.PIAPNet(s.net).feature_dim)
-    extra_u = []   # (store, rows, person) per extra x_u set (§3.3: DISFA frames for a BP4D run)
-    if {"DF", "PIAP-DF"} & set(variants):
-        for name in s.unlabelled_sets:
-            xs = load_store(name, runs.POLICY)
-            rows = _aux_rows(xs, s.max_train, seed)
-            extra_u.append((xs, rows, ap_features(s, xs, rows, enc, device, runs.PIAPNet(s.net).feature_dim)
-                            if need_ap else None))
     # fine-tuning (PIAP-DF §4.1, DISFA from BP4D): the RGB Encoder AU of every variant starts from the
     # given model's trunk; PI-2's 12-channel trunk has no counterpart there and starts from scratch
     init = runs.trunk_state(s.finetune_from, s.net) if s.finetune_from else None
@@ -163,6 +156,14 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
             models[name] = runs.train_piap(s.net, data, labels, weights[name], st, device, gen1=gen1, person=person,
                                            max_steps=s.max_steps, seed=seed, init_trunk=init)
             out[name] = runs.evaluate_f1(models[name], data, s.net, device)
+    # under a forked RNG: every variant draws the same random numbers with or without extra x_u sets
+    extra_u = []   # (store, rows, person) per extra x_u set (§3.3: DISFA frames for a BP4D run)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for name in s.unlabelled_sets if {"DF", "PIAP-DF"} & set(variants) else ():
+            xs = load_store(name, runs.POLICY)
+            rows = _aux_rows(xs, s.max_train, seed)
+            extra_u.append((xs, rows, ap_features(s, xs, rows, enc, device, runs.PIAPNet(s.net).feature_dim)
+                            if need_ap else None))
     for name, base in (("DF", "Baseline"), ("PIAP-DF", "PIAP")):
         if name in variants:
             ts = runs.train_df(models[base], data, labels, weights[base], s.df, device, gen1=gen1, person=person,
