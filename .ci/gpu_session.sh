@@ -4,6 +4,8 @@
 #   here:   bash .ci/gpu_session.sh prep pack     # a fresh checkout: the data pack needs (~5 min), then
 #                                                 # .device/ (git-ignored, ~31 MB)
 #   there:  bash .ci/gpu_session.sh setup test bench "tas_q:run tas -p preset quick" ...
+#           (a notebook stage's words split on spaces: write lists as [0,1,2]; env:KEY=VALUE
+#           exports for the stages after it, e.g. env:AUKIT_PRECISION=fp32 before an fp32 rerun)
 #           BENCH_ARGS="--methods scc --data scc.batch_size=128 --compile" (see aukit bench -h)
 #   here:   bash .ci/gpu_session.sh pack_dlib     # .dlib_a/, .dlib_b/ (git-ignored, ~30 MB each)
 #   there:  bash .ci/gpu_session.sh dlib_keep     (carry .dlib_a), then at once
@@ -175,7 +177,7 @@ run_nb() {  # "run <slug> -p k v ..." -> $OUT/<tag>.tgz with the executed notebo
   stamp "$tag: rc $rc in $((SECONDS - t0)) s"
 }
 
-[ $# -gt 0 ] || { echo "usage: $0 prep | pack | pack_dlib | dlib_keep | dlib predict | setup [bench] [test] ['tag:run slug -p k v ...']..."; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 prep | pack | pack_dlib | dlib_keep | dlib predict | setup [bench] [test] ['tag:run slug -p k v ...'] [env:KEY=VALUE]..."; exit 2; }
 mkdir -p "$OUT"
 for stage in "$@"; do
   case "$stage" in
@@ -189,6 +191,7 @@ for stage in "$@"; do
     bench) bench ;;
     bench:*) bench "${stage#bench:}" ;;
     test) gputest ;;
+    env:*=*) export "${stage#env:}"; stamp "export ${stage#env:}" ;;   # for the stages after it
     *:run\ *) run_nb "${stage%%:*}" ${stage#*:} ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
