@@ -156,7 +156,7 @@ def test_unlabelled_sets_follow_the_paper(monkeypatch, capsys):
     assert "disfa was not found" in capsys.readouterr().out      # said, not silently dropped
 
     def misconfigured(name):
-        raise RootNotFound(f"env AUKIT_DATA_DISFA is /nowhere, which is not a folder")
+        raise RootNotFound("env AUKIT_DATA_DISFA is /nowhere, which is not a folder")
     monkeypatch.setattr(X, "resolve_root", misconfigured)
     with pytest.raises(RootNotFound, match="/nowhere"):                # a root set on purpose is never skipped
         X.unlabelled_sets_for("bp4d")
