@@ -277,10 +277,12 @@ def test_cli_runs_every_input_and_says_which_failed(model_path, tmp_path, capsys
 
 def test_cli_shows_progress_over_the_frames_unless_told_not_to(model_path, tmp_path, capsys):
     from aukit.cli import main
-    path = _clip(tmp_path / "clip.avi", 6)
-    args = ["predict", "--model", str(model_path), "--out", str(tmp_path / "out"), "--workers", "0", str(path)]
-    assert main(args) == 0
+    path = _clip(tmp_path / "clip.avi", 64)
+    args = ["predict", "--model", str(model_path), "--out", str(tmp_path / "out"), "--workers", "0", "--batch", "2",
+            str(path)]
+    assert main(args) == 0                                    # chunks of 30 frames: three updates of the bar
     err = capsys.readouterr().err
-    assert "clip: 100%" in err and "6/6" in err and "faces=" in err      # the container's count is the total
+    assert "clip: 100%" in err and "64/64" in err             # the container's count is the total
+    assert "faces=63" in err.rsplit("64/64", 1)[1]            # faces so far (frame 3 is black), not the last batch's
     assert main(args + ["--no-progress"]) == 0
-    assert "6/6" not in capsys.readouterr().err
+    assert "64/64" not in capsys.readouterr().err

@@ -131,12 +131,12 @@ class Predictor:
         reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
         bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
-        parts, video, n_frames, unreadable, redetected = [], {}, 0, 0, 0
+        parts, video, n_frames, unreadable, redetected, found = [], {}, 0, 0, 0, 0
         group: list = []                              # (frames, faces) chunks waiting for a full batch
         held_frames = held_faces = 0                  # in ``group``
 
         def flush():
-            nonlocal n_frames, unreadable, redetected
+            nonlocal n_frames, unreadable, redetected, found
             frames = [f for fr, _ in group for f in fr]
             faces = [r for _, fa in group for r in fa]
             group.clear()
@@ -150,8 +150,9 @@ class Predictor:
             n_frames += len(frames)
             unreadable += sum(1 for f in frames if f.image is None)
             redetected += sum(r.redetected for r in faces)
+            found += sum(r.success for r in faces)
+            bar.set_postfix(faces=found, refresh=False)
             bar.update(len(frames))
-            bar.set_postfix(faces=sum(r.success for r in faces), refresh=False)
             if annotate_video:
                 _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
 
