@@ -248,3 +248,32 @@ def test_known_dataset_properties_are_information(bp4d, disfa, tmp_path):
         p.write_text("".join(p.read_text().splitlines(keepends=True)[:-1]))
     d = D.check(["disfa"], roots={"disfa": disfa}).iloc[0]
     assert "frame_without_label=1" in d["problems"]
+
+
+def test_join_labels_matches_a_pandas_outer_then_inner_merge():
+    """The numpy join gives the rows, values and counts of the pandas merges it replaced: frames in
+    their order, NaN where a source lacks a frame, label-only and unlabelled frames counted."""
+    import pandas as pd
+    from pathlib import Path
+    from aukit.data.labelio import QA, join_labels
+
+    rng = np.random.default_rng(0)
+    frames = pd.DataFrame({"frame": rng.permutation(np.arange(1, 41)), "source": [f"f{i}" for i in range(40)]})
+    sources = []
+    for j, (lo, hi) in enumerate([(1, 36), (5, 50), (3, 3), (10, 30)]):
+        f = rng.permutation(np.arange(lo, hi))[: max(0, (hi - lo) - 3)]           # some frames left out
+        sources.append((Path(f"s{j}.csv"), pd.DataFrame({"frame": f.astype(np.int64), f"AU{j:02d}": rng.random(len(f))})))
+    qa = QA()
+    got = join_labels(frames, sources, qa, "S1")
+    lab = None
+    for i, (_, d) in enumerate(sources):
+        d = d.assign(**{f"_in{i}": True})
+        lab = d if lab is None else lab.merge(d, on="frame", how="outer")
+    want = frames.merge(lab, on="frame", how="inner")
+    miss = np.stack([want.pop(f"_in{i}").isna().to_numpy() for i in range(len(sources))], axis=1)
+    pd.testing.assert_frame_equal(got, want)
+    counts = qa.per_subject["S1"]
+    assert counts["label_without_frame"] == int((~lab["frame"].isin(frames["frame"])).sum()) > 0
+    assert counts["frame_without_label"] == int((~frames["frame"].isin(lab["frame"])).sum()) > 0
+    assert counts["frame_missing_label"] == int(miss.any(axis=1).sum()) > 0
+    assert sum("s2.csv" in n for n in qa.notes) == 1                  # the empty source misses every kept frame

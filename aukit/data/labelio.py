@@ -157,6 +157,8 @@ def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, sub
 
 def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject: str) -> np.ndarray:
     """:func:`unique_rows` of a numeric label table whose column 0 is the frame number."""
+    if len(np.unique(t[:, 0])) == len(t):   # every frame once, the usual case: no table needed
+        return t
     d = pd.DataFrame(t)
     return t[unique_rows(d, 0, lines, path, qa, subject, shown=d[0].astype(np.int64))]
 
@@ -190,24 +192,38 @@ def note_ignored(qa: QA, files: list[tuple[dict, Path]], why: str, subject: str 
 
 def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], qa: QA,
                 subject: str) -> pd.DataFrame:
-    """Frames (column `frame`, ...) that have a row in at least one label source, with its columns.
+    """Frames (column `frame`, ...) that have a row in at least one label source, in their order,
+    with every source's columns (NaN where a source has no row for the frame).
 
     Counted: label rows without a frame, frames without any label row, and kept frames
     that lack a row in some source (`frame_missing_label`; each such file is noted).
+    Each source lists a frame once (:func:`unique_frames`). Plain numpy: an index read joins a
+    few files per sequence, thousands on BP4D, where pandas merges cost about 1 ms each.
     """
-    lab = None
-    for i, (_, d) in enumerate(sources):
-        d = d.assign(**{f"_in{i}": True})
-        lab = d if lab is None else lab.merge(d, on="frame", how="outer")
-    qa.add(subject, "label_without_frame", int((~lab["frame"].isin(frames["frame"])).sum()))
-    qa.add(subject, "frame_without_label", int((~frames["frame"].isin(lab["frame"])).sum()))
-    df = frames.merge(lab, on="frame", how="inner")
-    miss = np.stack([df.pop(f"_in{i}").isna().to_numpy() for i in range(len(sources))], axis=1)
+    img = frames["frame"].to_numpy(np.int64)
+    keys = [d["frame"].to_numpy(np.int64) for _, d in sources]
+    labelled = np.unique(np.concatenate(keys))
+    qa.add(subject, "label_without_frame", int((~np.isin(labelled, img)).sum()))
+    keep = np.isin(img, labelled)
+    qa.add(subject, "frame_without_label", int((~keep).sum()))
+    df = frames[keep].reset_index(drop=True)
+    kept = img[keep]
+    miss = np.ones((len(df), len(sources)), bool)
+    for i, ((path, d), k) in enumerate(zip(sources, keys)):
+        order = np.argsort(k, kind="stable")
+        pos = np.minimum(np.searchsorted(k[order], kept), max(len(k) - 1, 0))
+        hit = k[order][pos] == kept if len(k) else np.zeros(len(kept), bool)
+        miss[:, i] = ~hit
+        rows = order[pos[hit]]
+        for c in d.columns.drop("frame"):
+            v = np.full(len(df), np.nan)
+            v[hit] = d[c].to_numpy(np.float64)[rows]
+            df[c] = v
     qa.add(subject, "frame_missing_label", int(miss.any(axis=1).sum()))
     for (path, _), m in zip(sources, miss.T):
         if m.any():
             qa.note("frame_missing_label", f"{path}: no row for {int(m.sum())} frame(s) that have other "
-                                           f"labels (first: frame {df['frame'][m].iloc[0]})")
+                                           f"labels (first: frame {kept[m][0]})")
     return df
 
 
