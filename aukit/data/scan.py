@@ -37,13 +37,14 @@ def scan(root: Path, pattern: str, unmatched: list[tuple[dict[str, str], Path]] 
     glob_pat = glob.escape(str(root)) + "/" + _FIELD.sub("*", glob.escape(head + "/" if head else "")) + "*"
     regex, folder = _regex(pat), _regex(head)
     out, other = [], []
+    cut = len(str(root)) + 1   # glob's paths start with root + "/": the rest is the relative path
     for p in glob.glob(glob_pat):
-        rel = Path(p).relative_to(root)
-        m = regex.match(rel.as_posix())
+        rel = p[cut:]          # strings, not Paths: BP4D has 146k frames
+        m = regex.match(rel)
         if m:
             out.append((m.groupdict(), Path(p)))
         elif unmatched is not None:
-            d = folder.match(rel.parent.as_posix() if head else "")
+            d = folder.match(rel.rpartition("/")[0] if head else "")
             other.append((d.groupdict() if d else {}, Path(p)))
     out.sort(key=lambda t: str(t[1]))
     if unmatched is not None:
