@@ -89,7 +89,8 @@ def cmd_predict(a) -> int:
         return 2
     rc = 0
     with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
-                   runs=a.runs, **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
+                   max_faces=a.max_faces, runs=a.runs,
+                   **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
         for i, path in enumerate(a.input, 1):
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
             try:
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")
+    s.add_argument("--max-faces", type=int, default=1,
+                   help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")
     s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")

@@ -286,3 +286,58 @@ def test_cli_shows_progress_over_the_frames_unless_told_not_to(model_path, tmp_p
     assert "faces=63" in err.rsplit("64/64", 1)[1]            # faces so far (frame 3 is black), not the last batch's
     assert main(args + ["--no-progress"]) == 0
     assert "64/64" not in capsys.readouterr().err
+
+
+def _two_faces(path, frames: int, leaves: int):
+    """Two astronauts side by side (1024x512), drifting apart, the right one darker (the model scores it
+    differently); the right one is gone from frame ``leaves``."""
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    dark = (face * 0.75).astype(np.uint8)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1024, 512))
+    for t in range(frames):
+        right = np.roll(dark, 2 * t, axis=1) if t < leaves else np.full_like(face, 120)
+        vw.write(np.concatenate([np.roll(face, -2 * t, axis=1), right], axis=1))
+    vw.release()
+    return path
+
+
+@pytest.mark.parametrize("workers", [0, 1])     # in-process, and through a worker and shared memory
+def test_several_faces_get_a_row_each_and_keep_their_ids(model_path, tmp_path, workers):
+    """--max-faces 2: one row per (frame, face); ids stay with their face across chunks (40 frames
+    are 2 chunks in-process, 4 with a worker); a face that leaves ends its rows; smoothing and
+    the annotated video work per face."""
+    path = _two_faces(tmp_path / "two.avi", 40, leaves=24)
+    res = predict(path, str(model_path), tmp_path / "out", workers=workers, max_faces=2, smooth=3,
+                  annotate_video=True)
+    df = _read(res.csv)
+    assert res.n_frames == 40 and len(df) == 24 * 2 + 16 and df.success.all()
+    assert df.groupby("frame").size().tolist() == [2] * 24 + [1] * 16
+    left, right = df[df.face_x < 512], df[df.face_x >= 512]
+    assert left.face_id.nunique() == 1 and right.face_id.nunique() == 1          # one id each, whole clip
+    assert set(left.face_id) | set(right.face_id) == {0, 1}
+    assert left.frame.tolist() == list(range(40)) and right.frame.tolist() == list(range(24))
+    assert res.redetected == 1                                                  # frame 24: the right face left
+    assert np.isfinite(df["AU06_r"]).all() and (tmp_path / "out" / "two_annotated.avi").exists()
+    raw = _read(predict(path, str(model_path), tmp_path / "raw", workers=workers, max_faces=2, plot=False).csv)
+    for fid, g in raw.groupby("face_id"):                      # smoothing runs over each face's own frames
+        v = g["AU06_r"].to_numpy()
+        want = [v[max(0, i - 1):i + 2].mean() for i in range(len(v))]
+        np.testing.assert_allclose(df.loc[df.face_id == fid, "AU06_r"], want, atol=2e-3)
+    assert abs(left["AU06_r"].mean() - right["AU06_r"].mean()) > 0.01   # the two faces' series differ
+    one = _read(predict(path, str(model_path), tmp_path / "one", workers=workers).csv)
+    assert len(one) == 40 and (one.face_id == 0).all()                           # the default: one face a frame
+
+
+def test_face_ids_link_chunks_by_overlap():
+    from aukit.predict.faces import FaceIds, FaceResult
+    ids = FaceIds()
+    a = lambda x, face: FaceResult(True, (x, 0, 100, 100), 1.0, face=face)       # noqa: E731
+    chunk1 = [[a(0, 0), a(500, 1)], [a(4, 0), a(496, 1)]]
+    ids.link(chunk1)
+    assert [r.face for r in chunk1[1]] == [0, 1]
+    chunk2 = [[a(492, 0), a(8, 1)], [a(800, 2)]]       # local ids in another order; a third face appears
+    ids.link(chunk2)
+    assert [r.face for r in chunk2[0]] == [1, 0] and chunk2[1][0].face == 2
+    chunk3 = [[FaceResult(False)], [a(800, 0)]]        # a frame without faces breaks every track
+    ids.link(chunk3)
+    assert chunk3[1][0].face == 3

@@ -149,6 +149,12 @@ class FaceAligner:
         bottom) in image pixels, and its score; (None, nan) when there is none. ``bgr``: the
         image is in OpenCV's order; it is turned to RGB after downscaling, so the detector sees
         exactly what it sees for the RGB image."""
+        found = self.detect_all(rgb, bgr)
+        return found[0] if found else (None, float("nan"))
+
+    def detect_all(self, rgb: np.ndarray, bgr: bool = False) -> list[tuple[tuple[int, int, int, int], float]]:
+        """Every detection scoring above the threshold, ``(box, score)``, best first by the
+        policy's pick (score or size); see :meth:`detect`."""
         p = self.policy
         h, w = rgb.shape[:2]
         f = min(1.0, p.det_max_side / max(h, w))
@@ -157,11 +163,9 @@ class FaceAligner:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         rects, scores, _ = self.detector.run(np.ascontiguousarray(small), p.det_upsample, p.det_threshold)
         found = [(float(r.width() * r.height()), float(s), r) for r, s in zip(rects, scores) if s > p.det_threshold]
-        if not found:
-            return None, float("nan")
-        _, score, best = max(found, key=(lambda d: (d[1], d[0])) if p.det_pick == "score" else (lambda d: (d[0], d[1])))
-        box = tuple(int(round(v / f)) for v in (best.left(), best.top(), best.right(), best.bottom()))
-        return box, score
+        found.sort(key=(lambda d: (d[1], d[0])) if p.det_pick == "score" else (lambda d: (d[0], d[1])), reverse=True)
+        return [(tuple(int(round(v / f)) for v in (r.left(), r.top(), r.right(), r.bottom())), score)
+                for _, score, r in found]
 
     def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
         """(68, 2) float32 landmarks in image pixels. dlib's shape predictor reads a pixel as the

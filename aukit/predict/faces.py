@@ -36,6 +36,7 @@ class FaceResult:
     landmarks: np.ndarray | None = None              # (68, 2) image pixels
     aligned: np.ndarray | None = None                # (S, S, 3) uint8
     redetected: bool = False                         # tracking failed its check here; the detector ran
+    face: int = 0                                    # track id (several faces: see process_faces, FaceIds)
 
 
 def _init(policy: str) -> None:
@@ -105,18 +106,109 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
     return out
 
 
-def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
-    """:func:`process_chunk` on a chunk sent as a list of images, or as a :class:`shm.Layout`:
-    then the frames are read from the block and the aligned crops written back into it."""
+def iou(a: tuple, b: tuple) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+SAME_FACE_IOU = 0.3   # a detection continues the track whose last box it overlaps this much
+
+
+def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
+                  max_faces: int = 2) -> list[list[FaceResult]]:
+    """:func:`process_chunk` for up to ``max_faces`` faces a frame: per frame the list of its
+    faces (ids local to the chunk, see :class:`FaceIds`), or ``[FaceResult(False)]`` when it
+    has none. Every face is tracked and checked as in :func:`process_chunk`; when one track
+    fails, or on every ``detect_every``-th frame, the detector runs and each detection takes
+    the id of the previous frame's face it overlaps most (IoU >= 0.3), or a new one."""
+    a = _ALIGNER
+
+    def fit(img, box):
+        lm = a.landmarks(img, box)
+        return lm, cv2.cvtColor(a.warp(img, a.transform(lm, box)), cv2.COLOR_BGR2RGB)
+
+    out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf)
+    for j, img in enumerate(images):
+        if img is None:
+            out.append([FaceResult(False)])
+            tracks = []
+            continue
+        faces, lost = [], False
+        detect = not tracks or j % max(1, detect_every) == 0
+        if not detect:
+            for tr in tracks:
+                lm, aligned = fit(img, _box_from_landmarks(tr["lm"], img.shape))
+                sig = signature(aligned) if track_ncc > 0 else None
+                if track_ncc > 0 and (sig is None or tr["ref"] is None or float(sig @ tr["ref"]) < track_ncc):
+                    lost = detect = True
+                    break
+                l, t, r, b = _box_from_landmarks(lm, img.shape)
+                tr.update(lm=lm, box=(l, t, r - l, b - t))
+                faces.append(FaceResult(True, tr["box"], tr["conf"], lm, aligned, face=tr["face"]))
+        if detect:
+            faces, new, taken = [], [], set()
+            for (l, t, r, b), score in a.detect_all(img, bgr=True)[:max_faces]:
+                box = (l, t, r - l, b - t)
+                lm, aligned = fit(img, (l, t, r, b))
+                over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
+                best = max(over, default=(0.0, None))
+                face = best[1] if best[0] >= SAME_FACE_IOU else next_id
+                next_id = max(next_id, face + 1)
+                taken.add(face)
+                new.append(dict(face=face, lm=lm, box=box, conf=score,
+                                ref=signature(aligned) if track_ncc > 0 else None))
+                faces.append(FaceResult(True, box, score, lm, aligned, redetected=lost, face=face))
+            tracks = new
+        out.append(sorted(faces, key=lambda f: f.face) or [FaceResult(False, redetected=lost)])
+    return out
+
+
+class FaceIds:
+    """Face ids over a whole input: chunks are tracked apart (in parallel), so a chunk's local
+    ids are mapped to global ones, in order: a face on a chunk's first frame takes the id of the
+    previous chunk's last-frame face it overlaps most (IoU >= 0.3), every other face a new id."""
+
+    def __init__(self):
+        self.next, self.last = 0, []         # (global id, box) of the faces on the last frame seen
+
+    def link(self, per_frame: list[list[FaceResult]]) -> None:
+        local, taken = {}, set()
+        first = [r for r in per_frame[0] if r.success] if per_frame else []
+        for r in sorted(first, key=lambda r: -r.confidence):
+            best = max(((iou(r.box, box), g) for g, box in self.last if g not in taken), default=(0.0, None))
+            if best[0] >= SAME_FACE_IOU:
+                local[r.face] = best[1]
+                taken.add(best[1])
+        for faces in per_frame:
+            for r in faces:
+                if r.success:
+                    if r.face not in local:
+                        local[r.face], self.next = self.next, self.next + 1
+                    r.face = local[r.face]
+        if per_frame:
+            self.last = [(r.face, r.box) for r in per_frame[-1] if r.success]
+
+
+def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 1):
+    """:func:`process_chunk` (``max_faces`` 1) or :func:`process_faces` on a chunk sent as a
+    list of images, or as a :class:`shm.Layout`: then the frames are read from the block and
+    the aligned crops written back into it, ``max_faces`` slots a frame."""
+    run = (partial(process_chunk, detect_every=detect_every, track_ncc=track_ncc) if max_faces == 1 else
+           partial(process_faces, detect_every=detect_every, track_ncc=track_ncc, max_faces=max_faces))
     if not isinstance(payload, shm.Layout):
-        return process_chunk(payload, detect_every, track_ncc)
+        return run(payload)
     block = shm.attach(payload.name)
-    out = process_chunk(shm.frames(block, payload), detect_every, track_ncc)
+    out = run(shm.frames(block, payload))
     crops = shm.crops(block, payload)
-    for i, r in enumerate(out):
-        if r.aligned is not None:
-            crops[i] = r.aligned
-            r.aligned = None
+    for i, frame in enumerate(out):
+        for k, r in enumerate([frame] if max_faces == 1 else frame):
+            if r.aligned is not None:
+                crops[i * payload.slots + k] = r.aligned
+                r.aligned = None
     return out
 
 
@@ -133,10 +225,13 @@ class FacePipeline:
     """
 
     def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None,
-                 track_ncc: float = TRACK_NCC):
+                 track_ncc: float = TRACK_NCC, max_faces: int = 1):
         from ..data.align import get_policy
         get_policy(policy)                       # an unknown policy fails here, not in every worker
+        if max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         self.policy, self.detect_every, self.track_ncc = policy, detect_every, track_ncc
+        self.max_faces = max_faces
         self.workers = usable_cores() if workers is None else workers
         self.pool, self.blocks = None, None
         if self.workers > 0:
@@ -147,12 +242,13 @@ class FacePipeline:
                 self.close()
                 raise WorkerError(f"face-detection workers ({self.workers}) could not start: "
                                   f"{str(e).rstrip('.')}.{script_hint()}") from e
-            self.blocks = shm.Blocks(get_policy(policy).size)
+            self.blocks = shm.Blocks(get_policy(policy).size, slots=max_faces)
         else:
             _init(policy)
 
     def stream(self, items, inflight: int | None = None):
-        """``(tag, results)`` in order over an iterable of ``(tag, images)`` read lazily.
+        """``(tag, results)`` in order over an iterable of ``(tag, images)`` read lazily: results
+        has one :class:`FaceResult` per image (``max_faces`` 1) or one list of them per image.
 
         At most ``inflight`` chunks (default: two per worker) are in the workers' hands at
         once, so a long video is never held in memory whole, and what the caller does
@@ -160,18 +256,21 @@ class FacePipeline:
         """
         if self.pool is None:
             for tag, images in items:
-                yield tag, process_chunk(images, self.detect_every, self.track_ncc)
+                yield tag, process_payload(images, self.detect_every, self.track_ncc, self.max_faces)
             return
-        fn = partial(process_payload, detect_every=self.detect_every, track_ncc=self.track_ncc)
+        fn = partial(process_payload, detect_every=self.detect_every, track_ncc=self.track_ncc,
+                     max_faces=self.max_faces)
         placed = ((tag, images, self.blocks.put(images)) for tag, images in items)
         results = imap(self.pool, fn, placed, f"face detection ({self.policy})", inflight=inflight or 2 * self.workers,
                        arg=lambda it: it[1] if it[2] is None else it[2])
         try:
             for (tag, _, layout), res in results:
                 if layout is not None:
-                    for r, crop in zip(res, self.blocks.collect(layout)):
-                        if r.success:
-                            r.aligned = crop
+                    crops = self.blocks.collect(layout)
+                    for i, frame in enumerate(res):
+                        for k, r in enumerate([frame] if self.max_faces == 1 else frame):
+                            if r.success:
+                                r.aligned = crops[i * layout.slots + k]
                 yield tag, res
         finally:                                  # left early: the blocks of chunks still out are let go
             results.close()

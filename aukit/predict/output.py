@@ -9,12 +9,13 @@ import pandas as pd
 
 
 def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
-    """One row per frame; AU and landmark columns empty (NaN) where there is no face."""
+    """One row per (frame, face): ``frames[i]`` is row i's frame (repeated for a frame with
+    several faces); AU and landmark columns empty (NaN) where there is no face."""
     n = len(frames)
     data = {"frame": [f.index for f in frames]}
     if any(f.name for f in frames):                  # image inputs: which file each row is
         data["file"] = [f.name for f in frames]
-    data.update({"face_id": np.zeros(n, int), "timestamp": [round(f.timestamp, 4) for f in frames],
+    data.update({"face_id": [r.face for r in faces], "timestamp": [round(f.timestamp, 4) for f in frames],
                  "confidence": [r.confidence if r.success else np.nan for r in faces],
                  "success": [int(r.success) for r in faces]})
     boxes = np.array([r.box if r.success else (np.nan,) * 4 for r in faces], float).reshape(n, 4)
@@ -59,11 +60,20 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
     ncol = 3
     nrow = int(np.ceil(len(aus) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 1.8 * nrow), sharex=True, squeeze=False)
-    x = df["timestamp"] if df["timestamp"].max() > 0 else df["frame"]
+    x = "timestamp" if df["timestamp"].max() > 0 else "frame"
+    ids = sorted(df.loc[df["success"] == 1, "face_id"].unique()) or [0]
+    colours = sns.color_palette("deep", len(ids))
     for ax, au in zip(axes.flat, aus):
-        ax.plot(x, df[f"{au}{suffix}"], lw=1, color="#4c72b0")
+        # one line per face over every frame (NaN where that face is absent: a gap, not a bridge)
+        wide = df.pivot(index="frame", columns="face_id", values=f"{au}{suffix}")   # a row per frame
+        t = df.groupby("frame")[x].first().reindex(wide.index)
+        for fid, c in zip(ids, colours):
+            y = wide[fid] if fid in wide else np.full(len(wide), np.nan)
+            ax.plot(t, y, lw=1, color=c, label=f"face {fid}" if len(ids) > 1 else None)
         ax.set_title(au, fontsize=9)
         ax.set_ylim(0, 5 if suffix == "_r" else 1)
+    if len(ids) > 1:
+        axes.flat[0].legend(fontsize=7, loc="upper right")
     for ax in list(axes.flat)[len(aus):]:
         ax.set_visible(False)
     for ax in axes[-1]:
@@ -73,20 +83,29 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
     return fig
 
 
-def annotate(frame_bgr: np.ndarray, row: pd.Series, aus: list[str]) -> np.ndarray:
-    """Face box, landmarks and an AU bar chart drawn on a copy of one BGR frame (for VideoWriter)."""
+def annotate(frame_bgr: np.ndarray, rows, aus: list[str]) -> np.ndarray:
+    """Face boxes, landmarks and an AU bar chart per face drawn on a copy of one BGR frame (for
+    VideoWriter). ``rows``: the frame's CSV rows (a Series, or a list of them, one per face)."""
     img = frame_bgr.copy()
-    if not row["success"]:
+    rows = [rows] if isinstance(rows, pd.Series) else list(rows)
+    faces = [r for r in rows if r["success"]]
+    if not faces:
         cv2.putText(img, "no face", (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
         return img
-    x, y, w, h = (int(row[k]) for k in ("face_x", "face_y", "face_w", "face_h"))
-    cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
-    for i in range(68):
-        cv2.circle(img, (int(row[f"x_{i}"]), int(row[f"y_{i}"])), 1, (0, 255, 255), -1)
-    suffix, top = ("_r", 5.0) if f"{aus[0]}_r" in row else ("_p", 1.0)
-    for j, au in enumerate(aus):
-        v = float(row[f"{au}{suffix}"]) / top
-        y0 = 10 + 14 * j
-        cv2.rectangle(img, (5, y0), (5 + int(80 * v), y0 + 10), (255, 128, 0), -1)
-        cv2.putText(img, au, (90, y0 + 9), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
+    for n, row in enumerate(faces):
+        x, y, w, h = (int(row[k]) for k in ("face_x", "face_y", "face_w", "face_h"))
+        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
+        for i in range(68):
+            cv2.circle(img, (int(row[f"x_{i}"]), int(row[f"y_{i}"])), 1, (0, 255, 255), -1)
+        suffix, top = ("_r", 5.0) if f"{aus[0]}_r" in row else ("_p", 1.0)
+        x0 = 5 if len(faces) == 1 else max(0, x)      # several faces: each chart above its own box
+        y_top = 10 if len(faces) == 1 else max(0, y - 14 * len(aus) - 4)
+        if len(faces) > 1:
+            cv2.putText(img, f"face {int(row['face_id'])}", (x, y + h + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        (0, 255, 0), 1)
+        for j, au in enumerate(aus):
+            v = float(row[f"{au}{suffix}"]) / top
+            y0 = y_top + 14 * j
+            cv2.rectangle(img, (x0, y0), (x0 + int(80 * v), y0 + 10), (255, 128, 0), -1)
+            cv2.putText(img, au, (x0 + 85, y0 + 9), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
     return img

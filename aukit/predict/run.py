@@ -10,7 +10,7 @@ import torch
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import TRACK_NCC, FacePipeline
+from .faces import TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
 from .output import annotate, curves_figure, rows_frame, write_csv
 
@@ -91,18 +91,19 @@ class Predictor:
     Starting costs about a second (every worker loads dlib's models): :func:`predict` pays it
     for each input, a Predictor once. ``track_ncc``: between detections a tracked face whose
     aligned crop correlates less than this with the last detected face's is detected afresh
-    (0: trust the tracker).
+    (0: trust the tracker). ``max_faces``: faces kept a frame (1: the best-scoring one, one row a
+    frame; more: one row per frame and face, ``face_id`` tracked).
     """
 
     def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None, detect_every: int = 5,
-                 workers: int | None = None, track_ncc: float = TRACK_NCC,
+                 workers: int | None = None, track_ncc: float = TRACK_NCC, max_faces: int = 1,
                  runs: str | Path | tuple = deploy.RUN_FOLDERS):
         t0 = time.perf_counter()
         self.device = pick_device(device)
         self.net = deploy.load(deploy.find(model, runs), self.device)
-        self.batch, self.detect_every, self.track_ncc = batch, detect_every, track_ncc
+        self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
         self.pipe = FacePipeline(self.net.spec.policy, detect_every=detect_every, workers=workers,
-                                 track_ncc=track_ncc)
+                                 track_ncc=track_ncc, max_faces=max_faces)
         self.startup_s = time.perf_counter() - t0
 
     def __enter__(self) -> "Predictor":
@@ -138,24 +139,28 @@ class Predictor:
         def flush():
             nonlocal n_frames, unreadable, redetected, found
             frames = [f for fr, _ in group for f in fr]
-            faces = [r for _, fa in group for r in fa]
+            per_frame = [fl for _, fa in group for fl in fa]      # the faces of each frame, one or more
+            faces = [r for fl in per_frame for r in fl]           # one CSV row each
+            rows = [f for f, fl in zip(frames, per_frame) for _ in fl]
             group.clear()
             t = time.perf_counter()
             preds = _infer(net, faces, batch, dev)
             t1 = time.perf_counter()
-            df = rows_frame(frames, faces, preds, aus)
+            df = rows_frame(rows, faces, preds, aus)
             parts.append(df)
             stages["infer_s"] += t1 - t
             stages["rows_s"] += time.perf_counter() - t1
             n_frames += len(frames)
             unreadable += sum(1 for f in frames if f.image is None)
-            redetected += sum(r.redetected for r in faces)
+            redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
             found += sum(r.success for r in faces)
             bar.set_postfix(faces=found, refresh=False)
             bar.update(len(frames))
             if annotate_video:
-                _annotate_block(video, frames, df, aus, out / f"{stem}_annotated.avi", info["fps"])
+                _annotate_block(video, frames, [len(fl) for fl in per_frame], df, aus,
+                                out / f"{stem}_annotated.avi", info["fps"])
 
+        ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
         results = pipe.stream((fr, [f.image for f in fr]) for fr in reader)
         try:
             while True:
@@ -164,9 +169,13 @@ class Predictor:
                 stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
+                if ids is None:
+                    item = (item[0], [[r] for r in item[1]])
+                else:
+                    ids.link(item[1])
                 group.append(item)
                 held_frames += len(item[1])
-                held_faces += sum(r.success for r in item[1])
+                held_faces += sum(r.success for fl in item[1] for r in fl)
                 if held_faces >= batch or held_frames >= max(batch, 256):  # a full batch, or a long faceless stretch
                     flush()
                     held_frames = held_faces = 0
@@ -182,14 +191,18 @@ class Predictor:
         t_write = time.perf_counter()
         import pandas as pd
         df = pd.concat(parts, ignore_index=True)
-        if smooth > 1:
+        if smooth > 1:                                # over each face's own frames
+            groups = list(df.groupby("face_id").indices.values())
             for c in [c for c in df.columns if c.endswith(("_r", "_p"))]:
-                df[c] = _smooth(df[c].to_numpy(float)[:, None], smooth)[:, 0].round(3)
+                v = df[c].to_numpy(float, copy=True)
+                for idx in groups:
+                    v[idx] = _smooth(v[idx, None], smooth)[:, 0].round(3)
+                df[c] = v
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
                   f"policy={spec.policy} size={spec.size} detect_every={self.detect_every} "
-                  f"track_ncc={self.track_ncc} smooth={smooth}",
+                  f"track_ncc={self.track_ncc} max_faces={self.max_faces} smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
         csv = write_csv(df, out / f"{stem}.csv", header)
@@ -209,18 +222,19 @@ class Predictor:
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
             device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
-            runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC,
+            runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             progress: bool = False) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
-                   track_ncc=track_ncc, runs=runs) as p:
+                   track_ncc=track_ncc, max_faces=max_faces, runs=runs) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
-def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> None:
-    """Append a block's annotated frames to the video in ``video`` (opened on first use)."""
+def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path, fps: float) -> None:
+    """Append a block's annotated frames to the video in ``video`` (opened on first use);
+    ``counts[i]``: the rows of ``df`` that belong to frame i (its faces, in order)."""
     import cv2
     if not video:
         shape = next((f.image.shape[:2] for f in frames if f.image is not None), None)
@@ -230,6 +244,7 @@ def _annotate_block(video: dict, frames, df, aus, path: Path, fps: float) -> Non
         video["writer"] = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps or 10.0,
                                           (shape[1], shape[0]))
     h, w = video["shape"]
-    for f, (_, row) in zip(frames, df.iterrows()):
+    start = np.concatenate([[0], np.cumsum(counts)])
+    for i, f in enumerate(frames):
         img = f.image if f.image is not None and f.image.shape[:2] == (h, w) else np.zeros((h, w, 3), np.uint8)
-        video["writer"].write(annotate(img, row, aus))
+        video["writer"].write(annotate(img, [row for _, row in df.iloc[start[i]:start[i + 1]].iterrows()], aus))

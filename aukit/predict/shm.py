@@ -31,11 +31,13 @@ _KEEP_ATTACHED = 64
 @dataclass(frozen=True)
 class Layout:
     """Where one chunk lies in a block: ``(offset, shape)`` per frame (None: unreadable), then
-    ``len(frames)`` aligned crops of ``side`` x ``side`` x 3 at offset ``crops``."""
+    ``slots`` aligned crops a frame (frame i's k-th face at ``i * slots + k``) of ``side`` x
+    ``side`` x 3 at offset ``crops``."""
     name: str
     frames: tuple
     crops: int
     side: int
+    slots: int = 1
 
 
 def _up(n: int) -> int:
@@ -52,10 +54,11 @@ def shm_free_bytes() -> float:
 
 
 class Blocks:
-    """The main process's shared-memory blocks for chunks of frames (crops of ``side`` px)."""
+    """The main process's shared-memory blocks for chunks of frames (``slots`` crops of ``side``
+    px a frame: the most faces a frame may have)."""
 
-    def __init__(self, side: int):
-        self.side = side
+    def __init__(self, side: int, slots: int = 1):
+        self.side, self.slots = side, slots
         self.piped = 0                       # chunks sent by pipe: /dev/shm had no room
         self._free: list[shared_memory.SharedMemory] = []
         self._busy: dict[str, shared_memory.SharedMemory] = {}
@@ -79,7 +82,7 @@ class Blocks:
             end = _up(end + im.nbytes)
         if not images:
             return None
-        need = end + len(images) * self.side * self.side * 3
+        need = end + len(images) * self.slots * self.side * self.side * 3
         block = self._take(need)
         if block is None:
             self.piped += 1
@@ -88,13 +91,13 @@ class Blocks:
             if spot is not None:
                 np.ndarray(spot[1], np.uint8, buffer=block.buf, offset=spot[0])[...] = im
         self._busy[block.name] = block
-        return Layout(block.name, tuple(spots), end, self.side)
+        return Layout(block.name, tuple(spots), end, self.side, self.slots)
 
     def collect(self, layout: Layout) -> np.ndarray:
-        """A copy of the crops the worker wrote, (n, side, side, 3); the block is free again."""
+        """A copy of the crops the worker wrote, (n * slots, side, side, 3); the block is free again."""
         block = self._busy.pop(layout.name)
         try:
-            n, s = len(layout.frames), layout.side
+            n, s = len(layout.frames) * layout.slots, layout.side
             return np.ndarray((n, s, s, 3), np.uint8, buffer=block.buf, offset=layout.crops).copy()
         finally:
             self._free.append(block)
@@ -166,6 +169,6 @@ def frames(block: shared_memory.SharedMemory, layout: Layout) -> list:
 
 
 def crops(block: shared_memory.SharedMemory, layout: Layout) -> np.ndarray:
-    """Worker side: the (n, side, side, 3) array the aligned crops are written into."""
-    n, s = len(layout.frames), layout.side
+    """Worker side: the (n * slots, side, side, 3) array the aligned crops are written into."""
+    n, s = len(layout.frames) * layout.slots, layout.side
     return np.ndarray((n, s, s, 3), np.uint8, buffer=block.buf, offset=layout.crops)
