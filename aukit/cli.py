@@ -74,6 +74,13 @@ def yaml_failed(folder: Path) -> list:
     return (yaml.safe_load((folder / "sweep.yaml").read_text()) or {}).get("failed", [])
 
 
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
     had a face, 1 when one had none, 2 when one could not be read."""
@@ -99,7 +106,9 @@ def cmd_predict(a) -> int:
                 print(f"aukit predict: {where}{e}", file=sys.stderr)
                 rc = 2
                 continue
-            print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), face found in {res.n_faces} "
+            found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
+                     f"{res.n_faces} faces found (up to {a.max_faces} a frame)")
+            print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), {found} "
                   f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
                   f"\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
             rc = max(rc, 0 if res.n_faces > 0 else 1)
@@ -195,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")
-    s.add_argument("--max-faces", type=int, default=1,
+    s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")

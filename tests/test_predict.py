@@ -341,3 +341,15 @@ def test_face_ids_link_chunks_by_overlap():
     chunk3 = [[FaceResult(False)], [a(800, 0)]]        # a frame without faces breaks every track
     ids.link(chunk3)
     assert chunk3[1][0].face == 3
+
+
+def test_cli_max_faces(model_path, tmp_path, capsys):
+    from aukit.cli import main
+    path = _two_faces(tmp_path / "two.avi", 6, leaves=6)
+    args = ["predict", "--model", str(model_path), "--out", str(tmp_path / "out"), "--workers", "0", "--no-progress"]
+    assert main(args + ["--max-faces", "2", str(path)]) == 0
+    assert "12 faces found (up to 2 a frame)" in capsys.readouterr().out
+    assert len(_read(tmp_path / "out" / "two.csv")) == 12
+    with pytest.raises(SystemExit):
+        main(args + ["--max-faces", "0", str(path)])
+    assert "--max-faces: must be at least 1, got 0" in capsys.readouterr().err
