@@ -353,3 +353,17 @@ def test_cli_max_faces(model_path, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(args + ["--max-faces", "0", str(path)])
     assert "--max-faces: must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n_faces", [1, 3, 12])
+def test_curves_have_a_line_per_face_and_a_legend_for_a_few(n_faces):
+    from aukit.predict.output import curves_figure
+    rows = [{"frame": t, "timestamp": t / 10, "face_id": f, "success": 1, "AU06_r": f + t / 20, "AU12_r": 1.0}
+            for t in range(20) for f in range(n_faces) if not (f == 1 and 5 <= t < 10)]   # face 1 away for 5 frames
+    fig = curves_figure(pd.DataFrame(rows), AUS, "clip")
+    ax = fig.axes[0]
+    assert len(ax.lines) == n_faces
+    assert (ax.get_legend() is not None) == (1 < n_faces <= 10)
+    assert ("(12 faces, one line each)" in fig._suptitle.get_text()) == (n_faces == 12)
+    if n_faces > 1:                                   # an absence is a gap in its line, not a bridge
+        assert np.isnan(ax.lines[1].get_ydata()[5:10]).all() and np.isfinite(ax.lines[1].get_ydata()[10:]).all()

@@ -72,8 +72,10 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
             ax.plot(t, y, lw=1, color=c, label=f"face {fid}" if len(ids) > 1 else None)
         ax.set_title(au, fontsize=9)
         ax.set_ylim(0, 5 if suffix == "_r" else 1)
-    if len(ids) > 1:
+    if 1 < len(ids) <= 10:                            # a crowd's ids would bury the first panel
         axes.flat[0].legend(fontsize=7, loc="upper right")
+    elif len(ids) > 10:
+        title += f" ({len(ids)} faces, one line each)"
     for ax in list(axes.flat)[len(aus):]:
         ax.set_visible(False)
     for ax in axes[-1]:
