@@ -183,9 +183,10 @@ def test_stream_over_worker_processes_returns_chunks_in_order():
     finally:
         pipe.close()
     assert [tag for tag, _ in out] == [0, 1, 2, 3, 4]
-    assert [[r.success for r in res] for _, res in out] == [[True, True], [True, True], [False, False],
-                                                            [True, True], [True, True]]
-    assert out[1][1][0].aligned.shape == (256, 256, 3)
+    assert all(len(faces) == 1 for _, res in out for faces in res)          # one face a frame by default
+    assert [[f[0].success for f in res] for _, res in out] == [[True, True], [True, True], [False, False],
+                                                               [True, True], [True, True]]
+    assert out[1][1][0][0].aligned.shape == (256, 256, 3)
 
 
 def test_bgr_frames_give_what_the_aligner_gives_for_rgb():
@@ -198,7 +199,7 @@ def test_bgr_frames_give_what_the_aligner_gives_for_rgb():
     pipe = FacePipeline("tas", detect_every=1, workers=0)
     try:
         got = [r for _, res in pipe.stream(iter([(0, [np.ascontiguousarray(im[..., ::-1]) for im in (rgb, big)])]))
-               for r in res]
+               for faces in res for r in faces]
     finally:
         pipe.close()
     a = FaceAligner("tas")

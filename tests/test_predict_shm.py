@@ -60,7 +60,7 @@ def test_no_room_in_dev_shm_sends_the_chunk_by_pipe(monkeypatch):
 def _run(workers, chunks, **kw):
     pipe = FacePipeline("tas", detect_every=2, workers=workers, **kw)
     try:
-        return [res for _, res in pipe.stream(iter(enumerate(chunks)), inflight=2)], pipe.blocks
+        return [[faces[0] for faces in res] for _, res in pipe.stream(iter(enumerate(chunks)), inflight=2)], pipe.blocks
     finally:
         pipe.close()
 

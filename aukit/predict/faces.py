@@ -68,16 +68,17 @@ def signature(aligned: np.ndarray, side: int = 24) -> np.ndarray | None:
     return v / norm if norm > 0.5 * side else None    # spread under half a grey level: flat
 
 
+def _fit(img: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+    """A worker's landmarks in ``box`` of a BGR frame, and the RGB aligned crop."""
+    lm = _ALIGNER.landmarks(img, box)
+    return lm, cv2.cvtColor(_ALIGNER.warp(img, _ALIGNER.transform(lm, box)), cv2.COLOR_BGR2RGB)
+
+
 def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
     """Run on one chunk (list of BGR arrays, as OpenCV decodes them, or None) in a worker. The
     landmarks do not depend on the channel order; the detector's input and the aligned crop are
     turned to RGB (the warp is per channel, so converting the crop equals warping an RGB frame)."""
     a = _ALIGNER
-
-    def fit(img, box):
-        lm = a.landmarks(img, box)
-        return lm, cv2.cvtColor(a.warp(img, a.transform(lm, box)), cv2.COLOR_BGR2RGB)
-
     out, prev_lm, conf, ref = [], None, 0.0, None
     for j, img in enumerate(images):
         if img is None:
@@ -87,7 +88,7 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
         detect, lost = prev_lm is None or j % max(1, detect_every) == 0, False
         if not detect:
             box = _box_from_landmarks(prev_lm, img.shape)
-            lm, aligned = fit(img, box)
+            lm, aligned = _fit(img, box)
             if track_ncc > 0:
                 sig = signature(aligned)
                 detect = lost = sig is None or ref is None or float(sig @ ref) < track_ncc
@@ -98,7 +99,7 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
                 prev_lm = None
                 continue
             conf = score
-            lm, aligned = fit(img, box)
+            lm, aligned = _fit(img, box)
             ref = signature(aligned) if track_ncc > 0 else None
         l, t, r, b = box
         out.append(FaceResult(True, (l, t, r - l, b - t), conf, lm, aligned, redetected=lost))
@@ -126,11 +127,6 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
     fails, or on every ``detect_every``-th frame, the detector runs and each detection takes
     the id of the previous frame's face it overlaps most (IoU >= 0.3), or a new one."""
     a = _ALIGNER
-
-    def fit(img, box):
-        lm = a.landmarks(img, box)
-        return lm, cv2.cvtColor(a.warp(img, a.transform(lm, box)), cv2.COLOR_BGR2RGB)
-
     out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf)
     for j, img in enumerate(images):
         if img is None:
@@ -141,7 +137,7 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
         detect = not tracks or j % max(1, detect_every) == 0
         if not detect:
             for tr in tracks:
-                lm, aligned = fit(img, _box_from_landmarks(tr["lm"], img.shape))
+                lm, aligned = _fit(img, _box_from_landmarks(tr["lm"], img.shape))
                 sig = signature(aligned) if track_ncc > 0 else None
                 if track_ncc > 0 and (sig is None or tr["ref"] is None or float(sig @ tr["ref"]) < track_ncc):
                     lost = detect = True
@@ -153,7 +149,7 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
             faces, new, taken = [], [], set()
             for (l, t, r, b), score in a.detect_all(img, bgr=True)[:max_faces]:
                 box = (l, t, r - l, b - t)
-                lm, aligned = fit(img, (l, t, r, b))
+                lm, aligned = _fit(img, (l, t, r, b))
                 over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
                 best = max(over, default=(0.0, None))
                 face = best[1] if best[0] >= SAME_FACE_IOU else next_id
@@ -193,19 +189,23 @@ class FaceIds:
             self.last = [(r.face, r.box) for r in per_frame[-1] if r.success]
 
 
-def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 1):
-    """:func:`process_chunk` (``max_faces`` 1) or :func:`process_faces` on a chunk sent as a
-    list of images, or as a :class:`shm.Layout`: then the frames are read from the block and
-    the aligned crops written back into it, ``max_faces`` slots a frame."""
-    run = (partial(process_chunk, detect_every=detect_every, track_ncc=track_ncc) if max_faces == 1 else
-           partial(process_faces, detect_every=detect_every, track_ncc=track_ncc, max_faces=max_faces))
+def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC,
+                    max_faces: int = 1) -> list[list[FaceResult]]:
+    """The faces of each frame of a chunk (:func:`process_chunk` for ``max_faces`` 1, each
+    result a list of one; else :func:`process_faces`), sent as a list of images or as a
+    :class:`shm.Layout`: then the frames are read from the block and the aligned crops written
+    back into it, ``max_faces`` slots a frame."""
+    def run(images):
+        if max_faces == 1:
+            return [[r] for r in process_chunk(images, detect_every, track_ncc)]
+        return process_faces(images, detect_every, track_ncc, max_faces)
     if not isinstance(payload, shm.Layout):
         return run(payload)
     block = shm.attach(payload.name)
     out = run(shm.frames(block, payload))
     crops = shm.crops(block, payload)
-    for i, frame in enumerate(out):
-        for k, r in enumerate([frame] if max_faces == 1 else frame):
+    for i, faces in enumerate(out):
+        for k, r in enumerate(faces):
             if r.aligned is not None:
                 crops[i * payload.slots + k] = r.aligned
                 r.aligned = None
@@ -247,8 +247,8 @@ class FacePipeline:
             _init(policy)
 
     def stream(self, items, inflight: int | None = None):
-        """``(tag, results)`` in order over an iterable of ``(tag, images)`` read lazily: results
-        has one :class:`FaceResult` per image (``max_faces`` 1) or one list of them per image.
+        """``(tag, faces)`` in order over an iterable of ``(tag, images)`` read lazily: ``faces``
+        holds one list of :class:`FaceResult` per image (its faces, or one failure).
 
         At most ``inflight`` chunks (default: two per worker) are in the workers' hands at
         once, so a long video is never held in memory whole, and what the caller does
@@ -267,8 +267,8 @@ class FacePipeline:
             for (tag, _, layout), res in results:
                 if layout is not None:
                     crops = self.blocks.collect(layout)
-                    for i, frame in enumerate(res):
-                        for k, r in enumerate([frame] if self.max_faces == 1 else frame):
+                    for i, faces in enumerate(res):
+                        for k, r in enumerate(faces):
                             if r.success:
                                 r.aligned = crops[i * layout.slots + k]
                 yield tag, res

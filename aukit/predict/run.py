@@ -169,9 +169,7 @@ class Predictor:
                 stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                if ids is None:
-                    item = (item[0], [[r] for r in item[1]])
-                else:
+                if ids is not None:
                     ids.link(item[1])
                 group.append(item)
                 held_frames += len(item[1])
