@@ -210,14 +210,12 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     kept = img[keep]
     miss = np.ones((len(df), len(sources)), bool)
     for i, ((path, d), k) in enumerate(zip(sources, keys)):
-        order = np.argsort(k, kind="stable")
-        pos = np.minimum(np.searchsorted(k[order], kept), max(len(k) - 1, 0))
-        hit = k[order][pos] == kept if len(k) else np.zeros(len(kept), bool)
+        pos = pd.Index(k).get_indexer(kept)           # each kept frame's row in this source, -1: none
+        hit = pos >= 0
         miss[:, i] = ~hit
-        rows = order[pos[hit]]
         for c in d.columns.drop("frame"):
             v = np.full(len(df), np.nan)
-            v[hit] = d[c].to_numpy(np.float64)[rows]
+            v[hit] = d[c].to_numpy(np.float64)[pos[hit]]
             df[c] = v
     qa.add(subject, "frame_missing_label", int(miss.any(axis=1).sum()))
     for (path, _), m in zip(sources, miss.T):
