@@ -245,17 +245,26 @@ def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, 
     targets = {"au": labels}
     if loss.uses_ap:
         targets["person"] = person
-    u_rows, _ = unlabelled_rows(data, df, seed)
     lab = loader(data.store, data.train, net, df.batch_size, device, seed=seed, targets=targets)
-    unl = [loader(data.store, u_rows, net, df.batch_size, device, seed=seed + 1,
-                  targets={k: v for k, v in targets.items() if k != "au"})]
-    for i, (store, rows, feats) in enumerate(extra_u):
-        if loss.uses_ap and feats is None:
-            raise ValueError(f"extra x_u set {i} has no person features, which L_AP needs")
-        unl.append(loader(store, rows, net, df.batch_size, device, seed=seed + 2 + i,
-                          targets={"person": feats} if loss.uses_ap else None))
+    unl = x_u_loaders(data, unlabelled_rows(data, df, seed)[0], net, df.batch_size, device, seed=seed,
+                      person=person if loss.uses_ap else None, extra_u=extra_u)
     fit(model, step, PairedLoader(lab, unl), opts, train_cfg(df.epochs, max_steps), device=device)
     return model
+
+
+def x_u_loaders(data: AUData, u_rows: np.ndarray, net: NetConfig, batch_size: int, device, *, seed: int,
+                person: np.ndarray | None = None, extra_u=()) -> list:
+    """DF's x_u as loaders, one per source (:class:`PairedLoader` takes them in turn): ``u_rows``
+    of the AU store, then each ``extra_u`` entry ``(store, rows, person features)``. With
+    ``person`` (L_AP on) every batch carries its v_P, so each extra set needs its own."""
+    unl = [loader(data.store, u_rows, net, batch_size, device, seed=seed + 1,
+                  targets=None if person is None else {"person": person})]
+    for i, (store, rows, feats) in enumerate(extra_u):
+        if person is not None and feats is None:
+            raise ValueError(f"extra x_u set {i} has no person features, which L_AP needs")
+        unl.append(loader(store, rows, net, batch_size, device, seed=seed + 2 + i,
+                          targets=None if person is None else {"person": feats}))
+    return unl
 
 
 # ---- evaluation ------------------------------------------------------------------------------
