@@ -5,8 +5,8 @@ CPU cores), alignment, batched inference on the device, all included.
 The clip is the real face shipped with scikit-image (``astronaut``), moving a few pixels per
 frame so that the tracker works as on a recording, in two sizes: ``512`` (512x512 MJPG, the face
 about 150 px) and ``1080p`` (1920x1080 MPEG-4, the face about 320 px, as in an interview
-recording: the reader thread, predict's one serial stage, decodes such a frame in about 3.6 ms
-on the development CPU, which alone caps the call near 280 frames/s). The model is TAS's deployable
+recording: the reader thread is predict's one serial stage, and OpenCV's FFmpeg reader decodes with
+a thread per core, 3.4 ms a frame on one core of the development CPU and 2.5 on two). The model is TAS's deployable
 network (random weights: the speed does not depend on them) at its trained input size.
 Py-Feat's best published figure (batch 16, RTX 3090) is the reference: 202 frames/s. Two
 numbers: the whole call (model load and the start of the detection workers included, a cost
@@ -35,7 +35,7 @@ def clip_frame(face, t: int):
     return cv2.warpAffine(face, m, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
-CLIPS = {"512": ("MJPG", ".avi"), "1080p": ("mp4v", ".mp4")}   # clip -> (codec, container)
+CLIPS = {"512": ("MJPG", ".avi", "512x512 MJPG"), "1080p": ("mp4v", ".mp4", "1920x1080 MPEG-4")}  # codec, container, name
 
 
 def write_clip(path: str | Path, frames: int, fps: float = 30.0, clip: str = "512") -> Path:
@@ -47,7 +47,7 @@ def write_clip(path: str | Path, frames: int, fps: float = 30.0, clip: str = "51
     from skimage import data as skdata
     if clip not in CLIPS:
         raise ValueError(f"clip must be one of {sorted(CLIPS)}, got {clip!r}")
-    codec, suffix = CLIPS[clip]
+    codec, suffix, _ = CLIPS[clip]
     path = Path(path).with_suffix(suffix)
     face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     if clip == "1080p":
@@ -95,8 +95,7 @@ def time_predict(device, preset: str = "default", *, frames: int | None = None, 
             stages.append(res.stages)
     fps = [n / w for w in walls]
     steady = [n / max(w - s, 1e-9) for w, s in zip(walls, starts)]
-    frame = "512x512 MJPG" if clip == "512" else "1920x1080 MPEG-4"
-    return {"clip": f"astronaut {frame}, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
+    return {"clip": f"astronaut {CLIPS[clip][2]}, {n} frames", "model": f"tas deployable at {size}px", "batch": batch,
             "detect_every": detect_every, "workers": usable_cores() if workers is None else workers,
             "frames": n, "faces": res.n_faces, "redetected": res.redetected, "frames_per_s": float(np.median(fps)),
             "frames_per_s_min": float(min(fps)), "frames_per_s_max": float(max(fps)),
