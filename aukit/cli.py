@@ -120,6 +120,26 @@ def cmd_train(a) -> int:
     return launch(a.method, a.config, a.nproc)
 
 
+def _bench_ops(methods, a, data: dict) -> int:
+    import json
+
+    from .bench.cases import METHODS, check_data
+    from .bench.ops import count_methods, ops_markdown
+    methods = methods or list(METHODS)
+    unknown = [m for m in [*methods, *data] if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"aukit bench: unknown methods {unknown}; choose from {list(METHODS)}")
+    for m, d in data.items():
+        check_data(m, d)
+    res = count_methods(methods, a.device, a.preset or "default", data)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ops.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / "ops.md").write_text(ops_markdown(res))
+    print(ops_markdown(res))
+    return 0
+
+
 def cmd_bench(a) -> int:
     from .bench.run import run_bench
     methods = [m.strip() for m in a.methods.split(",")] if a.methods else None
@@ -134,6 +154,8 @@ def cmd_bench(a) -> int:
         if not (sep and dot and method and field):
             raise SystemExit(f"aukit bench --data: expected METHOD.KEY=VALUE (e.g. rtatl.flow_size=32), got {item!r}")
         data.setdefault(method, {})[field] = _parse_value(value)
+    if a.ops_only:
+        return _bench_ops(methods, a, data)
     run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, compile=a.compile,
               prepare="prepare" not in skip, train="train" not in skip,
               inference="inference" not in skip, predict="predict" not in skip)
@@ -226,11 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default=None, help="tiny (CPU default) or default (GPU default)")
     s.add_argument("--out", default="reports/bench")
     s.add_argument("--data", action="append", metavar="METHOD.KEY=VALUE",
-                   help="override a method's data: dataset, aux, fold, flow_size (RTATL), batch_size (TAS, SCC; "
-                        "not the paper configuration), e.g. scc.batch_size=128")
+                   help="override a method's data: dataset, aux, fold, flow_size (RTATL), batch_size (not the "
+                        "paper configuration), e.g. scc.batch_size=128")
     s.add_argument("--compile", action="store_true", help="time the default configuration through torch.compile")
     s.add_argument("--skip", help="comma-separated parts to leave out: train (the training steps), prepare (dlib), "
                                   "inference, predict (dlib)")
+    s.add_argument("--ops-only", action="store_true",
+                   help="only count the operators each method's step dispatches (no timing, no dataset): "
+                        "<out>/ops.json and ops.md; --preset default by default")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("models", help="list registered models")

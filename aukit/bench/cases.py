@@ -123,6 +123,7 @@ def _cpc(device, tiny: bool, data: dict, real: bool) -> StepCase:
     if tiny:
         p.seq_len, p.context, p.stride, p.batch_size = 6, 4, 1, 2
         mc.image_size = 32
+    p.batch_size = int(data.get("batch_size", p.batch_size))
     T, B, S = p.seq_len, p.batch_size, mc.image_size
     model = CPCNet(mc)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
@@ -157,8 +158,8 @@ def _rtatl(device, tiny: bool, data: dict, real: bool) -> StepCase:
     e = preset_config("smoke" if tiny else "full", dataset=ds, unlabelled=aux)
     e.flow_size = int(data.get("flow_size", e.flow_size))
     B, Bu, S_in = e.batch_size, e.unlabelled_batch_size, e.input_size
-    if tiny:
-        B = Bu = 4
+    if tiny or "batch_size" in data:                         # an override sets both halves of the batch
+        B = Bu = int(data.get("batch_size", 4))
     d = None
     if real:
         d = rdata.load_data(ds, data.get("fold", 1), e.aus, unlabelled=aux, flow_size=e.flow_size, seed=0)
@@ -204,7 +205,7 @@ def _piap_df(device, tiny: bool, data: dict, real: bool) -> StepCase:
         net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32, tiny_width=8, unet_width=4, unet_depth=3,
                         decoder_width=16)
     df, st = DFConfig(), StageConfig()
-    B, S = (4 if tiny else df.batch_size), net.image_size
+    B, S = int(data.get("batch_size", 4 if tiny else df.batch_size)), net.image_size
     teacher = PIAPNet(net)
     model = TeacherStudent(teacher, copy.deepcopy(teacher))
     opts = {"teacher": torch.optim.SGD(model.teacher.parameters(), lr=df.lr, momentum=df.momentum),
@@ -284,9 +285,9 @@ def _scc(device, tiny: bool, data: dict, real: bool) -> StepCase:
 
 
 _BUILDERS = {"tas": _tas, "cpc": _cpc, "rtatl": _rtatl, "piap_df": _piap_df, "scc": _scc}
-_DATA_KEYS = {"tas": {"dataset", "fold", "batch_size"}, "cpc": {"dataset"},
-              "rtatl": {"dataset", "aux", "fold", "flow_size"}, "piap_df": {"dataset", "fold"},
-              "scc": {"dataset", "fold", "batch_size"}}
+_DATA_KEYS = {"tas": {"dataset", "fold", "batch_size"}, "cpc": {"dataset", "batch_size"},
+              "rtatl": {"dataset", "aux", "fold", "flow_size", "batch_size"},
+              "piap_df": {"dataset", "fold", "batch_size"}, "scc": {"dataset", "fold", "batch_size"}}
 
 
 def data_keys(method: str) -> set:
@@ -308,8 +309,9 @@ def check_data(method: str, data: dict | None) -> None:
 def build_case(method: str, *, device, size: str = "tiny", data: dict | None = None, real: bool = True) -> StepCase:
     """The training step of ``method`` at ``size`` (tiny | default | paper); ``real=False``
     builds the ceiling only (no store is opened). ``data``: {"dataset", "aux", "fold"}, RTATL's
-    "flow_size", for TAS and SCC a "batch_size" (never applied to ``paper``, which keeps the
-    paper's batch), for SCC any model setting (e.g. "gather_backward"); see :func:`data_keys`."""
+    "flow_size", a "batch_size" (never applied to ``paper``, which keeps the paper's batch; for
+    RTATL both the labelled and the unlabelled half), for SCC any model setting (e.g.
+    "gather_backward"); see :func:`data_keys`."""
     if method not in _BUILDERS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     check_data(method, data)

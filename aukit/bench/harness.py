@@ -278,6 +278,8 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
     A label counts the work launched inside it: the forward pass, plus explicit gradients
     (DF's ``autograd.grad``); the backward the autograd engine runs later for a labelled
     forward is outside it. The profiler slows the step; shares are of the profiled step.
+    On CUDA also ``device_ms``, the kernels' own time per step (the profiler slows the host,
+    not the kernels), and ``kernels_per_step``, the launches; both None elsewhere.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -293,6 +295,7 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
         step_ms = 1000 * (time.perf_counter() - t0) / steps
     labels, ops = {}, []
     cuda = device.type == "cuda"
+    kernels = [ev for ev in prof.key_averages() if ev.device_type == torch.autograd.DeviceType.CUDA]
     for ev in prof.key_averages():
         if ev.key.startswith(LABELS):
             us = ev.device_time_total if cuda else ev.cpu_time_total
@@ -304,8 +307,13 @@ def label_profile(case: StepCase, device: torch.device, *, real: bool = True, wa
                 ops.append((self_us / 1000 / steps, ev.key, ev.count / steps))
     ops.sort(reverse=True)
     top = [{"op": k, "ms": ms, "share": ms / step_ms, "calls_per_step": n} for ms, k, n in ops[:top_ops]]
+    # on CUDA, the kernels' own time per step: set beside the unprofiled step time it says how
+    # busy the device is (the profiler slows the host, not the kernels)
+    device_ms = sum(ev.self_device_time_total for ev in kernels) / 1000 / steps if cuda else None
+    launches = sum(ev.count for ev in kernels) / steps if cuda else None
     return {"step_ms": step_ms, "labels": dict(sorted(labels.items())), "top_ops": top,
-            "time": "device" if cuda else "cpu", "steps": steps, "precision": prec}
+            "time": "device" if cuda else "cpu", "steps": steps, "precision": prec,
+            "device_ms": device_ms, "kernels_per_step": launches}
 
 
 def time_inference(model: torch.nn.Module, make_input: Callable[[int], torch.Tensor], device: torch.device, *,

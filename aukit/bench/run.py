@@ -19,6 +19,7 @@ import torch
 from ..runtime import git_info, pick_device, provenance, seed_everything
 from .cases import METHODS, build_case, check_data
 from .harness import chip_peak, label_profile, paper_variant, profile_case, step_flops, time_case, time_inference
+from .ops import step_ops
 
 # aukit predict's stages as bench.md names them (decoding runs in a reader thread, beside the rest)
 STAGE_NAMES = {"decode": "decoding (reader thread, overlapped)", "faces_wait": "waiting on the detection workers",
@@ -51,6 +52,7 @@ def bench_method(method: str, device: torch.device, preset: str, *, reps: int, s
     except Exception as e:  # noqa: BLE001
         profile["inside"] = {"error": f"{type(e).__name__}: {e}", "labels": {}}
     flops = step_flops(case, device) / case.images_per_batch
+    ops = step_ops(case, device)
     notes = {**case.notes, "compiled": compile}
     del case
     _free(device)
@@ -70,7 +72,7 @@ def bench_method(method: str, device: torch.device, preset: str, *, reps: int, s
             "ratio": real["img_s"] / ceiling["img_s"], "speedup_vs_paper": real["img_s"] / paper["img_s"],
             "peak_mem_gb": real["peak_mem_gb"], "loader_wait_ms": real["loader_wait_ms"],
             "gflop_per_image": flops / 1e9, "real_tflop_s": real["tflop_s"], "chip_utilisation": util,
-            "ceiling": ceiling, "real": real, "paper": paper, "profile": profile, "config": notes}
+            "ops": ops, "ceiling": ceiling, "real": real, "paper": paper, "profile": profile, "config": notes}
 
 
 def targets(method: str, row: dict, device: torch.device) -> dict:
@@ -212,6 +214,29 @@ def _compute_lines(res: dict) -> list[str]:
     return lines
 
 
+def _host_lines(res: dict) -> list[str]:
+    """Operators per step beside the step's time: how much of it the host's dispatching can be."""
+    rows = {m: r for m, r in res["methods"].items() if "error" not in r and "ops" in r}
+    if not rows:
+        return []
+    lines = ["", "## Host work per step (operators dispatched, aukit.bench.ops)", "",
+             "| method | batch | step operators (kernels) | optimizer operators | real ms per step "
+             "| us per operator | device busy |", "|---|---|---|---|---|---|---|"]
+    for m, r in rows.items():
+        o = r["ops"]
+        ms = 1000 * r["real"]["images_per_batch"] / r["real"]["img_s"]
+        per_op = 1000 * ms / (o["step_ops"] + o["optimizer_ops"])
+        dev = r.get("profile", {}).get("inside", {}).get("device_ms")
+        busy = "n/a" if dev is None else f"{100 * min(1.0, dev / ms):.0f}%"
+        lines.append(f"| {m} | {o['batch_size']} | {o['step_ops']} ({o['step_kernel_ops']}) | {o['optimizer_ops']} | "
+                     f"{_f(ms, 2)} | {_f(per_op, 1)} | {busy} |")
+    lines += ["", "Operators: aten operators one step dispatches (forward, losses, backward; views cost the host but "
+              "launch nothing), the same at any batch size. Each costs the host tens of microseconds in eager "
+              "PyTorch, so a step near that many microseconds per operator waits on its host, whatever its "
+              "numerics. Device busy (GPU only): the kernels' time in a profiled real step over the real step's time."]
+    return lines
+
+
 def write(res: dict, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -262,6 +287,7 @@ def markdown(res: dict) -> str:
                   "device augmentation; paper: fp32, NCHW, TF32 off at the paper's batch, real path. "
                   "Images = images the loader delivers per step."]
         lines += _compute_lines(res)
+        lines += _host_lines(res)
         lines += ["", "## Targets", ""]
     applies = res["device_type"] == "cuda"
     if not applies and res["methods"]:
