@@ -79,6 +79,41 @@ def test_df_step_matches_equations(case, disable_prob):
     assert hist[0]["train_fb_discrete"] == pytest.approx((1.0 - disable_prob) * (1.0 if fb > 0 else -0.1))
 
 
+def test_df_step_under_bf16_autocast_runs_eq9_on_the_updated_student():
+    """Eq. 9 needs the student after its step (xi'). Autocast caches each weight's bf16 copy for
+    its whole region; the step must drop it after the in-place update, or the student's labelled
+    loss is the old student's."""
+    g = torch.Generator().manual_seed(3)
+    xu, xl = torch.randn(8, 1, 2, 3, generator=g), torch.randn(8, 1, 2, 3, generator=g)
+    yl = torch.randint(0, 2, (8, 3), generator=g).float()
+    teacher, student = Logistic(6, 3, seed=0), Logistic(6, 3, seed=1)
+    before = student.fc.weight.detach().clone()
+    opts = {"teacher": torch.optim.SGD(teacher.parameters(), lr=1.0),
+            "student": torch.optim.SGD(student.parameters(), lr=1.0)}
+    step = DFStep(PIAPLoss(1.0, 0.0, 0.0), opts["student"], DFConfig(disable_prob=0.0))
+    batch = {"l": {"image": xl, "au": yl}, "u": {"image": xu}}
+    hist = fit(TeacherStudent(teacher, student), step, [batch], opts, TrainConfig(epochs=1, precision="bf16", **QUIET),
+               device="cpu")
+    assert (student.fc.weight - before).abs().max() > 0.05          # the student did move
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        after = F.binary_cross_entropy_with_logits(student(xl)["logits"].float(), yl).item()
+    assert hist[0]["train_student_l_au"] == pytest.approx(after, abs=1e-4)
+
+
+def test_df_pi_targets_of_both_batches_equal_one_generator_call_each():
+    """DF runs the frozen Generator 1 once over x_l and x_u together: the same maps as two calls."""
+    torch.manual_seed(0)
+    pit = PITargets(DWUNet(2, 4, 3))
+    student = PIAPNet(NetConfig(**TINY))
+    step = DFStep(PIAPLoss(0.5, 0.25, 0.25), torch.optim.SGD(student.parameters(), lr=0.1), DFConfig(), pit)
+    bl = {"image": torch.randn(3, 3, 32, 32), "person": torch.randn(3, 8)}
+    bu = {"image": 3 * torch.randn(5, 3, 32, 32), "person": torch.randn(5, 8)}
+    (m_l, p_l), (m_u, p_u) = step._targets(bl, bu)
+    assert m_l.shape == (3, 2, 32, 32) and m_u.shape == (5, 2, 32, 32)
+    assert torch.allclose(m_l, pit(bl["image"]), atol=1e-6) and torch.allclose(m_u, pit(bu["image"]), atol=1e-6)
+    assert p_l is bl["person"] and p_u is bu["person"]
+
+
 def test_df_step_rejects_bad_config():
     opt = torch.optim.SGD(Logistic(2, 1, 0).parameters(), lr=0.1)
     with pytest.raises(ValueError):

@@ -81,11 +81,10 @@ def _grads(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]
     return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params)]
 
 
-def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    """sum_i <a_i, b_i> over two gradient lists as one dot product (two concatenations and one
-    kernel instead of two per parameter tensor: launch-bound on a GPU otherwise)."""
-    flat = lambda ts: torch.cat([t.reshape(-1) for t in ts]).float()  # noqa: E731
-    return torch.dot(flat(a), flat(b))
+def _flat(ts: list[torch.Tensor]) -> torch.Tensor:
+    """A gradient list as one fp32 vector (a copy): Eq. 10's dot product is then one kernel
+    instead of two per parameter tensor (launch-bound on a GPU otherwise)."""
+    return torch.cat([t.reshape(-1) for t in ts]).float()
 
 
 class DFStep:
@@ -108,10 +107,15 @@ class DFStep:
             raise ValueError("beta > 0 (L_PI) needs pi_targets from PI Generator 1")
         self.loss, self.student_optimizer, self.pi_targets = loss, student_optimizer, pi_targets
 
-    def _targets(self, batch: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        m = self.pi_targets(batch["image"]) if self.loss.uses_pi else None
-        p = batch["person"] if self.loss.uses_ap else None
-        return m, p
+    def _targets(self, bl: dict, bu: dict) -> tuple[tuple, tuple]:
+        """(M, P) for x_l and for x_u. Generator 1 is frozen in eval mode, so one forward over
+        both batches gives the maps two calls would, with half the launches."""
+        m_l = m_u = None
+        if self.loss.uses_pi:
+            n_l, n_u = bl["image"].shape[0], bu["image"].shape[0]
+            m_l, m_u = self.pi_targets(torch.cat([bl["image"], bu["image"]])).split([n_l, n_u])
+        p_l, p_u = (bl["person"], bu["person"]) if self.loss.uses_ap else (None, None)
+        return (m_l, p_l), (m_u, p_u)
 
     def pseudo_labels(self, logits: torch.Tensor) -> torch.Tensor:
         """Y_p from the teacher's logits (B, C): thresholded at 0.5 or Bernoulli-sampled."""
@@ -123,8 +127,7 @@ class DFStep:
         t_params = [p for p in teacher.parameters() if p.requires_grad]
         s_params = [p for p in student.parameters() if p.requires_grad]
         bl, bu = batch["l"], batch["u"]
-        m_l, p_l = self._targets(bl)
-        m_u, p_u = self._targets(bu)
+        (m_l, p_l), (m_u, p_u) = self._targets(bl, bu)
         pi = self.loss.uses_pi
 
         # Eq. 7: teacher on x_u; its own pseudo-labels define G_p = (M, P, Y_p).
@@ -138,11 +141,15 @@ class DFStep:
         with record_function("df.student"):
             loss_su, _ = self.loss(student(bu["image"], pi=pi), y_p, m_u, p_u)
             g_su = _grads(loss_su, s_params)
+            flat_su = _flat(g_su)          # kept for Eq. 10 before the optimizer may reuse its gradients
             for p, g in zip(s_params, g_su):
-                p.grad = g.clone()
+                p.grad = g
             self.student_optimizer.step()
             for p in s_params:
                 p.grad = None  # the loop's optimizer.step() must not move the student again
+            # autocast keeps one low-precision copy of each weight for its whole region and does not
+            # see the in-place update: without this, Eq. 9 would run the old student xi in bf16
+            torch.clear_autocast_cache()
 
         # Eq. 9: the updated student and the teacher on labelled data G_l.
         with record_function("df.student"):
@@ -153,7 +160,7 @@ class DFStep:
             g_tl = _grads(loss_tl, t_params)
 
         # Eq. 10: discrete feedback, randomly disabled with probability disable_prob.
-        fb = _dot(g_sl, g_su)
+        fb = torch.dot(_flat(g_sl), flat_su)
         sigma = (torch.rand((), device=fb.device) >= self.cfg.disable_prob).float()  # drawn on the device: no copy
         fb_d = discrete_feedback(fb.detach(), sigma, self.cfg.fb_positive, self.cfg.fb_negative)
 
