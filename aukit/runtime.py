@@ -70,6 +70,14 @@ def autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def full_precision(x: torch.Tensor):
+    """Autocast off on ``x``'s device: matmuls inside run in the inputs' own dtype. For the
+    similarity scores of contrastive losses, whose softmax over many candidates needs more
+    than bf16's three digits (``.float()`` alone is not enough: autocast casts a matmul's
+    fp32 inputs back down)."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
 def image_layout(device: torch.device | str) -> torch.memory_format:
     """Memory format of image batches on ``device``: NHWC (channels_last) on CUDA, where ``fit`` converts
     the model to it and the convs are fastest; plain NCHW elsewhere, where the model stays NCHW and a

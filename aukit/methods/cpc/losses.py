@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from aukit.runtime import require
+from aukit.runtime import full_precision, require
 
 
 class InfoNCELoss(nn.Module):
@@ -48,7 +48,8 @@ class InfoNCELoss(nn.Module):
         k = target.float().permute(0, 1, 3, 4, 2).reshape(b, p * h * w, c)
         if self.batch_negatives:
             q, k = q.reshape(1, -1, c), k.reshape(1, -1, c)                   # (1, B*P*H*W, C)
-        return torch.bmm(q, k.transpose(1, 2)) / self.temperature
+        with full_precision(q):
+            return torch.bmm(q, k.transpose(1, 2)) / self.temperature
 
     def from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Cross-entropy with the diagonal as the class of each row."""

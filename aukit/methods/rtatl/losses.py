@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from aukit.runtime import full_precision
+
 
 class SupervisedBCELoss(nn.Module):
     """L_sup (Eq. 9, §3.5): BCE on labelled AUs whose regions are intact.
@@ -123,6 +125,7 @@ class ExemplarLoss(nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
-        sim = a @ b.t() / self.tau
+        with full_precision(a):                                  # cosines near 1 need more than bf16
+            sim = a @ b.t() / self.tau
         target = torch.arange(a.shape[0], device=a.device)
         return 0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.t(), target))

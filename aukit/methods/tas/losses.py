@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from aukit.runtime import full_precision
+
 
 class RegressionLoss(nn.Module):
     """Eq. 1, L_reg: squared error on the labelled entries only.
@@ -118,7 +120,8 @@ class SubjectLoss(nn.Module):
             raise ValueError(f"expected feats (M, C, d), levels (M, C), groups (M,); got {tuple(feats.shape)}, "
                              f"{tuple(levels.shape)}, {tuple(groups.shape)}")
         f = F.normalize(feats.float(), dim=-1)
-        sim = torch.einsum("icd,jcd->cij", f, f)                                     # (C, M, M) cosine
+        with full_precision(f):                                                      # 1 - cos needs fp32 near 1
+            sim = torch.einsum("icd,jcd->cij", f, f)                                 # (C, M, M) cosine
         m = feats.shape[0]
         same = (levels.T.unsqueeze(2) == levels.T.unsqueeze(1)) & (levels.T.unsqueeze(2) >= 0)  # (C, M, M)
         other = (groups.view(1, m, 1) != groups.view(1, 1, m))

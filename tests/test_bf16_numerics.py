@@ -1,0 +1,63 @@
+"""The GPU's numerics checked on the CPU: every method's tiny training step under bf16 autocast
+gives the fp32 step's loss and gradients within bf16's precision.
+
+CUDA runs bf16 by default and this machine has no GPU; the CPU runs the same autocast rules,
+so a step that casts wrongly, keeps a stale bf16 weight or loses a loss term in bf16 shows here.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aukit.bench.cases import METHODS, build_case
+from aukit.runtime import autocast
+
+
+def _grads(method: str, precision: str) -> tuple[float, torch.Tensor]:
+    torch.manual_seed(0)
+    case = build_case(method, device="cpu", size="tiny", real=False)
+    model = case.model.train()
+    batch = case.synthetic_batch()
+    opts = case.optimizer.values() if isinstance(case.optimizer, dict) else [case.optimizer]
+    for o in opts:
+        o.zero_grad(set_to_none=True)
+    torch.manual_seed(1)                          # the same random draws inside both steps
+    with autocast("cpu", precision):
+        res = case.step_fn(model, batch)
+    if not res.manual:
+        res.loss.backward()
+    flat = torch.cat([p.grad.reshape(-1).float() if p.grad is not None else torch.zeros(p.numel())
+                      for p in model.parameters()])
+    return float(res.loss.detach()), flat
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bf16_step_matches_fp32(method):
+    loss32, g32 = _grads(method, "fp32")
+    loss16, g16 = _grads(method, "bf16")
+    assert g32.abs().sum() > 0
+    assert loss16 == pytest.approx(loss32, rel=0.03, abs=1e-3)
+    cos = torch.nn.functional.cosine_similarity(g32, g16, dim=0)
+    assert cos > 0.85, f"{method}: bf16 gradient direction differs from fp32 (cosine {cos:.4f})"
+
+
+def test_contrastive_scores_stay_fp32_under_bf16_autocast():
+    """CPC's InfoNCE, RTATL's surrogate-class loss and TAS's L_sub score pairs in fp32 under
+    autocast: the same value as without it (autocast would otherwise cast their matmuls to bf16)."""
+    from aukit.methods.cpc.losses import InfoNCELoss
+    from aukit.methods.rtatl.losses import ExemplarLoss
+    from aukit.methods.tas.losses import SubjectLoss
+
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(4, 3, 16, 2, 2, generator=g), torch.randn(4, 3, 16, 2, 2, generator=g)
+    z1, z2 = torch.randn(8, 32, generator=g), torch.randn(8, 32, generator=g)
+    feats = torch.randn(6, 3, 16, generator=g)
+    levels, groups = torch.randint(0, 2, (6, 3), generator=g), torch.arange(6) % 3
+    losses = {"cpc": lambda: InfoNCELoss()(pred, target), "rtatl": lambda: ExemplarLoss(0.1)(z1, 2 * z1 + 0.01 * z2),
+              "tas": lambda: SubjectLoss()(feats + 0.001 * torch.arange(6.0).view(6, 1, 1), levels, groups)}
+    for name, loss in losses.items():
+        plain = loss()
+        with autocast("cpu", "bf16"):
+            mixed = loss()
+            assert InfoNCELoss().logits(pred, target).dtype == torch.float32
+        assert mixed.dtype == torch.float32 and torch.allclose(mixed, plain, rtol=1e-6, atol=1e-7), name
