@@ -189,6 +189,10 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             elif not finite:
                 bar.close()
                 _non_finite(res.loss, epoch, step + 1, out)
+            if res.manual and scaler:
+                raise ValueError("precision fp16 scales the loss before backward, which a manual-gradient step "
+                                 "(PIAP-DF's DF) does not do: its gradients would be unscaled 65536-fold; "
+                                 "use bf16 or fp32")
             if not res.manual:
                 (scaler.scale(res.loss) if scaler else res.loss).backward()
             if cfg.grad_clip is not None:

@@ -93,6 +93,21 @@ def test_fit_on_cuda_names_the_first_non_finite_step(tmp_path, log_every):
         fit(model, step, data, torch.optim.SGD(model.parameters(), lr=0.01), cfg, device="cuda")
 
 
+def test_fp16_refuses_a_manual_gradient_step():
+    """fp16's GradScaler would unscale gradients a manual step never scaled (PIAP-DF's DF)."""
+    from aukit.train import StepOutput, TrainConfig, fit
+    model = torch.nn.Linear(4, 1).cuda()
+
+    def step(m, batch):
+        loss = m(batch).square().mean()
+        loss.backward()
+        return StepOutput(loss.detach(), {}, n_images=8, manual=True)
+
+    with pytest.raises(ValueError, match="manual-gradient step"):
+        fit(model, step, [torch.randn(8, 4, device="cuda")], torch.optim.SGD(model.parameters(), lr=0.1),
+            TrainConfig(epochs=1, precision="fp16", progress=False, resume=False), device="cuda")
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_step_never_waits_for_the_host(method):
     """The bench step of each method (main configuration, every loss on) launches its forward and backward
