@@ -81,3 +81,23 @@ def test_contrastive_scores_stay_fp32_under_bf16_autocast():
             mixed = loss()
             assert InfoNCELoss().logits(pred, target).dtype == torch.float32
         assert mixed.dtype == torch.float32 and torch.allclose(mixed, plain, rtol=1e-6, atol=1e-7), name
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_deployable_in_bf16_and_channels_last_agrees_with_fp32(method):
+    """What ``aukit predict`` runs on a GPU (bf16, channels_last faces), on the CPU: the fp32 answer
+    within bf16 rounding (2% of full scale: 0-5 intensities, 0-1 probabilities)."""
+    from aukit.bench.deployable import deployable, faces
+    torch.manual_seed(0)
+    model, size = deployable(method, "tiny")
+    model.eval()
+    x = faces(size, seed=1)(4)
+    with torch.no_grad():
+        ref = model(x)
+        with autocast("cpu", "bf16"):
+            got = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    assert set(got) == set(ref) and ref
+    for k, r in ref.items():
+        full_scale = 5.0 if k == "intensity" else 1.0
+        err = (got[k].float() - r).abs().max().item()
+        assert err < 0.02 * full_scale, (method, k, err)
