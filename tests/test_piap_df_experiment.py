@@ -204,3 +204,12 @@ def test_df_draws_x_u_from_every_source(monkeypatch):
     for (k, a), b in zip(res["models"]["PIAP"].state_dict().items(), none["models"]["PIAP"].state_dict().values()):
         assert torch.equal(a, b), k       # the extra set leaves the supervised variants' random draws alone
     assert X.run_seed(s, 0, "cpu", variants=("Baseline",))["x_u"] == {}
+
+
+def test_steps_caps_every_stage_of_any_preset():
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+    assert X.settings_for("quick", "synthau-bp4d", 1, 3, False, **kw).max_steps == 40
+    assert X.settings_for("full", "synthau-bp4d", 1, 3, False, **kw).max_steps is None
+    assert X.settings_for("full", "synthau-bp4d", 1, 3, False, steps=2, **kw).max_steps == 2
+    assert X.settings_for("quick", "synthau-bp4d", 1, 3, False, steps=0, **kw).max_steps is None
+    assert X.settings_for("quick", "synthau-bp4d", 1, 3, True, steps=9, **kw).max_steps == 2     # smoke keeps its own

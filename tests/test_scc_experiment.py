@@ -28,6 +28,13 @@ def test_notebook_config_keeps_preset_values_for_empty_parameters():
     assert c.seeds == (0, 1, 2) and c.tables == ("table2",) and c.k_default == 5 and c.epochs == 3
     s = X.notebook_config(smoke=True, **{**common, "seeds": [0, 1, 2]})
     assert s.preset == "smoke" and s.seeds == (0,) and s.batch_size == 8
+    assert c.steps_per_epoch == 30                                           # -1: the preset's cap
+    assert X.notebook_config(smoke=False, **{**common, "steps": 4}).steps_per_epoch == 4
+    full = {**common, "preset": "full"}
+    assert X.notebook_config(smoke=False, **full).steps_per_epoch is None
+    assert X.notebook_config(smoke=False, **{**full, "steps": 2}).steps_per_epoch == 2
+    assert X.notebook_config(smoke=False, **{**common, "steps": 0}).steps_per_epoch is None   # 0: no cap
+    assert X.notebook_config(smoke=True, **{**common, "steps": 50}).steps_per_epoch == 3     # smoke keeps its own
 
 
 def test_equal_settings_share_one_run():

@@ -72,10 +72,12 @@ def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
 
 def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,
                  gamma: float, ap_beta: float, disable_prob: float, fb_negative: float,
-                 person_source: str = "encoder", finetune_from: str | None = None, unlabelled: str = "auto") -> Settings:
+                 person_source: str = "encoder", finetune_from: str | None = None, unlabelled: str = "auto",
+                 steps: int = -1) -> Settings:
     """Preset -> Settings. ``full``: the paper's EfficientNet-B1 at 256x256; ``quick``: the
     tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds.
-    ``unlabelled``: the extra x_u sets (see :func:`unlabelled_sets_for`)."""
+    ``unlabelled``: the extra x_u sets (see :func:`unlabelled_sets_for`). ``steps``: steps per
+    epoch in every stage, -1 the preset's (quick 40, full none), 0 no cap (smoke keeps its 2)."""
     aus = runs.aus_for(dataset)
     if preset == "full" and not smoke:
         net = NetConfig(aus=aus)
@@ -84,6 +86,8 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
         net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32 if smoke else 64, tiny_width=8 if smoke else 16,
                         unet_width=4 if smoke else 8, unet_depth=3, decoder_width=16 if smoke else 32)
         max_steps, max_train, ep = (2, 64, 1) if smoke else (40, 1200, epochs)
+    if steps >= 0 and not smoke:
+        max_steps = steps or None
     stage = StageConfig(epochs=ep, alpha=alpha, beta=beta, gamma=gamma, ap_beta=ap_beta, lr=3e-3 if preset != "full" else 1e-3)
     return Settings(dataset=dataset, fold=fold, net=net, stage=stage,
                     generator=GeneratorConfig(epochs=ep, lr=3e-3 if preset != "full" else 1e-3),
