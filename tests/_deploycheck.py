@@ -20,3 +20,25 @@ def check_deploy(out_dir: Path, method: str) -> None:
     assert y.shape == (3, len(net.spec.aus)) and torch.isfinite(y).all()
     hi = 5.0 if key == "intensity" else 1.0
     assert float(y.min()) >= 0.0 and float(y.max()) <= hi
+
+
+def check_bf16_agrees(method: str, device: str) -> None:
+    """The tiny deployable of ``method`` in bf16 and channels_last on ``device`` (what predict runs
+    on a GPU) gives the CPU fp32 answer within bf16 rounding: 2% of full scale (0-5 intensities,
+    0-1 probabilities)."""
+    from aukit.bench.deployable import deployable, faces
+    from aukit.runtime import autocast
+    torch.manual_seed(0)
+    model, size = deployable(method, "tiny")
+    model.eval()
+    x = faces(size, seed=1)(4)
+    with torch.no_grad():
+        ref = model(x)
+        model.to(device, memory_format=torch.channels_last)
+        with autocast(device, "bf16"):
+            got = model(x.to(device).contiguous(memory_format=torch.channels_last))
+    assert set(got) == set(ref) and ref
+    for k, r in ref.items():
+        full_scale = 5.0 if k == "intensity" else 1.0
+        err = (got[k].float().cpu() - r).abs().max().item()
+        assert err < 0.02 * full_scale, (method, k, err)

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from aukit.bench.cases import METHODS, build_case
-from aukit.bench.deployable import deployable, faces
 from aukit.bench.harness import time_case
 from aukit.runtime import autocast
+from _deploycheck import check_bf16_agrees
 
 pytestmark = pytest.mark.gpu
 
@@ -32,21 +32,8 @@ def test_bf16_channels_last_step_trains_on_cuda(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_deployable_cuda_bf16_agrees_with_cpu_fp32(method):
-    """The deployable model on the GPU in bf16 gives the CPU fp32 answer within bf16 rounding."""
-    torch.manual_seed(0)
-    model, size = deployable(method, "tiny")
-    model.eval()
-    x = faces(size, seed=1)(4)
-    with torch.no_grad():
-        ref = model(x)
-        model.cuda()
-        with autocast("cuda", "bf16"):
-            got = model(x.cuda())
-    assert set(got) == set(ref) and ref
-    for k, r in ref.items():                      # intensity on 0-5, occurrence probabilities on 0-1
-        full_scale = 5.0 if k == "intensity" else 1.0
-        err = (got[k].float().cpu() - r).abs().max().item()
-        assert err < 0.02 * full_scale, (method, k, err)
+    """The deployable model on the GPU in bf16 and channels_last gives the CPU fp32 answer within bf16 rounding."""
+    check_bf16_agrees(method, "cuda")
 
 
 @pytest.mark.parametrize("make", [lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-4),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 
-import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..runtime import autocast
