@@ -89,3 +89,19 @@ def test_gpu_profile_and_counts_see_the_kernels(synthau_tiny):
     prof = label_profile(case, "cuda", real=False, warmup=1, steps=2)
     assert 0 < prof["device_ms"] <= prof["step_ms"]
     assert prof["kernels_per_step"] >= ops["step_kernel_ops"] / 4
+
+
+def test_cli_ops_only_counts_without_timing(tmp_path, capsys):
+    import json
+
+    from aukit import cli
+    cli.main(["bench", "--ops-only", "--preset", "tiny", "--methods", "scc,cpc", "--data", "scc.batch_size=3",
+              "--out", str(tmp_path)])
+    res = json.loads((tmp_path / "ops.json").read_text())
+    assert list(res["methods"]) == ["scc", "cpc"] and res["preset"] == "tiny"
+    scc = build_case("scc", device="cpu", size="tiny", real=False, data={"batch_size": 3})
+    assert res["methods"]["scc"]["step_ops"] == step_ops(scc, "cpu")["step_ops"]
+    assert res["methods"]["scc"]["batch_size"] == 3
+    assert "| scc | 3 |" in (tmp_path / "ops.md").read_text() and "| scc | 3 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown methods"):
+        cli.main(["bench", "--ops-only", "--methods", "tas,nope", "--out", str(tmp_path)])
