@@ -121,22 +121,15 @@ def cmd_train(a) -> int:
 
 
 def _bench_ops(methods, a, data: dict) -> int:
-    import json
-
-    from .bench.cases import METHODS, check_data
-    from .bench.ops import count_methods, ops_markdown
-    methods = methods or list(METHODS)
-    unknown = [m for m in [*methods, *data] if m not in METHODS]
-    if unknown:
-        raise SystemExit(f"aukit bench: unknown methods {unknown}; choose from {list(METHODS)}")
-    for m, d in data.items():
-        check_data(m, d)
-    res = count_methods(methods, a.device, a.preset or "default", data)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ops.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "ops.md").write_text(ops_markdown(res))
-    print(ops_markdown(res))
+    from .bench import ops
+    from .bench.run import checked_methods
+    try:
+        methods = checked_methods(methods, data)
+    except ValueError as e:
+        raise SystemExit(f"aukit bench: {e}") from None
+    res = ops.count_methods(methods, a.device, a.preset or "default", data)
+    ops.write(res, a.out)
+    print(ops.ops_markdown(res))
     return 0
 
 

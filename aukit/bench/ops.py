@@ -15,7 +15,9 @@ forward-and-backward count without autocast is the same everywhere.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter
+from pathlib import Path
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -80,7 +82,6 @@ def step_ops(case: StepCase, device, *, batch: dict | None = None, top: int = 8)
             "top": [{"op": k, "per_step": n} for k, n in s.ops.most_common(top)]}
 
 
-
 def count_methods(methods, device, preset: str = "default", data: dict | None = None) -> dict:
     """:func:`step_ops` of each method's step at ``preset`` (tiny | default) on its synthetic
     batch, no timing and no dataset (what ``aukit bench --ops-only`` writes). ``data``:
@@ -99,6 +100,16 @@ def count_methods(methods, device, preset: str = "default", data: dict | None = 
     return {"device": prov["device_name"], "device_type": dev.type, "commit": git_info()["commit"],
             "dirty": prov.get("dirty"), "preset": preset, "data": data or {}, "methods": rows,
             "versions": prov["versions"]}
+
+
+def write(res: dict, out) -> tuple[Path, Path]:
+    """``<out>/ops.json`` and ``<out>/ops.md``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / "ops.json", out / "ops.md"
+    js.write_text(json.dumps(res, indent=1) + "\n")
+    md.write_text(ops_markdown(res))
+    return js, md
 
 
 def ops_markdown(res: dict) -> str:

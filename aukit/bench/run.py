@@ -37,6 +37,20 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def checked_methods(methods, data: dict | None) -> list[str]:
+    """``methods`` (default: all five) after checking them and the ``data`` overrides, so that a
+    mistyped name or key fails now, not after the other methods have run."""
+    methods = list(methods or METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
+    for m, d in (data or {}).items():
+        if m not in METHODS:
+            raise ValueError(f"bench data for unknown method {m!r}; choose from {METHODS}")
+        check_data(m, d)
+    return methods
+
+
 def bench_method(method: str, device: torch.device, preset: str, *, reps: int, steps: int, warmup: int,
                  data: dict | None = None, compile: bool = False) -> dict:
     """Ceiling, real and paper timings, their ratios and the real step's phase profile.
@@ -127,14 +141,7 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    methods = list(methods or METHODS)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
-    for m, d in (data or {}).items():            # a mistyped override fails now, not after the other methods
-        if m not in METHODS:
-            raise ValueError(f"bench data for unknown method {m!r}; choose from {METHODS}")
-        check_data(m, d)
+    methods = checked_methods(methods, data)
     seed_everything(0)
     t0 = time.perf_counter()
     prov = provenance(device=dev)
