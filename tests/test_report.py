@@ -82,6 +82,21 @@ def test_measured_and_reported_columns_not_swapped(tmp_path):
     assert "n/a: different dataset" in md and " ± " in md
 
 
+def test_one_seed_shows_no_spread(tmp_path):
+    """A single run's std is not a spread of zero: the table shows the mean alone and says why."""
+    measured = pd.DataFrame([[0.5, 0.25]], index=["m"], columns=["AU12", "Avg"])
+    std = pd.DataFrame([[0.0, 0.0]], index=["m"], columns=["AU12", "Avg"])
+    for seeds, spread in (([0], False), ([0, 1], True)):
+        r = Report("tas", out_dir=tmp_path / str(len(seeds)), dataset="synthau-bp4d", preset="quick", seeds=seeds,
+                   device="cpu")
+        r.add_table("t", measured, measured_std=std)
+        md = (tmp_path / str(len(seeds)) / "tas" / "tables" / "t.md").read_text()
+        if spread:
+            assert "| 0.50 ± 0.00 | 0.25 ± 0.00 |" in md and "One seed" not in md
+        else:
+            assert "| 0.50 | 0.25 |" in md and "0.50 ±" not in md and "One seed: no spread" in md
+
+
 def test_difference_on_same_dataset(tmp_path):
     _, _, measured, reported = build(tmp_path, "bp4d")
     csv = pd.read_csv(tmp_path / "tas" / "tables" / "table1_bp4d_icc.csv")

@@ -118,9 +118,12 @@ class Report:
             scale = 100.0 if attrs.get("unit") == "%" else 1.0
         m_label = measured_label or self.measured_label
         r_label = reported_label or (self.reported_label(reported, same_dataset) if reported is not None else "")
+        one_seed = measured_std is not None and len(self.seeds) < 2
+        if one_seed:
+            measured_std = None          # one run has no spread: "± 0.00" would claim a spread of zero
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
-        notes = []
+        notes = ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))
             notes.append(f"Reported: {paper} Table {attrs.get('table', '?')}, {attrs.get('caption', '')} "
