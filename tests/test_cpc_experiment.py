@@ -60,3 +60,12 @@ def test_short_pretraining_on_tiny_synthau_lowers_infonce(tiny):
     net, hist = X.pretrain(target, target.train_rows, target.test_rows, m, p, plan, torch.device("cpu"), seed=0)
     assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"]
     assert all(0.0 <= h["val_top1"] <= h["val_top5"] <= 1.0 for h in hist)
+
+
+def test_full_preset_floor_of_steps_yields_to_an_asked_schedule():
+    """Full: stage 2 and the baselines get >= 2,000 steps, unless epochs or steps were given."""
+    assert X.settings_for("full")[0].min_steps == 2000
+    assert X.settings_for("full", epochs=3)[0].min_steps == 0
+    plan = X.settings_for("full", steps_per_epoch=2)[0]
+    assert plan.min_steps == 0 and plan.steps_per_epoch == 2
+    assert X._train_cfg(plan.baseline_epochs, plan, loader=list(range(40))).epochs == plan.baseline_epochs

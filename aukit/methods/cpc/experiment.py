@@ -257,6 +257,9 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
     ``pretrain_epochs`` name one stage.
     ``epochs`` > 0 sets the stage-2 and baseline epochs. ``lr_scale`` multiplies the stage-2 and
     baseline lr (default 10 for quick/smoke, whose runs are ~100x shorter than the paper's; 1 for full).
+    The full preset gives stage 2 and the baselines at least 2,000 steps (``Plan.min_steps``, more
+    epochs on a small labelled set) unless ``epochs`` or ``steps_per_epoch`` is given: a schedule
+    asked for is kept as asked (a time-boxed run).
     """
     from dataclasses import fields, replace
 
@@ -293,6 +296,8 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
                 raise ValueError(f"unknown CPC setting {name!r}")
         for which, attr in targets:
             cfgs[which] = replace(cfgs[which], **{attr: value})
+    if epochs > 0 or "steps_per_epoch" in overrides:
+        cfgs["plan"] = replace(cfgs["plan"], min_steps=0)
     if "sparse_lr" in overrides:
         cfgs["b"] = replace(cfgs["b"], lr=cfgs["s"].lr)  # the R18 baselines share the stage-2 optimiser
     scale = lr_scale if lr_scale is not None else (1.0 if preset == "full" and not smoke else 10.0)
