@@ -71,10 +71,10 @@ def autocast(device: torch.device | str, precision: str = "auto"):
 
 
 def full_precision(x: torch.Tensor):
-    """Autocast off on ``x``'s device: matmuls inside run in the inputs' own dtype. For the
-    similarity scores of contrastive losses, whose softmax over many candidates needs more
-    than bf16's three digits (``.float()`` alone is not enough: autocast casts a matmul's
-    fp32 inputs back down)."""
+    """Autocast off on ``x``'s device: matmuls inside run in the inputs' own dtype. For work
+    that needs more than bf16's three digits: contrastive similarity scores (a softmax over
+    many candidates), SCC's k-NN distances and fused BN statistics (``.float()`` alone is not
+    enough: autocast casts a matmul's fp32 inputs back down)."""
     return torch.autocast(device_type=x.device.type, enabled=False)
 
 

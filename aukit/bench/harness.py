@@ -81,15 +81,19 @@ def _steps(n: int, model, case: StepCase, next_batch, device, precision) -> None
     _sync(device)
 
 
-def _one_step(model, case: StepCase, batch, device, precision) -> None:
+def _one_step(model, case: StepCase, batch, device, precision, *, around_step=None, around_optimizer=None) -> None:
+    """One training step. ``around_step`` / ``around_optimizer``: context managers entered around
+    the step (forward, losses, backward) and the optimizers' ``step()`` (e.g. operator counters)."""
     for o in _optimizers(case.optimizer):
         o.zero_grad(set_to_none=True)
-    with autocast(device, precision):
-        res = case.step_fn(model, batch)
-    if not res.manual:
-        res.loss.backward()
-    for o in _optimizers(case.optimizer):
-        o.step()
+    with around_step or contextlib.nullcontext():
+        with autocast(device, precision):
+            res = case.step_fn(model, batch)
+        if not res.manual:
+            res.loss.backward()
+    with around_optimizer or contextlib.nullcontext():
+        for o in _optimizers(case.optimizer):
+            o.step()
 
 
 class _Batches:

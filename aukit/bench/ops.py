@@ -14,15 +14,13 @@ forward-and-backward count without autocast is the same everywhere.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import Counter
 from pathlib import Path
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..runtime import autocast
-from .harness import StepCase, _optimizers, _setup, _sync
+from .harness import StepCase, _one_step, _setup, _sync
 
 
 class OpCounter(TorchDispatchMode):
@@ -60,22 +58,9 @@ def step_ops(case: StepCase, device, *, batch: dict | None = None, top: int = 8)
     """
     device, prec, _, model = _setup(case, device, None, None, False)
     batch = case.synthetic_batch() if batch is None else batch
-
-    def run(count_step: OpCounter | None, count_opt: OpCounter | None) -> None:
-        for o in _optimizers(case.optimizer):
-            o.zero_grad(set_to_none=True)
-        with count_step or contextlib.nullcontext():
-            with autocast(device, prec):
-                res = case.step_fn(model, batch)
-            if not res.manual:
-                res.loss.backward()
-        with count_opt or contextlib.nullcontext():
-            for o in _optimizers(case.optimizer):
-                o.step()
-
-    run(None, None)
+    _one_step(model, case, batch, device, prec)
     s, o = OpCounter(), OpCounter()
-    run(s, o)
+    _one_step(model, case, batch, device, prec, around_step=s, around_optimizer=o)
     _sync(device)
     return {"step_ops": s.total, "step_kernel_ops": s.kernels, "optimizer_ops": o.total,
             "precision": prec, "batch_size": case.batch_size, "images_per_batch": case.images_per_batch,

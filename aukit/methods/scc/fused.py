@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from aukit.runtime import full_precision
+
 
 def index_gather(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """values[b, idx[b, i, j]] as one index_select: (B, V, D), (B, V, k) -> (B, V, k, D)."""
@@ -58,7 +60,7 @@ class _BNMaxFunction(torch.autograd.Function):
     def forward(ctx, own, proj, idx, gamma, beta, mean, var, eps, batch_stats):
         if idx.shape[-1] >= _OFF:
             raise ValueError(f"the fused SCC aggregate takes k < {_OFF} neighbours, got {idx.shape[-1]}")
-        with torch.autocast(own.device.type, enabled=False):         # statistics and sums in fp32
+        with full_precision(own):                                     # statistics and sums in fp32
             return _BNMaxFunction._forward(ctx, own, proj, idx, gamma, beta, mean, var, eps, batch_stats)
 
     @staticmethod
@@ -94,7 +96,7 @@ class _BNMaxFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out, _gm, _gv):
-        with torch.autocast(grad_out.device.type, enabled=False):
+        with full_precision(grad_out):
             return _BNMaxFunction._backward(ctx, grad_out)
 
     @staticmethod

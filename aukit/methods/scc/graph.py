@@ -29,6 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.profiler import record_function
 
+from aukit.runtime import full_precision
+
 from .config import AGGREGATES, EDGE_FEATURES, GATHER_BACKWARDS, NODE_KINDS
 from .fused import bn_relu_max, index_gather
 
@@ -51,8 +53,7 @@ def knn_channels(nodes: torch.Tensor, k: int, include_self: bool = True) -> torc
     c = nodes.shape[1]
     if not 1 <= k <= (c if include_self else c - 1):
         raise ValueError(f"k={k} neighbours impossible with {c} nodes (include_self={include_self})")
-    with torch.no_grad(), torch.autocast(device_type=nodes.device.type, enabled=False), \
-            record_function("scc.knn"):
+    with torch.no_grad(), full_precision(nodes), record_function("scc.knn"):
         d = pairwise_sq_dist(nodes.detach())
         if not include_self:
             d.diagonal(dim1=1, dim2=2).fill_(float("inf"))
