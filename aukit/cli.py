@@ -111,6 +111,8 @@ def cmd_predict(a) -> int:
             print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), {found} "
                   f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
                   f"\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
+            for problem in res.problems[:5]:
+                print(f"  unreadable {problem}", file=sys.stderr)
             rc = max(rc, 0 if res.n_faces > 0 else 1)
     return rc
 

@@ -13,6 +13,7 @@ import pytest
 
 from aukit import data as D
 from aukit.data import preprocess as prep_mod
+from aukit.data.imagefile import jpeg_complete
 from test_data_fixtures import _int_csv, _jpg, _occ_csv, face_image, write_bp4d, write_disfa
 
 ALT = "AUCoding/AU Intensity Codes3.0"  # the fixture's M001 intensity folder
@@ -67,11 +68,11 @@ def test_truncated_jpeg_never_reaches_libjpeg(broken, capfd):
 def test_jpeg_check_allows_zero_padding(tmp_path):
     p = tmp_path / "a.jpg"
     _jpg(p, face_image())
-    assert prep_mod._complete(p)
+    assert jpeg_complete(p)
     p.write_bytes(p.read_bytes() + b"\0" * 100)
-    assert prep_mod._complete(p)
+    assert jpeg_complete(p)
     p.write_bytes(p.read_bytes().rstrip(b"\0")[:-1])
-    assert not prep_mod._complete(p) and not prep_mod._complete(tmp_path / "missing.jpg")
+    assert not jpeg_complete(p) and not jpeg_complete(tmp_path / "missing.jpg")
 
 
 def test_subject_without_frames_keeps_its_counts(broken_store):

@@ -59,13 +59,26 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     (folder / "001.jpg").write_bytes(b"not a jpeg at all")
     cv2.imwrite(str(folder / "002.jpg"), np.full((200, 200, 3), 127, np.uint8))  # no face
     cv2.imwrite(str(folder / "003.jpg"), face)
+    whole = (folder / "003.jpg").read_bytes()
+    (folder / "004.jpg").write_bytes(whole[: len(whole) * 2 // 3])  # cut short: libjpeg would grey-fill it
     res = predict(folder, str(model_path), tmp_path / "out", workers=0, detect_every=2)
     df = _read(res.csv)
-    assert list(df.frame) == [0, 1, 2, 3]
-    assert list(df.success) == [1, 0, 0, 1]
-    assert df.loc[[1, 2], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
-    assert res.unreadable == 1 and res.n_faces == 2
-    assert list(df.file) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg"]
+    assert list(df.frame) == [0, 1, 2, 3, 4]
+    assert list(df.success) == [1, 0, 0, 1, 0]
+    assert df.loc[[1, 2, 4], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
+    assert res.unreadable == 2 and res.n_faces == 2
+    assert list(df.file) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg", "004.jpg"]
+    assert res.problems == ["frame 1: unreadable image 001.jpg", "frame 4: JPEG cut short (no end-of-image marker): 004.jpg"]
+    header = [line for line in res.csv.read_text().splitlines() if line.startswith("# unreadable:")]
+    assert header == ["# unreadable: " + "; ".join(res.problems)]
+
+
+def test_single_image_cut_short_is_refused_with_the_reason(model_path, tmp_path):
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    img = tmp_path / "face.jpg"
+    img.write_bytes(buf.tobytes()[:-1000])
+    with pytest.raises(InputError, match="face.jpg: JPEG cut short"):
+        predict(img, str(model_path), tmp_path / "out", workers=0)
 
 
 def test_numbered_frames_in_number_order(model_path, tmp_path):

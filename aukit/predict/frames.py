@@ -23,6 +23,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from ..data.imagefile import read_bgr
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -59,13 +61,6 @@ def input_stem(path: str | Path) -> str:
     return path.stem if path.is_file() else path.name
 
 
-def _read_image(path: Path) -> tuple[np.ndarray | None, str]:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        return None, f"unreadable image {path.name}"
-    return img, ""
-
-
 def in_threads(fn, items: list, threads: int, ahead: int) -> Iterator:
     """``fn(item)`` for each item, in order, computed by ``threads`` threads at most ``ahead``
     items before the consumer (OpenCV's image decoding releases the GIL). Left early, the
@@ -98,13 +93,13 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
             raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
 
         def gen():
-            for i, (f, (img, err)) in enumerate(zip(files, in_threads(_read_image, files, threads, 4 * threads))):
+            for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):
                 yield Frame(i, 0.0, img, err, f.name)
         return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files)}
     if k == "image":
-        img, err = _read_image(path)
+        img, err = read_bgr(path)
         if img is None:
-            raise InputError(f"cannot read image {path}")
+            raise InputError(f"cannot read image {path}: {err}")
         return iter([Frame(0, 0.0, img, "", path.name)]), {"kind": k, "fps": 0.0, "n_frames": 1}
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():

@@ -12,6 +12,8 @@ from .. import deploy
 from ..runtime import pick_device
 from .faces import TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
+
+MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 from .output import annotate, curves_figure, rows_frame, write_csv
 
 
@@ -27,6 +29,7 @@ class PredictResult:
     redetected: int = 0             # tracked frames that failed the track check and were detected afresh
     stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
+    problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
 
     @property
     def frames_per_s(self) -> float:
@@ -133,6 +136,7 @@ class Predictor:
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
         bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
         parts, video, n_frames, unreadable, redetected, found = [], {}, 0, 0, 0, 0
+        problems: list[str] = []                      # the first MAX_PROBLEMS reasons, frame by frame
         group: list = []                              # (frames, faces) chunks waiting for a full batch
         held_frames = held_faces = 0                  # in ``group``
 
@@ -151,7 +155,9 @@ class Predictor:
             stages["infer_s"] += t1 - t
             stages["rows_s"] += time.perf_counter() - t1
             n_frames += len(frames)
-            unreadable += sum(1 for f in frames if f.image is None)
+            bad = [f for f in frames if f.image is None]
+            unreadable += len(bad)
+            problems.extend(f"frame {f.index}: {f.error}" for f in bad[:MAX_PROBLEMS - len(problems)])
             redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
             found += sum(r.success for r in faces)
             bar.set_postfix(faces=found, refresh=False)
@@ -203,6 +209,8 @@ class Predictor:
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
+        if problems:
+            header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
         csv = write_csv(df, out / f"{stem}.csv", header)
         png = None
         if plot:
@@ -214,7 +222,7 @@ class Predictor:
             plt.close(fig)
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
-                             redetected, {k: round(v, 4) for k, v in stages.items()})
+                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems)
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
