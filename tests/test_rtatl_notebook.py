@@ -8,7 +8,9 @@ from _deploycheck import check_deploy
 @pytest.mark.notebooks
 def test_rtatl_notebook_smoke(synthau_tiny, tmp_path):
     from aukit.nb import execute
-    m = execute("rtatl", tmp_path / "rtatl", {"smoke": True, "seeds": [0]}, html=False, progress=False)
+    # sweep_subjects alone turns the Fig. 4 sweep on where the preset has none (smoke, quick)
+    m = execute("rtatl", tmp_path / "rtatl", {"smoke": True, "seeds": [0], "sweep_subjects": [1]}, html=False,
+                progress=False)
     assert m["slug"] == "rtatl" and m["preset"] == "smoke"
     for key in ("f1_avg_rtatl", "f1_avg_backbone_t", "f1_constant", "auc_avg_rtatl", "auc_avg_backbone_t"):
         assert math.isfinite(m[key]) and 0.0 <= m[key] <= 1.0, key
@@ -18,6 +20,9 @@ def test_rtatl_notebook_smoke(synthau_tiny, tmp_path):
     assert m["params_infer_m"] < m["params_train_m"] and m["gflops_infer"] < m["gflops_train"]
     assert (tmp_path / "rtatl" / "tables" / "table1.md").is_file()
     assert (tmp_path / "rtatl" / "figures" / "fig6_inpainting.png").is_file()
+    assert sorted(k for k in m if k.startswith("sweep_")) == [
+        f"sweep_{method}_{n}" for method in ("exemplar", "rotation", "rtatl") for n in (1, 2)]  # 2 = all present
+    assert (tmp_path / "rtatl" / "figures" / "fig4_labelled_subjects.png").is_file()
     check_deploy(tmp_path / "rtatl", "rtatl")
 
 
