@@ -100,6 +100,21 @@ def test_df_step_under_bf16_autocast_runs_eq9_on_the_updated_student():
     assert hist[0]["train_student_l_au"] == pytest.approx(after, abs=1e-4)
 
 
+def test_df_step_refuses_distributed_data_parallel(tmp_path):
+    """DDP all-reduces only what backward() fills; DF's gradients come from autograd.grad, so
+    under torchrun each rank would train its own teacher: a clear error, not an AttributeError."""
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        teacher, student = Logistic(6, 3, seed=0), Logistic(6, 3, seed=1)
+        step = DFStep(PIAPLoss(1.0, 0.0, 0.0), torch.optim.SGD(student.parameters(), lr=1.0), DFConfig())
+        batch = {"l": {"image": torch.randn(4, 6), "au": torch.ones(4, 3)}, "u": {"image": torch.randn(4, 6)}}
+        with pytest.raises(RuntimeError, match="DF runs in one process only"):
+            step(nn.parallel.DistributedDataParallel(TeacherStudent(teacher, student)), batch)
+    finally:
+        dist.destroy_process_group()
+
+
 def test_df_pi_targets_of_both_batches_equal_one_generator_call_each():
     """DF runs the frozen Generator 1 once over x_l and x_u together: the same maps as two calls."""
     torch.manual_seed(0)

@@ -123,6 +123,10 @@ class DFStep:
         return (prob > 0.5).float() if self.cfg.pseudo == "hard" else torch.bernoulli(prob)
 
     def __call__(self, model: nn.Module, batch: dict) -> StepOutput:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            raise RuntimeError("DF runs in one process only: its gradients come from torch.autograd.grad, which "
+                               "DistributedDataParallel does not all-reduce, so each rank's teacher and student "
+                               "would drift apart; train it without torchrun (one GPU)")
         teacher, student = model.teacher, model.student
         t_params = [p for p in teacher.parameters() if p.requires_grad]
         s_params = [p for p in student.parameters() if p.requires_grad]
