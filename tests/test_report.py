@@ -97,6 +97,22 @@ def test_one_seed_shows_no_spread(tmp_path):
             assert "| 0.50 | 0.25 |" in md and "0.50 ±" not in md and "One seed: no spread" in md
 
 
+def test_one_seed_writes_null_spreads_in_metrics_json(tmp_path):
+    """metrics.json of a one-seed run has no std of 0: every std over seeds is null (valid JSON)."""
+    values = {"f1_rtatl": 0.5, "f1_std_rtatl": 0.0, "t3_A0_icc_avg_std": 0.0, "mae_standard": 0.3, "n_aus": 5}
+    for seeds in ([0], [0, 1]):
+        r = Report("tas", out_dir=tmp_path / str(len(seeds)), dataset="synthau-bp4d", preset="quick", seeds=seeds,
+                   device="cpu")
+        r.add_metrics(**values)
+        r.write()
+        m = json.loads((tmp_path / str(len(seeds)) / "tas" / "metrics.json").read_text())
+        spread = {k: m[k] for k in values}
+        if len(seeds) == 1:
+            assert spread == {**values, "f1_std_rtatl": None, "t3_A0_icc_avg_std": None}
+        else:
+            assert spread == values
+
+
 def test_difference_on_same_dataset(tmp_path):
     _, _, measured, reported = build(tmp_path, "bp4d")
     csv = pd.read_csv(tmp_path / "tas" / "tables" / "table1_bp4d_icc.csv")

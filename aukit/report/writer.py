@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -17,6 +18,7 @@ __all__ = ["Report", "load_metrics"]
 
 _PAPER_NAMES = {"tas": "TAS", "cpc": "CPC", "rtatl": "RTATL", "piap_df": "PIAP-DF", "scc": "SCC"}
 _DATASET_NAMES = {"bp4d": "BP4D", "disfa": "DISFA", "affwild2": "Aff-Wild2"}
+_STD_KEY = re.compile(r"(^|_)std(_|$)")  # a std over seeds in a metric name
 
 
 def _scalar(key: str, v):
@@ -155,6 +157,14 @@ class Report:
         return paths
 
     # ------------------------------------------------------------------ output
+    def _spread_over_seeds(self) -> dict:
+        """The metrics, with every std over seeds (a ``std`` token in the key: ``f1_std_rtatl``,
+        ``t3_A0_icc_avg_std``) null for a one-seed run: one run has no spread, and 0 would claim one
+        of zero (the tables say the same in words)."""
+        if len(self.seeds) >= 2:
+            return self.metrics
+        return {k: None if _STD_KEY.search(k) else v for k, v in self.metrics.items()}
+
     def write(self, **run_extra) -> dict[str, Path | list[Path]]:
         """Write metrics.json, reported.json (if references were added) and run.yaml."""
         from .. import runtime
@@ -170,7 +180,7 @@ class Report:
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")
         out = {"metrics": self.dir / "metrics.json"}
-        out["metrics"].write_text(json.dumps({**head, **self.metrics}, indent=2), encoding="utf-8")
+        out["metrics"].write_text(json.dumps({**head, **self._spread_over_seeds()}, indent=2), encoding="utf-8")
         if self.references:
             out["reported"] = self.dir / "reported.json"
             out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
