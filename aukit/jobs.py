@@ -82,6 +82,8 @@ def run_job(method: str, job: JobConfig) -> dict:
         hist, cfg = res.pop("history", []), res.pop("config", None)
         metrics = {**res, "method": method, "dataset": job.dataset, "fold": job.fold, "seed": job.seed,
                    "world_size": world}
+        if world > 1 and hist:
+            metrics["ranks_in_sync"] = hist[-1].get("ranks_in_sync")   # fit checked the ranks' weights agree
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         ips = [h.get("images_per_s", 0.0) for h in hist]
         write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method, "method_config": cfg},

@@ -86,6 +86,32 @@ def _all_reduce_means(sums: dict, n_images: int, device: torch.device) -> tuple[
     return {k: vec[i] / world for i, k in enumerate(keys)}, int(vec[-1].item())
 
 
+class RanksOutOfSyncError(RuntimeError):
+    """DDP ranks hold different weights: their gradients were not all-reduced alike."""
+
+
+def check_ranks_in_sync(model: nn.Module, device: torch.device) -> None:
+    """Raise :class:`RanksOutOfSyncError` unless every rank holds the same parameters.
+
+    DDP all-reduces the gradients that ``backward()`` fills, so after each optimizer step
+    every rank has bit-identical weights. A step that fills them otherwise (``autograd.grad``,
+    a parameter used outside the wrapped forward) leaves each rank training its own model,
+    silently. One float64 sum per parameter tensor, gathered: cheap once an epoch."""
+    import torch.distributed as dist
+
+    named = list(model.named_parameters())
+    mine = (torch.stack([p.detach().double().sum() for _, p in named]) if named
+            else torch.zeros(0, dtype=torch.float64, device=device))
+    every = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(every, mine)
+    for rank, theirs in enumerate(every):
+        differ = (theirs != every[0]).nonzero().flatten()
+        if differ.numel():
+            raise RanksOutOfSyncError(
+                f"rank {rank} holds other weights than rank 0 in {differ.numel()} of {len(named)} parameter "
+                f"tensors (first: {named[int(differ[0])][0]}): the ranks' gradients were not all-reduced alike")
+
+
 def prepare_model(model: nn.Module, device: torch.device, cfg: TrainConfig) -> nn.Module:
     """Move to device in the configured memory format (and compile if asked)."""
     model = model.to(device)
@@ -226,11 +252,13 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             raise RuntimeError(f"epoch {epoch + 1}: the training loader yielded no batches")
         if world > 1:
             sums, n_images = _all_reduce_means(sums, n_images, device)
+            check_ranks_in_sync(model, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         wall = time.perf_counter() - t0
         record = {"epoch": epoch + 1, **{f"train_{k}": _to_float(v) / n_steps for k, v in sums.items()},
-                  "images_per_s": n_images / max(wall, 1e-9), "epoch_time_s": wall, "steps": n_steps}
+                  "images_per_s": n_images / max(wall, 1e-9), "epoch_time_s": wall, "steps": n_steps,
+                  **({"ranks_in_sync": world} if world > 1 else {})}
         if not math.isfinite(record["train_loss"]):
             raise NonFiniteLossError(f"non-finite mean loss in epoch {epoch + 1}")
         if scheduler is not None and cfg.scheduler_interval == "epoch":

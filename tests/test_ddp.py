@@ -2,10 +2,12 @@
 
 Same seed and the same global batch give the same final weights as one process
 (tolerance 1e-5: only the order of the floating-point gradient sums differs); a rank
-that dies makes the job fail with an error instead of hanging.
+that dies makes the job fail with an error instead of hanging; a step whose gradients
+DDP never all-reduces makes fit fail instead of training one model per rank.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -52,10 +54,19 @@ def _step(model, batch):
     return StepOutput(loss, n_images=len(batch["x"]))
 
 
-def _train(rank, world, out_dir, die_at_step=None):
+def _manual_step(model, batch):
+    """Fills .grad itself (as PIAP-DF's DF does with autograd.grad), past DDP's hooks: each rank
+    keeps its own gradients."""
+    loss = nn.functional.mse_loss(model.module(batch["x"]), batch["y"])
+    for p, g in zip(model.parameters(), torch.autograd.grad(loss, list(model.parameters()))):
+        p.grad = g
+    return StepOutput(loss.detach(), n_images=len(batch["x"]), manual=True)
+
+
+def _train(rank, world, out_dir, die_at_step=None, manual=False):
     model = _model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    step = _step
+    step = _manual_step if manual else _step
     if die_at_step is not None and rank == 1:
         count = {"n": 0}
 
@@ -69,12 +80,12 @@ def _train(rank, world, out_dir, die_at_step=None):
     return model
 
 
-def _worker(rank, world, port, out_dir, die_at_step):
+def _worker(rank, world, port, out_dir, die_at_step, manual=False):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     from aukit.runtime import init_distributed
     init_distributed(timeout_s=30)
-    model = _train(rank, world, out_dir, die_at_step)
+    model = _train(rank, world, out_dir, die_at_step, manual)
     if rank == 0:
         torch.save(model.state_dict(), os.path.join(out_dir, "final.pt"))
     torch.distributed.destroy_process_group()
@@ -93,8 +104,15 @@ def test_two_ranks_match_one_process(tmp_path):
     ddp = torch.load(tmp_path / "final.pt", weights_only=True)
     for k, v in single.state_dict().items():
         torch.testing.assert_close(ddp[k], v, rtol=1e-5, atol=1e-5)
-    # only rank 0 wrote the log: one line per epoch, not two
-    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == EPOCHS
+    # only rank 0 wrote the log: one line per epoch, not two; each epoch checked that both ranks agree
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == EPOCHS and all(json.loads(line)["ranks_in_sync"] == 2 for line in lines)
+
+
+@pytest.mark.slow
+def test_gradients_ddp_never_reduced_fail_the_job(tmp_path):
+    with pytest.raises(Exception, match="RanksOutOfSyncError: rank 1 holds other weights than rank 0"):
+        mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), None, True), nprocs=2, join=True)
 
 
 @pytest.mark.slow

@@ -36,13 +36,9 @@ def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path):
     assert main(["train", "tas", "--config", str(_cfg(tmp_path / "b.yaml", tmp_path / "two")), "--nproc", "2"]) == 0
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert two["world_size"] == 2
-    a = torch.load(tmp_path / "one" / "deploy.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "two" / "deploy.pt", weights_only=True)["model"]
-    # BatchNorm normalises per rank (half batches), so weights agree only approximately and the
-    # running statistics (rank 0's half only) are not compared
-    diffs = [float((a[k].float() - b[k].float()).abs().max()) for k in a
-             if a[k].is_floating_point() and "running_" not in k]
-    assert max(diffs) < 0.05, max(diffs)
+    # every epoch, fit checks that both ranks hold the same weights (DDP all-reduced the gradients);
+    # comparing with the one-process run says little: each rank's BatchNorm and L_sub see half the batch
+    assert two["ranks_in_sync"] == 2 and "ranks_in_sync" not in metrics
 
 
 def test_tas_job_takes_lambda_sub_for_its_dataset_unless_set():
