@@ -20,6 +20,21 @@ def _normalise(u8: torch.Tensor) -> torch.Tensor:
     return (u8.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
 
 
+def _lively(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
+    """``model`` in eval mode with BatchNorm statistics of ``x`` (a few train-mode passes): a fresh
+    network's unit running statistics shrink its eval outputs to ~1e-10, the same for every face, and
+    a comparison with them would pass on a wrong export."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None                                   # a plain average of the passes
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+    return model.eval()
+
+
 def _load(path):
     net = deploy.load(path)
     assert isinstance(net, deploy.Deployed)
@@ -87,12 +102,13 @@ def test_piap_df_encoder(tmp_path):
     from aukit.methods.piap_df.model import AUEncoder
     torch.manual_seed(0)
     cfg = NetConfig(trunk="tiny_dw", image_size=32, tiny_width=8)
-    enc = AUEncoder(cfg).eval()
+    x = _faces(4, 32)
+    enc = _lively(AUEncoder(cfg), _normalise(x))
     net = _load(export_deployable(enc, cfg, tmp_path / "d.pt", "synthau-bp4d"))
     assert net.spec.aus == [f"AU{a:02d}" for a in cfg.aus] and net.spec.output == "logits"
-    x = _faces(2, 32)
     with torch.no_grad():
         want = torch.sigmoid(enc(_normalise(x))["logits"])
+    assert (want - want[0]).abs().max() > 0.05                 # the faces give different outputs
     torch.testing.assert_close(net(x)["occurrence"], want, atol=1e-5, rtol=1e-5)
 
 
@@ -101,14 +117,19 @@ def test_scc_decodes_heatmap_maxima(tmp_path):
     from aukit.methods.scc.deploy import export_deployable
     torch.manual_seed(0)
     aus = ["AU01", "AU02", "AU04"]
-    model = SCCHeatmapNet(SCCModelConfig(depth=18, input_size=64, deconv_channels=16, k=3, n_points=6)).eval()
+    x = _faces(4, 64)
+    model = _lively(SCCHeatmapNet(SCCModelConfig(depth=18, input_size=64, deconv_channels=16, k=3, n_points=6)),
+                    _normalise(x))
+    with torch.no_grad():                                      # peaks of a trained net's size (0.001-std init: ~0.01)
+        model.head.weight.normal_(0, 0.2)
+        model.head.bias.fill_(1.0)
     tc = SCCTrainConfig()
     net = _load(export_deployable(model, aus, tmp_path / "d.pt", "synthau-disfa", tc))
     assert net.spec.size == 64 and net.spec.scale == 1.0
-    x = _faces(2, 64)
     with torch.no_grad():
         want = decode(model(_normalise(x)), 2, tc.sigma, tc.eq1_normalised)[0]
-    torch.testing.assert_close(net(x)["intensity"], want.clamp(0, 5), atol=1e-4, rtol=1e-4)
+    assert 0.5 < want.min() and want.max() < 4.5 and (want - want[0]).abs().max() > 0.05  # inside 0..5, per face
+    torch.testing.assert_close(net(x)["intensity"], want, atol=1e-4, rtol=1e-4)
 
 
 def test_find_looks_in_runs_then_reports(tmp_path):
