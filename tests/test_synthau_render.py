@@ -78,5 +78,6 @@ def test_base_face_is_neutral_and_detectable():
     found = dlib_landmarks(img)
     assert found is not None
     assert np.linalg.norm(found - b.landmarks, axis=1).mean() < 2.5
-    # the photo's smile is undone: inner lips closed
-    assert np.abs(b.landmarks[[61, 62, 63], 1] - b.landmarks[[67, 66, 65], 1]).max() < 1e-6
+    # the photo's smile is undone: dlib sees the inner lips closed on the image (the declared
+    # landmarks are closed by construction; the photo before the warp shows a 7 px gap)
+    assert np.abs(found[[61, 62, 63], 1] - found[[67, 66, 65], 1]).max() <= 3

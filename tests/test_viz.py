@@ -27,6 +27,12 @@ def test_tsne_panels_per_model_and_colouring():
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 2 * 3  # 2 models x (intensity, subject, highlight)
     assert len(fig.axes) == 6 + 2  # plus one colour bar per intensity panel
+    # the highlight panel: every point in grey, then each highlighted subject's own 8 points in colour
+    grey, *coloured = panels[-1].collections
+    assert len(grey.get_offsets()) == n
+    assert [c.get_label() for c in coloured] == ["F001", "M001"]
+    assert all(len(c.get_offsets()) == 8 for c in coloured)
+    assert [t.get_text() for t in panels[-1].get_legend().get_texts()] == ["F001", "M001"]
     with pytest.raises(ValueError, match="differ in length"):
         viz.tsne_features(RNG.normal(size=(10, 4)), {"subject": np.zeros(9)})
 
@@ -66,7 +72,8 @@ def test_similarity_and_sweep():
     fig = viz.sweep_plot([0.01, 0.05, 0.1], {"ICC": [0.6, 0.62, 0.61]}, {"ICC": [0.01, 0.02, 0.01]},
                          "lambda_rank", "ICC", reference={"A1": 0.6}, categorical_x=True)
     assert len(fig.axes) == 1
-    assert len(fig.axes[0].lines) >= 2  # the mean line and the reference line
+    ref = [ln for ln in fig.axes[0].lines if ln.get_label() == "A1"]  # the reference, dotted at its value
+    assert len(ref) == 1 and np.allclose(ref[0].get_ydata(), 0.6)
     with pytest.raises(ValueError, match="values for 3 x"):
         viz.sweep_plot([1, 2, 3], {"ICC": [0.1, 0.2]})
 
