@@ -138,6 +138,30 @@ def test_piap_loss_is_the_weighted_sum():
     assert set(parts) == {"l_au"} and base.item() == pytest.approx(eq2_reference(torch.sigmoid(out["logits"]), au), rel=1e-5)
 
 
+def test_piap_loss_gradient_reaches_every_term():
+    """Eq. 6's gradient on each output (logits, PI maps, AU feature) is the references' own, by central
+    differences along a random direction: a term cut from the graph (detached) would still sum right."""
+    g = torch.Generator().manual_seed(5)
+    out = {"logits": torch.randn(2, 4, generator=g), "pi_logits": torch.randn(2, 4, 6, 6, generator=g),
+           "feature": torch.randn(2, 8, generator=g)}
+    out = {k: v.double().requires_grad_() for k, v in out.items()}
+    au = torch.randint(0, 2, (2, 4), generator=g).double()
+    m, p = torch.rand(2, 4, 6, 6, generator=g).double(), torch.randn(2, 8, generator=g).double()
+    total, _ = PIAPLoss(0.5, 0.3, 0.2)(out, au, m, p)
+    grads = dict(zip(out, torch.autograd.grad(total, list(out.values()))))
+
+    def ref(o):
+        return (0.5 * eq2_reference(torch.sigmoid(o["logits"]), au) + 0.3 * eq1_reference(torch.sigmoid(o["pi_logits"]), m)
+                + 0.2 * eq4_reference(o["feature"], p))
+
+    base, eps = {k: v.detach() for k, v in out.items()}, 1e-6
+    for k in out:
+        d = torch.randn(out[k].shape, generator=g, dtype=torch.float64)
+        slope = (ref({**base, k: base[k] + eps * d}) - ref({**base, k: base[k] - eps * d})) / (2 * eps)
+        assert abs(slope) > 1e-4, k                                  # the term does depend on this output
+        assert (grads[k] * d).sum().item() == pytest.approx(slope, rel=1e-5), k
+
+
 @pytest.mark.parametrize("w", [(0.5, 0.5, 0.5), (0.0, 0.5, 0.5), (1.2, -0.2, 0.0)])
 def test_piap_loss_validates_weights(w):
     with pytest.raises(ValueError):

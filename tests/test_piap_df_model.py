@@ -38,8 +38,18 @@ def test_pi2_net_masks_the_greyscale_face():
     # L_AU reaches the generator (stage 2 turns Generator 0 into Generator 1)
     assert net.generator.out.weight.grad is not None and net.generator.out.weight.grad.abs().sum() > 0
     assert net.trunk.body[0].in_channels == 3  # one input channel per AU map
-    g = greyscale(torch.ones(1, 3, 2, 2))
-    assert torch.allclose(g, torch.ones(1, 1, 2, 2))
+    # BT.601 luma, channel by channel (RGB order)
+    primaries = torch.eye(3).view(3, 3, 1, 1)
+    assert torch.allclose(greyscale(primaries).flatten(), torch.tensor([0.299, 0.587, 0.114]))
+    # what the encoder sees: each AU map times the greyscale face (maps all 1: the face; all 0: nothing)
+    seen = []
+    net.trunk.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach()))
+    with torch.no_grad():
+        for bias, want in ((20.0, greyscale(x).expand(-1, 3, -1, -1)), (-20.0, torch.zeros(2, 3, 64, 64))):
+            net.generator.out.weight.zero_()
+            net.generator.out.bias.fill_(bias)
+            net(x)
+            torch.testing.assert_close(seen[-1], want, atol=1e-5, rtol=0)
 
 
 def test_piap_net_forward_backward_and_export():

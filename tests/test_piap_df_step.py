@@ -184,6 +184,7 @@ def test_piap_step_lowers_eq6():
                TrainConfig(epochs=5, **QUIET), device="cpu")
     assert hist[-1]["train_loss"] < 0.9 * hist[0]["train_loss"]
     assert {"train_l_au", "train_l_pi", "train_l_ap"} <= set(hist[0])
+    assert hist[-1]["train_l_ap"] < 0.6 * hist[0]["train_l_ap"]       # L_AP is trained too (not only L_AU)
     assert all(torch.equal(a, b) for a, b in zip(gen_before, gen.parameters()))  # Generator 1 stays fixed
     with pytest.raises(KeyError):
         step(net, {"image": torch.zeros(2, 3, 32, 32), "au": torch.zeros(2, 2)})  # AP without person features
