@@ -41,13 +41,19 @@ def _grads(method: str, precision: str, channels_last: bool = False) -> tuple[fl
     return float(res.loss.detach()), flat
 
 
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine of two flat gradients, summed in fp64: over millions of fp32 elements an fp32 cosine
+    drifts by up to 6e-3 (RTATL's gradient with itself: 1.006), past the tolerances asked of it."""
+    return float(torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=0))
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_bf16_step_matches_fp32(method):
     loss32, g32 = _grads(method, "fp32")
     loss16, g16 = _grads(method, "bf16")
     assert g32.abs().sum() > 0
     assert loss16 == pytest.approx(loss32, rel=0.03, abs=1e-3)
-    cos = torch.nn.functional.cosine_similarity(g32, g16, dim=0)
+    cos = _cosine(g32, g16)
     assert cos > 0.85, f"{method}: bf16 gradient direction differs from fp32 (cosine {cos:.4f})"
 
 
@@ -59,7 +65,7 @@ def test_channels_last_step_matches_nchw(method):
     # each layout sums in its own order and the tiny random nets amplify fp32 rounding (RTATL's
     # NCHW gradients are 0.24% from fp64's; in fp64 the two layouts agree to 2e-14), so the
     # direction is compared, not each value
-    assert torch.nn.functional.cosine_similarity(g, g_cl, dim=0) > 0.9999
+    assert _cosine(g, g_cl) > 0.9999
 
 
 def test_contrastive_scores_stay_fp32_under_bf16_autocast():
