@@ -83,11 +83,13 @@ def test_fused_under_bf16_autocast_matches_fp32():
     """bf16 inputs (what autocast hands over): statistics in fp32, output within bf16 rounding
     of the fp32 edge-tensor path."""
     own, proj, idx, bn = _case(2, "train", b=2, v=12, length=16, k=5)
-    ref = _edges_then_bn_max(own.float(), proj.float(), idx, copy.deepcopy(bn).float())
+    own16, proj16 = own.bfloat16(), proj.bfloat16()
+    # the fp32 path on the same bf16-rounded inputs: what is left is the output's own rounding to bf16
+    ref = _edges_then_bn_max(own16.float(), proj16.float(), idx, copy.deepcopy(bn).float())
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = bn_relu_max(own.bfloat16(), proj.bfloat16(), idx, copy.deepcopy(bn).float())
+        out = bn_relu_max(own16, proj16, idx, copy.deepcopy(bn).float())
     assert out.dtype == torch.bfloat16
-    torch.testing.assert_close(out.float(), ref, rtol=2 ** -7, atol=2 ** -6)
+    torch.testing.assert_close(out.float(), ref, rtol=2 ** -8, atol=1e-3)  # statistics summed in bf16 fail this
 
 
 def test_neighbour_counts_and_bad_bn():
