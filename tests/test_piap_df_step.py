@@ -168,10 +168,15 @@ def test_pi2_step_lowers_eq2_and_updates_generator():
     torch.manual_seed(0)
     net = PI2Net(NetConfig(**TINY))
     before = net.generator.out.weight.detach().clone()
-    hist = fit(net, pi2_step, synthetic_batches(4), torch.optim.Adam(net.parameters(), 3e-3),
-               TrainConfig(epochs=5, **QUIET), device="cpu")
+    hist = fit(net, pi2_step, synthetic_batches(4), torch.optim.Adam(net.parameters(), 1e-2),
+               TrainConfig(epochs=14, **QUIET), device="cpu")
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert not torch.allclose(before, net.generator.out.weight)
+    # it learned the AUs, not the 32 images: held-out faces (0.875; trained on mislabelled images 0.55)
+    net.eval()
+    with torch.no_grad():
+        right = [(net(b["image"])["logits"] > 0).float() == b["au"] for b in synthetic_batches(4, seed=7)]
+    assert torch.cat(right).float().mean() > 0.75
 
 
 def test_piap_step_lowers_eq6():
