@@ -97,18 +97,24 @@ def test_augment_moves_centres_and_flow_with_the_image():
     b = 3
     img = torch.zeros(b, 3, S, S)
     cen = torch.tensor([[20.0, 30.0], [45.0, 30.0]]).expand(b, 1, 2, 2).clone()
-    for i in range(b):  # mark the centre pixels
-        img[i, :, 30, 20] = 1.0
+    img[:, 0, 30, 20] = 1.0                                   # the left centre's pixel, channel 0
+    img[:, 1, 30, 45] = 1.0                                   # the right centre's pixel, channel 1
     flow = torch.zeros(b, 2, S, S)
     flow[:, 0] = 2.0  # uniform rightward motion
-    x, c, f = augment(img, cen, flow, crop=64, out=64, train=True, flip=True, generator=torch.Generator().manual_seed(3))
-    for i in range(b):
-        lx, ly = c[i, 0, 0].round().long().tolist()
-        assert x[i, 0, ly, lx] == 1.0
-        assert c[i, 0, 0, 0] < c[i, 0, 1, 0]  # the left point stays left after a flip
-        assert torch.allclose(f[i, 0].abs(), torch.full((8, 8), 2.0), atol=1e-5)
-    xt, ct, _ = augment(img, cen, None, crop=64, out=32, train=False, flip=False)
+    # seed 0 flips images 0 and 2, not 1
+    x, c, f = augment(img, cen, flow, crop=64, out=64, train=True, flip=True, generator=torch.Generator().manual_seed(0))
+    for i, flipped in enumerate((True, False, True)):
+        (lx, ly), (rx, ry) = c[i, 0].round().long().tolist()
+        assert lx < rx                                         # the left point stays first after a flip,
+        left, right = (1, 0) if flipped else (0, 1)            # which makes the mirrored right one the left
+        assert x[i, left, ly, lx] == 1.0 and x[i, right, ry, rx] == 1.0
+    # u changes sign where the image is mirrored, v stays 0
+    torch.testing.assert_close(f[:, 0].mean((1, 2)), torch.tensor([-2.0, 2.0, -2.0]))
+    assert torch.allclose(f[:, 0].abs(), torch.full_like(f[:, 0], 2.0)) and (f[:, 1] == 0).all()
+    # resized to half: the centres and the flow (in output pixels) halve too
+    xt, ct, ft = augment(img, cen, flow, crop=64, out=32, train=False, flip=False)
     assert xt.shape == (b, 3, 32, 32) and torch.allclose(ct[0, 0, 0], torch.tensor([9.0, 14.0]))
+    assert torch.allclose(ft[:, 0], torch.full_like(ft[:, 0], 1.0))
 
 
 def test_step_logs_every_rtatl_term_and_reaches_every_module():
