@@ -187,9 +187,18 @@ def test_short_training_lowers_the_loss():
     hist = fit(net, RTATLStep(tc, INP, PATCH), batches, opt, TrainConfig(epochs=6, progress=False), device="cpu")
     assert hist[-1]["train_l_sup"] < hist[0]["train_l_sup"]
     assert hist[-1]["train_l_f"] < hist[0]["train_l_f"]
-    assert hist[-1]["train_rec"] < hist[0]["train_rec"]
     probs = predict(net, batches[0]["image"], batches[0]["centres"], crop=INP, input_size=INP)
     assert probs.shape == (8, len(AUS)) and ((probs >= 0) & (probs <= 1)).all()
+
+
+def test_reconstruction_alone_trains_the_generator():
+    """With lambda1 = lambda2 = 0, L_G (Eq. 7) is L_rec alone: the generator's gradient must come from it.
+    (Over a few CPU steps L_rec drifts by ~1%, up and down, so its trend cannot show this.)"""
+    torch.manual_seed(0)
+    net, tc = _net(mask_prob=1.0, lambda1=0.0, lambda2=0.0)
+    res = RTATLStep(tc, INP, PATCH)(net, _batch())
+    res.loss.backward()
+    assert sum(p.grad.abs().sum() for p in net.generator.parameters() if p.grad is not None) > 1.0
 
 
 @pytest.mark.parametrize("mask_prob,b,expect", [(0.5, 8, 4), (0.3, 8, 2), (0.0, 4, 0), (1.0, 4, 4)])
