@@ -70,11 +70,12 @@ def _train(rank, world, out_dir, die_at_step=None, manual=False):
     if die_at_step is not None and rank == 1:
         count = {"n": 0}
 
-        def step(m, b):
+        def dying(m, b):
             count["n"] += 1
             if count["n"] == die_at_step:
                 os._exit(3)  # a crashed rank: no clean shutdown
             return _step(m, b)
+        step = dying
     cfg = TrainConfig(epochs=EPOCHS, out_dir=out_dir, progress=False)
     fit(model, step, ShardedLoader(rank, world), opt, cfg, device="cpu")
     return model

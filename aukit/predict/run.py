@@ -12,9 +12,9 @@ from .. import deploy
 from ..runtime import pick_device
 from .faces import TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
+from .output import annotate, curves_figure, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
-from .output import annotate, curves_figure, rows_frame, write_csv
 
 
 @dataclass
