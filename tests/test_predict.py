@@ -135,8 +135,12 @@ def test_a_tracked_face_that_is_gone_is_not_reported(model_path, tmp_path):
 def test_bad_inputs(model_path, tmp_path):
     empty = tmp_path / "empty.avi"
     empty.write_bytes(b"")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="cannot open video .*empty.avi"):
         predict(empty, str(model_path), tmp_path / "o", workers=0)
+    notes = tmp_path / "notes.txt"                           # passed by mistake: neither an image nor a video
+    notes.write_text("session notes")
+    with pytest.raises(InputError, match="notes.txt is neither an image .* nor a video"):
+        predict(notes, str(model_path), tmp_path / "o", workers=0)
     (tmp_path / "nothing").mkdir()
     with pytest.raises(InputError, match="no images"):
         predict(tmp_path / "nothing", str(model_path), tmp_path / "o", workers=0)

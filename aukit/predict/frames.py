@@ -26,6 +26,7 @@ import numpy as np
 from ..data.imagefile import read_bgr
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
 class InputError(ValueError):
@@ -103,7 +104,10 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
         return iter([Frame(0, 0.0, img, "", path.name)]), {"kind": k, "fps": 0.0, "n_frames": 1}
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise InputError(f"cannot open video {path} (not a video OpenCV can read, or corrupt)")
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise InputError(f"{path} is neither an image ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video "
+                             "OpenCV can read")
+        raise InputError(f"cannot open video {path} (corrupt, empty, or a codec this OpenCV lacks)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     ok, first = cap.read()
