@@ -100,7 +100,7 @@ def check_ranks_in_sync(model: nn.Module, device: torch.device) -> None:
     import torch.distributed as dist
 
     named = list(model.named_parameters())
-    mine = (torch.stack([p.detach().double().sum() for _, p in named]) if named
+    mine = (torch.stack([p.detach().sum(dtype=torch.float64) for _, p in named]) if named
             else torch.zeros(0, dtype=torch.float64, device=device))
     every = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
     dist.all_gather(every, mine)

@@ -120,7 +120,7 @@ class Report:
             scale = 100.0 if attrs.get("unit") == "%" else 1.0
         m_label = measured_label or self.measured_label
         r_label = reported_label or (self.reported_label(reported, same_dataset) if reported is not None else "")
-        one_seed = measured_std is not None and len(self.seeds) < 2
+        one_seed = measured_std is not None and self.one_seed
         if one_seed:
             measured_std = None          # one run has no spread: "± 0.00" would claim a spread of zero
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
@@ -156,12 +156,17 @@ class Report:
         self.files["figures"] += paths
         return paths
 
+    @property
+    def one_seed(self) -> bool:
+        """A run of one seed: no spread over seeds to show, in the tables or in metrics.json."""
+        return len(self.seeds) < 2
+
     # ------------------------------------------------------------------ output
     def _spread_over_seeds(self) -> dict:
         """The metrics, with every std over seeds (a ``std`` token in the key: ``f1_std_rtatl``,
         ``t3_A0_icc_avg_std``) null for a one-seed run: one run has no spread, and 0 would claim one
         of zero (the tables say the same in words)."""
-        if len(self.seeds) >= 2:
+        if not self.one_seed:
             return self.metrics
         return {k: None if _STD_KEY.search(k) else v for k, v in self.metrics.items()}
 
