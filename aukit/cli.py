@@ -211,13 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_sweep)
 
     s = sub.add_parser("predict", help="per-frame AU predictions for videos, images or folders of frames")
-    s.add_argument("input", nargs="+", help="a video, an image or a folder of frames (one sequence); several are run "
-                                            "in turn with one model and one detection pool")
+    s.add_argument("input", nargs="+", help="a video, an image or a folder of images (photos, or the frames of one "
+                                            "video); several are run in turn with one model and one detection pool")
     s.add_argument("--model", default="tas", help="run folder name under --runs (holding deploy.pt) or a checkpoint path")
     s.add_argument("--out", default="predictions")
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--device", default=None)
-    s.add_argument("--detect-every", type=int, default=5, help="run the detector every k-th frame, track between")
+    s.add_argument("--detect-every", type=_at_least_one, default=None,
+                   help="run the detector every k-th frame, track landmarks between (default: 5 for a video; "
+                        "1 for a folder, which may hold unrelated photos: give 5 for the frames of one video)")
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")

@@ -73,6 +73,29 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     assert header == ["# unreadable: " + "; ".join(res.problems)]
 
 
+def test_a_folder_is_detected_image_by_image_unless_told_otherwise(model_path, tmp_path):
+    """A folder may hold unrelated photos: by default every image is detected (a track carried from
+    one photo into the next is fitted where the last face was). With the tracker trusted
+    (track_ncc 0) a photo of the face 80 px further right shows the difference: tracked, its
+    landmarks stay behind; detected, they match the photo predicted alone. A video keeps k = 5."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / "a.png"), face)
+    cv2.imwrite(str(folder / "b.png"), np.roll(face, 80, axis=1))
+    kw = dict(workers=0, plot=False, track_ncc=0)
+    xs = [f"x_{i}" for i in range(68)]
+    default = predict(folder, str(model_path), tmp_path / "default", **kw)
+    tracked = _read(predict(folder, str(model_path), tmp_path / "tracked", detect_every=5, **kw).csv)
+    alone = _read(predict(folder / "b.png", str(model_path), tmp_path / "alone", **kw).csv)
+    assert "detect_every=1 " in default.csv.read_text()
+    got = _read(default.csv)
+    assert np.abs(got.loc[1, xs].to_numpy(float) - alone.loc[0, xs].to_numpy(float)).max() < 1e-6
+    assert np.abs(tracked.loc[1, xs].to_numpy(float) - alone.loc[0, xs].to_numpy(float)).mean() > 10
+    video = predict(_clip(tmp_path / "clip.avi", 2), str(model_path), tmp_path / "video", **kw)
+    assert "detect_every=5 " in video.csv.read_text()
+
+
 def test_single_image_cut_short_is_refused_with_the_reason(model_path, tmp_path):
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
     img = tmp_path / "face.jpg"

@@ -246,19 +246,21 @@ class FacePipeline:
         else:
             _init(policy)
 
-    def stream(self, items, inflight: int | None = None):
+    def stream(self, items, inflight: int | None = None, detect_every: int | None = None):
         """``(tag, faces)`` in order over an iterable of ``(tag, images)`` read lazily: ``faces``
         holds one list of :class:`FaceResult` per image (its faces, or one failure).
+        ``detect_every`` overrides the pipeline's for this stream (one input's kind).
 
         At most ``inflight`` chunks (default: two per worker) are in the workers' hands at
         once, so a long video is never held in memory whole, and what the caller does
         between two results (inference, decoding in its reader thread) overlaps detection.
         """
+        every = self.detect_every if detect_every is None else detect_every
         if self.pool is None:
             for tag, images in items:
-                yield tag, process_payload(images, self.detect_every, self.track_ncc, self.max_faces)
+                yield tag, process_payload(images, every, self.track_ncc, self.max_faces)
             return
-        fn = partial(process_payload, detect_every=self.detect_every, track_ncc=self.track_ncc,
+        fn = partial(process_payload, detect_every=every, track_ncc=self.track_ncc,
                      max_faces=self.max_faces)
         placed = ((tag, images, self.blocks.put(images)) for tag, images in items)
         results = imap(self.pool, fn, placed, f"face detection ({self.policy})", inflight=inflight or 2 * self.workers,

@@ -84,6 +84,18 @@ def chunk_size(chunk: int, detect_every: int, n_frames: int, workers: int) -> in
     return max(k, chunk // k * k)
 
 
+# Detector every k-th frame by input kind, when the caller does not say: a video's frames follow
+# one another, so tracking between detections is safe; a folder may hold unrelated photos, where
+# a track carried from one photo to the next can pass the NCC check on a different face (seen:
+# 10 px mean landmark error on SynthAU stills), so each image is detected.
+DETECT_EVERY = {"video": 5, "folder": 1, "image": 1}
+
+
+def detect_every_for(kind: str, detect_every: int | None) -> int:
+    """The caller's ``detect_every``, or :data:`DETECT_EVERY` for this input kind."""
+    return DETECT_EVERY[kind] if detect_every is None else detect_every
+
+
 class Predictor:
     """A deployable model and a face-detection pool, kept for many inputs.
 
@@ -95,18 +107,21 @@ class Predictor:
     for each input, a Predictor once. ``track_ncc``: between detections a tracked face whose
     aligned crop correlates less than this with the last detected face's is detected afresh
     (0: trust the tracker). ``max_faces``: faces kept a frame (1: the best-scoring one, one row a
-    frame; more: one row per frame and face, ``face_id`` tracked).
+    frame; more: one row per frame and face, ``face_id`` tracked). ``detect_every``: the
+    detector every k-th frame, landmarks tracked between; None: 5 for a video, every image of
+    a folder (:data:`DETECT_EVERY`; give 5 for a folder of one video's frames).
     """
 
-    def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None, detect_every: int = 5,
+    def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None,
+                 detect_every: int | None = None,
                  workers: int | None = None, track_ncc: float = TRACK_NCC, max_faces: int = 1,
                  runs: str | Path | tuple = deploy.RUN_FOLDERS):
         t0 = time.perf_counter()
         self.device = pick_device(device)
         self.net = deploy.load(deploy.find(model, runs), self.device)
         self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
-        self.pipe = FacePipeline(self.net.spec.policy, detect_every=detect_every, workers=workers,
-                                 track_ncc=track_ncc, max_faces=max_faces)
+        self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc,
+                                 max_faces=max_faces)     # detect_every: given per input to stream()
         self.startup_s = time.perf_counter() - t0
 
     def __enter__(self) -> "Predictor":
@@ -131,7 +146,8 @@ class Predictor:
         out.mkdir(parents=True, exist_ok=True)
         stem = input_stem(input)
         aus = list(spec.aus)
-        chunk = chunk_size(chunk, self.detect_every, info["n_frames"], pipe.workers)
+        every = detect_every_for(info["kind"], self.detect_every)
+        chunk = chunk_size(chunk, every, info["n_frames"], pipe.workers)
         reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
         bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
@@ -167,7 +183,7 @@ class Predictor:
                                 out / f"{stem}_annotated.avi", info["fps"])
 
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        results = pipe.stream((fr, [f.image for f in fr]) for fr in reader)
+        results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), detect_every=every)
         try:
             while True:
                 t = time.perf_counter()
@@ -205,7 +221,7 @@ class Predictor:
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
-                  f"policy={spec.policy} size={spec.size} detect_every={self.detect_every} "
+                  f"policy={spec.policy} size={spec.size} detect_every={every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
@@ -226,7 +242,7 @@ class Predictor:
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
-            device: str | None = None, detect_every: int = 5, smooth: int = 0, annotate_video: bool = False,
+            device: str | None = None, detect_every: int | None = None, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             progress: bool = False) -> PredictResult:
