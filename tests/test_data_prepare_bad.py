@@ -10,24 +10,35 @@ import json
 import cv2
 import numpy as np
 import pytest
+import simplejpeg
 
 from aukit import data as D
 from aukit.data import preprocess as prep_mod
-from aukit.data.imagefile import jpeg_complete
+from aukit.data.imagefile import jpeg_complete, lost_pixels, read_bgr
 from test_data_fixtures import _int_csv, _jpg, _occ_csv, face_image, write_bp4d, write_disfa
 
 ALT = "AUCoding/AU Intensity Codes3.0"  # the fixture's M001 intensity folder
 
 
+def zeroed(jpg, n: int = 200):
+    """Zero ``n`` bytes in the middle of a JPEG's entropy data (a damaged block on disk)."""
+    raw = bytearray(jpg.read_bytes())
+    raw[len(raw) // 2:len(raw) // 2 + n] = bytes(n)
+    jpg.write_bytes(bytes(raw))
+    return jpg
+
+
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory):
-    """write_bp4d, then: F001/T2/0011.jpg cut to 35% of its bytes; M001's labels shifted by 100
-    frames (M001 keeps no frame); a 7 (out of range 0..5) in F001_T2_AU06."""
+    """write_bp4d, then: F001/T2/0011.jpg cut to 35% of its bytes; 0012.jpg with 200 bytes zeroed
+    mid-file; M001's labels shifted by 100 frames (M001 keeps no frame); a 7 (out of range 0..5)
+    in F001_T2_AU06."""
     d = tmp_path_factory.mktemp("broken")
     root = write_bp4d(d / "bp4d")
     jpg = root / "2D/F001/T2/0011.jpg"
     raw = jpg.read_bytes()
     jpg.write_bytes(raw[:int(0.35 * len(raw))])
+    zeroed(root / "2D/F001/T2/0012.jpg")
     _occ_csv(root / "AUCoding/AU_OCC/M001_T1.csv", range(101, 105), np.zeros((4, 12), int))
     _int_csv(root / f"{ALT}/AU12/M001_T1_AU12.csv", range(101, 105), [5, 4, 9, 3])
     _int_csv(root / "AUCoding/AU_INT/AU06/F001_T2_AU06.csv", range(10, 14), [0, 7, 2, 3])
@@ -49,7 +60,9 @@ def test_truncated_jpeg_is_unreadable_named_and_not_stored(broken, broken_store)
     cut = str(root / "2D/F001/T2/0011.jpg")
     assert cv2.imread(cut) is not None  # libjpeg alone would decode it (grey-filled)
     assert ("T2", 11) not in set(zip(s.index.sequence, s.index.frame))
-    assert s.qa["per_subject"]["F001"]["unreadable"] == 2  # 735.jpg (not a JPEG) and the cut one
+    assert s.qa["per_subject"]["F001"]["unreadable"] == 3  # 735.jpg (not a JPEG), the cut and the zeroed one
+    assert ("T2", 12) not in set(zip(s.index.sequence, s.index.frame))
+    assert str(root / "2D/F001/T2/0012.jpg") in s.qa["unreadable_files"]
     assert cut in s.qa["unreadable_files"] and str(root / "2D/F001/T1/735.jpg") in s.qa["unreadable_files"]
     assert "unreadable (missing, cut short or not decodable):" in printed and f"\n    {cut}\n" in printed
     assert json.loads((s.path / "qa.json").read_text())["unreadable_files"] == s.qa["unreadable_files"]
@@ -63,6 +76,42 @@ def test_truncated_jpeg_never_reaches_libjpeg(broken, capfd):
     assert "Premature end" not in capfd.readouterr().err
     cv2.imread(str(root / "2D/F001/T2/0011.jpg"))  # what the check spares the user
     assert "Premature end" in capfd.readouterr().err
+
+
+def test_jpeg_damaged_inside_is_refused_and_harmless_warnings_pass(tmp_path):
+    """libjpeg decodes a JPEG with a zeroed block (what follows it garbage) and only warns that
+    the image ended before its data; read_bgr refuses it with the warning. Bytes before a header marker also make libjpeg warn, but every
+    pixel decodes: that file is read, with OpenCV's pixels."""
+    for name in ("bad.jpg", "ok.jpg"):
+        _jpg(tmp_path / name, face_image())
+    bad = zeroed(tmp_path / "bad.jpg")
+    assert cv2.imread(str(bad)) is not None
+    img, why = read_bgr(bad)
+    assert img is None and why == "damaged JPEG (Corrupt JPEG data: 87 extraneous bytes before marker 0xd9): bad.jpg"
+    assert list(prep_mod._decode([str(bad)])) == [None]
+    raw = (tmp_path / "ok.jpg").read_bytes()
+    second = raw.index(b"\xff", 2 + int.from_bytes(raw[4:6], "big"))     # the marker after APP0
+    extra = tmp_path / "extra.jpg"
+    extra.write_bytes(raw[:second] + b"\x00\x00" + raw[second:])
+    with pytest.raises(ValueError, match="extraneous bytes"):
+        simplejpeg.decode_jpeg(extra.read_bytes(), strict=True)
+    img, why = read_bgr(extra)
+    assert why == "" and np.array_equal(img, cv2.imread(str(tmp_path / "ok.jpg")))
+    raw = (tmp_path / "ok.jpg").read_bytes()
+    mid = (raw.index(b"\xff\xda") + len(raw)) // 2                       # inside the entropy data
+    marker = tmp_path / "marker.jpg"
+    marker.write_bytes(raw[:mid] + b"\xff\x1f\x00\x02" + raw[mid:])      # a fatal error for libjpeg
+    assert cv2.imread(str(marker)) is not None                            # OpenCV: the rows before it
+    assert read_bgr(marker) == (None, "damaged JPEG (Unsupported marker type 0x1f): marker.jpg")
+    warnings = {"Corrupt JPEG data: bad Huffman code": True, "Corrupt JPEG data: bad ICC marker": False,
+                "Corrupt JPEG data: found marker 0xd9 instead of RST3": True, "Premature end of JPEG file": True,
+                "Corrupt JPEG data: premature end of data segment": True,
+                "Corrupt JPEG data: 87 extraneous bytes before marker 0xd9": True,
+                "Corrupt JPEG data: 4 extraneous bytes before marker 0xd3": True,
+                "Corrupt JPEG data: 2 extraneous bytes before marker 0xd9": False,
+                "Corrupt JPEG data: 300 extraneous bytes before marker 0xdb": False,
+                "Invalid SOS parameters for sequential JPEG": False}
+    assert {w: lost_pixels(w) for w in warnings} == warnings
 
 
 def test_jpeg_check_allows_zero_padding(tmp_path):
