@@ -188,6 +188,28 @@ def test_changed_dataset_is_rebuilt_not_served_stale(tmp_path, monkeypatch, caps
     assert D.load_store("bp4d", "tas", prepare=False, **kw).meta["created"] == s2.meta["created"]
 
 
+def test_a_fixed_unreadable_file_rebuilds_the_store(tmp_path, monkeypatch, capsys):
+    """Image bytes are not in the fingerprint (codec noise keeps a store), but the files prepare
+    could not read are watched: one replaced by a good image makes the store stale, and only the
+    units holding it are detected again."""
+    root = write_bp4d(tmp_path / "bp4d")
+    kw = dict(root=root, out=tmp_path / "cache")
+    s1 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
+    fixed = root / "2D/F001/T1/735.jpg"                       # "not a jpeg" in the fixture
+    assert s1.qa["unreadable_files"] == [str(fixed)] and ("F001", 735) not in set(zip(s1.index.subject, s1.index.frame))
+    _jpg(fixed, face_image(10))
+    with pytest.raises(ValueError, match=r"1 file\(s\) it could not read changed on disk \(735.jpg\)"):
+        D.load_store("bp4d", "tas", prepare=False, **kw)
+    seen = _detected(monkeypatch)
+    s2 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
+    assert "could not read changed on disk (735.jpg) since" in capsys.readouterr().out
+    assert ("F001", 735) in set(zip(s2.index.subject, s2.index.frame)) and s2.qa["unreadable_files"] == []
+    assert str(fixed) in seen and not any("/T2/" in p or "M001" in p for p in seen)
+    seen.clear()
+    assert D.load_store("bp4d", "tas", **kw).path == s2.path and seen == []
+    assert "rebuilding" not in capsys.readouterr().out
+
+
 def test_store_without_fingerprint_loads_with_a_note(tmp_path, capsys):
     root = write_bp4d(tmp_path / "bp4d")
     kw = dict(root=root, out=tmp_path / "cache")

@@ -27,7 +27,8 @@ from ..workers import imap, process_pool, usable_cores
 from .align import AlignPolicy, FaceAligner, apply_affine, get_policy
 from .catalog import parse_source
 from .imagefile import read_bgr
-from .store import FrameStore, cache_hash, cache_root, find_store, index_fingerprint, is_current, select_index
+from .store import (FrameStore, cache_hash, cache_root, changed_files, file_stats, find_store, index_fingerprint,
+                    select_index, stale_reason)
 
 OK, NO_FACE, UNREADABLE = 0, 1, 2
 FACE_KEYS = ("status", "boxes", "landmarks")
@@ -159,12 +160,14 @@ def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers:
     t0 = time.perf_counter()
     df = select_index(dataset, root, subjects, max_frames)
     fp = index_fingerprint(df)
+    retry: set[str] = set()                       # files unreadable then, changed since: detect again
     if (path / "meta.json").is_file():
         old = FrameStore(path)
-        if is_current(old, fp):
+        why = stale_reason(old, fp)
+        if why is None:
             return old
-        print(f"{dataset}/{pol.name}: frames or labels changed since {path} was built "
-              f"({old.meta.get('created')}): rebuilding")
+        retry = set(changed_files(old.meta.get("unreadable_stats", {})))
+        print(f"{dataset}/{pol.name}: {why} since {path} was built ({old.meta.get('created')}): rebuilding")
     if df.empty:
         raise ValueError(f"{dataset}: no frames to prepare (subjects={subjects}, max_frames={max_frames})")
     partial = path.with_name(path.name + ".partial")
@@ -172,7 +175,7 @@ def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers:
     units = plan_units(df, chunk)
     sources = df["source"].tolist()
     t1 = time.perf_counter()
-    faces = detect_faces(dataset, pol, df, units, key, workers=workers, progress=progress, out=out)
+    faces = detect_faces(dataset, pol, df, units, key, workers=workers, progress=progress, out=out, retry=retry)
     jobs = [(u, [sources[i] for i in rows], str(chunks / f"{u:06d}.npz"),
              {k: v[rows] for k, v in faces.items()})
             for u, rows in enumerate(units) if not (chunks / f"{u:06d}.npz").is_file()]
@@ -208,11 +211,12 @@ def faces_key(key: dict) -> dict:
 
 
 def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, key: dict, *,
-                 workers: int | None, progress: bool, out=None) -> dict:
+                 workers: int | None, progress: bool, out=None, retry: set[str] = frozenset()) -> dict:
     """Per-frame status, dlib box and 68 landmarks (image pixels), cached once per dataset so
     that every alignment policy reuses one detection pass (the expensive part of `prepare`).
     The cache keeps the frame ids it holds: after an index change, units whose frames all were
-    read before are reused and only the others are detected again."""
+    read before are reused and only the others are detected again. ``retry``: files unreadable
+    before that changed since; the cache is not taken whole while they are unreadable in it."""
     fkey = faces_key(key)
     folder = Path(out or cache_root()) / f"{dataset}__faces__{cache_hash(fkey)}"
     done = folder / "faces.npz"
@@ -221,7 +225,8 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
     if done.is_file():
         with np.load(done) as z:
             old = dict(z)
-    if len(old.get("status", ())) == len(df) and np.array_equal(old.get("ids", ids), ids):
+    if (len(old.get("status", ())) == len(df) and np.array_equal(old.get("ids", ids), ids)
+            and not _unreadable_in(old["status"], df["source"], retry)):
         return {k: old[k] for k in FACE_KEYS}  # (a cache from before frame ids: trusted on its length, as then)
     fids = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
     chunks = _start_partial(folder.with_name(folder.name + ".partial"), {**fkey, "frames": fids})
@@ -244,6 +249,13 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
     _save_npz(str(done), ids=ids, **faces)
     shutil.rmtree(chunks.parent)
     return faces
+
+
+def _unreadable_in(status: np.ndarray, sources: pd.Series, files: set[str]) -> bool:
+    """Whether a frame of one of ``files`` has status UNREADABLE."""
+    if not files:
+        return False
+    return any(str(parse_source(s)[0]) in files for s in sources[status == UNREADABLE])
 
 
 def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict, h: str, fp: str, *,
@@ -279,6 +291,7 @@ def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict,
     (partial / "qa.json").write_text(json.dumps(qa, indent=1))
     shutil.rmtree(chunks)
     meta = {"hash": h, "key": key, "fingerprint": fp, "frames": int(len(df)), "aligned": n,
+            "unreadable_stats": file_stats(df["source"][status == UNREADABLE]),
             "wall_s": round(wall, 3), "frames_per_s": round(fps, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     stale = path.with_name(path.name + ".stale")

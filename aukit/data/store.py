@@ -12,8 +12,8 @@ On disk, one folder per (dataset, policy, code version, root, subset) hash under
 A folder with this name exists only once complete: `prepare` writes `<name>.partial/`
 and renames it at the end (see preprocess.py).
 The folder name hashes the parameters, not the data: `meta.json` keeps a fingerprint of
-the index the store was built from, and `prepare` / `load_store` compare it with the
-dataset's index now. A changed dataset is rebuilt (`prepare`) or refused with the command
+the index the store was built from, and the size and mtime of each file it could not read;
+`prepare` / `load_store` compare both with the dataset now. A changed dataset is rebuilt (`prepare`) or refused with the command
 that rebuilds it (`load_store(..., prepare=False)`); a store older than fingerprints loads
 with a one-line note.
 """
@@ -84,15 +84,46 @@ def select_index(dataset: str, root=None, subjects=None, max_frames: int | None 
     return df
 
 
-def is_current(store: "FrameStore", fingerprint: str) -> bool:
-    """Whether `store` was built from an index with this fingerprint; a store built before
-    fingerprints existed counts as current, with a note (it cannot be checked)."""
+def file_stats(sources) -> dict[str, list[int]]:
+    """{file: [size, mtime_ns]} for the files behind ``sources`` (a video's frames share one
+    file); [-1, -1] for a file that is gone."""
+    from .catalog import parse_source
+    out = {}
+    for src in sources:
+        f = str(parse_source(src)[0])
+        if f not in out:
+            try:
+                st = os.stat(f)
+                out[f] = [st.st_size, st.st_mtime_ns]
+            except OSError:
+                out[f] = [-1, -1]
+    return out
+
+
+def changed_files(recorded: dict[str, list[int]]) -> list[str]:
+    """The files of ``recorded`` (:func:`file_stats` at build time) whose size or mtime differ now."""
+    now = file_stats(recorded)
+    return [f for f, st in recorded.items() if now[f] != list(st)]
+
+
+def stale_reason(store: "FrameStore", fingerprint: str) -> str | None:
+    """Why `store` no longer matches its dataset, or None: the index it was built from has
+    another fingerprint (frames or labels changed), or a file it could not read then changed
+    since (a damaged or cut-short JPEG replaced: image bytes are otherwise not compared, see
+    :func:`index_fingerprint`). A store built before fingerprints existed counts as current,
+    with a note (it cannot be checked)."""
     got = store.meta.get("fingerprint")
     if got is None and str(store.path) not in _UNCHECKED_NOTED:
         _UNCHECKED_NOTED.add(str(store.path))   # once per store and process: a bench opens each store twice
         print(f"note: {store.path.name} predates index fingerprints: not checked against the dataset "
               f"(delete {store.path} to rebuild it)")
-    return got in (None, fingerprint)
+    if got not in (None, fingerprint):
+        return "frames or labels changed"
+    fixed = changed_files(store.meta.get("unreadable_stats", {}))
+    if fixed:
+        return (f"{len(fixed)} file(s) it could not read changed on disk ({Path(fixed[0]).name}"
+                f"{', ...' if len(fixed) > 1 else ''})")
+    return None
 
 
 _UNCHECKED_NOTED: set[str] = set()
@@ -176,11 +207,12 @@ def load_store(dataset: str, policy: str | AlignPolicy, root=None, prepare: bool
         except DatasetNotFound as e:             # the store travelled without its dataset: use it as it is
             print(f"note: {path.name} not checked against the dataset, which is not here ({e})")
             return store
-        if is_current(store, now):
+        why = stale_reason(store, now)
+        if why is None:
             return store
         if not prepare:
-            raise ValueError(f"{path}: the frames or labels of {dataset} changed since this store was built "
-                             f"({store.meta.get('created')}); {fix} to rebuild it")
+            raise ValueError(f"{path}: {dataset} changed since this store was built ({store.meta.get('created')}): "
+                             f"{why}; {fix} to rebuild it")
     elif not prepare:
         raise FileNotFoundError(f"no prepared store for {dataset}/{pol} at {path}; {fix}")
     from .preprocess import prepare as run_prepare
