@@ -142,6 +142,73 @@ def test_video_rows_and_tracking(model_path, tmp_path):
     assert (tmp_path / "out" / "clip_annotated.avi").exists()
 
 
+def _vfr_mp4(path, durations: list[int]):
+    """An MP4 (mp4v) of the drifting astronaut whose frames last ``durations`` ticks of 1/10240 s
+    (a variable frame rate, as phones record): OpenCV writes a constant rate, so the sample-time
+    table (stts) is rewritten and the sizes of the boxes around it fixed (moov follows mdat, so
+    no data offset moves); the edit list goes, since it would end the track at the old length."""
+    import struct
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (512, 512))
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    for t in range(len(durations)):
+        vw.write(np.roll(face, t, axis=1))
+    vw.release()
+    d, parents, off = bytearray(path.read_bytes()), [], 0
+    end = len(d)
+    while off < end:                              # walk down moov/trak/mdia/minf/stbl to stts
+        size, kind = struct.unpack_from(">I4s", d, off)
+        if kind == b"stts":
+            break
+        if kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl"):
+            parents.append(off)
+            off, end = off + 8, off + size
+        else:
+            off += size
+    body = struct.pack(">II", 0, len(durations)) + b"".join(struct.pack(">II", 1, t) for t in durations)
+    new = struct.pack(">I4s", 8 + len(body), b"stts") + body
+    grow = len(new) - size
+    d[off:off + size] = new
+    for p in parents:
+        struct.pack_into(">I", d, p, struct.unpack_from(">I", d, p)[0] + grow)
+    e = d.find(b"edts")
+    d[e:e + 4] = b"free"
+    path.write_bytes(bytes(d))
+    return path
+
+
+def test_video_timestamps_follow_the_container_clock(model_path, tmp_path):
+    """A variable frame rate: frame 2 comes 0.5 s after frame 1. index / fps (fps 6, the average)
+    would put it at 0.33 s; the CSV has the container's times. A constant-rate clip keeps k / fps."""
+    vfr = _vfr_mp4(tmp_path / "phone.mp4", [1024, 5120, 1024, 1024, 1024, 1024])
+    res = predict(vfr, str(model_path), tmp_path / "out", workers=0, plot=False)
+    df = _read(res.csv)
+    assert df.timestamp.tolist() == pytest.approx([0.0, 0.1, 0.6, 0.7, 0.8, 0.9])
+    assert "timestamps=container" in res.csv.read_text().splitlines()[0] and df.success.all()
+    cfr = _read(predict(_clip(tmp_path / "clip.avi", 4, black=9), str(model_path), tmp_path / "out", workers=0,
+                        plot=False).csv)
+    assert cfr.timestamp.tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+
+def test_video_clock_without_container_times_and_over_a_bad_frame():
+    """A backend that reports no position gives k / fps; a frame that failed to read sits one
+    average frame after the previous one (not at 0, and never before it)."""
+    from aukit.predict.frames import VideoClock
+
+    class Cap:
+        def __init__(self, ms):
+            self.ms = iter(ms)
+
+        def get(self, prop):
+            assert prop == cv2.CAP_PROP_POS_MSEC
+            return next(self.ms)
+
+    still = VideoClock(Cap([0.0, 0.0, 0.0]), fps=4)
+    assert [still.stamp(i, True) for i in range(3)] == [0.0, 0.25, 0.5] and still.source == "index/fps"
+    moving = VideoClock(Cap([0.0, 100.0, 700.0]), fps=5)
+    got = [moving.stamp(0, True), moving.stamp(1, True), moving.stamp(2, False), moving.stamp(3, True)]
+    assert got == pytest.approx([0.0, 0.1, 0.3, 0.7]) and moving.source == "container"
+
+
 def test_a_tracked_face_that_is_gone_is_not_reported(model_path, tmp_path):
     """Between detections dlib's shape predictor fits 68 points to anything: a black frame and a
     frame with no face (skimage's coffee cup) inside a tracked stretch get success 0, and the

@@ -114,12 +114,13 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
     if not ok:
         cap.release()
         raise InputError(f"video {path} has no readable frames")
+    clock = VideoClock(cap, fps)
 
     def gen():
         i, ok_, img = 0, True, first
         try:
             while True:
-                ts = i / fps if fps else 0.0
+                ts = clock.stamp(i, ok_)
                 if ok_ and img is not None and img.size:
                     yield Frame(i, ts, img)
                 elif i < n:
@@ -138,7 +139,34 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
                     return
         finally:
             cap.release()
-    return gen(), {"kind": k, "fps": fps, "n_frames": n}
+    return gen(), {"kind": k, "fps": fps, "n_frames": n, "clock": clock}
+
+
+class VideoClock:
+    """Each frame's time in seconds: the container's presentation time when the backend reports
+    one, else ``index / fps``. Phones record at a variable frame rate: there ``index / fps`` (fps
+    an average) drifts from the real time, and AU curves no longer line up with what was
+    recorded beside them (speech, physiology). A frame that could not be read is placed one
+    average frame after the previous one."""
+
+    def __init__(self, cap, fps: float):
+        self.cap, self.step, self.last = cap, 1 / fps if fps else 0.0, None
+        self.container: bool | None = None    # decided on the first frame after frame 0
+
+    def stamp(self, i: int, read_ok: bool) -> float:
+        if not read_ok:
+            t = i * self.step if self.last is None else self.last + self.step
+        else:
+            ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+            if i > 0 and self.container is None:
+                self.container = ms > 0
+            t = ms / 1000 if i == 0 or self.container else i * self.step
+        self.last = t
+        return t
+
+    @property
+    def source(self) -> str:
+        return "container" if self.container else "index/fps"
 
 
 class ChunkReader:

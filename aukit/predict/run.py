@@ -220,7 +220,8 @@ class Predictor:
                 df[c] = v
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
-        header = [f"aukit predict: input={input}", f"model={spec.method or spec.model} trained on {trained}",
+        clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
+        header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained}",
                   f"policy={spec.policy} size={spec.size} detect_every={every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
