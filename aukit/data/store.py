@@ -13,9 +13,9 @@ A folder with this name exists only once complete: `prepare` writes `<name>.part
 and renames it at the end (see preprocess.py).
 The folder name hashes the parameters, not the data: `meta.json` keeps a fingerprint of
 the index the store was built from, and the size and mtime of each file it could not read;
-`prepare` / `load_store` compare both with the dataset now. A changed dataset is rebuilt (`prepare`) or refused with the command
-that rebuilds it (`load_store(..., prepare=False)`); a store older than fingerprints loads
-with a one-line note.
+`prepare` / `load_store` compare both with the dataset now. A changed dataset is rebuilt
+(`prepare`) or refused with the command that rebuilds it (`load_store(..., prepare=False)`);
+a store older than fingerprints loads with a one-line note.
 """
 from __future__ import annotations
 
