@@ -99,6 +99,23 @@ def test_a_folder_is_detected_image_by_image_unless_told_otherwise(model_path, t
     assert "detect_every=5 " in video.csv.read_text()
 
 
+def test_annotated_video_of_photos_of_other_sizes(model_path, tmp_path):
+    """The annotated video takes the first image's size; a later photo of another size and shape
+    is scaled into it whole, between black bars (it used to be written as a black frame)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / "a.png"), face)
+    cv2.imwrite(str(folder / "b.png"), cv2.resize(face, (384, 256)))  # 3:2, scaled to 512 x 341
+    predict(folder, str(model_path), tmp_path / "out", workers=0, plot=False, annotate_video=True)
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "photos_annotated.avi"))
+    frames = [cap.read()[1] for _ in range(2)]
+    assert all(f is not None and f.shape == (512, 512, 3) for f in frames)
+    second = frames[1].astype(float)
+    assert second[:80].mean() < 8 and second[-80:].mean() < 8          # the bars
+    assert second[100:410].mean() > 60                                 # the photo
+
+
 def test_single_image_cut_short_is_refused_with_the_reason(model_path, tmp_path):
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
     img = tmp_path / "face.jpg"

@@ -111,3 +111,16 @@ def annotate(frame_bgr: np.ndarray, rows, aus: list[str]) -> np.ndarray:
             cv2.rectangle(img, (x0, y0), (x0 + int(80 * v), y0 + 10), (255, 128, 0), -1)
             cv2.putText(img, au, (x0 + 85, y0 + 9), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
     return img
+
+
+def letterbox(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``img`` scaled to fit (h, w) whole, centred on black (a folder's photos differ in size;
+    a video holds one)."""
+    if img.shape[:2] == (h, w):
+        return img
+    s = min(h / img.shape[0], w / img.shape[1])
+    nh, nw = max(1, round(img.shape[0] * s)), max(1, round(img.shape[1] * s))
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - nh) // 2, (w - nw) // 2
+    out[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out

@@ -12,7 +12,7 @@ from .. import deploy
 from ..runtime import pick_device
 from .faces import TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
-from .output import annotate, curves_figure, rows_frame, write_csv
+from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 
@@ -269,5 +269,6 @@ def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path,
     h, w = video["shape"]
     start = np.concatenate([[0], np.cumsum(counts)])
     for i, f in enumerate(frames):
-        img = f.image if f.image is not None and f.image.shape[:2] == (h, w) else np.zeros((h, w, 3), np.uint8)
-        video["writer"].write(annotate(img, [row for _, row in df.iloc[start[i]:start[i + 1]].iterrows()], aus))
+        rows = [row for _, row in df.iloc[start[i]:start[i + 1]].iterrows()]
+        img = f.image if f.image is not None else np.zeros((h, w, 3), np.uint8)
+        video["writer"].write(letterbox(annotate(img, rows, aus), h, w))   # photos of other sizes: scaled
