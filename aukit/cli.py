@@ -74,6 +74,13 @@ def yaml_failed(folder: Path) -> list:
     return (yaml.safe_load((folder / "sweep.yaml").read_text()) or {}).get("failed", [])
 
 
+def _pixels(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more pixels, got {n}")
+    return n
+
+
 def _at_least_one(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -96,7 +103,7 @@ def cmd_predict(a) -> int:
         return 2
     rc = 0
     with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
-                   max_faces=a.max_faces, runs=a.runs,
+                   max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs,
                    **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
         for i, path in enumerate(a.input, 1):
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
@@ -111,6 +118,10 @@ def cmd_predict(a) -> int:
             print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), {found} "
                   f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
                   f"\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
+            if res.n_faces == 0 and res.n_frames > res.unreadable:
+                why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else
+                       "with --min-face 0, small faces in large frames are not looked for")
+                print(f"  no face found; {why}", file=sys.stderr)
             for problem in res.problems[:5]:
                 print(f"  unreadable {problem}", file=sys.stderr)
             rc = max(rc, 0 if res.n_faces > 0 else 1)
@@ -223,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")
+    s.add_argument("--min-face", type=_pixels, default=80,
+                   help="smallest face to find, in pixels of the input (dlib box side, default 80): where detection "
+                        "on a copy downscaled to 640 px finds none, it looks again closer (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")

@@ -126,15 +126,29 @@ def dlib_models():
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_path()))
 
 
+# The smallest dlib box (pixels at the detector's scale) the HOG detector finds without pyramid
+# upsampling: the astronaut's face was found at 51 px and missed at 44 (1080p canvas, several scales).
+DLIB_MIN_BOX = 60
+
+
 class FaceAligner:
     """dlib detector + 68-point predictor + a policy's warp.
 
     dlib and its ~100 MB model load on the first detection: warping frames whose faces are
     already cached (``prepare``'s second pass) needs neither.
+
+    ``min_face``: the smallest face (dlib box side, image pixels) to look for. Detection runs on
+    a copy downscaled to ``policy.det_max_side`` (fast), where a 1080p frame loses faces under
+    about 3 x DLIB_MIN_BOX = 180 px and a 4K frame under 360; when that finds nothing, it runs
+    again at the scale where a ``min_face`` face spans DLIB_MIN_BOX. None: the policy's scale
+    only (``prepare``: dataset frames hold large faces).
     """
 
-    def __init__(self, policy: str | AlignPolicy = "tas"):
+    def __init__(self, policy: str | AlignPolicy = "tas", min_face: int | None = None):
         self.policy = get_policy(policy)
+        if min_face is not None and min_face < 1:
+            raise ValueError(f"min_face must be a positive number of pixels, got {min_face}")
+        self.min_face = min_face
 
     @property
     def detector(self):
@@ -155,9 +169,17 @@ class FaceAligner:
     def detect_all(self, rgb: np.ndarray, bgr: bool = False) -> list[tuple[tuple[int, int, int, int], float]]:
         """Every detection scoring above the threshold, ``(box, score)``, best first by the
         policy's pick (score or size); see :meth:`detect`."""
+        h, w = rgb.shape[:2]
+        f = min(1.0, self.policy.det_max_side / max(h, w))
+        found = self._detect_at(rgb, f, bgr)
+        if not found and self.min_face is not None and self.min_face * f < DLIB_MIN_BOX:
+            found = self._detect_at(rgb, min(1.0, DLIB_MIN_BOX / self.min_face), bgr)   # small faces: look closer
+        return found
+
+    def _detect_at(self, rgb: np.ndarray, f: float, bgr: bool) -> list[tuple[tuple[int, int, int, int], float]]:
+        """:meth:`detect_all` on a copy scaled by ``f`` (<= 1); boxes in image pixels."""
         p = self.policy
         h, w = rgb.shape[:2]
-        f = min(1.0, p.det_max_side / max(h, w))
         small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else rgb
         if bgr:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)

@@ -26,6 +26,7 @@ from . import shm
 
 _ALIGNER = None
 TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
+MIN_FACE = 80       # px, the smallest dlib face box predict looks for at any resolution (FaceAligner)
 
 
 @dataclass
@@ -39,13 +40,13 @@ class FaceResult:
     face: int = 0                                    # track id (several faces: see process_faces, FaceIds)
 
 
-def _init(policy: str) -> None:
+def _init(policy: str, min_face: int | None = None) -> None:
     """A worker's start-up: the aligner, with dlib's models loaded now (about 1 s), not on the
     first chunk, so the pipeline's start-up holds it and its stream does not."""
     global _ALIGNER
     from ..data.align import FaceAligner, dlib_models
     dlib_models()
-    _ALIGNER = FaceAligner(policy)
+    _ALIGNER = FaceAligner(policy, min_face=min_face)
 
 
 def _box_from_landmarks(lm: np.ndarray, shape) -> tuple[int, int, int, int]:
@@ -225,7 +226,7 @@ class FacePipeline:
     """
 
     def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None,
-                 track_ncc: float = TRACK_NCC, max_faces: int = 1):
+                 track_ncc: float = TRACK_NCC, max_faces: int = 1, min_face: int | None = MIN_FACE):
         from ..data.align import get_policy
         get_policy(policy)                       # an unknown policy fails here, not in every worker
         if max_faces < 1:
@@ -235,7 +236,7 @@ class FacePipeline:
         self.workers = usable_cores() if workers is None else workers
         self.pool, self.blocks = None, None
         if self.workers > 0:
-            self.pool = process_pool(self.workers, initializer=_init, initargs=(policy,), method="spawn")
+            self.pool = process_pool(self.workers, initializer=_init, initargs=(policy, min_face), method="spawn")
             try:                                  # start-up (dlib import, workers spawned) done here
                 list(self.pool.map(_ready, range(self.workers)))
             except Exception as e:
@@ -244,7 +245,7 @@ class FacePipeline:
                                   f"{str(e).rstrip('.')}.{script_hint()}") from e
             self.blocks = shm.Blocks(get_policy(policy).size, slots=max_faces)
         else:
-            _init(policy)
+            _init(policy, min_face)
 
     def stream(self, items, inflight: int | None = None, detect_every: int | None = None):
         """``(tag, faces)`` in order over an iterable of ``(tag, images)`` read lazily: ``faces``

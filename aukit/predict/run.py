@@ -10,7 +10,7 @@ import torch
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import TRACK_NCC, FaceIds, FacePipeline
+from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
 from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
 
@@ -109,19 +109,22 @@ class Predictor:
     (0: trust the tracker). ``max_faces``: faces kept a frame (1: the best-scoring one, one row a
     frame; more: one row per frame and face, ``face_id`` tracked). ``detect_every``: the
     detector every k-th frame, landmarks tracked between; None: 5 for a video, every image of
-    a folder (:data:`DETECT_EVERY`; give 5 for a folder of one video's frames).
+    a folder (:data:`DETECT_EVERY`; give 5 for a folder of one video's frames). ``min_face``:
+    the smallest face (dlib box side, input pixels) looked for when detection on a copy downscaled
+    to 640 px finds none (see :class:`aukit.data.align.FaceAligner`; None: only that copy).
     """
 
     def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None,
                  detect_every: int | None = None,
                  workers: int | None = None, track_ncc: float = TRACK_NCC, max_faces: int = 1,
-                 runs: str | Path | tuple = deploy.RUN_FOLDERS):
+                 min_face: int | None = MIN_FACE, runs: str | Path | tuple = deploy.RUN_FOLDERS):
         t0 = time.perf_counter()
         self.device = pick_device(device)
         self.net = deploy.load(deploy.find(model, runs), self.device)
         self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
-        self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc,
-                                 max_faces=max_faces)     # detect_every: given per input to stream()
+        self.min_face = min_face
+        self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc, max_faces=max_faces,
+                                 min_face=min_face)     # detect_every: given per input to stream()
         self.startup_s = time.perf_counter() - t0
 
     def __enter__(self) -> "Predictor":
@@ -223,7 +226,7 @@ class Predictor:
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
         header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained}",
                   f"policy={spec.policy} size={spec.size} detect_every={every} "
-                  f"track_ncc={self.track_ncc} max_faces={self.max_faces} smooth={smooth}",
+                  f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face} smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
         if problems:
@@ -246,11 +249,11 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
             device: str | None = None, detect_every: int | None = None, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
-            progress: bool = False) -> PredictResult:
+            min_face: int | None = MIN_FACE, progress: bool = False) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
-                   track_ncc=track_ncc, max_faces=max_faces, runs=runs) as p:
+                   track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
