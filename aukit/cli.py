@@ -108,7 +108,8 @@ def cmd_predict(a) -> int:
         for i, path in enumerate(a.input, 1):
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
             try:
-                res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress)
+                res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
+                        frames=a.frames)
             except InputError as e:
                 print(f"aukit predict: {where}{e}", file=sys.stderr)
                 rc = 2
@@ -228,9 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="predictions")
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--device", default=None)
+    s.add_argument("--frames", action="store_true",
+                   help="a folder holds one video's frames in name order, not photos: track faces between "
+                        "detections and let a sequence model (cpc) read them in time")
     s.add_argument("--detect-every", type=_at_least_one, default=None,
-                   help="run the detector every k-th frame, track landmarks between (default: 5 for a video; "
-                        "1 for a folder, which may hold unrelated photos: give 5 for the frames of one video)")
+                   help="run the detector every k-th frame, track landmarks between (default: 5 for a video "
+                        "or --frames, 1 for a folder of photos)")
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")

@@ -50,11 +50,15 @@ def export(path: str | Path, model: nn.Module, spec: DeploySpec) -> Path:
 
 
 class Deployed(nn.Module):
-    """uint8 faces (B, S, S, 3) in, dict of ``intensity`` (0-5) and/or ``occurrence`` probs out."""
+    """uint8 faces (B, S, S, 3) in, dict of ``intensity`` (0-5) and/or ``occurrence`` probs out.
+
+    ``context``: 0 for a frame model; for a sequence model (its ``context`` attribute, e.g. CPC's
+    causal window) the frames before t that t's output reads, the batch being one sequence."""
 
     def __init__(self, model: nn.Module, spec: DeploySpec):
         super().__init__()
         self.model, self.spec = model.eval(), spec
+        self.context = int(getattr(model, "context", 0))
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
 

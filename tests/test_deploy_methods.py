@@ -73,6 +73,13 @@ def test_cpc_reads_a_batch_as_a_causal_sequence(tmp_path):
     torch.testing.assert_close(got, want.clamp(0, 5), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(got[0], first.clamp(0, 5), atol=1e-4, rtol=1e-4)
     assert not torch.allclose(got[6], net(x[6:])["intensity"][0])      # later frames do use their context
+    # predict's batches of 2 with net.context = (3 - 1) * 2 faces in front give the whole sequence's outputs
+    from aukit.predict.faces import FaceResult
+    from aukit.predict.infer import infer
+    assert net.context == 4
+    faces = [FaceResult(True, aligned=f.numpy()) for f in x]
+    out = infer(net, faces, 2, torch.device("cpu"), [(list(range(7)), [])])["intensity"]
+    np.testing.assert_allclose(out, got.numpy(), atol=1e-5, rtol=1e-5)
 
 
 def test_rtatl_uses_the_training_mean_centres(tmp_path):

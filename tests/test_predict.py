@@ -142,6 +142,69 @@ def test_a_small_face_in_a_large_frame_is_found(model_path, tmp_path):
                          min_face=None).csv).success.tolist() == [0]
 
 
+class _WindowLength(nn.Module):
+    """A sequence model that reports, for each frame, how many frames its causal window holds:
+    reading a batch as one sequence, frame t sees min(t, context) + 1 frames (CPC's contract)."""
+    context = 2
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        t = torch.arange(len(x), dtype=torch.float32)
+        return ((t.clamp(max=self.context) + 1) / 5 + 0 * self.w)[:, None].repeat(1, 2)
+
+
+@register_model
+def _predict_window_net():
+    return _WindowLength()
+
+
+def test_sequence_model_context_over_batches_gaps_and_photos(tmp_path):
+    """CPC's contract in predict: frame t's window is full once `context` earlier frames of the same
+    face exist, wherever inference batches fall (batch 2 gives what batch 64 gives); a frame without
+    the face starts a new sequence; photos are read one by one unless the folder is one video's frames."""
+    spec = deploy.DeploySpec(model="_predict_window_net", policy="tas", size=128, aus=AUS, output="intensity",
+                             dataset="synthau-disfa", method="test")
+    path = deploy.export(tmp_path / "seq.pt", _predict_window_net(), spec)
+    clip = _clip(tmp_path / "clip.avi", 9, black=4)
+    want = [1, 2, 3, 3, None, 1, 2, 3, 3]
+    for batch, chunk in ((64, 32), (2, 2)):
+        df = _read(predict(clip, str(path), tmp_path / f"b{batch}", workers=0, plot=False, batch=batch, chunk=chunk,
+                           detect_every=1).csv)                   # chunks (and groups) of 2 frames: runs span them
+        assert [None if np.isnan(v) else round(v) for v in df.AU06_r] == want, (batch, chunk)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), np.roll(face, 2 * i, axis=1))
+    photos = _read(predict(folder, str(path), tmp_path / "photos", workers=0, plot=False, batch=2).csv)
+    frames = _read(predict(folder, str(path), tmp_path / "frames", workers=0, plot=False, batch=2, frames=True).csv)
+    assert photos.AU06_r.round().tolist() == [1, 1, 1, 1] and frames.AU06_r.round().tolist() == [1, 2, 3, 3]
+    assert "detect_every=5 " in (tmp_path / "frames" / "frames.csv").read_text()
+
+
+def test_track_history_splits_runs_per_face():
+    """Two faces over two groups: each face's run goes on across the groups with its own last faces
+    in front; a frame a face misses ends its run."""
+    from aukit.predict.faces import FaceResult
+    from aukit.predict.infer import TrackHistory
+
+    def face(track, tag):
+        return FaceResult(True, face=track, aligned=np.full((1, 1, 3), tag, np.uint8))
+
+    h = TrackHistory(context=2, consecutive=True)
+    g1 = [face(0, 10), face(1, 20), face(0, 11), face(1, 21), face(0, 12), FaceResult(False)]
+    seqs = h.split(g1, [0, 0, 1, 1, 2, 2])
+    assert [(run, [int(a[0, 0, 0]) for a in before]) for run, before in seqs] == [([0, 2, 4], []), ([1, 3], [])]
+    g2 = [face(0, 13), face(1, 23)]                   # face 1 skipped frame 2: a new run
+    seqs = h.split(g2, [3, 3])
+    assert [(run, [int(a[0, 0, 0]) for a in before]) for run, before in seqs] == [([0], [11, 12]), ([1], [])]
+    photos = TrackHistory(context=2, consecutive=False)
+    assert [run for run, _ in photos.split(g1, [0, 0, 1, 1, 2, 2])] == [[0], [2], [4], [1], [3]]
+
+
 def test_single_image_cut_short_is_refused_with_the_reason(model_path, tmp_path):
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
     img = tmp_path / "face.jpg"

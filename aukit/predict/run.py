@@ -6,12 +6,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import deploy
 from ..runtime import pick_device
 from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
+from .infer import TrackHistory
+from .infer import infer as _infer
 from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
@@ -42,24 +43,6 @@ class PredictResult:
         return self.n_frames / max(self.seconds - self.startup_s, 1e-9)
 
 
-def _infer(model: deploy.Deployed, faces, batch: int, device) -> dict:
-    """Batched inference over successful faces; NaN rows elsewhere."""
-    n, k = len(faces), len(model.spec.aus)
-    ok = [i for i, r in enumerate(faces) if r.success]
-    outs: dict[str, np.ndarray] = {}
-    for s in range(0, len(ok), batch):
-        idx = ok[s:s + batch]
-        x = torch.from_numpy(np.stack([faces[i].aligned for i in idx])).to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            y = model(x)
-        for key, v in y.items():
-            outs.setdefault(key, np.full((n, k), np.nan, np.float32))[idx] = v.float().cpu().numpy()
-    if not ok:
-        key = "intensity" if model.spec.output == "intensity" else "occurrence"
-        outs[key] = np.full((n, k), np.nan, np.float32)
-    return outs
-
-
 def _smooth(x: np.ndarray, window: int) -> np.ndarray:
     """Centred moving average over frames, NaN-aware (window 0/1: off)."""
     if window <= 1:
@@ -84,16 +67,24 @@ def chunk_size(chunk: int, detect_every: int, n_frames: int, workers: int) -> in
     return max(k, chunk // k * k)
 
 
-# Detector every k-th frame by input kind, when the caller does not say: a video's frames follow
-# one another, so tracking between detections is safe; a folder may hold unrelated photos, where
-# a track carried from one photo to the next can pass the NCC check on a different face (seen:
-# 10 px mean landmark error on SynthAU stills), so each image is detected.
-DETECT_EVERY = {"video": 5, "folder": 1, "image": 1}
+# Detector every k-th frame when the caller does not say: a video's frames follow one another,
+# so tracking between detections is safe; a folder may hold unrelated photos, where a track
+# carried from one photo to the next can pass the NCC check on a different face (seen: 10 px
+# mean landmark error on SynthAU stills), so each image is detected, unless the caller says the
+# folder holds one video's frames (``frames=True``, ``--frames``).
+DETECT_EVERY_VIDEO = 5
 
 
-def detect_every_for(kind: str, detect_every: int | None) -> int:
-    """The caller's ``detect_every``, or :data:`DETECT_EVERY` for this input kind."""
-    return DETECT_EVERY[kind] if detect_every is None else detect_every
+def consecutive(kind: str, frames: bool) -> bool:
+    """Whether an input's images follow one another in time (tracking, sequence models)."""
+    return kind == "video" or (kind == "folder" and frames)
+
+
+def detect_every_for(kind: str, detect_every: int | None, frames: bool = False) -> int:
+    """The caller's ``detect_every``; else 5 for one video's frames, 1 for photos."""
+    if detect_every is not None:
+        return detect_every
+    return DETECT_EVERY_VIDEO if consecutive(kind, frames) else 1
 
 
 class Predictor:
@@ -108,8 +99,8 @@ class Predictor:
     aligned crop correlates less than this with the last detected face's is detected afresh
     (0: trust the tracker). ``max_faces``: faces kept a frame (1: the best-scoring one, one row a
     frame; more: one row per frame and face, ``face_id`` tracked). ``detect_every``: the
-    detector every k-th frame, landmarks tracked between; None: 5 for a video, every image of
-    a folder (:data:`DETECT_EVERY`; give 5 for a folder of one video's frames). ``min_face``:
+    detector every k-th frame, landmarks tracked between; None: 5 for a video (and a folder
+    called with ``frames=True``), every image of a folder of photos. ``min_face``:
     the smallest face (dlib box side, input pixels) looked for when detection on a copy downscaled
     to 640 px finds none (see :class:`aukit.data.align.FaceAligner`; None: only that copy).
     """
@@ -138,9 +129,11 @@ class Predictor:
 
     def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
                  annotate_video: bool = False, chunk: int = 32, plot: bool = True,
-                 progress: bool = False) -> PredictResult:
+                 progress: bool = False, frames: bool = False) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
-        ``progress``: a bar over the frames (their count from the container for a video)."""
+        ``progress``: a bar over the frames (their count from the container for a video).
+        ``frames``: a folder holds one video's frames in name order, not photos: its faces are
+        tracked between detections, and a sequence model (CPC) reads them as a sequence."""
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
         net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
@@ -149,7 +142,8 @@ class Predictor:
         out.mkdir(parents=True, exist_ok=True)
         stem = input_stem(input)
         aus = list(spec.aus)
-        every = detect_every_for(info["kind"], self.detect_every)
+        every = detect_every_for(info["kind"], self.detect_every, frames)
+        history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
         chunk = chunk_size(chunk, every, info["n_frames"], pipe.workers)
         reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
@@ -167,7 +161,8 @@ class Predictor:
             rows = [f for f, fl in zip(frames, per_frame) for _ in fl]
             group.clear()
             t = time.perf_counter()
-            preds = _infer(net, faces, batch, dev)
+            seqs = history.split(faces, [f.index for f in rows]) if history else None
+            preds = _infer(net, faces, batch, dev, seqs)
             t1 = time.perf_counter()
             df = rows_frame(rows, faces, preds, aus)
             parts.append(df)
@@ -249,12 +244,13 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
             device: str | None = None, detect_every: int | None = None, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
-            min_face: int | None = MIN_FACE, progress: bool = False) -> PredictResult:
+            min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
                    track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs) as p:
-        res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress)
+        res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
+                frames=frames)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 

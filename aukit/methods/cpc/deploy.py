@@ -1,11 +1,11 @@
 """CPC at deployment: f, the ConvGRU g and the regressor c (the predictor p removed) as an
 ``aukit predict`` model.
 
-``aukit predict`` hands over the faces of consecutive frames in time order, one batch at a
-time. ``CPCDeploy`` reads a batch as one sequence and gives frame t the causal window the
-notebooks evaluate with (``eval_window`` frames at ``stride``, zero state before the batch's
-first frame: a new batch starts a new context). For unrelated images (a folder of stills)
-set ``window=1``: every image is then read alone, from a zero state.
+``CPCDeploy`` reads a batch as one sequence and gives frame t the causal window the notebooks
+evaluate with (``eval_window`` frames at ``stride``, zero state before the batch's first
+frame). Its ``context`` tells ``aukit predict`` how many earlier faces frame t reads, so that
+predict cuts a video into runs of one face's consecutive frames and puts the faces before
+each batch in front of it (``aukit.predict.infer``); photos are read one by one.
 
     export_deployable(model, aus, "runs/cpc/deploy.pt", dataset="synthau-disfa", window=15, stride=2, size=128)
 """
@@ -32,6 +32,11 @@ class CPCDeploy(CPCNet):
         if window < 1 or stride < 1:
             raise ValueError(f"window and stride must be >= 1, got {window}, {stride}")
         self.window, self.stride = window, stride
+
+    @property
+    def context(self) -> int:
+        """Frames before t in t's causal window."""
+        return (self.window - 1) * self.stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 5:                                      # (B, T, 3, S, S) clips: CPCNet's own forward
