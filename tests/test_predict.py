@@ -545,6 +545,22 @@ def test_several_faces_get_a_row_each_and_keep_their_ids(model_path, tmp_path, w
     assert len(one) == 40 and (one.face_id == 0).all()                           # the default: one face a frame
 
 
+def test_smoothing_is_the_nan_aware_centred_mean():
+    """_smooth against the plain definition: each frame the mean of the values present within
+    window // 2 frames of it; a missing value stays missing; a window of 1 changes nothing."""
+    from aukit.predict.run import _smooth
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 3)) * 5
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[100:110] = np.nan
+    for window in (3, 4, 7):
+        h = window // 2
+        want = np.array([[np.nan if np.isnan(x[t, c]) else np.nanmean(x[max(0, t - h):t + h + 1, c])
+                          for c in range(3)] for t in range(len(x))])
+        np.testing.assert_allclose(_smooth(x, window), want, rtol=1e-12, equal_nan=True)
+    assert _smooth(x, 1) is x
+
+
 def test_face_ids_link_chunks_by_overlap():
     from aukit.predict.faces import FaceIds, FaceResult
     ids = FaceIds()

@@ -44,17 +44,21 @@ class PredictResult:
 
 
 def _smooth(x: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average over frames, NaN-aware (window 0/1: off)."""
+    """Centred moving average over frames (axis 0), NaN-aware (window 0/1: off): the mean of the
+    values present in each window, from cumulative sums (one pass, any length); NaN stays NaN."""
     if window <= 1:
         return x
-    out = np.full_like(x, np.nan)
-    half = window // 2
-    for t in range(len(x)):
-        seg = x[max(0, t - half):t + half + 1]
-        valid = ~np.isnan(seg)
-        out[t] = np.where(valid.any(0), np.nansum(seg, 0) / np.maximum(valid.sum(0), 1), np.nan)
-    out[np.isnan(x)] = np.nan
-    return out
+    half, n = window // 2, len(x)
+    present = ~np.isnan(x)
+    zero = np.zeros((1, *x.shape[1:]))
+    total = np.concatenate([zero, np.cumsum(np.where(present, x, 0.0), 0)])
+    count = np.concatenate([zero, np.cumsum(present, 0)])
+    t = np.arange(n)
+    lo, hi = np.clip(t - half, 0, n), np.clip(t + half + 1, 0, n)
+    k = count[hi] - count[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (total[hi] - total[lo]) / k
+    return np.where(present & (k > 0), out, np.nan)
 
 
 def chunk_size(chunk: int, detect_every: int, n_frames: int, workers: int) -> int:
@@ -210,12 +214,11 @@ class Predictor:
         import pandas as pd
         df = pd.concat(parts, ignore_index=True)
         if smooth > 1:                                # over each face's own frames
-            groups = list(df.groupby("face_id").indices.values())
-            for c in [c for c in df.columns if c.endswith(("_r", "_p"))]:
-                v = df[c].to_numpy(float, copy=True)
-                for idx in groups:
-                    v[idx] = _smooth(v[idx, None], smooth)[:, 0].round(3)
-                df[c] = v
+            cols = [c for c in df.columns if c.endswith(("_r", "_p"))]
+            v = df[cols].to_numpy(float, copy=True)
+            for idx in df.groupby("face_id").indices.values():
+                v[idx] = _smooth(v[idx], smooth).round(3)
+            df[cols] = v
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
