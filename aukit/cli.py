@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")
-    s.add_argument("--min-face", type=_pixels, default=80,
-                   help="smallest face to find, in pixels of the input (dlib box side, default 80): where detection "
+    s.add_argument("--min-face", type=_pixels, default=100,
+                   help="smallest face to find, in pixels of the input (dlib box side, default 100): where detection "
                         "on a copy downscaled to 640 px finds none, it looks again closer (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")

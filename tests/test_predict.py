@@ -119,25 +119,27 @@ def test_annotated_video_of_photos_of_other_sizes(model_path, tmp_path):
 
 
 def test_a_small_face_in_a_large_frame_is_found(model_path, tmp_path):
-    """The astronaut's face (an 87 px dlib box) in a 1920x1080 frame: detection on the copy
-    downscaled to 640 px sees a 29 px face and misses it; with min_face (default 80) it looks
-    again at the scale where 80 px become DLIB_MIN_BOX and finds it where the full frame does
-    (within the step between two levels of the detector's pyramid)."""
+    """The astronaut at 640 px (a 124 px dlib box) in a 1920x1080 frame: detection on the copy
+    downscaled to 640 px sees a 41 px face and misses it; with min_face (default 100) it looks
+    again at the scale where 100 px become DLIB_MIN_BOX and finds it where the full frame does
+    (within the step between two levels of the detector's pyramid). min_face 150 looks at a
+    scale where this face is 50 px: missed."""
     from aukit.data.align import FaceAligner
     frame = np.full((1080, 1920, 3), 90, np.uint8)
-    frame[400:912, 800:1312] = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    frame[300:940, 800:1440] = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (640, 640),
+                                          interpolation=cv2.INTER_AREA)
     img = tmp_path / "wide.png"
     cv2.imwrite(str(img), frame)
     full = FaceAligner("tas", min_face=None)
     full.policy = dataclasses.replace(full.policy, det_max_side=1920)
     truth, _ = full.detect(frame, bgr=True)
-    assert truth is not None and 80 <= truth[2] - truth[0] <= 95
+    assert truth is not None and 110 <= truth[2] - truth[0] <= 140
     assert FaceAligner("tas").detect(frame, bgr=True)[0] is None                 # the 640 px copy alone
-    assert FaceAligner("tas", min_face=200).detect(frame, bgr=True)[0] is None   # 200 px faces show at 640
-    found, _ = FaceAligner("tas", min_face=80).detect(frame, bgr=True)
-    assert found is not None and np.abs(np.subtract(found, truth)).max() <= 0.15 * (truth[2] - truth[0])  # another pyramid level
+    assert FaceAligner("tas", min_face=150).detect(frame, bgr=True)[0] is None
+    found, _ = FaceAligner("tas", min_face=100).detect(frame, bgr=True)
+    assert found is not None and np.abs(np.subtract(found, truth)).max() <= 0.15 * (truth[2] - truth[0])
     res = predict(img, str(model_path), tmp_path / "out", workers=0, plot=False)
-    assert _read(res.csv).success.tolist() == [1] and "min_face=80 " in res.csv.read_text()
+    assert _read(res.csv).success.tolist() == [1] and "min_face=100 " in res.csv.read_text()
     assert _read(predict(img, str(model_path), tmp_path / "off", workers=0, plot=False,
                          min_face=None).csv).success.tolist() == [0]
 

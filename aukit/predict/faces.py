@@ -26,7 +26,7 @@ from . import shm
 
 _ALIGNER = None
 TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
-MIN_FACE = 80       # px, the smallest dlib face box predict looks for at any resolution (FaceAligner)
+MIN_FACE = 100      # px, the smallest dlib face box predict looks for at any resolution (FaceAligner)
 
 
 @dataclass
