@@ -114,6 +114,28 @@ def test_jpeg_damaged_inside_is_refused_and_harmless_warnings_pass(tmp_path):
     assert {w: lost_pixels(w) for w in warnings} == warnings
 
 
+def test_exif_orientation_is_applied_as_opencv_does(tmp_path):
+    """A phone photo stored sideways with its EXIF orientation (1-8): read_bgr shows it upright,
+    pixel for pixel as cv2.imread does, also through the OpenCV path of a harmless warning."""
+    from PIL import Image
+    rgb = face_image()[:, :150]                                        # not square: a turn shows in the shape
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        p = tmp_path / f"o{o}.jpg"
+        Image.fromarray(rgb).save(p, "JPEG", exif=exif.tobytes(), quality=95)
+        img, why = read_bgr(p)
+        assert why == "" and np.array_equal(img, cv2.imread(str(p))), o
+        assert img.shape[:2] == ((150, 200) if o >= 5 else (200, 150)), o
+        if o == 6:
+            raw = p.read_bytes()
+            k = raw.index(b"\xff\xdb")                                 # 2 bytes before the DQT marker
+            q = tmp_path / "o6_extra.jpg"
+            q.write_bytes(raw[:k] + b"\x00\x00" + raw[k:])
+            got, why = read_bgr(q)
+            assert why == "" and np.array_equal(got, cv2.imread(str(q))) and got.shape[:2] == (150, 200)
+
+
 def test_jpeg_check_allows_zero_padding(tmp_path):
     p = tmp_path / "a.jpg"
     _jpg(p, face_image())
