@@ -161,3 +161,40 @@ def test_check_table(monkeypatch, trees, capsys):
     assert row["found"] and row["subjects"] == 3 and row["frames"] == 17
     assert "3 subjects, expected 27" in row["problems"] and "label_without_frame=1" in row["problems"]
     assert "disfa" in out and "missing: bp4d" in out
+
+
+@pytest.mark.parametrize("text, header, ncols, clean", [
+    ("0,1,2,4\n730,1,0,9\n731,0,1,1\n", True, None, True),                 # BP4D occurrence
+    ("730 , 3\r\n\r\n731,4\r\n  732,\t5  \r\n", False, 2, True),             # spaces, CRLF, a blank line
+    ("1 2\n2\t-3\n+3 4.0\n", False, 2, True),                                 # whitespace-separated, signs, 4.0
+    ("730,1\n731,1.5\n", False, 2, True),                                     # not an integer: the same error
+    ("730,1\n731 1,2\n", False, 2, False),                                    # a field too many: the line reader's error
+])
+def test_clean_table_fast_path_reads_what_the_line_reader_reads(tmp_path, monkeypatch, text, header, ncols, clean):
+    """read_table's one-pass reading of a clean file gives the line-by-line reader's table, line
+    numbers and errors (it hands every file it cannot read cleanly to that reader)."""
+    from aukit.data import labelio
+    p = tmp_path / "t.csv"
+    p.write_bytes(text.encode())
+
+    def read():
+        try:
+            names, t, lines = labelio.read_table(p, header=header, ncols=ncols)
+            return names, t.tolist(), lines.tolist()
+        except LabelFormatError as e:
+            return str(e)
+
+    real, taken = labelio._clean_rows, []
+    monkeypatch.setattr(labelio, "_clean_rows", lambda lines, width: taken.append(real(lines, width)) or taken[-1])
+    fast = read()
+    assert (taken[0] is not None) == clean
+    monkeypatch.setattr(labelio, "_clean_rows", lambda lines, width: None)
+    assert read() == fast
+
+
+def test_clean_table_fast_path_is_taken(tmp_path):
+    from aukit.data import labelio
+    rows = labelio._clean_rows(["730 , 3", "731,4\r", "732\t5"], 2)
+    assert rows.tolist() == [[730, 3], [731, 4], [732, 5]]
+    assert labelio._clean_rows(["730,,3"], 2) is None and labelio._clean_rows(["730,3,1"], 2) is None
+    assert labelio._clean_rows(["730,1e3"], 2) is None                 # exponents: the line reader decides

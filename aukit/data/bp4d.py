@@ -25,15 +25,16 @@ from .manifest import as_list, base_name, entry
 from .scan import fill, scan
 
 
-def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int, Path]]:
-    seqs: dict[tuple[str, str], dict[int, Path]] = defaultdict(dict)
+def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int, str]]:
+    """Frame paths (str) by (subject, task) and frame number."""
+    seqs: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
     stray: list[tuple[dict, Path]] = []
     tail = pattern.rpartition("}")[2]  # '.jpg': of two names for a frame, '732.jpg' wins over '732.JPG'
-    for fields, path in sorted(scan(root, pattern, stray), key=lambda fp: not fp[1].name.endswith(tail)):
+    for fields, path in sorted(scan(root, pattern, stray, strings=True), key=lambda fp: not fp[1].endswith(tail)):
         n = int(fields["frame"])
         seq = seqs[(fields["subject"], fields["task"])]
         if n in seq:  # both 732.jpg and 0732.jpg: keep the first, say so
-            note_ignored(qa, [(fields, path)], f"second image of frame {n} ({seq[n].name} is used)")
+            note_ignored(qa, [(fields, path)], f"second image of frame {n} ({Path(seq[n]).name} is used)")
             continue
         seq[n] = path
     note_ignored(qa, stray, f"not a frame image ({pattern})")
@@ -116,7 +117,7 @@ def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
             where = pats["frames"].format(subject=subject, task=task, frame="*")
             qa.note("label_without_frame", f"{subject}/{task}: label files but no images ({where})")
         img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
-                            "source": [str(p) for p in frames.values()]})
+                            "source": list(frames.values())})
         df = join_labels(img, labels, qa, subject) if labels else img
         if df.empty:
             continue
