@@ -123,7 +123,8 @@ def test_a_small_face_in_a_large_frame_is_found(model_path, tmp_path):
     downscaled to 640 px sees a 41 px face and misses it; with min_face (default 100) it looks
     again at the scale where 100 px become DLIB_MIN_BOX and finds it where the full frame does
     (within the step between two levels of the detector's pyramid). min_face 150 looks at a
-    scale where this face is 50 px: missed."""
+    scale where this face is 50 px: missed. With --max-faces 2 the second look also runs when
+    the first found one face, a large one, and finds the small one beside it."""
     from aukit.data.align import FaceAligner
     frame = np.full((1080, 1920, 3), 90, np.uint8)
     frame[300:940, 800:1440] = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (640, 640),
@@ -142,6 +143,15 @@ def test_a_small_face_in_a_large_frame_is_found(model_path, tmp_path):
     assert _read(res.csv).success.tolist() == [1] and "min_face=100 " in res.csv.read_text()
     assert _read(predict(img, str(model_path), tmp_path / "off", workers=0, plot=False,
                          min_face=None).csv).success.tolist() == [0]
+    # beside a large face (found on the 640 px copy) the small one is looked for when two are wanted
+    small = frame[300:940, 800:1440].copy()
+    frame[:, :1080] = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (1080, 1080))
+    frame[:, 1080:] = 90
+    frame[300:940, 1200:1840] = small
+    two = FaceAligner("tas", min_face=100)
+    assert len(two.detect_all(frame, bgr=True)) == 1
+    centres = sorted((b[0] + b[2]) / 2 for b, _ in two.detect_all(frame, bgr=True, want=2)[:2])  # the best two
+    assert centres[0] < 1080 and 1200 < centres[1] < 1840
 
 
 class _WindowLength(nn.Module):

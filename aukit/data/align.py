@@ -166,14 +166,18 @@ class FaceAligner:
         found = self.detect_all(rgb, bgr)
         return found[0] if found else (None, float("nan"))
 
-    def detect_all(self, rgb: np.ndarray, bgr: bool = False) -> list[tuple[tuple[int, int, int, int], float]]:
+    def detect_all(self, rgb: np.ndarray, bgr: bool = False,
+                   want: int = 1) -> list[tuple[tuple[int, int, int, int], float]]:
         """Every detection scoring above the threshold, ``(box, score)``, best first by the
-        policy's pick (score or size); see :meth:`detect`."""
+        policy's pick (score or size); see :meth:`detect`. ``want``: the faces the caller keeps;
+        while the first look found fewer, the second (``min_face``) runs and the look that
+        found more is kept (a small face beside a large one)."""
         h, w = rgb.shape[:2]
         f = min(1.0, self.policy.det_max_side / max(h, w))
         found = self._detect_at(rgb, f, bgr)
-        if not found and self.min_face is not None and self.min_face * f < DLIB_MIN_BOX:
-            found = self._detect_at(rgb, min(1.0, DLIB_MIN_BOX / self.min_face), bgr)   # small faces: look closer
+        if len(found) < want and self.min_face is not None and self.min_face * f < DLIB_MIN_BOX:
+            closer = self._detect_at(rgb, min(1.0, DLIB_MIN_BOX / self.min_face), bgr)   # small faces
+            found = closer if len(closer) > len(found) else found
         return found
 
     def _detect_at(self, rgb: np.ndarray, f: float, bgr: bool) -> list[tuple[tuple[int, int, int, int], float]]:

@@ -148,7 +148,7 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
                 faces.append(FaceResult(True, tr["box"], tr["conf"], lm, aligned, face=tr["face"]))
         if detect:
             faces, new, taken = [], [], set()
-            for (l, t, r, b), score in a.detect_all(img, bgr=True)[:max_faces]:
+            for (l, t, r, b), score in a.detect_all(img, bgr=True, want=max_faces)[:max_faces]:
                 box = (l, t, r - l, b - t)
                 lm, aligned = _fit(img, (l, t, r, b))
                 over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
