@@ -21,6 +21,7 @@ def test_cpc_notebook_smoke(synthau_tiny, tmp_path):
         t1, t3, t5 = (m[f"{src}_val_top{n}"] for n in (1, 3, 5))
         assert 0.0 <= t1 <= t3 <= t5 <= 1.0
     assert m["const_icc_avg"] == 0.0 and m["const_mae_avg"] > 0.0
+    assert 0.0 < m["const_median_mae_avg"] <= 5.0 and "const_median_mae_avg" in m["headline"]
     # two steps per stage cannot learn much; the best 2% model must still beat the labelled-mean constant
     assert min(m[f"mae_avg_{v}"] for v in VARIANTS_2PCT) < m["const_mae_avg"]
     for f in ("metrics.json", "run.yaml", "cpc.ipynb", "cpc.html", "tables/table1_pretext_topn.md",

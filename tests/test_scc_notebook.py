@@ -22,6 +22,7 @@ def test_scc_notebook_smoke(synthau_tiny, tmp_path):
         # a 3-step model outputs near-zero maps: it must at least beat the training-mean constant
         assert mae < m["mae_constant_mean"]
     assert m["icc_constant"] == 0.0 and m["train_frames"] > 0 and m["test_frames"] > 0
+    assert m["headline"][-1] == "mae_constant_median" and m["mae_constant"] <= m["mae_constant_median"]
     out = tmp_path / "scc"
     for f in ("metrics.json", "run.yaml", "scc.ipynb", "scc.html", "tables/table1_disfa_icc.md",
               "tables/table1_disfa_mae.csv", "figures/fig5_heatmaps.png", "figures/fig5_curves.pdf",

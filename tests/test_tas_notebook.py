@@ -22,6 +22,7 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
         assert 0.0 <= m[f"mae_{au}"] <= 5.0
     assert math.isfinite(m["icc_avg"]) and 0.0 <= m["mae_avg"] <= 5.0
     assert m["mae_avg"] < m["const_mae_avg"]                               # better than a constant predictor
+    assert 0.0 < m["const_median_mae_avg"] <= 5.0 and m["headline"] == ["icc_avg", "mae_avg", "const_median_mae_avg"]
     assert m["n_segments"] > 0 and 0 < m["keyframe_fraction"] <= 1
     for name in ("A1", "A4", "A6"):                                        # the smoke ablation rows
         assert math.isfinite(m[f"t3_{name}_icc_avg"])

@@ -296,7 +296,8 @@ def run(ecfg: ExperimentConfig) -> dict:
         export_deployable(scc_model, data.aus, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset, configs(ecfg, {})[1])
     m["wall_s"] = time.perf_counter() - t0
     report.add_metrics(**m)
-    report.headline("icc_avg_scc_heatmap", "mae_avg_scc_heatmap", "icc_avg_resnet_deconv", "mae_avg_resnet_deconv")
+    report.headline("icc_avg_scc_heatmap", "mae_avg_scc_heatmap", "icc_avg_resnet_deconv", "mae_avg_resnet_deconv",
+                    "mae_constant_median")
     report.add_reference("icc_avg_scc_heatmap", "scc", f"table1_{fam}_icc", "SCC-Heatmap (Ours)")
     report.add_reference("mae_avg_scc_heatmap", "scc", f"table1_{fam}_mae", "SCC-Heatmap (Ours)")
     report.write(data=data.info)
