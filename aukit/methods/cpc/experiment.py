@@ -64,7 +64,7 @@ class Results:
     pretext: list = field(default_factory=list)     # {"pool"|"target": {"history": [...], "val": {...}}} per seed
     curves: dict = field(default_factory=dict)      # seed 0: labels + predictions on one test sequence
     const: list = field(default_factory=list)       # constant-predictor metrics per seed (labelled frames' mean)
-    const_median: list = field(default_factory=list)  # ... and their median (the MAE-optimal constant)
+    const_median: list = field(default_factory=list)  # ... and their median (least MAE on those frames)
     wall_s: float = 0.0
     configs: dict = field(default_factory=dict)
     split: object = field(default=None, repr=False)   # the target Split (AU distribution figure)
@@ -180,7 +180,7 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
     all_anchors = labelled_rows(split, 1.0, 0)
     out: dict = {"variants": {}, "pretext": {}, "preds": {}, "rows": rows, "n_labelled": len(anchors)}
     # constant predictors, the floor every model must beat: the labelled frames' mean, and their
-    # median (the MAE-optimal constant)
+    # median (the constant with the least MAE on those frames)
     out["const"] = score(np.broadcast_to(np.nanmean(split.labels[anchors], 0), y.shape), y, split.aus)
     out["const_median"] = score(np.broadcast_to(np.nanmedian(split.labels[anchors], 0), y.shape), y, split.aus)
 

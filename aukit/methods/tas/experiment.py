@@ -106,7 +106,8 @@ def evaluate(model: TASNet, data: TASData, opts: RunOptions, *, rows: np.ndarray
 
 def constant_predictor(data: TASData, opts: RunOptions) -> dict:
     """Model-free references: every test frame gets one value per AU from the training keyframe
-    labels, their mean (``mae_*``) or their median (``median_mae_*``, the MAE-optimal constant)."""
+    labels, their mean (``mae_*``) or their median (``median_mae_*``: the constant with the least
+    MAE on those keyframes; keyframes are peaks and valleys, so it may sit far from the test frames)."""
     rows = eval_rows(data, opts.eval_stride)
     ends = np.stack([data.seg_rows[:, 0], data.seg_rows[:, -1]], 1)
     out = {}
