@@ -91,15 +91,12 @@ def _at_least_one(text: str) -> int:
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
     had a face, 1 when one had none, 2 when one could not be read."""
-    from collections import Counter
-
     from .predict import InputError, Predictor
-    from .predict.frames import input_stem
-    stems = Counter(input_stem(i) for i in a.input)
-    clash = sorted(s for s, n in stems.items() if n > 1)
-    if clash:
-        print(f"aukit predict: inputs would write the same {a.out}/<name>.csv: {', '.join(clash)}; "
-              "run them with separate --out folders", file=sys.stderr)
+    from .predict.frames import output_names
+    try:
+        names = output_names(a.input)          # F001/T1 and M001/T1 write F001_T1.csv and M001_T1.csv
+    except InputError as e:
+        print(f"aukit predict: {e}", file=sys.stderr)
         return 2
     rc = 0
     with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
@@ -109,7 +106,7 @@ def cmd_predict(a) -> int:
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
             try:
                 res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
-                        frames=a.frames)
+                        frames=a.frames, name=names[i - 1])
             except InputError as e:
                 print(f"aukit predict: {where}{e}", file=sys.stderr)
                 rc = 2

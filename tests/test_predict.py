@@ -496,12 +496,28 @@ def test_cli_runs_every_input_and_says_which_failed(model_path, tmp_path, capsys
     assert "[2/3] input not found" in err and "missing.mp4" in err
     assert _read(out / "face.csv").success.tolist() == [1] and _read(out / "blank.csv").success.tolist() == [0]
     assert main(args + [str(face), str(blank)]) == 1          # one input without a face
-    (tmp_path / "again").mkdir()
-    twin = tmp_path / "again" / "face.png"
-    twin.write_bytes(face.read_bytes())
+    # inputs of one name (BP4D's F001/T1 and M001/T1) write names told apart by their folders
+    for subject in ("F001", "M001"):
+        (tmp_path / "2D" / subject / "T1").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "2D" / subject / "T1" / "1.png"), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    assert main(args + [str(tmp_path / "2D/F001/T1"), str(tmp_path / "2D/M001/T1"), str(face)]) == 0
+    assert all(_read(out / f"{n}.csv").success.tolist() == [1] for n in ("F001_T1", "M001_T1", "face"))
     capsys.readouterr()
-    assert main(args + [str(face), str(twin)]) == 2
-    assert "would write the same" in capsys.readouterr().err
+    assert main(args + [str(face), str(face)]) == 2
+    assert "an input is given twice" in capsys.readouterr().err
+    assert main(args + [str(tmp_path / "2D")]) == 2                 # subfolders only: say how to give them
+    assert "has 2 subfolder(s) (F001, M001): give them as inputs" in capsys.readouterr().err
+
+
+def test_output_names_are_distinct_and_short(tmp_path):
+    from aukit.predict.frames import output_names
+    for sub in ("2D/F001/T1", "2D/F001/T2", "2D/M001/T1", "x/clip"):
+        (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "x" / "clip.mp4").write_bytes(b"")
+    assert output_names([tmp_path / "2D/F001/T1", tmp_path / "2D/M001/T1", tmp_path / "2D/F001/T2"]) == \
+        ["F001_T1", "M001_T1", "T2"]
+    assert output_names([tmp_path / "x/clip", tmp_path / "x/clip.mp4"]) == ["clip", "clip_mp4"]
+    assert output_names([tmp_path / "x/clip.mp4"]) == ["clip"]
 
 
 def test_cli_shows_progress_over_the_frames_unless_told_not_to(model_path, tmp_path, capsys):

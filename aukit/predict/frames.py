@@ -62,6 +62,30 @@ def input_stem(path: str | Path) -> str:
     return path.stem if path.is_file() else path.name
 
 
+def output_names(inputs: list) -> list[str]:
+    """A distinct output name per input: its :func:`input_stem`, with as many parent folders in
+    front as it takes to tell apart inputs of one name (``2D/F001/T1`` and ``2D/M001/T1``, BP4D's
+    layout, become ``F001_T1`` and ``M001_T1``). The same input twice is an error."""
+    paths = [Path(p).resolve() for p in inputs]
+    if len(set(paths)) < len(paths):
+        twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+        raise InputError(f"an input is given twice: {', '.join(twice)}")
+    stems = [input_stem(p) for p in paths]
+    same_folder = [sum(q.parent == p.parent and t == s for q, t in zip(paths, stems)) > 1 for p, s in zip(paths, stems)]
+    base = [p.name.replace(".", "_") if dup else s for p, s, dup in zip(paths, stems, same_folder)]  # clip/, clip.mp4
+    names = [[b] + [q.name for q in p.parents if q.name] for p, b in zip(paths, base)]
+    depth = [1] * len(paths)
+    while True:
+        cur = ["_".join(reversed(n[:d])) for n, d in zip(names, depth)]
+        clash = {c for c in cur if cur.count(c) > 1}
+        if not clash:
+            return cur
+        deeper = [d + 1 if c in clash and d < len(n) else d for n, d, c in zip(names, depth, cur)]
+        if deeper == depth:                   # nothing left to tell them apart by: number them
+            return [f"{c}_{i}" if c in clash else c for i, c in enumerate(cur)]
+        depth = deeper
+
+
 def in_threads(fn, items: list, threads: int, ahead: int) -> Iterator:
     """``fn(item)`` for each item, in order, computed by ``threads`` threads at most ``ahead``
     items before the consumer (OpenCV's image decoding releases the GIL). Left early, the
@@ -91,7 +115,10 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
     if k == "folder":
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
         if not files:
-            raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            subs = sorted(p.name for p in path.iterdir() if p.is_dir())
+            hint = (f"; it has {len(subs)} subfolder(s) ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): "
+                    f"give them as inputs ({path}/*) to predict each" if subs else "")
+            raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}){hint}")
 
         def gen():
             for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):

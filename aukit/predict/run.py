@@ -133,18 +133,19 @@ class Predictor:
 
     def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
                  annotate_video: bool = False, chunk: int = 32, plot: bool = True,
-                 progress: bool = False, frames: bool = False) -> PredictResult:
+                 progress: bool = False, frames: bool = False, name: str | None = None) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
         ``progress``: a bar over the frames (their count from the container for a video).
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
-        tracked between detections, and a sequence model (CPC) reads them as a sequence."""
+        tracked between detections, and a sequence model (CPC) reads them as a sequence.
+        ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``)."""
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
         net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
         frames_iter, info = read_frames(input)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        stem = input_stem(input)
+        stem = name or input_stem(input)
         aus = list(spec.aus)
         every = detect_every_for(info["kind"], self.detect_every, frames)
         history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
