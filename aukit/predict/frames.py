@@ -14,7 +14,7 @@ import queue
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,21 +68,22 @@ def output_names(inputs: list) -> list[str]:
     layout, become ``F001_T1`` and ``M001_T1``). The same input twice is an error."""
     paths = [Path(p).resolve() for p in inputs]
     if len(set(paths)) < len(paths):
-        twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+        twice = sorted(str(p) for p, n in Counter(paths).items() if n > 1)
         raise InputError(f"an input is given twice: {', '.join(twice)}")
     stems = [input_stem(p) for p in paths]
-    same_folder = [sum(q.parent == p.parent and t == s for q, t in zip(paths, stems)) > 1 for p, s in zip(paths, stems)]
-    base = [p.name.replace(".", "_") if dup else s for p, s, dup in zip(paths, stems, same_folder)]  # clip/, clip.mp4
+    in_folder = Counter(zip((p.parent for p in paths), stems))
+    base = [p.name.replace(".", "_") if in_folder[p.parent, s] > 1 else s   # clip/ and clip.mp4 side by side
+            for p, s in zip(paths, stems)]
     names = [[b] + [q.name for q in p.parents if q.name] for p, b in zip(paths, base)]
     depth = [1] * len(paths)
     while True:
         cur = ["_".join(reversed(n[:d])) for n, d in zip(names, depth)]
-        clash = {c for c in cur if cur.count(c) > 1}
-        if not clash:
+        count = Counter(cur)
+        if max(count.values()) == 1:
             return cur
-        deeper = [d + 1 if c in clash and d < len(n) else d for n, d, c in zip(names, depth, cur)]
+        deeper = [d + 1 if count[c] > 1 and d < len(n) else d for n, d, c in zip(names, depth, cur)]
         if deeper == depth:                   # nothing left to tell them apart by: number them
-            return [f"{c}_{i}" if c in clash else c for i, c in enumerate(cur)]
+            return [f"{c}_{i}" if count[c] > 1 else c for i, c in enumerate(cur)]
         depth = deeper
 
 
