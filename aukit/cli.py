@@ -100,7 +100,7 @@ def cmd_predict(a) -> int:
         return 2
     rc = 0
     with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
-                   max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs,
+                   max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
                    **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
         for i, path in enumerate(a.input, 1):
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
     s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
+    s.add_argument("--compile", action="store_true",
+                   help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "
+                        "24 without); falls back to the plain model where compiling fails")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")
     s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")

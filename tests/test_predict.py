@@ -217,6 +217,27 @@ def test_track_history_splits_runs_per_face():
     assert [run for run, _ in photos.split(g1, [0, 0, 1, 1, 2, 2])] == [[0], [2], [4], [1], [3]]
 
 
+def test_compiled_model_gives_the_eager_rows_and_falls_back(model_path, tmp_path, monkeypatch, recwarn):
+    """--compile: the rows equal the plain model's; where compiling fails the plain model runs,
+    with a warning, and the rows are the same again."""
+    from aukit.predict import infer
+    path = _clip(tmp_path / "clip.avi", 4, black=9)
+    kw = dict(workers=0, plot=False)
+    plain = _read(predict(path, str(model_path), tmp_path / "plain", **kw).csv)
+    compiled = _read(predict(path, str(model_path), tmp_path / "compiled", compile=True, **kw).csv)
+    pd.testing.assert_frame_equal(plain, compiled, atol=1e-3, rtol=0)
+    assert not any("torch.compile failed" in str(w.message) for w in recwarn)   # it did compile here
+
+    def broken(model):
+        def run(x):
+            raise RuntimeError("no C++ compiler found\nmore lines")
+        return run
+    monkeypatch.setattr(infer.torch, "compile", broken)
+    fallback = _read(predict(path, str(model_path), tmp_path / "fallback", compile=True, **kw).csv)
+    pd.testing.assert_frame_equal(plain, fallback)
+    assert any("torch.compile failed (RuntimeError: no C++ compiler found)" in str(w.message) for w in recwarn)
+
+
 def test_single_image_cut_short_is_refused_with_the_reason(model_path, tmp_path):
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
     img = tmp_path / "face.jpg"

@@ -11,7 +11,7 @@ from .. import deploy
 from ..runtime import pick_device
 from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, input_stem, read_frames
-from .infer import TrackHistory
+from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
 from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
 
@@ -107,15 +107,19 @@ class Predictor:
     called with ``frames=True``), every image of a folder of photos. ``min_face``:
     the smallest face (dlib box side, input pixels) looked for when detection on a copy downscaled
     to 640 px finds none (see :class:`aukit.data.align.FaceAligner`; None: only that copy).
+    ``compile``: run the model through ``torch.compile`` (:class:`~aukit.predict.infer.CompiledOrEager`).
     """
 
     def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None,
                  detect_every: int | None = None,
                  workers: int | None = None, track_ncc: float = TRACK_NCC, max_faces: int = 1,
-                 min_face: int | None = MIN_FACE, runs: str | Path | tuple = deploy.RUN_FOLDERS):
+                 min_face: int | None = MIN_FACE, runs: str | Path | tuple = deploy.RUN_FOLDERS,
+                 compile: bool = False):
         t0 = time.perf_counter()
         self.device = pick_device(device)
         self.net = deploy.load(deploy.find(model, runs), self.device)
+        if compile:                                 # compiled on the first batch (seconds, once)
+            self.net.model = CompiledOrEager(self.net.model)
         self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
         self.min_face = min_face
         self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc, max_faces=max_faces,
@@ -248,11 +252,12 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
             device: str | None = None, detect_every: int | None = None, smooth: int = 0, annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
-            min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False) -> PredictResult:
+            min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False,
+            compile: bool = False) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
-                   track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs) as p:
+                   track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs, compile=compile) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
                 frames=frames)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
