@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import cv2
 import numpy as np
@@ -226,7 +227,9 @@ def test_compiled_model_gives_the_eager_rows_and_falls_back(model_path, tmp_path
     plain = _read(predict(path, str(model_path), tmp_path / "plain", **kw).csv)
     compiled = _read(predict(path, str(model_path), tmp_path / "compiled", compile=True, **kw).csv)
     pd.testing.assert_frame_equal(plain, compiled, atol=1e-3, rtol=0)
-    assert not any("torch.compile failed" in str(w.message) for w in recwarn)   # it did compile here
+    failed = [str(w.message) for w in recwarn if "torch.compile failed" in str(w.message)]
+    if shutil.which("g++") or shutil.which("c++"):                 # inductor's CPU backend can build here
+        assert failed == []
 
     def broken(model):
         def run(x):
