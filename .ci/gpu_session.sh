@@ -13,7 +13,8 @@
 #
 # The GPU image has PyTorch but no dlib model (face-recognition-models is ~100 MB, over
 # what travels), no opencv-contrib (TV-L1 flow) and no papermill. So `pack` carries:
-#   .device/whl/            wheels of papermill, ipykernel, nbconvert, ipywidgets and their needs
+#   .device/whl/            wheels of papermill, ipykernel, nbconvert, ipywidgets, simplejpeg (aukit's
+#                           JPEG reader, not in the image) and their needs
 #   .device/cache.tar.xz    the dlib faces of every SynthAU set (status, box, 68 landmarks per
 #                           frame: prepare's expensive pass) and RTATL's TV-L1 flow cache, as
 #                           computed here; the store keys hold the absolute data root, so the
@@ -64,10 +65,12 @@ pack() {
               --platform manylinux2014_x86_64 --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64"
   # shellcheck disable=SC2086
   python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp $plat -d .device/whl \
-    papermill==2.7.0 ipykernel==7.4.0 nbclient==0.11.0 nbformat==5.11.1 nbconvert==7.17.2 ipywidgets==8.1.9
+    papermill==2.7.0 ipykernel==7.4.0 nbclient==0.11.0 nbformat==5.11.1 nbconvert==7.17.2 ipywidgets==8.1.9 \
+    simplejpeg==1.9.0
   # already in the GPU image (KINDS.md): keep its versions
   (cd .device/whl && rm -f attrs-* certifi-* charset_normalizer-* click-* idna-* packaging-* psutil-* pygments-* \
-     python_dateutil-* pyyaml-* requests-* tqdm-* typing_extensions-* tzdata-* urllib3-* jinja2-* markupsafe-* six-*)
+     python_dateutil-* pyyaml-* requests-* tqdm-* typing_extensions-* tzdata-* urllib3-* jinja2-* markupsafe-* six-* \
+     numpy-*)
   for d in data/cache/synthau-*__faces__*; do
     mkdir -p ".device/cache/$(basename "$d")" && cp "$d"/faces.npz "$d"/key.json ".device/cache/$(basename "$d")/"
   done
