@@ -27,6 +27,12 @@ import simplejpeg
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 CUT_SHORT = "JPEG cut short (no end-of-image marker)"
 SOI = b"\xff\xd8"                # a JPEG's first two bytes
+EOI = b"\xff\xd9"                # and its last two (zero padding may follow)
+
+
+def _ends_whole(tail: bytes) -> bool:
+    """Whether a JPEG's last bytes hold its end-of-image marker."""
+    return tail.rstrip(b"\0").endswith(EOI)
 
 
 def jpeg_complete(path: str | Path) -> bool:
@@ -45,7 +51,7 @@ def jpeg_complete(path: str | Path) -> bool:
                 return True
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 4096))
-            return f.read().rstrip(b"\0").endswith(b"\xff\xd9")
+            return _ends_whole(f.read())
     except OSError:
         return False
 
@@ -117,13 +123,13 @@ def read_bgr(path: str | Path) -> tuple[np.ndarray | None, str]:
     path = Path(path)
     if not path.is_file():
         return None, f"missing file {path.name}"
-    if not jpeg_complete(path):
-        return None, f"{CUT_SHORT}: {path.name}"
     try:
-        data = path.read_bytes()
+        data = path.read_bytes()                # once: the marker check below reads these bytes too
     except OSError as e:
         return None, f"unreadable image {path.name} ({e.strerror})"
     if data[:2] == SOI:
+        if path.suffix.lower() in JPEG_SUFFIXES and not _ends_whole(data[-4096:]):
+            return None, f"{CUT_SHORT}: {path.name}"   # refused before libjpeg sees it (jpeg_complete)
         img, why = decode_jpeg(data)
         if img is None:
             return None, f"damaged JPEG ({why}): {path.name}"
