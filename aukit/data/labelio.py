@@ -103,57 +103,64 @@ def _clean_rows(lines: list[str], width: int) -> np.ndarray | None:
     return np.array(text.replace(",", " ").split(), dtype=np.float64).reshape(-1, width)  # numbers and blanks only
 
 
+_FIELDS = re.compile(r"\s*,\s*|\s+")   # sep=None: a comma (spaces around it allowed) or whitespace
+
+
+def _tokens(line: str, sep: str | None) -> list[str]:
+    """The stripped fields of one stripped line."""
+    return [t.strip() for t in (_FIELDS.split(line) if sep is None else line.split(sep))]
+
+
+def _line_rows(path: Path, numbered: list[tuple[int, str]], width: int | None,
+               sep: str | None) -> np.ndarray:
+    """The table read line by line, naming the first bad line: an empty field, a wrong width,
+    a token that is not a number."""
+    rows = []
+    for lineno, line in numbered:
+        line = line.strip()
+        toks = _tokens(line, sep)
+        if "" in toks:
+            raise LabelFormatError(f"{path}:{lineno}: empty field {toks.index('') + 1}: {line!r}")
+        if width is not None and len(toks) != width:
+            raise LabelFormatError(f"{path}:{lineno}: expected {width} fields, got {len(toks)}: {line!r}")
+        rows.append(toks)
+    try:
+        return np.asarray(rows, dtype=np.float64).reshape(-1, width or 0)
+    except ValueError:  # find the token for the message (rare path)
+        for toks, (lineno, _) in zip(rows, numbered):
+            for tok in toks:
+                try:
+                    float(tok)
+                except ValueError:
+                    raise LabelFormatError(f"{path}:{lineno}: cannot parse {tok!r} as a number") from None
+        raise
+
+
 def read_table(path: Path, *, header: bool, ncols: int | None = None,
                sep: str | None = None) -> tuple[list[str] | None, np.ndarray, np.ndarray]:
     """Integer table (rows, cols) as float64 from a small text file, with file:line errors.
 
     Returns (header names or None, table, the 1-based line number of each row).
     `sep=None` accepts a comma (spaces around it allowed) or whitespace; an empty field
-    ('730,,1') is an error. Blank lines and CRLF endings are fine.
+    ('730,,1') is an error. Blank lines and CRLF endings are fine. A clean file goes through
+    :func:`_clean_rows` in one pass; any other through :func:`_line_rows`, which names the line.
     """
     path = Path(path)
-    rows: list[list[str]] = []
-    linenos: list[int] = []
     names = None
     numbered = [(i, line) for i, line in enumerate(_text_lines(path), start=1) if line.strip()]
-    if header and numbered:
-        first = numbered[0][1].strip()
-        names = [t.strip() for t in (re.split(r"\s*,\s*|\s+", first) if sep is None else first.split(sep))]
-        numbered = numbered[1:]
+    if header:
+        if not numbered:
+            raise LabelFormatError(f"{path}:1: empty file, expected a header")
+        names, numbered = _tokens(numbered[0][1].strip(), sep), numbered[1:]
     width = ncols or (len(names) if names else None)
-    fast = _clean_rows([line for _, line in numbered], width) if sep is None and width and numbered else None
-    if fast is not None:
-        t, lines = fast, np.fromiter((i for i, _ in numbered), np.int64, len(numbered))
-        rows = None
-    else:
-        for lineno, line in numbered:
-            line = line.strip()
-            toks = [t.strip() for t in (re.split(r"\s*,\s*|\s+", line) if sep is None else line.split(sep))]
-            if "" in toks:
-                raise LabelFormatError(f"{path}:{lineno}: empty field {toks.index('') + 1}: {line!r}")
-            if width is not None and len(toks) != width:
-                raise LabelFormatError(f"{path}:{lineno}: expected {width} fields, got {len(toks)}: {line!r}")
-            rows.append(toks)
-            linenos.append(lineno)
-    if header and names is None:
-        raise LabelFormatError(f"{path}:1: empty file, expected a header")
-    if fast is None:
-        width = width or 0
-        lines = np.asarray(linenos, dtype=np.int64)
-        try:
-            t = np.asarray(rows, dtype=np.float64).reshape(-1, width)
-        except ValueError:  # find the token for the message (rare path)
-            for toks, lineno in zip(rows, lines):
-                for tok in toks:
-                    try:
-                        float(tok)
-                    except ValueError:
-                        raise LabelFormatError(f"{path}:{lineno}: cannot parse {tok!r} as a number") from None
-            raise
+    t = _clean_rows([line for _, line in numbered], width) if sep is None and width and numbered else None
+    if t is None:
+        t = _line_rows(path, numbered, width, sep)
+    lines = np.fromiter((i for i, _ in numbered), np.int64, len(numbered))
     bad = ~np.isfinite(t) | (t != np.round(t))
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        shown = rows[i][j] if rows is not None else re.split(r"\s*,\s*|\s+", numbered[i][1].strip())[j]
+        shown = _tokens(numbered[i][1].strip(), sep)[j]
         raise LabelFormatError(f"{path}:{lines[i]}: field {j + 1} is {shown!r}, expected an integer")
     return names, t, lines
 
