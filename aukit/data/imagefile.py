@@ -127,6 +127,8 @@ def read_bgr(path: str | Path) -> tuple[np.ndarray | None, str]:
         data = path.read_bytes()                # once: the marker check below reads these bytes too
     except OSError as e:
         return None, f"unreadable image {path.name} ({e.strerror})"
+    if not data:                                # OpenCV raises on an empty buffer
+        return None, f"empty file {path.name}"
     if data[:2] == SOI:
         if path.suffix.lower() in JPEG_SUFFIXES and not _ends_whole(data[-4096:]):
             return None, f"{CUT_SHORT}: {path.name}"   # refused before libjpeg sees it (jpeg_complete)
