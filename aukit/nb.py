@@ -7,6 +7,7 @@ run (parameters, wall time) to ``run.yaml``.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import time
@@ -44,6 +45,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     import papermill as pm
 
     nb = notebook_path(str(notebook))
+    declared = check_parameters(nb, parameters or {})
     out = Path(out_dir).resolve()
     given = (parameters or {}).get("out_dir")
     if given is not None and Path(str(given)).resolve() != out:
@@ -51,7 +53,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
         raise ValueError(f"parameter out_dir={given!r} differs from the output folder {out}; pass one of them")
     out.mkdir(parents=True, exist_ok=True)
     params = {"out_dir": str(out), **(parameters or {})}
-    if "model_dir" not in params and "model_dir" in pm.inspect_notebook(str(nb)):
+    if "model_dir" not in params and "model_dir" in declared:
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name
     t0 = time.perf_counter()
@@ -64,6 +66,22 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     _record_run(out, nb, params, wall)
     metrics = out / "metrics.json"
     return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def check_parameters(notebook: str | Path, names) -> list[str]:
+    """The parameters ``notebook``'s parameters cell declares; a name in ``names`` it does not
+    declare is a ValueError. Papermill would inject it and run on with the default, so a typo
+    (``-p epoch 10``) would give a run that looks right and is not the one asked for."""
+    import papermill as pm
+
+    nb = notebook_path(str(notebook))
+    declared = list(pm.inspect_notebook(str(nb)))
+    unknown = [n for n in names if n not in declared]
+    if unknown:
+        hints = [f"{n!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(n, declared, 1))
+                 else repr(n) for n in unknown]
+        raise ValueError(f"{nb.name} has no parameter {', '.join(hints)}; its parameters: {', '.join(declared)}")
+    return declared
 
 
 def model_dir_for(slug: str, out: Path, smoke: bool) -> str:

@@ -157,7 +157,10 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
               retry_failed: bool = False, reports: str | Path = "reports", slurm: dict | None = None,
               progress: bool = True) -> Path:
     """Run every pending cell; return the sweep folder (aggregated at the end)."""
+    from .nb import check_parameters
+
     name, fixed, grid, keep = load_spec(grid_file)
+    check_parameters(notebook, [*fixed, *grid])  # a misspelt name fails here, not in every cell
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
     sweep_dir.mkdir(parents=True, exist_ok=True)

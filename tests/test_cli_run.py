@@ -38,3 +38,12 @@ def test_execute_refuses_a_split_run(tmp_path):
     with pytest.raises(ValueError, match="differs from the output folder"):
         nb.execute("tas", tmp_path / "a", {"out_dir": str(tmp_path / "b")})
     assert not (tmp_path / "a").exists()
+
+
+def test_a_parameter_the_notebook_lacks_is_refused(tmp_path):
+    """Papermill would inject `epoch` and run on with the preset's epochs: refused before anything runs."""
+    with pytest.raises(ValueError, match=r"tas.ipynb has no parameter 'epoch' \(did you mean 'epochs'\?\), 'zzz'; its "
+                                         r"parameters: dataset, fold, preset, seeds, .*epochs"):
+        nb.execute("tas", tmp_path / "a", {"epoch": 10, "zzz": 1, "seeds": [0]})
+    assert not (tmp_path / "a").exists()
+    assert "epochs" in nb.check_parameters("tas", ["epochs", "seeds", "out_dir", "model_dir"])

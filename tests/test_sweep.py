@@ -79,6 +79,14 @@ def test_submitit_executor_path(tmp_path):
     assert table[table.scope == "overall"]["score_mean"].iloc[0] == pytest.approx(10.15)
 
 
+def test_a_parameter_the_notebook_lacks_stops_the_sweep_before_any_cell(tmp_path):
+    nb = _notebook(tmp_path / "toy.ipynb")
+    grid = _grid(tmp_path, {"aa": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"toy.ipynb has no parameter 'aa' \(did you mean 'a'\?\)"):
+        sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_held_lock_keeps_other_sweeps_out(tmp_path):
     import os
     import socket
