@@ -7,7 +7,9 @@ RNG states (NumPy's converted to a tensor), the method config, epoch and history
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -100,21 +102,37 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: Any = None, s
     return atomic_save(state, path)
 
 
+def read(path: str | Path, map_location: Any = "cpu") -> dict:
+    """``torch.load(path, weights_only=True)``, with a file that is not a whole PyTorch checkpoint
+    named in a ValueError: torch says ``KeyError: 174812789`` for a text file, ``EOFError`` for an
+    empty one and "failed finding central directory" for one cut short. A file that pickles a
+    class (a whole ``nn.Module``, say) is refused too: loading it would run code from the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError) as e:
+        cls = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if cls:
+            raise ValueError(f"{path} pickles {cls.group(1)}, not only tensors; aukit loads weights_only and runs "
+                             "no code from a file: save the model's state_dict() instead") from e
+        why = str(e).split(". ")[0] or type(e).__name__
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint (empty, cut short, or another kind of "
+                         f"file; {type(e).__name__}: {why})") from e
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not an aukit checkpoint (a dict)")
+    return state
+
+
 def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer: Any = None,
                     scheduler: Any = None, *, restore_rng: bool = False,
                     map_location: Any = "cpu") -> dict:
     """Load strictly (missing/unexpected keys raise) with ``weights_only=True``."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = read(path, map_location)
     if model is not None:
-        target = unwrap(model)
-        missing, unexpected = _key_diff(target.state_dict(), state["model"])
-        if missing or unexpected:
-            raise KeyError(f"{path}: checkpoint does not match {type(target).__name__}: "
-                           f"missing keys {missing[:10]}, unexpected keys {unexpected[:10]}")
-        target.load_state_dict(state["model"], strict=True)
+        load_model(model, state, path)
     if optimizer is not None and "optimizer" in state:
         _load_opt_state(optimizer, state["optimizer"])
     if scheduler is not None and "scheduler" in state:
@@ -122,6 +140,18 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
     if restore_rng:
         _set_rng_state(state["rng"])
     return state
+
+
+def load_model(model: nn.Module, state: dict, path: str | Path) -> None:
+    """Put ``state["model"]`` (read from ``path``) into ``model``; any key missing or extra raises."""
+    target = unwrap(model)
+    if not isinstance(state.get("model"), dict):
+        raise KeyError(f"{path}: no model weights (keys {sorted(state)[:10]})")
+    missing, unexpected = _key_diff(target.state_dict(), state["model"])
+    if missing or unexpected:
+        raise KeyError(f"{path}: checkpoint does not match {type(target).__name__}: "
+                       f"missing keys {missing[:10]}, unexpected keys {unexpected[:10]}")
+    target.load_state_dict(state["model"], strict=True)
 
 
 def _key_diff(expected: dict, got: dict) -> tuple[list[str], list[str]]:

@@ -82,14 +82,14 @@ class Deployed(nn.Module):
 def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
     """Rebuild a deployable model strictly from its checkpoint."""
     path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = ckpt.read(path)
     spec_d = (state.get("extra") or {}).get("deploy")
     if not spec_d:
         raise ValueError(f"{path} is not a deployable aukit checkpoint (no extra['deploy']); "
                          "export one with aukit.deploy.export")
     spec = DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})
     model = create_model(spec.model, **spec.kwargs)
-    ckpt.load_checkpoint(path, model)
+    ckpt.load_model(model, state, path)                 # the file is read once
     return Deployed(model, spec).to(device)
 
 

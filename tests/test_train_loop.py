@@ -101,6 +101,29 @@ def test_renamed_key_fails_to_load(tmp_path):
         ckpt.load_checkpoint(tmp_path / "bad.pt", make_model())
 
 
+def test_a_file_that_is_no_whole_checkpoint_is_named(tmp_path):
+    """A text file, an empty file and one cut short: torch's own errors (KeyError 174812789, EOFError,
+    a miniz message) become one ValueError naming the file, in every loader (deploy, resume, weights)."""
+    from aukit import deploy
+    from aukit.models.backbones import _load_local
+
+    ckpt.save_checkpoint(tmp_path / "m.pt", make_model(), epoch=0)
+    whole = (tmp_path / "m.pt").read_bytes()
+    for name, data in [("text.pt", b"weights go here\n"), ("empty.pt", b""), ("cut.pt", whole[: len(whole) // 2])]:
+        (tmp_path / name).write_bytes(data)
+        msg = rf"{name} is not a readable PyTorch checkpoint \(empty, cut short, or another kind of file; \w+Error"
+        for load in (ckpt.load_checkpoint, deploy.load, lambda p: _load_local(make_model(), p)):
+            with pytest.raises(ValueError, match=msg):
+                load(tmp_path / name)
+    torch.save(nn.Linear(2, 2), tmp_path / "module.pt")
+    with pytest.raises(ValueError, match=r"module.pt pickles torch.nn.modules.linear.Linear, not only tensors"):
+        deploy.load(tmp_path / "module.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="list.pt holds a list, not an aukit checkpoint"):
+        ckpt.read(tmp_path / "list.pt")
+    assert set(ckpt.read(tmp_path / "m.pt")) >= {"model", "epoch", "rng"}
+
+
 def test_early_stopping_and_best(tmp_path):
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)

@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from ..checkpoint import read as read_checkpoint
+
 _RESNETS = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34, 50: torchvision.models.resnet50}
 _DROPPED_HEAD = ("fc.", "classifier.", "head.", "conv_head.", "bn2.")
 
@@ -21,8 +23,8 @@ def _load_local(module: nn.Module, weights: str | Path, drop_prefixes=("fc.",)) 
     if not path.exists():
         raise FileNotFoundError(f"ImageNet weights file not found: {path} (aukit never downloads weights; "
                                 "pass the path of a local state_dict or leave weights=None)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+    state = read_checkpoint(path)
+    state = state.get("state_dict", state.get("model", state))
     state = {k: v for k, v in state.items() if not k.startswith(tuple(drop_prefixes))}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(tuple(drop_prefixes))]

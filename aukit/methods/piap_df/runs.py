@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from aukit import checkpoint as ckpt
 from aukit import metrics
 from aukit.data import fold_subjects, load_store, pi_maps
 from aukit.data.labelio import au_col
@@ -182,7 +183,9 @@ def trunk_state(path: str, net: NetConfig) -> dict:
     checkpoint of an AUEncoder/PIAPNet) for fine-tuning on another dataset (PIAP-DF §4.1:
     the DISFA models start from the BP4D ones). The AU head is left out: its AUs differ.
     Raises ValueError naming ``path`` when the trunks do not match."""
-    state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    state = ckpt.read(path).get("model")
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: an aukit checkpoint holds its weights under 'model'; this file has none")
     trunk = {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
     want = PIAPNet(net).trunk.state_dict()
     missing, unexpected = sorted(set(want) - set(trunk)), sorted(set(trunk) - set(want))
