@@ -1,8 +1,9 @@
 """Backbones shared by the paper methods: ResNet trunks and EfficientNet-B1.
 
 Nothing is downloaded: initialisation is random (Kaiming, torchvision's default)
-unless ``weights`` names a local ImageNet state_dict file, loaded strictly except for
-the classifier head the trunk drops.
+unless ``weights`` names a local ImageNet state_dict file (``torch.save``'d, as torchvision
+keeps them, or ``.safetensors``, as timm's come from the Hugging Face hub), loaded strictly
+except for the classifier head the trunk drops.
 """
 from __future__ import annotations
 
@@ -23,8 +24,16 @@ def _load_local(module: nn.Module, weights: str | Path, drop_prefixes=("fc.",)) 
     if not path.exists():
         raise FileNotFoundError(f"ImageNet weights file not found: {path} (aukit never downloads weights; "
                                 "pass the path of a local state_dict or leave weights=None)")
-    state = read_checkpoint(path)
-    state = state.get("state_dict", state.get("model", state))
+    if path.suffix == ".safetensors":          # timm's weights as the Hugging Face hub stores them
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            state = load_file(path)
+        except SafetensorError as e:
+            raise ValueError(f"{path} is not a readable safetensors file ({e})") from e
+    else:
+        state = read_checkpoint(path)
+        state = state.get("state_dict", state.get("model", state))
     state = {k: v for k, v in state.items() if not k.startswith(tuple(drop_prefixes))}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(tuple(drop_prefixes))]
