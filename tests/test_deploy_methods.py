@@ -44,9 +44,13 @@ def _load(path):
 def test_tas(tmp_path):
     from aukit.methods.tas import TASModelConfig, TASNet
     from aukit.methods.tas.deploy import export_deployable
+    import torchvision
     torch.manual_seed(0)
-    model = TASNet(TASModelConfig(n_aus=3, depth=18, attention_hidden=4, mlp_hidden=8)).eval()
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "imagenet.pth")
+    cfg = TASModelConfig(n_aus=3, depth=18, attention_hidden=4, mlp_hidden=8, weights=str(tmp_path / "imagenet.pth"))
+    model = TASNet(cfg).eval()
     path = export_deployable(model, ["AU06", "AU12", "AU17"], "synthau-bp4d", tmp_path / "d.pt", size=32)
+    (tmp_path / "imagenet.pth").unlink()        # the trained weights are in d.pt: the ImageNet file is not needed
     net = _load(path)
     assert net.spec.aus == ["AU06", "AU12", "AU17"] and net.spec.size == 32 and net.spec.policy == "tas"
     x = _faces(4, 32)

@@ -213,3 +213,13 @@ def test_steps_caps_every_stage_of_any_preset():
     assert X.settings_for("full", "synthau-bp4d", 1, 3, False, steps=2, **kw).max_steps == 2
     assert X.settings_for("quick", "synthau-bp4d", 1, 3, False, steps=0, **kw).max_steps is None
     assert X.settings_for("quick", "synthau-bp4d", 1, 3, True, steps=9, **kw).max_steps == 2     # smoke keeps its own
+
+
+def test_imagenet_weights_reach_the_full_trunk_only():
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+    full = X.settings_for("full", "synthau-bp4d", 1, 3, False, weights="/data/effnet_b1.safetensors", **kw)
+    assert full.net.trunk == "efficientnet_b1" and full.net.trunk_weights == "/data/effnet_b1.safetensors"
+    assert X.settings_for("full", "synthau-bp4d", 1, 3, False, **kw).net.trunk_weights is None
+    for preset, smoke in (("quick", False), ("full", True)):
+        with pytest.raises(ValueError, match="only preset 'full' has that trunk"):
+            X.settings_for(preset, "synthau-bp4d", 1, 3, smoke, weights="/data/effnet_b1.safetensors", **kw)

@@ -35,6 +35,9 @@ def test_notebook_config_keeps_preset_values_for_empty_parameters():
     assert X.notebook_config(smoke=False, **{**full, "steps": 2}).steps_per_epoch == 2
     assert X.notebook_config(smoke=False, **{**common, "steps": 0}).steps_per_epoch is None   # 0: no cap
     assert X.notebook_config(smoke=True, **{**common, "steps": 50}).steps_per_epoch == 3     # smoke keeps its own
+    assert c.weights is None                                                 # "": random init
+    w = X.notebook_config(smoke=False, **{**common, "weights": "/data/r18.pth"})
+    assert w.weights == "/data/r18.pth" and X.configs(w, {})[0].backbone_weights == "/data/r18.pth"
 
 
 def test_equal_settings_share_one_run():

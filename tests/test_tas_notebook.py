@@ -36,12 +36,20 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
 
 @pytest.mark.notebooks
 def test_tas_notebook_variants_subset(synthau_tiny, tmp_path, monkeypatch):
-    """-p variants "[A1]" trains A1 and the full model A6 only; an unknown name stops the run."""
+    """-p variants "[A1]" trains A1 and the full model A6 only; an unknown name stops the run.
+    -p weights names a local ImageNet file for the trunk (smoke: ResNet-18)."""
+    import torch
+    import torchvision
+    import yaml
+
     from aukit import nb
 
     monkeypatch.setenv("AUKIT_STATIC", "1")
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
     m = nb.execute("tas", tmp_path / "sub", {"smoke": True, "device": "cpu", "seeds": [0], "variants": ["A1"],
-                                             "model_dir": ""}, progress=False, html=False)
+                                             "model_dir": "", "weights": str(weights)}, progress=False, html=False)
+    assert yaml.safe_load((tmp_path / "sub" / "run.yaml").read_text())["config"]["model"]["weights"] == str(weights)
     assert math.isfinite(m["t3_A1_icc_avg"]) and math.isfinite(m["t3_A6_icc_avg"])
     assert not any(k.startswith("t3_A4") for k in m)
     with pytest.raises(Exception, match="unknown variants"):

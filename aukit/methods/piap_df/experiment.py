@@ -73,14 +73,19 @@ def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
 def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,
                  gamma: float, ap_beta: float, disable_prob: float, fb_negative: float,
                  person_source: str = "encoder", finetune_from: str | None = None, unlabelled: str = "auto",
-                 steps: int = -1) -> Settings:
+                 steps: int = -1, weights: str = "") -> Settings:
     """Preset -> Settings. ``full``: the paper's EfficientNet-B1 at 256x256; ``quick``: the
     tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds.
     ``unlabelled``: the extra x_u sets (see :func:`unlabelled_sets_for`). ``steps``: steps per
-    epoch in every stage, -1 the preset's (quick 40, full none), 0 no cap (smoke keeps its 2)."""
+    epoch in every stage, -1 the preset's (quick 40, full none), 0 no cap (smoke keeps its 2).
+    ``weights``: a local ImageNet EfficientNet-B1 state_dict for every EfficientNet trunk (PIAP-DF §3.1;
+    the full preset only: the quick trunk has no ImageNet counterpart), empty for random init."""
     aus = runs.aus_for(dataset)
+    if weights and (preset != "full" or smoke):
+        raise ValueError(f"weights={weights!r} are EfficientNet-B1's: only preset 'full' has that trunk "
+                         f"(preset {'smoke' if smoke else preset!r} runs the tiny depthwise one)")
     if preset == "full" and not smoke:
-        net = NetConfig(aus=aus)
+        net = NetConfig(aus=aus, trunk_weights=weights or None)
         max_steps, max_train, ep = None, None, epochs
     else:
         net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32 if smoke else 64, tiny_width=8 if smoke else 16,

@@ -100,13 +100,15 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
 
 def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: list, epochs: int, smoke: bool,
                     tables: list, out_dir: str, device: str, lr: float, batch_size: int, k: int,
-                    sigma: float, model_dir: str = "", nodes: str = "channels", steps: int = -1) -> ExperimentConfig:
+                    sigma: float, model_dir: str = "", nodes: str = "channels", steps: int = -1,
+                    weights: str = "") -> ExperimentConfig:
     """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
     keep the preset's seeds / epochs / tables / k / lr / sigma / batch size, and so the config
     dataclasses' where the preset sets none; smoke keeps its own batch size and steps.
-    ``steps``: steps per epoch, -1 the preset's (quick 30, full none), 0 no cap."""
+    ``steps``: steps per epoch, -1 the preset's (quick 30, full none), 0 no cap. ``weights``: a local
+    ImageNet state_dict for the trunk, empty for random init."""
     over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, model_dir=model_dir,
-                nodes=nodes)
+                nodes=nodes, weights=weights or None)
     if not smoke:
         if batch_size:
             over["batch_size"] = batch_size

@@ -19,7 +19,8 @@ def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) ->
     """How ``aukit predict`` rebuilds and feeds a trained :class:`TASNet` (registry ``tas_resnet34``);
     ``size`` is the input side it was trained at (None: the store's 256)."""
     return DeploySpec(model="tas_resnet34", policy="tas", size=int(size or 256), aus=list(aus), output="intensity",
-                      scale=INTENSITY_MAX, kwargs=dataclasses.asdict(model.cfg), dataset=dataset, method="tas")
+                      scale=INTENSITY_MAX, kwargs={**dataclasses.asdict(model.cfg), "weights": None},  # not the ImageNet file
+                      dataset=dataset, method="tas")
 
 
 def export_deployable(model: nn.Module, aus, dataset: str, path: str | Path, size: int | None = None) -> Path:
