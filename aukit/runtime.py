@@ -70,6 +70,23 @@ def autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module, precision: str = "auto"):
+    """Inference over ``model``: eval mode (its training mode comes back after), no autograd, and the
+    autocast training uses (bf16 on CUDA, fp32 on the CPU, ``AUKIT_PRECISION`` to compare). Scoring
+    every test face at full size is much of a full run; in fp32 it ran at the papers' speed on a GPU.
+    Outputs may be bf16 under autocast: take ``.float()`` before NumPy."""
+    was = model.training
+    ref = next(iter(model.parameters()), None)
+    device = ref.device if ref is not None else torch.device("cpu")
+    model.eval()
+    try:
+        with torch.no_grad(), autocast(device, precision):
+            yield model
+    finally:
+        model.train(was)
+
+
 def full_precision(x: torch.Tensor):
     """Autocast off on ``x``'s device: matmuls inside run in the inputs' own dtype. For work
     that needs more than bf16's three digits: contrastive similarity scores (a softmax over

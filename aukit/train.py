@@ -25,7 +25,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from .runtime import autocast, dist_rank_world, resolve_precision
+from .runtime import autocast, dist_rank_world, evaluating, resolve_precision
 
 
 class NonFiniteLossError(RuntimeError):
@@ -264,8 +264,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
         if scheduler is not None and cfg.scheduler_interval == "epoch":
             scheduler.step()
         if evaluate is not None:
-            run_model.eval()
-            with torch.no_grad():
+            with evaluating(run_model, precision):
                 record.update({k: _to_float(v) for k, v in evaluate(run_model, epoch).items()})
         improved = False
         if cfg.monitor is not None:

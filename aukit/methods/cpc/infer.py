@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from aukit.runtime import evaluating
+
 from .losses import InfoNCELoss, topk_accuracy
 
 
@@ -56,51 +58,50 @@ def encode_frames(model: nn.Module, batches: Iterable[dict]) -> tuple[torch.Tens
     return torch.cat(feats), np.concatenate(rows)
 
 
-@torch.no_grad()
 def predict_sequences(model: nn.Module, batches: Iterable[dict], sequence_ids: np.ndarray,
                       window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense predictions for the frames of an unshuffled loader: -> (pred (N, n_aus), rows (N,)).
 
     ``sequence_ids[r]`` is the sequence of store row r; the loader must yield each
-    sequence's frames in temporal order (they need not be contiguous).
+    sequence's frames in temporal order (they need not be contiguous). Runs in training's precision
+    (:func:`aukit.runtime.evaluating`).
     """
-    model.eval()
-    feats, rows = encode_frames(model, batches)
-    seq = np.asarray(sequence_ids)[rows]
-    preds = np.zeros((len(rows), model.head.fc.out_features), dtype=np.float32)
-    for s in dict.fromkeys(seq.tolist()):
-        sel = np.flatnonzero(seq == s)
-        p = predict_from_features(model, feats[torch.as_tensor(sel, device=feats.device)], window, stride)
-        preds[sel] = p.cpu().numpy()
+    with evaluating(model):
+        feats, rows = encode_frames(model, batches)
+        seq = np.asarray(sequence_ids)[rows]
+        preds = np.zeros((len(rows), model.head.fc.out_features), dtype=np.float32)
+        for s in dict.fromkeys(seq.tolist()):
+            sel = np.flatnonzero(seq == s)
+            p = predict_from_features(model, feats[torch.as_tensor(sel, device=feats.device)], window, stride)
+            preds[sel] = p.cpu().numpy()
     return preds, rows
 
 
-@torch.no_grad()
 def predict_frames(model: nn.Module, batches: Iterable[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame model (R18 baselines): -> (pred (N, n_aus), rows (N,))."""
-    model.eval()
+    """Per-frame model (R18 baselines): -> (pred (N, n_aus), rows (N,)), in training's precision."""
     preds, rows = [], []
-    for batch in batches:
-        preds.append(model(batch["image"]).float().cpu().numpy())
-        rows.append(batch["rows"].cpu().numpy())
+    with evaluating(model):
+        for batch in batches:
+            preds.append(model(batch["image"]).float().cpu().numpy())
+            rows.append(batch["rows"].cpu().numpy())
     return np.concatenate(preds), np.concatenate(rows)
 
 
-@torch.no_grad()
 def pretext_accuracy(model: nn.Module, batches: Iterable[dict], context: int,
                      loss_fn: InfoNCELoss | None = None, ks=(1, 3, 5)) -> dict[str, float]:
-    """Mean InfoNCE loss and Top-n accuracy of the predictive task over validation clips (Table 1)."""
-    model.eval()
+    """Mean InfoNCE loss and Top-n accuracy of the predictive task over validation clips (Table 1),
+    in training's precision (the scores themselves in fp32, as in the loss)."""
     loss_fn = loss_fn or InfoNCELoss()
     sums: dict[str, float] = {}
     n = 0
-    for batch in batches:
-        pred, target = model.pretext(batch["image"], context)
-        logits = loss_fn.logits(pred, target)
-        vals = {"loss": float(loss_fn.from_logits(logits)), **topk_accuracy(logits, ks)}
-        for k, v in vals.items():
-            sums[k] = sums.get(k, 0.0) + v
-        n += 1
+    with evaluating(model):
+        for batch in batches:
+            pred, target = model.pretext(batch["image"], context)
+            logits = loss_fn.logits(pred, target)
+            vals = {"loss": float(loss_fn.from_logits(logits)), **topk_accuracy(logits, ks)}
+            for k, v in vals.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
     if n == 0:
         raise ValueError("no validation clip to measure the pretext accuracy on")
     return {k: v / n for k, v in sums.items()}

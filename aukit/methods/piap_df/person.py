@@ -14,8 +14,9 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn as nn
+
+from aukit.runtime import evaluating
 
 DLIB_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 
@@ -28,19 +29,17 @@ def models_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-@torch.no_grad()
 def encoder_features(net: nn.Module, loader, n_rows: int) -> np.ndarray:
     """float32 (n_rows, D): ``net(image)["feature"]`` for every row the loader yields
-    (an un-shuffled :class:`BatchLoader` with ``drop_last=False``); rows never seen stay NaN."""
-    was_training = net.training
-    net.eval()
+    (an un-shuffled :class:`BatchLoader` with ``drop_last=False``); rows never seen stay NaN.
+    Runs in training's precision (:func:`aukit.runtime.evaluating`)."""
     out = None
-    for batch in loader:
-        f = net(batch["image"])["feature"].float().cpu().numpy()
-        if out is None:
-            out = np.full((n_rows, f.shape[1]), np.nan, np.float32)
-        out[batch["rows"].cpu().numpy()] = f
-    net.train(was_training)
+    with evaluating(net):
+        for batch in loader:
+            f = net(batch["image"])["feature"].float().cpu().numpy()
+            if out is None:
+                out = np.full((n_rows, f.shape[1]), np.nan, np.float32)
+            out[batch["rows"].cpu().numpy()] = f
     if out is None:
         raise ValueError("the loader yielded no batch")
     return out

@@ -21,6 +21,7 @@ from aukit import metrics
 from aukit.data import fold_subjects, load_store, pi_maps
 from aukit.data.labelio import au_col
 from aukit.data.loader import BatchLoader
+from aukit.runtime import evaluating
 from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, DFConfig, GeneratorConfig, NetConfig, StageConfig
@@ -272,17 +273,17 @@ def x_u_loaders(data: AUData, u_rows: np.ndarray, net: NetConfig, batch_size: in
 
 # ---- evaluation ------------------------------------------------------------------------------
 
-@torch.no_grad()
 def predict(model: nn.Module, data: AUData, net: NetConfig, device, rows=None) -> np.ndarray:
-    """Sigmoid AU probabilities (len(rows), C) of ``model`` on ``rows`` (default: the test rows)."""
+    """Sigmoid AU probabilities (len(rows), C) of ``model`` on ``rows`` (default: the test rows),
+    in training's precision (:func:`aukit.runtime.evaluating`)."""
     rows = data.test if rows is None else rows
-    model.eval()
     out = np.empty((len(rows), len(data.aus)), np.float32)
     pos = {r: i for i, r in enumerate(rows)}
     kw = {"pi": False} if isinstance(model, (PIAPNet, TeacherStudent)) else {}
-    for b in loader(data.store, rows, net, 64, device, shuffle=False):
-        p = torch.sigmoid(model(b["image"], **kw)["logits"].float()).cpu().numpy()
-        out[[pos[int(r)] for r in b["rows"].cpu().numpy()]] = p
+    with evaluating(model):
+        for b in loader(data.store, rows, net, 64, device, shuffle=False):
+            p = torch.sigmoid(model(b["image"], **kw)["logits"].float()).cpu().numpy()
+            out[[pos[int(r)] for r in b["rows"].cpu().numpy()]] = p
     return out
 
 

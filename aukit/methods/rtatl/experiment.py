@@ -16,7 +16,7 @@ import torch
 from aukit import metrics, reported
 from aukit.config import fill_missing
 from aukit.report import Report
-from aukit.runtime import pick_device, seed_everything
+from aukit.runtime import evaluating, pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig, crop_side, patch_side
@@ -147,16 +147,16 @@ def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: i
     return net, hist
 
 
-@torch.no_grad()
 def predict_rows(net, data: RTATLData, rows: np.ndarray, device, batch_size: int = 64) -> np.ndarray:
-    """AU probabilities (len(rows), n_aus) with the test-time centre crop; backbone only."""
+    """AU probabilities (len(rows), n_aus) with the test-time centre crop; backbone only, in
+    training's precision (:func:`aukit.runtime.evaluating`)."""
     from aukit.data.loader import BatchLoader
-    net.eval()
     loader = BatchLoader(data.store, rows, batch_size, device=device, shuffle=False, drop_last=False,
                          targets={"centres": data.centres})
     crop = crop_side(data.store.size)
-    out = [predict(net, b["image"], b["centres"], crop=crop, input_size=net.model_cfg.input_size).float().cpu()
-           for b in loader]
+    with evaluating(net):
+        out = [predict(net, b["image"], b["centres"], crop=crop, input_size=net.model_cfg.input_size).float().cpu()
+               for b in loader]
     return torch.cat(out).numpy()
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...runtime import evaluating
 from ...train import StepOutput
 from .config import SCCTrainConfig
 from .heatmaps import decode, flatten_points, gaussian_targets, to_heatmap_coords
@@ -61,23 +62,21 @@ def make_step(cfg: SCCTrainConfig | None = None,
     return step_fn
 
 
-@torch.no_grad()
 def predict(model: nn.Module, loader: Iterable, cfg: SCCTrainConfig | None = None,
             points_per_au: int = 2, input_size: int | None = None) -> dict[str, np.ndarray]:
-    """Run ``model`` over ``loader``; return NumPy arrays keyed ``rows`` (n,),
-    ``pred`` (n, A) intensities, ``label`` (n, A) and ``loc`` (n, N, 2) heatmap argmaxes."""
+    """Run ``model`` over ``loader`` in training's precision (:func:`aukit.runtime.evaluating`; the
+    heatmaps are decoded in fp32); return NumPy arrays keyed ``rows`` (n,), ``pred`` (n, A)
+    intensities, ``label`` (n, A) and ``loc`` (n, N, 2) heatmap argmaxes."""
     cfg = cfg or SCCTrainConfig()
-    was_training = model.training
-    model.eval()
     out: dict[str, list] = {"rows": [], "pred": [], "label": [], "loc": []}
-    for batch in loader:
-        hm = model(model_input(batch["image"], input_size))
-        intensity, loc = decode(hm, points_per_au, cfg.sigma, cfg.eq1_normalised)
-        out["rows"].append(batch["rows"].cpu().numpy())
-        out["pred"].append(intensity.cpu().numpy())
-        out["label"].append(batch["intensity"].float().cpu().numpy())
-        out["loc"].append(loc.cpu().numpy())
-    model.train(was_training)
+    with evaluating(model):
+        for batch in loader:
+            hm = model(model_input(batch["image"], input_size))
+            intensity, loc = decode(hm, points_per_au, cfg.sigma, cfg.eq1_normalised)   # in fp32
+            out["rows"].append(batch["rows"].cpu().numpy())
+            out["pred"].append(intensity.cpu().numpy())
+            out["label"].append(batch["intensity"].float().cpu().numpy())
+            out["loc"].append(loc.cpu().numpy())
     if not out["rows"]:
         raise RuntimeError("predict(): the loader yielded no batches")
     return {k: np.concatenate(v) for k, v in out.items()}

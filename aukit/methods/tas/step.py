@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torch.profiler import record_function
 
-from aukit.runtime import image_layout
+from aukit.runtime import evaluating, image_layout
 from aukit.train import StepOutput
 
 from .config import TASLossConfig
@@ -129,23 +129,21 @@ class TASStep:
         return StepOutput(loss, logs, n_images=int(x.shape[0]))
 
 
-@torch.no_grad()
 def predict(model: nn.Module, batches: Iterable[dict], *, features: bool = False,
             on_batch: Callable[[dict], None] | None = None):
     """Single-image inference (TAS §Overview): intensities (N, C) in [0, 1] as NumPy, plus
-    features (N, C, d) when ``features``. ``batches`` yield dicts with ``image`` (B, 3, S, S)."""
-    was = model.training
-    model.eval()
+    features (N, C, d) when ``features``. ``batches`` yield dicts with ``image`` (B, 3, S, S).
+    Runs in training's precision (:func:`aukit.runtime.evaluating`)."""
     preds, feats = [], []
-    for batch in batches:
-        x = batch["image"]
-        x = x.flatten(0, 1) if x.ndim == 5 else x
-        v, f = model(x, return_features=True)
-        preds.append(v.float().cpu().numpy())
-        if features:
-            feats.append(f.float().cpu().numpy())
-        if on_batch is not None:
-            on_batch(batch)
-    model.train(was)
+    with evaluating(model):
+        for batch in batches:
+            x = batch["image"]
+            x = x.flatten(0, 1) if x.ndim == 5 else x
+            v, f = model(x, return_features=True)
+            preds.append(v.float().cpu().numpy())
+            if features:
+                feats.append(f.float().cpu().numpy())
+            if on_batch is not None:
+                on_batch(batch)
     pred = np.concatenate(preds) if preds else np.zeros((0, 0), np.float32)
     return (pred, np.concatenate(feats)) if features else pred
