@@ -122,6 +122,9 @@ def cmd_predict(a) -> int:
                 print(f"  no face found; {why}", file=sys.stderr)
             for problem in res.problems[:5]:
                 print(f"  unreadable {problem}", file=sys.stderr)
+            if res.skipped:
+                print(f"  skipped {len(res.skipped)} file(s) that are not images: {', '.join(res.skipped[:5])}"
+                      + (", ..." if len(res.skipped) > 5 else ""), file=sys.stderr)
             rc = max(rc, 0 if res.n_faces > 0 else 1)
     return rc
 

@@ -61,6 +61,9 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     cv2.imwrite(str(folder / "000.jpg"), face)
     (folder / "001.jpg").write_bytes(b"not a jpeg at all")
     (folder / "006.png").write_bytes(b"")  # empty: OpenCV raises on it
+    (folder / "notes.txt").write_text("session 3")                          # not images: named, not read
+    (folder / "IMG_0001.HEIC").write_bytes(b"\0")
+    (folder / ".DS_Store").write_bytes(b"\0")                                # hidden: neither
     cv2.imwrite(str(folder / "002.jpg"), np.full((200, 200, 3), 127, np.uint8))  # no face
     cv2.imwrite(str(folder / "003.jpg"), face)
     whole = (folder / "003.jpg").read_bytes()
@@ -79,6 +82,8 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
                             "frame 6: empty file 006.png"]
     header = [line for line in res.csv.read_text().splitlines() if line.startswith("# unreadable:")]
     assert header == ["# unreadable: " + "; ".join(res.problems)]
+    assert res.skipped == ["IMG_0001.HEIC", "notes.txt"]
+    assert "# skipped, not images: 2 file(s): IMG_0001.HEIC, notes.txt" in res.csv.read_text().splitlines()
 
 
 def test_a_folder_is_detected_image_by_image_unless_told_otherwise(model_path, tmp_path):
@@ -381,6 +386,12 @@ def test_bad_inputs(model_path, tmp_path):
     (tmp_path / "nothing").mkdir()
     with pytest.raises(InputError, match="no images"):
         predict(tmp_path / "nothing", str(model_path), tmp_path / "o", workers=0)
+    for name in ("IMG_0002.HEIC", "IMG_0010.HEIC", "IMG_0001.HEIC", "notes.txt"):    # a phone's photos
+        (tmp_path / "phone" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "phone" / name).write_bytes(b"\0")
+    with pytest.raises(InputError, match=r"no images \(.*\); it has 4 other file\(s\) \(IMG_0001.HEIC, IMG_0002.HEIC, "
+                                         r"IMG_0010.HEIC, \.\.\.\)"):
+        predict(tmp_path / "phone", str(model_path), tmp_path / "o", workers=0)
     with pytest.raises(FileNotFoundError, match="no deployable model"):
         predict(tmp_path / "nothing", "no_such_run", tmp_path / "o", workers=0, runs=tmp_path)
 

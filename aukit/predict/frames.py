@@ -104,6 +104,10 @@ def in_threads(fn, items: list, threads: int, ahead: int) -> Iterator:
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+def _few(names: list[str], show: int = 3) -> str:
+    return ", ".join(names[:show]) + (", ..." if len(names) > show else "")
+
+
 def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], dict]:
     """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected). A folder's
     images are decoded by ``threads`` threads (a 1392x1040 JPEG, BP4D's size, takes 7.5 ms on the
@@ -115,16 +119,21 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
     k = kind(path)
     if k == "folder":
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        # other files are named, not dropped unseen (a phone's .heic photos, a stray video)
+        skipped = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                          and p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_key)
         if not files:
             subs = sorted(p.name for p in path.iterdir() if p.is_dir())
             hint = (f"; it has {len(subs)} subfolder(s) ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): "
                     f"give them as inputs ({path}/*) to predict each" if subs else "")
+            if skipped:
+                hint += f"; it has {len(skipped)} other file(s) ({_few(skipped)})"
             raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}){hint}")
 
         def gen():
             for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):
                 yield Frame(i, 0.0, img, err, f.name)
-        return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files)}
+        return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files), "skipped": skipped}
     if k == "image":
         img, err = read_bgr(path)
         if img is None:

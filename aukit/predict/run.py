@@ -31,6 +31,7 @@ class PredictResult:
     stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
     problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
+    skipped: list = field(default_factory=list)   # files of a folder that are not images (by suffix), by name
 
     @property
     def frames_per_s(self) -> float:
@@ -234,6 +235,10 @@ class Predictor:
                   f"track_lost_redetected={redetected}"]
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
+        skipped = info.get("skipped", [])
+        if skipped:
+            header.append(f"skipped, not images: {len(skipped)} file(s): " + ", ".join(skipped[:MAX_PROBLEMS])
+                          + (", ..." if len(skipped) > MAX_PROBLEMS else ""))
         csv = write_csv(df, out / f"{stem}.csv", header)
         png = None
         if plot:
@@ -245,7 +250,7 @@ class Predictor:
             plt.close(fig)
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
-                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems)
+                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped)
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
