@@ -234,8 +234,36 @@ def write_run_yaml(path: str | Path, config: Any = None, **extra: Any) -> Path:
     info = provenance(**extra)
     if config is not None:
         info["config"] = to_dict(config) if not isinstance(config, dict) else config
+        files = weights_files(info["config"])
+        if files:
+            info["weights_files"] = files
     path.write_text(yaml.safe_dump(_plain(info), sort_keys=False))
     return path
+
+
+def weights_files(config: Any) -> dict:
+    """{path: {"sha256", "bytes"}} of every local weights file a config names (a ``weights``,
+    ``backbone_weights`` or ``trunk_weights`` field holding a path): two copies of "resnet34.pth"
+    may hold different weights, so run.yaml records which one a run started from."""
+    import hashlib
+
+    found: dict = {}
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if str(k).endswith("weights") and isinstance(v, (str, Path)) and v and Path(v).is_file():
+                    digest = hashlib.sha256()
+                    with open(v, "rb") as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            digest.update(block)
+                    found[str(v)] = {"sha256": digest.hexdigest(), "bytes": Path(v).stat().st_size}
+                elif isinstance(v, (dict, list, tuple)):
+                    stack.append(v)
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return found
 
 
 def init_distributed(timeout_s: float = 120.0) -> tuple[int, int]:

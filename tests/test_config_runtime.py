@@ -55,6 +55,17 @@ def test_seed_and_run_yaml(tmp_path):
     assert info["config"]["lr"] == 0.005 and info["seed"] == 3
     assert {"commit", "dirty", "versions", "created", "device"} <= set(info)
     assert info["versions"]["torch"].startswith("2.14")
+    assert "weights_files" not in info                                       # no weights file named
+
+
+def test_run_yaml_records_the_weights_file_a_run_started_from(tmp_path):
+    import hashlib
+    w = tmp_path / "resnet34.pth"
+    w.write_bytes(b"not really weights, but bytes to hash")
+    config = {"model": {"weights": str(w), "depth": 34}, "stages": [{"trunk_weights": str(w)}],
+              "loss": {"weights": [0.5, 0.25]}, "weight_decay": 5e-4, "head": {"backbone_weights": None}}
+    info = yaml.safe_load(runtime.write_run_yaml(tmp_path, config=config).read_text())
+    assert info["weights_files"] == {str(w): {"sha256": hashlib.sha256(w.read_bytes()).hexdigest(), "bytes": 37}}
 
 
 def test_registry():

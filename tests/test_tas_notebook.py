@@ -49,7 +49,8 @@ def test_tas_notebook_variants_subset(synthau_tiny, tmp_path, monkeypatch):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
     m = nb.execute("tas", tmp_path / "sub", {"smoke": True, "device": "cpu", "seeds": [0], "variants": ["A1"],
                                              "model_dir": "", "weights": str(weights)}, progress=False, html=False)
-    assert yaml.safe_load((tmp_path / "sub" / "run.yaml").read_text())["config"]["model"]["weights"] == str(weights)
+    run = yaml.safe_load((tmp_path / "sub" / "run.yaml").read_text())
+    assert run["config"]["model"]["weights"] == str(weights) and list(run["weights_files"]) == [str(weights)]
     assert math.isfinite(m["t3_A1_icc_avg"]) and math.isfinite(m["t3_A6_icc_avg"])
     assert not any(k.startswith("t3_A4") for k in m)
     with pytest.raises(Exception, match="unknown variants"):

@@ -1,0 +1,84 @@
+"""How big a TAS notebook run is: compute knobs per preset. The paper's hyper-parameters (lr, lambdas,
+T and batch in the full preset) come from the notebook's parameters into :class:`TASConfig`.
+
+    plan = notebook_plan("quick", smoke=False, seeds=[], epochs=0, steps=-1, variants=[])
+    cfg = notebook_config(plan, "synthau-bp4d", lr=0.005, weight_decay=5e-4, alpha=0.5, lambda_rank=0.1,
+                          lambda_spd=0.05, lambda_sub=-1.0, attention_kernel=9)
+    opts = run_options(plan, device="")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import ABLATIONS, TASConfig, TASLossConfig, TASModelConfig, TASTrainConfig, default_lambda_sub
+from .experiment import RunOptions
+
+
+@dataclass
+class Plan:
+    mode: str                    # smoke | quick | full
+    depth: int                   # ResNet trunk (TAS: 34)
+    hidden: int                  # hidden channels of each AU's attention
+    size: int | None             # input side; None: the store's 256 (TAS)
+    T: int                       # frames per segment
+    batch: int                   # segments per batch
+    epochs: int
+    steps: int | None            # steps per epoch cap; None: every batch
+    stride: int                  # score every k-th test frame
+    seeds: list
+    variants: list               # Table 3 rows trained (A6, the full model, always)
+    extras: bool                 # Table 4 and the Fig. 5 lambda sweep
+
+
+def preset_plan(mode: str, T: int = 16, batch_size: int = 16) -> Plan:
+    """smoke (seconds, the tests), quick (a 2-core CPU: ResNet-18 at 48 px, 10 steps) or full (the
+    paper: ResNet-34 at 256 px, 20 epochs, ``T`` frames and ``batch_size`` segments, 3 seeds)."""
+    if mode == "smoke":
+        return Plan(mode, 18, 8, 32, 4, 2, 1, 2, 2, [0], ["A1", "A4", "A6"], False)
+    if mode == "quick":
+        return Plan(mode, 18, 16, 48, 8, 8, 1, 10, 4, [0], list(ABLATIONS), False)
+    if mode == "full":
+        return Plan(mode, 34, 64, None, T, batch_size, 20, None, 1, [0, 1, 2], list(ABLATIONS), True)
+    raise ValueError(f"preset must be quick or full, got {mode!r}")
+
+
+def notebook_plan(preset: str, smoke: bool, *, seeds: list, epochs: int, steps: int, variants: list,
+                  T: int = 16, batch_size: int = 16) -> Plan:
+    """The notebook's parameters -> Plan: ``smoke`` replaces the preset; empty ``seeds``, 0 ``epochs``,
+    -1 ``steps`` and empty ``variants`` keep the preset's (``steps`` 0: no cap). A subset of
+    ``variants`` (a GPU session's time box) always keeps A6, which feeds Tables 1-2 and deploy.pt."""
+    plan = preset_plan("smoke" if smoke else preset, T, batch_size)
+    if seeds:
+        plan.seeds = [int(s) for s in seeds]
+    if epochs:
+        plan.epochs = epochs
+    if steps >= 0:
+        plan.steps = steps or None
+    if variants:
+        unknown = [v for v in variants if v not in ABLATIONS]
+        if unknown:
+            raise ValueError(f"unknown variants {unknown}; choose from {list(ABLATIONS)}")
+        plan.variants = [v for v in ABLATIONS if v in variants or v == "A6"]
+    return plan
+
+
+def notebook_config(plan: Plan, dataset: str, *, lr: float, weight_decay: float, alpha: float, lambda_rank: float,
+                    lambda_spd: float, lambda_sub: float, attention_kernel: int, weights: str = "") -> TASConfig:
+    """The paper's hyper-parameters at the plan's size. ``lambda_sub`` < 0: the paper's value for the
+    dataset; the labelled fraction of keyframes is TAS's (2% BP4D, 1% DISFA); ``weights`` "" : random init."""
+    return TASConfig(
+        model=TASModelConfig(depth=plan.depth, attention_kernel=attention_kernel, attention_hidden=plan.hidden,
+                             weights=weights or None),
+        loss=TASLossConfig(lambda_rank=lambda_rank, lambda_spd=lambda_spd, alpha=alpha,
+                           lambda_sub=default_lambda_sub(dataset) if lambda_sub < 0 else lambda_sub),
+        train=TASTrainConfig(T=plan.T, batch_size=plan.batch, epochs=plan.epochs, lr=lr, weight_decay=weight_decay,
+                             label_fraction=0.01 if "disfa" in dataset else 0.02))
+
+
+def run_options(plan: Plan, device: str = "") -> RunOptions:
+    """Compute options of every run of the plan (each run is also scored on its training subjects)."""
+    return RunOptions(device=device, size=plan.size, epochs=plan.epochs, max_steps=plan.steps,
+                      eval_stride=plan.stride, train_eval=True)
+
+
+__all__ = ["Plan", "notebook_config", "notebook_plan", "preset_plan", "run_options"]

@@ -1,0 +1,45 @@
+"""TAS notebook presets: the parameters cell -> run size, paper config and run options."""
+from __future__ import annotations
+
+import pytest
+
+from aukit.methods.tas import ABLATIONS
+from aukit.methods.tas.presets import notebook_config, notebook_plan, run_options
+
+NONE = dict(seeds=[], epochs=0, steps=-1, variants=[])
+PAPER = dict(lr=0.005, weight_decay=5e-4, alpha=0.5, lambda_rank=0.1, lambda_spd=0.05, lambda_sub=-1.0,
+             attention_kernel=9)
+
+
+def test_presets_and_what_empty_parameters_keep():
+    quick = notebook_plan("quick", False, **NONE)
+    assert (quick.depth, quick.size, quick.T, quick.batch, quick.epochs, quick.steps, quick.stride) == (18, 48, 8, 8, 1, 10, 4)
+    assert quick.seeds == [0] and quick.variants == list(ABLATIONS) and not quick.extras
+    full = notebook_plan("full", False, **NONE, T=12, batch_size=32)
+    assert (full.depth, full.size, full.T, full.batch, full.epochs, full.steps) == (34, None, 12, 32, 20, None)
+    assert full.seeds == [0, 1, 2] and full.extras
+    smoke = notebook_plan("full", True, **NONE)                        # smoke replaces any preset
+    assert smoke.mode == "smoke" and smoke.variants == ["A1", "A4", "A6"] and smoke.size == 32
+    with pytest.raises(ValueError, match="preset must be quick or full, got 'fast'"):
+        notebook_plan("fast", False, **NONE)
+
+
+def test_overrides_and_variant_subsets():
+    p = notebook_plan("quick", False, seeds=[3, 4], epochs=6, steps=0, variants=["A4", "A1"])
+    assert p.seeds == [3, 4] and p.epochs == 6 and p.steps is None    # steps 0: no cap
+    assert p.variants == ["A1", "A4", "A6"]                           # Table 3 order, A6 always kept
+    assert notebook_plan("full", False, **{**NONE, "steps": 2}).steps == 2
+    with pytest.raises(ValueError, match=r"unknown variants \['A9'\]"):
+        notebook_plan("quick", False, **{**NONE, "variants": ["A9"]})
+
+
+def test_config_takes_the_paper_values_at_the_plan_size():
+    plan = notebook_plan("full", False, **NONE)
+    bp4d = notebook_config(plan, "bp4d", **PAPER)
+    assert bp4d.model.depth == 34 and bp4d.model.attention_hidden == 64 and bp4d.model.weights is None
+    assert bp4d.loss.lambda_sub == 0.005 and bp4d.train.label_fraction == 0.02      # TAS: BP4D
+    disfa = notebook_config(plan, "synthau-disfa", **{**PAPER, "lambda_sub": 0.3}, weights="/w/r34.pth")
+    assert disfa.loss.lambda_sub == 0.3 and disfa.train.label_fraction == 0.01 and disfa.model.weights == "/w/r34.pth"
+    assert notebook_config(plan, "disfa", **PAPER).loss.lambda_sub == 0.05
+    opts = run_options(notebook_plan("quick", False, **NONE), "cpu")
+    assert (opts.size, opts.epochs, opts.max_steps, opts.eval_stride, opts.train_eval) == (48, 1, 10, 4, True)
