@@ -81,6 +81,13 @@ def _pixels(text: str) -> int:
     return n
 
 
+def _non_negative(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
 def _at_least_one(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -189,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset")
     s.add_argument("--root", help="dataset root (default: env or data_manifest.yaml)")
     s.add_argument("--policy", help="alignment policy: tas, cpc, rtatl, scc or piap (default: all)")
-    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--workers", type=_at_least_one, default=None, help="detection processes (default: all cores)")
     s.set_defaults(fn=cmd_prepare)
 
     s = sub.add_parser("data", help="dataset utilities")
@@ -214,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("notebook")
     s.add_argument("--grid", required=True, help="YAML with name, parameters, grid")
     s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"])
-    s.add_argument("--parallel", type=int, default=1, help="local workers (GPUs handed out round-robin)")
+    s.add_argument("--parallel", type=_at_least_one, default=1, help="local workers (GPUs handed out round-robin)")
     s.add_argument("--retry-failed", action="store_true")
     s.add_argument("--reports", default="reports")
     s.add_argument("--partition", help="SLURM partition")
@@ -227,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "video); several are run in turn with one model and one detection pool")
     s.add_argument("--model", default="tas", help="run folder name under --runs (holding deploy.pt) or a checkpoint path")
     s.add_argument("--out", default="predictions")
-    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--batch", type=_at_least_one, default=64, help="faces per inference batch")
     s.add_argument("--device", default=None)
     s.add_argument("--frames", action="store_true",
                    help="a folder holds one video's frames in name order, not photos: track faces between "
@@ -243,12 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "on a copy downscaled to 640 px finds none, it looks again closer (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
-    s.add_argument("--smooth", type=int, default=0, help="moving-average window in frames (0: off)")
+    s.add_argument("--smooth", type=_non_negative, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "
                         "24 without); falls back to the plain model where compiling fails")
     s.add_argument("--annotate", action="store_true", help="also write an annotated video")
-    s.add_argument("--workers", type=int, default=None, help="face-detection processes (default: all cores)")
+    s.add_argument("--workers", type=_non_negative, default=None,
+                   help="face-detection processes (default: all cores; 0: in this process)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")
     s.add_argument("--runs", nargs="+", default=["runs", "reports"],
                    help="folders holding run folders with deploy.pt (the notebooks write runs/<slug>/deploy.pt)")
@@ -257,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train one method outside a notebook (torchrun/DDP with --nproc)")
     s.add_argument("method", help="tas")
     s.add_argument("--config", required=True, help="YAML: dataset, fold, seed, out_dir, ..., method: {overrides}")
-    s.add_argument("--nproc", type=int, default=1, help="processes (GPUs) on this node, via torchrun")
+    s.add_argument("--nproc", type=_at_least_one, default=1, help="processes (GPUs) on this node, via torchrun")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("bench", help="training/inference throughput: ceiling vs real data path vs paper config")
@@ -282,10 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import DeviceUnavailable
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, DeviceUnavailable) as e:
         print(f"aukit {args.command}: error: {e}", file=sys.stderr)
         return 2
 

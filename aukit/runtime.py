@@ -25,15 +25,19 @@ _PACKAGES = ("torch", "torchvision", "timm", "numpy", "scipy", "pandas", "scikit
              "opencv-contrib-python-headless", "dlib-bin", "papermill", "aukit")
 
 
+class DeviceUnavailable(RuntimeError):
+    """A device was asked for (``--device cuda``, ``AUKIT_DEVICE``) that this machine does not have."""
+
+
 def pick_device(name: str | None = None) -> torch.device:
     """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu."""
     name = name or os.environ.get("AUKIT_DEVICE") or None
     if name:
         dev = torch.device(name)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+            raise DeviceUnavailable(f"device {name!r} requested but CUDA is not available on this machine")
         if dev.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(f"device {name!r} requested but MPS is not available on this machine")
+            raise DeviceUnavailable(f"device {name!r} requested but MPS is not available on this machine")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")

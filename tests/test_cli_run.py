@@ -47,3 +47,27 @@ def test_a_parameter_the_notebook_lacks_is_refused(tmp_path):
         nb.execute("tas", tmp_path / "a", {"epoch": 10, "zzz": 1, "seeds": [0]})
     assert not (tmp_path / "a").exists()
     assert "epochs" in nb.check_parameters("tas", ["epochs", "seeds", "out_dir", "model_dir"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "x.mp4", "--batch", "0"], "argument --batch: must be at least 1, got 0"),
+    (["predict", "x.mp4", "--smooth", "-2"], "argument --smooth: must be 0 or more, got -2"),
+    (["predict", "x.mp4", "--workers", "-1"], "argument --workers: must be 0 or more, got -1"),
+    (["prepare", "synthau-bp4d", "--workers", "0"], "argument --workers: must be at least 1, got 0"),
+    (["sweep", "tas", "--grid", "g.yaml", "--parallel", "0"], "argument --parallel: must be at least 1, got 0"),
+    (["train", "tas", "--config", "j.yaml", "--nproc", "0"], "argument --nproc: must be at least 1, got 0"),
+])
+def test_counts_out_of_range_are_refused_by_name(args, message, capsys):
+    """--batch 0 stopped predict with 'range() arg 3 must not be zero'; a negative smoothing
+    window or worker count was taken as is."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_device_this_machine_lacks_is_one_line(monkeypatch, capsys):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["bench", "--ops-only", "--methods", "tas", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err == ("aukit bench: error: device 'cuda' requested but CUDA is not available "
+                                       "on this machine\n")
