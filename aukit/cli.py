@@ -6,15 +6,6 @@ import sys
 from pathlib import Path
 
 
-def _parse_value(text: str):
-    """``-p name value``: YAML typing, so 3 -> int, 0.1 -> float, [0,1] -> list, true -> bool."""
-    import yaml
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def cmd_synth(a) -> int:
     from .data import synthau
     out = Path(a.out) if a.out else synthau.default_root()
@@ -42,7 +33,8 @@ def cmd_data_check(a) -> int:
 
 def cmd_run(a) -> int:
     from . import nb
-    params = {name: _parse_value(value) for name, value in (a.param or [])}
+    kinds = {k: r["inferred_type_name"] for k, r in nb.declared_parameters(a.notebook).items()}
+    params = {name: nb.parse_value(value, kinds.get(name)) for name, value in (a.param or [])}
     name = Path(a.notebook).stem
     if a.out and "out_dir" in params and Path(str(params["out_dir"])).resolve() != Path(a.out).resolve():
         raise SystemExit(f"aukit run: --out {a.out} and -p out_dir {params['out_dir']} disagree; give one")
@@ -161,13 +153,15 @@ def cmd_bench(a) -> int:
     unknown = skip - {"train", "prepare", "inference", "predict"}
     if unknown:
         raise SystemExit(f"aukit bench --skip: unknown parts {sorted(unknown)} (train, prepare, inference, predict)")
+    from .nb import parse_value
+
     data: dict = {}
     for item in a.data or []:
         key, sep, value = item.partition("=")
         method, dot, field = key.partition(".")
         if not (sep and dot and method and field):
             raise SystemExit(f"aukit bench --data: expected METHOD.KEY=VALUE (e.g. rtatl.flow_size=32), got {item!r}")
-        data.setdefault(method, {})[field] = _parse_value(value)
+        data.setdefault(method, {})[field] = parse_value(value)
     if a.ops_only:
         return _bench_ops(methods, a, data)
     run_bench(methods, device=a.device, preset=a.preset, out=a.out, data=data or None, compile=a.compile,

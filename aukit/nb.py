@@ -8,6 +8,7 @@ run (parameters, wall time) to ``run.yaml``.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import time
@@ -68,19 +69,66 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     return json.loads(metrics.read_text()) if metrics.exists() else {}
 
 
-def check_parameters(notebook: str | Path, names) -> list[str]:
-    """The parameters ``notebook``'s parameters cell declares; a name in ``names`` it does not
-    declare is a ValueError. Papermill would inject it and run on with the default, so a typo
-    (``-p epoch 10``) would give a run that looks right and is not the one asked for."""
-    import papermill as pm
+# a parameters cell's annotation -> the values a run may give it (bool is no int here)
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple), "dict": (dict,)}
 
+
+def declared_parameters(notebook: str | Path) -> dict[str, dict]:
+    """{name: papermill's record (``inferred_type_name``, ``default``, ``help``)} of a notebook's
+    parameters cell, in its order (read once per version of the file: a sweep checks every cell)."""
+    path = notebook_path(str(notebook)).resolve()
+    return dict(_inspect(str(path), path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)
+def _inspect(path: str, mtime_ns: int) -> tuple:
+    import papermill as pm
+    return tuple(pm.inspect_notebook(path).items())
+
+
+def parse_value(text: str, kind: str | None = None):
+    """``-p name value`` typed for the parameter it sets: a ``str`` parameter takes the text as it is
+    (``-p fold_name 01`` stays "01"), a ``float`` one reads 1e-3 too; others read it as YAML (3 -> int,
+    [0,1] -> list, true -> bool), and a ``list`` parameter given one value gets a list of it
+    (``-p seeds 1`` -> [1])."""
+    import yaml
+    if kind == "str":
+        return text
+    if kind == "float":                         # YAML reads 1e-3 as a string (it wants 1.0e-3)
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return [value] if kind == "list" and not isinstance(value, list) else value
+
+
+def check_parameters(notebook: str | Path, params) -> list[str]:
+    """The parameters ``notebook``'s parameters cell declares. A name in ``params`` (names, or a dict
+    of values) that it does not declare is a ValueError: papermill would inject it and run on with the
+    default, so a typo (``-p epoch 10``) would give a run that looks right and is not the one asked for.
+    A value of the wrong kind for its annotation (``epochs: int`` given "ten") is one too, named."""
     nb = notebook_path(str(notebook))
-    declared = list(pm.inspect_notebook(str(nb)))
-    unknown = [n for n in names if n not in declared]
+    records = declared_parameters(nb)
+    declared = list(records)
+    unknown = [n for n in params if n not in records]
     if unknown:
         hints = [f"{n!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(n, declared, 1))
                  else repr(n) for n in unknown]
         raise ValueError(f"{nb.name} has no parameter {', '.join(hints)}; its parameters: {', '.join(declared)}")
+    if isinstance(params, dict):
+        for name, value in params.items():
+            kind, default = records[name]["inferred_type_name"], records[name]["default"]
+            allowed = _KINDS.get(kind)
+            if allowed is None or (value is None and default == "None"):
+                continue
+            if isinstance(value, bool) and kind != "bool" or not isinstance(value, allowed):
+                raise ValueError(f"{nb.name}: parameter {name!r} takes {'an' if kind == 'int' else 'a'} {kind} "
+                                 f"(default {default}), "
+                                 f"got {value!r} ({type(value).__name__})")
     return declared
 
 

@@ -160,7 +160,8 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     from .nb import check_parameters
 
     name, fixed, grid, keep = load_spec(grid_file)
-    check_parameters(notebook, [*fixed, *grid])  # a misspelt name fails here, not in every cell
+    for values in itertools.product(*grid.values()):     # a misspelt name or a wrong kind fails here, not in a cell
+        check_parameters(notebook, {**fixed, **dict(zip(grid, values))})
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
     sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -71,3 +71,29 @@ def test_a_device_this_machine_lacks_is_one_line(monkeypatch, capsys):
     assert cli.main(["bench", "--ops-only", "--methods", "tas", "--device", "cuda"]) == 2
     assert capsys.readouterr().err == ("aukit bench: error: device 'cuda' requested but CUDA is not available "
                                        "on this machine\n")
+
+
+def test_values_are_typed_for_the_parameter_they_set(calls, tmp_path):
+    """-p takes YAML, except for a str parameter (the text as given), and one value for a list
+    parameter is a list of it."""
+    cli.main(["run", "tas", "--out", str(tmp_path), "-p", "seeds", "1", "-p", "weights", "007.pth", "-p", "epochs", "3",
+              "-p", "variants", "[A1, A4]", "-p", "lr", "1e-3", "-p", "smoke", "true"])
+    (_, _, params), = calls
+    assert params == {"seeds": [1], "weights": "007.pth", "epochs": 3, "variants": ["A1", "A4"], "lr": 0.001,
+                      "smoke": True}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"epochs": "ten"}, r"parameter 'epochs' takes an int \(default 0\), got 'ten' \(str\)"),
+    ({"epochs": 1.5}, r"parameter 'epochs' takes an int \(default 0\), got 1.5 \(float\)"),
+    ({"smoke": 1}, r"parameter 'smoke' takes a bool \(default False\), got 1 \(int\)"),
+    ({"epochs": True}, r"parameter 'epochs' takes an int \(default 0\), got True \(bool\)"),
+    ({"seeds": 0}, r"parameter 'seeds' takes a list \(default \[\]\), got 0 \(int\)"),
+    ({"lr": "fast"}, r"parameter 'lr' takes a float \(default 0.005\), got 'fast' \(str\)"),
+])
+def test_a_value_of_the_wrong_kind_is_refused(params, message, tmp_path):
+    with pytest.raises(ValueError, match=r"tas.ipynb: " + message):
+        nb.execute("tas", tmp_path / "a", params)
+    assert not (tmp_path / "a").exists()
+    nb.check_parameters("tas", {"lr": 1, "seeds": (0, 1), "weights": "", "epochs": 2})   # an int is a float too
+    nb.check_parameters("rtatl", {"lambda1": None, "lr": None})                          # None where None is the default

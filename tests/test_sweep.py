@@ -85,6 +85,10 @@ def test_a_parameter_the_notebook_lacks_stops_the_sweep_before_any_cell(tmp_path
     with pytest.raises(ValueError, match=r"toy.ipynb has no parameter 'aa' \(did you mean 'a'\?\)"):
         sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+    grid = _grid(tmp_path, {"a": [1.0, "high"]})                                   # the second cell is wrong
+    with pytest.raises(ValueError, match=r"parameter 'a' takes a float \(default 1.0\), got 'high'"):
+        sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_held_lock_keeps_other_sweeps_out(tmp_path):
