@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..workers import imap, process_pool, usable_cores
+from .lock import exclusive
 from .store import FrameStore
 
 
@@ -81,8 +82,16 @@ def flow(store: FrameStore, step: int | None = None, size: int = 64, workers: in
     ``step`` None: ``default_step()``, RTATL's."""
     step = default_step() if step is None else step
     path = store.derived(f"flow_s{step}_{size}.npy")
-    if path.is_file():
-        return np.load(path, mmap_mode="r")
+    if not path.is_file():
+        # one computation at a time (parallel sweep cells): a second caller waits and reads the first's
+        with exclusive(path.with_name(path.stem + ".lock"), f"computing the TV-L1 flow of {store.path.name}"):
+            if not path.is_file():
+                _compute(store, path, step, size, workers, chunk, progress)
+    return np.load(path, mmap_mode="r")
+
+
+def _compute(store: FrameStore, path, step: int, size: int, workers: int | None, chunk: int,
+             progress: bool) -> None:
     nxt = pairs(store, step)
     tmp = path.with_name(path.stem + ".partial.npy")
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(store), 2, size, size))
@@ -107,7 +116,6 @@ def flow(store: FrameStore, step: int | None = None, size: int = 64, workers: in
     arr.flush()
     del arr
     os.replace(tmp, path)
-    return np.load(path, mmap_mode="r")
 
 
 def has_flow(flows: np.ndarray) -> np.ndarray:

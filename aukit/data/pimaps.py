@@ -96,7 +96,7 @@ def store_pi_maps(store, aus, size: int = 64, chunk: int = 1024) -> np.ndarray:
     path = store.derived(name)
     if path.is_file():
         return np.load(path, mmap_mode="r")
-    tmp = path.with_name(path.stem + ".partial.npy")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")   # parallel callers: each its own, then one wins
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(store), len(aus), size, size))
     for i in range(0, len(store), chunk):
         arr[i:i + chunk] = pi_maps(store.landmarks[i:i + chunk], aus, size, src_size=store.size)

@@ -27,6 +27,7 @@ from ..workers import imap, process_pool, usable_cores
 from .align import AlignPolicy, FaceAligner, apply_affine, get_policy
 from .catalog import parse_source
 from .imagefile import read_bgr
+from .lock import exclusive
 from .store import (FrameStore, cache_hash, cache_root, changed_files, file_stats, find_store, index_fingerprint,
                     select_index, stale_reason)
 
@@ -157,6 +158,15 @@ def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers:
     """
     pol = get_policy(policy)
     path, key, h = find_store(dataset, pol, root, subjects=subjects, max_frames=max_frames, out=out)
+    # one prepare of a dataset at a time (its policies share the detection cache): a second one
+    # waits, then finds the store built below
+    with exclusive(Path(out or cache_root()) / f"{dataset}.prepare.lock", f"preparing {dataset}"):
+        return _prepare(dataset, pol, root, workers, out, path, key, h, subjects=subjects, max_frames=max_frames,
+                        chunk=chunk, progress=progress)
+
+
+def _prepare(dataset: str, pol: AlignPolicy, root, workers, out, path: Path, key: dict, h: str, *, subjects,
+             max_frames, chunk: int, progress: bool) -> FrameStore:
     t0 = time.perf_counter()
     df = select_index(dataset, root, subjects, max_frames)
     fp = index_fingerprint(df)

@@ -1,0 +1,47 @@
+"""One preparation of a dataset at a time, across processes and machines that share the cache.
+
+A sweep with ``--parallel 4`` (or SLURM jobs on a shared filesystem) on a dataset not yet prepared
+starts four ``prepare`` calls at once. They share the dataset's dlib detection cache: without a lock
+each would detect every frame again, and the first to finish removed the working folder the others
+were still writing into. With it the others wait, then find the store built and open it.
+
+The lock is ``flock`` on a file in the cache folder: the system frees it when its holder exits,
+however it exits, so a killed run never leaves a stale lock (Linux NFS clients take it as a POSIX
+lock, which the server keeps across machines).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike, what: str, *, announce=print):
+    """Hold the lock file ``path`` for the block; when another process holds it, say so through
+    ``announce`` (naming its host and pid and ``what`` it does) and wait for it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            announce(f"waiting: {holder} is {what} ({path})")
+            t0 = time.perf_counter()
+            fcntl.flock(f, fcntl.LOCK_EX)
+            announce(f"waited {time.perf_counter() - t0:.0f} s for {holder}")
+        f.seek(0)
+        f.truncate()
+        f.write(f"{socket.gethostname()} pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,0 +1,79 @@
+"""Parallel preparation: one prepare (and one TV-L1 flow) of a dataset at a time; the others wait,
+then open what the first built (a sweep's cells start together on a dataset not yet prepared)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from aukit import data as D
+from aukit.data.lock import exclusive
+from test_data_fixtures import write_bp4d, write_disfa
+
+
+@pytest.fixture()
+def env(tmp_path):
+    return {"bp4d": write_bp4d(tmp_path / "bp4d"), "disfa": write_disfa(tmp_path / "disfa", n=5),
+            "cache": tmp_path / "cache"}
+
+
+def _in_thread(fn):
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("result", fn()))
+    t.start()
+    return t, out
+
+
+def test_a_prepare_waits_for_the_one_under_way(env, capsys):
+    kw = dict(root=env["bp4d"], workers=1, out=env["cache"], progress=False)
+    lock = env["cache"] / "bp4d.prepare.lock"
+    with exclusive(lock, "preparing bp4d"):                       # another run holds the dataset
+        t, out = _in_thread(lambda: D.prepare("bp4d", "tas", **kw))
+        time.sleep(1.5)
+        assert t.is_alive() and not list(env["cache"].glob("bp4d__tas*"))   # it waits, touching nothing
+    t.join(60)
+    store = out["result"]
+    assert len(store) > 0 and (store.path / "meta.json").is_file()
+    said = capsys.readouterr().out
+    assert f"waiting: {socket.gethostname()} pid {os.getpid()} is preparing bp4d ({lock})" in said
+    assert lock.read_text() == ""                                  # no holder once released
+
+
+def test_a_flow_waits_for_the_one_under_way(env, monkeypatch):
+    from aukit.data import optflow
+    store = D.prepare("disfa", "rtatl", root=env["disfa"], workers=1, out=env["cache"], progress=False)
+    path = store.derived("flow_s3_32.npy")
+    started = []
+    compute = optflow._compute
+    monkeypatch.setattr(optflow, "_compute", lambda *a: started.append(1) or compute(*a))
+    with exclusive(path.with_name(path.stem + ".lock"), "computing a flow", announce=lambda _: None):
+        t, out = _in_thread(lambda: D.flow(store, step=3, size=32, workers=1, progress=False))
+        time.sleep(1.0)
+        assert t.is_alive() and not started                         # waiting, not computing
+    t.join(60)
+    assert started == [1] and out["result"].shape == (len(store), 2, 32, 32) and path.is_file()
+    assert D.flow(store, step=3, size=32, workers=1, progress=False).shape == out["result"].shape and started == [1]
+
+
+def test_two_processes_prepare_one_dataset_together(env):
+    """Started together, both finish with the same store; the detection ran once (the second found
+    it done: it says it waited, and its own call only opened the store)."""
+    code = ("import sys, time; from aukit import data as D; t = time.perf_counter(); "
+            f"s = D.prepare('bp4d', 'scc', root={str(env['bp4d'])!r}, workers=1, out={str(env['cache'])!r}, "
+            "progress=False); print('STORE', s.path, len(s), round(time.perf_counter() - t, 2))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    stores = [next(line.split()[1:3] for line in o.splitlines() if line.startswith("STORE")) for o in outs]
+    assert stores[0] == stores[1]
+    assert sum("waiting:" in o and "is preparing bp4d" in o for o in outs) == 1, outs
+    built, waited = sorted(outs, key=lambda o: "waiting:" in o)
+    assert "bp4d/scc: " in built and "frames aligned" in built       # the builder's summary
+    assert "frames aligned" not in waited                           # the other only opened the store
+    assert len(list(env["cache"].glob("bp4d__faces__*"))) == 1 and not list(env["cache"].glob("*.partial"))
