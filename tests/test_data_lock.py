@@ -77,3 +77,17 @@ def test_two_processes_prepare_one_dataset_together(env):
     assert "bp4d/scc: " in built and "frames aligned" in built       # the builder's summary
     assert "frames aligned" not in waited                           # the other only opened the store
     assert len(list(env["cache"].glob("bp4d__faces__*"))) == 1 and not list(env["cache"].glob("*.partial"))
+
+
+def test_a_filesystem_without_locks_runs_unlocked_and_says_so(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(f, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    said = []
+    with exclusive(tmp_path / "x.lock", "preparing x", announce=said.append):
+        ran = True
+    assert ran and said == [f"note: cannot lock {tmp_path / 'x.lock'} (No locks available); parallel runs may "
+                            "each be preparing x"]

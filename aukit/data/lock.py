@@ -26,22 +26,33 @@ def exclusive(path: str | os.PathLike, what: str, *, announce=print):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            announce(f"waiting: {holder} is {what} ({path})")
-            t0 = time.perf_counter()
-            fcntl.flock(f, fcntl.LOCK_EX)
-            announce(f"waited {time.perf_counter() - t0:.0f} s for {holder}")
-        f.seek(0)
-        f.truncate()
-        f.write(f"{socket.gethostname()} pid {os.getpid()}")
-        f.flush()
+        locked = _lock(f, path, what, announce)
         try:
             yield
         finally:
-            f.seek(0)
-            f.truncate()
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if locked:
+                f.seek(0)
+                f.truncate()
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _lock(f, path: Path, what: str, announce) -> bool:
+    """Take the lock of the open file ``f``, waiting (and saying so) while another process holds
+    it, and name this process in it; False on a filesystem without locks (said, and run unlocked)."""
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        announce(f"waiting: {holder} is {what} ({path})")
+        t0 = time.perf_counter()
+        fcntl.flock(f, fcntl.LOCK_EX)
+        announce(f"waited {time.perf_counter() - t0:.0f} s for {holder}")
+    except OSError as e:
+        announce(f"note: cannot lock {path} ({e.strerror}); parallel runs may each be {what}")
+        return False
+    f.seek(0)
+    f.truncate()
+    f.write(f"{socket.gethostname()} pid {os.getpid()}")
+    f.flush()
+    return True
