@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from aukit import sweep
+from aukit.workers import usable_cores
 
 
 def _notebook(path):
@@ -19,7 +21,9 @@ def _notebook(path):
     body = nbformat.v4.new_code_cell(
         "import json, pathlib\n"
         "if fail and not pathlib.Path(out_dir, 'allow').exists():\n    raise ValueError('asked to fail')\n"
-        "json.dump({'score': a * 10 + seeds[0] + fold / 10, 'label': 'x'}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
+        "import os\n"
+        "json.dump({'score': a * 10 + seeds[0] + fold / 10, 'label': 'x', 'threads': os.environ.get('OMP_NUM_THREADS')},"
+        " open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
     nb.cells = [params, body]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
@@ -53,6 +57,9 @@ def test_local_sweep_idempotent_failures_and_aggregate(tmp_path):
     assert overall.loc[2.0, "score_mean"] == pytest.approx(21.1)
     assert overall.loc[2.0, "score_count"] == 2
     assert (out / "aggregate.png").exists() and "±" in (out / "aggregate.md").read_text()
+    # two cells at once share the cores out (torch would start a thread per core in each)
+    threads = {json.loads(m.read_text())["threads"] for m in out.glob("*/metrics.json")}
+    assert threads == {os.environ.get("OMP_NUM_THREADS") or str(max(1, usable_cores() // 2))}
     stamp = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
     sweep.run_sweep(nb, grid, parallel=2, reports=tmp_path / "r", progress=False)  # nothing to rerun
     assert stamp == {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
@@ -118,3 +125,11 @@ def test_aggregate_selected_metrics_per_fold_and_overall(tmp_path):
     assert overall["icc_mean"] == pytest.approx(2.0) and overall["icc_count"] == 4
     with pytest.raises(KeyError, match="nope"):
         sweep.aggregate(tmp_path, grid, keep=["nope"])
+
+
+def test_cell_threads_share_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("aukit.workers.usable_cores", lambda: 16)
+    assert sweep.cell_threads(1) is None and sweep.cell_threads(4) == 4 and sweep.cell_threads(32) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")                           # the user's choice stands
+    assert sweep.cell_threads(4) is None
