@@ -95,3 +95,20 @@ def test_chunks_are_whole_detection_periods_spread_over_the_workers():
     assert chunk_size(32, 5, 20, 16) == 5                 # never below one detection period
     assert chunk_size(32, 1, 100_000, 16) == 32
     assert chunk_size(2, 1, 7, 0) == 2                    # in-process: the caller's chunk
+
+
+def test_decoded_frames_in_flight_fit_the_buffer():
+    """Chunks queued by the reader and held by the workers (two of each per worker) shrink to fit
+    1 GiB of decoded frames: a 4K phone video on 16 workers held about 50 GiB before."""
+    from aukit.predict.run import pipeline_sizes
+    mb = 1 << 20
+    hd, uhd, small = 1920 * 1080 * 3, 3840 * 2160 * 3, 512 * 512 * 3
+    assert pipeline_sizes(32, 5, 0, 2, small, 1024) == (30, 4, 4)                 # fits as it was
+    c, ahead, inflight = pipeline_sizes(32, 5, 0, 2, hd, 1024)
+    assert (c, ahead, inflight) == (20, 4, 4) and (ahead + inflight) * c * hd <= 1024 * mb
+    c, ahead, inflight = pipeline_sizes(32, 5, 0, 16, hd, 1024)
+    assert c == 5 and inflight >= 16 and (ahead + inflight) * c * hd <= 1024 * mb          # one chunk per worker at least
+    # 4K on 16 workers: one detection period per worker and one chunk queued is the floor (about 2 GiB)
+    assert pipeline_sizes(32, 5, 0, 16, uhd, 1024) == (5, 1, 16)
+    assert pipeline_sizes(32, 5, 0, 16, 0, 1024) == (30, 32, 32)                  # size unknown: as before
+    assert pipeline_sizes(32, 1, 0, 0, hd, 64) == (2, 2, 2)                        # in-process, a 64 MiB buffer

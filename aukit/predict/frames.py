@@ -104,6 +104,16 @@ def in_threads(fn, items: list, threads: int, ahead: int) -> Iterator:
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+def _frame_bytes(path: Path) -> int:
+    """Bytes of one decoded BGR frame of the size of the image at ``path`` (its header only), 0 if unknown."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size[0] * im.size[1] * 3
+    except Exception:                           # noqa: BLE001 - not readable here: read_bgr will say why
+        return 0
+
+
 def _few(names: list[str], show: int = 3) -> str:
     return ", ".join(names[:show]) + (", ..." if len(names) > show else "")
 
@@ -133,12 +143,14 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
         def gen():
             for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):
                 yield Frame(i, 0.0, img, err, f.name)
-        return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files), "skipped": skipped}
+        return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files), "skipped": skipped,
+                       "frame_bytes": _frame_bytes(files[0])}
     if k == "image":
         img, err = read_bgr(path)
         if img is None:
             raise InputError(f"cannot read image {path}: {err}")
-        return iter([Frame(0, 0.0, img, "", path.name)]), {"kind": k, "fps": 0.0, "n_frames": 1}
+        return iter([Frame(0, 0.0, img, "", path.name)]), {"kind": k, "fps": 0.0, "n_frames": 1,
+                                                             "frame_bytes": img.nbytes}
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         if path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -176,7 +188,7 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
                     return
         finally:
             cap.release()
-    return gen(), {"kind": k, "fps": fps, "n_frames": n, "clock": clock}
+    return gen(), {"kind": k, "fps": fps, "n_frames": n, "clock": clock, "frame_bytes": first.nbytes}
 
 
 class VideoClock:

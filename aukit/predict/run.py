@@ -1,6 +1,7 @@
 """The main process of ``aukit predict``: reader, detection pool, batched inference, CSV and plots."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,9 @@ from .infer import infer as _infer
 from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
+# decoded frames waiting for the workers or in their hands, at most (a 4K frame is 24 MiB: with a chunk of
+# 32 and two chunks queued and two out per worker, 16 workers held about 50 GiB)
+BUFFER_MB = int(os.environ.get("AUKIT_PREDICT_BUFFER_MB", "1024"))
 
 
 @dataclass
@@ -60,6 +64,23 @@ def _smooth(x: np.ndarray, window: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (total[hi] - total[lo]) / k
     return np.where(present & (k > 0), out, np.nan)
+
+
+def pipeline_sizes(chunk: int, detect_every: int, n_frames: int, workers: int, frame_bytes: int,
+                   buffer_mb: int | None = None) -> tuple[int, int, int]:
+    """(frames per chunk, chunks the reader may queue, chunks the workers may hold): two of each per
+    worker, shrunk so that the decoded frames in both fit ``buffer_mb`` (:data:`BUFFER_MB`), down to
+    one chunk of ``detect_every`` frames per worker and one queued (frame_bytes 0: unknown, no cap)."""
+    c = chunk_size(chunk, detect_every, n_frames, workers)
+    w = max(1, workers)
+    ahead = inflight = 2 * w
+    if frame_bytes > 0:
+        k = max(1, detect_every)
+        fit = max(1, ((BUFFER_MB if buffer_mb is None else buffer_mb) << 20) // frame_bytes)   # frames
+        c = max(k, min(c, fit // (4 * w)) // k * k)
+        inflight = max(w, min(2 * w, fit // c // 2))
+        ahead = max(1, min(2 * w, fit // c - inflight))
+    return c, ahead, inflight
 
 
 def chunk_size(chunk: int, detect_every: int, n_frames: int, workers: int) -> int:
@@ -154,8 +175,8 @@ class Predictor:
         aus = list(spec.aus)
         every = detect_every_for(info["kind"], self.detect_every, frames)
         history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
-        chunk = chunk_size(chunk, every, info["n_frames"], pipe.workers)
-        reader = ChunkReader(frames_iter, chunk, ahead=2 * max(1, pipe.workers))
+        chunk, ahead, inflight = pipeline_sizes(chunk, every, info["n_frames"], pipe.workers, info.get("frame_bytes", 0))
+        reader = ChunkReader(frames_iter, chunk, ahead=ahead)
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
         bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
         parts, video, n_frames, unreadable, redetected, found = [], {}, 0, 0, 0, 0
@@ -179,7 +200,7 @@ class Predictor:
             stages["infer_s"] += t1 - t
             stages["rows_s"] += time.perf_counter() - t1
             n_frames += len(frames)
-            bad = [f for f in frames if f.image is None]
+            bad = [f for f in frames if f.error]
             unreadable += len(bad)
             problems.extend(f"frame {f.index}: {f.error}" for f in bad[:MAX_PROBLEMS - len(problems)])
             redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
@@ -191,7 +212,7 @@ class Predictor:
                                 out / f"{stem}_annotated.avi", info["fps"])
 
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), detect_every=every)
+        results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
         try:
             while True:
                 t = time.perf_counter()
@@ -201,6 +222,9 @@ class Predictor:
                     break
                 if ids is not None:
                     ids.link(item[1])
+                if not annotate_video:                # the faces are aligned: the frames are not needed again
+                    for f in item[0]:
+                        f.image = None
                 group.append(item)
                 held_frames += len(item[1])
                 held_faces += sum(r.success for fl in item[1] for r in fl)
