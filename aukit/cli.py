@@ -105,7 +105,7 @@ def cmd_predict(a) -> int:
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
             try:
                 res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
-                        frames=a.frames, name=names[i - 1])
+                        frames=a.frames, name=names[i - 1], frame_step=a.frame_step)
             except InputError as e:
                 print(f"aukit predict: {where}{e}", file=sys.stderr)
                 rc = 2
@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "on a copy downscaled to 640 px finds none, it looks again closer (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
+    s.add_argument("--frame-step", type=_at_least_one, default=1,
+                   help="predict frames 0, N, 2N, ... only (Py-Feat's skip_frames): a long recording at 5 "
+                        "frames/s from 30 is --frame-step 6; rows keep the frame numbers and times")
     s.add_argument("--smooth", type=_non_negative, default=0, help="moving-average window in frames (0: off)")
     s.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "

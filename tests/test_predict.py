@@ -203,6 +203,8 @@ def test_sequence_model_context_over_batches_gaps_and_photos(tmp_path):
     frames = _read(predict(folder, str(path), tmp_path / "frames", workers=0, plot=False, batch=2, frames=True).csv)
     assert photos.AU06_r.round().tolist() == [1, 1, 1, 1] and frames.AU06_r.round().tolist() == [1, 2, 3, 3]
     assert "detect_every=5 " in (tmp_path / "frames" / "frames.csv").read_text()
+    with pytest.raises(ValueError, match="reads 2 consecutive frames before each one: it cannot skip frames"):
+        predict(clip, str(path), tmp_path / "step", workers=0, plot=False, frame_step=2)
 
 
 def test_track_history_splits_runs_per_face():
@@ -665,3 +667,34 @@ def test_curves_have_a_line_per_face_and_a_legend_for_a_few(n_faces):
     assert ("(12 faces, one line each)" in fig._suptitle.get_text()) == (n_faces == 12)
     if n_faces > 1:                                   # an absence is a gap in its line, not a bridge
         assert np.isnan(ax.lines[1].get_ydata()[5:10]).all() and np.isfinite(ax.lines[1].get_ydata()[10:]).all()
+
+
+def test_frame_step_predicts_every_nth_frame_at_its_own_number_and_time(model_path, tmp_path):
+    """--frame-step 3 on a variable-frame-rate clip: frames 0 and 3 only, at the container's times
+    (frame 3 is at 0.7 s, not 3/6 s); a folder of one video's frames keeps its file names."""
+    vfr = _vfr_mp4(tmp_path / "phone.mp4", [1024, 5120, 1024, 1024, 1024, 1024])
+    res = predict(vfr, str(model_path), tmp_path / "out", workers=0, plot=False, frame_step=3)
+    df = _read(res.csv)
+    assert df.frame.tolist() == [0, 3] and df.timestamp.tolist() == pytest.approx([0.0, 0.7]) and df.success.all()
+    assert res.n_frames == 2 and "frame_step=3 " in res.csv.read_text()
+    full = _read(predict(vfr, str(model_path), tmp_path / "full", workers=0, plot=False).csv)
+    cols = [c for c in df.columns if c.endswith("_r")]
+    np.testing.assert_allclose(df[cols].to_numpy(float), full.loc[[0, 3], cols].to_numpy(float), atol=1e-3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    for i in range(1, 8):
+        cv2.imwrite(str(folder / f"{i}.jpg"), np.roll(face, 2 * i, axis=1))
+    got = _read(predict(folder, str(model_path), tmp_path / "f", workers=0, plot=False, frames=True, frame_step=2).csv)
+    assert got.frame.tolist() == [0, 2, 4, 6] and got.file.tolist() == ["1.jpg", "3.jpg", "5.jpg", "7.jpg"]
+
+
+def test_frame_step_reads_past_a_bad_frame_and_the_clock_counts_the_gap():
+    from aukit.predict.frames import VideoClock
+
+    class Cap:
+        def get(self, prop):
+            return 0.0                                        # no container times: index / fps
+
+    clock = VideoClock(Cap(), fps=10)
+    assert [clock.stamp(0, True), clock.stamp(4, False), clock.stamp(8, True)] == pytest.approx([0.0, 0.4, 0.8])

@@ -118,8 +118,10 @@ def _few(names: list[str], show: int = 3) -> str:
     return ", ".join(names[:show]) + (", ..." if len(names) > show else "")
 
 
-def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], dict]:
-    """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected). A folder's
+def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Iterator[Frame], dict]:
+    """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected). ``every``: only
+    frames 0, every, 2 * every, ... (a folder's images in name order; a video's others are grabbed,
+    not decoded to images), keeping their own frame numbers and times. A folder's
     images are decoded by ``threads`` threads (a 1392x1040 JPEG, BP4D's size, takes 7.5 ms on the
     development CPU, so one thread would cap the call near 130 frames/s); a video is decoded in order
     by one."""
@@ -128,11 +130,12 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
         raise InputError(f"input not found: {path}")
     k = kind(path)
     if k == "folder":
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        listed = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        files = listed[::every]
         # other files are named, not dropped unseen (a phone's .heic photos, a stray video)
         skipped = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
                           and p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_key)
-        if not files:
+        if not listed:
             subs = sorted(p.name for p in path.iterdir() if p.is_dir())
             hint = (f"; it has {len(subs)} subfolder(s) ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): "
                     f"give them as inputs ({path}/*) to predict each" if subs else "")
@@ -142,7 +145,7 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
 
         def gen():
             for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):
-                yield Frame(i, 0.0, img, err, f.name)
+                yield Frame(i * every, 0.0, img, err, f.name)
         return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files), "skipped": skipped,
                        "frame_bytes": _frame_bytes(files[0])}
     if k == "image":
@@ -169,48 +172,45 @@ def read_frames(path: str | Path, threads: int = 4) -> tuple[Iterator[Frame], di
         i, ok_, img = 0, True, first
         try:
             while True:
-                ts = clock.stamp(i, ok_)
-                if ok_ and img is not None and img.size:
-                    yield Frame(i, ts, img)
-                elif i < n:
-                    yield Frame(i, ts, None, f"unreadable frame {i}")
-                else:
-                    return
-                i += 1
-                if n and i >= n:
-                    # the container may hold more frames than it declares; read until it stops
-                    ok_, img = cap.read()
-                    if not ok_:
+                if i % every == 0:
+                    ts = clock.stamp(i, ok_)
+                    if ok_ and img is not None and img.size:
+                        yield Frame(i, ts, img)
+                    elif i < n:
+                        yield Frame(i, ts, None, f"unreadable frame {i}")
+                    else:
                         return
-                    continue
-                ok_, img = cap.read()
-                if not ok_ and not n:
+                i += 1
+                # a frame left out is grabbed (decoded, not converted into an image)
+                ok_, img = cap.read() if i % every == 0 else (cap.grab(), None)
+                if not ok_ and (not n or i >= n):
+                    # the container may hold more frames than it declares: read until it stops
                     return
         finally:
             cap.release()
-    return gen(), {"kind": k, "fps": fps, "n_frames": n, "clock": clock, "frame_bytes": first.nbytes}
+    return gen(), {"kind": k, "fps": fps, "n_frames": -(-n // every), "clock": clock, "frame_bytes": first.nbytes}
 
 
 class VideoClock:
     """Each frame's time in seconds: the container's presentation time when the backend reports
     one, else ``index / fps``. Phones record at a variable frame rate: there ``index / fps`` (fps
     an average) drifts from the real time, and AU curves no longer line up with what was
-    recorded beside them (speech, physiology). A frame that could not be read is placed one
-    average frame after the previous one."""
+    recorded beside them (speech, physiology). A frame that could not be read is placed as many
+    average frames after the previous one as lie between them."""
 
     def __init__(self, cap, fps: float):
-        self.cap, self.step, self.last = cap, 1 / fps if fps else 0.0, None
+        self.cap, self.step, self.last, self.last_i = cap, 1 / fps if fps else 0.0, None, 0
         self.container: bool | None = None    # decided on the first frame after frame 0
 
     def stamp(self, i: int, read_ok: bool) -> float:
         if not read_ok:
-            t = i * self.step if self.last is None else self.last + self.step
+            t = i * self.step if self.last is None else self.last + (i - self.last_i) * self.step
         else:
             ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             if i > 0 and self.container is None:
                 self.container = ms > 0
             t = ms / 1000 if i == 0 or self.container else i * self.step
-        self.last = t
+        self.last, self.last_i = t, i
         return t
 
     @property

@@ -159,8 +159,11 @@ class Predictor:
 
     def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
                  annotate_video: bool = False, chunk: int = 32, plot: bool = True,
-                 progress: bool = False, frames: bool = False, name: str | None = None) -> PredictResult:
+                 progress: bool = False, frames: bool = False, name: str | None = None,
+                 frame_step: int = 1) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
+        ``frame_step``: only frames 0, step, 2 * step, ... (Py-Feat's ``skip_frames``); rows keep the
+        input's frame numbers and times. A sequence model (CPC), which reads consecutive frames, refuses it.
         ``progress``: a bar over the frames (their count from the container for a video).
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
         tracked between detections, and a sequence model (CPC) reads them as a sequence.
@@ -168,7 +171,12 @@ class Predictor:
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
         net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
-        frames_iter, info = read_frames(input)
+        if frame_step < 1:
+            raise ValueError(f"frame_step must be at least 1, got {frame_step}")
+        if frame_step > 1 and net.context:
+            raise ValueError(f"{spec.method or spec.model} reads {net.context} consecutive frames before each one: "
+                             f"it cannot skip frames (frame_step {frame_step})")
+        frames_iter, info = read_frames(input, every=frame_step)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         stem = name or input_stem(input)
@@ -253,7 +261,7 @@ class Predictor:
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
         header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained}",
-                  f"policy={spec.policy} size={spec.size} detect_every={every} "
+                  f"policy={spec.policy} size={spec.size} frame_step={frame_step} detect_every={every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face} smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
@@ -282,13 +290,13 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False,
-            compile: bool = False) -> PredictResult:
+            compile: bool = False, frame_step: int = 1) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
                    track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs, compile=compile) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
-                frames=frames)
+                frames=frames, frame_step=frame_step)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
