@@ -53,6 +53,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
         # the executed notebook and run.yaml go to out_dir: a different out_dir parameter would split the run
         raise ValueError(f"parameter out_dir={given!r} differs from the output folder {out}; pass one of them")
     out.mkdir(parents=True, exist_ok=True)
+    clear_outputs(out)
     params = {"out_dir": str(out), **(parameters or {})}
     if "model_dir" not in params and "model_dir" in declared:
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
@@ -130,6 +131,23 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
                                  f"(default {default}), "
                                  f"got {value!r} ({type(value).__name__})")
     return declared
+
+
+RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml")  # what a run writes (aukit.report)
+
+
+def clear_outputs(out: Path) -> None:
+    """Remove the previous run's tables, figures and metrics from ``out`` before a run writes its own:
+    a quick run after a full one would otherwise sit beside the full run's Table 4, and a run that fails
+    would leave the last one's metrics.json looking like its result. Other contents (``checks/``,
+    ``sweeps/``, ``model/``) stay."""
+    import shutil
+    for name in RUN_OUTPUTS:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
 
 
 def model_dir_for(slug: str, out: Path, smoke: bool) -> str:

@@ -97,3 +97,29 @@ def test_a_value_of_the_wrong_kind_is_refused(params, message, tmp_path):
     assert not (tmp_path / "a").exists()
     nb.check_parameters("tas", {"lr": 1, "seeds": (0, 1), "weights": "", "epochs": 2})   # an int is a float too
     nb.check_parameters("rtatl", {"lambda1": None, "lr": None})                          # None where None is the default
+
+
+def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
+    """A quick run after a full one must not sit beside the full run's Table 4; a failed run must not
+    leave the last run's metrics.json looking like its result. checks/ and sweeps/ stay."""
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("fail: bool = False\nout_dir: str = '.'")
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params, nbformat.v4.new_code_cell(
+        "import json, pathlib\nassert not fail, 'asked to fail'\n"
+        "pathlib.Path(out_dir, 'tables').mkdir()\npathlib.Path(out_dir, 'tables', 'table1.md').write_text('new')\n"
+        "json.dump({'score': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    out = tmp_path / "out"
+    for f in ("tables/table1.md", "tables/table4.md", "figures/fig5.png", "metrics.json", "reported.json",
+              "run.yaml", "checks/t3/README.md", "sweeps/a/metrics.json"):
+        (out / f).parent.mkdir(parents=True, exist_ok=True)
+        (out / f).write_text("from the last run")
+    with pytest.raises(Exception, match="asked to fail"):
+        nb.execute(tmp_path / "toy.ipynb", out, {"fail": True}, progress=False, html=False)
+    assert not any((out / f).exists() for f in ("tables", "figures", "metrics.json", "reported.json", "run.yaml"))
+    assert (out / "checks/t3/README.md").read_text() == (out / "sweeps/a/metrics.json").read_text() == "from the last run"
+    assert nb.execute(tmp_path / "toy.ipynb", out, {}, progress=False, html=False) == {"score": 1}
+    assert [p.name for p in (out / "tables").iterdir()] == ["table1.md"] and not (out / "figures").exists()
