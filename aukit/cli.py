@@ -27,7 +27,10 @@ def cmd_prepare(a) -> int:
 def cmd_data_check(a) -> int:
     """Exit code 1 when a present dataset cannot be read (or its explicit root is wrong), else 0."""
     from . import data
-    table = data.print_check()
+    if a.root and len(a.datasets) != 1:
+        raise SystemExit("aukit data check: --root is one dataset's root: name that dataset (aukit data check bp4d "
+                         "--root /path/to/BP4D)")
+    table = data.print_check(a.datasets or None, {a.datasets[0]: a.root} if a.root else None)
     return 1 if (table["status"] == "unreadable").any() else 0
 
 
@@ -196,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("data", help="dataset utilities")
     dsub = s.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     c = dsub.add_parser("check", help="validate every present dataset against data_manifest.yaml")
+    c.add_argument("datasets", nargs="*", help="the datasets to check (default: every one in the manifest)")
+    c.add_argument("--root", help="one dataset's root, to try a copy before naming it in data_manifest.yaml "
+                                  "(an error if it does not exist)")
     c.set_defaults(fn=cmd_data_check)
 
     s = sub.add_parser("run", help="execute a notebook with papermill into reports/<name>/")

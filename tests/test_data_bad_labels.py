@@ -74,6 +74,21 @@ def test_data_check_marks_one_dataset_unreadable_shows_the_others_and_exits_1(bp
     assert cli.main(["data", "check"]) == 0  # problems are counted, not fatal
 
 
+def test_data_check_one_dataset_at_a_root_given_on_the_command_line(bp4d, disfa, only_data, capsys, tmp_path):
+    """`aukit data check bp4d --root PATH` tries a copy before it is named in the manifest; a root that
+    does not exist is an error, not a fallback; --root without one dataset is refused."""
+    copy = tmp_path / "elsewhere" / "BP4D"
+    copy.parent.mkdir()
+    bp4d.rename(copy)
+    assert cli.main(["data", "check", "bp4d", "--root", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert f"bp4d: root {copy} (from root= argument)" in out and "disfa" not in out   # that dataset only
+    assert cli.main(["data", "check", "bp4d", "--root", str(tmp_path / "nowhere")]) == 1
+    assert f"tried root= argument: {tmp_path / 'nowhere'}" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--root is one dataset's root: name that dataset"):
+        cli.main(["data", "check", "--root", str(copy)])
+
+
 # 3: empty file
 def test_empty_occurrence_file_names_file(bp4d):
     (bp4d / OCC / "F001_T2.csv").write_bytes(b"")
