@@ -687,6 +687,11 @@ def test_frame_step_predicts_every_nth_frame_at_its_own_number_and_time(model_pa
         cv2.imwrite(str(folder / f"{i}.jpg"), np.roll(face, 2 * i, axis=1))
     got = _read(predict(folder, str(model_path), tmp_path / "f", workers=0, plot=False, frames=True, frame_step=2).csv)
     assert got.frame.tolist() == [0, 2, 4, 6] and got.file.tolist() == ["1.jpg", "3.jpg", "5.jpg", "7.jpg"]
+    predict(_clip(tmp_path / "clip.avi", 6), str(model_path), tmp_path / "a", workers=0, plot=False, frame_step=2,
+            annotate_video=True)
+    cap = cv2.VideoCapture(str(tmp_path / "a" / "clip_annotated.avi"))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5) and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3   # real time
+    cap.release()
 
 
 def test_frame_step_reads_past_a_bad_frame_and_the_clock_counts_the_gap():

@@ -217,7 +217,7 @@ class Predictor:
             bar.update(len(frames))
             if annotate_video:
                 _annotate_block(video, frames, [len(fl) for fl in per_frame], df, aus,
-                                out / f"{stem}_annotated.avi", info["fps"])
+                                out / f"{stem}_annotated.avi", info["fps"] / frame_step)   # plays in real time
 
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
