@@ -394,6 +394,10 @@ def test_bad_inputs(model_path, tmp_path):
     with pytest.raises(InputError, match=r"no images \(.*\); it has 4 other file\(s\) \(IMG_0001.HEIC, IMG_0002.HEIC, "
                                          r"IMG_0010.HEIC, \.\.\.\)"):
         predict(tmp_path / "phone", str(model_path), tmp_path / "o", workers=0)
+    (tmp_path / "phone" / "interview.mp4").write_bytes(b"\0")                  # a folder of recordings
+    with pytest.raises(InputError, match=r"it has 1 video\(s\) \(interview.mp4\): give them as inputs "
+                                         r"\(.*phone/\*\) to predict each"):
+        predict(tmp_path / "phone", str(model_path), tmp_path / "o", workers=0)
     with pytest.raises(FileNotFoundError, match="no deployable model"):
         predict(tmp_path / "nothing", "no_such_run", tmp_path / "o", workers=0, runs=tmp_path)
 

@@ -139,7 +139,10 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
             subs = sorted(p.name for p in path.iterdir() if p.is_dir())
             hint = (f"; it has {len(subs)} subfolder(s) ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): "
                     f"give them as inputs ({path}/*) to predict each" if subs else "")
-            if skipped:
+            videos = [n for n in skipped if Path(n).suffix.lower() in VIDEO_SUFFIXES]
+            if videos:
+                hint += f"; it has {len(videos)} video(s) ({_few(videos)}): give them as inputs ({path}/*) to predict each"
+            elif skipped:
                 hint += f"; it has {len(skipped)} other file(s) ({_few(skipped)})"
             raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}){hint}")
 
