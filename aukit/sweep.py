@@ -175,12 +175,12 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     from .nb import check_parameters
 
     name, fixed, grid, keep = load_spec(grid_file)
-    for values in itertools.product(*grid.values()):     # a misspelt name or a wrong kind fails here, not in a cell
-        check_parameters(notebook, {**fixed, **dict(zip(grid, values))})
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     cells = expand(fixed, grid, sweep_dir)
+    for c in cells:                                      # a misspelt name or a wrong kind fails here, not in a cell
+        check_parameters(notebook, c.params)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
     states = {c.key: cell_state(c) for c in cells}
     todo = [c for c in cells if states[c.key] == "pending" or (retry_failed and states[c.key] == "failed")]
     skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo) for s in ("done", "failed", "running")}

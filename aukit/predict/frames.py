@@ -137,8 +137,8 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
                           and p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_key)
         if not listed:
             subs = sorted(p.name for p in path.iterdir() if p.is_dir())
-            hint = (f"; it has {len(subs)} subfolder(s) ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): "
-                    f"give them as inputs ({path}/*) to predict each" if subs else "")
+            hint = f"; it has {len(subs)} subfolder(s) ({_few(subs)}): give them as inputs ({path}/*) to predict each" \
+                if subs else ""
             videos = [n for n in skipped if Path(n).suffix.lower() in VIDEO_SUFFIXES]
             if videos:
                 hint += f"; it has {len(videos)} video(s) ({_few(videos)}): give them as inputs ({path}/*) to predict each"
