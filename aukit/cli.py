@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("train", help="train one method outside a notebook (torchrun/DDP with --nproc)")
-    s.add_argument("method", help="tas")
+    s.add_argument("method", help="tas or scc (the methods that train one model per run)")
     s.add_argument("--config", required=True, help="YAML: dataset, fold, seed, out_dir, ..., method: {overrides}")
     s.add_argument("--nproc", type=_at_least_one, default=1, help="processes (GPUs) on this node, via torchrun")
     s.set_defaults(fn=cmd_train)

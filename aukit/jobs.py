@@ -6,8 +6,9 @@ job: the shared loop wraps the model in DDP and each BatchLoader reads its rank'
 rank 0 alone writes checkpoints, ``metrics.json``, ``deploy.pt`` and ``run.yaml``.
 ``--nproc N`` relaunches the command under ``torchrun --nproc-per-node N``.
 
-Jobs exist for ``tas`` (one model per run); the other methods train several models per run
-(pre-training, teachers, generators): their notebooks drive them.
+Jobs exist for the methods that train one model per run: ``tas`` and ``scc`` (SCC-Heatmap, the
+paper's main setting; its ablations live in the notebook). CPC, RTATL and PIAP-DF train several
+models per run (pre-training, generators, teachers): their notebooks drive them.
 """
 from __future__ import annotations
 
@@ -66,7 +67,52 @@ def _tas(job: JobConfig, rank: int) -> dict:
     return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()}}
 
 
-JOBS = {"tas": _tas}
+SCC_METHOD_KEYS = ("model", "train", "fera")
+
+
+def scc_configs(job: JobConfig):
+    """The job's (SCCModelConfig, SCCTrainConfig, fold): the paper's defaults with what the job's
+    dataset decides (its AUs' 2 points each, k = 5 on BP4D and 7 on DISFA, BP4D's FERA2015 split
+    unless ``method.fera`` is false), ``size`` and ``epochs``, then ``method.model`` / ``method.train``."""
+    from .methods.scc import config as sc
+    from .methods.scc.data import dataset_aus, resolve_fold
+
+    unknown = sorted(set(job.method) - set(SCC_METHOD_KEYS))
+    if unknown:
+        raise ValueError(f"method: unknown key(s) {unknown} for scc; valid keys: {list(SCC_METHOD_KEYS)}")
+    aus = dataset_aus(job.dataset)
+    model = {"k": sc.K_BY_DATASET["disfa" if "disfa" in job.dataset else "bp4d"], "n_points": 2 * len(aus),
+             **({"input_size": job.size} if job.size else {}), **(job.method.get("model") or {})}
+    if model["n_points"] != 2 * len(aus):
+        raise ValueError(f"method.model.n_points: SCC draws 2 points per AU, so {job.dataset}'s {len(aus)} AUs "
+                         f"need {2 * len(aus)}, got {model['n_points']}")
+    train = {**({"epochs": job.epochs} if job.epochs else {}), **(job.method.get("train") or {})}
+    mc = from_dict(sc.SCCModelConfig, model, where="method.model")
+    tc = from_dict(sc.SCCTrainConfig, train, where="method.train")
+    return mc, tc, resolve_fold(job.dataset, job.fold, bool(job.method.get("fera", True)))
+
+
+def _scc(job: JobConfig, rank: int) -> dict:
+    from .methods.scc import experiment as se
+    from .methods.scc.data import load_data
+    from .methods.scc.deploy import export_deployable
+    from .runtime import pick_device
+
+    mc, tc, fold = scc_configs(job)
+    data = load_data(job.dataset, fold)
+    device = pick_device(job.device or None)
+    model = se.train_model(data, mc, tc, device=device, seed=job.seed, steps_per_epoch=job.max_steps,
+                           progress=rank == 0, out_dir=str(Path(job.out_dir) / "checkpoints" / f"scc_seed{job.seed}"))
+    if rank != 0:
+        return {}
+    out = se.predict_rows(model, data, data.test_rows, tc, device)
+    export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, tc)
+    return {"history": model.history, "config": {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)},
+            **{k: float(v) for k, v in se.scores(out["pred"], out["label"], data.aus).items()},
+            "test_frames": len(data.test_rows), "fold_used": str(fold)}
+
+
+JOBS = {"tas": _tas, "scc": _scc}
 
 
 def run_job(method: str, job: JobConfig) -> dict:

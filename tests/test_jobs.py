@@ -1,4 +1,4 @@
-"""`aukit train`: a TAS job from YAML, 1 process vs 2 torchrun/gloo processes, deployable export."""
+"""`aukit train`: TAS and SCC jobs from YAML, 1 process vs 2 torchrun/gloo processes, deployable export."""
 from __future__ import annotations
 
 import json
@@ -58,3 +58,50 @@ def test_unknown_method_and_keys(tmp_path):
     assert main(["train", "tas", "--config", str(p)]) == 2  # unknown key -> clear error, exit 2
     p.write_text(yaml.safe_dump({"dataset": "x"}))
     assert main(["train", "cpc", "--config", str(p)]) == 2
+    p.write_text(yaml.safe_dump({"dataset": "synthau-disfa", "method": {"modle": {"k": 3}}}))
+    assert main(["train", "scc", "--config", str(p)]) == 2   # a misspelt section is not dropped
+
+
+def _scc_cfg(path, out, **method):
+    job = {"dataset": "synthau-bp4d", "fold": 1, "seed": 0, "out_dir": str(out), "epochs": 1, "max_steps": 2,
+           "size": 32, "device": "cpu",
+           "method": {"model": {"depth": 18, "deconv_channels": 16}, "train": {"batch_size": 4}, **method}}
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def test_scc_job_configs_follow_the_dataset():
+    """SCC §Implementation Details: k = 5 on BP4D, 7 on DISFA; 2 points per AU; BP4D's FERA2015 split."""
+    from aukit.jobs import JobConfig, scc_configs
+    mc, tc, fold = scc_configs(JobConfig(dataset="disfa", fold=2))
+    assert (mc.k, mc.n_points, mc.input_size, tc.epochs, fold) == (7, 24, 256, 15, 2)
+    mc, _, fold = scc_configs(JobConfig(dataset="bp4d", fold=2))
+    assert (mc.k, mc.n_points, fold) == (5, 10, "fera")
+    job = JobConfig(dataset="bp4d", fold=2, size=128, epochs=3,
+                    method={"model": {"k": 9}, "train": {"lr": 1e-4}, "fera": False})
+    mc, tc, fold = scc_configs(job)
+    assert (mc.k, mc.n_points, mc.input_size, tc.epochs, tc.lr, fold) == (9, 10, 128, 3, 1e-4, 2)
+    with pytest.raises(ValueError, match="need 10, got 24"):
+        scc_configs(JobConfig(dataset="bp4d", method={"model": {"n_points": 24}}))
+    with pytest.raises(ValueError, match=r"method.train: unknown key\(s\) \['epoch'\]"):
+        scc_configs(JobConfig(dataset="bp4d", method={"train": {"epoch": 2}}))
+
+
+@pytest.mark.slow
+def test_scc_job_single_and_two_ranks(synthau_tiny, tmp_path):
+    assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "a.yaml", tmp_path / "one"))]) == 0
+    metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert metrics["world_size"] == 1 and metrics["test_frames"] > 0 and 0 <= metrics["mae_avg"] <= 5
+    assert set(metrics) >= {"icc_AU06", "icc_avg", "mae_AU17"} and "icc_AU01" not in metrics   # BP4D's 5 AUs
+    assert (tmp_path / "one" / "checkpoints" / "scc_seed0" / "last.pt").exists()
+    net = deploy.load(tmp_path / "one" / "deploy.pt")
+    out = net(torch.zeros(2, 32, 32, 3, dtype=torch.uint8))["intensity"]
+    assert out.shape == (2, 5) and net.spec.method == "scc" and net.spec.aus[0] == "AU06"
+    run = yaml.safe_load((tmp_path / "one" / "run.yaml").read_text())
+    assert run["config"]["method_config"]["model"]["k"] == 5        # BP4D's, resolved and recorded
+    assert run["config"]["method_config"]["model"]["input_size"] == 32
+
+    assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "b.yaml", tmp_path / "two")),
+                 "--nproc", "2"]) == 0
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["world_size"] == 2 and two["ranks_in_sync"] == 2

@@ -148,6 +148,37 @@ def scores(pred: np.ndarray, label: np.ndarray, aus) -> dict:
     return out
 
 
+def data_loader(data: SCCData, rows: np.ndarray, batch_size: int, device: torch.device, shuffle: bool,
+                seed: int = 0) -> BatchLoader:
+    """Batches of ``rows``: shuffled training batches (each DDP rank takes its share), or every row in order."""
+    return BatchLoader(data.store, rows, min(batch_size, len(rows)), device=device, shuffle=shuffle, seed=seed,
+                       drop_last=shuffle, targets=data.targets)
+
+
+def train_model(data: SCCData, mc: SCCModelConfig, tc: SCCTrainConfig, *, device: torch.device, seed: int,
+                steps_per_epoch: int | None = None, progress: bool = False,
+                out_dir: str | None = None) -> SCCHeatmapNet:
+    """One heatmap network trained on ``data.train_rows`` with Adam and the step-wise lr of ``tc``
+    through ``aukit.train.fit``; ``model.history`` keeps fit's per-epoch logs. ``out_dir``: fit's
+    checkpoints (last.pt, metrics.jsonl; a rerun resumes)."""
+    seed_everything(seed)
+    model = SCCHeatmapNet(mc)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(tc.lr_milestones), tc.lr_gamma)
+    cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=steps_per_epoch, progress=progress, out_dir=out_dir)
+    train = data_loader(data, data.train_rows, tc.batch_size, device, shuffle=True, seed=seed)
+    model.history = fit(model, make_step(tc, mc.input_size), train, opt, cfg, device=device, scheduler=sched,
+                        method_config={"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)})
+    return model
+
+
+def predict_rows(model: SCCHeatmapNet, data: SCCData, rows: np.ndarray, tc: SCCTrainConfig,
+                 device: torch.device, batch_size: int = 64) -> dict:
+    """:func:`step.predict` over ``rows`` in order (every row, on every rank)."""
+    return predict(model, data_loader(data, rows, batch_size, device, shuffle=False), tc,
+                   points_per_au=model.cfg.n_points // len(data.aus), input_size=model.cfg.input_size)
+
+
 class Runner:
     """Trains each (setting, seed) once and remembers its scores (and the first seed's model)."""
 
@@ -162,26 +193,16 @@ class Runner:
         return tuple(sorted(dataclasses.asdict(mc).items()))
 
     def loader(self, rows, shuffle: bool, batch_size: int, seed: int = 0) -> BatchLoader:
-        bs = min(batch_size, len(rows))
-        return BatchLoader(self.data.store, rows, bs, device=self.device, shuffle=shuffle, seed=seed,
-                           drop_last=shuffle, targets=self.data.targets)
+        return data_loader(self.data, rows, batch_size, self.device, shuffle, seed)
 
     def train(self, overrides: dict, seed: int) -> SCCHeatmapNet:
         mc, tc = configs(self.ecfg, overrides)
-        seed_everything(seed)
-        model = SCCHeatmapNet(mc)
-        opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(tc.lr_milestones), tc.lr_gamma)
-        cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress)
-        train = self.loader(self.data.train_rows, True, tc.batch_size, seed)
-        hist = fit(model, make_step(tc, mc.input_size), train, opt, cfg, device=self.device, scheduler=sched,
-                   method_config={"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)})
-        model.history = hist
-        return model
+        return train_model(self.data, mc, tc, device=self.device, seed=seed,
+                           steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress)
 
     def predict(self, model: SCCHeatmapNet, rows: np.ndarray) -> dict:
         _, tc = configs(self.ecfg, {})
-        return predict(model, self.loader(rows, False, batch_size=64), tc, input_size=model.cfg.input_size)
+        return predict_rows(model, self.data, rows, tc, self.device)
 
     def get(self, overrides: dict, seed: int) -> dict:
         key = (self.key(overrides), seed)
