@@ -110,6 +110,8 @@ def read(path: str | Path, map_location: Any = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is an empty file (0 bytes), not a PyTorch checkpoint")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError) as e:
@@ -125,12 +127,39 @@ def read(path: str | Path, map_location: Any = "cpu") -> dict:
     return state
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        return {k: v for key, val in d.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: list(d) if isinstance(d, tuple) else d}
+
+
+def config_changes(saved: dict, current: dict, free: tuple[str, ...] = ("epochs",)) -> list[str]:
+    """Dotted keys whose values differ between two nested configs, as ``key: old -> new``; keys whose
+    last part is in ``free`` may differ (training a run further)."""
+    a, b = _flat(saved), _flat(current)
+    return [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}" for k in sorted(set(a) | set(b))
+            if k.rsplit(".", 1)[-1] not in free and a.get(k, "(absent)") != b.get(k, "(absent)")]
+
+
+class ConfigMismatchError(ValueError):
+    """A checkpoint to resume from was written by another configuration."""
+
+
 def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer: Any = None,
                     scheduler: Any = None, *, restore_rng: bool = False,
-                    map_location: Any = "cpu") -> dict:
-    """Load strictly (missing/unexpected keys raise) with ``weights_only=True``."""
+                    map_location: Any = "cpu", expect_config: dict | None = None) -> dict:
+    """Load strictly (missing/unexpected keys raise) with ``weights_only=True``. ``expect_config``:
+    raise :class:`ConfigMismatchError` (before loading anything) when the checkpoint's recorded config
+    differs from it in more than the number of epochs; a checkpoint without one is not checked."""
     path = Path(path)
     state = read(path, map_location)
+    if expect_config is not None and state.get("config"):
+        changed = config_changes(state["config"], expect_config)
+        if changed:
+            raise ConfigMismatchError(
+                f"{path} was written by another configuration ({len(changed)} change(s): {'; '.join(changed[:5])}"
+                f"{'; ...' if len(changed) > 5 else ''}): resuming would mix the two. Use another output folder, "
+                "or delete the folder's last.pt to start afresh")
     if model is not None:
         load_model(model, state, path)
     if optimizer is not None and "optimizer" in state:

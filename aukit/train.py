@@ -179,8 +179,12 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             out.mkdir(parents=True, exist_ok=True)
         last = out / "last.pt"
         if cfg.resume and last.exists():
-            state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True)
+            state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True,
+                                         expect_config=method_cfg)
             start_epoch = state["epoch"] + 1
+            if main_rank:
+                print(f"resuming from {last}: {start_epoch} of {cfg.epochs} epochs done"
+                      + (" (nothing left to train)" if start_epoch >= cfg.epochs else ""), flush=True)
             extra = state.get("extra", {})
             history = json.loads(extra.get("history", "[]"))
             best, stale = extra.get("best"), int(extra.get("stale", 0))

@@ -71,6 +71,28 @@ def test_resume_is_bit_identical(tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_resume_refuses_another_configuration_but_trains_further(tmp_path, capsys):
+    """last.pt records the method config: rerunning into the same folder with another setting would
+    continue the old run's weights under the new name; more epochs is what resuming is for."""
+    def go(epochs, lr):
+        model = make_model()
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        cfg = TrainConfig(epochs=epochs, out_dir=str(tmp_path), progress=False)
+        return fit(model, step, TinyLoader(), opt, cfg, device="cpu",
+                   method_config={"train": {"lr": lr, "epochs": epochs, "milestones": (1, 2)}})
+
+    go(2, 0.05)
+    with pytest.raises(ckpt.ConfigMismatchError, match=r"last.pt was written by another configuration "
+                                                        r"\(1 change\(s\): train.lr: 0.05 -> 0.1\)"):
+        go(2, 0.1)
+    capsys.readouterr()
+    hist = go(3, 0.05)                                   # tuples and lists compare equal; epochs may grow
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert "last.pt: 2 of 3 epochs done" in capsys.readouterr().out
+    go(3, 0.05)
+    assert "3 of 3 epochs done (nothing left to train)" in capsys.readouterr().out
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -111,7 +133,8 @@ def test_a_file_that_is_no_whole_checkpoint_is_named(tmp_path):
     whole = (tmp_path / "m.pt").read_bytes()
     for name, data in [("text.pt", b"weights go here\n"), ("empty.pt", b""), ("cut.pt", whole[: len(whole) // 2])]:
         (tmp_path / name).write_bytes(data)
-        msg = rf"{name} is not a readable PyTorch checkpoint \(empty, cut short, or another kind of file; \w+Error"
+        msg = (rf"{name} is not a readable PyTorch checkpoint \(empty, cut short, or another kind of file; \w+Error"
+               if data else r"empty.pt is an empty file \(0 bytes\), not a PyTorch checkpoint")
         for load in (ckpt.load_checkpoint, deploy.load, lambda p: _load_local(make_model(), p)):
             with pytest.raises(ValueError, match=msg):
                 load(tmp_path / name)
