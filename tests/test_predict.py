@@ -64,6 +64,7 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     (folder / "notes.txt").write_text("session 3")                          # not images: named, not read
     (folder / "IMG_0001.HEIC").write_bytes(b"\0")
     (folder / ".DS_Store").write_bytes(b"\0")                                # hidden: neither
+    (folder / "zz_exported.jpg").mkdir()                                     # a folder named like an image: not a frame
     cv2.imwrite(str(folder / "002.jpg"), np.full((200, 200, 3), 127, np.uint8))  # no face
     cv2.imwrite(str(folder / "003.jpg"), face)
     whole = (folder / "003.jpg").read_bytes()

@@ -130,13 +130,15 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         raise InputError(f"input not found: {path}")
     k = kind(path)
     if k == "folder":
-        listed = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name))
+        entries = list(path.iterdir())   # listed once: a network share's folder of 100k frames is slow to list
+        listed = sorted((p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
+                        key=lambda p: natural_key(p.name))
         files = listed[::every]
         # other files are named, not dropped unseen (a phone's .heic photos, a stray video)
-        skipped = sorted((p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+        skipped = sorted((p.name for p in entries if p.is_file() and not p.name.startswith(".")
                           and p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_key)
         if not listed:
-            subs = sorted(p.name for p in path.iterdir() if p.is_dir())
+            subs = sorted(p.name for p in entries if p.is_dir())
             hint = f"; it has {len(subs)} subfolder(s) ({_few(subs)}): give them as inputs ({path}/*) to predict each" \
                 if subs else ""
             videos = [n for n in skipped if Path(n).suffix.lower() in VIDEO_SUFFIXES]
