@@ -174,8 +174,32 @@ def cmd_bench(a) -> int:
 
 
 def cmd_models(a) -> int:
+    import datetime
+
+    from . import deploy
     from .registry import list_models
-    print("\n".join(list_models()))
+    found = deploy.available(tuple(a.runs))
+    print(f"trained models under {', '.join(a.runs)} (aukit predict --model NAME):")
+    rows = [("NAME", "METHOD", "TRAINED ON", "OUTPUT", "AUS", "SIZE", "WRITTEN", "PATH")]
+    for name, path in found:
+        when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        try:
+            sp = deploy.read_spec(path)
+        except (OSError, ValueError, TypeError) as e:       # one damaged file does not hide the others
+            rows.append((name, "?", f"unreadable: {e}", "", "", "", when, str(path)))
+            continue
+        output = "occurrence" if sp.output in ("logits", "probs") else sp.output
+        rows.append((name, sp.method or "?", sp.dataset or "?", output, str(len(sp.aus)), str(sp.size), when,
+                     str(path)))
+    if found:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for r in rows:
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    else:
+        print("  none: the paper notebooks write runs/<method>/deploy.pt (aukit reproduce, aukit run), "
+              "aukit train writes OUT_DIR/deploy.pt")
+    print("architectures (aukit.registry.create_model):")
+    print("  " + ", ".join(list_models()))
     return 0
 
 
@@ -287,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "<out>/ops.json and ops.md; --preset default by default")
     s.set_defaults(fn=cmd_bench)
 
-    s = sub.add_parser("models", help="list registered models")
+    s = sub.add_parser("models", help="list the trained models aukit predict can use, and the architectures")
+    s.add_argument("--runs", nargs="+", default=["runs", "reports"],
+                   help="folders holding run folders with deploy.pt (as aukit predict --runs)")
     s.set_defaults(fn=cmd_models)
     return p
 

@@ -83,11 +83,7 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
     """Rebuild a deployable model strictly from its checkpoint."""
     path = Path(path)
     state = ckpt.read(path)
-    spec_d = (state.get("extra") or {}).get("deploy")
-    if not spec_d:
-        raise ValueError(f"{path} is not a deployable aukit checkpoint (no extra['deploy']); "
-                         "export one with aukit.deploy.export")
-    spec = DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})
+    spec = _spec(state, path)
     model = create_model(spec.model, **spec.kwargs)
     ckpt.load_model(model, state, path)                 # the file is read once
     return Deployed(model, spec).to(device)
@@ -108,5 +104,38 @@ def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
     for cand in cands:
         if cand.is_file():
             return cand
+    names = [n for n, _ in available(tuple(roots))]
+    there = (f"the run folders hold {', '.join(names)}" if names
+             else f"no run folder under {', '.join(map(str, roots))} holds one")
     raise FileNotFoundError(f"no deployable model {name_or_path!r}: not a file, and none of "
-                            f"{', '.join(map(str, cands))} exists; run the paper notebook first or pass a path")
+                            f"{', '.join(map(str, cands))} exists ({there}); run the paper notebook first "
+                            "or pass a path")
+
+
+def available(runs: str | Path | tuple = RUN_FOLDERS) -> list[tuple[str, Path]]:
+    """``(name, path)`` of each deployable model :func:`find` reaches by name, in ``runs`` order
+    (a name in two roots: the one ``find`` picks)."""
+    roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    found: dict[str, Path] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for d in sorted(p for p in root.iterdir() if p.is_dir()):
+            for cand in (d / "deploy.pt", d / "models" / "deploy.pt"):
+                if cand.is_file() and d.name not in found:
+                    found[d.name] = cand
+                    break
+    return list(found.items())
+
+
+def read_spec(path: str | Path) -> DeploySpec:
+    """The :class:`DeploySpec` of a deployable checkpoint, without building its model."""
+    return _spec(ckpt.read(path), path)
+
+
+def _spec(state: dict, path: str | Path) -> DeploySpec:
+    spec_d = (state.get("extra") or {}).get("deploy")
+    if not spec_d:
+        raise ValueError(f"{path} is not a deployable aukit checkpoint (no extra['deploy']); "
+                         "export one with aukit.deploy.export")
+    return DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})

@@ -399,8 +399,33 @@ def test_bad_inputs(model_path, tmp_path):
     with pytest.raises(InputError, match=r"it has 1 video\(s\) \(interview.mp4\): give them as inputs "
                                          r"\(.*phone/\*\) to predict each"):
         predict(tmp_path / "phone", str(model_path), tmp_path / "o", workers=0)
-    with pytest.raises(FileNotFoundError, match="no deployable model"):
+    with pytest.raises(FileNotFoundError, match="no deployable model.*no run folder under .* holds one"):
         predict(tmp_path / "nothing", "no_such_run", tmp_path / "o", workers=0, runs=tmp_path)
+
+
+def test_models_lists_the_trained_models_predict_finds(model_path, tmp_path, capsys):
+    """`aukit models` shows what `--model NAME` can take, read from each deploy.pt; a damaged one is
+    a row saying so; a wrong name lists the names there are."""
+    from aukit.cli import main
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    for folder in (runs / "tas_disfa", reports / "old" / "models", reports / "tas_disfa", runs / "empty"):
+        folder.mkdir(parents=True)
+    shutil.copy(model_path, runs / "tas_disfa" / "deploy.pt")
+    shutil.copy(model_path, reports / "old" / "models" / "deploy.pt")
+    shutil.copy(model_path, reports / "tas_disfa" / "deploy.pt")          # shadowed by runs/, as find() picks
+    (runs / "broken").mkdir()
+    (runs / "broken" / "deploy.pt").write_bytes(b"")
+    assert [n for n, _ in deploy.available((runs, reports))] == ["broken", "tas_disfa", "old"]
+    assert main(["models", "--runs", str(runs), str(reports)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in out[2:5]}
+    assert rows["tas_disfa"][1:6] == ["test", "synthau-disfa", "intensity", str(len(AUS)), "128"]
+    assert rows["tas_disfa"][-1] == str(runs / "tas_disfa" / "deploy.pt")
+    assert rows["old"][-1] == str(reports / "old" / "models" / "deploy.pt")
+    assert "unreadable:" in " ".join(rows["broken"]) and "empty file" in " ".join(rows["broken"])
+    assert out[5].startswith("architectures") and "tas_resnet34" in out[6]
+    with pytest.raises(FileNotFoundError, match=r"\(the run folders hold broken, tas_disfa, old\)"):
+        deploy.find("tas", (runs, reports))
 
 
 def test_chunk_reader_keeps_order_and_raises_reading_errors():
