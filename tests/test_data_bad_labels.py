@@ -96,6 +96,82 @@ def test_empty_occurrence_file_names_file(bp4d):
         D.index("bp4d", bp4d)
 
 
+def test_empty_intensity_file_is_an_error_not_a_sequence_without_labels(bp4d, disfa):
+    """A 0-byte label file (a failed copy) read as 'no rows' dropped a DISFA subject whose files were
+    all empty, counted as frames without labels."""
+    (bp4d / INT / "AU06/F001_T1_AU06.csv").write_bytes(b"\n")
+    with pytest.raises(LabelFormatError, match=r"F001_T1_AU06\.csv:1: empty file, expected rows of numbers"):
+        D.index("bp4d", bp4d)
+    (disfa / "ActionUnit_Labels/SN001/SN001_au1.txt").write_bytes(b"")
+    with pytest.raises(LabelFormatError, match=r"SN001_au1\.txt:1: empty file"):
+        D.index("disfa", disfa)
+
+
+def test_lost_frames_and_values_are_noted_per_sequence(bp4d, disfa):
+    """Frames without labels, labels without frames and out-of-range values name the sequence or file
+    and the first frame, not only a count (on 328 BP4D sequences a bare count cannot be traced)."""
+    for p in [bp4d / OCC / "F001_T1.csv", *(bp4d / INT).glob("AU*/F001_T1_AU*.csv")]:
+        p.write_text("".join(r for r in p.read_text().splitlines(True) if not r.startswith("735,")))  # 735: none
+    occ = bp4d / OCC / "M001_T1.csv"
+    rows = occ.read_text().splitlines(keepends=True)
+    rows[2] = rows[2].split(",", 2)[0] + ",7," + rows[2].split(",", 2)[2]         # AU1 of its 2nd frame: 7
+    occ.write_text("".join(rows))
+    (bp4d / "2D/M001/T1" / "3.jpg").unlink()                                      # labelled, no image
+    df = D.index("bp4d", bp4d)
+    assert _notes(df, "frame_without_label") == [
+        "frame_without_label: F001/T1: 1 frame(s) without any label row, left out (first: frame 735; labelled 730..736)"]
+    assert _notes(df, "out_of_range") == [
+        f"out_of_range: {occ} AU1: 1 value(s) outside 0..1, read as not labelled (first: frame 2: 7)"]
+    assert [n for n in _notes(df, "label_without_frame") if n.startswith("label_without_frame: M001/T1")] == [
+        "label_without_frame: M001/T1: 1 labelled frame(s) without an image (first: frame 3; images 1..4)"]
+    for p in (disfa / "ActionUnit_Labels/SN001").glob("*.txt"):                 # labels 0-based: one frame off
+        p.write_text("".join(f"{int(a) - 1},{b}" for a, b in (r.split(",") for r in p.read_text().splitlines(True))))
+    df = D.index("disfa", disfa)
+    notes = [n for n in _qa(df)["notes"] if "SN001" in n]
+    assert "frame_without_label: SN001 (LeftVideoSN001_comp.avi): 1 frame(s) without any label row, left out " \
+           "(first: frame 4; labelled 0..3)" in notes
+    assert any(n.startswith("label_without_frame: SN001 (LeftVideoSN001_comp.avi): 1 labelled frame(s) without an "
+                            "image (first: frame 0") for n in notes)
+    assert not any("SN010" in n for n in _notes(df, "frame_without_label"))     # its known tail stays information
+
+
+def test_a_lone_cr_ends_a_line(bp4d):
+    before = D.index("bp4d", bp4d)
+    p = bp4d / OCC / "F001_T1.csv"
+    p.write_bytes(p.read_bytes().replace(b"\n", b"\r"))                            # old Mac / Excel line ends
+    np.testing.assert_array_equal(D.index("bp4d", bp4d)["occ_AU01"], before["occ_AU01"])
+
+
+def test_disfa_label_path_that_is_a_folder_is_counted_like_a_missing_file(disfa):
+    p = disfa / "ActionUnit_Labels/SN001/SN001_au1.txt"
+    p.unlink()
+    p.mkdir()
+    df = D.index("disfa", disfa)
+    assert "missing_label_file: SN001: ActionUnit_Labels/SN001/SN001_au1.txt is not a file" in _qa(df)["notes"]
+
+
+def test_padded_frame_pattern_names_a_sequence_without_images(bp4d, monkeypatch, tmp_path):
+    """`{frame:04d}` in the manifest's frames pattern: a task folder gone is noted with the pattern
+    (formatting it with frame='*' raised 'Unknown format code d' for the whole dataset)."""
+    from aukit.data import manifest
+    real = manifest.entry("bp4d")
+    pats = {**real["patterns"], "frames": "2D/{subject}/{task}/{frame:04d}.jpg"}
+    monkeypatch.setattr("aukit.data.bp4d.entry", lambda name: {**real, "patterns": pats})
+    shutil.rmtree(bp4d / "2D/F001/T2")
+    df = D.index("bp4d", bp4d)
+    assert "label_without_frame: F001/T2: label files but no images (2D/F001/T2/*.jpg)" in _qa(df)["notes"]
+
+
+def test_aukit_data_finds_the_distribution_names_in_any_case(bp4d, disfa, only_data, tmp_path, capsys):
+    bp4d.rename(bp4d.with_name("BP4D"))
+    disfa.rename(disfa.with_name("DISFA"))
+    t = D.check(["bp4d", "disfa"]).set_index("dataset")
+    assert t.loc["bp4d", "root"] == str((tmp_path / "data" / "BP4D").resolve()) and t.loc["disfa", "found"]
+    assert cli.main(["data", "check", "bp4d"]) == 0
+    assert cli.main(["data", "check", "emotionet"]) == 1            # named and not found: where it was looked for
+    assert f"tried env AUKIT_DATA: {tmp_path / 'data' / 'emotionet'}" in capsys.readouterr().out
+
+
 # 4: missing label files, columns, folders
 def test_missing_label_files_and_au_columns_are_counted(bp4d):
     base = _qa(D.index("bp4d", bp4d))["missing_label_file"]  # the fixture lacks some intensity AUs

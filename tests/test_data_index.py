@@ -156,11 +156,12 @@ def test_check_table(monkeypatch, trees, capsys):
     monkeypatch.setenv("AUKIT_DATA", str(trees["bp4d"].parent / "none"))
     t = D.print_check(["bp4d", "disfa"], roots={"disfa": trees["disfa"]})
     out = capsys.readouterr().out
-    assert t.set_index("dataset").loc["bp4d", "problems"] == "missing"
+    assert t.set_index("dataset").loc["bp4d", "status"] == "missing"
     row = t.set_index("dataset").loc["disfa"]
     assert row["found"] and row["subjects"] == 3 and row["frames"] == 17
     assert "3 subjects, expected 27" in row["problems"] and "label_without_frame=1" in row["problems"]
-    assert "disfa" in out and "missing: bp4d" in out
+    # asked for by name: where it was looked for, not one word
+    assert "dataset 'bp4d' not found" in out and f"tried env AUKIT_DATA: {trees['bp4d'].parent / 'none' / 'bp4d'}" in out
 
 
 @pytest.mark.parametrize("text, header, ncols, clean", [

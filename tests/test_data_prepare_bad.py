@@ -64,7 +64,9 @@ def test_truncated_jpeg_is_unreadable_named_and_not_stored(broken, broken_store)
     assert ("T2", 12) not in set(zip(s.index.sequence, s.index.frame))
     assert str(root / "2D/F001/T2/0012.jpg") in s.qa["unreadable_files"]
     assert cut in s.qa["unreadable_files"] and str(root / "2D/F001/T1/735.jpg") in s.qa["unreadable_files"]
-    assert "unreadable (missing, cut short or not decodable):" in printed and f"\n    {cut}\n" in printed
+    assert "unreadable (missing, cut short or not decodable):" in printed
+    assert f"\n    {cut}: JPEG cut short (no end-of-image marker): 0011.jpg\n" in printed   # each with its reason
+    assert s.qa["unreadable_why"][str(root / "2D/F001/T1/735.jpg")] == "unreadable image 735.jpg"
     assert json.loads((s.path / "qa.json").read_text())["unreadable_files"] == s.qa["unreadable_files"]
 
 
@@ -230,6 +232,21 @@ def test_a_fixed_unreadable_file_rebuilds_the_store(tmp_path, monkeypatch, capsy
     seen.clear()
     assert D.load_store("bp4d", "tas", **kw).path == s2.path and seen == []
     assert "rebuilding" not in capsys.readouterr().out
+
+
+def test_a_permission_fixed_with_chmod_counts_as_a_change(tmp_path, monkeypatch):
+    """chmod changes neither size nor mtime: readability is recorded too (a store that recorded
+    only size and mtime is compared on those)."""
+    from aukit.data import store
+    f = tmp_path / "1.jpg"
+    f.write_bytes(b"x")
+    real = store.os.access
+    monkeypatch.setattr(store.os, "access", lambda p, mode: False if str(p) == str(f) else real(p, mode))
+    recorded = store.file_stats([str(f)])
+    assert recorded[str(f)][2] == 0 and store.changed_files(recorded) == []
+    monkeypatch.setattr(store.os, "access", real)            # chmod 644
+    assert store.changed_files(recorded) == [str(f)]
+    assert store.changed_files({str(f): recorded[str(f)][:2]}) == []
 
 
 def test_store_without_fingerprint_loads_with_a_note(tmp_path, capsys):

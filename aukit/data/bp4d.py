@@ -13,6 +13,7 @@ Files in the frame folders that are not '<number>.jpg' are counted and named.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -71,15 +72,15 @@ def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: s
     t = unique_frames(t, lines, path, qa, subject)
     out = {"frame": t[:, 0].astype(np.int64)}
     for j, au in enumerate(aus, start=1):
-        out[au_col(au, occurrence=True)] = clean_codes(t[:, j], invalid=invalid, lo=0, hi=1,
-                                                      qa=qa, subject=subject)
+        out[au_col(au, occurrence=True)] = clean_codes(t[:, j], invalid=invalid, lo=0, hi=1, qa=qa, subject=subject,
+                                                      path=path, frames=t[:, 0], column=f"AU{au}")
     return pd.DataFrame(out)
 
 
 def _intensity(path: Path, au: int, invalid, qa: QA, subject: str) -> pd.DataFrame:
     _, t, lines = read_table(path, header=False, ncols=2)
     t = unique_frames(t, lines, path, qa, subject)
-    v = clean_codes(t[:, 1], invalid=invalid, lo=0, hi=5, qa=qa, subject=subject)
+    v = clean_codes(t[:, 1], invalid=invalid, lo=0, hi=5, qa=qa, subject=subject, path=path, frames=t[:, 0])
     return pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})
 
 
@@ -114,11 +115,11 @@ def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
                 what = "is not a file" if tried[0].exists() else "is missing"
                 qa.note("missing_label_file", f"{subject}/{task}: {tried[0].relative_to(root)} {what}")
         if not frames:
-            where = pats["frames"].format(subject=subject, task=task, frame="*")
+            where = re.sub(r"\{frame(:[^}]*)?\}", "*", pats["frames"]).format(subject=subject, task=task)
             qa.note("label_without_frame", f"{subject}/{task}: label files but no images ({where})")
         img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
                             "source": list(frames.values())})
-        df = join_labels(img, labels, qa, subject) if labels else img
+        df = join_labels(img, labels, qa, subject, f"{subject}/{task}") if labels else img
         if df.empty:
             continue
         df.insert(0, "subject", subject)

@@ -33,8 +33,8 @@ def _check_one(dataset: str, root=None) -> dict:
     except RootNotFound as err:  # a root set for this dataset that points nowhere: an error
         row["status"], row["problems"] = "unreadable", str(err)
         return row
-    except DatasetNotFound:
-        row["problems"] = "missing"
+    except DatasetNotFound as err:
+        row["problems"] = str(err)          # what was tried: shown when the dataset was asked for by name
         return row
     row["root_from"] = next(src for src, p in candidate_roots(dataset, root) if p.is_dir())
     row["found"] = True
@@ -112,7 +112,10 @@ def print_check(datasets=None, roots: dict | None = None) -> pd.DataFrame:
     for _, row in df[df["status"] != "missing"].iterrows():
         print("\n" + "\n".join(_details(row)))
     missing = df[df["status"] == "missing"]["dataset"].tolist()
-    if missing:
+    if datasets:                            # named: say where each was looked for
+        for _, row in df[df["status"] == "missing"].iterrows():
+            print("\n" + row["problems"])
+    elif missing:
         print(f"\nmissing: {', '.join(missing)} (set roots in data_manifest.yaml or env AUKIT_DATA; "
               f"no licensed copy: `aukit synth` and use the synthau-* datasets)")
     return df

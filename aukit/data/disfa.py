@@ -67,19 +67,20 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
         sources = []
         for au in aus:
             p = files.get(au)
-            if p is None:
+            if p is None or not p.is_file():
                 if label_files and video is not None:
                     qa.add(subject, "missing_label_file")
                     want = pats["labels"].format(subject=subject, au=au)
-                    qa.note("missing_label_file", f"{subject}: {want} is missing")
+                    qa.note("missing_label_file", f"{subject}: {want} is {'missing' if p is None else 'not a file'}")
                 continue
             _, t, lines = read_table(p, header=False, ncols=2)
             t = unique_frames(t, lines, p, qa, subject)
-            v = clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa, subject=subject)
+            v = clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa, subject=subject, path=p, frames=t[:, 0])
             sources.append((p, pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})))
         lab = pd.DataFrame({"frame": np.arange(1, n_video + 1, dtype=np.int64)})
         if sources:  # else unlabelled: every video frame, AUs NaN
-            lab = join_labels(lab, sources, qa, subject)
+            lab = join_labels(lab, sources, qa, subject, f"{subject} ({video.name if video else 'no video'})",
+                              known_tail=KNOWN_SHORT.get(subject, 0) if dataset == "disfa" else 0)
             short = n_video - len(lab)  # frames without any label; the known shortfall is at the end
             if dataset == "disfa" and KNOWN_SHORT.get(subject) == short == n_video - lab["frame"].max():
                 qa.expect(subject, "frame_without_label", short,

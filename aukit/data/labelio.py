@@ -84,6 +84,8 @@ def _text_lines(path: Path) -> list[str]:
         utf16 = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise LabelFormatError(f"{path}:{line}: not UTF-8 text{utf16}: byte {raw[e.start]:#04x} at offset "
                                f"{e.start}; save it as UTF-8 or ASCII") from None
+    if "\r" in text:   # CRLF (Windows) and a lone CR (old Mac, some Excel exports) end lines too
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.split("\n")
 
 
@@ -148,9 +150,9 @@ def read_table(path: Path, *, header: bool, ncols: int | None = None,
     path = Path(path)
     names = None
     numbered = [(i, line) for i, line in enumerate(_text_lines(path), start=1) if line.strip()]
+    if not numbered:   # a label file with no rows is damage (a failed copy), not a sequence without labels
+        raise LabelFormatError(f"{path}:1: empty file, expected " + ("a header" if header else "rows of numbers"))
     if header:
-        if not numbered:
-            raise LabelFormatError(f"{path}:1: empty file, expected a header")
         names, numbered = _tokens(numbered[0][1].strip(), sep), numbered[1:]
     width = ncols or (len(names) if names else None)
     t = _clean_rows([line for _, line in numbered], width) if sep is None and width and numbered else None
@@ -194,15 +196,22 @@ def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject:
 
 
 def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
-                qa: QA, subject: str) -> np.ndarray:
-    """Invalid codes and out-of-range values -> NaN (both counted)."""
+                qa: QA, subject: str, path: Path | None = None, frames: np.ndarray | None = None,
+                column: str = "") -> np.ndarray:
+    """Invalid codes and out-of-range values -> NaN (both counted); out-of-range values are also
+    noted, naming ``path`` (and ``column``) and the first such ``frames`` entry."""
     v = values.astype(np.float64, copy=True)
     if invalid is not None:
         bad = v == invalid
         qa.add(subject, "invalid_codes", int(bad.sum()))
         v[bad] = np.nan
     out = np.isfinite(v) & ((v < lo) | (v > hi))
-    qa.add(subject, "out_of_range", int(out.sum()))
+    if out.any():
+        qa.add(subject, "out_of_range", int(out.sum()))
+        i = int(np.flatnonzero(out)[0])
+        first = f"frame {int(frames[i])}: {v[i]:g}" if frames is not None else f"{v[i]:g}"
+        qa.note("out_of_range", f"{path or subject}{f' {column}' if column else ''}: {int(out.sum())} value(s) "
+                                f"outside {lo:g}..{hi:g}, read as not labelled (first: {first})")
     v[out] = np.nan
     return v
 
@@ -221,21 +230,33 @@ def note_ignored(qa: QA, files: list[tuple[dict, Path]], why: str, subject: str 
 
 
 def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], qa: QA,
-                subject: str) -> pd.DataFrame:
+                subject: str, where: str = "", known_tail: int = 0) -> pd.DataFrame:
     """Frames (column `frame`, ...) that have a row in at least one label source, in their order,
     with every source's columns (NaN where a source has no row for the frame).
 
     Counted: label rows without a frame, frames without any label row, and kept frames
-    that lack a row in some source (`frame_missing_label`; each such file is noted).
-    Each source lists a frame once (:func:`unique_frames`). Plain numpy: an index read joins a
-    few files per sequence, thousands on BP4D, where pandas merges cost about 1 ms each.
+    that lack a row in some source (`frame_missing_label`; each such file is noted). The first
+    two are noted per sequence (``where``, e.g. 'F001/T1'), with the first frame of each, unless
+    the frames without a label are exactly the last ``known_tail`` (a known property the caller
+    notes, DISFA SN010's). Each source lists a frame once (:func:`unique_frames`). Plain numpy: an
+    index read joins a few files per sequence, thousands on BP4D, where pandas merges cost about
+    1 ms each.
     """
+    where = where or subject
     img = frames["frame"].to_numpy(np.int64)
     keys = [d["frame"].to_numpy(np.int64) for _, d in sources]
     labelled = np.unique(np.concatenate(keys))
-    qa.add(subject, "label_without_frame", int((~np.isin(labelled, img)).sum()))
+    orphans = labelled[~np.isin(labelled, img)]
+    qa.add(subject, "label_without_frame", len(orphans))
+    if len(orphans) and len(img):      # no image at all is noted by the reader, once per sequence
+        qa.note("label_without_frame", f"{where}: {len(orphans)} labelled frame(s) without an image "
+                                       f"(first: frame {orphans[0]}; images {img.min()}..{img.max()})")
     keep = np.isin(img, labelled)
-    qa.add(subject, "frame_without_label", int((~keep).sum()))
+    bare = img[~keep]
+    qa.add(subject, "frame_without_label", len(bare))
+    if len(bare) and not (len(bare) == known_tail and (bare > img[keep].max(initial=-1)).all()):
+        qa.note("frame_without_label", f"{where}: {len(bare)} frame(s) without any label row, left out "
+                                       f"(first: frame {bare[0]}; labelled {labelled.min()}..{labelled.max()})")
     df = frames[keep].reset_index(drop=True)
     kept = img[keep]
     miss = np.ones((len(df), len(sources)), bool)

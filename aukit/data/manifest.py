@@ -92,12 +92,21 @@ def candidate_roots(dataset: str, root: str | os.PathLike | None = None) -> list
                     synthau_root() / base_name(dataset)))
         return out
     if os.environ.get("AUKIT_DATA"):
-        out.append(("env AUKIT_DATA", Path(os.environ["AUKIT_DATA"]) / dataset))
+        out.append(("env AUKIT_DATA", _child(Path(os.environ["AUKIT_DATA"]), dataset)))
     r = entry(dataset).get("root")
     if r:
         p = Path(os.path.expanduser(str(r)))
         out.append((f"{MANIFEST_PATH.name} {dataset}.root", p if p.is_absolute() else REPO / p))
     return out
+
+
+def _child(folder: Path, name: str) -> Path:
+    """``folder/name``, or the one subfolder whose name is ``name`` in another case (the copies
+    are distributed as BP4D and DISFA); the exact name when none or several match."""
+    if (folder / name).is_dir() or not folder.is_dir():
+        return folder / name
+    same = [p for p in folder.iterdir() if p.name.lower() == name.lower() and p.is_dir()]
+    return same[0] if len(same) == 1 else folder / name
 
 
 def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:

@@ -327,8 +327,20 @@ def _qa(df: pd.DataFrame, status: np.ndarray, pol: AlignPolicy) -> dict:
     whole = index_qa.get("overall", {})                 # counted for the dataset, no subject (a stray file)
     keys = dict.fromkeys(k for c in [counts, *per.values(), whole] for k in c)  # QA_COUNTS, then any new ones
     totals = {k: int(sum(c.get(k, 0) for c in [*per.values(), whole])) for k in keys}
-    return {**totals, "policy": pol.name, "per_subject": per,
-            "unreadable_files": df["source"][status == UNREADABLE].tolist(), "notes": index_qa.get("notes", [])}
+    bad = df["source"][status == UNREADABLE].tolist()
+    return {**totals, "policy": pol.name, "per_subject": per, "unreadable_files": bad,
+            "unreadable_why": {s: _why_unreadable(s) for s in bad}, "notes": index_qa.get("notes", [])}
+
+
+def _why_unreadable(source: str) -> str:
+    """Why a frame could not be read, asked again of the file (the workers only say that it failed):
+    read_bgr's reason for an image (missing, permission denied, empty, cut short, damaged JPEG), or
+    that a video would not give the frame."""
+    path, k = parse_source(source)
+    if k is not None:
+        return f"frame {k} of the video could not be decoded (cut short or damaged)"
+    _, why = read_bgr(path)
+    return why or "readable now (it failed while the store was built)"
 
 
 def print_summary(store: FrameStore, fps: float | None = None, show: int = 5) -> None:
@@ -340,7 +352,9 @@ def print_summary(store: FrameStore, fps: float | None = None, show: int = 5) ->
     print(f"{store.dataset}/{store.policy.name}: {q['aligned']}/{q['frames']} frames aligned"
           + "".join(f"; {c}" for c in counts) + (f"; {fps:.1f} frames/s" if fps is not None else ""))
     lost = [s for s, c in q.get("per_subject", {}).items() if not c.get("aligned")]
-    for what, items in (("unreadable (missing, cut short or not decodable)", q.get("unreadable_files", [])),
+    why = q.get("unreadable_why", {})
+    bad = [f"{f}: {why[f]}" if f in why else f for f in q.get("unreadable_files", [])]
+    for what, items in (("unreadable (missing, cut short or not decodable)", bad),
                         ("subjects without any aligned frame", lost), ("index notes", q.get("notes", []))):
         if items:
             more = f"\n    ... {len(items) - show} more in qa.json" if len(items) > show else ""

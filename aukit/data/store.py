@@ -85,8 +85,9 @@ def select_index(dataset: str, root=None, subjects=None, max_frames: int | None 
 
 
 def file_stats(sources) -> dict[str, list[int]]:
-    """{file: [size, mtime_ns]} for the files behind ``sources`` (a video's frames share one
-    file); [-1, -1] for a file that is gone."""
+    """{file: [size, mtime_ns, readable]} for the files behind ``sources`` (a video's frames share
+    one file); [-1, -1, 0] for a file that is gone. ``readable`` (1/0) catches a permission fixed
+    with chmod, which changes neither size nor mtime."""
     from .catalog import parse_source
     out = {}
     for src in sources:
@@ -94,16 +95,17 @@ def file_stats(sources) -> dict[str, list[int]]:
         if f not in out:
             try:
                 st = os.stat(f)
-                out[f] = [st.st_size, st.st_mtime_ns]
+                out[f] = [st.st_size, st.st_mtime_ns, int(os.access(f, os.R_OK))]
             except OSError:
-                out[f] = [-1, -1]
+                out[f] = [-1, -1, 0]
     return out
 
 
 def changed_files(recorded: dict[str, list[int]]) -> list[str]:
-    """The files of ``recorded`` (:func:`file_stats` at build time) whose size or mtime differ now."""
+    """The files of ``recorded`` (:func:`file_stats` at build time) whose size, mtime or
+    readability differ now (a store that recorded only size and mtime is compared on those)."""
     now = file_stats(recorded)
-    return [f for f, st in recorded.items() if now[f] != list(st)]
+    return [f for f, st in recorded.items() if now[f][:len(st)] != list(st)]
 
 
 def stale_reason(store: "FrameStore", fingerprint: str) -> str | None:
