@@ -94,7 +94,7 @@ def _at_least_one(text: str) -> int:
 
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
-    had a face, 1 when one had none, 2 when one could not be read."""
+    had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too)."""
     from .predict import InputError, Predictor
     from .predict.frames import output_names
     try:
@@ -129,7 +129,7 @@ def cmd_predict(a) -> int:
             if res.skipped:
                 print(f"  skipped {len(res.skipped)} file(s) that are not images: {', '.join(res.skipped[:5])}"
                       + (", ..." if len(res.skipped) > 5 else ""), file=sys.stderr)
-            rc = max(rc, 0 if res.n_faces > 0 else 1)
+            rc = max(rc, 0 if res.n_faces > 0 else 2 if res.unreadable == res.n_frames else 1)
     return rc
 
 

@@ -201,9 +201,9 @@ def test_sequence_model_context_over_batches_gaps_and_photos(tmp_path):
     for i in range(4):
         cv2.imwrite(str(folder / f"{i}.png"), np.roll(face, 2 * i, axis=1))
     photos = _read(predict(folder, str(path), tmp_path / "photos", workers=0, plot=False, batch=2).csv)
-    frames = _read(predict(folder, str(path), tmp_path / "frames", workers=0, plot=False, batch=2, frames=True).csv)
+    frames = _read(predict(folder, str(path), tmp_path / "as_frames", workers=0, plot=False, batch=2, frames=True).csv)
     assert photos.AU06_r.round().tolist() == [1, 1, 1, 1] and frames.AU06_r.round().tolist() == [1, 2, 3, 3]
-    assert "detect_every=5 " in (tmp_path / "frames" / "frames.csv").read_text()
+    assert "detect_every=5 " in (tmp_path / "as_frames" / "frames.csv").read_text()
     with pytest.raises(ValueError, match="reads 2 consecutive frames before each one: it cannot skip frames"):
         predict(clip, str(path), tmp_path / "step", workers=0, plot=False, frame_step=2)
 

@@ -4,7 +4,9 @@ OpenCV hides the two ways a JPEG loses pixels: libjpeg decodes it anyway, fills 
 missing with grey or garbage, and prints a warning without the file's name. Such a face
 would be detected, aligned and scored as if it were whole.
 - Cut short (an interrupted copy, a half-synced folder): the end-of-image marker FF D9 is
-  missing. Refused before decoding (:func:`jpeg_complete`).
+  missing and libjpeg, in strict mode, reaches the end of the data first. A file whose last
+  bytes are not FF D9 but that decodes whole is kept: a phone's motion photo (Google's
+  ``PXL_...MP.jpg``, Samsung's) appends a short video after the picture.
 - Damaged inside (a zeroed or overwritten block, bytes dropped mid-file): libjpeg warns
   "Corrupt JPEG data: premature end of data segment" or "bad Huffman code". JPEGs are
   decoded by simplejpeg (libjpeg-turbo, the same pixels as OpenCV) in strict mode, which
@@ -130,10 +132,10 @@ def read_bgr(path: str | Path) -> tuple[np.ndarray | None, str]:
     if not data:                                # OpenCV raises on an empty buffer
         return None, f"empty file {path.name}"
     if data[:2] == SOI:
-        if path.suffix.lower() in JPEG_SUFFIXES and not _ends_whole(data[-4096:]):
-            return None, f"{CUT_SHORT}: {path.name}"   # refused before libjpeg sees it (jpeg_complete)
         img, why = decode_jpeg(data)
         if img is None:
+            if not _ends_whole(data[-4096:]) and "premature end" in why.lower():
+                return None, f"{CUT_SHORT}: {path.name}"
             return None, f"damaged JPEG ({why}): {path.name}"
         return upright(img, exif_orientation(data)), ""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

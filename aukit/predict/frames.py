@@ -10,6 +10,7 @@ workers convert what needs RGB (the detector's downscaled input, the aligned cro
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import re
 import threading
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..data.imagefile import read_bgr
 
+LEAD_TRIES = 100   # frames tried at a video's start before it counts as unreadable
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -65,8 +67,11 @@ def input_stem(path: str | Path) -> str:
 def output_names(inputs: list) -> list[str]:
     """A distinct output name per input: its :func:`input_stem`, with as many parent folders in
     front as it takes to tell apart inputs of one name (``2D/F001/T1`` and ``2D/M001/T1``, BP4D's
-    layout, become ``F001_T1`` and ``M001_T1``). The same input twice is an error."""
-    paths = [Path(p).resolve() for p in inputs]
+    layout, become ``F001_T1`` and ``M001_T1``). The same input twice is an error. Names come from
+    the paths as given, not from where symlinks point (a git-annex or DataLad dataset links
+    ``sub01.mp4`` to ``.git/annex/objects/.../SHA256E-...mp4``; two recordings with the same bytes
+    share one object and stay two inputs)."""
+    paths = [Path(os.path.normpath(Path(p).absolute())) for p in inputs]
     if len(set(paths)) < len(paths):
         twice = sorted(str(p) for p, n in Counter(paths).items() if n > 1)
         raise InputError(f"an input is given twice: {', '.join(twice)}")
@@ -131,8 +136,9 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
     k = kind(path)
     if k == "folder":
         entries = list(path.iterdir())   # listed once: a network share's folder of 100k frames is slow to list
-        listed = sorted((p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
-                        key=lambda p: natural_key(p.name))
+        # hidden files are not frames: macOS's AppleDouble '._0001.jpg' beside each image holds metadata
+        listed = sorted((p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                         and not p.is_dir()), key=lambda p: natural_key(p.name))
         files = listed[::every]
         # other files are named, not dropped unseen (a phone's .heic photos, a stray video)
         skipped = sorted((p.name for p in entries if p.is_file() and not p.name.startswith(".")
@@ -167,28 +173,41 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         raise InputError(f"cannot open video {path} (corrupt, empty, or a codec this OpenCV lacks)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    ok, first = cap.read()
-    if not ok:
+    lead = []                      # frames read to find the first one that decodes (a damaged start)
+    for _ in range(min(n, LEAD_TRIES) or LEAD_TRIES):
+        lead.append(cap.read())
+        if lead[-1][0]:
+            break
+    if not lead[-1][0]:
         cap.release()
-        raise InputError(f"video {path} has no readable frames")
+        tried = f"the first {len(lead)} frames do not decode" if len(lead) > 1 else "no frame decodes"
+        raise InputError(f"video {path} has no readable frames ({tried})")
+    first, n_lead = lead[-1][1], len(lead)
     clock = VideoClock(cap, fps)
 
+    def read(decode: bool):
+        if lead:                   # the frames read above, in order
+            ok, img = lead.pop(0)
+            return ok, img if decode else None
+        return cap.read() if decode else (cap.grab(), None)
+
     def gen():
-        i, ok_, img = 0, True, first
+        i = 0
+        ok_, img = read(True)
         try:
             while True:
                 if i % every == 0:
                     ts = clock.stamp(i, ok_)
                     if ok_ and img is not None and img.size:
                         yield Frame(i, ts, img)
-                    elif i < n:
-                        yield Frame(i, ts, None, f"unreadable frame {i}")
+                    elif i < max(n, n_lead):
+                        yield Frame(i, ts, None, "the video's frame does not decode")
                     else:
                         return
                 i += 1
                 # a frame left out is grabbed (decoded, not converted into an image)
-                ok_, img = cap.read() if i % every == 0 else (cap.grab(), None)
-                if not ok_ and (not n or i >= n):
+                ok_, img = read(i % every == 0)
+                if not ok_ and i >= n_lead and (not n or i >= n):
                     # the container may hold more frames than it declares: read until it stops
                     return
         finally:

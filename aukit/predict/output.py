@@ -16,7 +16,7 @@ def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
     if any(f.name for f in frames):                  # image inputs: which file each row is
         data["file"] = [f.name for f in frames]
     data.update({"face_id": [r.face for r in faces], "timestamp": [round(f.timestamp, 4) for f in frames],
-                 "confidence": [r.confidence if r.success else np.nan for r in faces],
+                 "confidence": [round(r.confidence, 3) if r.success else np.nan for r in faces],
                  "success": [int(r.success) for r in faces]})
     boxes = np.array([r.box if r.success else (np.nan,) * 4 for r in faces], float).reshape(n, 4)
     for j, k in enumerate(("face_x", "face_y", "face_w", "face_h")):
@@ -42,10 +42,14 @@ def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
+    """``# `` header lines (a line break in a file name written as \\n, so every header line stays a
+    comment), then the rows. Values are written as rounded by :func:`rows_frame` (times to 0.1 ms,
+    landmarks to 0.01 px, AUs to 0.001): a fixed number of significant digits cut the times of a
+    long recording to whole seconds (frame 36000 at 29.97 frames/s read 1201)."""
     with open(path, "w") as f:
         for line in header:
-            f.write(f"# {line}\n")
-        df.to_csv(f, index=False, float_format="%.4g")
+            f.write("# " + line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
+        df.to_csv(f, index=False)
     return path
 
 
@@ -69,7 +73,9 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
         t = df.groupby("frame")[x].first().reindex(wide.index)
         for fid, c in zip(ids, colours):
             y = wide[fid] if fid in wide else np.full(len(wide), np.nan)
-            ax.plot(t, y, lw=1, color=c, label=f"face {fid}" if len(ids) > 1 else None)
+            # a lone frame (a photo, a face seen once between gaps) is a point: a line needs two
+            ax.plot(t, y, lw=1, color=c, label=f"face {fid}" if len(ids) > 1 else None,
+                    marker="o" if len(wide) <= 60 else None, ms=3)
         ax.set_title(au, fontsize=9)
         ax.set_ylim(0, 5 if suffix == "_r" else 1)
     if 1 < len(ids) <= 10:                            # a crowd's ids would bury the first panel

@@ -11,7 +11,7 @@ import numpy as np
 from .. import deploy
 from ..runtime import pick_device
 from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
-from .frames import ChunkReader, input_stem, read_frames
+from .frames import ChunkReader, InputError, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
 from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
@@ -176,10 +176,14 @@ class Predictor:
         if frame_step > 1 and net.context:
             raise ValueError(f"{spec.method or spec.model} reads {net.context} consecutive frames before each one: "
                              f"it cannot skip frames (frame_step {frame_step})")
-        frames_iter, info = read_frames(input, every=frame_step)
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         stem = name or input_stem(input)
+        check_outputs(input, out, stem)
+        if smooth > 1 and Path(input).is_dir() and not frames:
+            raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
+                             "(no time between them); give --frames if it holds one video's frames")
+        frames_iter, info = read_frames(input, every=frame_step)
+        out.mkdir(parents=True, exist_ok=True)
         aus = list(spec.aus)
         every = detect_every_for(info["kind"], self.detect_every, frames)
         history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
@@ -245,7 +249,7 @@ class Predictor:
             results.close()                           # an early exit: the chunks still in the workers are dropped
             reader.close()
             bar.close()
-            if video:
+            if video.get("writer"):
                 video["writer"].release()
         stages["decode_s"] = reader.busy_s
         t_write = time.perf_counter()
@@ -257,12 +261,16 @@ class Predictor:
             for idx in df.groupby("face_id").indices.values():
                 v[idx] = _smooth(v[idx], smooth).round(3)
             df[cols] = v
+            for c in cols:                            # occurrence follows the smoothed probability
+                if c.endswith("_p") and f"{c[:-2]}_c" in df:
+                    df[f"{c[:-2]}_c"] = np.where(np.isnan(df[c]), np.nan, (df[c] >= 0.5).astype(float))
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
         header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained}",
                   f"policy={spec.policy} size={spec.size} frame_step={frame_step} detect_every={every} "
-                  f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face} smooth={smooth}",
+                  f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
+                  f"smooth={smooth}",
                   f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
         if problems:
@@ -300,17 +308,35 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
+def check_outputs(input: str | Path, out: Path, stem: str) -> None:
+    """Refuse an output folder that would overwrite the input (``face.png`` predicted into its own
+    folder writes the curves over the photo) or put files among a folder's frames (the next run
+    reads the plot as a photo)."""
+    src = Path(input).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder")
+    if Path(input).is_dir() and out.resolve() == src:
+        raise InputError(f"--out {out} is the input folder: the plot would join its frames; choose another folder")
+    for o in (f"{stem}.csv", f"{stem}.png", f"{stem}_annotated.avi"):
+        if (out / o).resolve() == src:
+            raise InputError(f"--out {out}: {o} would overwrite the input {input}; choose another folder")
+
+
 def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path, fps: float) -> None:
     """Append a block's annotated frames to the video in ``video`` (opened on first use);
-    ``counts[i]``: the rows of ``df`` that belong to frame i (its faces, in order)."""
+    ``counts[i]``: the rows of ``df`` that belong to frame i (its faces, in order). Blocks before
+    the first image (unreadable frames only) wait for it, to be written at its size."""
     import cv2
-    if not video:
+    if not video.get("writer"):
         shape = next((f.image.shape[:2] for f in frames if f.image is not None), None)
         if shape is None:
+            video.setdefault("pending", []).append((frames, counts, df))
             return
         video["shape"] = shape
         video["writer"] = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps or 10.0,
                                           (shape[1], shape[0]))
+        for block in video.pop("pending", []):
+            _annotate_block(video, *block, aus, path, fps)
     h, w = video["shape"]
     start = np.concatenate([[0], np.cumsum(counts)])
     for i, f in enumerate(frames):
