@@ -33,7 +33,12 @@ def pick_device(name: str | None = None) -> torch.device:
     """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu."""
     name = name or os.environ.get("AUKIT_DEVICE") or None
     if name:
-        dev = torch.device(name)
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            src = "" if name != os.environ.get("AUKIT_DEVICE") else " (from env AUKIT_DEVICE)"
+            raise DeviceUnavailable(f"device {name!r}{src} is not a device name: use cpu, cuda, cuda:N or mps") \
+                from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise DeviceUnavailable(f"device {name!r} requested but CUDA is not available on this machine")
         if dev.type == "mps" and not torch.backends.mps.is_available():

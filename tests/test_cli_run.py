@@ -71,6 +71,9 @@ def test_a_device_this_machine_lacks_is_one_line(monkeypatch, capsys):
     assert cli.main(["bench", "--ops-only", "--methods", "tas", "--device", "cuda"]) == 2
     assert capsys.readouterr().err == ("aukit bench: error: device 'cuda' requested but CUDA is not available "
                                        "on this machine\n")
+    assert cli.main(["bench", "--ops-only", "--methods", "tas", "--device", "gpu"]) == 2   # a typo: no traceback
+    assert capsys.readouterr().err == ("aukit bench: error: device 'gpu' is not a device name: use cpu, cuda, "
+                                       "cuda:N or mps\n")
 
 
 def test_values_are_typed_for_the_parameter_they_set(calls, tmp_path):
