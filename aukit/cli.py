@@ -127,8 +127,10 @@ def cmd_predict(a) -> int:
             for problem in res.problems[:5]:
                 print(f"  unreadable {problem}", file=sys.stderr)
             if res.skipped:
-                print(f"  skipped {len(res.skipped)} file(s) that are not images: {', '.join(res.skipped[:5])}"
-                      + (", ..." if len(res.skipped) > 5 else ""), file=sys.stderr)
+                subs = [n for n in res.skipped if n.endswith("/")]
+                hint = f" (give subfolders as inputs, {path}/*/, to predict them)" if subs else ""
+                print(f"  skipped {len(res.skipped)} file(s) or folder(s) that are not images: "
+                      f"{', '.join(res.skipped[:5])}" + (", ..." if len(res.skipped) > 5 else "") + hint, file=sys.stderr)
             rc = max(rc, 0 if res.n_faces > 0 else 2 if res.unreadable == res.n_frames else 1)
     return rc
 

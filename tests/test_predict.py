@@ -83,8 +83,9 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
                             "frame 6: empty file 006.png"]
     header = [line for line in res.csv.read_text().splitlines() if line.startswith("# unreadable:")]
     assert header == ["# unreadable: " + "; ".join(res.problems)]
-    assert res.skipped == ["IMG_0001.HEIC", "notes.txt"]
-    assert "# skipped, not images: 2 file(s): IMG_0001.HEIC, notes.txt" in res.csv.read_text().splitlines()
+    assert res.skipped == ["IMG_0001.HEIC", "notes.txt", "zz_exported.jpg/"]
+    assert "# skipped, not images: 3 file(s) or folder(s): IMG_0001.HEIC, notes.txt, zz_exported.jpg/" in \
+        res.csv.read_text().splitlines()
 
 
 def test_a_folder_is_detected_image_by_image_unless_told_otherwise(model_path, tmp_path):

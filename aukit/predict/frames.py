@@ -157,6 +157,8 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         def gen():
             for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):
                 yield Frame(i * every, 0.0, img, err, f.name)
+        # subfolders beside the images are not read either: named with a trailing '/'
+        skipped += sorted((f"{p.name}/" for p in entries if p.is_dir() and not p.name.startswith(".")), key=natural_key)
         return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files), "skipped": skipped,
                        "frame_bytes": _frame_bytes(files[0])}
     if k == "image":

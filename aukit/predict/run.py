@@ -35,7 +35,7 @@ class PredictResult:
     stages: dict = field(default_factory=dict)  # seconds: decode (reader thread, overlapped), faces_wait
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
     problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
-    skipped: list = field(default_factory=list)   # files of a folder that are not images (by suffix), by name
+    skipped: list = field(default_factory=list)   # a folder's files that are not images (by suffix) and subfolders ('x/')
 
     @property
     def frames_per_s(self) -> float:
@@ -277,7 +277,7 @@ class Predictor:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
         skipped = info.get("skipped", [])
         if skipped:
-            header.append(f"skipped, not images: {len(skipped)} file(s): " + ", ".join(skipped[:MAX_PROBLEMS])
+            header.append(f"skipped, not images: {len(skipped)} file(s) or folder(s): " + ", ".join(skipped[:MAX_PROBLEMS])
                           + (", ..." if len(skipped) > MAX_PROBLEMS else ""))
         csv = write_csv(df, out / f"{stem}.csv", header)
         png = None
