@@ -261,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("input", nargs="+", help="a video, an image or a folder of images (photos, or the frames of one "
                                             "video); several are run in turn with one model and one detection pool")
     s.add_argument("--model", default="tas", help="run folder name under --runs (holding deploy.pt) or a checkpoint path")
-    s.add_argument("--out", default="predictions")
+    s.add_argument("--out", default="predictions",
+                   help="folder for <input>.csv, <input>.png and <input>_annotated.avi (default: ./predictions)")
     s.add_argument("--batch", type=_at_least_one, default=64, help="faces per inference batch")
     s.add_argument("--device", default=None)
     s.add_argument("--frames", action="store_true",
@@ -302,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="training/inference throughput: ceiling vs real data path vs paper config")
     s.add_argument("--methods", help="comma-separated slugs (default: all five)")
     s.add_argument("--device", default=None)
-    s.add_argument("--preset", default=None, help="tiny (CPU default) or default (GPU default)")
-    s.add_argument("--out", default="reports/bench")
+    s.add_argument("--preset", default=None, choices=("tiny", "default"), help="tiny (CPU default) or default (GPU default)")
+    s.add_argument("--out", default="reports/bench",
+                   help="folder for bench.json and bench.md (default: reports/bench, the committed report)")
     s.add_argument("--data", action="append", metavar="METHOD.KEY=VALUE",
                    help="override a method's data: dataset, aux, fold, flow_size (RTATL), batch_size (not the "
                         "paper configuration), e.g. scc.batch_size=128")

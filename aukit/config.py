@@ -1,11 +1,14 @@
 """Dataclass configs: paper values as defaults, strict YAML round trips.
 
-Unknown keys are an error (a typo in a sweep grid must not silently train the default).
-Nested dataclasses are rebuilt recursively.
+Unknown keys are an error (a typo in a sweep grid must not silently train the default), and so
+is a value of the wrong kind for a field annotated int, float, bool, str, tuple, list or dict
+(``epochs: "two"`` in a job file stopped deep in the training loop). Nested dataclasses are
+rebuilt recursively.
 """
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,8 +44,36 @@ def from_dict(cls: type[T], d: dict | None, *, where: str = "config") -> T:
             value = from_dict(hint, value, where=f"{where}.{name}")
         elif isinstance(value, list) and _is_tuple(hint):
             value = tuple(value)
+        if hint is not None and not _fits(value, hint):
+            raise ValueError(f"{where}.{name}: expected {_show(hint)}, got {value!r} ({type(value).__name__})")
         kwargs[name] = value
     return cls(**kwargs)
+
+
+_KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (tuple, list), list: (list, tuple),
+          dict: (dict,)}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the kind ``hint`` names; hints it does not know (Any, Literal,
+    callables, classes) accept anything. A bool is not an int here, an int is a float."""
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    base = origin or hint
+    if dataclasses.is_dataclass(base):
+        return isinstance(value, (base, dict))
+    if base not in _KINDS:
+        return True
+    return isinstance(value, _KINDS[base]) and not (isinstance(value, bool) and base in (int, float))
+
+
+def _show(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def _is_tuple(hint: Any) -> bool:

@@ -90,6 +90,8 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
 
 
 RUN_FOLDERS = ("runs", "reports")  # where the notebooks' ``model_dir`` (runs/<slug>) and older runs put deploy.pt
+# inside a run folder: aukit train's and model_dir's own, `aukit run --out DIR`'s DIR/model/, older runs' models/
+IN_RUN = ("deploy.pt", "model/deploy.pt", "models/deploy.pt")
 
 
 def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
@@ -99,8 +101,7 @@ def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
     if p.is_file():
         return p
     roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
-    cands = [p / "deploy.pt"] + [c for r in roots for c in (r / name_or_path / "deploy.pt",
-                                                            r / name_or_path / "models" / "deploy.pt")]
+    cands = [p / sub for sub in IN_RUN] + [r / name_or_path / sub for r in roots for sub in IN_RUN]
     for cand in cands:
         if cand.is_file():
             return cand
@@ -121,7 +122,7 @@ def available(runs: str | Path | tuple = RUN_FOLDERS) -> list[tuple[str, Path]]:
         if not root.is_dir():
             continue
         for d in sorted(p for p in root.iterdir() if p.is_dir()):
-            for cand in (d / "deploy.pt", d / "models" / "deploy.pt"):
+            for cand in (d / sub for sub in IN_RUN):
                 if cand.is_file() and d.name not in found:
                     found[d.name] = cand
                     break

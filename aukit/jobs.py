@@ -38,6 +38,12 @@ class JobConfig:
     device: str = ""                     # "" = auto
     method: dict = field(default_factory=dict)  # overrides of the method's dataclass config
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_steps", "size"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be at least 1 (or left out for the default), got {v}")
+
 
 def tas_config(job: JobConfig):
     """The job's TASConfig: the paper's defaults, λ_sub for the job's dataset (TAS: 0.005 on
@@ -47,6 +53,10 @@ def tas_config(job: JobConfig):
     cfg = from_dict(tc.TASConfig, job.method, where="method") if job.method else tc.TASConfig()
     if "lambda_sub" not in (job.method.get("loss") or {}):
         cfg.loss.lambda_sub = tc.default_lambda_sub(job.dataset)
+    if job.size:            # the job's size wins over method.train.image_size; either is what trains
+        cfg.train.image_size = job.size
+    if job.epochs:
+        cfg.train.epochs = job.epochs
     return cfg
 
 
@@ -57,13 +67,15 @@ def _tas(job: JobConfig, rank: int) -> dict:
 
     cfg = tas_config(job)
     data = load_data(job.dataset, job.fold, cfg.train.T)
-    opts = te.RunOptions(device=job.device, size=job.size, epochs=job.epochs, max_steps=job.max_steps,
+    cfg.model.n_aus = data.n_aus                  # recorded as built (train_model sizes the heads so)
+    size = cfg.train.image_size
+    opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
                          progress=rank == 0, ckpt_dir=str(Path(job.out_dir) / "checkpoints"))
     model, hist = te.train_model(data, cfg, opts, seed=job.seed, name="tas")
     if rank != 0:
         return {}
     ev = te.evaluate(model, data, opts)
-    export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=job.size)
+    export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=size)
     return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()}}
 
 
@@ -113,13 +125,45 @@ def _scc(job: JobConfig, rank: int) -> dict:
 
 
 JOBS = {"tas": _tas, "scc": _scc}
+CONFIGS = {"tas": tas_config, "scc": scc_configs}
+
+
+JOB_FILE = "job.yaml"
+RESUMABLE = ("epochs", "device")   # what may change when a job is run again into its folder
+
+
+def check_job_folder(method: str, job: JobConfig) -> None:
+    """A job folder holds one job: ``job.yaml`` records the first run's method and settings, and a
+    rerun with other settings (fold, dataset, size, seed, max_steps, method overrides) is refused
+    before anything trains: it would resume the first run's checkpoint and write its metrics under
+    the new settings. More epochs, or another device, continue the run."""
+    from .checkpoint import config_changes
+    out = Path(job.out_dir)
+    now = {"train": method, **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
+    rec = out / JOB_FILE
+    if rec.exists():
+        import yaml
+        saved = yaml.safe_load(rec.read_text()) or {}
+        if saved.get("train") != method:
+            raise ValueError(f"{rec}: {out} holds an `aukit train {saved.get('train')}` run, not {method}: give "
+                             "another out_dir")
+        changed = config_changes(saved, now, free=RESUMABLE)
+        if changed:
+            raise ValueError(f"{rec}: {out} holds a run with other settings ({'; '.join(changed[:5])}"
+                             f"{'; ...' if len(changed) > 5 else ''}); rerunning into it would mix the two runs' "
+                             f"checkpoints and results. Give another out_dir, or delete {out} to start afresh")
+    from .config import save_yaml
+    save_yaml(now, rec)
 
 
 def run_job(method: str, job: JobConfig) -> dict:
     if method not in JOBS:
         raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
                          "(the other methods train several models per run: use their notebooks)")
+    CONFIGS[method](job)          # a bad override fails here, before the folder is made
     rank, world = init_distributed()
+    if rank == 0:                 # torchrun stops the other ranks when this one fails
+        check_job_folder(method, job)
     t0 = time.perf_counter()
     res = JOBS[method](job, rank)
     if rank == 0:

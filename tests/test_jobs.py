@@ -105,3 +105,46 @@ def test_scc_job_single_and_two_ranks(synthau_tiny, tmp_path):
                  "--nproc", "2"]) == 0
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert two["world_size"] == 2 and two["ranks_in_sync"] == 2
+
+
+def test_a_job_folder_refuses_other_settings_but_trains_further(synthau_tiny, tmp_path, capsys):
+    """Rerunning into a job's folder with another fold resumed the first fold's checkpoint and
+    wrote its scores as the new fold's; more epochs continue it."""
+    out = tmp_path / "job"
+    assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "a.yaml", out))]) == 0
+    for change, named in (({"fold": 2}, "fold: 1 -> 2"), ({"seed": 1}, "seed: 0 -> 1"),
+                          ({"dataset": "synthau-disfa"}, "dataset: 'synthau-bp4d' -> 'synthau-disfa'"),
+                          ({"max_steps": 3}, "max_steps: 2 -> 3")):
+        cfg = _scc_cfg(tmp_path / "b.yaml", out)
+        cfg.write_text(yaml.safe_dump({**yaml.safe_load(cfg.read_text()), **change}))
+        capsys.readouterr()
+        assert main(["train", "scc", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert "holds a run with other settings" in err and named in err, (change, err)
+    assert main(["train", "tas", "--config", str(_cfg(tmp_path / "c.yaml", out))]) == 2    # another method
+    assert "holds an `aukit train scc` run, not tas" in capsys.readouterr().err
+    cfg = _scc_cfg(tmp_path / "d.yaml", out)
+    cfg.write_text(yaml.safe_dump({**yaml.safe_load(cfg.read_text()), "epochs": 2}))
+    assert main(["train", "scc", "--config", str(cfg)]) == 0
+    assert "1 of 2 epochs done" in capsys.readouterr().out
+    assert yaml.safe_load((out / "job.yaml").read_text())["epochs"] == 2
+
+
+def test_job_values_of_the_wrong_kind_or_range_are_refused_before_training(tmp_path, capsys):
+    for bad, message in (({"epochs": "two"}, "epochs: expected int | None, got 'two'"),
+                         ({"max_steps": 0}, "max_steps must be at least 1"),
+                         ({"method": {"train": {"batch_size": 2.5}}}, "method.train.batch_size: expected int")):
+        p = tmp_path / "j.yaml"
+        p.write_text(yaml.safe_dump({"dataset": "synthau-disfa", "out_dir": str(tmp_path / "o"), **bad}))
+        assert main(["train", "scc", "--config", str(p)]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "o").exists()
+
+
+def test_tas_job_trains_at_the_image_size_it_records():
+    """method.train.image_size was recorded and ignored (the run trained at 256)."""
+    from aukit.jobs import JobConfig, tas_config
+    assert tas_config(JobConfig(method={"train": {"image_size": 64}})).train.image_size == 64
+    assert tas_config(JobConfig(size=32, epochs=3, method={"train": {"image_size": 64}})).train.image_size == 32
+    assert tas_config(JobConfig(epochs=3)).train.epochs == 3 and tas_config(JobConfig()).train.epochs == 20
+

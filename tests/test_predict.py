@@ -416,6 +416,11 @@ def test_models_lists_the_trained_models_predict_finds(model_path, tmp_path, cap
     shutil.copy(model_path, reports / "tas_disfa" / "deploy.pt")          # shadowed by runs/, as find() picks
     (runs / "broken").mkdir()
     (runs / "broken" / "deploy.pt").write_bytes(b"")
+    (reports / "run_tas" / "model").mkdir(parents=True)                     # `aukit run tas --out reports/run_tas`
+    shutil.copy(model_path, reports / "run_tas" / "model" / "deploy.pt")
+    assert deploy.find("run_tas", (runs, reports)) == reports / "run_tas" / "model" / "deploy.pt"
+    assert deploy.find(str(reports / "run_tas")) == reports / "run_tas" / "model" / "deploy.pt"   # the folder's path
+    shutil.rmtree(reports / "run_tas")
     assert [n for n, _ in deploy.available((runs, reports))] == ["broken", "tas_disfa", "old"]
     assert main(["models", "--runs", str(runs), str(reports)]) == 0
     out = capsys.readouterr().out.splitlines()
