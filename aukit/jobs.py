@@ -160,7 +160,9 @@ def run_job(method: str, job: JobConfig) -> dict:
     if method not in JOBS:
         raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
                          "(the other methods train several models per run: use their notebooks)")
-    CONFIGS[method](job)          # a bad override fails here, before the folder is made
+    from .data.manifest import check_name
+    check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
+    CONFIGS[method](job)
     rank, world = init_distributed()
     if rank == 0:                 # torchrun stops the other ranks when this one fails
         check_job_folder(method, job)

@@ -56,8 +56,10 @@ def test_unknown_method_and_keys(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump({"dataset": "x", "bogus": 1}))
     assert main(["train", "tas", "--config", str(p)]) == 2  # unknown key -> clear error, exit 2
-    p.write_text(yaml.safe_dump({"dataset": "x"}))
+    p.write_text(yaml.safe_dump({"dataset": "x", "out_dir": str(tmp_path / "o")}))
     assert main(["train", "cpc", "--config", str(p)]) == 2
+    assert main(["train", "tas", "--config", str(p)]) == 2   # unknown dataset: refused before the folder is made
+    assert not (tmp_path / "o").exists()
     p.write_text(yaml.safe_dump({"dataset": "synthau-disfa", "method": {"modle": {"k": 3}}}))
     assert main(["train", "scc", "--config", str(p)]) == 2   # a misspelt section is not dropped
 
