@@ -61,7 +61,8 @@ def cmd_sweep(a) -> int:
     slurm = {k: v for k, v in (("partition", a.partition), ("time_min", a.time_min), ("gpus", a.gpus)) if v is not None}
     folder = sweep.run_sweep(a.notebook, a.grid, executor=a.executor, parallel=a.parallel,
                              retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
-    print(f"sweep results: {folder / 'aggregate.md'}")
+    agg = folder / "aggregate.md"
+    print(f"sweep results: {agg}" if agg.exists() else f"sweep {folder}: no finished cell to aggregate")
     failed = yaml_failed(folder)
     return 1 if failed else 0
 

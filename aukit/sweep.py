@@ -9,9 +9,11 @@ A grid file::
 
 expands into one papermill run per cell, each in its own folder with ``params.json``.
 A cell whose ``metrics.json`` exists and whose parameters are unchanged is not rerun;
-a failed one keeps ``error.txt`` and is rerun only with ``retry_failed``; a lock file
-keeps two sweeps out of one cell. :func:`aggregate` averages over seeds (per fold and
-overall) into ``aggregate.csv``/``.md`` and a figure.
+a failed one keeps ``error.txt`` (and loses any ``metrics.json`` its notebook wrote before
+failing) and is rerun only with ``retry_failed``; a lock file keeps two sweeps out of one
+cell. :func:`aggregate` averages the grid's finished cells, with their current parameters,
+over seeds (per fold and overall) into ``aggregate.csv``/``.md`` and a figure; folders of
+cells no longer in the grid, or run with other fixed parameters, are left out and counted.
 """
 from __future__ import annotations
 
@@ -62,7 +64,11 @@ def load_spec(path: str | Path) -> tuple[str, dict, dict, list | None]:
     metrics = spec.get("metrics")
     if metrics is not None and not (isinstance(metrics, list) and metrics):
         raise ValueError(f"{path}: 'metrics' must be a non-empty list of metrics.json keys")
-    return str(spec.get("name") or path.stem), dict(spec.get("parameters") or {}), dict(grid), metrics
+    name = str(spec.get("name") or path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name):
+        raise ValueError(f"{path}: name {name!r} must be a folder name (letters, digits, '.', '_', '-'), "
+                         "not a path: the sweep's folder is reports/<notebook>/sweeps/<name>")
+    return name, dict(spec.get("parameters") or {}), dict(grid), metrics
 
 
 def _slug(value) -> str:
@@ -71,25 +77,37 @@ def _slug(value) -> str:
 
 
 def expand(fixed: dict, grid: dict, sweep_dir: Path) -> list[Cell]:
+    """One cell per point of the grid, its folder named by the point; two values whose names would
+    share a folder (``"a b"`` and ``"a-b"``) are a ValueError (one cell would overwrite the other)."""
     keys = list(grid)
-    cells = []
+    cells, seen = [], {}
     for values in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, values))
         key = "__".join(f"{k}={_slug(v)}" for k, v in point.items())
+        if key in seen and seen[key] != point:
+            raise ValueError(f"grid points {seen[key]} and {point} would share the cell folder {key!r}: "
+                             "make the values differ in letters, digits or '.,_-'")
+        seen[key] = point
         cells.append(Cell(key, {**fixed, **point}, sweep_dir / key))
     return cells
 
 
+def _params(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "params.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def cell_state(cell: Cell) -> str:
-    """``done`` (metrics + same params), ``failed``, ``running`` (locked) or ``pending``."""
-    params = cell.folder / "params.json"
-    same = params.exists() and json.loads(params.read_text()) == cell.params
-    if same and (cell.folder / "metrics.json").exists():
-        return "done"
+    """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``."""
+    same = _params(cell.folder) == cell.params
     if (cell.folder / ".lock").exists() and not _stale_lock(cell.folder / ".lock"):
         return "running"
     if same and (cell.folder / "error.txt").exists():
         return "failed"
+    if same and (cell.folder / "metrics.json").exists():
+        return "done"
     return "pending"
 
 
@@ -151,6 +169,7 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         return "done"
     except Exception:
         (out / "error.txt").write_text(traceback.format_exc())
+        (out / "metrics.json").unlink(missing_ok=True)   # written before the failure: not a result
         return "failed"
     finally:
         lock.unlink(missing_ok=True)
@@ -191,10 +210,11 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
         results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress)
     else:
         raise ValueError(f"executor must be local, slurm or submitit-local, got {executor!r}")
-    failed = [c for c in todo if results.get(c.key) == "failed"]
+    failed = [c for c in cells if cell_state(c) == "failed"]   # this run's and those left from an earlier one
     for c in failed:
-        print(f"[sweep] FAILED {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
-    aggregate(sweep_dir, grid, keep=keep)
+        when = "" if c.key in results else " (in an earlier run)"
+        print(f"[sweep] FAILED{when} {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
+    aggregate(sweep_dir, grid, keep=keep, cells=cells)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(
         {"notebook": str(notebook), "name": name, "parameters": fixed, "grid": grid,
          "failed": [c.key for c in failed]}, sort_keys=False))
@@ -260,15 +280,25 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
     return results
 
 
-def collect(sweep_dir: Path, grid: dict) -> pd.DataFrame:
-    """One row per finished cell: grid parameters (as text) + numeric metrics."""
+def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.DataFrame:
+    """One row per finished cell: grid parameters (as text) + numeric metrics. With ``cells`` (the
+    grid as it is now), only those cells, finished with their current parameters; the folders left
+    out (cells of an earlier grid, or run with other fixed parameters) are counted in a note.
+    Without, every finished folder under ``sweep_dir``."""
+    folders = sorted(p.parent for p in Path(sweep_dir).glob("*/params.json"))
+    if cells is not None:
+        wanted = {c.folder.resolve() for c in cells if cell_state(c) == "done"}
+        left = [f for f in folders if (f / "metrics.json").exists() and f.resolve() not in wanted]
+        if left:
+            print(f"[sweep] not aggregated: {len(left)} finished folder(s) that are no cell of this grid, or ran "
+                  f"with other parameters ({', '.join(f.name for f in left[:3])}{', ...' if len(left) > 3 else ''})")
+        folders = [f for f in folders if f.resolve() in wanted]
     rows = []
-    for params_file in sorted(Path(sweep_dir).glob("*/params.json")):
-        metrics_file = params_file.parent / "metrics.json"
-        if not metrics_file.exists():
+    for folder in folders:
+        if not (folder / "metrics.json").exists() or (folder / "error.txt").exists():
             continue
-        params = json.loads(params_file.read_text())
-        metrics = json.loads(metrics_file.read_text())
+        params = json.loads((folder / "params.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
         row = {k: _slug(params.get(k)) for k in grid}
         row.update({k: float(v) for k, v in metrics.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -276,11 +306,15 @@ def collect(sweep_dir: Path, grid: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep: list | None = None) -> pd.DataFrame:
-    """Mean ± std over seeds, per fold (if a ``fold`` axis exists) and overall."""
+def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep: list | None = None,
+              cells: list[Cell] | None = None) -> pd.DataFrame:
+    """Mean ± std over seeds, per fold (if a ``fold`` axis exists) and overall (std over every
+    cell of the group there: seeds and folds). ``cells``: see :func:`collect`."""
     sweep_dir = Path(sweep_dir)
-    df = collect(sweep_dir, grid)
+    df = collect(sweep_dir, grid, cells)
     if df.empty:
+        for stale in ("aggregate.csv", "aggregate.md", "aggregate.png"):
+            (sweep_dir / stale).unlink(missing_ok=True)
         return df
     group = [k for k in grid if k not in SEED_KEYS and k != "fold"]
     metrics = [c for c in df.columns if c not in grid]
@@ -312,9 +346,12 @@ def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
     keys = [c for c in table.columns if not any(c.startswith(f"{m}_") for m in metrics)]
     lines = ["| " + " | ".join(keys + metrics + ["n"]) + " |", "|" + "---|" * (len(keys) + len(metrics) + 1)]
     for _, r in table.iterrows():
-        vals = [f"{r[f'{m}_mean']:.4f} ± {0.0 if np.isnan(r[f'{m}_std']) else r[f'{m}_std']:.4f}" for m in metrics]
+        # one cell has no spread to show: "-", not a 0 that reads as a perfectly repeatable result
+        vals = [f"{r[f'{m}_mean']:.4f} ± " + ("-" if np.isnan(r[f"{m}_std"]) else f"{r[f'{m}_std']:.4f}")
+                for m in metrics]
         lines.append("| " + " | ".join([("all" if pd.isna(r[k]) else str(r[k])) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
-    return "measured (mean ± std over seeds)\n\n" + "\n".join(lines) + "\n"
+    return ("measured (mean ± std over the cells of each row: its seeds, and in the overall rows its folds too; "
+            "n cells)\n\n" + "\n".join(lines) + "\n")
 
 
 def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir: Path) -> None:

@@ -16,14 +16,16 @@ from aukit.workers import usable_cores
 def _notebook(path):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("a: float = 1.0\nseeds: list = [0]\nfold: int = 1\n"
-                                       "fail: bool = False\nsmoke: bool = False\nout_dir: str = '.'")
+                                       "fail: bool = False\nsmoke: bool = False\nout_dir: str = '.'\n"
+                                       "late_fail: bool = False")
     params.metadata["tags"] = ["parameters"]
     body = nbformat.v4.new_code_cell(
         "import json, pathlib\n"
         "if fail and not pathlib.Path(out_dir, 'allow').exists():\n    raise ValueError('asked to fail')\n"
         "import os\n"
         "json.dump({'score': a * 10 + seeds[0] + fold / 10, 'label': 'x', 'threads': os.environ.get('OMP_NUM_THREADS')},"
-        " open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
+        " open(pathlib.Path(out_dir, 'metrics.json'), 'w'))\n"
+        "if late_fail:\n    raise ValueError('failed after writing metrics.json')")
     nb.cells = [params, body]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
@@ -74,6 +76,47 @@ def test_local_sweep_idempotent_failures_and_aggregate(tmp_path):
     assert not (cell / "metrics.json").exists()
     sweep.run_sweep(nb, failing, reports=tmp_path / "r", progress=False, retry_failed=True)
     assert json.loads((cell / "metrics.json").read_text())["score"] == pytest.approx(30.1)
+
+
+def test_cells_that_would_share_a_folder_and_path_names_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"would share the cell folder 'seeds=a-b'"):
+        sweep.expand({}, {"seeds": [["a b"], ["a-b"]]}, tmp_path)
+    bad = tmp_path / "g.yaml"
+    bad.write_text(yaml.safe_dump({"name": "../../escaped", "grid": {"a": [1]}}))
+    with pytest.raises(ValueError, match="must be a folder name"):
+        sweep.load_spec(bad)
+
+
+@pytest.mark.slow
+def test_what_the_aggregate_holds_and_what_stays_failed(tmp_path, capsys):
+    """A cell that failed after writing metrics.json counted as done and was averaged in; the
+    aggregate averaged every folder on disk (cells of an earlier grid, cells run with other fixed
+    parameters); a rerun without --retry-failed reported no failure; one cell showed ± 0."""
+    from aukit.cli import main
+    nb = _notebook(tmp_path / "toy.ipynb")
+    reports = tmp_path / "r"
+    late = _grid(tmp_path, {"a": [1.0], "seeds": [[0], [1]], "late_fail": [False, True]}, name="g")
+    out = sweep.run_sweep(nb, late, reports=reports, progress=False, parallel=2)
+    bad = out / "a=1.0__seeds=0__late_fail=True"
+    assert (bad / "error.txt").exists() and not (bad / "metrics.json").exists()
+    table = pd.read_csv(out / "aggregate.csv").set_index("late_fail")
+    assert list(table.index) == [False] and table.loc[False, "score_count"] == 2
+    args = ["sweep", str(nb), "--grid", str(late), "--reports", str(reports)]
+    capsys.readouterr()
+    assert main(args) == 1                           # the earlier failures are still failures
+    assert "FAILED (in an earlier run) a=1.0__seeds=0__late_fail=True" in capsys.readouterr().out
+    assert len(yaml.safe_load((out / "sweep.yaml").read_text())["failed"]) == 2
+
+    one = _grid(tmp_path, {"a": [1.0], "seeds": [[0]], "late_fail": [False]}, name="g")   # the grid shrinks
+    sweep.run_sweep(nb, one, reports=reports, progress=False)
+    assert pd.read_csv(out / "aggregate.csv")["score_count"].tolist() == [1]
+    assert "not aggregated: 1 finished folder(s)" in capsys.readouterr().out
+    assert "10.1000 ± - | 1 |" in (out / "aggregate.md").read_text()
+    spec = yaml.safe_load(one.read_text())                                              # other fixed parameters
+    one.write_text(yaml.safe_dump({**spec, "grid": {"a": [1.0], "seeds": [[0], [1]], "late_fail": [False]},
+                                   "parameters": {"smoke": True, "fold": 5}}))
+    sweep.run_sweep(nb, one, reports=reports, progress=False)
+    assert pd.read_csv(out / "aggregate.csv")["score_mean"].tolist() == [pytest.approx(10.5 + 0.5)]
 
 
 @pytest.mark.slow
