@@ -39,6 +39,10 @@ def cmd_data_check(a) -> int:
 def cmd_run(a) -> int:
     from . import nb
     kinds = {k: r["inferred_type_name"] for k, r in nb.declared_parameters(a.notebook).items()}
+    given = [name for name, _ in (a.param or [])]
+    twice = sorted({n for n in given if given.count(n) > 1})
+    if twice:                                  # the last would win silently
+        raise SystemExit(f"aukit run: parameter(s) {', '.join(twice)} given more than once; give each once")
     params = {name: nb.parse_value(value, kinds.get(name)) for name, value in (a.param or [])}
     name = Path(a.notebook).stem
     if a.out and "out_dir" in params and Path(str(params["out_dir"])).resolve() != Path(a.out).resolve():

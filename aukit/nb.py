@@ -11,6 +11,7 @@ import difflib
 import functools
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -52,16 +53,27 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     if given is not None and Path(str(given)).resolve() != out:
         # the executed notebook and run.yaml go to out_dir: a different out_dir parameter would split the run
         raise ValueError(f"parameter out_dir={given!r} differs from the output folder {out}; pass one of them")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is a file")
     out.mkdir(parents=True, exist_ok=True)
-    clear_outputs(out)
+    clear_outputs(out, nb.stem)
     params = {"out_dir": str(out), **(parameters or {})}
+    for name in PATH_PARAMETERS:
+        if isinstance(params.get(name), str) and params[name] and not Path(params[name]).is_absolute():
+            params[name] = str(Path(params[name]).resolve())
     if "model_dir" not in params and "model_dir" in declared:
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name
     t0 = time.perf_counter()
     os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
-    pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
-                        cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout)
+    try:
+        pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
+                            cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout)
+    except BaseException as e:     # a failed or interrupted run: what it wrote is no result
+        for name in ("metrics.json", "reported.json"):
+            (out / name).unlink(missing_ok=True)
+        (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n")
+        raise
     wall = time.perf_counter() - t0
     if html:
         export_html(executed)
@@ -100,6 +112,10 @@ def parse_value(text: str, kind: str | None = None):
             return float(text)
         except ValueError:
             pass
+    if kind == "int" and re.fullmatch(r"[+-]?\d+", text.strip()):
+        return int(text)                        # decimal: YAML 1.1 reads 010 as octal 8
+    if kind == "list" and "," in text and not text.strip().startswith("["):
+        text = f"[{text}]"                      # -p seeds 0,1 -> [0, 1] (not the one string "0,1")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -133,16 +149,18 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
     return declared
 
 
-RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml")  # what a run writes (aukit.report)
+RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml", "error.txt")  # a run writes these
+# parameters holding paths: a relative one is the caller's (papermill runs the kernel in the repository)
+PATH_PARAMETERS = ("out_dir", "model_dir", "weights", "finetune_from", "root")
 
 
-def clear_outputs(out: Path) -> None:
+def clear_outputs(out: Path, stem: str | None = None) -> None:
     """Remove the previous run's tables, figures and metrics from ``out`` before a run writes its own:
     a quick run after a full one would otherwise sit beside the full run's Table 4, and a run that fails
     would leave the last one's metrics.json looking like its result. Other contents (``checks/``,
     ``sweeps/``, ``model/``) stay."""
     import shutil
-    for name in RUN_OUTPUTS:
+    for name in (*RUN_OUTPUTS, *([f"{stem}.html"] if stem else [])):   # the last run's executed notebook page
         p = out / name
         if p.is_dir():
             shutil.rmtree(p)
@@ -212,12 +230,17 @@ def reproduce(only: list[str] | None = None, preset: str | None = None, reports:
     for name in names:
         t = time.perf_counter()
         print(f"[aukit] running notebooks/{name}.ipynb (preset={preset})")
-        # quick = one seed everywhere (the CPU budget); full runs each notebook's paper seeds
-        params = {"preset": preset, **({"seeds": [seed]} if preset == "quick" else {})}
+        # quick = one seed everywhere (the CPU budget); full runs each notebook's paper seeds; smoke is
+        # each notebook's own switch on top of the quick preset (seconds, for wiring checks)
+        params = ({"preset": "quick", "smoke": True} if preset == "smoke" else
+                  {"preset": preset, **({"seeds": [seed]} if preset == "quick" else {})})
         execute(name, reports / name, params)
         times[f"{name}_s"] = round(time.perf_counter() - t, 1)
     times["total_s"] = round(time.perf_counter() - t0, 1)
-    (reports / "reproduce_times.json").write_text(json.dumps({"preset": preset, **times}, indent=2))
+    stamp = reports / "reproduce_times.json"      # --only: the other papers' last times stay
+    old = json.loads(stamp.read_text()) if only and stamp.exists() else {}
+    keep = {k: v for k, v in old.items() if k.endswith("_s") and k not in times} if old.get("preset") == preset else {}
+    stamp.write_text(json.dumps({"preset": preset, **keep, **times}, indent=2))
     index = report.write_index(reports)
     print(f"[aukit] done in {times['total_s']:.0f} s; report index: {index}")
     return Path(index)

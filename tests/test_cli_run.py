@@ -1,6 +1,7 @@
 """``aukit run``: where the executed notebook, its reports and its parameters go."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -107,22 +108,90 @@ def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
     leave the last run's metrics.json looking like its result. checks/ and sweeps/ stay."""
     import nbformat
     notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("fail: bool = False\nout_dir: str = '.'")
+    params = nbformat.v4.new_code_cell("fail: bool = False\nlate_fail: bool = False\nout_dir: str = '.'\n"
+                                       "model_dir: str = ''")
     params.metadata["tags"] = ["parameters"]
     notebook.cells = [params, nbformat.v4.new_code_cell(
         "import json, pathlib\nassert not fail, 'asked to fail'\n"
         "pathlib.Path(out_dir, 'tables').mkdir()\npathlib.Path(out_dir, 'tables', 'table1.md').write_text('new')\n"
-        "json.dump({'score': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")]
+        "json.dump({'score': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))\n"
+        "assert not late_fail, 'failed after the report'\n"
+        "pathlib.Path(model_dir).mkdir(parents=True, exist_ok=True)\n"
+        "pathlib.Path(model_dir, 'deploy.pt').write_text('model')")]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "toy.ipynb")
     out = tmp_path / "out"
     for f in ("tables/table1.md", "tables/table4.md", "figures/fig5.png", "metrics.json", "reported.json",
-              "run.yaml", "checks/t3/README.md", "sweeps/a/metrics.json"):
+              "run.yaml", "toy.html", "checks/t3/README.md", "sweeps/a/metrics.json"):
         (out / f).parent.mkdir(parents=True, exist_ok=True)
         (out / f).write_text("from the last run")
     with pytest.raises(Exception, match="asked to fail"):
         nb.execute(tmp_path / "toy.ipynb", out, {"fail": True}, progress=False, html=False)
-    assert not any((out / f).exists() for f in ("tables", "figures", "metrics.json", "reported.json", "run.yaml"))
+    assert not any((out / f).exists() for f in ("tables", "figures", "metrics.json", "reported.json", "run.yaml",
+                                                "toy.html"))
+    assert "asked to fail" in (out / "error.txt").read_text()
     assert (out / "checks/t3/README.md").read_text() == (out / "sweeps/a/metrics.json").read_text() == "from the last run"
     assert nb.execute(tmp_path / "toy.ipynb", out, {}, progress=False, html=False) == {"score": 1}
     assert [p.name for p in (out / "tables").iterdir()] == ["table1.md"] and not (out / "figures").exists()
+    assert not (out / "error.txt").exists()
+    with pytest.raises(Exception, match="failed after the report"):     # metrics written, then a failure
+        nb.execute(tmp_path / "toy.ipynb", out, {"late_fail": True}, progress=False, html=False)
+    assert not (out / "metrics.json").exists() and (out / "error.txt").exists()
+
+
+def test_relative_paths_are_the_callers_not_the_repositorys(tmp_path, monkeypatch):
+    """papermill runs the kernel in the repository: -p model_dir mymodel from another folder wrote
+    <repo>/mymodel."""
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("out_dir: str = '.'\nmodel_dir: str = ''")
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params, nbformat.v4.new_code_cell(
+        "import pathlib\npathlib.Path(model_dir).mkdir(parents=True)\npathlib.Path(model_dir, 'deploy.pt').touch()")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    monkeypatch.chdir(tmp_path)
+    nb.execute(tmp_path / "toy.ipynb", "out", {"model_dir": "mymodel"}, progress=False, html=False)
+    assert (tmp_path / "mymodel" / "deploy.pt").exists() and (tmp_path / "out").is_dir()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match="afile is a file"):
+        nb.execute(tmp_path / "toy.ipynb", tmp_path / "afile", {}, progress=False, html=False)
+
+
+def test_a_parameter_given_twice_or_as_text_lists(calls, tmp_path):
+    with pytest.raises(SystemExit, match="parameter\\(s\\) fold given more than once"):
+        cli.main(["run", "tas", "--out", str(tmp_path), "-p", "fold", "1", "-p", "fold", "3"])
+    cli.main(["run", "tas", "--out", str(tmp_path), "-p", "epochs", "010", "-p", "seeds", "0,1",
+              "-p", "variants", "A1, A6"])
+    (_, _, params), = calls
+    assert params == {"epochs": 10, "seeds": [0, 1], "variants": ["A1", "A6"]}    # 010 is ten, not octal 8
+
+
+def test_reproduce_passes_smoke_as_the_notebooks_switch_and_keeps_other_papers_times(monkeypatch, tmp_path):
+    """--preset smoke reached the notebooks as preset='smoke', which they refuse; --only rewrote
+    reproduce_times.json with that paper's time alone."""
+    from aukit import report
+    from aukit.data import synthau
+    seen = []
+    monkeypatch.setattr(nb, "execute", lambda name, out, params: seen.append((name, params)) or {})
+    monkeypatch.setattr(report, "write_index", lambda reports: reports / "index.md")
+    monkeypatch.setattr(synthau, "default_root", lambda: tmp_path)
+    (tmp_path / "meta.json").write_text("{}")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "reproduce_times.json").write_text(json.dumps({"preset": "quick", "tas_s": 69.0, "scc_s": 164.0}))
+    nb.reproduce(only=["cpc"], preset="smoke", reports=reports)
+    assert seen == [("cpc", {"preset": "quick", "smoke": True})]
+    assert set(json.loads((reports / "reproduce_times.json").read_text())) >= {"preset", "cpc_s", "total_s"}
+    assert "tas_s" not in json.loads((reports / "reproduce_times.json").read_text())      # another preset's
+    (reports / "reproduce_times.json").write_text(json.dumps({"preset": "quick", "tas_s": 69.0, "scc_s": 164.0}))
+    nb.reproduce(only=["cpc"], preset="quick", reports=reports)
+    times = json.loads((reports / "reproduce_times.json").read_text())
+    assert times["tas_s"] == 69.0 and times["scc_s"] == 164.0 and "cpc_s" in times
+
+
+def test_piap_df_refuses_a_preset_it_does_not_have():
+    from aukit.methods.piap_df.experiment import settings_for
+    with pytest.raises(ValueError, match="preset must be 'quick' or 'full'.*got 'fulll'"):
+        settings_for("fulll", "synthau-bp4d", 1, 0, False, alpha=1, beta=1, gamma=1, ap_beta=1, disable_prob=0.5,
+                     fb_negative=0.1)

@@ -80,6 +80,8 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
     epoch in every stage, -1 the preset's (quick 40, full none), 0 no cap (smoke keeps its 2).
     ``weights``: a local ImageNet EfficientNet-B1 state_dict for every EfficientNet trunk (PIAP-DF §3.1;
     the full preset only: the quick trunk has no ImageNet counterpart), empty for random init."""
+    if preset not in ("quick", "full"):        # anything else ran the quick trunk under that label
+        raise ValueError(f"preset must be 'quick' or 'full' (smoke is its own parameter), got {preset!r}")
     aus = runs.aus_for(dataset)
     if weights and (preset != "full" or smoke):
         raise ValueError(f"weights={weights!r} are EfficientNet-B1's: only preset 'full' has that trunk "
