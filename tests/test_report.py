@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 from aukit import metrics as M  # noqa: E402
 from aukit import reported as R  # noqa: E402
@@ -42,9 +43,13 @@ def build(tmp_path, dataset):
     return r, r.write(), measured, reported
 
 
-def test_report_writes_every_file(tmp_path):
+def test_report_writes_every_file(tmp_path, monkeypatch):
+    from aukit.data import store
+    monkeypatch.setattr(store, "OPENED", {"synthau-bp4d__tas256__0123": {"frames": 9, "fingerprint": "ab"}})
     _, out, measured, _ = build(tmp_path, "synthau-bp4d")
     folder = tmp_path / "tas"
+    run = yaml.safe_load((folder / "run.yaml").read_text())
+    assert run["stores"] == {"synthau-bp4d__tas256__0123": {"frames": 9, "fingerprint": "ab"}}
     for rel in ["metrics.json", "reported.json", "run.yaml", "tables/table1_bp4d_icc.csv",
                 "tables/table1_bp4d_icc.md", "figures/curve.png", "figures/curve.pdf"]:
         assert (folder / rel).is_file() and (folder / rel).stat().st_size > 0, rel

@@ -41,5 +41,7 @@ def test_config_takes_the_paper_values_at_the_plan_size():
     disfa = notebook_config(plan, "synthau-disfa", **{**PAPER, "lambda_sub": 0.3}, weights="/w/r34.pth")
     assert disfa.loss.lambda_sub == 0.3 and disfa.train.label_fraction == 0.01 and disfa.model.weights == "/w/r34.pth"
     assert notebook_config(plan, "disfa", **PAPER).loss.lambda_sub == 0.05
+    assert bp4d.train.image_size == 256                                       # run.yaml: the size trained at
+    assert notebook_config(notebook_plan("quick", False, **NONE), "bp4d", **PAPER).train.image_size == 48
     opts = run_options(notebook_plan("quick", False, **NONE), "cpu")
     assert (opts.size, opts.epochs, opts.max_steps, opts.eval_stride, opts.train_eval) == (48, 1, 10, 4, True)

@@ -139,6 +139,10 @@ def store_dir(dataset: str, policy: AlignPolicy, h: str, out: str | os.PathLike 
     return Path(out or cache_root()) / f"{dataset}__{policy.name}{policy.size}__{h}"
 
 
+# every store this process opened, by folder name (dataset__policy+size__hash): run.yaml records them
+OPENED: dict[str, dict] = {}
+
+
 class FrameStore:
     """A complete store folder opened read-only (see module docstring)."""
 
@@ -159,6 +163,7 @@ class FrameStore:
         self.dataset = self.meta["key"]["dataset"]
         if len(self.images) != len(self.index) or len(self.landmarks) != len(self.index):
             raise ValueError(f"{self.path}: images/index/landmarks lengths differ")
+        OPENED[self.path.name] = {"frames": len(self.index), "fingerprint": self.meta.get("fingerprint")}
 
     def __len__(self) -> int:
         return len(self.index)

@@ -189,6 +189,8 @@ class Report:
         if self.references:
             out["reported"] = self.dir / "reported.json"
             out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
+        from ..data.store import OPENED        # the data it read: every store opened in this process
+        run_extra.setdefault("stores", {k: OPENED[k] for k in sorted(OPENED)})
         out["run"] = runtime.write_run_yaml(self.dir / "run.yaml", config=self.config, slug=self.slug,
                                             dataset=self.dataset, preset=self.preset, seeds=self.seeds,
                                             device=self.device, **run_extra)

@@ -72,7 +72,8 @@ def notebook_config(plan: Plan, dataset: str, *, lr: float, weight_decay: float,
         loss=TASLossConfig(lambda_rank=lambda_rank, lambda_spd=lambda_spd, alpha=alpha,
                            lambda_sub=default_lambda_sub(dataset) if lambda_sub < 0 else lambda_sub),
         train=TASTrainConfig(T=plan.T, batch_size=plan.batch, epochs=plan.epochs, lr=lr, weight_decay=weight_decay,
-                             label_fraction=0.01 if "disfa" in dataset else 0.02))
+                             label_fraction=0.01 if "disfa" in dataset else 0.02,
+                             image_size=plan.size or TASTrainConfig.image_size))   # recorded as trained
 
 
 def run_options(plan: Plan, device: str = "") -> RunOptions:
