@@ -246,17 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reproduce", help="run every paper notebook on SynthAU and write reports/index.md")
     s.add_argument("--only", help="comma-separated slugs, e.g. tas,scc")
     s.add_argument("--preset", choices=["smoke", "quick", "full"], default=None,
-                   help="default: full with a CUDA GPU, quick otherwise")
-    s.add_argument("--reports", default="reports")
+                   help="default: full with a CUDA GPU, quick otherwise; smoke: seconds per notebook (wiring only)")
+    s.add_argument("--reports", default="reports", help="the folder that gets <paper>/ and index.md (default: reports)")
     s.set_defaults(fn=cmd_reproduce)
 
     s = sub.add_parser("sweep", help="run a notebook over a parameter grid (local pool or SLURM)")
     s.add_argument("notebook")
     s.add_argument("--grid", required=True, help="YAML with name, parameters, grid")
-    s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"])
+    s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"],
+                   help="local: a process pool here; slurm: a submitit job array; submitit-local: submitit's "
+                        "path run here (to try a SLURM sweep without a cluster)")
     s.add_argument("--parallel", type=_at_least_one, default=1, help="local workers (GPUs handed out round-robin)")
-    s.add_argument("--retry-failed", action="store_true")
-    s.add_argument("--reports", default="reports")
+    s.add_argument("--retry-failed", action="store_true", help="rerun the cells that failed (they are kept otherwise)")
+    s.add_argument("--reports", default="reports", help="the sweep goes to REPORTS/<notebook>/sweeps/<name>/")
     s.add_argument("--partition", help="SLURM partition")
     s.add_argument("--time-min", type=int, help="SLURM time limit per cell (minutes)")
     s.add_argument("--gpus", type=int, help="SLURM GPUs per job")
