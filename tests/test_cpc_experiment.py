@@ -69,3 +69,34 @@ def test_full_preset_floor_of_steps_yields_to_an_asked_schedule():
     plan = X.settings_for("full", steps_per_epoch=2)[0]
     assert plan.min_steps == 0 and plan.steps_per_epoch == 2
     assert X._train_cfg(plan.baseline_epochs, plan, loader=list(range(40))).epochs == plan.baseline_epochs
+
+
+def _results(fraction: float):
+    from aukit.methods.cpc.experiment import Results
+    aus = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU09", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26"]
+    scores = {"icc": {**{a: 0.1 for a in aus}, "avg": 0.1}, "mae": {**{a: 0.5 for a in aus}, "avg": 0.5}}
+    variants = ("R18 2%", "R18+GRU-scratch 2%", "Ours(*target)-2%", "Ours(*pool)-2%", "R18 Sup.")
+    return Results("synthau-disfa", "synthau-affwild2", aus, [0], "cpu",
+                   per_seed=[{v: scores for v in variants}],
+                   pretext=[{"target": {"history": [], "val": {"top1": 0.5, "top3": 0.7, "top5": 0.8}}}],
+                   const=[{"icc": {"avg": 0.0}, "mae": {"avg": 0.6}}], const_median=[{"mae": {"avg": 0.55}}],
+                   configs={"sparse": {"label_fraction": fraction}})
+
+
+def test_report_rows_say_the_label_fraction_they_had(tmp_path):
+    """-p label_fraction 0.1 kept the rows 'R18 2%' beside the paper's 2% rows."""
+    import json
+
+    import pandas as pd
+
+    from aukit.methods.cpc.report import write_report
+    write_report(_results(0.1), tmp_path / "ten", preset="smoke")
+    t2 = pd.read_csv(tmp_path / "ten" / "tables" / "table2_icc.csv", index_col=0)
+    assert "R18 10%" in " ".join(map(str, t2.index)) and "R18 2%" not in " ".join(map(str, t2.index))
+    assert not (t2["kind"] == "reported").any()                       # the paper's rows are at 2%
+    assert not (tmp_path / "ten" / "tables" / "table5_icc.csv").exists()
+    assert json.loads((tmp_path / "ten" / "metrics.json").read_text())["label_fraction"] == 0.1
+    write_report(_results(0.02), tmp_path / "two", preset="smoke")
+    t2 = pd.read_csv(tmp_path / "two" / "tables" / "table2_icc.csv", index_col=0)
+    assert "R18 2%" in " ".join(map(str, t2.index)) and (tmp_path / "two" / "tables" / "table5_icc.csv").exists()
+    assert (t2["kind"] == "reported").any()
