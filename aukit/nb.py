@@ -123,6 +123,20 @@ def parse_value(text: str, kind: str | None = None):
     return [value] if kind == "list" and not isinstance(value, list) else value
 
 
+def float_values(notebook: str | Path, params: dict) -> dict:
+    """``params`` with the text values of float parameters read as numbers: YAML 1.1 reads ``1e-5`` in a
+    grid file as the string '1e-5' (it wants 1.0e-5); text that is no number stays, for the check to name."""
+    records = declared_parameters(notebook)
+    out = dict(params)
+    for name, value in params.items():
+        if isinstance(value, str) and records.get(name, {}).get("inferred_type_name") == "float":
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
 def check_parameters(notebook: str | Path, params) -> list[str]:
     """The parameters ``notebook``'s parameters cell declares. A name in ``params`` (names, or a dict
     of values) that it does not declare is a ValueError: papermill would inject it and run on with the

@@ -191,13 +191,14 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
               retry_failed: bool = False, reports: str | Path = "reports", slurm: dict | None = None,
               progress: bool = True) -> Path:
     """Run every pending cell; return the sweep folder (aggregated at the end)."""
-    from .nb import check_parameters
+    from .nb import check_parameters, float_values
 
     name, fixed, grid, keep = load_spec(grid_file)
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
     cells = expand(fixed, grid, sweep_dir)
     for c in cells:                                      # a misspelt name or a wrong kind fails here, not in a cell
+        c.params = float_values(notebook, c.params)
         check_parameters(notebook, c.params)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     states = {c.key: cell_state(c) for c in cells}

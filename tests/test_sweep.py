@@ -78,6 +78,15 @@ def test_local_sweep_idempotent_failures_and_aggregate(tmp_path):
     assert json.loads((cell / "metrics.json").read_text())["score"] == pytest.approx(30.1)
 
 
+def test_a_float_written_like_1e_5_in_a_grid_is_a_number(tmp_path):
+    """YAML 1.1 reads 1e-5 as text; the check refused it ("takes a float, got '1e-5'") while -p took it."""
+    from aukit.nb import float_values
+    nb = _notebook(tmp_path / "toy.ipynb")
+    spec = yaml.safe_load("a: [1e-5, 2.0, fast]")
+    assert spec["a"][0] == "1e-5"
+    assert [float_values(nb, {"a": v, "fold": 1})["a"] for v in spec["a"]] == [1e-5, 2.0, "fast"]
+
+
 def test_cells_that_would_share_a_folder_and_path_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"would share the cell folder 'seeds=a-b'"):
         sweep.expand({}, {"seeds": [["a b"], ["a-b"]]}, tmp_path)
