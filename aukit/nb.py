@@ -57,7 +57,8 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
         raise ValueError(f"output folder {out} is a file")
     out.mkdir(parents=True, exist_ok=True)
     clear_outputs(out, nb.stem)
-    params = {"out_dir": str(out), **(parameters or {})}
+    # a notebook that declares no out_dir (00_synthau) gets none: papermill would warn of an unknown parameter
+    params = {**({"out_dir": str(out)} if "out_dir" in declared else {}), **(parameters or {})}
     for name in PATH_PARAMETERS:
         if isinstance(params.get(name), str) and params[name] and not Path(params[name]).is_absolute():
             params[name] = str(Path(params[name]).resolve())

@@ -195,3 +195,18 @@ def test_piap_df_refuses_a_preset_it_does_not_have():
     with pytest.raises(ValueError, match="preset must be 'quick' or 'full'.*got 'fulll'"):
         settings_for("fulll", "synthau-bp4d", 1, 0, False, alpha=1, beta=1, gamma=1, ap_beta=1, disable_prob=0.5,
                      fb_negative=0.1)
+
+
+def test_a_notebook_without_out_dir_is_not_given_one(tmp_path):
+    """00_synthau declares no out_dir: papermill warned 'Passed unknown parameter: out_dir' on every run."""
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x: int = 1")
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params, nbformat.v4.new_code_cell("y = x + 1")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    nb.execute(tmp_path / "toy.ipynb", tmp_path / "out", {"x": 2}, progress=False, html=False)
+    executed = nbformat.read(tmp_path / "out" / "toy.ipynb", as_version=4)
+    injected = [c.source for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "x = 2" in injected[0] and "out_dir" not in injected[0]
