@@ -173,8 +173,14 @@ def test_annotated_video_keeps_frames_before_the_first_image(model_path, tmp_pat
     assert res.n_frames == 261 and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 261
 
 
-def test_one_photo_is_drawn_as_a_point():
-    df = pd.DataFrame({"frame": [0], "face_id": [0], "timestamp": [0.0], "success": [1], "AU06_r": [2.0],
-                       "AU12_r": [1.0]})
+def test_one_photo_is_a_bar_chart_and_a_lone_frame_a_point():
+    """A single image's curves were one invisible point on a -0.04..0.04 frame axis."""
+    df = pd.DataFrame({"frame": [0, 0], "face_id": [0, 1], "timestamp": [0.0, 0.0], "success": [1, 1],
+                       "AU06_r": [2.0, 4.0], "AU12_r": [1.0, 0.5]})
     fig = curves_figure(df, AUS, "one photo")
-    assert fig.axes[0].lines[0].get_marker() == "o"
+    heights = sorted(round(p.get_height(), 3) for p in fig.axes[0].patches)
+    assert len(fig.axes) == 1 and heights == [0.5, 1.0, 2.0, 4.0]          # two faces x two AUs
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == AUS
+    gap = pd.DataFrame({"frame": [0, 1, 2], "face_id": [0, 0, 0], "timestamp": [0.0, 0.1, 0.2],
+                        "success": [0, 1, 0], "AU06_r": [np.nan, 2.0, np.nan], "AU12_r": [np.nan, 1.0, np.nan]})
+    assert curves_figure(gap, AUS, "clip").axes[0].lines[0].get_marker() == "o"   # seen once between gaps

@@ -54,6 +54,8 @@ def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
 
 
 def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
+    """AU curves over time, a panel per AU and a line per face; one frame (a photo) is a bar chart
+    of its AUs instead (a curve of one point on a -0.04..0.04 axis says nothing)."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -61,6 +63,8 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
 
     sns.set_theme(style="whitegrid", context="paper")
     suffix = "_r" if f"{aus[0]}_r" in df else "_p"
+    if df["frame"].nunique() == 1:
+        return _bars_figure(df, aus, title, suffix)
     ncol = 3
     nrow = int(np.ceil(len(aus) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 1.8 * nrow), sharex=True, squeeze=False)
@@ -87,6 +91,29 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
     for ax in axes[-1]:
         ax.set_xlabel("time (s)" if df["timestamp"].max() > 0 else "frame")
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _bars_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
+    """One image's AUs as bars, a group per face found (none found: the title says so)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    faces = df[df["success"] == 1]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(aus) * max(1, len(faces))), 3.2))
+    colours = sns.color_palette("deep", max(1, len(faces)))
+    width = 0.8 / max(1, len(faces))
+    x = np.arange(len(aus))
+    for k, (_, row) in enumerate(faces.iterrows()):
+        ax.bar(x + (k - (len(faces) - 1) / 2) * width, [row[f"{a}{suffix}"] for a in aus], width, color=colours[k],
+               label=f"face {int(row['face_id'])}" if len(faces) > 1 else None)
+    ax.set_xticks(x, aus, rotation=45 if len(aus) > 8 else 0)
+    ax.set_ylim(0, 5 if suffix == "_r" else 1)
+    ax.set_ylabel("intensity (0-5)" if suffix == "_r" else "occurrence probability")
+    if len(faces) > 1:
+        ax.legend(fontsize=7)
+    fig.suptitle(title if len(faces) else f"{title}: no face found", fontsize=10)
     fig.tight_layout()
     return fig
 
