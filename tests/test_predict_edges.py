@@ -184,3 +184,16 @@ def test_one_photo_is_a_bar_chart_and_a_lone_frame_a_point():
     gap = pd.DataFrame({"frame": [0, 1, 2], "face_id": [0, 0, 0], "timestamp": [0.0, 0.1, 0.2],
                         "success": [0, 1, 0], "AU06_r": [np.nan, 2.0, np.nan], "AU12_r": [np.nan, 1.0, np.nan]})
     assert curves_figure(gap, AUS, "clip").axes[0].lines[0].get_marker() == "o"   # seen once between gaps
+
+
+def test_a_folder_of_photos_is_a_heatmap_of_photo_by_au():
+    """Unrelated photos drawn as curves over 'frame' joined them into a time series."""
+    df = pd.DataFrame({"frame": [0, 1, 2, 2], "file": ["a.jpg", "b.jpg", "group.jpg", "group.jpg"],
+                       "face_id": [0, 0, 0, 1], "timestamp": [0.0] * 4, "success": [1, 0, 1, 1],
+                       "AU06_r": [2.0, np.nan, 4.0, 1.0], "AU12_r": [1.0, np.nan, 0.5, 3.0]})
+    fig = curves_figure(df, AUS, "photos", photos=True)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a.jpg", "b.jpg", "group.jpg #0", "group.jpg #1"]
+    values = ax.collections[0].get_array()
+    assert values.size == 8 and np.ma.count_masked(values) == 2             # b.jpg has no face: no value
+    assert curves_figure(df, AUS, "frames").axes[0].lines                   # --frames: curves over time

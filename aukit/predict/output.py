@@ -53,9 +53,10 @@ def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
     return path
 
 
-def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
+def curves_figure(df: pd.DataFrame, aus: list[str], title: str, photos: bool = False):
     """AU curves over time, a panel per AU and a line per face; one frame (a photo) is a bar chart
-    of its AUs instead (a curve of one point on a -0.04..0.04 axis says nothing)."""
+    of its AUs instead (a curve of one point on a -0.04..0.04 axis says nothing), and a folder of
+    ``photos`` (unrelated pictures, no time between them) a heatmap of photo x AU."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -65,6 +66,8 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str):
     suffix = "_r" if f"{aus[0]}_r" in df else "_p"
     if df["frame"].nunique() == 1:
         return _bars_figure(df, aus, title, suffix)
+    if photos:
+        return _photos_figure(df, aus, title, suffix)
     ncol = 3
     nrow = int(np.ceil(len(aus) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 1.8 * nrow), sharex=True, squeeze=False)
@@ -114,6 +117,32 @@ def _bars_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     if len(faces) > 1:
         ax.legend(fontsize=7)
     fig.suptitle(title if len(faces) else f"{title}: no face found", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+PHOTO_ROWS = 60   # photos shown in a folder's heatmap (the CSV has them all)
+
+
+def _photos_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
+    """A folder of photos: rows = photos (and faces, where a photo has several), columns = AUs; a photo
+    without a face is a grey row. The first PHOTO_ROWS rows, the title says when there are more."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    several = df.groupby("frame")["face_id"].transform("size") > 1
+    names = df["file"] if "file" in df else df["frame"].astype(str)
+    labels = [f"{n} #{int(f)}" if m else str(n) for n, f, m in zip(names, df["face_id"], several)]
+    grid = pd.DataFrame(df[[f"{a}{suffix}" for a in aus]].to_numpy(float), index=labels, columns=aus)
+    shown = grid.iloc[:PHOTO_ROWS]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(aus) + 2.5), 1.2 + 0.28 * len(shown)))
+    sns.heatmap(shown, vmin=0, vmax=5 if suffix == "_r" else 1, cmap="viridis", ax=ax,
+                annot=len(shown) <= 25 and len(aus) <= 12, fmt=".1f" if suffix == "_r" else ".2f",
+                cbar_kws={"label": "intensity (0-5)" if suffix == "_r" else "occurrence probability"})
+    ax.set_facecolor("#d9d9d9")                          # NaN (no face) cells show the background
+    ax.set_ylabel("")
+    more = f" (first {PHOTO_ROWS} of {len(grid)} rows; all in the CSV)" if len(grid) > PHOTO_ROWS else ""
+    fig.suptitle(title + more, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -284,7 +284,7 @@ class Predictor:
         if plot:
             import matplotlib.pyplot as plt
             title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
-            fig = curves_figure(df, aus, title)
+            fig = curves_figure(df, aus, title, photos=info["kind"] == "folder" and not frames)
             png = out / f"{stem}.png"
             fig.savefig(png, dpi=110)
             plt.close(fig)
