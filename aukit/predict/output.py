@@ -140,6 +140,8 @@ def _photos_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
                 annot=len(shown) <= 25 and len(aus) <= 12, fmt=".1f" if suffix == "_r" else ".2f",
                 cbar_kws={"label": "intensity (0-5)" if suffix == "_r" else "occurrence probability"})
     ax.set_facecolor("#d9d9d9")                          # NaN (no face) cells show the background
+    ax.grid(False)
+    ax.tick_params(axis="y", rotation=0)
     ax.set_ylabel("")
     more = f" (first {PHOTO_ROWS} of {len(grid)} rows; all in the CSV)" if len(grid) > PHOTO_ROWS else ""
     fig.suptitle(title + more, fontsize=10)
