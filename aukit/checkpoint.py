@@ -141,6 +141,11 @@ def config_changes(saved: dict, current: dict, free: tuple[str, ...] = ("epochs"
             if k.rsplit(".", 1)[-1] not in free and a.get(k, "(absent)") != b.get(k, "(absent)")]
 
 
+def changes_text(changed: list[str], show: int = 5) -> str:
+    """:func:`config_changes`'s list as one clause for a message: the first ``show``, then '...'."""
+    return "; ".join(changed[:show]) + ("; ..." if len(changed) > show else "")
+
+
 class ConfigMismatchError(ValueError):
     """A checkpoint to resume from was written by another configuration."""
 
@@ -157,8 +162,8 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
         changed = config_changes(state["config"], expect_config)
         if changed:
             raise ConfigMismatchError(
-                f"{path} was written by another configuration ({len(changed)} change(s): {'; '.join(changed[:5])}"
-                f"{'; ...' if len(changed) > 5 else ''}): resuming would mix the two. Use another output folder, "
+                f"{path} was written by another configuration ({len(changed)} change(s): {changes_text(changed)}): "
+                "resuming would mix the two. Use another output folder, "
                 "or delete the folder's last.pt to start afresh")
     if model is not None:
         load_model(model, state, path)

@@ -44,7 +44,7 @@ def from_dict(cls: type[T], d: dict | None, *, where: str = "config") -> T:
             value = from_dict(hint, value, where=f"{where}.{name}")
         elif isinstance(value, list) and _is_tuple(hint):
             value = tuple(value)
-        if hint is not None and not _fits(value, hint):
+        if hint is not None and not fits(value, hint):
             raise ValueError(f"{where}.{name}: expected {_show(hint)}, got {value!r} ({type(value).__name__})")
         kwargs[name] = value
     return cls(**kwargs)
@@ -54,7 +54,7 @@ _KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (
           dict: (dict,)}
 
 
-def _fits(value: Any, hint: Any) -> bool:
+def fits(value: Any, hint: Any) -> bool:
     """Whether ``value`` is of the kind ``hint`` names; hints it does not know (Any, Literal,
     callables, classes) accept anything. A bool is not an int here, an int is a float."""
     if hint is Any:
@@ -63,7 +63,7 @@ def _fits(value: Any, hint: Any) -> bool:
         return value is None
     origin = typing.get_origin(hint)
     if origin is typing.Union or origin is types.UnionType:
-        return any(_fits(value, h) for h in typing.get_args(hint))
+        return any(fits(value, h) for h in typing.get_args(hint))
     base = origin or hint
     if dataclasses.is_dataclass(base):
         return isinstance(value, (base, dict))

@@ -60,12 +60,12 @@ def tas_config(job: JobConfig):
     return cfg
 
 
-def _tas(job: JobConfig, rank: int) -> dict:
+def _tas(job: JobConfig, rank: int, cfg) -> dict:
+    """``cfg``: :func:`tas_config`."""
     from .methods.tas.deploy import export_deployable
     from .methods.tas import experiment as te
     from .methods.tas.data import load_data
 
-    cfg = tas_config(job)
     data = load_data(job.dataset, job.fold, cfg.train.T)
     cfg.model.n_aus = data.n_aus                  # recorded as built (train_model sizes the heads so)
     size = cfg.train.image_size
@@ -104,13 +104,14 @@ def scc_configs(job: JobConfig):
     return mc, tc, resolve_fold(job.dataset, job.fold, bool(job.method.get("fera", True)))
 
 
-def _scc(job: JobConfig, rank: int) -> dict:
+def _scc(job: JobConfig, rank: int, configs) -> dict:
+    """``configs``: :func:`scc_configs`."""
     from .methods.scc import experiment as se
     from .methods.scc.data import load_data
     from .methods.scc.deploy import export_deployable
     from .runtime import pick_device
 
-    mc, tc, fold = scc_configs(job)
+    mc, tc, fold = configs
     data = load_data(job.dataset, fold)
     device = pick_device(job.device or None)
     model = se.train_model(data, mc, tc, device=device, seed=job.seed, steps_per_epoch=job.max_steps,
@@ -137,7 +138,7 @@ def check_job_folder(method: str, job: JobConfig) -> None:
     rerun with other settings (fold, dataset, size, seed, max_steps, method overrides) is refused
     before anything trains: it would resume the first run's checkpoint and write its metrics under
     the new settings. More epochs, or another device, continue the run."""
-    from .checkpoint import config_changes
+    from .checkpoint import changes_text, config_changes
     out = Path(job.out_dir)
     now = {"train": method, **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
     rec = out / JOB_FILE
@@ -149,9 +150,9 @@ def check_job_folder(method: str, job: JobConfig) -> None:
                              "another out_dir")
         changed = config_changes(saved, now, free=RESUMABLE)
         if changed:
-            raise ValueError(f"{rec}: {out} holds a run with other settings ({'; '.join(changed[:5])}"
-                             f"{'; ...' if len(changed) > 5 else ''}); rerunning into it would mix the two runs' "
-                             f"checkpoints and results. Give another out_dir, or delete {out} to start afresh")
+            raise ValueError(f"{rec}: {out} holds a run with other settings ({changes_text(changed)}); rerunning "
+                             "into it would mix the two runs' checkpoints and results. Give another out_dir, or "
+                             f"delete {out} to start afresh")
     from .config import save_yaml
     save_yaml(now, rec)
 
@@ -162,12 +163,12 @@ def run_job(method: str, job: JobConfig) -> dict:
                          "(the other methods train several models per run: use their notebooks)")
     from .data.manifest import check_name
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
-    CONFIGS[method](job)
+    configs = CONFIGS[method](job)
     rank, world = init_distributed()
     if rank == 0:                 # torchrun stops the other ranks when this one fails
         check_job_folder(method, job)
     t0 = time.perf_counter()
-    res = JOBS[method](job, rank)
+    res = JOBS[method](job, rank, configs)
     if rank == 0:
         out = Path(job.out_dir)
         out.mkdir(parents=True, exist_ok=True)

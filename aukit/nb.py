@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .config import fits
 from .runtime import provenance, repo_root
 
 PAPERS = ("tas", "cpc", "rtatl", "piap_df", "scc")  # report slugs, one notebook each
@@ -84,7 +85,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
 
 
 # a parameters cell's annotation -> the values a run may give it (bool is no int here)
-_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple), "dict": (dict,)}
+_KINDS = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}   # checked by config.fits
 
 
 def declared_parameters(notebook: str | Path) -> dict[str, dict]:
@@ -128,14 +129,8 @@ def float_values(notebook: str | Path, params: dict) -> dict:
     """``params`` with the text values of float parameters read as numbers: YAML 1.1 reads ``1e-5`` in a
     grid file as the string '1e-5' (it wants 1.0e-5); text that is no number stays, for the check to name."""
     records = declared_parameters(notebook)
-    out = dict(params)
-    for name, value in params.items():
-        if isinstance(value, str) and records.get(name, {}).get("inferred_type_name") == "float":
-            try:
-                out[name] = float(value)
-            except ValueError:
-                pass
-    return out
+    return {name: parse_value(value, "float") if isinstance(value, str) and
+            records.get(name, {}).get("inferred_type_name") == "float" else value for name, value in params.items()}
 
 
 def check_parameters(notebook: str | Path, params) -> list[str]:
@@ -154,10 +149,10 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
     if isinstance(params, dict):
         for name, value in params.items():
             kind, default = records[name]["inferred_type_name"], records[name]["default"]
-            allowed = _KINDS.get(kind)
-            if allowed is None or (value is None and default == "None"):
+            hint = _KINDS.get(kind)
+            if hint is None or (value is None and default == "None"):
                 continue
-            if isinstance(value, bool) and kind != "bool" or not isinstance(value, allowed):
+            if not fits(value, hint):
                 raise ValueError(f"{nb.name}: parameter {name!r} takes {'an' if kind == 'int' else 'a'} {kind} "
                                  f"(default {default}), "
                                  f"got {value!r} ({type(value).__name__})")

@@ -168,8 +168,7 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
             raise RuntimeError(f"{notebook} finished without writing {out / 'metrics.json'}")
         return "done"
     except Exception:
-        (out / "error.txt").write_text(traceback.format_exc())
-        (out / "metrics.json").unlink(missing_ok=True)   # written before the failure: not a result
+        (out / "error.txt").write_text(traceback.format_exc())   # execute() has dropped a metrics.json
         return "failed"
     finally:
         lock.unlink(missing_ok=True)
