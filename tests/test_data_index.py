@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,42 @@ def test_bp4d_malformed_line_names_file_and_line(tmp_path):
         D.index("bp4d", root)
 
 
+def test_bp4d_second_intensity_folder_is_named_not_merged(tmp_path):
+    """A copy holding F001/T1's AU06 under both intensity folder names reads the first pattern's
+    file (its value) and names the other as ignored, counted under F001."""
+    root = write_bp4d(tmp_path / "bp4d", faces=False)
+    first = root / "AUCoding/AU_INT/AU06/F001_T1_AU06.csv"
+    second = root / "AUCoding/AU Intensity Codes3.0/AU06/F001_T1_AU06.csv"
+    second.parent.mkdir(parents=True, exist_ok=True)
+    second.write_text(first.read_text().replace("733,3", "733,1"))
+    df = D.index("bp4d", root)
+    assert _row(df, "F001", "T1", 733)["AU06"] == 3.0
+    qa = df.attrs["qa"]
+    assert qa["per_subject"]["F001"]["ignored_file"] == 1
+    note = [n for n in qa["notes"] if "second label file" in n]
+    assert len(note) == 1 and str(second) in note[0] and "F001/T1 AU6" in note[0] and str(first) in note[0]
+
+
+def test_bp4d_unreadable_folders_are_named(tmp_path, monkeypatch):
+    """glob passes a folder it cannot list by without a word: a frame folder or a label folder
+    with mode 000 is named as unreadable, not as missing. (Tests run as root, which reads any
+    folder: the folders are emptied and os.access denies them, what another user would see.)"""
+    import os
+    from aukit.data import scan
+    root = write_bp4d(tmp_path / "bp4d", faces=False)
+    frames, labels = root / "2D/F001/T1", root / "AUCoding/AU_INT/AU06"
+    for f in [*frames.iterdir(), *labels.iterdir()]:
+        f.unlink()
+    real = os.access
+    monkeypatch.setattr(scan.os, "access", lambda p, mode: Path(p) not in (frames, labels) and real(p, mode))
+    notes = D.index("bp4d", root).attrs["qa"]["notes"]
+    assert any(n.startswith("label_without_frame: F001/T1: label files but no images")
+               and f"folder {frames} cannot be read: permission denied" in n for n in notes), notes
+    assert any(n.startswith("missing_label_file: F001/T2: AUCoding/AU_INT/AU06/F001_T2_AU06.csv cannot be read")
+               and f"permission denied on folder {labels}" in n for n in notes), notes
+    assert any(n.endswith("AU_INT/AU12/F001_T2_AU12.csv is missing") for n in notes), notes
+
+
 def test_disfa_index_video_and_label_mismatch(trees):
     df = D.index("disfa", trees["disfa"])
     # SN001 6/6, SN002 6 of 7 labels, SN010 5 labels for 6 video frames
@@ -108,6 +145,7 @@ def test_missing_root_error_names_manifest_and_synthau(monkeypatch, tmp_path):
     msg = str(e.value)
     assert "data_manifest.yaml" in msg and "AUKIT_DATA_BP4D" in msg and str(tmp_path / "nowhere") in msg
     assert "aukit synth" in msg and "synthau-bp4d" in msg
+    assert "set env AUKIT_DATA_BP4D=PATH" in msg and "--root PATH)" in msg  # --root only where a command has it
 
 
 def test_roots_from_env(monkeypatch, trees):

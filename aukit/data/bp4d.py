@@ -23,7 +23,7 @@ import pandas as pd
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
                       read_table, unique_frames)
 from .manifest import as_list, base_name, entry
-from .scan import fill, scan
+from .scan import absent, blocked_note, fill, scan
 
 
 def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int, str]]:
@@ -43,13 +43,19 @@ def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int,
 
 
 def _labelled(root: Path, patterns: list[str], qa: QA) -> set[tuple[str, str]]:
-    """(subject, task) of every label file matching `patterns`; other files there are noted."""
+    """(subject, task) of every label file matching `patterns`; other files there are noted, and so
+    are files that a pattern earlier in the list already provides (a copy holding both 'AU_INT'
+    and 'AU Intensity Codes3.0' is read from the first: the second is named, not merged)."""
     stray: list[tuple[dict, Path]] = []
-    found, matched = set(), set()
+    found, matched, first = set(), set(), {}
     for pat in patterns:
         for f, p in scan(root, pat, stray):
             found.add((f["subject"], f["task"]))
             matched.add(p)
+            key = (f["subject"], f["task"], int(f.get("au", -1)))
+            if first.setdefault(key, p) is not p:
+                note_ignored(qa, [(f, p)], f"second label file for {f['subject']}/{f['task']}"
+                                           f"{' AU' + str(key[2]) if key[2] >= 0 else ''} ({first[key]} is read)")
     note_ignored(qa, [(f, p) for f, p in stray if p not in matched],
                  f"not a label file name ({' or '.join(patterns)})")
     return found
@@ -112,11 +118,12 @@ def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
                                else _intensity(p, au, invalid, qa, subject)))
             elif frames:
                 qa.add(subject, "missing_label_file")
-                what = "is not a file" if tried[0].exists() else "is missing"
-                qa.note("missing_label_file", f"{subject}/{task}: {tried[0].relative_to(root)} {what}")
+                rel = tried[0].relative_to(root)
+                qa.note("missing_label_file", f"{subject}/{task}: {rel} {absent(root, rel)}")
         if not frames:
             where = re.sub(r"\{frame(:[^}]*)?\}", "*", pats["frames"]).format(subject=subject, task=task)
-            qa.note("label_without_frame", f"{subject}/{task}: label files but no images ({where})")
+            qa.note("label_without_frame", f"{subject}/{task}: label files but no images "
+                                           f"({where}{blocked_note(root, where)})")
         img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
                             "source": list(frames.values())})
         df = join_labels(img, labels, qa, subject, f"{subject}/{task}") if labels else img

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .labelio import QA, au_col, clean_codes, finish, join_labels, note_ignored, read_table, unique_frames
 from .manifest import entry
-from .scan import scan
+from .scan import absent, blocked_note, scan
 
 # REFERENCE.md: SN010's label files stop one frame before the end of its 4845-frame video
 KNOWN_SHORT = {"SN010": 1}
@@ -60,8 +60,8 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
         files = label_files.get(subject, {})
         n_video = video_frame_count(video) if video is not None else 0
         if video is None:
-            qa.note("label_without_frame", f"{subject}: label files but no video "
-                                           f"({pats['video'].format(subject=subject)})")
+            want = pats["video"].format(subject=subject)
+            qa.note("label_without_frame", f"{subject}: label files but no video ({want}{blocked_note(root, want)})")
         elif n_video == 0:
             qa.note("unreadable_video", f"{subject}: cannot open video {video}")
         sources = []
@@ -71,7 +71,8 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
                 if label_files and video is not None:
                     qa.add(subject, "missing_label_file")
                     want = pats["labels"].format(subject=subject, au=au)
-                    qa.note("missing_label_file", f"{subject}: {want} is {'missing' if p is None else 'not a file'}")
+                    why = absent(root, want) if p is None else "is not a file"
+                    qa.note("missing_label_file", f"{subject}: {want} {why}")
                 continue
             _, t, lines = read_table(p, header=False, ncols=2)
             t = unique_frames(t, lines, p, qa, subject)

@@ -124,8 +124,8 @@ def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
 def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
     lines = [f"dataset {dataset!r}{what} (manifest entry {dataset!r} in {MANIFEST_PATH})."]
     lines += [f"  tried {src}: {p}" for src, p in tried] or ["  no root configured"]
-    lines.append(f"  set root= / --root PATH, env {_env_key(dataset)} or AUKIT_DATA, or edit "
-                 f"'{base_name(dataset)}.root' in data_manifest.yaml.")
+    lines.append(f"  set env {_env_key(dataset)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(dataset)}.root' in "
+                 "data_manifest.yaml (`aukit prepare` and `aukit data check` also take --root PATH).")
     if not dataset.startswith("synthau-"):
         lines.append(f"  No licensed copy? Generate SynthAU with `aukit synth` and use dataset "
                      f"'synthau-{dataset}' instead.")

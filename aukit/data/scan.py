@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 
@@ -59,6 +60,43 @@ def fill(root: Path, patterns: list[str], **fields) -> tuple[Path | None, list[P
     for pat in patterns:
         p = root / pat.format(**fields)
         tried.append(p)
-        if p.is_file():
-            return p, tried
+        try:
+            if p.is_file():
+                return p, tried
+        except PermissionError:  # a folder on the way cannot be entered: `absent` says which
+            pass
     return None, tried
+
+
+def blocked(root: Path, rel: str | Path) -> Path | None:
+    """The first folder between `root` and the file `root/rel` that exists but cannot be listed
+    (glob passes such a folder by without a word), or None."""
+    p = Path(root)
+    for part in Path(rel).parts[:-1]:
+        p = p / part
+        try:
+            if not p.is_dir():
+                return None
+        except PermissionError:
+            return p.parent
+        if not os.access(p, os.R_OK | os.X_OK):
+            return p
+    return None
+
+
+def blocked_note(root: Path, rel: str | Path) -> str:
+    """'; folder X cannot be read: permission denied' when `blocked`, else ''."""
+    b = blocked(root, rel)
+    return "" if b is None else f"; folder {b} cannot be read: permission denied"
+
+
+def absent(root: Path, rel: str | Path) -> str:
+    """Why `root/rel` was not read: 'is missing', 'is not a file' or that a folder on its way
+    cannot be read."""
+    b = blocked(root, rel)
+    if b is not None:
+        return f"cannot be read: permission denied on folder {b}"
+    try:
+        return "is not a file" if (Path(root) / rel).exists() else "is missing"
+    except PermissionError:
+        return "cannot be read: permission denied"
