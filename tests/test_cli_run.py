@@ -210,3 +210,15 @@ def test_a_notebook_without_out_dir_is_not_given_one(tmp_path):
     executed = nbformat.read(tmp_path / "out" / "toy.ipynb", as_version=4)
     injected = [c.source for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "x = 2" in injected[0] and "out_dir" not in injected[0]
+
+
+def test_synthau_notebook_smoke_runs_and_removes_its_scratch_tree(tmp_path, monkeypatch):
+    """00_synthau's smoke run renders a tiny SynthAU tree in a temporary folder: the notebook
+    runs, and the folder is gone when its kernel exits (mkdtemp left ~6 MB per run in /tmp)."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the kernel is a child process: it inherits this
+    nb.execute("00_synthau", tmp_path / "out", {"smoke": True}, progress=False, html=False)
+    executed = (tmp_path / "out" / "00_synthau.ipynb").read_text()
+    assert "synthau_" in executed  # the tree was made under TMPDIR and shown
+    assert not list(scratch.glob("synthau_*"))
