@@ -14,9 +14,12 @@ failing) and is rerun only with ``retry_failed``; a lock file keeps two sweeps o
 cell. :func:`aggregate` averages the grid's finished cells, with their current parameters,
 over seeds (per fold and overall) into ``aggregate.csv``/``.md`` and a figure; folders of
 cells no longer in the grid, or run with other fixed parameters, are left out and counted.
+The grid's ``metrics`` are checked against the first finished cell's ``metrics.json``: a misspelt
+key stops the sweep after one cell, not after all of them.
 """
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import os
@@ -204,10 +207,14 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     todo = [c for c in cells if states[c.key] == "pending" or (retry_failed and states[c.key] == "failed")]
     skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo) for s in ("done", "failed", "running")}
     print(f"[sweep] {name}: {len(cells)} cells, {len(todo)} to run, already {skipped}")
+    done = [c for c in cells if states[c.key] == "done"]
+    if keep and done:                                    # a misspelt metric fails before any cell runs
+        check_metrics(keep, done[0].folder)
+    first = None if done or not keep else (lambda folder: check_metrics(keep, folder))  # else after one cell
     if executor == "local":
-        results = _run_local(str(notebook), todo, parallel, progress)
+        results = _run_local(str(notebook), todo, parallel, progress, first)
     elif executor in ("slurm", "submitit-local"):
-        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress)
+        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress, first)
     else:
         raise ValueError(f"executor must be local, slurm or submitit-local, got {executor!r}")
     failed = [c for c in cells if cell_state(c) == "failed"]   # this run's and those left from an earlier one
@@ -225,27 +232,52 @@ def _bar(total: int, progress: bool):
     return tqdm(total=total, desc="sweep", disable=not progress, dynamic_ncols=True)
 
 
-def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool) -> dict:
-    gpus, results = _gpus(), {}
+def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool, first=None) -> dict:
+    """Run `todo` on a process pool, ``parallel`` cells at a time (a cell is handed to the pool when
+    a slot frees up). ``first(folder)`` is called on the first cell that finishes; if it raises, no
+    further cell starts, those running finish, and the error is raised."""
+    gpus, results, stop = _gpus(), {}, None
     threads = cell_threads(min(parallel, len(todo)))
     bar = _bar(len(todo), progress)
+    queue = list(enumerate(todo))
     with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_cell, notebook, str(c.folder), c.params, gpus[i % len(gpus)], threads): c
-                   for i, c in enumerate(todo)}
-        pending = set(futures)
+        def submit(i, c):
+            return pool.submit(run_cell, notebook, str(c.folder), c.params, gpus[i % len(gpus)], threads)
+
+        futures = {submit(i, c): c for i, c in queue[:max(1, parallel)]}
+        queue, pending = queue[max(1, parallel):], set(futures)
         while pending:
             done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
             for f in done:
-                results[futures[f].key] = f.result()
+                cell = futures[f]
+                results[cell.key] = f.result()
                 bar.update(1)
+                if results[cell.key] == "done" and first is not None:
+                    first, stop = None, _first_check(first, cell.folder)
+                if queue and stop is None:
+                    i, c = queue.pop(0)
+                    g = submit(i, c)
+                    futures[g] = c
+                    pending.add(g)
             n_failed = sum(1 for v in results.values() if v == "failed")
-            bar.set_postfix(done=len(results) - n_failed, running=min(len(pending), parallel), failed=n_failed)
+            bar.set_postfix(done=len(results) - n_failed, running=len(pending), failed=n_failed)
     bar.close()
+    if stop is not None:
+        raise stop
     return results
 
 
+def _first_check(first, folder: Path) -> Exception | None:
+    try:
+        first(folder)
+    except Exception as e:
+        return e
+    return None
+
+
 def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: str, slurm: dict,
-                  progress: bool) -> dict:
+                  progress: bool, first=None) -> dict:
+    """Submit `todo` as a job array; ``first`` as in :func:`_run_local` (the jobs left are cancelled)."""
     import submitit
 
     if not todo:
@@ -272,12 +304,42 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
                     results[key] = "failed"
                 del remaining[key]
                 bar.update(1)
+                if results[key] == "done" and first is not None:
+                    stop, first = _first_check(first, next(c.folder for c in todo if c.key == key)), None
+                    if stop is not None:
+                        for j in remaining.values():
+                            j.cancel(check=False)
+                        bar.close()
+                        raise stop
         bar.set_postfix(done=sum(v == "done" for v in results.values()), running=len(remaining),
                         failed=sum(v == "failed" for v in results.values()))
         if remaining:
             time.sleep(2)
     bar.close()
     return results
+
+
+def _numeric(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def missing_metrics(keep: list | None, have: list[str], where: str) -> str | None:
+    """The message for grid ``metrics`` keys that are not in ``have`` (None when all are)."""
+    missing = [k for k in keep or [] if k not in have]
+    if not missing:
+        return None
+    named = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(str(k), have, 1)) else repr(k)
+             for k in missing]
+    return (f"the grid's metrics: {', '.join(named)} not in {where} (its numeric keys: "
+            f"{', '.join(have[:20])}{', ...' if len(have) > 20 else ''})")
+
+
+def check_metrics(keep: list | None, folder: Path) -> None:
+    """Raise KeyError when a finished cell's metrics.json lacks a key the grid aggregates."""
+    have = list(_numeric(json.loads((Path(folder) / "metrics.json").read_text())))
+    msg = missing_metrics(keep, have, str(Path(folder) / "metrics.json"))
+    if msg:
+        raise KeyError(msg + "; fix the grid file and rerun: finished cells are kept")
 
 
 def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.DataFrame:
@@ -300,8 +362,7 @@ def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.
         params = json.loads((folder / "params.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         row = {k: _slug(params.get(k)) for k in grid}
-        row.update({k: float(v) for k, v in metrics.items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        row.update(_numeric(metrics))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -319,9 +380,9 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
     group = [k for k in grid if k not in SEED_KEYS and k != "fold"]
     metrics = [c for c in df.columns if c not in grid]
     if keep:
-        missing = [k for k in keep if k not in metrics]
-        if missing:
-            raise KeyError(f"metrics {missing} not found in the cells' metrics.json (have {metrics[:20]}...)")
+        msg = missing_metrics(keep, metrics, "the cells' metrics.json")
+        if msg:
+            raise KeyError(msg)
         metrics = list(keep)
     tables = []
     for by, label in (([*group, "fold"] if "fold" in grid else None, "per fold"), (group, "overall")):

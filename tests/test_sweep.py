@@ -185,3 +185,24 @@ def test_cell_threads_share_the_cores(monkeypatch):
     assert sweep.cell_threads(1) is None and sweep.cell_threads(4) == 4 and sweep.cell_threads(32) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")                           # the user's choice stands
     assert sweep.cell_threads(4) is None
+
+
+def test_a_misspelt_metric_stops_the_sweep_after_its_first_cell(tmp_path):
+    """`metrics: [scor]` was found only when aggregating, after every cell had run. Now the first
+    finished cell's metrics.json is checked: the cells not started are cancelled; the finished one
+    is kept, and a rerun with the same typo refuses before running anything."""
+    nb = _notebook(tmp_path / "toy.ipynb")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"name": "g", "parameters": {"smoke": True},
+                                    "grid": {"a": [1.0, 2.0, 3.0]}, "metrics": ["scor"]}))
+    with pytest.raises(KeyError, match=r"'scor' \(did you mean 'score'\?\) not in .*a=1.0/metrics.json"):
+        sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
+    cells = tmp_path / "r/toy/sweeps/g"
+    assert sorted(p.parent.name for p in cells.glob("*/metrics.json")) == ["a=1.0"]
+    assert not (cells / "a=2.0").exists() and not (cells / "a=3.0").exists()
+    with pytest.raises(KeyError, match="finished cells are kept"):
+        sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
+    assert not (cells / "a=2.0").exists()
+    grid.write_text(grid.read_text().replace("scor\n", "score\n"))
+    out = sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
+    assert len(pd.read_csv(out / "aggregate.csv")) == 3
