@@ -30,7 +30,9 @@ setup:  ## create .venv (reused while pyproject.toml is unchanged), install auki
 		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 		$(BIN)/python -m pip install --quiet --upgrade "pip>=24" setuptools wheel; \
 		$(BIN)/python -m pip install --quiet -e .; \
-		$(BIN)/python -m ipykernel install --sys-prefix --name aukit --display-name "Python (aukit)" >/dev/null; \
+		scratch=$$(mktemp -d); \
+		TMPDIR=$$scratch $(BIN)/python -m ipykernel install --sys-prefix --name aukit --display-name "Python (aukit)" >/dev/null; \
+		rm -rf $$scratch; \
 		$(BIN)/python -c "import torch, dlib, cv2, aukit; print('[setup] torch', torch.__version__, '| dlib', dlib.__version__, '| cuda', torch.cuda.is_available())"; \
 		echo "$$want" > $(STAMP); \
 	fi

@@ -69,8 +69,10 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     t0 = time.perf_counter()
     os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
     try:
+        # the kernel's own log at ERROR: ipykernel 7 warns on every start that its localhost TCP is unencrypted
         pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
-                            cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout)
+                            cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except BaseException as e:     # a failed or interrupted run: what it wrote is no result
         for name in ("metrics.json", "reported.json"):
             (out / name).unlink(missing_ok=True)

@@ -197,7 +197,7 @@ def test_piap_df_refuses_a_preset_it_does_not_have():
                      fb_negative=0.1)
 
 
-def test_a_notebook_without_out_dir_is_not_given_one(tmp_path):
+def test_a_notebook_without_out_dir_is_not_given_one(tmp_path, capfd):
     """00_synthau declares no out_dir: papermill warned 'Passed unknown parameter: out_dir' on every run."""
     import nbformat
     notebook = nbformat.v4.new_notebook()
@@ -210,6 +210,8 @@ def test_a_notebook_without_out_dir_is_not_given_one(tmp_path):
     executed = nbformat.read(tmp_path / "out" / "toy.ipynb", as_version=4)
     injected = [c.source for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "x = 2" in injected[0] and "out_dir" not in injected[0]
+    err = capfd.readouterr().err          # the kernel's stderr: no start-up warning on every run
+    assert "[IPKernelApp] WARNING" not in err, err
 
 
 def test_synthau_notebook_smoke_runs_and_removes_its_scratch_tree(tmp_path, monkeypatch):
