@@ -46,10 +46,18 @@ FLAG_CONSTANT_LABEL = "constant_label"
 FLAG_ONE_CLASS = "one_class"
 
 
+def _array(x) -> np.ndarray:
+    """float64 array of a list, NumPy array, pandas object or torch tensor (any dtype, on any
+    device, with or without grad: metrics score values, they take no part in training)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
 def _pairs(pred, label) -> tuple[np.ndarray, np.ndarray]:
     """Return the (pred, label) pairs whose label is finite, as float64 1-d arrays."""
-    pred = np.asarray(pred, dtype=np.float64)
-    label = np.asarray(label, dtype=np.float64)
+    pred = _array(pred)
+    label = _array(label)
     if pred.ndim != 1 or label.ndim != 1:
         raise ValueError(f"expected 1-d arrays for one AU, got shapes {pred.shape} and {label.shape}")
     if pred.shape != label.shape:
@@ -181,9 +189,13 @@ def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) ->
     Returns ``{au: value, ..., "avg": unweighted mean, "flags": {au: flag}}``; ``flags``
     only lists the AUs whose value came from a degenerate case (see module docstring).
     """
+    if isinstance(metric, str) and metric not in METRICS:
+        raise KeyError(f"unknown metric {metric!r}; per_au knows {', '.join(METRICS)} (or pass a function)")
     fn = METRICS[metric] if isinstance(metric, str) else metric
-    pred = np.asarray(pred, dtype=np.float64)
-    label = np.asarray(label, dtype=np.float64)
+    if isinstance(aus, (str, bytes)):
+        raise TypeError(f"aus is a list of AU names, one per column, got the string {aus!r}")
+    aus = list(aus)
+    pred, label = _by_name(pred, aus, "pred"), _by_name(label, aus, "label")
     if pred.ndim != 2 or pred.shape != label.shape:
         raise ValueError(f"expected pred and label (N, n_aus) of equal shape, got {pred.shape} and {label.shape}")
     if pred.shape[1] != len(aus):
@@ -203,6 +215,20 @@ def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) ->
     return out
 
 
+def _by_name(x, aus: list, what: str) -> np.ndarray:
+    """A DataFrame's columns picked by the AU names (in `aus` order); other inputs as arrays,
+    their columns taken in order. A DataFrame lacking a name is an error, never a silent
+    positional match (columns in another order would score each AU against another)."""
+    if hasattr(x, "columns"):
+        cols = [str(c) for c in x.columns]
+        missing = [str(a) for a in aus if str(a) not in cols]
+        if missing:
+            raise ValueError(f"{what} is a DataFrame without column(s) {missing} (its columns: {cols}); name its "
+                             "columns as the AUs, or pass arrays whose columns follow aus")
+        x = x[[x.columns[cols.index(str(a))] for a in aus]]
+    return _array(x)
+
+
 def aggregate(results: Sequence[dict], ddof: int = 1) -> dict[str, tuple[float, float]]:
     """Mean and std over folds or seeds of flat metric dicts: ``{key: (mean, std)}``.
 
@@ -212,6 +238,8 @@ def aggregate(results: Sequence[dict], ddof: int = 1) -> dict[str, tuple[float, 
     """
     if not results:
         raise ValueError("aggregate needs at least one result dict")
+
+    results = [{k: _scalar(v) for k, v in d.items()} for d in results]
 
     def numeric(d):
         return {k for k, v in d.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)}
@@ -229,6 +257,15 @@ def aggregate(results: Sequence[dict], ddof: int = 1) -> dict[str, tuple[float, 
         std = float(np.std(v, ddof=ddof)) if v.size > ddof else 0.0
         out[k] = (float(v.mean()), std)
     return out
+
+
+def _scalar(v):
+    """A 0-d NumPy array or a one-element torch tensor as its Python number; anything else as is."""
+    if hasattr(v, "detach") and hasattr(v, "cpu"):
+        v = v.detach().float().cpu().numpy()
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        return v.item()
+    return v
 
 
 def format_pm(mean: float, std: float, digits: int = 2) -> str:

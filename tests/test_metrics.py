@@ -153,3 +153,34 @@ def test_aggregate_and_format():
     assert M.aggregate(runs[:1])["mae_avg"] == (0.9, 0.0)
     with pytest.raises(ValueError, match="different metric keys"):
         M.aggregate([{"a": 1.0}, {"b": 1.0}])
+
+
+def test_per_au_matches_dataframes_by_column_name_not_position():
+    """Columns in another order were scored positionally: AU01's predictions against AU04's labels,
+    with no error. DataFrames are now matched by name; a name they lack is an error."""
+    rng = np.random.default_rng(0)
+    aus = ["AU01", "AU02", "AU04"]
+    y = rng.uniform(0, 5, (60, 3))
+    p = y + rng.normal(0, [0.3, 1.0, 2.0], (60, 3))
+    want = M.per_au("icc", p, y, aus)
+    shuffled = pd.DataFrame(p, columns=aus)[["AU04", "AU01", "AU02"]]
+    assert M.per_au("icc", shuffled, pd.DataFrame(y, columns=aus), aus) == want
+    assert M.per_au("icc", shuffled, y, aus) == want          # a DataFrame beside an array in aus order
+    with pytest.raises(ValueError, match=r"pred is a DataFrame without column\(s\) \['AU12'"):
+        M.per_au("icc", shuffled, y, ["AU12", "AU06", "AU25"])
+    with pytest.raises(TypeError, match="got the string 'AU01'"):
+        M.per_au("icc", p[:, :1], y[:, :1], "AU01")            # was split into 'A', 'U', '0', '1'
+    with pytest.raises(KeyError, match="unknown metric 'rmse'; per_au knows icc, mae, pcc, f1, auc"):
+        M.per_au("rmse", p, y, aus)
+
+
+def test_metrics_take_torch_tensors_and_aggregate_takes_0d_values():
+    import torch
+    rng = np.random.default_rng(1)
+    y, p = rng.uniform(0, 5, 40), rng.uniform(0, 5, 40)
+    want = M.icc31(p, y)
+    t = torch.tensor(p, dtype=torch.float32, requires_grad=True)
+    assert M.icc31(t, torch.tensor(y)) == pytest.approx(want, abs=1e-6)
+    assert M.icc31(t.to(torch.bfloat16), y) == pytest.approx(M.icc31(t.to(torch.bfloat16).float().detach().numpy(), y))
+    agg = M.aggregate([{"a": np.array(1.0)}, {"a": torch.tensor(2.0)}, {"a": np.float32(3.0)}])
+    assert agg == {"a": (2.0, 1.0)}  # 0-d values were dropped: {}
