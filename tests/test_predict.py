@@ -73,14 +73,14 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     (folder / "005.jpg").write_bytes(whole[:mid] + bytes(200) + whole[mid + 200:])  # a zeroed block: garbage after it
     res = predict(folder, str(model_path), tmp_path / "out", workers=0, detect_every=2)
     df = _read(res.csv)
-    assert list(df.frame) == [0, 1, 2, 3, 4, 5, 6]
+    assert list(df.frame) == [1, 2, 3, 4, 5, 6, 7]
     assert list(df.success) == [1, 0, 0, 1, 0, 0, 0]
     assert df.loc[[1, 2, 4, 5, 6], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
     assert res.unreadable == 4 and res.n_faces == 2
     assert list(df.file) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg", "006.png"]
-    assert res.problems == ["frame 1: unreadable image 001.jpg", "frame 4: JPEG cut short (no end-of-image marker): 004.jpg",
-                            "frame 5: damaged JPEG (Corrupt JPEG data: 161 extraneous bytes before marker 0xd9): 005.jpg",
-                            "frame 6: empty file 006.png"]
+    assert res.problems == ["frame 2: unreadable image 001.jpg", "frame 5: JPEG cut short (no end-of-image marker): 004.jpg",
+                            "frame 6: damaged JPEG (Corrupt JPEG data: 161 extraneous bytes before marker 0xd9): 005.jpg",
+                            "frame 7: empty file 006.png"]
     header = [line for line in res.csv.read_text().splitlines() if line.startswith("# unreadable:")]
     assert header == ["# unreadable: " + "; ".join(res.problems)]
     assert res.skipped == ["IMG_0001.HEIC", "notes.txt", "zz_exported.jpg/"]
@@ -270,7 +270,7 @@ def test_numbered_frames_in_number_order(model_path, tmp_path):
     res = predict(folder, str(model_path), tmp_path / "out", workers=0, plot=False)
     df = _read(res.csv)
     assert list(df.file) == ["1.png", "2.png", "10.png", "100.png", "frame_9.png", "frame_11.png"]
-    assert list(df.frame) == list(range(6)) and (df.success == 0).all()
+    assert list(df.frame) == list(range(1, 7)) and (df.success == 0).all()
     assert sorted(["b2", "a10", "a9", "A1"], key=natural_key) == ["A1", "a9", "a10", "b2"]
 
 
@@ -635,7 +635,7 @@ def test_several_faces_get_a_row_each_and_keep_their_ids(model_path, tmp_path, w
     left, right = df[df.face_x < 512], df[df.face_x >= 512]
     assert left.face_id.nunique() == 1 and right.face_id.nunique() == 1          # one id each, whole clip
     assert set(left.face_id) | set(right.face_id) == {0, 1}
-    assert left.frame.tolist() == list(range(40)) and right.frame.tolist() == list(range(24))
+    assert left.frame.tolist() == list(range(1, 41)) and right.frame.tolist() == list(range(1, 25))
     assert res.redetected == 1                                                  # frame 24: the right face left
     assert np.isfinite(df["AU06_r"]).all() and (tmp_path / "out" / "two_annotated.avi").exists()
     raw = _read(predict(path, str(model_path), tmp_path / "raw", workers=workers, max_faces=2, plot=False).csv)
@@ -711,7 +711,7 @@ def test_frame_step_predicts_every_nth_frame_at_its_own_number_and_time(model_pa
     vfr = _vfr_mp4(tmp_path / "phone.mp4", [1024, 5120, 1024, 1024, 1024, 1024])
     res = predict(vfr, str(model_path), tmp_path / "out", workers=0, plot=False, frame_step=3)
     df = _read(res.csv)
-    assert df.frame.tolist() == [0, 3] and df.timestamp.tolist() == pytest.approx([0.0, 0.7]) and df.success.all()
+    assert df.frame.tolist() == [1, 4] and df.timestamp.tolist() == pytest.approx([0.0, 0.7]) and df.success.all()
     assert res.n_frames == 2 and "frame_step=3 " in res.csv.read_text()
     full = _read(predict(vfr, str(model_path), tmp_path / "full", workers=0, plot=False).csv)
     cols = [c for c in df.columns if c.endswith("_r")]
@@ -722,7 +722,7 @@ def test_frame_step_predicts_every_nth_frame_at_its_own_number_and_time(model_pa
     for i in range(1, 8):
         cv2.imwrite(str(folder / f"{i}.jpg"), np.roll(face, 2 * i, axis=1))
     got = _read(predict(folder, str(model_path), tmp_path / "f", workers=0, plot=False, frames=True, frame_step=2).csv)
-    assert got.frame.tolist() == [0, 2, 4, 6] and got.file.tolist() == ["1.jpg", "3.jpg", "5.jpg", "7.jpg"]
+    assert got.frame.tolist() == [1, 3, 5, 7] and got.file.tolist() == ["1.jpg", "3.jpg", "5.jpg", "7.jpg"]
     predict(_clip(tmp_path / "clip.avi", 6), str(model_path), tmp_path / "a", workers=0, plot=False, frame_step=2,
             annotate_video=True)
     cap = cv2.VideoCapture(str(tmp_path / "a" / "clip_annotated.avi"))

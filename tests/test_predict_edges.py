@@ -96,11 +96,11 @@ def test_a_video_whose_first_frames_do_not_decode_keeps_the_rest(model_path, tmp
     clip = _mjpg_with_bad_start(tmp_path / "clip.avi")
     res = predict(clip, model_path, tmp_path / "out", workers=0, detect_every=1)
     df = _read(res.csv)
-    assert df["frame"].tolist() == list(range(8)) and df["success"].tolist() == [0, 0] + [1] * 6
+    assert df["frame"].tolist() == list(range(1, 9)) and df["success"].tolist() == [0, 0] + [1] * 6
     assert res.unreadable == 2 and df.loc[:1, "AU06_r"].isna().all()
-    assert res.problems == ["frame 0: the video's frame does not decode", "frame 1: the video's frame does not decode"]
+    assert res.problems == ["frame 1: the video's frame does not decode", "frame 2: the video's frame does not decode"]
     step = _read(predict(clip, model_path, tmp_path / "step", workers=0, frame_step=3).csv)
-    assert step["frame"].tolist() == [0, 3, 6] and step["success"].tolist() == [0, 1, 1]
+    assert step["frame"].tolist() == [1, 4, 7] and step["success"].tolist() == [0, 1, 1]
     with pytest.raises(InputError, match=r"no readable frames \(the first 3 frames do not decode\)"):
         read_frames(_mjpg_with_bad_start(tmp_path / "dead.avi", n=3, bad=3))
 
@@ -157,7 +157,7 @@ def test_folder_of_unreadable_files_exits_2_and_hidden_files_are_not_frames(mode
     cv2.imwrite(str(folder / "3.png"), _face())
     (folder / "._3.png").write_bytes(b"\0\x05\x16\x07")                  # macOS AppleDouble metadata
     assert main(args) == 0
-    assert _read(tmp_path / "out" / "bad.csv")["frame"].tolist() == [0, 1, 2]
+    assert _read(tmp_path / "out" / "bad.csv")["frame"].tolist() == [1, 2, 3]
 
 
 def test_annotated_video_keeps_frames_before_the_first_image(model_path, tmp_path):

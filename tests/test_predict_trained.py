@@ -50,12 +50,13 @@ def test_trained_tas_model_on_a_synthau_video(synthau_tiny, tmp_path):
     res = predict(video, str(path), tmp_path / "out", workers=0, detect_every=1, plot=False)
     df = pd.read_csv(res.csv, comment="#")
     assert len(df) == n_video == res.n_frames
-    assert list(df.frame) == list(range(n_video))
+    assert list(df.frame) == list(range(1, n_video + 1))
 
-    # the same frames through the training data path (prepared store, DISFA frames are 1-based)
+    # the same frames through the training data path (prepared store): the CSV's frame numbers are
+    # DISFA's (both count from 1), so they join as they are
     rows = np.flatnonzero(subj == subject)
     ev = E.evaluate(model, data, E.RunOptions(size=size), rows=rows)
-    frame = idx["frame"].to_numpy()[rows] - 1
+    frame = idx["frame"].to_numpy()[rows]
     ok = df.set_index("frame").loc[frame, "success"].to_numpy() == 1
     assert ok.mean() > 0.9
     cols = [f"{au}_r" for au in data.aus]

@@ -12,7 +12,7 @@ def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
     """One row per (frame, face): ``frames[i]`` is row i's frame (repeated for a frame with
     several faces); AU and landmark columns empty (NaN) where there is no face."""
     n = len(frames)
-    data = {"frame": [f.index for f in frames]}
+    data = {"frame": [f.index + 1 for f in frames]}  # counted from 1, as OpenFace's and DISFA's frames
     if any(f.name for f in frames):                  # image inputs: which file each row is
         data["file"] = [f.name for f in frames]
     data.update({"face_id": [r.face for r in faces], "timestamp": [round(f.timestamp, 4) for f in frames],

@@ -162,8 +162,8 @@ class Predictor:
                  progress: bool = False, frames: bool = False, name: str | None = None,
                  frame_step: int = 1) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
-        ``frame_step``: only frames 0, step, 2 * step, ... (Py-Feat's ``skip_frames``); rows keep the
-        input's frame numbers and times. A sequence model (CPC), which reads consecutive frames, refuses it.
+        ``frame_step``: only frames 1, 1 + step, 1 + 2 * step, ... (Py-Feat's ``skip_frames``); rows keep
+        the input's frame numbers (counted from 1, as OpenFace's) and times. A sequence model (CPC), which reads consecutive frames, refuses it.
         ``progress``: a bar over the frames (their count from the container for a video).
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
         tracked between detections, and a sequence model (CPC) reads them as a sequence.
@@ -214,7 +214,7 @@ class Predictor:
             n_frames += len(frames)
             bad = [f for f in frames if f.error]
             unreadable += len(bad)
-            problems.extend(f"frame {f.index}: {f.error}" for f in bad[:MAX_PROBLEMS - len(problems)])
+            problems.extend(f"frame {f.index + 1}: {f.error}" for f in bad[:MAX_PROBLEMS - len(problems)])
             redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
             found += sum(r.success for r in faces)
             bar.set_postfix(faces=found, refresh=False)
@@ -271,7 +271,7 @@ class Predictor:
                   f"policy={spec.policy} size={spec.size} frame_step={frame_step} detect_every={every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",
-                  f"frames={n_frames} faces={int(df.success.sum())} unreadable={unreadable} "
+                  f"frames={n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
