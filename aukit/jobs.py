@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import metrics
 from .config import from_dict, load_yaml
 from .runtime import dist_rank_world, init_distributed, write_run_yaml
 
@@ -76,7 +77,8 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
         return {}
     ev = te.evaluate(model, data, opts)
     export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=size)
-    return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()}}
+    return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()},
+            "flags": ev["flags"]}
 
 
 SCC_METHOD_KEYS = ("model", "train", "fera")
@@ -120,8 +122,9 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
         return {}
     out = se.predict_rows(model, data, data.test_rows, tc, device)
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, tc)
+    flat, flags = metrics.flat_per_au(("icc", "mae"), out["pred"], out["label"], list(data.aus))
     return {"history": model.history, "config": {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)},
-            **{k: float(v) for k, v in se.scores(out["pred"], out["label"], data.aus).items()},
+            **{k: float(v) for k, v in flat.items()}, "flags": flags,
             "test_frames": len(data.test_rows), "fold_used": str(fold)}
 
 

@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = [
-    "icc31", "mae", "pcc", "f1", "auc", "per_au", "aggregate", "format_pm", "format_aggregate",
+    "icc31", "mae", "pcc", "f1", "auc", "per_au", "flat_per_au", "aggregate", "format_pm", "format_aggregate",
     "disfa_occurrence", "bp4d_occurrence", "METRICS",
 ]
 
@@ -213,6 +213,18 @@ def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) ->
     out["avg"] = float(np.mean([out[str(au)] for au in aus]))
     out["flags"] = flags
     return out
+
+
+def flat_per_au(names: Sequence[str], pred, label, aus: Sequence[str]) -> tuple[dict[str, float], dict[str, str]]:
+    """:func:`per_au` for each metric in ``names``, flattened: ``{"icc_AU01": ..., "icc_avg": ...,
+    "mae_AU01": ...}``, and the degenerate cases keyed the same way (``{"icc_AU05": "constant_label"}``)."""
+    flat, flags = {}, {}
+    for name in names:
+        res = per_au(name, pred, label, aus)
+        flat.update({f"{name}_{au}": res[str(au)] for au in aus})
+        flat[f"{name}_avg"] = res["avg"]
+        flags.update({f"{name}_{au}": flag for au, flag in res["flags"].items()})
+    return flat, flags
 
 
 def _by_name(x, aus: list, what: str) -> np.ndarray:

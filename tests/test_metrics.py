@@ -184,3 +184,14 @@ def test_metrics_take_torch_tensors_and_aggregate_takes_0d_values():
     assert M.icc31(t.to(torch.bfloat16), y) == pytest.approx(M.icc31(t.to(torch.bfloat16).float().detach().numpy(), y))
     agg = M.aggregate([{"a": np.array(1.0)}, {"a": torch.tensor(2.0)}, {"a": np.float32(3.0)}])
     assert agg == {"a": (2.0, 1.0)}  # 0-d values were dropped: {}
+
+
+def test_flat_per_au_keys_values_and_flags():
+    rng = np.random.default_rng(2)
+    aus = ["AU01", "AU05"]
+    y = np.c_[rng.uniform(0, 5, 30), np.full(30, 2.0)]          # AU05's label is constant
+    p = y + rng.normal(0, 0.5, (30, 2))
+    flat, flags = M.flat_per_au(("icc", "mae"), p, y, aus)
+    assert list(flat) == ["icc_AU01", "icc_AU05", "icc_avg", "mae_AU01", "mae_AU05", "mae_avg"]
+    assert flat["icc_AU01"] == M.icc31(p[:, 0], y[:, 0]) and flat["mae_AU05"] == M.mae(p[:, 1], y[:, 1])
+    assert flags == {"icc_AU05": "constant_label"}

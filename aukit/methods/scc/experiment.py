@@ -140,12 +140,7 @@ def configs(ecfg: ExperimentConfig, overrides: dict) -> tuple[SCCModelConfig, SC
 
 def scores(pred: np.ndarray, label: np.ndarray, aus) -> dict:
     """Flat per-AU ICC and MAE + averages: {"icc_AU01", ..., "icc_avg", "mae_AU01", ..., "mae_avg"}."""
-    out = {}
-    for name in ("icc", "mae"):
-        res = metrics.per_au(name, pred, label, list(aus))
-        out.update({f"{name}_{a}": res[a] for a in aus})
-        out[f"{name}_avg"] = res["avg"]
-    return out
+    return metrics.flat_per_au(("icc", "mae"), pred, label, list(aus))[0]
 
 
 def data_loader(data: SCCData, rows: np.ndarray, batch_size: int, device: torch.device, shuffle: bool,

@@ -86,19 +86,15 @@ def eval_rows(data: TASData, stride: int = 1, split: str = "test") -> np.ndarray
 def evaluate(model: TASNet, data: TASData, opts: RunOptions, *, rows: np.ndarray | None = None,
              features: bool = False) -> dict:
     """Single-image inference on test rows -> flat metrics (icc_<AU>, icc_avg, mae_<AU>, mae_avg) on 0..5,
-    plus ``pred``/``label`` (n, C) on 0..5, ``rows`` and, if asked, ``features`` (n, C, d)."""
+    their degenerate cases (``flags``, :func:`aukit.metrics.flat_per_au`), ``pred``/``label`` (n, C) on 0..5, ``rows`` and, if asked, ``features`` (n, C, d)."""
     rows = eval_rows(data, opts.eval_stride) if rows is None else rows
     loader = frame_batches(data, rows, batch_size=opts.eval_batch, device=opts.torch_device(), size=opts.size)
     out = predict(model, loader, features=features)
     pred, feats = out if features else (out, None)
     pred = pred * INTENSITY_MAX
     label = data.labels[rows] * INTENSITY_MAX
-    flat = {}
-    for m in ("icc", "mae"):
-        res = metrics.per_au(m, pred, label, data.aus)
-        flat.update({f"{m}_{au}": res[au] for au in data.aus})
-        flat[f"{m}_avg"] = res["avg"]
-    result = {"metrics": flat, "pred": pred, "label": label, "rows": rows}
+    flat, flags = metrics.flat_per_au(("icc", "mae"), pred, label, data.aus)
+    result = {"metrics": flat, "flags": flags, "pred": pred, "label": label, "rows": rows}
     if features:
         result["features"] = feats
     return result
