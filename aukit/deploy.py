@@ -50,7 +50,8 @@ def export(path: str | Path, model: nn.Module, spec: DeploySpec) -> Path:
 
 
 class Deployed(nn.Module):
-    """uint8 faces (B, S, S, 3) in, dict of ``intensity`` (0-5) and/or ``occurrence`` probs out.
+    """uint8 faces (B, S, S, 3) in (other sizes resized to S), dict of ``intensity`` (0-5) and/or
+    ``occurrence`` probs out.
 
     ``context``: 0 for a frame model; for a sequence model (its ``context`` attribute, e.g. CPC's
     causal window) the frames before t that t's output reads, the batch being one sequence."""
@@ -64,8 +65,9 @@ class Deployed(nn.Module):
 
     @torch.no_grad()
     def forward(self, faces: torch.Tensor) -> dict:
+        _check_faces(faces, self.spec.size)
         x = faces.permute(0, 3, 1, 2).float().div_(255)
-        if x.shape[-1] != self.spec.size:
+        if x.shape[-2:] != (self.spec.size, self.spec.size):
             x = nn.functional.interpolate(x, size=(self.spec.size, self.spec.size), mode="bilinear",
                                           align_corners=False, antialias=True)
         x = ((x - self.mean) / self.std).contiguous(memory_format=image_layout(x.device))
@@ -77,6 +79,21 @@ class Deployed(nn.Module):
             return {"intensity": (y * self.spec.scale).clamp(0, 5)}
         prob = torch.sigmoid(y) if self.spec.output == "logits" else y
         return {"occurrence": prob}
+
+
+def _check_faces(faces, size: int) -> None:
+    """The one input a deployable takes: aligned faces as a uint8 tensor (B, H, W, 3), RGB 0..255
+    (any H, W: resized to the model's size). Floats are refused rather than guessed at: 0..1 faces
+    would be divided by 255 a second time, and predictions would change without an error."""
+    if not isinstance(faces, torch.Tensor):
+        raise TypeError(f"faces must be a torch.Tensor (B, H, W, 3) of uint8, got {type(faces).__name__} "
+                        "(torch.from_numpy(array) for a NumPy array)")
+    if faces.dtype != torch.uint8:
+        raise TypeError(f"faces must be uint8 RGB 0..255, got {faces.dtype} (for floats in 0..1: "
+                        "(faces * 255).round().to(torch.uint8))")
+    if faces.ndim != 4 or faces.shape[-1] != 3:
+        raise ValueError(f"faces must be (B, H, W, 3), channels last, got shape {tuple(faces.shape)} "
+                         f"(this model takes {size}x{size}; other sizes are resized)")
 
 
 def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:

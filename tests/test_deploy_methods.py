@@ -58,6 +58,22 @@ def test_tas(tmp_path):
         want = model(_normalise(x)) * 5
     torch.testing.assert_close(net(x)["intensity"], want.clamp(0, 5), atol=1e-4, rtol=1e-4)
 
+    # other sizes are resized on both sides (a 40x32 face was passed at 40x32: only the width was compared)
+    tall = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2).float(), size=(40, 32), mode="nearest")
+    tall = tall.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    seen = []
+    hook = net.model.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape)))
+    net(tall)
+    hook.remove()
+    assert seen == [(4, 3, 32, 32)]
+    # floats are refused: faces already in 0..1 were divided by 255 again, predictions changed silently
+    with pytest.raises(TypeError, match=r"faces must be uint8 RGB 0..255, got torch.float32"):
+        net(x.float() / 255)
+    with pytest.raises(TypeError, match="torch.from_numpy"):
+        net(x.numpy())
+    with pytest.raises(ValueError, match=r"\(B, H, W, 3\), channels last, got shape \(4, 3, 32, 32\)"):
+        net(x.permute(0, 3, 1, 2).contiguous())
+
 
 def test_cpc_reads_a_batch_as_a_causal_sequence(tmp_path):
     from aukit.methods.cpc import CPCModelConfig, CPCNet
