@@ -739,3 +739,22 @@ def test_frame_step_reads_past_a_bad_frame_and_the_clock_counts_the_gap():
 
     clock = VideoClock(Cap(), fps=10)
     assert [clock.stamp(0, True), clock.stamp(4, False), clock.stamp(8, True)] == pytest.approx([0.0, 0.4, 0.8])
+
+
+def test_the_figures_leave_the_callers_matplotlib_alone():
+    """aukit.predict in a notebook switched the backend to Agg and set seaborn's theme for the
+    session: the user's next plt.show() showed nothing and fonts shrank."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from aukit.predict.output import curves_figure
+    before_backend, before = matplotlib.get_backend(), dict(matplotlib.rcParams)
+    n = 8
+    video = pd.DataFrame({"frame": np.arange(1, n + 1), "timestamp": np.arange(n) / 4, "success": 1, "face_id": 0,
+                          "AU01_r": np.linspace(0, 4, n), "AU12_r": np.linspace(4, 0, n)})
+    photos = video.assign(file=[f"{i}.jpg" for i in range(n)])
+    for fig in (curves_figure(video, ["AU01", "AU12"], "t"), curves_figure(video.iloc[:1], ["AU01", "AU12"], "t"),
+                curves_figure(photos, ["AU01", "AU12"], "t", photos=True)):
+        assert isinstance(fig, Figure) and fig.axes
+    assert matplotlib.get_backend() == before_backend
+    changed = {k for k, v in matplotlib.rcParams.items() if str(v) != str(before.get(k))}
+    assert not changed, changed

@@ -57,20 +57,25 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str, photos: bool = F
     """AU curves over time, a panel per AU and a line per face; one frame (a photo) is a bar chart
     of its AUs instead (a curve of one point on a -0.04..0.04 axis says nothing), and a folder of
     ``photos`` (unrelated pictures, no time between them) a heatmap of photo x AU."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    from ..viz.style import theme
 
-    sns.set_theme(style="whitegrid", context="paper")
-    suffix = "_r" if f"{aus[0]}_r" in df else "_p"
-    if df["frame"].nunique() == 1:
-        return _bars_figure(df, aus, title, suffix)
-    if photos:
-        return _photos_figure(df, aus, title, suffix)
+    with theme():      # a style for these figures only; a Figure, not pyplot: the caller's backend and rcParams stay
+        suffix = "_r" if f"{aus[0]}_r" in df else "_p"
+        if df["frame"].nunique() == 1:
+            return _bars_figure(df, aus, title, suffix)
+        if photos:
+            return _photos_figure(df, aus, title, suffix)
+        return _curves(df, aus, title, suffix)
+
+
+def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
     ncol = 3
     nrow = int(np.ceil(len(aus) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 1.8 * nrow), sharex=True, squeeze=False)
+    fig = Figure(figsize=(4 * ncol, 1.8 * nrow))
+    axes = fig.subplots(nrow, ncol, sharex=True, squeeze=False)
     x = "timestamp" if df["timestamp"].max() > 0 else "frame"
     ids = sorted(df.loc[df["success"] == 1, "face_id"].unique()) or [0]
     colours = sns.color_palette("deep", len(ids))
@@ -100,11 +105,12 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str, photos: bool = F
 
 def _bars_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     """One image's AUs as bars, a group per face found (none found: the title says so)."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.figure import Figure
 
     faces = df[df["success"] == 1]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(aus) * max(1, len(faces))), 3.2))
+    fig = Figure(figsize=(max(5.0, 0.55 * len(aus) * max(1, len(faces))), 3.2))
+    ax = fig.subplots()
     colours = sns.color_palette("deep", max(1, len(faces)))
     width = 0.8 / max(1, len(faces))
     x = np.arange(len(aus))
@@ -127,15 +133,16 @@ PHOTO_ROWS = 60   # photos shown in a folder's heatmap (the CSV has them all)
 def _photos_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     """A folder of photos: rows = photos (and faces, where a photo has several), columns = AUs; a photo
     without a face is a grey row. The first PHOTO_ROWS rows, the title says when there are more."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.figure import Figure
 
     several = df.groupby("frame")["face_id"].transform("size") > 1
     names = df["file"] if "file" in df else df["frame"].astype(str)
     labels = [f"{n} #{int(f)}" if m else str(n) for n, f, m in zip(names, df["face_id"], several)]
     grid = pd.DataFrame(df[[f"{a}{suffix}" for a in aus]].to_numpy(float), index=labels, columns=aus)
     shown = grid.iloc[:PHOTO_ROWS]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(aus) + 2.5), 1.2 + 0.28 * len(shown)))
+    fig = Figure(figsize=(max(5.0, 0.55 * len(aus) + 2.5), 1.2 + 0.28 * len(shown)))
+    ax = fig.subplots()
     sns.heatmap(shown, vmin=0, vmax=5 if suffix == "_r" else 1, cmap="viridis", ax=ax,
                 annot=len(shown) <= 25 and len(aus) <= 12, fmt=".1f" if suffix == "_r" else ".2f",
                 cbar_kws={"label": "intensity (0-5)" if suffix == "_r" else "occurrence probability"})

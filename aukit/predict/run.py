@@ -282,12 +282,10 @@ class Predictor:
         csv = write_csv(df, out / f"{stem}.csv", header)
         png = None
         if plot:
-            import matplotlib.pyplot as plt
             title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
             fig = curves_figure(df, aus, title, photos=info["kind"] == "folder" and not frames)
             png = out / f"{stem}.png"
             fig.savefig(png, dpi=110)
-            plt.close(fig)
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
                              redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped)
