@@ -53,6 +53,15 @@ def test_astronaut_one_face(model_path, tmp_path):
     assert res.png is not None and res.png.exists()
     assert 0 < res.startup_s < res.seconds and res.steady_frames_per_s > res.frames_per_s
 
+    # the Python call the README and the issue name: aukit.predict(...), after a bare `import aukit`
+    import subprocess
+    import sys
+    import aukit
+    again = aukit.predict(img, str(model_path), tmp_path / "again", workers=0, plot=False)
+    pd.testing.assert_frame_equal(again.read(), df)
+    code = "import aukit, sys; sys.exit(0 if callable(aukit.predict) and aukit.predict.Predictor else 1)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
 
 def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     folder = tmp_path / "frames"

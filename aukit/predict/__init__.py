@@ -9,9 +9,24 @@ The package itself imports no torch or pandas (1.4 s in every process on the dev
 CPU): its detection workers import ``aukit.predict.faces``, and only the main process
 needs :mod:`aukit.predict.run`.
 """
+import sys
+import types
+
 from .frames import InputError
 
 __all__ = ["predict", "Predictor", "PredictResult", "InputError", "chunk_size"]
+
+
+class _Module(types.ModuleType):
+    """``aukit.predict(...)`` is :func:`aukit.predict.run.predict`: the package is callable, as the
+    command is ``aukit predict``."""
+
+    def __call__(self, *args, **kwargs):
+        from .run import predict
+        return predict(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Module
 
 
 def __getattr__(name: str):

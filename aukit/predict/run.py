@@ -37,6 +37,11 @@ class PredictResult:
     problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
     skipped: list = field(default_factory=list)   # a folder's files that are not images (by suffix) and subfolders ('x/')
 
+    def read(self):
+        """The CSV as a DataFrame (its ``#`` header lines skipped)."""
+        import pandas as pd
+        return pd.read_csv(self.csv, comment="#")
+
     @property
     def frames_per_s(self) -> float:
         """The whole call: start-up included."""
