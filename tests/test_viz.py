@@ -64,6 +64,26 @@ def test_intensity_curves_axes_and_icc_legend():
     assert len(viz.intensity_curves(lab[:, 0], {"m": lab[:, 0]}).axes) == 1
 
 
+def test_intensity_curves_with_faceless_frames_names_and_range():
+    """A prediction with NaN frames (no face: aukit predict's empty cells) raised from the legend's
+    ICC; a DataFrame's AU names were replaced by 'AU 0', 'AU 1' (read as FACS numbers); values
+    above 5 were cut off by a fixed 0..5 axis; keyframe -1 was drawn before the first frame."""
+    t = 30
+    lab = pd.DataFrame(np.linspace(0, 5, t)[:, None] * [1, 0.5], columns=["AU06", "AU12"])
+    pred = lab.to_numpy() + 0.2
+    pred[5:9] = np.nan
+    fig = viz.intensity_curves(lab, {"m": pred, "hot": lab.to_numpy() * 1.6})
+    assert [ax.get_ylabel() for ax in fig.axes] == ["AU06", "AU12"]
+    legend = [tx.get_text() for tx in fig.axes[0].get_legend().get_texts()]
+    assert legend[1] == "m (ICC 1.00, 26 of 30 frames)" and legend[2] == "hot (ICC 0.90)"  # consistency ICC: a 1.6x scale costs
+    assert fig.axes[0].get_ylim()[1] >= 8.0 and fig.axes[1].get_ylim() == fig.axes[0].get_ylim()
+    assert viz.intensity_curves(lab.to_numpy(), {"m": pred}).axes[0].get_ylabel() == "column 0"
+    with pytest.raises(ValueError, match=r"keyframes must be frame indices in 0..29, got \[-1\]"):
+        viz.intensity_curves(lab, {"m": pred}, keyframes=[-1])
+    with pytest.raises(TypeError, match="preds is a dict"):
+        viz.intensity_curves(lab, pred)
+
+
 def test_similarity_and_sweep():
     m = viz.cosine_similarity(RNG.normal(size=(4, 6)))
     np.testing.assert_allclose(np.diag(m), 1.0)
