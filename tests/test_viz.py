@@ -37,13 +37,34 @@ def test_tsne_panels_per_model_and_colouring():
         viz.tsne_features(RNG.normal(size=(10, 4)), {"subject": np.zeros(9)})
 
 
+def _panels(fig):
+    """(image panels, colour bars) of a figure."""
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    return len(fig.axes) - len(bars), len(bars)
+
+
 def test_heatmap_overlay_axes():
     f, p, t = faces(2), RNG.random((2, 3, 8, 8)), RNG.random((2, 3, 8, 8))
-    assert len(viz.heatmap_overlay(f, p, t).axes) == 2 * 2
-    assert len(viz.heatmap_overlay(f, p).axes) == 2
-    assert len(viz.heatmap_overlay(f, p, t, aus=AUS, per_au=True).axes) == 2 * 6
+    assert _panels(viz.heatmap_overlay(f, p, t)) == (2 * 2, 1)     # one shared scale, shown once
+    assert _panels(viz.heatmap_overlay(f, p)) == (2, 1)
+    assert _panels(viz.heatmap_overlay(f, p, t, aus=AUS, per_au=True)) == (2 * 6, 1)
     with pytest.raises(ValueError):
         viz.heatmap_overlay(f, p, t[:, :2])
+    with pytest.raises(ValueError, match="2 AU names for 3 maps"):
+        viz.heatmap_overlay(f, p, t, aus=AUS[:2], per_au=True)
+
+
+def test_faces_as_floats_are_refused_outside_0_1_and_grey_is_grey():
+    """Float faces were clipped to 0..1: a 0..255 face came out white, a normalised one half black."""
+    from aukit.viz.style import as_image
+    u8 = faces(1)[0]
+    np.testing.assert_allclose(as_image(u8.astype(np.float32) / 255), u8 / 255, atol=1e-6)
+    with pytest.raises(ValueError, match="divide by 255, or pass uint8"):
+        as_image(u8.astype(np.float32))
+    with pytest.raises(ValueError, match="undo the normalisation"):
+        as_image(u8.astype(np.float32) / 127.5 - 1)
+    grey = as_image(u8[..., :1])
+    assert grey.shape == (32, 32, 3) and (grey[..., 0] == grey[..., 2]).all()
 
 
 def test_pi_flow_inpainting_axes():

@@ -17,10 +17,12 @@ def _overlay(ax, face, hmap, *, vmax, alpha=0.5, cmap="jet", title=None):
     s_h, s_w = img.shape[:2]
     ax.imshow(img)
     hmap = np.ma.masked_less(np.asarray(hmap, dtype=np.float32), 0.05 * vmax)  # leave the face visible off-peak
-    ax.imshow(hmap, cmap=cmap, alpha=alpha, vmin=0.0, vmax=vmax, extent=(0, s_w, s_h, 0), interpolation="bilinear")
+    im = ax.imshow(hmap, cmap=cmap, alpha=alpha, vmin=0.0, vmax=vmax, extent=(0, s_w, s_h, 0),
+                   interpolation="bilinear")
     hide_ticks(ax)
     if title:
         ax.set_title(title, fontsize="small")
+    return im
 
 
 def heatmap_overlay(faces, pred_maps, true_maps=None, *, aus: Sequence[str] | None = None,
@@ -39,7 +41,11 @@ def heatmap_overlay(faces, pred_maps, true_maps=None, *, aus: Sequence[str] | No
     if true is not None and true.shape != pred.shape:
         raise ValueError(f"true_maps {true.shape} differ from pred_maps {pred.shape}")
     k = pred.shape[1]
+    if len(faces) == 0:
+        raise ValueError("heatmap_overlay needs at least one face")
     names = list(aus) if aus is not None else [f"map {j}" for j in range(k)]
+    if len(names) != k:
+        raise ValueError(f"{len(names)} AU names for {k} maps")
     vmax = float(max(pred.max(), 0 if true is None else true.max(), 1e-6))
     sets = [("pred", pred)] + ([("true", true)] if true is not None else [])
     ncols = len(sets) * (k if per_au else 1)
@@ -50,13 +56,14 @@ def heatmap_overlay(faces, pred_maps, true_maps=None, *, aus: Sequence[str] | No
             for label, maps in sets:
                 if per_au:
                     for j in range(k):
-                        _overlay(axes[i, col], faces[i], maps[i, j], vmax=vmax, alpha=alpha,
-                                 title=f"{label} {names[j]}" if i == 0 else None)
+                        im = _overlay(axes[i, col], faces[i], maps[i, j], vmax=vmax, alpha=alpha,
+                                      title=f"{label} {names[j]}" if i == 0 else None)
                         col += 1
                 else:
-                    _overlay(axes[i, col], faces[i], maps[i].max(axis=0), vmax=vmax, alpha=alpha,
-                             title=label if i == 0 else None)
+                    im = _overlay(axes[i, col], faces[i], maps[i].max(axis=0), vmax=vmax, alpha=alpha,
+                                  title=label if i == 0 else None)
                     col += 1
+        fig.colorbar(im, ax=axes, shrink=0.6, label="heatmap value")   # the one scale every panel shares
     return fig
 
 

@@ -44,13 +44,25 @@ def save_figure(fig: Figure, folder: str | Path, name: str, formats=("png", "pdf
 
 
 def as_image(img) -> np.ndarray:
-    """An (S, S, 3) face as float in [0, 1] for imshow (accepts uint8 or float images)."""
+    """An (S, S, 3) face as float RGB in [0, 1] for imshow: uint8 0..255, or floats in 0..1; a grey
+    (S, S, 1) face is repeated to 3 channels (imshow would draw one channel in false colour).
+    Floats outside 0..1 are refused, not clipped: a face in 0..255 came out white, a normalised
+    one (mean 0) half black."""
+    if hasattr(img, "detach"):
+        img = img.detach().float().cpu().numpy()
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[-1] not in (1, 3):
         raise ValueError(f"expected an (S, S, 3) image, got shape {img.shape}")
+    if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
     if img.dtype == np.uint8:
         return img.astype(np.float32) / 255.0
-    return np.clip(img.astype(np.float32), 0.0, 1.0)
+    img = img.astype(np.float32)
+    lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"a float face must be RGB in 0..1, got values {lo:.3g}..{hi:.3g} "
+                         f"({'divide by 255, or pass uint8' if hi > 1 and lo >= 0 else 'undo the normalisation'})")
+    return np.clip(img, 0.0, 1.0)
 
 
 def hide_ticks(ax) -> None:
