@@ -137,3 +137,20 @@ def test_preset_seeds_given_or_the_presets():
     assert preset_seeds([], "quick") == [0] and preset_seeds([], "full") == [0, 1, 2]
     assert preset_seeds([], "full", smoke=True) == [0]
     assert preset_seeds(["3", 4], "quick") == [3, 4] and preset_seeds((5,), "full") == [5]
+
+
+@pytest.mark.parametrize("name, overrides, message", [
+    ("rtatl_backbone", {"aus": "1,2"}, r"rtatl_backbone.aus: expected tuple, got '1,2'"),
+    ("rtatl_deploy", {"model": {"aus": "1,2"}}, r"rtatl_deploy model.aus: expected tuple"),  # built 3 heads: '1', ',', '2'
+    ("rtatl_backbone", {"aus": (1, 2, 99)}, r"no landmark centre for AU \[99\]"),
+    ("rtatl_backbone", {"aus": 12}, r"expected tuple, got 12"),
+    ("rtatl", {"train": {"epoch": 3}}, r"rtatl train: unknown key\(s\) \['epoch'\]"),
+    ("rtatl", {"aus": (1, 2), "train": {"aus": (1, 4)}}, r"train aus \(1, 4\) differ from the model's \(1, 2\)"),
+    ("scc_deploy", {"model": {"kk": 3}}, r"scc_deploy model: unknown key\(s\) \['kk'\]"),
+    ("piap_person_encoder", {"n_identities": "10"}, r"n_identities must be a positive int, got '10'"),
+])
+def test_every_registered_factory_checks_its_overrides(name, overrides, message):
+    """TAS, CPC, SCC and PIAP named a wrong override; RTATL's factories and the SCC deployable took
+    anything (a string of AUs built a head per character) or raised deep inside."""
+    with pytest.raises(ValueError, match=message):
+        create_model(name, **overrides)

@@ -268,4 +268,6 @@ def piap_au_encoder(**kw) -> AUEncoder:
 
 @register_model
 def piap_person_encoder(n_identities: int = 10, **kw) -> PooledHeadNet:
+    if not isinstance(n_identities, int) or isinstance(n_identities, bool) or n_identities < 1:
+        raise ValueError(f"piap_person_encoder: n_identities must be a positive int, got {n_identities!r}")
     return PooledHeadNet(_cfg(kw), n_identities)

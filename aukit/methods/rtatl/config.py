@@ -5,6 +5,7 @@ Defaults are the paper's values; where the paper is silent the choice is marked
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 BP4D_AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)   # RTATL Table 2
@@ -36,6 +37,18 @@ class RTATLModelConfig:
     patch: int = 48                  # RTATL §4.2: RoII patch side s (cropped at 48x48)
     gan_width: int = 64              # choice: base channel width of G, D and C (paper silent)
     flow_width: int = 128            # choice: channels of the OFE transposed convolutions (paper silent)
+
+    def __post_init__(self):
+        from aukit.data.centres import SUPPORTED_AUS
+        aus = self.aus
+        if not isinstance(aus, (tuple, list)) or not aus or not all(isinstance(a, numbers.Integral)
+                                                                    and not isinstance(a, bool) for a in aus):
+            raise ValueError(f"aus must be AU numbers, e.g. (1, 2, 4), got {aus!r}")
+        unknown = [a for a in aus if a not in SUPPORTED_AUS]
+        if unknown:   # each AU's RoI sits on its landmark centre
+            raise ValueError(f"aus: no landmark centre for AU {unknown}; RTATL's RoIs know AUs {list(SUPPORTED_AUS)}")
+        if self.relation not in RELATIONS:
+            raise ValueError(f"relation must be one of {RELATIONS}, got {self.relation!r}")
 
 
 @dataclass

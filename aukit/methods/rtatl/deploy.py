@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from aukit.deploy import DeploySpec, export
+from aukit.config import from_dict
 from aukit.registry import register_model
 
 from .config import RTATLModelConfig, crop_side
@@ -29,7 +30,7 @@ class RTATLDeploy(nn.Module):
 
     def __init__(self, model: dict, store_size: int = 200):
         super().__init__()
-        mc = RTATLModelConfig(**{**model, "aus": tuple(model.get("aus", RTATLModelConfig.aus))})
+        mc = from_dict(RTATLModelConfig, model, where="rtatl_deploy model")
         self.backbone = RTATLBackbone(mc)                        # a GCN's graph is a buffer: the checkpoint restores it
         self.store_size = store_size
         self.register_buffer("centres", torch.zeros(1, len(mc.aus), 2, 2))  # (1, N, 2 RoIs, xy) store pixels

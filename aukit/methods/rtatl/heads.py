@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from aukit.config import from_dict
 from aukit.registry import register_model
 
 from .config import RTATLModelConfig, RTATLTrainConfig
@@ -134,8 +135,11 @@ def count_parameters(module: nn.Module) -> int:
 @register_model
 def rtatl(adjacency=None, train=None, **overrides) -> RTATLNet:
     """The RTATL training model (backbone + RoII + OFE modules); ``train`` is a dict of RTATLTrainConfig fields."""
-    model_cfg = RTATLModelConfig(**overrides)
-    train_cfg = RTATLTrainConfig(aus=model_cfg.aus, **(train or {}))
+    model_cfg = from_dict(RTATLModelConfig, overrides, where="rtatl")
+    train = dict(train or {})
+    if tuple(train.get("aus", model_cfg.aus)) != tuple(model_cfg.aus):
+        raise ValueError(f"rtatl: train aus {train['aus']} differ from the model's {model_cfg.aus}")
+    train_cfg = from_dict(RTATLTrainConfig, {**train, "aus": model_cfg.aus}, where="rtatl train")
     return RTATLNet(model_cfg, train_cfg, adjacency)
 
 

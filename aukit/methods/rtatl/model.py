@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 from aukit.models.backbones import resnet_stages
+from aukit.config import from_dict
 from aukit.registry import register_model
 
 from .config import RTATLModelConfig
@@ -147,4 +148,4 @@ class RTATLBackbone(nn.Module):
 @register_model
 def rtatl_backbone(adjacency=None, **overrides) -> RTATLBackbone:
     """The deployable RTATL network (inference runs only this); ``overrides`` are RTATLModelConfig fields."""
-    return RTATLBackbone(RTATLModelConfig(**overrides), adjacency=adjacency)
+    return RTATLBackbone(from_dict(RTATLModelConfig, overrides, where="rtatl_backbone"), adjacency=adjacency)

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from aukit.deploy import DeploySpec, export
+from aukit.config import from_dict
 from aukit.registry import register_model
 
 from .config import SCCModelConfig, SCCTrainConfig
@@ -24,7 +25,7 @@ class SCCDeploy(nn.Module):
 
     def __init__(self, model: dict, points_per_au: int = 2, sigma: float = 2.0, eq1_normalised: bool = False):
         super().__init__()
-        self.model = SCCHeatmapNet(SCCModelConfig(**model))
+        self.model = SCCHeatmapNet(from_dict(SCCModelConfig, model, where="scc_deploy model"))
         self.points_per_au, self.sigma, self.eq1 = points_per_au, sigma, eq1_normalised
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
