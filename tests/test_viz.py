@@ -150,5 +150,17 @@ def test_explore_static_without_frontend():
     fig = viz.explore(faces(n), index, lab, lab, AUS, subject="F002", au="AU10")  # no kernel here -> static
     assert isinstance(fig, Figure)
     assert "F002 T2" in fig.axes[0].get_title()
-    with pytest.raises(ValueError, match="rows for 12 faces"):
+    with pytest.raises(ValueError, match=r"labels must be \(faces, AUs\) = \(12, 3\), got \(5, 3\)"):
         viz.explore(faces(n), index, lab[:5], lab, AUS)
+    with pytest.raises(ValueError, match=r"preds must be .* got \(12, 2\)"):
+        viz.explore(faces(n), index, lab, lab[:, :2], AUS)
+    with pytest.raises(ValueError, match=r"subject 'F009' is not in the index \(it has \['F001', 'F002'\]\)"):
+        viz.explore(faces(n), index, lab, lab, AUS, subject="F009")
+    with pytest.raises(ValueError, match=r"AU 'AU99' is not among this run's AUs"):
+        viz.explore(faces(n), index, lab, lab, AUS, au="AU99")
+    with pytest.raises(ValueError, match="index has 11 rows for 12 faces"):
+        viz.explore(faces(n), index.iloc[:11], lab, lab, AUS)
+    # the curve's x is the position in the sequence (ordered by frame), not the frame number: the axis says so
+    fig = viz.explore(faces(n), index, lab, lab, AUS, subject="F001", position=2)
+    assert "F001 T1 frame 3" in fig.axes[0].get_title()
+    assert [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()] == ["position in T1 (6 frames: 1 .. 6)"]

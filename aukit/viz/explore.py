@@ -42,6 +42,21 @@ def _sequence_rows(index: pd.DataFrame, subject, sequence) -> np.ndarray:
     return rows[np.argsort(index["frame"].to_numpy()[rows], kind="stable")]
 
 
+def _check_inputs(faces, index: pd.DataFrame, labels: np.ndarray, preds: np.ndarray, aus) -> None:
+    """One row of index, labels and preds per face, a column per AU; named errors, not an indexer's."""
+    n = len(faces)
+    if n == 0:
+        raise ValueError("no faces to explore")
+    for name, a in (("labels", labels), ("preds", preds)):
+        if a.shape != (n, len(aus)):
+            raise ValueError(f"{name} must be (faces, AUs) = ({n}, {len(aus)}), got {a.shape}")
+    if len(index) != n:
+        raise ValueError(f"index has {len(index)} rows for {n} faces")
+    missing = [c for c in ("subject", "sequence", "frame") if c not in index]
+    if missing:
+        raise ValueError(f"index lacks column(s) {missing}")
+
+
 def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
                    subject=None, sequence=None, au: str | None = None, position: int | None = None):
     """The static view: 4 axes (face, overlay, curve, per-AU bars) for one selection.
@@ -51,10 +66,16 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
     """
     labels = np.asarray(labels, dtype=np.float64)
     preds = np.asarray(preds, dtype=np.float64)
+    _check_inputs(faces, index, labels, preds, aus)
     subject = index["subject"].iloc[0] if subject is None else subject
+    if not (index["subject"] == subject).any():
+        known = list(pd.unique(index["subject"]))
+        raise ValueError(f"subject {subject!r} is not in the index (it has {known[:10]}{' ...' if len(known) > 10 else ''})")
     if sequence is None:
         sequence = index.loc[index["subject"] == subject, "sequence"].iloc[0]
     au = aus[0] if au is None else au
+    if au not in list(aus):
+        raise ValueError(f"AU {au!r} is not among this run's AUs {list(aus)}")
     j = list(aus).index(au)
     rows = _sequence_rows(index, subject, sequence)
     if position is None:
@@ -81,6 +102,8 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
             ax_map.set_title("no heatmaps for this method", fontsize="small")
         intensity_curves(labels[rows, j], {"prediction": preds[rows, j]}, aus=[au], cursor=position,
                          axes=[ax_curve], title=f"{au} over the sequence")
+        frames = index["frame"].to_numpy()[rows]   # the curve's x is the position; the title names the frame
+        ax_curve.set_xlabel(f"position in {sequence} ({len(rows)} frames: {frames[0]} .. {frames[-1]})")
         x = np.arange(len(aus))
         ax_bar.bar(x - 0.2, np.nan_to_num(labels[r], nan=0.0), 0.4, color="tab:green", label="label")
         ax_bar.bar(x + 0.2, preds[r], 0.4, color="tab:red", label="prediction")
@@ -99,13 +122,8 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     labels and preds (N, n_aus) on 0..5; heatmaps (N, n_aus, h, w) or None.
     ``selection`` (subject, sequence, au, position) sets the first view.
     """
-    n = len(faces)
-    for name, arr in (("index", index), ("labels", labels), ("preds", preds)):
-        if len(arr) != n:
-            raise ValueError(f"{name} has {len(arr)} rows for {n} faces")
-    missing = {"subject", "sequence", "frame"} - set(index.columns)
-    if missing:
-        raise ValueError(f"index lacks columns {sorted(missing)}")
+    labels, preds = np.asarray(labels, dtype=np.float64), np.asarray(preds, dtype=np.float64)
+    _check_inputs(faces, index, labels, preds, aus)
     index = index.reset_index(drop=True)
     if static or (static is None and not has_frontend()):
         return explore_figure(faces, index, labels, preds, aus, heatmaps, **selection)
