@@ -195,3 +195,13 @@ def test_flat_per_au_keys_values_and_flags():
     assert list(flat) == ["icc_AU01", "icc_AU05", "icc_avg", "mae_AU01", "mae_AU05", "mae_avg"]
     assert flat["icc_AU01"] == M.icc31(p[:, 0], y[:, 0]) and flat["mae_AU05"] == M.mae(p[:, 1], y[:, 1])
     assert flags == {"icc_AU05": "constant_label"}
+
+
+def test_f1_refuses_scores_that_are_not_probabilities():
+    """Intensities 0..5 or logits thresholded at 0.5 gave an F1 of the wrong question."""
+    y = np.array([0, 1, 1, 0, 1.0])
+    with pytest.raises(ValueError, match=r"probabilities in 0..1 .* got 0..3: logits need a sigmoid"):
+        M.f1(np.array([0, 3, 2, 0, 1.0]), y)
+    with pytest.raises(ValueError, match="got -2..2"):
+        M.f1(np.array([-2, 2, 1, -1, 0.5]), y)
+    assert M.f1(np.array([0, 1, 1, 0, 1.0]), y) == 1.0

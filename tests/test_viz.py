@@ -35,6 +35,9 @@ def test_tsne_panels_per_model_and_colouring():
     assert [t.get_text() for t in panels[-1].get_legend().get_texts()] == ["F001", "M001"]
     with pytest.raises(ValueError, match="differ in length"):
         viz.tsne_features(RNG.normal(size=(10, 4)), {"subject": np.zeros(9)})
+    # integer subject ids (DISFA's 1..27) are categories, not a blue scale with a colour bar
+    fig = viz.tsne_features(RNG.normal(size=(n, 8)), {"subject": np.repeat([1, 2, 3], 8)})
+    assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["1", "2", "3"]
 
 
 def _panels(fig):
@@ -117,6 +120,8 @@ def test_similarity_and_sweep():
     assert len(ref) == 1 and np.allclose(ref[0].get_ydata(), 0.6)
     with pytest.raises(ValueError, match="values for 3 x"):
         viz.sweep_plot([1, 2, 3], {"ICC": [0.1, 0.2]})
+    with pytest.raises(ValueError, match=r"stds for \['icc'\] have no means \(means are for \['ICC'\]\)"):
+        viz.sweep_plot([1, 2], {"ICC": [0.1, 0.2]}, {"icc": [0.01, 0.01]})   # its error bars were dropped silently
 
 
 def test_save_figure_writes_png_and_pdf(tmp_path):

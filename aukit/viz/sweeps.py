@@ -21,6 +21,11 @@ def sweep_plot(x: Sequence, means: Mapping[str, Sequence[float]], stds: Mapping[
     dotted horizontal line (e.g. TAS's A1 star). ``categorical_x`` spaces the x values
     evenly (the papers' lambda grids). Returns the Figure.
     """
+    if not isinstance(means, Mapping):
+        raise TypeError(f"means is a dict {{line name: values}}, got {type(means).__name__}")
+    stray = sorted(set(stds or {}) - set(means))
+    if stray:
+        raise ValueError(f"stds for {stray} have no means (means are for {list(means)})")
     xs = np.arange(len(x)) if categorical_x else np.asarray(x, dtype=np.float64)
     for name, m in means.items():
         if len(m) != len(x):

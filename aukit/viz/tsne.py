@@ -21,12 +21,17 @@ def embed_tsne(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0)
     return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
 
 
-def _is_numeric(values: np.ndarray) -> bool:
-    return np.issubdtype(np.asarray(values).dtype, np.number)
+IDENTITY_NAMES = ("subject", "identity", "person", "id")   # colourings that are ids even when integers
+
+
+def _is_numeric(values: np.ndarray, name: str = "") -> bool:
+    """A continuous quantity (intensity) rather than ids: numbers, unless the colouring is named
+    as identities (integer subject ids 1..27 are categories, not a scale)."""
+    return np.issubdtype(np.asarray(values).dtype, np.number) and str(name).lower() not in IDENTITY_NAMES
 
 
 def _scatter(ax, xy, values, name, fig, size):
-    if _is_numeric(values):  # intensity: light -> dark blue
+    if _is_numeric(values, name):  # intensity: light -> dark blue
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap="Blues", s=size, edgecolors="none")
         fig.colorbar(sc, ax=ax, shrink=0.7, label=name)
     else:  # subject identities: bright categorical colours
@@ -47,7 +52,8 @@ def tsne_features(features, color_by: Mapping[str, Sequence], *, highlight: Sequ
     features: (N, d) array, or a dict ``{model name: (N, d)}`` for side-by-side models
       (e.g. TAS A1 vs A4); one row of panels per model.
     color_by: ``{name: (N,)}``; numeric values get a continuous colour map (intensity),
-      other values categorical colours (subject ids). One panel per entry.
+      other values, and entries named subject, identity, person or id, categorical colours
+      (subject ids, integers too). One panel per entry.
     highlight: subject ids drawn in colour over grey points (the ids are looked up in
       ``color_by[highlight_key]``); adds one panel per row.
     Returns a Figure with rows x (len(color_by) + bool(highlight)) axes.
