@@ -180,6 +180,9 @@ def run_job(method: str, job: JobConfig) -> dict:
                    "world_size": world}
         if world > 1 and hist:
             metrics["ranks_in_sync"] = hist[-1].get("ranks_in_sync")   # fit checked the ranks' weights agree
+        from .data.splits import PARTIAL
+        if PARTIAL:                                                 # AUKIT_ALLOW_PARTIAL=1 on an incomplete copy
+            metrics["partial_copy"] = list(PARTIAL)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         ips = [h.get("images_per_s", 0.0) for h in hist]
         write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method, "method_config": cfg},

@@ -1,9 +1,11 @@
 """prepare / load_store: caching by hash, atomic completion, resume, QA counts, flow cache."""
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aukit import data as D
@@ -167,3 +169,30 @@ def test_prepare_pool_runs_jobs_in_spawned_workers(monkeypatch):
     monkeypatch.setattr(P, "tqdm", Bar)
     P._pool_run(tuple, [("a", 200), ("b", 150), ("c", 100)], get_policy("tas"), 2, "test", 450, False)
     assert sorted(counted) == [100, 150, 200]
+
+
+def test_a_fold_on_an_incomplete_real_copy_is_refused_or_labelled(bp4d_store, monkeypatch, tmp_path):
+    """A copy with 2 of BP4D's 41 subjects trained on 2, tested on 2 and printed its scores beside
+    the paper's as a BP4D result. The fold is refused, naming what is missing; AUKIT_ALLOW_PARTIAL=1
+    runs it with a warning, and every report table and metrics.json say PARTIAL COPY."""
+    from aukit.data import splits
+    from aukit.methods.tas.data import load_data
+    from aukit.report import Report
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    monkeypatch.setattr(splits, "PARTIAL", [])
+    with pytest.raises(splits.IncompleteCopy, match=r"bp4d fold 1: this copy lacks 27 of 27 training and 12 of 14 "
+                                                     r"test subjects .*AUKIT_ALLOW_PARTIAL=1"):
+        load_data("bp4d", 1, store=bp4d_store)
+    splits.check_present("synthau-bp4d", 1, ["F001", "F002"], ["M001"], ["F001"])   # SynthAU: any size
+    monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")
+    train, test = splits.fold_subjects("bp4d", "fera", present=bp4d_store.index["subject"])
+    assert len(train) == 21 and len(test) == 20
+    assert splits.PARTIAL == ["bp4d fold fera: this copy lacks 19 of 21 training and 20 of 20 test subjects "
+                              "(F003, F005, F007, F009, F011, F013, F015, F017, ...)"]
+    rep = Report("tas", folder=tmp_path / "r", dataset="bp4d", preset="quick", seeds=[0], device="cpu")
+    assert rep.measured_label == "measured (bp4d, PARTIAL COPY, quick, seeds 0)"
+    rep.add_metrics(icc_avg=0.5)
+    rep.add_table("t", pd.DataFrame({"AU06": [0.5], "Avg": [0.5]}, index=["m"]))
+    assert "PARTIAL COPY: bp4d fold fera: this copy lacks 19 of 21" in (tmp_path / "r/tables/t.md").read_text()
+    rep.write()
+    assert json.loads((tmp_path / "r/metrics.json").read_text())["partial_copy"] == splits.PARTIAL

@@ -7,8 +7,16 @@ test = even). DISFA: the JAA-Net / ME-GraphAU 3-fold split.
 from __future__ import annotations
 
 import json
+import os
 
 from .manifest import base_name, check_name, synthau_root
+
+ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a real dataset's fold on the subjects a copy has
+PARTIAL: list[str] = []   # this process's folds run on an incomplete copy (every report table names them)
+
+
+class IncompleteCopy(ValueError):
+    """A real dataset's fold has subjects the copy lacks: scores on part of a fold are not the paper's protocol."""
 
 BP4D_PARTS = {
     "part1": "F001 M007 F018 F008 F002 M004 F010 F009 M012 M001 F016 M014 F023 M008".split(),
@@ -57,18 +65,46 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
     return split3(subjects)
 
 
-def fold_subjects(dataset: str, fold: int | str, subjects=None) -> tuple[list[str], list[str]]:
-    """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'."""
+def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None) -> tuple[list[str], list[str]]:
+    """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'.
+    ``present``: the subjects the copy has (a store's index column); see :func:`check_present`."""
     f = folds(dataset, subjects)
     if fold == "fera":
         if "fera_train" not in f:
             raise ValueError(f"{dataset} has no FERA2015 split; folds: {sorted(f)}")
-        return list(f["fera_train"]), list(f["fera_test"])
-    if fold not in (1, 2, 3):
+        train, test = list(f["fera_train"]), list(f["fera_test"])
+    elif fold not in (1, 2, 3):
         raise ValueError(f"fold must be 1, 2 or 3 (test on part<fold>) or 'fera', got {fold!r}")
-    test = list(f[f"part{fold}"])
-    train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
+    else:
+        test = list(f[f"part{fold}"])
+        train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
+    if present is not None:
+        check_present(dataset, fold, train, test, present)
     return train, test
+
+
+def check_present(dataset: str, fold, train: list[str], test: list[str], present) -> None:
+    """A real dataset's copy must hold every subject of the fold: a run on 2 of 27 training subjects
+    printed its scores beside the paper's as a BP4D result. Missing subjects are an
+    :class:`IncompleteCopy` error, unless env AUKIT_ALLOW_PARTIAL=1, which runs on what is there,
+    prints a warning and adds the message to :data:`PARTIAL` (each report table and metrics.json
+    then say so). SynthAU trees are whatever size they were generated at: not checked."""
+    if dataset.startswith("synthau-"):
+        return
+    have = {str(s) for s in present}
+    gone_tr, gone_te = [s for s in train if s not in have], [s for s in test if s not in have]
+    if not gone_tr and not gone_te:
+        return
+    gone = gone_tr + gone_te
+    msg = (f"{dataset} fold {fold}: this copy lacks {len(gone_tr)} of {len(train)} training and {len(gone_te)} of "
+           f"{len(test)} test subjects ({', '.join(gone[:8])}{', ...' if len(gone) > 8 else ''})")
+    if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
+        raise IncompleteCopy(f"{msg}: its scores would not be the paper's protocol. Complete the copy "
+                             f"(`aukit data check {base_name(dataset)}` names what is missing), or set "
+                             f"{ALLOW_PARTIAL}=1 to run on the subjects it has (the tables then say so).")
+    print(f"[aukit] WARNING: {msg}; running on the rest ({ALLOW_PARTIAL}=1)", flush=True)
+    if msg not in PARTIAL:
+        PARTIAL.append(msg)
 
 
 def subset_rows(rows, n: int | None, seed: int):

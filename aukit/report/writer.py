@@ -73,7 +73,15 @@ class Report:
     @property
     def measured_label(self) -> str:
         seeds = ",".join(map(str, self.seeds))
-        return f"measured ({self.dataset}, {self.preset}, seeds {seeds})"
+        partial = ", PARTIAL COPY" if self.caveats else ""
+        return f"measured ({self.dataset}{partial}, {self.preset}, seeds {seeds})"
+
+    @property
+    def caveats(self) -> list[str]:
+        """Folds this process ran on an incomplete copy (AUKIT_ALLOW_PARTIAL=1): named under every
+        table and in metrics.json, so a partial run is never read as the paper's protocol."""
+        from ..data.splits import PARTIAL
+        return list(PARTIAL)
 
     @staticmethod
     def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
@@ -125,7 +133,8 @@ class Report:
             measured_std = None          # one run has no spread: "± 0.00" would claim a spread of zero
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
-        notes = ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
+        notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
+        notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))
             notes.append(f"Reported: {paper} Table {attrs.get('table', '?')}, {attrs.get('caption', '')} "
@@ -180,7 +189,7 @@ class Report:
             raise ValueError(f"headline keys without a measured value: {missing}")
         head = {"slug": self.slug, "dataset": self.dataset, "preset": self.preset, "seeds": self.seeds,
                 "device": self.device, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "headline": self.headline_keys}
+                "headline": self.headline_keys, **({"partial_copy": self.caveats} if self.caveats else {})}
         clash = sorted(set(head) & set(self.metrics))
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")

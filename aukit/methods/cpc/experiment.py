@@ -312,8 +312,9 @@ def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int 
     """(target split by the fold's subjects, pool split with every subject in train) from the data layer."""
     from aukit.data import fold_subjects, load_store
 
-    train_s, test_s = fold_subjects(dataset, fold)
-    target = make_split(load_store(dataset, "cpc"), train_s, test_s)
+    store = load_store(dataset, "cpc")
+    train_s, test_s = fold_subjects(dataset, fold, present=store.index["subject"].astype(str).unique())
+    target = make_split(store, train_s, test_s)
     pool_split = None
     if pool:
         store = load_store(pool, "cpc", max_frames=max_pool_frames)

@@ -52,7 +52,7 @@ def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, fl
     ``max_*`` subsample frames (quick/smoke presets); ``flow_step`` None: RTATLTrainConfig.flow_step."""
     store = D.load_store(dataset, policy)
     idx = store.index
-    train_s, test_s = D.fold_subjects(dataset, fold)
+    train_s, test_s = D.fold_subjects(dataset, fold, present=idx["subject"].astype(str).unique())
     info = {"dataset": dataset, "fold": fold, "store_hash": store.cache_hash, "frames": len(store)}
     if labelled_subjects is not None:
         present = sorted(set(train_s) & set(idx["subject"]))

@@ -71,8 +71,8 @@ def load_data(dataset: str, fold: int | str = 1, T: int = 16, *, root=None, stor
     bad = np.isfinite(labels) & ((labels < 0) | (labels > 1))
     if bad.any():
         raise ValueError(f"{store.path}/index.csv: {int(bad.sum())} intensities outside 0..5")
-    train_s, test_s = fold_subjects(dataset, fold)
     subj = df["subject"].astype(str).to_numpy()
+    train_s, test_s = fold_subjects(dataset, fold, present=subj)
     codes = {s: i for i, s in enumerate(sorted(set(subj)))}
     rows = np.arange(len(df), dtype=np.int64)
     if "row" in df and not np.array_equal(df["row"].to_numpy(), rows):
