@@ -180,6 +180,7 @@ def test_a_fold_on_an_incomplete_real_copy_is_refused_or_labelled(bp4d_store, mo
     from aukit.report import Report
     monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
     monkeypatch.setattr(splits, "PARTIAL", [])
+    monkeypatch.setattr(splits, "USED", {})
     with pytest.raises(splits.IncompleteCopy, match=r"bp4d fold 1: this copy lacks 27 of 27 training and 12 of 14 "
                                                      r"test subjects .*AUKIT_ALLOW_PARTIAL=1"):
         load_data("bp4d", 1, store=bp4d_store)
@@ -190,7 +191,7 @@ def test_a_fold_on_an_incomplete_real_copy_is_refused_or_labelled(bp4d_store, mo
     assert splits.PARTIAL == ["bp4d fold fera: this copy lacks 19 of 21 training and 20 of 20 test subjects "
                               "(F003, F005, F007, F009, F011, F013, F015, F017, ...)"]
     rep = Report("tas", folder=tmp_path / "r", dataset="bp4d", preset="quick", seeds=[0], device="cpu")
-    assert rep.measured_label == "measured (bp4d, PARTIAL COPY, quick, seeds 0)"
+    assert rep.measured_label == "measured (bp4d, FERA2015 split, PARTIAL COPY, quick, seeds 0)"
     rep.add_metrics(icc_avg=0.5)
     rep.add_table("t", pd.DataFrame({"AU06": [0.5], "Avg": [0.5]}, index=["m"]))
     assert "PARTIAL COPY: bp4d fold fera: this copy lacks 19 of 21" in (tmp_path / "r/tables/t.md").read_text()

@@ -164,3 +164,30 @@ def test_compare_without_reported():
     m = pd.DataFrame({"ICC": [0.5], "MAE": [0.7]}, index=["A6"])
     long = compare(m, None, measured_label="measured (x)")
     assert list(long.kind) == ["measured"] and long.loc[0, "ICC"] == 0.5
+
+
+def test_the_same_dataset_on_another_split_gets_no_difference_rows(tmp_path, monkeypatch):
+    """TAS on BP4D fold 1 was differenced against TAS's FERA2015-split numbers, and one DISFA fold
+    against 3-fold means, under labels that named no fold."""
+    from aukit import reported as R
+    from aukit.data import splits
+    from aukit.report import Report
+    measured = pd.DataFrame({"AU06": [0.7], "AU10": [0.6], "AU12": [0.8], "AU14": [0.3], "AU17": [0.4],
+                             "Avg": [0.56]}, index=["Ours"])
+    ref = R.table("tas", "table1_bp4d_icc")
+    for fold, diff, words in ((1, False, "the paper used the FERA2015 split"), ("fera", True, None)):
+        monkeypatch.setattr(splits, "USED", {"bp4d": fold})
+        rep = Report("tas", folder=tmp_path / str(fold), dataset="bp4d", preset="quick", seeds=[0], device="cpu")
+        rep.add_table("t", measured, ref)
+        long = pd.read_csv(tmp_path / str(fold) / "tables/t.csv")
+        assert ("difference" in set(long.kind)) is diff
+        md = (tmp_path / str(fold) / "tables/t.md").read_text()
+        label = "FERA2015 split" if fold == "fera" else "fold 1"
+        assert f"measured (bp4d, {label}, quick, seeds 0)" in md
+        if words:
+            assert words in md and "reported (TAS, BP4D, fera split)" in md and "different dataset" not in md
+    monkeypatch.setattr(splits, "USED", {"disfa": 2})
+    rep = Report("tas", folder=tmp_path / "d", dataset="disfa", preset="quick", seeds=[0], device="cpu")
+    rep.add_table("t", measured.iloc[:, :0].assign(Avg=[0.5]), R.table("tas", "table1_disfa_icc"))
+    assert "mean over the three subject-exclusive folds; this run measured fold 2 only" in \
+        (tmp_path / "d/tables/t.md").read_text()

@@ -13,6 +13,7 @@ from .manifest import base_name, check_name, synthau_root
 
 ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a real dataset's fold on the subjects a copy has
 PARTIAL: list[str] = []   # this process's folds run on an incomplete copy (every report table names them)
+USED: dict[str, int | str] = {}   # dataset -> the fold this process's data loaders split it by (report labels)
 
 
 class IncompleteCopy(ValueError):
@@ -78,8 +79,9 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None)
     else:
         test = list(f[f"part{fold}"])
         train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
-    if present is not None:
+    if present is not None:                 # a loader splitting its data: the reports say which fold
         check_present(dataset, fold, train, test, present)
+        USED[dataset] = fold
     return train, test
 
 

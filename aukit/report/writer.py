@@ -74,7 +74,32 @@ class Report:
     def measured_label(self) -> str:
         seeds = ",".join(map(str, self.seeds))
         partial = ", PARTIAL COPY" if self.caveats else ""
-        return f"measured ({self.dataset}{partial}, {self.preset}, seeds {seeds})"
+        fold = self.fold
+        split = "" if fold is None else (", FERA2015 split" if fold == "fera" else f", fold {fold}")
+        return f"measured ({self.dataset}{split}{partial}, {self.preset}, seeds {seeds})"
+
+    @property
+    def fold(self):
+        """The fold this run's loaders split ``dataset`` by (1..3 or 'fera'), None if none was recorded."""
+        from ..data.splits import USED
+        return USED.get(self.dataset)
+
+    def _protocol_gap(self, attrs: dict) -> str | None:
+        """Why a same-dataset comparison is not like for like (the paper's split is another), or None."""
+        from ..reported import protocol
+        want, fold = protocol(attrs), self.fold
+        if want is None or fold is None:
+            return None
+        if want == "fera" and fold != "fera":
+            return (f"the paper used the FERA2015 split (21 train / 20 test subjects); this run fold {fold}"
+                    " (the notebooks take the FERA split with -p fold 0 in TAS, -p fera true in SCC)")
+        if want == "3-fold":
+            return (f"the paper reports the mean over the three subject-exclusive folds; this run measured "
+                    f"{'the FERA2015 split' if fold == 'fera' else f'fold {fold} only'} (run folds 1-3, e.g. "
+                    "with aukit sweep, and compare their mean)")
+        if want == "one fold" and fold == "fera":
+            return "the paper used one DISFA fold; this run the FERA2015 split"
+        return None
 
     @property
     def caveats(self) -> list[str]:
@@ -124,10 +149,16 @@ class Report:
         attrs = reported.attrs if reported is not None else {}
         if same_dataset is None:
             same_dataset = reported is not None and attrs.get("dataset") == self.dataset
+        gap = self._protocol_gap(attrs) if same_dataset else None
+        if gap:                      # the same dataset on another split: no difference rows either
+            same_dataset = False
         if scale is None:
             scale = 100.0 if attrs.get("unit") == "%" else 1.0
         m_label = measured_label or self.measured_label
         r_label = reported_label or (self.reported_label(reported, same_dataset) if reported is not None else "")
+        if gap and not reported_label:
+            from ..reported import protocol
+            r_label = r_label.replace("; different dataset)", f", {protocol(attrs)} split)")
         one_seed = measured_std is not None and self.one_seed
         if one_seed:
             measured_std = None          # one run has no spread: "± 0.00" would claim a spread of zero
@@ -139,7 +170,9 @@ class Report:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))
             notes.append(f"Reported: {paper} Table {attrs.get('table', '?')}, {attrs.get('caption', '')} "
                          "Reported numbers are the paper's, not measured here.")
-            if not same_dataset:
+            if gap:
+                notes.append(f"Difference: n/a: another split: {gap}; the reported rows are for orientation only.")
+            elif not same_dataset:
                 notes.append(f"Difference: {DIFF_NA} (measured on {self.dataset}, reported on "
                              f"{attrs.get('dataset')}); the reported rows are for orientation only.")
         if scale != 1.0:

@@ -34,9 +34,22 @@ import numpy as np
 import pandas as pd
 import yaml
 
-__all__ = ["PAPERS", "load", "table", "keys", "avg_mismatches"]
+__all__ = ["PAPERS", "PROTOCOLS", "protocol", "load", "table", "keys", "avg_mismatches"]
 
 PAPERS = ("tas", "cpc", "rtatl", "piap_df", "scc")
+# The split each paper's BP4D / DISFA numbers were measured on (their Datasets sections): "fera" is
+# FERA2015's 21 train / 20 test subjects, "3-fold" the mean over the three subject-exclusive folds.
+PROTOCOLS = {"tas": {"bp4d": "fera", "disfa": "3-fold"}, "cpc": {"bp4d": "fera", "disfa": "3-fold"},
+             "scc": {"bp4d": "fera", "disfa": "3-fold"}, "rtatl": {"bp4d": "3-fold", "disfa": "3-fold"},
+             "piap_df": {"bp4d": "3-fold", "disfa": "3-fold"}}
+
+
+def protocol(attrs: dict) -> str | None:
+    """The split of a reported table (its ``attrs``): "fera", "3-fold", "one fold" (CPC's DISFA
+    ablations, on its unnamed "most challenging fold") or None when not known."""
+    if "most challenging fold" in str(attrs.get("caption", "")):
+        return "one fold"
+    return PROTOCOLS.get(attrs.get("paper"), {}).get(attrs.get("dataset"))
 _DIR = Path(__file__).resolve().parent
 
 
