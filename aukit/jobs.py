@@ -30,7 +30,7 @@ from .runtime import dist_rank_world, init_distributed, write_run_yaml
 @dataclass
 class JobConfig:
     dataset: str = "synthau-disfa"       # dataset name (aukit.data)
-    fold: int = 1                        # subject fold 1..3
+    fold: int = 1                        # subject fold 1..3; 0: BP4D's FERA2015 split (TAS; SCC takes it by default)
     seed: int = 0
     out_dir: str = "runs/job"            # checkpoints, metrics.json, deploy.pt, run.yaml
     epochs: int | None = None            # None: the paper's
@@ -67,7 +67,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     from .methods.tas import experiment as te
     from .methods.tas.data import load_data
 
-    data = load_data(job.dataset, job.fold, cfg.train.T)
+    data = load_data(job.dataset, job_fold("tas", job), cfg.train.T)
     cfg.model.n_aus = data.n_aus                  # recorded as built (train_model sizes the heads so)
     size = cfg.train.image_size
     opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
@@ -160,6 +160,11 @@ def check_job_folder(method: str, job: JobConfig) -> None:
     save_yaml(now, rec)
 
 
+def job_fold(method: str, job: JobConfig) -> int | str:
+    """The fold a TAS job splits by: 1..3, or 'fera' for ``fold: 0`` (as the TAS notebook's -p fold 0)."""
+    return "fera" if job.fold == 0 else job.fold
+
+
 def run_job(method: str, job: JobConfig) -> dict:
     if method not in JOBS:
         raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
@@ -167,6 +172,8 @@ def run_job(method: str, job: JobConfig) -> dict:
     from .data.manifest import check_name
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
     configs = CONFIGS[method](job)
+    from .data.splits import fold_subjects
+    fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(method, job))  # a bad fold: before the folder
     rank, world = init_distributed()
     if rank == 0:                 # torchrun stops the other ranks when this one fails
         check_job_folder(method, job)

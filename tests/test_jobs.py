@@ -153,3 +153,15 @@ def test_tas_job_trains_at_the_image_size_it_records():
     assert tas_config(JobConfig(size=32, epochs=3, method={"train": {"image_size": 64}})).train.image_size == 32
     assert tas_config(JobConfig(epochs=3)).train.epochs == 3 and tas_config(JobConfig()).train.epochs == 20
 
+
+
+def test_a_bad_fold_is_refused_before_the_folder_and_fold_0_is_fera(tmp_path):
+    """`fold: 4` exited 2 but left a folder holding only job.yaml; `fold: 0` (the TAS notebook's FERA
+    split) was refused by aukit train."""
+    from aukit.jobs import JobConfig, job_fold
+    p = tmp_path / "j.yaml"
+    p.write_text(yaml.safe_dump({"dataset": "synthau-bp4d", "fold": 4, "out_dir": str(tmp_path / "o")}))
+    assert main(["train", "tas", "--config", str(p)]) == 2
+    assert not (tmp_path / "o").exists()
+    assert job_fold("tas", JobConfig(dataset="bp4d", fold=0)) == "fera"
+    assert job_fold("tas", JobConfig(dataset="bp4d", fold=2)) == 2

@@ -313,6 +313,7 @@ def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int 
     from aukit.data import fold_subjects, load_store
 
     store = load_store(dataset, "cpc")
+    fold = "fera" if fold == 0 else fold            # 0: BP4D's FERA2015 split (CPC's BP4D protocol)
     train_s, test_s = fold_subjects(dataset, fold, present=store.index["subject"].astype(str).unique())
     target = make_split(store, train_s, test_s)
     pool_split = None
