@@ -158,7 +158,48 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
                 raise ValueError(f"{nb.name}: parameter {name!r} takes {'an' if kind == 'int' else 'a'} {kind} "
                                  f"(default {default}), "
                                  f"got {value!r} ({type(value).__name__})")
+        _check_data(nb, params, records)
     return declared
+
+
+FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split
+SIDE_SETS = ("pool", "unlabelled")   # parameters naming extra datasets (comma-separated; '' none, 'auto')
+
+
+def _check_data(nb: Path, params: dict, records: dict) -> None:
+    """A paper notebook's dataset, fold and side sets, checked before a kernel starts: an unknown
+    name, a dataset the notebook cannot use (its manifest entry's ``notebooks``) or a fold the
+    dataset lacks failed in the kernel, some after hours of face preparation."""
+    import ast
+
+    from .data.manifest import DATASETS, base_name, check_name, entry
+
+    if nb.stem not in PAPERS or not {"dataset", "fold", *SIDE_SETS} & set(params):
+        return
+
+    def value(name):
+        return params[name] if name in params else ast.literal_eval(records[name]["default"])
+
+    dataset = value("dataset")
+    check_name(dataset)
+    if nb.stem not in entry(dataset).get("notebooks", []):
+        usable = [d for d in DATASETS if nb.stem in entry(d).get("notebooks", [])]
+        raise ValueError(f"{nb.name}: dataset {dataset!r} cannot be used here (data_manifest.yaml lists it for "
+                         f"{entry(dataset).get('notebooks', [])}); this notebook takes {usable}")
+    for side in SIDE_SETS:
+        if side in params and params[side] not in ("", "auto", None):
+            for name in str(params[side]).split(","):
+                check_name(name.strip())
+    if "fold" in records:
+        fold = value("fold")
+        allowed = [1, 2, 3]
+        fera = base_name(dataset) == "bp4d"      # BP4D's FERA2015 split (SynthAU's BP4D tree has one too)
+        if nb.stem in FERA_FOLD0 and fera:
+            allowed = [0, *allowed]
+        if fold not in allowed:
+            raise ValueError(f"{nb.name}: fold {fold!r} for {dataset}: takes {', '.join(map(str, allowed))}"
+                             + (" (0: the FERA2015 split)" if 0 in allowed else "")
+                             + ("" if fera or nb.stem not in FERA_FOLD0 else f"; {dataset} has no FERA2015 split"))
 
 
 RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml", "error.txt")  # a run writes these

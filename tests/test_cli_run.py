@@ -224,3 +224,26 @@ def test_synthau_notebook_smoke_runs_and_removes_its_scratch_tree(tmp_path, monk
     executed = (tmp_path / "out" / "00_synthau.ipynb").read_text()
     assert "synthau_" in executed  # the tree was made under TMPDIR and shown
     assert not list(scratch.glob("synthau_*"))
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("tas", {"dataset": "bp4d", "fold": 4}, r"fold 4 for bp4d: takes 0, 1, 2, 3 \(0: the FERA2015 split\)"),
+    ("scc", {"dataset": "disfa", "fold": 5}, r"fold 5 for disfa: takes 1, 2, 3$"),
+    ("rtatl", {"dataset": "bp4d", "fold": 0}, r"fold 0 for bp4d: takes 1, 2, 3$"),
+    ("tas", {"dataset": "disfa", "fold": 0}, r"disfa has no FERA2015 split"),
+    ("tas", {"dataset": "synthau-affwild2"}, r"'synthau-affwild2' cannot be used here .*\['cpc'\]"),
+    ("tas", {"dataset": "BP4D"}, r"unknown dataset 'BP4D'"),
+    ("cpc", {"pool": "affwild"}, r"unknown dataset 'affwild'"),
+    ("piap_df", {"unlabelled": "disfa,casia"}, r"unknown dataset 'casia'"),
+])
+def test_dataset_fold_and_side_sets_are_checked_before_the_kernel(name, params, message):
+    """These failed in the kernel after ~17 s, TAS on synthau-affwild2 after preparing its faces
+    (hours on a real Aff-Wild2 copy); -p fold fera was refused while the error suggested it."""
+    with pytest.raises(ValueError, match=message):
+        nb.check_parameters(name, params)
+
+
+def test_valid_datasets_and_folds_pass_the_check():
+    nb.check_parameters("tas", {"dataset": "bp4d", "fold": 0})
+    nb.check_parameters("cpc", {"dataset": "synthau-bp4d", "fold": 0, "pool": ""})
+    nb.check_parameters("piap_df", {"dataset": "disfa", "fold": 3, "unlabelled": "auto"})
