@@ -36,7 +36,7 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
 
 @pytest.mark.notebooks
 def test_tas_notebook_variants_subset(synthau_tiny, tmp_path, monkeypatch):
-    """-p variants "[A1]" trains A1 and the full model A6 only; an unknown name stops the run.
+    """-p variants "[A6]" trains the full model A6 only; an unknown name stops the run.
     -p weights names a local ImageNet file for the trunk (smoke: ResNet-18)."""
     import torch
     import torchvision
@@ -47,12 +47,15 @@ def test_tas_notebook_variants_subset(synthau_tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("AUKIT_STATIC", "1")
     weights = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
-    m = nb.execute("tas", tmp_path / "sub", {"smoke": True, "device": "cpu", "seeds": [0], "variants": ["A1"],
+    m = nb.execute("tas", tmp_path / "sub", {"smoke": True, "device": "cpu", "seeds": [0], "variants": ["A6"],
                                              "model_dir": "", "weights": str(weights)}, progress=False, html=False)
     run = yaml.safe_load((tmp_path / "sub" / "run.yaml").read_text())
     assert run["config"]["model"]["weights"] == str(weights) and list(run["weights_files"]) == [str(weights)]
-    assert math.isfinite(m["t3_A1_icc_avg"]) and math.isfinite(m["t3_A6_icc_avg"])
-    assert not any(k.startswith("t3_A4") for k in m)
+    assert math.isfinite(m["t3_A6_icc_avg"])
+    assert not any(k.startswith(("t3_A1", "t3_A4")) for k in m)
+    # Fig. 4 compares A1 with A4: without both it is left out, said so (it crashed the run)
+    assert not (tmp_path / "sub/figures/fig4_tsne_au12.png").exists()
+    assert "Fig. 4 compares A1 and A4; this run trained ['A6']: left out" in (tmp_path / "sub/tas.ipynb").read_text()
     with pytest.raises(Exception, match="unknown variants"):
         nb.execute("tas", tmp_path / "bad", {"smoke": True, "device": "cpu", "variants": ["A9"], "model_dir": ""},
                    progress=False, html=False)
