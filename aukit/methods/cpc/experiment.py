@@ -337,8 +337,8 @@ def run(dataset: str = "synthau-disfa", fold: int = 1, pool: str | None = "synth
     t0 = time.perf_counter()
     target, pool_split = load_splits(dataset, fold, pool, max_pool_frames)
     res = Results(dataset, pool or "", list(target.aus), list(seeds), str(device),
-                  configs={"plan": asdict(plan), "model": asdict(mcfg), "pretrain": asdict(pcfg),
-                           "sparse": asdict(scfg), "baseline": asdict(bcfg), "fold": fold})
+                  configs={"plan": asdict(plan), "model": {**asdict(mcfg), "num_aus": len(target.aus)},  # as built
+                           "pretrain": asdict(pcfg), "sparse": asdict(scfg), "baseline": asdict(bcfg), "fold": fold})
     for seed in seeds:
         out = run_seed(target, pool_split, int(seed), mcfg=mcfg, pcfg=pcfg, scfg=scfg, bcfg=bcfg, plan=plan,
                        device=device, log=log)
