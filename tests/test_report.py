@@ -191,3 +191,18 @@ def test_the_same_dataset_on_another_split_gets_no_difference_rows(tmp_path, mon
     rep.add_table("t", measured.iloc[:, :0].assign(Avg=[0.5]), R.table("tas", "table1_disfa_icc"))
     assert "mean over the three subject-exclusive folds; this run measured fold 2 only" in \
         (tmp_path / "d/tables/t.md").read_text()
+
+
+def test_a_real_run_names_the_synthetic_side_sets_it_read(tmp_path, monkeypatch):
+    """CPC on real DISFA pre-trained on synthau-affwild2 by default, and nothing said so."""
+    from aukit.data import store
+    monkeypatch.setattr(store, "OPENED", {"disfa__cpc128__ab": {}, "synthau-affwild2__cpc128__cd": {}})
+    rep = Report("cpc", folder=tmp_path / "r", dataset="disfa", preset="quick", seeds=[0], device="cpu")
+    assert rep.synthetic_side_sets == ["synthau-affwild2"]
+    rep.add_table("t", pd.DataFrame({"Avg": [0.5]}, index=["m"]))
+    assert "This disfa run also read synthetic SynthAU data: synthau-affwild2" in (tmp_path / "r/tables/t.md").read_text()
+    rep.add_metrics(icc_avg=0.5)
+    rep.write()
+    assert json.loads((tmp_path / "r/metrics.json").read_text())["synthetic_side_sets"] == ["synthau-affwild2"]
+    assert Report("cpc", folder=tmp_path / "s", dataset="synthau-disfa", preset="quick", seeds=[0],
+                  device="cpu").synthetic_side_sets == []

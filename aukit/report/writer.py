@@ -79,6 +79,15 @@ class Report:
         return f"measured ({self.dataset}{split}{partial}, {self.preset}, seeds {seeds})"
 
     @property
+    def synthetic_side_sets(self) -> list[str]:
+        """SynthAU datasets this run read beside a real target (CPC's pool, RTATL's unlabelled faces,
+        PIAP-DF's person and PI sets default to SynthAU's): named under every table and in metrics.json."""
+        if self.dataset.startswith("synthau-"):
+            return []
+        from ..data.store import OPENED
+        return sorted({name.split("__")[0] for name in OPENED if name.startswith("synthau-")})
+
+    @property
     def fold(self):
         """The fold this run's loaders split ``dataset`` by (1..3 or 'fera'), None if none was recorded."""
         from ..data.splits import USED
@@ -165,6 +174,9 @@ class Report:
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
         notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
+        if self.synthetic_side_sets:
+            notes.append(f"This {self.dataset} run also read synthetic SynthAU data: {', '.join(self.synthetic_side_sets)} "
+                         "(side sets default to SynthAU's; CPC's -p pool and RTATL's -p unlabelled take real ones).")
         notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))
@@ -222,7 +234,8 @@ class Report:
             raise ValueError(f"headline keys without a measured value: {missing}")
         head = {"slug": self.slug, "dataset": self.dataset, "preset": self.preset, "seeds": self.seeds,
                 "device": self.device, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "headline": self.headline_keys, **({"partial_copy": self.caveats} if self.caveats else {})}
+                "headline": self.headline_keys, **({"partial_copy": self.caveats} if self.caveats else {}),
+                **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {})}
         clash = sorted(set(head) & set(self.metrics))
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")
