@@ -187,10 +187,14 @@ def cmd_models(a) -> int:
 
     from . import deploy
     from .registry import list_models
-    found = deploy.available(tuple(a.runs))
+    found = deploy.available(tuple(a.runs), shadowed=True)
     print(f"trained models under {', '.join(a.runs)} (aukit predict --model NAME):")
     rows = [("NAME", "METHOD", "TRAINED ON", "OUTPUT", "AUS", "SIZE", "WRITTEN", "PATH")]
+    seen: set[str] = set()
     for name, path in found:
+        if name in seen:                # the same name in a later folder: --model NAME does not reach it
+            name = f"({name}: by path)"
+        seen.add(name)
         when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
         try:
             sp = deploy.read_spec(path)

@@ -12,6 +12,7 @@ A deployable checkpoint is an ordinary aukit checkpoint (strict, ``weights_only`
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -121,6 +122,10 @@ def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
     cands = [p / sub for sub in IN_RUN] + [r / name_or_path / sub for r in roots for sub in IN_RUN]
     for cand in cands:
         if cand.is_file():
+            also = [q for n, q in available(tuple(roots), shadowed=True) if n == name_or_path and q != cand]
+            if also and not p.is_dir():   # one name in two run folders: say which one is used
+                print(f"[aukit] model {name_or_path!r}: using {cand}; also found {', '.join(map(str, also))} "
+                      "(pass its path to use it)", file=sys.stderr)
             return cand
     names = [n for n, _ in available(tuple(roots))]
     there = (f"the run folders hold {', '.join(names)}" if names
@@ -130,20 +135,22 @@ def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
                             "or pass a path")
 
 
-def available(runs: str | Path | tuple = RUN_FOLDERS) -> list[tuple[str, Path]]:
+def available(runs: str | Path | tuple = RUN_FOLDERS, shadowed: bool = False) -> list[tuple[str, Path]]:
     """``(name, path)`` of each deployable model :func:`find` reaches by name, in ``runs`` order
-    (a name in two roots: the one ``find`` picks)."""
+    (a name in two roots: the one ``find`` picks). ``shadowed``: also those of a name found
+    again in a later root, which ``--model NAME`` does not reach (after the one it does)."""
     roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
-    found: dict[str, Path] = {}
+    found: list[tuple[str, Path]] = []
     for root in roots:
         if not root.is_dir():
             continue
         for d in sorted(p for p in root.iterdir() if p.is_dir()):
             for cand in (d / sub for sub in IN_RUN):
-                if cand.is_file() and d.name not in found:
-                    found[d.name] = cand
+                if cand.is_file():
+                    if shadowed or all(n != d.name for n, _ in found):
+                        found.append((d.name, cand))
                     break
-    return list(found.items())
+    return found
 
 
 def read_spec(path: str | Path) -> DeploySpec:

@@ -159,7 +159,7 @@ def test_scc_decodes_heatmap_maxima(tmp_path):
     torch.testing.assert_close(net(x)["intensity"], want, atol=1e-4, rtol=1e-4)
 
 
-def test_find_looks_in_runs_then_reports(tmp_path):
+def test_find_looks_in_runs_then_reports(tmp_path, capsys):
     from aukit.methods.tas import TASModelConfig, TASNet
     from aukit.methods.tas.deploy import export_deployable
     model = TASNet(TASModelConfig(n_aus=1, depth=18, attention_hidden=2, mlp_hidden=2))
@@ -167,5 +167,14 @@ def test_find_looks_in_runs_then_reports(tmp_path):
     assert deploy.find("tas", (tmp_path / "runs", tmp_path / "reports")) == tmp_path / "reports" / "tas" / "deploy.pt"
     export_deployable(model, ["AU12"], "x", tmp_path / "runs" / "tas" / "deploy.pt", size=32)
     assert deploy.find("tas", (tmp_path / "runs", tmp_path / "reports")) == tmp_path / "runs" / "tas" / "deploy.pt"
+    # the name in two folders: the first is used, and the other is named (it was passed over silently)
+    assert f"also found {tmp_path / 'reports' / 'tas' / 'deploy.pt'}" in capsys.readouterr().err
+    both = deploy.available((tmp_path / "runs", tmp_path / "reports"), shadowed=True)
+    assert [p for _, p in both] == [tmp_path / "runs/tas/deploy.pt", tmp_path / "reports/tas/deploy.pt"]
+    assert len(deploy.available((tmp_path / "runs", tmp_path / "reports"))) == 1
+    from aukit.cli import main
+    assert main(["models", "--runs", str(tmp_path / "runs"), str(tmp_path / "reports")]) == 0
+    listed = capsys.readouterr().out
+    assert "(tas: by path)" in listed and str(tmp_path / "reports/tas/deploy.pt") in listed
     with pytest.raises(FileNotFoundError, match="run the paper notebook"):
         deploy.find("scc", (tmp_path / "runs", tmp_path / "reports"))

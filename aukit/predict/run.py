@@ -144,7 +144,8 @@ class Predictor:
                  compile: bool = False):
         t0 = time.perf_counter()
         self.device = pick_device(device)
-        self.net = deploy.load(deploy.find(model, runs), self.device)
+        self.model_path = deploy.find(model, runs)
+        self.net = deploy.load(self.model_path, self.device)
         if compile:                                 # compiled on the first batch (seconds, once)
             self.net.model = CompiledOrEager(self.net.model)
         self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
@@ -272,7 +273,7 @@ class Predictor:
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
-        header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained}",
+        header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
                   f"policy={spec.policy} size={spec.size} frame_step={frame_step} detect_every={every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",
