@@ -206,3 +206,9 @@ def test_a_real_run_names_the_synthetic_side_sets_it_read(tmp_path, monkeypatch)
     assert json.loads((tmp_path / "r/metrics.json").read_text())["synthetic_side_sets"] == ["synthau-affwild2"]
     assert Report("cpc", folder=tmp_path / "s", dataset="synthau-disfa", preset="quick", seeds=[0],
                   device="cpu").synthetic_side_sets == []
+
+
+def test_avg_stays_the_last_column_when_the_reported_table_has_more_aus():
+    m = pd.DataFrame({"AU01": [50.0], "Avg": [50.0]}, index=["m"])
+    r = pd.DataFrame({"AU01": [40.0], "AU02": [30.0], "Avg": [35.0]}, index=["m"])
+    assert list(compare(m, r, measured_label="x").columns)[3:] == ["AU01", "AU02", "Avg"]

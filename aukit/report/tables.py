@@ -50,6 +50,8 @@ def compare(measured: pd.DataFrame, reported: pd.DataFrame | None, *, measured_l
     cols = list(measured.columns)
     if reported is not None:
         cols += [c for c in reported.columns if c not in cols]
+    if "Avg" in cols:             # the reported table's extra AUs (BP4D's beside a DISFA run) go before Avg
+        cols = [c for c in cols if c != "Avg"] + ["Avg"]
     row_map = dict(row_map or {})
     records = []
 
