@@ -240,7 +240,9 @@ def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool, f
     threads = cell_threads(min(parallel, len(todo)))
     bar = _bar(len(todo), progress)
     queue = list(enumerate(todo))
-    with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=get_context("spawn")) as pool:
+    from .workers import watch_parent
+    with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=get_context("spawn"),
+                             initializer=watch_parent) as pool:
         def submit(i, c):
             return pool.submit(run_cell, notebook, str(c.folder), c.params, gpus[i % len(gpus)], threads)
 

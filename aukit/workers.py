@@ -42,11 +42,37 @@ def start_method() -> str:
 
 def process_pool(workers: int, initializer: Callable | None = None, initargs: tuple = (),
                  method: str | None = None) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes started with ``method`` (default :func:`start_method`)."""
+    """A pool of ``workers`` processes started with ``method`` (default :func:`start_method`);
+    each worker exits when the process that started it dies (:func:`watch_parent`)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     return ProcessPoolExecutor(workers, mp_context=mp.get_context(method or start_method()),
-                               initializer=initializer, initargs=initargs)
+                               initializer=_start_worker, initargs=(initializer, initargs))
+
+
+def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+    watch_parent()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def watch_parent(every_s: float = 1.0) -> None:
+    """Exit this worker once its parent is gone. A parent killed with SIGKILL (or SIGTERM sent to
+    its pid alone) left its prepare, predict and sweep workers running for good, reparented to
+    init, a few hundred MB each, some still writing into the cache. A daemon thread checks the
+    parent pid every second (prctl's PDEATHSIG would fire when the *thread* that started the worker
+    ends, which is not always the main one)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="aukit-watch-parent", daemon=True).start()
 
 
 def script_hint() -> str:

@@ -75,3 +75,31 @@ def test_no_script_hint_for_an_installed_command(monkeypatch, tmp_path):
     assert script_hint() == ""
     monkeypatch.setattr(sys.modules["__main__"], "__file__", str(tmp_path / "study.py"))
     assert "study.py starts this work at its top level" in script_hint()
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """kill -9 of `aukit prepare`/`predict`/`sweep` left their workers running for good (parent pid 1)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal\n"
+        "from aukit.workers import process_pool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = process_pool(1)\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -signal.SIGKILL
+    worker = int(out.stdout.split()[0])
+    for _ in range(100):                   # the worker notices within a second or so
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError(f"worker {worker} outlived its killed parent")
