@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def cmd_run(a) -> int:
     out = Path(a.out or params.pop("out_dir", None) or Path("reports") / name)  # -p out_dir works like --out
     metrics = nb.execute(a.notebook, out, params)
     print(f"executed {a.notebook} into {out}; metrics: {len(metrics)} entries")
+    if not metrics and name in nb.PAPERS:       # a paper notebook always writes them: none is no result
+        print(f"aukit run: {name} wrote no metrics.json into {out}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -339,11 +343,30 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime import DeviceUnavailable
 
     args = build_parser().parse_args(argv)
+    previous = _stop_on_sigterm()
     try:
         return int(args.fn(args) or 0)
     except (FileNotFoundError, ValueError, KeyError, DeviceUnavailable) as e:
         print(f"aukit {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:       # Ctrl-C, or SIGTERM (a scheduler's or `timeout`'s stop): one line, not a traceback
+        print(f"aukit {args.command}: interrupted; what it left is named above (a notebook run: error.txt)",
+              file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm():
+    """SIGTERM stops a command as Ctrl-C does (it left a killed run's folder looking untouched: no
+    error.txt); the previous handler, to restore, or None off the main thread."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:              # not the main thread (main() called from a worker thread)
+        return None
 
 
 if __name__ == "__main__":

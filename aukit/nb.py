@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,9 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
 
     ``out_dir`` is passed to the notebook as the ``out_dir`` parameter; an ``out_dir`` in
     ``parameters`` that names another folder is a ValueError (it would split the run).
-    Raises ``papermill.PapermillExecutionError`` naming the failing cell.
+    Raises ``papermill.PapermillExecutionError`` naming the failing cell, and
+    :class:`aukit.data.lock.Busy` when another live run is writing into ``out_dir``.
     """
-    import papermill as pm
-
     nb = notebook_path(str(notebook))
     declared = check_parameters(nb, parameters or {})
     out = Path(out_dir).resolve()
@@ -57,9 +57,20 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} is a file")
     out.mkdir(parents=True, exist_ok=True)
+    held = claim_folder(out, nb.name)
+    try:
+        return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared)
+    finally:
+        release_folder(out, held)
+
+
+def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, progress: bool, timeout,
+         declared) -> dict:
+    import papermill as pm
+
     clear_outputs(out, nb.stem)
     # a notebook that declares no out_dir (00_synthau) gets none: papermill would warn of an unknown parameter
-    params = {**({"out_dir": str(out)} if "out_dir" in declared else {}), **(parameters or {})}
+    params = {**({"out_dir": str(out)} if "out_dir" in declared else {}), **parameters}
     for name in PATH_PARAMETERS:
         if isinstance(params.get(name), str) and params[name] and not Path(params[name]).is_absolute():
             params[name] = str(Path(params[name]).resolve())
@@ -84,6 +95,40 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     _record_run(out, nb, params, wall)
     metrics = out / "metrics.json"
     return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+RUN_LOCK = ".aukit-run.lock"   # in a run's folder while it runs; left by a run killed outright (SIGKILL)
+
+
+def claim_folder(out: Path, notebook: str):
+    """Refuse a folder another live run is writing into (two runs into one --out wiped each other's
+    tables and metrics, both exiting 0); else mark it as this run's: ``RUN_LOCK`` names this host
+    and pid and stays flock'd while the run lasts (a dead holder holds nothing). Returns the open
+    lock file, for :func:`release_folder`."""
+    import fcntl
+
+    from .data.lock import Busy
+    f = open(out / RUN_LOCK, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise Busy(f"{holder} is running {notebook} into {out}: wait for it, or give another --out") from None
+    except OSError:                                 # a filesystem without locks: run unguarded
+        pass
+    f.seek(0)
+    f.truncate()
+    f.write(f"{socket.gethostname()} pid {os.getpid()}")
+    f.flush()
+    return f
+
+
+def release_folder(out: Path, f) -> None:
+    """The run ended (finished or failed, its error.txt written): drop its lock file."""
+    (out / RUN_LOCK).unlink(missing_ok=True)
+    f.close()
 
 
 # a parameters cell's annotation -> the values a run may give it (bool is no int here)

@@ -247,3 +247,54 @@ def test_valid_datasets_and_folds_pass_the_check():
     nb.check_parameters("tas", {"dataset": "bp4d", "fold": 0})
     nb.check_parameters("cpc", {"dataset": "synthau-bp4d", "fold": 0, "pool": ""})
     nb.check_parameters("piap_df", {"dataset": "disfa", "fold": 3, "unlabelled": "auto"})
+
+
+def _sleepy(path, seconds: float):
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params, nbformat.v4.new_code_cell(
+        f"import json, pathlib, time\ntime.sleep({seconds})\n"
+        "json.dump({'x': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def _wait_for(path, seconds=60):
+    import time
+    for _ in range(int(seconds * 10)):
+        if path.exists() and path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never appeared")
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_and_sigterm_leaves_error_txt(tmp_path):
+    """Two `aukit run` into one --out wiped each other's tables and metrics and both exited 0;
+    SIGTERM (a scheduler's stop, `timeout`) left the folder with no error.txt and no word."""
+    import signal
+    import subprocess
+    import sys
+    from aukit.data.lock import Busy
+    from aukit.report import write_index
+    toy = _sleepy(tmp_path / "toy.ipynb", 30)
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "aukit.cli", "run", str(toy), "--out", str(out)],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(out / nb.RUN_LOCK)
+        with pytest.raises(Busy, match=rf"pid {first.pid} is running toy.ipynb into {out}"):
+            nb.execute(toy, out, progress=False, html=False)
+        (out / "metrics.json").write_text("{}")             # as a notebook that wrote its metrics, then was stopped
+        write_index(tmp_path)
+        assert "Not listed, their run still running or killed before it ended" in (tmp_path / "index.md").read_text()
+        first.send_signal(signal.SIGTERM)
+        err = first.communicate(timeout=120)[1]
+    finally:
+        first.kill()
+    assert first.returncode == 130 and err.strip().splitlines()[-1].startswith("aukit run: interrupted")
+    assert (out / "error.txt").exists() and not (out / "metrics.json").exists() and not (out / nb.RUN_LOCK).exists()
+    nb.execute(_sleepy(tmp_path / "toy.ipynb", 0), out, progress=False, html=False)   # free again
+    assert (out / "metrics.json").exists() and not (out / nb.RUN_LOCK).exists()

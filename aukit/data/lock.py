@@ -19,13 +19,27 @@ import time
 from pathlib import Path
 
 
+class Busy(ValueError):
+    """Another process holds the lock and the caller does not wait."""
+
+
 @contextlib.contextmanager
-def exclusive(path: str | os.PathLike, what: str, *, announce=print):
+def exclusive(path: str | os.PathLike, what: str, *, announce=print, wait: bool = True):
     """Hold the lock file ``path`` for the block; when another process holds it, say so through
-    ``announce`` (naming its host and pid and ``what`` it does) and wait for it."""
+    ``announce`` (naming its host and pid and ``what`` it does) and wait for it, or with
+    ``wait=False`` raise :class:`Busy` naming the holder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
+        if not wait:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+            except BlockingIOError:
+                f.seek(0)
+                raise Busy(f"{f.read().strip() or 'another process'} is {what} ({path})") from None
+            except OSError:
+                pass
         locked = _lock(f, path, what, announce)
         try:
             yield

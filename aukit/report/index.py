@@ -40,7 +40,12 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
              "on the papers' datasets (a SynthAU run is not comparable to them).", "",
              "| paper | headline: measured (reported) | dataset | preset | device | date | commit | links |",
              "|---|---|---|---|---|---|---|---|"]
+    from ..nb import RUN_LOCK
+    unfinished = []
     for folder in sorted(p for p in root.iterdir() if (p / "metrics.json").is_file()):
+        if (folder / RUN_LOCK).exists():      # running now, or killed before it ended: its metrics are no result
+            unfinished.append(folder.name)
+            continue
         m = load_metrics(folder)
         refs_path = folder / "reported.json"
         refs = json.loads(refs_path.read_text(encoding="utf-8")) if refs_path.is_file() else {}
@@ -50,6 +55,9 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         links = [f"[folder]({folder.name}/)"] + [f"[{h.name}]({folder.name}/{h.name})" for h in sorted(folder.glob("*.html"))]
         lines.append(f"| {m.get('slug', folder.name)} | {_headline(m, refs)} | {m.get('dataset', '?')} | "
                      f"{m.get('preset', '?')} | {m.get('device', '?')} | {date} | {commit} | {' '.join(links)} |")
+    if unfinished:
+        lines += ["", f"Not listed, their run still running or killed before it ended ({RUN_LOCK} left in the "
+                      f"folder): {', '.join(unfinished)}."]
     checks = sorted(root.glob("*/checks/*/README.md"))
     if checks:
         lines += ["", "## Scientific checks", "",
