@@ -20,26 +20,16 @@ from pathlib import Path
 
 
 class Busy(ValueError):
-    """Another process holds the lock and the caller does not wait."""
+    """Another process holds a lock the caller does not wait for (a run folder: aukit.nb.claim_folder)."""
 
 
 @contextlib.contextmanager
-def exclusive(path: str | os.PathLike, what: str, *, announce=print, wait: bool = True):
+def exclusive(path: str | os.PathLike, what: str, *, announce=print):
     """Hold the lock file ``path`` for the block; when another process holds it, say so through
-    ``announce`` (naming its host and pid and ``what`` it does) and wait for it, or with
-    ``wait=False`` raise :class:`Busy` naming the holder."""
+    ``announce`` (naming its host and pid and ``what`` it does) and wait for it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
-        if not wait:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(f, fcntl.LOCK_UN)
-            except BlockingIOError:
-                f.seek(0)
-                raise Busy(f"{f.read().strip() or 'another process'} is {what} ({path})") from None
-            except OSError:
-                pass
         locked = _lock(f, path, what, announce)
         try:
             yield
