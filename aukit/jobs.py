@@ -175,8 +175,32 @@ def run_job(method: str, job: JobConfig) -> dict:
     from .data.splits import fold_subjects
     fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(method, job))  # a bad fold: before the folder
     rank, world = init_distributed()
-    if rank == 0:                 # torchrun stops the other ranks when this one fails
-        check_job_folder(method, job)
+    held, started, out = None, False, Path(job.out_dir)
+    try:
+        if rank == 0:             # torchrun stops the other ranks when this one fails
+            from .nb import claim_folder
+            out.mkdir(parents=True, exist_ok=True)
+            held = claim_folder(out, f"aukit train {method}", "out_dir")   # two at once each trained it all
+            check_job_folder(method, job)
+            for stale in (*FINISHED, "error.txt"):    # an earlier run's results are not this run's until it ends
+                (out / stale).unlink(missing_ok=True)
+        started = True
+        return _train(method, job, configs, rank, world)
+    except BaseException as e:
+        if rank == 0 and started:                     # interrupted or failed: the folder says so
+            (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(rerun the job to resume from "
+                                           f"{out / 'checkpoints'})\n")
+        raise
+    finally:
+        if held is not None:
+            from .nb import release_folder
+            release_folder(Path(job.out_dir), held)
+
+
+FINISHED = ("metrics.json", "deploy.pt", "run.yaml")   # what a job writes when it ends
+
+
+def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
     t0 = time.perf_counter()
     res = JOBS[method](job, rank, configs)
     if rank == 0:

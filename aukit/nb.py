@@ -100,7 +100,7 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
 RUN_LOCK = ".aukit-run.lock"   # in a run's folder while it runs; left by a run killed outright (SIGKILL)
 
 
-def claim_folder(out: Path, notebook: str):
+def claim_folder(out: Path, notebook: str, where: str = "--out"):
     """Refuse a folder another live run is writing into (two runs into one --out wiped each other's
     tables and metrics, both exiting 0); else mark it as this run's: ``RUN_LOCK`` names this host
     and pid and stays flock'd while the run lasts (a dead holder holds nothing). Returns the open
@@ -115,7 +115,7 @@ def claim_folder(out: Path, notebook: str):
         f.seek(0)
         holder = f.read().strip() or "another process"
         f.close()
-        raise Busy(f"{holder} is running {notebook} into {out}: wait for it, or give another --out") from None
+        raise Busy(f"{holder} is running {notebook} into {out}: wait for it, or give another {where}") from None
     except OSError:                                 # a filesystem without locks: run unguarded
         pass
     f.seek(0)

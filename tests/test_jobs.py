@@ -128,11 +128,26 @@ def test_a_job_folder_refuses_other_settings_but_trains_further(synthau_tiny, tm
         assert "holds a run with other settings" in err and named in err, (change, err)
     assert main(["train", "tas", "--config", str(_cfg(tmp_path / "c.yaml", out))]) == 2    # another method
     assert "holds an `aukit train scc` run, not tas" in capsys.readouterr().err
+    assert (out / "metrics.json").exists() and not (out / "error.txt").exists()   # a refusal leaves the job as it was
     cfg = _scc_cfg(tmp_path / "d.yaml", out)
     cfg.write_text(yaml.safe_dump({**yaml.safe_load(cfg.read_text()), "epochs": 2}))
+    # a longer run interrupted mid-way left the 1-epoch run's metrics.json and deploy.pt looking current
+    import aukit.jobs as J
+    real = J._train
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+    J._train = stopped
+    try:
+        assert main(["train", "scc", "--config", str(cfg)]) == 130
+    finally:
+        J._train = real
+    assert not any((out / f).exists() for f in J.FINISHED) and "KeyboardInterrupt" in (out / "error.txt").read_text()
+    assert not (out / ".aukit-run.lock").exists()
     assert main(["train", "scc", "--config", str(cfg)]) == 0
     assert "1 of 2 epochs done" in capsys.readouterr().out
     assert yaml.safe_load((out / "job.yaml").read_text())["epochs"] == 2
+    assert (out / "metrics.json").exists() and (out / "deploy.pt").exists() and not (out / "error.txt").exists()
 
 
 def test_job_values_of_the_wrong_kind_or_range_are_refused_before_training(tmp_path, capsys):
