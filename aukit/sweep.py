@@ -170,6 +170,9 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         if not (out / "metrics.json").exists():
             raise RuntimeError(f"{notebook} finished without writing {out / 'metrics.json'}")
         return "done"
+    except KeyboardInterrupt:           # the user's Ctrl-C is no failed cell: a rerun runs it again
+        (out / "error.txt").unlink(missing_ok=True)
+        raise
     except Exception:
         (out / "error.txt").write_text(traceback.format_exc())   # execute() has dropped a metrics.json
         return "failed"
@@ -400,7 +403,14 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(sweep_dir / "aggregate.csv", index=False)
-    (sweep_dir / "aggregate.md").write_text(_markdown(table, metrics))
+    md = _markdown(table, metrics)
+    if cells is not None and len(df) < len(cells):   # an interrupted or failed sweep: say what the rows lack
+        states = {c.key: cell_state(c) for c in cells}
+        left = [f"{k} ({s})" for k, s in states.items() if s != "done"]
+        md += (f"\n{len(df)} of {len(cells)} cells finished; not in this table: {', '.join(left[:10])}"
+               f"{', ...' if len(left) > 10 else ''}. Rerun the sweep to run the pending ones "
+               "(--retry-failed for the failed).\n")
+    (sweep_dir / "aggregate.md").write_text(md)
     _figure(table, group, [metric] if metric else metrics, sweep_dir)
     return table
 

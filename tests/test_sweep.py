@@ -110,6 +110,8 @@ def test_what_the_aggregate_holds_and_what_stays_failed(tmp_path, capsys):
     assert (bad / "error.txt").exists() and not (bad / "metrics.json").exists()
     table = pd.read_csv(out / "aggregate.csv").set_index("late_fail")
     assert list(table.index) == [False] and table.loc[False, "score_count"] == 2
+    assert "2 of 4 cells finished; not in this table: a=1.0__seeds=0__late_fail=True (failed)" in \
+        (out / "aggregate.md").read_text()                  # it looked finished, n 2 rows only
     args = ["sweep", str(nb), "--grid", str(late), "--reports", str(reports)]
     capsys.readouterr()
     assert main(args) == 1                           # the earlier failures are still failures
@@ -206,3 +208,17 @@ def test_a_misspelt_metric_stops_the_sweep_after_its_first_cell(tmp_path):
     grid.write_text(grid.read_text().replace("scor\n", "score\n"))
     out = sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
     assert len(pd.read_csv(out / "aggregate.csv")) == 3
+
+
+def test_an_interrupted_cell_is_pending_not_failed(tmp_path, monkeypatch):
+    """Ctrl-C during a cell wrote error.txt, and every rerun reported the cell FAILED until --retry-failed."""
+    nb = _notebook(tmp_path / "toy.ipynb")
+    cell = sweep.expand({}, {"a": [1.0]}, tmp_path / "sw")[0]
+
+    def interrupted(*a, **k):
+        (cell.folder / "error.txt").write_text("KeyboardInterrupt")   # as nb.execute leaves it
+        raise KeyboardInterrupt
+    monkeypatch.setattr("aukit.nb.execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_cell(str(nb), str(cell.folder), cell.params)
+    assert sweep.cell_state(cell) == "pending" and not (cell.folder / ".lock").exists()
