@@ -74,6 +74,17 @@ def test_csv_keeps_the_times_of_a_long_recording(tmp_path):
     assert got["timestamp"].tolist() == [1201.2012, 1201.2346] and got["x_0"].tolist() == [1803.25, 12.5]
     assert np.isnan(got["AU06_r"].iloc[1])
     assert (tmp_path / "t.csv").read_text().splitlines()[0] == "# input=a\\nb.mp4"   # a header line stays a comment
+    # written whole or not at all: a run killed while writing left a cut CSV whose header said it was complete
+    (tmp_path / "t.csv").write_text("earlier\n")
+
+    class Boom:
+        def __str__(self):
+            raise OSError("disk full")
+    bad = df.astype(object)
+    bad.loc[1, "x_0"] = Boom()
+    with pytest.raises(OSError, match="disk full"):
+        write_csv(bad, tmp_path / "t.csv", ["input=x"])
+    assert (tmp_path / "t.csv").read_text() == "earlier\n"
 
 
 def _mjpg_with_bad_start(path, n=8, bad=2):

@@ -1,6 +1,7 @@
 """OpenFace-style CSV, AU curves figure and the annotated video of ``aukit predict``."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -46,10 +47,12 @@ def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
     comment), then the rows. Values are written as rounded by :func:`rows_frame` (times to 0.1 ms,
     landmarks to 0.01 px, AUs to 0.001): a fixed number of significant digits cut the times of a
     long recording to whole seconds (frame 36000 at 29.97 frames/s read 1201)."""
-    with open(path, "w") as f:
+    part = path.with_name(path.name + ".part")   # renamed when whole: a killed run leaves no CSV that looks complete
+    with open(part, "w") as f:
         for line in header:
             f.write("# " + line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
         df.to_csv(f, index=False)
+    os.replace(part, path)
     return path
 
 
