@@ -48,6 +48,16 @@ def test_store_contents_and_qa(bp4d_store, capsys):
     assert c.shape == (12, 2, 2, 2) and c.dtype == np.float32
 
 
+def test_a_current_store_opens_without_the_prepare_lock(env, bp4d_store, monkeypatch):
+    """A read-only cache (a shared, finished one) made `aukit prepare` fail opening its lock file,
+    although the store was complete and nothing had to be written."""
+    def no_lock(*a, **k):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr(prep_mod, "exclusive", no_lock)
+    again = D.prepare("bp4d", "tas", root=env["bp4d"], workers=1, out=env["cache"], progress=False)
+    assert again.path == bp4d_store.path
+
+
 def test_second_load_is_instant_and_same_hash(env, bp4d_store):
     t = time.perf_counter()
     s2 = D.load_store("bp4d", "tas", root=env["bp4d"], out=env["cache"], prepare=False)

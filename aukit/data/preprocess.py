@@ -158,6 +158,10 @@ def prepare(dataset: str, policy: str | AlignPolicy = "tas", root=None, workers:
     """
     pol = get_policy(policy)
     path, key, h = find_store(dataset, pol, root, subjects=subjects, max_frames=max_frames, out=out)
+    if (path / "meta.json").is_file():   # built and current: opened without the lock (a read-only cache has none)
+        old = FrameStore(path)
+        if stale_reason(old, index_fingerprint(select_index(dataset, root, subjects, max_frames))) is None:
+            return old
     # one prepare of a dataset at a time (its policies share the detection cache): a second one
     # waits, then finds the store built below
     with exclusive(Path(out or cache_root()) / f"{dataset}.prepare.lock", f"preparing {dataset}"):
