@@ -179,8 +179,14 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             out.mkdir(parents=True, exist_ok=True)
         last = out / "last.pt"
         if cfg.resume and last.exists():
-            state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True,
-                                         expect_config=method_cfg)
+            try:
+                state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True,
+                                             expect_config=method_cfg)
+            except ValueError as e:
+                if isinstance(e, ckpt.ConfigMismatchError):
+                    raise
+                raise ValueError(f"cannot resume: {e}. Delete {last} to train from the start "
+                                 "(the run's other checkpoints stay)") from e
             start_epoch = state["epoch"] + 1
             if main_rank:
                 print(f"resuming from {last}: {start_epoch} of {cfg.epochs} epochs done"

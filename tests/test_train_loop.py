@@ -71,6 +71,15 @@ def test_resume_is_bit_identical(tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_a_damaged_last_pt_says_how_to_start_again(tmp_path):
+    run(tmp_path / "b", 1)
+    last = tmp_path / "b" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])          # cut short (a disk filled, a copy stopped)
+    with pytest.raises(ValueError, match=rf"cannot resume: .*not a readable PyTorch checkpoint.*Delete {last} "
+                                         r"to train from the start"):
+        run(tmp_path / "b", 2)
+
+
 def test_resume_refuses_another_configuration_but_trains_further(tmp_path, capsys):
     """last.pt records the method config: rerunning into the same folder with another setting would
     continue the old run's weights under the new name; more epochs is what resuming is for."""
