@@ -438,7 +438,9 @@ def test_models_lists_the_trained_models_predict_finds(model_path, tmp_path, cap
     assert rows["tas_disfa"][-1] == str(runs / "tas_disfa" / "deploy.pt")
     assert rows["old"][-1] == str(reports / "old" / "models" / "deploy.pt")
     assert "unreadable:" in " ".join(rows["broken"]) and "empty file" in " ".join(rows["broken"])
-    assert out[5].startswith("architectures") and "tas_resnet34" in out[6]
+    # the shadowed copy is listed too, as one --model NAME does not reach
+    assert out[5].startswith("  (tas_disfa: by path)") and out[5].endswith(str(reports / "tas_disfa" / "deploy.pt"))
+    assert out[6].startswith("architectures") and "tas_resnet34" in out[7]
     with pytest.raises(FileNotFoundError, match=r"\(the run folders hold broken, tas_disfa, old\)"):
         deploy.find("tas", (runs, reports))
 
@@ -767,3 +769,24 @@ def test_the_figures_leave_the_callers_matplotlib_alone():
     assert matplotlib.get_backend() == before_backend
     changed = {k for k, v in matplotlib.rcParams.items() if str(v) != str(before.get(k))}
     assert not changed, changed
+
+
+@pytest.mark.parametrize("max_faces", [1, 2])
+def test_a_tracked_face_gets_the_detectors_box_and_crop(max_faces):
+    """Tracked frames took the box around the landmarks (~10% larger, not square) where detected
+    frames took dlib's: the CSV's face box jumped every k-th frame and CPC's box crop zoomed in and
+    out, so its tracking check failed (NCC 0.51) and CPC re-detected 4 frames of 5."""
+    from aukit.predict.faces import FacePipeline
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    frames = [face] * 5                                  # a still scene: every frame is the same face
+    pipe = FacePipeline("cpc", detect_every=5, workers=0, max_faces=max_faces)
+    try:
+        got = [faces[0] for _, res in pipe.stream(iter([(0, frames)])) for faces in res]
+    finally:
+        pipe.close()
+    assert all(r.success for r in got) and not any(r.redetected for r in got)
+    detected = np.array(got[0].box, float)
+    for r in got[1:]:
+        assert np.abs(np.array(r.box, float) - detected).max() <= 0.03 * detected[2], (r.box, got[0].box)
+        diff = np.abs(r.aligned.astype(float) - got[0].aligned.astype(float)).mean()
+        assert diff < 3.0, diff                          # the same crop, up to landmark jitter

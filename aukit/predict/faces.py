@@ -3,7 +3,9 @@
 Frames are cut into chunks; a pool of worker processes (one dlib detector + shape
 predictor each) handles a chunk at a time: it detects on the chunk's first frame and
 every ``detect_every``-th frame after it, and in between refits the 68 landmarks inside
-the box of the previous frame's landmarks (dlib's shape predictor as the tracker).
+the box of the previous frame's landmarks (dlib's shape predictor as the tracker). A tracked
+box is drawn as the detector drew the face's last detected one (its place relative to the
+landmarks carried along), so boxes, and a box policy's crops, do not change with the frame's kind.
 
 The shape predictor always returns 68 points, face or not, so each tracked face is checked:
 its aligned crop, as a small grey thumbnail, must correlate with the last detected face's
@@ -49,15 +51,6 @@ def _init(policy: str, min_face: int | None = None) -> None:
     _ALIGNER = FaceAligner(policy, min_face=min_face)
 
 
-def _box_from_landmarks(lm: np.ndarray, shape) -> tuple[int, int, int, int]:
-    """A detector-like box around tracked landmarks (dlib boxes span brows to chin)."""
-    x0, y0 = lm.min(0)
-    x1, y1 = lm.max(0)
-    pad = 0.05 * (x1 - x0)
-    h, w = shape[:2]
-    return (int(max(0, x0 - pad)), int(max(0, y0 - pad)), int(min(w - 1, x1 + pad)), int(min(h - 1, y1 + pad)))
-
-
 def signature(aligned: np.ndarray, side: int = 24) -> np.ndarray | None:
     """Zero-mean, unit-norm grey thumbnail of an aligned face's centre; None for a flat crop."""
     g = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
@@ -69,10 +62,35 @@ def signature(aligned: np.ndarray, side: int = 24) -> np.ndarray | None:
     return v / norm if norm > 0.5 * side else None    # spread under half a grey level: flat
 
 
-def _fit(img: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
-    """A worker's landmarks in ``box`` of a BGR frame, and the RGB aligned crop."""
+def _fit(img: np.ndarray, box, rel=None) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """A worker's landmarks in ``box`` of a BGR frame, the RGB aligned crop and the face box (l, t, r,
+    b). With ``rel`` (a tracked frame, :func:`box_relation`) the box is the detector-like box of the
+    new landmarks, and a box policy (CPC) crops it: the box around the landmarks is ~10% larger and
+    not square, and CPC's crop zoomed in and out between detected and tracked frames."""
     lm = _ALIGNER.landmarks(img, box)
-    return lm, cv2.cvtColor(_ALIGNER.warp(img, _ALIGNER.transform(lm, box)), cv2.COLOR_BGR2RGB)
+    if rel is not None:
+        box = tracked_box(lm, rel, img.shape)
+    return lm, cv2.cvtColor(_ALIGNER.warp(img, _ALIGNER.transform(lm, box)), cv2.COLOR_BGR2RGB), box
+
+
+def box_relation(lm: np.ndarray, box) -> tuple[float, float, float, float]:
+    """Where the detector's box (l, t, r, b) sits relative to the landmarks' bounding box, in units of
+    its width and height: carried along a track, it gives every tracked frame a box as the detector draws it."""
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    l, t, r, b = box
+    return (float((l - x0) / w), float((t - y0) / h), float((r - x1) / w), float((b - y1) / h))
+
+
+def tracked_box(lm: np.ndarray, rel, shape) -> tuple[int, int, int, int]:
+    """The detector-like box of landmarks ``lm`` (:func:`box_relation`), inside the image."""
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    H, W = shape[:2]
+    return (int(round(max(0, x0 + rel[0] * w))), int(round(max(0, y0 + rel[1] * h))),
+            int(round(min(W - 1, x1 + rel[2] * w))), int(round(min(H - 1, y1 + rel[3] * h))))
 
 
 def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
@@ -80,7 +98,7 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
     landmarks do not depend on the channel order; the detector's input and the aligned crop are
     turned to RGB (the warp is per channel, so converting the crop equals warping an RGB frame)."""
     a = _ALIGNER
-    out, prev_lm, conf, ref = [], None, 0.0, None
+    out, prev_lm, conf, ref, rel = [], None, 0.0, None, None
     for j, img in enumerate(images):
         if img is None:
             out.append(FaceResult(False))
@@ -88,8 +106,7 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
             continue
         detect, lost = prev_lm is None or j % max(1, detect_every) == 0, False
         if not detect:
-            box = _box_from_landmarks(prev_lm, img.shape)
-            lm, aligned = _fit(img, box)
+            lm, aligned, box = _fit(img, tracked_box(prev_lm, rel, img.shape), rel)
             if track_ncc > 0:
                 sig = signature(aligned)
                 detect = lost = sig is None or ref is None or float(sig @ ref) < track_ncc
@@ -100,7 +117,8 @@ def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC)
                 prev_lm = None
                 continue
             conf = score
-            lm, aligned = _fit(img, box)
+            lm, aligned, box = _fit(img, box)
+            rel = box_relation(lm, box)
             ref = signature(aligned) if track_ncc > 0 else None
         l, t, r, b = box
         out.append(FaceResult(True, (l, t, r - l, b - t), conf, lm, aligned, redetected=lost))
@@ -138,25 +156,24 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
         detect = not tracks or j % max(1, detect_every) == 0
         if not detect:
             for tr in tracks:
-                lm, aligned = _fit(img, _box_from_landmarks(tr["lm"], img.shape))
+                lm, aligned, (l, t, r, b) = _fit(img, tracked_box(tr["lm"], tr["rel"], img.shape), tr["rel"])
                 sig = signature(aligned) if track_ncc > 0 else None
                 if track_ncc > 0 and (sig is None or tr["ref"] is None or float(sig @ tr["ref"]) < track_ncc):
                     lost = detect = True
                     break
-                l, t, r, b = _box_from_landmarks(lm, img.shape)
                 tr.update(lm=lm, box=(l, t, r - l, b - t))
                 faces.append(FaceResult(True, tr["box"], tr["conf"], lm, aligned, face=tr["face"]))
         if detect:
             faces, new, taken = [], [], set()
             for (l, t, r, b), score in a.detect_all(img, bgr=True, want=max_faces)[:max_faces]:
                 box = (l, t, r - l, b - t)
-                lm, aligned = _fit(img, (l, t, r, b))
+                lm, aligned, _ = _fit(img, (l, t, r, b))
                 over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
                 best = max(over, default=(0.0, None))
                 face = best[1] if best[0] >= SAME_FACE_IOU else next_id
                 next_id = max(next_id, face + 1)
                 taken.add(face)
-                new.append(dict(face=face, lm=lm, box=box, conf=score,
+                new.append(dict(face=face, lm=lm, box=box, conf=score, rel=box_relation(lm, (l, t, r, b)),
                                 ref=signature(aligned) if track_ncc > 0 else None))
                 faces.append(FaceResult(True, box, score, lm, aligned, redetected=lost, face=face))
             tracks = new
