@@ -236,6 +236,12 @@ def test_track_history_splits_runs_per_face():
     assert [(run, [int(a[0, 0, 0]) for a in before]) for run, before in seqs] == [([0], [11, 12]), ([1], [])]
     photos = TrackHistory(context=2, consecutive=False)
     assert [run for run, _ in photos.split(g1, [0, 0, 1, 1, 2, 2])] == [[0], [2], [4], [1], [3]]
+    # a face detected afresh after a failed track check (a cut to another person) starts a new run:
+    # CPC read the first person's frames as the second's context
+    cut = TrackHistory(context=2, consecutive=True)
+    g3 = [face(0, 1), face(0, 2), dataclasses.replace(face(0, 3), redetected=True), face(0, 4)]
+    assert [(run, [int(a[0, 0, 0]) for a in before]) for run, before in cut.split(g3, [0, 1, 2, 3])] == \
+        [([0, 1], []), ([2, 3], [])]
 
 
 def test_compiled_model_gives_the_eager_rows_and_falls_back(model_path, tmp_path, monkeypatch, recwarn):

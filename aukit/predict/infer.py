@@ -61,7 +61,8 @@ class TrackHistory:
 
     def split(self, faces: list, frame_index: list[int]) -> list[tuple[list[int], list[np.ndarray]]]:
         """This group's successful faces (``faces[i]``, from frame ``frame_index[i]``) as sequences:
-        ``(indices into faces, aligned faces to read before them)``, and the history updated."""
+        ``(indices into faces, aligned faces to read before them)``, and the history updated. A run
+        breaks at a gap in the frames and at a face detected afresh after a failed track check."""
         first = min(frame_index, default=0)
         self.tracks = {t: h for t, h in self.tracks.items() if h[0] >= first - 1}  # ended tracks let go
         by_track: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -74,7 +75,9 @@ class TrackHistory:
             run: list[int] = []
             before: list[np.ndarray] = []
             for f, i in items:
-                if not (self.consecutive and last is not None and f == last + 1):
+                # a face detected afresh after its track failed the check (a cut to another person, say)
+                # starts a new sequence: its context held the face before
+                if not (self.consecutive and last is not None and f == last + 1) or faces[i].redetected:
                     if run:                                   # a gap: the run so far is one sequence
                         seqs.append((run, before))
                     run, before, hist = [], [], []
