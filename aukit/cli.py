@@ -87,6 +87,15 @@ def _pixels(text: str) -> int:
     return n
 
 
+def _min_face(text: str) -> int:
+    from .data.align import SMALLEST_FACE
+    n = _pixels(text)
+    if 0 < n < SMALLEST_FACE:
+        raise argparse.ArgumentTypeError(f"dlib finds faces of {SMALLEST_FACE} px and more (0: do not look closer), "
+                                         f"got {n}")
+    return n
+
+
 def _non_negative(text: str) -> int:
     n = int(text)
     if n < 0:
@@ -289,9 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--track-ncc", type=float, default=None,
                    help="a tracked face correlating less than this with the last detected one is detected afresh "
                         "(default 0.6; 0: trust the tracker)")
-    s.add_argument("--min-face", type=_pixels, default=100,
-                   help="smallest face to find, in pixels of the input (dlib box side, default 100): where detection "
-                        "on a copy downscaled to 640 px finds none, it looks again closer (slower); 0: never")
+    s.add_argument("--min-face", type=_min_face, default=100,
+                   help="smallest face to find, in pixels of the input (dlib box side, default 100, at least 30): "
+                        "where detection on a copy downscaled to 640 px finds none, it looks again closer, on a "
+                        "copy enlarged up to 2x for faces under 60 px (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
     s.add_argument("--frame-step", type=_at_least_one, default=1,

@@ -173,6 +173,20 @@ def test_a_small_face_in_a_large_frame_is_found(model_path, tmp_path):
     assert centres[0] < 1080 and 1200 < centres[1] < 1840
 
 
+def test_faces_under_60_px_are_found_on_an_enlarged_copy():
+    """--min-face 30 did nothing: the second look never went closer than the frame itself, where dlib
+    misses faces under ~55 px. It now enlarges the copy (up to 2x); below 30 px is refused."""
+    from aukit.data.align import FaceAligner
+    face = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (200, 200), interpolation=cv2.INTER_AREA)
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    frame[20:220, 60:260] = face                       # a dlib box of about 40 px
+    assert FaceAligner("tas", min_face=100).detect(frame, bgr=True)[0] is None
+    box, _ = FaceAligner("tas", min_face=35).detect(frame, bgr=True)
+    assert box is not None and 25 <= box[2] - box[0] <= 60 and 60 <= box[0] and box[2] <= 260
+    with pytest.raises(ValueError, match="dlib finds faces of 30 px and more"):
+        FaceAligner("tas", min_face=20)
+
+
 class _WindowLength(nn.Module):
     """A sequence model that reports, for each frame, how many frames its causal window holds:
     reading a batch as one sequence, frame t sees min(t, context) + 1 frames (CPC's contract)."""

@@ -129,6 +129,8 @@ def dlib_models():
 # The smallest dlib box (pixels at the detector's scale) the HOG detector finds without pyramid
 # upsampling: the astronaut's face was found at 51 px and missed at 44 (1080p canvas, several scales).
 DLIB_MIN_BOX = 60
+MAX_UPSCALE = 2.0   # the closest second look: a copy enlarged 2x, so faces down to DLIB_MIN_BOX / 2 = 30 px
+SMALLEST_FACE = int(DLIB_MIN_BOX / MAX_UPSCALE)
 
 
 class FaceAligner:
@@ -146,8 +148,9 @@ class FaceAligner:
 
     def __init__(self, policy: str | AlignPolicy = "tas", min_face: int | None = None):
         self.policy = get_policy(policy)
-        if min_face is not None and min_face < 1:
-            raise ValueError(f"min_face must be a positive number of pixels, got {min_face}")
+        if min_face is not None and min_face < SMALLEST_FACE:
+            raise ValueError(f"min_face: dlib finds faces of {SMALLEST_FACE} px and more (on a copy enlarged "
+                             f"{MAX_UPSCALE:g}x), got {min_face}")
         self.min_face = min_face
 
     @property
@@ -176,15 +179,17 @@ class FaceAligner:
         f = min(1.0, self.policy.det_max_side / max(h, w))
         found = self._detect_at(rgb, f, bgr)
         if len(found) < want and self.min_face is not None and self.min_face * f < DLIB_MIN_BOX:
-            closer = self._detect_at(rgb, min(1.0, DLIB_MIN_BOX / self.min_face), bgr)   # small faces
+            # small faces: a copy where a min_face face spans DLIB_MIN_BOX (enlarged for faces under 60 px)
+            closer = self._detect_at(rgb, min(MAX_UPSCALE, DLIB_MIN_BOX / self.min_face), bgr)
             found = closer if len(closer) > len(found) else found
         return found
 
     def _detect_at(self, rgb: np.ndarray, f: float, bgr: bool) -> list[tuple[tuple[int, int, int, int], float]]:
-        """:meth:`detect_all` on a copy scaled by ``f`` (<= 1); boxes in image pixels."""
+        """:meth:`detect_all` on a copy scaled by ``f`` (<= MAX_UPSCALE); boxes in image pixels."""
         p = self.policy
         h, w = rgb.shape[:2]
-        small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else rgb
+        small = rgb if f == 1 else cv2.resize(rgb, (round(w * f), round(h * f)),
+                                             interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
         if bgr:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         rects, scores, _ = self.detector.run(np.ascontiguousarray(small), p.det_upsample, p.det_threshold)

@@ -244,8 +244,8 @@ class FacePipeline:
 
     def __init__(self, policy: str, detect_every: int = 5, workers: int | None = None,
                  track_ncc: float = TRACK_NCC, max_faces: int = 1, min_face: int | None = MIN_FACE):
-        from ..data.align import get_policy
-        get_policy(policy)                       # an unknown policy fails here, not in every worker
+        from ..data.align import FaceAligner, get_policy
+        FaceAligner(policy, min_face=min_face)   # an unknown policy or min_face fails here, not in every worker
         if max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         self.policy, self.detect_every, self.track_ncc = policy, detect_every, track_ncc
