@@ -307,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frame-step", type=_at_least_one, default=1,
                    help="predict frames 0, N, 2N, ... only (Py-Feat's skip_frames): a long recording at 5 "
                         "frames/s from 30 is --frame-step 6; rows keep the frame numbers and times")
-    s.add_argument("--smooth", type=_non_negative, default=0, help="moving-average window in frames (0: off)")
+    s.add_argument("--smooth", type=_non_negative, default=0,
+                   help="centred moving average over this many predicted rows of each face (0: off; with "
+                        "--frame-step N a row is every N-th frame)")
     s.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "
                         "24 without); falls back to the plain model where compiling fails")

@@ -810,3 +810,18 @@ def test_a_tracked_face_gets_the_detectors_box_and_crop(max_faces):
         assert np.abs(np.array(r.box, float) - detected).max() <= 0.03 * detected[2], (r.box, got[0].box)
         diff = np.abs(r.aligned.astype(float) - got[0].aligned.astype(float)).mean()
         assert diff < 3.0, diff                          # the same crop, up to landmark jitter
+
+
+def test_a_sequence_model_on_photos_says_it_read_each_alone(tmp_path, capsys):
+    """CPC reads consecutive frames; on a photo (or a folder without --frames) each is read alone,
+    and its outputs differ from a video's by up to 0.6: the CSV header and the summary now say so."""
+    from aukit.methods.cpc import CPCModelConfig, CPCNet
+    from aukit.methods.cpc.deploy import export_deployable
+    torch.manual_seed(0)
+    path = export_deployable(CPCNet(CPCModelConfig(image_size=32, num_aus=2)).eval(), ["AU06", "AU12"],
+                             tmp_path / "cpc.pt", "synthau-disfa", window=3, stride=2, size=32)
+    img = tmp_path / "astronaut.png"
+    cv2.imwrite(str(img), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    res = predict(img, str(path), tmp_path / "out", workers=0, plot=False)
+    assert "# note: cpc reads 4 consecutive frames before each one; these are photos" in res.csv.read_text()
+    assert "each was read alone" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -281,6 +282,12 @@ class Predictor:
                   f"track_lost_redetected={redetected}"]
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
+        if net.context and not consecutive(info["kind"], frames):
+            note = (f"note: {spec.method or spec.model} reads {net.context} consecutive frames before each one; "
+                    "these are photos, so each was read alone, without them (outputs differ from a video's; "
+                    "give --frames if the folder holds one video's frames)")
+            header.append(note)
+            print(f"[aukit] {stem}: {note}", file=sys.stderr)
         skipped = info.get("skipped", [])
         if skipped:
             header.append(f"skipped, not images: {len(skipped)} file(s) or folder(s): " + ", ".join(skipped[:MAX_PROBLEMS])
