@@ -101,6 +101,8 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("time (s)" if df["timestamp"].max() > 0 else "frame")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("intensity" if suffix == "_r" else "probability", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
