@@ -825,3 +825,18 @@ def test_a_sequence_model_on_photos_says_it_read_each_alone(tmp_path, capsys):
     res = predict(img, str(path), tmp_path / "out", workers=0, plot=False)
     assert "# note: cpc reads 4 consecutive frames before each one; these are photos" in res.csv.read_text()
     assert "each was read alone" in capsys.readouterr().err
+
+
+def test_faces_in_a_folder_of_photos_are_numbered_per_photo(model_path, tmp_path):
+    """--max-faces 2 on unrelated photos linked face ids across them by box overlap (ten photos of
+    different people all face 0, or ids counting up over the folder): each photo's faces are 0, 1."""
+    face = cv2.resize(cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR), (320, 320))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, top in enumerate((0, 330)):                   # two faces a photo, none overlapping the other photo's
+        img = np.full((660, 660, 3), 90, np.uint8)
+        img[top:top + 320, 0:320] = face
+        img[top:top + 320, 340:660] = face
+        cv2.imwrite(str(folder / f"{i}.png"), img)
+    df = _read(predict(folder, str(model_path), tmp_path / "out", workers=0, max_faces=2, plot=False).csv)
+    assert df.groupby("file")["face_id"].apply(list).to_dict() == {"0.png": [0, 1], "1.png": [0, 1]}

@@ -231,6 +231,7 @@ class Predictor:
                                 out / f"{stem}_annotated.avi", info["fps"] / frame_step)   # plays in real time
 
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
+        photos = not consecutive(info["kind"], frames)   # unrelated pictures: no identity carried between them
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
         try:
             while True:
@@ -239,7 +240,12 @@ class Predictor:
                 stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                if ids is not None:
+                if photos:                            # each photo's faces 0, 1, ... by detection score
+                    for faces in item[1]:
+                        for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
+                            r.face = k
+                        faces.sort(key=lambda r: r.face)
+                elif ids is not None:
                     ids.link(item[1])
                 if not annotate_video:                # the faces are aligned: the frames are not needed again
                     for f in item[0]:
