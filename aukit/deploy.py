@@ -145,7 +145,7 @@ def available(runs: str | Path | tuple = RUN_FOLDERS, shadowed: bool = False) ->
         if not root.is_dir():
             continue
         for d in sorted(p for p in root.iterdir() if p.is_dir()):
-            if (d / ".aukit-run.lock").exists():   # nb.RUN_LOCK: aukit run --out d running, or killed: model/ may be stale
+            if (d / ".aukit-run.lock").exists():   # nb.RUN_LOCK: a run into d is going on, or was killed
                 continue
             for cand in (d / sub for sub in IN_RUN):
                 if cand.is_file():

@@ -173,7 +173,7 @@ def run_job(method: str, job: JobConfig) -> dict:
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
     configs = CONFIGS[method](job)
     from .data.splits import fold_subjects
-    fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(method, job))  # a bad fold: before the folder
+    fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(method, job))  # a bad fold: before mkdir
     rank, world = init_distributed()
     held, started, out = None, False, Path(job.out_dir)
     try:

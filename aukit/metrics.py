@@ -135,8 +135,9 @@ def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
     """
     p, y = _occurrence_pairs(prob, label)
     if p.size and (p.min() < 0 or p.max() > 1):
-        raise ValueError(f"f1 takes probabilities in 0..1 (positive: >= {threshold}), got {p.min():.3g}..{p.max():.3g}: "
-                         "logits need a sigmoid; intensities an occurrence rule (disfa_occurrence)")
+        raise ValueError(f"f1 takes probabilities in 0..1 (positive: >= {threshold}), got "
+                         f"{p.min():.3g}..{p.max():.3g}: logits need a sigmoid; intensities an occurrence rule "
+                         "(disfa_occurrence)")
     hit = p >= threshold
     pos = y == 1
     tp = np.count_nonzero(hit & pos)

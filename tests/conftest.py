@@ -36,3 +36,13 @@ def synthau_tiny(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def _fresh_run_state():
+    """The folds and partial-copy notes a process's loaders record (aukit.data.splits) label its
+    reports; each test starts without another test's."""
+    from aukit.data import splits
+    splits.USED.clear()
+    splits.PARTIAL.clear()
+    yield

@@ -122,7 +122,8 @@ def _bars_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     for k, (_, row) in enumerate(faces.iterrows()):
         ax.bar(x + (k - (len(faces) - 1) / 2) * width, [row[f"{a}{suffix}"] for a in aus], width, color=colours[k],
                label=f"face {int(row['face_id'])}" if len(faces) > 1 else None)
-    ax.set_xticks(x, aus, rotation=45 if len(aus) > 8 else 0)
+    ax.set_xticks(x, aus, rotation=45 if len(aus) > 8 else 0, ha="right" if len(aus) > 8 else "center",
+                  rotation_mode="anchor")            # a slanted label ends under its bar
     ax.set_ylim(0, 5 if suffix == "_r" else 1)
     ax.set_ylabel("intensity (0-5)" if suffix == "_r" else "occurrence probability")
     if len(faces) > 1:

@@ -170,7 +170,8 @@ class Predictor:
                  frame_step: int = 1) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
         ``frame_step``: only frames 1, 1 + step, 1 + 2 * step, ... (Py-Feat's ``skip_frames``); rows keep
-        the input's frame numbers (counted from 1, as OpenFace's) and times. A sequence model (CPC), which reads consecutive frames, refuses it.
+        the input's frame numbers (counted from 1, as OpenFace's) and times. A sequence model (CPC),
+        which reads consecutive frames, refuses it.
         ``progress``: a bar over the frames (their count from the container for a video).
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
         tracked between detections, and a sequence model (CPC) reads them as a sequence.
@@ -280,7 +281,8 @@ class Predictor:
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
-        header = [f"aukit predict: input={input}{clock}", f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
+        header = [f"aukit predict: input={input}{clock}",
+                  f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
                   f"policy={spec.policy} size={spec.size} frame_step={frame_step} detect_every={every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",

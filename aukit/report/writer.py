@@ -175,8 +175,9 @@ class Report:
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
         notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
         if self.synthetic_side_sets:
-            notes.append(f"This {self.dataset} run also read synthetic SynthAU data: {', '.join(self.synthetic_side_sets)} "
-                         "(side sets default to SynthAU's; CPC's -p pool and RTATL's -p unlabelled take real ones).")
+            notes.append(f"This {self.dataset} run also read synthetic SynthAU data: "
+                         f"{', '.join(self.synthetic_side_sets)} (side sets default to SynthAU's; CPC's -p pool and "
+                         "RTATL's -p unlabelled take real ones).")
         notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))

@@ -28,8 +28,9 @@ def intensity_curves(labels, preds: Mapping[str, np.ndarray], keyframes=None, au
     labels (T,) or (T, n_aus) on 0..5 (NaN = unlabelled, drawn as gaps); preds
     ``{name: same shape}`` (NaN: no prediction, e.g. no face); keyframes: frame indices
     (shared) or ``{au: indices}``, marked on the label curve; ``show_icc`` adds ICC(3,1) of
-    each prediction to the legend, over the frames that have both; ``cursor`` draws a vertical line at that frame. ``axes`` (a list of n_aus
-    Axes) draws into an existing figure. Returns the Figure.
+    each prediction to the legend, over the frames that have both; ``cursor`` draws a vertical
+    line at that frame. ``axes`` (a list of n_aus Axes) draws into an existing figure; ``aus``
+    default to a DataFrame's column names. Returns the Figure.
     """
     if not isinstance(preds, Mapping):
         raise TypeError(f"preds is a dict {{model name: predictions}}, got {type(preds).__name__}")
@@ -49,7 +50,8 @@ def intensity_curves(labels, preds: Mapping[str, np.ndarray], keyframes=None, au
             raise ValueError(f"keyframes must be frame indices in 0..{len(y) - 1}, got {np.asarray(kf).tolist()}")
     values = np.concatenate([y.ravel(), *[v.ravel() for v in p.values()]])
     values = values[np.isfinite(values)]
-    lo, hi = min(-0.2, values.min() - 0.2) if values.size else -0.2, max(5.2, values.max() + 0.2) if values.size else 5.2
+    lo = min(-0.2, values.min() - 0.2) if values.size else -0.2
+    hi = max(5.2, values.max() + 0.2) if values.size else 5.2
     with theme("whitegrid"):
         if axes is None:
             fig, grid = new_figure(len(names), 1, size=(6.0, 1.8), sharex=True)

@@ -70,7 +70,8 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
     subject = index["subject"].iloc[0] if subject is None else subject
     if not (index["subject"] == subject).any():
         known = list(pd.unique(index["subject"]))
-        raise ValueError(f"subject {subject!r} is not in the index (it has {known[:10]}{' ...' if len(known) > 10 else ''})")
+        more = " ..." if len(known) > 10 else ""
+        raise ValueError(f"subject {subject!r} is not in the index (it has {known[:10]}{more})")
     if sequence is None:
         sequence = index.loc[index["subject"] == subject, "sequence"].iloc[0]
     au = aus[0] if au is None else au

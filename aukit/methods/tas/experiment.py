@@ -86,7 +86,8 @@ def eval_rows(data: TASData, stride: int = 1, split: str = "test") -> np.ndarray
 def evaluate(model: TASNet, data: TASData, opts: RunOptions, *, rows: np.ndarray | None = None,
              features: bool = False) -> dict:
     """Single-image inference on test rows -> flat metrics (icc_<AU>, icc_avg, mae_<AU>, mae_avg) on 0..5,
-    their degenerate cases (``flags``, :func:`aukit.metrics.flat_per_au`), ``pred``/``label`` (n, C) on 0..5, ``rows`` and, if asked, ``features`` (n, C, d)."""
+    their degenerate cases (``flags``, :func:`aukit.metrics.flat_per_au`), ``pred``/``label`` (n, C) on
+    0..5, ``rows`` and, if asked, ``features`` (n, C, d)."""
     rows = eval_rows(data, opts.eval_stride) if rows is None else rows
     loader = frame_batches(data, rows, batch_size=opts.eval_batch, device=opts.torch_device(), size=opts.size)
     out = predict(model, loader, features=features)
