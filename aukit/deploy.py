@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from . import checkpoint as ckpt
+from .nb import RUN_LOCK
 from .registry import create_model
 from .runtime import image_layout
 
@@ -145,7 +146,7 @@ def available(runs: str | Path | tuple = RUN_FOLDERS, shadowed: bool = False) ->
         if not root.is_dir():
             continue
         for d in sorted(p for p in root.iterdir() if p.is_dir()):
-            if (d / ".aukit-run.lock").exists():   # nb.RUN_LOCK: a run into d is going on, or was killed
+            if (d / RUN_LOCK).exists():   # a run into d is going on, or was killed: model/ may be stale
                 continue
             for cand in (d / sub for sub in IN_RUN):
                 if cand.is_file():

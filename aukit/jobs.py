@@ -67,7 +67,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     from .methods.tas import experiment as te
     from .methods.tas.data import load_data
 
-    data = load_data(job.dataset, job_fold("tas", job), cfg.train.T)
+    data = load_data(job.dataset, job_fold(job), cfg.train.T)
     cfg.model.n_aus = data.n_aus                  # recorded as built (train_model sizes the heads so)
     size = cfg.train.image_size
     opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
@@ -160,7 +160,7 @@ def check_job_folder(method: str, job: JobConfig) -> None:
     save_yaml(now, rec)
 
 
-def job_fold(method: str, job: JobConfig) -> int | str:
+def job_fold(job: JobConfig) -> int | str:
     """The fold a TAS job splits by: 1..3, or 'fera' for ``fold: 0`` (as the TAS notebook's -p fold 0)."""
     return "fera" if job.fold == 0 else job.fold
 
@@ -173,7 +173,7 @@ def run_job(method: str, job: JobConfig) -> dict:
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
     configs = CONFIGS[method](job)
     from .data.splits import fold_subjects
-    fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(method, job))  # a bad fold: before mkdir
+    fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(job))  # a bad fold: before mkdir
     rank, world = init_distributed()
     held, started, out = None, False, Path(job.out_dir)
     try:
@@ -203,18 +203,17 @@ FINISHED = ("metrics.json", "deploy.pt", "run.yaml")   # what a job writes when 
 def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
     t0 = time.perf_counter()
     res = JOBS[method](job, rank, configs)
-    if rank == 0:
+    if rank == 0:                 # run_job made the folder
         out = Path(job.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         hist, cfg = res.pop("history", []), res.pop("config", None)
-        metrics = {**res, "method": method, "dataset": job.dataset, "fold": job.fold, "seed": job.seed,
-                   "world_size": world}
+        record = {**res, "method": method, "dataset": job.dataset, "fold": job.fold, "seed": job.seed,
+                  "world_size": world}
         if world > 1 and hist:
-            metrics["ranks_in_sync"] = hist[-1].get("ranks_in_sync")   # fit checked the ranks' weights agree
+            record["ranks_in_sync"] = hist[-1].get("ranks_in_sync")    # fit checked the ranks' weights agree
         from .data.splits import PARTIAL
         if PARTIAL:                                                 # AUKIT_ALLOW_PARTIAL=1 on an incomplete copy
-            metrics["partial_copy"] = list(PARTIAL)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            record["partial_copy"] = list(PARTIAL)
+        (out / "metrics.json").write_text(json.dumps(record, indent=1))
         ips = [h.get("images_per_s", 0.0) for h in hist]
         write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method, "method_config": cfg},
                        seed=job.seed, dataset=job.dataset, wall_time_s=round(time.perf_counter() - t0, 2),

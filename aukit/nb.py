@@ -12,7 +12,6 @@ import functools
 import json
 import os
 import re
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -102,33 +101,16 @@ RUN_LOCK = ".aukit-run.lock"   # in a run's folder while it runs; left by a run 
 
 def claim_folder(out: Path, notebook: str, where: str = "--out"):
     """Refuse a folder another live run is writing into (two runs into one --out wiped each other's
-    tables and metrics, both exiting 0); else mark it as this run's: ``RUN_LOCK`` names this host
-    and pid and stays flock'd while the run lasts (a dead holder holds nothing). Returns the open
-    lock file, for :func:`release_folder`."""
-    import fcntl
-
-    from .data.lock import Busy
-    f = open(out / RUN_LOCK, "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "another process"
-        f.close()
-        raise Busy(f"{holder} is running {notebook} into {out}: wait for it, or give another {where}") from None
-    except OSError:                                 # a filesystem without locks: run unguarded
-        pass
-    f.seek(0)
-    f.truncate()
-    f.write(f"{socket.gethostname()} pid {os.getpid()}")
-    f.flush()
-    return f
+    tables and metrics, both exiting 0); else mark it as this run's with ``RUN_LOCK``
+    (:func:`aukit.data.lock.hold`). Returns the open lock file, for :func:`release_folder`."""
+    from .data.lock import hold
+    return hold(out / RUN_LOCK, f"{{holder}} is running {notebook} into {out}: wait for it, or give another {where}")
 
 
 def release_folder(out: Path, f) -> None:
     """The run ended (finished or failed, its error.txt written): drop its lock file."""
-    (out / RUN_LOCK).unlink(missing_ok=True)
-    f.close()
+    from .data.lock import drop
+    drop(out / RUN_LOCK, f)
 
 
 # a parameters cell's annotation -> the values a run may give it (bool is no int here)

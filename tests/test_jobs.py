@@ -178,5 +178,5 @@ def test_a_bad_fold_is_refused_before_the_folder_and_fold_0_is_fera(tmp_path):
     p.write_text(yaml.safe_dump({"dataset": "synthau-bp4d", "fold": 4, "out_dir": str(tmp_path / "o")}))
     assert main(["train", "tas", "--config", str(p)]) == 2
     assert not (tmp_path / "o").exists()
-    assert job_fold("tas", JobConfig(dataset="bp4d", fold=0)) == "fera"
-    assert job_fold("tas", JobConfig(dataset="bp4d", fold=2)) == 2
+    assert job_fold(JobConfig(dataset="bp4d", fold=0)) == "fera"
+    assert job_fold(JobConfig(dataset="bp4d", fold=2)) == 2

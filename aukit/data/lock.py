@@ -20,7 +20,43 @@ from pathlib import Path
 
 
 class Busy(ValueError):
-    """Another process holds a lock the caller does not wait for (a run folder: aukit.nb.claim_folder)."""
+    """Another process holds a lock the caller does not wait for (:func:`hold`)."""
+
+
+def hold(path: str | os.PathLike, busy: str):
+    """Take the lock file ``path`` without waiting and name this process in it; when another live
+    process holds it, :class:`Busy` with ``busy`` formatted with its ``holder``. Returns the open
+    file, which keeps the lock until :func:`drop` (or this process's end: a killed holder holds
+    nothing, and leaves the file behind as a trace). A filesystem without locks runs unguarded."""
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(f)
+        f.close()
+        raise Busy(busy.format(holder=holder)) from None
+    except OSError:
+        pass
+    _sign(f)
+    return f
+
+
+def drop(path: str | os.PathLike, f) -> None:
+    """Release :func:`hold`'s lock and remove its file: the holder ended as it meant to."""
+    Path(path).unlink(missing_ok=True)
+    f.close()
+
+
+def _holder(f) -> str:
+    f.seek(0)
+    return f.read().strip() or "another process"
+
+
+def _sign(f) -> None:
+    f.seek(0)
+    f.truncate()
+    f.write(f"{socket.gethostname()} pid {os.getpid()}")
+    f.flush()
 
 
 @contextlib.contextmanager
@@ -46,8 +82,7 @@ def _lock(f, path: Path, what: str, announce) -> bool:
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "another process"
+        holder = _holder(f)
         announce(f"waiting: {holder} is {what} ({path})")
         t0 = time.perf_counter()
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -55,8 +90,5 @@ def _lock(f, path: Path, what: str, announce) -> bool:
     except OSError as e:
         announce(f"note: cannot lock {path} ({e.strerror}); parallel runs may each be {what}")
         return False
-    f.seek(0)
-    f.truncate()
-    f.write(f"{socket.gethostname()} pid {os.getpid()}")
-    f.flush()
+    _sign(f)
     return True

@@ -290,7 +290,7 @@ class Predictor:
                   f"track_lost_redetected={redetected}"]
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
-        if net.context and not consecutive(info["kind"], frames):
+        if net.context and photos:
             note = (f"note: {spec.method or spec.model} reads {net.context} consecutive frames before each one; "
                     "these are photos, so each was read alone, without them (outputs differ from a video's; "
                     "give --frames if the folder holds one video's frames)")
