@@ -154,7 +154,10 @@ def test_a_failed_part_is_recorded_and_the_step_timings_kept(synthau_tiny, tmp_p
     """A machine without dlib's models still gets its training-step table; the failure is named."""
     import aukit.bench.run as R
 
-    def no_dlib(preset):
+    asked = []
+
+    def no_dlib(preset, flow=True):
+        asked.append(flow)
         raise FileNotFoundError("dlib model missing: /nowhere/shape_predictor_68_face_landmarks.dat")
 
     monkeypatch.setattr(R, "bench_prepare", no_dlib)
@@ -162,6 +165,7 @@ def test_a_failed_part_is_recorded_and_the_step_timings_kept(synthau_tiny, tmp_p
                     inference=False, predict=False)
     assert _pos(res["methods"]["tas"]["real_img_s"])
     assert res["prepare"] == {"error": "FileNotFoundError: dlib model missing: /nowhere/shape_predictor_68_face_landmarks.dat"}
+    assert asked == [False]              # RTATL's TV-L1 flow is timed only when RTATL is benchmarked
     md = (tmp_path / "bench.md").read_text()
     assert "## prepare: failed" in md and "shape_predictor_68" in md and "| tas |" in md
     with pytest.raises(FileNotFoundError, match="dlib model missing"):

@@ -272,6 +272,8 @@ def test_rtatl_flow_step_default_reaches_optflow_and_the_prepare_bench(monkeypat
     assert flows.kwargs["step"] == res["flow_step"] == 2
     prep.time_prepare(max_frames=3, flow_size=4, flow_step=5, workers=1)
     assert flows.kwargs["step"] == 5
+    res = prep.time_prepare(max_frames=3, flow_size=4, workers=1, with_flow=False)   # a bench without RTATL
+    assert len(flows.calls) == 2 and "flow_pairs" not in res and res["frames"] == 3
 
 
 def test_optflow_does_not_import_the_methods_when_it_loads():

@@ -116,11 +116,12 @@ def timing_problem(row: dict) -> str | None:
     return None
 
 
-def bench_prepare(preset: str) -> dict:
+def bench_prepare(preset: str, flow: bool = True) -> dict:
+    """prepare's frames/s; RTATL's TV-L1 flow too when ``flow`` (RTATL among the methods)."""
     from .prep import time_prepare
     if preset == "tiny":
-        return time_prepare("synthau-bp4d", "tas", max_frames=40, flow_size=32)
-    return time_prepare("synthau-bp4d", "tas", flow_size=64)
+        return time_prepare("synthau-bp4d", "tas", max_frames=40, flow_size=32, with_flow=flow)
+    return time_prepare("synthau-bp4d", "tas", flow_size=64, with_flow=flow)
 
 
 def bench_inference(methods, device: torch.device, preset: str, *, reps: int, warmup: int,
@@ -190,7 +191,7 @@ def run_bench(methods=None, *, device=None, preset: str | None = None, out: str 
             print(f"aukit bench: {name} failed: {type(e).__name__}: {e}")
 
     if prepare:
-        part("prepare", lambda: bench_prepare(preset))
+        part("prepare", lambda: bench_prepare(preset, flow="rtatl" in methods))
     if inference:
         part("inference", lambda: bench_inference(methods, dev, preset, reps=reps, warmup=warmup,
                                                   batch_sizes=inference_batch_sizes))
@@ -367,9 +368,10 @@ def markdown(res: dict) -> str:
         p = res["prepare"]
         lines += ["", "## aukit prepare", "",
                   f"- {p['dataset']} / {p['policy']}: {p['frames']} frames, {_f(p['frames_per_s'])} frames/s end to "
-                  f"end (detect + align {_f(p['frames_per_s_detect_align'])} frames/s), {p['workers']} workers",
-                  f"- TV-L1 flow ({p['flow_size']}x{p['flow_size']}): {p['flow_pairs']} pairs, "
-                  f"{_f(p['flow_pairs_per_s'])} pairs/s"]
+                  f"end (detect + align {_f(p['frames_per_s_detect_align'])} frames/s), {p['workers']} workers"]
+        lines += [f"- TV-L1 flow ({p['flow_size']}x{p['flow_size']}): {p['flow_pairs']} pairs, "
+                  f"{_f(p['flow_pairs_per_s'])} pairs/s" if "flow_pairs" in p else
+                  "- TV-L1 flow: not timed (RTATL not among the methods)"]
     if res.get("inference") and "error" not in res["inference"]:
         bss = [k[2:-6] for k in next(iter(res["inference"].values())) if k.startswith("bs") and k.endswith("_img_s")]
         lines += ["", "## Inference of the deployable models (images/s, uint8 faces in)", "",
