@@ -42,6 +42,30 @@ def test_a_prepare_waits_for_the_one_under_way(env, capsys):
     said = capsys.readouterr().out
     assert f"waiting: {socket.gethostname()} pid {os.getpid()} is preparing bp4d ({lock})" in said
     assert lock.read_text() == ""                                  # no holder once released
+    assert "ended without finishing" not in said                   # the holder released it
+
+
+def test_a_waiter_says_when_the_holder_was_killed(tmp_path):
+    """A holder killed mid-way leaves its name in the file: the waiter says it takes over rather
+    than 'waited 6 s for host pid N', which read as if that run had done the work."""
+    lock = tmp_path / "x.lock"
+    code = ("import sys, time; from aukit.data.lock import exclusive\n"
+            f"with exclusive({str(lock)!r}, 'preparing x'):\n    print('HELD', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        said = []
+        t, _ = _in_thread(lambda: exclusive(lock, "preparing x", announce=said.append).__enter__())
+        time.sleep(0.5)
+        assert t.is_alive() and said == [f"waiting: {socket.gethostname()} pid {holder.pid} is preparing x ({lock})"]
+        holder.kill()
+        t.join(30)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert said[1].startswith("waited ") and said[1].endswith(
+        f"for {socket.gethostname()} pid {holder.pid}; it ended without finishing (killed or crashed): "
+        "this process takes over"), said
 
 
 def test_a_flow_waits_for_the_one_under_way(env, monkeypatch):

@@ -86,7 +86,9 @@ def _lock(f, path: Path, what: str, announce) -> bool:
         announce(f"waiting: {holder} is {what} ({path})")
         t0 = time.perf_counter()
         fcntl.flock(f, fcntl.LOCK_EX)
-        announce(f"waited {time.perf_counter() - t0:.0f} s for {holder}")
+        ended = ("" if _holder(f) == "another process"   # a holder that finishes empties the file
+                 else "; it ended without finishing (killed or crashed): this process takes over")
+        announce(f"waited {time.perf_counter() - t0:.0f} s for {holder}{ended}")
     except OSError as e:
         announce(f"note: cannot lock {path} ({e.strerror}); parallel runs may each be {what}")
         return False
