@@ -110,7 +110,9 @@ def mae(pred, label, *, return_flag: bool = False):
 def pcc(pred, label, *, return_flag: bool = False):
     """Pearson correlation of one AU, both (N,). 0.0 flagged when a side is constant."""
     p, y = _pairs(pred, label)
-    if p.size < 2 or np.ptp(p) == 0:
+    if p.size < 2:
+        raise ValueError("PCC needs at least 2 labelled frames")
+    if np.ptp(p) == 0:
         return _out(0.0, FLAG_CONSTANT_PRED, return_flag)
     if np.ptp(y) == 0:
         return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)

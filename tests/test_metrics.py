@@ -108,6 +108,9 @@ def test_constant_prediction_is_zero_and_flagged():
         assert value == 0.0 and flag == "constant_prediction"
     value, flag = M.icc31(label, np.zeros(6), return_flag=True)
     assert value == 0.0 and flag == "constant_label"
+    for fn, name in ((M.icc31, "ICC"), (M.pcc, "PCC")):   # one frame is too few, not a constant prediction
+        with pytest.raises(ValueError, match=f"{name} needs at least 2 labelled frames"):
+            fn([1.0, 2.0], [3.0, np.nan])
     assert M.mae(pred, label) == pytest.approx(np.abs(label - 2).mean())
 
 
