@@ -49,8 +49,29 @@ def test_splits_windows_and_clips(tiny):
     loader.set_epoch(1)
     slots.append(loader.slots)
     assert not torch.equal(slots[0], slots[1])                          # positions re-drawn per epoch
-    clips = clip_rows(pool.frames, pool.train_rows, 6, 2, None, seed=0)
-    assert clips.shape[1] == 6 and (pool.seq_id[clips] == pool.seq_id[clips[:, :1]]).all()
+    clips = clip_rows(pool.frames, pool.train_rows, 5, 2, None, seed=0)     # 9 of a sequence's 10 frames
+    assert clips.shape[1] == 5 and (pool.seq_id[clips] == pool.seq_id[clips[:, :1]]).all()
+
+
+def test_clips_start_only_where_a_whole_clip_fits(tiny):
+    """Frames missing from the store (no face) split a sequence: no pre-training clip spans the gap
+    or repeats a frame, frames no whole clip can hold anchor none, and the note counts them."""
+    _, pool = tiny
+    frames = pool.frames[pool.frames["row"].isin(pool.train_rows)]
+    seq = frames[frames["sequence"] == frames["sequence"].iloc[0]]
+    seq = seq[seq["subject"] == seq["subject"].iloc[0]]
+    drop = seq["row"].to_numpy()[[5, 9]]                          # leaves a 3-frame stretch between them
+    kept = frames[~frames["row"].isin(drop)]
+    said = []
+    clips = clip_rows(kept, kept["row"].to_numpy(), 3, 2, None, seed=0, announce=said.append)
+    number = pool.frames.set_index("row")["frame"]
+    steps = np.diff(number.loc[clips.ravel()].to_numpy().reshape(clips.shape), axis=1)
+    assert (steps == 2).all() and not set(seq["row"].to_numpy()[6:9]) & set(clips[:, 0])
+    # the 3-frame stretch, and frames 2 and 4 of the 5-frame one (a stride-2 clip of 5 frames must start at 1)
+    assert len(said) == 1 and said[0].startswith("note: 5 of 18 frames cannot sit in a whole clip (3 frames at "
+                                                 "stride 2: 5 consecutive frames)"), said
+    with pytest.raises(ValueError, match="no run of 61 consecutive frames"):
+        clip_rows(kept, kept["row"].to_numpy(), 31, 2, None, seed=0, announce=said.append)
 
 
 def test_short_pretraining_on_tiny_synthau_lowers_infonce(tiny):

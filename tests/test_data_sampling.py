@@ -91,6 +91,26 @@ def test_windows_place_label_randomly_inside_the_sequence():
     assert np.array_equal(w, S.windows(df, rows, 5, 2, seed=0))
 
 
+def test_windows_never_jump_over_missing_frames():
+    """Frames 105-107 are missing (no face, or absent from an Aff-Wild2 copy): a window at stride 2
+    stays on one side of the gap; a copy sampled every 2nd frame is one run, not 1-frame runs."""
+    df = _index({("A", "T1"): np.zeros(20)})
+    df = df[~df.frame.isin([105, 106, 107])].reset_index(drop=True)
+    df["row"] = np.arange(len(df)) + 1000
+    order, run_id, run_len = S.runs(df.sample(frac=1, random_state=0))      # any row order
+    assert run_len[np.searchsorted(order, 1000)] == 5 and run_len[np.searchsorted(order, 1010)] == 12
+    before, after = set(range(1000, 1005)), set(range(1005, 1017))
+    for seed in range(10):
+        w = S.windows(df, [1002, 1004, 1005, 1012], length=3, stride=2, seed=seed)
+        frames = df.set_index("row").frame.loc[w.ravel()].to_numpy().reshape(w.shape)
+        assert set(w[0]) <= before and set(w[1]) <= before and set(w[2]) <= after and set(w[3]) <= after
+        assert (np.diff(frames[[0, 2, 3]], axis=1) == 2).all()               # a true stride where the run allows
+    every2 = _index({("A", "T1"): np.zeros(20)}).iloc[::2]
+    assert set(S.runs(every2)[2]) == {10}
+    named = _index({("A", "T1"): np.zeros(4)}).assign(frame=["a", "b", "c", "d"])
+    assert set(S.runs(named)[2]) == {4}
+
+
 def test_save_and_load_selection(tmp_path):
     m = S.sparse_labels(50, 0.1, seed=7)
     p = S.save_selection(tmp_path / "sel.npz", seed=7, labelled=m)

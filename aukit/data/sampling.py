@@ -102,34 +102,71 @@ def frames_per_segment(segs: np.ndarray, k: int, seed: int) -> np.ndarray:
     return np.take_along_axis(segs, pos, axis=1)
 
 
+def runs(index_df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches of consecutive frames: ``(order, run_id, run_len)``, ``order`` the rows sorted by
+    (subject, sequence, frame), ``run_id``/``run_len`` per position of ``order``.
+
+    A run ends where a sequence ends or where its frame numbers step further than the sequence's
+    usual step (its median): a frame dropped for want of a face, or absent from the copy (Aff-Wild2's
+    ``cropped_aligned`` leaves them out), so a clip never jumps over missing frames. Non-numeric
+    frame names make the whole sequence one run."""
+    df = index_df.assign(_rows=_rows(index_df)).sort_values(["subject", "sequence", "frame"], kind="stable")
+    order = df["_rows"].to_numpy()
+    seq_id = df.groupby(["subject", "sequence"], sort=False).ngroup().to_numpy()
+    frame = pd.to_numeric(df["frame"], errors="coerce").to_numpy(np.float64)
+    step = np.r_[np.nan, np.diff(frame)]
+    step[np.r_[True, seq_id[1:] != seq_id[:-1]]] = np.nan          # no step into a sequence's first frame
+    usual = pd.Series(step).groupby(seq_id).transform("median").to_numpy()
+    new = np.r_[True, seq_id[1:] != seq_id[:-1]] | (step > usual)    # NaN steps compare False: no split
+    run_id = np.cumsum(new) - 1
+    run_len = np.bincount(run_id)[run_id] if len(run_id) else np.zeros(0, np.int64)
+    return order, run_id, run_len
+
+
+def _run_bounds(index_df: pd.DataFrame):
+    """(order, position of each store row in ``order``, start and end of each position's run)."""
+    all_rows = _rows(index_df)
+    order, run_id, _ = runs(index_df)
+    pos_of = np.empty(all_rows.max() + 1 if len(all_rows) else 0, np.int64)
+    pos_of[order] = np.arange(len(order))
+    starts = np.r_[0, np.flatnonzero(np.diff(run_id)) + 1]
+    ends = np.r_[starts[1:], len(order)]
+    return order, pos_of, starts[run_id], ends[run_id]
+
+
+def _slots(p: int, a: int, b: int, length: int, stride: int) -> list[int]:
+    """The window slots at which position ``p`` can sit with the whole window inside [a, b)."""
+    return [s for s in range(length) if p - s * stride >= a and p - s * stride + (length - 1) * stride < b]
+
+
+def fits(index_df: pd.DataFrame, rows, length: int, stride: int = 1) -> np.ndarray:
+    """bool (n,): whether a whole window of ``length`` frames at ``stride`` can hold each row
+    inside its run of consecutive frames (:func:`windows` repeats edge frames for the others)."""
+    order, pos_of, start_of, end_of = _run_bounds(index_df)
+    pos = pos_of[np.asarray(rows, np.int64)]
+    return np.array([bool(_slots(p, start_of[p], end_of[p], length, stride)) for p in pos], bool)
+
+
 def windows(index_df: pd.DataFrame, rows, length: int, stride: int = 1, seed: int = 0,
             return_position: bool = False):
     """(n, length) rows of windows around each labelled row, the labelled frame at a random slot.
 
-    Windows stay inside the labelled frame's (subject, sequence) and take every `stride`-th
-    frame (CPC Sec. 3.4: the labelled frame's position varies each time it is queried).
-    Slots that would leave the sequence are not drawn; a sequence shorter than the window
-    repeats its edge frames. With return_position, also the (n,) slot of the labelled frame.
+    Windows stay inside the labelled frame's run of consecutive frames (:func:`runs`: its
+    (subject, sequence), never across missing frames) and take every `stride`-th frame (CPC
+    Sec. 3.4: the labelled frame's position varies each time it is queried). Slots that would
+    leave the run are not drawn; where no slot fits (:func:`fits`) the window repeats the run's
+    edge frames. With return_position, also the (n,) slot of the labelled frame.
     """
     rng = np.random.default_rng(seed)
-    all_rows = _rows(index_df)
-    df = index_df.assign(_rows=all_rows).sort_values(["subject", "sequence", "frame"], kind="stable")
-    order = df["_rows"].to_numpy()
-    seq_id = df.groupby(["subject", "sequence"], sort=False).ngroup().to_numpy()
-    pos_of = np.empty(all_rows.max() + 1 if len(all_rows) else 0, np.int64)
-    pos_of[order] = np.arange(len(order))
-    starts = np.r_[0, np.flatnonzero(np.diff(seq_id)) + 1]
-    ends = np.r_[starts[1:], len(order)]
-    start_of = starts[seq_id]
-    end_of = ends[seq_id]
+    order, pos_of, start_of, end_of = _run_bounds(index_df)
     rows = np.asarray(rows, np.int64)
     out = np.empty((len(rows), length), np.int64)
     slots = np.empty(len(rows), np.int64)
     offs = np.arange(length) * stride
     for i, r in enumerate(rows):
         p = pos_of[r]
-        a, b = start_of[p], end_of[p]  # sequence occupies [a, b)
-        valid = [s for s in range(length) if p - s * stride >= a and p - s * stride + offs[-1] < b]
+        a, b = start_of[p], end_of[p]  # the run occupies [a, b)
+        valid = _slots(p, a, b, length, stride)
         s = int(rng.choice(valid)) if valid else int(rng.integers(length))
         slots[i] = s
         out[i] = order[np.clip(p - s * stride + offs, a, b - 1)]

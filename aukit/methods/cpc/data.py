@@ -25,6 +25,7 @@ class Split:
     aus: list                     # AU columns with labels
     labels: np.ndarray            # (len(store), n_aus) float32, NaN = not coded
     seq_id: np.ndarray            # (len(store),) int sequence id of each store row
+    run_id: np.ndarray            # (len(store),) int id of its run of consecutive frames (sampling.runs)
 
 
 def make_split(store, train_subjects, test_subjects, aus=None) -> Split:
@@ -41,20 +42,36 @@ def make_split(store, train_subjects, test_subjects, aus=None) -> Split:
     test = df["row"].to_numpy()[subj.isin([str(s) for s in test_subjects]).to_numpy()]
     if len(train) == 0:
         raise ValueError(f"no frames of the training subjects {list(train_subjects)[:5]} in {store!r}")
-    return Split(store, df, train, test, aus, labels, seq)
+    run = np.empty(len(store), np.int64)
+    order, run_of, _ = sampling.runs(df)
+    run[order] = run_of
+    return Split(store, df, train, test, aus, labels, seq, run)
 
 
 def clip_rows(frames: pd.DataFrame, rows: np.ndarray, length: int, stride: int, n: int | None,
-              seed: int) -> np.ndarray:
+              seed: int, *, announce=print) -> np.ndarray:
     """(n, length) pre-training clips (§4: T frames at a stride) inside the sequences of ``rows``.
 
-    Anchors are ``n`` random rows (all rows when None or larger); ``sampling.windows``
-    keeps each clip inside its sequence.
+    Anchors are ``n`` random rows (all rows when None or larger) among those a whole clip can
+    hold inside their run of consecutive frames (``sampling.fits``); ``sampling.windows`` keeps
+    each clip inside that run, so a clip never jumps over frames missing from the store (no face
+    found, or absent from the copy) nor repeats edge frames. The others are counted through
+    ``announce``.
     """
     rng = np.random.default_rng(seed)
     rows = np.asarray(rows, np.int64)
-    anchors = rows if n is None or n >= len(rows) else np.sort(rng.choice(rows, n, replace=False))
     sub = frames[frames["row"].isin(rows)]
+    whole = sampling.fits(sub, rows, length, stride)
+    span = (length - 1) * stride + 1
+    if not whole.all():
+        announce(f"note: {int((~whole).sum())} of {len(rows)} frames cannot sit in a whole clip ({length} frames "
+                 f"at stride {stride}: {span} consecutive frames) inside their sequence's stretch between missing "
+                 "frames (no face found, or absent from the copy); no clip is drawn around them")
+    if not whole.any():
+        raise ValueError(f"no run of {span} consecutive frames among {len(rows)} frames: no pre-training clip of "
+                         f"{length} frames at stride {stride} fits (lower seq_len or stride)")
+    rows = rows[whole]
+    anchors = rows if n is None or n >= len(rows) else np.sort(rng.choice(rows, n, replace=False))
     return sampling.windows(sub, anchors, length, stride, seed=seed)
 
 
