@@ -174,6 +174,8 @@ def run_job(method: str, job: JobConfig) -> dict:
     configs = CONFIGS[method](job)
     from .data.splits import fold_subjects
     fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(job))  # a bad fold: before mkdir
+    from .runtime import pin_commit
+    pin_commit()                  # run.yaml records the code that ran, not a commit landing before it ends
     rank, world = init_distributed()
     held, started, out = None, False, Path(job.out_dir)
     try:

@@ -57,6 +57,9 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
         raise ValueError(f"output folder {out} is a file")
     out.mkdir(parents=True, exist_ok=True)
     held = claim_folder(out, nb.name)
+    from .runtime import PIN_ENV, git_info
+    # the kernel imports the code of this commit: its run.yaml names it, whatever lands before the run ends
+    os.environ[PIN_ENV] = json.dumps(git_info())
     try:
         return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared)
     finally:

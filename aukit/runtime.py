@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import importlib.metadata
+import json
 import os
 import platform
 import random
@@ -177,6 +178,20 @@ def git_info(path: Path | None = None) -> dict:
     return {"commit": commit, "dirty": dirty}
 
 
+PIN_ENV = "AUKIT_RUN_GIT"        # the pinned git_info, handed to a notebook's kernel (JSON)
+_PINNED: dict | None = json.loads(os.environ[PIN_ENV]) if os.environ.get(PIN_ENV) else None
+
+
+def pin_commit() -> dict:
+    """Take the checkout's commit now, as the one this process's run records (a notebook kernel
+    gets it from ``aukit.nb.execute`` through ``AUKIT_RUN_GIT``): run.yaml is written when the run
+    ends, and a commit landing meanwhile is not the code the run imported. The first call wins."""
+    global _PINNED
+    if _PINNED is None:
+        _PINNED = git_info()
+    return dict(_PINNED)
+
+
 def package_versions() -> dict:
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -203,7 +218,12 @@ def now() -> str:
 def provenance(**extra: Any) -> dict:
     """Git commit, package versions, host and time, plus whatever the caller adds
     (resolved config, seed, dataset + cache hash, wall time, images/s)."""
-    info = {"created": now(), **git_info(), "versions": package_versions(), "host": platform.node()}
+    git = git_info()
+    if _PINNED is not None and _PINNED["commit"] != git["commit"]:
+        git = {**_PINNED, "commit_at_end": git["commit"]}    # the code moved on while the run ran
+    elif _PINNED is not None:
+        git = dict(_PINNED)
+    info = {"created": now(), **git, "versions": package_versions(), "host": platform.node()}
     if "device" in extra and not isinstance(extra["device"], str):
         extra["device"] = str(extra["device"])
     info.setdefault("device_name", device_name(extra.get("device")))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,16 @@ def test_execute_refuses_a_split_run(tmp_path):
     with pytest.raises(ValueError, match="differs from the output folder"):
         nb.execute("tas", tmp_path / "a", {"out_dir": str(tmp_path / "b")})
     assert not (tmp_path / "a").exists()
+
+
+def test_execute_hands_the_kernel_the_commit_it_starts_on(tmp_path, monkeypatch):
+    from aukit import runtime
+    monkeypatch.delenv(runtime.PIN_ENV, raising=False)
+    monkeypatch.setattr(runtime, "git_info", lambda path=None: {"commit": "c0ffee", "dirty": True})
+    seen = []
+    monkeypatch.setattr(nb, "_run", lambda *a: seen.append(json.loads(os.environ[runtime.PIN_ENV])) or {})
+    nb.execute("tas", tmp_path / "a", {"seeds": [0]})
+    assert seen == [{"commit": "c0ffee", "dirty": True}]
 
 
 def test_a_parameter_the_notebook_lacks_is_refused(tmp_path):

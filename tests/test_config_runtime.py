@@ -124,6 +124,32 @@ def test_git_dirty_ignores_run_outputs(tmp_path, monkeypatch):
     assert runtime.git_info(tmp_path)["dirty"] is True
 
 
+def test_run_yaml_names_the_commit_the_run_started_on(tmp_path, monkeypatch):
+    """run.yaml is written when a run ends; a commit landing meanwhile is not the code that ran."""
+    heads = iter([{"commit": "aaa", "dirty": False}, {"commit": "bbb", "dirty": False},
+                  {"commit": "aaa", "dirty": False}])
+    monkeypatch.setattr(runtime, "git_info", lambda path=None: next(heads))
+    monkeypatch.setattr(runtime, "_PINNED", None)
+    assert runtime.pin_commit()["commit"] == "aaa"
+    info = yaml.safe_load(runtime.write_run_yaml(tmp_path).read_text())
+    assert (info["commit"], info["commit_at_end"]) == ("aaa", "bbb")
+    info = yaml.safe_load(runtime.write_run_yaml(tmp_path).read_text())
+    assert info["commit"] == "aaa" and "commit_at_end" not in info
+
+
+def test_a_notebook_kernel_records_the_commit_its_run_started_on(tmp_path):
+    """aukit.nb.execute hands the commit to the kernel (AUKIT_RUN_GIT); the kernel's provenance keeps it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, runtime.PIN_ENV: json.dumps({"commit": "c0ffee", "dirty": False})}
+    out = subprocess.run([sys.executable, "-c", "from aukit import runtime; p = runtime.provenance(); "
+                          "print(p['commit'], p['dirty'], 'commit_at_end' in p)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["c0ffee", "False", "True"]
+
+
 def test_require_raises_on_the_cpu_with_its_message():
     import torch
     from aukit.runtime import require
