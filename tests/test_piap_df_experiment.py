@@ -161,6 +161,7 @@ def test_unlabelled_sets_follow_the_paper(monkeypatch, capsys):
     with pytest.raises(RootNotFound, match="/nowhere"):                # a root set on purpose is never skipped
         X.unlabelled_sets_for("bp4d")
     kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+    kw.update(landmark_set="synthau-afew_va", identity_set="synthau-casia_webface")
     assert X.settings_for("quick", "bp4d", 1, 1, True, unlabelled="x,y", **kw).unlabelled_sets == ("x", "y")
 
 
@@ -223,3 +224,35 @@ def test_imagenet_weights_reach_the_full_trunk_only():
     for preset, smoke in (("quick", False), ("full", True)):
         with pytest.raises(ValueError, match="only preset 'full' has that trunk"):
             X.settings_for(preset, "synthau-bp4d", 1, 3, smoke, weights="/data/effnet_b1.safetensors", **kw)
+
+
+def test_side_sets_are_parameters_and_real_ones_are_taken_when_found(monkeypatch, capsys):
+    """PIAP-DF's AFEW-VA and CASIA-WebFace roles were fixed to SynthAU's stand-ins, even on BP4D."""
+    from aukit.data.manifest import DatasetNotFound
+    monkeypatch.setattr(X, "resolve_root", lambda name: "/data/" + name)
+    assert X.side_set("landmark_set", "synthau-bp4d") == "synthau-afew_va"
+    assert X.side_set("landmark_set", "bp4d") == "afew_va" and X.side_set("identity_set", "disfa") == "casia_webface"
+    assert X.side_set("identity_set", "bp4d", "synthau-casia_webface") == "synthau-casia_webface"
+    with pytest.raises(ValueError, match="unknown dataset 'casia'"):
+        X.side_set("identity_set", "bp4d", "casia")
+
+    def missing(name):
+        raise DatasetNotFound(f"dataset {name!r} not found")
+    monkeypatch.setattr(X, "resolve_root", missing)
+    assert X.side_set("landmark_set", "bp4d") == "synthau-afew_va"
+    assert "landmark_set is afew_va (§3), which was not found: SynthAU's stand-in" in capsys.readouterr().out
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1, unlabelled="")
+    s = X.settings_for("quick", "bp4d", 1, 1, True, landmark_set="afew_va", identity_set="synthau-casia_webface", **kw)
+    assert (s.landmark_set, s.identity_set) == ("afew_va", "synthau-casia_webface")
+
+
+def test_the_pi_generator_learns_afew_vas_annotated_landmarks(synthau_tiny):
+    """§3.1 trains the DW-UNet on AFEW-VA for its annotated landmarks; dlib's points were used instead."""
+    from aukit.data import load_store
+    store = load_store("synthau-afew_va", runs.POLICY)
+    points, annotated = runs.landmark_targets(store, "synthau-afew_va")
+    assert annotated == len(store) and points.shape == store.landmarks.shape
+    gap = np.linalg.norm(points - store.landmarks, axis=2)
+    assert 0 < np.median(gap) < 8                     # the annotations, in the crop's pixels (dlib's differ a little)
+    same, none = runs.landmark_targets(store, "synthau-bp4d")
+    assert same is store.landmarks and none == 0

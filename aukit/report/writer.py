@@ -176,8 +176,8 @@ class Report:
         notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
         if self.synthetic_side_sets:
             notes.append(f"This {self.dataset} run also read synthetic SynthAU data: "
-                         f"{', '.join(self.synthetic_side_sets)} (side sets default to SynthAU's; CPC's -p pool and "
-                         "RTATL's -p unlabelled take real ones).")
+                         f"{', '.join(self.synthetic_side_sets)} (side sets default to SynthAU's; CPC's -p pool, "
+                         "RTATL's -p unlabelled and PIAP-DF's -p landmark_set / -p identity_set take real ones).")
         notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))

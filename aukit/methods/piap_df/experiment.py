@@ -70,16 +70,44 @@ def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
     return (sibling,)
 
 
+SIDE_SETS = {"landmark_set": "afew_va", "identity_set": "casia_webface"}   # PIAP-DF §3.1, §3.2
+
+
+def side_set(role: str, dataset: str, spec: str = "auto") -> str:
+    """The dataset behind ``role`` (``landmark_set``: AFEW-VA, the PI generator's landmarks;
+    ``identity_set``: CASIA-WebFace, Encoder P's identities). ``"auto"``: SynthAU's stand-in for a
+    SynthAU run; for a real run the real set when it is found, else the stand-in, said. Otherwise
+    the dataset name given, which must exist."""
+    real = SIDE_SETS[role]
+    if spec != "auto":
+        from aukit.data.manifest import check_name
+        check_name(spec)
+        return spec
+    if dataset.startswith("synthau-"):
+        return f"synthau-{real}"
+    try:
+        resolve_root(real)
+    except RootNotFound:
+        raise
+    except DatasetNotFound:
+        print(f"note: PIAP-DF's {role} is {real} (§3), which was not found: SynthAU's stand-in "
+              f"synthau-{real} is used (set AUKIT_DATA_{real.upper()} or -p {role} to choose)")
+        return f"synthau-{real}"
+    return real
+
+
 def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,
                  gamma: float, ap_beta: float, disable_prob: float, fb_negative: float,
                  person_source: str = "encoder", finetune_from: str | None = None, unlabelled: str = "auto",
-                 steps: int = -1, weights: str = "") -> Settings:
+                 steps: int = -1, weights: str = "", landmark_set: str = "auto",
+                 identity_set: str = "auto") -> Settings:
     """Preset -> Settings. ``full``: the paper's EfficientNet-B1 at 256x256; ``quick``: the
     tiny depthwise trunk at 64x64 with capped steps (2-core CPU); ``smoke``: seconds.
     ``unlabelled``: the extra x_u sets (see :func:`unlabelled_sets_for`). ``steps``: steps per
     epoch in every stage, -1 the preset's (quick 40, full none), 0 no cap (smoke keeps its 2).
     ``weights``: a local ImageNet EfficientNet-B1 state_dict for every EfficientNet trunk (PIAP-DF §3.1;
-    the full preset only: the quick trunk has no ImageNet counterpart), empty for random init."""
+    the full preset only: the quick trunk has no ImageNet counterpart), empty for random init.
+    ``landmark_set``/``identity_set``: the AFEW-VA and CASIA-WebFace roles (see :func:`side_set`)."""
     if preset not in ("quick", "full"):        # anything else ran the quick trunk under that label
         raise ValueError(f"preset must be 'quick' or 'full' (smoke is its own parameter), got {preset!r}")
     aus = runs.aus_for(dataset)
@@ -101,7 +129,18 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
                     person=PersonConfig(source=person_source, epochs=ep),
                     df=DFConfig(epochs=max(1, ep // 2), disable_prob=disable_prob, fb_negative=fb_negative),
                     max_steps=max_steps, max_train=max_train, finetune_from=finetune_from or None,
-                    unlabelled_sets=unlabelled_sets_for(dataset, unlabelled))
+                    unlabelled_sets=unlabelled_sets_for(dataset, unlabelled),
+                    landmark_set=side_set("landmark_set", dataset, landmark_set),
+                    identity_set=side_set("identity_set", dataset, identity_set))
+
+
+def landmarks(store, dataset: str) -> np.ndarray:
+    """:func:`runs.landmark_targets`, saying how many frames had annotated points."""
+    points, annotated = runs.landmark_targets(store, dataset)
+    if dataset.endswith("afew_va"):
+        print(f"PI maps from {dataset}'s annotated landmarks on {annotated} of {len(store)} frames"
+              + (f" (dlib's on the {len(store) - annotated} without)" if annotated < len(store) else ""))
+    return points
 
 
 def _aux_rows(store, max_rows: int | None, seed: int) -> np.ndarray:
@@ -148,8 +187,9 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     gen1 = person = None
     if need_pi:
         lm_store = load_store(s.landmark_set, runs.POLICY)
+        points = landmarks(lm_store, s.landmark_set)
         gen0 = runs.train_generator(s.net, s.generator, lm_store, _aux_rows(lm_store, s.max_train, seed), device,
-                                    s.max_steps, seed)
+                                    s.max_steps, seed, landmarks=points)
         pi2 = runs.train_pi2(s.net, gen0, data, labels, st, device, s.max_steps, seed)
         gen1, models["gen0"], models["PI-2"] = pi2.generator, gen0, pi2
         out["PI-2"] = runs.evaluate_f1(pi2, data, s.net, device)
@@ -202,7 +242,7 @@ def toy_case(s: Settings, device, seed: int = 0) -> dict:
     enc, id_store, held_rows, ids = person_encoder(s, device, seed)
     lm_store = load_store(s.landmark_set, runs.POLICY)
     lm_net = PooledHeadNet(s.net, 136)
-    lm01 = (lm_store.landmarks / lm_store.size).astype(np.float32)
+    lm01 = (landmarks(lm_store, s.landmark_set) / lm_store.size).astype(np.float32)
     dl = runs.loader(lm_store, _aux_rows(lm_store, s.max_train, seed), s.net, s.person.batch_size, device, seed=seed,
                      targets={"landmarks01": lm01})
     runs.fit(lm_net, landmark_step, dl, runs.adam(lm_net.parameters(), s.person.lr), runs.train_cfg(s.person.epochs, s.max_steps),

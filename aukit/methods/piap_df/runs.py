@@ -125,10 +125,35 @@ def adam(params, lr: float, wd: float = 0.0):
 
 # ---- stages ----------------------------------------------------------------------------------
 
+def landmark_targets(store, dataset: str) -> tuple[np.ndarray, int]:
+    """The landmark set's 68 points in the store's aligned pixels, and how many frames have
+    annotated ones: AFEW-VA's (and SynthAU's stand-in's) annotations, which are why PIAP-DF §3.1
+    trains the DW-UNet on AFEW-VA, mapped through each frame's alignment; dlib's points where a
+    frame has none, and for any other set."""
+    if not dataset.endswith("afew_va"):
+        return store.landmarks, 0
+    from aukit.data.auxsets import afew_va_landmarks
+    from aukit.data.manifest import DatasetNotFound, resolve_root
+    index = store.index.copy()
+    try:
+        index.attrs["root"] = str(resolve_root(dataset))
+    except DatasetNotFound:      # a store that travelled without its dataset: its annotations are not here
+        return store.landmarks, 0
+    src = afew_va_landmarks(index, dataset)                                   # (N, 68, 2) source pixels, NaN: none
+    if not np.isfinite(src).any():
+        return store.landmarks, 0
+    a = np.asarray(store.affine, np.float32)                                  # (N, 2, 3) source -> aligned
+    aligned = np.einsum("nij,nkj->nki", a[:, :, :2], src) + a[:, None, :, 2]
+    have = np.isfinite(aligned).all(axis=(1, 2))
+    return np.where(have[:, None, None], aligned, store.landmarks).astype(np.float32), int(have.sum())
+
+
 def train_generator(net: NetConfig, gc: GeneratorConfig, store, rows, device, max_steps=None,
-                    seed: int = 0) -> DWUNet:
-    """PI stage 1: Generator 0 on predefined PI maps drawn from the store's landmarks (Eq. 1)."""
-    maps = pi_maps(store.landmarks, net.aus, net.image_size, src_size=store.size)  # uint8 (N, K, s, s)
+                    seed: int = 0, landmarks: np.ndarray | None = None) -> DWUNet:
+    """PI stage 1: Generator 0 on predefined PI maps drawn from ``landmarks`` (aligned pixels, one
+    set per store row; default the store's dlib points) (Eq. 1)."""
+    points = store.landmarks if landmarks is None else landmarks
+    maps = pi_maps(points, net.aus, net.image_size, src_size=store.size)  # uint8 (N, K, s, s)
     gen = DWUNet(len(net.aus), net.unet_width, net.unet_depth)
     dl = loader(store, rows, net, gc.batch_size, device, seed=seed, targets={"pi": maps})
     fit(gen, generator_step, dl, adam(gen.parameters(), gc.lr, gc.weight_decay), train_cfg(gc.epochs, max_steps),
