@@ -165,7 +165,10 @@ def job_fold(job: JobConfig) -> int | str:
     return "fera" if job.fold == 0 else job.fold
 
 
-def run_job(method: str, job: JobConfig) -> dict:
+def preflight(method: str, job: JobConfig, world: int = 1):
+    """Everything that can be refused before a rank starts (a misspelt method, dataset, override
+    or fold; a batch the ranks cannot share): the job's configs. ``aukit train --nproc N`` calls it
+    before starting torchrun, so a mistake is one line, not N tracebacks and torchrun's report."""
     if method not in JOBS:
         raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
                          "(the other methods train several models per run: use their notebooks)")
@@ -174,6 +177,16 @@ def run_job(method: str, job: JobConfig) -> dict:
     configs = CONFIGS[method](job)
     from .data.splits import fold_subjects
     fold_subjects(job.dataset, configs[2] if method == "scc" else job_fold(job))  # a bad fold: before mkdir
+    batch = configs.train.batch_size if method == "tas" else configs[1].batch_size
+    if world > 1 and batch % world:
+        key = "method.train.batch_size"
+        raise ValueError(f"{key} {batch} is not divisible by the {world} ranks (--nproc {world}): each rank takes "
+                         f"an equal share of a batch; set {key} to a multiple of {world}")
+    return configs
+
+
+def run_job(method: str, job: JobConfig) -> dict:
+    configs = preflight(method, job, int(os.environ.get("WORLD_SIZE", 1)))
     from .runtime import pin_commit
     pin_commit()                  # run.yaml records the code that ran, not a commit landing before it ends
     rank, world = init_distributed()
@@ -190,8 +203,7 @@ def run_job(method: str, job: JobConfig) -> dict:
         return _train(method, job, configs, rank, world)
     except BaseException as e:
         if rank == 0 and started:                     # interrupted or failed: the folder says so
-            (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(rerun the job to resume from "
-                                           f"{out / 'checkpoints'})\n")
+            (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n" + _after_failure(out, world, e))
         raise
     finally:
         if held is not None:
@@ -200,6 +212,18 @@ def run_job(method: str, job: JobConfig) -> dict:
 
 
 FINISHED = ("metrics.json", "deploy.pt", "run.yaml")   # what a job writes when it ends
+
+
+def _after_failure(out: Path, world: int, e: BaseException) -> str:
+    """error.txt's advice: resume where a checkpoint was saved; with several ranks, where to look
+    when rank 0 only saw its peer vanish (gloo: 'Connection reset by peer')."""
+    ckpt = out / "checkpoints"
+    lines = [f"(rerun the job to resume from {ckpt})" if any(ckpt.rglob("*.pt")) else
+             "(no checkpoint was saved yet: a rerun starts afresh)"]
+    if world > 1 and not isinstance(e, KeyboardInterrupt):
+        lines.append(f"(a run over {world} ranks: an error about a lost connection usually means another rank "
+                     "ended first; torchrun's report on stderr names that rank and its exit code or signal)")
+    return "\n".join(lines) + "\n"
 
 
 def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
@@ -227,13 +251,39 @@ def launch(method: str, config: str, nproc: int = 1) -> int:
     """Run in this process (nproc 1 or already under torchrun) or relaunch under torchrun."""
     job = load_yaml(JobConfig, config)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-        cmd = [torchrun, "--standalone", f"--nproc-per-node={nproc}", "-m", "aukit.cli", "train", method,
-               "--config", config]
-        return subprocess.run(cmd, check=False).returncode
+        preflight(method, job, nproc)
+        out = Path(job.out_dir)
+        if out.is_dir():          # a live run into the folder: say so now, not under N ranks' tracebacks
+            from .nb import claim_folder, release_folder
+            release_folder(out, claim_folder(out, f"aukit train {method}", "out_dir"))
+        return _torchrun(method, config, nproc)
     run_job(method, job)
     rank, world = dist_rank_world()
     if world > 1:
         import torch.distributed as dist
         dist.destroy_process_group()
     return 0
+
+
+STOP_WAIT_S = 60     # torchrun gives its ranks 30 s to end after SIGTERM, then kills them
+
+
+def _torchrun(method: str, config: str, nproc: int) -> int:
+    """torchrun over ``nproc`` ranks. Interrupted (Ctrl-C, or SIGTERM, which ``aukit.cli`` turns into
+    KeyboardInterrupt), it passes SIGTERM on and waits for torchrun to stop its ranks: killing
+    torchrun outright left the ranks (in sessions of their own) training on, orphaned."""
+    import signal
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    cmd = [torchrun, "--standalone", f"--nproc-per-node={nproc}", "-m", "aukit.cli", "train", method,
+           "--config", config]
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise

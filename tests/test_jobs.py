@@ -180,3 +180,67 @@ def test_a_bad_fold_is_refused_before_the_folder_and_fold_0_is_fera(tmp_path):
     assert not (tmp_path / "o").exists()
     assert job_fold(JobConfig(dataset="bp4d", fold=0)) == "fera"
     assert job_fold(JobConfig(dataset="bp4d", fold=2)) == 2
+
+
+def test_nproc_refuses_before_torchrun_starts(tmp_path, monkeypatch, capsys):
+    """A method without a job, a batch the ranks cannot share, a folder another run holds: one line,
+    exit 2, no torchrun (it printed the error once per rank, then its own failure report)."""
+    from aukit import jobs
+    monkeypatch.setattr(jobs, "_torchrun", lambda *a: pytest.fail("torchrun started"))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    p = tmp_path / "j.yaml"
+    p.write_text(yaml.safe_dump({"dataset": "synthau-disfa", "out_dir": str(tmp_path / "o")}))
+    assert main(["train", "cpc", "--config", str(p), "--nproc", "2"]) == 2
+    assert "no `aukit train` job for 'cpc'" in capsys.readouterr().err
+    _scc_cfg(p, tmp_path / "o", train={"batch_size": 3})
+    assert main(["train", "scc", "--config", str(p), "--nproc", "2"]) == 2
+    assert "method.train.batch_size 3 is not divisible by the 2 ranks (--nproc 2)" in capsys.readouterr().err
+    _scc_cfg(p, tmp_path / "o")
+    (tmp_path / "o").mkdir()
+    from aukit.nb import claim_folder, release_folder
+    code = (f"from aukit.nb import claim_folder; import time; f = claim_folder(__import__('pathlib').Path("
+            f"{str(tmp_path / 'o')!r}), 'x'); print('HELD', flush=True); time.sleep(60)")
+    import subprocess
+    import sys
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "HELD"
+        assert main(["train", "scc", "--config", str(p), "--nproc", "2"]) == 2
+        assert f"pid {other.pid} is running aukit train scc into {tmp_path / 'o'}" in capsys.readouterr().err
+    finally:
+        other.kill()
+        other.wait()
+    release_folder(tmp_path / "o", claim_folder(tmp_path / "o", "check"))    # free again once the holder ended
+
+
+def test_an_interrupted_launcher_stops_torchrun_and_its_ranks(tmp_path):
+    """SIGTERM to `aukit train --nproc 2` used to SIGKILL torchrun, whose ranks (in sessions of their
+    own) trained on as orphans and wrote their results into the folder. Now torchrun gets SIGTERM,
+    which it passes to its ranks, and the launcher waits for it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    fake = tmp_path / "torchrun"
+    fake.write_text(f"#!{sys.executable}\nimport signal, sys, time, pathlib\n"
+                    f"log = pathlib.Path({str(tmp_path / 'log')!r})\n"
+                    "def stop(n, f):\n    log.write_text('SIGTERM'); sys.exit(0)\n"
+                    "signal.signal(signal.SIGTERM, stop)\nlog.write_text('started')\ntime.sleep(60)\n")
+    fake.chmod(0o755)
+    code = ("import shutil, sys; from aukit import cli, jobs; shutil.which = lambda name: "
+            f"{str(fake)!r}; sys.exit(cli.main(['train', 'tas', '--config', {str(_cfg(tmp_path / 'j.yaml', tmp_path / 'o'))!r}, "
+            "'--nproc', '2']))")
+    env = {k: v for k, v in os.environ.items() if k != "WORLD_SIZE"}
+    launcher = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            if (tmp_path / "log").exists():
+                break
+            time.sleep(0.1)
+        assert (tmp_path / "log").read_text() == "started"
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(30) == 130
+    finally:
+        launcher.kill()
+    assert (tmp_path / "log").read_text() == "SIGTERM"
