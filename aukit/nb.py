@@ -7,6 +7,7 @@ run (parameters, wall time) to ``run.yaml``.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
@@ -58,12 +59,30 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     out.mkdir(parents=True, exist_ok=True)
     held = claim_folder(out, nb.name)
     from .runtime import PIN_ENV, git_info
-    # the kernel imports the code of this commit: its run.yaml names it, whatever lands before the run ends
-    os.environ[PIN_ENV] = json.dumps(git_info())
+    # the kernel imports the code of this commit: its run.yaml names it, whatever lands before the run ends;
+    # its tables name the parameters that take it off the paper's setup
+    kernel = {PIN_ENV: json.dumps(git_info()), CHANGED_ENV: json.dumps(changed_parameters(nb, parameters or {}))}
     try:
-        return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared)
+        with _environment(kernel):
+            return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared)
     finally:
         release_folder(out, held)
+
+
+@contextlib.contextmanager
+def _environment(values: dict):
+    """Environment variables for the kernel papermill starts, the caller's own restored afterwards
+    (a JupyterLab kernel that calls execute keeps its environment)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, progress: bool, timeout,
@@ -230,6 +249,33 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
             raise ValueError(f"{nb.name}: fold {fold!r} for {dataset}: takes {', '.join(map(str, allowed))}"
                              + (" (0: the FERA2015 split)" if 0 in allowed else "")
                              + ("" if fera or nb.stem not in FERA_FOLD0 else f"; {dataset} has no FERA2015 split"))
+
+
+# parameters that choose what runs or where it goes, not how a model trains: a run that changes only
+# these keeps the paper's setup (the split has its own check, aukit.reported.PROTOCOLS)
+SETUP_NEUTRAL = ("dataset", "fold", "fera", "preset", "seeds", "variants", "tables", "smoke", "out_dir", "model_dir",
+                 "device", "weights", "finetune_from", "pool", "unlabelled", "landmark_set", "identity_set",
+                 "noise_levels", "sweep_subjects")
+CHANGED_ENV = "AUKIT_RUN_CHANGED"   # changed_parameters, handed to the kernel (JSON): its tables say them
+
+
+def changed_parameters(notebook: str | Path, params: dict) -> dict:
+    """The parameters ``params`` sets away from the notebook's defaults, other than the neutral ones
+    (:data:`SETUP_NEUTRAL`): ``steps 2`` or ``epochs 1`` on the full preset make a run that is not
+    the paper's, whatever its label's preset says."""
+    import ast
+    records = declared_parameters(notebook)
+    out = {}
+    for name, value in params.items():
+        if name in SETUP_NEUTRAL or name not in records:
+            continue
+        try:
+            default = ast.literal_eval(records[name]["default"])
+        except (ValueError, SyntaxError):
+            default = records[name]["default"]
+        if value != default:
+            out[name] = value
+    return out
 
 
 RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml", "error.txt")  # a run writes these

@@ -45,11 +45,15 @@ def test_execute_refuses_a_split_run(tmp_path):
 def test_execute_hands_the_kernel_the_commit_it_starts_on(tmp_path, monkeypatch):
     from aukit import runtime
     monkeypatch.delenv(runtime.PIN_ENV, raising=False)
+    monkeypatch.delenv(nb.CHANGED_ENV, raising=False)
     monkeypatch.setattr(runtime, "git_info", lambda path=None: {"commit": "c0ffee", "dirty": True})
     seen = []
     monkeypatch.setattr(nb, "_run", lambda *a: seen.append(json.loads(os.environ[runtime.PIN_ENV])) or {})
     nb.execute("tas", tmp_path / "a", {"seeds": [0]})
-    assert seen == [{"commit": "c0ffee", "dirty": True}]
+    monkeypatch.setattr(nb, "_run", lambda *a: seen.append(json.loads(os.environ[nb.CHANGED_ENV])) or {})
+    nb.execute("tas", tmp_path / "b", {"seeds": [0], "preset": "full", "steps": 2})
+    assert seen == [{"commit": "c0ffee", "dirty": True}, {"steps": 2}]
+    assert runtime.PIN_ENV not in os.environ and nb.CHANGED_ENV not in os.environ    # the caller's left as it was
 
 
 def test_a_parameter_the_notebook_lacks_is_refused(tmp_path):

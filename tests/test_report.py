@@ -26,11 +26,11 @@ def fake_run(seed):
     return M.per_au("icc", pred, label, AUS), M.per_au("mae", pred, label, AUS)
 
 
-def build(tmp_path, dataset):
+def build(tmp_path, dataset, preset="smoke"):
     runs = [fake_run(s) for s in (0, 1)]
     icc = M.aggregate([r[0] for r in runs])
     mae = M.aggregate([r[1] for r in runs])
-    r = Report("tas", out_dir=tmp_path, dataset=dataset, preset="smoke", seeds=[0, 1], device="cpu",
+    r = Report("tas", out_dir=tmp_path, dataset=dataset, preset=preset, seeds=[0, 1], device="cpu",
                config={"lr": 0.005})
     r.add_metrics(icc_avg=icc["avg"][0], mae_avg=mae["avg"][0], **{f"icc_{a}": icc[a][0] for a in AUS})
     r.headline("icc_avg", "mae_avg")
@@ -119,7 +119,7 @@ def test_one_seed_writes_null_spreads_in_metrics_json(tmp_path):
 
 
 def test_difference_on_same_dataset(tmp_path):
-    _, _, measured, reported = build(tmp_path, "bp4d")
+    _, _, measured, reported = build(tmp_path, "bp4d", preset="full")
     csv = pd.read_csv(tmp_path / "tas" / "tables" / "table1_bp4d_icc.csv")
     diff = csv[csv.kind == "difference"].iloc[0]
     assert diff["label"] == "measured - reported"
@@ -177,13 +177,13 @@ def test_the_same_dataset_on_another_split_gets_no_difference_rows(tmp_path, mon
     ref = R.table("tas", "table1_bp4d_icc")
     for fold, diff, words in ((1, False, "the paper used the FERA2015 split"), ("fera", True, None)):
         monkeypatch.setattr(splits, "USED", {"bp4d": fold})
-        rep = Report("tas", folder=tmp_path / str(fold), dataset="bp4d", preset="quick", seeds=[0], device="cpu")
+        rep = Report("tas", folder=tmp_path / str(fold), dataset="bp4d", preset="full", seeds=[0], device="cpu")
         rep.add_table("t", measured, ref)
         long = pd.read_csv(tmp_path / str(fold) / "tables/t.csv")
         assert ("difference" in set(long.kind)) is diff
         md = (tmp_path / str(fold) / "tables/t.md").read_text()
         label = "FERA2015 split" if fold == "fera" else "fold 1"
-        assert f"measured (bp4d, {label}, quick, seeds 0)" in md
+        assert f"measured (bp4d, {label}, full, seeds 0)" in md
         if words:
             assert words in md and "reported (TAS, BP4D, fera split)" in md and "different dataset" not in md
     monkeypatch.setattr(splits, "USED", {"disfa": 2})
@@ -191,6 +191,42 @@ def test_the_same_dataset_on_another_split_gets_no_difference_rows(tmp_path, mon
     rep.add_table("t", measured.iloc[:, :0].assign(Avg=[0.5]), R.table("tas", "table1_disfa_icc"))
     assert "mean over the three subject-exclusive folds; this run measured fold 2 only" in \
         (tmp_path / "d/tables/t.md").read_text()
+
+
+def test_a_run_off_the_papers_setup_gets_no_difference_rows(tmp_path, monkeypatch):
+    """A 'full' SCC run with steps 2 (a constant predictor) showed an MAE below every reported
+    method, differenced against the paper under a label that said only 'full'; a quick run on real
+    BP4D was differenced too."""
+    from aukit.data import splits
+    monkeypatch.setattr(splits, "USED", {"bp4d": "fera"})
+    measured = pd.DataFrame({"AU06": [0.7], "AU10": [0.6], "AU12": [0.8], "AU14": [0.3], "AU17": [0.4],
+                             "Avg": [0.56]}, index=["Ours"])
+    ref = R.table("tas", "table1_bp4d_icc")
+    cases = (("full", {}, None),
+             ("full", {"steps": 2, "epochs": 1}, "not the paper's setup: the full preset with steps=2, epochs=1"),
+             ("quick", {}, "not the paper's setup: preset quick trains a smaller network"))
+    for i, (preset, changed, why) in enumerate(cases):
+        monkeypatch.setenv("AUKIT_RUN_CHANGED", json.dumps(changed))
+        rep = Report("tas", folder=tmp_path / str(i), dataset="bp4d", preset=preset, seeds=[0], device="cpu")
+        rep.add_table("t", measured, ref)
+        long = pd.read_csv(tmp_path / str(i) / "tables/t.csv")
+        md = (tmp_path / str(i) / "tables/t.md").read_text()
+        assert ("difference" in set(long.kind)) is (why is None), md
+        if why:
+            assert why in md and "different dataset" not in md and "reported (TAS, BP4D)" in md
+        if changed:
+            assert "measured (bp4d, FERA2015 split, full, changed: steps=2, epochs=1, seeds 0)" in md
+            rep.add_metrics(icc_avg=0.5)
+            rep.write()
+            assert json.loads((tmp_path / str(i) / "metrics.json").read_text())["changed_parameters"] == changed
+            assert "| full (changed: steps=2, epochs=1) |" in write_index(tmp_path / str(i) / "..").read_text()
+
+
+def test_changed_parameters_leave_out_the_ones_that_only_choose_what_runs():
+    from aukit import nb
+    assert nb.changed_parameters("scc", {"dataset": "bp4d", "preset": "full", "steps": 2, "epochs": 0,
+                                         "lr": 0.0, "batch_size": 4, "seeds": [0], "tables": ["table1"]}) == \
+        {"steps": 2, "batch_size": 4}
 
 
 def test_a_real_run_names_the_synthetic_side_sets_it_read(tmp_path, monkeypatch):

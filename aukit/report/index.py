@@ -53,8 +53,11 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         commit = str(run.get("commit", "unknown"))[:10] + (" (dirty)" if run.get("dirty") else "")
         date = str(run.get("created", m.get("written", "?")))[:19]
         links = [f"[folder]({folder.name}/)"] + [f"[{h.name}]({folder.name}/{h.name})" for h in sorted(folder.glob("*.html"))]
+        changed = m.get("changed_parameters") or {}           # e.g. the full preset cut to steps=2
+        preset = f"{m.get('preset', '?')}" + (f" (changed: {', '.join(f'{k}={v}' for k, v in changed.items())})"
+                                             if changed else "")
         lines.append(f"| {m.get('slug', folder.name)} | {_headline(m, refs)} | {m.get('dataset', '?')} | "
-                     f"{m.get('preset', '?')} | {m.get('device', '?')} | {date} | {commit} | {' '.join(links)} |")
+                     f"{preset} | {m.get('device', '?')} | {date} | {commit} | {' '.join(links)} |")
     if unfinished:
         lines += ["", f"Not listed, their run still running or killed before it ended ({RUN_LOCK} left in the "
                       f"folder): {', '.join(unfinished)}."]

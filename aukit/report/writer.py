@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,11 @@ def _scalar(key: str, v):
         return [_scalar(key, x) for x in v]
     raise TypeError(f"metric {key!r} must be a number, string or flat list, got {type(v).__name__}; "
                     "flatten dicts into keys like 'icc_AU06'")
+
+
+def _settings(changed: dict) -> str:
+    """``steps=2, epochs=1``: the changed parameters as a label reads them."""
+    return ", ".join(f"{k}={v}" for k, v in changed.items())
 
 
 def load_metrics(path: str | Path) -> dict:
@@ -76,7 +82,27 @@ class Report:
         partial = ", PARTIAL COPY" if self.caveats else ""
         fold = self.fold
         split = "" if fold is None else (", FERA2015 split" if fold == "fera" else f", fold {fold}")
-        return f"measured ({self.dataset}{split}{partial}, {self.preset}, seeds {seeds})"
+        changed = f", changed: {_settings(self.changed)}" if self.changed else ""
+        return f"measured ({self.dataset}{split}{partial}, {self.preset}{changed}, seeds {seeds})"
+
+    @property
+    def changed(self) -> dict:
+        """The parameters this run set away from its notebook's defaults (``aukit.nb.changed_parameters``,
+        handed over in ``AUKIT_RUN_CHANGED``), other than the ones that only choose what runs."""
+        raw = os.environ.get("AUKIT_RUN_CHANGED")
+        return json.loads(raw) if raw else {}
+
+    @property
+    def setup_gap(self) -> str | None:
+        """Why this run is not the paper's setup, whatever its dataset and split, or None: the quick
+        and smoke presets train a smaller network for fewer steps, and a full run with ``steps 2``
+        or ``epochs 1`` is no full run. Such runs get no difference rows against the paper."""
+        if self.preset != "full":
+            return (f"preset {self.preset} trains a smaller network for fewer steps than the paper "
+                    "(-p preset full runs the paper's setup)")
+        if self.changed:
+            return f"the full preset with {_settings(self.changed)} (not the notebook's defaults)"
+        return None
 
     @property
     def synthetic_side_sets(self) -> list[str]:
@@ -159,7 +185,8 @@ class Report:
         if same_dataset is None:
             same_dataset = reported is not None and attrs.get("dataset") == self.dataset
         gap = self._protocol_gap(attrs) if same_dataset else None
-        if gap:                      # the same dataset on another split: no difference rows either
+        setup = self.setup_gap if same_dataset and not gap else None
+        if gap or setup:             # the same dataset on another split or setup: no difference rows either
             same_dataset = False
         if scale is None:
             scale = 100.0 if attrs.get("unit") == "%" else 1.0
@@ -168,6 +195,8 @@ class Report:
         if gap and not reported_label:
             from ..reported import protocol
             r_label = r_label.replace("; different dataset)", f", {protocol(attrs)} split)")
+        elif setup and not reported_label:
+            r_label = r_label.replace("; different dataset)", ")")
         one_seed = measured_std is not None and self.one_seed
         if one_seed:
             measured_std = None          # one run has no spread: "± 0.00" would claim a spread of zero
@@ -185,6 +214,9 @@ class Report:
                          "Reported numbers are the paper's, not measured here.")
             if gap:
                 notes.append(f"Difference: n/a: another split: {gap}; the reported rows are for orientation only.")
+            elif setup:
+                notes.append(f"Difference: n/a: not the paper's setup: {setup}; the reported rows are for "
+                             "orientation only.")
             elif not same_dataset:
                 notes.append(f"Difference: {DIFF_NA} (measured on {self.dataset}, reported on "
                              f"{attrs.get('dataset')}); the reported rows are for orientation only.")
@@ -236,7 +268,8 @@ class Report:
         head = {"slug": self.slug, "dataset": self.dataset, "preset": self.preset, "seeds": self.seeds,
                 "device": self.device, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "headline": self.headline_keys, **({"partial_copy": self.caveats} if self.caveats else {}),
-                **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {})}
+                **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {}),
+                **({"changed_parameters": self.changed} if self.changed else {})}
         clash = sorted(set(head) & set(self.metrics))
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")
