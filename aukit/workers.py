@@ -43,7 +43,8 @@ def start_method() -> str:
 def process_pool(workers: int, initializer: Callable | None = None, initargs: tuple = (),
                  method: str | None = None) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes started with ``method`` (default :func:`start_method`);
-    each worker exits when the process that started it dies (:func:`watch_parent`)."""
+    each worker exits when the process that started it dies (:func:`watch_parent`) and leaves
+    SIGINT/SIGTERM to it (:func:`leave_signals_to_parent`)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     return ProcessPoolExecutor(workers, mp_context=mp.get_context(method or start_method()),
@@ -52,8 +53,22 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
 
 def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
     watch_parent()
+    leave_signals_to_parent()
     if initializer is not None:
         initializer(*initargs)
+
+
+def leave_signals_to_parent() -> None:
+    """In a pool worker: ignore SIGINT and SIGTERM, which the parent handles by shutting the pool
+    down (the workers finish their chunk and exit; :func:`watch_parent` ends them if the parent
+    dies). Sent to the whole process group (Ctrl-C, ``timeout``, a service stop), SIGTERM killed a
+    worker in the middle of writing its result, and the pool's reader waited for the rest of that
+    message for good: the parent hung in shutdown. Every :func:`process_pool` worker computes
+    (dlib, TV-L1, SynthAU); the sweep's pool, whose workers start kernels that would inherit the
+    ignored signals, does not use it."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def watch_parent(every_s: float = 1.0) -> None:

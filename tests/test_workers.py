@@ -103,3 +103,52 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
     else:
         os.kill(worker, signal.SIGKILL)
         raise AssertionError(f"worker {worker} outlived its killed parent")
+
+
+def _signals():
+    import signal
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN, signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+
+def test_a_signal_to_the_process_group_is_left_to_the_parent(tmp_path):
+    """`timeout` (SIGTERM to the group) killed predict's workers mid-write: the pool's reader waited for
+    the rest of a result for good and the parent hung in shutdown. Workers now ignore SIGINT and
+    SIGTERM; the parent shuts the pool down, and a group SIGTERM ends the whole run promptly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    with process_pool(1) as pool:
+        assert pool.submit(_signals).result() == (True, True)
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from aukit.workers import imap, process_pool\n"
+        "def work(i):\n"
+        "    time.sleep(0.05)\n"
+        "    return b'x' * (1 << 20)\n"                      # results large enough to be mid-write when signalled
+        "if __name__ == '__main__':\n"
+        "    pool = process_pool(2)\n"
+        "    print('STARTED', flush=True)\n"
+        "    try:\n"
+        "        for _ in imap(pool, work, range(100000), 'test', inflight=4):\n"
+        "            pass\n"
+        "    except KeyboardInterrupt:\n"
+        "        pool.shutdown(wait=True, cancel_futures=True)\n"   # as predict's FacePipeline.close
+        "        sys.exit(130)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert parent.stdout.readline().strip() == "STARTED"
+        time.sleep(1.0)
+        # SIGTERM as the CLI sees it: aukit.cli maps it to KeyboardInterrupt; here SIGINT does the same
+        os.killpg(parent.pid, signal.SIGINT)
+        assert parent.wait(30) == 130
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-a", "-s", str(parent.pid)], capture_output=True, text=True).stdout.splitlines()
+        assert [p for p in left if "<defunct>" not in p] == []      # ended (a zombie waits for init to reap it)
+    finally:
+        try:
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
