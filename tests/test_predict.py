@@ -736,6 +736,30 @@ def test_curves_have_a_line_per_face_and_a_legend_for_a_few(n_faces):
         assert np.isnan(ax.lines[1].get_ydata()[5:10]).all() and np.isfinite(ax.lines[1].get_ydata()[10:]).all()
 
 
+def test_an_hours_curves_are_binned_in_minutes_with_the_faceless_stretches_shaded():
+    """A 20-minute video's panels were solid bands in seconds, its 7-s faceless stretches invisible."""
+    from aukit.predict.output import CURVE_BINS, curves_figure
+    n, fps = 3600 * 25, 25.0
+    t = np.arange(n) / fps
+    away = (t % 60) >= 53                                     # 7 s of every minute without a face
+    au = np.where(away, np.nan, 2.5 + 2 * np.sin(2 * np.pi * t / 600))
+    df = pd.DataFrame({"frame": np.arange(1, n + 1), "timestamp": t, "face_id": 0, "success": (~away).astype(int),
+                       "AU06_r": au, "AU12_r": au})
+    fig = curves_figure(df, AUS, "interview")
+    ax = fig.axes[0]
+    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    assert len(x) == CURVE_BINS and x.max() == pytest.approx(60, abs=0.1)            # minutes, binned
+    assert ax.get_xlabel() == "time (min)"
+    assert np.nanmax(y) == pytest.approx(4.5, abs=0.05) and np.nanmin(y) == pytest.approx(0.5, abs=0.05)
+    assert len(ax.collections) == 1                           # the min-max band
+    assert len(ax.patches) == 60                              # one grey span per faceless stretch
+    a, b = ax.patches[0].get_x(), ax.patches[0].get_x() + ax.patches[0].get_width()
+    assert (a, b) == (pytest.approx(53 / 60, abs=0.01), pytest.approx(1.0, abs=0.01))
+    assert "mean line, min-max band" in fig._suptitle.get_text() and "grey: no face" in fig._suptitle.get_text()
+    short = curves_figure(df.iloc[:500], AUS, "clip").axes[0]                     # a short clip: every frame
+    assert len(short.lines[0].get_xdata()) == 500 and len(short.patches) == 0
+
+
 def test_frame_step_predicts_every_nth_frame_at_its_own_number_and_time(model_path, tmp_path):
     """--frame-step 3 on a variable-frame-rate clip: frames 0 and 3 only, at the container's times
     (frame 3 is at 0.7 s, not 3/6 s); a folder of one video's frames keeps its file names."""

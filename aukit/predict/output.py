@@ -71,7 +71,13 @@ def curves_figure(df: pd.DataFrame, aus: list[str], title: str, photos: bool = F
         return _curves(df, aus, title, suffix)
 
 
+CURVE_BINS = 800    # above this many frames a panel shows each bin's mean and its min-max band
+
+
 def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
+    """A panel per AU, a line per face; stretches without any face shaded grey. A long recording
+    (more frames than :data:`CURVE_BINS`) is binned: a mean line in a min-max band, so an hour's
+    90,000 frames read as a curve, not a solid band; its time axis is in minutes past 10 minutes."""
     import seaborn as sns
     from matplotlib.figure import Figure
 
@@ -79,33 +85,78 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     nrow = int(np.ceil(len(aus) / ncol))
     fig = Figure(figsize=(4 * ncol, 1.8 * nrow))
     axes = fig.subplots(nrow, ncol, sharex=True, squeeze=False)
-    x = "timestamp" if df["timestamp"].max() > 0 else "frame"
+    timed = df["timestamp"].max() > 0
+    t = df.groupby("frame")["timestamp" if timed else "frame"].first()            # a row per frame
+    minutes = timed and t.max() > 600
+    t = t / 60 if minutes else t
     ids = sorted(df.loc[df["success"] == 1, "face_id"].unique()) or [0]
     colours = sns.color_palette("deep", len(ids))
+    bins = _bins(t.to_numpy(float)) if len(t) > CURVE_BINS else None
+    faceless = _faceless_spans(df, t)
     for ax, au in zip(axes.flat, aus):
         # one line per face over every frame (NaN where that face is absent: a gap, not a bridge)
-        wide = df.pivot(index="frame", columns="face_id", values=f"{au}{suffix}")   # a row per frame
-        t = df.groupby("frame")[x].first().reindex(wide.index)
+        wide = df.pivot(index="frame", columns="face_id", values=f"{au}{suffix}").reindex(t.index)
+        for a, b in faceless:
+            ax.axvspan(a, b, color="0.8", lw=0, zorder=0)
         for fid, c in zip(ids, colours):
-            y = wide[fid] if fid in wide else np.full(len(wide), np.nan)
-            # a lone frame (a photo, a face seen once between gaps) is a point: a line needs two
-            ax.plot(t, y, lw=1, color=c, label=f"face {fid}" if len(ids) > 1 else None,
-                    marker="o" if len(wide) <= 60 else None, ms=3)
+            y = wide[fid].to_numpy(float) if fid in wide else np.full(len(wide), np.nan)
+            label = f"face {fid}" if len(ids) > 1 else None
+            if bins is None:     # a lone frame (a photo, a face seen once between gaps) is a point: a line needs two
+                ax.plot(t.to_numpy(float), y, lw=1, color=c, label=label, marker="o" if len(wide) <= 60 else None,
+                        ms=3)
+                continue
+            centre, mean, low, high = _binned(t.to_numpy(float), y, bins)
+            ax.fill_between(centre, low, high, color=c, alpha=0.25, lw=0)
+            ax.plot(centre, mean, lw=1, color=c, label=label)
         ax.set_title(au, fontsize=9)
         ax.set_ylim(0, 5 if suffix == "_r" else 1)
     if 1 < len(ids) <= 10:                            # a crowd's ids would bury the first panel
         axes.flat[0].legend(fontsize=7, loc="upper right")
     elif len(ids) > 10:
         title += f" ({len(ids)} faces, one line each)"
+    if bins is not None:
+        title += f"\n{len(t)} frames in {len(bins) - 1} bins: mean line, min-max band"
+    if faceless:
+        title += ("; " if bins is not None else "\n") + "grey: no face"
     for ax in list(axes.flat)[len(aus):]:
         ax.set_visible(False)
     for ax in axes[-1]:
-        ax.set_xlabel("time (s)" if df["timestamp"].max() > 0 else "frame")
+        ax.set_xlabel("time (min)" if minutes else "time (s)" if timed else "frame")
     for ax in axes[:, 0]:
         ax.set_ylabel("intensity" if suffix == "_r" else "probability", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _bins(t: np.ndarray) -> np.ndarray:
+    return np.linspace(np.nanmin(t), np.nanmax(t), CURVE_BINS + 1)
+
+
+def _binned(t: np.ndarray, y: np.ndarray, edges: np.ndarray):
+    """(bin centres, mean, min, max) of ``y`` over ``t``'s bins; NaN where a bin has no value."""
+    k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
+    ok = np.isfinite(y)
+    n = np.bincount(k[ok], minlength=len(edges) - 1)
+    with np.errstate(invalid="ignore"):
+        mean = np.bincount(k[ok], y[ok], minlength=len(edges) - 1) / n
+    low, high = np.full(len(n), np.inf), np.full(len(n), -np.inf)
+    np.minimum.at(low, k[ok], y[ok])
+    np.maximum.at(high, k[ok], y[ok])
+    empty = n == 0
+    mean[empty] = low[empty] = high[empty] = np.nan
+    return (edges[:-1] + edges[1:]) / 2, mean, low, high
+
+
+def _faceless_spans(df: pd.DataFrame, t: pd.Series) -> list[tuple[float, float]]:
+    """(start, end) on ``t``'s axis of every stretch of frames with no face at all."""
+    found = df.groupby("frame")["success"].max().reindex(t.index).fillna(0).to_numpy() > 0
+    if found.all() or not found.any():      # all faceless: the title says "no face found"
+        return []
+    tv = t.to_numpy(float)
+    step = float(np.median(np.diff(tv))) if len(tv) > 1 else 0.0
+    edges = np.flatnonzero(np.diff(np.r_[0, (~found).astype(np.int8), 0]))
+    return [(tv[a] - step / 2, tv[b - 1] + step / 2) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def _bars_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
