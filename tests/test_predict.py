@@ -864,3 +864,29 @@ def test_faces_in_a_folder_of_photos_are_numbered_per_photo(model_path, tmp_path
         cv2.imwrite(str(folder / f"{i}.png"), img)
     df = _read(predict(folder, str(model_path), tmp_path / "out", workers=0, max_faces=2, plot=False).csv)
     assert df.groupby("file")["face_id"].apply(list).to_dict() == {"0.png": [0, 1], "1.png": [0, 1]}
+
+
+def test_an_interrupted_run_keeps_the_rows_it_predicted(model_path, tmp_path, monkeypatch, capsys):
+    """Ctrl-C at 50% of an hour's video left an empty folder: rows were written only at the end."""
+    from aukit.predict import run as R
+    clip = _clip(tmp_path / "long.avi", 12)
+    infer, calls = R._infer, []
+
+    def stop_on_the_third(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return infer(*a, **kw)
+    monkeypatch.setattr(R, "_infer", stop_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        predict(clip, str(model_path), tmp_path / "out", workers=0, plot=False, batch=2, chunk=2)
+    partial = tmp_path / "out" / "long.partial.csv"
+    rows = _read(partial)
+    assert not (tmp_path / "out" / "long.csv").exists() and 4 <= len(rows) < 12
+    assert rows.frame.tolist() == list(range(1, len(rows) + 1))          # in order, none lost or doubled
+    assert f"the {len(rows)} rows predicted so far are in {partial}" in capsys.readouterr().err
+    monkeypatch.setattr(R, "_infer", infer)
+    whole = _read(predict(clip, str(model_path), tmp_path / "out", workers=0, plot=False, batch=2, chunk=2).csv)
+    assert len(whole) == 12 and not partial.exists()                    # a finished run removes it
+    cols = [c for c in whole.columns if c.endswith("_r")]
+    np.testing.assert_allclose(rows[cols].to_numpy(float), whole[cols].to_numpy(float)[:len(rows)], atol=1e-3)

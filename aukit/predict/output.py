@@ -56,6 +56,36 @@ def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
     return path
 
 
+class PartialRows:
+    """The rows predicted so far, appended to ``<stem>.partial.csv`` as they come, so that an
+    interrupted run of a long recording keeps its work (an hour's video lost everything to Ctrl-C
+    at 50%). A finished run writes the whole CSV and removes this file."""
+
+    def __init__(self, path: Path, input: str | Path):
+        self.path, self.input, self.file, self.columns, self.rows = path, input, None, None, 0
+
+    def add(self, df: pd.DataFrame) -> None:
+        if self.file is None:
+            self.file = open(self.path, "w")
+            self.file.write(f"# aukit predict: input={self.input}: the rows of a run that did not finish (unsmoothed); "
+                            "a finished run writes the whole CSV and removes this file\n")
+            self.columns = list(df.columns)
+            df.to_csv(self.file, index=False)
+        else:
+            df.reindex(columns=self.columns).to_csv(self.file, index=False, header=False)
+        self.file.flush()
+        self.rows += len(df)
+
+    def close(self, keep: bool) -> Path | None:
+        """Close; keep the file (returned) for a run that stopped early, else remove it."""
+        if self.file is not None:
+            self.file.close()
+        if keep and self.rows:
+            return self.path
+        self.path.unlink(missing_ok=True)
+        return None
+
+
 def curves_figure(df: pd.DataFrame, aus: list[str], title: str, photos: bool = False):
     """AU curves over time, a panel per AU and a line per face; one frame (a photo) is a bar chart
     of its AUs instead (a curve of one point on a -0.04..0.04 axis says nothing), and a folder of

@@ -15,7 +15,7 @@ from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, InputError, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
-from .output import annotate, curves_figure, letterbox, rows_frame, write_csv
+from .output import PartialRows, annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 # decoded frames waiting for the workers or in their hands, at most (a 4K frame is 24 MiB: with a chunk of
@@ -217,6 +217,7 @@ class Predictor:
             t1 = time.perf_counter()
             df = rows_frame(rows, faces, preds, aus)
             parts.append(df)
+            partial.add(df)
             stages["infer_s"] += t1 - t
             stages["rows_s"] += time.perf_counter() - t1
             n_frames += len(frames)
@@ -231,6 +232,7 @@ class Predictor:
                 _annotate_block(video, frames, [len(fl) for fl in per_frame], df, aus,
                                 out / f"{stem}_annotated.avi", info["fps"] / frame_step)   # plays in real time
 
+        partial = PartialRows(out / f"{stem}.partial.csv", input)
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
         photos = not consecutive(info["kind"], frames)   # unrelated pictures: no identity carried between them
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
@@ -259,6 +261,12 @@ class Predictor:
                     held_frames = held_faces = 0
             if group:
                 flush()
+        except BaseException:                         # Ctrl-C, SIGTERM, a failure: the rows so far stay on disk
+            kept = partial.close(keep=True)
+            if kept:
+                print(f"[aukit] {stem}: stopped after {n_frames} frames; the {partial.rows} rows predicted so far "
+                      f"are in {kept}", file=sys.stderr)
+            raise
         finally:
             results.close()                           # an early exit: the chunks still in the workers are dropped
             reader.close()
@@ -267,6 +275,9 @@ class Predictor:
                 video["writer"].release()
         stages["decode_s"] = reader.busy_s
         t_write = time.perf_counter()
+        if progress and n_frames > 10_000:            # an hour's CSV and figure take a minute or two
+            print(f"[aukit] {stem}: writing the CSV{' and the plot' if plot else ''} of {n_frames} frames",
+                  file=sys.stderr)
         import pandas as pd
         df = pd.concat(parts, ignore_index=True)
         if smooth > 1:                                # over each face's own frames
@@ -301,6 +312,7 @@ class Predictor:
             header.append(f"skipped, not images: {len(skipped)} file(s) or folder(s): " + ", ".join(skipped[:MAX_PROBLEMS])
                           + (", ..." if len(skipped) > MAX_PROBLEMS else ""))
         csv = write_csv(df, out / f"{stem}.csv", header)
+        partial.close(keep=False)
         png = None
         if plot:
             title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
