@@ -77,3 +77,22 @@ def test_runs_scored_on_their_training_subjects(synthau_tiny):
     values = [r["train_mae_avg"] for r in res["A1"]["runs"]]
     assert flat["A1_train_mae_avg"] == pytest.approx(np.mean(values))
     assert flat["A1_train_mae_avg_std"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_table1_notes_the_constant_predictions_behind_its_zeros(tmp_path):
+    """aukit train wrote flags icc_AU06: constant_prediction; the notebook's Table 1 showed 0.00 unexplained."""
+    from types import SimpleNamespace
+    from aukit.methods.tas import reporting as R
+    from aukit.report import Report
+    aus = ["AU01", "AU06"]
+
+    def run(seed, flagged):
+        flat = {"icc_AU01": 0.4, "icc_AU06": 0.0 if flagged else 0.3, "icc_avg": 0.2, "mae_AU01": 0.5,
+                "mae_AU06": 0.6, "mae_avg": 0.55}
+        return {**flat, "seed": seed, "flags": {"icc_AU06": "constant_prediction"} if flagged else {}}
+    results = {"A6": {"runs": [run(0, True), run(1, True), run(2, False)]}}
+    rep = Report("tas", folder=tmp_path, dataset="synthau-bp4d", preset="quick", seeds=[0, 1, 2], device="cpu")
+    R.add_table1(rep, SimpleNamespace(dataset="synthau-bp4d", aus=aus), results)
+    icc = (tmp_path / "tables/table1_icc.md").read_text()
+    assert "TAS (ours) AU06: 0.0 (constant_prediction in 2 of 3 seeds)." in icc
+    assert "constant_prediction" not in (tmp_path / "tables/table1_mae.md").read_text()

@@ -135,7 +135,8 @@ def run_variants(data: TASData, variants: Mapping[str, tuple[TASConfig, str]], s
             if opts.train_eval:
                 fit_m = evaluate(model, data, opts, rows=eval_rows(data, opts.eval_stride, "train"))["metrics"]
                 seen = {f"train_{m}_avg": fit_m[f"{m}_avg"] for m in ("icc", "mae")}
-            runs.append({**ev["metrics"], **seen, "train_loss": hist[-1]["train_loss"], "seed": seed})
+            runs.append({**ev["metrics"], **seen, "train_loss": hist[-1]["train_loss"], "seed": seed,
+                         "flags": ev["flags"]})
             hists.append(hist)
         out[name] = {"runs": runs, "history": hists, "config": dataclasses.asdict(cfg), "setting": setting}
         if name in keep or name in features:
@@ -154,6 +155,19 @@ def summary(results: Mapping[str, dict], metric: str, aus: Sequence[str]) -> tup
     names = list(aus) + ["Avg"]
     return (pd.DataFrame.from_dict(mean, orient="index", columns=names),
             pd.DataFrame.from_dict(std, orient="index", columns=names))
+
+
+def seed_flags(result: dict, metric: str, aus: Sequence[str]) -> dict[str, str]:
+    """{au: "constant_prediction in 2 of 3 seeds"}: the degenerate cases behind a variant's 0.0s
+    (``aukit.metrics`` flags), for the table notes."""
+    n = len(result["runs"])
+    out = {}
+    for au in aus:
+        seen = [r.get("flags", {}).get(f"{metric}_{au}") for r in result["runs"]]
+        for flag in dict.fromkeys(f for f in seen if f):
+            k = seen.count(flag)
+            out[au] = flag if n == 1 else f"{flag} in {k} of {n} seeds"
+    return out
 
 
 def overall(results: Mapping[str, dict], aus: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

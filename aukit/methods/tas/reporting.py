@@ -26,7 +26,9 @@ def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name:
     for metric in ("icc", "mae"):
         mean, std = E.summary({PAPER_NAME: results[name]}, metric, data.aus)
         ref = reported.table("tas", f"table1_{bench}_{metric}")
+        flags = E.seed_flags(results[name], metric, data.aus)         # a 0.00 that is a constant prediction
         report.add_table(f"table1_{metric}", mean, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
+                         flags={PAPER_NAME: flags} if flags else None,
                          title=f"Table 1 ({metric.upper()}): {name} vs semi-supervised methods")
         out.update({f"{metric}_{au}": float(mean.loc[PAPER_NAME, au]) for au in data.aus})
     return out
