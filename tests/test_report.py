@@ -248,3 +248,13 @@ def test_avg_stays_the_last_column_when_the_reported_table_has_more_aus():
     m = pd.DataFrame({"AU01": [50.0], "Avg": [50.0]}, index=["m"])
     r = pd.DataFrame({"AU01": [40.0], "AU02": [30.0], "Avg": [35.0]}, index=["m"])
     assert list(compare(m, r, measured_label="x").columns)[3:] == ["AU01", "AU02", "Avg"]
+
+
+def test_a_value_that_rounds_to_zero_reads_0_00_not_minus():
+    """SCC's table printed -0.00 for an ICC of -2e-09."""
+    from aukit.report.tables import to_markdown
+    long = compare(pd.DataFrame({"AU01": [-2e-9], "Avg": [-0.004]}, index=["m"]), None, measured_label="x")
+    md = to_markdown(long)
+    assert "| m | x | 0.00 | 0.00 |" in md and "-0.00" not in md
+    assert "| m | x | -0.013 |" in to_markdown(compare(pd.DataFrame({"Avg": [-0.0126]}, index=["m"]), None,
+                                                        measured_label="x"), decimals=3)

@@ -83,6 +83,8 @@ def _cell(v, std, decimals):
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "-"
     s = f"{v:.{decimals}f}"
+    if float(s) == 0:                 # -2e-09 is no negative ICC: "0.00", not "-0.00"
+        s = f"{0.0:.{decimals}f}"
     if std is not None and not np.isnan(std):
         s += f" ± {std:.{decimals}f}"
     return s
