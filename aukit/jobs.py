@@ -103,7 +103,11 @@ def scc_configs(job: JobConfig):
     train = {**({"epochs": job.epochs} if job.epochs else {}), **(job.method.get("train") or {})}
     mc = from_dict(sc.SCCModelConfig, model, where="method.model")
     tc = from_dict(sc.SCCTrainConfig, train, where="method.train")
-    return mc, tc, resolve_fold(job.dataset, job.fold, bool(job.method.get("fera", True)))
+    fold = resolve_fold(job.dataset, job.fold, bool(job.method.get("fera", True)))
+    if fold == "fera" and job.fold not in (0, 1):     # the job asked for a fold it would not get
+        raise ValueError(f"fold: {job.fold} has no effect on {job.dataset}: SCC runs BP4D on the FERA2015 split "
+                         f"(method.fera true, the paper's); set method.fera: false to run fold {job.fold}")
+    return mc, tc, fold
 
 
 def _scc(job: JobConfig, rank: int, configs) -> dict:

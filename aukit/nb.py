@@ -207,8 +207,26 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
                 raise ValueError(f"{nb.name}: parameter {name!r} takes {'an' if kind == 'int' else 'a'} {kind} "
                                  f"(default {default}), "
                                  f"got {value!r} ({type(value).__name__})")
+        _check_schedule(nb, params)
         _check_data(nb, params, records)
     return declared
+
+
+LOWEST = {"steps": -1, "epochs": 0, "pretrain_epochs": 0}   # -1 / 0: the preset's value; below: no meaning
+
+
+def _check_schedule(nb: Path, params: dict) -> None:
+    """A paper notebook's preset and schedule values, checked before a kernel starts: ``-p preset Full``
+    failed in cell 3, and ``-p steps -5`` ran the whole uncapped paper schedule."""
+    if nb.stem not in PAPERS:
+        return
+    if "preset" in params and params["preset"] not in ("quick", "full"):
+        raise ValueError(f"{nb.name}: preset {params['preset']!r}: takes 'quick' or 'full' (-p smoke true for the "
+                         "tests' seconds-long run)")
+    for name, low in LOWEST.items():
+        if isinstance(params.get(name), int) and params[name] < low:
+            what = "-1 for the preset's, 0 for no cap" if name == "steps" else "0 for the preset's"
+            raise ValueError(f"{nb.name}: {name} {params[name]} is below {low} ({what})")
 
 
 FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split
@@ -249,6 +267,9 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
             raise ValueError(f"{nb.name}: fold {fold!r} for {dataset}: takes {', '.join(map(str, allowed))}"
                              + (" (0: the FERA2015 split)" if 0 in allowed else "")
                              + ("" if fera or nb.stem not in FERA_FOLD0 else f"; {dataset} has no FERA2015 split"))
+        if nb.stem == "scc" and fera and "fold" in params and fold != 1 and value("fera"):
+            raise ValueError(f"{nb.name}: fold {fold} has no effect on {dataset}: SCC runs BP4D on the FERA2015 "
+                             f"split (fera true, the paper's); add -p fera false to run fold {fold}")
 
 
 # parameters that choose what runs or where it goes, not how a model trains: a run that changes only

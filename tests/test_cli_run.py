@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,22 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_sigterm_leaves_error_txt
     assert (out / "error.txt").exists() and not (out / "metrics.json").exists() and not (out / nb.RUN_LOCK).exists()
     nb.execute(_sleepy(tmp_path / "toy.ipynb", 0), out, progress=False, html=False)   # free again
     assert (out / "metrics.json").exists() and not (out / nb.RUN_LOCK).exists()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"preset": "Full"}, "tas.ipynb: preset 'Full': takes 'quick' or 'full'"),
+    ({"steps": -5}, "tas.ipynb: steps -5 is below -1 (-1 for the preset's, 0 for no cap)"),
+    ({"epochs": -1}, "tas.ipynb: epochs -1 is below 0 (0 for the preset's)"),
+])
+def test_a_preset_or_schedule_without_meaning_is_refused_before_the_kernel(tmp_path, params, message):
+    """-p preset Full failed in cell 3; -p steps -5 ran the whole uncapped paper schedule."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        nb.execute("tas", tmp_path / "a", params)
+    assert not (tmp_path / "a").exists()
+
+
+def test_an_scc_fold_the_fera_split_ignores_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"fold 2 has no effect on synthau-bp4d: .* add -p fera false"):
+        nb.execute("scc", tmp_path / "a", {"dataset": "synthau-bp4d", "fold": 2})
+    nb.check_parameters("scc", {"dataset": "synthau-bp4d", "fold": 2, "fera": False})
+    nb.check_parameters("scc", {"dataset": "synthau-disfa", "fold": 2})

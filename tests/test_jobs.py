@@ -244,3 +244,13 @@ def test_an_interrupted_launcher_stops_torchrun_and_its_ranks(tmp_path):
     finally:
         launcher.kill()
     assert (tmp_path / "log").read_text() == "SIGTERM"
+
+
+def test_an_scc_fold_the_fera_split_would_ignore_is_refused(tmp_path, capsys):
+    """`fold: 2` on BP4D trained on the FERA2015 split and recorded fold 2 beside fold_used fera."""
+    from aukit.jobs import JobConfig, scc_configs
+    with pytest.raises(ValueError, match="fold: 2 has no effect on synthau-bp4d: SCC runs BP4D on the FERA2015"):
+        scc_configs(JobConfig(dataset="synthau-bp4d", fold=2))
+    assert scc_configs(JobConfig(dataset="synthau-bp4d", fold=2, method={"fera": False}))[2] == 2
+    assert scc_configs(JobConfig(dataset="synthau-bp4d"))[2] == "fera"
+    assert scc_configs(JobConfig(dataset="synthau-disfa", fold=2))[2] == 2
