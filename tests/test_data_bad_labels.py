@@ -172,6 +172,24 @@ def test_aukit_data_finds_the_distribution_names_in_any_case(bp4d, disfa, only_d
     assert f"tried env AUKIT_DATA: {tmp_path / 'data' / 'emotionet'}" in capsys.readouterr().out
 
 
+def test_aukit_data_finds_the_published_folder_names(only_data, tmp_path, capsys):
+    """CASIA-WebFace, AFEW-VA, Aff-Wild2: '-' and '_' differ, so a case-blind match missed them."""
+    aux = write_aux(tmp_path / "aux")
+    for name, published in (("casia_webface", "CASIA-WebFace"), ("afew_va", "AFEW-VA"),
+                            ("affwild2", "Aff-Wild2"), ("emotionet", "Emotio Net")):
+        shutil.move(aux / name, tmp_path / "data" / published)
+    t = D.check(["casia_webface", "afew_va", "affwild2", "emotionet"]).set_index("dataset")
+    assert t["found"].all()
+    assert t.loc["afew_va", "root"] == str((tmp_path / "data" / "AFEW-VA").resolve())
+    assert cli.main(["data", "check", "disfa"]) == 1          # not there: the names tried are listed
+    assert (f"tried env AUKIT_DATA: {tmp_path / 'data' / 'disfa'} (also any name equal ignoring case, "
+            "'-', '_' and spaces, e.g. disfa, DISFA)") in capsys.readouterr().out
+    (tmp_path / "data" / "casia-webface").mkdir()              # two matches: neither is guessed
+    row = D.check(["casia_webface"]).iloc[0]
+    assert not row["found"] and "several folders there match" in row["problems"]
+    assert "CASIA-WebFace, casia-webface" in row["problems"]
+
+
 # 4: missing label files, columns, folders
 def test_missing_label_files_and_au_columns_are_counted(bp4d):
     base = _qa(D.index("bp4d", bp4d))["missing_label_file"]  # the fixture lacks some intensity AUs
