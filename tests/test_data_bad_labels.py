@@ -254,6 +254,22 @@ def test_repeated_label_row_is_counted_and_a_conflict_is_an_error(bp4d):
         D.index("bp4d", bp4d)
 
 
+def test_emotionet_counts_are_the_datasets_not_a_subject_all(tmp_path, capsys):
+    """EmotioNet's label counts were kept under a subject 'all', which prepare's summary then
+    listed among the 'subjects without any aligned frame'."""
+    from types import SimpleNamespace
+    from aukit.data import preprocess
+    from aukit.data.align import get_policy
+    root = write_aux(tmp_path / "aux") / "emotionet"
+    (root / "labels.csv").write_text("image,AU1,AU2\na.jpg,1,999\nc.jpg,0,2\n")
+    df = D.index("emotionet", root)
+    assert "all" not in _qa(df)["per_subject"] and _qa(df)["overall"]["label_without_frame"] == 1
+    qa = preprocess._qa(df, np.zeros(len(df), np.int8), get_policy("rtatl"))
+    assert set(qa["per_subject"]) == {"a", "b"} and qa["label_without_frame"] == 1
+    preprocess.print_summary(SimpleNamespace(qa=qa, dataset="emotionet", policy=get_policy("rtatl"), path=root))
+    assert "without any aligned frame" not in capsys.readouterr().out
+
+
 def test_emotionet_rows_are_matched_to_images_and_counted(tmp_path):
     root = write_aux(tmp_path / "aux") / "emotionet"
     lab = root / "labels.csv"

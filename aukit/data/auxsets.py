@@ -72,8 +72,8 @@ def read_emotionet(root: Path, dataset: str = "emotionet") -> pd.DataFrame:
     lab_path, _ = fill(root, as_list(e["patterns"].get("labels")))
     if lab_path is not None and len(df):
         lab = _emotionet_labels(lab_path, e.get("invalid_code", 999), qa)
-        qa.add("all", "label_without_frame", int((~lab["subject"].isin(df["subject"])).sum()))
-        qa.add("all", "frame_without_label", int((~df["subject"].isin(lab["subject"])).sum()))
+        qa.add(None, "label_without_frame", int((~lab["subject"].isin(df["subject"])).sum()))
+        qa.add(None, "frame_without_label", int((~df["subject"].isin(lab["subject"])).sum()))
         df = df.merge(lab, on="subject", how="left")
     return finish([df], qa, dataset, root)
 
@@ -98,9 +98,9 @@ def _emotionet_labels(path: Path, invalid, qa: QA) -> pd.DataFrame:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise LabelFormatError(f"{path}:{i + 2}: column {c!r} is {lab[c].iloc[i]!r}, expected an integer")
-        out[col] = clean_codes(v, invalid=invalid, lo=0, hi=1, qa=qa, subject="all")
+        out[col] = clean_codes(v, invalid=invalid, lo=0, hi=1, qa=qa, subject=None, path=path, column=c)
     lines = np.arange(len(out)) + 2
-    return out[unique_rows(out, "subject", lines, path, qa, "all", shown=lab["image"].map(repr), what="image")]
+    return out[unique_rows(out, "subject", lines, path, qa, None, shown=lab["image"].map(repr), what="image")]
 
 
 def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:

@@ -167,7 +167,7 @@ def read_table(path: Path, *, header: bool, ncols: int | None = None,
     return names, t, lines
 
 
-def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, subject: str,
+def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, subject: str | None,
                 shown: pd.Series | None = None, what: str = "frame") -> np.ndarray:
     """Mask of the rows of `d` to keep: exact repeats are dropped (counted, noted); a `key` value
     listed again with different values is an error naming both lines (no value is guessed).
@@ -196,7 +196,7 @@ def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject:
 
 
 def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
-                qa: QA, subject: str, path: Path | None = None, frames: np.ndarray | None = None,
+                qa: QA, subject: str | None, path: Path | None = None, frames: np.ndarray | None = None,
                 column: str = "") -> np.ndarray:
     """Invalid codes and out-of-range values -> NaN (both counted); out-of-range values are also
     noted, naming ``path`` (and ``column``) and the first such ``frames`` entry."""
