@@ -1,12 +1,9 @@
-"""Readers for the auxiliary, mostly unlabelled sets: Aff-Wild2, EmotioNet, CASIA-WebFace, AFEW-VA.
+"""Readers for the auxiliary, mostly unlabelled sets: Aff-Wild2, CASIA-WebFace, AFEW-VA (EmotioNet: emotionet.py).
 
 - Aff-Wild2: cropped_aligned/<video>/00001.jpg; optional AU annotations
   AU_Detection_Challenge/<split>/<video>.txt (header of AU names, row i = frame i+1,
   -1 = invalid) -> occ_AUxx.
-- EmotioNet: images/*.jpg; optional labels.csv ('image' column + AU columns, 999 = not
-  annotated) -> occ_AUxx. Each image is its own subject and sequence. Every image is
-  kept (it is used unlabelled); images without a label row, label rows without an
-  image, repeated rows and columns that are not AUs are counted or named.
+- EmotioNet: see emotionet.py.
 - CASIA-WebFace: <identity>/<image>.jpg; subject = sequence = identity.
 - AFEW-VA: <clip>/<frame>.png + <clip>/<clip>.json; columns arousal, valence; the 68
   annotated landmarks per frame come from `afew_va_landmarks(df)`.
@@ -61,46 +58,6 @@ def read_affwild2(root: Path, dataset: str = "affwild2") -> pd.DataFrame:
             df = df.merge(lab, on="frame", how="inner")
         parts.append(df)
     return finish(parts, qa, dataset, root)
-
-
-def read_emotionet(root: Path, dataset: str = "emotionet") -> pd.DataFrame:
-    e = entry(dataset)
-    qa = QA()
-    files = scan(root, e["patterns"]["images"])
-    df = pd.DataFrame({"subject": [f["name"] for f, _ in files], "sequence": [f["name"] for f, _ in files],
-                       "frame": np.zeros(len(files), np.int64), "source": [str(p) for _, p in files]})
-    lab_path, _ = fill(root, as_list(e["patterns"].get("labels")))
-    if lab_path is not None and len(df):
-        lab = _emotionet_labels(lab_path, e.get("invalid_code", 999), qa)
-        qa.add(None, "label_without_frame", int((~lab["subject"].isin(df["subject"])).sum()))
-        qa.add(None, "frame_without_label", int((~df["subject"].isin(lab["subject"])).sum()))
-        df = df.merge(lab, on="subject", how="left")
-    return finish([df], qa, dataset, root)
-
-
-def _emotionet_labels(path: Path, invalid, qa: QA) -> pd.DataFrame:
-    """labels.csv -> subject (image stem) + occ_AUxx; a row per image (line = row index + 2)."""
-    try:
-        lab = pd.read_csv(path)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise LabelFormatError(f"{path}: cannot read as a UTF-8 CSV with a header ({err})") from None
-    if "image" not in lab.columns:
-        raise LabelFormatError(f"{path}:1: expected a column 'image'")
-    out = pd.DataFrame({"subject": lab["image"].map(lambda s: Path(str(s)).stem)})
-    for c in lab.columns.drop("image"):
-        try:
-            col = au_col(au_number(c), occurrence=True)
-        except ValueError:
-            qa.note("ignored_column", f"{path}:1: column {c!r} is not an AU column (not read)")
-            continue
-        v = pd.to_numeric(lab[c], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(v) | (v != np.round(v))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise LabelFormatError(f"{path}:{i + 2}: column {c!r} is {lab[c].iloc[i]!r}, expected an integer")
-        out[col] = clean_codes(v, invalid=invalid, lo=0, hi=1, qa=qa, subject=None, path=path, column=c)
-    lines = np.arange(len(out)) + 2
-    return out[unique_rows(out, "subject", lines, path, qa, None, shown=lab["image"].map(repr), what="image")]
 
 
 def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:

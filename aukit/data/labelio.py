@@ -167,6 +167,26 @@ def read_table(path: Path, *, header: bool, ncols: int | None = None,
     return names, t, lines
 
 
+def read_named_rows(path: Path, width: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rows 'NAME v1 ... v<width>' (a tab, spaces or commas between fields; no header) ->
+    (names, integer table as float64, 1-based line of each row); errors name file and line."""
+    path = Path(path)
+    names, numbered = [], []
+    for lineno, line in enumerate(_text_lines(path), start=1):
+        if line.strip():
+            name, _, rest = line.strip().partition("\t") if "\t" in line else line.strip().partition(" ")
+            names.append(name.strip())
+            numbered.append((lineno, rest))
+    if not numbered:
+        raise LabelFormatError(f"{path}:1: empty file, expected rows of a name and {width} numbers")
+    t = _line_rows(path, numbered, width, None)
+    bad = ~np.isfinite(t) | (t != np.round(t))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LabelFormatError(f"{path}:{numbered[i][0]}: field {j + 2} is {t[i, j]:g}, expected an integer")
+    return names, t, np.array([n for n, _ in numbered], np.int64)
+
+
 def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, subject: str | None,
                 shown: pd.Series | None = None, what: str = "frame") -> np.ndarray:
     """Mask of the rows of `d` to keep: exact repeats are dropped (counted, noted); a `key` value
@@ -197,9 +217,10 @@ def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject:
 
 def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
                 qa: QA, subject: str | None, path: Path | None = None, frames: np.ndarray | None = None,
-                column: str = "") -> np.ndarray:
+                column: str = "", lines: np.ndarray | None = None) -> np.ndarray:
     """Invalid codes and out-of-range values -> NaN (both counted); out-of-range values are also
-    noted, naming ``path`` (and ``column``) and the first such ``frames`` entry."""
+    noted, naming ``path`` (and ``column``) and the first such value's line (``lines``) and
+    ``frames`` entry."""
     v = values.astype(np.float64, copy=True)
     if invalid is not None:
         bad = v == invalid
@@ -209,9 +230,11 @@ def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: flo
     if out.any():
         qa.add(subject, "out_of_range", int(out.sum()))
         i = int(np.flatnonzero(out)[0])
-        first = f"frame {int(frames[i])}: {v[i]:g}" if frames is not None else f"{v[i]:g}"
-        qa.note("out_of_range", f"{path or subject}{f' {column}' if column else ''}: {int(out.sum())} value(s) "
-                                f"outside {lo:g}..{hi:g}, read as not labelled (first: {first})")
+        at = ([f"line {int(lines[i])}"] if lines is not None else []) + (
+            [f"frame {int(frames[i])}"] if frames is not None else [])
+        first = f"{', '.join(at)}: {v[i]:g}" if at else f"{v[i]:g}"
+        qa.note("out_of_range", f"{path or subject}{f' {column}' if column else ''}: {int(out.sum())} "
+                                f"value(s) outside {lo:g}..{hi:g}, read as not labelled (first: {first})")
     v[out] = np.nan
     return v
 
