@@ -280,9 +280,10 @@ def test_emotionet_rows_are_matched_to_images_and_counted(tmp_path):
     assert qa["label_without_frame"] == 1 and qa["frame_without_label"] == 1  # c has no image, b no row
     assert f"ignored_column: {lab}:1: column 'comment' is not an AU column (not read)" in qa["notes"]
     lab.write_text("image,AU1,AU2\na.jpg,1,999\nb.jpg,0,1\na.jpg,0,999\n")
-    with pytest.raises(LabelFormatError, match=r"labels\.csv:4: image 'a\.jpg' again, with values different "
-                                               r"from line 2"):
-        D.index("emotionet", root)
+    df = D.index("emotionet", root)          # optional labels: a problem naming the lines, the images kept
+    assert len(df) == 2 and "occ_AU01" not in df and _qa(df)["unreadable_label_file"] == 1
+    assert _notes(df, "unreadable_label_file") == [f"unreadable_label_file: {lab}:4: image 'a.jpg' again, with "
+                                                   "values different from line 2 (the images are read unlabelled)"]
 
 
 # 7: stray files in a DISFA label folder

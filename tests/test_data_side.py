@@ -8,7 +8,6 @@ import pytest
 
 from aukit import data as D
 from aukit.data import manifest
-from aukit.data.labelio import LabelFormatError
 from test_data_fixtures import _jpg, write_aux
 
 
@@ -23,6 +22,14 @@ def _qa(df):
 
 def _notes(df, kind):
     return [n.partition(": ")[2] for n in _qa(df)["notes"] if n.startswith(kind + ": ")]
+
+
+def _unreadable(dataset, root):
+    """The one `unreadable_label_file` note of `dataset` at `root` (the frames read, unlabelled)."""
+    df = D.index(dataset, root)
+    assert _qa(df)["unreadable_label_file"] == 1
+    (note,) = _notes(df, "unreadable_label_file")
+    return note
 
 
 def _with(monkeypatch, module, dataset, **fields):
@@ -59,11 +66,10 @@ def test_emotionet_label_problems_name_file_line_and_column(aux):
     assert _notes(df, "label_without_frame") == [f"1 label row(s) name an image not among the images "
                                                  f"(first: {lab}:4 'x.jpg')"]
     lab.write_text("image,AU1,AU2\na.jpg,1,999\nb.jpg,,1\n")
-    with pytest.raises(LabelFormatError, match=r"labels\.csv:3: column 'AU1': empty field\Z"):
-        D.index("emotionet", aux / "emotionet")
+    assert _unreadable("emotionet", aux / "emotionet") == (f"{lab}:3: column 'AU1': empty field "
+                                                           "(the images are read unlabelled)")
     lab.write_text("image,AU1,AU2\na.jpg,1,999\nb.jpg,yes,1\n")
-    with pytest.raises(LabelFormatError, match=r"labels\.csv:3: column 'AU1': 'yes', expected an integer"):
-        D.index("emotionet", aux / "emotionet")
+    assert _unreadable("emotionet", aux / "emotionet").startswith(f"{lab}:3: column 'AU1': 'yes', expected an integer")
 
 
 URLS = ("http://farm1.example.com/1/a.jpg\t1\t999\n"
@@ -86,12 +92,63 @@ def test_emotionet_url_list_as_published(aux, monkeypatch):
     assert _notes(df, "label_without_frame") == [f"1 label row(s) name an image not among the images "
                                                  f"(first: {root / 'emotioNet_1.txt'}:3 'gone.jpg')"]
     (root / "emotioNet_1.txt").write_text(URLS.replace("\t999", ""))
-    with pytest.raises(LabelFormatError, match=r"emotioNet_1\.txt:1: expected 2 fields, got 1"):
-        D.index("emotionet", root)
+    assert _unreadable("emotionet", root).startswith(f"{root / 'emotioNet_1.txt'}:1: expected 2 fields, got 1")
 
 
 def test_emotionet_url_list_saved_as_labels_csv_is_named(aux):
     (aux / "emotionet/labels.csv").write_text(URLS)
-    with pytest.raises(LabelFormatError, match=r"labels\.csv:1: expected a column 'image': this is EmotioNet's "
-                                               r"URL list"):
-        D.index("emotionet", aux / "emotionet")
+    assert "labels.csv:1: expected a column 'image': this is EmotioNet's URL list" in _unreadable(
+        "emotionet", aux / "emotionet")
+
+
+# Aff-Wild2
+AW = "affwild2/AU_Detection_Challenge"
+
+
+def test_affwild2_frames_never_depend_on_the_labels(aux):
+    """A short label file dropped the frames past its end from the (unlabelled) CPC pool, and one
+    bad line in any label file made the whole dataset unreadable."""
+    root = aux / "affwild2"
+    short = aux / AW / "Train_Set/vid1.txt"
+    short.write_text("AU1,AU2,AU4\n0,1,-1\n1,0,2\n")                    # 2 rows for 3 frames; a 2 on line 3
+    bad = aux / AW / "Validation_Set/vid2.txt"
+    bad.parent.mkdir()
+    bad.write_text("AU1,AU2,AU4\n0,1,0\n1,0\n0,0,0\n")
+    df = D.index("affwild2", root)
+    assert len(df) == 6 and df[df.subject == "vid1"]["occ_AU01"].tolist()[:2] == [0, 1]
+    assert np.isnan(df[df.subject == "vid1"]["occ_AU01"].iloc[2]) and df[df.subject == "vid2"]["occ_AU01"].isna().all()
+    assert _notes(df, "frame_without_label") == [
+        f"vid1: 1 frame(s) without a row in {short} (2 rows), kept unlabelled (frames 3)"]
+    assert _notes(df, "out_of_range") == [
+        f"{short} AU4: 1 value(s) outside 0..1, read as not labelled (first: line 3, frame 2: 2)"]
+    assert _notes(df, "unreadable_label_file") == [
+        f"{bad}:3: expected 3 fields, got 2: '1,0' (video vid2 is read unlabelled)"]
+    row = D.check(["affwild2"], {"affwild2": root}).iloc[0]
+    assert row["status"] == "problems" and row["frames"] == 6 and "unreadable_label_file=1" in row["problems"]
+
+
+def test_affwild2_names_what_does_not_match(aux):
+    root = aux / "affwild2"
+    lab = aux / AW / "Train_Set/vid1.txt"
+    lab.write_text("AU1,AU2,AU4\n0,1,-1\n1,0,0\n-1,-1,-1\n1,1,1\n1,1,1\n")  # rows 4-5: labels, no image
+    (root / "cropped_aligned/vid1/00003.jpg").unlink()                      # row 3, all -1: no face, fine
+    orphan = aux / AW / "Train_Set/gone.txt"
+    orphan.write_text("AU1,AU2,AU4\n1,1,1\n")
+    (root / "cropped_aligned/empty").mkdir()
+    df = D.index("affwild2", root)
+    assert _qa(df)["per_subject"]["vid1"]["label_without_frame"] == 2
+    assert sorted(_notes(df, "label_without_frame")) == [
+        f"{orphan}: 1 labelled row(s), but no frame folder cropped_aligned/gone/",
+        f"{lab}: 2 labelled row(s) without a frame image in cropped_aligned/vid1/ (frames 4-5)"]
+    assert _notes(df, "empty_folder") == [f"{root / 'cropped_aligned/empty'}: no frame images (a video without "
+                                          "any face found, or a failed copy)"]
+    row = D.check(["affwild2"], {"affwild2": root}).iloc[0]
+    assert "1 video(s) without a label file, read unlabelled as test-set videos are (first: vid2)" in row["info"]
+
+
+def test_affwild2_without_any_label_file_says_so(aux):
+    import shutil
+    shutil.rmtree(aux / AW)
+    row = D.check(["affwild2"], {"affwild2": aux / "affwild2"}).iloc[0]
+    assert row["status"] == "ok" and row["frames"] == 6
+    assert "no AU label files found under" in row["info"] and "edit affwild2.patterns.labels" in row["info"]

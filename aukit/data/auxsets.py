@@ -1,9 +1,5 @@
-"""Readers for the auxiliary, mostly unlabelled sets: Aff-Wild2, CASIA-WebFace, AFEW-VA (EmotioNet: emotionet.py).
+"""Readers for CASIA-WebFace and AFEW-VA (the other side sets: affwild2.py, emotionet.py).
 
-- Aff-Wild2: cropped_aligned/<video>/00001.jpg; optional AU annotations
-  AU_Detection_Challenge/<split>/<video>.txt (header of AU names, row i = frame i+1,
-  -1 = invalid) -> occ_AUxx.
-- EmotioNet: see emotionet.py.
 - CASIA-WebFace: <identity>/<image>.jpg; subject = sequence = identity.
 - AFEW-VA: <clip>/<frame>.png + <clip>/<clip>.json; columns arousal, valence; the 68
   annotated landmarks per frame come from `afew_va_landmarks(df)`.
@@ -16,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number,
-                      note_ignored, read_table, unique_rows)
-from .manifest import as_list, entry
-from .scan import fill, scan
+from .labelio import QA, LabelFormatError, finish, frame_number, note_ignored
+from .manifest import entry
+from .scan import scan
 
 
-def _seq_frames(root: Path, pattern: str, group: str, qa: QA | None = None
+def seq_frames(root: Path, pattern: str, group: str, qa: QA | None = None
                 ) -> dict[str, list[tuple[int, Path]]]:
     """Frames per `group` value; with `qa`, other files in the frame folders are counted and named."""
     seqs: dict[str, list[tuple[int, Path]]] = {}
@@ -32,32 +27,6 @@ def _seq_frames(root: Path, pattern: str, group: str, qa: QA | None = None
     if qa is not None:
         note_ignored(qa, stray, f"not a frame image ({pattern})", subject=group)
     return {k: sorted(v) for k, v in seqs.items()}
-
-
-def read_affwild2(root: Path, dataset: str = "affwild2") -> pd.DataFrame:
-    e = entry(dataset)
-    invalid = e.get("invalid_code", -1)
-    qa = QA()
-    parts = []
-    for video, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "video", qa).items()):
-        df = pd.DataFrame({"subject": video, "sequence": video,
-                           "frame": [n for n, _ in frames], "source": [str(p) for _, p in frames]})
-        lab_path, _ = fill(root, as_list(e["patterns"].get("labels")), video=video)
-        if lab_path is not None:
-            names, t, _ = read_table(lab_path, header=True)
-            try:
-                cols = [au_col(au_number(n), occurrence=True) for n in names]
-            except ValueError as err:
-                raise LabelFormatError(f"{lab_path}:1: {err}") from None
-            lab = pd.DataFrame({c: clean_codes(t[:, j], invalid=invalid, lo=0, hi=1, qa=qa, subject=video)
-                                for j, c in enumerate(cols)})
-            lab.insert(0, "frame", np.arange(1, len(lab) + 1))
-            have, labelled = set(df["frame"]), set(lab["frame"])
-            qa.add(video, "label_without_frame", len(labelled - have))
-            qa.add(video, "frame_without_label", len(have - labelled))
-            df = df.merge(lab, on="frame", how="inner")
-        parts.append(df)
-    return finish(parts, qa, dataset, root)
 
 
 def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:
@@ -79,7 +48,7 @@ def read_afew_va(root: Path, dataset: str = "afew_va") -> pd.DataFrame:
     e = entry(dataset)
     qa = QA()
     parts = []
-    for clip, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "clip").items()):
+    for clip, frames in sorted(seq_frames(root, e["patterns"]["frames"], "clip").items()):
         df = pd.DataFrame({"subject": clip, "sequence": clip, "frame": [n for n, _ in frames],
                            "source": [str(p) for _, p in frames]})
         ann = _afew_annotation(root, e, clip)

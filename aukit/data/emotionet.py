@@ -7,7 +7,8 @@ a tab, one code per AU, no header; the image is the URL's file name), which name
 column order is `emotionet.url_list_aus` in data_manifest.yaml, unset by default. Images without
 a label row, label rows without an image, repeated rows, other files among the images and
 columns that are not AUs are counted and named; these counts are the dataset's (`qa.overall`),
-not a subject's.
+not a subject's. Labels that do not parse are a problem naming file and line, the images read
+unlabelled (as Aff-Wild2's, see affwild2.py).
 """
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ def read(root: Path, dataset: str = "emotionet") -> pd.DataFrame:
     names = list(images)
     df = pd.DataFrame({"subject": names, "sequence": names, "frame": np.zeros(len(names), np.int64),
                        "source": [str(p) for p in images.values()]})
-    lab = _labels(root, e, qa) if len(df) else None
+    lab, lq = None, QA()
+    try:
+        lab = _labels(root, e, lq) if len(df) else None
+        qa.extend(lq)
+    except LabelFormatError as err:          # optional labels: a problem, not an error (see affwild2.py)
+        qa.add(None, "unreadable_label_file")
+        qa.note("unreadable_label_file", f"{err} (the images are read unlabelled)")
     if lab is not None:
         orphan = ~lab["subject"].isin(df["subject"])
         qa.add(None, "label_without_frame", int(orphan.sum()))

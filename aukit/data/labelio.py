@@ -20,9 +20,11 @@ import pandas as pd
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
            "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
-           "ignored_file")
+           "ignored_file", "unreadable_label_file", "empty_folder")
 # frame_missing_label: a kept frame that has no row in one of its label files (that AU is NaN)
 # ignored_file: a file next to the data whose name does not fit the manifest pattern
+# unreadable_label_file: an optional label file that does not parse (Aff-Wild2, EmotioNet): its frames
+#   are read unlabelled; empty_folder: a sequence folder without any frame image
 
 
 class LabelFormatError(ValueError):
@@ -45,6 +47,13 @@ class QA:
 
     def note(self, kind: str, message: str) -> None:
         self.notes.append(f"{kind}: {message}")
+
+    def extend(self, other: "QA") -> None:
+        """Add the counts and notes of `other` (labels parsed apart, kept only when all of them parse)."""
+        for subject, counts in [*other.per_subject.items(), (None, other.overall)]:
+            for k, v in counts.items():
+                self.add(subject, k, v)
+        self.notes += other.notes
 
     def expect(self, subject: str, key: str, n: int, why: str) -> None:
         """Mark `n` of the counts already under `key` as a known property of the dataset."""
@@ -237,6 +246,18 @@ def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: flo
                                 f"value(s) outside {lo:g}..{hi:g}, read as not labelled (first: {first})")
     v[out] = np.nan
     return v
+
+
+def ranges(numbers, limit: int = 8) -> str:
+    """Frame numbers as runs: [1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; past ``limit`` runs,
+    '..., and N more runs'."""
+    n = np.unique(np.asarray(numbers, np.int64))
+    if not len(n):
+        return ""
+    cut = np.flatnonzero(np.diff(n) != 1) + 1
+    runs = [f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in np.split(n, cut)]
+    more = f", and {len(runs) - limit} more runs" if len(runs) > limit else ""
+    return ", ".join(runs[:limit]) + more
 
 
 def frame_number(stem: str) -> int | None:
