@@ -3,6 +3,8 @@ every image read or named, every count named (file, line, frame), a wrong layout
 Trees come from test_data_fixtures.write_aux."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,46 @@ def test_affwild2_without_any_label_file_says_so(aux):
     row = D.check(["affwild2"], {"affwild2": aux / "affwild2"}).iloc[0]
     assert row["status"] == "ok" and row["frames"] == 6
     assert "no AU label files found under" in row["info"] and "edit affwild2.patterns.labels" in row["info"]
+
+
+# CASIA-WebFace, AFEW-VA
+def test_casia_names_second_images_and_other_files(aux):
+    ident = aux / "casia_webface/0000045"
+    import shutil
+    shutil.copy(ident / "001.jpg", ident / "1.jpg")          # frame 1 twice
+    shutil.copy(ident / "001.jpg", ident / "face.jpg")       # no number: after the numbered ones
+    shutil.copy(ident / "002.jpg", ident / "003.png")
+    df = D.index("casia_webface", aux / "casia_webface")
+    assert df[df.subject == "0000045"]["frame"].tolist() == [1, 2, 3]
+    assert sorted(_notes(df, "ignored_file")) == [f"{ident / '003.png'}: not an image ({{identity}}/{{name}}.jpg)",
+                                                  f"{ident / '1.jpg'}: second image of frame 1 (001.jpg is read)"]
+    assert _qa(df)["per_subject"]["0000045"]["ignored_file"] == 2
+
+
+def test_afew_va_counts_name_the_clip(aux):
+    root = aux / "afew_va"
+    (root / "001/001.json").unlink()
+    ann = root / "002/002.json"
+    j = json.loads(ann.read_text())
+    del j["frames"]["00001"]
+    ann.write_text(json.dumps(j))
+    _jpg(root / "002/00003.jpg", np.full((24, 24, 3), 90, np.uint8))
+    df = D.index("afew_va", root)
+    assert _notes(df, "missing_label_file") == ["001: 001/001.json is missing (its 3 frames are read without "
+                                                "valence, arousal, landmarks)"]
+    assert _notes(df, "frame_without_label") == [f"{ann}: no entry for 1 frame(s) with an image, kept without "
+                                                 "valence, arousal, landmarks (frames 1)"]
+    assert _notes(df, "ignored_file") == [f"{root / '002/00003.jpg'}: not a frame image ({{clip}}/{{frame}}.png)"]
+
+
+@pytest.mark.parametrize("dataset, level", [("casia_webface", "CASIA-WebFace"), ("afew_va", "01")])
+def test_a_copy_with_an_extra_folder_level_is_named(aux, tmp_path, dataset, level, capsys):
+    """CASIA-WebFace read as 0 subjects, 0 frames and exit 0; AFEW-VA said only 'no frames found'."""
+    from aukit import cli
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    (aux / dataset).rename(nested / level)
+    with pytest.raises(FileNotFoundError, match=rf"matches 1 folder level\(s\) further down, in {level}/ "):
+        D.index(dataset, nested)
+    assert cli.main(["data", "check", dataset, "--root", str(nested)]) == 1
+    assert f"point the root at {nested / level}" in capsys.readouterr().out

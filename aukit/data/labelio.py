@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .scan import deeper
+
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
            "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
@@ -320,13 +322,28 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     return df
 
 
+def deeper_hint(root: Path, pattern: str) -> str:
+    """A line naming the subfolders where `pattern` matches (`scan.deeper`), or ''."""
+    hits = deeper(root, pattern)
+    if not hits:
+        return ""
+    rel = [h.relative_to(root) for h in hits]
+    where = ", ".join(f"{r}/" for r in rel[:3]) + (f" and {len(rel) - 3} more" if len(rel) > 3 else "")
+    fix = (f"point the root at {hits[0]} (--root, or env AUKIT_DATA_<NAME>), or move its contents up"
+           if len(hits) == 1 else f"move their contents up into {root}")
+    return (f"\n  the pattern {pattern} matches {len(rel[0].parts)} folder level(s) further down, in {where} "
+            f"(did an unzip add a folder?): {fix}")
+
+
 def finish(frames: list[pd.DataFrame], qa: QA, dataset: str, root: Path,
-           columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
-    """Concatenate per-sequence frames, add missing label `columns` (NaN), order, attach QA."""
-    if not frames:
+           columns: tuple[str, ...] | list[str] = (), pattern: str | None = None) -> pd.DataFrame:
+    """Concatenate per-sequence frames, add missing label `columns` (NaN), order, attach QA.
+    No frame at all is an error; with the frames' `pattern`, it names the subfolders where the
+    pattern matches (a copy unzipped with an extra folder level)."""
+    if not sum(len(f) for f in frames):
         ignored = [n for n in qa.notes if n.startswith("ignored_file")][:3]
-        raise FileNotFoundError(f"{dataset}: no frames found under {root}"
-                                + "".join(f"\n  {n}" for n in ignored))
+        hint = deeper_hint(root, pattern) if pattern else ""    # it explains the files named otherwise
+        raise FileNotFoundError(f"{dataset}: no frames found under {root}" + (hint or "".join(f"\n  {n}" for n in ignored)))
     df = pd.concat(frames, ignore_index=True)
     for c in columns:
         if c not in df:
