@@ -10,6 +10,7 @@ import pytest
 
 from aukit import data as D
 from aukit.data import manifest
+from aukit.data.labelio import LabelFormatError
 from test_data_fixtures import _jpg, write_aux
 
 
@@ -197,3 +198,38 @@ def test_a_copy_with_an_extra_folder_level_is_named(aux, tmp_path, dataset, leve
         D.index(dataset, nested)
     assert cli.main(["data", "check", dataset, "--root", str(nested)]) == 1
     assert f"point the root at {nested / level}" in capsys.readouterr().out
+
+
+def test_afew_va_annotations_are_checked(aux, capsys):
+    """Valence 37, a null arousal, 66 landmarks and an entry for a frame without an image passed
+    `aukit data check afew_va` silently; afew_va_landmarks failed on the 66 points naming no file."""
+    root = aux / "afew_va"
+    ann = root / "002/002.json"
+    j = json.loads(ann.read_text())
+    j["frames"]["00000"]["valence"] = 37
+    j["frames"]["00001"]["arousal"] = None
+    j["frames"]["00002"]["landmarks"] = j["frames"]["00002"]["landmarks"][:66]
+    j["frames"]["00099"] = j["frames"]["00000"]
+    ann.write_text(json.dumps(j))
+    df = D.index("afew_va", root)
+    clip = df[df.subject == "002"]
+    assert len(df) == 6 and np.isnan(clip["valence"].iloc[0]) and np.isnan(clip["arousal"].iloc[1])
+    assert _notes(df, "out_of_range") == [f"{ann} valence: 1 value(s) outside -10..10, read as not labelled "
+                                          "(first: frame 0: 37)"]
+    assert _notes(df, "missing_value") == [f"{ann}: arousal null or absent in 1 frame(s) (frames 1)"]
+    assert _notes(df, "bad_landmarks") == [f"{ann}: landmarks of 1 frame(s) are not 68 x 2 points, read as absent "
+                                           "(frames 2; first: shape 66 x 2)"]
+    assert _notes(df, "label_without_frame") == [f"{ann}: 1 annotated frame(s) without an image (frames 99)"]
+    row = D.check(["afew_va"], {"afew_va": root}).iloc[0]
+    assert row["status"] == "problems"
+    for k in ("out_of_range=1", "missing_value=1", "bad_landmarks=1", "label_without_frame=1"):
+        assert k in row["problems"]
+    lm = D.auxsets.afew_va_landmarks(df)
+    assert np.isnan(lm[5]).all() and np.isfinite(lm[:5]).all()          # 002 frame 2: 66 points
+    j["frames"]["00000"]["valence"] = "high"
+    ann.write_text(json.dumps(j))
+    with pytest.raises(LabelFormatError, match=r"002\.json: frame 0: valence is 'high', expected a number"):
+        D.index("afew_va", root)
+    ann.write_text(json.dumps({"frames": {"x1": {}}}))
+    with pytest.raises(LabelFormatError, match=r"002\.json: frame entry 'x1' is not"):
+        D.auxsets.afew_va_landmarks(df)

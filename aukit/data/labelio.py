@@ -22,11 +22,13 @@ from .scan import deeper
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
            "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
-           "ignored_file", "unreadable_label_file", "empty_folder")
+           "ignored_file", "unreadable_label_file", "empty_folder", "missing_value", "bad_landmarks")
 # frame_missing_label: a kept frame that has no row in one of its label files (that AU is NaN)
 # ignored_file: a file next to the data whose name does not fit the manifest pattern
 # unreadable_label_file: an optional label file that does not parse (Aff-Wild2, EmotioNet): its frames
 #   are read unlabelled; empty_folder: a sequence folder without any frame image
+# missing_value: a label null or absent in its entry (AFEW-VA); bad_landmarks: annotated landmarks
+#   that are not 68 x 2 points (AFEW-VA; read as absent)
 
 
 class LabelFormatError(ValueError):
