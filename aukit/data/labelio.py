@@ -252,14 +252,15 @@ def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: flo
     return v
 
 
-def ranges(numbers, limit: int = 8) -> str:
-    """Frame numbers as runs: [1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; past ``limit`` runs,
-    '..., and N more runs'."""
+def ranges(numbers, limit: int | None = 8) -> str:
+    """Frame numbers as runs: [1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; past ``limit`` runs (None: no
+    limit), '..., and N more runs'."""
     n = np.unique(np.asarray(numbers, np.int64))
     if not len(n):
         return ""
     cut = np.flatnonzero(np.diff(n) != 1) + 1
     runs = [f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in np.split(n, cut)]
+    limit = len(runs) if limit is None else limit
     more = f", and {len(runs) - limit} more runs" if len(runs) > limit else ""
     return ", ".join(runs[:limit]) + more
 
