@@ -346,7 +346,8 @@ def finish(frames: list[pd.DataFrame], qa: QA, dataset: str, root: Path,
     if not sum(len(f) for f in frames):
         ignored = [n for n in qa.notes if n.startswith("ignored_file")][:3]
         hint = deeper_hint(root, pattern) if pattern else ""    # it explains the files named otherwise
-        raise FileNotFoundError(f"{dataset}: no frames found under {root}" + (hint or "".join(f"\n  {n}" for n in ignored)))
+        raise FileNotFoundError(f"{dataset}: no frames found under {root}"
+                                + (hint or "".join(f"\n  {n}" for n in ignored)))
     df = pd.concat(frames, ignore_index=True)
     for c in columns:
         if c not in df:
