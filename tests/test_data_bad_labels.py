@@ -172,6 +172,24 @@ def test_aukit_data_finds_the_distribution_names_in_any_case(bp4d, disfa, only_d
     assert f"tried env AUKIT_DATA: {tmp_path / 'data' / 'emotionet'}" in capsys.readouterr().out
 
 
+def test_aukit_data_finds_the_published_folder_names(only_data, tmp_path, capsys):
+    """CASIA-WebFace, AFEW-VA, Aff-Wild2: '-' and '_' differ, so a case-blind match missed them."""
+    aux = write_aux(tmp_path / "aux")
+    for name, published in (("casia_webface", "CASIA-WebFace"), ("afew_va", "AFEW-VA"),
+                            ("affwild2", "Aff-Wild2"), ("emotionet", "Emotio Net")):
+        shutil.move(aux / name, tmp_path / "data" / published)
+    t = D.check(["casia_webface", "afew_va", "affwild2", "emotionet"]).set_index("dataset")
+    assert t["found"].all()
+    assert t.loc["afew_va", "root"] == str((tmp_path / "data" / "AFEW-VA").resolve())
+    assert cli.main(["data", "check", "disfa"]) == 1          # not there: the names tried are listed
+    assert (f"tried env AUKIT_DATA: {tmp_path / 'data' / 'disfa'} (also any name equal ignoring case, "
+            "'-', '_' and spaces, e.g. disfa, DISFA)") in capsys.readouterr().out
+    (tmp_path / "data" / "casia-webface").mkdir()              # two matches: neither is guessed
+    row = D.check(["casia_webface"]).iloc[0]
+    assert not row["found"] and "several folders there match" in row["problems"]
+    assert "CASIA-WebFace, casia-webface" in row["problems"]
+
+
 # 4: missing label files, columns, folders
 def test_missing_label_files_and_au_columns_are_counted(bp4d):
     base = _qa(D.index("bp4d", bp4d))["missing_label_file"]  # the fixture lacks some intensity AUs
@@ -236,6 +254,22 @@ def test_repeated_label_row_is_counted_and_a_conflict_is_an_error(bp4d):
         D.index("bp4d", bp4d)
 
 
+def test_emotionet_counts_are_the_datasets_not_a_subject_all(tmp_path, capsys):
+    """EmotioNet's label counts were kept under a subject 'all', which prepare's summary then
+    listed among the 'subjects without any aligned frame'."""
+    from types import SimpleNamespace
+    from aukit.data import preprocess
+    from aukit.data.align import get_policy
+    root = write_aux(tmp_path / "aux") / "emotionet"
+    (root / "labels.csv").write_text("image,AU1,AU2\na.jpg,1,999\nc.jpg,0,2\n")
+    df = D.index("emotionet", root)
+    assert "all" not in _qa(df)["per_subject"] and _qa(df)["overall"]["label_without_frame"] == 1
+    qa = preprocess._qa(df, np.zeros(len(df), np.int8), get_policy("rtatl"))
+    assert set(qa["per_subject"]) == {"a", "b"} and qa["label_without_frame"] == 1
+    preprocess.print_summary(SimpleNamespace(qa=qa, dataset="emotionet", policy=get_policy("rtatl"), path=root))
+    assert "without any aligned frame" not in capsys.readouterr().out
+
+
 def test_emotionet_rows_are_matched_to_images_and_counted(tmp_path):
     root = write_aux(tmp_path / "aux") / "emotionet"
     lab = root / "labels.csv"
@@ -246,9 +280,10 @@ def test_emotionet_rows_are_matched_to_images_and_counted(tmp_path):
     assert qa["label_without_frame"] == 1 and qa["frame_without_label"] == 1  # c has no image, b no row
     assert f"ignored_column: {lab}:1: column 'comment' is not an AU column (not read)" in qa["notes"]
     lab.write_text("image,AU1,AU2\na.jpg,1,999\nb.jpg,0,1\na.jpg,0,999\n")
-    with pytest.raises(LabelFormatError, match=r"labels\.csv:4: image 'a\.jpg' again, with values different "
-                                               r"from line 2"):
-        D.index("emotionet", root)
+    df = D.index("emotionet", root)          # optional labels: a problem naming the lines, the images kept
+    assert len(df) == 2 and "occ_AU01" not in df and _qa(df)["unreadable_label_file"] == 1
+    assert _notes(df, "unreadable_label_file") == [f"unreadable_label_file: {lab}:4: image 'a.jpg' again, with "
+                                                   "values different from line 2 (the images are read unlabelled)"]
 
 
 # 7: stray files in a DISFA label folder

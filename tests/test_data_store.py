@@ -48,6 +48,21 @@ def test_store_contents_and_qa(bp4d_store, capsys):
     assert c.shape == (12, 2, 2, 2) and c.dtype == np.float32
 
 
+def test_frames_without_a_face_are_named_in_qa_json(bp4d_store, capsys):
+    """README: prepare 'counts frames without a face ... and names them in qa.json'; only the count was there."""
+    s = bp4d_store
+    assert s.qa["no_face_frames"] == {"F001/T2": "13"}
+    assert json.loads((s.path / "qa.json").read_text())["no_face_frames"] == {"F001/T2": "13"}
+    prep_mod.print_summary(s)
+    assert "frames without a face:\n    F001/T2: frames 13" in capsys.readouterr().out
+
+
+def test_no_face_frames_are_runs_per_sequence():
+    df = pd.DataFrame({"subject": ["a"] * 6 + ["b"], "sequence": ["a"] * 6 + ["b"], "frame": [1, 2, 3, 5, 9, 10, 0]})
+    status = np.array([1, 1, 1, 0, 1, 1, 1], np.int8)
+    assert prep_mod.no_face_frames(df, status) == {"a": "1-3, 9-10", "b": "0"}
+
+
 def test_a_current_store_opens_without_the_prepare_lock(env, bp4d_store, monkeypatch):
     """A read-only cache (a shared, finished one) made `aukit prepare` fail opening its lock file,
     although the store was complete and nothing had to be written."""

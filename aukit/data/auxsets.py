@@ -1,15 +1,11 @@
-"""Readers for the auxiliary, mostly unlabelled sets: Aff-Wild2, EmotioNet, CASIA-WebFace, AFEW-VA.
+"""Readers for CASIA-WebFace and AFEW-VA (the other side sets: affwild2.py, emotionet.py).
 
-- Aff-Wild2: cropped_aligned/<video>/00001.jpg; optional AU annotations
-  AU_Detection_Challenge/<split>/<video>.txt (header of AU names, row i = frame i+1,
-  -1 = invalid) -> occ_AUxx.
-- EmotioNet: images/*.jpg; optional labels.csv ('image' column + AU columns, 999 = not
-  annotated) -> occ_AUxx. Each image is its own subject and sequence. Every image is
-  kept (it is used unlabelled); images without a label row, label rows without an
-  image, repeated rows and columns that are not AUs are counted or named.
 - CASIA-WebFace: <identity>/<image>.jpg; subject = sequence = identity.
-- AFEW-VA: <clip>/<frame>.png + <clip>/<clip>.json; columns arousal, valence; the 68
-  annotated landmarks per frame come from `afew_va_landmarks(df)`.
+- AFEW-VA: <clip>/<frame>.png + <clip>/<clip>.json; columns arousal, valence (-10..10); the
+  68 annotated landmarks per frame come from `afew_va_landmarks(df)`. Checked, counted and
+  named (read as absent): values null or outside -10..10, landmarks not 68 x 2 points, frames
+  without an entry and entries without an image. An annotation file that does not parse is an
+  error naming it (the annotations are what PIAP-DF reads AFEW-VA for).
 """
 from __future__ import annotations
 
@@ -19,121 +15,136 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, frame_number,
-                      note_ignored, read_table, unique_rows)
-from .manifest import as_list, entry
-from .scan import fill, scan
+from .labelio import QA, LabelFormatError, clean_codes, finish, frame_number, note_ignored, ranges
+from .manifest import entry
+from .scan import absent, scan
 
 
-def _seq_frames(root: Path, pattern: str, group: str, qa: QA | None = None
-                ) -> dict[str, list[tuple[int, Path]]]:
-    """Frames per `group` value; with `qa`, other files in the frame folders are counted and named."""
-    seqs: dict[str, list[tuple[int, Path]]] = {}
+def seq_frames(root: Path, pattern: str, group: str, qa: QA | None = None, belong: set[Path] = frozenset()
+               ) -> dict[str, list[tuple[int, Path]]]:
+    """Frames per `group` value; with `qa`, other files in the frame folders (but those in
+    `belong`, such as AFEW-VA's annotations), and a second file for one frame number ('1.jpg'
+    beside '001.jpg': the first in path order is read), are counted and named."""
+    seqs: dict[str, dict[int, Path]] = {}
     stray: list[tuple[dict, Path]] = []
     for f, p in scan(root, pattern, stray):
-        seqs.setdefault(f[group], []).append((int(f["frame"]), p))
-    if qa is not None:
-        note_ignored(qa, stray, f"not a frame image ({pattern})", subject=group)
-    return {k: sorted(v) for k, v in seqs.items()}
-
-
-def read_affwild2(root: Path, dataset: str = "affwild2") -> pd.DataFrame:
-    e = entry(dataset)
-    invalid = e.get("invalid_code", -1)
-    qa = QA()
-    parts = []
-    for video, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "video", qa).items()):
-        df = pd.DataFrame({"subject": video, "sequence": video,
-                           "frame": [n for n, _ in frames], "source": [str(p) for _, p in frames]})
-        lab_path, _ = fill(root, as_list(e["patterns"].get("labels")), video=video)
-        if lab_path is not None:
-            names, t, _ = read_table(lab_path, header=True)
-            try:
-                cols = [au_col(au_number(n), occurrence=True) for n in names]
-            except ValueError as err:
-                raise LabelFormatError(f"{lab_path}:1: {err}") from None
-            lab = pd.DataFrame({c: clean_codes(t[:, j], invalid=invalid, lo=0, hi=1, qa=qa, subject=video)
-                                for j, c in enumerate(cols)})
-            lab.insert(0, "frame", np.arange(1, len(lab) + 1))
-            have, labelled = set(df["frame"]), set(lab["frame"])
-            qa.add(video, "label_without_frame", len(labelled - have))
-            qa.add(video, "frame_without_label", len(have - labelled))
-            df = df.merge(lab, on="frame", how="inner")
-        parts.append(df)
-    return finish(parts, qa, dataset, root)
-
-
-def read_emotionet(root: Path, dataset: str = "emotionet") -> pd.DataFrame:
-    e = entry(dataset)
-    qa = QA()
-    files = scan(root, e["patterns"]["images"])
-    df = pd.DataFrame({"subject": [f["name"] for f, _ in files], "sequence": [f["name"] for f, _ in files],
-                       "frame": np.zeros(len(files), np.int64), "source": [str(p) for _, p in files]})
-    lab_path, _ = fill(root, as_list(e["patterns"].get("labels")))
-    if lab_path is not None and len(df):
-        lab = _emotionet_labels(lab_path, e.get("invalid_code", 999), qa)
-        qa.add("all", "label_without_frame", int((~lab["subject"].isin(df["subject"])).sum()))
-        qa.add("all", "frame_without_label", int((~df["subject"].isin(lab["subject"])).sum()))
-        df = df.merge(lab, on="subject", how="left")
-    return finish([df], qa, dataset, root)
-
-
-def _emotionet_labels(path: Path, invalid, qa: QA) -> pd.DataFrame:
-    """labels.csv -> subject (image stem) + occ_AUxx; a row per image (line = row index + 2)."""
-    try:
-        lab = pd.read_csv(path)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise LabelFormatError(f"{path}: cannot read as a UTF-8 CSV with a header ({err})") from None
-    if "image" not in lab.columns:
-        raise LabelFormatError(f"{path}:1: expected a column 'image'")
-    out = pd.DataFrame({"subject": lab["image"].map(lambda s: Path(str(s)).stem)})
-    for c in lab.columns.drop("image"):
-        try:
-            col = au_col(au_number(c), occurrence=True)
-        except ValueError:
-            qa.note("ignored_column", f"{path}:1: column {c!r} is not an AU column (not read)")
+        seq, n = seqs.setdefault(f[group], {}), int(f["frame"])
+        if n in seq:
+            if qa is not None:
+                note_ignored(qa, [(f, p)], f"second image of frame {n} ({seq[n].name} is read)", subject=group)
             continue
-        v = pd.to_numeric(lab[c], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(v) | (v != np.round(v))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise LabelFormatError(f"{path}:{i + 2}: column {c!r} is {lab[c].iloc[i]!r}, expected an integer")
-        out[col] = clean_codes(v, invalid=invalid, lo=0, hi=1, qa=qa, subject="all")
-    lines = np.arange(len(out)) + 2
-    return out[unique_rows(out, "subject", lines, path, qa, "all", shown=lab["image"].map(repr), what="image")]
+        seq[n] = p
+    if qa is not None:
+        note_ignored(qa, [(f, p) for f, p in stray if p not in belong], f"not a frame image ({pattern})",
+                     subject=group)
+    return {k: sorted(v.items()) for k, v in seqs.items()}
 
 
 def read_casia(root: Path, dataset: str = "casia_webface") -> pd.DataFrame:
     e = entry(dataset)
-    files = scan(root, e["patterns"]["images"])
-    ident = [f["identity"] for f, _ in files]
-    names = [f["name"] for f, _ in files]
-    frame = [frame_number(n) if frame_number(n) is not None else -1 for n in names]
-    df = pd.DataFrame({"subject": ident, "sequence": ident, "frame": frame,
-                       "source": [str(p) for _, p in files]})
-    # non-numeric names: number them within the identity, in path order
+    pattern = e["patterns"]["images"]
+    qa = QA()
+    stray: list[tuple[dict, Path]] = []
+    files = scan(root, pattern, stray)
+    note_ignored(qa, stray, f"not an image ({pattern})", subject="identity")
+    rows, seen = [], {}
+    for f, p in files:          # path order: '001.jpg' before '1.jpg'
+        n = frame_number(f["name"])
+        if n is not None and (f["identity"], n) in seen:
+            note_ignored(qa, [(f, p)], f"second image of frame {n} ({seen[f['identity'], n].name} is read)",
+                         subject="identity")
+            continue
+        if n is not None:
+            seen[f["identity"], n] = p
+        rows.append((f["identity"], -1 if n is None else n, str(p)))
+    df = pd.DataFrame(rows, columns=["subject", "frame", "source"])
+    df.insert(1, "sequence", df["subject"])
+    # non-numeric names ('face.jpg'): numbered within the identity after its numbered images, in path order
     unnamed = df["frame"] < 0
     if unnamed.any():
-        df.loc[unnamed, "frame"] = df[unnamed].groupby("subject").cumcount()
-    return finish([df], QA(), dataset, root)
+        last = df[~unnamed].groupby("subject")["frame"].max()
+        start = df.loc[unnamed, "subject"].map(last).fillna(-1).astype(np.int64) + 1
+        df.loc[unnamed, "frame"] = start + df[unnamed].groupby("subject").cumcount()
+    return finish([df], qa, dataset, root, pattern=pattern)
 
 
 def read_afew_va(root: Path, dataset: str = "afew_va") -> pd.DataFrame:
     e = entry(dataset)
     qa = QA()
     parts = []
-    for clip, frames in sorted(_seq_frames(root, e["patterns"]["frames"], "clip").items()):
+    notes = {p for _, p in scan(root, e["patterns"]["annotation"])}
+    for clip, frames in sorted(seq_frames(root, e["patterns"]["frames"], "clip", qa, notes).items()):
         df = pd.DataFrame({"subject": clip, "sequence": clip, "frame": [n for n, _ in frames],
                            "source": [str(p) for _, p in frames]})
+        rel = e["patterns"]["annotation"].format(clip=clip)
         ann = _afew_annotation(root, e, clip)
         if ann is not None:
-            df["arousal"] = [ann.get(n, {}).get("arousal", np.nan) for n in df["frame"]]
-            df["valence"] = [ann.get(n, {}).get("valence", np.nan) for n in df["frame"]]
-            qa.add(clip, "frame_without_label", int(sum(n not in ann for n in df["frame"])))
+            _afew_check(root / rel, ann, df, qa, clip)
         else:
             qa.add(clip, "missing_label_file")
+            qa.note("missing_label_file", f"{clip}: {rel} {absent(root, rel)} (its {len(df)} frames are read "
+                                          "without valence, arousal, landmarks)")
         parts.append(df)
-    return finish(parts, qa, dataset, root)
+    return finish(parts, qa, dataset, root, pattern=e["patterns"]["frames"])
+
+
+def _afew_check(path: Path, ann: dict[int, dict], df: pd.DataFrame, qa: QA, clip: str) -> None:
+    """Add arousal and valence to `df` (one clip's frames) from its annotation `ann`, counting and
+    naming frames without an entry, entries without an image, null or absent values, values
+    outside -10..10 and landmarks that are not 68 x 2 points (all read as absent)."""
+    img = df["frame"].to_numpy(np.int64)
+    bare = [n for n in img if n not in ann]
+    qa.add(clip, "frame_without_label", len(bare))
+    if bare:
+        qa.note("frame_without_label", f"{path}: no entry for {len(bare)} frame(s) with an image, "
+                                       f"kept without valence, arousal, landmarks (frames {ranges(bare)})")
+    orphan = sorted(set(ann) - set(img))
+    qa.add(clip, "label_without_frame", len(orphan))
+    if orphan:
+        qa.note("label_without_frame", f"{path}: {len(orphan)} annotated frame(s) without an image "
+                                       f"(frames {ranges(orphan)})")
+    entries = [ann[n] for n in img if n in ann]
+    have = img[np.isin(img, list(ann))]
+    for field in ("arousal", "valence"):
+        raw = [x.get(field) for x in entries]
+        null = [n for n, v in zip(have, raw) if v is None]
+        wrong = [(n, v) for n, v in zip(have, raw) if v is not None and (isinstance(v, bool)
+                                                                         or not isinstance(v, (int, float)))]
+        if wrong:
+            raise LabelFormatError(f"{path}: frame {wrong[0][0]}: {field} is {wrong[0][1]!r}, expected a number")
+        qa.add(clip, "missing_value", len(null))
+        if null:
+            qa.note("missing_value", f"{path}: {field} null or absent in {len(null)} frame(s) (frames {ranges(null)})")
+        v = np.array([np.nan if x is None else x for x in raw], np.float64)
+        v = clean_codes(v, invalid=None, lo=-10, hi=10, qa=qa, subject=clip, path=path, frames=have, column=field)
+        col = np.full(len(df), np.nan)
+        col[np.isin(img, have)] = v
+        df[field] = col
+    bad = [(n, why) for n, x in zip(have, entries) for _, why in [_points(x.get("landmarks"))] if why]
+    null = [n for n, why in bad if why == "null or absent"]
+    shape = [(n, why) for n, why in bad if why != "null or absent"]
+    qa.add(clip, "missing_value", len(null))
+    if null:
+        qa.note("missing_value", f"{path}: landmarks null or absent in {len(null)} frame(s) (frames {ranges(null)})")
+    qa.add(clip, "bad_landmarks", len(shape))
+    if shape:
+        qa.note("bad_landmarks", f"{path}: landmarks of {len(shape)} frame(s) are not 68 x 2 points, read as absent "
+                                 f"(frames {ranges([n for n, _ in shape])}; first: {shape[0][1]})")
+
+
+def _points(v) -> tuple[np.ndarray | None, str]:
+    """An annotation's landmarks as (68, 2) float32, or None and why not."""
+    if v is None:
+        return None, "null or absent"
+    try:
+        a = np.asarray(v, np.float32)
+    except (TypeError, ValueError):
+        return None, "not a list of [x, y] numbers"
+    if a.shape != (68, 2):
+        return None, f"shape {' x '.join(map(str, a.shape)) or 'scalar'}"
+    if not np.isfinite(a).all():
+        return None, "not finite"
+    return a, ""
 
 
 def _afew_annotation(root: Path, e: dict, clip: str) -> dict[int, dict] | None:
@@ -142,13 +153,21 @@ def _afew_annotation(root: Path, e: dict, clip: str) -> dict[int, dict] | None:
         return None
     try:
         frames = json.loads(p.read_text())["frames"]
-    except (json.JSONDecodeError, KeyError) as err:
-        raise LabelFormatError(f"{p}: not an AFEW-VA annotation ({err})") from None
-    return {int(k): v for k, v in frames.items()}
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise LabelFormatError(f"{p}: not an AFEW-VA annotation ({type(err).__name__}: {err})") from None
+    if not isinstance(frames, dict):
+        raise LabelFormatError(f"{p}: 'frames' is a {type(frames).__name__}, expected an object of frame entries")
+    out = {}
+    for k, v in frames.items():
+        if not str(k).isdigit() or not isinstance(v, dict):
+            raise LabelFormatError(f"{p}: frame entry {k!r} is not '<frame number>': {{...}}")
+        out[int(k)] = v
+    return out
 
 
 def afew_va_landmarks(df: pd.DataFrame, dataset: str = "afew_va") -> np.ndarray:
-    """Annotated 68 landmarks (N, 68, 2) float32 in source-image pixels; NaN where absent."""
+    """Annotated 68 landmarks (N, 68, 2) float32 in source-image pixels; NaN where absent or not
+    68 x 2 points (the index counts and names those: `aukit data check afew_va`)."""
     root = Path(df.attrs["root"])
     e = entry(dataset)
     out = np.full((len(df), 68, 2), np.nan, np.float32)
@@ -156,7 +175,7 @@ def afew_va_landmarks(df: pd.DataFrame, dataset: str = "afew_va") -> np.ndarray:
     for i, (clip, frame) in enumerate(zip(df["sequence"], df["frame"])):
         if clip not in cache:
             cache[clip] = _afew_annotation(root, e, clip)
-        lm = (cache[clip] or {}).get(int(frame), {}).get("landmarks")
+        lm, _ = _points((cache[clip] or {}).get(int(frame), {}).get("landmarks"))
         if lm is not None:
-            out[i] = np.asarray(lm, np.float32).reshape(68, 2)
+            out[i] = lm
     return out

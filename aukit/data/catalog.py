@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import auxsets, bp4d, disfa
+from . import affwild2, auxsets, bp4d, disfa, emotionet
 from .manifest import base_name, resolve_root
 
 READERS = {
     "bp4d": bp4d.read,
     "disfa": disfa.read,
-    "affwild2": auxsets.read_affwild2,
-    "emotionet": auxsets.read_emotionet,
+    "affwild2": affwild2.read,
+    "emotionet": emotionet.read,
     "casia_webface": auxsets.read_casia,
     "afew_va": auxsets.read_afew_va,
 }

@@ -68,8 +68,8 @@ def _check_one(dataset: str, root=None) -> dict:
             problems.append(f"{k}={n}")
     notes = qa.get("notes", [])
     problems += [n.partition(": ")[2] for n in notes if n.startswith("no_labels: ")]
-    info += [n.partition(": ")[2] for n in notes if n.startswith("expected: ")]
-    row["notes"] = [n for n in notes if not n.startswith(("no_labels: ", "expected: "))]
+    info += [n.partition(": ")[2] for n in notes if n.startswith(("expected: ", "info: "))]
+    row["notes"] = [n for n in notes if not n.startswith(("no_labels: ", "expected: ", "info: "))]
     row["status"] = "problems" if problems else "ok"
     row["problems"], row["info"] = "; ".join(problems), "; ".join(info)
     return row

@@ -17,12 +17,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .scan import deeper
+
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
            "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
-           "ignored_file")
+           "ignored_file", "unreadable_label_file", "empty_folder", "missing_value", "bad_landmarks")
 # frame_missing_label: a kept frame that has no row in one of its label files (that AU is NaN)
 # ignored_file: a file next to the data whose name does not fit the manifest pattern
+# unreadable_label_file: an optional label file that does not parse (Aff-Wild2, EmotioNet): its frames
+#   are read unlabelled; empty_folder: a sequence folder without any frame image
+# missing_value: a label null or absent in its entry (AFEW-VA); bad_landmarks: annotated landmarks
+#   that are not 68 x 2 points (AFEW-VA; read as absent)
 
 
 class LabelFormatError(ValueError):
@@ -45,6 +51,13 @@ class QA:
 
     def note(self, kind: str, message: str) -> None:
         self.notes.append(f"{kind}: {message}")
+
+    def extend(self, other: "QA") -> None:
+        """Add the counts and notes of `other` (labels parsed apart, kept only when all of them parse)."""
+        for subject, counts in [*other.per_subject.items(), (None, other.overall)]:
+            for k, v in counts.items():
+                self.add(subject, k, v)
+        self.notes += other.notes
 
     def expect(self, subject: str, key: str, n: int, why: str) -> None:
         """Mark `n` of the counts already under `key` as a known property of the dataset."""
@@ -167,7 +180,27 @@ def read_table(path: Path, *, header: bool, ncols: int | None = None,
     return names, t, lines
 
 
-def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, subject: str,
+def read_named_rows(path: Path, width: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rows 'NAME v1 ... v<width>' (a tab, spaces or commas between fields; no header) ->
+    (names, integer table as float64, 1-based line of each row); errors name file and line."""
+    path = Path(path)
+    names, numbered = [], []
+    for lineno, line in enumerate(_text_lines(path), start=1):
+        if line.strip():
+            name, _, rest = line.strip().partition("\t") if "\t" in line else line.strip().partition(" ")
+            names.append(name.strip())
+            numbered.append((lineno, rest))
+    if not numbered:
+        raise LabelFormatError(f"{path}:1: empty file, expected rows of a name and {width} numbers")
+    t = _line_rows(path, numbered, width, None)
+    bad = ~np.isfinite(t) | (t != np.round(t))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LabelFormatError(f"{path}:{numbered[i][0]}: field {j + 2} is {t[i, j]:g}, expected an integer")
+    return names, t, np.array([n for n, _ in numbered], np.int64)
+
+
+def unique_rows(d: pd.DataFrame, key, lines: np.ndarray, path: Path, qa: QA, subject: str | None,
                 shown: pd.Series | None = None, what: str = "frame") -> np.ndarray:
     """Mask of the rows of `d` to keep: exact repeats are dropped (counted, noted); a `key` value
     listed again with different values is an error naming both lines (no value is guessed).
@@ -196,10 +229,11 @@ def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject:
 
 
 def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
-                qa: QA, subject: str, path: Path | None = None, frames: np.ndarray | None = None,
-                column: str = "") -> np.ndarray:
+                qa: QA, subject: str | None, path: Path | None = None, frames: np.ndarray | None = None,
+                column: str = "", lines: np.ndarray | None = None) -> np.ndarray:
     """Invalid codes and out-of-range values -> NaN (both counted); out-of-range values are also
-    noted, naming ``path`` (and ``column``) and the first such ``frames`` entry."""
+    noted, naming ``path`` (and ``column``) and the first such value's line (``lines``) and
+    ``frames`` entry."""
     v = values.astype(np.float64, copy=True)
     if invalid is not None:
         bad = v == invalid
@@ -209,11 +243,26 @@ def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: flo
     if out.any():
         qa.add(subject, "out_of_range", int(out.sum()))
         i = int(np.flatnonzero(out)[0])
-        first = f"frame {int(frames[i])}: {v[i]:g}" if frames is not None else f"{v[i]:g}"
-        qa.note("out_of_range", f"{path or subject}{f' {column}' if column else ''}: {int(out.sum())} value(s) "
-                                f"outside {lo:g}..{hi:g}, read as not labelled (first: {first})")
+        at = ([f"line {int(lines[i])}"] if lines is not None else []) + (
+            [f"frame {int(frames[i])}"] if frames is not None else [])
+        first = f"{', '.join(at)}: {v[i]:g}" if at else f"{v[i]:g}"
+        qa.note("out_of_range", f"{path or subject}{f' {column}' if column else ''}: {int(out.sum())} "
+                                f"value(s) outside {lo:g}..{hi:g}, read as not labelled (first: {first})")
     v[out] = np.nan
     return v
+
+
+def ranges(numbers, limit: int | None = 8) -> str:
+    """Frame numbers as runs: [1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; past ``limit`` runs (None: no
+    limit), '..., and N more runs'."""
+    n = np.unique(np.asarray(numbers, np.int64))
+    if not len(n):
+        return ""
+    cut = np.flatnonzero(np.diff(n) != 1) + 1
+    runs = [f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in np.split(n, cut)]
+    limit = len(runs) if limit is None else limit
+    more = f", and {len(runs) - limit} more runs" if len(runs) > limit else ""
+    return ", ".join(runs[:limit]) + more
 
 
 def frame_number(stem: str) -> int | None:
@@ -276,13 +325,29 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     return df
 
 
+def deeper_hint(root: Path, pattern: str) -> str:
+    """A line naming the subfolders where `pattern` matches (`scan.deeper`), or ''."""
+    hits = deeper(root, pattern)
+    if not hits:
+        return ""
+    rel = [h.relative_to(root) for h in hits]
+    where = ", ".join(f"{r}/" for r in rel[:3]) + (f" and {len(rel) - 3} more" if len(rel) > 3 else "")
+    fix = (f"point the root at {hits[0]} (--root, or env AUKIT_DATA_<NAME>), or move its contents up"
+           if len(hits) == 1 else f"move their contents up into {root}")
+    return (f"\n  the pattern {pattern} matches {len(rel[0].parts)} folder level(s) further down, in {where} "
+            f"(did an unzip add a folder?): {fix}")
+
+
 def finish(frames: list[pd.DataFrame], qa: QA, dataset: str, root: Path,
-           columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
-    """Concatenate per-sequence frames, add missing label `columns` (NaN), order, attach QA."""
-    if not frames:
+           columns: tuple[str, ...] | list[str] = (), pattern: str | None = None) -> pd.DataFrame:
+    """Concatenate per-sequence frames, add missing label `columns` (NaN), order, attach QA.
+    No frame at all is an error; with the frames' `pattern`, it names the subfolders where the
+    pattern matches (a copy unzipped with an extra folder level)."""
+    if not sum(len(f) for f in frames):
         ignored = [n for n in qa.notes if n.startswith("ignored_file")][:3]
+        hint = deeper_hint(root, pattern) if pattern else ""    # it explains the files named otherwise
         raise FileNotFoundError(f"{dataset}: no frames found under {root}"
-                                + "".join(f"\n  {n}" for n in ignored))
+                                + (hint or "".join(f"\n  {n}" for n in ignored)))
     df = pd.concat(frames, ignore_index=True)
     for c in columns:
         if c not in df:

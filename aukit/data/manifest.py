@@ -1,7 +1,8 @@
 """The dataset manifest (`data_manifest.yaml` at the repo root) and root resolution.
 
 A dataset's root is found, first hit wins, from: the `root=` argument; env
-`AUKIT_DATA_<DATASET>` (upper case, '-' -> '_'); env `AUKIT_DATA`/<dataset>; the
+`AUKIT_DATA_<DATASET>` (upper case, '-' -> '_'); env `AUKIT_DATA`/<dataset> (a folder
+named like the dataset ignoring case, '-', '_' and spaces: `CASIA-WebFace`, `Aff-Wild2`); the
 manifest's `root:`. A `root=` or `AUKIT_DATA_<DATASET>` that is not a folder is an
 error (`RootNotFound`), not a reason to try the next place: a typo must not silently
 read another copy. SynthAU datasets (`synthau-<name>`) live in
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -100,12 +102,26 @@ def candidate_roots(dataset: str, root: str | os.PathLike | None = None) -> list
     return out
 
 
+def _folder_key(name: str) -> str:
+    """'CASIA-WebFace', 'casia_webface', 'Casia WebFace' -> 'casiawebface'."""
+    return re.sub(r"[-_\s]", "", name).lower()
+
+
+def _alike(folder: Path, name: str) -> list[Path]:
+    """Subfolders of ``folder`` named ``name`` ignoring case, '-', '_' and spaces."""
+    try:
+        return sorted(p for p in folder.iterdir() if _folder_key(p.name) == _folder_key(name) and p.is_dir())
+    except OSError:
+        return []
+
+
 def _child(folder: Path, name: str) -> Path:
-    """``folder/name``, or the one subfolder whose name is ``name`` in another case (the copies
-    are distributed as BP4D and DISFA); the exact name when none or several match."""
+    """``folder/name``, or the one subfolder named like it ignoring case, '-', '_' and spaces (the
+    copies are distributed as BP4D, CASIA-WebFace, AFEW-VA, Aff-Wild2); the exact name when none
+    or several match (`_not_found` names them)."""
     if (folder / name).is_dir() or not folder.is_dir():
         return folder / name
-    same = [p for p in folder.iterdir() if p.name.lower() == name.lower() and p.is_dir()]
+    same = _alike(folder, name)
     return same[0] if len(same) == 1 else folder / name
 
 
@@ -123,7 +139,8 @@ def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
 
 def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
     lines = [f"dataset {dataset!r}{what} (manifest entry {dataset!r} in {MANIFEST_PATH})."]
-    lines += [f"  tried {src}: {p}" for src, p in tried] or ["  no root configured"]
+    lines += [f"  tried {src}: {p}" + (_alike_note(dataset, p.parent) if src == "env AUKIT_DATA" else "")
+              for src, p in tried] or ["  no root configured"]
     lines.append(f"  set env {_env_key(dataset)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(dataset)}.root' in "
                  "data_manifest.yaml (`aukit prepare` and `aukit data check` also take --root PATH).")
     if not dataset.startswith("synthau-"):
@@ -132,6 +149,17 @@ def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
     else:
         lines.append("  Generate it with `aukit synth` first.")
     return "\n".join(lines)
+
+
+def _alike_note(dataset: str, folder: Path) -> str:
+    """What else AUKIT_DATA's folder was searched for: the names tried, or the folders that match
+    more than once."""
+    same = _alike(folder, dataset)
+    if len(same) > 1:
+        return (f" (several folders there match, ignoring case, '-', '_' and spaces: "
+                f"{', '.join(p.name for p in same)}; set env {_env_key(dataset)} to one)")
+    names = [dataset, *as_list(entry(dataset).get("folder_names"))]
+    return f" (also any name equal ignoring case, '-', '_' and spaces, e.g. {', '.join(names)})"
 
 
 def as_list(x) -> list:

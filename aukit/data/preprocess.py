@@ -5,7 +5,8 @@ written atomically to `<store>.partial/chunks/<uid>.npz`, so an interrupted run 
 where it stopped; the store folder itself only appears, by a rename, once every unit is
 assembled and `meta.json` written. Frames without a face or that cannot be decoded (missing,
 a JPEG cut short, a video frame past the end) are excluded, counted per subject in `qa.json`
-and named there (never zero-filled). `meta.json` keeps the index fingerprint (store.py): a
+and named there (never zero-filled): `unreadable_files` with the reason, `no_face_frames` per
+sequence as runs of frame numbers. `meta.json` keeps the index fingerprint (store.py): a
 dataset whose frames or labels changed is rebuilt, reusing the dlib faces of unchanged frames.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..workers import imap, process_pool, usable_cores
 from .align import AlignPolicy, FaceAligner, apply_affine, get_policy
 from .catalog import parse_source
 from .imagefile import read_bgr
+from .labelio import ranges
 from .lock import exclusive
 from .store import (FrameStore, cache_hash, cache_root, changed_files, file_stats, find_store, index_fingerprint,
                     select_index, stale_reason)
@@ -333,7 +335,18 @@ def _qa(df: pd.DataFrame, status: np.ndarray, pol: AlignPolicy) -> dict:
     totals = {k: int(sum(c.get(k, 0) for c in [*per.values(), whole])) for k in keys}
     bad = df["source"][status == UNREADABLE].tolist()
     return {**totals, "policy": pol.name, "per_subject": per, "unreadable_files": bad,
-            "unreadable_why": {s: _why_unreadable(s) for s in bad}, "notes": index_qa.get("notes", [])}
+            "unreadable_why": {s: _why_unreadable(s) for s in bad}, "no_face_frames": no_face_frames(df, status),
+            "notes": index_qa.get("notes", [])}
+
+
+def no_face_frames(df: pd.DataFrame, status: np.ndarray) -> dict[str, str]:
+    """The frames without a face, per sequence ('subject/sequence', or the subject where the two are
+    one): frame numbers as runs, '11-13, 20'."""
+    miss = df[status == NO_FACE]
+    out = {}
+    for (subj, seq), g in miss.groupby(["subject", "sequence"], sort=True):
+        out[subj if subj == seq else f"{subj}/{seq}"] = ranges(g["frame"], limit=None)
+    return out
 
 
 def _why_unreadable(source: str) -> str:
@@ -358,7 +371,9 @@ def print_summary(store: FrameStore, fps: float | None = None, show: int = 5) ->
     lost = [s for s, c in q.get("per_subject", {}).items() if not c.get("aligned")]
     why = q.get("unreadable_why", {})
     bad = [f"{f}: {why[f]}" if f in why else f for f in q.get("unreadable_files", [])]
+    no_face = [f"{k}: frames {v}" for k, v in q.get("no_face_frames", {}).items()]
     for what, items in (("unreadable (missing, cut short or not decodable)", bad),
+                        ("frames without a face", no_face),
                         ("subjects without any aligned frame", lost), ("index notes", q.get("notes", []))):
         if items:
             more = f"\n    ... {len(items) - show} more in qa.json" if len(items) > show else ""

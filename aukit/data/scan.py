@@ -54,6 +54,17 @@ def scan(root: Path, pattern: str, unmatched: list[tuple[dict[str, str], Path]] 
     return out
 
 
+def deeper(root: Path, pattern: str, limit: int = 100) -> list[Path]:
+    """The folders one, else two, levels below `root` under which `pattern` matches a file: a copy
+    unzipped with an extra level ('CASIA-WebFace/', AFEW-VA's '01/'); the first `limit` of each
+    level are looked at."""
+    for level in ("*", "*/*"):
+        hits = [d for d in sorted(Path(root).glob(level))[:limit] if d.is_dir() and scan(d, pattern)]
+        if hits:
+            return hits
+    return []
+
+
 def fill(root: Path, patterns: list[str], **fields) -> tuple[Path | None, list[Path]]:
     """First existing file among `patterns` filled with `fields`; also every path tried."""
     tried = []
