@@ -215,8 +215,8 @@ def cmd_models(a) -> int:
             rows.append((name, "?", f"unreadable: {e}", "", "", "", when, str(path)))
             continue
         output = "occurrence" if sp.output in ("logits", "probs") else sp.output
-        rows.append((name, sp.method or "?", sp.dataset or "?", output, str(len(sp.aus)), str(sp.size), when,
-                     str(path)))
+        trained = (sp.dataset or "?") + (f" (changed: {sp.changed})" if sp.changed else "")
+        rows.append((name, sp.method or "?", trained, output, str(len(sp.aus)), str(sp.size), when, str(path)))
     if found:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:

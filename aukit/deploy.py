@@ -13,7 +13,7 @@ A deployable checkpoint is an ordinary aukit checkpoint (strict, ``weights_only`
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -40,6 +40,7 @@ class DeploySpec:
     std: tuple = (0.5, 0.5, 0.5)
     dataset: str = ""                # what it was trained on (SynthAU models are labelled as such)
     method: str = ""
+    changed: str = ""                # the notebook parameters its run changed ("steps=2, epochs=1"): not the paper's
 
     def __post_init__(self):
         if self.output not in OUTPUTS:
@@ -47,7 +48,14 @@ class DeploySpec:
 
 
 def export(path: str | Path, model: nn.Module, spec: DeploySpec) -> Path:
-    """Write the deployable checkpoint (model weights + spec)."""
+    """Write the deployable checkpoint (model weights + spec). In a notebook run, the parameters it
+    changed away from the defaults (``aukit.nb.changed_parameters``: a 2-step "full" run) go into
+    ``spec.changed``, so ``aukit models`` and predict's CSV do not present it as the paper's model."""
+    import json
+    import os
+    if not spec.changed and os.environ.get("AUKIT_RUN_CHANGED"):
+        changed = json.loads(os.environ["AUKIT_RUN_CHANGED"])
+        spec = replace(spec, changed=", ".join(f"{k}={v}" for k, v in changed.items()))
     return ckpt.save_checkpoint(path, model, epoch=0, config={}, extra={"deploy": asdict(spec)})
 
 

@@ -890,3 +890,19 @@ def test_an_interrupted_run_keeps_the_rows_it_predicted(model_path, tmp_path, mo
     assert len(whole) == 12 and not partial.exists()                    # a finished run removes it
     cols = [c for c in whole.columns if c.endswith("_r")]
     np.testing.assert_allclose(rows[cols].to_numpy(float), whole[cols].to_numpy(float)[:len(rows)], atol=1e-3)
+
+
+def test_a_model_from_a_run_off_the_defaults_says_so(tmp_path, monkeypatch, capsys):
+    """A 2-step 'full' run's deploy.pt was listed and used as if trained as the paper trains."""
+    import json
+    from aukit.cli import main
+    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, output="intensity",
+                             kwargs={"n_out": 2}, dataset="bp4d", method="tas")
+    monkeypatch.setenv("AUKIT_RUN_CHANGED", json.dumps({"steps": 2, "epochs": 1}))
+    path = deploy.export(tmp_path / "runs" / "short" / "deploy.pt", _predict_test_net(), spec)
+    assert deploy.read_spec(path).changed == "steps=2, epochs=1"
+    monkeypatch.delenv("AUKIT_RUN_CHANGED")
+    assert main(["models", "--runs", str(tmp_path / "runs")]) == 0
+    assert "bp4d (changed: steps=2, epochs=1)" in capsys.readouterr().out
+    csv = predict(_clip(tmp_path / "c.avi", 3), str(path), tmp_path / "out", workers=0, plot=False).csv
+    assert "trained on bp4d (its run changed steps=2, epochs=1)" in csv.read_text()

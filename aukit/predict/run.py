@@ -291,6 +291,8 @@ class Predictor:
                     df[f"{c[:-2]}_c"] = np.where(np.isnan(df[c]), np.nan, (df[c] >= 0.5).astype(float))
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
+        if spec.changed:                              # e.g. a 2-step "full" run: not the paper's model
+            trained += f" (its run changed {spec.changed})"
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
         header = [f"aukit predict: input={input}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
