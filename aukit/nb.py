@@ -108,7 +108,9 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
     except BaseException as e:     # a failed or interrupted run: what it wrote is no result
         for name in ("metrics.json", "reported.json"):
             (out / name).unlink(missing_ok=True)
-        (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n")
+        moved = _set_aside(out)
+        (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n"
+                                       + (f"(the tables and figures it wrote: {out / INCOMPLETE})\n" if moved else ""))
         raise
     wall = time.perf_counter() - t0
     if html:
@@ -299,7 +301,21 @@ def changed_parameters(notebook: str | Path, params: dict) -> dict:
     return out
 
 
-RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml", "error.txt")  # a run writes these
+INCOMPLETE = "incomplete"     # a failed or interrupted run's tables and figures, set aside
+RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml", "error.txt", INCOMPLETE)
+
+
+def _set_aside(out: Path) -> bool:
+    """Move a failed run's ``tables/`` and ``figures/`` into ``incomplete/``: a killed run left
+    tables with difference rows against the paper beside no metrics, as if they were its result."""
+    import shutil
+    moved = False
+    for name in ("tables", "figures"):
+        if (out / name).is_dir():
+            (out / INCOMPLETE).mkdir(exist_ok=True)
+            shutil.move(str(out / name), str(out / INCOMPLETE / name))
+            moved = True
+    return moved
 # parameters holding paths: a relative one is the caller's (papermill runs the kernel in the repository)
 PATH_PARAMETERS = ("out_dir", "model_dir", "weights", "finetune_from", "root")
 

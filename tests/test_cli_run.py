@@ -153,6 +153,11 @@ def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
     with pytest.raises(Exception, match="failed after the report"):     # metrics written, then a failure
         nb.execute(tmp_path / "toy.ipynb", out, {"late_fail": True}, progress=False, html=False)
     assert not (out / "metrics.json").exists() and (out / "error.txt").exists()
+    # its tables are set aside: a killed run's tables (with difference rows) read as its result
+    assert not (out / "tables").exists() and (out / "incomplete/tables/table1.md").read_text() == "new"
+    assert f"the tables and figures it wrote: {out / 'incomplete'}" in (out / "error.txt").read_text()
+    nb.execute(tmp_path / "toy.ipynb", out, {}, progress=False, html=False)
+    assert not (out / "incomplete").exists()                           # the next run clears them
 
 
 def test_relative_paths_are_the_callers_not_the_repositorys(tmp_path, monkeypatch):
