@@ -49,7 +49,7 @@ def cmd_run(a) -> int:
     if a.out and "out_dir" in params and Path(str(params["out_dir"])).resolve() != Path(a.out).resolve():
         raise SystemExit(f"aukit run: --out {a.out} and -p out_dir {params['out_dir']} disagree; give one")
     out = Path(a.out or params.pop("out_dir", None) or Path("reports") / name)  # -p out_dir works like --out
-    metrics = nb.execute(a.notebook, out, params)
+    metrics = nb.execute(a.notebook, out, params, log=a.log)
     print(f"executed {a.notebook} into {out}; metrics: {len(metrics)} entries")
     if not metrics and name in nb.PAPERS:       # a paper notebook always writes them: none is no result
         print(f"aukit run: {name} wrote no metrics.json into {out}", file=sys.stderr)
@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("notebook", help="path or paper slug (tas, cpc, rtatl, piap_df, scc)")
     s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"))
     s.add_argument("--out", help="output folder (default: reports/<name>)")
+    s.add_argument("--log", action="store_true",
+                   help="show what the notebook prints as it runs (training bars, per-epoch lines); otherwise "
+                        "only a bar over its cells, which sits still through a long training cell")
     s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("reproduce", help="run every paper notebook on SynthAU and write reports/index.md")

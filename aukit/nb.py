@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ def notebook_path(name: str) -> Path:
 
 def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any] | None = None, *,
             kernel_name: str = "python3", html: bool = True, progress: bool = True,
-            timeout: int | None = None) -> dict:
+            timeout: int | None = None, log: bool = False) -> dict:
     """Run ``notebook`` with papermill into ``out_dir``; return its ``metrics.json`` ({} if none).
+    ``log``: show what the cells print (their training bars included) as they run.
 
     ``out_dir`` is passed to the notebook as the ``out_dir`` parameter; an ``out_dir`` in
     ``parameters`` that names another folder is a ValueError (it would split the run).
@@ -64,7 +66,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     kernel = {PIN_ENV: json.dumps(git_info()), CHANGED_ENV: json.dumps(changed_parameters(nb, parameters or {}))}
     try:
         with _environment(kernel):
-            return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared)
+            return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared, log)
     finally:
         release_folder(out, held)
 
@@ -86,7 +88,7 @@ def _environment(values: dict):
 
 
 def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, progress: bool, timeout,
-         declared) -> dict:
+         declared, log: bool = False) -> dict:
     import papermill as pm
 
     clear_outputs(out, nb.stem)
@@ -104,7 +106,10 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         # the kernel's own log at ERROR: ipykernel 7 warns on every start that its localhost TCP is unencrypted
         pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
                             cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            # log: what the cells print, their progress bars included, as it comes
+                            log_output=log, stdout_file=sys.stdout if log else None,
+                            stderr_file=sys.stderr if log else None)
     except BaseException as e:     # a failed or interrupted run: what it wrote is no result
         for name in ("metrics.json", "reported.json"):
             (out / name).unlink(missing_ok=True)

@@ -14,7 +14,8 @@ from aukit import cli, nb
 @pytest.fixture
 def calls(monkeypatch):
     seen = []
-    monkeypatch.setattr(nb, "execute", lambda notebook, out, params: seen.append((notebook, Path(out), params)) or {})
+    monkeypatch.setattr(nb, "execute",
+                        lambda notebook, out, params, **kw: seen.append((notebook, Path(out), params)) or {})
     return seen
 
 
@@ -338,3 +339,21 @@ def test_an_scc_fold_the_fera_split_ignores_is_refused(tmp_path):
         nb.execute("scc", tmp_path / "a", {"dataset": "synthau-bp4d", "fold": 2})
     nb.check_parameters("scc", {"dataset": "synthau-bp4d", "fold": 2, "fera": False})
     nb.check_parameters("scc", {"dataset": "synthau-disfa", "fold": 2})
+
+
+def test_log_shows_what_the_cells_print_as_they_run(tmp_path, capfd):
+    """A full run showed only papermill's bar over cells, still for 15-28 minutes in a training cell."""
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params, nbformat.v4.new_code_cell("import sys\nprint('epoch 1/2: loss 0.5')\n"
+                                                        "print('step bar', file=sys.stderr)")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    nb.execute(tmp_path / "toy.ipynb", tmp_path / "quiet", {}, progress=False, html=False)
+    quiet = capfd.readouterr()
+    assert "epoch 1/2" not in quiet.out + quiet.err
+    nb.execute(tmp_path / "toy.ipynb", tmp_path / "loud", {}, progress=False, html=False, log=True)
+    loud = capfd.readouterr()
+    assert "epoch 1/2: loss 0.5" in loud.out and "step bar" in loud.err
