@@ -31,6 +31,10 @@ def test_overrides_and_variant_subsets():
     assert notebook_plan("full", False, **{**NONE, "steps": 2}).steps == 2
     with pytest.raises(ValueError, match=r"unknown variants \['A9'\]"):
         notebook_plan("quick", False, **{**NONE, "variants": ["A9"]})
+    # a full run time-boxed to Tables 1-3: Table 4 and the Fig. 5 sweep (27 models) always ran
+    assert not notebook_plan("full", False, **NONE, extras=0).extras and notebook_plan("quick", False, **NONE, extras=1).extras
+    with pytest.raises(ValueError, match="extras is -1"):
+        notebook_plan("full", False, **NONE, extras=2)
 
 
 def test_config_takes_the_paper_values_at_the_plan_size():

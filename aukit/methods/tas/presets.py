@@ -43,11 +43,16 @@ def preset_plan(mode: str, T: int = 16, batch_size: int = 16) -> Plan:
 
 
 def notebook_plan(preset: str, smoke: bool, *, seeds: list, epochs: int, steps: int, variants: list,
-                  T: int = 16, batch_size: int = 16) -> Plan:
+                  T: int = 16, batch_size: int = 16, extras: int = -1) -> Plan:
     """The notebook's parameters -> Plan: ``smoke`` replaces the preset; empty ``seeds``, 0 ``epochs``,
-    -1 ``steps`` and empty ``variants`` keep the preset's (``steps`` 0: no cap). A subset of
-    ``variants`` (a GPU session's time box) always keeps A6, which feeds Tables 1-2 and deploy.pt."""
+    -1 ``steps``, empty ``variants`` and -1 ``extras`` keep the preset's (``steps`` 0: no cap). A subset of
+    ``variants`` (a GPU session's time box) always keeps A6, which feeds Tables 1-2 and deploy.pt.
+    ``extras`` 0 / 1 leaves out / runs Table 4 and the Fig. 5 sweep (27 more models)."""
+    if extras not in (-1, 0, 1):
+        raise ValueError(f"extras is -1 (the preset's), 0 (leave Table 4 and Fig. 5 out) or 1 (run them), got {extras}")
     plan = preset_plan("smoke" if smoke else preset, T, batch_size)
+    if extras >= 0:
+        plan.extras = bool(extras)
     if seeds:
         plan.seeds = [int(s) for s in seeds]
     if epochs:
