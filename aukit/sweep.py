@@ -422,9 +422,17 @@ def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
         # one cell has no spread to show: "-", not a 0 that reads as a perfectly repeatable result
         vals = [f"{r[f'{m}_mean']:.4f} ± " + ("-" if np.isnan(r[f"{m}_std"]) else f"{r[f'{m}_std']:.4f}")
                 for m in metrics]
-        lines.append("| " + " | ".join([("all" if pd.isna(r[k]) else str(r[k])) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
+        lines.append("| " + " | ".join([_shown(r[k]) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
     return ("measured (mean ± std over the cells of each row: its seeds, and in the overall rows its folds too; "
             "n cells)\n\n" + "\n".join(lines) + "\n")
+
+
+def _shown(value) -> str:
+    """A grid value as a table or figure shows it: "all" for a row over every value, ``""`` for the
+    empty string (a blank column read as a missing value)."""
+    if pd.isna(value):
+        return "all"
+    return '""' if value == "" else str(value)
 
 
 def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir: Path) -> None:
@@ -433,7 +441,7 @@ def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir
 
     shown = metrics[:6]
     keys = [*group, "fold"] if "fold" in table else list(group)
-    labels = [" / ".join("all" if pd.isna(r[k]) else f"{k} {r[k]}" for k in keys) or "all"
+    labels = [" / ".join("all" if pd.isna(r[k]) else f"{k} {_shown(r[k])}" for k in keys) or "all"
               for _, r in table.iterrows()]
     colors = ["#4c72b0" if sc == "per fold" else "#dd8452" for sc in table["scope"]]
     ncol = min(3, len(shown))
