@@ -217,7 +217,8 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     if executor == "local":
         results = _run_local(str(notebook), todo, parallel, progress, first)
     elif executor in ("slurm", "submitit-local"):
-        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress, first)
+        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress, first,
+                                job_name=f"aukit-{nb_name}-{name}")
     else:
         raise ValueError(f"executor must be local, slurm or submitit-local, got {executor!r}")
     failed = [c for c in cells if cell_state(c) == "failed"]   # this run's and those left from an earlier one
@@ -280,8 +281,27 @@ def _first_check(first, folder: Path) -> Exception | None:
     return None
 
 
+# what a cell's job asks of SLURM unless told otherwise (`aukit sweep --help` names them)
+SLURM_DEFAULTS = {"time_min": 240, "gpus": 1, "cpus_per_task": 8, "array_parallelism": 32}
+
+
+def slurm_parameters(slurm: dict, job_name: str) -> dict:
+    """submitit's SlurmExecutor parameters from the sweep's ``slurm`` options (SLURM_DEFAULTS where
+    unset): ``gpus`` 0 requests no GPU (a CPU partition may refuse ``--gpus-per-node``); ``mem``,
+    ``account``, ``qos``, ``constraint`` and ``partition`` go to sbatch only when given."""
+    o = {**SLURM_DEFAULTS, **{k: v for k, v in slurm.items() if v is not None}}
+    if int(o["time_min"]) < 1 or int(o["gpus"]) < 0 or int(o["cpus_per_task"]) < 1:
+        raise ValueError(f"SLURM time_min and cpus_per_task must be at least 1 and gpus 0 or more, got {o}")
+    params = {"job_name": o.get("job_name") or job_name, "time": int(o["time_min"]),
+              "cpus_per_task": int(o["cpus_per_task"]), "array_parallelism": int(o["array_parallelism"])}
+    if int(o["gpus"]) > 0:
+        params["gpus_per_node"] = int(o["gpus"])
+    params.update({k: str(o[k]) for k in ("partition", "mem", "account", "qos", "constraint") if o.get(k)})
+    return params
+
+
 def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: str, slurm: dict,
-                  progress: bool, first=None) -> dict:
+                  progress: bool, first=None, job_name: str = "aukit") -> dict:
     """Submit `todo` as a job array; ``first`` as in :func:`_run_local` (the jobs left are cancelled)."""
     import submitit
 
@@ -289,13 +309,11 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
         return {}
     folder = sweep_dir / "_submitit" / "%j"
     if executor == "slurm":
-        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        ex.update_parameters(slurm_partition=slurm.get("partition"), timeout_min=int(slurm.get("time_min", 240)),
-                             gpus_per_node=int(slurm.get("gpus", 1)), cpus_per_task=int(slurm.get("cpus", 8)),
-                             slurm_array_parallelism=int(slurm.get("array_parallelism", 32)))
+        ex = submitit.SlurmExecutor(folder=folder)
+        ex.update_parameters(**slurm_parameters(slurm, job_name))
     else:  # runs the same submission path as local subprocesses (used by the tests)
         ex = submitit.LocalExecutor(folder=folder)
-        ex.update_parameters(timeout_min=int(slurm.get("time_min", 60)))
+        ex.update_parameters(timeout_min=int(slurm.get("time_min") or 60))
     jobs = ex.map_array(run_cell, [notebook] * len(todo), [str(c.folder) for c in todo],
                         [c.params for c in todo], [None] * len(todo))
     results, bar = {}, _bar(len(todo), progress)
