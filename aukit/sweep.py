@@ -19,12 +19,16 @@ key stops the sweep after one cell, not after all of them.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import itertools
 import json
 import os
 import re
+import shutil
 import socket
+import subprocess
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -281,6 +285,10 @@ def _first_check(first, folder: Path) -> Exception | None:
     return None
 
 
+class SchedulerError(ValueError):
+    """SLURM is not there (no sbatch/srun on PATH) or refused the sweep's jobs."""
+
+
 # what a cell's job asks of SLURM unless told otherwise (`aukit sweep --help` names them)
 SLURM_DEFAULTS = {"time_min": 240, "gpus": 1, "cpus_per_task": 8, "array_parallelism": 32}
 
@@ -309,13 +317,16 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
         return {}
     folder = sweep_dir / "_submitit" / "%j"
     if executor == "slurm":
+        missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+        if missing:
+            raise SchedulerError(f"--executor slurm needs SLURM's {' and '.join(missing)} on PATH, not found here: "
+                                 "run the sweep on a SLURM login node, or use --executor local or submitit-local")
         ex = submitit.SlurmExecutor(folder=folder)
         ex.update_parameters(**slurm_parameters(slurm, job_name))
     else:  # runs the same submission path as local subprocesses (used by the tests)
         ex = submitit.LocalExecutor(folder=folder)
         ex.update_parameters(timeout_min=int(slurm.get("time_min") or 60))
-    jobs = ex.map_array(run_cell, [notebook] * len(todo), [str(c.folder) for c in todo],
-                        [c.params for c in todo], [None] * len(todo))
+    jobs = _submit(ex, folder.parent, notebook, todo)
     results, bar = {}, _bar(len(todo), progress)
     remaining = dict(zip((c.key for c in todo), jobs))
     while remaining:
@@ -340,6 +351,27 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
             time.sleep(2)
     bar.close()
     return results
+
+
+def _submit(ex, logs: Path, notebook: str, todo: list[Cell]) -> list:
+    """``ex.map_array`` of run_cell over ``todo``. When sbatch refuses (an unknown partition or
+    account, a limit), a SchedulerError with sbatch's message, and what the submission wrote into
+    ``logs`` (pickles, the sbatch script) is removed again: no empty ``_submitit/`` is left."""
+    from submitit.core.utils import FailedJobError
+
+    before = set(logs.iterdir()) if logs.exists() else None
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):     # submitit prints sbatch's stderr, then raises it
+            return ex.map_array(run_cell, [notebook] * len(todo), [str(c.folder) for c in todo],
+                                [c.params for c in todo], [None] * len(todo))
+    except (FailedJobError, OSError, subprocess.SubprocessError) as e:
+        for p in set(logs.iterdir()) - (before or set()) if logs.exists() else ():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        if before is None and logs.exists() and not any(logs.iterdir()):
+            logs.rmdir()
+        text = " ".join(str(e).split()) or " ".join(said.getvalue().split()) or type(e).__name__
+        raise SchedulerError(f"SLURM refused the sweep's {len(todo)} job(s): {text}") from None
 
 
 def _numeric(metrics: dict) -> dict[str, float]:

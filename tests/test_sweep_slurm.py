@@ -72,3 +72,44 @@ def test_slurm_options_are_checked_by_the_parser(capsys):
         assert f"(default: {sweep.SLURM_DEFAULTS[key]}" in helped.split(option, 2)[2][:120]
     assert main(["sweep", "nb.ipynb", "--grid", "g.yaml", "--mem", "8G"]) == 2   # a local sweep asks no SLURM
     assert "--mem: SLURM options, for --executor slurm" in capsys.readouterr().err
+
+
+def _toy(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("a: float = 1.0\nsleep: float = 0.0\nsmoke: bool = False\nout_dir: str = '.'")
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell("import json, pathlib, time\ntime.sleep(sleep)\n"
+                                     "json.dump({'score': a * 10}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    grid = tmp_path / "g.yaml"
+    grid.write_text("name: g\ngrid:\n  a: [1.0, 2.0]\n")
+    return tmp_path / "toy.ipynb", grid
+
+
+def test_no_slurm_or_a_refused_job_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """Both printed a 40-line submitit traceback, exited 1 and left an empty _submitit/."""
+    from aukit.cli import main
+    nb, grid = _toy(tmp_path)
+    args = ["sweep", str(nb), "--grid", str(grid), "--executor", "slurm", "--reports", str(tmp_path / "r")]
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aukit sweep: error: --executor slurm needs SLURM's sbatch and srun")
+    sweep_dir = tmp_path / "r/toy/sweeps/g"
+    assert not (sweep_dir / "_submitit").exists()
+
+    _fake_srun(tmp_path, monkeypatch)                    # sbatch says no
+    (tmp_path / "bin/sbatch").write_text("#!/bin/sh\necho 'sbatch: error: Batch job submission failed: "
+                                         "Invalid partition name specified' >&2\nexit 1\n")
+    assert main(args + ["--partition", "gpux"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["aukit sweep: error: SLURM refused the sweep's 2 job(s): sbatch: error: Batch job submission "
+                   "failed: Invalid partition name specified"]
+    assert not (sweep_dir / "_submitit").exists()
+    (sweep_dir / "_submitit").mkdir()                    # an earlier sweep's logs stay
+    (sweep_dir / "_submitit/1000_0").mkdir()
+    assert main(args) == 2
+    assert [p.name for p in (sweep_dir / "_submitit").iterdir()] == ["1000_0"]
