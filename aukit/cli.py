@@ -76,8 +76,15 @@ def cmd_sweep(a) -> int:
                              retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
     agg = folder / "aggregate.md"
     print(f"sweep results: {agg}" if agg.exists() else f"sweep {folder}: no finished cell to aggregate")
-    failed = yaml_failed(folder)
-    return 1 if failed else 0
+    record = sweep_record(folder)
+    if record.get("failed"):
+        return 1
+    return UNFINISHED if record.get("unfinished") else 0
+
+
+# `aukit sweep`'s exit code when no cell failed but some are not finished (running elsewhere, queued
+# on SLURM, or cancelled before they started): the aggregate lacks them, and 0 would say it is whole
+UNFINISHED = 3
 
 
 # `aukit sweep`'s SLURM options (their defaults, where unset: aukit.sweep.SLURM_DEFAULTS)
@@ -90,9 +97,9 @@ def _slurm_mem(text: str) -> str:
     return text
 
 
-def yaml_failed(folder: Path) -> list:
+def sweep_record(folder: Path) -> dict:
     import yaml
-    return (yaml.safe_load((folder / "sweep.yaml").read_text()) or {}).get("failed", [])
+    return yaml.safe_load((folder / "sweep.yaml").read_text()) or {}
 
 
 def _pixels(text: str) -> int:
@@ -282,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reports", default="reports", help="the folder that gets <paper>/ and index.md (default: reports)")
     s.set_defaults(fn=cmd_reproduce)
 
-    s = sub.add_parser("sweep", help="run a notebook over a parameter grid (local pool or SLURM)")
+    s = sub.add_parser("sweep", help="run a notebook over a parameter grid (local pool or SLURM)",
+                       epilog=f"exit code: 0 every cell done; 1 a cell failed (rerun it with --retry-failed); "
+                              f"2 a wrong grid, option or SLURM refusing the jobs; {UNFINISHED} cells not finished "
+                              "(running elsewhere, queued, or cancelled before they started: named in the "
+                              "output); 130 interrupted")
     s.add_argument("notebook")
     s.add_argument("--grid", required=True, help="YAML with name, parameters, grid")
     s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"],

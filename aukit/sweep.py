@@ -41,6 +41,8 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from . import slurm as scheduler
+
 SEED_KEYS = ("seed", "seeds")
 
 
@@ -107,7 +109,8 @@ def _params(folder: Path) -> dict | None:
 
 
 def cell_state(cell: Cell) -> str:
-    """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``."""
+    """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``.
+    A lock from another host is trusted here: :func:`settle` asks SLURM about the job it names."""
     same = _params(cell.folder) == cell.params
     if (cell.folder / ".lock").exists() and not _stale_lock(cell.folder / ".lock"):
         return "running"
@@ -118,20 +121,69 @@ def cell_state(cell: Cell) -> str:
     return "pending"
 
 
-def _stale_lock(lock: Path) -> bool:
+def _read_lock(lock: Path) -> tuple[str, int, str | None] | None:
+    """(host, pid, SLURM job id or None) of a cell's lock file; None when there is none, or it is unreadable."""
     try:
-        host, pid = lock.read_text().split()
+        host, pid, *job = lock.read_text().split()
+        return host, int(pid), (job[0] if job else None)
     except (OSError, ValueError):
+        return None
+
+
+def _lock_text() -> str:
+    job = scheduler.job_id_here()
+    return f"{socket.gethostname()} {os.getpid()}" + (f" {job}" if job else "")
+
+
+def _stale_lock(lock: Path) -> bool:
+    held = _read_lock(lock)
+    if held is None:
         return True
+    host, pid, _ = held
     if host != socket.gethostname():
-        return False  # another machine's lock: trust it
+        return False  # another machine's lock: trust it (settle() asks SLURM about the job it names)
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
         return False
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
+
+
+def settle(cells: list[Cell], executor: str | None = None) -> set[str]:
+    """Ask SLURM (one sacct call) about the jobs the cells name. A cell whose lock names a job that
+    has ended (cancelled, killed at its time limit, out of memory, preempted, its node failed) will
+    never finish: it gets ``error.txt`` saying so and loses its lock, so it counts as failed and
+    ``--retry-failed`` reruns it (the lock, from another host, was trusted for good). Returns the keys
+    of the cells not started whose submitted job (``job.json``) is still queued: a rerun must not
+    submit them twice. ``executor``: the sweep's now (a submitit-local job is no SLURM job)."""
+    here = socket.gethostname()
+    locked = {c.key: held[2] for c in cells
+              if (held := _read_lock(c.folder / ".lock")) and held[2] and held[0] != here}
+    queued = {c.key: r["job_id"] for c in cells
+              if c.key not in locked and (r := scheduler.recorded(c.folder)).get("executor") == "slurm"
+              and cell_state(c) == "pending"}
+    if not locked and not (queued and executor == "slurm"):
+        return set()
+    known = scheduler.states([*locked.values(), *(queued.values() if executor == "slurm" else [])])
+    for c in cells:
+        job = locked.get(c.key)
+        if job is None:
+            continue
+        state = known.get(job)
+        if state is None:
+            print(f"[sweep] {c.key}: locked by SLURM job {job}, whose state sacct does not tell: counted as running "
+                  f"(if that job is gone, delete {c.folder / '.lock'})")
+        elif state not in scheduler.ALIVE:
+            log = scheduler.recorded(c.folder).get("stderr") or c.folder.parent / "_submitit" / job / f"{job}_0_log.err"
+            (c.folder / "error.txt").write_text(
+                f"SLURM job {job} ended {state} while it ran this cell, without finishing it: cancelled, "
+                f"killed at its time limit or out of memory, preempted, or its node failed.\n"
+                f"Its log: {log} (and .out); rerun the cell with --retry-failed.\n")
+            (c.folder / ".lock").unlink(missing_ok=True)
+            print(f"[sweep] {c.key}: its SLURM job {job} ended {state} without finishing it: failed")
+    return {k for k, job in queued.items() if known.get(job) in scheduler.ALIVE}
 
 
 def cell_threads(parallel: int) -> int | None:
@@ -160,8 +212,9 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return "running"
+    mine = _lock_text()
     with os.fdopen(fd, "w") as f:
-        f.write(f"{socket.gethostname()} {os.getpid()}")
+        f.write(mine)
     try:
         for stale in ("metrics.json", "error.txt"):
             (out / stale).unlink(missing_ok=True)
@@ -181,7 +234,8 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         (out / "error.txt").write_text(traceback.format_exc())   # execute() has dropped a metrics.json
         return "failed"
     finally:
-        lock.unlink(missing_ok=True)
+        if _read_lock(lock) is not None and lock.read_text() == mine:  # a sweep that declared it dead may
+            lock.unlink()                                              # have let another run take it over
 
 
 def _gpus() -> list[str | None]:
@@ -210,9 +264,11 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
         c.params = float_values(notebook, c.params)
         check_parameters(notebook, c.params)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    states = {c.key: cell_state(c) for c in cells}
+    queued = settle(cells, executor)
+    states = {c.key: "queued" if c.key in queued else cell_state(c) for c in cells}
     todo = [c for c in cells if states[c.key] == "pending" or (retry_failed and states[c.key] == "failed")]
-    skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo) for s in ("done", "failed", "running")}
+    skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo)
+               for s in ("done", "failed", "running", "queued")}
     print(f"[sweep] {name}: {len(cells)} cells, {len(todo)} to run, already {skipped}")
     done = [c for c in cells if states[c.key] == "done"]
     if keep and done:                                    # a misspelt metric fails before any cell runs
@@ -225,15 +281,33 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
                                 job_name=f"aukit-{nb_name}-{name}")
     else:
         raise ValueError(f"executor must be local, slurm or submitit-local, got {executor!r}")
-    failed = [c for c in cells if cell_state(c) == "failed"]   # this run's and those left from an earlier one
+    queued = settle(cells, executor)
+    states = {c.key: "queued" if c.key in queued else cell_state(c) for c in cells}
+    failed = [c for c in cells if states[c.key] == "failed"]   # this run's and those left from an earlier one
     for c in failed:
         when = "" if c.key in results else " (in an earlier run)"
         print(f"[sweep] FAILED{when} {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
+    unfinished = {c.key: states[c.key] for c in cells if states[c.key] not in ("done", "failed")}
+    for c in cells:
+        if c.key in unfinished:
+            print(f"[sweep] NOT FINISHED {c.key}: {_unfinished(c, states[c.key])}")
     aggregate(sweep_dir, grid, keep=keep, cells=cells)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(
         {"notebook": str(notebook), "name": name, "parameters": fixed, "grid": grid,
-         "failed": [c.key for c in failed]}, sort_keys=False))
+         "failed": [c.key for c in failed], "unfinished": unfinished}, sort_keys=False))
     return sweep_dir
+
+
+def _unfinished(cell: Cell, state: str) -> str:
+    """Why a cell is neither done nor failed at the end of a sweep, and what to do."""
+    if state == "running":
+        held = _read_lock(cell.folder / ".lock")
+        who = (f"host {held[0]} pid {held[1]}" + (f", SLURM job {held[2]}" if held[2] else "")) if held else "another run"
+        return f"running ({who}): rerun the sweep once it ends to aggregate it"
+    if state == "queued":
+        return (f"its SLURM job {scheduler.recorded(cell.folder).get('job_id')} is queued: rerun the sweep once it "
+                "ends to aggregate it")
+    return "not run (its job was cancelled before it started): rerun the sweep to run it"
 
 
 def _bar(total: int, progress: bool):
@@ -252,6 +326,7 @@ def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool, f
     with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=get_context("spawn"),
                              initializer=watch_parent) as pool:
         def submit(i, c):
+            (c.folder / scheduler.RECORD).unlink(missing_ok=True)   # a SLURM run's record would name the wrong log
             return pool.submit(run_cell, notebook, str(c.folder), c.params, gpus[i % len(gpus)], threads)
 
         futures = {submit(i, c): c for i, c in queue[:max(1, parallel)]}
@@ -327,15 +402,21 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
         ex = submitit.LocalExecutor(folder=folder)
         ex.update_parameters(timeout_min=int(slurm.get("time_min") or 60))
     jobs = _submit(ex, folder.parent, notebook, todo)
+    for c, job in zip(todo, jobs):
+        scheduler.record(c.folder, executor, job)
+    first_id = jobs[0].job_id.split("_")[0]
+    print(f"[sweep] submitted {len(jobs)} cell(s) as {'SLURM array job' if executor == 'slurm' else 'local jobs from'} "
+          f"{first_id}: logs in {folder.parent}/<job id>/, each cell's {scheduler.RECORD} names its job")
     results, bar = {}, _bar(len(todo), progress)
     remaining = dict(zip((c.key for c in todo), jobs))
+    cell_of = {c.key: c for c in todo}
     while remaining:
         for key, job in list(remaining.items()):
             if job.done():
                 try:
                     results[key] = job.result()
-                except Exception:
-                    results[key] = "failed"
+                except Exception as e:
+                    results[key] = _job_ended(cell_of[key], job, e)
                 del remaining[key]
                 bar.update(1)
                 if results[key] == "done" and first is not None:
@@ -351,6 +432,21 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
             time.sleep(2)
     bar.close()
     return results
+
+
+def _job_ended(cell: Cell, job, error: Exception) -> str:
+    """The state of a cell whose job ended without returning one: killed while it ran the cell (its
+    lock, naming that job, is left) is failed, with error.txt saying so; else its own state (a job
+    cancelled before it started leaves the cell pending)."""
+    held = _read_lock(cell.folder / ".lock")
+    if held and str(job.job_id) in (held[2], str(held[1])):   # a SLURM job id, or a local job's pid
+        (cell.folder / "error.txt").write_text(
+            f"job {job.job_id} ended ({job.state}) while it ran this cell, without finishing it: cancelled, "
+            f"killed at its time limit or out of memory, preempted, or its node failed.\n"
+            f"Its log: {job.paths.stderr} (and .out); rerun the cell with --retry-failed.\n\n{error}\n")
+        (cell.folder / ".lock").unlink(missing_ok=True)
+        return "failed"
+    return cell_state(cell)
 
 
 def _submit(ex, logs: Path, notebook: str, todo: list[Cell]) -> list:

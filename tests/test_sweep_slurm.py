@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from aukit import sweep
 
@@ -113,3 +114,72 @@ def test_no_slurm_or_a_refused_job_is_one_error_line(tmp_path, monkeypatch, caps
     (sweep_dir / "_submitit/1000_0").mkdir()
     assert main(args) == 2
     assert [p.name for p in (sweep_dir / "_submitit").iterdir()] == ["1000_0"]
+
+
+def _sacct(tmp_path, monkeypatch, states: dict):
+    """A fake sacct on PATH answering ``states`` ({job id: state}) as ``sacct --parsable2`` does."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir(exist_ok=True)
+    rows = "".join(f"{j}|{s}\\n" for j, s in states.items())
+    (bin_ / "sacct").write_text(f"#!/bin/sh\nprintf 'JobID|State\\n{rows}'\n")
+    (bin_ / "sacct").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+
+
+def _held_by_job(cell, job, *, started=True):
+    """A cell as a SLURM job on another node leaves it: job.json from the submission, and (once the
+    job started) params.json and a lock naming that node, pid and job."""
+    cell.folder.mkdir(parents=True, exist_ok=True)
+    (cell.folder / "job.json").write_text(json.dumps({"executor": "slurm", "job_id": job}))
+    if started:
+        (cell.folder / "params.json").write_text(json.dumps(cell.params))
+        (cell.folder / ".lock").write_text(f"node-elsewhere 4242 {job}")
+
+
+@pytest.mark.slow
+def test_a_cell_whose_slurm_job_ended_is_failed_not_running_for_good(tmp_path, monkeypatch, capsys):
+    """A cell whose job was cancelled, killed or timed out kept its lock from another host, which the
+    sweep trusted: it stayed 'running' on every rerun, --retry-failed skipped it, and the exit code was 0."""
+    from aukit.cli import main
+    nb, grid = _toy(tmp_path)
+    cells = sweep.expand({}, {"a": [1.0, 2.0]}, tmp_path / "r/toy/sweeps/g")
+    _held_by_job(cells[0], "1001_0")
+    _held_by_job(cells[1], "1001_1")
+    args = ["sweep", str(nb), "--grid", str(grid), "--reports", str(tmp_path / "r")]
+    _sacct(tmp_path, monkeypatch, {"1001_0": "CANCELLED by 0", "1001_1": "RUNNING"})
+    capsys.readouterr()
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "a=1.0: its SLURM job 1001_0 ended CANCELLED without finishing it: failed" in out
+    assert "NOT FINISHED a=2.0: running (host node-elsewhere pid 4242, SLURM job 1001_1)" in out
+    assert "SLURM job 1001_0 ended CANCELLED" in (cells[0].folder / "error.txt").read_text()
+    assert not (cells[0].folder / ".lock").exists() and (cells[1].folder / ".lock").exists()
+
+    assert main(args + ["--retry-failed"]) == 3          # a=1.0 reran here; a=2.0 still runs: not 0
+    assert sweep.cell_state(cells[0]) == "done"
+    assert "NOT FINISHED a=2.0: running" in capsys.readouterr().out
+    record = yaml.safe_load((cells[0].folder.parent / "sweep.yaml").read_text())
+    assert record["failed"] == [] and record["unfinished"] == {"a=2.0": "running"}
+
+    _sacct(tmp_path, monkeypatch, {"1001_1": "TIMEOUT"})
+    assert main(args) == 1
+    assert "its SLURM job 1001_1 ended TIMEOUT" in capsys.readouterr().out
+    assert main(args + ["--retry-failed"]) == 0
+
+
+def test_a_queued_cell_is_not_submitted_twice_and_an_unknown_job_is_trusted(tmp_path, monkeypatch, capsys):
+    nb, grid = _toy(tmp_path)
+    grid.write_text("name: g\ngrid:\n  a: [1.0]\n")
+    cell = sweep.expand({}, {"a": [1.0]}, tmp_path / "r/toy/sweeps/g")[0]
+    _held_by_job(cell, "1001_2", started=False)
+    _sacct(tmp_path, monkeypatch, {"1001_2": "PENDING"})
+    monkeypatch.setattr(sweep, "_submit", lambda *a: pytest.fail("a queued cell was submitted again"))
+    from aukit.cli import main
+    assert main(["sweep", str(nb), "--grid", str(grid), "--reports", str(tmp_path / "r"), "--executor", "slurm"]) == 3
+    out = capsys.readouterr().out
+    assert "0 to run, already {'done': 0, 'failed': 0, 'running': 0, 'queued': 1}" in out
+    assert "NOT FINISHED a=1.0: its SLURM job 1001_2 is queued" in out
+    _held_by_job(cell, "1001_2")                          # started; sacct has no record of it
+    _sacct(tmp_path, monkeypatch, {})
+    assert sweep.settle([cell], "slurm") == set() and sweep.cell_state(cell) == "running"
+    assert "whose state sacct does not tell: counted as running" in capsys.readouterr().out
