@@ -72,8 +72,13 @@ def cmd_sweep(a) -> int:
     if a.executor != "slurm" and ignored:
         raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: SLURM options, "
                          f"for --executor slurm (this sweep's executor: {a.executor})")
-    folder = sweep.run_sweep(a.notebook, a.grid, executor=a.executor, parallel=a.parallel,
-                             retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
+    try:
+        folder = sweep.run_sweep(a.notebook, a.grid, executor=a.executor, parallel=a.parallel,
+                                 retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
+    except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the cells stopped are pending (their jobs cancelled, named above)
+        print("aukit sweep: interrupted; the cells it stopped are pending (rerun the sweep to run them), "
+              "finished cells are kept", file=sys.stderr)
+        return 130
     agg = folder / "aggregate.md"
     print(f"sweep results: {agg}" if agg.exists() else f"sweep {folder}: no finished cell to aggregate")
     record = sweep_record(folder)

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -410,6 +411,19 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
     results, bar = {}, _bar(len(todo), progress)
     remaining = dict(zip((c.key for c in todo), jobs))
     cell_of = {c.key: c for c in todo}
+    try:
+        _follow(remaining, cell_of, results, bar, first)
+    except BaseException:        # Ctrl-C, SIGTERM (as KeyboardInterrupt), a misspelt metric: stop the jobs left
+        bar.close()
+        _cancel(executor, remaining, cell_of)
+        raise
+    bar.close()
+    return results
+
+
+def _follow(remaining: dict, cell_of: dict, results: dict, bar, first) -> None:
+    """Wait for the jobs ``remaining`` ({cell key: job}), moving each into ``results`` as it ends;
+    ``first`` as in :func:`_run_local` (its error is raised)."""
     while remaining:
         for key, job in list(remaining.items()):
             if job.done():
@@ -420,26 +434,57 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
                 del remaining[key]
                 bar.update(1)
                 if results[key] == "done" and first is not None:
-                    stop, first = _first_check(first, next(c.folder for c in todo if c.key == key)), None
+                    stop, first = _first_check(first, cell_of[key].folder), None
                     if stop is not None:
-                        for j in remaining.values():
-                            j.cancel(check=False)
-                        bar.close()
                         raise stop
         bar.set_postfix(done=sum(v == "done" for v in results.values()), running=len(remaining),
                         failed=sum(v == "failed" for v in results.values()))
         if remaining:
             time.sleep(2)
-    bar.close()
-    return results
+
+
+def _cancel(executor: str, remaining: dict, cell_of: dict, wait_s: float = 30) -> None:
+    """Cancel the sweep's jobs not yet ended ({cell key: job}): SLURM's with one scancel (queued ones
+    never start, running ones are killed), local ones with SIGINT (their cell stops as at Ctrl-C),
+    then SIGKILL for any still alive after ``wait_s``. Their cells are left pending, not failed: their
+    locks are removed (a SLURM job is killed before it can remove its own). Cells already ended are
+    kept. Says what it cancelled: killing the sweep orphaned its local jobs, which ran on unseen."""
+    if not remaining:
+        return
+    ids = [str(j.job_id) for j in remaining.values()]
+    if executor == "slurm":
+        try:
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=120, check=False)
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"[sweep] could not cancel SLURM jobs {' '.join(ids)} ({e}): cancel them with scancel")
+            return
+    else:
+        for job in remaining.values():
+            job.cancel(check=False)
+        end = time.monotonic() + wait_s
+        while time.monotonic() < end and any(j._process is not None and j._process.poll() is None
+                                             for j in remaining.values()):
+            time.sleep(0.2)
+        for job in remaining.values():
+            if job._process is not None and job._process.poll() is None:
+                _kill_tree(job._process.pid)       # the job runs its cell in a child process
+                job._process.wait()
+    for key, job in remaining.items():
+        lock = cell_of[key].folder / ".lock"
+        held = _read_lock(lock)
+        if held and held[2] == str(job.job_id):    # a local cell stopped by SIGINT removed its own
+            lock.unlink(missing_ok=True)
+    what = "SLURM job(s)" if executor == "slurm" else "local job(s)"
+    print(f"[sweep] stopped: cancelled {len(ids)} {what} ({', '.join(ids[:8])}{', ...' if len(ids) > 8 else ''}); "
+          f"their cells are pending, a rerun runs them")
 
 
 def _job_ended(cell: Cell, job, error: Exception) -> str:
-    """The state of a cell whose job ended without returning one: killed while it ran the cell (its
-    lock, naming that job, is left) is failed, with error.txt saying so; else its own state (a job
-    cancelled before it started leaves the cell pending)."""
+    """The state of a cell whose job ended without returning one: a SLURM job killed while it ran the
+    cell (its lock, naming that job, is left) is failed, with error.txt saying so; else the cell's own
+    state (a job cancelled before it started leaves it pending, a killed local job a stale lock)."""
     held = _read_lock(cell.folder / ".lock")
-    if held and str(job.job_id) in (held[2], str(held[1])):   # a SLURM job id, or a local job's pid
+    if held and held[2] == str(job.job_id):
         (cell.folder / "error.txt").write_text(
             f"job {job.job_id} ended ({job.state}) while it ran this cell, without finishing it: cancelled, "
             f"killed at its time limit or out of memory, preempted, or its node failed.\n"
@@ -468,6 +513,20 @@ def _submit(ex, logs: Path, notebook: str, todo: list[Cell]) -> list:
             logs.rmdir()
         text = " ".join(str(e).split()) or " ".join(said.getvalue().split()) or type(e).__name__
         raise SchedulerError(f"SLURM refused the sweep's {len(todo)} job(s): {text}") from None
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its descendants (Linux /proc; elsewhere ``pid`` alone)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        _kill_tree(int(child))
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _numeric(metrics: dict) -> dict[str, float]:

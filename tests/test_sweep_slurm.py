@@ -183,3 +183,33 @@ def test_a_queued_cell_is_not_submitted_twice_and_an_unknown_job_is_trusted(tmp_
     _sacct(tmp_path, monkeypatch, {})
     assert sweep.settle([cell], "slurm") == set() and sweep.cell_state(cell) == "running"
     assert "whose state sacct does not tell: counted as running" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_killing_a_submitit_local_sweep_cancels_its_jobs(tmp_path):
+    """SIGTERM to the sweep left its jobs and their kernels running under init, and said 'what it
+    left is named above' when nothing was; a rerun meanwhile counted them running, exit 0."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    psutil = pytest.importorskip("psutil")
+    nb, grid = _toy(tmp_path)
+    grid.write_text("name: g\nparameters: {sleep: 120}\ngrid:\n  a: [1.0, 2.0]\n")
+    cells = sweep.expand({}, {"a": [1.0, 2.0]}, tmp_path / "r/toy/sweeps/g")
+    proc = subprocess.Popen([sys.executable, "-m", "aukit.cli", "sweep", str(nb), "--grid", str(grid),
+                             "--executor", "submitit-local", "--reports", str(tmp_path / "r")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not all((c.folder / ".lock").exists() for c in cells):      # both cells running
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.5)
+    jobs = psutil.Process(proc.pid).children(recursive=True)          # the jobs and their kernels
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130
+    assert "[sweep] stopped: cancelled 2 local job(s)" in out
+    assert "interrupted; the cells it stopped are pending" in err and "named above" not in err
+    gone, alive = psutil.wait_procs(jobs, timeout=15)
+    assert not alive, [p.cmdline() for p in alive]
+    assert [sweep.cell_state(c) for c in cells] == ["pending", "pending"]
