@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
@@ -66,18 +67,44 @@ def cmd_reproduce(a) -> int:
 
 def cmd_sweep(a) -> int:
     from . import sweep
-    slurm = {k: v for k, v in (("partition", a.partition), ("time_min", a.time_min), ("gpus", a.gpus)) if v is not None}
-    folder = sweep.run_sweep(a.notebook, a.grid, executor=a.executor, parallel=a.parallel,
-                             retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
+    slurm = {k: getattr(a, k) for k in SLURM_OPTIONS if getattr(a, k) is not None}
+    ignored = sorted(set(slurm) - ({"time_min"} if a.executor == "submitit-local" else set()))
+    if a.executor != "slurm" and ignored:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in ignored)}: SLURM options, "
+                         f"for --executor slurm (this sweep's executor: {a.executor})")
+    try:
+        folder = sweep.run_sweep(a.notebook, a.grid, executor=a.executor, parallel=a.parallel,
+                                 retry_failed=a.retry_failed, reports=a.reports, slurm=slurm)
+    except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the cells stopped are pending (their jobs cancelled, named above)
+        print("aukit sweep: interrupted; the cells it stopped are pending (rerun the sweep to run them), "
+              "finished cells are kept", file=sys.stderr)
+        return 130
     agg = folder / "aggregate.md"
     print(f"sweep results: {agg}" if agg.exists() else f"sweep {folder}: no finished cell to aggregate")
-    failed = yaml_failed(folder)
-    return 1 if failed else 0
+    record = sweep_record(folder)
+    if record.get("failed"):
+        return 1
+    return UNFINISHED if record.get("unfinished") else 0
 
 
-def yaml_failed(folder: Path) -> list:
+# `aukit sweep`'s exit code when no cell failed but some are not finished (running elsewhere, queued
+# on SLURM, or cancelled before they started): the aggregate lacks them, and 0 would say it is whole
+UNFINISHED = 3
+
+
+# `aukit sweep`'s SLURM options (their defaults, where unset: aukit.sweep.SLURM_DEFAULTS)
+SLURM_OPTIONS = ("partition", "time_min", "gpus", "cpus_per_task", "mem", "account", "qos", "constraint", "job_name")
+
+
+def _slurm_mem(text: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", text, flags=re.IGNORECASE):
+        raise argparse.ArgumentTypeError(f"memory as sbatch --mem takes it (32G, 64000M, a number in MB), got {text!r}")
+    return text
+
+
+def sweep_record(folder: Path) -> dict:
     import yaml
-    return (yaml.safe_load((folder / "sweep.yaml").read_text()) or {}).get("failed", [])
+    return yaml.safe_load((folder / "sweep.yaml").read_text()) or {}
 
 
 def _pixels(text: str) -> int:
@@ -270,7 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reports", default="reports", help="the folder that gets <paper>/ and index.md (default: reports)")
     s.set_defaults(fn=cmd_reproduce)
 
-    s = sub.add_parser("sweep", help="run a notebook over a parameter grid (local pool or SLURM)")
+    s = sub.add_parser("sweep", help="run a notebook over a parameter grid (local pool or SLURM)",
+                       epilog=f"exit code: 0 every cell done; 1 a cell failed (rerun it with --retry-failed); "
+                              f"2 a wrong grid, option or SLURM refusing the jobs; {UNFINISHED} cells not finished "
+                              "(running elsewhere, queued, or cancelled before they started: named in the "
+                              "output); 130 interrupted")
     s.add_argument("notebook")
     s.add_argument("--grid", required=True, help="YAML with name, parameters, grid")
     s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"],
@@ -279,9 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--parallel", type=_at_least_one, default=1, help="local workers (GPUs handed out round-robin)")
     s.add_argument("--retry-failed", action="store_true", help="rerun the cells that failed (they are kept otherwise)")
     s.add_argument("--reports", default="reports", help="the sweep goes to REPORTS/<notebook>/sweeps/<name>/")
-    s.add_argument("--partition", help="SLURM partition")
-    s.add_argument("--time-min", type=int, help="SLURM time limit per cell (minutes)")
-    s.add_argument("--gpus", type=int, help="SLURM GPUs per job")
+    g = s.add_argument_group("SLURM (--executor slurm; one job per cell)")
+    g.add_argument("--partition", help="partition (default: the cluster's)")
+    g.add_argument("--time-min", type=_at_least_one, help="time limit per cell, minutes (default: 240; "
+                                                           "submitit-local: 60)")
+    g.add_argument("--gpus", type=_non_negative, help="GPUs per cell (default: 1; 0 requests none, for a CPU partition)")
+    g.add_argument("--cpus-per-task", type=_at_least_one, help="CPU cores per cell (default: 8)")
+    g.add_argument("--mem", type=_slurm_mem, help="memory per cell as sbatch --mem takes it, e.g. 32G "
+                                                  "(default: the partition's)")
+    g.add_argument("--account", help="account to charge (default: yours)")
+    g.add_argument("--qos", help="quality of service")
+    g.add_argument("--constraint", help="node features, as sbatch --constraint takes them (e.g. a100)")
+    g.add_argument("--job-name", help="the jobs' name in squeue (default: aukit-<notebook>-<grid name>)")
     s.set_defaults(fn=cmd_sweep)
 
     s = sub.add_parser("predict", help="per-frame AU predictions for videos, images or folders of frames")

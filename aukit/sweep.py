@@ -19,12 +19,17 @@ key stops the sweep after one cell, not after all of them.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import itertools
 import json
 import os
 import re
+import shutil
+import signal
 import socket
+import subprocess
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -36,6 +41,8 @@ import numpy as np
 import pandas as pd
 import yaml
 from tqdm.auto import tqdm
+
+from . import slurm as scheduler
 
 SEED_KEYS = ("seed", "seeds")
 
@@ -103,7 +110,8 @@ def _params(folder: Path) -> dict | None:
 
 
 def cell_state(cell: Cell) -> str:
-    """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``."""
+    """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``.
+    A lock from another host is trusted here: :func:`settle` asks SLURM about the job it names."""
     same = _params(cell.folder) == cell.params
     if (cell.folder / ".lock").exists() and not _stale_lock(cell.folder / ".lock"):
         return "running"
@@ -114,20 +122,69 @@ def cell_state(cell: Cell) -> str:
     return "pending"
 
 
-def _stale_lock(lock: Path) -> bool:
+def _read_lock(lock: Path) -> tuple[str, int, str | None] | None:
+    """(host, pid, SLURM job id or None) of a cell's lock file; None when there is none, or it is unreadable."""
     try:
-        host, pid = lock.read_text().split()
+        host, pid, *job = lock.read_text().split()
+        return host, int(pid), (job[0] if job else None)
     except (OSError, ValueError):
+        return None
+
+
+def _lock_text() -> str:
+    job = scheduler.job_id_here()
+    return f"{socket.gethostname()} {os.getpid()}" + (f" {job}" if job else "")
+
+
+def _stale_lock(lock: Path) -> bool:
+    held = _read_lock(lock)
+    if held is None:
         return True
+    host, pid, _ = held
     if host != socket.gethostname():
-        return False  # another machine's lock: trust it
+        return False  # another machine's lock: trust it (settle() asks SLURM about the job it names)
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
         return False
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
+
+
+def settle(cells: list[Cell], executor: str | None = None) -> set[str]:
+    """Ask SLURM (one sacct call) about the jobs the cells name. A cell whose lock names a job that
+    has ended (cancelled, killed at its time limit, out of memory, preempted, its node failed) will
+    never finish: it gets ``error.txt`` saying so and loses its lock, so it counts as failed and
+    ``--retry-failed`` reruns it (the lock, from another host, was trusted for good). Returns the keys
+    of the cells not started whose submitted job (``job.json``) is still queued: a rerun must not
+    submit them twice. ``executor``: the sweep's now (a submitit-local job is no SLURM job)."""
+    here = socket.gethostname()
+    locked = {c.key: held[2] for c in cells
+              if (held := _read_lock(c.folder / ".lock")) and held[2] and held[0] != here}
+    queued = {c.key: r["job_id"] for c in cells
+              if c.key not in locked and (r := scheduler.recorded(c.folder)).get("executor") == "slurm"
+              and cell_state(c) == "pending"}
+    if not locked and not (queued and executor == "slurm"):
+        return set()
+    known = scheduler.states([*locked.values(), *(queued.values() if executor == "slurm" else [])])
+    for c in cells:
+        job = locked.get(c.key)
+        if job is None:
+            continue
+        state = known.get(job)
+        if state is None:
+            print(f"[sweep] {c.key}: locked by SLURM job {job}, whose state sacct does not tell: counted as running "
+                  f"(if that job is gone, delete {c.folder / '.lock'})")
+        elif state not in scheduler.ALIVE:
+            log = scheduler.recorded(c.folder).get("stderr") or c.folder.parent / "_submitit" / job / f"{job}_0_log.err"
+            (c.folder / "error.txt").write_text(
+                f"SLURM job {job} ended {state} while it ran this cell, without finishing it: cancelled, "
+                f"killed at its time limit or out of memory, preempted, or its node failed.\n"
+                f"Its log: {log} (and .out); rerun the cell with --retry-failed.\n")
+            (c.folder / ".lock").unlink(missing_ok=True)
+            print(f"[sweep] {c.key}: its SLURM job {job} ended {state} without finishing it: failed")
+    return {k for k, job in queued.items() if known.get(job) in scheduler.ALIVE}
 
 
 def cell_threads(parallel: int) -> int | None:
@@ -156,8 +213,9 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return "running"
+    mine = _lock_text()
     with os.fdopen(fd, "w") as f:
-        f.write(f"{socket.gethostname()} {os.getpid()}")
+        f.write(mine)
     try:
         for stale in ("metrics.json", "error.txt"):
             (out / stale).unlink(missing_ok=True)
@@ -177,7 +235,8 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         (out / "error.txt").write_text(traceback.format_exc())   # execute() has dropped a metrics.json
         return "failed"
     finally:
-        lock.unlink(missing_ok=True)
+        if _read_lock(lock) is not None and lock.read_text() == mine:  # a sweep that declared it dead may
+            lock.unlink()                                              # have let another run take it over
 
 
 def _gpus() -> list[str | None]:
@@ -206,9 +265,11 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
         c.params = float_values(notebook, c.params)
         check_parameters(notebook, c.params)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    states = {c.key: cell_state(c) for c in cells}
+    queued = settle(cells, executor)
+    states = {c.key: "queued" if c.key in queued else cell_state(c) for c in cells}
     todo = [c for c in cells if states[c.key] == "pending" or (retry_failed and states[c.key] == "failed")]
-    skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo) for s in ("done", "failed", "running")}
+    skipped = {s: sum(1 for c in cells if states[c.key] == s and c not in todo)
+               for s in ("done", "failed", "running", "queued")}
     print(f"[sweep] {name}: {len(cells)} cells, {len(todo)} to run, already {skipped}")
     done = [c for c in cells if states[c.key] == "done"]
     if keep and done:                                    # a misspelt metric fails before any cell runs
@@ -217,18 +278,37 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     if executor == "local":
         results = _run_local(str(notebook), todo, parallel, progress, first)
     elif executor in ("slurm", "submitit-local"):
-        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress, first)
+        results = _run_submitit(str(notebook), todo, sweep_dir, executor, slurm or {}, progress, first,
+                                job_name=f"aukit-{nb_name}-{name}")
     else:
         raise ValueError(f"executor must be local, slurm or submitit-local, got {executor!r}")
-    failed = [c for c in cells if cell_state(c) == "failed"]   # this run's and those left from an earlier one
+    queued = settle(cells, executor)
+    states = {c.key: "queued" if c.key in queued else cell_state(c) for c in cells}
+    failed = [c for c in cells if states[c.key] == "failed"]   # this run's and those left from an earlier one
     for c in failed:
         when = "" if c.key in results else " (in an earlier run)"
         print(f"[sweep] FAILED{when} {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
+    unfinished = {c.key: states[c.key] for c in cells if states[c.key] not in ("done", "failed")}
+    for c in cells:
+        if c.key in unfinished:
+            print(f"[sweep] NOT FINISHED {c.key}: {_unfinished(c, states[c.key])}")
     aggregate(sweep_dir, grid, keep=keep, cells=cells)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(
         {"notebook": str(notebook), "name": name, "parameters": fixed, "grid": grid,
-         "failed": [c.key for c in failed]}, sort_keys=False))
+         "failed": [c.key for c in failed], "unfinished": unfinished}, sort_keys=False))
     return sweep_dir
+
+
+def _unfinished(cell: Cell, state: str) -> str:
+    """Why a cell is neither done nor failed at the end of a sweep, and what to do."""
+    if state == "running":
+        held = _read_lock(cell.folder / ".lock")
+        who = (f"host {held[0]} pid {held[1]}" + (f", SLURM job {held[2]}" if held[2] else "")) if held else "another run"
+        return f"running ({who}): rerun the sweep once it ends to aggregate it"
+    if state == "queued":
+        return (f"its SLURM job {scheduler.recorded(cell.folder).get('job_id')} is queued: rerun the sweep once it "
+                "ends to aggregate it")
+    return "not run (its job was cancelled before it started): rerun the sweep to run it"
 
 
 def _bar(total: int, progress: bool):
@@ -247,6 +327,7 @@ def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool, f
     with ProcessPoolExecutor(max_workers=max(1, parallel), mp_context=get_context("spawn"),
                              initializer=watch_parent) as pool:
         def submit(i, c):
+            (c.folder / scheduler.RECORD).unlink(missing_ok=True)   # a SLURM run's record would name the wrong log
             return pool.submit(run_cell, notebook, str(c.folder), c.params, gpus[i % len(gpus)], threads)
 
         futures = {submit(i, c): c for i, c in queue[:max(1, parallel)]}
@@ -280,8 +361,31 @@ def _first_check(first, folder: Path) -> Exception | None:
     return None
 
 
+class SchedulerError(ValueError):
+    """SLURM is not there (no sbatch/srun on PATH) or refused the sweep's jobs."""
+
+
+# what a cell's job asks of SLURM unless told otherwise (`aukit sweep --help` names them)
+SLURM_DEFAULTS = {"time_min": 240, "gpus": 1, "cpus_per_task": 8, "array_parallelism": 32}
+
+
+def slurm_parameters(slurm: dict, job_name: str) -> dict:
+    """submitit's SlurmExecutor parameters from the sweep's ``slurm`` options (SLURM_DEFAULTS where
+    unset): ``gpus`` 0 requests no GPU (a CPU partition may refuse ``--gpus-per-node``); ``mem``,
+    ``account``, ``qos``, ``constraint`` and ``partition`` go to sbatch only when given."""
+    o = {**SLURM_DEFAULTS, **{k: v for k, v in slurm.items() if v is not None}}
+    if int(o["time_min"]) < 1 or int(o["gpus"]) < 0 or int(o["cpus_per_task"]) < 1:
+        raise ValueError(f"SLURM time_min and cpus_per_task must be at least 1 and gpus 0 or more, got {o}")
+    params = {"job_name": o.get("job_name") or job_name, "time": int(o["time_min"]),
+              "cpus_per_task": int(o["cpus_per_task"]), "array_parallelism": int(o["array_parallelism"])}
+    if int(o["gpus"]) > 0:
+        params["gpus_per_node"] = int(o["gpus"])
+    params.update({k: str(o[k]) for k in ("partition", "mem", "account", "qos", "constraint") if o.get(k)})
+    return params
+
+
 def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: str, slurm: dict,
-                  progress: bool, first=None) -> dict:
+                  progress: bool, first=None, job_name: str = "aukit") -> dict:
     """Submit `todo` as a job array; ``first`` as in :func:`_run_local` (the jobs left are cancelled)."""
     import submitit
 
@@ -289,39 +393,140 @@ def _run_submitit(notebook: str, todo: list[Cell], sweep_dir: Path, executor: st
         return {}
     folder = sweep_dir / "_submitit" / "%j"
     if executor == "slurm":
-        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        ex.update_parameters(slurm_partition=slurm.get("partition"), timeout_min=int(slurm.get("time_min", 240)),
-                             gpus_per_node=int(slurm.get("gpus", 1)), cpus_per_task=int(slurm.get("cpus", 8)),
-                             slurm_array_parallelism=int(slurm.get("array_parallelism", 32)))
+        missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+        if missing:
+            raise SchedulerError(f"--executor slurm needs SLURM's {' and '.join(missing)} on PATH, not found here: "
+                                 "run the sweep on a SLURM login node, or use --executor local or submitit-local")
+        ex = submitit.SlurmExecutor(folder=folder)
+        ex.update_parameters(**slurm_parameters(slurm, job_name))
     else:  # runs the same submission path as local subprocesses (used by the tests)
         ex = submitit.LocalExecutor(folder=folder)
-        ex.update_parameters(timeout_min=int(slurm.get("time_min", 60)))
-    jobs = ex.map_array(run_cell, [notebook] * len(todo), [str(c.folder) for c in todo],
-                        [c.params for c in todo], [None] * len(todo))
+        ex.update_parameters(timeout_min=int(slurm.get("time_min") or 60))
+    jobs = _submit(ex, folder.parent, notebook, todo)
+    for c, job in zip(todo, jobs):
+        scheduler.record(c.folder, executor, job)
+    first_id = jobs[0].job_id.split("_")[0]
+    print(f"[sweep] submitted {len(jobs)} cell(s) as {'SLURM array job' if executor == 'slurm' else 'local jobs from'} "
+          f"{first_id}: logs in {folder.parent}/<job id>/, each cell's {scheduler.RECORD} names its job")
     results, bar = {}, _bar(len(todo), progress)
     remaining = dict(zip((c.key for c in todo), jobs))
+    cell_of = {c.key: c for c in todo}
+    try:
+        _follow(remaining, cell_of, results, bar, first)
+    except BaseException:        # Ctrl-C, SIGTERM (as KeyboardInterrupt), a misspelt metric: stop the jobs left
+        bar.close()
+        _cancel(executor, remaining, cell_of)
+        raise
+    bar.close()
+    return results
+
+
+def _follow(remaining: dict, cell_of: dict, results: dict, bar, first) -> None:
+    """Wait for the jobs ``remaining`` ({cell key: job}), moving each into ``results`` as it ends;
+    ``first`` as in :func:`_run_local` (its error is raised)."""
     while remaining:
         for key, job in list(remaining.items()):
             if job.done():
                 try:
                     results[key] = job.result()
-                except Exception:
-                    results[key] = "failed"
+                except Exception as e:
+                    results[key] = _job_ended(cell_of[key], job, e)
                 del remaining[key]
                 bar.update(1)
                 if results[key] == "done" and first is not None:
-                    stop, first = _first_check(first, next(c.folder for c in todo if c.key == key)), None
+                    stop, first = _first_check(first, cell_of[key].folder), None
                     if stop is not None:
-                        for j in remaining.values():
-                            j.cancel(check=False)
-                        bar.close()
                         raise stop
         bar.set_postfix(done=sum(v == "done" for v in results.values()), running=len(remaining),
                         failed=sum(v == "failed" for v in results.values()))
         if remaining:
             time.sleep(2)
-    bar.close()
-    return results
+
+
+def _cancel(executor: str, remaining: dict, cell_of: dict, wait_s: float = 30) -> None:
+    """Cancel the sweep's jobs not yet ended ({cell key: job}): SLURM's with one scancel (queued ones
+    never start, running ones are killed), local ones with SIGINT (their cell stops as at Ctrl-C),
+    then SIGKILL for any still alive after ``wait_s``. Their cells are left pending, not failed: their
+    locks are removed (a SLURM job is killed before it can remove its own). Cells already ended are
+    kept. Says what it cancelled: killing the sweep orphaned its local jobs, which ran on unseen."""
+    if not remaining:
+        return
+    ids = [str(j.job_id) for j in remaining.values()]
+    if executor == "slurm":
+        try:
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=120, check=False)
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"[sweep] could not cancel SLURM jobs {' '.join(ids)} ({e}): cancel them with scancel")
+            return
+    else:
+        for job in remaining.values():
+            job.cancel(check=False)
+        end = time.monotonic() + wait_s
+        while time.monotonic() < end and any(j._process is not None and j._process.poll() is None
+                                             for j in remaining.values()):
+            time.sleep(0.2)
+        for job in remaining.values():
+            if job._process is not None and job._process.poll() is None:
+                _kill_tree(job._process.pid)       # the job runs its cell in a child process
+                job._process.wait()
+    for key, job in remaining.items():
+        lock = cell_of[key].folder / ".lock"
+        held = _read_lock(lock)
+        if held and held[2] == str(job.job_id):    # a local cell stopped by SIGINT removed its own
+            lock.unlink(missing_ok=True)
+    what = "SLURM job(s)" if executor == "slurm" else "local job(s)"
+    print(f"[sweep] stopped: cancelled {len(ids)} {what} ({', '.join(ids[:8])}{', ...' if len(ids) > 8 else ''}); "
+          f"their cells are pending, a rerun runs them")
+
+
+def _job_ended(cell: Cell, job, error: Exception) -> str:
+    """The state of a cell whose job ended without returning one: a SLURM job killed while it ran the
+    cell (its lock, naming that job, is left) is failed, with error.txt saying so; else the cell's own
+    state (a job cancelled before it started leaves it pending, a killed local job a stale lock)."""
+    held = _read_lock(cell.folder / ".lock")
+    if held and held[2] == str(job.job_id):
+        (cell.folder / "error.txt").write_text(
+            f"job {job.job_id} ended ({job.state}) while it ran this cell, without finishing it: cancelled, "
+            f"killed at its time limit or out of memory, preempted, or its node failed.\n"
+            f"Its log: {job.paths.stderr} (and .out); rerun the cell with --retry-failed.\n\n{error}\n")
+        (cell.folder / ".lock").unlink(missing_ok=True)
+        return "failed"
+    return cell_state(cell)
+
+
+def _submit(ex, logs: Path, notebook: str, todo: list[Cell]) -> list:
+    """``ex.map_array`` of run_cell over ``todo``. When sbatch refuses (an unknown partition or
+    account, a limit), a SchedulerError with sbatch's message, and what the submission wrote into
+    ``logs`` (pickles, the sbatch script) is removed again: no empty ``_submitit/`` is left."""
+    from submitit.core.utils import FailedJobError
+
+    before = set(logs.iterdir()) if logs.exists() else None
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):     # submitit prints sbatch's stderr, then raises it
+            return ex.map_array(run_cell, [notebook] * len(todo), [str(c.folder) for c in todo],
+                                [c.params for c in todo], [None] * len(todo))
+    except (FailedJobError, OSError, subprocess.SubprocessError) as e:
+        for p in set(logs.iterdir()) - (before or set()) if logs.exists() else ():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        if before is None and logs.exists() and not any(logs.iterdir()):
+            logs.rmdir()
+        text = " ".join(str(e).split()) or " ".join(said.getvalue().split()) or type(e).__name__
+        raise SchedulerError(f"SLURM refused the sweep's {len(todo)} job(s): {text}") from None
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its descendants (Linux /proc; elsewhere ``pid`` alone)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        _kill_tree(int(child))
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _numeric(metrics: dict) -> dict[str, float]:
@@ -422,9 +627,17 @@ def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
         # one cell has no spread to show: "-", not a 0 that reads as a perfectly repeatable result
         vals = [f"{r[f'{m}_mean']:.4f} ± " + ("-" if np.isnan(r[f"{m}_std"]) else f"{r[f'{m}_std']:.4f}")
                 for m in metrics]
-        lines.append("| " + " | ".join([("all" if pd.isna(r[k]) else str(r[k])) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
+        lines.append("| " + " | ".join([_shown(r[k]) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
     return ("measured (mean ± std over the cells of each row: its seeds, and in the overall rows its folds too; "
             "n cells)\n\n" + "\n".join(lines) + "\n")
+
+
+def _shown(value) -> str:
+    """A grid value as a table or figure shows it: "all" for a row over every value, ``""`` for the
+    empty string (a blank column read as a missing value)."""
+    if pd.isna(value):
+        return "all"
+    return '""' if value == "" else str(value)
 
 
 def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir: Path) -> None:
@@ -433,7 +646,7 @@ def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir
 
     shown = metrics[:6]
     keys = [*group, "fold"] if "fold" in table else list(group)
-    labels = [" / ".join("all" if pd.isna(r[k]) else f"{k} {r[k]}" for k in keys) or "all"
+    labels = [" / ".join("all" if pd.isna(r[k]) else f"{k} {_shown(r[k])}" for k in keys) or "all"
               for _, r in table.iterrows()]
     colors = ["#4c72b0" if sc == "per fold" else "#dd8452" for sc in table["scope"]]
     ncol = min(3, len(shown))

@@ -138,6 +138,9 @@ def test_submitit_executor_path(tmp_path):
     table = pd.read_csv(out / "aggregate.csv")
     assert set(table.scope) == {"per fold", "overall"}
     assert table[table.scope == "overall"]["score_mean"].iloc[0] == pytest.approx(10.15)
+    job = json.loads((out / "a=1.0__fold=1__seeds=0/job.json").read_text())   # which log is which cell's
+    assert job["executor"] == "submitit-local" and job["job_id"] in job["stderr"]
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["unfinished"] == {}
 
 
 def test_a_parameter_the_notebook_lacks_stops_the_sweep_before_any_cell(tmp_path):
