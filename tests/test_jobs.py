@@ -78,7 +78,7 @@ def test_scc_job_configs_follow_the_dataset():
     from aukit.jobs import JobConfig, scc_configs
     mc, tc, fold = scc_configs(JobConfig(dataset="disfa", fold=2))
     assert (mc.k, mc.n_points, mc.input_size, tc.epochs, fold) == (7, 24, 256, 15, 2)
-    mc, _, fold = scc_configs(JobConfig(dataset="bp4d", fold=2))
+    mc, _, fold = scc_configs(JobConfig(dataset="bp4d"))
     assert (mc.k, mc.n_points, fold) == (5, 10, "fera")
     job = JobConfig(dataset="bp4d", fold=2, size=128, epochs=3,
                     method={"model": {"k": 9}, "train": {"lr": 1e-4}, "fera": False})
@@ -117,7 +117,7 @@ def test_a_job_folder_refuses_other_settings_but_trains_further(synthau_tiny, tm
     wrote its scores as the new fold's; more epochs continue it."""
     out = tmp_path / "job"
     assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "a.yaml", out))]) == 0
-    for change, named in (({"fold": 2}, "fold: 1 -> 2"), ({"seed": 1}, "seed: 0 -> 1"),
+    for change, named in (({"fold": 0}, "fold: 1 -> 0"), ({"seed": 1}, "seed: 0 -> 1"),
                           ({"dataset": "synthau-disfa"}, "dataset: 'synthau-bp4d' -> 'synthau-disfa'"),
                           ({"max_steps": 3}, "max_steps: 2 -> 3")):
         cfg = _scc_cfg(tmp_path / "b.yaml", out)
