@@ -41,3 +41,17 @@ def test_rtatl_all_table1_rows_and_label_sweep_smoke(synthau_tiny, tmp_path):
     assert {k.rsplit("_", 1)[0] for k in sweep} == {"sweep_rtatl", "sweep_rotation"}
     assert len(sweep) == 4 and all(0.0 <= v <= 1.0 for v in sweep.values())     # counts 1 and all
     assert (tmp_path / "rtatl" / "figures" / "fig4_labelled_subjects.png").is_file()
+
+
+def test_the_fig4_sweep_can_be_left_out_or_asked_for():
+    """A time-boxed full run could not leave out Fig. 4's 15 models (an empty list means the preset's)."""
+    from aukit.methods.rtatl import experiment as E
+    full = E.preset_config("full")
+    assert full.sweep_subjects and full.sweep_methods
+    assert E.with_sweep(full, []) == full
+    off = E.with_sweep(full, [0])
+    assert off.sweep_subjects == () and off.sweep_methods == ()
+    quick = E.with_sweep(E.preset_config("quick"), [3, 9])
+    assert quick.sweep_subjects == (3, 9) and quick.sweep_methods == ("RTATL", "Rotation", "Exemplar")
+    with pytest.raises(ValueError, match=r"or \[0\] for no sweep"):
+        E.with_sweep(full, [0, 3])

@@ -98,6 +98,22 @@ class ExperimentConfig:
         return int(self.extra.get("flow_step", RTATLTrainConfig().flow_step))
 
 
+def with_sweep(cfg: ExperimentConfig, subjects) -> ExperimentConfig:
+    """The notebook's ``sweep_subjects``: empty keeps the preset's Fig. 4 sweep; ``[0]`` leaves it
+    out (a time-boxed full run: 15 models); other counts ask for the sweep, with the paper's three
+    methods where the preset has none."""
+    subjects = tuple(int(n) for n in subjects)
+    if not subjects:
+        return cfg
+    if subjects == (0,):
+        return dataclasses.replace(cfg, sweep_subjects=(), sweep_methods=())
+    if min(subjects) < 1:
+        raise ValueError(f"sweep_subjects are counts of labelled training subjects (1 or more), or [0] for no sweep; "
+                         f"got {list(subjects)}")
+    return dataclasses.replace(cfg, sweep_subjects=subjects,
+                               sweep_methods=cfg.sweep_methods or ExperimentConfig.sweep_methods)
+
+
 def preset_config(preset: str, **overrides) -> ExperimentConfig:
     """Sizes per preset: smoke (seconds), quick (<= 3 min on a 2-core CPU: 64 px input, few steps), full (paper)."""
     base = {
