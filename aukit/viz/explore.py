@@ -33,6 +33,11 @@ def has_frontend() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _sequences(index: pd.DataFrame, subject) -> list:
+    """A subject's sequence names, in the index's order."""
+    return list(dict.fromkeys(index.loc[index["subject"] == subject, "sequence"].tolist()))
+
+
 def _sequence_rows(index: pd.DataFrame, subject, sequence) -> np.ndarray:
     """Positional rows of one sequence, ordered by frame."""
     m = (index["subject"].to_numpy() == subject) & (index["sequence"].to_numpy() == sequence)
@@ -139,28 +144,35 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     w_pos = W.IntSlider(min=0, max=0, value=0, description="frame", continuous_update=False)
     out = W.Output()
 
-    def sequences(_=None):
-        seqs = list(dict.fromkeys(index.loc[index["subject"] == w_subj.value, "sequence"].tolist()))
-        w_seq.options = seqs
-        w_seq.value = seqs[0]
+    busy = []   # non-empty while update() moves the other widgets: their own events must not draw
 
-    def frames(_=None):
-        w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1
-
-    def draw(_=None):
-        if w_seq.value is None:
+    def update(change=None):
+        """Any widget moved: bring the ones below it in line, then draw once. Setting a new subject's
+        sequences keeps T1 if it has one, which fires no event of its own: its range is set here."""
+        if busy:
             return
+        busy.append(True)
+        try:
+            if change is not None and change.owner is w_subj:
+                seqs = _sequences(index, w_subj.value)
+                keep = w_seq.value if w_seq.value in seqs else seqs[0]
+                w_seq.options = seqs
+                w_seq.value = keep
+            w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1   # clamps the value
+        finally:
+            busy.pop()
+        draw()
+
+    def draw():
         fig = explore_figure(faces, index, labels, preds, aus, heatmaps, subject=w_subj.value,
                              sequence=w_seq.value, au=w_au.value, position=w_pos.value)
         with out:
             out.clear_output(wait=True)
             display(fig)
 
-    sequences()
-    frames()
-    w_subj.observe(sequences, "value")
-    w_seq.observe(lambda c: (frames(), draw()), "value")
-    w_au.observe(draw, "value")
-    w_pos.observe(draw, "value")
-    draw()
+    w_seq.options = _sequences(index, w_subj.value)
+    w_seq.value = w_seq.options[0]
+    update()
+    for w in (w_subj, w_seq, w_au, w_pos):
+        w.observe(update, "value")
     return W.VBox([W.HBox([w_subj, w_seq, w_au]), w_pos, out])

@@ -1,0 +1,68 @@
+"""aukit.viz.explore in widget mode, driven without a front end: set the widgets' values and
+read what the callback drew (the figures handed to IPython's display) or wrote to the output area."""
+import importlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("ipywidgets")
+
+EX = importlib.import_module("aukit.viz.explore")  # the module; aukit.viz.explore is the function
+
+AUS = ["AU01", "AU06", "AU12"]
+# subject A: T1 (30 frames), T2 (10); subject B: T1 (5), T3 (50): T1 is in both, as on BP4D and SynthAU
+PARTS = [("A", "T1", 30), ("A", "T2", 10), ("B", "T1", 5), ("B", "T3", 50)]
+
+
+@pytest.fixture
+def run():
+    rng = np.random.default_rng(0)
+    index = pd.DataFrame([(s, q, f) for s, q, n in PARTS for f in range(n)], columns=["subject", "sequence", "frame"])
+    n = len(index)
+    faces = rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+    labels = rng.integers(0, 6, (n, 3)).astype(float)
+    return faces, index, labels, rng.random((n, 3)) * 5, rng.random((n, 3, 4, 4)).astype(np.float32)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures explore() displays, in order."""
+    import IPython.display
+    figs = []
+    monkeypatch.setattr(IPython.display, "display", lambda fig, **k: figs.append(fig))
+    return figs
+
+
+def open_explorer(run, **selection):
+    faces, index, labels, preds, heatmaps = run
+    return EX.explore(faces, index, labels, preds, AUS, heatmaps, static=False, **selection)
+
+
+def widgets(ui):
+    (subj, seq, au), pos = ui.children[0].children, ui.children[1]
+    return subj, seq, au, pos, ui.children[-1]
+
+
+def title(fig):
+    return fig.axes[0].get_title()
+
+
+def test_subject_change_keeping_the_sequence_name_redraws_and_resets_the_range(run, drawn):
+    ui = open_explorer(run)
+    subj, seq, _, pos, _ = widgets(ui)
+    assert (subj.value, seq.value, pos.max) == ("A", "T1", 29)
+    pos.value = 29
+    n = len(drawn)
+    subj.value = "B"                       # B has a T1 too (5 frames): the dropdown's value does not change
+    assert len(drawn) == n + 1, "one redraw"
+    assert (seq.value, pos.max, pos.value) == ("T1", 4, 4)
+    assert title(drawn[-1]) == "B T1 frame 4"
+    seq.value = "T3"
+    assert pos.max == 49 and title(drawn[-1]).startswith("B T3 ")
+    subj.value = "A"                       # A has no T3: its first sequence
+    assert (seq.value, pos.max) == ("T1", 29) and title(drawn[-1]).startswith("A T1 ")
