@@ -66,3 +66,25 @@ def test_subject_change_keeping_the_sequence_name_redraws_and_resets_the_range(r
     assert pos.max == 49 and title(drawn[-1]).startswith("B T3 ")
     subj.value = "A"                       # A has no T3: its first sequence
     assert (seq.value, pos.max) == ("T1", 29) and title(drawn[-1]).startswith("A T1 ")
+
+
+def test_widgets_open_on_the_selection_given_as_the_static_view_does(run, drawn):
+    faces, index, labels, preds, heatmaps = run
+    sel = dict(subject="B", sequence="T3", au="AU12", position=20)
+    subj, seq, au, pos, _ = widgets(open_explorer(run, **sel))
+    assert (subj.value, seq.value, au.value, pos.value, pos.max) == ("B", "T3", "AU12", 20, 49)
+    static = EX.explore(faces, index, labels, preds, AUS, heatmaps, static=True, **sel)
+    assert title(drawn[-1]) == title(static) == "B T3 frame 20"
+    # no position: both open on the AU's peak label
+    _, _, _, pos, _ = widgets(open_explorer(run, subject="B", sequence="T3", au="AU06"))
+    static = EX.explore(faces, index, labels, preds, AUS, heatmaps, static=True, subject="B", sequence="T3", au="AU06")
+    assert title(drawn[-1]) == title(static) == f"B T3 frame {pos.value}"
+
+
+def test_a_bad_first_selection_is_refused_as_in_the_static_view(run, drawn):
+    for static in (True, False):
+        faces, index, labels, preds, heatmaps = run
+        with pytest.raises(ValueError, match=r"subject 'Z' is not in the index \(it has \['A', 'B'\]\)"):
+            EX.explore(faces, index, labels, preds, AUS, static=static, subject="Z")
+        with pytest.raises(ValueError, match=r"subject 'B' has no sequence 'T2' \(it has \['T1', 'T3'\]\)"):
+            EX.explore(faces, index, labels, preds, AUS, static=static, subject="B", sequence="T2")

@@ -43,7 +43,7 @@ def _sequence_rows(index: pd.DataFrame, subject, sequence) -> np.ndarray:
     m = (index["subject"].to_numpy() == subject) & (index["sequence"].to_numpy() == sequence)
     rows = np.flatnonzero(m)
     if rows.size == 0:
-        raise ValueError(f"no rows for subject {subject!r}, sequence {sequence!r}")
+        raise ValueError(f"subject {subject!r} has no sequence {sequence!r} (it has {_sequences(index, subject)})")
     return rows[np.argsort(index["frame"].to_numpy()[rows], kind="stable")]
 
 
@@ -62,6 +62,26 @@ def _check_inputs(faces, index: pd.DataFrame, labels: np.ndarray, preds: np.ndar
         raise ValueError(f"index lacks column(s) {missing}")
 
 
+def _resolve(index: pd.DataFrame, labels: np.ndarray, aus, subject=None, sequence=None, au=None,
+             position=None) -> tuple:
+    """A selection with its defaults filled in and checked, the same for the static view and the
+    widgets' first view: (subject, sequence, au, rows of the sequence, position within it)."""
+    subject = index["subject"].iloc[0] if subject is None else subject
+    if not (index["subject"] == subject).any():
+        known = list(pd.unique(index["subject"]))
+        more = " ..." if len(known) > 10 else ""
+        raise ValueError(f"subject {subject!r} is not in the index (it has {known[:10]}{more})")
+    sequence = _sequences(index, subject)[0] if sequence is None else sequence
+    au = aus[0] if au is None else au
+    if au not in list(aus):
+        raise ValueError(f"AU {au!r} is not among this run's AUs {list(aus)}")
+    rows = _sequence_rows(index, subject, sequence)
+    if position is None:
+        lab = labels[rows, list(aus).index(au)]
+        position = int(np.nanargmax(lab)) if np.isfinite(lab).any() else 0
+    return subject, sequence, au, rows, int(np.clip(position, 0, len(rows) - 1))
+
+
 def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
                    subject=None, sequence=None, au: str | None = None, position: int | None = None):
     """The static view: 4 axes (face, overlay, curve, per-AU bars) for one selection.
@@ -72,22 +92,8 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
     labels = np.asarray(labels, dtype=np.float64)
     preds = np.asarray(preds, dtype=np.float64)
     _check_inputs(faces, index, labels, preds, aus)
-    subject = index["subject"].iloc[0] if subject is None else subject
-    if not (index["subject"] == subject).any():
-        known = list(pd.unique(index["subject"]))
-        more = " ..." if len(known) > 10 else ""
-        raise ValueError(f"subject {subject!r} is not in the index (it has {known[:10]}{more})")
-    if sequence is None:
-        sequence = index.loc[index["subject"] == subject, "sequence"].iloc[0]
-    au = aus[0] if au is None else au
-    if au not in list(aus):
-        raise ValueError(f"AU {au!r} is not among this run's AUs {list(aus)}")
+    subject, sequence, au, rows, position = _resolve(index, labels, aus, subject, sequence, au, position)
     j = list(aus).index(au)
-    rows = _sequence_rows(index, subject, sequence)
-    if position is None:
-        lab = labels[rows, j]
-        position = int(np.nanargmax(lab)) if np.isfinite(lab).any() else 0
-    position = int(np.clip(position, 0, len(rows) - 1))
     r = rows[position]
     with theme("whitegrid"):
         from matplotlib.figure import Figure
@@ -126,7 +132,8 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
 
     faces (N, S, S, 3); index with columns subject, sequence, frame (row i <-> face i);
     labels and preds (N, n_aus) on 0..5; heatmaps (N, n_aus, h, w) or None.
-    ``selection`` (subject, sequence, au, position) sets the first view.
+    ``selection`` (subject, sequence, au, position) sets the first view, checked and defaulted as
+    :func:`explore_figure` does, whichever the mode.
     """
     labels, preds = np.asarray(labels, dtype=np.float64), np.asarray(preds, dtype=np.float64)
     _check_inputs(faces, index, labels, preds, aus)
@@ -137,11 +144,12 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     import ipywidgets as W
     from IPython.display import display
 
-    subjects = list(dict.fromkeys(index["subject"].tolist()))
-    w_subj = W.Dropdown(options=subjects, value=selection.get("subject", subjects[0]), description="subject")
-    w_seq = W.Dropdown(description="sequence")
-    w_au = W.Dropdown(options=list(aus), value=selection.get("au", aus[0]), description="AU")
-    w_pos = W.IntSlider(min=0, max=0, value=0, description="frame", continuous_update=False)
+    subject, sequence, au, rows, position = _resolve(index, labels, aus, **selection)
+    w_subj = W.Dropdown(options=list(dict.fromkeys(index["subject"].tolist())), value=subject,
+                        description="subject")
+    w_seq = W.Dropdown(options=_sequences(index, subject), value=sequence, description="sequence")
+    w_au = W.Dropdown(options=list(aus), value=au, description="AU")
+    w_pos = W.IntSlider(min=0, max=len(rows) - 1, value=position, description="frame", continuous_update=False)
     out = W.Output()
 
     busy = []   # non-empty while update() moves the other widgets: their own events must not draw
@@ -170,9 +178,7 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
             out.clear_output(wait=True)
             display(fig)
 
-    w_seq.options = _sequences(index, w_subj.value)
-    w_seq.value = w_seq.options[0]
-    update()
+    draw()
     for w in (w_subj, w_seq, w_au, w_pos):
         w.observe(update, "value")
     return W.VBox([W.HBox([w_subj, w_seq, w_au]), w_pos, out])
