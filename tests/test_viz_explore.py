@@ -88,3 +88,38 @@ def test_a_bad_first_selection_is_refused_as_in_the_static_view(run, drawn):
             EX.explore(faces, index, labels, preds, AUS, static=static, subject="Z")
         with pytest.raises(ValueError, match=r"subject 'B' has no sequence 'T2' \(it has \['T1', 'T3'\]\)"):
             EX.explore(faces, index, labels, preds, AUS, static=static, subject="B", sequence="T2")
+
+
+class CountedReads:
+    """Heatmaps that count the values read through them."""
+
+    def __init__(self, a):
+        self.a, self.read = a, 0
+
+    def __len__(self):
+        return len(self.a)
+
+    def __getitem__(self, i):
+        r = self.a[i]
+        self.read += r.size
+        return r
+
+
+def test_the_heatmap_scale_is_read_once_per_sequence_not_on_every_redraw(run, drawn):
+    faces, index, labels, preds, heatmaps = run
+    counted = CountedReads(heatmaps)
+    ui = EX.explore(faces, index, labels, preds, AUS, counted, static=False, subject="B", sequence="T3")
+    subj, seq, au, pos, _ = widgets(ui)
+    frame, t3 = heatmaps[0].size, heatmaps[(index.subject == "B").to_numpy() & (index.sequence == "T3").to_numpy()]
+    assert counted.read == len(t3) * frame + frame          # the sequence once for its top, then the frame drawn
+    overlay = drawn[-1].axes[1].images[-1]
+    assert overlay.get_clim() == (0.0, pytest.approx(float(t3.max())))
+    read = counted.read
+    for v in (3, 10, 49):
+        pos.value = v
+    au.value = "AU12"
+    assert counted.read - read == 4 * frame                  # each redraw reads its own frame only
+    seq.value = "T1"
+    seq.value = "T3"
+    assert counted.read - read == 4 * frame + 5 * frame + 2 * frame   # B/T1's 5 frames once, T3 from the cache
+    assert drawn[-1].axes[1].images[-1].get_clim()[1] == pytest.approx(float(t3.max()))

@@ -82,12 +82,22 @@ def _resolve(index: pd.DataFrame, labels: np.ndarray, aus, subject=None, sequenc
     return subject, sequence, au, rows, int(np.clip(position, 0, len(rows) - 1))
 
 
+def _heatmap_top(heatmaps, rows: np.ndarray, block: int = 64) -> float:
+    """Top of a sequence's colour scale: its largest heatmap value, read ``block`` frames at a time
+    (``heatmaps[rows]`` copied the whole sequence at once: 375 MB for 2000 frames of 12x64x64)."""
+    top = max(float(np.max(heatmaps[rows[i:i + block]])) for i in range(0, len(rows), block))
+    return max(top, 1e-6)
+
+
 def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
-                   subject=None, sequence=None, au: str | None = None, position: int | None = None):
+                   subject=None, sequence=None, au: str | None = None, position: int | None = None,
+                   vmax: float | None = None):
     """The static view: 4 axes (face, overlay, curve, per-AU bars) for one selection.
 
     ``position`` is the frame's position within the sequence (default: the peak label
     of ``au``). Defaults pick the first subject, its first sequence and the first AU.
+    ``vmax`` tops the heatmap colour scale (default: the sequence's largest heatmap value,
+    which :func:`explore` works out once per sequence).
     """
     labels = np.asarray(labels, dtype=np.float64)
     preds = np.asarray(preds, dtype=np.float64)
@@ -106,8 +116,8 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
         ax_face.set_title(f"{subject} {sequence} frame {index['frame'].iloc[r]}", fontsize="small")
         if heatmaps is not None:
             hm = np.asarray(heatmaps[r], dtype=np.float32)
-            _overlay(ax_map, faces[r], hm[j], vmax=float(max(np.asarray(heatmaps[rows]).max(), 1e-6)),
-                     title=f"{au} heatmap")
+            vmax = _heatmap_top(heatmaps, rows) if vmax is None else vmax
+            _overlay(ax_map, faces[r], hm[j], vmax=vmax, title=f"{au} heatmap")
         else:
             ax_map.imshow(as_image(faces[r]))
             hide_ticks(ax_map)
@@ -152,6 +162,7 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     w_pos = W.IntSlider(min=0, max=len(rows) - 1, value=position, description="frame", continuous_update=False)
     out = W.Output()
 
+    tops = {}   # (subject, sequence) -> its heatmaps' top, read once: the slider redraws often
     busy = []   # non-empty while update() moves the other widgets: their own events must not draw
 
     def update(change=None):
@@ -172,8 +183,11 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
         draw()
 
     def draw():
-        fig = explore_figure(faces, index, labels, preds, aus, heatmaps, subject=w_subj.value,
-                             sequence=w_seq.value, au=w_au.value, position=w_pos.value)
+        key = (w_subj.value, w_seq.value)
+        if heatmaps is not None and key not in tops:
+            tops[key] = _heatmap_top(heatmaps, _sequence_rows(index, *key))
+        fig = explore_figure(faces, index, labels, preds, aus, heatmaps, subject=key[0], sequence=key[1],
+                             au=w_au.value, position=w_pos.value, vmax=tops.get(key))
         with out:
             out.clear_output(wait=True)
             display(fig)
