@@ -123,3 +123,26 @@ def test_the_heatmap_scale_is_read_once_per_sequence_not_on_every_redraw(run, dr
     seq.value = "T3"
     assert counted.read - read == 4 * frame + 5 * frame + 2 * frame   # B/T1's 5 frames once, T3 from the cache
     assert drawn[-1].axes[1].images[-1].get_clim()[1] == pytest.approx(float(t3.max()))
+
+
+def shown_text(out):
+    return "".join(o.get("text", "") for o in out.outputs)
+
+
+def test_a_callback_error_replaces_the_figure_with_its_message(run, drawn, monkeypatch):
+    ui = open_explorer(run)
+    subj, seq, au, pos, out = widgets(ui)
+    subj.value = "B"
+    n = len(drawn)
+    seq.value = None                        # a front end can send an empty choice
+    assert len(drawn) == n and shown_text(out) == (
+        "aukit.viz.explore cannot show this view: ValueError: subject 'B' has no sequence None (it has ['T1', 'T3'])\n")
+    seq.value = "T3"                        # the widgets still work
+    assert len(drawn) == n + 1 and title(drawn[-1]).startswith("B T3 ")
+
+    def broken(*a, **k):
+        raise RuntimeError("heatmap of the wrong shape")
+    monkeypatch.setattr(EX, "_overlay", broken)
+    pos.value = 7
+    assert len(drawn) == n + 1
+    assert shown_text(out) == "aukit.viz.explore cannot show this view: RuntimeError: heatmap of the wrong shape\n"

@@ -165,22 +165,36 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     tops = {}   # (subject, sequence) -> its heatmaps' top, read once: the slider redraws often
     busy = []   # non-empty while update() moves the other widgets: their own events must not draw
 
-    def update(change=None):
-        """Any widget moved: bring the ones below it in line, then draw once. Setting a new subject's
-        sequences keeps T1 if it has one, which fires no event of its own: its range is set here."""
+    def update(change):
+        """Any widget moved: bring the ones below it in line, then draw once. An error replaces the
+        figure with its message (raised from a callback, it went to the kernel log, the old figure kept)."""
         if busy:
             return
         busy.append(True)
         try:
-            if change is not None and change.owner is w_subj:
-                seqs = _sequences(index, w_subj.value)
-                keep = w_seq.value if w_seq.value in seqs else seqs[0]
-                w_seq.options = seqs
-                w_seq.value = keep
-            w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1   # clamps the value
+            align(change.owner)
+        except Exception as e:
+            shown(e)
+            return
         finally:
             busy.pop()
-        draw()
+        try:
+            draw()
+        except Exception as e:
+            shown(e)
+
+    def align(moved):
+        # a new subject's sequences keep T1 if it has one, which fires no event: its range is set here
+        if moved is w_subj:
+            seqs = _sequences(index, w_subj.value)
+            keep = w_seq.value if w_seq.value in seqs else seqs[0]
+            w_seq.options = seqs
+            w_seq.value = keep
+        w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1   # clamps the value
+
+    def shown(e: Exception):
+        out.outputs = ({"output_type": "stream", "name": "stderr",
+                        "text": f"aukit.viz.explore cannot show this view: {type(e).__name__}: {e}\n"},)
 
     def draw():
         key = (w_subj.value, w_seq.value)
