@@ -85,13 +85,15 @@ def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1,
 
 
 def explorer(subject: Subject | None = None):
-    """ipywidgets UI: one slider per AU (FACS name and region as the label) re-rendering live."""
+    """ipywidgets UI: one slider per AU (FACS name and region as the label) and a roll slider, each
+    re-rendering when released (a render takes 0.2-1.6 s: a drag would queue one per step)."""
     import ipywidgets as w
     subject = subject or demo_subject()
     image = w.Image(format="png", width=320)
     sliders = {au: w.FloatSlider(0.0, min=0, max=5, step=0.25, description=f"AU{au}", continuous_update=False,
                                  tooltip=au_label(au), style={"description_width": "50px"}) for au in AUS}
-    roll = w.FloatSlider(0.0, min=-8, max=8, step=0.5, description="roll")
+    roll = w.FloatSlider(0.0, min=-8, max=8, step=0.5, description="roll", continuous_update=False,
+                         tooltip="in-plane rotation, degrees", style={"description_width": "50px"})
 
     def redraw(_=None):
         import cv2
