@@ -43,3 +43,22 @@ def test_every_slider_renders_on_release_only(rendered):
     assert {d for d, x in s.items() if x.continuous_update} == set()   # roll kept the default True
     s["roll"].value = 4.0
     assert rendered[-1][1] == 4.0 and len(rendered) == 2
+
+
+def test_a_render_error_or_a_nan_is_shown_under_the_face(rendered, monkeypatch):
+    import ipywidgets as w
+    ui = E.explorer()
+    image, note = ui.children[0].children
+    assert isinstance(image, w.Image) and note.value == ""
+    s, face = sliders(ui), image.value
+    s["AU12"].value = float("nan")           # render() never returned on a NaN: it must not be called
+    assert len(rendered) == 1 and image.value == face
+    assert note.value == "not rendered: AU12 = nan is not a number"
+    s["AU12"].value = 2.0
+    assert len(rendered) == 2 and note.value == "" and image.value != face
+
+    def broken(*a, **k):
+        raise RuntimeError("warp failed")
+    monkeypatch.setattr(E, "render", broken)
+    s["roll"].value = 8.0
+    assert note.value == "not rendered: RuntimeError: warp failed"

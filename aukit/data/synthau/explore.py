@@ -90,6 +90,7 @@ def explorer(subject: Subject | None = None):
     import ipywidgets as w
     subject = subject or demo_subject()
     image = w.Image(format="png", width=320)
+    note = w.Label()   # why the face did not change, when it did not
     sliders = {au: w.FloatSlider(0.0, min=0, max=5, step=0.25, description=f"AU{au}", continuous_update=False,
                                  tooltip=au_label(au), style={"description_width": "50px"}) for au in AUS}
     roll = w.FloatSlider(0.0, min=-8, max=8, step=0.5, description="roll", continuous_update=False,
@@ -98,14 +99,26 @@ def explorer(subject: Subject | None = None):
     def redraw(_=None):
         import cv2
         x = np.array([sliders[au].value for au in AUS])
+        bad = [f"{s.description} = {s.value}" for s in list(sliders.values()) + [roll] if not np.isfinite(s.value)]
+        if bad:   # render() never returns on a NaN
+            note.value = f"not rendered: {', '.join(bad)} is not a number"
+            return
         img, _ = render(subject, x, Nuisance(angle=roll.value))
         image.value = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes()
+        note.value = ""
+
+    def shown(change):
+        """A callback's error goes under the face (it went to the kernel log, the old face kept)."""
+        try:
+            redraw()
+        except Exception as e:
+            note.value = f"not rendered: {type(e).__name__}: {e}"
 
     for s in list(sliders.values()) + [roll]:
-        s.observe(redraw, names="value")
+        s.observe(shown, names="value")
     redraw()
     rows = [w.HBox([sliders[au], w.Label(f"{AU_INFO[au].name}: {AU_INFO[au].region}")]) for au in AUS]
-    return w.HBox([image, w.VBox(rows + [roll])])
+    return w.HBox([w.VBox([image, note]), w.VBox(rows + [roll])])
 
 
 def _meta(meta_or_root) -> dict:
