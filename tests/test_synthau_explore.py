@@ -25,7 +25,7 @@ def rendered(monkeypatch):
     calls = []
 
     def fake(subject, x, nuisance=None, rng=None):
-        calls.append((np.array(x), nuisance.angle))
+        calls.append((np.array(x), nuisance.angle if nuisance else 0.0))
         return np.full((8, 8, 3), 100 + len(calls), np.uint8), np.zeros((68, 2), np.float32)
     monkeypatch.setattr(E, "render", fake)
     return calls
@@ -62,3 +62,43 @@ def test_a_render_error_or_a_nan_is_shown_under_the_face(rendered, monkeypatch):
     monkeypatch.setattr(E, "render", broken)
     s["roll"].value = 8.0
     assert note.value == "not rendered: RuntimeError: warp failed"
+
+
+@pytest.fixture
+def meta():
+    from dataclasses import asdict
+
+    from aukit.data.synthau.subjects import sample_subject
+    rng = np.random.default_rng(0)
+    subjects = {name: {**asdict(sample_subject(name, sex, rng)), "dataset": ds}
+                for name, sex, ds in (("F001", "F", "bp4d"), ("M001", "M", "bp4d"), ("SN001", "F", "disfa"))}
+    return {"subjects": subjects}
+
+
+def test_subject_gallery_takes_the_dataset_in_any_case_and_refuses_bad_arguments(meta, rendered):
+    fig = E.subject_gallery(meta, "BP4D")       # the README writes dataset names in capitals
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["F001 (F)", "M001 (M)"]
+    with pytest.raises(ValueError, match=r"no dataset 'AFEW' in this SynthAU tree \(it has \['bp4d', 'disfa'\]\)"):
+        E.subject_gallery(meta, "AFEW")
+    with pytest.raises(ValueError, match="n is the number of faces to show: at least 1, got 0"):
+        E.subject_gallery(meta, "bp4d", n=0)
+
+
+def test_sequence_curves_names_a_missing_key_and_the_keys_there_are(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from aukit.data.synthau.aus import AUS
+    seqs = {}
+    for key in ("F001_T1", "F001_T2"):
+        np.save(tmp_path / f"{key}_i.npy", np.zeros((6, len(AUS))))
+        pd.DataFrame({f"AU{au:02d}": [0, 1, 2, 3, 2, 1] for au in AUS}).to_csv(tmp_path / f"{key}_l.csv", index=False)
+        seqs[key] = {"intensity": f"{key}_i.npy", "labels": f"{key}_l.csv"}
+    (tmp_path / "meta.json").write_text(json.dumps({"ground_truth": {"bp4d": seqs}}))
+    fig = E.sequence_curves(tmp_path, "BP4D", key="F001_T2")
+    assert fig.axes[-1].get_xlabel() == "frame of bp4d F001_T2"
+    with pytest.raises(ValueError, match=r"bp4d has no sequence 'F999_T9' \(it has \['F001_T1', 'F001_T2'\]\)"):
+        E.sequence_curves(tmp_path, "bp4d", key="F999_T9")
+    with pytest.raises(ValueError, match=r"SynthAU renders AUs .*, not \[3\]"):
+        E.sequence_curves(tmp_path, "bp4d", aus=(1, 3))

@@ -41,9 +41,13 @@ def au_gallery(subject: Subject | None = None, intensity: float = 5.0):
 
 
 def subject_gallery(meta_or_root, dataset: str = "bp4d", n: int = 12):
-    """Figure: the neutral face of the first ``n`` subjects of ``dataset`` in meta.json."""
+    """Figure: the neutral face of the first ``n`` (at least 1) subjects of ``dataset`` in meta.json;
+    the dataset's name in any case ("BP4D" or "bp4d")."""
     import matplotlib.pyplot as plt
+    if n < 1:
+        raise ValueError(f"n is the number of faces to show: at least 1, got {n}")
     meta = _meta(meta_or_root)
+    dataset = _dataset(dataset, sorted({v["dataset"] for v in meta["subjects"].values()}))
     names = [k for k, v in meta["subjects"].items() if v["dataset"] == dataset][:n]
     cols = min(6, len(names))
     rows = -(-len(names) // cols)
@@ -59,13 +63,21 @@ def subject_gallery(meta_or_root, dataset: str = "bp4d", n: int = 12):
 
 
 def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1, 2, 4, 6, 12, 25)):
-    """Figure: continuous intensities and integer labels of one sequence, keyframes marked."""
+    """Figure: continuous intensities and integer labels of one sequence, keyframes marked
+    (``key`` as in meta.json's ground_truth, e.g. "F001_T1"; default the first)."""
     import matplotlib.pyplot as plt
     from aukit.data.sampling import keyframes
     root = Path(root)
     meta = _meta(root)
+    dataset = _dataset(dataset, sorted(meta["ground_truth"]))
     seqs = meta["ground_truth"][dataset]
     key = key or sorted(seqs)[0]
+    if key not in seqs:
+        keys = sorted(seqs)
+        more = f" ... {len(keys)} in all" if len(keys) > 12 else ""
+        raise ValueError(f"{dataset} has no sequence {key!r} (it has {keys[:12]}{more})")
+    if not set(aus) <= set(AUS):
+        raise ValueError(f"SynthAU renders AUs {list(AUS)}, not {sorted(set(aus) - set(AUS))}")
     cont = np.load(root / seqs[key]["intensity"])
     import pandas as pd
     labels = pd.read_csv(root / seqs[key]["labels"])
@@ -119,6 +131,13 @@ def explorer(subject: Subject | None = None):
     redraw()
     rows = [w.HBox([sliders[au], w.Label(f"{AU_INFO[au].name}: {AU_INFO[au].region}")]) for au in AUS]
     return w.HBox([w.VBox([image, note]), w.VBox(rows + [roll])])
+
+
+def _dataset(name: str, known: list[str]) -> str:
+    """A dataset's name as meta.json writes it (lower case), or a refusal naming those it has."""
+    if name.lower() not in known:
+        raise ValueError(f"no dataset {name!r} in this SynthAU tree (it has {known})")
+    return name.lower()
 
 
 def _meta(meta_or_root) -> dict:
