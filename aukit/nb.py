@@ -80,6 +80,7 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name
     t0 = time.perf_counter()
+    static = os.environ.get("AUKIT_STATIC")   # the kernel inherits "1"; the caller gets its own value back
     os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
     try:
         # the kernel's own log at ERROR: ipykernel 7 warns on every start that its localhost TCP is unencrypted
@@ -91,6 +92,9 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
             (out / name).unlink(missing_ok=True)
         (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n")
         raise
+    finally:   # a notebook run from a JupyterLab kernel left it set: explore() there went static for good
+        if static is None:
+            os.environ.pop("AUKIT_STATIC", None)
     wall = time.perf_counter() - t0
     if html:
         export_html(executed)
