@@ -101,6 +101,7 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name
     t0 = time.perf_counter()
+    static = os.environ.get("AUKIT_STATIC")   # the kernel inherits "1"; the caller gets its own value back
     os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
     try:
         # the kernel's own log at ERROR: ipykernel 7 warns on every start that its localhost TCP is unencrypted
@@ -117,6 +118,9 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n"
                                        + (f"(the tables and figures it wrote: {out / INCOMPLETE})\n" if moved else ""))
         raise
+    finally:   # a notebook run from a JupyterLab kernel left it set: explore() there went static for good
+        if static is None:
+            os.environ.pop("AUKIT_STATIC", None)
     wall = time.perf_counter() - t0
     if html:
         export_html(executed)

@@ -33,12 +33,17 @@ def has_frontend() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _sequences(index: pd.DataFrame, subject) -> list:
+    """A subject's sequence names, in the index's order."""
+    return list(dict.fromkeys(index.loc[index["subject"] == subject, "sequence"].tolist()))
+
+
 def _sequence_rows(index: pd.DataFrame, subject, sequence) -> np.ndarray:
     """Positional rows of one sequence, ordered by frame."""
     m = (index["subject"].to_numpy() == subject) & (index["sequence"].to_numpy() == sequence)
     rows = np.flatnonzero(m)
     if rows.size == 0:
-        raise ValueError(f"no rows for subject {subject!r}, sequence {sequence!r}")
+        raise ValueError(f"subject {subject!r} has no sequence {sequence!r} (it has {_sequences(index, subject)})")
     return rows[np.argsort(index["frame"].to_numpy()[rows], kind="stable")]
 
 
@@ -57,32 +62,48 @@ def _check_inputs(faces, index: pd.DataFrame, labels: np.ndarray, preds: np.ndar
         raise ValueError(f"index lacks column(s) {missing}")
 
 
-def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
-                   subject=None, sequence=None, au: str | None = None, position: int | None = None):
-    """The static view: 4 axes (face, overlay, curve, per-AU bars) for one selection.
-
-    ``position`` is the frame's position within the sequence (default: the peak label
-    of ``au``). Defaults pick the first subject, its first sequence and the first AU.
-    """
-    labels = np.asarray(labels, dtype=np.float64)
-    preds = np.asarray(preds, dtype=np.float64)
-    _check_inputs(faces, index, labels, preds, aus)
+def _resolve(index: pd.DataFrame, labels: np.ndarray, aus, subject=None, sequence=None, au=None,
+             position=None) -> tuple:
+    """A selection with its defaults filled in and checked, the same for the static view and the
+    widgets' first view: (subject, sequence, au, rows of the sequence, position within it)."""
     subject = index["subject"].iloc[0] if subject is None else subject
     if not (index["subject"] == subject).any():
         known = list(pd.unique(index["subject"]))
         more = " ..." if len(known) > 10 else ""
         raise ValueError(f"subject {subject!r} is not in the index (it has {known[:10]}{more})")
-    if sequence is None:
-        sequence = index.loc[index["subject"] == subject, "sequence"].iloc[0]
+    sequence = _sequences(index, subject)[0] if sequence is None else sequence
     au = aus[0] if au is None else au
     if au not in list(aus):
         raise ValueError(f"AU {au!r} is not among this run's AUs {list(aus)}")
-    j = list(aus).index(au)
     rows = _sequence_rows(index, subject, sequence)
     if position is None:
-        lab = labels[rows, j]
+        lab = labels[rows, list(aus).index(au)]
         position = int(np.nanargmax(lab)) if np.isfinite(lab).any() else 0
-    position = int(np.clip(position, 0, len(rows) - 1))
+    return subject, sequence, au, rows, int(np.clip(position, 0, len(rows) - 1))
+
+
+def _heatmap_top(heatmaps, rows: np.ndarray, block: int = 64) -> float:
+    """Top of a sequence's colour scale: its largest heatmap value, read ``block`` frames at a time
+    (``heatmaps[rows]`` copied the whole sequence at once: 375 MB for 2000 frames of 12x64x64)."""
+    top = max(float(np.max(heatmaps[rows[i:i + block]])) for i in range(0, len(rows), block))
+    return max(top, 1e-6)
+
+
+def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatmaps=None, *,
+                   subject=None, sequence=None, au: str | None = None, position: int | None = None,
+                   vmax: float | None = None):
+    """The static view: 4 axes (face, overlay, curve, per-AU bars) for one selection.
+
+    ``position`` is the frame's position within the sequence (default: the peak label
+    of ``au``). Defaults pick the first subject, its first sequence and the first AU.
+    ``vmax`` tops the heatmap colour scale (default: the sequence's largest heatmap value,
+    which :func:`explore` works out once per sequence).
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    preds = np.asarray(preds, dtype=np.float64)
+    _check_inputs(faces, index, labels, preds, aus)
+    subject, sequence, au, rows, position = _resolve(index, labels, aus, subject, sequence, au, position)
+    j = list(aus).index(au)
     r = rows[position]
     with theme("whitegrid"):
         from matplotlib.figure import Figure
@@ -95,8 +116,8 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
         ax_face.set_title(f"{subject} {sequence} frame {index['frame'].iloc[r]}", fontsize="small")
         if heatmaps is not None:
             hm = np.asarray(heatmaps[r], dtype=np.float32)
-            _overlay(ax_map, faces[r], hm[j], vmax=float(max(np.asarray(heatmaps[rows]).max(), 1e-6)),
-                     title=f"{au} heatmap")
+            vmax = _heatmap_top(heatmaps, rows) if vmax is None else vmax
+            _overlay(ax_map, faces[r], hm[j], vmax=vmax, title=f"{au} heatmap")
         else:
             ax_map.imshow(as_image(faces[r]))
             hide_ticks(ax_map)
@@ -121,7 +142,8 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
 
     faces (N, S, S, 3); index with columns subject, sequence, frame (row i <-> face i);
     labels and preds (N, n_aus) on 0..5; heatmaps (N, n_aus, h, w) or None.
-    ``selection`` (subject, sequence, au, position) sets the first view.
+    ``selection`` (subject, sequence, au, position) sets the first view, checked and defaulted as
+    :func:`explore_figure` does, whichever the mode.
     """
     labels, preds = np.asarray(labels, dtype=np.float64), np.asarray(preds, dtype=np.float64)
     _check_inputs(faces, index, labels, preds, aus)
@@ -132,35 +154,59 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     import ipywidgets as W
     from IPython.display import display
 
-    subjects = list(dict.fromkeys(index["subject"].tolist()))
-    w_subj = W.Dropdown(options=subjects, value=selection.get("subject", subjects[0]), description="subject")
-    w_seq = W.Dropdown(description="sequence")
-    w_au = W.Dropdown(options=list(aus), value=selection.get("au", aus[0]), description="AU")
-    w_pos = W.IntSlider(min=0, max=0, value=0, description="frame", continuous_update=False)
+    subject, sequence, au, rows, position = _resolve(index, labels, aus, **selection)
+    w_subj = W.Dropdown(options=list(dict.fromkeys(index["subject"].tolist())), value=subject,
+                        description="subject")
+    w_seq = W.Dropdown(options=_sequences(index, subject), value=sequence, description="sequence")
+    w_au = W.Dropdown(options=list(aus), value=au, description="AU")
+    w_pos = W.IntSlider(min=0, max=len(rows) - 1, value=position, description="frame", continuous_update=False)
     out = W.Output()
 
-    def sequences(_=None):
-        seqs = list(dict.fromkeys(index.loc[index["subject"] == w_subj.value, "sequence"].tolist()))
-        w_seq.options = seqs
-        w_seq.value = seqs[0]
+    tops = {}   # (subject, sequence) -> its heatmaps' top, read once: the slider redraws often
+    busy = []   # non-empty while update() moves the other widgets: their own events must not draw
 
-    def frames(_=None):
-        w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1
-
-    def draw(_=None):
-        if w_seq.value is None:
+    def update(change):
+        """Any widget moved: bring the ones below it in line, then draw once. An error replaces the
+        figure with its message (raised from a callback, it went to the kernel log, the old figure kept)."""
+        if busy:
             return
-        fig = explore_figure(faces, index, labels, preds, aus, heatmaps, subject=w_subj.value,
-                             sequence=w_seq.value, au=w_au.value, position=w_pos.value)
+        busy.append(True)
+        try:
+            align(change.owner)
+        except Exception as e:
+            shown(e)
+            return
+        finally:
+            busy.pop()
+        try:
+            draw()
+        except Exception as e:
+            shown(e)
+
+    def align(moved):
+        # a new subject's sequences keep T1 if it has one, which fires no event: its range is set here
+        if moved is w_subj:
+            seqs = _sequences(index, w_subj.value)
+            keep = w_seq.value if w_seq.value in seqs else seqs[0]
+            w_seq.options = seqs
+            w_seq.value = keep
+        w_pos.max = len(_sequence_rows(index, w_subj.value, w_seq.value)) - 1   # clamps the value
+
+    def shown(e: Exception):
+        out.outputs = ({"output_type": "stream", "name": "stderr",
+                        "text": f"aukit.viz.explore cannot show this view: {type(e).__name__}: {e}\n"},)
+
+    def draw():
+        key = (w_subj.value, w_seq.value)
+        if heatmaps is not None and key not in tops:
+            tops[key] = _heatmap_top(heatmaps, _sequence_rows(index, *key))
+        fig = explore_figure(faces, index, labels, preds, aus, heatmaps, subject=key[0], sequence=key[1],
+                             au=w_au.value, position=w_pos.value, vmax=tops.get(key))
         with out:
             out.clear_output(wait=True)
             display(fig)
 
-    sequences()
-    frames()
-    w_subj.observe(sequences, "value")
-    w_seq.observe(lambda c: (frames(), draw()), "value")
-    w_au.observe(draw, "value")
-    w_pos.observe(draw, "value")
     draw()
+    for w in (w_subj, w_seq, w_au, w_pos):
+        w.observe(update, "value")
     return W.VBox([W.HBox([w_subj, w_seq, w_au]), w_pos, out])

@@ -41,9 +41,13 @@ def au_gallery(subject: Subject | None = None, intensity: float = 5.0):
 
 
 def subject_gallery(meta_or_root, dataset: str = "bp4d", n: int = 12):
-    """Figure: the neutral face of the first ``n`` subjects of ``dataset`` in meta.json."""
+    """Figure: the neutral face of the first ``n`` (at least 1) subjects of ``dataset`` in meta.json;
+    the dataset's name in any case ("BP4D" or "bp4d")."""
     import matplotlib.pyplot as plt
+    if n < 1:
+        raise ValueError(f"n is the number of faces to show: at least 1, got {n}")
     meta = _meta(meta_or_root)
+    dataset = _dataset(dataset, sorted({v["dataset"] for v in meta["subjects"].values()}))
     names = [k for k, v in meta["subjects"].items() if v["dataset"] == dataset][:n]
     cols = min(6, len(names))
     rows = -(-len(names) // cols)
@@ -59,13 +63,21 @@ def subject_gallery(meta_or_root, dataset: str = "bp4d", n: int = 12):
 
 
 def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1, 2, 4, 6, 12, 25)):
-    """Figure: continuous intensities and integer labels of one sequence, keyframes marked."""
+    """Figure: continuous intensities and integer labels of one sequence, keyframes marked
+    (``key`` as in meta.json's ground_truth, e.g. "F001_T1"; default the first)."""
     import matplotlib.pyplot as plt
     from aukit.data.sampling import keyframes
     root = Path(root)
     meta = _meta(root)
+    dataset = _dataset(dataset, sorted(meta["ground_truth"]))
     seqs = meta["ground_truth"][dataset]
     key = key or sorted(seqs)[0]
+    if key not in seqs:
+        keys = sorted(seqs)
+        more = f" ... {len(keys)} in all" if len(keys) > 12 else ""
+        raise ValueError(f"{dataset} has no sequence {key!r} (it has {keys[:12]}{more})")
+    if not set(aus) <= set(AUS):
+        raise ValueError(f"SynthAU renders AUs {list(AUS)}, not {sorted(set(aus) - set(AUS))}")
     cont = np.load(root / seqs[key]["intensity"])
     import pandas as pd
     labels = pd.read_csv(root / seqs[key]["labels"])
@@ -85,25 +97,47 @@ def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1,
 
 
 def explorer(subject: Subject | None = None):
-    """ipywidgets UI: one slider per AU (FACS name and region as the label) re-rendering live."""
+    """ipywidgets UI: one slider per AU (FACS name and region as the label) and a roll slider, each
+    re-rendering when released (a render takes 0.2-1.6 s: a drag would queue one per step)."""
     import ipywidgets as w
     subject = subject or demo_subject()
     image = w.Image(format="png", width=320)
+    note = w.Label()   # why the face did not change, when it did not
     sliders = {au: w.FloatSlider(0.0, min=0, max=5, step=0.25, description=f"AU{au}", continuous_update=False,
                                  tooltip=au_label(au), style={"description_width": "50px"}) for au in AUS}
-    roll = w.FloatSlider(0.0, min=-8, max=8, step=0.5, description="roll")
+    roll = w.FloatSlider(0.0, min=-8, max=8, step=0.5, description="roll", continuous_update=False,
+                         tooltip="in-plane rotation, degrees", style={"description_width": "50px"})
 
     def redraw(_=None):
         import cv2
         x = np.array([sliders[au].value for au in AUS])
+        bad = [f"{s.description} = {s.value}" for s in list(sliders.values()) + [roll] if not np.isfinite(s.value)]
+        if bad:   # render() never returns on a NaN
+            note.value = f"not rendered: {', '.join(bad)} is not a number"
+            return
         img, _ = render(subject, x, Nuisance(angle=roll.value))
         image.value = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes()
+        note.value = ""
+
+    def shown(change):
+        """A callback's error goes under the face (it went to the kernel log, the old face kept)."""
+        try:
+            redraw()
+        except Exception as e:
+            note.value = f"not rendered: {type(e).__name__}: {e}"
 
     for s in list(sliders.values()) + [roll]:
-        s.observe(redraw, names="value")
+        s.observe(shown, names="value")
     redraw()
     rows = [w.HBox([sliders[au], w.Label(f"{AU_INFO[au].name}: {AU_INFO[au].region}")]) for au in AUS]
-    return w.HBox([image, w.VBox(rows + [roll])])
+    return w.HBox([w.VBox([image, note]), w.VBox(rows + [roll])])
+
+
+def _dataset(name: str, known: list[str]) -> str:
+    """A dataset's name as meta.json writes it (lower case), or a refusal naming those it has."""
+    if name.lower() not in known:
+        raise ValueError(f"no dataset {name!r} in this SynthAU tree (it has {known})")
+    return name.lower()
 
 
 def _meta(meta_or_root) -> dict:
