@@ -63,7 +63,9 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     from .runtime import PIN_ENV, git_info
     # the kernel imports the code of this commit: its run.yaml names it, whatever lands before the run ends;
     # its tables name the parameters that take it off the paper's setup
-    kernel = {PIN_ENV: json.dumps(git_info()), CHANGED_ENV: json.dumps(changed_parameters(nb, parameters or {}))}
+    kernel = {PIN_ENV: json.dumps(git_info()), CHANGED_ENV: json.dumps(changed_parameters(nb, parameters or {})),
+              # headless: widgets render static figures (aukit.viz.explore), unless the caller set its own value
+              "AUKIT_STATIC": os.environ.get("AUKIT_STATIC", "1")}
     try:
         with _environment(kernel):
             return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared, log)
@@ -74,7 +76,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
 @contextlib.contextmanager
 def _environment(values: dict):
     """Environment variables for the kernel papermill starts, the caller's own restored afterwards
-    (a JupyterLab kernel that calls execute keeps its environment)."""
+    (a JupyterLab kernel that called execute was left with AUKIT_STATIC=1: its explore() went static)."""
     before = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -101,8 +103,6 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name
     t0 = time.perf_counter()
-    static = os.environ.get("AUKIT_STATIC")   # the kernel inherits "1"; the caller gets its own value back
-    os.environ.setdefault("AUKIT_STATIC", "1")  # headless: widgets render static figures (aukit.viz.explore)
     try:
         # the kernel's own log at ERROR: ipykernel 7 warns on every start that its localhost TCP is unencrypted
         pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
@@ -118,9 +118,6 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n"
                                        + (f"(the tables and figures it wrote: {out / INCOMPLETE})\n" if moved else ""))
         raise
-    finally:   # a notebook run from a JupyterLab kernel left it set: explore() there went static for good
-        if static is None:
-            os.environ.pop("AUKIT_STATIC", None)
     wall = time.perf_counter() - t0
     if html:
         export_html(executed)
