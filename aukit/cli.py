@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--partition", help="partition (default: the cluster's)")
     g.add_argument("--time-min", type=_at_least_one, help="time limit per cell, minutes (default: 240; "
                                                            "submitit-local: 60)")
-    g.add_argument("--gpus", type=_non_negative, help="GPUs per cell (default: 1; 0 requests none, for a CPU partition)")
+    g.add_argument("--gpus", type=_non_negative,
+                   help="GPUs per cell (default: 1; 0 requests none, for a CPU partition)")
     g.add_argument("--cpus-per-task", type=_at_least_one, help="CPU cores per cell (default: 8)")
     g.add_argument("--mem", type=_slurm_mem, help="memory per cell as sbatch --mem takes it, e.g. 32G "
                                                   "(default: the partition's)")
@@ -348,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-faces", type=_at_least_one, default=1,
                    help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
     s.add_argument("--frame-step", type=_at_least_one, default=1,
-                   help="predict frames 1, 1+N, 1+2N, ... only (the CSV's numbering; Py-Feat's skip_frames): a long recording at 5 "
+                   help="predict frames 1, 1+N, 1+2N, ... only (the CSV's numbering; Py-Feat's skip_frames): "
+                        "a long recording at 5 "
                         "frames/s from 30 is --frame-step 6; rows keep the frame numbers and times")
     s.add_argument("--smooth", type=_non_negative, default=0,
                    help="centred moving average over this many predicted rows of each face (0: off; with "
@@ -356,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "
                         "24 without); falls back to the plain model where compiling fails")
-    s.add_argument("--annotate", action="store_true", help="also write an annotated video (<input>_annotated.avi, MJPG: about 35 MB a minute "
+    s.add_argument("--annotate", action="store_true",
+                   help="also write an annotated video (<input>_annotated.avi, MJPG: about 35 MB a minute "
                         "at 640x480, 2 GB an hour)")
     s.add_argument("--workers", type=_non_negative, default=None,
                    help="face-detection processes (default: all cores; 0: in this process)")

@@ -303,7 +303,8 @@ def _unfinished(cell: Cell, state: str) -> str:
     """Why a cell is neither done nor failed at the end of a sweep, and what to do."""
     if state == "running":
         held = _read_lock(cell.folder / ".lock")
-        who = (f"host {held[0]} pid {held[1]}" + (f", SLURM job {held[2]}" if held[2] else "")) if held else "another run"
+        who = ((f"host {held[0]} pid {held[1]}" + (f", SLURM job {held[2]}" if held[2] else "")) if held
+               else "another run")
         return f"running ({who}): rerun the sweep once it ends to aggregate it"
     if state == "queued":
         return (f"its SLURM job {scheduler.recorded(cell.folder).get('job_id')} is queued: rerun the sweep once it "
@@ -627,7 +628,8 @@ def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
         # one cell has no spread to show: "-", not a 0 that reads as a perfectly repeatable result
         vals = [f"{r[f'{m}_mean']:.4f} ± " + ("-" if np.isnan(r[f"{m}_std"]) else f"{r[f'{m}_std']:.4f}")
                 for m in metrics]
-        lines.append("| " + " | ".join([_shown(r[k]) for k in keys] + vals + [str(int(r[f'{metrics[0]}_count']))]) + " |")
+        count = str(int(r[f"{metrics[0]}_count"]))
+        lines.append("| " + " | ".join([_shown(r[k]) for k in keys] + vals + [count]) + " |")
     return ("measured (mean ± std over the cells of each row: its seeds, and in the overall rows its folds too; "
             "n cells)\n\n" + "\n".join(lines) + "\n")
 

@@ -57,7 +57,8 @@ def test_emotionet_reads_png_and_jpeg_and_names_what_it_does_not_read(aux):
     assert f"{root / 'images/a.png'}: second image named 'a' (a.jpg is read)" in ignored
     assert any(n.startswith(f"{root / 'images/e.gif'}: not an image") for n in ignored)
     assert _qa(df)["ignored_file"] == 2
-    assert _notes(df, "frame_without_label") == ["2 image(s) without a label row, kept unlabelled (first: c.jpeg, d.png)"]
+    assert _notes(df, "frame_without_label") == [
+        "2 image(s) without a label row, kept unlabelled (first: c.jpeg, d.png)"]
 
 
 def test_emotionet_label_problems_name_file_line_and_column(aux):

@@ -228,9 +228,9 @@ def test_an_interrupted_launcher_stops_torchrun_and_its_ranks(tmp_path):
                     "def stop(n, f):\n    log.write_text('SIGTERM'); sys.exit(0)\n"
                     "signal.signal(signal.SIGTERM, stop)\nlog.write_text('started')\ntime.sleep(60)\n")
     fake.chmod(0o755)
+    job = str(_cfg(tmp_path / "j.yaml", tmp_path / "o"))
     code = ("import shutil, sys; from aukit import cli, jobs; shutil.which = lambda name: "
-            f"{str(fake)!r}; sys.exit(cli.main(['train', 'tas', '--config', {str(_cfg(tmp_path / 'j.yaml', tmp_path / 'o'))!r}, "
-            "'--nproc', '2']))")
+            f"{str(fake)!r}; sys.exit(cli.main(['train', 'tas', '--config', {job!r}, '--nproc', '2']))")
     env = {k: v for k, v in os.environ.items() if k != "WORLD_SIZE"}
     launcher = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
     try:

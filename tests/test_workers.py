@@ -145,7 +145,8 @@ def test_a_signal_to_the_process_group_is_left_to_the_parent(tmp_path):
         os.killpg(parent.pid, signal.SIGINT)
         assert parent.wait(30) == 130
         time.sleep(0.5)
-        left = subprocess.run(["pgrep", "-a", "-s", str(parent.pid)], capture_output=True, text=True).stdout.splitlines()
+        left = subprocess.run(["pgrep", "-a", "-s", str(parent.pid)], capture_output=True,
+                              text=True).stdout.splitlines()
         assert [p for p in left if "<defunct>" not in p] == []      # ended (a zombie waits for init to reap it)
     finally:
         try:
