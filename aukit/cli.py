@@ -92,7 +92,7 @@ def cmd_sweep(a) -> int:
 UNFINISHED = 3
 
 
-# `aukit sweep`'s SLURM options (their defaults, where unset: aukit.sweep.SLURM_DEFAULTS)
+# `aukit sweep`'s SLURM options (their defaults, where unset: aukit.sweep_jobs.SLURM_DEFAULTS)
 SLURM_OPTIONS = ("partition", "time_min", "gpus", "cpus_per_task", "mem", "account", "qos", "constraint", "job_name")
 
 

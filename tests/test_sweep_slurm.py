@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from aukit import sweep
+from aukit import sweep, sweep_jobs
 
 
 def test_an_empty_string_value_shows_as_quotes_in_aggregate_md(tmp_path):
@@ -36,7 +36,7 @@ def _fake_srun(tmp_path, monkeypatch):
 def _sbatch_text(slurm, tmp_path):
     import submitit
     ex = submitit.SlurmExecutor(folder=tmp_path / "_submitit" / "%j")
-    ex.update_parameters(**sweep.slurm_parameters(slurm, "aukit-toy-g"))
+    ex.update_parameters(**sweep_jobs.slurm_parameters(slurm, "aukit-toy-g"))
     return ex._make_submission_file_text("true", "uid")
 
 
@@ -70,7 +70,7 @@ def test_slurm_options_are_checked_by_the_parser(capsys):
     assert a.gpus == 0 and a.mem == "64000M"
     helped = " ".join(parser._subparsers._group_actions[0].choices["sweep"].format_help().split())
     for option, key in (("--time-min", "time_min"), ("--gpus", "gpus"), ("--cpus-per-task", "cpus_per_task")):
-        assert f"(default: {sweep.SLURM_DEFAULTS[key]}" in helped.split(option, 2)[2][:120]
+        assert f"(default: {sweep_jobs.SLURM_DEFAULTS[key]}" in helped.split(option, 2)[2][:120]
     assert main(["sweep", "nb.ipynb", "--grid", "g.yaml", "--mem", "8G"]) == 2   # a local sweep asks no SLURM
     assert "--mem: SLURM options, for --executor slurm" in capsys.readouterr().err
 
@@ -173,7 +173,7 @@ def test_a_queued_cell_is_not_submitted_twice_and_an_unknown_job_is_trusted(tmp_
     cell = sweep.expand({}, {"a": [1.0]}, tmp_path / "r/toy/sweeps/g")[0]
     _held_by_job(cell, "1001_2", started=False)
     _sacct(tmp_path, monkeypatch, {"1001_2": "PENDING"})
-    monkeypatch.setattr(sweep, "_submit", lambda *a: pytest.fail("a queued cell was submitted again"))
+    monkeypatch.setattr(sweep_jobs, "_submit", lambda *a: pytest.fail("a queued cell was submitted again"))
     from aukit.cli import main
     assert main(["sweep", str(nb), "--grid", str(grid), "--reports", str(tmp_path / "r"), "--executor", "slurm"]) == 3
     out = capsys.readouterr().out
