@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from . import checkpoint as ckpt
-from .nb import RUN_LOCK
+from .nb import RUN_LOCK, changes_text, run_changes
 from .registry import create_model
 from .runtime import image_layout
 
@@ -51,11 +51,8 @@ def export(path: str | Path, model: nn.Module, spec: DeploySpec) -> Path:
     """Write the deployable checkpoint (model weights + spec). In a notebook run, the parameters it
     changed away from the defaults (``aukit.nb.changed_parameters``: a 2-step "full" run) go into
     ``spec.changed``, so ``aukit models`` and predict's CSV do not present it as the paper's model."""
-    import json
-    import os
-    if not spec.changed and os.environ.get("AUKIT_RUN_CHANGED"):
-        changed = json.loads(os.environ["AUKIT_RUN_CHANGED"])
-        spec = replace(spec, changed=", ".join(f"{k}={v}" for k, v in changed.items()))
+    if not spec.changed and run_changes():
+        spec = replace(spec, changed=changes_text(run_changes()))
     return ckpt.save_checkpoint(path, model, epoch=0, config={}, extra={"deploy": asdict(spec)})
 
 

@@ -307,6 +307,18 @@ def changed_parameters(notebook: str | Path, params: dict) -> dict:
     return out
 
 
+def run_changes() -> dict:
+    """In a notebook's kernel: the parameters its run changed (:func:`changed_parameters`, handed
+    over by :func:`execute` in ``AUKIT_RUN_CHANGED``); {} elsewhere."""
+    raw = os.environ.get(CHANGED_ENV)
+    return json.loads(raw) if raw else {}
+
+
+def changes_text(changed: dict) -> str:
+    """``steps=2, epochs=1``: changed parameters as labels, index.md and a model's record read them."""
+    return ", ".join(f"{k}={v}" for k, v in changed.items())
+
+
 INCOMPLETE = "incomplete"     # a failed or interrupted run's tables and figures, set aside
 RUN_OUTPUTS = ("tables", "figures", "metrics.json", "reported.json", "run.yaml", "error.txt", INCOMPLETE)
 

@@ -40,7 +40,7 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
              "on the papers' datasets (a SynthAU run is not comparable to them).", "",
              "| paper | headline: measured (reported) | dataset | preset | device | date | commit | links |",
              "|---|---|---|---|---|---|---|---|"]
-    from ..nb import RUN_LOCK
+    from ..nb import RUN_LOCK, changes_text
     unfinished = []
     for folder in sorted(p for p in root.iterdir() if (p / "metrics.json").is_file()):
         if (folder / RUN_LOCK).exists():      # running now, or killed before it ended: its metrics are no result
@@ -54,8 +54,7 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         date = str(run.get("created", m.get("written", "?")))[:19]
         links = [f"[folder]({folder.name}/)"] + [f"[{h.name}]({folder.name}/{h.name})" for h in sorted(folder.glob("*.html"))]
         changed = m.get("changed_parameters") or {}           # e.g. the full preset cut to steps=2
-        preset = f"{m.get('preset', '?')}" + (f" (changed: {', '.join(f'{k}={v}' for k, v in changed.items())})"
-                                             if changed else "")
+        preset = f"{m.get('preset', '?')}" + (f" (changed: {changes_text(changed)})" if changed else "")
         lines.append(f"| {m.get('slug', folder.name)} | {_headline(m, refs)} | {m.get('dataset', '?')} | "
                      f"{preset} | {m.get('device', '?')} | {date} | {commit} | {' '.join(links)} |")
     if unfinished:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,11 +35,6 @@ def _scalar(key: str, v):
         return [_scalar(key, x) for x in v]
     raise TypeError(f"metric {key!r} must be a number, string or flat list, got {type(v).__name__}; "
                     "flatten dicts into keys like 'icc_AU06'")
-
-
-def _settings(changed: dict) -> str:
-    """``steps=2, epochs=1``: the changed parameters as a label reads them."""
-    return ", ".join(f"{k}={v}" for k, v in changed.items())
 
 
 def load_metrics(path: str | Path) -> dict:
@@ -82,15 +76,16 @@ class Report:
         partial = ", PARTIAL COPY" if self.caveats else ""
         fold = self.fold
         split = "" if fold is None else (", FERA2015 split" if fold == "fera" else f", fold {fold}")
-        changed = f", changed: {_settings(self.changed)}" if self.changed else ""
+        from ..nb import changes_text
+        changed = f", changed: {changes_text(self.changed)}" if self.changed else ""
         return f"measured ({self.dataset}{split}{partial}, {self.preset}{changed}, seeds {seeds})"
 
     @property
     def changed(self) -> dict:
         """The parameters this run set away from its notebook's defaults (``aukit.nb.changed_parameters``,
         handed over in ``AUKIT_RUN_CHANGED``), other than the ones that only choose what runs."""
-        raw = os.environ.get("AUKIT_RUN_CHANGED")
-        return json.loads(raw) if raw else {}
+        from ..nb import run_changes
+        return run_changes()
 
     @property
     def setup_gap(self) -> str | None:
@@ -101,7 +96,8 @@ class Report:
             return (f"preset {self.preset} trains a smaller network for fewer steps than the paper "
                     "(-p preset full runs the paper's setup)")
         if self.changed:
-            return f"the full preset with {_settings(self.changed)} (not the notebook's defaults)"
+            from ..nb import changes_text
+            return f"the full preset with {changes_text(self.changed)} (not the notebook's defaults)"
         return None
 
     @property
