@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 
 from aukit.data import au_centres, pi_maps
-from aukit.data.align import FaceAligner, apply_affine, five_points, get_policy, similarity
+from aukit.data.align import _ARCFACE_112, FaceAligner, apply_affine, five_points, get_policy, similarity
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,50 @@ def test_the_best_scoring_detection_wins_over_a_larger_false_one(astronaut):
             assert (b < 256) == face, (pick, (l, t, r, b), score)   # the face is in the top half, the patch below
     with pytest.raises(ValueError, match="det_pick"):
         get_policy("tas", det_pick="first")
+
+
+def _face_crop(image, aligner, zoom: float, side: int = 112):
+    """A crop like Aff-Wild2's cropped_aligned: the face aligned on the ArcFace template, enlarged
+    ``zoom`` times so that it touches the edges; with the crop's own landmarks (from the full image)."""
+    box, _ = aligner.detect(image)
+    lm = aligner.landmarks(image, box).astype(np.float64)
+    tpl = (0.5 + (_ARCFACE_112 - 0.5) * zoom) * side
+    m = similarity(five_points(lm), tpl)
+    import cv2
+    return np.ascontiguousarray(cv2.warpAffine(image, m, (side, side))), apply_affine(m, lm)
+
+
+def test_a_face_crop_whose_face_touches_the_edges_is_found_with_its_landmarks(astronaut):
+    cpc = FaceAligner("cpc")
+    crop, truth = _face_crop(astronaut, cpc, zoom=1.4)
+    # the face fills the 112-px crop: dlib's window cannot reach it without the replicated border
+    assert FaceAligner(get_policy("cpc", det_edge_pad=0)).detect(crop)[0] is None
+    box, score = cpc.detect(crop)
+    assert box is not None and score > 0
+    assert box[0] < 8 and box[3] > 112 - 8          # the box reaches the crop's edges (past them is fine)
+    # landmarks fitted on a bordered copy, handed back in the crop's pixels: within 2 px of the truth
+    assert np.abs(cpc.landmarks(crop, box) - truth).mean() < 2.0
+    # images with a longer side above det_pad_max_side (scene frames) get no second look
+    assert FaceAligner(get_policy("cpc", det_pad_max_side=100)).detect(crop)[0] is None
+
+
+def test_landmarks_of_a_box_past_the_edge_read_a_replicated_border(astronaut):
+    scc = FaceAligner("scc")
+    crop, truth = _face_crop(astronaut, scc, zoom=1.3)
+    box, _ = scc.detect(crop)
+    assert box[3] > crop.shape[0]                        # this box reaches past the bottom edge
+    # dlib alone reads black outside the image; the bordered copy is closer to the truth
+    import dlib
+    shape = scc.predictor(crop, dlib.rectangle(*box))
+    black = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+    ours = scc.landmarks(crop, box)
+    assert np.abs(ours - truth).mean() < np.abs(black - truth).mean()
+    assert np.abs(ours - truth).mean() < 1.5
+
+
+def test_edge_pad_must_be_a_fraction():
+    with pytest.raises(ValueError, match="det_edge_pad"):
+        get_policy("tas", det_edge_pad=1.5)
 
 
 def test_similarity_recovers_a_known_transform():

@@ -40,11 +40,17 @@ class AlignPolicy:
     det_upsample: int = 0        # dlib pyramid upsampling for the detector
     det_pick: str = "score"      # among several detections: "score" (the highest) or "largest" (choice:
     #   the largest let a 0.0-scored shoulder patch beat a 1.2-scored face of equal size, aukit bench's clip)
+    det_edge_pad: float = 0.25   # nothing found in an image up to det_pad_max_side: look again on a copy with a
+    #   replicated border this wide (a fraction of the longest side). Face crops whose face touches the edges
+    #   (Aff-Wild2's 112-px cropped_aligned) need it: dlib's detector window cannot reach past the edge. 0: off
+    det_pad_max_side: int = 400  # the second look is for face crops, not scene frames (choice)
 
     def __post_init__(self):
         if self.det_pick not in ("score", "largest"):
             raise ValueError(f"alignment policy {self.name!r}: det_pick must be 'score' or 'largest', "
                              f"not {self.det_pick!r}")
+        if not 0 <= self.det_edge_pad <= 1:
+            raise ValueError(f"alignment policy {self.name!r}: det_edge_pad must be in 0..1, got {self.det_edge_pad}")
 
     def template(self) -> np.ndarray:
         """(5, 2) template points in output pixels."""
@@ -182,6 +188,13 @@ class FaceAligner:
             # small faces: a copy where a min_face face spans DLIB_MIN_BOX (enlarged for faces under 60 px)
             closer = self._detect_at(rgb, min(MAX_UPSCALE, DLIB_MIN_BOX / self.min_face), bgr)
             found = closer if len(closer) > len(found) else found
+        p = self.policy
+        if not found and p.det_edge_pad > 0 and max(h, w) <= p.det_pad_max_side:
+            # a face crop whose face touches the edges: the replicated border lets the window reach it
+            m = round(p.det_edge_pad * max(h, w))
+            padded = cv2.copyMakeBorder(rgb, m, m, m, m, cv2.BORDER_REPLICATE)
+            f = min(1.0, p.det_max_side / (max(h, w) + 2 * m))
+            found = [(tuple(v - m for v in box), score) for box, score in self._detect_at(padded, f, bgr)]
         return found
 
     def _detect_at(self, rgb: np.ndarray, f: float, bgr: bool) -> list[tuple[tuple[int, int, int, int], float]]:
@@ -200,10 +213,18 @@ class FaceAligner:
 
     def landmarks(self, rgb: np.ndarray, box) -> np.ndarray:
         """(68, 2) float32 landmarks in image pixels. dlib's shape predictor reads a pixel as the
-        mean of its three channels, so RGB and BGR give the same points."""
+        mean of its three channels, so RGB and BGR give the same points. A box reaching past the
+        image (a face crop, see ``det_edge_pad``) is fitted on a copy with a replicated border:
+        dlib reads the pixels outside as black, which pulls the points (1.5 against 1.0 px mean
+        error on 112-px crops of SynthAU faces)."""
         import dlib
-        shape = self.predictor(np.ascontiguousarray(rgb), dlib.rectangle(*box))
-        return np.array([[pt.x, pt.y] for pt in shape.parts()], np.float32)
+        h, w = rgb.shape[:2]
+        l, t, r, b = (int(v) for v in box)
+        m = max(0, -l, -t, r - w + 1, b - h + 1)
+        if m:
+            rgb = cv2.copyMakeBorder(rgb, m, m, m, m, cv2.BORDER_REPLICATE)
+        shape = self.predictor(np.ascontiguousarray(rgb), dlib.rectangle(l + m, t + m, r + m, b + m))
+        return np.array([[pt.x - m, pt.y - m] for pt in shape.parts()], np.float32)
 
     def transform(self, lm: np.ndarray, box) -> np.ndarray:
         """(2, 3) affine from the image to the aligned crop, per the policy."""
