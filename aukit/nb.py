@@ -220,7 +220,7 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
     return declared
 
 
-LOWEST = {"steps": -1, "epochs": 0, "pretrain_epochs": 0}   # -1 / 0: the preset's value; below: no meaning
+LOWEST = {"steps": -1, "epochs": 0, "pretrain_epochs": 0, "val_clips": 0}   # -1 / 0: the preset's value; below: no meaning
 
 
 def _check_schedule(nb: Path, params: dict) -> None:

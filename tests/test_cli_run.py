@@ -334,6 +334,12 @@ def test_a_preset_or_schedule_without_meaning_is_refused_before_the_kernel(tmp_p
     assert not (tmp_path / "a").exists()
 
 
+def test_cpc_val_clips_below_zero_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=re.escape("cpc.ipynb: val_clips -1 is below 0 (0 for the preset's)")):
+        nb.execute("cpc", tmp_path / "a", {"val_clips": -1})
+    nb.check_parameters("cpc", {"val_clips": 64})
+
+
 def test_an_scc_fold_the_fera_split_ignores_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"fold 2 has no effect on synthau-bp4d: .* add -p fera false"):
         nb.execute("scc", tmp_path / "a", {"dataset": "synthau-bp4d", "fold": 2})

@@ -17,6 +17,8 @@ def test_settings_for_presets_and_overrides():
     assert s.lr == pytest.approx(2e-4) and b.lr == pytest.approx(2e-4)          # quick scales lr x10
     assert p.weight_decay == s.weight_decay == b.weight_decay == 0.0 and p.stride == s.stride == 3
     assert X.settings_for("quick", lr_scale=1.0)[3].lr == 1e-5
+    assert (X.settings_for("full")[0].val_clips, X.settings_for("quick")[0].val_clips) == (512, 32)
+    assert X.settings_for("full", val_clips=64)[0].val_clips == 64      # the notebook's -p val_clips
     with pytest.raises(ValueError):
         X.settings_for("quick", not_a_setting=1)
     with pytest.raises(ValueError):
