@@ -235,6 +235,8 @@ def _check_schedule(nb: Path, params: dict) -> None:
         if isinstance(params.get(name), int) and params[name] < low:
             what = "-1 for the preset's, 0 for no cap" if name == "steps" else "0 for the preset's"
             raise ValueError(f"{nb.name}: {name} {params[name]} is below {low} ({what})")
+    if "extras" in params and params["extras"] not in (-1, 0, 1):
+        raise ValueError(f"{nb.name}: extras {params['extras']!r}: takes -1 (the preset's), 0 (leave out) or 1 (run)")
 
 
 FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split

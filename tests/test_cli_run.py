@@ -326,6 +326,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_sigterm_leaves_error_txt
     ({"preset": "Full"}, "tas.ipynb: preset 'Full': takes 'quick' or 'full'"),
     ({"steps": -5}, "tas.ipynb: steps -5 is below -1 (-1 for the preset's, 0 for no cap)"),
     ({"epochs": -1}, "tas.ipynb: epochs -1 is below 0 (0 for the preset's)"),
+    ({"extras": 2}, "tas.ipynb: extras 2: takes -1 (the preset's), 0 (leave out) or 1 (run)"),
 ])
 def test_a_preset_or_schedule_without_meaning_is_refused_before_the_kernel(tmp_path, params, message):
     """-p preset Full failed in cell 3; -p steps -5 ran the whole uncapped paper schedule."""

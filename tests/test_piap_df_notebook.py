@@ -23,3 +23,15 @@ def test_piap_df_notebook_smoke(synthau_tiny, tmp_path):
     assert (tmp_path / "piap_df" / "tables" / "table3_ablation.md").is_file()
     assert (tmp_path / "piap_df" / "figures" / "fig1_pi_maps.png").is_file()
     check_deploy(tmp_path / "piap_df", "piap_df")
+
+
+@pytest.mark.notebooks
+def test_piap_df_notebook_without_extras_leaves_out_the_toy_case(synthau_tiny, tmp_path):
+    """-p extras 0: a time-boxed run had no way to leave out the §3.2 toy case and the noise study."""
+    from aukit.nb import execute
+
+    m = execute("piap_df", tmp_path / "p", {"smoke": True, "preset": "quick", "extras": 0, "model_dir": ""},
+                progress=False)
+    assert math.isfinite(m["f1_piap_df"]) and not any(k.startswith(("toy_acc_", "noise_")) for k in m)
+    assert not (tmp_path / "p" / "figures" / "toy_identification.png").exists()
+    assert (tmp_path / "p" / "figures" / "fig1_pi_maps.png").is_file()
