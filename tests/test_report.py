@@ -258,3 +258,19 @@ def test_a_value_that_rounds_to_zero_reads_0_00_not_minus():
     assert "| m | x | 0.00 | 0.00 |" in md and "-0.00" not in md
     assert "| m | x | -0.013 |" in to_markdown(compare(pd.DataFrame({"Avg": [-0.0126]}, index=["m"]), None,
                                                         measured_label="x"), decimals=3)
+
+
+def test_every_figure_says_what_it_was_measured_on_below_its_axes(tmp_path):
+    """SCC's figures (fig5, fig7, fig8) carried no dataset: copied out of the report, a SynthAU
+    heatmap read as the paper's."""
+    import matplotlib
+    matplotlib.use("Agg")
+    r = Report("scc", out_dir=tmp_path, dataset="synthau-disfa", preset="quick", seeds=[0, 1], device="cpu")
+    fig = viz.intensity_curves(np.arange(10) % 6, {"m": np.arange(10) % 5})
+    r.add_figure("curve", fig)
+    r.add_figure("curve", fig)                       # a second save keeps one stamp
+    stamps = [t for t in fig.texts if t.get_gid() == "aukit-stamp"]
+    assert [t.get_text() for t in stamps] == [r.measured_label] and "synthau-disfa" in r.measured_label
+    # below every axis and tick label: the saved figure grew downwards to hold it, overlapping nothing
+    text_top = stamps[0].get_window_extent().y1
+    assert all(ax.get_tightbbox().y0 >= text_top for ax in fig.axes)

@@ -37,6 +37,18 @@ def _scalar(key: str, v):
                     "flatten dicts into keys like 'icc_AU06'")
 
 
+def stamp_figure(fig, text: str) -> None:
+    """Write ``text`` in small grey type right-aligned just below everything drawn on ``fig`` (its
+    tight bounding box), so that it overlaps no tick label; drawn once, a second call replaces it."""
+    for old in [t for t in fig.texts if t.get_gid() == "aukit-stamp"]:
+        old.remove()
+    fig.draw_without_rendering()                                # a layout engine moves the axes on draw
+    box = fig.get_tightbbox()                                   # inches
+    w, h = fig.get_size_inches()
+    fig.text(box.x1 / w, box.y0 / h - 0.02 / h, text, ha="right", va="top", fontsize=6, color="0.35",
+             gid="aukit-stamp")
+
+
 def load_metrics(path: str | Path) -> dict:
     """Read ``metrics.json`` (a file or a report folder)."""
     path = Path(path)
@@ -232,9 +244,12 @@ class Report:
         return [csv, md]
 
     def add_figure(self, name: str, fig) -> list[Path]:
-        """Write ``figures/<name>.png`` and ``.pdf``."""
+        """Write ``figures/<name>.png`` and ``.pdf``, with the measured label under the figure
+        (dataset, split, preset, changes, seeds): a figure copied out of the report still says what
+        it was measured on, where a paper's figure of the same name shows real data."""
         from ..viz.style import save_figure
 
+        stamp_figure(fig, self.measured_label)
         paths = save_figure(fig, self.dir / "figures", name)
         self.files["figures"] += paths
         return paths
