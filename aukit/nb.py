@@ -239,7 +239,7 @@ def _check_schedule(nb: Path, params: dict) -> None:
         raise ValueError(f"{nb.name}: extras {params['extras']!r}: takes -1 (the preset's), 0 (leave out) or 1 (run)")
 
 
-FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split
+FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split, -1 the paper's split
 SIDE_SETS = ("pool", "unlabelled")   # parameters naming extra datasets (comma-separated; '' none, 'auto')
 
 
@@ -271,11 +271,12 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
         fold = value("fold")
         allowed = [1, 2, 3]
         fera = base_name(dataset) == "bp4d"      # BP4D's FERA2015 split (SynthAU's BP4D tree has one too)
-        if nb.stem in FERA_FOLD0 and fera:
-            allowed = [0, *allowed]
+        if nb.stem in FERA_FOLD0:
+            allowed = [-1, 0, *allowed] if fera else [-1, *allowed]
         if fold not in allowed:
             raise ValueError(f"{nb.name}: fold {fold!r} for {dataset}: takes {', '.join(map(str, allowed))}"
-                             + (" (0: the FERA2015 split)" if 0 in allowed else "")
+                             + (" (-1: the paper's split" + (", 0: the FERA2015 split)" if fera else ")")
+                                if -1 in allowed else "")
                              + ("" if fera or nb.stem not in FERA_FOLD0 else f"; {dataset} has no FERA2015 split"))
         if nb.stem == "scc" and fera and "fold" in params and fold != 1 and value("fera"):
             raise ValueError(f"{nb.name}: fold {fold} has no effect on {dataset}: SCC runs BP4D on the FERA2015 "

@@ -237,3 +237,12 @@ def test_clean_table_fast_path_is_taken(tmp_path):
     assert rows.tolist() == [[730, 3], [731, 4], [732, 5]]
     assert labelio._clean_rows(["730,,3"], 2) is None and labelio._clean_rows(["730,3,1"], 2) is None
     assert labelio._clean_rows(["730,1e3"], 2) is None                 # exponents: the line reader decides
+
+
+def test_a_notebook_fold_of_minus_one_is_the_papers_split_for_the_dataset():
+    """TAS and CPC report BP4D on the FERA2015 split: the default fold 1 trained a real BP4D run on a
+    split whose table could not be compared with the paper's."""
+    from aukit.data.splits import notebook_fold
+    assert notebook_fold("tas", "bp4d", -1) == notebook_fold("cpc", "synthau-bp4d", -1) == "fera"
+    assert notebook_fold("tas", "disfa", -1) == notebook_fold("cpc", "synthau-disfa", -1) == 1
+    assert notebook_fold("tas", "bp4d", 0) == "fera" and notebook_fold("tas", "bp4d", 2) == 2

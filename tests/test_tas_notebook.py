@@ -31,6 +31,8 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
     for f in ("fig3_curves.png", "fig4_tsne_au12.pdf", "fig6_tsne_subject.png"):
         assert (out / "figures" / f).is_file()
     assert (out / "run.yaml").is_file() and os.path.getsize(out / "metrics.json") > 0
+    # the default fold (-1) is the paper's split: FERA2015 on SynthAU's BP4D tree, named in every table
+    assert "FERA2015 split" in (out / "tables" / "table1_icc.md").read_text()
     check_deploy(out, "tas")
 
 

@@ -66,6 +66,17 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
     return split3(subjects)
 
 
+def notebook_fold(paper: str, dataset: str, fold: int) -> int | str:
+    """A TAS or CPC notebook's ``-p fold`` as :func:`fold_subjects` takes it: 1..3 test on part<fold>,
+    0 BP4D's FERA2015 split, -1 (the default) the split the paper reports ``dataset`` on
+    (``aukit.reported.PROTOCOLS``: FERA2015 for BP4D and SynthAU's BP4D tree, fold 1 otherwise).
+    A real BP4D run with fold 1 trained hours on a split whose table could not be compared."""
+    if fold == -1:
+        from ..reported import PROTOCOLS
+        return "fera" if PROTOCOLS.get(paper, {}).get(base_name(dataset)) == "fera" else 1
+    return "fera" if fold == 0 else fold
+
+
 def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None) -> tuple[list[str], list[str]]:
     """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'.
     ``present``: the subjects the copy has (a store's index column); see :func:`check_present`."""

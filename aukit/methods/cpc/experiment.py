@@ -312,9 +312,10 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
 def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int | None = None):
     """(target split by the fold's subjects, pool split with every subject in train) from the data layer."""
     from aukit.data import fold_subjects, load_store
+    from aukit.data.splits import notebook_fold
 
     store = load_store(dataset, "cpc")
-    fold = "fera" if fold == 0 else fold            # 0: BP4D's FERA2015 split (CPC's BP4D protocol)
+    fold = notebook_fold("cpc", dataset, fold)      # 0: BP4D's FERA2015 split; -1: the paper's for the dataset
     train_s, test_s = fold_subjects(dataset, fold, present=store.index["subject"].astype(str).unique())
     target = make_split(store, train_s, test_s)
     pool_split = None
