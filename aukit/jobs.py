@@ -30,7 +30,8 @@ from .runtime import dist_rank_world, init_distributed, write_run_yaml
 @dataclass
 class JobConfig:
     dataset: str = "synthau-disfa"       # dataset name (aukit.data)
-    fold: int = 1                        # subject fold 1..3; 0: BP4D's FERA2015 split (TAS; SCC takes it by default)
+    fold: int = -1                       # -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>;
+    #                                      0: BP4D's FERA2015 split (TAS; SCC takes it on BP4D unless method.fera is false)
     seed: int = 0
     out_dir: str = "runs/job"            # checkpoints, metrics.json, deploy.pt, run.yaml
     epochs: int | None = None            # None: the paper's
@@ -78,7 +79,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     ev = te.evaluate(model, data, opts)
     export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=size)
     return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()},
-            "flags": ev["flags"]}
+            "flags": ev["flags"], "fold_used": str(job_fold(job))}
 
 
 SCC_METHOD_KEYS = ("model", "train", "fera")
@@ -103,8 +104,8 @@ def scc_configs(job: JobConfig):
     train = {**({"epochs": job.epochs} if job.epochs else {}), **(job.method.get("train") or {})}
     mc = from_dict(sc.SCCModelConfig, model, where="method.model")
     tc = from_dict(sc.SCCTrainConfig, train, where="method.train")
-    fold = resolve_fold(job.dataset, job.fold, bool(job.method.get("fera", True)))
-    if fold == "fera" and job.fold not in (0, 1):     # the job asked for a fold it would not get
+    fold = resolve_fold(job.dataset, 1 if job.fold == -1 else job.fold, bool(job.method.get("fera", True)))
+    if fold == "fera" and job.fold not in (-1, 0, 1):     # the job asked for a fold it would not get
         raise ValueError(f"fold: {job.fold} has no effect on {job.dataset}: SCC runs BP4D on the FERA2015 split "
                          f"(method.fera true, the paper's); set method.fera: false to run fold {job.fold}")
     return mc, tc, fold
@@ -165,8 +166,10 @@ def check_job_folder(method: str, job: JobConfig) -> None:
 
 
 def job_fold(job: JobConfig) -> int | str:
-    """The fold a TAS job splits by: 1..3, or 'fera' for ``fold: 0`` (as the TAS notebook's -p fold 0)."""
-    return "fera" if job.fold == 0 else job.fold
+    """The fold a TAS job splits by: 1..3, or 'fera' for ``fold: 0`` and, on BP4D, for the default -1
+    (as the TAS notebook's -p fold)."""
+    from .data.splits import notebook_fold
+    return notebook_fold("tas", job.dataset, job.fold)
 
 
 def preflight(method: str, job: JobConfig, world: int = 1):

@@ -26,6 +26,7 @@ def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path):
     assert main(["train", "tas", "--config", str(_cfg(tmp_path / "a.yaml", tmp_path / "one"))]) == 0
     metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
     assert 0 <= metrics["mae_avg"] <= 5 and metrics["world_size"] == 1
+    assert metrics["fold_used"] == "1"
     assert isinstance(metrics["flags"], dict) and set(metrics["flags"]) <= set(metrics)
     net = deploy.load(tmp_path / "one" / "deploy.pt")
     out = net(torch.zeros(2, 32, 32, 3, dtype=torch.uint8))["intensity"]
@@ -173,13 +174,16 @@ def test_tas_job_trains_at_the_image_size_it_records():
 def test_a_bad_fold_is_refused_before_the_folder_and_fold_0_is_fera(tmp_path):
     """`fold: 4` exited 2 but left a folder holding only job.yaml; `fold: 0` (the TAS notebook's FERA
     split) was refused by aukit train."""
-    from aukit.jobs import JobConfig, job_fold
+    from aukit.jobs import JobConfig, job_fold, scc_configs
     p = tmp_path / "j.yaml"
     p.write_text(yaml.safe_dump({"dataset": "synthau-bp4d", "fold": 4, "out_dir": str(tmp_path / "o")}))
     assert main(["train", "tas", "--config", str(p)]) == 2
     assert not (tmp_path / "o").exists()
     assert job_fold(JobConfig(dataset="bp4d", fold=0)) == "fera"
     assert job_fold(JobConfig(dataset="bp4d", fold=2)) == 2
+    # the default is the paper's split, as in the notebooks: FERA2015 on BP4D, fold 1 on DISFA
+    assert (job_fold(JobConfig(dataset="bp4d")), job_fold(JobConfig(dataset="synthau-disfa"))) == ("fera", 1)
+    assert scc_configs(JobConfig(dataset="synthau-disfa"))[2] == 1
 
 
 def test_nproc_refuses_before_torchrun_starts(tmp_path, monkeypatch, capsys):
