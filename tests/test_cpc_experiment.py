@@ -123,3 +123,34 @@ def test_report_rows_say_the_label_fraction_they_had(tmp_path):
     t2 = pd.read_csv(tmp_path / "two" / "tables" / "table2_icc.csv", index_col=0)
     assert "R18 2%" in " ".join(map(str, t2.index)) and (tmp_path / "two" / "tables" / "table5_icc.csv").exists()
     assert (t2["kind"] == "reported").any()
+
+
+@pytest.mark.parametrize("dataset, pool, beside, differenced", [
+    ("disfa", "affwild2", {"target (disfa)": "DISFA", "pool (affwild2)": "Aff-Wild2"}, True),
+    ("bp4d", "affwild2", {"pool (affwild2)": "Aff-Wild2"}, False),        # no reported BP4D row
+    ("synthau-disfa", "synthau-affwild2", {"target (synthau-disfa)": "DISFA",
+                                          "pool (synthau-affwild2)": "Aff-Wild2"}, False),
+    ("disfa", "synthau-affwild2", {"target (disfa)": "DISFA", "pool (synthau-affwild2)": "Aff-Wild2"}, False),
+])
+def test_table1_puts_a_row_beside_the_papers_only_for_the_same_kind_of_data(tmp_path, monkeypatch, dataset, pool,
+                                                                           beside, differenced):
+    """Table 1 was labelled 'different dataset' on real DISFA and Aff-Wild2, and a BP4D target's
+    row sat beside the paper's DISFA row."""
+    import dataclasses
+
+    import pandas as pd
+
+    from aukit.methods.cpc.report import write_report
+    monkeypatch.delenv("AUKIT_RUN_CHANGED", raising=False)
+    val = {"history": [], "val": {"top1": 0.2, "top3": 0.5, "top5": 0.7}}
+    res = dataclasses.replace(_results(0.02), dataset=dataset, pool=pool, pretext=[{"target": val, "pool": val}])
+    write_report(res, tmp_path / "r", preset="full")
+    t1 = pd.read_csv(tmp_path / "r" / "tables" / "table1_pretext_topn.csv")
+    rows = list(zip(t1["method"], t1["kind"]))
+    for i, (method, kind) in enumerate(rows):
+        if kind == "measured":
+            nxt = rows[i + 1] if i + 1 < len(rows) else (None, None)
+            assert (nxt[0] if nxt[1] == "reported" else None) == beside.get(method), method
+    assert (t1["kind"] == "difference").any() == differenced
+    text = (tmp_path / "r" / "tables" / "table1_pretext_topn.md").read_text()
+    assert ("different dataset" in text) != differenced

@@ -135,7 +135,7 @@ class Report:
             return None
         if want == "fera" and fold != "fera":
             return (f"the paper used the FERA2015 split (21 train / 20 test subjects); this run fold {fold}"
-                    " (the notebooks take the FERA split with -p fold 0 in TAS, -p fera true in SCC)")
+                    " (TAS and CPC take it by default, fold -1 or 0; SCC with -p fera true)")
         if want == "3-fold":
             return (f"the paper reports the mean over the three subject-exclusive folds; this run measured "
                     f"{'the FERA2015 split' if fold == 'fera' else f'fold {fold} only'} (run folds 1-3, e.g. "
