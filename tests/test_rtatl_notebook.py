@@ -55,3 +55,21 @@ def test_the_fig4_sweep_can_be_left_out_or_asked_for():
     assert quick.sweep_subjects == (3, 9) and quick.sweep_methods == ("RTATL", "Rotation", "Exemplar")
     with pytest.raises(ValueError, match=r"or \[0\] for no sweep"):
         E.with_sweep(full, [0, 3])
+
+
+@pytest.mark.parametrize("dataset", ["synthau-disfa", "synthau-bp4d"])
+def test_table1_on_disfa_stands_alone(tmp_path, dataset):
+    """RTATL's Table 1 is BP4D's: a DISFA run showed BP4D's 12 AU columns beside its own 8."""
+    import numpy as np
+    import pandas as pd
+
+    from aukit.methods.rtatl.experiment import add_table1
+    from aukit.report import Report
+    aus = (["AU01", "AU02", "AU04", "AU06", "AU09", "AU12", "AU25", "AU26"] if "disfa" in dataset else
+           ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23", "AU24"])
+    mean = pd.DataFrame([np.full(len(aus) + 1, 0.5)], index=["RTATL"], columns=aus + ["Avg"])
+    r = Report("rtatl", dataset=dataset, preset="smoke", seeds=[0], device="cpu", folder=tmp_path)
+    add_table1(r, mean, mean * 0, {})
+    t1 = pd.read_csv(tmp_path / "tables" / "table1.csv")
+    assert [c for c in t1.columns if c.startswith("AU")] == aus
+    assert (t1["kind"] == "reported").any() == ("bp4d" in dataset)
