@@ -33,6 +33,12 @@ def test_tas_notebook_smoke(synthau_tiny, tmp_path, monkeypatch):
     assert (out / "run.yaml").is_file() and os.path.getsize(out / "metrics.json") > 0
     # the default fold (-1) is the paper's split: FERA2015 on SynthAU's BP4D tree, named in every table
     assert "FERA2015 split" in (out / "tables" / "table1_icc.md").read_text()
+    # figures left as a cell's value show as pictures (pyplot's inline display is not set up by aukit)
+    import json
+    outputs = [o.get("data", {}) for c in json.loads((out / "tas.ipynb").read_text())["cells"]
+               for o in c.get("outputs", [])]
+    figures = [d for d in outputs if "".join(d.get("text/plain", "")).startswith("<Figure size")]
+    assert len(figures) >= 3 and all("image/png" in d for d in figures)
     check_deploy(out, "tas")
 
 

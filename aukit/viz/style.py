@@ -9,7 +9,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-__all__ = ["theme", "new_figure", "save_figure", "as_image", "hide_ticks"]
+__all__ = ["theme", "new_figure", "save_figure", "as_image", "hide_ticks", "show_figures_inline"]
 
 _NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}  # PNG's default metadata has no date
 
@@ -19,6 +19,26 @@ def theme(style: str = "whitegrid", context: str = "paper"):
     """Seaborn style and context for the figures built inside the block."""
     with sns.axes_style(style), sns.plotting_context(context):
         yield
+
+
+def show_figures_inline() -> bool:
+    """In a Jupyter kernel, show a Figure left as a cell's value (or given to ``display``) as a PNG.
+    pyplot's inline backend registers that display only when pyplot is imported, which aukit never
+    does: TAS's and PIAP-DF's figures showed as "<Figure size 640x220 with 2 Axes>". A display the
+    user or pyplot set up already is kept. True when figures display as images."""
+    import sys
+    if "IPython" not in sys.modules:             # not inside IPython: nothing to set up
+        return False
+    from IPython import get_ipython
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    formatters = shell.display_formatter.formatters
+    if any(Figure in formatters[m].type_printers for m in ("image/png", "image/svg+xml", "image/jpeg")):
+        return True
+    from IPython.core.pylabtools import select_figure_formats
+    select_figure_formats(shell, {"png"})
+    return True
 
 
 def new_figure(nrows: int, ncols: int, *, size: tuple[float, float] = (2.4, 2.4), **kwargs):
@@ -69,3 +89,6 @@ def hide_ticks(ax) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
+
+
+show_figures_inline()
