@@ -274,3 +274,15 @@ def test_every_figure_says_what_it_was_measured_on_below_its_axes(tmp_path):
     # below every axis and tick label: the saved figure grew downwards to hold it, overlapping nothing
     text_top = stamps[0].get_window_extent().y1
     assert all(ax.get_tightbbox().y0 >= text_top for ax in fig.axes)
+
+
+def test_a_report_starts_from_an_empty_folder_but_keeps_checks(tmp_path):
+    """A notebook run by hand (not through aukit run, which clears first) showed the last run's
+    fig6_k_sweep.png as its own, although this run drew no Fig. 6."""
+    old = tmp_path / "scc"
+    for rel in ("figures/fig6_k_sweep.png", "tables/table2.md", "metrics.json", "checks/t1/README.md"):
+        (old / rel).parent.mkdir(parents=True, exist_ok=True)
+        (old / rel).write_text("from the last run")
+    Report("scc", out_dir=tmp_path, dataset="synthau-disfa", preset="quick", seeds=[0], device="cpu")
+    assert not (old / "figures").exists() and not (old / "tables").exists() and not (old / "metrics.json").exists()
+    assert (old / "checks/t1/README.md").read_text() == "from the last run"

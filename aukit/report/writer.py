@@ -76,6 +76,10 @@ class Report:
         # folder: the exact output folder (a notebook's papermill ``out_dir``, a sweep cell);
         # otherwise <out_dir>/<slug>
         self.dir = Path(folder) if folder is not None else Path(out_dir) / slug
+        # a run's report starts empty: a notebook run by hand (no `aukit run`, which clears first) showed
+        # the last run's Fig. 6 as its own when this run drew none
+        from ..nb import clear_outputs
+        clear_outputs(self.dir)
         self.metrics: dict = {}
         self.references: dict = {}
         self.headline_keys: list[str] = []
