@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aukit-setup
 PRESET ?=
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 # setup refuses to start below this much free disk (KiB): the .venv takes about 6.5 GiB, pip's build space the rest
 SETUP_FREE_KB ?= 8388608
 
@@ -46,8 +47,8 @@ test: setup  ## the test suite without gpu-marked tests
 test-all: setup  ## every test, gpu ones included (on a CUDA machine)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lab: setup  ## JupyterLab with the aukit kernel
-	$(BIN)/jupyter lab notebooks/
+lab: setup  ## JupyterLab with the aukit kernel (LAB_ARGS="--no-browser --port 8890", --allow-root as root)
+	$(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)
