@@ -181,8 +181,10 @@ def test_synthau_reads_same_formats_and_folds_from_meta(monkeypatch, tmp_path):
     monkeypatch.delenv("AUKIT_DATA_SYNTHAU_BP4D", raising=False)
     df = D.index("synthau-bp4d")
     assert len(df) == 14 and df.attrs["dataset"] == "synthau-bp4d"
-    # no meta.json: deterministic split of the sorted subjects
-    assert D.folds("synthau-bp4d") == {"part1": ["F001"], "part2": ["M001"], "part3": []}
+    # no meta.json: the tree is being generated (written last) or was interrupted; a split of the
+    # subjects present so far trained a run on 9 of 12 subjects
+    with pytest.raises(ValueError, match="has no meta.json: the SynthAU tree is being generated"):
+        D.folds("synthau-bp4d")
     folds = {"bp4d": {"part1": ["F001"], "part2": [], "part3": ["M001"], "fera_train": ["F001"],
                       "fera_test": ["M001"]}}
     (tree / "meta.json").write_text(json.dumps({"folds": folds}))

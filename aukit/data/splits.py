@@ -56,10 +56,13 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
         return {k: list(v) for k, v in DISFA_PARTS.items()}
     if dataset.startswith("synthau-"):
         meta = synthau_root() / "meta.json"
-        if meta.is_file():
-            got = json.loads(meta.read_text()).get("folds", {}).get(base)
-            if got:
-                return {k: list(v) for k, v in got.items()}
+        if not meta.is_file() and meta.parent.is_dir():
+            # generation writes meta.json last: a split of the subjects present so far trained on 9 of 12
+            raise ValueError(f"{dataset}: {meta.parent} has no meta.json: the SynthAU tree is being generated or its "
+                             "generation was interrupted; wait for it, or run `aukit synth` again")
+        got = json.loads(meta.read_text()).get("folds", {}).get(base) if meta.is_file() else None
+        if got:
+            return {k: list(v) for k, v in got.items()}
     if subjects is None:
         from .catalog import index
         subjects = index(dataset)["subject"].unique()

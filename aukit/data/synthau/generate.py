@@ -126,6 +126,7 @@ def generate(out: str | Path | None = None, preset: str | SynthConfig = "default
     cfg = resolve(preset, **knobs)
     out = Path(out) if out is not None else default_root()
     out.mkdir(parents=True, exist_ok=True)
+    (out / "meta.json").unlink(missing_ok=True)   # written last: a tree without it is unfinished (readers refuse it)
     for sub in SUBDIRS:
         if (out / sub).exists():
             shutil.rmtree(out / sub)
