@@ -286,3 +286,14 @@ def test_a_report_starts_from_an_empty_folder_but_keeps_checks(tmp_path):
     Report("scc", out_dir=tmp_path, dataset="synthau-disfa", preset="quick", seeds=[0], device="cpu")
     assert not (old / "figures").exists() and not (old / "tables").exists() and not (old / "metrics.json").exists()
     assert (old / "checks/t1/README.md").read_text() == "from the last run"
+
+
+def test_index_puts_a_percent_reference_on_the_measured_scale(tmp_path):
+    """index.md put F1 0.0872 beside 'reported 64.4': the tables multiply by 100, the index did not."""
+    r = Report("piap_df", out_dir=tmp_path, dataset="synthau-bp4d", preset="quick", seeds=[0], device="cpu")
+    r.add_metrics(f1_piap_df=0.0872)
+    r.headline("f1_piap_df")
+    r.add_reference("f1_piap_df", "piap_df", "table3", "PIAP-DF")
+    r.write()
+    text = write_index(tmp_path).read_text()
+    assert "f1_piap_df 0.0872 (reported 0.644, printed 64.4%: PIAP-DF Table 3" in text

@@ -20,13 +20,25 @@ def _run_info(folder: Path) -> dict:
         return yaml.safe_load(fh) or {}
 
 
+def _unit(ref: dict) -> str:
+    """The unit of a reference's table ("%" for F1 tables), from the reported numbers."""
+    from .. import reported
+    try:
+        return reported.table(ref["paper"], ref["table"]).attrs.get("unit", "")
+    except (KeyError, ValueError):
+        return ""
+
+
 def _headline(metrics: dict, refs: dict) -> str:
     parts = []
     for key in metrics.get("headline", []):
         s = f"{key} {metrics[key]:.3g}" if isinstance(metrics.get(key), (int, float)) else f"{key} {metrics.get(key)}"
         if key in refs:
             r = refs[key]
-            s += f" (reported {r['value']:g}: {r['source']})"
+            if _unit(r) == "%":       # F1 is measured 0-1; the paper prints 64.4 (%): one scale in a row
+                s += f" (reported {r['value'] / 100:.3g}, printed {r['value']:g}%: {r['source']})"
+            else:
+                s += f" (reported {r['value']:g}: {r['source']})"
         parts.append(s)
     return "; ".join(parts) or "-"
 
