@@ -20,6 +20,8 @@ Conventions (shared by every paper notebook; see REFERENCE.md "Metrics conventio
 * Degenerate cases never yield NaN. They return 0.0 and a flag:
   ``"no_positives"``: F1 of an AU with no positive label and none predicted
   (2TP + FP + FN = 0), as ``sklearn.metrics.f1_score(zero_division=0)``;
+  ``"never_predicted"``: F1 of an AU with positive labels that no frame was predicted
+  present for (a genuine 0.0, flagged because a model stuck at "absent" reads like one that tried);
   ``"constant_prediction"`` / ``"constant_label"``: ICC and PCC when one side has
   zero variance (ICC(3,1) is then exactly 0 algebraically; PCC is undefined);
   ``"one_class"``: ROC-AUC of an AU whose labelled frames are all positive or all
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 FLAG_NO_POSITIVES = "no_positives"
+FLAG_NEVER_PREDICTED = "never_predicted"
 FLAG_CONSTANT_PRED = "constant_prediction"
 FLAG_CONSTANT_LABEL = "constant_label"
 FLAG_ONE_CLASS = "one_class"
@@ -133,7 +136,8 @@ def _occurrence_pairs(prob, label) -> tuple[np.ndarray, np.ndarray]:
 def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
     """Binary F1 of one AU: prob (N,) in [0, 1], label (N,) in {0, 1} or NaN (excluded).
 
-    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when the denominator is 0.
+    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when the denominator is 0, and
+    ``"never_predicted"`` when positives exist but no frame reaches ``threshold``.
     """
     p, y = _occurrence_pairs(prob, label)
     if p.size and (p.min() < 0 or p.max() > 1):
@@ -148,6 +152,8 @@ def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
     denom = 2 * tp + fp + fn
     if denom == 0:
         return _out(0.0, FLAG_NO_POSITIVES, return_flag)
+    if not hit.any():
+        return _out(0.0, FLAG_NEVER_PREDICTED, return_flag)
     return _out(2 * tp / denom, None, return_flag)
 
 

@@ -119,6 +119,10 @@ def test_f1_no_positives_is_zero_and_flagged():
     assert value == 0.0 and flag == "no_positives"
     value, flag = M.f1(np.full(10, 0.9), np.zeros(10), return_flag=True)  # false positives: genuine 0
     assert value == 0.0 and flag is None
+    # positives that no frame was predicted present for: a genuine 0, flagged (RTATL's quick tables
+    # showed F1 0.00 on every AU with no note)
+    value, flag = M.f1(np.full(10, 0.2), np.r_[np.ones(3), np.zeros(7)], return_flag=True)
+    assert value == 0.0 and flag == "never_predicted"
 
 
 def test_per_au_avg_and_flags():

@@ -141,6 +141,11 @@ def test_percent_tables_scale_measured_and_flags_are_noted(tmp_path):
     assert mrow["AU02"] == pytest.approx(100 * res["AU02"])
     md = (tmp_path / "rtatl" / "tables" / "table3.md").read_text()
     assert "AU01: F1 = 0 (no positive label and none predicted)" in md
+    res = M.per_au("f1", np.zeros_like(prob), label, aus)          # a model stuck at "absent"
+    r.add_table("table3", frame_from_results({"RTATL": res}, aus), R.table("rtatl", "table3"),
+                flags={"RTATL": res["flags"]})
+    md = (tmp_path / "rtatl" / "tables" / "table3.md").read_text()
+    assert "RTATL AU02: F1 = 0 (no test frame predicted present)" in md
 
 
 def test_bad_metric_values_are_errors(tmp_path):

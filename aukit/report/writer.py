@@ -236,7 +236,8 @@ class Report:
             notes.append(f"Measured values multiplied by {scale:g} to match the reported unit.")
         for method, fl in (flags or {}).items():
             for au, flag in fl.items():
-                what = "F1 = 0 (no positive label and none predicted)" if flag == "no_positives" else f"0.0 ({flag})"
+                what = {"no_positives": "F1 = 0 (no positive label and none predicted)",
+                        "never_predicted": "F1 = 0 (no test frame predicted present)"}.get(flag, f"0.0 ({flag})")
                 notes.append(f"{method} {au}: {what}.")
         dec = decimals if decimals is not None else int(attrs.get("decimals", 2))
         folder = self.dir / "tables"
