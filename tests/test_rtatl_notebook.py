@@ -73,3 +73,32 @@ def test_table1_on_disfa_stands_alone(tmp_path, dataset):
     t1 = pd.read_csv(tmp_path / "tables" / "table1.csv")
     assert [c for c in t1.columns if c.startswith("AU")] == aus
     assert (t1["kind"] == "reported").any() == ("bp4d" in dataset)
+
+
+def test_figure_rows_come_from_every_subject_spread_over_their_frames():
+    """Fig. 5 and 6 showed six consecutive frames of one subject when the test set had 3 subjects."""
+    import types
+
+    import numpy as np
+    import pandas as pd
+
+    from aukit.methods.rtatl.figures import _pick
+    index = pd.DataFrame({"subject": ["A"] * 10 + ["B"] * 10 + ["C"] * 10})
+    data = types.SimpleNamespace(test_rows=np.arange(30), flow_valid=None, store=types.SimpleNamespace(index=index))
+    rows = _pick(data, 6, need_flow=False)
+    assert list(index["subject"][rows]) == ["A", "B", "C", "A", "B", "C"]
+    assert list(rows) == [0, 10, 20, 9, 19, 29]                       # each subject's first and last frame
+    assert sorted(_pick(data, 40, need_flow=False)) == list(range(30))
+
+
+def test_flow_figure_gives_true_and_predicted_flow_their_own_scale():
+    """On one grey scale set by an untrained prediction (tens of px) the true flow showed flat grey."""
+    import numpy as np
+
+    from aukit import viz
+    true = np.zeros((2, 2, 8, 8), np.float32)
+    true[:, :, 2:4, 2:4] = 0.5
+    fig = viz.flow_compare(true, 20 * np.ones_like(true), np.zeros((2, 16, 16, 3), np.uint8))
+    ax_true, ax_pred = fig.axes[1], fig.axes[3]
+    assert ax_true.images[0].get_clim() == (-0.5, 0.5) and ax_pred.images[0].get_clim() == (-20, 20)
+    assert "±0.5 px" in ax_true.get_title() and "±20 px" in ax_pred.get_title()

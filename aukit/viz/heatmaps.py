@@ -106,13 +106,17 @@ def flow_compare(true_flow, pred_flow, faces):
     t, p = _flow_xy(true_flow), _flow_xy(pred_flow)
     if t.shape != p.shape or len(t) != len(faces):
         raise ValueError(f"true {t.shape}, pred {p.shape} and {len(faces)} faces disagree")
-    lim = float(max(np.abs(t).max(), np.abs(p).max(), 1e-6))
-    titles = ["face", "true $I_x$", "true $I_y$", "pred $I_x$", "pred $I_y$"]
+    # each side on its own symmetric grey scale (99th percentile of |flow|): on a shared one an
+    # untrained prediction's range left the sparse true flow flat grey; the titles say the scale
+    lim_t, lim_p = (float(max(np.percentile(np.abs(f), 99), 1e-6)) for f in (t, p))
+    titles = ["face", f"true $I_x$ (±{lim_t:.2g} px)", f"true $I_y$ (±{lim_t:.2g} px)",
+              f"pred $I_x$ (±{lim_p:.2g} px)", f"pred $I_y$ (±{lim_p:.2g} px)"]
     with theme("white"):
         fig, axes = new_figure(len(t), 5, size=(1.8, 1.8))
         for i in range(len(t)):
             axes[i, 0].imshow(as_image(faces[i]))
             for c, img in enumerate((t[i, 0], t[i, 1], p[i, 0], p[i, 1]), start=1):
+                lim = lim_t if c < 3 else lim_p
                 axes[i, c].imshow(img, cmap="gray", vmin=-lim, vmax=lim)
             for c in range(5):
                 hide_ticks(axes[i, c])

@@ -24,14 +24,19 @@ def _test_batch(data, rows, device):
 
 
 def _pick(data, n: int, need_flow: bool) -> np.ndarray:
-    """Up to ``n`` test rows from different subjects (with a flow target when asked)."""
+    """Up to ``n`` test rows (with a flow target when asked), taken in turn from each subject and
+    spread over each subject's frames: with 3 test subjects the first six rows were six consecutive,
+    near-identical frames of one subject."""
     rows = data.test_rows
     if need_flow and data.flow_valid is not None:
         rows = rows[data.flow_valid[rows]]
     subj = data.store.index["subject"].to_numpy()[rows]
     _, first = np.unique(subj, return_index=True)
-    picked = rows[np.sort(first)][:n]
-    return picked if len(picked) >= min(n, len(rows)) else rows[:n]
+    groups = [rows[subj == s] for s in subj[np.sort(first)]]
+    per = -(-min(n, len(rows)) // max(len(groups), 1))              # rows wanted from each subject
+    spread = [g[np.unique(np.linspace(0, len(g) - 1, min(per, len(g))).round().astype(int))] for g in groups]
+    turns = [g[k] for k in range(per) for g in spread if k < len(g)]  # one from each subject in turn
+    return np.asarray(turns[:n], dtype=rows.dtype)
 
 
 @torch.no_grad()
