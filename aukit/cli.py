@@ -388,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "inference, predict (dlib)")
     s.add_argument("--ops-only", action="store_true",
                    help="only count the operators each method's step dispatches (no timing, no dataset): "
-                        "<out>/ops.json and ops.md; --preset default by default")
+                        "<out>/ops.json and ops.md; --preset default by default, batch 2 unless --data "
+                        "METHOD.batch_size=N (the count does not depend on it)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("models", help="list the trained models aukit predict can use, and the architectures")

@@ -103,5 +103,7 @@ def test_cli_ops_only_counts_without_timing(tmp_path, capsys):
     assert res["methods"]["scc"]["step_ops"] == step_ops(scc, "cpu")["step_ops"]
     assert res["methods"]["scc"]["batch_size"] == 3
     assert "| scc | 3 |" in (tmp_path / "ops.md").read_text() and "| scc | 3 |" in capsys.readouterr().out
+    # a method not named in --data counts at batch 2: the paper batch ran a 23 GB CPU machine out of memory
+    assert res["methods"]["cpc"]["batch_size"] == 2 and res["data"]["cpc"] == {"batch_size": 2}
     with pytest.raises(SystemExit, match="unknown methods"):
         cli.main(["bench", "--ops-only", "--methods", "tas,nope", "--out", str(tmp_path)])
