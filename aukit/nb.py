@@ -281,6 +281,19 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
         if nb.stem == "scc" and fera and "fold" in params and fold != 1 and value("fera"):
             raise ValueError(f"{nb.name}: fold {fold} has no effect on {dataset}: SCC runs BP4D on the FERA2015 "
                              f"split (fera true, the paper's); add -p fera false to run fold {fold}")
+        if not dataset.startswith("synthau-"):
+            _check_copy(nb.stem, dataset, fold, fera and nb.stem == "scc" and value("fera"))
+
+
+def _check_copy(stem: str, dataset: str, fold: int, scc_fera: bool) -> None:
+    """A real copy that lacks subjects of the run's split is refused before the kernel starts
+    (:class:`aukit.data.splits.IncompleteCopy`, or a warning under AUKIT_ALLOW_PARTIAL=1): the
+    notebook refused it after preparing every face of the copy, hours on a real BP4D."""
+    from .data.catalog import index
+    from .data.splits import fold_subjects, notebook_fold
+
+    split = "fera" if scc_fera else notebook_fold(stem, dataset, fold) if stem in FERA_FOLD0 else fold
+    fold_subjects(dataset, split, present=index(dataset)["subject"].astype(str).unique())
 
 
 # parameters that choose what runs or where it goes, not how a model trains: a run that changes only

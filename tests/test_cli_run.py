@@ -265,7 +265,8 @@ def test_dataset_fold_and_side_sets_are_checked_before_the_kernel(name, params, 
         nb.check_parameters(name, params)
 
 
-def test_valid_datasets_and_folds_pass_the_check():
+def test_valid_datasets_and_folds_pass_the_check(monkeypatch):
+    monkeypatch.setattr(nb, "_check_copy", lambda *a: None)     # no real copy here (its own test below)
     nb.check_parameters("tas", {"dataset": "bp4d", "fold": 0})
     nb.check_parameters("cpc", {"dataset": "synthau-bp4d", "fold": 0, "pool": ""})
     nb.check_parameters("piap_df", {"dataset": "disfa", "fold": 3, "unlabelled": "auto"})
@@ -364,3 +365,22 @@ def test_log_shows_what_the_cells_print_as_they_run(tmp_path, capfd):
     nb.execute(tmp_path / "toy.ipynb", tmp_path / "loud", {}, progress=False, html=False, log=True)
     loud = capfd.readouterr()
     assert "epoch 1/2: loss 0.5" in loud.out and "step bar" in loud.err
+
+
+def test_a_real_copy_lacking_subjects_of_the_split_is_refused_before_the_kernel(tmp_path, monkeypatch):
+    """`aukit run tas -p dataset bp4d` on a 2-subject copy prepared every face, then refused the fold."""
+    from test_data_fixtures import write_bp4d
+
+    from aukit.data import splits
+    root = write_bp4d(tmp_path / "BP4D", faces=False)
+    monkeypatch.setenv("AUKIT_DATA_BP4D", str(root))
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    monkeypatch.setattr(splits, "USED", {})
+    for name, params, split in (("tas", {"dataset": "bp4d"}, "fold fera"), ("rtatl", {"dataset": "bp4d"}, "fold 1"),
+                                ("scc", {"dataset": "bp4d"}, "fold fera")):
+        with pytest.raises(splits.IncompleteCopy, match=f"bp4d {split}: this copy lacks"):
+            nb.execute(name, tmp_path / name, params)
+        assert not (tmp_path / name).exists()
+    monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")
+    monkeypatch.setattr(splits, "PARTIAL", [])
+    nb.check_parameters("tas", {"dataset": "bp4d"})                         # allowed: a warning, the run goes on

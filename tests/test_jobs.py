@@ -258,3 +258,16 @@ def test_an_scc_fold_the_fera_split_would_ignore_is_refused(tmp_path, capsys):
     assert scc_configs(JobConfig(dataset="synthau-bp4d", fold=2, method={"fera": False}))[2] == 2
     assert scc_configs(JobConfig(dataset="synthau-bp4d"))[2] == "fera"
     assert scc_configs(JobConfig(dataset="synthau-disfa", fold=2))[2] == 2
+
+
+def test_a_real_copy_lacking_subjects_is_refused_before_the_folder(tmp_path, monkeypatch):
+    """aukit train on a 2-subject BP4D copy prepared every face before refusing the fold."""
+    from test_data_fixtures import write_bp4d
+
+    from aukit.data import splits
+    monkeypatch.setenv("AUKIT_DATA_BP4D", str(write_bp4d(tmp_path / "BP4D", faces=False)))
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    p = tmp_path / "j.yaml"
+    p.write_text(yaml.safe_dump({"dataset": "bp4d", "out_dir": str(tmp_path / "o")}))
+    assert main(["train", "tas", "--config", str(p)]) == 2
+    assert not (tmp_path / "o").exists()
