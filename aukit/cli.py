@@ -44,11 +44,11 @@ def cmd_run(a) -> int:
     given = [name for name, _ in (a.param or [])]
     twice = sorted({n for n in given if given.count(n) > 1})
     if twice:                                  # the last would win silently
-        raise SystemExit(f"aukit run: parameter(s) {', '.join(twice)} given more than once; give each once")
+        raise ValueError(f"parameter(s) {', '.join(twice)} given more than once; give each once")
     params = {name: nb.parse_value(value, kinds.get(name)) for name, value in (a.param or [])}
     name = Path(a.notebook).stem
     if a.out and "out_dir" in params and Path(str(params["out_dir"])).resolve() != Path(a.out).resolve():
-        raise SystemExit(f"aukit run: --out {a.out} and -p out_dir {params['out_dir']} disagree; give one")
+        raise ValueError(f"--out {a.out} and -p out_dir {params['out_dir']} disagree; give one")
     out = Path(a.out or params.pop("out_dir", None) or Path("reports") / name)  # -p out_dir works like --out
     metrics = nb.execute(a.notebook, out, params, log=a.log)
     print(f"executed {a.notebook} into {out}; metrics: {len(metrics)} entries")
@@ -293,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reproduce", help="run every paper notebook on SynthAU and write reports/index.md")
     s.add_argument("--only", help="comma-separated slugs, e.g. tas,scc")
     s.add_argument("--preset", choices=["smoke", "quick", "full"], default=None,
-                   help="default: full with a CUDA GPU, quick otherwise; smoke: seconds per notebook (wiring only)")
+                   help="default: full with a CUDA GPU, quick otherwise; smoke: a wiring check of every cell at tiny sizes "
+                        "(on the whole SynthAU tree: minutes on a CPU, not seconds)")
     s.add_argument("--reports", default="reports", help="the folder that gets <paper>/ and index.md (default: reports)")
     s.set_defaults(fn=cmd_reproduce)
 

@@ -180,9 +180,10 @@ def test_relative_paths_are_the_callers_not_the_repositorys(tmp_path, monkeypatc
         nb.execute(tmp_path / "toy.ipynb", tmp_path / "afile", {}, progress=False, html=False)
 
 
-def test_a_parameter_given_twice_or_as_text_lists(calls, tmp_path):
-    with pytest.raises(SystemExit, match="parameter\\(s\\) fold given more than once"):
-        cli.main(["run", "tas", "--out", str(tmp_path), "-p", "fold", "1", "-p", "fold", "3"])
+def test_a_parameter_given_twice_or_as_text_lists(calls, tmp_path, capsys):
+    # exit 2 with the error: prefix, as every other -p mistake (it exited 1 without one)
+    assert cli.main(["run", "tas", "--out", str(tmp_path), "-p", "fold", "1", "-p", "fold", "3"]) == 2
+    assert "aukit run: error: parameter(s) fold given more than once" in capsys.readouterr().err
     cli.main(["run", "tas", "--out", str(tmp_path), "-p", "epochs", "010", "-p", "seeds", "0,1",
               "-p", "variants", "A1, A6"])
     (_, _, params), = calls
