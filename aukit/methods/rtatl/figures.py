@@ -105,7 +105,7 @@ def inpainting_figure(net, data, device, n: int = 6, seed: int = 0):
 def indicator_figure(net, aus):
     """Fig. 7: cosine similarity of the learned AU indicators of the transformer decoder."""
     w = net.backbone.relation.indicators.detach().float().cpu().numpy()
-    return viz.similarity_heatmap(cosine_similarity(w), [f"AU{int(a)}" for a in aus],
+    return viz.similarity_heatmap(cosine_similarity(w), [f"AU{int(a):02d}" for a in aus],
                                   title="AU indicators: cosine similarity")
 
 
