@@ -30,17 +30,23 @@ def _is_numeric(values: np.ndarray, name: str = "") -> bool:
     return np.issubdtype(np.asarray(values).dtype, np.number) and str(name).lower() not in IDENTITY_NAMES
 
 
+def _category_colours(values) -> dict:
+    """{category: colour} in order of first appearance: the same subject keeps one colour in every
+    panel of a figure (the highlighted-subject panel coloured F004 as the subject panel coloured M002)."""
+    cats = list(dict.fromkeys(np.asarray(values).tolist()))
+    return dict(zip(cats, sns.color_palette("bright" if len(cats) <= 10 else "husl", len(cats))))
+
+
 def _scatter(ax, xy, values, name, fig, size):
     if _is_numeric(values, name):  # intensity: light -> dark blue
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap="Blues", s=size, edgecolors="none")
         fig.colorbar(sc, ax=ax, shrink=0.7, label=name)
     else:  # subject identities: bright categorical colours
-        cats = list(dict.fromkeys(np.asarray(values).tolist()))
-        pal = sns.color_palette("bright" if len(cats) <= 10 else "husl", len(cats))
-        for c, col in zip(cats, pal):
+        colours = _category_colours(values)
+        for c, col in colours.items():
             m = np.asarray(values) == c
             ax.scatter(xy[m, 0], xy[m, 1], color=col, s=size, edgecolors="none", label=str(c))
-        if len(cats) <= 12:
+        if len(colours) <= 12:
             ax.legend(fontsize="x-small", markerscale=1.5, frameon=False, loc="best")
 
 
@@ -79,10 +85,9 @@ def tsne_features(features, color_by: Mapping[str, Sequence], *, highlight: Sequ
                 ax = axes[r, -1]
                 ids = colourings[highlight_key]
                 ax.scatter(xy[:, 0], xy[:, 1], color="0.85", s=point_size, edgecolors="none")
-                bright = sns.color_palette("bright", max(len(highlight), 3))
-                bright[1], bright[2] = bright[2], bright[1]  # bright blue and green first, as in TAS Fig. 4
-                for h, col in zip(highlight, bright):
-                    m = ids == h
+                colours = _category_colours(ids)               # as the subject panel beside it
+                for h in highlight:
+                    m, col = ids == h, colours.get(h, "0.3")
                     ax.scatter(xy[m, 0], xy[m, 1], color=col, s=point_size * 1.5, edgecolors="none", label=str(h))
                 ax.legend(fontsize="x-small", frameon=False)
                 ax.set_title(f"{model}: highlighted {highlight_key}" if model else f"highlighted {highlight_key}")
