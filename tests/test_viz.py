@@ -34,8 +34,10 @@ def test_tsne_panels_per_model_and_colouring():
     assert all(len(c.get_offsets()) == 8 for c in coloured)
     assert [t.get_text() for t in panels[-1].get_legend().get_texts()] == ["F001", "M001"]
     # a subject has one colour in every panel (F004 was green in one panel, M002 green in the next)
-    in_subject = {c.get_label(): tuple(c.get_facecolor()[0]) for c in panels[-2].collections}
-    assert all(tuple(c.get_facecolor()[0]) == in_subject[c.get_label()] for c in coloured)
+    fig = viz.tsne_features(RNG.normal(size=(n, 8)), {"subject": color_by["subject"]}, highlight=["M001"])
+    in_subject = {c.get_label(): tuple(c.get_facecolor()[0]) for c in fig.axes[0].collections}
+    _, m001 = fig.axes[1].collections
+    assert tuple(m001.get_facecolor()[0]) == in_subject["M001"]
     with pytest.raises(ValueError, match="differ in length"):
         viz.tsne_features(RNG.normal(size=(10, 4)), {"subject": np.zeros(9)})
     # integer subject ids (DISFA's 1..27) are categories, not a blue scale with a colour bar
