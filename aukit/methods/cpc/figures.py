@@ -45,5 +45,6 @@ def au_distribution(labels: np.ndarray, aus) -> object:
             a.bar(x + (k - 2.5) * width, frac, width, label=f"{k}")
         a.set_xticks(x, [str(au) for au in aus], rotation=45)
         a.set(yscale="log", ylabel="fraction of frames", title="AU intensity distribution (training frames)")
-        a.legend(title="intensity", fontsize=7, ncols=6)
+        a.legend(title="intensity", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                 frameon=False)   # beside the bars: inside, it hid the intensity-0 bars of AU09-AU20
     return fig
