@@ -154,3 +154,10 @@ def test_table1_puts_a_row_beside_the_papers_only_for_the_same_kind_of_data(tmp_
     assert (t1["kind"] == "difference").any() == differenced
     text = (tmp_path / "r" / "tables" / "table1_pretext_topn.md").read_text()
     assert ("different dataset" in text) != differenced
+
+
+def test_summary_of_one_seed_shows_no_spread():
+    """summary(res) showed 'ICC std 0.0' for one seed; metrics.json has null there."""
+    from aukit.methods.cpc.report import summary
+    table = summary(_results(0.02))
+    assert len(table) and table["ICC std"].isna().all() and table["MAE std"].isna().all()

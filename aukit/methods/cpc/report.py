@@ -127,6 +127,6 @@ def summary(res: Results, variants=VARIANTS_2PCT) -> pd.DataFrame:
             continue
         icc = np.array([s[v]["icc"]["avg"] for s in res.per_seed])
         mae = np.array([s[v]["mae"]["avg"] for s in res.per_seed])
-        sd = (lambda a: float(a.std(ddof=1)) if len(a) > 1 else 0.0)
+        sd = (lambda a: float(a.std(ddof=1)) if len(a) > 1 else float("nan"))   # one seed has no spread
         rows[v] = {"ICC mean": icc.mean(), "ICC std": sd(icc), "MAE mean": mae.mean(), "MAE std": sd(mae)}
     return pd.DataFrame.from_dict(rows, orient="index")
