@@ -27,6 +27,7 @@ import numpy as np
 from ..data.imagefile import read_bgr
 
 LEAD_TRIES = 100   # frames tried at a video's start before it counts as unreadable
+MAX_DECLARED = 10 ** 9   # frames a container may declare (a month at 300 frames/s); more is no count at all
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -174,7 +175,7 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
                              "OpenCV can read")
         raise InputError(f"cannot open video {path} (corrupt, empty, or a codec this OpenCV lacks)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    n = declared_frames(cap)
     lead = []                      # frames read to find the first one that decodes (a damaged start)
     for _ in range(min(n, LEAD_TRIES) or LEAD_TRIES):
         lead.append(cap.read())
@@ -215,6 +216,14 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         finally:
             cap.release()
     return gen(), {"kind": k, "fps": fps, "n_frames": -(-n // every), "clock": clock, "frame_bytes": first.nbytes}
+
+
+def declared_frames(cap) -> int:
+    """The frames the container declares; 0 when it declares none. A browser's WebM (MediaRecorder), a
+    streamed MKV and raw H.264 have no count: OpenCV reports -1 or -1.4e17 there, which emptied the
+    start-up read and crashed predict. 0 reads until the stream ends, the progress bar without a total."""
+    n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(n) if 0 < n < MAX_DECLARED else 0
 
 
 class VideoClock:

@@ -1,0 +1,108 @@
+"""`aukit predict` on media as users have it: containers without a frame count, several inputs where
+one fails. Container quirks that cv2.VideoWriter cannot write are simulated by wrapping
+cv2.VideoCapture (ffmpeg is not a dependency)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch.nn as nn
+from skimage import data as skdata
+
+from aukit import deploy
+from aukit.cli import main
+from aukit.predict import frames as F
+from aukit.predict import predict
+from aukit.registry import register_model
+
+AUS = ["AU06", "AU12"]
+NO_COUNT = -1.3835058055282163e+17     # what OpenCV reports for a MediaRecorder WebM or a piped MKV
+REAL_CAPTURE = cv2.VideoCapture
+
+
+@register_model
+def _media_test_net(n_out: int = 2):
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, n_out), nn.Sigmoid())
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    spec = deploy.DeploySpec(model="_media_test_net", policy="tas", size=128, aus=AUS, output="intensity",
+                             dataset="synthau-disfa", method="test")
+    return str(deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _media_test_net(), spec))
+
+
+def _face():
+    return cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def _read(csv):
+    return pd.read_csv(csv, comment="#")
+
+
+def _clip(path, frames: int):
+    """An MJPG clip at 10 fps of the astronaut drifting 2 px a frame."""
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for t in range(frames):
+        vw.write(np.roll(_face(), 2 * t, axis=1))
+    vw.release()
+    return path
+
+
+class _Capture:
+    """cv2.VideoCapture with some properties replaced (``props``: {cv2.CAP_PROP_...: value})."""
+    props: dict = {}
+
+    def __init__(self, path):
+        self.cap = REAL_CAPTURE(path)
+
+    def get(self, prop):
+        return self.props[prop] if prop in self.props else self.cap.get(prop)
+
+    def __getattr__(self, name):
+        return getattr(self.cap, name)
+
+
+def _capture(monkeypatch, **props):
+    """Make predict's reader see the container properties ``props`` (names without CAP_PROP_)."""
+    cls = type("Capture", (_Capture,), {"props": {getattr(cv2, f"CAP_PROP_{k}"): v for k, v in props.items()}})
+    monkeypatch.setattr(F.cv2, "VideoCapture", cls)
+
+
+def test_a_video_without_a_frame_count_is_read_to_its_end(model_path, tmp_path, monkeypatch, capsys):
+    """A browser's WebM declares no count: OpenCV's -1.4e17 emptied the start-up read (IndexError)."""
+    clip = _clip(tmp_path / "webcam.avi", 7)
+    _capture(monkeypatch, FRAME_COUNT=NO_COUNT)
+    frames, info = F.read_frames(clip)
+    assert info["n_frames"] == 0 and [f.index for f in frames] == list(range(7))
+    res = predict(clip, model_path, tmp_path / "out", workers=0, plot=False)
+    assert res.n_frames == 7 and _read(res.csv).frame.tolist() == list(range(1, 8))
+    assert main(["predict", str(clip), "--model", model_path, "--out", str(tmp_path / "cli"), "--workers", "0"]) == 0
+    assert "7frame" in capsys.readouterr().err.replace(" ", "")      # a bar with no total counts what it read
+
+
+def test_one_input_that_fails_is_named_and_the_others_still_run(model_path, tmp_path, monkeypatch, capsys):
+    """Only an unreadable input was caught: any other error in one input stopped every later one."""
+    from aukit.predict import run
+    photos = []
+    for name in ("a", "b", "c"):
+        photos.append(tmp_path / f"{name}.png")
+        cv2.imwrite(str(photos[-1]), _face())
+    real = run.read_frames
+
+    def broken_on_b(path, **kw):
+        if F.Path(path).stem == "b":
+            raise RuntimeError("decoder fell over")
+        return real(path, **kw)
+    monkeypatch.setattr(run, "read_frames", broken_on_b)
+    args = ["predict", *map(str, photos), "--model", model_path, "--out", str(tmp_path / "out"), "--workers", "0",
+            "--no-progress"]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert f"[2/3] {photos[1]} failed: RuntimeError: decoder fell over (AUKIT_DEBUG=1 shows" in err
+    assert "Traceback" not in err
+    assert [p.name for p in sorted((tmp_path / "out").glob("*.csv"))] == ["a.csv", "c.csv"]
+    monkeypatch.setenv("AUKIT_DEBUG", "1")
+    assert main(args) == 3 and "Traceback" in capsys.readouterr().err
