@@ -148,14 +148,33 @@ def cmd_predict(a) -> int:
     except InputError as e:
         print(f"aukit predict: {e}", file=sys.stderr)
         return 2
-    rc = 0
+    todo, rc = _outputs_allowed(a, names)       # before the model loads: a refused input costs nothing
+    if not todo:
+        return rc
     with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
                    max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
                    **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
-        for i, path in enumerate(a.input, 1):
+        for i, path, name in todo:
             where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
-            rc = max(rc, _predict_one(p, a, path, names[i - 1], where))
+            rc = max(rc, _predict_one(p, a, path, name, where))
     return rc
+
+
+def _outputs_allowed(a, names: list[str]) -> tuple[list, int]:
+    """``(number, input, name)`` of the inputs whose outputs may be written to ``--out``, and the exit
+    code so far (2 where an input's outputs would replace a file predict did not write)."""
+    from .predict import InputError
+    from .predict.outdir import check_outputs
+    todo, rc = [], 0
+    for i, (path, name) in enumerate(zip(a.input, names), 1):
+        try:
+            check_outputs(path, Path(a.out), name, plot=True, annotate=a.annotate)
+        except InputError as e:
+            print(f"aukit predict: {f'[{i}/{len(a.input)}] ' if len(a.input) > 1 else ''}{e}", file=sys.stderr)
+            rc = 2
+            continue
+        todo.append((i, path, name))
+    return todo, rc
 
 
 def _predict_one(p, a, path: str, name: str, where: str) -> int:

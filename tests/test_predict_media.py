@@ -106,3 +106,32 @@ def test_one_input_that_fails_is_named_and_the_others_still_run(model_path, tmp_
     assert [p.name for p in sorted((tmp_path / "out").glob("*.csv"))] == ["a.csv", "c.csv"]
     monkeypatch.setenv("AUKIT_DEBUG", "1")
     assert main(args) == 3 and "Traceback" in capsys.readouterr().err
+
+
+def test_outputs_never_replace_a_file_predict_did_not_write(model_path, tmp_path, monkeypatch, capsys):
+    """`predict dup/face.jpg --out dup` wrote the AU plot over the user's dup/face.png (and face.csv)."""
+    from aukit.predict import run
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    cv2.imwrite(str(dup / "face.jpg"), _face())
+    cv2.imwrite(str(dup / "face.png"), np.full((40, 40, 3), 7, np.uint8))       # the user's own picture
+    before = (dup / "face.png").read_bytes()
+    args = ["predict", str(dup / "face.jpg"), "--model", model_path, "--workers", "0", "--no-progress", "--out"]
+
+    class NoModel:                                                             # refused before any work
+        def __init__(self, *a, **kw):
+            raise AssertionError("the model was loaded")
+    with monkeypatch.context() as m:
+        m.setattr(run, "Predictor", NoModel)
+        assert main(args + [str(dup)]) == 2
+    assert f"{dup / 'face.png'} is there and aukit predict did not write it" in capsys.readouterr().err
+    assert (dup / "face.png").read_bytes() == before and not (dup / "face.csv").exists()
+    (dup / "face.csv").write_text("subject,score\n1,2\n")                       # the user's CSV of that name
+    with pytest.raises(F.InputError, match="face.csv is there .*its first line is not predict's header"):
+        predict(dup / "face.jpg", model_path, dup, workers=0, plot=False)
+    out = tmp_path / "out"                                                     # predict's own outputs: replaced
+    for _ in range(2):
+        assert main(args + [str(out), "--annotate"]) == 0
+    assert {p.name for p in out.iterdir()} == {"face.csv", "face.png", "face_annotated.avi"}
+    (out / "face.csv").unlink()                          # a plot whose CSV is gone is no longer known as predict's
+    assert main(args + [str(out)]) == 2

@@ -15,6 +15,7 @@ from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
 from .frames import ChunkReader, InputError, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
+from .outdir import check_outputs
 from .output import PartialRows, annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
@@ -186,7 +187,7 @@ class Predictor:
                              f"it cannot skip frames (frame_step {frame_step})")
         out = Path(out)
         stem = name or input_stem(input)
-        check_outputs(input, out, stem)
+        check_outputs(input, out, stem, plot, annotate_video)
         if smooth > 1 and Path(input).is_dir() and not frames:
             raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
                              "(no time between them); give --frames if it holds one video's frames")
@@ -339,20 +340,6 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
                 frames=frames, frame_step=frame_step)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
-
-
-def check_outputs(input: str | Path, out: Path, stem: str) -> None:
-    """Refuse an output folder that would overwrite the input (``face.png`` predicted into its own
-    folder writes the curves over the photo) or put files among a folder's frames (the next run
-    reads the plot as a photo)."""
-    src = Path(input).resolve()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file, not a folder")
-    if Path(input).is_dir() and out.resolve() == src:
-        raise InputError(f"--out {out} is the input folder: the plot would join its frames; choose another folder")
-    for o in (f"{stem}.csv", f"{stem}.png", f"{stem}_annotated.avi"):
-        if (out / o).resolve() == src:
-            raise InputError(f"--out {out}: {o} would overwrite the input {input}; choose another folder")
 
 
 def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path, fps: float) -> None:
