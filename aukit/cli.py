@@ -215,6 +215,8 @@ def _summary(a, path: str, res, where: str) -> None:
         why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else
                "with --min-face 0, small faces in large frames are not looked for")
         print(f"  no face found; {why}", file=sys.stderr)
+    for note in res.notes:
+        print(f"  {note}", file=sys.stderr)
     for problem in res.problems[:5]:
         print(f"  unreadable {problem}", file=sys.stderr)
     if res.skipped:

@@ -135,3 +135,32 @@ def test_outputs_never_replace_a_file_predict_did_not_write(model_path, tmp_path
     assert {p.name for p in out.iterdir()} == {"face.csv", "face.png", "face_annotated.avi"}
     (out / "face.csv").unlink()                          # a plot whose CSV is gone is no longer known as predict's
     assert main(args + [str(out)]) == 2
+
+
+def _two_people(path, frames: int, swap: int):
+    """Two astronauts side by side (1024x512); the right one dimmed (the detector scores it lower) until
+    frame ``swap``, the left one from there."""
+    face = _face()
+    dim = (face * 0.5 + 64).astype(np.uint8)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1024, 512))
+    for t in range(frames):
+        vw.write(np.concatenate([face, dim] if t < swap else [dim, face], axis=1))
+    vw.release()
+    return path
+
+
+@pytest.mark.parametrize("workers", [0, 1])           # in-process, and over chunks a worker tracks apart
+def test_one_face_a_frame_follows_the_person_and_says_others_were_seen(model_path, tmp_path, workers, capsys):
+    """--max-faces 1 took the best-scoring face at every detection: with two people in view the rows
+    switched person as their scores crossed. The face followed is kept while it is in view."""
+    clip = _two_people(tmp_path / "two.avi", 20, swap=8)
+    res = predict(clip, model_path, tmp_path / "out", workers=workers, plot=False, chunk=5)
+    df = _read(res.csv)
+    assert len(df) == 20 and df.success.all() and (df.face_id == 0).all()
+    assert (df.face_x < 512).all()                              # the left person throughout
+    note = "faces seen in 15 of 20 frames; kept one face, followed while in view (--max-faces 2 keeps 2"
+    assert res.notes[0].startswith(f"2 or more {note}")     # the dim one is found from frame 6 (MJPG's scores)
+    assert f"# {res.notes[0]}" in res.csv.read_text()
+    assert main(["predict", str(clip), "--model", model_path, "--out", str(tmp_path / "cli"), "--workers", "0",
+                 "--no-progress"]) == 0
+    assert note in capsys.readouterr().err

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
+from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FaceIds, FacePipeline, FollowOne
 from .frames import ChunkReader, InputError, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
@@ -38,6 +38,7 @@ class PredictResult:
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
     problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
     skipped: list = field(default_factory=list)   # a folder's files that are not images (by suffix) and subfolders ('x/')
+    notes: list = field(default_factory=list)     # what the user should know (also in the CSV header)
 
     def read(self):
         """The CSV as a DataFrame (its ``#`` header lines skipped)."""
@@ -235,6 +236,7 @@ class Predictor:
 
         partial = PartialRows(out / f"{stem}.partial.csv", input)
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
+        one = FollowOne(follow=consecutive(info["kind"], frames)) if self.max_faces == 1 else None
         photos = not consecutive(info["kind"], frames)   # unrelated pictures: no identity carried between them
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
         try:
@@ -244,7 +246,9 @@ class Predictor:
                 stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                if photos:                            # each photo's faces 0, 1, ... by detection score
+                if one is not None:                   # the face followed, or each photo's best-scoring one
+                    one.keep(item[1])
+                elif photos:                          # each photo's faces 0, 1, ... by detection score
                     for faces in item[1]:
                         for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
                             r.face = k
@@ -302,6 +306,8 @@ class Predictor:
                   f"smooth={smooth}",
                   f"frames={n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
+        notes = [crowded_note(one.crowded, n_frames, photos)] if one is not None and one.crowded else []
+        header += notes
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
         if net.context and photos:
@@ -324,7 +330,7 @@ class Predictor:
             fig.savefig(png, dpi=110)
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
-                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped)
+                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped, notes)
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
@@ -340,6 +346,14 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
                 frames=frames, frame_step=frame_step)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
+
+
+def crowded_note(crowded: int, n_frames: int, photos: bool) -> str:
+    """What the CSV header and the summary say when --max-faces 1 saw several faces."""
+    unit = "images" if photos else "frames"
+    kept = "the best-scoring face of each" if photos else "one face, followed while in view"
+    return (f"{FOLLOW_TRACKS} or more faces seen in {crowded} of {n_frames} {unit}; kept {kept} "
+            f"(--max-faces {FOLLOW_TRACKS} keeps {FOLLOW_TRACKS}, each tracked)")
 
 
 def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path, fps: float) -> None:
