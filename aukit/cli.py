@@ -162,9 +162,15 @@ def cmd_predict(a) -> int:
 
 def _outputs_allowed(a, names: list[str]) -> tuple[list, int]:
     """``(number, input, name)`` of the inputs whose outputs may be written to ``--out``, and the exit
-    code so far (2 where an input's outputs would replace a file predict did not write)."""
+    code so far (2 where an input's outputs would replace a file predict did not write, or none where
+    ``--out`` cannot be written)."""
     from .predict import InputError
-    from .predict.outdir import check_outputs
+    from .predict.outdir import check_outputs, check_writable
+    try:
+        check_writable(Path(a.out))
+    except InputError as e:
+        print(f"aukit predict: {e}", file=sys.stderr)
+        return [], 2
     todo, rc = [], 0
     for i, (path, name) in enumerate(zip(a.input, names), 1):
         try:

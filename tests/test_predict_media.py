@@ -164,3 +164,33 @@ def test_one_face_a_frame_follows_the_person_and_says_others_were_seen(model_pat
     assert main(["predict", str(clip), "--model", model_path, "--out", str(tmp_path / "cli"), "--workers", "0",
                  "--no-progress"]) == 0
     assert note in capsys.readouterr().err
+
+
+def test_an_out_that_cannot_be_written_is_one_line_before_any_work(model_path, tmp_path, monkeypatch, capsys):
+    """A read-only --out gave chained tracebacks after the model and the workers had started, the
+    partial rows' clean-up raising a second error over the first."""
+    import tempfile
+
+    from aukit.predict import run
+    from aukit.predict.output import PartialRows
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), _face())
+    (tmp_path / "a_file").write_text("")
+    args = ["predict", str(photo), "--model", model_path, "--workers", "0", "--no-progress", "--out"]
+
+    def read_only(*a, **kw):
+        raise OSError(30, "Read-only file system")
+    with monkeypatch.context() as m:
+        m.setattr(run, "Predictor", None)                   # not reached: nothing starts
+        assert main(args + [str(tmp_path / "a_file" / "out")]) == 2
+        assert capsys.readouterr().err.strip() == f"aukit predict: --out {tmp_path / 'a_file' / 'out'} cannot be " \
+                                                  "written: Not a directory"
+        m.setattr(tempfile, "TemporaryFile", read_only)
+        assert main(args + [str(tmp_path / "ro")]) == 2
+        assert "cannot be written: Read-only file system" in capsys.readouterr().err
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    with pytest.raises(F.InputError, match="cannot be written: Read-only"):     # the Python call: before reading
+        predict(photo, model_path, tmp_path / "ro", workers=0)
+    rows = PartialRows(tmp_path / "ro" / "x.partial.csv", photo)
+    monkeypatch.setattr(F.Path, "unlink", read_only)
+    assert rows.close(keep=False) is None                   # a second error would hide the first

@@ -46,3 +46,16 @@ def check_outputs(input: str | Path, out: Path, stem: str, plot: bool = True, an
             why = "its first line is not predict's header" if csv else f"no predict CSV {stem}.csv beside it"
             raise InputError(f"--out {out}: {path} is there and aukit predict did not write it ({why}); "
                              f"predicting {input} would replace it: choose another folder or move the file")
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` and write a file into it, so that a read-only disk or a folder without permission
+    is one line before any work, not tracebacks after the model and the workers have started."""
+    import tempfile
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".aukit-probe-"):
+            pass
+    except OSError as e:
+        raise InputError(f"--out {out} cannot be written: {e.strerror or e}") from None

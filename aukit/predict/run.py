@@ -15,7 +15,7 @@ from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FaceIds, FacePipeline, Fo
 from .frames import ChunkReader, InputError, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
-from .outdir import check_outputs
+from .outdir import check_outputs, check_writable
 from .output import PartialRows, annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
@@ -189,11 +189,11 @@ class Predictor:
         out = Path(out)
         stem = name or input_stem(input)
         check_outputs(input, out, stem, plot, annotate_video)
+        check_writable(out)
         if smooth > 1 and Path(input).is_dir() and not frames:
             raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
                              "(no time between them); give --frames if it holds one video's frames")
         frames_iter, info = read_frames(input, every=frame_step)
-        out.mkdir(parents=True, exist_ok=True)
         aus = list(spec.aus)
         every = detect_every_for(info["kind"], self.detect_every, frames)
         history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
