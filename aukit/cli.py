@@ -151,13 +151,30 @@ def cmd_predict(a) -> int:
     todo, rc = _outputs_allowed(a, names)       # before the model loads: a refused input costs nothing
     if not todo:
         return rc
-    with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
-                   max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
-                   **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
-        for i, path, name in todo:
-            where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
-            rc = max(rc, _predict_one(p, a, path, name, where))
+    p, done = None, []
+    try:
+        with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
+                       max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
+                       **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
+            for i, path, name in todo:
+                where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
+                done.append(path)
+                rc = max(rc, _predict_one(p, a, path, name, where))
+    except KeyboardInterrupt:                   # Ctrl-C or SIGTERM: say what is left, and only that
+        _interrupted(p, done)
+        return 130
     return rc
+
+
+def _interrupted(p, started: list[str]) -> None:
+    """The line ``aukit predict`` ends with when stopped: which input it was in and what that input left."""
+    if p is None or not started:
+        print("aukit predict: interrupted while loading the model; nothing was written", file=sys.stderr)
+        return
+    before = f" ({len(started) - 1} input(s) before it finished, named above)" if len(started) > 1 else ""
+    left = (f"it left {', '.join(map(str, p.left))}" if p.left else
+            "it left nothing of that input (stopped before its first rows)")
+    print(f"aukit predict: interrupted in {started[-1]}; {left}{before}", file=sys.stderr)
 
 
 def _outputs_allowed(a, names: list[str]) -> tuple[list, int]:

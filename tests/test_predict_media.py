@@ -194,3 +194,41 @@ def test_an_out_that_cannot_be_written_is_one_line_before_any_work(model_path, t
     rows = PartialRows(tmp_path / "ro" / "x.partial.csv", photo)
     monkeypatch.setattr(F.Path, "unlink", read_only)
     assert rows.close(keep=False) is None                   # a second error would hide the first
+
+
+def test_an_interrupted_rerun_leaves_the_finished_outputs_whole(model_path, tmp_path, monkeypatch, capsys):
+    """The annotated video was written to its final name: Ctrl-C in a re-run left the old CSV and plot
+    beside a new, cut-off video. And stopped before its first batch, predict said that what it left was
+    named above: nothing was."""
+    from aukit.predict import run
+    clip, out = _clip(tmp_path / "clip.avi", 12), tmp_path / "out"
+    kw = dict(workers=0, annotate_video=True, batch=2, chunk=2)
+    predict(clip, model_path, out, **kw)
+    whole = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(whole) == {"clip.csv", "clip.png", "clip_annotated.avi"}
+    infer, calls = run._infer, []
+
+    def stop_on(n):
+        def fn(*a, **k):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return infer(*a, **k)
+        return fn
+    monkeypatch.setattr(run, "_infer", stop_on(3))
+    with pytest.raises(KeyboardInterrupt):
+        predict(clip, model_path, out, **kw)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in whole} == whole     # untouched
+    assert {p.name for p in out.iterdir()} - set(whole) == {"clip.partial.csv", "clip_annotated.partial.avi"}
+    assert "their annotated frames in" in capsys.readouterr().err
+    monkeypatch.setattr(run, "_infer", infer)
+    predict(clip, model_path, out, **kw)                   # finished: the partial files go
+    assert {p.name for p in out.iterdir()} == set(whole)
+    calls.clear()
+    monkeypatch.setattr(run, "_infer", stop_on(1))
+    args = ["predict", str(clip), "--model", model_path, "--out", str(tmp_path / "new"), "--workers", "0",
+            "--no-progress"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted in {clip}; it left nothing of that input (stopped before its first rows)" in err
+    assert "named above" not in err and list((tmp_path / "new").iterdir()) == []

@@ -12,7 +12,7 @@ MARK = "# aukit predict: input="    # the first line of every CSV predict writes
 def planned(stem: str, plot: bool = True, annotate: bool = True) -> list[str]:
     """The names one input's run writes into the output folder (the CSVs first)."""
     return ([f"{stem}.csv", f"{stem}.partial.csv"] + ([f"{stem}.png"] if plot else [])
-            + ([f"{stem}_annotated.avi"] if annotate else []))
+            + ([f"{stem}_annotated{s}.avi" for s in ("", ".part", ".partial")] if annotate else []))
 
 
 def written_by_predict(csv: Path) -> bool:

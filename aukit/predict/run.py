@@ -39,6 +39,7 @@ class PredictResult:
     problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
     skipped: list = field(default_factory=list)   # a folder's files that are not images (by suffix) and subfolders ('x/')
     notes: list = field(default_factory=list)     # what the user should know (also in the CSV header)
+    video: Path | None = None       # the annotated video (annotate_video)
 
     def read(self):
         """The CSV as a DataFrame (its ``#`` header lines skipped)."""
@@ -155,6 +156,7 @@ class Predictor:
         self.min_face = min_face
         self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc, max_faces=max_faces,
                                  min_face=min_face)     # detect_every: given per input to stream()
+        self.left: list[Path] = []                   # what the last call left when it stopped early
         self.startup_s = time.perf_counter() - t0
 
     def __enter__(self) -> "Predictor":
@@ -180,6 +182,7 @@ class Predictor:
         ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``)."""
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
+        self.left = []                                # what this call leaves if stopped (the CLI names it)
         net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
         if frame_step < 1:
             raise ValueError(f"frame_step must be at least 1, got {frame_step}")
@@ -232,9 +235,10 @@ class Predictor:
             bar.update(len(frames))
             if annotate_video:
                 _annotate_block(video, frames, [len(fl) for fl in per_frame], df, aus,
-                                out / f"{stem}_annotated.avi", info["fps"] / frame_step)   # plays in real time
+                                avi_part, info["fps"] / frame_step)   # plays in real time
 
         partial = PartialRows(out / f"{stem}.partial.csv", input)
+        avi_part = out / f"{stem}_annotated.part.avi"   # renamed when whole, as the CSV is
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
         one = FollowOne(follow=consecutive(info["kind"], frames)) if self.max_faces == 1 else None
         photos = not consecutive(info["kind"], frames)   # unrelated pictures: no identity carried between them
@@ -268,16 +272,18 @@ class Predictor:
                 flush()
         except BaseException:                         # Ctrl-C, SIGTERM, a failure: the rows so far stay on disk
             kept = partial.close(keep=True)
+            self.left = [p for p in (kept, _end_video(video, avi_part, out / f"{stem}_annotated.partial.avi")) if p]
             if kept:
                 print(f"[aukit] {stem}: stopped after {n_frames} frames; the {partial.rows} rows predicted so far "
-                      f"are in {kept}", file=sys.stderr)
+                      f"are in {kept}" + (f", their annotated frames in {self.left[1]}" if len(self.left) > 1 else ""),
+                      file=sys.stderr)
             raise
         finally:
             results.close()                           # an early exit: the chunks still in the workers are dropped
             reader.close()
             bar.close()
             if video.get("writer"):
-                video["writer"].release()
+                video.pop("writer").release()
         stages["decode_s"] = reader.busy_s
         t_write = time.perf_counter()
         if progress and n_frames > 10_000:            # an hour's CSV and figure take a minute or two
@@ -322,6 +328,8 @@ class Predictor:
                           + (", ..." if len(skipped) > MAX_PROBLEMS else ""))
         csv = write_csv(df, out / f"{stem}.csv", header)
         partial.close(keep=False)
+        avi = _end_video(video, avi_part, out / f"{stem}_annotated.avi")
+        (out / f"{stem}_annotated.partial.avi").unlink(missing_ok=True)     # an interrupted run's, now replaced
         png = None
         if plot:
             title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
@@ -330,7 +338,8 @@ class Predictor:
             fig.savefig(png, dpi=110)
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
-                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped, notes)
+                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped, notes,
+                             avi)
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
@@ -354,6 +363,20 @@ def crowded_note(crowded: int, n_frames: int, photos: bool) -> str:
     kept = "the best-scoring face of each" if photos else "one face, followed while in view"
     return (f"{FOLLOW_TRACKS} or more faces seen in {crowded} of {n_frames} {unit}; kept {kept} "
             f"(--max-faces {FOLLOW_TRACKS} keeps {FOLLOW_TRACKS}, each tracked)")
+
+
+def _end_video(video: dict, part: Path, to: Path) -> Path | None:
+    """The annotated video written to ``part`` closed and renamed ``to`` (returned); None when none was
+    written or it could not be renamed (this runs while an interrupt is on its way: it never raises)."""
+    try:
+        if video.get("writer"):
+            video.pop("writer").release()
+        if part.exists():
+            os.replace(part, to)
+            return to
+    except OSError:
+        pass
+    return None
 
 
 def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path, fps: float) -> None:
