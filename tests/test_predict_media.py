@@ -232,3 +232,29 @@ def test_an_interrupted_rerun_leaves_the_finished_outputs_whole(model_path, tmp_
     err = capsys.readouterr().err
     assert f"interrupted in {clip}; it left nothing of that input (stopped before its first rows)" in err
     assert "named above" not in err and list((tmp_path / "new").iterdir()) == []
+
+
+class _Times:
+    """A capture whose position (CAP_PROP_POS_MSEC) reads the given times in turn."""
+
+    def __init__(self, ms):
+        self.ms = iter(ms)
+
+    def get(self, prop):
+        return next(self.ms)
+
+
+def test_container_times_that_go_back_or_repeat_are_not_passed_on(model_path, tmp_path, monkeypatch):
+    """86 of 150 container times repeated and the CSV had them; from the first that goes back or
+    repeats the clock counts frames / fps, and the header and the result say so."""
+    clock = F.VideoClock(_Times([0.0, 100.0, 200.0, 200.0, 150.0, 900.0]), fps=10)
+    assert [clock.stamp(i, True) for i in range(6)] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert clock.source == "container+index/fps" and "repeat at frame 4:" in clock.note
+    fine = F.VideoClock(_Times([0.0, 100.0, 700.0]), fps=5)
+    assert [fine.stamp(0, True), fine.stamp(1, True), fine.stamp(2, False), fine.stamp(3, True)] == \
+        pytest.approx([0.0, 0.1, 0.3, 0.7]) and fine.source == "container" and not fine.note
+    clip = _clip(tmp_path / "muxed.avi", 6)
+    _capture(monkeypatch, POS_MSEC=100.0)                     # every frame at 0.1 s
+    res = predict(clip, model_path, tmp_path / "out", workers=0, plot=False)
+    assert _read(res.csv).timestamp.tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    assert "timestamps=container+index/fps" in res.csv.read_text() and "repeat at frame 2" in res.notes[0]

@@ -313,6 +313,7 @@ class Predictor:
                   f"frames={n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
         notes = [crowded_note(one.crowded, n_frames, photos)] if one is not None and one.crowded else []
+        notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
         header += notes
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
