@@ -53,6 +53,8 @@ def check_writable(out: Path) -> None:
     is one line before any work, not tracebacks after the model and the workers have started."""
     import tempfile
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out, prefix=".aukit-probe-"):
