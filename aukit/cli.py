@@ -231,9 +231,10 @@ def _summary(a, path: str, res, where: str) -> None:
     """The lines ``aukit predict`` prints for one input it predicted."""
     found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
              f"{res.n_faces} faces found (up to {a.max_faces} a frame)")
-    print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), {found} "
+    frames = f"{res.n_frames} frame{'' if res.n_frames == 1 else 's'}"
+    print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found} "
           f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
-          f"\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
+          f"\n  {res.csv}" + "".join(f"\n  {p}" for p in (res.png, res.video) if p))
     if res.n_faces == 0 and res.n_frames > res.unreadable:
         why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else
                "with --min-face 0, small faces in large frames are not looked for")
