@@ -139,7 +139,8 @@ def _at_least_one(text: str) -> int:
 
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
-    had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too)."""
+    had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too),
+    3 when one failed with an error (the others still run; AUKIT_DEBUG=1 prints its traceback)."""
     from .predict import InputError, Predictor
     from .predict.frames import output_names
     try:
@@ -147,37 +148,106 @@ def cmd_predict(a) -> int:
     except InputError as e:
         print(f"aukit predict: {e}", file=sys.stderr)
         return 2
-    rc = 0
-    with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
-                   max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
-                   **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
-        for i, path in enumerate(a.input, 1):
-            where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
-            try:
-                res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
-                        frames=a.frames, name=names[i - 1], frame_step=a.frame_step)
-            except InputError as e:
-                print(f"aukit predict: {where}{e}", file=sys.stderr)
-                rc = 2
-                continue
-            found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
-                     f"{res.n_faces} faces found (up to {a.max_faces} a frame)")
-            print(f"{where}{path}: {res.n_frames} frames ({res.unreadable} unreadable), {found} "
-                  f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
-                  f"\n  {res.csv}" + (f"\n  {res.png}" if res.png else ""))
-            if res.n_faces == 0 and res.n_frames > res.unreadable:
-                why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else
-                       "with --min-face 0, small faces in large frames are not looked for")
-                print(f"  no face found; {why}", file=sys.stderr)
-            for problem in res.problems[:5]:
-                print(f"  unreadable {problem}", file=sys.stderr)
-            if res.skipped:
-                subs = [n for n in res.skipped if n.endswith("/")]
-                hint = f" (give subfolders as inputs, {path}/*/, to predict them)" if subs else ""
-                print(f"  skipped {len(res.skipped)} file(s) or folder(s) that are not images: "
-                      f"{', '.join(res.skipped[:5])}" + (", ..." if len(res.skipped) > 5 else "") + hint, file=sys.stderr)
-            rc = max(rc, 0 if res.n_faces > 0 else 2 if res.unreadable == res.n_frames else 1)
+    todo, rc = _outputs_allowed(a, names)       # before the model loads: a refused input costs nothing
+    if not todo:
+        return rc
+    p, done = None, []
+    try:
+        with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
+                       max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
+                       **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
+            for i, path, name in todo:
+                where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
+                done.append(path)
+                rc = max(rc, _predict_one(p, a, path, name, where))
+    except KeyboardInterrupt:                   # Ctrl-C or SIGTERM: say what is left, and only that
+        _interrupted(p, done)
+        return 130
     return rc
+
+
+def _interrupted(p, started: list[str]) -> None:
+    """The line ``aukit predict`` ends with when stopped: which input it was in and what that input left."""
+    if p is None or not started:
+        print("aukit predict: interrupted while loading the model; nothing was written", file=sys.stderr)
+        return
+    before = f" ({len(started) - 1} input(s) before it finished, named above)" if len(started) > 1 else ""
+    left = (f"it left {', '.join(map(str, p.left))}" if p.left else
+            "it left nothing of that input (stopped before its first rows)")
+    print(f"aukit predict: interrupted in {started[-1]}; {left}{before}", file=sys.stderr)
+
+
+def _outputs_allowed(a, names: list[str]) -> tuple[list, int]:
+    """``(number, input, name)`` of the inputs whose outputs may be written to ``--out``, and the exit
+    code so far (2 where an input's outputs would replace a file predict did not write, or none where
+    ``--out`` cannot be written)."""
+    from .predict import InputError
+    from .predict.outdir import check_outputs, check_writable
+    try:
+        check_writable(Path(a.out))
+    except InputError as e:
+        print(f"aukit predict: {e}", file=sys.stderr)
+        return [], 2
+    todo, rc = [], 0
+    for i, (path, name) in enumerate(zip(a.input, names), 1):
+        try:
+            check_outputs(path, Path(a.out), name, plot=True, annotate=a.annotate)
+        except InputError as e:
+            print(f"aukit predict: {f'[{i}/{len(a.input)}] ' if len(a.input) > 1 else ''}{e}", file=sys.stderr)
+            rc = 2
+            continue
+        todo.append((i, path, name))
+    return todo, rc
+
+
+def _predict_one(p, a, path: str, name: str, where: str) -> int:
+    """One input of ``aukit predict``: its summary, and its exit code. An error other than an unreadable
+    input is named with the input, one line (AUKIT_DEBUG=1: the traceback too), and the next input runs;
+    a worker pool that died stops the call (every later input would fail the same way)."""
+    import os
+    import traceback
+
+    from .predict import InputError
+    from .workers import WorkerError
+    try:
+        res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
+                frames=a.frames, name=name, frame_step=a.frame_step)
+    except InputError as e:
+        print(f"aukit predict: {where}{e}", file=sys.stderr)
+        return 2
+    except WorkerError:
+        raise
+    except Exception as e:                        # noqa: BLE001 - named for this input; the others still run
+        if os.environ.get("AUKIT_DEBUG"):
+            traceback.print_exc()
+        print(f"aukit predict: {where}{path} failed: {type(e).__name__}: {e}"
+              + ("" if os.environ.get("AUKIT_DEBUG") else " (AUKIT_DEBUG=1 shows the traceback)"), file=sys.stderr)
+        return 3
+    _summary(a, path, res, where)
+    return 0 if res.n_faces > 0 else 2 if res.unreadable == res.n_frames else 1
+
+
+def _summary(a, path: str, res, where: str) -> None:
+    """The lines ``aukit predict`` prints for one input it predicted."""
+    found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
+             f"{res.n_faces} faces found (up to {a.max_faces} a frame)")
+    frames = f"{res.n_frames} frame{'' if res.n_frames == 1 else 's'}"
+    print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found} "
+          f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
+          f"\n  {res.csv}" + "".join(f"\n  {p}" for p in (res.png, res.video) if p))
+    if res.n_faces == 0 and res.n_frames > res.unreadable:
+        why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else
+               "with --min-face 0, small faces in large frames are not looked for")
+        print(f"  no face found; {why}", file=sys.stderr)
+    for note in res.notes:
+        print(f"  {note}", file=sys.stderr)
+    for problem in res.problems[:5]:
+        print(f"  unreadable {problem}", file=sys.stderr)
+    if res.skipped:
+        subs = [n for n in res.skipped if n.endswith("/")]
+        hint = f" (give subfolders as inputs, {path}/*/, to predict them)" if subs else ""
+        print(f"  skipped {len(res.skipped)} file(s) or folder(s) that are not images: "
+              f"{', '.join(res.skipped[:5])}" + (", ..." if len(res.skipped) > 5 else "") + hint, file=sys.stderr)
 
 
 def cmd_train(a) -> int:

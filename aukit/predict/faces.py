@@ -29,6 +29,9 @@ from . import shm
 _ALIGNER = None
 TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
 MIN_FACE = 100      # px, the smallest dlib face box predict looks for at any resolution (FaceAligner)
+FOLLOW_TRACKS = 2   # faces tracked for --max-faces 1, so the one kept can be followed while another is in view
+FOLLOW_RATIO = 0.5  # ... each scoring at least this share of the best (choice: a false detection beside a face
+#   scored 0.002-0.04 against 1.2-1.5 on the astronaut; two similar faces 0.15 and 0.19)
 
 
 @dataclass
@@ -93,39 +96,6 @@ def tracked_box(lm: np.ndarray, rel, shape) -> tuple[int, int, int, int]:
             int(round(min(W - 1, x1 + rel[2] * w))), int(round(min(H - 1, y1 + rel[3] * h))))
 
 
-def process_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC) -> list[FaceResult]:
-    """Run on one chunk (list of BGR arrays, as OpenCV decodes them, or None) in a worker. The
-    landmarks do not depend on the channel order; the detector's input and the aligned crop are
-    turned to RGB (the warp is per channel, so converting the crop equals warping an RGB frame)."""
-    a = _ALIGNER
-    out, prev_lm, conf, ref, rel = [], None, 0.0, None, None
-    for j, img in enumerate(images):
-        if img is None:
-            out.append(FaceResult(False))
-            prev_lm = None
-            continue
-        detect, lost = prev_lm is None or j % max(1, detect_every) == 0, False
-        if not detect:
-            lm, aligned, box = _fit(img, tracked_box(prev_lm, rel, img.shape), rel)
-            if track_ncc > 0:
-                sig = signature(aligned)
-                detect = lost = sig is None or ref is None or float(sig @ ref) < track_ncc
-        if detect:
-            box, score = a.detect(img, bgr=True)
-            if box is None:
-                out.append(FaceResult(False, redetected=lost))
-                prev_lm = None
-                continue
-            conf = score
-            lm, aligned, box = _fit(img, box)
-            rel = box_relation(lm, box)
-            ref = signature(aligned) if track_ncc > 0 else None
-        l, t, r, b = box
-        out.append(FaceResult(True, (l, t, r - l, b - t), conf, lm, aligned, redetected=lost))
-        prev_lm = lm
-    return out
-
-
 def iou(a: tuple, b: tuple) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -139,46 +109,73 @@ SAME_FACE_IOU = 0.3   # a detection continues the track whose last box it overla
 
 
 def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
-                  max_faces: int = 2) -> list[list[FaceResult]]:
-    """:func:`process_chunk` for up to ``max_faces`` faces a frame: per frame the list of its
-    faces (ids local to the chunk, see :class:`FaceIds`), or ``[FaceResult(False)]`` when it
-    has none. Every face is tracked and checked as in :func:`process_chunk`; when one track
-    fails, or on every ``detect_every``-th frame, the detector runs and each detection takes
-    the id of the previous frame's face it overlaps most (IoU >= 0.3), or a new one."""
-    a = _ALIGNER
-    out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf)
+                  max_faces: int = 2, want: int | None = None, keep_ratio: float = 0.0) -> list[list[FaceResult]]:
+    """Up to ``max_faces`` faces a frame of one chunk (BGR arrays, as OpenCV decodes them, or None), in a
+    worker: per frame the list of its faces (ids local to the chunk, see :class:`FaceIds`), or
+    ``[FaceResult(False)]`` when it has none. The detector runs on the chunk's first frame and every
+    ``detect_every``-th; between, each face's landmarks are refitted in its last box and checked (NCC of
+    its aligned crop with the last detected one's, ``track_ncc``). When one track fails, the detector
+    runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3),
+    or a new one. ``want``: faces the detector's second, closer look is for (default ``max_faces``;
+    see ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
+    are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
+    channel order; the detector's input and the aligned crop are turned to RGB."""
+    out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf, rel)
     for j, img in enumerate(images):
         if img is None:
             out.append([FaceResult(False)])
             tracks = []
             continue
         faces, lost = [], False
-        detect = not tracks or j % max(1, detect_every) == 0
-        if not detect:
-            for tr in tracks:
-                lm, aligned, (l, t, r, b) = _fit(img, tracked_box(tr["lm"], tr["rel"], img.shape), tr["rel"])
-                sig = signature(aligned) if track_ncc > 0 else None
-                if track_ncc > 0 and (sig is None or tr["ref"] is None or float(sig @ tr["ref"]) < track_ncc):
-                    lost = detect = True
-                    break
-                tr.update(lm=lm, box=(l, t, r - l, b - t))
-                faces.append(FaceResult(True, tr["box"], tr["conf"], lm, aligned, face=tr["face"]))
-        if detect:
-            faces, new, taken = [], [], set()
-            for (l, t, r, b), score in a.detect_all(img, bgr=True, want=max_faces)[:max_faces]:
-                box = (l, t, r - l, b - t)
-                lm, aligned, _ = _fit(img, (l, t, r, b))
-                over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
-                best = max(over, default=(0.0, None))
-                face = best[1] if best[0] >= SAME_FACE_IOU else next_id
-                next_id = max(next_id, face + 1)
-                taken.add(face)
-                new.append(dict(face=face, lm=lm, box=box, conf=score, rel=box_relation(lm, (l, t, r, b)),
-                                ref=signature(aligned) if track_ncc > 0 else None))
-                faces.append(FaceResult(True, box, score, lm, aligned, redetected=lost, face=face))
-            tracks = new
+        if tracks and j % max(1, detect_every):
+            faces = _follow(img, tracks, track_ncc)
+            lost = len(faces) < len(tracks)
+        if not tracks or lost or j % max(1, detect_every) == 0:
+            found = _detect(img, max_faces, want or max_faces, keep_ratio)
+            tracks, faces, next_id = _assign(img, found, tracks, next_id, track_ncc)
+            for r in faces:
+                r.redetected = lost
         out.append(sorted(faces, key=lambda f: f.face) or [FaceResult(False, redetected=lost)])
     return out
+
+
+def _detect(img, max_faces: int, want: int, keep_ratio: float) -> list:
+    """The detector's best ``max_faces`` faces, ``(box, score)``, those scoring under ``keep_ratio`` of
+    the best one left out."""
+    found = _ALIGNER.detect_all(img, bgr=True, want=want)[:max_faces]
+    return [(box, score) for box, score in found if score >= keep_ratio * found[0][1]] if found else []
+
+
+def _follow(img, tracks: list[dict], track_ncc: float) -> list[FaceResult]:
+    """Each track's face refitted in its last box, updated in place, up to the first whose crop fails
+    the check (``track_ncc``): the frame is then detected afresh."""
+    faces = []
+    for tr in tracks:
+        lm, aligned, (l, t, r, b) = _fit(img, tracked_box(tr["lm"], tr["rel"], img.shape), tr["rel"])
+        sig = signature(aligned) if track_ncc > 0 else None
+        if track_ncc > 0 and (sig is None or tr["ref"] is None or float(sig @ tr["ref"]) < track_ncc):
+            break
+        tr.update(lm=lm, box=(l, t, r - l, b - t))
+        faces.append(FaceResult(True, tr["box"], tr["conf"], lm, aligned, face=tr["face"]))
+    return faces
+
+
+def _assign(img, found: list, tracks: list[dict], next_id: int, track_ncc: float):
+    """``(tracks, faces, next_id)`` of the detections ``found``: each takes the id of the previous
+    frame's face it overlaps most (IoU >= 0.3), or a new one."""
+    new, faces, taken = [], [], set()
+    for (l, t, r, b), score in found:
+        box = (l, t, r - l, b - t)
+        lm, aligned, _ = _fit(img, (l, t, r, b))
+        over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
+        best = max(over, default=(0.0, None))
+        face = best[1] if best[0] >= SAME_FACE_IOU else next_id
+        next_id = max(next_id, face + 1)
+        taken.add(face)
+        new.append(dict(face=face, lm=lm, box=box, conf=score, rel=box_relation(lm, (l, t, r, b)),
+                        ref=signature(aligned) if track_ncc > 0 else None))
+        faces.append(FaceResult(True, box, score, lm, aligned, face=face))
+    return new, faces, next_id
 
 
 class FaceIds:
@@ -207,16 +204,50 @@ class FaceIds:
             self.last = [(r.face, r.box) for r in per_frame[-1] if r.success]
 
 
+class FollowOne:
+    """``--max-faces 1``: one face a frame, the same person while they are in view. The workers track up to
+    :data:`FOLLOW_TRACKS` faces, linked over chunks by :class:`FaceIds`; the face followed is kept while it
+    is there, and the best-scoring one is taken only when it is gone (taking the best-scoring one at every
+    detection switched between two people every few frames). ``follow`` False (photos): each picture's
+    best-scoring face. ``crowded``: frames where more faces were seen than kept."""
+
+    def __init__(self, follow: bool = True):
+        self.ids, self.follow, self.id, self.crowded = FaceIds(), follow, None, 0
+
+    def keep(self, per_frame: list[list[FaceResult]]) -> None:
+        """Each frame's faces cut to the one kept (id 0), in place."""
+        if self.follow:
+            self.ids.link(per_frame)
+        for i, faces in enumerate(per_frame):
+            found = [r for r in faces if r.success]
+            self.crowded += len(found) > 1
+            if not found:
+                self.id = None
+                per_frame[i] = faces[:1]
+                continue
+            pick = next((r for r in found if self.follow and r.face == self.id), None)
+            if pick is None:
+                pick = max(found, key=lambda r: r.confidence)
+                pick.redetected |= self.follow and self.id is not None   # another person: a new sequence
+                self.id = pick.face
+            pick.face = 0
+            per_frame[i] = [pick]
+
+
+def tracked(max_faces: int) -> int:
+    """Faces the workers track a frame for ``--max-faces``."""
+    return FOLLOW_TRACKS if max_faces == 1 else max_faces
+
+
 def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC,
                     max_faces: int = 1) -> list[list[FaceResult]]:
-    """The faces of each frame of a chunk (:func:`process_chunk` for ``max_faces`` 1, each
-    result a list of one; else :func:`process_faces`), sent as a list of images or as a
-    :class:`shm.Layout`: then the frames are read from the block and the aligned crops written
-    back into it, ``max_faces`` slots a frame."""
+    """:func:`process_faces` on a chunk; for ``max_faces`` 1 up to :data:`FOLLOW_TRACKS` faces are
+    tracked (the main process keeps one, :class:`FollowOne`) and the detector looks closer only while it
+    finds none. Sent as a list of images or as a :class:`shm.Layout`: then the frames are read from the
+    block and the aligned crops written back into it, :func:`tracked` slots a frame."""
     def run(images):
-        if max_faces == 1:
-            return [[r] for r in process_chunk(images, detect_every, track_ncc)]
-        return process_faces(images, detect_every, track_ncc, max_faces)
+        return process_faces(images, detect_every, track_ncc, tracked(max_faces), want=max_faces,
+                             keep_ratio=FOLLOW_RATIO if max_faces == 1 else 0.0)
     if not isinstance(payload, shm.Layout):
         return run(payload)
     block = shm.attach(payload.name)
@@ -260,7 +291,7 @@ class FacePipeline:
                 self.close()
                 raise WorkerError(f"face-detection workers ({self.workers}) could not start: "
                                   f"{str(e).rstrip('.')}.{script_hint()}") from e
-            self.blocks = shm.Blocks(get_policy(policy).size, slots=max_faces)
+            self.blocks = shm.Blocks(get_policy(policy).size, slots=tracked(max_faces))
         else:
             _init(policy, min_face)
 

@@ -27,6 +27,7 @@ import numpy as np
 from ..data.imagefile import read_bgr
 
 LEAD_TRIES = 100   # frames tried at a video's start before it counts as unreadable
+MAX_DECLARED = 10 ** 9   # frames a container may declare (a month at 300 frames/s); more is no count at all
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -174,7 +175,7 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
                              "OpenCV can read")
         raise InputError(f"cannot open video {path} (corrupt, empty, or a codec this OpenCV lacks)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    n = declared_frames(cap)
     lead = []                      # frames read to find the first one that decodes (a damaged start)
     for _ in range(min(n, LEAD_TRIES) or LEAD_TRIES):
         lead.append(cap.read())
@@ -217,31 +218,56 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
     return gen(), {"kind": k, "fps": fps, "n_frames": -(-n // every), "clock": clock, "frame_bytes": first.nbytes}
 
 
+def declared_frames(cap) -> int:
+    """The frames the container declares; 0 when it declares none. A browser's WebM (MediaRecorder), a
+    streamed MKV and raw H.264 have no count: OpenCV reports -1 or -1.4e17 there, which emptied the
+    start-up read and crashed predict. 0 reads until the stream ends, the progress bar without a total."""
+    n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(n) if 0 < n < MAX_DECLARED else 0
+
+
 class VideoClock:
     """Each frame's time in seconds: the container's presentation time when the backend reports
     one, else ``index / fps``. Phones record at a variable frame rate: there ``index / fps`` (fps
     an average) drifts from the real time, and AU curves no longer line up with what was
     recorded beside them (speech, physiology). A frame that could not be read is placed as many
-    average frames after the previous one as lie between them."""
+    average frames after the previous one as lie between them. Container times that go back or
+    repeat (a damaged or badly muxed file: 86 of 150 repeated) are not passed on: from the first such
+    frame (``broken``, its index) every time is the previous one plus the average frames between."""
 
     def __init__(self, cap, fps: float):
         self.cap, self.step, self.last, self.last_i = cap, 1 / fps if fps else 0.0, None, 0
         self.container: bool | None = None    # decided on the first frame after frame 0
+        self.broken: int | None = None
+        self.last_container = -1.0
 
     def stamp(self, i: int, read_ok: bool) -> float:
-        if not read_ok:
-            t = i * self.step if self.last is None else self.last + (i - self.last_i) * self.step
-        else:
+        t = None
+        if read_ok and self.broken is None:
             ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
             if i > 0 and self.container is None:
                 self.container = ms > 0
             t = ms / 1000 if i == 0 or self.container else i * self.step
+            if (i == 0 or self.container) and t <= self.last_container:
+                self.broken, t = i, None      # back or repeated: index / fps from here on
+            elif i == 0 or self.container:
+                self.last_container = t
+        if t is None:
+            t = i * self.step if self.last is None else self.last + (i - self.last_i) * self.step
         self.last, self.last_i = t, i
         return t
 
     @property
     def source(self) -> str:
-        return "container" if self.container else "index/fps"
+        return "container+index/fps" if self.broken is not None else "container" if self.container else "index/fps"
+
+    @property
+    def note(self) -> str:
+        """What the CSV header and the summary say when the container's times could not be used."""
+        if self.broken is None:
+            return ""
+        return (f"the container's timestamps go back or repeat at frame {self.broken + 1}: from there "
+                "timestamps are the previous one plus frames / fps")
 
 
 class ChunkReader:

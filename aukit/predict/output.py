@@ -77,12 +77,17 @@ class PartialRows:
         self.rows += len(df)
 
     def close(self, keep: bool) -> Path | None:
-        """Close; keep the file (returned) for a run that stopped early, else remove it."""
-        if self.file is not None:
-            self.file.close()
-        if keep and self.rows:
-            return self.path
-        self.path.unlink(missing_ok=True)
+        """Close; keep the file (returned) for a run that stopped early, else remove it.
+        Never raises: it runs while another error is on its way (a full or read-only disk), which it
+        would hide."""
+        try:
+            if self.file is not None:
+                self.file.close()
+            if keep and self.rows:
+                return self.path
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
         return None
 
 

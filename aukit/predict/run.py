@@ -11,10 +11,11 @@ import numpy as np
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import MIN_FACE, TRACK_NCC, FaceIds, FacePipeline
+from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FaceIds, FacePipeline, FollowOne
 from .frames import ChunkReader, InputError, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
+from .outdir import check_outputs, check_writable
 from .output import PartialRows, annotate, curves_figure, letterbox, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
@@ -37,6 +38,8 @@ class PredictResult:
     #   (main thread waiting on the detection workers), infer, rows (CSV table), write (CSV + PNG)
     problems: list = field(default_factory=list)  # why frames were unreadable, the first MAX_PROBLEMS
     skipped: list = field(default_factory=list)   # a folder's files that are not images (by suffix) and subfolders ('x/')
+    notes: list = field(default_factory=list)     # what the user should know (also in the CSV header)
+    video: Path | None = None       # the annotated video (annotate_video)
 
     def read(self):
         """The CSV as a DataFrame (its ``#`` header lines skipped)."""
@@ -153,6 +156,7 @@ class Predictor:
         self.min_face = min_face
         self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc, max_faces=max_faces,
                                  min_face=min_face)     # detect_every: given per input to stream()
+        self.left: list[Path] = []                   # what the last call left when it stopped early
         self.startup_s = time.perf_counter() - t0
 
     def __enter__(self) -> "Predictor":
@@ -178,6 +182,7 @@ class Predictor:
         ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``)."""
         from tqdm.auto import tqdm
         t0 = time.perf_counter()
+        self.left = []                                # what this call leaves if stopped (the CLI names it)
         net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
         if frame_step < 1:
             raise ValueError(f"frame_step must be at least 1, got {frame_step}")
@@ -186,12 +191,12 @@ class Predictor:
                              f"it cannot skip frames (frame_step {frame_step})")
         out = Path(out)
         stem = name or input_stem(input)
-        check_outputs(input, out, stem)
+        check_outputs(input, out, stem, plot, annotate_video)
+        check_writable(out)
         if smooth > 1 and Path(input).is_dir() and not frames:
             raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
                              "(no time between them); give --frames if it holds one video's frames")
         frames_iter, info = read_frames(input, every=frame_step)
-        out.mkdir(parents=True, exist_ok=True)
         aus = list(spec.aus)
         every = detect_every_for(info["kind"], self.detect_every, frames)
         history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
@@ -230,10 +235,12 @@ class Predictor:
             bar.update(len(frames))
             if annotate_video:
                 _annotate_block(video, frames, [len(fl) for fl in per_frame], df, aus,
-                                out / f"{stem}_annotated.avi", info["fps"] / frame_step)   # plays in real time
+                                avi_part, info["fps"] / frame_step)   # plays in real time
 
         partial = PartialRows(out / f"{stem}.partial.csv", input)
+        avi_part = out / f"{stem}_annotated.part.avi"   # renamed when whole, as the CSV is
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
+        one = FollowOne(follow=consecutive(info["kind"], frames)) if self.max_faces == 1 else None
         photos = not consecutive(info["kind"], frames)   # unrelated pictures: no identity carried between them
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
         try:
@@ -243,7 +250,9 @@ class Predictor:
                 stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                if photos:                            # each photo's faces 0, 1, ... by detection score
+                if one is not None:                   # the face followed, or each photo's best-scoring one
+                    one.keep(item[1])
+                elif photos:                          # each photo's faces 0, 1, ... by detection score
                     for faces in item[1]:
                         for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
                             r.face = k
@@ -263,16 +272,18 @@ class Predictor:
                 flush()
         except BaseException:                         # Ctrl-C, SIGTERM, a failure: the rows so far stay on disk
             kept = partial.close(keep=True)
+            self.left = [p for p in (kept, _end_video(video, avi_part, out / f"{stem}_annotated.partial.avi")) if p]
             if kept:
                 print(f"[aukit] {stem}: stopped after {n_frames} frames; the {partial.rows} rows predicted so far "
-                      f"are in {kept}", file=sys.stderr)
+                      f"are in {kept}" + (f", their annotated frames in {self.left[1]}" if len(self.left) > 1 else ""),
+                      file=sys.stderr)
             raise
         finally:
             results.close()                           # an early exit: the chunks still in the workers are dropped
             reader.close()
             bar.close()
             if video.get("writer"):
-                video["writer"].release()
+                video.pop("writer").release()
         stages["decode_s"] = reader.busy_s
         t_write = time.perf_counter()
         if progress and n_frames > 10_000:            # an hour's CSV and figure take a minute or two
@@ -301,6 +312,9 @@ class Predictor:
                   f"smooth={smooth}",
                   f"frames={n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={unreadable} "
                   f"track_lost_redetected={redetected}"]
+        notes = [crowded_note(one.crowded, n_frames, photos)] if one is not None and one.crowded else []
+        notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
+        header += notes
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
         if net.context and photos:
@@ -315,6 +329,8 @@ class Predictor:
                           + (", ..." if len(skipped) > MAX_PROBLEMS else ""))
         csv = write_csv(df, out / f"{stem}.csv", header)
         partial.close(keep=False)
+        avi = _end_video(video, avi_part, out / f"{stem}_annotated.avi")
+        (out / f"{stem}_annotated.partial.avi").unlink(missing_ok=True)     # an interrupted run's, now replaced
         png = None
         if plot:
             title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
@@ -323,7 +339,8 @@ class Predictor:
             fig.savefig(png, dpi=110)
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
-                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped)
+                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped, notes,
+                             avi)
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
@@ -341,18 +358,26 @@ def predict(input: str | Path, model: str = "tas", out: str | Path = "prediction
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
-def check_outputs(input: str | Path, out: Path, stem: str) -> None:
-    """Refuse an output folder that would overwrite the input (``face.png`` predicted into its own
-    folder writes the curves over the photo) or put files among a folder's frames (the next run
-    reads the plot as a photo)."""
-    src = Path(input).resolve()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file, not a folder")
-    if Path(input).is_dir() and out.resolve() == src:
-        raise InputError(f"--out {out} is the input folder: the plot would join its frames; choose another folder")
-    for o in (f"{stem}.csv", f"{stem}.png", f"{stem}_annotated.avi"):
-        if (out / o).resolve() == src:
-            raise InputError(f"--out {out}: {o} would overwrite the input {input}; choose another folder")
+def crowded_note(crowded: int, n_frames: int, photos: bool) -> str:
+    """What the CSV header and the summary say when --max-faces 1 saw several faces."""
+    unit = "images" if photos else "frames"
+    kept = "the best-scoring face of each" if photos else "one face, followed while in view"
+    return (f"{FOLLOW_TRACKS} or more faces seen in {crowded} of {n_frames} {unit}; kept {kept} "
+            f"(--max-faces {FOLLOW_TRACKS} keeps {FOLLOW_TRACKS}, each tracked)")
+
+
+def _end_video(video: dict, part: Path, to: Path) -> Path | None:
+    """The annotated video written to ``part`` closed and renamed ``to`` (returned); None when none was
+    written or it could not be renamed (this runs while an interrupt is on its way: it never raises)."""
+    try:
+        if video.get("writer"):
+            video.pop("writer").release()
+        if part.exists():
+            os.replace(part, to)
+            return to
+    except OSError:
+        pass
+    return None
 
 
 def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path, fps: float) -> None:
