@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from . import checkpoint as ckpt
-from .nb import RUN_LOCK, changes_text, run_changes
+from .nb import PAPERS, RUN_LOCK, changes_text, run_changes
 from .registry import create_model
 from .runtime import image_layout
 
@@ -135,10 +135,16 @@ def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
             return cand
     names = [n for n, _ in available(tuple(roots))]
     there = (f"the run folders hold {', '.join(names)}" if names
-             else f"no run folder under {', '.join(map(str, roots))} holds one")
-    raise FileNotFoundError(f"no deployable model {name_or_path!r}: not a file, and none of "
-                            f"{', '.join(map(str, cands))} exists ({there}); run the paper notebook first "
-                            "or pass a path")
+             else f"no run folder under {' or '.join(map(str, roots))} holds one")
+    if p.is_absolute() or p.suffix == ".pt" or len(p.parts) > 1:   # a path: the run folders do not apply
+        inside = f" (nor {', '.join(str(p / sub) for sub in IN_RUN)})" if p.is_dir() else ""
+        raise FileNotFoundError(f"no deployable model at {p}: no such file{inside}; {there}")
+    import difflib
+    close = difflib.get_close_matches(name_or_path, sorted({*names, *PAPERS}), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    tried = list(dict.fromkeys(map(str, cands)))
+    raise FileNotFoundError(f"no deployable model {name_or_path!r}: {hint}none of {', '.join(tried)} exists "
+                            f"({there}); run the paper notebook first or pass a path")
 
 
 def available(runs: str | Path | tuple = RUN_FOLDERS, shadowed: bool = False) -> list[tuple[str, Path]]:

@@ -178,3 +178,20 @@ def test_find_looks_in_runs_then_reports(tmp_path, capsys):
     assert "(tas: by path)" in listed and str(tmp_path / "reports/tas/deploy.pt") in listed
     with pytest.raises(FileNotFoundError, match="run the paper notebook"):
         deploy.find("scc", (tmp_path / "runs", tmp_path / "reports"))
+
+
+def test_a_missing_model_path_or_misspelt_name_says_so_once(tmp_path):
+    """--model /tmp/nope/deploy.pt listed the same three run-folder paths three times each, under
+    names like /tmp/nope/deploy.pt/deploy.pt; --model tsa suggested nothing."""
+    import pytest
+
+    from aukit import deploy
+    missing = tmp_path / "nope" / "deploy.pt"
+    with pytest.raises(FileNotFoundError) as e:
+        deploy.find(str(missing), runs=(tmp_path / "runs", tmp_path / "reports"))
+    assert str(e.value).startswith(f"no deployable model at {missing}: no such file;")
+    assert "deploy.pt/deploy.pt" not in str(e.value)
+    with pytest.raises(FileNotFoundError, match="did you mean 'tas'") as e:
+        deploy.find("tsa", runs=(tmp_path / "runs",))
+    tried = str(e.value).split("none of ")[1].split(" exists")[0].split(", ")
+    assert len(tried) == len(set(tried))
