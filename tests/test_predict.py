@@ -410,7 +410,7 @@ def test_a_tracked_face_that_is_gone_is_not_reported(model_path, tmp_path):
 def test_bad_inputs(model_path, tmp_path):
     empty = tmp_path / "empty.avi"
     empty.write_bytes(b"")
-    with pytest.raises(InputError, match="cannot open video .*empty.avi"):
+    with pytest.raises(InputError, match=r"cannot open video .*empty.avi: the file is empty \(0 bytes\)"):
         predict(empty, str(model_path), tmp_path / "o", workers=0)
     notes = tmp_path / "notes.txt"                           # passed by mistake: neither an image nor a video
     notes.write_text("session notes")

@@ -112,7 +112,8 @@ def test_a_video_whose_first_frames_do_not_decode_keeps_the_rest(model_path, tmp
     assert res.problems == ["frame 1: the video's frame does not decode", "frame 2: the video's frame does not decode"]
     step = _read(predict(clip, model_path, tmp_path / "step", workers=0, frame_step=3).csv)
     assert step["frame"].tolist() == [1, 4, 7] and step["success"].tolist() == [0, 1, 1]
-    with pytest.raises(InputError, match=r"no readable frames \(the first 3 frames do not decode\)"):
+    with pytest.raises(InputError, match=r"no readable frames \(the first 3 frames do not decode; codec 'MJPG': "
+                                         r"damaged frames, or a codec this OpenCV does not decode\)"):
         read_frames(_mjpg_with_bad_start(tmp_path / "dead.avi", n=3, bad=3))
 
 

@@ -173,7 +173,9 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise InputError(f"{path} is neither an image ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video "
                              "OpenCV can read")
-        raise InputError(f"cannot open video {path} (corrupt, empty, or a codec this OpenCV lacks)")
+        if path.stat().st_size == 0:
+            raise InputError(f"cannot open video {path}: the file is empty (0 bytes)")
+        raise InputError(f"cannot open video {path} (corrupt, no video stream, or a container this OpenCV lacks)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     n = declared_frames(cap)
     lead = []                      # frames read to find the first one that decodes (a damaged start)
@@ -182,9 +184,9 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         if lead[-1][0]:
             break
     if not lead[-1][0]:
+        why = _why_no_frames(cap, len(lead))
         cap.release()
-        tried = f"the first {len(lead)} frames do not decode" if len(lead) > 1 else "no frame decodes"
-        raise InputError(f"video {path} has no readable frames ({tried})")
+        raise InputError(f"video {path} has no readable frames ({why})")
     first, n_lead = lead[-1][1], len(lead)
     clock = VideoClock(cap, fps)
 
@@ -216,6 +218,19 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
         finally:
             cap.release()
     return gen(), {"kind": k, "fps": fps, "n_frames": -(-n // every), "clock": clock, "frame_bytes": first.nbytes}
+
+
+def _why_no_frames(cap, tried: int) -> str:
+    """Why a video that opened gives no frame: none declared (an audio-only file, a recording
+    stopped before its first frame), or frames of a codec this OpenCV does not decode (AV1 printed
+    300 lines of ffmpeg's and 'the first 100 frames do not decode', never naming the codec)."""
+    code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+    fourcc = "".join(chr((code >> 8 * k) & 0xFF) for k in range(4)).strip("\0 ") if code > 0 else ""
+    if cap.get(cv2.CAP_PROP_FRAME_COUNT) == 0:
+        return "it declares no video frames: an audio-only file, or a recording stopped before its first frame"
+    why = f"the first {tried} frames do not decode" if tried > 1 else "no frame decodes"
+    known = fourcc and fourcc.isprintable()
+    return why + (f"; codec {fourcc!r}: damaged frames, or a codec this OpenCV does not decode" if known else "")
 
 
 def declared_frames(cap) -> int:
