@@ -38,7 +38,7 @@ setup:  ## create .venv (reused while pyproject.toml is unchanged), install auki
 		echo "$$want" > $(STAMP); \
 	fi
 
-reproduce: setup  ## run every paper notebook on SynthAU (PRESET=quick|full; default full with a GPU)
+reproduce: setup  ## run every paper notebook on SynthAU (PRESET=quick|full|smoke; default full with a GPU)
 	$(BIN)/aukit reproduce $(if $(PRESET),--preset $(PRESET),)
 
 test: setup  ## the test suite without gpu-marked tests

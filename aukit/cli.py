@@ -38,6 +38,9 @@ def cmd_data_check(a) -> int:
     return 1 if bad.any() else 0
 
 
+DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: $AUKIT_DEVICE, else cuda > mps > cpu)"
+
+
 def cmd_run(a) -> int:
     from . import nb
     kinds = {k: r["inferred_type_name"] for k, r in nb.declared_parameters(a.notebook).items()}
@@ -331,8 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("synth", help="generate the embedded SynthAU dataset")
-    s.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--preset", default="default", choices=["tiny", "default", "large"],
+                   help="tree size: tiny (the tests' tree, seconds), default (what the notebooks read), large")
+    s.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same labels and pixels")
     s.add_argument("--out", help="output folder (default: data/synthau or $AUKIT_SYNTHAU)")
     s.set_defaults(fn=cmd_synth)
 
@@ -353,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="execute a notebook with papermill into reports/<name>/")
     s.add_argument("notebook", help="path or paper slug (tas, cpc, rtatl, piap_df, scc)")
-    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="a notebook parameter (repeatable), e.g. -p preset full -p seeds \"[0, 1, 2]\"; "
+                        "the notebook's parameters cell lists them")
     s.add_argument("--out", help="output folder (default: reports/<name>)")
     s.add_argument("--log", action="store_true",
                    help="show what the notebook prints as it runs (training bars, per-epoch lines); otherwise "
@@ -363,8 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reproduce", help="run every paper notebook on SynthAU and write reports/index.md")
     s.add_argument("--only", help="comma-separated slugs, e.g. tas,scc")
     s.add_argument("--preset", choices=["smoke", "quick", "full"], default=None,
-                   help="default: full with a CUDA GPU, quick otherwise; smoke: a wiring check of every cell at tiny sizes "
-                        "(on the whole SynthAU tree: minutes on a CPU, not seconds)")
+                   help="default: full with a CUDA GPU, quick otherwise; smoke: a wiring check of every cell at "
+                        "tiny sizes (on the whole SynthAU tree: minutes on a CPU, not seconds)")
     s.add_argument("--reports", default="reports", help="the folder that gets <paper>/ and index.md (default: reports)")
     s.set_defaults(fn=cmd_reproduce)
 
@@ -373,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                               f"2 a wrong grid, option or SLURM refusing the jobs; {UNFINISHED} cells not finished "
                               "(running elsewhere, queued, or cancelled before they started: named in the "
                               "output); 130 interrupted")
-    s.add_argument("notebook")
+    s.add_argument("notebook", help="path or paper slug (tas, cpc, rtatl, piap_df, scc)")
     s.add_argument("--grid", required=True, help="YAML with name, parameters, grid")
     s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"],
                    help="local: a process pool here; slurm: a submitit job array; submitit-local: submitit's "
@@ -399,11 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="per-frame AU predictions for videos, images or folders of frames")
     s.add_argument("input", nargs="+", help="a video, an image or a folder of images (photos, or the frames of one "
                                             "video); several are run in turn with one model and one detection pool")
-    s.add_argument("--model", default="tas", help="run folder name under --runs (holding deploy.pt) or a checkpoint path")
+    s.add_argument("--model", default="tas",
+                   help="run folder name under --runs (holding deploy.pt) or a checkpoint path (default: tas)")
     s.add_argument("--out", default="predictions",
                    help="folder for <input>.csv, <input>.png and <input>_annotated.avi (default: ./predictions)")
     s.add_argument("--batch", type=_at_least_one, default=64, help="faces per inference batch")
-    s.add_argument("--device", default=None)
+    s.add_argument("--device", default=None, help=DEVICE_HELP)
     s.add_argument("--frames", action="store_true",
                    help="a folder holds one video's frames in name order, not photos: track faces between "
                         "detections and let a sequence model (cpc) read them in time")
@@ -447,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="training/inference throughput: ceiling vs real data path vs paper config")
     s.add_argument("--methods", help="comma-separated slugs (default: all five)")
-    s.add_argument("--device", default=None)
-    s.add_argument("--preset", default=None, choices=("tiny", "default"), help="tiny (CPU default) or default (GPU default)")
+    s.add_argument("--device", default=None, help=DEVICE_HELP)
+    s.add_argument("--preset", default=None, choices=("tiny", "default"),
+                   help="tiny (CPU default) or default (GPU default)")
     s.add_argument("--out", default="reports/bench",
                    help="folder for bench.json and bench.md (default: reports/bench, the committed report)")
     s.add_argument("--data", action="append", metavar="METHOD.KEY=VALUE",

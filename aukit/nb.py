@@ -220,7 +220,8 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
     return declared
 
 
-LOWEST = {"steps": -1, "epochs": 0, "pretrain_epochs": 0, "val_clips": 0}   # -1 / 0: the preset's value; below: no meaning
+# -1 / 0: the preset's value; below: no meaning
+LOWEST = {"steps": -1, "epochs": 0, "pretrain_epochs": 0, "val_clips": 0}
 
 
 def _check_schedule(nb: Path, params: dict) -> None:
@@ -431,7 +432,7 @@ def reproduce(only: list[str] | None = None, preset: str | None = None, reports:
         t = time.perf_counter()
         print(f"[aukit] running notebooks/{name}.ipynb (preset={preset})")
         # quick = one seed everywhere (the CPU budget); full runs each notebook's paper seeds; smoke is
-        # each notebook's own switch on top of the quick preset (seconds, for wiring checks)
+        # each notebook's own switch on top of the quick preset (a wiring check: minutes on the full SynthAU tree)
         params = ({"preset": "quick", "smoke": True} if preset == "smoke" else
                   {"preset": preset, **({"seeds": [seed]} if preset == "quick" else {})})
         execute(name, reports / name, params)
