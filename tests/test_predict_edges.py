@@ -209,3 +209,25 @@ def test_a_folder_of_photos_is_a_heatmap_of_photo_by_au():
     values = ax.collections[0].get_array()
     assert values.size == 8 and np.ma.count_masked(values) == 2             # b.jpg has no face: no value
     assert curves_figure(df, AUS, "frames").axes[0].lines                   # --frames: curves over time
+
+
+def test_annotation_is_drawn_after_scaling_a_photo_to_the_video():
+    """A 4000x3000 photo's box was drawn 2 px wide, then shrunk away; a 64-px photo's 'no face'
+    was enlarged 9x over the picture; an unreadable photo said 'no face'."""
+    import pandas as pd
+
+    from aukit.predict.output import annotate, fit
+    big = np.full((3000, 4000, 3), 255, np.uint8)
+    fitted, scale, offset = fit(big, 300, 400)
+    assert fitted.shape == (300, 400, 3) and scale == pytest.approx(0.1) and offset == (0, 0)
+    row = pd.Series({"success": 1, "face_id": 0, "face_x": 1000, "face_y": 1000, "face_w": 1000, "face_h": 1000,
+                     **{f"x_{i}": 1500 for i in range(68)}, **{f"y_{i}": 1500 for i in range(68)}, "AU06_r": 2.0})
+    out = annotate(fitted, row, ["AU06"], scale=scale, offset=offset)
+    green = (out[..., 1] == 255) & (out[..., 0] == 0) & (out[..., 2] == 0)
+    ys, xs = np.nonzero(green)
+    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (99, 99, 201, 201)     # the box at 1/10, 2 px wide
+    small = np.zeros((64, 64, 3), np.uint8)
+    fitted, scale, offset = fit(small, 300, 400)
+    blank = annotate(fitted, [], ["AU06"], scale=scale, offset=offset, empty="unreadable")
+    red = (blank[..., 2] == 255) & (blank[..., 1] == 0)
+    assert 0 < red.sum() < 0.02 * red.size                                    # the word at the video's size

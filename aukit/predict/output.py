@@ -248,25 +248,33 @@ def _photos_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     return fig
 
 
-def annotate(frame_bgr: np.ndarray, rows, aus: list[str]) -> np.ndarray:
+def annotate(frame_bgr: np.ndarray, rows, aus: list[str], *, scale: float = 1.0, offset=(0, 0),
+             empty: str = "no face") -> np.ndarray:
     """Face boxes, landmarks and an AU bar chart per face drawn on a copy of one BGR frame (for
-    VideoWriter). ``rows``: the frame's CSV rows (a Series, or a list of them, one per face)."""
+    VideoWriter). ``rows``: the frame's CSV rows (a Series, or a list of them, one per face), in the
+    pixels of the image the frame was ``scale``d from and placed at ``offset`` (:func:`fit`): drawn
+    after scaling, so a 64-px photo's text and a 4000-px photo's box keep the video's size.
+    ``empty``: the word shown on a frame without a face ("unreadable" where it did not decode)."""
     img = frame_bgr.copy()
     rows = [rows] if isinstance(rows, pd.Series) else list(rows)
     faces = [r for r in rows if r["success"]]
     if not faces:
-        cv2.putText(img, "no face", (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
+        cv2.putText(img, empty, (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
         return img
+
+    def at(px, py):
+        return int(round(px * scale + offset[0])), int(round(py * scale + offset[1]))
     for n, row in enumerate(faces):
-        x, y, w, h = (int(row[k]) for k in ("face_x", "face_y", "face_w", "face_h"))
-        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
+        x, y = at(row["face_x"], row["face_y"])
+        x2, y2 = at(row["face_x"] + row["face_w"], row["face_y"] + row["face_h"])
+        cv2.rectangle(img, (x, y), (x2, y2), (0, 255, 0), 2)
         for i in range(68):
-            cv2.circle(img, (int(row[f"x_{i}"]), int(row[f"y_{i}"])), 1, (0, 255, 255), -1)
+            cv2.circle(img, at(row[f"x_{i}"], row[f"y_{i}"]), 1, (0, 255, 255), -1)
         suffix, top = ("_r", 5.0) if f"{aus[0]}_r" in row else ("_p", 1.0)
         x0 = 5 if len(faces) == 1 else max(0, x)      # several faces: each chart above its own box
         y_top = 10 if len(faces) == 1 else max(0, y - 14 * len(aus) - 4)
         if len(faces) > 1:
-            cv2.putText(img, f"face {int(row['face_id'])}", (x, y + h + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+            cv2.putText(img, f"face {int(row['face_id'])}", (x, y2 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                         (0, 255, 0), 1)
         for j, au in enumerate(aus):
             v = float(row[f"{au}{suffix}"]) / top
@@ -279,11 +287,16 @@ def annotate(frame_bgr: np.ndarray, rows, aus: list[str]) -> np.ndarray:
 def letterbox(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """``img`` scaled to fit (h, w) whole, centred on black (a folder's photos differ in size;
     a video holds one)."""
+    return fit(img, h, w)[0]
+
+
+def fit(img: np.ndarray, h: int, w: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """:func:`letterbox`'s image with its scale and the (x, y) offset of the scaled image."""
     if img.shape[:2] == (h, w):
-        return img
+        return img, 1.0, (0, 0)
     s = min(h / img.shape[0], w / img.shape[1])
     nh, nw = max(1, round(img.shape[0] * s)), max(1, round(img.shape[1] * s))
     out = np.zeros((h, w, 3), np.uint8)
     y, x = (h - nh) // 2, (w - nw) // 2
-    out[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
-    return out
+    out[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return out, s, (x, y)

@@ -12,11 +12,11 @@ import numpy as np
 from .. import deploy
 from ..runtime import pick_device
 from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FaceIds, FacePipeline, FollowOne
-from .frames import ChunkReader, InputError, input_stem, read_frames
+from .frames import ChunkReader, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
 from .outdir import check_outputs, check_writable
-from .output import PartialRows, annotate, curves_figure, letterbox, rows_frame, write_csv
+from .output import PartialRows, annotate, curves_figure, fit, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 # decoded frames waiting for the workers or in their hands, at most (a 4K frame is 24 MiB: with a chunk of
@@ -400,4 +400,6 @@ def _annotate_block(video: dict, frames, counts: list[int], df, aus, path: Path,
     for i, f in enumerate(frames):
         rows = [row for _, row in df.iloc[start[i]:start[i + 1]].iterrows()]
         img = f.image if f.image is not None else np.zeros((h, w, 3), np.uint8)
-        video["writer"].write(letterbox(annotate(img, rows, aus), h, w))   # photos of other sizes: scaled
+        fitted, scale, offset = fit(img, h, w)                             # photos of other sizes: scaled first
+        video["writer"].write(annotate(fitted, rows, aus, scale=scale, offset=offset,
+                                       empty="no face" if f.image is not None else "unreadable"))
