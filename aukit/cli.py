@@ -232,11 +232,13 @@ def _predict_one(p, a, path: str, name: str, where: str) -> int:
 
 def _summary(a, path: str, res, where: str) -> None:
     """The lines ``aukit predict`` prints for one input it predicted."""
+    unit = res.unit                                  # photos are images, not frames
     found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
-             f"{res.n_faces} faces found (up to {a.max_faces} a frame)")
-    frames = f"{res.n_frames} frame{'' if res.n_frames == 1 else 's'}"
-    print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found} "
-          f"(tracking lost and detected afresh in {res.redetected}); {res.frames_per_s:.1f} frames/s"
+             f"{res.n_faces} faces found (up to {a.max_faces} a {unit})")
+    frames = f"{res.n_frames} {unit}{'' if res.n_frames == 1 else 's'}"
+    tracked = f" (tracking lost and detected afresh in {res.redetected})" if unit == "frame" else ""
+    print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found}{tracked}; "
+          f"{res.frames_per_s:.1f} {unit}s/s"
           f"\n  {res.csv}" + "".join(f"\n  {p}" for p in (res.png, res.video) if p))
     if res.n_faces == 0 and res.n_frames > res.unreadable:
         why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else

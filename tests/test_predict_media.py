@@ -132,8 +132,9 @@ def test_outputs_never_replace_a_file_predict_did_not_write(model_path, tmp_path
     out = tmp_path / "out"                                                     # predict's own outputs: replaced
     for _ in range(2):
         assert main(args + [str(out), "--annotate"]) == 0
-    said = capsys.readouterr().out                              # one photo: "1 frame"; the video named too
-    assert ": 1 frame (0 unreadable)" in said and f"\n  {out / 'face_annotated.avi'}" in said
+    said = capsys.readouterr().out                              # one photo: "1 image"; the video named too
+    assert ": 1 image (0 unreadable), face found in 1; " in said and f"\n  {out / 'face_annotated.avi'}" in said
+    assert "tracking" not in said and "images/s" in said                   # photos are not tracked
     assert {p.name for p in out.iterdir()} == {"face.csv", "face.png", "face_annotated.avi"}
     (out / "face.csv").unlink()                          # a plot whose CSV is gone is no longer known as predict's
     assert main(args + [str(out)]) == 2

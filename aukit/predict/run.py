@@ -40,6 +40,7 @@ class PredictResult:
     skipped: list = field(default_factory=list)   # a folder's files that are not images (by suffix) and subfolders ('x/')
     notes: list = field(default_factory=list)     # what the user should know (also in the CSV header)
     video: Path | None = None       # the annotated video (annotate_video)
+    unit: str = "frame"             # what a row is of: "frame" (a video, --frames) or "image" (photos)
 
     def read(self):
         """The CSV as a DataFrame (its ``#`` header lines skipped)."""
@@ -340,7 +341,7 @@ class Predictor:
         stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
                              redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped, notes,
-                             avi)
+                             avi, "frame" if consecutive(info["kind"], frames) else "image")
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
