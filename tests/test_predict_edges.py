@@ -109,7 +109,7 @@ def test_a_video_whose_first_frames_do_not_decode_keeps_the_rest(model_path, tmp
     df = _read(res.csv)
     assert df["frame"].tolist() == list(range(1, 9)) and df["success"].tolist() == [0, 0] + [1] * 6
     assert res.unreadable == 2 and df.loc[:1, "AU06_r"].isna().all()
-    assert res.problems == ["frame 1: the video's frame does not decode", "frame 2: the video's frame does not decode"]
+    assert res.problems == ["frames 1-2: the video's frame does not decode"]       # one run, said once
     step = _read(predict(clip, model_path, tmp_path / "step", workers=0, frame_step=3).csv)
     assert step["frame"].tolist() == [1, 4, 7] and step["success"].tolist() == [0, 1, 1]
     with pytest.raises(InputError, match=r"no readable frames \(the first 3 frames do not decode; codec 'MJPG': "
@@ -231,3 +231,20 @@ def test_annotation_is_drawn_after_scaling_a_photo_to_the_video():
     blank = annotate(fitted, [], ["AU06"], scale=scale, offset=offset, empty="unreadable")
     red = (blank[..., 2] == 255) & (blank[..., 1] == 0)
     assert 0 < red.sum() < 0.02 * red.size                                    # the word at the video's size
+
+
+def test_a_video_cut_short_names_its_missing_frames_once(model_path, tmp_path, monkeypatch):
+    """A file cut at 60 %: 47 rows each said 'does not decode' and the header listed 20 of them."""
+    import cv2
+    path = tmp_path / "cut.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64))
+    for _ in range(4):
+        w.write(np.zeros((64, 64, 3), np.uint8))
+    w.release()
+    real = cv2.VideoCapture.get
+    monkeypatch.setattr(cv2.VideoCapture, "get",          # the container still declares the 10 frames recorded
+                        lambda self, prop: 10.0 if prop == cv2.CAP_PROP_FRAME_COUNT else real(self, prop))
+    res = predict(path, model_path, tmp_path / "o", workers=0, plot=False)
+    assert res.n_frames == 10 and res.unreadable == 6
+    assert res.problems == ["frames 5-10: the video's frame does not decode (to the end: the file may be cut short)"]
+    assert "# unreadable: frames 5-10: " in res.csv.read_text()

@@ -248,6 +248,35 @@ def _photos_figure(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     return fig
 
 
+class Problems:
+    """Why frames were unreadable, as runs of consecutive frames with one reason: a video cut short
+    gave 47 rows each saying "the video's frame does not decode" and a header listing 20 of them;
+    now "frames 104-150: the video's frame does not decode (to the end: the file may be cut short)"."""
+
+    def __init__(self, limit: int):
+        self.limit, self.runs, self.open = limit, [], False   # runs: [first, last, reason]
+
+    def feed(self, frames) -> None:
+        for f in frames:
+            if not f.error:
+                self.open = False
+            elif self.open and self.runs[-1][2] == f.error:
+                self.runs[-1][1] = f.index
+            else:
+                self.runs.append([f.index, f.index, f.error])
+                self.open = True
+
+    def texts(self, ends_video: bool = False) -> list[str]:
+        """The first ``limit`` runs as text; ``ends_video``: a run reaching the video's last frame
+        says the file may end early."""
+        out = []
+        for k, (a, b, why) in enumerate(self.runs[:self.limit]):
+            last = ends_video and self.open and k == len(self.runs) - 1 and b > a
+            out.append((f"frame {a + 1}" if a == b else f"frames {a + 1}-{b + 1}") + f": {why}"
+                       + (" (to the end: the file may be cut short)" if last else ""))
+        return out
+
+
 def annotate(frame_bgr: np.ndarray, rows, aus: list[str], *, scale: float = 1.0, offset=(0, 0),
              empty: str = "no face") -> np.ndarray:
     """Face boxes, landmarks and an AU bar chart per face drawn on a copy of one BGR frame (for

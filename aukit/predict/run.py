@@ -16,7 +16,7 @@ from .frames import ChunkReader, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
 from .outdir import check_outputs, check_writable
-from .output import PartialRows, annotate, curves_figure, fit, rows_frame, write_csv
+from .output import PartialRows, Problems, annotate, curves_figure, fit, rows_frame, write_csv
 
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 # decoded frames waiting for the workers or in their hands, at most (a 4K frame is 24 MiB: with a chunk of
@@ -206,7 +206,7 @@ class Predictor:
         stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
         bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
         parts, video, n_frames, unreadable, redetected, found = [], {}, 0, 0, 0, 0
-        problems: list[str] = []                      # the first MAX_PROBLEMS reasons, frame by frame
+        problems = Problems(MAX_PROBLEMS)             # the first MAX_PROBLEMS reasons, as runs of frames
         group: list = []                              # (frames, faces) chunks waiting for a full batch
         held_frames = held_faces = 0                  # in ``group``
 
@@ -229,7 +229,7 @@ class Predictor:
             n_frames += len(frames)
             bad = [f for f in frames if f.error]
             unreadable += len(bad)
-            problems.extend(f"frame {f.index + 1}: {f.error}" for f in bad[:MAX_PROBLEMS - len(problems)])
+            problems.feed(frames)
             redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
             found += sum(r.success for r in faces)
             bar.set_postfix(faces=found, refresh=False)
@@ -316,8 +316,10 @@ class Predictor:
         notes = [crowded_note(one.crowded, n_frames, photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
         header += notes
+        more = len(problems.runs) > MAX_PROBLEMS
+        problems = problems.texts(ends_video=info["kind"] == "video")
         if problems:
-            header.append("unreadable: " + "; ".join(problems) + ("; ..." if unreadable > len(problems) else ""))
+            header.append("unreadable: " + "; ".join(problems) + ("; ..." if more else ""))
         if net.context and photos:
             note = (f"note: {spec.method or spec.model} reads {net.context} consecutive frames before each one; "
                     "these are photos, so each was read alone, without them (outputs differ from a video's; "
