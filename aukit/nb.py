@@ -65,12 +65,24 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     # its tables name the parameters that take it off the paper's setup
     kernel = {PIN_ENV: json.dumps(git_info()), CHANGED_ENV: json.dumps(changed_parameters(nb, parameters or {})),
               # headless: widgets render static figures (aukit.viz.explore), unless the caller set its own value
-              "AUKIT_STATIC": os.environ.get("AUKIT_STATIC", "1")}
+              "AUKIT_STATIC": os.environ.get("AUKIT_STATIC", "1"), **_absolute_path_env()}
     try:
         with _environment(kernel):
             return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared, log)
     finally:
         release_folder(out, held)
+
+
+PATH_ENV = ("AUKIT_CACHE", "AUKIT_SYNTHAU", "AUKIT_MANIFEST", "AUKIT_DATA", "AUKIT_DLIB_MODELS")
+
+
+def _absolute_path_env() -> dict:
+    """The path variables (and every AUKIT_DATA_<NAME>) set relative to the caller's folder, made
+    absolute: the kernel starts in the repository, where AUKIT_DATA_BP4D=fakebp4d, found by the CLI,
+    was 'not a folder' and a relative AUKIT_CACHE would have made a second cache."""
+    names = [k for k in os.environ if k in PATH_ENV or k.startswith("AUKIT_DATA_")]
+    return {k: str(Path(os.environ[k]).resolve()) for k in names
+            if os.environ[k] and not Path(os.environ[k]).is_absolute()}
 
 
 @contextlib.contextmanager

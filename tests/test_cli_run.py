@@ -385,3 +385,25 @@ def test_a_real_copy_lacking_subjects_of_the_split_is_refused_before_the_kernel(
     monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")
     monkeypatch.setattr(splits, "PARTIAL", [])
     nb.check_parameters("tas", {"dataset": "bp4d"})                         # allowed: a warning, the run goes on
+
+
+def test_relative_path_variables_reach_the_kernel_as_absolute_paths(tmp_path, monkeypatch):
+    """The kernel starts in the repository: AUKIT_DATA_BP4D=fakebp4d, found by `aukit data check`
+    from the user's folder, was 'not a folder' inside the notebook."""
+    import nbformat
+    notebook = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
+    params.metadata["tags"] = ["parameters"]
+    notebook.cells = [params, nbformat.v4.new_code_cell(
+        "import json, os, pathlib\njson.dump({k: os.environ.get(k) for k in ('AUKIT_DATA_BP4D', 'AUKIT_CACHE', "
+        "'AUKIT_SYNTHAU')}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "env.ipynb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUKIT_DATA_BP4D", "fakebp4d")
+    monkeypatch.setenv("AUKIT_CACHE", str(tmp_path / "cache"))          # absolute: passed on as it is
+    monkeypatch.delenv("AUKIT_SYNTHAU", raising=False)
+    m = nb.execute(tmp_path / "env.ipynb", tmp_path / "out", progress=False, html=False)
+    assert m == {"AUKIT_DATA_BP4D": str(tmp_path / "fakebp4d"), "AUKIT_CACHE": str(tmp_path / "cache"),
+                 "AUKIT_SYNTHAU": None}
+    assert os.environ["AUKIT_DATA_BP4D"] == "fakebp4d"                   # the caller's own value is kept
