@@ -140,8 +140,10 @@ def find(name_or_path: str, runs: str | Path | tuple = RUN_FOLDERS) -> Path:
         inside = f" (nor {', '.join(str(p / sub) for sub in IN_RUN)})" if p.is_dir() else ""
         raise FileNotFoundError(f"no deployable model at {p}: no such file{inside}; {there}")
     import difflib
-    close = difflib.get_close_matches(name_or_path, sorted({*names, *PAPERS}), n=1)
+    close = difflib.get_close_matches(name_or_path, sorted({*names, *PAPERS} - {name_or_path}), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
+    if name_or_path in PAPERS:      # a paper's model not trained yet, or run folders elsewhere
+        hint = f"train it first (aukit run {name_or_path}) or name the folder that holds it (--runs DIR); "
     tried = list(dict.fromkeys(map(str, cands)))
     raise FileNotFoundError(f"no deployable model {name_or_path!r}: {hint}none of {', '.join(tried)} exists "
                             f"({there}); run the paper notebook first or pass a path")

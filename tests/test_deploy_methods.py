@@ -195,3 +195,5 @@ def test_a_missing_model_path_or_misspelt_name_says_so_once(tmp_path):
         deploy.find("tsa", runs=(tmp_path / "runs",))
     tried = str(e.value).split("none of ")[1].split(" exists")[0].split(", ")
     assert len(tried) == len(set(tried))
+    with pytest.raises(FileNotFoundError, match=r"'tas': train it first \(aukit run tas\) or name the folder"):
+        deploy.find("tas", runs=(tmp_path / "runs",))                 # not "did you mean 'tas'"
