@@ -393,7 +393,7 @@ def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.
             print(f"[sweep] not aggregated: {len(left)} finished folder(s) that are no cell of this grid, or ran "
                   f"with other parameters ({', '.join(f.name for f in left[:3])}{', ...' if len(left) > 3 else ''})")
         folders = [f for f in folders if f.resolve() in wanted]
-    rows = []
+    rows, runs = [], []
     for folder in folders:
         if not (folder / "metrics.json").exists() or (folder / "error.txt").exists():
             continue
@@ -402,7 +402,29 @@ def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.
         row = {k: _slug(params.get(k)) for k in grid}
         row.update(_numeric(metrics))
         rows.append(row)
-    return pd.DataFrame(rows)
+        runs.append(metrics)
+    df = pd.DataFrame(rows)
+    df.attrs["measured"] = measured_on(runs)
+    return df
+
+
+def measured_on(runs: list[dict]) -> str:
+    """What the aggregated cells were measured on, from their metrics.json: dataset, preset, changed
+    parameters, partial copies and SynthAU side sets. aggregate.md said none of it, so a smoke sweep
+    on a partial copy read like the paper's run."""
+    from .nb import changes_text
+
+    def values(key, show=str):
+        return sorted({show(r[key]) for r in runs if r.get(key)})
+    parts = [f"{key} {', '.join(values(key))}" for key in ("dataset", "preset") if values(key)]
+    if not parts:                         # not a paper notebook's report (a notebook of one's own)
+        return ""
+    parts += [f"changed: {'; '.join(values('changed_parameters', changes_text))}"] * bool(values("changed_parameters"))
+    parts += [f"PARTIAL COPY: {'; '.join(values('partial_copy', '; '.join))}"] * bool(values("partial_copy"))
+    parts += [f"SynthAU side sets: {', '.join(values('synthetic_side_sets', ', '.join))}"] * bool(
+        values("synthetic_side_sets"))
+    full = values("preset") == ["full"] and not values("changed_parameters") and not values("partial_copy")
+    return "; ".join(parts) + ("" if full else " (not the paper's setup)")
 
 
 def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep: list | None = None,
@@ -412,7 +434,7 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
     sweep_dir = Path(sweep_dir)
     df = collect(sweep_dir, grid, cells)
     if df.empty:
-        for stale in ("aggregate.csv", "aggregate.md", "aggregate.png"):
+        for stale in ("aggregate.csv", "aggregate.md", "aggregate.png", "aggregate.pdf"):
             (sweep_dir / stale).unlink(missing_ok=True)
         return df
     group = [k for k in grid if k not in SEED_KEYS and k != "fold"]
@@ -436,7 +458,8 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(sweep_dir / "aggregate.csv", index=False)
-    md = _markdown(table, metrics)
+    md = (f"Cells measured on {df.attrs['measured']}.\n\n" if df.attrs.get("measured") else "") + \
+        _markdown(table, metrics)
     if cells is not None and len(df) < len(cells):   # an interrupted or failed sweep: say what the rows lack
         states = {c.key: cell_state(c) for c in cells}
         left = [f"{k} ({s})" for k, s in states.items() if s != "done"]

@@ -225,3 +225,14 @@ def test_an_interrupted_cell_is_pending_not_failed(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         sweep.run_cell(str(nb), str(cell.folder), cell.params)
     assert sweep.cell_state(cell) == "pending" and not (cell.folder / ".lock").exists()
+
+
+def test_the_aggregate_says_what_its_cells_were_measured_on():
+    """aggregate.md's header named no dataset, preset or partial copy: a smoke sweep on a partial
+    BP4D copy read like the paper's three-fold run."""
+    cells = [{"dataset": "bp4d", "preset": "smoke", "partial_copy": ["bp4d fold 1: this copy lacks 2 of 27"]},
+             {"dataset": "bp4d", "preset": "smoke", "changed_parameters": {"steps": 2}}]
+    assert sweep.measured_on(cells) == ("dataset bp4d; preset smoke; changed: steps=2; PARTIAL COPY: bp4d fold 1: "
+                                        "this copy lacks 2 of 27 (not the paper's setup)")
+    assert sweep.measured_on([{"dataset": "disfa", "preset": "full"}] * 3) == "dataset disfa; preset full"
+    assert sweep.measured_on([{"score": 1.0}]) == ""                   # a notebook of one's own: no line
