@@ -1,6 +1,7 @@
 """index(), folds, manifest roots and `data check` on tiny trees in the datasets' formats."""
 from __future__ import annotations
 
+import os
 import json
 from pathlib import Path
 
@@ -248,3 +249,22 @@ def test_a_notebook_fold_of_minus_one_is_the_papers_split_for_the_dataset():
     assert notebook_fold("tas", "bp4d", -1) == notebook_fold("cpc", "synthau-bp4d", -1) == "fera"
     assert notebook_fold("tas", "disfa", -1) == notebook_fold("cpc", "synthau-disfa", -1) == 1
     assert notebook_fold("tas", "bp4d", 0) == "fera" and notebook_fold("tas", "bp4d", 2) == 2
+
+
+def test_a_copied_manifest_reads_relative_roots_from_its_folder_and_is_named(tmp_path, monkeypatch):
+    """AUKIT_MANIFEST=copy.yaml with `root: BP4Dm` looked in <repo>/BP4Dm, and every message named
+    the repository's data_manifest.yaml, a file not in use."""
+    import yaml
+
+    from aukit.data import manifest as M
+    mine = yaml.safe_load(M.MANIFEST_PATH.read_text())
+    mine["bp4d"]["root"] = "BP4Dm"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "copy.yaml").write_text(yaml.safe_dump(mine))
+    monkeypatch.setenv("AUKIT_MANIFEST", str(tmp_path / "m" / "copy.yaml"))
+    for k in [k for k in os.environ if k.startswith("AUKIT_DATA")]:
+        monkeypatch.delenv(k)
+    tried = dict(M.candidate_roots("bp4d"))
+    assert tried["copy.yaml bp4d.root"] == tmp_path / "m" / "BP4Dm"
+    with pytest.raises(Exception, match=f"manifest entry 'bp4d' in {tmp_path / 'm' / 'copy.yaml'}"):
+        D.index("bp4d")

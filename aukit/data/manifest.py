@@ -39,9 +39,16 @@ def _load(path: str) -> dict:
         return yaml.safe_load(f)
 
 
+def manifest_path() -> Path:
+    """The manifest in use: env AUKIT_MANIFEST, else the repository's data_manifest.yaml. Messages name
+    it, and a relative ``root:`` in it is read from its folder (a copied manifest was named as the
+    repository's and its relative roots read from the repository)."""
+    return Path(os.environ.get("AUKIT_MANIFEST") or MANIFEST_PATH).resolve()
+
+
 def manifest(path: str | os.PathLike | None = None) -> dict:
     """The whole manifest as a dict (env AUKIT_MANIFEST overrides the path)."""
-    p = Path(path or os.environ.get("AUKIT_MANIFEST", MANIFEST_PATH))
+    p = Path(path) if path else manifest_path()
     if not p.is_file():
         raise FileNotFoundError(f"dataset manifest not found: {p}")
     return _load(str(p.resolve()))
@@ -63,7 +70,7 @@ def entry(dataset: str) -> dict:
     m = manifest()
     base = base_name(dataset)
     if base not in m:
-        raise KeyError(f"{MANIFEST_PATH.name} has no entry {base!r}")
+        raise KeyError(f"{manifest_path()} has no entry {base!r}")
     e = dict(m[base])
     if dataset != base:
         e.update(m.get(dataset, {}))
@@ -98,7 +105,7 @@ def candidate_roots(dataset: str, root: str | os.PathLike | None = None) -> list
     r = entry(dataset).get("root")
     if r:
         p = Path(os.path.expanduser(str(r)))
-        out.append((f"{MANIFEST_PATH.name} {dataset}.root", p if p.is_absolute() else REPO / p))
+        out.append((f"{manifest_path().name} {dataset}.root", p if p.is_absolute() else manifest_path().parent / p))
     return out
 
 
@@ -138,11 +145,11 @@ def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
-    lines = [f"dataset {dataset!r}{what} (manifest entry {dataset!r} in {MANIFEST_PATH})."]
+    lines = [f"dataset {dataset!r}{what} (manifest entry {dataset!r} in {manifest_path()})."]
     lines += [f"  tried {src}: {p}" + (_alike_note(dataset, p.parent) if src == "env AUKIT_DATA" else "")
               for src, p in tried] or ["  no root configured"]
     lines.append(f"  set env {_env_key(dataset)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(dataset)}.root' in "
-                 "data_manifest.yaml (`aukit prepare` and `aukit data check` also take --root PATH).")
+                 f"{manifest_path()} (`aukit prepare` and `aukit data check` also take --root PATH).")
     if not dataset.startswith("synthau-"):
         lines.append(f"  No licensed copy? Generate SynthAU with `aukit synth` and use dataset "
                      f"'synthau-{dataset}' instead.")
