@@ -1,8 +1,8 @@
 """index(), folds, manifest roots and `data check` on tiny trees in the datasets' formats."""
 from __future__ import annotations
 
-import os
 import json
+import os
 from pathlib import Path
 
 import numpy as np
