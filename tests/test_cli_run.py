@@ -31,9 +31,10 @@ def test_default_and_explicit_out(calls, tmp_path):
     assert [c[1] for c in calls] == [Path("reports") / "tas", tmp_path / "y"]
 
 
-def test_conflicting_out_is_an_error(calls, tmp_path):
-    with pytest.raises(SystemExit, match="disagree"):
-        cli.main(["run", "tas", "--out", str(tmp_path / "a"), "-p", "out_dir", str(tmp_path / "b")])
+def test_conflicting_out_is_an_error(calls, tmp_path, capsys):
+    assert cli.main(["run", "tas", "--out", str(tmp_path / "a"), "-p", "out_dir", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "aukit run: error: --out" in err and "disagree; give one" in err
     assert not calls
 
 
