@@ -30,8 +30,9 @@ from .runtime import dist_rank_world, init_distributed, write_run_yaml
 @dataclass
 class JobConfig:
     dataset: str = "synthau-disfa"       # dataset name (aukit.data)
-    fold: int = -1                       # -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>;
-    #                                      0: BP4D's FERA2015 split (TAS; SCC takes it on BP4D unless method.fera is false)
+    # fold -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>; 0: BP4D's FERA2015
+    # split (TAS; SCC takes it on BP4D unless method.fera is false)
+    fold: int = -1
     seed: int = 0
     out_dir: str = "runs/job"            # checkpoints, metrics.json, deploy.pt, run.yaml
     epochs: int | None = None            # None: the paper's

@@ -251,7 +251,8 @@ def test_synthau_notebook_smoke_runs_and_removes_its_scratch_tree(tmp_path, monk
 
 
 @pytest.mark.parametrize("name, params, message", [
-    ("tas", {"dataset": "bp4d", "fold": 4}, r"fold 4 for bp4d: takes -1, 0, 1, 2, 3 \(-1: the paper's split, 0: the FERA2015 split\)"),
+    ("tas", {"dataset": "bp4d", "fold": 4},
+     r"fold 4 for bp4d: takes -1, 0, 1, 2, 3 \(-1: the paper's split, 0: the FERA2015 split\)"),
     ("scc", {"dataset": "disfa", "fold": 5}, r"fold 5 for disfa: takes 1, 2, 3$"),
     ("rtatl", {"dataset": "bp4d", "fold": 0}, r"fold 0 for bp4d: takes 1, 2, 3$"),
     ("tas", {"dataset": "disfa", "fold": 0}, r"disfa has no FERA2015 split"),

@@ -31,8 +31,9 @@ class Plan:
 
 
 def preset_plan(mode: str, T: int = 16, batch_size: int = 16) -> Plan:
-    """smoke (the tests' wiring check: seconds on their tiny tree), quick (a 2-core CPU: ResNet-18 at 48 px, 10 steps) or full (the
-    paper: ResNet-34 at 256 px, 20 epochs, ``T`` frames and ``batch_size`` segments, 3 seeds)."""
+    """smoke (the tests' wiring check: seconds on their tiny tree), quick (a 2-core CPU: ResNet-18 at 48 px,
+    10 steps) or full (the paper: ResNet-34 at 256 px, 20 epochs, ``T`` frames and ``batch_size`` segments,
+    3 seeds)."""
     if mode == "smoke":
         return Plan(mode, 18, 8, 32, 4, 2, 1, 2, 2, [0], ["A1", "A4", "A6"], False)
     if mode == "quick":
