@@ -122,8 +122,11 @@ def test_a_signal_to_the_process_group_is_left_to_the_parent(tmp_path):
         assert pool.submit(_signals).result() == (True, True)
     script = tmp_path / "parent.py"
     script.write_text(
-        "import sys, time\n"
+        "import signal, sys, time\n"
         "from aukit.workers import imap, process_pool\n"
+        # a background job of a non-interactive shell starts with SIGINT ignored (POSIX), and so did this
+        # script when the suite ran as one: Ctrl-C's handler, as in a terminal
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "def work(i):\n"
         "    time.sleep(0.05)\n"
         "    return b'x' * (1 << 20)\n"                      # results large enough to be mid-write when signalled
