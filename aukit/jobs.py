@@ -183,13 +183,8 @@ def preflight(method: str, job: JobConfig, world: int = 1):
     from .data.manifest import check_name
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
     configs = CONFIGS[method](job)
-    from .data.splits import fold_subjects
-    split = configs[2] if method == "scc" else job_fold(job)
-    present = None
-    if not job.dataset.startswith("synthau-"):    # a copy lacking the split's subjects: refused before preparing
-        from .data.catalog import index
-        present = index(job.dataset)["subject"].astype(str).unique()
-    fold_subjects(job.dataset, split, present=present)                     # a bad fold: before mkdir
+    from .data.splits import check_copy
+    check_copy(job.dataset, configs[2] if method == "scc" else job_fold(job))   # a bad fold or copy: before mkdir
     batch = configs.train.batch_size if method == "tas" else configs[1].batch_size
     if world > 1 and batch % world:
         key = "method.train.batch_size"

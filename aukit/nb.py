@@ -302,11 +302,9 @@ def _check_copy(stem: str, dataset: str, fold: int, scc_fera: bool) -> None:
     """A real copy that lacks subjects of the run's split is refused before the kernel starts
     (:class:`aukit.data.splits.IncompleteCopy`, or a warning under AUKIT_ALLOW_PARTIAL=1): the
     notebook refused it after preparing every face of the copy, hours on a real BP4D."""
-    from .data.catalog import index
-    from .data.splits import fold_subjects, notebook_fold
+    from .data.splits import check_copy, notebook_fold
 
-    split = "fera" if scc_fera else notebook_fold(stem, dataset, fold) if stem in FERA_FOLD0 else fold
-    fold_subjects(dataset, split, present=index(dataset)["subject"].astype(str).unique())
+    check_copy(dataset, "fera" if scc_fera else notebook_fold(stem, dataset, fold) if stem in FERA_FOLD0 else fold)
 
 
 # parameters that choose what runs or where it goes, not how a model trains: a run that changes only

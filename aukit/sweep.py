@@ -419,10 +419,11 @@ def measured_on(runs: list[dict]) -> str:
     parts = [f"{key} {', '.join(values(key))}" for key in ("dataset", "preset") if values(key)]
     if not parts:                         # not a paper notebook's report (a notebook of one's own)
         return ""
-    parts += [f"changed: {'; '.join(values('changed_parameters', changes_text))}"] * bool(values("changed_parameters"))
-    parts += [f"PARTIAL COPY: {'; '.join(values('partial_copy', '; '.join))}"] * bool(values("partial_copy"))
-    parts += [f"SynthAU side sets: {', '.join(values('synthetic_side_sets', ', '.join))}"] * bool(
-        values("synthetic_side_sets"))
+    for key, label, show, sep in (("changed_parameters", "changed", changes_text, "; "),
+                                  ("partial_copy", "PARTIAL COPY", "; ".join, "; "),
+                                  ("synthetic_side_sets", "SynthAU side sets", ", ".join, ", ")):
+        if values(key):
+            parts.append(f"{label}: {sep.join(values(key, show))}")
     full = values("preset") == ["full"] and not values("changed_parameters") and not values("partial_copy")
     return "; ".join(parts) + ("" if full else " (not the paper's setup)")
 

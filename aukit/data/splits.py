@@ -99,6 +99,17 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None)
     return train, test
 
 
+def check_copy(dataset: str, fold: int | str) -> tuple[list[str], list[str]]:
+    """:func:`fold_subjects`, checked against the copy's subjects (one index of the copy, no face
+    prepared) on a real dataset: ``aukit run`` and ``aukit train`` call it before any work, where the
+    loaders' own check came after every face of the copy had been prepared."""
+    present = None
+    if not dataset.startswith("synthau-"):
+        from .catalog import index
+        present = index(dataset)["subject"].astype(str).unique()
+    return fold_subjects(dataset, fold, present=present)
+
+
 def check_present(dataset: str, fold, train: list[str], test: list[str], present) -> None:
     """A real dataset's copy must hold every subject of the fold: a run on 2 of 27 training subjects
     printed its scores beside the paper's as a BP4D result. Missing subjects are an

@@ -67,10 +67,11 @@ def write_report(res: Results, out_dir="reports/cpc", *, preset: str) -> dict:
     t1, t1s = pretext_table(res)
     # a row sits beside the paper's only where it measured the same kind of data (a BP4D target has no
     # reported row); the difference needs both rows on the real sets (the paper's DISFA and Aff-Wild2)
+    # each row's (dataset measured, the paper's dataset, its reported row), by the row's source
     kinds = {"target": (res.dataset, "disfa", "DISFA"), "pool": (res.pool or "", "affwild2", "Aff-Wild2")}
-    row_map = {n: kinds[n.split(" ")[0]][2] for n in t1.index
-               if kinds[n.split(" ")[0]][0].removeprefix("synthau-") == kinds[n.split(" ")[0]][1]}
-    real = all(kinds[n.split(" ")[0]][0] == kinds[n.split(" ")[0]][1] for n in t1.index)
+    rows = {n: kinds[n.split(" ")[0]] for n in t1.index}
+    row_map = {n: ref for n, (ds, paper, ref) in rows.items() if ds.removeprefix("synthau-") == paper}
+    real = all(ds == paper for ds, paper, _ in rows.values())
     rep.add_table("table1_pretext_topn", t1, reported.table("cpc", "table1"), measured_std=t1s, row_map=row_map,
                   same_dataset=real and len(t1.index) == 2, decimals=3)
     for name in t1.index:
