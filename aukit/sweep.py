@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -39,6 +40,7 @@ from tqdm.auto import tqdm
 from . import slurm as scheduler
 
 SEED_KEYS = ("seed", "seeds")
+TABLES = "tables"       # the averaged tables beside the paper (report.folds)
 
 
 @dataclass
@@ -393,10 +395,11 @@ def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.
             print(f"[sweep] not aggregated: {len(left)} finished folder(s) that are no cell of this grid, or ran "
                   f"with other parameters ({', '.join(f.name for f in left[:3])}{', ...' if len(left) > 3 else ''})")
         folders = [f for f in folders if f.resolve() in wanted]
-    rows, runs = [], []
+    rows, runs, used = [], [], []
     for folder in folders:
         if not (folder / "metrics.json").exists() or (folder / "error.txt").exists():
             continue
+        used.append(folder)
         params = json.loads((folder / "params.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         row = {k: _slug(params.get(k)) for k in grid}
@@ -405,6 +408,7 @@ def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.
         runs.append(metrics)
     df = pd.DataFrame(rows)
     df.attrs["measured"] = measured_on(runs)
+    df.attrs["folders"] = used            # row i's cell folder
     return df
 
 
@@ -434,6 +438,7 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
     cell of the group there: seeds and folds). ``cells``: see :func:`collect`."""
     sweep_dir = Path(sweep_dir)
     df = collect(sweep_dir, grid, cells)
+    shutil.rmtree(sweep_dir / TABLES, ignore_errors=True)   # ours: a cell's folder name always has a '='
     if df.empty:
         for stale in ("aggregate.csv", "aggregate.md", "aggregate.png", "aggregate.pdf"):
             (sweep_dir / stale).unlink(missing_ok=True)
@@ -467,9 +472,27 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
         md += (f"\n{len(df)} of {len(cells)} cells finished; not in this table: {', '.join(left[:10])}"
                f"{', ...' if len(left) > 10 else ''}. Rerun the sweep to run the pending ones "
                "(--retry-failed for the failed).\n")
+    md += _paper_tables(df, group, sweep_dir)
     (sweep_dir / "aggregate.md").write_text(md)
     _figure(table, group, [metric] if metric else metrics, sweep_dir)
     return table
+
+
+def _paper_tables(df: pd.DataFrame, group: list[str], sweep_dir: Path) -> str:
+    """Each group's tables averaged over its cells beside the paper (:func:`aukit.report.folds.fold_tables`):
+    the papers' 3-fold numbers get difference rows from a sweep over folds 1-3. Returns aggregate.md's lines."""
+    from .report.folds import fold_tables
+
+    keys = [tuple(r[k] for k in group) for _, r in df.iterrows()]
+    written = []
+    for key in dict.fromkeys(keys):
+        folders = [f for f, k in zip(df.attrs["folders"], keys) if k == key]
+        sub = "__".join(f"{k}={v}" for k, v in zip(group, key))
+        written += [p for p in fold_tables(folders, sweep_dir / TABLES / sub) if p.suffix == ".md"]
+    if not written:
+        return ""
+    return ("\nThe cells' tables, averaged over folds and seeds, beside the paper's numbers:\n" +
+            "".join(f"- {p.relative_to(sweep_dir)}\n" for p in written))
 
 
 def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:

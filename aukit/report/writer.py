@@ -142,8 +142,8 @@ class Report:
                     " (TAS and CPC take it by default, fold -1 or 0; SCC with -p fera true)")
         if want == "3-fold":
             return (f"the paper reports the mean over the three subject-exclusive folds; this run measured "
-                    f"{'the FERA2015 split' if fold == 'fera' else f'fold {fold} only'} (run folds 1-3, e.g. "
-                    "with aukit sweep, and compare their mean)")
+                    f"{'the FERA2015 split' if fold == 'fera' else f'fold {fold} only'} (a sweep over folds "
+                    "1-3 puts their mean beside the paper's, in the sweep's tables/)")
         if want == "one fold" and fold == "fera":
             return "the paper used one DISFA fold; this run the FERA2015 split"
         return None
@@ -245,7 +245,16 @@ class Report:
         csv, md = folder / f"{name}.csv", folder / f"{name}.md"
         long.to_csv(csv, index=False)
         md.write_text(to_markdown(long, title=title or name, notes=notes, decimals=dec), encoding="utf-8")
-        self.files["tables"] += [csv, md]
+        # what a sweep needs to put the mean over this table's runs beside the paper (report.folds)
+        side = folder / f"{name}.json"
+        side.write_text(json.dumps({
+            "reported": {"paper": attrs["paper"], "key": attrs["key"]} if attrs.get("key") else None,
+            "row_map": dict(row_map or {}), "title": title or name, "decimals": dec,
+            "dataset": self.dataset, "fold": self.fold, "preset": self.preset, "changed": self.changed,
+            "setup_gap": self.setup_gap, "partial_copy": self.caveats, "seeds": self.seeds,
+            "synthetic_side_sets": self.synthetic_side_sets, "flags": {m: dict(f) for m, f in (flags or {}).items()},
+        }, indent=1), encoding="utf-8")
+        self.files["tables"] += [csv, md, side]
         return [csv, md]
 
     def add_figure(self, name: str, fig) -> list[Path]:
