@@ -74,6 +74,12 @@ def test_clips_start_only_where_a_whole_clip_fits(tiny):
                                                  "stride 2: 5 consecutive frames)"), said
     with pytest.raises(ValueError, match="no run of 61 consecutive frames"):
         clip_rows(kept, kept["row"].to_numpy(), 31, 2, None, seed=0, announce=said.append)
+    # the full preset's set (§4: 33,509 non-overlapping sequences on Aff-Wild2): tiles, none across the gap
+    assert X.settings_for("full")[0].pretrain_clips == "tile"
+    tiles = clip_rows(kept, kept["row"].to_numpy(), 3, 2, "tile", seed=0, announce=said.append)
+    assert len(set(tiles.ravel())) == tiles.size and len(tiles) < len(clips) / 3
+    assert (np.diff(number.loc[tiles.ravel()].to_numpy().reshape(tiles.shape), axis=1) == 2).all()
+    assert said[-1] == f"pre-training clips: {len(tiles)} non-overlapping clips tile {len(kept)} frames"
 
 
 def test_short_pretraining_on_tiny_synthau_lowers_infonce(tiny):

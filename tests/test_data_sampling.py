@@ -132,3 +132,20 @@ def test_labelled_fold_rows_split_subset_and_errors():
     np.testing.assert_array_equal(sub, subset_rows(train, 3, 4))
     with pytest.raises(ValueError, match="bp4d fold 2: 6 training and 0 test"):
         labelled_fold_rows(index, labels, ["A", "B"], ["Z"], where="bp4d fold 2")
+
+
+def test_tiles_are_non_overlapping_and_stay_inside_runs():
+    """CPC §4's pre-training sequences: windows that tile each run from its first frame, never
+    across missing frames (105-107), a tail shorter than a window left out."""
+    df = _index({("A", "T1"): np.zeros(20), ("B", "T2"): np.zeros(7)})
+    df = df[~((df.subject == "A") & df.frame.isin([105, 106, 107]))].reset_index(drop=True)
+    df["row"] = np.arange(len(df)) + 1000
+    t = S.tiles(df.sample(frac=1, random_state=1), length=3, stride=2)       # span 5 frames
+    frames = df.set_index("row").loc[t.ravel()]
+    subj = frames.subject.to_numpy().reshape(t.shape)
+    fr = frames.frame.to_numpy().reshape(t.shape)
+    # A: run 100-104 (one tile), run 108-119 (12 frames: tiles at 108, 113; 118-119 left out); B: 100-106 (one)
+    assert [(s[0], f[0]) for s, f in zip(subj, fr)] == [("A", 100), ("A", 108), ("A", 113), ("B", 100)]
+    assert (np.diff(fr, axis=1) == 2).all() and (subj == subj[:, :1]).all()
+    assert len(set(t.ravel())) == t.size                                       # no frame in two tiles
+    assert S.tiles(df, length=30, stride=2).shape == (0, 30)

@@ -173,6 +173,19 @@ def windows(index_df: pd.DataFrame, rows, length: int, stride: int = 1, seed: in
     return (out, slots) if return_position else out
 
 
+def tiles(index_df: pd.DataFrame, length: int, stride: int = 1) -> np.ndarray:
+    """(n, length) rows: the non-overlapping windows of ``length`` frames at ``stride`` that tile each
+    run of consecutive frames (:func:`runs`) from its first frame; a run's tail shorter than a window
+    is left out. CPC §4's 33,509 Aff-Wild2 training sequences are such a tiling."""
+    order, run_id, _ = runs(index_df)
+    span = (length - 1) * stride + 1
+    starts = np.r_[0, np.flatnonzero(np.diff(run_id)) + 1] if len(order) else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(order)]
+    first = [np.arange(a, b - span + 1, span) for a, b in zip(starts, ends)]
+    first = np.concatenate(first) if first else np.zeros(0, np.int64)
+    return order[first[:, None] + np.arange(length) * stride].reshape(len(first), length)
+
+
 def save_selection(path, *, seed: int, **arrays) -> Path:
     """Write arrays + seed to `path` (.npz) so a run's label selection can be reloaded."""
     path = Path(path)

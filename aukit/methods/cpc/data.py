@@ -48,11 +48,14 @@ def make_split(store, train_subjects, test_subjects, aus=None) -> Split:
     return Split(store, df, train, test, aus, labels, seq, run)
 
 
-def clip_rows(frames: pd.DataFrame, rows: np.ndarray, length: int, stride: int, n: int | None,
+def clip_rows(frames: pd.DataFrame, rows: np.ndarray, length: int, stride: int, n: int | str | None,
               seed: int, *, announce=print) -> np.ndarray:
     """(n, length) pre-training clips (§4: T frames at a stride) inside the sequences of ``rows``.
 
-    Anchors are ``n`` random rows (all rows when None or larger) among those a whole clip can
+    ``n`` "tile": the non-overlapping clips that tile each run of consecutive frames
+    (``sampling.tiles``; §4's 33,509 training sequences of Aff-Wild2 are such a set: about one clip
+    per (T - 1) * stride + 1 frames). Otherwise anchors are ``n`` random rows (all rows when None
+    or larger) among those a whole clip can
     hold inside their run of consecutive frames (``sampling.fits``); ``sampling.windows`` keeps
     each clip inside that run, so a clip never jumps over frames missing from the store (no face
     found, or absent from the copy) nor repeats edge frames. The others are counted through
@@ -61,6 +64,13 @@ def clip_rows(frames: pd.DataFrame, rows: np.ndarray, length: int, stride: int, 
     rng = np.random.default_rng(seed)
     rows = np.asarray(rows, np.int64)
     sub = frames[frames["row"].isin(rows)]
+    if n == "tile":
+        clips = sampling.tiles(sub, length, stride)
+        if not len(clips):
+            raise ValueError(f"no run of {(length - 1) * stride + 1} consecutive frames among {len(rows)} frames: "
+                             f"no pre-training clip of {length} frames at stride {stride} fits (lower seq_len or stride)")
+        announce(f"pre-training clips: {len(clips)} non-overlapping clips tile {len(rows)} frames")
+        return clips
     whole = sampling.fits(sub, rows, length, stride)
     span = (length - 1) * stride + 1
     if not whole.all():

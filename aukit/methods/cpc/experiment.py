@@ -44,7 +44,8 @@ class Plan:
     baseline_epochs: int = 50            # choice: not given
     steps_per_epoch: int | None = None   # cap on batches per epoch (quick/smoke)
     min_steps: int = 0                   # stage-2/baseline runs get at least this many steps (epochs raised)
-    pretrain_clips: int | None = None    # clips drawn per pre-training set (None: one per frame)
+    pretrain_clips: int | str | None = "tile"  # §4: non-overlapping clips (33,509 on Aff-Wild2); an int: that
+    #                                      many at random frames; None: one clip per frame (overlapping)
     val_clips: int = 512                 # validation clips for Table 1
     eval_frames: int | None = None       # first frames of each test sequence evaluated (None: all)
     table3: bool = True                  # also run the all-labels variants
