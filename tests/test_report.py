@@ -236,7 +236,7 @@ def test_changed_parameters_leave_out_the_ones_that_only_choose_what_runs():
 
 def test_a_real_run_names_the_synthetic_side_sets_it_read(tmp_path, monkeypatch):
     """CPC on real DISFA pre-trained on synthau-affwild2 by default, and nothing said so."""
-    from aukit.data import store
+    from aukit.data import splits, store
     monkeypatch.setattr(store, "OPENED", {"disfa__cpc128__ab": {}, "synthau-affwild2__cpc128__cd": {}})
     rep = Report("cpc", folder=tmp_path / "r", dataset="disfa", preset="quick", seeds=[0], device="cpu")
     assert rep.synthetic_side_sets == ["synthau-affwild2"]
@@ -247,6 +247,32 @@ def test_a_real_run_names_the_synthetic_side_sets_it_read(tmp_path, monkeypatch)
     assert json.loads((tmp_path / "r/metrics.json").read_text())["synthetic_side_sets"] == ["synthau-affwild2"]
     assert Report("cpc", folder=tmp_path / "s", dataset="synthau-disfa", preset="quick", seeds=[0],
                   device="cpu").synthetic_side_sets == []
+    # a full run that read a synthetic side set is not the paper's setup: no difference rows
+    monkeypatch.setattr(splits, "USED", {"disfa": 1})
+    rep = Report("cpc", folder=tmp_path / "f", dataset="disfa", preset="full", seeds=[0], device="cpu")
+    rep.add_table("t", pd.DataFrame({"Avg": [0.5]}, index=["Ours(*Affwild2)-2%"]), R.table("cpc", "table2_icc"))
+    md = (tmp_path / "f/tables/t.md").read_text()
+    assert "difference" not in set(pd.read_csv(tmp_path / "f/tables/t.csv").kind)
+    assert "it read synthetic side sets (synthau-affwild2) where the paper read real ones" in md
+
+
+def test_a_full_run_from_random_weights_is_not_the_setup_of_a_paper_that_started_from_imagenet(tmp_path, monkeypatch):
+    """SCC, RTATL and PIAP-DF start from ImageNet; with no -p weights the full run's tables were
+    differenced against the paper as if it were its setup."""
+    from aukit.data import splits
+    monkeypatch.setattr(splits, "USED", {"disfa": 1})
+    for slug, weights, diff in (("scc", None, False), ("scc", "resnet50.pth", True), ("tas", None, True)):
+        paper_key = ("scc", "table1_disfa_icc") if slug == "scc" else ("tas", "table1_disfa_icc")
+        measured = pd.DataFrame({"Avg": [0.5]}, index=["SCC-Heatmap (Ours)" if slug == "scc" else "Ours"])
+        rep = Report(slug, folder=tmp_path / f"{slug}{weights}", dataset="disfa", preset="full", seeds=[0],
+                     device="cpu", weights=weights)
+        ref = R.table(*paper_key)
+        ref.attrs["caption"] += " (on the most challenging fold)"      # one fold: fold 1 is its split here
+        rep.add_table("t", measured, ref)
+        md = (tmp_path / f"{slug}{weights}/tables/t.md").read_text()
+        assert ("difference" in set(pd.read_csv(tmp_path / f"{slug}{weights}/tables/t.csv").kind)) is diff, md
+        assert ("the trunk started from random weights; the paper started from ImageNet (ResNet-50" in md) is \
+            (slug == "scc" and weights is None)
 
 
 def test_avg_stays_the_last_column_when_the_reported_table_has_more_aus():

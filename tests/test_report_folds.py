@@ -13,11 +13,13 @@ from aukit.report import Report
 AUS = ["AU01", "AU02", "AU04", "AU06", "AU09", "AU12", "AU25", "AU26"]
 
 
-def _cell(folder, fold, seed, value, monkeypatch, dataset="disfa", preset="full", changed=None):
+def _cell(folder, fold, seed, value, monkeypatch, dataset="disfa", preset="full", changed=None,
+          weights="effnet_b1_imagenet.pth"):
     """One finished sweep cell of a PIAP-DF-like run on ``dataset`` ``fold``: F1 ``value`` + AU index."""
     monkeypatch.setattr(splits, "USED", {dataset: fold})
     monkeypatch.setenv("AUKIT_RUN_CHANGED", json.dumps(changed or {}))
-    rep = Report("piap_df", folder=folder, dataset=dataset, preset=preset, seeds=[seed], device="cpu")
+    rep = Report("piap_df", folder=folder, dataset=dataset, preset=preset, seeds=[seed], device="cpu",
+                 weights=weights)
     measured = pd.DataFrame([[value + i / 100 for i in range(len(AUS))]], index=["ours"], columns=AUS)
     measured["Avg"] = measured.mean(axis=1)
     rep.add_table("table2", measured, R.table("piap_df", "table2"), row_map={"ours": "PIAP"},
@@ -64,6 +66,8 @@ def test_two_folds_or_a_quick_preset_get_no_difference_rows(tmp_path, monkeypatc
     assert "difference" not in set(long.kind) and "steps=2" in md
     long, md = _sweep(tmp_path / "d", monkeypatch, dataset="synthau-disfa")
     assert "difference" not in set(long.kind) and "measured on synthau-disfa, reported on disfa" in md
+    long, md = _sweep(tmp_path / "e", monkeypatch, weights=None)          # PIAP-DF starts from ImageNet
+    assert "difference" not in set(long.kind) and "the trunk started from random weights" in md
 
 
 def test_each_fold_weighs_the_same_whatever_its_number_of_runs(tmp_path, monkeypatch):

@@ -70,8 +70,10 @@ class Report:
     """
 
     def __init__(self, slug: str, out_dir: str | Path = "reports", *, dataset: str, preset: str,
-                 seeds: Sequence[int], device: str, config=None, folder: str | Path | None = None):
+                 seeds: Sequence[int], device: str, config=None, folder: str | Path | None = None,
+                 weights: str | None = None):
         self.slug, self.dataset, self.preset = slug, dataset, preset
+        self.weights = weights or None      # the local ImageNet file the trunk started from (None: random)
         self.seeds, self.device, self.config = [int(s) for s in seeds], str(device), config
         # folder: the exact output folder (a notebook's papermill ``out_dir``, a sweep cell);
         # otherwise <out_dir>/<slug>
@@ -106,15 +108,25 @@ class Report:
     @property
     def setup_gap(self) -> str | None:
         """Why this run is not the paper's setup, whatever its dataset and split, or None: the quick
-        and smoke presets train a smaller network for fewer steps, and a full run with ``steps 2``
-        or ``epochs 1`` is no full run. Such runs get no difference rows against the paper."""
+        and smoke presets train a smaller network for fewer steps; a full run with ``steps 2`` or
+        ``epochs 1`` is no full run; a trunk from random weights where the paper started from ImageNet
+        (:data:`aukit.reported.IMAGENET_START`); synthetic side sets beside a real dataset. Such runs
+        get no difference rows against the paper."""
+        from ..reported import IMAGENET_START
+        why = []
         if self.preset != "full":
-            return (f"preset {self.preset} trains a smaller network for fewer steps than the paper "
-                    "(-p preset full runs the paper's setup)")
-        if self.changed:
+            why.append(f"preset {self.preset} trains a smaller network for fewer steps than the paper "
+                       "(-p preset full runs the paper's setup)")
+        elif self.changed:
             from ..nb import changes_text
-            return f"the full preset with {changes_text(self.changed)} (not the notebook's defaults)"
-        return None
+            why.append(f"the full preset with {changes_text(self.changed)} (not the notebook's defaults)")
+        if self.slug in IMAGENET_START and not self.weights:
+            why.append(f"the trunk started from random weights; the paper started from ImageNet "
+                       f"({IMAGENET_START[self.slug]}; -p weights PATH names a local file)")
+        if self.synthetic_side_sets:
+            why.append(f"it read synthetic side sets ({', '.join(self.synthetic_side_sets)}) where the paper "
+                       "read real ones")
+        return "; ".join(why) or None
 
     @property
     def synthetic_side_sets(self) -> list[str]:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-__all__ = ["PAPERS", "PROTOCOLS", "protocol", "load", "table", "keys", "avg_mismatches"]
+__all__ = ["PAPERS", "PROTOCOLS", "IMAGENET_START", "protocol", "load", "table", "keys", "avg_mismatches"]
 
 PAPERS = ("tas", "cpc", "rtatl", "piap_df", "scc")
 # The split each paper's BP4D / DISFA numbers were measured on (their Datasets sections): "fera" is
@@ -42,6 +42,11 @@ PAPERS = ("tas", "cpc", "rtatl", "piap_df", "scc")
 PROTOCOLS = {"tas": {"bp4d": "fera", "disfa": "3-fold"}, "cpc": {"bp4d": "fera", "disfa": "3-fold"},
              "scc": {"bp4d": "fera", "disfa": "3-fold"}, "rtatl": {"bp4d": "3-fold", "disfa": "3-fold"},
              "piap_df": {"bp4d": "3-fold", "disfa": "3-fold"}}
+
+# The papers whose trunk starts from ImageNet weights (a run from random weights is not their setup).
+# TAS names no initialisation and CPC trains its own from scratch (§3.3).
+IMAGENET_START = {"rtatl": "ResNet-18, §4.2", "piap_df": "EfficientNet-B1, §3.1",
+                  "scc": "ResNet-50 after Xiao et al. 2018, Implementation Details"}
 
 
 def protocol(attrs: dict) -> str | None:

@@ -226,7 +226,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     labels = data.labels[data.test_rows]
     out_dir = Path(ecfg.out_dir)
     report = Report("rtatl", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
-                    device=str(device), config=dataclasses.asdict(ecfg), folder=out_dir)
+                    device=str(device), config=dataclasses.asdict(ecfg), folder=out_dir,
+                    weights=ecfg.weights)
     results: dict[str, list[dict]] = {}
     nets: dict[str, RTATLNet] = {}
     for variant in ecfg.variants:

@@ -256,7 +256,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     data = load_data(ecfg.dataset, fold, ecfg.aus, max_train=ecfg.max_train, max_test=ecfg.max_test)
     t_data = time.perf_counter() - t0
     report = Report("scc", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds), device=str(device),
-                    config=dataclasses.asdict(ecfg), folder=ecfg.out_dir)
+                    config=dataclasses.asdict(ecfg), folder=ecfg.out_dir, weights=ecfg.weights)
     runner = Runner(ecfg, data, device)
     fam = "disfa" if "disfa" in ecfg.dataset else "bp4d"
     const = constant_scores(data)
