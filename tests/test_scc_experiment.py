@@ -1,6 +1,8 @@
 """Experiment plumbing: presets, notebook parameters, shared runs, scores and constant baselines."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,25 @@ def test_dataset_aus():
     assert len(dataset_aus("synthau-disfa")) == 12 and dataset_aus("bp4d") == ("AU06", "AU10", "AU12", "AU14", "AU17")
     with pytest.raises(ValueError):
         dataset_aus("affwild2")
+
+
+def test_a_constant_prediction_is_named_under_table_1(monkeypatch):
+    """SCC's scores dropped the metrics' flags: an AU predicted constant showed ICC 0.00 with no note."""
+    aus = ("AU01", "AU02")
+    label = np.array([[0, 1], [2, 3], [4, 5], [0, 0]], np.float32)
+    data = SCCData(store=None, aus=aus, intensity=label, centres=None, train_rows=np.arange(4), test_rows=np.arange(4))
+    ecfg = X.preset_config("quick", dataset="synthau-disfa")
+    ecfg = dataclasses.replace(ecfg, seeds=(0, 1))
+    r = X.Runner(ecfg, data, "cpu")
+
+    class Fake:
+        history = [{"train_loss": 1.0, "images_per_s": 1.0}]
+
+        def eval(self):
+            return self
+    pred = {0: np.c_[np.full(4, 2.0), label[:, 1]], 1: label.copy()}      # seed 0 predicts AU01 constant
+    monkeypatch.setattr(r, "train", lambda over, seed: (setattr(Fake, "seed", seed), Fake())[1])
+    monkeypatch.setattr(r, "predict", lambda model, rows: {"pred": pred[Fake.seed], "label": label})
+    r.over_seeds({})
+    assert r.seed_flags({}, "icc") == {"AU01": "constant_prediction in 1 of 2 seeds"}
+    assert r.seed_flags({}, "mae") == {}

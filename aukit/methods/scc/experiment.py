@@ -138,9 +138,13 @@ def configs(ecfg: ExperimentConfig, overrides: dict) -> tuple[SCCModelConfig, SC
     return mc, tc
 
 
-def scores(pred: np.ndarray, label: np.ndarray, aus) -> dict:
-    """Flat per-AU ICC and MAE + averages: {"icc_AU01", ..., "icc_avg", "mae_AU01", ..., "mae_avg"}."""
-    return metrics.flat_per_au(("icc", "mae"), pred, label, list(aus))[0]
+def scores(pred: np.ndarray, label: np.ndarray, aus, flags: dict | None = None) -> dict:
+    """Flat per-AU ICC and MAE + averages: {"icc_AU01", ..., "icc_avg", "mae_AU01", ..., "mae_avg"};
+    ``flags`` (a dict) receives the degenerate cases (``{"icc_AU05": "constant_prediction"}``)."""
+    flat, found = metrics.flat_per_au(("icc", "mae"), pred, label, list(aus))
+    if flags is not None:
+        flags.update(found)
+    return flat
 
 
 def data_loader(data: SCCData, rows: np.ndarray, batch_size: int, device: torch.device, shuffle: bool,
@@ -180,6 +184,7 @@ class Runner:
     def __init__(self, ecfg: ExperimentConfig, data: SCCData, device: torch.device):
         self.ecfg, self.data, self.device = ecfg, data, device
         self.results: dict[tuple, dict] = {}
+        self.flags: dict[tuple, dict] = {}           # (setting, seed) -> the degenerate cases of its scores
         self.models: dict[tuple, SCCHeatmapNet] = {}
 
     def key(self, overrides: dict) -> tuple:
@@ -205,7 +210,7 @@ class Runner:
             t0 = time.perf_counter()
             model = self.train(overrides, seed)
             out = self.predict(model, self.data.test_rows)
-            res = scores(out["pred"], out["label"], self.data.aus)
+            res = scores(out["pred"], out["label"], self.data.aus, self.flags.setdefault(key, {}))
             res.update(loss_first=model.history[0]["train_loss"], loss_last=model.history[-1]["train_loss"],
                        images_per_s=model.history[-1]["images_per_s"], train_s=time.perf_counter() - t0)
             self.results[key] = res
@@ -215,6 +220,15 @@ class Runner:
             if seed == self.ecfg.seeds[0]:
                 self.models[self.key(overrides)] = model.eval()
         return self.results[key]
+
+    def seed_flags(self, overrides: dict, metric: str) -> dict[str, str]:
+        """{au: "constant_prediction in 2 of 3 seeds"}: why a setting's per-AU value is a 0.00, for
+        the table notes (an ICC of 0 from a constant prediction read as a measured agreement of 0)."""
+        seen = {au: [self.flags.get((self.key(overrides), s), {}).get(f"{metric}_{au}") for s in self.ecfg.seeds]
+                for au in self.data.aus}
+        n = len(self.ecfg.seeds)
+        return {au: f if n == 1 else f"{f} in {fl.count(f)} of {n} seeds"
+                for au, fl in seen.items() for f in dict.fromkeys(x for x in fl if x)}
 
     def over_seeds(self, overrides: dict) -> tuple[dict, dict]:
         """Mean and std over seeds of every score of one setting."""
@@ -268,8 +282,9 @@ def run(ecfg: ExperimentConfig) -> dict:
     t1 = {name: runner.over_seeds(over) for name, over in TABLE1.items()}
     for metric in ("icc", "mae"):
         mean, std = per_au_frames(t1, metric, data.aus)
+        flags = {name: f for name, over in TABLE1.items() if (f := runner.seed_flags(over, metric))}
         report.add_table(f"table1_{fam}_{metric}", mean, reported.table("scc", f"table1_{fam}_{metric}"),
-                         measured_std=std)
+                         measured_std=std, flags=flags or None)
     for name, (mean, std) in t1.items():
         s = SLUGS[name]
         m.update({f"{k}_{s}": v for k, v in mean.items() if k.startswith(("icc_", "mae_"))})
