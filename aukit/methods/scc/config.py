@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EDGE_FEATURES = ("both", "pair", "diff")  # Table 3: (f_i, f_j - f_i), (f_i, f_j), (f_j - f_i)
-NODE_KINDS = ("channels", "positions")    # graph nodes: the paper's channels, or (our reading of the TF code) positions
+NODE_KINDS = ("channels", "positions")    # graph nodes: the paper's channels, or (an alternative of ours) positions
 GATHER_BACKWARDS = ("auto", "matmul", "index")  # how the k-NN gather sums its gradient (same numbers)
 AGGREGATES = ("auto", "fused", "autograd")       # edge BN + ReLU + max: fused.py, or autograd over the edge tensor
 
@@ -34,7 +34,7 @@ class SCCModelConfig:
     edge: str = "both"                 # SCC Eq. 3 / Table 3 setting (e): concat[f_i, f_j - f_i]
     edge_bn: bool = True               # authors' TF code: 1x1 conv + BN + ReLU on the edges (Eq. 3 has no BN)
     include_self: bool = True          # our choice (DGCNN k-NN habit): a node is its own nearest neighbour
-    nodes: str = "channels"            # SCC §SCC: channel maps are the nodes; "positions": our reading of the TF code
+    nodes: str = "channels"            # SCC §SCC (and the TF code): channel maps are the nodes; "positions": ours
     n_points: int = 2 * len(DISFA_AUS)  # REFERENCE.md (EAC-Net/JAA-Net rules): 2 points per DISFA AU
     gather_backward: str = "auto"      # implementation, same sums: one-hot matmul where it is small, else index_add
     aggregate: str = "auto"            # implementation, same numbers: fused (no edge tensor kept) for channel nodes

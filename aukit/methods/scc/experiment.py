@@ -54,7 +54,7 @@ class ExperimentConfig:
     lr_milestones: tuple | None = None   # None: SCCTrainConfig.lr_milestones
     sigma: float | None = None           # None: SCCTrainConfig.sigma (Eq. 1)
     k: int | None = None                 # None: the dataset's K_BY_DATASET (SCC §Implementation Details)
-    nodes: str = "channels"              # SCC graph nodes: the paper's channels | positions (our reading of the TF code)
+    nodes: str = "channels"              # SCC graph nodes: the paper's channels | positions (an alternative of ours)
     depth: int | None = None             # None: SCCModelConfig.depth; quick/smoke use ResNet-18 on CPU
     input_size: int | None = None        # None: SCCModelConfig.input_size
     deconv_channels: int | None = None   # None: SCCModelConfig.deconv_channels

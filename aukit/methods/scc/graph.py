@@ -15,12 +15,11 @@ index_select's index_add: one bf16 atomic add per gathered element, in no fixed 
 For channel nodes, edge BN + ReLU + max run fused (``fused.py``): the (B, C, k, L) edge
 tensor is neither normalised nor kept for the backward, only gathered once for the max.
 
-Difference from the public TF code (REFERENCE.md): it reshapes the NHWC tensor so that
-its graph nodes are not the channels. ``nodes="channels"`` (default) follows the paper;
-``nodes="positions"`` is our reading of the code: the M*M positions are the nodes, each
-with its C channel values as features, the k-NN runs between positions and the 1x1
-convolution acts on channels (DGCNN's EdgeConv on a grid of points), which keeps each
-output map spatially aligned with its input.
+``nodes="channels"`` (default) follows the paper and, by REFERENCE.md, the authors' TF code
+(k-NN over channel nodes). ``nodes="positions"`` is an alternative of ours, not the paper's:
+the M*M positions are the nodes, each with its C channel values as features, the k-NN runs
+between positions and the 1x1 convolution acts on channels (DGCNN's EdgeConv on a grid of
+points), which keeps each output map spatially aligned with its input.
 """
 from __future__ import annotations
 
