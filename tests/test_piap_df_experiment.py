@@ -59,6 +59,12 @@ def test_run_seed_all_variants_and_figures(fake_data):
         assert 0.0 <= r["avg"] <= 1.0 and np.isfinite(r["avg"])
     assert 0.0 < res["constant"]["avg"] <= 1.0
     assert res["export_params"] > 0 and res["export_images_per_s"] > 0
+    # deploy.pt is the PIAP-DF student; §4.1's DISFA fine-tuning starts from the PIAP model (piap.pt)
+    student, piap = res["models"]["PIAP-DF"].student, res["models"]["PIAP"]
+    for name, exported in (("exported", student), ("piap_exported", piap)):
+        for k, v in res[name].trunk.state_dict().items():
+            assert torch.equal(v, exported.trunk.state_dict()[k]), (name, k)
+    assert not all(torch.equal(v, piap.trunk.state_dict()[k]) for k, v in student.trunk.state_dict().items())
     data = res["data"]
     assert len(data.unlabelled) > 0  # the all-NaN frames of training subjects feed DF
     cols = runs.au_names(s.net.aus) + ["avg"]
@@ -131,7 +137,7 @@ def test_finetune_from_a_bp4d_model(monkeypatch, tmp_path):
         assert torch.equal(p.detach(), q.detach()), k
     assert model.fc.out_features == len(DISFA_AUS)
     res = X.run_seed(disfa, 0, "cpu", variants=("Baseline",))
-    assert np.isfinite(res["f1"]["Baseline"]["avg"])
+    assert np.isfinite(res["f1"]["Baseline"]["avg"]) and res["piap_exported"] is None
 
     wide = dataclasses.replace(disfa.net, tiny_width=disfa.net.tiny_width * 2)
     with pytest.raises(ValueError, match="deploy.pt"):

@@ -43,7 +43,7 @@ class Settings:
     label_flip: float = 0.0           # label-noise knob: fraction of training labels flipped
     landmark_set: str = "synthau-afew_va"      # PIAP-DF §3.1: DW-UNet trained on AFEW-VA
     identity_set: str = "synthau-casia_webface"  # PIAP-DF §3.2: Encoder P trained on CASIA-WebFace
-    finetune_from: str | None = None  # PIAP-DF §4.1: DISFA models fine-tune the BP4D model (its deploy.pt); None = scratch
+    finetune_from: str | None = None  # PIAP-DF §4.1: DISFA models fine-tune BP4D's PIAP model (its piap.pt); None = scratch
     unlabelled_sets: tuple = ()       # PIAP-DF §3.3: DF's x_u also holds these sets' frames, labels unused (BP4D: DISFA)
 
 
@@ -228,8 +228,10 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
                **{name: len(rows) for name, (_, rows, _) in zip(s.unlabelled_sets, extra_u)}}
     final = models.get("PIAP-DF", models.get("PIAP", models.get("Baseline")))
     exported = (final.student if hasattr(final, "student") else final).export()
+    # §4.1: the DISFA models "fine-tune the PIAP model trained on BP4D" (PIAP, before DF): its own export
+    piap = models["PIAP"].export() if "PIAP" in models else None
     return {"f1": {k: out[k] for k in variants if k in out}, "models": models, "data": data, "gen1": gen1,
-            "constant": runs.constant_f1(data), "exported": exported, "x_u": x_u,
+            "constant": runs.constant_f1(data), "exported": exported, "piap_exported": piap, "x_u": x_u,
             "export_params": sum(p.numel() for p in exported.parameters()),
             "export_images_per_s": runs.throughput(exported, s.net.image_size, device)}
 
