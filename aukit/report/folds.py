@@ -116,7 +116,8 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
              f"); each fold's runs are averaged first, then the folds{' (' + spread + ')' if spread else ''}."]
     flagged = Counter((m, au, flag) for r in runs for m, fl in r.record.get("flags", {}).items()
                       for au, flag in fl.items())
-    notes += [f"{m} {au}: {flag} in {n} of {len(runs)} runs (F1 0 there)." for (m, au, flag), n in sorted(flagged.items())]
+    notes += [f"{m} {au}: {flag} in {n} of {len(runs)} runs (the value is 0 there)."
+              for (m, au, flag), n in sorted(flagged.items())]
     side = sorted({s for r in runs for s in r.record.get("synthetic_side_sets") or []})
     if side:
         notes.append(f"The runs also read synthetic SynthAU data: {', '.join(side)}.")

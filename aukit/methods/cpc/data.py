@@ -68,7 +68,8 @@ def clip_rows(frames: pd.DataFrame, rows: np.ndarray, length: int, stride: int, 
         clips = sampling.tiles(sub, length, stride)
         if not len(clips):
             raise ValueError(f"no run of {(length - 1) * stride + 1} consecutive frames among {len(rows)} frames: "
-                             f"no pre-training clip of {length} frames at stride {stride} fits (lower seq_len or stride)")
+                             f"no pre-training clip of {length} frames at stride {stride} fits "
+                             "(lower seq_len or stride)")
         announce(f"pre-training clips: {len(clips)} non-overlapping clips tile {len(rows)} frames")
         return clips
     whole = sampling.fits(sub, rows, length, stride)

@@ -43,7 +43,7 @@ class Settings:
     label_flip: float = 0.0           # label-noise knob: fraction of training labels flipped
     landmark_set: str = "synthau-afew_va"      # PIAP-DF §3.1: DW-UNet trained on AFEW-VA
     identity_set: str = "synthau-casia_webface"  # PIAP-DF §3.2: Encoder P trained on CASIA-WebFace
-    finetune_from: str | None = None  # PIAP-DF §4.1: DISFA models fine-tune BP4D's PIAP model (its piap.pt); None = scratch
+    finetune_from: str | None = None  # §4.1: DISFA models fine-tune BP4D's PIAP model (its piap.pt); None: scratch
     unlabelled_sets: tuple = ()       # PIAP-DF §3.3: DF's x_u also holds these sets' frames, labels unused (BP4D: DISFA)
 
 
