@@ -272,6 +272,8 @@ def test_valid_datasets_and_folds_pass_the_check(monkeypatch):
     monkeypatch.setattr(nb, "_check_copy", lambda *a: None)     # no real copy here (its own test below)
     nb.check_parameters("tas", {"dataset": "bp4d", "fold": 0})
     nb.check_parameters("cpc", {"dataset": "synthau-bp4d", "fold": 0, "pool": ""})
+    nb.check_parameters("cpc", {"dataset": "disfa", "fold": 1, "pool": "auto"})      # the default, spelt out
+    nb.check_parameters("rtatl", {"dataset": "bp4d", "fold": 2, "unlabelled": "auto"})
     nb.check_parameters("piap_df", {"dataset": "disfa", "fold": 3, "unlabelled": "auto"})
 
 

@@ -91,6 +91,46 @@ def test_short_pretraining_on_tiny_synthau_lowers_infonce(tiny):
     assert all(0.0 <= h["val_top1"] <= h["val_top5"] <= 1.0 for h in hist)
 
 
+def _no_real_copies(monkeypatch):
+    import os
+    for key in [k for k in os.environ if k.startswith("AUKIT_DATA") or k == "AUKIT_MANIFEST"]:
+        monkeypatch.delenv(key)
+
+
+def test_the_pool_defaults_to_auto_which_takes_affwild2_on_a_real_run(monkeypatch, tmp_path, capsys):
+    """The pool defaulted to synthau-affwild2, on a real DISFA run too with Aff-Wild2 on disk."""
+    import inspect
+
+    from aukit.nb import declared_parameters
+    assert declared_parameters("cpc")["pool"]["default"] == '"auto"'
+    assert inspect.signature(X.run).parameters["pool"].default == "auto"
+    _no_real_copies(monkeypatch)
+    assert X.pool_for("synthau-disfa") == "synthau-affwild2" and X.pool_for("disfa", "") is None
+    assert X.pool_for("bp4d") == "synthau-affwild2"
+    assert "affwild2 (§4), which was not found" in capsys.readouterr().out
+    (tmp_path / "Aff-Wild2").mkdir()
+    monkeypatch.setenv("AUKIT_DATA_AFFWILD2", str(tmp_path / "Aff-Wild2"))
+    assert X.pool_for("disfa") == "affwild2" and X.pool_for("disfa", "synthau-affwild2") == "synthau-affwild2"
+
+    class Opened(Exception):
+        pass
+
+    def load_splits(dataset, fold, pool, max_pool_frames=None):     # the notebook's X.run(dataset, fold, pool)
+        raise Opened(pool)
+    monkeypatch.setattr(X, "load_splits", load_splits)
+    with pytest.raises(Opened, match="^affwild2$"):
+        X.run("disfa", 1, "auto", device="cpu")
+    with pytest.raises(Opened, match="^None$"):
+        X.run("disfa", 1, "", device="cpu")
+
+
+def test_load_splits_opens_the_stand_in_pool_for_auto_on_synthau(tiny):
+    _, pool = tiny
+    _, auto = X.load_splits("synthau-disfa", 1, "auto")
+    assert auto.store.dataset == pool.store.dataset == "synthau-affwild2" and len(auto.frames) == len(pool.frames)
+    assert X.load_splits("synthau-disfa", 1, "")[1] is None
+
+
 def test_full_preset_floor_of_steps_yields_to_an_asked_schedule():
     """Full: stage 2 and the baselines get >= 2,000 steps, unless epochs or steps were given."""
     assert X.settings_for("full")[0].min_steps == 2000

@@ -234,8 +234,9 @@ def test_imagenet_weights_reach_the_full_trunk_only():
 
 def test_side_sets_are_parameters_and_real_ones_are_taken_when_found(monkeypatch, capsys):
     """PIAP-DF's AFEW-VA and CASIA-WebFace roles were fixed to SynthAU's stand-ins, even on BP4D."""
+    from aukit.data import sidesets
     from aukit.data.manifest import DatasetNotFound
-    monkeypatch.setattr(X, "resolve_root", lambda name: "/data/" + name)
+    monkeypatch.setattr(sidesets, "resolve_root", lambda name: "/data/" + name)   # side_set's shared check
     assert X.side_set("landmark_set", "synthau-bp4d") == "synthau-afew_va"
     assert X.side_set("landmark_set", "bp4d") == "afew_va" and X.side_set("identity_set", "disfa") == "casia_webface"
     assert X.side_set("identity_set", "bp4d", "synthau-casia_webface") == "synthau-casia_webface"
@@ -244,7 +245,7 @@ def test_side_sets_are_parameters_and_real_ones_are_taken_when_found(monkeypatch
 
     def missing(name):
         raise DatasetNotFound(f"dataset {name!r} not found")
-    monkeypatch.setattr(X, "resolve_root", missing)
+    monkeypatch.setattr(sidesets, "resolve_root", missing)
     assert X.side_set("landmark_set", "bp4d") == "synthau-afew_va"
     assert "landmark_set is afew_va (§3), which was not found: SynthAU's stand-in" in capsys.readouterr().out
     kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1, unlabelled="")

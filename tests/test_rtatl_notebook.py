@@ -57,6 +57,44 @@ def test_the_fig4_sweep_can_be_left_out_or_asked_for():
         E.with_sweep(full, [0, 3])
 
 
+def test_the_unlabelled_faces_default_to_auto_which_takes_emotionet_on_a_real_run(monkeypatch, tmp_path, capsys):
+    """The unlabelled faces defaulted to synthau-emotionet, on a real BP4D run too with EmotioNet on disk."""
+    import os
+
+    from aukit.methods.rtatl import data as RD
+    from aukit.methods.rtatl import experiment as E
+    from aukit.nb import declared_parameters
+    assert declared_parameters("rtatl")["unlabelled"]["default"] == '"auto"'
+    assert E.ExperimentConfig().unlabelled == E.preset_config("full").unlabelled == "auto"
+    for key in [k for k in os.environ if k.startswith("AUKIT_DATA") or k == "AUKIT_MANIFEST"]:
+        monkeypatch.delenv(key)
+    assert RD.unlabelled_for("synthau-bp4d") == "synthau-emotionet" and RD.unlabelled_for("bp4d", "") is None
+    assert RD.unlabelled_for("disfa") == "synthau-emotionet"
+    assert "set AUKIT_DATA_EMOTIONET or -p unlabelled to choose" in capsys.readouterr().out
+    (tmp_path / "EmotioNet").mkdir()
+    monkeypatch.setenv("AUKIT_DATA_EMOTIONET", str(tmp_path / "EmotioNet"))
+    assert RD.unlabelled_for("bp4d") == "emotionet" and RD.unlabelled_for("bp4d", None) is None
+
+    class Opened(Exception):
+        pass
+
+    def load_data(dataset, fold, aus, *, unlabelled=None, **kw):
+        raise Opened(unlabelled)
+    monkeypatch.setattr(E, "load_data", load_data)
+    for given, opened in (("auto", "emotionet"), (None, "None"), ("synthau-emotionet", "synthau-emotionet")):
+        with pytest.raises(Opened, match=f"^{opened}$"):
+            E.run(E.preset_config("smoke", dataset="bp4d", unlabelled=given, device="cpu", out_dir=str(tmp_path)))
+
+
+def test_load_data_opens_the_stand_in_for_auto_on_synthau(synthau_tiny):
+    from aukit.methods.rtatl import experiment as E
+    from aukit.methods.rtatl.data import load_data
+    aus = E.ExperimentConfig().aus
+    data = load_data("synthau-bp4d", 1, aus, unlabelled="auto", flow=False, max_train=8, max_test=8, max_unlabelled=8)
+    assert data.unlabelled.dataset == data.info["unlabelled"] == "synthau-emotionet"
+    assert load_data("synthau-bp4d", 1, aus, unlabelled="", flow=False, max_train=8, max_test=8).unlabelled is None
+
+
 @pytest.mark.parametrize("dataset", ["synthau-disfa", "synthau-bp4d"])
 def test_table1_on_disfa_stands_alone(tmp_path, dataset):
     """RTATL's Table 1 is BP4D's: a DISFA run showed BP4D's 12 AU columns beside its own 8."""

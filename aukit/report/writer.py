@@ -131,7 +131,8 @@ class Report:
     @property
     def synthetic_side_sets(self) -> list[str]:
         """SynthAU datasets this run read beside a real target (CPC's pool, RTATL's unlabelled faces,
-        PIAP-DF's person and PI sets default to SynthAU's): named under every table and in metrics.json."""
+        PIAP-DF's person and PI sets take SynthAU's stand-in when the real set is not found, or when named):
+        named under every table and in metrics.json."""
         if self.dataset.startswith("synthau-"):
             return []
         from ..data.store import OPENED
@@ -229,8 +230,9 @@ class Report:
         notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
         if self.synthetic_side_sets:
             notes.append(f"This {self.dataset} run also read synthetic SynthAU data: "
-                         f"{', '.join(self.synthetic_side_sets)} (side sets default to SynthAU's; CPC's -p pool, "
-                         "RTATL's -p unlabelled and PIAP-DF's -p landmark_set / -p identity_set take real ones).")
+                         f"{', '.join(self.synthetic_side_sets)} (stand-ins read where a real side set was "
+                         "not found or a stand-in was named; CPC's -p pool, RTATL's -p unlabelled and PIAP-DF's "
+                         "-p landmark_set / -p identity_set take real ones).")
         notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))

@@ -1,8 +1,11 @@
 """CPC experiments: pre-training (Table 1) and the 2% / all-labels ablations (Tables 2-5).
 
     plan = Plan(image_size=64, pretrain_epochs=2, ...)          # the notebook's preset
-    res = run(dataset="synthau-disfa", fold=1, pool="synthau-affwild2", seeds=[0], plan=plan)
+    res = run(dataset="synthau-disfa", fold=1, pool="auto", seeds=[0], plan=plan)   # auto: synthau-affwild2 here
     write_report(res, out_dir="reports", preset="quick")      # aukit.report, see report.py
+
+``pool="auto"`` (the default) pre-trains on Aff-Wild2 (CPC §4) on a BP4D/DISFA run when it is found,
+on SynthAU's stand-in ``synthau-affwild2`` otherwise (a real run says so): :func:`pool_for`.
 
 Model selection: the paper keeps "the best performing model" of each method; we keep
 the last epoch (no test-set selection). All variants of one seed share the same
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from aukit import metrics
+from aukit.data.sidesets import side_or_standin
 from aukit.runtime import seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -310,11 +314,20 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
     return cfgs["plan"], cfgs["m"], cfgs["p"], cfgs["s"], cfgs["b"]
 
 
+def pool_for(dataset: str, pool: str | None = "auto") -> str | None:
+    """The pre-training pool's dataset for a run on ``dataset``: ``"auto"`` is Aff-Wild2 (CPC §4) on a
+    real run when it is found, else SynthAU's stand-in synthau-affwild2 (said on a real run); a name is
+    checked; ``""`` or None: no pool (None). See :func:`aukit.data.sidesets.side_or_standin`."""
+    return side_or_standin("affwild2", dataset, pool, what="CPC's pre-training pool", ref="§4", param="pool") or None
+
+
 def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int | None = None):
-    """(target split by the fold's subjects, pool split with every subject in train) from the data layer."""
+    """(target split by the fold's subjects, pool split with every subject in train) from the data layer.
+    ``pool``: see :func:`pool_for`."""
     from aukit.data import fold_subjects, load_store
     from aukit.data.splits import notebook_fold
 
+    pool = pool_for(dataset, pool)
     store = load_store(dataset, "cpc")
     fold = notebook_fold("cpc", dataset, fold)      # 0: BP4D's FERA2015 split; -1: the paper's for the dataset
     train_s, test_s = fold_subjects(dataset, fold, present=store.index["subject"].astype(str).unique())
@@ -327,17 +340,19 @@ def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int 
     return target, pool_split
 
 
-def run(dataset: str = "synthau-disfa", fold: int = 1, pool: str | None = "synthau-affwild2", seeds=(0,), *,
+def run(dataset: str = "synthau-disfa", fold: int = 1, pool: str | None = "auto", seeds=(0,), *,
         plan: Plan | None = None, mcfg: CPCModelConfig | None = None, pcfg: PretrainConfig | None = None,
         scfg: SparseConfig | None = None, bcfg: BaselineConfig | None = None, device=None,
         max_pool_frames: int | None = None, log=print) -> Results:
-    """Load the data, run every variant for every seed, return :class:`Results`."""
+    """Load the data, run every variant for every seed, return :class:`Results`. ``pool``: the
+    pre-training pool, ``"auto"`` Aff-Wild2 or its stand-in (:func:`pool_for`), ``""``/None none."""
     from aukit.runtime import pick_device
 
     plan, mcfg, pcfg = plan or Plan(), mcfg or CPCModelConfig(), pcfg or PretrainConfig()
     scfg, bcfg = scfg or SparseConfig(), bcfg or BaselineConfig()
     device = pick_device(device or None)
     t0 = time.perf_counter()
+    pool = pool_for(dataset, pool)                  # Results.pool names the set read, not "auto"
     target, pool_split = load_splits(dataset, fold, pool, max_pool_frames)
     res = Results(dataset, pool or "", list(target.aus), list(seeds), str(device),
                   configs={"plan": asdict(plan), "model": {**asdict(mcfg), "num_aus": len(target.aus)},  # as built

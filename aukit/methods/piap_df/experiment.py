@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from aukit import metrics
 from aukit.data import fold_subjects, load_store, pi_maps
 from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
+from aukit.data.sidesets import side_or_standin
 from aukit.runtime import seed_everything
 
 from . import runs
@@ -77,23 +78,10 @@ def side_set(role: str, dataset: str, spec: str = "auto") -> str:
     """The dataset behind ``role`` (``landmark_set``: AFEW-VA, the PI generator's landmarks;
     ``identity_set``: CASIA-WebFace, Encoder P's identities). ``"auto"``: SynthAU's stand-in for a
     SynthAU run; for a real run the real set when it is found, else the stand-in, said. Otherwise
-    the dataset name given, which must exist."""
-    real = SIDE_SETS[role]
-    if spec != "auto":
-        from aukit.data.manifest import check_name
-        check_name(spec)
-        return spec
-    if dataset.startswith("synthau-"):
-        return f"synthau-{real}"
-    try:
-        resolve_root(real)
-    except RootNotFound:
-        raise
-    except DatasetNotFound:
-        print(f"note: PIAP-DF's {role} is {real} (§3), which was not found: SynthAU's stand-in "
-              f"synthau-{real} is used (set AUKIT_DATA_{real.upper()} or -p {role} to choose)")
-        return f"synthau-{real}"
-    return real
+    the dataset name given, which must exist (both roles need a set: ``""`` is refused).
+    See :func:`aukit.data.sidesets.side_or_standin`."""
+    return side_or_standin(SIDE_SETS[role], dataset, spec, what=f"PIAP-DF's {role}", ref="§3", param=role,
+                           none_ok=False)
 
 
 def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool, *, alpha: float, beta: float,

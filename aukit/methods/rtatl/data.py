@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from aukit import data as D
+from aukit.data.sidesets import side_or_standin
 from aukit.data.splits import labelled_fold_rows, subset_rows
 
 from .config import RTATLTrainConfig
@@ -43,13 +44,23 @@ def occurrence_labels(index, aus) -> np.ndarray:
     return index[cols].to_numpy(np.float32)
 
 
+def unlabelled_for(dataset: str, unlabelled: str | None = "auto") -> str | None:
+    """The unlabelled faces' dataset for a run on ``dataset``: ``"auto"`` is EmotioNet (RTATL §4.1) on a
+    real run when it is found, else SynthAU's stand-in synthau-emotionet (said on a real run); a name is
+    checked; ``""`` or None: no unlabelled pool (None). See :func:`aukit.data.sidesets.side_or_standin`."""
+    return side_or_standin("emotionet", dataset, unlabelled, what="RTATL's unlabelled faces", ref="§4.1",
+                           param="unlabelled") or None
+
+
 def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, flow: bool = True,
               flow_step: int | None = None, flow_size: int = 64, max_train: int | None = None,
               max_test: int | None = None, max_unlabelled: int | None = None, labelled_subjects: int | None = None,
               seed: int = 0, policy: str = "rtatl") -> RTATLData:
     """Labelled store of ``dataset`` split by ``fold`` (subject-exclusive), flow targets and the
-    unlabelled pool. ``labelled_subjects`` keeps that many random training subjects (Fig. 4);
+    unlabelled pool (``unlabelled``: see :func:`unlabelled_for`). ``labelled_subjects`` keeps that
+    many random training subjects (Fig. 4);
     ``max_*`` subsample frames (quick/smoke presets); ``flow_step`` None: RTATLTrainConfig.flow_step."""
+    unlabelled = unlabelled_for(dataset, unlabelled)
     store = D.load_store(dataset, policy)
     idx = store.index
     train_s, test_s = D.fold_subjects(dataset, fold, present=idx["subject"].astype(str).unique())

@@ -1,7 +1,9 @@
 """RTATL experiments: train each Table 1 variant through ``aukit.train.fit``, evaluate F1 with
 ``aukit.metrics``, and fill ``reports/rtatl/`` (Tables 1-3, Fig. 4-7, efficiency).
 
-The notebook calls ``run(ExperimentConfig(...))``; every helper is importable for tests.
+The notebook calls ``run(ExperimentConfig(...))``; every helper is importable for tests. The unlabelled
+faces default to ``"auto"``: EmotioNet (RTATL §4.1) on a BP4D/DISFA run when it is found, SynthAU's
+stand-in ``synthau-emotionet`` otherwise (a real run says so); ``run`` resolves it (``data.unlabelled_for``).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from aukit.runtime import evaluating, pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig, crop_side, patch_side
-from .data import PairedLoader, RTATLData, load_data
+from .data import PairedLoader, RTATLData, load_data, unlabelled_for
 from .heads import RTATLNet
 from .relation import cooccurrence_graph
 from .step import RTATLStep, predict
@@ -48,7 +50,8 @@ PAPER_ORDER = ("Jigsaw", "Backbone^G", "Backbone^T", "Rotation", "Exemplar", "OF
 @dataclass
 class ExperimentConfig:
     dataset: str = "synthau-bp4d"            # labelled frames (bp4d / disfa / synthau-*)
-    unlabelled: str | None = "synthau-emotionet"  # RTATL §4.1: EmotioNet images (None: no unlabelled pool)
+    unlabelled: str | None = "auto"          # RTATL §4.1: EmotioNet images; auto: emotionet on a real run when
+    #                                          found, else synthau-emotionet (data.unlabelled_for); None: no pool
     fold: int = 1                            # subject-exclusive fold tested
     preset: str = "quick"                    # smoke | quick | full
     seeds: tuple = (0, 1, 2)
@@ -218,6 +221,8 @@ def run(ecfg: ExperimentConfig) -> dict:
 
     from . import figures
     device = pick_device(ecfg.device or None)
+    # "auto" -> the set read, before anything opens it: run.yaml, Fig. 4's reloads and the report name it
+    ecfg = dataclasses.replace(ecfg, unlabelled=unlabelled_for(ecfg.dataset, ecfg.unlabelled))
     t0 = time.perf_counter()
     data = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled, max_train=ecfg.max_train,
                      max_test=ecfg.max_test, max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
