@@ -76,6 +76,18 @@ def _pairs(pred, label) -> tuple[np.ndarray, np.ndarray]:
     return pred[keep], label[keep]
 
 
+INTENSITY_MAX = 5.0
+
+
+def _intensities(label: np.ndarray, what: str) -> None:
+    """Labels of an intensity metric lie on the 0..5 scale: a 9 (BP4D/DISFA "not coded"), 999
+    (EmotioNet) or -1 (Aff-Wild2) is a missing code that must be NaN, never an intensity."""
+    bad = label[(label < 0) | (label > INTENSITY_MAX)]
+    if bad.size:
+        raise ValueError(f"{what} takes intensity labels on 0..{INTENSITY_MAX:g}; {bad.size} label(s) outside it "
+                         f"(first {bad[0]:g}): missing codes (9, 999, -1) must be NaN - aukit.data's readers do that")
+
+
 def _out(value: float, flag: str | None, return_flag: bool):
     return (float(value), flag) if return_flag else float(value)
 
@@ -87,6 +99,7 @@ def icc31(pred, label, *, return_flag: bool = False):
     ``(BMS - EMS) / (BMS + EMS)``. Returns 0.0 flagged when either side is constant.
     """
     p, y = _pairs(pred, label)
+    _intensities(y, "ICC")
     if p.size < 2:
         raise ValueError("ICC needs at least 2 labelled frames")
     if np.ptp(p) == 0:
@@ -107,12 +120,14 @@ def icc31(pred, label, *, return_flag: bool = False):
 def mae(pred, label, *, return_flag: bool = False):
     """Mean absolute error of one AU on the 0..5 scale, both (N,)."""
     p, y = _pairs(pred, label)
+    _intensities(y, "MAE")
     return _out(np.mean(np.abs(p - y)), None, return_flag)
 
 
 def pcc(pred, label, *, return_flag: bool = False):
     """Pearson correlation of one AU, both (N,). 0.0 flagged when a side is constant."""
     p, y = _pairs(pred, label)
+    _intensities(y, "PCC")
     if p.size < 2:
         raise ValueError("PCC needs at least 2 labelled frames")
     if np.ptp(p) == 0:

@@ -212,3 +212,13 @@ def test_f1_refuses_scores_that_are_not_probabilities():
     with pytest.raises(ValueError, match="got -2..2"):
         M.f1(np.array([-2, 2, 1, -1, 0.5]), y)
     assert M.f1(np.array([0, 1, 1, 0, 1.0]), y) == 1.0
+
+
+@pytest.mark.parametrize("code", [9.0, 999.0, -1.0])
+def test_a_missing_code_among_intensity_labels_is_an_error_not_an_intensity(code):
+    """A raw 9 (BP4D/DISFA "not coded") scored as intensity 9: MAE 2.67 and ICC 0.09 on [0, 9, 2]."""
+    pred, label = np.array([0.0, 1.0, 2.0]), np.array([0.0, code, 2.0])
+    for fn in (M.icc31, M.mae, M.pcc):
+        with pytest.raises(ValueError, match=f"first {code:g}"):
+            fn(pred, label)
+    assert M.mae(pred, np.array([0.0, np.nan, 2.0])) == 0.0         # as NaN it is left out
