@@ -459,9 +459,8 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
         else:  # no axis besides seeds and folds: one overall row
             t = df[metrics].agg(["mean", "std", "count"]).T.stack().to_frame().T
         t.columns = [f"{m}_{s}" for m, s in t.columns]
-        t = t.reset_index(drop=not by)
-        t.insert(0, "scope", label)
-        tables.append(t)
+        t = t.copy().reset_index(drop=not by)          # copy: one block (no fragmented-frame warning)
+        tables.append(pd.concat([pd.DataFrame({"scope": [label] * len(t)}, index=t.index), t], axis=1))
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(sweep_dir / "aggregate.csv", index=False)
     md = (f"Cells measured on {df.attrs['measured']}.\n\n" if df.attrs.get("measured") else "") + \

@@ -236,3 +236,17 @@ def test_the_aggregate_says_what_its_cells_were_measured_on():
                                         "this copy lacks 2 of 27 (not the paper's setup)")
     assert sweep.measured_on([{"dataset": "disfa", "preset": "full"}] * 3) == "dataset disfa; preset full"
     assert sweep.measured_on([{"score": 1.0}]) == ""                   # a notebook of one's own: no line
+
+
+def test_aggregating_many_metrics_prints_no_pandas_warning(tmp_path):
+    """SCC's sweeps (about 150 metrics) printed two PerformanceWarnings about fragmented frames."""
+    import warnings
+    grid = {"fold": [1, 2]}
+    for c in sweep.expand({}, grid, tmp_path):
+        c.folder.mkdir()
+        (c.folder / "params.json").write_text(json.dumps(c.params))
+        (c.folder / "metrics.json").write_text(json.dumps({f"m{i}": i + c.params["fold"] for i in range(150)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = sweep.aggregate(tmp_path, grid)
+    assert list(table["scope"]) == ["per fold", "per fold", "overall"] and table["m3_mean"].iloc[-1] == 4.5
