@@ -74,7 +74,7 @@ class RTATLTrainConfig:
     exemplar_tau: float = 0.1        # choice: InfoNCE temperature for the exemplar baseline
     jigsaw_perms: int = 24           # choice: number of fixed tile permutations for the jigsaw baseline
     image_size: int = 200            # RTATL §4.2: 200x200 aligned faces
-    crop_size: int = 192             # RTATL §4.2: random crop (train) / centre crop (test) of 192
+    crop_size: int = 192             # §4.2: random/centre crop, inputs 192x192; the crop size is not given (ours: 192)
     flip: bool = True                # RTATL §4.2: random horizontal flip
     batch_size: int = 32             # choice: labelled images per step (paper silent)
     unlabelled_batch_size: int = 32  # choice: unlabelled images per step (paper silent)
