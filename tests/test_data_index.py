@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aukit import data as D
@@ -297,3 +298,19 @@ def test_folds_equal_reference_md_literal_lists():
             train, test = D.fold_subjects(name, k)
             assert test == ref[f"part{k}"]
             assert sorted(train) == sorted(s for j in (1, 2, 3) if j != k for s in ref[f"part{j}"])
+
+
+def test_finish_orders_the_index_by_subject_sequence_and_frame():
+    """Catches the final sort dropped: frames read out of order (files listed unsorted) stay out of order."""
+    from aukit.data.labelio import QA, finish
+
+    def seq(subject, sequence, frames):
+        return pd.DataFrame({"subject": subject, "sequence": sequence, "frame": frames,
+                             "source": [f"{subject}/{sequence}/{f}.jpg" for f in frames], "AU01": 0.0})
+
+    df = finish([seq("M001", "T2", [5, 3]), seq("F001", "T2", [2, 1]), seq("M001", "T1", [10, 9, 11]),
+                 seq("F001", "T1", [7, 6])], QA(), "bp4d", Path("/nowhere"))
+    assert list(zip(df.subject, df.sequence, df.frame)) == [
+        ("F001", "T1", 6), ("F001", "T1", 7), ("F001", "T2", 1), ("F001", "T2", 2),
+        ("M001", "T1", 9), ("M001", "T1", 10), ("M001", "T1", 11), ("M001", "T2", 3), ("M001", "T2", 5)]
+    assert df.index.tolist() == list(range(9)) and df.source[0] == "F001/T1/6.jpg"
