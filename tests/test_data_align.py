@@ -179,3 +179,30 @@ def test_dlib_model_folder_from_the_environment(tmp_path, monkeypatch):
     assert model_path() == tmp_path / shipped.name
     monkeypatch.delenv("AUKIT_DLIB_MODELS")
     assert model_path() == shipped
+
+
+def test_every_au_centre_follows_reference_md():
+    """Catches any AU's landmark pair or shift (size, direction) drifting from REFERENCE.md's EAC-Net / JAA-Net rules."""
+    lm = np.array([[2.0 * i, 200.0 + 3 * i] for i in range(68)], np.float32)   # point i = (2i, 200 + 3i)
+    r = abs(lm[39, 0] - lm[42, 0])                                                # ruler = |78 - 84| = 6
+
+    def P(i, dy=0.0):      # landmark i (or the mean of a pair) moved by dy; image y grows downward: up = -dy
+        x, y = (np.mean([2.0 * j for j in i]), np.mean([200.0 + 3 * j for j in i])) if isinstance(i, tuple) \
+            else (2.0 * i, 200.0 + 3 * i)
+        return [x, y + dy]
+
+    want = {
+        1: [P(21, -r / 2), P(22, -r / 2)], 2: [P(18, -r / 3), P(25, -r / 3)], 4: [P(19, r / 3), P(24, r / 3)],
+        5: [P((37, 38)), P((43, 44))],                     # the module's documented choice: upper eyelids
+        6: [P(41, r), P(46, r)], 7: [P(38), P(43)], 9: [P(32, -r / 2), P(34, -r / 2)],
+        10: [P(49), P(53)],                                # EAC-Net (default)
+        12: [P(48), P(54)], 14: [P(48), P(54)], 15: [P(48), P(54)], 20: [P(48), P(54)],
+        17: [P(56, r / 2), P(58, r / 2)], 23: [P(51), P(57)], 24: [P(51), P(57)], 25: [P(51), P(57)],
+        26: [P(56, r / 2), P(58, r / 2)],
+    }
+    assert r == 6
+    got = au_centres(np.stack([lm, lm]), list(want))
+    assert got.shape == (2, len(want), 2, 2)
+    for j, (au, pts) in enumerate(want.items()):
+        np.testing.assert_allclose(got[1, j], pts, err_msg=f"AU{au}")
+    np.testing.assert_allclose(au_centres(lm, [10], au10="jaa")[0], [P(61), P(63)])  # JAA-Net inner lip

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aukit import data as D
@@ -268,3 +269,48 @@ def test_a_copied_manifest_reads_relative_roots_from_its_folder_and_is_named(tmp
     assert tried["copy.yaml bp4d.root"] == tmp_path / "m" / "BP4Dm"
     with pytest.raises(Exception, match=f"manifest entry 'bp4d' in {tmp_path / 'm' / 'copy.yaml'}"):
         D.index("bp4d")
+
+
+BP4D_REF = {
+    "part1": "F001 M007 F018 F008 F002 M004 F010 F009 M012 M001 F016 M014 F023 M008".split(),
+    "part2": "M011 F003 M010 M002 F005 F022 M018 M017 F013 M016 F020 F011 M013 M005".split(),
+    "part3": "F007 F015 F006 F019 M006 M009 F012 M003 F004 F021 F017 M015 F014".split(),
+}
+DISFA_REF = {
+    "part1": "SN002 SN010 SN001 SN026 SN027 SN032 SN030 SN009 SN016".split(),
+    "part2": "SN013 SN018 SN011 SN028 SN012 SN006 SN031 SN021 SN024".split(),
+    "part3": "SN003 SN029 SN023 SN025 SN008 SN005 SN007 SN017 SN004".split(),
+}
+
+
+def test_folds_equal_reference_md_literal_lists():
+    """Catches a subject moved between parts (F016<->F013, SN002<->SN013): the lists are REFERENCE.md's, not the module's."""
+    f = D.folds("bp4d")
+    assert {k: f[k] for k in ("part1", "part2", "part3")} == BP4D_REF
+    assert f["fera_train"] == ["F001", "F003", "F005", "F007", "F009", "F011", "F013", "F015", "F017", "F019",
+                               "F021", "F023", "M001", "M003", "M005", "M007", "M009", "M011", "M013", "M015",
+                               "M017"]
+    assert f["fera_test"] == ["F002", "F004", "F006", "F008", "F010", "F012", "F014", "F016", "F018", "F020",
+                              "F022", "M002", "M004", "M006", "M008", "M010", "M012", "M014", "M016", "M018"]
+    assert D.folds("disfa") == DISFA_REF
+    for ref, name in ((BP4D_REF, "bp4d"), (DISFA_REF, "disfa")):
+        for k in (1, 2, 3):
+            train, test = D.fold_subjects(name, k)
+            assert test == ref[f"part{k}"]
+            assert sorted(train) == sorted(s for j in (1, 2, 3) if j != k for s in ref[f"part{j}"])
+
+
+def test_finish_orders_the_index_by_subject_sequence_and_frame():
+    """Catches the final sort dropped: frames read out of order (files listed unsorted) stay out of order."""
+    from aukit.data.labelio import QA, finish
+
+    def seq(subject, sequence, frames):
+        return pd.DataFrame({"subject": subject, "sequence": sequence, "frame": frames,
+                             "source": [f"{subject}/{sequence}/{f}.jpg" for f in frames], "AU01": 0.0})
+
+    df = finish([seq("M001", "T2", [5, 3]), seq("F001", "T2", [2, 1]), seq("M001", "T1", [10, 9, 11]),
+                 seq("F001", "T1", [7, 6])], QA(), "bp4d", Path("/nowhere"))
+    assert list(zip(df.subject, df.sequence, df.frame)) == [
+        ("F001", "T1", 6), ("F001", "T1", 7), ("F001", "T2", 1), ("F001", "T2", 2),
+        ("M001", "T1", 9), ("M001", "T1", 10), ("M001", "T1", 11), ("M001", "T2", 3), ("M001", "T2", 5)]
+    assert df.index.tolist() == list(range(9)) and df.source[0] == "F001/T1/6.jpg"

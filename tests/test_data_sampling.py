@@ -149,3 +149,36 @@ def test_tiles_are_non_overlapping_and_stay_inside_runs():
     assert (np.diff(fr, axis=1) == 2).all() and (subj == subj[:, :1]).all()
     assert len(set(t.ravel())) == t.size                                       # no frame in two tiles
     assert S.tiles(df, length=30, stride=2).shape == (0, 30)
+
+
+def test_split3_is_round_robin_over_sorted_subjects_in_part_order():
+    """Catches split3 naming its parts in another order (part1 must start at the first sorted subject)."""
+    from aukit.data.splits import split3
+    assert split3(["S7", "S1", "S3", "S2", "S5", "S4", "S6", "S1"]) == {
+        "part1": ["S1", "S4", "S7"], "part2": ["S2", "S5"], "part3": ["S3", "S6"]}
+
+
+def test_labelled_fold_rows_subsets_train_with_seed_and_test_with_seed_plus_one():
+    """Catches the test subset drawn with ``seed`` (the training subset's seed) instead of ``seed + 1``."""
+    from aukit.data.splits import labelled_fold_rows
+    index = pd.DataFrame({"subject": ["A"] * 10 + ["B"] * 10})
+    train, test = labelled_fold_rows(index, np.ones((20, 1)), ["A"], ["B"], max_train=4, max_test=4, seed=3)
+    assert train.tolist() == [0, 1, 2, 5]          # default_rng(3) over rows 0..9
+    assert test.tolist() == [15, 17, 18, 19]       # default_rng(4) over rows 10..19 (seed 3 would give 10 11 12 15)
+
+
+def test_sparse_labels_rounds_the_count_to_nearest():
+    """Catches round(fraction * n) truncated to int: 0.37 of 10 frames is 4 labelled, not 3."""
+    assert S.sparse_labels(10, 0.37, 0).sum() == 4
+    assert S.sparse_labels(10, 0.34, 0).sum() == 3
+
+
+def test_windows_in_a_five_frame_run_never_leave_it_or_repeat_a_row():
+    """Catches a window slot allowed to end one past its run (clipped: the run's last row repeated)."""
+    df = _index({("A", "T1"): np.zeros(5), ("B", "T1"): np.zeros(5)})
+    run = set(range(1000, 1005))
+    for seed in range(30):
+        for length, stride in ((3, 1), (2, 2), (5, 1)):
+            w = S.windows(df, np.arange(1000, 1005), length=length, stride=stride, seed=seed)
+            assert set(w.ravel()) <= run
+            assert (np.diff(w, axis=1) == stride).all(), (seed, length, stride, w)

@@ -328,3 +328,12 @@ def test_index_puts_a_percent_reference_on_the_measured_scale(tmp_path):
     r.write()
     text = write_index(tmp_path).read_text()
     assert "f1_piap_df 0.0872 (reported 0.644, printed 64.4%: PIAP-DF Table 3" in text
+
+
+def test_compare_scales_the_std_row_with_the_measured_row():
+    """Catches the measured std left unscaled: an F1 table in % printed "45.00 ± 0.02" for a 2-point spread."""
+    m = pd.DataFrame({"AU01": [0.45], "Avg": [0.5]}, index=["A"])
+    s = pd.DataFrame({"AU01": [0.02], "Avg": [0.01]}, index=["A"])
+    long = compare(m, None, measured_label="x", measured_std=s, scale=100).set_index("kind")
+    assert long.loc["measured", "AU01"] == pytest.approx(45.0) and long.loc["measured", "Avg"] == pytest.approx(50.0)
+    assert long.loc["measured_std", "AU01"] == pytest.approx(2.0) and long.loc["measured_std", "Avg"] == pytest.approx(1.0)

@@ -223,3 +223,28 @@ def test_roii_masks_a_fixed_number_of_images_every_step(monkeypatch, mask_prob, 
     assert seen == [expect] * 3
     assert fakes == ([2 * expect] * 3 if expect else [])              # two RoIs per masked image
     assert ("l_g" in res.logs) == (expect > 0)
+
+
+def test_discriminator_loss_in_the_step_sends_no_gradient_to_the_generator():
+    """Catches G(x) fed undetached to L_D: the discriminator's loss would train the generator (and backbone) too."""
+    net, tc = _net(mask_prob=1.0)
+    step = RTATLStep(tc, INP, PATCH)
+    got, real_d = [], step.d_loss
+    step.d_loss = lambda r, f: got.append(real_d(r, f)) or got[-1]
+    step(net, _batch())
+    assert len(got) == 1
+    gen = list(net.generator.parameters()) + list(net.backbone.parameters())
+    assert all(g is None for g in torch.autograd.grad(got[0], gen, allow_unused=True))
+    d = torch.autograd.grad(got[0], list(net.discriminator.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in d)
+
+
+def test_step_loss_is_the_sum_of_its_logged_terms_with_lambda_f_on_the_flow():
+    """Catches lambda_f dropped from Eq. 9: L = L_sup + L_D + L_C + L_G + 0.2 * L_F."""
+    net, tc = _net(mask_prob=1.0)
+    assert tc.lambda_f == 0.2
+    res = RTATLStep(tc, INP, PATCH)(net, _batch())
+    lg = res.logs
+    assert lg["l_f"].item() > 0.01
+    want = lg["l_sup"] + lg["l_d"] + lg["l_c"] + lg["l_g"] + 0.2 * lg["l_f"]
+    assert res.loss.item() == pytest.approx(want.item(), rel=1e-5)

@@ -224,3 +224,8 @@ def test_step_rank_ignores_segments_without_an_au():
     fv = f.view(b, t, c, d)
     want = RankLoss()(torch.stack([fv[0, :, 1], fv[2, :, 0]]))
     assert out.logs["rank"].item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_intensity_levels_round_to_the_nearest_level():
+    """Catches levels floored instead of rounded: a label of 0.38 (intensity 1.9 of 5) is level 2, not 1."""
+    assert intensity_levels(torch.tensor([0.38, 0.18, 0.58, 0.92])).tolist() == [2, 1, 3, 5]

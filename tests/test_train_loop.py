@@ -208,3 +208,68 @@ def test_compiled_training_matches_eager_and_saves_plain_keys(tmp_path):
     resumed, more = train(tmp_path / "compiled", 3, True)
     assert [r["epoch"] for r in more] == [1, 2, 3]            # epochs 1-2 from the compiled run's checkpoint
     assert any(not torch.equal(a, b) for a, b in zip(resumed.parameters(), compiled.parameters()))
+
+
+def _cosine_run(out, epochs):
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5)
+    fit(model, step, TinyLoader(), opt, TrainConfig(epochs=epochs, out_dir=str(out), progress=False),
+        device="cpu", scheduler=sched)
+    return model, opt, sched
+
+
+def test_resume_at_an_odd_epoch_restores_the_scheduler(tmp_path):
+    """Catches the scheduler's state not restored on resume: a fresh cosine schedule restarts its lr curve."""
+    full, opt_a, sched_a = _cosine_run(tmp_path / "a", 5)
+    _cosine_run(tmp_path / "b", 3)                      # "killed" after epoch 3
+    resumed, opt_b, sched_b = _cosine_run(tmp_path / "b", 5)
+    assert sched_b.last_epoch == sched_a.last_epoch == 5
+    assert opt_b.param_groups[0]["lr"] == opt_a.param_groups[0]["lr"]
+    for (k, x), (_, y) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(x, y), k
+
+
+def _constant_fit(cfg, loss=0.7, grad=0.0, n_batches=5, lr=1.0, scheduler=None):
+    """One weight w = 0, loss = L + grad * w on each of ``n_batches`` batches; returns (history, calls, w, opt)."""
+    w = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(w.weight)
+    opt = torch.optim.SGD(w.parameters(), lr=lr)
+    calls = []
+
+    def const_step(m, batch):
+        calls.append(batch)
+        return StepOutput(loss + grad * m.weight.sum(), n_images=1)
+
+    sched = scheduler(opt) if scheduler else None
+    hist = fit(w, const_step, [{"i": i} for i in range(n_batches)], opt, cfg, device="cpu", scheduler=sched)
+    return hist, calls, w.weight.item(), opt
+
+
+def test_max_steps_per_epoch_runs_exactly_that_many_steps():
+    """Catches an off-by-one in the step cap: 2 steps of a 5-batch loader are 2, not 3."""
+    hist, calls, _, _ = _constant_fit(TrainConfig(epochs=1, max_steps_per_epoch=2, progress=False))
+    assert len(calls) == 2 and hist[0]["steps"] == 2
+
+
+def test_epoch_train_loss_is_the_mean_over_steps():
+    """Catches the epoch mean divided by n - 1: a constant loss L reads L."""
+    hist, calls, _, _ = _constant_fit(TrainConfig(epochs=1, progress=False), loss=0.7)
+    assert len(calls) == 5 and hist[0]["train_loss"] == pytest.approx(0.7)
+
+
+def test_grad_clip_bounds_the_update():
+    """Catches grad_clip doing nothing: a gradient of 100 clipped to norm 1 moves w by lr * 1."""
+    _, _, w, _ = _constant_fit(TrainConfig(epochs=1, grad_clip=1.0, progress=False), grad=100.0, n_batches=1)
+    assert w == pytest.approx(-1.0)
+    _, _, w, _ = _constant_fit(TrainConfig(epochs=1, progress=False), grad=100.0, n_batches=1)
+    assert w == pytest.approx(-100.0)
+
+
+def test_scheduler_interval_step_steps_once_per_batch():
+    """Catches a "step" scheduler stepped once per epoch: 5 batches halve the lr 5 times."""
+    halve = lambda o: torch.optim.lr_scheduler.StepLR(o, 1, 0.5)   # noqa: E731
+    _, _, _, opt = _constant_fit(TrainConfig(epochs=1, scheduler_interval="step", progress=False), scheduler=halve)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1.0 / 32)
+    _, _, _, opt = _constant_fit(TrainConfig(epochs=1, progress=False), scheduler=halve)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
