@@ -145,20 +145,31 @@ def test_finetune_from_a_bp4d_model(monkeypatch, tmp_path):
 
 
 def test_unlabelled_sets_follow_the_paper(monkeypatch, capsys):
-    """§3.3: a BP4D run's x_u also holds DISFA frames; §4.1: a DISFA run does no DF, so takes none."""
+    """§3.3: a BP4D run's x_u also holds BP4D's unlabelled frames and DISFA's; §4.1: a DISFA run does
+    no DF, so takes none. SynthAU's BP4D tree codes every frame: it has no unlabelled part."""
+    from aukit.data.bp4d import NoUnlabelledFrames
     from aukit.data.manifest import DatasetNotFound, RootNotFound
 
-    found = []
+    found, read = [], []
     monkeypatch.setattr(X, "resolve_root", lambda name: found.append(name) or "/data/" + name)
-    assert X.unlabelled_sets_for("synthau-bp4d") == ("synthau-disfa",) and found == ["synthau-disfa"]
-    assert X.unlabelled_sets_for("bp4d") == ("disfa",)
+    monkeypatch.setattr(X, "index", lambda name: read.append(name) or pd.DataFrame({"subject": ["F001"]}))
+    assert X.unlabelled_sets_for("synthau-bp4d") == ("synthau-disfa",) and found == ["synthau-disfa"] and not read
+    assert X.unlabelled_sets_for("bp4d") == ("bp4d_unlabelled", "disfa") and read == ["bp4d_unlabelled"]
     assert X.unlabelled_sets_for("synthau-disfa") == () and X.unlabelled_sets_for("bp4d", "") == ()
+    assert X.unlabelled_sets_for("disfa") == () and read == ["bp4d_unlabelled"]
     assert X.unlabelled_sets_for("bp4d", "disfa, synthau-affwild2") == ("disfa", "synthau-affwild2")
+
+    def coded(name):
+        raise NoUnlabelledFrames(f"{name}: every image under /data/BP4D has a label row")
+    monkeypatch.setattr(X, "index", coded)                           # a copy of the coded frames only
+    assert X.unlabelled_sets_for("bp4d") == ("disfa",)
+    assert "BP4D's unlabelled frames (§3.3), but bp4d_unlabelled: every image" in capsys.readouterr().out
 
     def missing(name):
         raise DatasetNotFound(f"dataset {name!r} not found")
     monkeypatch.setattr(X, "resolve_root", missing)
-    assert X.unlabelled_sets_for("bp4d") == ()
+    monkeypatch.setattr(X, "index", lambda name: pd.DataFrame({"subject": ["F001"]}))
+    assert X.unlabelled_sets_for("bp4d") == ("bp4d_unlabelled",)
     assert "disfa was not found" in capsys.readouterr().out      # said, not silently dropped
 
     def misconfigured(name):
@@ -204,10 +215,10 @@ def test_df_draws_x_u_from_every_source(monkeypatch):
     assert all(p for _, p in seen)                                             # L_AP's targets on both
     data = res["data"]
     assert res["x_u"]["synthau-disfa"] == 40
-    assert res["x_u"]["synthau-bp4d unlabelled"] == len(data.unlabelled)
+    assert res["x_u"]["synthau-bp4d frames without a label"] == len(data.unlabelled)
     assert res["x_u"]["synthau-bp4d labelled, labels hidden"] == round(s.df.labelled_as_unlabelled * len(data.train))
     none = X.run_seed(dataclasses.replace(s, unlabelled_sets=()), 0, "cpu", variants=("PIAP-DF",))
-    assert set(none["x_u"]) == {"synthau-bp4d unlabelled", "synthau-bp4d labelled, labels hidden"}
+    assert set(none["x_u"]) == {"synthau-bp4d frames without a label", "synthau-bp4d labelled, labels hidden"}
     for (k, a), b in zip(res["models"]["PIAP"].state_dict().items(), none["models"]["PIAP"].state_dict().values()):
         assert torch.equal(a, b), k       # the extra set leaves the supervised variants' random draws alone
     assert X.run_seed(s, 0, "cpu", variants=("Baseline",))["x_u"] == {}
@@ -263,3 +274,77 @@ def test_the_pi_generator_learns_afew_vas_annotated_landmarks(synthau_tiny):
     assert 0 < np.median(gap) < 8                     # the annotations, in the crop's pixels (dlib's differ a little)
     same, none = runs.landmark_targets(store, "synthau-bp4d")
     assert same is store.landmarks and none == 0
+
+
+def test_x_u_takes_bp4ds_unlabelled_frames_of_the_training_subjects_only(monkeypatch):
+    """A real BP4D run's x_u reads bp4d_unlabelled (§3.3, §4.1.1's 240,000 uncoded frames), but only the
+    fold's training subjects' frames: the test subjects' faces must never reach training. DISFA, another
+    dataset's subjects, stays whole."""
+    import dataclasses
+
+    bp4d = FakeStore()
+    uncoded = FakeStore(n=36, seed=2)                  # subjects S0..S5, every label NaN, test subjects white
+    uncoded.index.loc[:, [c for c in uncoded.index.columns if c.startswith("occ_")]] = np.nan
+    test_subjects = ["S4", "S5"]
+    is_test = uncoded.index["subject"].isin(test_subjects).to_numpy()
+    uncoded.images[is_test] = 255
+    disfa = FakeStore(n=40, seed=1, aus=(1, 2, 4, 6, 9, 12, 25, 26))
+    disfa.index["subject"] = "S4"                      # a DISFA subject named like a BP4D test subject: kept
+    stores = {"bp4d": bp4d, "bp4d_unlabelled": uncoded, "disfa": disfa}
+    monkeypatch.setattr(runs, "load_store", lambda name, *a, **k: stores.get(name, bp4d))
+    monkeypatch.setattr(X, "load_store", lambda name, *a, **k: stores.get(name, bp4d))
+    monkeypatch.setattr(runs, "fold_subjects", lambda *a, **k: (["S0", "S1", "S2", "S3"], test_subjects))
+    given, seen = [], []
+    real_train_df = runs.train_df
+
+    def train_df(*a, extra_u=(), **k):
+        given.append(list(extra_u))
+        return real_train_df(*a, extra_u=extra_u, **k)
+    monkeypatch.setattr(runs, "train_df", train_df)
+
+    class Spy(runs.DFStep):
+        def __call__(self, model, batch):
+            seen.append(batch["u"]["image"].float())
+            return super().__call__(model, batch)
+    monkeypatch.setattr(runs, "DFStep", Spy)
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1,
+              landmark_set="synthau-afew_va", identity_set="synthau-casia_webface")
+    s = X.settings_for("quick", "bp4d", 1, 1, True, unlabelled="bp4d_unlabelled,disfa", **kw)
+    s = dataclasses.replace(s, max_steps=6, df=dataclasses.replace(s.df, batch_size=4))
+    res = X.run_seed(s, 0, "cpu", variants=("PIAP-DF",))
+    assert res["data"].train_subjects == ("S0", "S1", "S2", "S3")
+    (extra,) = given
+    (xs, rows, feats), (ds, drows, _) = extra
+    assert xs is uncoded and ds is disfa
+    assert set(uncoded.index["subject"].iloc[rows]) == {"S0", "S1", "S2", "S3"}       # every training subject's
+    assert len(rows) == int((~is_test).sum()) and not is_test[rows].any()
+    assert np.isfinite(feats[rows]).all() and np.isnan(feats[is_test]).all()          # v_P where x_u reads it only
+    assert len(drows) == len(disfa)                                                   # DISFA whole
+    assert res["x_u"]["bp4d_unlabelled"] == len(rows) and res["x_u"]["disfa"] == 40
+    white = [bool((b.flatten(1) > 0.99).all(1).any()) for b in seen]                  # images in [-1, 1]
+    assert len(seen) >= 6 and not any(white)                                          # no test subject's face
+    # the smoke preset's cap (max_train) draws among the training subjects' frames, never past them
+    capped = X.extra_x_u(dataclasses.replace(s, max_train=5), res["data"], 0, "cpu")
+    assert len(capped["bp4d_unlabelled"][1]) == 5 and not is_test[capped["bp4d_unlabelled"][1]].any()
+    # no training subject's frame in the set: said, and x_u names the sets it did read
+    uncoded.index["subject"] = "S5"
+    assert list(X.extra_x_u(s, res["data"], 0, "cpu")) == ["disfa"]
+    res = X.run_seed(dataclasses.replace(s, max_steps=2), 0, "cpu", variants=("DF",))
+    assert "bp4d_unlabelled" not in res["x_u"] and res["x_u"]["disfa"] == 40
+
+
+def test_auto_x_u_of_a_real_bp4d_run_reads_the_copys_uncoded_frames(tmp_path, monkeypatch):
+    """On a BP4D copy (a tiny tree in its format, found as any copy is) "auto" names bp4d_unlabelled when
+    the copy has images without any label row, and not when every image is coded."""
+    import os
+
+    from test_data_fixtures import _jpg, write_bp4d
+    for k in [k for k in os.environ if k.startswith("AUKIT_DATA")]:
+        monkeypatch.delenv(k)
+    root = write_bp4d(tmp_path / "BP4D", faces=False)
+    monkeypatch.setenv("AUKIT_DATA_BP4D", str(root))
+    monkeypatch.setenv("AUKIT_DATA", str(tmp_path / "no_other_sets"))
+    assert X.unlabelled_sets_for("bp4d") == ()                            # every image coded; no DISFA
+    _jpg(root / "2D/F001/T1/900.jpg", np.full((32, 32, 3), 90, np.uint8))
+    assert X.unlabelled_sets_for("bp4d") == ("bp4d_unlabelled",)
+    assert X.unlabelled_sets_for("synthau-bp4d", "") == ()

@@ -231,9 +231,10 @@ def _piap_df(device, tiny: bool, data: dict, real: bool) -> StepCase:
         person = rng.standard_normal((len(d.store), dim)).astype(np.float32)
         u_rows, _ = runs.unlabelled_rows(d, dataclasses.replace(df, batch_size=B), seed=0)
         lab = runs.loader(d.store, d.train, net, B, device, seed=0, targets={"au": d.labels, "person": person})
-        extra = unlabelled_sets_for(ds)            # the notebook's x_u: a BP4D run adds its DISFA frames (§3.3)
+        extra = unlabelled_sets_for(ds)   # the notebook's x_u: BP4D's uncoded frames and DISFA's on a BP4D run (§3.3)
         stores = [load_store(name, runs.POLICY) for name in extra]
-        extra_u = [(xs, np.arange(len(xs)), rng.standard_normal((len(xs), dim)).astype(np.float32)) for xs in stores]
+        extra_u = [(xs, runs.extra_u_rows(xs, name, d, None, 0), rng.standard_normal((len(xs), dim)).astype(np.float32))
+                   for name, xs in zip(extra, stores)]   # the fold's training subjects only, as the notebook's
         unl = runs.x_u_loaders(d, u_rows, net, B, device, seed=0, person=person, extra_u=extra_u)
         loader = _epochs(PairedLoader(lab, unl))
         x_u = ["unlabelled + labels hidden", *extra]

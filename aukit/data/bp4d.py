@@ -10,6 +10,12 @@ without an image, and images without any label, are excluded and counted. A sequ
 whose label files are missing keeps its images, AUs NaN, and each missing file is
 counted; a copy without any intensity (or occurrence) file is noted once instead.
 Files in the frame folders that are not '<number>.jpg' are counted and named.
+
+Dataset ``bp4d_unlabelled`` (:func:`read_unlabelled`, the same copy and patterns) holds the other
+side: the images with no row in any label file of their sequence, AUs NaN (PIAP-DF's x_u). Its
+labels are parsed as bp4d's are (a file that does not parse is the same error) but counted and noted
+by the bp4d index only; a copy whose every image has a label row has no such frames
+(:class:`NoUnlabelledFrames`).
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import pandas as pd
 
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
                       read_table, unique_frames)
-from .manifest import as_list, base_name, entry
+from .manifest import DatasetNotFound, as_list, base_name, entry, part_of
 from .scan import absent, blocked_note, fill, scan
 
 
@@ -90,8 +96,13 @@ def _intensity(path: Path, au: int, invalid, qa: QA, subject: str) -> pd.DataFra
     return pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})
 
 
-def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
-    """One row per labelled frame: subject, sequence (task), frame, source, AUxx, occ_AUxx."""
+class NoUnlabelledFrames(DatasetNotFound):
+    """Every image of the BP4D copy has a label row: dataset bp4d_unlabelled has no frame there."""
+
+
+def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.DataFrame:
+    """One row per labelled frame: subject, sequence (task), frame, source, AUxx, occ_AUxx.
+    ``unlabelled``: one row per image without any label row instead, AUs NaN (:func:`read_unlabelled`)."""
     e = entry(dataset)
     pats = e["patterns"]
     invalid = e.get("invalid_code", 9)
@@ -100,13 +111,15 @@ def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
     occ_pats, int_pats = as_list(pats.get("occurrence")), as_list(pats.get("intensity"))
     qa = QA()
     seqs = _frames(root, pats["frames"], qa)
-    has_occ, has_int = _labelled(root, occ_pats, qa), _labelled(root, int_pats, qa)
+    lqa = QA() if unlabelled else qa   # label problems: the bp4d index counts and names them, not its other part
+    has_occ, has_int = _labelled(root, occ_pats, lqa), _labelled(root, int_pats, lqa)
     for kind, pl, found in (("occurrence", occ_pats, has_occ), ("intensity", int_pats, has_int)):
         if pl and not found:  # a whole kind absent: one note, not one count per sequence
-            qa.note("no_labels", f"no {kind} labels found under {root} (pattern {' or '.join(pl)}): "
-                                 f"notebooks that need {kind} labels cannot use this copy (if it keeps them "
-                                 f"elsewhere, edit {base_name(dataset)}.patterns.{kind} in data_manifest.yaml)")
-    parts = []
+            lqa.note("no_labels", f"no {kind} labels found under {root} (pattern {' or '.join(pl)}): "
+                                  f"notebooks that need {kind} labels cannot use this copy (if it keeps them "
+                                  f"elsewhere, edit {part_of(dataset) or base_name(dataset)}.patterns.{kind} in "
+                                  "data_manifest.yaml)")
+    parts, n_whole = [], 0
     for subject, task in sorted(set(seqs) | has_occ | has_int):
         frames = seqs.get((subject, task), {})
         wanted = ([(occ_pats, None)] if has_occ else []) + [(int_pats, a) for a in int_aus if has_int]
@@ -114,23 +127,44 @@ def read(root: Path, dataset: str = "bp4d") -> pd.DataFrame:
         for pl, au in wanted:  # au None: the occurrence file
             p, tried = fill(root, pl, subject=subject, task=task, au=au)
             if p is not None:
-                labels.append((p, _occurrence(p, invalid, occ_aus, qa, subject) if au is None
-                               else _intensity(p, au, invalid, qa, subject)))
+                labels.append((p, _occurrence(p, invalid, occ_aus, lqa, subject) if au is None
+                               else _intensity(p, au, invalid, lqa, subject)))
             elif frames:
-                qa.add(subject, "missing_label_file")
+                lqa.add(subject, "missing_label_file")
                 rel = tried[0].relative_to(root)
-                qa.note("missing_label_file", f"{subject}/{task}: {rel} {absent(root, rel)}")
+                lqa.note("missing_label_file", f"{subject}/{task}: {rel} {absent(root, rel)}")
         if not frames:
             where = re.sub(r"\{frame(:[^}]*)?\}", "*", pats["frames"]).format(subject=subject, task=task)
-            qa.note("label_without_frame", f"{subject}/{task}: label files but no images "
-                                           f"({where}{blocked_note(root, where)})")
+            lqa.note("label_without_frame", f"{subject}/{task}: label files but no images "
+                                            f"({where}{blocked_note(root, where)})")
         img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
                             "source": list(frames.values())})
-        df = join_labels(img, labels, qa, subject, f"{subject}/{task}") if labels else img
+        if unlabelled:   # the images join_labels leaves out of the bp4d index ("without any label row")
+            # a sequence without any label file keeps its images in the bp4d index (AUs NaN): none here
+            keep = (~img["frame"].isin(np.concatenate([d["frame"].to_numpy(np.int64) for _, d in labels]))
+                    if labels else np.zeros(len(img), bool))
+            n_whole += int((~keep).sum())
+            df = img[keep].reset_index(drop=True)
+        else:
+            df = join_labels(img, labels, qa, subject, f"{subject}/{task}") if labels else img
         if df.empty:
             continue
         df.insert(0, "subject", subject)
         df.insert(1, "sequence", task)
         parts.append(df)
     cols = [au_col(a) for a in int_aus] + [au_col(a, True) for a in occ_aus]
+    if unlabelled:
+        whole = part_of(dataset) or "bp4d"
+        if not parts and seqs:
+            raise NoUnlabelledFrames(f"{dataset}: every image under {root} has a label row ({n_whole} images, all "
+                                     f"in dataset {whole}'s index): this copy holds no unlabelled BP4D frames")
+        qa.note("info", f"{n_whole} images are in dataset {whole}'s index (a label row, or a sequence without "
+                        "label files), not read here")
     return finish(parts, qa, dataset, root, cols)
+
+
+def read_unlabelled(root: Path, dataset: str = "bp4d_unlabelled") -> pd.DataFrame:
+    """One row per image of the copy without a row in any label file of its sequence (the images the
+    bp4d index leaves out and counts as ``frame_without_label``): subject, sequence (task), frame,
+    source, and bp4d's AU columns, all NaN. Raises :class:`NoUnlabelledFrames` when every image has one."""
+    return read(root, dataset, unlabelled=True)

@@ -18,6 +18,7 @@ from .manifest import base_name, resolve_root
 
 READERS = {
     "bp4d": bp4d.read,
+    "bp4d_unlabelled": bp4d.read_unlabelled,   # the images without any label row: manifest part_of bp4d
     "disfa": disfa.read,
     "affwild2": affwild2.read,
     "emotionet": emotionet.read,

@@ -4,14 +4,17 @@ Per dataset: the root used and where it came from, subject/frame counts against 
 manifest and the committed folds (which subjects are missing), problems (counts that
 lose frames or labels), information (codes the dataset itself marks invalid, known
 properties such as DISFA SN010's short labels) and the reader's notes, a few per kind.
+A part of a dataset's copy (bp4d_unlabelled) is checked like a dataset; a copy where it has no frame
+(every BP4D image coded) shows it ``empty``, which is an error only when it is named.
 """
 from __future__ import annotations
 
 import pandas as pd
 
+from .bp4d import NoUnlabelledFrames
 from .catalog import index
 from .labelio import QA_KEYS, LabelFormatError
-from .manifest import DATASETS, DatasetNotFound, RootNotFound, candidate_roots, entry, resolve_root
+from .manifest import DATASETS, DatasetNotFound, RootNotFound, candidate_roots, entry, part_of, resolve_root
 from .splits import folds
 
 FRAME_TOLERANCE = 0.10  # expected frame counts are approximate across copies of a dataset
@@ -40,6 +43,9 @@ def _check_one(dataset: str, root=None) -> dict:
     row["found"] = True
     try:
         df = index(dataset, row["root"])
+    except NoUnlabelledFrames as err:   # found, but no frame of this part of the copy
+        row["status"], row["subjects"], row["frames"], row["info"] = "empty", 0, 0, str(err)
+        return row
     except (OSError, ValueError, KeyError) as err:
         kind = "" if isinstance(err, (LabelFormatError, OSError)) else f"{type(err).__name__}: "
         row["status"], row["problems"] = "unreadable", f"unreadable: {kind}{err}"
@@ -52,7 +58,10 @@ def _check_one(dataset: str, root=None) -> dict:
     listed = set().union(*folds(dataset, subjects=sorted(subjects)).values())
     if listed - subjects:
         gone = sorted(listed - subjects)
-        problems.append(f"{len(gone)} subjects of the committed folds not found: {', '.join(gone)}")
+        if part_of(dataset):            # the whole dataset's check names subjects the copy lacks
+            info.append(f"{len(gone)} subjects of {part_of(dataset)}'s folds have no frame here: {', '.join(gone)}")
+        else:
+            problems.append(f"{len(gone)} subjects of the committed folds not found: {', '.join(gone)}")
     if subjects - listed:
         info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
                     f"{', '.join(sorted(subjects - listed))}")
@@ -89,6 +98,8 @@ def _details(row) -> list[str]:
            else row["dataset"]]
     if row["status"] == "unreadable":
         return out + ["  " + line for line in row["problems"].splitlines()]
+    if row["status"] == "empty":
+        return out + ["  " + line for line in row["info"].splitlines()]
     out += [f"  problem: {p}" for p in row["problems"].split("; ") if p]
     out += [f"  info: {p}" for p in row["info"].split("; ") if p]
     kinds: dict[str, list[str]] = {}

@@ -8,6 +8,11 @@ error (`RootNotFound`), not a reason to try the next place: a typo must not sile
 read another copy. SynthAU datasets (`synthau-<name>`) live in
 `<repo>/data/synthau/<name>/` unless env `AUKIT_SYNTHAU` points elsewhere, and are
 read with the path patterns of the real dataset `<name>`.
+
+A dataset whose entry says `part_of: <dataset>` (`bp4d_unlabelled`: the BP4D frames without any AU
+code) is another selection of that dataset's copy: its root is its own `root=` or
+`AUKIT_DATA_<DATASET>` when given, else wherever `<dataset>` is found; it is read with that
+dataset's patterns, and has its subjects and folds.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFEST_PATH = REPO / "data_manifest.yaml"
 
 REAL_DATASETS = ("bp4d", "disfa", "affwild2", "emotionet", "casia_webface", "afew_va")
-DATASETS = REAL_DATASETS + tuple(f"synthau-{d}" for d in REAL_DATASETS)
+# parts of a real dataset's copy (`part_of` in the manifest); SynthAU's BP4D tree codes every frame: no stand-in
+PART_DATASETS = ("bp4d_unlabelled",)
+DATASETS = REAL_DATASETS[:1] + PART_DATASETS + REAL_DATASETS[1:] + tuple(f"synthau-{d}" for d in REAL_DATASETS)
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -65,13 +72,21 @@ def base_name(dataset: str) -> str:
     return check_name(dataset).removeprefix("synthau-")
 
 
+def part_of(dataset: str) -> str | None:
+    """The dataset whose copy ``dataset`` is a part of (its entry's ``part_of``: bp4d_unlabelled -> bp4d),
+    read from that copy with its patterns, subjects and folds; None for any other dataset."""
+    return manifest().get(base_name(dataset), {}).get("part_of")
+
+
 def entry(dataset: str) -> dict:
-    """Manifest entry of `dataset`; SynthAU entries inherit the real set's patterns."""
+    """Manifest entry of `dataset`; SynthAU entries inherit the real set's patterns, and a ``part_of``
+    entry every field of the dataset it is part of that it does not set itself (patterns, AUs, codes)."""
     m = manifest()
     base = base_name(dataset)
     if base not in m:
         raise KeyError(f"{manifest_path()} has no entry {base!r}")
-    e = dict(m[base])
+    whole = m[base].get("part_of")
+    e = {**m[whole], **m[base]} if whole else dict(m[base])
     if dataset != base:
         e.update(m.get(dataset, {}))
     return e
@@ -96,6 +111,9 @@ def candidate_roots(dataset: str, root: str | os.PathLike | None = None) -> list
     key = _env_key(dataset)
     if os.environ.get(key):
         out.append((f"env {key}", Path(os.environ[key])))
+    whole = part_of(dataset)
+    if whole:                               # the copy of the dataset it is part of, found as that one is
+        return out + [(f"{src} ({whole}'s root)", p) for src, p in candidate_roots(whole)]
     if dataset.startswith("synthau-"):
         out.append(("SynthAU tree (env AUKIT_SYNTHAU or <repo>/data/synthau)",
                     synthau_root() / base_name(dataset)))
@@ -138,7 +156,7 @@ def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
     for i, (src, p) in enumerate(tried):
         if p.is_dir():
             return p.resolve()
-        if src in ("root= argument", f"env {_env_key(dataset)}"):  # set on purpose: never fall back
+        if src == "root= argument" or src.startswith("env AUKIT_DATA_"):  # set on purpose: never fall back
             raise RootNotFound(_not_found(dataset, f": {src} is {p}, which is not a folder; nothing else is "
                                                    "tried (fix or unset it)", tried[:i + 1]))
     raise DatasetNotFound(_not_found(dataset, " not found", tried))
@@ -146,11 +164,17 @@ def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
 
 def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
     lines = [f"dataset {dataset!r}{what} (manifest entry {dataset!r} in {manifest_path()})."]
-    lines += [f"  tried {src}: {p}" + (_alike_note(dataset, p.parent) if src == "env AUKIT_DATA" else "")
+    whole = part_of(dataset)
+    lines += [f"  tried {src}: {p}" + (_alike_note(whole or dataset, p.parent) if src.startswith("env AUKIT_DATA ")
+                                        or src == "env AUKIT_DATA" else "")
               for src, p in tried] or ["  no root configured"]
-    lines.append(f"  set env {_env_key(dataset)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(dataset)}.root' in "
-                 f"{manifest_path()} (`aukit prepare` and `aukit data check` also take --root PATH).")
-    if not dataset.startswith("synthau-"):
+    owner = whole or dataset
+    lines.append(f"  set env {_env_key(owner)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(owner)}.root' in "
+                 f"{manifest_path()} (`aukit prepare` and `aukit data check` also take --root PATH)"
+                 + (f"; {dataset} is read from {whole}'s copy." if whole else "."))
+    if whole:
+        lines.append(f"  SynthAU has no stand-in for {dataset}: its {whole} tree codes every frame.")
+    elif not dataset.startswith("synthau-"):
         lines.append(f"  No licensed copy? Generate SynthAU with `aukit synth` and use dataset "
                      f"'synthau-{dataset}' instead.")
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from .manifest import base_name, check_name, synthau_root
+from .manifest import base_name, check_name, part_of, synthau_root
 
 ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a real dataset's fold on the subjects a copy has
 PARTIAL: list[str] = []   # this process's folds run on an incomplete copy (every report table names them)
@@ -45,9 +45,12 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
 
     For synthau-* the folds come from `<synthau tree>/meta.json["folds"][<base>]`; when
     absent, and for the other auxiliary sets, a deterministic 3-way split of the sorted
-    subjects (taken from `index(dataset)` unless `subjects` is given).
+    subjects (taken from `index(dataset)` unless `subjects` is given). A part of a dataset's copy
+    (``part_of`` in the manifest: bp4d_unlabelled) has that dataset's folds.
     """
     check_name(dataset)
+    if part_of(dataset):
+        return folds(part_of(dataset), subjects)
     base = base_name(dataset)
     if dataset == "bp4d":
         return {**{k: list(v) for k, v in BP4D_PARTS.items()},

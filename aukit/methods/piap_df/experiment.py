@@ -15,7 +15,8 @@ import torch
 from matplotlib.figure import Figure
 
 from aukit import metrics
-from aukit.data import fold_subjects, load_store, pi_maps
+from aukit.data import fold_subjects, index, load_store, pi_maps
+from aukit.data.bp4d import NoUnlabelledFrames
 from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
 from aukit.data.sidesets import side_or_standin
 from aukit.runtime import seed_everything
@@ -45,20 +46,41 @@ class Settings:
     landmark_set: str = "synthau-afew_va"      # PIAP-DF §3.1: DW-UNet trained on AFEW-VA
     identity_set: str = "synthau-casia_webface"  # PIAP-DF §3.2: Encoder P trained on CASIA-WebFace
     finetune_from: str | None = None  # §4.1: DISFA models fine-tune BP4D's PIAP model (its piap.pt); None: scratch
-    unlabelled_sets: tuple = ()       # PIAP-DF §3.3: DF's x_u also holds these sets' frames, labels unused (BP4D: DISFA)
+    unlabelled_sets: tuple = ()       # PIAP-DF §3.3: DF's x_u also holds these sets' frames, labels unused
+    #                                   (BP4D: bp4d_unlabelled, its training subjects only, and DISFA)
 
 
 def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
     """The sets whose frames join DF's x_u (PIAP-DF §3.3: "x_u contains unlabeled samples and few
     labeled samples of BP4D and samples of DISFA without labels"; §4.1: no DF on DISFA).
 
-    ``"auto"``: a BP4D run takes its DISFA sibling (bp4d -> disfa, synthau-bp4d -> synthau-disfa) when
-    that dataset is found, and says so when it is not; any other run takes none. ``""``: none.
-    Otherwise a comma-separated list of dataset names, each of which must exist."""
+    ``"auto"``: a real BP4D run takes bp4d_unlabelled, the copy's uncoded frames (§4.1.1: 240,000; only
+    the fold's training subjects' enter x_u, see :func:`runs.extra_u_rows`), when the copy has any, then
+    its DISFA sibling (bp4d -> disfa, synthau-bp4d -> synthau-disfa) when that dataset is found, and says
+    which it lacks; SynthAU's BP4D tree codes every frame, so a SynthAU run takes the DISFA stand-in only;
+    any other run takes none. ``""``: none. Otherwise a comma-separated list of dataset names, each of
+    which must exist."""
     if spec != "auto":
         return tuple(n.strip() for n in spec.split(",") if n.strip())
     if "bp4d" not in dataset:
         return ()
+    return (*(_uncoded_part() if dataset == "bp4d" else ()), *_disfa_sibling(dataset))
+
+
+def _uncoded_part() -> tuple:
+    """("bp4d_unlabelled",) when the BP4D copy has images without any label row, else () with a note."""
+    try:
+        index("bp4d_unlabelled")
+    except RootNotFound:
+        raise
+    except (NoUnlabelledFrames, DatasetNotFound) as e:
+        print(f"note: PIAP-DF's x_u takes BP4D's unlabelled frames (§3.3), but {str(e).splitlines()[0]}; x_u holds "
+              "BP4D's labelled frames with labels hidden (and DISFA's) instead")
+        return ()
+    return ("bp4d_unlabelled",)
+
+
+def _disfa_sibling(dataset: str) -> tuple:
     sibling = dataset.replace("bp4d", "disfa")
     try:
         resolve_root(sibling)
@@ -138,6 +160,23 @@ def _aux_rows(store, max_rows: int | None, seed: int) -> np.ndarray:
     return rows
 
 
+def extra_x_u(s: Settings, data: runs.AUData, seed: int, device, enc=None, need_ap: bool = False) -> dict:
+    """{name: (store, rows, person features or None)} of DF's extra x_u sets (``s.unlabelled_sets``):
+    rows from :func:`runs.extra_u_rows` (a set from the run's own copy, bp4d_unlabelled, holds only the
+    fold's training subjects' frames; at most ``s.max_train``). A set left without a row is said and skipped."""
+    out = {}
+    for name in s.unlabelled_sets:
+        xs = load_store(name, runs.POLICY)
+        rows = runs.extra_u_rows(xs, name, data, s.max_train, seed)
+        if not len(rows):
+            print(f"note: {name} has no frame of {s.dataset} fold {s.fold}'s training subjects: not in DF's x_u")
+            continue
+        feats = (ap_features(s, xs, rows, enc, device, runs.PIAPNet(s.net).feature_dim, only_rows=True)
+                 if need_ap else None)
+        out[name] = (xs, rows, feats)
+    return out
+
+
 def person_encoder(s: Settings, device, seed: int):
     """Encoder P trained on the identity set's training identities; returns (model, held-out rows, ids)."""
     store = load_store(s.identity_set, runs.POLICY)
@@ -150,11 +189,12 @@ def person_encoder(s: Settings, device, seed: int):
     return enc, store, np.flatnonzero(np.isin(ids, list(held))), ids
 
 
-def ap_features(s: Settings, store, rows: np.ndarray, enc, device, feat_dim: int) -> np.ndarray:
-    """v_P for a store's rows (every row for Encoder P, the default; ``rows`` for dlib's
-    descriptor, lifted to feat_dim; zeros elsewhere)."""
+def ap_features(s: Settings, store, rows: np.ndarray, enc, device, feat_dim: int,
+                only_rows: bool = False) -> np.ndarray:
+    """v_P for a store's rows (every row for Encoder P, the default, or ``rows`` with ``only_rows``, NaN
+    elsewhere; ``rows`` for dlib's descriptor, lifted to feat_dim; zeros elsewhere)."""
     if s.person.source == "encoder":
-        return runs.person_features(enc, store, s.net, device)
+        return runs.person_features(enc, store, s.net, device, rows=rows if only_rows else None)
     if s.person.source != "dlib":
         raise ValueError(f"person.source must be 'encoder' or 'dlib', got {s.person.source!r}")
     v = np.full((len(store), 128), np.nan, np.float32)
@@ -196,13 +236,11 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
                                            max_steps=s.max_steps, seed=seed, init_trunk=init)
             out[name] = runs.evaluate_f1(models[name], data, s.net, device)
     # under a forked RNG: every variant draws the same random numbers with or without extra x_u sets
-    extra_u = []   # (store, rows, person) per extra x_u set (§3.3: DISFA frames for a BP4D run)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for name in s.unlabelled_sets if {"DF", "PIAP-DF"} & set(variants) else ():
-            xs = load_store(name, runs.POLICY)
-            rows = _aux_rows(xs, s.max_train, seed)
-            extra_u.append((xs, rows, ap_features(s, xs, rows, enc, device, runs.PIAPNet(s.net).feature_dim)
-                            if need_ap else None))
+    extra = {}   # name -> (store, rows, person) per extra x_u set (§3.3: BP4D's unlabelled frames, DISFA's)
+    if {"DF", "PIAP-DF"} & set(variants):
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            extra = extra_x_u(s, data, seed, device, enc if need_ap else None, need_ap)
+    extra_u = list(extra.values())
     for name, base in (("DF", "Baseline"), ("PIAP-DF", "PIAP")):
         if name in variants:
             ts = runs.train_df(models[base], data, labels, weights[base], s.df, device, gen1=gen1, person=person,
@@ -212,8 +250,10 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     x_u = {}       # what DF's x_u held, frames per source
     if {"DF", "PIAP-DF"} & set(variants):
         u_rows, n_hidden = runs.unlabelled_rows(data, s.df, seed)
-        x_u = {f"{s.dataset} unlabelled": len(u_rows) - n_hidden, f"{s.dataset} labelled, labels hidden": n_hidden,
-               **{name: len(rows) for name, (_, rows, _) in zip(s.unlabelled_sets, extra_u)}}
+        # the AU store's frames without a label (every code missing), beside bp4d_unlabelled's uncoded images
+        x_u = {f"{s.dataset} frames without a label": len(u_rows) - n_hidden,
+               f"{s.dataset} labelled, labels hidden": n_hidden,
+               **{name: len(rows) for name, (_, rows, _) in extra.items()}}
     final = models.get("PIAP-DF", models.get("PIAP", models.get("Baseline")))
     exported = (final.student if hasattr(final, "student") else final).export()
     # §4.1: the DISFA models "fine-tune the PIAP model trained on BP4D" (PIAP, before DF): its own export

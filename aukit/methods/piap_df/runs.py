@@ -20,6 +20,8 @@ from aukit import checkpoint as ckpt
 from aukit import metrics
 from aukit.data import fold_subjects, load_store, pi_maps
 from aukit.data.labelio import au_col
+from aukit.data.manifest import part_of
+from aukit.data.splits import subset_rows
 from aukit.data.loader import BatchLoader
 from aukit.runtime import evaluating
 from aukit.train import TrainConfig, fit
@@ -64,7 +66,8 @@ class Resized:
 
 @dataclass
 class AUData:
-    """One labelled AU dataset split: store, labels (N, C) 0/1/NaN, train/test/unlabelled rows."""
+    """One labelled AU dataset split: store, labels (N, C) 0/1/NaN, train/test/unlabelled rows, and the
+    fold's training subjects (the only ones whose frames may enter training, x_u included)."""
     dataset: str
     store: object
     aus: tuple
@@ -72,6 +75,7 @@ class AUData:
     train: np.ndarray
     test: np.ndarray
     unlabelled: np.ndarray
+    train_subjects: tuple = ()
 
 
 def load_au_data(dataset: str, fold: int, aus=None, max_train: int | None = None, seed: int = 0) -> AUData:
@@ -92,7 +96,7 @@ def load_au_data(dataset: str, fold: int, aus=None, max_train: int | None = None
     if max_train is not None and len(train) > max_train:
         train = np.sort(np.random.default_rng(seed).choice(train, max_train, replace=False))
     return AUData(dataset, store, aus, labels, train, np.flatnonzero(is_test & labelled),
-                  np.flatnonzero(is_train & ~labelled))
+                  np.flatnonzero(is_train & ~labelled), tuple(str(t) for t in train_s))
 
 
 def flip_labels(labels: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -172,9 +176,10 @@ def train_person_encoder(net: NetConfig, store, rows, identities: np.ndarray, ep
     return model.eval()
 
 
-def person_features(encoder: nn.Module, store, net: NetConfig, device) -> np.ndarray:
-    """v_P for every row of ``store`` (float32 (N, D)), from the frozen Encoder P."""
-    rows = np.arange(len(store))
+def person_features(encoder: nn.Module, store, net: NetConfig, device, rows=None) -> np.ndarray:
+    """v_P for every row of ``store`` (float32 (N, D)), from the frozen Encoder P; with ``rows``, for
+    those only (NaN elsewhere: an extra x_u set capped at a few of its frames)."""
+    rows = np.arange(len(store)) if rows is None else np.asarray(rows)
     dl = loader(store, rows, net, 64, device, shuffle=False)
     return encoder_features(encoder, dl, len(store))
 
@@ -260,8 +265,9 @@ def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, 
     """DF (§3.3): teacher and student start as copies of ``init``; x_u = unlabelled frames of
     the training subjects + a fraction of labelled frames with their labels hidden
     (:func:`unlabelled_rows`) + the frames of each ``extra_u`` entry ``(store, rows, person
-    features or None)`` (DISFA for a BP4D run). Each step draws its x_u batch from one source,
-    the sources taken in turn (the paper does not say how x_u is mixed)."""
+    features or None)`` (BP4D's uncoded frames and DISFA's for a BP4D run: :func:`extra_u_rows`).
+    Each step draws its x_u batch from one source, the sources taken in turn (the paper does not say
+    how x_u is mixed)."""
     net = init.cfg
     loss = PIAPLoss(*weights)
     fresh = PIAPNet(net) if df.init == "scratch" else None
@@ -279,6 +285,23 @@ def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, 
                       person=person if loss.uses_ap else None, extra_u=extra_u)
     fit(model, step, PairedLoader(lab, unl), opts, train_cfg(df.epochs, max_steps), device=device)
     return model
+
+
+def same_copy(name: str, dataset: str) -> bool:
+    """Whether dataset ``name`` is read from ``dataset``'s copy: itself, or a part of it (manifest
+    ``part_of``: bp4d_unlabelled for bp4d), whose subjects are the run's."""
+    return (part_of(name) or name) == (part_of(dataset) or dataset)
+
+
+def extra_u_rows(store, name: str, data: AUData, max_rows: int | None, seed: int) -> np.ndarray:
+    """The rows of extra x_u set ``name`` (its ``store``): from the run's own copy (:func:`same_copy`:
+    bp4d_unlabelled on a BP4D run) only the frames of the fold's training subjects, so the test subjects'
+    faces never reach training (subject-exclusive folds); any other set (DISFA on a BP4D run) whole.
+    Then at most ``max_rows`` of them, a seeded draw (the preset's cap on training frames)."""
+    rows = np.arange(len(store))
+    if same_copy(name, data.dataset):
+        rows = np.flatnonzero(store.index["subject"].astype(str).isin(list(data.train_subjects)).to_numpy())
+    return subset_rows(rows, max_rows, seed)
 
 
 def x_u_loaders(data: AUData, u_rows: np.ndarray, net: NetConfig, batch_size: int, device, *, seed: int,
