@@ -16,6 +16,9 @@ def test_rtatl_notebook_smoke(synthau_tiny, tmp_path):
         assert math.isfinite(m[key]) and 0.0 <= m[key] <= 1.0, key
     assert math.isfinite(m["loss_last_rtatl"]) and m["test_frames"] > 0
     assert m["auc_std_rtatl"] is None and m["f1_std_rtatl"] is None          # one seed: no spread (null)
+    f1s = [round(m[f"f1_avg_{v.lower().replace('^', '_')}"], 3) for v in m["paper_order"]]
+    assert len(m["measured_order"]) == len(set(f1s))                         # tied rows share one entry
+    assert ("tied" in m["order_f1"]) == (len(set(f1s)) == 1) and m["order_auc"].startswith("AUC")
     # inference runs the backbone only: fewer parameters and FLOPs than training
     assert m["params_infer_m"] < m["params_train_m"] and m["gflops_infer"] < m["gflops_train"]
     assert (tmp_path / "rtatl" / "tables" / "table1.md").is_file()
@@ -41,6 +44,27 @@ def test_rtatl_all_table1_rows_and_label_sweep_smoke(synthau_tiny, tmp_path):
     assert {k.rsplit("_", 1)[0] for k in sweep} == {"sweep_rtatl", "sweep_rotation"}
     assert len(sweep) == 4 and all(0.0 <= v <= 1.0 for v in sweep.values())     # counts 1 and all
     assert (tmp_path / "rtatl" / "figures" / "fig4_labelled_subjects.png").is_file()
+
+
+def test_the_printed_order_says_tied_for_a_tie_and_never_the_papers_order():
+    """Four F1 of 0.0 printed 'measured order: Backbone^T, OFE, RoII, RTATL', the paper's order: a four-way tie
+    sorted stably reads as agreeing with the paper. A tie (at the printed 3 decimals) is no order."""
+    from aukit.methods.rtatl import experiment as E
+    paper = ["Backbone^T", "OFE", "RoII", "RTATL"]
+    tie = dict.fromkeys(paper, 0.0)
+    assert E.order_groups(tie) == [paper]
+    text = E.order_text(tie, paper)
+    assert text.startswith("F1: tied, all 4 rows = 0.000") and "the paper's F1 order" not in text
+    near = {"Backbone^T": 0.1, "OFE": 0.20001, "RoII": 0.2, "RTATL": 0.3}          # equal as printed
+    assert E.order_groups(near) == [["Backbone^T"], ["OFE", "RoII"], ["RTATL"]]
+    text = E.order_text(near, paper)
+    assert "OFE 0.200 = RoII 0.200" in text and "tied rows have no order" in text
+    assert E.order_text({"Backbone^T": 0.1, "OFE": 0.2, "RoII": 0.3, "RTATL": 0.4}, paper).endswith(
+        "; the paper's F1 order")
+    flipped = E.order_text({"Backbone^T": 0.4, "OFE": 0.2, "RoII": 0.3, "RTATL": 0.1}, paper, "AUC")
+    assert flipped == ("AUC (low -> high): RTATL 0.100 < OFE 0.200 < RoII 0.300 < Backbone^T 0.400; "
+                       "not the paper's F1 order")
+    assert "no value for OFE" in E.order_text({"Backbone^T": 0.1, "OFE": float("nan")}, paper)
 
 
 def test_the_fig4_sweep_can_be_left_out_or_asked_for():

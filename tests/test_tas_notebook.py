@@ -67,3 +67,15 @@ def test_tas_notebook_variants_subset(synthau_tiny, tmp_path, monkeypatch):
     with pytest.raises(Exception, match="unknown variants"):
         nb.execute("tas", tmp_path / "bad", {"smoke": True, "device": "cpu", "variants": ["A9"], "model_dir": ""},
                    progress=False, html=False)
+
+
+def test_the_table3_order_joins_rows_tied_as_printed():
+    """Seven ICC within 0.006 of 0 printed 'A0 (0.006) > A5 (-0.000) > A6 (-0.000) > ...': an order among rows
+    that are equal as printed. Tied rows are joined by '=' (and -0.000 prints as 0.000)."""
+    import pandas as pd
+
+    from aukit.methods.tas import reporting as R
+    t3 = pd.DataFrame({"ICC": [0.006, -0.0001, -0.0004, 0.2], "MAE": [0.41, 0.45, 0.4502, 0.3]},
+                      index=["A0", "A5", "A6", "A1"])
+    assert R.ordering(t3, ["A0", "A5", "A6", "A1"]) == "A1 (0.200) > A0 (0.006) > A5 (0.000) = A6 (0.000)"
+    assert R.ordering(t3, ["A0", "A5", "A6", "A1"], "MAE") == "A1 (0.300) < A0 (0.410) < A5 (0.450) = A6 (0.450)"

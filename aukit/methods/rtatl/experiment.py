@@ -215,6 +215,38 @@ def add_table1(report: Report, mean: pd.DataFrame, std: pd.DataFrame, flags: dic
         report.add_table("table1", mean, reported.table("rtatl", "table1"), measured_std=std, flags=flags)
 
 
+def order_groups(values: dict[str, float], decimals: int = 3) -> list[list[str]]:
+    """Rows from low to high value, rows equal at ``decimals`` places (as printed) in one group: a tie has no
+    order. Rows inside a group keep ``values``' order; rows without a finite value (None, NaN) are left out."""
+    groups: dict[float, list[str]] = {}
+    for name, v in values.items():
+        if v is not None and np.isfinite(v):
+            groups.setdefault(round(float(v), decimals), []).append(name)
+    return [groups[k] for k in sorted(groups)]
+
+
+def order_text(values: dict[str, float], paper_order, what: str = "F1", decimals: int = 3) -> str:
+    """One line for the notebook: the measured order low -> high with each value, ``=`` between tied rows,
+    and whether it is the paper's. A tie (within the printed decimals) never reads as agreeing with it."""
+    groups = order_groups(values, decimals)
+    missing = [n for n in values if not any(n in g for g in groups)]
+    if missing:
+        return f"{what}: no value for {', '.join(missing)} (no order)"
+    if len(groups) == 1 and len(values) > 1:
+        return (f"{what}: tied, all {len(values)} rows = {values[groups[0][0]]:.{decimals}f}; "
+                "no order to compare with the paper's")
+    line = " < ".join(" = ".join(f"{n} {values[n]:.{decimals}f}" for n in g) for g in groups)
+    if len(values) < 2:
+        verdict = "one row, nothing to order"
+    elif any(len(g) > 1 for g in groups):
+        verdict = "tied rows have no order to compare with the paper's F1 order"
+    elif [g[0] for g in groups] == [n for n in paper_order if n in values]:
+        verdict = "the paper's F1 order"
+    else:
+        verdict = "not the paper's F1 order"
+    return f"{what} (low -> high): {line}; {verdict}"
+
+
 def run(ecfg: ExperimentConfig) -> dict:
     """Table 1 (+ Table 2/3 row, Fig. 4-7, efficiency) on ``ecfg.dataset``; writes ``ecfg.out_dir``."""
     from pathlib import Path
@@ -260,8 +292,13 @@ def run(ecfg: ExperimentConfig) -> dict:
         m[f"loss_first_{slug}"] = float(np.mean([r["train_loss_first"] for r in results[v]]))
         m[f"loss_last_{slug}"] = float(np.mean([r["train_loss_last"] for r in results[v]]))
     order = [v for v in PAPER_ORDER if v in mean.index]
-    measured_order = list(mean.loc[order, "Avg"].sort_values().index)
-    m["paper_order"], m["measured_order"] = order, measured_order
+    # rows tied at the printed 3 decimals share one entry ("OFE = RoII"): a tie is not an order
+    f1s = {v: m[f"f1_avg_{v.lower().replace('^', '_')}"] for v in order}
+    aucs = {v: m[f"auc_avg_{v.lower().replace('^', '_')}"] for v in order}
+    m["paper_order"] = order
+    m["measured_order"] = [" = ".join(g) for g in order_groups(f1s)]
+    m["measured_order_auc"] = [" = ".join(g) for g in order_groups(aucs)]
+    m["order_f1"], m["order_auc"] = order_text(f1s, order, "F1"), order_text(aucs, order, "AUC")
     main = "RTATL" if "RTATL" in nets else list(nets)[-1]
     m.update(figures.efficiency(nets[main], data, device))
     if ecfg.sweep_subjects and ecfg.sweep_methods:

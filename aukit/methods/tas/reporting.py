@@ -43,12 +43,19 @@ def add_overall_table(report: Report, key: str, data: TASData, results: Mapping[
     return mean
 
 
-def ordering(mean: pd.DataFrame, names: Sequence[str], col: str = "ICC") -> str:
-    """'A6 > A5 > ...' by the measured mean (higher ICC / lower MAE first)."""
+def ordering(mean: pd.DataFrame, names: Sequence[str], col: str = "ICC", decimals: int = 3) -> str:
+    """'A6 (0.712) > A5 (0.705) = A4 (0.705) > ...' by the measured mean (higher ICC / lower MAE first). Rows equal
+    at ``decimals`` places, as printed, are joined by '=': a tie is no order (seven ICC of 0.00x printed
+    'A5 (-0.000) > A6 (-0.000)')."""
     sub = mean.loc[[n for n in names if n in mean.index], col]
-    sub = sub.sort_values(ascending=(col == "MAE"))
+    sub = sub.sort_values(ascending=(col == "MAE"), kind="stable")
     sep = " < " if col == "MAE" else " > "
-    return sep.join(f"{k} ({v:.3f})" for k, v in sub.items())
+    text, prev = "", None
+    for k, v in sub.items():
+        r = round(float(v), decimals) + 0.0                  # + 0.0: -0.0 prints as 0.000
+        text += ("" if prev is None else " = " if r == prev else sep) + f"{k} ({r:.{decimals}f})"
+        prev = r
+    return text
 
 
 def curves_figure(data: TASData, results: Mapping[str, dict], names: Sequence[str] = ("A1", "A2", "A5", "A6"),
