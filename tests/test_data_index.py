@@ -284,7 +284,8 @@ DISFA_REF = {
 
 
 def test_folds_equal_reference_md_literal_lists():
-    """Catches a subject moved between parts (F016<->F013, SN002<->SN013): the lists are REFERENCE.md's, not the module's."""
+    """Catches a subject moved between parts (F016<->F013, SN002<->SN013): the lists are REFERENCE.md's, not
+    the module's."""
     f = D.folds("bp4d")
     assert {k: f[k] for k in ("part1", "part2", "part3")} == BP4D_REF
     assert f["fera_train"] == ["F001", "F003", "F005", "F007", "F009", "F011", "F013", "F015", "F017", "F019",

@@ -336,4 +336,5 @@ def test_compare_scales_the_std_row_with_the_measured_row():
     s = pd.DataFrame({"AU01": [0.02], "Avg": [0.01]}, index=["A"])
     long = compare(m, None, measured_label="x", measured_std=s, scale=100).set_index("kind")
     assert long.loc["measured", "AU01"] == pytest.approx(45.0) and long.loc["measured", "Avg"] == pytest.approx(50.0)
-    assert long.loc["measured_std", "AU01"] == pytest.approx(2.0) and long.loc["measured_std", "Avg"] == pytest.approx(1.0)
+    assert long.loc["measured_std", "AU01"] == pytest.approx(2.0)
+    assert long.loc["measured_std", "Avg"] == pytest.approx(1.0)
