@@ -97,6 +97,24 @@ def evaluating(model: torch.nn.Module, precision: str = "auto"):
         model.train(was)
 
 
+@contextlib.contextmanager
+def running_stats_kept(model: torch.nn.Module):
+    """A second forward of one training step (RTATL's pseudo labels from the intact faces): BatchNorm
+    layers in training mode normalise with the batch's statistics as usual, but their running
+    statistics and batch count stay as they were, so evaluation does not see that batch twice."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+           and m.training and m.track_running_stats]
+    saved = [(m, m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.momentum = 0.0                 # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        yield model
+    finally:
+        for m, momentum, count in saved:
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
+
+
 def full_precision(x: torch.Tensor):
     """Autocast off on ``x``'s device: matmuls inside run in the inputs' own dtype. For work
     that needs more than bf16's three digits: contrastive similarity scores (a softmax over

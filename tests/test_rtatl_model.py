@@ -248,3 +248,29 @@ def test_step_loss_is_the_sum_of_its_logged_terms_with_lambda_f_on_the_flow():
     assert lg["l_f"].item() > 0.01
     want = lg["l_sup"] + lg["l_d"] + lg["l_c"] + lg["l_g"] + 0.2 * lg["l_f"]
     assert res.loss.item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_the_intact_pseudo_label_pass_leaves_batchnorm_running_statistics_alone():
+    """pseudo_source="intact" forwards the intact faces a second time in training mode: BatchNorm's
+    running statistics took that batch too, so evaluation normalised with statistics of an extra batch."""
+    buffers = {}
+    for source in ("masked", "intact"):
+        torch.manual_seed(0)
+        net, tc = _net(pseudo_source=source, mask_prob=1.0)
+        RTATLStep(tc, INP, PATCH)(net, _batch())
+        buffers[source] = {k: v.clone() for k, v in net.state_dict().items() if "running_" in k or "num_batches" in k}
+    assert buffers["masked"].keys() == buffers["intact"].keys() and buffers["masked"]
+    for k, v in buffers["masked"].items():
+        assert torch.equal(v, buffers["intact"][k]), k
+
+
+def test_running_stats_kept_normalises_with_the_batch_and_restores_momentum():
+    from aukit.runtime import running_stats_kept
+    bn = torch.nn.BatchNorm1d(3, momentum=None).train()
+    x = torch.randn(8, 3) * 4 + 2
+    before = (bn.running_mean.clone(), bn.running_var.clone(), int(bn.num_batches_tracked))
+    with torch.no_grad(), running_stats_kept(bn):
+        y = bn(x)
+    assert torch.allclose(y.mean(0), torch.zeros(3), atol=1e-5)          # batch statistics, as in training
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    assert int(bn.num_batches_tracked) == before[2] and bn.momentum is None

@@ -69,7 +69,8 @@ class RTATLTrainConfig:
     mask_prob: float = 0.5           # choice: fraction of images whose RoIs are cropped for RoII (paper silent)
     mask_fill: float = 1.0           # RTATL §4.5 / Fig. 6: cropped RoIs replaced by white (1.0 after (x-0.5)/0.5)
     pseudo_threshold: float = 0.5    # choice: backbone probability above which the pseudo label is 1 (§3.3.1)
-    pseudo_source: str = "masked"    # choice: pseudo label from the same (masked) forward; "intact" adds a no-grad pass
+    pseudo_source: str = "masked"    # §3.3.1 "pseudo label of the cropped AU output from the backbone": the masked
+    #                                  forward (literal); "intact": a no-grad pass on the uncut face (its AU visible)
     flow_step: int = 3               # RTATL §3.4: flow between frame t and t+3
     exemplar_tau: float = 0.1        # choice: InfoNCE temperature for the exemplar baseline
     jigsaw_perms: int = 24           # choice: number of fixed tile permutations for the jigsaw baseline

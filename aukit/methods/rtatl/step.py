@@ -19,6 +19,7 @@ import torch
 from torch.func import functional_call
 from torch.profiler import record_function
 
+from aukit.runtime import running_stats_kept
 from aukit.train import StepOutput
 
 from .config import RTATLTrainConfig
@@ -110,8 +111,8 @@ class RTATLStep:
                 tok = out["relation"].reshape(b, n, 2, d)[sel, k].reshape(-1, d)  # (2M, d) attended RoI features
                 fake = model.generator(tok)                                       # (2M, 3, s, s)
                 real_m = real[sel].reshape(fake.shape).to(fake.dtype)
-                if cfg.pseudo_source == "intact":
-                    with torch.no_grad():
+                if cfg.pseudo_source == "intact":           # a second forward: BatchNorm's running stats kept
+                    with torch.no_grad(), running_stats_kept(model):
                         p = model(x[sel], c[sel])["logits"][torch.arange(len(sel), device=dev), k]
                 else:
                     p = out["logits"][sel, k].detach()
