@@ -229,3 +229,42 @@ def test_step_rank_ignores_segments_without_an_au():
 def test_intensity_levels_round_to_the_nearest_level():
     """Catches levels floored instead of rounded: a label of 0.38 (intensity 1.9 of 5) is level 2, not 1."""
     assert intensity_levels(torch.tensor([0.38, 0.18, 0.58, 0.92])).tolist() == [2, 1, 3, 5]
+
+
+def test_sum_reduction_is_eqs_1_to_3_as_printed():
+    """reduction="sum" (TASLossConfig.reduction) must equal the paper's sums, the default their means."""
+    g = torch.Generator().manual_seed(5)
+    n, t, c = 4, 6, 3
+    pred = torch.rand(n, t, c, generator=g)
+    seg_au = torch.randint(0, c, (n,), generator=g)
+    first, last = torch.rand(n, generator=g), torch.rand(n, generator=g)
+    target = torch.full((n, t, c), nan)
+    target[torch.arange(n), 0, seg_au] = first
+    target[torch.arange(n), -1, seg_au] = last
+    assert RegressionLoss("sum")(pred, target).item() == pytest.approx(float(eq1_sum(pred, seg_au, first, last)),
+                                                                        rel=1e-6)
+    feats = torch.rand(n, t, 8, generator=g)
+    per_segment = [RankLoss()(feats[i:i + 1]).item() for i in range(n)]
+    assert RankLoss(reduction="sum")(feats).item() == pytest.approx(sum(per_segment), rel=1e-6)
+    keep = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    assert RankLoss(reduction="sum")(feats, weight=keep).item() == pytest.approx(
+        per_segment[0] + per_segment[2] + per_segment[3], rel=1e-6)
+    mixed = torch.rand(n, t, c, generator=g)
+    lam, perm = SpeedLoss(0.5).sample(n, t, generator=g)
+    assert SpeedLoss(reduction="sum")(mixed, pred, lam, perm).item() == pytest.approx(
+        float(eq3_sum(mixed, pred, lam, perm)), rel=1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        RegressionLoss("total")
+
+
+def test_the_notebooks_loss_reduction_reaches_the_step():
+    from aukit.methods.tas import presets
+    from aukit.methods.tas.step import TASStep
+    plan = presets.preset_plan("quick")
+    cfg = presets.notebook_config(plan, "synthau-bp4d", lr=0.005, weight_decay=5e-4, alpha=0.5, lambda_rank=0.1,
+                                  lambda_spd=0.05, lambda_sub=-1, attention_kernel=9, reduction="sum")
+    step = TASStep(cfg.loss)
+    assert step.reg.reduction == step.rank.reduction == step.spd.reduction == "sum"
+    assert TASStep(presets.notebook_config(plan, "synthau-bp4d", lr=0.005, weight_decay=5e-4, alpha=0.5,
+                                           lambda_rank=0.1, lambda_spd=0.05, lambda_sub=-1,
+                                           attention_kernel=9).loss).reg.reduction == "mean"

@@ -39,6 +39,8 @@ class TASLossConfig:
     alpha: float = 0.5                  # TAS §Implementation Details: mixup lambda ~ Beta(alpha, alpha), alpha = 0.5
     rank_margin: float = 0.0            # TAS Eq. 2: Max(0, A Δf), no margin
     sub_pairs: str = "subject"          # choice: the prose's different subjects (Eq. 4's text: segments, "segment")
+    reduction: str = "mean"             # choice: Eqs. 1-3 averaged over the batch; "sum": as printed (sums over
+    #                                     segments and elements; Eq. 4 is a mean either way)
 
 
 @dataclass

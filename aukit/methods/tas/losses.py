@@ -1,8 +1,9 @@
 """TAS losses (Eqs. 1-4), one ``nn.Module`` each; Eq. 5 weighs them in ``step.py``.
 
 Conventions: intensities are in [0, 1] (label / 5); an unlabelled entry is NaN. The
-paper writes Eqs. 1-3 as sums over segments; we average over segments (and over the
+paper writes Eqs. 1-3 as sums over segments; by default we average over segments (and over the
 elements Eq. 1 and Eq. 3 compare) so that the weights do not depend on the batch size.
+``reduction="sum"`` takes Eqs. 1-3 as printed (``TASLossConfig.reduction``).
 """
 from __future__ import annotations
 
@@ -13,20 +14,36 @@ import torch.nn.functional as F
 from aukit.runtime import full_precision
 
 
+REDUCTIONS = ("mean", "sum")
+
+
+def _check(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
 class RegressionLoss(nn.Module):
     """Eq. 1, L_reg: squared error on the labelled entries only.
 
     pred (..., C) and target (..., C) of the same shape, target NaN where unlabelled.
     In the keyframe setting only target[i, 0, c_i] and target[i, T-1, c_i] are labelled;
     the same module serves the other settings of Table 4 (S1: every frame and AU, S3:
-    random frames). Returns the mean over labelled entries (0 when none is labelled).
+    random frames). Returns the mean over labelled entries (0 when none is labelled), or with
+    ``reduction="sum"`` their sum (Eq. 1 as printed).
     """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _check(reduction)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if pred.shape != target.shape:
             raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
         mask = ~torch.isnan(target)
         err = torch.where(mask, pred.float() - torch.nan_to_num(target.float()), torch.zeros((), device=pred.device))
+        if self.reduction == "sum":
+            return err.pow(2).sum()
         return err.pow(2).sum() / mask.sum().clamp_min(1)                     # no host sync (masked mean)
 
 
@@ -35,14 +52,15 @@ class RankLoss(nn.Module):
 
     feats (N, T, d): the features f_c^t of the segment's own AU c. With
     Δf^t = ||f^t - f^1||_2, the loss is mean_i sum_{t=1}^{T-1} max(0, Δf^t - Δf^{t+1} + margin),
-    i.e. the hinge on the first-order differences A Δf (a_tt = 1, a_t,t+1 = -1).
+    i.e. the hinge on the first-order differences A Δf (a_tt = 1, a_t,t+1 = -1); with
+    ``reduction="sum"`` the sum over segments (Eq. 2 as printed).
     """
 
-    def __init__(self, margin: float = 0.0):
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
         super().__init__()
         if margin < 0:
             raise ValueError(f"rank margin must be >= 0, got {margin}")
-        self.margin = margin
+        self.margin, self.reduction = margin, _check(reduction)
 
     def forward(self, feats: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """``weight`` (N,) in {0, 1} averages over the segments it keeps (0 when it keeps none)."""
@@ -52,9 +70,9 @@ class RankLoss(nn.Module):
         delta = (f - f[:, :1]).pow(2).sum(-1).clamp_min(1e-12).sqrt()  # (N, T); clamp keeps d/dx finite at t = 1
         delta = torch.cat([torch.zeros_like(delta[:, :1]), delta[:, 1:]], dim=1)  # Δf^1 is exactly 0
         per_segment = F.relu(delta[:, :-1] - delta[:, 1:] + self.margin).sum(1)   # (N,)
-        if weight is None:
-            return per_segment.mean()
-        w = weight.to(per_segment.dtype)
+        w = torch.ones_like(per_segment) if weight is None else weight.to(per_segment.dtype)
+        if self.reduction == "sum":
+            return (per_segment * w).sum()
         return (per_segment * w).sum() / w.sum().clamp_min(1)
 
 
@@ -74,14 +92,15 @@ class SpeedLoss(nn.Module):
     pred_mixed (N, T, C) = f(M_lam(I^t, I^perm(t))); pred (N, T, C) = f(I^t), detached here
     (the targets carry no gradient); lam (N,) ~ Beta(alpha, alpha); perm (N, T) a
     shuffle of the frame indexes of each segment (T pairs per segment). Returns the mean
-    squared error over the N*T*C entries.
+    squared error over the N*T*C entries, or with ``reduction="sum"`` the sum (Eq. 3 as printed:
+    over segments and pairs, the squared L2 norm over the C AUs).
     """
 
-    def __init__(self, alpha: float = 0.5):
+    def __init__(self, alpha: float = 0.5, reduction: str = "mean"):
         super().__init__()
         if not alpha > 0:
             raise ValueError(f"mixup alpha must be > 0, got {alpha}")
-        self.alpha = alpha
+        self.alpha, self.reduction = alpha, _check(reduction)
 
     def sample(self, n: int, t: int, *, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,7 +120,8 @@ class SpeedLoss(nn.Module):
         if pred_mixed.shape != pred.shape or pred.ndim != 3:
             raise ValueError(f"pred_mixed {tuple(pred_mixed.shape)} and pred {tuple(pred.shape)} must both be (N, T, C)")
         target = mix_segments(pred.detach().float(), lam.float(), perm)
-        return (pred_mixed.float() - target).pow(2).mean()
+        sq = (pred_mixed.float() - target).pow(2)
+        return sq.sum() if self.reduction == "sum" else sq.mean()
 
 
 class SubjectLoss(nn.Module):

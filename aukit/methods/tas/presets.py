@@ -69,13 +69,15 @@ def notebook_plan(preset: str, smoke: bool, *, seeds: list, epochs: int, steps: 
 
 
 def notebook_config(plan: Plan, dataset: str, *, lr: float, weight_decay: float, alpha: float, lambda_rank: float,
-                    lambda_spd: float, lambda_sub: float, attention_kernel: int, weights: str = "") -> TASConfig:
+                    lambda_spd: float, lambda_sub: float, attention_kernel: int, weights: str = "",
+                    reduction: str = "mean") -> TASConfig:
     """The paper's hyper-parameters at the plan's size. ``lambda_sub`` < 0: the paper's value for the
-    dataset; the labelled fraction of keyframes is TAS's (2% BP4D, 1% DISFA); ``weights`` "" : random init."""
+    dataset; the labelled fraction of keyframes is TAS's (2% BP4D, 1% DISFA); ``weights`` "" : random init;
+    ``reduction``: Eqs. 1-3 averaged ("mean", ours) or summed as printed ("sum")."""
     return TASConfig(
         model=TASModelConfig(depth=plan.depth, attention_kernel=attention_kernel, attention_hidden=plan.hidden,
                              weights=weights or None),
-        loss=TASLossConfig(lambda_rank=lambda_rank, lambda_spd=lambda_spd, alpha=alpha,
+        loss=TASLossConfig(lambda_rank=lambda_rank, lambda_spd=lambda_spd, alpha=alpha, reduction=reduction,
                            lambda_sub=default_lambda_sub(dataset) if lambda_sub < 0 else lambda_sub),
         train=TASTrainConfig(T=plan.T, batch_size=plan.batch, epochs=plan.epochs, lr=lr, weight_decay=weight_decay,
                              label_fraction=0.01 if "disfa" in dataset else 0.02,

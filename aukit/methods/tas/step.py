@@ -64,8 +64,8 @@ class TASStep:
                 raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
         if cfg.sub_pairs not in ("subject", "segment"):
             raise ValueError(f"sub_pairs must be 'subject' or 'segment', got {cfg.sub_pairs!r}")
-        self.reg, self.rank = RegressionLoss(), RankLoss(cfg.rank_margin)
-        self.spd, self.sub = SpeedLoss(cfg.alpha), SubjectLoss()
+        self.reg, self.rank = RegressionLoss(cfg.reduction), RankLoss(cfg.rank_margin, cfg.reduction)
+        self.spd, self.sub = SpeedLoss(cfg.alpha, cfg.reduction), SubjectLoss()
 
     def __call__(self, model: nn.Module, batch: dict) -> StepOutput:
         cfg = self.cfg
