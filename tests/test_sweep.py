@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -11,6 +12,8 @@ import yaml
 
 from aukit import sweep
 from aukit.workers import usable_cores
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _notebook(path):
@@ -250,3 +253,22 @@ def test_aggregating_many_metrics_prints_no_pandas_warning(tmp_path):
         warnings.simplefilter("error")
         table = sweep.aggregate(tmp_path, grid)
     assert list(table["scope"]) == ["per fold", "per fold", "overall"] and table["m3_mean"].iloc[-1] == 4.5
+
+
+@pytest.mark.parametrize("grid_file", sorted(p.name for p in (ROOT / "notebooks" / "grids").glob("*.yaml")))
+def test_every_shipped_grid_names_its_notebooks_parameters(grid_file):
+    """The grids in notebooks/grids (the papers' 3-fold protocols): a misspelt parameter or a value of the
+    wrong kind would stop `aukit sweep` only when a user runs it on a GPU."""
+    from aukit.nb import check_parameters
+    name, fixed, grid, _ = sweep.load_spec(ROOT / "notebooks" / "grids" / grid_file)
+    paper = next(p for p in ("piap_df", "rtatl", "tas", "cpc", "scc") if grid_file.startswith(p + "_"))
+    notebook = ROOT / "notebooks" / f"{paper}.ipynb"
+    for cell in sweep.expand(fixed, grid, ROOT / "unused"):
+        params = dict(cell.params)
+        if params.get("dataset") in ("bp4d", "disfa"):     # a licensed copy this machine lacks: its stand-in
+            params["dataset"] = "synthau-" + params["dataset"]
+        check_parameters(notebook, params)
+    if "3fold" in grid_file:
+        assert grid == {"fold": [1, 2, 3]} and fixed["preset"] == "full" and name.endswith("_3fold")
+        assert f"aukit sweep {paper} --grid notebooks/grids/{grid_file}" in (ROOT / "notebooks" / "grids" /
+                                                                            grid_file).read_text()
