@@ -136,3 +136,21 @@ def test_predict_from_features_equals_explicit_windows():
     assert torch.allclose(got[6], full, atol=1e-5)
     assert torch.allclose(got[3], short, atol=1e-5)
     assert torch.allclose(got[0], first, atol=1e-5)
+
+
+def test_the_layer4_reading_of_the_256_channel_block_is_a_parameter(tmp_path):
+    """§3.2's "last block set to 256 channels" read as a fourth stage at stride 1: same 256x8x8 features,
+    two more basic blocks (2 x 1,180,672 weights), and its deploy.pt rebuilds the same network."""
+    from aukit import deploy
+    from aukit.methods.cpc import experiment as X
+    from aukit.methods.cpc.deploy import export_deployable
+    cut, deep = CPCNet(CPCModelConfig()), CPCNet(CPCModelConfig(encoder="layer4_256"))
+    count = [sum(p.numel() for p in m.encoder.parameters()) for m in (cut, deep)]
+    assert count[1] - count[0] == 2 * (2 * 256 * 256 * 9 + 2 * 2 * 256)
+    assert deep.encoder(torch.randn(1, 3, 128, 128)).shape == (1, 256, 8, 8)
+    assert X.settings_for("quick", encoder="layer4_256")[1].encoder == "layer4_256"
+    with pytest.raises(ValueError, match="encoder"):
+        CPCNet(CPCModelConfig(encoder="layer5"))
+    small = CPCNet(CPCModelConfig(image_size=32, num_aus=2, encoder="layer4_256")).eval()
+    net = deploy.load(export_deployable(small, ["AU01", "AU02"], tmp_path / "d.pt", "synthau-disfa", size=32))
+    assert any("encoder.body.4." in k for k in net.state_dict())      # rebuilt with the fourth stage (strict load)

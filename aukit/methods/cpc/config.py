@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ENCODERS = ("layer3", "layer4_256")  # readings of CPC §3.2's "last convolutional block set to 256 channels"
 DISFA_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU09", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26")
 BP4D_AUS = ("AU06", "AU10", "AU12", "AU14", "AU17")
 
@@ -17,6 +18,8 @@ class CPCModelConfig:
     """Network of §3.2: f = ResNet-18 trunk, g = ConvGRU, p = predictor, c = head."""
     depth: int = 18                     # CPC §3.2: ResNet-18 feature extractor
     feat_channels: int = 256            # CPC §3.2: last block 256 channels; our reading: ResNet-18 to layer3 (stride 16)
+    encoder: str = "layer3"             # ENCODERS: "layer3" (ours, above) or "layer4_256": the other reading of
+    #                                     §3.2, a fourth stage of 256 channels at stride 1 (two more basic blocks)
     image_size: int = 128               # CPC §4 Set up: faces resized to 128x128 -> 256x8x8 features
     num_aus: int = 12                   # CPC §4: 12 DISFA AUs (5 for BP4D)
     gru_kernel: int = 1                 # CPC §3.2: all GRU gates are 1x1 convolutions

@@ -12,7 +12,7 @@ from torch.profiler import record_function
 from aukit.models.backbones import resnet_stages
 from aukit.registry import register_model
 
-from .config import CPCModelConfig
+from .config import ENCODERS, CPCModelConfig
 
 
 def _kaiming_(module: nn.Module) -> None:
@@ -33,15 +33,22 @@ class Encoder(nn.Module):
     """f: ResNet-18 stem + layer1..layer3 (no layer4, avgpool, fc): (B, 3, S, S) -> (B, 256, S/16, S/16).
 
     ResNet-18's third block has 256 channels, so "last block with 256 channels" (§3.2)
-    is the trunk cut after layer3: a 128x128 face gives 256x8x8.
+    is the trunk cut after layer3: a 128x128 face gives 256x8x8. ``kind="layer4_256"`` reads it
+    as a fourth stage narrowed to 256 channels at stride 1 (two basic blocks; same output shape).
     """
 
-    def __init__(self, depth: int = 18):
+    def __init__(self, depth: int = 18, kind: str = "layer3"):
         super().__init__()
         if depth not in (18, 34):
             raise ValueError(f"the 256-channel CPC trunk needs a basic-block ResNet (18 or 34), got {depth}")
+        if kind not in ENCODERS:
+            raise ValueError(f"CPC encoder must be one of {ENCODERS}, got {kind!r}")
         s = resnet_stages(depth)
-        self.body = nn.Sequential(s["stem"], s["layer1"], s["layer2"], s["layer3"])
+        stages = [s["stem"], s["layer1"], s["layer2"], s["layer3"]]
+        if kind == "layer4_256":
+            from torchvision.models.resnet import BasicBlock
+            stages.append(nn.Sequential(BasicBlock(256, 256), BasicBlock(256, 256)))
+        self.body = nn.Sequential(*stages)
         self.out_channels = 256
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +100,7 @@ class CPCNet(nn.Module):
         if cfg.init not in ("kaiming", "torchvision"):
             raise ValueError(f"init must be 'kaiming' or 'torchvision', got {cfg.init!r}")
         c = cfg.feat_channels
-        self.encoder = Encoder(cfg.depth)
+        self.encoder = Encoder(cfg.depth, cfg.encoder)
         self.gru = ConvGRUCell(c, c, cfg.gru_kernel)
         self.predictor = nn.Sequential(nn.Conv2d(c, cfg.pred_hidden, 1), nn.ReLU(inplace=True),
                                        nn.Conv2d(cfg.pred_hidden, c, 1))
@@ -155,7 +162,7 @@ class FrameRegressor(nn.Module):
     def __init__(self, cfg: CPCModelConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or CPCModelConfig()
-        self.encoder = Encoder(cfg.depth)
+        self.encoder = Encoder(cfg.depth, cfg.encoder)
         self.head = RegressorHead(self.encoder.out_channels, cfg.num_aus)
         if cfg.init == "kaiming":
             _kaiming_(self)
