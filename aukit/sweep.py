@@ -425,10 +425,15 @@ def measured_on(runs: list[dict]) -> str:
         return ""
     for key, label, show, sep in (("changed_parameters", "changed", changes_text, "; "),
                                   ("partial_copy", "PARTIAL COPY", "; ".join, "; "),
-                                  ("synthetic_side_sets", "SynthAU side sets", ", ".join, ", ")):
+                                  ("synthetic_side_sets", "SynthAU side sets", ", ".join, ", "),
+                                  ("lacking_side_sets", "without", ", ".join, "; ")):
         if values(key):
             parts.append(f"{label}: {sep.join(values(key, show))}")
-    full = values("preset") == ["full"] and not values("changed_parameters") and not values("partial_copy")
+    random_trunk = [r for r in runs if str(r.get("trunk_start", "")).startswith("random")]
+    if random_trunk:
+        parts.append(f"trunk from random weights in {len(random_trunk)} of {len(runs)} cells (the paper: ImageNet)")
+    full = (values("preset") == ["full"] and not random_trunk and not any(
+        values(k) for k in ("changed_parameters", "partial_copy", "synthetic_side_sets", "lacking_side_sets")))
     return "; ".join(parts) + ("" if full else " (not the paper's setup)")
 
 

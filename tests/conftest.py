@@ -43,8 +43,9 @@ def _fresh_run_state():
     """The folds and partial-copy notes a process's loaders record (aukit.data.splits), and the stores
     it opened (aukit.data.store.OPENED: a real run's report names the SynthAU ones as synthetic side
     sets), label its reports; each test starts without another test's."""
-    from aukit.data import splits, store
+    from aukit.data import sidesets, splits, store
     splits.USED.clear()
     splits.PARTIAL.clear()
     store.OPENED.clear()
+    sidesets.LACKING.clear()
     yield

@@ -338,3 +338,29 @@ def test_compare_scales_the_std_row_with_the_measured_row():
     assert long.loc["measured", "AU01"] == pytest.approx(45.0) and long.loc["measured", "Avg"] == pytest.approx(50.0)
     assert long.loc["measured_std", "AU01"] == pytest.approx(2.0)
     assert long.loc["measured_std", "Avg"] == pytest.approx(1.0)
+
+
+def test_a_run_without_a_side_set_its_paper_read_is_not_the_papers_setup(tmp_path, monkeypatch):
+    """RTATL with -p unlabelled "" (no unlabelled faces) and PIAP-DF without BP4D's uncoded frames or DISFA
+    in x_u got difference rows with nothing said."""
+    from aukit.data import sidesets, splits
+    from aukit.methods.piap_df.experiment import unlabelled_sets_for
+    from aukit.methods.rtatl.data import unlabelled_for
+    assert unlabelled_for("synthau-bp4d", "") is None and sidesets.LACKING == []      # SynthAU: no paper setup
+    assert unlabelled_for("bp4d", "") is None
+    assert sidesets.LACKING == ["RTATL's unlabelled faces (§4.1: 100,000 EmotioNet images)"]
+    sidesets.LACKING.clear()
+    assert unlabelled_sets_for("bp4d", "disfa") == ("disfa",)
+    assert sidesets.LACKING == ["BP4D's unlabelled frames in DF's x_u (§3.3)"]
+    monkeypatch.setattr(splits, "USED", {"bp4d": 1})
+    rep = Report("piap_df", folder=tmp_path / "r", dataset="bp4d", preset="full", seeds=[0], device="cpu",
+                 weights="b1.pth")
+    rep.add_table("t", pd.DataFrame({"Avg": [50.0]}, index=["PIAP"]), R.table("piap_df", "table1"), scale=1.0)
+    md = (tmp_path / "r/tables/t.md").read_text()
+    assert "difference" not in set(pd.read_csv(tmp_path / "r/tables/t.csv").kind)
+    assert "it ran without BP4D's unlabelled frames in DF's x_u (§3.3)" in md
+    rep.add_metrics(f1_avg=0.5)
+    rep.write()
+    m = json.loads((tmp_path / "r/metrics.json").read_text())
+    assert m["lacking_side_sets"] == ["BP4D's unlabelled frames in DF's x_u (§3.3)"]
+    assert m["trunk_start"] == "ImageNet file b1.pth"

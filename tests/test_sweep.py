@@ -239,6 +239,12 @@ def test_the_aggregate_says_what_its_cells_were_measured_on():
                                         "this copy lacks 2 of 27 (not the paper's setup)")
     assert sweep.measured_on([{"dataset": "disfa", "preset": "full"}] * 3) == "dataset disfa; preset full"
     assert sweep.measured_on([{"score": 1.0}]) == ""                   # a notebook of one's own: no line
+    # a full run from a random trunk (SCC, RTATL, PIAP-DF) or without a side set the paper read is no paper run
+    lacking = {"dataset": "bp4d", "preset": "full", "lacking_side_sets": ["RTATL's unlabelled faces"],
+               "trunk_start": "random (the paper: ImageNet)"}
+    assert sweep.measured_on([lacking]) == ("dataset bp4d; preset full; without: RTATL's unlabelled faces; trunk "
+                                            "from random weights in 1 of 1 cells (the paper: ImageNet) (not the "
+                                            "paper's setup)")
 
 
 def test_aggregating_many_metrics_prints_no_pandas_warning(tmp_path):

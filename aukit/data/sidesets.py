@@ -10,6 +10,15 @@ from __future__ import annotations
 from .manifest import REAL_DATASETS, DatasetNotFound, RootNotFound, _env_key, check_name, resolve_root
 
 AUTO = "auto"
+# what this process's run left out that the paper read beside a real dataset (RTATL's unlabelled faces,
+# PIAP-DF's x_u sets): every report table names it and gives no difference rows (Report.setup_gap)
+LACKING: list[str] = []
+
+
+def lacking(what: str) -> None:
+    """Record that a run on a real dataset goes without ``what``, a side set its paper read."""
+    if what not in LACKING:
+        LACKING.append(what)
 
 
 def side_or_standin(real: str, dataset: str, spec: str | None = AUTO, *, what: str, param: str,

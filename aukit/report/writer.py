@@ -126,7 +126,25 @@ class Report:
         if self.synthetic_side_sets:
             why.append(f"it read synthetic side sets ({', '.join(self.synthetic_side_sets)}) where the paper "
                        "read real ones")
+        if self.lacking_side_sets:
+            why.append(f"it ran without {', '.join(self.lacking_side_sets)}")
         return "; ".join(why) or None
+
+    @property
+    def trunk_start(self) -> str | None:
+        """How the trunk of a paper that started from ImageNet (IMAGENET_START) started here, for
+        metrics.json and a sweep's aggregate: "random (the paper: ImageNet)" or the weights file's name."""
+        from ..reported import IMAGENET_START
+        if self.slug not in IMAGENET_START:
+            return None
+        return f"ImageNet file {Path(self.weights).name}" if self.weights else "random (the paper: ImageNet)"
+
+    @property
+    def lacking_side_sets(self) -> list[str]:
+        """What this process's run left out that its paper read beside a real dataset
+        (:data:`aukit.data.sidesets.LACKING`): named in metrics.json and under every table."""
+        from ..data.sidesets import LACKING
+        return [] if self.dataset.startswith("synthau-") else list(LACKING)
 
     @property
     def synthetic_side_sets(self) -> list[str]:
@@ -210,7 +228,7 @@ class Report:
         if same_dataset is None:
             same_dataset = reported is not None and attrs.get("dataset") == self.dataset
         gap = self._protocol_gap(attrs) if same_dataset else None
-        setup = self.setup_gap if same_dataset and not gap else None
+        setup = self.setup_gap if same_dataset else None
         if gap or setup:             # the same dataset on another split or setup: no difference rows either
             same_dataset = False
         if scale is None:
@@ -240,10 +258,10 @@ class Report:
                          "Reported numbers are the paper's, not measured here.")
             if gap:
                 notes.append(f"Difference: n/a: another split: {gap}; the reported rows are for orientation only.")
-            elif setup:
+            if setup:
                 notes.append(f"Difference: n/a: not the paper's setup: {setup}; the reported rows are for "
                              "orientation only.")
-            elif not same_dataset:
+            if not (gap or setup or same_dataset):
                 notes.append(f"Difference: {DIFF_NA} (measured on {self.dataset}, reported on "
                              f"{attrs.get('dataset')}); the reported rows are for orientation only.")
         if scale != 1.0:
@@ -308,6 +326,8 @@ class Report:
                 "device": self.device, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "headline": self.headline_keys, **({"partial_copy": self.caveats} if self.caveats else {}),
                 **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {}),
+                **({"lacking_side_sets": self.lacking_side_sets} if self.lacking_side_sets else {}),
+                **({"trunk_start": self.trunk_start} if self.trunk_start else {}),
                 **({"changed_parameters": self.changed} if self.changed else {})}
         clash = sorted(set(head) & set(self.metrics))
         if clash:

@@ -18,7 +18,7 @@ from aukit import metrics
 from aukit.data import fold_subjects, index, load_store, pi_maps
 from aukit.data.bp4d import NoUnlabelledFrames
 from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
-from aukit.data.sidesets import side_or_standin
+from aukit.data.sidesets import lacking, side_or_standin
 from aukit.runtime import seed_everything
 
 from . import runs
@@ -61,10 +61,16 @@ def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
     any other run takes none. ``""``: none. Otherwise a comma-separated list of dataset names, each of
     which must exist."""
     if spec != "auto":
-        return tuple(n.strip() for n in spec.split(",") if n.strip())
-    if "bp4d" not in dataset:
+        sets = tuple(n.strip() for n in spec.split(",") if n.strip())
+    elif "bp4d" not in dataset:
         return ()
-    return (*(_uncoded_part() if dataset == "bp4d" else ()), *_disfa_sibling(dataset))
+    else:
+        sets = (*(_uncoded_part() if dataset == "bp4d" else ()), *_disfa_sibling(dataset))
+    if dataset == "bp4d":                        # the paper's x_u on BP4D: its uncoded frames and DISFA's
+        for name, what in (("bp4d_unlabelled", "BP4D's unlabelled frames"), ("disfa", "DISFA's frames")):
+            if name not in sets:
+                lacking(f"{what} in DF's x_u (§3.3)")
+    return sets
 
 
 def _uncoded_part() -> tuple:
@@ -88,7 +94,7 @@ def _disfa_sibling(dataset: str) -> tuple:
         raise
     except DatasetNotFound:
         print(f"note: PIAP-DF's x_u takes {sibling} frames (§3.3), but {sibling} was not found; "
-              f"x_u holds {dataset} frames only (set unlabelled='' to silence this)")
+              f"x_u holds {dataset} frames only (a BP4D run's tables say so)")
         return ()
     return (sibling,)
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from aukit import data as D
-from aukit.data.sidesets import side_or_standin
+from aukit.data.sidesets import lacking, side_or_standin
 from aukit.data.splits import labelled_fold_rows, subset_rows
 
 from .config import RTATLTrainConfig
@@ -48,8 +48,11 @@ def unlabelled_for(dataset: str, unlabelled: str | None = "auto") -> str | None:
     """The unlabelled faces' dataset for a run on ``dataset``: ``"auto"`` is EmotioNet (RTATL §4.1) on a
     real run when it is found, else SynthAU's stand-in synthau-emotionet (said on a real run); a name is
     checked; ``""`` or None: no unlabelled pool (None). See :func:`aukit.data.sidesets.side_or_standin`."""
-    return side_or_standin("emotionet", dataset, unlabelled, what="RTATL's unlabelled faces", ref="§4.1",
+    name = side_or_standin("emotionet", dataset, unlabelled, what="RTATL's unlabelled faces", ref="§4.1",
                            param="unlabelled") or None
+    if name is None and not dataset.startswith("synthau-"):
+        lacking("RTATL's unlabelled faces (§4.1: 100,000 EmotioNet images)")
+    return name
 
 
 def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, flow: bool = True,
