@@ -14,9 +14,10 @@ AUS = ["AU01", "AU02", "AU04", "AU06", "AU09", "AU12", "AU25", "AU26"]
 
 
 def _cell(folder, fold, seed, value, monkeypatch, dataset="disfa", preset="full", changed=None,
-          weights="effnet_b1_imagenet.pth"):
+          weights="effnet_b1_imagenet.pth", partial=False):
     """One finished sweep cell of a PIAP-DF-like run on ``dataset`` ``fold``: F1 ``value`` + AU index."""
     monkeypatch.setattr(splits, "USED", {dataset: fold})
+    monkeypatch.setattr(splits, "PARTIAL", [f"{dataset} fold {fold}: this copy lacks SN003"] if partial else [])
     monkeypatch.setenv("AUKIT_RUN_CHANGED", json.dumps(changed or {}))
     rep = Report("piap_df", folder=folder, dataset=dataset, preset=preset, seeds=[seed], device="cpu",
                  weights=weights)
@@ -51,7 +52,7 @@ def test_folds_1_to_3_on_the_papers_setup_get_difference_rows(tmp_path, monkeypa
     diff = long[(long.kind == "difference")].iloc[0]
     assert diff["AU04"] == pytest.approx(23.0 - reported["AU04"])
     assert "mean of folds 1, 2, 3" in md and "6 runs" in md and "fold 2: 2" in md
-    assert "ours AU26: never_predicted in 3 of 6 runs (the value is 0 there)" in md
+    assert "ours AU26: 0 in 3 of 6 runs (no test frame predicted present)" in md
     assert "reported (PIAP-DF, DISFA)" in md and "n/a" not in md
     assert "tables/table2.md" in (tmp_path / "aggregate.md").read_text()
 
@@ -59,7 +60,7 @@ def test_folds_1_to_3_on_the_papers_setup_get_difference_rows(tmp_path, monkeypa
 def test_two_folds_or_a_quick_preset_get_no_difference_rows(tmp_path, monkeypatch):
     long, md = _sweep(tmp_path / "a", monkeypatch, folds=(1, 2))
     assert "difference" not in set(long.kind)
-    assert "the paper reports the mean over folds 1, 2 and 3; these runs cover mean of folds 1, 2" in md
+    assert "the paper reports the mean over folds 1, 2 and 3; these runs measured folds 1, 2" in md
     long, md = _sweep(tmp_path / "b", monkeypatch, preset="quick")
     assert "difference" not in set(long.kind) and "not the paper's setup: preset quick" in md
     long, md = _sweep(tmp_path / "c", monkeypatch, changed={"steps": 2})
@@ -89,3 +90,12 @@ def test_a_stale_table_goes_when_the_sweep_has_no_finished_cell(tmp_path, monkey
         (folder / "metrics.json").unlink()
     sweep.aggregate(tmp_path, {"fold": [1, 2, 3], "seeds": [[0], [1]]})
     assert not (tmp_path / "tables").exists()
+
+
+def test_a_partial_copy_is_in_the_averaged_label_and_said_once(tmp_path, monkeypatch):
+    """The averaged row's label dropped PARTIAL COPY (a row copied out read like the paper's protocol),
+    and the note repeated it once per fold."""
+    long, md = _sweep(tmp_path, monkeypatch, partial=True)
+    assert "difference" not in set(long.kind)
+    assert "measured (disfa, mean of folds 1, 2, 3, PARTIAL COPY, full, 6 runs)" in md
+    assert md.count("PARTIAL COPY: disfa fold") == 1 and "(and 2 more folds' copies" in md

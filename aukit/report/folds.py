@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .tables import compare, to_markdown
-from .writer import _DATASET_NAMES, _PAPER_NAMES, Report
+from .writer import _DATASET_NAMES, _PAPER_NAMES, FLAG_WORDS, Report
 
 __all__ = ["fold_tables", "FoldRun"]
 
@@ -49,6 +49,13 @@ def _split_text(folds: list) -> str:
     return ("fold " if len(folds) == 1 else "mean of folds ") + ", ".join(map(str, folds))
 
 
+def _covered(folds: list) -> str:
+    """'folds 1, 2' / 'fold 2' / 'the FERA2015 split': what the runs measured, in a sentence."""
+    if folds == ["fera"] or folds == [None]:
+        return _split_text(folds).replace("FERA2015", "the FERA2015")
+    return ("fold " if len(folds) == 1 else "folds ") + ", ".join(map(str, folds))
+
+
 def _why_no_difference(runs: list[FoldRun], reported: pd.DataFrame | None, folds: list) -> list[str]:
     """What keeps these runs from being the paper's protocol for ``reported`` ([] when nothing)."""
     from ..reported import protocol
@@ -62,15 +69,17 @@ def _why_no_difference(runs: list[FoldRun], reported: pd.DataFrame | None, folds
         return why
     want = protocol(attrs)
     if want == "3-fold" and folds != [1, 2, 3]:
-        why.append(f"the paper reports the mean over folds 1, 2 and 3; these runs cover {_split_text(folds)}")
+        why.append(f"the paper reports the mean over folds 1, 2 and 3; these runs measured {_covered(folds)}")
     elif want == "fera" and folds != ["fera"]:
-        why.append(f"the paper used the FERA2015 split; these runs cover {_split_text(folds)}")
+        why.append(f"the paper used the FERA2015 split; these runs measured {_covered(folds)}")
     elif want == "one fold" and (len(folds) != 1 or folds == ["fera"]):
-        why.append(f"the paper used one DISFA fold; these runs cover {_split_text(folds)}")
+        why.append(f"the paper used one DISFA fold; these runs measured {_covered(folds)}")
     gaps = sorted({r.record["setup_gap"] for r in runs if r.record.get("setup_gap")})
     why += [f"not the paper's setup: {g}" for g in gaps]
     partial = sorted({p for r in runs for p in r.record.get("partial_copy") or []})
-    why += [f"PARTIAL COPY: {p}" for p in partial]
+    if partial:                      # one line: each fold's message names the same missing subjects
+        why.append(f"PARTIAL COPY: {partial[0]}" + (f" (and {len(partial) - 1} more folds' copies, in the "
+                                                     "cells' tables)" if len(partial) > 1 else ""))
     return why
 
 
@@ -101,7 +110,8 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
     why = _why_no_difference(runs, reported, folds)
     changed = sorted({", ".join(f"{k}={v}" for k, v in r.record.get("changed", {}).items()) for r in runs} - {""})
     presets = sorted({r.record["preset"] for r in runs})
-    label = (f"measured ({', '.join(sorted({r.record['dataset'] for r in runs}))}, {_split_text(folds)}, "
+    partial = ", PARTIAL COPY" if any(r.record.get("partial_copy") for r in runs) else ""
+    label = (f"measured ({', '.join(sorted({r.record['dataset'] for r in runs}))}, {_split_text(folds)}{partial}, "
              f"{', '.join(presets)}{', changed: ' + '; '.join(changed) if changed else ''}, {len(runs)} runs)")
     r_label = ""
     if reported is not None:
@@ -116,7 +126,7 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
              f"); each fold's runs are averaged first, then the folds{' (' + spread + ')' if spread else ''}."]
     flagged = Counter((m, au, flag) for r in runs for m, fl in r.record.get("flags", {}).items()
                       for au, flag in fl.items())
-    notes += [f"{m} {au}: {flag} in {n} of {len(runs)} runs (the value is 0 there)."
+    notes += [f"{m} {au}: 0 in {n} of {len(runs)} runs ({FLAG_WORDS.get(flag, flag)})."
               for (m, au, flag), n in sorted(flagged.items())]
     side = sorted({s for r in runs for s in r.record.get("synthetic_side_sets") or []})
     if side:

@@ -18,6 +18,8 @@ __all__ = ["Report", "load_metrics"]
 
 _PAPER_NAMES = {"tas": "TAS", "cpc": "CPC", "rtatl": "RTATL", "piap_df": "PIAP-DF", "scc": "SCC"}
 _DATASET_NAMES = {"bp4d": "BP4D", "disfa": "DISFA", "affwild2": "Aff-Wild2"}
+FLAG_WORDS = {"no_positives": "no positive label and none predicted",     # F1 flags, as table notes say them
+              "never_predicted": "no test frame predicted present"}
 _STD_KEY = re.compile(r"(^|_)std(_|$)")  # a std over seeds in a metric name
 
 
@@ -268,8 +270,7 @@ class Report:
             notes.append(f"Measured values multiplied by {scale:g} to match the reported unit.")
         for method, fl in (flags or {}).items():
             for au, flag in fl.items():
-                what = {"no_positives": "F1 = 0 (no positive label and none predicted)",
-                        "never_predicted": "F1 = 0 (no test frame predicted present)"}.get(flag, f"0.0 ({flag})")
+                what = f"F1 = 0 ({FLAG_WORDS[flag]})" if flag in FLAG_WORDS else f"0.0 ({flag})"
                 notes.append(f"{method} {au}: {what}.")
         dec = decimals if decimals is not None else int(attrs.get("decimals", 2))
         folder = self.dir / "tables"
