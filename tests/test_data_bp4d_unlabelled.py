@@ -136,3 +136,13 @@ def test_prepare_builds_its_store(tmp_path):
     assert store.dataset == "bp4d_unlabelled" and store.path.name.startswith("bp4d_unlabelled__piap256__")
     assert sorted(store.index["frame"]) == [740, 741]
     assert store.index[D.au_columns(store.index, occurrence=True)].isna().all().all()
+
+
+def test_bp4ds_check_counts_its_uncoded_images_as_information_not_problems(tree, clean_env, monkeypatch):
+    """BP4D codes a part of each task: `aukit data check bp4d` said 'problems: frame_without_label=240000'
+    on every real copy, for the frames that are dataset bp4d_unlabelled."""
+    monkeypatch.setenv("AUKIT_DATA", str(tree.parent))
+    row = D.check(["bp4d"]).iloc[0]
+    assert "frame_without_label" not in row["problems"]
+    assert f"{len(UNCODED)} images without any label row are left out of this index" in row["info"]
+    assert "bp4d_unlabelled" in row["info"]
