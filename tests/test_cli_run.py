@@ -411,3 +411,16 @@ def test_relative_path_variables_reach_the_kernel_as_absolute_paths(tmp_path, mo
     assert m == {"AUKIT_DATA_BP4D": str(tmp_path / "fakebp4d"), "AUKIT_CACHE": str(tmp_path / "cache"),
                  "AUKIT_SYNTHAU": None}
     assert os.environ["AUKIT_DATA_BP4D"] == "fakebp4d"                   # the caller's own value is kept
+
+
+def test_a_real_side_set_named_but_absent_is_refused_before_the_kernel(monkeypatch, capsys):
+    """-p unlabelled emotionet without EmotioNet ran 6 of RTATL's 13 cells, then printed 80 lines of
+    traceback; now one message before the kernel (exit 2), naming the env variable to set."""
+    from aukit.data.manifest import DatasetNotFound
+    for k in [k for k in os.environ if k.startswith("AUKIT_DATA")]:
+        monkeypatch.delenv(k)
+    with pytest.raises(DatasetNotFound, match="AUKIT_DATA_EMOTIONET"):
+        nb.check_parameters("rtatl", {"unlabelled": "emotionet"})
+    assert cli.main(["run", "rtatl", "-p", "unlabelled", "emotionet"]) == 2
+    assert "dataset 'emotionet' not found" in capsys.readouterr().err
+    nb.check_parameters("rtatl", {"unlabelled": "synthau-emotionet"})                # a stand-in named: fine
