@@ -259,7 +259,12 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     cells = expand(fixed, grid, sweep_dir)
     for c in cells:                                      # a misspelt name or a wrong kind fails here, not in a cell
         c.params = float_values(notebook, c.params)
-        check_parameters(notebook, c.params)
+        try:
+            check_parameters(notebook, c.params)
+        except ValueError as e:                          # name the grid file and where the name sits in it
+            bad = [k for k in c.params if repr(k) in str(e)]
+            where = " (under grid)" if any(k in grid for k in bad) else " (under parameters)" if bad else ""
+            raise ValueError(f"grid file {grid_file}{where}: {e}") from None
     sweep_dir.mkdir(parents=True, exist_ok=True)
     queued = settle(cells, executor)
     states = {c.key: "queued" if c.key in queued else cell_state(c) for c in cells}

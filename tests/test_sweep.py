@@ -149,7 +149,8 @@ def test_submitit_executor_path(tmp_path):
 def test_a_parameter_the_notebook_lacks_stops_the_sweep_before_any_cell(tmp_path):
     nb = _notebook(tmp_path / "toy.ipynb")
     grid = _grid(tmp_path, {"aa": [1.0, 2.0]})
-    with pytest.raises(ValueError, match=r"toy.ipynb has no parameter 'aa' \(did you mean 'a'\?\)"):
+    with pytest.raises(ValueError, match=r"grid.yaml \(under grid\): toy.ipynb has no parameter 'aa' \(did you "
+                                         r"mean 'a'\?\)"):
         sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
     grid = _grid(tmp_path, {"a": [1.0, "high"]})                                   # the second cell is wrong

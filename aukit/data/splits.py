@@ -126,7 +126,8 @@ def check_present(dataset: str, fold, train: list[str], test: list[str], present
     if not gone_tr and not gone_te:
         return
     gone = gone_tr + gone_te
-    msg = (f"{dataset} fold {fold}: this copy lacks {len(gone_tr)} of {len(train)} training and {len(gone_te)} of "
+    split = "the FERA2015 split" if fold == "fera" else f"fold {fold}"
+    msg = (f"{dataset} {split}: this copy lacks {len(gone_tr)} of {len(train)} training and {len(gone_te)} of "
            f"{len(test)} test subjects ({', '.join(gone[:8])}{', ...' if len(gone) > 8 else ''})")
     if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
         raise IncompleteCopy(f"{msg}: its scores would not be the paper's protocol. Complete the copy "
