@@ -382,7 +382,8 @@ def test_a_real_copy_lacking_subjects_of_the_split_is_refused_before_the_kernel(
     monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
     monkeypatch.setattr(splits, "USED", {})
     for name, params, split in (("tas", {"dataset": "bp4d"}, "the FERA2015 split"),
-                                ("rtatl", {"dataset": "bp4d"}, "fold 1"), ("scc", {"dataset": "bp4d"}, "the FERA2015 split")):
+                                ("rtatl", {"dataset": "bp4d"}, "fold 1"),
+                                ("scc", {"dataset": "bp4d"}, "the FERA2015 split")):
         with pytest.raises(splits.IncompleteCopy, match=f"bp4d {split}: this copy lacks"):
             nb.execute(name, tmp_path / name, params)
         assert not (tmp_path / name).exists()

@@ -61,15 +61,21 @@ def test_regression_hand_value():
     assert RegressionLoss()(pred, target).item() == pytest.approx(0.04)
 
 
-def test_regression_matches_eq1_on_keyframes():
-    g = torch.Generator().manual_seed(0)
-    n, t, c = 5, 6, 3
+def _keyframes(g, n, t, c):
+    """Predictions (n, t, c) and targets labelled at each segment's two ends for its own AU only."""
     pred = torch.rand(n, t, c, generator=g)
     seg_au = torch.randint(0, c, (n,), generator=g)
     first, last = torch.rand(n, generator=g), torch.rand(n, generator=g)
     target = torch.full((n, t, c), nan)
     target[torch.arange(n), 0, seg_au] = first
     target[torch.arange(n), -1, seg_au] = last
+    return pred, target, seg_au, first, last
+
+
+def test_regression_matches_eq1_on_keyframes():
+    g = torch.Generator().manual_seed(0)
+    n, t, c = 5, 6, 3
+    pred, target, seg_au, first, last = _keyframes(g, n, t, c)
     ours = RegressionLoss()(pred, target)
     # We average where the paper sums: 2N labelled entries.
     assert ours.item() == pytest.approx(float(eq1_sum(pred, seg_au, first, last)) / (2 * n), rel=1e-6)
@@ -235,12 +241,7 @@ def test_sum_reduction_is_eqs_1_to_3_as_printed():
     """reduction="sum" (TASLossConfig.reduction) must equal the paper's sums, the default their means."""
     g = torch.Generator().manual_seed(5)
     n, t, c = 4, 6, 3
-    pred = torch.rand(n, t, c, generator=g)
-    seg_au = torch.randint(0, c, (n,), generator=g)
-    first, last = torch.rand(n, generator=g), torch.rand(n, generator=g)
-    target = torch.full((n, t, c), nan)
-    target[torch.arange(n), 0, seg_au] = first
-    target[torch.arange(n), -1, seg_au] = last
+    pred, target, seg_au, first, last = _keyframes(g, n, t, c)
     assert RegressionLoss("sum")(pred, target).item() == pytest.approx(float(eq1_sum(pred, seg_au, first, last)),
                                                                         rel=1e-6)
     feats = torch.rand(n, t, 8, generator=g)
