@@ -213,12 +213,12 @@ def test_a_fold_on_an_incomplete_real_copy_is_refused_or_labelled(bp4d_store, mo
     monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")
     train, test = splits.fold_subjects("bp4d", "fera", present=bp4d_store.index["subject"])
     assert len(train) == 21 and len(test) == 20
-    assert splits.PARTIAL == ["bp4d fold fera: this copy lacks 19 of 21 training and 20 of 20 test subjects "
-                              "(F003, F005, F007, F009, F011, F013, F015, F017, ...)"]
+    assert splits.PARTIAL == ["bp4d the FERA2015 split: this copy lacks 19 of 21 training and 20 of 20 test "
+                              "subjects (F003, F005, F007, F009, F011, F013, F015, F017, ...)"]
     rep = Report("tas", folder=tmp_path / "r", dataset="bp4d", preset="quick", seeds=[0], device="cpu")
     assert rep.measured_label == "measured (bp4d, FERA2015 split, PARTIAL COPY, quick, seeds 0)"
     rep.add_metrics(icc_avg=0.5)
     rep.add_table("t", pd.DataFrame({"AU06": [0.5], "Avg": [0.5]}, index=["m"]))
-    assert "PARTIAL COPY: bp4d fold fera: this copy lacks 19 of 21" in (tmp_path / "r/tables/t.md").read_text()
+    assert "PARTIAL COPY: bp4d the FERA2015 split: this copy lacks 19 of 21" in (tmp_path / "r/tables/t.md").read_text()
     rep.write()
     assert json.loads((tmp_path / "r/metrics.json").read_text())["partial_copy"] == splits.PARTIAL
