@@ -331,9 +331,20 @@ def changed_parameters(notebook: str | Path, params: dict) -> dict:
             default = ast.literal_eval(records[name]["default"])
         except (ValueError, SyntaxError):
             default = records[name]["default"]
-        if value != default:
+        if default is None:              # "None: the config's": the value that None stands for is no change
+            default = _in_effect(Path(notebook).stem).get(name)
+        if value != default and value is not None:
             out[name] = value
     return out
+
+
+def _in_effect(stem: str) -> dict:
+    """The values a paper notebook's None defaults stand for (its method package's ``NOTEBOOK_NONE``,
+    e.g. RTATL's lambda1 None = RTATLTrainConfig.lambda1 = 0.1); {} for other notebooks."""
+    import importlib
+    if stem not in PAPERS:
+        return {}
+    return dict(getattr(importlib.import_module(f"aukit.methods.{stem}"), "NOTEBOOK_NONE", {}))
 
 
 def run_changes() -> dict:

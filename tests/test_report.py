@@ -232,6 +232,9 @@ def test_changed_parameters_leave_out_the_ones_that_only_choose_what_runs():
     assert nb.changed_parameters("scc", {"dataset": "bp4d", "preset": "full", "steps": 2, "epochs": 0,
                                          "lr": 0.0, "batch_size": 4, "seeds": [0], "tables": ["table1"]}) == \
         {"steps": 2, "batch_size": 4}
+    # RTATL's lambda1 None stands for RTATLTrainConfig's 0.1: a grid's 0.1 is no change (it blocked difference rows)
+    assert nb.changed_parameters("rtatl", {"lambda1": 0.1, "lambda2": 0.3, "lambda_f": 0.2, "lr": None}) == \
+        {"lambda2": 0.3}
 
 
 def test_a_real_run_names_the_synthetic_side_sets_it_read(tmp_path, monkeypatch):

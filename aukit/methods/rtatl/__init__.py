@@ -10,7 +10,10 @@ from .model import RTATLBackbone, rtatl_backbone
 from .step import RTATLStep, predict
 from .deploy import RTATLDeploy, rtatl_deploy
 
-__all__ = ["BP4D_AUS", "DISFA_AUS", "RTATLModelConfig", "RTATLTrainConfig", "RTATLNet", "RTATLBackbone", "rtatl",
+# the values the notebook's None parameters stand for (aukit.nb.changed_parameters: setting one is no change)
+NOTEBOOK_NONE = {name: getattr(RTATLTrainConfig, name) for name in ("lambda1", "lambda2", "lambda_f", "lr")}
+
+__all__ = ["NOTEBOOK_NONE", "BP4D_AUS", "DISFA_AUS", "RTATLModelConfig", "RTATLTrainConfig", "RTATLNet", "RTATLBackbone", "rtatl",
            "rtatl_backbone", "count_parameters", "RTATLStep", "predict", "SupervisedBCELoss", "DiscriminatorLoss",
            "GeneratorLoss", "PatchClassifierLoss", "FlowLoss", "PretextCELoss", "ExemplarLoss",
            "RTATLDeploy", "rtatl_deploy"]
