@@ -99,3 +99,17 @@ def test_a_partial_copy_is_in_the_averaged_label_and_said_once(tmp_path, monkeyp
     assert "difference" not in set(long.kind)
     assert "measured (disfa, mean of folds 1, 2, 3, PARTIAL COPY, full, 6 runs)" in md
     assert md.count("PARTIAL COPY: disfa fold") == 1 and "(and 2 more folds' copies" in md
+
+
+def test_runs_are_averaged_by_method_not_by_row_position():
+    """The fold means were stacked as arrays: a run listing its methods in another order (or lacking one)
+    averaged one method's numbers with another's."""
+    from types import SimpleNamespace
+
+    from aukit.report.folds import _average
+    a = pd.DataFrame({"AU01": [1.0, 10.0]}, index=["x", "y"])
+    b = pd.DataFrame({"AU01": [20.0, 2.0]}, index=["y", "x"])          # same methods, other order
+    c = pd.DataFrame({"AU01": [3.0]}, index=["x"])                     # y missing: a gap, not a shift
+    folds, mean, std, _ = _average([SimpleNamespace(fold=f, measured=m) for f, m in ((1, a), (2, b), (3, c))])
+    assert folds == [1, 2, 3] and mean.loc["x", "AU01"] == pytest.approx(2.0) and np.isnan(mean.loc["y", "AU01"])
+    assert std.loc["x", "AU01"] == pytest.approx(1.0)

@@ -83,6 +83,29 @@ def _why_no_difference(runs: list[FoldRun], reported: pd.DataFrame | None, folds
     return why
 
 
+def _average(runs: list[FoldRun]):
+    """(folds, mean, std or None, spread words): each fold's runs (seeds) averaged first, then the folds,
+    so every fold weighs the same; the std is over the folds' means (one fold: over its runs). Runs are
+    aligned by method and column (a method missing from a run is a gap there, kept as NaN)."""
+    index = list(dict.fromkeys(m for r in runs for m in r.measured.index))
+    columns = list(dict.fromkeys(c for r in runs for c in r.measured.columns))
+    by_fold: dict = {}
+    for r in runs:
+        by_fold.setdefault(r.fold, []).append(r.measured.reindex(index=index, columns=columns).to_numpy(float))
+    folds = sorted(by_fold, key=lambda f: (not isinstance(f, int), str(f)))
+    fold_means = np.stack([np.mean(by_fold[f], axis=0) for f in folds])
+    if len(folds) > 1:
+        std, spread = fold_means.std(axis=0, ddof=1), "± std over the folds' means"
+    elif len(runs) > 1:
+        std, spread = np.std(by_fold[folds[0]], axis=0, ddof=1), "± std over the runs"
+    else:
+        std, spread = None, ""
+
+    def frame(a):
+        return None if a is None else pd.DataFrame(a, index=index, columns=columns)
+    return folds, frame(fold_means.mean(axis=0)), frame(std), spread
+
+
 def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str], int]:
     """The long table (see :func:`aukit.report.tables.compare`), its notes and decimals."""
     from .. import reported as R
@@ -90,23 +113,7 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
     first = runs[0].record
     ref = first.get("reported")
     reported = R.table(ref["paper"], ref["key"]) if ref else None
-    by_fold: dict = {}
-    for r in runs:
-        by_fold.setdefault(r.fold, []).append(r.measured)
-    folds = sorted(by_fold, key=lambda f: (not isinstance(f, int), str(f)))
-    # each fold's mean over its runs (seeds), then the mean over folds: every fold weighs the same
-    fold_means = [sum(frames) / len(frames) for frames in (by_fold[f] for f in folds)]
-    stacked = np.stack([m.to_numpy(dtype=float) for m in fold_means])
-    template = fold_means[0]
-    mean = pd.DataFrame(stacked.mean(axis=0), index=template.index, columns=template.columns)
-    if len(folds) > 1:
-        std, spread = stacked.std(axis=0, ddof=1), "± std over the folds' means"
-    elif len(runs) > 1:
-        std = np.stack([m.to_numpy(dtype=float) for m in by_fold[folds[0]]]).std(axis=0, ddof=1)
-        spread = "± std over the runs"
-    else:
-        std, spread = None, ""
-    std = None if std is None else pd.DataFrame(std, index=template.index, columns=template.columns)
+    folds, mean, std, spread = _average(runs)
     why = _why_no_difference(runs, reported, folds)
     changed = sorted({", ".join(f"{k}={v}" for k, v in r.record.get("changed", {}).items()) for r in runs} - {""})
     presets = sorted({r.record["preset"] for r in runs})
