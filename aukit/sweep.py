@@ -419,7 +419,8 @@ def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.
 
 def measured_on(runs: list[dict]) -> str:
     """What the aggregated cells were measured on, from their metrics.json: dataset, preset, changed
-    parameters, partial copies and SynthAU side sets. aggregate.md said none of it, so a smoke sweep
+    parameters, partial copies, side sets and trunk start, and "(not the paper's setup)" unless every
+    cell's report said it was (``paper_setup``) on a complete copy. aggregate.md said none of it, so a smoke sweep
     on a partial copy read like the paper's run."""
     from .nb import changes_text
 
@@ -437,8 +438,9 @@ def measured_on(runs: list[dict]) -> str:
     random_trunk = [r for r in runs if str(r.get("trunk_start", "")).startswith("random")]
     if random_trunk:
         parts.append(f"trunk from random weights in {len(random_trunk)} of {len(runs)} cells (the paper: ImageNet)")
-    full = (values("preset") == ["full"] and not random_trunk and not any(
-        values(k) for k in ("changed_parameters", "partial_copy", "synthetic_side_sets", "lacking_side_sets")))
+    # the paper's setup is the reports' decision (Report.setup_gap, metrics.json paper_setup); a copy's
+    # completeness is the loaders' (partial_copy)
+    full = all(r.get("paper_setup") is True for r in runs) and not values("partial_copy")
     return "; ".join(parts) + ("" if full else " (not the paper's setup)")
 
 

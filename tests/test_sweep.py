@@ -238,7 +238,9 @@ def test_the_aggregate_says_what_its_cells_were_measured_on():
              {"dataset": "bp4d", "preset": "smoke", "changed_parameters": {"steps": 2}}]
     assert sweep.measured_on(cells) == ("dataset bp4d; preset smoke; changed: steps=2; PARTIAL COPY: bp4d fold 1: "
                                         "this copy lacks 2 of 27 (not the paper's setup)")
-    assert sweep.measured_on([{"dataset": "disfa", "preset": "full"}] * 3) == "dataset disfa; preset full"
+    assert sweep.measured_on([{"dataset": "disfa", "preset": "full", "paper_setup": True}] * 3) == \
+        "dataset disfa; preset full"
+    assert sweep.measured_on([{"dataset": "disfa", "preset": "full"}]).endswith("(not the paper's setup)")  # no record
     assert sweep.measured_on([{"score": 1.0}]) == ""                   # a notebook of one's own: no line
     # a full run from a random trunk (SCC, RTATL, PIAP-DF) or without a side set the paper read is no paper run
     lacking = {"dataset": "bp4d", "preset": "full", "lacking_side_sets": ["RTATL's unlabelled faces"],

@@ -329,6 +329,7 @@ class Report:
                 **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {}),
                 **({"lacking_side_sets": self.lacking_side_sets} if self.lacking_side_sets else {}),
                 **({"trunk_start": self.trunk_start} if self.trunk_start else {}),
+                "paper_setup": self.setup_gap is None,     # a sweep's aggregate.md reads it, not its own rules
                 **({"changed_parameters": self.changed} if self.changed else {})}
         clash = sorted(set(head) & set(self.metrics))
         if clash:
