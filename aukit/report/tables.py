@@ -13,7 +13,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["frame_from_results", "compare", "to_markdown", "DIFF_NA"]
+__all__ = ["frame_from_results", "compare", "to_markdown", "order_groups", "DIFF_NA"]
 
 DIFF_NA = "n/a: different dataset"
 
@@ -77,6 +77,16 @@ def compare(measured: pd.DataFrame, reported: pd.DataFrame | None, *, measured_l
             if ref not in used:
                 add(ref, "reported", reported_label, reported.loc[ref])
     return pd.DataFrame.from_records(records, columns=["method", "kind", "label"] + cols)
+
+
+def order_groups(values: Mapping[str, float], decimals: int = 3) -> list[list[str]]:
+    """Rows from low to high value, rows equal at ``decimals`` places (as printed) in one group: a tie has no
+    order. Rows inside a group keep ``values``' order; rows without a finite value (None, NaN) are left out."""
+    groups: dict[float, list[str]] = {}
+    for name, v in values.items():
+        if v is not None and np.isfinite(v):
+            groups.setdefault(round(float(v), decimals), []).append(name)
+    return [groups[k] for k in sorted(groups)]
 
 
 def _cell(v, std, decimals):

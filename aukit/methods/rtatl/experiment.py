@@ -18,6 +18,7 @@ import torch
 from aukit import metrics, reported
 from aukit.config import fill_missing
 from aukit.report import Report
+from aukit.report.tables import order_groups
 from aukit.runtime import evaluating, pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -213,16 +214,6 @@ def add_table1(report: Report, mean: pd.DataFrame, std: pd.DataFrame, flags: dic
                          title="Table 1 ablation on DISFA (the paper reports this ablation on BP4D only)")
     else:
         report.add_table("table1", mean, reported.table("rtatl", "table1"), measured_std=std, flags=flags)
-
-
-def order_groups(values: dict[str, float], decimals: int = 3) -> list[list[str]]:
-    """Rows from low to high value, rows equal at ``decimals`` places (as printed) in one group: a tie has no
-    order. Rows inside a group keep ``values``' order; rows without a finite value (None, NaN) are left out."""
-    groups: dict[float, list[str]] = {}
-    for name, v in values.items():
-        if v is not None and np.isfinite(v):
-            groups.setdefault(round(float(v), decimals), []).append(name)
-    return [groups[k] for k in sorted(groups)]
 
 
 def order_text(values: dict[str, float], paper_order, what: str = "F1", decimals: int = 3) -> str:

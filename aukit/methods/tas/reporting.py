@@ -8,6 +8,7 @@ import pandas as pd
 
 from aukit import reported, viz
 from aukit.report import Report
+from aukit.report.tables import order_groups
 from aukit.viz.style import new_figure
 
 from . import experiment as E
@@ -48,14 +49,13 @@ def ordering(mean: pd.DataFrame, names: Sequence[str], col: str = "ICC", decimal
     at ``decimals`` places, as printed, are joined by '=': a tie is no order (seven ICC of 0.00x printed
     'A5 (-0.000) > A6 (-0.000)')."""
     sub = mean.loc[[n for n in names if n in mean.index], col]
-    sub = sub.sort_values(ascending=(col == "MAE"), kind="stable")
+    groups = order_groups(sub.to_dict(), decimals)            # low -> high
+    if col != "MAE":
+        groups = groups[::-1]
     sep = " < " if col == "MAE" else " > "
-    text, prev = "", None
-    for k, v in sub.items():
-        r = round(float(v), decimals) + 0.0                  # + 0.0: -0.0 prints as 0.000
-        text += ("" if prev is None else " = " if r == prev else sep) + f"{k} ({r:.{decimals}f})"
-        prev = r
-    return text
+    # + 0.0: -0.0 prints as 0.000
+    return sep.join(" = ".join(f"{k} ({round(float(sub[k]), decimals) + 0.0:.{decimals}f})" for k in g)
+                    for g in groups)
 
 
 def curves_figure(data: TASData, results: Mapping[str, dict], names: Sequence[str] = ("A1", "A2", "A5", "A6"),
