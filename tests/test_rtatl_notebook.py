@@ -164,3 +164,17 @@ def test_flow_figure_gives_true_and_predicted_flow_their_own_scale():
     ax_true, ax_pred = fig.axes[1], fig.axes[3]
     assert ax_true.images[0].get_clim() == (-0.5, 0.5) and ax_pred.images[0].get_clim() == (-20, 20)
     assert "±0.5 px" in ax_true.get_title() and "±20 px" in ax_pred.get_title()
+
+
+@pytest.mark.notebooks
+def test_a_run_whose_last_row_is_backbone_t_writes_its_headline(synthau_tiny, tmp_path):
+    """`-p variants '["Backbone^T"]'` (RTATL left out) ended in "headline keys without a measured value:
+    f1_avg_backbone^t": the headline spelled the row's key without the '^' -> '_' of its metrics."""
+    from aukit.methods.rtatl import experiment as E
+    from aukit.report.writer import load_metrics
+    cfg = E.preset_config("smoke", out_dir=str(tmp_path / "rtatl"), variants=("Backbone^T",))
+    m = E.run(cfg)
+    assert E.metric_slug("Backbone^G") == "backbone_g"
+    written = load_metrics(tmp_path / "rtatl")
+    assert written["headline"] == ["f1_avg_backbone_t", "auc_avg_backbone_t", "f1_constant"]
+    assert written["f1_avg_backbone_t"] == m["f1_avg_backbone_t"]

@@ -180,6 +180,11 @@ def predict_rows(net, data: RTATLData, rows: np.ndarray, device, batch_size: int
     return torch.cat(out).numpy()
 
 
+def metric_slug(variant: str) -> str:
+    """A Table 1 row's part of its metrics.json keys: ``Backbone^T`` -> ``backbone_t``."""
+    return variant.lower().replace("^", "_")
+
+
 def au_names(aus) -> list[str]:
     return [f"AU{int(a):02d}" for a in aus]
 
@@ -277,15 +282,15 @@ def run(ecfg: ExperimentConfig) -> dict:
     m = {"f1_constant": const["avg"], "data_prep_s": t_data, "train_frames": len(data.train_rows),
          "test_frames": len(data.test_rows)}
     for v in mean.index:
-        slug = v.lower().replace("^", "_")
+        slug = metric_slug(v)
         m[f"f1_avg_{slug}"], m[f"f1_std_{slug}"] = float(mean.loc[v, "Avg"]), float(std.loc[v, "Avg"])
         m[f"auc_avg_{slug}"], m[f"auc_std_{slug}"] = metrics.aggregate([{"auc": r["auc_avg"]} for r in results[v]])["auc"]
         m[f"loss_first_{slug}"] = float(np.mean([r["train_loss_first"] for r in results[v]]))
         m[f"loss_last_{slug}"] = float(np.mean([r["train_loss_last"] for r in results[v]]))
     order = [v for v in PAPER_ORDER if v in mean.index]
     # rows tied at the printed 3 decimals share one entry ("OFE = RoII"): a tie is not an order
-    f1s = {v: m[f"f1_avg_{v.lower().replace('^', '_')}"] for v in order}
-    aucs = {v: m[f"auc_avg_{v.lower().replace('^', '_')}"] for v in order}
+    f1s = {v: m[f"f1_avg_{metric_slug(v)}"] for v in order}
+    aucs = {v: m[f"auc_avg_{metric_slug(v)}"] for v in order}
     m["paper_order"] = order
     m["measured_order"] = [" = ".join(g) for g in order_groups(f1s)]
     m["measured_order_auc"] = [" = ".join(g) for g in order_groups(aucs)]
@@ -304,7 +309,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     m["wall_s"] = time.perf_counter() - t0
     report.add_metrics(**m)
     # F1 at 0.5 is 0 for a model that never says "present" yet ranks frames well: AUC says which
-    report.headline(f"f1_avg_{main.lower()}", f"auc_avg_{main.lower()}", "f1_constant")
+    report.headline(f"f1_avg_{metric_slug(main)}", f"auc_avg_{metric_slug(main)}", "f1_constant")
     if main == "RTATL":
         report.add_reference("f1_avg_rtatl", "rtatl", key, "RTATL")
     report.write(data=data.info)
