@@ -15,7 +15,7 @@ from .bp4d import NoUnlabelledFrames
 from .catalog import index
 from .labelio import QA_KEYS, LabelFormatError
 from .manifest import DATASETS, DatasetNotFound, RootNotFound, candidate_roots, entry, part_of, resolve_root
-from .splits import folds
+from .splits import copy_gaps, folds
 
 FRAME_TOLERANCE = 0.10  # expected frame counts are approximate across copies of a dataset
 NOTES_PER_KIND = 3
@@ -65,6 +65,20 @@ def _check_one(dataset: str, root=None) -> dict:
     if subjects - listed:
         info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
                     f"{', '.join(sorted(subjects - listed))}")
+    if not part_of(dataset):           # bp4d_unlabelled: unlabelled, and a part of the copy's sequences
+        gaps = copy_gaps(dataset, df)
+        if gaps["unlabelled"]:
+            n = len(gaps["unlabelled"])
+            problems.append(f"{n} subject{' has' if n == 1 else 's have'} frames but no label: "
+                            f"{', '.join(gaps['unlabelled'])} (a run's fold counts {'it' if n == 1 else 'them'} "
+                            "as missing)")
+        if gaps["sequences"]:
+            seqs = gaps["sequences"]
+            problems.append(f"{len(seqs)} sequence{'s' if len(seqs) > 1 else ''} missing from subjects that have "
+                            f"others: {', '.join(seqs[:12])}"
+                            f"{', ...' if len(seqs) > 12 else ''}")
+        if gaps["short"]:
+            problems.append(f"the copy lacks {gaps['short']}")
     if exp.get("frames") and abs(row["frames"] - exp["frames"]) > FRAME_TOLERANCE * exp["frames"]:
         problems.append(f"{row['frames']} frames, expected ~{exp['frames']}")
     qa = df.attrs.get("qa", {})

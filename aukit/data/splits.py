@@ -83,9 +83,11 @@ def notebook_fold(paper: str, dataset: str, fold: int) -> int | str:
     return "fera" if fold == 0 else fold
 
 
-def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None) -> tuple[list[str], list[str]]:
+def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None,
+                  gaps: dict | None = None) -> tuple[list[str], list[str]]:
     """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'.
-    ``present``: the subjects the copy has (a store's index column); see :func:`check_present`."""
+    ``present``: the subjects the copy has (a store's index column), or the index itself (its
+    :func:`copy_gaps` are then checked too); ``gaps``: what :func:`copy_gaps` found; see :func:`check_present`."""
     f = folds(dataset, subjects)
     if fold == "fera":
         if "fera_train" not in f:
@@ -97,42 +99,78 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None)
         test = list(f[f"part{fold}"])
         train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
     if present is not None:                 # a loader splitting its data: the reports say which fold
-        check_present(dataset, fold, train, test, present)
+        if hasattr(present, "columns"):     # an index: what it lacks inside its subjects counts too
+            if gaps is None and not dataset.startswith("synthau-") and not part_of(dataset):
+                gaps = copy_gaps(dataset, present)
+            present = present["subject"].astype(str).unique()
+        check_present(dataset, fold, train, test, present, gaps)
         USED[dataset] = fold
     return train, test
+
+
+def copy_gaps(dataset: str, idx) -> dict:
+    """What a real copy's index lacks inside its subjects (:mod:`aukit.data.completeness`): ``unlabelled``,
+    subjects of an AU-coded dataset whose frames carry no label (they do not count as present);
+    ``sequences``, ``subject/task`` gone while the copy's other subjects have it; ``short``, what the copy
+    lacks when it has too few task names."""
+    from .completeness import labelled_subjects, missing_sequences
+    from .manifest import entry
+    gone, short = missing_sequences(dataset, idx)
+    unlabelled = []
+    if "intensity_aus" in entry(dataset):   # an AU-coded dataset (bp4d, disfa), not a side set read without labels
+        unlabelled = sorted(set(idx["subject"].astype(str)) - labelled_subjects(idx))
+    return {"unlabelled": unlabelled, "sequences": gone, "short": short}
 
 
 def check_copy(dataset: str, fold: int | str) -> tuple[list[str], list[str]]:
     """:func:`fold_subjects`, checked against the copy's subjects (one index of the copy, no face
     prepared) on a real dataset: ``aukit run`` and ``aukit train`` call it before any work, where the
-    loaders' own check came after every face of the copy had been prepared."""
+    loaders' own check came after every face of the copy had been prepared. A subject whose frames carry
+    no label, or a BP4D task a subject lacks, makes the copy incomplete too."""
     present = None
     if not dataset.startswith("synthau-"):
         from .catalog import index
-        present = index(dataset)["subject"].astype(str).unique()
+        present = index(dataset)            # its gaps are read too (not bp4d_unlabelled's: unlabelled by definition)
     return fold_subjects(dataset, fold, present=present)
 
 
-def check_present(dataset: str, fold, train: list[str], test: list[str], present) -> None:
+def check_present(dataset: str, fold, train: list[str], test: list[str], present, gaps: dict | None = None) -> None:
     """A real dataset's copy must hold every subject of the fold: a run on 2 of 27 training subjects
-    printed its scores beside the paper's as a BP4D result. Missing subjects are an
+    printed its scores beside the paper's as a BP4D result. Missing subjects (and, given ``gaps`` from
+    :func:`copy_gaps`, subjects without any label and the fold's subjects' missing tasks) are an
     :class:`IncompleteCopy` error, unless env AUKIT_ALLOW_PARTIAL=1, which runs on what is there,
     prints a warning and adds the message to :data:`PARTIAL` (each report table and metrics.json
     then say so). SynthAU trees are whatever size they were generated at: not checked."""
     if dataset.startswith("synthau-"):
         return
-    have = {str(s) for s in present}
+    gaps = gaps or {}
+    bare = set(gaps.get("unlabelled", ()))
+    have = {str(s) for s in present} - bare
     gone_tr, gone_te = [s for s in train if s not in have], [s for s in test if s not in have]
-    if not gone_tr and not gone_te:
+    fold_set = set(train) | set(test)
+    seqs = [q for q in gaps.get("sequences", ()) if q.partition("/")[0] in fold_set and q.partition("/")[0] in have]
+    short = gaps.get("short")
+    if not gone_tr and not gone_te and not seqs and not short:
         return
     gone = gone_tr + gone_te
     split = "the FERA2015 split" if fold == "fera" else f"fold {fold}"
-    msg = (f"{dataset} {split}: this copy lacks {len(gone_tr)} of {len(train)} training and {len(gone_te)} of "
-           f"{len(test)} test subjects ({', '.join(gone[:8])}{', ...' if len(gone) > 8 else ''})")
+    parts = []
+    if gone:
+        unl = [s for s in gone if s in bare]
+        parts.append(f"{len(gone_tr)} of {len(train)} training and {len(gone_te)} of {len(test)} test subjects "
+                     f"({', '.join(gone[:8])}{', ...' if len(gone) > 8 else ''})"
+                     + (f"; {', '.join(unl[:8])}{', ...' if len(unl) > 8 else ''}: frames without any label file"
+                        if unl else ""))
+    if seqs:
+        parts.append(f"{len(seqs)} sequence{'s' if len(seqs) > 1 else ''} of the fold's subjects "
+                     f"({', '.join(seqs[:8])}{', ...' if len(seqs) > 8 else ''})")
+    if short:
+        parts.append(short)
+    msg = f"{dataset} {split}: this copy lacks " + " and ".join(parts)
     if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
         raise IncompleteCopy(f"{msg}: its scores would not be the paper's protocol. Complete the copy "
                              f"(`aukit data check {base_name(dataset)}` names what is missing), or set "
-                             f"{ALLOW_PARTIAL}=1 to run on the subjects it has (the tables then say so).")
+                             f"{ALLOW_PARTIAL}=1 to run on what it has (the tables then say so).")
     print(f"[aukit] WARNING: {msg}; running on the rest ({ALLOW_PARTIAL}=1)", flush=True)
     if msg not in PARTIAL:
         PARTIAL.append(msg)

@@ -1,0 +1,101 @@
+"""A real copy that lacks part of a subject: a whole task (BP4D), or every label of a subject (DISFA's SN002
+with its video but no ActionUnit_Labels folder). Both ran a fold as if complete: the first inside the frame
+tolerance of `aukit data check`, the second with no test frame from the subject and no PARTIAL COPY."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from aukit.data import splits
+from aukit.data.completeness import labelled_subjects, missing_sequences, tasks_per_subject
+
+
+def _bp4d_index(drop=(), bare=()):
+    rows = []
+    for s in ("F001", "F002", "M001"):
+        for t in (f"T{k}" for k in range(1, 9)):
+            if f"{s}/{t}" in drop:
+                continue
+            for f in (1, 2):
+                au = np.nan if s in bare else float(f % 2)
+                rows.append({"subject": s, "sequence": t, "frame": f, "AU06": au, "occ_AU01": au})
+    return pd.DataFrame(rows)
+
+
+def test_a_task_a_subject_lacks_is_named_and_the_manifest_gives_eight_per_subject():
+    assert tasks_per_subject("bp4d") == 8                    # 328 sequences / 41 subjects
+    assert tasks_per_subject("disfa") is None                 # one video per subject: names differ
+    assert tasks_per_subject("synthau-bp4d") is None          # generated at any size
+    assert missing_sequences("bp4d", _bp4d_index()) == ([], None)
+    gone, short = missing_sequences("bp4d", _bp4d_index(drop=("F001/T2", "M001/T8")))
+    assert gone == ["F001/T2", "M001/T8"] and short is None
+    every_t8 = [f"{s}/T8" for s in ("F001", "F002", "M001")]
+    gone, short = missing_sequences("bp4d", _bp4d_index(drop=every_t8))
+    assert gone == [] and short == ("1 of the 8 sequences of every subject (manifest expected: sequences / subjects; "
+                                    "it has only T1, T2, T3, T4, T5, T6, T7)")
+
+
+def test_a_subject_whose_frames_carry_no_label_is_not_labelled():
+    idx = _bp4d_index(bare=("F002",))
+    assert labelled_subjects(idx) == {"F001", "M001"}
+    assert splits.copy_gaps("bp4d", idx)["unlabelled"] == ["F002"]
+    assert splits.copy_gaps("affwild2", idx.drop(columns=["AU06", "occ_AU01"]))["unlabelled"] == []
+
+
+def test_the_fold_is_refused_for_a_missing_task_or_an_unlabelled_subject(monkeypatch):
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    monkeypatch.setattr(splits, "PARTIAL", [])
+    every = [s for k in ("part1", "part2", "part3") for s in splits.BP4D_PARTS[k]]
+    full = pd.DataFrame({"subject": every})
+    splits.check_present("bp4d", 1, *splits.fold_subjects("bp4d", 1), every, {"sequences": [], "unlabelled": []})
+    with pytest.raises(splits.IncompleteCopy, match=r"bp4d fold 1: this copy lacks 1 sequence of the fold's "
+                                                     r"subjects \(F001/T2\): its scores"):
+        splits.fold_subjects("bp4d", 1, present=full["subject"], gaps={"sequences": ["F001/T2", "X999/T1"]})
+    with pytest.raises(splits.IncompleteCopy, match=r"lacks 0 of 27 training and 1 of 14 test subjects \(F002\); "
+                                                     r"F002: frames without any label file"):
+        splits.fold_subjects("bp4d", 1, present=full["subject"], gaps={"unlabelled": ["F002"]})
+    monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")
+    splits.fold_subjects("bp4d", 1, present=full["subject"], gaps={"short": "1 of the 8 sequences of every subject"})
+    assert splits.PARTIAL == ["bp4d fold 1: this copy lacks 1 of the 8 sequences of every subject"]
+
+
+def test_check_copy_reads_the_gaps_from_the_index(monkeypatch):
+    """`aukit run` calls check_copy before the kernel: it must see a missing task in the copy's index."""
+    import aukit.data.catalog as catalog
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    every = [s for k in ("part1", "part2", "part3") for s in splits.BP4D_PARTS[k]]
+    rows = [{"subject": s, "sequence": f"T{t}", "frame": 1, "AU06": 1.0} for s in every for t in range(1, 9)
+            if (s, t) != ("M007", 3)]
+    monkeypatch.setattr(catalog, "index", lambda dataset, root=None: pd.DataFrame(rows))
+    with pytest.raises(splits.IncompleteCopy, match=r"M007/T3"):
+        splits.check_copy("bp4d", 1)
+    rows.append({"subject": "M007", "sequence": "T3", "frame": 1, "AU06": 1.0})
+    assert len(splits.check_copy("bp4d", 1)[1]) == 14
+
+
+def test_data_check_names_a_missing_task_and_an_unlabelled_subject(tmp_path):
+    """The fake BP4D tree: F001 has T1 and T2, M001 only T1. A DISFA subject with frames but no label file
+    is a problem line of its own (the counts alone said missing_label_file=12)."""
+    from aukit import data as D
+    from test_data_fixtures import write_bp4d
+    root = write_bp4d(tmp_path / "bp4d", faces=False)
+    row = D.check(["bp4d"], roots={"bp4d": root}).set_index("dataset").loc["bp4d"]
+    assert "1 sequence missing from subjects that have others: M001/T2" in row["problems"]
+    assert "the copy lacks 6 of the 8 sequences of every subject" in row["problems"]
+    (root / "AUCoding/AU_OCC/M001_T1.csv").unlink()
+    for p in root.glob("AUCoding/*/AU*/M001_T1_*.csv"):
+        p.unlink()
+    row = D.check(["bp4d"], roots={"bp4d": root}).set_index("dataset").loc["bp4d"]
+    assert "1 subject has frames but no label: M001 (a run's fold counts it as missing)" in row["problems"]
+
+
+def test_a_loader_passing_its_index_gets_the_gaps_checked(monkeypatch):
+    """Loaders split by fold_subjects(present=<the store's index>): a notebook run by hand (no `aukit run`)
+    must see the unlabelled subject too."""
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    every = [s for k in ("part1", "part2", "part3") for s in splits.DISFA_PARTS[k]]
+    idx = pd.DataFrame({"subject": every, "sequence": [f"LeftVideo{s}_comp" for s in every],
+                        "AU01": [np.nan if s == "SN002" else 1.0 for s in every]})
+    with pytest.raises(splits.IncompleteCopy, match=r"SN002: frames without any label file"):
+        splits.fold_subjects("disfa", 1, present=idx)
+    train, test = splits.fold_subjects("disfa", 1, present=idx.assign(AU01=1.0))
+    assert len(train) == 18 and test[0] == "SN002"
