@@ -314,6 +314,33 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
     return cfgs["plan"], cfgs["m"], cfgs["p"], cfgs["s"], cfgs["b"]
 
 
+def notebook_settings(preset: str, smoke: bool, *, epochs: int = 0, pretrain_epochs: int = 0, val_clips: int = 0,
+                      steps: int = -1, image_size: int = 0, seq_len: int = 0, context: int = 0, pretrain_batch: int = 0,
+                      lr_scale: float = 0.0, stride: int, pretrain_lr: float, weight_decay: float, encoder: str,
+                      label_fraction: float, sparse_lr: float
+                      ) -> tuple[Plan, CPCModelConfig, PretrainConfig, SparseConfig, BaselineConfig]:
+    """The notebook's parameters -> :func:`settings_for`. ``smoke`` replaces the preset; 0 ``epochs``,
+    ``pretrain_epochs``, ``val_clips``, ``image_size``, ``seq_len``, ``context``, ``pretrain_batch`` and
+    ``lr_scale``, and -1 ``steps``, keep the preset's (``steps`` 0: no cap); any other value is used whatever
+    the preset. The paper's values (``stride``, the learning rates, ...) are always passed on."""
+    sizes = dict(seq_len=seq_len, context=context, pretrain_batch=pretrain_batch, pretrain_epochs=pretrain_epochs,
+                 val_clips=val_clips)
+    bad = {k: v for k, v in {**sizes, "epochs": epochs, "image_size": image_size}.items() if v < 0}
+    if bad or steps < -1 or lr_scale < 0:
+        raise ValueError(f"sizes are 0 (the preset's) or positive, steps -1 (the preset's), 0 (no cap) or positive, "
+                         f"lr_scale 0 (the preset's) or positive; got {bad or dict(steps=steps, lr_scale=lr_scale)}")
+    overrides = dict(pretrain_lr=pretrain_lr, weight_decay=weight_decay, label_fraction=label_fraction,
+                     sparse_lr=sparse_lr, stride=stride, encoder=encoder, **{k: v for k, v in sizes.items() if v})
+    if steps >= 0:
+        overrides["steps_per_epoch"] = steps or None
+    out = settings_for(preset, smoke, epochs=epochs, image_size=image_size, lr_scale=lr_scale or None, **overrides)
+    pcfg = out[2]
+    if not 0 < pcfg.context < pcfg.seq_len:
+        raise ValueError(f"context must be at least 1 and fewer than seq_len frames (CPC §3.2: P = T - C predicted), "
+                         f"got context {pcfg.context}, seq_len {pcfg.seq_len} (0 keeps the preset's value)")
+    return out
+
+
 def pool_for(dataset: str, pool: str | None = "auto") -> str | None:
     """The pre-training pool's dataset for a run on ``dataset``: ``"auto"`` is Aff-Wild2 (CPC §4) on a
     real run when it is found, else SynthAU's stand-in synthau-affwild2 (said on a real run); a name is
