@@ -74,3 +74,21 @@ def test_the_notebooks_sentinels_are_no_change():
     assert records["T"]["default"] == "0" and records["batch_size"]["default"] == "0"
     assert nb.changed_parameters("tas", {"T": 0, "batch_size": 0, "preset": "quick"}) == {}
     assert nb.changed_parameters("tas", {"T": 4}) == {"T": 4}
+
+
+def test_the_paper_values_come_from_the_config_dataclasses(monkeypatch):
+    """The full preset reads depth, attention width, epochs, T and batch from TASModelConfig / TASTrainConfig,
+    the labelled fraction from config's constants (TAS: 2% BP4D, 1% DISFA), and Fig. 5's grid is one named
+    constant holding seven values per lambda around the paper's (TASLossConfig's) value."""
+    import functools
+
+    from aukit.methods.tas import TASLossConfig, TASModelConfig, TASTrainConfig
+    from aukit.methods.tas import config as C, presets
+    monkeypatch.setattr(presets, "TASTrainConfig", functools.partial(TASTrainConfig, epochs=7))
+    monkeypatch.setattr(presets, "TASModelConfig", functools.partial(TASModelConfig, attention_hidden=32))
+    full = notebook_plan("full", False, **NONE)
+    assert (full.depth, full.hidden, full.epochs, full.T, full.batch) == (34, 32, 7, 16, 16)
+    assert C.default_label_fraction("synthau-disfa") == C.DISFA_LABEL_FRACTION == 0.01
+    assert C.default_label_fraction("bp4d") == TASTrainConfig.label_fraction == 0.02
+    for lam, values in C.FIG5_LAMBDA_GRID.items():
+        assert len(values) == 7 and getattr(TASLossConfig, lam) in values and list(values) == sorted(values)

@@ -87,9 +87,7 @@ def _train_cfg(epochs: int, plan: Plan, loader=None) -> TrainConfig:
 def _augment(pcfg: PretrainConfig, size: int | None, on: bool = True):
     if not on:
         return resize_only(size)
-    return ClipAugment(rotation=pcfg.rotation, scale=pcfg.scale, translate=pcfg.translate, flip=pcfg.flip,
-                       brightness=pcfg.brightness, contrast=pcfg.contrast, saturation=pcfg.saturation,
-                       hue=pcfg.hue, out_size=size)
+    return ClipAugment.from_config(pcfg, out_size=size)
 
 
 def face_size(plan: Plan, mcfg: CPCModelConfig) -> int:
