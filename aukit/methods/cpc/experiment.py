@@ -50,7 +50,9 @@ class Plan:
     min_steps: int = 0                   # stage-2/baseline runs get at least this many steps (epochs raised)
     pretrain_clips: int | str | None = "tile"  # §4: non-overlapping clips (33,509 on Aff-Wild2); an int: that
     #                                      many at random frames; None: one clip per frame (overlapping)
-    val_clips: int = 512                 # validation clips for Table 1
+    val_clips: int = 512                 # choice: Table 1's Top-n on 512 random validation clips; CPC §4 scores all
+    #                                      7,164 held-out sequences, but ours is scored after every pre-training
+    #                                      epoch (300), so a sample keeps that pass short; -p val_clips sets more
     eval_frames: int | None = None       # first frames of each test sequence evaluated (None: all)
     table3: bool = True                  # also run the all-labels variants
     precision: str = "auto"
