@@ -207,3 +207,38 @@ def test_summary_of_one_seed_shows_no_spread():
     from aukit.methods.cpc.report import summary
     table = summary(_results(0.02))
     assert len(table) and table["ICC std"].isna().all() and table["MAE std"].isna().all()
+
+
+PAPER_NB = dict(stride=2, pretrain_lr=1e-3, weight_decay=1e-5, encoder="layer3", label_fraction=0.02, sparse_lr=1e-5)
+
+
+def test_notebook_settings_keep_the_presets_for_0_and_use_every_value_set():
+    """-p pretrain_batch 4 on quick was dropped (the notebook forwarded seq_len/context/pretrain_batch only off
+    the paper's clip or in full), while the report's label said 'changed: pretrain_batch=4'. Now 0 keeps the
+    preset's and any other value is used, in every preset."""
+    for preset, smoke, own in (("quick", False, (8, 5, 8)), ("full", False, (15, 10, 20)), ("full", True, (5, 3, 4))):
+        p = X.notebook_settings(preset, smoke, **PAPER_NB)[2]
+        assert (p.seq_len, p.context, p.batch_size) == own
+        plan, m, p, s, b = X.notebook_settings(preset, smoke, pretrain_batch=6, **PAPER_NB)
+        assert (p.seq_len, p.context, p.batch_size) == (*own[:2], 6)
+        p = X.notebook_settings(preset, smoke, seq_len=7, context=4, **PAPER_NB)[2]
+        assert (p.seq_len, p.context) == (7, 4)
+    plan, m, p, s, b = X.notebook_settings("quick", False, pretrain_epochs=2, val_clips=3, steps=0, epochs=4,
+                                           image_size=40, lr_scale=2.0, **{**PAPER_NB, "sparse_lr": 2e-5})
+    assert (plan.pretrain_epochs, plan.val_clips, plan.steps_per_epoch, plan.sparse_epochs, plan.image_size) == \
+        (2, 3, None, 4, 40)
+    assert s.lr == pytest.approx(4e-5) and b.lr == pytest.approx(4e-5)
+    base = X.notebook_settings("quick", False, **PAPER_NB)
+    assert base == X.settings_for("quick", **{k: v for k, v in PAPER_NB.items()})   # the paper values go through
+    with pytest.raises(ValueError, match="context must be"):
+        X.notebook_settings("full", False, seq_len=8, **PAPER_NB)                       # full's C = 10 > 8
+    with pytest.raises(ValueError, match="0 \\(the preset's\\) or positive"):
+        X.notebook_settings("quick", False, pretrain_batch=-1, **PAPER_NB)
+
+
+def test_the_cpc_notebooks_sentinels_are_no_change():
+    from aukit import nb
+    records = nb.declared_parameters("cpc")
+    assert all(records[k]["default"] == "0" for k in ("seq_len", "context", "pretrain_batch"))
+    assert nb.changed_parameters("cpc", {"seq_len": 0, "context": 0, "pretrain_batch": 0}) == {}
+    assert nb.changed_parameters("cpc", {"pretrain_batch": 4}) == {"pretrain_batch": 4}

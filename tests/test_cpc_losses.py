@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from aukit.methods.cpc.losses import InfoNCELoss, SparseLabelLoss, topk_accuracy, topk_rates
+from aukit.methods.cpc.losses import InfoNCELoss, SparseLabelLoss
 
 
 def plain_eq1(pred, target, batch_negatives=True, temperature=1.0):
@@ -97,24 +97,6 @@ def test_infonce_validates():
         InfoNCELoss()(torch.zeros(1, 2, 3, 2, 2), torch.zeros(1, 2, 3, 2, 1))
     with pytest.raises(ValueError):
         InfoNCELoss()(torch.zeros(2, 3, 2, 2), torch.zeros(2, 3, 2, 2))
-
-
-def test_topk_accuracy_hand_made():
-    logits = torch.tensor([[[5.0, 1.0, 0.0, 0.0],     # positive first -> top1
-                            [3.0, 2.0, 1.0, 0.0],     # positive 2nd -> top3
-                            [9.0, 8.0, 1.0, 7.0],     # positive 4th -> top5 only
-                            [0.0, 0.0, 0.0, 0.0]]])   # tie with all: rank 3 -> top5 only
-    acc = topk_accuracy(logits, ks=(1, 3, 5))
-    assert acc == {"top1": 0.25, "top3": 0.5, "top5": 1.0}
-
-
-def test_topk_rates_are_tensors_with_the_accuracy_values():
-    """The training step logs topk_rates: 0-d tensors on the logits' device (no host sync), same values."""
-    logits = torch.randn(2, 7, 7, generator=torch.Generator().manual_seed(0))
-    logits[0, 3] = 0.0                                 # a row of ties: the positive ranks last
-    rates = topk_rates(logits, ks=(1, 3, 5))
-    assert all(torch.is_tensor(v) and v.ndim == 0 and v.device == logits.device for v in rates.values())
-    assert {k: v.item() for k, v in rates.items()} == topk_accuracy(logits, ks=(1, 3, 5))
 
 
 def plain_eq2(pred, target, au_reduction):

@@ -323,3 +323,14 @@ def test_clip_straight_through_in_training():
     assert m.heads.b2.grad.abs().sum() > 0                                 # ... yet the head still learns
     m.eval()
     assert (m(torch.randn(2, 3, 32, 32)) == 0).all()
+
+
+def test_attention_branches_are_as_the_docstring_says():
+    """SpatialAttention's docstring describes what is built (and where it departs from REFERENCE.md):
+    a = conv(1xk) BN ReLU conv(kx1) BN, b = conv(kx1) BN ReLU conv(1xk) BN."""
+    from aukit.methods.tas.model import SpatialAttention
+    att = SpatialAttention(6, n_maps=2, kernel=3, hidden=4)
+    for branch, first, second in ((att.branch_a, (1, 3), (3, 1)), (att.branch_b, (3, 1), (1, 3))):
+        assert [type(m).__name__ for m in branch] == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]
+        assert (branch[0].kernel_size, branch[3].kernel_size) == (first, second)
+        assert (branch[0].out_channels, branch[3].out_channels, branch[3].groups) == (2 * 4, 2, 2)   # C * hidden, C

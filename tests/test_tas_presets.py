@@ -50,3 +50,45 @@ def test_config_takes_the_paper_values_at_the_plan_size():
     assert notebook_config(notebook_plan("quick", False, **NONE), "bp4d", **PAPER).train.image_size == 48
     opts = run_options(notebook_plan("quick", False, **NONE), "cpu")
     assert (opts.size, opts.epochs, opts.max_steps, opts.eval_stride, opts.train_eval) == (48, 1, 10, 4, True)
+
+
+def test_T_and_batch_size_take_effect_in_every_preset():
+    """-p T 4 on quick ran T = 8 while the report's label said 'changed: T=4': T and batch_size reached the
+    full preset only. 0 (the notebook's default) keeps each preset's; any other value is used."""
+    for preset, smoke, own in (("quick", False, (8, 8)), ("full", False, (16, 16)), ("quick", True, (4, 2))):
+        plan = notebook_plan(preset, smoke, **NONE)
+        assert (plan.T, plan.batch) == own
+        plan = notebook_plan(preset, smoke, **NONE, T=4, batch_size=2 if own[1] != 2 else 3)
+        assert (plan.T, plan.batch) == (4, 2 if own[1] != 2 else 3)
+        cfg = notebook_config(plan, "bp4d", **PAPER)
+        assert (cfg.train.T, cfg.train.batch_size) == (plan.T, plan.batch)          # what trains and is recorded
+    with pytest.raises(ValueError, match="T and batch_size are 0"):
+        notebook_plan("quick", False, **NONE, T=-1)
+
+
+def test_the_notebooks_sentinels_are_no_change():
+    """The notebook's T / batch_size defaults are the sentinel 0: leaving them is no change in the run's
+    label (aukit.nb.changed_parameters), setting one is, and it is the value the plan uses."""
+    from aukit import nb
+    records = nb.declared_parameters("tas")
+    assert records["T"]["default"] == "0" and records["batch_size"]["default"] == "0"
+    assert nb.changed_parameters("tas", {"T": 0, "batch_size": 0, "preset": "quick"}) == {}
+    assert nb.changed_parameters("tas", {"T": 4}) == {"T": 4}
+
+
+def test_the_paper_values_come_from_the_config_dataclasses(monkeypatch):
+    """The full preset reads depth, attention width, epochs, T and batch from TASModelConfig / TASTrainConfig,
+    the labelled fraction from config's constants (TAS: 2% BP4D, 1% DISFA), and Fig. 5's grid is one named
+    constant holding seven values per lambda around the paper's (TASLossConfig's) value."""
+    import functools
+
+    from aukit.methods.tas import TASLossConfig, TASModelConfig, TASTrainConfig
+    from aukit.methods.tas import config as C, presets
+    monkeypatch.setattr(presets, "TASTrainConfig", functools.partial(TASTrainConfig, epochs=7))
+    monkeypatch.setattr(presets, "TASModelConfig", functools.partial(TASModelConfig, attention_hidden=32))
+    full = notebook_plan("full", False, **NONE)
+    assert (full.depth, full.hidden, full.epochs, full.T, full.batch) == (34, 32, 7, 16, 16)
+    assert C.default_label_fraction("synthau-disfa") == C.DISFA_LABEL_FRACTION == 0.01
+    assert C.default_label_fraction("bp4d") == TASTrainConfig.label_fraction == 0.02
+    for lam, values in C.FIG5_LAMBDA_GRID.items():
+        assert len(values) == 7 and getattr(TASLossConfig, lam) in values and list(values) == sorted(values)

@@ -15,23 +15,35 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .config import PretrainConfig
+
 # RGB <-> YIQ: hue jitter is a rotation of the IQ chroma plane.
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
 @dataclass
 class ClipAugment:
-    """Callable (B, [T,] 3, S, S) -> (B, [T,] 3, out_size, out_size); ``out_size`` None keeps S."""
-    rotation: float = 20.0      # degrees, uniform +-
-    scale: float = 0.1          # uniform +- fraction
-    translate: float = 0.05     # uniform +- fraction of the side ("random jitter")
-    flip: bool = True
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1            # fraction of a full turn, uniform +-
+    """Callable (B, [T,] 3, S, S) -> (B, [T,] 3, out_size, out_size); ``out_size`` None keeps S.
+
+    The strengths have no defaults here: they are :class:`PretrainConfig`'s (its comments give their
+    sources); build the training transform with :meth:`from_config`."""
+    rotation: float             # degrees, uniform +-
+    scale: float                # uniform +- fraction
+    translate: float            # uniform +- fraction of the side ("random jitter")
+    flip: bool
+    brightness: float           # factor 1 + u, u uniform in [-brightness, brightness]; contrast and saturation alike
+    contrast: float
+    saturation: float
+    hue: float                  # fraction of a full turn, uniform +-
     out_size: int | None = None
     seed: int = 0               # used only when no generator is passed
+
+    @classmethod
+    def from_config(cls, pcfg: PretrainConfig, out_size: int | None = None, seed: int = 0) -> "ClipAugment":
+        """The augmentation of CPC §4 with ``pcfg``'s strengths (stages 1 and 2 and the R18 baselines)."""
+        return cls(rotation=pcfg.rotation, scale=pcfg.scale, translate=pcfg.translate, flip=pcfg.flip,
+                   brightness=pcfg.brightness, contrast=pcfg.contrast, saturation=pcfg.saturation, hue=pcfg.hue,
+                   out_size=out_size, seed=seed)
 
     def __post_init__(self):
         for name in ("rotation", "scale", "translate", "brightness", "contrast", "saturation", "hue"):

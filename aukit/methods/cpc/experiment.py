@@ -50,7 +50,9 @@ class Plan:
     min_steps: int = 0                   # stage-2/baseline runs get at least this many steps (epochs raised)
     pretrain_clips: int | str | None = "tile"  # §4: non-overlapping clips (33,509 on Aff-Wild2); an int: that
     #                                      many at random frames; None: one clip per frame (overlapping)
-    val_clips: int = 512                 # validation clips for Table 1
+    val_clips: int = 512                 # choice: Table 1's Top-n on 512 random validation clips; CPC §4 scores all
+    #                                      7,164 held-out sequences, but ours is scored after every pre-training
+    #                                      epoch (300), so a sample keeps that pass short; -p val_clips sets more
     eval_frames: int | None = None       # first frames of each test sequence evaluated (None: all)
     table3: bool = True                  # also run the all-labels variants
     precision: str = "auto"
@@ -87,9 +89,7 @@ def _train_cfg(epochs: int, plan: Plan, loader=None) -> TrainConfig:
 def _augment(pcfg: PretrainConfig, size: int | None, on: bool = True):
     if not on:
         return resize_only(size)
-    return ClipAugment(rotation=pcfg.rotation, scale=pcfg.scale, translate=pcfg.translate, flip=pcfg.flip,
-                       brightness=pcfg.brightness, contrast=pcfg.contrast, saturation=pcfg.saturation,
-                       hue=pcfg.hue, out_size=size)
+    return ClipAugment.from_config(pcfg, out_size=size)
 
 
 def face_size(plan: Plan, mcfg: CPCModelConfig) -> int:
@@ -312,6 +312,33 @@ def settings_for(preset: str, smoke: bool = False, *, epochs: int = 0, image_siz
     cfgs["s"] = replace(cfgs["s"], lr=cfgs["s"].lr * scale)
     cfgs["b"] = replace(cfgs["b"], lr=cfgs["b"].lr * scale)
     return cfgs["plan"], cfgs["m"], cfgs["p"], cfgs["s"], cfgs["b"]
+
+
+def notebook_settings(preset: str, smoke: bool, *, epochs: int = 0, pretrain_epochs: int = 0, val_clips: int = 0,
+                      steps: int = -1, image_size: int = 0, seq_len: int = 0, context: int = 0, pretrain_batch: int = 0,
+                      lr_scale: float = 0.0, stride: int, pretrain_lr: float, weight_decay: float, encoder: str,
+                      label_fraction: float, sparse_lr: float
+                      ) -> tuple[Plan, CPCModelConfig, PretrainConfig, SparseConfig, BaselineConfig]:
+    """The notebook's parameters -> :func:`settings_for`. ``smoke`` replaces the preset; 0 ``epochs``,
+    ``pretrain_epochs``, ``val_clips``, ``image_size``, ``seq_len``, ``context``, ``pretrain_batch`` and
+    ``lr_scale``, and -1 ``steps``, keep the preset's (``steps`` 0: no cap); any other value is used whatever
+    the preset. The paper's values (``stride``, the learning rates, ...) are always passed on."""
+    sizes = dict(seq_len=seq_len, context=context, pretrain_batch=pretrain_batch, pretrain_epochs=pretrain_epochs,
+                 val_clips=val_clips)
+    bad = {k: v for k, v in {**sizes, "epochs": epochs, "image_size": image_size}.items() if v < 0}
+    if bad or steps < -1 or lr_scale < 0:
+        raise ValueError(f"sizes are 0 (the preset's) or positive, steps -1 (the preset's), 0 (no cap) or positive, "
+                         f"lr_scale 0 (the preset's) or positive; got {bad or dict(steps=steps, lr_scale=lr_scale)}")
+    overrides = dict(pretrain_lr=pretrain_lr, weight_decay=weight_decay, label_fraction=label_fraction,
+                     sparse_lr=sparse_lr, stride=stride, encoder=encoder, **{k: v for k, v in sizes.items() if v})
+    if steps >= 0:
+        overrides["steps_per_epoch"] = steps or None
+    out = settings_for(preset, smoke, epochs=epochs, image_size=image_size, lr_scale=lr_scale or None, **overrides)
+    pcfg = out[2]
+    if not 0 < pcfg.context < pcfg.seq_len:
+        raise ValueError(f"context must be at least 1 and fewer than seq_len frames (CPC §3.2: P = T - C predicted), "
+                         f"got context {pcfg.context}, seq_len {pcfg.seq_len} (0 keeps the preset's value)")
+    return out
 
 
 def pool_for(dataset: str, pool: str | None = "auto") -> str | None:

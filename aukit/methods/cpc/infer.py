@@ -1,4 +1,4 @@
-"""Inference: dense per-frame intensities over whole sequences, and pretext validation (Table 1).
+"""Inference: dense per-frame intensities over whole sequences, and the pretext task's Top-n metrics (Table 1).
 
 Test-time context (the paper is silent): frame t's prediction comes from the GRU run
 over a causal window of ``window`` frames at ``stride`` ending at t (the training
@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from aukit.runtime import evaluating
 
-from .losses import InfoNCELoss, topk_accuracy
+from .losses import InfoNCELoss
 
 
 def causal_window_index(n: int, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +85,23 @@ def predict_frames(model: nn.Module, batches: Iterable[dict]) -> tuple[np.ndarra
             preds.append(model(batch["image"]).float().cpu().numpy())
             rows.append(batch["rows"].cpu().numpy())
     return np.concatenate(preds), np.concatenate(rows)
+
+
+def topk_rates(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, torch.Tensor]:
+    """Top-n accuracy of the predictive task (CPC Table 1): the fraction of predictions whose
+    positive score (the diagonal of ``logits`` (G, M, M)) is among the n highest of its row,
+    as 0-d tensors on the logits' device (the training step logs them without a host sync).
+
+    A tie with the positive counts against it (rank = number of scores >= the positive, minus 1).
+    """
+    pos = torch.diagonal(logits, dim1=1, dim2=2).unsqueeze(-1)               # (G, M, 1)
+    rank = (logits >= pos).sum(-1) - 1                                       # (G, M): 0 = best
+    return {f"top{n}": (rank < n).float().mean() for n in ks}
+
+
+def topk_accuracy(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, float]:
+    """:func:`topk_rates` as Python floats (evaluation)."""
+    return {k: float(v) for k, v in topk_rates(logits, ks).items()}
 
 
 def pretext_accuracy(model: nn.Module, batches: Iterable[dict], context: int,

@@ -61,23 +61,6 @@ class InfoNCELoss(nn.Module):
         return self.from_logits(self.logits(pred, target))
 
 
-def topk_rates(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, torch.Tensor]:
-    """Top-n accuracy of the predictive task (CPC Table 1): the fraction of predictions whose
-    positive score (the diagonal of ``logits`` (G, M, M)) is among the n highest of its row,
-    as 0-d tensors on the logits' device (the training step logs them without a host sync).
-
-    A tie with the positive counts against it (rank = number of scores >= the positive, minus 1).
-    """
-    pos = torch.diagonal(logits, dim1=1, dim2=2).unsqueeze(-1)               # (G, M, 1)
-    rank = (logits >= pos).sum(-1) - 1                                       # (G, M): 0 = best
-    return {f"top{n}": (rank < n).float().mean() for n in ks}
-
-
-def topk_accuracy(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, float]:
-    """:func:`topk_rates` as Python floats (evaluation)."""
-    return {k: float(v) for k, v in topk_rates(logits, ks).items()}
-
-
 class SparseLabelLoss(nn.Module):
     """Supervised loss of CPC Eq. 2 on the labelled frames only: ||y_t - c(g(f(x_t)))||^2.
 

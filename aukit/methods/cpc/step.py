@@ -20,7 +20,8 @@ import torch.nn as nn
 
 from aukit.train import StepOutput
 
-from .losses import InfoNCELoss, SparseLabelLoss, topk_rates
+from .infer import topk_rates
+from .losses import InfoNCELoss, SparseLabelLoss
 
 Augment = Callable[[torch.Tensor], torch.Tensor] | None
 

@@ -45,8 +45,14 @@ class RunOptions:
         return pick_device(self.device or None)
 
 
+def built_config(data: TASData, cfg: TASConfig) -> TASConfig:
+    """``cfg`` with the heads ``data`` needs (``n_aus``: 5 on BP4D, 12 on DISFA): the config a model is built
+    from, and so the one its checkpoints, results and run.yaml record (``cfg`` itself is left as it is)."""
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, n_aus=data.n_aus))
+
+
 def build_model(data: TASData, cfg: TASConfig) -> TASNet:
-    return TASNet(dataclasses.replace(cfg.model, n_aus=data.n_aus))
+    return TASNet(built_config(data, cfg).model)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TASConfig) -> torch.optim.Optimizer:
@@ -61,7 +67,8 @@ def train_model(data: TASData, cfg: TASConfig, opts: RunOptions, *, setting: str
     validation split the semi-supervised setting does not have; see the notebook text)."""
     seed_everything(seed)
     dev = opts.torch_device()
-    model = build_model(data, cfg)
+    cfg = built_config(data, cfg)                   # checkpoints record the config the model is built from
+    model = TASNet(cfg.model)
     batches = segment_batches(data, setting, batch_size=cfg.train.batch_size, device=dev, seed=seed, size=opts.size,
                               label_fraction=cfg.train.label_fraction, max_segments=opts.max_segments)
     out = str(Path(opts.ckpt_dir) / f"{name}_seed{seed}") if opts.ckpt_dir else None
@@ -138,7 +145,8 @@ def run_variants(data: TASData, variants: Mapping[str, tuple[TASConfig, str]], s
             runs.append({**ev["metrics"], **seen, "train_loss": hist[-1]["train_loss"], "seed": seed,
                          "flags": ev["flags"]})
             hists.append(hist)
-        out[name] = {"runs": runs, "history": hists, "config": dataclasses.asdict(cfg), "setting": setting}
+        out[name] = {"runs": runs, "history": hists, "config": dataclasses.asdict(built_config(data, cfg)),
+                     "setting": setting}
         if name in keep or name in features:
             out[name].update(eval=ev, model=model)
     return out

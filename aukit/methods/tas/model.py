@@ -22,11 +22,15 @@ from .config import TASModelConfig
 class SpatialAttention(nn.Module):
     """C separate Pyramid-Feature-Attention spatial attention layers, computed together.
 
-    Each of the C layers has two branches, conv(1xk) -> BN -> ReLU -> conv(kx1 -> 1) and
-    conv(kx1) -> BN -> ReLU -> conv(1xk -> 1), summed and squashed by a sigmoid (REFERENCE:
-    TAS public code). The C layers share no weights: their first convs are stacked along
-    the output channels and their second convs are grouped (groups=C), which computes
-    exactly C independent layers in one call.
+    Each of the C layers has two branches, summed and squashed by a sigmoid:
+      a: conv(1xk, d -> hidden) -> BN -> ReLU -> conv(kx1, hidden -> 1) -> BN
+      b: conv(kx1, d -> hidden) -> BN -> ReLU -> conv(1xk, hidden -> 1) -> BN
+    REFERENCE.md (TAS public code) gives branch a without the last BN and branch b as a bare
+    conv(kx1) -> conv(1xk). Ours departs in two ways (a choice, kept: every trained model has
+    it): branch b mirrors branch a (BN and ReLU between its convs), and both branches end in a
+    BatchNorm before the sum. The C layers share no weights: their first convs
+    are stacked along the output channels and their second convs are grouped (groups=C),
+    which computes exactly C independent layers in one call.
 
     (B, d, H, W) -> attention maps (B, C, H, W) in (0, 1).
     """

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import ABLATIONS, TASConfig, TASLossConfig, TASModelConfig, TASTrainConfig, default_lambda_sub
+from .config import (ABLATIONS, TASConfig, TASLossConfig, TASModelConfig, TASTrainConfig, default_label_fraction,
+                     default_lambda_sub)
 from .experiment import RunOptions
 
 
@@ -25,28 +26,41 @@ class Plan:
     epochs: int
     steps: int | None            # steps per epoch cap; None: every batch
     stride: int                  # score every k-th test frame
-    seeds: list
+    seeds: list                  # choice: 3 seeds in full (the paper gives no count), 1 on a CPU
     variants: list               # Table 3 rows trained (A6, the full model, always)
     extras: bool                 # Table 4 and the Fig. 5 lambda sweep
 
 
-def preset_plan(mode: str, T: int = 16, batch_size: int = 16) -> Plan:
+def preset_plan(mode: str, T: int = 0, batch_size: int = 0) -> Plan:
     """smoke (the tests' wiring check: seconds on their tiny tree), quick (a 2-core CPU: ResNet-18 at 48 px,
-    10 steps) or full (the paper: ResNet-34 at 256 px, 20 epochs, ``T`` frames and ``batch_size`` segments,
-    3 seeds)."""
+    10 steps) or full (the paper: ResNet-34 at 256 px, 20 epochs, 3 seeds). ``T`` frames per segment and
+    ``batch_size`` segments per batch: 0 keeps the preset's (smoke 4 and 2, quick 8 and 8, full TAS's 16 and 16),
+    any other value is used in every preset."""
     if mode == "smoke":
-        return Plan(mode, 18, 8, 32, 4, 2, 1, 2, 2, [0], ["A1", "A4", "A6"], False)
-    if mode == "quick":
-        return Plan(mode, 18, 16, 48, 8, 8, 1, 10, 4, [0], list(ABLATIONS), False)
-    if mode == "full":
-        return Plan(mode, 34, 64, None, T, batch_size, 20, None, 1, [0, 1, 2], list(ABLATIONS), True)
-    raise ValueError(f"preset must be quick or full, got {mode!r}")
+        plan = Plan(mode, depth=18, hidden=8, size=32, T=4, batch=2, epochs=1, steps=2, stride=2, seeds=[0],
+                    variants=["A1", "A4", "A6"], extras=False)
+    elif mode == "quick":
+        plan = Plan(mode, depth=18, hidden=16, size=48, T=8, batch=8, epochs=1, steps=10, stride=4, seeds=[0],
+                    variants=list(ABLATIONS), extras=False)
+    elif mode == "full":                            # the paper's values, read from the config dataclasses
+        model, train = TASModelConfig(), TASTrainConfig()
+        plan = Plan(mode, depth=model.depth, hidden=model.attention_hidden, size=None, T=train.T,
+                    batch=train.batch_size, epochs=train.epochs, steps=None, stride=1, seeds=[0, 1, 2],
+                    variants=list(ABLATIONS), extras=True)
+    else:
+        raise ValueError(f"preset must be quick or full, got {mode!r}")
+    if T < 0 or batch_size < 0:
+        raise ValueError(f"T and batch_size are 0 (the preset's) or positive, got {T}, {batch_size}")
+    plan.T = T or plan.T
+    plan.batch = batch_size or plan.batch
+    return plan
 
 
 def notebook_plan(preset: str, smoke: bool, *, seeds: list, epochs: int, steps: int, variants: list,
-                  T: int = 16, batch_size: int = 16, extras: int = -1) -> Plan:
+                  T: int = 0, batch_size: int = 0, extras: int = -1) -> Plan:
     """The notebook's parameters -> Plan: ``smoke`` replaces the preset; empty ``seeds``, 0 ``epochs``,
-    -1 ``steps``, empty ``variants`` and -1 ``extras`` keep the preset's (``steps`` 0: no cap). A subset of
+    -1 ``steps``, empty ``variants``, 0 ``T`` / ``batch_size`` and -1 ``extras`` keep the preset's (``steps`` 0:
+    no cap); any other value is used whatever the preset. A subset of
     ``variants`` (a GPU session's time box) always keeps A6, which feeds Tables 1-2 and deploy.pt.
     ``extras`` 0 / 1 leaves out / runs Table 4 and the Fig. 5 sweep (27 more models)."""
     if extras not in (-1, 0, 1):
@@ -80,7 +94,7 @@ def notebook_config(plan: Plan, dataset: str, *, lr: float, weight_decay: float,
         loss=TASLossConfig(lambda_rank=lambda_rank, lambda_spd=lambda_spd, alpha=alpha, reduction=reduction,
                            lambda_sub=default_lambda_sub(dataset) if lambda_sub < 0 else lambda_sub),
         train=TASTrainConfig(T=plan.T, batch_size=plan.batch, epochs=plan.epochs, lr=lr, weight_decay=weight_decay,
-                             label_fraction=0.01 if "disfa" in dataset else 0.02,
+                             label_fraction=default_label_fraction(dataset),
                              image_size=plan.size or TASTrainConfig.image_size))   # recorded as trained
 
 

@@ -2,8 +2,10 @@
 from ``aukit.viz``. Every function takes results of :mod:`.experiment` and a ``Report``."""
 from __future__ import annotations
 
+import time
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from aukit import reported, viz
@@ -56,6 +58,33 @@ def ordering(mean: pd.DataFrame, names: Sequence[str], col: str = "ICC", decimal
     # + 0.0: -0.0 prints as 0.000
     return sep.join(" = ".join(f"{k} ({round(float(sub[k]), decimals) + 0.0:.{decimals}f})" for k in g)
                     for g in groups)
+
+
+def summary_metrics(data: TASData, results: Mapping[str, dict], full: str, *, per_au: Mapping[str, float],
+                    const: Mapping[str, float], t3: pd.DataFrame, t_start: float) -> dict:
+    """metrics.json's run summary, in its key order: the ``full`` model's AU-averaged test ICC / MAE (mean over
+    seeds) and ``per_au`` (:func:`add_table1`), the constant predictors' MAE (``const``,
+    :func:`experiment.constant_predictor`), the full model's mean fit to its training subjects, the data's
+    segment count and keyframe fraction, Table 3's ICC order (``t3``) and every variant's mean / std, the
+    training throughput (``images_per_s``: the last epoch's, averaged over every variant and seed) and the wall
+    time since ``t_start`` (``time.perf_counter()`` when the run began)."""
+    m = E.overall({full: results[full]}, data.aus)[0].loc[full]
+    seen = {k: float(np.mean([r[f"train_{k}"] for r in results[full]["runs"]])) for k in ("icc_avg", "mae_avg")}
+    speed = [h[-1]["images_per_s"] for r in results.values() for h in r["history"]]
+    return dict(icc_avg=float(m["ICC"]), mae_avg=float(m["MAE"]), **per_au, const_mae_avg=const["mae_avg"],
+                const_median_mae_avg=const["median_mae_avg"],
+                train_icc_avg=seen["icc_avg"], train_mae_avg=seen["mae_avg"],
+                n_segments=int(len(data.seg_rows)), keyframe_fraction=data.keyframe_fraction(),
+                t3_order_icc=ordering(t3, list(results)), **E.flat_summary(results, "t3_"),
+                images_per_s=float(np.mean(speed)), wall_time_s=time.perf_counter() - t_start)
+
+
+def add_headline(report: Report, dataset: str) -> None:
+    """The headline metrics (test ICC and MAE, and the constant floor) beside Table 1's "Ours" row of the paper's
+    benchmark for ``dataset`` (DISFA's for a DISFA-like set, else BP4D's)."""
+    report.headline("icc_avg", "mae_avg", "const_median_mae_avg")
+    for metric in ("icc", "mae"):
+        report.add_reference(f"{metric}_avg", "tas", f"table1_{_bench(dataset)}_{metric}", "Ours")
 
 
 def curves_figure(data: TASData, results: Mapping[str, dict], names: Sequence[str] = ("A1", "A2", "A5", "A6"),
