@@ -320,31 +320,41 @@ CHANGED_ENV = "AUKIT_RUN_CHANGED"   # changed_parameters, handed to the kernel (
 def changed_parameters(notebook: str | Path, params: dict) -> dict:
     """The parameters ``params`` sets away from the notebook's defaults, other than the neutral ones
     (:data:`SETUP_NEUTRAL`): ``steps 2`` or ``epochs 1`` on the full preset make a run that is not
-    the paper's, whatever its label's preset says."""
+    the paper's, whatever its label's preset says. A value equal to what the default stands for on the
+    run's preset (a None or 0 "the preset's" default, see :func:`_in_effect`) is no change: ``-p T 16``
+    on TAS's full preset is the paper's T."""
     import ast
     records = declared_parameters(notebook)
+
+    def default_of(name):
+        try:
+            return ast.literal_eval(records[name]["default"])
+        except (ValueError, SyntaxError):
+            return records[name]["default"]
+    preset = "smoke" if params.get("smoke", default_of("smoke") if "smoke" in records else False) else \
+        params.get("preset", default_of("preset") if "preset" in records else None)
+    in_effect = _in_effect(Path(notebook).stem, preset)
     out = {}
     for name, value in params.items():
-        if name in SETUP_NEUTRAL or name not in records:
+        if name in SETUP_NEUTRAL or name not in records or value is None:
             continue
-        try:
-            default = ast.literal_eval(records[name]["default"])
-        except (ValueError, SyntaxError):
-            default = records[name]["default"]
-        if default is None:              # "None: the config's": the value that None stands for is no change
-            default = _in_effect(Path(notebook).stem).get(name)
-        if value != default and value is not None:
+        if value != default_of(name) and not (name in in_effect and value == in_effect[name]):
             out[name] = value
     return out
 
 
-def _in_effect(stem: str) -> dict:
-    """The values a paper notebook's None defaults stand for (its method package's ``NOTEBOOK_NONE``,
-    e.g. RTATL's lambda1 None = RTATLTrainConfig.lambda1 = 0.1); {} for other notebooks."""
+def _in_effect(stem: str, preset: str | None) -> dict:
+    """The values a paper notebook's "the preset's" defaults stand for: its method package's
+    ``notebook_in_effect(preset)`` (TAS's T 0 = 16 on full), or its ``NOTEBOOK_NONE`` (RTATL's lambda1
+    None = RTATLTrainConfig.lambda1 = 0.1); {} for other notebooks."""
     import importlib
     if stem not in PAPERS:
         return {}
-    return dict(getattr(importlib.import_module(f"aukit.methods.{stem}"), "NOTEBOOK_NONE", {}))
+    package = importlib.import_module(f"aukit.methods.{stem}")
+    values = dict(getattr(package, "NOTEBOOK_NONE", {}))
+    if preset and hasattr(package, "notebook_in_effect"):
+        values.update(package.notebook_in_effect(preset))
+    return values
 
 
 def run_changes() -> dict:

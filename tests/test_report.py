@@ -367,3 +367,18 @@ def test_a_run_without_a_side_set_its_paper_read_is_not_the_papers_setup(tmp_pat
     m = json.loads((tmp_path / "r/metrics.json").read_text())
     assert m["lacking_side_sets"] == ["BP4D's unlabelled frames in DF's x_u (§3.3)"]
     assert m["trunk_start"] == "ImageNet file b1.pth"
+
+
+def test_a_value_equal_to_what_the_presets_default_stands_for_is_no_change():
+    """`-p T 16` on TAS's full preset is the paper's T (the notebook's default 0 stands for it there) and
+    labelled the table 'changed: T=16', which drops its difference rows. On quick 16 is a change."""
+    from aukit import nb
+    assert nb.changed_parameters("tas", {"preset": "full", "T": 16, "batch_size": 16, "epochs": 20, "steps": 0}) == {}
+    assert nb.changed_parameters("tas", {"preset": "full", "T": 8}) == {"T": 8}
+    assert nb.changed_parameters("tas", {"T": 16, "steps": 10}) == {"T": 16}          # quick: T 8, 10 steps
+    assert nb.changed_parameters("tas", {"smoke": True, "T": 4, "batch_size": 2}) == {}
+    assert nb.changed_parameters("cpc", {"preset": "full", "seq_len": 15, "context": 10, "pretrain_batch": 20,
+                                         "pretrain_epochs": 300, "image_size": 128, "val_clips": 512}) == {}
+    assert nb.changed_parameters("cpc", {"preset": "full", "image_size": 64, "seq_len": 8}) == \
+        {"image_size": 64, "seq_len": 8}
+    assert nb.changed_parameters("cpc", {"seq_len": 15}) == {"seq_len": 15}            # quick: 8

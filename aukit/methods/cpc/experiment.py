@@ -341,6 +341,16 @@ def notebook_settings(preset: str, smoke: bool, *, epochs: int = 0, pretrain_epo
     return out
 
 
+def notebook_in_effect(preset: str) -> dict:
+    """What the notebook's 0 "the preset's" sizes stand for on ``preset`` (smoke, quick or full): a run given
+    these values runs the preset unchanged (:func:`aukit.nb.changed_parameters`). ``epochs`` and ``steps``
+    are not here: given, they lift the full preset's step floor."""
+    plan, mcfg, pcfg, _, _ = settings_for(preset if preset != "smoke" else "quick", preset == "smoke")
+    return {"seq_len": pcfg.seq_len, "context": pcfg.context, "pretrain_batch": pcfg.batch_size,
+            "pretrain_epochs": plan.pretrain_epochs, "val_clips": plan.val_clips,
+            "image_size": plan.image_size or mcfg.image_size}
+
+
 def pool_for(dataset: str, pool: str | None = "auto") -> str | None:
     """The pre-training pool's dataset for a run on ``dataset``: ``"auto"`` is Aff-Wild2 (CPC §4) on a
     real run when it is found, else SynthAU's stand-in synthau-affwild2 (said on a real run); a name is

@@ -5,5 +5,12 @@
 from .config import ABLATIONS, TASConfig, TASLossConfig, TASModelConfig, TASTrainConfig, ablation_config
 from .model import TASNet, tas_resnet34
 
+
+def notebook_in_effect(preset: str) -> dict:
+    """The values the notebook's "the preset's" defaults stand for (:func:`.presets.notebook_in_effect`)."""
+    from .presets import notebook_in_effect as values
+    return values(preset)
+
+
 __all__ = ["ABLATIONS", "TASConfig", "TASLossConfig", "TASModelConfig", "TASTrainConfig", "TASNet",
-           "ablation_config", "tas_resnet34"]
+           "ablation_config", "notebook_in_effect", "tas_resnet34"]

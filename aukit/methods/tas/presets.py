@@ -56,6 +56,13 @@ def preset_plan(mode: str, T: int = 0, batch_size: int = 0) -> Plan:
     return plan
 
 
+def notebook_in_effect(preset: str) -> dict:
+    """What the notebook's "the preset's" defaults (T 0, batch_size 0, epochs 0, steps -1) stand for on
+    ``preset``: a run given these values runs the preset unchanged (:func:`aukit.nb.changed_parameters`)."""
+    plan = preset_plan(preset)
+    return {"T": plan.T, "batch_size": plan.batch, "epochs": plan.epochs, "steps": plan.steps or 0}
+
+
 def notebook_plan(preset: str, smoke: bool, *, seeds: list, epochs: int, steps: int, variants: list,
                   T: int = 0, batch_size: int = 0, extras: int = -1) -> Plan:
     """The notebook's parameters -> Plan: ``smoke`` replaces the preset; empty ``seeds``, 0 ``epochs``,
@@ -104,4 +111,4 @@ def run_options(plan: Plan, device: str = "") -> RunOptions:
                       eval_stride=plan.stride, train_eval=True)
 
 
-__all__ = ["Plan", "notebook_config", "notebook_plan", "preset_plan", "run_options"]
+__all__ = ["Plan", "notebook_config", "notebook_in_effect", "notebook_plan", "preset_plan", "run_options"]
