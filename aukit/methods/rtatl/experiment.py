@@ -134,19 +134,37 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
     return ExperimentConfig(preset=preset, **{**base[preset], **overrides})
 
 
-def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLNet, RTATLStep]:
-    """The training model and step of one Table 1 row."""
+def variant_configs(ecfg: ExperimentConfig, variant: str, image_size: int) -> tuple[RTATLModelConfig, RTATLTrainConfig]:
+    """The model and train configs of one Table 1 row on faces of ``image_size`` (the store's)."""
     if variant not in VARIANTS:
         raise KeyError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
     m_over, t_over = VARIANTS[variant]
     patch = patch_side(ecfg.input_size)                      # RTATL §4.2: the patch scaled with the input
     mc = RTATLModelConfig(aus=ecfg.aus, input_size=ecfg.input_size, patch=patch, weights=ecfg.weights, **m_over)
-    size = data.store.size
     fields = {name: getattr(ecfg, name) for name in TRAIN_FIELDS}
-    tc = RTATLTrainConfig(aus=ecfg.aus, image_size=size, crop_size=crop_side(size),
+    tc = RTATLTrainConfig(aus=ecfg.aus, image_size=image_size, crop_size=crop_side(image_size),
                           **{**ecfg.extra, **fields, **t_over})
+    return mc, tc
+
+
+def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLNet, RTATLStep]:
+    """The training model and step of one Table 1 row."""
+    mc, tc = variant_configs(ecfg, variant, data.store.size)
     adj = cooccurrence_graph(data.labels[data.train_rows], mc.gcn_threshold) if mc.relation == "gcn" else None
-    return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, patch)
+    return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, mc.patch)
+
+
+def resolved_config(ecfg: ExperimentConfig, image_size: int) -> dict:
+    """run.yaml's ``config``: the experiment's knobs, the method dataclasses of the full RTATL row in
+    full, and per row trained (Table 1's and Fig. 4's) the model and train fields it changes."""
+    mc, tc = variant_configs(ecfg, "RTATL", image_size)
+    base = {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)}
+    sweep = ecfg.sweep_methods if ecfg.sweep_subjects else ()
+    changed = {}
+    for variant in dict.fromkeys((*ecfg.variants, *sweep)):
+        cfgs = dict(zip(base, map(dataclasses.asdict, variant_configs(ecfg, variant, image_size))))
+        changed[variant] = {part: {k: v for k, v in cfgs[part].items() if v != base[part][k]} for part in base}
+    return {"experiment": dataclasses.asdict(ecfg), **base, "variants": changed}
 
 
 def uses_unlabelled(tc: RTATLTrainConfig) -> bool:
@@ -259,7 +277,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     labels = data.labels[data.test_rows]
     out_dir = Path(ecfg.out_dir)
     report = Report("rtatl", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
-                    device=str(device), config=dataclasses.asdict(ecfg), folder=out_dir,
+                    device=str(device), config=resolved_config(ecfg, data.store.size), folder=out_dir,
                     weights=ecfg.weights)
     results: dict[str, list[dict]] = {}
     nets: dict[str, RTATLNet] = {}
