@@ -25,7 +25,7 @@ class RTATLModelConfig:
     roi: bool = True                 # RTATL §3.1: per-AU RoI modules; False = plain ResNet-18 (the Jigsaw row, §4.3)
     fuse_stride: int = 8             # choice: top-down fusion stops at layer2 (stride 8: 24x24 for 192), paper silent
     roi_channels: int = 128          # RTATL §3.2: "the feature dimension of each RoI is 128"
-    roi_box: int = 48                # RTATL §4.2: 48x48 region around each AU centre (input pixels at 192)
+    roi_box: int = 48                # choice: paper silent on the backbone RoI box; RoII's 48 (§4.2), input px at 192
     relation: str = "transformer"    # RTATL §3.2 (Table 1: "gcn" = Backbone^G, "none" = no relation module)
     d_model: int = 128               # RTATL §4.2: d = 128
     n_heads: int = 8                 # RTATL §4.2: 8 heads
