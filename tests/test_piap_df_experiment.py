@@ -348,3 +348,32 @@ def test_auto_x_u_of_a_real_bp4d_run_reads_the_copys_uncoded_frames(tmp_path, mo
     _jpg(root / "2D/F001/T1/900.jpg", np.full((32, 32, 3), 90, np.uint8))
     assert X.unlabelled_sets_for("bp4d") == ("bp4d_unlabelled",)
     assert X.unlabelled_sets_for("synthau-bp4d", "") == ()
+
+
+def test_epochs_0_takes_the_presets_schedule_and_another_value_overrides_every_stage():
+    """The full preset trained every stage for the notebook's 3 epochs (DF 1): the config dataclasses'
+    schedules (20 per stage, DF 10) were never used. 0 is now the preset's; any other value sets all."""
+    from aukit.methods.piap_df.config import DFConfig, GeneratorConfig, PersonConfig, StageConfig
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+
+    def schedule(s):
+        return s.stage.epochs, s.generator.epochs, s.person.epochs, s.df.epochs, s.stage.lr, s.generator.lr
+
+    full = X.settings_for("full", "synthau-bp4d", 1, 0, False, **kw)
+    assert schedule(full) == (StageConfig.epochs, GeneratorConfig.epochs, PersonConfig.epochs, DFConfig.epochs,
+                              StageConfig.lr, GeneratorConfig.lr) == (20, 20, 20, 10, 1e-3, 1e-3)
+    quick = X.settings_for("quick", "synthau-bp4d", 1, 0, False, **kw)
+    assert schedule(quick) == (3, 3, 3, 1, 3e-3, 3e-3) == schedule(X.settings_for("quick", "synthau-bp4d", 1, 3,
+                                                                                   False, **kw))
+    assert schedule(X.settings_for("full", "synthau-bp4d", 1, 6, False, **kw)) == (6, 6, 6, 3, 1e-3, 1e-3)
+    assert schedule(X.settings_for("quick", "synthau-bp4d", 1, 5, False, **kw))[:4] == (5, 5, 5, 2)
+    assert schedule(X.settings_for("full", "synthau-bp4d", 1, 0, True, **kw))[:4] == (1, 1, 1, 1)   # smoke: 1
+    with pytest.raises(ValueError, match="epochs must be 0"):
+        X.settings_for("full", "synthau-bp4d", 1, -1, False, **kw)
+
+
+def test_the_notebooks_epochs_default_is_the_presets_and_counts_as_unchanged():
+    from aukit import nb
+    assert nb.declared_parameters("piap_df")["epochs"]["default"] == "0"
+    assert nb.changed_parameters("piap_df", {"epochs": 0}) == {}
+    assert nb.changed_parameters("piap_df", {"epochs": 4}) == {"epochs": 4}
