@@ -73,6 +73,8 @@ class RTATLTrainConfig:
     #                                  forward (literal); "intact": a no-grad pass on the uncut face (its AU visible)
     flow_step: int = 3               # RTATL §3.4: flow between frame t and t+3
     exemplar_tau: float = 0.1        # choice: InfoNCE temperature for the exemplar baseline
+    exemplar_contrast: float = 0.2   # choice: exemplar's second view scaled by U(1 - c, 1 + c) per image
+    exemplar_brightness: float = 0.1  # choice: exemplar's second view shifted by U(-b, b) per image
     jigsaw_perms: int = 24           # choice: number of fixed tile permutations for the jigsaw baseline
     image_size: int = 200            # RTATL §4.2: 200x200 aligned faces
     crop_size: int = 192             # §4.2: random/centre crop, inputs 192x192; the crop size is not given (ours: 192)
@@ -85,6 +87,9 @@ class RTATLTrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.lambda1 <= 1.0:
             raise ValueError(f"lambda1 must lie in [0, 1] (Eq. 7 weighs L_adv^g vs L_rec), got {self.lambda1}")
+        if not 0.0 <= self.exemplar_contrast < 1.0 or self.exemplar_brightness < 0.0:
+            raise ValueError(f"exemplar_contrast must lie in [0, 1) and exemplar_brightness be >= 0, got "
+                             f"{self.exemplar_contrast}, {self.exemplar_brightness}")
         if not 0.0 <= self.mask_prob <= 1.0:
             raise ValueError(f"mask_prob must lie in [0, 1], got {self.mask_prob}")
         if self.pseudo_source not in ("masked", "intact"):
