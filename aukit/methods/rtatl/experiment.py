@@ -24,6 +24,7 @@ from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig, crop_side, patch_side
 from .data import PairedLoader, RTATLData, load_data, unlabelled_for
+from .efficiency import efficiency
 from .heads import RTATLNet
 from .relation import cooccurrence_graph
 from .step import RTATLStep, predict
@@ -261,6 +262,35 @@ def order_text(values: dict[str, float], paper_order, what: str = "F1", decimals
     return f"{what} (low -> high): {line}; {verdict}"
 
 
+def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device) -> dict:
+    """Fig. 4's runs: each of ``ecfg.sweep_methods`` trained on ``ecfg.sweep_subjects`` labelled training
+    subjects (the counts below those present, then all present), the unlabelled pool fixed, per sweep seed.
+
+    Returns {"counts": [...], "means": {method: [F1 % per count]}, "stds": {method: [...]},
+    "metrics": {"sweep_<method>_<n>": mean F1 (0-1) over ``ecfg.sweep_seeds``}}.
+    """
+    present = len(set(data.store.index["subject"].iloc[data.train_rows]))
+    counts = [k for k in ecfg.sweep_subjects if k < present] + [present]
+    means = {m: [] for m in ecfg.sweep_methods}
+    stds = {m: [] for m in ecfg.sweep_methods}
+    flat = {}
+    for k in counts:
+        for m in ecfg.sweep_methods:
+            vals = []
+            for seed in ecfg.sweep_seeds:
+                sub = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled,
+                                max_train=ecfg.max_train, max_test=ecfg.max_test,
+                                max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
+                                flow_size=ecfg.flow_size, labelled_subjects=None if k == present else k, seed=seed)
+                net, _ = train_variant(ecfg, m, sub, seed, device)
+                res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
+                vals.append(res["avg"])
+            means[m].append(100 * float(np.mean(vals)))
+            stds[m].append(100 * float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
+            flat[f"sweep_{m.lower()}_{k}"] = float(np.mean(vals))
+    return {"counts": counts, "means": means, "stds": stds, "metrics": flat}
+
+
 def run(ecfg: ExperimentConfig) -> dict:
     """Table 1 (+ Table 2/3 row, Fig. 4-7, efficiency) on ``ecfg.dataset``; writes ``ecfg.out_dir``."""
     from pathlib import Path
@@ -314,11 +344,12 @@ def run(ecfg: ExperimentConfig) -> dict:
     m["measured_order_auc"] = [" = ".join(g) for g in order_groups(aucs)]
     m["order_f1"], m["order_auc"] = order_text(f1s, order, "F1"), order_text(aucs, order, "AUC")
     main = "RTATL" if "RTATL" in nets else list(nets)[-1]
-    m.update(figures.efficiency(nets[main], data, device))
+    m.update(efficiency(nets[main], data, device))
     if ecfg.sweep_subjects and ecfg.sweep_methods:
-        fig, sweep = figures.label_sweep(ecfg, data, device, train_variant, predict_rows, f1_scores)
-        report.add_figure("fig4_labelled_subjects", fig)
-        m.update(sweep)
+        sweep = label_sweep(ecfg, data, device)
+        report.add_figure("fig4_labelled_subjects", figures.label_sweep_figure(
+            sweep["counts"], sweep["means"], sweep["stds"], ecfg.dataset, ecfg.fold))
+        m.update(sweep["metrics"])
     for name, fig in figures.qualitative(nets[main], data, device).items():
         report.add_figure(name, fig)
     if ecfg.model_dir:
