@@ -377,3 +377,46 @@ def test_the_notebooks_epochs_default_is_the_presets_and_counts_as_unchanged():
     assert nb.declared_parameters("piap_df")["epochs"]["default"] == "0"
     assert nb.changed_parameters("piap_df", {"epochs": 0}) == {}
     assert nb.changed_parameters("piap_df", {"epochs": 4}) == {"epochs": 4}
+
+
+def test_flat_metrics_are_the_notebooks_last_cell():
+    """The notebook's last cell flattened the results inline (18 lines); flat_metrics gives the same keys
+    and values, checked against that cell's code kept here."""
+    import pandas as pd
+    rng = np.random.default_rng(0)
+
+    def seed_result(i):
+        f1 = {v: {"AU01": rng.random(), "AU02": rng.random(), "avg": rng.random(), "auc_avg": rng.random()}
+              for v in ("Baseline", "DF", "PIAP-DF")}
+        return {"f1": f1, "constant": {"avg": 0.3 + 0.1 * i}, "x_u": {"a frames": 5, "synthau-disfa": 7},
+                "export_params": 1234, "export_images_per_s": 56.5}
+
+    results = [seed_result(i) for i in range(2)]
+    mean = pd.DataFrame({"Avg": [0.5, 0.6, 0.7]}, index=["Baseline", "DF", "PIAP-DF"])
+    std = pd.DataFrame({"Avg": [0.01, 0.02, 0.03]}, index=["Baseline", "DF", "PIAP-DF"])
+    acc = {"landmark task": 0.1, "face recognition (Encoder P)": 0.8, "chance": 0.05}
+    noise_levels = [0.0, 0.2]
+    noise = {"Baseline": ([0.5, 0.4], [0.0, 0.0]), "DF": ([0.55, 0.45], [0.0, 0.0])}
+    unlabelled_sets = ("synthau-disfa",)
+
+    # the notebook's former last cell, verbatim
+    const = np.mean([r["constant"]["avg"] for r in results])
+    flat = {f"f1_{v.replace('-', '_').lower()}": float(mean.loc[v, "Avg"]) for v in mean.index}
+    flat.update({f"f1_std_{v.replace('-', '_').lower()}": float(std.loc[v, "Avg"]) for v in mean.index})
+    flat.update({f"auc_{v.replace('-', '_').lower()}": float(np.mean([r["f1"][v]["auc_avg"] for r in results]))
+                 for v in mean.index})
+    flat["f1_constant"] = float(const)
+    flat["x_u_frames"] = int(sum(results[0]["x_u"].values()))
+    flat["x_u_extra_frames"] = int(sum(results[0]["x_u"].get(n, 0) for n in unlabelled_sets))
+    flat["export_params"] = int(results[0]["export_params"])
+    flat["export_images_per_s"] = float(results[0]["export_images_per_s"])
+    flat.update({"toy_acc_" + k.split(" ")[0].lower(): float(v) for k, v in acc.items()})
+    if noise:
+        for v, (m, _) in noise.items():
+            flat.update({f"noise_{v.lower()}_{lv:g}": float(x) for lv, x in zip(noise_levels, m)})
+
+    got = X.flat_metrics(results, mean, std, unlabelled_sets, acc, noise, noise_levels)
+    assert list(got) == list(flat) and got == flat
+    assert got["x_u_extra_frames"] == 7 and got["noise_df_0.2"] == 0.45 and got["f1_piap_df"] == 0.7
+    bare = X.flat_metrics(results, mean, std)                    # no extra x_u set, toy case or noise study
+    assert bare == {**{k: v for k, v in flat.items() if not k.startswith(("toy_", "noise_"))}, "x_u_extra_frames": 0}

@@ -330,6 +330,34 @@ def f1_frames(per_seed: list[dict], aus) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame.from_dict(std, orient="index", columns=cols + ["Avg"]))
 
 
+def metric_slug(variant: str) -> str:
+    """A Table 3 row's part of its metrics.json keys: ``PIAP-DF`` -> ``piap_df``."""
+    return variant.replace("-", "_").lower()
+
+
+def flat_metrics(results: list[dict], mean: pd.DataFrame, std: pd.DataFrame, unlabelled_sets=(),
+                 acc: dict | None = None, noise: dict | None = None, noise_levels=()) -> dict:
+    """metrics.json's values: per variant ``f1_<v>`` / ``f1_std_<v>`` (over seeds, from :func:`f1_frames`) and
+    ``auc_<v>`` (mean over ``results``, :func:`run_seed`'s per seed), ``f1_constant``, DF's x_u frames (all,
+    and those of ``unlabelled_sets``) and the export's size and speed (first seed), the toy case's
+    ``toy_acc_<feature>`` (``acc``, :func:`toy_case`) and the noise study's ``noise_<v>_<level>``
+    (``noise``, :func:`noise_study` over ``noise_levels``)."""
+    flat = {f"f1_{metric_slug(v)}": float(mean.loc[v, "Avg"]) for v in mean.index}
+    flat.update({f"f1_std_{metric_slug(v)}": float(std.loc[v, "Avg"]) for v in mean.index})
+    flat.update({f"auc_{metric_slug(v)}": float(np.mean([r["f1"][v]["auc_avg"] for r in results]))
+                 for v in mean.index})
+    first = results[0]
+    flat["f1_constant"] = float(np.mean([r["constant"]["avg"] for r in results]))
+    flat["x_u_frames"] = int(sum(first["x_u"].values()))
+    flat["x_u_extra_frames"] = int(sum(first["x_u"].get(n, 0) for n in unlabelled_sets))
+    flat["export_params"] = int(first["export_params"])
+    flat["export_images_per_s"] = float(first["export_images_per_s"])
+    flat.update({"toy_acc_" + k.split(" ")[0].lower(): float(v) for k, v in (acc or {}).items()})
+    for v, (means, _) in (noise or {}).items():
+        flat.update({f"noise_{v.lower()}_{lv:g}": float(x) for lv, x in zip(noise_levels, means)})
+    return flat
+
+
 def pi_map_figure(res: dict, net: NetConfig, device, au_pick=(2, 6)):
     """Fig. 1(b): predefined (binary) vs Generator 1 (heat) PI maps of one test face for AU2, AU6."""
     from aukit.viz import pi_maps as pi_fig
@@ -365,4 +393,4 @@ def fold_subject_count(dataset: str, fold: int) -> tuple[int, int]:
 
 
 __all__ = ["VARIANTS", "Settings", "settings_for", "run_seed", "toy_case", "noise_study", "f1_frames",
-           "pi_map_figure", "toy_figure", "metrics"]
+           "flat_metrics", "pi_map_figure", "toy_figure", "metrics"]
