@@ -304,3 +304,45 @@ def test_declared_data_keys_are_the_ones_each_builder_reads():
     for method, builder in cases._BUILDERS.items():
         read = set(re.findall(r'data\.get\("(\w+)"', inspect.getsource(builder)))
         assert read == cases._DATA_KEYS[method], method
+
+
+def test_flow_step_is_the_callers_and_the_prepare_bench_passes_rtatls(monkeypatch, tmp_path):
+    """The shared data layer imported RTATL's config for its default step (aukit.data.optflow.default_step):
+    the step is now the caller's, and ``time_prepare`` passes RTATLTrainConfig().flow_step itself."""
+    import dataclasses
+    import inspect
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import aukit.data
+    from aukit.bench import prep
+    from aukit.data import optflow
+    from aukit.methods.rtatl import config as C
+
+    assert not hasattr(optflow, "default_step") and "aukit.methods" not in inspect.getsource(optflow)
+    index = {"subject": ["a"] * 4, "sequence": ["s"] * 4, "frame": [0, 1, 2, 3], "row": [0, 1, 2, 3]}
+    store = SimpleNamespace(index=index, derived=lambda name: tmp_path / name)
+    with pytest.raises(TypeError):
+        optflow.pairs(store)                                              # no paper's default any more
+    with pytest.raises(TypeError):
+        optflow.flow(store, size=8)
+    assert optflow.pairs(store, 2).tolist() == [2, 3, -1, -1]
+
+    @dataclasses.dataclass
+    class OddTrain(C.RTATLTrainConfig):
+        flow_step: int = 2
+
+    monkeypatch.setattr(C, "RTATLTrainConfig", OddTrain)
+    calls = []
+
+    def fake_flow(store, **kw):
+        calls.append(kw)
+        return np.full((3, 2, 4, 4), np.nan, np.float16)
+
+    meta = {"frames": 3, "aligned": 3, "frames_per_s": 1.0}
+    monkeypatch.setattr(aukit.data, "prepare", lambda *a, **k: SimpleNamespace(meta=meta), raising=False)
+    monkeypatch.setattr(aukit.data, "flow", fake_flow, raising=False)
+    assert prep.time_prepare(max_frames=3, flow_size=4, workers=1)["flow_step"] == calls[-1]["step"] == 2
+    prep.time_prepare(max_frames=3, flow_size=4, flow_step=5, workers=1)
+    assert calls[-1]["step"] == 5

@@ -348,3 +348,75 @@ def test_auto_x_u_of_a_real_bp4d_run_reads_the_copys_uncoded_frames(tmp_path, mo
     _jpg(root / "2D/F001/T1/900.jpg", np.full((32, 32, 3), 90, np.uint8))
     assert X.unlabelled_sets_for("bp4d") == ("bp4d_unlabelled",)
     assert X.unlabelled_sets_for("synthau-bp4d", "") == ()
+
+
+def test_epochs_0_takes_the_presets_schedule_and_another_value_overrides_every_stage():
+    """The full preset trained every stage for the notebook's 3 epochs (DF 1): the config dataclasses'
+    schedules (20 per stage, DF 10) were never used. 0 is now the preset's; any other value sets all."""
+    from aukit.methods.piap_df.config import DFConfig, GeneratorConfig, PersonConfig, StageConfig
+    kw = dict(alpha=0.5, beta=0.25, gamma=0.25, ap_beta=0.5, disable_prob=0.05, fb_negative=-0.1)
+
+    def schedule(s):
+        return s.stage.epochs, s.generator.epochs, s.person.epochs, s.df.epochs, s.stage.lr, s.generator.lr
+
+    full = X.settings_for("full", "synthau-bp4d", 1, 0, False, **kw)
+    assert schedule(full) == (StageConfig.epochs, GeneratorConfig.epochs, PersonConfig.epochs, DFConfig.epochs,
+                              StageConfig.lr, GeneratorConfig.lr) == (20, 20, 20, 10, 1e-3, 1e-3)
+    quick = X.settings_for("quick", "synthau-bp4d", 1, 0, False, **kw)
+    assert schedule(quick) == (3, 3, 3, 1, 3e-3, 3e-3) == schedule(X.settings_for("quick", "synthau-bp4d", 1, 3,
+                                                                                   False, **kw))
+    assert schedule(X.settings_for("full", "synthau-bp4d", 1, 6, False, **kw)) == (6, 6, 6, 3, 1e-3, 1e-3)
+    assert schedule(X.settings_for("quick", "synthau-bp4d", 1, 5, False, **kw))[:4] == (5, 5, 5, 2)
+    assert schedule(X.settings_for("full", "synthau-bp4d", 1, 0, True, **kw))[:4] == (1, 1, 1, 1)   # smoke: 1
+    with pytest.raises(ValueError, match="epochs must be 0"):
+        X.settings_for("full", "synthau-bp4d", 1, -1, False, **kw)
+
+
+def test_the_notebooks_epochs_default_is_the_presets_and_counts_as_unchanged():
+    from aukit import nb
+    assert nb.declared_parameters("piap_df")["epochs"]["default"] == "0"
+    assert nb.changed_parameters("piap_df", {"epochs": 0}) == {}
+    assert nb.changed_parameters("piap_df", {"epochs": 4}) == {"epochs": 4}
+
+
+def test_flat_metrics_are_the_notebooks_last_cell():
+    """The notebook's last cell flattened the results inline (18 lines); flat_metrics gives the same keys
+    and values, checked against that cell's code kept here."""
+    import pandas as pd
+    rng = np.random.default_rng(0)
+
+    def seed_result(i):
+        f1 = {v: {"AU01": rng.random(), "AU02": rng.random(), "avg": rng.random(), "auc_avg": rng.random()}
+              for v in ("Baseline", "DF", "PIAP-DF")}
+        return {"f1": f1, "constant": {"avg": 0.3 + 0.1 * i}, "x_u": {"a frames": 5, "synthau-disfa": 7},
+                "export_params": 1234, "export_images_per_s": 56.5}
+
+    results = [seed_result(i) for i in range(2)]
+    mean = pd.DataFrame({"Avg": [0.5, 0.6, 0.7]}, index=["Baseline", "DF", "PIAP-DF"])
+    std = pd.DataFrame({"Avg": [0.01, 0.02, 0.03]}, index=["Baseline", "DF", "PIAP-DF"])
+    acc = {"landmark task": 0.1, "face recognition (Encoder P)": 0.8, "chance": 0.05}
+    noise_levels = [0.0, 0.2]
+    noise = {"Baseline": ([0.5, 0.4], [0.0, 0.0]), "DF": ([0.55, 0.45], [0.0, 0.0])}
+    unlabelled_sets = ("synthau-disfa",)
+
+    # the notebook's former last cell, verbatim
+    const = np.mean([r["constant"]["avg"] for r in results])
+    flat = {f"f1_{v.replace('-', '_').lower()}": float(mean.loc[v, "Avg"]) for v in mean.index}
+    flat.update({f"f1_std_{v.replace('-', '_').lower()}": float(std.loc[v, "Avg"]) for v in mean.index})
+    flat.update({f"auc_{v.replace('-', '_').lower()}": float(np.mean([r["f1"][v]["auc_avg"] for r in results]))
+                 for v in mean.index})
+    flat["f1_constant"] = float(const)
+    flat["x_u_frames"] = int(sum(results[0]["x_u"].values()))
+    flat["x_u_extra_frames"] = int(sum(results[0]["x_u"].get(n, 0) for n in unlabelled_sets))
+    flat["export_params"] = int(results[0]["export_params"])
+    flat["export_images_per_s"] = float(results[0]["export_images_per_s"])
+    flat.update({"toy_acc_" + k.split(" ")[0].lower(): float(v) for k, v in acc.items()})
+    if noise:
+        for v, (m, _) in noise.items():
+            flat.update({f"noise_{v.lower()}_{lv:g}": float(x) for lv, x in zip(noise_levels, m)})
+
+    got = X.flat_metrics(results, mean, std, unlabelled_sets, acc, noise, noise_levels)
+    assert list(got) == list(flat) and got == flat
+    assert got["x_u_extra_frames"] == 7 and got["noise_df_0.2"] == 0.45 and got["f1_piap_df"] == 0.7
+    bare = X.flat_metrics(results, mean, std)                    # no extra x_u set, toy case or noise study
+    assert bare == {**{k: v for k, v in flat.items() if not k.startswith(("toy_", "noise_"))}, "x_u_extra_frames": 0}

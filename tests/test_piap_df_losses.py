@@ -179,8 +179,18 @@ def test_piap_loss_needs_targets_for_active_terms():
 # ---- Eq. 10 --------------------------------------------------------------------------------
 
 def test_discrete_feedback():
-    assert discrete_feedback(3.2, 1.0).item() == 1.0
-    assert discrete_feedback(-1e-9, 1.0).item() == pytest.approx(-0.1)
-    assert discrete_feedback(0.0, 1.0).item() == pytest.approx(-0.1)  # h(z) = -0.1 for z <= 0
-    assert discrete_feedback(5.0, 0.0).item() == 0.0
-    assert discrete_feedback(-5.0, 0.0).item() == 0.0
+    from aukit.methods.piap_df.config import DFConfig
+    h = (DFConfig().fb_positive, DFConfig().fb_negative)               # Eq. 10's 1 and -0.1
+    assert discrete_feedback(3.2, 1.0, *h).item() == 1.0
+    assert discrete_feedback(-1e-9, 1.0, *h).item() == pytest.approx(-0.1)
+    assert discrete_feedback(0.0, 1.0, *h).item() == pytest.approx(-0.1)  # h(z) = -0.1 for z <= 0
+    assert discrete_feedback(5.0, 0.0, *h).item() == 0.0
+    assert discrete_feedback(-5.0, 0.0, *h).item() == 0.0
+    assert discrete_feedback(-2.0, 1.0, 2.0, -0.5).item() == -0.5
+
+
+def test_discrete_feedback_takes_h_from_the_caller_only():
+    """Eq. 10's 1 / -0.1 were defaults here as well as DFConfig.fb_positive / fb_negative: a caller that
+    forgot the config's got the paper's numbers silently. Now the values must be passed."""
+    with pytest.raises(TypeError):
+        discrete_feedback(3.2, 1.0)

@@ -274,3 +274,29 @@ def test_running_stats_kept_normalises_with_the_batch_and_restores_momentum():
     assert torch.allclose(y.mean(0), torch.zeros(3), atol=1e-5)          # batch statistics, as in training
     assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
     assert int(bn.num_batches_tracked) == before[2] and bn.momentum is None
+
+
+def test_exemplar_jitter_comes_from_the_train_config(monkeypatch):
+    """The exemplar view's contrast / brightness jitter (0.8 + 0.4u, 0.2u - 0.1) was typed into the step;
+    it is RTATLTrainConfig.exemplar_contrast / exemplar_brightness: 0 leaves the view as cropped."""
+    from aukit.methods.rtatl import step as step_mod
+    seen = []
+    pooled = step_mod._pooled
+    monkeypatch.setattr(step_mod, "_pooled", lambda net, x: seen.append(x.detach().clone()) or pooled(net, x))
+    views = {}
+    for jitter in ((0.0, 0.0), (0.2, 0.1), (0.5, 0.3)):
+        seen.clear()
+        net, tc = _net(roii=False, ofe=False, exemplar=True, exemplar_contrast=jitter[0],
+                       exemplar_brightness=jitter[1])
+        torch.manual_seed(0)
+        RTATLStep(tc, INP, PATCH, seed=0)(net, _batch())
+        views[jitter] = seen[-1]                                          # the second (jittered) view
+    plain = views[(0.0, 0.0)]
+    for (c, br), x2 in views.items():                                     # x2 = plain * scale + shift, per image
+        for p, y in zip(plain, x2):
+            a = torch.stack([p.flatten(), torch.ones(p.numel())], 1).double()
+            scale, shift = torch.linalg.lstsq(a, y.flatten().double()[:, None]).solution.flatten().tolist()
+            assert 1 - c - 1e-5 <= scale <= 1 + c + 1e-5 and -br - 1e-5 <= shift <= br + 1e-5, (c, br, scale, shift)
+    assert not torch.equal(views[(0.2, 0.1)], plain)
+    with pytest.raises(ValueError, match="exemplar_contrast"):
+        RTATLTrainConfig(exemplar_contrast=1.0)

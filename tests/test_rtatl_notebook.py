@@ -178,3 +178,10 @@ def test_a_run_whose_last_row_is_backbone_t_writes_its_headline(synthau_tiny, tm
     written = load_metrics(tmp_path / "rtatl")
     assert written["headline"] == ["f1_avg_backbone_t", "auc_avg_backbone_t", "f1_constant"]
     assert written["f1_avg_backbone_t"] == m["f1_avg_backbone_t"]
+    # run.yaml records the method dataclasses the row trained with, not only the experiment's knobs
+    import yaml
+    conf = yaml.safe_load((tmp_path / "rtatl" / "run.yaml").read_text())["config"]
+    assert {"mask_prob", "pseudo_threshold", "lambda1", "flow_step"} <= set(conf["train"])
+    assert {"roi_channels", "d_model", "roi_box"} <= set(conf["model"]) and conf["model"]["input_size"] == 64
+    assert conf["experiment"]["variants"] == ["Backbone^T"]
+    assert conf["variants"] == {"Backbone^T": {"model": {}, "train": {"roii": False, "ofe": False}}}

@@ -13,7 +13,7 @@ from aukit.methods.scc.data import SCCData, dataset_aus
 def test_presets_and_paper_defaults():
     full = X.preset_config("full")
     assert (full.depth, full.input_size, full.batch_size, full.lr, full.epochs) == (50, 256, 32, 5e-4, 15)
-    assert full.k_default == 7 and X.preset_config("full", dataset="synthau-bp4d").k_default == 5
+    assert full.k == 7 and X.preset_config("full", dataset="synthau-bp4d").k == 5   # None: K_BY_DATASET, filled
     assert set(full.tables) == {"table1", "table2", "table3", "fig6"}
     quick = X.preset_config("quick")
     assert quick.depth == 18 and quick.seeds == (0,) and quick.lr == 5e-4
@@ -25,9 +25,9 @@ def test_notebook_config_keeps_preset_values_for_empty_parameters():
     common = dict(dataset="synthau-disfa", fold=2, fera=True, preset="quick", seeds=[], epochs=0, tables=[],
                   out_dir="x", device="", lr=5e-4, batch_size=32, k=0, sigma=2.0)
     c = X.notebook_config(smoke=False, **common)
-    assert c.preset == "quick" and c.seeds == (0,) and c.fold == 2 and c.k is None and c.k_default == 7
+    assert c.preset == "quick" and c.seeds == (0,) and c.fold == 2 and c.k == 7
     c = X.notebook_config(smoke=False, **{**common, "seeds": [0, 1, 2], "tables": ["table2"], "k": 5, "epochs": 3})
-    assert c.seeds == (0, 1, 2) and c.tables == ("table2",) and c.k_default == 5 and c.epochs == 3
+    assert c.seeds == (0, 1, 2) and c.tables == ("table2",) and c.k == 5 and c.epochs == 3
     s = X.notebook_config(smoke=True, **{**common, "seeds": [0, 1, 2]})
     assert s.preset == "smoke" and s.seeds == (0,) and s.batch_size == 8
     assert c.steps_per_epoch == 30                                           # -1: the preset's cap
@@ -96,3 +96,19 @@ def test_a_constant_prediction_is_named_under_table_1(monkeypatch):
     r.over_seeds({})
     assert r.seed_flags({}, "icc") == {"AU01": "constant_prediction in 1 of 2 seeds"}
     assert r.seed_flags({}, "mae") == {}
+
+
+def test_resolved_config_holds_the_method_dataclasses_of_every_setting():
+    """run.yaml's config: the SCC dataclasses (edge, edge_bn, include_self, eq1_normalised, lr_gamma ...)
+    as trained, beside the experiment's knobs; each setting named by the model fields it changes."""
+    from aukit.methods.scc.config import SCCModelConfig, SCCTrainConfig
+    ecfg = X.preset_config("full", dataset="synthau-bp4d", k_values=(3,))
+    conf = X.resolved_config(ecfg)
+    assert conf["experiment"] == dataclasses.asdict(ecfg) and conf["experiment"]["k"] == 5
+    assert set(conf["model"]) == {f.name for f in dataclasses.fields(SCCModelConfig)} and conf["model"]["k"] == 5
+    assert set(conf["train"]) == {f.name for f in dataclasses.fields(SCCTrainConfig)}
+    assert conf["settings"] == {"table1 ResNet-Deconv": {"use_scc": False}, "table1 SCC-Heatmap (Ours)": {},
+                                "table2 a": {}, "table2 b": {"use_scc": False}, "table2 c": {"deconv_layers": 2},
+                                "table2 d": {"deconv_layers": 2, "use_scc": False}, "table3 e": {},
+                                "table3 f": {"edge": "pair"}, "table3 g": {"edge": "diff"}, "fig6 k=3": {"k": 3}}
+    assert list(X.resolved_config(X.preset_config("quick"))["settings"]) == [f"table1 {n}" for n in X.TABLE1]

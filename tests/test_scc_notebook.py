@@ -53,3 +53,12 @@ def test_scc_ablation_tables_and_k_sweep_smoke(synthau_tiny, tmp_path):
     out = tmp_path / "scc"
     for f in ("tables/table2.md", "tables/table3.md", "figures/fig6_k_sweep.png"):
         assert (out / f).is_file(), f
+    # run.yaml records the method dataclasses each setting trained with, not only the experiment's knobs
+    import yaml
+    conf = yaml.safe_load((out / "run.yaml").read_text())["config"]
+    assert conf["experiment"]["k"] == 7 == m["k"]                        # None was filled: DISFA's k
+    assert {"edge", "edge_bn", "include_self", "k"} <= set(conf["model"]) and conf["model"]["k"] == 7
+    assert {"eq1_normalised", "lr_gamma", "sigma"} <= set(conf["train"])
+    assert conf["settings"]["table1 ResNet-Deconv"] == {"use_scc": False}
+    assert conf["settings"]["table3 f"] == {"edge": "pair"} and conf["settings"]["fig6 k=3"] == {"k": 3}
+    assert conf["settings"]["table2 a"] == conf["settings"]["table1 SCC-Heatmap (Ours)"] == {}

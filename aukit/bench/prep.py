@@ -14,12 +14,13 @@ def time_prepare(dataset: str = "synthau-bp4d", policy: str = "tas", *, max_fram
                  flow_size: int = 64, flow_step: int | None = None, workers: int | None = None,
                  with_flow: bool = True) -> dict:
     """Frames/s of `prepare` (decode, detect, landmarks, align, write the store) and, with
-    ``with_flow``, TV-L1 pairs/s. ``flow_step`` None: RTATL's (``aukit.data.optflow.default_step``)."""
+    ``with_flow``, TV-L1 pairs/s. ``flow_step`` None: RTATL's (``RTATLTrainConfig.flow_step``)."""
     from aukit.data import flow, prepare
-    from aukit.data.optflow import default_step, has_flow
+    from aukit.data.optflow import has_flow
+    from aukit.methods.rtatl.config import RTATLTrainConfig
     from aukit.workers import usable_cores
 
-    flow_step = default_step() if flow_step is None else flow_step
+    flow_step = RTATLTrainConfig().flow_step if flow_step is None else flow_step
     with tempfile.TemporaryDirectory(prefix="aukit-bench-") as tmp:
         t0 = time.perf_counter()
         store = prepare(dataset, policy, out=tmp, workers=workers, max_frames=max_frames, progress=False)

@@ -1,5 +1,5 @@
-"""RTATL optical-flow targets: TV-L1 flow from frame t to t+step of a sequence (RTATL Sec. 3.4;
-the paper's step is ``RTATLTrainConfig.flow_step``, the default here).
+"""RTATL optical-flow targets: TV-L1 flow from frame t to t+step of a sequence (RTATL Sec. 3.4).
+The caller names the step (RTATL's is ``RTATLTrainConfig.flow_step``): the data layer knows no paper's.
 
 RTATL aligns frame t+step with the transform of frame t (to cancel head motion), then
 extracts TV-L1 flow. We do the same from the store: the aligned crop of t+step is warped
@@ -32,16 +32,8 @@ def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
 
 
-def default_step() -> int:
-    """RTATL's frame gap, held by ``RTATLTrainConfig.flow_step`` (imported on use: aukit.data does not
-    import aukit.methods when it loads)."""
-    from aukit.methods.rtatl.config import RTATLTrainConfig
-    return RTATLTrainConfig().flow_step
-
-
-def pairs(store: FrameStore, step: int | None = None) -> np.ndarray:
-    """(N,) row of frame t+step in the same (subject, sequence), or -1; ``step`` None: ``default_step()``."""
-    step = default_step() if step is None else step
+def pairs(store: FrameStore, step: int) -> np.ndarray:
+    """(N,) row of frame t+step in the same (subject, sequence), or -1."""
     idx = store.index
     key = {(s, q, f): r for s, q, f, r in zip(idx["subject"], idx["sequence"], idx["frame"], idx["row"])}
     return np.array([key.get((s, q, f + step), -1)
@@ -76,11 +68,9 @@ def _work(job):
     return rows, out
 
 
-def flow(store: FrameStore, step: int | None = None, size: int = 64, workers: int | None = None,
+def flow(store: FrameStore, step: int, size: int = 64, workers: int | None = None,
          chunk: int = 64, progress: bool = True) -> np.ndarray:
-    """float16 memmap (N, 2, size, size): cached TV-L1 flow t -> t+step; NaN where no t+step.
-    ``step`` None: ``default_step()``, RTATL's."""
-    step = default_step() if step is None else step
+    """float16 memmap (N, 2, size, size): cached TV-L1 flow t -> t+step; NaN where no t+step."""
     path = store.derived(f"flow_s{step}_{size}.npy")
     if not path.is_file():
         # one computation at a time (parallel sweep cells): a second caller waits and reads the first's

@@ -29,8 +29,9 @@ from .step import PITargets
 
 
 def discrete_feedback(fb: torch.Tensor | float, sigma: torch.Tensor | float,
-                      positive: float = 1.0, negative: float = -0.1) -> torch.Tensor:
-    """Eq. 10: ``fb_discrete = sigma * h(fb)`` with ``h(z) = positive if z > 0 else negative``."""
+                      positive: float, negative: float) -> torch.Tensor:
+    """Eq. 10: ``fb_discrete = sigma * h(fb)`` with ``h(z) = positive if z > 0 else negative``
+    (``DFConfig.fb_positive`` / ``fb_negative``: 1 and -0.1 in the paper)."""
     fb = torch.as_tensor(fb, dtype=torch.float32)
     h = torch.where(fb > 0, torch.full_like(fb, positive), torch.full_like(fb, negative))
     return torch.as_tensor(sigma, dtype=torch.float32, device=fb.device) * h

@@ -28,6 +28,9 @@ from .person import dlib_descriptors, identification_accuracy
 from .step import landmark_step
 
 VARIANTS = ("Baseline", "PI-2", "PI-3", "AP", "DF", "PIAP", "PIAP-DF")  # Table 3 rows
+# The quick preset's schedule (the full one takes the config dataclasses'). Choices, for the 2-core CPU budget:
+QUICK_EPOCHS = 3     # epochs of 40 steps per supervised stage (DF half): the tiny trunk's run fits the budget
+QUICK_LR = 3e-3      # Adam lr of the stages and the PI generator: 3x the configs' 1e-3 for so few steps (not swept)
 
 
 @dataclass
@@ -123,27 +126,35 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
     epoch in every stage, -1 the preset's (quick 40, full none), 0 no cap (smoke keeps its 2).
     ``weights``: a local ImageNet EfficientNet-B1 state_dict for every EfficientNet trunk (PIAP-DF §3.1;
     the full preset only: the quick trunk has no ImageNet counterpart), empty for random init.
-    ``landmark_set``/``identity_set``: the AFEW-VA and CASIA-WebFace roles (see :func:`side_set`)."""
+    ``landmark_set``/``identity_set``: the AFEW-VA and CASIA-WebFace roles (see :func:`side_set`).
+    ``epochs``: 0 the preset's (full: each config dataclass's own schedule; quick: :data:`QUICK_EPOCHS`;
+    smoke: 1); another value sets every supervised stage's and DF half of it (smoke keeps its 1)."""
     if preset not in ("quick", "full"):        # anything else ran the quick trunk under that label
         raise ValueError(f"preset must be 'quick' or 'full' (smoke is its own parameter), got {preset!r}")
     aus = runs.aus_for(dataset)
     if weights and (preset != "full" or smoke):
         raise ValueError(f"weights={weights!r} are EfficientNet-B1's: only preset 'full' has that trunk "
                          f"(preset {'smoke' if smoke else preset!r} runs the tiny depthwise one)")
-    if preset == "full" and not smoke:
+    if epochs < 0:
+        raise ValueError(f"epochs must be 0 (the preset's) or positive, got {epochs}")
+    full = preset == "full" and not smoke
+    if full:
         net = NetConfig(aus=aus, trunk_weights=weights or None)
-        max_steps, max_train, ep = None, None, epochs
+        max_steps, max_train, ep = None, None, epochs or None       # None: each config's own epochs
     else:
         net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32 if smoke else 64, tiny_width=8 if smoke else 16,
                         unet_width=4 if smoke else 8, unet_depth=3, decoder_width=16 if smoke else 32)
-        max_steps, max_train, ep = (2, 64, 1) if smoke else (40, 1200, epochs)
+        max_steps, max_train, ep = (2, 64, 1) if smoke else (40, 1200, epochs or QUICK_EPOCHS)
     if steps >= 0 and not smoke:
         max_steps = steps or None
-    stage = StageConfig(epochs=ep, alpha=alpha, beta=beta, gamma=gamma, ap_beta=ap_beta, lr=3e-3 if preset != "full" else 1e-3)
+    sched = {} if ep is None else {"epochs": ep}                     # the stages' epochs; DF runs half of them
+    lr = {} if preset == "full" else {"lr": QUICK_LR}                # (a smoke run of preset full keeps 1e-3)
+    stage = StageConfig(alpha=alpha, beta=beta, gamma=gamma, ap_beta=ap_beta, **sched, **lr)
     return Settings(dataset=dataset, fold=fold, net=net, stage=stage,
-                    generator=GeneratorConfig(epochs=ep, lr=3e-3 if preset != "full" else 1e-3),
-                    person=PersonConfig(source=person_source, epochs=ep),
-                    df=DFConfig(epochs=max(1, ep // 2), disable_prob=disable_prob, fb_negative=fb_negative),
+                    generator=GeneratorConfig(**sched, **lr),
+                    person=PersonConfig(source=person_source, **sched),
+                    df=DFConfig(disable_prob=disable_prob, fb_negative=fb_negative,
+                                **({} if ep is None else {"epochs": max(1, ep // 2)})),
                     max_steps=max_steps, max_train=max_train, finetune_from=finetune_from or None,
                     unlabelled_sets=unlabelled_sets_for(dataset, unlabelled),
                     landmark_set=side_set("landmark_set", dataset, landmark_set),
@@ -319,6 +330,34 @@ def f1_frames(per_seed: list[dict], aus) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame.from_dict(std, orient="index", columns=cols + ["Avg"]))
 
 
+def metric_slug(variant: str) -> str:
+    """A Table 3 row's part of its metrics.json keys: ``PIAP-DF`` -> ``piap_df``."""
+    return variant.replace("-", "_").lower()
+
+
+def flat_metrics(results: list[dict], mean: pd.DataFrame, std: pd.DataFrame, unlabelled_sets=(),
+                 acc: dict | None = None, noise: dict | None = None, noise_levels=()) -> dict:
+    """metrics.json's values: per variant ``f1_<v>`` / ``f1_std_<v>`` (over seeds, from :func:`f1_frames`) and
+    ``auc_<v>`` (mean over ``results``, :func:`run_seed`'s per seed), ``f1_constant``, DF's x_u frames (all,
+    and those of ``unlabelled_sets``) and the export's size and speed (first seed), the toy case's
+    ``toy_acc_<feature>`` (``acc``, :func:`toy_case`) and the noise study's ``noise_<v>_<level>``
+    (``noise``, :func:`noise_study` over ``noise_levels``)."""
+    flat = {f"f1_{metric_slug(v)}": float(mean.loc[v, "Avg"]) for v in mean.index}
+    flat.update({f"f1_std_{metric_slug(v)}": float(std.loc[v, "Avg"]) for v in mean.index})
+    flat.update({f"auc_{metric_slug(v)}": float(np.mean([r["f1"][v]["auc_avg"] for r in results]))
+                 for v in mean.index})
+    first = results[0]
+    flat["f1_constant"] = float(np.mean([r["constant"]["avg"] for r in results]))
+    flat["x_u_frames"] = int(sum(first["x_u"].values()))
+    flat["x_u_extra_frames"] = int(sum(first["x_u"].get(n, 0) for n in unlabelled_sets))
+    flat["export_params"] = int(first["export_params"])
+    flat["export_images_per_s"] = float(first["export_images_per_s"])
+    flat.update({"toy_acc_" + k.split(" ")[0].lower(): float(v) for k, v in (acc or {}).items()})
+    for v, (means, _) in (noise or {}).items():
+        flat.update({f"noise_{v.lower()}_{lv:g}": float(x) for lv, x in zip(noise_levels, means)})
+    return flat
+
+
 def pi_map_figure(res: dict, net: NetConfig, device, au_pick=(2, 6)):
     """Fig. 1(b): predefined (binary) vs Generator 1 (heat) PI maps of one test face for AU2, AU6."""
     from aukit.viz import pi_maps as pi_fig
@@ -354,4 +393,4 @@ def fold_subject_count(dataset: str, fold: int) -> tuple[int, int]:
 
 
 __all__ = ["VARIANTS", "Settings", "settings_for", "run_seed", "toy_case", "noise_study", "f1_frames",
-           "pi_map_figure", "toy_figure", "metrics"]
+           "flat_metrics", "pi_map_figure", "toy_figure", "metrics"]

@@ -25,7 +25,7 @@ class RTATLModelConfig:
     roi: bool = True                 # RTATL §3.1: per-AU RoI modules; False = plain ResNet-18 (the Jigsaw row, §4.3)
     fuse_stride: int = 8             # choice: top-down fusion stops at layer2 (stride 8: 24x24 for 192), paper silent
     roi_channels: int = 128          # RTATL §3.2: "the feature dimension of each RoI is 128"
-    roi_box: int = 48                # RTATL §4.2: 48x48 region around each AU centre (input pixels at 192)
+    roi_box: int = 48                # choice: paper silent on the backbone RoI box; RoII's 48 (§4.2), input px at 192
     relation: str = "transformer"    # RTATL §3.2 (Table 1: "gcn" = Backbone^G, "none" = no relation module)
     d_model: int = 128               # RTATL §4.2: d = 128
     n_heads: int = 8                 # RTATL §4.2: 8 heads
@@ -73,6 +73,8 @@ class RTATLTrainConfig:
     #                                  forward (literal); "intact": a no-grad pass on the uncut face (its AU visible)
     flow_step: int = 3               # RTATL §3.4: flow between frame t and t+3
     exemplar_tau: float = 0.1        # choice: InfoNCE temperature for the exemplar baseline
+    exemplar_contrast: float = 0.2   # choice: exemplar's second view scaled by U(1 - c, 1 + c) per image
+    exemplar_brightness: float = 0.1  # choice: exemplar's second view shifted by U(-b, b) per image
     jigsaw_perms: int = 24           # choice: number of fixed tile permutations for the jigsaw baseline
     image_size: int = 200            # RTATL §4.2: 200x200 aligned faces
     crop_size: int = 192             # §4.2: random/centre crop, inputs 192x192; the crop size is not given (ours: 192)
@@ -85,6 +87,9 @@ class RTATLTrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.lambda1 <= 1.0:
             raise ValueError(f"lambda1 must lie in [0, 1] (Eq. 7 weighs L_adv^g vs L_rec), got {self.lambda1}")
+        if not 0.0 <= self.exemplar_contrast < 1.0 or self.exemplar_brightness < 0.0:
+            raise ValueError(f"exemplar_contrast must lie in [0, 1) and exemplar_brightness be >= 0, got "
+                             f"{self.exemplar_contrast}, {self.exemplar_brightness}")
         if not 0.0 <= self.mask_prob <= 1.0:
             raise ValueError(f"mask_prob must lie in [0, 1], got {self.mask_prob}")
         if self.pseudo_source not in ("masked", "intact"):

@@ -24,6 +24,7 @@ from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, RTATLModelConfig, RTATLTrainConfig, crop_side, patch_side
 from .data import PairedLoader, RTATLData, load_data, unlabelled_for
+from .efficiency import efficiency
 from .heads import RTATLNet
 from .relation import cooccurrence_graph
 from .step import RTATLStep, predict
@@ -134,19 +135,37 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
     return ExperimentConfig(preset=preset, **{**base[preset], **overrides})
 
 
-def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLNet, RTATLStep]:
-    """The training model and step of one Table 1 row."""
+def variant_configs(ecfg: ExperimentConfig, variant: str, image_size: int) -> tuple[RTATLModelConfig, RTATLTrainConfig]:
+    """The model and train configs of one Table 1 row on faces of ``image_size`` (the store's)."""
     if variant not in VARIANTS:
         raise KeyError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
     m_over, t_over = VARIANTS[variant]
     patch = patch_side(ecfg.input_size)                      # RTATL §4.2: the patch scaled with the input
     mc = RTATLModelConfig(aus=ecfg.aus, input_size=ecfg.input_size, patch=patch, weights=ecfg.weights, **m_over)
-    size = data.store.size
     fields = {name: getattr(ecfg, name) for name in TRAIN_FIELDS}
-    tc = RTATLTrainConfig(aus=ecfg.aus, image_size=size, crop_size=crop_side(size),
+    tc = RTATLTrainConfig(aus=ecfg.aus, image_size=image_size, crop_size=crop_side(image_size),
                           **{**ecfg.extra, **fields, **t_over})
+    return mc, tc
+
+
+def build(ecfg: ExperimentConfig, variant: str, data: RTATLData) -> tuple[RTATLNet, RTATLStep]:
+    """The training model and step of one Table 1 row."""
+    mc, tc = variant_configs(ecfg, variant, data.store.size)
     adj = cooccurrence_graph(data.labels[data.train_rows], mc.gcn_threshold) if mc.relation == "gcn" else None
-    return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, patch)
+    return RTATLNet(mc, tc, adj), RTATLStep(tc, ecfg.input_size, mc.patch)
+
+
+def resolved_config(ecfg: ExperimentConfig, image_size: int) -> dict:
+    """run.yaml's ``config``: the experiment's knobs, the method dataclasses of the full RTATL row in
+    full, and per row trained (Table 1's and Fig. 4's) the model and train fields it changes."""
+    mc, tc = variant_configs(ecfg, "RTATL", image_size)
+    base = {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)}
+    sweep = ecfg.sweep_methods if ecfg.sweep_subjects else ()
+    changed = {}
+    for variant in dict.fromkeys((*ecfg.variants, *sweep)):
+        cfgs = dict(zip(base, map(dataclasses.asdict, variant_configs(ecfg, variant, image_size))))
+        changed[variant] = {part: {k: v for k, v in cfgs[part].items() if v != base[part][k]} for part in base}
+    return {"experiment": dataclasses.asdict(ecfg), **base, "variants": changed}
 
 
 def uses_unlabelled(tc: RTATLTrainConfig) -> bool:
@@ -243,6 +262,35 @@ def order_text(values: dict[str, float], paper_order, what: str = "F1", decimals
     return f"{what} (low -> high): {line}; {verdict}"
 
 
+def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device) -> dict:
+    """Fig. 4's runs: each of ``ecfg.sweep_methods`` trained on ``ecfg.sweep_subjects`` labelled training
+    subjects (the counts below those present, then all present), the unlabelled pool fixed, per sweep seed.
+
+    Returns {"counts": [...], "means": {method: [F1 % per count]}, "stds": {method: [...]},
+    "metrics": {"sweep_<method>_<n>": mean F1 (0-1) over ``ecfg.sweep_seeds``}}.
+    """
+    present = len(set(data.store.index["subject"].iloc[data.train_rows]))
+    counts = [k for k in ecfg.sweep_subjects if k < present] + [present]
+    means = {m: [] for m in ecfg.sweep_methods}
+    stds = {m: [] for m in ecfg.sweep_methods}
+    flat = {}
+    for k in counts:
+        for m in ecfg.sweep_methods:
+            vals = []
+            for seed in ecfg.sweep_seeds:
+                sub = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled,
+                                max_train=ecfg.max_train, max_test=ecfg.max_test,
+                                max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
+                                flow_size=ecfg.flow_size, labelled_subjects=None if k == present else k, seed=seed)
+                net, _ = train_variant(ecfg, m, sub, seed, device)
+                res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
+                vals.append(res["avg"])
+            means[m].append(100 * float(np.mean(vals)))
+            stds[m].append(100 * float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
+            flat[f"sweep_{m.lower()}_{k}"] = float(np.mean(vals))
+    return {"counts": counts, "means": means, "stds": stds, "metrics": flat}
+
+
 def run(ecfg: ExperimentConfig) -> dict:
     """Table 1 (+ Table 2/3 row, Fig. 4-7, efficiency) on ``ecfg.dataset``; writes ``ecfg.out_dir``."""
     from pathlib import Path
@@ -259,7 +307,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     labels = data.labels[data.test_rows]
     out_dir = Path(ecfg.out_dir)
     report = Report("rtatl", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
-                    device=str(device), config=dataclasses.asdict(ecfg), folder=out_dir,
+                    device=str(device), config=resolved_config(ecfg, data.store.size), folder=out_dir,
                     weights=ecfg.weights)
     results: dict[str, list[dict]] = {}
     nets: dict[str, RTATLNet] = {}
@@ -296,11 +344,12 @@ def run(ecfg: ExperimentConfig) -> dict:
     m["measured_order_auc"] = [" = ".join(g) for g in order_groups(aucs)]
     m["order_f1"], m["order_auc"] = order_text(f1s, order, "F1"), order_text(aucs, order, "AUC")
     main = "RTATL" if "RTATL" in nets else list(nets)[-1]
-    m.update(figures.efficiency(nets[main], data, device))
+    m.update(efficiency(nets[main], data, device))
     if ecfg.sweep_subjects and ecfg.sweep_methods:
-        fig, sweep = figures.label_sweep(ecfg, data, device, train_variant, predict_rows, f1_scores)
-        report.add_figure("fig4_labelled_subjects", fig)
-        m.update(sweep)
+        sweep = label_sweep(ecfg, data, device)
+        report.add_figure("fig4_labelled_subjects", figures.label_sweep_figure(
+            sweep["counts"], sweep["means"], sweep["stds"], ecfg.dataset, ecfg.fold))
+        m.update(sweep["metrics"])
     for name, fig in figures.qualitative(nets[main], data, device).items():
         report.add_figure(name, fig)
     if ecfg.model_dir:

@@ -1,17 +1,15 @@
-"""RTATL's figures and efficiency numbers: Fig. 4 (labelled-subject sweep), Fig. 5 (flow),
-Fig. 6 (RoI inpainting), Fig. 7 (AU-indicator similarity); parameters and GFLOPs (§4.2)."""
+"""RTATL's figures: Fig. 4 (labelled-subject sweep, from the arrays ``experiment.label_sweep`` returns),
+Fig. 5 (flow), Fig. 6 (RoI inpainting), Fig. 7 (AU-indicator similarity)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from aukit import viz
 from aukit.viz.matrices import cosine_similarity
 
 from .config import crop_side
 from .geometry import augment, mask_rois
-from .heads import count_parameters
 
 
 def _test_batch(data, rows, device):
@@ -37,29 +35,6 @@ def _pick(data, n: int, need_flow: bool) -> np.ndarray:
     spread = [g[np.unique(np.linspace(0, len(g) - 1, min(per, len(g))).round().astype(int))] for g in groups]
     turns = [g[k] for k in range(per) for g in spread if k < len(g)]  # one from each subject in turn
     return np.asarray(turns[:n], dtype=rows.dtype)
-
-
-@torch.no_grad()
-def efficiency(net, data, device) -> dict:
-    """Parameters (M) and forward GFLOPs for one image: training (all modules) vs inference (backbone only)."""
-    net.eval()
-    s = net.model_cfg.input_size
-    x = torch.zeros(1, 3, s, s, device=device)
-    c = torch.from_numpy(data.centres[data.test_rows[:1]]).to(device) * (s / data.store.size)
-    c = c if net.model_cfg.roi else None
-    with FlopCounterMode(display=False) as fc:
-        out = net.backbone(x, c)
-    infer = fc.get_total_flops()
-    with FlopCounterMode(display=False) as fc:
-        if hasattr(net, "generator"):
-            fake = net.generator(out["relation"][0, :2])
-            p = torch.zeros(4, 3, net.model_cfg.patch, net.model_cfg.patch, device=device)
-            net.discriminator(p), net.classifier(p), fake
-        if hasattr(net, "flow_head"):
-            net.flow_head(out["global_map"])
-    aux = fc.get_total_flops()
-    return {"params_train_m": count_parameters(net) / 1e6, "params_infer_m": count_parameters(net.backbone) / 1e6,
-            "gflops_infer": infer / 1e9, "gflops_train": (infer + aux) / 1e9, "input_size": s}
 
 
 @torch.no_grad()
@@ -121,34 +96,11 @@ def qualitative(net, data, device) -> dict:
     return figs
 
 
-def label_sweep(ecfg, data, device, train_variant, predict_rows, f1_scores):
-    """Fig. 4: F1 vs number of labelled training subjects, unlabelled pool fixed.
-
-    Returns (Figure, flat metrics ``sweep_<method>_<n>`` = mean F1 over ``ecfg.sweep_seeds``).
-    """
-    from .data import load_data
-    present = len(set(data.store.index["subject"].iloc[data.train_rows]))
-    counts = [k for k in ecfg.sweep_subjects if k < present] + [present]
-    means = {m: [] for m in ecfg.sweep_methods}
-    stds = {m: [] for m in ecfg.sweep_methods}
-    flat = {}
-    for k in counts:
-        for m in ecfg.sweep_methods:
-            vals = []
-            for seed in ecfg.sweep_seeds:
-                sub = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled,
-                                max_train=ecfg.max_train, max_test=ecfg.max_test,
-                                max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
-                                flow_size=ecfg.flow_size, labelled_subjects=None if k == present else k, seed=seed)
-                net, _ = train_variant(ecfg, m, sub, seed, device)
-                res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
-                vals.append(res["avg"])
-            means[m].append(100 * float(np.mean(vals)))
-            stds[m].append(100 * float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
-            flat[f"sweep_{m.lower()}_{k}"] = float(np.mean(vals))
-    fig = viz.sweep_plot(counts, means, stds, xlabel="labelled training subjects", ylabel="F1 (%)",
-                         title=f"F1 vs labelled subjects ({ecfg.dataset}, fold {ecfg.fold})")
-    return fig, flat
+def label_sweep_figure(counts, means: dict[str, list], stds: dict[str, list], dataset: str, fold: int):
+    """Fig. 4: F1 (%) vs number of labelled training subjects, one line per method (mean +/- std over seeds);
+    the arrays come from :func:`aukit.methods.rtatl.experiment.label_sweep`."""
+    return viz.sweep_plot(counts, means, stds, xlabel="labelled training subjects", ylabel="F1 (%)",
+                          title=f"F1 vs labelled subjects ({dataset}, fold {fold})")
 
 
-__all__ = ["efficiency", "flow_figure", "inpainting_figure", "indicator_figure", "qualitative", "label_sweep"]
+__all__ = ["flow_figure", "inpainting_figure", "indicator_figure", "qualitative", "label_sweep_figure"]

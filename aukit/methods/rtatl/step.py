@@ -142,7 +142,8 @@ class RTATLStep:
         if cfg.exemplar:  # Table 1 baseline: a second random crop/flip + brightness jitter as the positive view
             x2, _, _ = augment(batch["image"], batch["centres"].float(), None, crop=cfg.crop_size,
                                out=self.input_size, train=True, flip=True, generator=gen)
-            x2 = x2 * (0.8 + 0.4 * self._rand(b, 1, 1, 1)) + (0.2 * self._rand(b, 1, 1, 1) - 0.1)
+            c, br = cfg.exemplar_contrast, cfg.exemplar_brightness
+            x2 = x2 * (1 - c + 2 * c * self._rand(b, 1, 1, 1)) + (2 * br * self._rand(b, 1, 1, 1) - br)
             z1 = model.exemplar_head(out["global_map"].mean(dim=(-2, -1)))
             z2 = model.exemplar_head(_pooled(model, x2))
             l_e = self.exemplar(z1, z2)

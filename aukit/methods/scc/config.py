@@ -72,8 +72,10 @@ class SCCTrainConfig:
     lr_milestones: tuple = (5, 10)     # authors' TF code: lr / 10 at epochs 5 and 10
     lr_gamma: float = 0.1              # authors' TF code: divide by 10
     weight_decay: float = 0.0          # not stated in the paper (our choice: none)
-    sigma: float = 2.0                 # SCC Eq. 1 / TF code: sigma = 2 heatmap pixels (kept at every resolution)
-    eq1_normalised: bool = False       # TF code: peak = intensity; True applies Eq. 1's 1/(2 pi sigma^2)
+    sigma: float = 2.0                 # authors' TF code: sigma = 2 heatmap pixels (Eq. 1 names sigma, gives no value)
+    # Default follows the authors' TF code, not Eq. 1 as printed: target = Gaussian x intensity (peak = I, which
+    # the max read-out returns; REFERENCE.md); True applies Eq. 1's 1/(2 pi sigma^2) (peak I/(8 pi) at sigma 2)
+    eq1_normalised: bool = False
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1:

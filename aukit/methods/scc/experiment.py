@@ -68,17 +68,16 @@ class ExperimentConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them)
+        # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them);
+        # k the dataset's K_BY_DATASET
         fill_missing(self, SCCModelConfig(), MODEL_FIELDS)
         fill_missing(self, SCCTrainConfig(), TRAIN_FIELDS)
+        if self.k is None:
+            self.k = K_BY_DATASET["disfa" if "disfa" in self.dataset else "bp4d"]
 
     @property
     def aus(self) -> tuple:
         return dataset_aus(self.dataset)
-
-    @property
-    def k_default(self) -> int:
-        return self.k or K_BY_DATASET["disfa" if "disfa" in self.dataset else "bp4d"]
 
 
 def preset_config(preset: str, **overrides) -> ExperimentConfig:
@@ -131,11 +130,37 @@ def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: 
 
 def configs(ecfg: ExperimentConfig, overrides: dict) -> tuple[SCCModelConfig, SCCTrainConfig]:
     mc = SCCModelConfig(depth=ecfg.depth, input_size=ecfg.input_size, deconv_channels=ecfg.deconv_channels,
-                        k=ecfg.k_default, n_points=2 * len(ecfg.aus), backbone_weights=ecfg.weights, nodes=ecfg.nodes)
+                        k=ecfg.k, n_points=2 * len(ecfg.aus), backbone_weights=ecfg.weights, nodes=ecfg.nodes)
     mc = dataclasses.replace(mc, **overrides)
     tc = SCCTrainConfig(lr=ecfg.lr, batch_size=ecfg.batch_size, epochs=ecfg.epochs,
                         lr_milestones=tuple(ecfg.lr_milestones), sigma=ecfg.sigma)
     return mc, tc
+
+
+def settings(ecfg: ExperimentConfig) -> dict[str, dict]:
+    """{setting: model-config overrides} of every setting the run trains: Table 1's, and Tables 2-3's and
+    Fig. 6's k values when ``ecfg.tables`` asks for them."""
+    rows = {f"table1 {name}": over for name, over in TABLE1.items()}
+    for table, grid in (("table2", TABLE2), ("table3", TABLE3)):
+        if table in ecfg.tables:
+            rows.update({f"{table} {r}": over for r, over in grid.items()})
+    if "fig6" in ecfg.tables:
+        rows.update({f"fig6 k={kk}": {"k": kk} for kk in ecfg.k_values})
+    return rows
+
+
+def resolved_config(ecfg: ExperimentConfig) -> dict:
+    """run.yaml's ``config``: the experiment's knobs, the method dataclasses of the paper's setting
+    (SCC-Heatmap) in full, and per setting trained the model fields it changes (the train config is
+    one for all settings)."""
+    mc, tc = configs(ecfg, {})
+    base = dataclasses.asdict(mc)
+    changed = {}
+    for name, over in settings(ecfg).items():
+        m = dataclasses.asdict(configs(ecfg, over)[0])
+        changed[name] = {k: v for k, v in m.items() if v != base[k]}
+    return {"experiment": dataclasses.asdict(ecfg), "model": base, "train": dataclasses.asdict(tc),
+            "settings": changed}
 
 
 def scores(pred: np.ndarray, label: np.ndarray, aus, flags: dict | None = None) -> dict:
@@ -270,14 +295,14 @@ def run(ecfg: ExperimentConfig) -> dict:
     data = load_data(ecfg.dataset, fold, ecfg.aus, max_train=ecfg.max_train, max_test=ecfg.max_test)
     t_data = time.perf_counter() - t0
     report = Report("scc", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds), device=str(device),
-                    config=dataclasses.asdict(ecfg), folder=ecfg.out_dir, weights=ecfg.weights)
+                    config=resolved_config(ecfg), folder=ecfg.out_dir, weights=ecfg.weights)
     runner = Runner(ecfg, data, device)
     fam = "disfa" if "disfa" in ecfg.dataset else "bp4d"
     const = constant_scores(data)
     m: dict = {"icc_constant": const["mean"]["icc_avg"], "mae_constant_mean": const["mean"]["mae_avg"],
                "mae_constant_median": const["median"]["mae_avg"],
                "mae_constant": min(const["mean"]["mae_avg"], const["median"]["mae_avg"]), "data_prep_s": t_data,
-               "train_frames": len(data.train_rows), "test_frames": len(data.test_rows), "k": ecfg.k_default}
+               "train_frames": len(data.train_rows), "test_frames": len(data.test_rows), "k": ecfg.k}
 
     t1 = {name: runner.over_seeds(over) for name, over in TABLE1.items()}
     for metric in ("icc", "mae"):
