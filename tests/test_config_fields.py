@@ -255,14 +255,13 @@ def test_rtatl_flow_step_default_reaches_optflow_and_the_prepare_bench(monkeypat
         flow_step: int = 2
 
     monkeypatch.setattr(C, "RTATLTrainConfig", OddTrain)
-    assert optflow.default_step() == 2
     index = {"subject": ["a"] * 4, "sequence": ["s"] * 4, "frame": [0, 1, 2, 3], "row": [0, 1, 2, 3]}
     store = SimpleNamespace(index=index, derived=lambda name: tmp_path / name)
-    assert optflow.pairs(store).tolist() == [2, 3, -1, -1]
+    assert optflow.pairs(store, 2).tolist() == [2, 3, -1, -1]          # the step is the caller's
     assert optflow.pairs(store, 1).tolist() == [1, 2, 3, -1]
     cached = np.zeros((4, 2, 8, 8), np.float16)
     np.save(tmp_path / "flow_s2_8.npy", cached)                      # flow() reads the step-2 cache
-    assert np.array_equal(optflow.flow(store, size=8), cached)
+    assert np.array_equal(optflow.flow(store, 2, size=8), cached)
 
     flows = Recorder(np.full((3, 2, 4, 4), np.nan, np.float16))
     meta = {"frames": 3, "aligned": 3, "frames_per_s": 1.0}

@@ -123,7 +123,7 @@ def test_video_store_with_workers_and_flow(env):
     # SN001 5/5, SN002 5 (6 labels), SN010 4 labels for 5 frames
     assert len(s) == 14 and s.size == 200
     assert s.qa["label_without_frame"] == 1 and s.qa["frame_without_label"] == 1
-    f = D.flow(s, size=32, workers=1, progress=False)
+    f = D.flow(s, 3, size=32, workers=1, progress=False)
     assert f.shape == (14, 2, 32, 32) and f.dtype == np.float16
     ok = has_flow(f)
     # frames t with t+3 in the same video: 1,2 of each 5-frame and 4-frame sequence
@@ -134,14 +134,14 @@ def test_video_store_with_workers_and_flow(env):
     from aukit.data.optflow import flow as compute_flow
     one = np.array(f)
     s.derived("flow_s3_32.npy").unlink()
-    two = compute_flow(s, size=32, workers=2, chunk=2, progress=False)
+    two = compute_flow(s, 3, size=32, workers=2, chunk=2, progress=False)
     np.testing.assert_array_equal(np.array(two), one)
     # the fixture shifts the face 2 px per frame: flow is non-zero where it exists, NaN elsewhere
     assert np.isnan(np.asarray(f[~ok], np.float32)).all()
     moved = np.asarray(f[ok], np.float32)                       # (n, 2, 32, 32): x then y displacement
     assert moved[:, 0].mean() > 0.8 and abs(moved[:, 1].mean()) < 0.3, (moved[:, 0].mean(), moved[:, 1].mean())
     t = time.perf_counter()
-    f2 = D.flow(s, size=32)
+    f2 = D.flow(s, 3, size=32)
     assert time.perf_counter() - t < 1.0 and np.array_equal(np.asarray(f2), np.asarray(f), equal_nan=True)
 
 

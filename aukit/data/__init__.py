@@ -6,7 +6,7 @@
     prepare(dataset, policy, root, workers, out)  build a store (what `aukit prepare` runs)
     check() / print_check()                       validate present datasets against data_manifest.yaml
     pi_maps(landmarks, aus, size)                 PIAP-DF predefined PI maps
-    flow(store)                                   RTATL TV-L1 flow t -> t+3, cached
+    flow(store, step)                             RTATL TV-L1 flow t -> t+step, cached
 Submodules not imported here (they import torch): aukit.data.loader, aukit.data.augment.
 """
 from __future__ import annotations
