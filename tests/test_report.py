@@ -382,3 +382,6 @@ def test_a_value_equal_to_what_the_presets_default_stands_for_is_no_change():
     assert nb.changed_parameters("cpc", {"preset": "full", "image_size": 64, "seq_len": 8}) == \
         {"image_size": 64, "seq_len": 8}
     assert nb.changed_parameters("cpc", {"seq_len": 15}) == {"seq_len": 15}            # quick: 8
+    assert nb.changed_parameters("piap_df", {"preset": "full", "epochs": 20, "steps": 0}) == {}
+    assert nb.changed_parameters("piap_df", {"epochs": 3, "steps": 40}) == {}              # quick's
+    assert nb.changed_parameters("piap_df", {"epochs": 20}) == {"epochs": 20}

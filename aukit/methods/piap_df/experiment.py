@@ -29,7 +29,8 @@ from .step import landmark_step
 
 VARIANTS = ("Baseline", "PI-2", "PI-3", "AP", "DF", "PIAP", "PIAP-DF")  # Table 3 rows
 # The quick preset's schedule (the full one takes the config dataclasses'). Choices, for the 2-core CPU budget:
-QUICK_EPOCHS = 3     # epochs of 40 steps per supervised stage (DF half): the tiny trunk's run fits the budget
+QUICK_EPOCHS = 3     # epochs of QUICK_STEPS steps per supervised stage (DF half): the tiny trunk's run fits the budget
+QUICK_STEPS = 40
 QUICK_LR = 3e-3      # Adam lr of the stages and the PI generator: 3x the configs' 1e-3 for so few steps (not swept)
 
 
@@ -144,7 +145,7 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
     else:
         net = NetConfig(aus=aus, trunk="tiny_dw", image_size=32 if smoke else 64, tiny_width=8 if smoke else 16,
                         unet_width=4 if smoke else 8, unet_depth=3, decoder_width=16 if smoke else 32)
-        max_steps, max_train, ep = (2, 64, 1) if smoke else (40, 1200, epochs or QUICK_EPOCHS)
+        max_steps, max_train, ep = (2, 64, 1) if smoke else (QUICK_STEPS, 1200, epochs or QUICK_EPOCHS)
     if steps >= 0 and not smoke:
         max_steps = steps or None
     sched = {} if ep is None else {"epochs": ep}                     # the stages' epochs; DF runs half of them
