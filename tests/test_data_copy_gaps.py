@@ -99,3 +99,19 @@ def test_a_loader_passing_its_index_gets_the_gaps_checked(monkeypatch):
         splits.fold_subjects("disfa", 1, present=idx)
     train, test = splits.fold_subjects("disfa", 1, present=idx.assign(AU01=1.0))
     assert len(train) == 18 and test[0] == "SN002"
+
+
+def test_no_frames_names_the_pattern_what_the_root_holds_and_the_manifest_line(tmp_path):
+    """A BP4D copy with '2D+3D/' where the manifest says '2D/' got one bare line, 'no frames found under ...'."""
+    from aukit import data as D
+    from test_data_fixtures import write_bp4d
+    root = write_bp4d(tmp_path / "bp4d", faces=False)
+    (root / "2D").rename(root / "2D+3D")
+    with pytest.raises(FileNotFoundError) as err:
+        D.index("bp4d", root)
+    text = str(err.value)
+    assert text.startswith(f"bp4d: no frames found under {root}\n  the frames' pattern is 2D/{{subject}}/{{task}}")
+    assert f"{root} holds: 2D+3D/, AUCoding/" in text
+    assert "label files but no images (2D/F001/T1/*.jpg)" in text
+    from aukit.data.manifest import manifest_path
+    assert text.endswith(f"edit bp4d.patterns.frames in {manifest_path()}")

@@ -338,16 +338,37 @@ def deeper_hint(root: Path, pattern: str) -> str:
             f"(did an unzip add a folder?): {fix}")
 
 
+def no_frames_message(dataset: str, root: Path, qa: QA, pattern: str | None) -> str:
+    """Why a copy gave no frame: the frames' pattern, what the root holds (a copy's ``2D+3D/`` where the
+    manifest says ``2D/``, ``Videos_RightCamera/`` only), the reader's first notes, and the manifest line
+    to edit. A pattern that matches further down gets :func:`deeper_hint`'s advice instead."""
+    from .manifest import base_name, entry, manifest_path
+    lines = [f"{dataset}: no frames found under {root}"]
+    hint = deeper_hint(root, pattern) if pattern else ""
+    if hint:
+        return lines[0] + hint
+    patterns = entry(dataset).get("patterns", {})
+    key = next((k for k in ("frames", "video", "images") if k in patterns), None)
+    shown = pattern or (patterns.get(key) if key else None)
+    if shown:
+        lines.append(f"  the frames' pattern is {shown}")
+    top = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir()) if root.is_dir() else []
+    if top:
+        lines.append(f"  {root} holds: {', '.join(top[:12])}{', ...' if len(top) > 12 else ''}")
+    lines += [f"  {n}" for n in qa.notes[:3]]
+    if key:
+        lines.append(f"  if this copy names its folders otherwise, edit {base_name(dataset)}.patterns.{key} in "
+                     f"{manifest_path()}")
+    return "\n".join(lines)
+
+
 def finish(frames: list[pd.DataFrame], qa: QA, dataset: str, root: Path,
            columns: tuple[str, ...] | list[str] = (), pattern: str | None = None) -> pd.DataFrame:
     """Concatenate per-sequence frames, add missing label `columns` (NaN), order, attach QA.
     No frame at all is an error; with the frames' `pattern`, it names the subfolders where the
     pattern matches (a copy unzipped with an extra folder level)."""
     if not sum(len(f) for f in frames):
-        ignored = [n for n in qa.notes if n.startswith("ignored_file")][:3]
-        hint = deeper_hint(root, pattern) if pattern else ""    # it explains the files named otherwise
-        raise FileNotFoundError(f"{dataset}: no frames found under {root}"
-                                + (hint or "".join(f"\n  {n}" for n in ignored)))
+        raise FileNotFoundError(no_frames_message(dataset, root, qa, pattern))
     df = pd.concat(frames, ignore_index=True)
     for c in columns:
         if c not in df:
