@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .provenance import datasets_read
 from .tables import DIFF_NA, compare, to_markdown
 
 __all__ = ["Report", "load_metrics"]
@@ -341,6 +342,7 @@ class Report:
             out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
         from ..data.store import OPENED        # the data it read: every store opened in this process
         run_extra.setdefault("stores", {k: OPENED[k] for k in sorted(OPENED)})
+        run_extra.setdefault("datasets", datasets_read(OPENED))    # their manifest entries and roots
         out["run"] = runtime.write_run_yaml(self.dir / "run.yaml", config=self.config, slug=self.slug,
                                             dataset=self.dataset, preset=self.preset, seeds=self.seeds,
                                             device=self.device, **run_extra)
