@@ -28,6 +28,13 @@ from . import checkpoint as ckpt
 from .runtime import autocast, dist_rank_world, evaluating, resolve_precision
 
 
+# every fit call this process made, in order: {"epochs", "images", "train_s" (the epochs' step loops),
+# "wall_s" (the whole call: evaluation and checkpoints too), "images_per_s" (images / train_s, None when no
+# epoch ran)}. A run's report sums them (Report.write: train_images_per_s, train_wall_s); a notebook kernel
+# is one run, and the tests clear it per test as they do aukit.data.store.OPENED.
+FITS: list[dict] = []
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN/inf; the last good checkpoint is left untouched."""
 
@@ -154,6 +161,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     batch). ``evaluate(model, epoch)`` returns validation metrics, merged into the
     epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss.
     """
+    t_call = time.perf_counter()
     cfg = cfg or TrainConfig()
     device = torch.device(device)
     precision = resolve_precision(device, cfg.precision)
@@ -198,6 +206,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
             (out / "metrics.jsonl").unlink()
     if cfg.fused_optimizer:
         fuse_optimizers(optimizer, device)
+    run_epochs, run_images, run_s = 0, 0, 0.0       # this call's epochs (not those a resume restored), for FITS
 
     for epoch in range(start_epoch, cfg.epochs):
         if hasattr(train_loader, "set_epoch"):
@@ -271,6 +280,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
                   **({"ranks_in_sync": world} if world > 1 else {})}
         if not math.isfinite(record["train_loss"]):
             raise NonFiniteLossError(f"non-finite mean loss in epoch {epoch + 1}")
+        run_epochs, run_images, run_s = run_epochs + 1, run_images + n_images, run_s + wall
         if scheduler is not None and cfg.scheduler_interval == "epoch":
             scheduler.step()
         if evaluate is not None:
@@ -307,4 +317,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
         dist.barrier()  # rank 0 has finished writing best.pt
     if out is not None and cfg.monitor is not None and cfg.restore_best and (out / "best.pt").exists():
         ckpt.load_checkpoint(out / "best.pt", model)
+    FITS.append({"epochs": run_epochs, "images": run_images, "train_s": run_s,
+                 "wall_s": time.perf_counter() - t_call,
+                 "images_per_s": run_images / max(run_s, 1e-9) if run_epochs else None})
     return history

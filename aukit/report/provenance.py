@@ -1,16 +1,18 @@
-"""What a run's report records about the data it read (STYLE "Provenance").
+"""What a run's report records about the data it read and the training it did (STYLE "Provenance").
 
 - :func:`datasets_read`: for each dataset whose frame store the process opened
   (:data:`aukit.data.store.OPENED`), the ``data_manifest.yaml`` entry it was read with (root, path
   patterns, AUs; a SynthAU dataset's inherited from the real one), the manifest file, and the root the
   store was built from with where that root came from. run.yaml's ``datasets``.
+- :func:`training`: the throughput and wall time of the process's ``aukit.train.fit`` calls
+  (:data:`aukit.train.FITS`). metrics.json's ``train_images_per_s`` and ``train_wall_s``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 
 def datasets_read(opened: Mapping[str, dict]) -> dict:
@@ -87,3 +89,18 @@ def _root_source(dataset: str, root: str) -> str:
     except (KeyError, FileNotFoundError):
         pass
     return "none of the manifest's places now (a root= argument, or a copy since moved)"
+
+
+def training(fits: Sequence[Mapping]) -> dict:
+    """metrics.json's run-level training numbers from ``fits`` (:data:`aukit.train.FITS`):
+    ``train_images_per_s``, the fit calls' images/s averaged with their images as weights, and
+    ``train_wall_s``, the seconds spent inside fit calls (evaluation and checkpoints included).
+    Empty when no fit ran; no ``train_images_per_s`` when none trained an image."""
+    if not fits:
+        return {}
+    out = {"train_wall_s": float(sum(f["wall_s"] for f in fits))}
+    timed = [f for f in fits if f["images_per_s"] is not None and f["images"] > 0]
+    images = sum(f["images"] for f in timed)
+    if images:
+        out["train_images_per_s"] = float(sum(f["images"] * f["images_per_s"] for f in timed) / images)
+    return out
