@@ -15,14 +15,16 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from . import checkpoint as ckpt
 from .nb import PAPERS, RUN_LOCK, changes_text, run_changes
+from .config import to_dict
 from .registry import create_model
-from .runtime import image_layout
+from .runtime import _plain, image_layout
 
 OUTPUTS = ("intensity", "logits", "probs")
 
@@ -47,13 +49,21 @@ class DeploySpec:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
 
 
-def export(path: str | Path, model: nn.Module, spec: DeploySpec) -> Path:
+def export(path: str | Path, model: nn.Module, spec: DeploySpec, config: Any = None) -> Path:
     """Write the deployable checkpoint (model weights + spec). In a notebook run, the parameters it
     changed away from the defaults (``aukit.nb.changed_parameters``: a 2-step "full" run) go into
-    ``spec.changed``, so ``aukit models`` and predict's CSV do not present it as the paper's model."""
+    ``spec.changed``, so ``aukit models`` and predict's CSV do not present it as the paper's model.
+    ``config``: the method's resolved config (a dataclass or ``asdict(cfg)``), saved as the
+    checkpoint's ``config`` (:func:`read_config`); None saves ``{}``."""
     if not spec.changed and run_changes():
         spec = replace(spec, changed=changes_text(run_changes()))
-    return ckpt.save_checkpoint(path, model, epoch=0, config={}, extra={"deploy": asdict(spec)})
+    saved = _plain(to_dict(config)) if config is not None else {}   # Paths as str: weights_only reads it back
+    return ckpt.save_checkpoint(path, model, epoch=0, config=saved, extra={"deploy": asdict(spec)})
+
+
+def read_config(path: str | Path) -> dict:
+    """The method config a deployable checkpoint was exported with (``{}`` when none was given)."""
+    return dict(ckpt.read(path).get("config") or {})
 
 
 class Deployed(nn.Module):

@@ -158,22 +158,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def rng_state() -> dict:
-    """Everything needed to continue a random stream exactly (saved in checkpoints)."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def repo_root() -> Path:
     """The checkout holding this package (where data/, reports/ and notebooks/ live)."""
     return Path(__file__).resolve().parent.parent

@@ -485,7 +485,9 @@ def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep
                "(--retry-failed for the failed).\n")
     md += _paper_tables(df, group, sweep_dir)
     (sweep_dir / "aggregate.md").write_text(md)
-    _figure(table, group, [metric] if metric else metrics, sweep_dir)
+    from aukit.viz.style import save_figure
+    fig = _figure(table, group, [metric] if metric else metrics, sweep_dir.name)
+    save_figure(fig, sweep_dir, "aggregate", dpi=120)
     return table
 
 
@@ -527,9 +529,10 @@ def _shown(value) -> str:
     return '""' if value == "" else str(value)
 
 
-def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir: Path) -> None:
-    """One panel per metric (up to 6): bars per fold and overall (per group value), ± std over seeds."""
-    from aukit.viz.style import new_figure, save_figure
+def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], name: str):
+    """One panel per metric (up to 6): bars per fold and overall (per group value), ± std over seeds;
+    ``name``: the sweep's, in the title. Returns the Figure (the caller saves it)."""
+    from aukit.viz.style import new_figure
 
     shown = metrics[:6]
     keys = [*group, "fold"] if "fold" in table else list(group)
@@ -545,5 +548,5 @@ def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], sweep_dir
         ax.set_title(m, fontsize=9)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
-    fig.suptitle(f"sweep {sweep_dir.name}: measured, mean ± std over seeds (orange: overall)", fontsize=10)
-    save_figure(fig, sweep_dir, "aggregate", dpi=120)
+    fig.suptitle(f"sweep {name}: measured, mean ± std over seeds (orange: overall)", fontsize=10)
+    return fig

@@ -28,6 +28,13 @@ from . import checkpoint as ckpt
 from .runtime import autocast, dist_rank_world, evaluating, resolve_precision
 
 
+# every fit call this process made, in order: {"epochs", "images", "train_s" (the epochs' step loops),
+# "wall_s" (the whole call: evaluation and checkpoints too), "images_per_s" (images / train_s, None when no
+# epoch ran)}. A run's report sums them (Report.write: train_images_per_s, train_wall_s); a notebook kernel
+# is one run, and the tests clear it per test as they do aukit.data.store.OPENED.
+FITS: list[dict] = []
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN/inf; the last good checkpoint is left untouched."""
 
@@ -154,6 +161,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     batch). ``evaluate(model, epoch)`` returns validation metrics, merged into the
     epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss.
     """
+    t_call = time.perf_counter()
     cfg = cfg or TrainConfig()
     device = torch.device(device)
     precision = resolve_precision(device, cfg.precision)
@@ -172,34 +180,11 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     method_cfg = dataclasses.asdict(method_config) if dataclasses.is_dataclass(method_config) else (method_config or {})
 
     out = Path(cfg.out_dir) if cfg.out_dir else None
-    history: list[dict] = []
-    start_epoch, best, stale = 0, None, 0
-    if out is not None:
-        if main_rank:
-            out.mkdir(parents=True, exist_ok=True)
-        last = out / "last.pt"
-        if cfg.resume and last.exists():
-            try:
-                state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True,
-                                             expect_config=method_cfg)
-            except ValueError as e:
-                if isinstance(e, ckpt.ConfigMismatchError):
-                    raise
-                raise ValueError(f"cannot resume: {e}. Delete {last} to train from the start "
-                                 "(the run's other checkpoints stay)") from e
-            start_epoch = state["epoch"] + 1
-            if main_rank:
-                print(f"resuming from {last}: {start_epoch} of {cfg.epochs} epochs done"
-                      + (" (nothing left to train)" if start_epoch >= cfg.epochs else ""), flush=True)
-            extra = state.get("extra", {})
-            history = json.loads(extra.get("history", "[]"))
-            best, stale = extra.get("best"), int(extra.get("stale", 0))
-        elif main_rank and (out / "metrics.jsonl").exists() and not cfg.resume:
-            (out / "metrics.jsonl").unlink()
+    prog = _resume(out, cfg, model, optimizer, scheduler, method_cfg, main_rank)
     if cfg.fused_optimizer:
         fuse_optimizers(optimizer, device)
 
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(prog.start_epoch, cfg.epochs):
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         run_model.train()
@@ -271,40 +256,99 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
                   **({"ranks_in_sync": world} if world > 1 else {})}
         if not math.isfinite(record["train_loss"]):
             raise NonFiniteLossError(f"non-finite mean loss in epoch {epoch + 1}")
-        if scheduler is not None and cfg.scheduler_interval == "epoch":
-            scheduler.step()
-        if evaluate is not None:
-            with evaluating(run_model, precision):
-                record.update({k: _to_float(v) for k, v in evaluate(run_model, epoch).items()})
-        improved = False
-        if cfg.monitor is not None:
-            if cfg.monitor not in record:
-                raise KeyError(f"monitor {cfg.monitor!r} not among the epoch metrics {sorted(record)}")
-            val = record[cfg.monitor]
-            improved = best is None or (val > best if cfg.mode == "max" else val < best)
-            if improved:
-                best, stale = val, 0
-            else:
-                stale += 1
-        history.append(record)
-        if out is not None and main_rank:
-            extra = {"history": json.dumps(history), "best": best, "stale": stale}
-            if improved:
-                ckpt.save_checkpoint(out / "best.pt", model, None, None, epoch=epoch, config=method_cfg)
-            ckpt.save_checkpoint(out / "last.pt", model, optimizer, scheduler, epoch=epoch,
-                                 config=method_cfg, extra=extra)
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if on_epoch_end is not None:
-            on_epoch_end(record)
-        if cfg.progress and main_rank:
-            shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} {shown}")
-        if cfg.patience is not None and cfg.monitor is not None and stale >= cfg.patience:
+        prog.epochs, prog.images, prog.train_s = prog.epochs + 1, prog.images + n_images, prog.train_s + wall
+        if _end_epoch(record, epoch, prog, cfg, run_model=run_model, model=model, optimizer=optimizer,
+                      scheduler=scheduler, evaluate=evaluate, on_epoch_end=on_epoch_end, precision=precision,
+                      out=out, method_cfg=method_cfg, main_rank=main_rank):
             break
     if world > 1:
         import torch.distributed as dist
         dist.barrier()  # rank 0 has finished writing best.pt
     if out is not None and cfg.monitor is not None and cfg.restore_best and (out / "best.pt").exists():
         ckpt.load_checkpoint(out / "best.pt", model)
-    return history
+    FITS.append({"epochs": prog.epochs, "images": prog.images, "train_s": prog.train_s,
+                 "wall_s": time.perf_counter() - t_call,
+                 "images_per_s": prog.images / max(prog.train_s, 1e-9) if prog.epochs else None})
+    return prog.history
+
+
+@dataclass
+class _Progress:
+    """What ``fit`` carries from epoch to epoch: the records so far and early stopping's state (both
+    restored on resume), and this call's own epochs, images and step-loop seconds (for FITS)."""
+    start_epoch: int = 0
+    history: list = field(default_factory=list)
+    best: float | None = None            # the best monitored value so far
+    stale: int = 0                       # epochs since it improved
+    epochs: int = 0                      # run by this call (not those a resume restored)
+    images: int = 0
+    train_s: float = 0.0
+
+
+def _resume(out: Path | None, cfg: TrainConfig, model: nn.Module, optimizer: Any, scheduler: Any,
+            method_cfg: dict, main_rank: bool) -> _Progress:
+    """Where ``fit`` starts: from ``out/last.pt`` (weights, optimizer, scheduler, RNG, history and early
+    stopping's state) when ``cfg.resume`` and it exists; else from epoch 0, a run that does not resume
+    dropping the folder's old metrics.jsonl. Creates ``out`` (rank 0)."""
+    if out is None:
+        return _Progress()
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+    last = out / "last.pt"
+    if cfg.resume and last.exists():
+        try:
+            state = ckpt.load_checkpoint(last, model, optimizer, scheduler, restore_rng=True,
+                                         expect_config=method_cfg)
+        except ValueError as e:
+            if isinstance(e, ckpt.ConfigMismatchError):
+                raise
+            raise ValueError(f"cannot resume: {e}. Delete {last} to train from the start "
+                             "(the run's other checkpoints stay)") from e
+        start_epoch = state["epoch"] + 1
+        if main_rank:
+            print(f"resuming from {last}: {start_epoch} of {cfg.epochs} epochs done"
+                  + (" (nothing left to train)" if start_epoch >= cfg.epochs else ""), flush=True)
+        extra = state.get("extra", {})
+        return _Progress(start_epoch, json.loads(extra.get("history", "[]")), extra.get("best"),
+                         int(extra.get("stale", 0)))
+    if main_rank and (out / "metrics.jsonl").exists() and not cfg.resume:
+        (out / "metrics.jsonl").unlink()
+    return _Progress()
+
+
+def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, run_model: nn.Module,
+               model: nn.Module, optimizer: Any, scheduler: Any, evaluate, on_epoch_end, precision: str,
+               out: Path | None, method_cfg: dict, main_rank: bool) -> bool:
+    """After an epoch's steps: the epoch's scheduler step, evaluation into ``record``, early stopping's
+    bookkeeping, ``record`` appended to the history, last.pt / best.pt / metrics.jsonl (rank 0), the
+    callback and the printed line. Returns whether patience has run out (stop)."""
+    if scheduler is not None and cfg.scheduler_interval == "epoch":
+        scheduler.step()
+    if evaluate is not None:
+        with evaluating(run_model, precision):
+            record.update({k: _to_float(v) for k, v in evaluate(run_model, epoch).items()})
+    improved = False
+    if cfg.monitor is not None:
+        if cfg.monitor not in record:
+            raise KeyError(f"monitor {cfg.monitor!r} not among the epoch metrics {sorted(record)}")
+        val = record[cfg.monitor]
+        improved = prog.best is None or (val > prog.best if cfg.mode == "max" else val < prog.best)
+        if improved:
+            prog.best, prog.stale = val, 0
+        else:
+            prog.stale += 1
+    prog.history.append(record)
+    if out is not None and main_rank:
+        extra = {"history": json.dumps(prog.history), "best": prog.best, "stale": prog.stale}
+        if improved:
+            ckpt.save_checkpoint(out / "best.pt", model, None, None, epoch=epoch, config=method_cfg)
+        ckpt.save_checkpoint(out / "last.pt", model, optimizer, scheduler, epoch=epoch,
+                             config=method_cfg, extra=extra)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+    if on_epoch_end is not None:
+        on_epoch_end(record)
+    if cfg.progress and main_rank:
+        shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
+        tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} {shown}")
+    return cfg.patience is not None and cfg.monitor is not None and prog.stale >= cfg.patience

@@ -42,8 +42,11 @@ def synthau_tiny(tmp_path_factory):
 def _fresh_run_state():
     """The folds and partial-copy notes a process's loaders record (aukit.data.splits), and the stores
     it opened (aukit.data.store.OPENED: a real run's report names the SynthAU ones as synthetic side
-    sets), label its reports; each test starts without another test's."""
+    sets), and its fit calls (aukit.train.FITS: the report's throughput and wall time), label its reports;
+    each test starts without another test's."""
+    from aukit import train
     from aukit.data import sidesets, splits, store
+    train.FITS.clear()
     splits.USED.clear()
     splits.PARTIAL.clear()
     store.OPENED.clear()

@@ -181,10 +181,33 @@ class Predictor:
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
         tracked between detections, and a sequence model (CPC) reads them as a sequence.
         ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``)."""
-        from tqdm.auto import tqdm
         t0 = time.perf_counter()
         self.left = []                                # what this call leaves if stopped (the CLI names it)
-        net, dev, batch, pipe, spec = self.net, self.device, self.batch, self.pipe, self.net.spec
+        out, stem = self._check_call(input, out, name, smooth=smooth, annotate_video=annotate_video, plot=plot,
+                                     frames=frames, frame_step=frame_step)
+        frames_iter, info = read_frames(input, every=frame_step)
+        run = _Run(input, out, stem, info, frames=frames, frame_step=frame_step,
+                   every=detect_every_for(info["kind"], self.detect_every, frames), annotate_video=annotate_video,
+                   aus=list(self.net.spec.aus))
+        self._stream(run, frames_iter, chunk, progress)
+        t_write = time.perf_counter()
+        if progress and run.n_frames > 10_000:        # an hour's CSV and figure take a minute or two
+            print(f"[aukit] {stem}: writing the CSV{' and the plot' if plot else ''} of {run.n_frames} frames",
+                  file=sys.stderr)
+        import pandas as pd
+        df = _smoothed(pd.concat(run.parts, ignore_index=True), smooth)
+        header, notes, problems = self._header(run, df, smooth)
+        csv, avi, png = self._write(run, df, header, plot)
+        run.stages["write_s"] = time.perf_counter() - t_write
+        return PredictResult(csv, png, run.n_frames, int(df.success.sum()), run.unreadable, time.perf_counter() - t0,
+                             0.0, run.redetected, {k: round(v, 4) for k, v in run.stages.items()}, problems,
+                             info.get("skipped", []), notes, avi, "frame" if run.consecutive else "image")
+
+    def _check_call(self, input, out, name: str | None, *, smooth: int, annotate_video: bool, plot: bool,
+                    frames: bool, frame_step: int) -> tuple[Path, str]:
+        """The arguments of one call, checked before anything is read or written; returns the output
+        folder and the outputs' name."""
+        net, spec = self.net, self.net.spec
         if frame_step < 1:
             raise ValueError(f"frame_step must be at least 1, got {frame_step}")
         if frame_step > 1 and net.context:
@@ -197,153 +220,209 @@ class Predictor:
         if smooth > 1 and Path(input).is_dir() and not frames:
             raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
                              "(no time between them); give --frames if it holds one video's frames")
-        frames_iter, info = read_frames(input, every=frame_step)
-        aus = list(spec.aus)
-        every = detect_every_for(info["kind"], self.detect_every, frames)
-        history = TrackHistory(net.context, consecutive(info["kind"], frames)) if net.context else None
-        chunk, ahead, inflight = pipeline_sizes(chunk, every, info["n_frames"], pipe.workers, info.get("frame_bytes", 0))
+        return out, stem
+
+    def _stream(self, run: "_Run", frames_iter, chunk: int, progress: bool) -> None:
+        """Read, detect and predict every frame into ``run`` (its rows in ``run.parts``); rows predicted
+        before an interruption or a failure stay on disk (named in ``self.left``)."""
+        from tqdm.auto import tqdm
+        net, pipe, info = self.net, self.pipe, run.info
+        history = TrackHistory(net.context, run.consecutive) if net.context else None
+        chunk, ahead, inflight = pipeline_sizes(chunk, run.every, info["n_frames"], pipe.workers,
+                                                info.get("frame_bytes", 0))
         reader = ChunkReader(frames_iter, chunk, ahead=ahead)
-        stages = {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0, "rows_s": 0.0, "write_s": 0.0}
-        bar = tqdm(total=info["n_frames"] or None, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
-        parts, video, n_frames, unreadable, redetected, found = [], {}, 0, 0, 0, 0
-        problems = Problems(MAX_PROBLEMS)             # the first MAX_PROBLEMS reasons, as runs of frames
+        bar = tqdm(total=info["n_frames"] or None, desc=run.stem, unit="frame", disable=not progress,
+                   dynamic_ncols=True)
         group: list = []                              # (frames, faces) chunks waiting for a full batch
         held_frames = held_faces = 0                  # in ``group``
-
-        def flush():
-            nonlocal n_frames, unreadable, redetected, found
-            frames = [f for fr, _ in group for f in fr]
-            per_frame = [fl for _, fa in group for fl in fa]      # the faces of each frame, one or more
-            faces = [r for fl in per_frame for r in fl]           # one CSV row each
-            rows = [f for f, fl in zip(frames, per_frame) for _ in fl]
-            group.clear()
-            t = time.perf_counter()
-            seqs = history.split(faces, [f.index for f in rows]) if history else None
-            preds = _infer(net, faces, batch, dev, seqs)
-            t1 = time.perf_counter()
-            df = rows_frame(rows, faces, preds, aus)
-            parts.append(df)
-            partial.add(df)
-            stages["infer_s"] += t1 - t
-            stages["rows_s"] += time.perf_counter() - t1
-            n_frames += len(frames)
-            bad = [f for f in frames if f.error]
-            unreadable += len(bad)
-            problems.feed(frames)
-            redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
-            found += sum(r.success for r in faces)
-            bar.set_postfix(faces=found, refresh=False)
-            bar.update(len(frames))
-            if annotate_video:
-                _annotate_block(video, frames, [len(fl) for fl in per_frame], df, aus,
-                                avi_part, info["fps"] / frame_step)   # plays in real time
-
-        partial = PartialRows(out / f"{stem}.partial.csv", input)
-        avi_part = out / f"{stem}_annotated.part.avi"   # renamed when whole, as the CSV is
+        partial = run.partial = PartialRows(run.out / f"{run.stem}.partial.csv", run.input)
+        run.avi_part = run.out / f"{run.stem}_annotated.part.avi"   # renamed when whole, as the CSV is
         ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        one = FollowOne(follow=consecutive(info["kind"], frames)) if self.max_faces == 1 else None
-        photos = not consecutive(info["kind"], frames)   # unrelated pictures: no identity carried between them
-        results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight, detect_every=every)
+        run.one = FollowOne(follow=run.consecutive) if self.max_faces == 1 else None
+        results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight,
+                              detect_every=run.every)
         try:
             while True:
                 t = time.perf_counter()
                 item = next(results, None)
-                stages["faces_wait_s"] += time.perf_counter() - t
+                run.stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                if one is not None:                   # the face followed, or each photo's best-scoring one
-                    one.keep(item[1])
-                elif photos:                          # each photo's faces 0, 1, ... by detection score
-                    for faces in item[1]:
-                        for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
-                            r.face = k
-                        faces.sort(key=lambda r: r.face)
-                elif ids is not None:
-                    ids.link(item[1])
-                if not annotate_video:                # the faces are aligned: the frames are not needed again
+                self._assign_faces(item[1], run.one, ids, run.photos)
+                if not run.annotate_video:            # the faces are aligned: the frames are not needed again
                     for f in item[0]:
                         f.image = None
                 group.append(item)
                 held_frames += len(item[1])
                 held_faces += sum(r.success for fl in item[1] for r in fl)
-                if held_faces >= batch or held_frames >= max(batch, 256):  # a full batch, or a long faceless stretch
-                    flush()
+                if held_faces >= self.batch or held_frames >= max(self.batch, 256):  # a full batch, or a long faceless stretch
+                    self._flush(run, group, history, partial, bar)
                     held_frames = held_faces = 0
             if group:
-                flush()
+                self._flush(run, group, history, partial, bar)
         except BaseException:                         # Ctrl-C, SIGTERM, a failure: the rows so far stay on disk
             kept = partial.close(keep=True)
-            self.left = [p for p in (kept, _end_video(video, avi_part, out / f"{stem}_annotated.partial.avi")) if p]
+            self.left = [p for p in (kept, _end_video(run.video, run.avi_part,
+                                                      run.out / f"{run.stem}_annotated.partial.avi")) if p]
             if kept:
-                print(f"[aukit] {stem}: stopped after {n_frames} frames; the {partial.rows} rows predicted so far "
-                      f"are in {kept}" + (f", their annotated frames in {self.left[1]}" if len(self.left) > 1 else ""),
-                      file=sys.stderr)
+                print(f"[aukit] {run.stem}: stopped after {run.n_frames} frames; the {partial.rows} rows predicted "
+                      f"so far are in {kept}" + (f", their annotated frames in {self.left[1]}" if len(self.left) > 1
+                                                 else ""), file=sys.stderr)
             raise
         finally:
             results.close()                           # an early exit: the chunks still in the workers are dropped
             reader.close()
             bar.close()
-            if video.get("writer"):
-                video.pop("writer").release()
-        stages["decode_s"] = reader.busy_s
-        t_write = time.perf_counter()
-        if progress and n_frames > 10_000:            # an hour's CSV and figure take a minute or two
-            print(f"[aukit] {stem}: writing the CSV{' and the plot' if plot else ''} of {n_frames} frames",
-                  file=sys.stderr)
-        import pandas as pd
-        df = pd.concat(parts, ignore_index=True)
-        if smooth > 1:                                # over each face's own frames
-            cols = [c for c in df.columns if c.endswith(("_r", "_p"))]
-            v = df[cols].to_numpy(float, copy=True)
-            for idx in df.groupby("face_id").indices.values():
-                v[idx] = _smooth(v[idx], smooth).round(3)
-            df[cols] = v
-            for c in cols:                            # occurrence follows the smoothed probability
-                if c.endswith("_p") and f"{c[:-2]}_c" in df:
-                    df[f"{c[:-2]}_c"] = np.where(np.isnan(df[c]), np.nan, (df[c] >= 0.5).astype(float))
+            if run.video.get("writer"):
+                run.video.pop("writer").release()
+        run.stages["decode_s"] = reader.busy_s
+
+    @staticmethod
+    def _assign_faces(per_frame: list, one: FollowOne | None, ids: FaceIds | None, photos: bool) -> None:
+        """Set the ``face`` of each frame's faces: the face followed (or each photo's best-scoring one)
+        with one face a frame; each photo's faces 0, 1, ... by detection score; else tracked ids."""
+        if one is not None:
+            one.keep(per_frame)
+        elif photos:                                  # unrelated pictures: no identity carried between them
+            for faces in per_frame:
+                for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
+                    r.face = k
+                faces.sort(key=lambda r: r.face)
+        elif ids is not None:
+            ids.link(per_frame)
+
+    def _flush(self, run: "_Run", group: list, history, partial: PartialRows, bar) -> None:
+        """Predict the faces of the chunks in ``group`` (emptied) as one batch; their rows go to
+        ``run.parts``, the partial CSV and (if asked) the annotated video."""
+        frames = [f for fr, _ in group for f in fr]
+        per_frame = [fl for _, fa in group for fl in fa]      # the faces of each frame, one or more
+        faces = [r for fl in per_frame for r in fl]           # one CSV row each
+        rows = [f for f, fl in zip(frames, per_frame) for _ in fl]
+        group.clear()
+        t = time.perf_counter()
+        seqs = history.split(faces, [f.index for f in rows]) if history else None
+        preds = _infer(self.net, faces, self.batch, self.device, seqs)
+        t1 = time.perf_counter()
+        df = rows_frame(rows, faces, preds, run.aus)
+        run.parts.append(df)
+        partial.add(df)
+        run.stages["infer_s"] += t1 - t
+        run.stages["rows_s"] += time.perf_counter() - t1
+        run.n_frames += len(frames)
+        bad = [f for f in frames if f.error]
+        run.unreadable += len(bad)
+        run.problems.feed(frames)
+        run.redetected += sum(any(r.redetected for r in fl) for fl in per_frame)
+        run.found += sum(r.success for r in faces)
+        bar.set_postfix(faces=run.found, refresh=False)
+        bar.update(len(frames))
+        if run.annotate_video:
+            _annotate_block(run.video, frames, [len(fl) for fl in per_frame], df, run.aus,
+                            run.avi_part, run.info["fps"] / run.frame_step)   # plays in real time
+
+    def _header(self, run: "_Run", df, smooth: int) -> tuple[list[str], list[str], list[str]]:
+        """The CSV's ``#`` header lines, the notes the user should know (also in the header) and the
+        unreadable frames' reasons as text."""
+        spec, info = self.net.spec, run.info
         synthetic = spec.dataset.startswith("synthau")
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         if spec.changed:                              # e.g. a 2-step "full" run: not the paper's model
             trained += f" (its run changed {spec.changed})"
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
-        header = [f"aukit predict: input={input}{clock}",
+        header = [f"aukit predict: input={run.input}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
-                  f"policy={spec.policy} size={spec.size} frame_step={frame_step} detect_every={every} "
+                  f"policy={spec.policy} size={spec.size} frame_step={run.frame_step} detect_every={run.every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",
-                  f"frames={n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={unreadable} "
-                  f"track_lost_redetected={redetected}"]
-        notes = [crowded_note(one.crowded, n_frames, photos)] if one is not None and one.crowded else []
+                  f"frames={run.n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={run.unreadable} "
+                  f"track_lost_redetected={run.redetected}"]
+        one = run.one
+        notes = [crowded_note(one.crowded, run.n_frames, run.photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
         header += notes
-        more = len(problems.runs) > MAX_PROBLEMS
-        problems = problems.texts(ends_video=info["kind"] == "video")
+        more = len(run.problems.runs) > MAX_PROBLEMS
+        problems = run.problems.texts(ends_video=info["kind"] == "video")
         if problems:
             header.append("unreadable: " + "; ".join(problems) + ("; ..." if more else ""))
-        if net.context and photos:
-            note = (f"note: {spec.method or spec.model} reads {net.context} consecutive frames before each one; "
+        if self.net.context and run.photos:
+            note = (f"note: {spec.method or spec.model} reads {self.net.context} consecutive frames before each one; "
                     "these are photos, so each was read alone, without them (outputs differ from a video's; "
                     "give --frames if the folder holds one video's frames)")
             header.append(note)
-            print(f"[aukit] {stem}: {note}", file=sys.stderr)
+            print(f"[aukit] {run.stem}: {note}", file=sys.stderr)
         skipped = info.get("skipped", [])
         if skipped:
             header.append(f"skipped, not images: {len(skipped)} file(s) or folder(s): " + ", ".join(skipped[:MAX_PROBLEMS])
                           + (", ..." if len(skipped) > MAX_PROBLEMS else ""))
+        return header, notes, problems
+
+    def _write(self, run: "_Run", df, header: list[str], plot: bool) -> tuple[Path, Path | None, Path | None]:
+        """The CSV (the partial one removed), the annotated video renamed whole, and the plot: their paths."""
+        spec, out, stem = self.net.spec, run.out, run.stem
         csv = write_csv(df, out / f"{stem}.csv", header)
-        partial.close(keep=False)
-        avi = _end_video(video, avi_part, out / f"{stem}_annotated.avi")
+        run.partial.close(keep=False)
+        avi = _end_video(run.video, run.avi_part, out / f"{stem}_annotated.avi")
         (out / f"{stem}_annotated.partial.avi").unlink(missing_ok=True)     # an interrupted run's, now replaced
         png = None
         if plot:
+            synthetic = spec.dataset.startswith("synthau")
             title = f"{stem}: {spec.method or spec.model}" + (" (trained on SynthAU)" if synthetic else "")
-            fig = curves_figure(df, aus, title, photos=info["kind"] == "folder" and not frames)
+            fig = curves_figure(df, run.aus, title, photos=run.info["kind"] == "folder" and not run.frames)
             png = out / f"{stem}.png"
             fig.savefig(png, dpi=110)
-        stages["write_s"] = time.perf_counter() - t_write
-        return PredictResult(csv, png, n_frames, int(df.success.sum()), unreadable, time.perf_counter() - t0, 0.0,
-                             redetected, {k: round(v, 4) for k, v in stages.items()}, problems, skipped, notes,
-                             avi, "frame" if consecutive(info["kind"], frames) else "image")
+        return csv, avi, png
+
+
+@dataclass(eq=False)
+class _Run:
+    """One call's input, its choices and what its streaming loop counted and kept."""
+    input: str | Path
+    out: Path
+    stem: str
+    info: dict                                        # read_frames' description of the input
+    frames: bool                                      # a folder holds one video's frames
+    frame_step: int
+    every: int                                        # detect_every for this input
+    annotate_video: bool
+    aus: list                                         # the model's AUs, the CSV's order
+    parts: list = field(default_factory=list)         # the rows, one DataFrame per predicted batch
+    video: dict = field(default_factory=dict)         # the annotated video's writer (_annotate_block)
+    n_frames: int = 0
+    unreadable: int = 0
+    redetected: int = 0
+    found: int = 0                                    # faces found (the progress bar's count)
+    problems: Problems = field(default_factory=lambda: Problems(MAX_PROBLEMS))  # the first reasons, as runs of frames
+    stages: dict = field(default_factory=lambda: {"decode_s": 0.0, "faces_wait_s": 0.0, "infer_s": 0.0,
+                                                  "rows_s": 0.0, "write_s": 0.0})
+    one: FollowOne | None = None                      # the face followed with max_faces 1
+    partial: PartialRows | None = None                # the rows so far on disk
+    avi_part: Path | None = None                      # the annotated video while written
+
+    @property
+    def consecutive(self) -> bool:
+        """The input's images follow one another in time (a video, or frames=True)."""
+        return consecutive(self.info["kind"], self.frames)
+
+    @property
+    def photos(self) -> bool:
+        """Unrelated pictures: no identity carried between them."""
+        return not self.consecutive
+
+
+def _smoothed(df, window: int):
+    """``df`` with each face's AU columns (``_r``, ``_p``) averaged over ``window`` frames of its own
+    (:func:`_smooth`), occurrence (``_c``) following the smoothed probability; ``df`` as it is for 0/1."""
+    if window <= 1:
+        return df
+    cols = [c for c in df.columns if c.endswith(("_r", "_p"))]
+    v = df[cols].to_numpy(float, copy=True)
+    for idx in df.groupby("face_id").indices.values():
+        v[idx] = _smooth(v[idx], window).round(3)
+    df[cols] = v
+    for c in cols:                                    # occurrence follows the smoothed probability
+        if c.endswith("_p") and f"{c[:-2]}_c" in df:
+            df[f"{c[:-2]}_c"] = np.where(np.isnan(df[c]), np.nan, (df[c] >= 0.5).astype(float))
+    return df
 
 
 def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .provenance import datasets_read, training
 from .tables import DIFF_NA, compare, to_markdown
 
 __all__ = ["Report", "load_metrics"]
@@ -316,8 +317,12 @@ class Report:
         return {k: None if _STD_KEY.search(k) else v for k, v in self.metrics.items()}
 
     def write(self, **run_extra) -> dict[str, Path | list[Path]]:
-        """Write metrics.json, reported.json (if references were added) and run.yaml."""
+        """Write metrics.json, reported.json (if references were added) and run.yaml. Beside the
+        measured metrics, metrics.json gets the run's training throughput and time from every
+        ``aukit.train.fit`` call of this process (:func:`aukit.report.provenance.training`), and
+        run.yaml each call's numbers (``train_fits``)."""
         from .. import runtime
+        from ..train import FITS
 
         self.dir.mkdir(parents=True, exist_ok=True)
         missing = [k for k in self.headline_keys if k not in self.metrics]
@@ -331,16 +336,21 @@ class Report:
                 **({"trunk_start": self.trunk_start} if self.trunk_start else {}),
                 "paper_setup": self.setup_gap is None,     # a sweep's aggregate.md reads it, not its own rules
                 **({"changed_parameters": self.changed} if self.changed else {})}
-        clash = sorted(set(head) & set(self.metrics))
+        # train_images_per_s, train_wall_s over every fit call; after the measured metrics, which a
+        # sweep's aggregate lists (and draws) in metrics.json's order
+        trained = training(FITS)
+        run_extra.setdefault("train_fits", [dict(f) for f in FITS])
+        clash = sorted((set(head) | set(trained)) & set(self.metrics))
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")
         out = {"metrics": self.dir / "metrics.json"}
-        out["metrics"].write_text(json.dumps({**head, **self._spread_over_seeds()}, indent=2), encoding="utf-8")
+        out["metrics"].write_text(json.dumps({**head, **self._spread_over_seeds(), **trained}, indent=2), encoding="utf-8")
         if self.references:
             out["reported"] = self.dir / "reported.json"
             out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
         from ..data.store import OPENED        # the data it read: every store opened in this process
         run_extra.setdefault("stores", {k: OPENED[k] for k in sorted(OPENED)})
+        run_extra.setdefault("datasets", datasets_read(OPENED))    # their manifest entries and roots
         out["run"] = runtime.write_run_yaml(self.dir / "run.yaml", config=self.config, slug=self.slug,
                                             dataset=self.dataset, preset=self.preset, seeds=self.seeds,
                                             device=self.device, **run_extra)
