@@ -8,6 +8,7 @@ when asked for.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import importlib.metadata
 import json
@@ -236,7 +237,9 @@ def provenance(**extra: Any) -> dict:
 
 
 def _plain(x: Any) -> Any:
-    """Make a value YAML-safe (tuples, numpy scalars, paths, devices)."""
+    """Make a value YAML-safe (dataclasses, tuples, numpy scalars, paths, devices)."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return _plain(dataclasses.asdict(x))
     if isinstance(x, dict):
         return {str(k): _plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

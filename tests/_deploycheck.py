@@ -14,6 +14,7 @@ def check_deploy(out_dir: Path, method: str) -> None:
     assert path.is_file(), f"{method} notebook wrote no {path}"
     net = deploy.load(path)
     assert net.spec.method == method and net.spec.aus
+    assert deploy.read_config(path), f"{method}: deploy.pt keeps no config of the run that trained it"
     s = net.spec.size
     faces = torch.randint(0, 256, (3, s, s, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     (key, y), = net(faces).items()

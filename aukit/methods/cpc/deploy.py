@@ -51,10 +51,11 @@ def cpc_deploy(window: int = 15, stride: int = 2, **model) -> CPCDeploy:
 
 
 def export_deployable(model: CPCNet, aus, path: str | Path, dataset: str, window: int = 15, stride: int = 2,
-                      size: int | None = None) -> Path:
+                      size: int | None = None, config=None) -> Path:
     """Write a trained :class:`CPCNet` for ``aukit predict`` (its state loads into :class:`CPCDeploy`);
-    ``size`` is the face side it was trained at (the quick preset's Plan.image_size; None: the config's)."""
+    ``size`` is the face side it was trained at (the quick preset's Plan.image_size; None: the config's);
+    ``config``: the stages' configs it was trained with, kept in the checkpoint."""
     kwargs = {**dataclasses.asdict(model.cfg), "window": int(window), "stride": int(stride)}
     spec = DeploySpec(model="cpc_deploy", policy="cpc", size=int(size or model.cfg.image_size), aus=list(aus), output="intensity",
                       scale=1.0, kwargs=kwargs, dataset=dataset, method="cpc")
-    return export(path, model, spec)
+    return export(path, model, spec, config=config)

@@ -15,12 +15,12 @@ from aukit.deploy import DeploySpec, export
 from .config import NetConfig
 
 
-def export_deployable(encoder: nn.Module, net: NetConfig, path: str | Path, dataset: str) -> Path:
+def export_deployable(encoder: nn.Module, net: NetConfig, path: str | Path, dataset: str, config=None) -> Path:
     """Write an :class:`AUEncoder` (registry ``piap_au_encoder``; it returns a dict whose ``logits``
-    ``aukit predict`` reads) for ``aukit predict``."""
+    ``aukit predict`` reads) for ``aukit predict``; ``config``: the run's settings, kept in the checkpoint."""
     kw = {**dataclasses.asdict(net), "trunk_weights": None}       # the trained weights replace the ImageNet file
     kw["aus"] = list(kw["aus"])
     spec = DeploySpec(model="piap_au_encoder", policy="piap", size=net.image_size,
                       aus=[f"AU{int(a):02d}" for a in net.aus], output="logits", kwargs=kw, dataset=dataset,
                       method="piap_df")
-    return export(path, encoder, spec)
+    return export(path, encoder, spec, config=config)

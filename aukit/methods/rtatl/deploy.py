@@ -45,9 +45,9 @@ def rtatl_deploy(model: dict | None = None, store_size: int = 200) -> RTATLDeplo
     return RTATLDeploy(model or {}, store_size)
 
 
-def export_deployable(net: nn.Module, data, path: str | Path, dataset: str) -> Path:
+def export_deployable(net: nn.Module, data, path: str | Path, dataset: str, config=None) -> Path:
     """Write the backbone of a trained :class:`RTATLNet` (or a bare backbone) with the mean training
-    AU centres of ``data`` (an :class:`RTATLData`)."""
+    AU centres of ``data`` (an :class:`RTATLData`); ``config``: the run's resolved config, kept in the checkpoint."""
     backbone = getattr(net, "backbone", net)
     mc = dataclasses.asdict(backbone.cfg)
     mc["aus"], mc["weights"] = list(mc["aus"]), None            # the trained weights replace any ImageNet file
@@ -59,4 +59,4 @@ def export_deployable(net: nn.Module, data, path: str | Path, dataset: str) -> P
     spec = DeploySpec(model="rtatl_deploy", policy="rtatl", size=int(data.store.size),
                       aus=[f"AU{int(a):02d}" for a in mc["aus"]], output="probs", kwargs=kwargs,
                       dataset=dataset, method="rtatl")
-    return export(path, dep, spec)
+    return export(path, dep, spec, config=config)

@@ -354,7 +354,8 @@ def run(ecfg: ExperimentConfig) -> dict:
         report.add_figure(name, fig)
     if ecfg.model_dir:
         from .deploy import export_deployable
-        export_deployable(nets[main], data, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset)
+        export_deployable(nets[main], data, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset,
+                          config=resolved_config(ecfg, data.store.size))
     m["wall_s"] = time.perf_counter() - t0
     report.add_metrics(**m)
     # F1 at 0.5 is 0 for a model that never says "present" yet ranks frames well: AUC says which

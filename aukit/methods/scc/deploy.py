@@ -39,8 +39,9 @@ def scc_deploy(model: dict | None = None, points_per_au: int = 2, sigma: float =
 
 
 def export_deployable(model: SCCHeatmapNet, aus, path: str | Path, dataset: str,
-                      train: SCCTrainConfig | None = None) -> Path:
-    """Write a trained :class:`SCCHeatmapNet` with its decoding settings for ``aukit predict``."""
+                      train: SCCTrainConfig | None = None, config=None) -> Path:
+    """Write a trained :class:`SCCHeatmapNet` with its decoding settings for ``aukit predict``;
+    ``config``: the run's configs (default: the model's and ``train``), kept in the checkpoint."""
     tc = train or SCCTrainConfig()
     mc = {**dataclasses.asdict(model.cfg), "backbone_weights": None}   # the trained weights replace the ImageNet file
     kwargs = {"model": mc, "points_per_au": mc["n_points"] // len(aus), "sigma": tc.sigma,
@@ -49,4 +50,6 @@ def export_deployable(model: SCCHeatmapNet, aus, path: str | Path, dataset: str,
     dep.model.load_state_dict(model.state_dict())
     spec = DeploySpec(model="scc_deploy", policy="scc", size=mc["input_size"], aus=list(aus), output="intensity",
                       scale=1.0, kwargs=kwargs, dataset=dataset, method="scc")
-    return export(path, dep, spec)
+    if config is None:
+        config = {"model": dataclasses.asdict(model.cfg), "train": dataclasses.asdict(tc)}
+    return export(path, dep, spec, config=config)

@@ -351,7 +351,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     m.update(fig_metrics)
     if ecfg.model_dir:
         from .deploy import export_deployable
-        export_deployable(scc_model, data.aus, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset, configs(ecfg, {})[1])
+        export_deployable(scc_model, data.aus, f"{ecfg.model_dir}/deploy.pt", ecfg.dataset, configs(ecfg, {})[1],
+                          config=resolved_config(ecfg))
     m["wall_s"] = time.perf_counter() - t0
     report.add_metrics(**m)
     report.headline("icc_avg_scc_heatmap", "mae_avg_scc_heatmap", "icc_avg_resnet_deconv", "mae_avg_resnet_deconv",

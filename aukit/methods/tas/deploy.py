@@ -23,6 +23,8 @@ def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) ->
                       dataset=dataset, method="tas")
 
 
-def export_deployable(model: nn.Module, aus, dataset: str, path: str | Path, size: int | None = None) -> Path:
-    """Write ``path`` (strict, weights-only checkpoint + spec) for ``aukit predict --model path``."""
-    return export(path, model, deploy_spec(model, aus, dataset, size))
+def export_deployable(model: nn.Module, aus, dataset: str, path: str | Path, size: int | None = None,
+                      config=None) -> Path:
+    """Write ``path`` (strict, weights-only checkpoint + spec) for ``aukit predict --model path``;
+    ``config``: the :class:`TASConfig` it was trained with, kept in the checkpoint."""
+    return export(path, model, deploy_spec(model, aus, dataset, size), config=config)
