@@ -70,7 +70,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     from .methods.tas.data import load_data
 
     data = load_data(job.dataset, job_fold(job), cfg.train.T)
-    cfg.model.n_aus = data.n_aus                  # recorded as built (train_model sizes the heads so)
+    cfg = te.built_config(data, cfg)              # recorded as built (the heads the data needs)
     size = cfg.train.image_size
     opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
                          progress=rank == 0, ckpt_dir=str(Path(job.out_dir) / "checkpoints"))

@@ -137,9 +137,7 @@ def _cpc(device, tiny: bool, data: dict, real: bool) -> StepCase:
         store = load_store(ds, "cpc")
         split = make_split(store, store.index["subject"].astype(str).unique().tolist(), [], aus=[])
         clips = clip_rows(split.frames, split.train_rows, T, p.stride, None, seed=0)
-        aug = ClipAugment(rotation=p.rotation, scale=p.scale, translate=p.translate, flip=p.flip,
-                          brightness=p.brightness, contrast=p.contrast, saturation=p.saturation, hue=p.hue,
-                          out_size=None if S == store.size else S)
+        aug = ClipAugment.from_config(p, out_size=None if S == store.size else S)
         loader = _epochs(BatchLoader(store, clips, min(B, len(clips)), device=device, seed=0, augment=aug))
     return StepCase("cpc", model, step, opt, B, B * T, synthetic, loader,
                     notes={"dataset": ds, "T": T, "context": p.context, "image_size": S, "stage": "pretrain"})
