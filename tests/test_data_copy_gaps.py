@@ -115,3 +115,23 @@ def test_no_frames_names_the_pattern_what_the_root_holds_and_the_manifest_line(t
     assert "label files but no images (2D/F001/T1/*.jpg)" in text
     from aukit.data.manifest import manifest_path
     assert text.endswith(f"edit bp4d.patterns.frames in {manifest_path()}")
+
+
+def test_every_table_and_metrics_json_name_the_frames_without_an_aligned_face(monkeypatch, tmp_path):
+    """A run's report never mentioned the labelled frames where no face was found: only the cache's qa.json did."""
+    import json
+    from aukit.data import store
+    from aukit.report import Report
+    monkeypatch.setattr(store, "OPENED", {
+        "bp4d__tas256__abc": {"frames": 284, "indexed": 288, "no_face": 3, "unreadable": 1},
+        "bp4d__faces__def": {"frames": 288, "indexed": 288, "no_face": 0, "unreadable": 0},
+        "synthau-affwild2__cpc128__x": {"frames": 10, "indexed": 12, "no_face": 2, "unreadable": 0}})
+    rep = Report("tas", folder=tmp_path / "r", dataset="bp4d", preset="quick", seeds=[0], device="cpu")
+    want = ("bp4d (tas256 faces): 4 of 288 indexed frames have no aligned face (no face found 3, unreadable 1), "
+            "left out of training and scoring")
+    assert rep.frames_lost == [want]
+    rep.add_metrics(icc_avg=0.5)
+    rep.add_table("t", pd.DataFrame({"AU06": [0.5], "Avg": [0.5]}, index=["m"]))
+    assert f"- Frames lost: {want} (`aukit data check`" in (tmp_path / "r/tables/t.md").read_text()
+    rep.write()
+    assert json.loads((tmp_path / "r/metrics.json").read_text())["frames_lost"] == [want]

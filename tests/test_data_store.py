@@ -79,7 +79,8 @@ def test_second_load_is_instant_and_same_hash(env, bp4d_store):
     assert time.perf_counter() - t < 1.0
     assert s2.cache_hash == bp4d_store.cache_hash and s2.path == bp4d_store.path
     from aukit.data.store import OPENED                     # run.yaml's record of the data a run read
-    assert OPENED[s2.path.name] == {"frames": len(s2), "fingerprint": s2.meta["fingerprint"]}
+    assert OPENED[s2.path.name] == {"frames": len(s2), "fingerprint": s2.meta["fingerprint"], "indexed": 14,
+                                    "no_face": 1, "unreadable": 1}         # the fake copy's 14 frames
     np.testing.assert_array_equal(s2.images[:], bp4d_store.images[:])
     # a parameter change is a new cache
     with pytest.raises(FileNotFoundError, match="aukit prepare bp4d --policy rtatl"):

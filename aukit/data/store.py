@@ -163,7 +163,11 @@ class FrameStore:
         self.dataset = self.meta["key"]["dataset"]
         if len(self.images) != len(self.index) or len(self.landmarks) != len(self.index):
             raise ValueError(f"{self.path}: images/index/landmarks lengths differ")
-        OPENED[self.path.name] = {"frames": len(self.index), "fingerprint": self.meta.get("fingerprint")}
+        # the copy's frames it lacks (no face found, unreadable): every run's tables say so
+        OPENED[self.path.name] = {"frames": len(self.index), "fingerprint": self.meta.get("fingerprint"),
+                                  "indexed": int(self.qa.get("frames", len(self.index))),
+                                  "no_face": int(self.qa.get("no_face", 0)),
+                                  "unreadable": int(self.qa.get("unreadable", 0))}
 
     def __len__(self) -> int:
         return len(self.index)

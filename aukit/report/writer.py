@@ -189,6 +189,21 @@ class Report:
         from ..data.splits import PARTIAL
         return list(PARTIAL)
 
+    @property
+    def frames_lost(self) -> list[str]:
+        """Frames of ``dataset``'s copy that no store this run read holds (no face found, unreadable): named
+        under every table and in metrics.json, since a run's scores leave them out. One line per store."""
+        from ..data.store import OPENED
+        out = []
+        for name in sorted(OPENED):
+            rec = OPENED[name]
+            lost = rec.get("no_face", 0) + rec.get("unreadable", 0)
+            if name.split("__")[0] == self.dataset and lost:
+                out.append(f"{self.dataset} ({name.split('__')[1]} faces): {lost} of {rec['indexed']} indexed "
+                           f"frames have no aligned face (no face found {rec['no_face']}, unreadable "
+                           f"{rec['unreadable']}), left out of training and scoring")
+        return out
+
     @staticmethod
     def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
         paper = _PAPER_NAMES.get(reported.attrs.get("paper"), reported.attrs.get("paper", "paper"))
@@ -249,6 +264,7 @@ class Report:
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
         notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
+        notes += [f"Frames lost: {x} (`aukit data check` and the store's qa.json name them)." for x in self.frames_lost]
         if self.synthetic_side_sets:
             notes.append(f"This {self.dataset} run also read synthetic SynthAU data: "
                          f"{', '.join(self.synthetic_side_sets)} (stand-ins read where a real side set was "
@@ -334,6 +350,7 @@ class Report:
                 **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {}),
                 **({"lacking_side_sets": self.lacking_side_sets} if self.lacking_side_sets else {}),
                 **({"trunk_start": self.trunk_start} if self.trunk_start else {}),
+                **({"frames_lost": self.frames_lost} if self.frames_lost else {}),
                 "paper_setup": self.setup_gap is None,     # a sweep's aggregate.md reads it, not its own rules
                 **({"changed_parameters": self.changed} if self.changed else {})}
         # train_images_per_s, train_wall_s over every fit call; after the measured metrics, which a
