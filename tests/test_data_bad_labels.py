@@ -124,14 +124,15 @@ def test_lost_frames_and_values_are_noted_per_sequence(bp4d, disfa):
         f"out_of_range: {occ} AU1: 1 value(s) outside 0..1, read as not labelled (first: frame 2: 7)"]
     assert [n for n in _notes(df, "label_without_frame") if n.startswith("label_without_frame: M001/T1")] == [
         "label_without_frame: M001/T1: 1 labelled frame(s) without an image (first: frame 3; images 1..4)"]
-    for p in (disfa / "ActionUnit_Labels/SN001").glob("*.txt"):                 # labels 0-based: one frame off
-        p.write_text("".join(f"{int(a) - 1},{b}" for a, b in (r.split(",") for r in p.read_text().splitlines(True))))
+    for p in (disfa / "ActionUnit_Labels/SN001").glob("*.txt"):                 # labels one frame late
+        p.write_text("".join(f"{int(a) + 1},{b}" for a, b in (r.split(",") for r in p.read_text().splitlines(True))))
+    last = int(p.read_text().splitlines()[-1].split(",")[0])                    # the video's frames: 1..last-1
     df = D.index("disfa", disfa)
     notes = [n for n in _qa(df)["notes"] if "SN001" in n]
     assert "frame_without_label: SN001 (LeftVideoSN001_comp.avi): 1 frame(s) without any label row, left out " \
-           "(first: frame 4; labelled 0..3)" in notes
+           f"(first: frame 1; labelled 2..{last})" in notes
     assert any(n.startswith("label_without_frame: SN001 (LeftVideoSN001_comp.avi): 1 labelled frame(s) without an "
-                            "image (first: frame 0") for n in notes)
+                            f"image (first: frame {last}") for n in notes)
     assert not any("SN010" in n for n in _notes(df, "frame_without_label"))     # its known tail stays information
 
 

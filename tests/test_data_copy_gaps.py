@@ -135,3 +135,17 @@ def test_every_table_and_metrics_json_name_the_frames_without_an_aligned_face(mo
     assert f"- Frames lost: {want} (`aukit data check`" in (tmp_path / "r/tables/t.md").read_text()
     rep.write()
     assert json.loads((tmp_path / "r/metrics.json").read_text())["frames_lost"] == [want]
+
+
+def test_a_disfa_label_file_numbered_from_zero_is_refused_naming_file_and_line(tmp_path):
+    """DISFA counts frames from 1; a copy re-numbered from 0 moved every label onto the next frame, with only
+    one 'label_without_frame' (frame 0) counted."""
+    from aukit import data as D
+    from aukit.data.labelio import LabelFormatError
+    from test_data_fixtures import write_disfa
+    root = write_disfa(tmp_path / "disfa", faces=False)
+    p = root / "ActionUnit_Labels/SN001/SN001_au2.txt"
+    rows = p.read_text().splitlines()
+    p.write_text("\n".join(f"{int(r.split(',')[0]) - 1},{r.split(',')[1]}" for r in rows) + "\n")
+    with pytest.raises(LabelFormatError, match=rf"{p}:1: frame 0: DISFA numbers its frames from 1"):
+        D.index("disfa", root)

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .labelio import QA, au_col, clean_codes, finish, join_labels, note_ignored, read_table, unique_frames
+from .labelio import (QA, LabelFormatError, au_col, clean_codes, finish, join_labels, note_ignored, read_table,
+                      unique_frames)
 from .manifest import entry
 from .scan import absent, blocked_note, scan
 
@@ -75,6 +76,11 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
                     qa.note("missing_label_file", f"{subject}: {want} {why}")
                 continue
             _, t, lines = read_table(p, header=False, ncols=2)
+            if len(t) and t[:, 0].min() < 1:    # a copy re-numbered from 0 would put every label on the next frame
+                k = int(np.argmin(t[:, 0]))
+                raise LabelFormatError(f"{p}:{lines[k]}: frame {t[k, 0]:g}: DISFA numbers its frames from 1 (the "
+                                       f"video's first frame is frame 1); a file numbered from 0 shifts every label "
+                                       f"by one frame: renumber it")
             t = unique_frames(t, lines, p, qa, subject)
             v = clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa, subject=subject, path=p, frames=t[:, 0])
             sources.append((p, pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})))
