@@ -149,3 +149,19 @@ def test_a_disfa_label_file_numbered_from_zero_is_refused_naming_file_and_line(t
     p.write_text("\n".join(f"{int(r.split(',')[0]) - 1},{r.split(',')[1]}" for r in rows) + "\n")
     with pytest.raises(LabelFormatError, match=rf"{p}:1: frame 0: DISFA numbers its frames from 1"):
         D.index("disfa", root)
+
+
+def test_a_bp4d_label_file_with_an_upper_case_extension_is_read(tmp_path):
+    """'F002_T2.CSV' passed the folder scan (not named stray) but was then opened as '.csv': reported missing,
+    its labels dropped. Frames '732.JPG' and DISFA's 'SN013_au1.TXT' were read already."""
+    from aukit import data as D
+    from test_data_fixtures import write_bp4d
+    root = write_bp4d(tmp_path / "bp4d", faces=False)
+    before = D.index("bp4d", root)
+    occ = root / "AUCoding/AU_OCC/F001_T2.csv"
+    occ.rename(occ.with_suffix(".CSV"))
+    intensity = root / "AUCoding/AU_INT/AU06/F001_T2_AU06.csv"
+    intensity.rename(intensity.with_suffix(".Csv"))
+    after = D.index("bp4d", root)
+    pd.testing.assert_frame_equal(after.drop(columns="source"), before.drop(columns="source"))
+    assert after.attrs["qa"]["missing_label_file"] == before.attrs["qa"]["missing_label_file"]

@@ -29,7 +29,7 @@ import pandas as pd
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
                       read_table, unique_frames)
 from .manifest import DatasetNotFound, as_list, base_name, entry, part_of
-from .scan import absent, blocked_note, fill, scan
+from .scan import absent, blocked_note, scan
 
 
 def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int, str]]:
@@ -48,15 +48,15 @@ def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int,
     return seqs
 
 
-def _labelled(root: Path, patterns: list[str], qa: QA) -> set[tuple[str, str]]:
-    """(subject, task) of every label file matching `patterns`; other files there are noted, and so
-    are files that a pattern earlier in the list already provides (a copy holding both 'AU_INT'
+def _labelled(root: Path, patterns: list[str], qa: QA) -> dict[tuple[str, str, int], Path]:
+    """{(subject, task, AU or -1 for an occurrence file): path} of every label file matching `patterns`,
+    as found on disk ('F002_T2.CSV' too: the scan ignores the case of the extension); other files there are
+    noted, and so are files that a pattern earlier in the list already provides (a copy holding both 'AU_INT'
     and 'AU Intensity Codes3.0' is read from the first: the second is named, not merged)."""
     stray: list[tuple[dict, Path]] = []
-    found, matched, first = set(), set(), {}
+    matched, first = set(), {}
     for pat in patterns:
         for f, p in scan(root, pat, stray):
-            found.add((f["subject"], f["task"]))
             matched.add(p)
             key = (f["subject"], f["task"], int(f.get("au", -1)))
             if first.setdefault(key, p) is not p:
@@ -64,7 +64,7 @@ def _labelled(root: Path, patterns: list[str], qa: QA) -> set[tuple[str, str]]:
                                            f"{' AU' + str(key[2]) if key[2] >= 0 else ''} ({first[key]} is read)")
     note_ignored(qa, [(f, p) for f, p in stray if p not in matched],
                  f"not a label file name ({' or '.join(patterns)})")
-    return found
+    return first
 
 
 def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: str) -> pd.DataFrame:
@@ -120,18 +120,18 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
                                   f"elsewhere, edit {part_of(dataset) or base_name(dataset)}.patterns.{kind} in "
                                   "data_manifest.yaml)")
     parts, n_whole = [], 0
-    for subject, task in sorted(set(seqs) | has_occ | has_int):
+    for subject, task in sorted(set(seqs) | {k[:2] for k in (*has_occ, *has_int)}):
         frames = seqs.get((subject, task), {})
         wanted = ([(occ_pats, None)] if has_occ else []) + [(int_pats, a) for a in int_aus if has_int]
         labels = []
         for pl, au in wanted:  # au None: the occurrence file
-            p, tried = fill(root, pl, subject=subject, task=task, au=au)
+            p = (has_occ if au is None else has_int).get((subject, task, -1 if au is None else au))
             if p is not None:
                 labels.append((p, _occurrence(p, invalid, occ_aus, lqa, subject) if au is None
                                else _intensity(p, au, invalid, lqa, subject)))
             elif frames:
                 lqa.add(subject, "missing_label_file")
-                rel = tried[0].relative_to(root)
+                rel = Path(pl[0].format(subject=subject, task=task, au=au))
                 lqa.note("missing_label_file", f"{subject}/{task}: {rel} {absent(root, rel)}")
         if not frames:
             where = re.sub(r"\{frame(:[^}]*)?\}", "*", pats["frames"]).format(subject=subject, task=task)
