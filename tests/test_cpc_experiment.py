@@ -242,3 +242,16 @@ def test_the_cpc_notebooks_sentinels_are_no_change():
     assert all(records[k]["default"] == "0" for k in ("seq_len", "context", "pretrain_batch"))
     assert nb.changed_parameters("cpc", {"seq_len": 0, "context": 0, "pretrain_batch": 0}) == {}
     assert nb.changed_parameters("cpc", {"pretrain_batch": 4}) == {"pretrain_batch": 4}
+
+
+def test_a_labelled_subset_of_one_frame_is_refused_with_the_fraction_named():
+    """57 training frames at 2% kept one labelled frame; the R18 baseline then stopped in BatchNorm
+    ('Expected more than 1 value per channel when training') with no word about the labels."""
+    from types import SimpleNamespace
+    from aukit.methods.cpc.data import labelled_rows
+    labels = np.ones((57, 2), np.float32)
+    split = SimpleNamespace(train_rows=np.arange(57), labels=labels)
+    with pytest.raises(ValueError, match=r"label_fraction 0.02 of the 57 labelled training frames keeps 1: "
+                                         r"the labelled models need at least 2"):
+        labelled_rows(split, 0.02, seed=0)
+    assert len(labelled_rows(split, 0.05, seed=0)) == 3

@@ -104,7 +104,12 @@ def labelled_rows(split: Split, fraction: float, seed: int) -> np.ndarray:
     coded = split.train_rows[np.isfinite(split.labels[split.train_rows]).any(1)]
     if len(coded) == 0:
         raise ValueError("no training frame has an AU label")
-    return coded[sampling.sparse_labels(len(coded), fraction, seed)]
+    keep = coded[sampling.sparse_labels(len(coded), fraction, seed)]
+    if len(keep) < 2:      # the R18 baselines' batch of one frame stops BatchNorm with a torch error
+        raise ValueError(f"label_fraction {fraction:g} of the {len(coded)} labelled training frames keeps "
+                         f"{len(keep)}: the labelled models need at least 2 (a copy this small: raise "
+                         "-p label_fraction, or use more subjects)")
+    return keep
 
 
 class WindowLoader:
