@@ -186,10 +186,11 @@ def test_changed_dataset_is_rebuilt_not_served_stale(tmp_path, monkeypatch, caps
     kw = dict(root=root, out=tmp_path / "cache")
     s1 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
     assert ("M001", 4) in set(zip(s1.index.subject, s1.index.frame)) and s1.meta["fingerprint"]
-    # codec noise in every image (another JPEG quality), same names and labels: the store stays
+    # codec noise in every image with a face (another JPEG quality), same names and labels: the store stays
+    # (the grey F001/T2/0013.jpg, where no face was found, is watched: see the test below)
     for p in (root / "2D").rglob("*.jpg"):
         img = cv2.imread(str(p))
-        if img is not None:
+        if img is not None and p.name != "0013.jpg":
             cv2.imwrite(str(p), img, [cv2.IMWRITE_JPEG_QUALITY, 70])
     seen = _detected(monkeypatch)
     assert D.prepare("bp4d", "tas", workers=1, progress=False, **kw).meta["created"] == s1.meta["created"]
@@ -286,3 +287,22 @@ def test_dataset_level_counts_reach_the_totals(tmp_path):
     assert s.qa["ignored_file"] == 1
     assert sum(c.get("ignored_file", 0) for c in s.qa["per_subject"].values()) == 0
     assert "ignored file 1" in out.getvalue()
+
+
+def test_an_image_without_a_face_replaced_rebuilds_the_store(tmp_path, monkeypatch, capsys):
+    """A re-extracted black frame kept its 'no face' status: prepare said '284 aligned frames' at once. Image
+    files where no face was found are watched like unreadable ones; only the units holding them are detected."""
+    root = write_bp4d(tmp_path / "bp4d")
+    kw = dict(root=root, out=tmp_path / "cache")
+    s1 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
+    blank = root / "2D/F001/T2/0013.jpg"                       # a grey image in the fixture
+    assert ("F001", 13) not in set(zip(s1.index.subject, s1.index.frame))
+    assert list(s1.meta["no_face_stats"]) == [str(blank)]
+    _jpg(blank, face_image(7))
+    with pytest.raises(ValueError, match=r"1 image\(s\) where no face was found changed on disk \(0013.jpg\)"):
+        D.load_store("bp4d", "tas", prepare=False, **kw)
+    seen = _detected(monkeypatch)
+    s2 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
+    assert "where no face was found changed on disk (0013.jpg) since" in capsys.readouterr().out
+    assert ("F001", 13) in set(zip(s2.index.subject, s2.index.frame)) and s2.meta["no_face_stats"] == {}
+    assert str(blank) in seen and not any("M001" in p for p in seen)

@@ -176,13 +176,13 @@ def _prepare(dataset: str, pol: AlignPolicy, root, workers, out, path: Path, key
     t0 = time.perf_counter()
     df = select_index(dataset, root, subjects, max_frames)
     fp = index_fingerprint(df)
-    retry: set[str] = set()                       # files unreadable then, changed since: detect again
+    retry: set[str] = set()                       # files unreadable or without a face then, changed since: detect again
     if (path / "meta.json").is_file():
         old = FrameStore(path)
         why = stale_reason(old, fp)
         if why is None:
             return old
-        retry = set(changed_files(old.meta.get("unreadable_stats", {})))
+        retry = set(changed_files(old.meta.get("unreadable_stats", {})) + changed_files(old.meta.get("no_face_stats", {})))
         print(f"{dataset}/{pol.name}: {why} since {path} was built ({old.meta.get('created')}): rebuilding")
     if df.empty:
         raise ValueError(f"{dataset}: no frames to prepare (subjects={subjects}, max_frames={max_frames})")
@@ -231,8 +231,8 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
     """Per-frame status, dlib box and 68 landmarks (image pixels), cached once per dataset so
     that every alignment policy reuses one detection pass (the expensive part of `prepare`).
     The cache keeps the frame ids it holds: after an index change, units whose frames all were
-    read before are reused and only the others are detected again. ``retry``: files unreadable
-    before that changed since; the cache is not taken whole while they are unreadable in it."""
+    read before are reused and only the others are detected again. ``retry``: files unreadable or
+    without a face before that changed since; units holding them are detected again."""
     fkey = faces_key(key)
     folder = Path(out or cache_root()) / f"{dataset}__faces__{cache_hash(fkey)}"
     done = folder / "faces.npz"
@@ -242,7 +242,7 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
         with np.load(done) as z:
             old = dict(z)
     if (len(old.get("status", ())) == len(df) and np.array_equal(old.get("ids", ids), ids)
-            and not _unreadable_in(old["status"], df["source"], retry)):
+            and not _retried_in(old["status"], df["source"], retry)):
         return {k: old[k] for k in FACE_KEYS}  # (a cache from before frame ids: trusted on its length, as then)
     fids = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
     chunks = _start_partial(folder.with_name(folder.name + ".partial"), {**fkey, "frames": fids})
@@ -253,7 +253,8 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
         f = chunks / f"{u:06d}.npz"
         if f.is_file():
             continue
-        if (at[rows] >= 0).all() and (old["status"][at[rows]] != UNREADABLE).all():
+        if ((at[rows] >= 0).all() and (old["status"][at[rows]] != UNREADABLE).all()
+                and not (retry and any(str(parse_source(sources[i])[0]) in retry for i in rows))):
             _save_npz(str(f), **{k: old[k][at[rows]] for k in FACE_KEYS})
         else:
             jobs.append((u, [sources[i] for i in rows], str(f)))
@@ -267,11 +268,11 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
     return faces
 
 
-def _unreadable_in(status: np.ndarray, sources: pd.Series, files: set[str]) -> bool:
-    """Whether a frame of one of ``files`` has status UNREADABLE."""
+def _retried_in(status: np.ndarray, sources: pd.Series, files: set[str]) -> bool:
+    """Whether a frame of one of ``files`` has status UNREADABLE or NO_FACE (detected again)."""
     if not files:
         return False
-    return any(str(parse_source(s)[0]) in files for s in sources[status == UNREADABLE])
+    return any(str(parse_source(s)[0]) in files for s in sources[status != OK])
 
 
 def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict, h: str, fp: str, *,
@@ -308,6 +309,8 @@ def _assemble(df, units, partial: Path, path: Path, pol: AlignPolicy, key: dict,
     shutil.rmtree(chunks)
     meta = {"hash": h, "key": key, "fingerprint": fp, "frames": int(len(df)), "aligned": n,
             "unreadable_stats": file_stats(df["source"][status == UNREADABLE]),
+            # image files where no face was found: one replaced (a re-extracted black frame) rebuilds the store
+            "no_face_stats": file_stats(df["source"][(status == NO_FACE) & ~df["source"].str.contains("#")]),
             "wall_s": round(wall, 3), "frames_per_s": round(fps, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     stale = path.with_name(path.name + ".stale")

@@ -12,7 +12,8 @@ On disk, one folder per (dataset, policy, code version, root, subset) hash under
 A folder with this name exists only once complete: `prepare` writes `<name>.partial/`
 and renames it at the end (see preprocess.py).
 The folder name hashes the parameters, not the data: `meta.json` keeps a fingerprint of
-the index the store was built from, and the size and mtime of each file it could not read;
+the index the store was built from, and the size and mtime of each file it could not read or
+found no face in (image files; a video's frames share one file, whose change is not watched);
 `prepare` / `load_store` compare both with the dataset now. A changed dataset is rebuilt
 (`prepare`) or refused with the command that rebuilds it (`load_store(..., prepare=False)`);
 a store older than fingerprints loads with a one-line note.
@@ -110,8 +111,8 @@ def changed_files(recorded: dict[str, list[int]]) -> list[str]:
 
 def stale_reason(store: "FrameStore", fingerprint: str) -> str | None:
     """Why `store` no longer matches its dataset, or None: the index it was built from has
-    another fingerprint (frames or labels changed), or a file it could not read then changed
-    since (a damaged or cut-short JPEG replaced: image bytes are otherwise not compared, see
+    another fingerprint (frames or labels changed), or a file it could not read or found no face in
+    then changed since (a damaged JPEG or a black frame replaced: image bytes are otherwise not compared, see
     :func:`index_fingerprint`). A store built before fingerprints existed counts as current,
     with a note (it cannot be checked)."""
     got = store.meta.get("fingerprint")
@@ -125,6 +126,10 @@ def stale_reason(store: "FrameStore", fingerprint: str) -> str | None:
     if fixed:
         return (f"{len(fixed)} file(s) it could not read changed on disk ({Path(fixed[0]).name}"
                 f"{', ...' if len(fixed) > 1 else ''})")
+    faced = changed_files(store.meta.get("no_face_stats", {}))
+    if faced:
+        return (f"{len(faced)} image(s) where no face was found changed on disk ({Path(faced[0]).name}"
+                f"{', ...' if len(faced) > 1 else ''})")
     return None
 
 
