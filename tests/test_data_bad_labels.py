@@ -171,6 +171,8 @@ def test_aukit_data_finds_the_distribution_names_in_any_case(bp4d, disfa, only_d
     assert cli.main(["data", "check", "bp4d"]) == 0
     assert cli.main(["data", "check", "emotionet"]) == 1            # named and not found: where it was looked for
     assert f"tried env AUKIT_DATA: {tmp_path / 'data' / 'emotionet'}" in capsys.readouterr().out
+    (tmp_path / "data" / "BP4D").rename(tmp_path / "data" / "BP4D-Spontaneous")   # the published name
+    assert D.check(["bp4d"]).iloc[0]["root"] == str((tmp_path / "data" / "BP4D-Spontaneous").resolve())
 
 
 def test_aukit_data_finds_the_published_folder_names(only_data, tmp_path, capsys):

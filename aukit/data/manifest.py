@@ -141,13 +141,16 @@ def _alike(folder: Path, name: str) -> list[Path]:
 
 
 def _child(folder: Path, name: str) -> Path:
-    """``folder/name``, or the one subfolder named like it ignoring case, '-', '_' and spaces (the
-    copies are distributed as BP4D, CASIA-WebFace, AFEW-VA, Aff-Wild2); the exact name when none
-    or several match (`_not_found` names them)."""
+    """``folder/name``, or the one subfolder named like it or like one of its manifest ``folder_names``
+    ignoring case, '-', '_' and spaces (the copies are distributed as BP4D or BP4D-Spontaneous,
+    CASIA-WebFace, AFEW-VA, Aff-Wild2); the exact name when none or several match (`_not_found` names them)."""
     if (folder / name).is_dir() or not folder.is_dir():
         return folder / name
-    same = _alike(folder, name)
-    return same[0] if len(same) == 1 else folder / name
+    for alias in (name, *as_list(entry(name).get("folder_names"))):
+        same = _alike(folder, alias)
+        if same:
+            return same[0] if len(same) == 1 else folder / name
+    return folder / name
 
 
 def resolve_root(dataset: str, root: str | os.PathLike | None = None) -> Path:
@@ -169,9 +172,12 @@ def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
                                         or src == "env AUKIT_DATA" else "")
               for src, p in tried] or ["  no root configured"]
     owner = whole or dataset
-    lines.append(f"  set env {_env_key(owner)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(owner)}.root' in "
-                 f"{manifest_path()} (`aukit prepare` and `aukit data check` also take --root PATH)"
-                 + (f"; {dataset} is read from {whole}'s copy." if whole else "."))
+    if dataset.startswith("synthau-"):        # generated under the SynthAU tree, not a licensed copy's root
+        lines.append("  SynthAU trees live under <repo>/data/synthau/ (env AUKIT_SYNTHAU=FOLDER for another tree)")
+    else:
+        lines.append(f"  set env {_env_key(owner)}=PATH or AUKIT_DATA=FOLDER, or edit '{base_name(owner)}.root' in "
+                     f"{manifest_path()} (`aukit prepare` and `aukit data check` also take --root PATH)"
+                     + (f"; {dataset} is read from {whole}'s copy." if whole else "."))
     if whole:
         lines.append(f"  SynthAU has no stand-in for {dataset}: its {whole} tree codes every frame.")
     elif not dataset.startswith("synthau-"):
