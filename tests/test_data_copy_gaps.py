@@ -165,3 +165,17 @@ def test_a_bp4d_label_file_with_an_upper_case_extension_is_read(tmp_path):
     after = D.index("bp4d", root)
     pd.testing.assert_frame_equal(after.drop(columns="source"), before.drop(columns="source"))
     assert after.attrs["qa"]["missing_label_file"] == before.attrs["qa"]["missing_label_file"]
+
+
+def test_disfa_files_near_the_patterns_are_named(tmp_path):
+    """A video without '_comp' and a label file for an AU DISFA does not code were passed over without a word."""
+    from aukit import data as D
+    from test_data_fixtures import write_disfa
+    root = write_disfa(tmp_path / "disfa", faces=False)
+    (root / "Videos_LeftCamera/LeftVideoSN009.avi").write_bytes(b"")
+    (root / "ActionUnit_Labels/SN001/SN001_au3.txt").write_text("1,0\n")
+    notes = D.index("disfa", root).attrs["qa"]["notes"]
+    assert (f"ignored_file: {root / 'Videos_LeftCamera/LeftVideoSN009.avi'}: not a video name "
+            "(Videos_LeftCamera/LeftVideo{subject}_comp.avi)") in notes
+    assert any(n.startswith(f"ignored_file: {root / 'ActionUnit_Labels/SN001/SN001_au3.txt'}: an AU the manifest's "
+                            "intensity_aus does not list (1, 2, 4, 5,") for n in notes)

@@ -46,12 +46,20 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
     aus = [int(a) for a in e.get("intensity_aus", [])]
     thr = float(e.get("occurrence_threshold", 2))
     qa = QA()
-    videos = {f["subject"]: p for f, p in scan(root, pats["video"])}
+    stray_videos: list[tuple[dict, Path]] = []
+    videos = {f["subject"]: p for f, p in scan(root, pats["video"], stray_videos)}
+    note_ignored(qa, stray_videos, f"not a video name ({pats['video']})")   # 'LeftVideoSN009.avi' without _comp
     label_files: dict[str, dict[int, Path]] = {}
     stray: list[tuple[dict, Path]] = []
     for f, p in scan(root, pats["labels"], stray):
-        label_files.setdefault(f["subject"], {})[int(f["au"])] = p
-    note_ignored(qa, stray, f"not a label file name ({pats['labels']})")
+        if int(f["au"]) in aus:
+            label_files.setdefault(f["subject"], {})[int(f["au"])] = p
+        else:
+            stray.append((f, p))
+    note_ignored(qa, [(f, p) for f, p in stray if "au" not in f],
+                 f"not a label file name ({pats['labels']})")
+    note_ignored(qa, [(f, p) for f, p in stray if "au" in f],
+                 f"an AU the manifest's intensity_aus does not list ({', '.join(map(str, aus))})")
     if not label_files:
         qa.note("no_labels", f"no label files found under {root} (pattern {pats['labels']}): "
                              "AU columns are NaN")
