@@ -28,7 +28,8 @@ def test_run_yaml_records_the_manifest_entry_and_root_of_each_dataset_opened(tmp
     _fake_store(cache, "disfa__cpc128__4567", disfa)
     monkeypatch.setattr(store, "OPENED", {"synthau-bp4d__tas256__0123": {"frames": 9, "fingerprint": "ab"},
                                           "disfa__cpc128__4567": {"frames": 5, "fingerprint": "cd"},
-                                          "disfa__cpc128__89ab": {"frames": 5, "fingerprint": "ef"}})  # not in the cache
+                                          # not in the cache:
+                                          "disfa__cpc128__89ab": {"frames": 5, "fingerprint": "ef"}})
     rep = Report("cpc", folder=tmp_path / "r", dataset="disfa", preset="smoke", seeds=[0], device="cpu")
     rep.add_metrics(icc_avg=0.5)
     rep.write()

@@ -60,8 +60,8 @@ def test_the_label_sweep_trains_in_the_experiment_and_the_figure_only_plots(monk
     out = E.label_sweep(ecfg, data, "cpu")
     assert out["counts"] == [1, 2, 3]                                    # 5 > the 3 present: all present instead
     assert len(trained) == 3 * 2 * 2 and ("RTATL", None, 1) in trained  # None: every subject
-    assert np.allclose(out["means"]["RTATL"], [10.5, 20.5, 30.5]) and np.allclose(out["stds"]["Rotation"],
-                                                                                   [100 * np.std([0.2, 0.21], ddof=1)] * 3)
+    assert np.allclose(out["means"]["RTATL"], [10.5, 20.5, 30.5])
+    assert np.allclose(out["stds"]["Rotation"], [100 * np.std([0.2, 0.21], ddof=1)] * 3)
     assert out["metrics"] == pytest.approx({f"sweep_{m.lower()}_{k}": v / 100 for m in ("RTATL", "Rotation")
                                             for k, v in zip(out["counts"], out["means"][m])})
     fig = figures.label_sweep_figure(out["counts"], out["means"], out["stds"], "synthau-bp4d", 1)

@@ -37,8 +37,9 @@ def tasks_per_subject(dataset: str) -> int | None:
 
 def missing_sequences(dataset: str, idx: pd.DataFrame) -> tuple[list[str], str | None]:
     """(``subject/sequence`` for each sequence a subject lacks that others in the copy have, what the copy
-    lacks, worded to follow "lacks", when it holds fewer sequence names than each subject should have); ([], None) where the dataset's
-    sequences are not shared names (DISFA's one video per subject) or the copy lacks nothing."""
+    lacks, worded to follow "lacks", when it holds fewer sequence names than each subject should have);
+    ([], None) where the dataset's sequences are not shared names (DISFA's one video per subject) or the copy
+    lacks nothing."""
     per = tasks_per_subject(dataset)
     if per is None or "sequence" not in idx.columns or idx.empty:
         return [], None

@@ -182,7 +182,8 @@ def _prepare(dataset: str, pol: AlignPolicy, root, workers, out, path: Path, key
         why = stale_reason(old, fp)
         if why is None:
             return old
-        retry = set(changed_files(old.meta.get("unreadable_stats", {})) + changed_files(old.meta.get("no_face_stats", {})))
+        retry = set(changed_files(old.meta.get("unreadable_stats", {}))
+                    + changed_files(old.meta.get("no_face_stats", {})))
         print(f"{dataset}/{pol.name}: {why} since {path} was built ({old.meta.get('created')}): rebuilding")
     if df.empty:
         raise ValueError(f"{dataset}: no frames to prepare (subjects={subjects}, max_frames={max_frames})")

@@ -255,7 +255,8 @@ class Predictor:
                 group.append(item)
                 held_frames += len(item[1])
                 held_faces += sum(r.success for fl in item[1] for r in fl)
-                if held_faces >= self.batch or held_frames >= max(self.batch, 256):  # a full batch, or a long faceless stretch
+                # a full batch, or a long faceless stretch
+                if held_faces >= self.batch or held_frames >= max(self.batch, 256):
                     self._flush(run, group, history, partial, bar)
                     held_frames = held_faces = 0
             if group:

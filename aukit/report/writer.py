@@ -361,7 +361,8 @@ class Report:
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")
         out = {"metrics": self.dir / "metrics.json"}
-        out["metrics"].write_text(json.dumps({**head, **self._spread_over_seeds(), **trained}, indent=2), encoding="utf-8")
+        out["metrics"].write_text(json.dumps({**head, **self._spread_over_seeds(), **trained}, indent=2),
+                                  encoding="utf-8")
         if self.references:
             out["reported"] = self.dir / "reported.json"
             out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
