@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 
 import cv2
 import numpy as np
@@ -213,23 +214,30 @@ def test_changed_dataset_is_rebuilt_not_served_stale(tmp_path, monkeypatch, caps
     assert D.load_store("bp4d", "tas", prepare=False, **kw).meta["created"] == s2.meta["created"]
 
 
-def test_a_fixed_unreadable_file_rebuilds_the_store(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("rel, frame, said", [
+    ("2D/F001/T1/735.jpg", ("F001", 735), "file(s) it could not read"),           # "not a jpeg" in the fixture
+    ("2D/F001/T2/0013.jpg", ("F001", 13), "image(s) where no face was found"),     # a grey image in the fixture
+])
+def test_a_fixed_unreadable_or_faceless_file_rebuilds_the_store(tmp_path, monkeypatch, capsys, rel, frame, said):
     """Image bytes are not in the fingerprint (codec noise keeps a store), but the files prepare
-    could not read are watched: one replaced by a good image makes the store stale, and only the
-    units holding it are detected again."""
+    could not read, or found no face in, are watched: one replaced by a good image makes the store stale,
+    and only the units holding it are detected again. (A re-extracted black frame kept its 'no face'.)"""
     root = write_bp4d(tmp_path / "bp4d")
     kw = dict(root=root, out=tmp_path / "cache")
     s1 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
-    fixed = root / "2D/F001/T1/735.jpg"                       # "not a jpeg" in the fixture
-    assert s1.qa["unreadable_files"] == [str(fixed)] and ("F001", 735) not in set(zip(s1.index.subject, s1.index.frame))
+    fixed = root / rel
+    assert s1.qa["unreadable_files"] == [str(root / "2D/F001/T1/735.jpg")] and list(s1.meta["no_face_stats"]) == [
+        str(root / "2D/F001/T2/0013.jpg")]
+    assert frame not in set(zip(s1.index.subject, s1.index.frame))
     _jpg(fixed, face_image(10))
-    with pytest.raises(ValueError, match=r"1 file\(s\) it could not read changed on disk \(735.jpg\)"):
+    with pytest.raises(ValueError, match=rf"1 {re.escape(said)} changed on disk \({fixed.name}\)"):
         D.load_store("bp4d", "tas", prepare=False, **kw)
     seen = _detected(monkeypatch)
     s2 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
-    assert "could not read changed on disk (735.jpg) since" in capsys.readouterr().out
-    assert ("F001", 735) in set(zip(s2.index.subject, s2.index.frame)) and s2.qa["unreadable_files"] == []
-    assert str(fixed) in seen and not any("/T2/" in p or "M001" in p for p in seen)
+    assert f"{said} changed on disk ({fixed.name}) since" in capsys.readouterr().out
+    assert frame in set(zip(s2.index.subject, s2.index.frame)) and str(fixed) not in (
+        s2.qa["unreadable_files"] + list(s2.meta["no_face_stats"]))
+    assert str(fixed) in seen and not any("M001" in p for p in seen)
     seen.clear()
     assert D.load_store("bp4d", "tas", **kw).path == s2.path and seen == []
     assert "rebuilding" not in capsys.readouterr().out
@@ -287,22 +295,3 @@ def test_dataset_level_counts_reach_the_totals(tmp_path):
     assert s.qa["ignored_file"] == 1
     assert sum(c.get("ignored_file", 0) for c in s.qa["per_subject"].values()) == 0
     assert "ignored file 1" in out.getvalue()
-
-
-def test_an_image_without_a_face_replaced_rebuilds_the_store(tmp_path, monkeypatch, capsys):
-    """A re-extracted black frame kept its 'no face' status: prepare said '284 aligned frames' at once. Image
-    files where no face was found are watched like unreadable ones; only the units holding them are detected."""
-    root = write_bp4d(tmp_path / "bp4d")
-    kw = dict(root=root, out=tmp_path / "cache")
-    s1 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
-    blank = root / "2D/F001/T2/0013.jpg"                       # a grey image in the fixture
-    assert ("F001", 13) not in set(zip(s1.index.subject, s1.index.frame))
-    assert list(s1.meta["no_face_stats"]) == [str(blank)]
-    _jpg(blank, face_image(7))
-    with pytest.raises(ValueError, match=r"1 image\(s\) where no face was found changed on disk \(0013.jpg\)"):
-        D.load_store("bp4d", "tas", prepare=False, **kw)
-    seen = _detected(monkeypatch)
-    s2 = D.prepare("bp4d", "tas", workers=1, progress=False, **kw)
-    assert "where no face was found changed on disk (0013.jpg) since" in capsys.readouterr().out
-    assert ("F001", 13) in set(zip(s2.index.subject, s2.index.frame)) and s2.meta["no_face_stats"] == {}
-    assert str(blank) in seen and not any("M001" in p for p in seen)
