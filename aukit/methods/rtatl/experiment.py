@@ -296,7 +296,8 @@ def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device, ckpt_root=None)
                                 max_train=ecfg.max_train, max_test=ecfg.max_test,
                                 max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
                                 flow_size=ecfg.flow_size, labelled_subjects=None if k == present else k, seed=seed)
-                net, _ = train_variant(ecfg, m, sub, seed, device, ckptdir.training_dir(ckpt_root, m, seed, f"sweep{k}"))
+                net, _ = train_variant(ecfg, m, sub, seed, device,
+                                       out_dir=ckptdir.training_dir(ckpt_root, m, seed, f"sweep{k}"))
                 res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
                 vals.append(res["avg"])
             means[m].append(100 * float(np.mean(vals)))
@@ -328,7 +329,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     ckpt_root = checkpoint_root(ecfg)
     for variant in ecfg.variants:
         for seed in ecfg.seeds:
-            net, hist = train_variant(ecfg, variant, data, seed, device, ckptdir.training_dir(ckpt_root, variant, seed))
+            net, hist = train_variant(ecfg, variant, data, seed, device,
+                                      out_dir=ckptdir.training_dir(ckpt_root, variant, seed))
             probs = predict_rows(net, data, data.test_rows, device)
             res = f1_scores(probs, labels, ecfg.aus)
             res["auc_avg"] = metrics.per_au("auc", probs, labels, au_names(ecfg.aus))["avg"]  # threshold-free
