@@ -48,7 +48,7 @@ def test_the_label_sweep_trains_in_the_experiment_and_the_figure_only_plots(monk
     def fake_load(*a, labelled_subjects=None, seed=0, **kw):
         return SimpleNamespace(n=labelled_subjects, test_rows=np.arange(2), labels=np.zeros((2, 1)))
 
-    def fake_train(ecfg, variant, sub, seed, device):
+    def fake_train(ecfg, variant, sub, seed, device, out_dir=None):
         trained.append((variant, sub.n, seed))
         return SimpleNamespace(score=(0.1 if variant == "RTATL" else 0.2) * (sub.n or 3) + 0.01 * seed), []
 

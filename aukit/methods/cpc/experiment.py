@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from aukit import metrics
+from aukit import ckptdir, metrics
 from aukit.data.sidesets import side_or_standin
 from aukit.runtime import seed_everything
 from aukit.train import TrainConfig, fit
@@ -78,12 +78,12 @@ class Results:
     model: object = field(default=None, repr=False)   # first seed's "Ours 2%" CPCNet (pool pre-training if run): deploy.pt
 
 
-def _train_cfg(epochs: int, plan: Plan, loader=None) -> TrainConfig:
+def _train_cfg(epochs: int, plan: Plan, loader=None, out_dir: str | None = None) -> TrainConfig:
     if loader is not None and plan.min_steps:
         per_epoch = min(len(loader), plan.steps_per_epoch or len(loader))
         epochs = max(epochs, -(-plan.min_steps // max(per_epoch, 1)))
     return TrainConfig(epochs=epochs, max_steps_per_epoch=plan.steps_per_epoch, precision=plan.precision,
-                       compile=plan.compile, progress=plan.progress, resume=False)
+                       compile=plan.compile, progress=plan.progress, out_dir=out_dir)
 
 
 def _augment(pcfg: PretrainConfig, size: int | None, on: bool = True):
@@ -103,8 +103,9 @@ def _size(split: Split, plan: Plan, mcfg: CPCModelConfig) -> int | None:
 
 
 def pretrain(split: Split, train_rows, val_rows, mcfg: CPCModelConfig, pcfg: PretrainConfig, plan: Plan,
-             device, seed: int) -> tuple[CPCNet, list[dict]]:
-    """Stage 1 (§3.3) on the frames ``train_rows`` (labels unused); validation Top-n on ``val_rows``."""
+             device, seed: int, out_dir: str | None = None) -> tuple[CPCNet, list[dict]]:
+    """Stage 1 (§3.3) on the frames ``train_rows`` (labels unused); validation Top-n on ``val_rows``.
+    ``out_dir``: the training's checkpoint folder (aukit.ckptdir), None for none (also below)."""
     seed_everything(seed)
     model = CPCNet(mcfg)
     size = _size(split, plan, mcfg)
@@ -121,29 +122,31 @@ def pretrain(split: Split, train_rows, val_rows, mcfg: CPCModelConfig, pcfg: Pre
     def evaluate(m, epoch):
         return {f"val_{k}": v for k, v in pretext_accuracy(m, val_loader, pcfg.context, loss_fn).items()}
 
-    hist = fit(model, make_pretrain_step(pcfg.context, loss_fn), loader, opt, _train_cfg(plan.pretrain_epochs, plan),
-               device=device, evaluate=evaluate, method_config=pcfg)
+    hist = fit(model, make_pretrain_step(pcfg.context, loss_fn), loader, opt, _train_cfg(plan.pretrain_epochs, plan, out_dir=out_dir),
+               device=device, evaluate=evaluate, method_config={"model": asdict(mcfg), "pretrain": asdict(pcfg)})
     return model, hist
 
 
 def train_sequence_model(model: CPCNet, split: Split, anchors, labels, scfg: SparseConfig, pcfg: PretrainConfig,
-                         plan: Plan, device, seed: int) -> list[dict]:
+                         plan: Plan, device, seed: int, out_dir: str | None = None) -> list[dict]:
     """Stage 2 (§3.4): windows around the labelled frames, Eq. 2 at the labelled frame only."""
     loader = WindowLoader(split, anchors, labels, scfg.window, scfg.stride, scfg.batch_size, device=device,
                           seed=seed, augment=_augment(pcfg, _size(split, plan, model.cfg), scfg.augment))
     opt = torch.optim.Adam(model.parameters(), lr=scfg.lr, betas=tuple(scfg.betas), weight_decay=scfg.weight_decay)
     return fit(model, make_sparse_step(SparseLabelLoss(scfg.au_reduction)), loader, opt,
-               _train_cfg(plan.sparse_epochs, plan, loader), device=device, method_config=scfg)
+               _train_cfg(plan.sparse_epochs, plan, loader, out_dir), device=device,
+               method_config={"model": asdict(model.cfg), "sparse": asdict(scfg)})
 
 
 def train_frame_model(model: FrameRegressor, split: Split, rows, labels, bcfg: BaselineConfig,
-                      pcfg: PretrainConfig, plan: Plan, device, seed: int) -> list[dict]:
+                      pcfg: PretrainConfig, plan: Plan, device, seed: int, out_dir: str | None = None) -> list[dict]:
     """R18 baselines (§4.1): per-frame L2 regression on the labelled frames."""
     loader = frame_loader(split, rows, bcfg.batch_size, device=device, labels=labels, seed=seed,
                           augment=_augment(pcfg, _size(split, plan, model.cfg), bcfg.augment))
     opt = torch.optim.Adam(model.parameters(), lr=bcfg.lr, betas=tuple(bcfg.betas), weight_decay=bcfg.weight_decay)
     return fit(model, make_frame_step(SparseLabelLoss(bcfg.au_reduction)), loader, opt,
-               _train_cfg(plan.baseline_epochs, plan, loader), device=device, method_config=bcfg)
+               _train_cfg(plan.baseline_epochs, plan, loader, out_dir), device=device,
+               method_config={"model": asdict(model.cfg), "baseline": asdict(bcfg)})
 
 
 def eval_rows(split: Split, plan: Plan) -> np.ndarray:
@@ -177,8 +180,12 @@ def score(pred, label, aus) -> dict:
 
 
 def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfig, pcfg: PretrainConfig,
-             scfg: SparseConfig, bcfg: BaselineConfig, plan: Plan, device, log=print) -> dict:
-    """Every variant for one seed: {"variants": {name: score}, "pretext": ..., "preds": ..., "const": ...}."""
+             scfg: SparseConfig, bcfg: BaselineConfig, plan: Plan, device, log=print, ckpt_root=None) -> dict:
+    """Every variant for one seed: {"variants": {name: score}, "pretext": ..., "preds": ..., "const": ...}.
+    ``ckpt_root``: the run's checkpoint folder (:func:`checkpoint_root`), one training per variant and stage."""
+
+    def ckpt(name: str) -> str | None:
+        return ckptdir.training_dir(ckpt_root, name, seed)
     mcfg = CPCModelConfig(**{**asdict(mcfg), "num_aus": len(split.aus)})
     rows = eval_rows(split, plan)
     y = split.labels[rows]
@@ -203,12 +210,13 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         t0 = time.perf_counter()
         seed_everything(seed)
         r18 = FrameRegressor(mcfg)
-        train_frame_model(r18, split, rows, split.labels, bcfg, pcfg, plan, device, seed)
+        train_frame_model(r18, split, rows, split.labels, bcfg, pcfg, plan, device, seed, ckpt(f"R18 {tag}"))
         done(f"R18 {tag}", r18, t0)
         t0 = time.perf_counter()
         seed_everything(seed)
         gru = CPCNet(mcfg)
-        train_sequence_model(gru, split, rows, split.labels, scfg, pcfg, plan, device, seed)
+        train_sequence_model(gru, split, rows, split.labels, scfg, pcfg, plan, device, seed,
+                             ckpt(f"R18+GRU-scratch {tag}"))
         done(f"R18+GRU-scratch {tag}", gru, t0)
         return r18
 
@@ -222,7 +230,7 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         sources["pool"] = (pool, tr, va)
     for src, (sp, tr, va) in sources.items():
         t0 = time.perf_counter()
-        net, hist = pretrain(sp, tr, va, mcfg, pcfg, plan, device, seed)
+        net, hist = pretrain(sp, tr, va, mcfg, pcfg, plan, device, seed, ckpt(f"pretrain {src}"))
         out["pretext"][src] = {"history": hist, "val": {k[4:]: v for k, v in hist[-1].items() if k.startswith("val_")}}
         log(f"seed {seed} pre-training on {src}: {out['pretext'][src]['val']} ({time.perf_counter() - t0:.0f}s)")
         pretrained[src] = net.state_dict()
@@ -230,7 +238,8 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         t0 = time.perf_counter()
         model = CPCNet(mcfg)
         model.load_state_dict(pretrained[src])
-        train_sequence_model(model, split, anchors, split.labels, scfg, pcfg, plan, device, seed)
+        train_sequence_model(model, split, anchors, split.labels, scfg, pcfg, plan, device, seed,
+                             ckpt(f"Ours(*{src})-2%"))
         done(f"Ours(*{src})-2%", model, t0)
         out["model"] = model.eval()                 # the last source (pool when given) is the headline model
 
@@ -243,13 +252,14 @@ def run_seed(split: Split, pool: Split | None, seed: int, *, mcfg: CPCModelConfi
         m = CPCNet(mcfg)
         m.encoder.load_state_dict(r18.encoder.state_dict())
         m.head.load_state_dict(r18.head.state_dict())
-        train_sequence_model(m, split, all_anchors, pseudo, scfg, pcfg, plan, device, seed)
+        train_sequence_model(m, split, all_anchors, pseudo, scfg, pcfg, plan, device, seed, ckpt("R18+GRU-Pseudo-GT"))
         done("R18+GRU-Pseudo-GT", m, t0)
         if "pool" in pretrained:
             t0 = time.perf_counter()
             m = CPCNet(mcfg)
             m.load_state_dict(pretrained["pool"])
-            train_sequence_model(m, split, all_anchors, split.labels, scfg, pcfg, plan, device, seed)
+            train_sequence_model(m, split, all_anchors, split.labels, scfg, pcfg, plan, device, seed,
+                                 ckpt("Ours(*pool)-Sup."))
             done("Ours(*pool)-Sup.", m, t0)
     return out
 
@@ -380,9 +390,12 @@ def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int 
 def run(dataset: str = "synthau-disfa", fold: int = 1, pool: str | None = "auto", seeds=(0,), *,
         plan: Plan | None = None, mcfg: CPCModelConfig | None = None, pcfg: PretrainConfig | None = None,
         scfg: SparseConfig | None = None, bcfg: BaselineConfig | None = None, device=None,
-        max_pool_frames: int | None = None, log=print) -> Results:
+        max_pool_frames: int | None = None, log=print, checkpoints: int = 0, preset: str = "quick",
+        ckpt_base: str = "") -> Results:
     """Load the data, run every variant for every seed, return :class:`Results`. ``pool``: the
-    pre-training pool, ``"auto"`` Aff-Wild2 or its stand-in (:func:`pool_for`), ``""``/None none."""
+    pre-training pool, ``"auto"`` Aff-Wild2 or its stand-in (:func:`pool_for`), ``""``/None none.
+    ``checkpoints`` (-1 the preset's: full on, 0 off, 1 on), ``preset`` ("smoke" for a smoke run) and ``ckpt_base``
+    (model_dir or out_dir): :func:`aukit.ckptdir.run_root`; the default trains without checkpoints."""
     from aukit.runtime import pick_device
 
     plan, mcfg, pcfg = plan or Plan(), mcfg or CPCModelConfig(), pcfg or PretrainConfig()
@@ -394,9 +407,13 @@ def run(dataset: str = "synthau-disfa", fold: int = 1, pool: str | None = "auto"
     res = Results(dataset, pool or "", list(target.aus), list(seeds), str(device),
                   configs={"plan": asdict(plan), "model": {**asdict(mcfg), "num_aus": len(target.aus)},  # as built
                            "pretrain": asdict(pcfg), "sparse": asdict(scfg), "baseline": asdict(bcfg), "fold": fold})
+    knobs = {"plan": {k: v for k, v in asdict(plan).items() if k not in ("progress",)}, "pool": pool or "",
+             "max_pool_frames": max_pool_frames}
+    root = ckptdir.run_root(checkpoints, preset, preset == "smoke", base=ckpt_base, dataset=dataset, fold=fold,
+                            knobs=knobs, log=log)
     for seed in seeds:
         out = run_seed(target, pool_split, int(seed), mcfg=mcfg, pcfg=pcfg, scfg=scfg, bcfg=bcfg, plan=plan,
-                       device=device, log=log)
+                       device=device, log=log, ckpt_root=root)
         res.per_seed.append(out["variants"])
         res.pretext.append(out["pretext"])
         res.const.append(out["const"])

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from aukit import metrics
+from aukit import ckptdir, metrics
 from aukit.data import fold_subjects, index, load_store, pi_maps
 from aukit.data.bp4d import NoUnlabelledFrames
 from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
@@ -162,6 +162,13 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
                     identity_set=side_set("identity_set", dataset, identity_set))
 
 
+def checkpoint_root(s: Settings, checkpoints: int, preset: str, smoke: bool, *, base: str):
+    """The notebook's ``checkpoints`` -> the run's checkpoint folder (:func:`aukit.ckptdir.run_root`) or None;
+    its knobs are the Settings (sizes, side sets, fine-tuning) but the dataset and fold, which name the folder."""
+    knobs = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("dataset", "fold", "label_flip")}
+    return ckptdir.run_root(checkpoints, preset, smoke, base=base, dataset=s.dataset, fold=s.fold, knobs=knobs)
+
+
 def landmarks(store, dataset: str) -> np.ndarray:
     """:func:`runs.landmark_targets`, saying how many frames had annotated points."""
     points, annotated = runs.landmark_targets(store, dataset)
@@ -195,15 +202,16 @@ def extra_x_u(s: Settings, data: runs.AUData, seed: int, device, enc=None, need_
     return out
 
 
-def person_encoder(s: Settings, device, seed: int):
-    """Encoder P trained on the identity set's training identities; returns (model, held-out rows, ids)."""
+def person_encoder(s: Settings, device, seed: int, out_dir: str | None = None):
+    """Encoder P trained on the identity set's training identities; returns (model, held-out rows, ids).
+    ``out_dir``: its checkpoint folder (aukit.ckptdir) or None."""
     store = load_store(s.identity_set, runs.POLICY)
     ids = store.index["subject"].astype(str).to_numpy()
     uniq = np.unique(ids)
     held = set(np.random.default_rng(seed).choice(uniq, max(2, len(uniq) // 4), replace=False))
     train_rows = np.flatnonzero(~np.isin(ids, list(held)))
     enc = runs.train_person_encoder(s.net, store, train_rows, ids, s.person.epochs, s.person.batch_size,
-                                    s.person.lr, s.person.weight_decay, device, s.max_steps, seed)
+                                    s.person.lr, s.person.weight_decay, device, s.max_steps, seed, out_dir)
     return enc, store, np.flatnonzero(np.isin(ids, list(held))), ids
 
 
@@ -221,9 +229,14 @@ def ap_features(s: Settings, store, rows: np.ndarray, enc, device, feat_dim: int
     return np.nan_to_num(v) @ q.T
 
 
-def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
-    """Train every variant once; returns {"f1": {variant: per-AU dict}, "models": {...}, ...}."""
+def run_seed(s: Settings, seed: int, device, variants=VARIANTS, ckpt_root=None, study: str = "") -> dict:
+    """Train every variant once; returns {"f1": {variant: per-AU dict}, "models": {...}, ...}.
+    ``ckpt_root``: the run's checkpoint folder (:func:`checkpoint_root`), each training in
+    ``<stage>_seed<seed>[_<study>]`` there (``study`` tells the noise study's runs apart); None: none."""
     device = torch.device(device)
+
+    def ckpt(stage: str) -> str | None:
+        return ckptdir.training_dir(ckpt_root, stage, seed, study or None)
     seed_everything(seed)
     data = runs.load_au_data(s.dataset, s.fold, s.net.aus, s.max_train, seed)
     labels = runs.flip_labels(data.labels, data.train, s.label_flip, seed) if s.label_flip else data.labels
@@ -235,12 +248,12 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
         lm_store = load_store(s.landmark_set, runs.POLICY)
         points = landmarks(lm_store, s.landmark_set)
         gen0 = runs.train_generator(s.net, s.generator, lm_store, _aux_rows(lm_store, s.max_train, seed), device,
-                                    s.max_steps, seed, landmarks=points)
-        pi2 = runs.train_pi2(s.net, gen0, data, labels, st, device, s.max_steps, seed)
+                                    s.max_steps, seed, landmarks=points, out_dir=ckpt("generator0"))
+        pi2 = runs.train_pi2(s.net, gen0, data, labels, st, device, s.max_steps, seed, out_dir=ckpt("PI-2"))
         gen1, models["gen0"], models["PI-2"] = pi2.generator, gen0, pi2
         out["PI-2"] = runs.evaluate_f1(pi2, data, s.net, device)
     if need_ap:
-        enc = person_encoder(s, device, seed)[0] if s.person.source == "encoder" else None
+        enc = person_encoder(s, device, seed, ckpt("encoderP"))[0] if s.person.source == "encoder" else None
         person = ap_features(s, data.store, np.union1d(data.train, data.unlabelled), enc, device,
                              runs.PIAPNet(s.net).feature_dim)
     # fine-tuning (PIAP-DF §4.1, DISFA from BP4D): the RGB Encoder AU of every variant starts from the
@@ -251,7 +264,7 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     for name in ("Baseline", "PI-3", "AP", "PIAP"):
         if name in variants or (name == "Baseline" and "DF" in variants) or (name == "PIAP" and "PIAP-DF" in variants):
             models[name] = runs.train_piap(s.net, data, labels, weights[name], st, device, gen1=gen1, person=person,
-                                           max_steps=s.max_steps, seed=seed, init_trunk=init)
+                                           max_steps=s.max_steps, seed=seed, init_trunk=init, out_dir=ckpt(name))
             out[name] = runs.evaluate_f1(models[name], data, s.net, device)
     # under a forked RNG: every variant draws the same random numbers with or without extra x_u sets
     extra = {}   # name -> (store, rows, person) per extra x_u set (§3.3: BP4D's unlabelled frames, DISFA's)
@@ -262,7 +275,7 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
     for name, base in (("DF", "Baseline"), ("PIAP-DF", "PIAP")):
         if name in variants:
             ts = runs.train_df(models[base], data, labels, weights[base], s.df, device, gen1=gen1, person=person,
-                               max_steps=s.max_steps, seed=seed, extra_u=extra_u)
+                               max_steps=s.max_steps, seed=seed, extra_u=extra_u, out_dir=ckpt(name))
             models[name] = ts
             out[name] = runs.evaluate_f1(ts, data, s.net, device)
     x_u = {}       # what DF's x_u held, frames per source
@@ -282,19 +295,21 @@ def run_seed(s: Settings, seed: int, device, variants=VARIANTS) -> dict:
             "export_images_per_s": runs.throughput(exported, s.net.image_size, device)}
 
 
-def toy_case(s: Settings, device, seed: int = 0) -> dict:
+def toy_case(s: Settings, device, seed: int = 0, ckpt_root=None) -> dict:
     """§3.2 toy case: 1-NN identification on held-out identities with landmark-task features
-    vs face-recognition (Encoder P) features vs dlib's descriptor vs an untrained trunk."""
+    vs face-recognition (Encoder P) features vs dlib's descriptor vs an untrained trunk.
+    ``ckpt_root``: as :func:`run_seed`'s (its trainings: ``*_seed<seed>_toy``)."""
     device = torch.device(device)
     seed_everything(seed)
-    enc, id_store, held_rows, ids = person_encoder(s, device, seed)
+    enc, id_store, held_rows, ids = person_encoder(s, device, seed, ckptdir.training_dir(ckpt_root, "encoderP", seed, "toy"))
     lm_store = load_store(s.landmark_set, runs.POLICY)
     lm_net = PooledHeadNet(s.net, 136)
     lm01 = (landmarks(lm_store, s.landmark_set) / lm_store.size).astype(np.float32)
     dl = runs.loader(lm_store, _aux_rows(lm_store, s.max_train, seed), s.net, s.person.batch_size, device, seed=seed,
                      targets={"landmarks01": lm01})
-    runs.fit(lm_net, landmark_step, dl, runs.adam(lm_net.parameters(), s.person.lr), runs.train_cfg(s.person.epochs, s.max_steps),
-             device=device)
+    runs.fit(lm_net, landmark_step, dl, runs.adam(lm_net.parameters(), s.person.lr),
+             runs.train_cfg(s.person.epochs, s.max_steps, ckptdir.training_dir(ckpt_root, "landmarks", seed, "toy")),
+             device=device, method_config=runs.method_config(s.net, person=s.person))
     feats = {"landmark task": runs.person_features(lm_net, id_store, s.net, device),
              "face recognition (Encoder P)": runs.person_features(enc, id_store, s.net, device),
              "untrained trunk": runs.person_features(PooledHeadNet(s.net, 1).to(device), id_store, s.net, device)}
@@ -305,11 +320,13 @@ def toy_case(s: Settings, device, seed: int = 0) -> dict:
     return acc
 
 
-def noise_study(s: Settings, levels, seeds, device) -> dict:
-    """Baseline vs DF F1 as the label-flip fraction grows: {variant: (means, stds)}."""
+def noise_study(s: Settings, levels, seeds, device, ckpt_root=None) -> dict:
+    """Baseline vs DF F1 as the label-flip fraction grows: {variant: (means, stds)}. ``ckpt_root``: as
+    :func:`run_seed`'s (its trainings: ``*_seed<k>_noise<level>``)."""
     res = {"Baseline": [], "DF": []}
     for lv in levels:
-        per = [run_seed(dataclasses.replace(s, label_flip=float(lv)), sd, device, variants=("Baseline", "DF"))["f1"]
+        per = [run_seed(dataclasses.replace(s, label_flip=float(lv)), sd, device, variants=("Baseline", "DF"),
+                        ckpt_root=ckpt_root, study=f"noise{float(lv):g}")["f1"]
                for sd in seeds]
         for v in res:
             vals = [p[v]["avg"] for p in per]
@@ -393,5 +410,5 @@ def fold_subject_count(dataset: str, fold: int) -> tuple[int, int]:
     return len(tr), len(te)
 
 
-__all__ = ["VARIANTS", "Settings", "settings_for", "run_seed", "toy_case", "noise_study", "f1_frames",
+__all__ = ["VARIANTS", "Settings", "checkpoint_root", "settings_for", "run_seed", "toy_case", "noise_study", "f1_frames",
            "flat_metrics", "pi_map_figure", "toy_figure", "metrics"]

@@ -7,6 +7,7 @@ preset uses 64x64; the paper uses 256).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
@@ -119,8 +120,16 @@ def loader(store, rows, net: NetConfig, batch_size: int, device, *, shuffle=True
                                drop_last=drop, targets=targets), net.image_size)
 
 
-def train_cfg(epochs: int, max_steps: int | None) -> TrainConfig:
-    return TrainConfig(epochs=epochs, max_steps_per_epoch=max_steps, progress=False, resume=False)
+def train_cfg(epochs: int, max_steps: int | None, out_dir: str | None = None) -> TrainConfig:
+    """``out_dir``: the training's checkpoint folder (aukit.ckptdir), where a rerun resumes; None: none."""
+    return TrainConfig(epochs=epochs, max_steps_per_epoch=max_steps, progress=False, out_dir=out_dir)
+
+
+def method_config(net: NetConfig, **parts) -> dict:
+    """What one stage trains with, for fit's ``method_config`` (a checkpoint of another is refused):
+    the shared NetConfig and the stage's own configs or values."""
+    return {"net": dataclasses.asdict(net),
+            **{k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in parts.items()}}
 
 
 def adam(params, lr: float, wd: float = 0.0):
@@ -153,26 +162,29 @@ def landmark_targets(store, dataset: str) -> tuple[np.ndarray, int]:
 
 
 def train_generator(net: NetConfig, gc: GeneratorConfig, store, rows, device, max_steps=None,
-                    seed: int = 0, landmarks: np.ndarray | None = None) -> DWUNet:
+                    seed: int = 0, landmarks: np.ndarray | None = None, out_dir: str | None = None) -> DWUNet:
     """PI stage 1: Generator 0 on predefined PI maps drawn from ``landmarks`` (aligned pixels, one
     set per store row; default the store's dlib points) (Eq. 1)."""
     points = store.landmarks if landmarks is None else landmarks
     maps = pi_maps(points, net.aus, net.image_size, src_size=store.size)  # uint8 (N, K, s, s)
     gen = DWUNet(len(net.aus), net.unet_width, net.unet_depth)
     dl = loader(store, rows, net, gc.batch_size, device, seed=seed, targets={"pi": maps})
-    fit(gen, generator_step, dl, adam(gen.parameters(), gc.lr, gc.weight_decay), train_cfg(gc.epochs, max_steps),
-        device=device)
+    fit(gen, generator_step, dl, adam(gen.parameters(), gc.lr, gc.weight_decay),
+        train_cfg(gc.epochs, max_steps, out_dir), device=device, method_config=method_config(net, generator=gc))
     return gen
 
 
 def train_person_encoder(net: NetConfig, store, rows, identities: np.ndarray, epochs: int, batch_size: int,
-                         lr: float, wd: float, device, max_steps=None, seed: int = 0) -> PooledHeadNet:
+                         lr: float, wd: float, device, max_steps=None, seed: int = 0,
+                         out_dir: str | None = None) -> PooledHeadNet:
     """Encoder P (§3.2): same trunk as Encoder AU, softmax over the training identities."""
     codes, uniq = np.full(len(store), -1, np.int64), np.unique(identities[rows])
     codes[rows] = np.searchsorted(uniq, identities[rows])
     model = PooledHeadNet(net, len(uniq))
     dl = loader(store, rows, net, batch_size, device, seed=seed, targets={"identity": codes})
-    fit(model, person_step, dl, adam(model.parameters(), lr, wd), train_cfg(epochs, max_steps), device=device)
+    fit(model, person_step, dl, adam(model.parameters(), lr, wd), train_cfg(epochs, max_steps, out_dir), device=device,
+        method_config=method_config(net, person={"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                                                  "weight_decay": wd, "identities": len(uniq)}))
     return model.eval()
 
 
@@ -197,7 +209,7 @@ def stage_pos_weight(st: StageConfig, labels: np.ndarray, rows: np.ndarray) -> t
 
 
 def train_pi2(net: NetConfig, gen0: DWUNet, data: AUData, labels, st: StageConfig, device, max_steps=None,
-              seed: int = 0) -> PI2Net:
+              seed: int = 0, out_dir: str | None = None) -> PI2Net:
     """PI stage 2: masked greyscale input; L_AU also updates the generator (-> Generator 1)."""
     model = PI2Net(net, generator=copy.deepcopy(gen0))
     opt = torch.optim.Adam([{"params": model.generator.parameters(), "lr": st.generator_lr},
@@ -205,7 +217,8 @@ def train_pi2(net: NetConfig, gen0: DWUNet, data: AUData, labels, st: StageConfi
                            lr=st.lr, weight_decay=st.weight_decay)
     dl = loader(data.store, data.train, net, st.batch_size, device, seed=seed, targets={"au": labels})
     step = functools.partial(pi2_step, au_loss=AULoss(stage_pos_weight(st, labels, data.train)).to(device))
-    fit(model, step, dl, opt, train_cfg(st.epochs, max_steps), device=device)
+    fit(model, step, dl, opt, train_cfg(st.epochs, max_steps, out_dir), device=device,
+        method_config=method_config(net, stage=st))
     return model
 
 
@@ -230,7 +243,7 @@ def trunk_state(path: str, net: NetConfig) -> dict:
 
 def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageConfig, device, *,
                gen1: DWUNet | None = None, person: np.ndarray | None = None, max_steps=None,
-               seed: int = 0, init_trunk: dict | None = None) -> PIAPNet:
+               seed: int = 0, init_trunk: dict | None = None, out_dir: str | None = None) -> PIAPNet:
     """Baseline (1,0,0) / PI-3 (a,1-a,0) / AP (b,0,1-b) / PIAP (a,b,g): Eqs. 2, 3, 5, 6.
     ``init_trunk``: Encoder AU weights to start from (:func:`trunk_state`; fine-tuning)."""
     loss = PIAPLoss(*weights, pos_weight=stage_pos_weight(st, labels, data.train)).to(device)
@@ -242,8 +255,8 @@ def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageCo
         targets["person"] = person
     step = PIAPStep(loss, PITargets(gen1.to(device)) if loss.uses_pi else None)
     dl = loader(data.store, data.train, net, st.batch_size, device, seed=seed, targets=targets)
-    fit(model, step, dl, adam(model.parameters(), st.lr, st.weight_decay), train_cfg(st.epochs, max_steps),
-        device=device)
+    fit(model, step, dl, adam(model.parameters(), st.lr, st.weight_decay), train_cfg(st.epochs, max_steps, out_dir),
+        device=device, method_config=method_config(net, stage=st, weights=list(weights), finetuned=init_trunk is not None))
     return model
 
 
@@ -261,7 +274,7 @@ def unlabelled_rows(data: AUData, df: DFConfig, seed: int) -> tuple[np.ndarray, 
 
 def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, device, *,
              gen1: DWUNet | None = None, person: np.ndarray | None = None, max_steps=None,
-             seed: int = 0, extra_u=()) -> TeacherStudent:
+             seed: int = 0, extra_u=(), out_dir: str | None = None) -> TeacherStudent:
     """DF (§3.3): teacher and student start as copies of ``init``; x_u = unlabelled frames of
     the training subjects + a fraction of labelled frames with their labels hidden
     (:func:`unlabelled_rows`) + the frames of each ``extra_u`` entry ``(store, rows, person
@@ -283,7 +296,8 @@ def train_df(init: PIAPNet, data: AUData, labels, weights: tuple, df: DFConfig, 
     lab = loader(data.store, data.train, net, df.batch_size, device, seed=seed, targets=targets)
     unl = x_u_loaders(data, unlabelled_rows(data, df, seed)[0], net, df.batch_size, device, seed=seed,
                       person=person if loss.uses_ap else None, extra_u=extra_u)
-    fit(model, step, PairedLoader(lab, unl), opts, train_cfg(df.epochs, max_steps), device=device)
+    fit(model, step, PairedLoader(lab, unl), opts, train_cfg(df.epochs, max_steps, out_dir), device=device,
+        method_config=method_config(net, df=df, weights=list(weights), extra_u=len(extra_u)))
     return model
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from aukit import metrics, reported
+from aukit import ckptdir, metrics, reported
 from aukit.config import fill_missing
 from aukit.report import Report
 from aukit.report.tables import order_groups
@@ -79,6 +79,7 @@ class ExperimentConfig:
     out_dir: str = "reports/rtatl"
     model_dir: str = ""                      # the main variant's backbone -> model_dir/deploy.pt (aukit predict); "" skips
     progress: bool = False
+    checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun resumes), 0 off, 1 on
     extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
 
     def __post_init__(self):
@@ -173,14 +174,17 @@ def uses_unlabelled(tc: RTATLTrainConfig) -> bool:
     return tc.roii or tc.rotation or tc.exemplar or tc.jigsaw
 
 
-def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: int, device) -> tuple[RTATLNet, list]:
+def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: int, device,
+                  out_dir: str | None = None) -> tuple[RTATLNet, list]:
+    """One Table 1 row; ``out_dir``: its checkpoint folder (aukit.ckptdir), None for none."""
     seed_everything(seed)
     net, step = build(ecfg, variant, data)
     step.gen.manual_seed(seed)
     tc = net.train_cfg
     loader = PairedLoader(data, tc.batch_size, tc.unlabelled_batch_size, device=device, seed=seed,
                           use_unlabelled=uses_unlabelled(tc), use_flow=tc.ofe)
-    cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress)
+    cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress,
+                      out_dir=out_dir)
     hist = fit(net, step, loader, net.optimizers(), cfg, device=device,
                method_config={"model": dataclasses.asdict(net.model_cfg), "train": dataclasses.asdict(tc)})
     return net, hist
@@ -262,7 +266,17 @@ def order_text(values: dict[str, float], paper_order, what: str = "F1", decimals
     return f"{what} (low -> high): {line}; {verdict}"
 
 
-def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device) -> dict:
+def checkpoint_root(ecfg: ExperimentConfig):
+    """``ecfg.checkpoints`` -> the run's checkpoint folder (:func:`aukit.ckptdir.run_root`) or None; its knobs
+    are the experiment's sizes and settings (not its seeds, rows, sweep or output folders)."""
+    skip = ("dataset", "fold", "preset", "seeds", "variants", "sweep_subjects", "sweep_methods", "sweep_seeds",
+            "max_test", "device", "out_dir", "model_dir", "progress", "checkpoints")
+    knobs = {k: v for k, v in dataclasses.asdict(ecfg).items() if k not in skip}
+    return ckptdir.run_root(ecfg.checkpoints, ecfg.preset, ecfg.preset == "smoke", base=ecfg.model_dir or ecfg.out_dir,
+                            dataset=ecfg.dataset, fold=ecfg.fold, knobs=knobs)
+
+
+def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device, ckpt_root=None) -> dict:
     """Fig. 4's runs: each of ``ecfg.sweep_methods`` trained on ``ecfg.sweep_subjects`` labelled training
     subjects (the counts below those present, then all present), the unlabelled pool fixed, per sweep seed.
 
@@ -282,7 +296,8 @@ def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device) -> dict:
                                 max_train=ecfg.max_train, max_test=ecfg.max_test,
                                 max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
                                 flow_size=ecfg.flow_size, labelled_subjects=None if k == present else k, seed=seed)
-                net, _ = train_variant(ecfg, m, sub, seed, device)
+                net, _ = train_variant(ecfg, m, sub, seed, device,
+                                       out_dir=ckptdir.training_dir(ckpt_root, m, seed, f"sweep{k}"))
                 res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
                 vals.append(res["avg"])
             means[m].append(100 * float(np.mean(vals)))
@@ -311,9 +326,11 @@ def run(ecfg: ExperimentConfig) -> dict:
                     weights=ecfg.weights)
     results: dict[str, list[dict]] = {}
     nets: dict[str, RTATLNet] = {}
+    ckpt_root = checkpoint_root(ecfg)
     for variant in ecfg.variants:
         for seed in ecfg.seeds:
-            net, hist = train_variant(ecfg, variant, data, seed, device)
+            net, hist = train_variant(ecfg, variant, data, seed, device,
+                                      out_dir=ckptdir.training_dir(ckpt_root, variant, seed))
             probs = predict_rows(net, data, data.test_rows, device)
             res = f1_scores(probs, labels, ecfg.aus)
             res["auc_avg"] = metrics.per_au("auc", probs, labels, au_names(ecfg.aus))["avg"]  # threshold-free
@@ -346,7 +363,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     main = "RTATL" if "RTATL" in nets else list(nets)[-1]
     m.update(efficiency(nets[main], data, device))
     if ecfg.sweep_subjects and ecfg.sweep_methods:
-        sweep = label_sweep(ecfg, data, device)
+        sweep = label_sweep(ecfg, data, device, ckpt_root)
         report.add_figure("fig4_labelled_subjects", figures.label_sweep_figure(
             sweep["counts"], sweep["means"], sweep["stds"], ecfg.dataset, ecfg.fold))
         m.update(sweep["metrics"])

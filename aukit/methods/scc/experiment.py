@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from aukit import metrics, reported
+from aukit import ckptdir, metrics, reported
 from aukit.config import fill_missing
 from aukit.data.loader import BatchLoader
 from aukit.report import Report
@@ -66,6 +66,7 @@ class ExperimentConfig:
     out_dir: str = "reports/scc"
     model_dir: str = ""                  # SCC-Heatmap (first seed) -> model_dir/deploy.pt for aukit predict; "" skips
     progress: bool = False
+    checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun resumes), 0 off, 1 on
 
     def __post_init__(self) -> None:
         # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them);
@@ -100,14 +101,14 @@ def preset_config(preset: str, **overrides) -> ExperimentConfig:
 def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: list, epochs: int, smoke: bool,
                     tables: list, out_dir: str, device: str, lr: float, batch_size: int, k: int,
                     sigma: float, model_dir: str = "", nodes: str = "channels", steps: int = -1,
-                    weights: str = "") -> ExperimentConfig:
+                    weights: str = "", checkpoints: int = -1) -> ExperimentConfig:
     """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
     keep the preset's seeds / epochs / tables / k / lr / sigma / batch size, and so the config
     dataclasses' where the preset sets none; smoke keeps its own batch size and steps.
     ``steps``: steps per epoch, -1 the preset's (quick 30, full none), 0 no cap. ``weights``: a local
     ImageNet state_dict for the trunk, empty for random init."""
     over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, model_dir=model_dir,
-                nodes=nodes, weights=weights or None)
+                nodes=nodes, weights=weights or None, checkpoints=checkpoints)
     if not smoke:
         if batch_size:
             over["batch_size"] = batch_size
@@ -206,8 +207,8 @@ def predict_rows(model: SCCHeatmapNet, data: SCCData, rows: np.ndarray, tc: SCCT
 class Runner:
     """Trains each (setting, seed) once and remembers its scores (and the first seed's model)."""
 
-    def __init__(self, ecfg: ExperimentConfig, data: SCCData, device: torch.device):
-        self.ecfg, self.data, self.device = ecfg, data, device
+    def __init__(self, ecfg: ExperimentConfig, data: SCCData, device: torch.device, ckpt_root=None):
+        self.ecfg, self.data, self.device, self.ckpt_root = ecfg, data, device, ckpt_root
         self.results: dict[tuple, dict] = {}
         self.flags: dict[tuple, dict] = {}           # (setting, seed) -> the degenerate cases of its scores
         self.models: dict[tuple, SCCHeatmapNet] = {}
@@ -222,8 +223,10 @@ class Runner:
 
     def train(self, overrides: dict, seed: int) -> SCCHeatmapNet:
         mc, tc = configs(self.ecfg, overrides)
+        name = "_".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "paper"   # the setting's folder
         return train_model(self.data, mc, tc, device=self.device, seed=seed,
-                           steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress)
+                           steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress,
+                           out_dir=ckptdir.training_dir(self.ckpt_root, name, seed))
 
     def predict(self, model: SCCHeatmapNet, rows: np.ndarray) -> dict:
         _, tc = configs(self.ecfg, {})
@@ -286,6 +289,16 @@ def constant_scores(data: SCCData) -> dict[str, dict]:
             for name, fn in (("mean", np.nanmean), ("median", np.nanmedian))}
 
 
+def checkpoint_root(ecfg: ExperimentConfig, fold):
+    """``ecfg.checkpoints`` -> the run's checkpoint folder (:func:`aukit.ckptdir.run_root`) or None; its knobs
+    are the experiment's sizes (not its seeds, tables or output folders)."""
+    skip = ("dataset", "fold", "fera", "preset", "seeds", "tables", "max_test", "curve_frames", "device", "out_dir",
+            "model_dir", "progress", "checkpoints")
+    knobs = {k: v for k, v in dataclasses.asdict(ecfg).items() if k not in skip}
+    return ckptdir.run_root(ecfg.checkpoints, ecfg.preset, ecfg.preset == "smoke", base=ecfg.model_dir or ecfg.out_dir,
+                            dataset=ecfg.dataset, fold=fold, knobs=knobs)
+
+
 def run(ecfg: ExperimentConfig) -> dict:
     """Train, evaluate and write the report into ``ecfg.out_dir``; return the metrics."""
     from . import report_figures
@@ -296,7 +309,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     t_data = time.perf_counter() - t0
     report = Report("scc", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds), device=str(device),
                     config=resolved_config(ecfg), folder=ecfg.out_dir, weights=ecfg.weights)
-    runner = Runner(ecfg, data, device)
+    runner = Runner(ecfg, data, device, checkpoint_root(ecfg, fold))
     fam = "disfa" if "disfa" in ecfg.dataset else "bp4d"
     const = constant_scores(data)
     m: dict = {"icc_constant": const["mean"]["icc_avg"], "mae_constant_mean": const["mean"]["mae_avg"],

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from aukit import metrics
+from aukit import ckptdir, metrics
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -39,7 +39,7 @@ class RunOptions:
     eval_batch: int = 64
     train_eval: bool = False            # also score every run on its training subjects (train_icc_avg, ...)
     progress: bool = False
-    ckpt_dir: str | None = None         # checkpoints (last.pt / metrics.jsonl) per variant and seed
+    ckpt_dir: str | None = None         # checkpoints (last.pt / metrics.jsonl) per variant and seed: a rerun resumes
 
     def torch_device(self) -> torch.device:
         return pick_device(self.device or None)
@@ -71,7 +71,9 @@ def train_model(data: TASData, cfg: TASConfig, opts: RunOptions, *, setting: str
     model = TASNet(cfg.model)
     batches = segment_batches(data, setting, batch_size=cfg.train.batch_size, device=dev, seed=seed, size=opts.size,
                               label_fraction=cfg.train.label_fraction, max_segments=opts.max_segments)
-    out = str(Path(opts.ckpt_dir) / f"{name}_seed{seed}") if opts.ckpt_dir else None
+    # one folder per training: the variant, its seed and (Table 4) its setting; aukit.ckptdir names it
+    out = ckptdir.training_dir(opts.ckpt_dir and Path(opts.ckpt_dir), name, seed,
+                               None if setting == "keyframe" else setting)
     tcfg = TrainConfig(epochs=opts.epochs or cfg.train.epochs, max_steps_per_epoch=opts.max_steps,
                        progress=opts.progress, out_dir=out)
     hist = fit(model, TASStep(cfg.loss), batches, make_optimizer(model, cfg), tcfg, device=dev, method_config=cfg)

@@ -105,10 +105,19 @@ def notebook_config(plan: Plan, dataset: str, *, lr: float, weight_decay: float,
                              image_size=plan.size or TASTrainConfig.image_size))   # recorded as trained
 
 
-def run_options(plan: Plan, device: str = "") -> RunOptions:
-    """Compute options of every run of the plan (each run is also scored on its training subjects)."""
+def run_options(plan: Plan, device: str = "", ckpt_dir: str | None = None) -> RunOptions:
+    """Compute options of every run of the plan (each run is also scored on its training subjects);
+    ``ckpt_dir``: :func:`checkpoint_root`'s folder, None for no checkpoints."""
     return RunOptions(device=device, size=plan.size, epochs=plan.epochs, max_steps=plan.steps,
-                      eval_stride=plan.stride, train_eval=True)
+                      eval_stride=plan.stride, train_eval=True, ckpt_dir=ckpt_dir and str(ckpt_dir))
 
 
-__all__ = ["Plan", "notebook_config", "notebook_in_effect", "notebook_plan", "preset_plan", "run_options"]
+def checkpoint_root(plan: Plan, checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: str, fold):
+    """The notebook's ``checkpoints`` -> the run's checkpoint folder (:func:`aukit.ckptdir.run_root`) or None;
+    its knobs are the plan's sizes that no TASConfig holds (T, batch and lr are in the config fit checks)."""
+    from aukit.ckptdir import run_root
+    return run_root(checkpoints, preset, smoke, base=base, dataset=dataset, fold=fold,
+                    knobs={"size": plan.size, "steps": plan.steps})
+
+
+__all__ = ["Plan", "checkpoint_root", "notebook_config", "notebook_in_effect", "notebook_plan", "preset_plan", "run_options"]

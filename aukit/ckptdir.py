@@ -1,0 +1,108 @@
+"""Where a notebook run's trainings keep their checkpoints, so that a killed full run resumes.
+
+A run that checkpoints (:func:`wanted`: the full preset, or ``-p checkpoints 1``) gives every
+``aukit.train.fit`` call its own ``TrainConfig.out_dir``::
+
+    <model_dir or out_dir>/checkpoints/<code>/<dataset>_fold<fold>/<name>_seed<k>[_<stage>]/last.pt
+
+``<code>`` names the code that trained (:func:`code_key`): the pinned commit's first 12 characters on
+a clean checkout; on a checkout with uncommitted changes (or none that git can read) the commit plus
+a hash of the source files as they are, so an edit never resumes from weights that older code wrote.
+``fit`` itself refuses a checkpoint of another method config (``ConfigMismatchError``); the run
+folder's ``run.json`` does the same for the run's other knobs (sizes, step caps, subsets) that no
+method config holds. Folders of other commits are left where they are: delete them at will.
+
+    root = run_root(checkpoints, preset, smoke, base=model_dir or out_dir, dataset=dataset, fold=fold,
+                    knobs={"steps": plan.steps, "size": plan.size})
+    out_dir = training_dir(root, "A6", seed=0)            # None when the run does not checkpoint
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import ConfigMismatchError, changes_text, config_changes
+from .runtime import pin_commit, repo_root
+
+# the files whose content is the code a run trains with, hashed when git cannot vouch for it
+SOURCE_GLOBS = ("aukit/**/*.py", "notebooks/*.ipynb", "pyproject.toml", "data_manifest.yaml")
+
+
+def wanted(checkpoints: int, preset: str, smoke: bool) -> bool:
+    """The notebooks' ``checkpoints`` parameter: -1 the preset's (the full preset checkpoints; quick and
+    smoke, minutes on a CPU, do not), 0 never, 1 always (``smoke`` included)."""
+    if checkpoints not in (-1, 0, 1):
+        raise ValueError(f"checkpoints is -1 (the preset's: full on, quick and smoke off), 0 (off) or 1 (on), "
+                         f"got {checkpoints!r}")
+    return checkpoints == 1 or (checkpoints == -1 and not smoke and preset == "full")
+
+
+def source_hash(root: Path | None = None) -> str:
+    """sha256 (12 hex) over the path and content of every file of :data:`SOURCE_GLOBS` under ``root``."""
+    root = Path(root or repo_root())
+    h = hashlib.sha256()
+    files = sorted({p for g in SOURCE_GLOBS for p in root.glob(g) if p.is_file() and "__pycache__" not in p.parts})
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def code_key(git: dict | None = None, root: Path | None = None) -> str:
+    """``<commit12>`` for a clean checkout; ``<commit12>-src<hash>`` (:func:`source_hash`) when the tree has
+    uncommitted changes or its state is unknown (no .git, ``AUKIT_COMMIT``); ``git`` defaults to the run's
+    pinned commit (``aukit.runtime.pin_commit``)."""
+    git = pin_commit() if git is None else git
+    commit = str(git.get("commit") or "unknown")
+    head = commit[:12] if re.fullmatch(r"[0-9a-f]{7,64}", commit) else "nogit"
+    return head if git.get("dirty") is False and head != "nogit" else f"{head}-src{_cached_source_hash(root)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_source_hash(root: Path | None) -> str:
+    return source_hash(root)      # once per process: the code the run imported, not a later edit
+
+
+def slug(name: Any) -> str:
+    """A training's name as a folder name: ``R18+GRU-scratch 2%`` -> ``R18plusGRU-scratch_2pct``."""
+    text = str(name).replace("+", "plus").replace("%", "pct").replace("*", "").replace("^", "_")
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9.=-]", "_", text)).strip("_") or "run"
+
+
+def run_root(checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: str, fold: Any,
+             knobs: dict, git: dict | None = None, log=print) -> Path | None:
+    """The run's checkpoint folder, or None when it does not checkpoint (:func:`wanted`). ``knobs``: what
+    shapes every training of the run besides its method configs (sizes, step caps, frame subsets; not
+    seeds, variants or epochs, which resuming may change): recorded in ``run.json`` on first use, and a
+    different value later is a :class:`ConfigMismatchError` (fit's, for the method configs)."""
+    if not wanted(checkpoints, preset, smoke):
+        return None
+    if not base:
+        raise ValueError("checkpoints need a folder: model_dir or out_dir is empty")
+    root = Path(base) / "checkpoints" / code_key(git) / f"{slug(dataset)}_fold{slug(fold)}"
+    root.mkdir(parents=True, exist_ok=True)
+    record, now = root / "run.json", json.loads(json.dumps(knobs, default=str))   # tuples as lists, as read back
+    if record.exists():
+        changed = config_changes(json.loads(record.read_text()), now)
+        if changed:
+            raise ConfigMismatchError(
+                f"{root} holds checkpoints of this commit run with other settings ({changes_text(changed)}): "
+                f"delete that folder, or run with -p checkpoints 0")
+    else:
+        record.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+    log(f"checkpoints: {root} (a training found there resumes; one already finished is not trained again)")
+    return root
+
+
+def training_dir(root: Path | None, name: Any, seed: int | None = None, stage: str | None = None) -> str | None:
+    """``root/<name>_seed<seed>[_<stage>]`` as fit's ``TrainConfig.out_dir``; None when ``root`` is None."""
+    if root is None:
+        return None
+    leaf = slug(name) + (f"_seed{seed}" if seed is not None else "") + (f"_{slug(stage)}" if stage else "")
+    return str(Path(root) / leaf)
+
+
+__all__ = ["code_key", "run_root", "slug", "source_hash", "training_dir", "wanted"]

@@ -1,0 +1,76 @@
+"""aukit.ckptdir: when a notebook run checkpoints, and the folder each training resumes from."""
+import json
+
+import pytest
+
+from aukit import ckptdir
+from aukit.checkpoint import ConfigMismatchError
+
+CLEAN = {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False}
+
+
+@pytest.mark.parametrize("checkpoints,preset,smoke,on", [
+    (-1, "full", False, True), (-1, "quick", False, False), (-1, "full", True, False), (-1, "smoke", True, False),
+    (0, "full", False, False), (1, "quick", False, True), (1, "full", True, True)])
+def test_wanted_rule(checkpoints, preset, smoke, on):
+    assert ckptdir.wanted(checkpoints, preset, smoke) is on
+
+
+def test_wanted_rejects_other_values():
+    with pytest.raises(ValueError, match="checkpoints is -1"):
+        ckptdir.wanted(2, "full", False)
+
+
+def test_code_key_clean_dirty_unknown(tmp_path):
+    (tmp_path / "aukit").mkdir()
+    (tmp_path / "aukit" / "a.py").write_text("x = 1\n")
+    assert ckptdir.code_key(CLEAN, tmp_path) == "0123456789ab"
+    dirty = ckptdir.code_key({**CLEAN, "dirty": True}, tmp_path)
+    assert dirty.startswith("0123456789ab-src") and len(dirty) == len("0123456789ab-src") + 12
+    assert ckptdir.code_key({**CLEAN, "dirty": None}, tmp_path) == dirty      # AUKIT_COMMIT, no .git: hashed
+    assert ckptdir.code_key({"commit": "unknown", "dirty": False}, tmp_path).startswith("nogit-src")
+
+
+def test_source_hash_follows_every_edit(tmp_path):
+    (tmp_path / "aukit" / "m").mkdir(parents=True)
+    (tmp_path / "aukit" / "m" / "a.py").write_text("x = 1\n")
+    h0 = ckptdir.source_hash(tmp_path)
+    (tmp_path / "aukit" / "m" / "a.py").write_text("x = 2\n")
+    h1 = ckptdir.source_hash(tmp_path)
+    (tmp_path / "aukit" / "new.py").write_text("")                 # an untracked module counts too
+    h2 = ckptdir.source_hash(tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "x.py").write_text("")                 # outputs do not
+    assert len({h0, h1, h2}) == 3 and ckptdir.source_hash(tmp_path) == h2
+
+
+def test_slug_and_training_dir(tmp_path):
+    assert ckptdir.slug("R18+GRU-scratch 2%") == "R18plusGRU-scratch_2pct"
+    assert ckptdir.slug("Ours(*pool)-2%") == "Ours_pool_-2pct"
+    assert ckptdir.slug("Backbone^T") == "Backbone_T"
+    assert ckptdir.slug("lambda_rank=0.1") == "lambda_rank=0.1"
+    assert ckptdir.training_dir(None, "A6", 0) is None
+    assert ckptdir.training_dir(tmp_path, "A6", 2) == str(tmp_path / "A6_seed2")
+    assert ckptdir.training_dir(tmp_path, "S1 + L_all", 0, "pretrain pool") == str(tmp_path / "S1_plus_L_all_seed0_pretrain_pool")
+
+
+def test_run_root_layout_and_off(tmp_path):
+    lines = []
+    kw = dict(base=str(tmp_path / "runs/tas"), dataset="synthau-bp4d", fold="fera", knobs={"size": None, "steps": 2},
+              git=CLEAN, log=lines.append)
+    assert ckptdir.run_root(-1, "quick", False, **kw) is None and not (tmp_path / "runs").exists()
+    root = ckptdir.run_root(-1, "full", False, **kw)
+    assert root == tmp_path / "runs/tas/checkpoints/0123456789ab/synthau-bp4d_foldfera"
+    assert json.loads((root / "run.json").read_text()) == {"size": None, "steps": 2}
+    assert "checkpoints:" in lines[0] and str(root) in lines[0]
+    assert ckptdir.run_root(1, "quick", False, **kw) == root            # same knobs: the same folder again
+
+
+def test_run_root_other_knobs_same_commit_refused(tmp_path):
+    kw = dict(base=str(tmp_path), dataset="d", fold=1, git=CLEAN, log=lambda *_: None)
+    ckptdir.run_root(1, "full", False, knobs={"steps": None, "sizes": (1, 2)}, **kw)
+    ckptdir.run_root(1, "full", False, knobs={"steps": None, "sizes": (1, 2), "epochs": 5}, **kw)  # epochs are free
+    with pytest.raises(ConfigMismatchError, match="steps: None -> 2"):
+        ckptdir.run_root(1, "full", False, knobs={"steps": 2, "sizes": (1, 2)}, **kw)
+    other = ckptdir.run_root(1, "full", False, knobs={"steps": 2}, **{**kw, "git": {**CLEAN, "commit": "f" * 40}})
+    assert other.parent.name == "f" * 12 and (tmp_path / "checkpoints/0123456789ab").is_dir()   # old one left
