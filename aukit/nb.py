@@ -313,7 +313,7 @@ def _check_copy(stem: str, dataset: str, fold: int, scc_fera: bool) -> None:
 # these keeps the paper's setup (the split has its own check, aukit.reported.PROTOCOLS)
 SETUP_NEUTRAL = ("dataset", "fold", "fera", "preset", "seeds", "variants", "tables", "smoke", "out_dir", "model_dir",
                  "device", "weights", "finetune_from", "pool", "unlabelled", "landmark_set", "identity_set",
-                 "noise_levels", "sweep_subjects", "extras")
+                 "noise_levels", "sweep_subjects", "extras", "checkpoints")
 CHANGED_ENV = "AUKIT_RUN_CHANGED"   # changed_parameters, handed to the kernel (JSON): its tables say them
 
 

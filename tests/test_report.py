@@ -385,3 +385,5 @@ def test_a_value_equal_to_what_the_presets_default_stands_for_is_no_change():
     assert nb.changed_parameters("piap_df", {"preset": "full", "epochs": 20, "steps": 0}) == {}
     assert nb.changed_parameters("piap_df", {"epochs": 3, "steps": 40}) == {}              # quick's
     assert nb.changed_parameters("piap_df", {"epochs": 20}) == {"epochs": 20}
+    for paper in ("tas", "cpc", "rtatl", "piap_df", "scc"):   # checkpoints change where weights are kept, not results
+        assert nb.changed_parameters(paper, {"preset": "full", "checkpoints": 0}) == {}
