@@ -46,7 +46,7 @@ def subject_gallery(meta_or_root, dataset: str = "bp4d", n: int = 12):
     import matplotlib.pyplot as plt
     if n < 1:
         raise ValueError(f"n is the number of faces to show: at least 1, got {n}")
-    meta = _meta(meta_or_root)
+    meta = read_meta(meta_or_root)
     dataset = _dataset(dataset, sorted({v["dataset"] for v in meta["subjects"].values()}))
     names = [k for k, v in meta["subjects"].items() if v["dataset"] == dataset][:n]
     cols = min(6, len(names))
@@ -68,7 +68,7 @@ def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1,
     import matplotlib.pyplot as plt
     from aukit.data.sampling import keyframes
     root = Path(root)
-    meta = _meta(root)
+    meta = read_meta(root)
     dataset = _dataset(dataset, sorted(meta["ground_truth"]))
     seqs = meta["ground_truth"][dataset]
     key = key or sorted(seqs)[0]
@@ -140,7 +140,8 @@ def _dataset(name: str, known: list[str]) -> str:
     return name.lower()
 
 
-def _meta(meta_or_root) -> dict:
+def read_meta(meta_or_root) -> dict:
+    """A SynthAU tree's meta.json (a tree's root folder), or the dict itself when given one."""
     if isinstance(meta_or_root, dict):
         return meta_or_root
     return json.loads((Path(meta_or_root) / "meta.json").read_text())
