@@ -91,7 +91,8 @@ def load_data(dataset: str, fold: int | str = 1, T: int = 16, *, root=None, stor
     if len(seg_rows) == 0:
         raise ValueError(f"{dataset} fold {fold}: no keyframe segments in the training subjects")
     return TASData(dataset, store, aus, labels, np.array([codes[s] for s in subj], np.int64), train_rows,
-                   test_rows, seg_rows, np.concatenate(seg_au), list(train_s), list(test_s))
+                   test_rows, seg_rows, np.concatenate(seg_au),
+                   [s for s in train_s if s in codes], [s for s in test_s if s in codes])   # the subjects read
 
 
 def resizer(size: int | None):
