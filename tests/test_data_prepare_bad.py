@@ -295,3 +295,18 @@ def test_dataset_level_counts_reach_the_totals(tmp_path):
     assert s.qa["ignored_file"] == 1
     assert sum(c.get("ignored_file", 0) for c in s.qa["per_subject"].values()) == 0
     assert "ignored file 1" in out.getvalue()
+
+
+def test_the_prepare_summary_keeps_a_datasets_own_shortfall_apart(tmp_path, capsys):
+    """DISFA's SN010 lacks its last label: `aukit data check` counted it as expected, the prepare summary
+    as one more 'frame without label'. Every subject's qa.json entry has the same keys."""
+    from aukit.data import labelio
+    root = write_disfa(tmp_path / "disfa")
+    s = D.prepare("disfa", "scc", root=root, out=tmp_path / "cache", workers=1, progress=False)
+    assert s.qa["expected"] == {}                               # the fixture has no SN010
+    s.qa["frame_without_label"], s.qa["expected"] = 5, {"frame_without_label": 1}
+    capsys.readouterr()
+    prep_mod.print_summary(s)
+    assert "; frame without label 4 (+1 expected)" in capsys.readouterr().out
+    assert len({tuple(c) for c in s.qa["per_subject"].values()}) == 1
+    assert set(labelio.QA_KEYS) <= set(next(iter(s.qa["per_subject"].values())))

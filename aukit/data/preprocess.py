@@ -337,10 +337,11 @@ def _qa(df: pd.DataFrame, status: np.ndarray, pol: AlignPolicy) -> dict:
     whole = index_qa.get("overall", {})                 # counted for the dataset, no subject (a stray file)
     keys = dict.fromkeys(k for c in [counts, *per.values(), whole] for k in c)  # QA_COUNTS, then any new ones
     totals = {k: int(sum(c.get(k, 0) for c in [*per.values(), whole])) for k in keys}
+    per = {s: {k: int(c.get(k, 0)) for k in keys} for s, c in per.items()}   # one set of keys for every subject
     bad = df["source"][status == UNREADABLE].tolist()
     return {**totals, "policy": pol.name, "per_subject": per, "unreadable_files": bad,
             "unreadable_why": {s: _why_unreadable(s) for s in bad}, "no_face_frames": no_face_frames(df, status),
-            "notes": index_qa.get("notes", [])}
+            "expected": dict(index_qa.get("expected", {})), "notes": index_qa.get("notes", [])}
 
 
 def no_face_frames(df: pd.DataFrame, status: np.ndarray) -> dict[str, str]:
@@ -368,8 +369,9 @@ def print_summary(store: FrameStore, fps: float | None = None, show: int = 5) ->
     """One line of every non-zero count, then the unreadable files, subjects left without any
     aligned frame and the index notes (the first `show` of each; all of them are in qa.json)."""
     q = store.qa
-    counts = [f"{k.replace('_', ' ')} {v}" for k, v in q.items()
-              if k not in ("frames", "aligned") and type(v) is int and v]
+    known = q.get("expected", {})        # the dataset's own shortfalls (DISFA SN010's last label): not problems
+    counts = [f"{k.replace('_', ' ')} {v - known.get(k, 0)}" + (f" (+{known[k]} expected)" if known.get(k) else "")
+              for k, v in q.items() if k not in ("frames", "aligned") and type(v) is int and v]
     print(f"{store.dataset}/{store.policy.name}: {q['aligned']}/{q['frames']} frames aligned"
           + "".join(f"; {c}" for c in counts) + (f"; {fps:.1f} frames/s" if fps is not None else ""))
     lost = [s for s, c in q.get("per_subject", {}).items() if not c.get("aligned")]
