@@ -170,9 +170,12 @@ def test_summary_prints_every_nonzero_count(broken_store, capsys):
     s, printed = broken_store
     assert s.qa["out_of_range"] == 1 and s.qa["missing_label_file"] > 0
     line = next(t for t in printed.splitlines() if "frames aligned" in t)
+    known = s.qa["expected"]
+    assert known == {"frame_without_label": 4}       # the fixture's images without a label row (bp4d_unlabelled)
     for k, v in s.qa.items():
         if k not in ("frames", "aligned") and type(v) is int:
-            assert (f"{k.replace('_', ' ')} {v}" in line) == (v > 0), (k, line)
+            shown = f"{k.replace('_', ' ')} {v} expected" if k in known else f"{k.replace('_', ' ')} {v}"
+            assert (shown in line) == (v > 0), (k, line)
 
 
 def _detected(monkeypatch) -> list:
@@ -303,7 +306,7 @@ def test_the_prepare_summary_keeps_a_datasets_own_shortfall_apart(tmp_path, caps
     from aukit.data import labelio
     root = write_disfa(tmp_path / "disfa")
     s = D.prepare("disfa", "scc", root=root, out=tmp_path / "cache", workers=1, progress=False)
-    assert s.qa["expected"] == {}                               # the fixture has no SN010
+    assert s.qa["expected"] == {"frame_without_label": 1}        # the fixture's SN010, one label short
     s.qa["frame_without_label"], s.qa["expected"] = 5, {"frame_without_label": 1}
     capsys.readouterr()
     prep_mod.print_summary(s)

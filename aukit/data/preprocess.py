@@ -370,7 +370,8 @@ def print_summary(store: FrameStore, fps: float | None = None, show: int = 5) ->
     aligned frame and the index notes (the first `show` of each; all of them are in qa.json)."""
     q = store.qa
     known = q.get("expected", {})        # the dataset's own shortfalls (DISFA SN010's last label): not problems
-    counts = [f"{k.replace('_', ' ')} {v - known.get(k, 0)}" + (f" (+{known[k]} expected)" if known.get(k) else "")
+    counts = [f"{k.replace('_', ' ')} " + (f"{v} expected" if v == known.get(k) else f"{v - known.get(k, 0)}"
+                                           + (f" (+{known[k]} expected)" if known.get(k) else ""))
               for k, v in q.items() if k not in ("frames", "aligned") and type(v) is int and v]
     print(f"{store.dataset}/{store.policy.name}: {q['aligned']}/{q['frames']} frames aligned"
           + "".join(f"; {c}" for c in counts) + (f"; {fps:.1f} frames/s" if fps is not None else ""))
