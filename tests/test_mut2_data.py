@@ -306,3 +306,14 @@ def test_data_check_an_unreadable_copy_names_the_error_kind_unless_it_is_a_file_
         monkeypatch.setattr(datacheck, "index", boom)
         row = datacheck.check(["disfa"], roots={"disfa": root}).set_index("dataset").loc["disfa"]
         assert (row["status"], row["problems"]) == ("unreadable", shown)
+
+
+def test_an_empty_index_has_no_runs_tiles_windows_or_fits():
+    """sampling.runs built a length-1 step array for no frame and pandas stopped with 'Grouper and axis must be
+    same length', where CPC's clip sampler has its own message for 'no run of N consecutive frames'."""
+    from aukit.data import sampling as S
+    empty = pd.DataFrame({"subject": pd.Series([], dtype=str), "sequence": pd.Series([], dtype=str),
+                          "frame": pd.Series([], dtype=np.int64)})
+    order, run_id, run_len = S.runs(empty)
+    assert len(order) == len(run_id) == len(run_len) == 0
+    assert len(S.tiles(empty, 4)) == 0

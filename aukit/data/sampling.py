@@ -112,6 +112,8 @@ def runs(index_df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     frame names make the whole sequence one run."""
     df = index_df.assign(_rows=_rows(index_df)).sort_values(["subject", "sequence", "frame"], kind="stable")
     order = df["_rows"].to_numpy()
+    if not len(df):                      # no frame: no run (the callers say what they needed)
+        return order, np.zeros(0, np.int64), np.zeros(0, np.int64)
     seq_id = df.groupby(["subject", "sequence"], sort=False).ngroup().to_numpy()
     frame = pd.to_numeric(df["frame"], errors="coerce").to_numpy(np.float64)
     step = np.r_[np.nan, np.diff(frame)]
