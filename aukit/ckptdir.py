@@ -90,7 +90,7 @@ def run_root(checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: 
         if changed:
             raise ConfigMismatchError(
                 f"{root} holds checkpoints of this commit run with other settings ({changes_text(changed)}): "
-                f"delete that folder, or run with -p checkpoints 0")
+                f"delete that folder, give another --out (or -p model_dir), or run with -p checkpoints 0")
     else:
         record.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
     log(f"checkpoints: {root} (a training found there resumes; one already finished is not trained again)")
@@ -98,11 +98,42 @@ def run_root(checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: 
 
 
 def training_dir(root: Path | None, name: Any, seed: int | None = None, stage: str | None = None) -> str | None:
-    """``root/<name>_seed<seed>[_<stage>]`` as fit's ``TrainConfig.out_dir``; None when ``root`` is None."""
+    """``root/<name>_seed<seed>[_<stage>]`` as fit's ``TrainConfig.out_dir``; None when ``root`` is None.
+    Called just before the training, once its data is open: :func:`check_data` keeps a training from
+    resuming on data that changed since."""
     if root is None:
         return None
     leaf = slug(name) + (f"_seed{seed}" if seed is not None else "") + (f"_{slug(stage)}" if stage else "")
-    return str(Path(root) / leaf)
+    path = Path(root) / leaf
+    check_data(path)
+    return str(path)
 
 
-__all__ = ["code_key", "run_root", "slug", "source_hash", "training_dir", "wanted"]
+def data_record() -> dict:
+    """{``dataset__policy+size``: index fingerprint} of the frame stores this process opened
+    (:data:`aukit.data.store.OPENED`): what a training read, whichever root or cache holds it."""
+    from .data.store import OPENED
+    return {name.rsplit("__", 1)[0]: rec.get("fingerprint") for name, rec in sorted(OPENED.items())}
+
+
+def check_data(path: Path) -> None:
+    """A training folder's ``data.json`` (:func:`data_record` at its first use) against the data open now: a
+    store whose frames or labels changed since (a partial copy completed, labels corrected, SynthAU generated
+    again) is a :class:`ConfigMismatchError`, not weights trained on the old data resumed as the new."""
+    now, record = data_record(), path / "data.json"
+    if record.exists():
+        old = json.loads(record.read_text())
+        changed = sorted(k for k in old if k in now and old[k] != now[k])
+        if changed:
+            raise ConfigMismatchError(
+                f"{path} holds a training on other data ({', '.join(changed)}: frames or labels changed since "
+                f"it was written): delete {path.parent} to train on the data as it is now, give another --out "
+                "(or -p model_dir), or run with -p checkpoints 0")
+        if set(now) - set(old):
+            record.write_text(json.dumps({**now, **old}, indent=1, sort_keys=True) + "\n")
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+
+
+__all__ = ["check_data", "code_key", "data_record", "run_root", "slug", "source_hash", "training_dir", "wanted"]

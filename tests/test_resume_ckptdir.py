@@ -74,3 +74,23 @@ def test_run_root_other_knobs_same_commit_refused(tmp_path):
         ckptdir.run_root(1, "full", False, knobs={"steps": 2, "sizes": (1, 2)}, **kw)
     other = ckptdir.run_root(1, "full", False, knobs={"steps": 2}, **{**kw, "git": {**CLEAN, "commit": "f" * 40}})
     assert other.parent.name == "f" * 12 and (tmp_path / "checkpoints/0123456789ab").is_dir()   # old one left
+
+
+def test_a_training_folder_refuses_data_that_changed_since(tmp_path, monkeypatch):
+    """A run on a partial copy, rerun after the copy was completed, loaded its models ('nothing left to train')
+    and reported them as trained on the complete copy: the folder keys no data. Each training folder records
+    the index fingerprints of the stores open at its first use; a changed one is refused."""
+    from aukit.checkpoint import ConfigMismatchError
+    from aukit.data import store
+    monkeypatch.setattr(store, "OPENED", {"bp4d__tas256__aaaa": {"frames": 9, "fingerprint": "f1"}})
+    path = ckptdir.training_dir(tmp_path, "A6", 0)
+    assert json.loads((tmp_path / "A6_seed0" / "data.json").read_text()) == {"bp4d__tas256": "f1"}
+    # the same data from another root (another store hash): the same training, resumed
+    monkeypatch.setattr(store, "OPENED", {"bp4d__tas256__bbbb": {"frames": 9, "fingerprint": "f1"},
+                                          "casia_webface__piap256__cc": {"frames": 3, "fingerprint": "c"}})
+    assert ckptdir.training_dir(tmp_path, "A6", 0) == path
+    monkeypatch.setattr(store, "OPENED", {"bp4d__tas256__dddd": {"frames": 12, "fingerprint": "f2"}})
+    with pytest.raises(ConfigMismatchError, match=r"A6_seed0 holds a training on other data \(bp4d__tas256: frames "
+                                                  r"or labels changed since"):
+        ckptdir.training_dir(tmp_path, "A6", 0)
+    assert ckptdir.training_dir(tmp_path, "A6", 1) == str(tmp_path / "A6_seed1")   # another training: its own record

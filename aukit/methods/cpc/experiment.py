@@ -377,7 +377,7 @@ def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int 
     pool = pool_for(dataset, pool)
     store = load_store(dataset, "cpc")
     fold = notebook_fold("cpc", dataset, fold)      # 0: BP4D's FERA2015 split; -1: the paper's for the dataset
-    train_s, test_s = fold_subjects(dataset, fold, present=store.index["subject"].astype(str).unique())
+    train_s, test_s = fold_subjects(dataset, fold, present=store.index)    # its gaps are checked too
     target = make_split(store, train_s, test_s)
     pool_split = None
     if pool:

@@ -89,7 +89,7 @@ def load_au_data(dataset: str, fold: int, aus=None, max_train: int | None = None
     if missing:
         raise KeyError(f"{dataset}: store index lacks occurrence columns {missing}")
     labels = idx[cols].to_numpy(np.float32)
-    train_s, test_s = fold_subjects(dataset, fold, present=idx["subject"].astype(str).unique())
+    train_s, test_s = fold_subjects(dataset, fold, present=idx)    # the index: its gaps are checked too
     labelled = np.isfinite(labels).any(1)
     is_train = idx["subject"].isin(train_s).to_numpy()
     is_test = idx["subject"].isin(test_s).to_numpy()

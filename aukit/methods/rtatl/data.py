@@ -66,7 +66,7 @@ def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, fl
     unlabelled = unlabelled_for(dataset, unlabelled)
     store = D.load_store(dataset, policy)
     idx = store.index
-    train_s, test_s = D.fold_subjects(dataset, fold, present=idx["subject"].astype(str).unique())
+    train_s, test_s = D.fold_subjects(dataset, fold, present=idx)    # the index: its gaps are checked too
     info = {"dataset": dataset, "fold": fold, "store_hash": store.cache_hash, "frames": len(store)}
     if labelled_subjects is not None:
         present = sorted(set(train_s) & set(idx["subject"]))

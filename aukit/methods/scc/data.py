@@ -61,7 +61,7 @@ def load_data(dataset: str, fold: int | str, aus=None, *, max_train: int | None 
     aus = tuple(aus or dataset_aus(dataset))
     store = D.load_store(dataset, policy)
     idx = store.index
-    train_s, test_s = D.fold_subjects(dataset, fold, present=idx["subject"].unique())
+    train_s, test_s = D.fold_subjects(dataset, fold, present=idx)    # the index: its gaps are checked too
     labels = intensity_labels(idx, aus)
     train, test = labelled_fold_rows(idx, labels, train_s, test_s, where=f"{dataset} fold {fold}",
                                      max_train=max_train, max_test=max_test, seed=seed)

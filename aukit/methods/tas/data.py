@@ -72,7 +72,7 @@ def load_data(dataset: str, fold: int | str = 1, T: int = 16, *, root=None, stor
     if bad.any():
         raise ValueError(f"{store.path}/index.csv: {int(bad.sum())} intensities outside 0..5")
     subj = df["subject"].astype(str).to_numpy()
-    train_s, test_s = fold_subjects(dataset, fold, present=subj)
+    train_s, test_s = fold_subjects(dataset, fold, present=df)    # the index: its gaps are checked too
     codes = {s: i for i, s in enumerate(sorted(set(subj)))}
     rows = np.arange(len(df), dtype=np.int64)
     if "row" in df and not np.array_equal(df["row"].to_numpy(), rows):
