@@ -61,7 +61,8 @@ def _check_one(dataset: str, root=None) -> dict:
         if part_of(dataset):            # the whole dataset's check names subjects the copy lacks
             info.append(f"{len(gone)} subjects of {part_of(dataset)}'s folds have no frame here: {', '.join(gone)}")
         else:
-            problems.append(f"{len(gone)} subjects of the committed folds not found: {', '.join(gone)}")
+            problems.append(f"{len(gone)} subject{'s' if len(gone) > 1 else ''} of the committed folds not found: "
+                            f"{', '.join(gone)}")
     if subjects - listed:
         info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
                     f"{', '.join(sorted(subjects - listed))}")
