@@ -289,7 +289,7 @@ def test_data_check_names_subjects_outside_the_folds_and_fold_subjects_missing(t
     monkeypatch.setattr(datacheck, "folds", lambda d, subjects=None: {1: {"SN001", "SN003"}, 2: {"SN010"}})
     row = _check_disfa(tmp_path, monkeypatch, 17)
     assert row["subjects"] == 3
-    assert "1 subjects of the committed folds not found: SN003" in row["problems"]
+    assert "1 subject of the committed folds not found: SN003" in row["problems"]
     assert "subjects outside the committed folds (fold-based notebooks skip them): SN002" in row["info"]
 
 
