@@ -1,0 +1,43 @@
+"""Mutation audit round 3, aukit.ckptdir: the folder names a training resumes from, and run_root's guards."""
+import json
+from pathlib import Path
+
+import pytest
+
+from aukit import ckptdir
+
+CLEAN = {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False}
+
+
+def test_slug_drops_underscores_left_at_the_ends():
+    # "(A6)" -> "_A6_" after the character swap; the ends are stripped, the inner ones stay
+    assert ckptdir.slug("(A6)") == "A6"
+    assert ckptdir.slug(" Ours(*pool) ") == "Ours_pool"
+    assert ckptdir.training_dir(Path("/r"), "(A6)", 0, "(s1)") == str(Path("/r") / "A6_seed0_s1")
+
+
+def test_slug_of_a_name_with_no_usable_character_is_run():
+    # "()" -> "__" -> "_" -> "" : a folder needs a name
+    assert ckptdir.slug("()") == "run"
+    assert ckptdir.slug("") == "run"
+    assert ckptdir.training_dir(Path("/r"), "", 1) == str(Path("/r") / "run_seed1")
+
+
+def test_run_root_needs_a_base_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)             # the mutant would write checkpoints/ here
+    with pytest.raises(ValueError, match="checkpoints need a folder"):
+        ckptdir.run_root(1, "quick", False, base="", dataset="d", fold=1, knobs={}, git=CLEAN, log=lambda *_: None)
+    assert not (tmp_path / "checkpoints").exists()
+    # off: no folder is needed, and none is asked for
+    assert ckptdir.run_root(0, "full", False, base="", dataset="d", fold=1, knobs={}, git=CLEAN) is None
+
+
+def test_run_json_records_knobs_json_cannot_hold_as_read_back(tmp_path):
+    """A tuple is recorded as the list it reads back as, a path as its text; the same knobs again match."""
+    knobs = {"root": tmp_path / "frames", "sizes": (32, 64), "steps": None}
+    kw = dict(base=str(tmp_path), dataset="synthau-disfa", fold=2, git=CLEAN, log=lambda *_: None)
+    root = ckptdir.run_root(1, "quick", False, knobs=knobs, **kw)
+    assert root == tmp_path / "checkpoints" / "0123456789ab" / "synthau-disfa_fold2"
+    assert json.loads((root / "run.json").read_text()) == {"root": str(tmp_path / "frames"), "sizes": [32, 64],
+                                                            "steps": None}
+    assert ckptdir.run_root(1, "quick", False, knobs=dict(knobs), **kw) == root
