@@ -261,7 +261,8 @@ def _check_disfa(tmp_path, monkeypatch, expected_frames):
     from test_data_fixtures import write_disfa
     root = write_disfa(tmp_path / "disfa", faces=False, n=6)        # 17 frames with labels (test_data_index)
     real = datacheck.entry
-    monkeypatch.setattr(datacheck, "entry", lambda d: {**real(d), "expected": {"subjects": 3, "frames": expected_frames}})
+    monkeypatch.setattr(datacheck, "entry",
+                        lambda d: {**real(d), "expected": {"subjects": 3, "frames": expected_frames}})
     return datacheck.check(["disfa"], roots={"disfa": root}).set_index("dataset").loc["disfa"]
 
 

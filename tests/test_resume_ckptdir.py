@@ -51,7 +51,8 @@ def test_slug_and_training_dir(tmp_path):
     assert ckptdir.slug("lambda_rank=0.1") == "lambda_rank=0.1"
     assert ckptdir.training_dir(None, "A6", 0) is None
     assert ckptdir.training_dir(tmp_path, "A6", 2) == str(tmp_path / "A6_seed2")
-    assert ckptdir.training_dir(tmp_path, "S1 + L_all", 0, "pretrain pool") == str(tmp_path / "S1_plus_L_all_seed0_pretrain_pool")
+    assert ckptdir.training_dir(tmp_path, "S1 + L_all", 0, "pretrain pool") == str(
+        tmp_path / "S1_plus_L_all_seed0_pretrain_pool")
 
 
 def test_run_root_layout_and_off(tmp_path):

@@ -9,10 +9,11 @@ from aukit.methods.scc import experiment as SE
 def test_checkpoint_root_follows_the_preset(tmp_path):
     for mod in (SE, RE):
         base = dict(model_dir=str(tmp_path / mod.__name__.split(".")[2]))
-        assert mod.checkpoint_root(mod.preset_config("quick", **base), *(() if mod is RE else (1,))) is None
-        assert mod.checkpoint_root(mod.preset_config("smoke", **base), *(() if mod is RE else (1,))) is None
-        assert mod.checkpoint_root(mod.preset_config("full", checkpoints=0, **base), *(() if mod is RE else (1,))) is None
-        root = mod.checkpoint_root(mod.preset_config("full", **base), *(() if mod is RE else (1,)))
+        fold = () if mod is RE else (1,)
+        assert mod.checkpoint_root(mod.preset_config("quick", **base), *fold) is None
+        assert mod.checkpoint_root(mod.preset_config("smoke", **base), *fold) is None
+        assert mod.checkpoint_root(mod.preset_config("full", checkpoints=0, **base), *fold) is None
+        root = mod.checkpoint_root(mod.preset_config("full", **base), *fold)
         assert root.parent.parent.name == "checkpoints" and root.name.endswith("_fold1")
 
 

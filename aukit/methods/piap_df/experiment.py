@@ -301,7 +301,8 @@ def toy_case(s: Settings, device, seed: int = 0, ckpt_root=None) -> dict:
     ``ckpt_root``: as :func:`run_seed`'s (its trainings: ``*_seed<seed>_toy``)."""
     device = torch.device(device)
     seed_everything(seed)
-    enc, id_store, held_rows, ids = person_encoder(s, device, seed, ckptdir.training_dir(ckpt_root, "encoderP", seed, "toy"))
+    enc, id_store, held_rows, ids = person_encoder(s, device, seed,
+                                                   ckptdir.training_dir(ckpt_root, "encoderP", seed, "toy"))
     lm_store = load_store(s.landmark_set, runs.POLICY)
     lm_net = PooledHeadNet(s.net, 136)
     lm01 = (landmarks(lm_store, s.landmark_set) / lm_store.size).astype(np.float32)
@@ -410,5 +411,5 @@ def fold_subject_count(dataset: str, fold: int) -> tuple[int, int]:
     return len(tr), len(te)
 
 
-__all__ = ["VARIANTS", "Settings", "checkpoint_root", "settings_for", "run_seed", "toy_case", "noise_study", "f1_frames",
-           "flat_metrics", "pi_map_figure", "toy_figure", "metrics"]
+__all__ = ["VARIANTS", "Settings", "checkpoint_root", "settings_for", "run_seed", "toy_case", "noise_study",
+           "f1_frames", "flat_metrics", "pi_map_figure", "toy_figure", "metrics"]

@@ -256,7 +256,8 @@ def train_piap(net: NetConfig, data: AUData, labels, weights: tuple, st: StageCo
     step = PIAPStep(loss, PITargets(gen1.to(device)) if loss.uses_pi else None)
     dl = loader(data.store, data.train, net, st.batch_size, device, seed=seed, targets=targets)
     fit(model, step, dl, adam(model.parameters(), st.lr, st.weight_decay), train_cfg(st.epochs, max_steps, out_dir),
-        device=device, method_config=method_config(net, stage=st, weights=list(weights), finetuned=init_trunk is not None))
+        device=device,
+        method_config=method_config(net, stage=st, weights=list(weights), finetuned=init_trunk is not None))
     return model
 
 

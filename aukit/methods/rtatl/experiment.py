@@ -79,7 +79,8 @@ class ExperimentConfig:
     out_dir: str = "reports/rtatl"
     model_dir: str = ""                      # the main variant's backbone -> model_dir/deploy.pt (aukit predict); "" skips
     progress: bool = False
-    checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun resumes), 0 off, 1 on
+    checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun
+    #                                      resumes), 0 off, 1 on
     extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
 
     def __post_init__(self):

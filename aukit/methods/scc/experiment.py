@@ -66,7 +66,8 @@ class ExperimentConfig:
     out_dir: str = "reports/scc"
     model_dir: str = ""                  # SCC-Heatmap (first seed) -> model_dir/deploy.pt for aukit predict; "" skips
     progress: bool = False
-    checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun resumes), 0 off, 1 on
+    checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun
+    #                                      resumes), 0 off, 1 on
 
     def __post_init__(self) -> None:
         # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them);

@@ -120,4 +120,5 @@ def checkpoint_root(plan: Plan, checkpoints: int, preset: str, smoke: bool, *, b
                     knobs={"size": plan.size, "steps": plan.steps})
 
 
-__all__ = ["Plan", "checkpoint_root", "notebook_config", "notebook_in_effect", "notebook_plan", "preset_plan", "run_options"]
+__all__ = ["Plan", "checkpoint_root", "notebook_config", "notebook_in_effect", "notebook_plan", "preset_plan",
+           "run_options"]
