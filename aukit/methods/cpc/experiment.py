@@ -122,8 +122,8 @@ def pretrain(split: Split, train_rows, val_rows, mcfg: CPCModelConfig, pcfg: Pre
     def evaluate(m, epoch):
         return {f"val_{k}": v for k, v in pretext_accuracy(m, val_loader, pcfg.context, loss_fn).items()}
 
-    hist = fit(model, make_pretrain_step(pcfg.context, loss_fn), loader, opt, _train_cfg(plan.pretrain_epochs, plan, out_dir=out_dir),
-               device=device, evaluate=evaluate, method_config={"model": asdict(mcfg), "pretrain": asdict(pcfg)})
+    hist = fit(model, make_pretrain_step(pcfg.context, loss_fn), loader, opt,
+               _train_cfg(plan.pretrain_epochs, plan, out_dir=out_dir), device=device, evaluate=evaluate, method_config={"model": asdict(mcfg), "pretrain": asdict(pcfg)})
     return model, hist
 
 
