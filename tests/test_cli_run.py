@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aukit import cli, nb
+from _toynb import write_toy
 
 
 @pytest.fixture
@@ -124,20 +125,14 @@ def test_a_value_of_the_wrong_kind_is_refused(params, message, tmp_path):
 def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
     """A quick run after a full one must not sit beside the full run's Table 4; a failed run must not
     leave the last run's metrics.json looking like its result. checks/ and sweeps/ stay."""
-    import nbformat
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("fail: bool = False\nlate_fail: bool = False\nout_dir: str = '.'\n"
-                                       "model_dir: str = ''")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell(
+    write_toy(tmp_path / "toy.ipynb", "fail: bool = False\nlate_fail: bool = False\nout_dir: str = '.'\n"
+                                       "model_dir: str = ''", 
         "import json, pathlib\nassert not fail, 'asked to fail'\n"
         "pathlib.Path(out_dir, 'tables').mkdir()\npathlib.Path(out_dir, 'tables', 'table1.md').write_text('new')\n"
         "json.dump({'score': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))\n"
         "assert not late_fail, 'failed after the report'\n"
         "pathlib.Path(model_dir).mkdir(parents=True, exist_ok=True)\n"
-        "pathlib.Path(model_dir, 'deploy.pt').write_text('model')")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "toy.ipynb")
+        "pathlib.Path(model_dir, 'deploy.pt').write_text('model')")
     out = tmp_path / "out"
     for f in ("tables/table1.md", "tables/table4.md", "figures/fig5.png", "metrics.json", "reported.json",
               "run.yaml", "toy.html", "checks/t3/README.md", "sweeps/a/metrics.json"):
@@ -165,14 +160,8 @@ def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
 def test_relative_paths_are_the_callers_not_the_repositorys(tmp_path, monkeypatch):
     """papermill runs the kernel in the repository: -p model_dir mymodel from another folder wrote
     <repo>/mymodel."""
-    import nbformat
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("out_dir: str = '.'\nmodel_dir: str = ''")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell(
-        "import pathlib\npathlib.Path(model_dir).mkdir(parents=True)\npathlib.Path(model_dir, 'deploy.pt').touch()")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'\nmodel_dir: str = ''", 
+        "import pathlib\npathlib.Path(model_dir).mkdir(parents=True)\npathlib.Path(model_dir, 'deploy.pt').touch()")
     monkeypatch.chdir(tmp_path)
     nb.execute(tmp_path / "toy.ipynb", "out", {"model_dir": "mymodel"}, progress=False, html=False)
     assert (tmp_path / "mymodel" / "deploy.pt").exists() and (tmp_path / "out").is_dir()
@@ -224,12 +213,7 @@ def test_piap_df_refuses_a_preset_it_does_not_have():
 def test_a_notebook_without_out_dir_is_not_given_one(tmp_path, capfd):
     """00_synthau declares no out_dir: papermill warned 'Passed unknown parameter: out_dir' on every run."""
     import nbformat
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("x: int = 1")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell("y = x + 1")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    write_toy(tmp_path / "toy.ipynb", "x: int = 1", "y = x + 1")
     nb.execute(tmp_path / "toy.ipynb", tmp_path / "out", {"x": 2}, progress=False, html=False)
     executed = nbformat.read(tmp_path / "out" / "toy.ipynb", as_version=4)
     injected = [c.source for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -278,15 +262,9 @@ def test_valid_datasets_and_folds_pass_the_check(monkeypatch):
 
 
 def _sleepy(path, seconds: float):
-    import nbformat
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell(
+    write_toy(path, "out_dir: str = '.'", 
         f"import json, pathlib, time\ntime.sleep({seconds})\n"
-        "json.dump({'x': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, path)
+        "json.dump({'x': 1}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
     return path
 
 
@@ -356,14 +334,8 @@ def test_an_scc_fold_the_fera_split_ignores_is_refused(tmp_path):
 
 def test_log_shows_what_the_cells_print_as_they_run(tmp_path, capfd):
     """A full run showed only papermill's bar over cells, still for 15-28 minutes in a training cell."""
-    import nbformat
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell("import sys\nprint('epoch 1/2: loss 0.5')\n"
-                                                        "print('step bar', file=sys.stderr)")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'", "import sys\nprint('epoch 1/2: loss 0.5')\n"
+                                                        "print('step bar', file=sys.stderr)")
     nb.execute(tmp_path / "toy.ipynb", tmp_path / "quiet", {}, progress=False, html=False)
     quiet = capfd.readouterr()
     assert "epoch 1/2" not in quiet.out + quiet.err
@@ -395,15 +367,9 @@ def test_a_real_copy_lacking_subjects_of_the_split_is_refused_before_the_kernel(
 def test_relative_path_variables_reach_the_kernel_as_absolute_paths(tmp_path, monkeypatch):
     """The kernel starts in the repository: AUKIT_DATA_BP4D=fakebp4d, found by `aukit data check`
     from the user's folder, was 'not a folder' inside the notebook."""
-    import nbformat
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell(
+    write_toy(tmp_path / "env.ipynb", "out_dir: str = '.'", 
         "import json, os, pathlib\njson.dump({k: os.environ.get(k) for k in ('AUKIT_DATA_BP4D', 'AUKIT_CACHE', "
-        "'AUKIT_SYNTHAU')}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "env.ipynb")
+        "'AUKIT_SYNTHAU')}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUKIT_DATA_BP4D", "fakebp4d")
     monkeypatch.setenv("AUKIT_CACHE", str(tmp_path / "cache"))          # absolute: passed on as it is

@@ -1,24 +1,14 @@
 """Mutation audit round 3, aukit.cli: exit codes and argument checks."""
-import nbformat
 import pytest
 
 from aukit import cli, nb
-
-
-def _toy(path):
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, path)
-    return path
+from _toynb import write_toy
 
 
 def test_run_exit_code_no_metrics_fails_a_paper_notebook_only(tmp_path, monkeypatch, capsys):
     """A paper notebook always writes metrics.json (none: exit 1); a notebook of one's own need not (exit 0)."""
     monkeypatch.setattr(nb, "execute", lambda notebook, out, params, **kw: {})
-    assert cli.main(["run", str(_toy(tmp_path / "toy.ipynb")), "--out", str(tmp_path / "o")]) == 0
+    assert cli.main(["run", str(write_toy(tmp_path / "toy.ipynb")), "--out", str(tmp_path / "o")]) == 0
     assert cli.main(["run", "tas", "--out", str(tmp_path / "t")]) == 1
     assert f"aukit run: tas wrote no metrics.json into {tmp_path / 't'}" in capsys.readouterr().err
     monkeypatch.setattr(nb, "execute", lambda notebook, out, params, **kw: {"f1": 0.5})

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from aukit import nb
+from _toynb import write_toy
 
 
 def test_none_is_refused_where_the_default_is_no_none():
@@ -77,16 +78,10 @@ def test_a_smoke_run_into_the_report_folder_never_replaces_the_model_predict_fin
 
 def test_a_failed_run_leaves_no_reported_json(tmp_path):
     """reported.json (the paper's numbers beside the run's) of a run that then failed is no result either."""
-    import nbformat
     from papermill import PapermillExecutionError
-    notebook = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("out_dir: str = '.'")
-    params.metadata["tags"] = ["parameters"]
-    notebook.cells = [params, nbformat.v4.new_code_cell(
+    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'", 
         "import pathlib\nfor n in ('metrics.json', 'reported.json'):\n    pathlib.Path(out_dir, n).write_text('{}')\n"
-        "raise RuntimeError('late')")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "toy.ipynb")
+        "raise RuntimeError('late')")
     out = tmp_path / "out"
     with pytest.raises(PapermillExecutionError):
         nb.execute(tmp_path / "toy.ipynb", out, {}, progress=False, html=False)
