@@ -116,10 +116,12 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
     executed = out / nb.name
     t0 = time.perf_counter()
     try:
-        # the kernel's own log at ERROR: ipykernel 7 warns on every start that its localhost TCP is unencrypted
+        # the kernel's own log at CRITICAL: ipykernel 7 warns on every start that its localhost TCP is
+        # unencrypted, and a kernel stopped mid-cell (Ctrl-C, SIGTERM) logs a ZMQError traceback for the
+        # reply it can no longer send. What a cell raises reaches us as a message, not through this log.
         pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
                             cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
                             # log: what the cells print, their progress bars included, as it comes
                             log_output=log, stdout_file=sys.stdout if log else None,
                             stderr_file=sys.stderr if log else None)
@@ -129,6 +131,9 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         moved = _set_aside(out)
         (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n"
                                        + (f"(the tables and figures it wrote: {out / INCOMPLETE})\n" if moved else ""))
+        if isinstance(e, KeyboardInterrupt):    # the CLI's one line says "named above": name it
+            print(f"[aukit] {nb.name} stopped: {out / 'error.txt'}"
+                  + (f"; the tables and figures it had written: {out / INCOMPLETE}" if moved else ""), file=sys.stderr)
         raise
     wall = time.perf_counter() - t0
     if html:

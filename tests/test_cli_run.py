@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -269,7 +270,6 @@ def _sleepy(path, seconds: float):
 
 
 def _wait_for(path, seconds=60):
-    import time
     for _ in range(int(seconds * 10)):
         if path.exists() and path.read_text():
             return
@@ -301,9 +301,30 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_sigterm_leaves_error_txt
     finally:
         first.kill()
     assert first.returncode == 130 and err.strip().splitlines()[-1].startswith("aukit run: interrupted")
+    assert f"toy.ipynb stopped: {out / 'error.txt'}" in err          # "named above" names it
     assert (out / "error.txt").exists() and not (out / "metrics.json").exists() and not (out / nb.RUN_LOCK).exists()
     nb.execute(_sleepy(tmp_path / "toy.ipynb", 0), out, progress=False, html=False)   # free again
     assert (out / "metrics.json").exists() and not (out / nb.RUN_LOCK).exists()
+
+
+def test_ctrl_c_in_a_terminal_ends_in_one_line_not_the_kernel_s_traceback(tmp_path):
+    """Ctrl-C reaches the whole process group, the kernel too: its log printed a ZMQError traceback
+    (the reply to the stopped cell, sent on a closed socket) above "aukit run: interrupted"."""
+    import signal
+    import subprocess
+    import sys
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "aukit.cli", "run", str(_sleepy(tmp_path / "toy.ipynb", 30)),
+                            "--out", str(out)], stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for(out / nb.RUN_LOCK)
+        time.sleep(5)                                   # the kernel is in the sleeping cell
+        os.killpg(run.pid, signal.SIGINT)
+        err = run.communicate(timeout=120)[1]
+    finally:
+        run.kill()
+    assert run.returncode == 130 and err.strip().splitlines()[-1].startswith("aukit run: interrupted")
+    assert "Traceback" not in err and "ZMQError" not in err
 
 
 @pytest.mark.parametrize("params, message", [
