@@ -179,3 +179,22 @@ def test_disfa_files_near_the_patterns_are_named(tmp_path):
             "(Videos_LeftCamera/LeftVideo{subject}_comp.avi)") in notes
     assert any(n.startswith(f"ignored_file: {root / 'ActionUnit_Labels/SN001/SN001_au3.txt'}: an AU the manifest's "
                             "intensity_aus does not list (1, 2, 4, 5,") for n in notes)
+
+
+def test_a_subject_with_frames_but_no_aligned_face_is_not_sent_to_complete_the_copy(monkeypatch):
+    """A blank DISFA video: the copy has SN002's frames, its aligned-face store none. The refusal said
+    "this copy lacks SN002 ... Complete the copy", which `aukit data check` then showed whole."""
+    from aukit.data import catalog
+    monkeypatch.delenv(splits.ALLOW_PARTIAL, raising=False)
+    train, test = splits.fold_subjects("disfa", 1)
+    raw = pd.DataFrame({"subject": np.repeat(train + test, 3)})
+    monkeypatch.setattr(catalog, "index", lambda dataset, root=None: raw)
+    aligned = [s for s in train + test if s != test[0]]
+    with pytest.raises(splits.IncompleteCopy) as e:
+        splits.check_present("disfa", 1, train, test, aligned)
+    assert f"{test[0]}: the copy has its 3 frames but no face was aligned in any" in str(e.value)
+    assert "Complete the copy" not in str(e.value) and "aukit prepare disfa" in str(e.value)
+    raw = raw[raw.subject != train[0]]
+    with pytest.raises(splits.IncompleteCopy) as e:         # one gone from the copy too: complete it
+        splits.check_present("disfa", 1, train, test, aligned[1:])
+    assert "Complete the copy" in str(e.value) and f"{train[0]}: the copy has" not in str(e.value)

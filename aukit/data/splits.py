@@ -155,12 +155,15 @@ def check_present(dataset: str, fold, train: list[str], test: list[str], present
     gone = gone_tr + gone_te
     split = "the FERA2015 split" if fold == "fera" else f"fold {fold}"
     parts = []
+    faceless = _faceless(dataset, [s for s in gone if s not in bare]) if gone else {}
     if gone:
         unl = [s for s in gone if s in bare]
         parts.append(f"{len(gone_tr)} of {len(train)} training and {len(gone_te)} of {len(test)} test subjects "
                      f"({', '.join(gone[:8])}{', ...' if len(gone) > 8 else ''})"
                      + (f"; {', '.join(unl[:8])}{', ...' if len(unl) > 8 else ''}: frames without any label file"
-                        if unl else ""))
+                        if unl else "")
+                     + "".join(f"; {s}: the copy has its {n} frames but no face was aligned in any"
+                               for s, n in list(faceless.items())[:8]))
     if seqs:
         parts.append(f"{len(seqs)} sequence{'s' if len(seqs) > 1 else ''} of the fold's subjects "
                      f"({', '.join(seqs[:8])}{', ...' if len(seqs) > 8 else ''})")
@@ -168,12 +171,27 @@ def check_present(dataset: str, fold, train: list[str], test: list[str], present
         parts.append(short)
     msg = f"{dataset} {split}: this copy lacks " + " and ".join(parts)
     if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
-        raise IncompleteCopy(f"{msg}: its scores would not be the paper's protocol. Complete the copy "
-                             f"(`aukit data check {base_name(dataset)}` names what is missing), or set "
+        fix = (f"Complete the copy (`aukit data check {base_name(dataset)}` names what is missing)"
+               if set(gone) - set(faceless) or seqs or short else
+               f"Look at those frames (a blank or unreadable video?): `aukit prepare {base_name(dataset)}` "
+               "counts the frames without a face per subject in its summary and the store's qa.json")
+        raise IncompleteCopy(f"{msg}: its scores would not be the paper's protocol. {fix}, or set "
                              f"{ALLOW_PARTIAL}=1 to run on what it has (the tables then say so).")
     print(f"[aukit] WARNING: {msg}; running on the rest ({ALLOW_PARTIAL}=1)", flush=True)
     if msg not in PARTIAL:
         PARTIAL.append(msg)
+
+
+def _faceless(dataset: str, gone: list[str]) -> dict[str, int]:
+    """Of the subjects a loader's aligned-face store lacks, those the copy has frames of ({subject: frames}):
+    no face was aligned in any (a blank or unreadable video), where "lacks" alone sent the user to complete
+    a copy that is whole. One index of the copy, read only when a subject is missing."""
+    from .catalog import index
+    try:
+        counts = index(dataset)["subject"].astype(str).value_counts()
+    except FileNotFoundError:       # no copy to ask (DatasetNotFound): worded as missing
+        return {}
+    return {s: int(counts[s]) for s in gone if s in counts.index}
 
 
 def subset_rows(rows, n: int | None, seed: int):
