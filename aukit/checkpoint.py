@@ -161,10 +161,13 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
     if expect_config is not None and state.get("config"):
         changed = config_changes(state["config"], expect_config)
         if changed:
+            run = path.parent.parent        # a notebook run's trainings share a folder (aukit.ckptdir.run_root)
+            advice = (f"delete {run} to train the run afresh, give another --out (or -p model_dir), or run with "
+                      "-p checkpoints 0" if (run / "run.json").exists() else
+                      f"use another output folder, or delete {path} to start afresh")
             raise ConfigMismatchError(
                 f"{path} was written by another configuration ({len(changed)} change(s): {changes_text(changed)}): "
-                "resuming would mix the two. Use another output folder, "
-                "or delete the folder's last.pt to start afresh")
+                f"resuming would mix the two: {advice}")
     if model is not None:
         load_model(model, state, path)
     if optimizer is not None and "optimizer" in state:

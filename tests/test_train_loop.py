@@ -83,17 +83,24 @@ def test_a_damaged_last_pt_says_how_to_start_again(tmp_path):
 def test_resume_refuses_another_configuration_but_trains_further(tmp_path, capsys):
     """last.pt records the method config: rerunning into the same folder with another setting would
     continue the old run's weights under the new name; more epochs is what resuming is for."""
-    def go(epochs, lr):
+    def go(epochs, lr, folder=tmp_path):
         model = make_model()
         opt = torch.optim.SGD(model.parameters(), lr=lr)
-        cfg = TrainConfig(epochs=epochs, out_dir=str(tmp_path), progress=False)
+        cfg = TrainConfig(epochs=epochs, out_dir=str(folder), progress=False)
         return fit(model, step, TinyLoader(), opt, cfg, device="cpu",
                    method_config={"train": {"lr": lr, "epochs": epochs, "milestones": (1, 2)}})
 
     go(2, 0.05)
     with pytest.raises(ckpt.ConfigMismatchError, match=r"last.pt was written by another configuration "
-                                                        r"\(1 change\(s\): train.lr: 0.05 -> 0.1\)"):
+                                                        r"\(1 change\(s\): train.lr: 0.05 -> 0.1\)") as e:
         go(2, 0.1)
+    assert f"delete {tmp_path / 'last.pt'} to start afresh" in str(e.value)
+    run = tmp_path / "run"                              # a notebook run's tree (aukit.ckptdir): a folder per training
+    go(2, 0.05, run / "A_seed0")
+    (run / "run.json").write_text("{}")
+    with pytest.raises(ckpt.ConfigMismatchError) as e:  # deleting one last.pt would meet the next training's
+        go(2, 0.1, run / "A_seed0")
+    assert f"delete {run} to train the run afresh" in str(e.value)
     capsys.readouterr()
     hist = go(3, 0.05)                                   # tuples and lists compare equal; epochs may grow
     assert [h["epoch"] for h in hist] == [1, 2, 3]
