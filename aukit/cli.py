@@ -365,8 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the notebook's parameters cell lists them")
     s.add_argument("--out", help="output folder (default: reports/<name>)")
     s.add_argument("--log", action="store_true",
-                   help="show what the notebook prints as it runs (training bars, per-epoch lines); otherwise "
-                        "only a bar over its cells, which sits still through a long training cell")
+                   help="show what the notebook prints as it runs, and a line per epoch of every training (kept "
+                        "in the executed notebook too); otherwise only a bar over its cells, which sits still "
+                        "through a long training cell")
     s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("reproduce", help="run every paper notebook on SynthAU and write reports/index.md")

@@ -42,7 +42,7 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
             kernel_name: str = "python3", html: bool = True, progress: bool = True,
             timeout: int | None = None, log: bool = False) -> dict:
     """Run ``notebook`` with papermill into ``out_dir``; return its ``metrics.json`` ({} if none).
-    ``log``: show what the cells print (their training bars included) as they run.
+    ``log``: show what the cells print as they run, every training a line per epoch (:data:`aukit.train.EPOCH_LINES_ENV`).
 
     ``out_dir`` is passed to the notebook as the ``out_dir`` parameter; an ``out_dir`` in
     ``parameters`` that names another folder is a ValueError (it would split the run).
@@ -61,11 +61,13 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     out.mkdir(parents=True, exist_ok=True)
     held = claim_folder(out, nb.name)
     from .runtime import PIN_ENV, git_info
+    from .train import EPOCH_LINES_ENV
     # the kernel imports the code of this commit: its run.yaml names it, whatever lands before the run ends;
     # its tables name the parameters that take it off the paper's setup
     kernel = {PIN_ENV: json.dumps(git_info()), CHANGED_ENV: json.dumps(changed_parameters(nb, parameters or {})),
               # headless: widgets render static figures (aukit.viz.explore), unless the caller set its own value
-              "AUKIT_STATIC": os.environ.get("AUKIT_STATIC", "1"), **_absolute_path_env()}
+              "AUKIT_STATIC": os.environ.get("AUKIT_STATIC", "1"), **_absolute_path_env(),
+              **({EPOCH_LINES_ENV: "1"} if log else {})}      # --log: a line per epoch of every training
     try:
         with _environment(kernel):
             return _run(nb, out, parameters or {}, kernel_name, html, progress, timeout, declared, log)
@@ -122,7 +124,7 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel_name,
                             cwd=str(repo_root()), progress_bar=progress, execution_timeout=timeout,
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-                            # log: what the cells print, their progress bars included, as it comes
+                            # log: what the cells print as it comes
                             log_output=log, stdout_file=sys.stdout if log else None,
                             stderr_file=sys.stderr if log else None)
     except BaseException as e:     # a failed or interrupted run: what it wrote is no result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,10 @@ from .runtime import autocast, dist_rank_world, evaluating, resolve_precision
 # epoch ran)}. A run's report sums them (Report.write: train_images_per_s, train_wall_s); a notebook kernel
 # is one run, and the tests clear it per test as they do aukit.data.store.OPENED.
 FITS: list[dict] = []
+
+# set (to 1) by `aukit run --log` in the notebook's kernel: every fit prints a line per epoch, as with
+# ``progress``, without the bars (which a notebook's output would keep as a wall of redraws)
+EPOCH_LINES_ENV = "AUKIT_EPOCH_LINES"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -348,7 +353,7 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
             f.write(json.dumps(record) + "\n")
     if on_epoch_end is not None:
         on_epoch_end(record)
-    if cfg.progress and main_rank:
+    if main_rank and (cfg.progress or os.environ.get(EPOCH_LINES_ENV) == "1"):
         shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
-        tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} {shown}")
+        tqdm.write(f"{out.name + ' ' if out is not None else ''}epoch {epoch + 1}/{cfg.epochs} {shown}")
     return cfg.patience is not None and cfg.monitor is not None and prog.stale >= cfg.patience

@@ -355,14 +355,17 @@ def test_an_scc_fold_the_fera_split_ignores_is_refused(tmp_path):
 
 def test_log_shows_what_the_cells_print_as_they_run(tmp_path, capfd):
     """A full run showed only papermill's bar over cells, still for 15-28 minutes in a training cell."""
-    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'", "import sys\nprint('epoch 1/2: loss 0.5')\n"
-                                                        "print('step bar', file=sys.stderr)")
+    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'", "import os, sys\nprint('epoch 1/2: loss 0.5')\n"
+                                                        "print('step bar', file=sys.stderr)\n"
+                                                        "print('epoch lines:', os.environ.get('AUKIT_EPOCH_LINES'))")
     nb.execute(tmp_path / "toy.ipynb", tmp_path / "quiet", {}, progress=False, html=False)
     quiet = capfd.readouterr()
     assert "epoch 1/2" not in quiet.out + quiet.err
     nb.execute(tmp_path / "toy.ipynb", tmp_path / "loud", {}, progress=False, html=False, log=True)
     loud = capfd.readouterr()
     assert "epoch 1/2: loss 0.5" in loud.out and "step bar" in loud.err
+    # every training in the kernel prints a line per epoch (no method turned its bar on: --log showed none)
+    assert "epoch lines: 1" in loud.out and "AUKIT_EPOCH_LINES" not in os.environ
 
 
 def test_a_real_copy_lacking_subjects_of_the_split_is_refused_before_the_kernel(tmp_path, monkeypatch):

@@ -280,3 +280,17 @@ def test_scheduler_interval_step_steps_once_per_batch():
     assert opt.param_groups[0]["lr"] == pytest.approx(1.0 / 32)
     _, _, _, opt = _constant_fit(TrainConfig(epochs=1, progress=False), scheduler=halve)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_epoch_lines_without_the_bar_under_aukit_run_log(tmp_path, monkeypatch, capsys):
+    """`aukit run --log` promised per-epoch lines; every method trains with progress off, so none came."""
+    from aukit import train
+    cfg = TrainConfig(epochs=2, out_dir=str(tmp_path / "A1_seed0"), progress=False)
+    fit(make_model(), step, TinyLoader(), torch.optim.SGD(make_model().parameters(), lr=0.1), cfg, device="cpu")
+    assert "epoch 1/2" not in capsys.readouterr().out
+    monkeypatch.setenv(train.EPOCH_LINES_ENV, "1")
+    cfg = TrainConfig(epochs=2, out_dir=str(tmp_path / "A1_seed1"), progress=False)
+    fit(make_model(), step, TinyLoader(), torch.optim.SGD(make_model().parameters(), lr=0.1), cfg, device="cpu")
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "epoch" in ln]
+    assert [ln.split(" {")[0] for ln in lines] == ["A1_seed1 epoch 1/2", "A1_seed1 epoch 2/2"]
+    assert "'train_loss'" in lines[0] and "'images_per_s'" in lines[0]
