@@ -67,7 +67,8 @@ def test_truncated_jpeg_is_unreadable_named_and_not_stored(broken, broken_store)
     assert cut in s.qa["unreadable_files"] and str(root / "2D/F001/T1/735.jpg") in s.qa["unreadable_files"]
     assert "unreadable (missing, cut short or not decodable):" in printed
     assert f"\n    {cut}: JPEG cut short (no end-of-image marker): 0011.jpg\n" in printed   # each with its reason
-    assert s.qa["unreadable_why"][str(root / "2D/F001/T1/735.jpg")] == "unreadable image 735.jpg"
+    why = s.qa["unreadable_why"][str(root / "2D/F001/T1/735.jpg")]
+    assert why == "unreadable image 735.jpg (a text file, not an image)"
     assert json.loads((s.path / "qa.json").read_text())["unreadable_files"] == s.qa["unreadable_files"]
 
 
@@ -313,3 +314,24 @@ def test_the_prepare_summary_keeps_a_datasets_own_shortfall_apart(tmp_path, caps
     assert "; frame without label 4 (+1 expected)" in capsys.readouterr().out
     assert len({tuple(c) for c in s.qa["per_subject"].values()}) == 1
     assert set(labelio.QA_KEYS) <= set(next(iter(s.qa["per_subject"].values())))
+
+
+def test_an_undecodable_file_says_what_it_seems_to_be(tmp_path):
+    """EmotioNet's URL lists give web pages where a photo went away: prepare said only "unreadable image
+    x.jpg". The first bytes now name an HTML page, a HEIC photo (no decoder here), a cut PNG, text."""
+    ok = tmp_path / "ok.png"
+    cv2.imwrite(str(ok), face_image())
+    files = {"page.jpg": b"\n<!DOCTYPE html><html><body>404 Not Found</body></html>",
+             "photo.jpg": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64),
+             "cut.png": ok.read_bytes()[:60], "notes.jpg": b"AU12 present\nAU6 absent\n",
+             "noise.jpg": bytes(range(200, 256)) * 4}
+    why = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        img, why[name] = read_bgr(tmp_path / name)
+        assert img is None and why[name].startswith(f"unreadable image {name} (")
+    assert "an HTML or XML page, not an image" in why["page.jpg"]
+    assert "a HEIC/HEIF image, which OpenCV does not decode" in why["photo.jpg"]
+    assert "a PNG image, damaged or cut short" in why["cut.png"]
+    assert "a text file, not an image" in why["notes.jpg"]
+    assert "not an image format OpenCV decodes (first bytes c8 c9 ca cb cc cd ce cf)" in why["noise.jpg"]

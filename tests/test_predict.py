@@ -87,7 +87,8 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     assert df.loc[[1, 2, 4, 5, 6], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
     assert res.unreadable == 4 and res.n_faces == 2
     assert list(df.file) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg", "006.png"]
-    assert res.problems == ["frame 2: unreadable image 001.jpg", "frame 5: JPEG cut short (no end-of-image marker): 004.jpg",
+    assert res.problems == ["frame 2: unreadable image 001.jpg (a text file, not an image)",
+                            "frame 5: JPEG cut short (no end-of-image marker): 004.jpg",
                             "frame 6: damaged JPEG (Corrupt JPEG data: 161 extraneous bytes before marker 0xd9): 005.jpg",
                             "frame 7: empty file 006.png"]
     header = [line for line in res.csv.read_text().splitlines() if line.startswith("# unreadable:")]

@@ -139,4 +139,30 @@ def read_bgr(path: str | Path) -> tuple[np.ndarray | None, str]:
             return None, f"damaged JPEG ({why}): {path.name}"
         return upright(img, exif_orientation(data)), ""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return (img, "") if img is not None else (None, f"unreadable image {path.name}")
+    return (img, "") if img is not None else (None, f"unreadable image {path.name} ({not_decoded(data)})")
+
+
+# first bytes of formats OpenCV may fail on: named so a damaged one is not mistaken for another kind
+_SIGNATURES = ((b"\x89PNG", "a PNG"), (b"GIF8", "a GIF"), (b"BM", "a BMP"), (b"II*\x00", "a TIFF"),
+               (b"MM\x00*", "a TIFF"))
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+
+def not_decoded(data: bytes) -> str:
+    """What a file OpenCV could not decode seems to be, from its first bytes: a web page saved under an
+    image's name (a failed download), a HEIC/AVIF photo (no decoder here), a damaged PNG, text."""
+    head = data[:512]
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml", b"<!--")) or b"<html" in text[:256]:
+        return "an HTML or XML page, not an image: a download that failed, saved under the image's name"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return f"a {'AVIF' if head[8:12] == b'avif' else 'HEIC/HEIF'} image, which OpenCV does not decode: " \
+               "convert it to JPEG or PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image, damaged or cut short"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):       # before "BM": a text may start so
+        return "a text file, not an image"
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic):
+            return f"{kind} image, damaged or cut short"
+    return f"not an image format OpenCV decodes (first bytes {head[:8].hex(' ')})"
