@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import metrics
+from .checkpoint import ConfigMismatchError
 from .config import from_dict, load_yaml
 from .runtime import dist_rank_world, init_distributed, write_run_yaml
 
@@ -70,6 +71,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     from .methods.tas.data import load_data
 
     data = load_data(job.dataset, job_fold(job), cfg.train.T)
+    _begin(job, rank, "checkpoints")
     cfg = te.built_config(data, cfg)              # recorded as built (the heads the data needs)
     size = cfg.train.image_size
     opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
@@ -81,6 +83,21 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=size, config=cfg)
     return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()},
             "flags": ev["flags"], "fold_used": str(job_fold(job))}
+
+
+def _begin(job: JobConfig, rank: int, folder: str) -> None:
+    """Once the job's data is open, before it trains: its checkpoint folder refuses data changed since its first
+    run (:func:`aukit.ckptdir.check_data`: weights trained on a partial copy must not resume as the completed
+    copy's), then an earlier run's results leave the folder (they are not this run's until it ends). Rank 0."""
+    if rank == 0:
+        from .ckptdir import check_data
+        check_data(Path(job.out_dir) / folder)
+        _clear_results(Path(job.out_dir))
+
+
+def _clear_results(out: Path) -> None:
+    for stale in (*FINISHED, "error.txt"):
+        (out / stale).unlink(missing_ok=True)
 
 
 SCC_METHOD_KEYS = ("model", "train", "fera")
@@ -121,6 +138,7 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
 
     mc, tc, fold = configs
     data = load_data(job.dataset, fold)
+    _begin(job, rank, f"checkpoints/scc_seed{job.seed}")
     device = pick_device(job.device or None)
     model = se.train_model(data, mc, tc, device=device, seed=job.seed, steps_per_epoch=job.max_steps,
                            progress=rank == 0, out_dir=str(Path(job.out_dir) / "checkpoints" / f"scc_seed{job.seed}"))
@@ -146,10 +164,13 @@ def check_job_folder(method: str, job: JobConfig) -> None:
     """A job folder holds one job: ``job.yaml`` records the first run's method and settings, and a
     rerun with other settings (fold, dataset, size, seed, max_steps, method overrides) is refused
     before anything trains: it would resume the first run's checkpoint and write its metrics under
-    the new settings. More epochs, or another device, continue the run."""
+    the new settings. More epochs, or another device, continue the run; other code does not (``code``:
+    :func:`aukit.ckptdir.code_key`, as a notebook run's checkpoint folders are keyed)."""
     from .checkpoint import changes_text, config_changes
+    from .ckptdir import code_key
     out = Path(job.out_dir)
-    now = {"train": method, **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
+    now = {"train": method, "code": code_key(),
+           **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
     rec = out / JOB_FILE
     if rec.exists():
         import yaml
@@ -157,6 +178,10 @@ def check_job_folder(method: str, job: JobConfig) -> None:
         if saved.get("train") != method:
             raise ValueError(f"{rec}: {out} holds an `aukit train {saved.get('train')}` run, not {method}: give "
                              "another out_dir")
+        if saved.get("code") != now["code"]:
+            raise ValueError(f"{rec}: {out} holds a run of other code ({saved.get('code') or 'unrecorded'}; this is "
+                             f"{now['code']}): its checkpoints would go on training under this code as one run. "
+                             f"Give another out_dir, or delete {out} to start afresh")
         changed = config_changes(saved, now, free=RESUMABLE)
         if changed:
             raise ValueError(f"{rec}: {out} holds a run with other settings ({changes_text(changed)}); rerunning "
@@ -205,12 +230,13 @@ def run_job(method: str, job: JobConfig) -> dict:
             out.mkdir(parents=True, exist_ok=True)
             held = claim_folder(out, f"aukit train {method}", "out_dir")   # two at once each trained it all
             check_job_folder(method, job)
-            for stale in (*FINISHED, "error.txt"):    # an earlier run's results are not this run's until it ends
-                (out / stale).unlink(missing_ok=True)
         started = True
         return _train(method, job, configs, rank, world)
     except BaseException as e:
-        if rank == 0 and started:                     # interrupted or failed: the folder says so
+        # interrupted or failed: the folder says so, and an earlier run's results are not this run's; a refusal
+        # of changed data (_begin's ConfigMismatchError) leaves the folder as it was
+        if rank == 0 and started and not isinstance(e, ConfigMismatchError):
+            _clear_results(out)
             (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n" + _after_failure(out, world, e))
         raise
     finally:

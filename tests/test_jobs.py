@@ -113,11 +113,24 @@ def test_scc_job_single_and_two_ranks(synthau_tiny, tmp_path):
     assert two["world_size"] == 2 and two["ranks_in_sync"] == 2
 
 
-def test_a_job_folder_refuses_other_settings_but_trains_further(synthau_tiny, tmp_path, capsys):
+def test_a_job_folder_refuses_other_settings_but_trains_further(synthau_tiny, tmp_path, capsys, monkeypatch):
     """Rerunning into a job's folder with another fold resumed the first fold's checkpoint and
-    wrote its scores as the new fold's; more epochs continue it."""
+    wrote its scores as the new fold's; more epochs continue it. Other code or changed data resumed too."""
+    import json
+    import aukit.ckptdir as C
     out = tmp_path / "job"
     assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "a.yaml", out))]) == 0
+    with monkeypatch.context() as m:
+        m.setattr(C, "code_key", lambda *a, **k: "0123456789ab")
+        assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "a.yaml", out))]) == 2
+    assert "holds a run of other code (" in capsys.readouterr().err
+    record = out / "checkpoints" / "scc_seed0" / "data.json"
+    kept = record.read_text()
+    record.write_text(json.dumps({k: "an older copy" for k in json.loads(kept)}))
+    assert main(["train", "scc", "--config", str(_scc_cfg(tmp_path / "a.yaml", out))]) == 2
+    assert "holds a training on other data (synthau-bp4d__" in capsys.readouterr().err
+    assert (out / "metrics.json").exists() and not (out / "error.txt").exists()   # refused: the job as it was
+    record.write_text(kept)
     for change, named in (({"fold": 0}, "fold: 1 -> 0"), ({"seed": 1}, "seed: 0 -> 1"),
                           ({"dataset": "synthau-disfa"}, "dataset: 'synthau-bp4d' -> 'synthau-disfa'"),
                           ({"max_steps": 3}, "max_steps: 2 -> 3")):
