@@ -1,6 +1,6 @@
 """AU metrics: pure NumPy functions that return Python floats.
 
-Conventions (shared by every paper notebook; see REFERENCE.md "Metrics conventions"):
+Conventions (shared by every paper notebook; those of the TAS and SCC authors' code and the detection papers):
 
 * Intensity is on the 0..5 FACS scale. A method that predicts intensity/5 (TAS)
   multiplies by 5 before calling these functions; MAE is therefore on 0..5.

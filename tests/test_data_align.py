@@ -182,7 +182,7 @@ def test_dlib_model_folder_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_every_au_centre_follows_reference_md():
-    """Catches any AU's landmark pair or shift (size, direction) drifting from REFERENCE.md's EAC-Net / JAA-Net
+    """Catches any AU's landmark pair or shift (size, direction) drifting from the EAC-Net / JAA-Net
     rules."""
     lm = np.array([[2.0 * i, 200.0 + 3 * i] for i in range(68)], np.float32)   # point i = (2i, 200 + 3i)
     r = abs(lm[39, 0] - lm[42, 0])                                                # ruler = |78 - 84| = 6

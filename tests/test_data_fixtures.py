@@ -1,4 +1,4 @@
-"""Tiny dataset trees in the exact on-disk formats (REFERENCE.md), written by the tests.
+"""Tiny dataset trees in the exact on-disk formats of the releases, written by the tests.
 
 Other tests import the writers from here (pytest puts tests/ on sys.path).
 """

@@ -284,7 +284,7 @@ DISFA_REF = {
 
 
 def test_folds_equal_reference_md_literal_lists():
-    """Catches a subject moved between parts (F016<->F013, SN002<->SN013): the lists are REFERENCE.md's, not
+    """Catches a subject moved between parts (F016<->F013, SN002<->SN013): the lists are JAA-Net's / ME-GraphAU's, not
     the module's."""
     f = D.folds("bp4d")
     assert {k: f[k] for k in ("part1", "part2", "part3")} == BP4D_REF

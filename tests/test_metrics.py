@@ -47,7 +47,7 @@ def test_f1_matches_sklearn(seed):
 
 
 def test_f1_counts_a_probability_at_the_threshold_as_positive():
-    """REFERENCE: threshold 0.5 on probabilities, p >= 0.5 is a detection (random draws never hit 0.5)."""
+    """Detection papers: threshold 0.5 on probabilities, p >= 0.5 is a detection (random draws never hit 0.5)."""
     assert M.f1([0.5, 0.5, 0.2], [1, 1, 0]) == 1.0
     assert M.f1([0.5, 0.2], [0, 1]) == 0.0
 

@@ -4,7 +4,7 @@ import pytest
 
 from aukit import reported as R
 
-# Tables each paper must encode (paper table numbers), from the brief / REFERENCE.md.
+# Tables each paper must encode (paper table numbers), from the papers' texts.
 EXPECTED_TABLES = {"tas": {1, 2, 3, 4}, "cpc": {1, 2, 3, 4, 5}, "rtatl": {1, 2, 3},
                    "piap_df": {1, 2, 3}, "scc": {1, 2, 3}}
 

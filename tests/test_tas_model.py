@@ -326,7 +326,7 @@ def test_clip_straight_through_in_training():
 
 
 def test_attention_branches_are_as_the_docstring_says():
-    """SpatialAttention's docstring describes what is built (and where it departs from REFERENCE.md):
+    """SpatialAttention's docstring describes what is built (and where it departs from the authors' code):
     a = conv(1xk) BN ReLU conv(kx1) BN, b = conv(kx1) BN ReLU conv(1xk) BN."""
     from aukit.methods.tas.model import SpatialAttention
     att = SpatialAttention(6, n_maps=2, kernel=3, hidden=4)

@@ -1,6 +1,6 @@
 """Face detection (dlib frontal detector), 68 landmarks (dlib shape predictor) and alignment.
 
-Policies (REFERENCE.md "Face preprocessing"):
+Policies (each paper's preprocessing, and its authors' code where public):
   tas    256, eye-centre alignment: the similarity that maps the two eye centres
          (means of points 36-41 and 42-47) onto the template's eye centres.
   cpc    128, tight crop: square around the detection box centre, side = box side *

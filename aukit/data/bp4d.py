@@ -1,6 +1,6 @@
 """BP4D-Spontaneous reader (also reads the SynthAU tree written in BP4D format).
 
-Layout (REFERENCE.md; patterns in data_manifest.yaml):
+Layout (as the BP4D-Spontaneous release ships it; patterns in data_manifest.yaml):
   frames      2D/<subject>/<task>/<frame>.jpg       ('732.jpg', '0732.jpg', '732.JPG')
   occurrence  AUCoding/AU_OCC/<subject>_<task>.csv  header; column 0 = frame; 0/1/9
   intensity   AUCoding/AU_INT/AU06/<subject>_<task>_AU06.csv (or 'AU Intensity Codes3.0')

@@ -1,4 +1,4 @@
-"""AU centres from 68 dlib landmarks (EAC-Net / JAA-Net rules, REFERENCE.md).
+"""AU centres from 68 dlib landmarks (the rules of EAC-Net, Li et al. 2018, and JAA-Net, Shao et al. 2018).
 
 Two points per AU (left, right), 0-based landmark indices; ruler = |x39 - x42| (inner
 eye corners); "up" is -y in image coordinates.

@@ -1,6 +1,6 @@
 """DISFA reader (also reads the SynthAU tree written in DISFA format).
 
-Layout (REFERENCE.md; patterns in data_manifest.yaml):
+Layout (as the DISFA release ships it; patterns in data_manifest.yaml):
   video   Videos_LeftCamera/LeftVideoSN001_comp.avi
   labels  ActionUnit_Labels/SN001/SN001_au1.txt   lines 'frame,intensity', frames from 1
 The `source` of a row is '<video path>#<k>' with k = frame - 1 the decode position.
@@ -23,7 +23,7 @@ from .labelio import (QA, LabelFormatError, au_col, clean_codes, finish, join_la
 from .manifest import entry
 from .scan import absent, blocked_note, scan
 
-# REFERENCE.md: SN010's label files stop one frame before the end of its 4845-frame video
+# DISFA as released: SN010's label files stop one frame before the end of its 4845-frame video
 KNOWN_SHORT = {"SN010": 1}
 
 
@@ -100,7 +100,7 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
             if dataset == "disfa" and KNOWN_SHORT.get(subject) == short == n_video - lab["frame"].max():
                 qa.expect(subject, "frame_without_label", short,
                           f"expected: DISFA {subject} has no labels for its last {short} video frame(s), "
-                          "REFERENCE.md")
+                          "as released")
         if video is None or lab.empty:
             continue
         lab.insert(0, "subject", subject)

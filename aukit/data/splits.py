@@ -1,4 +1,4 @@
-"""Committed subject splits (REFERENCE.md) and SynthAU folds from the tree's meta.json.
+"""Committed subject splits (FERA2015; JAA-Net's / ME-GraphAU's 3 folds), SynthAU folds from its meta.json.
 
 BP4D: the JAA-Net / ME-GraphAU subject-exclusive 3-fold split (fold k tests on part k,
 trains on the other two) and the FERA2015 intensity split (train = odd subject numbers,

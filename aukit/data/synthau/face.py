@@ -76,7 +76,7 @@ def dlib_landmarks(rgb: np.ndarray, upsample: int = 0) -> np.ndarray | None:
 
 
 def ruler_of(lm: np.ndarray) -> float:
-    """REFERENCE ruler: distance between the inner eye corners 39 and 42 (pixels)."""
+    """The AU-centre rules' ruler: distance between the inner eye corners 39 and 42 (pixels)."""
     return float(np.linalg.norm(lm[42] - lm[39]))
 
 

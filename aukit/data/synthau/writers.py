@@ -1,4 +1,4 @@
-"""Write SynthAU jobs to disk in the real datasets' formats (see REFERENCE.md).
+"""Write SynthAU jobs to disk in the real datasets' formats (the layouts aukit.data.bp4d, disfa, affwild2, ... read).
 
 One job = one labelled sequence, one unlabelled video/clip, or one batch of stills. Each
 job seeds its own RNG from (seed, job key), so results do not depend on which worker

@@ -3,7 +3,7 @@
 ``SCCModelConfig`` builds the network (ResNet trunk -> deconvolution blocks, each
 followed by an SCC module -> 1x1 conv to N heatmaps); ``SCCTrainConfig`` holds the
 heatmap targets and the optimiser schedule. Where the paper is silent, the value comes
-from the authors' public TensorFlow code (REFERENCE.md) or is our choice, said so.
+from the authors' public TensorFlow code or is our choice, said so.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class SCCModelConfig:
     edge_bn: bool = True               # authors' TF code: 1x1 conv + BN + ReLU on the edges (Eq. 3 has no BN)
     include_self: bool = True          # our choice (DGCNN k-NN habit): a node is its own nearest neighbour
     nodes: str = "channels"            # SCC §SCC (and the TF code): channel maps are the nodes; "positions": ours
-    n_points: int = 2 * len(DISFA_AUS)  # REFERENCE.md (EAC-Net/JAA-Net rules): 2 points per DISFA AU
+    n_points: int = 2 * len(DISFA_AUS)  # EAC-Net / JAA-Net rules: 2 points per DISFA AU
     gather_backward: str = "auto"      # implementation, same sums: one-hot matmul where it is small, else index_add
     aggregate: str = "auto"            # implementation, same numbers: fused (no edge tensor kept) for channel nodes
     backbone_weights: str | None = None  # local ImageNet state_dict (paper: ImageNet init); None = random
@@ -74,7 +74,7 @@ class SCCTrainConfig:
     weight_decay: float = 0.0          # not stated in the paper (our choice: none)
     sigma: float = 2.0                 # authors' TF code: sigma = 2 heatmap pixels (Eq. 1 names sigma, gives no value)
     # Default follows the authors' TF code, not Eq. 1 as printed: target = Gaussian x intensity (peak = I, which
-    # the max read-out returns; REFERENCE.md); True applies Eq. 1's 1/(2 pi sigma^2) (peak I/(8 pi) at sigma 2)
+    # the max read-out returns); True applies Eq. 1's 1/(2 pi sigma^2) (peak I/(8 pi) at sigma 2)
     eq1_normalised: bool = False
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ index_select's index_add: one bf16 atomic add per gathered element, in no fixed 
 For channel nodes, edge BN + ReLU + max run fused (``fused.py``): the (B, C, k, L) edge
 tensor is neither normalised nor kept for the backward, only gathered once for the max.
 
-``nodes="channels"`` (default) follows the paper and, by REFERENCE.md, the authors' TF code
+``nodes="channels"`` (default) follows the paper and the authors' TF code
 (k-NN over channel nodes). ``nodes="positions"`` is an alternative of ours, not the paper's:
 the M*M positions are the nodes, each with its C channel values as features, the k-NN runs
 between positions and the 1x1 convolution acts on channels (DGCNN's EdgeConv on a grid of

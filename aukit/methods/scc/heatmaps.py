@@ -1,6 +1,6 @@
 """AU heatmap targets (Eq. 1) and their decoding into intensities and locations.
 
-Each AU has two centre points (REFERENCE.md rules, ``store.au_centres``), so N = 2A maps
+Each AU has two centre points (EAC-Net / JAA-Net rules, ``store.au_centres``), so N = 2A maps
 for A AUs, ordered AU-major: map 2a is AU a's first point, map 2a+1 its second.
 Centres arrive in aligned-image pixels (origin at the top-left pixel's centre) and are
 mapped to heatmap pixels with the same convention.

@@ -1,13 +1,13 @@
 """TAS configuration: one dataclass per concern, the paper's values as defaults.
 
 Sources: TAS = Chen et al., "Trend-Aware Supervision", AAAI 2024 (papers/TAS_*.md);
-code = facts from the authors' public code listed in REFERENCE.md.
+code = facts from the TAS authors' public PyTorch code.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# AU intensity sets of the two benchmarks (REFERENCE.md: FERA2015 BP4D, DISFA).
+# AU intensity sets of the two benchmarks (FERA2015 on BP4D; DISFA's 12 coded AUs).
 BP4D_AUS = (6, 10, 12, 14, 17)
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
 INTENSITY_MAX = 5.0  # TAS §Problem Formulation: labels 0..5 normalised to [0, 1]
@@ -24,7 +24,7 @@ class TASModelConfig:
     weights: str | None = None          # local ImageNet state_dict path; random init when None (nothing is downloaded)
     separate_attention: bool = True     # TAS Table 3 "Sep": C separate spatial attention layers (False = A0, vanilla ResNet34)
     attention_kernel: int = 9           # TAS §Implementation Details: kernel size 9 for each spatial attention layer
-    attention_hidden: int = 64          # choice: width of the 1xk / kx1 attention branches (TAS, REFERENCE.md: none)
+    attention_hidden: int = 64          # choice: width of the 1xk / kx1 attention branches (paper, code: none)
     mlp_hidden: int = 64                # TAS §Implementation Details: MLP 512 -> 64 -> 1
     leaky_slope: float = 0.01           # TAS: LeakyReLU between the two linear layers (PyTorch default slope)
     clip_output: bool = True            # TAS §Overview: estimate clipped to [0, 1] (straight-through gradient in training)

@@ -25,7 +25,7 @@ class SpatialAttention(nn.Module):
     Each of the C layers has two branches, summed and squashed by a sigmoid:
       a: conv(1xk, d -> hidden) -> BN -> ReLU -> conv(kx1, hidden -> 1) -> BN
       b: conv(kx1, d -> hidden) -> BN -> ReLU -> conv(1xk, hidden -> 1) -> BN
-    REFERENCE.md (TAS public code) gives branch a without the last BN and branch b as a bare
+    The TAS authors' public code gives branch a without the last BN and branch b as a bare
     conv(kx1) -> conv(1xk). Ours departs in two ways (a choice, kept: every trained model has
     it): branch b mirrors branch a (BN and ReLU between its convs), and both branches end in a
     BatchNorm before the sum. The C layers share no weights: their first convs
