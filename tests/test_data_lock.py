@@ -115,3 +115,21 @@ def test_a_filesystem_without_locks_runs_unlocked_and_says_so(tmp_path, monkeypa
         ran = True
     assert ran and said == [f"note: cannot lock {tmp_path / 'x.lock'} (No locks available); parallel runs may "
                             "each be preparing x"]
+
+
+def test_a_script_without_a_main_guard_fails_instead_of_waiting_for_good(tmp_path):
+    """`load_store` at the top level of a user's script: each spawned detection worker imported the script
+    again, prepared at its top level, and waited for the parent's prepare lock while the parent waited
+    for it (0%, "waiting: ... is preparing", for ever). The worker now stops with the main-guard advice."""
+    script = tmp_path / "my_analysis.py"
+    script.write_text(
+        "import multiprocessing as mp\nfrom concurrent.futures import ProcessPoolExecutor\n"
+        "from aukit.data.lock import exclusive\n"
+        f"with exclusive({str(tmp_path / 'x.lock')!r}, 'preparing x'):\n"
+        "    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as pool:\n"
+        "        pool.submit(abs, -1).result()\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))})
+    assert run.returncode != 0
+    assert "preparing x: a worker process waits for its own parent (pid " in run.stderr
+    assert f"{script} starts this work at its top level" in run.stderr and 'if __name__ == "__main__":' in run.stderr

@@ -52,6 +52,19 @@ def _holder(f) -> str:
     return f.read().strip() or "another process"
 
 
+def _refuse_own_parent(holder: str, what: str) -> None:
+    """A worker waiting for a lock its own parent holds waits for good: the parent waits for its workers. A
+    script without ``if __name__ == "__main__":`` that prepares a dataset does this: each spawned worker
+    imports the script again, prepares at its top level, and hung at 0% with "waiting: ... is preparing"."""
+    import sys
+    spawned = "__mp_main__" in sys.modules      # multiprocessing's spawn runs the parent's script under that name
+    if spawned and holder == f"{socket.gethostname()} pid {os.getppid()}":
+        script = getattr(sys.modules["__mp_main__"], "__file__", None) or "the parent's script"
+        raise RuntimeError(f"{what}: a worker process waits for its own parent (pid {os.getppid()}), which waits "
+                           f"for it: {script} starts this work at its top level, where each spawned worker imports it "
+                           f"again. Put that code under `if __name__ == \"__main__\":`.")
+
+
 def _sign(f) -> None:
     f.seek(0)
     f.truncate()
@@ -83,6 +96,7 @@ def _lock(f, path: Path, what: str, announce) -> bool:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _holder(f)
+        _refuse_own_parent(holder, what)
         announce(f"waiting: {holder} is {what} ({path})")
         t0 = time.perf_counter()
         fcntl.flock(f, fcntl.LOCK_EX)
