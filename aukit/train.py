@@ -76,6 +76,21 @@ def _to_float(x: Any) -> float:
     return float(x.detach().float().item()) if torch.is_tensor(x) else float(x)
 
 
+def _metric(key: str, v: Any) -> float:
+    """One value of ``evaluate``'s dict as a float. Anything else (per_au's ``flags`` dict, a list, a string,
+    a tensor of several elements) raises a TypeError naming the key, rather than being skipped with a
+    warning: a skipped key would be missing from the history and metrics.jsonl with nothing left to say why,
+    and ``monitor`` may be the very key."""
+    if not isinstance(v, (str, bytes)) and not (torch.is_tensor(v) and v.numel() != 1):
+        try:
+            return _to_float(v)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"evaluate returned {key!r} as a {type(v).__name__}, not a number: evaluate must return a "
+                    "dict of numbers (floats or one-element tensors). For aukit.metrics.per_au's result, which "
+                    "holds 'flags', return the numbers, e.g. aukit.metrics.flat_per_au(...)[0]")
+
+
 def _optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
     return list(optimizer.values()) if isinstance(optimizer, dict) else [optimizer]
 
@@ -331,7 +346,7 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
         scheduler.step()
     if evaluate is not None:
         with evaluating(run_model, precision):
-            record.update({k: _to_float(v) for k, v in evaluate(run_model, epoch).items()})
+            record.update({k: _metric(k, v) for k, v in evaluate(run_model, epoch).items()})
     improved = False
     if cfg.monitor is not None:
         if cfg.monitor not in record:
