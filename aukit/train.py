@@ -62,7 +62,7 @@ class TrainConfig:
     grad_clip: float | None = None   # clip the global grad norm (None: off)
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke runs)
     scheduler_interval: str = "epoch"       # "epoch" or "step"
-    monitor: str | None = None       # evaluate() key for early stopping / best.pt
+    monitor: str | None = None       # evaluate() key for early stopping / best.pt (NaN/inf: never the best)
     mode: str = "max"                # "max" or "min" for monitor
     patience: int | None = None      # epochs without improvement before stopping
     restore_best: bool = True        # load best.pt weights at the end when monitoring
@@ -178,8 +178,10 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     """Train ``model`` for ``cfg.epochs``; return one metrics dict per epoch run.
 
     ``optimizer`` is a torch optimizer or a dict of them (all stepped after each
-    batch). ``evaluate(model, epoch)`` returns validation metrics, merged into the
-    epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss.
+    batch). ``evaluate(model, epoch)`` returns validation metrics (numbers), merged into the
+    epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss. A NaN/inf value of
+    ``cfg.monitor`` never improves and never becomes the best: the epoch counts as stale for
+    ``patience`` and writes no best.pt.
     """
     t_call = time.perf_counter()
     cfg = cfg or TrainConfig()
@@ -336,6 +338,17 @@ def _resume(out: Path | None, cfg: TrainConfig, model: nn.Module, optimizer: Any
     return _Progress()
 
 
+def _improves(val: float, best: float | None, mode: str) -> bool:
+    """Whether the monitored ``val`` beats ``best``. A NaN/inf value never does: as the best, a NaN would lose
+    every later comparison. A non-finite ``best`` (resumed from a last.pt written before this rule) loses to
+    any finite value."""
+    if not math.isfinite(val):
+        return False
+    if best is None or not math.isfinite(best):
+        return True
+    return val > best if mode == "max" else val < best
+
+
 def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, run_model: nn.Module,
                model: nn.Module, optimizer: Any, scheduler: Any, evaluate, on_epoch_end, precision: str,
                out: Path | None, method_cfg: dict, main_rank: bool) -> bool:
@@ -352,7 +365,7 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
         if cfg.monitor not in record:
             raise KeyError(f"monitor {cfg.monitor!r} not among the epoch metrics {sorted(record)}")
         val = record[cfg.monitor]
-        improved = prog.best is None or (val > prog.best if cfg.mode == "max" else val < prog.best)
+        improved = _improves(val, prog.best, cfg.mode)
         if improved:
             prog.best, prog.stale = val, 0
         else:

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from aukit import checkpoint as ckpt
 from aukit import metrics as M
 from aukit.train import StepOutput, TrainConfig, fit
 
@@ -54,3 +55,26 @@ def test_evaluate_returning_per_au_names_the_key_that_is_no_number():
                evaluate=lambda m, e: numbers)
     assert {k: hist[0][k] for k in ("t", "n", "a", "mae_avg")} == {"t": 0.25, "n": 0.5, "a": 2.0,
                                                                    "mae_avg": flat["mae_avg"]}
+
+
+def test_a_nan_monitored_value_is_never_the_best(tmp_path):
+    """A NaN in epoch 1 became the best and lost every later comparison: best.pt froze at the NaN
+    epoch, and patience counted the real improvements after it as stale epochs."""
+    nan = float("nan")
+    model, hist, weights = _fit([nan, 0.5, 0.9], mode="max", out_dir=str(tmp_path / "a"))
+    assert ckpt.load_checkpoint(tmp_path / "a" / "best.pt", nn.Linear(4, 1))["epoch"] == 2
+    assert torch.equal(model.weight, weights[2])
+    _, hist, _ = _fit([nan, 0.5, 0.6, 0.7, 0.8], mode="min", patience=2, out_dir=str(tmp_path / "b"))
+    assert len(hist) == 4                          # the NaN stale, 0.5 the best, 0.6 and 0.7 stale: stop
+    _, hist, _ = _fit([nan, nan, 0.1], patience=2, out_dir=str(tmp_path / "c"))
+    assert len(hist) == 2 and not (tmp_path / "c" / "best.pt").exists()
+
+
+def test_a_nan_best_resumed_from_an_older_last_pt_loses_to_a_number(tmp_path):
+    _fit([0.5], out_dir=str(tmp_path))
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["extra"]["best"] = float("nan")          # what fit wrote before NaN was kept from the best
+    torch.save(state, tmp_path / "last.pt")
+    model, _, weights = _fit([0.5, 0.2, 0.1], out_dir=str(tmp_path))
+    assert ckpt.load_checkpoint(tmp_path / "best.pt", nn.Linear(4, 1))["epoch"] == 1
+    assert torch.equal(model.weight, weights[0])   # epoch 2's, the first this call evaluated
