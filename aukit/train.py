@@ -12,6 +12,7 @@ Files written to ``cfg.out_dir`` (when set): ``last.pt`` every epoch (atomic),
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -65,7 +66,7 @@ class TrainConfig:
     monitor: str | None = None       # evaluate() key for early stopping / best.pt (NaN/inf: never the best)
     mode: str = "max"                # "max" or "min" for monitor
     patience: int | None = None      # epochs without improvement before stopping
-    restore_best: bool = True        # load best.pt weights at the end when monitoring
+    restore_best: bool = True        # end with the best epoch's weights (best.pt; in memory without out_dir)
     out_dir: str | None = None       # where last.pt / best.pt / metrics.jsonl go
     resume: bool = True              # continue from out_dir/last.pt if present
     progress: bool = True            # tqdm bar
@@ -286,8 +287,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     if world > 1:
         import torch.distributed as dist
         dist.barrier()  # rank 0 has finished writing best.pt
-    if out is not None and cfg.monitor is not None and cfg.restore_best and (out / "best.pt").exists():
-        ckpt.load_checkpoint(out / "best.pt", model)
+    if cfg.monitor is not None and cfg.restore_best:
+        _restore_best(model, out, prog)
     FITS.append({"epochs": prog.epochs, "images": prog.images, "train_s": prog.train_s,
                  "wall_s": time.perf_counter() - t_call,
                  "images_per_s": prog.images / max(prog.train_s, 1e-9) if prog.epochs else None})
@@ -301,6 +302,7 @@ class _Progress:
     start_epoch: int = 0
     history: list = field(default_factory=list)
     best: float | None = None            # the best monitored value so far
+    best_state: dict | None = None       # its weights, a CPU copy, when there is no out_dir to hold best.pt
     stale: int = 0                       # epochs since it improved
     epochs: int = 0                      # run by this call (not those a resume restored)
     images: int = 0
@@ -349,6 +351,19 @@ def _improves(val: float, best: float | None, mode: str) -> bool:
     return val > best if mode == "max" else val < best
 
 
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v) for k, v in state.items()}
+
+
+def _restore_best(model: nn.Module, out: Path | None, prog: _Progress) -> None:
+    """Load the best epoch's weights into ``model``: best.pt, or without an out_dir the copy kept in memory.
+    Neither exists when no monitored value was finite; the last weights stay then."""
+    if out is None and prog.best_state is not None:
+        ckpt.unwrap(model).load_state_dict(prog.best_state)
+    elif out is not None and (out / "best.pt").exists():
+        ckpt.load_checkpoint(out / "best.pt", model)
+
+
 def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, run_model: nn.Module,
                model: nn.Module, optimizer: Any, scheduler: Any, evaluate, on_epoch_end, precision: str,
                out: Path | None, method_cfg: dict, main_rank: bool) -> bool:
@@ -368,6 +383,8 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
         improved = _improves(val, prog.best, cfg.mode)
         if improved:
             prog.best, prog.stale = val, 0
+            if out is None and cfg.restore_best:
+                prog.best_state = _cpu_copy(ckpt.unwrap(model).state_dict())
         else:
             prog.stale += 1
     prog.history.append(record)

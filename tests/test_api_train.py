@@ -78,3 +78,13 @@ def test_a_nan_best_resumed_from_an_older_last_pt_loses_to_a_number(tmp_path):
     model, _, weights = _fit([0.5, 0.2, 0.1], out_dir=str(tmp_path))
     assert ckpt.load_checkpoint(tmp_path / "best.pt", nn.Linear(4, 1))["epoch"] == 1
     assert torch.equal(model.weight, weights[0])   # epoch 2's, the first this call evaluated
+
+
+def test_restore_best_without_out_dir_keeps_the_best_weights_in_memory():
+    """Without an out_dir there is no best.pt: fit returned the last epoch's weights."""
+    model, _, weights = _fit([0.0, 1.0, 2.0], mode="min")
+    assert torch.equal(model.weight, weights[0]) and not torch.equal(model.weight, weights[2])
+    model, _, weights = _fit([float("nan"), 1.0, 2.0, 0.5], mode="max")
+    assert torch.equal(model.weight, weights[2])
+    model, _, weights = _fit([0.0, 1.0, 2.0], mode="min", restore_best=False)
+    assert torch.equal(model.weight, weights[2])
