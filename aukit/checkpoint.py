@@ -180,16 +180,30 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
 
 
 def load_model(model: nn.Module, state: dict, path: str | Path) -> None:
-    """Put ``state["model"]`` (read from ``path``) into ``model``; any key missing or extra raises."""
+    """Put ``state["model"]`` (read from ``path``) into ``model``; any key missing or extra raises a
+    KeyError, a tensor of another shape (another architecture's file) a ValueError."""
     target = unwrap(model)
     if not isinstance(state.get("model"), dict):
         raise KeyError(f"{path}: no model weights (keys {sorted(state)[:10]})")
-    missing, unexpected = _key_diff(target.state_dict(), state["model"])
+    mine = target.state_dict()
+    missing, unexpected = _key_diff(mine, state["model"])
     if missing or unexpected:
         raise KeyError(f"{path}: checkpoint does not match {type(target).__name__}: "
                        f"missing keys {missing[:10]}, unexpected keys {unexpected[:10]}")
+    differ = _shape_diff(mine, state["model"])
+    if differ:
+        shown = "; ".join(f"{k}: {got} in the file, {want} in the model" for k, got, want in differ[:5])
+        raise ValueError(f"{path} holds weights of other shapes than this {type(target).__name__} "
+                         f"({len(differ)} tensor(s): {shown}{'; ...' if len(differ) > 5 else ''}): "
+                         "it was written by another architecture or model size")
     target.load_state_dict(state["model"], strict=True)
 
 
 def _key_diff(expected: dict, got: dict) -> tuple[list[str], list[str]]:
     return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+
+
+def _shape_diff(expected: dict, got: dict) -> list[tuple[str, tuple, tuple]]:
+    """(key, shape in ``got``, shape in ``expected``) of the tensors whose shapes differ, in ``expected``'s order."""
+    return [(k, tuple(got[k].shape), tuple(v.shape)) for k, v in expected.items()
+            if torch.is_tensor(v) and torch.is_tensor(got[k]) and v.shape != got[k].shape]

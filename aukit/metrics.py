@@ -53,7 +53,9 @@ def _array(x) -> np.ndarray:
     """float64 array of a list, NumPy array, pandas object or torch tensor (any dtype, on any
     device, with or without grad: metrics score values, they take no part in training)."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
-        x = x.detach().float().cpu().numpy()
+        # to the CPU first (MPS has no float64), then float64: NumPy has no bfloat16, and float32
+        # would round a float64 tensor (16777217 -> 16777216) that NumPy input keeps exact
+        x = x.detach().cpu().double().numpy()
     return np.asarray(x, dtype=np.float64)
 
 

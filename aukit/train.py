@@ -12,6 +12,7 @@ Files written to ``cfg.out_dir`` (when set): ``last.pt`` every epoch (atomic),
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -62,10 +63,10 @@ class TrainConfig:
     grad_clip: float | None = None   # clip the global grad norm (None: off)
     max_steps_per_epoch: int | None = None  # cut epochs short (smoke runs)
     scheduler_interval: str = "epoch"       # "epoch" or "step"
-    monitor: str | None = None       # evaluate() key for early stopping / best.pt
+    monitor: str | None = None       # evaluate() key for early stopping / best.pt (NaN/inf: never the best)
     mode: str = "max"                # "max" or "min" for monitor
     patience: int | None = None      # epochs without improvement before stopping
-    restore_best: bool = True        # load best.pt weights at the end when monitoring
+    restore_best: bool = True        # end with the best epoch's weights (best.pt; in memory without out_dir)
     out_dir: str | None = None       # where last.pt / best.pt / metrics.jsonl go
     resume: bool = True              # continue from out_dir/last.pt if present
     progress: bool = True            # tqdm bar
@@ -74,6 +75,21 @@ class TrainConfig:
 
 def _to_float(x: Any) -> float:
     return float(x.detach().float().item()) if torch.is_tensor(x) else float(x)
+
+
+def _metric(key: str, v: Any) -> float:
+    """One value of ``evaluate``'s dict as a float. Anything else (per_au's ``flags`` dict, a list, a string,
+    a tensor of several elements) raises a TypeError naming the key, rather than being skipped with a
+    warning: a skipped key would be missing from the history and metrics.jsonl with nothing left to say why,
+    and ``monitor`` may be the very key."""
+    if not isinstance(v, (str, bytes)) and not (torch.is_tensor(v) and v.numel() != 1):
+        try:
+            return _to_float(v)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"evaluate returned {key!r} as a {type(v).__name__}, not a number: evaluate must return a "
+                    "dict of numbers (floats or one-element tensors). For aukit.metrics.per_au's result, which "
+                    "holds 'flags', return the numbers, e.g. aukit.metrics.flat_per_au(...)[0]")
 
 
 def _optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
@@ -163,8 +179,10 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     """Train ``model`` for ``cfg.epochs``; return one metrics dict per epoch run.
 
     ``optimizer`` is a torch optimizer or a dict of them (all stepped after each
-    batch). ``evaluate(model, epoch)`` returns validation metrics, merged into the
-    epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss.
+    batch). ``evaluate(model, epoch)`` returns validation metrics (numbers), merged into the
+    epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss. A NaN/inf value of
+    ``cfg.monitor`` never improves and never becomes the best: the epoch counts as stale for
+    ``patience`` and writes no best.pt.
     """
     t_call = time.perf_counter()
     cfg = cfg or TrainConfig()
@@ -269,8 +287,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     if world > 1:
         import torch.distributed as dist
         dist.barrier()  # rank 0 has finished writing best.pt
-    if out is not None and cfg.monitor is not None and cfg.restore_best and (out / "best.pt").exists():
-        ckpt.load_checkpoint(out / "best.pt", model)
+    if cfg.monitor is not None and cfg.restore_best:
+        _restore_best(model, out, prog)
     FITS.append({"epochs": prog.epochs, "images": prog.images, "train_s": prog.train_s,
                  "wall_s": time.perf_counter() - t_call,
                  "images_per_s": prog.images / max(prog.train_s, 1e-9) if prog.epochs else None})
@@ -284,6 +302,7 @@ class _Progress:
     start_epoch: int = 0
     history: list = field(default_factory=list)
     best: float | None = None            # the best monitored value so far
+    best_state: dict | None = None       # its weights, a CPU copy, when there is no out_dir to hold best.pt
     stale: int = 0                       # epochs since it improved
     epochs: int = 0                      # run by this call (not those a resume restored)
     images: int = 0
@@ -321,6 +340,30 @@ def _resume(out: Path | None, cfg: TrainConfig, model: nn.Module, optimizer: Any
     return _Progress()
 
 
+def _improves(val: float, best: float | None, mode: str) -> bool:
+    """Whether the monitored ``val`` beats ``best``. A NaN/inf value never does: as the best, a NaN would lose
+    every later comparison. A non-finite ``best`` (resumed from a last.pt written before this rule) loses to
+    any finite value."""
+    if not math.isfinite(val):
+        return False
+    if best is None or not math.isfinite(best):
+        return True
+    return val > best if mode == "max" else val < best
+
+
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v) for k, v in state.items()}
+
+
+def _restore_best(model: nn.Module, out: Path | None, prog: _Progress) -> None:
+    """Load the best epoch's weights into ``model``: best.pt, or without an out_dir the copy kept in memory.
+    Neither exists when no monitored value was finite; the last weights stay then."""
+    if out is None and prog.best_state is not None:
+        ckpt.unwrap(model).load_state_dict(prog.best_state)
+    elif out is not None and (out / "best.pt").exists():
+        ckpt.load_checkpoint(out / "best.pt", model)
+
+
 def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, run_model: nn.Module,
                model: nn.Module, optimizer: Any, scheduler: Any, evaluate, on_epoch_end, precision: str,
                out: Path | None, method_cfg: dict, main_rank: bool) -> bool:
@@ -331,15 +374,17 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
         scheduler.step()
     if evaluate is not None:
         with evaluating(run_model, precision):
-            record.update({k: _to_float(v) for k, v in evaluate(run_model, epoch).items()})
+            record.update({k: _metric(k, v) for k, v in evaluate(run_model, epoch).items()})
     improved = False
     if cfg.monitor is not None:
         if cfg.monitor not in record:
             raise KeyError(f"monitor {cfg.monitor!r} not among the epoch metrics {sorted(record)}")
         val = record[cfg.monitor]
-        improved = prog.best is None or (val > prog.best if cfg.mode == "max" else val < prog.best)
+        improved = _improves(val, prog.best, cfg.mode)
         if improved:
             prog.best, prog.stale = val, 0
+            if out is None and cfg.restore_best:
+                prog.best_state = _cpu_copy(ckpt.unwrap(model).state_dict())
         else:
             prog.stale += 1
     prog.history.append(record)

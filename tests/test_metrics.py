@@ -193,6 +193,16 @@ def test_metrics_take_torch_tensors_and_aggregate_takes_0d_values():
     assert agg == {"a": (2.0, 1.0)}  # 0-d values were dropped: {}
 
 
+def test_a_float64_tensor_stays_float64():
+    import torch
+    big = np.array([16777217.0, 16777216.0])                  # 2**24 + 1 has no float32
+    np.testing.assert_array_equal(M._array(torch.tensor(big)), big)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 6, 1000).astype(float)
+    p = y + rng.normal(0, 1e-3, 1000)
+    assert M.mae(torch.tensor(p), torch.tensor(y)) == M.mae(p, y)
+    assert M.icc31(torch.tensor(p), torch.tensor(y)) == M.icc31(p, y)
+
 def test_flat_per_au_keys_values_and_flags():
     rng = np.random.default_rng(2)
     aus = ["AU01", "AU05"]

@@ -139,6 +139,20 @@ def test_renamed_key_fails_to_load(tmp_path):
         ckpt.load_checkpoint(tmp_path / "bad.pt", make_model())
 
 
+def test_another_architectures_last_pt_names_the_shapes(tmp_path):
+    """Same keys, other shapes (a wider hidden layer): torch's raw size-mismatch RuntimeError became a
+    ValueError naming the tensors and the file, which resume turns into 'cannot resume ... Delete last.pt'."""
+    run(tmp_path, 1)
+    torch.manual_seed(0)
+    narrow = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.ReLU(), nn.Linear(8, 1))
+    last = tmp_path / "last.pt"
+    shapes = r"0.weight: \(16, 4\) in the file, \(8, 4\) in the model; 0.bias: \(16,\) in the file, \(8,\)"
+    with pytest.raises(ValueError, match=rf"{last} holds weights of other shapes than this Sequential "
+                                         rf"\(3 tensor\(s\): {shapes}"):
+        ckpt.load_checkpoint(last, narrow)
+    with pytest.raises(ValueError, match=rf"cannot resume: .*{shapes}.*Delete {last} to train from the start"):
+        run(tmp_path, 2, model=narrow)
+
 def test_a_file_that_is_no_whole_checkpoint_is_named(tmp_path):
     """A text file, an empty file and one cut short: torch's own errors (KeyError 174812789, EOFError,
     a miniz message) become one ValueError naming the file, in every loader (deploy, resume, weights)."""
