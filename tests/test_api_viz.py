@@ -4,6 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from aukit import viz  # noqa: E402
 
@@ -24,3 +25,13 @@ def test_tsne_intensity_zero_is_visible_on_the_axes():
     assert zero.sum() > top.sum()                       # still light -> dark with intensity
     bar = fig.axes[1]                                   # the colour bar shows the map the points use
     assert bar.get_label() == "<colorbar>" and points.colorbar.cmap is points.cmap
+
+
+def test_torch_uint8_faces_are_drawn():
+    """A torch uint8 face was turned into floats 0..255 first, then refused as 'a float face'."""
+    face = torch.full((1, 16, 16, 3), 200, dtype=torch.uint8)
+    np.testing.assert_allclose(viz.style.as_image(face[0]), 200 / 255, rtol=1e-6)
+    viz.heatmap_overlay(face, np.random.default_rng(0).random((1, 2, 4, 4)))
+    maps = np.zeros((2, 4, 4))
+    viz.pi_maps(maps, maps, face[0], ["AU06", "AU12"])
+    np.testing.assert_allclose(viz.style.as_image(face[0].half() / 255), 200 / 255, atol=1e-3)   # floats as before
