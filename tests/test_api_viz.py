@@ -35,3 +35,11 @@ def test_torch_uint8_faces_are_drawn():
     maps = np.zeros((2, 4, 4))
     viz.pi_maps(maps, maps, face[0], ["AU06", "AU12"])
     np.testing.assert_allclose(viz.style.as_image(face[0].half() / 255), 200 / 255, atol=1e-3)   # floats as before
+
+
+def test_intensity_curves_take_tensors_that_require_grad():
+    """A model's predictions (requires_grad) raised in numpy; the metrics accept them."""
+    labels = torch.tensor([0.0, 1.0, 3.0, 2.0, 0.0])
+    pred = (labels + 0.5).requires_grad_()
+    fig = viz.intensity_curves(labels, {"model": pred * 1.0}, aus=["AU12"])
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), labels.numpy() + 0.5)
