@@ -4,9 +4,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from aukit import viz  # noqa: E402
+from aukit.data.pimaps import pi_maps  # noqa: E402
 
 
 def _rgb(colour) -> np.ndarray:
@@ -43,3 +45,13 @@ def test_intensity_curves_take_tensors_that_require_grad():
     pred = (labels + 0.5).requires_grad_()
     fig = viz.intensity_curves(labels, {"model": pred * 1.0}, aus=["AU12"])
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), labels.numpy() + 0.5)
+
+
+def test_pi_maps_refuse_landmarks_of_another_frame():
+    """256-px store landmarks with size=64 and no src_size gave all-zero maps without a word."""
+    lm = np.random.default_rng(0).uniform(60, 200, (2, 68, 2)).astype(np.float32)
+    assert pi_maps(lm, [6, 12], 64, src_size=256).any()
+    with pytest.raises(ValueError, match="src_size"):
+        pi_maps(lm, [6, 12], 64)
+    near = np.random.default_rng(1).uniform(-4, 68, (2, 68, 2))      # a face reaching past the edges is fine
+    assert pi_maps(near, [6, 12], 64).shape == (2, 2, 64, 64)
