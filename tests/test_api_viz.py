@@ -55,3 +55,18 @@ def test_pi_maps_refuse_landmarks_of_another_frame():
         pi_maps(lm, [6, 12], 64)
     near = np.random.default_rng(1).uniform(-4, 68, (2, 68, 2))      # a face reaching past the edges is fine
     assert pi_maps(near, [6, 12], 64).shape == (2, 2, 64, 64)
+
+
+def test_heatmap_mse_takes_0_1_masks_and_means_over_valid_maps():
+    """A float or int 0/1 valid mask raised torch.where's 'expected condition to be a boolean tensor'."""
+    from aukit.methods.scc.losses import HeatmapMSELoss
+    pred, target = torch.zeros(2, 3, 2, 2), torch.ones(2, 3, 2, 2)
+    valid = torch.tensor([[True, True, False], [True, False, False]])
+    loss = HeatmapMSELoss()
+    assert loss(pred, target, valid).item() == 1.0          # 3 valid maps x 4 pixels of error 1, over 3 * 4
+    assert HeatmapMSELoss("sum")(pred, target, valid).item() == 12.0
+    for dtype in (torch.float32, torch.int64, torch.uint8):
+        assert loss(pred, target, valid.to(dtype)).item() == 1.0
+    with pytest.raises(ValueError, match="0/1"):
+        loss(pred, target, valid * 0.5)
+    assert "B_valid" not in HeatmapMSELoss.__doc__ and "valid maps" in HeatmapMSELoss.__doc__
