@@ -70,3 +70,22 @@ def test_heatmap_mse_takes_0_1_masks_and_means_over_valid_maps():
     with pytest.raises(ValueError, match="0/1"):
         loss(pred, target, valid * 0.5)
     assert "B_valid" not in HeatmapMSELoss.__doc__ and "valid maps" in HeatmapMSELoss.__doc__
+
+
+def test_cpc_steps_name_the_augment_signature_they_call():
+    """make_sparse_step(augment=A.flip()) raised a bare TypeError at the first batch: the steps call
+    augment(x) on normalised images, aukit.data.augment's ops are op(x, generator) loader ops."""
+    from aukit.data import augment as A
+    from aukit.methods.cpc import make_frame_step, make_pretrain_step, make_sparse_step
+    from aukit.methods.cpc.augment import ClipAugment
+    from aukit.methods.cpc.config import PretrainConfig
+    loader_ops = (A.flip(), A.Compose([A.flip()]), ClipAugment.from_config(PretrainConfig()), lambda x, g: x)
+    for op in loader_ops:
+        for make in (make_sparse_step, make_frame_step, lambda augment: make_pretrain_step(3, augment=augment)):
+            with pytest.raises(TypeError, match=r"augment\(x\).*BatchLoader"):
+                make(augment=op)
+    seen = []
+    step = make_frame_step(augment=lambda x: seen.append(x.shape) or x.flip(-1))   # augment(x) still works
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2))
+    step(model, {"image": torch.ones(2, 3, 4, 4), "au": torch.zeros(2, 2)})
+    assert seen == [(2, 3, 4, 4)]
