@@ -64,14 +64,30 @@ def _polygon(lm: np.ndarray, part: list, ruler: float) -> np.ndarray:
     return cv2.convexHull(np.asarray(pts, np.float32)).reshape(-1, 2)
 
 
+def _check_frame(lm: np.ndarray, src: float, src_size) -> None:
+    """Refuse landmarks that lie in another frame: 256-px store landmarks with ``size=64`` and no
+    ``src_size`` drew every map outside the 64-px frame, all zeros without a word."""
+    pts = lm[np.isfinite(lm)]
+    if pts.size == 0 or (pts.min() >= -0.25 * src and pts.max() <= 1.25 * src):
+        return
+    given = f"src_size={src_size}" if src_size else f"src_size (not given: it defaults to size={src:g})"
+    raise ValueError(f"landmarks span {pts.min():.0f}..{pts.max():.0f} px, far outside the {src:g}-px frame of "
+                     f"{given}: pass src_size, the side of the images the landmarks were found on "
+                     "(a store's: src_size=store.size)")
+
+
 def pi_maps(landmarks: np.ndarray, aus, size: int, src_size: int | None = None) -> np.ndarray:
     """uint8 (N, len(aus), size, size) binary maps (1 inside the AU region).
 
-    landmarks: (N, 68, 2) pixel coordinates in a `src_size` frame (default: `size`).
+    landmarks: (N, 68, 2) pixel coordinates in a `src_size` frame (default: `size`; a store's
+    landmarks are in its own frame, ``src_size=store.size``). Landmarks far outside that frame
+    (by more than a quarter of it) raise a ValueError: they are in another frame.
     """
     lm = np.asarray(landmarks, np.float32)
     lm = lm[None] if lm.ndim == 2 else lm
-    scale = size / float(src_size or size)
+    src = float(src_size or size)
+    _check_frame(lm, src, src_size)
+    scale = size / src
     regions = []
     for a in aus:
         n = au_number(a)

@@ -13,6 +13,8 @@ __all__ = ["intensity_curves"]
 
 
 def _as_2d(x, name) -> np.ndarray:
+    if hasattr(x, "detach") and hasattr(x, "cpu"):   # torch: a model's output requires grad, numpy refuses it
+        x = x.detach().float().cpu().numpy()
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]

@@ -68,8 +68,9 @@ def as_image(img) -> np.ndarray:
     (S, S, 1) face is repeated to 3 channels (imshow would draw one channel in false colour).
     Floats outside 0..1 are refused, not clipped: a face in 0..255 came out white, a normalised
     one (mean 0) half black."""
-    if hasattr(img, "detach"):
-        img = img.detach().float().cpu().numpy()
+    if hasattr(img, "detach"):   # torch: a uint8 face stays uint8 (as float it read as 0..255 floats and was refused)
+        img = img.detach().cpu()
+        img = (img.float() if img.is_floating_point() else img).numpy()
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[-1] not in (1, 3):
         raise ValueError(f"expected an (S, S, 3) image, got shape {img.shape}")

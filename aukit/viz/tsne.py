@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import seaborn as sns
+from matplotlib.colors import ListedColormap
 from sklearn.manifold import TSNE
 
 from .style import hide_ticks, new_figure, theme
@@ -37,9 +39,15 @@ def _category_colours(values) -> dict:
     return dict(zip(cats, sns.color_palette("bright" if len(cats) <= 10 else "husl", len(cats))))
 
 
+def _intensity_cmap() -> ListedColormap:
+    """Blues from 0.35 up: Blues(0) is near white, so intensity 0 (most frames) vanished on the white
+    axes; the colour bar is drawn from this same map, so it shows the colours used."""
+    return ListedColormap(matplotlib.colormaps["Blues"](np.linspace(0.35, 1.0, 256)), name="Blues_visible")
+
+
 def _scatter(ax, xy, values, name, fig, size):
     if _is_numeric(values, name):  # intensity: light -> dark blue
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap="Blues", s=size, edgecolors="none")
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=_intensity_cmap(), s=size, edgecolors="none")
         fig.colorbar(sc, ax=ax, shrink=0.7, label=name)
     else:  # subject identities: bright categorical colours
         colours = _category_colours(values)

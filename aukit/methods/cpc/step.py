@@ -8,11 +8,15 @@ Batch contracts (dicts, tensors already on the device):
   window in the paper's setting, at a random position).
 * frame: ``image`` (B, 3, S, S), ``au`` (B, N).
 
-An optional ``augment`` callable maps the image tensor to an augmented one of the same
-shape (applied inside the step, on the device).
+An optional ``augment`` callable, called as ``augment(x)``, maps the batch's image tensor (already
+normalised by the loader) to an augmented one of the same shape, inside the step, on the device.
+Loader ops (``aukit.data.augment``, :class:`ClipAugment`: ``op(x, generator)`` on [0, 1] images,
+the CPC experiment's augmentation) belong to the loader, ``BatchLoader(..., augment=op)``: given to
+a step they raise a TypeError.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
@@ -24,12 +28,39 @@ from .infer import topk_rates
 from .losses import InfoNCELoss, SparseLabelLoss
 
 Augment = Callable[[torch.Tensor], torch.Tensor] | None
+_LOADER_OPS = ("aukit.data.augment", "aukit.methods.cpc.augment")   # op(x, generator) on [0, 1] images
+
+
+def _one_argument(fn) -> bool:
+    try:
+        inspect.signature(fn).bind(None)
+    except TypeError:
+        return False
+    except ValueError:                       # no signature to read (a builtin): take it at its word
+        return True
+    return True
+
+
+def _check_augment(augment: Augment) -> Augment:
+    """``augment`` as the steps call it, ``augment(x)``; a loader op (``aukit.data.augment``'s
+    ``op(x, generator)``) raised a bare TypeError at the first batch, and its colour ops would clamp
+    the normalised images the step sees to [0, 1]."""
+    if augment is None:
+        return None
+    if not callable(augment):
+        raise TypeError(f"augment must be a callable augment(x) -> x, got {type(augment).__name__}")
+    if type(augment).__module__ in _LOADER_OPS or not _one_argument(augment):
+        raise TypeError(f"the CPC steps call augment(x) on the loader's normalised images; {augment!r} is a "
+                        "loader op, op(x, generator) on [0, 1] images (aukit.data.augment, ClipAugment): pass it "
+                        "to the loader, BatchLoader(..., augment=op), as the CPC experiment does")
+    return augment
 
 
 def make_pretrain_step(context: int, loss_fn: InfoNCELoss | None = None, augment: Augment = None,
                        ks=(1, 3, 5)) -> Callable[[nn.Module, dict], StepOutput]:
     """Stage 1 (§3.3): context C frames -> recursive prediction of the other T - C feature maps, Eq. 1."""
     loss_fn = loss_fn or InfoNCELoss()
+    augment = _check_augment(augment)
 
     def step(model: nn.Module, batch: dict) -> StepOutput:
         x = batch["image"]
@@ -68,6 +99,7 @@ def make_sparse_step(loss_fn: SparseLabelLoss | None = None,
                      augment: Augment = None) -> Callable[[nn.Module, dict], StepOutput]:
     """Stage 2 (§3.4): L2 loss (Eq. 2) at the labelled frames, back-propagated through time."""
     loss_fn = loss_fn or SparseLabelLoss()
+    augment = _check_augment(augment)
 
     def step(model: nn.Module, batch: dict) -> StepOutput:
         x, au, mask = batch["image"], batch["au"], batch["mask"].bool()
@@ -84,6 +116,7 @@ def make_frame_step(loss_fn: SparseLabelLoss | None = None,
                     augment: Augment = None) -> Callable[[nn.Module, dict], StepOutput]:
     """Per-frame R18 baselines (§4.1): L2 loss between labels and the frame's prediction."""
     loss_fn = loss_fn or SparseLabelLoss()
+    augment = _check_augment(augment)
 
     def step(model: nn.Module, batch: dict) -> StepOutput:
         x, au = batch["image"], batch["au"]

@@ -7,13 +7,29 @@ import torch.nn as nn
 _REDUCTIONS = ("mean", "sum")
 
 
+def _mask(valid, per_map: torch.Tensor) -> torch.Tensor:
+    """The (B, N) bool mask of valid maps; a 0/1 mask of another dtype is read as one (torch.where
+    refused it with 'where expected condition to be a boolean tensor')."""
+    if valid is None:
+        return torch.ones(per_map.shape, dtype=torch.bool, device=per_map.device)
+    valid = torch.as_tensor(valid, device=per_map.device)
+    if valid.shape != per_map.shape:
+        raise ValueError(f"valid mask {tuple(valid.shape)} must be (B, N) = {tuple(per_map.shape)}")
+    if valid.dtype == torch.bool:
+        return valid
+    if not bool(((valid == 0) | (valid == 1)).all()):
+        raise ValueError(f"valid must be a bool or 0/1 mask, got {valid.dtype} values {valid.unique().tolist()[:6]}")
+    return valid != 0
+
+
 class HeatmapMSELoss(nn.Module):
     """Eq. 2: L = sum_i sum_x || h_i(x) - g_i(x) ||^2 over the N maps of each image.
 
-    pred, target: (B, N, R, R); valid: optional bool (B, N), False for maps whose AU has
-    no label in this frame (those maps are left out, never trained towards zero).
-    ``reduction="sum"`` is Eq. 2 summed over the batch; ``"mean"`` (default, the TF
-    code's ``mean_squared_error``) divides by the number of valid pixels, B_valid * R * R.
+    pred, target: (B, N, R, R); valid: optional (B, N) mask, bool or 0/1 of any dtype, False (0)
+    for maps whose AU has no label in this frame (those maps are left out, never trained towards zero).
+    ``reduction="sum"`` is Eq. 2 summed over the batch; ``"mean"`` (default, the TF code's
+    ``mean_squared_error``) divides by the number of valid pixels: the valid maps of the whole
+    batch (``valid.sum()``, not the images that have one) times R * R.
     Returns a scalar; 0 when no map is valid.
     """
 
@@ -28,10 +44,7 @@ class HeatmapMSELoss(nn.Module):
             raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be (B, N, R, R)")
         sq = (pred.float() - target.float()) ** 2                  # (B, N, R, R)
         per_map = sq.flatten(2).sum(-1)                            # (B, N)
-        if valid is None:
-            valid = torch.ones(per_map.shape, dtype=torch.bool, device=pred.device)
-        elif valid.shape != per_map.shape:
-            raise ValueError(f"valid mask {tuple(valid.shape)} must be (B, N) = {tuple(per_map.shape)}")
+        valid = _mask(valid, per_map)
         total = torch.where(valid, per_map, torch.zeros_like(per_map)).sum()
         if self.reduction == "sum":
             return total
