@@ -46,6 +46,7 @@ class CPCDeploy(CPCNet):
 
 @register_model
 def cpc_deploy(window: int = 15, stride: int = 2, **model) -> CPCDeploy:
+    """The deployable CPC network (``aukit predict``): f, g and c over a causal window of earlier frames."""
     from aukit.config import from_dict
     return CPCDeploy(from_dict(CPCModelConfig, model, where="cpc_deploy"), window, stride)
 

@@ -247,27 +247,32 @@ def _cfg(kw: dict) -> NetConfig:
 
 @register_model
 def piap_dw_unet(**kw) -> DWUNet:
+    """PI Generator (§3.1): depthwise-separable U-Net, face -> K PI-map logits; ``kw``: NetConfig fields."""
     cfg = _cfg(kw)
     return DWUNet(len(cfg.aus), cfg.unet_width, cfg.unet_depth)
 
 
 @register_model
 def piap_pi2_net(**kw) -> PI2Net:
+    """PI stage 2 (§3.1): the generator's maps x the greyscale face into Encoder AU; ``kw``: NetConfig."""
     return PI2Net(_cfg(kw))
 
 
 @register_model
 def piap_net(**kw) -> PIAPNet:
+    """Encoder AU with the PI decoder (stage 3, AP, PIAP; §3.1-3.2); ``kw``: NetConfig fields."""
     return PIAPNet(_cfg(kw))
 
 
 @register_model
 def piap_au_encoder(**kw) -> AUEncoder:
+    """The deployable PIAP-DF network (§4.2): Encoder AU + AU head; ``kw``: NetConfig fields."""
     return AUEncoder(_cfg(kw))
 
 
 @register_model
 def piap_person_encoder(n_identities: int = 10, **kw) -> PooledHeadNet:
+    """Encoder P: Encoder AU's trunk + an identity head of ``n_identities``; ``kw``: NetConfig fields."""
     if not isinstance(n_identities, int) or isinstance(n_identities, bool) or n_identities < 1:
         raise ValueError(f"piap_person_encoder: n_identities must be a positive int, got {n_identities!r}")
     return PooledHeadNet(_cfg(kw), n_identities)

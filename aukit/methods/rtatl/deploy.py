@@ -42,6 +42,7 @@ class RTATLDeploy(nn.Module):
 
 @register_model
 def rtatl_deploy(model: dict | None = None, store_size: int = 200) -> RTATLDeploy:
+    """The deployable RTATL network (``aukit predict``): the backbone with its training store's mean AU centres."""
     return RTATLDeploy(model or {}, store_size)
 
 

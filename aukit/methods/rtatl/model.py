@@ -147,5 +147,6 @@ class RTATLBackbone(nn.Module):
 
 @register_model
 def rtatl_backbone(adjacency=None, **overrides) -> RTATLBackbone:
-    """The deployable RTATL network (inference runs only this); ``overrides`` are RTATLModelConfig fields."""
+    """RTATL without its training modules (RoII, OFE, D, G, C); with the RoI branch it needs AU centres
+    (B, N, 2, 2) per face, so the deployable model is ``rtatl_deploy``. ``overrides``: RTATLModelConfig fields."""
     return RTATLBackbone(from_dict(RTATLModelConfig, overrides, where="rtatl_backbone"), adjacency=adjacency)

@@ -35,6 +35,7 @@ class SCCDeploy(nn.Module):
 @register_model
 def scc_deploy(model: dict | None = None, points_per_au: int = 2, sigma: float = 2.0,
                eq1_normalised: bool = False) -> SCCDeploy:
+    """The deployable SCC network (``aukit predict``): heatmaps decoded to AU intensities (their maxima)."""
     return SCCDeploy(model or {}, points_per_au, sigma, eq1_normalised)
 
 
