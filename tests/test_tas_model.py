@@ -90,6 +90,19 @@ def segment_batch(b=4, t=4, c=3, s=32, seed=0):
             "subject": torch.tensor([0, 1, 0, 1][:b])}
 
 
+def test_a_batch_without_what_a_loss_needs_is_refused_not_trained_without_it():
+    """A batch without seg_au trained without L_rank (lambda_rank 0.1), one without subject paired L_sub by
+    segment under sub_pairs='subject': only the missing log entry told."""
+    m, batch = small(), segment_batch()
+    with pytest.raises(ValueError, match=r"lambda_rank 0.1: L_rank \(Eq. 2\) needs the batch's seg_au"):
+        TASStep(TASLossConfig(lambda_sub=0.05))(m, {k: v for k, v in batch.items() if k != "seg_au"})
+    with pytest.raises(ValueError, match=r"sub_pairs 'subject': L_sub \(Eq. 4\) .* needs the batch's subject"):
+        TASStep(TASLossConfig(lambda_sub=0.05))(m, {k: v for k, v in batch.items() if k != "subject"})
+    out = TASStep(TASLossConfig(lambda_rank=0, lambda_sub=0.05, sub_pairs="segment"))(
+        m, {k: v for k, v in batch.items() if k not in ("seg_au", "subject")})      # asked for: trains
+    assert set(out.logs) == {"reg", "spd", "sub"}
+
+
 def test_step_all_terms_finite_and_weighted():
     m = small()
     out = TASStep(TASLossConfig(lambda_sub=0.05))(m, segment_batch())

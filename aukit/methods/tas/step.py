@@ -3,8 +3,8 @@
 A batch is a dict (the experiment module builds it from the data layer):
   image   (B, T, 3, S, S) segments of T frames, or (B, 3, S, S) single frames (T = 1)
   target  (B, T, C) or (B, C) intensities in [0, 1], NaN where unlabelled
-  seg_au  (B,) long, the AU index c whose trend the segment follows (-1: none; optional)
-  subject (B,) long subject id of each segment (optional; Eq. 4 pairs different ones)
+  seg_au  (B,) long, the AU index c whose trend the segment follows (-1: none); needed when lambda_rank > 0
+  subject (B,) long subject id of each segment (Eq. 4 pairs different ones); needed when sub_pairs='subject'
 """
 from __future__ import annotations
 
@@ -42,10 +42,12 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 
 
 def _groups(batch: dict, b: int, t: int, device, sub_pairs: str) -> torch.Tensor:
-    """(B*T,) pair groups of Eq. 4: each frame's subject, or its segment (``sub_pairs='segment'`` or
-    no subject in the batch)."""
+    """(B*T,) pair groups of Eq. 4: each frame's subject, or its segment (``sub_pairs='segment'``)."""
     subject = batch.get("subject")
-    if sub_pairs == "segment" or subject is None:
+    if sub_pairs == "subject" and subject is None:              # it fell back to segments without a word
+        raise ValueError("sub_pairs 'subject': L_sub (Eq. 4) pairs frames of different subjects and needs the "
+                         "batch's subject ids; give them, or set sub_pairs='segment'")
+    if sub_pairs == "segment":
         subject = torch.arange(b, device=device)
     return subject.view(b, 1).expand(b, t).reshape(-1)
 
@@ -82,7 +84,10 @@ class TASStep:
         loss, logs, n_images = l_reg, {"reg": l_reg.detach()}, b * t
 
         seg_au = batch.get("seg_au")
-        if cfg.lambda_rank > 0 and t >= 2 and seg_au is not None:
+        if cfg.lambda_rank > 0 and t >= 2 and seg_au is None:      # L_rank would drop out without a word
+            raise ValueError(f"lambda_rank {cfg.lambda_rank}: L_rank (Eq. 2) needs the batch's seg_au, the AU each "
+                             "segment's trend follows (-1: none); give it, or set lambda_rank=0")
+        if cfg.lambda_rank > 0 and t >= 2:
             keep = seg_au >= 0                                                 # -1: a segment without an AU trend
             own = feats.gather(
                 2, seg_au.clamp_min(0).view(-1, 1, 1, 1).expand(-1, t, 1, feats.shape[-1])).squeeze(2)  # (B, T, d)
