@@ -54,11 +54,38 @@ def export(path: str | Path, model: nn.Module, spec: DeploySpec, config: Any = N
     changed away from the defaults (``aukit.nb.changed_parameters``: a 2-step "full" run) go into
     ``spec.changed``, so ``aukit models`` and predict's CSV do not present it as the paper's model.
     ``config``: the method's resolved config (a dataclass or ``asdict(cfg)``), saved as the
-    checkpoint's ``config`` (:func:`read_config`); None saves ``{}``."""
+    checkpoint's ``config`` (:func:`read_config`); None saves ``{}``. A spec that would not rebuild and
+    run this model is refused here (:func:`check_export`), not at the first ``aukit predict``."""
+    check_export(path, model, spec)
     if not spec.changed and run_changes():
         spec = replace(spec, changed=changes_text(run_changes()))
     saved = _plain(to_dict(config)) if config is not None else {}   # Paths as str: weights_only reads it back
     return ckpt.save_checkpoint(path, model, epoch=0, config=saved, extra={"deploy": asdict(spec)})
+
+
+def check_export(path: str | Path, model: nn.Module, spec: DeploySpec) -> None:
+    """What :func:`load` and ``aukit predict`` will do with the file, done once before it is written: the
+    registry rebuilds ``spec.model`` from ``spec.kwargs`` with this model's tensor shapes, the policy
+    exists, and one blank face gives one value per AU of ``spec.aus``. A bad spec was found by the first
+    predict ("could not broadcast (1,5) into (1,3)"), or wrote a checkpoint named after the dataset."""
+    from .data.align import POLICIES
+    where = f"deploy export {path}"
+    if Path(path).suffix != ".pt" or spec.dataset.endswith(".pt") or "/" in spec.dataset:
+        raise ValueError(f"{where}: the path must end in .pt and dataset name the training data, got dataset "
+                         f"{spec.dataset!r} (the method's export_deployable given its arguments in another order?)")
+    if spec.policy not in POLICIES:
+        raise ValueError(f"{where}: unknown alignment policy {spec.policy!r}; known: {sorted(POLICIES)}")
+    try:
+        rebuilt = create_model(spec.model, **spec.kwargs)
+        ckpt.load_model(rebuilt, {"model": ckpt.unwrap(model).state_dict()}, "the model exported")
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise ValueError(f"{where}: {spec.model}({spec.kwargs}) does not rebuild this model: {e}") from e
+    deployed = Deployed(rebuilt, spec)
+    frames = torch.zeros(deployed.context + 1, spec.size, spec.size, 3, dtype=torch.uint8)
+    out = next(iter(deployed(frames).values()))
+    if out.shape[-1] != len(spec.aus):
+        raise ValueError(f"{where}: the model gives {out.shape[-1]} values per face, spec.aus names "
+                         f"{len(spec.aus)} ({', '.join(map(str, spec.aus))})")
 
 
 def read_config(path: str | Path) -> dict:

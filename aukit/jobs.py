@@ -80,7 +80,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     if rank != 0:
         return {}
     ev = te.evaluate(model, data, opts)
-    export_deployable(model, data.aus, job.dataset, Path(job.out_dir) / "deploy.pt", size=size, config=cfg)
+    export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, size=size, config=cfg)
     return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()},
             "flags": ev["flags"], "fold_used": str(job_fold(job))}
 

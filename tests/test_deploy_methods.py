@@ -49,7 +49,7 @@ def test_tas(tmp_path):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "imagenet.pth")
     cfg = TASModelConfig(n_aus=3, depth=18, attention_hidden=4, mlp_hidden=8, weights=str(tmp_path / "imagenet.pth"))
     model = TASNet(cfg).eval()
-    path = export_deployable(model, ["AU06", "AU12", "AU17"], "synthau-bp4d", tmp_path / "d.pt", size=32)
+    path = export_deployable(model, ["AU06", "AU12", "AU17"], tmp_path / "d.pt", "synthau-bp4d", size=32)
     (tmp_path / "imagenet.pth").unlink()        # the trained weights are in d.pt: the ImageNet file is not needed
     net = _load(path)
     assert net.spec.aus == ["AU06", "AU12", "AU17"] and net.spec.size == 32 and net.spec.policy == "tas"
@@ -163,9 +163,9 @@ def test_find_looks_in_runs_then_reports(tmp_path, capsys):
     from aukit.methods.tas import TASModelConfig, TASNet
     from aukit.methods.tas.deploy import export_deployable
     model = TASNet(TASModelConfig(n_aus=1, depth=18, attention_hidden=2, mlp_hidden=2))
-    export_deployable(model, ["AU12"], "x", tmp_path / "reports" / "tas" / "deploy.pt", size=32)
+    export_deployable(model, ["AU12"], tmp_path / "reports" / "tas" / "deploy.pt", "x", size=32)
     assert deploy.find("tas", (tmp_path / "runs", tmp_path / "reports")) == tmp_path / "reports" / "tas" / "deploy.pt"
-    export_deployable(model, ["AU12"], "x", tmp_path / "runs" / "tas" / "deploy.pt", size=32)
+    export_deployable(model, ["AU12"], tmp_path / "runs" / "tas" / "deploy.pt", "x", size=32)
     assert deploy.find("tas", (tmp_path / "runs", tmp_path / "reports")) == tmp_path / "runs" / "tas" / "deploy.pt"
     # the name in two folders: the first is used, and the other is named (it was passed over silently)
     assert f"also found {tmp_path / 'reports' / 'tas' / 'deploy.pt'}" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def test_trained_tas_model_on_a_synthau_video(synthau_tiny, tmp_path):
     hist = fit(model, TASStep(cfg.loss), batches, torch.optim.Adam(model.parameters(), 1e-3),
                TrainConfig(epochs=20, progress=False), device=torch.device("cpu"))
     assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"]
-    path = export_deployable(model, data.aus, "synthau-disfa", tmp_path / "deploy.pt", size=size)
+    path = export_deployable(model, data.aus, tmp_path / "deploy.pt", "synthau-disfa", size=size)
 
     idx = data.store.index
     subj = idx["subject"].to_numpy()

@@ -1,6 +1,6 @@
 """TAS at deployment: the single-image network (no segments, no losses) as an ``aukit predict`` model.
 
-    export_deployable(model, data, "runs/tas/deploy.pt", size=48)
+    export_deployable(model, data.aus, "runs/tas/deploy.pt", dataset="synthau-bp4d", size=48)
     aukit predict clip.mp4 --model runs/tas/deploy.pt
 """
 from __future__ import annotations
@@ -23,8 +23,9 @@ def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) ->
                       dataset=dataset, method="tas")
 
 
-def export_deployable(model: nn.Module, aus, dataset: str, path: str | Path, size: int | None = None,
+def export_deployable(model: nn.Module, aus, path: str | Path, dataset: str, size: int | None = None,
                       config=None) -> Path:
     """Write ``path`` (strict, weights-only checkpoint + spec) for ``aukit predict --model path``;
-    ``config``: the :class:`TASConfig` it was trained with, kept in the checkpoint."""
+    ``config``: the :class:`TASConfig` it was trained with, kept in the checkpoint. The arguments come in
+    the other methods' order (model, aus, path, dataset)."""
     return export(path, model, deploy_spec(model, aus, dataset, size), config=config)
