@@ -335,3 +335,24 @@ def test_an_undecodable_file_says_what_it_seems_to_be(tmp_path):
     assert "a PNG image, damaged or cut short" in why["cut.png"]
     assert "a text file, not an image" in why["notes.jpg"]
     assert "not an image format OpenCV decodes (first bytes c8 c9 ca cb cc cd ce cf)" in why["noise.jpg"]
+
+
+def test_a_subset_store_and_the_whole_copy_share_one_detection_pass(tmp_path, monkeypatch):
+    """load_store(subjects=[...]) ran dlib on every frame of those subjects again, beside the whole copy's
+    cached faces (a faces cache per subset; on BP4D, hours). Now one cache per copy: a subset reuses the
+    whole copy's faces, and the whole copy after a subset detects only the frames the subset lacked."""
+    root = write_bp4d(tmp_path / "bp4d")
+    kw = dict(root=root, out=tmp_path / "cache", workers=1, progress=False)
+    seen = _detected(monkeypatch)
+    part = D.prepare("bp4d", "tas", subjects=["M001"], **kw)
+    first = len(seen)
+    assert set(part.index.subject) == {"M001"} and first == len(D.index("bp4d", root).query("subject == 'M001'"))
+    whole = D.prepare("bp4d", "tas", **kw)
+    assert len(seen) - first == len(D.index("bp4d", root).query("subject != 'M001'"))     # only the others
+    assert not any("/M001/" in s for s in seen[first:])
+    seen.clear()
+    again = D.prepare("bp4d", "scc", subjects=["M001"], **kw)                     # another policy, the subset again
+    assert seen == [] and len(list((tmp_path / "cache").glob("bp4d__faces__*"))) == 1
+    sub = whole.index.subject.to_numpy() == "M001"
+    np.testing.assert_array_equal(again.index.frame.to_numpy(), whole.index.frame.to_numpy()[sub])
+    assert len(part) == sub.sum()

@@ -222,9 +222,12 @@ def _pool_run(fn, jobs: list, pol: AlignPolicy, workers: int | None, desc: str, 
 
 
 def faces_key(key: dict) -> dict:
-    """The part of a store key detection depends on: every policy shares these faces."""
+    """The part of a store key detection depends on: every policy shares these faces, and so does every
+    subset of the copy (``subjects``, ``max_frames``: a store of 2 subjects detected them again, beside
+    the whole copy's faces; on BP4D, hours). The whole copy's key, so its existing cache stays found."""
     det = {k: v for k, v in key["policy"].items() if k.startswith("det_")}
-    return {**{k: v for k, v in key.items() if k != "policy"}, "detector": det, "faces": FACES_VERSION}
+    return {**{k: v for k, v in key.items() if k != "policy"}, "subjects": None, "max_frames": None,
+            "detector": det, "faces": FACES_VERSION}
 
 
 def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, key: dict, *,
@@ -232,7 +235,8 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
     """Per-frame status, dlib box and 68 landmarks (image pixels), cached once per dataset so
     that every alignment policy reuses one detection pass (the expensive part of `prepare`).
     The cache keeps the frame ids it holds: after an index change, units whose frames all were
-    read before are reused and only the others are detected again. ``retry``: files unreadable or
+    read before are reused and only the others are detected again; it keeps every frame it ever held
+    (a subset's store adds its frames, the whole copy's frames stay). ``retry``: files unreadable or
     without a face before that changed since; units holding them are detected again."""
     fkey = faces_key(key)
     folder = Path(out or cache_root()) / f"{dataset}__faces__{cache_hash(fkey)}"
@@ -262,9 +266,12 @@ def detect_faces(dataset: str, pol: AlignPolicy, df: pd.DataFrame, units: list, 
     _pool_run(_detect_unit, jobs, pol, workers, f"detect {dataset}", sum(len(j[1]) for j in jobs), progress)
     parts = [np.load(chunks / f"{u:06d}.npz") for u in range(len(units))]
     faces = {k: np.concatenate([p[k] for p in parts]) for k in FACE_KEYS}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "key.json").write_text(json.dumps(fkey, indent=1))
-    _save_npz(str(done), ids=ids, **faces)
+    if jobs or not old:                         # new detections: the cache holds them beside every frame it had
+        kept = ~np.isin(old["ids"], ids) if "ids" in old else np.zeros(0, bool)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "key.json").write_text(json.dumps(fkey, indent=1))
+        _save_npz(str(done), ids=np.concatenate([old["ids"][kept], ids]) if kept.any() else ids,
+                  **{k: np.concatenate([old[k][kept], faces[k]]) if kept.any() else faces[k] for k in FACE_KEYS})
     shutil.rmtree(chunks.parent)
     return faces
 
