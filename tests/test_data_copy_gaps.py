@@ -198,3 +198,16 @@ def test_a_subject_with_frames_but_no_aligned_face_is_not_sent_to_complete_the_c
     with pytest.raises(splits.IncompleteCopy) as e:         # one gone from the copy too: complete it
         splits.check_present("disfa", 1, train, test, aligned[1:])
     assert "Complete the copy" in str(e.value) and f"{train[0]}: the copy has" not in str(e.value)
+
+
+def test_the_notebooks_fold_numbers_given_to_fold_subjects_say_how_to_map_them():
+    """The notebooks and `aukit train` take fold 0 (FERA2015) and -1 (the paper's split); fold_subjects
+    takes 1..3 or 'fera' and refused 0 without a word on the other numbering."""
+    for fold in (0, -1):
+        with pytest.raises(ValueError, match=r"notebooks' -p fold 0 is 'fera', -1 the paper's split: "
+                                             r"aukit.data.splits.notebook_fold"):
+            splits.fold_subjects("bp4d", fold)
+    assert splits.fold_subjects("bp4d", splits.notebook_fold("tas", "bp4d", 0)) == splits.fold_subjects("bp4d", "fera")
+    with pytest.raises(ValueError) as e:
+        splits.fold_subjects("bp4d", 4)
+    assert "notebook_fold" not in str(e.value)

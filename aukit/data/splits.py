@@ -94,7 +94,9 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None,
             raise ValueError(f"{dataset} has no FERA2015 split; folds: {sorted(f)}")
         train, test = list(f["fera_train"]), list(f["fera_test"])
     elif fold not in (1, 2, 3):
-        raise ValueError(f"fold must be 1, 2 or 3 (test on part<fold>) or 'fera', got {fold!r}")
+        raise ValueError(f"fold must be 1, 2 or 3 (test on part<fold>) or 'fera', got {fold!r}"
+                         + (" (the notebooks' -p fold 0 is 'fera', -1 the paper's split: "
+                            "aukit.data.splits.notebook_fold maps them)" if fold in (0, -1) else ""))
     else:
         test = list(f[f"part{fold}"])
         train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
