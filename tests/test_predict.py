@@ -59,6 +59,14 @@ def test_astronaut_one_face(model_path, tmp_path):
     import aukit
     again = aukit.predict(img, str(model_path), tmp_path / "again", workers=0, plot=False)
     pd.testing.assert_frame_equal(again.read(), df)
+    # a model loaded in the caller's code (it raised "expected str, bytes or os.PathLike")
+    from aukit import deploy
+    loaded = aukit.predict(img, deploy.load(model_path), tmp_path / "loaded", workers=0, plot=False)
+    pd.testing.assert_frame_equal(loaded.read(), df)
+    assert "file=(a Deployed object in memory)" in loaded.csv.read_text()
+    with pytest.raises(TypeError, match=r"model: a run name \(tas\), a deploy.pt path or an aukit.deploy.Deployed, "
+                                        r"got Sequential \(a trained network: export it first"):
+        aukit.predict(img, deploy.load(model_path).model, tmp_path / "raw", workers=0)
     code = "import aukit, sys; sys.exit(0 if callable(aukit.predict) and aukit.predict.Predictor else 1)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

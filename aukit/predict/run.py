@@ -142,15 +142,23 @@ class Predictor:
     ``compile``: run the model through ``torch.compile`` (:class:`~aukit.predict.infer.CompiledOrEager`).
     """
 
-    def __init__(self, model: str = "tas", *, batch: int = 64, device: str | None = None,
+    def __init__(self, model: str | Path | deploy.Deployed = "tas", *, batch: int = 64, device: str | None = None,
                  detect_every: int | None = None,
                  workers: int | None = None, track_ncc: float = TRACK_NCC, max_faces: int = 1,
                  min_face: int | None = MIN_FACE, runs: str | Path | tuple = deploy.RUN_FOLDERS,
                  compile: bool = False):
         t0 = time.perf_counter()
         self.device = pick_device(device)
-        self.model_path = deploy.find(model, runs)
-        self.net = deploy.load(self.model_path, self.device)
+        if isinstance(model, deploy.Deployed):     # one loaded in the caller's own code (deploy.load)
+            import copy                             # compile below must not swap the caller's model
+            self.model_path, self.net = "(a Deployed object in memory)", copy.copy(model).to(self.device).eval()
+        elif isinstance(model, (str, Path)):
+            self.model_path = deploy.find(str(model), runs)
+            self.net = deploy.load(self.model_path, self.device)
+        else:
+            raise TypeError(f"model: a run name (tas), a deploy.pt path or an aukit.deploy.Deployed, got "
+                            f"{type(model).__name__} (a trained network: export it first, e.g. the method's "
+                            "export_deployable, then aukit.deploy.load)")
         if compile:                                 # compiled on the first batch (seconds, once)
             self.net.model = CompiledOrEager(self.net.model)
         self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
@@ -426,8 +434,9 @@ def _smoothed(df, window: int):
     return df
 
 
-def predict(input: str | Path, model: str = "tas", out: str | Path = "predictions", *, batch: int = 64,
-            device: str | None = None, detect_every: int | None = None, smooth: int = 0, annotate_video: bool = False,
+def predict(input: str | Path, model: str | Path | deploy.Deployed = "tas", out: str | Path = "predictions", *,
+            batch: int = 64, device: str | None = None, detect_every: int | None = None, smooth: int = 0,
+            annotate_video: bool = False,
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False,
