@@ -127,7 +127,9 @@ def mae(pred, label, *, return_flag: bool = False):
 
 
 def pcc(pred, label, *, return_flag: bool = False):
-    """Pearson correlation of one AU, both (N,). 0.0 flagged when a side is constant."""
+    """Pearson correlation of one AU, both (N,). 0.0 flagged when a side is constant. Labels are AU
+    intensities on 0..5 (a value outside is refused as a missing code left in); for another scale
+    (valence, arousal) ``scipy.stats.pearsonr``."""
     p, y = _pairs(pred, label)
     _intensities(y, "PCC")
     if p.size < 2:
@@ -244,12 +246,18 @@ def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) ->
     return out
 
 
-def flat_per_au(names: Sequence[str], pred, label, aus: Sequence[str]) -> tuple[dict[str, float], dict[str, str]]:
+def flat_per_au(names: Sequence[str], pred, label, aus: Sequence[str], *,
+                options: dict[str, dict] | None = None) -> tuple[dict[str, float], dict[str, str]]:
     """:func:`per_au` for each metric in ``names``, flattened: ``{"icc_AU01": ..., "icc_avg": ...,
-    "mae_AU01": ...}``, and the degenerate cases keyed the same way (``{"icc_AU05": "constant_label"}``)."""
+    "mae_AU01": ...}``, and the degenerate cases keyed the same way (``{"icc_AU05": "constant_label"}``).
+    ``options``: keyword arguments per metric name, e.g. ``{"f1": {"threshold": 0.3}}``."""
+    options = options or {}
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ValueError(f"options for {unknown}, which names does not list ({list(names)})")
     flat, flags = {}, {}
     for name in names:
-        res = per_au(name, pred, label, aus)
+        res = per_au(name, pred, label, aus, **options.get(name, {}))
         flat.update({f"{name}_{au}": res[str(au)] for au in aus})
         flat[f"{name}_avg"] = res["avg"]
         flags.update({f"{name}_{au}": flag for au, flag in res["flags"].items()})

@@ -232,3 +232,16 @@ def test_a_missing_code_among_intensity_labels_is_an_error_not_an_intensity(code
         with pytest.raises(ValueError, match=f"first {code:g}"):
             fn(pred, label)
     assert M.mae(pred, np.array([0.0, np.nan, 2.0])) == 0.0         # as NaN it is left out
+
+
+def test_flat_per_au_passes_each_metric_its_own_options():
+    """flat_per_au took no options: the F1 threshold could not be set through it."""
+    import pytest
+    from aukit import metrics as M
+    prob = np.array([[0.3, 0.9], [0.35, 0.1], [0.2, 0.8], [0.1, 0.2]])
+    label = np.array([[1, 1], [1, 0], [0, 1], [0, 0]])
+    flat, _ = M.flat_per_au(("f1", "auc"), prob, label, ["AU01", "AU02"], options={"f1": {"threshold": 0.25}})
+    assert flat["f1_AU01"] == M.f1(prob[:, 0], label[:, 0], threshold=0.25) == 1.0
+    assert M.flat_per_au(("f1",), prob, label, ["AU01", "AU02"])[0]["f1_AU01"] == 0.0      # 0.5: none reached
+    with pytest.raises(ValueError, match=r"options for \['f1'\], which names does not list \(\['auc'\]\)"):
+        M.flat_per_au(("auc",), prob, label, ["AU01", "AU02"], options={"f1": {"threshold": 0.25}})
