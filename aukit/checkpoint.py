@@ -207,3 +207,7 @@ def _shape_diff(expected: dict, got: dict) -> list[tuple[str, tuple, tuple]]:
     """(key, shape in ``got``, shape in ``expected``) of the tensors whose shapes differ, in ``expected``'s order."""
     return [(k, tuple(got[k].shape), tuple(v.shape)) for k, v in expected.items()
             if torch.is_tensor(v) and torch.is_tensor(got[k]) and v.shape != got[k].shape]
+
+
+__all__ = ["ConfigMismatchError", "atomic_save", "changes_text", "config_changes", "load_checkpoint", "load_model",
+           "read", "save_checkpoint", "unwrap"]

@@ -217,3 +217,7 @@ def _spec(state: dict, path: str | Path) -> DeploySpec:
         raise ValueError(f"{path} is not a deployable aukit checkpoint (no extra['deploy']); "
                          "export one with aukit.deploy.export")
     return DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})
+
+
+__all__ = ["Deployed", "DeploySpec", "IN_RUN", "OUTPUTS", "RUN_FOLDERS", "available", "check_export", "export",
+           "find", "load", "read_config", "read_spec"]

@@ -402,3 +402,7 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
         shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
         tqdm.write(f"{out.name + ' ' if out is not None else ''}epoch {epoch + 1}/{cfg.epochs} {shown}")
     return cfg.patience is not None and cfg.monitor is not None and prog.stale >= cfg.patience
+
+
+__all__ = ["EPOCH_LINES_ENV", "FITS", "NonFiniteLossError", "RanksOutOfSyncError", "StepOutput", "TrainConfig",
+           "check_ranks_in_sync", "fit", "fuse_optimizers", "prepare_model"]

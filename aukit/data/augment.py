@@ -155,3 +155,7 @@ def color_jitter(brightness: float = 0.2, contrast: float = 0.2, saturation: flo
 
 def affine(degrees: float = 20.0, scale: float = 0.1) -> Affine:
     return Affine(degrees, scale)
+
+
+__all__ = ["Affine", "CenterCrop", "ColorJitter", "Compose", "Flip", "RandomCrop", "affine", "center_crop",
+           "color_jitter", "flip", "random_crop"]

@@ -191,3 +191,6 @@ class BatchLoader:
         for k, v in self.targets.items():
             batch[k] = v[rows_t]
         return batch
+
+
+__all__ = ["BatchLoader"]

@@ -201,3 +201,7 @@ def load_selection(path) -> dict:
     with np.load(path) as z:
         meta = json.loads(str(z["__meta__"]))
         return {"seed": meta["seed"], **{k: z[k] for k in meta["arrays"]}}
+
+
+__all__ = ["fits", "frames_per_segment", "keyframes", "load_selection", "runs", "save_selection", "segments",
+           "sparse_labels", "tiles", "windows"]
