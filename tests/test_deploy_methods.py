@@ -122,6 +122,15 @@ def test_rtatl_uses_the_training_mean_centres(tmp_path):
         want = predict(backbone, _normalise(x), mean_c, crop=round(64 * 192 / 200), input_size=64)
     torch.testing.assert_close(net(x)["occurrence"], want, atol=1e-4, rtol=1e-4)
 
+    # outside the experiment code (no RTATLData): the centres and the store side themselves
+    same = _load(export_deployable(backbone, None, tmp_path / "e.pt", "synthau-bp4d",
+                                   centres=centres[:6].mean(0), store_size=64))
+    torch.testing.assert_close(same(x)["occurrence"], net(x)["occurrence"])
+    with pytest.raises(ValueError, match=r"centres must be \(3 AUs, 2, 2\), got \(2, 2\)"):
+        export_deployable(backbone, None, tmp_path / "f.pt", "synthau-bp4d", centres=centres[0, 0], store_size=64)
+    with pytest.raises(ValueError, match=r"give data \(an RTATLData\), or centres"):
+        export_deployable(backbone, None, tmp_path / "f.pt", "synthau-bp4d")
+
 
 def test_piap_df_encoder(tmp_path):
     from aukit.methods.piap_df import NetConfig

@@ -46,18 +46,27 @@ def rtatl_deploy(model: dict | None = None, store_size: int = 200) -> RTATLDeplo
     return RTATLDeploy(model or {}, store_size)
 
 
-def export_deployable(net: nn.Module, data, path: str | Path, dataset: str, config=None) -> Path:
+def export_deployable(net: nn.Module, data, path: str | Path, dataset: str, config=None, *,
+                      centres=None, store_size: int | None = None) -> Path:
     """Write the backbone of a trained :class:`RTATLNet` (or a bare backbone) with the mean training
-    AU centres of ``data`` (an :class:`RTATLData`); ``config``: the run's resolved config, kept in the checkpoint."""
+    AU centres of ``data`` (an :class:`RTATLData`); ``config``: the run's resolved config, kept in the checkpoint.
+    Outside the experiment code: ``data=None`` with ``centres`` (N AUs, 2, 2) in aligned-store pixels (e.g.
+    ``np.nanmean(store.au_centres(aus)[train_rows], 0)``) and ``store_size`` (the store's side, 200)."""
+    if data is not None:
+        centres, store_size = np.nanmean(data.centres[data.train_rows], axis=0), data.store.size
+    elif centres is None or store_size is None:
+        raise ValueError("export_deployable: give data (an RTATLData), or centres (N, 2, 2) and store_size")
     backbone = getattr(net, "backbone", net)
     mc = dataclasses.asdict(backbone.cfg)
     mc["aus"], mc["weights"] = list(mc["aus"]), None            # the trained weights replace any ImageNet file
-    kwargs = {"model": mc, "store_size": int(data.store.size)}
+    kwargs = {"model": mc, "store_size": int(store_size)}
     dep = RTATLDeploy(**kwargs)
     dep.backbone.load_state_dict(backbone.state_dict())
-    centres = np.nanmean(data.centres[data.train_rows], axis=0)
-    dep.centres.copy_(torch.as_tensor(centres, dtype=torch.float32)[None])
-    spec = DeploySpec(model="rtatl_deploy", policy="rtatl", size=int(data.store.size),
+    centres = torch.as_tensor(np.asarray(centres), dtype=torch.float32)
+    if centres.shape != dep.centres.shape[1:]:
+        raise ValueError(f"centres must be ({len(mc['aus'])} AUs, 2, 2), got {tuple(centres.shape)}")
+    dep.centres.copy_(centres[None])
+    spec = DeploySpec(model="rtatl_deploy", policy="rtatl", size=int(store_size),
                       aus=[f"AU{int(a):02d}" for a in mc["aus"]], output="probs", kwargs=kwargs,
                       dataset=dataset, method="rtatl")
     return export(path, dep, spec, config=config)
