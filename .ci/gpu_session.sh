@@ -6,7 +6,8 @@
 #   there:  bash .ci/gpu_session.sh setup test bench "tas_q:run tas -p preset quick" ...
 #           (a notebook stage's words split on spaces: write lists as [0,1,2]; env:KEY=VALUE
 #           exports for the stages after it, e.g. env:AUKIT_PRECISION=fp32 before an fp32 rerun)
-#           BENCH_ARGS="--methods scc --data scc.batch_size=128 --compile" (see aukit bench -h)
+#           BENCH_ARGS="--methods scc --data scc.batch_size=128 --compile" (see aukit bench -h; unset, it is
+#           "--data rtatl.flow_size=32": keep that in your own when RTATL is among the methods)
 #   here:   bash .ci/gpu_session.sh pack_dlib     # .dlib_a/, .dlib_b/ (git-ignored, ~30 MB each)
 #   there:  bash .ci/gpu_session.sh dlib_keep     (carry .dlib_a), then at once
 #           bash .ci/gpu_session.sh dlib predict  (carry .dlib_b): aukit predict on the GPU
@@ -35,7 +36,8 @@ if __name__ == '__main__':
     from aukit.data import prepare
     for ds, pol in [('synthau-bp4d', 'tas'), ('synthau-bp4d', 'rtatl'), ('synthau-emotionet', 'rtatl'),
                     ('synthau-bp4d', 'piap'), ('synthau-disfa', 'scc'), ('synthau-disfa', 'cpc'),
-                    ('synthau-affwild2', 'cpc'), ('synthau-disfa', 'piap'), ('synthau-casia_webface', 'piap')]:
+                    ('synthau-affwild2', 'cpc'), ('synthau-disfa', 'piap'), ('synthau-casia_webface', 'piap'),
+                    ('synthau-afew_va', 'piap')]:
         prepare(ds, pol, progress=False)
 "
 }
@@ -54,7 +56,8 @@ if __name__ == '__main__':
   $py -c "
 if __name__ == '__main__':
     from aukit.data import flow, prepare
-    flow(prepare('synthau-bp4d', 'rtatl', progress=False), size=32, progress=False)
+    from aukit.methods.rtatl.config import RTATLTrainConfig
+    flow(prepare('synthau-bp4d', 'rtatl', progress=False), RTATLTrainConfig().flow_step, size=32, progress=False)
 " || exit 1
   stamp "prep done in $((SECONDS - t0)) s"
 }
@@ -94,7 +97,8 @@ pack_dlib() {
   m=$($py -c "from aukit.data.align import model_path; print(model_path())") || exit 1
   rm -rf .dlib_a .dlib_b && mkdir -p .dlib_a .dlib_b/whl
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .dlib_b/whl "dlib-bin==$($py -c 'import importlib.metadata as m; print(m.version("dlib-bin"))')" || exit 1
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .dlib_b/whl "dlib-bin==$($py -c 'import importlib.metadata as m; print(m.version("dlib-bin"))')" \
+    simplejpeg==1.9.0 || exit 1   # aukit's JPEG reader: predict needs it on a machine that never ran setup
   xz -9 -T0 -c "$m" > /tmp/sp68.xz && sha256sum "$m" | cut -d' ' -f1 > .dlib_b/sha256
   split -n 2 -d /tmp/sp68.xz /tmp/sp68.xz.part && mv /tmp/sp68.xz.part00 .dlib_a/ && mv /tmp/sp68.xz.part01 .dlib_b/
   rm -f /tmp/sp68.xz
@@ -162,7 +166,9 @@ EOF
 
 bench() {
   local t0=$SECONDS
-  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench${1:+_${1//,/_}}" ${1:+--methods $1} ${BENCH_ARGS:-}
+  # RTATL's flow at 32 px: the 64 px cache (63 MB) does not travel, and the image has no TV-L1 to compute it
+  python3 -m aukit.cli bench --preset default --skip prepare,predict --out "$OUT/bench${1:+_${1//,/_}}" ${1:+--methods $1} \
+    ${BENCH_ARGS:---data rtatl.flow_size=32}
   stamp "bench done in $((SECONDS - t0)) s"
 }
 

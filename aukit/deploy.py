@@ -147,7 +147,14 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
     spec = _spec(state, path)
     model = create_model(spec.model, **spec.kwargs)
     ckpt.load_model(model, state, path)                 # the file is read once
-    return Deployed(model, spec).to(device)
+    return place(Deployed(model, spec), device)
+
+
+def place(net: Deployed, device: torch.device | str) -> Deployed:
+    """``net`` on ``device`` in the layout its inputs take there (:func:`aukit.runtime.image_layout`:
+    channels_last on CUDA): faces went in NHWC to an NCHW model, a layout conversion at every conv."""
+    device = torch.device(device)
+    return net.to(device, memory_format=image_layout(device))
 
 
 RUN_FOLDERS = ("runs", "reports")  # where the notebooks' ``model_dir`` (runs/<slug>) and older runs put deploy.pt
@@ -220,4 +227,4 @@ def _spec(state: dict, path: str | Path) -> DeploySpec:
 
 
 __all__ = ["Deployed", "DeploySpec", "IN_RUN", "OUTPUTS", "RUN_FOLDERS", "available", "check_export", "export",
-           "find", "load", "read_config", "read_spec"]
+           "find", "load", "place", "read_config", "read_spec"]

@@ -101,9 +101,17 @@ def test_ceiling_images_come_in_the_loaders_layout():
     assert case.synthetic_batch()["image"].is_contiguous()
 
 
+@pytest.fixture()
+def prepared_default(monkeypatch):
+    """The SynthAU default tree and the stores `gpu_session.sh setup` prepared: not the tiny tree another
+    test's session-wide ``synthau_tiny`` left in the environment, which the GPU machine (no dlib) cannot prepare."""
+    monkeypatch.delenv("AUKIT_SYNTHAU", raising=False)
+    monkeypatch.delenv("AUKIT_CACHE", raising=False)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", METHODS)
-def test_ceiling_and_real_images_share_a_layout_on_gpu(synthau_tiny, method):
+def test_ceiling_and_real_images_share_a_layout_on_gpu(prepared_default, method):
     case = build_case(method, device="cuda", size="tiny", real=True)
 
     def images(batch):
@@ -193,7 +201,7 @@ def test_paper_variant_and_targets():
 
 
 @pytest.mark.gpu
-def test_run_bench_default_on_gpu(tmp_path):
+def test_run_bench_default_on_gpu(prepared_default, tmp_path):
     """The paper-sized cases on a GPU: the real path, bf16 numerics and the memory peak."""
     res = run_bench(["tas", "scc"], device="cuda", preset="default", out=tmp_path, reps=2, steps=3, warmup=2,
                     prepare=False, predict=False, on_error="raise")

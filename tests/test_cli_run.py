@@ -314,8 +314,11 @@ def test_ctrl_c_in_a_terminal_ends_in_one_line_not_the_kernel_s_traceback(tmp_pa
     import subprocess
     import sys
     out = tmp_path / "out"
+    # a terminal's foreground job: SIGINT not ignored (a suite started in the background, `cmd &`, ignores it,
+    # and the run it starts would then finish its cell and exit 0)
     run = subprocess.Popen([sys.executable, "-m", "aukit.cli", "run", str(_sleepy(tmp_path / "toy.ipynb", 30)),
-                            "--out", str(out)], stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            "--out", str(out)], stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(out / nb.RUN_LOCK)
         time.sleep(5)                                   # the kernel is in the sleeping cell

@@ -128,3 +128,20 @@ def test_image_layout_is_nhwc_only_on_cuda():
     from aukit.runtime import image_layout
     assert image_layout("cpu") == torch.contiguous_format
     assert image_layout(torch.device("cuda", 0)) == torch.channels_last
+
+
+def test_clips_reach_the_step_in_the_device_layout_whatever_the_augment_did():
+    """CPC's hue einsum returned clips in (B, T, 3, S, S) memory order and the loader passed 5-D batches on
+    as they came on CUDA: the NHWC model then converted every conv's input. clip_layout puts them back."""
+    import torch
+    from aukit.data.loader import clip_layout
+    u8 = torch.randint(0, 255, (2 * 3, 8, 8, 3), dtype=torch.uint8)
+    loaded = u8.permute(0, 3, 1, 2).float().reshape(2, 3, 3, 8, 8)           # as the loader decodes a clip
+    mixed = torch.einsum("ij,btjhw->btihw", torch.eye(3), loaded)             # an augment mixing channels
+    assert mixed.stride() != loaded.stride()
+    for x in (loaded, mixed):
+        out = clip_layout(x, torch.channels_last)
+        assert torch.equal(out, x) and out.stride() == loaded.stride()
+        assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+        assert clip_layout(x, torch.contiguous_format).is_contiguous()
+    assert clip_layout(loaded, torch.channels_last).data_ptr() == loaded.data_ptr()   # no copy when in order

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..runtime import autocast, resolve_precision
+from ..runtime import autocast, image_layout, resolve_precision
 from ..train import TrainConfig, fuse_optimizers, prepare_model
 
 
@@ -325,7 +325,7 @@ def time_inference(model: torch.nn.Module, make_input: Callable[[int], torch.Ten
     """Inference images/s of a deployable model at each batch size (median over ``reps``)."""
     device = torch.device(device)
     prec = resolve_precision(device, precision)
-    model = model.to(device).eval()
+    model = model.to(device, memory_format=image_layout(device)).eval()     # as aukit.deploy.place puts it
     out = {}
     for bs in batch_sizes:
         x = make_input(bs).to(device)

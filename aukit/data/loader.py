@@ -48,6 +48,16 @@ def _fits_on_device(store: FrameStore, device: torch.device) -> bool:
     return store.images.nbytes < 0.5 * free
 
 
+def clip_layout(x: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """Clips (B, T, 3, S, S) stored frame by frame in ``layout``'s order: channels_last keeps (B, T, S, S, 3)
+    in memory, so the step's ``flatten(0, 1)`` hands an NHWC model NHWC frames without a copy. An augment
+    that mixes channels (CPC's hue einsum) returned (B, T, 3, S, S) order, and every conv on the GPU then
+    converted its layout. A no-op on frames already in that order."""
+    if layout == torch.channels_last:
+        return x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    return x.contiguous()
+
+
 class BatchLoader:
     """Iterate batches {"image", "rows", **targets} already on `device` (see module docstring).
 
@@ -182,8 +192,7 @@ class BatchLoader:
         if self.augment is not None:
             x = self.augment(x, gen)
         if x.ndim == 5:  # (B, T, 3, S, S): the step flattens it and sets its layout
-            x = (x - self.mean.unsqueeze(1)) / self.std.unsqueeze(1)
-            x = x if x.is_cuda else x.contiguous()
+            x = clip_layout((x - self.mean.unsqueeze(1)) / self.std.unsqueeze(1), image_layout(x.device))
         else:
             x = ((x - self.mean) / self.std).contiguous(memory_format=image_layout(x.device))
         rows_t = torch.from_numpy(rows).to(self.device, non_blocking=True)
@@ -193,4 +202,4 @@ class BatchLoader:
         return batch
 
 
-__all__ = ["BatchLoader"]
+__all__ = ["BatchLoader", "clip_layout"]

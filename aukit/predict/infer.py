@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from .. import deploy
+from ..runtime import autocast
 
 
 class CompiledOrEager(nn.Module):
@@ -45,7 +46,7 @@ class CompiledOrEager(nn.Module):
 def _call(model: deploy.Deployed, aligned: list[np.ndarray], device) -> dict[str, np.ndarray]:
     """One forward pass over a list of aligned uint8 faces."""
     x = torch.from_numpy(np.stack(aligned)).to(device, non_blocking=True)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with autocast(device):          # bf16 on CUDA, fp32 elsewhere; AUKIT_PRECISION overrides, as in training
         y = model(x)
     return {k: v.float().cpu().numpy() for k, v in y.items()}
 

@@ -150,8 +150,8 @@ class Predictor:
         t0 = time.perf_counter()
         self.device = pick_device(device)
         if isinstance(model, deploy.Deployed):     # one loaded in the caller's own code (deploy.load)
-            import copy                             # compile below must not swap the caller's model
-            self.model_path, self.net = "(a Deployed object in memory)", copy.copy(model).to(self.device).eval()
+            self.model_path = "(a Deployed object in memory)"    # a wrapper of our own: compile swaps its model
+            self.net = deploy.place(deploy.Deployed(model.model, model.spec), self.device)
         elif isinstance(model, (str, Path)):
             self.model_path = deploy.find(str(model), runs)
             self.net = deploy.load(self.model_path, self.device)

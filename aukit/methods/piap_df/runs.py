@@ -24,7 +24,7 @@ from aukit.data.labelio import au_col
 from aukit.data.manifest import part_of
 from aukit.data.splits import subset_rows
 from aukit.data.loader import BatchLoader
-from aukit.runtime import evaluating
+from aukit.runtime import evaluating, image_layout
 from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, DFConfig, GeneratorConfig, NetConfig, StageConfig
@@ -367,10 +367,12 @@ def constant_f1(data: AUData) -> dict:
 
 
 def throughput(model: nn.Module, size: int, device, batch: int = 32, reps: int = 3) -> float:
-    """Inference images/s of ``model`` on random (batch, 3, size, size) input."""
-    model = model.to(device).eval()
-    x = torch.randn(batch, 3, size, size, device=device)
-    with torch.no_grad():
+    """Inference images/s of ``model`` on random (batch, 3, size, size) input, in the numerics and layout
+    ``aukit predict`` runs it (bf16 and channels_last on CUDA; it was timed fp32 NCHW)."""
+    layout = image_layout(device)
+    model = model.to(device, memory_format=layout).eval()
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=layout)
+    with evaluating(model):
         model(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
