@@ -123,3 +123,25 @@ def test_similarity_colours_are_symmetric_around_zero():
 def test_a_uint8_face_is_scaled_to_0_1():
     from aukit.viz.style import as_image
     np.testing.assert_allclose(as_image(np.array([[[255, 0, 51]]], np.uint8)), [[[1.0, 0.0, 0.2]]], rtol=1e-6)
+
+
+def test_a_figure_is_as_wide_as_its_columns():
+    assert tuple(viz.inpainting_panels(_face(4), _face(4), _face(4)).get_size_inches()) == pytest.approx((6.4, 4.8))
+
+
+def test_sweep_spaces_categories_evenly_and_draws_bars_only_where_given():
+    fig = viz.sweep_plot([0.01, 0.1, 1.0], {"a": [1, 2, 3], "b": [2, 3, 4]}, {"a": [0.1, 0.1, 0.1]},
+                         reference={"ref": 2.5}, categorical_x=True)
+    ax = fig.axes[0]
+    a, b = (c for c in ax.containers)
+    assert a.lines[0].get_xdata().tolist() == [0, 1, 2]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.1", "1.0"]
+    assert a.has_yerr and not b.has_yerr
+    ref = _lines(ax)["ref"]
+    assert ref.get_color() not in (a.lines[0].get_color(), b.lines[0].get_color())
+
+
+def test_a_capitalised_subject_colouring_is_categorical():
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    fig = viz.tsne_features(x, {"Subject": np.repeat([1, 2], 4)}, perplexity=2.0)
+    assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["1", "2"]

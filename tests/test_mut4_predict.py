@@ -1,0 +1,194 @@
+"""Mutation round 4, aukit.predict (faces, run, infer, shm): detection and tracking of a chunk's frames
+with a scripted stand-in for dlib (no models loaded), the pipeline's sizes, smoothing, the header's
+notes, batched inference and the shared-memory blocks, on hand-made inputs."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from aukit.predict import faces as F
+
+SIDE = 40   # a face's side, px
+
+
+def _person(seed):
+    return np.random.default_rng(seed).integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)
+
+
+def _frame(k, people=()):
+    """A 160 x 160 BGR frame numbered ``k`` (pixel (0, 0)) with ``people``: (seed, left, top)."""
+    img = np.zeros((160, 160, 3), np.uint8)
+    img[0, 0, 0] = k
+    for seed, x, y in people:
+        img[y:y + SIDE, x:x + SIDE] = _person(seed)
+    return img
+
+
+class _Scripted:
+    """dlib's part, scripted: frame k's detections ``((l, t, r, b), score)`` from ``script[k]``, 68
+    landmarks spread over the box, the aligned crop the box's pixels."""
+
+    def __init__(self, script):
+        self.script, self.detected = script, []
+
+    def detect_all(self, img, bgr=True, want=1):
+        k = int(img[0, 0, 0])
+        self.detected.append(k)
+        return list(self.script.get(k, []))
+
+    def landmarks(self, img, box):
+        l, t, r, b = box
+        gx, gy = np.meshgrid(np.linspace(l + 4, r - 4, 17), np.linspace(t + 4, b - 4, 4))
+        return np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+
+    def transform(self, lm, box):
+        return box
+
+    def warp(self, img, box):
+        l, t, r, b = (int(v) for v in box)
+        return cv2.resize(img[t:b, l:r], (32, 32), interpolation=cv2.INTER_AREA)
+
+
+def _box(x, y):
+    return (x, y, x + SIDE, y + SIDE)
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """Install a :class:`_Scripted` aligner for ``script``; returns it."""
+    def install(script):
+        fake = _Scripted(script)
+        monkeypatch.setattr(F, "_ALIGNER", fake)
+        return fake
+    return install
+
+
+def _ids(out):
+    return [[r.face for r in fl if r.success] for fl in out]
+
+
+def test_the_detector_runs_on_the_first_frame_and_every_kth_after_it(scripted):
+    fake = scripted({k: [(_box(50, 50), 1.0)] for k in range(7)})
+    out = F.process_faces([_frame(k, [(1, 50, 50)]) for k in range(7)], detect_every=3, max_faces=1)
+    assert fake.detected == [0, 3, 6]
+    assert all(fl[0].success and not fl[0].redetected for fl in out)
+
+
+def test_a_track_whose_face_changes_is_detected_afresh_and_flagged(scripted):
+    fake = scripted({k: [(_box(50, 50), 1.0)] for k in range(4)})
+    frames = [_frame(0, [(1, 50, 50)]), _frame(1, [(1, 50, 50)]), _frame(2, [(2, 50, 50)]), _frame(3, [(2, 50, 50)])]
+    out = F.process_faces(frames, detect_every=10, max_faces=1)
+    assert fake.detected == [0, 2]
+    assert [fl[0].redetected for fl in out] == [False, False, True, False]
+
+
+def test_an_unreadable_frame_ends_every_track(scripted):
+    fake = scripted({0: [(_box(50, 50), 1.0)], 2: [(_box(50, 50), 1.0)]})
+    out = F.process_faces([_frame(0, [(1, 50, 50)]), None, _frame(2, [(1, 50, 50)])], detect_every=10)
+    assert fake.detected == [0, 2]
+    assert [fl[0].success for fl in out] == [True, False, True]
+
+
+def test_a_detection_takes_the_id_of_the_track_it_overlaps_and_new_ids_are_never_reused(scripted):
+    a, b, c = (1, 10, 10), (2, 100, 10), (3, 10, 100)
+    scripted({0: [(_box(10, 10), 1.0), (_box(100, 10), 0.9)], 1: [(_box(10, 10), 1.0)],
+              2: [(_box(10, 10), 1.0), (_box(10, 100), 0.8)]})
+    out = F.process_faces([_frame(0, [a, b]), _frame(1, [a]), _frame(2, [a, c])], detect_every=1, max_faces=2)
+    assert _ids(out) == [[0, 1], [0], [0, 2]]
+
+
+def test_two_detections_over_one_track_get_two_ids(scripted):
+    scripted({0: [(_box(40, 40), 1.0)], 1: [(_box(40, 40), 1.0), (_box(60, 40), 0.9)]})
+    out = F.process_faces([_frame(0, [(1, 40, 40)]), _frame(1, [(1, 40, 40), (2, 60, 40)])], detect_every=1,
+                          max_faces=2)
+    assert _ids(out) == [[0], [0, 1]]
+
+
+def test_a_near_flat_crop_has_no_signature():
+    ramp = np.tile((np.arange(32) % 2 + 100).astype(np.uint8)[None, :, None], (32, 1, 3))   # one grey level apart
+    assert F.signature(ramp) is None
+    sig = F.signature(np.ascontiguousarray(cv2.resize(_person(1), (32, 32))))
+    assert sig is not None and float(sig @ sig) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_tracked_box_stays_inside_the_image():
+    lm = np.array([[90.0, 60.0], [150.0, 100.0]])
+    rel = (-0.5, -0.5, 0.5, 0.5)
+    assert F.tracked_box(lm, rel, (120, 160, 3)) == (60, 40, 159, 119)
+    assert F.tracked_box(lm - 80, rel, (120, 160, 3)) == (0, 0, 100, 40)
+
+
+def test_iou_of_apart_overlapping_and_equal_boxes():
+    assert F.iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0 and F.iou((0, 0, 10, 10), (0, 30, 10, 10)) == 0.0
+    assert F.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
+    assert F.iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+
+
+def test_a_face_that_moved_keeps_its_id_at_under_half_overlap(scripted):
+    scripted({0: [(_box(40, 40), 1.0)], 1: [(_box(55, 40), 1.0)]})                   # IoU 1000 / 2200
+    out = F.process_faces([_frame(0, [(1, 40, 40)]), _frame(1, [(1, 55, 40)])], detect_every=1, max_faces=2)
+    assert _ids(out) == [[0], [0]]
+
+
+def _at(x, face, confidence=1.0):
+    return F.FaceResult(True, (x, 0, 100, 100), confidence, face=face)
+
+
+def test_a_chunks_best_scoring_face_claims_the_previous_face_first():
+    ids = F.FaceIds()
+    ids.link([[_at(0, 0)]])
+    nxt = [[_at(40, 0, confidence=0.9), _at(10, 1, confidence=0.2)]]    # IoU 0.43 and 0.82 with face 0
+    ids.link(nxt)
+    assert [r.face for r in nxt[0]] == [0, 1]
+
+
+def test_faces_of_a_chunk_link_to_the_last_frame_of_the_one_before():
+    ids = F.FaceIds()
+    ids.link([[_at(0, 0)], [_at(300, 0)]])                               # the face moved within the chunk
+    nxt = [[_at(310, 0, confidence=0.9), _at(0, 1, confidence=0.5)]]
+    ids.link(nxt)
+    assert [r.face for r in nxt[0]] == [0, 1]
+
+
+def test_one_face_a_frame_follows_the_person_until_gone_and_counts_crowded_frames():
+    a, b = (lambda c: _at(0, 0, c)), (lambda c: _at(300, 1, c))
+    frames = [[a(0.9), b(0.5)], [a(0.4), b(0.8)], [b(0.7)], [a(0.95), b(0.6)], [F.FaceResult(False)],
+              [a(0.85), b(0.55)]]
+    one = F.FollowOne()
+    one.keep(frames)
+    assert [fl[0].confidence for fl in frames] == [0.9, 0.4, 0.7, 0.6, 0.0, 0.85]
+    assert [fl[0].redetected for fl in frames] == [False, False, True, False, False, False]
+    assert {fl[0].face for fl in frames if fl[0].success} == {0} and one.crowded == 4
+
+
+def test_one_face_a_frame_tracks_two_but_not_a_weak_second(scripted):
+    scripted({0: [(_box(10, 10), 1.0), (_box(100, 10), 0.8)], 1: [(_box(10, 10), 1.0), (_box(100, 10), 0.3)]})
+    people = [(1, 10, 10), (2, 100, 10)]
+    out = F.process_payload([_frame(0, people), _frame(1, people)], detect_every=1, max_faces=1)
+    assert [len(fl) for fl in out] == [2, 1]
+    assert F.tracked(1) == F.FOLLOW_TRACKS and F.tracked(3) == 3
+
+
+def test_crops_written_to_shared_memory_land_in_each_faces_slot(scripted):
+    from aukit.predict import shm
+    script = {0: [(_box(10, 10), 1.0), (_box(100, 10), 0.9)], 1: [(_box(10, 100), 1.0)], 2: [(_box(100, 100), 1.0)]}
+    frames = [_frame(0, [(1, 10, 10), (2, 100, 10)]), _frame(1, [(3, 10, 100)]), _frame(2, [(4, 100, 100)])]
+    scripted(script)
+    want = F.process_payload(frames, detect_every=1, max_faces=2)
+    blocks = shm.Blocks(32, slots=2)
+    try:
+        layout = blocks.put(frames)
+        got = F.process_payload(layout, detect_every=1, max_faces=2)
+        crops = blocks.collect(layout)
+    finally:
+        blocks.close()
+    assert [len(fl) for fl in got] == [2, 1, 1] and all(r.aligned is None for fl in got for r in fl)
+    for i, faces in enumerate(want):
+        for k, r in enumerate(faces):
+            np.testing.assert_array_equal(crops[2 * i + k], r.aligned)
+
+
+def test_a_pipeline_for_no_faces_is_refused():
+    with pytest.raises(ValueError, match="max_faces must be at least 1, got 0"):
+        F.FacePipeline("tas", workers=0, max_faces=0)
