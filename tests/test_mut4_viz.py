@@ -145,3 +145,11 @@ def test_a_capitalised_subject_colouring_is_categorical():
     x = np.random.default_rng(0).normal(size=(8, 3))
     fig = viz.tsne_features(x, {"Subject": np.repeat([1, 2], 4)}, perplexity=2.0)
     assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["1", "2"]
+
+
+def test_twelve_subjects_still_get_a_legend_and_three_samples_are_refused():
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    fig = viz.tsne_features(x, {"subject": [f"S{i:02d}" for i in range(12)]})
+    assert len(fig.axes[0].get_legend().get_texts()) == 12
+    with pytest.raises(ValueError, match="t-SNE needs at least 4 samples, got 3"):
+        viz.embed_tsne(x[:3])
