@@ -192,3 +192,27 @@ def test_crops_written_to_shared_memory_land_in_each_faces_slot(scripted):
 def test_a_pipeline_for_no_faces_is_refused():
     with pytest.raises(ValueError, match="max_faces must be at least 1, got 0"):
         F.FacePipeline("tas", workers=0, max_faces=0)
+
+
+def test_smoothing_averages_each_face_alone_and_a_mean_of_one_half_is_present():
+    import pandas as pd
+
+    from aukit.predict.run import _smoothed
+    df = pd.DataFrame({"face_id": [0, 1, 0, 1, 0, 1], "AU01_r": [1.0, 4.0, 2.0, 4.0, 3.0, 4.0],
+                       "AU01_p": [0.4, 0.1, 0.6, 0.1, 0.5, 0.1], "AU01_c": [0.0, 0.0, 1.0, 0.0, 1.0, 0.0]})
+    out = _smoothed(df, 3)
+    assert out.AU01_r.tolist() == [1.5, 4.0, 2.0, 4.0, 2.5, 4.0]
+    assert out.AU01_p.tolist() == [0.5, 0.1, 0.5, 0.1, 0.55, 0.1]
+    assert out.AU01_c.tolist() == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+
+
+def test_the_crowded_note_names_images_for_photos_and_frames_for_a_video():
+    from aukit.predict.run import crowded_note
+    assert crowded_note(3, 10, photos=True).startswith("2 or more faces seen in 3 of 10 images; kept the best-scoring")
+    assert crowded_note(3, 10, photos=False).startswith("2 or more faces seen in 3 of 10 frames; kept one face")
+
+
+def test_the_steady_rate_leaves_the_start_up_out():
+    from aukit.predict.run import PredictResult
+    r = PredictResult(None, None, n_frames=100, n_faces=100, unreadable=0, seconds=5.0, startup_s=3.0)
+    assert r.frames_per_s == 20.0 and r.steady_frames_per_s == 50.0
