@@ -127,3 +127,22 @@ def test_the_bench_clip_drifts_by_a_few_pixels():
 
     assert centre(0) == pytest.approx((0.0, 4.0), abs=0.2)            # (6 sin(t / 10), 4 cos(t / 13)) px
     assert centre(16) == pytest.approx((6 * np.sin(1.6), 4 * np.cos(16 / 13)), abs=0.2)
+
+
+def test_time_case_runs_the_numerics_asked_for_over_the_cases_own():
+    r = H.time_case(_case(), "cpu", precision="bf16", channels_last=False, warmup=0, steps=1, reps=1, settle=1)
+    assert (r["precision"], r["channels_last"]) == ("bf16", False)
+
+
+def test_a_label_entered_once_a_step_counts_once_per_step():
+    model = torch.nn.Linear(4, 1)
+
+    def step(m, b):
+        with torch.profiler.record_function("tas.toy"):
+            y = m(b["x"])
+        return StepOutput(y.pow(2).mean())
+
+    case = StepCase("toy", model, step, torch.optim.SGD(model.parameters(), lr=0.1), 2, 2,
+                    lambda: {"x": torch.ones(2, 4)})
+    r = H.label_profile(case, "cpu", real=False, warmup=1, steps=3)
+    assert r["labels"]["tas.toy"]["calls_per_step"] == 1.0

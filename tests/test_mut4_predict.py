@@ -216,3 +216,74 @@ def test_the_steady_rate_leaves_the_start_up_out():
     from aukit.predict.run import PredictResult
     r = PredictResult(None, None, n_frames=100, n_faces=100, unreadable=0, seconds=5.0, startup_s=3.0)
     assert r.frames_per_s == 20.0 and r.steady_frames_per_s == 50.0
+
+
+def test_a_model_that_fails_to_compile_is_tried_once_and_runs_eager(monkeypatch):
+    import torch
+
+    from aukit.predict.infer import CompiledOrEager
+    tried = []
+
+    def broken(model):
+        def run(x):
+            tried.append(len(x))
+            raise RuntimeError("no C++ compiler\nmore")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    net = CompiledOrEager(torch.nn.Identity())
+    with pytest.warns(UserWarning, match=r"torch.compile failed \(RuntimeError: no C\+\+ compiler\)") as caught:
+        outs = [net(torch.ones(2)), net(torch.zeros(3))]
+    assert tried == [2] and len(caught) == 1 and outs[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_frames_that_are_not_colour_uint8_and_an_empty_chunk_go_by_pipe_without_a_warning():
+    import warnings
+
+    from aukit.predict import shm
+    blocks = shm.Blocks(8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert blocks.put([np.zeros((4, 4, 3), np.float32)]) is None
+        assert blocks.put([np.zeros((4, 4), np.uint8)]) is None
+        assert blocks.put([]) is None
+    assert blocks.blocks == 0 and blocks.piped == 0
+
+
+def test_a_block_is_made_only_with_a_tenth_of_dev_shm_to_spare(monkeypatch):
+    from aukit.predict import shm
+    frame = [np.zeros((8, 8, 3), np.uint8)]                    # 192 bytes + a 192-byte crop: a 512-byte block
+    monkeypatch.setattr(shm, "shm_free_bytes", lambda: 540.0)
+    piped = shm.Blocks(8)
+    with pytest.warns(RuntimeWarning, match="a chunk needs") as caught:
+        assert piped.put(frame) is None and piped.put(frame) is None
+    assert len(caught) == 1 and piped.piped == 2                  # said once
+    monkeypatch.setattr(shm, "shm_free_bytes", lambda: 570.0)
+    blocks = shm.Blocks(8)
+    try:
+        assert blocks.put(frame) is not None
+    finally:
+        blocks.close()
+
+
+def test_free_room_under_dev_shm_is_what_a_user_may_still_take(monkeypatch):
+    from types import SimpleNamespace
+
+    from aukit.predict import shm
+    monkeypatch.setattr(shm.os, "statvfs", lambda p: SimpleNamespace(f_bavail=3, f_bfree=5, f_blocks=100, f_frsize=4096))
+    assert shm.shm_free_bytes() == 3 * 4096
+
+
+def test_collected_crops_stay_when_the_block_takes_the_next_chunk():
+    from aukit.predict import shm
+    blocks = shm.Blocks(4)
+    try:
+        first = blocks.put([np.zeros((4, 4, 3), np.uint8)])
+        shm.crops(shm.attach(first.name), first)[...] = 7
+        crops = blocks.collect(first)
+        second = blocks.put([np.ones((4, 4, 3), np.uint8)])
+        assert second.name == first.name
+        shm.crops(shm.attach(second.name), second)[...] = 9
+        assert (crops == 7).all()
+    finally:
+        blocks.close()
