@@ -146,3 +146,40 @@ def test_a_label_entered_once_a_step_counts_once_per_step():
                     lambda: {"x": torch.ones(2, 4)})
     r = H.label_profile(case, "cpu", real=False, warmup=1, steps=3)
     assert r["labels"]["tas.toy"]["calls_per_step"] == 1.0
+
+
+def test_step_ops_counts_after_a_first_step_and_lists_the_top_asked_for():
+    from aukit.bench.ops import step_ops
+    model = torch.nn.Linear(3, 2)
+    case = StepCase("toy", model, lambda m, b: StepOutput(m(b["x"]).square().mean()),
+                    torch.optim.Adam(model.parameters(), foreach=False), 4, 4, lambda: {"x": torch.ones(4, 3)})
+    r = step_ops(case, "cpu", top=2)
+    again = step_ops(case, "cpu", top=2)               # the optimizer's moments exist from the start here
+    assert r["optimizer_ops"] == again["optimizer_ops"] and len(r["top"]) == 2
+
+
+def test_count_methods_builds_each_case_at_its_preset_and_batch(monkeypatch):
+    from aukit.bench import cases
+    from aukit.bench.ops import OPS_BATCH, count_methods
+    built = []
+
+    def build(method, *, device, size, data, real):
+        built.append((method, size, data["batch_size"], real))
+        return _case()
+
+    monkeypatch.setattr(cases, "build_case", build)
+    res = count_methods(["tas", "scc"], "cpu", preset="default", data={"scc": {"batch_size": 7}})
+    assert built == [("tas", "default", OPS_BATCH, False), ("scc", "default", 7, False)]
+    assert set(res["methods"]) == {"tas", "scc"} and res["preset"] == "default"
+
+
+def test_ops_markdown_rows():
+    from aukit.bench.ops import ops_markdown
+    top = [{"op": f"aten.op{i}", "per_step": 10 - i} for i in range(5)]
+    row = {"batch_size": 2, "step_ops": 100, "step_kernel_ops": 80, "optimizer_ops": 9, "top": top}
+    res = {"preset": "tiny", "device": "cpu", "commit": "abc", "dirty": False, "versions": {"torch": "2"},
+           "data": {}, "methods": {"tas": row}}
+    md = ops_markdown(res)
+    assert "| tas | 2 | 100 | 80 | 9 | op0 10, op1 9, op2 8, op3 7 |" in md
+    assert "- device: cpu; commit abc\n" in md and "dirty" not in md.split("\n")[2]
+    assert "; commit abc (dirty tree)" in ops_markdown({**res, "dirty": True})

@@ -287,3 +287,15 @@ def test_collected_crops_stay_when_the_block_takes_the_next_chunk():
         assert (crops == 7).all()
     finally:
         blocks.close()
+
+
+@pytest.mark.parametrize("output", ["intensity", "occurrence"])
+def test_a_group_without_faces_gives_nan_rows_under_the_models_output(output):
+    from types import SimpleNamespace
+
+    import torch
+
+    from aukit.predict.infer import infer
+    model = SimpleNamespace(spec=SimpleNamespace(aus=["AU01", "AU02"], output=output), context=0)
+    outs = infer(model, [F.FaceResult(False)] * 3, 4, torch.device("cpu"))
+    assert list(outs) == [output] and outs[output].shape == (3, 2) and np.isnan(outs[output]).all()
