@@ -183,3 +183,37 @@ def test_ops_markdown_rows():
     assert "| tas | 2 | 100 | 80 | 9 | op0 10, op1 9, op2 8, op3 7 |" in md
     assert "- device: cpu; commit abc\n" in md and "dirty" not in md.split("\n")[2]
     assert "; commit abc (dirty tree)" in ops_markdown({**res, "dirty": True})
+
+
+def test_tas_synthetic_segments_are_labelled_at_their_two_keyframes():
+    from aukit.bench.cases import build_case
+    case = build_case("tas", device="cpu", size="tiny", real=False)
+    target = case.synthetic_batch()["target"]
+    b, t, _ = target.shape
+    labelled = (~torch.isnan(target)).any(2)
+    assert labelled[:, 0].all() and labelled[:, t - 1].all() and not labelled[:, 1:t - 1].any()
+    assert case.images_per_batch == b * t and case.notes["size"] == "tiny"
+
+
+def test_rtatl_synthetic_batch_hides_the_unlabelled_half():
+    from aukit.bench.cases import build_case
+    case = build_case("rtatl", device="cpu", size="tiny", real=False)
+    batch = case.synthetic_batch()
+    n = case.batch_size // 2
+    assert not torch.isnan(batch["labels"][:n]).any() and torch.isnan(batch["labels"][n:]).all()
+    assert batch["flow_valid"].tolist() == [True] * n + [False] * n
+    size = batch["image"].shape[-1]
+    assert ((batch["centres"] >= 0.3 * size) & (batch["centres"] <= 0.7 * size)).all()
+
+
+def test_batch_overrides_reach_cpc_and_piap_df_reads_two_halves():
+    from aukit.bench.cases import build_case
+    assert build_case("cpc", device="cpu", size="tiny", real=False, data={"batch_size": 3}).batch_size == 3
+    df = build_case("piap_df", device="cpu", size="tiny", real=False, data={"batch_size": 3})
+    assert (df.batch_size, df.images_per_batch) == (3, 6)
+
+
+def test_clips_keep_their_layout_off_channels_last():
+    from aukit.bench.cases import as_loaded
+    x = torch.zeros(2, 3, 3, 4, 4)
+    assert as_loaded(x, torch.contiguous_format).is_contiguous()

@@ -6,8 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from aukit import deploy
 from aukit.predict import faces as F
+from aukit.registry import register_model
 
 SIDE = 40   # a face's side, px
 
@@ -219,8 +222,6 @@ def test_the_steady_rate_leaves_the_start_up_out():
 
 
 def test_a_model_that_fails_to_compile_is_tried_once_and_runs_eager(monkeypatch):
-    import torch
-
     from aukit.predict.infer import CompiledOrEager
     tried = []
 
@@ -293,9 +294,52 @@ def test_collected_crops_stay_when_the_block_takes_the_next_chunk():
 def test_a_group_without_faces_gives_nan_rows_under_the_models_output(output):
     from types import SimpleNamespace
 
-    import torch
-
     from aukit.predict.infer import infer
     model = SimpleNamespace(spec=SimpleNamespace(aus=["AU01", "AU02"], output=output), context=0)
     outs = infer(model, [F.FaceResult(False)] * 3, 4, torch.device("cpu"))
     assert list(outs) == [output] and outs[output].shape == (3, 2) and np.isnan(outs[output]).all()
+
+
+def test_one_worker_keeps_the_callers_chunk_for_an_input_of_known_length():
+    from aukit.predict import chunk_size
+    assert chunk_size(32, 1, 81, 1) == 32 and chunk_size(32, 1, 81, 2) == 11
+
+
+@register_model
+def _mut4_pooled_net():
+    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(12, 2),
+                               torch.nn.Softplus())
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A deployable model file and a folder: the astronaut photo, 11 blank ones and 21 files that are not images."""
+    from skimage import data as skdata
+    root = tmp_path_factory.mktemp("mut4")
+    spec = deploy.DeploySpec(model="_mut4_pooled_net", policy="tas", size=64, aus=["AU01", "AU12"],
+                             output="intensity", dataset="disfa", method="pooled")
+    model = deploy.export(root / "pooled.pt", _mut4_pooled_net(), spec)
+    folder = root / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    for i in range(11):
+        cv2.imwrite(str(folder / f"blank{i:02d}.png"), np.zeros((48, 48, 3), np.uint8))
+    for i in range(21):
+        (folder / f"note{i:02d}.txt").write_text("x")
+    return model, folder
+
+
+def test_a_photo_folder_run_names_what_it_skipped_and_its_settings(photos, tmp_path, capsys):
+    from aukit.predict import Predictor
+    model, folder = photos
+    with Predictor(str(model), workers=0, min_face=None) as p:
+        with pytest.raises(ValueError, match="frame_step must be at least 1, got 0"):
+            p(folder, tmp_path, frame_step=0)
+        with pytest.raises(ValueError, match="--smooth 2 averages each face over time"):
+            p(folder, tmp_path, smooth=2)
+        res = p(folder, tmp_path, plot=False, progress=True)
+    header = [ln for ln in res.csv.read_text().splitlines() if ln.startswith("#")]
+    assert " min_face=off " in header[2]
+    assert header[-1].startswith("# skipped, not images: 21 file(s) or folder(s): note00.txt, ")
+    assert header[-1].endswith("note19.txt, ...")
+    assert "writing the CSV" not in capsys.readouterr().err and (res.n_frames, res.n_faces) == (12, 1)
