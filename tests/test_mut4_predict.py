@@ -343,3 +343,23 @@ def test_a_photo_folder_run_names_what_it_skipped_and_its_settings(photos, tmp_p
     assert header[-1].startswith("# skipped, not images: 21 file(s) or folder(s): note00.txt, ")
     assert header[-1].endswith("note19.txt, ...")
     assert "writing the CSV" not in capsys.readouterr().err and (res.n_frames, res.n_faces) == (12, 1)
+
+
+def test_photo_faces_are_numbered_by_score_and_a_frame_redetected_counts_once(photos, tmp_path):
+    from aukit.predict import Predictor
+    model, folder = photos
+    crop = np.zeros((64, 64, 3), np.uint8)
+
+    def scripted_stream(items, inflight=None, detect_every=None):
+        for n, (tag, images) in enumerate(items):
+            weak, strong = (F.FaceResult(True, (10 * k, 0, 50, 50), c, np.zeros((68, 2)), crop, True, face=k)
+                            for k, c in ((0, 0.3), (1, 0.9)))
+            yield tag, [[weak, strong] if n == 0 and i == 0 else [F.FaceResult(False)] for i in range(len(images))]
+
+    with Predictor(str(model), workers=0, max_faces=2) as p:
+        p.pipe.stream = scripted_stream
+        res = p(folder, tmp_path, plot=False)
+    df = res.read()
+    first = df[df.file == df.file.iloc[0]]
+    assert first.face_id.tolist() == [0, 1] and first.confidence.tolist() == [0.9, 0.3]
+    assert res.redetected == 1 and "track_lost_redetected=1" in res.csv.read_text()
