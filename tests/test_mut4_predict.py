@@ -363,3 +363,22 @@ def test_photo_faces_are_numbered_by_score_and_a_frame_redetected_counts_once(ph
     first = df[df.file == df.file.iloc[0]]
     assert first.face_id.tolist() == [0, 1] and first.confidence.tolist() == [0.9, 0.3]
     assert res.redetected == 1 and "track_lost_redetected=1" in res.csv.read_text()
+
+
+def _faceless_stream(items, inflight=None, detect_every=None):
+    for tag, images in items:
+        yield tag, [[F.FaceResult(False)] for _ in images]
+
+
+@pytest.mark.parametrize("runs,more", [(20, False), (21, True)])
+def test_the_header_names_twenty_runs_of_unreadable_frames_and_marks_more(photos, tmp_path, runs, more):
+    from aukit.predict import Predictor
+    model, _ = photos
+    for i in range(runs):
+        cv2.imwrite(str(tmp_path / f"{2 * i:03d}.png"), np.zeros((8, 8, 3), np.uint8))
+        (tmp_path / f"{2 * i + 1:03d}.png").write_bytes(b"not a png")
+    with Predictor(str(model), workers=0) as p:
+        p.pipe.stream = _faceless_stream
+        res = p(tmp_path, tmp_path / "out", plot=False)
+    line = next(ln for ln in res.csv.read_text().splitlines() if ln.startswith("# unreadable: "))
+    assert res.unreadable == runs and line.endswith("; ...") is more
