@@ -217,3 +217,20 @@ def test_clips_keep_their_layout_off_channels_last():
     from aukit.bench.cases import as_loaded
     x = torch.zeros(2, 3, 3, 4, 4)
     assert as_loaded(x, torch.contiguous_format).is_contiguous()
+
+
+def test_a_batch_override_sets_both_halves_of_a_full_size_rtatl_batch(monkeypatch):
+    import aukit.methods.rtatl as rtatl
+    from aukit.bench.cases import build_case
+
+    class Light(torch.nn.Linear):
+        def __init__(self, mc, tc):
+            super().__init__(1, 1)
+
+        def optimizers(self):
+            return {}
+
+    monkeypatch.setattr(rtatl, "RTATLNet", Light)
+    case = build_case("rtatl", device="cpu", size="default", real=False, data={"batch_size": 2})
+    assert (case.batch_size, case.notes["labelled"], case.notes["unlabelled_batch"]) == (4, 2, 2)
+    assert case.notes["size"] == "default"
