@@ -381,3 +381,17 @@ def test_the_header_names_twenty_runs_of_unreadable_frames_and_marks_more(photos
         res = p(tmp_path, tmp_path / "out", plot=False)
     line = next(ln for ln in res.csv.read_text().splitlines() if ln.startswith("# unreadable: "))
     assert res.unreadable == runs and line.endswith("; ...") is more
+
+
+def test_a_folder_of_one_videos_frames_is_plotted_over_time(photos, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from aukit.predict import Predictor, run
+    model, folder = photos
+    drawn = []
+    monkeypatch.setattr(run, "curves_figure", lambda *a, photos: drawn.append(photos) or Figure((1, 1)))
+    with Predictor(str(model), workers=0) as p:
+        p.pipe.stream = _faceless_stream
+        p(folder, tmp_path / "frames", frames=True)
+        p(folder, tmp_path / "photos")
+    assert drawn == [False, True]
