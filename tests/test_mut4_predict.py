@@ -271,7 +271,8 @@ def test_free_room_under_dev_shm_is_what_a_user_may_still_take(monkeypatch):
     from types import SimpleNamespace
 
     from aukit.predict import shm
-    monkeypatch.setattr(shm.os, "statvfs", lambda p: SimpleNamespace(f_bavail=3, f_bfree=5, f_blocks=100, f_frsize=4096))
+    fs = SimpleNamespace(f_bavail=3, f_bfree=5, f_blocks=100, f_frsize=4096)
+    monkeypatch.setattr(shm.os, "statvfs", lambda p: fs)
     assert shm.shm_free_bytes() == 3 * 4096
 
 

@@ -95,7 +95,7 @@ def test_overlay_shows_the_max_map_masks_off_peak_values_and_shares_the_truths_s
     fig = viz.heatmap_overlay(_face(), pred, true)
     shown = fig.axes[0].images[1]
     np.testing.assert_allclose(shown.get_array().data, [[0.0, 0.5], [0.1, 1.0]])     # the max over the AUs
-    assert shown.get_array().mask.tolist() == [[True, False], [True, False]]          # under 5% of the top (4): the face
+    assert shown.get_array().mask.tolist() == [[True, False], [True, False]]          # under 5% of 4: the face shows
     assert shown.get_clim() == (0.0, 4.0)                                              # one scale with the truth
 
 
