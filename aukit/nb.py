@@ -42,7 +42,8 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
             kernel_name: str = "python3", html: bool = True, progress: bool = True,
             timeout: int | None = None, log: bool = False) -> dict:
     """Run ``notebook`` with papermill into ``out_dir``; return its ``metrics.json`` ({} if none).
-    ``log``: show what the cells print as they run, every training a line per epoch (:data:`aukit.train.EPOCH_LINES_ENV`).
+    ``log``: show what the cells print as they run, every training a line per epoch
+    (:data:`aukit.train.EPOCH_LINES_ENV`).
 
     ``out_dir`` is passed to the notebook as the ``out_dir`` parameter; an ``out_dir`` in
     ``parameters`` that names another folder is a ValueError (it would split the run).
