@@ -146,3 +146,16 @@ def test_a_callback_error_replaces_the_figure_with_its_message(run, drawn, monke
     pos.value = 7
     assert len(drawn) == n + 1
     assert shown_text(out) == "aukit.viz.explore cannot show this view: RuntimeError: heatmap of the wrong shape\n"
+
+
+def test_the_static_view_takes_a_models_outputs_as_tensors_that_require_grad(run):
+    """explore_figure read labels, predictions and heatmaps with np.asarray: a model's outputs (tensors
+    requiring grad) raised "Can't call numpy() on Tensor that requires grad", as intensity_curves did."""
+    import torch
+    from aukit import viz
+    faces, index, labels, preds, maps = run
+    want = viz.explore_figure(faces, index, labels, preds, AUS, maps)
+    got = viz.explore_figure(faces, index, torch.tensor(labels), torch.tensor(preds, requires_grad=True), AUS,
+                             torch.tensor(maps, requires_grad=True))
+    assert [ax.get_title() for ax in got.axes] == [ax.get_title() for ax in want.axes]
+    np.testing.assert_allclose(got.axes[2].lines[1].get_ydata(), want.axes[2].lines[1].get_ydata(), rtol=1e-6)

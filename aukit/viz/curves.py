@@ -7,15 +7,13 @@ import numpy as np
 import seaborn as sns
 
 from ..metrics import icc31
-from .style import new_figure, theme
+from .style import as_array, new_figure, theme
 
 __all__ = ["intensity_curves"]
 
 
 def _as_2d(x, name) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):   # torch: a model's output requires grad, numpy refuses it
-        x = x.detach().float().cpu().numpy()
-    a = np.asarray(x, dtype=np.float64)
+    a = as_array(x)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:

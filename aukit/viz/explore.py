@@ -16,7 +16,7 @@ import pandas as pd
 
 from .curves import intensity_curves
 from .heatmaps import _overlay
-from .style import as_image, hide_ticks, theme
+from .style import as_array, as_image, hide_ticks, theme
 
 __all__ = ["explore", "explore_figure", "has_frontend"]
 
@@ -85,7 +85,7 @@ def _resolve(index: pd.DataFrame, labels: np.ndarray, aus, subject=None, sequenc
 def _heatmap_top(heatmaps, rows: np.ndarray, block: int = 64) -> float:
     """Top of a sequence's colour scale: its largest heatmap value, read ``block`` frames at a time
     (``heatmaps[rows]`` copied the whole sequence at once: 375 MB for 2000 frames of 12x64x64)."""
-    top = max(float(np.max(heatmaps[rows[i:i + block]])) for i in range(0, len(rows), block))
+    top = max(float(as_array(heatmaps[rows[i:i + block]], np.float32).max()) for i in range(0, len(rows), block))
     return max(top, 1e-6)
 
 
@@ -99,8 +99,7 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
     ``vmax`` tops the heatmap colour scale (default: the sequence's largest heatmap value,
     which :func:`explore` works out once per sequence).
     """
-    labels = np.asarray(labels, dtype=np.float64)
-    preds = np.asarray(preds, dtype=np.float64)
+    labels, preds = as_array(labels), as_array(preds)
     _check_inputs(faces, index, labels, preds, aus)
     subject, sequence, au, rows, position = _resolve(index, labels, aus, subject, sequence, au, position)
     j = list(aus).index(au)
@@ -115,7 +114,7 @@ def explore_figure(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str]
         hide_ticks(ax_face)
         ax_face.set_title(f"{subject} {sequence} frame {index['frame'].iloc[r]}", fontsize="small")
         if heatmaps is not None:
-            hm = np.asarray(heatmaps[r], dtype=np.float32)
+            hm = as_array(heatmaps[r], np.float32)
             vmax = _heatmap_top(heatmaps, rows) if vmax is None else vmax
             _overlay(ax_map, faces[r], hm[j], vmax=vmax, title=f"{au} heatmap")
         else:
@@ -145,7 +144,7 @@ def explore(faces, index: pd.DataFrame, labels, preds, aus: Sequence[str], heatm
     ``selection`` (subject, sequence, au, position) sets the first view, checked and defaulted as
     :func:`explore_figure` does, whichever the mode.
     """
-    labels, preds = np.asarray(labels, dtype=np.float64), np.asarray(preds, dtype=np.float64)
+    labels, preds = as_array(labels), as_array(preds)
     _check_inputs(faces, index, labels, preds, aus)
     index = index.reset_index(drop=True)
     if static or (static is None and not has_frontend()):

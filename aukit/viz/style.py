@@ -63,6 +63,14 @@ def save_figure(fig: Figure, folder: str | Path, name: str, formats=("png", "pdf
     return paths
 
 
+def as_array(x, dtype=np.float64) -> np.ndarray:
+    """Values to draw as a NumPy array: a torch tensor is detached and moved to the CPU first (a model's
+    output requires grad, and NumPy refuses it)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
 def as_image(img) -> np.ndarray:
     """An (S, S, 3) face as float RGB in [0, 1] for imshow: uint8 0..255, or floats in 0..1; a grey
     (S, S, 1) face is repeated to 3 channels (imshow would draw one channel in false colour).
