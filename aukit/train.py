@@ -374,7 +374,11 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
         scheduler.step()
     if evaluate is not None:
         with evaluating(run_model, precision):
-            record.update({k: _metric(k, v) for k, v in evaluate(run_model, epoch).items()})
+            scores = evaluate(run_model, epoch)
+            if not isinstance(scores, dict):
+                raise TypeError(f"evaluate(model, epoch) returned a {type(scores).__name__}: it must return a dict "
+                                "of numbers, e.g. {'icc_avg': 0.41}")
+            record.update({k: _metric(k, v) for k, v in scores.items()})
     improved = False
     if cfg.monitor is not None:
         if cfg.monitor not in record:

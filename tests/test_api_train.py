@@ -49,6 +49,9 @@ def test_evaluate_returning_per_au_names_the_key_that_is_no_number():
                                             r"return a dict of numbers .*flat_per_au"):
             fit(model, _step, _batches(), opt, TrainConfig(epochs=1, progress=False), device="cpu",
                 evaluate=lambda m, e, bad=bad: bad)
+    with pytest.raises(TypeError, match=r"evaluate\(model, epoch\) returned a float: it must return a dict"):
+        fit(model, _step, _batches(), opt, TrainConfig(epochs=1, progress=False), device="cpu",
+            evaluate=lambda m, e: 0.5)                       # an AttributeError ('float' has no 'items') before
     flat, _ = M.flat_per_au(["mae"], rng.uniform(0, 5, (20, 2)), rng.uniform(0, 5, (20, 2)), ["AU01", "AU02"])
     numbers = {**flat, "t": torch.tensor([0.25]), "n": np.float32(0.5), "a": np.array(2.0)}
     hist = fit(model, _step, _batches(), opt, TrainConfig(epochs=1, progress=False), device="cpu",
