@@ -329,12 +329,16 @@ def _resume(out: Path | None, cfg: TrainConfig, model: nn.Module, optimizer: Any
             raise ValueError(f"cannot resume: {e}. Delete {last} to train from the start "
                              "(the run's other checkpoints stay)") from e
         start_epoch = state["epoch"] + 1
+        extra = state.get("extra", {})
+        stale = int(extra.get("stale", 0))
+        # a run early stopping ended is finished: resumed, it trained one more epoch past its patience
+        stopped = cfg.patience is not None and cfg.monitor is not None and stale >= cfg.patience
         if main_rank:
             print(f"resuming from {last}: {start_epoch} of {cfg.epochs} epochs done"
-                  + (" (nothing left to train)" if start_epoch >= cfg.epochs else ""), flush=True)
-        extra = state.get("extra", {})
-        return _Progress(start_epoch, json.loads(extra.get("history", "[]")), extra.get("best"),
-                         int(extra.get("stale", 0)))
+                  + (f" (stopped early: {stale} epochs without improvement)" if stopped else "")
+                  + (" (nothing left to train)" if start_epoch >= cfg.epochs or stopped else ""), flush=True)
+        return _Progress(cfg.epochs if stopped else start_epoch, json.loads(extra.get("history", "[]")),
+                         extra.get("best"), stale)
     if main_rank and (out / "metrics.jsonl").exists() and not cfg.resume:
         (out / "metrics.jsonl").unlink()
     return _Progress()

@@ -185,6 +185,9 @@ def test_early_stopping_and_best(tmp_path):
     hist = fit(model, step, TinyLoader(), opt, cfg, device="cpu", evaluate=lambda m, e: {"val": next(scores)})
     assert len(hist) == 4  # best at epoch 2, two stale epochs, stop
     assert ckpt.load_checkpoint(tmp_path / "best.pt", make_model())["epoch"] == 1
+    # rerun (a killed notebook started again): the run early stopping ended stays ended; it trained a 5th epoch
+    again = fit(model, step, TinyLoader(), opt, cfg, device="cpu", evaluate=lambda m, e: {"val": next(scores)})
+    assert again == hist and len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
 
 
 def test_fuse_optimizers_is_a_no_op_off_cuda():
