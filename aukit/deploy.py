@@ -76,8 +76,7 @@ def check_export(path: str | Path, model: nn.Module, spec: DeploySpec) -> None:
     if spec.policy not in POLICIES:
         raise ValueError(f"{where}: unknown alignment policy {spec.policy!r}; known: {sorted(POLICIES)}")
     try:
-        rebuilt = create_model(spec.model, **spec.kwargs)
-        ckpt.load_model(rebuilt, {"model": ckpt.unwrap(model).state_dict()}, "the model exported")
+        rebuilt = _rebuild(spec, {"model": ckpt.unwrap(model).state_dict()}, "the model exported")
     except (KeyError, ValueError, TypeError, RuntimeError) as e:
         raise ValueError(f"{where}: {spec.model}({spec.kwargs}) does not rebuild this model: {e}") from e
     deployed = Deployed(rebuilt, spec)
@@ -145,9 +144,15 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> Deployed:
     path = Path(path)
     state = ckpt.read(path)
     spec = _spec(state, path)
+    return place(Deployed(_rebuild(spec, state, path), spec), device)   # the file is read once
+
+
+def _rebuild(spec: DeploySpec, state: dict, where: str | Path) -> nn.Module:
+    """``spec.model`` built by the registry from ``spec.kwargs``, holding ``state["model"]`` strictly: what
+    :func:`load` does with a file and :func:`check_export` with the weights about to be written."""
     model = create_model(spec.model, **spec.kwargs)
-    ckpt.load_model(model, state, path)                 # the file is read once
-    return place(Deployed(model, spec), device)
+    ckpt.load_model(model, state, where)
+    return model
 
 
 def place(net: Deployed, device: torch.device | str) -> Deployed:

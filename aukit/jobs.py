@@ -71,11 +71,12 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     from .methods.tas.data import load_data
 
     data = load_data(job.dataset, job_fold(job), cfg.train.T)
-    _begin(job, rank, "checkpoints")
+    ckpt_dir = Path(job.out_dir) / "checkpoints"
+    _begin(job, rank, ckpt_dir)
     cfg = te.built_config(data, cfg)              # recorded as built (the heads the data needs)
     size = cfg.train.image_size
     opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
-                         progress=rank == 0, ckpt_dir=str(Path(job.out_dir) / "checkpoints"))
+                         progress=rank == 0, ckpt_dir=str(ckpt_dir))
     model, hist = te.train_model(data, cfg, opts, seed=job.seed, name="tas")
     if rank != 0:
         return {}
@@ -85,13 +86,13 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
             "flags": ev["flags"], "fold_used": str(job_fold(job))}
 
 
-def _begin(job: JobConfig, rank: int, folder: str) -> None:
+def _begin(job: JobConfig, rank: int, folder: Path) -> None:
     """Once the job's data is open, before it trains: its checkpoint folder refuses data changed since its first
     run (:func:`aukit.ckptdir.check_data`: weights trained on a partial copy must not resume as the completed
     copy's), then an earlier run's results leave the folder (they are not this run's until it ends). Rank 0."""
     if rank == 0:
         from .ckptdir import check_data
-        check_data(Path(job.out_dir) / folder)
+        check_data(folder)
         _clear_results(Path(job.out_dir))
 
 
@@ -138,10 +139,11 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
 
     mc, tc, fold = configs
     data = load_data(job.dataset, fold)
-    _begin(job, rank, f"checkpoints/scc_seed{job.seed}")
+    ckpt_dir = Path(job.out_dir) / "checkpoints" / f"scc_seed{job.seed}"
+    _begin(job, rank, ckpt_dir)
     device = pick_device(job.device or None)
     model = se.train_model(data, mc, tc, device=device, seed=job.seed, steps_per_epoch=job.max_steps,
-                           progress=rank == 0, out_dir=str(Path(job.out_dir) / "checkpoints" / f"scc_seed{job.seed}"))
+                           progress=rank == 0, out_dir=str(ckpt_dir))
     if rank != 0:
         return {}
     out = se.predict_rows(model, data, data.test_rows, tc, device)
