@@ -59,6 +59,9 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
         raise ValueError(f"parameter out_dir={given!r} differs from the output folder {out}; pass one of them")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} is a file")
+    if out == nb.resolve().parent:      # papermill would write the executed notebook over the notebook itself
+        raise ValueError(f"output folder {out} holds {nb.name} itself: the executed copy would replace it; "
+                         "give another --out")
     out.mkdir(parents=True, exist_ok=True)
     held = claim_folder(out, nb.name)
     from .runtime import PIN_ENV, git_info
@@ -108,7 +111,8 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
          declared, log: bool = False) -> dict:
     import papermill as pm
 
-    clear_outputs(out, nb.stem)
+    if (kept := clear_outputs(out, nb.stem)) is not None:
+        print(f"[aukit] the last run's results in {out} moved to {kept}", file=sys.stderr)
     # a notebook that declares no out_dir (00_synthau) gets none: papermill would warn of an unknown parameter
     params = {**({"out_dir": str(out)} if "out_dir" in declared else {}), **parameters}
     for name in PATH_PARAMETERS:
@@ -396,18 +400,34 @@ def _set_aside(out: Path) -> bool:
 PATH_PARAMETERS = ("out_dir", "model_dir", "weights", "finetune_from", "root")
 
 
-def clear_outputs(out: Path, stem: str | None = None) -> None:
-    """Remove the previous run's tables, figures and metrics from ``out`` before a run writes its own:
+PREVIOUS = "previous"       # the last finished run's outputs, moved aside by the run after it
+
+
+def clear_outputs(out: Path, stem: str | None = None) -> Path | None:
+    """Take the last run's tables, figures and metrics out of ``out`` before a run writes its own:
     a quick run after a full one would otherwise sit beside the full run's Table 4, and a run that fails
-    would leave the last one's metrics.json looking like its result. Other contents (``checks/``,
-    ``sweeps/``, ``model/``) stay."""
+    would leave the last one's metrics.json looking like its result. A finished run (its metrics.json
+    there) is moved into ``previous/``, replacing the one before, so that a rerun which fails or was
+    started into the wrong folder loses no result; an unfinished one's outputs are deleted. Other
+    contents (``checks/``, ``sweeps/``, ``model/``) stay. Returns ``previous/`` when a run moved there."""
     import shutil
-    for name in (*RUN_OUTPUTS, *([f"{stem}.html"] if stem else [])):   # the last run's executed notebook page
-        p = out / name
+    # the last run's executed notebook and its page come along (``stem``: the notebook a CLI run executes)
+    names = (*RUN_OUTPUTS, *([f"{stem}.html", f"{stem}.ipynb"] if stem else []))
+    present = [out / name for name in names if (out / name).exists()]
+    if (out / "metrics.json").is_file():
+        keep = out / PREVIOUS
+        if keep.exists():
+            shutil.rmtree(keep)
+        keep.mkdir()
+        for p in present:
+            shutil.move(str(p), str(keep / p.name))
+        return keep
+    for p in present:
         if p.is_dir():
             shutil.rmtree(p)
-        elif p.exists():
+        else:
             p.unlink()
+    return None
 
 
 def model_dir_for(slug: str, out: Path, smoke: bool) -> str:

@@ -123,9 +123,10 @@ def test_a_value_of_the_wrong_kind_is_refused(params, message, tmp_path):
     nb.check_parameters("rtatl", {"lambda1": None, "lr": None})                          # None where None is the default
 
 
-def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
+def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path, capsys):
     """A quick run after a full one must not sit beside the full run's Table 4; a failed run must not
-    leave the last run's metrics.json looking like its result. checks/ and sweeps/ stay."""
+    leave the last run's metrics.json looking like its result; the last finished run is kept in
+    previous/ (a rerun that failed deleted it). checks/ and sweeps/ stay."""
     write_toy(tmp_path / "toy.ipynb", "fail: bool = False\nlate_fail: bool = False\nout_dir: str = '.'\n"
                                        "model_dir: str = ''", 
         "import json, pathlib\nassert not fail, 'asked to fail'\n"
@@ -135,27 +136,45 @@ def test_a_run_replaces_the_last_runs_outputs_and_keeps_the_rest(tmp_path):
         "pathlib.Path(model_dir).mkdir(parents=True, exist_ok=True)\n"
         "pathlib.Path(model_dir, 'deploy.pt').write_text('model')")
     out = tmp_path / "out"
-    for f in ("tables/table1.md", "tables/table4.md", "figures/fig5.png", "metrics.json", "reported.json",
-              "run.yaml", "toy.html", "checks/t3/README.md", "sweeps/a/metrics.json"):
+    last = ("tables/table1.md", "tables/table4.md", "figures/fig5.png", "metrics.json", "reported.json",
+            "run.yaml", "toy.html", "toy.ipynb")
+    for f in (*last, "checks/t3/README.md", "sweeps/a/metrics.json"):
         (out / f).parent.mkdir(parents=True, exist_ok=True)
         (out / f).write_text("from the last run")
     with pytest.raises(Exception, match="asked to fail"):
         nb.execute(tmp_path / "toy.ipynb", out, {"fail": True}, progress=False, html=False)
     assert not any((out / f).exists() for f in ("tables", "figures", "metrics.json", "reported.json", "run.yaml",
                                                 "toy.html"))
+    assert all((out / "previous" / f).read_text() == "from the last run" for f in last)   # kept, not deleted
+    assert f"the last run's results in {out} moved to {out / 'previous'}" in capsys.readouterr().err
     assert "asked to fail" in (out / "error.txt").read_text()
     assert (out / "checks/t3/README.md").read_text() == (out / "sweeps/a/metrics.json").read_text() == "from the last run"
     assert nb.execute(tmp_path / "toy.ipynb", out, {}, progress=False, html=False) == {"score": 1}
     assert [p.name for p in (out / "tables").iterdir()] == ["table1.md"] and not (out / "figures").exists()
     assert not (out / "error.txt").exists()
+    # a failed run is no result to keep: previous/ still holds the last finished run
+    assert (out / "previous/metrics.json").read_text() == "from the last run"
+    assert "moved to" not in capsys.readouterr().err
     with pytest.raises(Exception, match="failed after the report"):     # metrics written, then a failure
         nb.execute(tmp_path / "toy.ipynb", out, {"late_fail": True}, progress=False, html=False)
     assert not (out / "metrics.json").exists() and (out / "error.txt").exists()
+    assert json.loads((out / "previous/metrics.json").read_text()) == {"score": 1}    # the run before it, now
+    assert [p.name for p in (out / "previous/tables").iterdir()] == ["table1.md"]
     # its tables are set aside: a killed run's tables (with difference rows) read as its result
     assert not (out / "tables").exists() and (out / "incomplete/tables/table1.md").read_text() == "new"
     assert f"the tables and figures it wrote: {out / 'incomplete'}" in (out / "error.txt").read_text()
     nb.execute(tmp_path / "toy.ipynb", out, {}, progress=False, html=False)
     assert not (out / "incomplete").exists()                           # the next run clears them
+
+
+def test_a_run_into_the_notebooks_own_folder_is_refused(tmp_path):
+    """papermill writes the executed copy as <out>/<name>.ipynb: into the notebook's own folder it
+    replaced the notebook (a user's edits with it)."""
+    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'", "x = 1")
+    before = (tmp_path / "toy.ipynb").read_text()
+    with pytest.raises(ValueError, match="holds toy.ipynb itself"):
+        nb.execute(tmp_path / "toy.ipynb", tmp_path, {}, progress=False, html=False)
+    assert (tmp_path / "toy.ipynb").read_text() == before
 
 
 def test_relative_paths_are_the_callers_not_the_repositorys(tmp_path, monkeypatch):
@@ -296,6 +315,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_sigterm_leaves_error_txt
         (out / "metrics.json").write_text("{}")             # as a notebook that wrote its metrics, then was stopped
         write_index(tmp_path)
         assert "Not listed, their run still running or killed before it ended" in (tmp_path / "index.md").read_text()
+        _wait_for(out / "toy.ipynb")      # papermill has started (on a loaded machine the lock came seconds before)
         first.send_signal(signal.SIGTERM)
         err = first.communicate(timeout=120)[1]
     finally:

@@ -165,6 +165,21 @@ def test_exact_folder_for_papermill_out_dir(tmp_path):
     assert r.write()["metrics"] == tmp_path / "sweeps" / "cell0" / "metrics.json"
 
 
+def test_a_report_started_by_hand_keeps_the_last_finished_run_in_previous(tmp_path, capsys):
+    """A notebook rerun by hand starts its report clean; the run it replaces moves to previous/."""
+    first = Report("cpc", folder=tmp_path / "r", dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    first.add_metrics(icc_avg=0.3)
+    first.write()
+    second = Report("cpc", folder=tmp_path / "r", dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    assert not (tmp_path / "r" / "metrics.json").exists()
+    assert json.loads((tmp_path / "r" / "previous" / "metrics.json").read_text())["icc_avg"] == 0.3
+    assert f"moved to {tmp_path / 'r' / 'previous'}" in capsys.readouterr().out
+    second.add_metrics(icc_avg=0.5)
+    second.write()
+    Report("cpc", folder=tmp_path / "r", dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    assert json.loads((tmp_path / "r" / "previous" / "metrics.json").read_text())["icc_avg"] == 0.5
+
+
 def test_compare_without_reported():
     m = pd.DataFrame({"ICC": [0.5], "MAE": [0.7]}, index=["A6"])
     long = compare(m, None, measured_label="measured (x)")

@@ -84,7 +84,8 @@ class Report:
         # a run's report starts empty: a notebook run by hand (no `aukit run`, which clears first) showed
         # the last run's Fig. 6 as its own when this run drew none
         from ..nb import clear_outputs
-        clear_outputs(self.dir)
+        if (kept := clear_outputs(self.dir)) is not None:
+            print(f"Report: the last run's results in {self.dir} moved to {kept}")
         self.metrics: dict = {}
         self.references: dict = {}
         self.headline_keys: list[str] = []
