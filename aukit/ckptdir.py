@@ -8,6 +8,8 @@ A run that checkpoints (:func:`wanted`: the full preset, or ``-p checkpoints 1``
 ``<code>`` names the code that trained (:func:`code_key`): the pinned commit's first 12 characters on
 a clean checkout; on a checkout with uncommitted changes (or none that git can read) the commit plus
 a hash of the source files as they are, so an edit never resumes from weights that older code wrote.
+A notebook counts by its code cells (not its outputs or parameters cell), so saving it in JupyterLab
+changes no key.
 ``fit`` itself refuses a checkpoint of another method config (``ConfigMismatchError``); the run
 folder's ``run.json`` does the same for the run's other knobs (sizes, step caps, subsets) that no
 method config holds. Folders of other commits are left where they are: delete them at will.
@@ -41,24 +43,71 @@ def wanted(checkpoints: int, preset: str, smoke: bool) -> bool:
     return checkpoints == 1 or (checkpoints == -1 and not smoke and preset == "full")
 
 
+def notebook_code(data: bytes) -> bytes:
+    """A notebook's code as a run executes it: its code cells' sources but the parameters cell's, in order.
+    Outputs, execution counts and metadata change with every save in JupyterLab (autosave included), and
+    the parameters are checked on their own (``fit``'s method config, ``run.json``): neither is code. A
+    file that is no notebook JSON counts as it is."""
+    try:
+        cells = json.loads(data)["cells"]
+        return json.dumps([c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells
+                           if c.get("cell_type") == "code"
+                           and "parameters" not in c.get("metadata", {}).get("tags", [])]).encode()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return data
+
+
+def _content(path: Path) -> bytes:
+    return notebook_code(path.read_bytes()) if path.suffix == ".ipynb" else path.read_bytes()
+
+
 def source_hash(root: Path | None = None) -> str:
-    """sha256 (12 hex) over the path and content of every file of :data:`SOURCE_GLOBS` under ``root``."""
+    """sha256 (12 hex) over the path and content of every file of :data:`SOURCE_GLOBS` under ``root``,
+    notebooks by their code (:func:`notebook_code`)."""
     root = Path(root or repo_root())
     h = hashlib.sha256()
     files = sorted({p for g in SOURCE_GLOBS for p in root.glob(g) if p.is_file() and "__pycache__" not in p.parts})
     for p in files:
-        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + _content(p) + b"\0")
     return h.hexdigest()[:12]
 
 
 def code_key(git: dict | None = None, root: Path | None = None) -> str:
     """``<commit12>`` for a clean checkout; ``<commit12>-src<hash>`` (:func:`source_hash`) when the tree has
     uncommitted changes or its state is unknown (no .git, ``AUKIT_COMMIT``); ``git`` defaults to the run's
-    pinned commit (``aukit.runtime.pin_commit``)."""
+    pinned commit (``aukit.runtime.pin_commit``). A tree whose only changes are notebooks saved with
+    outputs or other parameter values (:func:`notebook_code`) keeps the commit's key: a kernel restarted
+    after JupyterLab's autosave resumed nothing."""
     git = pin_commit() if git is None else git
     commit = str(git.get("commit") or "unknown")
     head = commit[:12] if re.fullmatch(r"[0-9a-f]{7,64}", commit) else "nogit"
-    return head if git.get("dirty") is False and head != "nogit" else f"{head}-src{_cached_source_hash(root)}"
+    if head != "nogit" and (git.get("dirty") is False or (git.get("dirty") and not _code_changed(root, commit))):
+        return head
+    return f"{head}-src{_cached_source_hash(root)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _code_changed(root: Path | None, commit: str) -> bool:
+    """Whether the tracked files under ``root`` differ from ``commit``'s in more than notebooks' outputs
+    and parameters (git status, then each changed notebook's :func:`notebook_code` against the
+    commit's); True when git cannot tell. Once per process, as the source hash."""
+    import subprocess
+    root = Path(root or repo_root())
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 ":(exclude)reports", ":(exclude)runs"], cwd=root, capture_output=True,
+                                text=True, timeout=30, check=True).stdout.splitlines()
+        for line in status:
+            path = line[3:].split(" -> ")[-1].strip('"')
+            if not path.endswith(".ipynb") or not (root / path).is_file():
+                return True
+            then = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True,
+                                  timeout=30, check=True).stdout
+            if notebook_code(then) != notebook_code((root / path).read_bytes()):
+                return True
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return False
 
 
 @functools.lru_cache(maxsize=None)

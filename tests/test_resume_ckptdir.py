@@ -44,6 +44,45 @@ def test_source_hash_follows_every_edit(tmp_path):
     assert len({h0, h1, h2}) == 3 and ckptdir.source_hash(tmp_path) == h2
 
 
+def _notebook(params: str, code: str, output: str = "") -> str:
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]},
+             {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": [params], "outputs": [],
+              "execution_count": None},
+             {"cell_type": "code", "metadata": {}, "source": [code], "execution_count": 3 if output else None,
+              "outputs": [{"output_type": "stream", "name": "stdout", "text": [output]}] if output else []}]
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_a_notebook_saved_with_outputs_or_other_parameters_keeps_the_code_key(tmp_path):
+    """JupyterLab's autosave wrote outputs into the notebook: the tree turned dirty, the key changed from
+    <commit> to <commit>-src<hash> and a kernel restarted after a crash trained everything again."""
+    import subprocess
+    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a"]
+    (tmp_path / "aukit").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "aukit" / "a.py").write_text("x = 1\n")
+    nb = tmp_path / "notebooks" / "t.ipynb"
+    nb.write_text(_notebook("epochs = 1", "print(epochs)"))
+    subprocess.run(git + ["init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-qm", "c"], cwd=tmp_path, check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    h0 = ckptdir.source_hash(tmp_path)
+
+    def key(root):
+        ckptdir._code_changed.cache_clear()
+        ckptdir._cached_source_hash.cache_clear()
+        return ckptdir.code_key({"commit": commit, "dirty": True}, root)
+    nb.write_text(_notebook("epochs = 5", "print(epochs)", output="5\n"))     # saved after a run, a value edited
+    assert key(tmp_path) == commit[:12] and ckptdir.source_hash(tmp_path) == h0
+    nb.write_text(_notebook("epochs = 5", "print(epochs * 2)"))                # its code edited: other code
+    assert key(tmp_path).startswith(commit[:12] + "-src") and ckptdir.source_hash(tmp_path) != h0
+    nb.write_text(_notebook("epochs = 1", "print(epochs)"))
+    (tmp_path / "aukit" / "a.py").write_text("x = 2\n")                        # a module edited
+    assert key(tmp_path).startswith(commit[:12] + "-src")
+    assert ckptdir.notebook_code(b"not json") == b"not json"
+
+
 def test_slug_and_training_dir(tmp_path):
     assert ckptdir.slug("R18+GRU-scratch 2%") == "R18plusGRU-scratch_2pct"
     assert ckptdir.slug("Ours(*pool)-2%") == "Ours_pool_-2pct"
