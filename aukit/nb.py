@@ -52,6 +52,10 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     """
     nb = notebook_path(str(notebook))
     declared = check_parameters(nb, parameters or {})
+    if edited := edited_defaults(nb):     # saved from JupyterLab: the run takes them, unlike the commit's runs
+        print(f"[aukit] {nb.name}'s parameters cell differs from the commit's: "
+              + ", ".join(f"{n} = {now} (committed: {then})" for n, (then, now) in edited.items())
+              + "; this run takes the edited values", file=sys.stderr)
     out = Path(out_dir).resolve()
     given = (parameters or {}).get("out_dir")
     if given is not None and Path(str(given)).resolve() != out:
@@ -182,6 +186,67 @@ def declared_parameters(notebook: str | Path) -> dict[str, dict]:
 def _inspect(path: str, mtime_ns: int) -> tuple:
     import papermill as pm
     return tuple(pm.inspect_notebook(path).items())
+
+
+def committed_parameters(notebook: str | Path) -> dict[str, dict] | None:
+    """:func:`declared_parameters` as the run's commit has them (``git show``), or None where git cannot
+    tell (no checkout, a notebook outside it or not committed): a parameters cell edited and saved in
+    JupyterLab (autosave too) changes the defaults every later run takes as the paper's."""
+    from .runtime import pin_commit
+    path = notebook_path(str(notebook)).resolve()
+    commit = str(pin_commit().get("commit") or "")
+    return None if not re.fullmatch(r"[0-9a-f]{7,64}", commit) else _committed(str(path), commit)
+
+
+@functools.lru_cache(maxsize=32)
+def _committed(path: str, commit: str) -> dict | None:
+    import subprocess
+    import tempfile
+    try:
+        rel = Path(path).relative_to(repo_root()).as_posix()
+        data = subprocess.run(["git", "show", f"{commit}:{rel}"], cwd=repo_root(), capture_output=True,
+                              timeout=30, check=True).stdout
+    except (ValueError, OSError, subprocess.SubprocessError):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "committed.ipynb").write_bytes(data)
+        return dict(_inspect(str(Path(tmp) / "committed.ipynb"), 0))
+
+
+def edited_defaults(notebook: str | Path) -> dict[str, tuple[str, str]]:
+    """{name: (committed default, default now)} of the parameters whose default in the notebook file
+    differs from the commit's (see :func:`committed_parameters`); {} when they agree or git cannot tell."""
+    then = committed_parameters(notebook)
+    if then is None:
+        return {}
+    now = declared_parameters(notebook)
+    return {n: (then[n]["default"], r["default"]) for n, r in now.items() if n in then and then[n]["default"] != r["default"]}
+
+
+def start_run(notebook: str, namespace: dict) -> dict:
+    """The first line of a paper notebook's setup cell: in the kernel, what :func:`execute` does before
+    it starts one, for a notebook run by hand in JupyterLab too (``namespace``: the notebook's globals).
+
+    * its parameters' values are checked as ``-p`` values are (:func:`check_parameters`): ``fera =
+      "false"`` ran the FERA2015 split, ``tables = "table2"`` ran Table 1 only, ``epochs = "2"`` failed
+      deep in the code;
+    * the ones set away from the committed defaults are recorded (:data:`CHANGED_ENV`), so the tables and
+      deploy.pt name them: a full run edited to ``steps = 2`` by hand got difference rows against the paper;
+    * this process's records of the run (its trainings, stores, folds) start empty: a second run in one
+      kernel listed the first one's as its own in run.yaml and its tables' caveats.
+
+    Returns the changed parameters."""
+    from .data import splits, store
+    from .train import FITS
+    values = {name: namespace[name] for name in declared_parameters(notebook) if name in namespace}
+    check_parameters(notebook, values)
+    changed = changed_parameters(notebook, values)
+    os.environ[CHANGED_ENV] = json.dumps(changed, default=str)
+    FITS.clear()
+    store.OPENED.clear()
+    splits.PARTIAL.clear()
+    splits.USED.clear()
+    return changed
 
 
 def parse_value(text: str, kind: str | None = None):
@@ -335,14 +400,12 @@ def changed_parameters(notebook: str | Path, params: dict) -> dict:
     the paper's, whatever its label's preset says. A value equal to what the default stands for on the
     run's preset (a None or 0 "the preset's" default, see :func:`_in_effect`) is no change: ``-p T 16``
     on TAS's full preset is the paper's T."""
-    import ast
-    records = declared_parameters(notebook)
+    # against the committed defaults: a value saved into the parameters cell is a change too
+    records = committed_parameters(notebook) or declared_parameters(notebook)
+    params = {**{n: _literal(now) for n, (_, now) in edited_defaults(notebook).items()}, **params}
 
     def default_of(name):
-        try:
-            return ast.literal_eval(records[name]["default"])
-        except (ValueError, SyntaxError):
-            return records[name]["default"]
+        return _literal(records[name]["default"])
     preset = "smoke" if params.get("smoke", default_of("smoke") if "smoke" in records else False) else \
         params.get("preset", default_of("preset") if "preset" in records else None)
     in_effect = _in_effect(Path(notebook).stem, preset)
@@ -353,6 +416,15 @@ def changed_parameters(notebook: str | Path, params: dict) -> dict:
         if value != default_of(name) and not (name in in_effect and value == in_effect[name]):
             out[name] = value
     return out
+
+
+def _literal(text: str):
+    """A parameters cell's default as the value it is (papermill records its source text)."""
+    import ast
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _in_effect(stem: str, preset: str | None) -> dict:
