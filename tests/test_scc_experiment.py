@@ -28,6 +28,8 @@ def test_notebook_config_keeps_preset_values_for_empty_parameters():
     assert c.preset == "quick" and c.seeds == (0,) and c.fold == 2 and c.k == 7
     c = X.notebook_config(smoke=False, **{**common, "seeds": [0, 1, 2], "tables": ["table2"], "k": 5, "epochs": 3})
     assert c.seeds == (0, 1, 2) and c.tables == ("table2",) and c.k == 5 and c.epochs == 3
+    with pytest.raises(ValueError, match="SCC has no table 'Table2'; its tables: table1, table2, table3, fig6"):
+        X.notebook_config(smoke=False, **{**common, "tables": ["Table2"]})       # ran Table 1 alone, silently
     s = X.notebook_config(smoke=True, **{**common, "seeds": [0, 1, 2]})
     assert s.preset == "smoke" and s.seeds == (0,) and s.batch_size == 8
     assert c.steps_per_epoch == 30                                           # -1: the preset's cap

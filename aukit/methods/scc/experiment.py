@@ -38,6 +38,9 @@ MODEL_FIELDS = ("depth", "input_size", "deconv_channels")
 TRAIN_FIELDS = ("epochs", "batch_size", "lr", "lr_milestones", "sigma")
 
 
+TABLES = ("table1", "table2", "table3", "fig6")     # what an SCC run can make (ExperimentConfig.tables)
+
+
 @dataclass
 class ExperimentConfig:
     dataset: str = "synthau-disfa"       # bp4d / disfa / synthau-bp4d / synthau-disfa
@@ -45,7 +48,7 @@ class ExperimentConfig:
     fera: bool = True                    # BP4D: FERA2015 train/test split (SCC §Datasets)
     preset: str = "full"                 # smoke | quick | full
     seeds: tuple = (0, 1, 2)
-    tables: tuple = ("table1", "table2", "table3", "fig6")
+    tables: tuple = TABLES
     k_values: tuple = (3, 5, 7, 9, 11)  # Fig. 6 grid (our choice; the figure's values are not in the text)
     epochs: int | None = None            # None: SCCTrainConfig.epochs
     steps_per_epoch: int | None = None   # cut epochs short (None: the whole training set)
@@ -70,6 +73,9 @@ class ExperimentConfig:
     #                                      resumes), 0 off, 1 on
 
     def __post_init__(self) -> None:
+        unknown = [t for t in self.tables if t not in TABLES]
+        if unknown:               # -p tables '["Table2"]' ran Table 1 alone, and said nothing
+            raise ValueError(f"SCC has no table {', '.join(map(repr, unknown))}; its tables: {', '.join(TABLES)}")
         # None fields take the config dataclasses' defaults, which hold the numbers (run.yaml records them);
         # k the dataset's K_BY_DATASET
         fill_missing(self, SCCModelConfig(), MODEL_FIELDS)
