@@ -30,15 +30,17 @@ def test_notebook_config_keeps_preset_values_for_empty_parameters():
     assert c.seeds == (0, 1, 2) and c.tables == ("table2",) and c.k == 5 and c.epochs == 3
     with pytest.raises(ValueError, match="SCC has no table 'Table2'; its tables: table1, table2, table3, fig6"):
         X.notebook_config(smoke=False, **{**common, "tables": ["Table2"]})       # ran Table 1 alone, silently
-    s = X.notebook_config(smoke=True, **{**common, "seeds": [0, 1, 2]})
-    assert s.preset == "smoke" and s.seeds == (0,) and s.batch_size == 8
+    s = X.notebook_config(smoke=True, **{**common, "batch_size": 0})
+    assert s.preset == "smoke" and s.seeds == (0,) and s.batch_size == 8 and s.steps_per_epoch == 3
+    s = X.notebook_config(smoke=True, **{**common, "seeds": [3], "steps": 2, "batch_size": 4})
+    assert s.seeds == (3,) and s.steps_per_epoch == 2 and s.batch_size == 4   # smoke ran seed 0 whatever was given
     assert c.steps_per_epoch == 30                                           # -1: the preset's cap
     assert X.notebook_config(smoke=False, **{**common, "steps": 4}).steps_per_epoch == 4
     full = {**common, "preset": "full"}
     assert X.notebook_config(smoke=False, **full).steps_per_epoch is None
     assert X.notebook_config(smoke=False, **{**full, "steps": 2}).steps_per_epoch == 2
     assert X.notebook_config(smoke=False, **{**common, "steps": 0}).steps_per_epoch is None   # 0: no cap
-    assert X.notebook_config(smoke=True, **{**common, "steps": 50}).steps_per_epoch == 3     # smoke keeps its own
+    assert X.notebook_config(smoke=True, **{**common, "steps": 50}).steps_per_epoch == 50    # given: used in smoke too
     assert c.weights is None                                                 # "": random init
     w = X.notebook_config(smoke=False, **{**common, "weights": "/data/r18.pth"})
     assert w.weights == "/data/r18.pth" and X.configs(w, {})[0].backbone_weights == "/data/r18.pth"

@@ -111,18 +111,18 @@ def notebook_config(*, dataset: str, fold: int, fera: bool, preset: str, seeds: 
                     weights: str = "", checkpoints: int = -1) -> ExperimentConfig:
     """The notebook's parameters -> config: ``smoke`` replaces the preset; empty lists and 0
     keep the preset's seeds / epochs / tables / k / lr / sigma / batch size, and so the config
-    dataclasses' where the preset sets none; smoke keeps its own batch size and steps.
+    dataclasses' where the preset sets none; any other value is used in every preset, smoke too
+    (a smoke sweep over seeds ran seed 0 in every cell, averaged as replicates).
     ``steps``: steps per epoch, -1 the preset's (quick 30, full none), 0 no cap. ``weights``: a local
     ImageNet state_dict for the trunk, empty for random init."""
     over = dict(dataset=dataset, fold=fold, fera=fera, out_dir=out_dir, device=device, model_dir=model_dir,
                 nodes=nodes, weights=weights or None, checkpoints=checkpoints)
-    if not smoke:
-        if batch_size:
-            over["batch_size"] = batch_size
-        if seeds:
-            over["seeds"] = tuple(seeds)
-        if steps >= 0:
-            over["steps_per_epoch"] = steps or None
+    if batch_size:
+        over["batch_size"] = batch_size
+    if seeds:
+        over["seeds"] = tuple(seeds)
+    if steps >= 0:
+        over["steps_per_epoch"] = steps or None
     if epochs:
         over["epochs"] = epochs
     if lr:
