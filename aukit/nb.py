@@ -233,7 +233,10 @@ def start_run(notebook: str, namespace: dict) -> dict:
     * the ones set away from the committed defaults are recorded (:data:`CHANGED_ENV`), so the tables and
       deploy.pt name them: a full run edited to ``steps = 2`` by hand got difference rows against the paper;
     * this process's records of the run (its trainings, stores, folds) start empty: a second run in one
-      kernel listed the first one's as its own in run.yaml and its tables' caveats.
+      kernel listed the first one's as its own in run.yaml and its tables' caveats;
+    * its ``out_dir`` loses the last run's outputs (:func:`clear_outputs`; a finished run moves to
+      ``previous/``): CPC writes its report at the end, and a rerun that failed showed the last run's
+      tables and figures as its own.
 
     Returns the changed parameters."""
     from .data import splits, store
@@ -242,6 +245,8 @@ def start_run(notebook: str, namespace: dict) -> dict:
     check_parameters(notebook, values)
     changed = changed_parameters(notebook, values)
     os.environ[CHANGED_ENV] = json.dumps(changed, default=str)
+    if values.get("out_dir") and (kept := clear_outputs(Path(values["out_dir"]))) is not None:
+        print(f"the last run's results in {values['out_dir']} moved to {kept}")
     FITS.clear()
     store.OPENED.clear()
     splits.PARTIAL.clear()

@@ -59,6 +59,17 @@ def test_a_second_run_in_one_kernel_starts_its_records_afresh(changed_env):
     assert FITS == [] and store.OPENED == {} and splits.PARTIAL == [] and splits.USED == {}
 
 
+def test_a_rerun_by_hand_starts_from_an_empty_report_folder(tmp_path, capsys, changed_env):
+    """CPC writes its report at its end: a rerun that failed before showed the last run's figures as its own."""
+    out = tmp_path / "cpc"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "fig2.png").write_text("last run")
+    (out / "metrics.json").write_text("{}")
+    nb.start_run("cpc", {**_defaults("cpc"), "out_dir": str(out)})
+    assert not (out / "figures").exists() and (out / "previous" / "figures" / "fig2.png").read_text() == "last run"
+    assert f"moved to {out / 'previous'}" in capsys.readouterr().out
+
+
 def _git(cwd, *args):
     return subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", *args], cwd=cwd, check=True,
                           capture_output=True, text=True).stdout.strip()
