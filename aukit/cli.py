@@ -318,7 +318,8 @@ def cmd_models(a) -> int:
             rows.append((name, "?", f"unreadable: {e}", "", "", "", when, str(path)))
             continue
         output = "occurrence" if sp.output in ("logits", "probs") else sp.output
-        trained = (sp.dataset or "?") + (f" (changed: {sp.changed})" if sp.changed else "")
+        trained = ((sp.dataset or "?") + (f" (changed: {sp.changed})" if sp.changed else "")
+                   + (f", {sp.preset} preset" if sp.preset else ""))
         rows.append((name, sp.method or "?", trained, output, str(len(sp.aus)), str(sp.size), when, str(path)))
     if found:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]

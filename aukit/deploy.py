@@ -12,6 +12,7 @@ A deployable checkpoint is an ordinary aukit checkpoint (strict, ``weights_only`
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from . import checkpoint as ckpt
-from .nb import PAPERS, RUN_LOCK, changes_text, run_changes
+from .nb import PAPERS, PRESET_ENV, RUN_LOCK, changes_text, run_changes
 from .config import to_dict
 from .registry import create_model
 from .runtime import _plain, image_layout
@@ -43,10 +44,16 @@ class DeploySpec:
     dataset: str = ""                # what it was trained on (SynthAU models are labelled as such)
     method: str = ""
     changed: str = ""                # the notebook parameters its run changed ("steps=2, epochs=1"): not the paper's
+    preset: str = ""                 # the notebook run's preset (smoke: a wiring check, no model to use); "" unknown
 
     def __post_init__(self):
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+
+    @property
+    def smoke(self) -> bool:
+        """Trained by a smoke run: a few steps at tiny sizes, a wiring check whose outputs mean nothing."""
+        return self.preset == "smoke"
 
 
 def export(path: str | Path, model: nn.Module, spec: DeploySpec, config: Any = None) -> Path:
@@ -59,6 +66,8 @@ def export(path: str | Path, model: nn.Module, spec: DeploySpec, config: Any = N
     check_export(path, model, spec)
     if not spec.changed and run_changes():
         spec = replace(spec, changed=changes_text(run_changes()))
+    if not spec.preset and os.environ.get(PRESET_ENV):
+        spec = replace(spec, preset=os.environ[PRESET_ENV])
     saved = _plain(to_dict(config)) if config is not None else {}   # Paths as str: weights_only reads it back
     return ckpt.save_checkpoint(path, model, epoch=0, config=saved, extra={"deploy": asdict(spec)})
 

@@ -245,6 +245,8 @@ def start_run(notebook: str, namespace: dict) -> dict:
     check_parameters(notebook, values)
     changed = changed_parameters(notebook, values)
     os.environ[CHANGED_ENV] = json.dumps(changed, default=str)
+    if "preset" in values:
+        os.environ[PRESET_ENV] = "smoke" if values.get("smoke") else str(values["preset"])
     if values.get("out_dir") and (kept := clear_outputs(Path(values["out_dir"]))) is not None:
         print(f"the last run's results in {values['out_dir']} moved to {kept}")
     FITS.clear()
@@ -397,6 +399,7 @@ SETUP_NEUTRAL = ("dataset", "fold", "fera", "preset", "seeds", "variants", "tabl
                  "device", "weights", "finetune_from", "pool", "unlabelled", "landmark_set", "identity_set",
                  "noise_levels", "sweep_subjects", "extras", "checkpoints")
 CHANGED_ENV = "AUKIT_RUN_CHANGED"   # changed_parameters, handed to the kernel (JSON): its tables say them
+PRESET_ENV = "AUKIT_RUN_PRESET"     # the preset a notebook's kernel runs (start_run): deploy.pt records it
 
 
 def changed_parameters(notebook: str | Path, params: dict) -> dict:

@@ -3,6 +3,7 @@ parameters cell compared with the commit's (a value saved from JupyterLab is a c
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -20,19 +21,28 @@ def _defaults(notebook: str) -> dict:
 
 
 @pytest.fixture
-def changed_env(monkeypatch):
-    monkeypatch.delenv(nb.CHANGED_ENV, raising=False)      # start_run sets it; monkeypatch restores it
+def changed_env():
+    """start_run sets these in the process (the kernel's): unset before, as they were after (monkeypatch's
+    delenv of an unset variable restores nothing)."""
+    saved = {k: os.environ.pop(k, None) for k in (nb.CHANGED_ENV, nb.PRESET_ENV)}
+    yield
+    for k, v in saved.items():
+        os.environ.pop(k, None)
+        if v is not None:
+            os.environ[k] = v
 
 
 def test_a_value_edited_by_hand_is_recorded_and_named_in_the_tables(tmp_path, changed_env):
     """A Lab kernel never had AUKIT_RUN_CHANGED: a full run edited to steps 2 got difference rows as the paper's."""
     namespace = {**_defaults("tas"), "lambda_rank": 0.3, "preset": "full", "steps": 2, "unrelated": 1}
     assert nb.start_run("tas", namespace) == {"lambda_rank": 0.3, "steps": 2}
-    assert json.loads(nb.os.environ[nb.CHANGED_ENV]) == {"lambda_rank": 0.3, "steps": 2}
+    assert json.loads(os.environ[nb.CHANGED_ENV]) == {"lambda_rank": 0.3, "steps": 2}
+    assert os.environ[nb.PRESET_ENV] == "full"                          # deploy.pt records it
     rep = Report("tas", folder=tmp_path / "r", dataset="bp4d", preset="full", seeds=[0], device="cpu")
     assert rep.changed == {"lambda_rank": 0.3, "steps": 2}
     assert "changed: steps=2, lambda_rank=0.3" in rep.measured_label and rep.setup_gap
     assert nb.start_run("tas", _defaults("tas")) == {}                     # a rerun with the defaults: none
+    assert nb.start_run("tas", {**_defaults("tas"), "smoke": True}) == {} and os.environ[nb.PRESET_ENV] == "smoke"
     assert Report("tas", folder=tmp_path / "s", dataset="bp4d", preset="full", seeds=[0], device="cpu").changed == {}
 
 

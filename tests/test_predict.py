@@ -915,3 +915,23 @@ def test_a_model_from_a_run_off_the_defaults_says_so(tmp_path, monkeypatch, caps
     assert "bp4d (changed: steps=2, epochs=1)" in capsys.readouterr().out
     csv = predict(_clip(tmp_path / "c.avi", 3), str(path), tmp_path / "out", workers=0, plot=False).csv
     assert "trained on bp4d (its run changed steps=2, epochs=1)" in csv.read_text()
+
+
+def test_a_model_from_a_smoke_run_says_its_outputs_mean_nothing(tmp_path, monkeypatch, capsys):
+    """A smoke run by hand in JupyterLab writes deploy.pt where a real run would: it was listed and used as one."""
+    from aukit import nb
+    from aukit.cli import main
+    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, output="intensity",
+                             kwargs={"n_out": 2}, dataset="bp4d", method="tas")
+    monkeypatch.setenv(nb.PRESET_ENV, "smoke")                          # start_run's, in the notebook's kernel
+    path = deploy.export(tmp_path / "runs" / "tas" / "deploy.pt", _predict_test_net(), spec)
+    assert deploy.read_spec(path).preset == "smoke" and deploy.read_spec(path).smoke
+    monkeypatch.delenv(nb.PRESET_ENV)
+    assert main(["models", "--runs", str(tmp_path / "runs")]) == 0
+    assert "bp4d, smoke preset" in capsys.readouterr().out
+    res = predict(_clip(tmp_path / "c.avi", 3), str(path), tmp_path / "out", workers=0, plot=False)
+    text = res.csv.read_text()
+    assert "trained on bp4d (smoke preset)" in text and "comes from a smoke run" in text
+    assert any("its outputs mean nothing" in n for n in res.notes)
+    quick = deploy.export(tmp_path / "q.pt", _predict_test_net(), dataclasses.replace(spec, preset="quick"))
+    assert deploy.read_spec(quick).preset == "quick" and not deploy.read_spec(quick).smoke

@@ -337,6 +337,8 @@ class Predictor:
         trained = f"{spec.dataset} (SynthAU: synthetic faces, not a real-data model)" if synthetic else spec.dataset
         if spec.changed:                              # e.g. a 2-step "full" run: not the paper's model
             trained += f" (its run changed {spec.changed})"
+        if spec.preset:
+            trained += f" ({spec.preset} preset)"
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
         header = [f"aukit predict: input={run.input}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
@@ -348,6 +350,9 @@ class Predictor:
         one = run.one
         notes = [crowded_note(one.crowded, run.n_frames, run.photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
+        if spec.smoke:          # a smoke run by hand in JupyterLab writes the deploy.pt a real run would
+            notes.append("note: this model comes from a smoke run (a few steps at tiny sizes, a wiring check): "
+                         "its outputs mean nothing")
         header += notes
         more = len(run.problems.runs) > MAX_PROBLEMS
         problems = run.problems.texts(ends_video=info["kind"] == "video")
