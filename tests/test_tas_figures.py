@@ -68,3 +68,32 @@ def test_intensity_curves_name_a_constant_label_instead_of_an_icc():
         ["label", "m (constant label)", "flat (constant label)"]
     fig = viz.intensity_curves(np.linspace(0, 3, 10), {"flat": np.full(10, 0.6)}, aus=["AU12"])
     assert fig.axes[0].get_legend().get_texts()[1].get_text() == "flat (ICC 0.00: constant prediction)"
+
+
+def _on_top(ax) -> set:
+    """The colours that show: at each point position, the colour of the point drawn last there."""
+    top = {}
+    for coll in ax.collections:                      # drawn in the order they were added
+        cols = coll.get_facecolor()
+        for k, xy in enumerate(coll.get_offsets()):
+            top[tuple(np.round(xy, 6))] = tuple(np.round(cols[k % len(cols)][:3], 3))
+    return set(top.values())
+
+
+def test_fig6_shows_every_au_where_their_features_coincide(monkeypatch):
+    """A1's five AU features of a frame nearly coincide: drawn AU after AU, the last two AUs covered the others
+    (two of five colours showed). Points are drawn see-through in a shuffled order, with a legend entry each."""
+    from aukit.viz import tsne
+    aus = ["AU06", "AU10", "AU12", "AU14", "AU17"]
+    n = 30
+    idx = pd.DataFrame({"subject": "F002", "sequence": "T1", "frame": np.arange(n)})
+    data = SimpleNamespace(aus=aus, n_aus=5, store=SimpleNamespace(index=idx))
+    frame = np.random.default_rng(0).normal(size=(n, 1, 4))
+    ev = {"rows": np.arange(n), "features": np.repeat(frame, 5, axis=1)}    # every AU of a frame at one point
+    monkeypatch.setattr(tsne, "embed_tsne", lambda x, **kw: np.asarray(x)[:, :2])
+    fig = R.tsne_subject_figure(data, {"A1": {"eval": ev}, "A6": {"eval": ev}})
+    colours = {tuple(np.round(c[:3], 3)) for c in tsne._category_colours(aus).values()}
+    for ax in fig.axes:
+        assert _on_top(ax) == colours                                       # all five AUs show
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == aus
+        assert all(c.get_alpha() is None or c.get_alpha() < 1 for c in ax.collections)

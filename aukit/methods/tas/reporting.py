@@ -127,13 +127,16 @@ def tsne_au_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A4"
 
 
 def tsne_subject_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A6"), seed: int = 0):
-    """Fig. 6: t-SNE of all AU features of one test subject, coloured by AU."""
+    """Fig. 6: t-SNE of all AU features of one test subject, coloured by AU. Small points (``tsne_features``
+    draws categories see-through, shuffled): A1's AU features of a frame nearly coincide, and at the default
+    size the AU drawn last hid the others (two of five colours showed)."""
     feats, colour = {}, None
     for n in names:
         d = E.tsne_inputs(data, results[n]["eval"])
         feats[f"{n} ({d['subject']})"] = d["X"]
         colour = {"AU": d["AU"]}
-    return viz.tsne_features(feats, colour, perplexity=min(30.0, max(5.0, len(colour["AU"]) / 6)), seed=seed)
+    return viz.tsne_features(feats, colour, perplexity=min(30.0, max(5.0, len(colour["AU"]) / 6)), seed=seed,
+                             point_size=4.0)
 
 
 def sweep_figures(sweep: Mapping[str, Mapping[str, dict]], data: TASData, reference: Mapping[str, dict] | None = None):
