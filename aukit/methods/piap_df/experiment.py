@@ -360,9 +360,11 @@ def flat_metrics(results: list[dict], mean: pd.DataFrame, std: pd.DataFrame, unl
     ``auc_<v>`` (mean over ``results``, :func:`run_seed`'s per seed), ``f1_constant``, DF's x_u frames (all,
     and those of ``unlabelled_sets``) and the export's size and speed (first seed), the toy case's
     ``toy_acc_<feature>`` (``acc``, :func:`toy_case`) and the noise study's ``noise_<v>_<level>``
-    (``noise``, :func:`noise_study` over ``noise_levels``)."""
+    (``noise``, :func:`noise_study` over ``noise_levels``). With one seed in ``results`` every ``f1_std_<v>`` is
+    None: one run has no spread, and the notebook's summary showed 0.0 where metrics.json has null."""
     flat = {f"f1_{metric_slug(v)}": float(mean.loc[v, "Avg"]) for v in mean.index}
-    flat.update({f"f1_std_{metric_slug(v)}": float(std.loc[v, "Avg"]) for v in mean.index})
+    one_seed = len(results) < 2           # no spread: None, as metrics.json writes it (f1_frames' zeros showed 0.0)
+    flat.update({f"f1_std_{metric_slug(v)}": None if one_seed else float(std.loc[v, "Avg"]) for v in mean.index})
     flat.update({f"auc_{metric_slug(v)}": float(np.mean([r["f1"][v]["auc_avg"] for r in results]))
                  for v in mean.index})
     first = results[0]
