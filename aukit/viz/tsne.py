@@ -23,7 +23,7 @@ def embed_tsne(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0)
     return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
 
 
-CATEGORY_ALPHA = 0.6   # overlapping points of different categories mix instead of one hiding the other
+CATEGORY_ALPHA = 0.8   # overlapping points of different categories mix instead of one hiding the other
 IDENTITY_NAMES = ("subject", "identity", "person", "id")   # colourings that are ids even when integers
 
 

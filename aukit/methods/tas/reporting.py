@@ -136,7 +136,7 @@ def tsne_subject_figure(data: TASData, results: Mapping[str, dict], names=("A1",
         feats[f"{n} ({d['subject']})"] = d["X"]
         colour = {"AU": d["AU"]}
     return viz.tsne_features(feats, colour, perplexity=min(30.0, max(5.0, len(colour["AU"]) / 6)), seed=seed,
-                             point_size=4.0)
+                             point_size=5.0)
 
 
 def sweep_figures(sweep: Mapping[str, Mapping[str, dict]], data: TASData, reference: Mapping[str, dict] | None = None):
