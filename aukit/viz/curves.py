@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import seaborn as sns
 
-from ..metrics import icc31
+from ..metrics import FLAG_CONSTANT_PRED, icc31
 from .style import as_array, new_figure, theme
 
 __all__ = ["intensity_curves"]
@@ -21,6 +21,15 @@ def _as_2d(x, name) -> np.ndarray:
     return a
 
 
+def _icc_words(pred: np.ndarray, label: np.ndarray) -> str:
+    """'ICC 0.71' for the legend, or what the degenerate case is: a constant label has no ICC to measure
+    (icc31 returns 0.0 flagged), and 'ICC 0.00' read as a measured failure."""
+    if np.ptp(label) == 0:          # checked first: icc31 names a constant prediction first when both are flat
+        return "constant label"
+    icc, flag = icc31(pred, label, return_flag=True)
+    return f"ICC {icc:.2f}" + (": constant prediction" if flag == FLAG_CONSTANT_PRED else "")
+
+
 def intensity_curves(labels, preds: Mapping[str, np.ndarray], keyframes=None, aus: Sequence[str] | None = None,
                      title: str | None = None, show_icc: bool = True, cursor: int | None = None, axes=None):
     """Label curve (green) and predicted curves of one sequence, one axis per AU.
@@ -28,9 +37,9 @@ def intensity_curves(labels, preds: Mapping[str, np.ndarray], keyframes=None, au
     labels (T,) or (T, n_aus) on 0..5 (NaN = unlabelled, drawn as gaps); preds
     ``{name: same shape}`` (NaN: no prediction, e.g. no face); keyframes: frame indices
     (shared) or ``{au: indices}``, marked on the label curve; ``show_icc`` adds ICC(3,1) of
-    each prediction to the legend, over the frames that have both; ``cursor`` draws a vertical
-    line at that frame. ``axes`` (a list of n_aus Axes) draws into an existing figure; ``aus``
-    default to a DataFrame's column names. Returns the Figure.
+    each prediction to the legend, over the frames that have both ('constant label' where the label is
+    flat there: no ICC to measure); ``cursor`` draws a vertical line at that frame. ``axes`` (a list of
+    n_aus Axes) draws into an existing figure; ``aus`` default to a DataFrame's column names. Returns the Figure.
     """
     if not isinstance(preds, Mapping):
         raise TypeError(f"preds is a dict {{model name: predictions}}, got {type(preds).__name__}")
@@ -70,7 +79,7 @@ def intensity_curves(labels, preds: Mapping[str, np.ndarray], keyframes=None, au
                 if show_icc and np.count_nonzero(both) >= 2:
                     scored = np.count_nonzero(np.isfinite(y[:, j]))
                     part = "" if both.sum() == scored else f", {both.sum()} of {scored} frames"
-                    lab = f"{name} (ICC {icc31(v[both, j], y[both, j]):.2f}{part})"
+                    lab = f"{name} ({_icc_words(v[both, j], y[both, j])}{part})"
                 ax.plot(t, v[:, j], color="tab:red" if c == 0 else colours[c], lw=1.2, label=lab)
             if cursor is not None:
                 ax.axvline(cursor, color="0.3", ls="--", lw=1)

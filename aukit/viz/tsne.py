@@ -23,6 +23,7 @@ def embed_tsne(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0)
     return TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(x)
 
 
+CATEGORY_ALPHA = 0.8   # overlapping points of different categories mix instead of one hiding the other
 IDENTITY_NAMES = ("subject", "identity", "person", "id")   # colourings that are ids even when integers
 
 
@@ -45,17 +46,35 @@ def _intensity_cmap() -> ListedColormap:
     return ListedColormap(matplotlib.colormaps["Blues"](np.linspace(0.35, 1.0, 256)), name="Blues_visible")
 
 
+def _draw_order(n: int) -> np.ndarray:
+    """A fixed shuffle of the points: drawn category after category, the last one covered the others where
+    they overlap (TAS Fig. 6's A1 panel showed two of its five AUs); shuffled, each shows through. Seeded,
+    so a rerun draws the same figure."""
+    return np.random.default_rng(0).permutation(n)
+
+
+def _legend(ax, colours: Mapping, size: float) -> None:
+    """One entry per category, drawn from empty proxies (the points are one shuffled collection); beside the
+    axes in columns when there are more than 12 categories (it covered the points inside)."""
+    for c, col in colours.items():
+        ax.scatter([], [], color=col, s=size, edgecolors="none", label=str(c))
+    if len(colours) <= 12:
+        ax.legend(fontsize="x-small", markerscale=1.5, frameon=False, loc="best")
+    else:
+        ax.legend(fontsize="xx-small", markerscale=1.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                  ncol=int(np.ceil(len(colours) / 16)))
+
+
 def _scatter(ax, xy, values, name, fig, size):
     if _is_numeric(values, name):  # intensity: light -> dark blue
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=_intensity_cmap(), s=size, edgecolors="none")
         fig.colorbar(sc, ax=ax, shrink=0.7, label=name)
-    else:  # subject identities: bright categorical colours
+    else:  # subject identities: bright categorical colours, half see-through, in a shuffled order
         colours = _category_colours(values)
-        for c, col in colours.items():
-            m = np.asarray(values) == c
-            ax.scatter(xy[m, 0], xy[m, 1], color=col, s=size, edgecolors="none", label=str(c))
-        if len(colours) <= 12:
-            ax.legend(fontsize="x-small", markerscale=1.5, frameon=False, loc="best")
+        order = _draw_order(len(xy))
+        ax.scatter(xy[order, 0], xy[order, 1], c=[colours[v] for v in np.asarray(values)[order].tolist()],
+                   s=size, alpha=CATEGORY_ALPHA, edgecolors="none", label="_points")
+        _legend(ax, colours, size)
 
 
 def tsne_features(features, color_by: Mapping[str, Sequence], *, highlight: Sequence | None = None,
@@ -67,7 +86,8 @@ def tsne_features(features, color_by: Mapping[str, Sequence], *, highlight: Sequ
       (e.g. TAS A1 vs A4); one row of panels per model.
     color_by: ``{name: (N,)}``; numeric values get a continuous colour map (intensity),
       other values, and entries named subject, identity, person or id, categorical colours
-      (subject ids, integers too). One panel per entry.
+      (subject ids, integers too), drawn see-through in a fixed shuffled order with a legend entry per
+      category, so overlapping categories all show. One panel per entry.
     highlight: subject ids drawn in colour over grey points (the ids are looked up in
       ``color_by[highlight_key]``); adds one panel per row.
     Returns a Figure with rows x (len(color_by) + bool(highlight)) axes.

@@ -360,9 +360,11 @@ def flat_metrics(results: list[dict], mean: pd.DataFrame, std: pd.DataFrame, unl
     ``auc_<v>`` (mean over ``results``, :func:`run_seed`'s per seed), ``f1_constant``, DF's x_u frames (all,
     and those of ``unlabelled_sets``) and the export's size and speed (first seed), the toy case's
     ``toy_acc_<feature>`` (``acc``, :func:`toy_case`) and the noise study's ``noise_<v>_<level>``
-    (``noise``, :func:`noise_study` over ``noise_levels``)."""
+    (``noise``, :func:`noise_study` over ``noise_levels``). With one seed in ``results`` every ``f1_std_<v>`` is
+    None: one run has no spread, and the notebook's summary showed 0.0 where metrics.json has null."""
     flat = {f"f1_{metric_slug(v)}": float(mean.loc[v, "Avg"]) for v in mean.index}
-    flat.update({f"f1_std_{metric_slug(v)}": float(std.loc[v, "Avg"]) for v in mean.index})
+    one_seed = len(results) < 2           # no spread: None, as metrics.json writes it (f1_frames' zeros showed 0.0)
+    flat.update({f"f1_std_{metric_slug(v)}": None if one_seed else float(std.loc[v, "Avg"]) for v in mean.index})
     flat.update({f"auc_{metric_slug(v)}": float(np.mean([r["f1"][v]["auc_avg"] for r in results]))
                  for v in mean.index})
     first = results[0]
@@ -394,8 +396,10 @@ def pi_map_figure(res: dict, net: NetConfig, device, au_pick=(2, 6)):
 
 
 def toy_figure(acc: dict) -> Figure:
-    """Bar chart of the toy case's identification accuracies."""
+    """Bar chart of the toy case's identification accuracies, titled with what it shows (it had no title:
+    nothing said these are 1-NN identifications of held-out identities, or why features are compared)."""
     fig = Figure(figsize=(5.5, 2.8), layout="constrained")
+    fig.suptitle(_toy_title(acc), fontsize="medium")
     ax = fig.subplots()
     names = [k for k in acc if k != "chance"]
     ax.barh(names, [acc[k] for k in names], color="tab:blue")
@@ -404,6 +408,14 @@ def toy_figure(acc: dict) -> Figure:
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right")
     return fig
+
+
+def _toy_title(acc: dict) -> str:
+    """The toy figure's title: the §3.2 question (is a feature person-specific?) and how it is measured; the
+    identity count is 1 / chance."""
+    n = f"{round(1.0 / acc['chance'])} " if acc.get("chance") else ""
+    return (f"Person-feature toy case (§3.2): how person-specific is each feature?\n"
+            f"1-NN identification accuracy on {n}held-out identities (dotted: chance)")
 
 
 def fold_subject_count(dataset: str, fold: int) -> tuple[int, int]:

@@ -60,15 +60,22 @@ def compare_heatmaps(face: np.ndarray, maps: Mapping[str, np.ndarray], aus: Sequ
 
 
 def channel_patterns(head_weight: np.ndarray, aus: Sequence[str], faces: np.ndarray, responses: np.ndarray,
-                     channels: Sequence[int] = (0, 1)):
+                     channels: Sequence[int] = (0, 1), face_labels: Sequence[str] | None = None,
+                     title: str | None = None):
     """Fig. 7: (a) 1x1-conv weights w_ji of channels j toward each output map i (Eq. 5);
     (b) the faces and those channels' responses F^L_j.
 
-    head_weight (N, C); faces (F, S, S, 3); responses (F, len(channels), R, R).
+    head_weight (N, C); faces (F, S, S, 3); responses (F, len(channels), R, R). ``face_labels`` say what
+    each face row is (the caller knows why it picked them: "most activates channel 1"); ``title`` is the
+    figure's. Without them the figure had no title and its face rows no labels: nothing said which face was
+    which or that they were chosen by their response.
     """
     names = point_names(aus)
     w = np.asarray(head_weight, np.float32)
     nf = len(faces)
+    face_labels = list(face_labels) if face_labels is not None else [f"face {i + 1}" for i in range(nf)]
+    if len(face_labels) != nf:
+        raise ValueError(f"{len(face_labels)} face labels for {nf} faces")
     with theme("whitegrid"):
         fig = Figure(figsize=(max(8.0, 0.3 * len(names)), 2.2 * (len(channels) + nf)), layout="constrained")
         grid = fig.add_gridspec(len(channels) + nf, 1 + len(channels))
@@ -77,16 +84,29 @@ def channel_patterns(head_weight: np.ndarray, aus: Sequence[str], faces: np.ndar
             ax.bar(np.arange(len(names)), w[:, c], color=np.where(w[:, c] >= 0, "tab:red", "tab:blue"))
             ax.set_xticks(np.arange(len(names)), names, rotation=90, fontsize="x-small")
             ax.set_ylabel(f"w, channel {c + 1}")
+            if r == 0:
+                ax.set_title(f"(a) 1x1-conv weights of channels {_channel_words(channels)} toward each output map",
+                             fontsize="small")
         vmax = float(max(responses.max(), 1e-6))
         for i in range(nf):
             r = len(channels) + i
             ax = fig.add_subplot(grid[r, 0])
             ax.imshow(as_image(faces[i]))
             hide_ticks(ax)
+            ax.set_ylabel(face_labels[i], fontsize="small")
+            if i == 0:
+                ax.set_title("(b) input face", fontsize="small")
             for j, c in enumerate(channels):
                 ax = fig.add_subplot(grid[r, 1 + j])
                 ax.imshow(responses[i, j], cmap="viridis", vmin=0.0, vmax=vmax)
                 hide_ticks(ax)
                 if i == 0:
                     ax.set_title(f"channel {c + 1} response", fontsize="small")
+        fig.suptitle(title or f"Fig. 7: channels {_channel_words(channels)}: weights and responses on {nf} faces")
     return fig
+
+
+def _channel_words(channels: Sequence[int]) -> str:
+    """1-based channel numbers as words: (0, 1) -> '1 and 2'."""
+    nums = [str(c + 1) for c in channels]
+    return nums[0] if len(nums) == 1 else ", ".join(nums[:-1]) + " and " + nums[-1]

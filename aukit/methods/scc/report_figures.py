@@ -66,5 +66,22 @@ def make(runner, scc_model, plain_model) -> tuple[dict, dict]:
     i1 = int(np.argmax(act[:, 0]))
     i2 = int(np.argmax(np.where(np.arange(len(pool)) == i1, -np.inf, act[:, 1])))
     head = scc_model.head.weight.detach()[:, :, 0, 0].float().cpu().numpy()   # (N, C)
-    figs["fig7_channels"] = channel_patterns(head, data.aus, hpool["faces"][[i1, i2]], hpool["feats"][[i1, i2]])
+    figs["fig7_channels"] = channel_patterns(head, data.aus, hpool["faces"][[i1, i2]], hpool["feats"][[i1, i2]],
+                                             face_labels=_fig7_face_labels(act, i1, i2),
+                                             title=_fig7_title(len(pool)))
     return figs, measured
+
+
+def _fig7_face_labels(act: np.ndarray, i1: int, i2: int) -> list[str]:
+    """Fig. 7's face-row labels: the face that most activates channel 1, and of the others the one that most
+    activates channel 2, with their mean responses (``act`` (n, 2), a face's mean response per channel)."""
+    second = "channel 2" + ("\nof the rest" if int(np.argmax(act[:, 1])) == i1 else "")
+    return [f"most activates\nchannel 1\n(mean response {act[i1, 0]:.2f})",
+            f"most activates\n{second}\n(mean response {act[i2, 1]:.2f})"]
+
+
+def _fig7_title(n_pool: int) -> str:
+    """Fig. 7's title: what the two parts show and where the faces come from."""
+    return (f"Fig. 7: SCC-Heatmap's last-layer feature channels 1 and 2\n(a) their weights toward each output map; "
+            f"(b) of {n_pool} test faces sampled evenly,\nthe one that most activates each channel, "
+            f"with both channels' responses")

@@ -211,11 +211,33 @@ def lambda_sweep(data: TASData, base: TASConfig, values: Mapping[str, Sequence[f
     return out
 
 
+def varying_sequence(data: TASData, ev: dict, au: str | None = None) -> dict:
+    """The test sequence (and AU, unless ``au`` is given) whose label varies most: largest variance over its
+    labelled frames, ties broken by (subject, sequence, AU) name. Fig. 3 took the first test sequence, whose AU12
+    was flat at 0 (F002 T1): no trend to follow, and its 'ICC 0.00' was the constant-label case.
+    Returns {subject, sequence, au, var, lo, hi} (lo / hi: the label's range there)."""
+    idx = data.store.index.iloc[ev["rows"]].reset_index(drop=True)
+    best = None
+    for (subj, seq), frame in idx.groupby(["subject", "sequence"], sort=True):    # name order: first wins a tie
+        for a in ([au] if au is not None else data.aus):
+            y = ev["label"][frame.index.to_numpy(), data.aus.index(a)]
+            y = y[np.isfinite(y)]
+            var = float(np.var(y)) if y.size >= 2 else -1.0     # under two labelled frames: no curve to show
+            if best is None or var > best["var"]:
+                lo, hi = (float(y.min()), float(y.max())) if y.size else (np.nan, np.nan)
+                best = {"subject": subj, "sequence": seq, "au": a, "var": var, "lo": lo, "hi": hi}
+    return best
+
+
 def sequence_curves(data: TASData, evals: Mapping[str, dict], au: str, *, subject=None, sequence=None):
-    """Fig. 3 arrays for one test sequence: (labels (n,), {model: preds (n,)}, frame positions)."""
+    """Fig. 3 arrays for one test sequence: (labels (n,), {model: preds (n,)}, (subject, sequence)). Without a
+    ``subject``, the test sequence whose ``au`` label varies most (:func:`varying_sequence`); without a
+    ``sequence``, the subject's first."""
     first = next(iter(evals.values()))
     idx = data.store.index.iloc[first["rows"]].reset_index(drop=True)
-    subject = idx["subject"].iloc[0] if subject is None else subject
+    if subject is None:
+        pick = varying_sequence(data, first, au)
+        subject, sequence = pick["subject"], pick["sequence"]
     sequence = idx.loc[idx["subject"] == subject, "sequence"].iloc[0] if sequence is None else sequence
     m = ((idx["subject"] == subject) & (idx["sequence"] == sequence)).to_numpy()
     order = np.argsort(idx.loc[m, "frame"].to_numpy(), kind="stable")

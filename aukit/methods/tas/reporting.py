@@ -89,14 +89,28 @@ def add_headline(report: Report, dataset: str) -> None:
 
 def curves_figure(data: TASData, results: Mapping[str, dict], names: Sequence[str] = ("A1", "A2", "A5", "A6"),
                   au: str | None = None):
-    """Fig. 3: predicted intensity of several models vs the labels on one test sequence."""
+    """Fig. 3: predicted intensity of several models vs the labels on one test sequence: the one (and, without
+    ``au``, the AU) whose label varies most, named in the title with why it was chosen. The first test
+    sequence's AU12 was flat at 0: no trend for the models to follow, which the figure is about."""
     evals = {n: results[n]["eval"] for n in names if "eval" in results.get(n, {})}
-    au = au or data.aus[len(data.aus) // 2]
-    labels, preds, (subj, seq) = E.sequence_curves(data, evals, au)
+    pick = E.varying_sequence(data, next(iter(evals.values())), au)
+    labels, preds, (subj, seq) = E.sequence_curves(data, evals, pick["au"], subject=pick["subject"],
+                                                   sequence=pick["sequence"])
     fig, grid = new_figure(1, len(preds), size=(3.2, 2.2), sharey=True)
     for ax, (name, pred) in zip(grid[0], preds.items()):
-        viz.intensity_curves(labels, {name: pred}, aus=[au], axes=[ax], title=f"{name}: {subj} {seq}")
+        viz.intensity_curves(labels, {name: pred}, aus=[pick["au"]], axes=[ax], title=name)
+    fig.suptitle(_curves_title(pick, au is None))
     return fig
+
+
+def _curves_title(pick: dict, au_chosen: bool) -> str:
+    """Fig. 3's title: which subject / sequence / AU it shows and why (the test one whose label varies most)."""
+    what = f"{pick['au']} on test subject {pick['subject']}, sequence {pick['sequence']}"
+    among = "test sequence and AU" if au_chosen else f"test sequence for {pick['au']}"
+    if pick["var"] <= 0:      # every test sequence's label is flat: say so rather than imply a trend
+        return f"Fig. 3: {what}\n(constant label: the label is flat on every {among})"
+    return (f"Fig. 3: {what}\nchosen as the {among} whose label varies most "
+            f"(label {pick['lo']:.1f} to {pick['hi']:.1f}, variance {pick['var']:.2f})")
 
 
 def tsne_au_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A4"), au: str = "AU12", seed: int = 0):
@@ -113,13 +127,16 @@ def tsne_au_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A4"
 
 
 def tsne_subject_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A6"), seed: int = 0):
-    """Fig. 6: t-SNE of all AU features of one test subject, coloured by AU."""
+    """Fig. 6: t-SNE of all AU features of one test subject, coloured by AU. Small points (``tsne_features``
+    draws categories see-through, shuffled): A1's AU features of a frame nearly coincide, and at the default
+    size the AU drawn last hid the others (two of five colours showed)."""
     feats, colour = {}, None
     for n in names:
         d = E.tsne_inputs(data, results[n]["eval"])
         feats[f"{n} ({d['subject']})"] = d["X"]
         colour = {"AU": d["AU"]}
-    return viz.tsne_features(feats, colour, perplexity=min(30.0, max(5.0, len(colour["AU"]) / 6)), seed=seed)
+    return viz.tsne_features(feats, colour, perplexity=min(30.0, max(5.0, len(colour["AU"]) / 6)), seed=seed,
+                             point_size=5.0)
 
 
 def sweep_figures(sweep: Mapping[str, Mapping[str, dict]], data: TASData, reference: Mapping[str, dict] | None = None):
