@@ -180,6 +180,18 @@ def test_a_report_started_by_hand_keeps_the_last_finished_run_in_previous(tmp_pa
     assert json.loads((tmp_path / "r" / "previous" / "metrics.json").read_text())["icc_avg"] == 0.5
 
 
+def test_what_a_notebook_shows_of_its_run_is_what_metrics_json_holds(tmp_path):
+    """RTATL and SCC returned report.metrics: a one-seed run showed f1_std 0.0 where metrics.json has null."""
+    one = Report("rtatl", folder=tmp_path / "a", dataset="disfa", preset="smoke", seeds=[0], device="cpu")
+    one.add_metrics(f1_avg_rtatl=0.5, f1_std_rtatl=0.0)
+    assert one.measured == {"f1_avg_rtatl": 0.5, "f1_std_rtatl": None}
+    one.write()
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["f1_std_rtatl"] is None
+    two = Report("rtatl", folder=tmp_path / "b", dataset="disfa", preset="smoke", seeds=[0, 1], device="cpu")
+    two.add_metrics(f1_avg_rtatl=0.5, f1_std_rtatl=0.1)
+    assert two.measured["f1_std_rtatl"] == 0.1
+
+
 def test_compare_without_reported():
     m = pd.DataFrame({"ICC": [0.5], "MAE": [0.7]}, index=["A6"])
     long = compare(m, None, measured_label="measured (x)")

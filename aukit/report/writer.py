@@ -325,10 +325,12 @@ class Report:
         return len(self.seeds) < 2
 
     # ------------------------------------------------------------------ output
-    def _spread_over_seeds(self) -> dict:
-        """The metrics, with every std over seeds (a ``std`` token in the key: ``f1_std_rtatl``,
-        ``t3_A0_icc_avg_std``) null for a one-seed run: one run has no spread, and 0 would claim one
-        of zero (the tables say the same in words)."""
+    @property
+    def measured(self) -> dict:
+        """The metrics as metrics.json has them: every std over seeds (a ``std`` token in the key:
+        ``f1_std_rtatl``, ``t3_A0_icc_avg_std``) null for a one-seed run: one run has no spread, and 0
+        would claim one of zero (the tables say the same in words). What a notebook shows of its run
+        (the 0.0 it showed beside metrics.json's null)."""
         if not self.one_seed:
             return self.metrics
         return {k: None if _STD_KEY.search(k) else v for k, v in self.metrics.items()}
@@ -362,7 +364,7 @@ class Report:
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")
         out = {"metrics": self.dir / "metrics.json"}
-        out["metrics"].write_text(json.dumps({**head, **self._spread_over_seeds(), **trained}, indent=2),
+        out["metrics"].write_text(json.dumps({**head, **self.measured, **trained}, indent=2),
                                   encoding="utf-8")
         if self.references:
             out["reported"] = self.dir / "reported.json"

@@ -381,4 +381,4 @@ def run(ecfg: ExperimentConfig) -> dict:
     if main == "RTATL":
         report.add_reference("f1_avg_rtatl", "rtatl", key, "RTATL")
     report.write(data=data.info)
-    return {**report.metrics, "results": results}
+    return {**report.measured, "results": results}

@@ -380,4 +380,4 @@ def run(ecfg: ExperimentConfig) -> dict:
     report.add_reference("icc_avg_scc_heatmap", "scc", f"table1_{fam}_icc", "SCC-Heatmap (Ours)")
     report.add_reference("mae_avg_scc_heatmap", "scc", f"table1_{fam}_mae", "SCC-Heatmap (Ours)")
     report.write(data=data.info)
-    return dict(report.metrics)
+    return dict(report.measured)
