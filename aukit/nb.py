@@ -52,6 +52,9 @@ def execute(notebook: str | Path, out_dir: str | Path, parameters: dict[str, Any
     """
     nb = notebook_path(str(notebook))
     declared = check_parameters(nb, parameters or {})
+    from .nbstart import full_on_cpu
+    if (slow := full_on_cpu(nb, parameters or {})) is not None:
+        print(f"[aukit] {slow}", file=sys.stderr)
     if edited := edited_defaults(nb):     # saved from JupyterLab: the run takes them, unlike the commit's runs
         print(f"[aukit] {nb.name}'s parameters cell differs from the commit's: "
               + ", ".join(f"{n} = {now} (committed: {then})" for n, (then, now) in edited.items())
@@ -223,39 +226,6 @@ def edited_defaults(notebook: str | Path) -> dict[str, tuple[str, str]]:
     return {n: (then[n]["default"], r["default"]) for n, r in now.items() if n in then and then[n]["default"] != r["default"]}
 
 
-def start_run(notebook: str, namespace: dict) -> dict:
-    """The first line of a paper notebook's setup cell: in the kernel, what :func:`execute` does before
-    it starts one, for a notebook run by hand in JupyterLab too (``namespace``: the notebook's globals).
-
-    * its parameters' values are checked as ``-p`` values are (:func:`check_parameters`): ``fera =
-      "false"`` ran the FERA2015 split, ``tables = "table2"`` ran Table 1 only, ``epochs = "2"`` failed
-      deep in the code;
-    * the ones set away from the committed defaults are recorded (:data:`CHANGED_ENV`), so the tables and
-      deploy.pt name them: a full run edited to ``steps = 2`` by hand got difference rows against the paper;
-    * this process's records of the run (its trainings, stores, folds) start empty: a second run in one
-      kernel listed the first one's as its own in run.yaml and its tables' caveats;
-    * its ``out_dir`` loses the last run's outputs (:func:`clear_outputs`; a finished run moves to
-      ``previous/``): CPC writes its report at the end, and a rerun that failed showed the last run's
-      tables and figures as its own.
-
-    Returns the changed parameters."""
-    from .data import splits, store
-    from .train import FITS
-    values = {name: namespace[name] for name in declared_parameters(notebook) if name in namespace}
-    check_parameters(notebook, values)
-    changed = changed_parameters(notebook, values)
-    os.environ[CHANGED_ENV] = json.dumps(changed, default=str)
-    if "preset" in values:
-        os.environ[PRESET_ENV] = "smoke" if values.get("smoke") else str(values["preset"])
-    if values.get("out_dir") and (kept := clear_outputs(Path(values["out_dir"]))) is not None:
-        print(f"the last run's results in {values['out_dir']} moved to {kept}")
-    FITS.clear()
-    store.OPENED.clear()
-    splits.PARTIAL.clear()
-    splits.USED.clear()
-    return changed
-
-
 def parse_value(text: str, kind: str | None = None):
     """``-p name value`` typed for the parameter it sets: a ``str`` parameter takes the text as it is
     (``-p fold_name 01`` stays "01"), a ``float`` one reads 1e-3 too; others read it as YAML (3 -> int,
@@ -399,7 +369,7 @@ SETUP_NEUTRAL = ("dataset", "fold", "fera", "preset", "seeds", "variants", "tabl
                  "device", "weights", "finetune_from", "pool", "unlabelled", "landmark_set", "identity_set",
                  "noise_levels", "sweep_subjects", "extras", "checkpoints")
 CHANGED_ENV = "AUKIT_RUN_CHANGED"   # changed_parameters, handed to the kernel (JSON): its tables say them
-PRESET_ENV = "AUKIT_RUN_PRESET"     # the preset a notebook's kernel runs (start_run): deploy.pt records it
+PRESET_ENV = "AUKIT_RUN_PRESET"     # the preset a notebook's kernel runs (aukit.nbstart.start_run): deploy.pt records it
 
 
 def changed_parameters(notebook: str | Path, params: dict) -> dict:

@@ -1,4 +1,4 @@
-"""aukit.nb.start_run (a notebook run by hand in JupyterLab gets the checks `aukit run` makes) and the
+"""aukit.nbstart.start_run (a notebook run by hand in JupyterLab gets the checks `aukit run` makes) and the
 parameters cell compared with the commit's (a value saved from JupyterLab is a change of setup)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from aukit import nb, runtime
+from aukit import nb, nbstart, runtime
 from aukit.data import splits, store
 from aukit.report import Report
 from aukit.train import FITS
@@ -35,14 +35,14 @@ def changed_env():
 def test_a_value_edited_by_hand_is_recorded_and_named_in_the_tables(tmp_path, changed_env):
     """A Lab kernel never had AUKIT_RUN_CHANGED: a full run edited to steps 2 got difference rows as the paper's."""
     namespace = {**_defaults("tas"), "lambda_rank": 0.3, "preset": "full", "steps": 2, "unrelated": 1}
-    assert nb.start_run("tas", namespace) == {"lambda_rank": 0.3, "steps": 2}
+    assert nbstart.start_run("tas", namespace) == {"lambda_rank": 0.3, "steps": 2}
     assert json.loads(os.environ[nb.CHANGED_ENV]) == {"lambda_rank": 0.3, "steps": 2}
     assert os.environ[nb.PRESET_ENV] == "full"                          # deploy.pt records it
     rep = Report("tas", folder=tmp_path / "r", dataset="bp4d", preset="full", seeds=[0], device="cpu")
     assert rep.changed == {"lambda_rank": 0.3, "steps": 2}
     assert "changed: steps=2, lambda_rank=0.3" in rep.measured_label and rep.setup_gap
-    assert nb.start_run("tas", _defaults("tas")) == {}                     # a rerun with the defaults: none
-    assert nb.start_run("tas", {**_defaults("tas"), "smoke": True}) == {} and os.environ[nb.PRESET_ENV] == "smoke"
+    assert nbstart.start_run("tas", _defaults("tas")) == {}                     # a rerun with the defaults: none
+    assert nbstart.start_run("tas", {**_defaults("tas"), "smoke": True}) == {} and os.environ[nb.PRESET_ENV] == "smoke"
     assert Report("tas", folder=tmp_path / "s", dataset="bp4d", preset="full", seeds=[0], device="cpu").changed == {}
 
 
@@ -56,7 +56,7 @@ def test_a_value_edited_by_hand_is_recorded_and_named_in_the_tables(tmp_path, ch
 ])
 def test_values_a_student_types_are_checked_in_the_kernel(slug, change, message, changed_env):
     with pytest.raises(ValueError, match=message):
-        nb.start_run(slug, {**_defaults(slug), **change})
+        nbstart.start_run(slug, {**_defaults(slug), **change})
 
 
 def test_a_second_run_in_one_kernel_starts_its_records_afresh(changed_env):
@@ -65,7 +65,7 @@ def test_a_second_run_in_one_kernel_starts_its_records_afresh(changed_env):
     store.OPENED["synthau-disfa__scc256__x"] = {"frames": 1}
     splits.PARTIAL.append("fold 1 of bp4d lacks F001")
     splits.USED["bp4d"] = 1
-    nb.start_run("scc", _defaults("scc"))
+    nbstart.start_run("scc", _defaults("scc"))
     assert FITS == [] and store.OPENED == {} and splits.PARTIAL == [] and splits.USED == {}
 
 
@@ -75,9 +75,20 @@ def test_a_rerun_by_hand_starts_from_an_empty_report_folder(tmp_path, capsys, ch
     (out / "figures").mkdir(parents=True)
     (out / "figures" / "fig2.png").write_text("last run")
     (out / "metrics.json").write_text("{}")
-    nb.start_run("cpc", {**_defaults("cpc"), "out_dir": str(out)})
+    nbstart.start_run("cpc", {**_defaults("cpc"), "out_dir": str(out)})
     assert not (out / "figures").exists() and (out / "previous" / "figures" / "fig2.png").read_text() == "last run"
     assert f"moved to {out / 'previous'}" in capsys.readouterr().out
+
+
+def test_the_full_preset_on_a_cpu_is_announced_before_the_hours_begin(capsys, changed_env):
+    import torch
+    assert nbstart.full_on_cpu("tas", {"preset": "full", "device": "cpu"}).startswith(
+        "tas: the full preset trains the paper's sizes")
+    assert (nbstart.full_on_cpu("tas", {"preset": "full"}) is None) == torch.cuda.is_available()   # auto: a GPU if any
+    assert nbstart.full_on_cpu("tas", {"device": "cpu"}) is None                 # quick, the notebook's default
+    assert nbstart.full_on_cpu("tas", {"preset": "full", "smoke": True, "device": "cpu"}) is None
+    nbstart.start_run("scc", {**_defaults("scc"), "preset": "full", "steps": 1, "device": "cpu"})
+    assert "scc: the full preset trains" in capsys.readouterr().out
 
 
 def _git(cwd, *args):

@@ -1,0 +1,69 @@
+"""What a paper notebook's kernel does when a run starts (:func:`start_run`, the first line of each
+paper notebook's setup cell): for a notebook run by hand in JupyterLab, what :func:`aukit.nb.execute`
+does before it starts one; under ``aukit run`` the same again, on the values the kernel holds.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .nb import (CHANGED_ENV, PAPERS, PRESET_ENV, _literal, changed_parameters, check_parameters, clear_outputs,
+                 declared_parameters, notebook_path)
+
+__all__ = ["full_on_cpu", "start_run"]
+
+
+def full_on_cpu(notebook: str | Path, params: dict) -> str | None:
+    """A warning for a paper notebook's full preset (the paper's sizes and schedules: hours on a GPU)
+    about to train on a CPU, which nothing said before the hours began; None otherwise."""
+    from .runtime import DeviceUnavailable, pick_device
+    stem = notebook_path(str(notebook)).stem
+    records = declared_parameters(notebook)
+
+    def value(name):
+        return params[name] if name in params else _literal(records[name]["default"]) if name in records else None
+    if stem not in PAPERS or value("smoke") or value("preset") != "full":
+        return None
+    try:
+        if pick_device(value("device") or None).type != "cpu":
+            return None
+    except DeviceUnavailable:
+        return None                    # the run itself says why the device it names is not there
+    return (f"{stem}: the full preset trains the paper's sizes and schedules, which takes hours on a GPU and "
+            "far longer on this CPU (-p preset quick runs in minutes; -p steps N caps each epoch)")
+
+
+def start_run(notebook: str, namespace: dict) -> dict:
+    """The first line of a paper notebook's setup cell: in the kernel, what :func:`execute` does before
+    it starts one, for a notebook run by hand in JupyterLab too (``namespace``: the notebook's globals).
+
+    * its parameters' values are checked as ``-p`` values are (:func:`check_parameters`): ``fera =
+      "false"`` ran the FERA2015 split, ``tables = "table2"`` ran Table 1 only, ``epochs = "2"`` failed
+      deep in the code;
+    * the ones set away from the committed defaults are recorded (:data:`CHANGED_ENV`), so the tables and
+      deploy.pt name them: a full run edited to ``steps = 2`` by hand got difference rows against the paper;
+    * this process's records of the run (its trainings, stores, folds) start empty: a second run in one
+      kernel listed the first one's as its own in run.yaml and its tables' caveats;
+    * its ``out_dir`` loses the last run's outputs (:func:`clear_outputs`; a finished run moves to
+      ``previous/``): CPC writes its report at the end, and a rerun that failed showed the last run's
+      tables and figures as its own.
+
+    Returns the changed parameters."""
+    from .data import splits, store
+    from .train import FITS
+    values = {name: namespace[name] for name in declared_parameters(notebook) if name in namespace}
+    check_parameters(notebook, values)
+    changed = changed_parameters(notebook, values)
+    os.environ[CHANGED_ENV] = json.dumps(changed, default=str)
+    if "preset" in values:
+        os.environ[PRESET_ENV] = "smoke" if values.get("smoke") else str(values["preset"])
+    if (slow := full_on_cpu(notebook, values)) is not None:
+        print(slow)
+    if values.get("out_dir") and (kept := clear_outputs(Path(values["out_dir"]))) is not None:
+        print(f"the last run's results in {values['out_dir']} moved to {kept}")
+    FITS.clear()
+    store.OPENED.clear()
+    splits.PARTIAL.clear()
+    splits.USED.clear()
+    return changed
