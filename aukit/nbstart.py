@@ -11,7 +11,7 @@ from pathlib import Path
 from .nb import (CHANGED_ENV, PAPERS, PRESET_ENV, _literal, changed_parameters, check_parameters, clear_outputs,
                  declared_parameters, notebook_path)
 
-__all__ = ["full_on_cpu", "start_run"]
+__all__ = ["full_on_cpu", "misspelt", "start_run"]
 
 
 def full_on_cpu(notebook: str | Path, params: dict) -> str | None:
@@ -34,13 +34,33 @@ def full_on_cpu(notebook: str | Path, params: dict) -> str | None:
             "far longer on this CPU (-p preset quick runs in minutes; -p steps N caps each epoch)")
 
 
+_PLAIN = (bool, int, float, str, list, tuple, dict, type(None))
+
+
+def misspelt(declared: dict, namespace: dict) -> list[str]:
+    """Warnings for plain values (numbers, text, lists) the notebook's globals hold under a name close to a
+    parameter's that is none itself: ``epoch = 1`` typed in the parameters cell set nothing, and the run
+    went on with the preset's epochs."""
+    import difflib
+    out = []
+    for name, value in namespace.items():
+        if name.startswith("_") or name in declared or not isinstance(value, _PLAIN):
+            continue
+        close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.8)
+        if close:
+            out.append(f"warning: {name} = {value!r} is no parameter of this notebook (did you mean {close[0]}?): "
+                       "it changes nothing")
+    return out
+
+
 def start_run(notebook: str, namespace: dict) -> dict:
     """The first line of a paper notebook's setup cell: in the kernel, what :func:`execute` does before
     it starts one, for a notebook run by hand in JupyterLab too (``namespace``: the notebook's globals).
 
     * its parameters' values are checked as ``-p`` values are (:func:`check_parameters`): ``fera =
       "false"`` ran the FERA2015 split, ``tables = "table2"`` ran Table 1 only, ``epochs = "2"`` failed
-      deep in the code;
+      deep in the code; a value set under a near miss of a parameter's name (``epoch = 1``) is named
+      (:func:`misspelt`);
     * the ones set away from the committed defaults are recorded (:data:`CHANGED_ENV`), so the tables and
       deploy.pt name them: a full run edited to ``steps = 2`` by hand got difference rows against the paper;
     * this process's records of the run (its trainings, stores, folds) start empty: a second run in one
@@ -52,7 +72,10 @@ def start_run(notebook: str, namespace: dict) -> dict:
     Returns the changed parameters."""
     from .data import splits, store
     from .train import FITS
-    values = {name: namespace[name] for name in declared_parameters(notebook) if name in namespace}
+    declared = declared_parameters(notebook)
+    values = {name: namespace[name] for name in declared if name in namespace}
+    for line in misspelt(declared, namespace):
+        print(line)
     check_parameters(notebook, values)
     changed = changed_parameters(notebook, values)
     os.environ[CHANGED_ENV] = json.dumps(changed, default=str)

@@ -91,6 +91,17 @@ def test_the_full_preset_on_a_cpu_is_announced_before_the_hours_begin(capsys, ch
     assert "scc: the full preset trains" in capsys.readouterr().out
 
 
+def test_a_misspelt_parameter_is_named_not_ignored(capsys, changed_env):
+    """``epoch = 1`` in the parameters cell set nothing; the run went on with the preset's epochs, silently."""
+    import math
+    namespace = {**_defaults("scc"), "epoch": 1, "seed": [3], "math": math, "plan": object(), "In": [""], "_": 1}
+    nbstart.start_run("scc", namespace)
+    out = capsys.readouterr().out
+    assert "warning: epoch = 1 is no parameter of this notebook (did you mean epochs?): it changes nothing" in out
+    assert "seed = [3] is no parameter of this notebook (did you mean seeds?)" in out
+    assert out.count("warning:") == 2                                     # modules, objects, IPython's names: none
+
+
 def _git(cwd, *args):
     return subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", *args], cwd=cwd, check=True,
                           capture_output=True, text=True).stdout.strip()
