@@ -5,110 +5,44 @@ A grid file::
     name: ablation            # folder: reports/<notebook>/sweeps/ablation/
     parameters: {preset: quick}          # fixed for every cell
     grid: {fold: [1, 2, 3], seeds: [[0], [1], [2]], variant: [A1, A6]}
-    metrics: [icc_avg, mae_avg]          # optional: the metrics.json keys to aggregate (default: all numeric)
+    metrics: [icc_avg, mae_avg]          # optional: the keys to show (default: metrics.json's headline)
 
-expands into one papermill run per cell, each in its own folder with ``params.json``.
-A cell whose ``metrics.json`` exists and whose parameters are unchanged is not rerun;
-a failed one keeps ``error.txt`` (and loses any ``metrics.json`` its notebook wrote before
-failing) and is rerun only with ``retry_failed``; a lock file keeps two sweeps out of one
-cell. :func:`aggregate` averages the grid's finished cells, with their current parameters,
-over seeds (per fold and overall) into ``aggregate.csv``/``.md`` and a figure; folders of
-cells no longer in the grid, or run with other fixed parameters, are left out and counted.
-The grid's ``metrics`` are checked against the first finished cell's ``metrics.json``: a misspelt
-key stops the sweep after one cell, not after all of them.
+expands into one papermill run per cell, each in its own folder with ``params.json``
+(:mod:`aukit.sweep_grid` reads and checks the grid file).
+A cell whose ``metrics.json`` exists and whose parameters are unchanged is not rerun; a finished
+cell whose parameters the grid now changes (other fixed ``parameters`` under the same ``name``) stops
+the sweep before anything runs: rerunning it would delete its result. A failed one keeps ``error.txt``
+(and loses any ``metrics.json`` its notebook wrote before failing) and is rerun only with
+``retry_failed``; a lock file keeps two sweeps out of one cell. :func:`aggregate`
+(:mod:`aukit.sweep_aggregate`) averages the grid's finished cells over seeds (per fold and overall)
+into ``aggregate.csv``/``.md`` and a figure; folders of cells no longer in the grid are left out and
+counted. The grid's ``metrics`` are checked against the first finished cell's ``metrics.json``: a
+misspelt key stops the sweep after one cell, not after all of them.
 """
 from __future__ import annotations
 
-import difflib
-import itertools
 import json
 import os
-import re
-import shutil
 import socket
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
 from . import slurm as scheduler
-
-SEED_KEYS = ("seed", "seeds")
-TABLES = "tables"       # the averaged tables beside the paper (report.folds)
-
-
-@dataclass
-class Cell:
-    key: str
-    params: dict
-    folder: Path
-
-
-def load_grid(path: str | Path) -> tuple[str, dict, dict]:
-    name, fixed, grid, _ = load_spec(path)
-    return name, fixed, grid
-
-
-def load_spec(path: str | Path) -> tuple[str, dict, dict, list | None]:
-    """(name, fixed parameters, grid, metrics to aggregate or None) from a grid file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"grid file not found: {path}")
-    spec = yaml.safe_load(path.read_text()) or {}
-    unknown = set(spec) - {"name", "parameters", "grid", "metrics"}
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected name, parameters, grid, metrics")
-    grid = spec.get("grid") or {}
-    if not grid or not all(isinstance(v, list) and v for v in grid.values()):
-        raise ValueError(f"{path}: 'grid' must map parameter names to non-empty lists")
-    metrics = spec.get("metrics")
-    if metrics is not None and not (isinstance(metrics, list) and metrics):
-        raise ValueError(f"{path}: 'metrics' must be a non-empty list of metrics.json keys")
-    name = str(spec.get("name") or path.stem)
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name):
-        raise ValueError(f"{path}: name {name!r} must be a folder name (letters, digits, '.', '_', '-'), "
-                         "not a path: the sweep's folder is reports/<notebook>/sweeps/<name>")
-    return name, dict(spec.get("parameters") or {}), dict(grid), metrics
-
-
-def _slug(value) -> str:
-    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-    return re.sub(r"[^A-Za-z0-9.,_-]+", "-", text)
-
-
-def expand(fixed: dict, grid: dict, sweep_dir: Path) -> list[Cell]:
-    """One cell per point of the grid, its folder named by the point; two values whose names would
-    share a folder (``"a b"`` and ``"a-b"``) are a ValueError (one cell would overwrite the other)."""
-    keys = list(grid)
-    cells, seen = [], {}
-    for values in itertools.product(*(grid[k] for k in keys)):
-        point = dict(zip(keys, values))
-        key = "__".join(f"{k}={_slug(v)}" for k, v in point.items())
-        if key in seen and seen[key] != point:
-            raise ValueError(f"grid points {seen[key]} and {point} would share the cell folder {key!r}: "
-                             "make the values differ in letters, digits or '.,_-'")
-        seen[key] = point
-        cells.append(Cell(key, {**fixed, **point}, sweep_dir / key))
-    return cells
-
-
-def _params(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "params.json").read_text())
-    except (OSError, ValueError):
-        return None
+from .sweep_aggregate import (SEED_KEYS, TABLES, MetricError, _figure, _markdown, _numeric, _shown,  # noqa: F401
+                              aggregate, check_metrics, collect, measured_on, missing_metrics)
+from .sweep_grid import (Cell, _slug, changed_finished, expand, load_grid, load_spec, normalise,  # noqa: F401
+                         read_params, refuse_changed)
 
 
 def cell_state(cell: Cell) -> str:
     """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``.
     A lock from another host is trusted here: :func:`settle` asks SLURM about the job it names."""
-    same = _params(cell.folder) == cell.params
+    same = read_params(cell.folder) == cell.params
     if (cell.folder / ".lock").exists() and not _stale_lock(cell.folder / ".lock"):
         return "running"
     if same and (cell.folder / "error.txt").exists():
@@ -223,16 +157,38 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
         execute(notebook, out, params, progress=False)
         if not (out / "metrics.json").exists():
             raise RuntimeError(f"{notebook} finished without writing {out / 'metrics.json'}")
+        _record_code(out)
         return "done"
     except KeyboardInterrupt:           # the user's Ctrl-C is no failed cell: a rerun runs it again
         (out / "error.txt").unlink(missing_ok=True)
         raise
     except Exception:
-        (out / "error.txt").write_text(traceback.format_exc())   # execute() has dropped a metrics.json
-        return "failed"
+        (out / "error.txt").write_text(traceback.format_exc() + _advice(traceback.format_exc(), out))
+        return "failed"                                          # execute() has dropped a metrics.json
     finally:
         if _read_lock(lock) is not None and lock.read_text() == mine:  # a sweep that declared it dead may
             lock.unlink()                                              # have let another run take it over
+
+
+def _advice(trace: str, out: Path) -> str:
+    """A sweep's own advice for a cell whose checkpoints another configuration wrote: the notebook's
+    ("give another --out") does not apply to a cell, whose folder the grid names."""
+    if "ConfigMismatchError" not in trace:
+        return ""
+    return (f"\nIn a sweep: this cell's checkpoints were written by other parameters or code. Delete {out} "
+            "(or its checkpoints) and rerun with --retry-failed, or give the grid another 'name'.\n")
+
+
+def _record_code(out: Path) -> None:
+    """Add the checkpoint code key (:func:`aukit.ckptdir.code_key`: the commit, plus a source hash when
+    the tree was dirty) to the cell's run.yaml: aggregate.md names the code its cells ran at."""
+    try:
+        from .ckptdir import code_key
+        run = yaml.safe_load((out / "run.yaml").read_text()) or {}
+        run["code_key"] = code_key()
+        (out / "run.yaml").write_text(yaml.safe_dump(run, sort_keys=False, default_flow_style=None))
+    except Exception as e:       # provenance never fails a finished cell; aggregate.md falls back to the commit
+        print(f"[sweep] {out.name}: code key not recorded in run.yaml ({e})")
 
 
 def _gpus() -> list[str | None]:
@@ -251,20 +207,21 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
               retry_failed: bool = False, reports: str | Path = "reports", slurm: dict | None = None,
               progress: bool = True) -> Path:
     """Run every pending cell; return the sweep folder (aggregated at the end)."""
-    from .nb import check_parameters, float_values
+    from .nb import check_parameters
 
     name, fixed, grid, keep = load_spec(grid_file)
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
+    fixed, grid = normalise(notebook, grid_file, fixed, grid)   # 1e-3 and 0.001: one value, one folder name
     cells = expand(fixed, grid, sweep_dir)
     for c in cells:                                      # a misspelt name or a wrong kind fails here, not in a cell
-        c.params = float_values(notebook, c.params)
         try:
             check_parameters(notebook, c.params)
         except ValueError as e:                          # name the grid file and where the name sits in it
             bad = [k for k in c.params if repr(k) in str(e)]
             where = " (under grid)" if any(k in grid for k in bad) else " (under parameters)" if bad else ""
             raise ValueError(f"grid file {grid_file}{where}: {e}") from None
+    refuse_changed(grid_file, sweep_dir, cells)          # a finished cell's result is never deleted
     sweep_dir.mkdir(parents=True, exist_ok=True)
     queued = settle(cells, executor)
     states = {c.key: "queued" if c.key in queued else cell_state(c) for c in cells}
@@ -274,8 +231,8 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     print(f"[sweep] {name}: {len(cells)} cells, {len(todo)} to run, already {skipped}")
     done = [c for c in cells if states[c.key] == "done"]
     if keep and done:                                    # a misspelt metric fails before any cell runs
-        check_metrics(keep, done[0].folder)
-    first = None if done or not keep else (lambda folder: check_metrics(keep, folder))  # else after one cell
+        check_metrics(keep, done[0].folder, grid_file)
+    first = None if done or not keep else (lambda folder: check_metrics(keep, folder, grid_file))  # else after one cell
     if executor == "local":
         results = _run_local(str(notebook), todo, parallel, progress, first)
     elif executor in ("slurm", "submitit-local"):
@@ -294,10 +251,11 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     for c in cells:
         if c.key in unfinished:
             print(f"[sweep] NOT FINISHED {c.key}: {_unfinished(c, states[c.key])}")
-    aggregate(sweep_dir, grid, keep=keep, cells=cells)
+    table = aggregate(sweep_dir, grid, keep=keep, cells=cells)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(
         {"notebook": str(notebook), "name": name, "parameters": fixed, "grid": grid,
-         "failed": [c.key for c in failed], "unfinished": unfinished}, sort_keys=False))
+         "failed": [c.key for c in failed], "unfinished": unfinished,
+         "code": table.attrs.get("code", {})}, sort_keys=False))   # {commit (or code key): cells aggregated}
     return sweep_dir
 
 
@@ -335,25 +293,45 @@ def _run_local(notebook: str, todo: list[Cell], parallel: int, progress: bool, f
 
         futures = {submit(i, c): c for i, c in queue[:max(1, parallel)]}
         queue, pending = queue[max(1, parallel):], set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
-            for f in done:
-                cell = futures[f]
-                results[cell.key] = f.result()
-                bar.update(1)
-                if results[cell.key] == "done" and first is not None:
-                    first, stop = None, _first_check(first, cell.folder)
-                if queue and stop is None:
-                    i, c = queue.pop(0)
-                    g = submit(i, c)
-                    futures[g] = c
-                    pending.add(g)
-            n_failed = sum(1 for v in results.values() if v == "failed")
-            bar.set_postfix(done=len(results) - n_failed, running=len(pending), failed=n_failed)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                for f in done:
+                    cell = futures[f]
+                    results[cell.key] = f.result()
+                    bar.update(1)
+                    if results[cell.key] == "done" and first is not None:
+                        first, stop = None, _first_check(first, cell.folder)
+                    if queue and stop is None:
+                        i, c = queue.pop(0)
+                        g = submit(i, c)
+                        futures[g] = c
+                        pending.add(g)
+                bar.set_postfix(**postfix(results, len(pending)))
+        except KeyboardInterrupt:
+            bar.close()
+            print(stopped_message([futures[f].key for f in pending], [c.key for _, c in queue]))
+            raise
     bar.close()
     if stop is not None:
         raise stop
     return results
+
+
+def postfix(results: dict, running: int) -> dict:
+    """The progress bar's counts: a cell that another sweep holds ("running" when this one came to it)
+    is no cell done here (the bar counted it done)."""
+    count = {s: sum(v == s for v in results.values()) for s in ("done", "failed", "running")}
+    return {"done": count["done"], "running": running, "failed": count["failed"],
+            **({"held_elsewhere": count["running"]} if count["running"] else {})}
+
+
+def stopped_message(stopped: list[str], not_started: list[str]) -> str:
+    """What an interrupted sweep left, naming the cells: "the cells it stopped are pending" named none."""
+    def listed(keys):
+        return ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "") or "none"
+    return (f"[sweep] interrupted: stopped {len(stopped)} running cell(s): {listed(stopped)}; "
+            f"{len(not_started)} not started: {listed(not_started)}. They are pending: a rerun runs them")
 
 
 def _first_check(first, folder: Path) -> Exception | None:
@@ -362,191 +340,3 @@ def _first_check(first, folder: Path) -> Exception | None:
     except Exception as e:
         return e
     return None
-
-
-def _numeric(metrics: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def missing_metrics(keep: list | None, have: list[str], where: str) -> str | None:
-    """The message for grid ``metrics`` keys that are not in ``have`` (None when all are)."""
-    missing = [k for k in keep or [] if k not in have]
-    if not missing:
-        return None
-    named = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(str(k), have, 1)) else repr(k)
-             for k in missing]
-    return (f"the grid's metrics: {', '.join(named)} not in {where} (its numeric keys: "
-            f"{', '.join(have[:20])}{', ...' if len(have) > 20 else ''})")
-
-
-def check_metrics(keep: list | None, folder: Path) -> None:
-    """Raise KeyError when a finished cell's metrics.json lacks a key the grid aggregates."""
-    have = list(_numeric(json.loads((Path(folder) / "metrics.json").read_text())))
-    msg = missing_metrics(keep, have, str(Path(folder) / "metrics.json"))
-    if msg:
-        raise KeyError(msg + "; fix the grid file and rerun: finished cells are kept")
-
-
-def collect(sweep_dir: Path, grid: dict, cells: list[Cell] | None = None) -> pd.DataFrame:
-    """One row per finished cell: grid parameters (as text) + numeric metrics. With ``cells`` (the
-    grid as it is now), only those cells, finished with their current parameters; the folders left
-    out (cells of an earlier grid, or run with other fixed parameters) are counted in a note.
-    Without, every finished folder under ``sweep_dir``."""
-    folders = sorted(p.parent for p in Path(sweep_dir).glob("*/params.json"))
-    if cells is not None:
-        wanted = {c.folder.resolve() for c in cells if cell_state(c) == "done"}
-        left = [f for f in folders if (f / "metrics.json").exists() and f.resolve() not in wanted]
-        if left:
-            print(f"[sweep] not aggregated: {len(left)} finished folder(s) that are no cell of this grid, or ran "
-                  f"with other parameters ({', '.join(f.name for f in left[:3])}{', ...' if len(left) > 3 else ''})")
-        folders = [f for f in folders if f.resolve() in wanted]
-    rows, runs, used = [], [], []
-    for folder in folders:
-        if not (folder / "metrics.json").exists() or (folder / "error.txt").exists():
-            continue
-        used.append(folder)
-        params = json.loads((folder / "params.json").read_text())
-        metrics = json.loads((folder / "metrics.json").read_text())
-        row = {k: _slug(params.get(k)) for k in grid}
-        row.update(_numeric(metrics))
-        rows.append(row)
-        runs.append(metrics)
-    df = pd.DataFrame(rows)
-    df.attrs["measured"] = measured_on(runs)
-    df.attrs["folders"] = used            # row i's cell folder
-    return df
-
-
-def measured_on(runs: list[dict]) -> str:
-    """What the aggregated cells were measured on, from their metrics.json: dataset, preset, changed
-    parameters, partial copies, side sets and trunk start, and "(not the paper's setup)" unless every
-    cell's report said it was (``paper_setup``) on a complete copy. aggregate.md said none of it, so a smoke sweep
-    on a partial copy read like the paper's run."""
-    from .nb import changes_text
-
-    def values(key, show=str):
-        return sorted({show(r[key]) for r in runs if r.get(key)})
-    parts = [f"{key} {', '.join(values(key))}" for key in ("dataset", "preset") if values(key)]
-    if not parts:                         # not a paper notebook's report (a notebook of one's own)
-        return ""
-    for key, label, show, sep in (("changed_parameters", "changed", changes_text, "; "),
-                                  ("partial_copy", "PARTIAL COPY", "; ".join, "; "),
-                                  ("synthetic_side_sets", "SynthAU side sets", ", ".join, ", "),
-                                  ("lacking_side_sets", "without", ", ".join, "; ")):
-        if values(key):
-            parts.append(f"{label}: {sep.join(values(key, show))}")
-    random_trunk = [r for r in runs if str(r.get("trunk_start", "")).startswith("random")]
-    if random_trunk:
-        parts.append(f"trunk from random weights in {len(random_trunk)} of {len(runs)} cells (the paper: ImageNet)")
-    # the paper's setup is the reports' decision (Report.setup_gap, metrics.json paper_setup); a copy's
-    # completeness is the loaders' (partial_copy)
-    full = all(r.get("paper_setup") is True for r in runs) and not values("partial_copy")
-    return "; ".join(parts) + ("" if full else " (not the paper's setup)")
-
-
-def aggregate(sweep_dir: str | Path, grid: dict, metric: str | None = None, keep: list | None = None,
-              cells: list[Cell] | None = None) -> pd.DataFrame:
-    """Mean ± std over seeds, per fold (if a ``fold`` axis exists) and overall (std over every
-    cell of the group there: seeds and folds). ``cells``: see :func:`collect`."""
-    sweep_dir = Path(sweep_dir)
-    df = collect(sweep_dir, grid, cells)
-    shutil.rmtree(sweep_dir / TABLES, ignore_errors=True)   # ours: a cell's folder name always has a '='
-    if df.empty:
-        for stale in ("aggregate.csv", "aggregate.md", "aggregate.png", "aggregate.pdf"):
-            (sweep_dir / stale).unlink(missing_ok=True)
-        return df
-    group = [k for k in grid if k not in SEED_KEYS and k != "fold"]
-    metrics = [c for c in df.columns if c not in grid]
-    if keep:
-        msg = missing_metrics(keep, metrics, "the cells' metrics.json")
-        if msg:
-            raise KeyError(msg)
-        metrics = list(keep)
-    tables = []
-    for by, label in (([*group, "fold"] if "fold" in grid else None, "per fold"), (group, "overall")):
-        if by is None:
-            continue
-        if by:
-            t = df.groupby(by, sort=False)[metrics].agg(["mean", "std", "count"])
-        else:  # no axis besides seeds and folds: one overall row
-            t = df[metrics].agg(["mean", "std", "count"]).T.stack().to_frame().T
-        t.columns = [f"{m}_{s}" for m, s in t.columns]
-        t = t.copy().reset_index(drop=not by)          # copy: one block (no fragmented-frame warning)
-        tables.append(pd.concat([pd.DataFrame({"scope": [label] * len(t)}, index=t.index), t], axis=1))
-    table = pd.concat(tables, ignore_index=True)
-    table.to_csv(sweep_dir / "aggregate.csv", index=False)
-    md = (f"Cells measured on {df.attrs['measured']}.\n\n" if df.attrs.get("measured") else "") + \
-        _markdown(table, metrics)
-    if cells is not None and len(df) < len(cells):   # an interrupted or failed sweep: say what the rows lack
-        states = {c.key: cell_state(c) for c in cells}
-        left = [f"{k} ({s})" for k, s in states.items() if s != "done"]
-        md += (f"\n{len(df)} of {len(cells)} cells finished; not in this table: {', '.join(left[:10])}"
-               f"{', ...' if len(left) > 10 else ''}. Rerun the sweep to run the pending ones "
-               "(--retry-failed for the failed).\n")
-    md += _paper_tables(df, group, sweep_dir)
-    (sweep_dir / "aggregate.md").write_text(md)
-    from aukit.viz.style import save_figure
-    fig = _figure(table, group, [metric] if metric else metrics, sweep_dir.name)
-    save_figure(fig, sweep_dir, "aggregate", dpi=120)
-    return table
-
-
-def _paper_tables(df: pd.DataFrame, group: list[str], sweep_dir: Path) -> str:
-    """Each group's tables averaged over its cells beside the paper (:func:`aukit.report.folds.fold_tables`):
-    the papers' 3-fold numbers get difference rows from a sweep over folds 1-3. Returns aggregate.md's lines."""
-    from .report.folds import fold_tables
-
-    keys = [tuple(r[k] for k in group) for _, r in df.iterrows()]
-    written = []
-    for key in dict.fromkeys(keys):
-        folders = [f for f, k in zip(df.attrs["folders"], keys) if k == key]
-        sub = "__".join(f"{k}={v}" for k, v in zip(group, key))
-        written += [p for p in fold_tables(folders, sweep_dir / TABLES / sub) if p.suffix == ".md"]
-    if not written:
-        return ""
-    return ("\nThe cells' tables, averaged over folds and seeds, beside the paper's numbers:\n" +
-            "".join(f"- {p.relative_to(sweep_dir)}\n" for p in written))
-
-
-def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:
-    keys = [c for c in table.columns if not any(c.startswith(f"{m}_") for m in metrics)]
-    lines = ["| " + " | ".join(keys + metrics + ["n"]) + " |", "|" + "---|" * (len(keys) + len(metrics) + 1)]
-    for _, r in table.iterrows():
-        # one cell has no spread to show: "-", not a 0 that reads as a perfectly repeatable result
-        vals = [f"{r[f'{m}_mean']:.4f} ± " + ("-" if np.isnan(r[f"{m}_std"]) else f"{r[f'{m}_std']:.4f}")
-                for m in metrics]
-        count = str(int(r[f"{metrics[0]}_count"]))
-        lines.append("| " + " | ".join([_shown(r[k]) for k in keys] + vals + [count]) + " |")
-    return ("measured (mean ± std over the cells of each row: its seeds, and in the overall rows its folds too; "
-            "n cells)\n\n" + "\n".join(lines) + "\n")
-
-
-def _shown(value) -> str:
-    """A grid value as a table or figure shows it: "all" for a row over every value, ``""`` for the
-    empty string (a blank column read as a missing value)."""
-    if pd.isna(value):
-        return "all"
-    return '""' if value == "" else str(value)
-
-
-def _figure(table: pd.DataFrame, group: list[str], metrics: list[str], name: str):
-    """One panel per metric (up to 6): bars per fold and overall (per group value), ± std over seeds;
-    ``name``: the sweep's, in the title. Returns the Figure (the caller saves it)."""
-    from aukit.viz.style import new_figure
-
-    shown = metrics[:6]
-    keys = [*group, "fold"] if "fold" in table else list(group)
-    labels = [" / ".join("all" if pd.isna(r[k]) else f"{k} {_shown(r[k])}" for k in keys) or "all"
-              for _, r in table.iterrows()]
-    colors = ["#4c72b0" if sc == "per fold" else "#dd8452" for sc in table["scope"]]
-    ncol = min(3, len(shown))
-    nrow = -(-len(shown) // ncol)
-    fig, axes = new_figure(nrow, ncol, size=(4.2, 3.2))
-    for ax, m in zip(axes.flat, shown):
-        ax.bar(range(len(table)), table[f"{m}_mean"], yerr=table[f"{m}_std"].fillna(0), capsize=3, color=colors)
-        ax.set_xticks(range(len(table)), labels, rotation=35, ha="right", fontsize=8)
-        ax.set_title(m, fontsize=9)
-    for ax in list(axes.flat)[len(shown):]:
-        ax.set_visible(False)
-    fig.suptitle(f"sweep {name}: measured, mean ± std over seeds (orange: overall)", fontsize=10)
-    return fig

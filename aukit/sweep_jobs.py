@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import slurm as scheduler
-from .sweep import Cell, _bar, _first_check, _read_lock, cell_state, run_cell
+from .sweep import Cell, _bar, _first_check, _read_lock, cell_state, postfix, run_cell
 
 
 class SchedulerError(ValueError):
@@ -97,8 +97,7 @@ def _follow(remaining: dict, cell_of: dict, results: dict, bar, first) -> None:
                     stop, first = _first_check(first, cell_of[key].folder), None
                     if stop is not None:
                         raise stop
-        bar.set_postfix(done=sum(v == "done" for v in results.values()), running=len(remaining),
-                        failed=sum(v == "failed" for v in results.values()))
+        bar.set_postfix(**postfix(results, len(remaining)))
         if remaining:
             time.sleep(2)
 
@@ -136,7 +135,8 @@ def _cancel(executor: str, remaining: dict, cell_of: dict, wait_s: float = 30) -
             lock.unlink(missing_ok=True)
     what = "SLURM job(s)" if executor == "slurm" else "local job(s)"
     print(f"[sweep] stopped: cancelled {len(ids)} {what} ({', '.join(ids[:8])}{', ...' if len(ids) > 8 else ''}); "
-          f"their cells are pending, a rerun runs them")
+          f"their cells are pending, a rerun runs them: {', '.join(list(remaining)[:10])}"
+          f"{', ...' if len(remaining) > 10 else ''}")
 
 
 def _job_ended(cell: Cell, job, error: Exception) -> str:
