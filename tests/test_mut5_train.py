@@ -79,3 +79,45 @@ def test_every_optimizer_of_a_dict_steps():
     fit(model, step, [{}, {}], opts, TrainConfig(epochs=1, progress=False), device="cpu")
     assert a.weight.item() == pytest.approx(1.08)                 # 0 -> 0.6 -> 1.08
     assert b.weight.item() == pytest.approx(1.0)                  # 0 -> 1 (lr 0.5 on (w - 1)^2) -> 1
+
+
+class _EpochLoader:
+    def __init__(self):
+        self.epochs = []
+
+    def set_epoch(self, e):
+        self.epochs.append(e)
+
+    def __len__(self):
+        return 1
+
+    def __iter__(self):
+        yield {}
+
+
+def test_the_loader_is_told_each_epoch_also_after_a_resume(tmp_path):
+    """set_epoch(epoch) before each epoch (the loaders' order is a function of seed and epoch): catches the
+    same epoch's order replayed every epoch."""
+    loader = _EpochLoader()
+    opt_w = _w()
+    fit(opt_w, _step, loader, torch.optim.SGD(opt_w.parameters(), lr=0.1),
+        TrainConfig(epochs=2, out_dir=str(tmp_path), progress=False), device="cpu")
+    again = _EpochLoader()
+    w = _w()
+    fit(w, _step, again, torch.optim.SGD(w.parameters(), lr=0.1),
+        TrainConfig(epochs=4, out_dir=str(tmp_path), progress=False), device="cpu")
+    assert loader.epochs == [0, 1] and again.epochs == [2, 3]
+
+
+def test_the_steps_run_in_training_mode_whatever_mode_the_model_came_in():
+    """A model handed over in eval mode (after an evaluation, say) trains in train mode: Dropout and
+    BatchNorm's batch statistics on (catches the mode left as it came)."""
+    w = _w().eval()
+    modes = []
+
+    def step(m, batch):
+        modes.append(m.training)
+        return _step(m, batch)
+
+    fit(w, step, [{}, {}], torch.optim.SGD(w.parameters(), lr=0.1), TrainConfig(epochs=1, progress=False), device="cpu")
+    assert modes == [True, True]
