@@ -37,3 +37,33 @@ def test_recursive_prediction_backpropagates_through_its_own_predictions():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     direct = torch.autograd.grad(net.predictor(net.gru(p1.detach(), h)).pow(2).sum(), params)
     assert max(float((a - b).abs().max()) for a, b in zip(want, direct)) > 1e-4   # the recursion's share counts
+
+
+def _frames(n_seq=5, n=20):
+    import pandas as pd
+    df = pd.DataFrame([{"subject": f"s{q}", "sequence": "T1", "frame": f} for q in range(n_seq) for f in range(n)])
+    return df.assign(row=np.arange(len(df)))
+
+
+def test_split_sequences_holds_out_the_validation_fraction_of_sequences():
+    """§4: a random val_fraction of the sequences is for validation, the rest trains (catches the two
+    returned the other way round)."""
+    from aukit.methods.cpc.data import split_sequences
+    seq = np.repeat(np.arange(10), 3)
+    split = Split(store=None, frames=None, train_rows=np.arange(30), test_rows=np.zeros(0, np.int64), aus=[],
+                  labels=np.zeros((30, 0), np.float32), seq_id=seq, run_id=seq)
+    train, val = split_sequences(split, np.arange(30), 0.2, seed=0)
+    assert len(np.unique(seq[val])) == 2 and len(np.unique(seq[train])) == 8
+    assert sorted(np.r_[train, val].tolist()) == list(range(30))
+
+
+def test_pretraining_clip_anchors_are_drawn_at_random_among_the_rows():
+    """n anchors are n random rows of those a clip can hold (catches the first n rows taken: every clip
+    from the first sequence)."""
+    from aukit.methods.cpc.data import clip_rows
+    frames = _frames()
+    clips = clip_rows(frames, frames["row"].to_numpy(), 4, 2, 8, seed=0, announce=lambda s: None)
+    seqs = frames["subject"].to_numpy()[clips]
+    assert clips.shape == (8, 4) and (seqs == seqs[:, :1]).all()          # each clip inside one sequence
+    assert len(set(seqs[:, 0])) >= 3                                        # 8 of 70 anchors: spread over them
+    np.testing.assert_array_equal(np.diff(clips, axis=1), 2)               # stride 2 inside each clip

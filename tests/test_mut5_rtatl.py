@@ -213,3 +213,29 @@ def test_the_generator_inpaints_from_the_cut_aus_relation_features(monkeypatch):
     pairs = tok[0].reshape(4, -1)                                  # one row per cut image, in the step's order
     matched = sorted(next(i for i, w in want.items() if torch.allclose(p, w, atol=1e-6)) for p in pairs)
     assert matched == [0, 1, 2, 3]
+
+
+def test_exemplar_loss_is_the_symmetrised_infonce_of_the_two_views():
+    """ExemplarLoss: mean of the InfoNCE of z1 against z2 and of z2 against z1 (catches one direction only)."""
+    import torch.nn.functional as F
+
+    from aukit.methods.rtatl.losses import ExemplarLoss
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    a, b = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    sim = a @ b.T / 0.5
+    row = -torch.log_softmax(sim, 1).diagonal().mean()
+    col = -torch.log_softmax(sim, 0).diagonal().mean()
+    assert abs(row - col) > 0.05                                   # the two directions differ here
+    assert ExemplarLoss(0.5)(z1, z2).item() == pytest.approx((0.5 * (row + col)).item(), rel=1e-5)
+
+
+def test_rotation_pretext_rotates_each_image_by_its_own_quarter_turns():
+    """The rotation baseline's input: image i turned by k_i * 90 degrees, k_i in 0..3 (catches k = 3 left
+    unrotated)."""
+    from aukit.methods.rtatl.step import _rotate
+    x = torch.arange(4 * 3 * 3 * 3, dtype=torch.float32).view(4, 3, 3, 3)
+    k = torch.tensor([0, 1, 2, 3])
+    out = _rotate(x, k)
+    for i in range(4):
+        assert torch.equal(out[i], x[i].rot90(int(k[i]), dims=(1, 2)))
