@@ -101,3 +101,29 @@ def test_piap_step_pairs_each_image_with_its_own_person_features():
     want_au = F.binary_cross_entropy_with_logits(net(x)["logits"], au)
     assert float(out.logs["l_ap"]) == pytest.approx(float(want_ap), rel=1e-5)
     assert float(out.loss.detach()) == pytest.approx(float((0.6 * want_au + 0.4 * want_ap).detach()), rel=1e-5)
+
+
+def test_sampled_pseudo_labels_are_bernoulli_draws_of_the_teachers_probability():
+    """pseudo='sample': Y_p ~ Bernoulli(sigmoid(logit)) (catches draws of 1 - p)."""
+    import math
+    step = DFStep(PIAPLoss(), torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.1), DFConfig(pseudo="sample"))
+    torch.manual_seed(0)
+    assert step.pseudo_labels(torch.tensor([[30.0, -30.0]])).tolist() == [[1.0, 0.0]]
+    y = step.pseudo_labels(torch.full((2000, 2), math.log(0.8 / 0.2)))
+    assert set(y.unique().tolist()) == {0.0, 1.0} and y.mean().item() == pytest.approx(0.8, abs=0.03)
+    hard = DFStep(PIAPLoss(), torch.optim.SGD([nn.Parameter(torch.zeros(()))], lr=0.1), DFConfig())
+    assert hard.pseudo_labels(torch.tensor([[0.2, -0.2]])).tolist() == [[1.0, 0.0]]
+
+
+def test_person_step_is_the_identity_cross_entropy():
+    """Encoder P's step: softmax cross-entropy of each image's logits against its own identity, and the
+    batch accuracy (catches the identities taken in another order)."""
+    from aukit.methods.piap_df.step import person_step
+    g = torch.Generator().manual_seed(1)
+    net = Linear(torch.randn(3, 4, generator=g), torch.zeros(3))
+    x = torch.randn(5, 4, generator=g)
+    ident = torch.tensor([0, 2, 1, 1, 0])
+    out = person_step(net, {"image": x, "identity": ident})
+    logits = net(x)["logits"]
+    assert float(out.loss.detach()) == pytest.approx(float(F.cross_entropy(logits, ident).detach()), rel=1e-6)
+    assert float(out.logs["acc"]) == pytest.approx(float((logits.argmax(1) == ident).float().mean()))

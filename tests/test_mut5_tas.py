@@ -163,3 +163,16 @@ def test_segments_come_from_the_training_subjects_only(monkeypatch):
     assert set(data.seg_rows.ravel()) <= set(data.train_rows.tolist())
     assert not set(data.seg_rows.ravel()) & set(data.test_rows.tolist())
     assert len(data.seg_rows) == 2 * 3                      # 4 keyframes (0, 5, 0, 4) a subject: 3 segments each
+
+
+def test_step_pairs_frames_by_their_intensity_level_out_of_five():
+    """Eq. 4 pairs frames of the same intensity level 0..5 (label * 5, rounded): 0.2 (level 1) and 0.3
+    (level 2 after rounding 1.5 to even) are no pair, the two 0.6 are (catches levels on another scale)."""
+    torch.manual_seed(0)
+    model = _Toy(c=1)
+    x = torch.randn(4, 3, 2, 2)
+    batch = {"image": x, "target": torch.tensor([[0.2], [0.3], [0.6], [0.6]]), "subject": torch.arange(4)}
+    out = TASStep(TASLossConfig(lambda_sub=1.0))(model, batch)
+    _, f = model(x, return_features=True)
+    want = 1 - float((f[2, 0] @ f[3, 0]).detach())
+    assert want > 1e-3 and float(out.logs["sub"]) == pytest.approx(want, rel=1e-5)
