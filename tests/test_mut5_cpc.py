@@ -67,3 +67,33 @@ def test_pretraining_clip_anchors_are_drawn_at_random_among_the_rows():
     assert clips.shape == (8, 4) and (seqs == seqs[:, :1]).all()          # each clip inside one sequence
     assert len(set(seqs[:, 0])) >= 3                                        # 8 of 70 anchors: spread over them
     np.testing.assert_array_equal(np.diff(clips, axis=1), 2)               # stride 2 inside each clip
+
+
+def _still(**kw):
+    from aukit.methods.cpc.augment import ClipAugment
+    base = dict(rotation=0, scale=0, translate=0, flip=False, brightness=0, contrast=0, saturation=0, hue=0)
+    return ClipAugment(**{**base, **kw})
+
+
+def test_translation_reaches_its_fraction_of_the_side():
+    """translate = 0.1: shifts uniform in +-10% of the side, 3.2 px of 32 (catches half the range)."""
+    ramp = torch.arange(32.0).view(1, 1, 32).expand(3, 32, 32) / 32      # value = x / 32, in [0, 1)
+    x = ramp.expand(300, 3, 32, 32).contiguous()
+    out = _still(translate=0.1)(x, torch.Generator().manual_seed(0))
+    shift = ((out - x)[:, 0, 16, 10:22] * 32).mean(1)                     # in pixels, away from the borders
+    assert shift.abs().max() <= 3.2 + 1e-3 and shift.abs().max() > 3.0
+
+
+def test_hue_turns_the_chroma_by_up_to_its_fraction_of_a_full_turn():
+    """hue = 0.2: the IQ chroma plane turns by up to +-0.2 * 360 degrees (catches half the range)."""
+    import math
+
+    from aukit.methods.cpc.augment import _RGB2YIQ
+    colour = torch.tensor([0.5, 0.45, 0.55])
+    x = colour.view(1, 3, 1, 1).expand(300, 3, 4, 4).contiguous()
+    out = _still(hue=0.2)(x, torch.Generator().manual_seed(0))
+    iq_in = _RGB2YIQ @ colour
+    iq_out = torch.einsum("ij,bj->bi", _RGB2YIQ, out[:, :, 0, 0])
+    turn = torch.atan2(iq_out[:, 2], iq_out[:, 1]) - torch.atan2(iq_in[2], iq_in[1])
+    turn = torch.remainder(turn + math.pi, 2 * math.pi) - math.pi
+    assert turn.abs().max() <= 0.4 * math.pi + 1e-3 and turn.abs().max() > 0.37 * math.pi

@@ -127,3 +127,15 @@ def test_person_step_is_the_identity_cross_entropy():
     logits = net(x)["logits"]
     assert float(out.loss.detach()) == pytest.approx(float(F.cross_entropy(logits, ident).detach()), rel=1e-6)
     assert float(out.logs["acc"]) == pytest.approx(float((logits.argmax(1) == ident).float().mean()))
+
+
+def test_au_loss_pos_weight_weighs_the_positive_terms():
+    """pos_weight p_c multiplies the positive term: -(p_c y log s + (1 - y) log(1 - s)), NaN left out
+    (catches the weight not reaching the BCE)."""
+    from aukit.methods.piap_df.losses import AULoss
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    y = torch.tensor([[1.0, 0.0], [float("nan"), 1.0]])
+    s = torch.sigmoid(logits)
+    w = torch.tensor([3.0, 0.5])
+    terms = [-(w[0] * torch.log(s[0, 0])), -torch.log(1 - s[0, 1]), -(w[1] * torch.log(s[1, 1]))]
+    assert AULoss(pos_weight=w)(logits, y).item() == pytest.approx(float(sum(terms) / 3), rel=1e-5)
