@@ -33,10 +33,13 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import slurm as scheduler
-from .sweep_aggregate import (SEED_KEYS, TABLES, MetricError, _figure, _markdown, _numeric, _shown,  # noqa: F401
-                              aggregate, check_metrics, collect, measured_on, missing_metrics)
-from .sweep_grid import (Cell, _slug, changed_finished, expand, load_grid, load_spec, normalise,  # noqa: F401
-                         read_params, refuse_changed)
+from .sweep_aggregate import MetricError, aggregate, check_metrics, collect, measured_on, missing_metrics
+from .sweep_grid import Cell, changed_finished, expand, load_grid, load_spec, normalise, read_params, refuse_changed
+
+# the sweep API, the grid's and the aggregate's names included (split out into sweep_grid / sweep_aggregate)
+__all__ = ["Cell", "MetricError", "aggregate", "cell_state", "changed_finished", "check_metrics", "collect", "expand",
+           "load_grid", "load_spec", "measured_on", "missing_metrics", "normalise", "read_params", "refuse_changed",
+           "run_cell", "run_sweep", "settle"]
 
 
 def cell_state(cell: Cell) -> str:

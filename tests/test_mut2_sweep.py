@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from aukit import sweep as S
+from aukit import sweep_aggregate as A
 
 
 def _finish(cell, metrics, error=False):
@@ -60,10 +61,10 @@ def test_measured_on_says_when_the_cells_are_not_the_papers_setup():
 def test_markdown_shows_no_spread_for_one_cell_and_an_empty_value_quoted():
     table = pd.DataFrame({"scope": ["overall", "overall"], "variant": ["", "A6"], "icc_mean": [0.5, 0.25],
                           "icc_std": [np.nan, 0.125], "icc_count": [1, 2]})
-    lines = S._markdown(table, ["icc"]).splitlines()
+    lines = A._markdown(table, ["icc"]).splitlines()
     assert lines[2:] == ["| scope | variant | icc | n |", "|---|---|---|---|",
                          '| overall | "" | 0.5000 ± - | 1 |', "| overall | A6 | 0.2500 ± 0.1250 | 2 |"]
-    assert S._shown(np.nan) == "all"
+    assert A._shown(np.nan) == "all"
 
 
 def test_aggregate_averages_per_fold_and_over_folds(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from aukit import sweep
+from aukit import sweep, sweep_aggregate
 
 
 @pytest.fixture(autouse=True)
@@ -199,7 +199,7 @@ def test_without_metrics_the_headline_is_shown_and_the_csv_keeps_all(tmp_path):
 def test_the_figure_says_what_the_bars_are_and_draws_no_error_bar_for_one_cell():
     table = pd.DataFrame({"fold": ["1", "2", np.nan], "scope": ["per fold", "per fold", "overall"],
                           "f1_mean": [0.5, 0.6, 0.55], "f1_std": [np.nan, 0.1, 0.05]})
-    fig = sweep._figure(table, [], ["f1"], "demo")
+    fig = sweep_aggregate._figure(table, [], ["f1"], "demo")
     title = fig._suptitle.get_text()
     assert "seeds and folds pooled" in title and "no error bar: one cell" in title
     ax = fig.axes[0]
