@@ -210,6 +210,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     for epoch in range(prog.start_epoch, cfg.epochs):
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
+        if hasattr(step_fn, "set_epoch"):       # a step drawing from its own generator (RTATL): resumable
+            step_fn.set_epoch(epoch)
         run_model.train()
         sums: dict[str, float] = {}
         n_steps, n_images, t0 = 0, 0, time.perf_counter()
@@ -339,8 +341,9 @@ def _resume(out: Path | None, cfg: TrainConfig, model: nn.Module, optimizer: Any
                   + (" (nothing left to train)" if start_epoch >= cfg.epochs or stopped else ""), flush=True)
         return _Progress(cfg.epochs if stopped else start_epoch, json.loads(extra.get("history", "[]")),
                          extra.get("best"), stale)
-    if main_rank and (out / "metrics.jsonl").exists() and not cfg.resume:
-        (out / "metrics.jsonl").unlink()
+    if main_rank and not cfg.resume:         # a run that starts over: an earlier run's log and best are not its
+        for name in ("metrics.jsonl", "best.pt"):
+            (out / name).unlink(missing_ok=True)
     return _Progress()
 
 
@@ -361,7 +364,10 @@ def _cpu_copy(state: dict) -> dict:
 
 def _restore_best(model: nn.Module, out: Path | None, prog: _Progress) -> None:
     """Load the best epoch's weights into ``model``: best.pt, or without an out_dir the copy kept in memory.
-    Neither exists when no monitored value was finite; the last weights stay then."""
+    Neither is this run's when no monitored value was finite (``prog.best`` None); the last weights stay
+    then, whatever best.pt an earlier run in the folder left (it was restored as this run's)."""
+    if prog.best is None:
+        return
     if out is None and prog.best_state is not None:
         ckpt.unwrap(model).load_state_dict(prog.best_state)
     elif out is not None and (out / "best.pt").exists():

@@ -1,4 +1,5 @@
-"""Mutation audit round 5: behaviour of HEAD that contradicts its own documentation (strict xfail until fixed)."""
+"""Mutation audit round 5: two bugs it found (fixed since): an earlier run's best.pt restored by a fresh run, and an
+RTATL run resumed from last.pt replaying epoch 1's random draws."""
 from __future__ import annotations
 
 import pytest
@@ -19,10 +20,6 @@ def _run(out_dir, scores, resume):
     return w.weight.item()
 
 
-@pytest.mark.xfail(strict=True, reason="fit(resume=False) in a folder holding an earlier run's best.pt, whose own "
-                   "monitored values are never finite, ends with the earlier run's best weights: _restore_best "
-                   "loads out/best.pt whenever it exists, and a run that does not resume leaves the old best.pt in "
-                   "place (it deletes only metrics.jsonl)")
 def test_a_fresh_run_never_restores_an_earlier_runs_best_pt(tmp_path):
     """_restore_best's docstring: no best.pt exists 'when no monitored value was finite; the last weights
     stay then'. A run that does not resume starts over (its metrics.jsonl is dropped), so its result must not
@@ -32,11 +29,6 @@ def test_a_fresh_run_never_restores_an_earlier_runs_best_pt(tmp_path):
     assert last == pytest.approx(1.464)
 
 
-@pytest.mark.xfail(strict=True, reason="RTATLStep's torch.Generator (random crops, flips, the RoIs cut for RoII) "
-                   "is not part of the checkpoint: a resumed run builds a new step seeded as at the start, so its "
-                   "later epochs replay epoch 1's draws instead of continuing them, and the resumed run differs "
-                   "from the uninterrupted one (TAS and CPC draw from the checkpointed global RNG or from seed and "
-                   "epoch, and resume exactly)")
 def test_a_resumed_rtatl_run_equals_the_uninterrupted_run(tmp_path):
     """RTATLStep: 'Seeded for resumable randomness'; aukit.train.fit resumes weights, optimizer, scheduler and
     RNG from last.pt, so 1 epoch + a resumed 2nd epoch must give the weights of 2 epochs in one go."""

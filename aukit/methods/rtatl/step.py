@@ -57,14 +57,21 @@ def _pooled(net, x: torch.Tensor) -> torch.Tensor:
 
 
 class RTATLStep:
-    """``step(model, batch) -> StepOutput``; model is an ``RTATLNet``. Seeded for resumable randomness."""
+    """``step(model, batch) -> StepOutput``; model is an ``RTATLNet``. Seeded for resumable randomness: its
+    generator (crops, flips, the RoIs cut) is reseeded from (seed, epoch) at every epoch (:meth:`set_epoch`,
+    which ``fit`` calls), so a run resumed from last.pt draws what the uninterrupted run draws (a new step
+    replayed epoch 1's draws)."""
 
     def __init__(self, cfg: RTATLTrainConfig, input_size: int, patch: int, seed: int = 0):
-        self.cfg, self.input_size, self.patch = cfg, input_size, patch
-        self.gen = torch.Generator().manual_seed(seed)
+        self.cfg, self.input_size, self.patch, self.seed = cfg, input_size, patch, int(seed)
+        self.gen = torch.Generator().manual_seed(self.seed)
         self.sup, self.d_loss, self.c_loss = SupervisedBCELoss(), DiscriminatorLoss(), PatchClassifierLoss()
         self.g_loss = GeneratorLoss(cfg.lambda1, cfg.lambda2)
         self.flow_loss, self.ce, self.exemplar = FlowLoss(), PretextCELoss(), ExemplarLoss(cfg.exemplar_tau)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The generator for ``epoch``, on the device it is on (epoch 0: ``seed`` itself)."""
+        self.gen = torch.Generator(device=self.gen.device).manual_seed(self.seed + 1_000_003 * int(epoch))
 
     def _gen_on(self, dev: torch.device) -> torch.Generator:
         """The step's generator on the batch's device, so that random draws need no host-to-device copy
