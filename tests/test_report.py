@@ -360,6 +360,22 @@ def test_index_puts_a_percent_reference_on_the_measured_scale(tmp_path):
     assert "f1_piap_df 0.0872 (reported 0.644, printed 64.4%: PIAP-DF Table 3" in text
 
 
+def test_index_lists_the_sweeps_with_their_finished_cells(tmp_path):
+    """A sweep's aggregate was in no index: reports/index.md listed the paper runs only."""
+    sweep = tmp_path / "scc" / "sweeps" / "folds"
+    for cell, done in (("fold=1", True), ("fold=2", True), ("fold=3", False)):
+        (sweep / cell).mkdir(parents=True)
+        (sweep / cell / "params.json").write_text("{}")
+        if done:
+            (sweep / cell / "metrics.json").write_text("{}")
+    (sweep / "aggregate.md").write_text("measured")
+    (tmp_path / "tas" / "sweeps" / "empty").mkdir(parents=True)         # no aggregate yet: not listed
+    text = write_index(tmp_path).read_text()
+    assert "## Sweeps" in text and "- scc: `folds`, 2 of 3 cells finished: [aggregate](scc/sweeps/folds/aggregate.md)" \
+        in text and "`empty`" not in text
+    assert "## Sweeps" not in write_index(tmp_path / "none").read_text()
+
+
 def test_compare_scales_the_std_row_with_the_measured_row():
     """Catches the measured std left unscaled: an F1 table in % printed "45.00 ± 0.02" for a 2-point spread."""
     m = pd.DataFrame({"AU01": [0.45], "Avg": [0.5]}, index=["A"])

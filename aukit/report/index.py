@@ -81,6 +81,26 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
                           if ln.startswith("# ")), readme.parent.name)
             rel = readme.relative_to(root).as_posix()
             lines.append(f"- {readme.parts[-4]}: [{title}]({rel})")
+    lines += _sweeps(root)
     path = root / "index.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _sweeps(root: Path) -> list[str]:
+    """index.md's sweep section: each ``<paper>/sweeps/<name>/`` with an aggregate, its finished cells and
+    links (a sweep's results were in no index)."""
+    found = sorted(root.glob("*/sweeps/*/aggregate.md"))
+    if not found:
+        return []
+    lines = ["", "## Sweeps", "", "A notebook run over a grid of parameters (`aukit sweep`): per cell and "
+             "aggregated over seeds and folds (measured only).", ""]
+    for agg in found:
+        folder = agg.parent
+        cells = [c for c in folder.iterdir() if c.is_dir() and (c / "params.json").is_file()]
+        done = sum((c / "metrics.json").is_file() for c in cells)
+        rel = folder.relative_to(root).as_posix()
+        extra = f" [README]({rel}/README.md)" if (folder / "README.md").is_file() else ""
+        lines.append(f"- {folder.parts[-3]}: `{folder.name}`, {done} of {len(cells)} cells finished: "
+                     f"[aggregate]({rel}/aggregate.md){extra}")
+    return lines
