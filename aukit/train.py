@@ -96,6 +96,20 @@ def _optimizers(optimizer: Any) -> list[torch.optim.Optimizer]:
     return list(optimizer.values()) if isinstance(optimizer, dict) else [optimizer]
 
 
+# optimizer defaults that choose an implementation, not the training: never a reason to refuse a resume
+_IMPLEMENTATION = ("foreach", "fused", "capturable", "differentiable")
+
+
+def _optimizer_record(optimizer: Any) -> dict:
+    """What a run given no ``method_config`` records in its checkpoints and is checked by on resume: each
+    optimizer's class and hyper-parameters (lr, weight decay, betas, momentum ...), so that a second
+    ``fit`` into the same out_dir with another learning rate is refused instead of resuming the first."""
+    named = optimizer if isinstance(optimizer, dict) else {"optimizer": optimizer}
+    return {name: {"type": type(o).__name__, **{k: v for k, v in o.defaults.items() if k not in _IMPLEMENTATION
+                                                 and (v is None or isinstance(v, (bool, int, float, str, tuple)))}}
+            for name, o in named.items()}
+
+
 def _non_finite(loss, epoch: int, step: int, out) -> None:
     value = f" ({_to_float(loss)})" if loss is not None else ""
     raise NonFiniteLossError(f"non-finite loss{value} at epoch {epoch + 1}, step {step}; "
@@ -182,7 +196,9 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     batch). ``evaluate(model, epoch)`` returns validation metrics (numbers), merged into the
     epoch's record. Raises :class:`NonFiniteLossError` on a NaN/inf loss. A NaN/inf value of
     ``cfg.monitor`` never improves and never becomes the best: the epoch counts as stale for
-    ``patience`` and writes no best.pt.
+    ``patience`` and writes no best.pt. ``method_config`` (a dataclass or dict) is saved in the checkpoints,
+    and a last.pt written under another one is refused on resume (:class:`aukit.checkpoint.ConfigMismatchError`);
+    without one, the optimizers' classes and hyper-parameters stand for it.
     """
     t_call = time.perf_counter()
     cfg = cfg or TrainConfig()
@@ -201,6 +217,8 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, Any], StepOutput], train
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     opts = _optimizers(optimizer)
     method_cfg = dataclasses.asdict(method_config) if dataclasses.is_dataclass(method_config) else (method_config or {})
+    if method_config is None:     # a call of one's own: a last.pt of other optimizer settings resumed silently
+        method_cfg = {"optimizers": _optimizer_record(optimizer)}
 
     out = Path(cfg.out_dir) if cfg.out_dir else None
     prog = _resume(out, cfg, model, optimizer, scheduler, method_cfg, main_rank)

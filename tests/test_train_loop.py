@@ -243,6 +243,23 @@ def _cosine_run(out, epochs):
     return model, opt, sched
 
 
+def test_without_a_method_config_the_optimizer_settings_are_checked_on_resume(tmp_path, capsys):
+    """A script calling fit twice into one out_dir with another learning rate resumed the first run's
+    weights and optimizer state silently (only "resuming from" was printed)."""
+    def go(epochs, opt_of):
+        model = make_model()
+        return fit(model, step, TinyLoader(), opt_of(model), TrainConfig(epochs=epochs, out_dir=str(tmp_path),
+                                                                          progress=False), device="cpu")
+    go(1, lambda m: torch.optim.SGD(m.parameters(), lr=0.05))
+    with pytest.raises(ckpt.ConfigMismatchError, match=r"optimizers.optimizer.lr: 0.05 -> 0.1"):
+        go(2, lambda m: torch.optim.SGD(m.parameters(), lr=0.1))
+    with pytest.raises(ckpt.ConfigMismatchError, match=r"optimizers.optimizer.betas: .\(absent\). -> \[0.9, 0.999\]"):
+        go(2, lambda m: torch.optim.Adam(m.parameters(), lr=0.05))
+    capsys.readouterr()
+    go(2, lambda m: torch.optim.SGD(m.parameters(), lr=0.05, foreach=True))   # an implementation flag: same run
+    assert "1 of 2 epochs done" in capsys.readouterr().out
+
+
 def test_resume_at_an_odd_epoch_restores_the_scheduler(tmp_path):
     """Catches the scheduler's state not restored on resume: a fresh cosine schedule restarts its lr curve."""
     full, opt_a, sched_a = _cosine_run(tmp_path / "a", 5)
