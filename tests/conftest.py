@@ -38,6 +38,32 @@ def synthau_tiny(tmp_path_factory):
             os.environ[k] = v
 
 
+def _committed_outputs() -> set[str]:
+    """The repository's committed run outputs (reports/, runs/) that are on disk now."""
+    import subprocess
+    from aukit.runtime import repo_root
+    root = repo_root()
+    try:
+        listed = subprocess.run(["git", "ls-files", "reports", "runs"], cwd=root, capture_output=True, text=True,
+                                timeout=60, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {f for f in listed if (root / f).exists()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _committed_reports_untouched():
+    """No test may move or delete the repository's committed reports: start_run's tests, run with the
+    notebooks' default out_dir (reports/<paper>, relative to the repository), moved TAS's and SCC's
+    committed report into previous/, and the next commit deleted them."""
+    before = _committed_outputs()
+    yield
+    gone = sorted(before - _committed_outputs())
+    if gone:
+        pytest.fail(f"the tests removed {len(gone)} committed report file(s) from the repository: {gone[:8]}",
+                    pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_run_state():
     """The folds and partial-copy notes a process's loaders record (aukit.data.splits), and the stores

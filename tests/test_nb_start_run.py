@@ -20,6 +20,13 @@ def _defaults(notebook: str) -> dict:
     return {name: nb._literal(rec["default"]) for name, rec in nb.declared_parameters(notebook).items()}
 
 
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path, monkeypatch):
+    """The notebooks' default out_dir, reports/<paper>, is relative: start_run empties it. Run from the
+    repository, these tests moved its committed TAS and SCC reports into previous/."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def changed_env():
     """start_run sets these in the process (the kernel's): unset before, as they were after (monkeypatch's
