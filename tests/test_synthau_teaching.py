@@ -94,3 +94,7 @@ def test_sequence_figure_without_a_key_shows_co_occurring_aus_together(synthau_t
     together = [pair for pair in ((1, 2), (6, 12), (25, 26)) if (on[pair[0]] & on[pair[1]]).any()]
     assert len(together) >= 2, (key, together)   # the tiny tree has no sequence with all three pairs
     assert E.sequence_curves(synthau_tiny, "bp4d", key="F001_T1", aus=aus)._suptitle.get_text() == "bp4d F001_T1"
+
+
+def test_au24_has_its_facs_name():
+    assert AU_INFO[24].name == "Lip Pressor"   # was "Lip Presser"

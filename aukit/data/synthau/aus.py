@@ -94,7 +94,7 @@ AU_INFO: dict[int, AUInfo] = {
                {50: (0, 0.07), 51: (0, 0.07), 56: (0, -0.07), 57: (0, -0.07), 48: (0.05, 0),
                 49: (0.02, 0.05), 59: (0.02, -0.05)},
                muscles="orbicularis oris"),
-    24: AUInfo("Lip Presser", "lips, above and below the lips",
+    24: AUInfo("Lip Pressor", "lips, above and below the lips",
                (48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 33),
                {50: (0, 0.10), 51: (0, 0.10), 56: (0, -0.10), 57: (0, -0.10), 48: (0.03, 0),
                 61: (0, 0.02), 66: (0, -0.02)},
