@@ -1,11 +1,13 @@
-"""Action Units: FACS names, regions, landmark displacements and wrinkle textures.
+"""Action Units: FACS names, muscles, regions, landmark displacements and wrinkle textures.
 
 Each AU at intensity I in [0, 5] moves control points (see ``face.control_points``) by
 ``(I / 5) * ruler * move`` (``move`` in ruler units, given for the image-left point and
 mirrored to its partner), then paints its FACS appearance change (furrows, wrinkles,
 bulges, teeth) with opacity proportional to I / 5. Offsets of co-active AUs add.
 
-FACS descriptions follow Ekman, Friesen & Hager (2002), FACS Manual, ch. 2-5.
+FACS descriptions follow Ekman, Friesen & Hager (2002), FACS Manual, ch. 2-5. ``name``,
+``region`` and ``muscles`` are words for people (the notebook's table, the explorer's labels);
+meta.json's ``au_info`` copies ``name`` and ``region``, nothing reads ``muscles`` into the data.
 """
 from __future__ import annotations
 
@@ -26,70 +28,88 @@ class AUInfo:
     region_points: tuple[int, ...]  # control points whose hull (+ margin) bounds the change
     move: dict[int, tuple[float, float]] = field(default_factory=dict)  # point -> (dx, dy) ruler units at I=5
     bilateral: bool = False  # region is two separate patches, left and right
+    muscles: str = ""  # the muscle(s) behind the AU (FACS Manual; standard anatomy), a teaching aid
 
 
 # (dx, dy) for image-left points; partners get (-dx, dy). Upward is negative y.
 AU_INFO: dict[int, AUInfo] = {
     1: AUInfo("Inner Brow Raiser", "inner brows, central forehead",
               (19, 20, 21, 22, 23, 24, 68, 69),
-              {21: (0, -0.34), 20: (0, -0.24), 19: (0, -0.10), 68: (0, -0.16)}),
+              {21: (0, -0.34), 20: (0, -0.24), 19: (0, -0.10), 68: (0, -0.16)},
+              muscles="frontalis, pars medialis"),
     2: AUInfo("Outer Brow Raiser", "outer brows, lateral forehead",
               (17, 18, 19, 24, 25, 26, 70, 71),
-              {17: (0, -0.30), 18: (0, -0.32), 19: (0, -0.20), 70: (0, -0.14)}, bilateral=True),
+              {17: (0, -0.30), 18: (0, -0.32), 19: (0, -0.20), 70: (0, -0.14)}, bilateral=True,
+              muscles="frontalis, pars lateralis"),
     4: AUInfo("Brow Lowerer", "brows, glabella",
               (18, 19, 20, 21, 22, 23, 24, 25, 27, 68, 69),
-              {21: (0.12, 0.24), 20: (0.08, 0.22), 19: (0.04, 0.16), 18: (0, 0.08), 68: (0.05, 0.10)}),
+              {21: (0.12, 0.24), 20: (0.08, 0.22), 19: (0.04, 0.16), 18: (0, 0.08), 68: (0.05, 0.10)},
+              muscles="corrugator supercilii, depressor supercilii, procerus"),
     5: AUInfo("Upper Lid Raiser", "upper eyelids",
               (36, 37, 38, 39, 42, 43, 44, 45, 19, 24),
-              {37: (0, -0.13), 38: (0, -0.13), 36: (0, -0.03), 39: (0, -0.02)}, bilateral=True),
+              {37: (0, -0.13), 38: (0, -0.13), 36: (0, -0.03), 39: (0, -0.02)}, bilateral=True,
+              muscles="levator palpebrae superioris"),
     6: AUInfo("Cheek Raiser", "cheeks, lower eyelids, outer eye corners",
               (36, 40, 41, 45, 46, 47, 72, 73, 1, 15, 2, 14),
-              {41: (0, -0.10), 40: (0, -0.08), 36: (0, -0.05), 72: (0, -0.22), 1: (0, -0.06)}, bilateral=True),
+              {41: (0, -0.10), 40: (0, -0.08), 36: (0, -0.05), 72: (0, -0.22), 1: (0, -0.06)}, bilateral=True,
+              muscles="orbicularis oculi, pars orbitalis"),
     7: AUInfo("Lid Tightener", "lower eyelids",
               (36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47),
-              {41: (0, -0.13), 40: (0, -0.12), 37: (0, 0.04), 38: (0, 0.04)}, bilateral=True),
+              {41: (0, -0.13), 40: (0, -0.12), 37: (0, 0.04), 38: (0, 0.04)}, bilateral=True,
+              muscles="orbicularis oculi, pars palpebralis"),
     9: AUInfo("Nose Wrinkler", "nose bridge, nostrils, glabella",
               (21, 22, 27, 28, 29, 30, 31, 33, 35, 39, 42),
               {31: (0.03, -0.16), 32: (0, -0.15), 33: (0, -0.14), 30: (0, -0.10), 29: (0, -0.04),
-               21: (0.03, 0.10), 50: (0, -0.06), 51: (0, -0.06)}),
+               21: (0.03, 0.10), 50: (0, -0.06), 51: (0, -0.06)},
+              muscles="levator labii superioris alaeque nasi"),
     10: AUInfo("Upper Lip Raiser", "upper lip, nasolabial folds",
                (31, 35, 48, 49, 50, 51, 52, 53, 54, 72, 73),
                {50: (0, -0.20), 51: (0, -0.20), 49: (0, -0.16), 61: (0, -0.14), 62: (0, -0.14),
-                31: (0, -0.06), 48: (0, -0.04)}),
+                31: (0, -0.06), 48: (0, -0.04)},
+               muscles="levator labii superioris"),
     12: AUInfo("Lip Corner Puller", "lip corners, cheeks, lower face sides",
                (48, 49, 59, 54, 53, 55, 60, 64, 72, 73, 3, 4, 5, 6, 10, 11, 12, 13),
                {48: (-0.26, -0.22), 60: (-0.22, -0.16), 49: (-0.08, -0.06), 59: (-0.10, -0.08),
-                72: (0, -0.08)}),
+                72: (0, -0.08)},
+               muscles="zygomaticus major"),
     14: AUInfo("Dimpler", "lip corners, dimples",
                (48, 49, 59, 60, 54, 53, 55, 64, 4, 12),
-               {48: (0.14, 0.02), 60: (0.11, 0.01), 59: (0.04, 0.0)}),
+               {48: (0.14, 0.02), 60: (0.11, 0.01), 59: (0.04, 0.0)},
+               muscles="buccinator"),
     15: AUInfo("Lip Corner Depressor", "lip corners, below the corners, jaw line",
                (48, 59, 60, 54, 55, 64, 4, 5, 6, 7, 9, 10, 11, 12, 57),
-               {48: (0.02, 0.24), 60: (0.02, 0.18), 59: (0, 0.10), 49: (0, 0.05)}),
+               {48: (0.02, 0.24), 60: (0.02, 0.18), 59: (0, 0.10), 49: (0, 0.05)},
+               muscles="depressor anguli oris"),
     17: AUInfo("Chin Raiser", "chin, lower lip",
                (6, 7, 8, 9, 10, 55, 56, 57, 58, 59, 74),
                {57: (0, -0.14), 56: (0, -0.12), 74: (0, -0.16), 8: (0, -0.08), 7: (0, -0.06),
-                66: (0, -0.06), 67: (0, -0.05)}),
+                66: (0, -0.06), 67: (0, -0.05)},
+               muscles="mentalis"),
     20: AUInfo("Lip Stretcher", "lip corners, lower face sides",
                (48, 59, 60, 54, 55, 64, 3, 4, 5, 6, 10, 11, 12, 13),
-               {48: (-0.30, 0.06), 60: (-0.26, 0.04), 59: (-0.08, 0.03), 49: (-0.08, 0.0)}),
+               {48: (-0.30, 0.06), 60: (-0.26, 0.04), 59: (-0.08, 0.03), 49: (-0.08, 0.0)},
+               muscles="risorius with platysma"),
     23: AUInfo("Lip Tightener", "lips",
                (48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59),
                {50: (0, 0.07), 51: (0, 0.07), 56: (0, -0.07), 57: (0, -0.07), 48: (0.05, 0),
-                49: (0.02, 0.05), 59: (0.02, -0.05)}),
-    24: AUInfo("Lip Presser", "lips, above and below the lips",
+                49: (0.02, 0.05), 59: (0.02, -0.05)},
+               muscles="orbicularis oris"),
+    24: AUInfo("Lip Pressor", "lips, above and below the lips",
                (48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 33),
                {50: (0, 0.10), 51: (0, 0.10), 56: (0, -0.10), 57: (0, -0.10), 48: (0.03, 0),
-                61: (0, 0.02), 66: (0, -0.02)}),
+                61: (0, 0.02), 66: (0, -0.02)},
+               muscles="orbicularis oris"),
     25: AUInfo("Lips Part", "lips, mouth opening",
                (48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59),
                {61: (0, -0.06), 62: (0, -0.07), 66: (0, 0.13), 67: (0, 0.11), 57: (0, 0.07),
-                56: (0, 0.06), 51: (0, -0.03)}),
+                56: (0, 0.06), 51: (0, -0.03)},
+               muscles="depressor labii inferioris, or relaxation of mentalis / orbicularis oris"),
     26: AUInfo("Jaw Drop", "mouth opening, jaw, chin",
                (5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59, 74, 48, 54),
                {8: (0, 0.50), 7: (0, 0.46), 6: (0, 0.36), 5: (0, 0.20), 4: (0, 0.06), 74: (0, 0.48),
                 57: (0, 0.42), 56: (0, 0.40), 55: (0, 0.34), 66: (0, 0.40), 67: (0, 0.36),
-                48: (0.03, 0.10), 60: (0.03, 0.14), 62: (0, 0.03)}),
+                48: (0.03, 0.10), 60: (0.03, 0.14), 62: (0, 0.03)},
+               muscles="masseter relaxed, with temporalis and internal pterygoid relaxed"),
 }
 
 

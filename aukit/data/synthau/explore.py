@@ -2,6 +2,11 @@
 
 Figures are returned (matplotlib ``Figure``); the notebook decides where to save them.
 :func:`explorer` needs a Jupyter front end; headless runs use the static figures.
+
+Intensity: FACS itself scores an AU's intensity with the letters A (trace) to E (maximum), ordinal
+bands of unequal width. BP4D and DISFA code them as numbers, 0 (absent) and 1-5 (= A-E), and so does
+SynthAU, but it renders intensity linearly in [0, 5] and rounds it into equal-width bins
+(:func:`facs_letter` names a value's band).
 """
 from __future__ import annotations
 
@@ -11,21 +16,37 @@ from pathlib import Path
 import numpy as np
 
 from .aus import AU_INFO, AUS
+from .dynamics import quantize
 from .render import Nuisance, render
 from .subjects import Subject, sample_subject
 
 
+FACS_LETTERS = ("absent", "A", "B", "C", "D", "E")   # numeric label 0-5 -> FACS intensity
+FACS_WORDS = ("absent", "trace", "slight", "marked or pronounced", "severe or extreme", "maximum")
+
+
+def facs_letter(intensity: float) -> str:
+    """The FACS intensity letter of a 0-5 value, rounded as SynthAU's labels are (half up):
+    "absent" for 0, "A" (trace) for 1 ... "E" (maximum) for 5."""
+    return FACS_LETTERS[int(quantize(intensity))]
+
+
 def demo_subject(name: str = "F001", sex: str = "F", seed: int = 0) -> Subject:
+    """The demo subject of the AU gallery and the explorer: an identity drawn on its own (name "F001",
+    seed 0, no glasses). It is not the dataset's F001, which the generator draws from its own stream
+    and looks different."""
     return sample_subject(name, sex, np.random.default_rng(seed), glasses_rate=0.0)
 
 
 def au_label(au: int) -> str:
+    """One line on an AU: number, FACS name, region, muscles (the explorer's tooltips)."""
     info = AU_INFO[au]
-    return f"AU{au} {info.name} ({info.region})"
+    return f"AU{au} {info.name} ({info.region}); muscles: {info.muscles}"
 
 
 def au_gallery(subject: Subject | None = None, intensity: float = 5.0):
-    """Figure: neutral face, then each AU alone at ``intensity``, titled with FACS names."""
+    """Figure: neutral face, then each AU alone at ``intensity``, titled with FACS names; the
+    suptitle names the subject (default the demo subject) and the intensity with its FACS letter."""
     import matplotlib.pyplot as plt
     subject = subject or demo_subject()
     fig, axes = plt.subplots(3, 6, figsize=(15, 8))
@@ -36,6 +57,9 @@ def au_gallery(subject: Subject | None = None, intensity: float = 5.0):
         ax.imshow(render(subject, x)[0][30:240, 25:231])
         ax.set_title("neutral" if not au else f"AU{au} {AU_INFO[au].name}", fontsize=8)
         ax.axis("off")
+    who = "demo subject" if subject == demo_subject() else f"subject {subject.name}"
+    letter = facs_letter(intensity)
+    fig.suptitle(f"{who}: each AU alone at intensity {intensity:g} ({letter})", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -62,26 +86,58 @@ def subject_gallery(meta_or_root, dataset: str = "bp4d", n: int = 12):
     return fig
 
 
-def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1, 2, 4, 6, 12, 25)):
-    """Figure: continuous intensities and integer labels of one sequence, keyframes marked
-    (``key`` as in meta.json's ground_truth, e.g. "F001_T1"; default the first)."""
+def co_activity(labels, aus) -> tuple[int, int]:
+    """How much the AUs ``aus`` act together in a sequence's labels (a DataFrame with AU01...):
+    (how many of them are active, label >= 1, in a frame where another of them is active too;
+    in how many frames at least two of them are active)."""
+    on = np.stack([labels[f"AU{au:02d}"].to_numpy() >= 1 for au in aus], 1)
+    together = on.sum(1) >= 2
+    return int(on[together].any(0).sum()), int(together.sum())
+
+
+def pick_sequence(root, dataset: str, aus) -> tuple[str, tuple[int, int]]:
+    """The sequence of ``dataset`` where ``aus`` are most active together, and its
+    :func:`co_activity`: the most AUs active alongside another, then the most frames with two or more
+    active, then the first key in sorted order. Deterministic: it reads only the labels."""
+    import pandas as pd
+    root = Path(root)
+    seqs = read_meta(root)["ground_truth"][dataset]
+    scored = [(co_activity(pd.read_csv(root / seqs[k]["labels"]), aus), k) for k in sorted(seqs)]
+    best = max(scored, key=lambda t: t[0])   # max keeps the first of equal scores: the first key
+    return best[1], best[0]
+
+
+def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1, 2, 6, 12, 25, 26)):
+    """Figure: continuous intensities and integer labels of one sequence, keyframes marked.
+
+    ``key`` as in meta.json's ground_truth, e.g. "F001_T1"; by default the sequence where ``aus`` are
+    most active together (:func:`pick_sequence`), so that co-occurring AUs show as such. The title
+    names the sequence and, when it was picked, why.
+    """
     import matplotlib.pyplot as plt
+    import pandas as pd
     from aukit.data.sampling import keyframes
     root = Path(root)
     meta = read_meta(root)
     dataset = _dataset(dataset, sorted(meta["ground_truth"]))
     seqs = meta["ground_truth"][dataset]
-    key = key or sorted(seqs)[0]
-    if key not in seqs:
+    key = key or None   # "" (a notebook parameter left empty) picks as None does
+    if key is not None and key not in seqs:
         keys = sorted(seqs)
         more = f" ... {len(keys)} in all" if len(keys) > 12 else ""
         raise ValueError(f"{dataset} has no sequence {key!r} (it has {keys[:12]}{more})")
     if not set(aus) <= set(AUS):
         raise ValueError(f"SynthAU renders AUs {list(AUS)}, not {sorted(set(aus) - set(AUS))}")
+    names = ", ".join(f"AU{au}" for au in aus)
+    if key is None:
+        key, (n_co, frames) = pick_sequence(root, dataset, aus)
+        title = (f"{dataset} {key}, picked of {len(seqs)} sequences as the one where {names} act most together\n"
+                 f"({n_co} of them active alongside another; two or more active in {frames} frames)")
+    else:
+        title = f"{dataset} {key}"
     cont = np.load(root / seqs[key]["intensity"])
-    import pandas as pd
     labels = pd.read_csv(root / seqs[key]["labels"])
-    fig, axes = plt.subplots(len(aus), 1, figsize=(11, 1.5 * len(aus)), sharex=True)
+    fig, axes = plt.subplots(len(aus), 1, figsize=(11, 1.5 * len(aus) + 0.4), sharex=True)
     for ax, au in zip(np.atleast_1d(axes), aus):
         y = labels[f"AU{au:02d}"].to_numpy()
         ax.plot(cont[:, AUS.index(au)], lw=1, color="0.6", label="continuous (rendered)")
@@ -90,21 +146,29 @@ def sequence_curves(root, dataset: str = "bp4d", key: str | None = None, aus=(1,
         ax.plot(k, y[k], "o", ms=3, color="C3", label="keyframes")
         ax.set_ylabel(f"AU{au}")
         ax.set_ylim(-0.3, 5.5)
+        ax.set_yticks(range(6))
     np.atleast_1d(axes)[0].legend(loc="upper right", fontsize=7, ncol=3)
     np.atleast_1d(axes)[-1].set_xlabel(f"frame of {dataset} {key}")
+    fig.supylabel("intensity (0 absent, 1-5 = A-E)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def explorer(subject: Subject | None = None):
-    """ipywidgets UI: one slider per AU (FACS name and region as the label) and a roll slider, each
-    re-rendering when released (a render takes 0.2-1.6 s: a drag would queue one per step)."""
+    """ipywidgets UI: one slider per AU (FACS name and muscles as the label, region too in the tooltip),
+    the FACS letter of its value beside it, and a roll slider; the face re-renders when a slider is
+    released (a render takes 0.2-1.6 s: a drag would queue one per step). Default face: the demo subject."""
     import ipywidgets as w
+    demo = subject is None or subject == demo_subject()
     subject = subject or demo_subject()
     image = w.Image(format="png", width=320)
     note = w.Label()   # why the face did not change, when it did not
+    scale = "0 absent, 1-5 = FACS " + ", ".join(f"{a} {b}" for a, b in zip(FACS_LETTERS[1:], FACS_WORDS[1:]))
     sliders = {au: w.FloatSlider(0.0, min=0, max=5, step=0.25, description=f"AU{au}", continuous_update=False,
-                                 tooltip=au_label(au), style={"description_width": "50px"}) for au in AUS}
+                                 tooltip=f"{au_label(au)}. Intensity {scale}",
+                                 style={"description_width": "50px"}) for au in AUS}
+    letters = {au: w.Label(facs_letter(0.0), layout=w.Layout(width="52px")) for au in AUS}
     roll = w.FloatSlider(0.0, min=-8, max=8, step=0.5, description="roll", continuous_update=False,
                          tooltip="in-plane rotation, degrees", style={"description_width": "50px"})
 
@@ -126,11 +190,22 @@ def explorer(subject: Subject | None = None):
         except Exception as e:
             note.value = f"not rendered: {type(e).__name__}: {e}"
 
+    def lettered(label):
+        def update(change):
+            """The FACS letter of the slider's rounded value ("" while it is not a number)."""
+            label.value = facs_letter(change["new"]) if np.isfinite(change["new"]) else ""
+        return update
+
+    for au, s in sliders.items():
+        s.observe(lettered(letters[au]), names="value")
     for s in list(sliders.values()) + [roll]:
         s.observe(shown, names="value")
     redraw()
-    rows = [w.HBox([sliders[au], w.Label(f"{AU_INFO[au].name}: {AU_INFO[au].region}")]) for au in AUS]
-    return w.HBox([w.VBox([image, note]), w.VBox(rows + [roll])])
+    rows = [w.HBox([sliders[au], letters[au], w.Label(f"{AU_INFO[au].name} ({AU_INFO[au].muscles})",
+                                                      tooltip=au_label(au))]) for au in AUS]
+    who = "demo subject (not the dataset's F001)" if demo else f"subject {subject.name}"
+    head = w.HTML(f"<b>{who}</b><br>intensity: {scale}")
+    return w.HBox([w.VBox([image, note]), w.VBox([head] + rows + [roll])])
 
 
 def _dataset(name: str, known: list[str]) -> str:

@@ -3,13 +3,17 @@
 Pipeline per frame (a few ms at 256 x 256):
 1. destination control points = base points + subject shape offsets + AU offsets, then the
    head-pose affine;
-2. Gaussian-RBF backward map (face.py, eq. 1) and ``cv2.remap`` of the subject image;
-3. ground-truth landmarks = destination landmarks (the spline interpolates them exactly);
+2. thin-plate-spline backward map (face.py, eq. 1: kernel U(r) = r^2 log r^2 plus an affine part,
+   fitted with a small ridge to the control points and to rigid border and face-ring anchors,
+   evaluated on a 64 x 64 grid and upsampled) and ``cv2.remap`` of the subject image;
+3. ground-truth landmarks = destination landmarks (the spline interpolates them, up to the ridge);
 4. AU textures (textures.py), glasses, illumination, blur, sensor noise.
 JPEG compression happens when the writers save the frame.
 
-Frames are rendered from the continuous intensity trajectory; labels are its rounding
-(see dynamics.py), as a FACS coder quantises a continuous change.
+Frames are rendered from the continuous intensity trajectory, linear in intensity; labels are
+its rounding (half up, see dynamics.py) into equal-width bins 0-5. That is the numeric coding
+BP4D and DISFA use (0 absent, 1-5 = FACS intensities A-E), but FACS's own A (trace) to E
+(maximum) bands are ordinal and not equal-width: SynthAU's label bins are a simplification.
 """
 from __future__ import annotations
 
@@ -104,7 +108,8 @@ def _light(img: np.ndarray, nz: Nuisance) -> np.ndarray:
 
 
 def render_face(subject: Subject | None = None, intensities=None, **nuisance) -> np.ndarray:
-    """Convenience for notebooks: render a subject (default: the first default subject).
+    """Convenience for notebooks: render a subject (default: explore's demo subject, which is not
+    the dataset's F001).
 
     ``intensities``: (17,) array in AUS order or a dict {au: value}; missing AUs are 0.
     """
