@@ -4,7 +4,8 @@ An expression event picks either a co-occurrence pattern (with probability
 ``cooccurrence``) or one AU alone, then rises (onset), holds an apex that wobbles
 (local peaks and valleys: the keyframes TAS samples between), and falls (offset).
 Events overlap in time; an AU's trajectory is the maximum over its events. Labels are
-the trajectory rounded to the integer FACS scale 0-5 (:func:`quantize`).
+the trajectory rounded to integers 0-5 (:func:`quantize`), the coding BP4D and DISFA use (0 absent,
+1-5 for FACS's letters A-E, whose bands are unequal; here the bins are equal).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def au_trajectories(n_frames: int, rng: np.random.Generator, cooccurrence: float
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
-    """FACS integer labels 0-5 from continuous intensities (round half up)."""
+    """Integer labels 0-5 (BP4D/DISFA coding of FACS A-E) from continuous intensities (round half up)."""
     return np.clip(np.floor(np.asarray(x) + 0.5), 0, 5).astype(np.int64)
 
 
