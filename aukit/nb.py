@@ -223,7 +223,8 @@ def edited_defaults(notebook: str | Path) -> dict[str, tuple[str, str]]:
     if then is None:
         return {}
     now = declared_parameters(notebook)
-    return {n: (then[n]["default"], r["default"]) for n, r in now.items() if n in then and then[n]["default"] != r["default"]}
+    return {n: (then[n]["default"], r["default"]) for n, r in now.items()
+            if n in then and then[n]["default"] != r["default"]}
 
 
 def parse_value(text: str, kind: str | None = None):
@@ -369,7 +370,7 @@ SETUP_NEUTRAL = ("dataset", "fold", "fera", "preset", "seeds", "variants", "tabl
                  "device", "weights", "finetune_from", "pool", "unlabelled", "landmark_set", "identity_set",
                  "noise_levels", "sweep_subjects", "extras", "checkpoints")
 CHANGED_ENV = "AUKIT_RUN_CHANGED"   # changed_parameters, handed to the kernel (JSON): its tables say them
-PRESET_ENV = "AUKIT_RUN_PRESET"     # the preset a notebook's kernel runs (aukit.nbstart.start_run): deploy.pt records it
+PRESET_ENV = "AUKIT_RUN_PRESET"     # the preset a notebook's kernel runs (nbstart.start_run): deploy.pt records it
 
 
 def changed_parameters(notebook: str | Path, params: dict) -> dict:

@@ -121,7 +121,8 @@ def test_paired_batches_leave_the_unlabelled_faces_unlabelled_and_without_flow(m
 
     monkeypatch.setattr(loader_mod, "BatchLoader", _Loader)
     n, a = 6, len(AUS)
-    data = RTATLData(store=None, aus=AUS, labels=np.ones((n, a), np.float32), centres=np.zeros((n, a, 2, 2), np.float32),
+    data = RTATLData(store=None, aus=AUS, labels=np.ones((n, a), np.float32),
+                     centres=np.zeros((n, a, 2, 2), np.float32),
                      train_rows=np.arange(4), test_rows=np.arange(4, 6), flow=np.ones((n, 2, 3, 3), np.float32),
                      flow_valid=np.ones(n, bool), unlabelled=object(), unlabelled_rows=np.arange(5),
                      unlabelled_centres=np.zeros((5, a, 2, 2), np.float32))
