@@ -54,8 +54,8 @@ def misspelt(declared: dict, namespace: dict) -> list[str]:
 
 
 def start_run(notebook: str, namespace: dict) -> dict:
-    """The first line of a paper notebook's setup cell: in the kernel, what :func:`execute` does before
-    it starts one, for a notebook run by hand in JupyterLab too (``namespace``: the notebook's globals).
+    """The first line of a paper notebook's setup cell: in the kernel, what :func:`aukit.nb.execute` does
+    before it starts one, for a notebook run by hand in JupyterLab too (``namespace``: its globals).
 
     * its parameters' values are checked as ``-p`` values are (:func:`check_parameters`): ``fera =
       "false"`` ran the FERA2015 split, ``tables = "table2"`` ran Table 1 only, ``epochs = "2"`` failed
@@ -63,14 +63,14 @@ def start_run(notebook: str, namespace: dict) -> dict:
       (:func:`misspelt`);
     * the ones set away from the committed defaults are recorded (:data:`CHANGED_ENV`), so the tables and
       deploy.pt name them: a full run edited to ``steps = 2`` by hand got difference rows against the paper;
-    * this process's records of the run (its trainings, stores, folds) start empty: a second run in one
-      kernel listed the first one's as its own in run.yaml and its tables' caveats;
+    * this process's records of the run (its trainings, stores, folds, side sets it lacked) start empty:
+      a second run in one kernel listed the first one's as its own in run.yaml and its tables' caveats;
     * its ``out_dir`` loses the last run's outputs (:func:`clear_outputs`; a finished run moves to
       ``previous/``): CPC writes its report at the end, and a rerun that failed showed the last run's
       tables and figures as its own.
 
     Returns the changed parameters."""
-    from .data import splits, store
+    from .data import sidesets, splits, store
     from .train import FITS
     declared = declared_parameters(notebook)
     values = {name: namespace[name] for name in declared if name in namespace}
@@ -89,4 +89,5 @@ def start_run(notebook: str, namespace: dict) -> dict:
     store.OPENED.clear()
     splits.PARTIAL.clear()
     splits.USED.clear()
+    sidesets.LACKING.clear()
     return changed
