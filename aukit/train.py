@@ -353,6 +353,10 @@ def _resume(out: Path | None, cfg: TrainConfig, model: nn.Module, optimizer: Any
         stale = int(extra.get("stale", 0))
         # a run early stopping ended is finished: resumed, it trained one more epoch past its patience
         stopped = cfg.patience is not None and cfg.monitor is not None and stale >= cfg.patience
+        if start_epoch > cfg.epochs and not stopped:
+            # the weights of more epochs would be scored and exported as a run of cfg.epochs
+            raise ValueError(f"{last} holds {start_epoch} trained epochs, more than the {cfg.epochs} asked: give "
+                             f"epochs {start_epoch} or more to use it, or another output folder")
         if main_rank:
             print(f"resuming from {last}: {start_epoch} of {cfg.epochs} epochs done"
                   + (f" (stopped early: {stale} epochs without improvement)" if stopped else "")

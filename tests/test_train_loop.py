@@ -107,6 +107,8 @@ def test_resume_refuses_another_configuration_but_trains_further(tmp_path, capsy
     assert "last.pt: 2 of 3 epochs done" in capsys.readouterr().out
     go(3, 0.05)
     assert "3 of 3 epochs done (nothing left to train)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"holds 3 trained epochs, more than the 2 asked: give epochs 3 or more"):
+        go(2, 0.05)                     # the 3-epoch weights were scored and exported as a 2-epoch run
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
