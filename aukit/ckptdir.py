@@ -5,14 +5,13 @@ A run that checkpoints (:func:`wanted`: the full preset, or ``-p checkpoints 1``
 
     <model_dir or out_dir>/checkpoints/<code>/<dataset>_fold<fold>/<name>_seed<k>[_<stage>]/last.pt
 
-``<code>`` names the code that trained (:func:`code_key`): the pinned commit's first 12 characters on
-a clean checkout; on a checkout with uncommitted changes (or none that git can read) the commit plus
-a hash of the source files as they are, so an edit never resumes from weights that older code wrote.
-A notebook counts by its code cells (not its outputs or parameters cell), so saving it in JupyterLab
-changes no key.
+``<code>`` names the code that trained (:func:`code_key`): a hash of the source files as they are
+(aukit's modules, the notebooks by their code cells, pyproject.toml, data_manifest.yaml), so an edit
+never resumes from weights that older code wrote, while a commit of documents or reports, or a
+notebook saved in JupyterLab, changes no key.
 ``fit`` itself refuses a checkpoint of another method config (``ConfigMismatchError``); the run
 folder's ``run.json`` does the same for the run's other knobs (sizes, step caps, subsets) that no
-method config holds. Folders of other commits are left where they are: delete them at will.
+method config holds. Folders of other code are left where they are: delete them at will.
 
     root = run_root(checkpoints, preset, smoke, base=model_dir or out_dir, dataset=dataset, fold=fold,
                     knobs={"steps": plan.steps, "size": plan.size})
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import ConfigMismatchError, changes_text, config_changes
-from .runtime import pin_commit, repo_root
+from .runtime import repo_root
 
 # the files whose content is the code a run trains with, hashed when git cannot vouch for it
 SOURCE_GLOBS = ("aukit/**/*.py", "notebooks/*.ipynb", "pyproject.toml", "data_manifest.yaml")
@@ -73,41 +72,12 @@ def source_hash(root: Path | None = None) -> str:
 
 
 def code_key(git: dict | None = None, root: Path | None = None) -> str:
-    """``<commit12>`` for a clean checkout; ``<commit12>-src<hash>`` (:func:`source_hash`) when the tree has
-    uncommitted changes or its state is unknown (no .git, ``AUKIT_COMMIT``); ``git`` defaults to the run's
-    pinned commit (``aukit.runtime.pin_commit``). A tree whose only changes are notebooks saved with
-    outputs or other parameter values (:func:`notebook_code`) keeps the commit's key: a kernel restarted
-    after JupyterLab's autosave resumed nothing."""
-    git = pin_commit() if git is None else git
-    commit = str(git.get("commit") or "unknown")
-    head = commit[:12] if re.fullmatch(r"[0-9a-f]{7,64}", commit) else "nogit"
-    if head != "nogit" and (git.get("dirty") is False or (git.get("dirty") and not _code_changed(root, commit))):
-        return head
-    return f"{head}-src{_cached_source_hash(root)}"
-
-
-@functools.lru_cache(maxsize=None)
-def _code_changed(root: Path | None, commit: str) -> bool:
-    """Whether the tracked files under ``root`` differ from ``commit``'s in more than notebooks' outputs
-    and parameters (git status, then each changed notebook's :func:`notebook_code` against the
-    commit's); True when git cannot tell. Once per process, as the source hash."""
-    import subprocess
-    root = Path(root or repo_root())
-    try:
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                 ":(exclude)reports", ":(exclude)runs"], cwd=root, capture_output=True,
-                                text=True, timeout=30, check=True).stdout.splitlines()
-        for line in status:
-            path = line[3:].split(" -> ")[-1].strip('"')
-            if not path.endswith(".ipynb") or not (root / path).is_file():
-                return True
-            then = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True,
-                                  timeout=30, check=True).stdout
-            if notebook_code(then) != notebook_code((root / path).read_bytes()):
-                return True
-    except (OSError, subprocess.SubprocessError):
-        return True
-    return False
+    """``src<hash>``: the code a run trains with, by content (:func:`source_hash`, once per process: the code
+    the run imported, not a later edit). Not the commit: a commit or pull that touched only the README or
+    reports/ changed the key, and a job or notebook run killed on a cluster could not resume after it.
+    A notebook saved in JupyterLab with outputs or other parameter values (:func:`notebook_code`) keeps
+    it too. ``git`` is accepted for older callers and not read."""
+    return f"src{_cached_source_hash(root)}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -138,7 +108,7 @@ def run_root(checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: 
         changed = config_changes(json.loads(record.read_text()), now)
         if changed:
             raise ConfigMismatchError(
-                f"{root} holds checkpoints of this commit run with other settings ({changes_text(changed)}): "
+                f"{root} holds checkpoints of this code run with other settings ({changes_text(changed)}): "
                 f"delete that folder, give another --out (or -p model_dir), or run with -p checkpoints 0")
     else:
         record.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")

@@ -21,14 +21,20 @@ def test_wanted_rejects_other_values():
         ckptdir.wanted(2, "full", False)
 
 
-def test_code_key_clean_dirty_unknown(tmp_path):
+def test_code_key_is_the_code_by_content_whatever_the_commit(tmp_path):
+    """A commit that touched only the README or reports/ changed the key (it was the commit's hash), and a
+    job or notebook run killed on a cluster could not resume after a pull."""
     (tmp_path / "aukit").mkdir()
     (tmp_path / "aukit" / "a.py").write_text("x = 1\n")
-    assert ckptdir.code_key(CLEAN, tmp_path) == "0123456789ab"
-    dirty = ckptdir.code_key({**CLEAN, "dirty": True}, tmp_path)
-    assert dirty.startswith("0123456789ab-src") and len(dirty) == len("0123456789ab-src") + 12
-    assert ckptdir.code_key({**CLEAN, "dirty": None}, tmp_path) == dirty      # AUKIT_COMMIT, no .git: hashed
-    assert ckptdir.code_key({"commit": "unknown", "dirty": False}, tmp_path).startswith("nogit-src")
+    key = ckptdir.code_key(CLEAN, tmp_path)
+    assert key == "src" + ckptdir.source_hash(tmp_path) and len(key) == len("src") + 12
+    for git in ({**CLEAN, "dirty": True}, {**CLEAN, "commit": "f" * 40}, {"commit": "unknown", "dirty": None}):
+        assert ckptdir.code_key(git, tmp_path) == key          # commit, dirty flag, no git: the same code
+    (tmp_path / "README.md").write_text("docs")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "index.md").write_text("a report")
+    ckptdir._cached_source_hash.cache_clear()
+    assert ckptdir.code_key(None, tmp_path) == key
 
 
 def test_source_hash_follows_every_edit(tmp_path):
@@ -54,32 +60,25 @@ def _notebook(params: str, code: str, output: str = "") -> str:
 
 
 def test_a_notebook_saved_with_outputs_or_other_parameters_keeps_the_code_key(tmp_path):
-    """JupyterLab's autosave wrote outputs into the notebook: the tree turned dirty, the key changed from
-    <commit> to <commit>-src<hash> and a kernel restarted after a crash trained everything again."""
-    import subprocess
-    git = ["git", "-c", "user.email=a@b", "-c", "user.name=a"]
+    """JupyterLab's autosave wrote outputs into the notebook: the tree turned dirty, the key changed and a
+    kernel restarted after a crash trained everything again. Its code cells are what count."""
     (tmp_path / "aukit").mkdir()
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "aukit" / "a.py").write_text("x = 1\n")
     nb = tmp_path / "notebooks" / "t.ipynb"
     nb.write_text(_notebook("epochs = 1", "print(epochs)"))
-    subprocess.run(git + ["init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run(git + ["add", "-A"], cwd=tmp_path, check=True)
-    subprocess.run(git + ["commit", "-qm", "c"], cwd=tmp_path, check=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
-    h0 = ckptdir.source_hash(tmp_path)
 
-    def key(root):
-        ckptdir._code_changed.cache_clear()
+    def key():
         ckptdir._cached_source_hash.cache_clear()
-        return ckptdir.code_key({"commit": commit, "dirty": True}, root)
+        return ckptdir.code_key(None, tmp_path)
+    k0 = key()
     nb.write_text(_notebook("epochs = 5", "print(epochs)", output="5\n"))     # saved after a run, a value edited
-    assert key(tmp_path) == commit[:12] and ckptdir.source_hash(tmp_path) == h0
+    assert key() == k0
     nb.write_text(_notebook("epochs = 5", "print(epochs * 2)"))                # its code edited: other code
-    assert key(tmp_path).startswith(commit[:12] + "-src") and ckptdir.source_hash(tmp_path) != h0
+    assert key() != k0
     nb.write_text(_notebook("epochs = 1", "print(epochs)"))
     (tmp_path / "aukit" / "a.py").write_text("x = 2\n")                        # a module edited
-    assert key(tmp_path).startswith(commit[:12] + "-src")
+    assert key() != k0
     assert ckptdir.notebook_code(b"not json") == b"not json"
 
 
@@ -100,20 +99,22 @@ def test_run_root_layout_and_off(tmp_path):
               git=CLEAN, log=lines.append)
     assert ckptdir.run_root(-1, "quick", False, **kw) is None and not (tmp_path / "runs").exists()
     root = ckptdir.run_root(-1, "full", False, **kw)
-    assert root == tmp_path / "runs/tas/checkpoints/0123456789ab/synthau-bp4d_foldfera"
+    assert root == tmp_path / "runs/tas/checkpoints" / ckptdir.code_key() / "synthau-bp4d_foldfera"
     assert json.loads((root / "run.json").read_text()) == {"size": None, "steps": 2}
     assert "checkpoints:" in lines[0] and str(root) in lines[0]
     assert ckptdir.run_root(1, "quick", False, **kw) == root            # same knobs: the same folder again
 
 
-def test_run_root_other_knobs_same_commit_refused(tmp_path):
+def test_run_root_other_knobs_same_code_refused(tmp_path, monkeypatch):
     kw = dict(base=str(tmp_path), dataset="d", fold=1, git=CLEAN, log=lambda *_: None)
     ckptdir.run_root(1, "full", False, knobs={"steps": None, "sizes": (1, 2)}, **kw)
     ckptdir.run_root(1, "full", False, knobs={"steps": None, "sizes": (1, 2), "epochs": 5}, **kw)  # epochs are free
     with pytest.raises(ConfigMismatchError, match="steps: None -> 2"):
         ckptdir.run_root(1, "full", False, knobs={"steps": 2, "sizes": (1, 2)}, **kw)
-    other = ckptdir.run_root(1, "full", False, knobs={"steps": 2}, **{**kw, "git": {**CLEAN, "commit": "f" * 40}})
-    assert other.parent.name == "f" * 12 and (tmp_path / "checkpoints/0123456789ab").is_dir()   # old one left
+    first = ckptdir.code_key()
+    monkeypatch.setattr(ckptdir, "_cached_source_hash", lambda root: "f" * 12)      # other code
+    other = ckptdir.run_root(1, "full", False, knobs={"steps": 2}, **kw)
+    assert other.parent.name == "src" + "f" * 12 and (tmp_path / "checkpoints" / first).is_dir()   # old one left
 
 
 def test_a_training_folder_refuses_data_that_changed_since(tmp_path, monkeypatch):
