@@ -51,9 +51,36 @@ def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
     with open(part, "w") as f:
         for line in header:
             f.write("# " + line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
-        df.to_csv(f, index=False)
+        f.write(csv_text(df))
     os.replace(part, path)
     return path
+
+
+TEXT_COLUMNS = ("file",)   # the CSV's text columns: written quoted (csv_text)
+
+
+def csv_text(df: pd.DataFrame, header: bool = True) -> str:
+    """``df`` as CSV text, its text columns (:data:`TEXT_COLUMNS`, a file's name) always quoted: the
+    readers the README names skip ``#`` to the end of a line (pandas' ``comment='#'``, R's
+    ``comment.char``) except inside quotes, and a name like ``subj#1.png`` left bare lost the rest of
+    its row (and turned face_id into floats for the whole file). The header line and the numeric
+    cells stay as pandas writes them, an empty one empty (``csv.QUOTE_NONNUMERIC`` quotes them
+    all and writes a missing value as ``""``). Numeric cells hold no comma, so each line is split at
+    the text column's place and the quoted name put back there."""
+    text = [c for c in df.columns if c in TEXT_COLUMNS]
+    if not text:
+        return df.to_csv(index=False, header=header, lineterminator="\n")
+    rest = df.drop(columns=text)
+    body = rest.to_csv(index=False, header=False, lineterminator="\n").split("\n")[:len(df)] if len(df) else []
+    quoted = {c: ['"' + v.replace('"', '""') + '"' if isinstance(v, str) else "" for v in df[c]] for c in text}
+    where = {c: list(df.columns).index(c) for c in text}
+    lines = [",".join(map(str, df.columns))] if header else []
+    for i, line in enumerate(body):
+        cells = line.split(",") if rest.shape[1] else []
+        for c in text:                           # left to right: each at its place in df's columns
+            cells.insert(where[c], quoted[c][i])
+        lines.append(",".join(cells))
+    return "".join(line + "\n" for line in lines)
 
 
 class PartialRows:
@@ -70,9 +97,9 @@ class PartialRows:
             self.file.write(f"# aukit predict: input={self.input}: the rows of a run that did not finish (unsmoothed); "
                             "a finished run writes the whole CSV and removes this file\n")
             self.columns = list(df.columns)
-            df.to_csv(self.file, index=False)
+            self.file.write(csv_text(df))
         else:
-            df.reindex(columns=self.columns).to_csv(self.file, index=False, header=False)
+            self.file.write(csv_text(df.reindex(columns=self.columns), header=False))
         self.file.flush()
         self.rows += len(df)
 

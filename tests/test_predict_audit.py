@@ -1,0 +1,64 @@
+"""aukit predict: the auditor's findings (file names with '#', --smooth, cuts and missed detections,
+faceless rows' ids, what confidence is, old smoke-run models, small wording)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+from skimage import data as skdata
+
+from aukit import deploy
+from aukit.predict import predict
+from aukit.registry import register_model
+
+AUS = ["AU06", "AU12"]
+
+
+@register_model
+def _audit_test_net(n_out: int = 2):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, n_out), nn.Sigmoid())
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    spec = deploy.DeploySpec(model="_audit_test_net", policy="tas", size=128, aus=AUS, output="intensity",
+                             kwargs={"n_out": 2}, dataset="synthau-disfa", method="test")
+    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _audit_test_net(), spec)
+
+
+def _face():
+    return cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def test_file_names_with_a_hash_or_a_quote_read_back_whole(model_path, tmp_path):
+    """`3,subj#1 neutral.png,0,...` read with comment='#' (PredictResult.read, the README's recipe, R's
+    comment.char) became file 'subj' and the rest NaN; face_id and success turned float for the file."""
+    from aukit.predict.output import PartialRows
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ["a#1 b.png", 'q"x,#.png', "plain.png"]
+    for n in names:
+        cv2.imwrite(str(folder / n), _face())
+    cv2.imwrite(str(folder / "z#grey.png"), np.full((200, 200, 3), 127, np.uint8))     # no face: empty cells
+    res = predict(folder, str(model_path), tmp_path / "out", workers=0, plot=False)
+    for df in (res.read(), pd.read_csv(res.csv, comment="#")):
+        assert sorted(df.file) == sorted(names + ["z#grey.png"])
+        assert df.frame.dtype.kind == df.face_id.dtype.kind == df.success.dtype.kind == "i"
+        assert df.success.tolist() == [1, 1, 1, 0] and df.loc[3, "AU06_r"] != df.loc[3, "AU06_r"]
+    lines = res.csv.read_text().splitlines()
+    head = next(line for line in lines if not line.startswith("#"))
+    assert head.startswith("frame,file,face_id,timestamp,") and '"' not in head      # the header stays bare
+    grey = next(line for line in lines if "z#grey" in line)
+    assert '""' not in grey and ",,," in grey                                      # empty numbers stay empty
+    rows = PartialRows(tmp_path / "x.partial.csv", folder)
+    df = res.read()
+    rows.add(df.iloc[:2])
+    rows.add(df.iloc[2:])
+    rows.close(keep=True)
+    back = pd.read_csv(tmp_path / "x.partial.csv", comment="#")
+    assert back.file.tolist() == df.file.tolist() and back.face_id.dtype.kind == "i"
