@@ -141,6 +141,15 @@ def _at_least_one(text: str) -> int:
     return n
 
 
+def _smooth_window(text: str) -> int:
+    """--smooth: a centred window has an odd length (an even N averaged N + 1 rows: N // 2 each side)."""
+    n = _non_negative(text)
+    if n > 1 and n % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be odd (a centred window: the row and as many on each side), "
+                                         f"got {n}; use {n - 1} or {n + 1}")
+    return n
+
+
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
     had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too),
@@ -435,15 +444,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predict frames 1, 1+N, 1+2N, ... only (the CSV's numbering; Py-Feat's skip_frames): "
                         "a long recording at 5 "
                         "frames/s from 30 is --frame-step 6; rows keep the frame numbers and times")
-    s.add_argument("--smooth", type=_non_negative, default=0,
-                   help="centred moving average over this many predicted rows of each face (0: off; with "
-                        "--frame-step N a row is every N-th frame)")
+    s.add_argument("--smooth", type=_smooth_window, default=0,
+                   help="centred moving average over this many predicted rows of each face, an odd number (the "
+                        "row and N // 2 on each side; 0: off; with --frame-step N a row is every N-th frame); "
+                        "the CSV and the plot are smoothed, the --annotate video is not")
     s.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "
                         "24 without); falls back to the plain model where compiling fails")
     s.add_argument("--annotate", action="store_true",
                    help="also write an annotated video (<input>_annotated.avi, MJPG: about 35 MB a minute "
-                        "at 640x480, 2 GB an hour)")
+                        "at 640x480, 2 GB an hour); its AU bars are the unsmoothed values (drawn as frames are "
+                        "predicted, before --smooth, which needs the frames after each one)")
     s.add_argument("--workers", type=_non_negative, default=None,
                    help="face-detection processes (default: all cores; 0: in this process)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")

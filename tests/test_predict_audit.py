@@ -62,3 +62,19 @@ def test_file_names_with_a_hash_or_a_quote_read_back_whole(model_path, tmp_path)
     rows.close(keep=True)
     back = pd.read_csv(tmp_path / "x.partial.csv", comment="#")
     assert back.file.tolist() == df.file.tolist() and back.face_id.dtype.kind == "i"
+
+
+def test_an_even_smoothing_window_is_refused(model_path, tmp_path, capsys):
+    """--smooth 4 averaged 5 rows (t - 2 .. t + 2) while the header and --help said 4."""
+    from aukit.cli import main
+    from aukit.predict import Predictor
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), _face())
+    with pytest.raises(SystemExit):
+        main(["predict", str(photo), "--model", str(model_path), "--out", str(tmp_path / "o"), "--smooth", "4"])
+    assert "--smooth: must be odd (a centred window: the row and as many on each side), got 4; use 3 or 5" in \
+        capsys.readouterr().err
+    with Predictor(str(model_path), workers=0) as p:
+        with pytest.raises(ValueError, match="odd number of rows .* got 2; use 1 or 3"):
+            p(photo, tmp_path / "o", smooth=2)
+        assert p(photo, tmp_path / "o", smooth=1, plot=False).n_faces == 1      # 0 and 1: off

@@ -60,7 +60,9 @@ class PredictResult:
 
 def _smooth(x: np.ndarray, window: int) -> np.ndarray:
     """Centred moving average over frames (axis 0), NaN-aware (window 0/1: off): the mean of the
-    values present in each window, from cumulative sums (one pass, any length); NaN stays NaN."""
+    values present in each window, from cumulative sums (one pass, any length); NaN stays NaN. The
+    window is the row and ``window // 2`` rows each side: an odd ``window`` is that many rows (predict
+    refuses an even one, which would be ``window + 1``)."""
     if window <= 1:
         return x
     half, n = window // 2, len(x)
@@ -228,6 +230,10 @@ class Predictor:
         if smooth > 1 and Path(input).is_dir() and not frames:
             raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
                              "(no time between them); give --frames if it holds one video's frames")
+        if smooth < 0 or (smooth > 1 and smooth % 2 == 0):     # an even window averaged smooth + 1 rows
+            raise ValueError(f"smooth must be 0 (off) or an odd number of rows (a centred window: the row and as "
+                             f"many on each side), got {smooth}" + (f"; use {smooth - 1} or {smooth + 1}"
+                                                                    if smooth > 0 else ""))
         return out, stem
 
     def _stream(self, run: "_Run", frames_iter, chunk: int, progress: bool) -> None:
