@@ -78,3 +78,31 @@ def test_an_even_smoothing_window_is_refused(model_path, tmp_path, capsys):
         with pytest.raises(ValueError, match="odd number of rows .* got 2; use 1 or 3"):
             p(photo, tmp_path / "o", smooth=2)
         assert p(photo, tmp_path / "o", smooth=1, plot=False).n_faces == 1      # 0 and 1: off
+
+
+def _clip(path, frames):
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for f in frames:
+        vw.write(f)
+    vw.release()
+    return path
+
+
+@pytest.mark.parametrize("chunk", [5, 32])        # the cut at a chunk's first frame, and inside a chunk
+def test_a_cut_to_another_face_at_a_detection_frame_starts_a_new_face(model_path, tmp_path, chunk):
+    """Frame 11 (a detection frame) cuts to another face at the same place: the detection overlapped the
+    track, kept its id and continued its sequence (CPC read the other person's frames as context). The
+    other face is the astronaut mirrored, moved back onto the same box (its crop correlates 0.50 with
+    the original's, under track_ncc 0.6)."""
+    face = _face()
+    other = np.roll(face[:, ::-1], -67, axis=1).copy()
+    clip = _clip(tmp_path / "cut.avi", [face] * 10 + [other] * 10)
+    two = predict(clip, str(model_path), tmp_path / "two", workers=0, max_faces=2, plot=False, chunk=chunk)
+    df = two.read()
+    df = df.loc[df.groupby("frame").confidence.idxmax()]      # the face (the astronaut has a weak second one)
+    assert df.success.all() and df.face_id.nunique() == 2 and two.redetected >= 1
+    assert (df.face_id.iloc[:10] == df.face_id.iloc[0]).all() and (df.face_id.iloc[10:] == df.face_id.iloc[10]).all()
+    one = predict(clip, str(model_path), tmp_path / "one", workers=0, plot=False, chunk=chunk)
+    assert (one.read().face_id == 0).all() and one.redetected == 1        # one face a frame: a new sequence
+    assert "track_lost_redetected=1" in one.csv.read_text()
+

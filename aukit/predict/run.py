@@ -251,8 +251,8 @@ class Predictor:
         held_frames = held_faces = 0                  # in ``group``
         partial = run.partial = PartialRows(run.out / f"{run.stem}.partial.csv", run.input)
         run.avi_part = run.out / f"{run.stem}_annotated.part.avi"   # renamed when whole, as the CSV is
-        ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        run.one = FollowOne(follow=run.consecutive) if self.max_faces == 1 else None
+        ids = FaceIds(self.track_ncc) if self.max_faces > 1 else None     # one face a frame: id 0 throughout
+        run.one = FollowOne(follow=run.consecutive, track_ncc=self.track_ncc) if self.max_faces == 1 else None
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight,
                               detect_every=run.every)
         try:
