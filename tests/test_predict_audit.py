@@ -106,3 +106,25 @@ def test_a_cut_to_another_face_at_a_detection_frame_starts_a_new_face(model_path
     assert (one.read().face_id == 0).all() and one.redetected == 1        # one face a frame: a new sequence
     assert "track_lost_redetected=1" in one.csv.read_text()
 
+
+def test_a_tracked_face_the_detector_misses_is_kept(model_path, tmp_path, monkeypatch):
+    """A still, clear face the periodic detector missed on one detection frame (dlib does, on SynthAU's
+    DISFA faces for dozens of frames) got success 0 there and a new id after; its track passes the
+    check, so it is kept."""
+    from aukit.predict import faces as F
+    clip = _clip(tmp_path / "still.avi", [_face()] * 20)
+    real, calls = F._detect, []
+
+    def misses_the_second(*a, **kw):
+        calls.append(1)
+        return ([], []) if len(calls) == 2 else real(*a, **kw)        # frame 6, the second detection frame
+    monkeypatch.setattr(F, "_detect", misses_the_second)
+    res = predict(clip, str(model_path), tmp_path / "out", workers=0, plot=False)
+    df = res.read()
+    assert len(calls) == 4 and df.success.all() and res.redetected == 0
+    assert df.loc[5, "confidence"] == df.loc[4, "confidence"]              # the last detection's score
+    calls.clear()
+    black = clip.with_name("gone.avi")                                          # a face that left is not kept
+    _clip(black, [_face()] * 5 + [np.zeros((512, 512, 3), np.uint8)] * 5)
+    gone = predict(black, str(model_path), tmp_path / "gone", workers=0, plot=False).read()
+    assert gone.success.tolist() == [1] * 5 + [0] * 5

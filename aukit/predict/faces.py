@@ -134,7 +134,7 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
         if not tracks or failed is not None or j % every == 0:
             found, weak = _detect(img, max_faces, want or max_faces, keep_ratio)
             tracks, faces, next_id = _assign(img, found, tracks, next_id, track_ncc if every > 1 else 0.0,
-                                             0, failed=failed,
+                                             max_faces if every > 1 and track_ncc > 0 else 0, failed=failed,
                                              followed={r.face: r for r in faces}, weak=weak)
             for r in faces:
                 r.redetected |= failed is not None
