@@ -128,3 +128,20 @@ def test_a_tracked_face_the_detector_misses_is_kept(model_path, tmp_path, monkey
     _clip(black, [_face()] * 5 + [np.zeros((512, 512, 3), np.uint8)] * 5)
     gone = predict(black, str(model_path), tmp_path / "gone", workers=0, plot=False).read()
     assert gone.success.tolist() == [1] * 5 + [0] * 5
+
+
+def test_faceless_rows_have_no_face_id_with_several_faces_a_frame(model_path, tmp_path):
+    """--max-faces 2 gave a faceless row face_id 0, a real face's id: groupby('face_id') mixed them."""
+    clip = _clip(tmp_path / "gap.avi", [_face()] * 4 + [np.zeros((512, 512, 3), np.uint8)] * 3 + [_face()] * 3)
+    res = predict(clip, str(model_path), tmp_path / "two", workers=0, max_faces=2, smooth=3)
+    df = res.read()
+    blank = df[df.success == 0]
+    assert blank.frame.tolist() == [5, 6, 7] and blank.face_id.isna().all()
+    assert df.loc[df.success == 1, "face_id"].notna().all()
+    assert ",,0.7," not in res.csv.read_text() and "\n5,,0.4," in res.csv.read_text()     # empty, not 0
+    full = predict(clip.with_name("gap.avi"), str(model_path), tmp_path / "one", workers=0, plot=False).read()
+    assert full.face_id.dtype.kind == "i" and (full.face_id == 0).all()                     # one face: 0, as OpenFace
+    still = _clip(tmp_path / "still.avi", [_face()] * 3)
+    assert predict(still, str(model_path), tmp_path / "s", workers=0, max_faces=2, plot=False).read() \
+        .face_id.dtype.kind == "i"                                                          # no gaps: integers
+

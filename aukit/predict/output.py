@@ -9,14 +9,20 @@ import numpy as np
 import pandas as pd
 
 
-def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
+def rows_frame(frames, faces, preds: dict, aus: list[str], blank_faceless: bool = False) -> pd.DataFrame:
     """One row per (frame, face): ``frames[i]`` is row i's frame (repeated for a frame with
-    several faces); AU and landmark columns empty (NaN) where there is no face."""
+    several faces); AU and landmark columns empty (NaN) where there is no face. ``blank_faceless``
+    (several faces a frame): a faceless row's ``face_id`` is empty, not 0, a real face's id that
+    ``groupby('face_id')`` mixed it into (an integer column all the same, pandas' Int64); with one
+    face a frame it stays 0, as OpenFace writes it."""
     n = len(frames)
+    ids = [r.face for r in faces]
+    if blank_faceless:
+        ids = pd.array([r.face if r.success else pd.NA for r in faces], dtype="Int64")
     data = {"frame": [f.index + 1 for f in frames]}  # counted from 1, as OpenFace's and DISFA's frames
     if any(f.name for f in frames):                  # image inputs: which file each row is
         data["file"] = [f.name for f in frames]
-    data.update({"face_id": [r.face for r in faces], "timestamp": [round(f.timestamp, 4) for f in frames],
+    data.update({"face_id": ids, "timestamp": [round(f.timestamp, 4) for f in frames],
                  "confidence": [round(r.confidence, 3) if r.success else np.nan for r in faces],
                  "success": [int(r.success) for r in faces]})
     boxes = np.array([r.box if r.success else (np.nan,) * 4 for r in faces], float).reshape(n, 4)
@@ -157,7 +163,7 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     faceless = _faceless_spans(df, t)
     for ax, au in zip(axes.flat, aus):
         # one line per face over every frame (NaN where that face is absent: a gap, not a bridge)
-        wide = df.pivot(index="frame", columns="face_id", values=f"{au}{suffix}").reindex(t.index)
+        wide = df[df["success"] == 1].pivot(index="frame", columns="face_id", values=f"{au}{suffix}").reindex(t.index)
         for a, b in faceless:
             ax.axvspan(a, b, color="0.8", lw=0, zorder=0)
         for fid, c in zip(ids, colours):

@@ -318,7 +318,7 @@ class Predictor:
         seqs = history.split(faces, [f.index for f in rows]) if history else None
         preds = _infer(self.net, faces, self.batch, self.device, seqs)
         t1 = time.perf_counter()
-        df = rows_frame(rows, faces, preds, run.aus)
+        df = rows_frame(rows, faces, preds, run.aus, blank_faceless=self.max_faces > 1)
         run.parts.append(df)
         partial.add(df)
         run.stages["infer_s"] += t1 - t
