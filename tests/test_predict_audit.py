@@ -145,3 +145,26 @@ def test_faceless_rows_have_no_face_id_with_several_faces_a_frame(model_path, tm
     assert predict(still, str(model_path), tmp_path / "s", workers=0, max_faces=2, plot=False).read() \
         .face_id.dtype.kind == "i"                                                          # no gaps: integers
 
+
+def test_a_model_exported_before_the_preset_field_is_flagged_from_its_config(tmp_path, monkeypatch, capsys):
+    """An SCC or RTATL smoke run's deploy.pt from before DeploySpec.preset says so only in the saved
+    config (config["experiment"]["preset"]): the CSV note and `aukit models` now read it there."""
+    from aukit import checkpoint as ckpt
+    from aukit.cli import main
+    from aukit.nb import PRESET_ENV
+    monkeypatch.delenv(PRESET_ENV, raising=False)
+    spec = deploy.DeploySpec(model="_audit_test_net", policy="tas", size=128, aus=AUS, kwargs={"n_out": 2},
+                             dataset="synthau-disfa", method="scc")
+    path = deploy.export(tmp_path / "runs" / "old" / "deploy.pt", _audit_test_net(), spec,
+                         config={"experiment": {"preset": "smoke", "dataset": "synthau-disfa"}, "model": {}})
+    state = ckpt.read(path)
+    del state["extra"]["deploy"]["preset"]                       # as written before the field existed
+    torch.save(state, path)
+    assert deploy.read_spec(path).smoke and deploy.load(path).spec.preset == "smoke"
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), _face())
+    res = predict(photo, str(path), tmp_path / "out", workers=0, plot=False)
+    assert any("comes from a smoke run" in n for n in res.notes)
+    assert main(["models", "--runs", str(tmp_path / "runs")]) == 0
+    assert "synthau-disfa, smoke preset" in capsys.readouterr().out
+    assert deploy.saved_preset({"model": {}, "train": {"epochs": 1}}) == "" and deploy.saved_preset(None) == ""
