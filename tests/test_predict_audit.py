@@ -168,3 +168,11 @@ def test_a_model_exported_before_the_preset_field_is_flagged_from_its_config(tmp
     assert main(["models", "--runs", str(tmp_path / "runs")]) == 0
     assert "synthau-disfa, smoke preset" in capsys.readouterr().out
     assert deploy.saved_preset({"model": {}, "train": {"epochs": 1}}) == "" and deploy.saved_preset(None) == ""
+
+
+def test_the_header_says_confidence_is_the_detectors_score(model_path, tmp_path):
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), _face())
+    text = predict(photo, str(model_path), tmp_path / "out", workers=0, plot=False).csv.read_text()
+    assert "# confidence: dlib's face detector score of the face's last detection (unbounded" in text
+    assert "not OpenFace's 0-1 confidence" in text

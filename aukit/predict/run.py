@@ -18,6 +18,10 @@ from .infer import infer as _infer
 from .outdir import check_outputs, check_writable
 from .output import PartialRows, Problems, annotate, curves_figure, fit, rows_frame, write_csv
 
+# what the CSV's confidence column is (OpenFace's is a 0-1 landmark confidence: a `confidence >= 0.8` filter
+# written for OpenFace kept 20% of a clear face's rows)
+CONFIDENCE_NOTE = ("confidence: dlib's face detector score of the face's last detection (unbounded, about 0-3 on "
+                   "clear faces; repeated on tracked frames), not OpenFace's 0-1 confidence; filter on success")
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 # decoded frames waiting for the workers or in their hands, at most (a 4K frame is 24 MiB: with a chunk of
 # 32 and two chunks queued and two out per worker, 16 workers held about 50 GiB)
@@ -352,7 +356,8 @@ class Predictor:
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",
                   f"frames={run.n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={run.unreadable} "
-                  f"track_lost_redetected={run.redetected}"]
+                  f"track_lost_redetected={run.redetected}",
+                  CONFIDENCE_NOTE]
         one = run.one
         notes = [crowded_note(one.crowded, run.n_frames, run.photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
