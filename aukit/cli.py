@@ -224,7 +224,7 @@ def _predict_one(p, a, path: str, name: str, where: str) -> int:
     from .workers import WorkerError
     try:
         res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
-                frames=a.frames, name=name, frame_step=a.frame_step)
+                frames=a.frames, name=name, frame_step=a.frame_step, fps=a.fps)
     except InputError as e:
         print(f"aukit predict: {where}{e}", file=sys.stderr)
         return 2
@@ -244,7 +244,8 @@ def _summary(a, path: str, res, where: str) -> None:
     """The lines ``aukit predict`` prints for one input it predicted."""
     unit = res.unit                                  # photos are images, not frames
     found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
-             f"{res.n_faces} faces found (up to {a.max_faces} a {unit})")
+             f"{res.n_faces} face{'' if res.n_faces == 1 else 's'} found "
+             f"(up to {a.max_faces} {'an' if unit[0] in 'aeiou' else 'a'} {unit})")
     frames = f"{res.n_frames} {unit}{'' if res.n_frames == 1 else 's'}"
     tracked = f" (tracking lost and detected afresh in {res.redetected})" if unit == "frame" else ""
     print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found}{tracked}; "
@@ -428,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", action="store_true",
                    help="a folder holds one video's frames in name order, not photos: track faces between "
                         "detections and let a sequence model (cpc) read them in time")
+    s.add_argument("--fps", type=float, default=None,
+                   help="with --frames: the frames' rate, so frame i is timed at (i - 1) / fps (a folder has no "
+                        "times of its own: without it every timestamp is 0)")
     s.add_argument("--detect-every", type=_at_least_one, default=None,
                    help="run the detector every k-th frame, track landmarks between (default: 5 for a video "
                         "or --frames, 1 for a folder of photos)")

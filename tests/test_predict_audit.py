@@ -176,3 +176,36 @@ def test_the_header_says_confidence_is_the_detectors_score(model_path, tmp_path)
     text = predict(photo, str(model_path), tmp_path / "out", workers=0, plot=False).csv.read_text()
     assert "# confidence: dlib's face detector score of the face's last detection (unbounded" in text
     assert "not OpenFace's 0-1 confidence" in text
+
+
+def test_summary_grammar_legend_beside_the_panels_and_a_frames_folder_timed_by_fps(model_path, tmp_path, capsys):
+    """"1 faces found (up to 3 a image)"; the legend inside the first panel covered its curves; a --frames
+    folder had timestamp 0.0 on every row."""
+    from aukit.cli import main
+    from aukit.predict.output import LEGEND_AT, curves_figure
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), _face())
+    args = ["predict", "--model", str(model_path), "--workers", "0", "--no-progress", "--max-faces", "3"]
+    assert main(args + ["--out", str(tmp_path / "o"), str(photo)]) == 0
+    out = capsys.readouterr().out
+    assert "faces found (up to 3 an image)" in out or "1 face found (up to 3 an image)" in out
+    rows = [{"frame": t, "timestamp": t / 10, "face_id": f, "success": 1, "AU06_r": 1.0, "AU12_r": 1.0}
+            for t in range(10) for f in range(2)]
+    fig = curves_figure(pd.DataFrame(rows), AUS, "clip")
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.x0 >= max(ax.get_window_extent().x1 for ax in fig.axes if ax.get_visible())   # beside them
+    assert legend.x0 >= LEGEND_AT * fig.bbox.width - 1
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), _face())
+    res = predict(folder, str(model_path), tmp_path / "f", workers=0, plot=False, frames=True, fps=25)
+    assert res.read().timestamp.tolist() == [0.0, 0.04, 0.08, 0.12]
+    assert "timestamps=index/fps fps=25" in res.csv.read_text().splitlines()[0]
+    plain = predict(folder, str(model_path), tmp_path / "g", workers=0, plot=False, frames=True)
+    assert "timestamps=none (a folder of frames has no times: --fps gives them)" in plain.csv.read_text()
+    with pytest.raises(ValueError, match="fps times the frames of a folder given with --frames"):
+        predict(photo, str(model_path), tmp_path / "h", workers=0, fps=25)
+    assert main(args + ["--out", str(tmp_path / "c"), "--frames", "--fps", "10", str(folder)]) == 0
+    assert pd.read_csv(tmp_path / "c" / "frames.csv", comment="#").timestamp.iloc[-1] == 0.3

@@ -178,8 +178,10 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
             ax.plot(centre, mean, lw=1, color=c, label=label)
         ax.set_title(au, fontsize=9)
         ax.set_ylim(0, 5 if suffix == "_r" else 1)
-    if 1 < len(ids) <= 10:                            # a crowd's ids would bury the first panel
-        axes.flat[0].legend(fontsize=7, loc="upper right")
+    legend = 1 < len(ids) <= 10                       # a crowd's ids would fill a column
+    if legend:          # beside the panels, in a margin of its own: inside the first one it covered its curves
+        axes.flat[0].legend(fontsize=7, loc="center left", bbox_to_anchor=(LEGEND_AT, 0.5),
+                            bbox_transform=fig.transFigure, frameon=False).set_in_layout(False)
     elif len(ids) > 10:
         title += f" ({len(ids)} faces, one line each)"
     if bins is not None:
@@ -193,8 +195,11 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     for ax in axes[:, 0]:
         ax.set_ylabel("intensity" if suffix == "_r" else "probability", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1) if legend else None)
     return fig
+
+
+LEGEND_AT = 0.92    # share of a curves figure's width left of the per-face legend
 
 
 def _bins(t: np.ndarray) -> np.ndarray:

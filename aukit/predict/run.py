@@ -186,7 +186,7 @@ class Predictor:
     def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
                  annotate_video: bool = False, chunk: int = 32, plot: bool = True,
                  progress: bool = False, frames: bool = False, name: str | None = None,
-                 frame_step: int = 1) -> PredictResult:
+                 frame_step: int = 1, fps: float | None = None) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
         ``frame_step``: only frames 1, 1 + step, 1 + 2 * step, ... (Py-Feat's ``skip_frames``); rows keep
         the input's frame numbers (counted from 1, as OpenFace's) and times. A sequence model (CPC),
@@ -194,12 +194,16 @@ class Predictor:
         ``progress``: a bar over the frames (their count from the container for a video).
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
         tracked between detections, and a sequence model (CPC) reads them as a sequence.
-        ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``)."""
+        ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``).
+        ``fps``: a ``frames`` folder's frame rate: frame i is timed at (i - 1) / fps (a folder has no
+        times of its own: without it every timestamp is 0 and the header says so)."""
         t0 = time.perf_counter()
         self.left = []                                # what this call leaves if stopped (the CLI names it)
         out, stem = self._check_call(input, out, name, smooth=smooth, annotate_video=annotate_video, plot=plot,
-                                     frames=frames, frame_step=frame_step)
+                                     frames=frames, frame_step=frame_step, fps=fps)
         frames_iter, info = read_frames(input, every=frame_step)
+        if fps:
+            frames_iter, info["fps"] = _timed(frames_iter, fps), float(fps)
         run = _Run(input, out, stem, info, frames=frames, frame_step=frame_step,
                    every=detect_every_for(info["kind"], self.detect_every, frames), annotate_video=annotate_video,
                    aus=list(self.net.spec.aus))
@@ -218,12 +222,15 @@ class Predictor:
                              info.get("skipped", []), notes, avi, "frame" if run.consecutive else "image")
 
     def _check_call(self, input, out, name: str | None, *, smooth: int, annotate_video: bool, plot: bool,
-                    frames: bool, frame_step: int) -> tuple[Path, str]:
+                    frames: bool, frame_step: int, fps: float | None = None) -> tuple[Path, str]:
         """The arguments of one call, checked before anything is read or written; returns the output
         folder and the outputs' name."""
         net, spec = self.net, self.net.spec
         if frame_step < 1:
             raise ValueError(f"frame_step must be at least 1, got {frame_step}")
+        if fps is not None and not (fps > 0 and Path(input).is_dir() and frames):
+            raise ValueError(f"fps times the frames of a folder given with --frames (a video has its own clock, "
+                             f"photos have none); got fps {fps} for {input}" + ("" if fps > 0 else ": must be > 0"))
         if frame_step > 1 and net.context:
             raise ValueError(f"{spec.method or spec.model} reads {net.context} consecutive frames before each one: "
                              f"it cannot skip frames (frame_step {frame_step})")
@@ -350,6 +357,9 @@ class Predictor:
         if spec.preset:
             trained += f" ({spec.preset} preset)"
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
+        if run.consecutive and info["kind"] == "folder":   # a folder of frames has no times of its own
+            clock = f" timestamps=index/fps fps={info['fps']:g}" if info["fps"] else \
+                " timestamps=none (a folder of frames has no times: --fps gives them)"
         header = [f"aukit predict: input={run.input}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
                   f"policy={spec.policy} size={spec.size} frame_step={run.frame_step} detect_every={run.every} "
@@ -434,6 +444,13 @@ class _Run:
         return not self.consecutive
 
 
+def _timed(frames_iter, fps: float):
+    """A folder's frames timed at ``index / fps`` (the first at 0 s, as a video's)."""
+    for f in frames_iter:
+        f.timestamp = f.index / fps
+        yield f
+
+
 def _smoothed(df, window: int):
     """``df`` with each face's AU columns (``_r``, ``_p``) averaged over ``window`` frames of its own
     (:func:`_smooth`), occurrence (``_c``) following the smoothed probability; ``df`` as it is for 0/1."""
@@ -456,13 +473,13 @@ def predict(input: str | Path, model: str | Path | deploy.Deployed = "tas", out:
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False,
-            compile: bool = False, frame_step: int = 1) -> PredictResult:
+            compile: bool = False, frame_step: int = 1, fps: float | None = None) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
                    track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs, compile=compile) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
-                frames=frames, frame_step=frame_step)
+                frames=frames, frame_step=frame_step, fps=fps)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
