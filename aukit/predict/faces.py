@@ -11,7 +11,8 @@ The shape predictor always returns 68 points, face or not, so each tracked face 
 its aligned crop, as a small grey thumbnail, must correlate with the last detected face's
 (normalised cross-correlation >= ``track_ncc``). A frame that fails (the face left, a cut, a
 black frame) is detected afresh; where detection finds no face the frame has success 0 and
-the track ends.
+the track ends. At a detection frame the same check decides whether a detection over a track continues
+it (a cut to another person does not) and whether a track the detector missed is kept (see ``_assign``).
 
 Frames reach the workers, and aligned crops come back, through shared memory (``shm``).
 """
@@ -115,8 +116,9 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
     ``[FaceResult(False)]`` when it has none. The detector runs on the chunk's first frame and every
     ``detect_every``-th; between, each face's landmarks are refitted in its last box and checked (NCC of
     its aligned crop with the last detected one's, ``track_ncc``). When one track fails, the detector
-    runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3),
-    or a new one. ``want``: faces the detector's second, closer look is for (default ``max_faces``;
+    runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3)
+    if it passes that face's check, or a new one; a face the detector missed is kept while its track
+    passes the check (:func:`_assign`; with ``detect_every`` 1 every frame is detected, no check). ``want``: faces the detector's second, closer look is for (default ``max_faces``;
     see ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
     are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
     channel order; the detector's input and the aligned crop are turned to RGB."""
