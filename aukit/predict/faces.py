@@ -118,8 +118,9 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
     its aligned crop with the last detected one's, ``track_ncc``). When one track fails, the detector
     runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3)
     if it passes that face's check, or a new one; a face the detector missed is kept while its track
-    passes the check (:func:`_assign`; with ``detect_every`` 1 every frame is detected, no check). ``want``: faces the detector's second, closer look is for (default ``max_faces``;
-    see ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
+    passes the check (:func:`_assign`; with ``detect_every`` 1 every frame is detected, no check).
+    ``want``: faces the detector's second, closer look is for (default ``max_faces``; see
+    ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
     are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
     channel order; the detector's input and the aligned crop are turned to RGB."""
     out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf, rel)
