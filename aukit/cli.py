@@ -141,6 +141,15 @@ def _at_least_one(text: str) -> int:
     return n
 
 
+def _smooth_window(text: str) -> int:
+    """--smooth: a centred window has an odd length (an even N averaged N + 1 rows: N // 2 each side)."""
+    n = _non_negative(text)
+    if n > 1 and n % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be odd (a centred window: the row and as many on each side), "
+                                         f"got {n}; use {n - 1} or {n + 1}")
+    return n
+
+
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
     had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too),
@@ -215,7 +224,7 @@ def _predict_one(p, a, path: str, name: str, where: str) -> int:
     from .workers import WorkerError
     try:
         res = p(path, a.out, smooth=a.smooth, annotate_video=a.annotate, progress=not a.no_progress,
-                frames=a.frames, name=name, frame_step=a.frame_step)
+                frames=a.frames, name=name, frame_step=a.frame_step, fps=a.fps)
     except InputError as e:
         print(f"aukit predict: {where}{e}", file=sys.stderr)
         return 2
@@ -235,7 +244,8 @@ def _summary(a, path: str, res, where: str) -> None:
     """The lines ``aukit predict`` prints for one input it predicted."""
     unit = res.unit                                  # photos are images, not frames
     found = (f"face found in {res.n_faces}" if a.max_faces == 1 else
-             f"{res.n_faces} faces found (up to {a.max_faces} a {unit})")
+             f"{res.n_faces} face{'' if res.n_faces == 1 else 's'} found "
+             f"(up to {a.max_faces} {'an' if unit[0] in 'aeiou' else 'a'} {unit})")
     frames = f"{res.n_frames} {unit}{'' if res.n_frames == 1 else 's'}"
     tracked = f" (tracking lost and detected afresh in {res.redetected})" if unit == "frame" else ""
     print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found}{tracked}; "
@@ -419,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", action="store_true",
                    help="a folder holds one video's frames in name order, not photos: track faces between "
                         "detections and let a sequence model (cpc) read them in time")
+    s.add_argument("--fps", type=float, default=None,
+                   help="with --frames: the frames' rate, so frame i is timed at (i - 1) / fps (a folder has no "
+                        "times of its own: without it every timestamp is 0)")
     s.add_argument("--detect-every", type=_at_least_one, default=None,
                    help="run the detector every k-th frame, track landmarks between (default: 5 for a video "
                         "or --frames, 1 for a folder of photos)")
@@ -435,15 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predict frames 1, 1+N, 1+2N, ... only (the CSV's numbering; Py-Feat's skip_frames): "
                         "a long recording at 5 "
                         "frames/s from 30 is --frame-step 6; rows keep the frame numbers and times")
-    s.add_argument("--smooth", type=_non_negative, default=0,
-                   help="centred moving average over this many predicted rows of each face (0: off; with "
-                        "--frame-step N a row is every N-th frame)")
+    s.add_argument("--smooth", type=_smooth_window, default=0,
+                   help="centred moving average over this many predicted rows of each face, an odd number (the "
+                        "row and N // 2 on each side; 0: off; with --frame-step N a row is every N-th frame); "
+                        "the CSV and the plot are smoothed, the --annotate video is not")
     s.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (seconds once; TAS on a 2-core CPU: 34 images/s, "
                         "24 without); falls back to the plain model where compiling fails")
     s.add_argument("--annotate", action="store_true",
                    help="also write an annotated video (<input>_annotated.avi, MJPG: about 35 MB a minute "
-                        "at 640x480, 2 GB an hour)")
+                        "at 640x480, 2 GB an hour); its AU bars are the unsmoothed values (drawn as frames are "
+                        "predicted, before --smooth, which needs the frames after each one)")
     s.add_argument("--workers", type=_non_negative, default=None,
                    help="face-detection processes (default: all cores; 0: in this process)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (it goes to stderr)")

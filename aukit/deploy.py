@@ -237,8 +237,24 @@ def _spec(state: dict, path: str | Path) -> DeploySpec:
     if not spec_d:
         raise ValueError(f"{path} is not a deployable aukit checkpoint (no extra['deploy']); "
                          "export one with aukit.deploy.export")
-    return DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})
+    spec = DeploySpec(**{**spec_d, "mean": tuple(spec_d["mean"]), "std": tuple(spec_d["std"])})
+    if not spec.preset:
+        spec = replace(spec, preset=saved_preset(state.get("config")))
+    return spec
+
+
+def saved_preset(config) -> str:
+    """The preset in a checkpoint's saved method config (``config["preset"]`` or one level down, as
+    SCC's and RTATL's ``config["experiment"]["preset"]``), "" where it names none. Models exported before
+    ``DeploySpec.preset`` existed carry it only there, and a smoke run's model went unflagged in the CSV
+    and in ``aukit models``. CPC's, PIAP-DF's and TAS's exports save no preset: theirs stay unknown."""
+    if not isinstance(config, dict):
+        return ""
+    if isinstance(config.get("preset"), str):
+        return config["preset"]
+    found = {v["preset"] for v in config.values() if isinstance(v, dict) and isinstance(v.get("preset"), str)}
+    return found.pop() if len(found) == 1 else ""
 
 
 __all__ = ["Deployed", "DeploySpec", "IN_RUN", "OUTPUTS", "RUN_FOLDERS", "available", "check_export", "export",
-           "find", "load", "place", "read_config", "read_spec"]
+           "find", "load", "place", "read_config", "read_spec", "saved_preset"]

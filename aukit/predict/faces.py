@@ -11,7 +11,8 @@ The shape predictor always returns 68 points, face or not, so each tracked face 
 its aligned crop, as a small grey thumbnail, must correlate with the last detected face's
 (normalised cross-correlation >= ``track_ncc``). A frame that fails (the face left, a cut, a
 black frame) is detected afresh; where detection finds no face the frame has success 0 and
-the track ends.
+the track ends. At a detection frame the same check decides whether a detection over a track continues
+it (a cut to another person does not) and whether a track the detector missed is kept (see ``_assign``).
 
 Frames reach the workers, and aligned crops come back, through shared memory (``shm``).
 """
@@ -115,35 +116,41 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
     ``[FaceResult(False)]`` when it has none. The detector runs on the chunk's first frame and every
     ``detect_every``-th; between, each face's landmarks are refitted in its last box and checked (NCC of
     its aligned crop with the last detected one's, ``track_ncc``). When one track fails, the detector
-    runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3),
-    or a new one. ``want``: faces the detector's second, closer look is for (default ``max_faces``;
-    see ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
+    runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3)
+    if it passes that face's check, or a new one; a face the detector missed is kept while its track
+    passes the check (:func:`_assign`; with ``detect_every`` 1 every frame is detected, no check).
+    ``want``: faces the detector's second, closer look is for (default ``max_faces``; see
+    ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
     are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
     channel order; the detector's input and the aligned crop are turned to RGB."""
     out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf, rel)
+    every = max(1, detect_every)
     for j, img in enumerate(images):
         if img is None:
             out.append([FaceResult(False)])
             tracks = []
             continue
-        faces, lost = [], False
-        if tracks and j % max(1, detect_every):
+        faces, failed = [], None
+        if tracks and j % every:
             faces = _follow(img, tracks, track_ncc)
-            lost = len(faces) < len(tracks)
-        if not tracks or lost or j % max(1, detect_every) == 0:
-            found = _detect(img, max_faces, want or max_faces, keep_ratio)
-            tracks, faces, next_id = _assign(img, found, tracks, next_id, track_ncc)
+            failed = tracks[len(faces)]["face"] if len(faces) < len(tracks) else None
+        if not tracks or failed is not None or j % every == 0:
+            found, weak = _detect(img, max_faces, want or max_faces, keep_ratio)
+            tracks, faces, next_id = _assign(img, found, tracks, next_id, track_ncc if every > 1 else 0.0,
+                                             max_faces if every > 1 and track_ncc > 0 else 0, failed=failed,
+                                             followed={r.face: r for r in faces}, weak=weak)
             for r in faces:
-                r.redetected = lost
-        out.append(sorted(faces, key=lambda f: f.face) or [FaceResult(False, redetected=lost)])
+                r.redetected |= failed is not None
+        out.append(sorted(faces, key=lambda f: f.face) or [FaceResult(False, redetected=failed is not None)])
     return out
 
 
-def _detect(img, max_faces: int, want: int, keep_ratio: float) -> list:
-    """The detector's best ``max_faces`` faces, ``(box, score)``, those scoring under ``keep_ratio`` of
-    the best one left out."""
+def _detect(img, max_faces: int, want: int, keep_ratio: float) -> tuple[list, list]:
+    """The detector's best ``max_faces`` faces, ``(box, score)``, and apart those of them scoring under
+    ``keep_ratio`` of the best one (left out)."""
     found = _ALIGNER.detect_all(img, bgr=True, want=want)[:max_faces]
-    return [(box, score) for box, score in found if score >= keep_ratio * found[0][1]] if found else []
+    kept = [(box, score) for box, score in found if score >= keep_ratio * found[0][1]] if found else []
+    return kept, [f for f in found if f not in kept]
 
 
 def _follow(img, tracks: list[dict], track_ncc: float) -> list[FaceResult]:
@@ -151,49 +158,97 @@ def _follow(img, tracks: list[dict], track_ncc: float) -> list[FaceResult]:
     the check (``track_ncc``): the frame is then detected afresh."""
     faces = []
     for tr in tracks:
-        lm, aligned, (l, t, r, b) = _fit(img, tracked_box(tr["lm"], tr["rel"], img.shape), tr["rel"])
-        sig = signature(aligned) if track_ncc > 0 else None
-        if track_ncc > 0 and (sig is None or tr["ref"] is None or float(sig @ tr["ref"]) < track_ncc):
+        r = _refit(img, tr, track_ncc)
+        if r is None:
             break
-        tr.update(lm=lm, box=(l, t, r - l, b - t))
-        faces.append(FaceResult(True, tr["box"], tr["conf"], lm, aligned, face=tr["face"]))
+        tr.update(lm=r.landmarks, box=r.box)
+        faces.append(r)
     return faces
 
 
-def _assign(img, found: list, tracks: list[dict], next_id: int, track_ncc: float):
+def _same(sig, ref, track_ncc: float) -> bool:
+    """The continuity check of a track: the NCC of a face's signature with the track's reference
+    (its last detected face's) reaches ``track_ncc`` (0: every face passes)."""
+    return track_ncc <= 0 or (sig is not None and ref is not None and float(sig @ ref) >= track_ncc)
+
+
+def _assign(img, found: list, tracks: list[dict], next_id: int, track_ncc: float, keep: int = 0,
+            failed: int | None = None, followed: dict | None = None, weak: list = ()):
     """``(tracks, faces, next_id)`` of the detections ``found``: each takes the id of the previous
-    frame's face it overlaps most (IoU >= 0.3), or a new one."""
+    frame's face it overlaps most (IoU >= 0.3) if it also passes that track's continuity check
+    (:func:`_same`, as tracking between detections does), else a new one, redetected: a cut to
+    another person at a detection frame kept the track by overlap alone, so CPC read the other
+    person's frames as this one's context. A track no detection took is kept, up to ``keep`` faces,
+    when its face refitted here passes the check and overlaps no detection, kept or ``weak`` (one the
+    score ratio left out decides for its place): dlib misses a clear, still face on some frames, and
+    dropping it there gave a static face success 0 on 40 of 100 frames and five ids. ``failed``: the
+    track whose check failed on this frame (not kept); ``followed``: the faces already refitted on this
+    frame (id: FaceResult), not fitted again. :func:`process_faces` gives ``track_ncc`` 0 and ``keep`` 0
+    where every frame is detected (photos): there is no tracking whose check would apply."""
     new, faces, taken = [], [], set()
     for (l, t, r, b), score in found:
         box = (l, t, r - l, b - t)
         lm, aligned, _ = _fit(img, (l, t, r, b))
-        over = [(iou(box, tr["box"]), tr["face"]) for tr in tracks if tr["face"] not in taken]
-        best = max(over, default=(0.0, None))
-        face = best[1] if best[0] >= SAME_FACE_IOU else next_id
+        sig = signature(aligned) if track_ncc > 0 else None
+        over = [(iou(box, tr["box"]), tr["face"], tr["ref"]) for tr in tracks if tr["face"] not in taken]
+        best = max(over, key=lambda o: o[:2], default=(0.0, None, None))
+        cut = best[0] >= SAME_FACE_IOU and not _same(sig, best[2], track_ncc)
+        face = best[1] if best[0] >= SAME_FACE_IOU and not cut else next_id
         next_id = max(next_id, face + 1)
-        taken.add(face)
-        new.append(dict(face=face, lm=lm, box=box, conf=score, rel=box_relation(lm, (l, t, r, b)),
-                        ref=signature(aligned) if track_ncc > 0 else None))
-        faces.append(FaceResult(True, box, score, lm, aligned, face=face))
+        taken.add(best[1] if cut else face)          # a track cut here is not continued by another detection
+        new.append(dict(face=face, lm=lm, box=box, conf=score, rel=box_relation(lm, (l, t, r, b)), ref=sig))
+        faces.append(FaceResult(True, box, score, lm, aligned, redetected=cut, face=face))
+    weak_boxes = [(l, t, r - l, b - t) for (l, t, r, b), _ in weak]
+    for tr in tracks:
+        if len(new) >= keep:
+            break
+        if tr["face"] in taken or tr["face"] == failed:
+            continue
+        kept = (followed or {}).get(tr["face"]) or _refit(img, tr, track_ncc)
+        if kept is None or any(iou(kept.box, b) >= SAME_FACE_IOU for b in [n["box"] for n in new] + weak_boxes):
+            continue
+        new.append(dict(tr, lm=kept.landmarks, box=kept.box))
+        faces.append(kept)
     return new, faces, next_id
+
+
+def _refit(img, tr: dict, track_ncc: float) -> FaceResult | None:
+    """Track ``tr``'s face refitted in its last box if it passes the check (:func:`_same`), else None."""
+    lm, aligned, (l, t, r, b) = _fit(img, tracked_box(tr["lm"], tr["rel"], img.shape), tr["rel"])
+    if not _same(signature(aligned) if track_ncc > 0 else None, tr["ref"], track_ncc):
+        return None
+    return FaceResult(True, (l, t, r - l, b - t), tr["conf"], lm, aligned, face=tr["face"])
 
 
 class FaceIds:
     """Face ids over a whole input: chunks are tracked apart (in parallel), so a chunk's local
     ids are mapped to global ones, in order: a face on a chunk's first frame takes the id of the
-    previous chunk's last-frame face it overlaps most (IoU >= 0.3), every other face a new id."""
+    previous chunk's last-frame face it overlaps most (IoU >= 0.3) if their aligned crops also pass
+    the track check (NCC >= ``track_ncc``; a chunk starts at a detection frame, where a cut to
+    another person kept the id by overlap alone), every other face a new id; one that overlapped but
+    failed the check is marked ``redetected`` (a new sequence). Faces without their crop (tests) are
+    linked by overlap alone."""
 
-    def __init__(self):
-        self.next, self.last = 0, []         # (global id, box) of the faces on the last frame seen
+    def __init__(self, track_ncc: float = TRACK_NCC):
+        self.next, self.last, self.track_ncc = 0, [], track_ncc   # last: (global id, box, signature)
+
+    def _sig(self, r: FaceResult):
+        return signature(r.aligned) if self.track_ncc > 0 and r.aligned is not None else None
 
     def link(self, per_frame: list[list[FaceResult]]) -> None:
         local, taken = {}, set()
         first = [r for r in per_frame[0] if r.success] if per_frame else []
         for r in sorted(first, key=lambda r: -r.confidence):
-            best = max(((iou(r.box, box), g) for g, box in self.last if g not in taken), default=(0.0, None))
-            if best[0] >= SAME_FACE_IOU:
-                local[r.face] = best[1]
-                taken.add(best[1])
+            best = max(((iou(r.box, box), g, sig) for g, box, sig in self.last if g not in taken),
+                       key=lambda o: o[:2], default=(0.0, None, None))
+            if best[0] < SAME_FACE_IOU:
+                continue
+            mine = self._sig(r) if best[2] is not None else None
+            if best[2] is not None and r.aligned is not None and not _same(mine, best[2], self.track_ncc):
+                r.redetected = True                  # another person where the last chunk's face was
+                continue
+            local[r.face] = best[1]
+            taken.add(best[1])
         for faces in per_frame:
             for r in faces:
                 if r.success:
@@ -201,7 +256,7 @@ class FaceIds:
                         local[r.face], self.next = self.next, self.next + 1
                     r.face = local[r.face]
         if per_frame:
-            self.last = [(r.face, r.box) for r in per_frame[-1] if r.success]
+            self.last = [(r.face, r.box, self._sig(r)) for r in per_frame[-1] if r.success]
 
 
 class FollowOne:
@@ -211,8 +266,8 @@ class FollowOne:
     detection switched between two people every few frames). ``follow`` False (photos): each picture's
     best-scoring face. ``crowded``: frames where more faces were seen than kept."""
 
-    def __init__(self, follow: bool = True):
-        self.ids, self.follow, self.id, self.crowded = FaceIds(), follow, None, 0
+    def __init__(self, follow: bool = True, track_ncc: float = TRACK_NCC):
+        self.ids, self.follow, self.id, self.crowded = FaceIds(track_ncc), follow, None, 0
 
     def keep(self, per_frame: list[list[FaceResult]]) -> None:
         """Each frame's faces cut to the one kept (id 0), in place."""

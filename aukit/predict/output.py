@@ -9,14 +9,20 @@ import numpy as np
 import pandas as pd
 
 
-def rows_frame(frames, faces, preds: dict, aus: list[str]) -> pd.DataFrame:
+def rows_frame(frames, faces, preds: dict, aus: list[str], blank_faceless: bool = False) -> pd.DataFrame:
     """One row per (frame, face): ``frames[i]`` is row i's frame (repeated for a frame with
-    several faces); AU and landmark columns empty (NaN) where there is no face."""
+    several faces); AU and landmark columns empty (NaN) where there is no face. ``blank_faceless``
+    (several faces a frame): a faceless row's ``face_id`` is empty, not 0, a real face's id that
+    ``groupby('face_id')`` mixed it into (an integer column all the same, pandas' Int64); with one
+    face a frame it stays 0, as OpenFace writes it."""
     n = len(frames)
+    ids = [r.face for r in faces]
+    if blank_faceless:
+        ids = pd.array([r.face if r.success else pd.NA for r in faces], dtype="Int64")
     data = {"frame": [f.index + 1 for f in frames]}  # counted from 1, as OpenFace's and DISFA's frames
     if any(f.name for f in frames):                  # image inputs: which file each row is
         data["file"] = [f.name for f in frames]
-    data.update({"face_id": [r.face for r in faces], "timestamp": [round(f.timestamp, 4) for f in frames],
+    data.update({"face_id": ids, "timestamp": [round(f.timestamp, 4) for f in frames],
                  "confidence": [round(r.confidence, 3) if r.success else np.nan for r in faces],
                  "success": [int(r.success) for r in faces]})
     boxes = np.array([r.box if r.success else (np.nan,) * 4 for r in faces], float).reshape(n, 4)
@@ -51,9 +57,36 @@ def write_csv(df: pd.DataFrame, path: Path, header: list[str]) -> Path:
     with open(part, "w") as f:
         for line in header:
             f.write("# " + line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
-        df.to_csv(f, index=False)
+        f.write(csv_text(df))
     os.replace(part, path)
     return path
+
+
+TEXT_COLUMNS = ("file",)   # the CSV's text columns: written quoted (csv_text)
+
+
+def csv_text(df: pd.DataFrame, header: bool = True) -> str:
+    """``df`` as CSV text, its text columns (:data:`TEXT_COLUMNS`, a file's name) always quoted: the
+    readers the README names skip ``#`` to the end of a line (pandas' ``comment='#'``, R's
+    ``comment.char``) except inside quotes, and a name like ``subj#1.png`` left bare lost the rest of
+    its row (and turned face_id into floats for the whole file). The header line and the numeric
+    cells stay as pandas writes them, an empty one empty (``csv.QUOTE_NONNUMERIC`` quotes them
+    all and writes a missing value as ``""``). Numeric cells hold no comma, so each line is split at
+    the text column's place and the quoted name put back there."""
+    text = [c for c in df.columns if c in TEXT_COLUMNS]
+    if not text:
+        return df.to_csv(index=False, header=header, lineterminator="\n")
+    rest = df.drop(columns=text)
+    body = rest.to_csv(index=False, header=False, lineterminator="\n").split("\n")[:len(df)] if len(df) else []
+    quoted = {c: ['"' + v.replace('"', '""') + '"' if isinstance(v, str) else "" for v in df[c]] for c in text}
+    where = {c: list(df.columns).index(c) for c in text}
+    lines = [",".join(map(str, df.columns))] if header else []
+    for i, line in enumerate(body):
+        cells = line.split(",") if rest.shape[1] else []
+        for c in text:                           # left to right: each at its place in df's columns
+            cells.insert(where[c], quoted[c][i])
+        lines.append(",".join(cells))
+    return "".join(line + "\n" for line in lines)
 
 
 class PartialRows:
@@ -70,9 +103,9 @@ class PartialRows:
             self.file.write(f"# aukit predict: input={self.input}: the rows of a run that did not finish (unsmoothed); "
                             "a finished run writes the whole CSV and removes this file\n")
             self.columns = list(df.columns)
-            df.to_csv(self.file, index=False)
+            self.file.write(csv_text(df))
         else:
-            df.reindex(columns=self.columns).to_csv(self.file, index=False, header=False)
+            self.file.write(csv_text(df.reindex(columns=self.columns), header=False))
         self.file.flush()
         self.rows += len(df)
 
@@ -130,7 +163,7 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     faceless = _faceless_spans(df, t)
     for ax, au in zip(axes.flat, aus):
         # one line per face over every frame (NaN where that face is absent: a gap, not a bridge)
-        wide = df.pivot(index="frame", columns="face_id", values=f"{au}{suffix}").reindex(t.index)
+        wide = df[df["success"] == 1].pivot(index="frame", columns="face_id", values=f"{au}{suffix}").reindex(t.index)
         for a, b in faceless:
             ax.axvspan(a, b, color="0.8", lw=0, zorder=0)
         for fid, c in zip(ids, colours):
@@ -145,8 +178,10 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
             ax.plot(centre, mean, lw=1, color=c, label=label)
         ax.set_title(au, fontsize=9)
         ax.set_ylim(0, 5 if suffix == "_r" else 1)
-    if 1 < len(ids) <= 10:                            # a crowd's ids would bury the first panel
-        axes.flat[0].legend(fontsize=7, loc="upper right")
+    legend = 1 < len(ids) <= 10                       # a crowd's ids would fill a column
+    if legend:          # beside the panels, in a margin of its own: inside the first one it covered its curves
+        axes.flat[0].legend(fontsize=7, loc="center left", bbox_to_anchor=(LEGEND_AT, 0.5),
+                            bbox_transform=fig.transFigure, frameon=False).set_in_layout(False)
     elif len(ids) > 10:
         title += f" ({len(ids)} faces, one line each)"
     if bins is not None:
@@ -160,8 +195,11 @@ def _curves(df: pd.DataFrame, aus: list[str], title: str, suffix: str):
     for ax in axes[:, 0]:
         ax.set_ylabel("intensity" if suffix == "_r" else "probability", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, LEGEND_AT, 1) if legend else None)
     return fig
+
+
+LEGEND_AT = 0.92    # share of a curves figure's width left of the per-face legend
 
 
 def _bins(t: np.ndarray) -> np.ndarray:

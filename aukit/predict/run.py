@@ -18,6 +18,10 @@ from .infer import infer as _infer
 from .outdir import check_outputs, check_writable
 from .output import PartialRows, Problems, annotate, curves_figure, fit, rows_frame, write_csv
 
+# what the CSV's confidence column is (OpenFace's is a 0-1 landmark confidence: a `confidence >= 0.8` filter
+# written for OpenFace kept 20% of a clear face's rows)
+CONFIDENCE_NOTE = ("confidence: dlib's face detector score of the face's last detection (unbounded, about 0-3 on "
+                   "clear faces; repeated on tracked frames), not OpenFace's 0-1 confidence; filter on success")
 MAX_PROBLEMS = 20  # unreadable frames named in the result and the CSV header; the rest are counted
 # decoded frames waiting for the workers or in their hands, at most (a 4K frame is 24 MiB: with a chunk of
 # 32 and two chunks queued and two out per worker, 16 workers held about 50 GiB)
@@ -60,7 +64,9 @@ class PredictResult:
 
 def _smooth(x: np.ndarray, window: int) -> np.ndarray:
     """Centred moving average over frames (axis 0), NaN-aware (window 0/1: off): the mean of the
-    values present in each window, from cumulative sums (one pass, any length); NaN stays NaN."""
+    values present in each window, from cumulative sums (one pass, any length); NaN stays NaN. The
+    window is the row and ``window // 2`` rows each side: an odd ``window`` is that many rows (predict
+    refuses an even one, which would be ``window + 1``)."""
     if window <= 1:
         return x
     half, n = window // 2, len(x)
@@ -180,7 +186,7 @@ class Predictor:
     def __call__(self, input: str | Path, out: str | Path = "predictions", *, smooth: int = 0,
                  annotate_video: bool = False, chunk: int = 32, plot: bool = True,
                  progress: bool = False, frames: bool = False, name: str | None = None,
-                 frame_step: int = 1) -> PredictResult:
+                 frame_step: int = 1, fps: float | None = None) -> PredictResult:
         """Predict AUs for every frame of ``input``; write ``out/<input>.csv`` (+ ``.png``).
         ``frame_step``: only frames 1, 1 + step, 1 + 2 * step, ... (Py-Feat's ``skip_frames``); rows keep
         the input's frame numbers (counted from 1, as OpenFace's) and times. A sequence model (CPC),
@@ -188,12 +194,16 @@ class Predictor:
         ``progress``: a bar over the frames (their count from the container for a video).
         ``frames``: a folder holds one video's frames in name order, not photos: its faces are
         tracked between detections, and a sequence model (CPC) reads them as a sequence.
-        ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``)."""
+        ``name``: the outputs' name (default: the input's stem; see ``frames.output_names``).
+        ``fps``: a ``frames`` folder's frame rate: frame i is timed at (i - 1) / fps (a folder has no
+        times of its own: without it every timestamp is 0 and the header says so)."""
         t0 = time.perf_counter()
         self.left = []                                # what this call leaves if stopped (the CLI names it)
         out, stem = self._check_call(input, out, name, smooth=smooth, annotate_video=annotate_video, plot=plot,
-                                     frames=frames, frame_step=frame_step)
+                                     frames=frames, frame_step=frame_step, fps=fps)
         frames_iter, info = read_frames(input, every=frame_step)
+        if fps:
+            frames_iter, info["fps"] = _timed(frames_iter, fps), float(fps)
         run = _Run(input, out, stem, info, frames=frames, frame_step=frame_step,
                    every=detect_every_for(info["kind"], self.detect_every, frames), annotate_video=annotate_video,
                    aus=list(self.net.spec.aus))
@@ -212,12 +222,15 @@ class Predictor:
                              info.get("skipped", []), notes, avi, "frame" if run.consecutive else "image")
 
     def _check_call(self, input, out, name: str | None, *, smooth: int, annotate_video: bool, plot: bool,
-                    frames: bool, frame_step: int) -> tuple[Path, str]:
+                    frames: bool, frame_step: int, fps: float | None = None) -> tuple[Path, str]:
         """The arguments of one call, checked before anything is read or written; returns the output
         folder and the outputs' name."""
         net, spec = self.net, self.net.spec
         if frame_step < 1:
             raise ValueError(f"frame_step must be at least 1, got {frame_step}")
+        if fps is not None and not (fps > 0 and Path(input).is_dir() and frames):
+            raise ValueError(f"fps times the frames of a folder given with --frames (a video has its own clock, "
+                             f"photos have none); got fps {fps} for {input}" + ("" if fps > 0 else ": must be > 0"))
         if frame_step > 1 and net.context:
             raise ValueError(f"{spec.method or spec.model} reads {net.context} consecutive frames before each one: "
                              f"it cannot skip frames (frame_step {frame_step})")
@@ -228,6 +241,10 @@ class Predictor:
         if smooth > 1 and Path(input).is_dir() and not frames:
             raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
                              "(no time between them); give --frames if it holds one video's frames")
+        if smooth < 0 or (smooth > 1 and smooth % 2 == 0):     # an even window averaged smooth + 1 rows
+            raise ValueError(f"smooth must be 0 (off) or an odd number of rows (a centred window: the row and as "
+                             f"many on each side), got {smooth}" + (f"; use {smooth - 1} or {smooth + 1}"
+                                                                    if smooth > 0 else ""))
         return out, stem
 
     def _stream(self, run: "_Run", frames_iter, chunk: int, progress: bool) -> None:
@@ -245,8 +262,8 @@ class Predictor:
         held_frames = held_faces = 0                  # in ``group``
         partial = run.partial = PartialRows(run.out / f"{run.stem}.partial.csv", run.input)
         run.avi_part = run.out / f"{run.stem}_annotated.part.avi"   # renamed when whole, as the CSV is
-        ids = FaceIds() if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        run.one = FollowOne(follow=run.consecutive) if self.max_faces == 1 else None
+        ids = FaceIds(self.track_ncc) if self.max_faces > 1 else None     # one face a frame: id 0 throughout
+        run.one = FollowOne(follow=run.consecutive, track_ncc=self.track_ncc) if self.max_faces == 1 else None
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight,
                               detect_every=run.every)
         try:
@@ -312,7 +329,7 @@ class Predictor:
         seqs = history.split(faces, [f.index for f in rows]) if history else None
         preds = _infer(self.net, faces, self.batch, self.device, seqs)
         t1 = time.perf_counter()
-        df = rows_frame(rows, faces, preds, run.aus)
+        df = rows_frame(rows, faces, preds, run.aus, blank_faceless=self.max_faces > 1)
         run.parts.append(df)
         partial.add(df)
         run.stages["infer_s"] += t1 - t
@@ -340,13 +357,17 @@ class Predictor:
         if spec.preset:
             trained += f" ({spec.preset} preset)"
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
+        if run.consecutive and info["kind"] == "folder":   # a folder of frames has no times of its own
+            clock = f" timestamps=index/fps fps={info['fps']:g}" if info["fps"] else \
+                " timestamps=none (a folder of frames has no times: --fps gives them)"
         header = [f"aukit predict: input={run.input}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
                   f"policy={spec.policy} size={spec.size} frame_step={run.frame_step} detect_every={run.every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",
                   f"frames={run.n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={run.unreadable} "
-                  f"track_lost_redetected={run.redetected}"]
+                  f"track_lost_redetected={run.redetected}",
+                  CONFIDENCE_NOTE]
         one = run.one
         notes = [crowded_note(one.crowded, run.n_frames, run.photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
@@ -423,6 +444,13 @@ class _Run:
         return not self.consecutive
 
 
+def _timed(frames_iter, fps: float):
+    """A folder's frames timed at ``index / fps`` (the first at 0 s, as a video's)."""
+    for f in frames_iter:
+        f.timestamp = f.index / fps
+        yield f
+
+
 def _smoothed(df, window: int):
     """``df`` with each face's AU columns (``_r``, ``_p``) averaged over ``window`` frames of its own
     (:func:`_smooth`), occurrence (``_c``) following the smoothed probability; ``df`` as it is for 0/1."""
@@ -445,13 +473,13 @@ def predict(input: str | Path, model: str | Path | deploy.Deployed = "tas", out:
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False,
-            compile: bool = False, frame_step: int = 1) -> PredictResult:
+            compile: bool = False, frame_step: int = 1, fps: float | None = None) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
                    track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs, compile=compile) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
-                frames=frames, frame_step=frame_step)
+                frames=frames, frame_step=frame_step, fps=fps)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
 
 
