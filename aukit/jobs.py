@@ -162,19 +162,23 @@ JOB_FILE = "job.yaml"
 RESUMABLE = ("epochs", "device")   # what may change when a job is run again into its folder
 
 
-def check_job_folder(method: str, job: JobConfig) -> None:
+def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
     """A job folder holds one job: ``job.yaml`` records the first run's method and settings, and a
     rerun with other settings (fold, dataset, size, seed, max_steps, method overrides) is refused
     before anything trains: it would resume the first run's checkpoint and write its metrics under
     the new settings. More epochs, or another device, continue the run; other code does not (``code``:
-    :func:`aukit.ckptdir.code_key`, as a notebook run's checkpoint folders are keyed)."""
+    :func:`aukit.ckptdir.code_key`, as a notebook run's checkpoint folders are keyed). A folder whose run
+    stopped before its first checkpoint holds nothing to mix: any settings go. ``write`` False: check only
+    (``launch``, before torchrun starts the ranks)."""
     from .checkpoint import changes_text, config_changes
     from .ckptdir import code_key
     out = Path(job.out_dir)
     now = {"train": method, "code": code_key(),
            **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
     rec = out / JOB_FILE
-    if rec.exists():
+    # a run stopped before its first checkpoint left nothing to mix: its settings (an out-of-memory batch) may change
+    started = any((out / "checkpoints").rglob("*.pt")) or any((out / f).exists() for f in FINISHED)
+    if rec.exists() and started:
         import yaml
         saved = yaml.safe_load(rec.read_text()) or {}
         if saved.get("train") != method:
@@ -189,8 +193,9 @@ def check_job_folder(method: str, job: JobConfig) -> None:
             raise ValueError(f"{rec}: {out} holds a run with other settings ({changes_text(changed)}); rerunning "
                              "into it would mix the two runs' checkpoints and results. Give another out_dir, or "
                              f"delete {out} to start afresh")
-    from .config import save_yaml
-    save_yaml(now, rec)
+    if write:
+        from .config import save_yaml
+        save_yaml(now, rec)
 
 
 def job_fold(job: JobConfig) -> int | str:
@@ -217,7 +222,24 @@ def preflight(method: str, job: JobConfig, world: int = 1):
         key = "method.train.batch_size"
         raise ValueError(f"{key} {batch} is not divisible by the {world} ranks (--nproc {world}): each rank takes "
                          f"an equal share of a batch; set {key} to a multiple of {world}")
+    if method == "tas" and world > 1 and batch // world < 2 and configs.loss.lambda_sub > 0:
+        # L_sub pairs frames of different subjects, L_spd mixes segments, within a rank's own share: with one
+        # segment a rank L_sub was 0, silently (the objective differed from one process's)
+        raise ValueError(f"method.train.batch_size {batch} over {world} ranks leaves each rank one segment: TAS's "
+                         "L_sub and L_spd pair segments within a rank's share, so L_sub would be 0; give each rank "
+                         "2 or more segments (a larger batch or fewer ranks)")
+    _check_out_dir(Path(job.out_dir))
     return configs
+
+
+def _check_out_dir(out: Path) -> None:
+    """An out_dir that is a file, or lies under one, is refused before any rank starts (it failed in
+    mkdir with a traceback, N of them under torchrun)."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"out_dir {out}: {p} is a file, not a folder: give another out_dir")
+            return
 
 
 def run_job(method: str, job: JobConfig) -> dict:
@@ -289,9 +311,10 @@ def launch(method: str, config: str, nproc: int = 1) -> int:
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         preflight(method, job, nproc)
         out = Path(job.out_dir)
-        if out.is_dir():          # a live run into the folder: say so now, not under N ranks' tracebacks
+        if out.is_dir():          # a live run, or a run of other settings: say so now, not under N ranks' tracebacks
             from .nb import claim_folder, release_folder
             release_folder(out, claim_folder(out, f"aukit train {method}", "out_dir"))
+            check_job_folder(method, job, write=False)
         return _torchrun(method, config, nproc)
     run_job(method, job)
     rank, world = dist_rank_world()

@@ -230,6 +230,44 @@ def test_nproc_refuses_before_torchrun_starts(tmp_path, monkeypatch, capsys):
     release_folder(tmp_path / "o", claim_folder(tmp_path / "o", "check"))    # free again once the holder ended
 
 
+def test_more_mistakes_are_one_line_before_any_rank_starts(tmp_path, monkeypatch, capsys):
+    """An out_dir that is a file (a traceback, one per rank); a TAS batch leaving one segment a rank (L_sub
+    pairs within a rank's share: it was 0, silently); a folder of other settings under --nproc (80 lines of
+    torchrun's report)."""
+    from aukit import jobs
+    monkeypatch.setattr(jobs, "_torchrun", lambda *a: pytest.fail("torchrun started"))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    (tmp_path / "afile").write_text("")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        _scc_cfg(tmp_path / "j.yaml", out)
+        assert main(["train", "scc", "--config", str(tmp_path / "j.yaml")]) == 2
+        assert f"out_dir {out}: {tmp_path / 'afile'} is a file, not a folder" in capsys.readouterr().err
+    cfg = _cfg(tmp_path / "t.yaml", tmp_path / "t")
+    cfg.write_text(yaml.safe_dump({**yaml.safe_load(cfg.read_text()), "method": {"train": {"T": 4, "batch_size": 2}}}))
+    assert main(["train", "tas", "--config", str(cfg), "--nproc", "2"]) == 2
+    assert "leaves each rank one segment: TAS's L_sub and L_spd pair segments" in capsys.readouterr().err
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "checkpoints" / "scc_seed0").mkdir(parents=True)
+    (out / "checkpoints" / "scc_seed0" / "last.pt").write_bytes(b"")
+    jobs.check_job_folder("scc", jobs.load_yaml(jobs.JobConfig, _scc_cfg(tmp_path / "j.yaml", out)))
+    _scc_cfg(tmp_path / "j.yaml", out, train={"batch_size": 2})
+    assert main(["train", "scc", "--config", str(tmp_path / "j.yaml"), "--nproc", "2"]) == 2
+    assert "holds a run with other settings (method.train.batch_size" in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_first_checkpoint_takes_other_settings(tmp_path):
+    """Its error.txt said "no checkpoint was saved yet: a rerun starts afresh", then the rerun with a smaller
+    batch (the usual out-of-memory fix) was refused for mixing checkpoints there were none of."""
+    from aukit import jobs
+    out = tmp_path / "o"
+    out.mkdir()
+    jobs.check_job_folder("scc", jobs.load_yaml(jobs.JobConfig, _scc_cfg(tmp_path / "a.yaml", out)))
+    smaller = jobs.load_yaml(jobs.JobConfig, _scc_cfg(tmp_path / "b.yaml", out, train={"batch_size": 2}))
+    jobs.check_job_folder("scc", smaller)                                  # nothing to mix: taken
+    assert yaml.safe_load((out / "job.yaml").read_text())["method"]["train"]["batch_size"] == 2
+
+
 def test_an_interrupted_launcher_stops_torchrun_and_its_ranks(tmp_path):
     """SIGTERM to `aukit train --nproc 2` used to SIGKILL torchrun, whose ranks (in sessions of their
     own) trained on as orphans and wrote their results into the folder. Now torchrun gets SIGTERM,
