@@ -7,28 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torch.nn as nn
 from skimage import data as skdata
 
 from aukit import deploy
 from aukit.predict import predict
-from aukit.registry import register_model
 
-AUS = ["AU06", "AU12"]
-
-
-@register_model
-def _audit_test_net(n_out: int = 2):
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(4, n_out), nn.Sigmoid())
+from test_predict import AUS, _predict_test_net          # the tests' predict model (registered there)
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    spec = deploy.DeploySpec(model="_audit_test_net", policy="tas", size=128, aus=AUS, output="intensity",
-                             kwargs={"n_out": 2}, dataset="synthau-disfa", method="test")
-    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _audit_test_net(), spec)
+    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, kwargs={"n_out": 2},
+                             dataset="synthau-disfa", method="test")
+    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _predict_test_net(), spec)
 
 
 def _face():
@@ -153,9 +144,9 @@ def test_a_model_exported_before_the_preset_field_is_flagged_from_its_config(tmp
     from aukit.cli import main
     from aukit.nb import PRESET_ENV
     monkeypatch.delenv(PRESET_ENV, raising=False)
-    spec = deploy.DeploySpec(model="_audit_test_net", policy="tas", size=128, aus=AUS, kwargs={"n_out": 2},
+    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, kwargs={"n_out": 2},
                              dataset="synthau-disfa", method="scc")
-    path = deploy.export(tmp_path / "runs" / "old" / "deploy.pt", _audit_test_net(), spec,
+    path = deploy.export(tmp_path / "runs" / "old" / "deploy.pt", _predict_test_net(), spec,
                          config={"experiment": {"preset": "smoke", "dataset": "synthau-disfa"}, "model": {}})
     state = ckpt.read(path)
     del state["extra"]["deploy"]["preset"]                       # as written before the field existed
