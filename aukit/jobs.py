@@ -242,6 +242,22 @@ def _check_out_dir(out: Path) -> None:
             return
 
 
+def job_changes(job: JobConfig) -> dict:
+    """What takes a job off the paper's setup, as a notebook run's changed parameters: the step cap, epochs,
+    input size and every method override (``method.model.depth``). Its deploy.pt records them (the
+    models of a 3-step ResNet-18 job were listed and used as the paper's)."""
+    out = {k: getattr(job, k) for k in ("epochs", "max_steps", "size") if getattr(job, k) is not None}
+
+    def flat(prefix: str, d: dict) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                flat(f"{prefix}{k}.", v)
+            else:
+                out[f"{prefix}{k}"] = v
+    flat("method.", job.method or {})
+    return out
+
+
 def run_job(method: str, job: JobConfig) -> dict:
     configs = preflight(method, job, int(os.environ.get("WORLD_SIZE", 1)))
     from .runtime import pin_commit
@@ -255,7 +271,9 @@ def run_job(method: str, job: JobConfig) -> dict:
             held = claim_folder(out, f"aukit train {method}", "out_dir")   # two at once each trained it all
             check_job_folder(method, job)
         started = True
-        return _train(method, job, configs, rank, world)
+        from .nb import CHANGED_ENV, _environment
+        with _environment({CHANGED_ENV: json.dumps(job_changes(job), default=str)}):   # deploy.export reads it
+            return _train(method, job, configs, rank, world)
     except BaseException as e:
         # interrupted or failed: the folder says so, and an earlier run's results are not this run's; a refusal
         # of changed data (_begin's ConfigMismatchError) leaves the folder as it was

@@ -31,6 +31,12 @@ def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path):
     net = deploy.load(tmp_path / "one" / "deploy.pt")
     out = net(torch.zeros(2, 32, 32, 3, dtype=torch.uint8))["intensity"]
     assert out.shape == (2, len(net.spec.aus)) and net.spec.method == "tas"
+    # a 2-step ResNet-18 job's model was listed and used as the paper's: its changes are recorded
+    assert net.spec.changed.startswith("epochs=1, max_steps=2, size=32, method.loss.lambda_spd=0.0") and \
+        "method.model.depth=18" in net.spec.changed
+    import os
+    from aukit.nb import CHANGED_ENV
+    assert CHANGED_ENV not in os.environ                             # the caller's environment as it was
     run = yaml.safe_load((tmp_path / "one" / "run.yaml").read_text())
     assert run["config"]["method_config"]["loss"]["lambda_sub"] == 0.05      # DISFA's, resolved and recorded
     assert run["config"]["method_config"]["train"]["T"] == 4
