@@ -98,6 +98,8 @@ def test_a_job_folder_may_change_epochs_and_device_only(tmp_path):
     out = tmp_path / "job"
     out.mkdir()
     check_job_folder("scc", JobConfig(dataset="synthau-bp4d", out_dir=str(out), epochs=1, device="cpu"))
+    (out / "checkpoints" / "scc_seed0").mkdir(parents=True)        # a run with a checkpoint: something to mix
+    (out / "checkpoints" / "scc_seed0" / "last.pt").write_bytes(b"")
     check_job_folder("scc", JobConfig(dataset="synthau-bp4d", out_dir=str(out), epochs=3, device="cuda"))
     with pytest.raises(ValueError, match=r"other settings \(size: None -> 64\)"):
         check_job_folder("scc", JobConfig(dataset="synthau-bp4d", out_dir=str(out), epochs=3, device="cuda", size=64))

@@ -37,7 +37,7 @@ def test_run_json_records_knobs_json_cannot_hold_as_read_back(tmp_path):
     knobs = {"root": tmp_path / "frames", "sizes": (32, 64), "steps": None}
     kw = dict(base=str(tmp_path), dataset="synthau-disfa", fold=2, git=CLEAN, log=lambda *_: None)
     root = ckptdir.run_root(1, "quick", False, knobs=knobs, **kw)
-    assert root == tmp_path / "checkpoints" / "0123456789ab" / "synthau-disfa_fold2"
+    assert root == tmp_path / "checkpoints" / ckptdir.code_key() / "synthau-disfa_fold2"
     assert json.loads((root / "run.json").read_text()) == {"root": str(tmp_path / "frames"), "sizes": [32, 64],
                                                             "steps": None}
     assert ckptdir.run_root(1, "quick", False, knobs=dict(knobs), **kw) == root
