@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 import signal
+import os
 import sys
 from pathlib import Path
 
@@ -267,8 +268,13 @@ def _summary(a, path: str, res, where: str) -> None:
 
 
 def cmd_train(a) -> int:
-    from .jobs import launch
-    return launch(a.method, a.config, a.nproc)
+    from .config import load_yaml
+    from .jobs import JobConfig, launch
+    code = launch(a.method, a.config, a.nproc)
+    if code == 0 and "WORLD_SIZE" not in os.environ:      # the launcher, not each torchrun rank: where it all went
+        out = Path(load_yaml(JobConfig, a.config).out_dir)
+        print(f"aukit train {a.method}: done: {out / 'metrics.json'}; aukit predict --model {out / 'deploy.pt'}")
+    return code
 
 
 def _bench_ops(methods, a, data: dict) -> int:

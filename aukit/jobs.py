@@ -328,6 +328,12 @@ def launch(method: str, config: str, nproc: int = 1) -> int:
     job = load_yaml(JobConfig, config)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         preflight(method, job, nproc)
+        cores = os.cpu_count() or 1
+        import torch
+        on_gpu = (job.device or "").startswith("cuda") or (not job.device and torch.cuda.is_available())
+        if nproc > cores and not on_gpu:
+            print(f"[aukit] --nproc {nproc} on {cores} CPU cores: each rank gets less than a core, slower than "
+                  f"--nproc {cores} (GPU ranks need device: cuda and a GPU each)", file=sys.stderr)
         out = Path(job.out_dir)
         if out.is_dir():          # a live run, or a run of other settings: say so now, not under N ranks' tracebacks
             from .nb import claim_folder, release_folder

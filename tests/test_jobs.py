@@ -22,8 +22,11 @@ def _cfg(path, out, **extra):
 
 
 @pytest.mark.slow
-def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path):
+def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path, capsys):
     assert main(["train", "tas", "--config", str(_cfg(tmp_path / "a.yaml", tmp_path / "one"))]) == 0
+    # a run that ended well said nothing of where its results went
+    assert (f"aukit train tas: done: {tmp_path / 'one' / 'metrics.json'}; aukit predict --model "
+            f"{tmp_path / 'one' / 'deploy.pt'}") in capsys.readouterr().out
     metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
     assert 0 <= metrics["mae_avg"] <= 5 and metrics["world_size"] == 1
     assert metrics["fold_used"] == "1"
@@ -218,6 +221,13 @@ def test_nproc_refuses_before_torchrun_starts(tmp_path, monkeypatch, capsys):
     _scc_cfg(p, tmp_path / "o", train={"batch_size": 3})
     assert main(["train", "scc", "--config", str(p), "--nproc", "2"]) == 2
     assert "method.train.batch_size 3 is not divisible by the 2 ranks (--nproc 2)" in capsys.readouterr().err
+    import os
+    with monkeypatch.context() as m:                                  # more ranks than CPU cores: said, then run
+        m.setattr(os, "cpu_count", lambda: 1)
+        m.setattr(jobs, "_torchrun", lambda *a: 0)
+        _scc_cfg(p, tmp_path / "o3", train={"batch_size": 3})
+        assert main(["train", "scc", "--config", str(p), "--nproc", "3"]) == 0
+        assert "--nproc 3 on 1 CPU cores: each rank gets less than a core" in capsys.readouterr().err
     _scc_cfg(p, tmp_path / "o")
     (tmp_path / "o").mkdir()
     from aukit.nb import claim_folder, release_folder
