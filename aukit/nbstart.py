@@ -11,7 +11,7 @@ from pathlib import Path
 from .nb import (CHANGED_ENV, PAPERS, PRESET_ENV, _literal, changed_parameters, check_parameters, clear_outputs,
                  declared_parameters, notebook_path)
 
-__all__ = ["full_on_cpu", "misspelt", "start_run"]
+__all__ = ["full_on_cpu", "misspelt", "reset_run_records", "start_run"]
 
 
 def full_on_cpu(notebook: str | Path, params: dict) -> str | None:
@@ -70,8 +70,6 @@ def start_run(notebook: str, namespace: dict) -> dict:
       tables and figures as its own.
 
     Returns the changed parameters."""
-    from .data import sidesets, splits, store
-    from .train import FITS
     declared = declared_parameters(notebook)
     values = {name: namespace[name] for name in declared if name in namespace}
     for line in misspelt(declared, namespace):
@@ -85,9 +83,19 @@ def start_run(notebook: str, namespace: dict) -> dict:
         print(slow)
     if values.get("out_dir") and (kept := clear_outputs(Path(values["out_dir"]))) is not None:
         print(f"the last run's results in {values['out_dir']} moved to {kept}")
+    reset_run_records()
+    return changed
+
+
+def reset_run_records() -> None:
+    """Forget this process's records of a run, which its report and run.yaml read: the trainings
+    (``aukit.train.FITS``), the stores opened (``aukit.data.store.OPENED``), the folds and partial
+    copies (``aukit.data.splits.USED``, ``PARTIAL``) and the side sets it lacked
+    (``aukit.data.sidesets.LACKING``). :func:`start_run` calls it; so does every test."""
+    from .data import sidesets, splits, store
+    from .train import FITS
     FITS.clear()
     store.OPENED.clear()
     splits.PARTIAL.clear()
     splits.USED.clear()
     sidesets.LACKING.clear()
-    return changed

@@ -70,11 +70,6 @@ def _fresh_run_state():
     it opened (aukit.data.store.OPENED: a real run's report names the SynthAU ones as synthetic side
     sets), and its fit calls (aukit.train.FITS: the report's throughput and wall time), label its reports;
     each test starts without another test's."""
-    from aukit import train
-    from aukit.data import sidesets, splits, store
-    train.FITS.clear()
-    splits.USED.clear()
-    splits.PARTIAL.clear()
-    store.OPENED.clear()
-    sidesets.LACKING.clear()
+    from aukit.nbstart import reset_run_records
+    reset_run_records()
     yield
