@@ -521,7 +521,8 @@ def default_preset() -> str:
 
 def reproduce(only: list[str] | None = None, preset: str | None = None, reports: str | Path = "reports",
               seed: int = 0) -> Path:
-    """Generate SynthAU if absent, run every paper notebook, write ``reports/index.md``."""
+    """Generate SynthAU if absent or stale (another version, preset or seed), run every paper
+    notebook, write ``reports/index.md``."""
     from .data import synthau
     from . import report
 
@@ -536,7 +537,10 @@ def reproduce(only: list[str] | None = None, preset: str | None = None, reports:
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     root = synthau.default_root()
-    if not (root / "meta.json").exists():
+    old = synthau.stale(root, preset="default", seed=seed)
+    if old:   # the committed reports come from this code's tree: an older one would not reproduce them
+        print(f"[aukit] regenerating SynthAU: {old}")
+    if old or not (root / "meta.json").exists():
         print(f"[aukit] generating the SynthAU default dataset into {root}")
         synthau.generate(root, preset="default", seed=seed)
     times["synthau_generate_s"] = round(time.perf_counter() - t0, 1)

@@ -209,7 +209,8 @@ def test_reproduce_passes_smoke_as_the_notebooks_switch_and_keeps_other_papers_t
     monkeypatch.setattr(nb, "execute", lambda name, out, params: seen.append((name, params)) or {})
     monkeypatch.setattr(report, "write_index", lambda reports: reports / "index.md")
     monkeypatch.setattr(synthau, "default_root", lambda: tmp_path)
-    (tmp_path / "meta.json").write_text("{}")
+    (tmp_path / "meta.json").write_text(json.dumps({"version": synthau.VERSION, "preset": "default", "seed": 0}))
+    monkeypatch.setattr(synthau, "generate", lambda *a, **k: pytest.fail("a current tree was regenerated"))
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "reproduce_times.json").write_text(json.dumps({"preset": "quick", "tas_s": 69.0, "scc_s": 164.0}))

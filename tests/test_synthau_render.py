@@ -81,3 +81,40 @@ def test_base_face_is_neutral_and_detectable():
     # the photo's smile is undone: dlib sees the inner lips closed on the image (the declared
     # landmarks are closed by construction; the photo before the warp shows a 7 px gap)
     assert np.abs(found[[61, 62, 63], 1] - found[[67, 66, 65], 1]).max() <= 3
+
+
+def test_neutral_mouth_is_closed_flat_not_smiling():
+    """The photo smiles; the base face's lip corners must sit on the closed lips' line.
+
+    Measured with dlib on the rendered pixels (not our own landmarks): the smile left the
+    corners 0.11 ruler above the seam on average (0.16 for image-left), about AU12 at 2-4.
+    """
+    b = base_face()
+    found = dlib_landmarks((b.image * 255).astype(np.uint8))
+    seam = found[[61, 62, 63, 65, 66, 67], 1].mean()
+    above = (seam - found[[48, 54, 60, 64], 1]) / ruler_of(found)
+    assert above.mean() < 0.08, above
+
+
+@pytest.mark.parametrize("au", [1, 2])
+def test_brow_raise_stretches_lid_skin_not_lashes(au):
+    """A raised brow must not drag the dark lash line or brow hair over the lid skin.
+
+    The band between the upper lid's crease and the brow (its lateral half for AU2, medial for
+    AU1) keeps its brightness. Before the lid folds and brow undersides were control points, on
+    this light-skinned subject AU2 at 5 darkened the band's 10th percentile by 57 grey levels
+    and its mean by 47 (a smear), AU1 at 5 the 10th percentile by 24.
+    """
+    subject = sample_subject("M001", "M", np.random.default_rng(0), glasses_rate=0.0)
+    low, mean = {}, {}
+    for value in (0.0, 5.0):
+        img, lm = render(subject, _one_hot(au, value))
+        r = ruler_of(lm)
+        x0, x1 = (lm[17, 0] + 0.1 * r, lm[37, 0]) if au == 2 else (lm[38, 0], lm[39, 0] + 0.1 * r)
+        brow = lm[[18, 19]] if au == 2 else lm[[20, 21]]
+        y0, y1 = brow[:, 1].max() + 0.12 * r, lm[[36, 37, 38, 39], 1].min() - 0.08 * r
+        band = img[int(y0):int(y1), int(x0):int(x1)].astype(np.float32).mean(-1)
+        assert band.size, (au, value, x0, x1, y0, y1)
+        low[value], mean[value] = np.percentile(band, 10), band.mean()
+    assert low[5.0] > low[0.0] - 12, low
+    assert mean[5.0] > mean[0.0] - 6, mean

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from pathlib import Path
 
 from .manifest import base_name, check_name, part_of, synthau_root
 
@@ -63,6 +65,7 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
             # generation writes meta.json last: a split of the subjects present so far trained on 9 of 12
             raise ValueError(f"{dataset}: {meta.parent} has no meta.json: the SynthAU tree is being generated or its "
                              "generation was interrupted; wait for it, or run `aukit synth` again")
+        _warn_stale(meta.parent)
         got = json.loads(meta.read_text()).get("folds", {}).get(base) if meta.is_file() else None
         if got:
             return {k: list(v) for k, v in got.items()}
@@ -70,6 +73,20 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
         from .catalog import index
         subjects = index(dataset)["subject"].unique()
     return split3(subjects)
+
+
+def _warn_stale(root: Path) -> None:
+    """Warn (once per tree and process) when the SynthAU tree is another version than this code
+    renders: it still reads, but its results are not the committed reports' (``aukit synth``)."""
+    from .synthau import stale
+    why = stale(root)
+    if why and str(root) not in _WARNED:
+        _WARNED.add(str(root))
+        warnings.warn(f"{why}. Its frames differ from what `make reproduce` measures and the committed reports "
+                      "show; regenerate it with `aukit synth` (about 3 minutes).", stacklevel=3)
+
+
+_WARNED: set[str] = set()
 
 
 def notebook_fold(paper: str, dataset: str, fold: int) -> int | str:

@@ -9,13 +9,13 @@ EmotioNet, CASIA-WebFace and AFEW-VA so that the real readers parse it.
     meta = generate("data/synthau", preset="default", seed=0)
 """
 from .aus import AU_INFO, AUS, AUInfo, region_mask
-from .generate import default_root, generate
+from .generate import VERSION, default_root, generate, stale
 from .presets import PRESETS, SynthConfig
 from .render import Nuisance, render, render_face
 from .subjects import Subject, sample_subject
 
-__all__ = ["AU_INFO", "AUS", "AUInfo", "PRESETS", "Nuisance", "Subject", "SynthConfig", "default_root",
-           "explorer", "generate", "region_mask", "render", "render_face", "sample_subject"]
+__all__ = ["AU_INFO", "AUS", "AUInfo", "PRESETS", "Nuisance", "Subject", "SynthConfig", "VERSION", "default_root",
+           "explorer", "generate", "region_mask", "render", "render_face", "sample_subject", "stale"]
 
 
 def explorer(*args, **kwargs):

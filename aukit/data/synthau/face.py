@@ -5,8 +5,9 @@ domain: Eileen Collins, NASA) warped by landmark displacements. A real photo kee
 HOG detector working, which procedural cartoon faces do not.
 
 Coordinates are (x, y) pixels of the SIZE x SIZE canvas, y pointing down. The 68 points
-follow dlib/iBUG order (0-based). Eleven extra control points (forehead, cheeks, chin,
-far anchors; see :func:`control_points`) let AUs move skin that has no landmark.
+follow dlib/iBUG order (0-based). Twenty-five extra control points (forehead, cheeks, chin,
+far anchors, upper-lid folds, brow undersides; see :func:`control_points`) let AUs move skin that has no
+landmark.
 
 Warp (backward map for ``cv2.remap``), a thin-plate spline (Bookstein 1989)::
 
@@ -30,7 +31,7 @@ import numpy as np
 SIZE = 256  # canvas side in pixels; the face is ~150 px wide (dlib HOG finds it)
 CROP = (145, 52, 160)  # (x0, y0, side) of the astronaut crop, 512 px photo -> SIZE
 N_LM = 68
-N_CTRL = 79  # 68 landmarks + 11 extra control points
+N_CTRL = 93  # 68 landmarks + 25 extra control points
 
 # left <-> right partner of every control point (image left/right), for mirrored AUs
 MIRROR = np.array(
@@ -40,7 +41,9 @@ MIRROR = np.array(
      45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,  # eyes 36-47
      54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55,  # outer lips 48-59
      64, 63, 62, 61, 60, 67, 66, 65,  # inner lips 60-67
-     69, 68, 71, 70, 73, 72, 74, 76, 75, 77, 78])  # extra points 68-78
+     69, 68, 71, 70, 73, 72, 74, 76, 75, 77, 78,  # extra points 68-78
+     82, 83, 84, 79, 80, 81,  # upper-lid folds 79-84
+     89, 90, 91, 92, 85, 86, 87, 88])  # brow undersides 85-92
 
 
 def models_dir() -> str:
@@ -81,10 +84,14 @@ def ruler_of(lm: np.ndarray) -> float:
 
 
 def control_points(lm: np.ndarray) -> np.ndarray:
-    """(79, 2): the 68 landmarks plus 11 points derived from them.
+    """(93, 2): the 68 landmarks plus 25 points derived from them.
 
     68/69 central forehead above the inner brows, 70/71 lateral forehead, 72/73 cheek
-    apexes, 74 chin boss, 75/76/77 far forehead anchors, 78 neck anchor.
+    apexes, 74 chin boss, 75/76/77 far forehead anchors, 78 neck anchor, 79-81 and 82-84
+    the upper-lid folds above eye points 36-38 and 45-43, 85-88 and 89-92 the brows'
+    undersides below brow points 18-21 and 25-22. Folds hold the lashes to the lid and
+    undersides the brow hair to the brow, so a brow that rises or falls stretches or
+    compresses the bare lid skin between them (a brow raise smeared lashes and hair).
     """
     r = ruler_of(lm)
     up = np.array([0.0, -r])
@@ -95,6 +102,9 @@ def control_points(lm: np.ndarray) -> np.ndarray:
         (lm[8] + lm[57]) / 2,
         lm[19] + 2.0 * up, lm[24] + 2.0 * up, lm[27] + 2.2 * up,
         lm[8] - 1.4 * up,
+        lm[36] + 0.06 * up, lm[37] + 0.10 * up, lm[38] + 0.10 * up,
+        lm[45] + 0.06 * up, lm[44] + 0.10 * up, lm[43] + 0.10 * up,
+        *(lm[[18, 19, 20, 21, 25, 24, 23, 22]] - 0.08 * up),
     ])
     return np.concatenate([lm[:N_LM], extra]).astype(np.float64)
 
@@ -250,8 +260,9 @@ def base_face() -> BaseFace:
     """The neutral base face: the photo's smile undone (teeth hidden, lip corners lowered).
 
     The photo smiles (AU6+12+25); SynthAU needs intensity 0 to look neutral. The teeth are
-    painted over with lip colour, then the inner lips close and the lip corners drop and
-    narrow. Landmarks of the result come from the warp's forward map.
+    painted over with lip colour, then the inner lips close on their mean line and the lip
+    corners drop onto that line and narrow (a smile's corners sit above it: the photo's by
+    0.1-0.24 ruler). Landmarks of the result come from the warp's forward map.
     """
     img, lm = _astronaut_crop()
     r = ruler_of(lm)
@@ -268,14 +279,16 @@ def base_face() -> BaseFace:
     dst[[61, 62, 63]] = seam
     dst[[67, 66, 65]] = seam
     dst[[56, 57, 58]] += (0, -0.12 * r)
-    dst[[55, 59]] += (0, -0.10 * r)
-    dst[48] += (0.08 * r, 0.16 * r)
-    dst[54] += (-0.08 * r, 0.16 * r)
-    dst[60] += (0.06 * r, 0.10 * r)
-    dst[64] += (-0.06 * r, 0.10 * r)
-    dst[[49, 53]] += (0, 0.06 * r)
+    level = seam[:, 1].mean()  # the closed lips' line; the smile lifted the corners above it
+    for inner, outer, upper, lower, inward in ((60, 48, 49, 59, 1), (64, 54, 53, 55, -1)):
+        dst[inner] = (lm[inner, 0] + inward * 0.06 * r, level)
+        dst[outer] = (lm[outer, 0] + inward * 0.08 * r, level + 0.02 * r)
+        dst[upper, 1] = level - 0.15 * r
+        dst[lower, 1] = level + 0.15 * r
     dst[[40, 41, 46, 47]] += (0, 0.04 * r)  # relax the smile's cheek push on the lower lids
-    warp = fit_warp(control_points(lm), control_points(dst), rigid=ring_anchors(lm))
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):  # as in generation's workers: the same base pixels in every process
+        warp = fit_warp(control_points(lm), control_points(dst), rigid=ring_anchors(lm))
     neutral = apply_warp(img, warp)
     lm_n = dst  # B(q_k) = p_k: the feature at p_k now sits at q_k
     # a thin dark seam where the lips meet

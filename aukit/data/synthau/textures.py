@@ -1,7 +1,7 @@
 """AU appearance changes painted after the warp (FACS 'appearance changes').
 
 Wrinkles and furrows darken a shade layer, bulges brighten a light layer, both drawn
-at the warped control points ``pts`` (79, 2) in face-aligned axes (so they follow the
+at the warped control points ``pts`` (93, 2) in face-aligned axes (so they follow the
 head pose) with opacity proportional to intensity / 5. The mouth cavity and teeth
 appear wherever the inner lips are apart, whichever AUs parted them.
 """
