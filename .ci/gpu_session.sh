@@ -45,13 +45,15 @@ if __name__ == '__main__':
 prep() {  # here, on a checkout without data/: SynthAU default, every store's dlib faces, RTATL's 32 px flow
   local t0=$SECONDS py=${PY:-.venv/bin/python}
   [ -x "$py" ] || { echo "no $py: run make setup first"; exit 1; }
-  if [ ! -f data/synthau/meta.json ]; then
-    $py -c "
+  $py -c "
 if __name__ == '__main__':
-    from aukit.data.synthau import generate
-    generate('data/synthau', preset='default', seed=0, progress=False)
+    import os
+    from aukit.data.synthau import generate, stale
+    why = stale('data/synthau', preset='default', seed=0)
+    if why or not os.path.isfile('data/synthau/meta.json'):  # absent, or another SynthAU version, preset or seed
+        print(why or 'no SynthAU tree: generating it')
+        generate('data/synthau', preset='default', seed=0, progress=False)
 " || exit 1
-  fi
   prepare_stores "$py" || exit 1
   $py -c "
 if __name__ == '__main__':
