@@ -98,3 +98,15 @@ def test_sequence_figure_without_a_key_shows_co_occurring_aus_together(synthau_t
 
 def test_au24_has_its_facs_name():
     assert AU_INFO[24].name == "Lip Pressor"   # was "Lip Presser"
+
+
+def test_region_spill_is_measured_per_au_from_its_own_mask(monkeypatch):
+    """The notebook's "changed pixels outside the region" column: measured, not typed (its text had
+    named five AUs from an earlier renderer). AU25 only opens the mouth inside its lip hull; AU2's
+    raised brow stretches the lid skin below its brow region; a mask covering everything leaves 0."""
+    from aukit.data.synthau import explore
+    spill = explore.region_spill()
+    assert set(spill) == set(AUS) and all(0.0 <= v <= 1.0 for v in spill.values())
+    assert spill[25] < 0.05 and spill[2] > 0.2, spill
+    monkeypatch.setattr(explore, "region_mask", lambda au, pts, size, margin: np.ones((size, size), bool))
+    assert set(explore.region_spill().values()) == {0.0}
