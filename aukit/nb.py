@@ -387,7 +387,8 @@ def changed_parameters(notebook: str | Path, params: dict) -> dict:
         return _literal(records[name]["default"])
     preset = "smoke" if params.get("smoke", default_of("smoke") if "smoke" in records else False) else \
         params.get("preset", default_of("preset") if "preset" in records else None)
-    in_effect = _in_effect(Path(notebook).stem, preset)
+    in_effect = _in_effect(Path(notebook).stem, preset,
+                           params.get("dataset", default_of("dataset") if "dataset" in records else None))
     out = {}
     for name, value in params.items():
         if name in SETUP_NEUTRAL or name not in records or value is None:
@@ -406,10 +407,11 @@ def _literal(text: str):
         return text
 
 
-def _in_effect(stem: str, preset: str | None) -> dict:
+def _in_effect(stem: str, preset: str | None, dataset: str | None = None) -> dict:
     """The values a paper notebook's "the preset's" defaults stand for: its method package's
-    ``notebook_in_effect(preset)`` (TAS's T 0 = 16 on full), or its ``NOTEBOOK_NONE`` (RTATL's lambda1
-    None = RTATLTrainConfig.lambda1 = 0.1); {} for other notebooks."""
+    ``notebook_in_effect(preset)`` (TAS's T 0 = 16 on full), its ``NOTEBOOK_NONE`` (RTATL's lambda1
+    None = RTATLTrainConfig.lambda1 = 0.1) and its ``notebook_dataset_in_effect(dataset)`` (SCC's k 0 =
+    the dataset's k, 7 on DISFA); {} for other notebooks."""
     import importlib
     if stem not in PAPERS:
         return {}
@@ -417,6 +419,8 @@ def _in_effect(stem: str, preset: str | None) -> dict:
     values = dict(getattr(package, "NOTEBOOK_NONE", {}))
     if preset and hasattr(package, "notebook_in_effect"):
         values.update(package.notebook_in_effect(preset))
+    if isinstance(dataset, str) and hasattr(package, "notebook_dataset_in_effect"):
+        values.update(package.notebook_dataset_in_effect(dataset))
     return values
 
 

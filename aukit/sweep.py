@@ -13,7 +13,8 @@ A cell whose ``metrics.json`` exists and whose parameters are unchanged is not r
 cell whose parameters the grid now changes (other fixed ``parameters`` under the same ``name``) stops
 the sweep before anything runs: rerunning it would delete its result. A failed one keeps ``error.txt``
 (and loses any ``metrics.json`` its notebook wrote before failing) and is rerun only with
-``retry_failed``; a lock file keeps two sweeps out of one cell. :func:`aggregate`
+``retry_failed``; a lock file keeps two sweeps out of one cell, and a finished result is replaced only once
+a new run has finished (:func:`run_cell`; the result moves to the cell's ``previous/``). :func:`aggregate`
 (:mod:`aukit.sweep_aggregate`) averages the grid's finished cells over seeds (per fold and overall)
 into ``aggregate.csv``/``.md`` and a figure; folders of cells no longer in the grid are left out and
 counted. The grid's ``metrics`` are checked against the first finished cell's ``metrics.json``: a
@@ -21,9 +22,13 @@ misspelt key stops the sweep after one cell, not after all of them.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import socket
+import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -34,7 +39,8 @@ from tqdm.auto import tqdm
 
 from . import slurm as scheduler
 from .sweep_aggregate import MetricError, aggregate, check_metrics, collect, measured_on, missing_metrics
-from .sweep_grid import Cell, changed_finished, expand, load_grid, load_spec, normalise, read_params, refuse_changed
+from .sweep_grid import (Cell, adopt_old_names, changed_finished, check_cells, expand, load_grid, load_spec,
+                         normalise, read_params, refuse_aliases, refuse_changed)
 
 # the sweep API, the grid's and the aggregate's names included (split out into sweep_grid / sweep_aggregate)
 __all__ = ["Cell", "MetricError", "aggregate", "cell_state", "changed_finished", "check_metrics", "collect", "expand",
@@ -71,8 +77,11 @@ def _lock_text() -> str:
 
 def _stale_lock(lock: Path) -> bool:
     held = _read_lock(lock)
-    if held is None:
-        return True
+    if held is None:                     # unreadable: stale unless just created (its text comes next)
+        try:
+            return time.time() - lock.stat().st_mtime > 60
+        except OSError:
+            return True
     host, pid, _ = held
     if host != socket.gethostname():
         return False  # another machine's lock: trust it (settle() asks SLURM about the job it names)
@@ -132,31 +141,93 @@ def cell_threads(parallel: int) -> int | None:
 
 
 def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, threads: int | None = None) -> str:
-    """Execute one cell (in a worker process or a SLURM job); returns its final state. ``gpu`` and
+    """Execute one cell (in a worker process or a SLURM job) under its lock (:func:`_take_lock`); returns its
+    final state. A cell another sweep finished while this one came to it is not run again; a finished
+    result of other parameters is kept until the new run has finished (:func:`_rerun`). ``gpu`` and
     ``threads`` reach the notebook's kernel through its environment (CUDA_VISIBLE_DEVICES,
     OMP_NUM_THREADS and MKL_NUM_THREADS)."""
-    from .nb import execute
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    lock = out / ".lock"
-    if lock.exists() and _stale_lock(lock):
-        lock.unlink()
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
+    mine = _take_lock(out)
+    if mine is None:
         return "running"
-    mine = _lock_text()
-    with os.fdopen(fd, "w") as f:
-        f.write(mine)
     try:
-        for stale in ("metrics.json", "error.txt"):
-            (out / stale).unlink(missing_ok=True)
-        (out / "params.json").write_text(json.dumps(params, indent=1))
         if gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # inherited by the papermill kernel
         if threads is not None:
             os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+        finished = (out / "metrics.json").is_file() and not (out / "error.txt").exists()
+        if finished and read_params(out) == params:
+            return "done"
+        return _rerun(notebook, out, params) if finished else _run_into(notebook, out, params)
+    finally:
+        lock = out / LOCK
+        if _read_lock(lock) is not None and lock.read_text() == mine:  # a sweep that declared it dead may
+            lock.unlink()                                              # have let another run take it over
+
+
+LOCK = ".lock"          # in a cell's folder while a run holds it: "host pid [SLURM job]"
+
+
+def _holder(held: tuple | None) -> str:
+    if held is None:
+        return "another run (its lock is being written)"
+    host, pid, job = held
+    return f"host {host} pid {pid}" + (f", SLURM job {job}" if job else "")
+
+
+def _take_lock(out: Path) -> str | None:
+    """Create the cell's lock file (O_CREAT | O_EXCL: one run of two gets it) naming this host, pid and
+    SLURM job; returns its text, or None when another live run holds it (said, naming it). The lock of
+    a process no longer running on this host is taken over (said)."""
+    lock = out / LOCK
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if not _stale_lock(lock):
+                print(f"[sweep] {out.name}: not run by this sweep: {_holder(_read_lock(lock))} runs it "
+                      f"(its lock: {lock})")
+                return None
+            _break_stale(lock)
+            continue
+        mine = _lock_text()
+        with os.fdopen(fd, "w") as f:
+            f.write(mine)
+        return mine
+    print(f"[sweep] {out.name}: not run by this sweep: its lock {lock} changed hands three times while it tried")
+    return None
+
+
+def _break_stale(lock: Path) -> None:
+    """Remove a stale lock, holding flock on it meanwhile: of two sweeps taking it over at once, the second
+    finds the path is another file by then (the first one's new lock) and leaves it alone."""
+    try:
+        f = open(lock)
+    except FileNotFoundError:
+        return
+    with f:
+        with contextlib.suppress(OSError):          # a filesystem without flock: the inode check alone
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            same = os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            return
+        if same and _stale_lock(lock):
+            held = _read_lock(lock)
+            lock.unlink()
+            who = _holder(held) if held else "an unreadable lock"
+            print(f"[sweep] {lock.parent.name}: took over its lock from {who}, which is no longer running")
+
+
+def _run_into(notebook: str, out: Path, params: dict) -> str:
+    """Run a cell with no finished result in its own folder (its checkpoints, if any, resume)."""
+    from .nb import execute
+
+    for stale in ("metrics.json", "error.txt"):          # a failed run's
+        (out / stale).unlink(missing_ok=True)
+    (out / "params.json").write_text(json.dumps(params, indent=1))
+    try:
         execute(notebook, out, params, progress=False)
         if not (out / "metrics.json").exists():
             raise RuntimeError(f"{notebook} finished without writing {out / 'metrics.json'}")
@@ -168,9 +239,56 @@ def run_cell(notebook: str, folder: str, params: dict, gpu: str | None = None, t
     except Exception:
         (out / "error.txt").write_text(traceback.format_exc() + _advice(traceback.format_exc(), out))
         return "failed"                                          # execute() has dropped a metrics.json
-    finally:
-        if _read_lock(lock) is not None and lock.read_text() == mine:  # a sweep that declared it dead may
-            lock.unlink()                                              # have let another run take it over
+
+
+def _rerun(notebook: str, out: Path, params: dict) -> str:
+    """Run a cell that holds a finished result of other parameters (another grid under the same name got
+    there first) into a sibling folder, ``.<cell>.rerun``: the result stays in place until the new run has
+    finished (:func:`_publish`). A failed or interrupted rerun leaves the cell as it was, its error.txt
+    in the sibling."""
+    from .nb import execute
+
+    stage = out.parent / f".{out.name}.rerun"
+    if stage.exists():                                  # an earlier rerun that failed or was killed
+        shutil.rmtree(stage)
+    stage.mkdir()
+    try:
+        execute(notebook, stage, params, progress=False)
+        if not (stage / "metrics.json").exists():
+            raise RuntimeError(f"{notebook} finished without writing {stage / 'metrics.json'}")
+    except Exception:
+        (stage / "error.txt").write_text(traceback.format_exc() + _advice(traceback.format_exc(), out))
+        print(f"[sweep] {out.name}: its rerun failed (see {stage / 'error.txt'}); the finished result in {out} "
+              "is kept")
+        return "failed"
+    _publish(stage, out, params, Path(notebook).stem)
+    _record_code(out)
+    return "done"
+
+
+def _publish(stage: Path, out: Path, params: dict, stem: str) -> None:
+    """Put the finished run in ``stage`` in the cell's place. The cell's result moves into its
+    ``previous/`` (:func:`aukit.nb.clear_outputs`, as a report's does), with its params.json and model/;
+    then each of the run's files replaces its namesake, metrics.json last: until it lands the cell is not
+    finished, and both results are on disk at every moment."""
+    from .nb import clear_outputs
+
+    kept = clear_outputs(out, stem)
+    for name in ("params.json", "model"):
+        if kept is not None and (out / name).exists():
+            os.replace(out / name, kept / name)
+    (stage / "params.json").write_text(json.dumps(params, indent=1))
+    run = stage / "run.yaml"                  # the paths it recorded (executed notebook, out_dir) name the cell
+    if run.is_file():
+        run.write_text(run.read_text().replace(str(stage), str(out)))
+    for entry in sorted(stage.iterdir(), key=lambda p: p.name == "metrics.json"):
+        target = out / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        os.replace(entry, target)
+    stage.rmdir()
 
 
 def _advice(trace: str, out: Path) -> str:
@@ -210,20 +328,14 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
               retry_failed: bool = False, reports: str | Path = "reports", slurm: dict | None = None,
               progress: bool = True) -> Path:
     """Run every pending cell; return the sweep folder (aggregated at the end)."""
-    from .nb import check_parameters
-
-    name, fixed, grid, keep = load_spec(grid_file)
+    name, fixed, written, keep = load_spec(grid_file)
     nb_name = Path(notebook).stem
     sweep_dir = Path(reports).resolve() / nb_name / "sweeps" / name
-    fixed, grid = normalise(notebook, grid_file, fixed, grid)   # 1e-3 and 0.001: one value, one folder name
+    fixed, grid = normalise(notebook, grid_file, fixed, written)   # 1e-3 and 0.001: one value, one folder name
     cells = expand(fixed, grid, sweep_dir)
-    for c in cells:                                      # a misspelt name or a wrong kind fails here, not in a cell
-        try:
-            check_parameters(notebook, c.params)
-        except ValueError as e:                          # name the grid file and where the name sits in it
-            bad = [k for k in c.params if repr(k) in str(e)]
-            where = " (under grid)" if any(k in grid for k in bad) else " (under parameters)" if bad else ""
-            raise ValueError(f"grid file {grid_file}{where}: {e}") from None
+    check_cells(notebook, grid_file, grid, cells)        # a misspelt name, a wrong kind, a bad fold: all, not in a cell
+    refuse_aliases(notebook, grid_file, cells)           # k 0 and 7 on DISFA: one run
+    adopt_old_names(cells, written)                      # lr=1e-5 (the older name) is lr=1e-05's finished cell
     refuse_changed(grid_file, sweep_dir, cells)          # a finished cell's result is never deleted
     sweep_dir.mkdir(parents=True, exist_ok=True)
     queued = settle(cells, executor)
@@ -265,10 +377,7 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
 def _unfinished(cell: Cell, state: str) -> str:
     """Why a cell is neither done nor failed at the end of a sweep, and what to do."""
     if state == "running":
-        held = _read_lock(cell.folder / ".lock")
-        who = ((f"host {held[0]} pid {held[1]}" + (f", SLURM job {held[2]}" if held[2] else "")) if held
-               else "another run")
-        return f"running ({who}): rerun the sweep once it ends to aggregate it"
+        return f"running ({_holder(_read_lock(cell.folder / LOCK))}): rerun the sweep once it ends to aggregate it"
     if state == "queued":
         return (f"its SLURM job {scheduler.recorded(cell.folder).get('job_id')} is queued: rerun the sweep once it "
                 "ends to aggregate it")

@@ -142,6 +142,11 @@ def _slug(value) -> str:
     return re.sub(r"[^A-Za-z0-9.,_-]+", "-", text)
 
 
+def _key(point: dict) -> str:
+    """A grid point's cell folder name: ``fold=1__seeds=0``."""
+    return "__".join(f"{k}={_slug(v)}" for k, v in point.items())
+
+
 def expand(fixed: dict, grid: dict, sweep_dir: Path) -> list[Cell]:
     """One cell per point of the grid, its folder named by the point; two values whose names would
     share a folder (``"a b"`` and ``"a-b"``) are a ValueError (one cell would overwrite the other)."""
@@ -149,7 +154,7 @@ def expand(fixed: dict, grid: dict, sweep_dir: Path) -> list[Cell]:
     cells, seen = [], {}
     for values in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, values))
-        key = "__".join(f"{k}={_slug(v)}" for k, v in point.items())
+        key = _key(point)
         if key in seen and seen[key] != point:
             raise ValueError(f"grid points {seen[key]} and {point} would share the cell folder {key!r}: "
                              "make the values differ in letters, digits or '.,_-'")
@@ -203,3 +208,90 @@ def refuse_changed(grid_file, sweep_dir: Path, cells: list[Cell]) -> None:
         f"{', ...' if len(keys) > 5 else ''}. Running them again would delete their results, so nothing ran: "
         f"give the grid another 'name' (a new sweep folder, this one kept), or delete {sweep_dir} "
         "(or those cells' folders) to rerun them")
+
+
+def check_cells(notebook, grid_file, grid: dict, cells: list[Cell]) -> None:
+    """Every cell's parameters checked as ``-p`` values are (:func:`aukit.nb.check_parameters`: names,
+    kinds, preset and schedule, dataset, fold, side sets) before any cell runs; each cell's problem is named
+    at once, with the cells it stops, in one ValueError naming the grid file (``aukit sweep`` exits 2).
+    A fold 7 was found only when its cell came to run, after the cells before it had run for an hour."""
+    from .nb import check_parameters
+
+    problems: dict[tuple[str, str], list[str]] = {}
+    for c in cells:
+        try:
+            check_parameters(notebook, c.params)
+        except (ValueError, FileNotFoundError) as e:       # name where the parameter sits in the grid file
+            bad = [k for k in c.params if repr(k) in str(e)]
+            where = " (under grid)" if any(k in grid for k in bad) else " (under parameters)" if bad else ""
+            problems.setdefault((where, str(e)), []).append(c.key)
+    if len(problems) == 1:
+        (where, text), keys = next(iter(problems.items()))
+        raise ValueError(f"grid file {grid_file}{where}: {text}{_which(keys, len(cells))}")
+    if problems:
+        raise ValueError(f"grid file {grid_file}: {len(problems)} problems, so no cell ran:\n" + "\n".join(
+            f"  -{where} {text}{_which(keys, len(cells))}" for (where, text), keys in problems.items()))
+
+
+def _which(keys: list[str], total: int) -> str:
+    """`` (the first problem of 2 of 6 cells: fold=7__seeds=0, fold=7__seeds=1)``; nothing when it is every
+    cell's (a cell's check stops at its first problem: a cell with two shows the other one when it is fixed)."""
+    if len(keys) == total:
+        return ""
+    shown = f"{', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}"
+    return f" (the first problem of {len(keys)} of {total} cells: {shown})"
+
+
+def as_run(notebook, params: dict) -> dict:
+    """``params`` with each value that stands for another on its run replaced by that value: a notebook
+    default "the preset's" or "the dataset's" (:func:`aukit.nb._in_effect`, declared by each method
+    package: SCC's k 0 is 7 on DISFA, TAS's T 0 is 16 on the full preset)."""
+    from .nb import _in_effect, _literal, declared_parameters
+
+    records = declared_parameters(notebook)
+
+    def value(name):
+        return params[name] if name in params else _literal(records[name]["default"]) if name in records else None
+    preset = "smoke" if value("smoke") else value("preset")
+    stands = _in_effect(Path(str(notebook)).stem, preset, value("dataset"))
+    return {k: stands[k] if k in stands and k in records and _same(v, _literal(records[k]["default"])) else v
+            for k, v in params.items()}
+
+
+def refuse_aliases(notebook, path, cells: list[Cell]) -> None:
+    """A ValueError naming the grid file when two cells run the same once a value standing for another is
+    read as it (:func:`as_run`): SCC's ``k: [0, 7]`` on DISFA gave two rows with the same numbers, as
+    ``lr: [1e-3, 0.001]`` did before :func:`normalise` read both as one number."""
+    seen: dict[str, Cell] = {}
+    twins = []
+    for c in cells:
+        run = as_run(notebook, c.params)
+        first = seen.setdefault(json.dumps(run, sort_keys=True, default=str), c)
+        if first is not c:
+            twins.append((first, c, run))
+    if not twins:
+        return
+    a, b, run = twins[0]
+    said = [f"{k} {json.dumps(c.params[k])} stands for {json.dumps(run[k])}" for k in a.params
+            if a.params[k] != b.params.get(k) for c in (a, b) if c.params[k] != run[k]]
+    more = f" (and {len(twins) - 1} more such pair(s))" if len(twins) > 1 else ""
+    raise ValueError(f"grid file {path}: cells {a.key} and {b.key} run the same ({'; '.join(said)} on their "
+                     f"preset and dataset){more}: give one of the values")
+
+
+def adopt_old_names(cells: list[Cell], written: dict) -> None:
+    """Rename the finished cell folders named the older way to their name now, saying so: before float
+    values were read as numbers (:func:`normalise`), a cell was named by the value's text as the grid file
+    wrote it (``lr=1e-5``, now ``lr=1e-05``), and those finished cells were left out and run again.
+    ``written``: the grid as the file wrote it (``cells`` expanded from it once normalised, in its order)."""
+    import os
+
+    for cell, values in zip(cells, itertools.product(*written.values())):
+        old = cell.folder.parent / _key(dict(zip(written, values)))
+        if old == cell.folder or cell.folder.exists() or not (old / "metrics.json").is_file():
+            continue
+        if (old / ".lock").exists():
+            print(f"[sweep] {old.name}: named the older way ({cell.key} now), but locked: left as it is")
+            continue
+        os.rename(old, cell.folder)
+        print(f"[sweep] {old.name}: a finished cell named the older way, renamed {cell.key}")

@@ -22,6 +22,11 @@ DISFA_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU09", "AU12", "AU15", "AU
 K_BY_DATASET = {"bp4d": 5, "disfa": 7}
 
 
+def k_for(dataset: str) -> int:
+    """The paper's k on ``dataset`` (K_BY_DATASET of its family: DISFA's for a DISFA copy, else BP4D's)."""
+    return K_BY_DATASET["disfa" if "disfa" in dataset else "bp4d"]
+
+
 @dataclass
 class SCCModelConfig:
     depth: int = 50                    # SCC §Proposed Methodology: ResNet-50 backbone (Xiao et al. 2018)

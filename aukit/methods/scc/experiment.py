@@ -23,7 +23,7 @@ from aukit.report import Report
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
-from .config import K_BY_DATASET, SCCModelConfig, SCCTrainConfig
+from .config import SCCModelConfig, SCCTrainConfig, k_for
 from .data import SCCData, dataset_aus, load_data, resolve_fold
 from .model import SCCHeatmapNet
 from .step import make_step, predict
@@ -81,7 +81,7 @@ class ExperimentConfig:
         fill_missing(self, SCCModelConfig(), MODEL_FIELDS)
         fill_missing(self, SCCTrainConfig(), TRAIN_FIELDS)
         if self.k is None:
-            self.k = K_BY_DATASET["disfa" if "disfa" in self.dataset else "bp4d"]
+            self.k = k_for(self.dataset)
 
     @property
     def aus(self) -> tuple:
