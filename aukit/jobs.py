@@ -212,6 +212,8 @@ def preflight(method: str, job: JobConfig, world: int = 1):
     if method not in JOBS:
         raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
                          "(the other methods train several models per run: use their notebooks)")
+    if world > 1:
+        _check_rank_device(job.device or os.environ.get("AUKIT_DEVICE", ""), world)
     from .data.manifest import check_name
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
     configs = CONFIGS[method](job)
@@ -230,6 +232,15 @@ def preflight(method: str, job: JobConfig, world: int = 1):
                          "2 or more segments (a larger batch or fewer ranks)")
     _check_out_dir(Path(job.out_dir))
     return configs
+
+
+def _check_rank_device(name: str, world: int) -> None:
+    """Over several ranks each takes its own GPU, ``cuda:<LOCAL_RANK>`` (:func:`aukit.runtime.pick_device`):
+    a device naming one GPU is refused before they start (every rank trained on it). Mapping ``cuda:N`` to
+    N + LOCAL_RANK would be a convention of our own; CUDA_VISIBLE_DEVICES is the one torchrun users know."""
+    if name.startswith("cuda:"):
+        raise ValueError(f"device {name}: --nproc {world} runs one rank a GPU, each on cuda:<LOCAL_RANK>; give "
+                         "device: cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES")
 
 
 def _check_out_dir(out: Path) -> None:

@@ -32,7 +32,11 @@ class DeviceUnavailable(RuntimeError):
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu."""
+    """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu.
+
+    Under torchrun (``WORLD_SIZE`` above 1) CUDA is one GPU per rank, ``cuda:<LOCAL_RANK>``: plain
+    ``cuda`` (or the automatic choice) becomes it, and another index is refused (``cuda:0`` put every
+    rank on GPU 0)."""
     name = name or os.environ.get("AUKIT_DEVICE") or None
     if name:
         try:
@@ -45,12 +49,30 @@ def pick_device(name: str | None = None) -> torch.device:
             raise DeviceUnavailable(f"device {name!r} requested but CUDA is not available on this machine")
         if dev.type == "mps" and not torch.backends.mps.is_available():
             raise DeviceUnavailable(f"device {name!r} requested but MPS is not available on this machine")
-        return dev
+        return rank_gpu(dev) if dev.type == "cuda" else dev
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return rank_gpu(torch.device("cuda"))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def rank_gpu(dev: torch.device) -> torch.device:
+    """A CUDA ``dev`` as this torchrun rank's GPU, ``cuda:<LOCAL_RANK>`` (``dev`` itself in one process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return dev
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.index is not None and dev.index != local:
+        raise DeviceUnavailable(
+            f"device {str(dev)!r} under {world} ranks: local rank {local} would train on GPU {dev.index}, as "
+            "every rank would; give device cuda (each rank takes cuda:<LOCAL_RANK>) and choose the GPUs "
+            "with CUDA_VISIBLE_DEVICES")
+    count = torch.cuda.device_count()
+    if local >= count:
+        raise DeviceUnavailable(f"local rank {local} of {world} has no GPU of its own: this machine shows {count} "
+                                f"(CUDA_VISIBLE_DEVICES); run at most {count} ranks a node on CUDA")
+    return torch.device("cuda", local)
 
 
 def resolve_precision(device: torch.device, precision: str = "auto") -> str:

@@ -1,0 +1,45 @@
+"""`aukit train` over ranks and across invocations: each rank's GPU, the world size a job folder holds,
+the folds a job takes, the model name its deploy.pt records, run.yaml's wall time and device."""
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from aukit.cli import main
+
+
+def _gpus(monkeypatch, n: int, world: int, local: int) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    monkeypatch.setenv("LOCAL_RANK", str(local))
+    monkeypatch.delenv("AUKIT_DEVICE", raising=False)
+
+
+def test_each_rank_takes_its_own_gpu(monkeypatch):
+    """`device: cuda:0` under --nproc 2 put both ranks on GPU 0; plain cuda gave every rank 'cuda'."""
+    from aukit.runtime import DeviceUnavailable, pick_device
+    _gpus(monkeypatch, 2, 2, 1)
+    assert pick_device("cuda") == torch.device("cuda", 1) == pick_device(None)
+    assert pick_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(DeviceUnavailable, match="local rank 1 would train on GPU 0, as every rank would"):
+        pick_device("cuda:0")
+    assert pick_device("cpu") == torch.device("cpu")
+    _gpus(monkeypatch, 1, 2, 1)
+    with pytest.raises(DeviceUnavailable, match="local rank 1 of 2 has no GPU of its own: this machine shows 1"):
+        pick_device("cuda")
+    _gpus(monkeypatch, 2, 1, 0)                                    # one process: the index asked for
+    assert pick_device("cuda:1") == torch.device("cuda", 1)
+    assert pick_device("cuda") == torch.device("cuda")
+
+
+def test_a_job_naming_one_gpu_is_refused_under_several_ranks(tmp_path, monkeypatch, capsys):
+    from aukit import jobs
+    monkeypatch.setattr(jobs, "_torchrun", lambda *a: pytest.fail("torchrun started"))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    p = tmp_path / "j.yaml"
+    p.write_text(yaml.safe_dump({"dataset": "synthau-disfa", "device": "cuda:0", "out_dir": str(tmp_path / "o")}))
+    assert main(["train", "scc", "--config", str(p), "--nproc", "2"]) == 2
+    assert "device cuda:0: --nproc 2 runs one rank a GPU, each on cuda:<LOCAL_RANK>" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
