@@ -162,19 +162,20 @@ JOB_FILE = "job.yaml"
 RESUMABLE = ("epochs", "device")   # what may change when a job is run again into its folder
 
 
-def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
+def check_job_folder(method: str, job: JobConfig, write: bool = True, world: int = 1) -> None:
     """A job folder holds one job: ``job.yaml`` records the first run's method and settings, and a
     rerun with other settings (fold, dataset, size, seed, max_steps, method overrides) is refused
     before anything trains: it would resume the first run's checkpoint and write its metrics under
     the new settings. More epochs, or another device, continue the run; other code does not (``code``:
     :func:`aukit.ckptdir.code_key`, as a notebook run's checkpoint folders are keyed). A folder whose run
     stopped before its first checkpoint holds nothing to mix: any settings go. ``write`` False: check only
-    (``launch``, before torchrun starts the ranks)."""
+    (``launch``, before torchrun starts the ranks). ``world``: the ranks the run trains over (``--nproc``),
+    recorded as ``world_size``: a resume over another number is refused (:func:`_other_world`)."""
     from .checkpoint import changes_text, config_changes
     from .ckptdir import code_key
     out = Path(job.out_dir)
     now = {"train": method, "code": code_key(),
-           **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
+           **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}, "world_size": world}
     rec = out / JOB_FILE
     # a run stopped before its first checkpoint left nothing to mix: its settings (an out-of-memory batch) may change
     started = any((out / "checkpoints").rglob("*.pt")) or any((out / f).exists() for f in FINISHED)
@@ -188,6 +189,8 @@ def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
             raise ValueError(f"{rec}: {out} holds a run of other code ({saved.get('code') or 'unrecorded'}; this is "
                              f"{now['code']}): its checkpoints would go on training under this code as one run. "
                              f"Give another out_dir, or delete {out} to start afresh")
+        if saved.get("world_size", 1) != world:
+            raise ValueError(_other_world(rec, saved.get("world_size", 1), world))
         changed = config_changes(saved, now, free=RESUMABLE)
         if changed:
             raise ValueError(f"{rec}: {out} holds a run with other settings ({changes_text(changed)}); rerunning "
@@ -196,6 +199,18 @@ def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
     if write:
         from .config import save_yaml
         save_yaml(now, rec)
+
+
+def _other_world(rec: Path, was: int, now: int) -> str:
+    """Why a job trained over ``was`` ranks does not resume over ``now``. The global batch is the same
+    (``method.train.batch_size``, shared out), but each rank's share has its own BatchNorm statistics and
+    augmentation draws, and the checkpoint's random state is one rank's: the run would go on under
+    another optimisation, recorded as one run."""
+    out = rec.parent
+    return (f"{rec}: {out} holds a run trained over {was} rank(s) (--nproc {was}), this one has {now}: each rank's "
+            "share of the batch has its own BatchNorm statistics and augmentation draws, so the run would go on "
+            f"under another optimisation. Resume it with --nproc {was}, or give another out_dir (or delete {out}) "
+            f"to train afresh over {now}")
 
 
 def job_fold(job: JobConfig) -> int | str:
@@ -280,7 +295,7 @@ def run_job(method: str, job: JobConfig) -> dict:
             from .nb import claim_folder
             out.mkdir(parents=True, exist_ok=True)
             held = claim_folder(out, f"aukit train {method}", "out_dir")   # two at once each trained it all
-            check_job_folder(method, job)
+            check_job_folder(method, job, world=world)
         started = True
         from .nb import CHANGED_ENV, _environment
         with _environment({CHANGED_ENV: json.dumps(job_changes(job), default=str)}):   # deploy.export reads it
@@ -349,7 +364,7 @@ def launch(method: str, config: str, nproc: int = 1) -> int:
         if out.is_dir():          # a live run, or a run of other settings: say so now, not under N ranks' tracebacks
             from .nb import claim_folder, release_folder
             release_folder(out, claim_folder(out, f"aukit train {method}", "out_dir"))
-            check_job_folder(method, job, write=False)
+            check_job_folder(method, job, write=False, world=nproc)
         return _torchrun(method, config, nproc)
     run_job(method, job)
     rank, world = dist_rank_world()

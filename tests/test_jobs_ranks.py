@@ -43,3 +43,29 @@ def test_a_job_naming_one_gpu_is_refused_under_several_ranks(tmp_path, monkeypat
     assert main(["train", "scc", "--config", str(p), "--nproc", "2"]) == 2
     assert "device cuda:0: --nproc 2 runs one rank a GPU, each on cuda:<LOCAL_RANK>" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def _scc_job(path, out, **extra):
+    job = {"dataset": "synthau-bp4d", "fold": 1, "seed": 0, "out_dir": str(out), "epochs": 1, "max_steps": 2,
+           "size": 32, "device": "cpu",
+           "method": {"model": {"depth": 18, "deconv_channels": 16}, "train": {"batch_size": 4}}, **extra}
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def test_a_job_resumed_over_another_number_of_ranks_is_refused(synthau_tiny, tmp_path, monkeypatch, capsys):
+    """job.yaml did not record the world size: --nproc 2 resumed a one-process run's checkpoints silently."""
+    from aukit import jobs
+    monkeypatch.setattr(jobs, "_torchrun", lambda *a: pytest.fail("torchrun started"))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    out = tmp_path / "o"
+    (out / "checkpoints" / "scc_seed0").mkdir(parents=True)
+    (out / "checkpoints" / "scc_seed0" / "last.pt").write_bytes(b"")
+    job = jobs.load_yaml(jobs.JobConfig, _scc_job(tmp_path / "j.yaml", out))
+    jobs.check_job_folder("scc", job)
+    assert yaml.safe_load((out / "job.yaml").read_text())["world_size"] == 1
+    assert main(["train", "scc", "--config", str(tmp_path / "j.yaml"), "--nproc", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} holds a run trained over 1 rank(s) (--nproc 1), this one has 2" in err
+    assert "Resume it with --nproc 1, or give another out_dir" in err
+    jobs.check_job_folder("scc", job, write=False)                   # the same number of ranks resumes
