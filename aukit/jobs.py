@@ -28,12 +28,15 @@ from .config import from_dict, load_yaml
 from .runtime import dist_rank_world, init_distributed, write_run_yaml
 
 
+FOLDS = "-1 (the paper's split), 0 or 'fera' (BP4D's FERA2015 split), or 1, 2, 3 (test on part<fold>)"
+
+
 @dataclass
 class JobConfig:
     dataset: str = "synthau-disfa"       # dataset name (aukit.data)
-    # fold -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>; 0: BP4D's FERA2015
-    # split (TAS; SCC takes it on BP4D unless method.fera is false)
-    fold: int = -1
+    # fold -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>; 0 or 'fera' (kept as 0):
+    # BP4D's FERA2015 split (SCC takes it on BP4D unless method.fera is false)
+    fold: int | str = -1
     seed: int = 0
     out_dir: str = "runs/job"            # checkpoints, metrics.json, deploy.pt, run.yaml
     epochs: int | None = None            # None: the paper's
@@ -43,6 +46,10 @@ class JobConfig:
     method: dict = field(default_factory=dict)  # overrides of the method's dataclass config
 
     def __post_init__(self) -> None:
+        if self.fold == "fera":
+            self.fold = 0
+        if isinstance(self.fold, bool) or self.fold not in (-1, 0, 1, 2, 3):
+            raise ValueError(f"fold must be {FOLDS}, got {self.fold!r}")
         for name in ("epochs", "max_steps", "size"):
             v = getattr(self, name)
             if v is not None and v < 1:
@@ -123,7 +130,11 @@ def scc_configs(job: JobConfig):
     train = {**({"epochs": job.epochs} if job.epochs else {}), **(job.method.get("train") or {})}
     mc = from_dict(sc.SCCModelConfig, model, where="method.model")
     tc = from_dict(sc.SCCTrainConfig, train, where="method.train")
-    fold = resolve_fold(job.dataset, 1 if job.fold == -1 else job.fold, bool(job.method.get("fera", True)))
+    fera = bool(job.method.get("fera", True))
+    if job.fold == 0 and not fera:
+        raise ValueError("fold: 0 ('fera') asks for BP4D's FERA2015 split, method.fera: false for a 3-fold one: "
+                         "drop one of the two")
+    fold = "fera" if job.fold == 0 else resolve_fold(job.dataset, 1 if job.fold == -1 else job.fold, fera)
     if fold == "fera" and job.fold not in (-1, 0, 1):     # the job asked for a fold it would not get
         raise ValueError(f"fold: {job.fold} has no effect on {job.dataset}: SCC runs BP4D on the FERA2015 split "
                          f"(method.fera true, the paper's); set method.fera: false to run fold {job.fold}")

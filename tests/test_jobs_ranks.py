@@ -69,3 +69,23 @@ def test_a_job_resumed_over_another_number_of_ranks_is_refused(synthau_tiny, tmp
     assert f"{out} holds a run trained over 1 rank(s) (--nproc 1), this one has 2" in err
     assert "Resume it with --nproc 1, or give another out_dir" in err
     jobs.check_job_folder("scc", job, write=False)                   # the same number of ranks resumes
+
+
+def test_a_job_takes_fold_fera_as_its_error_message_offers(synthau_tiny, tmp_path, capsys):
+    """`fold: fera` was refused ("expected int") while a bad fold's message listed 'fera' as a choice."""
+    from aukit.jobs import JobConfig, job_fold, load_yaml, scc_configs
+    p = tmp_path / "j.yaml"
+    p.write_text(yaml.safe_dump({"dataset": "synthau-bp4d", "fold": "fera", "out_dir": str(tmp_path / "o")}))
+    job = load_yaml(JobConfig, p)
+    assert job.fold == 0 and job_fold(job) == "fera" and scc_configs(job)[2] == "fera"
+    assert scc_configs(JobConfig(dataset="synthau-disfa", fold="fera"))[2] == "fera"     # not DISFA's fold 0
+    with pytest.raises(ValueError, match=r"fold: 0 \('fera'\) asks for BP4D's FERA2015 split, method.fera: false"):
+        scc_configs(JobConfig(dataset="synthau-bp4d", fold="fera", method={"fera": False}))
+    p.write_text(yaml.safe_dump({"dataset": "synthau-bp4d", "fold": 5, "out_dir": str(tmp_path / "o")}))
+    assert main(["train", "tas", "--config", str(p)]) == 2
+    assert "fold must be -1 (the paper's split), 0 or 'fera' (BP4D's FERA2015 split), or 1, 2, 3" in \
+        capsys.readouterr().err
+    p.write_text(yaml.safe_dump({"dataset": "synthau-disfa", "fold": "fera", "out_dir": str(tmp_path / "o")}))
+    assert main(["train", "tas", "--config", str(p)]) == 2
+    assert "synthau-disfa has no FERA2015 split" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
