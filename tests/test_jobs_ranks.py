@@ -89,3 +89,18 @@ def test_a_job_takes_fold_fera_as_its_error_message_offers(synthau_tiny, tmp_pat
     assert main(["train", "tas", "--config", str(p)]) == 2
     assert "synthau-disfa has no FERA2015 split" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_tas_deploy_pt_names_the_trunk_it_was_built_with(tmp_path):
+    """An `aukit train` job's depth-18 model was recorded as tas_resnet34 (kwargs: depth 18)."""
+    from aukit import create_model, deploy
+    from aukit.methods.tas import TASModelConfig, TASNet
+    from aukit.methods.tas.deploy import export_deployable
+    for depth in (18, 34):
+        model = TASNet(TASModelConfig(n_aus=2, depth=depth, attention_hidden=2, mlp_hidden=4)).eval()
+        path = export_deployable(model, ["AU06", "AU12"], tmp_path / f"d{depth}.pt", "synthau-bp4d", size=32)
+        spec = deploy.read_spec(path)
+        assert spec.model == f"tas_resnet{depth}" and spec.kwargs["depth"] == depth
+        assert deploy.load(path)(torch.zeros(1, 32, 32, 3, dtype=torch.uint8))["intensity"].shape == (1, 2)
+    assert create_model("tas_resnet18", n_aus=2).cfg.depth == 18
+    assert create_model("tas_resnet34", n_aus=2, depth=18).cfg.depth == 18     # older files: their kwargs win
