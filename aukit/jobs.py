@@ -295,9 +295,47 @@ def job_changes(job: JobConfig) -> dict:
     return out
 
 
+INVOCATIONS = "invocations.json"    # the runs into a job folder since its first checkpoint: kept across runs
+
+
+@dataclass
+class _Invocations:
+    """This run of a job and the folder's earlier ones, whose checkpoints it resumes: run.yaml's wall time is
+    their sum (it was the last run's alone), each listed with its ranks, device and end."""
+    out: Path
+    began: str                     # when it started (UTC, ISO)
+    t0: float = field(default_factory=time.perf_counter)
+    world: int = 1
+    device: str = ""
+    past: list | None = None      # None: not read yet, and this run records nothing (it did not start)
+
+    def resume(self, world: int, device: str) -> None:
+        """Read the earlier runs (none when the folder holds no checkpoint: this run starts afresh). Rank 0,
+        before it trains."""
+        f = self.out / INVOCATIONS
+        past = []
+        if f.exists() and any((self.out / "checkpoints").rglob("*.pt")):
+            try:
+                past = json.loads(f.read_text())
+            except ValueError as e:
+                raise ValueError(f"{f} is damaged ({e}): delete it to go on (run.yaml's wall time then counts "
+                                 "from this run)") from None
+        self.world, self.device, self.past = world, device, past
+
+    def record(self, outcome: str) -> list[dict]:
+        """Every run so far, this one ended as ``outcome``; written to the folder's invocations.json."""
+        if self.past is None:
+            return []
+        runs = [*self.past, {"started": self.began, "wall_time_s": round(time.perf_counter() - self.t0, 2),
+                             "world_size": self.world, "device": self.device, "outcome": outcome}]
+        (self.out / INVOCATIONS).write_text(json.dumps(runs, indent=1))
+        return runs
+
+
 def run_job(method: str, job: JobConfig) -> dict:
+    from .runtime import now, pick_device, pin_commit
+    runs = _Invocations(Path(job.out_dir), now())
     configs = preflight(method, job, int(os.environ.get("WORLD_SIZE", 1)))
-    from .runtime import pin_commit
     pin_commit()                  # run.yaml records the code that ran, not a commit landing before it ends
     rank, world = init_distributed()
     held, started, out = None, False, Path(job.out_dir)
@@ -308,15 +346,18 @@ def run_job(method: str, job: JobConfig) -> dict:
             held = claim_folder(out, f"aukit train {method}", "out_dir")   # two at once each trained it all
             check_job_folder(method, job, world=world)
         started = True
+        if rank == 0:
+            runs.resume(world, str(pick_device(job.device or None)))      # the device rank 0 trains on
         from .nb import CHANGED_ENV, _environment
         with _environment({CHANGED_ENV: json.dumps(job_changes(job), default=str)}):   # deploy.export reads it
-            return _train(method, job, configs, rank, world)
+            return _train(method, job, configs, rank, world, runs)
     except BaseException as e:
         # interrupted or failed: the folder says so, and an earlier run's results are not this run's; a refusal
         # of changed data (_begin's ConfigMismatchError) leaves the folder as it was
         if rank == 0 and started and not isinstance(e, ConfigMismatchError):
             _clear_results(out)
             (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n" + _after_failure(out, world, e))
+            runs.record(type(e).__name__)
         raise
     finally:
         if held is not None:
@@ -339,8 +380,7 @@ def _after_failure(out: Path, world: int, e: BaseException) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
-    t0 = time.perf_counter()
+def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _Invocations) -> dict:
     res = JOBS[method](job, rank, configs)
     if rank == 0:                 # run_job made the folder
         out = Path(job.out_dir)
@@ -354,8 +394,10 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
             record["partial_copy"] = list(PARTIAL)
         (out / "metrics.json").write_text(json.dumps(record, indent=1))
         ips = [h.get("images_per_s", 0.0) for h in hist]
+        every = runs.record("finished")
         write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method, "method_config": cfg},
-                       seed=job.seed, dataset=job.dataset, wall_time_s=round(time.perf_counter() - t0, 2),
+                       seed=job.seed, dataset=job.dataset, device=runs.device,
+                       wall_time_s=round(sum(r["wall_time_s"] for r in every), 2), invocations=every,
                        mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world)
     return res
 

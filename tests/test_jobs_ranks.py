@@ -104,3 +104,42 @@ def test_a_tas_deploy_pt_names_the_trunk_it_was_built_with(tmp_path):
         assert deploy.load(path)(torch.zeros(1, 32, 32, 3, dtype=torch.uint8))["intensity"].shape == (1, 2)
     assert create_model("tas_resnet18", n_aus=2).cfg.depth == 18
     assert create_model("tas_resnet34", n_aus=2, depth=18).cfg.depth == 18     # older files: their kwargs win
+
+
+def test_run_yaml_sums_the_wall_time_of_every_run_and_names_the_jobs_device(synthau_tiny, tmp_path, monkeypatch):
+    """A resumed job's run.yaml gave the last run's wall time alone, and the device pick_device() chose on its
+    own (a GPU machine's GPU for a `device: cpu` job)."""
+    import time
+
+    from aukit import jobs
+    calls = []
+
+    def fake(job, rank, configs):
+        calls.append(job.epochs)
+        ckpt = tmp_path / "o" / "checkpoints" / "scc_seed0"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        (ckpt / "last.pt").write_bytes(b"x")
+        time.sleep(0.3)
+        if len(calls) == 2:
+            raise RuntimeError("stopped")
+        return {"history": [], "config": {}}
+    monkeypatch.setitem(jobs.JOBS, "scc", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "FakeGPU")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert main(["train", "scc", "--config", str(_scc_job(tmp_path / "j.yaml", tmp_path / "o"))]) == 0
+    _scc_job(tmp_path / "j.yaml", tmp_path / "o", epochs=2)
+    with pytest.raises(RuntimeError, match="stopped"):
+        main(["train", "scc", "--config", str(tmp_path / "j.yaml")])
+    assert main(["train", "scc", "--config", str(tmp_path / "j.yaml")]) == 0
+    run = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())
+    assert [r["outcome"] for r in run["invocations"]] == ["finished", "RuntimeError", "finished"]
+    assert run["wall_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in run["invocations"]), abs=0.02)
+    assert run["wall_time_s"] >= 0.9 and all(r["device"] == "cpu" for r in run["invocations"])
+    assert run["device"] == "cpu" and run["device_name"].startswith("cpu") and run["precision"] == "fp32"
+    # a fresh start (no checkpoint left) counts from itself
+    import shutil
+    shutil.rmtree(tmp_path / "o" / "checkpoints")
+    calls.clear()
+    assert main(["train", "scc", "--config", str(tmp_path / "j.yaml")]) == 0
+    assert len(yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())["invocations"]) == 1
