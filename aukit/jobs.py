@@ -250,12 +250,6 @@ def preflight(method: str, job: JobConfig, world: int = 1):
         key = "method.train.batch_size"
         raise ValueError(f"{key} {batch} is not divisible by the {world} ranks (--nproc {world}): each rank takes "
                          f"an equal share of a batch; set {key} to a multiple of {world}")
-    if method == "tas" and world > 1 and batch // world < 2 and configs.loss.lambda_sub > 0:
-        # L_sub pairs frames of different subjects, L_spd mixes segments, within a rank's own share: with one
-        # segment a rank L_sub was 0, silently (the objective differed from one process's)
-        raise ValueError(f"method.train.batch_size {batch} over {world} ranks leaves each rank one segment: TAS's "
-                         "L_sub and L_spd pair segments within a rank's share, so L_sub would be 0; give each rank "
-                         "2 or more segments (a larger batch or fewer ranks)")
     _check_out_dir(Path(job.out_dir))
     return configs
 
