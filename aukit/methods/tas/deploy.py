@@ -19,9 +19,9 @@ from .model import registry_name
 def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) -> DeploySpec:
     """How ``aukit predict`` rebuilds and feeds a trained :class:`TASNet` (registry ``tas_resnet<depth>``,
     :func:`.model.registry_name`); ``size`` is the input side it was trained at (None: the store's 256)."""
-    return DeploySpec(model=registry_name(model.cfg), policy="tas", size=int(size or 256), aus=list(aus), output="intensity",
-                      scale=INTENSITY_MAX, kwargs={**dataclasses.asdict(model.cfg), "weights": None},  # not the ImageNet file
-                      dataset=dataset, method="tas")
+    kwargs = {**dataclasses.asdict(model.cfg), "weights": None}          # the trained weights, not the ImageNet file
+    return DeploySpec(model=registry_name(model.cfg), policy="tas", size=int(size or 256), aus=list(aus),
+                      output="intensity", scale=INTENSITY_MAX, kwargs=kwargs, dataset=dataset, method="tas")
 
 
 def export_deployable(model: nn.Module, aus, path: str | Path, dataset: str, size: int | None = None,
