@@ -28,12 +28,15 @@ from .config import from_dict, load_yaml
 from .runtime import dist_rank_world, init_distributed, write_run_yaml
 
 
+FOLDS = "-1 (the paper's split), 0 or 'fera' (BP4D's FERA2015 split), or 1, 2, 3 (test on part<fold>)"
+
+
 @dataclass
 class JobConfig:
     dataset: str = "synthau-disfa"       # dataset name (aukit.data)
-    # fold -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>; 0: BP4D's FERA2015
-    # split (TAS; SCC takes it on BP4D unless method.fera is false)
-    fold: int = -1
+    # fold -1: the paper's split (BP4D: FERA2015, else fold 1); 1..3: test on part<fold>; 0 or 'fera' (kept as 0):
+    # BP4D's FERA2015 split (SCC takes it on BP4D unless method.fera is false)
+    fold: int | str = -1
     seed: int = 0
     out_dir: str = "runs/job"            # checkpoints, metrics.json, deploy.pt, run.yaml
     epochs: int | None = None            # None: the paper's
@@ -43,6 +46,10 @@ class JobConfig:
     method: dict = field(default_factory=dict)  # overrides of the method's dataclass config
 
     def __post_init__(self) -> None:
+        if self.fold == "fera":
+            self.fold = 0
+        if isinstance(self.fold, bool) or self.fold not in (-1, 0, 1, 2, 3):
+            raise ValueError(f"fold must be {FOLDS}, got {self.fold!r}")
         for name in ("epochs", "max_steps", "size"):
             v = getattr(self, name)
             if v is not None and v < 1:
@@ -123,7 +130,11 @@ def scc_configs(job: JobConfig):
     train = {**({"epochs": job.epochs} if job.epochs else {}), **(job.method.get("train") or {})}
     mc = from_dict(sc.SCCModelConfig, model, where="method.model")
     tc = from_dict(sc.SCCTrainConfig, train, where="method.train")
-    fold = resolve_fold(job.dataset, 1 if job.fold == -1 else job.fold, bool(job.method.get("fera", True)))
+    fera = bool(job.method.get("fera", True))
+    if job.fold == 0 and not fera:
+        raise ValueError("fold: 0 ('fera') asks for BP4D's FERA2015 split, method.fera: false for a 3-fold one: "
+                         "drop one of the two")
+    fold = "fera" if job.fold == 0 else resolve_fold(job.dataset, 1 if job.fold == -1 else job.fold, fera)
     if fold == "fera" and job.fold not in (-1, 0, 1):     # the job asked for a fold it would not get
         raise ValueError(f"fold: {job.fold} has no effect on {job.dataset}: SCC runs BP4D on the FERA2015 split "
                          f"(method.fera true, the paper's); set method.fera: false to run fold {job.fold}")
@@ -162,19 +173,20 @@ JOB_FILE = "job.yaml"
 RESUMABLE = ("epochs", "device")   # what may change when a job is run again into its folder
 
 
-def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
+def check_job_folder(method: str, job: JobConfig, write: bool = True, world: int = 1) -> None:
     """A job folder holds one job: ``job.yaml`` records the first run's method and settings, and a
     rerun with other settings (fold, dataset, size, seed, max_steps, method overrides) is refused
     before anything trains: it would resume the first run's checkpoint and write its metrics under
     the new settings. More epochs, or another device, continue the run; other code does not (``code``:
     :func:`aukit.ckptdir.code_key`, as a notebook run's checkpoint folders are keyed). A folder whose run
     stopped before its first checkpoint holds nothing to mix: any settings go. ``write`` False: check only
-    (``launch``, before torchrun starts the ranks)."""
+    (``launch``, before torchrun starts the ranks). ``world``: the ranks the run trains over (``--nproc``),
+    recorded as ``world_size``: a resume over another number is refused (:func:`_other_world`)."""
     from .checkpoint import changes_text, config_changes
     from .ckptdir import code_key
     out = Path(job.out_dir)
     now = {"train": method, "code": code_key(),
-           **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}}
+           **{k: v for k, v in dataclasses.asdict(job).items() if k != "out_dir"}, "world_size": world}
     rec = out / JOB_FILE
     # a run stopped before its first checkpoint left nothing to mix: its settings (an out-of-memory batch) may change
     started = any((out / "checkpoints").rglob("*.pt")) or any((out / f).exists() for f in FINISHED)
@@ -188,6 +200,8 @@ def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
             raise ValueError(f"{rec}: {out} holds a run of other code ({saved.get('code') or 'unrecorded'}; this is "
                              f"{now['code']}): its checkpoints would go on training under this code as one run. "
                              f"Give another out_dir, or delete {out} to start afresh")
+        if saved.get("world_size", 1) != world:
+            raise ValueError(_other_world(rec, saved.get("world_size", 1), world))
         changed = config_changes(saved, now, free=RESUMABLE)
         if changed:
             raise ValueError(f"{rec}: {out} holds a run with other settings ({changes_text(changed)}); rerunning "
@@ -196,6 +210,18 @@ def check_job_folder(method: str, job: JobConfig, write: bool = True) -> None:
     if write:
         from .config import save_yaml
         save_yaml(now, rec)
+
+
+def _other_world(rec: Path, was: int, now: int) -> str:
+    """Why a job trained over ``was`` ranks does not resume over ``now``. The global batch is the same
+    (``method.train.batch_size``, shared out), but each rank's share has its own BatchNorm statistics and
+    augmentation draws, and the checkpoint's random state is one rank's: the run would go on under
+    another optimisation, recorded as one run."""
+    out = rec.parent
+    return (f"{rec}: {out} holds a run trained over {was} rank(s) (--nproc {was}), this one has {now}: each rank's "
+            "share of the batch has its own BatchNorm statistics and augmentation draws, so the run would go on "
+            f"under another optimisation. Resume it with --nproc {was}, or give another out_dir (or delete {out}) "
+            f"to train afresh over {now}")
 
 
 def job_fold(job: JobConfig) -> int | str:
@@ -212,6 +238,8 @@ def preflight(method: str, job: JobConfig, world: int = 1):
     if method not in JOBS:
         raise ValueError(f"no `aukit train` job for {method!r}; available: {sorted(JOBS)} "
                          "(the other methods train several models per run: use their notebooks)")
+    if world > 1:
+        _check_rank_device(job.device or os.environ.get("AUKIT_DEVICE", ""), world)
     from .data.manifest import check_name
     check_name(job.dataset)       # a misspelt dataset or override fails here, before the folder is made
     configs = CONFIGS[method](job)
@@ -222,14 +250,17 @@ def preflight(method: str, job: JobConfig, world: int = 1):
         key = "method.train.batch_size"
         raise ValueError(f"{key} {batch} is not divisible by the {world} ranks (--nproc {world}): each rank takes "
                          f"an equal share of a batch; set {key} to a multiple of {world}")
-    if method == "tas" and world > 1 and batch // world < 2 and configs.loss.lambda_sub > 0:
-        # L_sub pairs frames of different subjects, L_spd mixes segments, within a rank's own share: with one
-        # segment a rank L_sub was 0, silently (the objective differed from one process's)
-        raise ValueError(f"method.train.batch_size {batch} over {world} ranks leaves each rank one segment: TAS's "
-                         "L_sub and L_spd pair segments within a rank's share, so L_sub would be 0; give each rank "
-                         "2 or more segments (a larger batch or fewer ranks)")
     _check_out_dir(Path(job.out_dir))
     return configs
+
+
+def _check_rank_device(name: str, world: int) -> None:
+    """Over several ranks each takes its own GPU, ``cuda:<LOCAL_RANK>`` (:func:`aukit.runtime.pick_device`):
+    a device naming one GPU is refused before they start (every rank trained on it). Mapping ``cuda:N`` to
+    N + LOCAL_RANK would be a convention of our own; CUDA_VISIBLE_DEVICES is the one torchrun users know."""
+    if name.startswith("cuda:"):
+        raise ValueError(f"device {name}: --nproc {world} runs one rank a GPU, each on cuda:<LOCAL_RANK>; give "
+                         "device: cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES")
 
 
 def _check_out_dir(out: Path) -> None:
@@ -258,9 +289,47 @@ def job_changes(job: JobConfig) -> dict:
     return out
 
 
+INVOCATIONS = "invocations.json"    # the runs into a job folder since its first checkpoint: kept across runs
+
+
+@dataclass
+class _Invocations:
+    """This run of a job and the folder's earlier ones, whose checkpoints it resumes: run.yaml's wall time is
+    their sum (it was the last run's alone), each listed with its ranks, device and end."""
+    out: Path
+    began: str                     # when it started (UTC, ISO)
+    t0: float = field(default_factory=time.perf_counter)
+    world: int = 1
+    device: str = ""
+    past: list | None = None      # None: not read yet, and this run records nothing (it did not start)
+
+    def resume(self, world: int, device: str) -> None:
+        """Read the earlier runs (none when the folder holds no checkpoint: this run starts afresh). Rank 0,
+        before it trains."""
+        f = self.out / INVOCATIONS
+        past = []
+        if f.exists() and any((self.out / "checkpoints").rglob("*.pt")):
+            try:
+                past = json.loads(f.read_text())
+            except ValueError as e:
+                raise ValueError(f"{f} is damaged ({e}): delete it to go on (run.yaml's wall time then counts "
+                                 "from this run)") from None
+        self.world, self.device, self.past = world, device, past
+
+    def record(self, outcome: str) -> list[dict]:
+        """Every run so far, this one ended as ``outcome``; written to the folder's invocations.json."""
+        if self.past is None:
+            return []
+        runs = [*self.past, {"started": self.began, "wall_time_s": round(time.perf_counter() - self.t0, 2),
+                             "world_size": self.world, "device": self.device, "outcome": outcome}]
+        (self.out / INVOCATIONS).write_text(json.dumps(runs, indent=1))
+        return runs
+
+
 def run_job(method: str, job: JobConfig) -> dict:
+    from .runtime import now, pick_device, pin_commit
+    runs = _Invocations(Path(job.out_dir), now())
     configs = preflight(method, job, int(os.environ.get("WORLD_SIZE", 1)))
-    from .runtime import pin_commit
     pin_commit()                  # run.yaml records the code that ran, not a commit landing before it ends
     rank, world = init_distributed()
     held, started, out = None, False, Path(job.out_dir)
@@ -269,17 +338,20 @@ def run_job(method: str, job: JobConfig) -> dict:
             from .nb import claim_folder
             out.mkdir(parents=True, exist_ok=True)
             held = claim_folder(out, f"aukit train {method}", "out_dir")   # two at once each trained it all
-            check_job_folder(method, job)
+            check_job_folder(method, job, world=world)
         started = True
+        if rank == 0:
+            runs.resume(world, str(pick_device(job.device or None)))      # the device rank 0 trains on
         from .nb import CHANGED_ENV, _environment
         with _environment({CHANGED_ENV: json.dumps(job_changes(job), default=str)}):   # deploy.export reads it
-            return _train(method, job, configs, rank, world)
+            return _train(method, job, configs, rank, world, runs)
     except BaseException as e:
         # interrupted or failed: the folder says so, and an earlier run's results are not this run's; a refusal
         # of changed data (_begin's ConfigMismatchError) leaves the folder as it was
         if rank == 0 and started and not isinstance(e, ConfigMismatchError):
             _clear_results(out)
             (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n" + _after_failure(out, world, e))
+            runs.record(type(e).__name__)
         raise
     finally:
         if held is not None:
@@ -302,8 +374,7 @@ def _after_failure(out: Path, world: int, e: BaseException) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
-    t0 = time.perf_counter()
+def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _Invocations) -> dict:
     res = JOBS[method](job, rank, configs)
     if rank == 0:                 # run_job made the folder
         out = Path(job.out_dir)
@@ -317,8 +388,10 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int) -> dict:
             record["partial_copy"] = list(PARTIAL)
         (out / "metrics.json").write_text(json.dumps(record, indent=1))
         ips = [h.get("images_per_s", 0.0) for h in hist]
+        every = runs.record("finished")
         write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method, "method_config": cfg},
-                       seed=job.seed, dataset=job.dataset, wall_time_s=round(time.perf_counter() - t0, 2),
+                       seed=job.seed, dataset=job.dataset, device=runs.device,
+                       wall_time_s=round(sum(r["wall_time_s"] for r in every), 2), invocations=every,
                        mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world)
     return res
 
@@ -338,7 +411,7 @@ def launch(method: str, config: str, nproc: int = 1) -> int:
         if out.is_dir():          # a live run, or a run of other settings: say so now, not under N ranks' tracebacks
             from .nb import claim_folder, release_folder
             release_folder(out, claim_folder(out, f"aukit train {method}", "out_dir"))
-            check_job_folder(method, job, write=False)
+            check_job_folder(method, job, write=False, world=nproc)
         return _torchrun(method, config, nproc)
     run_job(method, job)
     rank, world = dist_rank_world()

@@ -32,7 +32,11 @@ class DeviceUnavailable(RuntimeError):
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu."""
+    """Return the device to train on: ``name`` > ``$AUKIT_DEVICE`` > cuda > mps > cpu.
+
+    Under torchrun (``WORLD_SIZE`` above 1) CUDA is one GPU per rank, ``cuda:<LOCAL_RANK>``: plain
+    ``cuda`` (or the automatic choice) becomes it, and another index is refused (``cuda:0`` put every
+    rank on GPU 0)."""
     name = name or os.environ.get("AUKIT_DEVICE") or None
     if name:
         try:
@@ -45,12 +49,30 @@ def pick_device(name: str | None = None) -> torch.device:
             raise DeviceUnavailable(f"device {name!r} requested but CUDA is not available on this machine")
         if dev.type == "mps" and not torch.backends.mps.is_available():
             raise DeviceUnavailable(f"device {name!r} requested but MPS is not available on this machine")
-        return dev
+        return rank_gpu(dev) if dev.type == "cuda" else dev
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return rank_gpu(torch.device("cuda"))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def rank_gpu(dev: torch.device) -> torch.device:
+    """A CUDA ``dev`` as this torchrun rank's GPU, ``cuda:<LOCAL_RANK>`` (``dev`` itself in one process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return dev
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.index is not None and dev.index != local:
+        raise DeviceUnavailable(
+            f"device {str(dev)!r} under {world} ranks: local rank {local} would train on GPU {dev.index}, as "
+            "every rank would; give device cuda (each rank takes cuda:<LOCAL_RANK>) and choose the GPUs "
+            "with CUDA_VISIBLE_DEVICES")
+    count = torch.cuda.device_count()
+    if local >= count:
+        raise DeviceUnavailable(f"local rank {local} of {world} has no GPU of its own: this machine shows {count} "
+                                f"(CUDA_VISIBLE_DEVICES); run at most {count} ranks a node on CUDA")
+    return torch.device("cuda", local)
 
 
 def resolve_precision(device: torch.device, precision: str = "auto") -> str:
@@ -326,3 +348,57 @@ def dist_rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def gather_rows(x: torch.Tensor, sizes: list[int] | None = None) -> torch.Tensor:
+    """Every rank's ``x`` joined along dim 0 in rank order: the global batch's rows when each rank holds its
+    contiguous share (:class:`aukit.data.loader.BatchLoader`); ``x`` itself outside a group of several ranks.
+
+    The gradient flows back to each rank's own rows: with every rank computing the same loss on the joined
+    rows, the backward sums the W ranks' gradients for a rank's rows (W times the loss's own), and DDP's
+    average over the W ranks leaves one process's gradient on the global batch. ``sizes``: every rank's
+    ``len(x)`` when they differ (:func:`rank_sizes`); None: all alike."""
+    rank, world = dist_rank_world()
+    if world == 1:
+        return x
+    top = max(sizes) if sizes else x.shape[0]
+    if top > x.shape[0]:                                   # all_gather takes one shape: pad, then cut
+        x = torch.cat([x, x.new_zeros((top - x.shape[0], *x.shape[1:]))])
+    joined = _GatherRows.apply(x, rank, world)
+    if sizes:
+        joined = torch.cat([joined[r * top:r * top + k] for r, k in enumerate(sizes)])
+    return joined
+
+
+class _GatherRows(torch.autograd.Function):
+    """all_gather of equal shapes, joined along dim 0; its backward all-reduces (sums) the joined rows'
+    gradient and keeps this rank's rows. (torch.distributed.nn's all_gather does the same, deprecated in
+    torch 2.14 for a private module; all_reduce runs on gloo and NCCL alike.)"""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+        import torch.distributed as dist
+        parts = [torch.empty_like(x, memory_format=torch.contiguous_format) for _ in range(world)]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = (rank * x.shape[0], (rank + 1) * x.shape[0])
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        import torch.distributed as dist
+        total = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total[ctx.rows[0]:ctx.rows[1]], None, None
+
+
+def rank_sizes(n: int, device: torch.device | str) -> list[int]:
+    """Every rank's ``n``, in rank order (one small all_gather, read on the host); ``[n]`` in one process."""
+    _, world = dist_rank_world()
+    if world == 1:
+        return [n]
+    import torch.distributed as dist
+
+    mine = torch.tensor([n], dtype=torch.long, device=device)
+    every = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(every, mine)
+    return [int(v) for v in torch.cat(every).tolist()]

@@ -15,7 +15,7 @@ def _cfg(path, out, **extra):
     job = {"dataset": "synthau-disfa", "fold": 1, "seed": 0, "out_dir": str(out), "epochs": 1, "max_steps": 2,
            "size": 32, "device": "cpu",
            "method": {"model": {"depth": 18, "attention_kernel": 3},
-                      "loss": {"lambda_spd": 0.0},  # mixup draws differ per rank; keep the comparison exact
+                      "loss": {"lambda_spd": 0.0},
                       "train": {"T": 4, "batch_size": 4}}, **extra}
     path.write_text(yaml.safe_dump(job))
     return path
@@ -44,11 +44,16 @@ def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path, capsys):
     assert run["config"]["method_config"]["loss"]["lambda_sub"] == 0.05      # DISFA's, resolved and recorded
     assert run["config"]["method_config"]["train"]["T"] == 4
 
-    assert main(["train", "tas", "--config", str(_cfg(tmp_path / "b.yaml", tmp_path / "two")), "--nproc", "2"]) == 0
+    # one segment a rank (refused while L_sub paired frames within a rank's share; now across the shares)
+    two_cfg = _cfg(tmp_path / "b.yaml", tmp_path / "two")
+    two_cfg.write_text(yaml.safe_dump({**yaml.safe_load(two_cfg.read_text()),
+                                       "method": {"model": {"depth": 18, "attention_kernel": 3},
+                                                  "train": {"T": 4, "batch_size": 2}}}))
+    assert main(["train", "tas", "--config", str(two_cfg), "--nproc", "2"]) == 0
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert two["world_size"] == 2
     # every epoch, fit checks that both ranks hold the same weights (DDP all-reduced the gradients);
-    # comparing with the one-process run says little: each rank's BatchNorm and L_sub see half the batch
+    # comparing with the one-process run says little: each rank's BatchNorm sees its share alone
     assert two["ranks_in_sync"] == 2 and "ranks_in_sync" not in metrics
 
 
@@ -246,10 +251,10 @@ def test_nproc_refuses_before_torchrun_starts(tmp_path, monkeypatch, capsys):
     release_folder(tmp_path / "o", claim_folder(tmp_path / "o", "check"))    # free again once the holder ended
 
 
-def test_more_mistakes_are_one_line_before_any_rank_starts(tmp_path, monkeypatch, capsys):
-    """An out_dir that is a file (a traceback, one per rank); a TAS batch leaving one segment a rank (L_sub
-    pairs within a rank's share: it was 0, silently); a folder of other settings under --nproc (80 lines of
-    torchrun's report)."""
+def test_more_mistakes_are_one_line_before_any_rank_starts(synthau_tiny, tmp_path, monkeypatch, capsys):
+    """An out_dir that is a file (a traceback, one per rank); a folder of other settings under --nproc (80 lines
+    of torchrun's report). A TAS batch leaving one segment a rank was refused (L_sub paired frames within a
+    rank's share: it was 0); the step now pairs them across the shares (tests/test_tas_ddp.py)."""
     from aukit import jobs
     monkeypatch.setattr(jobs, "_torchrun", lambda *a: pytest.fail("torchrun started"))
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -260,13 +265,12 @@ def test_more_mistakes_are_one_line_before_any_rank_starts(tmp_path, monkeypatch
         assert f"out_dir {out}: {tmp_path / 'afile'} is a file, not a folder" in capsys.readouterr().err
     cfg = _cfg(tmp_path / "t.yaml", tmp_path / "t")
     cfg.write_text(yaml.safe_dump({**yaml.safe_load(cfg.read_text()), "method": {"train": {"T": 4, "batch_size": 2}}}))
-    assert main(["train", "tas", "--config", str(cfg), "--nproc", "2"]) == 2
-    assert "leaves each rank one segment: TAS's L_sub and L_spd pair segments" in capsys.readouterr().err
+    assert jobs.preflight("tas", jobs.load_yaml(jobs.JobConfig, cfg), 2).train.batch_size == 2
     out = tmp_path / "o"
     out.mkdir()
     (out / "checkpoints" / "scc_seed0").mkdir(parents=True)
     (out / "checkpoints" / "scc_seed0" / "last.pt").write_bytes(b"")
-    jobs.check_job_folder("scc", jobs.load_yaml(jobs.JobConfig, _scc_cfg(tmp_path / "j.yaml", out)))
+    jobs.check_job_folder("scc", jobs.load_yaml(jobs.JobConfig, _scc_cfg(tmp_path / "j.yaml", out)), world=2)
     _scc_cfg(tmp_path / "j.yaml", out, train={"batch_size": 2})
     assert main(["train", "scc", "--config", str(tmp_path / "j.yaml"), "--nproc", "2"]) == 2
     assert "holds a run with other settings (method.train.batch_size" in capsys.readouterr().err

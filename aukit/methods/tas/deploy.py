@@ -13,14 +13,15 @@ import torch.nn as nn
 from aukit.deploy import DeploySpec, export
 
 from .config import INTENSITY_MAX
+from .model import registry_name
 
 
 def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) -> DeploySpec:
-    """How ``aukit predict`` rebuilds and feeds a trained :class:`TASNet` (registry ``tas_resnet34``);
-    ``size`` is the input side it was trained at (None: the store's 256)."""
-    return DeploySpec(model="tas_resnet34", policy="tas", size=int(size or 256), aus=list(aus), output="intensity",
-                      scale=INTENSITY_MAX, kwargs={**dataclasses.asdict(model.cfg), "weights": None},  # not the ImageNet file
-                      dataset=dataset, method="tas")
+    """How ``aukit predict`` rebuilds and feeds a trained :class:`TASNet` (registry ``tas_resnet<depth>``,
+    :func:`.model.registry_name`); ``size`` is the input side it was trained at (None: the store's 256)."""
+    kwargs = {**dataclasses.asdict(model.cfg), "weights": None}          # the trained weights, not the ImageNet file
+    return DeploySpec(model=registry_name(model.cfg), policy="tas", size=int(size or 256), aus=list(aus),
+                      output="intensity", scale=INTENSITY_MAX, kwargs=kwargs, dataset=dataset, method="tas")
 
 
 def export_deployable(model: nn.Module, aus, path: str | Path, dataset: str, size: int | None = None,

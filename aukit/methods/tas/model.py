@@ -114,8 +114,31 @@ class TASNet(nn.Module):
         return (v, f) if return_features else v
 
 
+def _tas_net(name: str, depth: int, overrides: dict) -> TASNet:
+    return TASNet(from_dict(TASModelConfig, {**dataclasses.asdict(TASModelConfig()), "depth": depth, **overrides},
+                            where=name))
+
+
+def registry_name(cfg: TASModelConfig) -> str:
+    """The registered factory named after ``cfg``'s trunk (``tas_resnet18`` for depth 18): what a deploy.pt
+    records (a depth-18 job's model was recorded as ``tas_resnet34``)."""
+    return f"tas_resnet{cfg.depth}"
+
+
 @register_model
 def tas_resnet34(**overrides) -> TASNet:
-    """TAS model with the paper's defaults; ``overrides`` are :class:`TASModelConfig` fields."""
-    return TASNet(from_dict(TASModelConfig, {**dataclasses.asdict(TASModelConfig()), **overrides},
-                            where="tas_resnet34"))
+    """TAS model with the paper's defaults (a ResNet-34 trunk); ``overrides`` are :class:`TASModelConfig`
+    fields (a ``depth`` among them wins: deploy.pt files written before :func:`registry_name` hold one)."""
+    return _tas_net("tas_resnet34", 34, overrides)
+
+
+@register_model
+def tas_resnet18(**overrides) -> TASNet:
+    """:func:`tas_resnet34` with a ResNet-18 trunk (the CPU presets, smaller jobs)."""
+    return _tas_net("tas_resnet18", 18, overrides)
+
+
+@register_model
+def tas_resnet50(**overrides) -> TASNet:
+    """:func:`tas_resnet34` with a ResNet-50 trunk."""
+    return _tas_net("tas_resnet50", 50, overrides)

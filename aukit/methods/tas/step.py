@@ -5,6 +5,11 @@ A batch is a dict (the experiment module builds it from the data layer):
   target  (B, T, C) or (B, C) intensities in [0, 1], NaN where unlabelled
   seg_au  (B,) long, the AU index c whose trend the segment follows (-1: none); needed when lambda_rank > 0
   subject (B,) long subject id of each segment (Eq. 4 pairs different ones); needed when sub_pairs='subject'
+
+Under DDP (a process group of W ranks, each holding its contiguous share of the global batch) the losses are
+those of the global batch: every rank gathers the shares' outputs (:func:`aukit.runtime.gather_rows`, whose
+gradient comes back to each rank's rows) and L_sub pairs frames across the shares, L_spd draws the global
+batch's mixing coefficients and takes its share's. Only BatchNorm's statistics stay each rank's own.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import torch
 import torch.nn as nn
 from torch.profiler import record_function
 
-from aukit.runtime import evaluating, image_layout
+from aukit.runtime import dist_rank_world, evaluating, gather_rows, image_layout, rank_sizes
 from aukit.train import StepOutput
 
 from .config import TASLossConfig
@@ -41,14 +46,15 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=image_layout(x.device))
 
 
-def _groups(batch: dict, b: int, t: int, device, sub_pairs: str) -> torch.Tensor:
-    """(B*T,) pair groups of Eq. 4: each frame's subject, or its segment (``sub_pairs='segment'``)."""
+def _groups(batch: dict, b: int, t: int, device, sub_pairs: str, first: int = 0) -> torch.Tensor:
+    """(B*T,) pair groups of Eq. 4: each frame's subject, or its segment (``sub_pairs='segment'``), numbered from
+    ``first`` (a rank's share: its first segment's place in the global batch)."""
     subject = batch.get("subject")
     if sub_pairs == "subject" and subject is None:              # it fell back to segments without a word
         raise ValueError("sub_pairs 'subject': L_sub (Eq. 4) pairs frames of different subjects and needs the "
                          "batch's subject ids; give them, or set sub_pairs='segment'")
     if sub_pairs == "segment":
-        subject = torch.arange(b, device=device)
+        subject = torch.arange(first, first + b, device=device)
     return subject.view(b, 1).expand(b, t).reshape(-1)
 
 
@@ -80,13 +86,22 @@ class TASStep:
         pred, feats = pred.view(b, t, c), feats.view(b, t, c, -1)             # (B, T, C), (B, T, C, d)
         if target.shape[-1] != c:
             raise ValueError(f"target has {target.shape[-1]} AUs but the model predicts {c}")
-        l_reg = self.reg(pred, target)
-        loss, logs, n_images = l_reg, {"reg": l_reg.detach()}, b * t
-
         seg_au = batch.get("seg_au")
         if cfg.lambda_rank > 0 and t >= 2 and seg_au is None:      # L_rank would drop out without a word
             raise ValueError(f"lambda_rank {cfg.lambda_rank}: L_rank (Eq. 2) needs the batch's seg_au, the AU each "
                              "segment's trend follows (-1: none); give it, or set lambda_rank=0")
+        rank, world = dist_rank_world()
+        spd = self._speed_mixup(model, image, pred, b * rank, b * world) if cfg.lambda_spd > 0 and t >= 2 else None
+        groups = _groups(batch, b, t, image.device, cfg.sub_pairs, b * rank) if cfg.lambda_sub > 0 else None
+        # one process's losses on the global batch: every rank's share joined (B = W shares from here on)
+        pred, target = gather_rows(pred), gather_rows(target)
+        if cfg.lambda_rank > 0 or cfg.lambda_sub > 0:
+            feats = gather_rows(feats)
+        seg_au, groups = (None if v is None else gather_rows(v) for v in (seg_au, groups))
+        n = pred.shape[0]                                                      # the global batch's segments
+        l_reg = self.reg(pred, target)
+        loss, logs, n_images = l_reg, {"reg": l_reg.detach()}, image.shape[0] * t
+
         if cfg.lambda_rank > 0 and t >= 2:
             keep = seg_au >= 0                                                 # -1: a segment without an AU trend
             own = feats.gather(
@@ -95,22 +110,29 @@ class TASStep:
             loss = loss + cfg.lambda_rank * l_rank
             logs["rank"] = l_rank.detach()
 
-        if cfg.lambda_spd > 0 and t >= 2:
-            lam, perm = self.spd.sample(b, t, device=image.device)
-            with record_function("tas.speed_mixup"):                           # L_spd's second forward
-                pred_mixed = model(_frames(mix_segments(image, lam, perm))).view(b, t, c)
-            l_spd = self.spd(pred_mixed, pred, lam, perm)
+        if spd is not None:
+            l_spd = self.spd(gather_rows(spd[0]), pred, *spd[1:])
             loss = loss + cfg.lambda_spd * l_spd
             logs["spd"] = l_spd.detach()
-            n_images += b * t
+            n_images += image.shape[0] * t
 
         if cfg.lambda_sub > 0:
-            groups = _groups(batch, b, t, image.device, cfg.sub_pairs)         # (B*T,)
-            levels = intensity_levels(target).view(b * t, c)                   # (B*T, C), -1 unlabelled: no pair
-            l_sub = self.sub(feats.view(b * t, c, -1), levels, groups)
+            levels = intensity_levels(target).view(n * t, c)                   # (B*T, C), -1 unlabelled: no pair
+            l_sub = self.sub(feats.view(n * t, c, -1), levels, groups)
             loss = loss + cfg.lambda_sub * l_sub
             logs["sub"] = l_sub.detach()
         return StepOutput(loss, logs, n_images=n_images)
+
+    def _speed_mixup(self, model: nn.Module, image: torch.Tensor, pred: torch.Tensor, first: int, total: int):
+        """L_spd's second forward on this share: (its pred_mixed, the global batch's lam and perm). The
+        coefficients are drawn for the ``total`` segments of the global batch, as one process draws them (the
+        ranks' generators agree: one seed), and this share's, from segment ``first`` on, mix its images."""
+        b, t, c = pred.shape
+        lam, perm = self.spd.sample(total, t, device=image.device)
+        with record_function("tas.speed_mixup"):
+            mixed = mix_segments(image, lam[first:first + b], perm[first:first + b])
+            pred_mixed = model(_frames(mixed)).view(b, t, c)
+        return pred_mixed, lam, perm
 
     def _labelled_only(self, model: nn.Module, image: torch.Tensor, target: torch.Tensor, batch: dict) -> StepOutput:
         """A0, A1, A4: with L_rank and L_spd off, an unlabelled frame of a segment feeds no loss, so
@@ -124,10 +146,13 @@ class TASStep:
         pred, feats = model(_layout(x), return_features=True)
         if pred.shape[-1] != c:
             raise ValueError(f"target has {c} AUs but the model predicts {pred.shape[-1]}")
-        l_reg = self.reg(pred, y)
+        rank, world = dist_rank_world()
+        sizes = rank_sizes(x.shape[0], x.device) if world > 1 else None     # the shares' labelled frames differ
+        l_reg = self.reg(gather_rows(pred, sizes), gather_rows(y, sizes))
         loss, logs = l_reg, {"reg": l_reg.detach()}
         if self.cfg.lambda_sub > 0:
-            groups = _groups(batch, b, t, image.device, self.cfg.sub_pairs)[rows]
+            groups = _groups(batch, b, t, image.device, self.cfg.sub_pairs, b * rank)[rows]
+            feats, y, groups = (gather_rows(v, sizes) for v in (feats, y, groups))
             l_sub = self.sub(feats, intensity_levels(y), groups)
             loss = loss + self.cfg.lambda_sub * l_sub
             logs["sub"] = l_sub.detach()
