@@ -331,7 +331,7 @@ def run_job(method: str, job: JobConfig) -> dict:
     runs = _Invocations(Path(job.out_dir), now())
     configs = preflight(method, job, int(os.environ.get("WORLD_SIZE", 1)))
     pin_commit()                  # run.yaml records the code that ran, not a commit landing before it ends
-    rank, world = init_distributed()
+    rank, world = init_distributed(device=job.device or None)   # a cpu job on a GPU machine: gloo
     held, started, out = None, False, Path(job.out_dir)
     try:
         if rank == 0:             # torchrun stops the other ranks when this one fails

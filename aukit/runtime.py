@@ -322,11 +322,13 @@ def weights_files(config: Any) -> dict:
     return found
 
 
-def init_distributed(timeout_s: float = 120.0) -> tuple[int, int]:
+def init_distributed(timeout_s: float = 120.0, device: str | None = None) -> tuple[int, int]:
     """Join the process group ``torchrun`` describes (RANK/WORLD_SIZE env); return (rank, world).
 
-    A single process (no ``WORLD_SIZE`` or 1) stays undistributed. NCCL on CUDA, gloo on
-    CPU; the timeout makes a dead rank fail the job instead of hanging it.
+    A single process (no ``WORLD_SIZE`` or 1) stays undistributed. NCCL when the ranks train on CUDA,
+    gloo otherwise: ``device`` (else ``$AUKIT_DEVICE``, else the automatic choice) names where, so a
+    ``cpu`` job on a GPU machine gets gloo (NCCL cannot reduce CPU tensors). The timeout makes a dead
+    rank fail the job instead of hanging it.
     """
     import torch.distributed as dist
 
@@ -334,7 +336,9 @@ def init_distributed(timeout_s: float = 120.0) -> tuple[int, int]:
     if world <= 1:
         return 0, 1
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        name = device or os.environ.get("AUKIT_DEVICE") or ""
+        cuda = torch.cuda.is_available() and (not name or name.startswith("cuda"))
+        backend = "nccl" if cuda else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend, timeout=_dt.timedelta(seconds=timeout_s))

@@ -143,3 +143,24 @@ def test_run_yaml_sums_the_wall_time_of_every_run_and_names_the_jobs_device(synt
     calls.clear()
     assert main(["train", "scc", "--config", str(tmp_path / "j.yaml")]) == 0
     assert len(yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())["invocations"]) == 1
+
+
+@pytest.mark.parametrize("device, env, backend", [("cpu", "", "gloo"), (None, "cpu", "gloo"), (None, "", "nccl"),
+                                                  ("cuda", "", "nccl")])
+def test_the_process_group_backend_follows_the_jobs_device(monkeypatch, device, env, backend):
+    """A `device: cpu` job on a GPU machine joined NCCL (chosen whenever CUDA was there), which cannot
+    reduce its CPU tensors: the first all_reduce failed."""
+    import torch.distributed as dist
+    from aukit import runtime
+    seen = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("AUKIT_DEVICE", env)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: seen.append(("set_device", i)))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda b, timeout: seen.append(b))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    assert runtime.init_distributed(device=device) == (1, 2)
+    assert seen == ([("set_device", 1), "nccl"] if backend == "nccl" else ["gloo"])
