@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FaceIds, FacePipeline, FollowOne
+from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FacePipeline, FollowOne
 from .frames import ChunkReader, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
@@ -262,8 +262,7 @@ class Predictor:
         held_frames = held_faces = 0                  # in ``group``
         partial = run.partial = PartialRows(run.out / f"{run.stem}.partial.csv", run.input)
         run.avi_part = run.out / f"{run.stem}_annotated.part.avi"   # renamed when whole, as the CSV is
-        ids = FaceIds(self.track_ncc) if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        run.one = FollowOne(follow=run.consecutive, track_ncc=self.track_ncc) if self.max_faces == 1 else None
+        run.one = FollowOne(follow=run.consecutive) if self.max_faces == 1 else None
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight,
                               detect_every=run.every)
         try:
@@ -273,7 +272,7 @@ class Predictor:
                 run.stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                self._assign_faces(item[1], run.one, ids, run.photos)
+                self._assign_faces(item[1], run.one, run.photos)
                 if not run.annotate_video:            # the faces are aligned: the frames are not needed again
                     for f in item[0]:
                         f.image = None
@@ -304,9 +303,9 @@ class Predictor:
         run.stages["decode_s"] = reader.busy_s
 
     @staticmethod
-    def _assign_faces(per_frame: list, one: FollowOne | None, ids: FaceIds | None, photos: bool) -> None:
+    def _assign_faces(per_frame: list, one: FollowOne | None, photos: bool) -> None:
         """Set the ``face`` of each frame's faces: the face followed (or each photo's best-scoring one)
-        with one face a frame; each photo's faces 0, 1, ... by detection score; else tracked ids."""
+        with one face a frame; each photo's faces 0, 1, ... by detection score; else the tracks' ids."""
         if one is not None:
             one.keep(per_frame)
         elif photos:                                  # unrelated pictures: no identity carried between them
@@ -314,8 +313,6 @@ class Predictor:
                 for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
                     r.face = k
                 faces.sort(key=lambda r: r.face)
-        elif ids is not None:
-            ids.link(per_frame)
 
     def _flush(self, run: "_Run", group: list, history, partial: PartialRows, bar) -> None:
         """Predict the faces of the chunks in ``group`` (emptied) as one batch; their rows go to
