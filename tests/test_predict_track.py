@@ -1,13 +1,16 @@
-"""aukit predict's tracks over chunk boundaries (one result whatever the chunks and the workers)."""
+"""aukit predict's tracks over chunk boundaries (one result whatever the chunks and the workers) and
+face ids per person (dlib face descriptors)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from skimage import data as skdata
 
 from aukit import deploy
 from aukit.predict import faces as F
+from aukit.predict import predict
 
 from test_mut4_predict import _box, _frame, _Scripted
 from test_predict import AUS, _predict_test_net          # the tests' predict model (registered there)
@@ -100,3 +103,55 @@ def test_a_tracked_face_goes_on_over_chunks_and_the_csv_is_one_whatever_the_work
     for other in runs[1:]:
         pd.testing.assert_frame_equal(other, df)
     assert pipes[1].retracked >= 1 and pipes[2].retracked >= 1          # chunks were tracked again
+
+
+def _two_people(path):
+    """1000x500 at 10 fps: the astronaut (left) on frames 0-7 and 16-23, an LFW face (right) from frame 8."""
+    a = cv2.resize(cv2.cvtColor(skdata.astronaut()[20:270, 95:345], cv2.COLOR_RGB2BGR), (500, 500))
+    lfw = (skdata.lfw_subset()[0] * 255).astype(np.uint8)
+    b = cv2.cvtColor(cv2.resize(lfw, (500, 500), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR)
+    grey = np.full_like(a, 120)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1000, 500))
+    for t in range(24):
+        vw.write(np.concatenate([a if t < 8 or t >= 16 else grey, b if t >= 8 else grey], 1))
+    vw.release()
+    return path
+
+
+def test_a_person_back_in_view_keeps_their_id_and_another_person_gets_another(model_path, tmp_path, capsys):
+    """--max-faces 2: the astronaut leaves (frames 9-16) and comes back (found at the detection on frame 21): a
+    new track, which took a new id.
+    Its dlib descriptor lies 0.05 from her first track's, the LFW face's 0.94 from hers: she keeps id 0, the
+    other face (new while she is away, so she is a candidate) gets 1. --no-reid: one id per track."""
+    from aukit.cli import main
+    clip = _two_people(tmp_path / "two.avi")
+    res = predict(clip, str(model_path), tmp_path / "out", workers=0, max_faces=2, plot=False)
+    df = res.read()
+    left, right = df[df.face_x < 500], df[df.face_x >= 500]
+    assert left.frame.tolist() == list(range(1, 9)) + list(range(21, 25)) and right.frame.min() == 9
+    assert set(left.face_id) == {0} and set(right.face_id) == {1}
+    assert "# face_id: one per person: a face tracked afresh" in res.csv.read_text()
+    args = ["predict", str(clip), "--model", str(model_path), "--out", str(tmp_path / "tracks"), "--workers", "0",
+            "--max-faces", "2", "--no-progress", "--no-reid"]
+    assert main(args) == 0
+    capsys.readouterr()
+    csv = tmp_path / "tracks" / "two.csv"
+    tracks = pd.read_csv(csv, comment="#")
+    assert tracks[tracks.face_x < 500].groupby("face_id").frame.min().tolist() == [1, 21]     # a new id
+    assert "# face_id: one per track (--no-reid)" in csv.read_text()
+
+
+def test_person_ids_match_the_nearest_absent_person_once():
+    """Descriptors stand in for faces (``describe`` returns the face's box x as a 1-d point): the nearest
+    earlier person within the threshold is taken, not one in the frame, and each person once a frame."""
+    from aukit.predict.reid import PersonIds
+    ids = PersonIds(threshold=0.6, describe=lambda image, r: np.array([r.box[0]], float))
+    face = lambda track, x: F.FaceResult(True, (x, 0, 10, 10), 1.0, face=track)     # noqa: E731
+    frames = [[face(0, 0.0), face(1, 5.0)],          # two persons: 0 and 1
+              [face(1, 5.0)],                         # 0 gone
+              [face(1, 5.0), face(2, 0.5)],           # a new track near person 0 (absent): 0
+              [face(3, 0.4), face(4, 5.2)],           # both gone and back at once: 0 and 1 each, nearest pairs
+              [face(3, 0.4), face(5, 0.3)]]           # near 0, who is in the frame: a new person, 2
+    ids.assign([None] * len(frames), frames)
+    assert [[r.face for r in fl] for fl in frames] == [[0, 1], [1], [0, 1], [0, 1], [0, 2]]
+    assert ids.described == 6
