@@ -169,6 +169,7 @@ def cmd_predict(a) -> int:
     try:
         with Predictor(a.model, batch=a.batch, device=a.device, detect_every=a.detect_every, workers=a.workers,
                        max_faces=a.max_faces, min_face=a.min_face or None, runs=a.runs, compile=a.compile,
+                       reid=not a.no_reid,
                        **({} if a.track_ncc is None else {"track_ncc": a.track_ncc})) as p:
             for i, path, name in todo:
                 where = f"[{i}/{len(a.input)}] " if len(a.input) > 1 else ""
@@ -449,7 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "where detection on a copy downscaled to 640 px finds none, it looks again closer, on a "
                         "copy enlarged up to 2x for faces under 60 px (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
-                   help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id tracked)")
+                   help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id one per "
+                        "person: a face back in view takes its earlier id by its dlib face descriptor)")
+    s.add_argument("--no-reid", action="store_true",
+                   help="with --max-faces above 1: face_id one per track (a face back in view takes a new id)")
     s.add_argument("--frame-step", type=_at_least_one, default=1,
                    help="predict frames 1, 1+N, 1+2N, ... only (the CSV's numbering; Py-Feat's skip_frames): "
                         "a long recording at 5 "

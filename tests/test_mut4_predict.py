@@ -138,20 +138,27 @@ def _at(x, face, confidence=1.0):
     return F.FaceResult(True, (x, 0, 100, 100), confidence, face=face)
 
 
+def _link(carry, per_frame):
+    """A chunk tracked from a clean start (local ids in detection order, no crops) linked by ``carry``."""
+    first = [(r.box, None) for r in per_frame[0]]
+    tracks = [dict(face=r.face, box=r.box, ref=None) for r in per_frame[-1]]
+    carry.link(per_frame, F.Ends(first, tracks, 1 + max(r.face for fl in per_frame for r in fl)))
+
+
 def test_a_chunks_best_scoring_face_claims_the_previous_face_first():
-    ids = F.FaceIds()
-    ids.link([[_at(0, 0)]])
+    ids = F.Carry(detect_every=1)
+    _link(ids, [[_at(0, 0)]])
     nxt = [[_at(40, 0, confidence=0.9), _at(10, 1, confidence=0.2)]]    # IoU 0.43 and 0.82 with face 0
-    ids.link(nxt)
-    assert [r.face for r in nxt[0]] == [0, 1]
+    _link(ids, nxt)
+    assert [(r.box[0], r.face) for r in nxt[0]] == [(40, 0), (10, 1)]
 
 
 def test_faces_of_a_chunk_link_to_the_last_frame_of_the_one_before():
-    ids = F.FaceIds()
-    ids.link([[_at(0, 0)], [_at(300, 0)]])                               # the face moved within the chunk
+    ids = F.Carry(detect_every=1)
+    _link(ids, [[_at(0, 0)], [_at(300, 0)]])                               # the face moved within the chunk
     nxt = [[_at(310, 0, confidence=0.9), _at(0, 1, confidence=0.5)]]
-    ids.link(nxt)
-    assert [r.face for r in nxt[0]] == [0, 1]
+    _link(ids, nxt)
+    assert [(r.box[0], r.face) for r in nxt[0]] == [(310, 0), (0, 1)]
 
 
 def test_one_face_a_frame_follows_the_person_until_gone_and_counts_crowded_frames():

@@ -704,18 +704,27 @@ def test_smoothing_is_the_nan_aware_centred_mean():
     assert _smooth(x, 1) is x
 
 
+def _linked(carry, per_frame):
+    """``per_frame`` (a chunk tracked from a clean start: local ids, faces without crops) linked by ``carry``."""
+    from aukit.predict.faces import Ends
+    first = [(r.box, None) for r in per_frame[0] if r.success]
+    tracks = [dict(face=r.face, box=r.box, ref=None) for r in per_frame[-1] if r.success]
+    carry.link(per_frame, Ends(first, tracks, 1 + max((r.face for fl in per_frame for r in fl if r.success),
+                                                       default=-1)))
+
+
 def test_face_ids_link_chunks_by_overlap():
-    from aukit.predict.faces import FaceIds, FaceResult
-    ids = FaceIds()
+    from aukit.predict.faces import Carry, FaceResult
+    ids = Carry(detect_every=1)                         # no continuity check: linked by overlap alone
     a = lambda x, face: FaceResult(True, (x, 0, 100, 100), 1.0, face=face)       # noqa: E731
     chunk1 = [[a(0, 0), a(500, 1)], [a(4, 0), a(496, 1)]]
-    ids.link(chunk1)
+    _linked(ids, chunk1)
     assert [r.face for r in chunk1[1]] == [0, 1]
     chunk2 = [[a(492, 0), a(8, 1)], [a(800, 2)]]       # local ids in another order; a third face appears
-    ids.link(chunk2)
-    assert [r.face for r in chunk2[0]] == [1, 0] and chunk2[1][0].face == 2
+    _linked(ids, chunk2)
+    assert sorted((r.box[0], r.face) for r in chunk2[0]) == [(8, 0), (492, 1)] and chunk2[1][0].face == 2
     chunk3 = [[FaceResult(False)], [a(800, 0)]]        # a frame without faces breaks every track
-    ids.link(chunk3)
+    _linked(ids, chunk3)
     assert chunk3[1][0].face == 3
 
 

@@ -84,15 +84,19 @@ def test_a_cut_to_another_face_at_a_detection_frame_starts_a_new_face(model_path
     """Frame 11 (a detection frame) cuts to another face at the same place: the detection overlapped the
     track, kept its id and continued its sequence (CPC read the other person's frames as context). The
     other face is the astronaut mirrored, moved back onto the same box (its crop correlates 0.50 with
-    the original's, under track_ncc 0.6)."""
+    the original's, under track_ncc 0.6): a new track, its id one per track (reid off); with ids per
+    person it is the same person (dlib descriptors 0.2 apart) and keeps the id, in a new sequence all the same."""
     face = _face()
     other = np.roll(face[:, ::-1], -67, axis=1).copy()
     clip = _clip(tmp_path / "cut.avi", [face] * 10 + [other] * 10)
-    two = predict(clip, str(model_path), tmp_path / "two", workers=0, max_faces=2, plot=False, chunk=chunk)
-    df = two.read()
-    df = df.loc[df.groupby("frame").confidence.idxmax()]      # the face (the astronaut has a weak second one)
-    assert df.success.all() and df.face_id.nunique() == 2 and two.redetected >= 1
-    assert (df.face_id.iloc[:10] == df.face_id.iloc[0]).all() and (df.face_id.iloc[10:] == df.face_id.iloc[10]).all()
+    for reid, ids in ((False, 2), (True, 1)):
+        two = predict(clip, str(model_path), tmp_path / f"two{reid}", workers=0, max_faces=2, plot=False, chunk=chunk,
+                      reid=reid)
+        df = two.read()
+        df = df.loc[df.groupby("frame").confidence.idxmax()]      # the face (the astronaut has a weak second one)
+        assert df.success.all() and df.face_id.nunique() == ids and two.redetected >= 1
+        assert (df.face_id.iloc[:10] == df.face_id.iloc[0]).all()
+        assert (df.face_id.iloc[10:] == df.face_id.iloc[10]).all()
     one = predict(clip, str(model_path), tmp_path / "one", workers=0, plot=False, chunk=chunk)
     assert (one.read().face_id == 0).all() and one.redetected == 1        # one face a frame: a new sequence
     assert "track_lost_redetected=1" in one.csv.read_text()

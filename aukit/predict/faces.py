@@ -14,6 +14,22 @@ black frame) is detected afresh; where detection finds no face the frame has suc
 the track ends. At a detection frame the same check decides whether a detection over a track continues
 it (a cut to another person does not) and whether a track the detector missed is kept (see ``_assign``).
 
+Chunks, and tracks across their boundaries: the result is the one tracking the whole input in one
+piece gives (``track_chunk`` over all its frames), whatever the chunks and the number of workers,
+since a chunk starts at a detection frame (its length a multiple of ``detect_every``). A chunk's
+first frame is a detection frame, and there the tracks the previous chunk ended with matter in two
+ways only: a detection that continues one takes its id (or is a cut, see ``_assign``), and a track
+the detector missed is kept while its check passes. The workers track each chunk from a clean start
+at once, in parallel, and return its faces and its :class:`Ends` (its first frame's detections,
+the tracks alive after its last frame). The main process takes the chunks in order with a
+:class:`Carry` of the previous chunk's end tracks: where every carried track is continued by a
+first-frame detection (or cannot be kept: as many faces as kept already), the clean start gave the
+same faces and the carry only maps its ids (:func:`match`, the rule ``_assign`` follows); where a
+carried track is left over (the detector missed a face on a chunk's first frame: a still face lost
+a whole chunk, 86 of 300 rows of a SynthAU clip), the chunk is tracked again from the carried
+tracks, by a worker, which costs one chunk of work. With no worker processes each chunk is tracked
+from the carried tracks directly.
+
 Frames reach the workers, and aligned crops come back, through shared memory (``shm``).
 """
 from __future__ import annotations
@@ -43,7 +59,7 @@ class FaceResult:
     landmarks: np.ndarray | None = None              # (68, 2) image pixels
     aligned: np.ndarray | None = None                # (S, S, 3) uint8
     redetected: bool = False                         # tracking failed its check here; the detector ran
-    face: int = 0                                    # track id (several faces: see process_faces, FaceIds)
+    face: int = 0                                    # track id (several faces: see track_chunk, Carry; reid)
 
 
 def _init(policy: str, min_face: int | None = None) -> None:
@@ -109,11 +125,38 @@ def iou(a: tuple, b: tuple) -> float:
 SAME_FACE_IOU = 0.3   # a detection continues the track whose last box it overlaps this much
 
 
+@dataclass
+class Ends:
+    """What tracking a chunk hands on, beside its faces: ``first``, the ``(box, signature)`` of each
+    detection on its first frame in the detector's order when it started without tracks (None where
+    that frame is unreadable, which ends every track, or where it started from carried ones);
+    ``tracks``, those alive after its last frame; ``next_id``, the id its next new face would take."""
+    first: list | None
+    tracks: list
+    next_id: int
+
+
+def rules(detect_every: int, track_ncc: float, max_faces: int) -> tuple[float, int]:
+    """``(check, keep)`` of a chunk's detection frames: the continuity check's threshold (0 where every
+    frame is detected: no tracking, so no check) and the faces up to which a track the detector missed
+    is kept (0: none; see :func:`_assign`)."""
+    tracking = detect_every > 1
+    return (track_ncc if tracking else 0.0), (max_faces if tracking and track_ncc > 0 else 0)
+
+
 def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
                   max_faces: int = 2, want: int | None = None, keep_ratio: float = 0.0) -> list[list[FaceResult]]:
+    """The faces of one chunk tracked from a clean start (:func:`track_chunk`), without its ends."""
+    return track_chunk(images, detect_every, track_ncc, max_faces, want, keep_ratio)[0]
+
+
+def track_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 2,
+                want: int | None = None, keep_ratio: float = 0.0,
+                carried: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
     """Up to ``max_faces`` faces a frame of one chunk (BGR arrays, as OpenCV decodes them, or None), in a
-    worker: per frame the list of its faces (ids local to the chunk, see :class:`FaceIds`), or
-    ``[FaceResult(False)]`` when it has none. The detector runs on the chunk's first frame and every
+    worker: per frame the list of its faces (by id), or ``[FaceResult(False)]`` when it has none, and the
+    chunk's :class:`Ends`. ``carried``: the previous chunk's end tracks and next id to go on from (the
+    module's docstring); without, ids start at 0. The detector runs on the chunk's first frame and every
     ``detect_every``-th; between, each face's landmarks are refitted in its last box and checked (NCC of
     its aligned crop with the last detected one's, ``track_ncc``). When one track fails, the detector
     runs, and each detection takes the id of the previous frame's face it overlaps most (IoU >= 0.3)
@@ -123,8 +166,10 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
     ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
     are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
     channel order; the detector's input and the aligned crop are turned to RGB."""
-    out, tracks, next_id = [], [], 0      # a track: dict(face, lm, box, ref, conf, rel)
+    out, first = [], None
+    tracks, next_id = ([dict(t) for t in carried.tracks], carried.next_id) if carried else ([], 0)
     every = max(1, detect_every)
+    check, keep = rules(every, track_ncc, max_faces)
     for j, img in enumerate(images):
         if img is None:
             out.append([FaceResult(False)])
@@ -136,13 +181,14 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
             failed = tracks[len(faces)]["face"] if len(faces) < len(tracks) else None
         if not tracks or failed is not None or j % every == 0:
             found, weak = _detect(img, max_faces, want or max_faces, keep_ratio)
-            tracks, faces, next_id = _assign(img, found, tracks, next_id, track_ncc if every > 1 else 0.0,
-                                             max_faces if every > 1 and track_ncc > 0 else 0, failed=failed,
+            tracks, faces, next_id = _assign(img, found, tracks, next_id, check, keep, failed=failed,
                                              followed={r.face: r for r in faces}, weak=weak)
             for r in faces:
                 r.redetected |= failed is not None
+            if j == 0 and carried is None:
+                first = [(t["box"], t["ref"]) for t in tracks]
         out.append(sorted(faces, key=lambda f: f.face) or [FaceResult(False, redetected=failed is not None)])
-    return out
+    return out, Ends(first, tracks, next_id)
 
 
 def _detect(img, max_faces: int, want: int, keep_ratio: float) -> tuple[list, list]:
@@ -172,32 +218,49 @@ def _same(sig, ref, track_ncc: float) -> bool:
     return track_ncc <= 0 or (sig is not None and ref is not None and float(sig @ ref) >= track_ncc)
 
 
+def match(found: list, tracks: list[dict], track_ncc: float) -> tuple[list[tuple[int | None, bool]], set]:
+    """Which track each detection ``(box, signature)`` of ``found`` continues, in order: ``(id, False)``
+    for the track it overlaps most (IoU >= 0.3, the first such in ``tracks`` on a tie) among those not
+    taken yet, where it passes that track's check (:func:`_same`); ``(None, True)`` where it fails it,
+    a cut (that track is taken all the same: no other detection continues it); ``(None, False)`` where
+    it overlaps none. Also the ids of the tracks taken. The rule of :func:`_assign` and :class:`Carry`."""
+    out, taken = [], set()
+    for box, sig in found:
+        over = [(iou(box, tr["box"]), tr["face"], tr["ref"]) for tr in tracks if tr["face"] not in taken]
+        best = max(over, key=lambda o: o[0], default=(0.0, None, None))
+        near = best[0] >= SAME_FACE_IOU
+        cut = near and not _same(sig, best[2], track_ncc)
+        out.append((best[1] if near and not cut else None, cut))
+        if near:
+            taken.add(best[1])
+    return out, taken
+
+
 def _assign(img, found: list, tracks: list[dict], next_id: int, track_ncc: float, keep: int = 0,
             failed: int | None = None, followed: dict | None = None, weak: list = ()):
     """``(tracks, faces, next_id)`` of the detections ``found``: each takes the id of the previous
     frame's face it overlaps most (IoU >= 0.3) if it also passes that track's continuity check
-    (:func:`_same`, as tracking between detections does), else a new one, redetected: a cut to
+    (:func:`match`, as tracking between detections does), else a new one, redetected: a cut to
     another person at a detection frame kept the track by overlap alone, so CPC read the other
     person's frames as this one's context. A track no detection took is kept, up to ``keep`` faces,
     when its face refitted here passes the check and overlaps no detection, kept or ``weak`` (one the
     score ratio left out decides for its place): dlib misses a clear, still face on some frames, and
     dropping it there gave a static face success 0 on 40 of 100 frames and five ids. ``failed``: the
     track whose check failed on this frame (not kept); ``followed``: the faces already refitted on this
-    frame (id: FaceResult), not fitted again. :func:`process_faces` gives ``track_ncc`` 0 and ``keep`` 0
+    frame (id: FaceResult), not fitted again. :func:`track_chunk` gives ``track_ncc`` 0 and ``keep`` 0
     where every frame is detected (photos): there is no tracking whose check would apply."""
-    new, faces, taken = [], [], set()
+    new, faces = [], []
     for (l, t, r, b), score in found:
-        box = (l, t, r - l, b - t)
         lm, aligned, _ = _fit(img, (l, t, r, b))
-        sig = signature(aligned) if track_ncc > 0 else None
-        over = [(iou(box, tr["box"]), tr["face"], tr["ref"]) for tr in tracks if tr["face"] not in taken]
-        best = max(over, key=lambda o: o[:2], default=(0.0, None, None))
-        cut = best[0] >= SAME_FACE_IOU and not _same(sig, best[2], track_ncc)
-        face = best[1] if best[0] >= SAME_FACE_IOU and not cut else next_id
-        next_id = max(next_id, face + 1)
-        taken.add(best[1] if cut else face)          # a track cut here is not continued by another detection
-        new.append(dict(face=face, lm=lm, box=box, conf=score, rel=box_relation(lm, (l, t, r, b)), ref=sig))
-        faces.append(FaceResult(True, box, score, lm, aligned, redetected=cut, face=face))
+        new.append(dict(lm=lm, box=(l, t, r - l, b - t), conf=score, rel=box_relation(lm, (l, t, r, b)),
+                        ref=signature(aligned) if track_ncc > 0 else None))
+        faces.append(FaceResult(True, new[-1]["box"], score, lm, aligned))
+    matched, taken = match([(n["box"], n["ref"]) for n in new], tracks, track_ncc)
+    for n, face, (continued, cut) in zip(new, faces, matched):
+        if continued is None:
+            continued, next_id = next_id, next_id + 1
+        n["face"] = face.face = continued
+        face.redetected = cut
     weak_boxes = [(l, t, r - l, b - t) for (l, t, r, b), _ in weak]
     for tr in tracks:
         if len(new) >= keep:
@@ -220,59 +283,65 @@ def _refit(img, tr: dict, track_ncc: float) -> FaceResult | None:
     return FaceResult(True, (l, t, r - l, b - t), tr["conf"], lm, aligned, face=tr["face"])
 
 
-class FaceIds:
-    """Face ids over a whole input: chunks are tracked apart (in parallel), so a chunk's local
-    ids are mapped to global ones, in order: a face on a chunk's first frame takes the id of the
-    previous chunk's last-frame face it overlaps most (IoU >= 0.3) if their aligned crops also pass
-    the track check (NCC >= ``track_ncc``; a chunk starts at a detection frame, where a cut to
-    another person kept the id by overlap alone), every other face a new id; one that overlapped but
-    failed the check is marked ``redetected`` (a new sequence). Faces without their crop (tests) are
-    linked by overlap alone."""
+class Carry:
+    """The main process's side of tracks across chunks (the module's docstring): the tracks alive after
+    the chunks so far, with the input's face ids, and the next id. A chunk tracked from a clean start is
+    either mapped onto them (:meth:`link`) or, where :meth:`retrack` says so, tracked again from
+    :meth:`state` and taken as it is (:meth:`take`): either way its faces and ids are those of tracking
+    the input in one piece."""
 
-    def __init__(self, track_ncc: float = TRACK_NCC):
-        self.next, self.last, self.track_ncc = 0, [], track_ncc   # last: (global id, box, signature)
+    def __init__(self, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 2):
+        self.check, self.keep = rules(max(1, detect_every), track_ncc, max_faces)
+        self.tracks, self.next = [], 0
 
-    def _sig(self, r: FaceResult):
-        return signature(r.aligned) if self.track_ncc > 0 and r.aligned is not None else None
+    def state(self) -> Ends:
+        """What the next chunk goes on from (:func:`track_chunk`'s ``carried``)."""
+        return Ends(None, self.tracks, self.next)
 
-    def link(self, per_frame: list[list[FaceResult]]) -> None:
-        local, taken = {}, set()
-        first = [r for r in per_frame[0] if r.success] if per_frame else []
-        for r in sorted(first, key=lambda r: -r.confidence):
-            best = max(((iou(r.box, box), g, sig) for g, box, sig in self.last if g not in taken),
-                       key=lambda o: o[:2], default=(0.0, None, None))
-            if best[0] < SAME_FACE_IOU:
-                continue
-            mine = self._sig(r) if best[2] is not None else None
-            if best[2] is not None and r.aligned is not None and not _same(mine, best[2], self.track_ncc):
-                r.redetected = True                  # another person where the last chunk's face was
-                continue
-            local[r.face] = best[1]
-            taken.add(best[1])
-        for faces in per_frame:
+    def retrack(self, ends: Ends) -> bool:
+        """Whether a chunk tracked from a clean start (its ``ends``) differs from one tracked on from the
+        carried tracks: one of them no first-frame detection continues could be kept there (a face the
+        detector missed), where fewer faces than ``keep`` were detected."""
+        if ends.first is None or not self.tracks or len(ends.first) >= self.keep:
+            return False
+        _, taken = match(ends.first, self.tracks, self.check)
+        return any(tr["face"] not in taken for tr in self.tracks)
+
+    def link(self, per_frame: list[list[FaceResult]], ends: Ends) -> None:
+        """A chunk tracked from a clean start, given the ids it would have had, in place: a first-frame
+        detection that continues a carried track (:func:`match`) takes its id (one that fails its check
+        is marked ``redetected``, a cut), every other face a new id in the order of its chunk's."""
+        matched, _ = match(ends.first or [], self.tracks, self.check)
+        ids = {k: face for k, (face, _) in enumerate(matched) if face is not None}
+        cuts = {k for k, (_, cut) in enumerate(matched) if cut}
+        for k in range(ends.next_id):
+            if k not in ids:
+                ids[k], self.next = self.next, self.next + 1
+        for j, faces in enumerate(per_frame):
             for r in faces:
                 if r.success:
-                    if r.face not in local:
-                        local[r.face], self.next = self.next, self.next + 1
-                    r.face = local[r.face]
-        if per_frame:
-            self.last = [(r.face, r.box, self._sig(r)) for r in per_frame[-1] if r.success]
+                    r.redetected |= j == 0 and r.face in cuts
+                    r.face = ids[r.face]
+            faces.sort(key=lambda r: r.face)
+        self.tracks = [dict(tr, face=ids[tr["face"]]) for tr in ends.tracks]
+
+    def take(self, ends: Ends) -> None:
+        """A chunk tracked on from :meth:`state`: its ids are the input's already."""
+        self.tracks, self.next = ends.tracks, ends.next_id
 
 
 class FollowOne:
     """``--max-faces 1``: one face a frame, the same person while they are in view. The workers track up to
-    :data:`FOLLOW_TRACKS` faces, linked over chunks by :class:`FaceIds`; the face followed is kept while it
+    :data:`FOLLOW_TRACKS` faces (ids over the whole input, :class:`Carry`); the face followed is kept while it
     is there, and the best-scoring one is taken only when it is gone (taking the best-scoring one at every
     detection switched between two people every few frames). ``follow`` False (photos): each picture's
     best-scoring face. ``crowded``: frames where more faces were seen than kept."""
 
-    def __init__(self, follow: bool = True, track_ncc: float = TRACK_NCC):
-        self.ids, self.follow, self.id, self.crowded = FaceIds(track_ncc), follow, None, 0
+    def __init__(self, follow: bool = True):
+        self.follow, self.id, self.crowded = follow, None, 0
 
     def keep(self, per_frame: list[list[FaceResult]]) -> None:
         """Each frame's faces cut to the one kept (id 0), in place."""
-        if self.follow:
-            self.ids.link(per_frame)
         for i, faces in enumerate(per_frame):
             found = [r for r in faces if r.success]
             self.crowded += len(found) > 1
@@ -296,24 +365,41 @@ def tracked(max_faces: int) -> int:
 
 def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC,
                     max_faces: int = 1) -> list[list[FaceResult]]:
-    """:func:`process_faces` on a chunk; for ``max_faces`` 1 up to :data:`FOLLOW_TRACKS` faces are
-    tracked (the main process keeps one, :class:`FollowOne`) and the detector looks closer only while it
+    """:func:`track_payload` from a clean start, without the chunk's ends."""
+    return track_payload(payload, detect_every, track_ncc, max_faces)[0]
+
+
+def track_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 1,
+                  carried: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
+    """:func:`track_chunk` on a chunk (a worker's task); for ``max_faces`` 1 up to :data:`FOLLOW_TRACKS` faces
+    are tracked (the main process keeps one, :class:`FollowOne`) and the detector looks closer only while it
     finds none. Sent as a list of images or as a :class:`shm.Layout`: then the frames are read from the
     block and the aligned crops written back into it, :func:`tracked` slots a frame."""
     def run(images):
-        return process_faces(images, detect_every, track_ncc, tracked(max_faces), want=max_faces,
-                             keep_ratio=FOLLOW_RATIO if max_faces == 1 else 0.0)
+        return track_chunk(images, detect_every, track_ncc, tracked(max_faces), want=max_faces,
+                           keep_ratio=FOLLOW_RATIO if max_faces == 1 else 0.0, carried=carried)
     if not isinstance(payload, shm.Layout):
         return run(payload)
     block = shm.attach(payload.name)
-    out = run(shm.frames(block, payload))
+    out, ends = run(shm.frames(block, payload))
     crops = shm.crops(block, payload)
     for i, faces in enumerate(out):
         for k, r in enumerate(faces):
             if r.aligned is not None:
                 crops[i * payload.slots + k] = r.aligned
                 r.aligned = None
-    return out
+    return out, ends
+
+
+def settle(carry: Carry, images: list, res: list[list[FaceResult]], ends: Ends, again) -> list[list[FaceResult]]:
+    """A chunk tracked from a clean start (``res``, its ``ends``) as tracking the input in one piece gives
+    it: linked onto ``carry``, or, where :meth:`Carry.retrack` says so, ``again(images, carry.state())``."""
+    if carry.retrack(ends):
+        res, ends = again(images, carry.state())
+        carry.take(ends)
+    else:
+        carry.link(res, ends)
+    return res
 
 
 def _ready(_) -> bool:
@@ -338,6 +424,7 @@ class FacePipeline:
         self.max_faces = max_faces
         self.workers = usable_cores() if workers is None else workers
         self.pool, self.blocks = None, None
+        self.retracked = 0                        # chunks tracked again on from the last one's tracks
         if self.workers > 0:
             self.pool = process_pool(self.workers, initializer=_init, initargs=(policy, min_face), method="spawn")
             try:                                  # start-up (dlib import, workers spawned) done here
@@ -352,7 +439,8 @@ class FacePipeline:
 
     def stream(self, items, inflight: int | None = None, detect_every: int | None = None):
         """``(tag, faces)`` in order over an iterable of ``(tag, images)`` read lazily: ``faces``
-        holds one list of :class:`FaceResult` per image (its faces, or one failure).
+        holds one list of :class:`FaceResult` per image (its faces by id, or one failure), as tracking
+        the images of all the chunks in one piece gives them (the module's docstring).
         ``detect_every`` overrides the pipeline's for this stream (one input's kind).
 
         At most ``inflight`` chunks (default: two per worker) are in the workers' hands at
@@ -360,27 +448,42 @@ class FacePipeline:
         between two results (inference, decoding in its reader thread) overlaps detection.
         """
         every = self.detect_every if detect_every is None else detect_every
+        carry = Carry(every, self.track_ncc, tracked(self.max_faces))
+        fn = partial(track_payload, detect_every=every, track_ncc=self.track_ncc, max_faces=self.max_faces)
         if self.pool is None:
             for tag, images in items:
-                yield tag, process_payload(images, every, self.track_ncc, self.max_faces)
+                res, ends = fn(images, carried=carry.state())
+                carry.take(ends)
+                yield tag, res
             return
-        fn = partial(process_payload, detect_every=every, track_ncc=self.track_ncc,
-                     max_faces=self.max_faces)
         placed = ((tag, images, self.blocks.put(images)) for tag, images in items)
         results = imap(self.pool, fn, placed, f"face detection ({self.policy})", inflight=inflight or 2 * self.workers,
                        arg=lambda it: it[1] if it[2] is None else it[2])
         try:
-            for (tag, _, layout), res in results:
-                if layout is not None:
-                    crops = self.blocks.collect(layout)
-                    for i, faces in enumerate(res):
-                        for k, r in enumerate(faces):
-                            if r.success:
-                                r.aligned = crops[i * layout.slots + k]
-                yield tag, res
+            for (tag, images, layout), (res, ends) in results:
+                self._crops(res, layout)
+                yield tag, settle(carry, images, res, ends, partial(self._again, fn))
         finally:                                  # left early: the blocks of chunks still out are let go
             results.close()
             self.blocks.drop_busy()
+
+    def _crops(self, res: list[list[FaceResult]], layout: shm.Layout | None) -> None:
+        """The aligned crops a worker wrote into the chunk's block (``layout``; None: they came by pipe)."""
+        if layout is not None:
+            crops = self.blocks.collect(layout)
+            for i, faces in enumerate(res):
+                for k, r in enumerate(faces):
+                    if r.success:
+                        r.aligned = crops[i * layout.slots + k]
+
+    def _again(self, fn, images: list, carried: Ends) -> tuple[list[list[FaceResult]], Ends]:
+        """A chunk tracked again by a worker, on from the ``carried`` tracks."""
+        self.retracked += 1
+        layout = self.blocks.put(images)
+        [(_, (res, ends))] = imap(self.pool, partial(fn, carried=carried), [images if layout is None else layout],
+                                  f"face detection ({self.policy})")
+        self._crops(res, layout)
+        return res, ends
 
     def close(self):
         if self.pool is not None:

@@ -11,12 +11,13 @@ import numpy as np
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FaceIds, FacePipeline, FollowOne
+from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FacePipeline, FollowOne
 from .frames import ChunkReader, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
 from .outdir import check_outputs, check_writable
 from .output import PartialRows, Problems, annotate, curves_figure, fit, rows_frame, write_csv
+from .reid import PersonIds, ids_note
 
 # what the CSV's confidence column is (OpenFace's is a 0-1 landmark confidence: a `confidence >= 0.8` filter
 # written for OpenFace kept 20% of a clear face's rows)
@@ -146,13 +147,15 @@ class Predictor:
     the smallest face (dlib box side, input pixels) looked for when detection on a copy downscaled
     to 640 px finds none (see :class:`aukit.data.align.FaceAligner`; None: only that copy).
     ``compile``: run the model through ``torch.compile`` (:class:`~aukit.predict.infer.CompiledOrEager`).
+    ``reid``: with ``max_faces`` above 1, ``face_id`` is one per person, a face tracked afresh (back in
+    view) taking its earlier id by its dlib face descriptor (:mod:`aukit.predict.reid`); False: one per track.
     """
 
     def __init__(self, model: str | Path | deploy.Deployed = "tas", *, batch: int = 64, device: str | None = None,
                  detect_every: int | None = None,
                  workers: int | None = None, track_ncc: float = TRACK_NCC, max_faces: int = 1,
                  min_face: int | None = MIN_FACE, runs: str | Path | tuple = deploy.RUN_FOLDERS,
-                 compile: bool = False):
+                 compile: bool = False, reid: bool = True):
         t0 = time.perf_counter()
         self.device = pick_device(device)
         if isinstance(model, deploy.Deployed):     # one loaded in the caller's own code (deploy.load)
@@ -168,7 +171,7 @@ class Predictor:
         if compile:                                 # compiled on the first batch (seconds, once)
             self.net.model = CompiledOrEager(self.net.model)
         self.batch, self.detect_every, self.track_ncc, self.max_faces = batch, detect_every, track_ncc, max_faces
-        self.min_face = min_face
+        self.min_face, self.reid = min_face, reid
         self.pipe = FacePipeline(self.net.spec.policy, workers=workers, track_ncc=track_ncc, max_faces=max_faces,
                                  min_face=min_face)     # detect_every: given per input to stream()
         self.left: list[Path] = []                   # what the last call left when it stopped early
@@ -262,8 +265,8 @@ class Predictor:
         held_frames = held_faces = 0                  # in ``group``
         partial = run.partial = PartialRows(run.out / f"{run.stem}.partial.csv", run.input)
         run.avi_part = run.out / f"{run.stem}_annotated.part.avi"   # renamed when whole, as the CSV is
-        ids = FaceIds(self.track_ncc) if self.max_faces > 1 else None     # one face a frame: id 0 throughout
-        run.one = FollowOne(follow=run.consecutive, track_ncc=self.track_ncc) if self.max_faces == 1 else None
+        run.one = FollowOne(follow=run.consecutive) if self.max_faces == 1 else None
+        persons = PersonIds() if self.max_faces > 1 and self.reid and run.consecutive else None
         results = pipe.stream(((fr, [f.image for f in fr]) for fr in reader), inflight=inflight,
                               detect_every=run.every)
         try:
@@ -273,7 +276,9 @@ class Predictor:
                 run.stages["faces_wait_s"] += time.perf_counter() - t
                 if item is None:
                     break
-                self._assign_faces(item[1], run.one, ids, run.photos)
+                self._assign_faces(item[1], run.one, run.photos)
+                if persons is not None:                # before the frames go: a new track's face is described
+                    persons.assign([f.image for f in item[0]], item[1])
                 if not run.annotate_video:            # the faces are aligned: the frames are not needed again
                     for f in item[0]:
                         f.image = None
@@ -304,9 +309,9 @@ class Predictor:
         run.stages["decode_s"] = reader.busy_s
 
     @staticmethod
-    def _assign_faces(per_frame: list, one: FollowOne | None, ids: FaceIds | None, photos: bool) -> None:
+    def _assign_faces(per_frame: list, one: FollowOne | None, photos: bool) -> None:
         """Set the ``face`` of each frame's faces: the face followed (or each photo's best-scoring one)
-        with one face a frame; each photo's faces 0, 1, ... by detection score; else tracked ids."""
+        with one face a frame; each photo's faces 0, 1, ... by detection score; else the tracks' ids."""
         if one is not None:
             one.keep(per_frame)
         elif photos:                                  # unrelated pictures: no identity carried between them
@@ -314,8 +319,6 @@ class Predictor:
                 for k, r in enumerate(sorted((r for r in faces if r.success), key=lambda r: -r.confidence)):
                     r.face = k
                 faces.sort(key=lambda r: r.face)
-        elif ids is not None:
-            ids.link(per_frame)
 
     def _flush(self, run: "_Run", group: list, history, partial: PartialRows, bar) -> None:
         """Predict the faces of the chunks in ``group`` (emptied) as one batch; their rows go to
@@ -367,7 +370,7 @@ class Predictor:
                   f"smooth={smooth}",
                   f"frames={run.n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={run.unreadable} "
                   f"track_lost_redetected={run.redetected}",
-                  CONFIDENCE_NOTE]
+                  CONFIDENCE_NOTE] + ([ids_note(run.photos, self.reid)] if self.max_faces > 1 else [])
         one = run.one
         notes = [crowded_note(one.crowded, run.n_frames, run.photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
@@ -473,11 +476,13 @@ def predict(input: str | Path, model: str | Path | deploy.Deployed = "tas", out:
             workers: int | None = None, chunk: int = 32, plot: bool = True,
             runs: str | Path | tuple = deploy.RUN_FOLDERS, track_ncc: float = TRACK_NCC, max_faces: int = 1,
             min_face: int | None = MIN_FACE, progress: bool = False, frames: bool = False,
-            compile: bool = False, frame_step: int = 1, fps: float | None = None) -> PredictResult:
+            compile: bool = False, frame_step: int = 1, fps: float | None = None,
+            reid: bool = True) -> PredictResult:
     """One input with a :class:`Predictor` of its own (its start-up counted in the result)."""
     t0 = time.perf_counter()
     with Predictor(model, batch=batch, device=device, detect_every=detect_every, workers=workers,
-                   track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs, compile=compile) as p:
+                   track_ncc=track_ncc, max_faces=max_faces, min_face=min_face, runs=runs, compile=compile,
+                   reid=reid) as p:
         res = p(input, out, smooth=smooth, annotate_video=annotate_video, chunk=chunk, plot=plot, progress=progress,
                 frames=frames, frame_step=frame_step, fps=fps)
     return replace(res, seconds=time.perf_counter() - t0, startup_s=p.startup_s)
