@@ -315,3 +315,22 @@ def test_finish_orders_the_index_by_subject_sequence_and_frame():
         ("F001", "T1", 6), ("F001", "T1", 7), ("F001", "T2", 1), ("F001", "T2", 2),
         ("M001", "T1", 9), ("M001", "T1", 10), ("M001", "T1", 11), ("M001", "T2", 3), ("M001", "T2", 5)]
     assert df.index.tolist() == list(range(9)) and df.source[0] == "F001/T1/6.jpg"
+
+
+def test_a_manifest_entry_with_a_layout_is_a_dataset_of_the_users_own(monkeypatch, tmp_path):
+    """Only aukit's own dataset names were accepted ("unknown dataset 'mylab'", naming neither the manifest nor
+    what a new entry needs); the AU lists of an entry are the interface the methods read."""
+    import yaml
+    from aukit.data import manifest as M
+    m = yaml.safe_load(M.MANIFEST_PATH.read_text())
+    m["mylab"] = {"layout": "table", "intensity_aus": [1, 4, 12], "occurrence_threshold": 1}
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump(m))
+    with pytest.raises(ValueError, match=r"unknown dataset 'mylab'.*needs an entry with a `layout:`.*data_manifest"):
+        M.check_name("mylab")
+    monkeypatch.setenv("AUKIT_MANIFEST", str(path))
+    assert M.custom_datasets() == ("mylab",) and M.is_custom("mylab") and not M.is_custom("bp4d")
+    assert M.base_name("mylab") == "mylab"
+    assert M.dataset_aus("mylab") == {"intensity": (1, 4, 12), "occurrence": (1, 4, 12)}
+    assert M.dataset_aus("synthau-bp4d")["intensity"] == (6, 10, 12, 14, 17)
+    assert M.dataset_aus("disfa")["occurrence"] == M.dataset_aus("disfa")["intensity"]

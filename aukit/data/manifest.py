@@ -61,15 +61,45 @@ def manifest(path: str | os.PathLike | None = None) -> dict:
     return _load(str(p.resolve()))
 
 
+# a dataset of the user's own: a manifest entry that is none of DATASETS and names its `layout:`, the reader
+# its files take (bp4d's or disfa's layout under another name, or "table": frames + one label CSV a sequence)
+LAYOUTS = ("bp4d", "disfa", "table")
+
+
+def custom_datasets() -> tuple[str, ...]:
+    """The user's own datasets: entries of the manifest in use with a ``layout:`` that aukit does not know."""
+    return tuple(name for name, e in manifest().items()
+                 if name not in DATASETS and isinstance(e, dict) and "layout" in e)
+
+
+def is_custom(dataset: str) -> bool:
+    """Whether ``dataset`` is one of :func:`custom_datasets` (no paper reports it)."""
+    return dataset not in DATASETS and dataset in custom_datasets()
+
+
 def check_name(dataset: str) -> str:
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if dataset not in DATASETS and dataset not in custom_datasets():
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS + custom_datasets())}. A dataset "
+                         f"of your own needs an entry with a `layout:` ({', '.join(LAYOUTS)}) in {manifest_path()} "
+                         "(README: 'Your own dataset')")
     return dataset
 
 
 def base_name(dataset: str) -> str:
-    """'synthau-bp4d' -> 'bp4d' (the reader and patterns to use)."""
+    """'synthau-bp4d' -> 'bp4d' (the reader and patterns to use); a custom dataset is its own base."""
     return check_name(dataset).removeprefix("synthau-")
+
+
+def dataset_aus(dataset: str) -> dict[str, tuple[int, ...]]:
+    """The AUs a dataset's entry codes: {"intensity": (...), "occurrence": (...)} (AU numbers; empty when
+    the entry lists none). An entry with an ``occurrence_threshold`` and no ``occurrence_aus`` derives
+    occurrence from its intensity AUs (DISFA). For BP4D/DISFA and their SynthAU trees these are the
+    manifest's lists too."""
+    e = entry(dataset)
+    out = {kind: tuple(int(a) for a in (e.get(f"{kind}_aus") or ())) for kind in ("intensity", "occurrence")}
+    if not out["occurrence"] and e.get("occurrence_threshold") is not None:
+        out["occurrence"] = out["intensity"]
+    return out
 
 
 def part_of(dataset: str) -> str | None:
