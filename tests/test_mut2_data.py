@@ -277,7 +277,7 @@ def test_data_check_frames_within_ten_percent_are_no_problem(tmp_path, monkeypat
 def test_data_check_details_show_three_notes_per_kind_then_a_count():
     from aukit.data.datacheck import _details
     row = {"dataset": "disfa", "found": True, "root": "/d", "root_from": "env AUKIT_DATA", "status": "problems",
-           "problems": "p1; p2", "info": "i1",
+           "problems": "p1\np2", "info": "i1",
            "notes": [f"label_without_frame: n{i}" for i in range(3)] + [f"ignored_file: f{i}" for i in range(5)]}
     assert _details(row) == [
         "disfa: root /d (from env AUKIT_DATA)", "  problem: p1", "  problem: p2", "  info: i1",

@@ -28,18 +28,18 @@ import pandas as pd
 
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
                       read_table, unique_frames)
-from .manifest import DatasetNotFound, as_list, base_name, entry, part_of
+from .manifest import DatasetNotFound, as_list, base_name, entry, is_custom, part_of
 from .scan import absent, blocked_note, scan
 
 
-def _frames(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], dict[int, str]]:
-    """Frame paths (str) by (subject, task) and frame number."""
+def frame_paths(root: Path, pattern: str, qa: QA, field: str = "task") -> dict[tuple[str, str], dict[int, str]]:
+    """Frame paths (str) by (subject, sequence: the pattern's ``field``) and frame number."""
     seqs: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
     stray: list[tuple[dict, Path]] = []
     tail = pattern.rpartition("}")[2]  # '.jpg': of two names for a frame, '732.jpg' wins over '732.JPG'
     for fields, path in sorted(scan(root, pattern, stray, strings=True), key=lambda fp: not fp[1].endswith(tail)):
         n = int(fields["frame"])
-        seq = seqs[(fields["subject"], fields["task"])]
+        seq = seqs[(fields["subject"], fields[field])]
         if n in seq:  # both 732.jpg and 0732.jpg: keep the first, say so
             note_ignored(qa, [(fields, path)], f"second image of frame {n} ({Path(seq[n]).name} is used)")
             continue
@@ -71,6 +71,9 @@ def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: s
     names, t, lines = read_table(path, header=True)
     if len(names) < 2:
         raise LabelFormatError(f"{path}:1: expected a header 'frame,AU1,AU2,...'")
+    if _is_au(names[0]):   # a file without its frame column: the first AU's codes would be read as frame numbers
+        raise LabelFormatError(f"{path}:1: column 1 is {names[0]!r}, an AU: expected the frame number first "
+                               f"(header 'frame,AU1,AU2,...'), got {','.join(names)}")
     try:
         aus = [au_number(n) for n in names[1:]]
     except ValueError as e:
@@ -96,6 +99,14 @@ def _intensity(path: Path, au: int, invalid, qa: QA, subject: str) -> pd.DataFra
     return pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})
 
 
+def _is_au(name: str) -> bool:
+    """Whether a header name reads as an AU (BP4D's frame column is headed '0' or left blank)."""
+    try:
+        return au_number(name) > 0
+    except ValueError:
+        return False
+
+
 class NoUnlabelledFrames(DatasetNotFound):
     """Every image of the BP4D copy has a label row: dataset bp4d_unlabelled has no frame there."""
 
@@ -110,7 +121,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
     occ_aus = [int(a) for a in e.get("occurrence_aus", [])]
     occ_pats, int_pats = as_list(pats.get("occurrence")), as_list(pats.get("intensity"))
     qa = QA()
-    seqs = _frames(root, pats["frames"], qa)
+    seqs = frame_paths(root, pats["frames"], qa)
     lqa = QA() if unlabelled else qa   # label problems: the bp4d index counts and names them, not its other part
     has_occ, has_int = _labelled(root, occ_pats, lqa), _labelled(root, int_pats, lqa)
     for kind, pl, found in (("occurrence", occ_pats, has_occ), ("intensity", int_pats, has_int)):
@@ -160,7 +171,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
                                      f"in dataset {whole}'s index): this copy holds no unlabelled BP4D frames")
         qa.note("info", f"{n_whole} images are in dataset {whole}'s index (a label row, or a sequence without "
                         "label files), not read here")
-    else:     # BP4D codes a part of each task: its other images are dataset bp4d_unlabelled, not a fault
+    elif not is_custom(dataset):  # BP4D codes a part of each task: the rest is bp4d_unlabelled, not a fault
         bare = qa.as_dict()["frame_without_label"]
         if bare:
             qa.expected["frame_without_label"] += bare

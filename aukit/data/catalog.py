@@ -5,6 +5,9 @@ dataset's numbering), source (image path, or '<video>#<k>' with k the 0-based de
 position), AUxx (intensity 0..5, NaN = invalid/not coded), occ_AUxx (0/1/NaN).
 `df.attrs["qa"]` holds the counts of invalid codes and label/frame mismatches (totals,
 per subject) and notes naming the files concerned ('kind: message'; see labelio.QA).
+
+A dataset of the user's own (a manifest entry with ``layout:``) is read by its layout's reader: ``bp4d`` or
+``disfa`` with the entry's own patterns, AUs and codes, ``table`` by :mod:`aukit.data.table`.
 """
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import affwild2, auxsets, bp4d, disfa, emotionet
-from .manifest import base_name, resolve_root
+from . import affwild2, auxsets, bp4d, disfa, emotionet, table
+from .manifest import base_name, entry, is_custom, manifest_path, reader_of, resolve_root
+from .schema import check_patterns
 
 READERS = {
     "bp4d": bp4d.read,
@@ -25,11 +29,15 @@ READERS = {
     "casia_webface": auxsets.read_casia,
     "afew_va": auxsets.read_afew_va,
 }
+LAYOUT_READERS = {"bp4d": bp4d.read, "disfa": disfa.read, "table": table.read}   # manifest.LAYOUTS
 
 
 def index(dataset: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Frame index of `dataset` (see module docstring); raises DatasetNotFound with hints."""
     r = resolve_root(dataset, root)
+    if is_custom(dataset):
+        check_patterns(dataset, entry(dataset), reader_of(dataset), manifest_path())
+        return LAYOUT_READERS[reader_of(dataset)](r, dataset)
     return READERS[base_name(dataset)](r, dataset)
 
 

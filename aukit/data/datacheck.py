@@ -5,7 +5,9 @@ manifest and the committed folds (which subjects are missing), problems (counts 
 lose frames or labels), information (codes the dataset itself marks invalid, known
 properties such as DISFA SN010's short labels) and the reader's notes, a few per kind.
 A part of a dataset's copy (bp4d_unlabelled) is checked like a dataset; a copy where it has no frame
-(every BP4D image coded) shows it ``empty``, which is an error only when it is named.
+(every BP4D image coded) shows it ``empty``, which is an error only when it is named. The datasets of the
+user's own (entries with ``layout:``) are listed after aukit's; an entry with an unknown key is ``unreadable``
+with the manifest's message, and the other datasets are still checked.
 """
 from __future__ import annotations
 
@@ -14,23 +16,60 @@ import pandas as pd
 from .bp4d import NoUnlabelledFrames
 from .catalog import index
 from .labelio import QA_KEYS, LabelFormatError
-from .manifest import DATASETS, DatasetNotFound, RootNotFound, candidate_roots, entry, part_of, resolve_root
-from .splits import copy_gaps, folds
+from .manifest import (DATASETS, DatasetNotFound, RootNotFound, candidate_roots, custom_datasets, entry, is_custom,
+                       part_of, resolve_root)
+from .schema import ManifestError
+from .splits import copy_gaps, fold_source, folds
 
 FRAME_TOLERANCE = 0.10  # expected frame counts are approximate across copies of a dataset
 NOTES_PER_KIND = 3
 # counted by the readers but not a problem: the dataset's own "not coded" codes (BP4D 9, 999, -1)
 INFO_KEYS = ("invalid_codes",)
+# reader notes that are problems themselves: a diagnosis, said in full (not only as the counts it explains)
+PROBLEM_NOTES = ("no_labels: ", "shifted_labels: ", "label_kind: ")
 COUNTS = ["subjects", "expected_subjects", "frames", "expected_frames"]
 
 
-def _check_one(dataset: str, root=None) -> dict:
-    e = entry(dataset)
+def _row(dataset: str, e: dict) -> dict:
     exp = e.get("expected") or {}
-    row = {"dataset": dataset, "found": False, "status": "missing", "subjects": None,
-           "expected_subjects": exp.get("subjects"), "frames": None, "expected_frames": exp.get("frames"),
-           "notebooks": ",".join(e.get("notebooks", [])), "root": None, "root_from": None,
-           "problems": "", "info": "", "notes": []}
+    return {"dataset": dataset, "found": False, "status": "missing", "subjects": None,
+            "expected_subjects": exp.get("subjects"), "frames": None, "expected_frames": exp.get("frames"),
+            "notebooks": ",".join(e.get("notebooks", [])), "root": None, "root_from": None,
+            "problems": "", "info": "", "notes": []}
+
+
+def _fold_findings(dataset: str, subjects: set[str]) -> tuple[list[str], list[str]]:
+    """(problems, info) about the copy's subjects and the dataset's folds; a dataset of the user's own says
+    where its folds come from, and its subjects outside them are a problem."""
+    problems, info = [], []
+    own = is_custom(dataset)
+    whose = "the entry's folds" if own else "the committed folds"
+    if own:
+        info.append(f"a dataset of your own (layout {entry(dataset)['layout']}); folds: {fold_source(dataset)}")
+    try:
+        listed = set().union(*folds(dataset, subjects=sorted(subjects)).values())
+    except ManifestError as err:       # a subject of the copy in no part of the entry's folds
+        return problems + [str(err)], info
+    if listed - subjects:
+        gone = sorted(listed - subjects)
+        if part_of(dataset):            # the whole dataset's check names subjects the copy lacks
+            info.append(f"{len(gone)} subjects of {part_of(dataset)}'s folds have no frame here: {', '.join(gone)}")
+        else:
+            problems.append(f"{len(gone)} subject{'s' if len(gone) > 1 else ''} of {whose} not found: "
+                            f"{', '.join(gone)}")
+    if subjects - listed:
+        info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
+                    f"{', '.join(sorted(subjects - listed))}")
+    return problems, info
+
+
+def _check_one(dataset: str, root=None) -> dict:
+    try:
+        e = entry(dataset)
+    except ManifestError as err:        # a typo in the entry: said, and the other datasets still checked
+        return {**_row(dataset, {}), "status": "unreadable", "problems": str(err)}
+    row = _row(dataset, e)
+    exp = e.get("expected") or {}
     try:
         row["root"] = str(resolve_root(dataset, root))
     except RootNotFound as err:  # a root set for this dataset that points nowhere: an error
@@ -50,22 +89,11 @@ def _check_one(dataset: str, root=None) -> dict:
         kind = "" if isinstance(err, (LabelFormatError, OSError)) else f"{type(err).__name__}: "
         row["status"], row["problems"] = "unreadable", f"unreadable: {kind}{err}"
         return row
-    problems, info = [], []
     subjects = set(df["subject"])
     row["subjects"], row["frames"] = len(subjects), len(df)
+    problems, info = _fold_findings(dataset, subjects)
     if exp.get("subjects") is not None and row["subjects"] != exp["subjects"]:
         problems.append(f"{row['subjects']} subjects, expected {exp['subjects']}")
-    listed = set().union(*folds(dataset, subjects=sorted(subjects)).values())
-    if listed - subjects:
-        gone = sorted(listed - subjects)
-        if part_of(dataset):            # the whole dataset's check names subjects the copy lacks
-            info.append(f"{len(gone)} subjects of {part_of(dataset)}'s folds have no frame here: {', '.join(gone)}")
-        else:
-            problems.append(f"{len(gone)} subject{'s' if len(gone) > 1 else ''} of the committed folds not found: "
-                            f"{', '.join(gone)}")
-    if subjects - listed:
-        info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
-                    f"{', '.join(sorted(subjects - listed))}")
     if not part_of(dataset):           # bp4d_unlabelled: unlabelled, and a part of the copy's sequences
         gaps = copy_gaps(dataset, df)
         if gaps["unlabelled"]:
@@ -91,18 +119,19 @@ def _check_one(dataset: str, root=None) -> dict:
         elif n:
             problems.append(f"{k}={n}")
     notes = qa.get("notes", [])
-    problems += [n.partition(": ")[2] for n in notes if n.startswith("no_labels: ")]
+    problems += [n.partition(": ")[2] for n in notes if n.startswith(PROBLEM_NOTES)]
     info += [n.partition(": ")[2] for n in notes if n.startswith(("expected: ", "info: "))]
-    row["notes"] = [n for n in notes if not n.startswith(("no_labels: ", "expected: ", "info: "))]
+    row["notes"] = [n for n in notes if not n.startswith((*PROBLEM_NOTES, "expected: ", "info: "))]
     row["status"] = "problems" if problems else "ok"
-    row["problems"], row["info"] = "; ".join(problems), "; ".join(info)
+    # one line each: a message may hold '; ' itself (the manifest's advice)
+    row["problems"], row["info"] = "\n".join(problems), "\n".join(info)
     return row
 
 
 def check(datasets=None, roots: dict | None = None) -> pd.DataFrame:
     """One row per dataset: found, status, root, subject/frame counts vs expected, problems, info, notes."""
     roots = roots or {}
-    df = pd.DataFrame([_check_one(d, roots.get(d)) for d in (datasets or DATASETS)])
+    df = pd.DataFrame([_check_one(d, roots.get(d)) for d in (datasets or DATASETS + custom_datasets())])
     df[COUNTS] = df[COUNTS].astype("Int64")
     return df
 
@@ -115,8 +144,8 @@ def _details(row) -> list[str]:
         return out + ["  " + line for line in row["problems"].splitlines()]
     if row["status"] == "empty":
         return out + ["  " + line for line in row["info"].splitlines()]
-    out += [f"  problem: {p}" for p in row["problems"].split("; ") if p]
-    out += [f"  info: {p}" for p in row["info"].split("; ") if p]
+    out += [f"  problem: {p}" for p in row["problems"].splitlines() if p]
+    out += [f"  info: {p}" for p in row["info"].splitlines() if p]
     kinds: dict[str, list[str]] = {}
     for n in row["notes"]:
         kind, _, msg = n.partition(": ")

@@ -79,10 +79,10 @@ def au_col(au: int, occurrence: bool = False) -> str:
 
 
 def au_number(name) -> int:
-    """'AU12', 'occ_AU12', 'AU 12', '12', 12 -> 12."""
+    """'AU12', 'occ_AU12', 'AU 12', 'AU_12', 'AU012', '12', 12 -> 12."""
     if isinstance(name, (int, np.integer)):
         return int(name)
-    m = re.fullmatch(r"\s*(?:occ_)?(?:AU)?\s*0*(\d+)\s*", str(name), flags=re.I)
+    m = re.fullmatch(r"\s*(?:occ_)?(?:AU)?[\s_]*0*(\d+)\s*", str(name), flags=re.I)
     if not m:
         raise ValueError(f"not an AU name: {name!r}")
     return int(m.group(1))
@@ -228,15 +228,22 @@ def unique_frames(t: np.ndarray, lines: np.ndarray, path: Path, qa: QA, subject:
     return t[unique_rows(d, 0, lines, path, qa, subject, shown=d[0].astype(np.int64))]
 
 
-def clean_codes(values: np.ndarray, *, invalid: float | None, lo: float, hi: float,
+def invalid_codes(invalid) -> list[float]:
+    """A manifest's ``invalid_code``: one number, a list of them, or None (no code) -> a list."""
+    if invalid is None:
+        return []
+    return [float(c) for c in (invalid if isinstance(invalid, (list, tuple)) else [invalid])]
+
+
+def clean_codes(values: np.ndarray, *, invalid, lo: float, hi: float,
                 qa: QA, subject: str | None, path: Path | None = None, frames: np.ndarray | None = None,
                 column: str = "", lines: np.ndarray | None = None) -> np.ndarray:
     """Invalid codes and out-of-range values -> NaN (both counted); out-of-range values are also
     noted, naming ``path`` (and ``column``) and the first such value's line (``lines``) and
-    ``frames`` entry."""
+    ``frames`` entry. ``invalid``: one code, a list of codes (``invalid_code: [9, 99]``) or None."""
     v = values.astype(np.float64, copy=True)
     if invalid is not None:
-        bad = v == invalid
+        bad = np.isin(v, invalid_codes(invalid))
         qa.add(subject, "invalid_codes", int(bad.sum()))
         v[bad] = np.nan
     out = np.isfinite(v) & ((v < lo) | (v > hi))

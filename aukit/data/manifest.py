@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from .schema import ManifestError, check_entry  # noqa: F401  (ManifestError: raised by entry())
+
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST_PATH = REPO / "data_manifest.yaml"
 
@@ -93,11 +95,13 @@ def base_name(dataset: str) -> str:
 def dataset_aus(dataset: str) -> dict[str, tuple[int, ...]]:
     """The AUs a dataset's entry codes: {"intensity": (...), "occurrence": (...)} (AU numbers; empty when
     the entry lists none). An entry with an ``occurrence_threshold`` and no ``occurrence_aus`` derives
-    occurrence from its intensity AUs (DISFA). For BP4D/DISFA and their SynthAU trees these are the
-    manifest's lists too."""
+    occurrence from its intensity AUs (DISFA), and so does a ``table`` entry of intensities. For BP4D/DISFA
+    and their SynthAU trees these are the manifest's lists too."""
     e = entry(dataset)
     out = {kind: tuple(int(a) for a in (e.get(f"{kind}_aus") or ())) for kind in ("intensity", "occurrence")}
-    if not out["occurrence"] and e.get("occurrence_threshold") is not None:
+    derived = e.get("occurrence_threshold") is not None or (e.get("layout") == "table" and is_custom(dataset)
+                                                            and e.get("label_kind", "intensity") == "intensity")
+    if not out["occurrence"] and derived:
         out["occurrence"] = out["intensity"]
     return out
 
@@ -110,16 +114,49 @@ def part_of(dataset: str) -> str | None:
 
 def entry(dataset: str) -> dict:
     """Manifest entry of `dataset`; SynthAU entries inherit the real set's patterns, and a ``part_of``
-    entry every field of the dataset it is part of that it does not set itself (patterns, AUs, codes)."""
+    entry every field of the dataset it is part of that it does not set itself (patterns, AUs, codes).
+    Each entry used is checked against the keys its reader reads (:mod:`aukit.data.schema`): a key
+    none reads (a typo) is a :class:`~aukit.data.schema.ManifestError` naming the manifest, entry and key."""
     m = manifest()
     base = base_name(dataset)
     if base not in m:
         raise KeyError(f"{manifest_path()} has no entry {base!r}")
+    _check(base, m)
     whole = m[base].get("part_of")
     e = {**m[whole], **m[base]} if whole else dict(m[base])
     if dataset != base:
         e.update(m.get(dataset, {}))
     return e
+
+
+def reader_of(dataset: str) -> str:
+    """The reader that reads ``dataset``'s files: its own (bp4d, ...), its real set's (synthau-*), the
+    whole dataset's (part_of), or a user's entry's ``layout``."""
+    base = base_name(dataset)
+    whole = manifest().get(base, {}).get("part_of")
+    if whole:
+        return reader_of(whole)
+    if base in DATASETS:
+        return base
+    return manifest()[base]["layout"]
+
+
+def _check(base: str, m: dict) -> None:
+    """Check entry ``base`` (and, when it is a SynthAU or part_of entry, the entry it takes fields from)."""
+    e = m[base]
+    if isinstance(e, dict) and "layout" in e and base not in DATASETS and e["layout"] not in LAYOUTS:
+        raise ManifestError(f"{manifest_path()}: entry {base!r}: layout is {e['layout']!r}; one of "
+                            f"{', '.join(LAYOUTS)}")
+    whole = e.get("part_of") if isinstance(e, dict) else None
+    if whole:
+        if whole not in m:
+            raise ManifestError(f"{manifest_path()}: entry {base!r}: part_of {whole!r}, which has no entry")
+        _check(whole, m)
+    reader = reader_of(base)
+    check_entry(base, e, reader, manifest_path(), custom=is_custom(base), extra=("part_of",) if whole else ())
+    synth = f"synthau-{base}"
+    if synth in m and base in REAL_DATASETS:
+        check_entry(synth, m[synth], reader, manifest_path(), extra=("synthau_subdir",))
 
 
 def synthau_root() -> Path:

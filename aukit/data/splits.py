@@ -11,7 +11,8 @@ import os
 import warnings
 from pathlib import Path
 
-from .manifest import base_name, check_name, part_of, synthau_root
+from .manifest import base_name, check_name, entry, is_custom, manifest_path, part_of, synthau_root
+from .schema import ManifestError
 
 ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a real dataset's fold on the subjects a copy has
 PARTIAL: list[str] = []   # this process's folds run on an incomplete copy (every report table names them)
@@ -48,7 +49,9 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
     For synthau-* the folds come from `<synthau tree>/meta.json["folds"][<base>]`; when
     absent, and for the other auxiliary sets, a deterministic 3-way split of the sorted
     subjects (taken from `index(dataset)` unless `subjects` is given). A part of a dataset's copy
-    (``part_of`` in the manifest: bp4d_unlabelled) has that dataset's folds.
+    (``part_of`` in the manifest: bp4d_unlabelled) has that dataset's folds. A dataset of the user's own
+    takes its entry's ``folds:`` when it gives them (given ``subjects``, each must be in one part), else the
+    round robin (:func:`describe_fold` says which).
     """
     check_name(dataset)
     if part_of(dataset):
@@ -59,6 +62,8 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
                 "fera_train": list(FERA_TRAIN), "fera_test": list(FERA_TEST)}
     if dataset == "disfa":
         return {k: list(v) for k, v in DISFA_PARTS.items()}
+    if is_custom(dataset) and entry(dataset).get("folds"):
+        return _own_folds(dataset, subjects)
     if dataset.startswith("synthau-"):
         meta = synthau_root() / "meta.json"
         if not meta.is_file() and meta.parent.is_dir():
@@ -73,6 +78,41 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
         from .catalog import index
         subjects = index(dataset)["subject"].unique()
     return split3(subjects)
+
+
+def _own_folds(dataset: str, subjects=None) -> dict[str, list[str]]:
+    """A user's entry's ``folds`` (checked by the schema: three parts, no subject twice); every subject of
+    ``subjects`` (the copy's, when given) must be in one of them."""
+    f = {k: [str(s) for s in v] for k, v in entry(dataset)["folds"].items()}
+    if subjects is not None:
+        listed = set().union(*f.values())
+        left = sorted({str(s) for s in subjects} - listed)
+        if left:
+            raise ManifestError(f"{manifest_path()}: entry {dataset!r}: every subject must be in exactly one part of "
+                                f"folds; in none: {', '.join(left)}")
+    return f
+
+
+def fold_source(dataset: str) -> str:
+    """Where :func:`folds` takes ``dataset``'s parts from, in words."""
+    if part_of(dataset):
+        return f"{part_of(dataset)}'s folds ({fold_source(part_of(dataset))})"
+    if dataset in ("bp4d", "disfa"):
+        return "the committed JAA-Net / ME-GraphAU split (aukit.data.splits)"
+    if is_custom(dataset) and entry(dataset).get("folds"):
+        return f"entry {dataset!r}'s folds in {manifest_path()}"
+    if dataset.startswith("synthau-") and (synthau_root() / "meta.json").is_file():
+        return f"{synthau_root() / 'meta.json'} folds"
+    return "round robin over the sorted subject ids of the copy (no folds in the manifest)"
+
+
+def describe_fold(dataset: str, fold: int | str, subjects=None) -> dict:
+    """What a run on ``fold`` trains and tests on, for a notebook to record: {dataset, fold, source (where the
+    parts come from), train, test (subject ids), parts ({part: subjects})}. Plain lists and strings (JSON)."""
+    train, test = fold_subjects(dataset, fold, subjects)
+    parts = folds(dataset, subjects)
+    return {"dataset": dataset, "fold": fold, "source": fold_source(dataset), "train": [str(s) for s in train],
+            "test": [str(s) for s in test], "parts": {k: [str(s) for s in v] for k, v in parts.items()}}
 
 
 def _warn_stale(root: Path) -> None:
@@ -133,10 +173,10 @@ def copy_gaps(dataset: str, idx) -> dict:
     ``sequences``, ``subject/task`` gone while the copy's other subjects have it; ``short``, what the copy
     lacks when it has too few task names."""
     from .completeness import labelled_subjects, missing_sequences
-    from .manifest import entry
     gone, short = missing_sequences(dataset, idx)
     unlabelled = []
-    if "intensity_aus" in entry(dataset):   # an AU-coded dataset (bp4d, disfa), not a side set read without labels
+    e = entry(dataset)     # an AU-coded dataset (bp4d, disfa, the user's own), not a side set read without labels
+    if "intensity_aus" in e or "occurrence_aus" in e or is_custom(dataset):
         unlabelled = sorted(set(idx["subject"].astype(str)) - labelled_subjects(idx))
     return {"unlabelled": unlabelled, "sequences": gone, "short": short}
 

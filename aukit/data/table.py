@@ -1,0 +1,224 @@
+"""Reader of the ``table`` layout: a lab's own AU dataset, declared in data_manifest.yaml.
+
+Layout (patterns in the entry):
+  frames  ``frames: "frames/{subject}/{sequence}/{frame}.jpg"``   ('7.jpg' and '0007.jpg' both read)
+  labels  ``labels: "labels/{subject}_{sequence}.csv"``  one CSV a sequence, a header row: the frame column
+          (``frame_column``, default 'frame') and one column an AU ('AU01', 'AU1', 'AU_01', '1')
+``label_kind: intensity`` (0..5; occ_AUxx = value >= ``occurrence_threshold``, default 1) or ``occurrence``
+(0/1). ``invalid_code`` (one code or a list) marks a frame or AU not coded: NaN, counted. An empty cell, NaN
+or NA is an error naming file and line (write the invalid code there). ``frame_offset``: label frame + offset =
+image frame. The AU columns must be the entry's ``intensity_aus`` (or ``occurrence_aus``) exactly; an entry
+that lists none takes each CSV's and says so in the notes. Rows are the frames with an image and a label row;
+images without a label row are a problem here (counted and named), not a coding convention as in BP4D.
+A sequence whose label frames match its images only after a constant shift is diagnosed ('shifted_labels').
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .bp4d import frame_paths
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, invalid_codes, join_labels,
+                      note_ignored, read_table, unique_rows)
+from .manifest import entry, manifest_path
+from .scan import absent, blocked_note, scan
+
+SHIFT_REACH = 50          # frames a label file may be shifted by and still be diagnosed
+SHIFT_LEFT = 0.10         # at most this share of its label rows may still mismatch after the shift
+_MISSING = re.compile(r"empty field|'(?:nan|na|n/a|null|none|-)'", re.I)
+
+
+class _Spec:
+    """What the entry says about its label files."""
+
+    def __init__(self, dataset: str):
+        e = entry(dataset)
+        self.dataset, self.patterns = dataset, e["patterns"]
+        self.kind = e.get("label_kind", "intensity")
+        self.frame_column = str(e.get("frame_column", "frame"))
+        self.offset = int(e.get("frame_offset", 0))
+        self.invalid = e.get("invalid_code")
+        self.threshold = float(e.get("occurrence_threshold", 1))
+        self.key = "intensity_aus" if self.kind == "intensity" else "occurrence_aus"
+        self.aus = [int(a) for a in e.get(self.key) or ()]
+        occ = [int(a) for a in e.get("occurrence_aus") or ()] if self.kind == "intensity" else []
+        self.occ = occ or None          # intensity: None = every AU gets its occurrence column
+        self.where = f"entry {dataset!r} of {manifest_path()}"
+
+
+def read(root: Path, dataset: str) -> pd.DataFrame:
+    """One row per frame with an image and a label row: subject, sequence, frame, source, AUxx, occ_AUxx."""
+    spec = _Spec(dataset)
+    qa = QA()
+    seqs = frame_paths(root, spec.patterns["frames"], qa, field="sequence")
+    files = _label_files(root, spec.patterns["labels"], qa)
+    parts, shifts, seen = [], {}, set()
+    for subject, sequence in sorted(set(seqs) | set(files)):
+        frames, path = seqs.get((subject, sequence), {}), files.get((subject, sequence))
+        where = f"{subject}/{sequence}"
+        img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
+                            "source": list(frames.values())})
+        lab = _read_labels(path, spec, qa, subject) if path is not None else None
+        if lab is None:
+            _no_label_file(root, spec, qa, subject, sequence, len(img))
+            df = img
+        elif img.empty:
+            _no_images(root, spec, qa, subject, sequence, len(lab))
+            continue
+        else:
+            seen.update(c for c in lab.columns if c != "frame")
+            k = likely_shift(lab["frame"].to_numpy(), img["frame"].to_numpy())
+            if k is not None:
+                shifts.setdefault(k, []).append(where)
+            df = join_labels(img, [(path, lab)], qa, subject, where)
+        if not df.empty:
+            df.insert(0, "subject", subject)
+            df.insert(1, "sequence", sequence)
+            parts.append(df)
+    _note_shifts(shifts, spec, qa)
+    return finish(parts, qa, dataset, root, _columns(spec, seen, qa), pattern=spec.patterns["frames"])
+
+
+def _label_files(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], Path]:
+    stray: list[tuple[dict, Path]] = []
+    found = {(f["subject"], f["sequence"]): p for f, p in scan(root, pattern, stray)}
+    note_ignored(qa, stray, f"not a label file name ({pattern})")
+    return found
+
+
+def _no_label_file(root: Path, spec: _Spec, qa: QA, subject: str, sequence: str, n_images: int) -> None:
+    """A sequence with images and no label CSV: its images are kept, AUs NaN, and the file is counted."""
+    if not n_images:
+        return
+    rel = Path(spec.patterns["labels"].format(subject=subject, sequence=sequence))
+    qa.add(subject, "missing_label_file")
+    qa.note("missing_label_file", f"{subject}/{sequence}: {rel} {absent(root, rel)} ({n_images} images, AUs NaN)")
+
+
+def _no_images(root: Path, spec: _Spec, qa: QA, subject: str, sequence: str, n_rows: int) -> None:
+    want = re.sub(r"\{frame(:[^}]*)?\}", "*", spec.patterns["frames"]).format(subject=subject, sequence=sequence)
+    qa.add(subject, "label_without_frame", n_rows)
+    qa.note("label_without_frame", f"{subject}/{sequence}: {n_rows} label rows but no images "
+                                   f"({want}{blocked_note(root, want)})")
+
+
+def _read_labels(path: Path, spec: _Spec, qa: QA, subject: str) -> pd.DataFrame:
+    """One sequence's CSV -> frame (image numbering), AUxx and/or occ_AUxx."""
+    names, t, lines = _table(path, spec)
+    fcol, aus = _header(path, names, spec, qa)
+    t = t[:, [fcol] + [j for j, _ in aus]]
+    t[:, 0] += spec.offset
+    if len(np.unique(t[:, 0])) < len(t):
+        d = pd.DataFrame(t)
+        keep = unique_rows(d, 0, lines, path, qa, subject, shown=d[0].astype(np.int64))
+        t, lines = t[keep], lines[keep]
+    out = {"frame": t[:, 0].astype(np.int64)}
+    hi = 5 if spec.kind == "intensity" else 1
+    if spec.kind == "occurrence":
+        _intensity_hint(path, t[:, 1:], [names[j] for j, _ in aus], spec, qa)
+    for i, (j, au) in enumerate(aus, start=1):
+        v = clean_codes(t[:, i], invalid=spec.invalid, lo=0, hi=hi, qa=qa, subject=subject, path=path,
+                        frames=t[:, 0], column=names[j], lines=lines)
+        if spec.kind == "occurrence":
+            out[au_col(au, occurrence=True)] = v
+            continue
+        out[au_col(au)] = v
+        if spec.occ is None or au in spec.occ:
+            out[au_col(au, occurrence=True)] = np.where(np.isnan(v), np.nan, (v >= spec.threshold).astype(float))
+    return pd.DataFrame(out)
+
+
+def _table(path: Path, spec: _Spec):
+    """read_table, whose error on an empty cell, NaN or NA says to write the invalid code there."""
+    try:
+        return read_table(path, header=True)
+    except LabelFormatError as err:
+        if not _MISSING.search(str(err)):
+            raise
+        codes = invalid_codes(spec.invalid)
+        fix = (f"write the invalid code ({', '.join(f'{c:g}' for c in codes)}) there" if codes else
+               "write a code there and declare it as invalid_code")
+        raise LabelFormatError(f"{err}; a frame or AU that is not coded: {fix} ({spec.where})") from None
+
+
+def _header(path: Path, names: list[str], spec: _Spec, qa: QA) -> tuple[int, list[tuple[int, int]]]:
+    """(the frame column's position, [(position, AU number)] of the AU columns), checked against the entry."""
+    low = [n.lower() for n in names]
+    if spec.frame_column.lower() not in low:
+        raise LabelFormatError(f"{path}:1: no frame column {spec.frame_column!r} in the header {','.join(names)}; "
+                               f"name the column that holds the frame number in frame_column ({spec.where})")
+    fcol = low.index(spec.frame_column.lower())
+    aus, other = [], []
+    for j, n in enumerate(names):
+        if j != fcol:
+            try:
+                aus.append((j, au_number(n)))
+            except ValueError:
+                other.append(n)
+    if other:
+        qa.note("ignored_column", f"{path}:1: not an AU column, not read: {', '.join(other)}")
+    nums = [a for _, a in aus]
+    if len(set(nums)) < len(nums):
+        raise LabelFormatError(f"{path}:1: an AU column appears twice: {','.join(names)}")
+    if spec.aus and set(nums) != set(spec.aus):
+        lack, extra = sorted(set(spec.aus) - set(nums)), sorted(set(nums) - set(spec.aus))
+        why = "; ".join(([f"no column for AU {', '.join(map(str, lack))}"] if lack else [])
+                        + ([f"AU {', '.join(map(str, extra))} not in the entry's list"] if extra else []))
+        raise LabelFormatError(f"{path}:1: the AU columns differ from {spec.key} {spec.aus}: {why} "
+                               f"({spec.where}; list exactly the AUs the CSVs code)")
+    if spec.occ is not None and set(spec.occ) - set(nums):
+        raise LabelFormatError(f"{path}:1: occurrence_aus {sorted(spec.occ)} has AUs without an intensity column "
+                               f"({', '.join(map(str, sorted(set(spec.occ) - set(nums))))}; {spec.where})")
+    return fcol, aus
+
+
+def _intensity_hint(path: Path, values: np.ndarray, names: list[str], spec: _Spec, qa: QA) -> None:
+    """Occurrence columns whose coded nonzero values are mostly 2..5: an intensity file declared as occurrence."""
+    v = values[~np.isin(values, invalid_codes(spec.invalid)) & (values != 0)]
+    high = int(((v >= 2) & (v <= 5)).sum())
+    if high and high >= len(v) / 2:
+        cols = [n for n, c in zip(names, values.T) if ((c >= 2) & (c <= 5)).any()]
+        qa.note("label_kind", f"{path}: {high} of {len(v)} nonzero values ({', '.join(cols)}) are 2-5: these look "
+                              f"like intensities: label_kind: intensity ({spec.where})")
+
+
+def likely_shift(label_frames, image_frames, reach: int = SHIFT_REACH) -> int | None:
+    """k when label frame + k matches the image frames much better than the labels as written (at most
+    :data:`SHIFT_LEFT` of the label rows still mismatched, on either side); None when nothing is off or no
+    shift explains it."""
+    lab, img = np.unique(label_frames), np.unique(image_frames)
+    if not len(lab) or not len(img):
+        return None
+
+    def mismatch(k: int) -> int:
+        return int((~np.isin(lab + k, img)).sum() + (~np.isin(img, lab + k)).sum())
+
+    here = mismatch(0)
+    if not here:
+        return None
+    best = min(range(-reach, reach + 1), key=lambda k: (mismatch(k), abs(k)))
+    if best and mismatch(best) < here and mismatch(best) <= SHIFT_LEFT * len(lab):
+        return best
+    return None
+
+
+def _note_shifts(shifts: dict[int, list[str]], spec: _Spec, qa: QA) -> None:
+    for k, where in sorted(shifts.items()):
+        seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
+                                  f"frame_offset: {spec.offset + k} in {spec.where}")
+
+
+def _columns(spec: _Spec, seen: set[str], qa: QA) -> list[str]:
+    """The AU columns of the index: the entry's, or (when it lists none) every CSV's, said in the notes."""
+    if spec.aus:
+        occ = spec.aus if spec.kind == "occurrence" else (spec.occ or spec.aus)
+        return ([au_col(a) for a in spec.aus] if spec.kind == "intensity" else []) + [au_col(a, True) for a in occ]
+    if seen:
+        shown = sorted(c for c in seen if not c.startswith("occ_")) or sorted(seen)
+        qa.note("aus_from_csv", f"{spec.key} lists no AU: read the CSVs' columns ({', '.join(shown)}); list them "
+                                f"as {spec.key} in {spec.where} so that the methods train on them")
+    return sorted(seen)
