@@ -245,3 +245,32 @@ def test_an_entry_without_the_layouts_patterns_is_refused_when_read(tmp_path, mo
     assert manifest.dataset_aus("mylab")["intensity"] == (6, 12)      # the AUs alone: the methods' interface
     with pytest.raises(ManifestError, match=r"entry 'mylab': layout table needs patterns.labels"):
         catalog.index("mylab")
+
+
+def _bp4d_lab(tmp_path, monkeypatch, **changes):
+    root = use(tmp_path, monkeypatch, layout="bp4d", label_kind=None, intensity_aus=None, occurrence_aus=[1, 2],
+               patterns={"frames": "2D/{subject}/{task}/{frame}.jpg", "occurrence": "AU_OCC/{subject}_{task}.csv"},
+               **changes)
+    d = root / "2D" / "P1" / "T1"
+    d.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 11):
+        cv2.imwrite(str(d / f"{n}.jpg"), IMG)
+    (root / "AU_OCC").mkdir(exist_ok=True)
+    (root / "AU_OCC" / "P1_T1.csv").write_text("frame,1,2\n" + "".join(f"{f},1,0\n" for f in range(0, 10)))
+    return root
+
+
+def test_bp4d_layout_copy_shifted_by_one_is_diagnosed_and_frame_offset_fixes_it(tmp_path, monkeypatch):
+    _bp4d_lab(tmp_path, monkeypatch)
+    notes = catalog.index("mylab").attrs["qa"]["notes"]
+    assert any("labels look shifted by 1 frames; set frame_offset: 1 in entry 'mylab'" in n for n in notes)
+    _bp4d_lab(tmp_path, monkeypatch, frame_offset=1)
+    df = catalog.index("mylab")
+    assert df["frame"].tolist() == list(range(1, 11)) and df.attrs["qa"]["label_without_frame"] == 0
+
+
+def test_unknown_keys_are_named_together(tmp_path, monkeypatch):
+    use(tmp_path, monkeypatch, invalid_codes=[9], fold={"part1": ["P1"]})
+    with pytest.raises(ManifestError, match=r"unknown key 'invalid_codes' \(did you mean 'invalid_code'\?\), "
+                                            r"unknown key 'fold' \(did you mean 'folds'\?\)"):
+        manifest.entry("mylab")

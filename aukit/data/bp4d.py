@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, note_ignored,
-                      read_table, unique_frames)
-from .manifest import DatasetNotFound, as_list, base_name, entry, is_custom, part_of
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, likely_shift,
+                      note_ignored, note_shifts, read_table, unique_frames)
+from .manifest import DatasetNotFound, as_list, base_name, entry, is_custom, manifest_path, part_of
 from .scan import absent, blocked_note, scan
 
 
@@ -130,7 +130,8 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
                                   f"notebooks that need {kind} labels cannot use this copy (if it keeps them "
                                   f"elsewhere, edit {part_of(dataset) or base_name(dataset)}.patterns.{kind} in "
                                   "data_manifest.yaml)")
-    parts, n_whole = [], 0
+    parts, n_whole, shifts = [], 0, {}
+    offset = int(e.get("frame_offset", 0))
     for subject, task in sorted(set(seqs) | {k[:2] for k in (*has_occ, *has_int)}):
         frames = seqs.get((subject, task), {})
         wanted = ([(occ_pats, None)] if has_occ else []) + [(int_pats, a) for a in int_aus if has_int]
@@ -138,8 +139,11 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         for pl, au in wanted:  # au None: the occurrence file
             p = (has_occ if au is None else has_int).get((subject, task, -1 if au is None else au))
             if p is not None:
-                labels.append((p, _occurrence(p, invalid, occ_aus, lqa, subject) if au is None
-                               else _intensity(p, au, invalid, lqa, subject)))
+                d = _occurrence(p, invalid, occ_aus, lqa, subject) if au is None else _intensity(p, au, invalid, lqa,
+                                                                                               subject)
+                if offset:                      # a custom copy's frame_offset: label frame + offset = image
+                    d["frame"] += offset
+                labels.append((p, d))
             elif frames:
                 lqa.add(subject, "missing_label_file")
                 rel = Path(pl[0].format(subject=subject, task=task, au=au))
@@ -157,6 +161,10 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
             n_whole += int((~keep).sum())
             df = img[keep].reset_index(drop=True)
         else:
+            if labels and is_custom(dataset):   # BP4D itself codes a part of each task: no shift to find there
+                k = likely_shift(np.concatenate([d["frame"].to_numpy() for _, d in labels]), img["frame"].to_numpy())
+                if k is not None:
+                    shifts.setdefault(k, []).append(f"{subject}/{task}")
             df = join_labels(img, labels, qa, subject, f"{subject}/{task}") if labels else img
         if df.empty:
             continue
@@ -164,6 +172,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         df.insert(1, "sequence", task)
         parts.append(df)
     cols = [au_col(a) for a in int_aus] + [au_col(a, True) for a in occ_aus]
+    note_shifts(qa, shifts, offset, f"entry {dataset!r} of {manifest_path()}")
     if unlabelled:
         whole = part_of(dataset) or "bp4d"
         if not parts and seqs:

@@ -31,6 +31,10 @@ QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_withou
 #   that are not 68 x 2 points (AFEW-VA; read as absent)
 
 
+SHIFT_REACH = 50          # frames a label file may be shifted by and still be diagnosed
+SHIFT_LEFT = 0.10         # at most this share of its label rows may still mismatch after the shift
+
+
 class LabelFormatError(ValueError):
     """A label file line that cannot be parsed (message: file:line: reason)."""
 
@@ -330,6 +334,35 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
             qa.note("frame_missing_label", f"{path}: no row for {int(m.sum())} frame(s) that have other "
                                            f"labels (first: frame {kept[m][0]})")
     return df
+
+
+def likely_shift(label_frames, image_frames, reach: int = SHIFT_REACH) -> int | None:
+    """k when label frame + k matches the image frames much better than the labels as written (at most
+    :data:`SHIFT_LEFT` of the label rows still mismatched, on either side); None when nothing is off or no
+    shift explains it."""
+    lab, img = np.unique(label_frames), np.unique(image_frames)
+    if not len(lab) or not len(img):
+        return None
+
+    def mismatch(k: int) -> int:
+        return int((~np.isin(lab + k, img)).sum() + (~np.isin(img, lab + k)).sum())
+
+    here = mismatch(0)
+    if not here:
+        return None
+    best = min(range(-reach, reach + 1), key=lambda k: (mismatch(k), abs(k)))
+    if best and mismatch(best) < here and mismatch(best) <= SHIFT_LEFT * len(lab):
+        return best
+    return None
+
+
+def note_shifts(qa: QA, shifts: dict[int, list[str]], offset: int, entry_name: str) -> None:
+    """One note per shift found by :func:`likely_shift` ({k: sequences}), saying which ``frame_offset`` to
+    set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>')."""
+    for k, where in sorted(shifts.items()):
+        seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
+                                  f"frame_offset: {offset + k} in {entry_name}")
 
 
 def deeper_hint(root: Path, pattern: str) -> str:

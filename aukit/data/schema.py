@@ -15,7 +15,7 @@ COMMON = ("description", "licence", "notebooks", "folder_names", "root", "expect
 EXPECTED = ("subjects", "sequences", "frames")
 # reader -> (entry keys it reads, its `patterns:` keys, the pattern keys it cannot do without)
 READERS = {
-    "bp4d": (("patterns", "intensity_aus", "occurrence_aus", "invalid_code"),
+    "bp4d": (("patterns", "intensity_aus", "occurrence_aus", "invalid_code", "frame_offset"),
              ("frames", "occurrence", "intensity"), ("frames",)),
     "disfa": (("patterns", "intensity_aus", "occurrence_threshold"), ("video", "labels"), ("video", "labels")),
     "affwild2": (("patterns", "invalid_code"), ("frames", "labels"), ("frames",)),
@@ -39,11 +39,14 @@ def _where(path, name: str) -> str:
 
 
 def _unknown(keys, known, where: str, what: str = "key") -> None:
+    """Every key not in ``known``, each with the closest known one: one error naming them all."""
+    bad = []
     for key in keys:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ManifestError(f"{where}: unknown {what} {key!r}{hint}; known: {', '.join(sorted(known))}")
+            bad.append(f"unknown {what} {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if bad:
+        raise ManifestError(f"{where}: {', '.join(bad)}; known: {', '.join(sorted(known))}")
 
 
 def allowed(reader: str, custom: bool = False, extra: tuple[str, ...] = ()) -> tuple[str, ...]:

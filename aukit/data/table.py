@@ -22,12 +22,10 @@ import pandas as pd
 
 from .bp4d import frame_paths
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, invalid_codes, join_labels,
-                      note_ignored, read_table, unique_rows)
+                      likely_shift, note_ignored, note_shifts, read_table, unique_rows)
 from .manifest import entry, manifest_path
 from .scan import absent, blocked_note, scan
 
-SHIFT_REACH = 50          # frames a label file may be shifted by and still be diagnosed
-SHIFT_LEFT = 0.10         # at most this share of its label rows may still mismatch after the shift
 _MISSING = re.compile(r"empty field|'(?:nan|na|n/a|null|none|-)'", re.I)
 
 
@@ -78,7 +76,7 @@ def read(root: Path, dataset: str) -> pd.DataFrame:
             df.insert(0, "subject", subject)
             df.insert(1, "sequence", sequence)
             parts.append(df)
-    _note_shifts(shifts, spec, qa)
+    note_shifts(qa, shifts, spec.offset, spec.where)
     return finish(parts, qa, dataset, root, _columns(spec, seen, qa), pattern=spec.patterns["frames"])
 
 
@@ -183,33 +181,6 @@ def _intensity_hint(path: Path, values: np.ndarray, names: list[str], spec: _Spe
         cols = [n for n, c in zip(names, values.T) if ((c >= 2) & (c <= 5)).any()]
         qa.note("label_kind", f"{path}: {high} of {len(v)} nonzero values ({', '.join(cols)}) are 2-5: these look "
                               f"like intensities: label_kind: intensity ({spec.where})")
-
-
-def likely_shift(label_frames, image_frames, reach: int = SHIFT_REACH) -> int | None:
-    """k when label frame + k matches the image frames much better than the labels as written (at most
-    :data:`SHIFT_LEFT` of the label rows still mismatched, on either side); None when nothing is off or no
-    shift explains it."""
-    lab, img = np.unique(label_frames), np.unique(image_frames)
-    if not len(lab) or not len(img):
-        return None
-
-    def mismatch(k: int) -> int:
-        return int((~np.isin(lab + k, img)).sum() + (~np.isin(img, lab + k)).sum())
-
-    here = mismatch(0)
-    if not here:
-        return None
-    best = min(range(-reach, reach + 1), key=lambda k: (mismatch(k), abs(k)))
-    if best and mismatch(best) < here and mismatch(best) <= SHIFT_LEFT * len(lab):
-        return best
-    return None
-
-
-def _note_shifts(shifts: dict[int, list[str]], spec: _Spec, qa: QA) -> None:
-    for k, where in sorted(shifts.items()):
-        seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
-        qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
-                                  f"frame_offset: {spec.offset + k} in {spec.where}")
 
 
 def _columns(spec: _Spec, seen: set[str], qa: QA) -> list[str]:
