@@ -1,0 +1,102 @@
+"""The five methods on a dataset of the user's own (a manifest entry with a `layout:`): they took BP4D's
+hard-coded AU list (a lab coding AU01, AU04, AU12, AU25, AU26 got TAS on AU12 alone, RTATL a KeyError, SCC a
+refusal), and a name containing 'bp4d' or 'disfa' (bp4d_plus) got those papers' lists and splits."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+
+def _manifest(tmp_path, monkeypatch, **entries):
+    """A copy of data_manifest.yaml with ``entries`` added, in use through AUKIT_MANIFEST."""
+    from aukit.data import manifest as M
+    m = yaml.safe_load(M.MANIFEST_PATH.read_text())
+    for name, e in entries.items():
+        m[name] = {"layout": "bp4d", "patterns": m["bp4d"]["patterns"], **e}
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump(m))
+    monkeypatch.setenv("AUKIT_MANIFEST", str(path))
+    return path
+
+
+@pytest.fixture
+def mylab(tmp_path, monkeypatch):
+    """mylab codes intensity of AU01, AU04, AU12, AU25, AU26 and occurrence of AU01, AU02, AU12; bp4d_plus
+    (a name containing 'bp4d') codes intensity of AU04 and AU12 only, with occurrence derived; nolab none."""
+    return _manifest(tmp_path, monkeypatch,
+                     mylab={"intensity_aus": [1, 4, 12, 25, 26], "occurrence_aus": [1, 2, 12]},
+                     bp4d_plus={"intensity_aus": [4, 12], "occurrence_threshold": 2},
+                     nolab={})
+
+
+def test_family_is_exact():
+    from aukit.methods.aus import family, family_or_bp4d
+    assert [family(d) for d in ("bp4d", "synthau-bp4d", "disfa", "synthau-disfa")] == ["bp4d", "bp4d", "disfa",
+                                                                                       "disfa"]
+    assert family("bp4d_plus") is None and family("mydisfa") is None and family_or_bp4d("mydisfa") == "bp4d"
+
+
+def test_tas_takes_the_entrys_intensity_aus(mylab):
+    from aukit.methods.tas import config as C
+    from aukit.methods.tas.data import wanted_aus
+    assert wanted_aus("mylab") == (1, 4, 12, 25, 26)
+    assert wanted_aus("bp4d_plus") == (4, 12)
+    assert wanted_aus("synthau-bp4d") == C.BP4D_AUS and wanted_aus("disfa") == C.DISFA_AUS
+    # a dataset named like DISFA but not DISFA takes BP4D's (the main benchmark's) hyper-parameters
+    assert C.default_lambda_sub("bp4d_plus") == C.TASLossConfig().lambda_sub
+    assert C.default_label_fraction("synthau-disfa") == C.DISFA_LABEL_FRACTION
+    with pytest.raises(ValueError, match=r"TAS trains on intensity AUs.*'nolab'.*intensity_aus"):
+        wanted_aus("nolab")
+
+
+def _own_copy_of_synthau(tmp_path, monkeypatch, root, **aus):
+    """mylab: SynthAU's tiny BP4D tree under a name of the user's own, coding ``aus``. The data layer's
+    dispatch of a custom entry to its layout's reader comes with another branch: READERS is patched here."""
+    from aukit.data import bp4d, catalog
+    _manifest(tmp_path, monkeypatch, mylab={"root": str(root / "bp4d"), **aus})
+    monkeypatch.setitem(catalog.READERS, "mylab", bp4d.read)
+
+
+def test_tas_smoke_on_a_dataset_of_your_own(synthau_tiny, tmp_path, monkeypatch):
+    """TAS end to end on mylab (AU06, AU12, AU17 coded; AU25 listed but absent): the tables' AU columns are
+    mylab's, AU25 is named as left out, and no paper's row stands beside them."""
+    import pandas as pd
+
+    from aukit.data import load_store
+    from aukit.methods.tas import experiment as E, presets, reporting as R
+    from aukit.methods.tas.data import load_data
+    from aukit.report import Report
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUKIT_STATIC", "1")
+    store = load_store("synthau-bp4d", "tas")             # the same frames: a store built before the rename
+    _own_copy_of_synthau(tmp_path, monkeypatch, synthau_tiny, intensity_aus=[6, 12, 17, 25])
+    plan = presets.notebook_plan("quick", True, seeds=[0], epochs=0, steps=-1, variants=["A6"])
+    cfg = presets.notebook_config(plan, "mylab", lr=0.005, weight_decay=5e-4, alpha=0.5, lambda_rank=0.1,
+                                  lambda_spd=0.05, lambda_sub=-1.0, attention_kernel=9)
+    data = load_data("mylab", fold=1, T=cfg.train.T, store=store)
+    assert data.aus == ["AU06", "AU12", "AU17"] and list(data.aus_dropped) == ["AU25"]
+    cfg = E.built_config(data, cfg)
+    out = tmp_path / "rep"
+    report = Report("tas", folder=out, dataset="mylab", preset=plan.mode, seeds=plan.seeds, device="cpu", config=cfg)
+    results = E.run_variants(data, {"A6": (cfg, "keyframe")}, plan.seeds, presets.run_options(plan, "cpu"),
+                             keep=["A6"])
+    R.add_table1(report, data, results, "A6")
+    R.add_overall_table(report, "table2", data, {R.PAPER_NAME: results["A6"]}, row_map={R.PAPER_NAME: "Ours"})
+    report.write()
+    table = pd.read_csv(out / "tables" / "table1_icc.csv")
+    assert [c for c in table.columns if c.startswith("AU")] == ["AU06", "AU12", "AU17"]
+    assert set(table["kind"]) == {"measured"}                          # no paper's row, no difference row
+    md = (out / "tables" / "table1_icc.md").read_text()
+    assert "No paper reports mylab" in md and "AU25 (in mylab's AU list) not trained or scored" in md
+    assert "AU25" in json.loads((out / "metrics.json").read_text())["aus_dropped"]
+    # the deployable model and `aukit predict` carry mylab's AUs (predict reads the model's list)
+    from aukit.methods.tas.deploy import export_deployable
+    from aukit.predict import predict
+    path = export_deployable(results["A6"]["model"], data.aus, tmp_path / "deploy.pt", "mylab", size=plan.size)
+    seq = next(p for p in sorted((synthau_tiny / "bp4d" / "2D").glob("*/*")) if p.is_dir())
+    res = predict(seq, str(path), tmp_path / "pred", workers=0, plot=False)
+    df = pd.read_csv(res.csv, comment="#")
+    assert [c for c in df.columns if c.startswith("AU")] == ["AU06_r", "AU12_r", "AU17_r"]
