@@ -100,3 +100,45 @@ def test_tas_smoke_on_a_dataset_of_your_own(synthau_tiny, tmp_path, monkeypatch)
     res = predict(seq, str(path), tmp_path / "pred", workers=0, plot=False)
     df = pd.read_csv(res.csv, comment="#")
     assert [c for c in df.columns if c.startswith("AU")] == ["AU06_r", "AU12_r", "AU17_r"]
+
+
+def test_scc_takes_the_entrys_intensity_aus_k_and_no_fera_split(mylab):
+    import pandas as pd
+
+    from aukit.methods.scc import config as C
+    from aukit.methods.aus import kept_aus
+    from aukit.methods.scc.data import dataset_aus, resolve_fold
+    from aukit.methods.scc.experiment import ExperimentConfig
+    assert dataset_aus("mylab") == ("AU01", "AU04", "AU12", "AU25", "AU26")
+    assert dataset_aus("bp4d_plus") == ("AU04", "AU12") and dataset_aus("synthau-bp4d") == C.BP4D_AUS
+    assert resolve_fold("bp4d_plus", 2) == 2                          # no FERA2015 split for another dataset
+    # k: BP4D's 5 up to 8 AUs, DISFA's 7 above, capped below the AU count; the papers' datasets keep theirs
+    assert (C.k_for("mylab"), C.k_for("bp4d_plus"), C.k_for("synthau-disfa"), C.k_for("bp4d")) == (4, 1, 7, 5)
+    assert C.k_for_own(12) == 7 and C.k_for_own(20) == 7
+    e = ExperimentConfig(dataset="mylab")
+    assert e.aus == dataset_aus("mylab") and e.k == 4
+    idx = pd.DataFrame({"subject": ["a", "a", "b"], "AU01": [1.0, 2.0, 0.0], "AU04": [float("nan")] * 2 + [3.0],
+                        "AU12": [0.0, 1.0, 2.0], "AU26": [0.0, 0.0, 1.0]})
+    kept, dropped = kept_aus("mylab", idx, e.aus, ["a"], "SCC", centres=True)
+    assert kept == ("AU01", "AU12", "AU26") and set(dropped) == {"AU04", "AU25"}
+    with pytest.raises(ValueError, match=r"SCC trains on intensity AUs.*'nolab'.*intensity_aus"):
+        dataset_aus("nolab")
+
+
+def test_rtatl_takes_the_entrys_occurrence_aus(mylab):
+    import pandas as pd
+
+    from aukit.methods.aus import kept_aus
+    from aukit.methods.rtatl import BP4D_AUS, DISFA_AUS
+    from aukit.methods.rtatl.experiment import ExperimentConfig
+    assert ExperimentConfig(dataset="mylab").aus == (1, 2, 12)
+    assert ExperimentConfig(dataset="bp4d_plus").aus == (4, 12)       # occurrence derived by its threshold
+    assert ExperimentConfig(dataset="synthau-disfa").aus == DISFA_AUS and ExperimentConfig().aus == BP4D_AUS
+    assert ExperimentConfig(dataset="mylab", aus_dropped={"AU02": "x"}).aus == (1, 12)
+    idx = pd.DataFrame({"subject": ["a", "b"], "occ_AU01": [1.0, 0.0], "occ_AU02": [float("nan"), 1.0],
+                        "occ_AU12": [0.0, 1.0], "occ_AU43": [1.0, 0.0]})
+    kept, dropped = kept_aus("mylab", idx, (1, 2, 12, 43, 45), ["a"], "RTATL", occurrence=True, centres=True)
+    assert kept == (1, 12) and list(dropped) == ["AU02", "AU43", "AU45"]
+    assert "landmark centre" in dropped["AU43"] and "occ_AU45" in dropped["AU45"]
+    with pytest.raises(ValueError, match=r"RTATL trains on occurrence AUs.*'nolab'.*occurrence_threshold"):
+        ExperimentConfig(dataset="nolab").aus

@@ -10,7 +10,7 @@ manifest entry with a ``layout:``, :func:`aukit.data.manifest.is_custom`) takes 
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Mapping
 
 PAPER_FAMILY = {"bp4d": "bp4d", "synthau-bp4d": "bp4d", "disfa": "disfa", "synthau-disfa": "disfa"}
 KINDS = ("intensity", "occurrence")
@@ -70,29 +70,29 @@ def au_name(au) -> str:
     return au if isinstance(au, str) else f"AU{int(au):02d}"
 
 
-def split_present(aus: Iterable, columns: Iterable[str], prefix: str = "") -> tuple[list, dict[str, str]]:
-    """(AUs whose ``prefix + AUxx`` column the index has, {AU name: why dropped} for the others)."""
-    cols = set(columns)
+def kept_aus(dataset: str, idx, aus, train_subjects, method: str, *, occurrence: bool = False,
+             centres: bool = False) -> tuple[tuple, dict[str, str]]:
+    """(the AUs of ``aus`` a method can train on ``dataset``'s index ``idx``, {AU name: why left out}): an AU
+    needs its column (``occ_AUxx`` when ``occurrence``), a coded frame of ``train_subjects`` and, with
+    ``centres``, a landmark centre (:data:`aukit.data.centres.SUPPORTED_AUS`: RoIs, heatmaps, PI maps).
+    AUs keep the form given (numbers or 'AUxx'); an error when none is left."""
+    import numpy as np
+    from aukit.data.centres import SUPPORTED_AUS
+    prefix = "occ_" if occurrence else ""
+    cols = set(idx.columns)
+    train = idx["subject"].astype(str).isin(set(map(str, train_subjects))).to_numpy()
     kept, dropped = [], {}
     for a in aus:
-        if f"{prefix}{au_name(a)}" in cols:
-            kept.append(a)
+        name, number = au_name(a), int(au_name(a)[2:])
+        if prefix + name not in cols:
+            dropped[name] = f"the index has no {prefix}{name} column"
+        elif centres and number not in SUPPORTED_AUS:
+            dropped[name] = f"{method} places it by a landmark centre, and aukit has none for AU{number:02d}"
+        elif not np.isfinite(idx.loc[train, prefix + name].to_numpy(np.float64)).any():
+            dropped[name] = "no frame of the training subjects has it coded"
         else:
-            dropped[au_name(a)] = f"the index has no {prefix}{au_name(a)} column"
-    return kept, dropped
-
-
-def unlabelled_in(labels, aus: Iterable) -> dict[str, str]:
-    """{AU name: why} for AUs whose column of ``labels`` ((N, A) rows of the training subjects, NaN = not
-    coded) has no coded frame: a method cannot learn them."""
-    import numpy as np
-    labels = np.asarray(labels, dtype=np.float64)
-    return {au_name(a): "no frame of the training subjects has it coded"
-            for i, a in enumerate(aus) if not np.isfinite(labels[:, i]).any()}
-
-
-def check_left(dataset: str, kept, dropped: Mapping[str, str], method: str) -> None:
-    """An error when every AU was dropped (naming each and why)."""
+            kept.append(a)
     if not kept:
         why = "; ".join(f"{a}: {w}" for a, w in dropped.items())
         raise ValueError(f"{method} on {dataset}: none of its AUs can be trained ({why})")
+    return tuple(kept), dropped

@@ -89,7 +89,7 @@ class Report:
         self.metrics: dict = {}
         self.references: dict = {}
         # AUs of the dataset's list the method left out ({'AU25': why}): named under every table and in metrics.json
-        self.aus_dropped: dict[str, str] = {}
+        self.aus_dropped: dict[str, str] = dict(getattr(config, "aus_dropped", None) or {})
         self.headline_keys: list[str] = []
         self.files: dict[str, list[Path]] = {"tables": [], "figures": []}
 

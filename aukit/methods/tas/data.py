@@ -70,24 +70,15 @@ def dataset_aus(dataset: str, columns) -> list[str]:
     return aus
 
 
-def own_aus_kept(dataset: str, df: pd.DataFrame, train_s) -> tuple[list[str], dict[str, str]]:
-    """On a dataset of your own: (its AUs TAS can train, {AU: why left out}): an AU needs an intensity column
-    and a coded frame of the training subjects. The papers' datasets keep :func:`dataset_aus`."""
-    kept, dropped = A.split_present(wanted_aus(dataset), df.columns)
-    names = [A.au_name(a) for a in kept]
-    train = df[df["subject"].astype(str).isin(set(map(str, train_s)))]
-    dropped.update(A.unlabelled_in(train[names].to_numpy(np.float32), names))
-    names = [a for a in names if a not in dropped]
-    A.check_left(dataset, names, dropped, "TAS")
-    return names, dropped
-
-
 def load_data(dataset: str, fold: int | str = 1, T: int = 16, *, root=None, store: FrameStore | None = None) -> TASData:
     """Store rows, labels and keyframe segments of one fold (``fold`` 1..3 or 'fera')."""
     store = store or load_store(dataset, "tas", root)
     df = store.index
     train_s, test_s = fold_subjects(dataset, fold, present=df)    # the index: its gaps are checked too
-    aus, dropped = own_aus_kept(dataset, df, train_s) if A.is_own(dataset) else (dataset_aus(dataset, df.columns), {})
+    aus, dropped = dataset_aus(dataset, df.columns), {}
+    if A.is_own(dataset):               # its AUs without a column or a coded training frame are left out, named
+        aus, dropped = A.kept_aus(dataset, df, [A.au_name(a) for a in wanted_aus(dataset)], train_s, "TAS")
+        aus = list(aus)
     labels = (df[aus].to_numpy(np.float32) / INTENSITY_MAX)
     bad = np.isfinite(labels) & ((labels < 0) | (labels > 1))
     if bad.any():
