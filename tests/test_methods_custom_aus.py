@@ -119,7 +119,7 @@ def test_scc_takes_the_entrys_intensity_aus_k_and_no_fera_split(mylab):
     assert e.aus == dataset_aus("mylab") and e.k == 4
     idx = pd.DataFrame({"subject": ["a", "a", "b"], "AU01": [1.0, 2.0, 0.0], "AU04": [float("nan")] * 2 + [3.0],
                         "AU12": [0.0, 1.0, 2.0], "AU26": [0.0, 0.0, 1.0]})
-    kept, dropped = kept_aus("mylab", idx, e.aus, ["a"], "SCC", centres=True)
+    kept, dropped = kept_aus("mylab", idx, e.aus, ["a"], "SCC", located=(1, 12, 26))
     assert kept == ("AU01", "AU12", "AU26") and set(dropped) == {"AU04", "AU25"}
     with pytest.raises(ValueError, match=r"SCC trains on intensity AUs.*'nolab'.*intensity_aus"):
         dataset_aus("nolab")
@@ -137,8 +137,29 @@ def test_rtatl_takes_the_entrys_occurrence_aus(mylab):
     assert ExperimentConfig(dataset="mylab", aus_dropped={"AU02": "x"}).aus == (1, 12)
     idx = pd.DataFrame({"subject": ["a", "b"], "occ_AU01": [1.0, 0.0], "occ_AU02": [float("nan"), 1.0],
                         "occ_AU12": [0.0, 1.0], "occ_AU43": [1.0, 0.0]})
-    kept, dropped = kept_aus("mylab", idx, (1, 2, 12, 43, 45), ["a"], "RTATL", occurrence=True, centres=True)
+    kept, dropped = kept_aus("mylab", idx, (1, 2, 12, 43, 45), ["a"], "RTATL", occurrence=True, located=(1, 2, 12))
     assert kept == (1, 12) and list(dropped) == ["AU02", "AU43", "AU45"]
-    assert "landmark centre" in dropped["AU43"] and "occ_AU45" in dropped["AU45"]
+    assert "no place for AU43" in dropped["AU43"] and "occ_AU45" in dropped["AU45"]
     with pytest.raises(ValueError, match=r"RTATL trains on occurrence AUs.*'nolab'.*occurrence_threshold"):
         ExperimentConfig(dataset="nolab").aus
+
+
+def test_piap_df_takes_the_entrys_occurrence_aus_and_no_side_sets(mylab, monkeypatch, tmp_path):
+    import pandas as pd
+
+    from aukit.methods.piap_df import config as C, experiment as X, runs
+    assert runs.aus_for("mylab") == (1, 2, 12) and runs.aus_for("bp4d_plus") == (4, 12)
+    assert runs.aus_for("synthau-bp4d") == C.BP4D_AUS and runs.aus_for("disfa") == C.DISFA_AUS
+    assert X.unlabelled_sets_for("bp4d_plus") == ()                   # BP4D's x_u side sets are BP4D's
+    with pytest.raises(ValueError, match=r"PIAP-DF trains on occurrence AUs.*'nolab'.*occurrence_aus"):
+        runs.aus_for("nolab")
+    # the settings' AUs are those the data has; the others are named (the store is the tests' stand-in)
+    idx = pd.DataFrame({"subject": ["a", "b"], "occ_AU01": [1.0, 0.0], "occ_AU12": [0.0, 1.0]})
+    monkeypatch.setattr(runs, "load_store", lambda *a, **k: type("Store", (), {"index": idx})())
+    monkeypatch.setattr(runs, "fold_subjects", lambda *a, **k: (["a"], ["b"]))
+    s = X.settings_for("quick", "mylab", 1, 0, True, alpha=1.0, beta=1.0, gamma=1.0, ap_beta=1.0, disable_prob=0.5,
+                       fb_negative=0.0, landmark_set="synthau-afew_va", identity_set="synthau-casia_webface")
+    assert s.net.aus == (1, 12) and list(s.aus_dropped) == ["AU02"]
+    from aukit.report import Report                                   # the notebook's report is built on S
+    assert Report("piap_df", folder=tmp_path / "r", dataset="mylab", preset="smoke", seeds=[0], device="cpu",
+                  config=s).aus_dropped == s.aus_dropped

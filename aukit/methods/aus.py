@@ -10,7 +10,7 @@ manifest entry with a ``layout:``, :func:`aukit.data.manifest.is_custom`) takes 
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Collection, Mapping
 
 PAPER_FAMILY = {"bp4d": "bp4d", "synthau-bp4d": "bp4d", "disfa": "disfa", "synthau-disfa": "disfa"}
 KINDS = ("intensity", "occurrence")
@@ -71,13 +71,13 @@ def au_name(au) -> str:
 
 
 def kept_aus(dataset: str, idx, aus, train_subjects, method: str, *, occurrence: bool = False,
-             centres: bool = False) -> tuple[tuple, dict[str, str]]:
+             located: Collection[int] | None = None) -> tuple[tuple, dict[str, str]]:
     """(the AUs of ``aus`` a method can train on ``dataset``'s index ``idx``, {AU name: why left out}): an AU
-    needs its column (``occ_AUxx`` when ``occurrence``), a coded frame of ``train_subjects`` and, with
-    ``centres``, a landmark centre (:data:`aukit.data.centres.SUPPORTED_AUS`: RoIs, heatmaps, PI maps).
-    AUs keep the form given (numbers or 'AUxx'); an error when none is left."""
+    needs its column (``occ_AUxx`` when ``occurrence``), a coded frame of ``train_subjects`` and, when the
+    method places AUs by landmarks, to be one of ``located`` (:data:`aukit.data.centres.SUPPORTED_AUS` for
+    RoIs and heatmaps, :data:`aukit.data.pimaps.REGIONS` for PI maps). AUs keep the form given (numbers or
+    'AUxx'); an error when none is left."""
     import numpy as np
-    from aukit.data.centres import SUPPORTED_AUS
     prefix = "occ_" if occurrence else ""
     cols = set(idx.columns)
     train = idx["subject"].astype(str).isin(set(map(str, train_subjects))).to_numpy()
@@ -86,8 +86,8 @@ def kept_aus(dataset: str, idx, aus, train_subjects, method: str, *, occurrence:
         name, number = au_name(a), int(au_name(a)[2:])
         if prefix + name not in cols:
             dropped[name] = f"the index has no {prefix}{name} column"
-        elif centres and number not in SUPPORTED_AUS:
-            dropped[name] = f"{method} places it by a landmark centre, and aukit has none for AU{number:02d}"
+        elif located is not None and number not in located:
+            dropped[name] = f"{method} places AUs by landmarks, and aukit has no place for AU{number:02d}"
         elif not np.isfinite(idx.loc[train, prefix + name].to_numpy(np.float64)).any():
             dropped[name] = "no frame of the training subjects has it coded"
         else:

@@ -12,6 +12,7 @@ import numpy as np
 
 from aukit import data as D
 from aukit.data.splits import labelled_fold_rows
+from aukit.data.centres import SUPPORTED_AUS
 from aukit.methods import aus as A
 
 from .config import BP4D_AUS, DISFA_AUS
@@ -62,7 +63,8 @@ def load_data(dataset: str, fold: int | str, aus=None, *, max_train: int | None 
     store = D.load_store(dataset, policy)
     idx = store.index
     train_s, test_s = D.fold_subjects(dataset, fold, present=idx)    # the index: its gaps are checked too
-    aus, dropped = A.kept_aus(dataset, idx, aus, train_s, "SCC", centres=True) if A.is_own(dataset) else (aus, {})
+    aus, dropped = (A.kept_aus(dataset, idx, aus, train_s, "SCC", located=SUPPORTED_AUS) if A.is_own(dataset)
+                    else (aus, {}))
     labels = intensity_labels(idx, aus)
     train, test = labelled_fold_rows(idx, labels, train_s, test_s, where=f"{dataset} fold {fold}",
                                      max_train=max_train, max_test=max_test, seed=seed)
