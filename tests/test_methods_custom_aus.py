@@ -163,3 +163,19 @@ def test_piap_df_takes_the_entrys_occurrence_aus_and_no_side_sets(mylab, monkeyp
     from aukit.report import Report                                   # the notebook's report is built on S
     assert Report("piap_df", folder=tmp_path / "r", dataset="mylab", preset="smoke", seeds=[0], device="cpu",
                   config=s).aus_dropped == s.aus_dropped
+
+
+def test_cpc_takes_the_entrys_intensity_aus(mylab):
+    import pandas as pd
+
+    from aukit.data.splits import notebook_fold
+    from aukit.methods.cpc.experiment import target_aus
+    idx = pd.DataFrame({"subject": ["a", "b"], "AU01": [1.0, 0.0], "AU04": [2.0, 1.0], "AU06": [1.0, 1.0],
+                        "AU12": [float("nan"), 1.0], "AU26": [0.0, 3.0]})
+    aus, dropped = target_aus("mylab", idx, ["a"])
+    assert aus == ["AU01", "AU04", "AU26"] and list(dropped) == ["AU12", "AU25"]      # never BP4D's AU06
+    assert target_aus("bp4d_plus", idx, ["a", "b"]) == (["AU04", "AU12"], {})
+    assert target_aus("synthau-disfa", idx, ["a"]) == (None, {})                      # the papers' as before
+    assert notebook_fold("cpc", "bp4d_plus", -1) == 1                                 # no FERA2015 split
+    with pytest.raises(ValueError, match=r"CPC trains on intensity AUs.*'nolab'.*intensity_aus"):
+        target_aus("nolab", idx, ["a"])
