@@ -17,8 +17,8 @@ KINDS = ("intensity", "occurrence")
 
 
 def family(dataset: str) -> str | None:
-    """'bp4d' or 'disfa' for the papers' datasets (exact names, SynthAU trees included), else None."""
-    return PAPER_FAMILY.get(dataset)
+    """'bp4d' or 'disfa' for the papers' datasets (exact names in any case, SynthAU trees included), else None."""
+    return PAPER_FAMILY.get(dataset.lower())
 
 
 def family_or_bp4d(dataset: str) -> str:
