@@ -122,7 +122,7 @@ def scc_configs(job: JobConfig):
     if unknown:
         raise ValueError(f"method: unknown key(s) {unknown} for scc; valid keys: {list(SCC_METHOD_KEYS)}")
     aus = dataset_aus(job.dataset)
-    model = {"k": sc.K_BY_DATASET["disfa" if "disfa" in job.dataset else "bp4d"], "n_points": 2 * len(aus),
+    model = {"k": sc.k_for(job.dataset), "n_points": 2 * len(aus),
              **({"input_size": job.size} if job.size else {}), **(job.method.get("model") or {})}
     if model["n_points"] != 2 * len(aus):
         raise ValueError(f"method.model.n_points: SCC draws 2 points per AU, so {job.dataset}'s {len(aus)} AUs "

@@ -72,7 +72,7 @@ def _dev(batch: dict, device) -> dict:
 def _tas(device, tiny: bool, data: dict, real: bool) -> StepCase:
     from aukit.methods.tas import TASConfig, TASNet
     from aukit.methods.tas import data as tdata
-    from aukit.methods.tas.config import BP4D_AUS, DISFA_AUS, default_lambda_sub
+    from aukit.methods.tas.config import default_lambda_sub
     from aukit.methods.tas.experiment import make_optimizer
     from aukit.methods.tas.step import TASStep
 
@@ -84,7 +84,7 @@ def _tas(device, tiny: bool, data: dict, real: bool) -> StepCase:
         cfg.model.depth, cfg.model.attention_hidden, cfg.model.mlp_hidden = 18, 16, 16
     cfg.train.batch_size = int(data.get("batch_size", cfg.train.batch_size))
     T, B, S = cfg.train.T, cfg.train.batch_size, 32 if tiny else cfg.train.image_size
-    n_aus = len(DISFA_AUS if "disfa" in ds else BP4D_AUS)
+    n_aus = len(tdata.wanted_aus(ds))
     cfg.model.n_aus = n_aus
     model = TASNet(cfg.model)
 
@@ -249,12 +249,12 @@ def _scc(device, tiny: bool, data: dict, real: bool) -> StepCase:
     from aukit.data.loader import BatchLoader
     from aukit.methods.scc import SCCModelConfig, SCCTrainConfig, build
     from aukit.methods.scc import data as sdata
-    from aukit.methods.scc.config import K_BY_DATASET
+    from aukit.methods.scc.config import k_for
     from aukit.methods.scc.step import make_step
 
     ds = data.get("dataset", DATASETS["scc"][0])
     aus = sdata.dataset_aus(ds)
-    k = K_BY_DATASET["disfa" if "disfa" in ds else "bp4d"]
+    k = k_for(ds)
     mc = SCCModelConfig(k=k, n_points=2 * len(aus))
     tc = SCCTrainConfig()
     if tiny:  # the notebook's smoke model

@@ -88,6 +88,8 @@ class Report:
             print(f"Report: the last run's results in {self.dir} moved to {kept}")
         self.metrics: dict = {}
         self.references: dict = {}
+        # AUs of the dataset's list the method left out ({'AU25': why}): named under every table and in metrics.json
+        self.aus_dropped: dict[str, str] = dict(getattr(config, "aus_dropped", None) or {})
         self.headline_keys: list[str] = []
         self.files: dict[str, list[Path]] = {"tables": [], "figures": []}
 
@@ -205,6 +207,13 @@ class Report:
                            f"{rec['unreadable']}), left out of training and scoring")
         return out
 
+    @property
+    def own_dataset(self) -> bool:
+        """A dataset of the user's own (a manifest entry with a ``layout:``): no paper reports it, so no
+        paper's rows are put beside its tables (their AUs and protocol are another dataset's)."""
+        from ..data.manifest import DATASETS, is_custom
+        return self.dataset not in DATASETS and is_custom(self.dataset)
+
     @staticmethod
     def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
         paper = _PAPER_NAMES.get(reported.attrs.get("paper"), reported.attrs.get("paper", "paper"))
@@ -226,6 +235,8 @@ class Report:
         """The paper's number that the measured metric ``key`` is compared with (reported.json)."""
         from .. import reported as R
 
+        if self.own_dataset:          # no paper measured the user's dataset: nothing to compare with
+            return
         df = R.table(paper, table_key)
         value = float(df.loc[method, column])
         self.references[key] = {"value": value, "paper": paper, "table": table_key, "method": method,
@@ -243,6 +254,9 @@ class Report:
         never get a difference column); scale defaults to 100 when the reported table is
         in % (F1) and 1 otherwise; flags ``{method: {au: flag}}`` become table notes.
         """
+        own = self.own_dataset and reported is not None
+        if own:                      # the papers' rows are of another dataset, AUs and protocol: left out
+            reported = None
         attrs = reported.attrs if reported is not None else {}
         if same_dataset is None:
             same_dataset = reported is not None and attrs.get("dataset") == self.dataset
@@ -272,6 +286,10 @@ class Report:
                          "not found or a stand-in was named; CPC's -p pool, RTATL's -p unlabelled and PIAP-DF's "
                          "-p landmark_set / -p identity_set take real ones).")
         notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
+        notes += [f"No paper reports {self.dataset} (a dataset of your own): the papers' rows are not shown."] \
+            if own else []
+        notes += [f"{au} (in {self.dataset}'s AU list) not trained or scored: {why}."
+                  for au, why in self.aus_dropped.items()]
         if reported is not None:
             paper = _PAPER_NAMES.get(attrs.get("paper"), attrs.get("paper"))
             notes.append(f"Reported: {paper} Table {attrs.get('table', '?')}, {attrs.get('caption', '')} "
@@ -354,6 +372,7 @@ class Report:
                 **({"lacking_side_sets": self.lacking_side_sets} if self.lacking_side_sets else {}),
                 **({"trunk_start": self.trunk_start} if self.trunk_start else {}),
                 **({"frames_lost": self.frames_lost} if self.frames_lost else {}),
+                **({"aus_dropped": dict(self.aus_dropped)} if self.aus_dropped else {}),
                 "paper_setup": self.setup_gap is None,     # a sweep's aggregate.md reads it, not its own rules
                 **({"changed_parameters": self.changed} if self.changed else {})}
         # train_images_per_s, train_wall_s over every fit call; after the measured metrics, which a

@@ -5,7 +5,7 @@ are reproduced from their seeds and a resumed run sees the same batches.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ class Split:
     labels: np.ndarray            # (len(store), n_aus) float32, NaN = not coded
     seq_id: np.ndarray            # (len(store),) int sequence id of each store row
     run_id: np.ndarray            # (len(store),) int id of its run of consecutive frames (sampling.runs)
+    aus_dropped: dict = field(default_factory=dict)   # {'AU25': why}: a dataset of your own's AUs left out
 
 
 def make_split(store, train_subjects, test_subjects, aus=None) -> Split:

@@ -21,6 +21,7 @@ import torch
 
 from aukit import ckptdir, metrics
 from aukit.data.sidesets import side_or_standin
+from aukit.methods import aus as A
 from aukit.runtime import seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -368,6 +369,17 @@ def pool_for(dataset: str, pool: str | None = "auto") -> str | None:
     return side_or_standin("affwild2", dataset, pool, what="CPC's pre-training pool", ref="§4", param="pool") or None
 
 
+def target_aus(dataset: str, idx, train_subjects) -> tuple[list | None, dict[str, str]]:
+    """(the target's AUs, {AU: why left out}): the papers' datasets keep every AU column with a label (None,
+    :func:`.data.make_split`'s default: DISFA's 12, BP4D's 5); a dataset of your own takes its manifest entry's
+    ``intensity_aus``, less those without a column or a coded frame of the training subjects."""
+    if not A.is_own(dataset):
+        return None, {}
+    names = [A.au_name(a) for a in A.own_aus(dataset, "intensity", "CPC")]
+    aus, dropped = A.kept_aus(dataset, idx, names, train_subjects, "CPC")
+    return list(aus), dropped
+
+
 def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int | None = None):
     """(target split by the fold's subjects, pool split with every subject in train) from the data layer.
     ``pool``: see :func:`pool_for`."""
@@ -378,7 +390,9 @@ def load_splits(dataset: str, fold: int, pool: str | None, max_pool_frames: int 
     store = load_store(dataset, "cpc")
     fold = notebook_fold("cpc", dataset, fold)      # 0: BP4D's FERA2015 split; -1: the paper's for the dataset
     train_s, test_s = fold_subjects(dataset, fold, present=store.index)    # its gaps are checked too
-    target = make_split(store, train_s, test_s)
+    aus, dropped = target_aus(dataset, store.index, train_s)
+    target = make_split(store, train_s, test_s, aus=aus)
+    target.aus_dropped = dropped
     pool_split = None
     if pool:
         store = load_store(pool, "cpc", max_frames=max_pool_frames)

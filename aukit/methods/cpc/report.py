@@ -54,6 +54,7 @@ def write_report(res: Results, out_dir="reports/cpc", *, preset: str) -> dict:
 
     rep = Report("cpc", dataset=res.dataset, preset=preset, seeds=res.seeds, device=res.device,
                  config=res.configs, folder=Path(out_dir))  # the notebook's out_dir is the report folder
+    rep.aus_dropped.update(getattr(res.split, "aus_dropped", None) or {})   # a dataset of your own's AUs left out
     base = res.dataset.removeprefix("synthau-")
     # the "2%" arms at another label fraction: rows say the fraction they had and stand alone (the paper's
     # rows are at 2%); metric keys keep their 2pct names, and metrics.json says the fraction

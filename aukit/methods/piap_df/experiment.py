@@ -19,6 +19,7 @@ from aukit.data import fold_subjects, index, load_store, pi_maps
 from aukit.data.bp4d import NoUnlabelledFrames
 from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
 from aukit.data.sidesets import lacking, side_or_standin
+from aukit.methods import aus as A
 from aukit.runtime import seed_everything
 
 from . import runs
@@ -52,6 +53,7 @@ class Settings:
     finetune_from: str | None = None  # §4.1: DISFA models fine-tune BP4D's PIAP model (its piap.pt); None: scratch
     unlabelled_sets: tuple = ()       # PIAP-DF §3.3: DF's x_u also holds these sets' frames, labels unused
     #                                   (BP4D: bp4d_unlabelled, its training subjects only, and DISFA)
+    aus_dropped: dict = field(default_factory=dict)   # AUs of a dataset of your own left out (runs.aus_kept)
 
 
 def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
@@ -66,7 +68,7 @@ def unlabelled_sets_for(dataset: str, spec: str = "auto") -> tuple:
     which must exist."""
     if spec != "auto":
         sets = tuple(n.strip() for n in spec.split(",") if n.strip())
-    elif "bp4d" not in dataset:
+    elif A.family(dataset) != "bp4d":          # DISFA, a dataset of your own: none
         return ()
     else:
         sets = (*(_uncoded_part() if dataset == "bp4d" else ()), *_disfa_sibling(dataset))
@@ -132,7 +134,7 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
     smoke: 1); another value sets every supervised stage's and DF half of it (smoke keeps its 1)."""
     if preset not in ("quick", "full"):        # anything else ran the quick trunk under that label
         raise ValueError(f"preset must be 'quick' or 'full' (smoke is its own parameter), got {preset!r}")
-    aus = runs.aus_for(dataset)
+    aus, dropped = runs.aus_kept(dataset, fold)
     if weights and (preset != "full" or smoke):
         raise ValueError(f"weights={weights!r} are EfficientNet-B1's: only preset 'full' has that trunk "
                          f"(preset {'smoke' if smoke else preset!r} runs the tiny depthwise one)")
@@ -157,6 +159,7 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
                     df=DFConfig(disable_prob=disable_prob, fb_negative=fb_negative,
                                 **({} if ep is None else {"epochs": max(1, ep // 2)})),
                     max_steps=max_steps, max_train=max_train, finetune_from=finetune_from or None,
+                    aus_dropped=dropped,
                     unlabelled_sets=unlabelled_sets_for(dataset, unlabelled),
                     landmark_set=side_set("landmark_set", dataset, landmark_set),
                     identity_set=side_set("identity_set", dataset, identity_set))
@@ -165,7 +168,8 @@ def settings_for(preset: str, dataset: str, fold: int, epochs: int, smoke: bool,
 def checkpoint_root(s: Settings, checkpoints: int, preset: str, smoke: bool, *, base: str):
     """The notebook's ``checkpoints`` -> the run's checkpoint folder (:func:`aukit.ckptdir.run_root`) or None;
     its knobs are the Settings (sizes, side sets, fine-tuning) but the dataset and fold, which name the folder."""
-    knobs = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("dataset", "fold", "label_flip")}
+    knobs = {k: v for k, v in dataclasses.asdict(s).items()
+             if k not in ("dataset", "fold", "label_flip", "aus_dropped")}
     return ckptdir.run_root(checkpoints, preset, smoke, base=base, dataset=s.dataset, fold=s.fold, knobs=knobs)
 
 

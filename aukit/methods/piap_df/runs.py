@@ -25,6 +25,7 @@ from aukit.data.manifest import part_of
 from aukit.data.splits import subset_rows
 from aukit.data.loader import BatchLoader
 from aukit.runtime import evaluating, image_layout
+from aukit.methods import aus as A
 from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, DFConfig, GeneratorConfig, NetConfig, StageConfig
@@ -38,8 +39,22 @@ POLICY = "piap"  # aukit.data store policy: 256x256 faces (PIAP-DF §3.1)
 
 
 def aus_for(dataset: str) -> tuple:
-    """The paper's AU set: 12 BP4D AUs (Table 1) or 8 DISFA AUs (Table 2)."""
-    return DISFA_AUS if "disfa" in dataset else BP4D_AUS
+    """The paper's AU set on BP4D (12, Table 1) and DISFA (8, Table 2) and their SynthAU trees; a dataset of
+    your own's occurrence AUs (its manifest entry's)."""
+    return A.method_aus(dataset, "occurrence", {"bp4d": BP4D_AUS, "disfa": DISFA_AUS}, "PIAP-DF")
+
+
+def aus_kept(dataset: str, fold: int) -> tuple[tuple, dict[str, str]]:
+    """(the AUs PIAP-DF trains on ``dataset``, {AU name: why left out}): :func:`aus_for`; on a dataset of your
+    own, less those without an occ_AUxx column, a coded frame of the fold's training subjects or a PI-map
+    region (read from its store's index)."""
+    aus = aus_for(dataset)
+    if not A.is_own(dataset):
+        return aus, {}
+    from aukit.data.pimaps import REGIONS
+    train_s, _ = fold_subjects(dataset, fold)
+    return A.kept_aus(dataset, load_store(dataset, POLICY).index, aus, train_s, "PIAP-DF", occurrence=True,
+                      located=REGIONS)
 
 
 def au_names(aus) -> list[str]:

@@ -14,6 +14,8 @@ import torch
 from aukit import data as D
 from aukit.data.sidesets import lacking, side_or_standin
 from aukit.data.splits import labelled_fold_rows, subset_rows
+from aukit.data.centres import SUPPORTED_AUS
+from aukit.methods import aus as A
 
 from .config import RTATLTrainConfig
 
@@ -67,7 +69,11 @@ def load_data(dataset: str, fold: int, aus, *, unlabelled: str | None = None, fl
     store = D.load_store(dataset, policy)
     idx = store.index
     train_s, test_s = D.fold_subjects(dataset, fold, present=idx)    # the index: its gaps are checked too
-    info = {"dataset": dataset, "fold": fold, "store_hash": store.cache_hash, "frames": len(store)}
+    aus, dropped = A.kept_aus(dataset, idx, aus, train_s, "RTATL", occurrence=True,
+                                   located=SUPPORTED_AUS) \
+        if A.is_own(dataset) else (aus, {})
+    info = {"dataset": dataset, "fold": fold, "store_hash": store.cache_hash, "frames": len(store),
+            "aus_dropped": dropped}
     if labelled_subjects is not None:
         present = sorted(set(train_s) & set(idx["subject"]))
         if labelled_subjects > len(present):

@@ -17,6 +17,7 @@ import torch
 
 from aukit import ckptdir, metrics, reported
 from aukit.config import fill_missing
+from aukit.methods import aus as A
 from aukit.report import Report
 from aukit.report.tables import order_groups
 from aukit.runtime import evaluating, pick_device, seed_everything
@@ -82,6 +83,7 @@ class ExperimentConfig:
     checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun
     #                                      resumes), 0 off, 1 on
     extra: dict = field(default_factory=dict)  # RTATLTrainConfig overrides shared by all variants
+    aus_dropped: dict = field(default_factory=dict)  # AUs of a dataset of your own that load_data left out
 
     def __post_init__(self):
         # None fields take the config dataclasses' defaults, which hold the numbers (so run.yaml records
@@ -97,7 +99,10 @@ class ExperimentConfig:
 
     @property
     def aus(self) -> tuple:
-        return DISFA_AUS if "disfa" in self.dataset else BP4D_AUS
+        """RTATL's AUs on BP4D (12) and DISFA (8) and their SynthAU trees; a dataset of your own's occurrence
+        AUs (its manifest entry's), less those :func:`.data.load_data` left out (``aus_dropped``)."""
+        aus = A.method_aus(self.dataset, "occurrence", {"bp4d": BP4D_AUS, "disfa": DISFA_AUS}, "RTATL")
+        return tuple(a for a in aus if A.au_name(a) not in self.aus_dropped)
 
     @property
     def flow_step(self) -> int:
@@ -319,12 +324,15 @@ def run(ecfg: ExperimentConfig) -> dict:
     data = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled, max_train=ecfg.max_train,
                      max_test=ecfg.max_test, max_unlabelled=ecfg.max_unlabelled, flow_step=ecfg.flow_step,
                      flow_size=ecfg.flow_size, seed=0)
+    if data.info["aus_dropped"]:                    # the model's heads: the AUs the data has
+        ecfg = dataclasses.replace(ecfg, aus_dropped=data.info["aus_dropped"])
     t_data = time.perf_counter() - t0
     labels = data.labels[data.test_rows]
     out_dir = Path(ecfg.out_dir)
     report = Report("rtatl", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds),
                     device=str(device), config=resolved_config(ecfg, data.store.size), folder=out_dir,
                     weights=ecfg.weights)
+    report.aus_dropped.update(data.info["aus_dropped"])
     results: dict[str, list[dict]] = {}
     nets: dict[str, RTATLNet] = {}
     ckpt_root = checkpoint_root(ecfg)
@@ -342,8 +350,8 @@ def run(ecfg: ExperimentConfig) -> dict:
     const = constant_f1(labels, ecfg.aus)
     flags = {v: runs[0]["flags"] for v, runs in results.items() if runs[0]["flags"]}
     add_table1(report, mean, std, flags)
-    key = "table3" if "disfa" in ecfg.dataset else "table2"
-    if "RTATL" in mean.index:
+    key = "table3" if A.family(ecfg.dataset) == "disfa" else "table2"
+    if "RTATL" in mean.index and A.family(ecfg.dataset):     # the RTATL row beside the paper's (Table 1 has it)
         report.add_table(key, mean.loc[["RTATL"]], reported.table("rtatl", key), measured_std=std.loc[["RTATL"]])
     m = {"f1_constant": const["avg"], "data_prep_s": t_data, "train_frames": len(data.train_rows),
          "test_frames": len(data.test_rows)}

@@ -23,8 +23,22 @@ K_BY_DATASET = {"bp4d": 5, "disfa": 7}
 
 
 def k_for(dataset: str) -> int:
-    """The paper's k on ``dataset`` (K_BY_DATASET of its family: DISFA's for a DISFA copy, else BP4D's)."""
-    return K_BY_DATASET["disfa" if "disfa" in dataset else "bp4d"]
+    """The paper's k on ``dataset`` (K_BY_DATASET of its family: DISFA's on DISFA and its SynthAU tree, BP4D's on
+    BP4D's); a dataset of your own: :func:`k_for_own` of its AU count."""
+    from aukit.methods import aus as A
+    fam = A.family(dataset)
+    if fam is None and A.is_own(dataset):
+        return k_for_own(len(A.own_aus(dataset, "intensity", "SCC")))
+    return K_BY_DATASET[fam or "bp4d"]
+
+
+def k_for_own(n_aus: int) -> int:
+    """k for a dataset of your own with ``n_aus`` intensity AUs: the paper's k of the family whose AU count is
+    nearer (BP4D's 5 for up to 8 AUs, DISFA's 7 for more; the authors grid-searched k per dataset and printed no
+    rule), capped below the AU count (at least 1) so that a small set's graph never joins a channel to as many
+    others as there are AUs: a grid search (`-p k`, Fig. 6's sweep) is the way to tune it."""
+    k = K_BY_DATASET["bp4d" if n_aus <= 8 else "disfa"]
+    return max(1, min(k, n_aus - 1))
 
 
 @dataclass

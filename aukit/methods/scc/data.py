@@ -12,22 +12,23 @@ import numpy as np
 
 from aukit import data as D
 from aukit.data.splits import labelled_fold_rows
+from aukit.data.centres import SUPPORTED_AUS
+from aukit.methods import aus as A
 
 from .config import BP4D_AUS, DISFA_AUS
 
 
 def dataset_aus(dataset: str) -> tuple[str, ...]:
-    """The paper's AUs of a dataset family (bp4d, disfa, synthau-bp4d, synthau-disfa)."""
-    if "disfa" in dataset:
-        return DISFA_AUS
-    if "bp4d" in dataset:
-        return BP4D_AUS
-    raise ValueError(f"SCC evaluates on BP4D or DISFA (or their SynthAU copies), got {dataset!r}")
+    """The paper's AUs on BP4D, DISFA and their SynthAU trees (exact names); a dataset of your own's
+    manifest ``intensity_aus``."""
+    aus = A.method_aus(dataset, "intensity", {"bp4d": BP4D_AUS, "disfa": DISFA_AUS}, "SCC")
+    return tuple(A.au_name(a) for a in aus)
 
 
 def resolve_fold(dataset: str, fold: int, fera: bool = True) -> int | str:
-    """BP4D uses the FERA2015 split (SCC §Datasets) when ``fera`` and the split exists; else ``fold``."""
-    if fera and "bp4d" in dataset and "fera_train" in D.folds(dataset):
+    """BP4D (and SynthAU's BP4D tree) uses the FERA2015 split (SCC §Datasets) when ``fera`` and the split
+    exists; else ``fold`` (a dataset of your own: always, no paper's protocol applies)."""
+    if fera and A.family(dataset) == "bp4d" and "fera_train" in D.folds(dataset):
         return "fera"
     return fold
 
@@ -62,13 +63,15 @@ def load_data(dataset: str, fold: int | str, aus=None, *, max_train: int | None 
     store = D.load_store(dataset, policy)
     idx = store.index
     train_s, test_s = D.fold_subjects(dataset, fold, present=idx)    # the index: its gaps are checked too
+    aus, dropped = (A.kept_aus(dataset, idx, aus, train_s, "SCC", located=SUPPORTED_AUS) if A.is_own(dataset)
+                    else (aus, {}))
     labels = intensity_labels(idx, aus)
     train, test = labelled_fold_rows(idx, labels, train_s, test_s, where=f"{dataset} fold {fold}",
                                      max_train=max_train, max_test=max_test, seed=seed)
     info = {"dataset": dataset, "fold": str(fold), "store_hash": store.cache_hash, "frames": len(store),
             "train_frames": len(train), "test_frames": len(test),
             "train_subjects": int(idx["subject"].iloc[train].nunique()),
-            "test_subjects": int(idx["subject"].iloc[test].nunique())}
+            "test_subjects": int(idx["subject"].iloc[test].nunique()), "aus_dropped": dropped}
     return SCCData(store, aus, labels, store.au_centres(aus), train, test, info)
 
 

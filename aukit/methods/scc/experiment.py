@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ import torch
 from aukit import ckptdir, metrics, reported
 from aukit.config import fill_missing
 from aukit.data.loader import BatchLoader
+from aukit.methods.aus import family, family_or_bp4d
 from aukit.report import Report
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
@@ -71,6 +72,7 @@ class ExperimentConfig:
     progress: bool = False
     checkpoints: int = -1                # -1 the preset's (full: every training checkpoints, a rerun
     #                                      resumes), 0 off, 1 on
+    aus_dropped: dict = field(default_factory=dict)  # AUs of a dataset of your own that load_data left out
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tables if t not in TABLES]
@@ -85,7 +87,8 @@ class ExperimentConfig:
 
     @property
     def aus(self) -> tuple:
-        return dataset_aus(self.dataset)
+        """The dataset's AUs, less those :func:`.data.load_data` left out (a dataset of your own)."""
+        return tuple(a for a in dataset_aus(self.dataset) if a not in self.aus_dropped)
 
 
 def preset_config(preset: str, **overrides) -> ExperimentConfig:
@@ -313,11 +316,15 @@ def run(ecfg: ExperimentConfig) -> dict:
     device = pick_device(ecfg.device or None)
     fold = resolve_fold(ecfg.dataset, ecfg.fold, ecfg.fera)
     data = load_data(ecfg.dataset, fold, ecfg.aus, max_train=ecfg.max_train, max_test=ecfg.max_test)
+    if data.info["aus_dropped"]:                    # the model's heads: the AUs the data has
+        ecfg = dataclasses.replace(ecfg, aus_dropped=data.info["aus_dropped"])
     t_data = time.perf_counter() - t0
     report = Report("scc", dataset=ecfg.dataset, preset=ecfg.preset, seeds=list(ecfg.seeds), device=str(device),
                     config=resolved_config(ecfg), folder=ecfg.out_dir, weights=ecfg.weights)
     runner = Runner(ecfg, data, device, checkpoint_root(ecfg, fold))
-    fam = "disfa" if "disfa" in ecfg.dataset else "bp4d"
+    fam = family_or_bp4d(ecfg.dataset)             # the paper's table shown (none beside a dataset of your own)
+    tab = family(ecfg.dataset) or "own"
+    report.aus_dropped.update(data.info["aus_dropped"])
     const = constant_scores(data)
     m: dict = {"icc_constant": const["mean"]["icc_avg"], "mae_constant_mean": const["mean"]["mae_avg"],
                "mae_constant_median": const["median"]["mae_avg"],
@@ -328,7 +335,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     for metric in ("icc", "mae"):
         mean, std = per_au_frames(t1, metric, data.aus)
         flags = {name: f for name, over in TABLE1.items() if (f := runner.seed_flags(over, metric))}
-        report.add_table(f"table1_{fam}_{metric}", mean, reported.table("scc", f"table1_{fam}_{metric}"),
+        report.add_table(f"table1_{tab}_{metric}", mean, reported.table("scc", f"table1_{fam}_{metric}"),
                          measured_std=std, flags=flags or None)
     for name, (mean, std) in t1.items():
         s = SLUGS[name]

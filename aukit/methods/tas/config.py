@@ -106,12 +106,14 @@ FIG5_LAMBDA_GRID: dict[str, tuple[float, ...]] = {
 
 
 def default_label_fraction(dataset: str) -> float:
-    """TAS Table 4 S3 / §Experimental Settings: the labelled fraction of frames, DISFA_LABEL_FRACTION on DISFA,
-    else BP4D's, TASTrainConfig's default."""
-    return DISFA_LABEL_FRACTION if "disfa" in dataset.lower() else TASTrainConfig().label_fraction
+    """TAS Table 4 S3 / §Experimental Settings: the labelled fraction of frames, DISFA_LABEL_FRACTION on DISFA
+    and its SynthAU tree, else BP4D's, TASTrainConfig's default (a dataset of your own takes BP4D's)."""
+    from aukit.methods.aus import family_or_bp4d
+    return DISFA_LABEL_FRACTION if family_or_bp4d(dataset) == "disfa" else TASTrainConfig().label_fraction
 
 
 def default_lambda_sub(dataset: str) -> float:
-    """TAS §Implementation Details: lambda_sub per dataset, DISFA_LAMBDA_SUB on DISFA (fewer subjects),
-    else BP4D's, TASLossConfig's default."""
-    return DISFA_LAMBDA_SUB if "disfa" in dataset.lower() else TASLossConfig().lambda_sub
+    """TAS §Implementation Details: lambda_sub per dataset, DISFA_LAMBDA_SUB on DISFA and its SynthAU tree (fewer
+    subjects), else BP4D's, TASLossConfig's default (a dataset of your own takes BP4D's: a hyper-parameter)."""
+    from aukit.methods.aus import family_or_bp4d
+    return DISFA_LAMBDA_SUB if family_or_bp4d(dataset) == "disfa" else TASLossConfig().lambda_sub

@@ -10,7 +10,7 @@ frames, all AUs, single images).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from aukit.data import fold_subjects, load_store, sampling
 from aukit.data.loader import BatchLoader
 from aukit.data.store import FrameStore
+from aukit.methods import aus as A
 
 from .config import BP4D_AUS, DISFA_AUS, INTENSITY_MAX
 
@@ -41,6 +42,7 @@ class TASData:
     seg_au: np.ndarray          # (n_seg,) AU index of each segment
     train_subjects: list[str]
     test_subjects: list[str]
+    aus_dropped: dict = field(default_factory=dict)    # {'AU25': why} AUs of the dataset's list left out
 
     @property
     def n_aus(self) -> int:
@@ -53,9 +55,15 @@ class TASData:
         return len(ends) / max(total, 1)
 
 
+def wanted_aus(dataset: str) -> tuple[int, ...]:
+    """The intensity AUs TAS evaluates: the paper's on BP4D (5) and DISFA (12) and their SynthAU trees, the
+    manifest entry's ``intensity_aus`` on a dataset of your own."""
+    return A.method_aus(dataset, "intensity", {"bp4d": BP4D_AUS, "disfa": DISFA_AUS}, "TAS")
+
+
 def dataset_aus(dataset: str, columns) -> list[str]:
-    """The intensity AUs TAS evaluates on this dataset (BP4D: 5, DISFA: 12) present in the index."""
-    wanted = DISFA_AUS if "disfa" in dataset.lower() else BP4D_AUS
+    """The AUs of :func:`wanted_aus` present in the index."""
+    wanted = wanted_aus(dataset)
     aus = [f"AU{a:02d}" for a in wanted if f"AU{a:02d}" in set(columns)]
     if not aus:
         raise ValueError(f"{dataset}: none of the AUs {wanted} has an intensity column; columns: {list(columns)}")
@@ -66,13 +74,16 @@ def load_data(dataset: str, fold: int | str = 1, T: int = 16, *, root=None, stor
     """Store rows, labels and keyframe segments of one fold (``fold`` 1..3 or 'fera')."""
     store = store or load_store(dataset, "tas", root)
     df = store.index
-    aus = dataset_aus(dataset, df.columns)
+    train_s, test_s = fold_subjects(dataset, fold, present=df)    # the index: its gaps are checked too
+    aus, dropped = dataset_aus(dataset, df.columns), {}
+    if A.is_own(dataset):               # its AUs without a column or a coded training frame are left out, named
+        aus, dropped = A.kept_aus(dataset, df, [A.au_name(a) for a in wanted_aus(dataset)], train_s, "TAS")
+        aus = list(aus)
     labels = (df[aus].to_numpy(np.float32) / INTENSITY_MAX)
     bad = np.isfinite(labels) & ((labels < 0) | (labels > 1))
     if bad.any():
         raise ValueError(f"{store.path}/index.csv: {int(bad.sum())} intensities outside 0..5")
     subj = df["subject"].astype(str).to_numpy()
-    train_s, test_s = fold_subjects(dataset, fold, present=df)    # the index: its gaps are checked too
     codes = {s: i for i, s in enumerate(sorted(set(subj)))}
     rows = np.arange(len(df), dtype=np.int64)
     if "row" in df and not np.array_equal(df["row"].to_numpy(), rows):
@@ -92,7 +103,8 @@ def load_data(dataset: str, fold: int | str = 1, T: int = 16, *, root=None, stor
         raise ValueError(f"{dataset} fold {fold}: no keyframe segments in the training subjects")
     return TASData(dataset, store, aus, labels, np.array([codes[s] for s in subj], np.int64), train_rows,
                    test_rows, seg_rows, np.concatenate(seg_au),
-                   [s for s in train_s if s in codes], [s for s in test_s if s in codes])   # the subjects read
+                   [s for s in train_s if s in codes], [s for s in test_s if s in codes],   # the subjects read
+                   dropped)
 
 
 def resizer(size: int | None):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from aukit import reported, viz
+from aukit.methods.aus import family_or_bp4d
 from aukit.report import Report
 from aukit.report.tables import order_groups
 from aukit.viz.style import new_figure
@@ -20,12 +21,14 @@ PAPER_NAME = "TAS (ours)"  # our TAS row; maps to the paper's "Ours"
 
 
 def _bench(dataset: str) -> str:
-    return "disfa" if "disfa" in dataset.lower() else "bp4d"
+    """The paper's tables to show beside a run (a dataset of your own: none are shown, aukit.report)."""
+    return family_or_bp4d(dataset)
 
 
 def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name: str = "A6") -> dict:
     """Table 1: per-AU ICC and MAE of the full model beside the semi-supervised methods."""
     bench, out = _bench(data.dataset), {}
+    report.aus_dropped.update(data.aus_dropped)
     for metric in ("icc", "mae"):
         mean, std = E.summary({PAPER_NAME: results[name]}, metric, data.aus)
         ref = reported.table("tas", f"table1_{bench}_{metric}")
@@ -41,6 +44,7 @@ def add_overall_table(report: Report, key: str, data: TASData, results: Mapping[
                       row_map: Mapping[str, str] | None = None, title: str = "") -> pd.DataFrame:
     """Tables 2-4 layout (ICC, MAE averaged over AUs) beside the reported table ``<key>_<bench>``."""
     mean, std = E.overall(results, data.aus)
+    report.aus_dropped.update(data.aus_dropped)             # a dataset of your own: its AUs TAS could not train
     ref = reported.table("tas", f"{key}_{_bench(data.dataset)}")
     report.add_table(key, mean, ref, measured_std=std, row_map=row_map, title=title or key)
     return mean
