@@ -13,8 +13,9 @@ def _manifest(tmp_path, monkeypatch, **entries):
     """A copy of data_manifest.yaml with ``entries`` added, in use through AUKIT_MANIFEST."""
     from aukit.data import manifest as M
     m = yaml.safe_load(M.MANIFEST_PATH.read_text())
-    for name, e in entries.items():
-        m[name] = {"layout": "bp4d", "patterns": m["bp4d"]["patterns"], **e}
+    for name, e in entries.items():   # occurrence derived by a threshold: DISFA's layout (BP4D's reads AU_OCC files)
+        like = "disfa" if "occurrence_threshold" in e else "bp4d"
+        m[name] = {"layout": like, "patterns": m[like]["patterns"], **e}
     path = tmp_path / "manifest.yaml"
     path.write_text(yaml.safe_dump(m))
     monkeypatch.setenv("AUKIT_MANIFEST", str(path))
@@ -52,11 +53,8 @@ def test_tas_takes_the_entrys_intensity_aus(mylab):
 
 
 def _own_copy_of_synthau(tmp_path, monkeypatch, root, **aus):
-    """mylab: SynthAU's tiny BP4D tree under a name of the user's own, coding ``aus``. The data layer's
-    dispatch of a custom entry to its layout's reader comes with another branch: READERS is patched here."""
-    from aukit.data import bp4d, catalog
+    """mylab: SynthAU's tiny BP4D tree under a name of the user's own (layout bp4d), coding ``aus``."""
     _manifest(tmp_path, monkeypatch, mylab={"root": str(root / "bp4d"), **aus})
-    monkeypatch.setitem(catalog.READERS, "mylab", bp4d.read)
 
 
 def test_tas_smoke_on_a_dataset_of_your_own(synthau_tiny, tmp_path, monkeypatch):
