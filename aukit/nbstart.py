@@ -90,7 +90,7 @@ def start_run(notebook: str, namespace: dict) -> dict:
 def reset_run_records() -> None:
     """Forget this process's records of a run, which its report and run.yaml read: the trainings
     (``aukit.train.FITS``), the stores opened (``aukit.data.store.OPENED``), the folds and partial
-    copies (``aukit.data.splits.USED``, ``PARTIAL``) and the side sets it lacked
+    copies (``aukit.data.splits.USED``, ``SUBJECTS``, ``PARTIAL``) and the side sets it lacked
     (``aukit.data.sidesets.LACKING``). :func:`start_run` calls it; so does every test."""
     from .data import sidesets, splits, store
     from .train import FITS
@@ -98,4 +98,5 @@ def reset_run_records() -> None:
     store.OPENED.clear()
     splits.PARTIAL.clear()
     splits.USED.clear()
+    splits.SUBJECTS.clear()
     sidesets.LACKING.clear()

@@ -72,9 +72,11 @@ def test_a_second_run_in_one_kernel_starts_its_records_afresh(changed_env):
     store.OPENED["synthau-disfa__scc256__x"] = {"frames": 1}
     splits.PARTIAL.append("fold 1 of bp4d lacks F001")
     splits.USED["bp4d"] = 1
+    splits.SUBJECTS["bp4d"] = {"fold": 1}
     sidesets.LACKING.append("RTATL's unlabelled faces")
     nbstart.start_run("scc", _defaults("scc"))
-    assert FITS == [] and store.OPENED == {} and splits.PARTIAL == [] and splits.USED == {} and sidesets.LACKING == []
+    assert FITS == [] and store.OPENED == {} and splits.PARTIAL == [] and splits.USED == {}
+    assert splits.SUBJECTS == {} and sidesets.LACKING == []
 
 
 def test_a_rerun_by_hand_starts_from_an_empty_report_folder(tmp_path, capsys, changed_env):

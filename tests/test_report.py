@@ -430,3 +430,15 @@ def test_a_value_equal_to_what_the_presets_default_stands_for_is_no_change():
     assert nb.changed_parameters("piap_df", {"epochs": 20}) == {"epochs": 20}
     for paper in ("tas", "cpc", "rtatl", "piap_df", "scc"):   # checkpoints change where weights are kept, not results
         assert nb.changed_parameters(paper, {"preset": "full", "checkpoints": 0}) == {}
+
+
+def test_run_yaml_names_each_folds_subjects_and_where_its_parts_came_from(tmp_path):
+    """run.yaml recorded `fold: 1` only: which subjects trained and tested (a copy with one more subject
+    reshuffles a round-robin split) was in the executed notebook's printout alone."""
+    from aukit.data import splits
+    train, test = splits.fold_subjects("bp4d", 2, present=sorted(splits.BP4D_PARTS["part1"] + splits.BP4D_PARTS[
+        "part2"] + splits.BP4D_PARTS["part3"]))
+    _, out, _, _ = build(tmp_path, "bp4d")
+    got = yaml.safe_load((tmp_path / "tas" / "run.yaml").read_text())["splits"]["bp4d"]
+    assert got["fold"] == 2 and got["test"] == sorted(splits.BP4D_PARTS["part2"]) and got["train"] == sorted(train)
+    assert "JAA-Net" in got["source"] and set(got["test"]) == set(test)

@@ -17,6 +17,7 @@ from .schema import ManifestError
 ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a real dataset's fold on the subjects a copy has
 PARTIAL: list[str] = []   # this process's folds run on an incomplete copy (every report table names them)
 USED: dict[str, int | str] = {}   # dataset -> the fold this process's data loaders split it by (report labels)
+SUBJECTS: dict[str, dict] = {}    # dataset -> that fold's train/test subjects and their source (run.yaml)
 
 
 class IncompleteCopy(ValueError):
@@ -164,6 +165,8 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None,
             present = present["subject"].astype(str).unique()
         check_present(dataset, fold, train, test, present, gaps)
         USED[dataset] = fold
+        SUBJECTS[dataset] = {"fold": fold, "source": fold_source(dataset), "train": sorted(map(str, train)),
+                             "test": sorted(map(str, test))}
     return train, test
 
 
