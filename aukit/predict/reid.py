@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-SAME_PERSON = 0.6    # Euclidean distance between two descriptors of one person, at most
+SAME_PERSON = 0.6    # descriptors of one person lie closer than this (Euclidean; strictly below, as dlib counts)
 NOTE = ("face_id: one per person: a face tracked afresh (back in view, or its track lost) takes the id of the "
         "earlier face whose dlib face descriptor lies nearest, within {:g} (Euclidean), unless that face is in "
         "the frame; else a new id")
