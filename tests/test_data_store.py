@@ -223,3 +223,18 @@ def test_a_fold_on_an_incomplete_real_copy_is_refused_or_labelled(bp4d_store, mo
     assert "PARTIAL COPY: bp4d the FERA2015 split: this copy lacks 19 of 21" in (tmp_path / "r/tables/t.md").read_text()
     rep.write()
     assert json.loads((tmp_path / "r/metrics.json").read_text())["partial_copy"] == splits.PARTIAL
+
+
+def test_a_synthau_tree_of_another_version_gets_other_stores(tmp_path):
+    """The index fingerprint ignores pixels (codec noise must not rebuild a store), so SynthAU version 2's
+    tree (other faces, the same labels) kept serving version 1's aligned faces and dlib landmarks."""
+    from aukit.data.align import get_policy
+    from aukit.data.store import cache_key
+    pol = get_policy("tas")
+    (tmp_path / "bp4d").mkdir()
+    keys = []
+    for version in (1, 2):
+        (tmp_path / "meta.json").write_text(json.dumps({"version": version}))
+        keys.append(cache_key("synthau-bp4d", pol, tmp_path / "bp4d"))
+    assert keys[0]["synthau_version"] == 1 and keys[1]["synthau_version"] == 2
+    assert "synthau_version" not in cache_key("bp4d", pol, tmp_path / "bp4d")   # real copies keep their caches
