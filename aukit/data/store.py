@@ -63,8 +63,8 @@ def index_fingerprint(df: pd.DataFrame) -> str:
     numbers, labels). Not image bytes, sizes or mtimes: a regenerated SynthAU whose JPEGs differ
     by codec noise keeps its stores (a GPU machine has no dlib to rebuild them; another SynthAU
     version does not: :func:`cache_key`); nor `source` (absolute paths: the root is already in the
-    cache key); nor the QA counts (a change in how they are counted is no change of frames or labels). Plain bytes per column, so the value
-    does not depend on the pandas version or dtype backend."""
+    cache key); nor the QA counts (a change in how they are counted is no change of frames or labels).
+    Plain bytes per column, so the value does not depend on the pandas version or dtype backend."""
     h = hashlib.sha256()
     for c in sorted(set(df.columns) - {"source"}):
         x = df[c]

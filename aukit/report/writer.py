@@ -391,7 +391,7 @@ class Report:
         from ..data.store import OPENED        # the data it read: every store opened in this process
         run_extra.setdefault("stores", {k: OPENED[k] for k in sorted(OPENED)})
         run_extra.setdefault("datasets", datasets_read(OPENED))    # their manifest entries and roots
-        from ..data.splits import SUBJECTS                          # each fold's subjects, and where its parts came from
+        from ..data.splits import SUBJECTS          # each fold's subjects, and where its parts came from
         run_extra.setdefault("splits", {k: SUBJECTS[k] for k in sorted(SUBJECTS)})
         out["run"] = runtime.write_run_yaml(self.dir / "run.yaml", config=self.config, slug=self.slug,
                                             dataset=self.dataset, preset=self.preset, seeds=self.seeds,

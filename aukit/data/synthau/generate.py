@@ -142,8 +142,8 @@ def generate(out: str | Path | None = None, preset: str | SynthConfig = "default
     """Generate SynthAU into ``out`` (default :func:`default_root`) and return meta.json's dict.
 
     Deterministic in ``seed``, whatever ``workers``: the same labels and decoded pixels (every
-    process renders with single-threaded BLAS and OpenCV). With workers > 1, scripts must guard the call with ``if __name__ == "__main__"``
-    (spawned workers).
+    process renders with single-threaded BLAS and OpenCV). With workers > 1, scripts must guard the
+    call with ``if __name__ == "__main__"`` (spawned workers).
     Existing SynthAU subfolders of ``out`` are replaced.
     """
     from tqdm.auto import tqdm
