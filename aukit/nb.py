@@ -117,7 +117,9 @@ def _environment(values: dict):
 def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, progress: bool, timeout,
          declared, log: bool = False) -> dict:
     import papermill as pm
+    from .kernel import resolve
 
+    kernel_name = resolve(kernel_name)          # before anything is moved: a wrong kernel stops here
     if (kept := clear_outputs(out, nb.stem)) is not None:
         print(f"[aukit] the last run's results in {out} moved to {kept}", file=sys.stderr)
     # a notebook that declares no out_dir (00_synthau) gets none: papermill would warn of an unknown parameter
