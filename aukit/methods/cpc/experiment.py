@@ -121,7 +121,8 @@ def pretrain(split: Split, train_rows, val_rows, mcfg: CPCModelConfig, pcfg: Pre
     opt = torch.optim.Adam(model.parameters(), lr=pcfg.lr, weight_decay=pcfg.weight_decay)
 
     def evaluate(m, epoch):
-        return {f"val_{k}": v for k, v in pretext_accuracy(m, val_loader, pcfg.context, loss_fn).items()}
+        return {f"val_{k}": v for k, v in pretext_accuracy(m, val_loader, pcfg.context, loss_fn,
+                                                                precision=plan.precision).items()}
 
     hist = fit(model, make_pretrain_step(pcfg.context, loss_fn), loader, opt,
                _train_cfg(plan.pretrain_epochs, plan, out_dir=out_dir), device=device, evaluate=evaluate, method_config={"model": asdict(mcfg), "pretrain": asdict(pcfg)})
@@ -169,9 +170,10 @@ def predict(model, split: Split, rows, scfg: SparseConfig, plan: Plan, device) -
                           augment=resize_only(_size(split, plan, model.cfg)))
     if isinstance(model, CPCNet):
         # a window's context never crosses frames missing from the store
-        pred, got = predict_sequences(model, loader, split.run_id, scfg.eval_window, scfg.stride)
+        pred, got = predict_sequences(model, loader, split.run_id, scfg.eval_window, scfg.stride,
+                                      plan.precision)
     else:
-        pred, got = predict_frames(model, loader)
+        pred, got = predict_frames(model, loader, plan.precision)
     assert np.array_equal(got, rows), "evaluation loader changed the frame order"
     return np.clip(pred, 0.0, 5.0)
 

@@ -59,14 +59,14 @@ def encode_frames(model: nn.Module, batches: Iterable[dict]) -> tuple[torch.Tens
 
 
 def predict_sequences(model: nn.Module, batches: Iterable[dict], sequence_ids: np.ndarray,
-                      window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+                      window: int, stride: int, precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Dense predictions for the frames of an unshuffled loader: -> (pred (N, n_aus), rows (N,)).
 
     ``sequence_ids[r]`` is the sequence of store row r; the loader must yield each
     sequence's frames in temporal order (they need not be contiguous). Runs in training's precision
-    (:func:`aukit.runtime.evaluating`).
+    (``precision``, the run's: :func:`aukit.runtime.evaluating`).
     """
-    with evaluating(model):
+    with evaluating(model, precision):
         feats, rows = encode_frames(model, batches)
         seq = np.asarray(sequence_ids)[rows]
         preds = np.zeros((len(rows), model.head.fc.out_features), dtype=np.float32)
@@ -77,10 +77,11 @@ def predict_sequences(model: nn.Module, batches: Iterable[dict], sequence_ids: n
     return preds, rows
 
 
-def predict_frames(model: nn.Module, batches: Iterable[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame model (R18 baselines): -> (pred (N, n_aus), rows (N,)), in training's precision."""
+def predict_frames(model: nn.Module, batches: Iterable[dict],
+                   precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame model (R18 baselines): -> (pred (N, n_aus), rows (N,)), in training's ``precision``."""
     preds, rows = [], []
-    with evaluating(model):
+    with evaluating(model, precision):
         for batch in batches:
             preds.append(model(batch["image"]).float().cpu().numpy())
             rows.append(batch["rows"].cpu().numpy())
@@ -105,13 +106,13 @@ def topk_accuracy(logits: torch.Tensor, ks=(1, 3, 5)) -> dict[str, float]:
 
 
 def pretext_accuracy(model: nn.Module, batches: Iterable[dict], context: int,
-                     loss_fn: InfoNCELoss | None = None, ks=(1, 3, 5)) -> dict[str, float]:
+                     loss_fn: InfoNCELoss | None = None, ks=(1, 3, 5), precision: str = "auto") -> dict[str, float]:
     """Mean InfoNCE loss and Top-n accuracy of the predictive task over validation clips (Table 1),
-    in training's precision (the scores themselves in fp32, as in the loss)."""
+    in training's ``precision`` (the scores themselves in fp32, as in the loss)."""
     loss_fn = loss_fn or InfoNCELoss()
     sums: dict[str, float] = {}
     n = 0
-    with evaluating(model):
+    with evaluating(model, precision):
         for batch in batches:
             pred, target = model.pretext(batch["image"], context)
             logits = loss_fn.logits(pred, target)
