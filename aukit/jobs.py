@@ -422,17 +422,31 @@ def launch(method: str, config: str, nproc: int = 1) -> int:
 
 
 STOP_WAIT_S = 60     # torchrun gives its ranks 30 s to end after SIGTERM, then kills them
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_parent():
+    """A ``preexec_fn`` (Linux; None elsewhere): the child gets SIGTERM when the launcher dies, even by SIGKILL,
+    which no handler of ours sees (an OOM kill, `kill -9`, a scheduler's hard stop); torchrun then stops its
+    ranks as on Ctrl-C. prctl is looked up here, in the parent: the child between fork and exec only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def _torchrun(method: str, config: str, nproc: int) -> int:
     """torchrun over ``nproc`` ranks. Interrupted (Ctrl-C, or SIGTERM, which ``aukit.cli`` turns into
     KeyboardInterrupt), it passes SIGTERM on and waits for torchrun to stop its ranks: killing
-    torchrun outright left the ranks (in sessions of their own) training on, orphaned."""
+    torchrun outright left the ranks (in sessions of their own) training on, orphaned. Killed itself
+    (SIGKILL), the launcher takes torchrun along (:func:`_stop_with_parent`)."""
     import signal
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     cmd = [torchrun, "--standalone", f"--nproc-per-node={nproc}", "-m", "aukit.cli", "train", method,
            "--config", config]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, preexec_fn=_stop_with_parent())
     try:
         return proc.wait()
     except KeyboardInterrupt:
