@@ -22,13 +22,15 @@ from .scan import deeper
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
            "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
-           "ignored_file", "unreadable_label_file", "empty_folder", "missing_value", "bad_landmarks")
+           "ignored_file", "unreadable_label_file", "empty_folder", "missing_value", "bad_landmarks",
+           "unreadable_video")
 # frame_missing_label: a kept frame that has no row in one of its label files (that AU is NaN)
 # ignored_file: a file next to the data whose name does not fit the manifest pattern
 # unreadable_label_file: an optional label file that does not parse (Aff-Wild2, EmotioNet): its frames
 #   are read unlabelled; empty_folder: a sequence folder without any frame image
 # missing_value: a label null or absent in its entry (AFEW-VA); bad_landmarks: annotated landmarks
-#   that are not 68 x 2 points (AFEW-VA; read as absent)
+#   that are not 68 x 2 points (AFEW-VA; read as absent); unreadable_video: a video OpenCV cannot open or
+#   that holds no frame (DISFA's layout, the table layout's videos)
 
 
 SHIFT_REACH = 50          # frames a label file may be shifted by and still be diagnosed
@@ -290,7 +292,7 @@ def note_ignored(qa: QA, files: list[tuple[dict, Path]], why: str, subject: str 
 
 
 def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], qa: QA,
-                subject: str, where: str = "", known_tail: int = 0) -> pd.DataFrame:
+                subject: str, where: str = "", known_tail: int = 0, video: bool = False) -> pd.DataFrame:
     """Frames (column `frame`, ...) that have a row in at least one label source, in their order,
     with every source's columns (NaN where a source has no row for the frame).
 
@@ -298,7 +300,8 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     that lack a row in some source (`frame_missing_label`; each such file is noted). The first
     two are noted per sequence (``where``, e.g. 'F001/T1'), with the first frame of each, unless
     the frames without a label are exactly the last ``known_tail`` (a known property the caller
-    notes, DISFA SN010's). Each source lists a frame once (:func:`unique_frames`). Plain numpy: an
+    notes, DISFA SN010's). ``video``: the frames are a video's (the notes say 'video frame', not 'image').
+    Each source lists a frame once (:func:`unique_frames`). Plain numpy: an
     index read joins a few files per sequence, thousands on BP4D, where pandas merges cost about
     1 ms each.
     """
@@ -309,8 +312,9 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     orphans = labelled[~np.isin(labelled, img)]
     qa.add(subject, "label_without_frame", len(orphans))
     if len(orphans) and len(img):      # no image at all is noted by the reader, once per sequence
-        qa.note("label_without_frame", f"{where}: {len(orphans)} labelled frame(s) without an image "
-                                       f"(first: frame {orphans[0]}; images {img.min()}..{img.max()})")
+        one, many = ("a video frame", "video frames") if video else ("an image", "images")
+        qa.note("label_without_frame", f"{where}: {len(orphans)} labelled frame(s) without {one} "
+                                       f"(first: frame {orphans[0]}; {many} {img.min()}..{img.max()})")
     keep = np.isin(img, labelled)
     bare = img[~keep]
     qa.add(subject, "frame_without_label", len(bare))
@@ -356,13 +360,19 @@ def likely_shift(label_frames, image_frames, reach: int = SHIFT_REACH) -> int | 
     return None
 
 
-def note_shifts(qa: QA, shifts: dict[int, list[str]], offset: int, entry_name: str) -> None:
+def note_shifts(qa: QA, shifts: dict[int, list[str]], offset: int, entry_name: str,
+                first_frame: int | None = None) -> None:
     """One note per shift found by :func:`likely_shift` ({k: sequences}), saying which ``frame_offset`` to
-    set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>')."""
+    set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>'). Videos numbered from
+    ``first_frame`` (0 or 1) whose CSVs count from the other one (k = first_frame - other, no offset set)
+    are told to set ``first_frame`` instead: the same fix, said as what the files are."""
     for k, where in sorted(shifts.items()):
         seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        fix = f"frame_offset: {offset + k}"
+        if first_frame is not None and not offset and first_frame - k in (0, 1):
+            fix = f"first_frame: {first_frame - k} (the CSVs call the video's first frame {first_frame - k})"
         qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
-                                  f"frame_offset: {offset + k} in {entry_name}")
+                                  f"{fix} in {entry_name}")
 
 
 def deeper_hint(root: Path, pattern: str) -> str:
