@@ -269,6 +269,16 @@ def test_bp4d_layout_copy_shifted_by_one_is_diagnosed_and_frame_offset_fixes_it(
     assert df["frame"].tolist() == list(range(1, 11)) and df.attrs["qa"]["label_without_frame"] == 0
 
 
+def test_bp4d_layout_occurrence_csv_of_intensities_says_so(tmp_path, monkeypatch):
+    root = _bp4d_lab(tmp_path, monkeypatch)
+    (root / "AU_OCC" / "P1_T1.csv").write_text("frame,1,2\n" + "".join(f"{f},{f % 6},9\n" for f in range(1, 11)))
+    df = catalog.index("mylab")
+    hint = [n for n in df.attrs["qa"]["notes"] if n.startswith("label_kind: ")]
+    assert len(hint) == 1 and "P1_T1.csv: 7 of 9 nonzero values (1) are 2-5: these look like intensities: this " \
+                              "layout reads intensities from patterns.intensity" in hint[0] and "'mylab'" in hint[0]
+    assert df.attrs["qa"]["out_of_range"] == 7                                # each 2-5 lost as 0/1
+
+
 def test_unknown_keys_are_named_together(tmp_path, monkeypatch):
     use(tmp_path, monkeypatch, invalid_codes=[9], fold={"part1": ["P1"]})
     with pytest.raises(ManifestError, match=r"unknown key 'invalid_codes' \(did you mean 'invalid_code'\?\), "

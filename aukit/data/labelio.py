@@ -265,6 +265,19 @@ def clean_codes(values: np.ndarray, *, invalid, lo: float, hi: float,
     return v
 
 
+def intensity_hint(qa: QA, path: Path, values: np.ndarray, names: list[str], invalid, advice: str) -> None:
+    """Notes (kind 'label_kind') an occurrence file whose coded nonzero values are mostly 2..5: a file of
+    intensities read as 0/1, whose 2-5 would each be counted out of range and read as not labelled.
+    ``values`` (rows, AU columns) as read, before :func:`clean_codes`; ``names`` the columns' headers;
+    ``invalid`` the entry's invalid code(s), left out; ``advice`` how to read it as intensities."""
+    v = values[~np.isin(values, invalid_codes(invalid)) & (values != 0)]
+    high = int(((v >= 2) & (v <= 5)).sum())
+    if high and high >= len(v) / 2:
+        cols = [n for n, c in zip(names, values.T) if ((c >= 2) & (c <= 5)).any()]
+        qa.note("label_kind", f"{path}: {high} of {len(v)} nonzero values ({', '.join(cols)}) are 2-5: these look "
+                              f"like intensities: {advice}")
+
+
 def ranges(numbers, limit: int | None = 8) -> str:
     """Frame numbers as runs: [1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; past ``limit`` runs (None: no
     limit), '..., and N more runs'."""

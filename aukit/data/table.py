@@ -27,8 +27,8 @@ import pandas as pd
 
 from .bp4d import frame_paths
 from .disfa import source_of, video_frame_count
-from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, invalid_codes, join_labels,
-                      likely_shift, note_ignored, note_shifts, read_table, unique_rows)
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, intensity_hint, invalid_codes,
+                      join_labels, likely_shift, note_ignored, note_shifts, read_table, unique_rows)
 from .manifest import entry, manifest_path
 from .scan import absent, blocked_note, scan
 
@@ -161,7 +161,8 @@ def _read_labels(path: Path, spec: _Spec, qa: QA, subject: str) -> pd.DataFrame:
     out = {"frame": t[:, 0].astype(np.int64)}
     hi = 5 if spec.kind == "intensity" else 1
     if spec.kind == "occurrence":
-        _intensity_hint(path, t[:, 1:], [names[j] for j, _ in aus], spec, qa)
+        intensity_hint(qa, path, t[:, 1:], [names[j] for j, _ in aus], spec.invalid,
+                       f"label_kind: intensity ({spec.where})")
     for i, (j, au) in enumerate(aus, start=1):
         v = clean_codes(t[:, i], invalid=spec.invalid, lo=0, hi=hi, qa=qa, subject=subject, path=path,
                         frames=t[:, 0], column=names[j], lines=lines)
@@ -216,16 +217,6 @@ def _header(path: Path, names: list[str], spec: _Spec, qa: QA) -> tuple[int, lis
         raise LabelFormatError(f"{path}:1: occurrence_aus {sorted(spec.occ)} has AUs without an intensity column "
                                f"({', '.join(map(str, sorted(set(spec.occ) - set(nums))))}; {spec.where})")
     return fcol, aus
-
-
-def _intensity_hint(path: Path, values: np.ndarray, names: list[str], spec: _Spec, qa: QA) -> None:
-    """Occurrence columns whose coded nonzero values are mostly 2..5: an intensity file declared as occurrence."""
-    v = values[~np.isin(values, invalid_codes(spec.invalid)) & (values != 0)]
-    high = int(((v >= 2) & (v <= 5)).sum())
-    if high and high >= len(v) / 2:
-        cols = [n for n, c in zip(names, values.T) if ((c >= 2) & (c <= 5)).any()]
-        qa.note("label_kind", f"{path}: {high} of {len(v)} nonzero values ({', '.join(cols)}) are 2-5: these look "
-                              f"like intensities: label_kind: intensity ({spec.where})")
 
 
 def _columns(spec: _Spec, seen: set[str], qa: QA) -> list[str]:
