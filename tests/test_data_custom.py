@@ -321,3 +321,14 @@ def test_disfa_layout_copy_numbered_from_0_is_refused_with_the_offset_that_reads
     _disfa_lab(tmp_path, monkeypatch, first=0, frame_offset=1)
     df = catalog.index("mylab")
     assert df["frame"].tolist() == list(range(1, 13)) and df["AU01"].tolist() == [k % 6 for k in range(12)]
+
+
+def test_an_incomplete_own_copy_is_not_said_to_miss_a_paper_protocol(tmp_path, monkeypatch):
+    root = use(tmp_path, monkeypatch, folds={"part1": ["P1", "P4"], "part2": ["P2"], "part3": ["P3"]})
+    lab(root)                                                      # P4 is in the folds, not in the copy
+    with pytest.raises(splits.IncompleteCopy) as err:
+        splits.check_copy("mylab", 2)
+    msg = str(err.value)
+    assert "paper" not in msg and msg.startswith("mylab fold 2: this copy lacks 1 of 3 training and 0 of 1 test")
+    assert "it would train and test on part of the fold its parts define (entry 'mylab''s folds in " in msg
+    assert "or take the missing subjects out of the entry's folds in " in msg
