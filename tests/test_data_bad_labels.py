@@ -406,3 +406,11 @@ def test_join_labels_matches_a_pandas_outer_then_inner_merge():
     assert counts["frame_without_label"] == int((~frames["frame"].isin(lab["frame"])).sum()) > 0
     assert counts["frame_missing_label"] == int(miss.any(axis=1).sum()) > 0
     assert sum("s2.csv" in n for n in qa.notes) == 1                  # the empty source misses every kept frame
+
+
+def test_a_disfa_video_that_cannot_be_opened_is_counted(disfa):
+    video = disfa / "Videos_LeftCamera/LeftVideoSN002_comp.avi"
+    video.write_bytes(b"garbage" * 100)
+    qa = _qa(D.index("disfa", disfa))
+    assert qa["unreadable_video"] == qa["per_subject"]["SN002"]["unreadable_video"] == 1
+    assert f"unreadable_video: SN002: cannot open video {video}" in qa["notes"]

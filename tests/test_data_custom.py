@@ -269,8 +269,66 @@ def test_bp4d_layout_copy_shifted_by_one_is_diagnosed_and_frame_offset_fixes_it(
     assert df["frame"].tolist() == list(range(1, 11)) and df.attrs["qa"]["label_without_frame"] == 0
 
 
+def test_bp4d_layout_occurrence_csv_of_intensities_says_so(tmp_path, monkeypatch):
+    root = _bp4d_lab(tmp_path, monkeypatch)
+    (root / "AU_OCC" / "P1_T1.csv").write_text("frame,1,2\n" + "".join(f"{f},{f % 6},9\n" for f in range(1, 11)))
+    df = catalog.index("mylab")
+    hint = [n for n in df.attrs["qa"]["notes"] if n.startswith("label_kind: ")]
+    assert len(hint) == 1 and "P1_T1.csv: 7 of 9 nonzero values (1) are 2-5: these look like intensities: this " \
+                              "layout reads intensities from patterns.intensity" in hint[0] and "'mylab'" in hint[0]
+    assert df.attrs["qa"]["out_of_range"] == 7                                # each 2-5 lost as 0/1
+
+
 def test_unknown_keys_are_named_together(tmp_path, monkeypatch):
     use(tmp_path, monkeypatch, invalid_codes=[9], fold={"part1": ["P1"]})
     with pytest.raises(ManifestError, match=r"unknown key 'invalid_codes' \(did you mean 'invalid_code'\?\), "
                                             r"unknown key 'fold' \(did you mean 'folds'\?\)"):
         manifest.entry("mylab")
+
+
+def _disfa_lab(tmp_path, monkeypatch, first: int, n: int = 12, **changes):
+    """mylab in DISFA's layout: one video of ``n`` frames, AU1 and AU12 label files numbering them from ``first``
+    (AU1's value is the row's position mod 6, so a label read on the wrong frame shows)."""
+    from test_data_fixtures import write_video
+    root = use(tmp_path, monkeypatch, layout="disfa", label_kind=None, invalid_code=None, intensity_aus=[1, 12],
+               occurrence_threshold=2, patterns={"video": "Videos/{subject}.avi",
+                                                 "labels": "Labels/{subject}/{subject}_au{au}.txt"}, **changes)
+    write_video(root / "Videos" / "P1.avi", [np.full((16, 16, 3), 20 * k, np.uint8) for k in range(n)])
+    for au in (1, 12):
+        p = root / "Labels" / "P1" / f"P1_au{au}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("".join(f"{first + k},{k % 6 if au == 1 else 2}\n" for k in range(n)))
+    return root
+
+
+def test_disfa_layout_copy_shifted_by_one_is_diagnosed_and_frame_offset_fixes_it(tmp_path, monkeypatch):
+    _disfa_lab(tmp_path, monkeypatch, first=2)            # the coders' row 2 is the video's first frame
+    df = catalog.index("mylab")
+    assert any("labels look shifted by -1 frames; set frame_offset: -1 in entry 'mylab'" in n
+               for n in df.attrs["qa"]["notes"])
+    _disfa_lab(tmp_path, monkeypatch, first=2, frame_offset=-1)
+    df = catalog.index("mylab")
+    assert df["AU01"].tolist() == [k % 6 for k in range(12)] and df["source"].str.endswith("#0").iloc[0]
+    assert df.attrs["qa"]["label_without_frame"] == df.attrs["qa"]["frame_without_label"] == 0
+    assert not any(n.startswith("shifted_labels") for n in df.attrs["qa"]["notes"])
+
+
+def test_disfa_layout_copy_numbered_from_0_is_refused_with_the_offset_that_reads_it(tmp_path, monkeypatch):
+    _disfa_lab(tmp_path, monkeypatch, first=0)
+    with pytest.raises(LabelFormatError, match=r"P1_au1.txt:1: frame 0: .*renumber it, or set frame_offset: 1 in "
+                                               r"entry 'mylab'"):
+        catalog.index("mylab")
+    _disfa_lab(tmp_path, monkeypatch, first=0, frame_offset=1)
+    df = catalog.index("mylab")
+    assert df["frame"].tolist() == list(range(1, 13)) and df["AU01"].tolist() == [k % 6 for k in range(12)]
+
+
+def test_an_incomplete_own_copy_is_not_said_to_miss_a_paper_protocol(tmp_path, monkeypatch):
+    root = use(tmp_path, monkeypatch, folds={"part1": ["P1", "P4"], "part2": ["P2"], "part3": ["P3"]})
+    lab(root)                                                      # P4 is in the folds, not in the copy
+    with pytest.raises(splits.IncompleteCopy) as err:
+        splits.check_copy("mylab", 2)
+    msg = str(err.value)
+    assert "paper" not in msg and msg.startswith("mylab fold 2: this copy lacks 1 of 3 training and 0 of 1 test")
+    assert "it would train and test on part of the fold its parts define (entry 'mylab''s folds in " in msg
+    assert "or take the missing subjects out of the entry's folds in " in msg

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, join_labels, likely_shift,
-                      note_ignored, note_shifts, read_table, unique_frames)
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, intensity_hint, join_labels,
+                      likely_shift, note_ignored, note_shifts, read_table, unique_frames)
 from .manifest import DatasetNotFound, as_list, base_name, entry, is_custom, manifest_path, part_of
 from .scan import absent, blocked_note, scan
 
@@ -67,7 +67,9 @@ def _labelled(root: Path, patterns: list[str], qa: QA) -> dict[tuple[str, str, i
     return first
 
 
-def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: str) -> pd.DataFrame:
+def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: str, where: str) -> pd.DataFrame:
+    """One occurrence CSV -> frame, occ_AUxx (0/1, NaN where invalid or out of range); ``where`` names the
+    entry for the note on a file of intensities."""
     names, t, lines = read_table(path, header=True)
     if len(names) < 2:
         raise LabelFormatError(f"{path}:1: expected a header 'frame,AU1,AU2,...'")
@@ -85,6 +87,8 @@ def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: s
         qa.add(subject, "missing_au_column", len(missing))
         qa.note("missing_au_column", f"{path}:1: no column for AU {', '.join(map(str, missing))} (left NaN)")
     t = unique_frames(t, lines, path, qa, subject)
+    intensity_hint(qa, path, t[:, 1:], names[1:], invalid, f"this layout reads intensities from patterns.intensity, "
+                                                           f"one file an AU of rows frame,intensity ({where})")
     out = {"frame": t[:, 0].astype(np.int64)}
     for j, au in enumerate(aus, start=1):
         out[au_col(au, occurrence=True)] = clean_codes(t[:, j], invalid=invalid, lo=0, hi=1, qa=qa, subject=subject,
@@ -132,6 +136,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
                                   "data_manifest.yaml)")
     parts, n_whole, shifts = [], 0, {}
     offset = int(e.get("frame_offset", 0))
+    where_entry = f"entry {part_of(dataset) or base_name(dataset)!r} of {manifest_path()}"
     for subject, task in sorted(set(seqs) | {k[:2] for k in (*has_occ, *has_int)}):
         frames = seqs.get((subject, task), {})
         wanted = ([(occ_pats, None)] if has_occ else []) + [(int_pats, a) for a in int_aus if has_int]
@@ -139,8 +144,8 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         for pl, au in wanted:  # au None: the occurrence file
             p = (has_occ if au is None else has_int).get((subject, task, -1 if au is None else au))
             if p is not None:
-                d = _occurrence(p, invalid, occ_aus, lqa, subject) if au is None else _intensity(p, au, invalid, lqa,
-                                                                                               subject)
+                d = (_occurrence(p, invalid, occ_aus, lqa, subject, where_entry) if au is None
+                     else _intensity(p, au, invalid, lqa, subject))
                 if offset:                      # a custom copy's frame_offset: label frame + offset = image
                     d["frame"] += offset
                 labels.append((p, d))
@@ -172,7 +177,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         df.insert(1, "sequence", task)
         parts.append(df)
     cols = [au_col(a) for a in int_aus] + [au_col(a, True) for a in occ_aus]
-    note_shifts(qa, shifts, offset, f"entry {dataset!r} of {manifest_path()}")
+    note_shifts(qa, shifts, offset, where_entry)
     if unlabelled:
         whole = part_of(dataset) or "bp4d"
         if not parts and seqs:

@@ -8,7 +8,10 @@ Frames beyond the shorter of (labels, video) are excluded and counted (SN010 has
 labels for 4845 video frames: counted, and marked expected). `occ_AUxx` = intensity >= 2
 (detection convention). A subject without some label file keeps its frames (that AU
 NaN) and each missing file is counted; files in the label folders that do not fit the
-pattern ('SN001_au1_old.txt') are counted, named and not read.
+pattern ('SN001_au1_old.txt') are counted, named and not read. A video OpenCV cannot open is
+counted (``unreadable_video``) and named. ``frame_offset`` (a copy of the user's own in this
+layout): label frame + offset = video frame (from 1); a subject whose labels match its video only
+after a constant shift is diagnosed ('shifted_labels', with the frame_offset that reads it).
 """
 from __future__ import annotations
 
@@ -18,9 +21,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .labelio import (QA, LabelFormatError, au_col, clean_codes, finish, join_labels, note_ignored, read_table,
-                      unique_frames)
-from .manifest import entry
+from .labelio import (QA, LabelFormatError, au_col, clean_codes, finish, join_labels, likely_shift, note_ignored,
+                      note_shifts, read_table, unique_frames)
+from .manifest import entry, manifest_path
 from .scan import absent, blocked_note, scan
 
 # DISFA as released: SN010's label files stop one frame before the end of its 4845-frame video
@@ -45,6 +48,8 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
     pats = e["patterns"]
     aus = [int(a) for a in e.get("intensity_aus", [])]
     thr = float(e.get("occurrence_threshold", 2))
+    offset = int(e.get("frame_offset", 0))
+    where_entry = f"entry {dataset!r} of {manifest_path()}"
     qa = QA()
     stray_videos: list[tuple[dict, Path]] = []
     videos = {f["subject"]: p for f, p in scan(root, pats["video"], stray_videos)}
@@ -63,7 +68,7 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
     if not label_files:
         qa.note("no_labels", f"no label files found under {root} (pattern {pats['labels']}): "
                              "AU columns are NaN")
-    parts = []
+    parts, shifts = [], {}
     for subject in sorted(set(videos) | set(label_files)):
         video = videos.get(subject)
         files = label_files.get(subject, {})
@@ -72,6 +77,7 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
             want = pats["video"].format(subject=subject)
             qa.note("label_without_frame", f"{subject}: label files but no video ({want}{blocked_note(root, want)})")
         elif n_video == 0:
+            qa.add(subject, "unreadable_video")
             qa.note("unreadable_video", f"{subject}: cannot open video {video}")
         sources = []
         for au in aus:
@@ -84,15 +90,22 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
                     qa.note("missing_label_file", f"{subject}: {want} {why}")
                 continue
             _, t, lines = read_table(p, header=False, ncols=2)
+            t[:, 0] += offset
             if len(t) and t[:, 0].min() < 1:    # a copy re-numbered from 0 would put every label on the next frame
                 k = int(np.argmin(t[:, 0]))
-                raise LabelFormatError(f"{p}:{lines[k]}: frame {t[k, 0]:g}: DISFA numbers its frames from 1 (the "
-                                       f"video's first frame is frame 1); a file numbered from 0 shifts every label "
-                                       f"by one frame: renumber it")
+                raise LabelFormatError(f"{p}:{lines[k]}: frame {t[k, 0] - offset:g}"
+                                       f"{f' (+ frame_offset {offset})' if offset else ''}: DISFA numbers its "
+                                       f"frames from 1 (the video's first frame is frame 1); a file numbered "
+                                       f"from {t[k, 0] - offset:g} shifts every label by {1 - t[k, 0]:g} frame(s): "
+                                       f"renumber it, or set frame_offset: {offset + 1 - t[k, 0]:g} in {where_entry}")
             t = unique_frames(t, lines, p, qa, subject)
             v = clean_codes(t[:, 1], invalid=None, lo=0, hi=5, qa=qa, subject=subject, path=p, frames=t[:, 0])
             sources.append((p, pd.DataFrame({"frame": t[:, 0].astype(np.int64), au_col(au): v})))
         lab = pd.DataFrame({"frame": np.arange(1, n_video + 1, dtype=np.int64)})
+        if sources and n_video:
+            k = likely_shift(np.concatenate([d["frame"].to_numpy() for _, d in sources]), lab["frame"].to_numpy())
+            if k is not None:
+                shifts.setdefault(k, []).append(f"{subject} ({video.name})")
         if sources:  # else unlabelled: every video frame, AUs NaN
             lab = join_labels(lab, sources, qa, subject, f"{subject} ({video.name if video else 'no video'})",
                               known_tail=KNOWN_SHORT.get(subject, 0) if dataset == "disfa" else 0)
@@ -111,5 +124,6 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
                 v = lab[au_col(au)].to_numpy()
                 lab[au_col(au, True)] = np.where(np.isnan(v), np.nan, (v >= thr).astype(np.float64))
         parts.append(lab)
+    note_shifts(qa, shifts, offset, where_entry)
     cols = [au_col(a) for a in aus] + [au_col(a, True) for a in aus]
     return finish(parts, qa, dataset, root, cols)

@@ -22,13 +22,15 @@ from .scan import deeper
 INDEX_COLUMNS = ["subject", "sequence", "frame", "source"]
 QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_without_label",
            "missing_label_file", "missing_au_column", "frame_missing_label", "duplicate_label_row",
-           "ignored_file", "unreadable_label_file", "empty_folder", "missing_value", "bad_landmarks")
+           "ignored_file", "unreadable_label_file", "empty_folder", "missing_value", "bad_landmarks",
+           "unreadable_video")
 # frame_missing_label: a kept frame that has no row in one of its label files (that AU is NaN)
 # ignored_file: a file next to the data whose name does not fit the manifest pattern
 # unreadable_label_file: an optional label file that does not parse (Aff-Wild2, EmotioNet): its frames
 #   are read unlabelled; empty_folder: a sequence folder without any frame image
 # missing_value: a label null or absent in its entry (AFEW-VA); bad_landmarks: annotated landmarks
-#   that are not 68 x 2 points (AFEW-VA; read as absent)
+#   that are not 68 x 2 points (AFEW-VA; read as absent); unreadable_video: a video OpenCV cannot open or
+#   that holds no frame (DISFA's layout, the table layout's videos)
 
 
 SHIFT_REACH = 50          # frames a label file may be shifted by and still be diagnosed
@@ -263,6 +265,19 @@ def clean_codes(values: np.ndarray, *, invalid, lo: float, hi: float,
     return v
 
 
+def intensity_hint(qa: QA, path: Path, values: np.ndarray, names: list[str], invalid, advice: str) -> None:
+    """Notes (kind 'label_kind') an occurrence file whose coded nonzero values are mostly 2..5: a file of
+    intensities read as 0/1, whose 2-5 would each be counted out of range and read as not labelled.
+    ``values`` (rows, AU columns) as read, before :func:`clean_codes`; ``names`` the columns' headers;
+    ``invalid`` the entry's invalid code(s), left out; ``advice`` how to read it as intensities."""
+    v = values[~np.isin(values, invalid_codes(invalid)) & (values != 0)]
+    high = int(((v >= 2) & (v <= 5)).sum())
+    if high and high >= len(v) / 2:
+        cols = [n for n, c in zip(names, values.T) if ((c >= 2) & (c <= 5)).any()]
+        qa.note("label_kind", f"{path}: {high} of {len(v)} nonzero values ({', '.join(cols)}) are 2-5: these look "
+                              f"like intensities: {advice}")
+
+
 def ranges(numbers, limit: int | None = 8) -> str:
     """Frame numbers as runs: [1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; past ``limit`` runs (None: no
     limit), '..., and N more runs'."""
@@ -290,7 +305,7 @@ def note_ignored(qa: QA, files: list[tuple[dict, Path]], why: str, subject: str 
 
 
 def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], qa: QA,
-                subject: str, where: str = "", known_tail: int = 0) -> pd.DataFrame:
+                subject: str, where: str = "", known_tail: int = 0, video: bool = False) -> pd.DataFrame:
     """Frames (column `frame`, ...) that have a row in at least one label source, in their order,
     with every source's columns (NaN where a source has no row for the frame).
 
@@ -298,7 +313,8 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     that lack a row in some source (`frame_missing_label`; each such file is noted). The first
     two are noted per sequence (``where``, e.g. 'F001/T1'), with the first frame of each, unless
     the frames without a label are exactly the last ``known_tail`` (a known property the caller
-    notes, DISFA SN010's). Each source lists a frame once (:func:`unique_frames`). Plain numpy: an
+    notes, DISFA SN010's). ``video``: the frames are a video's (the notes say 'video frame', not 'image').
+    Each source lists a frame once (:func:`unique_frames`). Plain numpy: an
     index read joins a few files per sequence, thousands on BP4D, where pandas merges cost about
     1 ms each.
     """
@@ -309,8 +325,9 @@ def join_labels(frames: pd.DataFrame, sources: list[tuple[Path, pd.DataFrame]], 
     orphans = labelled[~np.isin(labelled, img)]
     qa.add(subject, "label_without_frame", len(orphans))
     if len(orphans) and len(img):      # no image at all is noted by the reader, once per sequence
-        qa.note("label_without_frame", f"{where}: {len(orphans)} labelled frame(s) without an image "
-                                       f"(first: frame {orphans[0]}; images {img.min()}..{img.max()})")
+        one, many = ("a video frame", "video frames") if video else ("an image", "images")
+        qa.note("label_without_frame", f"{where}: {len(orphans)} labelled frame(s) without {one} "
+                                       f"(first: frame {orphans[0]}; {many} {img.min()}..{img.max()})")
     keep = np.isin(img, labelled)
     bare = img[~keep]
     qa.add(subject, "frame_without_label", len(bare))
@@ -356,13 +373,19 @@ def likely_shift(label_frames, image_frames, reach: int = SHIFT_REACH) -> int | 
     return None
 
 
-def note_shifts(qa: QA, shifts: dict[int, list[str]], offset: int, entry_name: str) -> None:
+def note_shifts(qa: QA, shifts: dict[int, list[str]], offset: int, entry_name: str,
+                first_frame: int | None = None) -> None:
     """One note per shift found by :func:`likely_shift` ({k: sequences}), saying which ``frame_offset`` to
-    set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>')."""
+    set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>'). Videos numbered from
+    ``first_frame`` (0 or 1) whose CSVs count from the other one (k = first_frame - other, no offset set)
+    are told to set ``first_frame`` instead: the same fix, said as what the files are."""
     for k, where in sorted(shifts.items()):
         seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        fix = f"frame_offset: {offset + k}"
+        if first_frame is not None and not offset and first_frame - k in (0, 1):
+            fix = f"first_frame: {first_frame - k} (the CSVs call the video's first frame {first_frame - k})"
         qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
-                                  f"frame_offset: {offset + k} in {entry_name}")
+                                  f"{fix} in {entry_name}")
 
 
 def deeper_hint(root: Path, pattern: str) -> str:

@@ -64,7 +64,8 @@ def manifest(path: str | os.PathLike | None = None) -> dict:
 
 
 # a dataset of the user's own: a manifest entry that is none of DATASETS and names its `layout:`, the reader
-# its files take (bp4d's or disfa's layout under another name, or "table": frames + one label CSV a sequence)
+# its files take (bp4d's or disfa's layout under another name, or "table": frame images or one video a sequence,
+# plus one label CSV a sequence)
 LAYOUTS = ("bp4d", "disfa", "table")
 
 

@@ -9,6 +9,7 @@ naming the manifest, the entry and the key, with the closest known key, where it
 from __future__ import annotations
 
 import difflib
+import re
 
 # read for every entry by the manifest, data check, the notebooks' runner and the provenance record
 COMMON = ("description", "licence", "notebooks", "folder_names", "root", "expected")
@@ -17,14 +18,21 @@ EXPECTED = ("subjects", "sequences", "frames")
 READERS = {
     "bp4d": (("patterns", "intensity_aus", "occurrence_aus", "invalid_code", "frame_offset"),
              ("frames", "occurrence", "intensity"), ("frames",)),
-    "disfa": (("patterns", "intensity_aus", "occurrence_threshold"), ("video", "labels"), ("video", "labels")),
+    "disfa": (("patterns", "intensity_aus", "occurrence_threshold", "frame_offset"), ("video", "labels"),
+              ("video", "labels")),
     "affwild2": (("patterns", "invalid_code"), ("frames", "labels"), ("frames",)),
     "emotionet": (("patterns", "invalid_code", "url_list_aus"), ("images", "labels", "url_lists"), ("images",)),
     "casia_webface": (("patterns",), ("images",), ("images",)),
     "afew_va": (("patterns",), ("frames", "annotation"), ("frames", "annotation")),
     "table": (("patterns", "intensity_aus", "occurrence_aus", "invalid_code", "label_kind", "occurrence_threshold",
-               "frame_column", "frame_offset"), ("frames", "labels"), ("frames", "labels")),
+               "frame_column", "frame_offset", "first_frame"), ("frames", "video", "labels"), ("labels",)),
 }
+# a layout's pattern keys of which it needs exactly one: the table layout's images or its videos
+ONE_OF = {"table": ("frames", "video")}
+# the fields each pattern of the table layout must hold
+TABLE_FIELDS = {"frames": ("subject", "sequence", "frame"), "video": ("subject", "sequence"),
+                "labels": ("subject", "sequence")}
+FIRST_FRAMES = (0, 1)
 CUSTOM = ("layout", "folds")          # a dataset of the user's own
 LABEL_KINDS = ("intensity", "occurrence")
 FOLD_PARTS = ("part1", "part2", "part3")
@@ -91,17 +99,44 @@ def _check_custom(e: dict, layout: str, where: str) -> None:
             raise ManifestError(f"{where}: {key} must be a list of AU numbers, got {e[key]!r}")
     if not isinstance(e.get("frame_offset", 0), int):
         raise ManifestError(f"{where}: frame_offset must be an integer, got {e['frame_offset']!r}")
+    if layout == "table":
+        _check_table(e, where)
     if "folds" in e:
         check_folds(e["folds"], where)
+
+
+def _check_table(e: dict, where: str) -> None:
+    """The table layout: frame images or videos (not both), the fields its patterns need, ``first_frame``."""
+    pats = e.get("patterns") or {}
+    if pats.get("frames") and pats.get("video"):
+        raise ManifestError(f"{where}: patterns has both frames and video; keep one (frames: the extracted images, "
+                            "video: one video a sequence)")
+    for key, fields in TABLE_FIELDS.items():
+        lack = [f for f in fields if pats.get(key) and not re.search(r"\{" + f + r"(:[^}]*)?\}", str(pats[key]))]
+        if lack:
+            raise ManifestError(f"{where}: patterns.{key} {pats[key]!r} has no {', '.join('{' + f + '}' for f in lack)}"
+                                f" field; the table layout's {key} pattern names {', '.join(fields)}")
+    if "first_frame" in e:
+        if not pats.get("video") and pats.get("frames"):
+            raise ManifestError(f"{where}: first_frame numbers a video's frames; with patterns.frames each image's "
+                                "name gives its number (frame_offset shifts the labels)")
+        if e["first_frame"] not in FIRST_FRAMES or isinstance(e["first_frame"], bool):
+            raise ManifestError(f"{where}: first_frame is {e['first_frame']!r}; 1 (the CSV calls the video's first "
+                                "frame 1) or 0 (it calls it 0); another shift is frame_offset")
 
 
 def check_patterns(name: str, e: dict, layout: str, path) -> None:
     """Before a user's dataset is read: the patterns its layout cannot do without (an entry that only
     declares its AUs, for the methods, needs none until its files are read)."""
-    gone = [k for k in READERS[layout][2] if not (e.get("patterns") or {}).get(k)]
+    pats = e.get("patterns") or {}
+    gone = [k for k in READERS[layout][2] if not pats.get(k)]
     if gone:
         raise ManifestError(f"{_where(path, name)}: layout {layout} needs patterns.{', patterns.'.join(gone)} "
                             "to read the files")
+    one = ONE_OF.get(layout, ())
+    if one and not any(pats.get(k) for k in one):
+        raise ManifestError(f"{_where(path, name)}: layout {layout} needs patterns.{' or patterns.'.join(one)} "
+                            "(the frame images, or one video a sequence) to read the files")
 
 
 def _check_codes(e: dict, where: str) -> None:

@@ -21,7 +21,8 @@ SUBJECTS: dict[str, dict] = {}    # dataset -> that fold's train/test subjects a
 
 
 class IncompleteCopy(ValueError):
-    """A real dataset's fold has subjects the copy lacks: scores on part of a fold are not the paper's protocol."""
+    """A real dataset's fold has subjects the copy lacks: scores on part of a fold are not the paper's protocol
+    (for a dataset of the user's own, not the fold its entry defines)."""
 
 BP4D_PARTS = {
     "part1": "F001 M007 F018 F008 F002 M004 F010 F009 M012 M001 F016 M014 F023 M008".split(),
@@ -233,12 +234,17 @@ def check_present(dataset: str, fold, train: list[str], test: list[str], present
         parts.append(short)
     msg = f"{dataset} {split}: this copy lacks " + " and ".join(parts)
     if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
+        own = is_custom(dataset)        # no paper protocol: the fold the entry (or the round robin) defines
         fix = (f"Complete the copy (`aukit data check {base_name(dataset)}` names what is missing)"
+               + (f" or take the missing subjects out of the entry's folds in {manifest_path()}"
+                  if own and entry(dataset).get("folds") and gone else "")
                if set(gone) - set(faceless) or seqs or short else
                f"Look at those frames (a blank or unreadable video?): `aukit prepare {base_name(dataset)}` "
                "counts the frames without a face per subject in its summary and the store's qa.json")
-        raise IncompleteCopy(f"{msg}: its scores would not be the paper's protocol. {fix}, or set "
-                             f"{ALLOW_PARTIAL}=1 to run on what it has (the tables then say so).")
+        why = (f"it would train and test on part of the fold its parts define ({fold_source(dataset)})" if own
+               else "its scores would not be the paper's protocol")
+        raise IncompleteCopy(f"{msg}: {why}. {fix}, or set {ALLOW_PARTIAL}=1 to run on what it has (the tables "
+                             "then say so).")
     print(f"[aukit] WARNING: {msg}; running on the rest ({ALLOW_PARTIAL}=1)", flush=True)
     if msg not in PARTIAL:
         PARTIAL.append(msg)

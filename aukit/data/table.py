@@ -1,16 +1,21 @@
 """Reader of the ``table`` layout: a lab's own AU dataset, declared in data_manifest.yaml.
 
 Layout (patterns in the entry):
-  frames  ``frames: "frames/{subject}/{sequence}/{frame}.jpg"``   ('7.jpg' and '0007.jpg' both read)
+  frames  ``frames: "frames/{subject}/{sequence}/{frame}.jpg"``   ('7.jpg' and '0007.jpg' both read), or
+  video   ``video: "videos/{subject}_{sequence}.mp4"``   one video a sequence, decoded as DISFA's are (a row's
+          source is '<video>#<k>', k the 0-based decode position); the CSV calls its first frame ``first_frame``
+          (default 1, as OpenFace's and DISFA's files count; 0 for a 0-based export), the container's frame count
+          says how many there are, and a video OpenCV cannot open is counted (``unreadable_video``) and named
   labels  ``labels: "labels/{subject}_{sequence}.csv"``  one CSV a sequence, a header row: the frame column
           (``frame_column``, default 'frame') and one column an AU ('AU01', 'AU1', 'AU_01', '1')
 ``label_kind: intensity`` (0..5; occ_AUxx = value >= ``occurrence_threshold``, default 1) or ``occurrence``
 (0/1). ``invalid_code`` (one code or a list) marks a frame or AU not coded: NaN, counted. An empty cell, NaN
 or NA is an error naming file and line (write the invalid code there). ``frame_offset``: label frame + offset =
-image frame. The AU columns must be the entry's ``intensity_aus`` (or ``occurrence_aus``) exactly; an entry
-that lists none takes each CSV's and says so in the notes. Rows are the frames with an image and a label row;
-images without a label row are a problem here (counted and named), not a coding convention as in BP4D.
-A sequence whose label frames match its images only after a constant shift is diagnosed ('shifted_labels').
+image (or video) frame. The AU columns must be the entry's ``intensity_aus`` (or ``occurrence_aus``) exactly; an entry
+that lists none takes each CSV's and says so in the notes. Rows are the frames with an image (a video frame) and
+a label row; frames without a label row, and label rows past a video's end, are a problem here (counted and
+named), not a coding convention as in BP4D. A sequence whose label frames match its frames only after a constant
+shift is diagnosed ('shifted_labels'; a video's CSV numbered from the other end of 0/1 gets first_frame's advice).
 """
 from __future__ import annotations
 
@@ -21,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from .bp4d import frame_paths
-from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, invalid_codes, join_labels,
-                      likely_shift, note_ignored, note_shifts, read_table, unique_rows)
+from .disfa import source_of, video_frame_count
+from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, intensity_hint, invalid_codes,
+                      join_labels, likely_shift, note_ignored, note_shifts, read_table, unique_rows)
 from .manifest import entry, manifest_path
 from .scan import absent, blocked_note, scan
 
@@ -45,18 +51,25 @@ class _Spec:
         occ = [int(a) for a in e.get("occurrence_aus") or ()] if self.kind == "intensity" else []
         self.occ = occ or None          # intensity: None = every AU gets its occurrence column
         self.where = f"entry {dataset!r} of {manifest_path()}"
+        self.video = bool(self.patterns.get("video"))     # one video a sequence, not extracted images
+        self.media = self.patterns["video" if self.video else "frames"]
+        self.first = int(e.get("first_frame", 1)) if self.video else None   # the CSV's number of frame k=0
 
 
 def read(root: Path, dataset: str) -> pd.DataFrame:
     """One row per frame with an image and a label row: subject, sequence, frame, source, AUxx, occ_AUxx."""
     spec = _Spec(dataset)
     qa = QA()
-    seqs = frame_paths(root, spec.patterns["frames"], qa, field="sequence")
+    videos = _videos(root, spec, qa) if spec.video else {}
+    seqs = ({k: _video_frames(v, spec.first) for k, v in videos.items()} if spec.video
+            else frame_paths(root, spec.media, qa, field="sequence"))
     files = _label_files(root, spec.patterns["labels"], qa)
     parts, shifts, seen = [], {}, set()
     for subject, sequence in sorted(set(seqs) | set(files)):
         frames, path = seqs.get((subject, sequence), {}), files.get((subject, sequence))
         where = f"{subject}/{sequence}"
+        if (subject, sequence) in videos:
+            where += f" ({videos[subject, sequence][0].relative_to(root)})"
         img = pd.DataFrame({"frame": np.fromiter(frames.keys(), np.int64, len(frames)),
                             "source": list(frames.values())})
         lab = _read_labels(path, spec, qa, subject) if path is not None else None
@@ -64,20 +77,45 @@ def read(root: Path, dataset: str) -> pd.DataFrame:
             _no_label_file(root, spec, qa, subject, sequence, len(img))
             df = img
         elif img.empty:
-            _no_images(root, spec, qa, subject, sequence, len(lab))
+            _no_images(root, spec, qa, subject, sequence, len(lab), videos.get((subject, sequence)))
             continue
         else:
             seen.update(c for c in lab.columns if c != "frame")
             k = likely_shift(lab["frame"].to_numpy(), img["frame"].to_numpy())
             if k is not None:
                 shifts.setdefault(k, []).append(where)
-            df = join_labels(img, [(path, lab)], qa, subject, where)
+            df = join_labels(img, [(path, lab)], qa, subject, where, video=spec.video)
         if not df.empty:
             df.insert(0, "subject", subject)
             df.insert(1, "sequence", sequence)
             parts.append(df)
-    note_shifts(qa, shifts, spec.offset, spec.where)
-    return finish(parts, qa, dataset, root, _columns(spec, seen, qa), pattern=spec.patterns["frames"])
+    note_shifts(qa, shifts, spec.offset, spec.where, first_frame=spec.first)
+    return finish(parts, qa, dataset, root, _columns(spec, seen, qa), pattern=spec.media)
+
+
+def _videos(root: Path, spec: _Spec, qa: QA) -> dict[tuple[str, str], tuple[Path, int]]:
+    """{(subject, sequence): (video, its frame count)} of every file the video pattern matches; a video that
+    OpenCV cannot open (or that holds no frame) is counted and named. Other files there are named as ignored."""
+    stray: list[tuple[dict, Path]] = []
+    found: dict[tuple[str, str], tuple[Path, int]] = {}
+    for f, p in scan(root, spec.media, stray):
+        key = (f["subject"], f["sequence"])
+        if key in found:          # 'P1_S1.mp4' and 'P1_S1.MP4': the first is read, the second named
+            note_ignored(qa, [(f, p)], f"second video of {key[0]}/{key[1]} ({found[key][0].name} is read)")
+            continue
+        n = video_frame_count(p)
+        if not n:
+            qa.add(f["subject"], "unreadable_video")
+            qa.note("unreadable_video", f"{p}: OpenCV cannot open it or finds no frame in it")
+        found[key] = (p, n)
+    note_ignored(qa, stray, f"not a video name ({spec.media})")
+    return found
+
+
+def _video_frames(video: tuple[Path, int], first: int) -> dict[int, str]:
+    """{frame number as the CSV counts it: '<video>#<k>'}: decode position k is frame number k + first."""
+    path, n = video
+    return {first + k: source_of(path, k) for k in range(n)}
 
 
 def _label_files(root: Path, pattern: str, qa: QA) -> dict[tuple[str, str], Path]:
@@ -93,14 +131,21 @@ def _no_label_file(root: Path, spec: _Spec, qa: QA, subject: str, sequence: str,
         return
     rel = Path(spec.patterns["labels"].format(subject=subject, sequence=sequence))
     qa.add(subject, "missing_label_file")
-    qa.note("missing_label_file", f"{subject}/{sequence}: {rel} {absent(root, rel)} ({n_images} images, AUs NaN)")
+    qa.note("missing_label_file", f"{subject}/{sequence}: {rel} {absent(root, rel)} ({n_images} "
+                                  f"{'video frames' if spec.video else 'images'}, AUs NaN)")
 
 
-def _no_images(root: Path, spec: _Spec, qa: QA, subject: str, sequence: str, n_rows: int) -> None:
-    want = re.sub(r"\{frame(:[^}]*)?\}", "*", spec.patterns["frames"]).format(subject=subject, sequence=sequence)
+def _no_images(root: Path, spec: _Spec, qa: QA, subject: str, sequence: str, n_rows: int,
+               video: tuple[Path, int] | None = None) -> None:
+    """A label CSV whose sequence has no image, no video, or a video that gives no frame: its rows are counted."""
     qa.add(subject, "label_without_frame", n_rows)
-    qa.note("label_without_frame", f"{subject}/{sequence}: {n_rows} label rows but no images "
-                                   f"({want}{blocked_note(root, want)})")
+    if video is not None:         # unreadable: counted and named by _videos
+        qa.note("label_without_frame", f"{subject}/{sequence}: {n_rows} label rows not read: {video[0]} gives no "
+                                       "frame")
+        return
+    want = re.sub(r"\{frame(:[^}]*)?\}", "*", spec.media).format(subject=subject, sequence=sequence)
+    qa.note("label_without_frame", f"{subject}/{sequence}: {n_rows} label rows but no "
+                                   f"{'video' if spec.video else 'images'} ({want}{blocked_note(root, want)})")
 
 
 def _read_labels(path: Path, spec: _Spec, qa: QA, subject: str) -> pd.DataFrame:
@@ -116,7 +161,8 @@ def _read_labels(path: Path, spec: _Spec, qa: QA, subject: str) -> pd.DataFrame:
     out = {"frame": t[:, 0].astype(np.int64)}
     hi = 5 if spec.kind == "intensity" else 1
     if spec.kind == "occurrence":
-        _intensity_hint(path, t[:, 1:], [names[j] for j, _ in aus], spec, qa)
+        intensity_hint(qa, path, t[:, 1:], [names[j] for j, _ in aus], spec.invalid,
+                       f"label_kind: intensity ({spec.where})")
     for i, (j, au) in enumerate(aus, start=1):
         v = clean_codes(t[:, i], invalid=spec.invalid, lo=0, hi=hi, qa=qa, subject=subject, path=path,
                         frames=t[:, 0], column=names[j], lines=lines)
@@ -171,16 +217,6 @@ def _header(path: Path, names: list[str], spec: _Spec, qa: QA) -> tuple[int, lis
         raise LabelFormatError(f"{path}:1: occurrence_aus {sorted(spec.occ)} has AUs without an intensity column "
                                f"({', '.join(map(str, sorted(set(spec.occ) - set(nums))))}; {spec.where})")
     return fcol, aus
-
-
-def _intensity_hint(path: Path, values: np.ndarray, names: list[str], spec: _Spec, qa: QA) -> None:
-    """Occurrence columns whose coded nonzero values are mostly 2..5: an intensity file declared as occurrence."""
-    v = values[~np.isin(values, invalid_codes(spec.invalid)) & (values != 0)]
-    high = int(((v >= 2) & (v <= 5)).sum())
-    if high and high >= len(v) / 2:
-        cols = [n for n, c in zip(names, values.T) if ((c >= 2) & (c <= 5)).any()]
-        qa.note("label_kind", f"{path}: {high} of {len(v)} nonzero values ({', '.join(cols)}) are 2-5: these look "
-                              f"like intensities: label_kind: intensity ({spec.where})")
 
 
 def _columns(spec: _Spec, seen: set[str], qa: QA) -> list[str]:
