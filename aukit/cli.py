@@ -479,7 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train one method outside a notebook (torchrun/DDP with --nproc)")
     s.add_argument("method", help="tas or scc (the methods that train one model per run)")
     s.add_argument("--config", required=True, help="YAML: dataset, fold, seed, out_dir, ..., method: {overrides}")
-    s.add_argument("--nproc", type=_at_least_one, default=1, help="processes (GPUs) on this node, via torchrun")
+    s.add_argument("--nproc", type=_at_least_one, default=1,
+                   help="processes (GPUs) on this node, via torchrun; the batch is shared out, and BatchNorm "
+                        "normalises each rank's share with its own statistics (no SyncBatchNorm)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("bench", help="training/inference throughput: ceiling vs real data path vs paper config")

@@ -395,6 +395,25 @@ class _GatherRows(torch.autograd.Function):
         return total[ctx.rows[0]:ctx.rows[1]], None, None
 
 
+def mean_denominator(count: torch.Tensor, floor: float | None = None) -> torch.Tensor:
+    """The denominator of a mean over entries the ranks hold in unequal numbers (SCC's labelled maps, RTATL's
+    labelled intact AUs, PIAP-DF's coded AUs): ``count`` summed over the W ranks, at least ``floor``, over W.
+
+    A rank's sum over it is W / N times the rank's part of the global sum (N entries in all), so DDP's average
+    of the W ranks' losses and gradients is one process's mean on the global batch; each rank dividing by its
+    own count weighed the entries of a rank with fewer more. ``count`` (at least ``floor``) itself in one
+    process, and outside autograd (evaluation: nothing for DDP to average, and the ranks need not call it
+    alike). Under autograd it is a collective: every rank's step calls it, in the same order."""
+    _, world = dist_rank_world()
+    if world == 1 or not torch.is_grad_enabled():
+        return count if floor is None else count.clamp_min(floor)
+    import torch.distributed as dist
+
+    total = count.detach().clone()
+    dist.all_reduce(total)
+    return (total if floor is None else total.clamp_min(floor)) / world
+
+
 def rank_sizes(n: int, device: torch.device | str) -> list[int]:
     """Every rank's ``n``, in rank order (one small all_gather, read on the host); ``[n]`` in one process."""
     _, world = dist_rank_world()

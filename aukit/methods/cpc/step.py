@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from aukit.runtime import gather_rows
 from aukit.train import StepOutput
 
 from .infer import topk_rates
@@ -58,7 +59,12 @@ def _check_augment(augment: Augment) -> Augment:
 
 def make_pretrain_step(context: int, loss_fn: InfoNCELoss | None = None, augment: Augment = None,
                        ks=(1, 3, 5)) -> Callable[[nn.Module, dict], StepOutput]:
-    """Stage 1 (§3.3): context C frames -> recursive prediction of the other T - C feature maps, Eq. 1."""
+    """Stage 1 (§3.3): context C frames -> recursive prediction of the other T - C feature maps, Eq. 1.
+
+    With batch negatives, under DDP every rank scores the global batch's predictions against all its targets
+    (:func:`aukit.runtime.gather_rows`): one process's Eq. 1 and Top-n on that batch; a rank's share alone gave
+    B / W sequences' classes (3200 of 6400 over 2 ranks). The paper's 8 GPUs x 20 sequences scored each GPU's
+    20 alone (§3.3: B = 20, 6400 classes); ours: the global batch's, 20 (PretrainConfig.batch_size) by default."""
     loss_fn = loss_fn or InfoNCELoss()
     augment = _check_augment(augment)
 
@@ -69,6 +75,8 @@ def make_pretrain_step(context: int, loss_fn: InfoNCELoss | None = None, augment
         if augment is not None:
             x = augment(x)
         pred, target = model.pretext(x, context)             # (B, P, C, h, w) each
+        if loss_fn.batch_negatives:                          # DDP: every rank's sequences (B = W shares)
+            pred, target = gather_rows(pred), gather_rows(target)
         logits = loss_fn.logits(pred, target)
         loss = loss_fn.from_logits(logits)
         with torch.no_grad():

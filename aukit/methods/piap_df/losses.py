@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from aukit.runtime import require
+from aukit.runtime import mean_denominator, require
 
 
 def _check_same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
@@ -39,7 +39,9 @@ class AULoss(nn.Module):
     ``L_AU = -1/C sum_c [Y_c log Y_hat_c + (1 - Y_c) log(1 - Y_hat_c)]``, averaged over
     the batch. logits, target: (B, C); target in {0, 1} (or soft pseudo-labels in
     [0, 1]); NaN marks an unlabelled AU (BP4D code 9) and is left out of the mean.
-    ``pos_weight`` (C,) optionally up-weights positives (not in the paper; off by default).
+    ``pos_weight`` (C,) optionally up-weights positives (not in the paper; off by default). Under DDP the
+    labelled entries are counted over the global batch (:func:`aukit.runtime.mean_denominator`): a rank's own
+    count weighed a rank with more NaN labels more.
     """
 
     def __init__(self, pos_weight: torch.Tensor | None = None):
@@ -55,11 +57,13 @@ class AULoss(nn.Module):
         if logits.dim() != 2:
             raise ValueError(f"AULoss expects (B, C) logits, got {tuple(logits.shape)}")
         valid = ~torch.isnan(target)
-        require(valid.any(), "AULoss: every label in the batch is NaN (nothing to learn from)")  # load_au_data rules it out
+        count = mean_denominator(valid.sum())                  # DDP: the global batch's, so a share may have none
+        # load_au_data rules it out
+        require(count > 0, "AULoss: every label in the batch is NaN (nothing to learn from)")
         y = torch.where(valid, target, torch.zeros_like(target)).float()
         per = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none",
                                                  pos_weight=self.pos_weight)  # (B, C)
-        return (per * valid).sum() / valid.sum()
+        return (per * valid).sum() / count
 
 
 class APLoss(nn.Module):

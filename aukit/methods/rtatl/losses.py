@@ -9,14 +9,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from aukit.runtime import full_precision
+from aukit.runtime import full_precision, mean_denominator
 
 
 class SupervisedBCELoss(nn.Module):
     """L_sup (Eq. 9, §3.5): BCE on labelled AUs whose regions are intact.
 
     logits (B, N); labels (B, N) in {0, 1} or NaN (unknown/unlabelled); intact (B, N) bool
-    or None. Mean over the selected entries; 0 when none is selected.
+    or None. Mean over the selected entries; 0 when none is selected. Under DDP the count is the global
+    batch's (:func:`aukit.runtime.mean_denominator`): a rank's own weighed a rank with fewer labels more.
     """
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, intact: torch.Tensor | None = None) -> torch.Tensor:
@@ -31,7 +32,7 @@ class SupervisedBCELoss(nn.Module):
         y = torch.where(keep, labels.float(), 0.0)
         w = keep.float()
         per = F.binary_cross_entropy_with_logits(z, y, reduction="none")
-        return (per * w).sum() / w.sum().clamp_min(1.0)
+        return (per * w).sum() / mean_denominator(w.sum(), floor=1.0)
 
 
 class DiscriminatorLoss(nn.Module):
@@ -86,7 +87,8 @@ class FlowLoss(nn.Module):
 
     choice: a per-element mean; Eq. 8's E||f_g - f_p||_1 sums over each (2, h, w) map, 2hw times ours.
 
-    pred, target (B, 2, h, w); valid (B,) bool or None. 0 when no image has a target.
+    pred, target (B, 2, h, w); valid (B,) bool or None. 0 when no image has a target. Under DDP the
+    images with a target are counted over the global batch (:func:`aukit.runtime.mean_denominator`).
     """
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -96,7 +98,7 @@ class FlowLoss(nn.Module):
         if valid is None:
             return err.mean()
         w = valid.to(err.dtype)                     # a weighted mean: no host sync, one shape every step
-        return (err.mean(dim=(1, 2, 3)) * w).sum() / w.sum().clamp_min(1.0)
+        return (err.mean(dim=(1, 2, 3)) * w).sum() / mean_denominator(w.sum(), floor=1.0)
 
 
 class PretextCELoss(nn.Module):

@@ -19,7 +19,7 @@ import torch
 from torch.func import functional_call
 from torch.profiler import record_function
 
-from aukit.runtime import running_stats_kept
+from aukit.runtime import gather_rows, running_stats_kept
 from aukit.train import StepOutput
 
 from .config import RTATLTrainConfig
@@ -153,7 +153,7 @@ class RTATLStep:
             x2 = x2 * (1 - c + 2 * c * self._rand(b, 1, 1, 1)) + (2 * br * self._rand(b, 1, 1, 1) - br)
             z1 = model.exemplar_head(out["global_map"].mean(dim=(-2, -1)))
             z2 = model.exemplar_head(_pooled(model, x2))
-            l_e = self.exemplar(z1, z2)
+            l_e = self.exemplar(gather_rows(z1), gather_rows(z2))     # DDP: every rank's images are negatives
             loss = loss + cfg.aux_weight * l_e
             logs["l_ex"] = l_e.detach()
         if cfg.jigsaw:  # Table 1 baseline: classify which fixed permutation shuffled the 3x3 tiles

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from aukit.runtime import dist_rank_world, mean_denominator
+
 _REDUCTIONS = ("mean", "sum")
 
 
@@ -29,7 +31,9 @@ class HeatmapMSELoss(nn.Module):
     for maps whose AU has no label in this frame (those maps are left out, never trained towards zero).
     ``reduction="sum"`` is Eq. 2 summed over the batch; ``"mean"`` (default, the TF code's
     ``mean_squared_error``) divides by the number of valid pixels: the valid maps of the whole
-    batch (``valid.sum()``, not the images that have one) times R * R.
+    batch (``valid.sum()``, not the images that have one) times R * R. Under DDP (W ranks) the count is the
+    global batch's (:func:`aukit.runtime.mean_denominator`: a rank's own count made DDP weigh the maps of a
+    rank with fewer labelled AUs more) and a sum is W times the rank's (DDP averages the ranks' sums).
     Returns a scalar; 0 when no map is valid.
     """
 
@@ -47,6 +51,6 @@ class HeatmapMSELoss(nn.Module):
         valid = _mask(valid, per_map)
         total = torch.where(valid, per_map, torch.zeros_like(per_map)).sum()
         if self.reduction == "sum":
-            return total
-        n_pix = valid.sum() * sq.shape[-1] * sq.shape[-2]
-        return total / n_pix.clamp_min(1)
+            _, world = dist_rank_world()
+            return total * world if world > 1 and torch.is_grad_enabled() else total
+        return total / mean_denominator(valid.sum() * sq.shape[-1] * sq.shape[-2], floor=1)
