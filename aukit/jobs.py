@@ -75,6 +75,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     """``cfg``: :func:`tas_config`."""
     from .methods.tas.deploy import export_deployable
     from .methods.tas import experiment as te
+    from .models.input_norm import input_norm
     from .methods.tas.data import load_data
 
     data = load_data(job.dataset, job_fold(job), cfg.train.T)
@@ -90,7 +91,8 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     ev = te.evaluate(model, data, opts)
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, size=size, config=cfg)
     return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()},
-            "flags": ev["flags"], "fold_used": str(job_fold(job))}
+            "flags": ev["flags"], "fold_used": str(job_fold(job)),
+            "input_norm": input_norm(cfg.model.weights).record()}
 
 
 def _begin(job: JobConfig, rank: int, folder: Path) -> None:
@@ -146,6 +148,7 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
     from .methods.scc import experiment as se
     from .methods.scc.data import load_data
     from .methods.scc.deploy import export_deployable
+    from .models.input_norm import input_norm
     from .runtime import pick_device
 
     mc, tc, fold = configs
@@ -161,8 +164,8 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, tc)
     flat, flags = metrics.flat_per_au(("icc", "mae"), out["pred"], out["label"], list(data.aus))
     return {"history": model.history, "config": {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)},
-            **{k: float(v) for k, v in flat.items()}, "flags": flags,
-            "test_frames": len(data.test_rows), "fold_used": str(fold)}
+            **{k: float(v) for k, v in flat.items()}, "flags": flags, "test_frames": len(data.test_rows),
+            "fold_used": str(fold), "input_norm": input_norm(mc.backbone_weights).record()}
 
 
 JOBS = {"tas": _tas, "scc": _scc}
@@ -392,7 +395,8 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _I
         write_run_yaml(out, config={"job": dataclasses.asdict(job), "method": method, "method_config": cfg},
                        seed=job.seed, dataset=job.dataset, device=runs.device,
                        wall_time_s=round(sum(r["wall_time_s"] for r in every), 2), invocations=every,
-                       mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world)
+                       mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world,
+                       input_norm=res.get("input_norm"))      # the inputs' normalisation (the trunk's start decides)
     return res
 
 

@@ -16,8 +16,10 @@ def _faces(n: int, size: int) -> torch.Tensor:
     return torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=g)
 
 
-def _normalise(u8: torch.Tensor) -> torch.Tensor:
-    return (u8.permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+def _normalise(u8: torch.Tensor, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) -> torch.Tensor:
+    """The faces as training normalised them: mean = std = 0.5 for a trunk from random weights."""
+    x = u8.permute(0, 3, 1, 2).float() / 255
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def _lively(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
@@ -48,14 +50,15 @@ def test_tas(tmp_path):
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "imagenet.pth")
     cfg = TASModelConfig(n_aus=3, depth=18, attention_hidden=4, mlp_hidden=8, weights=str(tmp_path / "imagenet.pth"))
-    model = TASNet(cfg).eval()
+    x = _faces(4, 32)
+    imagenet = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))   # the statistics an ImageNet trunk saw
+    model = _lively(TASNet(cfg), _normalise(x, **imagenet))
     path = export_deployable(model, ["AU06", "AU12", "AU17"], tmp_path / "d.pt", "synthau-bp4d", size=32)
     (tmp_path / "imagenet.pth").unlink()        # the trained weights are in d.pt: the ImageNet file is not needed
     net = _load(path)
     assert net.spec.aus == ["AU06", "AU12", "AU17"] and net.spec.size == 32 and net.spec.policy == "tas"
-    x = _faces(4, 32)
     with torch.no_grad():
-        want = model(_normalise(x)) * 5
+        want = model(_normalise(x, **imagenet)) * 5
     torch.testing.assert_close(net(x)["intensity"], want.clamp(0, 5), atol=1e-4, rtol=1e-4)
 
     # other sizes are resized on both sides (a 40x32 face was passed at 40x32: only the width was compared)

@@ -146,6 +146,13 @@ class Report:
         return f"ImageNet file {Path(self.weights).name}" if self.weights else "random (the paper: ImageNet)"
 
     @property
+    def input_norm(self) -> dict:
+        """The normalisation the run's trunk saw, decided by its start (:func:`aukit.models.input_norm.input_norm`
+        of ``weights``): ``{"mean", "std", "source"}``, in metrics.json and run.yaml."""
+        from ..models.input_norm import input_norm
+        return input_norm(self.weights).record()
+
+    @property
     def lacking_side_sets(self) -> list[str]:
         """What this process's run left out that its paper read beside a real dataset
         (:data:`aukit.data.sidesets.LACKING`): named in metrics.json and under every table."""
@@ -370,7 +377,7 @@ class Report:
                 "headline": self.headline_keys, **({"partial_copy": self.caveats} if self.caveats else {}),
                 **({"synthetic_side_sets": self.synthetic_side_sets} if self.synthetic_side_sets else {}),
                 **({"lacking_side_sets": self.lacking_side_sets} if self.lacking_side_sets else {}),
-                **({"trunk_start": self.trunk_start} if self.trunk_start else {}),
+                **({"trunk_start": self.trunk_start} if self.trunk_start else {}), "input_norm": self.input_norm,
                 **({"frames_lost": self.frames_lost} if self.frames_lost else {}),
                 **({"aus_dropped": dict(self.aus_dropped)} if self.aus_dropped else {}),
                 "paper_setup": self.setup_gap is None,     # a sweep's aggregate.md reads it, not its own rules
@@ -379,6 +386,7 @@ class Report:
         # sweep's aggregate lists (and draws) in metrics.json's order
         trained = training(FITS)
         run_extra.setdefault("train_fits", [dict(f) for f in FITS])
+        run_extra.setdefault("input_norm", self.input_norm)
         clash = sorted((set(head) | set(trained)) & set(self.metrics))
         if clash:
             raise ValueError(f"metric names clash with report fields: {clash}")

@@ -26,6 +26,7 @@ from aukit.data.splits import subset_rows
 from aukit.data.loader import BatchLoader
 from aukit.runtime import evaluating, image_layout
 from aukit.methods import aus as A
+from aukit.models.input_norm import input_norm
 from aukit.train import TrainConfig, fit
 
 from .config import BP4D_AUS, DISFA_AUS, DFConfig, GeneratorConfig, NetConfig, StageConfig
@@ -130,9 +131,11 @@ def flip_labels(labels: np.ndarray, rows: np.ndarray, fraction: float, seed: int
 
 
 def loader(store, rows, net: NetConfig, batch_size: int, device, *, shuffle=True, seed=0, targets=None):
+    """Every PIAP-DF loader: faces at ``net.image_size``, normalised for the trunks' start (``net.trunk_weights``)."""
     drop = shuffle and len(rows) >= batch_size
+    norm = input_norm(net.trunk_weights)
     return Resized(BatchLoader(store, rows, batch_size, device=device, shuffle=shuffle, seed=seed,
-                               drop_last=drop, targets=targets), net.image_size)
+                               drop_last=drop, targets=targets, mean=norm.mean, std=norm.std), net.image_size)
 
 
 def train_cfg(epochs: int, max_steps: int | None, out_dir: str | None = None) -> TrainConfig:
@@ -241,10 +244,18 @@ def trunk_state(path: str, net: NetConfig) -> dict:
     """The Encoder AU trunk weights of a trained PIAP-DF model (its ``deploy.pt`` or any aukit
     checkpoint of an AUEncoder/PIAPNet) for fine-tuning on another dataset (PIAP-DF §4.1:
     the DISFA models start from the BP4D ones). The AU head is left out: its AUs differ.
-    Raises ValueError naming ``path`` when the trunks do not match."""
-    state = ckpt.read(path).get("model")
+    Raises ValueError naming ``path`` when the trunks do not match, or when its deploy spec says it was
+    trained on inputs normalised otherwise than this run's (``net.trunk_weights`` decides them)."""
+    saved = ckpt.read(path)
+    state = saved.get("model")
     if not isinstance(state, dict):
         raise ValueError(f"{path}: an aukit checkpoint holds its weights under 'model'; this file has none")
+    spec, norm = (saved.get("extra") or {}).get("deploy") or {}, input_norm(net.trunk_weights)
+    if "mean" in spec and (tuple(spec["mean"]), tuple(spec["std"])) != (tuple(norm.mean), tuple(norm.std)):
+        raise ValueError(f"{path}: its trunk was trained on inputs normalised with mean {tuple(spec['mean'])}, std "
+                         f"{tuple(spec['std'])}; this run's trunk_weights={net.trunk_weights!r} normalise with mean "
+                         f"{norm.mean}, std {norm.std} ({norm.source}): fine-tune with the weights its run started "
+                         "from (-p weights)")
     trunk = {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
     want = PIAPNet(net).trunk.state_dict()
     missing, unexpected = sorted(set(want) - set(trunk)), sorted(set(trunk) - set(want))

@@ -67,7 +67,8 @@ class RTATLTrainConfig:
     betas: tuple = (0.9, 0.999)      # choice: Adam defaults for every module (paper silent)
     weight_decay: float = 0.0        # choice: none (paper silent)
     mask_prob: float = 0.5           # choice: fraction of images whose RoIs are cropped for RoII (paper silent)
-    mask_fill: float = 1.0           # RTATL §4.5 / Fig. 6: cropped RoIs replaced by white (1.0 after (x-0.5)/0.5)
+    mask_fill: float = 1.0           # RTATL §4.5 / Fig. 6: cropped RoIs replaced by white (pixel 1.0, normalised
+    #                                  as the inputs: RTATLNet.mask_fill)
     pseudo_threshold: float = 0.5    # choice: backbone probability above which the pseudo label is 1 (§3.3.1)
     pseudo_source: str = "masked"    # §3.3.1 "pseudo label of the cropped AU output from the backbone": the masked
     #                                  forward (literal); "intact": a no-grad pass on the uncut face (its AU visible)

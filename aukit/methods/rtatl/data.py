@@ -16,6 +16,7 @@ from aukit.data.sidesets import lacking, side_or_standin
 from aukit.data.splits import labelled_fold_rows, subset_rows
 from aukit.data.centres import SUPPORTED_AUS
 from aukit.methods import aus as A
+from aukit.models.input_norm import RANDOM_INIT, InputNorm
 
 from .config import RTATLTrainConfig
 
@@ -112,21 +113,23 @@ class PairedLoader:
     """One labelled + one unlabelled batch per step, concatenated (unlabelled labels are NaN).
 
     Its length is the labelled loader's; the unlabelled loader cycles. ``set_epoch`` reaches both.
+    ``norm``: the trunk's input normalisation (``RTATLNet.norm``), for both.
     """
 
     def __init__(self, data: RTATLData, batch_size: int, unlabelled_batch_size: int, *, device, seed: int = 0,
-                 use_unlabelled: bool = True, use_flow: bool = True):
+                 use_unlabelled: bool = True, use_flow: bool = True, norm: InputNorm = RANDOM_INIT):
         from aukit.data.loader import BatchLoader
         t = {"labels": data.labels, "centres": data.centres}
         if use_flow and data.flow is not None:
             t.update(flow=data.flow, flow_valid=data.flow_valid)
         self.labelled = BatchLoader(data.store, data.train_rows, min(batch_size, len(data.train_rows)),
-                                    device=device, seed=seed, targets=t)
+                                    device=device, seed=seed, targets=t, mean=norm.mean, std=norm.std)
         self.unlabelled = None
         if use_unlabelled and data.unlabelled is not None and unlabelled_batch_size > 0:
             n_u = len(data.unlabelled_rows)
             self.unlabelled = BatchLoader(data.unlabelled, data.unlabelled_rows, min(unlabelled_batch_size, n_u),
-                                          device=device, seed=seed + 1, targets={"centres": data.unlabelled_centres})
+                                          device=device, seed=seed + 1, targets={"centres": data.unlabelled_centres},
+                                          mean=norm.mean, std=norm.std)
         self.n_aus = data.labels.shape[1]
         self.epoch = 0
 

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from aukit.deploy import DeploySpec, export
 from aukit.config import from_dict
+from aukit.models.input_norm import input_norm
 from aukit.registry import register_model
 
 from .config import RTATLModelConfig, crop_side
@@ -58,6 +59,7 @@ def export_deployable(net: nn.Module, data, path: str | Path, dataset: str, conf
         raise ValueError("export_deployable: give data (an RTATLData), or centres (N, 2, 2) and store_size")
     backbone = getattr(net, "backbone", net)
     mc = dataclasses.asdict(backbone.cfg)
+    norm = input_norm(mc["weights"])                            # the inputs as training normalised them
     mc["aus"], mc["weights"] = list(mc["aus"]), None            # the trained weights replace any ImageNet file
     kwargs = {"model": mc, "store_size": int(store_size)}
     dep = RTATLDeploy(**kwargs)
@@ -68,5 +70,5 @@ def export_deployable(net: nn.Module, data, path: str | Path, dataset: str, conf
     dep.centres.copy_(centres[None])
     spec = DeploySpec(model="rtatl_deploy", policy="rtatl", size=int(store_size),
                       aus=[f"AU{int(a):02d}" for a in mc["aus"]], output="probs", kwargs=kwargs,
-                      dataset=dataset, method="rtatl")
+                      mean=norm.mean, std=norm.std, dataset=dataset, method="rtatl")
     return export(path, dep, spec, config=config)

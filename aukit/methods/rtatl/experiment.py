@@ -18,6 +18,7 @@ import torch
 from aukit import ckptdir, metrics, reported
 from aukit.config import fill_missing
 from aukit.methods import aus as A
+from aukit.models.input_norm import input_norm
 from aukit.report import Report
 from aukit.report.tables import order_groups
 from aukit.runtime import evaluating, pick_device, seed_everything
@@ -188,7 +189,7 @@ def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: i
     step.gen.manual_seed(seed)
     tc = net.train_cfg
     loader = PairedLoader(data, tc.batch_size, tc.unlabelled_batch_size, device=device, seed=seed,
-                          use_unlabelled=uses_unlabelled(tc), use_flow=tc.ofe)
+                          use_unlabelled=uses_unlabelled(tc), use_flow=tc.ofe, norm=net.norm)
     cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress,
                       out_dir=out_dir)
     hist = fit(net, step, loader, net.optimizers(), cfg, device=device,
@@ -198,10 +199,11 @@ def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: i
 
 def predict_rows(net, data: RTATLData, rows: np.ndarray, device, batch_size: int = 64) -> np.ndarray:
     """AU probabilities (len(rows), n_aus) with the test-time centre crop; backbone only, in
-    training's precision (:func:`aukit.runtime.evaluating`)."""
+    training's precision (:func:`aukit.runtime.evaluating`), on inputs normalised as in training."""
     from aukit.data.loader import BatchLoader
+    norm = input_norm(net.model_cfg.weights)
     loader = BatchLoader(data.store, rows, batch_size, device=device, shuffle=False, drop_last=False,
-                         targets={"centres": data.centres})
+                         targets={"centres": data.centres}, mean=norm.mean, std=norm.std)
     crop = crop_side(data.store.size)
     with evaluating(net):
         out = [predict(net, b["image"], b["centres"], crop=crop, input_size=net.model_cfg.input_size).float().cpu()

@@ -12,13 +12,21 @@ from .config import crop_side
 from .geometry import augment, mask_rois
 
 
-def _test_batch(data, rows, device):
-    """Centre-cropped test images (B, 3, S', S'), centres and flow for ``rows`` (S' = the crop)."""
+def _test_batch(data, rows, device, norm):
+    """Centre-cropped test images (B, 3, S', S'), centres and flow for ``rows`` (S' = the crop); the images
+    normalised as the net's inputs (``norm``)."""
     img = torch.from_numpy(np.asarray(data.store.images[rows])).to(device).permute(0, 3, 1, 2).float() / 255
-    img = (img - 0.5) / 0.5
+    img = (img - img.new_tensor(norm.mean).view(1, 3, 1, 1)) / img.new_tensor(norm.std).view(1, 3, 1, 1)
     cen = torch.from_numpy(data.centres[rows]).to(device)
     flow = torch.from_numpy(data.flow[rows]).to(device) if data.flow is not None else None
     return img, cen, flow
+
+
+def _pixels(x: torch.Tensor, norm) -> np.ndarray:
+    """Normalised images (B, 3, S, S) -> (B, S, S, 3) pixels 0..1 to draw."""
+    x = x.float() * x.new_tensor(norm.std, dtype=torch.float32).view(1, 3, 1, 1) + \
+        x.new_tensor(norm.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    return x.permute(0, 2, 3, 1).cpu().numpy().clip(0, 1)
 
 
 def _pick(data, n: int, need_flow: bool) -> np.ndarray:
@@ -41,12 +49,12 @@ def _pick(data, n: int, need_flow: bool) -> np.ndarray:
 def flow_figure(net, data, device, n: int = 6):
     """Fig. 5: TV-L1 vs predicted flow (I_x, I_y) on test frames of different subjects."""
     rows = _pick(data, n, need_flow=True)
-    img, cen, flow = _test_batch(data, rows, device)
+    img, cen, flow = _test_batch(data, rows, device, net.norm)
     crop = crop_side(data.store.size)
     x, _, f = augment(img, cen, flow, crop=crop, out=net.model_cfg.input_size, train=False, flip=False)
     net.eval()
     pred = net.flow_head(net.backbone.features(x)[-1])
-    faces = (x.permute(0, 2, 3, 1).cpu().numpy() * 0.5 + 0.5).clip(0, 1)
+    faces = _pixels(x, net.norm)
     return viz.flow_compare(f.cpu().numpy(), pred.float().cpu().numpy(), faces)
 
 
@@ -54,14 +62,14 @@ def flow_figure(net, data, device, n: int = 6):
 def inpainting_figure(net, data, device, n: int = 6, seed: int = 0):
     """Fig. 6: masked input / original / recovered (G's patches pasted back) for a random AU each."""
     rows = _pick(data, n, need_flow=False)
-    img, cen, _ = _test_batch(data, rows, device)
+    img, cen, _ = _test_batch(data, rows, device, net.norm)
     crop = crop_side(data.store.size)
     x, c, _ = augment(img, cen, None, crop=crop, out=net.model_cfg.input_size, train=False, flip=False)
     b, n_au = c.shape[:2]
     au = torch.from_numpy(np.random.default_rng(seed).integers(0, n_au, b)).to(device)
     pts = c[torch.arange(b, device=device), au]
     s = net.model_cfg.patch
-    masked = mask_rois(x, pts, s, net.train_cfg.mask_fill, torch.ones(b, dtype=torch.bool, device=device))
+    masked = mask_rois(x, pts, s, net.mask_fill, torch.ones(b, dtype=torch.bool, device=device))
     net.eval()
     rel = net.backbone(masked, c)["relation"]
     tok = rel.reshape(b, n_au, 2, -1)[torch.arange(b, device=device), au].reshape(2 * b, -1)
@@ -73,8 +81,7 @@ def inpainting_figure(net, data, device, n: int = 6, seed: int = 0):
             x0, y0 = cx - s // 2, cy - s // 2
             xs, ys = slice(max(x0, 0), min(x0 + s, rec.shape[-1])), slice(max(y0, 0), min(y0 + s, rec.shape[-2]))
             rec[i, :, ys, xs] = fake[i, j, :, ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-    to_img = lambda t: (t.permute(0, 2, 3, 1).cpu().numpy() * 0.5 + 0.5).clip(0, 1)  # noqa: E731
-    return viz.inpainting_panels(to_img(masked), to_img(x), to_img(rec))
+    return viz.inpainting_panels(_pixels(masked, net.norm), _pixels(x, net.norm), _pixels(rec, net.norm))
 
 
 def indicator_figure(net, aus):

@@ -85,10 +85,15 @@ def box_mask(points: torch.Tensor, side: int, size: int) -> torch.Tensor:
     return (iny[:, :, :, None] & inx[:, :, None, :]).any(dim=1)
 
 
-def mask_rois(image: torch.Tensor, points: torch.Tensor, side: int, fill: float, active: torch.Tensor) -> torch.Tensor:
-    """Replace the squares around ``points`` (B, P, 2) by ``fill`` in the images where ``active`` (B,)."""
+def mask_rois(image: torch.Tensor, points: torch.Tensor, side: int, fill, active: torch.Tensor) -> torch.Tensor:
+    """Replace the squares around ``points`` (B, P, 2) by ``fill`` (one value, or one per channel) in the
+    images where ``active`` (B,)."""
     m = box_mask(points, side, image.shape[-1]) & active[:, None, None]
-    return torch.where(m[:, None], torch.full_like(image, fill), image)
+    if isinstance(fill, (tuple, list)):
+        value = torch.tensor(fill, dtype=image.dtype, device=image.device).view(1, -1, 1, 1).expand_as(image)
+    else:
+        value = torch.full_like(image, fill)
+    return torch.where(m[:, None], value, image)
 
 
 def intact_aus(centres: torch.Tensor, masked_au: torch.Tensor, side: int, active: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from aukit.config import from_dict
+from aukit.models.input_norm import RANDOM_INIT, InputNorm, input_norm
 from aukit.registry import register_model
 
 from .config import RTATLModelConfig, RTATLTrainConfig
@@ -23,10 +24,19 @@ def _check_patch(s: int) -> None:
 
 
 class PatchGenerator(nn.Module):
-    """G (Eq. 2-4): x (K, d) -> patch (K, 3, s, s) in [-1, 1]; 5 transposed convs 1 -> s/16 -> ... -> s."""
+    """G (Eq. 2-4): x (K, d) -> patch (K, 3, s, s); 5 transposed convs 1 -> s/16 -> ... -> s, then tanh.
 
-    def __init__(self, d: int = 128, s: int = 48, width: int = 64):
+    The tanh's [-1, 1] stands for pixels 0..1, which enter D, C and the L1 to the real patch normalised
+    as the backbone's inputs (``norm``): as they are for mean = std = 0.5, else mapped per channel (with
+    ImageNet's statistics the tanh alone would reach red pixels 0.26..0.71 only)."""
+
+    def __init__(self, d: int = 128, s: int = 48, width: int = 64, norm: InputNorm = RANDOM_INIT):
         super().__init__()
+        self.to_input = not norm.half
+        if self.to_input:   # p = (t + 1) / 2 enters as (p - mean) / std = t * 0.5 / std + (0.5 - mean) / std
+            self.register_buffer("scale", torch.tensor([0.5 / v for v in norm.std]).view(1, 3, 1, 1),
+                                 persistent=False)
+            self.register_buffer("shift", torch.tensor(norm.pixel(0.5)).view(1, 3, 1, 1), persistent=False)
         _check_patch(s)
         w = [width * 8, width * 4, width * 2, width]
         layers = [nn.ConvTranspose2d(d, w[0], s // 16, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True)]
@@ -36,7 +46,8 @@ class PatchGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x[:, :, None, None])
+        t = self.net(x[:, :, None, None])
+        return t * self.scale.to(t.dtype) + self.shift.to(t.dtype) if self.to_input else t
 
 
 class PatchCritic(nn.Module):
@@ -93,10 +104,11 @@ class RTATLNet(nn.Module):
         if train_cfg.roii and not model_cfg.roi:
             raise ValueError("RoII recovers patches from RoI features: it needs roi=True")
         n = len(model_cfg.aus)
+        self.norm = input_norm(model_cfg.weights)                # the inputs' normalisation (loaders, G, RoII's fill)
         self.backbone = RTATLBackbone(model_cfg, adjacency)
         g = 512
         if train_cfg.roii:
-            self.generator = PatchGenerator(model_cfg.d_model, model_cfg.patch, model_cfg.gan_width)
+            self.generator = PatchGenerator(model_cfg.d_model, model_cfg.patch, model_cfg.gan_width, self.norm)
             self.discriminator = PatchCritic(model_cfg.patch, model_cfg.gan_width, 1)
             self.classifier = PatchCritic(model_cfg.patch, model_cfg.gan_width, n)   # one logit per AU; the cut AU's is read
         if train_cfg.ofe:
@@ -111,6 +123,13 @@ class RTATLNet(nn.Module):
 
     def forward(self, image: torch.Tensor, centres: torch.Tensor | None = None) -> dict:
         return self.backbone(image, centres)
+
+    @property
+    def mask_fill(self) -> float | tuple:
+        """What RoII's cut squares hold: the pixel ``train_cfg.mask_fill`` normalised as the inputs; one value
+        when the channels agree (mean = std = 0.5: white is 1.0), else one per channel."""
+        fill = self.norm.pixel(self.train_cfg.mask_fill)
+        return fill[0] if len(set(fill)) == 1 else fill
 
     def param_groups(self) -> dict:
         """{"net": backbone + G + task heads, "critic": D + C}: one Adam each (the GAN players)."""

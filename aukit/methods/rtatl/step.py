@@ -103,7 +103,7 @@ class RTATLStep:
             au = torch.randint(0, n, (b,), generator=gen, device=dev)
             pts = c[torch.arange(b, device=dev), au]                          # (B, 2, 2)
             real = crop_patches(x, pts, self.patch)                           # (B, 2, 3, s, s)
-            x_in = mask_rois(x, pts, self.patch, cfg.mask_fill, active)
+            x_in = mask_rois(x, pts, self.patch, model.mask_fill, active)     # cfg.mask_fill, normalised
             intact = intact_aus(c, au, self.patch, active)
         else:
             x_in, intact = x, None

@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from aukit.deploy import DeploySpec, export
 from aukit.config import from_dict
+from aukit.models.input_norm import input_norm
 from aukit.registry import register_model
 
 from .config import SCCModelConfig, SCCTrainConfig
@@ -42,15 +43,17 @@ def scc_deploy(model: dict | None = None, points_per_au: int = 2, sigma: float =
 def export_deployable(model: SCCHeatmapNet, aus, path: str | Path, dataset: str,
                       train: SCCTrainConfig | None = None, config=None) -> Path:
     """Write a trained :class:`SCCHeatmapNet` with its decoding settings for ``aukit predict``;
-    ``config``: the run's configs (default: the model's and ``train``), kept in the checkpoint."""
+    ``config``: the run's configs (default: the model's and ``train``), kept in the checkpoint. Its inputs are
+    normalised as in training (:func:`aukit.models.input_norm.input_norm` of the trunk's start)."""
     tc = train or SCCTrainConfig()
     mc = {**dataclasses.asdict(model.cfg), "backbone_weights": None}   # the trained weights replace the ImageNet file
     kwargs = {"model": mc, "points_per_au": mc["n_points"] // len(aus), "sigma": tc.sigma,
               "eq1_normalised": tc.eq1_normalised}
     dep = SCCDeploy(**kwargs)
     dep.model.load_state_dict(model.state_dict())
+    norm = input_norm(model.cfg.backbone_weights)
     spec = DeploySpec(model="scc_deploy", policy="scc", size=mc["input_size"], aus=list(aus), output="intensity",
-                      scale=1.0, kwargs=kwargs, dataset=dataset, method="scc")
+                      scale=1.0, kwargs=kwargs, mean=norm.mean, std=norm.std, dataset=dataset, method="scc")
     if config is None:
         config = {"model": dataclasses.asdict(model.cfg), "train": dataclasses.asdict(tc)}
     return export(path, dep, spec, config=config)

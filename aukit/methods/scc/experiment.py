@@ -20,6 +20,7 @@ from aukit import ckptdir, metrics, reported
 from aukit.config import fill_missing
 from aukit.data.loader import BatchLoader
 from aukit.methods.aus import family, family_or_bp4d
+from aukit.models.input_norm import RANDOM_INIT, InputNorm, input_norm
 from aukit.report import Report
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
@@ -184,10 +185,11 @@ def scores(pred: np.ndarray, label: np.ndarray, aus, flags: dict | None = None) 
 
 
 def data_loader(data: SCCData, rows: np.ndarray, batch_size: int, device: torch.device, shuffle: bool,
-                seed: int = 0) -> BatchLoader:
-    """Batches of ``rows``: shuffled training batches (each DDP rank takes its share), or every row in order."""
+                seed: int = 0, norm: InputNorm = RANDOM_INIT) -> BatchLoader:
+    """Batches of ``rows``: shuffled training batches (each DDP rank takes its share), or every row in order;
+    ``norm``: the trunk's input normalisation (``input_norm(mc.backbone_weights)``)."""
     return BatchLoader(data.store, rows, min(batch_size, len(rows)), device=device, shuffle=shuffle, seed=seed,
-                       drop_last=shuffle, targets=data.targets)
+                       drop_last=shuffle, targets=data.targets, mean=norm.mean, std=norm.std)
 
 
 def train_model(data: SCCData, mc: SCCModelConfig, tc: SCCTrainConfig, *, device: torch.device, seed: int,
@@ -201,7 +203,8 @@ def train_model(data: SCCData, mc: SCCModelConfig, tc: SCCTrainConfig, *, device
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(tc.lr_milestones), tc.lr_gamma)
     cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=steps_per_epoch, progress=progress, out_dir=out_dir)
-    train = data_loader(data, data.train_rows, tc.batch_size, device, shuffle=True, seed=seed)
+    train = data_loader(data, data.train_rows, tc.batch_size, device, shuffle=True, seed=seed,
+                        norm=input_norm(mc.backbone_weights))
     model.history = fit(model, make_step(tc, mc.input_size), train, opt, cfg, device=device, scheduler=sched,
                         method_config={"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)})
     return model
@@ -210,7 +213,8 @@ def train_model(data: SCCData, mc: SCCModelConfig, tc: SCCTrainConfig, *, device
 def predict_rows(model: SCCHeatmapNet, data: SCCData, rows: np.ndarray, tc: SCCTrainConfig,
                  device: torch.device, batch_size: int = 64) -> dict:
     """:func:`step.predict` over ``rows`` in order (every row, on every rank)."""
-    return predict(model, data_loader(data, rows, batch_size, device, shuffle=False), tc,
+    loader = data_loader(data, rows, batch_size, device, shuffle=False, norm=input_norm(model.cfg.backbone_weights))
+    return predict(model, loader, tc,
                    points_per_au=model.cfg.n_points // len(data.aus), input_size=model.cfg.input_size)
 
 
@@ -229,7 +233,7 @@ class Runner:
         return tuple(sorted(dataclasses.asdict(mc).items()))
 
     def loader(self, rows, shuffle: bool, batch_size: int, seed: int = 0) -> BatchLoader:
-        return data_loader(self.data, rows, batch_size, self.device, shuffle, seed)
+        return data_loader(self.data, rows, batch_size, self.device, shuffle, seed, norm=input_norm(self.ecfg.weights))
 
     def train(self, overrides: dict, seed: int) -> SCCHeatmapNet:
         mc, tc = configs(self.ecfg, overrides)

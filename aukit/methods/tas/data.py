@@ -21,6 +21,7 @@ from aukit.data import fold_subjects, load_store, sampling
 from aukit.data.loader import BatchLoader
 from aukit.data.store import FrameStore
 from aukit.methods import aus as A
+from aukit.models.input_norm import RANDOM_INIT, InputNorm
 
 from .config import BP4D_AUS, DISFA_AUS, INTENSITY_MAX
 
@@ -159,8 +160,9 @@ class SegmentBatches:
 
 def segment_batches(data: TASData, setting: str = "keyframe", *, batch_size: int = 16, device="cpu", seed: int = 0,
                     size: int | None = None, label_fraction: float = 0.02, max_segments: int | None = None,
-                    augment=None) -> SegmentBatches:
-    """Training batches of one setting (module docstring); ``size`` resizes the 256 faces."""
+                    augment=None, norm: InputNorm = RANDOM_INIT) -> SegmentBatches:
+    """Training batches of one setting (module docstring); ``size`` resizes the 256 faces; ``norm``: the
+    trunk's input normalisation (``input_norm(cfg.model.weights)``)."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
     dev = torch.device(device)
@@ -178,11 +180,12 @@ def segment_batches(data: TASData, setting: str = "keyframe", *, batch_size: int
         frames = data.train_rows[sampling.sparse_labels(len(data.train_rows), label_fraction, seed)]
         frames = frames[np.isfinite(data.labels[frames]).any(1)]
         loader = BatchLoader(data.store, frames, min(batch_size * T, len(frames)), device=dev, seed=seed,
-                             augment=hook)
+                             augment=hook, mean=norm.mean, std=norm.std)
         return SegmentBatches(loader, labels, subject, None, None, multi_au=True)
     if len(seg_rows) < batch_size:
         raise ValueError(f"{len(seg_rows)} segments, fewer than one batch of {batch_size}")
-    loader = BatchLoader(data.store, seg_rows, batch_size, device=dev, seed=seed, augment=hook)
+    loader = BatchLoader(data.store, seg_rows, batch_size, device=dev, seed=seed, augment=hook, mean=norm.mean,
+                         std=norm.std)
     au_t = torch.as_tensor(seg_au, device=dev)
     if setting == "S1":
         return SegmentBatches(loader, labels, subject, au_t, None, multi_au=True)
@@ -194,10 +197,10 @@ def segment_batches(data: TASData, setting: str = "keyframe", *, batch_size: int
 
 
 def frame_batches(data: TASData, rows: np.ndarray, *, batch_size: int = 64, device="cpu",
-                  size: int | None = None) -> BatchLoader:
-    """Single-image batches in row order (inference, TAS §Overview)."""
+                  size: int | None = None, norm: InputNorm = RANDOM_INIT) -> BatchLoader:
+    """Single-image batches in row order (inference, TAS §Overview), normalised as in training (``norm``)."""
     return BatchLoader(data.store, rows, batch_size, device=torch.device(device), shuffle=False, drop_last=False,
-                       augment=resizer(size))
+                       augment=resizer(size), mean=norm.mean, std=norm.std)
 
 
 def eval_index(data: TASData) -> pd.DataFrame:

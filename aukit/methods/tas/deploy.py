@@ -11,6 +11,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from aukit.deploy import DeploySpec, export
+from aukit.models.input_norm import input_norm
 
 from .config import INTENSITY_MAX
 from .model import registry_name
@@ -18,10 +19,13 @@ from .model import registry_name
 
 def deploy_spec(model: nn.Module, aus, dataset: str, size: int | None = None) -> DeploySpec:
     """How ``aukit predict`` rebuilds and feeds a trained :class:`TASNet` (registry ``tas_resnet<depth>``,
-    :func:`.model.registry_name`); ``size`` is the input side it was trained at (None: the store's 256)."""
+    :func:`.model.registry_name`); ``size`` is the input side it was trained at (None: the store's 256); its
+    inputs are normalised as in training (:func:`aukit.models.input_norm.input_norm` of the trunk's start)."""
     kwargs = {**dataclasses.asdict(model.cfg), "weights": None}          # the trained weights, not the ImageNet file
+    norm = input_norm(model.cfg.weights)
     return DeploySpec(model=registry_name(model.cfg), policy="tas", size=int(size or 256), aus=list(aus),
-                      output="intensity", scale=INTENSITY_MAX, kwargs=kwargs, dataset=dataset, method="tas")
+                      output="intensity", scale=INTENSITY_MAX, kwargs=kwargs, mean=norm.mean, std=norm.std,
+                      dataset=dataset, method="tas")
 
 
 def export_deployable(model: nn.Module, aus, path: str | Path, dataset: str, size: int | None = None,

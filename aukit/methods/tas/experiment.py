@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from aukit import ckptdir, metrics
+from aukit.models.input_norm import input_norm
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -70,7 +71,8 @@ def train_model(data: TASData, cfg: TASConfig, opts: RunOptions, *, setting: str
     cfg = built_config(data, cfg)                   # checkpoints record the config the model is built from
     model = TASNet(cfg.model)
     batches = segment_batches(data, setting, batch_size=cfg.train.batch_size, device=dev, seed=seed, size=opts.size,
-                              label_fraction=cfg.train.label_fraction, max_segments=opts.max_segments)
+                              label_fraction=cfg.train.label_fraction, max_segments=opts.max_segments,
+                              norm=input_norm(cfg.model.weights))
     # one folder per training: the variant, its seed and (Table 4) its setting; aukit.ckptdir names it
     out = ckptdir.training_dir(opts.ckpt_dir and Path(opts.ckpt_dir), name, seed,
                                None if setting == "keyframe" else setting)
@@ -98,7 +100,8 @@ def evaluate(model: TASNet, data: TASData, opts: RunOptions, *, rows: np.ndarray
     their degenerate cases (``flags``, :func:`aukit.metrics.flat_per_au`), ``pred``/``label`` (n, C) on
     0..5, ``rows`` and, if asked, ``features`` (n, C, d)."""
     rows = eval_rows(data, opts.eval_stride) if rows is None else rows
-    loader = frame_batches(data, rows, batch_size=opts.eval_batch, device=opts.torch_device(), size=opts.size)
+    loader = frame_batches(data, rows, batch_size=opts.eval_batch, device=opts.torch_device(), size=opts.size,
+                           norm=input_norm(model.cfg.weights))
     out = predict(model, loader, features=features)
     pred, feats = out if features else (out, None)
     pred = pred * INTENSITY_MAX
