@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -70,3 +71,85 @@ def test_reported_rows_about_another_dataset_stay_on_your_own(mylab, tmp_path):
     assert "the papers' rows are not shown" in dropped
     # a sweep over runs on a dataset of your own averages them alone (report.folds reloads the whole table)
     assert json.loads((rep.dir / "tables" / "kept.json").read_text())["reported"] is None
+
+
+# -- TAS ---------------------------------------------------------------------------------------------------
+
+
+def _tas_data(dataset, aus):
+    from aukit.methods.tas.data import TASData
+    empty = np.zeros(0, np.int64)
+    return TASData(dataset, None, list(aus), np.zeros((0, len(aus)), np.float32), empty, empty, empty,
+                   np.zeros((0, 4), np.int64), empty, [], [])
+
+
+def _tas_run(values: dict, flags: dict | None = None) -> dict:
+    """One seed's metrics as experiment.train_eval records them: icc_<AU>/mae_<AU>, icc_avg/mae_avg, flags."""
+    return {"seed": 0, **values, "flags": dict(flags or {})}
+
+
+def test_tas_titles_on_your_own_dataset_name_what_the_tables_hold(mylab, tmp_path):
+    from aukit.methods.tas import reporting as R
+    aus = ["AU06", "AU10", "AU12"]
+    vals = {f"{m}_{a}": 0.1 for m in ("icc", "mae") for a in aus} | {"icc_avg": 0.1, "mae_avg": 0.1}
+    results = {"A1": {"runs": [_tas_run(vals)]}, "A6": {"runs": [_tas_run(vals)]}}
+    data = _tas_data(mylab, aus)
+    rep = _report("tas", tmp_path, mylab)
+    R.add_table1(rep, data, results)
+    R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: results["A6"]}, row_map={R.PAPER_NAME: "Ours"})
+    R.add_overall_table(rep, "table3", data, results)
+    titles = {n: _title(_md(rep, n)) for n in ("table1_icc", "table1_mae", "table2", "table3")}
+    assert titles == {"table1_icc": "Table 1 (ICC): A6 per AU on mylab",
+                      "table1_mae": "Table 1 (MAE): A6 per AU on mylab",
+                      "table2": "Table 2: TAS on mylab, ICC and MAE averaged over AUs",
+                      "table3": "Table 3: ablation (ICC up, MAE down)"}
+    assert R.table_title("table2", "synthau-bp4d") == "Table 2: vs fully supervised methods"
+    # Fig. 4's AU, named in its file: AU12 where the data codes it, else the data's first AU
+    assert R.fig4_au(data) == "AU12" and R.fig4_au(_tas_data(mylab, ["AU06", "AU10"])) == "AU06"
+
+
+def _measured(csv: Path) -> pd.DataFrame:
+    long = pd.read_csv(csv)
+    return long[long["kind"] == "measured"].set_index("method").drop(columns=["kind", "label"])
+
+
+def _committed(paper: str, name: str) -> tuple[str, dict, pd.DataFrame]:
+    folder = REPORTS / paper / "tables"
+    return ((folder / f"{name}.md").read_text(encoding="utf-8"),
+            json.loads((folder / f"{name}.json").read_text(encoding="utf-8")), _measured(folder / f"{name}.csv"))
+
+
+def _as_recorded(monkeypatch, record: dict) -> None:
+    """The run state a committed table's record names: the fold its loaders split by, no parameter changed."""
+    from aukit.data import splits
+    monkeypatch.setitem(splits.USED, record["dataset"], record["fold"])
+    monkeypatch.delenv("AUKIT_RUN_CHANGED", raising=False)
+
+
+def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
+    """reports/tas/tables/*.md from their measured rows: the titles moved out of the notebook into
+    reporting.TITLES, and the papers' datasets keep them."""
+    from aukit.methods.tas import reporting as R
+    md_icc, rec, icc = _committed("tas", "table1_icc")
+    md_mae, rec_mae, mae = _committed("tas", "table1_mae")
+    md2, _, t2 = _committed("tas", "table2")
+    md3, _, t3 = _committed("tas", "table3")
+    _as_recorded(monkeypatch, rec)
+    aus = [c for c in icc.columns if c != "Avg"]
+    ours = icc.index[0]
+    flags = {f"icc_{a}": f for a, f in rec["flags"].get(ours, {}).items()}
+    flags |= {f"mae_{a}": f for a, f in rec_mae["flags"].get(ours, {}).items()}
+    a6 = {f"icc_{a}": icc.loc[ours, a] for a in aus} | {f"mae_{a}": mae.loc[ours, a] for a in aus}
+    a6 |= {"icc_avg": t2.loc[ours, "ICC"], "mae_avg": t2.loc[ours, "MAE"]}
+    table1 = {f"icc_{a}": icc.loc[ours, a] for a in aus} | {f"mae_{a}": mae.loc[ours, a] for a in aus}
+    table1 |= {"icc_avg": icc.loc[ours, "Avg"], "mae_avg": mae.loc[ours, "Avg"]}
+    data = _tas_data(rec["dataset"], aus)
+    rep = _report("tas", tmp_path, rec["dataset"], preset=rec["preset"], seeds=rec["seeds"])
+    R.add_table1(rep, data, {"A6": {"runs": [_tas_run(table1, flags)]}})
+    R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: {"runs": [_tas_run(a6)]}},
+                        row_map={R.PAPER_NAME: "Ours"})
+    ablation = {v: {"runs": [_tas_run({f"{m}_{a}": 0.0 for m in ("icc", "mae") for a in aus}
+                                      | {"icc_avg": t3.loc[v, "ICC"], "mae_avg": t3.loc[v, "MAE"]})]}
+                for v in t3.index}
+    R.add_overall_table(rep, "table3", data, ablation)
+    assert [_md(rep, n) for n in ("table1_icc", "table1_mae", "table2", "table3")] == [md_icc, md_mae, md2, md3]
