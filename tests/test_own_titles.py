@@ -6,6 +6,7 @@ did not say why no paper row stood there. On the papers' datasets the committed 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,63 @@ def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
                 for v in t3.index}
     R.add_overall_table(rep, "table3", data, ablation)
     assert [_md(rep, n) for n in ("table1_icc", "table1_mae", "table2", "table3")] == [md_icc, md_mae, md2, md3]
+
+
+# -- CPC ---------------------------------------------------------------------------------------------------
+
+
+def _cpc_results(dataset, pool, aus=("AU06", "AU10", "AU12")):
+    from aukit.methods.cpc.experiment import VARIANTS_2PCT, Results
+    scores = {"icc": {**{a: 0.1 for a in aus}, "avg": 0.1}, "mae": {**{a: 0.5 for a in aus}, "avg": 0.5}}
+    val = {"history": [], "val": {"top1": 0.2, "top3": 0.5, "top5": 0.7}}
+    pretext = {"target": val, "pool": val} if pool else {"target": val}
+    variants = [v for v in VARIANTS_2PCT if pool or "pool" not in v]
+    return Results(dataset, pool, list(aus), [0], "cpu", per_seed=[{v: scores for v in variants}],
+                   pretext=[pretext], const=[{"icc": {"avg": 0.0}, "mae": {"avg": 0.6}}],
+                   const_median=[{"mae": {"avg": 0.55}}], configs={"sparse": {"label_fraction": 0.02}})
+
+
+@pytest.mark.parametrize("pool, differenced", [("synthau-affwild2", False), ("affwild2", True)])
+def test_cpc_table1_on_your_own_dataset_keeps_the_pool_beside_aff_wild2(mylab, tmp_path, pool, differenced):
+    """The pool row sat alone on a dataset of your own, as if the paper had no number for pre-training on
+    Aff-Wild2; the target row has none (the paper's DISFA row is another dataset's pre-training)."""
+    from aukit.methods.cpc.report import write_report
+    write_report(_cpc_results(mylab, pool), tmp_path / "r", preset="full")
+    t1 = pd.read_csv(tmp_path / "r" / "tables" / "table1_pretext_topn.csv")
+    rows = list(zip(t1["method"], t1["kind"]))
+    assert rows[:3] == [("target (mylab)", "measured"), (f"pool ({pool})", "measured"), ("Aff-Wild2", "reported")]
+    assert "DISFA" not in set(t1["method"]) and (t1["kind"] == "difference").any() == differenced
+    md = (tmp_path / "r" / "tables" / "table1_pretext_topn.md").read_text()
+    assert f"the reported rows are the paper's on Aff-Wild2, beside the rows measured on {pool}" in md
+    assert "measured on mylab" not in md
+    t2 = (tmp_path / "r" / "tables" / "table2_icc.md").read_text()
+    assert "No paper reports mylab" in t2 and "reported (" not in t2
+
+
+def test_cpc_table1_without_a_pool_on_your_own_dataset_stands_alone(mylab, tmp_path):
+    from aukit.methods.cpc.report import write_report
+    write_report(_cpc_results(mylab, ""), tmp_path / "r", preset="full")
+    t1 = pd.read_csv(tmp_path / "r" / "tables" / "table1_pretext_topn.csv")
+    assert list(t1["kind"]) == ["measured"] and list(t1["method"]) == ["target (mylab)"]
+
+
+def test_cpc_committed_table1_rebuilds_byte_for_byte(tmp_path, monkeypatch):
+    """reports/cpc/tables/table1_pretext_topn.md (synthau-disfa beside the paper's DISFA and Aff-Wild2 rows)
+    from its measured rows: a paper dataset's Table 1 is the one it was."""
+    import dataclasses
+
+    from aukit.data import store
+    from aukit.methods.cpc.report import write_report
+    md, rec, t1 = _committed("cpc", "table1_pretext_topn")
+    _as_recorded(monkeypatch, rec)
+    # the committed run's store lost frames (no face found): the note under each table says how many
+    lost = re.search(r"(\d+) of (\d+) indexed frames have no aligned face \(no face found (\d+), unreadable (\d+)", md)
+    no_face, indexed, unreadable = int(lost[3]), int(lost[2]), int(lost[4])
+    monkeypatch.setitem(store.OPENED, f"{rec['dataset']}__cpc128__0", {
+        "indexed": indexed, "no_face": no_face, "unreadable": unreadable, "frames": indexed - no_face - unreadable})
+    sources = {n.split(" ")[0]: n.split("(")[1].rstrip(")") for n in t1.index}
+    pretext = {s: {"history": [], "val": {k.lower().replace("-", ""): t1.loc[n, k] for k in t1.columns}}
+               for s, n in zip(sources, t1.index)}
+    res = dataclasses.replace(_cpc_results(sources["target"], sources["pool"]), pretext=[pretext])
+    write_report(res, tmp_path / "r", preset=rec["preset"])
+    assert (tmp_path / "r" / "tables" / "table1_pretext_topn.md").read_text(encoding="utf-8") == md
