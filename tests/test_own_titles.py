@@ -214,3 +214,46 @@ def test_cpc_committed_table1_rebuilds_byte_for_byte(tmp_path, monkeypatch):
     res = dataclasses.replace(_cpc_results(sources["target"], sources["pool"]), pretext=[pretext])
     write_report(res, tmp_path / "r", preset=rec["preset"])
     assert (tmp_path / "r" / "tables" / "table1_pretext_topn.md").read_text(encoding="utf-8") == md
+
+
+# -- PIAP-DF -----------------------------------------------------------------------------------------------
+
+
+def _f1(rows, aus, value=0.4):
+    return pd.DataFrame(value, index=list(rows), columns=list(aus) + ["Avg"])
+
+
+def test_piap_df_writes_no_comparison_table_on_your_own_dataset(mylab, tmp_path, capsys):
+    """The notebook wrote tables/table1_comparison.md on mylab: Table 3's PIAP rows again, named after the
+    paper's BP4D comparison, with nothing to compare them with."""
+    from aukit.methods.piap_df import report as R
+    mean = _f1(("Baseline", "PIAP", "PIAP-DF"), ("AU06", "AU12"))
+    rep = _report("piap_df", tmp_path, mylab)
+    R.add_ablation_table(rep, mean, mean * 0)
+    assert R.add_comparison_table(rep, mean, mean * 0) is None
+    assert "no comparison table: no paper reports mylab" in capsys.readouterr().out
+    assert sorted(p.name for p in (rep.dir / "tables").glob("*.md")) == ["table3_ablation.md"]
+    assert "No paper reports mylab" in _md(rep, "table3_ablation")
+
+
+@pytest.mark.parametrize("dataset, key", [("synthau-bp4d", "table1"), ("synthau-disfa", "table2")])
+def test_piap_df_comparison_on_the_papers_datasets(tmp_path, dataset, key):
+    from aukit.methods.piap_df import report as R
+    mean = _f1(("Baseline", "PIAP", "PIAP-DF"), ("AU01", "AU02"))
+    shown = R.add_comparison_table(_report("piap_df", tmp_path, dataset), mean, mean * 0)
+    assert list(shown.index) == ["PIAP", "PIAP-DF"] and shown.loc["PIAP", "Avg"] == 40.0
+    long = pd.read_csv(tmp_path / "piap_df" / "tables" / f"{key}_comparison.csv")
+    assert (long["kind"] == "reported").any()
+
+
+def test_piap_df_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
+    """reports/piap_df/tables/*.md from their measured rows, through the functions the notebook now calls."""
+    from aukit.methods.piap_df import report as R
+    md3, rec, t3 = _committed("piap_df", "table3_ablation")
+    md1, _, _ = _committed("piap_df", "table1_comparison")
+    _as_recorded(monkeypatch, rec)
+    t3 = t3 / 100                                                    # the tables print F1 in %, the runs 0-1
+    rep = _report("piap_df", tmp_path, rec["dataset"], preset=rec["preset"], seeds=rec["seeds"])
+    R.add_ablation_table(rep, t3, t3 * 0)
+    R.add_comparison_table(rep, t3, t3 * 0)
+    assert [_md(rep, "table3_ablation"), _md(rep, "table1_comparison")] == [md3, md1]
