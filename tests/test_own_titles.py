@@ -257,3 +257,15 @@ def test_piap_df_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
     R.add_ablation_table(rep, t3, t3 * 0)
     R.add_comparison_table(rep, t3, t3 * 0)
     assert [_md(rep, "table3_ablation"), _md(rep, "table1_comparison")] == [md3, md1]
+
+
+# -- RTATL and SCC: their tables already stood alone on a dataset of your own --------------------------------
+
+
+def test_rtatl_table1_on_your_own_dataset_stands_alone(mylab, tmp_path):
+    from aukit.methods.rtatl.experiment import add_table1
+    rep = _report("rtatl", tmp_path, mylab)
+    mean = _f1(("Backbone^T", "RTATL"), ("AU06", "AU12"))
+    add_table1(rep, mean, mean * 0, {})
+    long = pd.read_csv(rep.dir / "tables" / "table1.csv")
+    assert set(long["kind"]) == {"measured"} and "No paper reports mylab" in _md(rep, "table1")
