@@ -221,6 +221,16 @@ class Report:
         from ..data.manifest import DATASETS, is_custom
         return self.dataset not in DATASETS and is_custom(self.dataset)
 
+    def _own_note(self, attrs: dict, compared_on: str | None) -> str:
+        """The note under every table of a dataset of your own: no paper's rows, or (``compared_on``) only
+        those that sit beside rows measured on another dataset."""
+        head = f"No paper reports {self.dataset} (a dataset of your own)"
+        if not attrs:
+            return f"{head}: the papers' rows are not shown."
+        ds = _DATASET_NAMES.get(attrs.get("dataset"), attrs.get("dataset"))
+        return (f"{head}: no paper row on it is shown; the reported rows are the paper's on {ds}, beside the "
+                f"rows measured on {compared_on} (they do not read {self.dataset}).")
+
     @staticmethod
     def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
         paper = _PAPER_NAMES.get(reported.attrs.get("paper"), reported.attrs.get("paper", "paper"))
@@ -254,19 +264,22 @@ class Report:
                   same_dataset: bool | None = None, row_map: Mapping[str, str] | None = None,
                   measured_std: pd.DataFrame | None = None, scale: float | None = None,
                   flags: Mapping[str, Mapping[str, str]] | None = None, decimals: int | None = None,
-                  title: str | None = None) -> list[Path]:
+                  title: str | None = None, compared_on: str | None = None) -> list[Path]:
         """Write ``tables/<name>.csv`` and ``.md``: measured rows beside reported ones.
 
         same_dataset defaults to ``dataset == reported.attrs["dataset"]`` (so SynthAU runs
         never get a difference column); scale defaults to 100 when the reported table is
         in % (F1) and 1 otherwise; flags ``{method: {au: flag}}`` become table notes.
+        compared_on: the dataset that the rows beside ``reported`` were measured on, where that is not
+        the run's ``dataset`` (CPC's Table 1: pre-training on the pool, which never reads the target);
+        a dataset of your own keeps such reported rows, and drops every other paper row.
         """
-        own = self.own_dataset and reported is not None
-        if own:                      # the papers' rows are of another dataset, AUs and protocol: left out
+        own = self.own_dataset
+        if own and compared_on is None:   # the papers' rows are of another dataset, AUs and protocol: left out
             reported = None
         attrs = reported.attrs if reported is not None else {}
         if same_dataset is None:
-            same_dataset = reported is not None and attrs.get("dataset") == self.dataset
+            same_dataset = reported is not None and attrs.get("dataset") == (compared_on or self.dataset)
         gap = self._protocol_gap(attrs) if same_dataset else None
         setup = self.setup_gap if same_dataset else None
         if gap or setup:             # the same dataset on another split or setup: no difference rows either
@@ -293,8 +306,7 @@ class Report:
                          "not found or a stand-in was named; CPC's -p pool, RTATL's -p unlabelled and PIAP-DF's "
                          "-p landmark_set / -p identity_set take real ones).")
         notes += ["One seed: no spread over seeds to show (run more seeds for mean ± std)."] if one_seed else []
-        notes += [f"No paper reports {self.dataset} (a dataset of your own): the papers' rows are not shown."] \
-            if own else []
+        notes += [self._own_note(attrs, compared_on)] if own else []
         notes += [f"{au} (in {self.dataset}'s AU list) not trained or scored: {why}."
                   for au, why in self.aus_dropped.items()]
         if reported is not None:
@@ -307,7 +319,7 @@ class Report:
                 notes.append(f"Difference: n/a: not the paper's setup: {setup}; the reported rows are for "
                              "orientation only.")
             if not (gap or setup or same_dataset):
-                notes.append(f"Difference: {DIFF_NA} (measured on {self.dataset}, reported on "
+                notes.append(f"Difference: {DIFF_NA} (measured on {compared_on or self.dataset}, reported on "
                              f"{attrs.get('dataset')}); the reported rows are for orientation only.")
         if scale != 1.0:
             notes.append(f"Measured values multiplied by {scale:g} to match the reported unit.")
@@ -324,7 +336,8 @@ class Report:
         # what a sweep needs to put the mean over this table's runs beside the paper (report.folds)
         side = folder / f"{name}.json"
         side.write_text(json.dumps({
-            "reported": {"paper": attrs["paper"], "key": attrs["key"]} if attrs.get("key") else None,
+            # a sweep's mean over runs on a dataset of your own stands alone (report.folds reads the whole table)
+            "reported": {"paper": attrs["paper"], "key": attrs["key"]} if attrs.get("key") and not own else None,
             "row_map": dict(row_map or {}), "title": title or name, "decimals": dec,
             "dataset": self.dataset, "fold": self.fold, "preset": self.preset, "changed": self.changed,
             "setup_gap": self.setup_gap, "partial_copy": self.caveats, "seeds": self.seeds,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from aukit import reported, viz
-from aukit.methods.aus import family_or_bp4d
+from aukit.methods.aus import family_or_bp4d, is_own
 from aukit.report import Report
 from aukit.report.tables import order_groups
 from aukit.viz.style import new_figure
@@ -18,11 +18,28 @@ from . import experiment as E
 from .data import TASData
 
 PAPER_NAME = "TAS (ours)"  # our TAS row; maps to the paper's "Ours"
+FIG4_AU = "AU12"           # Fig. 4's AU (TAS: AU12's features)
+
+# Table titles, and on a dataset of your own, where no paper's row stands beside the measured ones
+# (aukit.report), the titles of the tables that would otherwise name the methods compared with
+TITLES = {"table1": "Table 1 ({metric}): {name} vs semi-supervised methods",
+          "table2": "Table 2: vs fully supervised methods",
+          "table3": "Table 3: ablation (ICC up, MAE down)",
+          "table4": "Table 4: other semi-supervised settings"}
+OWN_TITLES = {"table1": "Table 1 ({metric}): {name} per AU on {dataset}",
+              "table2": "Table 2: TAS on {dataset}, ICC and MAE averaged over AUs"}
 
 
 def _bench(dataset: str) -> str:
     """The paper's tables to show beside a run (a dataset of your own: none are shown, aukit.report)."""
     return family_or_bp4d(dataset)
+
+
+def table_title(key: str, dataset: str, *, metric: str = "", name: str = "A6") -> str:
+    """The title of table ``key`` (:data:`TITLES`, :data:`OWN_TITLES` on a dataset of your own) on ``dataset``;
+    ``metric`` and ``name`` fill Table 1's."""
+    title = OWN_TITLES.get(key, TITLES[key]) if is_own(dataset) else TITLES[key]
+    return title.format(metric=metric.upper(), name=name, dataset=dataset)
 
 
 def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name: str = "A6") -> dict:
@@ -35,18 +52,20 @@ def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name:
         flags = E.seed_flags(results[name], metric, data.aus)         # a 0.00 that is a constant prediction
         report.add_table(f"table1_{metric}", mean, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
                          flags={PAPER_NAME: flags} if flags else None,
-                         title=f"Table 1 ({metric.upper()}): {name} vs semi-supervised methods")
+                         title=table_title("table1", data.dataset, metric=metric, name=name))
         out.update({f"{metric}_{au}": float(mean.loc[PAPER_NAME, au]) for au in data.aus})
     return out
 
 
 def add_overall_table(report: Report, key: str, data: TASData, results: Mapping[str, dict],
                       row_map: Mapping[str, str] | None = None, title: str = "") -> pd.DataFrame:
-    """Tables 2-4 layout (ICC, MAE averaged over AUs) beside the reported table ``<key>_<bench>``."""
+    """Tables 2-4 layout (ICC, MAE averaged over AUs) beside the reported table ``<key>_<bench>``; ``title``
+    defaults to :func:`table_title`'s."""
     mean, std = E.overall(results, data.aus)
     report.aus_dropped.update(data.aus_dropped)             # a dataset of your own: its AUs TAS could not train
     ref = reported.table("tas", f"{key}_{_bench(data.dataset)}")
-    report.add_table(key, mean, ref, measured_std=std, row_map=row_map, title=title or key)
+    report.add_table(key, mean, ref, measured_std=std, row_map=row_map,
+                     title=title or (table_title(key, data.dataset) if key in TITLES else key))
     return mean
 
 
@@ -117,9 +136,16 @@ def _curves_title(pick: dict, au_chosen: bool) -> str:
             f"(label {pick['lo']:.1f} to {pick['hi']:.1f}, variance {pick['var']:.2f})")
 
 
-def tsne_au_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A4"), au: str = "AU12", seed: int = 0):
-    """Fig. 4: t-SNE of one AU's features for two models, coloured by intensity and subject."""
-    au = au if au in data.aus else data.aus[0]
+def fig4_au(data: TASData) -> str:
+    """Fig. 4's AU: :data:`FIG4_AU` where the data has it, else its first AU (a dataset of your own)."""
+    return FIG4_AU if FIG4_AU in data.aus else data.aus[0]
+
+
+def tsne_au_figure(data: TASData, results: Mapping[str, dict], names=("A1", "A4"), au: str | None = None,
+                   seed: int = 0):
+    """Fig. 4: t-SNE of one AU's features (``au``, default :func:`fig4_au`) for two models, coloured by
+    intensity and subject."""
+    au = au if au in data.aus else fig4_au(data)
     feats, colour = {}, None
     for n in names:
         d = E.tsne_inputs(data, results[n]["eval"], au=au)
