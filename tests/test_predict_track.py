@@ -27,14 +27,17 @@ def _faces(per_frame):
     return [(r.success, r.face, r.box, r.redetected, r.confidence) for fl in per_frame for r in fl]
 
 
-def _in_chunks(frames, size, every, max_faces=2):
+def _in_chunks(frames, size, every, max_faces=2, tracked_again=None):
     """``frames`` tracked chunk by chunk from clean starts and settled in order, as the worker pool does;
-    also the first frames of the chunks tracked again."""
+    also the first frames of the chunks tracked again (and in ``tracked_again`` how many frames of each)."""
     carry, again, got = F.Carry(every, max_faces=max_faces), [], []
 
-    def retrack(images, state):
+    def retrack(images, state, clean=None):
         again.append(int(images[0][0, 0, 0]))
-        return F.track_chunk(images, every, max_faces=max_faces, carried=state)
+        res, ends = F.track_chunk(images, every, max_faces=max_faces, carried=state,
+                                  **({} if clean is None else {"clean": clean}))
+        (tracked_again if tracked_again is not None else []).append(len(res))
+        return res, ends
     for c in range(0, len(frames), size):
         res, ends = F.track_chunk(frames[c:c + size], every, max_faces=max_faces)
         got += F.settle(carry, frames[c:c + size], res, ends, retrack)
@@ -51,6 +54,33 @@ def test_a_face_the_detector_misses_on_a_chunks_first_frame_goes_on_tracked(monk
     assert all(fl[0].success for fl in whole) and ends.next_id == 1
     got, again = _in_chunks(frames, 4, 2)
     assert _faces(got) == _faces(whole) and again == [4]              # the chunk at 4 tracked again, alone
+
+
+def test_a_chunk_tracked_again_reuses_its_detections_and_stops_where_it_joins_its_clean_start(monkeypatch):
+    """A chunk tracked again (face 0 missed on its first frame, 6) ran the detector again on every frame its clean
+    start had detected and refitted all its frames: now each frame is detected once, as in one piece, and the
+    chunk is tracked again up to frame 8, where both runs detect both faces and hold the same tracks; the rest
+    is the clean start's, its ids mapped (1 and 0 there, 2 and 0 in one piece: each frame's faces sorted
+    again), a face new after the join (10) and the next chunk's (14) numbered on from the input's ids."""
+    a, b, c, d = (1, 10, 10), (2, 100, 10), (3, 100, 100), (4, 10, 100)
+    people = [[a] + [c] * (k < 4 or k >= 14) + [b] * (k >= 2) + [d] * (k >= 10) for k in range(18)]
+    frames = [_frame(k, fl) for k, fl in enumerate(people)]
+    script = {k: [(_box(x, y), 1.0 - s / 10) for s, x, y in fl if k != 6 or s != 1] for k, fl in enumerate(people)}
+    monkeypatch.setattr(F, "_ALIGNER", _Scripted(script))
+    whole, _ = F.track_chunk(frames, 2, max_faces=4)
+    once = sorted(F._ALIGNER.detected)
+    assert _ids(whole)[::2] == [[0, 1], [0, 1, 2], [0, 2], [0, 2], [0, 2], [0, 2, 3], [0, 2, 3], [0, 2, 3, 4],
+                                [0, 2, 3, 4]]
+    monkeypatch.setattr(F, "_ALIGNER", _Scripted(script))
+    tracked = []
+    got, again = _in_chunks(frames, 6, 2, 4, tracked)
+    assert _faces(got) == _faces(whole) and again == [6]
+    assert sorted(F._ALIGNER.detected) == once                     # the frames one piece detected, each once
+    assert tracked == [3]                                          # frames 6-8 tracked again, 9-11 the clean start's
+
+
+def _ids(per_frame):
+    return [[r.face for r in fl if r.success] for fl in per_frame]
 
 
 def test_chunks_take_the_ids_and_cuts_of_tracking_in_one_piece(monkeypatch):
