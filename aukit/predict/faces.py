@@ -30,10 +30,10 @@ a whole chunk, 86 of 300 rows of a SynthAU clip), the chunk is tracked again fro
 tracks, by a worker. That run takes the clean start's detections (the detector's output depends on the
 frame alone) and stops on the first frame after which its tracks are the clean start's but for their ids
 (the missed face detected again, or its track lost): the clean start's faces follow, their ids mapped
-(:func:`join`). Tracked again in full, 5 of the 10 chunks of a 300-frame clip whose still face dlib finds on
-about one detection in four cost the two workers 4.0-4.6 s of CPU time in all, against 2.6-3.1 s now (three
-runs each, on the loaded 2-core development CPU); the CSV is the same. With no worker processes each chunk is
-tracked from the carried tracks directly.
+(:func:`join`). Tracked again in full, 5 of the 10 chunks of a 300-frame clip (60 frames of a still face dlib
+finds on about one detection in four, played five times) cost the two workers 4.0-4.6 s of CPU time in all,
+against 2.6-3.1 s now (three runs each, on the loaded 2-core development CPU); the CSV is the same. With no
+worker processes each chunk is tracked from the carried tracks directly.
 
 Frames reach the workers, and aligned crops come back, through shared memory (``shm``).
 """
