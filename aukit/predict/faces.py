@@ -67,6 +67,7 @@ class FaceResult:
     aligned: np.ndarray | None = None                # (S, S, 3) uint8
     redetected: bool = False                         # tracking failed its check here; the detector ran
     face: int = 0                                    # track id (several faces: see track_chunk, Carry; reid)
+    detected: bool = False                           # the detector found it on this frame (confidence: this frame's)
 
 
 def _init(policy: str, min_face: int | None = None) -> None:
@@ -311,7 +312,7 @@ def _assign(img, found: list, tracks: list[dict], next_id: int, track_ncc: float
         lm, aligned, _ = _fit(img, (l, t, r, b))
         new.append(dict(lm=lm, box=(l, t, r - l, b - t), conf=score, rel=box_relation(lm, (l, t, r, b)),
                         ref=signature(aligned) if track_ncc > 0 else None))
-        faces.append(FaceResult(True, new[-1]["box"], score, lm, aligned))
+        faces.append(FaceResult(True, new[-1]["box"], score, lm, aligned, detected=True))
     matched, taken = match([(n["box"], n["ref"]) for n in new], tracks, track_ncc)
     for n, face, (continued, cut) in zip(new, faces, matched):
         if continued is None:
