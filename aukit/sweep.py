@@ -12,10 +12,11 @@ expands into one papermill run per cell, each in its own folder with ``params.js
 A cell whose ``metrics.json`` exists and whose parameters are unchanged is not rerun; a finished
 cell whose parameters the grid now changes (other fixed ``parameters`` under the same ``name``) stops
 the sweep before anything runs: rerunning it would delete its result. A failed one keeps ``error.txt``
-(and loses any ``metrics.json`` its notebook wrote before failing) and is rerun only with
-``retry_failed``; a lock file keeps two sweeps out of one cell, and a finished result is replaced only once
-a new run has finished (:func:`run_cell`; the result moves to the cell's ``previous/``). :func:`aggregate`
-(:mod:`aukit.sweep_aggregate`) averages the grid's finished cells over seeds (per fold and overall)
+(and loses any ``metrics.json`` its notebook wrote before failing; a run beside another grid's finished
+result keeps it in its rerun folder, :func:`error_file`) and is rerun only with ``retry_failed``; a lock
+file keeps two sweeps out of one cell, and a finished result is replaced only once a new run has finished
+(:func:`run_cell`; the result moves to the cell's ``previous/``). :func:`aggregate` (:mod:`aukit.sweep_aggregate`)
+averages the grid's finished cells over seeds (per fold and overall)
 into ``aggregate.csv``/``.md`` and a figure; folders of cells no longer in the grid are left out and
 counted. The grid's ``metrics`` are checked against the first finished cell's ``metrics.json``: a
 misspelt key stops the sweep after one cell, not after all of them.
@@ -43,14 +44,15 @@ from .sweep_grid import (Cell, adopt_old_names, changed_finished, check_cells, e
                          normalise, read_params, refuse_aliases, refuse_changed)
 
 # the sweep API, the grid's and the aggregate's names included (split out into sweep_grid / sweep_aggregate)
-__all__ = ["Cell", "MetricError", "aggregate", "cell_state", "changed_finished", "check_metrics", "collect", "expand",
-           "load_grid", "load_spec", "measured_on", "missing_metrics", "normalise", "read_params", "refuse_changed",
-           "run_cell", "run_sweep", "settle"]
+__all__ = ["Cell", "MetricError", "aggregate", "cell_state", "changed_finished", "check_metrics", "collect",
+           "error_file", "expand", "load_grid", "load_spec", "mark_failed", "measured_on", "missing_metrics",
+           "normalise", "read_params", "refuse_changed", "rerun_folder", "run_cell", "run_sweep", "settle"]
 
 
 def cell_state(cell: Cell) -> str:
-    """``done`` (metrics + same params, no error), ``failed``, ``running`` (locked) or ``pending``.
-    A lock from another host is trusted here: :func:`settle` asks SLURM about the job it names."""
+    """``done`` (metrics + same params, no error), ``failed`` (an error.txt of its own: in its folder, or in its
+    rerun folder where the folder holds another grid's result, :func:`error_file`), ``running`` (locked) or
+    ``pending``. A lock from another host is trusted here: :func:`settle` asks SLURM about the job it names."""
     same = read_params(cell.folder) == cell.params
     if (cell.folder / ".lock").exists() and not _stale_lock(cell.folder / ".lock"):
         return "running"
@@ -58,7 +60,39 @@ def cell_state(cell: Cell) -> str:
         return "failed"
     if same and (cell.folder / "metrics.json").exists():
         return "done"
+    stage = rerun_folder(cell.folder)
+    if not same and read_params(stage) == cell.params and (stage / "error.txt").exists():
+        return "failed"
     return "pending"
+
+
+def rerun_folder(folder: Path) -> Path:
+    """Where a cell whose folder holds a finished result of other parameters runs (:func:`_rerun`)."""
+    return folder.parent / f".{folder.name}.rerun"
+
+
+def _holds_other(folder: Path, params: dict) -> bool:
+    """The folder holds a finished result of other parameters than ``params`` (another grid under the same
+    name got there first): a run of ``params`` goes into :func:`rerun_folder` (:func:`run_cell`)."""
+    return (folder / "metrics.json").is_file() and not (folder / "error.txt").exists() and \
+        read_params(folder) != params
+
+
+def error_file(cell: Cell) -> Path:
+    """The error.txt of the cell's run: in its folder, or in its rerun folder where the folder holds a
+    finished result of other parameters (that result's cell is another grid's, and stays finished)."""
+    return (rerun_folder(cell.folder) if _holds_other(cell.folder, cell.params) else cell.folder) / "error.txt"
+
+
+def mark_failed(cell: Cell, text: str) -> Path:
+    """The cell failed (its job ended while it ran it): ``text`` written into :func:`error_file`, with the
+    cell's params.json beside it in a rerun folder (:func:`cell_state` reads whose run failed there)."""
+    path = error_file(cell)
+    if path.parent != cell.folder:
+        path.parent.mkdir(exist_ok=True)
+        (path.parent / "params.json").write_text(json.dumps(cell.params, indent=1))
+    path.write_text(text)
+    return path
 
 
 def _read_lock(lock: Path) -> tuple[str, int, str | None] | None:
@@ -120,10 +154,9 @@ def settle(cells: list[Cell], executor: str | None = None) -> set[str]:
                   f"(if that job is gone, delete {c.folder / '.lock'})")
         elif state not in scheduler.ALIVE:
             log = scheduler.recorded(c.folder).get("stderr") or c.folder.parent / "_submitit" / job / f"{job}_0_log.err"
-            (c.folder / "error.txt").write_text(
-                f"SLURM job {job} ended {state} while it ran this cell, without finishing it: cancelled, "
-                f"killed at its time limit or out of memory, preempted, or its node failed.\n"
-                f"Its log: {log} (and .out); rerun the cell with --retry-failed.\n")
+            mark_failed(c, f"SLURM job {job} ended {state} while it ran this cell, without finishing it: cancelled, "
+                           f"killed at its time limit or out of memory, preempted, or its node failed.\n"
+                           f"Its log: {log} (and .out); rerun the cell with --retry-failed.\n")
             (c.folder / ".lock").unlink(missing_ok=True)
             print(f"[sweep] {c.key}: its SLURM job {job} ended {state} without finishing it: failed")
     return {k for k, job in queued.items() if known.get(job) in scheduler.ALIVE}
@@ -244,18 +277,22 @@ def _run_into(notebook: str, out: Path, params: dict) -> str:
 def _rerun(notebook: str, out: Path, params: dict) -> str:
     """Run a cell that holds a finished result of other parameters (another grid under the same name got
     there first) into a sibling folder, ``.<cell>.rerun``: the result stays in place until the new run has
-    finished (:func:`_publish`). A failed or interrupted rerun leaves the cell as it was, its error.txt
-    in the sibling."""
+    finished (:func:`_publish`). A failed or interrupted rerun leaves the cell as it was; a failed one leaves its
+    error.txt in the sibling, beside the params.json that says whose run failed there (:func:`cell_state`)."""
     from .nb import execute
 
-    stage = out.parent / f".{out.name}.rerun"
+    stage = rerun_folder(out)
     if stage.exists():                                  # an earlier rerun that failed or was killed
         shutil.rmtree(stage)
     stage.mkdir()
+    (stage / "params.json").write_text(json.dumps(params, indent=1))     # whose rerun it is (cell_state)
     try:
         execute(notebook, stage, params, progress=False)
         if not (stage / "metrics.json").exists():
             raise RuntimeError(f"{notebook} finished without writing {stage / 'metrics.json'}")
+    except KeyboardInterrupt:           # the user's Ctrl-C is no failed cell (execute wrote an error.txt)
+        (stage / "error.txt").unlink(missing_ok=True)
+        raise
     except Exception:
         (stage / "error.txt").write_text(traceback.format_exc() + _advice(traceback.format_exc(), out))
         print(f"[sweep] {out.name}: its rerun failed (see {stage / 'error.txt'}); the finished result in {out} "
@@ -361,7 +398,7 @@ def run_sweep(notebook: str | Path, grid_file: str | Path, *, executor: str = "l
     failed = [c for c in cells if states[c.key] == "failed"]   # this run's and those left from an earlier one
     for c in failed:
         when = "" if c.key in results else " (in an earlier run)"
-        print(f"[sweep] FAILED{when} {c.key}: see {c.folder / 'error.txt'} (rerun alone with --retry-failed)")
+        print(f"[sweep] FAILED{when} {c.key}: see {error_file(c)} (rerun alone with --retry-failed)")
     unfinished = {c.key: states[c.key] for c in cells if states[c.key] not in ("done", "failed")}
     for c in cells:
         if c.key in unfinished:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import slurm as scheduler
-from .sweep import Cell, _bar, _first_check, _read_lock, cell_state, postfix, run_cell
+from .sweep import Cell, _bar, _first_check, _read_lock, cell_state, mark_failed, postfix, run_cell
 
 
 class SchedulerError(ValueError):
@@ -145,10 +145,9 @@ def _job_ended(cell: Cell, job, error: Exception) -> str:
     state (a job cancelled before it started leaves it pending, a killed local job a stale lock)."""
     held = _read_lock(cell.folder / ".lock")
     if held and held[2] == str(job.job_id):
-        (cell.folder / "error.txt").write_text(
-            f"job {job.job_id} ended ({job.state}) while it ran this cell, without finishing it: cancelled, "
-            f"killed at its time limit or out of memory, preempted, or its node failed.\n"
-            f"Its log: {job.paths.stderr} (and .out); rerun the cell with --retry-failed.\n\n{error}\n")
+        mark_failed(cell, f"job {job.job_id} ended ({job.state}) while it ran this cell, without finishing it: "
+                          f"cancelled, killed at its time limit or out of memory, preempted, or its node failed.\n"
+                          f"Its log: {job.paths.stderr} (and .out); rerun the cell with --retry-failed.\n\n{error}\n")
         (cell.folder / ".lock").unlink(missing_ok=True)
         return "failed"
     return cell_state(cell)

@@ -27,14 +27,17 @@ def _faces(per_frame):
     return [(r.success, r.face, r.box, r.redetected, r.confidence) for fl in per_frame for r in fl]
 
 
-def _in_chunks(frames, size, every, max_faces=2):
+def _in_chunks(frames, size, every, max_faces=2, tracked_again=None):
     """``frames`` tracked chunk by chunk from clean starts and settled in order, as the worker pool does;
-    also the first frames of the chunks tracked again."""
+    also the first frames of the chunks tracked again (and in ``tracked_again`` how many frames of each)."""
     carry, again, got = F.Carry(every, max_faces=max_faces), [], []
 
-    def retrack(images, state):
+    def retrack(images, state, clean=None):
         again.append(int(images[0][0, 0, 0]))
-        return F.track_chunk(images, every, max_faces=max_faces, carried=state)
+        res, ends = F.track_chunk(images, every, max_faces=max_faces, carried=state,
+                                  **({} if clean is None else {"clean": clean}))
+        (tracked_again if tracked_again is not None else []).append(len(res))
+        return res, ends
     for c in range(0, len(frames), size):
         res, ends = F.track_chunk(frames[c:c + size], every, max_faces=max_faces)
         got += F.settle(carry, frames[c:c + size], res, ends, retrack)
@@ -51,6 +54,33 @@ def test_a_face_the_detector_misses_on_a_chunks_first_frame_goes_on_tracked(monk
     assert all(fl[0].success for fl in whole) and ends.next_id == 1
     got, again = _in_chunks(frames, 4, 2)
     assert _faces(got) == _faces(whole) and again == [4]              # the chunk at 4 tracked again, alone
+
+
+def test_a_chunk_tracked_again_reuses_its_detections_and_stops_where_it_joins_its_clean_start(monkeypatch):
+    """A chunk tracked again (face 0 missed on its first frame, 6) ran the detector again on every frame its clean
+    start had detected and refitted all its frames: now each frame is detected once, as in one piece, and the
+    chunk is tracked again up to frame 8, where both runs detect both faces and hold the same tracks; the rest
+    is the clean start's, its ids mapped (1 and 0 there, 2 and 0 in one piece: each frame's faces sorted
+    again), a face new after the join (10) and the next chunk's (14) numbered on from the input's ids."""
+    a, b, c, d = (1, 10, 10), (2, 100, 10), (3, 100, 100), (4, 10, 100)
+    people = [[a] + [c] * (k < 4 or k >= 14) + [b] * (k >= 2) + [d] * (k >= 10) for k in range(18)]
+    frames = [_frame(k, fl) for k, fl in enumerate(people)]
+    script = {k: [(_box(x, y), 1.0 - s / 10) for s, x, y in fl if k != 6 or s != 1] for k, fl in enumerate(people)}
+    monkeypatch.setattr(F, "_ALIGNER", _Scripted(script))
+    whole, _ = F.track_chunk(frames, 2, max_faces=4)
+    once = sorted(F._ALIGNER.detected)
+    assert _ids(whole)[::2] == [[0, 1], [0, 1, 2], [0, 2], [0, 2], [0, 2], [0, 2, 3], [0, 2, 3], [0, 2, 3, 4],
+                                [0, 2, 3, 4]]
+    monkeypatch.setattr(F, "_ALIGNER", _Scripted(script))
+    tracked = []
+    got, again = _in_chunks(frames, 6, 2, 4, tracked)
+    assert _faces(got) == _faces(whole) and again == [6]
+    assert sorted(F._ALIGNER.detected) == once                     # the frames one piece detected, each once
+    assert tracked == [3]                                          # frames 6-8 tracked again, 9-11 the clean start's
+
+
+def _ids(per_frame):
+    return [[r.face for r in fl if r.success] for fl in per_frame]
 
 
 def test_chunks_take_the_ids_and_cuts_of_tracking_in_one_piece(monkeypatch):
@@ -122,11 +152,14 @@ def test_a_person_back_in_view_keeps_their_id_and_another_person_gets_another(mo
     """--max-faces 2: the astronaut leaves (frames 9-16) and comes back (found at the detection on frame 21): a
     new track, which took a new id.
     Its dlib descriptor lies 0.05 from her first track's, the LFW face's 0.94 from hers: she keeps id 0, the
-    other face (new while she is away, so she is a candidate) gets 1. --no-reid: one id per track."""
+    other face (new while she is away, so she is a candidate) gets 1. --no-reid: one id per track. Two workers
+    (chunks of 5 frames: rows held back until their persons are decided) write the same CSV."""
     from aukit.cli import main
     clip = _two_people(tmp_path / "two.avi")
     res = predict(clip, str(model_path), tmp_path / "out", workers=0, max_faces=2, plot=False)
     df = res.read()
+    two = predict(clip, str(model_path), tmp_path / "two", workers=2, max_faces=2, plot=False, chunk=5)
+    pd.testing.assert_frame_equal(two.read(), df)
     left, right = df[df.face_x < 500], df[df.face_x >= 500]
     assert left.frame.tolist() == list(range(1, 9)) + list(range(21, 25)) and right.frame.min() == 9
     assert set(left.face_id) == {0} and set(right.face_id) == {1}
@@ -155,3 +188,110 @@ def test_person_ids_match_the_nearest_absent_person_once():
     ids.assign([None] * len(frames), frames)
     assert [[r.face for r in fl] for fl in frames] == [[0, 1], [1], [0, 1], [0, 1], [0, 2]]
     assert ids.described == 6
+
+
+def _look(track, x, score, detected=True):
+    """A face of ``track`` whose descriptor is ``x`` (a 1-d point: see ``_persons``), found by the detector
+    (``score`` its own) or tracked (``score`` its last detection's)."""
+    return F.FaceResult(True, (x, 0, 10, 10), score, face=track, detected=detected)
+
+
+def _persons(**kw):
+    from aukit.predict.reid import PersonIds
+    return PersonIds(describe=lambda image, r: np.array([r.box[0]], float), **kw)
+
+
+def test_a_new_track_is_described_on_its_best_scoring_detection_of_its_first_three():
+    """Only a track's first frame was described: she came back blurred (0.9 from herself, scored 0.2) and took a
+    new id. Now her best-scoring detection of the first three (1.2, 0.1 from herself) decides: not a tracked
+    frame, which repeats its detection's score, nor a fourth detection."""
+    frames = [[_look(0, 0.0, 1.0)], [],
+              [_look(1, 0.9, 0.2)], [_look(1, 0.95, 0.2, detected=False)], [_look(1, 0.1, 1.2)],
+              [_look(1, 2.0, 1.2, detected=False)], [_look(1, 0.5, 0.8)], [_look(1, 0.5, 0.8, detected=False)],
+              [_look(1, 3.0, 2.0)]]
+    ids = _persons()
+    ids.assign([None] * len(frames), frames)
+    assert [[r.face for r in fl] for fl in frames] == [[0], [], [0], [0], [0], [0], [0], [0], [0]]
+    assert ids.described == 2
+
+
+def test_rows_wait_for_their_persons_and_the_ids_do_not_depend_on_the_chunks():
+    """Chunks come back, in order, once their faces' persons are decided: at a new track's third detection, on
+    the frame after it ends, after ``window`` frames, or at the input's end; the ids are those of the whole
+    input at once, however it is cut."""
+    def frames():
+        return [[_look(0, 0.0, 1.0)], [_look(0, 0.0, 1.0, False)], [_look(0, 0.0, 1.0)],      # 0: decided at 3
+                [_look(0, 0.0, 1.0), _look(1, 5.0, 1.0)], [_look(0, 0.0, 1.0, False), _look(1, 5.0, 1.0, False)],
+                [_look(1, 5.0, 1.0, False)], [_look(1, 5.0, 1.0, False)],                   # 1: decided at 6
+                [_look(2, 0.3, 1.0)], [_look(2, 0.3, 1.0)]]                               # 2: the end decides
+    whole = frames()
+    _persons(window=4).assign([None] * len(whole), whole)
+    assert [[r.face for r in fl] for fl in whole] == [[0], [0], [0], [0, 1], [0, 1], [1], [1], [0], [0]]
+    for size in (1, 2, 4):
+        ids, cut, back = _persons(window=4), frames(), []
+        for c in range(0, len(cut), size):
+            back.append(ids.feed(c, [None] * len(cut[c:c + size]), cut[c:c + size]))
+        back.append(ids.finish())
+        assert [[r.face for r in fl] for fl in cut] == [[r.face for r in fl] for fl in whole]
+        given = [c for got in back for c in got]
+        assert given == list(range(0, len(cut), size))
+        if size == 1:           # back: frames 0-2 at 3 (track 0's third detection), 3-6 at 6 (window), 7-8 at the end
+            assert [len(got) for got in back] == [0, 0, 0, 3, 0, 0, 4, 0, 0, 2]
+
+
+def test_a_track_takes_no_person_it_was_seen_beside():
+    """Tracks in view together: the second's best face lies nearest the first's person, decided before it (on
+    the frame the second came, its third detection), so it gets a new person; a fourth, nearest that person too
+    but seen beside neither, takes it."""
+    a, b, c = (lambda x, d=True, k=k: _look(k, x, 1.0, d) for k in range(3))
+    frames = [[a(0.0)], [a(0.0)], [a(0.0), b(0.2)], [a(0.0, False), b(0.2, False)], [b(0.2, False), c(5.0)],
+              [c(5.0), _look(3, 0.1, 1.0)], [c(5.0), _look(3, 0.1, 1.0)]]
+    _persons().assign([None] * len(frames), frames)
+    assert [[r.face for r in fl] for fl in frames] == [[0], [0], [0, 1], [0, 1], [1, 2], [0, 2], [0, 2]]
+
+
+def _degraded(img, how, amount):
+    """The astronaut's or Grace Hopper's face as a track sees it coming into view: blurred, far or half out."""
+    if how == "blur":
+        return cv2.GaussianBlur(img, (0, 0), amount)
+    if how == "far":                    # ``amount`` px across, enlarged back
+        small = cv2.resize(img, (amount, amount), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, img.shape[1::-1])
+    out = np.zeros_like(img)            # "edge": ``amount`` of its width past the frame's left side
+    cut = int(img.shape[1] * amount)
+    out[:, cut:] = img[:, :img.shape[1] - cut]
+    return out
+
+
+def _track_of(images, track):
+    """Each image's best detection as track ``track``'s face (the detector's score, detected)."""
+    out = []
+    for img in images:
+        [(box, score)] = F._ALIGNER.detect_all(img, bgr=True, want=1)[:1]
+        lm, aligned, _ = F._fit(img, box)
+        l, t, r, b = box
+        out.append([F.FaceResult(True, (l, t, r - l, b - t), score, lm, aligned, face=track, detected=True)])
+    return out
+
+
+def test_faces_coming_into_view_blurred_or_far_keep_their_persons(monkeypatch):
+    """dlib's descriptors of real faces that come into view degraded. The astronaut and Grace Hopper, each
+    blurred (sigma 6, 3.5, 1.5; their first detections score 0.2 and 0.8): the first frames' descriptors lay
+    0.52 apart and both took id 0. The astronaut far (45, 70, 120 px) and then half out of the frame (45, 35,
+    20% of her width): 0.64 apart, two ids. Described on their best-scoring detections: two ids, then one."""
+    import matplotlib.cbook
+    from aukit.data.align import FaceAligner
+    from aukit.predict.reid import PersonIds
+    monkeypatch.setattr(F, "_ALIGNER", FaceAligner("tas", min_face=100))
+    astronaut = cv2.resize(cv2.cvtColor(skdata.astronaut()[20:270, 95:345], cv2.COLOR_RGB2BGR), (500, 500))
+    grace = cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    grace = cv2.resize(grace[40:460, 50:470], (500, 500))
+    for first, then, persons in ((astronaut, grace, [0, 1]), (astronaut, astronaut, [0, 0])):
+        one, two = ([_degraded(face, "blur", s) for s in (6, 3.5, 1.5)] for face in (first, then)) \
+            if persons == [0, 1] else ([_degraded(first, "far", px) for px in (45, 70, 120)],
+                                       [_degraded(then, "edge", f) for f in (0.45, 0.35, 0.2)])
+        images = one + [None] + two
+        frames = _track_of(one, 0) + [[F.FaceResult(False)]] + _track_of(two, 1)
+        PersonIds().assign(images, frames)
+        assert [fl[0].face for fl in frames[:3]] == [persons[0]] * 3
+        assert [fl[0].face for fl in frames[4:]] == [persons[1]] * 3

@@ -56,6 +56,40 @@ def test_a_failing_rerun_leaves_the_finished_result_in_place(tmp_path, monkeypat
     assert len(calls) == 2
 
 
+def test_a_failed_rerun_beside_another_grids_result_is_reported_failed(tmp_path, monkeypatch, capsys):
+    """Two grids of one name: the other one (a 1.0) finished the cell while this sweep (a 2.0) came to it, and
+    this sweep's run of it, in the rerun folder, failed: the sweep said NOT FINISHED ('not run (its job was
+    cancelled before it started)') and sweep.yaml listed no failure. Now it is FAILED, naming the rerun's
+    error.txt; a rerun stopped by Ctrl-C stays pending (no failure of the cell's)."""
+    import yaml
+    nb, grid, calls = _notebook(tmp_path / "toy.ipynb"), tmp_path / "g.yaml", []
+    grid.write_text("name: g\nparameters: {a: 2.0}\ngrid:\n  fold: [1]\n")
+
+    def beaten(notebook, todo, parallel, progress, first=None):
+        for c in todo:
+            _finish(c.folder, {**c.params, "a": 1.0}, {"score": 1.0})
+        return {c.key: sweep.run_cell(notebook, str(c.folder), c.params) for c in todo}
+    monkeypatch.setattr(sweep, "_run_local", beaten)
+    _writes(monkeypatch, None, calls)
+    out = sweep.run_sweep(nb, grid, reports=tmp_path / "r", progress=False)
+    said, stage = capsys.readouterr().out, out / ".fold=1.rerun"
+    assert f"FAILED fold=1: see {stage / 'error.txt'}" in said and "NOT FINISHED" not in said
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["failed"] == ["fold=1"]
+    cell = sweep.Cell("fold=1", json.loads((stage / "params.json").read_text()), out / "fold=1")
+    other = sweep.Cell("fold=1", {**cell.params, "a": 1.0}, cell.folder)
+    assert cell.params["a"] == 2.0 and sweep.cell_state(cell) == "failed" and sweep.cell_state(other) == "done"
+
+    monkeypatch.setattr("aukit.nb.execute", lambda notebook, out, params, **kw: (
+        (Path(out) / "error.txt").write_text("KeyboardInterrupt"), _interrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_cell("toy.ipynb", str(cell.folder), cell.params)
+    assert sweep.cell_state(cell) == "pending" and sweep.cell_state(other) == "done"
+
+
+def _interrupt():
+    raise KeyboardInterrupt
+
+
 def test_a_held_lock_names_its_holder_and_a_stale_one_is_taken_over(tmp_path, monkeypatch, capsys):
     cell, calls = tmp_path / "c", []
     cell.mkdir()

@@ -167,6 +167,34 @@ def test_a_cell_whose_slurm_job_ended_is_failed_not_running_for_good(tmp_path, m
     assert main(args + ["--retry-failed"]) == 0
 
 
+def test_a_job_killed_in_a_rerun_leaves_its_error_in_the_rerun_folder(tmp_path, monkeypatch):
+    """Two grids of one name (b 1 and b 2): a job killed while it reran a cell beside the other grid's finished
+    result wrote error.txt into the cell's folder, so the other grid's cell read failed (its --retry-failed would
+    have run it again in place, deleting its result) and this one's pending. Now the error lands in the rerun
+    folder: this grid's cell is failed, the other's done; whether sacct tells (settle) or submitit (_job_ended)."""
+    import shutil
+    from types import SimpleNamespace
+    [mine] = sweep.expand({"b": 2}, {"a": [1.0]}, tmp_path / "g")
+    [other] = sweep.expand({"b": 1}, {"a": [1.0]}, tmp_path / "g")
+    other.folder.mkdir(parents=True)
+    (other.folder / "params.json").write_text(json.dumps(other.params))
+    (other.folder / "metrics.json").write_text(json.dumps({"score": 1.0}))
+    stage = mine.folder.parent / f".{mine.folder.name}.rerun"
+    for job in ("1001_0", "1001_1"):
+        (mine.folder / ".lock").write_text(f"node-elsewhere 4242 {job}")
+        if job == "1001_0":
+            _sacct(tmp_path, monkeypatch, {job: "CANCELLED by 0"})
+            sweep.settle([mine], "slurm")
+        else:
+            ended = SimpleNamespace(job_id=job, state="TIMEOUT", paths=SimpleNamespace(stderr=tmp_path / "x.err"))
+            assert sweep_jobs._job_ended(mine, ended, RuntimeError("killed")) == "failed"
+        assert not (other.folder / "error.txt").exists() and not (mine.folder / ".lock").exists()
+        assert f"job {job} ended" in (stage / "error.txt").read_text()
+        assert sweep.cell_state(other) == "done" and sweep.cell_state(mine) == "failed"
+        assert sweep.error_file(mine) == stage / "error.txt"
+        shutil.rmtree(stage)
+
+
 def test_a_queued_cell_is_not_submitted_twice_and_an_unknown_job_is_trusted(tmp_path, monkeypatch, capsys):
     nb, grid = _toy(tmp_path)
     grid.write_text("name: g\ngrid:\n  a: [1.0]\n")

@@ -27,15 +27,22 @@ first-frame detection (or cannot be kept: as many faces as kept already), the cl
 same faces and the carry only maps its ids (:func:`match`, the rule ``_assign`` follows); where a
 carried track is left over (the detector missed a face on a chunk's first frame: a still face lost
 a whole chunk, 86 of 300 rows of a SynthAU clip), the chunk is tracked again from the carried
-tracks, by a worker, which costs one chunk of work. With no worker processes each chunk is tracked
-from the carried tracks directly.
+tracks, by a worker. That run takes the clean start's detections (the detector's output depends on the
+frame alone) and stops on the first frame after which its tracks are the clean start's but for their ids
+(the missed face detected again, or its track lost): the clean start's faces follow, their ids mapped
+(:func:`join`). Tracked again in full, 5 of the 10 chunks of a 300-frame clip (60 frames of a still face dlib
+finds on about one detection in four, played five times) cost the two workers 4.0-4.6 s of CPU time in all,
+against 2.6-3.1 s now (three runs each, on the loaded 2-core development CPU); the CSV is the same. With no
+worker processes each chunk is tracked from the carried tracks directly.
 
 Frames reach the workers, and aligned crops come back, through shared memory (``shm``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+
+import hashlib
 
 import cv2
 import numpy as np
@@ -60,6 +67,7 @@ class FaceResult:
     aligned: np.ndarray | None = None                # (S, S, 3) uint8
     redetected: bool = False                         # tracking failed its check here; the detector ran
     face: int = 0                                    # track id (several faces: see track_chunk, Carry; reid)
+    detected: bool = False                           # the detector found it on this frame (confidence: this frame's)
 
 
 def _init(policy: str, min_face: int | None = None) -> None:
@@ -130,10 +138,18 @@ class Ends:
     """What tracking a chunk hands on, beside its faces: ``first``, the ``(box, signature)`` of each
     detection on its first frame in the detector's order when it started without tracks (None where
     that frame is unreadable, which ends every track, or where it started from carried ones);
-    ``tracks``, those alive after its last frame; ``next_id``, the id its next new face would take."""
+    ``tracks``, those alive after its last frame; ``next_id``, the id its next new face would take.
+    From a clean start, for tracking the chunk again (:func:`track_chunk`'s ``clean``): ``found``, the
+    detector's ``(found, weak)`` on each frame it ran; ``marks``, ``(digest, ids, next_id)`` of the tracks
+    after each frame it detected or could not read (:func:`_digest`, their ids in order). Tracked on from
+    carried tracks with ``clean``: ``joined``, ``(frame, ids, next_id)`` where its tracks became the clean
+    start's (its faces stop there, :func:`join`), else None."""
     first: list | None
     tracks: list
     next_id: int
+    found: dict = field(default_factory=dict)
+    marks: dict = field(default_factory=dict)
+    joined: tuple | None = None
 
 
 def rules(detect_every: int, track_ncc: float, max_faces: int) -> tuple[float, int]:
@@ -151,8 +167,8 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
 
 
 def track_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 2,
-                want: int | None = None, keep_ratio: float = 0.0,
-                carried: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
+                want: int | None = None, keep_ratio: float = 0.0, carried: Ends | None = None,
+                clean: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
     """Up to ``max_faces`` faces a frame of one chunk (BGR arrays, as OpenCV decodes them, or None), in a
     worker: per frame the list of its faces (by id), or ``[FaceResult(False)]`` when it has none, and the
     chunk's :class:`Ends`. ``carried``: the previous chunk's end tracks and next id to go on from (the
@@ -165,30 +181,72 @@ def track_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC, m
     ``want``: faces the detector's second, closer look is for (default ``max_faces``; see
     ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
     are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
-    channel order; the detector's input and the aligned crop are turned to RGB."""
-    out, first = [], None
+    channel order; the detector's input and the aligned crop are turned to RGB. ``clean``: with ``carried``,
+    the :class:`Ends` of this chunk tracked from a clean start: its detections are taken, not run again, and
+    tracking stops on the frame where its tracks become the clean start's (``Ends.joined``; :func:`join`)."""
+    out, ends = [], Ends(None, [], 0)
     tracks, next_id = ([dict(t) for t in carried.tracks], carried.next_id) if carried else ([], 0)
     every = max(1, detect_every)
     check, keep = rules(every, track_ncc, max_faces)
     for j, img in enumerate(images):
+        faces, failed, marked = [], None, img is None
         if img is None:
-            out.append([FaceResult(False)])
             tracks = []
-            continue
-        faces, failed = [], None
-        if tracks and j % every:
+        elif tracks and j % every:
             faces = _follow(img, tracks, track_ncc)
             failed = tracks[len(faces)]["face"] if len(faces) < len(tracks) else None
-        if not tracks or failed is not None or j % every == 0:
-            found, weak = _detect(img, max_faces, want or max_faces, keep_ratio)
+        if img is not None and (not tracks or failed is not None or j % every == 0):
+            if clean is not None and j in clean.found:   # the detector's output depends on the frame alone
+                found, weak = clean.found[j]
+            else:
+                found, weak = ends.found[j] = _detect(img, max_faces, want or max_faces, keep_ratio)
             tracks, faces, next_id = _assign(img, found, tracks, next_id, check, keep, failed=failed,
                                              followed={r.face: r for r in faces}, weak=weak)
             for r in faces:
                 r.redetected |= failed is not None
             if j == 0 and carried is None:
-                first = [(t["box"], t["ref"]) for t in tracks]
+                ends.first = [(t["box"], t["ref"]) for t in tracks]
+            marked = True
         out.append(sorted(faces, key=lambda f: f.face) or [FaceResult(False, redetected=failed is not None)])
-    return out, Ends(first, tracks, next_id)
+        if marked and carried is None:
+            ends.marks[j] = (_digest(tracks), [t["face"] for t in tracks], next_id)
+        elif clean is not None and j in clean.marks and _digest(tracks) == clean.marks[j][0]:
+            ends.joined = (j, [t["face"] for t in tracks], next_id)    # the clean start's faces from here on
+            break
+    ends.tracks, ends.next_id = tracks, next_id
+    return out, ends
+
+
+def _digest(tracks: list[dict]) -> bytes:
+    """A fingerprint of tracks, their ids left out: two tracking states with the same one go on alike."""
+    h = hashlib.blake2b(digest_size=16)
+    for tr in tracks:
+        for key in sorted(k for k in tr if k != "face"):
+            v = tr[key]
+            h.update(f"{key}:{v.dtype}{v.shape}:".encode() + v.tobytes() if isinstance(v, np.ndarray)
+                     else f"{key}:{v!r};".encode())
+    return h.digest()
+
+
+def join(head: list, head_ends: Ends, res: list, ends: Ends) -> tuple[list, Ends]:
+    """A chunk tracked again from carried tracks (``head``, up to where it ``joined`` its clean start) with
+    the rest of the clean start's faces (``res``, ``ends``), their ids mapped: those of the tracks alive at
+    the join become the head's, newer ones number on from the head's next id."""
+    if head_ends.joined is None:
+        return head, head_ends
+    j, ids, nxt = head_ends.joined
+    _, clean_ids, clean_next = ends.marks[j]
+    mapped = dict(zip(clean_ids, ids))
+
+    def to(face: int) -> int:
+        return mapped[face] if face in mapped else nxt + face - clean_next
+    for faces in res[j + 1:]:
+        for r in faces:
+            if r.success:
+                r.face = to(r.face)
+        faces.sort(key=lambda r: r.face)
+    return head + res[j + 1:], Ends(None, [dict(t, face=to(t["face"])) for t in ends.tracks],
+                                    nxt + ends.next_id - clean_next)
 
 
 def _detect(img, max_faces: int, want: int, keep_ratio: float) -> tuple[list, list]:
@@ -254,7 +312,7 @@ def _assign(img, found: list, tracks: list[dict], next_id: int, track_ncc: float
         lm, aligned, _ = _fit(img, (l, t, r, b))
         new.append(dict(lm=lm, box=(l, t, r - l, b - t), conf=score, rel=box_relation(lm, (l, t, r, b)),
                         ref=signature(aligned) if track_ncc > 0 else None))
-        faces.append(FaceResult(True, new[-1]["box"], score, lm, aligned))
+        faces.append(FaceResult(True, new[-1]["box"], score, lm, aligned, detected=True))
     matched, taken = match([(n["box"], n["ref"]) for n in new], tracks, track_ncc)
     for n, face, (continued, cut) in zip(new, faces, matched):
         if continued is None:
@@ -370,14 +428,14 @@ def process_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC,
 
 
 def track_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 1,
-                  carried: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
+                  carried: Ends | None = None, clean: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
     """:func:`track_chunk` on a chunk (a worker's task); for ``max_faces`` 1 up to :data:`FOLLOW_TRACKS` faces
     are tracked (the main process keeps one, :class:`FollowOne`) and the detector looks closer only while it
     finds none. Sent as a list of images or as a :class:`shm.Layout`: then the frames are read from the
     block and the aligned crops written back into it, :func:`tracked` slots a frame."""
     def run(images):
         return track_chunk(images, detect_every, track_ncc, tracked(max_faces), want=max_faces,
-                           keep_ratio=FOLLOW_RATIO if max_faces == 1 else 0.0, carried=carried)
+                           keep_ratio=FOLLOW_RATIO if max_faces == 1 else 0.0, carried=carried, clean=clean)
     if not isinstance(payload, shm.Layout):
         return run(payload)
     block = shm.attach(payload.name)
@@ -393,9 +451,10 @@ def track_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC, max_
 
 def settle(carry: Carry, images: list, res: list[list[FaceResult]], ends: Ends, again) -> list[list[FaceResult]]:
     """A chunk tracked from a clean start (``res``, its ``ends``) as tracking the input in one piece gives
-    it: linked onto ``carry``, or, where :meth:`Carry.retrack` says so, ``again(images, carry.state())``."""
+    it: linked onto ``carry``, or, where :meth:`Carry.retrack` says so, tracked again up to where it joins
+    the clean start, ``again(images, carry.state(), ends)``, and the clean start's faces after (:func:`join`)."""
     if carry.retrack(ends):
-        res, ends = again(images, carry.state())
+        res, ends = join(*again(images, carry.state(), ends), res, ends)
         carry.take(ends)
     else:
         carry.link(res, ends)
@@ -476,12 +535,13 @@ class FacePipeline:
                     if r.success:
                         r.aligned = crops[i * layout.slots + k]
 
-    def _again(self, fn, images: list, carried: Ends) -> tuple[list[list[FaceResult]], Ends]:
-        """A chunk tracked again by a worker, on from the ``carried`` tracks."""
+    def _again(self, fn, images: list, carried: Ends, clean: Ends) -> tuple[list[list[FaceResult]], Ends]:
+        """A chunk tracked again by a worker, on from the ``carried`` tracks, up to where it joins ``clean``."""
         self.retracked += 1
         layout = self.blocks.put(images)
-        [(_, (res, ends))] = imap(self.pool, partial(fn, carried=carried), [images if layout is None else layout],
-                                  f"face detection ({self.policy})")
+        clean = Ends(None, [], clean.next_id, clean.found, clean.marks)     # what the worker reads of it
+        [(_, (res, ends))] = imap(self.pool, partial(fn, carried=carried, clean=clean),
+                                  [images if layout is None else layout], f"face detection ({self.policy})")
         self._crops(res, layout)
         return res, ends
 

@@ -1,14 +1,25 @@
 """Face ids per person with ``--max-faces`` above 1: a face tracked afresh takes the id it had before.
 
 Tracking (``faces``) gives each track an id, and a person who leaves the frame and comes back, or
-whose track fails its check, starts a new track. Each new track's face is described once, on its
-first frame, by dlib's face recognition network (``dlib_face_recognition_resnet_model_v1.dat`` from
-face-recognition-models: a 128-d descriptor, about 75 ms on one core of the development CPU, its
-model loaded on the first new track), and takes the id of the earlier person whose descriptor lies
-nearest, if within :data:`SAME_PERSON` (Euclidean: dlib's threshold for one person) and that person
-is not in the frame already; else a new id. Measured on skimage's pictures: the astronaut back in
-view in a clip 0.05 from her first track, against herself mirrored, darker or grey 0.08-0.21, against
-ten LFW faces (25 px, enlarged) 0.72-0.95.
+whose track fails its check, starts a new track. Each new track's face is described once by dlib's face
+recognition network (``dlib_face_recognition_resnet_model_v1.dat`` from face-recognition-models: a 128-d
+descriptor, 75-150 ms on one core of the development CPU, its model loaded on the first new track), on
+the frame of its best-scoring detection among its first :data:`LOOK` (or those it had when it ended, or
+after :data:`WINDOW` frames), and takes the id of the earlier person one of whose tracks' descriptors lies
+nearest, if within :data:`SAME_PERSON` (Euclidean: dlib's threshold for one person) and that person was
+not in a frame beside it; else a new id. Its rows wait for that: ``aukit predict`` holds them back.
+
+Why the best-scoring of three detections, not the first: a face coming into view is often blurred,
+small, turned, half out of the frame or behind a hand, and dlib scores such faces low and describes them
+worse. Measured on the astronaut and Grace Hopper (matplotlib's sample photo), each in 8 tracks whose
+three detections go from degraded to clear (motion and Gaussian blur, far, at the frame's edge, turned,
+a hand over the mouth, dark and blurred, noisy and far): with the first detection's descriptor 1 of 56
+pairs of one person's tracks lay 0.6 or more apart (a new id) and 17 of 64 pairs of the two persons'
+under 0.6 (one id for both); with the best-scoring detection's, 0 and 0 (one person's pairs at most
+0.29 apart, the two persons' at least 0.65). The mean of the three descriptors was worse than either
+(20 of 64 under 0.6: degraded faces lie near one another, whoever they are), and the best of two
+detections left 3. Clear copies: the astronaut mirrored, darker or grey lies 0.18-0.21 from herself,
+Grace Hopper 0.71; ten LFW faces (25 px, enlarged) 0.72-0.95.
 SynthAU's subjects, one photograph warped, lie 0.23-0.74 apart: several of them read as one person.
 
 Only where ids can tell persons apart: with one face a frame every row's id is 0, and a folder of
@@ -18,13 +29,16 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import deque
 
 import numpy as np
 
 SAME_PERSON = 0.6    # descriptors of one person lie closer than this (Euclidean; strictly below, as dlib counts)
+LOOK = 3             # detections of a new track its best-scoring face is chosen from (the module's docstring)
+WINDOW = 30          # frames a new track's rows wait for them at most (a face the detector keeps missing)
 NOTE = ("face_id: one per person: a face tracked afresh (back in view, or its track lost) takes the id of the "
-        "earlier face whose dlib face descriptor lies nearest, within {:g} (Euclidean), unless that face is in "
-        "the frame; else a new id")
+        "earlier face whose dlib face descriptor lies nearest to its own (on its best-scoring of its first {} "
+        "detections), within {:g} (Euclidean), unless that face was in view beside it; else a new id")
 TRACK_NOTE = ("face_id: one per track (--no-reid): a face tracked afresh (back in view, or its track lost) takes a "
               "new id")
 PHOTO_NOTE = "face_id: each image's faces numbered 0, 1, ... by detection score"
@@ -52,47 +66,97 @@ def describe(image: np.ndarray, face) -> np.ndarray:
     return np.array(_network().compute_face_descriptor(rgb, shape))
 
 
+class _Waiting:
+    """A new track waiting for its person: its faces so far, the detections looked at, the best-scoring
+    one ``(score, frame, face)`` and the tracks seen in a frame with it."""
+
+    def __init__(self):
+        self.faces, self.looks, self.best, self.beside = [], 0, None, set()
+
+
 class PersonIds:
     """Track ids turned into person ids over a whole input, in order (the module's docstring).
-    ``described``: descriptors computed, one per track."""
+    ``described``: descriptors computed, one per track. ``look``, ``window``: :data:`LOOK`, :data:`WINDOW`."""
 
-    def __init__(self, threshold: float = SAME_PERSON, describe=describe):
-        self.threshold, self.describe = threshold, describe
+    def __init__(self, threshold: float = SAME_PERSON, describe=describe, look: int = LOOK, window: int = WINDOW):
+        self.threshold, self.describe, self.look, self.window = threshold, describe, look, window
         self.person: dict[int, int] = {}                    # track id -> person id
         self.known: list[tuple[int, np.ndarray]] = []       # (person id, descriptor of one of their tracks)
+        self.waiting: dict[int, _Waiting] = {}              # new tracks whose person is not decided yet
+        self.held: deque = deque()                          # (item, its frames' faces, its track ids) not given back
         self.next = self.described = 0
 
-    def assign(self, images: list, per_frame: list[list]) -> None:
-        """Each frame's faces (``per_frame[i]``, found in BGR ``images[i]``) given their person's id, in place."""
+    def feed(self, item, images: list, per_frame: list[list]) -> list:
+        """The next frames' faces (``per_frame[i]``, found in BGR ``images[i]``; ``item``: what they came in)
+        given their person's id, in place, once decided: the items, in order, whose faces all have it now."""
+        tracks = set()
         for image, faces in zip(images, per_frame):
             found = [r for r in faces if r.success]
-            new = [r for r in found if r.face not in self.person]
-            if new:
-                self._identify(image, new, {self.person[r.face] for r in found if r.face in self.person})
+            here = {r.face for r in found}
+            tracks |= here
+            due = [t for t in self.waiting if t not in here]          # ended: decided on what they showed
             for r in found:
-                r.face = self.person[r.face]
-            faces.sort(key=lambda r: r.face)
+                if r.face in self.person:
+                    r.face = self.person[r.face]
+                    continue
+                w = self.waiting.setdefault(r.face, _Waiting())
+                w.faces.append(r)
+                w.beside |= here - {r.face}
+                w.looks += r.detected
+                if w.best is None or r.confidence > w.best[0]:    # a tracked face repeats its last detection's score
+                    w.best = (r.confidence, image, r)
+            due += [t for t in sorted(here) if t in self.waiting
+                    and (self.waiting[t].looks >= self.look or len(self.waiting[t].faces) >= self.window)]
+            if due:
+                self._identify(sorted(due))
+        self.held.append((item, per_frame, tracks))
+        return self._ready()
 
-    def _identify(self, image: np.ndarray, new: list, present: set) -> None:
-        """Persons for the new tracks ``new`` of one frame: the nearest pairs first, each person once, none
-        of those ``present`` in the frame."""
-        descs = [self.describe(image, r) for r in new]
-        self.described += len(new)
+    def finish(self) -> list:
+        """The items held back, every track's person decided on what it showed (the input has ended)."""
+        if self.waiting:
+            self._identify(sorted(self.waiting))
+        return self._ready()
+
+    def assign(self, images: list, per_frame: list[list]) -> None:
+        """A whole input's frames (``per_frame[i]`` found in ``images[i]``) given their person's id, in place."""
+        self.feed(None, images, per_frame)
+        self.finish()
+
+    def _ready(self) -> list:
+        """The items held, from the first, whose tracks all have their person; each frame's faces by id."""
+        out = []
+        while self.held and not self.held[0][2] & self.waiting.keys():
+            item, per_frame, _ = self.held.popleft()
+            for faces in per_frame:
+                faces.sort(key=lambda r: r.face)
+            out.append(item)
+        return out
+
+    def _identify(self, tracks: list[int]) -> None:
+        """Persons for the waiting ``tracks``, each described by its best-scoring detection: the nearest pairs
+        first, each person once, none of those a track was seen beside."""
+        waiting = [self.waiting.pop(t) for t in tracks]
+        descs = [self.describe(w.best[1], w.best[2]) for w in waiting]
+        self.described += len(waiting)
+        barred = [{self.person[u] for u in w.beside if u in self.person} for w in waiting]
         pairs = sorted((float(np.linalg.norm(d - known)), i, p) for i, d in enumerate(descs)
-                       for p, known in self.known if p not in present)
+                       for p, known in self.known if p not in barred[i])
         chosen: dict[int, int] = {}
         for dist, i, p in pairs:
             if dist >= self.threshold:
                 break
             if i not in chosen and p not in chosen.values():
                 chosen[i] = p
-        for i, r in enumerate(new):
+        for i, (t, w) in enumerate(zip(tracks, waiting)):
             if i not in chosen:
                 chosen[i], self.next = self.next, self.next + 1
-            self.person[r.face] = chosen[i]
+            self.person[t] = chosen[i]
             self.known.append((chosen[i], descs[i]))
+            for r in w.faces:
+                r.face = chosen[i]
 
 
 def ids_note(photos: bool, reid: bool) -> str:
     """The CSV header's line on how ``face_id`` is given (several faces a frame)."""
-    return PHOTO_NOTE if photos else NOTE.format(SAME_PERSON) if reid else TRACK_NOTE
+    return PHOTO_NOTE if photos else NOTE.format(LOOK, SAME_PERSON) if reid else TRACK_NOTE

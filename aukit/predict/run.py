@@ -277,18 +277,21 @@ class Predictor:
                 if item is None:
                     break
                 self._assign_faces(item[1], run.one, run.photos)
-                if persons is not None:                # before the frames go: a new track's face is described
-                    persons.assign([f.image for f in item[0]], item[1])
+                # before the frames go: a new track's face is described (it keeps the frame it needs), and the
+                # chunks come back once their faces' persons are decided
+                ready = [item] if persons is None else persons.feed(item, [f.image for f in item[0]], item[1])
                 if not run.annotate_video:            # the faces are aligned: the frames are not needed again
                     for f in item[0]:
                         f.image = None
-                group.append(item)
-                held_frames += len(item[1])
-                held_faces += sum(r.success for fl in item[1] for r in fl)
-                # a full batch, or a long faceless stretch
-                if held_faces >= self.batch or held_frames >= max(self.batch, 256):
-                    self._flush(run, group, history, partial, bar)
-                    held_frames = held_faces = 0
+                for it in ready:
+                    group.append(it)
+                    held_frames += len(it[1])
+                    held_faces += sum(r.success for fl in it[1] for r in fl)
+                    # a full batch, or a long faceless stretch
+                    if held_faces >= self.batch or held_frames >= max(self.batch, 256):
+                        self._flush(run, group, history, partial, bar)
+                        held_frames = held_faces = 0
+            group += persons.finish() if persons is not None else []
             if group:
                 self._flush(run, group, history, partial, bar)
         except BaseException:                         # Ctrl-C, SIGTERM, a failure: the rows so far stay on disk
