@@ -90,15 +90,15 @@ def test_folder_with_corrupt_and_faceless_frames(model_path, tmp_path):
     (folder / "005.jpg").write_bytes(whole[:mid] + bytes(200) + whole[mid + 200:])  # a zeroed block: garbage after it
     res = predict(folder, str(model_path), tmp_path / "out", workers=0, detect_every=2)
     df = _read(res.csv)
-    assert list(df.frame) == [1, 2, 3, 4, 5, 6, 7]
+    assert list(df.frame) == [0, 1, 2, 3, 4, 5, 6]          # the files' own numbers (000.jpg is frame 0)
     assert list(df.success) == [1, 0, 0, 1, 0, 0, 0]
     assert df.loc[[1, 2, 4, 5, 6], "AU06_r"].isna().all() and df.loc[[0, 3], "AU06_r"].notna().all()
     assert res.unreadable == 4 and res.n_faces == 2
     assert list(df.file) == ["000.jpg", "001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg", "006.png"]
-    assert res.problems == ["frame 2: unreadable image 001.jpg (a text file, not an image)",
-                            "frame 5: JPEG cut short (no end-of-image marker): 004.jpg",
-                            "frame 6: damaged JPEG (Corrupt JPEG data: 161 extraneous bytes before marker 0xd9): 005.jpg",
-                            "frame 7: empty file 006.png"]
+    assert res.problems == ["frame 1: unreadable image 001.jpg (a text file, not an image)",
+                            "frame 4: JPEG cut short (no end-of-image marker): 004.jpg",
+                            "frame 5: damaged JPEG (Corrupt JPEG data: 161 extraneous bytes before marker 0xd9): 005.jpg",
+                            "frame 6: empty file 006.png"]
     header = [line for line in res.csv.read_text().splitlines() if line.startswith("# unreadable:")]
     assert header == ["# unreadable: " + "; ".join(res.problems)]
     assert res.skipped == ["IMG_0001.HEIC", "notes.txt", "zz_exported.jpg/"]

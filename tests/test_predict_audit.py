@@ -197,10 +197,43 @@ def test_summary_grammar_legend_beside_the_panels_and_a_frames_folder_timed_by_f
         cv2.imwrite(str(folder / f"{i:03d}.png"), _face())
     res = predict(folder, str(model_path), tmp_path / "f", workers=0, plot=False, frames=True, fps=25)
     assert res.read().timestamp.tolist() == [0.0, 0.04, 0.08, 0.12]
-    assert "timestamps=index/fps fps=25" in res.csv.read_text().splitlines()[0]
+    assert "timestamps=(frame-first)/fps fps=25" in res.csv.read_text().splitlines()[0]
     plain = predict(folder, str(model_path), tmp_path / "g", workers=0, plot=False, frames=True)
     assert "timestamps=none (a folder of frames has no times: --fps gives them)" in plain.csv.read_text()
     with pytest.raises(ValueError, match="fps times the frames of a folder given with --frames"):
         predict(photo, str(model_path), tmp_path / "h", workers=0, fps=25)
     assert main(args + ["--out", str(tmp_path / "c"), "--frames", "--fps", "10", str(folder)]) == 0
     assert pd.read_csv(tmp_path / "c" / "frames.csv", comment="#").timestamp.iloc[-1] == 0.3
+
+
+def test_a_frame_missing_from_a_numbered_folder_stays_missing(model_path, tmp_path):
+    """--frames on a folder of numbered frames with 5.jpg dropped: before, 6.jpg was written as frame 5 and every
+    later row joined the label one frame early; now each row is its file's number, its time that number's, the
+    unreadable-frame runs name file numbers, and a sequence model's context breaks at the gap."""
+    folder = tmp_path / "gap"
+    folder.mkdir()
+    for i in (1, 2, 3, 4, 6, 7):
+        cv2.imwrite(str(folder / f"{i}.jpg"), _face())
+    (folder / "8.jpg").write_bytes(b"not a jpeg")
+    res = predict(folder, str(model_path), tmp_path / "o", workers=0, plot=False, frames=True, fps=10)
+    df = res.read()
+    assert df.frame.tolist() == [1, 2, 3, 4, 6, 7, 8]
+    assert df.file.tolist() == [f"{i}.jpg" for i in (1, 2, 3, 4, 6, 7, 8)]
+    assert df.timestamp.tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7])
+    text = res.csv.read_text()
+    assert "frame=file number" in text and "first_frame=1" not in text
+    assert any("frame 8:" in n for n in res.notes + text.splitlines())
+    photos = tmp_path / "photos"                        # names that are not all numbers: by position
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(photos / name), _face())
+    assert predict(photos, str(model_path), tmp_path / "p", workers=0, plot=False).read().frame.tolist() == [1, 2]
+
+
+def test_frame_numbers_come_from_names_only_when_every_name_is_a_distinct_number():
+    from aukit.predict.frames import Frame, file_numbers
+    from pathlib import Path
+    assert file_numbers([Path("0007.jpg"), Path("9.png")]) == [7, 9]
+    assert file_numbers([Path("7.jpg"), Path("007.png")]) is None         # two files, one number
+    assert file_numbers([Path("7.jpg"), Path("x.png")]) is None
+    assert Frame(4, 0.0, None, number=6).frame == 6 and Frame(4, 0.0, None).frame == 5

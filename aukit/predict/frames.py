@@ -38,11 +38,19 @@ class InputError(ValueError):
 
 @dataclass
 class Frame:
-    index: int
+    index: int                  # position in the input, from 0 (a video's decode position)
     timestamp: float            # seconds (video) or 0.0 (images)
     image: np.ndarray | None    # BGR uint8 (as OpenCV decodes it), None if unreadable
     error: str = ""
     name: str = ""              # file name for image inputs
+    number: int | None = None   # a folder of numbered images ('0007.jpg'): the file's own frame number
+
+    @property
+    def frame(self) -> int:
+        """The frame number the CSV writes: a numbered image's own number (a folder with frames missing keeps
+        them missing: 6.jpg after a dropped 5.jpg is frame 6, as the dataset readers number it), else the
+        position counted from 1, as OpenFace and DISFA count."""
+        return self.index + 1 if self.number is None else self.number
 
 
 def natural_key(name: str) -> list:
@@ -124,6 +132,15 @@ def _few(names: list[str], show: int = 3) -> str:
     return ", ".join(names[:show]) + (", ..." if len(names) > show else "")
 
 
+def file_numbers(files: list[Path]) -> list[int] | None:
+    """Each image's frame number when every name is one ('7.jpg', '0007.png') and no two are the same number,
+    else None (the frames are then numbered by position)."""
+    if not files or not all(p.stem.isdigit() for p in files):
+        return None
+    numbers = [int(p.stem) for p in files]
+    return numbers if len(set(numbers)) == len(numbers) else None
+
+
 def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Iterator[Frame], dict]:
     """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected). ``every``: only
     frames 0, every, 2 * every, ... (a folder's images in name order; a video's others are grabbed,
@@ -155,13 +172,15 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
                 hint += f"; it has {len(skipped)} other file(s) ({_few(skipped)})"
             raise InputError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}){hint}")
 
+        numbers = file_numbers(listed)
+
         def gen():
             for i, (f, (img, err)) in enumerate(zip(files, in_threads(read_bgr, files, threads, 4 * threads))):
-                yield Frame(i * every, 0.0, img, err, f.name)
+                yield Frame(i * every, 0.0, img, err, f.name, numbers[i * every] if numbers else None)
         # subfolders beside the images are not read either: named with a trailing '/'
         skipped += sorted((f"{p.name}/" for p in entries if p.is_dir() and not p.name.startswith(".")), key=natural_key)
         return gen(), {"kind": k, "fps": 0.0, "n_frames": len(files), "skipped": skipped,
-                       "frame_bytes": _frame_bytes(files[0])}
+                       "frame_bytes": _frame_bytes(files[0]), "numbered": bool(numbers)}
     if k == "image":
         img, err = read_bgr(path)
         if img is None:

@@ -19,7 +19,7 @@ def rows_frame(frames, faces, preds: dict, aus: list[str], blank_faceless: bool 
     ids = [r.face for r in faces]
     if blank_faceless:
         ids = pd.array([r.face if r.success else pd.NA for r in faces], dtype="Int64")
-    data = {"frame": [f.index + 1 for f in frames]}  # counted from 1, as OpenFace's and DISFA's frames
+    data = {"frame": [f.frame for f in frames]}  # counted from 1, as OpenFace's and DISFA's, or the file's number
     if any(f.name for f in frames):                  # image inputs: which file each row is
         data["file"] = [f.name for f in frames]
     data.update({"face_id": ids, "timestamp": [round(f.timestamp, 4) for f in frames],
@@ -299,9 +299,9 @@ class Problems:
             if not f.error:
                 self.open = False
             elif self.open and self.runs[-1][2] == f.error:
-                self.runs[-1][1] = f.index
+                self.runs[-1][1] = f.frame
             else:
-                self.runs.append([f.index, f.index, f.error])
+                self.runs.append([f.frame, f.frame, f.error])
                 self.open = True
 
     def texts(self, ends_video: bool = False) -> list[str]:
@@ -310,7 +310,7 @@ class Problems:
         out = []
         for k, (a, b, why) in enumerate(self.runs[:self.limit]):
             last = ends_video and self.open and k == len(self.runs) - 1 and b > a
-            out.append((f"frame {a + 1}" if a == b else f"frames {a + 1}-{b + 1}") + f": {why}"
+            out.append((f"frame {a}" if a == b else f"frames {a}-{b}") + f": {why}"
                        + (" (to the end: the file may be cut short)" if last else ""))
         return out
 

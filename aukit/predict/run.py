@@ -332,7 +332,7 @@ class Predictor:
         rows = [f for f, fl in zip(frames, per_frame) for _ in fl]
         group.clear()
         t = time.perf_counter()
-        seqs = history.split(faces, [f.index for f in rows]) if history else None
+        seqs = history.split(faces, [f.frame for f in rows]) if history else None   # a missing number: a gap
         preds = _infer(self.net, faces, self.batch, self.device, seqs)
         t1 = time.perf_counter()
         df = rows_frame(rows, faces, preds, run.aus, blank_faceless=self.max_faces > 1)
@@ -364,14 +364,15 @@ class Predictor:
             trained += f" ({spec.preset} preset)"
         clock = f" timestamps={info['clock'].source}" if "clock" in info else ""
         if run.consecutive and info["kind"] == "folder":   # a folder of frames has no times of its own
-            clock = f" timestamps=index/fps fps={info['fps']:g}" if info["fps"] else \
+            clock = f" timestamps=(frame-first)/fps fps={info['fps']:g}" if info["fps"] else \
                 " timestamps=none (a folder of frames has no times: --fps gives them)"
         header = [f"aukit predict: input={run.input}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
                   f"policy={spec.policy} size={spec.size} frame_step={run.frame_step} detect_every={run.every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "
                   f"smooth={smooth}",
-                  f"frames={run.n_frames} first_frame=1 faces={int(df.success.sum())} unreadable={run.unreadable} "
+                  f"frames={run.n_frames} {'frame=file number' if info.get('numbered') else 'first_frame=1'} "
+                  f"faces={int(df.success.sum())} unreadable={run.unreadable} "
                   f"track_lost_redetected={run.redetected}",
                   CONFIDENCE_NOTE] + ([ids_note(run.photos, self.reid)] if self.max_faces > 1 else [])
         one = run.one
@@ -451,9 +452,12 @@ class _Run:
 
 
 def _timed(frames_iter, fps: float):
-    """A folder's frames timed at ``index / fps`` (the first at 0 s, as a video's)."""
+    """A folder's frames timed at (frame - first frame) / fps (the first at 0 s, as a video's; a numbered
+    image keeps its number's time, so frames missing from the folder leave their time out)."""
+    first = None
     for f in frames_iter:
-        f.timestamp = f.index / fps
+        first = f.frame if first is None else first
+        f.timestamp = (f.frame - first) / fps
         yield f
 
 
