@@ -28,15 +28,15 @@ def cmd_prepare(a) -> int:
 
 
 def cmd_data_check(a) -> int:
-    """Exit code 1 when a present dataset cannot be read, its explicit root is wrong, or a dataset
-    named on the command line is not found (or has no frame: bp4d_unlabelled on a copy that codes every
-    image); else 0."""
+    """Exit code 1 when a present dataset cannot be read, its explicit root is wrong, a dataset of your own
+    cannot be used as its entry stands (folds that leave out a subject of the copy), or a dataset named on the
+    command line is not found (or has no frame: bp4d_unlabelled on a copy that codes every image); else 0."""
     from . import data
     if a.root and len(a.datasets) != 1:
         raise SystemExit("aukit data check: --root is one dataset's root: name that dataset (aukit data check bp4d "
                          "--root /path/to/BP4D)")
     table = data.print_check(a.datasets or None, {a.datasets[0]: a.root} if a.root else None)
-    bad = (table["status"] == "unreadable") | (table["status"].isin(["missing", "empty"]) & bool(a.datasets))
+    bad = table["status"].isin(["unreadable", "unusable"]) | (table["status"].isin(["missing", "empty"]) & bool(a.datasets))
     return 1 if bad.any() else 0
 
 

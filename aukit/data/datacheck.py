@@ -7,7 +7,8 @@ properties such as DISFA SN010's short labels) and the reader's notes, a few per
 A part of a dataset's copy (bp4d_unlabelled) is checked like a dataset; a copy where it has no frame
 (every BP4D image coded) shows it ``empty``, which is an error only when it is named. The datasets of the
 user's own (entries with ``layout:``) are listed after aukit's; an entry with an unknown key is ``unreadable``
-with the manifest's message, and the other datasets are still checked.
+with the manifest's message, and the other datasets are still checked; one whose ``folds`` leave out a subject of
+its copy is ``unusable`` (read, but every run refuses it).
 """
 from __future__ import annotations
 
@@ -38,9 +39,10 @@ def _row(dataset: str, e: dict) -> dict:
             "problems": "", "info": "", "notes": []}
 
 
-def _fold_findings(dataset: str, subjects: set[str]) -> tuple[list[str], list[str]]:
-    """(problems, info) about the copy's subjects and the dataset's folds; a dataset of the user's own says
-    where its folds come from, and its subjects outside them are a problem."""
+def _fold_findings(dataset: str, subjects: set[str]) -> tuple[list[str], list[str], bool]:
+    """(problems, info, unusable) about the copy's subjects and the dataset's folds; a dataset of the user's own
+    says where its folds come from, and folds that leave out one of its subjects make it unusable (every run
+    refuses it: :func:`aukit.data.splits.fold_subjects`)."""
     problems, info = [], []
     own = is_custom(dataset)
     whose = "the entry's folds" if own else "the committed folds"
@@ -49,7 +51,7 @@ def _fold_findings(dataset: str, subjects: set[str]) -> tuple[list[str], list[st
     try:
         listed = set().union(*folds(dataset, subjects=sorted(subjects)).values())
     except ManifestError as err:       # a subject of the copy in no part of the entry's folds
-        return problems + [str(err)], info
+        return problems + [str(err)], info, True
     if listed - subjects:
         gone = sorted(listed - subjects)
         if part_of(dataset):            # the whole dataset's check names subjects the copy lacks
@@ -60,7 +62,7 @@ def _fold_findings(dataset: str, subjects: set[str]) -> tuple[list[str], list[st
     if subjects - listed:
         info.append(f"subjects outside the committed folds (fold-based notebooks skip them): "
                     f"{', '.join(sorted(subjects - listed))}")
-    return problems, info
+    return problems, info, False
 
 
 def _check_one(dataset: str, root=None) -> dict:
@@ -91,7 +93,7 @@ def _check_one(dataset: str, root=None) -> dict:
         return row
     subjects = set(df["subject"])
     row["subjects"], row["frames"] = len(subjects), len(df)
-    problems, info = _fold_findings(dataset, subjects)
+    problems, info, unusable = _fold_findings(dataset, subjects)
     if exp.get("subjects") is not None and row["subjects"] != exp["subjects"]:
         problems.append(f"{row['subjects']} subjects, expected {exp['subjects']}")
     if not part_of(dataset):           # bp4d_unlabelled: unlabelled, and a part of the copy's sequences
@@ -122,7 +124,7 @@ def _check_one(dataset: str, root=None) -> dict:
     problems += [n.partition(": ")[2] for n in notes if n.startswith(PROBLEM_NOTES)]
     info += [n.partition(": ")[2] for n in notes if n.startswith(("expected: ", "info: "))]
     row["notes"] = [n for n in notes if not n.startswith((*PROBLEM_NOTES, "expected: ", "info: "))]
-    row["status"] = "problems" if problems else "ok"
+    row["status"] = "unusable" if unusable else "problems" if problems else "ok"
     # one line each: a message may hold '; ' itself (the manifest's advice)
     row["problems"], row["info"] = "\n".join(problems), "\n".join(info)
     return row

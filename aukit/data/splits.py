@@ -64,7 +64,7 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
                 "fera_train": list(FERA_TRAIN), "fera_test": list(FERA_TEST)}
     if dataset == "disfa":
         return {k: list(v) for k, v in DISFA_PARTS.items()}
-    if is_custom(dataset) and entry(dataset).get("folds"):
+    if _entry_folds(dataset):
         return _own_folds(dataset, subjects)
     if dataset.startswith("synthau-"):
         meta = synthau_root() / "meta.json"
@@ -84,15 +84,36 @@ def folds(dataset: str, subjects=None) -> dict[str, list[str]]:
 
 def _own_folds(dataset: str, subjects=None) -> dict[str, list[str]]:
     """A user's entry's ``folds`` (checked by the schema: three parts, no subject twice); every subject of
-    ``subjects`` (the copy's, when given) must be in one of them."""
+    ``subjects`` (the copy's, when given) must be in one of them: one left out would never be trained or
+    tested on. A part's subject the copy lacks that is close to one left out is named as the typo it is."""
     f = {k: [str(s) for s in v] for k, v in entry(dataset)["folds"].items()}
     if subjects is not None:
+        have = {str(s) for s in subjects}
         listed = set().union(*f.values())
-        left = sorted({str(s) for s in subjects} - listed)
+        left = sorted(have - listed)
         if left:
+            typos = [f"{s!r} (did you mean {m!r}?)" for s in sorted(listed - have) if (m := _meant(s, left))]
             raise ManifestError(f"{manifest_path()}: entry {dataset!r}: every subject must be in exactly one part of "
-                                f"folds; in none: {', '.join(left)}")
+                                f"folds; in none: {', '.join(left)} (no fold would train or test on "
+                                f"{'it' if len(left) == 1 else 'them'})"
+                                + (f"; folds name subjects the copy does not have: {', '.join(typos)}" if typos else
+                                   f"; add {'it' if len(left) == 1 else 'each'} to one part"))
     return f
+
+
+def _meant(name: str, candidates: list[str]) -> str | None:
+    """The subject id of ``candidates`` that ``name`` most likely misspells ('s4' -> 'S4', 'P01' -> 'P1')."""
+    import difflib
+    low = {c.lower(): c for c in candidates}
+    if name.lower() in low:
+        return low[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(low), n=1)
+    return low[close[0]] if close else None
+
+
+def _entry_folds(dataset: str) -> bool:
+    """Whether ``dataset`` is one of the user's own whose entry gives its ``folds``."""
+    return is_custom(dataset) and bool(entry(dataset).get("folds"))
 
 
 def fold_source(dataset: str) -> str:
@@ -101,7 +122,7 @@ def fold_source(dataset: str) -> str:
         return f"{part_of(dataset)}'s folds ({fold_source(part_of(dataset))})"
     if dataset in ("bp4d", "disfa"):
         return "the committed JAA-Net / ME-GraphAU split (aukit.data.splits)"
-    if is_custom(dataset) and entry(dataset).get("folds"):
+    if _entry_folds(dataset):
         return f"entry {dataset!r}'s folds in {manifest_path()}"
     if dataset.startswith("synthau-") and (synthau_root() / "meta.json").is_file():
         return f"{synthau_root() / 'meta.json'} folds"
@@ -111,6 +132,9 @@ def fold_source(dataset: str) -> str:
 def describe_fold(dataset: str, fold: int | str, subjects=None) -> dict:
     """What a run on ``fold`` trains and tests on, for a notebook to record: {dataset, fold, source (where the
     parts come from), train, test (subject ids), parts ({part: subjects})}. Plain lists and strings (JSON)."""
+    if subjects is None and _entry_folds(dataset):     # an entry's folds are checked against the copy
+        from .catalog import index
+        subjects = index(dataset)["subject"].astype(str).unique()
     train, test = fold_subjects(dataset, fold, subjects)
     parts = folds(dataset, subjects)
     return {"dataset": dataset, "fold": fold, "source": fold_source(dataset), "train": [str(s) for s in train],
@@ -147,6 +171,8 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None,
     """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'.
     ``present``: the subjects the copy has (a store's index column), or the index itself (its
     :func:`copy_gaps` are then checked too); ``gaps``: what :func:`copy_gaps` found; see :func:`check_present`."""
+    if subjects is None and present is not None and _entry_folds(dataset):   # the copy's subjects in the folds
+        subjects = sorted({str(s) for s in (present["subject"] if hasattr(present, "columns") else present)})
     f = folds(dataset, subjects)
     if fold == "fera":
         if "fera_train" not in f:
