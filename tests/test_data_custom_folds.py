@@ -7,9 +7,15 @@ import pytest
 
 from aukit.data import splits
 from aukit.data.schema import ManifestError
-from test_data_custom import _clean_env, lab, use  # noqa: F401  (_clean_env: the autouse fixture)
+from test_data_custom import lab, use
 
 PARTS = {"part1": ["P1"], "part2": ["P2"], "part3": ["P3"]}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for key in [k for k in __import__("os").environ if k.startswith("AUKIT_DATA") or k == "AUKIT_MANIFEST"]:
+        monkeypatch.delenv(key)
 
 
 def test_a_subject_left_out_of_the_folds_stops_every_fold_of_a_run(tmp_path, monkeypatch):
