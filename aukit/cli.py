@@ -36,7 +36,8 @@ def cmd_data_check(a) -> int:
         raise SystemExit("aukit data check: --root is one dataset's root: name that dataset (aukit data check bp4d "
                          "--root /path/to/BP4D)")
     table = data.print_check(a.datasets or None, {a.datasets[0]: a.root} if a.root else None)
-    bad = table["status"].isin(["unreadable", "unusable"]) | (table["status"].isin(["missing", "empty"]) & bool(a.datasets))
+    named = table["status"].isin(["missing", "empty"]) & bool(a.datasets)
+    bad = table["status"].isin(["unreadable", "unusable"]) | named
     return 1 if bad.any() else 0
 
 

@@ -225,7 +225,9 @@ def test_data_check_lists_and_checks_the_own_dataset(tmp_path, monkeypatch, caps
     assert main(["data", "check", "mylab"]) == 0
     out = capsys.readouterr().out
     assert "mylab" in out and "problems" in out
-    assert "labels look shifted by -1 frames; set frame_offset: -1 in entry 'mylab'" in out
+    # P1/S2 alone is shifted (P1..P3/S1 match): its file is named, no entry-wide frame_offset advised
+    assert "1 of the 4 sequences (P1/S2): labels look shifted by -1 frames, the other 3 do not" in out
+    assert "set frame_offset" not in out
     assert "a dataset of your own (layout table); folds: round robin" in out
     assert "mylab" in manifest.custom_datasets()
     from aukit.data.datacheck import check

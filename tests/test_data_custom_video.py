@@ -137,7 +137,9 @@ def test_data_check_reports_a_video_entry(tmp_path, monkeypatch, capsys):
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["mylab"])
     assert row[1:6] == ["True", "problems", "3", "<NA>", "17"]          # frames: 6 + 6 + 5 (P3's row 0 has none)
     assert "problem: unreadable_video=1" in out and f"{root / 'videos' / 'P4_S1.avi'}: OpenCV cannot open" in out
-    assert "set first_frame: 0 (the CSVs call the video's first frame 0) in entry 'mylab'" in out
+    # P1 and P2 count from 1 as first_frame says: P3's file is to be renumbered, not the entry's first_frame set
+    assert "1 of the 3 sequences (P3/S1 (videos/P3_S1.avi)): labels look shifted by 1 frames, the other 2 do " \
+           "not: renumber the label files of these" in out and "set first_frame" not in out
 
 
 def test_prepare_decodes_the_videos_into_the_store(tmp_path, monkeypatch):

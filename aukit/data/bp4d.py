@@ -168,8 +168,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         else:
             if labels and is_custom(dataset):   # BP4D itself codes a part of each task: no shift to find there
                 k = likely_shift(np.concatenate([d["frame"].to_numpy() for _, d in labels]), img["frame"].to_numpy())
-                if k is not None:
-                    shifts.setdefault(k, []).append(f"{subject}/{task}")
+                shifts.setdefault(k, []).append(f"{subject}/{task}")      # None: not shifted
             df = join_labels(img, labels, qa, subject, f"{subject}/{task}") if labels else img
         if df.empty:
             continue

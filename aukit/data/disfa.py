@@ -104,8 +104,7 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
         lab = pd.DataFrame({"frame": np.arange(1, n_video + 1, dtype=np.int64)})
         if sources and n_video:
             k = likely_shift(np.concatenate([d["frame"].to_numpy() for _, d in sources]), lab["frame"].to_numpy())
-            if k is not None:
-                shifts.setdefault(k, []).append(f"{subject} ({video.name})")
+            shifts.setdefault(k, []).append(f"{subject} ({video.name})")      # None: not shifted
         if sources:  # else unlabelled: every video frame, AUs NaN
             lab = join_labels(lab, sources, qa, subject, f"{subject} ({video.name if video else 'no video'})",
                               known_tail=KNOWN_SHORT.get(subject, 0) if dataset == "disfa" else 0)

@@ -35,6 +35,7 @@ QA_KEYS = ("invalid_codes", "out_of_range", "label_without_frame", "frame_withou
 
 SHIFT_REACH = 50          # frames a label file may be shifted by and still be diagnosed
 SHIFT_LEFT = 0.10         # at most this share of its label rows may still mismatch after the shift
+SHIFT_NAMED = 12          # sequences a shift note names when only some are shifted (each file is to be fixed)
 
 
 class LabelFormatError(ValueError):
@@ -373,19 +374,32 @@ def likely_shift(label_frames, image_frames, reach: int = SHIFT_REACH) -> int | 
     return None
 
 
-def note_shifts(qa: QA, shifts: dict[int, list[str]], offset: int, entry_name: str,
+def note_shifts(qa: QA, shifts: dict[int | None, list[str]], offset: int, entry_name: str,
                 first_frame: int | None = None) -> None:
-    """One note per shift found by :func:`likely_shift` ({k: sequences}), saying which ``frame_offset`` to
-    set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>'). Videos numbered from
-    ``first_frame`` (0 or 1) whose CSVs count from the other one (k = first_frame - other, no offset set)
-    are told to set ``first_frame`` instead: the same fix, said as what the files are."""
-    for k, where in sorted(shifts.items()):
-        seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
-        fix = f"frame_offset: {offset + k}"
-        if first_frame is not None and not offset and first_frame - k in (0, 1):
-            fix = f"first_frame: {first_frame - k} (the CSVs call the video's first frame {first_frame - k})"
-        qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
-                                  f"{fix} in {entry_name}")
+    """One note per shift found by :func:`likely_shift` ({k: sequences}; k None: the sequences compared that do
+    not look shifted). When every sequence compared is shifted by the same k, the note says which ``frame_offset``
+    to set (the entry's ``offset`` + k) in ``entry_name`` ('entry X of <manifest>'); videos numbered from
+    ``first_frame`` (0 or 1) whose CSVs count from the other one (k = first_frame - other, no offset set) are told
+    to set ``first_frame`` instead: the same fix, said as what the files are. When only some are shifted (or by
+    different k), an entry-wide offset would shift the others: the note names the sequences whose files to renumber."""
+    found = {k: w for k, w in shifts.items() if k is not None}
+    compared = sum(len(w) for w in shifts.values())
+    whole = len(found) == 1 and not shifts.get(None)
+    for k, where in sorted(found.items()):
+        if whole:
+            seqs = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+            fix = f"frame_offset: {offset + k}"
+            if first_frame is not None and not offset and first_frame - k in (0, 1):
+                fix = f"first_frame: {first_frame - k} (the CSVs call the video's first frame {first_frame - k})"
+            qa.note("shifted_labels", f"{len(where)} sequence(s) ({seqs}): labels look shifted by {k} frames; set "
+                                      f"{fix} in {entry_name}")
+            continue
+        seqs = ", ".join(where[:SHIFT_NAMED]) + (f" and {len(where) - SHIFT_NAMED} more"
+                                                 if len(where) > SHIFT_NAMED else "")
+        qa.note("shifted_labels", f"{len(where)} of the {compared} sequences ({seqs}): labels look shifted by {k} "
+                                  f"frames, the other {compared - len(where)} do not: renumber the label files of "
+                                  f"these (label frame + {k} = frame); a frame_offset in {entry_name} would shift "
+                                  "every sequence's labels")
 
 
 def deeper_hint(root: Path, pattern: str) -> str:

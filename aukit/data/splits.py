@@ -14,7 +14,7 @@ from pathlib import Path
 from .manifest import base_name, check_name, entry, is_custom, manifest_path, part_of, synthau_root
 from .schema import ManifestError
 
-ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a real dataset's fold on the subjects a copy has
+ALLOW_PARTIAL = "AUKIT_ALLOW_PARTIAL"   # env: run a fold on the subjects a copy has (or on labels that look shifted)
 PARTIAL: list[str] = []   # this process's folds run on an incomplete copy (every report table names them)
 USED: dict[str, int | str] = {}   # dataset -> the fold this process's data loaders split it by (report labels)
 SUBJECTS: dict[str, dict] = {}    # dataset -> that fold's train/test subjects and their source (run.yaml)
@@ -23,6 +23,10 @@ SUBJECTS: dict[str, dict] = {}    # dataset -> that fold's train/test subjects a
 class IncompleteCopy(ValueError):
     """A real dataset's fold has subjects the copy lacks: scores on part of a fold are not the paper's protocol
     (for a dataset of the user's own, not the fold its entry defines)."""
+
+
+class ShiftedLabels(ValueError):
+    """A copy of the user's own whose labels look shifted against their frames in some sequences."""
 
 BP4D_PARTS = {
     "part1": "F001 M007 F018 F008 F002 M004 F010 F009 M012 M001 F016 M014 F023 M008".split(),
@@ -215,12 +219,33 @@ def check_copy(dataset: str, fold: int | str) -> tuple[list[str], list[str]]:
     """:func:`fold_subjects`, checked against the copy's subjects (one index of the copy, no face
     prepared) on a real dataset: ``aukit run`` and ``aukit train`` call it before any work, where the
     loaders' own check came after every face of the copy had been prepared. A subject whose frames carry
-    no label, or a BP4D task a subject lacks, makes the copy incomplete too."""
+    no label, or a BP4D task a subject lacks, makes the copy incomplete too; a copy of the user's own whose labels
+    look shifted is refused too (:func:`check_shifts`)."""
     present = None
     if not dataset.startswith("synthau-"):
         from .catalog import index
         present = index(dataset)            # its gaps are read too (not bp4d_unlabelled's: unlabelled by definition)
-    return fold_subjects(dataset, fold, present=present)
+    split = fold_subjects(dataset, fold, present=present)
+    if present is not None and is_custom(dataset):
+        check_shifts(dataset, present)
+    return split
+
+
+def check_shifts(dataset: str, idx) -> None:
+    """A copy of the user's own whose index diagnoses labels shifted against their frames (``shifted_labels``
+    notes of :func:`aukit.data.labelio.note_shifts`): a run would train and score every label of those sequences
+    on another frame. :class:`ShiftedLabels` naming them, unless env AUKIT_ALLOW_PARTIAL=1, which prints a
+    warning and runs on the labels as written."""
+    notes = [n.partition(": ")[2] for n in idx.attrs.get("qa", {}).get("notes", [])
+             if n.startswith("shifted_labels: ")]
+    if not notes:
+        return
+    msg = f"{dataset}: {'; '.join(notes)}"
+    if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
+        raise ShiftedLabels(f"{msg}. A run would train and score those labels on frames they do not belong to. "
+                            f"Fix them (`aukit data check {base_name(dataset)}` names them), or set {ALLOW_PARTIAL}=1 "
+                            "to run on the labels as written.")
+    print(f"[aukit] WARNING: {msg}; running on the labels as written ({ALLOW_PARTIAL}=1)", flush=True)
 
 
 def check_present(dataset: str, fold, train: list[str], test: list[str], present, gaps: dict | None = None) -> None:

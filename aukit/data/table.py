@@ -82,8 +82,7 @@ def read(root: Path, dataset: str) -> pd.DataFrame:
         else:
             seen.update(c for c in lab.columns if c != "frame")
             k = likely_shift(lab["frame"].to_numpy(), img["frame"].to_numpy())
-            if k is not None:
-                shifts.setdefault(k, []).append(where)
+            shifts.setdefault(k, []).append(where)      # None: not shifted (note_shifts counts them too)
             df = join_labels(img, [(path, lab)], qa, subject, where, video=spec.video)
         if not df.empty:
             df.insert(0, "subject", subject)
