@@ -2,8 +2,9 @@
 
 - :func:`datasets_read`: for each dataset whose frame store the process opened
   (:data:`aukit.data.store.OPENED`), the ``data_manifest.yaml`` entry it was read with (root, path
-  patterns, AUs; a SynthAU dataset's inherited from the real one), the manifest file, and the root the
-  store was built from with where that root came from. run.yaml's ``datasets``.
+  patterns, AUs; a SynthAU dataset's inherited from the real one; a dataset of the user's own, its entry in
+  the manifest in use), the manifest file, and the root the store was built from with where that root came
+  from. run.yaml's ``datasets``.
 - :func:`training`: the throughput and wall time of the process's ``aukit.train.fit`` calls
   (:data:`aukit.train.FITS`). metrics.json's ``train_images_per_s`` and ``train_wall_s``.
 """
@@ -26,7 +27,7 @@ def datasets_read(opened: Mapping[str, dict]) -> dict:
     out: dict = {}
     for name in sorted(opened):
         dataset = name.split("__")[0]
-        if dataset not in M.DATASETS:
+        if dataset not in M.DATASETS and not _own(dataset):
             continue
         rec = out.get(dataset)
         if rec is None:
@@ -45,6 +46,15 @@ def datasets_read(opened: Mapping[str, dict]) -> dict:
             rec["root"] = [*([rec["root"]] if isinstance(rec["root"], str) else rec["root"]), root]
             rec["root_from"] = [*([rec["root_from"]] if isinstance(rec["root_from"], str) else rec["root_from"]), src]
     return out
+
+
+def _own(dataset: str) -> bool:
+    """A dataset of the user's own in the manifest in use (its entry and root are what reproduces the run)."""
+    from ..data import manifest as M
+    try:
+        return M.is_custom(dataset)
+    except OSError:                     # no manifest file: the run still writes its report
+        return False
 
 
 def _entry(dataset: str) -> dict | None:
