@@ -27,3 +27,21 @@ def test_run_yaml_records_the_own_dataset_with_its_entry_and_root(tmp_path, monk
     assert rec["manifest"] == str(tmp_path / "manifest_0.yaml") and rec["manifest_sha256"]
     assert rec["root"] == str(root.resolve()) and rec["root_from"] == "manifest_0.yaml mylab.root"
     assert rec["entry"]["intensity_aus"] == [6, 12] and rec["entry"]["folds"]["part2"] == ["P2"]
+
+
+@pytest.mark.parametrize("name, theirs", [("DISFA", "disfa"), ("Bp4d", "bp4d"), ("casia-webface", "casia_webface"),
+                                          ("SynthAU-BP4D", "synthau-bp4d")])
+def test_an_own_entry_named_like_aukits_dataset_is_refused(tmp_path, monkeypatch, name, theirs):
+    from aukit.data import manifest
+    from aukit.data.schema import ManifestError
+    use(tmp_path, monkeypatch, name=name)
+    with pytest.raises(ManifestError) as err:
+        manifest.entry(name)
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'manifest_0.yaml'}: entry {name!r}: ") and repr(theirs) in msg
+
+
+def test_the_methods_take_the_papers_choices_for_the_exact_names_only():
+    from aukit.methods.aus import family
+    assert family("disfa") == "disfa" and family("synthau-bp4d") == "bp4d"
+    assert family("DISFA") is None and family("SynthAU-BP4D") is None

@@ -148,6 +148,8 @@ def _check(base: str, m: dict) -> None:
     if isinstance(e, dict) and "layout" in e and base not in DATASETS and e["layout"] not in LAYOUTS:
         raise ManifestError(f"{manifest_path()}: entry {base!r}: layout is {e['layout']!r}; one of "
                             f"{', '.join(LAYOUTS)}")
+    if isinstance(e, dict) and "layout" in e and base not in DATASETS:
+        _check_own_name(base)
     whole = e.get("part_of") if isinstance(e, dict) else None
     if whole:
         if whole not in m:
@@ -158,6 +160,17 @@ def _check(base: str, m: dict) -> None:
     synth = f"synthau-{base}"
     if synth in m and base in REAL_DATASETS:
         check_entry(synth, m[synth], reader, manifest_path(), extra=("synthau_subdir",))
+
+
+def _check_own_name(name: str) -> None:
+    """A dataset of the user's own may not be named like one of aukit's ignoring case, '-' and '_' ('DISFA',
+    'casia-webface'): it would share that dataset's env AUKIT_DATA_<NAME> and read as it where names are
+    compared loosely, while its entry, AUs and folds are the user's."""
+    same = [d for d in DATASETS if _env_key(d) == _env_key(name)]
+    if same:
+        raise ManifestError(f"{manifest_path()}: entry {name!r}: a dataset of your own cannot be named like aukit's "
+                            f"{same[0]!r} (names are compared ignoring case, '-' and '_': both would be read from env "
+                            f"{_env_key(name)}); rename the entry (e.g. 'lab_{name.lower()}')")
 
 
 def synthau_root() -> Path:

@@ -17,8 +17,10 @@ KINDS = ("intensity", "occurrence")
 
 
 def family(dataset: str) -> str | None:
-    """'bp4d' or 'disfa' for the papers' datasets (exact names in any case, SynthAU trees included), else None."""
-    return PAPER_FAMILY.get(dataset.lower())
+    """'bp4d' or 'disfa' for the papers' datasets (their exact names, SynthAU trees included), else None: the
+    manifest refuses an own entry named like them in another case ('DISFA'), which would be the user's dataset
+    to the data layer and DISFA to the methods."""
+    return PAPER_FAMILY.get(dataset)
 
 
 def family_or_bp4d(dataset: str) -> str:
