@@ -319,7 +319,7 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
     dataset lacks failed in the kernel, some after hours of face preparation."""
     import ast
 
-    from .data.manifest import DATASETS, base_name, check_name, entry, resolve_root
+    from .data.manifest import base_name, check_name, entry, resolve_root
 
     if nb.stem not in PAPERS or not {"dataset", "fold", *SIDE_SETS} & set(params):
         return
@@ -330,9 +330,7 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
     dataset = value("dataset")
     check_name(dataset)
     if nb.stem not in entry(dataset).get("notebooks", []):
-        usable = [d for d in DATASETS if nb.stem in entry(d).get("notebooks", [])]
-        raise ValueError(f"{nb.name}: dataset {dataset!r} cannot be used here (data_manifest.yaml lists it for "
-                         f"{entry(dataset).get('notebooks', [])}); this notebook takes {usable}")
+        raise ValueError(_not_for(nb, dataset))
     for side in SIDE_SETS:
         if side in params and params[side] not in ("", "auto", None):
             names = [check_name(n.strip()) for n in str(params[side]).split(",")]
@@ -355,6 +353,40 @@ def _check_data(nb: Path, params: dict, records: dict) -> None:
                              f"split (fera true, the paper's); add -p fera false to run fold {fold}")
         if not dataset.startswith("synthau-"):
             _check_copy(nb.stem, dataset, fold, fera and nb.stem == "scc" and value("fera"))
+
+
+# the labels each paper notebook trains on: an own entry's intensity_aus or its occurrence AUs
+LABEL_KIND = {"tas": "intensity", "cpc": "intensity", "scc": "intensity",
+              "rtatl": "occurrence", "piap_df": "occurrence"}
+
+
+def _not_for(nb: Path, dataset: str) -> str:
+    """Why ``dataset``'s manifest entry does not let notebook ``nb`` run on it (its ``notebooks:`` key), what
+    to change for a dataset of the user's own, and every dataset of the manifest in use that it takes."""
+    from .data.manifest import DATASETS, custom_datasets, dataset_aus, entry, is_custom, manifest_path
+    from .data.schema import ManifestError
+
+    def listed(name):
+        try:
+            return entry(name).get("notebooks") or []
+        except (KeyError, ManifestError):       # an entry that cannot be read is not offered
+            return []
+
+    have = entry(dataset).get("notebooks")
+    where = f"entry {dataset!r} in {manifest_path()}"
+    msg = (f"{nb.name}: dataset {dataset!r} cannot be used here ({where} "
+           + (f"lists it for {have} in `notebooks:`)" if have else
+              "has no `notebooks:` key: an entry is run only by the notebooks it lists)"))
+    kind = LABEL_KIND.get(nb.stem)
+    if is_custom(dataset) and kind:
+        key = "intensity_aus" if kind == "intensity" else "occurrence_aus"
+        if dataset_aus(dataset)[kind]:
+            msg += f"; its {kind} AUs are what {nb.stem} trains on: add {nb.stem} to that entry's `notebooks:`"
+        else:
+            paper = nb.stem.upper().replace("_", "-")
+            msg += f"; {paper} trains on {kind} AUs and entry {dataset!r} lists none ({key})"
+    usable = [d for d in DATASETS + custom_datasets() if nb.stem in listed(d)]
+    return f"{msg}. This notebook takes: {', '.join(usable) or 'none'} (the entries of {manifest_path()} listing it)"
 
 
 def _check_copy(stem: str, dataset: str, fold: int, scc_fera: bool) -> None:
