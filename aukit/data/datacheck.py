@@ -18,7 +18,7 @@ from .bp4d import NoUnlabelledFrames
 from .catalog import index
 from .labelio import QA_KEYS, LabelFormatError
 from .manifest import (DATASETS, DatasetNotFound, RootNotFound, candidate_roots, custom_datasets, entry, is_custom,
-                       part_of, resolve_root)
+                       occurrence_rule, part_of, resolve_root)
 from .schema import ManifestError
 from .splits import copy_gaps, fold_source, folds
 
@@ -48,6 +48,8 @@ def _fold_findings(dataset: str, subjects: set[str]) -> tuple[list[str], list[st
     whose = "the entry's folds" if own else "the committed folds"
     if own:
         info.append(f"a dataset of your own (layout {entry(dataset)['layout']}); folds: {fold_source(dataset)}")
+        if occurrence_rule(dataset):     # what RTATL and PIAP-DF detect on it
+            info.append(f"occurrence labels (RTATL, PIAP-DF): {occurrence_rule(dataset)}")
     try:
         listed = set().union(*folds(dataset, subjects=sorted(subjects)).values())
     except ManifestError as err:       # a subject of the copy in no part of the entry's folds

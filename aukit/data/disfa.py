@@ -23,7 +23,7 @@ import pandas as pd
 
 from .labelio import (QA, LabelFormatError, au_col, clean_codes, finish, join_labels, likely_shift, note_ignored,
                       note_shifts, read_table, unique_frames)
-from .manifest import entry, manifest_path
+from .manifest import entry, manifest_path, occurrence_threshold
 from .scan import absent, blocked_note, scan
 
 # DISFA as released: SN010's label files stop one frame before the end of its 4845-frame video
@@ -47,7 +47,7 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
     e = entry(dataset)
     pats = e["patterns"]
     aus = [int(a) for a in e.get("intensity_aus", [])]
-    thr = float(e.get("occurrence_threshold", 2))
+    thr = occurrence_threshold(dataset)
     offset = int(e.get("frame_offset", 0))
     where_entry = f"entry {dataset!r} of {manifest_path()}"
     qa = QA()

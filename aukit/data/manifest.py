@@ -95,16 +95,44 @@ def base_name(dataset: str) -> str:
 
 def dataset_aus(dataset: str) -> dict[str, tuple[int, ...]]:
     """The AUs a dataset's entry codes: {"intensity": (...), "occurrence": (...)} (AU numbers; empty when
-    the entry lists none). An entry with an ``occurrence_threshold`` and no ``occurrence_aus`` derives
-    occurrence from its intensity AUs (DISFA), and so does a ``table`` entry of intensities. For BP4D/DISFA
-    and their SynthAU trees these are the manifest's lists too."""
+    the entry lists none). An entry with no ``occurrence_aus`` whose reader derives occurrence from intensities
+    (:func:`occurrence_threshold`: DISFA and its layout, a ``table`` entry of intensities) has its intensity AUs
+    as occurrence AUs, as its index has their ``occ_`` columns. For BP4D/DISFA and their SynthAU trees these are
+    the manifest's lists too."""
     e = entry(dataset)
     out = {kind: tuple(int(a) for a in (e.get(f"{kind}_aus") or ())) for kind in ("intensity", "occurrence")}
-    derived = e.get("occurrence_threshold") is not None or (e.get("layout") == "table" and is_custom(dataset)
-                                                            and e.get("label_kind", "intensity") == "intensity")
-    if not out["occurrence"] and derived:
+    if not out["occurrence"] and occurrence_threshold(dataset) is not None:
         out["occurrence"] = out["intensity"]
     return out
+
+
+# the threshold a reader of intensities derives occ_AUxx = AUxx >= it at when the entry gives no
+# occurrence_threshold: DISFA's detection convention for its layout, 1 (any intensity) for a table of intensities
+DEFAULT_THRESHOLD = {"disfa": 2, "table": 1}
+
+
+def occurrence_threshold(dataset: str) -> float | None:
+    """The intensity at or above which ``dataset``'s reader writes an AU as present (``occ_AUxx``): the entry's
+    ``occurrence_threshold``, else its reader's default (:data:`DEFAULT_THRESHOLD`); None where occurrence is
+    not derived from intensities (BP4D's occurrence files, a table of 0/1 labels, the side sets)."""
+    e = entry(dataset)
+    reader = reader_of(dataset)
+    if reader == "table" and e.get("label_kind", "intensity") != "intensity":
+        return None
+    if e.get("occurrence_threshold") is not None:
+        return float(e["occurrence_threshold"])
+    return float(DEFAULT_THRESHOLD[reader]) if reader in DEFAULT_THRESHOLD else None
+
+
+def occurrence_rule(dataset: str) -> str | None:
+    """How ``dataset``'s occurrence labels are derived, in words (data check, run.yaml), or None when they are
+    not derived from intensities."""
+    thr = occurrence_threshold(dataset)
+    if thr is None or not dataset_aus(dataset)["intensity"]:
+        return None
+    given = entry(dataset).get("occurrence_threshold") is not None
+    return (f"occ_AUxx = AUxx >= {thr:g} (" + ("the entry's occurrence_threshold" if given else
+            f"layout {reader_of(dataset)}'s default; occurrence_threshold in the entry sets another") + ")")
 
 
 def part_of(dataset: str) -> str | None:

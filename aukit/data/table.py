@@ -29,7 +29,7 @@ from .bp4d import frame_paths
 from .disfa import source_of, video_frame_count
 from .labelio import (QA, LabelFormatError, au_col, au_number, clean_codes, finish, intensity_hint, invalid_codes,
                       join_labels, likely_shift, note_ignored, note_shifts, read_table, unique_rows)
-from .manifest import entry, manifest_path
+from .manifest import entry, manifest_path, occurrence_threshold
 from .scan import absent, blocked_note, scan
 
 _MISSING = re.compile(r"empty field|'(?:nan|na|n/a|null|none|-)'", re.I)
@@ -45,7 +45,7 @@ class _Spec:
         self.frame_column = str(e.get("frame_column", "frame"))
         self.offset = int(e.get("frame_offset", 0))
         self.invalid = e.get("invalid_code")
-        self.threshold = float(e.get("occurrence_threshold", 1))
+        self.threshold = occurrence_threshold(dataset)        # None for 0/1 labels
         self.key = "intensity_aus" if self.kind == "intensity" else "occurrence_aus"
         self.aus = [int(a) for a in e.get(self.key) or ()]
         occ = [int(a) for a in e.get("occurrence_aus") or ()] if self.kind == "intensity" else []

@@ -3,8 +3,9 @@
 The papers' datasets (``bp4d``, ``disfa`` and their SynthAU trees, matched by exact name: ``bp4d_plus`` is
 none of them) keep each paper's AU lists and dataset-dependent defaults. A dataset of the user's own (a
 manifest entry with a ``layout:``, :func:`aukit.data.manifest.is_custom`) takes the AUs its entry lists:
-``intensity_aus`` for the intensity methods (TAS, CPC, SCC), its occurrence AUs (``occurrence_aus``, or
-``intensity_aus`` with an ``occurrence_threshold``) for the detection methods (RTATL, PIAP-DF).
+``intensity_aus`` for the intensity methods (TAS, CPC, SCC), its occurrence AUs (``occurrence_aus``, or the
+``intensity_aus`` its reader derives occurrence from: :func:`aukit.data.manifest.occurrence_threshold`) for the
+detection methods (RTATL, PIAP-DF).
 
     aus = method_aus("mylab", "intensity", {"bp4d": (6, 10, 12, 14, 17), "disfa": (...)}, method="TAS")
 """
@@ -35,11 +36,24 @@ def is_own(dataset: str) -> bool:
     return family(dataset) is None and manifest.is_custom(dataset)
 
 
-def _key_hint(kind: str) -> str:
+def _key_hint(dataset: str, kind: str) -> str:
+    """What to add to the entry of ``dataset`` for ``kind`` AUs, in keys its layout accepts (the schema refused
+    ``occurrence_aus`` in a DISFA-layout entry, and ``intensity_aus`` beside ``label_kind: occurrence``)."""
+    from aukit.data import manifest
+    e = manifest.entry(dataset)
+    layout = e.get("layout")
+    intensity = "`intensity_aus: [1, 4, 12]` (AU numbers coded 0..5)"
+    if layout == "table" and e.get("label_kind", "intensity") != "intensity":
+        if kind == "intensity":
+            return ("`label_kind: intensity` with `intensity_aus` (its CSVs hold 0/1 occurrence now: intensity "
+                    "methods need CSVs of 0..5)")
+        return "`occurrence_aus: [1, 4, 12]` (the CSVs' AU columns, coded 0/1)"
     if kind == "intensity":
-        return "`intensity_aus: [1, 4, 12]` (AU numbers coded 0..5)"
-    return ("`occurrence_aus: [1, 4, 12]` (AU numbers coded 0/1), or `occurrence_threshold: 2` to derive "
-            "occurrence from its `intensity_aus`")
+        return intensity + (" and `patterns.intensity` (one file an AU)" if layout == "bp4d" else "")
+    if layout == "bp4d":
+        return "`occurrence_aus: [1, 4, 12]` (AU numbers coded 0/1 in patterns.occurrence's CSVs)"
+    thr = manifest.occurrence_threshold(dataset)
+    return f"{intensity}: occurrence is intensity >= {thr:g} (occurrence_threshold)"
 
 
 def own_aus(dataset: str, kind: str, method: str) -> tuple[int, ...]:
@@ -51,7 +65,7 @@ def own_aus(dataset: str, kind: str, method: str) -> tuple[int, ...]:
     aus = manifest.dataset_aus(dataset)[kind]
     if not aus:
         raise ValueError(f"{method} trains on {kind} AUs, and the manifest entry {dataset!r} in "
-                         f"{manifest.manifest_path()} lists none: add {_key_hint(kind)} to it")
+                         f"{manifest.manifest_path()} lists none: add {_key_hint(dataset, kind)} to it")
     return aus
 
 

@@ -34,6 +34,8 @@ def datasets_read(opened: Mapping[str, dict]) -> dict:
             path = M.manifest_path()
             rec = out[dataset] = {"manifest": str(path), "manifest_sha256": _sha256(path),
                                   "root": None, "root_from": None, "entry": _entry(dataset)}
+            if _own(dataset) and _occurrence(dataset):     # a threshold the entry may not write (its layout's)
+                rec["occurrence"] = _occurrence(dataset)
         root = _store_root(name)
         src = None if root is None else _root_source(dataset, root)
         if root is None and (root := _resolved_root(dataset)) is not None:
@@ -55,6 +57,15 @@ def _own(dataset: str) -> bool:
         return M.is_custom(dataset)
     except OSError:                     # no manifest file: the run still writes its report
         return False
+
+
+def _occurrence(dataset: str) -> str | None:
+    """How an own dataset's occurrence labels come from its intensities (:func:`manifest.occurrence_rule`)."""
+    from ..data import manifest as M
+    try:
+        return M.occurrence_rule(dataset)
+    except (KeyError, FileNotFoundError):
+        return None
 
 
 def _entry(dataset: str) -> dict | None:
