@@ -67,9 +67,11 @@ def _labelled(root: Path, patterns: list[str], qa: QA) -> dict[tuple[str, str, i
     return first
 
 
-def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: str, where: str) -> pd.DataFrame:
+def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: str, where: str,
+                left: set[int] | None = None) -> pd.DataFrame:
     """One occurrence CSV -> frame, occ_AUxx (0/1, NaN where invalid or out of range); ``where`` names the
-    entry for the note on a file of intensities."""
+    entry for the note on a file of intensities. ``left`` (an entry of the user's own): the columns of AUs
+    ``expected_aus`` does not list are not read, their AUs added to ``left``."""
     names, t, lines = read_table(path, header=True)
     if len(names) < 2:
         raise LabelFormatError(f"{path}:1: expected a header 'frame,AU1,AU2,...'")
@@ -87,6 +89,10 @@ def _occurrence(path: Path, invalid, expected_aus: list[int], qa: QA, subject: s
         qa.add(subject, "missing_au_column", len(missing))
         qa.note("missing_au_column", f"{path}:1: no column for AU {', '.join(map(str, missing))} (left NaN)")
     t = unique_frames(t, lines, path, qa, subject)
+    if left is not None:                # the entry's AUs only: the others are neither read nor counted
+        keep = [j for j, au in enumerate(aus, start=1) if au in expected_aus]
+        left.update(au for au in aus if au not in expected_aus)
+        t, names, aus = t[:, [0] + keep], [names[0]] + [names[j] for j in keep], [aus[j - 1] for j in keep]
     intensity_hint(qa, path, t[:, 1:], names[1:], invalid, f"this layout reads intensities from patterns.intensity, "
                                                            f"one file an AU of rows frame,intensity ({where})")
     out = {"frame": t[:, 0].astype(np.int64)}
@@ -137,6 +143,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
     parts, n_whole, shifts = [], 0, {}
     offset = int(e.get("frame_offset", 0))
     where_entry = f"entry {part_of(dataset) or base_name(dataset)!r} of {manifest_path()}"
+    left = set() if is_custom(dataset) and occ_aus else None    # an own entry's unlisted AU columns: not read
     for subject, task in sorted(set(seqs) | {k[:2] for k in (*has_occ, *has_int)}):
         frames = seqs.get((subject, task), {})
         wanted = ([(occ_pats, None)] if has_occ else []) + [(int_pats, a) for a in int_aus if has_int]
@@ -144,7 +151,7 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         for pl, au in wanted:  # au None: the occurrence file
             p = (has_occ if au is None else has_int).get((subject, task, -1 if au is None else au))
             if p is not None:
-                d = (_occurrence(p, invalid, occ_aus, lqa, subject, where_entry) if au is None
+                d = (_occurrence(p, invalid, occ_aus, lqa, subject, where_entry, left) if au is None
                      else _intensity(p, au, invalid, lqa, subject))
                 if offset:                      # a custom copy's frame_offset: label frame + offset = image
                     d["frame"] += offset
@@ -177,6 +184,13 @@ def read(root: Path, dataset: str = "bp4d", *, unlabelled: bool = False) -> pd.D
         parts.append(df)
     cols = [au_col(a) for a in int_aus] + [au_col(a, True) for a in occ_aus]
     note_shifts(qa, shifts, offset, where_entry)
+    if left:
+        lqa.note("info", f"the occurrence CSVs' columns of AU {', '.join(map(str, sorted(left)))} are not read: "
+                         f"{where_entry} lists occurrence_aus {occ_aus}")
+    unlisted = sorted({k[2] for k in has_int} - set(int_aus))
+    if unlisted and is_custom(dataset):
+        lqa.note("info", f"the intensity files of AU {', '.join(map(str, unlisted))} are not read: {where_entry} "
+                         f"lists intensity_aus {int_aus}")
     if unlabelled:
         whole = part_of(dataset) or "bp4d"
         if not parts and seqs:

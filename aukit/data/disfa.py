@@ -8,7 +8,9 @@ Frames beyond the shorter of (labels, video) are excluded and counted (SN010 has
 labels for 4845 video frames: counted, and marked expected). `occ_AUxx` = intensity >= 2
 (detection convention). A subject without some label file keeps its frames (that AU
 NaN) and each missing file is counted; files in the label folders that do not fit the
-pattern ('SN001_au1_old.txt') are counted, named and not read. A video OpenCV cannot open is
+pattern ('SN001_au1_old.txt') are counted, named and not read, as are DISFA's files of an AU it does
+not list (a copy of the user's own in this layout leaves such AUs out on purpose: not read, said once as
+information). A video OpenCV cannot open is
 counted (``unreadable_video``) and named. ``frame_offset`` (a copy of the user's own in this
 layout): label frame + offset = video frame (from 1); a subject whose labels match its video only
 after a constant shift is diagnosed ('shifted_labels', with the frame_offset that reads it).
@@ -23,7 +25,7 @@ import pandas as pd
 
 from .labelio import (QA, LabelFormatError, au_col, clean_codes, finish, join_labels, likely_shift, note_ignored,
                       note_shifts, read_table, unique_frames)
-from .manifest import entry, manifest_path, occurrence_threshold
+from .manifest import entry, is_custom, manifest_path, occurrence_threshold
 from .scan import absent, blocked_note, scan
 
 # DISFA as released: SN010's label files stop one frame before the end of its 4845-frame video
@@ -56,15 +58,21 @@ def read(root: Path, dataset: str = "disfa") -> pd.DataFrame:
     note_ignored(qa, stray_videos, f"not a video name ({pats['video']})")   # 'LeftVideoSN009.avi' without _comp
     label_files: dict[str, dict[int, Path]] = {}
     stray: list[tuple[dict, Path]] = []
+    unlisted: dict[int, int] = {}           # AU -> its files, that an entry of the user's own leaves out on purpose
     for f, p in scan(root, pats["labels"], stray):
         if int(f["au"]) in aus:
             label_files.setdefault(f["subject"], {})[int(f["au"])] = p
-        else:
+        elif is_custom(dataset):
+            unlisted[int(f["au"])] = unlisted.get(int(f["au"]), 0) + 1
+        else:                               # DISFA codes 12 AUs: a file of another is out of place
             stray.append((f, p))
     note_ignored(qa, [(f, p) for f, p in stray if "au" not in f],
                  f"not a label file name ({pats['labels']})")
     note_ignored(qa, [(f, p) for f, p in stray if "au" in f],
                  f"an AU the manifest's intensity_aus does not list ({', '.join(map(str, aus))})")
+    if unlisted:
+        qa.note("info", f"the label files of AU {', '.join(map(str, sorted(unlisted)))} ({sum(unlisted.values())} "
+                        f"files) are not read: {where_entry} lists intensity_aus {aus}")
     if not label_files:
         qa.note("no_labels", f"no label files found under {root} (pattern {pats['labels']}): "
                              "AU columns are NaN")
