@@ -115,3 +115,17 @@ def test_data_check_and_run_yaml_say_the_threshold_a_disfa_layout_entry_is_detec
     (cache / "mylab__rtatl__ab").mkdir(parents=True)
     (cache / "mylab__rtatl__ab" / "meta.json").write_text(json.dumps({"key": {"root": str(root.resolve())}}))
     assert datasets_read({"mylab__rtatl__ab": {}})["mylab"]["occurrence"].startswith("occ_AUxx = AUxx >= 2 ")
+
+
+@pytest.mark.parametrize("real, param, none_ok", [("affwild2", "pool", True), ("emotionet", "unlabelled", True),
+                                                  ("afew_va", "landmark_set", False)])
+def test_a_side_sets_missing_stand_in_says_how_to_run_without_it(tmp_path, monkeypatch, real, param, none_ok):
+    """A run on a dataset of your own without `aukit synth`: CPC's pool fell back to synthau-affwild2, whose
+    error said only to generate SynthAU."""
+    from aukit.data.manifest import DatasetNotFound, resolve_root
+    monkeypatch.setenv("AUKIT_SYNTHAU", str(tmp_path / "no_synthau"))
+    with pytest.raises(DatasetNotFound) as err:
+        resolve_root(f"synthau-{real}")
+    msg = str(err.value)
+    assert "aukit synth" in msg and f"AUKIT_DATA_{real.upper()}" in msg and f"-p {param}" in msg
+    assert (f'-p {param} ""' in msg) == none_ok

@@ -293,7 +293,8 @@ def _not_found(dataset: str, what: str, tried: list[tuple[str, Path]]) -> str:
         lines.append(f"  No licensed copy? Generate SynthAU with `aukit synth` and use dataset "
                      f"'synthau-{dataset}' instead.")
     else:
-        lines.append("  Generate it with `aukit synth` first.")
+        from .sidesets import standin_hint
+        lines += ["  Generate it with `aukit synth` first."] + [h for h in [standin_hint(base_name(dataset))] if h]
     return "\n".join(lines)
 
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 from .manifest import REAL_DATASETS, DatasetNotFound, RootNotFound, _env_key, check_name, resolve_root
 
 AUTO = "auto"
+# real side set -> (the role its SynthAU stand-in plays, the notebook parameter naming it, whether "" runs without it)
+ROLES = {"affwild2": ("CPC's pre-training pool", "pool", True),
+         "emotionet": ("RTATL's unlabelled faces", "unlabelled", True),
+         "afew_va": ("PIAP-DF's landmark set", "landmark_set", False),
+         "casia_webface": ("PIAP-DF's identity set", "identity_set", False)}
 # what this process's run left out that the paper read beside a real dataset (RTATL's unlabelled faces,
 # PIAP-DF's x_u sets): every report table names it and gives no difference rows (Report.setup_gap)
 LACKING: list[str] = []
@@ -51,3 +56,14 @@ def side_or_standin(real: str, dataset: str, spec: str | None = AUTO, *, what: s
               f"{standin} is used (set {_env_key(real)} or -p {param} to choose)")
         return standin
     return real
+
+
+def standin_hint(real: str) -> str | None:
+    """For the error of a missing SynthAU stand-in ``synthau-<real>``: the role it plays and the ways on besides
+    ``aukit synth`` (a run on a dataset of the user's own reads it when ``real`` is not found); None for a
+    dataset that is no side set."""
+    if real not in ROLES:
+        return None
+    what, param, none_ok = ROLES[real]
+    return (f"  It stands in for {what} when {real} is not found: set {_env_key(real)}=PATH to a copy of {real}, "
+            + (f'or run without it: -p {param} ""' if none_ok else f"or name another dataset: -p {param} NAME"))
