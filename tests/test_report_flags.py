@@ -217,3 +217,32 @@ def test_partial_copy_of_your_own_dataset_names_no_paper_protocol(ownlab, tmp_pa
     paper = _report("rtatl", tmp_path / "p", "bp4d")
     paper.add_table("t", pd.DataFrame({"AU01": [0.5], "Avg": [0.5]}, index=["RTATL"]))
     assert "not comparable with the paper's protocol" in _read(paper, "t")[1]
+
+
+def test_a_sweep_on_your_own_dataset_keeps_the_undefined_au_out_of_its_means(ownlab, tmp_path, monkeypatch):
+    """A sweep's tables average its cells' CSVs: AU17, undefined in fold 1's test frames, must not enter the
+    per-AU mean as fold 1's 0; aggregate.md said the tables stood "beside the paper's numbers" on a dataset no
+    paper reports."""
+    from aukit import sweep
+    from aukit.data import splits
+    grid = {"fold": [1, 2], "seeds": [[0]]}
+    for cell in sweep.expand({}, grid, tmp_path):
+        fold = cell.params["fold"]
+        monkeypatch.setattr(splits, "USED", {ownlab: fold})
+        label = np.array([[1, 0, fold - 1], [0, 1, 0], [1, 1, fold - 1]], float)    # fold 1: no AU17 positive
+        res = M.per_au("f1", np.array([[.9, .2, .8], [.1, .7, .1], [.8, .6, .9]]), label, ["AU01", "AU02", "AU17"])
+        from aukit.report import Report
+        rep = Report("rtatl", folder=cell.folder, dataset=ownlab, preset="smoke", seeds=[0], device="cpu")
+        rep.add_table("table1", pd.DataFrame([[res["AU01"], res["AU02"], res["AU17"], res["avg"]]], index=["RTATL"],
+                                             columns=["AU01", "AU02", "AU17", "Avg"]), None, unit="%",
+                      flags={"RTATL": res["flags"]})
+        rep.add_metrics(f1_avg_rtatl=res["avg"])
+        rep.write()
+        (cell.folder / "params.json").write_text(json.dumps(cell.params))
+    sweep.aggregate(tmp_path, grid)
+    long = pd.read_csv(tmp_path / "tables" / "table1.csv").set_index("kind")
+    assert np.isnan(long.loc["measured", "AU17"]) and long.loc["measured", "AU01"] == pytest.approx(100.0)
+    md = (tmp_path / "tables" / "table1.md").read_text()
+    assert ("RTATL AU17: n/a in 1 of 2 runs (left out of their Avg): no positive label among the test frames (F1 "
+            "undefined).") in md
+    assert "beside the paper's numbers where it reports the dataset:" in (tmp_path / "aggregate.md").read_text()

@@ -135,7 +135,8 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
              f"); each fold's runs are averaged first, then the folds{' (' + spread + ')' if spread else ''}."]
     flagged = Counter((m, au, flag) for r in runs for m, fl in r.record.get("flags", {}).items()
                       for au, flag in fl.items())
-    notes += [f"{m} {au}: {'n/a' if parse(flag)[0] in UNDEFINED else '0'} in {n} of {len(runs)} runs: {words(flag)}."
+    shown = {True: "n/a in {n} of {runs} runs (left out of their Avg)", False: "0 in {n} of {runs} runs"}
+    notes += [f"{m} {au}: {shown[parse(flag)[0] in UNDEFINED].format(n=n, runs=len(runs))}: {words(flag)}."
               for (m, au, flag), n in sorted(flagged.items())]
     side = sorted({s for r in runs for s in r.record.get("synthetic_side_sets") or []})
     if side:
