@@ -246,3 +246,29 @@ def test_a_sweep_on_your_own_dataset_keeps_the_undefined_au_out_of_its_means(own
     assert ("RTATL AU17: n/a in 1 of 2 runs (left out of their Avg): no positive label among the test frames (F1 "
             "undefined).") in md
     assert "beside the paper's numbers where it reports the dataset:" in (tmp_path / "aggregate.md").read_text()
+
+
+def test_an_auc_average_names_the_aus_of_one_class_it_leaves_out(tmp_path):
+    """RTATL's and PIAP-DF's auc_avg averaged AUC 0.5 ("one_class") in and dropped the flag; no table shows them,
+    so metrics.json names them (Report.add_flags)."""
+    from aukit.methods.piap_df import experiment as X
+    from aukit.methods.rtatl.experiment import seed_flags
+    label, _ = _lab_f1()
+    label[:, 1] = 1.0                                         # AU02 present on every test frame: one class too
+    prob = np.tile([.6, .4, .7], (5, 1))
+    auc = M.per_au("auc", prob, label, ["AU01", "AU02", "AU17"])
+    assert auc["flags"] == {"AU02": "one_class", "AU17": "one_class"} and auc["avg"] == auc["AU01"] == 0.5
+    f1 = M.per_au("f1", prob, label, ["AU01", "AU02", "AU17"])
+    assert f1["flags"] == {"AU02": "never_predicted", "AU17": "no_positives"}   # AU02's F1 is defined: the model's 0
+    seeds = [{"PIAP": {**f1, "auc_avg": auc["avg"], "auc_flags": auc["flags"]}}]
+    assert X.f1_flags(seeds, [1, 2, 17], "auc_flags") == {"PIAP": auc["flags"]}
+    runs = {"RTATL": [{**f1, "auc_flags": auc["flags"]}]}
+    assert seed_flags(runs, [1, 2, 17], "auc_flags") == {"RTATL": auc["flags"]}
+    rep = _report("rtatl", tmp_path, "synthau-bp4d")
+    rep.add_flags("auc", seed_flags(runs, [1, 2, 17], "auc_flags"))
+    rep.add_flags("empty", {"RTATL": {}})
+    rep.add_metrics(auc_avg_rtatl=auc["avg"])
+    rep.write()
+    record = json.loads((rep.dir / "metrics.json").read_text())
+    assert record["undefined_scores"] == {"auc": {"RTATL": {"AU02": "one_class", "AU17": "one_class"}}}
+    assert "model_zero_scores" not in record

@@ -316,8 +316,7 @@ class Report:
         dec = decimals if decimals is not None else int(paper_decimals)
         measured, measured_std, marks, flag_notes = flagged_cells(flags, measured, measured_std, scale=scale,
                                                                   decimals=dec)
-        if flags:
-            self.flags[name] = {str(m): dict(f) for m, f in flags.items() if f}
+        self.add_flags(name, flags)
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
         notes = [self._partial_note(c) for c in self.caveats]
@@ -367,6 +366,14 @@ class Report:
         }, indent=1), encoding="utf-8")
         self.files["tables"] += [csv, md, side]
         return [csv, md]
+
+    def add_flags(self, name: str, flags: Mapping[str, Mapping[str, str]] | None) -> None:
+        """Record flagged scores ``{method: {au: flag}}`` under ``name`` for metrics.json (``undefined_scores``,
+        ``model_zero_scores``): every table's (:meth:`add_table`), and those of an average no table shows (RTATL's
+        and PIAP-DF's ``auc``: an AU of one class is left out of ``auc_avg``)."""
+        kept = {str(m): dict(f) for m, f in (flags or {}).items() if f}
+        if kept:
+            self.flags[name] = kept
 
     def add_figure(self, name: str, fig) -> list[Path]:
         """Write ``figures/<name>.png`` and ``.pdf``, with the measured label under the figure

@@ -354,11 +354,12 @@ def f1_frames(per_seed: list[dict], aus) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame.from_dict(std, orient="index", columns=cols + ["Avg"]))
 
 
-def f1_flags(per_seed: list[dict], aus) -> dict[str, dict[str, str]]:
+def f1_flags(per_seed: list[dict], aus, key: str = "flags") -> dict[str, dict[str, str]]:
     """{variant: {AUxx: flag}} over seeds (``aukit.report.flags.over_seeds``) of :func:`f1_frames`' input: the
-    AUs whose F1 is undefined (no positive test label) or the model's 0 (never predicted present), for the tables."""
+    AUs whose F1 is undefined (no positive test label) or the model's 0 (never predicted present), for the tables;
+    ``key`` "auc_flags": those whose AUC is undefined (one class), which ``auc_<v>`` leaves out."""
     cols = runs.au_names(aus)
-    return {v: f for v in per_seed[0] if (f := over_seeds([r[v]["flags"] for r in per_seed], cols))}
+    return {v: f for v in per_seed[0] if (f := over_seeds([r[v].get(key, {}) for r in per_seed], cols))}
 
 
 def metric_slug(variant: str) -> str:

@@ -243,10 +243,10 @@ def results_frame(per_variant: dict[str, list[dict]], aus) -> tuple[pd.DataFrame
             pd.DataFrame.from_dict(std, orient="index", columns=names))
 
 
-def seed_flags(results: dict[str, list[dict]], aus) -> dict[str, dict[str, str]]:
-    """{variant: {AUxx: flag}} over every seed's F1 (``aukit.report.flags.over_seeds``): the first seed's alone
-    left another seed's undefined or never-predicted AU unnamed under a mean it entered."""
-    return {v: f for v, runs in results.items() if (f := over_seeds([r["flags"] for r in runs], au_names(aus)))}
+def seed_flags(results: dict[str, list[dict]], aus, key: str = "flags") -> dict[str, dict[str, str]]:
+    """{variant: {AUxx: flag}} over every seed's F1 (``key`` "auc_flags": AUC) (``aukit.report.flags.over_seeds``):
+    the first seed's alone left another seed's undefined or never-predicted AU unnamed under a mean it entered."""
+    return {v: f for v, runs in results.items() if (f := over_seeds([r.get(key, {}) for r in runs], au_names(aus)))}
 
 
 def add_table1(report: Report, mean: pd.DataFrame, std: pd.DataFrame, flags: dict) -> None:
@@ -352,7 +352,8 @@ def run(ecfg: ExperimentConfig) -> dict:
                                       out_dir=ckptdir.training_dir(ckpt_root, variant, seed))
             probs = predict_rows(net, data, data.test_rows, device)
             res = f1_scores(probs, labels, ecfg.aus)
-            res["auc_avg"] = metrics.per_au("auc", probs, labels, au_names(ecfg.aus))["avg"]  # threshold-free
+            auc = metrics.per_au("auc", probs, labels, au_names(ecfg.aus))       # threshold-free
+            res["auc_avg"], res["auc_flags"] = auc["avg"], auc["flags"]
             res["train_loss_first"], res["train_loss_last"] = hist[0]["train_loss"], hist[-1]["train_loss"]
             results.setdefault(variant, []).append(res)
             nets.setdefault(variant, net)
@@ -360,6 +361,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     const = constant_f1(labels, ecfg.aus)
     flags = seed_flags(results, ecfg.aus)
     add_table1(report, mean, std, flags)
+    report.add_flags("auc", seed_flags(results, ecfg.aus, "auc_flags"))     # the AUs auc_avg_* leave out
     key = "table3" if A.family(ecfg.dataset) == "disfa" else "table2"
     if "RTATL" in mean.index and A.family(ecfg.dataset):     # the RTATL row beside the paper's (Table 1 has it)
         report.add_table(key, mean.loc[["RTATL"]], reported.table("rtatl", key), measured_std=std.loc[["RTATL"]],
