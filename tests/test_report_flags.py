@@ -272,3 +272,16 @@ def test_an_auc_average_names_the_aus_of_one_class_it_leaves_out(tmp_path):
     record = json.loads((rep.dir / "metrics.json").read_text())
     assert record["undefined_scores"] == {"auc": {"RTATL": {"AU02": "one_class", "AU17": "one_class"}}}
     assert "model_zero_scores" not in record
+
+
+def test_a_row_without_a_defined_au_has_no_avg_and_a_row_not_shown_no_note(tmp_path):
+    """Every AU undefined: per_au's avg is the placeholders' mean (0.0), which the table must not show as a score;
+    flags of a row the table leaves out (PIAP-DF's comparison keeps two of seven) name nothing under it."""
+    res = M.per_au("f1", np.full((4, 2), 0.7), np.zeros((4, 2)), ["AU01", "AU02"])
+    assert res["avg"] == 0.0 and set(res["flags"].values()) == {"no_positives"}
+    rep = _report("rtatl", tmp_path, "synthau-bp4d")
+    frame = pd.DataFrame([[0.0, 0.0, 0.0]], index=["RTATL"], columns=["AU01", "AU02", "Avg"])
+    rep.add_table("t", frame, flags={"RTATL": res["flags"], "OFE": {"AU04": "never_predicted"}})
+    rows, md = _read(rep, "t")
+    assert rows.loc["RTATL", ["AU01", "AU02", "Avg"]].isna().all() and "| n/a† | n/a† | n/a† |" in md
+    assert "OFE" not in md and "AU04" not in md

@@ -100,17 +100,15 @@ def flagged_cells(flags: Mapping[str, Mapping[str, str]] | None, measured: pd.Da
     ``{(method, column): mark}`` for :func:`aukit.report.tables.to_markdown`, and the notes naming the AUs and
     saying whether Avg counts them. A flag about an AU that is no column (the Avg-only tables) becomes a note
     only. ``scale`` and ``decimals``: the table's, for the Avg with the undefined AUs counted."""
-    undefined, zero = split(flags)
+    rows = [str(m) for m in measured.index]
+    undefined, zero = split({m: f for m, f in (flags or {}).items() if str(m) in rows})   # a row not shown: no note
     measured = measured.copy()
     std = None if std is None else std.copy()
     marks: dict[tuple[str, str], str] = {}
-    rows = [str(m) for m in measured.index]
     au_cols = [c for c in measured.columns if str(c).lower() not in ("avg", "avg.", "average")]
     avg_col = next((c for c in measured.columns if c not in au_cols), None)
     counted: dict[str, float] = {}
     for method, fl in undefined.items():
-        if method not in rows:
-            continue
         shown = [au for au, text in fl.items() if au in au_cols]
         if shown and avg_col is not None:        # the row's mean with the placeholders, before they are emptied
             counted[method] = float(measured.loc[method, au_cols].mean()) * scale
@@ -125,7 +123,7 @@ def flagged_cells(flags: Mapping[str, Mapping[str, str]] | None, measured: pd.Da
             marks[(method, avg_col)] = UNDEFINED_MARK
     for method, fl in zero.items():
         for au in fl:
-            if method in rows and au in au_cols:
+            if au in au_cols:
                 marks[(method, au)] = ZERO_MARK
     notes = []
     for what, by_method in _grouped(undefined).items():
