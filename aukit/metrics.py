@@ -17,18 +17,21 @@ Conventions (shared by every paper notebook; those of the TAS and SCC authors' c
   i.e. turned into NaN by :func:`bp4d_occurrence`.
 * Labels that are NaN are ignored (the frame is dropped for that AU only).
   Non-finite predictions are an error: they are never silently dropped or zero-filled.
-* Degenerate cases never yield NaN. They return 0.0 and a flag:
-  ``"no_positives"``: F1 of an AU with no positive label and none predicted
-  (2TP + FP + FN = 0), as ``sklearn.metrics.f1_score(zero_division=0)``;
-  ``"never_predicted"``: F1 of an AU with positive labels that no frame was predicted
-  present for (a genuine 0.0, flagged because a model stuck at "absent" reads like one that tried);
-  ``"constant_prediction"`` / ``"constant_label"``: ICC and PCC when one side has
-  zero variance (ICC(3,1) is then exactly 0 algebraically; PCC is undefined);
-  ``"one_class"``: ROC-AUC of an AU whose labelled frames are all positive or all
-  negative returns 0.5, the chance level, instead of 0.0.
+* Degenerate cases never yield NaN. They return a placeholder value and a flag, of two kinds.
+  Undefined: the test labels cannot score the AU, whatever the model does (:data:`UNDEFINED`):
+  ``"no_positives"``: F1 of an AU with no positive label (0.0, whether or not frames were predicted
+  present; ``sklearn.metrics.f1_score(zero_division=0)`` gives 0.0 too);
+  ``"constant_label"``: ICC and PCC when the label does not vary (0.0; checked before the prediction);
+  ``"one_class"``: ROC-AUC of an AU whose labelled frames are all positive or all negative (0.5).
+  The model's own zero: a genuine score, flagged because it reads like one that tried:
+  ``"never_predicted"``: F1 of an AU with positive labels that no frame was predicted present for (0.0);
+  ``"constant_prediction"``: ICC and PCC of a prediction with zero variance (ICC(3,1) is then exactly
+  0 algebraically; PCC is undefined and scored 0.0).
   Functions take ``return_flag=True`` to get ``(value, flag_or_None)``.
   An AU with no labelled frame at all raises ``ValueError``.
-* Averages over AUs are unweighted means ("avg"). Over folds or seeds,
+* Averages over AUs are unweighted means ("avg") over the AUs whose score is defined: an undefined
+  score (its placeholder) is left out, a model's flagged zero counts. When no AU is defined, "avg" is
+  the mean of the placeholders (0.0; AUC 0.5) and every AU carries its flag. Over folds or seeds,
   :func:`aggregate` gives (mean, std) with the sample std (ddof=1; 0.0 for one run).
 """
 from __future__ import annotations
@@ -39,7 +42,7 @@ import numpy as np
 
 __all__ = [
     "icc31", "mae", "pcc", "f1", "auc", "per_au", "flat_per_au", "aggregate", "format_pm", "format_aggregate",
-    "disfa_occurrence", "bp4d_occurrence", "METRICS",
+    "disfa_occurrence", "bp4d_occurrence", "METRICS", "UNDEFINED",
 ]
 
 FLAG_NO_POSITIVES = "no_positives"
@@ -47,6 +50,8 @@ FLAG_NEVER_PREDICTED = "never_predicted"
 FLAG_CONSTANT_PRED = "constant_prediction"
 FLAG_CONSTANT_LABEL = "constant_label"
 FLAG_ONE_CLASS = "one_class"
+# flags of a score that the test labels leave undefined: named under the tables, left out of averages
+UNDEFINED = frozenset({FLAG_NO_POSITIVES, FLAG_CONSTANT_LABEL, FLAG_ONE_CLASS})
 
 
 def _array(x) -> np.ndarray:
@@ -98,16 +103,17 @@ def icc31(pred, label, *, return_flag: bool = False):
     """ICC(3,1) between predictions and labels of one AU, both (N,).
 
     Two-way mixed, consistency, single rater, k = 2 (Shrout & Fleiss 1979, Case 3):
-    ``(BMS - EMS) / (BMS + EMS)``. Returns 0.0 flagged when either side is constant.
+    ``(BMS - EMS) / (BMS + EMS)``. Returns 0.0 flagged when either side is constant (the label first:
+    a constant label leaves it undefined).
     """
     p, y = _pairs(pred, label)
     _intensities(y, "ICC")
     if p.size < 2:
         raise ValueError("ICC needs at least 2 labelled frames")
+    if np.ptp(y) == 0:            # no model can score here: undefined, whatever it predicted
+        return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)
     if np.ptp(p) == 0:
         return _out(0.0, FLAG_CONSTANT_PRED, return_flag)
-    if np.ptp(y) == 0:
-        return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)
     x = np.stack([y, p], axis=1)  # (n, k=2): targets x raters
     n, k = x.shape
     grand = x.mean()
@@ -134,10 +140,10 @@ def pcc(pred, label, *, return_flag: bool = False):
     _intensities(y, "PCC")
     if p.size < 2:
         raise ValueError("PCC needs at least 2 labelled frames")
+    if np.ptp(y) == 0:            # no model can score here: undefined, whatever it predicted
+        return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)
     if np.ptp(p) == 0:
         return _out(0.0, FLAG_CONSTANT_PRED, return_flag)
-    if np.ptp(y) == 0:
-        return _out(0.0, FLAG_CONSTANT_LABEL, return_flag)
     pc, yc = p - p.mean(), y - y.mean()
     r = np.sum(pc * yc) / np.sqrt(np.sum(pc ** 2) * np.sum(yc ** 2))
     return _out(np.clip(r, -1.0, 1.0), None, return_flag)
@@ -155,8 +161,9 @@ def _occurrence_pairs(prob, label) -> tuple[np.ndarray, np.ndarray]:
 def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
     """Binary F1 of one AU: prob (N,) in [0, 1], label (N,) in {0, 1} or NaN (excluded).
 
-    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when the denominator is 0, and
-    ``"never_predicted"`` when positives exist but no frame reaches ``threshold``.
+    F1 = 2TP / (2TP + FP + FN); 0.0 flagged ``"no_positives"`` when no label is positive (F1 is then
+    undefined: 0.0 whatever is predicted), and ``"never_predicted"`` when positives exist but no frame
+    reaches ``threshold``.
     """
     p, y = _occurrence_pairs(prob, label)
     if p.size and (p.min() < 0 or p.max() > 1):
@@ -168,12 +175,11 @@ def f1(prob, label, threshold: float = 0.5, *, return_flag: bool = False):
     tp = np.count_nonzero(hit & pos)
     fp = np.count_nonzero(hit & ~pos)
     fn = np.count_nonzero(~hit & pos)
-    denom = 2 * tp + fp + fn
-    if denom == 0:
+    if not pos.any():             # frames predicted present or not, no positive label: F1 undefined
         return _out(0.0, FLAG_NO_POSITIVES, return_flag)
     if not hit.any():
         return _out(0.0, FLAG_NEVER_PREDICTED, return_flag)
-    return _out(2 * tp / denom, None, return_flag)
+    return _out(2 * tp / (2 * tp + fp + fn), None, return_flag)
 
 
 def auc(prob, label, *, return_flag: bool = False):
@@ -218,7 +224,8 @@ def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) ->
     """Apply a one-AU metric to each column of pred/label (N, n_aus).
 
     Returns ``{au: value, ..., "avg": unweighted mean, "flags": {au: flag}}``; ``flags``
-    only lists the AUs whose value came from a degenerate case (see module docstring).
+    only lists the AUs whose value came from a degenerate case (see module docstring); ``avg``
+    leaves out the AUs whose flag is in :data:`UNDEFINED` (all of them undefined: their mean).
     """
     if isinstance(metric, str) and metric not in METRICS:
         raise KeyError(f"unknown metric {metric!r}; per_au knows {', '.join(METRICS)} (or pass a function)")
@@ -241,7 +248,8 @@ def per_au(metric: str | Callable, pred, label, aus: Sequence[str], **kwargs) ->
         out[str(au)] = value
         if flag is not None:
             flags[str(au)] = flag
-    out["avg"] = float(np.mean([out[str(au)] for au in aus]))
+    scored = [str(au) for au in aus if flags.get(str(au)) not in UNDEFINED] or [str(au) for au in aus]
+    out["avg"] = float(np.mean([out[au] for au in scored]))
     out["flags"] = flags
     return out
 

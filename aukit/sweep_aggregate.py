@@ -298,7 +298,7 @@ def _paper_tables(df: pd.DataFrame, group: list[str], sweep_dir: Path) -> str:
     if not written:
         return ""
     return ("\nThe cells' tables, averaged over folds and seeds (the mean of the fold means), beside the paper's "
-            "numbers:\n" + "".join(f"- {p.relative_to(sweep_dir)}\n" for p in written))
+            "numbers where it reports the dataset:\n" + "".join(f"- {p.relative_to(sweep_dir)}\n" for p in written))
 
 
 def _markdown(table: pd.DataFrame, metrics: list[str]) -> str:

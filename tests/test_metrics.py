@@ -117,8 +117,10 @@ def test_constant_prediction_is_zero_and_flagged():
 def test_f1_no_positives_is_zero_and_flagged():
     value, flag = M.f1(np.full(10, 0.1), np.zeros(10), return_flag=True)
     assert value == 0.0 and flag == "no_positives"
-    value, flag = M.f1(np.full(10, 0.9), np.zeros(10), return_flag=True)  # false positives: genuine 0
-    assert value == 0.0 and flag is None
+    # frames predicted present with no positive label: F1 is still undefined, not a model's 0 (an own
+    # dataset's AU without a positive test frame was averaged in unflagged)
+    value, flag = M.f1(np.r_[np.full(4, 0.9), np.full(6, 0.1)], np.zeros(10), return_flag=True)
+    assert value == 0.0 and flag == "no_positives"
     # positives that no frame was predicted present for: a genuine 0, flagged (RTATL's quick tables
     # showed F1 0.00 on every AU with no note)
     value, flag = M.f1(np.full(10, 0.2), np.r_[np.ones(3), np.zeros(7)], return_flag=True)
@@ -133,8 +135,35 @@ def test_per_au_avg_and_flags():
     prob[:, 2] = 0.0
     res = M.per_au("f1", prob, label, ["AU01", "AU02", "AU04"])
     assert res["AU04"] == 0.0 and res["flags"] == {"AU04": "no_positives"}
-    assert res["avg"] == pytest.approx(np.mean([res["AU01"], res["AU02"], 0.0]))
+    # AU04's F1 is undefined (no positive test label): the average is over AU01 and AU02
+    assert res["avg"] == pytest.approx(np.mean([res["AU01"], res["AU02"]]))
     assert res["AU01"] == pytest.approx(M.f1(prob[:, 0], label[:, 0]))
+
+
+def test_per_au_avg_keeps_the_models_zeros_and_leaves_out_undefined_scores():
+    label = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]], float)
+    prob = np.array([[0.9, 0.1, 0.8], [0.2, 0.3, 0.1], [0.7, 0.2, 0.9], [0.1, 0.1, 0.2]])
+    res = M.per_au("f1", prob, label, ["AU01", "AU02", "AU04"])
+    # AU01 perfect (1.0); AU02 never predicted: the model's 0, counted; AU04 no positive label: left out
+    assert res["flags"] == {"AU02": "never_predicted", "AU04": "no_positives"}
+    assert res["avg"] == pytest.approx(0.5)
+    auc = M.per_au("auc", prob, label, ["AU01", "AU02", "AU04"])
+    assert auc["flags"] == {"AU04": "one_class"}
+    assert auc["avg"] == pytest.approx(np.mean([auc["AU01"], auc["AU02"]]))
+    icc = M.per_au("icc", np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]]), np.array([[1.0, 0.0], [2.0, 1.0],
+                                                                                     [4.0, 2.0]]),
+                   ["AU06", "AU12"])
+    assert icc["flags"] == {"AU12": "constant_prediction"}       # the model's 0: in the average
+    assert icc["avg"] == pytest.approx(icc["AU06"] / 2)
+    none = M.per_au("f1", prob[:, 2:], label[:, 2:], ["AU04"])   # nothing defined: the placeholder's mean
+    assert none["avg"] == 0.0 and none["flags"] == {"AU04": "no_positives"}
+
+
+def test_constant_label_is_undefined_even_when_the_prediction_is_constant_too():
+    value, flag = M.icc31(np.full(5, 1.0), np.full(5, 2.0), return_flag=True)
+    assert value == 0.0 and flag == "constant_label"
+    assert M.pcc(np.full(5, 1.0), np.full(5, 2.0), return_flag=True) == (0.0, "constant_label")
+    assert {"no_positives", "constant_label", "one_class"} == set(M.UNDEFINED)
 
 
 def test_occurrence_helpers_and_bad_input():

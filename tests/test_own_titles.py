@@ -147,7 +147,7 @@ def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
     data = _tas_data(rec["dataset"], aus)
     rep = _report("tas", tmp_path, rec["dataset"], preset=rec["preset"], seeds=rec["seeds"])
     R.add_table1(rep, data, {"A6": {"runs": [_tas_run(table1, flags)]}})
-    R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: {"runs": [_tas_run(a6)]}},
+    R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: {"runs": [_tas_run(a6, flags)]}},
                         row_map={R.PAPER_NAME: "Ours"})
     ablation = {v: {"runs": [_tas_run({f"{m}_{a}": 0.0 for m in ("icc", "mae") for a in aus}
                                       | {"icc_avg": t3.loc[v, "ICC"], "mae_avg": t3.loc[v, "MAE"]})]}
@@ -229,8 +229,8 @@ def test_piap_df_writes_no_comparison_table_on_your_own_dataset(mylab, tmp_path,
     from aukit.methods.piap_df import report as R
     mean = _f1(("Baseline", "PIAP", "PIAP-DF"), ("AU06", "AU12"))
     rep = _report("piap_df", tmp_path, mylab)
-    R.add_ablation_table(rep, mean, mean * 0)
-    assert R.add_comparison_table(rep, mean, mean * 0) is None
+    R.add_ablation_table(rep, mean, mean * 0, {})
+    assert R.add_comparison_table(rep, mean, mean * 0, {}) is None
     assert "no comparison table: no paper reports mylab" in capsys.readouterr().out
     assert sorted(p.name for p in (rep.dir / "tables").glob("*.md")) == ["table3_ablation.md"]
     assert "No paper reports mylab" in _md(rep, "table3_ablation")
@@ -240,7 +240,7 @@ def test_piap_df_writes_no_comparison_table_on_your_own_dataset(mylab, tmp_path,
 def test_piap_df_comparison_on_the_papers_datasets(tmp_path, dataset, key):
     from aukit.methods.piap_df import report as R
     mean = _f1(("Baseline", "PIAP", "PIAP-DF"), ("AU01", "AU02"))
-    shown = R.add_comparison_table(_report("piap_df", tmp_path, dataset), mean, mean * 0)
+    shown = R.add_comparison_table(_report("piap_df", tmp_path, dataset), mean, mean * 0, {})
     assert list(shown.index) == ["PIAP", "PIAP-DF"] and shown.loc["PIAP", "Avg"] == 40.0
     long = pd.read_csv(tmp_path / "piap_df" / "tables" / f"{key}_comparison.csv")
     assert (long["kind"] == "reported").any()
@@ -254,8 +254,8 @@ def test_piap_df_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
     _as_recorded(monkeypatch, rec)
     t3 = t3 / 100                                                    # the tables print F1 in %, the runs 0-1
     rep = _report("piap_df", tmp_path, rec["dataset"], preset=rec["preset"], seeds=rec["seeds"])
-    R.add_ablation_table(rep, t3, t3 * 0)
-    R.add_comparison_table(rep, t3, t3 * 0)
+    R.add_ablation_table(rep, t3, t3 * 0, rec["flags"])
+    R.add_comparison_table(rep, t3, t3 * 0, rec["flags"])
     assert [_md(rep, "table3_ablation"), _md(rep, "table1_comparison")] == [md3, md1]
 
 

@@ -140,12 +140,17 @@ def test_percent_tables_scale_measured_and_flags_are_noted(tmp_path):
     mrow = csv[csv.kind == "measured"].iloc[0]
     assert mrow["AU02"] == pytest.approx(100 * res["AU02"])
     md = (tmp_path / "rtatl" / "tables" / "table3.md").read_text()
-    assert "AU01: F1 = 0 (no positive label and none predicted)" in md
+    # AU01 has no positive test label: no F1 to show, and Avg is the mean over the 7 others
+    assert np.isnan(mrow["AU01"]) and mrow["Avg"] == pytest.approx(100 * np.mean([res[a] for a in aus[1:]]))
+    assert "| n/a† |" in md and "Unit: F1 in % (measured fractions x 100" in md
+    assert "n/a†: AU01: no positive label among the test frames (F1 undefined); left out of Avg" in md
     res = M.per_au("f1", np.zeros_like(prob), label, aus)          # a model stuck at "absent"
     r.add_table("table3", frame_from_results({"RTATL": res}, aus), R.table("rtatl", "table3"),
                 flags={"RTATL": res["flags"]})
     md = (tmp_path / "rtatl" / "tables" / "table3.md").read_text()
-    assert "RTATL AU02: F1 = 0 (no test frame predicted present)" in md
+    assert "| 0.0‡ |" in md
+    assert ("‡ AU02, AU04, AU06, AU09, AU12, AU25, AU26: no test frame predicted present (F1 = 0), the model's "
+            "score, counted in Avg.") in md
 
 
 def test_bad_metric_values_are_errors(tmp_path):

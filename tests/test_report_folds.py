@@ -52,7 +52,7 @@ def test_folds_1_to_3_on_the_papers_setup_get_difference_rows(tmp_path, monkeypa
     diff = long[(long.kind == "difference")].iloc[0]
     assert diff["AU04"] == pytest.approx(23.0 - reported["AU04"])
     assert "mean of folds 1, 2, 3" in md and "6 runs" in md and "fold 2: 2" in md
-    assert "ours AU26: 0 in 3 of 6 runs (no test frame predicted present)" in md
+    assert "ours AU26: 0 in 3 of 6 runs: no test frame predicted present (F1 = 0)." in md
     assert "reported (PIAP-DF, DISFA)" in md and "n/a" not in md
     assert "tables/table2.md" in (tmp_path / "aggregate.md").read_text()
 

@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..metrics import UNDEFINED
+from .flags import parse, words
 from .tables import compare, to_markdown
-from .writer import _DATASET_NAMES, _PAPER_NAMES, FLAG_WORDS, Report
+from .writer import _DATASET_NAMES, _PAPER_NAMES, Report
 
 __all__ = ["fold_tables", "FoldRun"]
 
@@ -133,7 +135,8 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
              f"); each fold's runs are averaged first, then the folds{' (' + spread + ')' if spread else ''}."]
     flagged = Counter((m, au, flag) for r in runs for m, fl in r.record.get("flags", {}).items()
                       for au, flag in fl.items())
-    notes += [f"{m} {au}: 0 in {n} of {len(runs)} runs ({FLAG_WORDS.get(flag, flag)})."
+    shown = {True: "n/a in {n} of {runs} runs (left out of their Avg)", False: "0 in {n} of {runs} runs"}
+    notes += [f"{m} {au}: {shown[parse(flag)[0] in UNDEFINED].format(n=n, runs=len(runs))}: {words(flag)}."
               for (m, au, flag), n in sorted(flagged.items())]
     side = sorted({s for r in runs for s in r.record.get("synthetic_side_sets") or []})
     if side:

@@ -89,19 +89,23 @@ def order_groups(values: Mapping[str, float], decimals: int = 3) -> list[list[st
     return [groups[k] for k in sorted(groups)]
 
 
-def _cell(v, std, decimals):
+def _cell(v, std, decimals, mark=""):
     if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
+        return f"n/a{mark}" if mark else "-"
     s = f"{v:.{decimals}f}"
     if float(s) == 0:                 # -2e-09 is no negative ICC: "0.00", not "-0.00"
         s = f"{0.0:.{decimals}f}"
     if std is not None and not np.isnan(std):
         s += f" ± {std:.{decimals}f}"
-    return s
+    return s + mark
 
 
-def to_markdown(long: pd.DataFrame, *, title: str = "", notes: list[str] | None = None, decimals: int = 2) -> str:
-    """Markdown of :func:`compare`'s table; std rows fold into their measured row as "m ± s"."""
+def to_markdown(long: pd.DataFrame, *, title: str = "", notes: list[str] | None = None, decimals: int = 2,
+                marks: Mapping[tuple[str, str], str] | None = None) -> str:
+    """Markdown of :func:`compare`'s table; std rows fold into their measured row as "m ± s". ``marks``
+    ``{(method, column): mark}`` follow a measured cell's text (an empty one reads "n/a" and its mark:
+    :func:`aukit.report.flags.flagged_cells`)."""
+    marks = marks or {}
     cols = [c for c in long.columns if c not in ("method", "kind", "label")]
     stds = {r.method: r for r in long.itertuples(index=False) if r.kind == "measured_std"}
     lines = [f"### {title}", ""] if title else []
@@ -112,7 +116,8 @@ def to_markdown(long: pd.DataFrame, *, title: str = "", notes: list[str] | None 
             continue
         row = dict(zip(long.columns, r))
         srow = dict(zip(long.columns, stds[r.method])) if r.kind == "measured" and r.method in stds else {}
-        cells = [_cell(row[c], srow.get(c), decimals) for c in cols]
+        mark = (lambda c: marks.get((r.method, c), "")) if r.kind == "measured" else (lambda c: "")
+        cells = [_cell(row[c], srow.get(c), decimals, mark(c)) for c in cols]
         lines.append(f"| {r.method} | {r.label} | " + " | ".join(cells) + " |")
     if notes:
         lines += [""] + [f"- {n}" for n in notes]

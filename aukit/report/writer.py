@@ -12,15 +12,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .flags import FLAG_WORDS, flagged_cells, split
 from .provenance import datasets_read, training
 from .tables import DIFF_NA, compare, to_markdown
 
-__all__ = ["Report", "load_metrics"]
+__all__ = ["Report", "load_metrics", "FLAG_WORDS"]
 
 _PAPER_NAMES = {"tas": "TAS", "cpc": "CPC", "rtatl": "RTATL", "piap_df": "PIAP-DF", "scc": "SCC"}
 _DATASET_NAMES = {"bp4d": "BP4D", "disfa": "DISFA", "affwild2": "Aff-Wild2"}
-FLAG_WORDS = {"no_positives": "no positive label and none predicted",     # F1 flags, as table notes say them
-              "never_predicted": "no test frame predicted present"}
 _STD_KEY = re.compile(r"(^|_)std(_|$)")  # a std over seeds in a metric name
 
 
@@ -92,6 +91,8 @@ class Report:
         self.aus_dropped: dict[str, str] = dict(getattr(config, "aus_dropped", None) or {})
         self.headline_keys: list[str] = []
         self.files: dict[str, list[Path]] = {"tables": [], "figures": []}
+        # each table's flagged scores ({table: {method: {au: flag}}}, aukit.report.flags): in metrics.json
+        self.flags: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ labels
     @property
@@ -231,6 +232,15 @@ class Report:
         return (f"{head}: no paper row on it is shown; the reported rows are the paper's on {ds}, beside the "
                 f"rows measured on {compared_on} (they do not read {self.dataset}).")
 
+    def _partial_note(self, caveat: str) -> str:
+        """The note of a fold run on an incomplete copy: not the paper's protocol, or on a dataset of your own (no
+        paper protocol) part of the fold its entry defines."""
+        if not self.own_dataset:
+            return f"PARTIAL COPY: {caveat}; not comparable with the paper's protocol."
+        from ..data.splits import fold_source
+        return (f"PARTIAL COPY: {caveat}; the run trained and tested on part of its fold (the folds: "
+                f"{fold_source(self.dataset)}).")
+
     @staticmethod
     def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
         paper = _PAPER_NAMES.get(reported.attrs.get("paper"), reported.attrs.get("paper", "paper"))
@@ -264,17 +274,24 @@ class Report:
                   same_dataset: bool | None = None, row_map: Mapping[str, str] | None = None,
                   measured_std: pd.DataFrame | None = None, scale: float | None = None,
                   flags: Mapping[str, Mapping[str, str]] | None = None, decimals: int | None = None,
-                  title: str | None = None, compared_on: str | None = None) -> list[Path]:
+                  title: str | None = None, compared_on: str | None = None, unit: str | None = None) -> list[Path]:
         """Write ``tables/<name>.csv`` and ``.md``: measured rows beside reported ones.
 
         same_dataset defaults to ``dataset == reported.attrs["dataset"]`` (so SynthAU runs
-        never get a difference column); scale defaults to 100 when the reported table is
-        in % (F1) and 1 otherwise; flags ``{method: {au: flag}}`` become table notes.
+        never get a difference column); ``unit`` defaults to the paper's table's (``"%"`` for F1), also where
+        its rows are not shown (a dataset of your own), and is said under the table; "%" scales the measured
+        fractions by 100 (``scale`` overrides); flags ``{method: {au: flag}}`` (``aukit.metrics``' degenerate
+        cases, ``aukit.report.flags.over_seeds`` over seeds) mark their cells and are named in the notes: an
+        undefined score shows "n/a" and is left out of Avg, the model's own zero counts in it.
         compared_on: the dataset that the rows beside ``reported`` were measured on, where that is not
         the run's ``dataset`` (CPC's Table 1: pre-training on the pool, which never reads the target);
         a dataset of your own keeps such reported rows, and drops every other paper row.
         """
         own = self.own_dataset
+        if unit is None:             # the paper's table's unit, kept where its rows are not shown
+            unit = reported.attrs.get("unit") if reported is not None else None
+        metric = reported.attrs.get("metric") if reported is not None else None
+        paper_decimals = reported.attrs.get("decimals", 2) if reported is not None else 2
         if own and compared_on is None:   # the papers' rows are of another dataset, AUs and protocol: left out
             reported = None
         attrs = reported.attrs if reported is not None else {}
@@ -285,7 +302,7 @@ class Report:
         if gap or setup:             # the same dataset on another split or setup: no difference rows either
             same_dataset = False
         if scale is None:
-            scale = 100.0 if attrs.get("unit") == "%" else 1.0
+            scale = 100.0 if unit == "%" else 1.0
         m_label = measured_label or self.measured_label
         r_label = reported_label or (self.reported_label(reported, same_dataset) if reported is not None else "")
         if gap and not reported_label:
@@ -296,9 +313,13 @@ class Report:
         one_seed = measured_std is not None and self.one_seed
         if one_seed:
             measured_std = None          # one run has no spread: "± 0.00" would claim a spread of zero
+        dec = decimals if decimals is not None else int(paper_decimals)
+        measured, measured_std, marks, flag_notes = flagged_cells(flags, measured, measured_std, scale=scale,
+                                                                  decimals=dec)
+        self.add_flags(name, flags)
         long = compare(measured, reported, measured_label=m_label, reported_label=r_label,
                        same_dataset=same_dataset, row_map=row_map, measured_std=measured_std, scale=scale)
-        notes = [f"PARTIAL COPY: {c}; not comparable with the paper's protocol." for c in self.caveats]
+        notes = [self._partial_note(c) for c in self.caveats]
         notes += [f"Frames lost: {x} (`aukit data check` and the store's qa.json name them)." for x in self.frames_lost]
         if self.synthetic_side_sets:
             notes.append(f"This {self.dataset} run also read synthetic SynthAU data: "
@@ -321,18 +342,18 @@ class Report:
             if not (gap or setup or same_dataset):
                 notes.append(f"Difference: {DIFF_NA} (measured on {compared_on or self.dataset}, reported on "
                              f"{attrs.get('dataset')}); the reported rows are for orientation only.")
-        if scale != 1.0:
-            notes.append(f"Measured values multiplied by {scale:g} to match the reported unit.")
-        for method, fl in (flags or {}).items():
-            for au, flag in fl.items():
-                what = f"F1 = 0 ({FLAG_WORDS[flag]})" if flag in FLAG_WORDS else f"0.0 ({flag})"
-                notes.append(f"{method} {au}: {what}.")
-        dec = decimals if decimals is not None else int(attrs.get("decimals", 2))
+        if unit == "%" and scale == 100.0:
+            notes.append(f"Unit: {metric + ' in ' if metric else ''}% (measured fractions x 100; metrics.json "
+                         "keeps fractions, 0-1).")
+        elif scale != 1.0:
+            notes.append(f"Measured values multiplied by {scale:g}.")
+        notes += flag_notes
         folder = self.dir / "tables"
         folder.mkdir(parents=True, exist_ok=True)
         csv, md = folder / f"{name}.csv", folder / f"{name}.md"
         long.to_csv(csv, index=False)
-        md.write_text(to_markdown(long, title=title or name, notes=notes, decimals=dec), encoding="utf-8")
+        md.write_text(to_markdown(long, title=title or name, notes=notes, decimals=dec, marks=marks),
+                      encoding="utf-8")
         # what a sweep needs to put the mean over this table's runs beside the paper (report.folds)
         side = folder / f"{name}.json"
         side.write_text(json.dumps({
@@ -345,6 +366,14 @@ class Report:
         }, indent=1), encoding="utf-8")
         self.files["tables"] += [csv, md, side]
         return [csv, md]
+
+    def add_flags(self, name: str, flags: Mapping[str, Mapping[str, str]] | None) -> None:
+        """Record flagged scores ``{method: {au: flag}}`` under ``name`` for metrics.json (``undefined_scores``,
+        ``model_zero_scores``): every table's (:meth:`add_table`), and those of an average no table shows (RTATL's
+        and PIAP-DF's ``auc``: an AU of one class is left out of ``auc_avg``)."""
+        kept = {str(m): dict(f) for m, f in (flags or {}).items() if f}
+        if kept:
+            self.flags[name] = kept
 
     def add_figure(self, name: str, fig) -> list[Path]:
         """Write ``figures/<name>.png`` and ``.pdf``, with the measured label under the figure
@@ -373,6 +402,16 @@ class Report:
             return self.metrics
         return {k: None if _STD_KEY.search(k) else v for k, v in self.metrics.items()}
 
+    def _flag_record(self) -> dict:
+        """metrics.json's record of the tables' flagged scores, ``{table: {method: {au: flag}}}``:
+        ``undefined_scores`` (left out of every ``*_avg``) and ``model_zero_scores`` (counted in them)."""
+        kinds = {"undefined_scores": {}, "model_zero_scores": {}}
+        for table, flags in self.flags.items():
+            for key, part in zip(kinds, split(flags)):
+                if part:
+                    kinds[key][table] = part
+        return {k: v for k, v in kinds.items() if v}
+
     def write(self, **run_extra) -> dict[str, Path | list[Path]]:
         """Write metrics.json, reported.json (if references were added) and run.yaml. Beside the
         measured metrics, metrics.json gets the run's training throughput and time from every
@@ -393,6 +432,7 @@ class Report:
                 **({"trunk_start": self.trunk_start} if self.trunk_start else {}), "input_norm": self.input_norm,
                 **({"frames_lost": self.frames_lost} if self.frames_lost else {}),
                 **({"aus_dropped": dict(self.aus_dropped)} if self.aus_dropped else {}),
+                **self._flag_record(),
                 "paper_setup": self.setup_gap is None,     # a sweep's aggregate.md reads it, not its own rules
                 **({"changed_parameters": self.changed} if self.changed else {})}
         # train_images_per_s, train_wall_s over every fit call; after the measured metrics, which a

@@ -9,6 +9,7 @@ import pandas as pd
 from aukit import reported
 from aukit.metrics import aggregate
 from aukit.report import Report, frame_from_results
+from aukit.report.flags import over_seeds
 
 from .experiment import REPORTED_ROW, VARIANTS_2PCT, VARIANTS_SUP, Results
 from .figures import au_distribution, pretext_curves
@@ -28,6 +29,13 @@ def variant_tables(res: Results, variants, metric: str) -> tuple[pd.DataFrame, p
         means[v] = {k: m for k, (m, _) in agg.items()}
         stds[v] = {k: sd for k, (_, sd) in agg.items()}
     return frame_from_results(means, res.aus), frame_from_results(stds, res.aus)
+
+
+def variant_flags(res: Results, variants, metric: str) -> dict[str, dict[str, str]]:
+    """{variant: {AU: flag}} over seeds (``aukit.report.flags.over_seeds``) of the variants :func:`variant_tables`
+    shows: the AUs whose ICC a constant test label leaves undefined (out of Avg) or a constant prediction zeroes."""
+    names = [v for v in variants if all(v in s for s in res.per_seed)]
+    return {v: f for v in names if (f := over_seeds([s[v][metric].get("flags", {}) for s in res.per_seed], res.aus))}
 
 
 def pretext_table(res: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -70,8 +78,11 @@ def write_report(res: Results, out_dir="reports/cpc", *, preset: str) -> dict:
     paper_fraction = abs(fraction - 0.02) < 1e-12
     rep.add_metrics(label_fraction=fraction)
 
+    def arm(n: str) -> str:
+        return n if paper_fraction else n.replace("2%", f"{100 * fraction:g}%")
+
     def shown(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame if paper_fraction else frame.rename(index=lambda n: n.replace("2%", f"{100 * fraction:g}%"))
+        return frame.rename(index=arm)
     # Table 1: predictive-task accuracy
     t1, t1s = pretext_table(res)
     # a row sits beside the paper's only where it measured the same kind of data (a BP4D target has no
@@ -102,8 +113,9 @@ def write_report(res: Results, out_dir="reports/cpc", *, preset: str) -> dict:
                 continue
             ref = (reported.table("cpc", f"{table}_{metric}") if base == "disfa" and (paper_fraction or table == "table3")
                    else None)
+            flags = {arm(v): f for v, f in variant_flags(res, variants, metric).items()}
             rep.add_table(f"{table}_{metric}", shown(mean), ref, measured_std=shown(std), row_map=REPORTED_ROW,
-                          decimals=3)
+                          decimals=3, flags=flags or None)
             for v in mean.index:
                 rep.add_metrics(**{f"{metric}_avg_{key_of(v)}": float(mean.loc[v, "Avg"]),
                                    f"{metric}_avg_std_{key_of(v)}": float(std.loc[v, "Avg"])})
@@ -116,7 +128,7 @@ def write_report(res: Results, out_dir="reports/cpc", *, preset: str) -> dict:
             ref = reported.table("cpc", f"{key}_{metric}")
             cols = [c for c in ref.columns if c in mean.columns]
             rep.add_table(f"{key}_{metric}", mean[cols], ref, measured_std=std[cols], row_map={ours: "Ours 2%"},
-                          decimals=3)
+                          decimals=3, flags=variant_flags(res, [ours], metric) or None)
     const = aggregate([{"icc": c["icc"]["avg"], "mae": c["mae"]["avg"]} for c in res.const])
     median = aggregate([{"mae": c["mae"]["avg"]} for c in res.const_median])
     rep.add_metrics(const_icc_avg=const["icc"][0], const_mae_avg=const["mae"][0],

@@ -20,6 +20,7 @@ from aukit.data.bp4d import NoUnlabelledFrames
 from aukit.data.manifest import DatasetNotFound, RootNotFound, resolve_root
 from aukit.data.sidesets import lacking, side_or_standin
 from aukit.methods import aus as A
+from aukit.report.flags import over_seeds
 from aukit.runtime import seed_everything
 
 from . import runs
@@ -351,6 +352,14 @@ def f1_frames(per_seed: list[dict], aus) -> tuple[pd.DataFrame, pd.DataFrame]:
         std[v] = arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
     return (pd.DataFrame.from_dict(mean, orient="index", columns=cols + ["Avg"]),
             pd.DataFrame.from_dict(std, orient="index", columns=cols + ["Avg"]))
+
+
+def f1_flags(per_seed: list[dict], aus, key: str = "flags") -> dict[str, dict[str, str]]:
+    """{variant: {AUxx: flag}} over seeds (``aukit.report.flags.over_seeds``) of :func:`f1_frames`' input: the
+    AUs whose F1 is undefined (no positive test label) or the model's 0 (never predicted present), for the tables;
+    ``key`` "auc_flags": those whose AUC is undefined (one class), which ``auc_<v>`` leaves out."""
+    cols = runs.au_names(aus)
+    return {v: f for v in per_seed[0] if (f := over_seeds([r[v].get(key, {}) for r in per_seed], cols))}
 
 
 def metric_slug(variant: str) -> str:

@@ -11,20 +11,25 @@ from aukit.report import Report
 COMPARED = ("PIAP", "PIAP-DF")     # the variants the paper's Tables 1 and 2 list as its own
 
 
-def add_ablation_table(report: Report, mean: pd.DataFrame, std: pd.DataFrame) -> None:
-    """Table 3: every variant's F1 per AU (``mean`` / ``std`` over seeds, 0-1) beside the paper's BP4D ablation."""
-    report.add_table("table3_ablation", mean, reported.table("piap_df", "table3"), measured_std=std)
+def add_ablation_table(report: Report, mean: pd.DataFrame, std: pd.DataFrame, flags: dict) -> None:
+    """Table 3: every variant's F1 per AU (``mean`` / ``std`` over seeds, 0-1; the table in %) beside the paper's
+    BP4D ablation; ``flags`` (:func:`.experiment.f1_flags`) name the undefined and never-predicted AUs."""
+    report.add_table("table3_ablation", mean, reported.table("piap_df", "table3"), measured_std=std,
+                     flags=flags or None)
 
 
-def add_comparison_table(report: Report, mean: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame | None:
+def add_comparison_table(report: Report, mean: pd.DataFrame, std: pd.DataFrame,
+                         flags: dict) -> pd.DataFrame | None:
     """Table 1 (BP4D) or Table 2 (DISFA): PIAP and PIAP-DF beside the
-    methods the paper compares with; returns their rows in % for the notebook. A dataset of your own gets none
-    (printed): no paper reports it, so the table would only repeat Table 3's two rows under the paper's name."""
+    methods the paper compares with; returns their rows in % for the notebook, as the table shows them. A dataset
+    of your own gets none (printed): no paper reports it, so the table would only repeat Table 3's two rows under
+    the paper's name."""
     if report.own_dataset:
         print(f"no comparison table: no paper reports {report.dataset} (a dataset of your own); PIAP and PIAP-DF "
               "are in Table 3")
         return None
     key = "table2" if family(report.dataset) == "disfa" else "table1"
     rows = [v for v in COMPARED if v in mean.index]
-    report.add_table(f"{key}_comparison", mean.loc[rows], reported.table("piap_df", key), measured_std=std.loc[rows])
+    report.add_table(f"{key}_comparison", mean.loc[rows], reported.table("piap_df", key), measured_std=std.loc[rows],
+                     flags={v: f for v, f in flags.items() if v in rows} or None)
     return (mean.loc[rows] * 100).round(1)

@@ -378,11 +378,13 @@ def predict(model: nn.Module, data: AUData, net: NetConfig, device, rows=None) -
 
 def evaluate_f1(model: nn.Module, data: AUData, net: NetConfig, device) -> dict:
     """Per-AU F1 (threshold 0.5) on the test subjects: {AUxx: f1, "avg": mean, "flags": {...}}, plus
-    "auc_avg", the AU-averaged ROC-AUC (threshold-free: does the model rank frames before it calibrates)."""
+    "auc_avg", the AU-averaged ROC-AUC (threshold-free: does the model rank frames before it calibrates) and its
+    "auc_flags" (an AU of one class among the test frames: left out of auc_avg)."""
     prob = predict(model, data, net, device)
     y = data.labels[data.test]
     out = metrics.per_au("f1", prob, y, au_names(data.aus))
-    out["auc_avg"] = metrics.per_au("auc", prob, y, au_names(data.aus))["avg"]
+    auc = metrics.per_au("auc", prob, y, au_names(data.aus))
+    out["auc_avg"], out["auc_flags"] = auc["avg"], auc["flags"]
     return out
 
 

@@ -22,6 +22,7 @@ from aukit.data.loader import BatchLoader
 from aukit.methods.aus import family, family_or_bp4d
 from aukit.models.input_norm import RANDOM_INIT, InputNorm, input_norm
 from aukit.report import Report
+from aukit.report.flags import over_seeds
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -265,12 +266,12 @@ class Runner:
 
     def seed_flags(self, overrides: dict, metric: str) -> dict[str, str]:
         """{au: "constant_prediction in 2 of 3 seeds"}: why a setting's per-AU value is a 0.00, for
-        the table notes (an ICC of 0 from a constant prediction read as a measured agreement of 0)."""
-        seen = {au: [self.flags.get((self.key(overrides), s), {}).get(f"{metric}_{au}") for s in self.ecfg.seeds]
-                for au in self.data.aus}
-        n = len(self.ecfg.seeds)
-        return {au: f if n == 1 else f"{f} in {fl.count(f)} of {n} seeds"
-                for au, fl in seen.items() for f in dict.fromkeys(x for x in fl if x)}
+        the table notes (an ICC of 0 from a constant prediction read as a measured agreement of 0; a constant
+        test label leaves it undefined, out of the average: :mod:`aukit.report.flags`)."""
+        per_seed = [{au: f for au in self.data.aus
+                     if (f := self.flags.get((self.key(overrides), s), {}).get(f"{metric}_{au}"))}
+                    for s in self.ecfg.seeds]
+        return over_seeds(per_seed, self.data.aus)
 
     def over_seeds(self, overrides: dict) -> tuple[dict, dict]:
         """Mean and std over seeds of every score of one setting."""
@@ -313,12 +314,20 @@ def checkpoint_root(ecfg: ExperimentConfig, fold):
                             dataset=ecfg.dataset, fold=fold, knobs=knobs)
 
 
+def ran_split(ecfg: ExperimentConfig) -> tuple[ExperimentConfig, int | str]:
+    """The split ``ecfg`` runs (:func:`.data.resolve_fold`: 1..3 or 'fera') and ``ecfg`` saying so: ``fera`` is
+    true only where the FERA2015 split ran. The default ``fera`` true asks for it on any dataset, and run.yaml
+    recorded it on a DISFA run or one on a dataset of your own, which ran ``fold``."""
+    fold = resolve_fold(ecfg.dataset, ecfg.fold, ecfg.fera)
+    return dataclasses.replace(ecfg, fera=fold == "fera"), fold
+
+
 def run(ecfg: ExperimentConfig) -> dict:
     """Train, evaluate and write the report into ``ecfg.out_dir``; return the metrics."""
     from . import report_figures
     t0 = time.perf_counter()
     device = pick_device(ecfg.device or None)
-    fold = resolve_fold(ecfg.dataset, ecfg.fold, ecfg.fera)
+    ecfg, fold = ran_split(ecfg)
     data = load_data(ecfg.dataset, fold, ecfg.aus, max_train=ecfg.max_train, max_test=ecfg.max_test)
     if data.info["aus_dropped"]:                    # the model's heads: the AUs the data has
         ecfg = dataclasses.replace(ecfg, aus_dropped=data.info["aus_dropped"])
@@ -355,7 +364,8 @@ def run(ecfg: ExperimentConfig) -> dict:
             continue
         rows = {r: runner.over_seeds(over) for r, over in grid.items()}
         mean, std = small_frames(rows)
-        report.add_table(name, mean, reported.table("scc", name), measured_std=std)
+        flags = {r: f for r, over in grid.items() if (f := runner.seed_flags(over, "icc"))}   # the averages' AUs
+        report.add_table(name, mean, reported.table("scc", name), measured_std=std, flags=flags or None)
         for r in mean.index:
             m.update({f"{name}_{r}_icc": mean.loc[r, "ICC"], f"{name}_{r}_mae": mean.loc[r, "MAE"],
                       f"{name}_{r}_icc_std": std.loc[r, "ICC"], f"{name}_{r}_mae_std": std.loc[r, "MAE"]})

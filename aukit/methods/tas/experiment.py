@@ -18,6 +18,7 @@ import torch
 
 from aukit import ckptdir, metrics
 from aukit.models.input_norm import input_norm
+from aukit.report.flags import over_seeds
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -172,15 +173,9 @@ def summary(results: Mapping[str, dict], metric: str, aus: Sequence[str]) -> tup
 
 def seed_flags(result: dict, metric: str, aus: Sequence[str]) -> dict[str, str]:
     """{au: "constant_prediction in 2 of 3 seeds"}: the degenerate cases behind a variant's 0.0s
-    (``aukit.metrics`` flags), for the table notes."""
-    n = len(result["runs"])
-    out = {}
-    for au in aus:
-        seen = [r.get("flags", {}).get(f"{metric}_{au}") for r in result["runs"]]
-        for flag in dict.fromkeys(f for f in seen if f):
-            k = seen.count(flag)
-            out[au] = flag if n == 1 else f"{flag} in {k} of {n} seeds"
-    return out
+    (``aukit.metrics`` flags), for the table notes (:mod:`aukit.report.flags`)."""
+    per_seed = [{au: f for au in aus if (f := r.get("flags", {}).get(f"{metric}_{au}"))} for r in result["runs"]]
+    return over_seeds(per_seed, aus)
 
 
 def overall(results: Mapping[str, dict], aus: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

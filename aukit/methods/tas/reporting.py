@@ -49,7 +49,7 @@ def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name:
     for metric in ("icc", "mae"):
         mean, std = E.summary({PAPER_NAME: results[name]}, metric, data.aus)
         ref = reported.table("tas", f"table1_{bench}_{metric}")
-        flags = E.seed_flags(results[name], metric, data.aus)         # a 0.00 that is a constant prediction
+        flags = E.seed_flags(results[name], metric, data.aus)         # an undefined ICC, a constant prediction
         report.add_table(f"table1_{metric}", mean, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
                          flags={PAPER_NAME: flags} if flags else None,
                          title=table_title("table1", data.dataset, metric=metric, name=name))
@@ -60,11 +60,13 @@ def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name:
 def add_overall_table(report: Report, key: str, data: TASData, results: Mapping[str, dict],
                       row_map: Mapping[str, str] | None = None, title: str = "") -> pd.DataFrame:
     """Tables 2-4 layout (ICC, MAE averaged over AUs) beside the reported table ``<key>_<bench>``; ``title``
-    defaults to :func:`table_title`'s."""
+    defaults to :func:`table_title`'s. The notes name the AUs whose ICC the averages leave out (undefined: a
+    constant test label) and the model's zeros they count (``aukit.report.flags``)."""
     mean, std = E.overall(results, data.aus)
     report.aus_dropped.update(data.aus_dropped)             # a dataset of your own: its AUs TAS could not train
     ref = reported.table("tas", f"{key}_{_bench(data.dataset)}")
-    report.add_table(key, mean, ref, measured_std=std, row_map=row_map,
+    flags = {name: f for name, r in results.items() if (f := E.seed_flags(r, "icc", data.aus))}
+    report.add_table(key, mean, ref, measured_std=std, row_map=row_map, flags=flags or None,
                      title=title or (table_title(key, data.dataset) if key in TITLES else key))
     return mean
 
