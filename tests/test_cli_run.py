@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aukit import cli, nb
+from aukit import cli, nb, nbdata
 from _toynb import write_toy
 
 
@@ -274,7 +274,7 @@ def test_dataset_fold_and_side_sets_are_checked_before_the_kernel(name, params, 
 
 
 def test_valid_datasets_and_folds_pass_the_check(monkeypatch):
-    monkeypatch.setattr(nb, "_check_copy", lambda *a: None)     # no real copy here (its own test below)
+    monkeypatch.setattr(nbdata, "_check_copy", lambda *a: None)     # no real copy here (its own test below)
     nb.check_parameters("tas", {"dataset": "bp4d", "fold": 0})
     nb.check_parameters("cpc", {"dataset": "synthau-bp4d", "fold": 0, "pool": ""})
     nb.check_parameters("cpc", {"dataset": "disfa", "fold": 1, "pool": "auto"})      # the default, spelt out

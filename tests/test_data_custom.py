@@ -222,9 +222,9 @@ def test_data_check_lists_and_checks_the_own_dataset(tmp_path, monkeypatch, caps
     lab(root)
     images(root, "P1", "S2", range(0, 6))
     csv(root, "P1", "S2", ["frame", "AU06", "AU12"], [[f, 0, 1] for f in range(1, 7)])  # frames 0-5, labels 1-6
-    assert main(["data", "check", "mylab"]) == 0
+    assert main(["data", "check", "mylab"]) == 1                        # runs refuse the shifted P1/S2
     out = capsys.readouterr().out
-    assert "mylab" in out and "problems" in out
+    assert "mylab" in out and "unusable" in out
     # P1/S2 alone is shifted (P1..P3/S1 match): its file is named, no entry-wide frame_offset advised
     assert "1 of the 4 sequences (P1/S2): labels look shifted by -1 frames, the other 3 do not" in out
     assert "set frame_offset" not in out

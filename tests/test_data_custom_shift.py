@@ -62,3 +62,12 @@ def test_allow_partial_runs_on_the_shifted_labels_and_says_so(tmp_path, monkeypa
     assert test == ["P1"] and train == ["P2", "P3"]
     out = capsys.readouterr().out
     assert "WARNING" in out and "P2/S1" in out and "as written" in out
+
+
+def test_data_check_calls_a_shifted_own_copy_unusable_as_runs_refuse_it(tmp_path, monkeypatch):
+    from aukit.data import datacheck
+    _one_shifted(tmp_path, monkeypatch)
+    row = datacheck._check_one("mylab")
+    assert row["status"] == "unusable" and "P2/S1" in row["problems"]
+    monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")        # runs go on as written: data check says problems
+    assert datacheck._check_one("mylab")["status"] == "problems"

@@ -132,10 +132,10 @@ def test_data_check_reports_a_video_entry(tmp_path, monkeypatch, capsys):
     labels(root, "P2", "S1", range(1, 7))
     labels(root, "P3", "S1", range(0, 6))
     (root / "videos" / "P4_S1.avi").write_bytes(b"\0" * 64)
-    assert main(["data", "check", "mylab"]) == 0
+    assert main(["data", "check", "mylab"]) == 1                        # runs refuse the shifted P3/S1
     out = capsys.readouterr().out
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["mylab"])
-    assert row[1:6] == ["True", "problems", "3", "<NA>", "17"]          # frames: 6 + 6 + 5 (P3's row 0 has none)
+    assert row[1:6] == ["True", "unusable", "3", "<NA>", "17"]          # frames: 6 + 6 + 5 (P3's row 0 has none)
     assert "problem: unreadable_video=1" in out and f"{root / 'videos' / 'P4_S1.avi'}: OpenCV cannot open" in out
     # P1 and P2 count from 1 as first_frame says: P3's file is to be renumbered, not the entry's first_frame set
     assert "1 of the 3 sequences (P3/S1 (videos/P3_S1.avi)): labels look shifted by 1 frames, the other 2 do " \

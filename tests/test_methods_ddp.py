@@ -16,11 +16,11 @@ over the ranks itself, as DDP's all-reduce would.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from ddp_helpers import free_port, join_group, outcome
 
 from aukit.train import StepOutput
 
@@ -131,18 +131,11 @@ def _share(batch: dict, rank: int, world: int) -> dict:
 
 def _run(model, step, batch: dict, rank: int = 0, world: int = 1) -> dict:
     model.zero_grad(set_to_none=True)
-    res = step(model, _share(batch, rank, world))
-    res.loss.backward()
-    return {"loss": res.loss.detach(), "logs": {k: float(v) for k, v in res.logs.items()},
-            "grads": {n.removeprefix("module."): p.grad.clone() for n, p in model.named_parameters()
-                      if p.grad is not None}}
+    return outcome(model, step(model, _share(batch, rank, world)))
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    from aukit.runtime import init_distributed
-    init_distributed(timeout_s=60)
+    join_group(rank, world, port)
     from aukit.runtime import mean_denominator
     count = torch.tensor(rank + 1)                              # 1 and 2 entries: 3 in all
     with torch.no_grad():                                       # evaluation: the rank's own count, no collective
@@ -161,17 +154,11 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> list[dict]:
     """Every method's setups on two ranks, one spawn for all (starting the processes is most of the time)."""
     out = tmp_path_factory.mktemp("ranks")
-    mp.spawn(_worker, args=(WORLD, _free_port(), str(out)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(WORLD, free_port(), str(out)), nprocs=WORLD, join=True)
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 

@@ -8,11 +8,11 @@ The model runs in eval mode: BatchNorm's batch statistics are the one thing that
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
+from ddp_helpers import free_port, join_group, outcome
 
 from aukit.methods.tas import TASLossConfig, TASModelConfig, TASNet
 from aukit.methods.tas.step import TASStep
@@ -59,33 +59,20 @@ def _run(model, name: str, rank: int = 0, world: int = 1) -> dict:
     cfg, labelled = SETUPS[name]
     model.zero_grad(set_to_none=True)
     torch.manual_seed(5)                                                  # L_spd's draws
-    res = TASStep(TASLossConfig(**cfg))(model, _share(_batch(labelled), rank, world))
-    res.loss.backward()
-    return {"loss": res.loss.detach(), "logs": {k: float(v) for k, v in res.logs.items()},
-            "grads": {n.removeprefix("module."): p.grad.clone() for n, p in model.named_parameters()
-                      if p.grad is not None}}
+    return outcome(model, TASStep(TASLossConfig(**cfg))(model, _share(_batch(labelled), rank, world)))
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
-    torch.set_num_threads(1)
-    from aukit.runtime import init_distributed
-    init_distributed(timeout_s=60)
+    join_group(rank, world, port)
     ddp = torch.nn.parallel.DistributedDataParallel(_model())
     got = {name: _run(ddp, name, rank, world) for name in SETUPS}
     torch.save(got, os.path.join(out, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_on_halves_train_one_process_objective(tmp_path):
     one = {name: _run(_model(), name) for name in SETUPS}
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for name, want in one.items():
         assert want["logs"]["sub"] > 0, name                              # pairs across the halves exist

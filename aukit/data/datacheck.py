@@ -8,7 +8,7 @@ A part of a dataset's copy (bp4d_unlabelled) is checked like a dataset; a copy w
 (every BP4D image coded) shows it ``empty``, which is an error only when it is named. The datasets of the
 user's own (entries with ``layout:``) are listed after aukit's; an entry with an unknown key is ``unreadable``
 with the manifest's message, and the other datasets are still checked; one whose ``folds`` leave out a subject of
-its copy is ``unusable`` (read, but every run refuses it).
+its copy, or one whose labels look shifted in some sequences, is ``unusable`` (read, but every run refuses it).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .labelio import QA_KEYS, LabelFormatError
 from .manifest import (DATASETS, DatasetNotFound, RootNotFound, candidate_roots, custom_datasets, entry, is_custom,
                        occurrence_rule, part_of, resolve_root)
 from .schema import ManifestError
-from .splits import copy_gaps, fold_source, folds
+from .splits import copy_gaps, fold_source, folds, partial_allowed
 
 FRAME_TOLERANCE = 0.10  # expected frame counts are approximate across copies of a dataset
 NOTES_PER_KIND = 3
@@ -126,6 +126,8 @@ def _check_one(dataset: str, root=None) -> dict:
     problems += [n.partition(": ")[2] for n in notes if n.startswith(PROBLEM_NOTES)]
     info += [n.partition(": ")[2] for n in notes if n.startswith(("expected: ", "info: "))]
     row["notes"] = [n for n in notes if not n.startswith((*PROBLEM_NOTES, "expected: ", "info: "))]
+    if is_custom(dataset) and any(n.startswith("shifted_labels: ") for n in notes) and not partial_allowed():
+        unusable = True                     # every run refuses it (splits.check_shifts): data check says so too
     row["status"] = "unusable" if unusable else "problems" if problems else "ok"
     # one line each: a message may hold '; ' itself (the manifest's advice)
     row["problems"], row["info"] = "\n".join(problems), "\n".join(info)

@@ -231,6 +231,11 @@ def check_copy(dataset: str, fold: int | str) -> tuple[list[str], list[str]]:
     return split
 
 
+def partial_allowed() -> bool:
+    """env AUKIT_ALLOW_PARTIAL=1 (or true, yes): run on an incomplete or shifted copy as it is, with a warning."""
+    return os.environ.get(ALLOW_PARTIAL, "").lower() in ("1", "true", "yes")
+
+
 def check_shifts(dataset: str, idx) -> None:
     """A copy of the user's own whose index diagnoses labels shifted against their frames (``shifted_labels``
     notes of :func:`aukit.data.labelio.note_shifts`): a run would train and score every label of those sequences
@@ -241,7 +246,7 @@ def check_shifts(dataset: str, idx) -> None:
     if not notes:
         return
     msg = f"{dataset}: {'; '.join(notes)}"
-    if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
+    if not partial_allowed():
         raise ShiftedLabels(f"{msg}. A run would train and score those labels on frames they do not belong to. "
                             f"Fix them (`aukit data check {base_name(dataset)}` names them), or set {ALLOW_PARTIAL}=1 "
                             "to run on the labels as written.")
@@ -284,7 +289,7 @@ def check_present(dataset: str, fold, train: list[str], test: list[str], present
     if short:
         parts.append(short)
     msg = f"{dataset} {split}: this copy lacks " + " and ".join(parts)
-    if os.environ.get(ALLOW_PARTIAL, "").lower() not in ("1", "true", "yes"):
+    if not partial_allowed():
         own = is_custom(dataset)        # no paper protocol: the fold the entry (or the round robin) defines
         fix = (f"Complete the copy (`aukit data check {base_name(dataset)}` names what is missing)"
                + (f" or take the missing subjects out of the entry's folds in {manifest_path()}"
