@@ -10,7 +10,8 @@ import torch.multiprocessing as mp
 
 from aukit.methods.tas import TASLossConfig
 from aukit.methods.tas.step import TASStep, _groups
-from test_tas_ddp import B, T, _batch, _free_port, _model, _share
+from ddp_helpers import free_port
+from test_tas_ddp import B, T, _batch, _model, _share
 
 FULL_SEGMENTS = dict(lambda_rank=0.2, lambda_spd=0.3, lambda_sub=0.5, sub_pairs="segment")
 
@@ -43,7 +44,7 @@ def test_segment_pairs_span_the_ranks_and_each_rank_counts_its_own_images(tmp_pa
     right only while the shares grow with the rank)."""
     one = _run(_model())
     assert one["n_images"] == 2 * B * T and one["logs"]["sub"] > 0
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     for r in range(2):
         got = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
         torch.testing.assert_close(got["loss"], one["loss"], rtol=1e-5, atol=1e-6)
