@@ -346,6 +346,6 @@ def test_tas_lambda_sub_per_dataset_comes_from_the_loss_config_and_one_disfa_con
 
     monkeypatch.setattr(C, "TASLossConfig", OddLoss)
     monkeypatch.setattr(C, "DISFA_LAMBDA_SUB", 0.375)
-    assert C.default_lambda_sub("synthau-bp4d") == 0.125 and C.default_lambda_sub("DISFA") == 0.375
+    assert C.default_lambda_sub("synthau-bp4d") == 0.125 and C.default_lambda_sub("disfa") == 0.375
     assert tas_config(JobConfig(dataset="bp4d")).loss.lambda_sub == 0.125
     assert tas_config(JobConfig(dataset="disfa")).loss.lambda_sub == 0.375

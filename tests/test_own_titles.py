@@ -134,7 +134,7 @@ def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
     md_icc, rec, icc = _committed("tas", "table1_icc")
     md_mae, rec_mae, mae = _committed("tas", "table1_mae")
     md2, _, t2 = _committed("tas", "table2")
-    md3, _, t3 = _committed("tas", "table3")
+    md3, rec3, t3 = _committed("tas", "table3")
     _as_recorded(monkeypatch, rec)
     aus = [c for c in icc.columns if c != "Avg"]
     ours = icc.index[0]
@@ -150,7 +150,8 @@ def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
     R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: {"runs": [_tas_run(a6, flags)]}},
                         row_map={R.PAPER_NAME: "Ours"})
     ablation = {v: {"runs": [_tas_run({f"{m}_{a}": 0.0 for m in ("icc", "mae") for a in aus}
-                                      | {"icc_avg": t3.loc[v, "ICC"], "mae_avg": t3.loc[v, "MAE"]})]}
+                                      | {"icc_avg": t3.loc[v, "ICC"], "mae_avg": t3.loc[v, "MAE"]},
+                                      {f"icc_{a}": f for a, f in rec3.get("flags", {}).get(v, {}).items()})]}
                 for v in t3.index}
     R.add_overall_table(rep, "table3", data, ablation)
     assert [_md(rep, n) for n in ("table1_icc", "table1_mae", "table2", "table3")] == [md_icc, md_mae, md2, md3]
