@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..data.imagefile import read_bgr
+from ..data.labelio import frame_number
 
 LEAD_TRIES = 100   # frames tried at a video's start before it counts as unreadable
 MAX_DECLARED = 10 ** 9   # frames a container may declare (a month at 300 frames/s); more is no count at all
@@ -135,10 +136,10 @@ def _few(names: list[str], show: int = 3) -> str:
 def file_numbers(files: list[Path]) -> list[int] | None:
     """Each image's frame number when every name is one ('7.jpg', '0007.png') and no two are the same number,
     else None (the frames are then numbered by position)."""
-    if not files or not all(p.stem.isdigit() for p in files):
+    numbers = [frame_number(p.stem) for p in files]      # the dataset readers' rule for numbered frames
+    if not numbers or None in numbers or len(set(numbers)) < len(numbers):
         return None
-    numbers = [int(p.stem) for p in files]
-    return numbers if len(set(numbers)) == len(numbers) else None
+    return numbers
 
 
 def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Iterator[Frame], dict]:
