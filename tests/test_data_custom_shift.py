@@ -6,6 +6,7 @@ import pytest
 
 from aukit.data import catalog, splits
 from test_data_custom import csv, images, lab, use
+from test_data_fixtures import face_image
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +72,20 @@ def test_data_check_calls_a_shifted_own_copy_unusable_as_runs_refuse_it(tmp_path
     assert row["status"] == "unusable" and "P2/S1" in row["problems"]
     monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")        # runs go on as written: data check says problems
     assert datacheck._check_one("mylab")["status"] == "problems"
+
+
+def test_a_notebook_loading_its_fold_refuses_the_shifted_copy_too(tmp_path, monkeypatch):
+    """A notebook run by hand (JupyterLab, no CLI pre-run check) splits the prepared store's index: the
+    store keeps the index's notes, and the loader refuses the copy as `aukit run` does."""
+    import cv2
+    from aukit.data import prepare
+    from aukit.methods.tas.data import load_data
+    root = _one_shifted(tmp_path, monkeypatch)
+    for jpg in (root / "frames").rglob("*.jpg"):           # faces, so that the store holds every frame
+        cv2.imwrite(str(jpg), face_image(int(jpg.stem) % 5))
+    store = prepare("mylab", "tas", workers=1, out=tmp_path / "cache", progress=False)
+    assert len(store) == 59 and any("P2/S1" in n for n in store.index.attrs["qa"]["notes"])
+    with pytest.raises(splits.ShiftedLabels, match="P2/S1"):
+        load_data("mylab", 1, store=store)
+    monkeypatch.setenv(splits.ALLOW_PARTIAL, "1")
+    assert sorted(load_data("mylab", 1, store=store).test_subjects) == ["P1"]

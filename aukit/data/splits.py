@@ -174,7 +174,8 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None,
                   gaps: dict | None = None) -> tuple[list[str], list[str]]:
     """(train_subjects, test_subjects) for fold 1, 2 or 3 (test on part<fold>), or 'fera'.
     ``present``: the subjects the copy has (a store's index column), or the index itself (its
-    :func:`copy_gaps` are then checked too); ``gaps``: what :func:`copy_gaps` found; see :func:`check_present`."""
+    :func:`copy_gaps` are then checked too, and a copy of the user's own whose labels look shifted is refused:
+    :func:`check_shifts`); ``gaps``: what :func:`copy_gaps` found; see :func:`check_present`."""
     if subjects is None and present is not None and _entry_folds(dataset):   # the copy's subjects in the folds
         subjects = sorted({str(s) for s in (present["subject"] if hasattr(present, "columns") else present)})
     f = folds(dataset, subjects)
@@ -190,6 +191,8 @@ def fold_subjects(dataset: str, fold: int | str, subjects=None, *, present=None,
         test = list(f[f"part{fold}"])
         train = [s for k in ("part1", "part2", "part3") if k != f"part{fold}" for s in f[k]]
     if present is not None:                 # a loader splitting its data: the reports say which fold
+        if hasattr(present, "columns") and is_custom(dataset):   # a notebook run by hand checks it here too
+            check_shifts(dataset, present)
         if hasattr(present, "columns"):     # an index: what it lacks inside its subjects counts too
             if gaps is None and not dataset.startswith("synthau-") and not part_of(dataset):
                 gaps = copy_gaps(dataset, present)
@@ -225,10 +228,7 @@ def check_copy(dataset: str, fold: int | str) -> tuple[list[str], list[str]]:
     if not dataset.startswith("synthau-"):
         from .catalog import index
         present = index(dataset)            # its gaps are read too (not bp4d_unlabelled's: unlabelled by definition)
-    split = fold_subjects(dataset, fold, present=present)
-    if present is not None and is_custom(dataset):
-        check_shifts(dataset, present)
-    return split
+    return fold_subjects(dataset, fold, present=present)     # an own copy's shifted labels: checked there
 
 
 def partial_allowed() -> bool:

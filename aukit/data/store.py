@@ -173,6 +173,8 @@ class FrameStore:
         self.index = pd.read_csv(self.path / "index.csv", dtype={"subject": str, "sequence": str,
                                                                  "source": str})
         self.qa = json.loads((self.path / "qa.json").read_text())
+        # the index's notes (labels that look shifted, ...): a run splitting the store's index checks them
+        self.index.attrs["qa"] = {"notes": list(self.qa.get("notes", []))}
         self.policy = AlignPolicy(**self.meta["key"]["policy"])
         self.size = int(self.policy.size)
         self.cache_hash = self.meta["hash"]
