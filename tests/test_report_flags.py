@@ -109,8 +109,10 @@ def test_piap_df_tables_name_the_undefined_and_never_predicted_aus(tmp_path):
     flags = X.f1_flags(seeds, [1, 2, 17])
     assert flags["Baseline"] == {"AU02": "never_predicted in 2 of 2 seeds", "AU17": "no_positives in 2 of 2 seeds"}
     rep = _report("piap_df", tmp_path, "synthau-bp4d", seeds=(0, 1))
-    R.add_ablation_table(rep, mean, std, flags)
+    table3 = R.add_ablation_table(rep, mean, std, flags)
+    assert table3.loc["PIAP", "AU17"] == "n/a†" and table3.loc["Baseline", "AU02"] == 0.0   # the notebook's view
     shown = R.add_comparison_table(rep, mean, std, flags)
+    assert shown.loc["PIAP-DF", "AU17"] == "n/a†"
     rows, md = _read(rep, "table3_ablation")
     assert np.isnan(rows.loc["PIAP", "AU17"]) and rows.loc["PIAP", "Avg"] == pytest.approx(90.0)
     assert "n/a†: AU17: no positive label among the test frames (F1 undefined); left out of Avg" in md
@@ -169,6 +171,21 @@ def test_tas_averaged_tables_say_which_aus_their_icc_leaves_out(tmp_path):
     assert "- AU04: the prediction is constant (ICC = 0), the model's score, counted in the averages." in md
 
 
+def test_tas_table1_metrics_hold_null_for_an_undefined_icc_not_zero(tmp_path):
+    """Table 1 shows AU02's ICC (constant test label) as n/a†; metrics.json's icc_AU02 held a 0.0 beside it."""
+    from aukit.methods.tas import reporting as R
+    from aukit.methods.tas.data import TASData
+    aus = ["AU01", "AU02"]
+    runs = [{"seed": s, "icc_AU01": 0.4, "icc_AU02": 0.0, "mae_AU01": 0.5, "mae_AU02": 0.2, "icc_avg": 0.4,
+             "mae_avg": 0.35, "flags": {"icc_AU02": "constant_label"}} for s in (0, 1)]
+    empty = np.zeros(0, np.int64)
+    data = TASData("synthau-bp4d", None, aus, np.zeros((0, 2), np.float32), empty, empty, empty,
+                   np.zeros((0, 4), np.int64), empty, [], [])
+    out = R.add_table1(_report("tas", tmp_path, "synthau-bp4d"), data, {"A6": {"runs": runs}})
+    assert out["icc_AU02"] is None and out["icc_AU01"] == pytest.approx(0.4)
+    assert out["mae_AU02"] == pytest.approx(0.2)
+
+
 def test_scc_tables_flag_undefined_iccs_and_its_record_says_which_split_ran(tmp_path, monkeypatch):
     """SCC's Tables 2-3 (ICC/MAE averaged) had no note of the AUs their ICC leaves out; run.yaml recorded
     `fera: true` for a run on fold 1 (DISFA, or a dataset of your own)."""
@@ -198,6 +215,10 @@ def test_scc_tables_flag_undefined_iccs_and_its_record_says_which_split_ran(tmp_
     assert "n/a†: AU02: the label is constant on the test frames (ICC undefined); left out of Avg" in md1
     md2 = (tmp_path / "scc" / "tables" / "table2.md").read_text()
     assert "- The averages leave out AU02: the label is constant on the test frames (ICC undefined)." in md2
+    measured = json.loads((tmp_path / "scc" / "metrics.json").read_text())
+    for slug in ("scc_heatmap", "resnet_deconv"):     # metrics.json: null where the table reads n/a†, not a 0.0
+        assert measured[f"icc_AU02_{slug}"] is None and measured[f"icc_AU01_{slug}"] > 0
+        assert isinstance(measured[f"mae_AU02_{slug}"], float)
     run = yaml.safe_load((tmp_path / "scc" / "run.yaml").read_text())
     assert run["config"]["experiment"]["fera"] is False and run["config"]["experiment"]["fold"] == 1
     assert X.ran_split(dataclasses.replace(ecfg, fold=2))[1] == 2

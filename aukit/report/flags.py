@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..metrics import UNDEFINED
 
-__all__ = ["FLAG_WORDS", "UNDEFINED_MARK", "ZERO_MARK", "over_seeds", "parse", "is_undefined", "split",
+__all__ = ["FLAG_WORDS", "UNDEFINED_MARK", "ZERO_MARK", "over_seeds", "parse", "is_undefined", "undefined_aus", "split",
            "flagged_cells", "words"]
 
 FLAG_WORDS = {"no_positives": "no positive label among the test frames (F1 undefined)",
@@ -56,6 +56,12 @@ def is_undefined(text: str) -> bool:
     test frames differ: the mean over the others is shown, marked.)"""
     flag, k, n = parse(text)
     return flag in UNDEFINED and k == n
+
+
+def undefined_aus(flags: Mapping[str, str] | None) -> set[str]:
+    """The AUs of ``{au: flag}`` (one method's) whose score is undefined in every seed: metrics.json writes their
+    per-AU keys as null, as the tables show ``n/a†`` (a 0.0 there read as a measured score of zero)."""
+    return {au for au, text in (flags or {}).items() if is_undefined(text)}
 
 
 def words(text: str) -> str:

@@ -22,7 +22,7 @@ from aukit.data.loader import BatchLoader
 from aukit.methods.aus import family, family_or_bp4d
 from aukit.models.input_norm import RANDOM_INIT, InputNorm, input_norm
 from aukit.report import Report
-from aukit.report.flags import over_seeds
+from aukit.report.flags import over_seeds, undefined_aus
 from aukit.runtime import pick_device, seed_everything
 from aukit.train import TrainConfig, fit
 
@@ -352,7 +352,8 @@ def run(ecfg: ExperimentConfig) -> dict:
                          measured_std=std, flags=flags or None)
     for name, (mean, std) in t1.items():
         s = SLUGS[name]
-        m.update({f"{k}_{s}": v for k, v in mean.items() if k.startswith(("icc_", "mae_"))})
+        undefined = {f"icc_{au}" for au in undefined_aus(runner.seed_flags(TABLE1[name], "icc"))}   # null, as n/a†
+        m.update({f"{k}_{s}": None if k in undefined else v for k, v in mean.items() if k.startswith(("icc_", "mae_"))})
         m.update({f"icc_std_{s}": std["icc_avg"], f"mae_std_{s}": std["mae_avg"],
                   f"loss_first_{s}": mean["loss_first"], f"loss_last_{s}": mean["loss_last"],
                   f"images_per_s_{s}": mean["images_per_s"]})

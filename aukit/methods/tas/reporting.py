@@ -11,6 +11,7 @@ import pandas as pd
 from aukit import reported, viz
 from aukit.methods.aus import family_or_bp4d, is_own
 from aukit.report import Report
+from aukit.report.flags import undefined_aus
 from aukit.report.tables import order_groups
 from aukit.viz.style import new_figure
 
@@ -53,7 +54,8 @@ def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name:
         report.add_table(f"table1_{metric}", mean, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
                          flags={PAPER_NAME: flags} if flags else None,
                          title=table_title("table1", data.dataset, metric=metric, name=name))
-        out.update({f"{metric}_{au}": float(mean.loc[PAPER_NAME, au]) for au in data.aus})
+        undefined = undefined_aus(flags)                              # null in metrics.json, n/a† in the table
+        out.update({f"{metric}_{au}": None if au in undefined else float(mean.loc[PAPER_NAME, au]) for au in data.aus})
     return out
 
 
