@@ -90,9 +90,20 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
         return {}
     ev = te.evaluate(model, data, opts)
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, size=size, config=cfg)
-    return {"history": hist, "config": dataclasses.asdict(cfg), **{k: float(v) for k, v in ev["metrics"].items()},
+    return {"history": hist, "config": dataclasses.asdict(cfg), **_scores(ev["metrics"], ev["flags"]),
             "flags": ev["flags"], "fold_used": str(job_fold(job)),
             "input_norm": input_norm(cfg.model.weights).record()}
+
+
+def _scores(flat: dict, flags: dict) -> dict:
+    """Flat scores for metrics.json (``icc_AU05``, ``icc_avg``, ...): null where ``flags`` calls one undefined (a
+    constant test label's ICC), as the notebooks' reports write it, not the metric's placeholder 0.0."""
+    out = {k: None if flags.get(k) in metrics.UNDEFINED else float(v) for k, v in flat.items()}
+    for avg in [k for k in flat if k.endswith("_avg")]:        # every AU undefined: no average either
+        per = [k for k in flat if k.startswith(avg[:-3]) and k != avg]
+        if per and all(out[k] is None for k in per):
+            out[avg] = None
+    return out
 
 
 def _begin(job: JobConfig, rank: int, folder: Path) -> None:
@@ -164,7 +175,7 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, tc)
     flat, flags = metrics.flat_per_au(("icc", "mae"), out["pred"], out["label"], list(data.aus))
     return {"history": model.history, "config": {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)},
-            **{k: float(v) for k, v in flat.items()}, "flags": flags, "test_frames": len(data.test_rows),
+            **_scores(flat, flags), "flags": flags, "test_frames": len(data.test_rows),
             "fold_used": str(fold), "input_norm": input_norm(mc.backbone_weights).record()}
 
 

@@ -342,3 +342,20 @@ def test_a_real_copy_lacking_subjects_is_refused_before_the_folder(tmp_path, mon
     p.write_text(yaml.safe_dump({"dataset": "bp4d", "out_dir": str(tmp_path / "o")}))
     assert main(["train", "tas", "--config", str(p)]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_a_jobs_metrics_hold_null_for_an_undefined_score_not_the_metrics_zero():
+    """`aukit train`'s metrics.json wrote icc_AU02 = 0.0 for a constant test label (its flag said undefined), where
+    the notebooks' reports write null; an average over AUs all undefined is null too."""
+    import numpy as np
+
+    from aukit import metrics as M
+    from aukit.jobs import _scores
+    label = np.array([[0, 2], [1, 2], [3, 2], [5, 2]], float)        # AU02 constant on the test frames
+    pred = np.array([[0.5, 1], [1, 2], [2.5, 2], [4, 3]], float)
+    flat, flags = M.flat_per_au(("icc", "mae"), pred, label, ["AU01", "AU02"])
+    out = _scores(flat, flags)
+    assert out["icc_AU02"] is None and out["icc_AU01"] == pytest.approx(flat["icc_AU01"]) and out["icc_avg"] > 0
+    assert out["mae_AU02"] == pytest.approx(0.5)
+    flat, flags = M.flat_per_au(("icc",), pred[:, 1:], label[:, 1:], ["AU02"])
+    assert _scores(flat, flags) == {"icc_AU02": None, "icc_avg": None}

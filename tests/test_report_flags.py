@@ -306,3 +306,40 @@ def test_a_row_without_a_defined_au_has_no_avg_and_a_row_not_shown_no_note(tmp_p
     rows, md = _read(rep, "t")
     assert rows.loc["RTATL", ["AU01", "AU02", "Avg"]].isna().all() and "| n/a† | n/a† | n/a† |" in md
     assert "OFE" not in md and "AU04" not in md
+
+
+def test_a_sweep_figure_names_the_aus_its_averages_leave_out_and_metrics_json_records_them(tmp_path):
+    """TAS Fig. 5, SCC Fig. 6 and RTATL Fig. 4 plot averages over AUs: an undefined ICC (constant test label) left
+    out of every point, or a model's zero counted in some, was said in the tables' notes but not under the figure."""
+    import matplotlib.pyplot as plt
+
+    from aukit.methods.tas import reporting as R
+    from aukit.methods.tas.data import TASData
+    from aukit.report import flags as F
+    aus = ["AU01", "AU02"]
+
+    def run(seed, zero):
+        return {"seed": seed, "icc_AU01": 0.0 if zero else 0.5, "icc_AU02": 0.0, "mae_AU01": 0.4, "mae_AU02": 0.1,
+                "icc_avg": 0.0 if zero else 0.5, "mae_avg": 0.25,
+                "flags": {"icc_AU02": "constant_label", **({"icc_AU01": "constant_prediction"} if zero else {})}}
+    sweep = {"lambda_rank": {"lambda_rank=0.1": {"runs": [run(0, False), run(1, False)]},
+                             "lambda_rank=1": {"runs": [run(0, True), run(1, False)]}}}
+    empty = np.zeros(0, np.int64)
+    data = TASData("synthau-bp4d", None, aus, np.zeros((0, 2), np.float32), empty, empty, empty,
+                   np.zeros((0, 4), np.int64), empty, [], [])
+    rep = _report("tas", tmp_path, "synthau-bp4d", seeds=(0, 1))
+    figs = R.add_sweep_figures(rep, sweep, data)
+    stamp = lambda name: next(t.get_text() for t in figs[name].texts if t.get_gid() == "aukit-stamp")  # noqa: E731
+    assert ("The averages leave out AU02: the label is constant on the test frames (ICC undefined). The averages "
+            "count AU01 (1 of 2 points): the prediction is constant (ICC = 0), the model's score.") in stamp(
+                "fig5_lambda_rank_icc")
+    assert "leave out" not in stamp("fig5_lambda_rank_mae")          # MAE is defined on every AU
+    rep.write()
+    record = json.loads((rep.dir / "metrics.json").read_text())
+    both = {"AU02": "constant_label in 2 of 2 seeds"}
+    assert record["undefined_scores"]["fig5_lambda_rank_icc"] == {"lambda_rank=0.1": both, "lambda_rank=1": both}
+    assert record["model_zero_scores"]["fig5_lambda_rank_icc"] == {
+        "lambda_rank=1": {"AU01": "constant_prediction in 1 of 2 seeds"}}
+    assert F.figure_note({"a": {}, "b": {}}) == "" and F.figure_note(None) == ""
+    for fig in figs.values():
+        plt.close(fig)

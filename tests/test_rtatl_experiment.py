@@ -55,7 +55,9 @@ def test_the_label_sweep_trains_in_the_experiment_and_the_figure_only_plots(monk
     monkeypatch.setattr(E, "load_data", fake_load)
     monkeypatch.setattr(E, "train_variant", fake_train)
     monkeypatch.setattr(E, "predict_rows", lambda net, sub, rows, device: net.score)
-    monkeypatch.setattr(E, "f1_scores", lambda probs, labels, aus: {"avg": probs})
+    monkeypatch.setattr(E, "f1_scores", lambda probs, labels, aus: {   # Rotation's seed 0 never predicts AU02
+        "avg": probs, "flags": {"AU02": "never_predicted"} if trained[-1][0] == "Rotation" and trained[-1][2] == 0
+        else {}})
     ecfg = E.preset_config("smoke", sweep_subjects=(1, 2, 5), sweep_methods=("RTATL", "Rotation"), sweep_seeds=(0, 1))
     out = E.label_sweep(ecfg, data, "cpu")
     assert out["counts"] == [1, 2, 3]                                    # 5 > the 3 present: all present instead
@@ -64,5 +66,8 @@ def test_the_label_sweep_trains_in_the_experiment_and_the_figure_only_plots(monk
     assert np.allclose(out["stds"]["Rotation"], [100 * np.std([0.2, 0.21], ddof=1)] * 3)
     assert out["metrics"] == pytest.approx({f"sweep_{m.lower()}_{k}": v / 100 for m in ("RTATL", "Rotation")
                                             for k, v in zip(out["counts"], out["means"][m])})
+    once = {"AU02": "never_predicted in 1 of 2 seeds"}
+    assert out["flags"] == {**{f"RTATL {k} subjects": {} for k in (1, 2, 3)},      # every point, for the note
+                            **{f"Rotation {k} subjects": once for k in (1, 2, 3)}}
     fig = figures.label_sweep_figure(out["counts"], out["means"], out["stds"], "synthau-bp4d", 1)
     assert isinstance(fig, Figure)

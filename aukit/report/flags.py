@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..metrics import UNDEFINED
 
-__all__ = ["FLAG_WORDS", "UNDEFINED_MARK", "ZERO_MARK", "over_seeds", "parse", "is_undefined", "undefined_aus", "split",
-           "flagged_cells", "words"]
+__all__ = ["FLAG_WORDS", "UNDEFINED_MARK", "ZERO_MARK", "over_seeds", "parse", "is_undefined", "undefined_aus",
+           "figure_note", "split", "flagged_cells", "words"]
 
 FLAG_WORDS = {"no_positives": "no positive label among the test frames (F1 undefined)",
               "constant_label": "the label is constant on the test frames (ICC undefined)",
@@ -88,6 +88,25 @@ def _listing(by_method: Mapping[str, Mapping[str, str]], rows: Sequence[str]) ->
     if same:
         return ", ".join(next(iter(sets.values())))
     return "; ".join(f"{m} {', '.join(aus)}" for m, aus in sets.items())
+
+
+def figure_note(points: Mapping[str, Mapping[str, str]] | None) -> str:
+    """The line under a figure whose points average over AUs (a sweep: ``{point: {au: flag}}`` for every point
+    drawn, flagged or not): the undefined scores its averages leave out and the model's zeros they count, each AU
+    with the number of points it holds for when not all; "" when nothing is flagged."""
+    n = len(points or {})
+    found: dict[tuple[bool, str], dict[str, int]] = {}
+    for fl in (points or {}).values():
+        for au, text in fl.items():
+            flag = parse(text)[0]
+            aus = found.setdefault((flag not in UNDEFINED, flag), {})
+            aus[au] = aus.get(au, 0) + 1
+    parts = []
+    for (zero, flag), aus in sorted(found.items()):          # the undefined scores first
+        listing = ", ".join(au + ("" if k == n else f" ({k} of {n} points)") for au, k in sorted(aus.items()))
+        lead, tail = ("The averages count", ", the model's score") if zero else ("The averages leave out", "")
+        parts.append(f"{lead} {listing}: {FLAG_WORDS.get(flag, flag)}{tail}.")
+    return " ".join(parts)
 
 
 def _grouped(by_method: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, list[str]]]:

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .flags import FLAG_WORDS, flagged_cells, split
+from .flags import FLAG_WORDS, figure_note, flagged_cells, split
 from .provenance import datasets_read, training
 from .tables import DIFF_NA, compare, to_markdown
 
@@ -375,13 +375,18 @@ class Report:
         if kept:
             self.flags[name] = kept
 
-    def add_figure(self, name: str, fig) -> list[Path]:
+    def add_figure(self, name: str, fig, flags: Mapping[str, Mapping[str, str]] | None = None) -> list[Path]:
         """Write ``figures/<name>.png`` and ``.pdf``, with the measured label under the figure
         (dataset, split, preset, changes, seeds): a figure copied out of the report still says what
-        it was measured on, where a paper's figure of the same name shows real data."""
+        it was measured on, where a paper's figure of the same name shows real data. ``flags``
+        ``{point: {au: flag}}`` of a figure whose points average over AUs (every point drawn): a line under
+        it names the undefined scores its averages leave out and the model's zeros they count
+        (:func:`aukit.report.flags.figure_note`), and metrics.json records them under ``name``."""
         from ..viz.style import save_figure
 
-        stamp_figure(fig, self.measured_label)
+        note = figure_note(flags)
+        stamp_figure(fig, self.measured_label + (f"\n{note}" if note else ""))
+        self.add_flags(name, flags)
         paths = save_figure(fig, self.dir / "figures", name)
         self.files["figures"] += paths
         return paths

@@ -297,16 +297,17 @@ def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device, ckpt_root=None)
     subjects (the counts below those present, then all present), the unlabelled pool fixed, per sweep seed.
 
     Returns {"counts": [...], "means": {method: [F1 % per count]}, "stds": {method: [...]},
-    "metrics": {"sweep_<method>_<n>": mean F1 (0-1) over ``ecfg.sweep_seeds``}}.
+    "metrics": {"sweep_<method>_<n>": mean F1 (0-1) over ``ecfg.sweep_seeds``},
+    "flags": {"<method> <n> subjects": {AUxx: flag}} over the seeds (every point, flagged or not)}.
     """
     present = len(set(data.store.index["subject"].iloc[data.train_rows]))
     counts = [k for k in ecfg.sweep_subjects if k < present] + [present]
     means = {m: [] for m in ecfg.sweep_methods}
     stds = {m: [] for m in ecfg.sweep_methods}
-    flat = {}
+    flat, flags = {}, {}
     for k in counts:
         for m in ecfg.sweep_methods:
-            vals = []
+            vals, seed_flags = [], []
             for seed in ecfg.sweep_seeds:
                 sub = load_data(ecfg.dataset, ecfg.fold, ecfg.aus, unlabelled=ecfg.unlabelled,
                                 max_train=ecfg.max_train, max_test=ecfg.max_test,
@@ -316,10 +317,12 @@ def label_sweep(ecfg: ExperimentConfig, data: RTATLData, device, ckpt_root=None)
                                        out_dir=ckptdir.training_dir(ckpt_root, m, seed, f"sweep{k}"))
                 res = f1_scores(predict_rows(net, sub, sub.test_rows, device), sub.labels[sub.test_rows], ecfg.aus)
                 vals.append(res["avg"])
+                seed_flags.append(res["flags"])
             means[m].append(100 * float(np.mean(vals)))
             stds[m].append(100 * float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
             flat[f"sweep_{m.lower()}_{k}"] = float(np.mean(vals))
-    return {"counts": counts, "means": means, "stds": stds, "metrics": flat}
+            flags[f"{m} {k} subjects"] = over_seeds(seed_flags, au_names(ecfg.aus))
+    return {"counts": counts, "means": means, "stds": stds, "metrics": flat, "flags": flags}
 
 
 def run(ecfg: ExperimentConfig) -> dict:
@@ -387,7 +390,7 @@ def run(ecfg: ExperimentConfig) -> dict:
     if ecfg.sweep_subjects and ecfg.sweep_methods:
         sweep = label_sweep(ecfg, data, device, ckpt_root)
         report.add_figure("fig4_labelled_subjects", figures.label_sweep_figure(
-            sweep["counts"], sweep["means"], sweep["stds"], ecfg.dataset, ecfg.fold))
+            sweep["counts"], sweep["means"], sweep["stds"], ecfg.dataset, ecfg.fold), flags=sweep["flags"])
         m.update(sweep["metrics"])
     for name, fig in figures.qualitative(nets[main], data, device).items():
         report.add_figure(name, fig)

@@ -381,7 +381,8 @@ def run(ecfg: ExperimentConfig) -> dict:
         mae = {"mean": [sweep[kk][0]["mae_avg"] for kk in ecfg.k_values],
                "std": [sweep[kk][1]["mae_avg"] for kk in ecfg.k_values]}
         from .figures import k_sweep
-        report.add_figure("fig6_k_sweep", k_sweep(ecfg.k_values, icc, mae))
+        report.add_figure("fig6_k_sweep", k_sweep(ecfg.k_values, icc, mae),
+                          flags={f"K={kk}": runner.seed_flags({"k": kk}, "icc") for kk in ecfg.k_values})
         m.update({f"fig6_k{kk}_icc": v for kk, v in zip(ecfg.k_values, icc["mean"])})
         m.update({f"fig6_k{kk}_mae": v for kk, v in zip(ecfg.k_values, mae["mean"])})
 

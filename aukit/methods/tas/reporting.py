@@ -188,6 +188,18 @@ def sweep_figures(sweep: Mapping[str, Mapping[str, dict]], data: TASData, refere
     return figs
 
 
+def add_sweep_figures(report: Report, sweep: Mapping[str, Mapping[str, dict]], data: TASData,
+                      reference: Mapping[str, dict] | None = None) -> dict:
+    """:func:`sweep_figures` into ``report``, each ICC figure with its points' flags (the AUs its averages leave
+    out, the model's zeros they count: a line under it, :meth:`Report.add_figure`); returns the figures."""
+    figs = sweep_figures(sweep, data, reference)
+    for name, fig in figs.items():
+        lam, _, metric = name.removeprefix("fig5_").rpartition("_")
+        flags = {k: E.seed_flags(r, "icc", data.aus) for k, r in sweep[lam].items()} if metric == "icc" else None
+        report.add_figure(name, fig, flags=flags)
+    return figs
+
+
 def explore_view(data: TASData, results: Mapping[str, dict], name: str = "A6", **selection):
     """Interactive browser (static figure headless): test sequence, AU, frame -> face and curves."""
     ev = results[name]["eval"]
