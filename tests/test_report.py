@@ -447,3 +447,11 @@ def test_run_yaml_names_each_folds_subjects_and_where_its_parts_came_from(tmp_pa
     got = yaml.safe_load((tmp_path / "tas" / "run.yaml").read_text())["splits"]["bp4d"]
     assert got["fold"] == 2 and got["test"] == sorted(splits.BP4D_PARTS["part2"]) and got["train"] == sorted(train)
     assert "JAA-Net" in got["source"] and set(got["test"]) == set(test)
+
+
+def test_a_reported_label_writes_every_dataset_of_a_table_as_the_paper_does():
+    """CPC's Table 1 is on DISFA and Aff-Wild2: its rows read "reported (CPC, disfa, affwild2; ...)"."""
+    from aukit import reported
+    label = Report.reported_label(reported.table("cpc", "table1"), False)
+    assert label == "reported (CPC, DISFA, Aff-Wild2; different dataset)"
+    assert Report.reported_label(reported.table("tas", "table1_bp4d_icc"), True) == "reported (TAS, BP4D)"

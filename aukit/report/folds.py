@@ -22,7 +22,7 @@ import pandas as pd
 from ..metrics import UNDEFINED
 from .flags import parse, words
 from .tables import compare, to_markdown
-from .writer import _DATASET_NAMES, _PAPER_NAMES, Report
+from .writer import _PAPER_NAMES, Report, dataset_name
 
 __all__ = ["fold_tables", "FoldRun"]
 
@@ -143,7 +143,7 @@ def _one_table(name: str, runs: list[FoldRun]) -> tuple[pd.DataFrame, list[str],
         notes.append(f"The runs also read synthetic SynthAU data: {', '.join(side)}.")
     if reported is not None:
         a = reported.attrs
-        paper, ds = _PAPER_NAMES.get(a["paper"], a["paper"]), _DATASET_NAMES.get(a["dataset"], a["dataset"])
+        paper, ds = _PAPER_NAMES.get(a["paper"], a["paper"]), dataset_name(a["dataset"])
         notes.append(f"Reported: {paper} Table {a['table']} ({ds}), {a['caption']} "
                      "Reported numbers are the paper's, not measured here.")
         notes += [f"Difference: n/a: {w}; the reported rows are for orientation only." for w in why]

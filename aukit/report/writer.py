@@ -20,6 +20,11 @@ __all__ = ["Report", "load_metrics", "FLAG_WORDS"]
 
 _PAPER_NAMES = {"tas": "TAS", "cpc": "CPC", "rtatl": "RTATL", "piap_df": "PIAP-DF", "scc": "SCC"}
 _DATASET_NAMES = {"bp4d": "BP4D", "disfa": "DISFA", "affwild2": "Aff-Wild2"}
+
+
+def dataset_name(ds) -> str:
+    """A reported table's dataset as the papers write it: "disfa, affwild2" (CPC's Table 1) -> "DISFA, Aff-Wild2"."""
+    return ", ".join(_DATASET_NAMES.get(part.strip(), part.strip()) for part in str(ds).split(","))
 _STD_KEY = re.compile(r"(^|_)std(_|$)")  # a std over seeds in a metric name
 
 
@@ -228,7 +233,7 @@ class Report:
         head = f"No paper reports {self.dataset} (a dataset of your own)"
         if not attrs:
             return f"{head}: the papers' rows are not shown."
-        ds = _DATASET_NAMES.get(attrs.get("dataset"), attrs.get("dataset"))
+        ds = dataset_name(attrs.get("dataset"))
         return (f"{head}: no paper row on it is shown; the reported rows are the paper's on {ds}, beside the "
                 f"rows measured on {compared_on} (they do not read {self.dataset}).")
 
@@ -245,7 +250,7 @@ class Report:
     def reported_label(reported: pd.DataFrame, same_dataset: bool) -> str:
         paper = _PAPER_NAMES.get(reported.attrs.get("paper"), reported.attrs.get("paper", "paper"))
         ds = reported.attrs.get("dataset", "?")
-        ds = _DATASET_NAMES.get(ds, ds)
+        ds = dataset_name(ds)
         return f"reported ({paper}, {ds})" if same_dataset else f"reported ({paper}, {ds}; different dataset)"
 
     # ------------------------------------------------------------------ content
