@@ -53,10 +53,27 @@ def test_efficientnet_weights_from_timm_safetensors(tmp_path):
 
 def test_weights_that_do_not_fit_or_do_not_exist(tmp_path):
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path / "r34.pth")
-    with pytest.raises(KeyError, match="r34.pth: weights do not match the backbone: missing"):
+    with pytest.raises(KeyError, match="r34.pth: weights do not match ResNet-18: the file holds ResNet-34 weights; "
+                                       "missing"):
         resnet_trunk(18, weights=str(tmp_path / "r34.pth"))
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), tmp_path / "r50.pth")
+    for depth in (18, 34):              # same names, other shapes: torch's RuntimeError became aukit's message
+        with pytest.raises(KeyError, match=f"r50.pth: weights do not match ResNet-{depth}: the file holds ResNet-50 "
+                                           r"weights; \d+ shape\(s\) differ, first: size mismatch for"):
+            resnet_trunk(depth, weights=str(tmp_path / "r50.pth"))
     with pytest.raises(FileNotFoundError, match="aukit never downloads weights"):
         resnet_trunk(18, weights=str(tmp_path / "absent.pth"))
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="bad.safetensors is not a readable safetensors file"):
         resnet_trunk(18, weights=str(tmp_path / "bad.safetensors"))
+
+
+def test_a_data_parallel_save_loads_and_an_empty_path_means_no_weights(tmp_path):
+    """A model saved from nn.DataParallel / DDP has every key under ``module.``: it was refused as not matching;
+    ``weights=""`` (the notebooks' and a job file's "none") tried to load the folder ``.``."""
+    torch.manual_seed(3)
+    source = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save({f"module.{k}": v for k, v in source.items()}, tmp_path / "dp.pth")
+    _assert_loaded(resnet_trunk(18, weights=str(tmp_path / "dp.pth")), _body(source, "fc."))
+    fresh = next(iter(resnet_trunk(18, weights="").state_dict().values()))
+    assert not torch.equal(fresh, source["conv1.weight"])

@@ -19,11 +19,22 @@ _RESNETS = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34, 50
 _DROPPED_HEAD = ("fc.", "classifier.", "head.", "conv_head.", "bn2.")
 
 
-def _load_local(module: nn.Module, weights: str | Path, drop_prefixes=("fc.",)) -> None:
-    path = Path(weights)
-    if not path.exists():
-        raise FileNotFoundError(f"ImageNet weights file not found: {path} (aukit never downloads weights; "
-                                "pass the path of a local state_dict or leave weights=None)")
+def _architecture(state: dict) -> str:
+    """What a state_dict's keys say it was saved from: "ResNet-18/34/50", "EfficientNet" or "" (unknown), for the
+    error when a file does not fit the trunk (a ResNet-34 file for the quick preset's ResNet-18)."""
+    if any(k.startswith("conv_stem.") for k in state):
+        return "EfficientNet"
+    blocks = {k.split(".")[1] for k in state if k.startswith("layer3.") and k.split(".")[1].isdigit()}
+    if not blocks:
+        return ""
+    if any(k.startswith("layer1.0.conv3.") for k in state):
+        return {6: "ResNet-50", 23: "ResNet-101", 36: "ResNet-152"}.get(len(blocks), "a bottleneck ResNet")
+    return {2: "ResNet-18", 6: "ResNet-34"}.get(len(blocks), "a ResNet")
+
+
+def _read_state(path: Path) -> dict:
+    """The state_dict in ``path``: a ``torch.save``d dict (bare, or under ``state_dict`` / ``model``) or a
+    ``.safetensors`` file; a DataParallel / DDP save's ``module.`` prefix on every key is taken off."""
     if path.suffix == ".safetensors":          # timm's weights as the Hugging Face hub stores them
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -34,11 +45,31 @@ def _load_local(module: nn.Module, weights: str | Path, drop_prefixes=("fc.",)) 
     else:
         state = read_checkpoint(path)
         state = state.get("state_dict", state.get("model", state))
-    state = {k: v for k, v in state.items() if not k.startswith(tuple(drop_prefixes))}
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+def _load_local(module: nn.Module, weights: str | Path, drop_prefixes=("fc.",), what: str = "the backbone") -> None:
+    """Load a local ImageNet file into ``module`` (``what``: its name for the errors), its classifier head
+    (``drop_prefixes``) left out; every other weight must fit, or a KeyError names the file, what it holds and
+    what the trunk is."""
+    path = Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(f"ImageNet weights file not found: {path} (aukit never downloads weights; "
+                                "pass the path of a local state_dict or leave weights=None)")
+    state = {k: v for k, v in _read_state(path).items() if not k.startswith(tuple(drop_prefixes))}
+    held = _architecture(state)
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as e:                  # same names, other shapes (another ResNet family)
+        shapes = [line.strip() for line in str(e).splitlines() if "size mismatch" in line]
+        raise KeyError(f"{path}: weights do not match {what}" + (f": the file holds {held} weights" if held else "")
+                       + f"; {len(shapes)} shape(s) differ, first: {shapes[0] if shapes else e}") from None
     missing = [k for k in missing if not k.startswith(tuple(drop_prefixes))]
     if missing or unexpected:
-        raise KeyError(f"{path}: weights do not match the backbone: missing {missing[:8]}, unexpected {unexpected[:8]}")
+        raise KeyError(f"{path}: weights do not match {what}" + (f": the file holds {held} weights" if held else "")
+                       + f"; missing {missing[:8]}, unexpected {unexpected[:8]}")
 
 
 def _adapt_in_chans(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
@@ -62,8 +93,8 @@ def resnet_stages(depth: int, *, in_chans: int = 3, weights: str | None = None) 
     if depth not in _RESNETS:
         raise ValueError(f"ResNet depth must be one of {sorted(_RESNETS)}, got {depth}")
     net = _RESNETS[depth](weights=None)
-    if weights is not None:
-        _load_local(net, weights)
+    if weights:                                  # None or "" (the notebooks' none): random initialisation
+        _load_local(net, weights, what=f"ResNet-{depth}")
     net.conv1 = _adapt_in_chans(net.conv1, in_chans)
     return nn.ModuleDict({
         "stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
@@ -99,8 +130,8 @@ class EfficientNetTrunk(nn.Module):
         super().__init__()
         import timm
         net = timm.create_model("efficientnet_b1", pretrained=False, in_chans=3, num_classes=0, global_pool="")
-        if weights is not None:
-            _load_local(net, weights, drop_prefixes=("classifier.",))
+        if weights:
+            _load_local(net, weights, drop_prefixes=("classifier.",), what="EfficientNet-B1")
         net.conv_stem = _adapt_in_chans(net.conv_stem, in_chans)
         self.net = net
         self.out_channels = net.num_features
