@@ -521,6 +521,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, KeyError, DeviceUnavailable) as e:
         print(f"aukit {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:          # a notebook's cell failed: one paragraph, not papermill's traceback
+        if type(e).__name__ != "PapermillExecutionError":   # (papermill is imported only if a notebook ran)
+            raise
+        from .nb import failure_summary
+        print(f"aukit {args.command}: error: {failure_summary(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:       # Ctrl-C, or SIGTERM (a scheduler's or `timeout`'s stop): one line, not a traceback
         print(f"aukit {args.command}: interrupted; what it left is named above (a notebook run: error.txt)",
               file=sys.stderr)

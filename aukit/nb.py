@@ -145,6 +145,7 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
         for name in ("metrics.json", "reported.json"):
             (out / name).unlink(missing_ok=True)
         moved = _set_aside(out)
+        e.aukit_executed = executed          # the CLI's one line names it (failure_summary)
         (out / "error.txt").write_text(f"{type(e).__name__}: {e}\n(the executed notebook: {executed})\n"
                                        + (f"(the tables and figures it wrote: {out / INCOMPLETE})\n" if moved else ""))
         if isinstance(e, KeyboardInterrupt):    # the CLI's one line says "named above": name it
@@ -157,6 +158,20 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
     _record_run(out, nb, params, wall)
     metrics = out / "metrics.json"
     return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def failure_summary(e: BaseException) -> str | None:
+    """What the CLI prints for a notebook that failed in a cell (papermill's PapermillExecutionError): the cell,
+    the error and the executed notebook that holds its traceback, in place of papermill's and aukit's own frames;
+    None for any other exception."""
+    from papermill.exceptions import PapermillExecutionError
+    if not isinstance(e, PapermillExecutionError):
+        return None
+    where = getattr(e, "aukit_executed", None)
+    first = next((line.strip() for line in (e.source or "").splitlines() if line.strip()), "")
+    cell = f"the cell starting `{first[:60]}{'...' if len(first) > 60 else ''}`" if first else f"cell {e.exec_count}"
+    return (f"{cell} raised {e.ename}: {e.evalue}"
+            + (f"; the executed notebook with the cell's traceback: {where} (error.txt beside it)" if where else ""))
 
 
 RUN_LOCK = ".aukit-run.lock"   # in a run's folder while it runs; left by a run killed outright (SIGKILL)
@@ -285,6 +300,7 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
                                  f"(default {default}), "
                                  f"got {value!r} ({type(value).__name__})")
         _check_schedule(nb, params)
+        _check_files(nb, params)
         from .nbdata import check_data
         check_data(nb, params, records)
     return declared
@@ -308,6 +324,19 @@ def _check_schedule(nb: Path, params: dict) -> None:
             raise ValueError(f"{nb.name}: {name} {params[name]} is below {low} ({what})")
     if "extras" in params and params["extras"] not in (-1, 0, 1):
         raise ValueError(f"{nb.name}: extras {params['extras']!r}: takes -1 (the preset's), 0 (leave out) or 1 (run)")
+
+
+INPUT_FILES = {"weights": "a local ImageNet state_dict (aukit never downloads weights; \"\" for none)",
+               "finetune_from": "a piap.pt exported by an earlier PIAP-DF run (\"\" for none)"}
+
+
+def _check_files(nb: Path, params: dict) -> None:
+    """A file parameter naming no file (``-p weights resnet34.pht``) is refused before a kernel starts: it failed
+    in a cell, after the data had loaded, with papermill's traceback."""
+    for name, what in INPUT_FILES.items():
+        value = params.get(name)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_file():
+            raise ValueError(f"{nb.name}: -p {name} {value}: no such file ({what})")
 
 
 FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split, -1 the paper's split

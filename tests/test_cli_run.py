@@ -439,3 +439,26 @@ def test_a_real_side_set_named_but_absent_is_refused_before_the_kernel(monkeypat
     assert cli.main(["run", "rtatl", "-p", "unlabelled", "emotionet"]) == 2
     assert "dataset 'emotionet' not found" in capsys.readouterr().err
     nb.check_parameters("rtatl", {"unlabelled": "synthau-emotionet"})                # a stand-in named: fine
+
+
+def test_a_cell_that_fails_is_one_paragraph_naming_the_cell_and_the_executed_notebook(tmp_path, capsys):
+    """A failing cell printed papermill's and aukit's own traceback (cli.py, nb.py, papermill/execute.py) after the
+    run; the error is the cell's, and its traceback is in the executed notebook."""
+    write_toy(tmp_path / "toy.ipynb", "out_dir: str = '.'", "x = 1", "raise ValueError('no such AU: AU99')")
+    out = tmp_path / "out"
+    assert cli.main(["run", str(tmp_path / "toy.ipynb"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "aukit run: error: the cell starting `raise ValueError('no such AU: AU99')` raised ValueError: no such " \
+           "AU: AU99; the executed notebook with the cell's " \
+           f"traceback: {out / 'toy.ipynb'} (error.txt beside it)" in err
+    assert "Traceback" not in err and "papermill" not in err
+    assert "no such AU: AU99" in (out / "error.txt").read_text()
+
+
+@pytest.mark.parametrize("name,param", [("tas", "weights"), ("piap_df", "finetune_from")])
+def test_a_file_parameter_naming_no_file_is_refused_before_the_kernel(tmp_path, name, param):
+    """-p weights with a typo failed in a cell ~20 s later, after the data had loaded, with papermill's traceback."""
+    with pytest.raises(ValueError, match=f"{name}.ipynb: -p {param} .*nope.pth: no such file"):
+        nb.check_parameters(name, {param: str(tmp_path / "nope.pth")})
+    (tmp_path / "here.pth").write_bytes(b"x")
+    nb.check_parameters(name, {param: str(tmp_path / "here.pth"), "dataset": "synthau-bp4d"})
