@@ -19,7 +19,7 @@ def check_data(nb: Path, params: dict, records: dict) -> None:
     dataset lacks failed in the kernel, some after hours of face preparation."""
     import ast
 
-    from .data.manifest import base_name, check_name, entry, resolve_root
+    from .data.manifest import base_name, check_name, entry, notebook_names, resolve_root
 
     if nb.stem not in PAPERS or not {"dataset", "fold", *SIDE_SETS} & set(params):
         return
@@ -29,7 +29,7 @@ def check_data(nb: Path, params: dict, records: dict) -> None:
 
     dataset = value("dataset")
     check_name(dataset)
-    if nb.stem not in entry(dataset).get("notebooks", []):
+    if nb.stem not in notebook_names(entry(dataset).get("notebooks")):
         raise ValueError(_not_for(nb, dataset))
     for side in SIDE_SETS:
         if side in params and params[side] not in ("", "auto", None):
@@ -63,12 +63,13 @@ LABEL_KIND = {"tas": "intensity", "cpc": "intensity", "scc": "intensity",
 def _not_for(nb: Path, dataset: str) -> str:
     """Why ``dataset``'s manifest entry does not let notebook ``nb`` run on it (its ``notebooks:`` key), what
     to change for a dataset of the user's own, and every dataset of the manifest in use that it takes."""
-    from .data.manifest import DATASETS, custom_datasets, dataset_aus, entry, is_custom, manifest_path
+    from .data.manifest import (DATASETS, custom_datasets, dataset_aus, entry, is_custom, manifest_path,
+                                notebook_names)
     from .data.schema import ManifestError
 
     def listed(name):
         try:
-            return entry(name).get("notebooks") or []
+            return notebook_names(entry(name).get("notebooks"))
         except (KeyError, ManifestError):       # an entry that cannot be read is not offered
             return []
 

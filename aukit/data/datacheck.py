@@ -6,9 +6,10 @@ lose frames or labels), information (codes the dataset itself marks invalid, kno
 properties such as DISFA SN010's short labels) and the reader's notes, a few per kind.
 A part of a dataset's copy (bp4d_unlabelled) is checked like a dataset; a copy where it has no frame
 (every BP4D image coded) shows it ``empty``, which is an error only when it is named. The datasets of the
-user's own (entries with ``layout:``) are listed after aukit's; an entry with an unknown key is ``unreadable``
-with the manifest's message, and the other datasets are still checked; one whose ``folds`` leave out a subject of
-its copy, or one whose labels look shifted in some sequences, is ``unusable`` (read, but every run refuses it).
+user's own (entries with ``layout:``) are listed after aukit's; an entry with an unknown key (or an unknown
+notebook in ``notebooks:``) is ``unreadable`` with the manifest's message, and the other datasets are still
+checked; one whose ``folds`` leave out a subject of its copy, one whose labels look shifted in some sequences,
+or one whose CSVs hold no AU column, is ``unusable`` (read, but every run refuses it or it has no label).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .bp4d import NoUnlabelledFrames
 from .catalog import index
 from .labelio import QA_KEYS, LabelFormatError
 from .manifest import (DATASETS, DatasetNotFound, RootNotFound, candidate_roots, custom_datasets, entry, is_custom,
-                       occurrence_rule, part_of, resolve_root)
+                       notebook_names, occurrence_rule, part_of, resolve_root)
 from .schema import ManifestError
 from .splits import copy_gaps, fold_source, folds, partial_allowed
 
@@ -27,7 +28,9 @@ NOTES_PER_KIND = 3
 # counted by the readers but not a problem: the dataset's own "not coded" codes (BP4D 9, 999, -1)
 INFO_KEYS = ("invalid_codes",)
 # reader notes that are problems themselves: a diagnosis, said in full (not only as the counts it explains)
-PROBLEM_NOTES = ("no_labels: ", "shifted_labels: ", "label_kind: ")
+PROBLEM_NOTES = ("no_labels: ", "shifted_labels: ", "label_kind: ", "no_au_column: ")
+# reader notes that leave a dataset of the user's own nothing to train on: read, but every run refuses it
+UNUSABLE_NOTES = ("no_au_column: ",)
 COUNTS = ["subjects", "expected_subjects", "frames", "expected_frames"]
 
 
@@ -35,7 +38,7 @@ def _row(dataset: str, e: dict) -> dict:
     exp = e.get("expected") or {}
     return {"dataset": dataset, "found": False, "status": "missing", "subjects": None,
             "expected_subjects": exp.get("subjects"), "frames": None, "expected_frames": exp.get("frames"),
-            "notebooks": ",".join(e.get("notebooks", [])), "root": None, "root_from": None,
+            "notebooks": ",".join(notebook_names(e.get("notebooks"))), "root": None, "root_from": None,
             "problems": "", "info": "", "notes": []}
 
 
@@ -128,6 +131,7 @@ def _check_one(dataset: str, root=None) -> dict:
     row["notes"] = [n for n in notes if not n.startswith((*PROBLEM_NOTES, "expected: ", "info: "))]
     if is_custom(dataset) and any(n.startswith("shifted_labels: ") for n in notes) and not partial_allowed():
         unusable = True                     # every run refuses it (splits.check_shifts): data check says so too
+    unusable |= any(n.startswith(UNUSABLE_NOTES) for n in notes)
     row["status"] = "unusable" if unusable else "problems" if problems else "ok"
     # one line each: a message may hold '; ' itself (the manifest's advice)
     row["problems"], row["info"] = "\n".join(problems), "\n".join(info)

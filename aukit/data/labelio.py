@@ -158,14 +158,16 @@ def _line_rows(path: Path, numbered: list[tuple[int, str]], width: int | None,
         raise
 
 
-def read_table(path: Path, *, header: bool, ncols: int | None = None,
-               sep: str | None = None) -> tuple[list[str] | None, np.ndarray, np.ndarray]:
+def read_table(path: Path, *, header: bool, ncols: int | None = None, sep: str | None = None,
+               integers: bool = True) -> tuple[list[str] | None, np.ndarray, np.ndarray]:
     """Integer table (rows, cols) as float64 from a small text file, with file:line errors.
 
     Returns (header names or None, table, the 1-based line number of each row).
     `sep=None` accepts a comma (spaces around it allowed) or whitespace; an empty field
     ('730,,1') is an error. Blank lines and CRLF endings are fine. A clean file goes through
     :func:`_clean_rows` in one pass; any other through :func:`_line_rows`, which names the line.
+    ``integers=False`` leaves the integer check to the caller, which knows the columns it reads: the others
+    may hold any number (an OpenFace-style CSV's timestamp and confidence).
     """
     path = Path(path)
     names = None
@@ -180,7 +182,7 @@ def read_table(path: Path, *, header: bool, ncols: int | None = None,
         t = _line_rows(path, numbered, width, sep)
     lines = np.fromiter((i for i, _ in numbered), np.int64, len(numbered))
     bad = ~np.isfinite(t) | (t != np.round(t))
-    if bad.any():
+    if integers and bad.any():
         i, j = np.argwhere(bad)[0]
         shown = _tokens(numbered[i][1].strip(), sep)[j]
         raise LabelFormatError(f"{path}:{lines[i]}: field {j + 1} is {shown!r}, expected an integer")

@@ -16,6 +16,7 @@ dataset's patterns, and has its subjects and folds.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import re
@@ -32,6 +33,10 @@ REAL_DATASETS = ("bp4d", "disfa", "affwild2", "emotionet", "casia_webface", "afe
 # parts of a real dataset's copy (`part_of` in the manifest); SynthAU's BP4D tree codes every frame: no stand-in
 PART_DATASETS = ("bp4d_unlabelled",)
 DATASETS = REAL_DATASETS[:1] + PART_DATASETS + REAL_DATASETS[1:] + tuple(f"synthau-{d}" for d in REAL_DATASETS)
+
+
+# the paper notebooks an entry's `notebooks:` may name (aukit.nb.PAPERS, kept here as that module imports torch)
+NOTEBOOKS = ("tas", "cpc", "rtatl", "piap_df", "scc")
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -185,9 +190,35 @@ def _check(base: str, m: dict) -> None:
         _check(whole, m)
     reader = reader_of(base)
     check_entry(base, e, reader, manifest_path(), custom=is_custom(base), extra=("part_of",) if whole else ())
+    _check_notebooks(base, e)
     synth = f"synthau-{base}"
     if synth in m and base in REAL_DATASETS:
         check_entry(synth, m[synth], reader, manifest_path(), extra=("synthau_subdir",))
+        _check_notebooks(synth, m[synth])
+
+
+def notebook_names(listed) -> list[str]:
+    """An entry's ``notebooks:`` as aukit names the notebooks: case and '-' do not matter ('TAS', 'PIAP-DF' ->
+    'tas', 'piap_df'), as the papers write the methods in capitals and with '-'; None -> []."""
+    return [str(n).strip().lower().replace("-", "_") for n in listed or ()]
+
+
+def _check_notebooks(name: str, e: dict) -> None:
+    """``notebooks:`` must be a list of paper notebooks: a name aukit does not know (a typo) would keep the entry
+    from that notebook only when a run asks for it, after data check had shown the entry ok."""
+    listed = e.get("notebooks") if isinstance(e, dict) else None
+    where = f"{manifest_path()}: entry {name!r}"
+    if listed is not None and not isinstance(listed, list):
+        raise ManifestError(f"{where}: notebooks must be a list of notebook names ([{', '.join(NOTEBOOKS)}] or "
+                            f"some of them), got {listed!r}")
+    bad = []
+    for given, key in zip(listed or (), notebook_names(listed)):
+        if key not in NOTEBOOKS:
+            close = difflib.get_close_matches(key, NOTEBOOKS, n=1)
+            bad.append(f"unknown notebook {given!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if bad:
+        raise ManifestError(f"{where}: notebooks: {', '.join(bad)}; known: {', '.join(NOTEBOOKS)} (case and '-' "
+                            "do not matter)")
 
 
 def _check_own_name(name: str) -> None:
