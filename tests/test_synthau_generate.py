@@ -224,3 +224,20 @@ def test_a_tree_of_another_version_is_named_regenerated_by_reproduce_and_warned_
     made.clear()
     nb.reproduce(only=["tas"], preset="quick", reports=tmp_path / "reports")
     assert made == []
+
+
+def test_generating_into_a_folder_with_other_data_is_refused_and_a_synthau_tree_is_replaced(tmp_path):
+    """`aukit synth --out $AUKIT_DATA` deleted the licensed bp4d/ and disfa/ copies there (generation replaced
+    every bp4d/, disfa/, ... subfolder it found); a SynthAU tree, finished or cut short, is still replaced."""
+    licensed = tmp_path / "data" / "bp4d" / "2D" / "F001" / "T1" / "0001.jpg"
+    licensed.parent.mkdir(parents=True)
+    licensed.write_bytes(b"licensed frame")
+    with pytest.raises(ValueError, match=r"data holds bp4d/ that are not SynthAU's .* would delete them"):
+        generate(tmp_path / "data", preset="tiny", seed=0, progress=False, workers=1, **SMALL)
+    assert licensed.read_bytes() == b"licensed frame" and not (tmp_path / "data" / "disfa").exists()
+    tree = tmp_path / "synth"
+    generate(tree, preset="tiny", seed=0, progress=False, workers=1, **SMALL)
+    (tree / "meta.json").unlink()                      # a generation cut short: its mark lets the next one replace it
+    (tree / "bp4d" / "stale.txt").write_text("x")
+    generate(tree, preset="tiny", seed=0, progress=False, workers=1, **SMALL)
+    assert not (tree / "bp4d" / "stale.txt").exists() and (tree / "meta.json").is_file()

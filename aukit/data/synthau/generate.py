@@ -132,6 +132,26 @@ def _init_worker() -> None:
     threadpool_limits(1)
 
 
+MARK = ".synthau"     # written before any subfolder: a folder aukit generates into, finished or not
+
+
+def _check_replaceable(out: Path) -> None:
+    """Generation replaces ``out``'s bp4d/, disfa/, ... subfolders: only a SynthAU tree's (its meta.json, or the
+    :data:`MARK` of a generation that did not finish). ``aukit synth --out $AUKIT_DATA`` deleted the licensed
+    BP4D and DISFA copies there."""
+    taken = [sub for sub in SUBDIRS if (out / sub).exists()]
+    if not taken or (out / MARK).exists():
+        return
+    try:
+        ours = json.loads((out / "meta.json").read_text()).get("name") == "SynthAU"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{out} holds {', '.join(s + '/' for s in taken)} that are not SynthAU's (no SynthAU "
+                              "meta.json): generating there would delete them. Give an empty folder or a SynthAU "
+                              "tree (aukit synth --out), or remove those folders yourself")
+
+
 def _run(args: tuple[Job, str, SynthConfig, int]) -> tuple[str, str, dict]:
     job, out, cfg, seed = args
     return job.kind, job.key, WRITERS[job.kind](job, Path(out), cfg, seed)
@@ -144,13 +164,16 @@ def generate(out: str | Path | None = None, preset: str | SynthConfig = "default
     Deterministic in ``seed``, whatever ``workers``: the same labels and decoded pixels (every
     process renders with single-threaded BLAS and OpenCV). With workers > 1, scripts must guard the
     call with ``if __name__ == "__main__"`` (spawned workers).
-    Existing SynthAU subfolders of ``out`` are replaced.
+    Existing SynthAU subfolders of ``out`` are replaced; a folder holding others is refused
+    (:func:`_check_replaceable`).
     """
     from tqdm.auto import tqdm
     from .face import base_face
     cfg = resolve(preset, **knobs)
     out = Path(out) if out is not None else default_root()
+    _check_replaceable(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARK).touch()                          # this folder's subfolders are SynthAU's, from now on
     (out / "meta.json").unlink(missing_ok=True)   # written last: a tree without it is unfinished (readers refuse it)
     for sub in SUBDIRS:
         if (out / sub).exists():
