@@ -155,4 +155,31 @@ def check_data(path: Path) -> None:
         record.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
 
 
-__all__ = ["check_data", "code_key", "data_record", "run_root", "slug", "source_hash", "training_dir", "wanted"]
+def check_weights(path: Path, files: dict) -> dict:
+    """A training folder's ``weights.json``: the weights files (:func:`aukit.runtime.weights_files`, path -> sha256
+    and bytes) its training started from, recorded at its first use. Once the folder holds a checkpoint, a file
+    whose content changed since is a :class:`ConfigMismatchError`: the resumed weights come from the old file,
+    and run.yaml recorded the new one. Before the first checkpoint nothing started from the old file: the new
+    one is recorded. Returns the record, the files the training started from."""
+    record = path / "weights.json"
+    if record.exists() and any(path.rglob("*.pt")):
+        try:
+            old = json.loads(record.read_text())
+        except ValueError as e:
+            raise ValueError(f"{record} is damaged ({e}): delete {path} to train afresh") from None
+        changed = [f for f in old if f in files and old[f]["sha256"] != files[f]["sha256"]]
+        if changed:
+            raise ConfigMismatchError(
+                "; ".join(f"{path} holds a training started from {f} (sha256 {old[f]['sha256']}), which now holds "
+                          f"other weights (sha256 {files[f]['sha256']})" for f in changed)
+                + ": resumed, it would go on from the old file's weights and be recorded as started from the new. "
+                f"Give another out_dir (a notebook: --out or -p model_dir) to train from the file as it is, delete "
+                f"{path} to start afresh, or put the old file back")
+        return old
+    path.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(files, indent=1, sort_keys=True) + "\n")
+    return files
+
+
+__all__ = ["check_data", "check_weights", "code_key", "data_record", "run_root", "slug", "source_hash", "training_dir",
+           "wanted"]

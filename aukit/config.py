@@ -8,6 +8,7 @@ rebuilt recursively.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -34,7 +35,7 @@ def from_dict(cls: type[T], d: dict | None, *, where: str = "config") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - set(fields))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; "
+        raise ValueError(f"{where}: unknown key(s) {unknown}{did_you_mean(unknown, fields)} for {cls.__name__}; "
                          f"valid keys: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -48,6 +49,13 @@ def from_dict(cls: type[T], d: dict | None, *, where: str = "config") -> T:
             raise ValueError(f"{where}.{name}: expected {_show(hint)}, got {value!r} ({type(value).__name__})")
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def did_you_mean(unknown, valid) -> str:
+    """`` (did you mean 'backbone_weights'?)`` for the valid keys closest to ``unknown`` ones, else "": SCC's
+    ``backbone_weights`` is TAS's ``weights``, and a list of 15 valid keys hides the one meant."""
+    close = [m for key in unknown for m in difflib.get_close_matches(str(key), sorted(map(str, valid)), n=1)]
+    return f" (did you mean {', '.join(map(repr, dict.fromkeys(close)))}?)" if close else ""
 
 
 _KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (tuple, list), list: (list, tuple),

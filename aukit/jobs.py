@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import metrics
 from .checkpoint import ConfigMismatchError
-from .config import from_dict, load_yaml
+from .config import did_you_mean, from_dict, load_yaml
 from .runtime import dist_rank_world, init_distributed, write_run_yaml
 
 
@@ -68,6 +68,7 @@ def tas_config(job: JobConfig):
         cfg.train.image_size = job.size
     if job.epochs:
         cfg.train.epochs = job.epochs
+    cfg.model.weights = cfg.model.weights or None      # "": none, as the notebooks' weights (not the file ".")
     return cfg
 
 
@@ -79,8 +80,9 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     from .methods.tas.data import load_data
 
     data = load_data(job.dataset, job_fold(job), cfg.train.T)
+    dropped = _dropped("tas", job.dataset, data.aus_dropped, rank)
     ckpt_dir = Path(job.out_dir) / "checkpoints"
-    _begin(job, rank, ckpt_dir)
+    start = _begin(job, rank, ckpt_dir, dataclasses.asdict(cfg))
     cfg = te.built_config(data, cfg)              # recorded as built (the heads the data needs)
     size = cfg.train.image_size
     opts = te.RunOptions(device=job.device, size=size, epochs=cfg.train.epochs, max_steps=job.max_steps,
@@ -91,8 +93,8 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     ev = te.evaluate(model, data, opts)
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, size=size, config=cfg)
     return {"history": hist, "config": dataclasses.asdict(cfg), **_scores(ev["metrics"], ev["flags"]),
-            "flags": ev["flags"], "fold_used": str(job_fold(job)),
-            "input_norm": input_norm(cfg.model.weights).record()}
+            **_flag_kinds(ev["flags"]), **dropped, "fold_used": str(job_fold(job)),
+            "input_norm": input_norm(cfg.model.weights).record(), "weights_files": start}
 
 
 def _scores(flat: dict, flags: dict) -> dict:
@@ -106,14 +108,38 @@ def _scores(flat: dict, flags: dict) -> dict:
     return out
 
 
-def _begin(job: JobConfig, rank: int, folder: Path) -> None:
+def _flag_kinds(flags: dict) -> dict:
+    """``flags`` (``{"icc_AU05": "constant_label"}``) and their split as the notebooks' metrics.json splits them:
+    ``undefined_scores`` (the test labels cannot score the AU: null, left out of the averages) and
+    ``model_zero_scores`` (the model's own zero, counted in them), each ``{key: flag}``."""
+    undefined = {k: f for k, f in flags.items() if f in metrics.UNDEFINED}
+    return {"flags": flags, "undefined_scores": undefined,
+            "model_zero_scores": {k: f for k, f in flags.items() if k not in undefined}}
+
+
+def _dropped(method: str, dataset: str, dropped: dict, rank: int) -> dict:
+    """The AUs of the dataset's list its loader left out (a dataset of your own: no column, no coded training
+    frame): said once as the data opens, as a notebook's tables note them, and recorded as ``aus_dropped``."""
+    if dropped and rank == 0:
+        print(f"aukit train {method}: " + "; ".join(f"{au} (in {dataset}'s AU list) not trained or scored: {why}"
+                                                     for au, why in dropped.items()))
+    return {"aus_dropped": dict(dropped)} if dropped else {}
+
+
+def _begin(job: JobConfig, rank: int, folder: Path, config: dict) -> dict:
     """Once the job's data is open, before it trains: its checkpoint folder refuses data changed since its first
     run (:func:`aukit.ckptdir.check_data`: weights trained on a partial copy must not resume as the completed
-    copy's), then an earlier run's results leave the folder (they are not this run's until it ends). Rank 0."""
-    if rank == 0:
-        from .ckptdir import check_data
-        check_data(folder)
-        _clear_results(Path(job.out_dir))
+    copy's) and a weights file ``config`` names that changed since its training started from it
+    (:func:`aukit.ckptdir.check_weights`), then an earlier run's results leave the folder (they are not this run's
+    until it ends). Rank 0; returns the weights files the training started from (run.yaml's ``weights_files``)."""
+    if rank != 0:
+        return {}
+    from .ckptdir import check_data, check_weights
+    from .runtime import weights_files
+    check_data(folder)
+    start = check_weights(folder, weights_files(config))
+    _clear_results(Path(job.out_dir))
+    return start
 
 
 def _clear_results(out: Path) -> None:
@@ -128,20 +154,16 @@ def scc_configs(job: JobConfig):
     """The job's (SCCModelConfig, SCCTrainConfig, fold): the paper's defaults with what the job's
     dataset decides (its AUs' 2 points each, k = 5 on BP4D and 7 on DISFA, BP4D's FERA2015 split
     unless ``method.fera`` is false), ``size`` and ``epochs``, then ``method.model`` / ``method.train``."""
+    from .methods.aus import is_own
     from .methods.scc import config as sc
     from .methods.scc.data import dataset_aus, resolve_fold
 
     unknown = sorted(set(job.method) - set(SCC_METHOD_KEYS))
     if unknown:
-        raise ValueError(f"method: unknown key(s) {unknown} for scc; valid keys: {list(SCC_METHOD_KEYS)}")
-    aus = dataset_aus(job.dataset)
-    model = {"k": sc.k_for(job.dataset), "n_points": 2 * len(aus),
-             **({"input_size": job.size} if job.size else {}), **(job.method.get("model") or {})}
-    if model["n_points"] != 2 * len(aus):
-        raise ValueError(f"method.model.n_points: SCC draws 2 points per AU, so {job.dataset}'s {len(aus)} AUs "
-                         f"need {2 * len(aus)}, got {model['n_points']}")
+        raise ValueError(f"method: unknown key(s) {unknown}{did_you_mean(unknown, SCC_METHOD_KEYS)} for scc; "
+                         f"valid keys: {list(SCC_METHOD_KEYS)}")
+    mc = scc_model_config(job, dataset_aus(job.dataset), check=not is_own(job.dataset))
     train = {**({"epochs": job.epochs} if job.epochs else {}), **(job.method.get("train") or {})}
-    mc = from_dict(sc.SCCModelConfig, model, where="method.model")
     tc = from_dict(sc.SCCTrainConfig, train, where="method.train")
     fera = bool(job.method.get("fera", True))
     if job.fold == 0 and not fera:
@@ -154,6 +176,28 @@ def scc_configs(job: JobConfig):
     return mc, tc, fold
 
 
+def scc_model_config(job: JobConfig, aus, dropped: dict | None = None, check: bool = True):
+    """SCC's model config for ``aus``, the AUs the model gets: 2 heatmap points each, the dataset's k, the job's
+    ``size``, then ``method.model``. :func:`scc_configs` builds it from the manifest's AUs before the data is read
+    (``check`` False on a dataset of your own, whose loader may leave an AU out: ``n_points`` is checked then),
+    :func:`_scc` again from the AUs loaded (``dropped``: those left out): a head per manifest AU crashed the
+    training against the targets of the kept ones."""
+    from .methods.scc import config as sc
+    user, need = job.method.get("model") or {}, 2 * len(aus)
+    if check and user.get("n_points", need) != need:
+        left = f" ({', '.join(dropped)} left out)" if dropped else ""
+        raise ValueError(f"method.model.n_points: SCC draws 2 points per AU, so {job.dataset}'s {len(aus)} AUs{left} "
+                         f"need {need}, got {user['n_points']}")
+    mc = from_dict(sc.SCCModelConfig, {"k": sc.k_for(job.dataset), "n_points": need, **user}, where="method.model")
+    mc.backbone_weights = mc.backbone_weights or None     # "": none, as the notebooks' weights (not the file ".")
+    if not job.size or "input_size" in user:             # method.model.input_size wins over the job's size
+        return mc
+    try:
+        return dataclasses.replace(mc, input_size=job.size)
+    except ValueError as e:        # the one field changed: the job's key is the one to fix
+        raise ValueError(f"size: {job.size}: SCC's input size (method.model.input_size): {e}") from None
+
+
 def _scc(job: JobConfig, rank: int, configs) -> dict:
     """``configs``: :func:`scc_configs`."""
     from .methods.scc import experiment as se
@@ -162,10 +206,12 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
     from .models.input_norm import input_norm
     from .runtime import pick_device
 
-    mc, tc, fold = configs
+    _, tc, fold = configs
     data = load_data(job.dataset, fold)
+    dropped = _dropped("scc", job.dataset, data.info["aus_dropped"], rank)
+    mc = scc_model_config(job, data.aus, data.info["aus_dropped"])      # the heads the data needs
     ckpt_dir = Path(job.out_dir) / "checkpoints" / f"scc_seed{job.seed}"
-    _begin(job, rank, ckpt_dir)
+    start = _begin(job, rank, ckpt_dir, {"model": dataclasses.asdict(mc)})
     device = pick_device(job.device or None)
     model = se.train_model(data, mc, tc, device=device, seed=job.seed, steps_per_epoch=job.max_steps,
                            progress=rank == 0, out_dir=str(ckpt_dir))
@@ -175,8 +221,8 @@ def _scc(job: JobConfig, rank: int, configs) -> dict:
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, tc)
     flat, flags = metrics.flat_per_au(("icc", "mae"), out["pred"], out["label"], list(data.aus))
     return {"history": model.history, "config": {"model": dataclasses.asdict(mc), "train": dataclasses.asdict(tc)},
-            **_scores(flat, flags), "flags": flags, "test_frames": len(data.test_rows),
-            "fold_used": str(fold), "input_norm": input_norm(mc.backbone_weights).record()}
+            **_scores(flat, flags), **_flag_kinds(flags), **dropped, "test_frames": len(data.test_rows),
+            "fold_used": str(fold), "input_norm": input_norm(mc.backbone_weights).record(), "weights_files": start}
 
 
 JOBS = {"tas": _tas, "scc": _scc}
@@ -392,7 +438,7 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _I
     res = JOBS[method](job, rank, configs)
     if rank == 0:                 # run_job made the folder
         out = Path(job.out_dir)
-        hist, cfg = res.pop("history", []), res.pop("config", None)
+        hist, cfg, start = res.pop("history", []), res.pop("config", None), res.pop("weights_files", {})
         record = {**res, "method": method, "dataset": job.dataset, "fold": job.fold, "seed": job.seed,
                   "world_size": world}
         if world > 1 and hist:
@@ -407,8 +453,21 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _I
                        seed=job.seed, dataset=job.dataset, device=runs.device,
                        wall_time_s=round(sum(r["wall_time_s"] for r in every), 2), invocations=every,
                        mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world,
-                       input_norm=res.get("input_norm"))      # the inputs' normalisation (the trunk's start decides)
+                       input_norm=res.get("input_norm"),      # the inputs' normalisation (the trunk's start decides)
+                       **({"aus_dropped": res["aus_dropped"]} if "aus_dropped" in res else {}),
+                       **({"weights_files": start} if start else {}), **_data_read())
     return res
+
+
+def _data_read() -> dict:
+    """run.yaml's record of the data the job read, as a notebook run's (``Report.write``): every frame store the
+    process opened (``stores``), their datasets' manifest entries, manifest file and roots (``datasets``) and
+    the fold's subjects (``splits``)."""
+    from .data.splits import SUBJECTS
+    from .data.store import OPENED
+    from .report.provenance import datasets_read
+    return {"stores": {k: OPENED[k] for k in sorted(OPENED)}, "datasets": datasets_read(OPENED),
+            "splits": {k: SUBJECTS[k] for k in sorted(SUBJECTS)}}
 
 
 def launch(method: str, config: str, nproc: int = 1) -> int:

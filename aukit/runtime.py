@@ -291,8 +291,8 @@ def write_run_yaml(path: str | Path, config: Any = None, **extra: Any) -> Path:
     if config is not None:
         info["config"] = to_dict(config) if not isinstance(config, dict) else config
         files = weights_files(info["config"])
-        if files:
-            info["weights_files"] = files
+        if files:              # a caller's record of the files its model started from (a resumed job's) wins
+            info.setdefault("weights_files", files)
     path.write_text(yaml.safe_dump(_plain(info), sort_keys=False))
     return path
 
