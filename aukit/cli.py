@@ -511,6 +511,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# what an interrupted command leaves, said in its last line
+NOTEBOOK_LEFT = "what it left is named above (a notebook run: error.txt)"
+INTERRUPTED = {"run": NOTEBOOK_LEFT, "reproduce": NOTEBOOK_LEFT, "sweep": NOTEBOOK_LEFT,
+               "prepare": "the faces aligned so far are kept: the same command resumes from them",
+               "synth": "the tree is unfinished (no meta.json, readers refuse it): run aukit synth again",
+               "train": "its checkpoints are kept: the same command resumes from the last one"}
+
+
 def main(argv: list[str] | None = None) -> int:
     from .runtime import DeviceUnavailable
 
@@ -528,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aukit {args.command}: error: {failure_summary(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:       # Ctrl-C, or SIGTERM (a scheduler's or `timeout`'s stop): one line, not a traceback
-        print(f"aukit {args.command}: interrupted; what it left is named above (a notebook run: error.txt)",
+        print(f"aukit {args.command}: interrupted; {INTERRUPTED.get(args.command, 'what it left is named above')}",
               file=sys.stderr)
         return 130
     finally:

@@ -301,6 +301,7 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
                                  f"got {value!r} ({type(value).__name__})")
         _check_schedule(nb, params)
         _check_files(nb, params)
+        _check_choices(nb, params)
         from .nbdata import check_data
         check_data(nb, params, records)
     return declared
@@ -337,6 +338,40 @@ def _check_files(nb: Path, params: dict) -> None:
         value = params.get(name)
         if isinstance(value, str) and value and not Path(value).expanduser().is_file():
             raise ValueError(f"{nb.name}: -p {name} {value}: no such file ({what})")
+
+
+def _choices(stem: str) -> dict[str, list[str]]:
+    """The names a paper notebook's list parameters take (TAS and RTATL ``variants``, SCC ``tables``)."""
+    if stem == "tas":
+        from .methods.tas.config import ABLATIONS
+        return {"variants": list(ABLATIONS)}
+    if stem == "rtatl":
+        from .methods.rtatl.experiment import VARIANTS
+        return {"variants": list(VARIANTS)}
+    if stem == "scc":
+        from .methods.scc.experiment import TABLES
+        return {"tables": list(TABLES)}
+    return {}
+
+
+def _closest(value: str, known: list[str]) -> list[str]:
+    """``known``'s names equal to ``value`` ignoring case, else difflib's closest (``rtatl`` -> ``RTATL``)."""
+    same = [k for k in known if k.lower() == value.lower()]
+    return same or difflib.get_close_matches(value, known, 1)
+
+
+def _check_choices(nb: Path, params: dict) -> None:
+    """``-p variants '["A9"]'`` and ``-p device gpu`` failed in a cell after a kernel started (RTATL's variant once
+    its data had loaded), with papermill's traceback: refused here, naming what the parameter takes."""
+    if params.get("device"):
+        from .runtime import pick_device
+        pick_device(str(params["device"]))        # DeviceUnavailable: not a device name, or not on this machine
+    for name, known in _choices(nb.stem).items():
+        unknown = [v for v in params.get(name) or () if v not in known]
+        if unknown:
+            hints = [f"{v!r} (did you mean {close[0]!r}?)" if (close := _closest(str(v), known)) else repr(v)
+                     for v in unknown]
+            raise ValueError(f"{nb.name}: {name} {', '.join(hints)}: takes {', '.join(known)}")
 
 
 FERA_FOLD0 = ("tas", "cpc")     # notebooks whose -p fold 0 means BP4D's FERA2015 split, -1 the paper's split

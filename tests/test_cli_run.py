@@ -462,3 +462,21 @@ def test_a_file_parameter_naming_no_file_is_refused_before_the_kernel(tmp_path, 
         nb.check_parameters(name, {param: str(tmp_path / "nope.pth")})
     (tmp_path / "here.pth").write_bytes(b"x")
     nb.check_parameters(name, {param: str(tmp_path / "here.pth"), "dataset": "synthau-bp4d"})
+
+
+@pytest.mark.parametrize("name,params,message", [
+    ("tas", {"variants": ["A9"]}, r"tas.ipynb: variants 'A9': takes A0, A1,"),
+    ("rtatl", {"variants": ["rtatl"]}, r"rtatl.ipynb: variants 'rtatl' \(did you mean 'RTATL'\?\): takes "),
+    ("scc", {"tables": ["Table2"]}, r"scc.ipynb: tables 'Table2' \(did you mean 'table2'\?\): takes table1, "),
+])
+def test_a_variant_or_table_a_notebook_lacks_is_refused_before_the_kernel(name, params, message):
+    """These started a kernel and failed in a cell with papermill's traceback (RTATL's after its data had loaded)."""
+    with pytest.raises(ValueError, match=message):
+        nb.check_parameters(name, params)
+
+
+def test_a_device_name_that_is_none_is_refused_before_the_kernel(tmp_path, capsys):
+    """-p device gpu started a kernel whose cell raised DeviceUnavailable; now one line, exit 2."""
+    assert cli.main(["run", "tas", "-p", "device", "gpu", "--out", str(tmp_path / "o")]) == 2
+    assert "aukit run: error: device 'gpu' is not a device name: use cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -111,3 +111,17 @@ def test_a_key_error_is_one_line_and_exit_code_2(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(nb, "execute", fail)
     assert cli.main(["run", "tas", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "aukit run: error: 'no such AU'\n"
+
+
+@pytest.mark.parametrize("command,argv,said", [
+    ("prepare", ["prepare", "synthau-bp4d"], "the faces aligned so far are kept: the same command resumes from them"),
+    ("synth", ["synth"], "the tree is unfinished (no meta.json, readers refuse it): run aukit synth again"),
+])
+def test_an_interrupted_command_says_what_it_left(monkeypatch, capsys, command, argv, said):
+    """`aukit prepare` interrupted ended with "what it left is named above (a notebook run: error.txt)": nothing was
+    named above, and it runs no notebook."""
+    def stop(a):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, f"cmd_{command}", stop)
+    assert cli.main(argv) == 130
+    assert capsys.readouterr().err.strip() == f"aukit {command}: interrupted; {said}"
