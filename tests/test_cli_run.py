@@ -478,5 +478,6 @@ def test_a_variant_or_table_a_notebook_lacks_is_refused_before_the_kernel(name, 
 def test_a_device_name_that_is_none_is_refused_before_the_kernel(tmp_path, capsys):
     """-p device gpu started a kernel whose cell raised DeviceUnavailable; now one line, exit 2."""
     assert cli.main(["run", "tas", "-p", "device", "gpu", "--out", str(tmp_path / "o")]) == 2
-    assert "aukit run: error: device 'gpu' is not a device name: use cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "aukit run: error: device 'gpu' is not a device name: use cpu, cuda, cuda:N or mps" in err
     assert not (tmp_path / "o").exists()
