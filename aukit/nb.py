@@ -362,10 +362,15 @@ def _closest(value: str, known: list[str]) -> list[str]:
 
 def _check_choices(nb: Path, params: dict) -> None:
     """``-p variants '["A9"]'`` and ``-p device gpu`` failed in a cell after a kernel started (RTATL's variant once
-    its data had loaded), with papermill's traceback: refused here, naming what the parameter takes."""
-    if params.get("device"):
-        from .runtime import pick_device
-        pick_device(str(params["device"]))        # DeviceUnavailable: not a device name, or not on this machine
+    its data had loaded), with papermill's traceback: refused here, naming what the parameter takes. Whether
+    the device is on this machine is the kernel's to say (a sweep checks its cells where it submits them)."""
+    if params.get("device"):                     # a name only: a sweep's cells may run on other (GPU) machines
+        import torch
+        try:
+            torch.device(str(params["device"]))
+        except RuntimeError:
+            raise ValueError(f"{nb.name}: device {params['device']!r} is not a device name: use cpu, cuda, cuda:N "
+                             "or mps") from None
     for name, known in _choices(nb.stem).items():
         unknown = [v for v in params.get(name) or () if v not in known]
         if unknown:

@@ -479,5 +479,5 @@ def test_a_device_name_that_is_none_is_refused_before_the_kernel(tmp_path, capsy
     """-p device gpu started a kernel whose cell raised DeviceUnavailable; now one line, exit 2."""
     assert cli.main(["run", "tas", "-p", "device", "gpu", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "aukit run: error: device 'gpu' is not a device name: use cpu, cuda, cuda:N or mps" in err
+    assert "aukit run: error: tas.ipynb: device 'gpu' is not a device name: use cpu, cuda, cuda:N or mps" in err
     assert not (tmp_path / "o").exists()
