@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import signal
 import os
@@ -275,7 +276,10 @@ def cmd_train(a) -> int:
     code = launch(a.method, a.config, a.nproc)
     if code == 0 and "WORLD_SIZE" not in os.environ:      # the launcher, not each torchrun rank: where it all went
         out = Path(load_yaml(JobConfig, a.config).out_dir)
-        print(f"aukit train {a.method}: done: {out / 'metrics.json'}; aukit predict --model {out / 'deploy.pt'}")
+        m = json.loads((out / "metrics.json").read_text())
+        scores = "".join(f", {k} {m[k]:.3f}" for k in ("icc_avg", "mae_avg") if isinstance(m.get(k), (int, float)))
+        print(f"aukit train {a.method}: done ({m.get('test_frames', '?')} test frames{scores}): "
+              f"{out / 'metrics.json'}; aukit predict --model {out / 'deploy.pt'}")
     return code
 
 

@@ -93,7 +93,7 @@ def _tas(job: JobConfig, rank: int, cfg) -> dict:
     ev = te.evaluate(model, data, opts)
     export_deployable(model, data.aus, Path(job.out_dir) / "deploy.pt", job.dataset, size=size, config=cfg)
     return {"history": hist, "config": dataclasses.asdict(cfg), **_scores(ev["metrics"], ev["flags"]),
-            **_flag_kinds(ev["flags"]), **dropped, "fold_used": str(job_fold(job)),
+            **_flag_kinds(ev["flags"]), **dropped, "test_frames": len(ev["rows"]), "fold_used": str(job_fold(job)),
             "input_norm": input_norm(cfg.model.weights).record(), "weights_files": start}
 
 

@@ -25,9 +25,11 @@ def _cfg(path, out, **extra):
 def test_train_job_single_and_two_ranks(synthau_tiny, tmp_path, capsys):
     assert main(["train", "tas", "--config", str(_cfg(tmp_path / "a.yaml", tmp_path / "one"))]) == 0
     # a run that ended well said nothing of where its results went
-    assert (f"aukit train tas: done: {tmp_path / 'one' / 'metrics.json'}; aukit predict --model "
-            f"{tmp_path / 'one' / 'deploy.pt'}") in capsys.readouterr().out
     metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    scores = "".join(f", {k} {metrics[k]:.3f}" for k in ("icc_avg", "mae_avg") if metrics[k] is not None)
+    one = tmp_path / "one"
+    assert (f"aukit train tas: done ({metrics['test_frames']} test frames{scores}): {one / 'metrics.json'}; "
+            f"aukit predict --model {one / 'deploy.pt'}") in capsys.readouterr().out
     assert 0 <= metrics["mae_avg"] <= 5 and metrics["world_size"] == 1
     assert metrics["fold_used"] == "1"
     assert isinstance(metrics["flags"], dict) and set(metrics["flags"]) <= set(metrics)
