@@ -70,6 +70,7 @@ class TrainConfig:
     out_dir: str | None = None       # where last.pt / best.pt / metrics.jsonl go
     resume: bool = True              # continue from out_dir/last.pt if present
     progress: bool = True            # tqdm bar
+    name: str = ""                   # what trains ("A6 seed 0"), first on each epoch line; "" = out_dir's name
     log_every: int = 10              # steps between progress-bar refreshes of the loss
 
 
@@ -435,9 +436,17 @@ def _end_epoch(record: dict, epoch: int, prog: _Progress, cfg: TrainConfig, *, r
     if on_epoch_end is not None:
         on_epoch_end(record)
     if main_rank and (cfg.progress or os.environ.get(EPOCH_LINES_ENV) == "1"):
-        shown = {k: round(v, 4) for k, v in record.items() if k != "epoch"}
-        tqdm.write(f"{out.name + ' ' if out is not None else ''}epoch {epoch + 1}/{cfg.epochs} {shown}")
+        tqdm.write(_epoch_line(record, cfg, out))
     return cfg.patience is not None and cfg.monitor is not None and prog.stale >= cfg.patience
+
+
+def _epoch_line(record: dict, cfg: TrainConfig, out: Path | None) -> str:
+    """'A6 seed 0 epoch 1/20 train_loss 0.4127, train_spd 3.1e-05, ...': what trains (``cfg.name``, else the
+    checkpoint folder's name), then every value to 4 significant digits. Seven unnamed lines told TAS's A0..A6
+    apart by order alone, and 4 decimals printed a small L_spd as 0.0, as if it were off."""
+    name = cfg.name or (out.name if out is not None else "")
+    values = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+    return f"{name + ' ' if name else ''}epoch {record['epoch']}/{cfg.epochs} {values}"
 
 
 __all__ = ["EPOCH_LINES_ENV", "FITS", "NonFiniteLossError", "RanksOutOfSyncError", "StepOutput", "TrainConfig",

@@ -114,8 +114,8 @@ def _measured(csv: Path) -> pd.DataFrame:
     return long[long["kind"] == "measured"].set_index("method").drop(columns=["kind", "label"])
 
 
-def _committed(paper: str, name: str) -> tuple[str, dict, pd.DataFrame]:
-    folder = REPORTS / paper / "tables"
+def _committed(paper: str, name: str, folder: Path | None = None) -> tuple[str, dict, pd.DataFrame]:
+    folder = folder or REPORTS / paper / "tables"
     return ((folder / f"{name}.md").read_text(encoding="utf-8"),
             json.loads((folder / f"{name}.json").read_text(encoding="utf-8")), _measured(folder / f"{name}.csv"))
 
@@ -127,14 +127,29 @@ def _as_recorded(monkeypatch, record: dict) -> None:
     monkeypatch.delenv("AUKIT_RUN_CHANGED", raising=False)
 
 
-def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
-    """reports/tas/tables/*.md from their measured rows: the titles moved out of the notebook into
-    reporting.TITLES, and the papers' datasets keep them."""
+def _tas_floor(measured: pd.DataFrame, column: str) -> tuple[pd.DataFrame, dict | None]:
+    """A TAS table's measured rows without the floor's row, and the floor that row records (None where the table
+    has none: written before the floor was shown)."""
+    from aukit.methods.tas import experiment as E
     from aukit.methods.tas import reporting as R
-    md_icc, rec, icc = _committed("tas", "table1_icc")
-    md_mae, rec_mae, mae = _committed("tas", "table1_mae")
-    md2, _, t2 = _committed("tas", "table2")
-    md3, rec3, t3 = _committed("tas", "table3")
+    names = {R.floor_row({"floor_constant": k}): k for k in E.CONSTANTS}
+    found = [n for n in measured.index if n in names]
+    if not found:
+        return measured, None
+    row = measured.loc[found[0]]
+    floor = {"floor_constant": names[found[0]], "floor_mae_avg": row[column]}
+    floor |= {f"floor_mae_{c}": row[c] for c in measured.columns if c not in ("Avg", "ICC", "MAE")}
+    return measured.drop(index=found), floor
+
+
+def _tas_rebuilt(folder: Path, tmp_path, monkeypatch) -> tuple[list[str], list[str]]:
+    """TAS's Tables 1-3 in ``folder`` (Markdown) and the same tables written again from their measured rows."""
+    from aukit.methods.tas import reporting as R
+    md_icc, rec, icc = _committed("tas", "table1_icc", folder)
+    md_mae, rec_mae, mae = _committed("tas", "table1_mae", folder)
+    md2, _, t2 = _committed("tas", "table2", folder)
+    md3, rec3, t3 = _committed("tas", "table3", folder)
+    (mae, floor1), (t2, floor2), (t3, floor3) = _tas_floor(mae, "Avg"), _tas_floor(t2, "MAE"), _tas_floor(t3, "MAE")
     _as_recorded(monkeypatch, rec)
     aus = [c for c in icc.columns if c != "Avg"]
     ours = icc.index[0]
@@ -146,15 +161,45 @@ def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
     table1 |= {"icc_avg": icc.loc[ours, "Avg"], "mae_avg": mae.loc[ours, "Avg"]}
     data = _tas_data(rec["dataset"], aus)
     rep = _report("tas", tmp_path, rec["dataset"], preset=rec["preset"], seeds=rec["seeds"])
-    R.add_table1(rep, data, {"A6": {"runs": [_tas_run(table1, flags)]}})
+    R.add_table1(rep, data, {"A6": {"runs": [_tas_run(table1, flags)]}}, floor=floor1)
     R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: {"runs": [_tas_run(a6, flags)]}},
-                        row_map={R.PAPER_NAME: "Ours"})
+                        row_map={R.PAPER_NAME: "Ours"}, floor=floor2)
     ablation = {v: {"runs": [_tas_run({f"{m}_{a}": 0.0 for m in ("icc", "mae") for a in aus}
                                       | {"icc_avg": t3.loc[v, "ICC"], "mae_avg": t3.loc[v, "MAE"]},
                                       {f"icc_{a}": f for a, f in rec3.get("flags", {}).get(v, {}).items()})]}
                 for v in t3.index}
-    R.add_overall_table(rep, "table3", data, ablation)
-    assert [_md(rep, n) for n in ("table1_icc", "table1_mae", "table2", "table3")] == [md_icc, md_mae, md2, md3]
+    R.add_overall_table(rep, "table3", data, ablation, floor=floor3)
+    return [md_icc, md_mae, md2, md3], [_md(rep, n) for n in ("table1_icc", "table1_mae", "table2", "table3")]
+
+
+def test_tas_committed_tables_rebuild_byte_for_byte(tmp_path, monkeypatch):
+    """reports/tas/tables/*.md from their measured rows: the titles moved out of the notebook into
+    reporting.TITLES, and the papers' datasets keep them."""
+    committed, rebuilt = _tas_rebuilt(REPORTS / "tas" / "tables", tmp_path, monkeypatch)
+    assert rebuilt == committed
+
+
+def test_tas_tables_with_the_floor_rebuild_byte_for_byte(tmp_path, monkeypatch):
+    """Tables written with the floor's row (as a run now writes them, the committed ones once reproduced)
+    rebuild from their measured rows too, the floor row and its note with them."""
+    from aukit.data import splits
+    from aukit.methods.tas import reporting as R
+    monkeypatch.setitem(splits.USED, "synthau-bp4d", "fera")
+    monkeypatch.delenv("AUKIT_RUN_CHANGED", raising=False)
+    aus = ["AU06", "AU12"]
+    floor = {"floor_constant": "zero", "floor_mae_avg": 0.278, "floor_mae_AU06": 0.2, "floor_mae_AU12": 0.356}
+    run = lambda icc, mae: _tas_run({f"{m}_{a}": v for m, v in (("icc", icc), ("mae", mae)) for a in aus}  # noqa: E731
+                                    | {"icc_avg": icc, "mae_avg": mae})
+    data = _tas_data("synthau-bp4d", aus)
+    rep = _report("tas", tmp_path / "run", "synthau-bp4d", preset="quick")
+    R.add_table1(rep, data, {"A6": {"runs": [run(0.01, 0.452)]}}, floor=floor)
+    R.add_overall_table(rep, "table2", data, {R.PAPER_NAME: {"runs": [run(0.01, 0.452)]}},
+                        row_map={R.PAPER_NAME: "Ours"}, floor=floor)
+    R.add_overall_table(rep, "table3", data, {"A1": {"runs": [run(0.1, 0.2)]}, "A6": {"runs": [run(0.01, 0.452)]}},
+                        floor=floor)
+    committed, rebuilt = _tas_rebuilt(rep.dir / "tables", tmp_path / "again", monkeypatch)
+    assert "constant 0 (floor)" in committed[1] and "does not beat it" in committed[3]
+    assert rebuilt == committed
 
 
 # -- CPC ---------------------------------------------------------------------------------------------------

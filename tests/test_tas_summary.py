@@ -33,15 +33,19 @@ def test_summary_metrics_keys_order_and_values():
     t3 = pd.DataFrame({"ICC": [0.25, 0.55], "MAE": [0.9, 0.6]}, index=["A1", "A6"])
     per_au = {"icc_AU06": 0.5, "icc_AU12": 0.6, "mae_AU06": 0.5, "mae_AU12": 0.7}
     t0 = time.perf_counter() - 5.0
-    m = R.summary_metrics(data, res, "A6", per_au=per_au, const={"mae_avg": 1.5, "median_mae_avg": 1.2}, t3=t3,
-                          t_start=t0)
-    assert list(m)[:15] == ["icc_avg", "mae_avg", *per_au, "const_mae_avg", "const_median_mae_avg", "train_icc_avg",
+    const = {"zero_mae_avg": 0.3, "train_median_mae_avg": 0.4, "median_mae_avg": 1.2, "mae_avg": 1.5,
+             "floor_mae_avg": 0.3, "floor_constant": "zero"}
+    m = R.summary_metrics(data, res, "A6", per_au=per_au, const=const, t3=t3, t_start=t0)
+    assert list(m)[:19] == ["icc_avg", "mae_avg", *per_au, "floor_mae_avg", "floor_constant", "const_zero_mae_avg",
+                            "const_train_median_mae_avg", "const_median_mae_avg", "const_mae_avg", "train_icc_avg",
                             "train_mae_avg", "n_segments", "keyframe_fraction", "t3_order_icc", "t3_A1_icc_avg",
                             "t3_A1_icc_avg_std"]
     assert list(m)[-2:] == ["images_per_s", "wall_time_s"]
     assert m["icc_avg"] == pytest.approx(0.55) and m["mae_avg"] == pytest.approx(0.6)     # A6's mean over seeds
     assert m["train_icc_avg"] == pytest.approx(0.8) and m["train_mae_avg"] == pytest.approx(0.2)
     assert (m["n_segments"], m["keyframe_fraction"], m["const_median_mae_avg"]) == (7, 0.25, 1.2)
+    assert (m["floor_mae_avg"], m["floor_constant"], m["const_zero_mae_avg"], m["const_mae_avg"]) == (0.3, "zero", 0.3,
+                                                                                                      1.5)
     assert m["t3_order_icc"] == "A6 (0.550) > A1 (0.250)"
     assert m["t3_A6_icc_avg"] == pytest.approx(0.55)
     assert m["t3_A6_icc_avg_std"] == pytest.approx(np.std([0.45, 0.65], ddof=1))
@@ -56,6 +60,6 @@ def test_add_headline_names_the_papers_table1_row(dataset, bench):
     report = SimpleNamespace(headline=lambda *keys: calls.append(("headline", keys)),
                              add_reference=lambda *args: calls.append(("reference", args)))
     R.add_headline(report, dataset)
-    assert calls == [("headline", ("icc_avg", "mae_avg", "const_median_mae_avg")),
+    assert calls == [("headline", ("icc_avg", "mae_avg", "floor_mae_avg", "floor_constant")),
                      ("reference", ("icc_avg", "tas", f"table1_{bench}_icc", "Ours")),
                      ("reference", ("mae_avg", "tas", f"table1_{bench}_mae", "Ours"))]

@@ -328,5 +328,25 @@ def test_epoch_lines_without_the_bar_under_aukit_run_log(tmp_path, monkeypatch, 
     cfg = TrainConfig(epochs=2, out_dir=str(tmp_path / "A1_seed1"), progress=False)
     fit(make_model(), step, TinyLoader(), torch.optim.SGD(make_model().parameters(), lr=0.1), cfg, device="cpu")
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "epoch" in ln]
-    assert [ln.split(" {")[0] for ln in lines] == ["A1_seed1 epoch 1/2", "A1_seed1 epoch 2/2"]
-    assert "'train_loss'" in lines[0] and "'images_per_s'" in lines[0]
+    assert [ln.split(" train_")[0] for ln in lines] == ["A1_seed1 epoch 1/2", "A1_seed1 epoch 2/2"]
+    assert "train_loss " in lines[0] and "images_per_s " in lines[0]
+
+
+def test_epoch_lines_name_what_trains_and_keep_small_losses(monkeypatch, capsys):
+    """Without checkpoints the line named nothing (TAS's A0..A6: seven alike lines), and 4 decimals printed a
+    loss of 3.2e-06 as 0.0, as if the loss were off."""
+    from aukit import train
+    monkeypatch.setenv(train.EPOCH_LINES_ENV, "1")
+    def small_spd(model, batch):
+        out = step(model, batch)
+        return StepOutput(out.loss, {"spd": torch.tensor(3.2e-06)}, n_images=out.n_images)
+    model = make_model()
+    fit(model, small_spd, TinyLoader(), torch.optim.SGD(model.parameters(), lr=0.1),
+        TrainConfig(epochs=1, progress=False, name="A6 seed 0"), device="cpu")
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "epoch" in ln)
+    assert line.startswith("A6 seed 0 epoch 1/1 train_loss ") and "train_spd 3.2e-06" in line
+
+
+def test_tas_names_each_training():
+    from aukit.methods.tas.experiment import training_name
+    assert training_name("A6", 0) == "A6 seed 0" and training_name("S1 Baseline", 2, "S1") == "S1 Baseline seed 2 (S1)"

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -209,7 +210,7 @@ def _pool_run(fn, jobs: list, pol: AlignPolicy, workers: int | None, desc: str, 
     """Run unit jobs over a process pool (in-process for one worker), with a progress bar."""
     # a spawned worker costs about a second to start: small jobs run in-process
     workers = min(workers or usable_cores(), max(1, len(jobs)), max(1, n_todo // 150))
-    bar = tqdm(total=n_todo, desc=desc, unit="frame", disable=not progress)
+    bar = _progress_bar(n_todo, desc, progress)
     if workers == 1:
         _init_worker(asdict(pol))
         for job in jobs:
@@ -219,6 +220,33 @@ def _pool_run(fn, jobs: list, pol: AlignPolicy, workers: int | None, desc: str, 
             for _, (_, n) in imap(pool, fn, jobs, desc, ordered=False, inflight=2 * workers):
                 bar.update(n)
     bar.close()
+
+
+def _progress_bar(total: int, desc: str, progress: bool):
+    """tqdm's bar on a terminal; elsewhere, with ``progress``, a printed line per tenth of the frames. A notebook
+    kernel (tqdm draws a widget there) showed nothing under `aukit run --log` for the minutes detection took."""
+    if progress and not sys.stderr.isatty():
+        return _TenthLines(total, desc)
+    return tqdm(total=total, desc=desc, unit="frame", disable=not progress)
+
+
+class _TenthLines:
+    """``update`` / ``close`` as tqdm's bar has them: a line 'detect bp4d: 120/1200 frames (10%), 9 s' each time
+    another tenth of ``total`` is done."""
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc, self.done, self.tenths, self.t0 = total, desc, 0, 0, time.perf_counter()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        tenths = self.done * 10 // max(self.total, 1)
+        if tenths > self.tenths:
+            self.tenths = tenths
+            print(f"{self.desc}: {self.done}/{self.total} frames ({100 * self.done / max(self.total, 1):.0f}%), "
+                  f"{time.perf_counter() - self.t0:.0f} s", flush=True)
+
+    def close(self) -> None:
+        """Nothing to clear: the lines stay."""
 
 
 def faces_key(key: dict) -> dict:

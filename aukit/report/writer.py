@@ -279,7 +279,8 @@ class Report:
                   same_dataset: bool | None = None, row_map: Mapping[str, str] | None = None,
                   measured_std: pd.DataFrame | None = None, scale: float | None = None,
                   flags: Mapping[str, Mapping[str, str]] | None = None, decimals: int | None = None,
-                  title: str | None = None, compared_on: str | None = None, unit: str | None = None) -> list[Path]:
+                  title: str | None = None, compared_on: str | None = None, unit: str | None = None,
+                  extra_notes: Sequence[str] = ()) -> list[Path]:
         """Write ``tables/<name>.csv`` and ``.md``: measured rows beside reported ones.
 
         same_dataset defaults to ``dataset == reported.attrs["dataset"]`` (so SynthAU runs
@@ -291,6 +292,7 @@ class Report:
         compared_on: the dataset that the rows beside ``reported`` were measured on, where that is not
         the run's ``dataset`` (CPC's Table 1: pre-training on the pool, which never reads the target);
         a dataset of your own keeps such reported rows, and drops every other paper row.
+        extra_notes: the method's own lines under the table, last (TAS: what its constant floor row means).
         """
         own = self.own_dataset
         if unit is None:             # the paper's table's unit, kept where its rows are not shown
@@ -352,7 +354,7 @@ class Report:
                          "keeps fractions, 0-1).")
         elif scale != 1.0:
             notes.append(f"Measured values multiplied by {scale:g}.")
-        notes += flag_notes
+        notes += flag_notes + list(extra_notes)
         folder = self.dir / "tables"
         folder.mkdir(parents=True, exist_ok=True)
         csv, md = folder / f"{name}.csv", folder / f"{name}.md"

@@ -78,9 +78,15 @@ def train_model(data: TASData, cfg: TASConfig, opts: RunOptions, *, setting: str
     out = ckptdir.training_dir(opts.ckpt_dir and Path(opts.ckpt_dir), name, seed,
                                None if setting == "keyframe" else setting)
     tcfg = TrainConfig(epochs=opts.epochs or cfg.train.epochs, max_steps_per_epoch=opts.max_steps,
-                       progress=opts.progress, out_dir=out)
+                       progress=opts.progress, out_dir=out, name=training_name(name, seed, setting))
     hist = fit(model, TASStep(cfg.loss), batches, make_optimizer(model, cfg), tcfg, device=dev, method_config=cfg)
     return model, hist
+
+
+def training_name(name: str, seed: int, setting: str = "keyframe") -> str:
+    """'A6 seed 0' ('S1 Baseline seed 0 (S1)' off the keyframe setting): what trains, on each epoch line of
+    ``aukit run --log``, which named it only with checkpoints on (the quick preset's seven lines were alike)."""
+    return f"{name} seed {seed}" + ("" if setting == "keyframe" else f" ({setting})")
 
 
 def eval_rows(data: TASData, stride: int = 1, split: str = "test") -> np.ndarray:
@@ -114,19 +120,51 @@ def evaluate(model: TASNet, data: TASData, opts: RunOptions, *, rows: np.ndarray
     return result
 
 
-def constant_predictor(data: TASData, opts: RunOptions) -> dict:
-    """Model-free references: every test frame gets one value per AU from the training keyframe
-    labels, their mean (``mae_*``) or their median (``median_mae_*``: the constant with the least
-    MAE on those keyframes; keyframes are peaks and valleys, so it may sit far from the test frames)."""
-    rows = eval_rows(data, opts.eval_stride)
+# The constant predictors, in the order a tie picks the floor from (the simplest first). Each value comes from
+# training-subject labels alone (one fitted to the test labels, their median, would be an oracle); the floor is the
+# lowest test MAE among these few.
+CONSTANTS = ("zero", "train_median", "keyframe_median", "keyframe_mean")
+CONST_PREFIX = {"zero": "zero_", "train_median": "train_median_", "keyframe_median": "median_", "keyframe_mean": ""}
+
+
+def _labelled(fn, columns) -> np.ndarray:
+    """``fn`` of each column's labelled (finite) values; 0 for a column without any (an AU with no keyframe
+    segment), as the keyframe constants always did."""
+    return np.array([fn(v[np.isfinite(v)]) if np.isfinite(v).any() else 0.0 for v in columns], np.float32)
+
+
+def constant_values(data: TASData) -> dict[str, np.ndarray]:
+    """Each constant predictor's value per AU on 0..1. ``zero``: no AU active. ``train_median``: the median over
+    every labelled frame of the training subjects, the usual dataset prior (TAS trains on none of these labels
+    but the frames are the training subjects'). ``keyframe_median`` / ``keyframe_mean``: over the training
+    keyframes, what TAS's supervision sees; keyframes are peaks and valleys, so they sit far from the mostly
+    neutral frames and make a weak reference, which is why they are no longer the floor by themselves."""
     ends = np.stack([data.seg_rows[:, 0], data.seg_rows[:, -1]], 1)
-    out = {}
-    for prefix, stat in (("", np.nanmean), ("median_", np.nanmedian)):
-        const = np.array([stat(data.labels[ends[data.seg_au == c].ravel(), c]) if (data.seg_au == c).any()
-                          else 0.0 for c in range(data.n_aus)], np.float32)
-        pred = np.broadcast_to(const * INTENSITY_MAX, (len(rows), data.n_aus))
-        res = metrics.per_au("mae", pred, data.labels[rows] * INTENSITY_MAX, data.aus)
-        out.update({f"{prefix}mae_{au}": res[au] for au in data.aus}, **{f"{prefix}mae_avg": res["avg"]})
+    keyframes = [data.labels[ends[data.seg_au == c].ravel(), c] for c in range(data.n_aus)]
+    train = data.labels[data.train_rows]
+    return {"zero": np.zeros(data.n_aus, np.float32),
+            "train_median": _labelled(np.median, train.T),
+            "keyframe_median": _labelled(np.median, keyframes),
+            "keyframe_mean": _labelled(np.mean, keyframes)}
+
+
+def constant_predictor(data: TASData, opts: RunOptions) -> dict:
+    """MAE of every constant predictor (:func:`constant_values`) on the test rows the model is scored on:
+    ``<prefix>mae_<AU>`` and ``<prefix>mae_avg`` (prefixes :data:`CONST_PREFIX`; the keyframe ones keep the
+    keys they always had), and the floor a model must beat: ``floor_constant``, the constant with the lowest
+    ``mae_avg`` among these few (a tie goes to the first of :data:`CONSTANTS`), its ``floor_mae_<AU>`` and
+    ``floor_mae_avg``."""
+    rows = eval_rows(data, opts.eval_stride)
+    label = data.labels[rows] * INTENSITY_MAX
+    out: dict = {}
+    for name, const in constant_values(data).items():
+        pred = np.broadcast_to(const * INTENSITY_MAX, label.shape)
+        res = metrics.per_au("mae", pred, label, data.aus)
+        out.update({f"{CONST_PREFIX[name]}mae_{au}": res[au] for au in data.aus})
+        out[f"{CONST_PREFIX[name]}mae_avg"] = res["avg"]
+    best = min(CONSTANTS, key=lambda k: out[f"{CONST_PREFIX[k]}mae_avg"])
+    out["floor_constant"] = best
+    out.update({f"floor_mae_{k}": out[f"{CONST_PREFIX[best]}mae_{k}"] for k in [*data.aus, "avg"]})
     return out
 
 

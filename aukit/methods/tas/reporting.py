@@ -21,6 +21,14 @@ from .data import TASData
 PAPER_NAME = "TAS (ours)"  # our TAS row; maps to the paper's "Ours"
 FIG4_AU = "AU12"           # Fig. 4's AU (TAS: AU12's features)
 
+# what each constant predictor (experiment.constant_values) predicts, in the floor's table row and sentences
+FLOOR_WORDS = {"zero": "0 for every AU (no AU active)",
+               "train_median": "each AU's median over every labelled training frame",
+               "keyframe_median": "each AU's median training keyframe label",
+               "keyframe_mean": "each AU's mean training keyframe label"}
+FLOOR_SHORT = {"zero": "0", "train_median": "training-frame median", "keyframe_median": "keyframe median",
+               "keyframe_mean": "keyframe mean"}
+
 # Table titles, and on a dataset of your own, where no paper's row stands beside the measured ones
 # (aukit.report), the titles of the tables that would otherwise name the methods compared with
 TITLES = {"table1": "Table 1 ({metric}): {name} vs semi-supervised methods",
@@ -43,32 +51,91 @@ def table_title(key: str, dataset: str, *, metric: str = "", name: str = "A6") -
     return title.format(metric=metric.upper(), name=name, dataset=dataset)
 
 
-def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name: str = "A6") -> dict:
-    """Table 1: per-AU ICC and MAE of the full model beside the semi-supervised methods."""
+def floor_row(const: Mapping) -> str:
+    """The floor's row name in the tables: which constant it is (``const``: :func:`experiment.constant_predictor`)."""
+    return f"constant {FLOOR_SHORT[const['floor_constant']]} (floor)"
+
+
+def _floor_verdict(maes: Mapping[str, float], floor: float, decimals: int) -> str:
+    """'A6 (0.45) does not beat it' / 'A2 (0.20) beats it': each row against the floor as the table prints them
+    (equal when printed: not beaten)."""
+    shown = {n: round(float(v), decimals) for n, v in maes.items()}
+    above = [n for n, v in shown.items() if v >= round(floor, decimals)]
+    below = [n for n in shown if n not in above]
+    name = lambda ns: ", ".join(f"{n} ({shown[n]:.{decimals}f})" for n in ns)     # noqa: E731
+    parts = [f"{name(above)} {'does' if len(above) == 1 else 'do'} not beat it"] if above else []
+    parts += [f"{name(below)} {'beats' if len(below) == 1 else 'beat'} it"] if below else []
+    return "; ".join(parts)
+
+
+def floor_note(maes: Mapping[str, float], const: Mapping, decimals: int = 2) -> str:
+    """The line under a table with the floor row: which constant the floor is, that the constants come from
+    training labels alone, and whether each measured row (``maes``: AU-averaged MAE) beats it. A constant's ICC
+    is 0, so its ICC cell is empty."""
+    floor = float(const["floor_mae_avg"])
+    return (f"Floor: predicting {FLOOR_WORDS[const['floor_constant']]}, MAE {floor:.{decimals}f}, the lowest test "
+            f"MAE of {len(FLOOR_WORDS)} constant predictors, none fitted to the test labels (0; each AU's median over "
+            "the labelled training frames; the median and the mean of the training keyframes, what TAS's "
+            f"supervision sees); a constant's ICC is 0. {_floor_verdict(maes, floor, decimals)}.")
+
+
+def _floor_frame(const: Mapping, columns: Sequence[str]) -> pd.DataFrame:
+    """The floor's row for a table with ``columns``: per-AU and Avg MAE (``AU06``..., ``Avg`` or ``MAE``), no ICC."""
+    value = {c: const.get(f"floor_mae_{c}", np.nan) for c in columns}
+    value.update({c: const["floor_mae_avg"] for c in columns if c in ("Avg", "MAE")})
+    return pd.DataFrame([value], index=[floor_row(const)], columns=list(columns))
+
+
+def add_table1(report: Report, data: TASData, results: Mapping[str, dict], name: str = "A6",
+               floor: Mapping | None = None) -> dict:
+    """Table 1: per-AU ICC and MAE of the full model beside the semi-supervised methods; ``floor`` (the
+    constants of :func:`experiment.constant_predictor`) adds the floor's row to the MAE table, and says under
+    it whether the model beats it: a MAE below the published rows' means nothing when a constant does better."""
     bench, out = _bench(data.dataset), {}
     report.aus_dropped.update(data.aus_dropped)
     for metric in ("icc", "mae"):
         mean, std = E.summary({PAPER_NAME: results[name]}, metric, data.aus)
         ref = reported.table("tas", f"table1_{bench}_{metric}")
         flags = E.seed_flags(results[name], metric, data.aus)         # an undefined ICC, a constant prediction
-        report.add_table(f"table1_{metric}", mean, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
-                         flags={PAPER_NAME: flags} if flags else None,
+        shown, notes = mean, []
+        if floor is not None and metric == "mae":
+            shown = pd.concat([mean, _floor_frame(floor, mean.columns)])
+            notes = [_table1_floor_note(float(mean.loc[PAPER_NAME, "Avg"]), floor, ref.attrs.get("decimals", 2))]
+        report.add_table(f"table1_{metric}", shown, ref, measured_std=std, row_map={PAPER_NAME: "Ours"},
+                         flags={PAPER_NAME: flags} if flags else None, extra_notes=notes,
                          title=table_title("table1", data.dataset, metric=metric, name=name))
         undefined = undefined_aus(flags)                              # null in metrics.json, n/a† in the table
         out.update({f"{metric}_{au}": None if au in undefined else float(mean.loc[PAPER_NAME, au]) for au in data.aus})
     return out
 
 
+def _table1_floor_note(mae: float, floor: Mapping, decimals: int) -> str:
+    """Table 1 MAE's floor line: :func:`floor_note`, and where the model does not beat the floor, that its MAE is
+    no result to set beside the published methods' (which the paper measured on its own dataset)."""
+    note = floor_note({PAPER_NAME: mae}, floor, decimals)
+    if round(mae, decimals) >= round(float(floor["floor_mae_avg"]), decimals):
+        note += (" Its MAE is no result to set beside the published methods': a constant does better on these "
+                 "test frames.")
+    return note
+
+
 def add_overall_table(report: Report, key: str, data: TASData, results: Mapping[str, dict],
-                      row_map: Mapping[str, str] | None = None, title: str = "") -> pd.DataFrame:
+                      row_map: Mapping[str, str] | None = None, title: str = "",
+                      floor: Mapping | None = None) -> pd.DataFrame:
     """Tables 2-4 layout (ICC, MAE averaged over AUs) beside the reported table ``<key>_<bench>``; ``title``
     defaults to :func:`table_title`'s. The notes name the AUs whose ICC the averages leave out (undefined: a
-    constant test label) and the model's zeros they count (``aukit.report.flags``)."""
+    constant test label) and the model's zeros they count (``aukit.report.flags``). ``floor`` (the constants of
+    :func:`experiment.constant_predictor`) adds the floor's row and says which rows beat it; the frame returned
+    holds the measured rows alone."""
     mean, std = E.overall(results, data.aus)
     report.aus_dropped.update(data.aus_dropped)             # a dataset of your own: its AUs TAS could not train
     ref = reported.table("tas", f"{key}_{_bench(data.dataset)}")
     flags = {name: f for name, r in results.items() if (f := E.seed_flags(r, "icc", data.aus))}
-    report.add_table(key, mean, ref, measured_std=std, row_map=row_map, flags=flags or None,
+    shown, notes = mean, []
+    if floor is not None:
+        shown = pd.concat([mean, _floor_frame(floor, mean.columns)])
+        notes = [floor_note(mean["MAE"].to_dict(), floor, ref.attrs.get("decimals", 2))]
+    report.add_table(key, shown, ref, measured_std=std, row_map=row_map, flags=flags or None, extra_notes=notes,
                      title=title or (table_title(key, data.dataset) if key in TITLES else key))
     return mean
 
@@ -88,28 +155,43 @@ def ordering(mean: pd.DataFrame, names: Sequence[str], col: str = "ICC", decimal
 
 
 def summary_metrics(data: TASData, results: Mapping[str, dict], full: str, *, per_au: Mapping[str, float],
-                    const: Mapping[str, float], t3: pd.DataFrame, t_start: float) -> dict:
+                    const: Mapping, t3: pd.DataFrame, t_start: float) -> dict:
     """metrics.json's run summary, in its key order: the ``full`` model's AU-averaged test ICC / MAE (mean over
-    seeds) and ``per_au`` (:func:`add_table1`), the constant predictors' MAE (``const``,
-    :func:`experiment.constant_predictor`), the full model's mean fit to its training subjects, the data's
-    segment count and keyframe fraction, Table 3's ICC order (``t3``) and every variant's mean / std, the
-    training throughput (``images_per_s``: the last epoch's, averaged over every variant and seed) and the wall
-    time since ``t_start`` (``time.perf_counter()`` when the run began)."""
+    seeds) and ``per_au`` (:func:`add_table1`), the floor (``floor_mae_avg``, ``floor_constant``: the best
+    constant predictor, ``const`` from :func:`experiment.constant_predictor`) and every constant's MAE, the full
+    model's mean fit to its training subjects, the data's segment count and keyframe fraction, Table 3's ICC
+    order (``t3``) and every variant's mean / std, the training throughput (``images_per_s``: the last epoch's,
+    averaged over every variant and seed) and the wall time since ``t_start`` (``time.perf_counter()`` when the
+    run began). ``const_mae_avg`` / ``const_median_mae_avg`` keep their names (the training keyframes' mean and
+    median); they were shown as the floor, but keyframes are peaks and valleys and predicting 0 did better."""
     m = E.overall({full: results[full]}, data.aus)[0].loc[full]
     seen = {k: float(np.mean([r[f"train_{k}"] for r in results[full]["runs"]])) for k in ("icc_avg", "mae_avg")}
     speed = [h[-1]["images_per_s"] for r in results.values() for h in r["history"]]
-    return dict(icc_avg=float(m["ICC"]), mae_avg=float(m["MAE"]), **per_au, const_mae_avg=const["mae_avg"],
-                const_median_mae_avg=const["median_mae_avg"],
+    consts = {f"const_{E.CONST_PREFIX[k]}mae_avg": float(const[f"{E.CONST_PREFIX[k]}mae_avg"]) for k in E.CONSTANTS}
+    return dict(icc_avg=float(m["ICC"]), mae_avg=float(m["MAE"]), **per_au,
+                floor_mae_avg=float(const["floor_mae_avg"]), floor_constant=const["floor_constant"], **consts,
                 train_icc_avg=seen["icc_avg"], train_mae_avg=seen["mae_avg"],
                 n_segments=int(len(data.seg_rows)), keyframe_fraction=data.keyframe_fraction(),
                 t3_order_icc=ordering(t3, list(results)), **E.flat_summary(results, "t3_"),
                 images_per_s=float(np.mean(speed)), wall_time_s=time.perf_counter() - t_start)
 
 
+def floor_line(m: Mapping, name: str = "A6", decimals: int = 3) -> str:
+    """The notebook's plain sentence on whether ``name``'s test MAE (``m``: :func:`summary_metrics`) beats the
+    floor, compared as printed: 'A6's MAE 0.452 is above the floor 0.278, predicting 0 for every AU (no AU
+    active): A6 does not beat it.'"""
+    mae, floor = round(m["mae_avg"], decimals), round(m["floor_mae_avg"], decimals)
+    where = "above" if mae > floor else "equal to" if mae == floor else "below"
+    verdict = f"{name} beats every constant predictor" if mae < floor else f"{name} does not beat it"
+    return (f"{name}'s MAE {mae:.{decimals}f} is {where} the floor {floor:.{decimals}f}, "
+            f"predicting {FLOOR_WORDS[m['floor_constant']]}: {verdict}.")
+
+
 def add_headline(report: Report, dataset: str) -> None:
-    """The headline metrics (test ICC and MAE, and the constant floor) beside Table 1's "Ours" row of the paper's
-    benchmark for ``dataset`` (DISFA's for a DISFA-like set, else BP4D's)."""
-    report.headline("icc_avg", "mae_avg", "const_median_mae_avg")
+    """The headline metrics (test ICC and MAE, and the floor: the best constant predictor's MAE and which
+    constant it is) beside Table 1's "Ours" row of the paper's benchmark for ``dataset`` (DISFA's for a
+    DISFA-like set, else BP4D's)."""
+    report.headline("icc_avg", "mae_avg", "floor_mae_avg", "floor_constant")
     for metric in ("icc", "mae"):
         report.add_reference(f"{metric}_avg", "tas", f"table1_{_bench(dataset)}_{metric}", "Ours")
 
