@@ -350,3 +350,37 @@ def test_epoch_lines_name_what_trains_and_keep_small_losses(monkeypatch, capsys)
 def test_tas_names_each_training():
     from aukit.methods.tas.experiment import training_name
     assert training_name("A6", 0) == "A6 seed 0" and training_name("S1 Baseline", 2, "S1") == "S1 Baseline seed 2 (S1)"
+
+
+def test_scc_and_rtatl_name_each_training(monkeypatch):
+    """--log's epoch lines named TAS's trainings only: SCC's settings and RTATL's Table 1 rows read alike."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from aukit.methods.rtatl import experiment as RX
+    from aukit.methods.scc import experiment as SX
+    seen = {}
+    monkeypatch.setattr(SX, "train_model", lambda *a, **kw: seen.setdefault("scc", kw["name"]))
+    ecfg = SX.preset_config("smoke", dataset="synthau-disfa")
+    SX.Runner(ecfg, SimpleNamespace(aus=("AU01", "AU02")), "cpu").train({"k": 3}, 1)
+    assert seen["scc"] == "k=3 seed 1"
+
+    @dataclasses.dataclass
+    class Cfg:
+        epochs: int = 1
+        batch_size: int = 2
+        unlabelled_batch_size: int = 2
+        ofe: bool = False
+
+    class Net:
+        train_cfg = model_cfg = Cfg()
+        norm = None
+
+        def optimizers(self):
+            return None
+    monkeypatch.setattr(RX, "build", lambda ecfg, variant, data: (Net(), SimpleNamespace(gen=torch.Generator())))
+    monkeypatch.setattr(RX, "PairedLoader", lambda *a, **kw: None)
+    monkeypatch.setattr(RX, "uses_unlabelled", lambda tc: False)
+    monkeypatch.setattr(RX, "fit", lambda net, step, loader, opt, cfg, **kw: seen.setdefault("rtatl", cfg.name))
+    RX.train_variant(RX.preset_config("smoke"), "RoII", None, 2, "cpu")
+    assert seen["rtatl"] == "RoII seed 2"

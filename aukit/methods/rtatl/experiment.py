@@ -192,7 +192,7 @@ def train_variant(ecfg: ExperimentConfig, variant: str, data: RTATLData, seed: i
     loader = PairedLoader(data, tc.batch_size, tc.unlabelled_batch_size, device=device, seed=seed,
                           use_unlabelled=uses_unlabelled(tc), use_flow=tc.ofe, norm=net.norm)
     cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=ecfg.steps_per_epoch, progress=ecfg.progress,
-                      out_dir=out_dir)
+                      out_dir=out_dir, name=f"{variant} seed {seed}")
     hist = fit(net, step, loader, net.optimizers(), cfg, device=device,
                method_config={"model": dataclasses.asdict(net.model_cfg), "train": dataclasses.asdict(tc)})
     return net, hist

@@ -195,15 +195,16 @@ def data_loader(data: SCCData, rows: np.ndarray, batch_size: int, device: torch.
 
 def train_model(data: SCCData, mc: SCCModelConfig, tc: SCCTrainConfig, *, device: torch.device, seed: int,
                 steps_per_epoch: int | None = None, progress: bool = False,
-                out_dir: str | None = None) -> SCCHeatmapNet:
+                out_dir: str | None = None, name: str = "") -> SCCHeatmapNet:
     """One heatmap network trained on ``data.train_rows`` with Adam and the step-wise lr of ``tc``
     through ``aukit.train.fit``; ``model.history`` keeps fit's per-epoch logs. ``out_dir``: fit's
-    checkpoints (last.pt, metrics.jsonl; a rerun resumes)."""
+    checkpoints (last.pt, metrics.jsonl; a rerun resumes); ``name``: what trains, on each epoch line."""
     seed_everything(seed)
     model = SCCHeatmapNet(mc)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(tc.lr_milestones), tc.lr_gamma)
-    cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=steps_per_epoch, progress=progress, out_dir=out_dir)
+    cfg = TrainConfig(epochs=tc.epochs, max_steps_per_epoch=steps_per_epoch, progress=progress, out_dir=out_dir,
+                      name=name)
     train = data_loader(data, data.train_rows, tc.batch_size, device, shuffle=True, seed=seed,
                         norm=input_norm(mc.backbone_weights))
     model.history = fit(model, make_step(tc, mc.input_size), train, opt, cfg, device=device, scheduler=sched,
@@ -241,7 +242,7 @@ class Runner:
         name = "_".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "paper"   # the setting's folder
         return train_model(self.data, mc, tc, device=self.device, seed=seed,
                            steps_per_epoch=self.ecfg.steps_per_epoch, progress=self.ecfg.progress,
-                           out_dir=ckptdir.training_dir(self.ckpt_root, name, seed))
+                           out_dir=ckptdir.training_dir(self.ckpt_root, name, seed), name=f"{name} seed {seed}")
 
     def predict(self, model: SCCHeatmapNet, rows: np.ndarray) -> dict:
         _, tc = configs(self.ecfg, {})
