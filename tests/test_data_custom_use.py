@@ -129,3 +129,19 @@ def test_a_side_sets_missing_stand_in_says_how_to_run_without_it(tmp_path, monke
     msg = str(err.value)
     assert "aukit synth" in msg and f"AUKIT_DATA_{real.upper()}" in msg and f"-p {param}" in msg
     assert (f'-p {param} ""' in msg) == none_ok
+
+
+def test_two_own_entries_differing_only_in_case_are_refused(tmp_path, monkeypatch):
+    """'mylab' and 'MyLab' both read env AUKIT_DATA_MYLAB: one folder would pass for both datasets."""
+    import yaml
+
+    from aukit.data import catalog, manifest
+    root = use(tmp_path, monkeypatch)
+    lab(root)
+    entries = yaml.safe_load(open(__import__("os").environ["AUKIT_MANIFEST"]))
+    entries["MyLab"] = dict(entries["mylab"])
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(entries, sort_keys=False))
+    monkeypatch.setenv("AUKIT_MANIFEST", str(tmp_path / "two.yaml"))
+    with pytest.raises(manifest.ManifestError, match=r"entries 'mylab' and 'MyLab' differ only in case.*"
+                                                     "AUKIT_DATA_MYLAB; rename one"):
+        catalog.index("mylab")

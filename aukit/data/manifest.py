@@ -230,6 +230,10 @@ def _check_own_name(name: str) -> None:
         raise ManifestError(f"{manifest_path()}: entry {name!r}: a dataset of your own cannot be named like aukit's "
                             f"{same[0]!r} (names are compared ignoring case, '-' and '_': both would be read from env "
                             f"{_env_key(name)}); rename the entry (e.g. 'lab_{name.lower()}')")
+    twin = [d for d in custom_datasets() if d != name and _env_key(d) == _env_key(name)]
+    if twin:             # 'mylab' and 'MyLab': one env AUKIT_DATA_MYLAB would point both at one folder
+        raise ManifestError(f"{manifest_path()}: entries {name!r} and {twin[0]!r} differ only in case, '-' or '_': "
+                            f"both would be read from env {_env_key(name)}; rename one")
 
 
 def synthau_root() -> Path:
