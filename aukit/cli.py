@@ -155,13 +155,17 @@ def _smooth_window(text: str) -> int:
 
 def cmd_predict(a) -> int:
     """Each input in turn with one model and one detection pool. Exit code: 0 when every input
-    had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too),
-    3 when one failed with an error (the others still run; AUKIT_DEBUG=1 prints its traceback)."""
-    from .predict import InputError, Predictor
+    had a face, 1 when one had none, 2 when one could not be read (a folder of unreadable files too) or an
+    option does not fit an input (before the model loads), 3 when one failed with an error (the others still
+    run; AUKIT_DEBUG=1 prints its traceback)."""
+    from .predict import Predictor
     from .predict.frames import output_names
+    from .predict.options import check_options
     try:
         names = output_names(a.input)          # F001/T1 and M001/T1 write F001_T1.csv and M001_T1.csv
-    except InputError as e:
+        for path in a.input:                   # --fps on a video, --smooth on photos: usage errors, as argparse's
+            check_options(path, frames=a.frames, fps=a.fps, smooth=a.smooth)
+    except ValueError as e:                    # InputError is one
         print(f"aukit predict: {e}", file=sys.stderr)
         return 2
     todo, rc = _outputs_allowed(a, names)       # before the model loads: a refused input costs nothing
@@ -255,10 +259,11 @@ def _summary(a, path: str, res, where: str) -> None:
     print(f"{where}{path}: {frames} ({res.unreadable} unreadable), {found}{tracked}; "
           f"{res.frames_per_s:.1f} {unit}s/s"
           f"\n  {res.csv}" + "".join(f"\n  {p}" for p in (res.png, res.video) if p))
-    if res.n_faces == 0 and res.n_frames > res.unreadable:
-        why = (f"faces under --min-face {a.min_face} px are not looked for" if a.min_face else
-               "with --min-face 0, small faces in large frames are not looked for")
-        print(f"  no face found; {why}", file=sys.stderr)
+    readable = res.n_frames - res.unreadable
+    if res.n_faces == 0 and readable:       # none there, or too small: predict cannot tell which
+        why = (f"faces under --min-face {a.min_face} px may be missed: lower it if the faces are small"
+               if a.min_face else "with --min-face 0, small faces in large frames may be missed")
+        print(f"  no face found in {readable} {unit}{'' if readable == 1 else 's'} ({why})", file=sys.stderr)
     for note in res.notes:
         print(f"  {note}", file=sys.stderr)
     for problem in res.problems[:5]:

@@ -54,8 +54,22 @@ _ALIGNER = None
 TRACK_NCC = 0.6     # same face within a few frames: 0.83-0.99 on SynthAU; a lost track: below 0.5
 MIN_FACE = 100      # px, the smallest dlib face box predict looks for at any resolution (FaceAligner)
 FOLLOW_TRACKS = 2   # faces tracked for --max-faces 1, so the one kept can be followed while another is in view
-FOLLOW_RATIO = 0.5  # ... each scoring at least this share of the best (choice: a false detection beside a face
-#   scored 0.002-0.04 against 1.2-1.5 on the astronaut; two similar faces 0.15 and 0.19)
+KEEP_RATIO = 0.5    # a detection beside a better one is kept when it scores at least this share of the best (choice:
+#   a false detection beside a face scored 0.002-0.04 against 1.2-1.5 on the astronaut; two similar faces 0.15 and 0.19)
+# ... or, with --max-faces above 1, when it scores at least CLOSER_SCORE on a closer look (closer_score): a small real
+# face the 640 px copy scores low is found again there (the astronaut beside Grace Hopper in a 1024 px frame: 0.21
+# beside 1.53, 1.33 closer), her suit's mission patch is not (the audit's webcam.mp4: 144 patches scoring 0.00-0.36,
+# at most 0.34 of her face's, 0.22 at most closer: none kept; her photo swept over 15 sizes, 3 angles and 2 frame
+# sizes: 22 of 26 patches beside her face dropped, 3 kept scoring at least half of her face partly out of the
+# frame, 1 scoring 0.50 closer). Her face closer: 0.86 (5th percentile of 240 on webcam.mp4) to 1.79, 0.33-0.37 at
+# the least (turned, partly out of the frame), blurred (sigma 3) 0.40, turned 20 degrees 0.57; blurred more (sigma 4:
+# 0.004), Grace Hopper's with a hand over the mouth (-0.22). A face under 0.4 closer is kept only where it scores at
+# least half of the frame's best: as the patch, it is not told apart by its score.
+CLOSER_SCORE = 0.4
+CLOSER_SIDE = 100   # px: the box side of the closer look (dlib's window is 80 px)
+KEEP_NOTE = (f"faces kept: besides each frame's best-scoring detection, those scoring at least {KEEP_RATIO:g} of its "
+             f"score, or at least {CLOSER_SCORE:g} on a closer look (enlarged to {CLOSER_SIDE} px), up to --max-faces; "
+             "a weaker one (a badge, a pattern on clothes, or a face badly blurred) is not kept")
 
 
 @dataclass
@@ -168,7 +182,7 @@ def process_faces(images: list, detect_every: int, track_ncc: float = TRACK_NCC,
 
 def track_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC, max_faces: int = 2,
                 want: int | None = None, keep_ratio: float = 0.0, carried: Ends | None = None,
-                clean: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
+                clean: Ends | None = None, closer: float | None = None) -> tuple[list[list[FaceResult]], Ends]:
     """Up to ``max_faces`` faces a frame of one chunk (BGR arrays, as OpenCV decodes them, or None), in a
     worker: per frame the list of its faces (by id), or ``[FaceResult(False)]`` when it has none, and the
     chunk's :class:`Ends`. ``carried``: the previous chunk's end tracks and next id to go on from (the
@@ -180,7 +194,8 @@ def track_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC, m
     passes the check (:func:`_assign`; with ``detect_every`` 1 every frame is detected, no check).
     ``want``: faces the detector's second, closer look is for (default ``max_faces``; see
     ``FaceAligner.detect_all``). ``keep_ratio``: detections scoring under this share of the best one
-    are not kept (a 0.04-scored patch beside a 1.3-scored face). The landmarks do not depend on the
+    are not kept (a 0.04-scored patch beside a 1.3-scored face), unless they score at least ``closer`` on a closer
+    look (:func:`closer_score`: a small face; None: none). The landmarks do not depend on the
     channel order; the detector's input and the aligned crop are turned to RGB. ``clean``: with ``carried``,
     the :class:`Ends` of this chunk tracked from a clean start: its detections are taken, not run again, and
     tracking stops on the frame where its tracks become the clean start's (``Ends.joined``; :func:`join`)."""
@@ -199,7 +214,7 @@ def track_chunk(images: list, detect_every: int, track_ncc: float = TRACK_NCC, m
             if clean is not None and j in clean.found:   # the detector's output depends on the frame alone
                 found, weak = clean.found[j]
             else:
-                found, weak = ends.found[j] = _detect(img, max_faces, want or max_faces, keep_ratio)
+                found, weak = ends.found[j] = _detect(img, max_faces, want or max_faces, keep_ratio, closer)
             tracks, faces, next_id = _assign(img, found, tracks, next_id, check, keep, failed=failed,
                                              followed={r.face: r for r in faces}, weak=weak)
             for r in faces:
@@ -249,12 +264,32 @@ def join(head: list, head_ends: Ends, res: list, ends: Ends) -> tuple[list, Ends
                                     nxt + ends.next_id - clean_next)
 
 
-def _detect(img, max_faces: int, want: int, keep_ratio: float) -> tuple[list, list]:
-    """The detector's best ``max_faces`` faces, ``(box, score)``, and apart those of them scoring under
-    ``keep_ratio`` of the best one (left out)."""
-    found = _ALIGNER.detect_all(img, bgr=True, want=want)[:max_faces]
-    kept = [(box, score) for box, score in found if score >= keep_ratio * found[0][1]] if found else []
-    return kept, [f for f in found if f not in kept]
+def _detect(img, max_faces: int, want: int, keep_ratio: float, closer: float | None = None) -> tuple[list, list]:
+    """The detector's best ``max_faces`` faces kept, ``(box, score)``, and apart those it left out before them: a
+    detection scoring under ``keep_ratio`` of the best one, unless it scores at least ``closer`` on a closer look
+    (:func:`closer_score`; None: no closer look)."""
+    found = _ALIGNER.detect_all(img, bgr=True, want=want)
+    kept, left = [], []
+    for box, score in found:
+        if len(kept) == max_faces:
+            break
+        keep = score >= keep_ratio * found[0][1] or (closer is not None and closer_score(img, box) >= closer)
+        (kept if keep else left).append((box, score))
+    return kept, left
+
+
+def closer_score(img, box) -> float:
+    """dlib's score of the face in ``box`` (l, t, r, b) of a BGR frame on a copy of its surroundings scaled so that
+    the box spans :data:`CLOSER_SIDE` px (-inf where it finds none there): the detector runs on a copy downscaled
+    to 640 px, where a small face scores as low as a badge does (see :data:`CLOSER_SCORE`)."""
+    l, t, r, b = box
+    f, side = CLOSER_SIDE / max(r - l, 1), int(2.5 * CLOSER_SIDE)
+    to = np.float32([[f, 0, side / 2 - f * (l + r) / 2], [0, f, side / 2 - f * (t + b) / 2]])
+    crop = cv2.cvtColor(cv2.warpAffine(img, to, (side, side)), cv2.COLOR_BGR2RGB)
+    rects, scores, _ = _ALIGNER.detector.run(crop, 0, -1.0)
+    there = (side / 2 - CLOSER_SIDE / 2,) * 2 + (CLOSER_SIDE, CLOSER_SIDE)
+    return max((s for d, s in zip(rects, scores)
+                if iou((d.left(), d.top(), d.width(), d.height()), there) >= SAME_FACE_IOU), default=float("-inf"))
 
 
 def _follow(img, tracks: list[dict], track_ncc: float) -> list[FaceResult]:
@@ -431,11 +466,14 @@ def track_payload(payload, detect_every: int, track_ncc: float = TRACK_NCC, max_
                   carried: Ends | None = None, clean: Ends | None = None) -> tuple[list[list[FaceResult]], Ends]:
     """:func:`track_chunk` on a chunk (a worker's task); for ``max_faces`` 1 up to :data:`FOLLOW_TRACKS` faces
     are tracked (the main process keeps one, :class:`FollowOne`) and the detector looks closer only while it
-    finds none. Sent as a list of images or as a :class:`shm.Layout`: then the frames are read from the
-    block and the aligned crops written back into it, :func:`tracked` slots a frame."""
+    finds none. A detection beside a better one is kept as :data:`KEEP_RATIO` says (the closer look with
+    ``max_faces`` above 1 only: with one face kept, the second is tracked only to follow the first). Sent as a
+    list of images or as a :class:`shm.Layout`: then the frames are read from the block and the aligned crops
+    written back into it, :func:`tracked` slots a frame."""
     def run(images):
         return track_chunk(images, detect_every, track_ncc, tracked(max_faces), want=max_faces,
-                           keep_ratio=FOLLOW_RATIO if max_faces == 1 else 0.0, carried=carried, clean=clean)
+                           keep_ratio=KEEP_RATIO, closer=None if max_faces == 1 else CLOSER_SCORE,
+                           carried=carried, clean=clean)
     if not isinstance(payload, shm.Layout):
         return run(payload)
     block = shm.attach(payload.name)

@@ -142,6 +142,16 @@ def file_numbers(files: list[Path]) -> list[int] | None:
     return numbers
 
 
+def predict_plots(entries: list[Path]) -> set[str]:
+    """The names of the plots aukit predict wrote among a folder's ``entries``: ``<name>.png`` beside a
+    ``<name>.csv`` predict wrote. They are not photos: a photo predicted into its own folder left its plot
+    there, and the folder predicted next read the plot as one more photo."""
+    from .outdir import written_by_predict      # here: outdir imports this module
+    names = {p.name for p in entries}
+    return {p.name for p in entries if p.suffix.lower() == ".png" and f"{p.stem}.csv" in names
+            and written_by_predict(p.with_suffix(".csv"))}
+
+
 def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Iterator[Frame], dict]:
     """Iterator over frames plus info (``kind``, ``fps``, ``n_frames`` expected). ``every``: only
     frames 0, every, 2 * every, ... (a folder's images in name order; a video's others are grabbed,
@@ -155,13 +165,15 @@ def read_frames(path: str | Path, threads: int = 4, every: int = 1) -> tuple[Ite
     k = kind(path)
     if k == "folder":
         entries = list(path.iterdir())   # listed once: a network share's folder of 100k frames is slow to list
+        plots = predict_plots(entries)
         # hidden files are not frames: macOS's AppleDouble '._0001.jpg' beside each image holds metadata
         listed = sorted((p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                         and not p.is_dir()), key=lambda p: natural_key(p.name))
+                         and not p.is_dir() and p.name not in plots), key=lambda p: natural_key(p.name))
         files = listed[::every]
         # other files are named, not dropped unseen (a phone's .heic photos, a stray video)
         skipped = sorted((p.name for p in entries if p.is_file() and not p.name.startswith(".")
                           and p.suffix.lower() not in IMAGE_SUFFIXES), key=natural_key)
+        skipped += [f"{n} (aukit predict's plot)" for n in sorted(plots, key=natural_key)]
         if not listed:
             subs = sorted(p.name for p in entries if p.is_dir())
             hint = f"; it has {len(subs)} subfolder(s) ({_few(subs)}): give them as inputs ({path}/*) to predict each" \

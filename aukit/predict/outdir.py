@@ -1,12 +1,17 @@
 """The output folder of ``aukit predict``, checked before any work: the outputs it plans may replace
-only files that predict wrote itself, never an input or a file of the user's."""
+only files that predict wrote itself from the same input, never an input, a file of the user's or another
+input's predictions; and while a run writes them, no other run may (:func:`claimed`)."""
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from .frames import InputError
 
 MARK = "# aukit predict: input="    # the first line of every CSV predict writes (a finished run's, a partial one's)
+# what follows the input on that line: a finished run's clock (run.py's header), a partial CSV's note (PartialRows)
+AFTER_INPUT = (" timestamps=", ": the rows of a run that did not finish")
 
 
 def planned(stem: str, plot: bool = True, annotate: bool = True) -> list[str]:
@@ -17,11 +22,31 @@ def planned(stem: str, plot: bool = True, annotate: bool = True) -> list[str]:
 
 def written_by_predict(csv: Path) -> bool:
     """Whether ``csv`` is a CSV aukit predict wrote (its first line is predict's header comment)."""
+    return made_from(csv) is not None
+
+
+def made_from(csv: Path) -> str | None:
+    """The input, as it was given, that predict wrote ``csv`` from (its first line's ``input=``); None where
+    predict did not write it."""
     try:
         with open(csv, "rb") as f:
-            return f.readline(len(MARK)).decode("utf-8", "replace") == MARK
+            line = f.readline(1 << 16).decode("utf-8", "replace").rstrip("\n")
     except OSError:
-        return False
+        return None
+    if not line.startswith(MARK):
+        return None
+    line = line[len(MARK):]
+    for after in AFTER_INPUT:
+        line = line.split(after)[0]
+    return line
+
+
+def same_input(recorded: str, input: str | Path) -> bool:
+    """Whether the input a CSV names is ``input``: as given, or the same path from the working folder, symlinks
+    not followed (a DataLad dataset links two recordings of the same bytes to one file: still two inputs)."""
+    def path(p):
+        return os.path.normpath(Path(p).absolute())
+    return recorded == str(input) or path(recorded) == path(input)
 
 
 def check_outputs(input: str | Path, out: Path, stem: str, plot: bool = True, annotate: bool = True) -> None:
@@ -29,13 +54,15 @@ def check_outputs(input: str | Path, out: Path, stem: str, plot: bool = True, an
     the input itself (``face.png`` predicted into its own folder), a folder's frames (the plot would join
     them), or the user's own file (``face.jpg`` predicted beside the user's ``face.png``). A CSV is
     predict's when its first line is predict's header; a PNG or AVI when its CSV beside it is, so a
-    re-run into the same folder replaces its own outputs."""
+    re-run of the same input into the same folder replaces its own outputs; another input's are refused
+    (:func:`_check_made_from`)."""
     out, src = Path(out), Path(input).resolve()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder")
     if Path(input).is_dir() and out.resolve() == src:
         raise InputError(f"--out {out} is the input folder: the plot would join its frames; choose another folder")
     names = planned(stem, plot, annotate)
+    _check_made_from(input, out, names[:2])
     ours = any(written_by_predict(out / n) for n in names[:2])
     for name in names:
         path = out / name
@@ -46,6 +73,37 @@ def check_outputs(input: str | Path, out: Path, stem: str, plot: bool = True, an
             why = "its first line is not predict's header" if csv else f"no predict CSV {stem}.csv beside it"
             raise InputError(f"--out {out}: {path} is there and aukit predict did not write it ({why}); "
                              f"predicting {input} would replace it: choose another folder or move the file")
+
+
+def _check_made_from(input, out: Path, csvs: list[str]) -> None:
+    """Refuse CSVs predict wrote from another input: two recordings named ``webcam.mp4`` in two folders
+    predicted into one ``--out`` both wrote ``webcam.csv``, the second run replacing the first's without a word.
+    The same input predicted again replaces its own."""
+    for name in csvs:
+        other = made_from(out / name)
+        if other is not None and not same_input(other, input):
+            raise InputError(f"--out {out}: {out / name} holds the predictions of {other}, not of {input}: "
+                             f"give another --out, or remove {out / name} to replace it")
+
+
+@contextlib.contextmanager
+def claimed(input, out: Path, stem: str, plot: bool = True, annotate: bool = True):
+    """Hold ``out/.<stem>.predict.lock`` (:func:`aukit.data.lock.hold`) while one input's outputs are written,
+    and check them (:func:`check_outputs`) once it is held: two runs into one ``--out`` at once both wrote
+    ``webcam.csv`` (and its ``.partial.csv``), the last to finish winning. The second is refused, naming the
+    first's host and pid; one that starts after the first finished sees its CSV. The lock file goes at the end."""
+    from ..data.lock import Busy, drop, hold
+    path = Path(out) / f".{stem}.predict.lock"
+    try:
+        held = hold(path, f"--out {out}: {{holder}} is writing {stem}.csv there now (another aukit predict): "
+                          "wait for it to finish, or give another --out")
+    except Busy as e:
+        raise InputError(str(e)) from None
+    try:
+        check_outputs(input, out, stem, plot, annotate)
+        yield
+    finally:
+        drop(path, held)
 
 
 def check_writable(out: Path) -> None:

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .outdir import AFTER_INPUT, MARK
+
 
 def rows_frame(frames, faces, preds: dict, aus: list[str], blank_faceless: bool = False) -> pd.DataFrame:
     """One row per (frame, face): ``frames[i]`` is row i's frame (repeated for a frame with
@@ -100,7 +102,7 @@ class PartialRows:
     def add(self, df: pd.DataFrame) -> None:
         if self.file is None:
             self.file = open(self.path, "w")
-            self.file.write(f"# aukit predict: input={self.input}: the rows of a run that did not finish (unsmoothed); "
+            self.file.write(f"{MARK}{self.input}{AFTER_INPUT[1]} (unsmoothed); "
                             "a finished run writes the whole CSV and removes this file\n")
             self.columns = list(df.columns)
             self.file.write(csv_text(df))

@@ -7,7 +7,8 @@ descriptor, 75-150 ms on one core of the development CPU, its model loaded on th
 the frame of its best-scoring detection among its first :data:`LOOK` (or those it had when it ended, or
 after :data:`WINDOW` frames), and takes the id of the earlier person one of whose tracks' descriptors lies
 nearest, if within :data:`SAME_PERSON` (Euclidean: dlib's threshold for one person) and that person was
-not in a frame beside it; else a new id. Its rows wait for that: ``aukit predict`` holds them back.
+not in a frame beside it; else a new id. Its rows wait for that: ``aukit predict`` holds them back. Persons
+are numbered in the order they come into view, those coming into one frame by detection score, the best first.
 
 Why the best-scoring of three detections, not the first: a face coming into view is often blurred,
 small, turned, half out of the frame or behind a hand, and dlib scores such faces low and describes them
@@ -38,7 +39,8 @@ LOOK = 3             # detections of a new track its best-scoring face is chosen
 WINDOW = 30          # frames a new track's rows wait for them at most (a face the detector keeps missing)
 NOTE = ("face_id: one per person: a face tracked afresh (back in view, or its track lost) takes the id of the "
         "earlier face whose dlib face descriptor lies nearest to its own (on its best-scoring of its first {} "
-        "detections), within {:g} (Euclidean), unless that face was in view beside it; else a new id")
+        "detections), within {:g} (Euclidean), unless that face was in view beside it; else a new id; persons numbered "
+        "in the order they come into view, those coming into one frame by detection score, the best first")
 TRACK_NOTE = ("face_id: one per track (--no-reid): a face tracked afresh (back in view, or its track lost) takes a "
               "new id")
 PHOTO_NOTE = "face_id: each image's faces numbered 0, 1, ... by detection score"
@@ -84,6 +86,7 @@ class PersonIds:
         self.known: list[tuple[int, np.ndarray]] = []       # (person id, descriptor of one of their tracks)
         self.waiting: dict[int, _Waiting] = {}              # new tracks whose person is not decided yet
         self.held: deque = deque()                          # (item, its frames' faces, its track ids) not given back
+        self.shown: dict[int, int] = {}                     # person id -> the id the rows give (:meth:`_number`)
         self.next = self.described = 0
 
     def feed(self, item, images: list, per_frame: list[list]) -> list:
@@ -129,9 +132,21 @@ class PersonIds:
         while self.held and not self.held[0][2] & self.waiting.keys():
             item, per_frame, _ = self.held.popleft()
             for faces in per_frame:
+                self._number(faces)
                 faces.sort(key=lambda r: r.face)
             out.append(item)
         return out
+
+    def _number(self, faces: list) -> None:
+        """A frame's faces given the ids the rows show, in place: persons numbered in the order they come into
+        view, those first seen in one frame by score, the best first. Persons are decided in another order (a
+        track when it ends or has its third detection): numbered so, a mission patch tracked beside the astronaut
+        and lost first was person 0 and she person 1."""
+        for r in sorted((r for r in faces if r.success), key=lambda r: -r.confidence):
+            self.shown.setdefault(r.face, len(self.shown))
+        for r in faces:
+            if r.success:
+                r.face = self.shown[r.face]
 
     def _identify(self, tracks: list[int]) -> None:
         """Persons for the waiting ``tracks``, each described by its best-scoring detection: the nearest pairs

@@ -11,11 +11,12 @@ import numpy as np
 
 from .. import deploy
 from ..runtime import pick_device
-from .faces import FOLLOW_TRACKS, MIN_FACE, TRACK_NCC, FacePipeline, FollowOne
+from .faces import FOLLOW_TRACKS, KEEP_NOTE, MIN_FACE, TRACK_NCC, FacePipeline, FollowOne
 from .frames import ChunkReader, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
-from .outdir import check_outputs, check_writable
+from .options import check_options
+from .outdir import check_writable, claimed
 from .output import PartialRows, Problems, annotate, curves_figure, fit, rows_frame, write_csv
 from .reid import PersonIds, ids_note
 
@@ -204,21 +205,22 @@ class Predictor:
         self.left = []                                # what this call leaves if stopped (the CLI names it)
         out, stem = self._check_call(input, out, name, smooth=smooth, annotate_video=annotate_video, plot=plot,
                                      frames=frames, frame_step=frame_step, fps=fps)
-        frames_iter, info = read_frames(input, every=frame_step)
-        if fps:
-            frames_iter, info["fps"] = _timed(frames_iter, fps), float(fps)
-        run = _Run(input, out, stem, info, frames=frames, frame_step=frame_step,
-                   every=detect_every_for(info["kind"], self.detect_every, frames), annotate_video=annotate_video,
-                   aus=list(self.net.spec.aus))
-        self._stream(run, frames_iter, chunk, progress)
-        t_write = time.perf_counter()
-        if progress and run.n_frames > 10_000:        # an hour's CSV and figure take a minute or two
-            print(f"[aukit] {stem}: writing the CSV{' and the plot' if plot else ''} of {run.n_frames} frames",
-                  file=sys.stderr)
-        import pandas as pd
-        df = _smoothed(pd.concat(run.parts, ignore_index=True), smooth)
-        header, notes, problems = self._header(run, df, smooth)
-        csv, avi, png = self._write(run, df, header, plot)
+        with claimed(input, out, stem, plot, annotate_video):     # no other run writes these names meanwhile
+            frames_iter, info = read_frames(input, every=frame_step)
+            if fps:
+                frames_iter, info["fps"] = _timed(frames_iter, fps), float(fps)
+            run = _Run(input, out, stem, info, frames=frames, frame_step=frame_step,
+                       every=detect_every_for(info["kind"], self.detect_every, frames), annotate_video=annotate_video,
+                       aus=list(self.net.spec.aus))
+            self._stream(run, frames_iter, chunk, progress)
+            t_write = time.perf_counter()
+            if progress and run.n_frames > 10_000:        # an hour's CSV and figure take a minute or two
+                print(f"[aukit] {stem}: writing the CSV{' and the plot' if plot else ''} of {run.n_frames} frames",
+                      file=sys.stderr)
+            import pandas as pd
+            df = _smoothed(pd.concat(run.parts, ignore_index=True), smooth)
+            header, notes, problems = self._header(run, df, smooth)
+            csv, avi, png = self._write(run, df, header, plot)
         run.stages["write_s"] = time.perf_counter() - t_write
         return PredictResult(csv, png, run.n_frames, int(df.success.sum()), run.unreadable, time.perf_counter() - t0,
                              0.0, run.redetected, {k: round(v, 4) for k, v in run.stages.items()}, problems,
@@ -227,23 +229,18 @@ class Predictor:
     def _check_call(self, input, out, name: str | None, *, smooth: int, annotate_video: bool, plot: bool,
                     frames: bool, frame_step: int, fps: float | None = None) -> tuple[Path, str]:
         """The arguments of one call, checked before anything is read or written; returns the output
-        folder and the outputs' name."""
+        folder (created) and the outputs' name. The outputs already there are checked once they are claimed
+        (:func:`~aukit.predict.outdir.claimed`)."""
         net, spec = self.net, self.net.spec
         if frame_step < 1:
             raise ValueError(f"frame_step must be at least 1, got {frame_step}")
-        if fps is not None and not (fps > 0 and Path(input).is_dir() and frames):
-            raise ValueError(f"fps times the frames of a folder given with --frames (a video has its own clock, "
-                             f"photos have none); got fps {fps} for {input}" + ("" if fps > 0 else ": must be > 0"))
+        check_options(input, frames=frames, fps=fps, smooth=smooth)
         if frame_step > 1 and net.context:
             raise ValueError(f"{spec.method or spec.model} reads {net.context} consecutive frames before each one: "
                              f"it cannot skip frames (frame_step {frame_step})")
         out = Path(out)
         stem = name or input_stem(input)
-        check_outputs(input, out, stem, plot, annotate_video)
         check_writable(out)
-        if smooth > 1 and Path(input).is_dir() and not frames:
-            raise ValueError(f"--smooth {smooth} averages each face over time, and {input} is a folder of photos "
-                             "(no time between them); give --frames if it holds one video's frames")
         if smooth < 0 or (smooth > 1 and smooth % 2 == 0):     # an even window averaged smooth + 1 rows
             raise ValueError(f"smooth must be 0 (off) or an odd number of rows (a centred window: the row and as "
                              f"many on each side), got {smooth}" + (f"; use {smooth - 1} or {smooth + 1}"
@@ -374,7 +371,7 @@ class Predictor:
                   f"frames={run.n_frames} {'frame=file number' if info.get('numbered') else 'first_frame=1'} "
                   f"faces={int(df.success.sum())} unreadable={run.unreadable} "
                   f"track_lost_redetected={run.redetected}",
-                  CONFIDENCE_NOTE] + ([ids_note(run.photos, self.reid)] if self.max_faces > 1 else [])
+                  CONFIDENCE_NOTE] + ([ids_note(run.photos, self.reid), KEEP_NOTE] if self.max_faces > 1 else [])
         one = run.one
         notes = [crowded_note(one.crowded, run.n_frames, run.photos)] if one is not None and one.crowded else []
         notes += [info["clock"].note] if "clock" in info and info["clock"].note else []
