@@ -460,8 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "where detection on a copy downscaled to 640 px finds none, it looks again closer, on a "
                         "copy enlarged up to 2x for faces under 60 px (slower); 0: never")
     s.add_argument("--max-faces", type=_at_least_one, default=1,
-                   help="faces a frame may have (1: the best-scoring one; more: one CSV row each, face_id one per "
-                        "person: a face back in view takes its earlier id by its dlib face descriptor)")
+                   help="faces a frame may have (1: the best-scoring one; more: one CSV row each, a detection "
+                        "beside the best kept if it scores at least half the best or passes a closer look; face_id "
+                        "one per person, numbered as they come into view: a face back in view takes its earlier id "
+                        "by its dlib face descriptor)")
     s.add_argument("--no-reid", action="store_true",
                    help="with --max-faces above 1: face_id one per track (a face back in view takes a new id)")
     s.add_argument("--frame-step", type=_at_least_one, default=1,
