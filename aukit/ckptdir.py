@@ -96,7 +96,8 @@ def run_root(checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: 
     """The run's checkpoint folder, or None when it does not checkpoint (:func:`wanted`). ``knobs``: what
     shapes every training of the run besides its method configs (sizes, step caps, frame subsets; not
     seeds, variants or epochs, which resuming may change): recorded in ``run.json`` on first use, and a
-    different value later is a :class:`ConfigMismatchError` (fit's, for the method configs)."""
+    different value later is a :class:`ConfigMismatchError` (fit's, for the method configs), as is a weights file
+    the knobs name whose content changed since a checkpoint was written (:func:`check_weights`)."""
     if not wanted(checkpoints, preset, smoke):
         return None
     if not base:
@@ -112,6 +113,10 @@ def run_root(checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: 
                 f"delete that folder, give another --out (or -p model_dir), or run with -p checkpoints 0")
     else:
         record.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+    from .runtime import weights_files
+    files = weights_files(now)              # the ImageNet file the knobs name: same path, other content is refused
+    if files:
+        check_weights(root, files)
     log(f"checkpoints: {root} (a training found there resumes; one already finished is not trained again)")
     return root
 

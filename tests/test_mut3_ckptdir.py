@@ -41,3 +41,20 @@ def test_run_json_records_knobs_json_cannot_hold_as_read_back(tmp_path):
     assert json.loads((root / "run.json").read_text()) == {"root": str(tmp_path / "frames"), "sizes": [32, 64],
                                                             "steps": None}
     assert ckptdir.run_root(1, "quick", False, knobs=dict(knobs), **kw) == root
+
+
+def test_a_notebook_resume_over_a_changed_imagenet_file_is_refused(tmp_path):
+    """Notebook runs checked the weights path (knobs, configs) but not its content: the same resnet34.pth replaced by
+    other weights resumed the old training, recorded as started from the new file. aukit train already refused it."""
+    w = tmp_path / "resnet34.pth"
+    w.write_bytes(b"first weights")
+    kw = dict(base=str(tmp_path), dataset="synthau-bp4d", fold=1, knobs={"size": 64, "weights": str(w)}, git=CLEAN,
+              log=lambda *_: None)
+    root = ckptdir.run_root(1, "quick", False, **kw)
+    w.write_bytes(b"other weights")                      # before any checkpoint: the new file is recorded
+    assert ckptdir.run_root(1, "quick", False, **kw) == root
+    (root / "A6_seed0").mkdir()
+    (root / "A6_seed0" / "last.pt").write_bytes(b"x")
+    w.write_bytes(b"third weights")
+    with pytest.raises(ckptdir.ConfigMismatchError, match=r"resnet34.pth \(sha256 [0-9a-f]+\), which now holds other"):
+        ckptdir.run_root(1, "quick", False, **kw)

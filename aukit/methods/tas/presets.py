@@ -112,12 +112,14 @@ def run_options(plan: Plan, device: str = "", ckpt_dir: str | None = None) -> Ru
                       eval_stride=plan.stride, train_eval=True, ckpt_dir=ckpt_dir and str(ckpt_dir))
 
 
-def checkpoint_root(plan: Plan, checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: str, fold):
+def checkpoint_root(plan: Plan, checkpoints: int, preset: str, smoke: bool, *, base: str, dataset: str, fold,
+                    weights: str = ""):
     """The notebook's ``checkpoints`` -> the run's checkpoint folder (:func:`aukit.ckptdir.run_root`) or None;
-    its knobs are the plan's sizes that no TASConfig holds (T, batch and lr are in the config fit checks)."""
+    its knobs are the plan's sizes that no TASConfig holds (T, batch and lr are in the config fit checks) and the
+    ImageNet file the trunk starts from (its content is checked on a resume)."""
     from aukit.ckptdir import run_root
     return run_root(checkpoints, preset, smoke, base=base, dataset=dataset, fold=fold,
-                    knobs={"size": plan.size, "steps": plan.steps})
+                    knobs={"size": plan.size, "steps": plan.steps, "weights": weights or ""})
 
 
 __all__ = ["Plan", "checkpoint_root", "notebook_config", "notebook_in_effect", "notebook_plan", "preset_plan",
