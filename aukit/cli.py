@@ -281,10 +281,11 @@ def cmd_train(a) -> int:
     code = launch(a.method, a.config, a.nproc)
     if code == 0 and "WORLD_SIZE" not in os.environ:      # the launcher, not each torchrun rank: where it all went
         out = Path(load_yaml(JobConfig, a.config).out_dir)
-        m = json.loads((out / "metrics.json").read_text())
+        m = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
         scores = "".join(f", {k} {m[k]:.3f}" for k in ("icc_avg", "mae_avg") if isinstance(m.get(k), (int, float)))
-        print(f"aukit train {a.method}: done ({m.get('test_frames', '?')} test frames{scores}): "
-              f"{out / 'metrics.json'}; aukit predict --model {out / 'deploy.pt'}")
+        frames = f" ({m['test_frames']} test frames{scores})" if "test_frames" in m else ""
+        print(f"aukit train {a.method}: done{frames}: {out / 'metrics.json'}; "
+              f"aukit predict --model {out / 'deploy.pt'}")
     return code
 
 

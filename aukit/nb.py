@@ -276,7 +276,7 @@ def float_values(notebook: str | Path, params: dict) -> dict:
             records.get(name, {}).get("inferred_type_name") == "float" else value for name, value in params.items()}
 
 
-def check_parameters(notebook: str | Path, params) -> list[str]:
+def check_parameters(notebook: str | Path, params, *, files: bool = True) -> list[str]:
     """The parameters ``notebook``'s parameters cell declares. A name in ``params`` (names, or a dict
     of values) that it does not declare is a ValueError: papermill would inject it and run on with the
     default, so a typo (``-p epoch 10``) would give a run that looks right and is not the one asked for.
@@ -300,7 +300,8 @@ def check_parameters(notebook: str | Path, params) -> list[str]:
                                  f"(default {default}), "
                                  f"got {value!r} ({type(value).__name__})")
         _check_schedule(nb, params)
-        _check_files(nb, params)
+        if files:                   # a sweep's cell may read a file an earlier cell or job writes
+            _check_files(nb, params)
         _check_choices(nb, params)
         from .nbdata import check_data
         check_data(nb, params, records)

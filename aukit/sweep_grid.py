@@ -220,7 +220,7 @@ def check_cells(notebook, grid_file, grid: dict, cells: list[Cell]) -> None:
     problems: dict[tuple[str, str], list[str]] = {}
     for c in cells:
         try:
-            check_parameters(notebook, c.params)
+            check_parameters(notebook, c.params, files=False)     # piap.pt: a BP4D cell's, maybe not yet written
         except (ValueError, FileNotFoundError) as e:       # name where the parameter sits in the grid file
             bad = [k for k in c.params if repr(k) in str(e)]
             where = " (under grid)" if any(k in grid for k in bad) else " (under parameters)" if bad else ""

@@ -281,3 +281,13 @@ def test_every_shipped_grid_names_its_notebooks_parameters(grid_file):
         assert grid == {"fold": [1, 2, 3]} and fixed["preset"] == "full" and name.endswith("_3fold")
         assert f"aukit sweep {paper} --grid notebooks/grids/{grid_file}" in (ROOT / "notebooks" / "grids" /
                                                                             grid_file).read_text()
+
+
+def test_a_sweep_cell_may_name_a_file_an_earlier_run_writes(tmp_path):
+    """piap_df_disfa_3fold.yaml fine-tunes from the BP4D run's piap.pt: aukit run refuses a -p finetune_from naming no
+    file, a sweep's check leaves it to the cell (an earlier cell or job writes it)."""
+    from aukit import nb
+    params = {"dataset": "synthau-disfa", "finetune_from": str(tmp_path / "runs" / "piap.pt")}
+    with pytest.raises(ValueError, match="no such file"):
+        nb.check_parameters("piap_df", params)
+    assert "finetune_from" in nb.check_parameters("piap_df", params, files=False)
