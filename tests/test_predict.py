@@ -26,11 +26,16 @@ def _predict_test_net(n_out: int = 2):
                          nn.Linear(4, n_out), nn.Sigmoid())
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
+def export_test_model(folder):
+    """The tests' predict model (2 AUs, intensity, TAS's face policy at 128 px) exported to ``folder/deploy.pt``."""
     spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, output="intensity",
                              kwargs={"n_out": 2}, dataset="synthau-disfa", method="test")
-    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _predict_test_net(), spec)
+    return deploy.export(folder / "deploy.pt", _predict_test_net(), spec)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return export_test_model(tmp_path_factory.mktemp("m"))
 
 
 def _read(csv):

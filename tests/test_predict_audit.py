@@ -12,14 +12,12 @@ from skimage import data as skdata
 from aukit import deploy
 from aukit.predict import predict
 
-from test_predict import AUS, _predict_test_net          # the tests' predict model (registered there)
+from test_predict import AUS, _predict_test_net, export_test_model   # the tests' predict model (registered there)
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, kwargs={"n_out": 2},
-                             dataset="synthau-disfa", method="test")
-    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _predict_test_net(), spec)
+    return export_test_model(tmp_path_factory.mktemp("m"))
 
 
 def _face():

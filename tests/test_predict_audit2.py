@@ -13,15 +13,13 @@ from aukit import deploy
 from aukit.predict import InputError, Predictor, predict
 from aukit.predict import faces as F
 
-from test_predict import AUS, _predict_test_net          # the tests' predict model (registered there)
+from test_predict import export_test_model          # the tests' predict model (registered there)
 from test_predict_track import _look, _persons
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    spec = deploy.DeploySpec(model="_predict_test_net", policy="tas", size=128, aus=AUS, kwargs={"n_out": 2},
-                             dataset="synthau-disfa", method="test")
-    return deploy.export(tmp_path_factory.mktemp("m") / "deploy.pt", _predict_test_net(), spec)
+    return export_test_model(tmp_path_factory.mktemp("m"))
 
 
 def _astronaut():
