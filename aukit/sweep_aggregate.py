@@ -59,6 +59,7 @@ def check_metrics(keep: list | None, folder: Path, grid_file=None) -> None:
     """Raise MetricError (a KeyError) when a finished cell's metrics.json lacks a key the grid aggregates."""
     metrics = json.loads((Path(folder) / "metrics.json").read_text())
     have = list(_numeric(metrics))
+    have += [k for k, v in metrics.items() if v is None]      # null: undefined there (an AU's ICC), no missing key
     msg = missing_metrics(keep, have, str(Path(folder) / "metrics.json"), headline([metrics], have))
     if msg:
         raise MetricError((f"grid file {grid_file}: " if grid_file else "") + msg +
@@ -160,9 +161,14 @@ def _chosen(df: pd.DataFrame, grid: dict, keep: list | None) -> tuple[list[str],
         bad = [k for k in keep if k in grid]
         if bad:
             raise ValueError(f"the grid's metrics {bad} are grid axes too: a row's label, not a measurement")
-        msg = missing_metrics(keep, numeric, "the cells' metrics.json", headline(df.attrs.get("runs", []), numeric))
+        nulls = sorted({k for r in df.attrs.get("runs", []) for k, v in r.items() if v is None} - set(numeric))
+        msg = missing_metrics(keep, numeric + nulls, "the cells' metrics.json",
+                              headline(df.attrs.get("runs", []), numeric))
         if msg:
             raise MetricError(msg)
+        for k in keep:
+            if k not in df.columns:   # null in every cell (undefined there): a column of NaN, not a missing key
+                df[k] = np.nan
         return list(keep), list(keep), "the grid's metrics"
     lead = headline(df.attrs.get("runs", []), numeric)
     if lead:

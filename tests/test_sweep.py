@@ -188,6 +188,23 @@ def test_aggregate_selected_metrics_per_fold_and_overall(tmp_path):
         sweep.aggregate(tmp_path, grid, keep=["nope"])
 
 
+def test_a_metric_null_in_some_cells_is_aggregated_over_the_others_not_called_missing(tmp_path):
+    """metrics.json writes an AU's ICC as null where it is undefined (a constant test label): a grid asking for it
+    stopped with "'icc_AU05' (did you mean 'icc_AU06'?) not in metrics.json" at the first such cell."""
+    grid = {"fold": [1, 2, 3]}
+    for c in sweep.expand({}, grid, tmp_path):
+        c.folder.mkdir()
+        (c.folder / "params.json").write_text(json.dumps(c.params))
+        f = c.params["fold"]
+        (c.folder / "metrics.json").write_text(json.dumps({"icc_AU05": None if f == 1 else 0.1 * f, "icc_AU06": 0.4,
+                                                           "icc_AU07": None}))
+    sweep.check_metrics(["icc_AU05", "icc_AU07"], tmp_path / "fold=1", "g.yaml")
+    overall = sweep.aggregate(tmp_path, grid, keep=["icc_AU05", "icc_AU07"])
+    overall = overall[overall.scope == "overall"].iloc[0]
+    assert overall["icc_AU05_mean"] == pytest.approx(0.25) and overall["icc_AU05_count"] == 2
+    assert overall["icc_AU07_count"] == 0
+
+
 def test_cell_threads_share_the_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("aukit.workers.usable_cores", lambda: 16)
