@@ -126,7 +126,7 @@ def _run(nb: Path, out: Path, parameters: dict, kernel_name: str, html: bool, pr
     params = {**({"out_dir": str(out)} if "out_dir" in declared else {}), **parameters}
     for name in PATH_PARAMETERS:
         if isinstance(params.get(name), str) and params[name] and not Path(params[name]).is_absolute():
-            params[name] = str(Path(params[name]).resolve())
+            params[name] = str(Path(params[name]).expanduser().resolve())     # a quoted '~/w.pth' too
     if "model_dir" not in params and "model_dir" in declared:
         params["model_dir"] = model_dir_for(nb.stem, out, bool(params.get("smoke")))
     executed = out / nb.name

@@ -299,8 +299,8 @@ def write_run_yaml(path: str | Path, config: Any = None, **extra: Any) -> Path:
 
 def weights_files(config: Any) -> dict:
     """{path: {"sha256", "bytes"}} of every local weights file a config names (a ``weights``,
-    ``backbone_weights`` or ``trunk_weights`` field holding a path): two copies of "resnet34.pth"
-    may hold different weights, so run.yaml records which one a run started from."""
+    ``backbone_weights`` or ``trunk_weights`` field holding a path, or PIAP-DF's ``finetune_from`` piap.pt): two
+    copies of "resnet34.pth" may hold different weights, so run.yaml records which one a run started from."""
     import hashlib
 
     found: dict = {}
@@ -309,7 +309,8 @@ def weights_files(config: Any) -> dict:
         node = stack.pop()
         if isinstance(node, dict):
             for k, v in node.items():
-                if str(k).endswith("weights") and isinstance(v, (str, Path)) and v and Path(v).is_file():
+                if (str(k).endswith("weights") or k == "finetune_from") and isinstance(v, (str, Path)) and v \
+                        and Path(v).is_file():
                     digest = hashlib.sha256()
                     with open(v, "rb") as f:
                         for block in iter(lambda: f.read(1 << 20), b""):

@@ -481,3 +481,15 @@ def test_a_device_name_that_is_none_is_refused_before_the_kernel(tmp_path, capsy
     err = capsys.readouterr().err
     assert "aukit run: error: tas.ipynb: device 'gpu' is not a device name: use cpu, cuda, cuda:N or mps" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_quoted_home_path_reaches_the_kernel_expanded(tmp_path, monkeypatch):
+    """-p weights '~/w/r18.pth' (quoted: the shell left the ~) passed the pre-run file check, which expands it, and
+    reached the kernel as <cwd>/~/w/r18.pth, failing there after the data had loaded."""
+    write_toy(tmp_path / "w.ipynb", "weights: str = ''\nout_dir: str = '.'",
+              "import json, pathlib\njson.dump({'w': weights}, open(pathlib.Path(out_dir, 'metrics.json'), 'w'))")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "r18.pth").write_bytes(b"x")
+    m = nb.execute(tmp_path / "w.ipynb", tmp_path / "out", {"weights": "~/w/r18.pth"}, progress=False, html=False)
+    assert m == {"w": str(tmp_path / "w" / "r18.pth")}

@@ -41,10 +41,29 @@ def test_openface_r_columns_are_the_intensities_and_c_columns_are_not_read(tmp_p
 
 def test_openface_c_columns_are_read_under_label_kind_occurrence(tmp_path, monkeypatch):
     root = use(tmp_path, monkeypatch, label_kind="occurrence", intensity_aus=None, occurrence_aus=[6, 12])
-    _openface(root, [("0.4", "2.7", 0, 1), ("1.9", 0, 1, 0)])   # AU_r: a model's fractions, not read here
+    _openface(root, [(0, 2, 0, 1), (1, 0, 1, 0)])              # coders' labels in OpenFace's columns
     df = catalog.index("mylab")
     assert df["occ_AU06"].tolist() == [0, 1] and df["occ_AU12"].tolist() == [1, 0]
     assert not [c for c in df.columns if c.startswith("AU")]
+
+
+def test_openface_s_own_output_is_refused_under_label_kind_occurrence(tmp_path, monkeypatch):
+    """OpenFace's output: its _c presence is 0/1 and passed for labels while the _r beside it held fractions."""
+    root = use(tmp_path, monkeypatch, label_kind="occurrence", intensity_aus=None, occurrence_aus=[6, 12])
+    _openface(root, [("0.4", "2.7", 0, 1), ("1.9", 0, 1, 0)])
+    with pytest.raises(LabelFormatError, match=r"P1_S1.csv:2: AU06_r is 0.4, a fraction: with its _c columns this "
+                                               r"looks like OpenFace's output"):
+        catalog.index("mylab")
+
+
+def test_a_plain_au_column_beside_its_openface_twin_is_read_and_the_twin_named(tmp_path, monkeypatch):
+    """A coders' AU06 beside OpenFace's AU06_c loaded before OpenFace's names were read; then both mapped to AU 6:
+    'an AU column appears twice'."""
+    root = use(tmp_path, monkeypatch, label_kind="occurrence", intensity_aus=None, occurrence_aus=[6, 12])
+    lab(root, subjects=("P1",), header=("frame", "AU06", "AU12", "AU06_c", "AU12_c"), value=lambda f: [1, 0, 0, 1])
+    df = catalog.index("mylab")
+    assert set(df["occ_AU06"]) == {1} and set(df["occ_AU12"]) == {0}
+    assert any("have a plain column too, not read: AU06_c, AU12_c" in n for n in df.attrs["qa"]["notes"])
 
 
 def test_only_c_columns_under_label_kind_intensity_say_which_kind_reads_them(tmp_path, monkeypatch):

@@ -58,3 +58,20 @@ def test_a_notebook_resume_over_a_changed_imagenet_file_is_refused(tmp_path):
     w.write_bytes(b"third weights")
     with pytest.raises(ckptdir.ConfigMismatchError, match=r"resnet34.pth \(sha256 [0-9a-f]+\), which now holds other"):
         ckptdir.run_root(1, "quick", False, **kw)
+
+
+def test_a_finetune_from_file_is_recorded_and_checked_like_weights(tmp_path):
+    """PIAP-DF's -p finetune_from piap.pt (a BP4D run's, rewritten when that run is rerun) was never hashed: a DISFA
+    resume continued from the old file's weights while run.yaml named the new one."""
+    from aukit.runtime import weights_files
+    f = tmp_path / "piap.pt"
+    f.write_bytes(b"bp4d run 1")
+    assert list(weights_files({"finetune_from": str(f), "net": {"trunk_weights": ""}})) == [str(f)]
+    kw = dict(base=str(tmp_path), dataset="synthau-disfa", fold=1, knobs={"finetune_from": str(f)}, git=CLEAN,
+              log=lambda *_: None)
+    root = ckptdir.run_root(1, "quick", False, **kw)
+    (root / "PIAP_seed0").mkdir()
+    (root / "PIAP_seed0" / "last.pt").write_bytes(b"x")
+    f.write_bytes(b"bp4d run 2")
+    with pytest.raises(ckptdir.ConfigMismatchError, match=r"piap.pt \(sha256"):
+        ckptdir.run_root(1, "quick", False, **kw)

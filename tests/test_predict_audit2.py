@@ -117,17 +117,25 @@ def test_another_inputs_outputs_are_not_replaced(model_path, tmp_path, capsys, m
     assert made_from(predict("./A/face.jpg", str(model_path), "shared", workers=0).csv) == "./A/face.jpg"
     (tmp_path / "C").mkdir()
     (tmp_path / "C" / "face.jpg").symlink_to(a)
-    with pytest.raises(InputError, match="holds the predictions of ./A/face.jpg, not of C/face.jpg"):
+    with pytest.raises(InputError, match=r"predictions of ./A/face.jpg \(\S+/A/face.jpg\), not of C/face.jpg"):
         predict("C/face.jpg", str(model_path), out, workers=0)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "A").mkdir(parents=True)
+    _photo(elsewhere / "A")
+    monkeypatch.chdir(elsewhere)                  # the same name given in another working folder: another input
+    with pytest.raises(InputError, match=rf"holds the predictions of ./A/face.jpg \({tmp_path / 'A' / 'face.jpg'}\), "
+                                         "not of ./A/face.jpg"):
+        predict("./A/face.jpg", str(model_path), out, workers=0)
+    monkeypatch.chdir(tmp_path)
     a = "./A/face.jpg"
     # the command line refuses it before the model loads (no model of that name)
     assert main(["predict", str(b), "--model", "no_such_model", "--out", str(out), "--workers", "0"]) == 2
-    assert f"holds the predictions of {a}, not of {b}" in capsys.readouterr().err
+    assert f"holds the predictions of {a} ({tmp_path / 'A' / 'face.jpg'}), not of {b}" in capsys.readouterr().err
     first.csv.unlink()
     rows = PartialRows(out / "face.partial.csv", a)                           # an interrupted run of A's
     rows.add(pd.DataFrame({"frame": [1]}))
     rows.close(keep=True)
-    with pytest.raises(InputError, match=f"face.partial.csv holds the predictions of {a}, not of {b}"):
+    with pytest.raises(InputError, match=rf"face.partial.csv holds the predictions of {a} \(\S+\), not of {b}"):
         predict(b, str(model_path), out, workers=0)
 
 

@@ -331,8 +331,8 @@ def test_a_sweep_figure_names_the_aus_its_averages_leave_out_and_metrics_json_re
     figs = R.add_sweep_figures(rep, sweep, data)
     stamp = lambda name: next(t.get_text() for t in figs[name].texts if t.get_gid() == "aukit-stamp")  # noqa: E731
     assert ("The averages leave out AU02: the label is constant on the test frames (ICC undefined). The averages "
-            "count AU01 (1 of 2 points): the prediction is constant (ICC = 0), the model's score.") in stamp(
-                "fig5_lambda_rank_icc")
+            "count AU01 (1 of 2 points; in 1 of 2 seeds there): the prediction is constant (ICC = 0), the model's "
+            "score.") in stamp("fig5_lambda_rank_icc")
     assert "leave out" not in stamp("fig5_lambda_rank_mae")          # MAE is defined on every AU
     rep.write()
     record = json.loads((rep.dir / "metrics.json").read_text())

@@ -159,6 +159,7 @@ def _read_labels(path: Path, spec: _Spec, qa: QA, subject: str) -> tuple[pd.Data
     names, t, lines = _table(path, spec)
     fcol, aus = _header(path, names, spec, qa)
     _integers(path, t, lines, names, [fcol] + [j for j, _ in aus], spec)
+    _not_openface_output(path, t, lines, names, [j for j, _ in aus], spec)
     t = t[:, [fcol] + [j for j, _ in aus]]
     t[:, 0] += spec.offset
     if len(np.unique(t[:, 0])) < len(t):
@@ -223,6 +224,24 @@ def _integers(path: Path, t: np.ndarray, lines: np.ndarray, names: list[str], co
                            f"({spec.where})")
 
 
+def _not_openface_output(path: Path, t: np.ndarray, lines: np.ndarray, names: list[str], read: list[int],
+                         spec: _Spec) -> None:
+    """OpenFace's own output under label_kind occurrence: its AUxx_c presence columns are 0/1 and pass for labels,
+    but its AUxx_r beside them hold fractions (predicted intensities). A CSV whose read columns are OpenFace's _c
+    and whose _r columns hold a fraction is a model's predictions, refused (the README: coders' labels only)."""
+    if spec.kind != "occurrence" or not any(_OPENFACE.fullmatch(names[j].strip()) for j in read):
+        return
+    for j, n in enumerate(names):
+        m = _OPENFACE.fullmatch(n.strip())
+        col = t[:, j]
+        frac = np.isfinite(col) & (col != np.round(col))
+        if m and m.group(2).lower() == "r" and frac.any():
+            i = int(np.argmax(frac))
+            raise LabelFormatError(f"{path}:{lines[i]}: {n} is {col[i]:g}, a fraction: with its _c columns this "
+                                   "looks like OpenFace's output (predicted presence and intensity), not coders' "
+                                   f"labels ({spec.where})")
+
+
 def _header(path: Path, names: list[str], spec: _Spec, qa: QA) -> tuple[int, list[tuple[int, int]]]:
     """(the frame column's position, [(position, AU number)] of the AU columns), checked against the entry."""
     low = [n.lower() for n in names]
@@ -230,9 +249,11 @@ def _header(path: Path, names: list[str], spec: _Spec, qa: QA) -> tuple[int, lis
         raise LabelFormatError(f"{path}:1: no frame column {spec.frame_column!r} in the header {','.join(names)}; "
                                f"name the column that holds the frame number in frame_column ({spec.where})")
     fcol = low.index(spec.frame_column.lower())
-    aus, other, unread = _split_columns(names, fcol, spec.kind)
+    aus, other, unread, twins = _split_columns(names, fcol, spec.kind)
     ignored = (([f"not an AU column, not read: {', '.join(other)}"] if other else [])
-               + ([f"{_unread_why(spec.kind)}: {', '.join(unread)}"] if unread else []))
+               + ([f"{_unread_why(spec.kind)}: {', '.join(unread)}"] if unread else [])
+               + ([f"OpenFace-named columns of AUs that have a plain column too, not read: {', '.join(twins)}"]
+                  if twins else []))
     if ignored:
         qa.note("ignored_column", f"{path}:1: {'; '.join(ignored)}")
     nums = [a for _, a in aus]
@@ -251,23 +272,29 @@ def _header(path: Path, names: list[str], spec: _Spec, qa: QA) -> tuple[int, lis
     return fcol, aus
 
 
-def _split_columns(names: list[str], fcol: int, kind: str) -> tuple[list[tuple[int, int]], list[str], list[str]]:
+def _split_columns(names: list[str], fcol: int, kind: str):
     """([(position, AU number)] of the AU columns a CSV's ``kind`` of labels reads, the columns that name no AU,
-    the AU columns of the other kind (OpenFace's AU06_c under label_kind intensity, AU06_r under occurrence))."""
-    aus, other, unread = [], [], []
+    the AU columns of the other kind (OpenFace's AU06_c under label_kind intensity, AU06_r under occurrence), and
+    OpenFace-named columns of an AU that has a plain column too (the coders' AU06 beside AU06_c: the plain one
+    is read, as before OpenFace's names were)."""
+    found, other = [], []
     for j, n in enumerate(names):
         if j == fcol:
             continue
         try:
-            au, suffix = _au_column(n)
+            found.append((j, n, *_au_column(n)))
         except ValueError:
             other.append(n)
-            continue
+    plain = {au for _, _, au, suffix in found if not suffix}
+    aus, unread, twins = [], [], []
+    for j, n, au, suffix in found:
         if suffix and suffix != _SUFFIX_READ[kind]:
             unread.append(n)
+        elif suffix and au in plain:
+            twins.append(n)
         else:
             aus.append((j, au))
-    return aus, other, unread
+    return aus, other, unread, twins
 
 
 def _au_column(name: str) -> tuple[int, str]:

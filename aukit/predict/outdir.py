@@ -10,8 +10,16 @@ from pathlib import Path
 from .frames import InputError
 
 MARK = "# aukit predict: input="    # the first line of every CSV predict writes (a finished run's, a partial one's)
-# what follows the input on that line: a finished run's clock (run.py's header), a partial CSV's note (PartialRows)
-AFTER_INPUT = (" timestamps=", ": the rows of a run that did not finish")
+PATH = " path="                     # then the input's absolute path, which decides whether two inputs are one
+# what follows the input on that line: its path, a finished run's clock (run.py's header), a partial CSV's note
+AFTER_PATH = (" timestamps=", ": the rows of a run that did not finish")
+AFTER_INPUT = (PATH,) + AFTER_PATH
+
+
+def absolute(input: str | Path) -> str:
+    """The input's path from the working folder, symlinks not followed (a DataLad dataset links two recordings of
+    the same bytes to one file: still two inputs), as the header's ``path=`` records it."""
+    return os.path.normpath(Path(input).absolute())
 
 
 def planned(stem: str, plot: bool = True, annotate: bool = True) -> list[str]:
@@ -41,12 +49,31 @@ def made_from(csv: Path) -> str | None:
     return line
 
 
-def same_input(recorded: str, input: str | Path) -> bool:
-    """Whether the input a CSV names is ``input``: as given, or the same path from the working folder, symlinks
-    not followed (a DataLad dataset links two recordings of the same bytes to one file: still two inputs)."""
-    def path(p):
-        return os.path.normpath(Path(p).absolute())
-    return recorded == str(input) or path(recorded) == path(input)
+def made_from_path(csv: Path) -> str | None:
+    """The absolute path of the input ``csv`` was made from (its first line's ``path=``); None where predict did not
+    write it, or wrote it before the header had the path."""
+    try:
+        with open(csv, "rb") as f:
+            line = f.readline(1 << 16).decode("utf-8", "replace").rstrip("\n")
+    except OSError:
+        return None
+    if not line.startswith(MARK) or PATH not in line:
+        return None
+    line = line.split(PATH, 1)[1]
+    for after in AFTER_PATH:
+        line = line.split(after)[0]
+    return line
+
+
+def same_input(csv: Path, input: str | Path) -> bool:
+    """Whether ``csv`` was made from ``input``: the same absolute path (:func:`absolute`; a relative path given in
+    two working folders is two inputs). A CSV from before the header had the path: the input as given, or the same
+    path from this working folder."""
+    recorded = made_from_path(csv)
+    if recorded is not None:
+        return recorded == absolute(input)
+    given = made_from(csv)
+    return given == str(input) or absolute(given) == absolute(input)
 
 
 def check_outputs(input: str | Path, out: Path, stem: str, plot: bool = True, annotate: bool = True) -> None:
@@ -81,8 +108,10 @@ def _check_made_from(input, out: Path, csvs: list[str]) -> None:
     The same input predicted again replaces its own."""
     for name in csvs:
         other = made_from(out / name)
-        if other is not None and not same_input(other, input):
-            raise InputError(f"--out {out}: {out / name} holds the predictions of {other}, not of {input}: "
+        if other is not None and not same_input(out / name, input):
+            where = made_from_path(out / name)
+            raise InputError(f"--out {out}: {out / name} holds the predictions of {other}"
+                             + (f" ({where})" if where and where != other else "") + f", not of {input}: "
                              f"give another --out, or remove {out / name} to replace it")
 
 

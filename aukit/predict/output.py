@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .outdir import AFTER_INPUT, MARK
+from .outdir import AFTER_PATH, MARK, PATH, absolute
 
 
 def rows_frame(frames, faces, preds: dict, aus: list[str], blank_faceless: bool = False) -> pd.DataFrame:
@@ -102,7 +102,7 @@ class PartialRows:
     def add(self, df: pd.DataFrame) -> None:
         if self.file is None:
             self.file = open(self.path, "w")
-            self.file.write(f"{MARK}{self.input}{AFTER_INPUT[1]} (unsmoothed); "
+            self.file.write(f"{MARK}{self.input}{PATH}{absolute(self.input)}{AFTER_PATH[1]} (unsmoothed); "
                             "a finished run writes the whole CSV and removes this file\n")
             self.columns = list(df.columns)
             self.file.write(csv_text(df))

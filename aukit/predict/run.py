@@ -16,7 +16,7 @@ from .frames import ChunkReader, input_stem, read_frames
 from .infer import CompiledOrEager, TrackHistory
 from .infer import infer as _infer
 from .options import check_options
-from .outdir import check_writable, claimed
+from .outdir import PATH, absolute, check_writable, claimed
 from .output import PartialRows, Problems, annotate, curves_figure, fit, rows_frame, write_csv
 from .reid import PersonIds, ids_note
 
@@ -363,7 +363,7 @@ class Predictor:
         if run.consecutive and info["kind"] == "folder":   # a folder of frames has no times of its own
             clock = f" timestamps=(frame-first)/fps fps={info['fps']:g}" if info["fps"] else \
                 " timestamps=none (a folder of frames has no times: --fps gives them)"
-        header = [f"aukit predict: input={run.input}{clock}",
+        header = [f"aukit predict: input={run.input}{PATH}{absolute(run.input)}{clock}",
                   f"model={spec.method or spec.model} trained on {trained} file={self.model_path}",
                   f"policy={spec.policy} size={spec.size} frame_step={run.frame_step} detect_every={run.every} "
                   f"track_ncc={self.track_ncc} max_faces={self.max_faces} min_face={self.min_face or 'off'} "

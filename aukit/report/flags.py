@@ -95,18 +95,28 @@ def figure_note(points: Mapping[str, Mapping[str, str]] | None) -> str:
     drawn, flagged or not): the undefined scores its averages leave out and the model's zeros they count, each AU
     with the number of points it holds for when not all; "" when nothing is flagged."""
     n = len(points or {})
-    found: dict[tuple[bool, str], dict[str, int]] = {}
+    found: dict[tuple[bool, str], dict[str, list]] = {}
     for fl in (points or {}).values():
         for au, text in fl.items():
-            flag = parse(text)[0]
-            aus = found.setdefault((flag not in UNDEFINED, flag), {})
-            aus[au] = aus.get(au, 0) + 1
+            flag, k, of = parse(text)
+            found.setdefault((flag not in UNDEFINED, flag), {}).setdefault(au, []).append(
+                None if k == of else f"{k} of {of} seeds")
     parts = []
     for (zero, flag), aus in sorted(found.items()):          # the undefined scores first
-        listing = ", ".join(au + ("" if k == n else f" ({k} of {n} points)") for au, k in sorted(aus.items()))
+        listing = ", ".join(au + _where(seeds, n) for au, seeds in sorted(aus.items()))
         lead, tail = ("The averages count", ", the model's score") if zero else ("The averages leave out", "")
         parts.append(f"{lead} {listing}: {FLAG_WORDS.get(flag, flag)}{tail}.")
     return " ".join(parts)
+
+
+def _where(seeds: list, n: int) -> str:
+    """' (2 of 3 points; in 1 of 3 seeds there)' for an AU flagged at ``len(seeds)`` of ``n`` points, with the seeds
+    it holds in where not every seed (``seeds``: one entry per point, None for every seed)."""
+    parts = [] if len(seeds) == n else [f"{len(seeds)} of {n} points"]
+    some = {x for x in seeds if x}
+    if some:
+        parts.append(f"in {some.pop()} there" if len(some) == 1 and None not in seeds else "in some seeds only")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _grouped(by_method: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, list[str]]]:
