@@ -26,7 +26,7 @@ def test_tas_checkpoint_folder_records_the_step_cap(tmp_path):
     from aukit.methods.tas.presets import checkpoint_root, notebook_plan
     plan = notebook_plan("quick", False, seeds=[], epochs=0, steps=-1, variants=[])
     root = checkpoint_root(plan, 1, "quick", False, base=str(tmp_path), dataset="synthau-bp4d", fold=1)
-    assert json.loads((root / "run.json").read_text()) == {"size": 48, "steps": 10}
+    assert json.loads((root / "run.json").read_text()) == {"size": 48, "steps": 10, "weights": ""}
     plan5 = notebook_plan("quick", False, seeds=[], epochs=0, steps=5, variants=[])
     with pytest.raises(ConfigMismatchError, match="steps: 10 -> 5"):
         checkpoint_root(plan5, 1, "quick", False, base=str(tmp_path), dataset="synthau-bp4d", fold=1)

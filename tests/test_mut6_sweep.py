@@ -118,7 +118,7 @@ def _checked(monkeypatch, tmp_path, grid):
     lacks its files, a negative lr is refused naming lr, and lr 9 names both lr and dataset."""
     from aukit import sweep_grid
 
-    def check(notebook, params):
+    def check(notebook, params, files=True):
         if params.get("fold") == 7:
             raise FileNotFoundError("no part7 for 'fold' 7")
         if params["lr"] < 0:
