@@ -58,6 +58,16 @@ def did_you_mean(unknown, valid) -> str:
     return f" (did you mean {', '.join(map(repr, dict.fromkeys(close)))}?)" if close else ""
 
 
+def closest(name: str, candidates) -> str | None:
+    """The candidate ``name`` most likely means: equal ignoring case ('rtatl' -> 'RTATL', 's4' -> 'S4'), else
+    difflib's closest in lower case ('P01' -> 'P1'); None when none is close."""
+    low = {str(c).lower(): c for c in candidates}
+    if name.lower() in low:
+        return low[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(low), n=1)
+    return low[close[0]] if close else None
+
+
 _KINDS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (tuple, list), list: (list, tuple),
           dict: (dict,)}
 

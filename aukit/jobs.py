@@ -444,6 +444,7 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _I
         if world > 1 and hist:
             record["ranks_in_sync"] = hist[-1].get("ranks_in_sync")    # fit checked the ranks' weights agree
         from .data.splits import PARTIAL
+        from .report.provenance import data_read       # run.yaml's stores, datasets and splits, as a notebook's
         if PARTIAL:                                                 # AUKIT_ALLOW_PARTIAL=1 on an incomplete copy
             record["partial_copy"] = list(PARTIAL)
         (out / "metrics.json").write_text(json.dumps(record, indent=1))
@@ -455,19 +456,8 @@ def _train(method: str, job: JobConfig, configs, rank: int, world: int, runs: _I
                        mean_images_per_s=sum(ips) / max(1, len(ips)), world_size=world,
                        input_norm=res.get("input_norm"),      # the inputs' normalisation (the trunk's start decides)
                        **({"aus_dropped": res["aus_dropped"]} if "aus_dropped" in res else {}),
-                       **({"weights_files": start} if start else {}), **_data_read())
+                       **({"weights_files": start} if start else {}), **data_read())
     return res
-
-
-def _data_read() -> dict:
-    """run.yaml's record of the data the job read, as a notebook run's (``Report.write``): every frame store the
-    process opened (``stores``), their datasets' manifest entries, manifest file and roots (``datasets``) and
-    the fold's subjects (``splits``)."""
-    from .data.splits import SUBJECTS
-    from .data.store import OPENED
-    from .report.provenance import datasets_read
-    return {"stores": {k: OPENED[k] for k in sorted(OPENED)}, "datasets": datasets_read(OPENED),
-            "splits": {k: SUBJECTS[k] for k in sorted(SUBJECTS)}}
 
 
 def launch(method: str, config: str, nproc: int = 1) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .config import fits
+from .config import closest, fits
 from .runtime import provenance, repo_root
 
 PAPERS = ("tas", "cpc", "rtatl", "piap_df", "scc")  # report slugs, one notebook each
@@ -355,12 +355,6 @@ def _choices(stem: str) -> dict[str, list[str]]:
     return {}
 
 
-def _closest(value: str, known: list[str]) -> list[str]:
-    """``known``'s names equal to ``value`` ignoring case, else difflib's closest (``rtatl`` -> ``RTATL``)."""
-    same = [k for k in known if k.lower() == value.lower()]
-    return same or difflib.get_close_matches(value, known, 1)
-
-
 def _check_choices(nb: Path, params: dict) -> None:
     """``-p variants '["A9"]'`` and ``-p device gpu`` failed in a cell after a kernel started (RTATL's variant once
     its data had loaded), with papermill's traceback: refused here, naming what the parameter takes. Whether
@@ -375,7 +369,7 @@ def _check_choices(nb: Path, params: dict) -> None:
     for name, known in _choices(nb.stem).items():
         unknown = [v for v in params.get(name) or () if v not in known]
         if unknown:
-            hints = [f"{v!r} (did you mean {close[0]!r}?)" if (close := _closest(str(v), known)) else repr(v)
+            hints = [f"{v!r} (did you mean {close!r}?)" if (close := closest(str(v), known)) else repr(v)
                      for v in unknown]
             raise ValueError(f"{nb.name}: {name} {', '.join(hints)}: takes {', '.join(known)}")
 

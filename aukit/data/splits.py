@@ -11,6 +11,7 @@ import os
 import warnings
 from pathlib import Path
 
+from ..config import closest
 from .manifest import base_name, check_name, entry, is_custom, manifest_path, part_of, synthau_root
 from .schema import ManifestError
 
@@ -96,23 +97,13 @@ def _own_folds(dataset: str, subjects=None) -> dict[str, list[str]]:
         listed = set().union(*f.values())
         left = sorted(have - listed)
         if left:
-            typos = [f"{s!r} (did you mean {m!r}?)" for s in sorted(listed - have) if (m := _meant(s, left))]
+            typos = [f"{s!r} (did you mean {m!r}?)" for s in sorted(listed - have) if (m := closest(s, left))]
             raise ManifestError(f"{manifest_path()}: entry {dataset!r}: every subject must be in exactly one part of "
                                 f"folds; in none: {', '.join(left)} (no fold would train or test on "
                                 f"{'it' if len(left) == 1 else 'them'})"
                                 + (f"; folds name subjects the copy does not have: {', '.join(typos)}" if typos else
                                    f"; add {'it' if len(left) == 1 else 'each'} to one part"))
     return f
-
-
-def _meant(name: str, candidates: list[str]) -> str | None:
-    """The subject id of ``candidates`` that ``name`` most likely misspells ('s4' -> 'S4', 'P01' -> 'P1')."""
-    import difflib
-    low = {c.lower(): c for c in candidates}
-    if name.lower() in low:
-        return low[name.lower()]
-    close = difflib.get_close_matches(name.lower(), list(low), n=1)
-    return low[close[0]] if close else None
 
 
 def _entry_folds(dataset: str) -> bool:

@@ -33,36 +33,32 @@ def written_by_predict(csv: Path) -> bool:
     return made_from(csv) is not None
 
 
-def made_from(csv: Path) -> str | None:
-    """The input, as it was given, that predict wrote ``csv`` from (its first line's ``input=``); None where
-    predict did not write it."""
+def _field(csv: Path, key: str, ends: tuple[str, ...]) -> str | None:
+    """What follows ``key`` on ``csv``'s first line up to the first of ``ends``; None where that line is not
+    predict's header (:data:`MARK`) or lacks ``key``."""
     try:
         with open(csv, "rb") as f:
             line = f.readline(1 << 16).decode("utf-8", "replace").rstrip("\n")
     except OSError:
         return None
-    if not line.startswith(MARK):
+    if not line.startswith(MARK) or key not in line:
         return None
-    line = line[len(MARK):]
-    for after in AFTER_INPUT:
+    line = line.split(key, 1)[1]
+    for after in ends:
         line = line.split(after)[0]
     return line
+
+
+def made_from(csv: Path) -> str | None:
+    """The input, as it was given, that predict wrote ``csv`` from (its first line's ``input=``); None where
+    predict did not write it."""
+    return _field(csv, MARK, AFTER_INPUT)
 
 
 def made_from_path(csv: Path) -> str | None:
     """The absolute path of the input ``csv`` was made from (its first line's ``path=``); None where predict did not
     write it, or wrote it before the header had the path."""
-    try:
-        with open(csv, "rb") as f:
-            line = f.readline(1 << 16).decode("utf-8", "replace").rstrip("\n")
-    except OSError:
-        return None
-    if not line.startswith(MARK) or PATH not in line:
-        return None
-    line = line.split(PATH, 1)[1]
-    for after in AFTER_PATH:
-        line = line.split(after)[0]
-    return line
+    return _field(csv, PATH, AFTER_PATH)
 
 
 def same_input(csv: Path, input: str | Path) -> bool:

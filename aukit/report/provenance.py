@@ -5,6 +5,8 @@
   patterns, AUs; a SynthAU dataset's inherited from the real one; a dataset of the user's own, its entry in
   the manifest in use), the manifest file, and the root the store was built from with where that root came
   from. run.yaml's ``datasets``.
+- :func:`data_read`: run.yaml's ``stores``, ``datasets`` and ``splits`` of this process, for a notebook's report and
+  an ``aukit train`` job alike.
 - :func:`training`: the throughput and wall time of the process's ``aukit.train.fit`` calls
   (:data:`aukit.train.FITS`). metrics.json's ``train_images_per_s`` and ``train_wall_s``.
 """
@@ -14,6 +16,16 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Mapping, Sequence
+
+
+def data_read() -> dict:
+    """run.yaml's record of the data this process read: every frame store it opened (``stores``), their datasets'
+    manifest entries, manifest file and roots (``datasets``, :func:`datasets_read`) and each fold's subjects and
+    where its parts came from (``splits``)."""
+    from ..data.splits import SUBJECTS
+    from ..data.store import OPENED
+    return {"stores": {k: OPENED[k] for k in sorted(OPENED)}, "datasets": datasets_read(OPENED),
+            "splits": {k: SUBJECTS[k] for k in sorted(SUBJECTS)}}
 
 
 def datasets_read(opened: Mapping[str, dict]) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .flags import FLAG_WORDS, figure_note, flagged_cells, split
-from .provenance import datasets_read, training
+from .provenance import data_read, training
 from .tables import DIFF_NA, compare, to_markdown
 
 __all__ = ["Report", "load_metrics", "FLAG_WORDS"]
@@ -461,11 +461,8 @@ class Report:
         if self.references:
             out["reported"] = self.dir / "reported.json"
             out["reported"].write_text(json.dumps(self.references, indent=2), encoding="utf-8")
-        from ..data.store import OPENED        # the data it read: every store opened in this process
-        run_extra.setdefault("stores", {k: OPENED[k] for k in sorted(OPENED)})
-        run_extra.setdefault("datasets", datasets_read(OPENED))    # their manifest entries and roots
-        from ..data.splits import SUBJECTS          # each fold's subjects, and where its parts came from
-        run_extra.setdefault("splits", {k: SUBJECTS[k] for k in sorted(SUBJECTS)})
+        for key, value in data_read().items():       # the stores, datasets and folds it read
+            run_extra.setdefault(key, value)
         out["run"] = runtime.write_run_yaml(self.dir / "run.yaml", config=self.config, slug=self.slug,
                                             dataset=self.dataset, preset=self.preset, seeds=self.seeds,
                                             device=self.device, **run_extra)
